@@ -1,0 +1,192 @@
+//! The health score of SPEC 3.3: 0.5 × backup success + 0.3 × verification pass + 0.2 ×
+//! restore pass, components with nothing to measure dropping out and the rest rescaled.
+//! Pure scoring here; `assess` gathers the inputs from the store.
+
+use crate::config::{Config, Location};
+use crate::problem::{Kind, Problem, Severity};
+use crate::store::{BackupRow, DailyHealth, Store};
+use anyhow::Result;
+use chrono::{DateTime, Utc};
+
+/// Rates in [0, 1]; None when there was nothing to measure.
+#[derive(Debug, Clone, Copy, PartialEq, Default)]
+pub struct Components {
+    pub backup_rate: Option<f64>,
+    pub verify_rate: Option<f64>,
+    pub restore_rate: Option<f64>,
+}
+
+/// Weighted score; None when every component dropped out.
+pub fn score(c: Components) -> Option<f64> {
+    let parts = [
+        (0.5, c.backup_rate),
+        (0.3, c.verify_rate),
+        (0.2, c.restore_rate),
+    ];
+    let weight: f64 = parts
+        .iter()
+        .filter(|(_, r)| r.is_some())
+        .map(|(w, _)| w)
+        .sum();
+    if weight == 0.0 {
+        return None;
+    }
+    let total: f64 = parts.iter().filter_map(|(w, r)| r.map(|r| w * r)).sum();
+    Some((total / weight).clamp(0.0, 1.0))
+}
+
+fn rate(passed: u64, total: u64) -> Option<f64> {
+    (total > 0).then(|| passed as f64 / total as f64)
+}
+
+/// Status word for a score against the thresholds.
+pub fn status_of(score: Option<f64>, warning: f64, critical: f64) -> &'static str {
+    match score {
+        None => "unknown",
+        Some(s) if s < critical => "critical",
+        Some(s) if s < warning => "warning",
+        Some(_) => "ok",
+    }
+}
+
+/// One location's assessment over the window.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Assessment {
+    pub components: Components,
+    pub score: Option<f64>,
+}
+
+/// Score a location from the store. `unavailable_or_empty` forces 0 (SPEC 7).
+pub fn assess(
+    store: &Store,
+    config: &Config,
+    loc: &Location,
+    location_id: i64,
+    backups: &[BackupRow],
+    window_start: DateTime<Utc>,
+    now: DateTime<Utc>,
+    unavailable_or_empty: bool,
+) -> Result<Assessment> {
+    let _ = config;
+    let timestamps: Vec<DateTime<Utc>> = backups.iter().map(|b| b.ts).collect();
+    let oldest = timestamps.iter().min().copied();
+    let judged = loc.schedule().judge(window_start, now, oldest, &timestamps);
+    let satisfied = judged.iter().filter(|j| j.satisfied).count() as u64;
+    let (vp, vt) = store.verification_counts(location_id, window_start)?;
+    let (rp, rt) = store.restore_counts(location_id, window_start)?;
+    let components = Components {
+        backup_rate: rate(satisfied, judged.len() as u64),
+        verify_rate: rate(vp, vt),
+        restore_rate: rate(rp, rt),
+    };
+    let score = if unavailable_or_empty {
+        Some(0.0)
+    } else {
+        score(components)
+    };
+    Ok(Assessment { components, score })
+}
+
+impl Assessment {
+    pub fn daily(&self, day: &str) -> DailyHealth {
+        DailyHealth {
+            day: day.to_string(),
+            score: self.score,
+            backup_rate: self.components.backup_rate,
+            verify_rate: self.components.verify_rate,
+            restore_rate: self.components.restore_rate,
+        }
+    }
+
+    /// `health_degraded` when the score is under a threshold.
+    pub fn problem(&self, location: &str, warning: f64, critical: f64) -> Option<Problem> {
+        let s = self.score?;
+        let severity = if s < critical {
+            Severity::Critical
+        } else if s < warning {
+            Severity::Warning
+        } else {
+            return None;
+        };
+        let threshold = if severity == Severity::Critical {
+            critical
+        } else {
+            warning
+        };
+        Some(Problem::new(
+            Kind::HealthDegraded,
+            severity,
+            location,
+            format!(
+                "health score {s:.2} is below {threshold:.2}{}",
+                self.describe_components()
+            ),
+        ))
+    }
+
+    fn describe_components(&self) -> String {
+        let c = self.components;
+        let parts: Vec<String> = [
+            ("backups", c.backup_rate),
+            ("verification", c.verify_rate),
+            ("restore", c.restore_rate),
+        ]
+        .iter()
+        .filter_map(|(n, r)| r.map(|r| format!("{n} {:.0}%", r * 100.0)))
+        .collect();
+        if parts.is_empty() {
+            String::new()
+        } else {
+            format!(" ({})", parts.join(", "))
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn weights_and_drop_out() {
+        let all = Components {
+            backup_rate: Some(1.0),
+            verify_rate: Some(0.5),
+            restore_rate: Some(0.0),
+        };
+        assert!((score(all).unwrap() - 0.65).abs() < 1e-9);
+        let no_restore = Components {
+            backup_rate: Some(1.0),
+            verify_rate: Some(0.5),
+            restore_rate: None,
+        };
+        assert!((score(no_restore).unwrap() - (0.5 + 0.15) / 0.8).abs() < 1e-9);
+        let only_backups = Components {
+            backup_rate: Some(0.6),
+            ..Default::default()
+        };
+        assert!((score(only_backups).unwrap() - 0.6).abs() < 1e-9);
+        assert_eq!(score(Components::default()), None);
+    }
+
+    #[test]
+    fn thresholds() {
+        assert_eq!(status_of(Some(0.9), 0.8, 0.5), "ok");
+        assert_eq!(status_of(Some(0.8), 0.8, 0.5), "ok");
+        assert_eq!(status_of(Some(0.7), 0.8, 0.5), "warning");
+        assert_eq!(status_of(Some(0.4), 0.8, 0.5), "critical");
+        assert_eq!(status_of(None, 0.8, 0.5), "unknown");
+        let a = Assessment {
+            components: Components::default(),
+            score: Some(0.4),
+        };
+        assert_eq!(
+            a.problem("x", 0.8, 0.5).unwrap().severity,
+            Severity::Critical
+        );
+        let a = Assessment {
+            components: Components::default(),
+            score: None,
+        };
+        assert!(a.problem("x", 0.8, 0.5).is_none());
+    }
+}

@@ -1,0 +1,22 @@
+//! backup-monitor: prove that backups exist, are intact and can actually be restored.
+//!
+//! Data flows one way: config → scan/verify/restore (facts and problems into the store)
+//! → report/alert (read the store). See docs/architecture.md.
+
+pub mod alert;
+pub mod cli;
+pub mod config;
+pub mod health;
+pub mod lock;
+pub mod logging;
+pub mod monitor;
+pub mod output;
+pub mod problem;
+pub mod report;
+pub mod restore;
+pub mod run;
+pub mod scan;
+pub mod schedule;
+pub mod store;
+pub mod timestamp;
+pub mod verify;

@@ -1,0 +1,75 @@
+//! Logs through `tracing`: stderr at the level `-q`/`-v` choose, and `logging.file` (if
+//! set) at the configured level. Log lines never carry secrets: callers log redacted text.
+
+use crate::config::LogLevel;
+use std::path::Path;
+use tracing_subscriber::filter::LevelFilter;
+use tracing_subscriber::fmt::writer::MakeWriterExt;
+use tracing_subscriber::prelude::*;
+
+fn level(l: LogLevel) -> LevelFilter {
+    match l {
+        LogLevel::Error => LevelFilter::ERROR,
+        LogLevel::Warn => LevelFilter::WARN,
+        LogLevel::Info => LevelFilter::INFO,
+        LogLevel::Debug => LevelFilter::DEBUG,
+        LogLevel::Trace => LevelFilter::TRACE,
+    }
+}
+
+/// Stderr level from the flags: `-q` errors only, default warnings, `-v` info, `-vv` debug.
+pub fn stderr_level(quiet: bool, verbose: u8) -> LevelFilter {
+    match (quiet, verbose) {
+        (true, _) => LevelFilter::ERROR,
+        (false, 0) => LevelFilter::WARN,
+        (false, 1) => LevelFilter::INFO,
+        (false, 2) => LevelFilter::DEBUG,
+        _ => LevelFilter::TRACE,
+    }
+}
+
+/// Install the subscriber. A log file that cannot be opened is reported and skipped: logs
+/// must never stop a backup check.
+pub fn init(stderr: LevelFilter, file: Option<&Path>, file_level: LogLevel) {
+    let stderr_layer = tracing_subscriber::fmt::layer()
+        .with_writer(std::io::stderr.with_max_level(tracing::Level::TRACE))
+        .with_target(false)
+        .without_time()
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        .with_filter(stderr);
+    let file_layer = file.and_then(|path| match open_log(path) {
+        Ok(f) => Some(
+            tracing_subscriber::fmt::layer()
+                .with_writer(std::sync::Mutex::new(f))
+                .with_ansi(false)
+                .with_target(false)
+                .with_filter(level(file_level)),
+        ),
+        Err(e) => {
+            eprintln!(
+                "warning: cannot open log file {}: {e}; logging to stderr only",
+                path.display()
+            );
+            None
+        }
+    });
+    let _ = tracing_subscriber::registry()
+        .with(stderr_layer)
+        .with(file_layer)
+        .try_init();
+}
+
+fn open_log(path: &Path) -> std::io::Result<std::fs::File> {
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir)?;
+    }
+    let existed = path.exists();
+    let f = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(path)?;
+    if !existed {
+        crate::store::restrict_permissions(path);
+    }
+    Ok(f)
+}

@@ -1,0 +1,329 @@
+//! `--monitor`: scan each location, record what is there, and judge schedule, retention,
+//! sizes and disk space (SPEC 3.1–3.4). Not for: reading file contents (verify, restore).
+
+use crate::config::{Location, SizeOrPercent};
+use crate::problem::{Kind, Operation, Problem, Severity};
+use crate::run::{RunContext, SelectedLocation};
+use crate::scan::{self, ScanError};
+use crate::store::BackupRow;
+use anyhow::{Context, Result};
+use chrono::{DateTime, Duration, Utc};
+
+/// What monitoring one location found, for the run summary.
+#[derive(Debug, Clone, Default)]
+pub struct MonitorOutcome {
+    pub location: String,
+    pub new_backups: usize,
+    pub problems: Vec<Problem>,
+}
+
+pub fn run(ctx: &RunContext) -> Result<Vec<MonitorOutcome>> {
+    ctx.locations
+        .iter()
+        .map(|sel| monitor_location(ctx, sel))
+        .collect()
+}
+
+fn monitor_location(ctx: &RunContext, sel: &SelectedLocation) -> Result<MonitorOutcome> {
+    let loc = sel.config;
+    let mut outcome = MonitorOutcome {
+        location: loc.name.clone(),
+        ..Default::default()
+    };
+    let tz = ctx.tz();
+    match scan::scan(loc, &tz, ctx.now) {
+        Err(e) => {
+            tracing::warn!(location = %loc.name, "location unavailable: {e}");
+            ctx.store
+                .record_location_scan(sel.id, false, None, ctx.now)?;
+            outcome.problems.push(unavailable_problem(loc, &e));
+        }
+        Ok(found) => {
+            let space = scan::disk_space(&loc.root);
+            ctx.store
+                .record_location_scan(sel.id, true, space, ctx.now)?;
+            let sync = ctx
+                .store
+                .sync_scan(sel.id, &found.files, ctx.now)
+                .with_context(|| format!("recording the scan of location {}", loc.name))?;
+            outcome.new_backups = sync.new_backups;
+            tracing::info!(
+                location = %loc.name,
+                "scanned {} files: {} new, {} gone",
+                found.files.len(),
+                sync.new_backups,
+                sync.deleted.len()
+            );
+            let backups = ctx.store.backups_of(sel.id)?;
+            outcome.problems = judge(ctx, loc, &backups, space);
+        }
+    }
+    let all = |_: &Problem| true;
+    ctx.store.sync_problems(
+        Operation::Monitor,
+        Some(sel.id),
+        &outcome.problems,
+        &all,
+        ctx.now,
+    )?;
+    Ok(outcome)
+}
+
+fn unavailable_problem(loc: &Location, e: &ScanError) -> Problem {
+    let hint = match e {
+        ScanError::Missing { .. } => "is the backup volume mounted?",
+        ScanError::NotADirectory { .. } => "point `path` at the directory that holds the backups",
+        ScanError::Unreadable { .. } => "check the permissions of the user running backup-monitor",
+    };
+    Problem::new(
+        Kind::LocationUnavailable,
+        Severity::Critical,
+        &loc.name,
+        format!("{e}; {hint}"),
+    )
+}
+
+/// Every monitor problem of one location, from what the store knows after the scan.
+pub fn judge(
+    ctx: &RunContext,
+    loc: &Location,
+    backups: &[BackupRow],
+    space: Option<(u64, u64)>,
+) -> Vec<Problem> {
+    let name = loc.name.as_str();
+    let now = ctx.now;
+    let present: Vec<&BackupRow> = backups.iter().filter(|b| b.is_present()).collect();
+    let mut problems = Vec::new();
+    if present.is_empty() {
+        let what = if backups.is_empty() {
+            "no backup file matches"
+        } else {
+            "every recorded backup has been deleted"
+        };
+        problems.push(Problem::new(
+            Kind::NoBackups,
+            Severity::Critical,
+            name,
+            format!("{what} {:?} in {}", loc.patterns, loc.root.display()),
+        ));
+    }
+    problems.extend(missing_slots(ctx, loc, backups));
+    for b in &present {
+        problems.extend(file_problems(loc, b, now));
+    }
+    problems.extend(size_anomalies(ctx, loc, backups));
+    if !present.is_empty() && (present.len() as u64) < u64::from(loc.min_count) {
+        problems.push(Problem::new(
+            Kind::TooFewBackups,
+            Severity::Warning,
+            name,
+            format!(
+                "{} backups present, fewer than min_count {}",
+                present.len(),
+                loc.min_count
+            ),
+        ));
+    }
+    problems.extend(retention_problems(ctx, loc, backups));
+    if let Some(p) = disk_problem(loc, space) {
+        problems.push(p);
+    }
+    problems
+}
+
+fn missing_slots(ctx: &RunContext, loc: &Location, backups: &[BackupRow]) -> Vec<Problem> {
+    let timestamps: Vec<DateTime<Utc>> = backups.iter().map(|b| b.ts).collect();
+    let oldest = timestamps.iter().min().copied();
+    loc.schedule()
+        .judge(ctx.window_start(), ctx.now, oldest, &timestamps)
+        .into_iter()
+        .filter(|j| !j.satisfied)
+        .map(|j| {
+            let slot = ctx.local_rfc3339(j.slot.start);
+            Problem::new(
+                Kind::MissingBackup,
+                Severity::Critical,
+                &loc.name,
+                format!(
+                    "no backup for the {} slot starting {slot} (due {}, ends {})",
+                    loc.schedule().frequency.describe(),
+                    ctx.local_rfc3339(j.slot.due_at),
+                    ctx.local_rfc3339(j.slot.end)
+                ),
+            )
+            .with_slot(slot)
+        })
+        .collect()
+}
+
+fn file_problems(loc: &Location, b: &BackupRow, now: DateTime<Utc>) -> Vec<Problem> {
+    let mut out = Vec::new();
+    let name = loc.name.as_str();
+    if b.seen_size == 0 {
+        out.push(
+            Problem::new(
+                Kind::EmptyBackup,
+                Severity::Critical,
+                name,
+                format!("{} is empty (0 bytes)", b.path),
+            )
+            .with_path(&b.path),
+        );
+    } else if b.seen_size < loc.min_size.0 {
+        out.push(
+            Problem::new(
+                Kind::UndersizedBackup,
+                Severity::Warning,
+                name,
+                format!(
+                    "{} is {} bytes, smaller than min_size {} bytes",
+                    b.path, b.seen_size, loc.min_size.0
+                ),
+            )
+            .with_path(&b.path),
+        );
+    }
+    if b.ts > now + Duration::minutes(5) {
+        out.push(
+            Problem::new(
+                Kind::FutureTimestamp,
+                Severity::Warning,
+                name,
+                format!("{} has a timestamp in the future ({}, from its {}); check the clock of the machine that wrote it", b.path, b.ts.to_rfc3339(), b.ts_source),
+            )
+            .with_path(&b.path),
+        );
+    }
+    out
+}
+
+/// `size_anomaly` for present backups in the window: smaller than (1 − max_size_drop) ×
+/// the median of the 10 backups before it (deleted ones included: they are history).
+fn size_anomalies(ctx: &RunContext, loc: &Location, backups: &[BackupRow]) -> Vec<Problem> {
+    let mut ordered: Vec<&BackupRow> = backups.iter().collect();
+    ordered.sort_by_key(|b| (b.ts, b.id));
+    let window_start = ctx.window_start();
+    let factor = 1.0 - loc.max_size_drop.0;
+    let mut out = Vec::new();
+    for (i, b) in ordered.iter().enumerate() {
+        if !b.is_present() || b.ts < window_start || i == 0 || b.seen_size == 0 {
+            continue;
+        }
+        let mut previous: Vec<u64> = ordered[i.saturating_sub(10)..i]
+            .iter()
+            .map(|p| p.size)
+            .collect();
+        previous.sort_unstable();
+        let median = median(&previous);
+        if (b.seen_size as f64) < factor * median {
+            out.push(
+                Problem::new(
+                    Kind::SizeAnomaly,
+                    Severity::Warning,
+                    &loc.name,
+                    format!(
+                        "{} is {} bytes, {:.0}% below the median {:.0} bytes of the previous {} backups",
+                        b.path,
+                        b.seen_size,
+                        (1.0 - b.seen_size as f64 / median) * 100.0,
+                        median,
+                        previous.len()
+                    ),
+                )
+                .with_path(&b.path),
+            );
+        }
+    }
+    out
+}
+
+fn median(sorted: &[u64]) -> f64 {
+    match sorted.len() {
+        0 => 0.0,
+        n if n % 2 == 1 => sorted[n / 2] as f64,
+        n => (sorted[n / 2 - 1] as f64 + sorted[n / 2] as f64) / 2.0,
+    }
+}
+
+fn retention_problems(ctx: &RunContext, loc: &Location, backups: &[BackupRow]) -> Vec<Problem> {
+    let retention = Duration::days(i64::from(loc.retention_days.0));
+    let mut out = Vec::new();
+    let expired: Vec<&BackupRow> = backups
+        .iter()
+        .filter(|b| b.is_present() && b.ts < ctx.now - retention)
+        .collect();
+    if let Some(oldest) = expired.iter().min_by_key(|b| b.ts) {
+        out.push(Problem::new(
+            Kind::RetentionExceeded,
+            Severity::Warning,
+            &loc.name,
+            format!(
+                "{} backups are older than retention_days {} (oldest {}); backup-monitor never deletes them — prune them with your backup tool",
+                expired.len(),
+                loc.retention_days.0,
+                oldest.path
+            ),
+        ));
+    }
+    let window_start = ctx.window_start();
+    for b in backups {
+        let Some(deleted_at) = b.deleted_at else {
+            continue;
+        };
+        if deleted_at >= window_start && deleted_at - b.ts < retention {
+            out.push(
+                Problem::new(
+                    Kind::DeletedBeforeRetention,
+                    Severity::Critical,
+                    &loc.name,
+                    format!(
+                        "{} vanished at {} when only {} days old (retention_days {})",
+                        b.path,
+                        ctx.local_rfc3339(deleted_at),
+                        (deleted_at - b.ts).num_days(),
+                        loc.retention_days.0
+                    ),
+                )
+                .with_path(&b.path),
+            );
+        }
+    }
+    out
+}
+
+fn disk_problem(loc: &Location, space: Option<(u64, u64)>) -> Option<Problem> {
+    let (free, total) = space?;
+    let (low, wanted) = match loc.min_free_space {
+        SizeOrPercent::Percent(p) => (
+            total > 0 && (free as f64) < p * total as f64,
+            format!("{:.0}%", p * 100.0),
+        ),
+        SizeOrPercent::Size(s) => (free < s, format!("{s} bytes")),
+    };
+    low.then(|| {
+        Problem::new(
+            Kind::LowDiskSpace,
+            Severity::Warning,
+            &loc.name,
+            format!(
+                "{} bytes free of {} ({:.1}%) on the filesystem of {}, under min_free_space {wanted}",
+                free,
+                total,
+                if total > 0 { free as f64 * 100.0 / total as f64 } else { 0.0 },
+                loc.root.display()
+            ),
+        )
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::median;
+
+    #[test]
+    fn median_of_odd_and_even() {
+        assert_eq!(median(&[1, 2, 9]), 2.0);
+        assert_eq!(median(&[1, 3]), 2.0);
+        assert_eq!(median(&[]), 0.0);
+    }
+}

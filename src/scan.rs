@@ -1,0 +1,233 @@
+//! Discovering backup files under a location (SPEC 3.1): globs, excludes, recursion,
+//! sidecar exclusion, timestamps, and whether a file has settled. Reads the filesystem
+//! only; recording is the store's job and judging is `monitor`'s.
+
+use crate::config::{Location, TimestampMode};
+use crate::store::FoundFile;
+use crate::timestamp;
+use chrono::{DateTime, TimeZone, Utc};
+use chrono_tz::Tz;
+use globset::{GlobBuilder, GlobSet, GlobSetBuilder};
+use std::path::Path;
+
+/// Sidecar checksum files are evidence about backups, never backups themselves.
+pub fn is_sidecar(base_name: &str) -> bool {
+    matches!(base_name, "SHA256SUMS" | "MD5SUMS" | "B3SUMS")
+        || [".sha256", ".md5", ".b3"]
+            .iter()
+            .any(|ext| base_name.ends_with(ext))
+}
+
+/// Globs per SPEC 7: a glob without `/` matches the base name at any depth; a glob with
+/// `/` matches the whole relative path.
+#[derive(Debug, Clone)]
+pub struct PathMatcher {
+    base: GlobSet,
+    full: GlobSet,
+}
+
+impl PathMatcher {
+    pub fn new(globs: &[String]) -> Result<PathMatcher, globset::Error> {
+        let mut base = GlobSetBuilder::new();
+        let mut full = GlobSetBuilder::new();
+        for g in globs {
+            let glob = GlobBuilder::new(g).literal_separator(true).build()?;
+            if g.contains('/') {
+                full.add(glob);
+            } else {
+                base.add(glob);
+            }
+        }
+        Ok(PathMatcher {
+            base: base.build()?,
+            full: full.build()?,
+        })
+    }
+
+    /// `rel` is `/`-separated and relative to the root.
+    pub fn is_match(&self, rel: &str) -> bool {
+        let base_name = rel.rsplit('/').next().unwrap_or(rel);
+        self.base.is_match(base_name) || self.full.is_match(rel)
+    }
+}
+
+/// Why a location could not be scanned.
+#[derive(Debug, thiserror::Error)]
+pub enum ScanError {
+    #[error("{path} does not exist")]
+    Missing { path: String },
+    #[error("{path} is not a directory")]
+    NotADirectory { path: String },
+    #[error("{path} cannot be read: {source}")]
+    Unreadable {
+        path: String,
+        source: std::io::Error,
+    },
+}
+
+/// The files of one location and what went wrong on the way.
+#[derive(Debug, Default)]
+pub struct ScanResult {
+    pub files: Vec<FoundFile>,
+    /// Subdirectories or files that could not be read (the rest was still scanned).
+    pub unreadable: Vec<String>,
+}
+
+pub fn timestamp_of(
+    loc: &Location,
+    base_name: &str,
+    mtime: DateTime<Utc>,
+    tz: &Tz,
+) -> (DateTime<Utc>, &'static str) {
+    if loc.timestamp != TimestampMode::Mtime {
+        if let Some(ts) = timestamp::from_file_name(base_name, loc.filename_format.as_deref(), tz) {
+            return (ts, "filename");
+        }
+    }
+    (mtime, "mtime")
+}
+
+fn mtime_of(meta: &std::fs::Metadata) -> (i64, DateTime<Utc>) {
+    use std::os::unix::fs::MetadataExt;
+    let ns = meta
+        .mtime()
+        .saturating_mul(1_000_000_000)
+        .saturating_add(meta.mtime_nsec());
+    let t = Utc
+        .timestamp_opt(meta.mtime(), meta.mtime_nsec() as u32)
+        .single()
+        .unwrap_or_default();
+    (ns, t)
+}
+
+/// Scan one location. `now` decides which files have settled.
+pub fn scan(loc: &Location, tz: &Tz, now: DateTime<Utc>) -> Result<ScanResult, ScanError> {
+    let root = &loc.root;
+    let shown = root.display().to_string();
+    let meta = std::fs::metadata(root).map_err(|e| match e.kind() {
+        std::io::ErrorKind::NotFound => ScanError::Missing {
+            path: shown.clone(),
+        },
+        _ => ScanError::Unreadable {
+            path: shown.clone(),
+            source: e,
+        },
+    })?;
+    if !meta.is_dir() {
+        return Err(ScanError::NotADirectory { path: shown });
+    }
+    std::fs::read_dir(root).map_err(|e| ScanError::Unreadable {
+        path: shown.clone(),
+        source: e,
+    })?;
+
+    // Globs were validated with the config; an error here means none match.
+    let include = PathMatcher::new(&loc.patterns).ok();
+    let exclude = PathMatcher::new(&loc.exclude).ok();
+    let settle = loc.settle.as_chrono();
+    let mut result = ScanResult::default();
+    let walker = walkdir::WalkDir::new(root)
+        .follow_links(false)
+        .min_depth(1)
+        .max_depth(if loc.recursive { usize::MAX } else { 1 });
+    for entry in walker {
+        let entry = match entry {
+            Ok(e) => e,
+            Err(e) => {
+                let at = e
+                    .path()
+                    .map(|p| p.display().to_string())
+                    .unwrap_or_else(|| shown.clone());
+                tracing::warn!(location = %loc.name, "cannot read {at}: {}", e.io_error().map(|e| e.to_string()).unwrap_or_default());
+                result.unreadable.push(at);
+                continue;
+            }
+        };
+        if !entry.file_type().is_file() {
+            continue;
+        }
+        let Some(rel) = relative(root, entry.path()) else {
+            continue;
+        };
+        let base_name = rel.rsplit('/').next().unwrap_or(&rel);
+        if is_sidecar(base_name)
+            || !include.as_ref().is_some_and(|m| m.is_match(&rel))
+            || exclude.as_ref().is_some_and(|m| m.is_match(&rel))
+        {
+            continue;
+        }
+        let meta = match entry.metadata() {
+            Ok(m) => m,
+            Err(_) => continue, // vanished between listing and stat
+        };
+        let (mtime_ns, mtime) = mtime_of(&meta);
+        let (ts, ts_source) = timestamp_of(loc, base_name, mtime, tz);
+        result.files.push(FoundFile {
+            settled: now - mtime >= settle,
+            path: rel,
+            size: meta.len(),
+            mtime_ns,
+            ts,
+            ts_source,
+        });
+    }
+    Ok(result)
+}
+
+/// `/`-separated path of `p` relative to `root`; None for names that are not UTF-8
+/// (they are reported by the caller's log rather than silently mangled).
+fn relative(root: &Path, p: &Path) -> Option<String> {
+    let rel = p.strip_prefix(root).ok()?;
+    let parts: Option<Vec<&str>> = rel.components().map(|c| c.as_os_str().to_str()).collect();
+    match parts {
+        Some(parts) => Some(parts.join("/")),
+        None => {
+            tracing::warn!("skipping {}: the name is not valid UTF-8", p.display());
+            None
+        }
+    }
+}
+
+/// Free and total bytes of the filesystem holding `path`.
+pub fn disk_space(path: &Path) -> Option<(u64, u64)> {
+    let free = fs4::available_space(path).ok()?;
+    let total = fs4::total_space(path).ok()?;
+    Some((free, total))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sidecars_are_recognised() {
+        for s in [
+            "a.tar.sha256",
+            "a.md5",
+            "a.b3",
+            "SHA256SUMS",
+            "MD5SUMS",
+            "B3SUMS",
+        ] {
+            assert!(is_sidecar(s), "{s}");
+        }
+        assert!(!is_sidecar("a.tar.gz"));
+        assert!(!is_sidecar("SHA256SUMS.txt"));
+    }
+
+    #[test]
+    fn globs_with_and_without_slash() {
+        let m = PathMatcher::new(&["*.sql.gz".into(), "daily/*.tar".into()]).unwrap();
+        assert!(m.is_match("db.sql.gz"));
+        assert!(
+            m.is_match("deep/er/db.sql.gz"),
+            "base-name glob matches at any depth"
+        );
+        assert!(m.is_match("daily/x.tar"));
+        assert!(!m.is_match("weekly/x.tar"));
+        assert!(
+            !m.is_match("daily/sub/x.tar"),
+            "path glob matches the whole path"
+        );
+    }
+}

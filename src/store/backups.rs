@@ -1,0 +1,270 @@
+//! Backup rows: what each scan found, and what later operations read about backups.
+
+use super::{Store, from_unix, to_unix};
+use anyhow::Result;
+use chrono::{DateTime, Utc};
+use rusqlite::{Row, params};
+use std::collections::HashMap;
+
+/// A file a scan found under a location.
+#[derive(Debug, Clone, PartialEq)]
+pub struct FoundFile {
+    /// Relative to the location's path, `/`-separated.
+    pub path: String,
+    pub size: u64,
+    pub mtime_ns: i64,
+    pub ts: DateTime<Utc>,
+    /// `filename` or `mtime`.
+    pub ts_source: &'static str,
+    /// Modified longer ago than `settle`: safe to record.
+    pub settled: bool,
+}
+
+/// One backup as the store knows it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct BackupRow {
+    pub id: i64,
+    pub location_id: i64,
+    pub path: String,
+    /// Size and mtime recorded when the settled file was first seen.
+    pub size: u64,
+    pub mtime_ns: i64,
+    pub ts: DateTime<Utc>,
+    pub ts_source: String,
+    /// Size and mtime at the latest scan.
+    pub seen_size: u64,
+    pub seen_mtime_ns: i64,
+    pub first_seen: DateTime<Utc>,
+    pub last_seen: DateTime<Utc>,
+    pub deleted_at: Option<DateTime<Utc>>,
+    pub checksum: Option<String>,
+    pub checksum_algo: Option<String>,
+    pub checksum_at: Option<DateTime<Utc>>,
+    pub last_verified_at: Option<DateTime<Utc>>,
+}
+
+impl BackupRow {
+    pub fn is_present(&self) -> bool {
+        self.deleted_at.is_none()
+    }
+}
+
+pub(crate) const BACKUP_COLUMNS: &str = "id, location_id, path, size, mtime_ns, ts, ts_source, seen_size, seen_mtime_ns, \
+     first_seen, last_seen, deleted_at, checksum, checksum_algo, checksum_at, last_verified_at";
+
+pub(crate) fn backup_from_row(r: &Row) -> rusqlite::Result<BackupRow> {
+    Ok(BackupRow {
+        id: r.get(0)?,
+        location_id: r.get(1)?,
+        path: r.get(2)?,
+        size: r.get::<_, i64>(3)? as u64,
+        mtime_ns: r.get(4)?,
+        ts: from_unix(r.get(5)?),
+        ts_source: r.get(6)?,
+        seen_size: r.get::<_, i64>(7)? as u64,
+        seen_mtime_ns: r.get(8)?,
+        first_seen: from_unix(r.get(9)?),
+        last_seen: from_unix(r.get(10)?),
+        deleted_at: r.get::<_, Option<i64>>(11)?.map(from_unix),
+        checksum: r.get(12)?,
+        checksum_algo: r.get(13)?,
+        checksum_at: r.get::<_, Option<i64>>(14)?.map(from_unix),
+        last_verified_at: r.get::<_, Option<i64>>(15)?.map(from_unix),
+    })
+}
+
+/// What one scan changed in the store.
+#[derive(Debug, Default)]
+pub struct ScanSync {
+    pub new_backups: usize,
+    /// Backups that were present and are gone now.
+    pub deleted: Vec<BackupRow>,
+}
+
+impl Store {
+    /// Apply a scan of one location in one transaction: record settled new files, refresh
+    /// what was seen of known ones, and mark vanished ones deleted.
+    pub fn sync_scan(
+        &self,
+        location_id: i64,
+        found: &[FoundFile],
+        now: DateTime<Utc>,
+    ) -> Result<ScanSync> {
+        let tx = self.conn.unchecked_transaction()?;
+        let mut present: HashMap<String, BackupRow> = HashMap::new();
+        {
+            let mut stmt = tx.prepare_cached(&format!(
+                "SELECT {BACKUP_COLUMNS} FROM backups WHERE location_id = ?1 AND deleted_at IS NULL"
+            ))?;
+            for row in stmt.query_map([location_id], backup_from_row)? {
+                let row = row?;
+                present.insert(row.path.clone(), row);
+            }
+        }
+        let mut sync = ScanSync::default();
+        let now_s = to_unix(now);
+        {
+            let mut insert = tx.prepare_cached(
+                "INSERT INTO backups (location_id, path, size, mtime_ns, ts, ts_source, seen_size, seen_mtime_ns, first_seen, last_seen)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?3, ?4, ?7, ?7)",
+            )?;
+            let mut update_seen = tx.prepare_cached(
+                "UPDATE backups SET seen_size = ?2, seen_mtime_ns = ?3 WHERE id = ?1",
+            )?;
+            for f in found {
+                match present.remove(&f.path) {
+                    Some(row) => {
+                        if row.seen_size != f.size || row.seen_mtime_ns != f.mtime_ns {
+                            update_seen.execute(params![row.id, f.size as i64, f.mtime_ns])?;
+                        }
+                    }
+                    None if f.settled => {
+                        insert.execute(params![
+                            location_id,
+                            f.path,
+                            f.size as i64,
+                            f.mtime_ns,
+                            to_unix(f.ts),
+                            f.ts_source,
+                            now_s
+                        ])?;
+                        sync.new_backups += 1;
+                    }
+                    None => {}
+                }
+            }
+            let mut delete =
+                tx.prepare_cached("UPDATE backups SET deleted_at = ?2 WHERE id = ?1")?;
+            for (_, mut row) in present {
+                delete.execute(params![row.id, now_s])?;
+                row.deleted_at = Some(now);
+                sync.deleted.push(row);
+            }
+        }
+        tx.execute(
+            "UPDATE backups SET last_seen = ?2 WHERE location_id = ?1 AND deleted_at IS NULL",
+            params![location_id, now_s],
+        )?;
+        tx.commit()?;
+        Ok(sync)
+    }
+
+    /// Every backup ever recorded for a location (deleted ones included), oldest first.
+    pub fn backups_of(&self, location_id: i64) -> Result<Vec<BackupRow>> {
+        let mut stmt = self.conn.prepare_cached(&format!(
+            "SELECT {BACKUP_COLUMNS} FROM backups WHERE location_id = ?1 ORDER BY ts, id"
+        ))?;
+        let rows = stmt.query_map([location_id], backup_from_row)?;
+        Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
+    }
+
+    /// Present backups of a location, newest first.
+    pub fn present_backups(&self, location_id: i64) -> Result<Vec<BackupRow>> {
+        let mut stmt = self.conn.prepare_cached(&format!(
+            "SELECT {BACKUP_COLUMNS} FROM backups WHERE location_id = ?1 AND deleted_at IS NULL ORDER BY ts DESC, id DESC"
+        ))?;
+        let rows = stmt.query_map([location_id], backup_from_row)?;
+        Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
+    }
+
+    pub fn backup(&self, id: i64) -> Result<BackupRow> {
+        Ok(self.conn.query_row(
+            &format!("SELECT {BACKUP_COLUMNS} FROM backups WHERE id = ?1"),
+            [id],
+            backup_from_row,
+        )?)
+    }
+
+    /// How many backups of a location are present (SPEC 7: whatever the window).
+    pub fn present_count(&self, location_id: i64) -> Result<u64> {
+        Ok(self.conn.query_row(
+            "SELECT COUNT(*) FROM backups WHERE location_id = ?1 AND deleted_at IS NULL",
+            [location_id],
+            |r| r.get::<_, i64>(0),
+        )? as u64)
+    }
+
+    /// The newest present backup of a location.
+    pub fn latest_backup(&self, location_id: i64) -> Result<Option<BackupRow>> {
+        use rusqlite::OptionalExtension;
+        Ok(self
+            .conn
+            .query_row(
+                &format!(
+                    "SELECT {BACKUP_COLUMNS} FROM backups WHERE location_id = ?1 AND deleted_at IS NULL ORDER BY ts DESC, id DESC LIMIT 1"
+                ),
+                [location_id],
+                backup_from_row,
+            )
+            .optional()?)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn file(path: &str, size: u64, settled: bool) -> FoundFile {
+        FoundFile {
+            path: path.into(),
+            size,
+            mtime_ns: 1,
+            ts: from_unix(1000),
+            ts_source: "mtime",
+            settled,
+        }
+    }
+
+    #[test]
+    fn scan_sync_records_refreshes_and_deletes() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&dir.path().join("s.db")).unwrap();
+        let loc = store
+            .upsert_location("a", "/a", "generic", from_unix(0))
+            .unwrap();
+        let s = store
+            .sync_scan(
+                loc,
+                &[file("x", 1, true), file("y", 2, false)],
+                from_unix(10),
+            )
+            .unwrap();
+        assert_eq!(s.new_backups, 1, "unsettled files are not recorded");
+        let s = store
+            .sync_scan(
+                loc,
+                &[file("x", 5, true), file("y", 2, true)],
+                from_unix(20),
+            )
+            .unwrap();
+        assert_eq!(s.new_backups, 1);
+        let x = store
+            .present_backups(loc)
+            .unwrap()
+            .into_iter()
+            .find(|b| b.path == "x")
+            .unwrap();
+        assert_eq!(
+            (x.size, x.seen_size),
+            (1, 5),
+            "recorded size kept, seen size refreshed"
+        );
+        let s = store
+            .sync_scan(loc, &[file("y", 2, true)], from_unix(30))
+            .unwrap();
+        assert_eq!(s.deleted.len(), 1);
+        assert_eq!(s.deleted[0].path, "x");
+        assert_eq!(store.present_count(loc).unwrap(), 1);
+        assert_eq!(store.backups_of(loc).unwrap().len(), 2);
+        // A re-appearing path is a new backup.
+        let s = store
+            .sync_scan(
+                loc,
+                &[file("x", 1, true), file("y", 2, true)],
+                from_unix(40),
+            )
+            .unwrap();
+        assert_eq!(s.new_backups, 1);
+        assert_eq!(store.backups_of(loc).unwrap().len(), 3);
+    }
+}

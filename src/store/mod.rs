@@ -1,0 +1,307 @@
+//! The SQLite metadata store: every SQL statement of the program lives under `store/`.
+//! Other modules call typed functions; none of them writes SQL.
+//!
+//! Durability: WAL mode, a busy timeout, one transaction per location per operation, and
+//! versioned migrations (`schema.rs`). A run killed at any point leaves the last committed
+//! transaction; the next run carries on from there.
+
+mod backups;
+mod health;
+mod problems;
+mod runs;
+pub mod schema;
+
+pub use backups::{BackupRow, FoundFile, ScanSync};
+pub use health::DailyHealth;
+pub use problems::StoredProblem;
+
+use anyhow::{Context, Result};
+use chrono::{DateTime, TimeZone, Utc};
+use rusqlite::{Connection, OpenFlags};
+use std::path::{Path, PathBuf};
+
+/// Errors the caller decides on (exit 3 with a clear message).
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error(
+        "the store {path} was written by a newer backup-monitor (schema {found}, this build knows {known}); upgrade backup-monitor"
+    )]
+    TooNew {
+        path: PathBuf,
+        found: i64,
+        known: i64,
+    },
+    #[error(
+        "cannot open the store {path}: {source}. Check the path in database_url / DATABASE_URL and its permissions"
+    )]
+    Open {
+        path: PathBuf,
+        source: rusqlite::Error,
+    },
+    #[error(
+        "the store {path} is not a backup-monitor database or is damaged: {detail}. Move it aside to start a new history"
+    )]
+    Damaged { path: PathBuf, detail: String },
+}
+
+pub struct Store {
+    pub(crate) conn: Connection,
+    path: PathBuf,
+}
+
+pub fn to_unix(t: DateTime<Utc>) -> i64 {
+    t.timestamp()
+}
+
+pub fn from_unix(s: i64) -> DateTime<Utc> {
+    Utc.timestamp_opt(s, 0)
+        .single()
+        .unwrap_or(DateTime::<Utc>::MIN_UTC)
+}
+
+impl Store {
+    /// Open (creating if needed) the store at `path` for reading and writing.
+    pub fn open(path: &Path) -> Result<Store> {
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            std::fs::create_dir_all(dir).with_context(|| {
+                format!("cannot create the store's directory {}", dir.display())
+            })?;
+        }
+        let existed = path.exists();
+        let conn = Connection::open(path).map_err(|source| StoreError::Open {
+            path: path.into(),
+            source,
+        })?;
+        if !existed {
+            restrict_permissions(path);
+        }
+        let store = Store {
+            conn,
+            path: path.to_path_buf(),
+        };
+        store.configure()?;
+        store.migrate()?;
+        Ok(store)
+    }
+
+    /// Open an existing store read-only (for `--status`); None when there is none yet.
+    pub fn open_read_only(path: &Path) -> Result<Option<Store>> {
+        if !path.exists() {
+            return Ok(None);
+        }
+        let conn = Connection::open_with_flags(
+            path,
+            OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+        )
+        .map_err(|source| StoreError::Open {
+            path: path.into(),
+            source,
+        })?;
+        conn.busy_timeout(std::time::Duration::from_secs(10))?;
+        let store = Store {
+            conn,
+            path: path.to_path_buf(),
+        };
+        let version = store.schema_version()?;
+        if version > schema::MIGRATIONS.len() as i64 {
+            return Err(StoreError::TooNew {
+                path: path.into(),
+                found: version,
+                known: schema::MIGRATIONS.len() as i64,
+            }
+            .into());
+        }
+        Ok(Some(store))
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    fn configure(&self) -> Result<()> {
+        self.conn.busy_timeout(std::time::Duration::from_secs(30))?;
+        let damaged = |e: rusqlite::Error| StoreError::Damaged {
+            path: self.path.clone(),
+            detail: e.to_string(),
+        };
+        let mode: String = self
+            .conn
+            .query_row("PRAGMA journal_mode=WAL", [], |r| r.get(0))
+            .map_err(damaged)?;
+        if !mode.eq_ignore_ascii_case("wal") {
+            tracing::debug!("store journal mode is {mode}, not WAL");
+        }
+        self.conn
+            .execute_batch("PRAGMA synchronous=NORMAL; PRAGMA foreign_keys=ON;")
+            .map_err(damaged)?;
+        Ok(())
+    }
+
+    fn schema_version(&self) -> Result<i64> {
+        self.conn
+            .query_row("PRAGMA user_version", [], |r| r.get(0))
+            .map_err(|e| {
+                StoreError::Damaged {
+                    path: self.path.clone(),
+                    detail: e.to_string(),
+                }
+                .into()
+            })
+    }
+
+    fn migrate(&self) -> Result<()> {
+        let version = self.schema_version()?;
+        let known = schema::MIGRATIONS.len() as i64;
+        if version > known {
+            return Err(StoreError::TooNew {
+                path: self.path.clone(),
+                found: version,
+                known,
+            }
+            .into());
+        }
+        for (i, sql) in schema::MIGRATIONS.iter().enumerate().skip(version as usize) {
+            let tx = self.conn.unchecked_transaction()?;
+            tx.execute_batch(sql).map_err(|e| StoreError::Damaged {
+                path: self.path.clone(),
+                detail: format!("migration {} failed: {e}", i + 1),
+            })?;
+            tx.pragma_update(None, "user_version", (i + 1) as i64)?;
+            tx.commit()?;
+        }
+        Ok(())
+    }
+
+    /// `PRAGMA integrity_check`: "ok" for a healthy store.
+    pub fn integrity_check(&self) -> Result<String> {
+        Ok(self
+            .conn
+            .query_row("PRAGMA integrity_check", [], |r| r.get(0))?)
+    }
+
+    /// Register (or refresh) a configured location; returns its id.
+    pub fn upsert_location(
+        &self,
+        name: &str,
+        path: &str,
+        kind: &str,
+        now: DateTime<Utc>,
+    ) -> Result<i64> {
+        self.conn.execute(
+            "INSERT INTO locations (name, path, kind, created_at) VALUES (?1, ?2, ?3, ?4)
+             ON CONFLICT(name) DO UPDATE SET path = excluded.path, kind = excluded.kind",
+            rusqlite::params![name, path, kind, to_unix(now)],
+        )?;
+        Ok(self
+            .conn
+            .query_row("SELECT id FROM locations WHERE name = ?1", [name], |r| {
+                r.get(0)
+            })?)
+    }
+
+    /// The id of a location by name, if the store knows it.
+    pub fn location_id(&self, name: &str) -> Result<Option<i64>> {
+        use rusqlite::OptionalExtension;
+        Ok(self
+            .conn
+            .query_row("SELECT id FROM locations WHERE name = ?1", [name], |r| {
+                r.get(0)
+            })
+            .optional()?)
+    }
+
+    /// Record what the last scan learned about the location's filesystem.
+    pub fn record_location_scan(
+        &self,
+        location_id: i64,
+        available: bool,
+        space: Option<(u64, u64)>,
+        now: DateTime<Utc>,
+    ) -> Result<()> {
+        self.conn.execute(
+            "UPDATE locations SET last_scan_at = ?2, available = ?3, free_bytes = ?4, total_bytes = ?5 WHERE id = ?1",
+            rusqlite::params![
+                location_id,
+                to_unix(now),
+                available,
+                space.map(|s| s.0 as i64),
+                space.map(|s| s.1 as i64)
+            ],
+        )?;
+        Ok(())
+    }
+
+    /// (last_scan_at, available, free_bytes, total_bytes) of a location.
+    pub fn location_scan_state(&self, location_id: i64) -> Result<LocationScanState> {
+        Ok(self.conn.query_row(
+            "SELECT last_scan_at, available, free_bytes, total_bytes FROM locations WHERE id = ?1",
+            [location_id],
+            |r| {
+                Ok(LocationScanState {
+                    last_scan_at: r.get::<_, Option<i64>>(0)?.map(from_unix),
+                    available: r.get::<_, Option<bool>>(1)?,
+                    free_bytes: r.get::<_, Option<i64>>(2)?.map(|v| v as u64),
+                    total_bytes: r.get::<_, Option<i64>>(3)?.map(|v| v as u64),
+                })
+            },
+        )?)
+    }
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct LocationScanState {
+    pub last_scan_at: Option<DateTime<Utc>>,
+    pub available: Option<bool>,
+    pub free_bytes: Option<u64>,
+    pub total_bytes: Option<u64>,
+}
+
+/// Files the program creates that may hold history or secrets are private to the owner.
+pub fn restrict_permissions(path: &Path) {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let _ = std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn migrations_apply_once_and_reopen() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("sub/store.db");
+        let store = Store::open(&path).unwrap();
+        assert_eq!(
+            store.schema_version().unwrap(),
+            schema::MIGRATIONS.len() as i64
+        );
+        let id = store
+            .upsert_location("db", "/b", "database", Utc::now())
+            .unwrap();
+        drop(store);
+        let store = Store::open(&path).unwrap();
+        assert_eq!(store.location_id("db").unwrap(), Some(id));
+        assert_eq!(store.integrity_check().unwrap(), "ok");
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let mode = std::fs::metadata(&path).unwrap().permissions().mode() & 0o777;
+            assert_eq!(mode, 0o600);
+        }
+    }
+
+    #[test]
+    fn newer_schema_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("store.db");
+        drop(Store::open(&path).unwrap());
+        let conn = Connection::open(&path).unwrap();
+        conn.pragma_update(None, "user_version", 999).unwrap();
+        drop(conn);
+        let err = Store::open(&path).err().unwrap().to_string();
+        assert!(err.contains("newer"), "{err}");
+    }
+}

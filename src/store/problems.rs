@@ -1,0 +1,244 @@
+//! Open problems: each operation judges its own kinds and syncs them here. A problem
+//! stays open until the operation that owns it judges it again (SPEC 7).
+
+use super::{Store, from_unix, to_unix};
+use crate::problem::{Kind, Operation, Problem, Severity};
+use anyhow::Result;
+use chrono::{DateTime, Utc};
+use rusqlite::{Row, params};
+use std::collections::HashMap;
+
+/// A problem as stored, with its history.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StoredProblem {
+    pub id: i64,
+    pub problem: Problem,
+    pub operation: Operation,
+    pub location_id: Option<i64>,
+    pub first_seen: DateTime<Utc>,
+    pub last_seen: DateTime<Utc>,
+    /// Consecutive judging runs that found it (for `alerts.min_consecutive`).
+    pub runs_seen: u32,
+    pub resolved_at: Option<DateTime<Utc>>,
+}
+
+const COLUMNS: &str = "id, kind, severity, operation, location_id, location, path, slot, message, first_seen, last_seen, runs_seen, resolved_at";
+
+fn from_row(r: &Row) -> rusqlite::Result<StoredProblem> {
+    let kind: String = r.get(1)?;
+    let severity: String = r.get(2)?;
+    let op: String = r.get(3)?;
+    let bad = |what: &str, v: &str| {
+        rusqlite::Error::FromSqlConversionFailure(
+            0,
+            rusqlite::types::Type::Text,
+            format!("unknown {what} `{v}`").into(),
+        )
+    };
+    Ok(StoredProblem {
+        id: r.get(0)?,
+        problem: Problem {
+            kind: Kind::parse(&kind).ok_or_else(|| bad("kind", &kind))?,
+            severity: Severity::parse(&severity).ok_or_else(|| bad("severity", &severity))?,
+            location: r.get(5)?,
+            path: r.get(6)?,
+            slot: r.get(7)?,
+            message: r.get(8)?,
+        },
+        operation: Operation::parse(&op).ok_or_else(|| bad("operation", &op))?,
+        location_id: r.get(4)?,
+        first_seen: from_unix(r.get(9)?),
+        last_seen: from_unix(r.get(10)?),
+        runs_seen: r.get(11)?,
+        resolved_at: r.get::<_, Option<i64>>(12)?.map(from_unix),
+    })
+}
+
+impl Store {
+    /// Replace what `op` knows about one location (or the run, `location_id` None) with
+    /// `found`, in one transaction: new problems open, known ones are refreshed (message,
+    /// severity, one more consecutive run), and open ones of `op` there that are no longer
+    /// found are resolved — but only those `rejudged` says this run actually looked at
+    /// (e.g. the backups a sampled verify hashed).
+    pub fn sync_problems(
+        &self,
+        op: Operation,
+        location_id: Option<i64>,
+        found: &[Problem],
+        rejudged: &dyn Fn(&Problem) -> bool,
+        now: DateTime<Utc>,
+    ) -> Result<()> {
+        let tx = self.conn.unchecked_transaction()?;
+        let open: Vec<StoredProblem> = {
+            let mut stmt = tx.prepare_cached(&format!(
+                "SELECT {COLUMNS} FROM problems WHERE resolved_at IS NULL AND operation = ?1 AND location_id IS ?2"
+            ))?;
+            let rows = stmt.query_map(params![op.as_str(), location_id], from_row)?;
+            rows.collect::<rusqlite::Result<Vec<_>>>()?
+        };
+        let mut open_by_key: HashMap<String, StoredProblem> =
+            open.into_iter().map(|p| (p.problem.key(), p)).collect();
+        let now_s = to_unix(now);
+        {
+            let mut refresh = tx.prepare_cached(
+                "UPDATE problems SET severity = ?2, message = ?3, last_seen = ?4, runs_seen = runs_seen + 1 WHERE id = ?1",
+            )?;
+            let mut insert = tx.prepare_cached(
+                "INSERT INTO problems (key, kind, severity, operation, location_id, location, path, slot, message, first_seen, last_seen)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?10)",
+            )?;
+            let mut seen_keys = std::collections::HashSet::new();
+            for p in found {
+                let key = p.key();
+                if !seen_keys.insert(key.clone()) {
+                    continue;
+                }
+                match open_by_key.remove(&key) {
+                    Some(existing) => {
+                        refresh.execute(params![
+                            existing.id,
+                            p.severity.as_str(),
+                            p.message,
+                            now_s
+                        ])?;
+                    }
+                    None => {
+                        insert.execute(params![
+                            key,
+                            p.kind.as_str(),
+                            p.severity.as_str(),
+                            op.as_str(),
+                            location_id,
+                            p.location,
+                            p.path,
+                            p.slot,
+                            p.message,
+                            now_s
+                        ])?;
+                    }
+                }
+            }
+            let mut resolve =
+                tx.prepare_cached("UPDATE problems SET resolved_at = ?2 WHERE id = ?1")?;
+            for stale in open_by_key.values().filter(|p| rejudged(&p.problem)) {
+                resolve.execute(params![stale.id, now_s])?;
+            }
+        }
+        tx.commit()?;
+        Ok(())
+    }
+
+    /// Open problems, optionally only of some operations and locations (None: all).
+    pub fn open_problems(
+        &self,
+        ops: Option<&[Operation]>,
+        location_ids: Option<&[i64]>,
+    ) -> Result<Vec<StoredProblem>> {
+        let mut stmt = self.conn.prepare_cached(&format!(
+            "SELECT {COLUMNS} FROM problems WHERE resolved_at IS NULL ORDER BY location, kind, path, slot"
+        ))?;
+        let rows = stmt.query_map([], from_row)?;
+        let mut out = Vec::new();
+        for row in rows {
+            let p = row?;
+            if ops.is_some_and(|ops| !ops.contains(&p.operation)) {
+                continue;
+            }
+            if let Some(ids) = location_ids {
+                // Problems of the run itself (no location) are always in scope.
+                if p.location_id.is_some_and(|id| !ids.contains(&id)) {
+                    continue;
+                }
+            }
+            out.push(p);
+        }
+        Ok(out)
+    }
+
+    /// Problems resolved at or after `since` (for recovery notices).
+    pub fn resolved_problems_since(&self, since: DateTime<Utc>) -> Result<Vec<StoredProblem>> {
+        let mut stmt = self.conn.prepare_cached(&format!(
+            "SELECT {COLUMNS} FROM problems WHERE resolved_at >= ?1 ORDER BY resolved_at"
+        ))?;
+        let rows = stmt.query_map([to_unix(since)], from_row)?;
+        Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
+    }
+
+    /// One stored problem by id, open or resolved.
+    pub fn problem(&self, id: i64) -> Result<StoredProblem> {
+        Ok(self.conn.query_row(
+            &format!("SELECT {COLUMNS} FROM problems WHERE id = ?1"),
+            [id],
+            from_row,
+        )?)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sync_opens_refreshes_and_resolves_in_scope_only() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&dir.path().join("s.db")).unwrap();
+        let loc = store
+            .upsert_location("a", "/a", "generic", from_unix(0))
+            .unwrap();
+        let p1 =
+            Problem::new(Kind::ChecksumMismatch, Severity::Critical, "a", "x").with_path("one");
+        let p2 =
+            Problem::new(Kind::ChecksumMismatch, Severity::Critical, "a", "y").with_path("two");
+        let all = |_: &Problem| true;
+        store
+            .sync_problems(
+                Operation::Verify,
+                Some(loc),
+                &[p1.clone(), p2.clone()],
+                &all,
+                from_unix(1),
+            )
+            .unwrap();
+        store
+            .sync_problems(
+                Operation::Verify,
+                Some(loc),
+                &[p1.clone()],
+                &|p| p.path.as_deref() == Some("one"),
+                from_unix(2),
+            )
+            .unwrap();
+        let open = store.open_problems(None, None).unwrap();
+        assert_eq!(open.len(), 2, "two was not re-judged, so it stays open");
+        assert_eq!(
+            open.iter()
+                .find(|p| p.problem.path.as_deref() == Some("one"))
+                .unwrap()
+                .runs_seen,
+            2
+        );
+        store
+            .sync_problems(Operation::Verify, Some(loc), &[], &all, from_unix(3))
+            .unwrap();
+        assert!(store.open_problems(None, None).unwrap().is_empty());
+        assert_eq!(
+            store.resolved_problems_since(from_unix(3)).unwrap().len(),
+            2
+        );
+        // Other operations' problems are untouched by a sync.
+        let m = Problem::new(Kind::NoBackups, Severity::Critical, "a", "none");
+        store
+            .sync_problems(Operation::Monitor, Some(loc), &[m], &all, from_unix(4))
+            .unwrap();
+        store
+            .sync_problems(Operation::Verify, Some(loc), &[], &all, from_unix(5))
+            .unwrap();
+        assert_eq!(
+            store
+                .open_problems(Some(&[Operation::Monitor]), Some(&[loc]))
+                .unwrap()
+                .len(),
+            1
+        );
+    }
+}

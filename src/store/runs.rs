@@ -1,0 +1,37 @@
+//! The audit log of runs: start, end, operations, exit code, host, version, pid.
+
+use super::{Store, to_unix};
+use anyhow::Result;
+use chrono::{DateTime, Utc};
+use rusqlite::params;
+
+impl Store {
+    pub fn start_run(&self, operations: &[&str], host: &str, now: DateTime<Utc>) -> Result<i64> {
+        self.conn.execute(
+            "INSERT INTO runs (started_at, operations, host, version, pid) VALUES (?1, ?2, ?3, ?4, ?5)",
+            params![to_unix(now), operations.join(","), host, env!("CARGO_PKG_VERSION"), std::process::id()],
+        )?;
+        Ok(self.conn.last_insert_rowid())
+    }
+
+    pub fn finish_run(&self, run_id: i64, exit_code: i32, now: DateTime<Utc>) -> Result<()> {
+        self.conn.execute(
+            "UPDATE runs SET finished_at = ?2, exit_code = ?3 WHERE id = ?1",
+            params![run_id, to_unix(now), exit_code],
+        )?;
+        Ok(())
+    }
+
+    /// Start time of the last finished run (used by `--status`).
+    pub fn last_finished_run(&self) -> Result<Option<(DateTime<Utc>, i32)>> {
+        use rusqlite::OptionalExtension;
+        Ok(self
+            .conn
+            .query_row(
+                "SELECT finished_at, exit_code FROM runs WHERE finished_at IS NOT NULL ORDER BY id DESC LIMIT 1",
+                [],
+                |r| Ok((super::from_unix(r.get(0)?), r.get(1)?)),
+            )
+            .optional()?)
+    }
+}

@@ -1,0 +1,149 @@
+//! Versioned migrations. Each entry is applied once, in order, inside a transaction, and
+//! `PRAGMA user_version` records how far a store has come. Append; never edit a shipped one.
+
+pub const MIGRATIONS: &[&str] = &[
+    // 1: the initial schema.
+    r#"
+CREATE TABLE locations (
+    id            INTEGER PRIMARY KEY,
+    name          TEXT NOT NULL UNIQUE,
+    path          TEXT NOT NULL,
+    kind          TEXT NOT NULL,
+    created_at    INTEGER NOT NULL,
+    last_scan_at  INTEGER,
+    available     INTEGER,
+    free_bytes    INTEGER,
+    total_bytes   INTEGER
+);
+
+-- One row per backup file ever seen. `size`/`mtime_ns` are the values recorded when the
+-- settled file was first seen; `seen_*` are the latest scan's. A re-appearing path after
+-- deletion is a new row.
+CREATE TABLE backups (
+    id               INTEGER PRIMARY KEY,
+    location_id      INTEGER NOT NULL REFERENCES locations(id),
+    path             TEXT NOT NULL,
+    size             INTEGER NOT NULL,
+    mtime_ns         INTEGER NOT NULL,
+    ts               INTEGER NOT NULL,
+    ts_source        TEXT NOT NULL,
+    seen_size        INTEGER NOT NULL,
+    seen_mtime_ns    INTEGER NOT NULL,
+    first_seen       INTEGER NOT NULL,
+    last_seen        INTEGER NOT NULL,
+    deleted_at       INTEGER,
+    checksum         TEXT,
+    checksum_algo    TEXT,
+    checksum_at      INTEGER,
+    last_verified_at INTEGER
+);
+CREATE UNIQUE INDEX backups_present ON backups(location_id, path) WHERE deleted_at IS NULL;
+CREATE INDEX backups_by_ts ON backups(location_id, ts);
+
+CREATE TABLE verifications (
+    id           INTEGER PRIMARY KEY,
+    backup_id    INTEGER NOT NULL REFERENCES backups(id),
+    run_id       INTEGER,
+    at           INTEGER NOT NULL,
+    method       TEXT NOT NULL,
+    algo         TEXT,
+    result       TEXT NOT NULL,
+    bytes        INTEGER NOT NULL DEFAULT 0,
+    duration_ms  INTEGER NOT NULL DEFAULT 0,
+    detail       TEXT
+);
+CREATE INDEX verifications_by_backup ON verifications(backup_id, at);
+CREATE INDEX verifications_by_at ON verifications(at);
+
+CREATE TABLE restore_tests (
+    id           INTEGER PRIMARY KEY,
+    backup_id    INTEGER NOT NULL REFERENCES backups(id),
+    run_id       INTEGER,
+    at           INTEGER NOT NULL,
+    format       TEXT NOT NULL,
+    result       TEXT NOT NULL,
+    files        INTEGER NOT NULL DEFAULT 0,
+    bytes        INTEGER NOT NULL DEFAULT 0,
+    duration_ms  INTEGER NOT NULL DEFAULT 0,
+    detail       TEXT,
+    size         INTEGER NOT NULL,
+    mtime_ns     INTEGER NOT NULL
+);
+CREATE INDEX restore_tests_by_backup ON restore_tests(backup_id, at);
+CREATE INDEX restore_tests_by_at ON restore_tests(at);
+
+CREATE TABLE health_daily (
+    location_id   INTEGER NOT NULL REFERENCES locations(id),
+    day           TEXT NOT NULL,
+    score         REAL,
+    backup_rate   REAL,
+    verify_rate   REAL,
+    restore_rate  REAL,
+    computed_at   INTEGER NOT NULL,
+    PRIMARY KEY (location_id, day)
+);
+
+-- Problems stay open until the operation that owns them judges them again.
+CREATE TABLE problems (
+    id           INTEGER PRIMARY KEY,
+    key          TEXT NOT NULL,
+    kind         TEXT NOT NULL,
+    severity     TEXT NOT NULL,
+    operation    TEXT NOT NULL,
+    location_id  INTEGER REFERENCES locations(id),
+    location     TEXT,
+    path         TEXT,
+    slot         TEXT,
+    message      TEXT NOT NULL,
+    first_seen   INTEGER NOT NULL,
+    last_seen    INTEGER NOT NULL,
+    runs_seen    INTEGER NOT NULL DEFAULT 1,
+    resolved_at  INTEGER
+);
+CREATE UNIQUE INDEX problems_open ON problems(key) WHERE resolved_at IS NULL;
+CREATE INDEX problems_by_location ON problems(location_id, resolved_at);
+
+CREATE TABLE alerts (
+    id               INTEGER PRIMARY KEY,
+    key              TEXT NOT NULL,
+    problem_id       INTEGER REFERENCES problems(id),
+    kind             TEXT NOT NULL,
+    severity         TEXT NOT NULL,
+    location         TEXT,
+    path             TEXT,
+    slot             TEXT,
+    message          TEXT NOT NULL,
+    opened_at        INTEGER NOT NULL,
+    last_sent_at     INTEGER,
+    sent_severity    TEXT,
+    send_count       INTEGER NOT NULL DEFAULT 0,
+    closed_at        INTEGER,
+    resolved_sent_at INTEGER,
+    pending          TEXT
+);
+CREATE INDEX alerts_by_key ON alerts(key, closed_at);
+
+CREATE TABLE alert_deliveries (
+    id        INTEGER PRIMARY KEY,
+    alert_id  INTEGER NOT NULL REFERENCES alerts(id),
+    run_id    INTEGER,
+    channel   TEXT NOT NULL,
+    event     TEXT NOT NULL,
+    at        INTEGER NOT NULL,
+    success   INTEGER NOT NULL,
+    error     TEXT
+);
+CREATE INDEX alert_deliveries_by_alert ON alert_deliveries(alert_id, channel, at);
+
+CREATE TABLE runs (
+    id          INTEGER PRIMARY KEY,
+    started_at  INTEGER NOT NULL,
+    finished_at INTEGER,
+    operations  TEXT NOT NULL,
+    exit_code   INTEGER,
+    host        TEXT NOT NULL,
+    version     TEXT NOT NULL,
+    pid         INTEGER NOT NULL
+);
+"#,
+];
