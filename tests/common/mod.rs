@@ -1,0 +1,128 @@
+//! Shared harness for the integration tests: a temp workspace with a config, helpers to
+//! write backup files with chosen mtimes, and a runner for the real binary.
+#![allow(dead_code)]
+
+use chrono::{DateTime, Utc};
+use std::path::{Path, PathBuf};
+use std::process::Output;
+
+pub struct Workspace {
+    pub dir: tempfile::TempDir,
+    /// Fixed "now" for the binary (`BACKUP_MONITOR_NOW`), if set.
+    pub now: Option<DateTime<Utc>>,
+    pub envs: Vec<(String, String)>,
+}
+
+pub struct Run {
+    pub code: i32,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+impl Run {
+    pub fn json(&self) -> serde_json::Value {
+        serde_json::from_str(&self.stdout)
+            .unwrap_or_else(|e| panic!("stdout is not one JSON document ({e}):\n{}\nstderr:\n{}", self.stdout, self.stderr))
+    }
+
+    /// Kinds of the problems in the JSON document.
+    pub fn kinds(&self) -> Vec<String> {
+        self.json()["problems"]
+            .as_array()
+            .map(|a| a.iter().map(|p| p["kind"].as_str().unwrap_or("").to_string()).collect())
+            .unwrap_or_default()
+    }
+}
+
+impl From<Output> for Run {
+    fn from(o: Output) -> Run {
+        Run {
+            code: o.status.code().unwrap_or(-1),
+            stdout: String::from_utf8_lossy(&o.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&o.stderr).into_owned(),
+        }
+    }
+}
+
+impl Workspace {
+    pub fn new() -> Workspace {
+        Workspace { dir: tempfile::tempdir().expect("temp dir"), now: None, envs: Vec::new() }
+    }
+
+    pub fn path(&self, rel: &str) -> PathBuf {
+        self.dir.path().join(rel)
+    }
+
+    pub fn config_path(&self) -> PathBuf {
+        self.path("config.yaml")
+    }
+
+    /// Write `config.yaml`. Store, reports and logs default to paths inside the workspace.
+    pub fn write_config(&self, yaml: &str) {
+        std::fs::write(self.config_path(), yaml).expect("write config");
+    }
+
+    /// Write a file with `content` and set its mtime.
+    pub fn write_file(&self, rel: &str, content: &[u8], mtime: DateTime<Utc>) -> PathBuf {
+        let p = self.path(rel);
+        if let Some(dir) = p.parent() {
+            std::fs::create_dir_all(dir).expect("mkdir");
+        }
+        std::fs::write(&p, content).expect("write file");
+        set_mtime(&p, mtime);
+        p
+    }
+
+    pub fn env(mut self, k: &str, v: &str) -> Workspace {
+        self.envs.push((k.into(), v.into()));
+        self
+    }
+
+    /// A command for the real binary with `--config` set, the workspace as working
+    /// directory, and a clean environment for the variables the program reads.
+    pub fn command(&self) -> assert_cmd::Command {
+        let mut cmd = assert_cmd::Command::cargo_bin("backup-monitor").expect("binary");
+        cmd.current_dir(self.dir.path())
+            .arg("--config")
+            .arg(self.config_path())
+            .arg("--no-progress")
+            .env_remove("DATABASE_URL")
+            .env_remove("BACKUP_MONITOR_CONFIG")
+            .env_remove("BACKUP_MONITOR_NOW")
+            .env("TZ", "UTC");
+        if let Some(now) = self.now {
+            cmd.env("BACKUP_MONITOR_NOW", now.to_rfc3339());
+        }
+        for (k, v) in &self.envs {
+            cmd.env(k, v);
+        }
+        cmd
+    }
+
+    pub fn run(&self, args: &[&str]) -> Run {
+        self.command().args(args).output().expect("run binary").into()
+    }
+
+    /// Run with `--format json` and return the parsed document too.
+    pub fn run_json(&self, args: &[&str]) -> (Run, serde_json::Value) {
+        let mut all = args.to_vec();
+        all.extend(["--format", "json"]);
+        let run = self.run(&all);
+        let doc = run.json();
+        (run, doc)
+    }
+
+    /// The SQLite store the default config writes (`backup_monitor.db` beside the config).
+    pub fn store(&self) -> rusqlite::Connection {
+        rusqlite::Connection::open(self.path("backup_monitor.db")).expect("open store")
+    }
+}
+
+pub fn set_mtime(p: &Path, t: DateTime<Utc>) {
+    let ft = filetime::FileTime::from_unix_time(t.timestamp(), t.timestamp_subsec_nanos());
+    filetime::set_file_mtime(p, ft).expect("set mtime");
+}
+
+pub fn ts(s: &str) -> DateTime<Utc> {
+    DateTime::parse_from_rfc3339(s).expect("rfc3339").with_timezone(&Utc)
+}
