@@ -368,6 +368,8 @@ fn execute(
         for o in monitor::run(&ctx)? {
             new_backups.insert(o.location, o.new_backups as u64);
         }
+    } else if ops.contains(&Operation::Verify) || ops.contains(&Operation::TestRestore) {
+        monitor::refresh(&ctx)?;
     }
     if ops.contains(&Operation::Verify) {
         doc.verification = verify::run(&ctx)?;
