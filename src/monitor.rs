@@ -24,6 +24,25 @@ pub fn run(ctx: &RunContext) -> Result<Vec<MonitorOutcome>> {
         .collect()
 }
 
+/// Bring the store's view of every selected location up to date without judging
+/// anything: used when `--verify` or `--test-restore` run without `--monitor`, so they
+/// see new files and never touch vanished ones. Monitor problems are left as they are.
+pub fn refresh(ctx: &RunContext) -> Result<()> {
+    for sel in &ctx.locations {
+        match scan::scan(sel.config, &ctx.tz(), ctx.now) {
+            Ok(found) => {
+                ctx.store
+                    .sync_scan(sel.id, &found.files, ctx.now)
+                    .with_context(|| {
+                        format!("recording the scan of location {}", sel.config.name)
+                    })?;
+            }
+            Err(e) => tracing::warn!(location = %sel.config.name, "cannot scan: {e}"),
+        }
+    }
+    Ok(())
+}
+
 fn monitor_location(ctx: &RunContext, sel: &SelectedLocation) -> Result<MonitorOutcome> {
     let loc = sel.config;
     let mut outcome = MonitorOutcome {
