@@ -8,12 +8,14 @@
 mod backups;
 mod health;
 mod problems;
+mod restore;
 mod runs;
 pub mod schema;
 
 pub use backups::{BackupRow, FoundFile, ScanSync};
 pub use health::DailyHealth;
 pub use problems::StoredProblem;
+pub use restore::{NewRestoreTest, PreviousVerdict, RestoreTestRow};
 
 use anyhow::{Context, Result};
 use chrono::{DateTime, TimeZone, Utc};

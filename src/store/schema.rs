@@ -67,7 +67,9 @@ CREATE TABLE restore_tests (
     duration_ms  INTEGER NOT NULL DEFAULT 0,
     detail       TEXT,
     size         INTEGER NOT NULL,
-    mtime_ns     INTEGER NOT NULL
+    mtime_ns     INTEGER NOT NULL,
+    settings     TEXT NOT NULL DEFAULT '',
+    carried_from INTEGER REFERENCES restore_tests(id)
 );
 CREATE INDEX restore_tests_by_backup ON restore_tests(backup_id, at);
 CREATE INDEX restore_tests_by_at ON restore_tests(at);

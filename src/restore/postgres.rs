@@ -1,0 +1,321 @@
+//! PostgreSQL: custom-format dumps (`pg_dump -Fc`, magic `PGDMP`) and the scratch
+//! database plain dumps are replayed into.
+//!
+//! Without `restore.postgres_url` a custom dump is checked with the client tools alone:
+//! `pg_restore --list` reads its table of contents, and `pg_restore -f /dev/null` reads
+//! every data block to the end (a truncated dump fails there). With it, the dump is
+//! restored for real into a scratch database that is created for the test and dropped
+//! afterwards, also on failure. Without `pg_restore` on `PATH` the test is skipped with
+//! that reason. The tools are run, not linked: no PostgreSQL client library is needed
+//! to build backup-monitor. URLs are never shown with their password.
+
+use super::sandbox::Sandbox;
+use super::{Notes, RestoreError};
+use std::io::Read;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::sync::atomic::{AtomicU32, Ordering};
+
+/// Seconds libpq waits for a connection before giving up.
+const CONNECT_TIMEOUT: &str = "10";
+
+/// The first `n` bytes of a tool's error output shown in a detail.
+const SHOWN_STDERR: usize = 600;
+
+/// Find an executable on `PATH`.
+pub fn find_tool(name: &str) -> Option<PathBuf> {
+    let path = std::env::var_os("PATH")?;
+    std::env::split_paths(&path)
+        .map(|dir| dir.join(name))
+        .find(|p| is_executable(p))
+}
+
+fn is_executable(p: &Path) -> bool {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::metadata(p).is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
+}
+
+fn tool(name: &str) -> Result<PathBuf, RestoreError> {
+    find_tool(name).ok_or_else(|| {
+        RestoreError::Skipped(format!(
+            "{name} is not installed (not found on PATH); install the PostgreSQL client tools to test this dump"
+        ))
+    })
+}
+
+/// Test a custom-format dump at `dump` (the backup itself, or a decompressed copy inside
+/// the sandbox). Table names become the restored entries.
+pub fn check_custom(
+    sandbox: &Sandbox,
+    dump: &Path,
+    postgres_url: Option<&str>,
+) -> Result<Notes, RestoreError> {
+    let pg_restore = tool("pg_restore")?;
+    let list = run(Command::new(&pg_restore).arg("--list").arg(dump))?;
+    if !list.status.success() {
+        return Err(RestoreError::Corrupt(format!(
+            "pg_restore --list cannot read the dump: {}",
+            stderr_of(&list)
+        )));
+    }
+    let toc = String::from_utf8_lossy(&list.stdout);
+    let toc_tables = toc_tables(&toc);
+    let mut notes = Notes::default();
+    match postgres_url {
+        None => {
+            let all = run(Command::new(&pg_restore)
+                .arg("-f")
+                .arg("/dev/null")
+                .arg(dump))?;
+            if !all.status.success() {
+                return Err(RestoreError::Corrupt(format!(
+                    "pg_restore cannot read the dump to its end: {}",
+                    stderr_of(&all)
+                )));
+            }
+            for t in &toc_tables {
+                sandbox.tally.note(t, true);
+            }
+            notes.push(format!(
+                "TOC read with pg_restore --list ({} tables) and every data block read; not restored into a database (no restore.postgres_url)",
+                toc_tables.len()
+            ));
+        }
+        Some(url) => {
+            let db = ScratchDb::create(url)?;
+            let restored = run(Command::new(&pg_restore)
+                .args(["--no-owner", "--no-privileges", "--exit-on-error", "-d"])
+                .arg(&db.url)
+                .arg(dump))?;
+            if !restored.status.success() {
+                return Err(RestoreError::Failed(format!(
+                    "pg_restore into a scratch database failed: {}",
+                    stderr_of(&restored)
+                )));
+            }
+            let tables = db.tables()?;
+            for t in &tables {
+                sandbox.tally.note(t, true);
+            }
+            notes.push(format!(
+                "restored into scratch database {} ({} tables)",
+                db.name,
+                tables.len()
+            ));
+        }
+    }
+    Ok(notes)
+}
+
+/// Table names in a `pg_restore --list` listing (`215; 1259 16386 TABLE public users owner`).
+pub fn toc_tables(toc: &str) -> Vec<String> {
+    toc.lines()
+        .filter(|l| !l.starts_with(';'))
+        .filter_map(|l| {
+            let words: Vec<&str> = l.split_whitespace().collect();
+            (words.get(3) == Some(&"TABLE") && words.get(4) != Some(&"DATA"))
+                .then(|| words.get(5).map(|s| s.to_string()))
+                .flatten()
+        })
+        .collect()
+}
+
+/// A database created on the scratch server for one test; dropped when this is dropped.
+pub struct ScratchDb {
+    psql: PathBuf,
+    admin_url: String,
+    pub name: String,
+    /// The scratch database's own URL (holds the password if the admin URL does).
+    pub url: String,
+}
+
+impl ScratchDb {
+    pub fn create(admin_url: &str) -> Result<ScratchDb, RestoreError> {
+        static COUNTER: AtomicU32 = AtomicU32::new(0);
+        let psql = tool("psql")?;
+        let name = format!(
+            "bm_restore_{}_{}",
+            std::process::id(),
+            COUNTER.fetch_add(1, Ordering::Relaxed)
+        );
+        let url = with_database(admin_url, &name);
+        let out = run(psql_command(&psql, admin_url).arg("-c").arg(format!(
+            "DROP DATABASE IF EXISTS \"{name}\"; CREATE DATABASE \"{name}\""
+        )))?;
+        if !out.status.success() {
+            return Err(RestoreError::Skipped(format!(
+                "cannot create a scratch database on restore.postgres_url ({}): {}",
+                redact(admin_url),
+                stderr_of(&out)
+            )));
+        }
+        Ok(ScratchDb {
+            psql,
+            admin_url: admin_url.to_string(),
+            name,
+            url,
+        })
+    }
+
+    /// A `psql` that runs a script from its stdin into the scratch database and stops at
+    /// the first error.
+    pub fn psql_script(&self) -> Result<Child, RestoreError> {
+        psql_command(&self.psql, &self.url)
+            .arg("-f")
+            .arg("-")
+            .stdin(Stdio::piped())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .map_err(|e| RestoreError::Skipped(format!("cannot run psql: {e}")))
+    }
+
+    /// User tables of the scratch database.
+    pub fn tables(&self) -> Result<Vec<String>, RestoreError> {
+        let out = run(psql_command(&self.psql, &self.url).arg("-c").arg(
+            "SELECT table_name FROM information_schema.tables WHERE table_type = 'BASE TABLE' \
+             AND table_schema NOT IN ('pg_catalog', 'information_schema') ORDER BY 1",
+        ))?;
+        if !out.status.success() {
+            return Err(RestoreError::Failed(format!(
+                "cannot list the restored tables: {}",
+                stderr_of(&out)
+            )));
+        }
+        Ok(String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .map(str::trim)
+            .filter(|l| !l.is_empty())
+            .map(str::to_string)
+            .collect())
+    }
+}
+
+impl Drop for ScratchDb {
+    fn drop(&mut self) {
+        let sql = format!("DROP DATABASE IF EXISTS \"{}\" WITH (FORCE)", self.name);
+        match run(psql_command(&self.psql, &self.admin_url).arg("-c").arg(sql)) {
+            Ok(out) if out.status.success() => {}
+            Ok(out) => tracing::warn!(
+                "cannot drop the scratch database {}: {}",
+                self.name,
+                stderr_of(&out)
+            ),
+            Err(e) => tracing::warn!("cannot drop the scratch database {}: {e}", self.name),
+        }
+    }
+}
+
+fn psql_command(psql: &Path, url: &str) -> Command {
+    let mut cmd = Command::new(psql);
+    cmd.args(["-X", "-q", "-A", "-t", "-v", "ON_ERROR_STOP=1", "-d"])
+        .arg(url)
+        .env("PGCONNECT_TIMEOUT", CONNECT_TIMEOUT);
+    cmd
+}
+
+fn run(cmd: &mut Command) -> Result<Output, RestoreError> {
+    cmd.stdin(Stdio::null())
+        .env("PGCONNECT_TIMEOUT", CONNECT_TIMEOUT)
+        .output()
+        .map_err(|e| {
+            RestoreError::Skipped(format!(
+                "cannot run {}: {e}",
+                cmd.get_program().to_string_lossy()
+            ))
+        })
+}
+
+/// A tool's error output, shortened, for a detail.
+pub fn stderr_of(out: &Output) -> String {
+    shorten(&String::from_utf8_lossy(&out.stderr))
+}
+
+pub fn shorten(text: &str) -> String {
+    let text = text.trim().replace('\n', " ");
+    match text.char_indices().nth(SHOWN_STDERR) {
+        Some((i, _)) => format!("{}…", &text[..i]),
+        None if text.is_empty() => "no error output".into(),
+        None => text,
+    }
+}
+
+/// `url` pointing at database `db`: a URL's path is replaced; a `key=value` connection
+/// string gets `dbname=` appended (libpq lets the last one win).
+pub fn with_database(url: &str, db: &str) -> String {
+    let Some(scheme_end) = url.find("://") else {
+        return format!("{url} dbname={db}");
+    };
+    let rest = &url[scheme_end + 3..];
+    let authority_end = rest.find(['/', '?']).unwrap_or(rest.len());
+    let (authority, tail) = rest.split_at(authority_end);
+    let query = tail.find('?').map(|i| &tail[i..]).unwrap_or("");
+    format!("{}://{authority}/{db}{query}", &url[..scheme_end])
+}
+
+/// `url` without its password, for messages.
+pub fn redact(url: &str) -> String {
+    let Some(scheme_end) = url.find("://") else {
+        return url
+            .split_whitespace()
+            .map(|kv| {
+                if kv.starts_with("password=") {
+                    "password=***"
+                } else {
+                    kv
+                }
+            })
+            .collect::<Vec<_>>()
+            .join(" ");
+    };
+    let rest = &url[scheme_end + 3..];
+    let authority_end = rest.find(['/', '?']).unwrap_or(rest.len());
+    match rest[..authority_end].rfind('@') {
+        Some(at) => {
+            let user = rest[..at].split(':').next().unwrap_or("");
+            format!("{}://{user}:***{}", &url[..scheme_end], &rest[at..])
+        }
+        None => url.to_string(),
+    }
+}
+
+/// Copy `stream` into a file inside the sandbox, for tools that need a path.
+pub fn spill(sandbox: &Sandbox, stream: &mut dyn Read) -> Result<PathBuf, RestoreError> {
+    let path = sandbox.scratch_path("dump.pgdmp");
+    sandbox.write_scratch(&path, stream)?;
+    Ok(path)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn scratch_urls_and_redaction() {
+        assert_eq!(
+            with_database("postgresql://u:p@h:5432/postgres?sslmode=disable", "x"),
+            "postgresql://u:p@h:5432/x?sslmode=disable"
+        );
+        assert_eq!(with_database("postgres://h", "x"), "postgres://h/x");
+        assert_eq!(
+            with_database("host=h user=u", "x"),
+            "host=h user=u dbname=x"
+        );
+        assert_eq!(
+            redact("postgresql://u:secret@h/db"),
+            "postgresql://u:***@h/db"
+        );
+        assert_eq!(redact("postgresql://h/db"), "postgresql://h/db");
+        assert_eq!(redact("host=h password=secret"), "host=h password=***");
+    }
+
+    #[test]
+    fn toc_lists_tables_not_their_data() {
+        let toc = ";\n; Archive created at 2026-11-21\n;\n\
+                   215; 1259 16386 TABLE public users postgres\n\
+                   216; 1259 16390 TABLE public orders postgres\n\
+                   3350; 0 16386 TABLE DATA public users postgres\n\
+                   3200; 2606 16394 CONSTRAINT public users users_pkey postgres\n";
+        assert_eq!(toc_tables(toc), vec!["users", "orders"]);
+    }
+}

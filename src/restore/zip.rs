@@ -1,0 +1,164 @@
+//! Zip archives (stored, deflated, deflate64, bzip2, zstd, lzma; zip64): every entry is
+//! decompressed into the sandbox and its CRC-32 checked when its data ends; the sum of
+//! what was restored must equal what the central directory declares. Entries are
+//! independent, so they are restored in parallel, each thread reading the file through
+//! its own cursor (`pread`), never loading the archive into memory.
+
+use super::sandbox::{EntryPath, Sandbox};
+use super::{Notes, RestoreError};
+use rayon::prelude::*;
+use std::fs::File;
+use std::io::{self, Read, Seek, SeekFrom};
+use std::os::unix::fs::FileExt;
+use std::path::Path;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use zip::ZipArchive;
+use zip::result::ZipError;
+
+/// The longest symbolic link target we read from an entry.
+const MAX_LINK_TARGET: u64 = 4096;
+
+pub fn extract(
+    sandbox: &Sandbox,
+    path: &Path,
+    progress: &(dyn Fn(u64) + Sync),
+) -> Result<Notes, RestoreError> {
+    let file = File::open(path)
+        .map_err(|e| RestoreError::Skipped(format!("cannot open {}: {e}", path.display())))?;
+    let archive = ZipArchive::new(SharedFile::new(file)?).map_err(zip_error)?;
+    let mut declared = 0u64;
+    for i in 0..archive.len() {
+        let entry = archive.by_index_data(i).map_err(zip_error)?;
+        if entry.encrypted() {
+            return Err(RestoreError::Skipped(format!(
+                "entry {:?} is encrypted and no password is configured",
+                String::from_utf8_lossy(entry.name_raw())
+            )));
+        }
+        if !entry.is_dir() && !entry.is_symlink() {
+            declared = declared.saturating_add(entry.size());
+        }
+    }
+    let restored = AtomicU64::new(0);
+    (0..archive.len()).into_par_iter().try_for_each_init(
+        || archive.clone(),
+        |archive, i| {
+            let got = restore_entry(sandbox, archive, i, progress)?;
+            restored.fetch_add(got, Ordering::Relaxed);
+            Ok::<(), RestoreError>(())
+        },
+    )?;
+    let restored = restored.into_inner();
+    if restored != declared {
+        return Err(RestoreError::Corrupt(format!(
+            "restored {restored} bytes but the central directory declares {declared}"
+        )));
+    }
+    sandbox.check_links()?;
+    let mut notes = Notes::default();
+    notes.push(format!(
+        "{} entries, every CRC-32 checked; restored {restored} of {declared} declared bytes",
+        archive.len()
+    ));
+    Ok(notes)
+}
+
+fn restore_entry(
+    sandbox: &Sandbox,
+    archive: &mut ZipArchive<SharedFile>,
+    index: usize,
+    progress: &(dyn Fn(u64) + Sync),
+) -> Result<u64, RestoreError> {
+    let mut entry = archive.by_index(index).map_err(zip_error)?;
+    progress(entry.compressed_size());
+    let Some(path) = EntryPath::parse(entry.name_raw())? else {
+        return Ok(0);
+    };
+    if entry.is_dir() {
+        sandbox.make_dir(&path)?;
+        sandbox.tally.note(&path.rel(), false);
+        return Ok(0);
+    }
+    if entry.is_symlink() {
+        let mut target = Vec::new();
+        (&mut entry)
+            .take(MAX_LINK_TARGET)
+            .read_to_end(&mut target)
+            .map_err(|e| RestoreError::read(&path.rel(), e))?;
+        sandbox.note_symlink(&path, &target)?;
+        sandbox.tally.note(&path.rel(), false);
+        return Ok(0);
+    }
+    let size = entry.size();
+    let got = sandbox.write_file(&path, &mut entry)?;
+    if got != size {
+        return Err(RestoreError::Corrupt(format!(
+            "{:?}: the central directory declares {size} bytes, its data holds {got}",
+            path.rel()
+        )));
+    }
+    sandbox.tally.note(&path.rel(), true);
+    Ok(got)
+}
+
+fn zip_error(e: ZipError) -> RestoreError {
+    match e {
+        ZipError::UnsupportedArchive(what) => {
+            RestoreError::Skipped(format!("unsupported zip feature: {what}"))
+        }
+        ZipError::CompressionMethodNotSupported(m) => {
+            RestoreError::Skipped(format!("unsupported zip compression method {m}"))
+        }
+        ZipError::Io(e) => RestoreError::read("the zip archive", e),
+        other => RestoreError::Corrupt(format!("not a readable zip archive: {other}")),
+    }
+}
+
+/// One open file shared by the threads, each with its own position (positional reads
+/// need no shared cursor and no lock).
+#[derive(Clone)]
+struct SharedFile {
+    file: Arc<File>,
+    len: u64,
+    pos: u64,
+}
+
+impl SharedFile {
+    fn new(file: File) -> Result<SharedFile, RestoreError> {
+        let len = file
+            .metadata()
+            .map_err(|e| RestoreError::read("the zip archive", e))?
+            .len();
+        Ok(SharedFile {
+            file: Arc::new(file),
+            len,
+            pos: 0,
+        })
+    }
+}
+
+impl Read for SharedFile {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = self.file.read_at(buf, self.pos)?;
+        self.pos += n as u64;
+        Ok(n)
+    }
+}
+
+impl Seek for SharedFile {
+    fn seek(&mut self, to: SeekFrom) -> io::Result<u64> {
+        let next = match to {
+            SeekFrom::Start(p) => Some(p),
+            SeekFrom::End(d) => self.len.checked_add_signed(d),
+            SeekFrom::Current(d) => self.pos.checked_add_signed(d),
+        };
+        self.pos = next.ok_or_else(|| {
+            io::Error::new(
+                io::ErrorKind::InvalidInput,
+                "seek before the start of the file",
+            )
+        })?;
+        Ok(self.pos)
+    }
+}

@@ -1,0 +1,224 @@
+//! Restore tests: one row per backup per run that considered it, and the lookup that
+//! lets an unchanged backup keep its earlier verdict (SPEC 7).
+
+use super::{Store, from_unix, to_unix};
+use anyhow::Result;
+use chrono::{DateTime, Utc};
+use rusqlite::{OptionalExtension, params};
+
+/// A restore test to record. `carried_from` is the test whose verdict an unchanged
+/// backup kept instead of being restored again.
+#[derive(Debug, Clone)]
+pub struct NewRestoreTest<'a> {
+    pub backup_id: i64,
+    pub run_id: i64,
+    pub at: DateTime<Utc>,
+    pub format: &'a str,
+    /// `passed | failed | skipped`
+    pub result: &'a str,
+    pub files: u64,
+    pub bytes: u64,
+    pub duration_ms: u64,
+    pub detail: Option<&'a str>,
+    /// The backup file's size and mtime when it was tested.
+    pub size: u64,
+    pub mtime_ns: i64,
+    /// The restore settings the verdict depends on.
+    pub settings: &'a str,
+    pub carried_from: Option<i64>,
+}
+
+/// The verdict of the test that last actually restored a backup.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PreviousVerdict {
+    /// The test that restored it (not a later carried copy).
+    pub original_id: i64,
+    pub at: DateTime<Utc>,
+    pub format: String,
+    pub passed: bool,
+    pub files: u64,
+    pub bytes: u64,
+    pub detail: Option<String>,
+}
+
+/// A recorded restore test, for reports.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RestoreTestRow {
+    pub id: i64,
+    pub backup_id: i64,
+    pub path: String,
+    pub at: DateTime<Utc>,
+    pub format: String,
+    pub result: String,
+    pub files: u64,
+    pub bytes: u64,
+    pub duration_ms: u64,
+    pub detail: Option<String>,
+    pub carried_from: Option<i64>,
+}
+
+impl Store {
+    pub fn record_restore_test(&self, t: &NewRestoreTest) -> Result<i64> {
+        self.conn.execute(
+            "INSERT INTO restore_tests (backup_id, run_id, at, format, result, files, bytes, duration_ms, detail, size, mtime_ns, settings, carried_from)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)",
+            params![
+                t.backup_id,
+                t.run_id,
+                to_unix(t.at),
+                t.format,
+                t.result,
+                t.files as i64,
+                t.bytes as i64,
+                t.duration_ms as i64,
+                t.detail,
+                t.size as i64,
+                t.mtime_ns,
+                t.settings,
+                t.carried_from
+            ],
+        )?;
+        Ok(self.conn.last_insert_rowid())
+    }
+
+    /// The last passed/failed verdict on this backup when it had this size and mtime and
+    /// was tested with these settings. Skipped tests never count: they are tried again.
+    pub fn previous_restore_verdict(
+        &self,
+        backup_id: i64,
+        size: u64,
+        mtime_ns: i64,
+        settings: &str,
+    ) -> Result<Option<PreviousVerdict>> {
+        Ok(self
+            .conn
+            .query_row(
+                "SELECT o.id, o.at, o.format, o.result, o.files, o.bytes, o.detail
+                 FROM restore_tests t JOIN restore_tests o ON o.id = COALESCE(t.carried_from, t.id)
+                 WHERE t.backup_id = ?1 AND t.size = ?2 AND t.mtime_ns = ?3 AND t.settings = ?4
+                   AND t.result IN ('passed', 'failed')
+                 ORDER BY t.at DESC, t.id DESC LIMIT 1",
+                params![backup_id, size as i64, mtime_ns, settings],
+                |r| {
+                    Ok(PreviousVerdict {
+                        original_id: r.get(0)?,
+                        at: from_unix(r.get(1)?),
+                        format: r.get(2)?,
+                        passed: r.get::<_, String>(3)? == "passed",
+                        files: r.get::<_, i64>(4)? as u64,
+                        bytes: r.get::<_, i64>(5)? as u64,
+                        detail: r.get(6)?,
+                    })
+                },
+            )
+            .optional()?)
+    }
+
+    /// Restore tests of a location since `since`, newest first.
+    pub fn restore_tests_since(
+        &self,
+        location_id: i64,
+        since: DateTime<Utc>,
+    ) -> Result<Vec<RestoreTestRow>> {
+        let mut stmt = self.conn.prepare_cached(
+            "SELECT t.id, t.backup_id, b.path, t.at, t.format, t.result, t.files, t.bytes, t.duration_ms, t.detail, t.carried_from
+             FROM restore_tests t JOIN backups b ON b.id = t.backup_id
+             WHERE b.location_id = ?1 AND t.at >= ?2 ORDER BY t.at DESC, t.id DESC",
+        )?;
+        let rows = stmt.query_map(params![location_id, to_unix(since)], |r| {
+            Ok(RestoreTestRow {
+                id: r.get(0)?,
+                backup_id: r.get(1)?,
+                path: r.get(2)?,
+                at: from_unix(r.get(3)?),
+                format: r.get(4)?,
+                result: r.get(5)?,
+                files: r.get::<_, i64>(6)? as u64,
+                bytes: r.get::<_, i64>(7)? as u64,
+                duration_ms: r.get::<_, i64>(8)? as u64,
+                detail: r.get(9)?,
+                carried_from: r.get(10)?,
+            })
+        })?;
+        Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::FoundFile;
+
+    #[test]
+    fn verdicts_carry_only_for_same_file_and_settings() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&dir.path().join("s.db")).unwrap();
+        let loc = store
+            .upsert_location("a", "/a", "generic", from_unix(0))
+            .unwrap();
+        let file = FoundFile {
+            path: "x.tar".into(),
+            size: 10,
+            mtime_ns: 5,
+            ts: from_unix(1),
+            ts_source: "mtime",
+            settled: true,
+        };
+        store.sync_scan(loc, &[file], from_unix(2)).unwrap();
+        let backup = store.present_backups(loc).unwrap()[0].id;
+        let mut test = NewRestoreTest {
+            backup_id: backup,
+            run_id: 1,
+            at: from_unix(100),
+            format: "tar",
+            result: "skipped",
+            files: 0,
+            bytes: 0,
+            duration_ms: 1,
+            detail: Some("why"),
+            size: 10,
+            mtime_ns: 5,
+            settings: "s",
+            carried_from: None,
+        };
+        store.record_restore_test(&test).unwrap();
+        assert_eq!(
+            store.previous_restore_verdict(backup, 10, 5, "s").unwrap(),
+            None
+        );
+        test.result = "failed";
+        test.at = from_unix(200);
+        let first = store.record_restore_test(&test).unwrap();
+        test.carried_from = Some(first);
+        test.at = from_unix(300);
+        store.record_restore_test(&test).unwrap();
+        let prev = store
+            .previous_restore_verdict(backup, 10, 5, "s")
+            .unwrap()
+            .unwrap();
+        assert_eq!(
+            (prev.original_id, prev.at, prev.passed),
+            (first, from_unix(200), false)
+        );
+        assert_eq!(
+            store.previous_restore_verdict(backup, 11, 5, "s").unwrap(),
+            None
+        );
+        assert_eq!(
+            store.previous_restore_verdict(backup, 10, 6, "s").unwrap(),
+            None
+        );
+        assert_eq!(
+            store.previous_restore_verdict(backup, 10, 5, "t").unwrap(),
+            None
+        );
+        assert_eq!(
+            store
+                .restore_tests_since(loc, from_unix(150))
+                .unwrap()
+                .len(),
+            2
+        );
+        assert_eq!(store.restore_counts(loc, from_unix(0)).unwrap(), (0, 2));
+    }
+}
