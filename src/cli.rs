@@ -569,5 +569,6 @@ fn status(cli: &Cli, config: &Config, now: DateTime<Utc>) -> Result<RunDocument,
     doc.overall_health =
         (!scores.is_empty()).then(|| scores.iter().sum::<f64>() / scores.len() as f64);
     fill_problems(&ctx, &mut doc, &[Operation::Status])?;
+    doc.open_alerts = Some(alert::status_view(&ctx)?);
     Ok(doc)
 }

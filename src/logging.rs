@@ -56,6 +56,7 @@ pub fn init(stderr: LevelFilter, file: Option<&Path>, file_level: LogLevel) {
     let _ = tracing_subscriber::registry()
         .with(stderr_layer)
         .with(file_layer)
+        .with(crate::alert::recent_log::layer())
         .try_init();
 }
 

@@ -45,6 +45,23 @@ pub struct AlertSummary {
     pub delivery_failures: u64,
 }
 
+/// An alert whose problem is still open (`--status`, field `open_alerts`).
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct OpenAlert {
+    pub kind: String,
+    pub severity: String,
+    pub location: Option<String>,
+    pub path: Option<String>,
+    pub slot: Option<String>,
+    pub message: String,
+    pub opened_at: String,
+    pub last_sent_at: Option<String>,
+    /// Successful deliveries, all channels together.
+    pub deliveries: u32,
+    /// Channels whose last attempt failed (retried next run).
+    pub failing_channels: Vec<String>,
+}
+
 #[derive(Debug, Clone, Serialize, PartialEq)]
 pub struct LatestBackup {
     pub path: String,
@@ -83,6 +100,9 @@ pub struct RunDocument {
     pub verification: VerificationSummary,
     pub restore_tests: RestoreSummary,
     pub alerts: AlertSummary,
+    /// Only `--status`: alerts whose problem is still open.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub open_alerts: Option<Vec<OpenAlert>>,
     pub reports: Vec<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
@@ -107,6 +127,7 @@ impl RunDocument {
             verification: VerificationSummary::default(),
             restore_tests: RestoreSummary::default(),
             alerts: AlertSummary::default(),
+            open_alerts: None,
             reports: Vec::new(),
             error: None,
             thresholds: (0.8, 0.5),
@@ -284,6 +305,26 @@ pub fn render_text(doc: &RunDocument) -> String {
             "\nAlerts: {} sent, {} repeated, {} resolved, {} suppressed, {} delivery failures",
             a.sent, a.repeated, a.resolved, a.suppressed, a.delivery_failures
         );
+    }
+    if let Some(open) = doc.open_alerts.as_ref().filter(|a| !a.is_empty()) {
+        let _ = writeln!(s, "\nOpen alerts ({}):", open.len());
+        for a in open {
+            let _ = writeln!(
+                s,
+                "  {:<8} {} {}: {} (since {}, last sent {}{})",
+                a.severity.to_uppercase(),
+                a.location.as_deref().unwrap_or("-"),
+                a.kind,
+                a.message,
+                a.opened_at,
+                a.last_sent_at.as_deref().unwrap_or("never"),
+                if a.failing_channels.is_empty() {
+                    String::new()
+                } else {
+                    format!("; failing: {}", a.failing_channels.join(", "))
+                }
+            );
+        }
     }
     if !doc.reports.is_empty() {
         let _ = writeln!(s, "\nReports:");

@@ -1,10 +1,684 @@
-//! `--check-alerts`: alerts with de-duplication and recoveries (SPEC 3.7). Placeholder.
+//! `--check-alerts` (SPEC 3.7, SPEC 7 "Alerts"): turn open problems into alerts, tell each
+//! channel what it has not been told yet, and record every delivery.
+//!
+//! One alert per open problem, keyed like the problem (kind, location, path or slot). A
+//! channel gets an alert when it opens, again after `alerts.cooldown`, at once when its
+//! severity changes (escalation), and a resolution when the problem closes. What a
+//! channel must be told next follows from its own delivery history, so a failed delivery
+//! is simply retried next run and nothing counts as sent unless it was delivered. All of
+//! a run's notices for a channel go out as one digest message.
+//!
+//! Channels (one trait, one file each): [`log`], [`email`], [`slack`], [`webhook`].
+//! Not for: judging problems (the other operations do) or reading the disk.
 
-use crate::output::AlertSummary;
+pub mod decide;
+pub mod digest;
+pub mod email;
+mod http;
+pub mod log;
+pub mod recent_log;
+pub mod redact;
+pub mod slack;
+pub mod webhook;
+
+pub use decide::Event;
+
+use crate::config::Config;
+use crate::output::{AlertSummary, OpenAlert};
+use crate::problem::{Kind, Operation, Problem, Severity};
 use crate::run::RunContext;
+use crate::store::{AlertDelivery, AlertRow, Store};
 use anyhow::Result;
+use chrono::{DateTime, Utc};
+use decide::{ChannelHistory, next_for_closed, next_for_open, suppression};
+use digest::{Clock, Digest, Notice};
+use redact::Secrets;
+use std::collections::{HashMap, HashSet};
+
+/// Somewhere alerts go. `deliver` sends one digest as one message; its error must not
+/// contain secrets verbatim where it can avoid it (the caller redacts it again).
+pub trait Channel {
+    /// The name used in the config, the store and `alert_delivery_failed`.
+    fn name(&self) -> &'static str;
+    fn deliver(&self, digest: &Digest) -> Result<()>;
+}
+
+/// The enabled channels of the config.
+pub fn channels(config: &Config) -> Vec<Box<dyn Channel>> {
+    let a = &config.alerts;
+    let timeout = a.timeout.0;
+    let mut out: Vec<Box<dyn Channel>> = Vec::new();
+    if a.email.enabled {
+        out.push(Box::new(email::Email {
+            config: a.email.clone(),
+            timeout,
+        }));
+    }
+    if a.slack.enabled {
+        out.push(Box::new(slack::Slack {
+            webhook_url: a.slack.webhook_url.get().to_string(),
+            timeout,
+        }));
+    }
+    if a.webhook.enabled {
+        out.push(Box::new(webhook::Webhook {
+            url: a.webhook.url.get().to_string(),
+            timeout,
+        }));
+    }
+    if a.log.enabled {
+        out.push(Box::new(log::Log));
+    }
+    out
+}
 
 pub fn run(ctx: &RunContext) -> Result<AlertSummary> {
-    let _ = ctx;
-    Ok(AlertSummary::default())
+    let secrets = Secrets::from_config(&ctx.config.alerts);
+    let host = hostname::get()
+        .map(|h| h.to_string_lossy().into_owned())
+        .unwrap_or_else(|_| "unknown host".into());
+    run_with(ctx, &channels(ctx.config), &secrets, &host)
+}
+
+/// An alert this run may tell channels about.
+struct Candidate {
+    alert: AlertRow,
+    since: DateTime<Utc>,
+    resolved_at: Option<DateTime<Utc>>,
+    missed_slots: Option<u32>,
+    deliveries: Vec<AlertDelivery>,
+}
+
+/// What happened to one alert across channels this run.
+#[derive(Default)]
+struct Outcome {
+    /// The most significant event some channel received (Open < Escalation < Repeat < Resolved).
+    delivered: Option<Event>,
+    failed: bool,
+    noticed: bool,
+}
+
+/// `run` with the channels, secrets and host given (tests pass their own).
+pub fn run_with(
+    ctx: &RunContext,
+    channels: &[Box<dyn Channel>],
+    secrets: &Secrets,
+    host: &str,
+) -> Result<AlertSummary> {
+    let mut summary = AlertSummary::default();
+    let candidates = candidates(ctx, &mut summary)?;
+    if channels.is_empty() && !candidates.is_empty() {
+        tracing::warn!(
+            "no alert channel is enabled (alerts.log/email/slack/webhook); alerts are recorded but not sent"
+        );
+    }
+    let clock = Clock {
+        now: ctx.now,
+        tz: ctx.tz(),
+    };
+    // Every digest is built before any is delivered, so the log channel's own lines
+    // never show up as "recent log" in another channel's message.
+    let log_of = |location: &str| recent_log::recent(location, digest::LOG_LINES);
+    let plans: Vec<(&dyn Channel, Digest)> = channels
+        .iter()
+        .filter_map(|channel| {
+            let notices = notices_for(channel.name(), &candidates, ctx);
+            (!notices.is_empty()).then(|| {
+                let digest = Digest::build(&notices, host, &clock, &log_of);
+                (channel.as_ref(), digest)
+            })
+        })
+        .collect();
+    let mut outcomes: HashMap<i64, Outcome> = HashMap::new();
+    let mut failures = Vec::new();
+    for (channel, digest) in &plans {
+        let error = channel
+            .deliver(digest)
+            .err()
+            .map(|e| secrets.redact(&format!("{e:#}")));
+        let rows: Vec<AlertDelivery> = digest
+            .lines()
+            .map(|line| AlertDelivery {
+                alert_id: line.alert_id,
+                channel: channel.name().to_string(),
+                event: line.event,
+                severity: line.severity,
+                at: ctx.now,
+                success: error.is_none(),
+                error: error.clone(),
+            })
+            .collect();
+        ctx.store.record_deliveries(ctx.run_id, &rows)?;
+        for row in &rows {
+            let o = outcomes.entry(row.alert_id).or_default();
+            o.noticed = true;
+            if row.success {
+                o.delivered = Some(o.delivered.map_or(row.event, |e| e.min(row.event)));
+            } else {
+                o.failed = true;
+            }
+        }
+        if let Some(error) = error {
+            tracing::warn!(channel = channel.name(), "alert delivery failed: {error}");
+            failures.push(delivery_problem(channel.name(), rows.len(), &error));
+        }
+    }
+    for c in &candidates {
+        let o = outcomes.remove(&c.alert.id).unwrap_or_default();
+        count(&mut summary, c, &o, !channels.is_empty());
+        if c.resolved_at.is_some() && !o.failed {
+            ctx.store.finish_alert(c.alert.id, ctx.now)?;
+        }
+    }
+    let enabled: HashSet<&str> = channels.iter().map(|c| c.name()).collect();
+    let attempted: HashSet<&str> = plans.iter().map(|(c, _)| c.name()).collect();
+    // A channel's failure closes only once that channel was tried again (or is disabled).
+    let rejudged = |p: &Problem| {
+        p.path
+            .as_deref()
+            .is_none_or(|c| attempted.contains(c) || !enabled.contains(c))
+    };
+    ctx.store
+        .sync_problems(Operation::CheckAlerts, None, &failures, &rejudged, ctx.now)?;
+    Ok(summary)
+}
+
+/// Open alerts for open problems that pass the filters, and close the alerts whose
+/// problem was resolved. Filtered problems count as suppressed.
+fn candidates(ctx: &RunContext, summary: &mut AlertSummary) -> Result<Vec<Candidate>> {
+    let store = ctx.store;
+    let names: HashSet<&str> = ctx
+        .locations
+        .iter()
+        .map(|l| l.config.name.as_str())
+        .collect();
+    let ids: Vec<i64> = ctx.locations.iter().map(|l| l.id).collect();
+    let mut alerts: HashMap<i64, AlertRow> = store
+        .unfinished_alerts()?
+        .into_iter()
+        .filter(|a| a.location.as_deref().is_none_or(|l| names.contains(l)))
+        .map(|a| (a.problem_id, a))
+        .collect();
+    let mut out = Vec::new();
+    for p in store.open_problems(None, Some(&ids))? {
+        let suppressed = suppression(&p, &ctx.config.monitoring, &ctx.config.alerts);
+        let alert = match (alerts.remove(&p.id), suppressed) {
+            (Some(mut a), _) => {
+                if a.severity != p.problem.severity || a.message != p.problem.message {
+                    store.refresh_alert(a.id, p.problem.severity, &p.problem.message)?;
+                    a.severity = p.problem.severity;
+                    a.message = p.problem.message.clone();
+                }
+                a
+            }
+            (None, None) => store.open_alert(&p, ctx.now)?,
+            (None, Some(_)) => {
+                summary.suppressed += 1;
+                continue;
+            }
+        };
+        if suppressed.is_some() {
+            // An alert already announced stays open (for its resolution) but is quiet.
+            summary.suppressed += 1;
+            continue;
+        }
+        out.push(Candidate {
+            deliveries: store.alert_deliveries(alert.id)?,
+            alert,
+            since: p.first_seen,
+            resolved_at: None,
+            missed_slots: None,
+        });
+    }
+    for alert in alerts.into_values() {
+        let problem = store.problem(alert.problem_id)?;
+        let Some(resolved_at) = problem.resolved_at else {
+            continue;
+        };
+        store.close_alert(alert.id, resolved_at)?;
+        let missed_slots = match (&alert.kind, alert.location.as_deref()) {
+            (Kind::MissingBackup, Some(location)) => {
+                Some(store.missed_slots_between(location, problem.first_seen, resolved_at)?)
+            }
+            _ => None,
+        };
+        out.push(Candidate {
+            deliveries: store.alert_deliveries(alert.id)?,
+            alert,
+            since: problem.first_seen,
+            resolved_at: Some(resolved_at),
+            missed_slots,
+        });
+    }
+    Ok(out)
+}
+
+/// The notices one channel needs this run.
+fn notices_for(channel: &str, candidates: &[Candidate], ctx: &RunContext) -> Vec<Notice> {
+    let alerts = &ctx.config.alerts;
+    let cooldown = alerts.cooldown.as_chrono();
+    let mut notices = Vec::new();
+    for c in candidates {
+        // A channel's own failure is reported on the channels that work.
+        if c.alert.kind == Kind::AlertDeliveryFailed && c.alert.path.as_deref() == Some(channel) {
+            continue;
+        }
+        let history = ChannelHistory::of(channel, &c.deliveries);
+        let event = match c.resolved_at {
+            None => next_for_open(&history, c.alert.severity, ctx.now, cooldown),
+            Some(_) => next_for_closed(&history, alerts.send_resolved),
+        };
+        let Some(event) = event else { continue };
+        notices.push(Notice {
+            event,
+            alert: c.alert.clone(),
+            since: c.since,
+            resolved_at: c.resolved_at,
+            previous_severity: history
+                .last_notice
+                .map(|(_, s)| s)
+                .filter(|_| event == Event::Escalation),
+            missed_slots: c.missed_slots,
+        });
+    }
+    notices
+}
+
+fn delivery_problem(channel: &str, alerts: usize, error: &str) -> Problem {
+    let s = if alerts == 1 { "" } else { "s" };
+    Problem {
+        kind: Kind::AlertDeliveryFailed,
+        severity: Severity::Warning,
+        location: None,
+        path: Some(channel.to_string()),
+        slot: None,
+        message: format!(
+            "the {channel} alert channel could not deliver {alerts} alert{s} (retried next run): {error}"
+        ),
+    }
+}
+
+/// The counters count alerts, not messages (SPEC 7).
+fn count(summary: &mut AlertSummary, c: &Candidate, o: &Outcome, any_channel: bool) {
+    if o.failed {
+        summary.delivery_failures += 1;
+    }
+    match o.delivered {
+        Some(Event::Open) => summary.sent += 1,
+        Some(Event::Escalation | Event::Repeat) => summary.repeated += 1,
+        Some(Event::Resolved) => summary.resolved += 1,
+        None if !o.noticed && c.resolved_at.is_none() && any_channel => summary.suppressed += 1,
+        None => {}
+    }
+}
+
+/// Open alerts of the selected locations (and of the run itself), for `--status`.
+pub fn status_view(ctx: &RunContext) -> Result<Vec<OpenAlert>> {
+    let names: HashSet<&str> = ctx
+        .locations
+        .iter()
+        .map(|l| l.config.name.as_str())
+        .collect();
+    let mut out = Vec::new();
+    for a in ctx.store.open_alerts()? {
+        if a.location.as_deref().is_some_and(|l| !names.contains(l)) {
+            continue;
+        }
+        out.push(open_alert_view(ctx.store, ctx, a)?);
+    }
+    Ok(out)
+}
+
+fn open_alert_view(store: &Store, ctx: &RunContext, a: AlertRow) -> Result<OpenAlert> {
+    let deliveries = store.alert_deliveries(a.id)?;
+    let mut last_by_channel: HashMap<&str, &AlertDelivery> = HashMap::new();
+    for d in &deliveries {
+        last_by_channel.insert(d.channel.as_str(), d);
+    }
+    let mut failing: Vec<String> = last_by_channel
+        .values()
+        .filter(|d| !d.success)
+        .map(|d| d.channel.clone())
+        .collect();
+    failing.sort();
+    Ok(OpenAlert {
+        kind: a.kind.as_str().to_string(),
+        severity: a.severity.as_str().to_string(),
+        location: a.location,
+        path: a.path,
+        slot: a.slot,
+        message: a.message,
+        opened_at: ctx.local_rfc3339(a.opened_at),
+        last_sent_at: a.last_sent_at.map(|t| ctx.local_rfc3339(t)),
+        deliveries: a.send_count,
+        failing_channels: failing,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config;
+    use crate::run::SelectedLocation;
+    use crate::store::from_unix;
+    use std::cell::RefCell;
+    use std::rc::Rc;
+
+    /// A channel that remembers what it was sent and fails while `failing` is set.
+    #[derive(Clone)]
+    struct Fake {
+        name: &'static str,
+        sent: Rc<RefCell<Vec<Digest>>>,
+        failing: Rc<RefCell<Option<String>>>,
+    }
+
+    impl Fake {
+        fn new(name: &'static str) -> Fake {
+            Fake {
+                name,
+                sent: Rc::default(),
+                failing: Rc::default(),
+            }
+        }
+
+        /// (event, kind) of every line of the last message, and forget it.
+        fn take(&self) -> Vec<(Event, Kind)> {
+            let mut sent = self.sent.borrow_mut();
+            let events = sent
+                .last()
+                .map(|d| d.lines().map(|l| (l.event, l.kind)).collect())
+                .unwrap_or_default();
+            sent.clear();
+            events
+        }
+    }
+
+    impl Channel for Fake {
+        fn name(&self) -> &'static str {
+            self.name
+        }
+
+        fn deliver(&self, digest: &Digest) -> Result<()> {
+            self.sent.borrow_mut().push(digest.clone());
+            match self.failing.borrow().as_ref() {
+                Some(e) => anyhow::bail!("{e}"),
+                None => Ok(()),
+            }
+        }
+    }
+
+    struct Setup {
+        _dir: tempfile::TempDir,
+        config: Config,
+        store: Store,
+        loc: i64,
+    }
+
+    fn setup(alerts_yaml: &str) -> Setup {
+        let dir = tempfile::tempdir().unwrap();
+        let yaml =
+            format!("backups:\n  locations:\n    - name: db\n      path: /srv/db\n{alerts_yaml}");
+        let config = config::parse_str(&yaml, dir.path()).unwrap();
+        let store = Store::open(&dir.path().join("s.db")).unwrap();
+        let loc = store
+            .upsert_location("db", "/srv/db", "generic", from_unix(0))
+            .unwrap();
+        Setup {
+            _dir: dir,
+            config,
+            store,
+            loc,
+        }
+    }
+
+    const HOUR: i64 = 3600;
+
+    impl Setup {
+        fn judge(&self, found: &[Problem], at: i64) {
+            self.store
+                .sync_problems(
+                    Operation::Monitor,
+                    Some(self.loc),
+                    found,
+                    &|_| true,
+                    from_unix(at),
+                )
+                .unwrap();
+        }
+
+        fn check(&self, channels: &[&Fake], at: i64) -> AlertSummary {
+            let ctx = RunContext {
+                config: &self.config,
+                store: &self.store,
+                now: from_unix(at),
+                run_id: at,
+                locations: vec![SelectedLocation {
+                    id: self.loc,
+                    config: &self.config.backups.locations[0],
+                }],
+                days: 7,
+                progress: false,
+            };
+            let boxed: Vec<Box<dyn Channel>> = channels
+                .iter()
+                .map(|f| Box::new((*f).clone()) as Box<dyn Channel>)
+                .collect();
+            let mut secrets = Secrets::default();
+            secrets.add_url("https://hooks.example.com/T0/supersecrettoken");
+            run_with(&ctx, &boxed, &secrets, "testhost").unwrap()
+        }
+    }
+
+    fn summary(
+        sent: u64,
+        repeated: u64,
+        resolved: u64,
+        suppressed: u64,
+        failures: u64,
+    ) -> AlertSummary {
+        AlertSummary {
+            sent,
+            repeated,
+            resolved,
+            suppressed,
+            delivery_failures: failures,
+        }
+    }
+
+    fn missing(slot: &str) -> Problem {
+        Problem::new(
+            Kind::MissingBackup,
+            Severity::Critical,
+            "db",
+            "no backup in its slot",
+        )
+        .with_slot(slot)
+    }
+
+    #[test]
+    fn open_cooldown_repeat_escalation_and_resolution() {
+        let s = setup("alerts:\n  cooldown: 24h\n");
+        let ch = Fake::new("email");
+        let disk = |sev| Problem::new(Kind::LowDiskSpace, sev, "db", "3% free");
+        s.judge(&[missing("a"), missing("b"), disk(Severity::Warning)], 0);
+        assert_eq!(s.check(&[&ch], HOUR), summary(3, 0, 0, 0, 0));
+        let first = ch.sent.borrow()[0].clone();
+        assert_eq!(
+            first.subject,
+            "[backup-monitor] CRITICAL: 3 new on testhost"
+        );
+        assert_eq!(ch.take().len(), 3, "one digest with all three");
+
+        assert_eq!(
+            s.check(&[&ch], 2 * HOUR),
+            summary(0, 0, 0, 3, 0),
+            "cooldown"
+        );
+        assert!(ch.take().is_empty(), "nothing sent within the cooldown");
+
+        s.judge(
+            &[missing("a"), missing("b"), disk(Severity::Critical)],
+            3 * HOUR,
+        );
+        assert_eq!(s.check(&[&ch], 3 * HOUR), summary(0, 1, 0, 2, 0));
+        assert_eq!(ch.take(), [(Event::Escalation, Kind::LowDiskSpace)]);
+
+        assert_eq!(
+            s.check(&[&ch], 26 * HOUR),
+            summary(0, 2, 0, 1, 0),
+            "cooldown passed"
+        );
+        assert_eq!(
+            ch.take(),
+            [
+                (Event::Repeat, Kind::MissingBackup),
+                (Event::Repeat, Kind::MissingBackup)
+            ]
+        );
+
+        s.judge(&[disk(Severity::Critical)], 30 * HOUR);
+        // The escalation at 3h restarted the disk alert's cooldown: due again at 27h.
+        assert_eq!(s.check(&[&ch], 30 * HOUR), summary(0, 1, 2, 0, 0));
+        let digest = ch.sent.borrow()[0].clone();
+        assert_eq!(
+            ch.take(),
+            [
+                (Event::Repeat, Kind::LowDiskSpace),
+                (Event::Resolved, Kind::MissingBackup),
+                (Event::Resolved, Kind::MissingBackup)
+            ]
+        );
+        let line = digest.lines().nth(1).unwrap();
+        assert_eq!(line.missed_slots, Some(2));
+        assert_eq!(line.duration_seconds, 30 * HOUR);
+        assert!(line.text.contains("2 slots missed at db"), "{}", line.text);
+
+        assert_eq!(s.check(&[&ch], 31 * HOUR), summary(0, 0, 0, 1, 0));
+        assert!(ch.take().is_empty(), "a resolution is sent once");
+        assert_eq!(
+            s.store.unfinished_alerts().unwrap().len(),
+            1,
+            "resolved alerts are finished"
+        );
+    }
+
+    #[test]
+    fn a_failing_channel_is_recorded_redacted_and_retried_without_stopping_others() {
+        let s = setup("");
+        let (good, bad) = (Fake::new("email"), Fake::new("webhook"));
+        *bad.failing.borrow_mut() =
+            Some("POST https://hooks.example.com/T0/supersecrettoken: HTTP 500".into());
+        s.judge(&[missing("a")], 0);
+        assert_eq!(s.check(&[&bad, &good], HOUR), summary(1, 0, 0, 0, 1));
+        assert_eq!(good.take(), [(Event::Open, Kind::MissingBackup)]);
+        assert_eq!(bad.take(), [(Event::Open, Kind::MissingBackup)]);
+        let failed = s
+            .store
+            .open_problems(Some(&[Operation::CheckAlerts]), None)
+            .unwrap();
+        assert_eq!(failed.len(), 1);
+        let p = &failed[0].problem;
+        assert_eq!(
+            (p.kind, p.path.as_deref(), p.location.as_deref()),
+            (Kind::AlertDeliveryFailed, Some("webhook"), None)
+        );
+        assert!(
+            p.message.contains("HTTP 500") && !p.message.contains("supersecrettoken"),
+            "{}",
+            p.message
+        );
+        let alert = &s.store.open_alerts().unwrap()[0];
+        let history = s.store.alert_deliveries(alert.id).unwrap();
+        let error = history
+            .iter()
+            .find(|d| !d.success)
+            .unwrap()
+            .error
+            .clone()
+            .unwrap();
+        assert!(
+            error.contains("[redacted]") && !error.contains("supersecrettoken"),
+            "{error}"
+        );
+
+        // Next run, well within the cooldown: the webhook is retried; the email channel
+        // hears about the webhook's failure, the webhook itself does not.
+        assert_eq!(s.check(&[&bad, &good], 2 * HOUR), summary(1, 0, 0, 0, 1));
+        assert_eq!(good.take(), [(Event::Open, Kind::AlertDeliveryFailed)]);
+        assert_eq!(bad.take(), [(Event::Open, Kind::MissingBackup)]);
+
+        *bad.failing.borrow_mut() = None;
+        assert_eq!(s.check(&[&bad, &good], 3 * HOUR), summary(1, 0, 0, 1, 0));
+        assert_eq!(bad.take(), [(Event::Open, Kind::MissingBackup)]);
+        assert!(good.take().is_empty());
+        assert!(
+            s.store
+                .open_problems(Some(&[Operation::CheckAlerts]), None)
+                .unwrap()
+                .is_empty(),
+            "the webhook delivered again: its failure closed"
+        );
+        assert_eq!(s.check(&[&bad, &good], 4 * HOUR), summary(0, 0, 1, 1, 0));
+        assert_eq!(good.take(), [(Event::Resolved, Kind::AlertDeliveryFailed)]);
+        assert!(
+            bad.take().is_empty(),
+            "never told the webhook, so no resolution there"
+        );
+    }
+
+    #[test]
+    fn switches_notify_and_min_consecutive_suppress() {
+        let s = setup("monitoring:\n  alert_on_failure: false\n");
+        let ch = Fake::new("log");
+        s.judge(&[missing("a")], 0);
+        let health = Problem::new(Kind::HealthDegraded, Severity::Warning, "db", "0.4");
+        s.store
+            .sync_problems(
+                Operation::Report,
+                Some(s.loc),
+                &[health],
+                &|_| true,
+                from_unix(0),
+            )
+            .unwrap();
+        assert_eq!(s.check(&[&ch], HOUR), summary(1, 0, 0, 1, 0));
+        assert_eq!(
+            ch.take(),
+            [(Event::Open, Kind::HealthDegraded)],
+            "health_degraded always alerts"
+        );
+
+        let s = setup("alerts:\n  notify: critical\n");
+        s.judge(
+            &[
+                missing("a"),
+                Problem::new(Kind::LowDiskSpace, Severity::Warning, "db", "low"),
+            ],
+            0,
+        );
+        assert_eq!(s.check(&[&ch], HOUR), summary(1, 0, 0, 1, 0));
+        assert_eq!(ch.take(), [(Event::Open, Kind::MissingBackup)]);
+
+        let s = setup("alerts:\n  min_consecutive: 2\n");
+        s.judge(&[missing("a")], 0);
+        assert_eq!(s.check(&[&ch], HOUR), summary(0, 0, 0, 1, 0));
+        assert!(ch.take().is_empty(), "seen once, not yet an alert");
+        assert!(s.store.open_alerts().unwrap().is_empty());
+        s.judge(&[missing("a")], 2 * HOUR);
+        assert_eq!(s.check(&[&ch], 2 * HOUR), summary(1, 0, 0, 0, 0));
+        assert_eq!(ch.take(), [(Event::Open, Kind::MissingBackup)]);
+    }
+
+    #[test]
+    fn send_resolved_false_closes_quietly() {
+        let s = setup("alerts:\n  send_resolved: false\n");
+        let ch = Fake::new("log");
+        s.judge(&[missing("a")], 0);
+        s.check(&[&ch], HOUR);
+        ch.take();
+        s.judge(&[], 2 * HOUR);
+        assert_eq!(s.check(&[&ch], 2 * HOUR), summary(0, 0, 0, 0, 0));
+        assert!(ch.take().is_empty());
+        assert!(s.store.unfinished_alerts().unwrap().is_empty());
+    }
 }

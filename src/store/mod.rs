@@ -5,6 +5,7 @@
 //! versioned migrations (`schema.rs`). A run killed at any point leaves the last committed
 //! transaction; the next run carries on from there.
 
+mod alerts;
 mod backups;
 mod health;
 mod problems;
@@ -12,6 +13,7 @@ mod restore;
 mod runs;
 pub mod schema;
 
+pub use alerts::{AlertDelivery, AlertRow};
 pub use backups::{BackupRow, FoundFile, ScanSync};
 pub use health::DailyHealth;
 pub use problems::StoredProblem;

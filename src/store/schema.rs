@@ -105,32 +105,36 @@ CREATE TABLE problems (
 CREATE UNIQUE INDEX problems_open ON problems(key) WHERE resolved_at IS NULL;
 CREATE INDEX problems_by_location ON problems(location_id, resolved_at);
 
+-- One alert per open problem that passed the alert filters (SPEC 3.7). Which channel
+-- was told what, and when, is the delivery history below: the next event of each channel
+-- (open, repeat, escalation, resolved) is decided from its last successful delivery.
 CREATE TABLE alerts (
-    id               INTEGER PRIMARY KEY,
-    key              TEXT NOT NULL,
-    problem_id       INTEGER REFERENCES problems(id),
-    kind             TEXT NOT NULL,
-    severity         TEXT NOT NULL,
-    location         TEXT,
-    path             TEXT,
-    slot             TEXT,
-    message          TEXT NOT NULL,
-    opened_at        INTEGER NOT NULL,
-    last_sent_at     INTEGER,
-    sent_severity    TEXT,
-    send_count       INTEGER NOT NULL DEFAULT 0,
-    closed_at        INTEGER,
-    resolved_sent_at INTEGER,
-    pending          TEXT
+    id            INTEGER PRIMARY KEY,
+    key           TEXT NOT NULL,
+    problem_id    INTEGER NOT NULL UNIQUE REFERENCES problems(id),
+    kind          TEXT NOT NULL,
+    severity      TEXT NOT NULL,
+    location      TEXT,
+    path          TEXT,
+    slot          TEXT,
+    message       TEXT NOT NULL,
+    opened_at     INTEGER NOT NULL,
+    last_sent_at  INTEGER,
+    send_count    INTEGER NOT NULL DEFAULT 0,
+    closed_at     INTEGER,
+    finished_at   INTEGER
 );
 CREATE INDEX alerts_by_key ON alerts(key, closed_at);
+CREATE INDEX alerts_unfinished ON alerts(finished_at);
 
+-- Every attempt to deliver an alert on a channel; `error` is redacted before it is stored.
 CREATE TABLE alert_deliveries (
     id        INTEGER PRIMARY KEY,
     alert_id  INTEGER NOT NULL REFERENCES alerts(id),
     run_id    INTEGER,
     channel   TEXT NOT NULL,
     event     TEXT NOT NULL,
+    severity  TEXT NOT NULL,
     at        INTEGER NOT NULL,
     success   INTEGER NOT NULL,
     error     TEXT

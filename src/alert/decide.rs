@@ -1,0 +1,336 @@
+//! Pure decisions of `--check-alerts` (SPEC 3.7, SPEC 7 "Alerts"): which problems become
+//! alerts, and what each channel must be told next. No I/O and no clock: the caller passes
+//! "now" and the channel's delivery history.
+
+use crate::config::{Alerts, Monitoring, NotifyLevel};
+use crate::problem::{AlertSwitch, Severity};
+use crate::store::{AlertDelivery, StoredProblem};
+use chrono::{DateTime, Duration, Utc};
+use serde::Serialize;
+
+/// What a message says about one alert.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Event {
+    /// The first notice of a problem.
+    Open,
+    /// The severity changed since the channel was last told: sent at once.
+    Escalation,
+    /// Still open after `cooldown`.
+    Repeat,
+    /// The problem closed (`send_resolved`).
+    Resolved,
+}
+
+impl Event {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Event::Open => "open",
+            Event::Escalation => "escalation",
+            Event::Repeat => "repeat",
+            Event::Resolved => "resolved",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Event> {
+        [
+            Event::Open,
+            Event::Escalation,
+            Event::Repeat,
+            Event::Resolved,
+        ]
+        .into_iter()
+        .find(|e| e.as_str() == s)
+    }
+}
+
+/// Why an open problem is not alerted (counted as `suppressed`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Suppression {
+    /// A `monitoring.alert_on_*` switch is off for its kind.
+    Switch,
+    /// `alerts.notify: critical` and the problem is a warning.
+    Notify,
+    /// Seen by fewer than `alerts.min_consecutive` consecutive runs.
+    MinConsecutive,
+}
+
+/// Whether an open problem may be alerted now; None: yes.
+pub fn suppression(
+    problem: &StoredProblem,
+    monitoring: &Monitoring,
+    alerts: &Alerts,
+) -> Option<Suppression> {
+    let switched_on = match problem.problem.kind.alert_switch() {
+        None => true,
+        Some(AlertSwitch::Failure) => monitoring.alert_on_failure,
+        Some(AlertSwitch::Verification) => monitoring.alert_on_verification_failure,
+        Some(AlertSwitch::Restore) => monitoring.alert_on_restore_failure,
+    };
+    if !switched_on {
+        Some(Suppression::Switch)
+    } else if alerts.notify == NotifyLevel::Critical
+        && problem.problem.severity != Severity::Critical
+    {
+        Some(Suppression::Notify)
+    } else if problem.runs_seen < alerts.min_consecutive.0 {
+        Some(Suppression::MinConsecutive)
+    } else {
+        None
+    }
+}
+
+/// What one channel was successfully told about one alert.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct ChannelHistory {
+    /// Time and severity of the last delivered open/repeat/escalation notice.
+    pub last_notice: Option<(DateTime<Utc>, Severity)>,
+    pub resolved_delivered: bool,
+}
+
+impl ChannelHistory {
+    /// The history of `channel` from an alert's deliveries (failed attempts tell nothing).
+    pub fn of(channel: &str, deliveries: &[AlertDelivery]) -> ChannelHistory {
+        let mut history = ChannelHistory::default();
+        for d in deliveries
+            .iter()
+            .filter(|d| d.success && d.channel == channel)
+        {
+            match d.event {
+                Event::Resolved => history.resolved_delivered = true,
+                _ => {
+                    if history.last_notice.is_none_or(|(at, _)| at <= d.at) {
+                        history.last_notice = Some((d.at, d.severity));
+                    }
+                }
+            }
+        }
+        history
+    }
+}
+
+/// The next notice a channel needs about an open alert, if any. Failed deliveries left
+/// the history unchanged, so they are retried here without waiting for the cooldown.
+pub fn next_for_open(
+    history: &ChannelHistory,
+    severity: Severity,
+    now: DateTime<Utc>,
+    cooldown: Duration,
+) -> Option<Event> {
+    match history.last_notice {
+        None => Some(Event::Open),
+        Some((_, told)) if told != severity => Some(Event::Escalation),
+        Some((at, _)) if now - at >= cooldown => Some(Event::Repeat),
+        Some(_) => None,
+    }
+}
+
+/// The notice a channel needs about a closed alert: a resolution, only where the problem
+/// was announced and not yet resolved.
+pub fn next_for_closed(history: &ChannelHistory, send_resolved: bool) -> Option<Event> {
+    (send_resolved && history.last_notice.is_some() && !history.resolved_delivered)
+        .then_some(Event::Resolved)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::Positive;
+    use crate::problem::{Kind, Problem};
+    use crate::store::from_unix;
+
+    fn stored(kind: Kind, severity: Severity, runs_seen: u32) -> StoredProblem {
+        StoredProblem {
+            id: 1,
+            problem: Problem::new(kind, severity, "db", "m"),
+            operation: kind.operation(),
+            location_id: Some(1),
+            first_seen: from_unix(0),
+            last_seen: from_unix(0),
+            runs_seen,
+            resolved_at: None,
+        }
+    }
+
+    fn delivery(
+        channel: &str,
+        event: Event,
+        severity: Severity,
+        at: i64,
+        ok: bool,
+    ) -> AlertDelivery {
+        AlertDelivery {
+            alert_id: 1,
+            channel: channel.into(),
+            event,
+            severity,
+            at: from_unix(at),
+            success: ok,
+            error: None,
+        }
+    }
+
+    #[test]
+    fn switches_cover_their_kinds_only() {
+        let alerts = Alerts::default();
+        let off = Monitoring {
+            alert_on_failure: false,
+            alert_on_verification_failure: false,
+            alert_on_restore_failure: false,
+            ..Monitoring::default()
+        };
+        for kind in [
+            Kind::MissingBackup,
+            Kind::ChecksumMismatch,
+            Kind::ArchiveCorrupt,
+        ] {
+            let p = stored(kind, Severity::Critical, 1);
+            assert_eq!(
+                suppression(&p, &off, &alerts),
+                Some(Suppression::Switch),
+                "{kind}"
+            );
+            assert_eq!(
+                suppression(&p, &Monitoring::default(), &alerts),
+                None,
+                "{kind}"
+            );
+        }
+        for kind in [Kind::HealthDegraded, Kind::AlertDeliveryFailed] {
+            let p = stored(kind, Severity::Warning, 1);
+            assert_eq!(suppression(&p, &off, &alerts), None, "{kind} always alerts");
+        }
+        let only_restore = Monitoring {
+            alert_on_restore_failure: false,
+            ..Monitoring::default()
+        };
+        let p = stored(Kind::RestoreFailed, Severity::Critical, 1);
+        assert_eq!(
+            suppression(&p, &only_restore, &alerts),
+            Some(Suppression::Switch)
+        );
+        let p = stored(Kind::NoBackups, Severity::Critical, 1);
+        assert_eq!(suppression(&p, &only_restore, &alerts), None);
+    }
+
+    #[test]
+    fn notify_critical_and_min_consecutive() {
+        let m = Monitoring::default();
+        let critical_only = Alerts {
+            notify: NotifyLevel::Critical,
+            ..Alerts::default()
+        };
+        let warn = stored(Kind::SizeAnomaly, Severity::Warning, 5);
+        let crit = stored(Kind::MissingBackup, Severity::Critical, 5);
+        assert_eq!(
+            suppression(&warn, &m, &critical_only),
+            Some(Suppression::Notify)
+        );
+        assert_eq!(suppression(&crit, &m, &critical_only), None);
+        let twice = Alerts {
+            min_consecutive: Positive(2),
+            ..Alerts::default()
+        };
+        assert_eq!(
+            suppression(&stored(Kind::NoBackups, Severity::Critical, 1), &m, &twice),
+            Some(Suppression::MinConsecutive)
+        );
+        assert_eq!(
+            suppression(&stored(Kind::NoBackups, Severity::Critical, 2), &m, &twice),
+            None
+        );
+    }
+
+    #[test]
+    fn open_alert_sequence_per_channel() {
+        let day = Duration::hours(24);
+        let none = ChannelHistory::default();
+        assert_eq!(
+            next_for_open(&none, Severity::Warning, from_unix(0), day),
+            Some(Event::Open)
+        );
+        let told = ChannelHistory::of(
+            "email",
+            &[
+                delivery("email", Event::Open, Severity::Warning, 100, true),
+                delivery("slack", Event::Open, Severity::Warning, 100, false),
+            ],
+        );
+        assert_eq!(told.last_notice, Some((from_unix(100), Severity::Warning)));
+        let hour = 3600;
+        assert_eq!(
+            next_for_open(&told, Severity::Warning, from_unix(100 + hour), day),
+            None,
+            "cooldown"
+        );
+        assert_eq!(
+            next_for_open(&told, Severity::Warning, from_unix(100 + 24 * hour), day),
+            Some(Event::Repeat)
+        );
+        assert_eq!(
+            next_for_open(&told, Severity::Critical, from_unix(100 + hour), day),
+            Some(Event::Escalation),
+            "a severity change does not wait for the cooldown"
+        );
+        let slack = ChannelHistory::of(
+            "slack",
+            &[delivery(
+                "slack",
+                Event::Open,
+                Severity::Warning,
+                100,
+                false,
+            )],
+        );
+        assert_eq!(
+            next_for_open(&slack, Severity::Warning, from_unix(100 + hour), day),
+            Some(Event::Open),
+            "a failed delivery is retried regardless of the cooldown"
+        );
+    }
+
+    #[test]
+    fn resolution_only_where_announced_and_once() {
+        let announced = ChannelHistory::of(
+            "webhook",
+            &[delivery(
+                "webhook",
+                Event::Open,
+                Severity::Critical,
+                10,
+                true,
+            )],
+        );
+        assert_eq!(next_for_closed(&announced, true), Some(Event::Resolved));
+        assert_eq!(
+            next_for_closed(&announced, false),
+            None,
+            "send_resolved: false"
+        );
+        assert_eq!(
+            next_for_closed(&ChannelHistory::default(), true),
+            None,
+            "never announced"
+        );
+        let done = ChannelHistory::of(
+            "webhook",
+            &[
+                delivery("webhook", Event::Open, Severity::Critical, 10, true),
+                delivery("webhook", Event::Resolved, Severity::Critical, 20, false),
+            ],
+        );
+        assert_eq!(
+            next_for_closed(&done, true),
+            Some(Event::Resolved),
+            "failed: retried"
+        );
+        let done = ChannelHistory::of(
+            "webhook",
+            &[
+                delivery("webhook", Event::Open, Severity::Critical, 10, true),
+                delivery("webhook", Event::Resolved, Severity::Critical, 20, true),
+            ],
+        );
+        assert_eq!(next_for_closed(&done, true), None);
+    }
+}

@@ -1,0 +1,160 @@
+//! The `email` channel: one SMTP message per digest (lettre), with a plain-text and an
+//! HTML part rendered from templates/alert_email.{txt,html} (embedded in the binary).
+//! `security`: starttls (upgrade, required), tls (implicit TLS) or none (plain, for a
+//! local relay); credentials are used when `username` is set.
+
+use super::Channel;
+use super::digest::Digest;
+use super::redact::error_chain;
+use crate::config::{EmailChannel, SmtpSecurity};
+use anyhow::{Context, Result, anyhow};
+use lettre::message::{Mailbox, MultiPart};
+use lettre::transport::smtp::authentication::Credentials;
+use lettre::{Message, SmtpTransport, Transport};
+use std::time::Duration;
+
+const TEXT_TEMPLATE: &str = include_str!("../../templates/alert_email.txt");
+const HTML_TEMPLATE: &str = include_str!("../../templates/alert_email.html");
+
+pub struct Email {
+    pub config: EmailChannel,
+    pub timeout: Duration,
+}
+
+impl Channel for Email {
+    fn name(&self) -> &'static str {
+        "email"
+    }
+
+    fn deliver(&self, digest: &Digest) -> Result<()> {
+        let (text, html) = render(digest)?;
+        let message = self.message(digest, text, html)?;
+        self.transport()?.send(&message).map_err(|e| {
+            anyhow!(
+                "SMTP {}:{}: {}",
+                self.config.smtp_host.get(),
+                self.config.smtp_port,
+                error_chain(&e)
+            )
+        })?;
+        Ok(())
+    }
+}
+
+impl Email {
+    fn message(&self, digest: &Digest, text: String, html: String) -> Result<Message> {
+        let mut builder = Message::builder()
+            .from(mailbox("alerts.email.from", self.config.from.get())?)
+            .subject(digest.subject.clone());
+        for (i, to) in self.config.to.iter().enumerate() {
+            builder = builder.to(mailbox(&format!("alerts.email.to[{i}]"), to.get())?);
+        }
+        builder
+            .multipart(MultiPart::alternative_plain_html(text, html))
+            .context("building the alert email")
+    }
+
+    fn transport(&self) -> Result<SmtpTransport> {
+        let c = &self.config;
+        let host = c.smtp_host.get();
+        let builder = match c.security {
+            SmtpSecurity::None => SmtpTransport::builder_dangerous(host),
+            SmtpSecurity::Starttls => SmtpTransport::starttls_relay(host)
+                .map_err(|e| anyhow!("alerts.email.smtp_host `{host}`: {}", error_chain(&e)))?,
+            SmtpSecurity::Tls => SmtpTransport::relay(host)
+                .map_err(|e| anyhow!("alerts.email.smtp_host `{host}`: {}", error_chain(&e)))?,
+        };
+        let mut builder = builder.port(c.smtp_port).timeout(Some(self.timeout));
+        if !c.username.get().is_empty() {
+            builder = builder.credentials(Credentials::new(
+                c.username.get().to_string(),
+                c.password.get().to_string(),
+            ));
+        }
+        Ok(builder.build())
+    }
+}
+
+fn mailbox(key: &str, address: &str) -> Result<Mailbox> {
+    address
+        .parse()
+        .map_err(|e| anyhow!("{key}: `{address}` is not an email address: {e}"))
+}
+
+/// The plain-text and HTML bodies of a digest.
+pub fn render(digest: &Digest) -> Result<(String, String)> {
+    let mut env = minijinja::Environment::new();
+    env.set_syntax(
+        minijinja::syntax::SyntaxConfig::builder()
+            .trim_blocks(true)
+            .lstrip_blocks(true)
+            .build()?,
+    );
+    env.add_template("alert_email.txt", TEXT_TEMPLATE)?;
+    env.add_template("alert_email.html", HTML_TEMPLATE)?;
+    let context = minijinja::Value::from(minijinja::value::Serde(digest));
+    let text = env
+        .get_template("alert_email.txt")?
+        .render(&context)
+        .context("rendering templates/alert_email.txt")?;
+    let html = env
+        .get_template("alert_email.html")?
+        .render(&context)
+        .context("rendering templates/alert_email.html")?;
+    Ok((text, html))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::alert::Event;
+    use crate::alert::digest::{Clock, Notice};
+    use crate::problem::{Kind, Severity};
+    use crate::store::{AlertRow, from_unix};
+
+    #[test]
+    fn both_parts_name_location_problem_and_log_and_html_is_escaped() {
+        let alert = AlertRow {
+            id: 1,
+            key: String::new(),
+            problem_id: 1,
+            kind: Kind::ChecksumMismatch,
+            severity: Severity::Critical,
+            location: Some("db_main".into()),
+            path: Some("db_<1>.sql.gz".into()),
+            slot: None,
+            message: "content changed".into(),
+            opened_at: from_unix(0),
+            last_sent_at: None,
+            send_count: 0,
+            closed_at: None,
+        };
+        let notice = Notice {
+            event: Event::Open,
+            alert,
+            since: from_unix(0),
+            resolved_at: None,
+            previous_severity: None,
+            missed_slots: None,
+        };
+        let clock = Clock {
+            now: from_unix(3600),
+            tz: chrono_tz::Tz::UTC,
+        };
+        let d = Digest::build(&[notice], "h", &clock, &|_| {
+            vec!["WARN hash differs".into()]
+        });
+        let (text, html) = render(&d).unwrap();
+        for body in [&text, &html] {
+            assert!(body.contains("db_main"), "{body}");
+            assert!(body.contains("checksum_mismatch"), "{body}");
+            assert!(body.contains("hash differs"), "{body}");
+        }
+        assert!(
+            text.contains("[backup-monitor] CRITICAL: 1 new on h"),
+            "{text}"
+        );
+        assert!(html.contains("db_&lt;1&gt;.sql.gz"), "{html}");
+        assert!(!html.contains("db_<1>"), "{html}");
+    }
+}

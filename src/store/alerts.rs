@@ -1,0 +1,342 @@
+//! Alerts and their delivery history (SPEC 3.7, 4). An alert follows one problem row;
+//! every attempt to deliver it on a channel is a delivery row, successful or not, with
+//! its (already redacted) error. What a channel must be told next is decided from these
+//! rows by `alert::decide`.
+
+use super::{Store, from_unix, to_unix};
+use crate::alert::Event;
+use crate::problem::{Kind, Severity};
+use crate::store::StoredProblem;
+use anyhow::Result;
+use chrono::{DateTime, Utc};
+use rusqlite::{Row, params};
+
+/// An alert as stored.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AlertRow {
+    pub id: i64,
+    pub key: String,
+    pub problem_id: i64,
+    pub kind: Kind,
+    pub severity: Severity,
+    pub location: Option<String>,
+    pub path: Option<String>,
+    pub slot: Option<String>,
+    pub message: String,
+    pub opened_at: DateTime<Utc>,
+    /// Last successful delivery on any channel.
+    pub last_sent_at: Option<DateTime<Utc>>,
+    /// Successful deliveries on all channels.
+    pub send_count: u32,
+    /// When its problem was resolved.
+    pub closed_at: Option<DateTime<Utc>>,
+}
+
+/// One attempt to deliver an alert on one channel.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AlertDelivery {
+    pub alert_id: i64,
+    pub channel: String,
+    pub event: Event,
+    pub severity: Severity,
+    pub at: DateTime<Utc>,
+    pub success: bool,
+    pub error: Option<String>,
+}
+
+const COLUMNS: &str = "id, key, problem_id, kind, severity, location, path, slot, message, opened_at, last_sent_at, send_count, closed_at";
+
+fn conversion_error(what: &str, value: &str) -> rusqlite::Error {
+    rusqlite::Error::FromSqlConversionFailure(
+        0,
+        rusqlite::types::Type::Text,
+        format!("unknown {what} `{value}`").into(),
+    )
+}
+
+fn severity_at(r: &Row, i: usize) -> rusqlite::Result<Severity> {
+    let s: String = r.get(i)?;
+    Severity::parse(&s).ok_or_else(|| conversion_error("severity", &s))
+}
+
+fn alert_from_row(r: &Row) -> rusqlite::Result<AlertRow> {
+    let kind: String = r.get(3)?;
+    Ok(AlertRow {
+        id: r.get(0)?,
+        key: r.get(1)?,
+        problem_id: r.get(2)?,
+        kind: Kind::parse(&kind).ok_or_else(|| conversion_error("kind", &kind))?,
+        severity: severity_at(r, 4)?,
+        location: r.get(5)?,
+        path: r.get(6)?,
+        slot: r.get(7)?,
+        message: r.get(8)?,
+        opened_at: from_unix(r.get(9)?),
+        last_sent_at: r.get::<_, Option<i64>>(10)?.map(from_unix),
+        send_count: r.get(11)?,
+        closed_at: r.get::<_, Option<i64>>(12)?.map(from_unix),
+    })
+}
+
+fn delivery_from_row(r: &Row) -> rusqlite::Result<AlertDelivery> {
+    let event: String = r.get(2)?;
+    Ok(AlertDelivery {
+        alert_id: r.get(0)?,
+        channel: r.get(1)?,
+        event: Event::parse(&event).ok_or_else(|| conversion_error("event", &event))?,
+        severity: severity_at(r, 3)?,
+        at: from_unix(r.get(4)?),
+        success: r.get(5)?,
+        error: r.get(6)?,
+    })
+}
+
+impl Store {
+    /// Alerts that may still need a delivery: open ones, and closed ones whose
+    /// resolution is not yet delivered everywhere.
+    pub fn unfinished_alerts(&self) -> Result<Vec<AlertRow>> {
+        let mut stmt = self.conn.prepare_cached(&format!(
+            "SELECT {COLUMNS} FROM alerts WHERE finished_at IS NULL ORDER BY id"
+        ))?;
+        let rows = stmt.query_map([], alert_from_row)?;
+        Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
+    }
+
+    /// Alerts whose problem is still open (for `--status`), oldest first.
+    pub fn open_alerts(&self) -> Result<Vec<AlertRow>> {
+        let mut stmt = self.conn.prepare_cached(&format!(
+            "SELECT {COLUMNS} FROM alerts WHERE closed_at IS NULL ORDER BY opened_at, id"
+        ))?;
+        let rows = stmt.query_map([], alert_from_row)?;
+        Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
+    }
+
+    /// Open the alert of an open problem.
+    pub fn open_alert(&self, problem: &StoredProblem, now: DateTime<Utc>) -> Result<AlertRow> {
+        let p = &problem.problem;
+        self.conn.execute(
+            "INSERT INTO alerts (key, problem_id, kind, severity, location, path, slot, message, opened_at)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+            params![
+                p.key(),
+                problem.id,
+                p.kind.as_str(),
+                p.severity.as_str(),
+                p.location,
+                p.path,
+                p.slot,
+                p.message,
+                to_unix(now)
+            ],
+        )?;
+        let id = self.conn.last_insert_rowid();
+        Ok(self.conn.query_row(
+            &format!("SELECT {COLUMNS} FROM alerts WHERE id = ?1"),
+            [id],
+            alert_from_row,
+        )?)
+    }
+
+    /// Follow the problem's current severity and message.
+    pub fn refresh_alert(&self, alert_id: i64, severity: Severity, message: &str) -> Result<()> {
+        self.conn.execute(
+            "UPDATE alerts SET severity = ?2, message = ?3 WHERE id = ?1",
+            params![alert_id, severity.as_str(), message],
+        )?;
+        Ok(())
+    }
+
+    /// The alert's problem was resolved at `at`.
+    pub fn close_alert(&self, alert_id: i64, at: DateTime<Utc>) -> Result<()> {
+        self.conn.execute(
+            "UPDATE alerts SET closed_at = ?2 WHERE id = ?1 AND closed_at IS NULL",
+            params![alert_id, to_unix(at)],
+        )?;
+        Ok(())
+    }
+
+    /// Nothing is left to deliver for a closed alert.
+    pub fn finish_alert(&self, alert_id: i64, now: DateTime<Utc>) -> Result<()> {
+        self.conn.execute(
+            "UPDATE alerts SET finished_at = ?2 WHERE id = ?1",
+            params![alert_id, to_unix(now)],
+        )?;
+        Ok(())
+    }
+
+    /// Every delivery attempt of an alert, oldest first.
+    pub fn alert_deliveries(&self, alert_id: i64) -> Result<Vec<AlertDelivery>> {
+        let mut stmt = self.conn.prepare_cached(
+            "SELECT alert_id, channel, event, severity, at, success, error
+             FROM alert_deliveries WHERE alert_id = ?1 ORDER BY at, id",
+        )?;
+        let rows = stmt.query_map([alert_id], delivery_from_row)?;
+        Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
+    }
+
+    /// Record the attempts of one message (one row per alert it carried), in one
+    /// transaction; successful ones also update the alert's last_sent_at and send_count.
+    pub fn record_deliveries(&self, run_id: i64, deliveries: &[AlertDelivery]) -> Result<()> {
+        let tx = self.conn.unchecked_transaction()?;
+        {
+            let mut insert = tx.prepare_cached(
+                "INSERT INTO alert_deliveries (alert_id, run_id, channel, event, severity, at, success, error)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+            )?;
+            let mut sent = tx.prepare_cached(
+                "UPDATE alerts SET last_sent_at = ?2, send_count = send_count + 1 WHERE id = ?1",
+            )?;
+            for d in deliveries {
+                insert.execute(params![
+                    d.alert_id,
+                    run_id,
+                    d.channel,
+                    d.event.as_str(),
+                    d.severity.as_str(),
+                    to_unix(d.at),
+                    d.success,
+                    d.error
+                ])?;
+                if d.success {
+                    sent.execute(params![d.alert_id, to_unix(d.at)])?;
+                }
+            }
+        }
+        tx.commit()?;
+        Ok(())
+    }
+
+    /// How many `missing_backup` slots of `location` were open at some time within
+    /// [from, to]: the slots missed while one of them was open.
+    pub fn missed_slots_between(
+        &self,
+        location: &str,
+        from: DateTime<Utc>,
+        to: DateTime<Utc>,
+    ) -> Result<u32> {
+        Ok(self.conn.query_row(
+            "SELECT COUNT(DISTINCT key) FROM problems
+             WHERE kind = 'missing_backup' AND location = ?1
+               AND first_seen <= ?3 AND (resolved_at IS NULL OR resolved_at >= ?2)",
+            params![location, to_unix(from), to_unix(to)],
+            |r| r.get(0),
+        )?)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::problem::{Operation, Problem};
+
+    #[test]
+    fn alert_lifecycle_and_history() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&dir.path().join("s.db")).unwrap();
+        let loc = store
+            .upsert_location("db", "/db", "database", from_unix(0))
+            .unwrap();
+        let p = Problem::new(Kind::MissingBackup, Severity::Critical, "db", "slot missed")
+            .with_slot("2026-11-19T02:00:00+00:00");
+        store
+            .sync_problems(
+                Operation::Monitor,
+                Some(loc),
+                &[p],
+                &|_| true,
+                from_unix(10),
+            )
+            .unwrap();
+        let problem = store.open_problems(None, None).unwrap().remove(0);
+        let alert = store.open_alert(&problem, from_unix(20)).unwrap();
+        assert_eq!(alert.key, problem.problem.key());
+        assert_eq!(alert.send_count, 0);
+        let attempt = |channel: &str, at: i64, success: bool| AlertDelivery {
+            alert_id: alert.id,
+            channel: channel.into(),
+            event: Event::Open,
+            severity: Severity::Critical,
+            at: from_unix(at),
+            success,
+            error: (!success).then(|| "HTTP 500".to_string()),
+        };
+        store
+            .record_deliveries(
+                7,
+                &[attempt("email", 20, true), attempt("slack", 20, false)],
+            )
+            .unwrap();
+        let history = store.alert_deliveries(alert.id).unwrap();
+        assert_eq!(history.len(), 2);
+        assert_eq!(history[1].error.as_deref(), Some("HTTP 500"));
+        let open = store.open_alerts().unwrap();
+        assert_eq!(open[0].send_count, 1, "only the successful delivery counts");
+        assert_eq!(open[0].last_sent_at, Some(from_unix(20)));
+        store.close_alert(alert.id, from_unix(30)).unwrap();
+        assert!(store.open_alerts().unwrap().is_empty());
+        assert_eq!(store.unfinished_alerts().unwrap().len(), 1);
+        store.finish_alert(alert.id, from_unix(40)).unwrap();
+        assert!(store.unfinished_alerts().unwrap().is_empty());
+    }
+
+    #[test]
+    fn missed_slots_count_overlapping_missing_backups_of_the_location() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&dir.path().join("s.db")).unwrap();
+        let loc = store
+            .upsert_location("db", "/db", "database", from_unix(0))
+            .unwrap();
+        let slot = |s: &str| {
+            Problem::new(Kind::MissingBackup, Severity::Critical, "db", "missed").with_slot(s)
+        };
+        let all = |_: &Problem| true;
+        store
+            .sync_problems(
+                Operation::Monitor,
+                Some(loc),
+                &[slot("a")],
+                &all,
+                from_unix(100),
+            )
+            .unwrap();
+        store
+            .sync_problems(
+                Operation::Monitor,
+                Some(loc),
+                &[slot("a"), slot("b")],
+                &all,
+                from_unix(200),
+            )
+            .unwrap();
+        store
+            .sync_problems(Operation::Monitor, Some(loc), &[], &all, from_unix(300))
+            .unwrap();
+        store
+            .sync_problems(
+                Operation::Monitor,
+                Some(loc),
+                &[slot("c")],
+                &all,
+                from_unix(1000),
+            )
+            .unwrap();
+        assert_eq!(
+            store
+                .missed_slots_between("db", from_unix(100), from_unix(300))
+                .unwrap(),
+            2
+        );
+        assert_eq!(
+            store
+                .missed_slots_between("other", from_unix(100), from_unix(300))
+                .unwrap(),
+            0
+        );
+        assert_eq!(
+            store
+                .missed_slots_between("db", from_unix(100), from_unix(2000))
+                .unwrap(),
+            3
+        );
+    }
+}

@@ -1,0 +1,738 @@
+//! `--check-alerts` through the binary, against real servers on 127.0.0.1: an SMTP server
+//! (Python's aiosmtpd, started by the test) and an HTTP server (tiny_http) standing in for
+//! Slack and a generic webhook. Time moves with `BACKUP_MONITOR_NOW`.
+
+mod common;
+
+use backup_monitor::problem::{Kind, Operation, Problem, Severity};
+use backup_monitor::store::Store;
+use chrono::{DateTime, Duration, Utc};
+use common::{Workspace, ts};
+use serde_json::Value;
+use std::collections::HashMap;
+use std::net::{TcpListener, TcpStream};
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
+
+const T0: &str = "2026-11-21T12:00:00Z";
+const SLACK_TOKEN: &str = "slackSECRETtoken0123456789";
+const HOOK_TOKEN: &str = "hookSECRETtoken9876543210";
+
+// ---------------------------------------------------------------------------------------
+// A loopback HTTP server that records every POST and answers as told per path prefix.
+
+#[derive(Clone, Copy, PartialEq, Debug)]
+enum Answer {
+    Ok,
+    Error500,
+    /// Accept the request, then say nothing for longer than `alerts.timeout`.
+    Hang,
+}
+
+struct HttpSink {
+    server: Arc<tiny_http::Server>,
+    port: u16,
+    received: Arc<Mutex<Vec<(String, Value)>>>,
+    answers: Arc<Mutex<HashMap<String, Answer>>>,
+}
+
+impl HttpSink {
+    fn start() -> HttpSink {
+        let server = Arc::new(tiny_http::Server::http("127.0.0.1:0").expect("bind loopback"));
+        let port = server.server_addr().to_ip().expect("ip").port();
+        let received = Arc::new(Mutex::new(Vec::new()));
+        let answers: Arc<Mutex<HashMap<String, Answer>>> = Arc::default();
+        let (s, r, a) = (server.clone(), received.clone(), answers.clone());
+        std::thread::spawn(move || {
+            for mut request in s.incoming_requests() {
+                let mut body = String::new();
+                let _ = request.as_reader().read_to_string(&mut body);
+                let url = request.url().to_string();
+                let json = serde_json::from_str(&body).unwrap_or(Value::String(body));
+                r.lock().unwrap().push((url.clone(), json));
+                let answer = a
+                    .lock()
+                    .unwrap()
+                    .iter()
+                    .find(|(prefix, _)| url.starts_with(prefix.as_str()))
+                    .map(|(_, answer)| *answer)
+                    .unwrap_or(Answer::Ok);
+                std::thread::spawn(move || match answer {
+                    Answer::Ok => {
+                        let _ = request.respond(tiny_http::Response::from_string("ok"));
+                    }
+                    Answer::Error500 => {
+                        let _ = request.respond(
+                            tiny_http::Response::from_string("boom").with_status_code(500),
+                        );
+                    }
+                    Answer::Hang => {
+                        std::thread::sleep(std::time::Duration::from_secs(5));
+                        drop(request);
+                    }
+                });
+            }
+        });
+        HttpSink {
+            server,
+            port,
+            received,
+            answers,
+        }
+    }
+
+    fn answer(&self, prefix: &str, answer: Answer) {
+        self.answers
+            .lock()
+            .unwrap()
+            .insert(prefix.to_string(), answer);
+    }
+
+    fn slack_url(&self) -> String {
+        format!(
+            "http://127.0.0.1:{}/slack/T000/B000/{SLACK_TOKEN}",
+            self.port
+        )
+    }
+
+    fn hook_url(&self) -> String {
+        format!("http://127.0.0.1:{}/hook?token={HOOK_TOKEN}", self.port)
+    }
+
+    /// JSON bodies received on paths starting with `prefix`, and forget them.
+    fn take(&self, prefix: &str) -> Vec<Value> {
+        let mut all = self.received.lock().unwrap();
+        let (mine, rest): (Vec<_>, Vec<_>) =
+            all.drain(..).partition(|(url, _)| url.starts_with(prefix));
+        *all = rest;
+        mine.into_iter().map(|(_, body)| body).collect()
+    }
+}
+
+impl Drop for HttpSink {
+    fn drop(&mut self) {
+        self.server.unblock();
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// A loopback SMTP server (aiosmtpd), one JSON file per received message.
+
+struct SmtpSink {
+    child: Child,
+    port: u16,
+    dir: tempfile::TempDir,
+}
+
+impl SmtpSink {
+    /// None (after saying why) when aiosmtpd is not installed — except on CI, where the
+    /// test must not pass without it.
+    fn start() -> Option<SmtpSink> {
+        let importable = Command::new("python3")
+            .args(["-c", "import aiosmtpd"])
+            .stderr(Stdio::null())
+            .status()
+            .is_ok_and(|s| s.success());
+        if !importable {
+            if std::env::var("CI").as_deref() == Ok("true") {
+                panic!("CI=true but python3 cannot import aiosmtpd: run `pip install aiosmtpd`");
+            }
+            eprintln!(
+                "skipping the SMTP test: python3 cannot import aiosmtpd (pip install aiosmtpd)"
+            );
+            return None;
+        }
+        let port = free_port();
+        let dir = tempfile::tempdir().unwrap();
+        let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/support/smtp_sink.py");
+        let child = Command::new("python3")
+            .arg(script)
+            .arg(port.to_string())
+            .arg(dir.path())
+            .stdout(Stdio::null())
+            .spawn()
+            .expect("start python3 smtp_sink.py");
+        let sink = SmtpSink { child, port, dir };
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+        while TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "the SMTP sink did not start on port {port}"
+            );
+            std::thread::sleep(std::time::Duration::from_millis(100));
+        }
+        Some(sink)
+    }
+
+    fn messages(&self) -> Vec<Value> {
+        let mut files: Vec<_> = std::fs::read_dir(self.dir.path())
+            .unwrap()
+            .filter_map(|e| e.ok().map(|e| e.path()))
+            .filter(|p| p.extension().is_some_and(|e| e == "json"))
+            .collect();
+        files.sort();
+        files
+            .iter()
+            .map(|p| serde_json::from_str(&std::fs::read_to_string(p).unwrap()).unwrap())
+            .collect()
+    }
+}
+
+impl Drop for SmtpSink {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+// ---------------------------------------------------------------------------------------
+// Workspaces
+
+/// A workspace with location `db_main` at `db` (absent until a test creates it), the
+/// given alert settings, and the log file at logs/bm.log.
+fn workspace(extra: &str) -> Workspace {
+    let mut ws = Workspace::new();
+    ws.now = Some(ts(T0));
+    ws.write_config(&format!(
+        "backups:\n  locations:\n    - name: db_main\n      path: db\n      type: database\n\
+         logging:\n  file: logs/bm.log\n  level: debug\n{extra}"
+    ));
+    ws
+}
+
+fn at(ws: &mut Workspace, hours: i64) {
+    ws.now = Some(ts(T0) + Duration::hours(hours));
+}
+
+/// A good backup in `db`, so the location's problems resolve.
+fn fix_location(ws: &Workspace, now: DateTime<Utc>) {
+    let t = now - Duration::hours(1);
+    ws.write_file(
+        &format!("db/db_{}.sql", t.format("%Y%m%d_%H%M%S")),
+        b"-- dump\n",
+        t,
+    );
+}
+
+fn alerts_of(doc: &Value) -> (u64, u64, u64, u64, u64) {
+    let a = &doc["alerts"];
+    let n = |k: &str| a[k].as_u64().unwrap_or(99);
+    (
+        n("sent"),
+        n("repeated"),
+        n("resolved"),
+        n("suppressed"),
+        n("delivery_failures"),
+    )
+}
+
+/// (event, kind) of every alert in a webhook payload.
+fn events(payload: &Value) -> Vec<(String, String)> {
+    payload["groups"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|g| g["alerts"].as_array().unwrap().clone())
+        .map(|a| {
+            (
+                a["event"].as_str().unwrap().to_string(),
+                a["kind"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect()
+}
+
+fn webhook_config(sink: &HttpSink) -> String {
+    format!(
+        "alerts:\n  timeout: 1s\n  log: {{ enabled: false }}\n  webhook:\n    enabled: true\n    url: {}\n",
+        sink.hook_url()
+    )
+}
+
+/// Every text value of every table of the store, for leak checks.
+fn store_text(ws: &Workspace) -> String {
+    let conn = ws.store();
+    let tables: Vec<String> = conn
+        .prepare("SELECT name FROM sqlite_master WHERE type = 'table'")
+        .unwrap()
+        .query_map([], |r| r.get(0))
+        .unwrap()
+        .map(Result::unwrap)
+        .collect();
+    let mut out = String::new();
+    for t in tables {
+        let mut stmt = conn.prepare(&format!("SELECT * FROM \"{t}\"")).unwrap();
+        let columns = stmt.column_count();
+        let mut rows = stmt.query([]).unwrap();
+        while let Some(row) = rows.next().unwrap() {
+            for i in 0..columns {
+                if let Ok(rusqlite::types::ValueRef::Text(s)) = row.get_ref(i) {
+                    out.push_str(&String::from_utf8_lossy(s));
+                    out.push('\n');
+                }
+            }
+        }
+    }
+    out
+}
+
+// ---------------------------------------------------------------------------------------
+
+#[test]
+fn email_reaches_a_real_smtp_server_with_all_recipients() {
+    let Some(smtp) = SmtpSink::start() else {
+        return;
+    };
+    let ws = workspace(&format!(
+        "alerts:\n  timeout: 5s\n  email:\n    enabled: true\n    smtp_host: 127.0.0.1\n    smtp_port: {}\n    \
+         security: none\n    from: backup-monitor@test.local\n    to: [ops@test.local, dba@test.local]\n",
+        smtp.port
+    ));
+    let (run, doc) = ws.run_json(&["--monitor", "--check-alerts"]);
+    assert_eq!(run.code, 2, "{}", run.stderr);
+    assert_eq!(alerts_of(&doc), (1, 0, 0, 0, 0), "{doc:#}");
+    let messages = smtp.messages();
+    assert_eq!(messages.len(), 1, "one digest message: {messages:#?}");
+    let m = &messages[0];
+    assert_eq!(m["mail_from"], "backup-monitor@test.local");
+    assert_eq!(
+        m["rcpt_tos"],
+        serde_json::json!(["ops@test.local", "dba@test.local"])
+    );
+    let subject = m["subject"].as_str().unwrap();
+    assert!(
+        subject.starts_with("[backup-monitor] CRITICAL: 1 new on "),
+        "{subject}"
+    );
+    for part in ["text", "html"] {
+        let body = m[part]
+            .as_str()
+            .unwrap_or_else(|| panic!("no {part} part: {m:#}"));
+        assert!(body.contains("db_main"), "{part}: {body}");
+        assert!(body.contains("location_unavailable"), "{part}: {body}");
+        assert!(
+            body.contains("Check:") || body.contains("is the backup volume mounted"),
+            "{part}: {body}"
+        );
+        assert!(
+            body.contains("location unavailable"),
+            "{part} carries the run's log: {body}"
+        );
+    }
+}
+
+#[test]
+fn slack_and_webhook_payloads_failures_retries_and_status() {
+    let http = HttpSink::start();
+    let mut ws = workspace(&format!(
+        "alerts:\n  timeout: 1s\n  slack:\n    enabled: true\n    webhook_url: ${{TEST_SLACK_URL}}\n  \
+         webhook:\n    enabled: true\n    url: ${{TEST_HOOK_URL}}\n"
+    ))
+    .env("TEST_SLACK_URL", &http.slack_url())
+    .env("TEST_HOOK_URL", &http.hook_url());
+    ws.now = Some(ts(T0));
+    http.answer("/slack", Answer::Error500);
+    http.answer("/hook", Answer::Hang);
+
+    let started = std::time::Instant::now();
+    let (run, doc) = ws.run_json(&["--monitor", "--check-alerts"]);
+    assert!(
+        started.elapsed().as_secs() < 30,
+        "a hanging server must not hang the run"
+    );
+    assert_eq!(run.code, 2, "{}", run.stderr);
+    assert_eq!(
+        alerts_of(&doc),
+        (1, 0, 0, 0, 1),
+        "delivered on log, failed elsewhere: {doc:#}"
+    );
+    let mut kinds = run.kinds();
+    kinds.sort();
+    assert_eq!(
+        kinds,
+        [
+            "alert_delivery_failed",
+            "alert_delivery_failed",
+            "location_unavailable"
+        ]
+    );
+    assert!(
+        run.stderr.contains("[NEW] CRITICAL location_unavailable"),
+        "the log channel still delivered: {}",
+        run.stderr
+    );
+    assert_eq!(http.take("/slack").len(), 1, "slack was tried");
+    assert_eq!(http.take("/hook").len(), 1, "the webhook was tried");
+    let failures: Vec<(String, String)> = ws
+        .store()
+        .prepare("SELECT channel, error FROM alert_deliveries WHERE success = 0 ORDER BY channel")
+        .unwrap()
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+        .unwrap()
+        .map(Result::unwrap)
+        .collect();
+    assert_eq!(failures.len(), 2, "{failures:?}");
+    assert_eq!(failures[0].0, "slack");
+    assert!(failures[0].1.contains("500"), "{failures:?}");
+    assert_eq!(failures[1].0, "webhook");
+    assert!(
+        failures[1].1.contains("no answer within 1s"),
+        "{failures:?}"
+    );
+    let status = ws.run_json(&["--status"]).1;
+    let open = &status["open_alerts"];
+    assert_eq!(open.as_array().unwrap().len(), 1, "{status:#}");
+    assert_eq!(open[0]["kind"], "location_unavailable");
+    assert_eq!(
+        open[0]["failing_channels"],
+        serde_json::json!(["slack", "webhook"])
+    );
+    assert!(status["alerts"].is_object(), "existing fields unchanged");
+
+    // One hour later (well inside the cooldown) both servers work: the failed deliveries
+    // are retried, the log channel is not told again, and each working channel hears
+    // about the other's failure.
+    http.answer("/slack", Answer::Ok);
+    http.answer("/hook", Answer::Ok);
+    at(&mut ws, 1);
+    let (run, doc) = ws.run_json(&["--check-alerts"]);
+    assert_eq!(run.code, 2, "{}", run.stderr);
+    assert_eq!(alerts_of(&doc), (3, 0, 0, 0, 0), "{doc:#}");
+    assert!(
+        !run.kinds().contains(&"alert_delivery_failed".to_string()),
+        "both delivered again"
+    );
+    assert!(
+        !run.stderr.contains("[NEW] CRITICAL location_unavailable"),
+        "log was told already"
+    );
+
+    let slack = http.take("/slack");
+    assert_eq!(slack.len(), 1, "one digest per channel per run");
+    let s = &slack[0];
+    assert!(
+        s["text"]
+            .as_str()
+            .unwrap()
+            .starts_with("[backup-monitor] CRITICAL: 2 new on "),
+        "{s:#}"
+    );
+    let attachments = s["attachments"].as_array().unwrap();
+    assert_eq!(
+        attachments.len(),
+        2,
+        "grouped by location, then the run itself: {s:#}"
+    );
+    assert_eq!(attachments[0]["title"], "db_main");
+    assert_eq!(attachments[0]["color"], "#d50200");
+    assert!(
+        attachments[0]["text"]
+            .as_str()
+            .unwrap()
+            .contains("location_unavailable")
+    );
+    assert_eq!(attachments[1]["color"], "#de9e31");
+    let run_level = attachments[1]["text"].as_str().unwrap();
+    assert!(
+        run_level.contains("the webhook alert channel could not deliver"),
+        "{run_level}"
+    );
+    assert!(
+        !run_level.contains("the slack alert channel"),
+        "slack is not told about itself"
+    );
+
+    let hook = http.take("/hook");
+    assert_eq!(hook.len(), 1);
+    let h = &hook[0];
+    assert_eq!(h["source"], "backup-monitor");
+    assert_eq!(h["status"], "critical");
+    assert_eq!(h["counts"]["new"], 2);
+    assert_eq!(
+        events(h),
+        [
+            ("open".to_string(), "location_unavailable".to_string()),
+            ("open".to_string(), "alert_delivery_failed".to_string())
+        ]
+    );
+    let alert = &h["groups"][0]["alerts"][0];
+    assert_eq!(h["groups"][0]["location"], "db_main");
+    assert_eq!(alert["severity"], "critical");
+    assert_eq!(alert["since"], "2026-11-21T12:00:00+00:00");
+    assert!(alert["hint"].as_str().unwrap().contains("mounted"));
+    assert!(alert["message"].as_str().unwrap().contains("db"));
+    assert_eq!(h["groups"][1]["location"], Value::Null);
+    assert_eq!(h["groups"][1]["alerts"][0]["path"], "slack");
+
+    let status = ws.run_json(&["--status"]).1;
+    assert_eq!(
+        status["open_alerts"][0]["failing_channels"],
+        serde_json::json!([])
+    );
+}
+
+#[test]
+fn alert_lifecycle_over_time() {
+    let http = HttpSink::start();
+    let mut ws = workspace(&webhook_config(&http));
+
+    // The location is missing: an alert opens.
+    let (run, doc) = ws.run_json(&["--monitor", "--check-alerts"]);
+    assert_eq!(run.code, 2, "{}", run.stderr);
+    assert_eq!(alerts_of(&doc), (1, 0, 0, 0, 0));
+    let sent = http.take("/hook");
+    assert_eq!(sent.len(), 1);
+    assert_eq!(
+        events(&sent[0]),
+        [("open".to_string(), "location_unavailable".to_string())]
+    );
+    assert!(
+        sent[0]["subject"]
+            .as_str()
+            .unwrap()
+            .starts_with("[backup-monitor] CRITICAL: 1 new on "),
+        "{}",
+        sent[0]["subject"]
+    );
+
+    // Same problem an hour later: nothing (cooldown 24h by default).
+    at(&mut ws, 1);
+    let (_, doc) = ws.run_json(&["--monitor", "--check-alerts"]);
+    assert_eq!(alerts_of(&doc), (0, 0, 0, 1, 0));
+    assert!(http.take("/hook").is_empty(), "nothing within the cooldown");
+
+    // After the cooldown: a repeat.
+    at(&mut ws, 25);
+    let (_, doc) = ws.run_json(&["--monitor", "--check-alerts"]);
+    assert_eq!(alerts_of(&doc), (0, 1, 0, 0, 0));
+    let sent = http.take("/hook");
+    assert_eq!(
+        events(&sent[0]),
+        [("repeat".to_string(), "location_unavailable".to_string())]
+    );
+    assert!(
+        sent[0]["subject"]
+            .as_str()
+            .unwrap()
+            .contains("1 still open")
+    );
+
+    // Fixed: a resolved notice saying how long it lasted.
+    at(&mut ws, 30);
+    fix_location(&ws, ws.now.unwrap());
+    let (run, doc) = ws.run_json(&["--monitor", "--check-alerts"]);
+    assert_eq!(run.code, 0, "{}\n{}", run.stdout, run.stderr);
+    assert_eq!(alerts_of(&doc), (0, 0, 1, 0, 0));
+    let sent = http.take("/hook");
+    assert_eq!(
+        events(&sent[0]),
+        [("resolved".to_string(), "location_unavailable".to_string())]
+    );
+    let line = &sent[0]["groups"][0]["alerts"][0];
+    assert_eq!(line["duration_seconds"], 30 * 3600);
+    assert!(
+        line["text"].as_str().unwrap().contains("lasted 1d 6h"),
+        "{line:#}"
+    );
+    assert_eq!(sent[0]["status"], "resolved");
+
+    // And nothing more after that.
+    at(&mut ws, 31);
+    let (_, doc) = ws.run_json(&["--monitor", "--check-alerts"]);
+    assert_eq!(alerts_of(&doc), (0, 0, 0, 0, 0));
+    assert!(http.take("/hook").is_empty());
+    let status = ws.run_json(&["--status"]).1;
+    assert_eq!(status["open_alerts"], serde_json::json!([]));
+}
+
+/// Judge a problem straight into the store, as another operation would have.
+fn seed(ws: &Workspace, op: Operation, problems: &[Problem], hours: i64) {
+    let store = Store::open(&ws.path("backup_monitor.db")).unwrap();
+    let loc = store
+        .upsert_location(
+            "db_main",
+            &ws.path("db").display().to_string(),
+            "database",
+            ts(T0),
+        )
+        .unwrap();
+    store
+        .sync_problems(
+            op,
+            Some(loc),
+            problems,
+            &|_| true,
+            ts(T0) + Duration::hours(hours),
+        )
+        .unwrap();
+}
+
+#[test]
+fn severity_change_escalates_at_once() {
+    let http = HttpSink::start();
+    let mut ws = workspace(&webhook_config(&http));
+    let health = |sev| {
+        Problem::new(
+            Kind::HealthDegraded,
+            sev,
+            "db_main",
+            "health 0.62 is under 0.8",
+        )
+    };
+    seed(&ws, Operation::Report, &[health(Severity::Warning)], 0);
+    let (run, doc) = ws.run_json(&["--check-alerts"]);
+    assert_eq!(run.code, 1, "{}", run.stderr);
+    assert_eq!(alerts_of(&doc), (1, 0, 0, 0, 0));
+    assert_eq!(http.take("/hook")[0]["status"], "warning");
+
+    seed(&ws, Operation::Report, &[health(Severity::Critical)], 2);
+    at(&mut ws, 2);
+    let (run, doc) = ws.run_json(&["--check-alerts"]);
+    assert_eq!(run.code, 2);
+    assert_eq!(alerts_of(&doc), (0, 1, 0, 0, 0));
+    let sent = http.take("/hook");
+    assert_eq!(
+        events(&sent[0]),
+        [("escalation".to_string(), "health_degraded".to_string())]
+    );
+    let line = &sent[0]["groups"][0]["alerts"][0];
+    assert_eq!(line["previous_severity"], "warning");
+    assert_eq!(line["severity"], "critical");
+    assert!(
+        sent[0]["subject"]
+            .as_str()
+            .unwrap()
+            .contains("CRITICAL: 1 escalated")
+    );
+
+    at(&mut ws, 3);
+    let (_, doc) = ws.run_json(&["--check-alerts"]);
+    assert_eq!(alerts_of(&doc), (0, 0, 0, 1, 0), "no second escalation");
+    assert!(http.take("/hook").is_empty());
+}
+
+#[test]
+fn disabled_switch_sends_nothing_but_the_exit_code_still_shows_it() {
+    let http = HttpSink::start();
+    let ws = workspace(&format!(
+        "monitoring:\n  alert_on_failure: false\n{}",
+        webhook_config(&http)
+    ));
+    let (run, doc) = ws.run_json(&["--monitor", "--check-alerts"]);
+    assert_eq!(run.code, 2);
+    assert_eq!(alerts_of(&doc), (0, 0, 0, 1, 0));
+    assert!(http.take("/hook").is_empty());
+    let alerts: i64 = ws
+        .store()
+        .query_row("SELECT COUNT(*) FROM alerts", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(alerts, 0);
+}
+
+#[test]
+fn notify_critical_sends_only_critical() {
+    let http = HttpSink::start();
+    let ws = workspace(&format!("{}  notify: critical\n", webhook_config(&http)));
+    seed(
+        &ws,
+        Operation::Verify,
+        &[
+            Problem::new(
+                Kind::ChecksumMismatch,
+                Severity::Critical,
+                "db_main",
+                "content changed",
+            )
+            .with_path("db_1.sql"),
+            Problem::new(
+                Kind::SidecarInvalid,
+                Severity::Warning,
+                "db_main",
+                "unreadable sidecar",
+            )
+            .with_path("db_2.sql"),
+        ],
+        0,
+    );
+    let (_, doc) = ws.run_json(&["--check-alerts"]);
+    assert_eq!(alerts_of(&doc), (1, 0, 0, 1, 0));
+    let sent = http.take("/hook");
+    assert_eq!(
+        events(&sent[0]),
+        [("open".to_string(), "checksum_mismatch".to_string())]
+    );
+    assert_eq!(sent[0]["groups"][0]["alerts"][0]["path"], "db_1.sql");
+}
+
+#[test]
+fn min_consecutive_waits_for_the_second_run() {
+    let http = HttpSink::start();
+    let mut ws = workspace(&format!("{}  min_consecutive: 2\n", webhook_config(&http)));
+    let (_, doc) = ws.run_json(&["--monitor", "--check-alerts"]);
+    assert_eq!(alerts_of(&doc), (0, 0, 0, 1, 0));
+    assert!(http.take("/hook").is_empty(), "seen by one run only");
+    at(&mut ws, 1);
+    let (_, doc) = ws.run_json(&["--check-alerts"]);
+    assert_eq!(
+        alerts_of(&doc),
+        (0, 0, 0, 1, 0),
+        "--check-alerts alone does not judge again"
+    );
+    assert!(http.take("/hook").is_empty());
+    at(&mut ws, 2);
+    let (_, doc) = ws.run_json(&["--monitor", "--check-alerts"]);
+    assert_eq!(alerts_of(&doc), (1, 0, 0, 0, 0));
+    assert_eq!(
+        events(&http.take("/hook")[0]),
+        [("open".to_string(), "location_unavailable".to_string())]
+    );
+}
+
+#[test]
+fn secrets_never_leak_when_a_webhook_fails() {
+    let http = HttpSink::start();
+    http.answer("/slack", Answer::Error500);
+    http.answer("/hook", Answer::Error500);
+    let slack = http
+        .slack_url()
+        .replace("http://", &format!("http://bot:{SLACK_TOKEN}x@"));
+    let ws = workspace(
+        "alerts:\n  timeout: 1s\n  slack:\n    enabled: true\n    webhook_url: ${TEST_SLACK_URL}\n  \
+         webhook:\n    enabled: true\n    url: ${TEST_HOOK_URL}\n",
+    )
+    .env("TEST_SLACK_URL", &slack)
+    .env("TEST_HOOK_URL", &http.hook_url());
+    let mut outputs = Vec::new();
+    for format in ["json", "text", "nagios"] {
+        let run = ws.run(&["--monitor", "--check-alerts", "-vv", "--format", format]);
+        assert_eq!(run.code, 2, "{}", run.stderr);
+        outputs.push(run.stdout);
+        outputs.push(run.stderr);
+    }
+    let status = ws.run(&["--status", "--format", "json"]);
+    outputs.push(status.stdout);
+    outputs.push(std::fs::read_to_string(ws.path("logs/bm.log")).unwrap());
+    outputs.push(store_text(&ws));
+    let everything = outputs.join("\n");
+    assert!(
+        everything.contains("alert_delivery_failed"),
+        "the failure is reported"
+    );
+    assert!(everything.contains("HTTP 500"), "with its cause");
+    for secret in [SLACK_TOKEN, HOOK_TOKEN, "bot:"] {
+        assert!(
+            !everything.contains(secret),
+            "`{secret}` leaked:\n{everything}"
+        );
+    }
+    assert_eq!(http.take("/slack").len(), 3, "slack tried every run");
+}
