@@ -12,12 +12,14 @@ mod problems;
 mod restore;
 mod runs;
 pub mod schema;
+mod verify;
 
 pub use alerts::{AlertDelivery, AlertRow};
 pub use backups::{BackupRow, FoundFile, ScanSync};
 pub use health::DailyHealth;
 pub use problems::StoredProblem;
 pub use restore::{NewRestoreTest, PreviousVerdict, RestoreTestRow};
+pub use verify::{Verification, VerifyResult};
 
 use anyhow::{Context, Result};
 use chrono::{DateTime, TimeZone, Utc};

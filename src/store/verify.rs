@@ -1,0 +1,151 @@
+//! Verification facts: one row per backup examined by `--verify`, the checksum recorded at
+//! first sight (trust on first use, never overwritten), and when each backup was last
+//! hashed (the rotation's order).
+
+use super::{Store, to_unix};
+use anyhow::Result;
+use chrono::{DateTime, Utc};
+use rusqlite::params;
+
+/// The outcome stored in `verifications.result`. Only `passed` and `failed` are
+/// comparisons with earlier evidence and count for the health score.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum VerifyResult {
+    /// First sight without a sidecar: the checksum was recorded, nothing was compared.
+    Recorded,
+    Passed,
+    Failed,
+    /// No verdict: the file vanished, kept changing or could not be read.
+    Error,
+}
+
+impl VerifyResult {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            VerifyResult::Recorded => "recorded",
+            VerifyResult::Passed => "passed",
+            VerifyResult::Failed => "failed",
+            VerifyResult::Error => "error",
+        }
+    }
+}
+
+/// What one examination of one backup established.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Verification {
+    pub backup_id: i64,
+    /// The evidence compared: `checksum`, `sidecar`, `checksum+sidecar`, `metadata`, or
+    /// `first-sight`.
+    pub method: String,
+    /// The algorithm of the recorded checksum (or of the first sidecar when none).
+    pub algo: Option<&'static str>,
+    pub result: VerifyResult,
+    pub bytes: u64,
+    pub duration_ms: u64,
+    pub detail: Option<String>,
+    /// `(algo, hex)` to record as the backup's checksum if it has none yet.
+    pub first_checksum: Option<(&'static str, String)>,
+    /// The content was read to its end this run (moves it to the back of the rotation).
+    pub hashed: bool,
+}
+
+impl Store {
+    /// Store one location's verifications of a run in one transaction.
+    pub fn record_verifications(
+        &self,
+        run_id: i64,
+        verifications: &[Verification],
+        now: DateTime<Utc>,
+    ) -> Result<()> {
+        let tx = self.conn.unchecked_transaction()?;
+        let now_s = to_unix(now);
+        {
+            let mut insert = tx.prepare_cached(
+                "INSERT INTO verifications (backup_id, run_id, at, method, algo, result, bytes, duration_ms, detail)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+            )?;
+            // `checksum IS NULL` is what makes trust-on-first-use never overwrite.
+            let mut record = tx.prepare_cached(
+                "UPDATE backups SET checksum = ?2, checksum_algo = ?3, checksum_at = ?4
+                 WHERE id = ?1 AND checksum IS NULL",
+            )?;
+            let mut touched =
+                tx.prepare_cached("UPDATE backups SET last_verified_at = ?2 WHERE id = ?1")?;
+            for v in verifications {
+                insert.execute(params![
+                    v.backup_id,
+                    run_id,
+                    now_s,
+                    v.method,
+                    v.algo,
+                    v.result.as_str(),
+                    v.bytes as i64,
+                    v.duration_ms as i64,
+                    v.detail
+                ])?;
+                if let Some((algo, hex)) = &v.first_checksum {
+                    record.execute(params![v.backup_id, hex, algo, now_s])?;
+                }
+                if v.hashed {
+                    touched.execute(params![v.backup_id, now_s])?;
+                }
+            }
+        }
+        tx.commit()?;
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::{FoundFile, from_unix};
+
+    fn verification(id: i64, checksum: &str) -> Verification {
+        Verification {
+            backup_id: id,
+            method: "first-sight".into(),
+            algo: Some("sha256"),
+            result: VerifyResult::Recorded,
+            bytes: 3,
+            duration_ms: 1,
+            detail: None,
+            first_checksum: Some(("sha256", checksum.into())),
+            hashed: true,
+        }
+    }
+
+    #[test]
+    fn first_checksum_is_never_overwritten() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&dir.path().join("s.db")).unwrap();
+        let loc = store
+            .upsert_location("a", "/a", "generic", from_unix(0))
+            .unwrap();
+        let file = FoundFile {
+            path: "x".into(),
+            size: 3,
+            mtime_ns: 1,
+            ts: from_unix(5),
+            ts_source: "mtime",
+            settled: true,
+        };
+        store.sync_scan(loc, &[file], from_unix(10)).unwrap();
+        let id = store.present_backups(loc).unwrap()[0].id;
+        store
+            .record_verifications(1, &[verification(id, "aaaa")], from_unix(20))
+            .unwrap();
+        store
+            .record_verifications(2, &[verification(id, "bbbb")], from_unix(30))
+            .unwrap();
+        let b = store.backup(id).unwrap();
+        assert_eq!(b.checksum.as_deref(), Some("aaaa"));
+        assert_eq!(b.checksum_at, Some(from_unix(20)));
+        assert_eq!(b.last_verified_at, Some(from_unix(30)));
+        let rows: i64 = store
+            .conn
+            .query_row("SELECT COUNT(*) FROM verifications", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(rows, 2);
+    }
+}

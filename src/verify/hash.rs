@@ -1,0 +1,410 @@
+//! Hashing one backup file: every digest it needs in one streaming pass, with the file's
+//! identity checked before and after so a file that vanishes or changes while it is read
+//! never yields a verdict. Not for: deciding what a digest means (see `judge`).
+
+use crate::config::ChecksumAlgo;
+use md5::Md5;
+use sha2::{Digest, Sha256};
+use std::fs::File;
+use std::io::{self, Read};
+use std::os::unix::fs::MetadataExt;
+use std::path::Path;
+
+/// Large reads keep the per-call overhead negligible; one buffer per worker keeps memory
+/// constant whatever the file size.
+const READ_SIZE: usize = 1 << 20;
+
+/// From this size a blake3-only hash is memory-mapped and spread over all cores, so one
+/// large file is not the bottleneck of a run (below it, threads are better spent on files).
+const BLAKE3_PARALLEL_FROM: u64 = 32 << 20;
+
+/// The algorithms one file must be hashed with (its recorded checksum and its sidecars).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Algos {
+    pub sha256: bool,
+    pub md5: bool,
+    pub blake3: bool,
+}
+
+impl Algos {
+    pub fn add(&mut self, algo: ChecksumAlgo) {
+        match algo {
+            ChecksumAlgo::Sha256 => self.sha256 = true,
+            ChecksumAlgo::Md5 => self.md5 = true,
+            ChecksumAlgo::Blake3 => self.blake3 = true,
+        }
+    }
+
+    fn blake3_only(self) -> bool {
+        self.blake3 && !self.sha256 && !self.md5
+    }
+}
+
+/// Lower-case hex digests of one file, for the algorithms that were asked for.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Digests {
+    sha256: Option<String>,
+    md5: Option<String>,
+    blake3: Option<String>,
+}
+
+impl Digests {
+    pub fn get(&self, algo: ChecksumAlgo) -> Option<&str> {
+        match algo {
+            ChecksumAlgo::Sha256 => self.sha256.as_deref(),
+            ChecksumAlgo::Md5 => self.md5.as_deref(),
+            ChecksumAlgo::Blake3 => self.blake3.as_deref(),
+        }
+    }
+}
+
+/// What identifies the content of a file without reading it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Stamp {
+    pub size: u64,
+    pub mtime_ns: i64,
+    dev: u64,
+    ino: u64,
+}
+
+impl Stamp {
+    fn of(meta: &std::fs::Metadata) -> Stamp {
+        Stamp {
+            size: meta.len(),
+            mtime_ns: meta
+                .mtime()
+                .saturating_mul(1_000_000_000)
+                .saturating_add(meta.mtime_nsec()),
+            dev: meta.dev(),
+            ino: meta.ino(),
+        }
+    }
+}
+
+/// How hashing one file ended.
+#[derive(Debug)]
+pub enum Outcome {
+    /// The file stayed the same from before opening to after the last byte.
+    Hashed { digests: Digests, stamp: Stamp },
+    /// The file is gone.
+    Vanished,
+    /// It changed while being read, twice in a row; `last` is what it looked like then.
+    Changing { last: Option<Stamp> },
+    /// It could not be read (permissions, I/O error).
+    Unreadable(io::Error),
+}
+
+/// The result of hashing one file, with every byte read (retries included).
+#[derive(Debug)]
+pub struct Hashed {
+    pub outcome: Outcome,
+    pub bytes: u64,
+    pub duration: std::time::Duration,
+}
+
+/// One attempt: what it read, or why it gave up.
+enum Attempt {
+    Stable(Digests, Stamp),
+    Changed(Option<Stamp>),
+    Failed(io::Error),
+}
+
+/// Hash `path` with `algos`, retrying once if the file changes while it is read.
+/// `progress` receives the number of bytes of each read as it happens.
+pub fn hash_file(path: &Path, algos: Algos, progress: &(dyn Fn(u64) + Sync)) -> Hashed {
+    let started = std::time::Instant::now();
+    let mut bytes = 0;
+    let mut last = None;
+    for _ in 0..2 {
+        match attempt(path, algos, &mut bytes, progress) {
+            Attempt::Stable(digests, stamp) => {
+                return Hashed {
+                    outcome: Outcome::Hashed { digests, stamp },
+                    bytes,
+                    duration: started.elapsed(),
+                };
+            }
+            Attempt::Failed(e) => {
+                let outcome = if e.kind() == io::ErrorKind::NotFound {
+                    Outcome::Vanished
+                } else {
+                    Outcome::Unreadable(e)
+                };
+                return Hashed {
+                    outcome,
+                    bytes,
+                    duration: started.elapsed(),
+                };
+            }
+            Attempt::Changed(stamp) => last = stamp,
+        }
+    }
+    let outcome = match last {
+        // Gone after the second read: say so rather than "changing".
+        None if !path.exists() => Outcome::Vanished,
+        last => Outcome::Changing { last },
+    };
+    Hashed {
+        outcome,
+        bytes,
+        duration: started.elapsed(),
+    }
+}
+
+fn attempt(path: &Path, algos: Algos, bytes: &mut u64, progress: &(dyn Fn(u64) + Sync)) -> Attempt {
+    let before = match std::fs::metadata(path) {
+        Ok(m) => Stamp::of(&m),
+        Err(e) => return Attempt::Failed(e),
+    };
+    let digests = if algos.blake3_only() && before.size >= BLAKE3_PARALLEL_FROM {
+        blake3_parallel(path, before.size, bytes, progress)
+    } else {
+        stream(path, algos, before, bytes, progress)
+    };
+    let digests = match digests {
+        Ok(d) => d,
+        Err(e) => return Attempt::Failed(e),
+    };
+    // Compare by path after the last byte: catches appends, rewrites and replacements
+    // (a new inode renamed over the old one).
+    match std::fs::metadata(path) {
+        Ok(m) if Stamp::of(&m) == before => Attempt::Stable(digests, before),
+        Ok(m) => Attempt::Changed(Some(Stamp::of(&m))),
+        Err(_) => Attempt::Changed(None),
+    }
+}
+
+/// Read the file once in large blocks and feed every requested hasher.
+fn stream(
+    path: &Path,
+    algos: Algos,
+    before: Stamp,
+    bytes: &mut u64,
+    progress: &(dyn Fn(u64) + Sync),
+) -> io::Result<Digests> {
+    let mut file = File::open(path)?;
+    let opened = Stamp::of(&file.metadata()?);
+    if (opened.dev, opened.ino) != (before.dev, before.ino) {
+        // Replaced between stat and open: the path's after-check reports the change.
+        return Ok(Digests::default());
+    }
+    advise_sequential(&file);
+    let mut sha256 = algos.sha256.then(Sha256::new);
+    let mut md5 = algos.md5.then(Md5::new);
+    let mut blake3 = algos.blake3.then(blake3::Hasher::new);
+    let mut buf = vec![0u8; READ_SIZE];
+    loop {
+        let n = match file.read(&mut buf) {
+            Ok(0) => break,
+            Ok(n) => n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(e),
+        };
+        let block = &buf[..n];
+        if let Some(h) = sha256.as_mut() {
+            h.update(block);
+        }
+        if let Some(h) = md5.as_mut() {
+            h.update(block);
+        }
+        if let Some(h) = blake3.as_mut() {
+            h.update(block);
+        }
+        *bytes += n as u64;
+        progress(n as u64);
+    }
+    Ok(Digests {
+        sha256: sha256.map(|h| hex(&h.finalize())),
+        md5: md5.map(|h| hex(&h.finalize())),
+        blake3: blake3.map(|h| h.finalize().to_hex().to_string()),
+    })
+}
+
+/// One large file on all cores: blake3's tree hashing over a memory map.
+fn blake3_parallel(
+    path: &Path,
+    size: u64,
+    bytes: &mut u64,
+    progress: &(dyn Fn(u64) + Sync),
+) -> io::Result<Digests> {
+    let mut hasher = blake3::Hasher::new();
+    hasher.update_mmap_rayon(path)?;
+    *bytes += size;
+    progress(size);
+    Ok(Digests {
+        blake3: Some(hasher.finalize().to_hex().to_string()),
+        ..Digests::default()
+    })
+}
+
+/// Tell the kernel to read ahead aggressively; purely a hint, so failure is ignored.
+fn advise_sequential(file: &File) {
+    use std::os::fd::AsRawFd;
+    // SAFETY: posix_fadvise only reads its arguments; the descriptor is open.
+    unsafe {
+        libc::posix_fadvise(file.as_raw_fd(), 0, 0, libc::POSIX_FADV_SEQUENTIAL);
+    }
+}
+
+pub fn hex(bytes: &[u8]) -> String {
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
+    let mut s = String::with_capacity(bytes.len() * 2);
+    for b in bytes {
+        s.push(DIGITS[usize::from(b >> 4)] as char);
+        s.push(DIGITS[usize::from(b & 0xf)] as char);
+    }
+    s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::Write;
+
+    fn all() -> Algos {
+        Algos {
+            sha256: true,
+            md5: true,
+            blake3: true,
+        }
+    }
+
+    fn digests(h: &Hashed) -> &Digests {
+        match &h.outcome {
+            Outcome::Hashed { digests, .. } => digests,
+            other => panic!("not hashed: {other:?}"),
+        }
+    }
+
+    #[test]
+    fn known_digests_of_abc() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("abc");
+        std::fs::write(&p, b"abc").unwrap();
+        let h = hash_file(&p, all(), &|_| {});
+        let d = digests(&h);
+        assert_eq!(
+            d.get(ChecksumAlgo::Sha256),
+            Some("ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad")
+        );
+        assert_eq!(
+            d.get(ChecksumAlgo::Md5),
+            Some("900150983cd24fb0d6963f7d28e17f72")
+        );
+        assert_eq!(
+            d.get(ChecksumAlgo::Blake3),
+            Some("6437b3ac38465133ffb63b75273a8db548c558465d79db03fd359c6cd5bd9d85")
+        );
+        assert_eq!(h.bytes, 3);
+    }
+
+    #[test]
+    fn only_requested_algorithms_are_computed() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("f");
+        std::fs::write(&p, b"x").unwrap();
+        let h = hash_file(
+            &p,
+            Algos {
+                md5: true,
+                ..Algos::default()
+            },
+            &|_| {},
+        );
+        assert!(digests(&h).get(ChecksumAlgo::Md5).is_some());
+        assert!(digests(&h).get(ChecksumAlgo::Sha256).is_none());
+    }
+
+    #[test]
+    fn large_blake3_file_takes_the_parallel_path_with_the_same_digest() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("big");
+        let data: Vec<u8> = (0..BLAKE3_PARALLEL_FROM + 12345)
+            .map(|i| (i % 251) as u8)
+            .collect();
+        std::fs::write(&p, &data).unwrap();
+        let only = Algos {
+            blake3: true,
+            ..Algos::default()
+        };
+        let h = hash_file(&p, only, &|_| {});
+        let expected = blake3::hash(&data).to_hex().to_string();
+        assert_eq!(digests(&h).get(ChecksumAlgo::Blake3), Some(&*expected));
+        assert_eq!(h.bytes, data.len() as u64);
+    }
+
+    #[test]
+    fn a_missing_file_is_vanished() {
+        let dir = tempfile::tempdir().unwrap();
+        let h = hash_file(&dir.path().join("gone"), all(), &|_| {});
+        assert!(matches!(h.outcome, Outcome::Vanished), "{:?}", h.outcome);
+    }
+
+    #[test]
+    fn a_file_growing_while_read_is_retried_then_reported_changing() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("growing");
+        std::fs::write(&p, vec![7u8; 3 * READ_SIZE]).unwrap();
+        // Every full block read appends: a writer that never stops.
+        let append = |n: u64| {
+            if n == READ_SIZE as u64 {
+                let mut f = std::fs::OpenOptions::new().append(true).open(&p).unwrap();
+                f.write_all(b"more").unwrap();
+            }
+        };
+        let h = hash_file(&p, all(), &append);
+        match h.outcome {
+            Outcome::Changing { last: Some(s) } => assert!(s.size > 3 * READ_SIZE as u64),
+            other => panic!("expected Changing, got {other:?}"),
+        }
+        assert!(
+            h.bytes >= 6 * READ_SIZE as u64,
+            "read twice: {} bytes",
+            h.bytes
+        );
+    }
+
+    #[test]
+    fn a_file_changed_once_is_hashed_again_and_the_second_read_counts() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("once");
+        std::fs::write(&p, vec![1u8; 2 * READ_SIZE]).unwrap();
+        let done = std::sync::atomic::AtomicBool::new(false);
+        let append_once = |_n: u64| {
+            if !done.swap(true, std::sync::atomic::Ordering::SeqCst) {
+                let mut f = std::fs::OpenOptions::new().append(true).open(&p).unwrap();
+                f.write_all(b"tail").unwrap();
+            }
+        };
+        let h = hash_file(&p, all(), &append_once);
+        let mut expected = vec![1u8; 2 * READ_SIZE];
+        expected.extend_from_slice(b"tail");
+        match &h.outcome {
+            Outcome::Hashed { digests, stamp } => {
+                assert_eq!(stamp.size, expected.len() as u64);
+                assert_eq!(
+                    digests.get(ChecksumAlgo::Blake3),
+                    Some(&*blake3::hash(&expected).to_hex().to_string())
+                );
+            }
+            other => panic!("expected a stable second read, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn a_file_removed_while_read_is_vanished() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("removed");
+        std::fs::write(&p, vec![1u8; 2 * READ_SIZE]).unwrap();
+        let remove = |_n: u64| {
+            let _ = std::fs::remove_file(&p);
+        };
+        let h = hash_file(&p, all(), &remove);
+        assert!(matches!(h.outcome, Outcome::Vanished), "{:?}", h.outcome);
+    }
+
+    #[test]
+    fn hex_is_lower_case() {
+        assert_eq!(hex(&[0x00, 0xab, 0xff]), "00abff");
+    }
+}
