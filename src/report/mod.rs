@@ -1,11 +1,129 @@
-//! `--report`: HTML/CSV/JSON reports and the Prometheus textfile (SPEC 5). Placeholder.
+//! `--report` (SPEC 5): the health report as HTML, CSV and JSON, and the Prometheus
+//! textfile. Reads the run document and the store only — never the disk being monitored —
+//! so it is fast and can be regenerated for any window.
+//!
+//! Shaped like hyperfine's exporters: one [`Exporter`] trait, one file per format, and
+//! this module owning the list and the atomic writes. Every file is rendered and written
+//! to a temp file beside its destination first; only when all of them are complete are
+//! they renamed into place, so a failed run leaves no half-written report.
 
+mod calendar;
+mod charts;
+mod csv;
+pub mod data;
+mod forecast;
+mod html;
+mod json;
+mod prometheus;
+
+use crate::config::ReportFormat;
 use crate::output::RunDocument;
 use crate::run::RunContext;
-use anyhow::Result;
-use std::path::PathBuf;
+use anyhow::{Context, Result};
+use data::ReportData;
+use std::path::{Path, PathBuf};
 
+/// Which copy of a report is being rendered.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Edition {
+    /// `backup_health_<stamp>.*`: a record of this run.
+    Snapshot,
+    /// `latest.*`: replaced by every run (the HTML one reloads itself, for wall screens).
+    Latest,
+}
+
+/// One output format.
+pub trait Exporter {
+    /// The file extension, which is also the format's name.
+    fn extension(&self) -> &'static str;
+    fn render(&self, report: &ReportData, edition: Edition) -> Result<Vec<u8>>;
+}
+
+fn exporter(format: ReportFormat, ctx: &RunContext) -> Box<dyn Exporter> {
+    match format {
+        ReportFormat::Html => Box::new(html::HtmlExporter::new(
+            ctx.config
+                .reporting
+                .templates_dir
+                .as_deref()
+                .map(|d| ctx.config.resolve_path(d)),
+        )),
+        ReportFormat::Csv => Box::new(csv::CsvExporter),
+        ReportFormat::Json => Box::new(json::JsonExporter),
+    }
+}
+
+/// Write the configured reports and the Prometheus textfile; returns the files written.
 pub fn run(ctx: &RunContext, doc: &RunDocument) -> Result<Vec<PathBuf>> {
-    let _ = (ctx, doc);
-    Ok(Vec::new())
+    let report = data::collect(ctx, doc).context("gathering the report from the store")?;
+    let dir = ctx.config.report_dir();
+    let stamp = ctx.now.with_timezone(&ctx.tz()).format("%Y%m%d_%H%M%S");
+    let mut formats = ctx.config.reporting.formats.clone();
+    formats.dedup();
+    let mut staged = Vec::new();
+    for format in formats {
+        let exporter = exporter(format, ctx);
+        let ext = exporter.extension();
+        for (edition, name) in [
+            (Edition::Snapshot, format!("backup_health_{stamp}.{ext}")),
+            (Edition::Latest, format!("latest.{ext}")),
+        ] {
+            let bytes = exporter
+                .render(&report, edition)
+                .with_context(|| format!("rendering the {ext} report"))?;
+            staged.push(Staged::write(&dir.join(name), &bytes)?);
+        }
+    }
+    if let Some(path) = ctx.config.prometheus_path() {
+        let bytes = prometheus::PrometheusExporter.render(&report, Edition::Latest)?;
+        staged.push(Staged::write(&path, &bytes)?);
+    }
+    staged.into_iter().map(Staged::commit).collect()
+}
+
+/// A complete file waiting beside its destination for the final rename.
+struct Staged {
+    temp: tempfile::NamedTempFile,
+    dest: PathBuf,
+}
+
+impl Staged {
+    fn write(dest: &Path, bytes: &[u8]) -> Result<Staged> {
+        use std::io::Write as _;
+        let dir = dest
+            .parent()
+            .filter(|d| !d.as_os_str().is_empty())
+            .unwrap_or(Path::new("."));
+        std::fs::create_dir_all(dir)
+            .with_context(|| format!("cannot create the report directory {}", dir.display()))?;
+        let name = dest.file_name().unwrap_or_default().to_string_lossy();
+        let mut temp = tempfile::Builder::new()
+            .prefix(&format!(".{name}."))
+            .suffix(".tmp")
+            .tempfile_in(dir)
+            .with_context(|| format!("cannot create a temp file in {}", dir.display()))?;
+        temp.write_all(bytes)
+            .and_then(|_| temp.as_file().sync_all())
+            .with_context(|| format!("cannot write {}", temp.path().display()))?;
+        // Readable by whoever serves or scrapes the reports (node_exporter runs as its own
+        // user); they hold no secrets.
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let _ = temp
+                .as_file()
+                .set_permissions(std::fs::Permissions::from_mode(0o644));
+        }
+        Ok(Staged {
+            temp,
+            dest: dest.to_path_buf(),
+        })
+    }
+
+    fn commit(self) -> Result<PathBuf> {
+        self.temp
+            .persist(&self.dest)
+            .with_context(|| format!("cannot replace {}", self.dest.display()))?;
+        Ok(self.dest)
+    }
 }

@@ -1,0 +1,199 @@
+//! Month grids for the HTML calendar: one month per month of the window, weeks from
+//! Monday, the days of adjacent months filling the first and last week. Pure layout of
+//! the model's `CalendarDay`s; no colours here (the template maps marks to classes).
+
+use super::data::CalendarDay;
+use chrono::{Datelike, Duration, Months, NaiveDate};
+use serde::Serialize;
+use std::collections::HashMap;
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Month {
+    /// Anchor id, `month-YYYY-MM`.
+    pub id: String,
+    pub title: String,
+    pub prev: Option<MonthLink>,
+    pub next: Option<MonthLink>,
+    pub weeks: Vec<Vec<Day>>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct MonthLink {
+    pub id: String,
+    pub title: String,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Day {
+    pub date: String,
+    pub number: u32,
+    /// False for the days of the adjacent months (shown dimmed).
+    pub in_month: bool,
+    pub today: bool,
+    pub future: bool,
+    pub marks: Vec<Mark>,
+    /// Missing due slots that day (`location HH:MM`).
+    pub missing: Vec<String>,
+    /// A text description of the day, for the tooltip and screen readers.
+    pub label: String,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Mark {
+    pub letter: String,
+    /// CSS class: `db`, `web` or `gen`.
+    pub class: &'static str,
+    pub label: &'static str,
+}
+
+fn mark(letter: &str) -> Mark {
+    let (class, label) = match letter {
+        "d" => ("db", "database"),
+        "w" => ("web", "website/files"),
+        _ => ("gen", "generic"),
+    };
+    Mark {
+        letter: letter.to_string(),
+        class,
+        label,
+    }
+}
+
+fn anchor(first: NaiveDate) -> MonthLink {
+    MonthLink {
+        id: first.format("month-%Y-%m").to_string(),
+        title: first.format("%B %Y").to_string(),
+    }
+}
+
+/// The months from `first`'s to `today`'s, oldest first.
+pub fn months(days: &[CalendarDay], first: NaiveDate, today: NaiveDate) -> Vec<Month> {
+    let by_date: HashMap<&str, &CalendarDay> = days.iter().map(|d| (d.date.as_str(), d)).collect();
+    let mut starts = Vec::new();
+    let mut m = first.with_day(1).unwrap_or(first);
+    while m <= today {
+        starts.push(m);
+        m = m + Months::new(1);
+    }
+    starts
+        .iter()
+        .enumerate()
+        .map(|(i, &start)| Month {
+            id: anchor(start).id,
+            title: anchor(start).title,
+            prev: i.checked_sub(1).map(|p| anchor(starts[p])),
+            next: starts.get(i + 1).map(|&n| anchor(n)),
+            weeks: weeks(start, today, &by_date),
+        })
+        .collect()
+}
+
+fn weeks(
+    start: NaiveDate,
+    today: NaiveDate,
+    by_date: &HashMap<&str, &CalendarDay>,
+) -> Vec<Vec<Day>> {
+    let end = start + Months::new(1);
+    let mut d = start - Duration::days(i64::from(start.weekday().num_days_from_monday()));
+    let mut weeks = Vec::new();
+    while d < end {
+        let week = (0..7)
+            .map(|i| day(d + Duration::days(i), start.month(), today, by_date))
+            .collect();
+        weeks.push(week);
+        d += Duration::days(7);
+    }
+    weeks
+}
+
+fn day(
+    date: NaiveDate,
+    month: u32,
+    today: NaiveDate,
+    by_date: &HashMap<&str, &CalendarDay>,
+) -> Day {
+    let key = date.to_string();
+    let info = by_date.get(key.as_str());
+    let marks: Vec<Mark> = info
+        .map(|c| c.marks.iter().map(|m| mark(m)).collect())
+        .unwrap_or_default();
+    let missing = info.map(|c| c.missing.clone()).unwrap_or_default();
+    let mut parts = vec![date.format("%a %-d %B %Y").to_string()];
+    if date == today {
+        parts.push("today".into());
+    }
+    if let Some(c) = info.filter(|c| c.backups > 0) {
+        let kinds: Vec<&str> = marks.iter().map(|m| m.label).collect();
+        parts.push(format!("{} backups ({})", c.backups, kinds.join(", ")));
+    }
+    if !missing.is_empty() {
+        parts.push(format!("missing: {}", missing.join(", ")));
+    }
+    Day {
+        date: key,
+        number: date.day(),
+        in_month: date.month() == month,
+        today: date == today,
+        future: date > today,
+        marks,
+        missing,
+        label: parts.join(" · "),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn date(s: &str) -> NaiveDate {
+        s.parse().unwrap()
+    }
+
+    #[test]
+    fn months_span_the_window_with_links() {
+        let days = vec![CalendarDay {
+            date: "2026-11-03".into(),
+            marks: vec!["d".into(), "w".into()],
+            backups: 2,
+            missing: vec!["db 02:00".into()],
+        }];
+        let m = months(&days, date("2026-10-20"), date("2026-11-05"));
+        assert_eq!(m.len(), 2);
+        assert_eq!(m[0].id, "month-2026-10");
+        assert!(m[0].prev.is_none());
+        assert_eq!(m[0].next.as_ref().unwrap().id, "month-2026-11");
+        assert_eq!(m[1].prev.as_ref().unwrap().title, "October 2026");
+        // November 2026 starts on a Sunday: the first week begins Monday 26 October.
+        let first = &m[1].weeks[0];
+        assert_eq!(first[0].date, "2026-10-26");
+        assert!(!first[0].in_month);
+        assert!(first[6].in_month);
+        let d3 = m[1]
+            .weeks
+            .iter()
+            .flatten()
+            .find(|d| d.date == "2026-11-03")
+            .unwrap();
+        assert_eq!(
+            d3.marks
+                .iter()
+                .map(|m| m.letter.as_str())
+                .collect::<Vec<_>>(),
+            ["d", "w"]
+        );
+        assert_eq!(d3.missing, ["db 02:00"]);
+        assert!(d3.label.contains("missing: db 02:00"), "{}", d3.label);
+        let today = m[1].weeks.iter().flatten().filter(|d| d.today).count();
+        assert_eq!(today, 1);
+        assert!(m.iter().all(|m| m.weeks.iter().all(|w| w.len() == 7)));
+    }
+
+    #[test]
+    fn year_boundary() {
+        let m = months(&[], date("2026-12-15"), date("2027-01-02"));
+        assert_eq!(
+            m.iter().map(|m| m.title.as_str()).collect::<Vec<_>>(),
+            ["December 2026", "January 2027"]
+        );
+    }
+}

@@ -1,0 +1,464 @@
+//! The report's model: everything the HTML shows, gathered once from the run document
+//! and the store. The JSON report is this model serialised; HTML, CSV and Prometheus
+//! render from it. Not for: layout (calendar grids and chart geometry live in
+//! `calendar` and `charts`), and never the disk — only the store.
+
+use super::forecast::{self, Forecast};
+use crate::config::{Location, SizeOrPercent};
+use crate::health;
+use crate::output::{LatestBackup, LocationSummary, RunDocument};
+use crate::problem::{Problem, Severity};
+use crate::run::{RunContext, SelectedLocation};
+use crate::store::{ReportBackup, ReportCheck};
+use anyhow::Result;
+use chrono::{DateTime, Datelike, NaiveDate, TimeZone, Utc};
+use serde::Serialize;
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+
+/// How many of the newest verifications and restore tests the tables show.
+pub const RECENT_CHECKS: usize = 100;
+
+#[derive(Debug, Clone, Serialize)]
+pub struct ReportData {
+    pub version: String,
+    /// RFC 3339 in the configured zone.
+    pub generated_at: String,
+    pub timezone: String,
+    pub window: Window,
+    /// YYYY-MM-DD in the configured zone.
+    pub today: String,
+    /// Worst open problem: `ok | warning | critical`.
+    pub status: String,
+    pub exit_code: i32,
+    pub overall_health: Option<f64>,
+    /// The overall score against the thresholds: `ok | warning | critical | unknown`.
+    pub overall_health_status: String,
+    pub thresholds: Thresholds,
+    pub locations: Vec<LocationReport>,
+    /// Mean stored score of the locations per day of the window.
+    pub health_trend: Vec<DayScore>,
+    /// Days from the first of the window's first month to today that have a backup or a
+    /// missing slot.
+    pub calendar: Vec<CalendarDay>,
+    /// Every backup whose timestamp is in the window (the CSV's rows).
+    pub backups: Vec<BackupEntry>,
+    /// The newest verifications and restore tests of the window (at most [`RECENT_CHECKS`]).
+    pub verifications: Vec<CheckEntry>,
+    pub restore_tests: Vec<CheckEntry>,
+    /// Open problems of the reported locations (and of the run itself).
+    pub problems: Vec<Problem>,
+    #[serde(skip)]
+    pub generated_unix: i64,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Window {
+    pub start: String,
+    pub end: String,
+    pub days: u32,
+}
+
+#[derive(Debug, Clone, Copy, Serialize)]
+pub struct Thresholds {
+    pub warning: f64,
+    pub critical: f64,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct LocationReport {
+    pub id: i64,
+    pub name: String,
+    #[serde(rename = "type")]
+    pub kind: String,
+    /// Calendar mark: `d`, `w` or `g`.
+    pub mark: String,
+    /// Worst open problem of the location: `ok | warning | critical`.
+    pub status: String,
+    pub health_score: Option<f64>,
+    pub health_status: String,
+    pub backups_present: u64,
+    pub backups_in_window: u64,
+    pub bytes_in_window: u64,
+    pub latest_backup: Option<LatestBackup>,
+    pub latest_backup_age_seconds: Option<i64>,
+    pub missing_slots: Vec<String>,
+    pub open_problems: u64,
+    pub critical_problems: u64,
+    pub verification_failures: u64,
+    pub restore_test_failures: u64,
+    pub disk: Option<DiskSpace>,
+    pub forecast: Option<Forecast>,
+    /// Stored daily scores over the window, oldest first.
+    pub health_history: Vec<DayScore>,
+    #[serde(skip)]
+    pub latest_backup_unix: Option<i64>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct DiskSpace {
+    pub free_bytes: u64,
+    pub total_bytes: u64,
+    pub free_ratio: Option<f64>,
+    /// When the last `--monitor` measured it.
+    pub measured_at: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct DayScore {
+    pub day: String,
+    pub score: Option<f64>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct CalendarDay {
+    pub date: String,
+    /// Backup types present that day, as marks `d`, `w`, `g` (in that order).
+    pub marks: Vec<String>,
+    pub backups: u64,
+    /// Missing due slots that day (`location @ slot`).
+    pub missing: Vec<String>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct BackupEntry {
+    pub location: String,
+    #[serde(rename = "type")]
+    pub kind: String,
+    pub path: String,
+    pub timestamp: String,
+    pub size: u64,
+    pub checksum_algo: Option<String>,
+    pub checksum: Option<String>,
+    pub last_verification: Option<String>,
+    pub last_verified_at: Option<String>,
+    pub last_restore: Option<String>,
+    pub last_restored_at: Option<String>,
+    pub deleted_at: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct CheckEntry {
+    pub location: String,
+    pub path: String,
+    pub at: String,
+    /// Verification method, or the restored format.
+    pub method: String,
+    pub result: String,
+    pub bytes: u64,
+    pub files: u64,
+    pub duration_ms: u64,
+    pub detail: Option<String>,
+}
+
+/// Gather the report of the run's locations from `doc` and the store.
+pub fn collect(ctx: &RunContext, doc: &RunDocument) -> Result<ReportData> {
+    let tz = ctx.tz();
+    let ids: Vec<i64> = ctx.locations.iter().map(|l| l.id).collect();
+    let names: HashMap<i64, &SelectedLocation> = ctx.locations.iter().map(|l| (l.id, l)).collect();
+    let local = |t: DateTime<Utc>| ctx.local_rfc3339(t);
+    let day_of = |t: DateTime<Utc>| t.with_timezone(&tz).date_naive();
+    let window_start = ctx.window_start();
+    let today = day_of(ctx.now);
+    let first_day = day_of(window_start);
+    let calendar_start = month_start(first_day);
+    let calendar_since = tz
+        .from_local_datetime(&calendar_start.and_time(chrono::NaiveTime::MIN))
+        .earliest()
+        .map(|t| t.with_timezone(&Utc))
+        .unwrap_or(window_start)
+        .min(window_start);
+    let backups = ctx.store.report_backups(&ids, calendar_since, ctx.now)?;
+    let scores = ctx
+        .store
+        .daily_scores(&ids, &first_day.to_string(), &today.to_string())?;
+    let (warning, critical) = (
+        ctx.config.monitoring.health_warning.0,
+        ctx.config.monitoring.health_critical.0,
+    );
+
+    let mut locations = Vec::new();
+    for sel in &ctx.locations {
+        let Some(summary) = doc.locations.iter().find(|l| l.id == sel.id) else {
+            continue;
+        };
+        let own: Vec<&ReportBackup> = backups.iter().filter(|b| b.location_id == sel.id).collect();
+        let history: Vec<DayScore> = scores
+            .iter()
+            .filter(|s| s.location_id == sel.id)
+            .map(|s| DayScore {
+                day: s.day.clone(),
+                score: s.score,
+            })
+            .collect();
+        locations.push(location_report(
+            ctx,
+            sel,
+            summary,
+            &own,
+            history,
+            &doc.problems,
+            (warning, critical),
+        )?);
+    }
+
+    let in_window = |b: &&ReportBackup| b.ts >= window_start;
+    let check = |c: ReportCheck| CheckEntry {
+        location: names
+            .get(&c.location_id)
+            .map(|l| l.config.name.clone())
+            .unwrap_or_default(),
+        path: c.path,
+        at: local(c.at),
+        method: c.method,
+        result: c.result,
+        bytes: c.bytes,
+        files: c.files,
+        duration_ms: c.duration_ms,
+        detail: c.detail,
+    };
+    Ok(ReportData {
+        version: env!("CARGO_PKG_VERSION").to_string(),
+        generated_at: local(ctx.now),
+        timezone: tz.name().to_string(),
+        window: Window {
+            start: local(window_start),
+            end: local(ctx.now),
+            days: ctx.days,
+        },
+        today: today.to_string(),
+        status: doc.status.clone(),
+        exit_code: doc.exit_code,
+        overall_health: doc.overall_health,
+        overall_health_status: health::status_of(doc.overall_health, warning, critical).into(),
+        thresholds: Thresholds { warning, critical },
+        health_trend: mean_per_day(&scores),
+        calendar: calendar_days(ctx, &backups, &doc.locations, &names),
+        backups: backups
+            .iter()
+            .filter(in_window)
+            .map(|b| backup_entry(ctx, b, names[&b.location_id].config))
+            .collect(),
+        verifications: ctx
+            .store
+            .recent_verifications(&ids, window_start, RECENT_CHECKS)?
+            .into_iter()
+            .map(check)
+            .collect(),
+        restore_tests: ctx
+            .store
+            .recent_restore_tests(&ids, window_start, RECENT_CHECKS)?
+            .into_iter()
+            .map(check)
+            .collect(),
+        problems: doc.problems.clone(),
+        locations,
+        generated_unix: ctx.now.timestamp(),
+    })
+}
+
+fn month_start(d: NaiveDate) -> NaiveDate {
+    d.with_day(1).unwrap_or(d)
+}
+
+fn location_report(
+    ctx: &RunContext,
+    sel: &SelectedLocation,
+    summary: &LocationSummary,
+    own: &[&ReportBackup],
+    health_history: Vec<DayScore>,
+    problems: &[Problem],
+    (warning, critical): (f64, f64),
+) -> Result<LocationReport> {
+    let loc = sel.config;
+    let window_start = ctx.window_start();
+    let in_window: Vec<&&ReportBackup> = own.iter().filter(|b| b.ts >= window_start).collect();
+    let mine: Vec<&Problem> = problems
+        .iter()
+        .filter(|p| p.location.as_deref() == Some(loc.name.as_str()))
+        .collect();
+    let failures = ctx.store.failure_counts(sel.id, window_start)?;
+    let scan = ctx.store.location_scan_state(sel.id)?;
+    let disk = match (scan.free_bytes, scan.total_bytes) {
+        (Some(free_bytes), Some(total_bytes)) => Some(DiskSpace {
+            free_bytes,
+            total_bytes,
+            free_ratio: (total_bytes > 0).then(|| free_bytes as f64 / total_bytes as f64),
+            measured_at: scan.last_scan_at.map(|t| ctx.local_rfc3339(t)),
+        }),
+        _ => None,
+    };
+    let forecast = disk.as_ref().and_then(|d| {
+        let sizes: Vec<u64> = own.iter().map(|b| b.size).collect();
+        let usable = d.free_bytes.saturating_sub(reserve(loc, d.total_bytes));
+        forecast::forecast(usable, &sizes, median_interval(own))
+    });
+    let latest_backup_unix = summary
+        .latest_backup
+        .as_ref()
+        .and_then(|b| DateTime::parse_from_rfc3339(&b.timestamp).ok())
+        .map(|t| t.timestamp());
+    Ok(LocationReport {
+        id: sel.id,
+        name: loc.name.clone(),
+        kind: loc.kind.as_str().to_string(),
+        mark: loc.kind.calendar_mark().to_string(),
+        status: summary.status.clone(),
+        health_score: summary.health_score,
+        health_status: health::status_of(summary.health_score, warning, critical).into(),
+        backups_present: summary.backups_present,
+        backups_in_window: in_window.len() as u64,
+        bytes_in_window: in_window.iter().map(|b| b.size).sum(),
+        latest_backup: summary.latest_backup.clone(),
+        latest_backup_age_seconds: summary.latest_backup_age_seconds,
+        missing_slots: summary.missing_slots.clone(),
+        open_problems: mine.len() as u64,
+        critical_problems: mine
+            .iter()
+            .filter(|p| p.severity == Severity::Critical)
+            .count() as u64,
+        verification_failures: failures.verification,
+        restore_test_failures: failures.restore,
+        disk,
+        forecast,
+        health_history,
+        latest_backup_unix,
+    })
+}
+
+/// Bytes `min_free_space` keeps free: further backups may only use what is above it.
+fn reserve(loc: &Location, total: u64) -> u64 {
+    match loc.min_free_space {
+        SizeOrPercent::Percent(p) => (p * total as f64).round() as u64,
+        SizeOrPercent::Size(s) => s,
+    }
+}
+
+/// Median seconds between the recent backups (None with fewer than two).
+fn median_interval(own: &[&ReportBackup]) -> Option<i64> {
+    let recent = &own[own.len().saturating_sub(forecast::RECENT + 1)..];
+    let mut gaps: Vec<i64> = recent
+        .windows(2)
+        .map(|w| (w[1].ts - w[0].ts).num_seconds())
+        .collect();
+    gaps.sort_unstable();
+    gaps.get(gaps.len() / 2).copied()
+}
+
+fn mean_per_day(scores: &[crate::store::DailyScore]) -> Vec<DayScore> {
+    let mut by_day: BTreeMap<&str, Vec<f64>> = BTreeMap::new();
+    for s in scores {
+        let entry = by_day.entry(s.day.as_str()).or_default();
+        entry.extend(s.score);
+    }
+    by_day
+        .into_iter()
+        .map(|(day, v)| DayScore {
+            day: day.to_string(),
+            score: (!v.is_empty()).then(|| {
+                let mean = v.iter().sum::<f64>() / v.len() as f64;
+                (mean * 1000.0).round() / 1000.0
+            }),
+        })
+        .collect()
+}
+
+fn calendar_days(
+    ctx: &RunContext,
+    backups: &[ReportBackup],
+    summaries: &[LocationSummary],
+    names: &HashMap<i64, &SelectedLocation>,
+) -> Vec<CalendarDay> {
+    let tz = ctx.tz();
+    let mut days: BTreeMap<NaiveDate, (BTreeSet<u8>, u64, Vec<String>)> = BTreeMap::new();
+    for b in backups {
+        let Some(sel) = names.get(&b.location_id) else {
+            continue;
+        };
+        let day = b.ts.with_timezone(&tz).date_naive();
+        let entry = days.entry(day).or_default();
+        entry.0.insert(mark_order(sel.config.kind.calendar_mark()));
+        entry.1 += 1;
+    }
+    for l in summaries {
+        for slot in &l.missing_slots {
+            let Ok(t) = DateTime::parse_from_rfc3339(slot) else {
+                continue;
+            };
+            let day = t.with_timezone(&tz).date_naive();
+            let time = t.with_timezone(&tz).format("%H:%M");
+            days.entry(day)
+                .or_default()
+                .2
+                .push(format!("{} {time}", l.name));
+        }
+    }
+    days.into_iter()
+        .map(|(date, (marks, backups, missing))| CalendarDay {
+            date: date.to_string(),
+            marks: marks
+                .into_iter()
+                .map(|m| MARKS[m as usize].to_string())
+                .collect(),
+            backups,
+            missing,
+        })
+        .collect()
+}
+
+const MARKS: [char; 3] = ['d', 'w', 'g'];
+
+fn mark_order(mark: char) -> u8 {
+    MARKS.iter().position(|&m| m == mark).unwrap_or(2) as u8
+}
+
+fn backup_entry(ctx: &RunContext, b: &ReportBackup, loc: &Location) -> BackupEntry {
+    let local = |t: DateTime<Utc>| ctx.local_rfc3339(t);
+    BackupEntry {
+        location: loc.name.clone(),
+        kind: loc.kind.as_str().to_string(),
+        path: b.path.clone(),
+        timestamp: local(b.ts),
+        size: b.size,
+        checksum_algo: b.checksum_algo.clone(),
+        checksum: b.checksum.clone(),
+        last_verification: b.last_verification.clone(),
+        last_verified_at: b.last_verified_at.map(local),
+        last_restore: b.last_restore.clone(),
+        last_restored_at: b.last_restored_at.map(local),
+        deleted_at: b.deleted_at.map(local),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::DailyScore;
+
+    #[test]
+    fn mean_per_day_skips_unscored_locations() {
+        let s = |id, day: &str, score| DailyScore {
+            location_id: id,
+            day: day.into(),
+            score,
+        };
+        let trend = mean_per_day(&[
+            s(1, "2026-01-01", Some(1.0)),
+            s(2, "2026-01-01", Some(0.5)),
+            s(3, "2026-01-01", None),
+            s(1, "2026-01-02", None),
+        ]);
+        assert_eq!(
+            trend,
+            [
+                DayScore {
+                    day: "2026-01-01".into(),
+                    score: Some(0.75)
+                },
+                DayScore {
+                    day: "2026-01-02".into(),
+                    score: None
+                }
+            ]
+        );
+    }
+}

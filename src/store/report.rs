@@ -1,0 +1,345 @@
+//! What `--report` reads: backups of a period with their latest verification and restore
+//! results, recent verifications and restore tests, failure counts and stored daily
+//! health of several locations at once. Read-only; every query works on empty
+//! `verifications` / `restore_tests` tables.
+
+use super::{Store, from_unix, to_unix};
+use anyhow::Result;
+use chrono::{DateTime, Utc};
+use rusqlite::{params, params_from_iter};
+
+/// A backup of the report period, with the newest evidence about it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ReportBackup {
+    pub location_id: i64,
+    pub path: String,
+    pub ts: DateTime<Utc>,
+    /// Size at the latest scan.
+    pub size: u64,
+    pub checksum: Option<String>,
+    pub checksum_algo: Option<String>,
+    pub deleted_at: Option<DateTime<Utc>>,
+    /// `passed | failed | recorded | error`, newest first.
+    pub last_verification: Option<String>,
+    pub last_verified_at: Option<DateTime<Utc>>,
+    /// `passed | failed | skipped`.
+    pub last_restore: Option<String>,
+    pub last_restored_at: Option<DateTime<Utc>>,
+}
+
+/// One verification or restore test, with the backup it was about.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ReportCheck {
+    pub location_id: i64,
+    pub path: String,
+    pub at: DateTime<Utc>,
+    /// Verification method or restore format.
+    pub method: String,
+    pub result: String,
+    pub bytes: u64,
+    pub files: u64,
+    pub duration_ms: u64,
+    pub detail: Option<String>,
+}
+
+/// Failures of a location over a period (Prometheus gauges).
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct FailureCounts {
+    /// Verifications that failed or could not be performed (`failed`, `error`).
+    pub verification: u64,
+    /// Restore tests that failed.
+    pub restore: u64,
+}
+
+/// One stored daily score.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DailyScore {
+    pub location_id: i64,
+    pub day: String,
+    pub score: Option<f64>,
+}
+
+fn placeholders(n: usize, first: usize) -> String {
+    (first..first + n)
+        .map(|i| format!("?{i}"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+impl Store {
+    /// Backups of `location_ids` whose timestamp is in [since, until], deleted ones
+    /// included, oldest first, each with its newest verification and restore result.
+    pub fn report_backups(
+        &self,
+        location_ids: &[i64],
+        since: DateTime<Utc>,
+        until: DateTime<Utc>,
+    ) -> Result<Vec<ReportBackup>> {
+        if location_ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let sql = format!(
+            "SELECT b.location_id, b.path, b.ts, b.seen_size, b.checksum, b.checksum_algo, b.deleted_at,
+                    v.result, v.at, t.result, t.at
+             FROM backups b
+             LEFT JOIN verifications v ON v.id = (
+                 SELECT id FROM verifications WHERE backup_id = b.id ORDER BY at DESC, id DESC LIMIT 1)
+             LEFT JOIN restore_tests t ON t.id = (
+                 SELECT id FROM restore_tests WHERE backup_id = b.id ORDER BY at DESC, id DESC LIMIT 1)
+             WHERE b.ts >= ?1 AND b.ts <= ?2 AND b.location_id IN ({})
+             ORDER BY b.ts, b.id",
+            placeholders(location_ids.len(), 3)
+        );
+        let mut stmt = self.conn.prepare(&sql)?;
+        let mut args: Vec<i64> = vec![to_unix(since), to_unix(until)];
+        args.extend_from_slice(location_ids);
+        let rows = stmt.query_map(params_from_iter(args), |r| {
+            Ok(ReportBackup {
+                location_id: r.get(0)?,
+                path: r.get(1)?,
+                ts: from_unix(r.get(2)?),
+                size: r.get::<_, i64>(3)? as u64,
+                checksum: r.get(4)?,
+                checksum_algo: r.get(5)?,
+                deleted_at: r.get::<_, Option<i64>>(6)?.map(from_unix),
+                last_verification: r.get(7)?,
+                last_verified_at: r.get::<_, Option<i64>>(8)?.map(from_unix),
+                last_restore: r.get(9)?,
+                last_restored_at: r.get::<_, Option<i64>>(10)?.map(from_unix),
+            })
+        })?;
+        Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
+    }
+
+    /// The newest `limit` verifications of `location_ids` since `since`, newest first.
+    pub fn recent_verifications(
+        &self,
+        location_ids: &[i64],
+        since: DateTime<Utc>,
+        limit: usize,
+    ) -> Result<Vec<ReportCheck>> {
+        self.recent_checks(
+            "SELECT b.location_id, b.path, c.at, c.method, c.result, c.bytes, 0, c.duration_ms, c.detail
+             FROM verifications c JOIN backups b ON b.id = c.backup_id",
+            location_ids,
+            since,
+            limit,
+        )
+    }
+
+    /// The newest `limit` restore tests of `location_ids` since `since`, newest first.
+    pub fn recent_restore_tests(
+        &self,
+        location_ids: &[i64],
+        since: DateTime<Utc>,
+        limit: usize,
+    ) -> Result<Vec<ReportCheck>> {
+        self.recent_checks(
+            "SELECT b.location_id, b.path, c.at, c.format, c.result, c.bytes, c.files, c.duration_ms, c.detail
+             FROM restore_tests c JOIN backups b ON b.id = c.backup_id",
+            location_ids,
+            since,
+            limit,
+        )
+    }
+
+    fn recent_checks(
+        &self,
+        select: &str,
+        location_ids: &[i64],
+        since: DateTime<Utc>,
+        limit: usize,
+    ) -> Result<Vec<ReportCheck>> {
+        if location_ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let sql = format!(
+            "{select} WHERE c.at >= ?1 AND b.location_id IN ({}) ORDER BY c.at DESC, c.id DESC LIMIT ?2",
+            placeholders(location_ids.len(), 3)
+        );
+        let mut stmt = self.conn.prepare(&sql)?;
+        let mut args: Vec<i64> = vec![to_unix(since), limit as i64];
+        args.extend_from_slice(location_ids);
+        let rows = stmt.query_map(params_from_iter(args), |r| {
+            Ok(ReportCheck {
+                location_id: r.get(0)?,
+                path: r.get(1)?,
+                at: from_unix(r.get(2)?),
+                method: r.get(3)?,
+                result: r.get(4)?,
+                bytes: r.get::<_, i64>(5)? as u64,
+                files: r.get::<_, i64>(6)? as u64,
+                duration_ms: r.get::<_, i64>(7)? as u64,
+                detail: r.get(8)?,
+            })
+        })?;
+        Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
+    }
+
+    /// Verification and restore-test failures of one location since `since`.
+    pub fn failure_counts(&self, location_id: i64, since: DateTime<Utc>) -> Result<FailureCounts> {
+        let count = |sql: &str| -> Result<u64> {
+            Ok(self
+                .conn
+                .query_row(sql, params![location_id, to_unix(since)], |r| {
+                    r.get::<_, i64>(0)
+                })? as u64)
+        };
+        Ok(FailureCounts {
+            verification: count(
+                "SELECT COUNT(*) FROM verifications c JOIN backups b ON b.id = c.backup_id
+                 WHERE b.location_id = ?1 AND c.at >= ?2 AND c.result IN ('failed', 'error')",
+            )?,
+            restore: count(
+                "SELECT COUNT(*) FROM restore_tests c JOIN backups b ON b.id = c.backup_id
+                 WHERE b.location_id = ?1 AND c.at >= ?2 AND c.result = 'failed'",
+            )?,
+        })
+    }
+
+    /// Stored daily scores of `location_ids` for days in [from_day, to_day] (YYYY-MM-DD).
+    pub fn daily_scores(
+        &self,
+        location_ids: &[i64],
+        from_day: &str,
+        to_day: &str,
+    ) -> Result<Vec<DailyScore>> {
+        if location_ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let sql = format!(
+            "SELECT location_id, day, score FROM health_daily
+             WHERE day >= ?1 AND day <= ?2 AND location_id IN ({}) ORDER BY location_id, day",
+            placeholders(location_ids.len(), 3)
+        );
+        let mut stmt = self.conn.prepare(&sql)?;
+        let mut args: Vec<rusqlite::types::Value> =
+            vec![from_day.to_string().into(), to_day.to_string().into()];
+        args.extend(location_ids.iter().map(|&id| id.into()));
+        let rows = stmt.query_map(params_from_iter(args), |r| {
+            Ok(DailyScore {
+                location_id: r.get(0)?,
+                day: r.get(1)?,
+                score: r.get(2)?,
+            })
+        })?;
+        Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::FoundFile;
+
+    fn file(path: &str, ts: i64) -> FoundFile {
+        FoundFile {
+            path: path.into(),
+            size: 10,
+            mtime_ns: ts * 1_000_000_000,
+            ts: from_unix(ts),
+            ts_source: "filename",
+            settled: true,
+        }
+    }
+
+    #[test]
+    fn queries_work_on_empty_check_tables() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&dir.path().join("s.db")).unwrap();
+        let a = store
+            .upsert_location("a", "/a", "database", from_unix(0))
+            .unwrap();
+        let b = store
+            .upsert_location("b", "/b", "files", from_unix(0))
+            .unwrap();
+        store
+            .sync_scan(a, &[file("a1", 100), file("a2", 200)], from_unix(300))
+            .unwrap();
+        store
+            .sync_scan(b, &[file("b1", 50)], from_unix(300))
+            .unwrap();
+        let rows = store
+            .report_backups(&[a, b], from_unix(60), from_unix(300))
+            .unwrap();
+        let paths: Vec<&str> = rows.iter().map(|r| r.path.as_str()).collect();
+        assert_eq!(paths, ["a1", "a2"], "b1 is before the period");
+        assert!(rows.iter().all(|r| r.last_verification.is_none()));
+        assert!(
+            store
+                .recent_verifications(&[a, b], from_unix(0), 10)
+                .unwrap()
+                .is_empty()
+        );
+        assert!(
+            store
+                .recent_restore_tests(&[a], from_unix(0), 10)
+                .unwrap()
+                .is_empty()
+        );
+        assert_eq!(
+            store.failure_counts(a, from_unix(0)).unwrap(),
+            FailureCounts::default()
+        );
+        assert!(store.daily_scores(&[a], "0000", "9999").unwrap().is_empty());
+        assert!(
+            store
+                .report_backups(&[], from_unix(0), from_unix(300))
+                .unwrap()
+                .is_empty()
+        );
+    }
+
+    #[test]
+    fn latest_evidence_per_backup() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&dir.path().join("s.db")).unwrap();
+        let a = store
+            .upsert_location("a", "/a", "database", from_unix(0))
+            .unwrap();
+        store
+            .sync_scan(a, &[file("a1", 100)], from_unix(300))
+            .unwrap();
+        let id = store.present_backups(a).unwrap()[0].id;
+        for (at, result) in [(400, "recorded"), (500, "failed"), (450, "passed")] {
+            store
+                .conn
+                .execute(
+                    "INSERT INTO verifications (backup_id, at, method, result) VALUES (?1, ?2, 'checksum', ?3)",
+                    params![id, at, result],
+                )
+                .unwrap();
+        }
+        store
+            .conn
+            .execute(
+                "INSERT INTO restore_tests (backup_id, at, format, result, size, mtime_ns) VALUES (?1, 600, 'sql', 'skipped', 10, 0)",
+                [id],
+            )
+            .unwrap();
+        let rows = store
+            .report_backups(&[a], from_unix(0), from_unix(1000))
+            .unwrap();
+        assert_eq!(rows[0].last_verification.as_deref(), Some("failed"));
+        assert_eq!(rows[0].last_restore.as_deref(), Some("skipped"));
+        let recent = store.recent_verifications(&[a], from_unix(0), 2).unwrap();
+        assert_eq!(
+            recent.iter().map(|c| c.at).collect::<Vec<_>>(),
+            [from_unix(500), from_unix(450)]
+        );
+        assert_eq!(
+            store.failure_counts(a, from_unix(0)).unwrap(),
+            FailureCounts {
+                verification: 1,
+                restore: 0
+            }
+        );
+        assert_eq!(
+            store
+                .failure_counts(a, from_unix(460))
+                .unwrap()
+                .verification,
+            1
+        );
+    }
+}
