@@ -9,6 +9,7 @@ mod alerts;
 mod backups;
 mod health;
 mod problems;
+mod report;
 mod restore;
 mod runs;
 pub mod schema;
@@ -18,6 +19,7 @@ pub use alerts::{AlertDelivery, AlertRow};
 pub use backups::{BackupRow, FoundFile, ScanSync};
 pub use health::DailyHealth;
 pub use problems::StoredProblem;
+pub use report::{DailyScore, FailureCounts, ReportBackup, ReportCheck};
 pub use restore::{NewRestoreTest, PreviousVerdict, RestoreTestRow};
 pub use verify::{Verification, VerifyResult};
 
