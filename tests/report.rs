@@ -1,0 +1,467 @@
+//! `--report` as users run it: a store built by real `--monitor` runs over temp dirs,
+//! then the HTML, CSV, JSON and Prometheus files checked for content, escaping and
+//! atomic replacement.
+
+mod common;
+
+use common::{Workspace, ts};
+use std::collections::HashMap;
+use std::path::Path;
+
+const CONFIG: &str = r#"
+timezone: Europe/Berlin
+backups:
+  locations:
+    - name: db
+      path: db
+      type: database
+      patterns: ["*.sql"]
+      recursive: true
+      schedule: daily
+      at: "02:00"
+    - name: site
+      path: site
+      type: website
+      schedule: daily
+      at: "03:00"
+reporting:
+  formats: [csv, json, html]
+  prometheus_textfile: metrics/backup_monitor.prom
+logging: { file: null }
+"#;
+
+const HOSTILE_HTML: &str = "<script>alert(1)</script>.sql";
+const HOSTILE_CSV: &str = "=cmd|' calc'!A0.sql";
+
+/// Daily dumps 10–20 November except the 15th, site archives 18–20 November, and two
+/// files with hostile names; `--monitor` as of 20 November 12:00 UTC.
+fn workspace() -> Workspace {
+    let mut ws = Workspace::new();
+    ws.write_config(CONFIG);
+    for day in 10..=20 {
+        if day == 15 {
+            continue;
+        }
+        let name = format!("db/db_202611{day}_020000.sql");
+        let body = vec![b'x'; 1000 + day as usize * 10];
+        ws.write_file(&name, &body, ts(&format!("2026-11-{day}T02:30:00Z")));
+    }
+    for day in 18..=20 {
+        let name = format!("site/site_202611{day}_030000.tar.gz");
+        ws.write_file(&name, b"site", ts(&format!("2026-11-{day}T03:30:00Z")));
+    }
+    // Names without a date: their mtimes (16th and 17th) are their timestamps.
+    ws.write_file(
+        &format!("db/{HOSTILE_HTML}"),
+        b"x",
+        ts("2026-11-16T10:00:00Z"),
+    );
+    ws.write_file(
+        &format!("db/{HOSTILE_CSV}"),
+        b"y",
+        ts("2026-11-17T10:00:00Z"),
+    );
+    ws.now = Some(ts("2026-11-20T12:00:00Z"));
+    let run = ws.run(&["--monitor", "--days", "14"]);
+    assert_eq!(run.code, 2, "one missing slot is critical\n{}", run.stderr);
+    ws
+}
+
+fn read(p: &Path) -> String {
+    std::fs::read_to_string(p).unwrap_or_else(|e| panic!("{}: {e}", p.display()))
+}
+
+fn report_files(ws: &Workspace) -> Vec<String> {
+    let mut names: Vec<String> = std::fs::read_dir(ws.path("reports"))
+        .map(|d| {
+            d.map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+                .collect()
+        })
+        .unwrap_or_default();
+    names.sort();
+    names
+}
+
+#[test]
+fn report_writes_every_format_and_lists_them() {
+    let ws = workspace();
+    let (run, doc) = ws.run_json(&["--report", "--days", "14"]);
+    assert_eq!(run.code, 2, "{}", run.stderr);
+    // Stamps are in the configured zone: 12:00 UTC is 13:00 in Berlin.
+    assert_eq!(
+        report_files(&ws),
+        [
+            "backup_health_20261120_130000.csv",
+            "backup_health_20261120_130000.html",
+            "backup_health_20261120_130000.json",
+            "latest.csv",
+            "latest.html",
+            "latest.json",
+        ],
+        "no temp files are left behind"
+    );
+    let listed: Vec<&str> = doc["reports"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r.as_str().unwrap())
+        .collect();
+    assert_eq!(listed.len(), 7, "{listed:?}");
+    for f in &listed {
+        assert!(Path::new(f).is_file(), "{f}");
+    }
+    assert!(
+        listed
+            .iter()
+            .any(|f| f.ends_with("metrics/backup_monitor.prom"))
+    );
+}
+
+#[test]
+fn csv_has_one_row_per_backup_in_the_window() {
+    let ws = workspace();
+    assert_eq!(ws.run(&["--report", "--days", "14"]).code, 2);
+    let text = read(&ws.path("reports/latest.csv"));
+    let mut reader = csv::Reader::from_reader(text.as_bytes());
+    let header: Vec<String> = reader.headers().unwrap().iter().map(String::from).collect();
+    for col in [
+        "location",
+        "path",
+        "timestamp",
+        "size",
+        "checksum",
+        "last_verification",
+        "last_restore",
+    ] {
+        assert!(header.iter().any(|h| h == col), "{col} in {header:?}");
+    }
+    let rows: Vec<HashMap<String, String>> = reader
+        .records()
+        .map(|r| {
+            header
+                .iter()
+                .cloned()
+                .zip(r.unwrap().iter().map(String::from))
+                .collect()
+        })
+        .collect();
+    assert_eq!(rows.len(), 10 + 2 + 3);
+    let by_path = |p: &str| rows.iter().find(|r| r["path"] == p);
+    let dump = by_path("db_20261112_020000.sql").expect("dump row");
+    assert_eq!(dump["location"], "db");
+    assert_eq!(dump["timestamp"], "2026-11-12T02:00:00+01:00");
+    assert_eq!(dump["size"], "1120");
+    assert_eq!(dump["last_verification"], "", "nothing verified yet");
+    assert_eq!(rows.iter().filter(|r| r["location"] == "site").count(), 3);
+    // A cell a spreadsheet would run as a formula is defused; plain text is kept as is.
+    assert!(by_path(&format!("'{HOSTILE_CSV}")).is_some(), "{text}");
+    assert!(by_path(HOSTILE_CSV).is_none());
+    assert!(by_path(HOSTILE_HTML).is_some());
+}
+
+#[test]
+fn json_carries_the_report_data() {
+    let ws = workspace();
+    let (_, doc) = ws.run_json(&["--report", "--days", "14"]);
+    let latest: serde_json::Value =
+        serde_json::from_str(&read(&ws.path("reports/latest.json"))).unwrap();
+    let snapshot: serde_json::Value = serde_json::from_str(&read(
+        &ws.path("reports/backup_health_20261120_130000.json"),
+    ))
+    .unwrap();
+    assert_eq!(latest, snapshot);
+    assert_eq!(latest["generated_at"], "2026-11-20T13:00:00+01:00");
+    assert_eq!(latest["window"]["days"], 14);
+    assert_eq!(latest["status"], doc["status"]);
+    assert_eq!(latest["overall_health"], doc["overall_health"]);
+    let locations = latest["locations"].as_array().unwrap();
+    assert_eq!(locations.len(), 2);
+    let db = &locations[0];
+    assert_eq!(db["name"], "db");
+    assert_eq!(db["mark"], "d");
+    assert_eq!(db["backups_present"], 12);
+    assert_eq!(
+        db["missing_slots"],
+        serde_json::json!(["2026-11-15T02:00:00+01:00"])
+    );
+    assert_eq!(db["health_score"], doc["locations"][0]["health_score"]);
+    assert_eq!(
+        db["latest_backup"]["path"], "db_20261120_020000.sql",
+        "{db}"
+    );
+    assert!(db["disk"]["free_bytes"].as_u64().unwrap() > 0, "{db}");
+    assert!(db["forecast"]["backups_fit"].as_u64().is_some(), "{db}");
+    assert_eq!(db["health_history"][0]["day"], "2026-11-20");
+    assert_eq!(locations[1]["mark"], "w");
+    assert_eq!(latest["backups"].as_array().unwrap().len(), 15);
+    assert_eq!(latest["verifications"], serde_json::json!([]));
+    assert_eq!(latest["restore_tests"], serde_json::json!([]));
+    let day = |d: &str| {
+        latest["calendar"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|c| c["date"] == d)
+            .cloned()
+            .unwrap_or_else(|| panic!("no calendar day {d}"))
+    };
+    assert_eq!(day("2026-11-18")["marks"], serde_json::json!(["d", "w"]));
+    assert_eq!(day("2026-11-12")["marks"], serde_json::json!(["d"]));
+    assert_eq!(day("2026-11-15")["marks"], serde_json::json!([]));
+    assert_eq!(
+        day("2026-11-15")["missing"],
+        serde_json::json!(["db 02:00"])
+    );
+    let kinds: Vec<&str> = latest["problems"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["kind"].as_str().unwrap())
+        .collect();
+    assert!(kinds.contains(&"missing_backup"), "{kinds:?}");
+}
+
+/// The `<td>` of one calendar day.
+fn calendar_cell<'a>(html: &'a str, date: &str) -> &'a str {
+    let start = html
+        .find(&format!("data-date=\"{date}\""))
+        .unwrap_or_else(|| panic!("no calendar cell for {date}"));
+    let end = html[start..].find("</td>").unwrap() + start;
+    &html[start..end]
+}
+
+#[test]
+fn html_is_self_contained_escaped_and_shows_the_calendar() {
+    let ws = workspace();
+    assert_eq!(ws.run(&["--report", "--days", "14"]).code, 2);
+    let html = read(&ws.path("reports/latest.html"));
+    for name in ["<h3>db</h3>", "<h3>site</h3>"] {
+        assert!(html.contains(name), "card {name}");
+    }
+    assert!(
+        !html.contains("http://") && !html.contains("https://"),
+        "no network URLs"
+    );
+    assert!(
+        !html.contains("<link") && !html.contains("src="),
+        "no external resources"
+    );
+    assert!(html.contains("<svg") && html.contains("<style>"));
+    // Escaped, never live markup.
+    assert!(!html.contains("<script"), "hostile name leaked as markup");
+    assert!(
+        html.contains("&lt;script&gt;alert(1)&lt;"),
+        "escaped name shown"
+    );
+    // Calendar: known days carry their marks, the missed slot a red mark, today is marked.
+    let both = calendar_cell(&html, "2026-11-18");
+    assert!(both.contains("mk-db") && both.contains("mk-web"), "{both}");
+    let missed = calendar_cell(&html, "2026-11-15");
+    assert!(
+        missed.contains("mk-miss") && !missed.contains("mk-db"),
+        "{missed}"
+    );
+    assert!(
+        missed.contains("missing: db 02:00"),
+        "text, not only colour: {missed}"
+    );
+    assert!(calendar_cell(&html, "2026-11-20").contains("today"));
+    // November 2026 begins on a Sunday: the first week shows dimmed October days.
+    assert!(calendar_cell(&html, "2026-10-26").contains("other"));
+    assert!(html.contains("id=\"month-2026-11\""));
+    assert!(html.contains("@media print"));
+    // Only latest.html reloads itself.
+    assert!(html.contains(r#"<meta http-equiv="refresh" content="300">"#));
+    let snapshot = read(&ws.path("reports/backup_health_20261120_130000.html"));
+    assert!(!snapshot.contains("http-equiv=\"refresh\""));
+}
+
+#[test]
+fn month_links_stay_within_the_page() {
+    let ws = workspace();
+    assert_eq!(ws.run(&["--report", "--days", "30"]).code, 2);
+    let html = read(&ws.path("reports/latest.html"));
+    assert!(html.contains("id=\"month-2026-10\""));
+    assert!(html.contains("href=\"#month-2026-11\""));
+    assert!(html.contains("href=\"#month-2026-10\""));
+}
+
+/// Parse a Prometheus text exposition: samples by `name{labels}`, checking that every
+/// sample's metric has HELP and TYPE lines before it.
+fn parse_prometheus(text: &str) -> HashMap<String, f64> {
+    let mut described: HashMap<String, (bool, bool)> = HashMap::new();
+    let mut samples = HashMap::new();
+    for line in text.lines() {
+        if let Some(rest) = line.strip_prefix("# HELP ") {
+            let name = rest.split(' ').next().unwrap();
+            described.entry(name.into()).or_default().0 = true;
+            continue;
+        }
+        if let Some(rest) = line.strip_prefix("# TYPE ") {
+            let mut parts = rest.split(' ');
+            let name = parts.next().unwrap();
+            assert_eq!(parts.next(), Some("gauge"), "{line}");
+            described.entry(name.into()).or_default().1 = true;
+            continue;
+        }
+        assert!(
+            !line.starts_with('#') && !line.is_empty(),
+            "stray line `{line}`"
+        );
+        let (series, value) = line.rsplit_once(' ').expect("`series value`");
+        let name = series.split('{').next().unwrap();
+        assert!(
+            name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_'),
+            "metric name `{name}`"
+        );
+        if let Some(labels) = series.strip_prefix(name) {
+            if !labels.is_empty() {
+                assert!(
+                    labels.starts_with("{location=\"") && labels.ends_with("\"}"),
+                    "{line}"
+                );
+            }
+        }
+        assert_eq!(
+            described.get(name),
+            Some(&(true, true)),
+            "HELP/TYPE before {line}"
+        );
+        let v: f64 = value
+            .parse()
+            .unwrap_or_else(|_| panic!("value of `{line}`"));
+        assert!(
+            samples.insert(series.to_string(), v).is_none(),
+            "duplicate {series}"
+        );
+    }
+    samples
+}
+
+#[test]
+fn prometheus_textfile_has_the_metrics() {
+    let ws = workspace();
+    assert_eq!(ws.run(&["--report", "--days", "14"]).code, 2);
+    let text = read(&ws.path("metrics/backup_monitor.prom"));
+    let m = parse_prometheus(&text);
+    let get = |k: &str| *m.get(k).unwrap_or_else(|| panic!("no {k} in\n{text}"));
+    assert_eq!(
+        get("backup_monitor_last_run_timestamp_seconds"),
+        ts("2026-11-20T12:00:00Z").timestamp() as f64
+    );
+    assert_eq!(
+        get(r#"backup_monitor_last_backup_timestamp_seconds{location="db"}"#),
+        ts("2026-11-20T01:00:00Z").timestamp() as f64
+    );
+    assert_eq!(
+        get(r#"backup_monitor_last_backup_size_bytes{location="db"}"#),
+        1200.0
+    );
+    assert_eq!(
+        get(r#"backup_monitor_backups_present{location="db"}"#),
+        12.0
+    );
+    assert_eq!(
+        get(r#"backup_monitor_backups_present{location="site"}"#),
+        3.0
+    );
+    assert_eq!(get(r#"backup_monitor_missing_slots{location="db"}"#), 1.0);
+    assert_eq!(get(r#"backup_monitor_missing_slots{location="site"}"#), 0.0);
+    assert_eq!(
+        get(r#"backup_monitor_verification_failures{location="db"}"#),
+        0.0
+    );
+    assert_eq!(
+        get(r#"backup_monitor_restore_test_failures{location="site"}"#),
+        0.0
+    );
+    let db_health = get(r#"backup_monitor_health_score{location="db"}"#);
+    assert!(db_health > 0.5 && db_health < 1.0, "{db_health}");
+    assert_eq!(get(r#"backup_monitor_health_score{location="site"}"#), 1.0);
+}
+
+#[test]
+fn latest_files_are_replaced_and_snapshots_kept() {
+    let mut ws = workspace();
+    assert_eq!(ws.run(&["--report", "--days", "14"]).code, 2);
+    ws.now = Some(ts("2026-11-21T06:00:00Z"));
+    assert_eq!(ws.run(&["--report", "--days", "14"]).code, 2);
+    let files = report_files(&ws);
+    assert_eq!(files.len(), 9, "{files:?}");
+    assert!(files.contains(&"backup_health_20261121_070000.html".to_string()));
+    assert!(files.contains(&"backup_health_20261120_130000.html".to_string()));
+    let latest: serde_json::Value =
+        serde_json::from_str(&read(&ws.path("reports/latest.json"))).unwrap();
+    assert_eq!(latest["generated_at"], "2026-11-21T07:00:00+01:00");
+    let html = read(&ws.path("reports/latest.html"));
+    assert!(html.trim_end().ends_with("</html>"), "complete file");
+    assert!(calendar_cell(&html, "2026-11-21").contains("today"));
+    let prom = read(&ws.path("metrics/backup_monitor.prom"));
+    assert!(prom.contains(&format!(
+        "backup_monitor_last_run_timestamp_seconds {}",
+        ts("2026-11-21T06:00:00Z").timestamp()
+    )));
+}
+
+#[test]
+fn a_failing_render_writes_nothing() {
+    let ws = workspace();
+    assert_eq!(ws.run(&["--report", "--days", "14"]).code, 2);
+    let before = read(&ws.path("reports/latest.csv"));
+    let files_before = report_files(&ws);
+    // A broken override template: csv and json render first, then html fails.
+    std::fs::create_dir_all(ws.path("tpl")).unwrap();
+    std::fs::write(ws.path("tpl/report.html"), "{% for x in %}").unwrap();
+    ws.write_config(&CONFIG.replace("reporting:\n", "reporting:\n  templates_dir: tpl\n"));
+    let mut later = ws.command();
+    later.env("BACKUP_MONITOR_NOW", "2026-11-21T06:00:00Z");
+    let run: common::Run = later
+        .args(["--report", "--days", "14"])
+        .output()
+        .unwrap()
+        .into();
+    assert_eq!(run.code, 3, "{}", run.stderr);
+    assert!(run.stderr.contains("report.html"), "{}", run.stderr);
+    assert_eq!(report_files(&ws), files_before, "no new or temp files");
+    assert_eq!(read(&ws.path("reports/latest.csv")), before);
+}
+
+#[test]
+fn templates_dir_overrides_by_name_and_formats_select() {
+    let ws = workspace();
+    std::fs::create_dir_all(ws.path("tpl")).unwrap();
+    std::fs::write(
+        ws.path("tpl/report.html"),
+        "<p>{{ report.locations|length }} locations, {{ report.problems[0].kind }}</p>",
+    )
+    .unwrap();
+    ws.write_config(&CONFIG.replace(
+        "  formats: [csv, json, html]\n",
+        "  formats: [html]\n  templates_dir: tpl\n",
+    ));
+    assert_eq!(ws.run(&["--report", "--days", "14"]).code, 2);
+    assert_eq!(
+        report_files(&ws),
+        ["backup_health_20261120_130000.html", "latest.html"]
+    );
+    assert_eq!(
+        read(&ws.path("reports/latest.html")),
+        "<p>2 locations, missing_backup</p>"
+    );
+}
+
+#[test]
+fn report_without_any_history_still_renders() {
+    let mut ws = Workspace::new();
+    ws.write_config(
+        "backups:\n  locations:\n    - name: empty\n      path: nowhere\nlogging: { file: null }\n",
+    );
+    ws.now = Some(ts("2026-11-20T12:00:00Z"));
+    let run = ws.run(&["--report"]);
+    assert_eq!(run.code, 0, "nothing judged yet: {}", run.stderr);
+    let html = read(&ws.path("reports/latest.html"));
+    assert!(html.contains("<h3>empty</h3>"));
+    assert!(html.contains("no data yet"));
+    let csv = read(&ws.path("reports/latest.csv"));
+    assert_eq!(csv.lines().count(), 1, "header only: {csv}");
+}
