@@ -350,7 +350,7 @@ fn test_backup(ctx: &RunContext, loc: &Location, path: &Path, size: u64) -> Resu
         .and_then(|notes| validate(&sandbox, &loc.restore).map(|()| notes));
     progress.finish();
     let files = sandbox.tally.files();
-    let bytes = sandbox.written().min(sandbox.limit());
+    let bytes = sandbox.restored().min(sandbox.limit());
     let (result, detail, problem) = match result {
         Ok(notes) => (
             "passed",

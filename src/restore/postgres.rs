@@ -63,16 +63,7 @@ pub fn check_custom(
     let mut notes = Notes::default();
     match postgres_url {
         None => {
-            let all = run(Command::new(&pg_restore)
-                .arg("-f")
-                .arg("/dev/null")
-                .arg(dump))?;
-            if !all.status.success() {
-                return Err(RestoreError::Corrupt(format!(
-                    "pg_restore cannot read the dump to its end: {}",
-                    stderr_of(&all)
-                )));
-            }
+            read_to_end(&pg_restore, dump)?;
             for t in &toc_tables {
                 sandbox.tally.note(t, true);
             }
@@ -88,6 +79,7 @@ pub fn check_custom(
                 .arg(&db.url)
                 .arg(dump))?;
             if !restored.status.success() {
+                read_to_end(&pg_restore, dump)?;
                 return Err(RestoreError::Failed(format!(
                     "pg_restore into a scratch database failed: {}",
                     stderr_of(&restored)
@@ -105,6 +97,22 @@ pub fn check_custom(
         }
     }
     Ok(notes)
+}
+
+/// Read every data block of the dump (into no database): a truncated or damaged dump
+/// fails here — that is `archive_corrupt`, not a failed restore.
+fn read_to_end(pg_restore: &Path, dump: &Path) -> Result<(), RestoreError> {
+    let all = run(Command::new(pg_restore)
+        .arg("-f")
+        .arg("/dev/null")
+        .arg(dump))?;
+    if !all.status.success() {
+        return Err(RestoreError::Corrupt(format!(
+            "pg_restore cannot read the dump to its end: {}",
+            stderr_of(&all)
+        )));
+    }
+    Ok(())
 }
 
 /// Table names in a `pg_restore --list` listing (`215; 1259 16386 TABLE public users owner`).
@@ -139,9 +147,11 @@ impl ScratchDb {
             COUNTER.fetch_add(1, Ordering::Relaxed)
         );
         let url = with_database(admin_url, &name);
-        let out = run(psql_command(&psql, admin_url).arg("-c").arg(format!(
-            "DROP DATABASE IF EXISTS \"{name}\"; CREATE DATABASE \"{name}\""
-        )))?;
+        let out = run(psql_command(&psql, admin_url)
+            .arg("-c")
+            .arg(format!("DROP DATABASE IF EXISTS \"{name}\""))
+            .arg("-c")
+            .arg(format!("CREATE DATABASE \"{name}\"")))?;
         if !out.status.success() {
             return Err(RestoreError::Skipped(format!(
                 "cannot create a scratch database on restore.postgres_url ({}): {}",
@@ -271,10 +281,11 @@ pub fn redact(url: &str) -> String {
     let rest = &url[scheme_end + 3..];
     let authority_end = rest.find(['/', '?']).unwrap_or(rest.len());
     match rest[..authority_end].rfind('@') {
-        Some(at) => {
+        Some(at) if rest[..at].contains(':') => {
             let user = rest[..at].split(':').next().unwrap_or("");
             format!("{}://{user}:***{}", &url[..scheme_end], &rest[at..])
         }
+        Some(_) => url.to_string(),
         None => url.to_string(),
     }
 }
@@ -306,6 +317,7 @@ mod tests {
             "postgresql://u:***@h/db"
         );
         assert_eq!(redact("postgresql://h/db"), "postgresql://h/db");
+        assert_eq!(redact("postgresql://u@h/db"), "postgresql://u@h/db");
         assert_eq!(redact("host=h password=secret"), "host=h password=***");
     }
 

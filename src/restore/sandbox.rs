@@ -83,7 +83,10 @@ impl EntryPath {
 pub struct Sandbox {
     root: PathBuf,
     limit: u64,
-    written: AtomicU64,
+    /// Bytes counted against the limit (restored content and stream overhead).
+    charged: AtomicU64,
+    /// Bytes of restored content (files, SQL text).
+    restored: AtomicU64,
     /// Symbolic links of the archive (path → target), checked as a whole by
     /// [`Sandbox::check_links`] because a link may point through one that comes later.
     links: Mutex<HashMap<String, String>>,
@@ -102,7 +105,8 @@ impl Sandbox {
         Ok(Sandbox {
             root,
             limit,
-            written: AtomicU64::new(0),
+            charged: AtomicU64::new(0),
+            restored: AtomicU64::new(0),
             links: Mutex::new(HashMap::new()),
             tally,
         })
@@ -116,14 +120,21 @@ impl Sandbox {
         self.limit
     }
 
-    /// Bytes restored so far.
-    pub fn written(&self) -> u64 {
-        self.written.load(Ordering::Relaxed)
+    /// Bytes of content restored so far.
+    pub fn restored(&self) -> u64 {
+        self.restored.load(Ordering::Relaxed)
     }
 
     /// Count `n` restored bytes against `max_bytes`.
     pub fn charge(&self, n: u64) -> Result<(), RestoreError> {
-        let total = self.written.fetch_add(n, Ordering::Relaxed) + n;
+        self.restored.fetch_add(n, Ordering::Relaxed);
+        self.charge_overhead(n)
+    }
+
+    /// Count `n` bytes that are read but not restored (archive padding) against
+    /// `max_bytes`: a bomb can hide there too.
+    pub fn charge_overhead(&self, n: u64) -> Result<(), RestoreError> {
+        let total = self.charged.fetch_add(n, Ordering::Relaxed) + n;
         if total > self.limit {
             return Err(RestoreError::Limit { limit: self.limit });
         }

@@ -96,7 +96,7 @@ fn drain(sandbox: &Sandbox, stream: &mut dyn Read) -> Result<(), RestoreError> {
     loop {
         match stream.read(&mut buf) {
             Ok(0) => return Ok(()),
-            Ok(n) => sandbox.charge(n as u64)?,
+            Ok(n) => sandbox.charge_overhead(n as u64)?,
             Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
             Err(e) => return Err(RestoreError::read("the end of the stream", e)),
         }

@@ -1,0 +1,838 @@
+//! `--test-restore` through the real binary: every format passing and corrupt, archives
+//! made with the real tools, crafted malicious archives, the bomb limit, validation,
+//! skipped-with-reason, content detection, sandbox cleanup, carried verdicts and real
+//! PostgreSQL restores (with `BM_TEST_PG_URL`, see scripts/test-postgres).
+
+mod common;
+
+use chrono::{Duration, Utc};
+use common::{Workspace, set_mtime};
+use serde_json::Value;
+use std::io::Write;
+use std::path::Path;
+use std::process::Command;
+
+/// A location `name` over `dir`, with extra YAML under `restore:` (indented 8).
+fn location(name: &str, dir: &str, restore: &str) -> String {
+    format!(
+        "    - name: {name}\n      path: {dir}\n      restore:\n        latest: 50\n        scratch_dir: scratch\n{restore}"
+    )
+}
+
+fn workspace(locations: &[String]) -> Workspace {
+    let ws = Workspace::new();
+    ws.write_config(&format!(
+        "backups:\n  locations:\n{}\n",
+        locations.join("\n")
+    ));
+    std::fs::create_dir_all(ws.path("scratch")).unwrap();
+    ws
+}
+
+/// Run a shell command in the workspace; it must succeed.
+fn sh(ws: &Workspace, script: &str) {
+    let out = Command::new("sh")
+        .arg("-c")
+        .arg(script)
+        .current_dir(ws.dir.path())
+        .output()
+        .expect("run sh");
+    assert!(
+        out.status.success(),
+        "`{script}` failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// Give every file under `dir` an mtime a day ago, so it has settled.
+fn settle(ws: &Workspace, dir: &str) {
+    let old = Utc::now() - Duration::days(1);
+    for entry in walk(&ws.path(dir)) {
+        set_mtime(&entry, old);
+    }
+}
+
+fn walk(dir: &Path) -> Vec<std::path::PathBuf> {
+    let mut out = Vec::new();
+    for e in std::fs::read_dir(dir).unwrap().flatten() {
+        let p = e.path();
+        if p.is_dir() {
+            out.extend(walk(&p));
+        } else {
+            out.push(p);
+        }
+    }
+    out
+}
+
+/// Sample content: a small website with text and random data.
+fn make_site(ws: &Workspace) {
+    let site = ws.path("src/site");
+    std::fs::create_dir_all(site.join("css")).unwrap();
+    std::fs::write(site.join("index.html"), "<html>hello</html>\n".repeat(200)).unwrap();
+    std::fs::write(site.join("css/style.css"), "body { color: red }\n").unwrap();
+    let random: Vec<u8> = (0..200_000u32)
+        .map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8)
+        .collect();
+    std::fs::write(site.join("data.bin"), random).unwrap();
+}
+
+fn test_restore(ws: &Workspace) -> (i32, Value) {
+    let (run, doc) = ws.run_json(&["--test-restore"]);
+    (run.code, doc)
+}
+
+fn result<'a>(doc: &'a Value, path: &str) -> &'a Value {
+    doc["restore_tests"]["results"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["path"] == path)
+        .unwrap_or_else(|| panic!("no result for {path}: {doc:#}"))
+}
+
+/// Kinds of the problems about `path`.
+fn kinds_of(doc: &Value, path: &str) -> Vec<String> {
+    doc["problems"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|p| p["path"] == path)
+        .map(|p| p["kind"].as_str().unwrap().to_string())
+        .collect()
+}
+
+fn assert_result(doc: &Value, path: &str, verdict: &str, format: &str) {
+    let r = result(doc, path);
+    assert_eq!(r["result"], verdict, "{path}: {r:#}");
+    assert_eq!(r["format"], format, "{path}: {r:#}");
+}
+
+fn assert_failed(doc: &Value, path: &str, kind: &str) {
+    let r = result(doc, path);
+    assert_eq!(r["result"], "failed", "{path}: {r:#}");
+    assert_eq!(kinds_of(doc, path), vec![kind.to_string()], "{path}: {r:#}");
+}
+
+/// Every sandbox is gone after a run.
+fn assert_scratch_empty(ws: &Workspace) {
+    let left: Vec<_> = std::fs::read_dir(ws.path("scratch")).unwrap().collect();
+    assert!(left.is_empty(), "sandboxes left behind: {left:?}");
+}
+
+fn gzip(data: &[u8]) -> Vec<u8> {
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+    gz.write_all(data).unwrap();
+    gz.finish().unwrap()
+}
+
+fn truncate(ws: &Workspace, rel: &str, keep_fraction: f64) {
+    let p = ws.path(rel);
+    let bytes = std::fs::read(&p).unwrap();
+    let keep = (bytes.len() as f64 * keep_fraction) as usize;
+    std::fs::write(&p, &bytes[..keep]).unwrap();
+}
+
+/// Flip one byte of the first occurrence of `needle` in the file.
+fn flip(ws: &Workspace, rel: &str, needle: &[u8]) {
+    let p = ws.path(rel);
+    let mut bytes = std::fs::read(&p).unwrap();
+    let at = bytes
+        .windows(needle.len())
+        .position(|w| w == needle)
+        .unwrap_or_else(|| panic!("{needle:?} not in {rel}"));
+    bytes[at] ^= 0x20;
+    std::fs::write(&p, bytes).unwrap();
+}
+
+const PG_DUMP: &str = "--\n-- PostgreSQL database dump\n--\n\nCREATE TABLE public.users (id integer);\n\nCOPY public.users (id) FROM stdin;\n1\n\\.\n\n--\n-- PostgreSQL database dump complete\n--\n\n";
+const MYSQL_DUMP: &str = "-- MySQL dump 10.13  Distrib 8.0.36\n--\nCREATE TABLE `users` (\n  `id` int\n);\nINSERT INTO `users` VALUES (1);\n-- Dump completed on 2026-11-21  2:00:01\n";
+const SQLITE_DUMP: &str = "PRAGMA foreign_keys=OFF;\nBEGIN TRANSACTION;\nCREATE TABLE users(id INTEGER PRIMARY KEY, name TEXT);\nINSERT INTO users VALUES(1,'a;\nb');\nCREATE TABLE orders(id INTEGER, user_id INTEGER);\nINSERT INTO orders VALUES(1,1);\nCOMMIT;\n";
+
+fn make_sqlite(path: &Path) {
+    let conn = rusqlite::Connection::open(path).unwrap();
+    conn.execute_batch(
+        "CREATE TABLE users(id INTEGER PRIMARY KEY, name TEXT);
+         CREATE TABLE orders(id INTEGER PRIMARY KEY, user_id INTEGER, note TEXT);
+         WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 3000)
+         INSERT INTO orders SELECT i, i % 7, printf('%0200d', i) FROM n;
+         INSERT INTO users VALUES (1, 'alice');",
+    )
+    .unwrap();
+}
+
+#[test]
+fn archives_made_by_real_tools_pass() {
+    let expect = "        expect: [\"index.html\", \"site/css/*.css\"]\n        min_files: 3\n";
+    let ws = workspace(&[location("site", "backups", expect)]);
+    make_site(&ws);
+    std::fs::create_dir_all(ws.path("backups")).unwrap();
+    sh(
+        &ws,
+        "tar -cf backups/site.tar -C src site \
+         && tar -czf backups/site.tar.gz -C src site \
+         && tar -cf - -C src site | zstd -q -o backups/site.tar.zst \
+         && tar -cjf backups/site.tar.bz2 -C src site \
+         && tar -cJf backups/site.tar.xz -C src site \
+         && tar -czf backups/site.tgz -C src site \
+         && (cd src && zip -qr ../backups/site.zip site && zip -0 -qr ../backups/stored.zip site) \
+         && tar -czf backups/misnamed.zip -C src site",
+    );
+    settle(&ws, "backups");
+    let (code, doc) = test_restore(&ws);
+    assert_eq!(code, 0, "{doc:#}");
+    for (path, format) in [
+        ("site.tar", "tar"),
+        ("site.tar.gz", "tar.gz"),
+        ("site.tgz", "tar.gz"),
+        ("site.tar.zst", "tar.zst"),
+        ("site.tar.bz2", "tar.bz2"),
+        ("site.tar.xz", "tar.xz"),
+        ("site.zip", "zip"),
+        ("stored.zip", "zip"),
+        // Content wins over a misleading extension.
+        ("misnamed.zip", "tar.gz"),
+    ] {
+        assert_result(&doc, path, "passed", format);
+        let r = result(&doc, path);
+        assert_eq!(r["files"], 3, "{path}: {r:#}");
+        let expected_bytes = 19 * 200 + 20 + 200_000;
+        assert_eq!(r["bytes"], expected_bytes, "{path}: {r:#}");
+    }
+    let rt = &doc["restore_tests"];
+    assert_eq!(
+        (rt["tested"].as_u64(), rt["passed"].as_u64()),
+        (Some(9), Some(9))
+    );
+    assert_scratch_empty(&ws);
+    // Every test is recorded in the store.
+    let rows: i64 = ws
+        .store()
+        .query_row(
+            "SELECT COUNT(*) FROM restore_tests WHERE result = 'passed' AND files = 3",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(rows, 9);
+}
+
+#[test]
+fn single_files_databases_and_dumps_pass() {
+    let ws = workspace(&[
+        location("files", "files", ""),
+        location("db", "db", "        expect: [\"users\"]\n"),
+    ]);
+    make_site(&ws);
+    std::fs::create_dir_all(ws.path("files")).unwrap();
+    std::fs::create_dir_all(ws.path("db")).unwrap();
+    sh(
+        &ws,
+        "gzip -c src/site/index.html > files/page.html.gz \
+         && zstd -q -c src/site/index.html > files/page.html.zst \
+         && bzip2 -c src/site/index.html > files/page.html.bz2 \
+         && xz -c src/site/index.html > files/page.html.xz \
+         && (gzip -c src/site/index.html; gzip -c src/site/css/style.css) > files/two-members.gz \
+         && cat src/site/data.bin | zip -q files/zip64.zip -",
+    );
+    make_sqlite(&ws.path("db/app.sqlite"));
+    std::fs::write(ws.path("db/pg.sql"), PG_DUMP).unwrap();
+    std::fs::write(ws.path("db/pg.sql.gz"), gzip(PG_DUMP.as_bytes())).unwrap();
+    std::fs::write(ws.path("db/my.sql"), MYSQL_DUMP).unwrap();
+    std::fs::write(ws.path("db/lite.sql.gz"), gzip(SQLITE_DUMP.as_bytes())).unwrap();
+    // A database named like an archive is tested as the database it is.
+    make_sqlite(&ws.path("db/app.tar"));
+    settle(&ws, "files");
+    settle(&ws, "db");
+    let (code, doc) = test_restore(&ws);
+    assert_eq!(code, 0, "{doc:#}");
+    for (path, format) in [
+        ("page.html.gz", "gz"),
+        ("page.html.zst", "zst"),
+        ("page.html.bz2", "bz2"),
+        ("page.html.xz", "xz"),
+        ("zip64.zip", "zip"),
+    ] {
+        assert_result(&doc, path, "passed", format);
+        assert_eq!(result(&doc, path)["files"], 1);
+    }
+    assert_eq!(result(&doc, "page.html.gz")["bytes"], 3800);
+    assert_eq!(
+        result(&doc, "two-members.gz")["bytes"],
+        3800 + 20,
+        "every gzip member is read"
+    );
+    assert_eq!(result(&doc, "zip64.zip")["bytes"], 200_000);
+    for (path, format, tables) in [
+        ("app.sqlite", "sqlite", 2),
+        ("app.tar", "sqlite", 2),
+        ("pg.sql", "sql", 1),
+        ("pg.sql.gz", "sql.gz", 1),
+        ("my.sql", "sql", 1),
+        ("lite.sql.gz", "sql.gz", 2),
+    ] {
+        assert_result(&doc, path, "passed", format);
+        assert_eq!(result(&doc, path)["files"], tables, "{path}");
+    }
+    let detail = result(&doc, "lite.sql.gz")["detail"].as_str().unwrap();
+    assert!(detail.contains("replayed"), "{detail}");
+    assert_scratch_empty(&ws);
+}
+
+#[test]
+fn corrupt_backups_fail_with_the_right_kind() {
+    let ws = workspace(&[location("bad", "backups", "")]);
+    make_site(&ws);
+    std::fs::create_dir_all(ws.path("backups")).unwrap();
+    sh(
+        &ws,
+        "tar -czf backups/cut.tar.gz -C src site \
+         && tar -czf backups/flipped.tar.gz -C src site \
+         && tar -cf backups/cut.tar -C src site \
+         && tar -cf - -C src site | zstd -q -o backups/cut.tar.zst \
+         && tar -cjf backups/cut.tar.bz2 -C src site \
+         && tar -cJf backups/cut.tar.xz -C src site \
+         && (cd src && zip -0 -qr ../backups/badcrc.zip site && zip -qr ../backups/cut.zip site) \
+         && gzip -c src/site/data.bin > backups/cut.bin.gz \
+         && gzip -c src/site/index.html > backups/notatar.tar.gz",
+    );
+    truncate(&ws, "backups/cut.tar.gz", 0.5);
+    let gz = std::fs::read(ws.path("backups/flipped.tar.gz")).unwrap();
+    let mid = gz.len() / 2;
+    let mut flipped = gz.clone();
+    flipped[mid] ^= 0xff;
+    flipped[mid + 1] ^= 0xff;
+    std::fs::write(ws.path("backups/flipped.tar.gz"), flipped).unwrap();
+    truncate(&ws, "backups/cut.tar", 0.5);
+    truncate(&ws, "backups/cut.tar.zst", 0.5);
+    truncate(&ws, "backups/cut.tar.bz2", 0.5);
+    truncate(&ws, "backups/cut.tar.xz", 0.5);
+    truncate(&ws, "backups/cut.zip", 0.5);
+    truncate(&ws, "backups/cut.bin.gz", 0.5);
+    flip(&ws, "backups/badcrc.zip", b"body { color");
+    // Dumps without their footer, a replay error, damaged SQLite files.
+    let cut_pg = &PG_DUMP[..PG_DUMP
+        .find("-- PostgreSQL database dump complete")
+        .unwrap()];
+    std::fs::write(ws.path("backups/cut-pg.sql.gz"), gzip(cut_pg.as_bytes())).unwrap();
+    let cut_my = &MYSQL_DUMP[..MYSQL_DUMP.find("-- Dump completed").unwrap()];
+    std::fs::write(ws.path("backups/cut-my.sql"), cut_my).unwrap();
+    let cut_lite = SQLITE_DUMP.replace("COMMIT;\n", "");
+    std::fs::write(ws.path("backups/cut-lite.sql"), cut_lite).unwrap();
+    let bad_lite = SQLITE_DUMP.replace("INSERT INTO orders", "INSERT INTO nowhere");
+    std::fs::write(ws.path("backups/bad-lite.sql"), bad_lite).unwrap();
+    make_sqlite(&ws.path("backups/garbled.sqlite"));
+    let mut db = std::fs::read(ws.path("backups/garbled.sqlite")).unwrap();
+    for b in &mut db[4096 * 2..4096 * 4] {
+        *b = 0x5a;
+    }
+    std::fs::write(ws.path("backups/garbled.sqlite"), db).unwrap();
+    let mut not_db = b"SQLite format 3\0".to_vec();
+    not_db.extend(std::iter::repeat_n(0xffu8, 4096));
+    std::fs::write(ws.path("backups/notadb.sqlite"), not_db).unwrap();
+    settle(&ws, "backups");
+
+    let (code, doc) = test_restore(&ws);
+    assert_eq!(code, 2, "{doc:#}");
+    for path in [
+        "cut.tar.gz",
+        "flipped.tar.gz",
+        "cut.tar",
+        "cut.tar.zst",
+        "cut.tar.bz2",
+        "cut.tar.xz",
+        "badcrc.zip",
+        "cut.zip",
+        "cut.bin.gz",
+        "notatar.tar.gz",
+        "notadb.sqlite",
+    ] {
+        assert_failed(&doc, path, "archive_corrupt");
+    }
+    assert!(
+        result(&doc, "badcrc.zip")["detail"]
+            .as_str()
+            .unwrap()
+            .contains("checksum"),
+        "{doc:#}"
+    );
+    for path in ["cut-pg.sql.gz", "cut-my.sql", "cut-lite.sql"] {
+        assert_failed(&doc, path, "dump_incomplete");
+    }
+    for path in ["bad-lite.sql", "garbled.sqlite"] {
+        assert_failed(&doc, path, "restore_failed");
+    }
+    assert_eq!(doc["restore_tests"]["failed"], 16);
+    assert_scratch_empty(&ws);
+}
+
+/// A tar entry with raw name/link bytes (the tar crate's own setters refuse bad names).
+fn raw_entry(kind: tar::EntryType, name: &str, link: &str, data: &[u8]) -> (tar::Header, Vec<u8>) {
+    let mut h = tar::Header::new_gnu();
+    {
+        let old = h.as_old_mut();
+        old.name[..name.len()].copy_from_slice(name.as_bytes());
+        old.linkname[..link.len()].copy_from_slice(link.as_bytes());
+    }
+    h.set_entry_type(kind);
+    h.set_size(data.len() as u64);
+    h.set_mode(0o4755);
+    h.set_cksum();
+    (h, data.to_vec())
+}
+
+fn craft_tar(path: &Path, entries: &[(tar::Header, Vec<u8>)]) {
+    let mut b = tar::Builder::new(std::fs::File::create(path).unwrap());
+    for (h, data) in entries {
+        b.append(h, &data[..]).unwrap();
+    }
+    b.finish().unwrap();
+}
+
+#[test]
+fn unsafe_entries_are_refused_and_nothing_escapes() {
+    let ws = workspace(&[location("evil", "backups", "")]);
+    std::fs::create_dir_all(ws.path("backups")).unwrap();
+    std::fs::create_dir_all(ws.path("outside")).unwrap();
+    std::fs::write(ws.path("outside/target.txt"), "original").unwrap();
+    let outside = ws.path("outside");
+    let target = ws.path("outside/target.txt");
+    let outside_s = outside.to_str().unwrap();
+    let target_s = target.to_str().unwrap();
+    use tar::EntryType::{Link, Regular, Symlink};
+    let ok = raw_entry(Regular, "fine.txt", "", b"fine");
+    let abs_name = format!("{outside_s}/abs.txt");
+    craft_tar(
+        &ws.path("backups/absolute.tar"),
+        &[ok.clone(), raw_entry(Regular, &abs_name, "", b"pwned")],
+    );
+    craft_tar(
+        &ws.path("backups/dotdot.tar"),
+        &[
+            ok.clone(),
+            raw_entry(Regular, "a/../../../escaped.txt", "", b"pwned"),
+        ],
+    );
+    craft_tar(
+        &ws.path("backups/symlink.tar"),
+        &[
+            ok.clone(),
+            raw_entry(Symlink, "evil", outside_s, b""),
+            raw_entry(Regular, "evil/pwned.txt", "", b"pwned"),
+        ],
+    );
+    craft_tar(
+        &ws.path("backups/relsymlink.tar"),
+        &[
+            ok.clone(),
+            raw_entry(Symlink, "up", "../../outside", b""),
+            raw_entry(Regular, "up/pwned.txt", "", b"pwned"),
+        ],
+    );
+    craft_tar(
+        &ws.path("backups/hardlink.tar"),
+        &[
+            ok.clone(),
+            raw_entry(Link, "h", target_s, b""),
+            raw_entry(Regular, "h", "", b"pwned"),
+        ],
+    );
+    // The same escape inside a zip.
+    let zip_path = ws.path("backups/dotdot.zip");
+    sh(&ws, "mkdir -p z/a && echo pwned > z/escaped.txt");
+    sh(
+        &ws,
+        "cd z/a && zip -q ../../backups/dotdot.zip ../escaped.txt",
+    );
+    assert!(zip_path.exists());
+    settle(&ws, "backups");
+
+    let (code, doc) = test_restore(&ws);
+    assert_eq!(code, 2, "{doc:#}");
+    for path in [
+        "absolute.tar",
+        "dotdot.tar",
+        "symlink.tar",
+        "relsymlink.tar",
+        "hardlink.tar",
+        "dotdot.zip",
+    ] {
+        assert_failed(&doc, path, "unsafe_archive_entry");
+    }
+    assert_eq!(std::fs::read_to_string(&target).unwrap(), "original");
+    let mut outside_files: Vec<_> = walk(&outside);
+    outside_files.sort();
+    assert_eq!(outside_files, vec![target.clone()], "nothing new outside");
+    for escaped in ["escaped.txt", "scratch/escaped.txt", "outside/pwned.txt"] {
+        assert!(!ws.path(escaped).exists(), "{escaped} was written");
+    }
+    assert_scratch_empty(&ws);
+}
+
+#[test]
+fn links_inside_and_setuid_bits_are_harmless() {
+    let ws = workspace(&[location("ok", "backups", "        min_files: 2\n")]);
+    std::fs::create_dir_all(ws.path("backups")).unwrap();
+    use tar::EntryType::{Char, Link, Regular, Symlink};
+    craft_tar(
+        &ws.path("backups/links.tar"),
+        &[
+            raw_entry(Regular, "dir/file.txt", "", b"data"),
+            raw_entry(Symlink, "dir/alias", "file.txt", b""),
+            raw_entry(Link, "hard.txt", "dir/file.txt", b""),
+            raw_entry(Char, "dev/null", "", b""),
+        ],
+    );
+    settle(&ws, "backups");
+    let (code, doc) = test_restore(&ws);
+    assert_eq!(code, 0, "{doc:#}");
+    let r = result(&doc, "links.tar");
+    assert_eq!(r["result"], "passed");
+    assert_eq!(
+        r["files"], 2,
+        "a file and its hard link; the device is skipped"
+    );
+    assert!(r["detail"].as_str().unwrap().contains("device"), "{r:#}");
+}
+
+#[test]
+fn decompression_bombs_stop_at_the_limit() {
+    let ws = workspace(&[location("bomb", "backups", "        max_bytes: 4MiB\n")]);
+    std::fs::create_dir_all(ws.path("backups")).unwrap();
+    sh(
+        &ws,
+        "head -c 300000000 /dev/zero | gzip -1 > backups/zeros.gz \
+         && mkdir -p big && head -c 300000000 /dev/zero > big/zeros && tar -cf - big | zstd -q -1 -o backups/zeros.tar.zst \
+         && rm -r big",
+    );
+    settle(&ws, "backups");
+    let started = std::time::Instant::now();
+    let (code, doc) = test_restore(&ws);
+    assert_eq!(code, 2, "{doc:#}");
+    for path in ["zeros.gz", "zeros.tar.zst"] {
+        assert_failed(&doc, path, "restore_limit_exceeded");
+        let bytes = result(&doc, path)["bytes"].as_u64().unwrap();
+        assert!(bytes <= 4 << 20, "{path}: {bytes} bytes restored");
+    }
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(60),
+        "the limit stops the stream early"
+    );
+    assert_scratch_empty(&ws);
+}
+
+#[test]
+fn expect_and_min_files_are_validated() {
+    let ws = workspace(&[
+        location(
+            "expect",
+            "a",
+            "        expect: [\"index.html\", \"missing.conf\"]\n",
+        ),
+        location("count", "b", "        min_files: 10\n"),
+    ]);
+    make_site(&ws);
+    std::fs::create_dir_all(ws.path("a")).unwrap();
+    std::fs::create_dir_all(ws.path("b")).unwrap();
+    sh(
+        &ws,
+        "tar -czf a/site.tar.gz -C src site && tar -czf b/site.tar.gz -C src site",
+    );
+    settle(&ws, "a");
+    settle(&ws, "b");
+    let (code, doc) = test_restore(&ws);
+    assert_eq!(code, 2, "{doc:#}");
+    let problems = doc["problems"].as_array().unwrap();
+    assert_eq!(problems.len(), 2, "{doc:#}");
+    for p in problems {
+        assert_eq!(p["kind"], "restore_failed");
+        assert_eq!(p["path"], "site.tar.gz");
+    }
+    let details: Vec<&str> = doc["restore_tests"]["results"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["detail"].as_str().unwrap())
+        .collect();
+    assert!(
+        details
+            .iter()
+            .any(|d| d.contains("missing.conf") && !d.contains("index.html")),
+        "{details:?}"
+    );
+    assert!(
+        details.iter().any(|d| d.contains("min_files 10")),
+        "{details:?}"
+    );
+}
+
+#[test]
+fn what_cannot_be_tested_is_skipped_with_the_reason() {
+    let ws = workspace(&[location("misc", "backups", "")]).env("PATH", "/nonexistent");
+    std::fs::create_dir_all(ws.path("backups")).unwrap();
+    let mut pgdmp = b"PGDMP\x01\x0e\x00\x04\x08\x01\x01".to_vec();
+    pgdmp.extend([0u8; 200]);
+    std::fs::write(ws.path("backups/db.dump"), pgdmp).unwrap();
+    std::fs::write(
+        ws.path("backups/blob.bin"),
+        [0x00u8, 0x01, 0x02, 0xff].repeat(300),
+    )
+    .unwrap();
+    std::fs::write(ws.path("backups/adhoc.sql"), "select 1;\n").unwrap();
+    settle(&ws, "backups");
+    let (code, doc) = test_restore(&ws);
+    assert_eq!(code, 0, "skips are not problems: {doc:#}");
+    assert_eq!(doc["restore_tests"]["skipped"], 3);
+    assert_eq!(doc["restore_tests"]["tested"], 3);
+    let reason = |p: &str| result(&doc, p)["detail"].as_str().unwrap().to_string();
+    assert_result(&doc, "db.dump", "skipped", "pg_dump");
+    assert!(reason("db.dump").contains("pg_restore is not installed"));
+    assert_result(&doc, "blob.bin", "skipped", "unknown");
+    assert!(reason("blob.bin").contains("unrecognised"));
+    assert!(reason("adhoc.sql").contains("unknown dump tool"));
+    // Skipped tests are not counted in the health score's restore rate.
+    let judged: i64 = ws
+        .store()
+        .query_row(
+            "SELECT COUNT(*) FROM restore_tests WHERE result != 'skipped'",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(judged, 0);
+}
+
+#[test]
+fn leftover_sandbox_of_a_killed_run_is_removed() {
+    let ws = workspace(&[location("site", "backups", "")]);
+    make_site(&ws);
+    std::fs::create_dir_all(ws.path("backups")).unwrap();
+    sh(&ws, "tar -czf backups/site.tar.gz -C src site");
+    settle(&ws, "backups");
+    let mut child = Command::new("true").spawn().unwrap();
+    let dead = child.id();
+    child.wait().unwrap();
+    let leftover = ws.path(&format!("scratch/backup-monitor-restore-{dead}-x1y2"));
+    std::fs::create_dir_all(leftover.join("site/deep")).unwrap();
+    std::fs::write(leftover.join("site/deep/file"), "left").unwrap();
+    let unrelated = ws.path("scratch/keep-me");
+    std::fs::write(&unrelated, "mine").unwrap();
+    let (code, doc) = test_restore(&ws);
+    assert_eq!(code, 0, "{doc:#}");
+    assert!(!leftover.exists(), "the killed run's sandbox is cleaned");
+    assert!(
+        unrelated.exists(),
+        "other files in scratch_dir are untouched"
+    );
+}
+
+#[test]
+fn unchanged_backups_keep_their_verdict_and_problems() {
+    let ws = workspace(&[location("site", "backups", "")]);
+    make_site(&ws);
+    std::fs::create_dir_all(ws.path("backups")).unwrap();
+    sh(
+        &ws,
+        "tar -czf backups/good.tar.gz -C src site && tar -czf backups/bad.tar.gz -C src site",
+    );
+    truncate(&ws, "backups/bad.tar.gz", 0.5);
+    settle(&ws, "backups");
+    let (code, first) = test_restore(&ws);
+    assert_eq!(code, 2);
+    assert!(
+        result(&first, "good.tar.gz")["detail"]
+            .as_str()
+            .unwrap()
+            .contains("restored")
+    );
+
+    let (code, second) = test_restore(&ws);
+    assert_eq!(code, 2, "the problem stays open: {second:#}");
+    assert_eq!(kinds_of(&second, "bad.tar.gz"), vec!["archive_corrupt"]);
+    for path in ["good.tar.gz", "bad.tar.gz"] {
+        let detail = result(&second, path)["detail"].as_str().unwrap();
+        assert!(detail.contains("unchanged since the test at"), "{detail}");
+    }
+    assert_eq!(result(&second, "good.tar.gz")["result"], "passed");
+    assert_eq!(result(&second, "good.tar.gz")["files"], 3);
+    assert_eq!(second["restore_tests"]["failed"], 1);
+    let carried: i64 = ws
+        .store()
+        .query_row(
+            "SELECT COUNT(*) FROM restore_tests WHERE carried_from IS NOT NULL",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(carried, 2);
+
+    // A repaired backup (new content, new mtime) is tested again and its problem closes.
+    sh(&ws, "tar -czf backups/bad.tar.gz -C src site");
+    settle(&ws, "backups");
+    set_mtime(
+        &ws.path("backups/bad.tar.gz"),
+        Utc::now() - Duration::hours(2),
+    );
+    let (code, third) = test_restore(&ws);
+    assert_eq!(code, 0, "{third:#}");
+    let detail = result(&third, "bad.tar.gz")["detail"].as_str().unwrap();
+    assert!(!detail.contains("unchanged"), "{detail}");
+}
+
+#[test]
+fn disabled_locations_are_not_tested() {
+    let ws = workspace(&[format!(
+        "{}      test_restore: false\n",
+        location("off", "backups", "")
+    )]);
+    std::fs::create_dir_all(ws.path("backups")).unwrap();
+    std::fs::write(ws.path("backups/cut.tar.gz"), b"\x1f\x8b\x08\x00garbage").unwrap();
+    settle(&ws, "backups");
+    let (code, doc) = test_restore(&ws);
+    assert_eq!(code, 0, "{doc:#}");
+    assert_eq!(doc["restore_tests"]["tested"], 0);
+}
+
+/// The throwaway PostgreSQL of scripts/test-postgres, or None (skip) outside CI.
+fn postgres() -> Option<(String, String)> {
+    match std::env::var("BM_TEST_PG_URL") {
+        Ok(url) if !url.is_empty() => {
+            let bin = std::env::var("BM_TEST_PG_BIN")
+                .unwrap_or_else(|_| "/usr/lib/postgresql/15/bin".into());
+            Some((url, bin))
+        }
+        _ => {
+            assert!(
+                std::env::var("CI").as_deref() != Ok("true"),
+                "BM_TEST_PG_URL is not set in CI: run `eval \"$(scripts/test-postgres start)\"` first"
+            );
+            eprintln!(
+                "skipping: BM_TEST_PG_URL is not set (eval \"$(scripts/test-postgres start)\" to run the PostgreSQL restore tests)"
+            );
+            None
+        }
+    }
+}
+
+fn psql(bin: &str, url: &str, sql: &str) -> String {
+    let out = Command::new(format!("{bin}/psql"))
+        .args([
+            "-X",
+            "-q",
+            "-A",
+            "-t",
+            "-v",
+            "ON_ERROR_STOP=1",
+            "-d",
+            url,
+            "-c",
+            sql,
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "psql: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).trim().to_string()
+}
+
+/// A source database with two tables, dumped custom and plain into `dir`.
+fn pg_dumps(ws: &Workspace, url: &str, bin: &str, dir: &str) {
+    static SOURCES: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+    let n = SOURCES.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let src = format!("bm_src_{}_{n}", std::process::id());
+    psql(bin, url, &format!("DROP DATABASE IF EXISTS {src}"));
+    psql(bin, url, &format!("CREATE DATABASE {src}"));
+    let src_url = url
+        .rsplit_once('/')
+        .map(|(base, _)| format!("{base}/{src}"))
+        .unwrap();
+    psql(
+        bin,
+        &src_url,
+        "CREATE TABLE users (id int PRIMARY KEY, name text);
+         CREATE TABLE orders (id int PRIMARY KEY, user_id int REFERENCES users(id), note text);
+         INSERT INTO users SELECT i, 'user ' || i FROM generate_series(1, 500) i;
+         INSERT INTO orders SELECT i, 1 + i % 500, repeat('x', 100) FROM generate_series(1, 5000) i;",
+    );
+    std::fs::create_dir_all(ws.path(dir)).unwrap();
+    sh(
+        ws,
+        &format!(
+            "{bin}/pg_dump -Fc -d '{src_url}' -f {dir}/app.dump \
+             && {bin}/pg_dump -d '{src_url}' -f {dir}/app.sql \
+             && gzip -c {dir}/app.sql > {dir}/app.sql.gz"
+        ),
+    );
+    psql(bin, url, &format!("DROP DATABASE {src}"));
+}
+
+fn with_pg_path(ws: Workspace, bin: &str) -> Workspace {
+    let path = format!("{bin}:{}", std::env::var("PATH").unwrap_or_default());
+    ws.env("PATH", &path)
+}
+
+#[test]
+fn postgres_dumps_restore_for_real() {
+    let Some((url, bin)) = postgres() else { return };
+    let restore = format!("        expect: [\"users\", \"orders\"]\n        postgres_url: {url}\n");
+    let ws = with_pg_path(workspace(&[location("pg", "pg", &restore)]), &bin);
+    pg_dumps(&ws, &url, &bin, "pg");
+    // A broken plain dump: replay stops at the error.
+    let plain = std::fs::read_to_string(ws.path("pg/app.sql")).unwrap();
+    let broken = plain.replacen(
+        "CREATE TABLE public.orders",
+        "CREATE TABLE public.orders (oops",
+        1,
+    );
+    std::fs::write(ws.path("pg/broken.sql"), broken).unwrap();
+    // A truncated custom dump: its TOC is intact, its data is not.
+    let custom = std::fs::read(ws.path("pg/app.dump")).unwrap();
+    std::fs::write(ws.path("pg/cut.dump"), &custom[..custom.len() * 2 / 3]).unwrap();
+    settle(&ws, "pg");
+
+    let (code, doc) = test_restore(&ws);
+    assert_eq!(code, 2, "{doc:#}");
+    for (path, format) in [
+        ("app.dump", "pg_dump"),
+        ("app.sql", "sql"),
+        ("app.sql.gz", "sql.gz"),
+    ] {
+        assert_result(&doc, path, "passed", format);
+        assert_eq!(result(&doc, path)["files"], 2, "{path}");
+        let detail = result(&doc, path)["detail"].as_str().unwrap();
+        assert!(detail.contains("scratch database"), "{detail}");
+    }
+    assert_failed(&doc, "broken.sql", "restore_failed");
+    assert_failed(&doc, "cut.dump", "archive_corrupt");
+    let left = psql(
+        &bin,
+        &url,
+        "SELECT count(*) FROM pg_database WHERE datname LIKE 'bm_restore_%'",
+    );
+    assert_eq!(left, "0", "scratch databases are dropped");
+    assert_scratch_empty(&ws);
+}
+
+#[test]
+fn postgres_custom_dump_without_server_reads_toc_and_data() {
+    let Some((url, bin)) = postgres() else { return };
+    let ws = with_pg_path(
+        workspace(&[location("pg", "pg", "        expect: [\"orders\"]\n")]),
+        &bin,
+    );
+    pg_dumps(&ws, &url, &bin, "pg");
+    let custom = std::fs::read(ws.path("pg/app.dump")).unwrap();
+    std::fs::write(ws.path("pg/cut.dump"), &custom[..custom.len() * 2 / 3]).unwrap();
+    settle(&ws, "pg");
+    let (code, doc) = test_restore(&ws);
+    assert_eq!(code, 2, "{doc:#}");
+    assert_result(&doc, "app.dump", "passed", "pg_dump");
+    assert_eq!(result(&doc, "app.dump")["files"], 2);
+    let detail = result(&doc, "app.dump")["detail"].as_str().unwrap();
+    assert!(detail.contains("pg_restore --list"), "{detail}");
+    assert_result(&doc, "app.sql", "passed", "sql");
+    assert_failed(&doc, "cut.dump", "archive_corrupt");
+}
