@@ -21,13 +21,13 @@ impl Channel for Log {
             let event = line.event.as_str();
             match (line.event, line.severity) {
                 (Event::Resolved, _) => {
-                    tracing::info!(target: "backup_monitor::alert", location, event, "{}", line.text)
+                    tracing::info!(target: "backup_monitor::alert", location = %location, event = %event, "{}", line.text)
                 }
                 (_, Severity::Critical) => {
-                    tracing::error!(target: "backup_monitor::alert", location, event, "{}", line.text)
+                    tracing::error!(target: "backup_monitor::alert", location = %location, event = %event, "{}", line.text)
                 }
                 (_, Severity::Warning) => {
-                    tracing::warn!(target: "backup_monitor::alert", location, event, "{}", line.text)
+                    tracing::warn!(target: "backup_monitor::alert", location = %location, event = %event, "{}", line.text)
                 }
             }
         }
