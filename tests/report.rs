@@ -314,14 +314,11 @@ fn parse_prometheus(text: &str) -> HashMap<String, f64> {
             name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_'),
             "metric name `{name}`"
         );
-        if let Some(labels) = series.strip_prefix(name) {
-            if !labels.is_empty() {
-                assert!(
-                    labels.starts_with("{location=\"") && labels.ends_with("\"}"),
-                    "{line}"
-                );
-            }
-        }
+        let labels = &series[name.len()..];
+        assert!(
+            labels.is_empty() || (labels.starts_with("{location=\"") && labels.ends_with("\"}")),
+            "{line}"
+        );
         assert_eq!(
             described.get(name),
             Some(&(true, true)),
