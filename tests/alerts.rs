@@ -129,6 +129,11 @@ impl SmtpSink {
     /// None (after saying why) when aiosmtpd is not installed — except on CI, where the
     /// test must not pass without it.
     fn start() -> Option<SmtpSink> {
+        SmtpSink::start_with(&[])
+    }
+
+    /// `auth`: [user, password] the server then requires.
+    fn start_with(auth: &[&str]) -> Option<SmtpSink> {
         let importable = Command::new("python3")
             .args(["-c", "import aiosmtpd"])
             .stderr(Stdio::null())
@@ -150,6 +155,7 @@ impl SmtpSink {
             .arg(script)
             .arg(port.to_string())
             .arg(dir.path())
+            .args(auth)
             .stdout(Stdio::null())
             .spawn()
             .expect("start python3 smtp_sink.py");
@@ -328,6 +334,73 @@ fn email_reaches_a_real_smtp_server_with_all_recipients() {
             "{part} carries the run's log: {body}"
         );
     }
+}
+
+#[test]
+fn email_authenticates_and_never_shows_the_smtp_password() {
+    const PASSWORD: &str = "smtpPASSWORD-4711";
+    let Some(smtp) = SmtpSink::start_with(&["monitor", PASSWORD]) else {
+        return;
+    };
+    let config = |password_var: &str| {
+        format!(
+            "alerts:\n  timeout: 2s\n  email:\n    enabled: true\n    smtp_host: 127.0.0.1\n    \
+             smtp_port: {}\n    security: none\n    username: monitor\n    password: ${{{password_var}}}\n    \
+             from: backup-monitor@test.local\n    to: [ops@test.local]\n",
+            smtp.port
+        )
+    };
+    let mut ws = workspace(&config("TEST_SMTP_BAD"))
+        .env("TEST_SMTP_BAD", "wrong-secret-0815")
+        .env("TEST_SMTP_GOOD", PASSWORD);
+    let (run, doc) = ws.run_json(&["--monitor", "--check-alerts", "-vv"]);
+    assert_eq!(alerts_of(&doc), (1, 0, 0, 0, 1), "rejected login: {doc:#}");
+    assert!(smtp.messages().is_empty());
+    let failure = doc["problems"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["kind"] == "alert_delivery_failed")
+        .expect("alert_delivery_failed")["message"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    // aiosmtpd stalls after a failed login: the timeout ends the wait.
+    assert!(
+        failure.contains("email") && failure.contains("no answer within 2s"),
+        "{failure}"
+    );
+    let everything = format!(
+        "{}{}{}{}",
+        run.stdout,
+        run.stderr,
+        std::fs::read_to_string(ws.path("logs/bm.log")).unwrap(),
+        store_text(&ws)
+    );
+    assert!(!everything.contains("wrong-secret-0815"), "{everything}");
+
+    ws.write_config(&format!(
+        "backups:\n  locations:\n    - name: db_main\n      path: db\n\
+         logging:\n  file: logs/bm.log\n{}",
+        config("TEST_SMTP_GOOD")
+    ));
+    at(&mut ws, 1);
+    let (run, doc) = ws.run_json(&["--check-alerts"]);
+    // The email retried; the log channel told about the email failure of the first run.
+    assert_eq!(alerts_of(&doc), (2, 0, 0, 0, 0), "{doc:#}\n{}", run.stderr);
+    let messages = smtp.messages();
+    assert_eq!(
+        messages.len(),
+        1,
+        "the failed alert was retried and delivered"
+    );
+    assert!(
+        messages[0]["text"]
+            .as_str()
+            .unwrap()
+            .contains("location_unavailable")
+    );
+    assert!(!run.stderr.contains(PASSWORD) && !run.stdout.contains(PASSWORD));
 }
 
 #[test]

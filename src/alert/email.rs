@@ -29,11 +29,20 @@ impl Channel for Email {
     fn deliver(&self, digest: &Digest) -> Result<()> {
         let (text, html) = render(digest)?;
         let message = self.message(digest, text, html)?;
+        let c = &self.config;
         self.transport()?.send(&message).map_err(|e| {
+            let waited = if timed_out(&e) {
+                format!(
+                    "no answer within {} (alerts.timeout): ",
+                    humantime::format_duration(self.timeout)
+                )
+            } else {
+                String::new()
+            };
             anyhow!(
-                "SMTP {}:{}: {}",
-                self.config.smtp_host.get(),
-                self.config.smtp_port,
+                "SMTP {}:{}: {waited}{}",
+                c.smtp_host.get(),
+                c.smtp_port,
                 error_chain(&e)
             )
         })?;
@@ -73,6 +82,21 @@ impl Email {
         }
         Ok(builder.build())
     }
+}
+
+/// A socket timeout: `TimedOut`, or `WouldBlock` as Linux reports a read timeout.
+fn timed_out(e: &lettre::transport::smtp::Error) -> bool {
+    let mut source = std::error::Error::source(e);
+    while let Some(err) = source {
+        if let Some(io) = err.downcast_ref::<std::io::Error>() {
+            return matches!(
+                io.kind(),
+                std::io::ErrorKind::TimedOut | std::io::ErrorKind::WouldBlock
+            );
+        }
+        source = err.source();
+    }
+    false
 }
 
 fn mailbox(key: &str, address: &str) -> Result<Mailbox> {

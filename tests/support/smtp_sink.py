@@ -1,7 +1,9 @@
 """A loopback SMTP server for tests/alerts.rs: aiosmtpd that writes each message it
 receives as one JSON file (envelope, subject, plain-text and HTML parts) into a directory.
 
-usage: python3 smtp_sink.py PORT OUTDIR   (prints "ready" once listening; stop with a signal)
+usage: python3 smtp_sink.py PORT OUTDIR [USER PASSWORD]
+  prints "ready" once listening; stop it with a signal. With USER and PASSWORD the server
+  requires AUTH (allowed without TLS, for the loopback test) and accepts only those.
 """
 
 import email
@@ -13,6 +15,7 @@ import sys
 import time
 
 from aiosmtpd.controller import Controller
+from aiosmtpd.smtp import AuthResult
 
 
 class Sink:
@@ -41,9 +44,20 @@ class Sink:
         return "250 Message accepted for delivery"
 
 
+def authenticator(user, password):
+    def check(server, session, envelope, mechanism, auth_data):
+        ok = auth_data.login.decode() == user and auth_data.password.decode() == password
+        return AuthResult(success=ok)
+    return check
+
+
 def main():
     port, outdir = int(sys.argv[1]), sys.argv[2]
-    controller = Controller(Sink(outdir), hostname="127.0.0.1", port=port)
+    options = {}
+    if len(sys.argv) == 5:
+        options = dict(auth_required=True, auth_require_tls=False,
+                       authenticator=authenticator(sys.argv[3], sys.argv[4]))
+    controller = Controller(Sink(outdir), hostname="127.0.0.1", port=port, **options)
     controller.start()
     print("ready", flush=True)
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
