@@ -1,0 +1,153 @@
+#!/usr/bin/env bash
+# Benchmark: `backup-monitor --test-restore` side by side with the tools a sysadmin would
+# otherwise run (issue 4). One go, one table; timings are never test assertions.
+#
+#   scripts/bench/restore.sh            # 1 GiB of content; builds the release binary
+#   SIZE_MIB=256 scripts/bench/restore.sh
+#   BACKUP_MONITOR_BIN=/path/to/bin scripts/bench/restore.sh
+#
+# Needs: tar, gzip, zstd, zip, unzip, python3, /usr/bin/time (apt: time) and about
+# 4 x SIZE_MIB free under $TMPDIR (removed on exit). The content is realistic mixed data:
+# ~70% log-like text in a few large files, ~15% random (already compressed) data, ~15%
+# small text/JSON files. Page cache is warm for every measurement. Every backup-monitor
+# run starts from a fresh store, so each archive is really restored (no carried verdict).
+#
+# Targets: .tar.gz  >= 2x   `tar -xzf` into a temp dir
+#          .zip     >= 1x   `unzip -t`
+#          .tar.zst >= 0.9x `zstd -dc | tar -x`
+#          peak RSS < 100 MiB in every backup-monitor run
+set -euo pipefail
+export LC_ALL=C
+root="$(cd "$(dirname "$0")/../.." && pwd)"
+bin="${BACKUP_MONITOR_BIN:-${CARGO_TARGET_DIR:-$root/target}/release/backup-monitor}"
+if [ -z "${BACKUP_MONITOR_BIN:-}" ]; then
+  (cd "$root" && cargo build --release -q)
+fi
+[ -x "$bin" ] || { echo "no binary at $bin" >&2; exit 1; }
+bin="$(cd "$(dirname "$bin")" && pwd)/$(basename "$bin")"
+for tool in tar gzip zstd zip unzip python3 /usr/bin/time; do
+  command -v "$tool" > /dev/null || { echo "missing $tool (apt-get install ${tool##*/})" >&2; exit 1; }
+done
+size_mib="${SIZE_MIB:-1024}"
+
+work="$(mktemp -d "${TMPDIR:-/tmp}/restore-bench.XXXXXX")"
+trap 'rm -rf "$work"' EXIT
+cd "$work"
+mkdir -p content/site backups out scratch
+
+echo "generating ${size_mib} MiB of mixed content in $work ..." >&2
+python3 - "$size_mib" <<'PY'
+import os, random, sys
+total = int(sys.argv[1]) << 20
+rnd = random.Random(42)
+levels = ["INFO", "INFO", "INFO", "DEBUG", "WARN", "ERROR"]
+modules = ["http", "db.pool", "auth", "cache", "scheduler", "mailer", "api.v2", "worker"]
+verbs = ["GET", "POST", "PUT", "DELETE"]
+paths = ["/api/users/%d", "/api/orders/%d", "/static/app.%x.js", "/login", "/health", "/search?q=%d"]
+def fill(p):
+    return p % rnd.randrange(1 << 20) if "%" in p else p
+def line(i):
+    t = "2026-11-%02dT%02d:%02d:%02d.%03dZ" % (1 + i % 28, i // 3600 % 24, i // 60 % 60, i % 60, rnd.randrange(1000))
+    msg = "%s %s %d %dms user=%d req=%08x" % (rnd.choice(verbs), fill(rnd.choice(paths)),
+          rnd.choice([200, 200, 200, 201, 304, 404, 500]), rnd.randrange(2000), rnd.randrange(50000), rnd.getrandbits(32))
+    return "%s %-5s [%s] %s\n" % (t, rnd.choice(levels), rnd.choice(modules), msg)
+pool = [line(i) for i in range(200000)]
+def write_text(path, size):
+    with open(path, "w") as f:
+        written = 0
+        while written < size:
+            chunk = "".join(rnd.choices(pool, k=20000))
+            f.write(chunk)
+            written += len(chunk)
+logs = int(total * 0.70)
+for i in range(6):
+    write_text("content/site/app-%d.log" % i, logs // 6)
+randoms = int(total * 0.15)
+for i in range(3):
+    with open("content/site/blob-%d.bin" % i, "wb") as f:
+        f.write(os.urandom(randoms // 3))
+small = int(total * 0.15)
+n, done = 0, 0
+while done < small:
+    d = "content/site/docs/%02d" % (n % 50)
+    os.makedirs(d, exist_ok=True)
+    size = rnd.randrange(8 << 10, 64 << 10)
+    body = "".join('{"id": %d, "name": "item %d", "tags": ["a", "b"], "price": %d.%02d}\n' % (j, j * 7, j % 1000, j % 100) for j in range(size // 60))
+    with open("%s/doc-%05d.json" % (d, n), "w") as f:
+        f.write(body)
+    done += len(body)
+    n += 1
+PY
+bytes=$(du -sb content | cut -f1)
+files=$(find content -type f | wc -l)
+echo "content: $bytes bytes in $files files; compressing ..." >&2
+tar -cf - -C content site | gzip -6 > backups/site.tar.gz
+tar -cf - -C content site | zstd -q -T0 -3 -o backups/site.tar.zst
+(cd content && zip -q -r -6 ../backups/site.zip site)
+rm -rf content
+# Keep the backups' mtime in the past: they must have settled to be recorded.
+touch -d '2 days ago' backups/*
+
+cat > config.yaml <<YAML
+backups:
+  locations:
+    - { name: targz, path: backups, patterns: ["*.tar.gz"], restore: { scratch_dir: scratch, max_bytes: 64GiB } }
+    - { name: zip, path: backups, patterns: ["*.zip"], restore: { scratch_dir: scratch, max_bytes: 64GiB } }
+    - { name: tarzst, path: backups, patterns: ["*.tar.zst"], restore: { scratch_dir: scratch, max_bytes: 64GiB } }
+logging: { file: null }
+YAML
+
+# time_of <command...>: prints "<seconds> <max RSS KiB>" of the command (page cache warm).
+time_of() {
+  if ! /usr/bin/time -f "%e %M" -o time.txt "$@" > run.out 2> run.err; then
+    echo "failed: $*" >&2
+    cat run.out run.err time.txt >&2
+    return 1
+  fi
+  tail -n 1 time.txt
+}
+
+ours() {
+  rm -f backup_monitor.db*
+  cat "backups/$2" > /dev/null
+  local t
+  t=$(time_of "$bin" --config config.yaml --test-restore --location-name "$1" --format json --no-progress)
+  echo "$t"
+}
+
+baseline() {
+  rm -rf out && mkdir out
+  cat "backups/$1" > /dev/null
+  shift
+  local t
+  t=$(time_of bash -c "$*")
+  rm -rf out
+  echo "$t"
+}
+
+echo "timing ..." >&2
+m=$(baseline site.tar.gz "tar -xzf backups/site.tar.gz -C out"); read -r base_gz_s base_gz_kb <<< "$m"
+m=$(ours targz site.tar.gz); read -r ours_gz_s ours_gz_kb <<< "$m"
+m=$(baseline site.zip "unzip -t -q backups/site.zip"); read -r base_zip_s base_zip_kb <<< "$m"
+m=$(ours zip site.zip); read -r ours_zip_s ours_zip_kb <<< "$m"
+m=$(baseline site.tar.zst "zstd -dc backups/site.tar.zst | tar -xf - -C out"); read -r base_zst_s base_zst_kb <<< "$m"
+m=$(ours tarzst site.tar.zst); read -r ours_zst_s ours_zst_kb <<< "$m"
+
+python3 - "$bytes" "$files" \
+  "$(stat -c %s backups/site.tar.gz)" "$base_gz_s" "$base_gz_kb" "$ours_gz_s" "$ours_gz_kb" \
+  "$(stat -c %s backups/site.zip)" "$base_zip_s" "$base_zip_kb" "$ours_zip_s" "$ours_zip_kb" \
+  "$(stat -c %s backups/site.tar.zst)" "$base_zst_s" "$base_zst_kb" "$ours_zst_s" "$ours_zst_kb" <<'PY'
+import sys
+a = sys.argv[1:]
+content, files = int(a[0]), int(a[1])
+rows = [("tar.gz", "tar -xzf", 2.0, a[2:7]), ("zip", "unzip -t", 1.0, a[7:12]), ("tar.zst", "zstd -dc | tar -x", 0.9, a[12:17])]
+mib = 1 << 20
+print(f"content: {content / mib:.0f} MiB in {files} files")
+print(f"| archive | size | baseline | baseline time | baseline MB/s | --test-restore time | --test-restore MB/s | ratio | target | peak RSS |")
+print(f"|---|---|---|---|---|---|---|---|---|---|")
+for name, tool, target, (size, bs, bkb, os_, okb) in rows:
+    bs, os_ = float(bs), float(os_)
+    ratio = bs / os_
+    ok = "ok" if ratio >= target and int(okb) < 100 * 1024 else "MISSED"
+    print(f"| {name} | {int(size) / mib:.0f} MiB | `{tool}` | {bs:.2f} s | {content / bs / 1e6:.0f} | {os_:.2f} s | {content / os_ / 1e6:.0f} | {ratio:.2f}x | >= {target}x | {int(okb) / 1024:.1f} MiB ({ok}) |")
+PY
