@@ -444,7 +444,6 @@ fn summarise(
             .any(|p| matches!(p.problem.kind, Kind::LocationUnavailable | Kind::NoBackups));
         let assessment = health::assess(
             ctx.store,
-            ctx.config,
             loc,
             sel.id,
             &backups,

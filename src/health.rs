@@ -2,7 +2,7 @@
 //! restore pass, components with nothing to measure dropping out and the rest rescaled.
 //! Pure scoring here; `assess` gathers the inputs from the store.
 
-use crate::config::{Config, Location};
+use crate::config::Location;
 use crate::problem::{Kind, Problem, Severity};
 use crate::store::{BackupRow, DailyHealth, Store};
 use anyhow::Result;
@@ -59,7 +59,6 @@ pub struct Assessment {
 /// Score a location from the store. `unavailable_or_empty` forces 0 (SPEC 7).
 pub fn assess(
     store: &Store,
-    config: &Config,
     loc: &Location,
     location_id: i64,
     backups: &[BackupRow],
@@ -67,7 +66,6 @@ pub fn assess(
     now: DateTime<Utc>,
     unavailable_or_empty: bool,
 ) -> Result<Assessment> {
-    let _ = config;
     let timestamps: Vec<DateTime<Utc>> = backups.iter().map(|b| b.ts).collect();
     let oldest = timestamps.iter().min().copied();
     let judged = loc.schedule().judge(window_start, now, oldest, &timestamps);

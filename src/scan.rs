@@ -79,10 +79,10 @@ pub fn timestamp_of(
     mtime: DateTime<Utc>,
     tz: &Tz,
 ) -> (DateTime<Utc>, &'static str) {
-    if loc.timestamp != TimestampMode::Mtime {
-        if let Some(ts) = timestamp::from_file_name(base_name, loc.filename_format.as_deref(), tz) {
-            return (ts, "filename");
-        }
+    if loc.timestamp != TimestampMode::Mtime
+        && let Some(ts) = timestamp::from_file_name(base_name, loc.filename_format.as_deref(), tz)
+    {
+        return (ts, "filename");
     }
     (mtime, "mtime")
 }

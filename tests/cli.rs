@@ -4,7 +4,7 @@
 
 mod common;
 
-use common::{ts, Workspace};
+use common::{Workspace, ts};
 use std::time::Duration;
 
 const MINIMAL: &str = "timezone: UTC\nlogging: { file: null }\nbackups:\n  locations:\n    - name: db\n      path: db\n";
@@ -15,7 +15,11 @@ fn no_operation_prints_help_and_exits_3() {
     w.write_config(MINIMAL);
     let run = w.run(&[]);
     assert_eq!(run.code, 3);
-    assert!(run.stderr.contains("Usage:") && run.stderr.contains("--monitor"), "{}", run.stderr);
+    assert!(
+        run.stderr.contains("Usage:") && run.stderr.contains("--monitor"),
+        "{}",
+        run.stderr
+    );
     assert!(run.stdout.is_empty());
 }
 
@@ -34,7 +38,11 @@ fn usage_errors_exit_3_in_every_format() {
     assert!(doc["error"].as_str().unwrap().contains("zero"));
     let run = w.run(&["--monitor", "--bogus", "--format", "nagios"]);
     assert_eq!(run.code, 3);
-    assert!(run.stdout.starts_with("BACKUP UNKNOWN - "), "{}", run.stdout);
+    assert!(
+        run.stdout.starts_with("BACKUP UNKNOWN - "),
+        "{}",
+        run.stdout
+    );
 }
 
 #[test]
@@ -51,11 +59,17 @@ fn help_and_version_exit_0() {
 #[test]
 fn invalid_config_names_key_and_line_and_exits_3() {
     let w = Workspace::new();
-    w.write_config("backups:\n  locations:\n    - name: db\n      path: db\n      retension_days: 3\n");
+    w.write_config(
+        "backups:\n  locations:\n    - name: db\n      path: db\n      retension_days: 3\n",
+    );
     let run = w.run(&["--monitor"]);
     assert_eq!(run.code, 3);
     assert!(run.stderr.contains("retension_days"), "{}", run.stderr);
-    assert!(run.stderr.contains("backups.locations[0]"), "{}", run.stderr);
+    assert!(
+        run.stderr.contains("backups.locations[0]"),
+        "{}",
+        run.stderr
+    );
     assert!(run.stderr.contains("line 5"), "{}", run.stderr);
     assert!(!run.stderr.contains("panicked") && !run.stderr.contains("backtrace"));
 
@@ -65,7 +79,11 @@ fn invalid_config_names_key_and_line_and_exits_3() {
     assert!(doc["error"].as_str().unwrap().contains("retension_days"));
 
     let run = w.run(&["--monitor", "--format", "nagios"]);
-    assert!(run.stdout.starts_with("BACKUP UNKNOWN - invalid config"), "{}", run.stdout);
+    assert!(
+        run.stdout.starts_with("BACKUP UNKNOWN - invalid config"),
+        "{}",
+        run.stdout
+    );
 }
 
 #[test]
@@ -82,7 +100,12 @@ fn check_config_reports_validity() {
     assert_eq!(doc["valid"], false);
     assert_eq!(doc["exit_code"], 3);
     let errors = doc["errors"].as_array().unwrap();
-    assert!(errors.iter().any(|e| e.as_str().unwrap().contains("schedule")), "{errors:?}");
+    assert!(
+        errors
+            .iter()
+            .any(|e| e.as_str().unwrap().contains("schedule")),
+        "{errors:?}"
+    );
     let run = w.run(&["--check-config"]);
     assert!(run.stderr.contains("invalid config"));
 }
@@ -92,8 +115,16 @@ fn missing_config_file_is_explained() {
     let w = Workspace::new();
     let run = w.run(&["--monitor"]);
     assert_eq!(run.code, 3);
-    assert!(run.stderr.contains("cannot read config file"), "{}", run.stderr);
-    assert!(run.stderr.contains("--config"), "says what to do: {}", run.stderr);
+    assert!(
+        run.stderr.contains("cannot read config file"),
+        "{}",
+        run.stderr
+    );
+    assert!(
+        run.stderr.contains("--config"),
+        "says what to do: {}",
+        run.stderr
+    );
 }
 
 #[test]
@@ -108,14 +139,23 @@ fn env_interpolation_dotenv_and_precedence() {
     assert_eq!(doc["locations"][0]["backups_present"], 0, ".env is read");
     let w = w.env("BM_TEST_DIR", "from-env");
     let (_, doc) = w.run_json(&["--monitor"]);
-    assert_eq!(doc["locations"][0]["backups_present"], 1, "process environment wins over .env");
+    assert_eq!(
+        doc["locations"][0]["backups_present"], 1,
+        "process environment wins over .env"
+    );
 
     std::fs::remove_file(w.path(".env")).unwrap();
     let w2 = Workspace::new();
-    w2.write_config("backups:\n  locations:\n    - name: db\n      path: ${BM_TEST_SURELY_UNDEFINED}\n");
+    w2.write_config(
+        "backups:\n  locations:\n    - name: db\n      path: ${BM_TEST_SURELY_UNDEFINED}\n",
+    );
     let run = w2.run(&["--monitor"]);
     assert_eq!(run.code, 3);
-    assert!(run.stderr.contains("BM_TEST_SURELY_UNDEFINED") && run.stderr.contains("path"), "{}", run.stderr);
+    assert!(
+        run.stderr.contains("BM_TEST_SURELY_UNDEFINED") && run.stderr.contains("path"),
+        "{}",
+        run.stderr
+    );
 }
 
 #[test]
@@ -127,7 +167,10 @@ fn database_url_env_overrides_config() {
     assert!(w.path("config.db").exists());
     let w = w.env("DATABASE_URL", "sqlite://nested/env.db");
     w.run(&["--monitor"]);
-    assert!(w.path("nested/env.db").exists(), "DATABASE_URL wins and its directory is created");
+    assert!(
+        w.path("nested/env.db").exists(),
+        "DATABASE_URL wins and its directory is created"
+    );
 }
 
 #[test]
@@ -160,7 +203,12 @@ fn config_from_environment_variable() {
         .env("BACKUP_MONITOR_CONFIG", w.path("other.yaml"))
         .output()
         .unwrap();
-    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 }
 
 #[test]
@@ -182,7 +230,11 @@ fn second_run_exits_3_naming_the_lock_holder() {
     // --status and --check-config do not take the lock.
     assert_eq!(w.run(&["--check-config"]).code, 0);
     drop(lock);
-    assert_eq!(w.run(&["--monitor"]).code, 2, "lock released: the run goes ahead (no backups yet)");
+    assert_eq!(
+        w.run(&["--monitor"]).code,
+        2,
+        "lock released: the run goes ahead (no backups yet)"
+    );
     assert_ne!(w.run(&["--status"]).code, 3);
 }
 
@@ -209,7 +261,9 @@ fn runs_are_audited() {
     w.run(&["--monitor"]);
     let (ops, code, version): (String, i32, String) = w
         .store()
-        .query_row("SELECT operations, exit_code, version FROM runs", [], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+        .query_row("SELECT operations, exit_code, version FROM runs", [], |r| {
+            Ok((r.get(0)?, r.get(1)?, r.get(2)?))
+        })
         .unwrap();
     assert_eq!(ops, "monitor");
     assert_eq!(code, 2);
@@ -221,7 +275,11 @@ fn unreadable_store_exits_3() {
     let w = Workspace::new();
     w.write_config(MINIMAL);
     std::fs::create_dir_all(w.path("db")).unwrap();
-    std::fs::write(w.path("backup_monitor.db"), b"this is not a database, just text that is long enough to look like a header....").unwrap();
+    std::fs::write(
+        w.path("backup_monitor.db"),
+        b"this is not a database, just text that is long enough to look like a header....",
+    )
+    .unwrap();
     let run = w.run(&["--monitor"]);
     assert_eq!(run.code, 3);
     assert!(run.stderr.contains("backup_monitor.db"), "{}", run.stderr);
@@ -253,13 +311,19 @@ fn sigkill_mid_scan_leaves_a_store_the_next_run_completes() {
         let _ = child.kill(); // SIGKILL
         let _ = child.wait();
         if w.path("backup_monitor.db").exists() {
-            let ok: String = w.store().query_row("PRAGMA integrity_check", [], |r| r.get(0)).unwrap();
+            let ok: String = w
+                .store()
+                .query_row("PRAGMA integrity_check", [], |r| r.get(0))
+                .unwrap();
             assert_eq!(ok, "ok", "after a kill at {delay_ms} ms");
         }
     }
     let (run, doc) = w.run_json(&["--monitor"]);
     assert_ne!(run.code, 3, "{}", run.stderr);
     assert_eq!(doc["locations"][0]["backups_present"], n);
-    let rows: i64 = w.store().query_row("SELECT COUNT(*) FROM backups", [], |r| r.get(0)).unwrap();
+    let rows: i64 = w
+        .store()
+        .query_row("SELECT COUNT(*) FROM backups", [], |r| r.get(0))
+        .unwrap();
     assert_eq!(rows, n, "no duplicate or lost rows");
 }

@@ -3,8 +3,8 @@
 
 mod common;
 
-use chrono::{Duration, Utc};
-use common::{ts, Workspace};
+use chrono::Duration;
+use common::{Workspace, ts};
 
 const NOW: &str = "2026-11-21T12:00:00Z";
 
@@ -30,20 +30,37 @@ fn daily_dumps(w: &Workspace, dir: &str, days_ago: &[i64], size: usize) {
 }
 
 fn problems_of<'a>(doc: &'a serde_json::Value, kind: &str) -> Vec<&'a serde_json::Value> {
-    doc["problems"].as_array().unwrap().iter().filter(|p| p["kind"] == kind).collect()
+    doc["problems"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|p| p["kind"] == kind)
+        .collect()
 }
 
 #[test]
 fn healthy_location_exits_zero_with_full_json_document() {
     let w = workspace();
-    w.write_config(&location("db", "      type: database\n      schedule: daily\n      at: \"02:00\"\n      min_count: 3\n"));
+    w.write_config(&location(
+        "db",
+        "      type: database\n      schedule: daily\n      at: \"02:00\"\n      min_count: 3\n",
+    ));
     daily_dumps(&w, "db", &[0, 1, 2, 3, 4, 5, 6, 7], 2048);
     let (run, doc) = w.run_json(&["--monitor"]);
     assert_eq!(run.code, 0, "{}", run.stdout);
     assert_eq!(doc["status"], "ok");
     assert_eq!(doc["exit_code"], 0);
     assert_eq!(doc["operations"], serde_json::json!(["monitor"]));
-    for key in ["version", "started_at", "finished_at", "overall_health", "verification", "restore_tests", "alerts", "reports"] {
+    for key in [
+        "version",
+        "started_at",
+        "finished_at",
+        "overall_health",
+        "verification",
+        "restore_tests",
+        "alerts",
+        "reports",
+    ] {
         assert!(doc.get(key).is_some(), "missing {key}");
     }
     let loc = &doc["locations"][0];
@@ -65,7 +82,10 @@ fn healthy_location_exits_zero_with_full_json_document() {
 #[test]
 fn missing_slot_is_critical_with_its_slot() {
     let w = workspace();
-    w.write_config(&location("db", "      schedule: daily\n      at: \"02:00\"\n"));
+    w.write_config(&location(
+        "db",
+        "      schedule: daily\n      at: \"02:00\"\n",
+    ));
     daily_dumps(&w, "db", &[0, 1, 3, 4], 100);
     let (run, doc) = w.run_json(&["--monitor"]);
     assert_eq!(run.code, 2);
@@ -74,10 +94,16 @@ fn missing_slot_is_critical_with_its_slot() {
     assert_eq!(missing[0]["severity"], "critical");
     assert_eq!(missing[0]["location"], "db");
     assert_eq!(missing[0]["slot"], "2026-11-19T02:00:00+00:00");
-    assert_eq!(doc["locations"][0]["missing_slots"], serde_json::json!(["2026-11-19T02:00:00+00:00"]));
+    assert_eq!(
+        doc["locations"][0]["missing_slots"],
+        serde_json::json!(["2026-11-19T02:00:00+00:00"])
+    );
     // Slots before the oldest backup are never judged: only one slot is missing.
     let score = doc["locations"][0]["health_score"].as_f64().unwrap();
-    assert!((score - 0.8).abs() < 0.01, "4 of 5 due slots satisfied: {score}");
+    assert!(
+        (score - 0.8).abs() < 0.01,
+        "4 of 5 due slots satisfied: {score}"
+    );
 }
 
 #[test]
@@ -86,20 +112,29 @@ fn slot_not_yet_due_is_not_missing() {
     // Today's 02:00 slot has a 1h grace; at 02:30 it is not due yet.
     let mut w2 = w;
     w2.now = Some(ts("2026-11-21T02:30:00Z"));
-    w2.write_config(&location("db", "      schedule: daily\n      at: \"02:00\"\n"));
+    w2.write_config(&location(
+        "db",
+        "      schedule: daily\n      at: \"02:00\"\n",
+    ));
     daily_dumps(&w2, "db", &[1, 2], 100);
     let (run, doc) = w2.run_json(&["--monitor"]);
     assert_eq!(run.code, 0, "{doc:#}");
     w2.now = Some(ts("2026-11-21T03:30:00Z"));
     let (run, doc) = w2.run_json(&["--monitor"]);
     assert_eq!(run.code, 2);
-    assert_eq!(problems_of(&doc, "missing_backup")[0]["slot"], "2026-11-21T02:00:00+00:00");
+    assert_eq!(
+        problems_of(&doc, "missing_backup")[0]["slot"],
+        "2026-11-21T02:00:00+00:00"
+    );
 }
 
 #[test]
 fn fixed_slot_resolves_when_the_backup_arrives() {
     let w = workspace();
-    w.write_config(&location("db", "      schedule: daily\n      at: \"02:00\"\n"));
+    w.write_config(&location(
+        "db",
+        "      schedule: daily\n      at: \"02:00\"\n",
+    ));
     daily_dumps(&w, "db", &[0, 2], 100);
     assert_eq!(w.run(&["--monitor"]).code, 2);
     daily_dumps(&w, "db", &[1], 100);
@@ -107,7 +142,11 @@ fn fixed_slot_resolves_when_the_backup_arrives() {
     assert_eq!(run.code, 0, "{doc:#}");
     let resolved: i64 = w
         .store()
-        .query_row("SELECT COUNT(*) FROM problems WHERE kind='missing_backup' AND resolved_at IS NOT NULL", [], |r| r.get(0))
+        .query_row(
+            "SELECT COUNT(*) FROM problems WHERE kind='missing_backup' AND resolved_at IS NOT NULL",
+            [],
+            |r| r.get(0),
+        )
         .unwrap();
     assert_eq!(resolved, 1);
 }
@@ -125,19 +164,33 @@ fn no_backups_and_unavailable_locations_score_zero() {
     assert_eq!(problems_of(&doc, "no_backups").len(), 1);
     let unavailable = problems_of(&doc, "location_unavailable");
     assert_eq!(unavailable.len(), 2);
-    assert!(unavailable.iter().any(|p| p["message"].as_str().unwrap().contains("does not exist")));
-    assert!(unavailable.iter().any(|p| p["message"].as_str().unwrap().contains("not a directory")));
+    assert!(
+        unavailable
+            .iter()
+            .any(|p| p["message"].as_str().unwrap().contains("does not exist"))
+    );
+    assert!(
+        unavailable
+            .iter()
+            .any(|p| p["message"].as_str().unwrap().contains("not a directory"))
+    );
     for loc in doc["locations"].as_array().unwrap() {
         assert_eq!(loc["health_score"], 0.0, "{loc}");
         assert_eq!(loc["status"], "critical");
     }
-    assert!(!w.path("does/not/exist").exists(), "location paths are never created");
+    assert!(
+        !w.path("does/not/exist").exists(),
+        "location paths are never created"
+    );
 }
 
 #[test]
 fn file_problems_empty_undersized_future() {
     let w = workspace();
-    w.write_config(&location("f", "      schedule: daily\n      min_size: 1KiB\n"));
+    w.write_config(&location(
+        "f",
+        "      schedule: daily\n      min_size: 1KiB\n",
+    ));
     let t = ts("2026-11-20T10:00:00Z");
     w.write_file("f/a_20261120.bak", b"", t);
     w.write_file("f/b_20261120.bak", &[1u8; 10], t);
@@ -161,7 +214,10 @@ fn file_problems_empty_undersized_future() {
 #[test]
 fn size_anomaly_against_median_of_previous_backups() {
     let w = workspace();
-    w.write_config(&location("db", "      schedule: daily\n      at: \"02:00\"\n      max_size_drop: 50%\n"));
+    w.write_config(&location(
+        "db",
+        "      schedule: daily\n      at: \"02:00\"\n      max_size_drop: 50%\n",
+    ));
     daily_dumps(&w, "db", &[1, 2, 3, 4, 5, 6], 10_000);
     daily_dumps(&w, "db", &[0], 4_000);
     let (run, doc) = w.run_json(&["--monitor"]);
@@ -175,21 +231,32 @@ fn size_anomaly_against_median_of_previous_backups() {
 #[test]
 fn too_few_and_retention_exceeded_are_warnings() {
     let w = workspace();
-    w.write_config(&location("db", "      schedule: weekly\n      min_count: 5\n      retention_days: 3\n"));
+    w.write_config(&location(
+        "db",
+        "      schedule: weekly\n      min_count: 5\n      retention_days: 3\n",
+    ));
     daily_dumps(&w, "db", &[0, 5, 9], 100);
     let (run, doc) = w.run_json(&["--monitor", "--days", "2"]);
     assert_eq!(run.code, 1, "{doc:#}");
     assert_eq!(problems_of(&doc, "too_few_backups").len(), 1);
     let retention = problems_of(&doc, "retention_exceeded");
     assert_eq!(retention.len(), 1);
-    assert!(retention[0]["message"].as_str().unwrap().starts_with("2 backups"));
+    assert!(
+        retention[0]["message"]
+            .as_str()
+            .unwrap()
+            .starts_with("2 backups")
+    );
     assert!(retention[0]["path"].is_null(), "one per location");
 }
 
 #[test]
 fn deleted_before_retention_is_critical() {
     let w = workspace();
-    w.write_config(&location("db", "      schedule: daily\n      at: \"02:00\"\n"));
+    w.write_config(&location(
+        "db",
+        "      schedule: daily\n      at: \"02:00\"\n",
+    ));
     daily_dumps(&w, "db", &[0, 1, 2], 100);
     assert_eq!(w.run(&["--monitor"]).code, 0);
     std::fs::remove_file(w.path("db/db_20261120_020000.sql.gz")).unwrap();
@@ -206,7 +273,10 @@ fn deleted_before_retention_is_critical() {
 #[test]
 fn all_recorded_backups_deleted_is_no_backups() {
     let w = workspace();
-    w.write_config(&location("db", "      schedule: daily\n      retention_days: 1\n"));
+    w.write_config(&location(
+        "db",
+        "      schedule: daily\n      retention_days: 1\n",
+    ));
     daily_dumps(&w, "db", &[5], 100);
     w.run(&["--monitor"]);
     std::fs::remove_file(w.path("db/db_20261116_020000.sql.gz")).unwrap();
@@ -219,22 +289,38 @@ fn all_recorded_backups_deleted_is_no_backups() {
 #[test]
 fn low_disk_space_by_size() {
     let w = workspace();
-    w.write_config(&location("db", "      schedule: daily\n      min_free_space: 1000TB\n"));
+    w.write_config(&location(
+        "db",
+        "      schedule: daily\n      min_free_space: 1000TB\n",
+    ));
     daily_dumps(&w, "db", &[0, 1], 100);
     let (run, doc) = w.run_json(&["--monitor"]);
     assert_eq!(run.code, 1);
     assert_eq!(problems_of(&doc, "low_disk_space").len(), 1);
-    w.write_config(&location("db", "      schedule: daily\n      min_free_space: 0%\n"));
+    w.write_config(&location(
+        "db",
+        "      schedule: daily\n      min_free_space: 0%\n",
+    ));
     let (run, _) = w.run_json(&["--monitor"]);
-    assert_eq!(run.code, 0, "the problem resolves once the threshold is met");
+    assert_eq!(
+        run.code, 0,
+        "the problem resolves once the threshold is met"
+    );
 }
 
 #[test]
 fn unsettled_files_are_skipped_until_they_settle() {
     let w = workspace();
-    w.write_config(&location("db", "      schedule: daily\n      settle: 10m\n"));
+    w.write_config(&location(
+        "db",
+        "      schedule: daily\n      settle: 10m\n",
+    ));
     daily_dumps(&w, "db", &[1], 100);
-    w.write_file("db/db_20261121_115800.sql.gz", b"still writing", ts("2026-11-21T11:58:00Z"));
+    w.write_file(
+        "db/db_20261121_115800.sql.gz",
+        b"still writing",
+        ts("2026-11-21T11:58:00Z"),
+    );
     let (_, doc) = w.run_json(&["--monitor"]);
     assert_eq!(doc["locations"][0]["backups_present"], 1);
     let mut later = w;
@@ -296,11 +382,18 @@ fn timestamps_from_mtime_and_filename_format() {
         location("m", "      timestamp: mtime\n      schedule: daily\n")
     ));
     w.write_file("m/db_20200101.sql", b"x", ts("2026-11-21T01:00:00Z"));
-    w.write_file("custom/backup-20.11.2026.tgz", b"x", ts("2026-11-01T00:00:00Z"));
+    w.write_file(
+        "custom/backup-20.11.2026.tgz",
+        b"x",
+        ts("2026-11-01T00:00:00Z"),
+    );
     let (_, doc) = w.run_json(&["--monitor"]);
     let locs = doc["locations"].as_array().unwrap();
     let m = locs.iter().find(|l| l["name"] == "m").unwrap();
-    assert_eq!(m["latest_backup"]["timestamp"], "2026-11-21T01:00:00+00:00", "mtime mode ignores the name");
+    assert_eq!(
+        m["latest_backup"]["timestamp"], "2026-11-21T01:00:00+00:00",
+        "mtime mode ignores the name"
+    );
     let c = locs.iter().find(|l| l["name"] == "custom").unwrap();
     assert_eq!(c["latest_backup"]["timestamp"], "2026-11-20T00:00:00+00:00");
 }
@@ -318,37 +411,74 @@ fn hourly_and_cron_schedules_in_a_time_zone() {
             continue;
         }
         let local = t.with_timezone(&chrono_tz::Europe::Berlin);
-        w.write_file(&format!("h/h_{}.bak", local.format("%Y%m%d_%H%M%S")), b"x", t);
+        w.write_file(
+            &format!("h/h_{}.bak", local.format("%Y%m%d_%H%M%S")),
+            b"x",
+            t,
+        );
     }
     // Cron 03:00 Berlin = 02:00 UTC; the backup for the 21st is there, the 20th's missing.
-    w.write_file("c/c_2026-11-19T03-10-00.bak", b"x", ts("2026-11-19T02:10:00Z"));
-    w.write_file("c/c_2026-11-21T03-10-00.bak", b"x", ts("2026-11-21T02:10:00Z"));
+    w.write_file(
+        "c/c_2026-11-19T03-10-00.bak",
+        b"x",
+        ts("2026-11-19T02:10:00Z"),
+    );
+    w.write_file(
+        "c/c_2026-11-21T03-10-00.bak",
+        b"x",
+        ts("2026-11-21T02:10:00Z"),
+    );
     let (run, doc) = w.run_json(&["--monitor"]);
     assert_eq!(run.code, 2);
     let slots: Vec<(String, String)> = problems_of(&doc, "missing_backup")
         .iter()
-        .map(|p| (p["location"].as_str().unwrap().to_string(), p["slot"].as_str().unwrap().to_string()))
+        .map(|p| {
+            (
+                p["location"].as_str().unwrap().to_string(),
+                p["slot"].as_str().unwrap().to_string(),
+            )
+        })
         .collect();
-    assert!(slots.contains(&("h".into(), "2026-11-21T09:30:00+01:00".into())), "{slots:?}");
-    assert!(slots.contains(&("c".into(), "2026-11-20T03:00:00+01:00".into())), "{slots:?}");
+    assert!(
+        slots.contains(&("h".into(), "2026-11-21T09:30:00+01:00".into())),
+        "{slots:?}"
+    );
+    assert!(
+        slots.contains(&("c".into(), "2026-11-20T03:00:00+01:00".into())),
+        "{slots:?}"
+    );
     assert_eq!(slots.len(), 2, "{slots:?}");
 }
 
 #[test]
 fn window_limits_judged_slots() {
     let w = workspace();
-    w.write_config(&location("db", "      schedule: daily\n      at: \"02:00\"\n      retention_days: 60\n"));
+    w.write_config(&location(
+        "db",
+        "      schedule: daily\n      at: \"02:00\"\n      retention_days: 60\n",
+    ));
     daily_dumps(&w, "db", &[0, 1, 2, 10], 100);
     let (_, doc7) = w.run_json(&["--monitor", "--days", "7"]);
     let (_, doc30) = w.run_json(&["--monitor", "--days", "30"]);
-    assert_eq!(problems_of(&doc7, "missing_backup").len(), 4, "days 3..=6 before now, judged in a 7-day window");
-    assert_eq!(problems_of(&doc30, "missing_backup").len(), 7, "days 3..=9 in a 30-day window");
+    assert_eq!(
+        problems_of(&doc7, "missing_backup").len(),
+        4,
+        "days 3..=6 before now, judged in a 7-day window"
+    );
+    assert_eq!(
+        problems_of(&doc30, "missing_backup").len(),
+        7,
+        "days 3..=9 in a 30-day window"
+    );
 }
 
 #[test]
 fn location_filters_and_unknown_location() {
     let w = workspace();
-    w.write_config(&format!("{}    - name: other\n      path: other\n", location("db", "")));
+    w.write_config(&format!(
+        "{}    - name: other\n      path: other\n",
+        location("db", "")
+    ));
     daily_dumps(&w, "db", &[0, 1], 100);
     let (run, doc) = w.run_json(&["--monitor", "--location-name", "db"]);
     assert_eq!(run.code, 0);
@@ -360,7 +490,10 @@ fn location_filters_and_unknown_location() {
     assert_eq!(run.code, 3);
     assert_eq!(doc["status"], "unknown");
     let err = doc["error"].as_str().unwrap();
-    assert!(err.contains("nope") && err.contains("db") && err.contains("other"), "{err}");
+    assert!(
+        err.contains("nope") && err.contains("db") && err.contains("other"),
+        "{err}"
+    );
     let run = w.run(&["--monitor", "--location-name", "nope"]);
     assert_eq!(run.code, 3);
     assert!(run.stderr.contains("known locations"), "{}", run.stderr);
@@ -369,7 +502,10 @@ fn location_filters_and_unknown_location() {
 #[test]
 fn status_reads_the_store_without_scanning() {
     let w = workspace();
-    w.write_config(&location("db", "      schedule: daily\n      at: \"02:00\"\n"));
+    w.write_config(&location(
+        "db",
+        "      schedule: daily\n      at: \"02:00\"\n",
+    ));
     let run = w.run(&["--status"]);
     assert_eq!(run.code, 3, "no store yet");
     assert!(run.stderr.contains("--monitor"), "{}", run.stderr);
@@ -377,7 +513,10 @@ fn status_reads_the_store_without_scanning() {
     assert_eq!(w.run(&["--monitor"]).code, 2);
     daily_dumps(&w, "db", &[1], 100);
     let (run, doc) = w.run_json(&["--status"]);
-    assert_eq!(run.code, 2, "status keeps the stored verdict: it does not scan");
+    assert_eq!(
+        run.code, 2,
+        "status keeps the stored verdict: it does not scan"
+    );
     assert_eq!(doc["operations"], serde_json::json!(["status"]));
     assert_eq!(doc["locations"][0]["backups_present"], 2);
     let text = w.run(&["--status"]);
@@ -387,7 +526,10 @@ fn status_reads_the_store_without_scanning() {
 #[test]
 fn nagios_format_line_and_perfdata() {
     let w = workspace();
-    w.write_config(&location("db", "      schedule: daily\n      at: \"02:00\"\n"));
+    w.write_config(&location(
+        "db",
+        "      schedule: daily\n      at: \"02:00\"\n",
+    ));
     daily_dumps(&w, "db", &[0, 2], 100);
     let run = w.run(&["--monitor", "--format", "nagios"]);
     assert_eq!(run.code, 2);
@@ -397,18 +539,31 @@ fn nagios_format_line_and_perfdata() {
     assert!(perf.contains("'db_age'=36000s;;;0"), "{perf}");
     assert!(perf.contains("'db_missing'=1;;;0"), "{perf}");
     assert!(perf.contains("'db_health'="), "{perf}");
-    assert!(run.stdout.lines().nth(1).unwrap().contains("missing_backup"));
+    assert!(
+        run.stdout
+            .lines()
+            .nth(1)
+            .unwrap()
+            .contains("missing_backup")
+    );
 }
 
 #[test]
 fn text_output_is_a_table_per_location() {
     let w = workspace();
-    w.write_config(&location("db", "      schedule: daily\n      at: \"02:00\"\n"));
+    w.write_config(&location(
+        "db",
+        "      schedule: daily\n      at: \"02:00\"\n",
+    ));
     daily_dumps(&w, "db", &[0, 2], 100);
     let run = w.run(&["--monitor"]);
     assert_eq!(run.code, 2);
     assert!(run.stdout.contains("LOCATION"), "{}", run.stdout);
     assert!(run.stdout.contains("db_20261121_020000.sql.gz"));
-    assert!(run.stdout.contains("10h 0m"), "age of the last backup: {}", run.stdout);
+    assert!(
+        run.stdout.contains("10h 0m"),
+        "age of the last backup: {}",
+        run.stdout
+    );
     assert!(run.stdout.contains("CRITICAL db missing_backup"));
 }

@@ -214,7 +214,7 @@ pub struct Location {
 impl Location {
     /// The validated schedule. Always present after [`load`].
     pub fn schedule(&self) -> Schedule {
-        self.resolved_schedule.clone().unwrap_or_else(|| Schedule {
+        self.resolved_schedule.clone().unwrap_or(Schedule {
             frequency: Frequency::Daily,
             at: None,
             grace: None,
@@ -593,13 +593,12 @@ pub fn choose_path(cli: Option<&Path>) -> PathBuf {
 fn load_dotenv(config_dir: &Path) -> Result<HashMap<String, String>, String> {
     let mut values = HashMap::new();
     let mut candidates = vec![config_dir.join(".env")];
-    if let Ok(cwd) = std::env::current_dir() {
-        if cwd.join(".env") != candidates[0]
-            && std::fs::canonicalize(cwd.join(".env")).ok()
-                != std::fs::canonicalize(&candidates[0]).ok()
-        {
-            candidates.push(cwd.join(".env"));
-        }
+    if let Ok(cwd) = std::env::current_dir()
+        && cwd.join(".env") != candidates[0]
+        && std::fs::canonicalize(cwd.join(".env")).ok()
+            != std::fs::canonicalize(&candidates[0]).ok()
+    {
+        candidates.push(cwd.join(".env"));
     }
     for file in candidates {
         if !file.is_file() {
@@ -740,22 +739,16 @@ fn validate(config: &mut Config) -> Vec<String> {
                 "{key}.patterns: must list at least one glob (default [\"*\"])"
             ));
         }
-        if let Some(g) = loc.grace {
-            if g.0.is_zero() {
-                errors.push(format!("{key}.grace: must be positive"));
-            }
+        if loc.grace.is_some_and(|g| g.0.is_zero()) {
+            errors.push(format!("{key}.grace: must be positive"));
         }
-        if let Some(f) = &loc.filename_format {
-            if chrono::format::StrftimeItems::new(f)
+        if let Some(f) = &loc.filename_format
+            && chrono::format::StrftimeItems::new(f)
                 .any(|i| matches!(i, chrono::format::Item::Error))
-            {
-                errors.push(format!(
-                    "{key}.filename_format: `{f}` is not a valid chrono format"
-                ));
-            }
-        }
-        if let Some(SizeOrPercent::Size(0)) = Some(loc.min_free_space) {
-            // zero means "no minimum": allowed.
+        {
+            errors.push(format!(
+                "{key}.filename_format: `{f}` is not a valid chrono format"
+            ));
         }
         if loc.restore.max_bytes.is_some_and(|s| s.0 == 0) {
             errors.push(format!("{key}.restore.max_bytes: must be positive"));

@@ -241,10 +241,11 @@ impl Timezone {
 }
 
 fn system_timezone() -> Tz {
-    if let Ok(tz) = std::env::var("TZ") {
-        if let Ok(parsed) = tz.trim_start_matches(':').parse::<Tz>() {
-            return parsed;
-        }
+    if let Some(parsed) = std::env::var("TZ")
+        .ok()
+        .and_then(|tz| tz.trim_start_matches(':').parse::<Tz>().ok())
+    {
+        return parsed;
     }
     iana_time_zone::get_timezone()
         .ok()

@@ -203,7 +203,7 @@ mod tests {
             .sync_problems(
                 Operation::Verify,
                 Some(loc),
-                &[p1.clone()],
+                std::slice::from_ref(&p1),
                 &|p| p.path.as_deref() == Some("one"),
                 from_unix(2),
             )
