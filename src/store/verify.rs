@@ -43,7 +43,8 @@ pub struct Verification {
     pub bytes: u64,
     pub duration_ms: u64,
     pub detail: Option<String>,
-    /// `(algo, hex)` to record as the backup's checksum if it has none yet.
+    /// `(algo, hex)` to record as the backup's checksum if it has none yet (only for a
+    /// backup `hashed` this run).
     pub first_checksum: Option<(&'static str, String)>,
     /// The content was read to its end this run (moves it to the back of the rotation).
     pub hashed: bool,
@@ -64,13 +65,15 @@ impl Store {
                 "INSERT INTO verifications (backup_id, run_id, at, method, algo, result, bytes, duration_ms, detail)
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
             )?;
-            // `checksum IS NULL` is what makes trust-on-first-use never overwrite.
-            let mut record = tx.prepare_cached(
-                "UPDATE backups SET checksum = ?2, checksum_algo = ?3, checksum_at = ?4
-                 WHERE id = ?1 AND checksum IS NULL",
+            // `checksum IS NULL` is what makes trust-on-first-use never overwrite (every
+            // expression sees the row as it was before the update).
+            let mut hashed = tx.prepare_cached(
+                "UPDATE backups SET last_verified_at = ?2,
+                   checksum = COALESCE(checksum, ?3),
+                   checksum_algo = CASE WHEN checksum IS NULL AND ?3 IS NOT NULL THEN ?4 ELSE checksum_algo END,
+                   checksum_at = CASE WHEN checksum IS NULL AND ?3 IS NOT NULL THEN ?2 ELSE checksum_at END
+                 WHERE id = ?1",
             )?;
-            let mut touched =
-                tx.prepare_cached("UPDATE backups SET last_verified_at = ?2 WHERE id = ?1")?;
             for v in verifications {
                 insert.execute(params![
                     v.backup_id,
@@ -83,11 +86,12 @@ impl Store {
                     v.duration_ms as i64,
                     v.detail
                 ])?;
-                if let Some((algo, hex)) = &v.first_checksum {
-                    record.execute(params![v.backup_id, hex, algo, now_s])?;
-                }
                 if v.hashed {
-                    touched.execute(params![v.backup_id, now_s])?;
+                    let (algo, hex) = match &v.first_checksum {
+                        Some((algo, hex)) => (Some(*algo), Some(hex.as_str())),
+                        None => (None, None),
+                    };
+                    hashed.execute(params![v.backup_id, now_s, hex, algo])?;
                 }
             }
         }

@@ -14,9 +14,18 @@ use std::path::Path;
 /// constant whatever the file size.
 const READ_SIZE: usize = 1 << 20;
 
+thread_local! {
+    /// One read buffer per hashing thread, reused across files: allocating (and faulting
+    /// in) a fresh one per file would cost more than hashing a small file.
+    static BUFFER: std::cell::RefCell<Vec<u8>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
 /// From this size a blake3-only hash is memory-mapped and spread over all cores, so one
 /// large file is not the bottleneck of a run (below it, threads are better spent on files).
 const BLAKE3_PARALLEL_FROM: u64 = 32 << 20;
+
+/// How much of a large file is mapped at once (a multiple of blake3's parallel subtrees).
+const MMAP_WINDOW: u64 = 16 << 20;
 
 /// The algorithms one file must be hashed with (its recorded checksum and its sidecars).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -157,7 +166,7 @@ fn attempt(path: &Path, algos: Algos, bytes: &mut u64, progress: &(dyn Fn(u64) +
         Err(e) => return Attempt::Failed(e),
     };
     let digests = if algos.blake3_only() && before.size >= BLAKE3_PARALLEL_FROM {
-        blake3_parallel(path, before.size, bytes, progress)
+        blake3_parallel(path, before, bytes, progress)
     } else {
         stream(path, algos, before, bytes, progress)
     };
@@ -192,27 +201,29 @@ fn stream(
     let mut sha256 = algos.sha256.then(Sha256::new);
     let mut md5 = algos.md5.then(Md5::new);
     let mut blake3 = algos.blake3.then(blake3::Hasher::new);
-    let mut buf = vec![0u8; READ_SIZE];
-    loop {
-        let n = match file.read(&mut buf) {
-            Ok(0) => break,
-            Ok(n) => n,
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-            Err(e) => return Err(e),
-        };
-        let block = &buf[..n];
-        if let Some(h) = sha256.as_mut() {
-            h.update(block);
+    BUFFER.with_borrow_mut(|buf| -> io::Result<()> {
+        buf.resize(READ_SIZE, 0);
+        loop {
+            let n = match file.read(buf) {
+                Ok(0) => return Ok(()),
+                Ok(n) => n,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) => return Err(e),
+            };
+            let block = &buf[..n];
+            if let Some(h) = sha256.as_mut() {
+                h.update(block);
+            }
+            if let Some(h) = md5.as_mut() {
+                h.update(block);
+            }
+            if let Some(h) = blake3.as_mut() {
+                h.update(block);
+            }
+            *bytes += n as u64;
+            progress(n as u64);
         }
-        if let Some(h) = md5.as_mut() {
-            h.update(block);
-        }
-        if let Some(h) = blake3.as_mut() {
-            h.update(block);
-        }
-        *bytes += n as u64;
-        progress(n as u64);
-    }
+    })?;
     Ok(Digests {
         sha256: sha256.map(|h| hex(&h.finalize())),
         md5: md5.map(|h| hex(&h.finalize())),
@@ -220,17 +231,45 @@ fn stream(
     })
 }
 
-/// One large file on all cores: blake3's tree hashing over a memory map.
+/// One large file on all cores: blake3's tree hashing (`update_rayon`) over a memory map,
+/// as `update_mmap_rayon` does, but mapped one window at a time so the mapped pages (which
+/// count as resident memory) stay bounded whatever the file size.
 fn blake3_parallel(
     path: &Path,
-    size: u64,
+    before: Stamp,
     bytes: &mut u64,
     progress: &(dyn Fn(u64) + Sync),
 ) -> io::Result<Digests> {
+    let file = File::open(path)?;
+    let opened = Stamp::of(&file.metadata()?);
+    if (opened.dev, opened.ino) != (before.dev, before.ino) {
+        return Ok(Digests::default());
+    }
     let mut hasher = blake3::Hasher::new();
-    hasher.update_mmap_rayon(path)?;
-    *bytes += size;
-    progress(size);
+    let mut offset = 0u64;
+    while offset < before.size {
+        // Never map past the current end: a file truncated under a map faults (SIGBUS).
+        let size = file.metadata()?.len();
+        if size <= offset {
+            break;
+        }
+        let len = (size.min(before.size) - offset).min(MMAP_WINDOW);
+        // SAFETY: the map is read-only and dropped before the next window; the length was
+        // checked against the file's current size just above. A concurrent truncation is
+        // the only hazard left, the same as for `update_mmap_rayon` and b3sum.
+        let map = unsafe {
+            memmap2::MmapOptions::new()
+                .offset(offset)
+                .len(len as usize)
+                .map(&file)?
+        };
+        let _ = map.advise(memmap2::Advice::Sequential);
+        hasher.update_rayon(&map);
+        drop(map);
+        offset += len;
+        *bytes += len;
+        progress(len);
+    }
     Ok(Digests {
         blake3: Some(hasher.finalize().to_hex().to_string()),
         ..Digests::default()
