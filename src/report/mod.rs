@@ -60,6 +60,15 @@ pub fn run(ctx: &RunContext, doc: &RunDocument) -> Result<Vec<PathBuf>> {
     let stamp = ctx.now.with_timezone(&ctx.tz()).format("%Y%m%d_%H%M%S");
     let mut formats = ctx.config.reporting.formats.clone();
     formats.dedup();
+    remove_leftovers(&dir, |staged| {
+        staged.starts_with("latest.") || staged.starts_with("backup_health_")
+    });
+    if let Some(path) = ctx.config.prometheus_path()
+        && let (Some(dir), Some(name)) = (path.parent(), path.file_name())
+    {
+        let prefix = format!("{}.", name.to_string_lossy());
+        remove_leftovers(dir, |staged| staged.starts_with(&prefix));
+    }
     let mut staged = Vec::new();
     for format in formats {
         let exporter = exporter(format, ctx);
@@ -79,6 +88,34 @@ pub fn run(ctx: &RunContext, doc: &RunDocument) -> Result<Vec<PathBuf>> {
         staged.push(Staged::write(&path, &bytes)?);
     }
     staged.into_iter().map(Staged::commit).collect()
+}
+
+/// Remove the staged files (`.<name>.<random>.tmp`) that a run killed before its renames
+/// left in `dir`; `ours` says which `<name>.<random>` are ours. Only one run at a time
+/// holds the lock, so any found now are leftovers.
+fn remove_leftovers(dir: &Path, ours: impl Fn(&str) -> bool) {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let name = entry.file_name();
+        let Some(staged) = name
+            .to_str()
+            .and_then(|n| n.strip_prefix('.'))
+            .and_then(|n| n.strip_suffix(".tmp"))
+        else {
+            continue;
+        };
+        if ours(staged) && entry.file_type().is_ok_and(|t| t.is_file()) {
+            match std::fs::remove_file(entry.path()) {
+                Ok(()) => tracing::info!(
+                    "removed {}, left by a run that was killed while writing reports",
+                    entry.path().display()
+                ),
+                Err(e) => tracing::warn!("cannot remove {}: {e}", entry.path().display()),
+            }
+        }
+    }
 }
 
 /// A complete file waiting beside its destination for the final rename.
