@@ -179,13 +179,14 @@ fn sigkill_at_many_points_of_a_full_run_loses_and_repeats_nothing() {
     let mut durations = Vec::new();
     let mut delays = Vec::new();
     let started = Instant::now();
-    for cycle in 0..CRASH_CYCLES {
+    for (cycle, &slot) in order.iter().enumerate() {
         let d = HISTORY_DAYS + cycle as u32;
         if cycle > 0 {
             support::write_day(reference.dir.path(), d);
             support::write_day(killed.dir.path(), d);
         }
-        let now = Some(support::day(d) + chrono::Duration::hours(12));
+        let at = support::day(d) + chrono::Duration::hours(12);
+        let now = Some(at);
         let mut args = ALL_OPS.to_vec();
         args.extend(["--format", "json"]);
 
@@ -203,7 +204,7 @@ fn sigkill_at_many_points_of_a_full_run_loses_and_repeats_nothing() {
         ref_total.extend(want_alerts.clone());
 
         // Stratified over [0, 1) × the reference duration, in a shuffled order.
-        let share = (order[cycle] as f64 + rng.unit()) / CRASH_CYCLES as f64;
+        let share = (slot as f64 + rng.unit()) / CRASH_CYCLES as f64;
         let delay = duration.mul_f64(share);
         delays.push(delay.as_millis() as u64);
         let before = last_run_id(&store);
@@ -224,10 +225,7 @@ fn sigkill_at_many_points_of_a_full_run_loses_and_repeats_nothing() {
             assert_eq!(ok, "ok", "{ctx}: integrity_check after the kill");
         }
         support::check_reports(&reports, &prom, false).unwrap_or_else(|e| panic!("{ctx}: {e}"));
-        let snapshot = reports.join(format!(
-            "backup_health_{}.json",
-            now.unwrap().format("%Y%m%d_%H%M%S")
-        ));
+        let snapshot = reports.join(format!("backup_health_{}.json", at.format("%Y%m%d_%H%M%S")));
         let (phase, killed_run) = phase_of_killed_run(&store, before, &snapshot);
         *phases.entry(phase).or_insert(0) += 1;
         let killed_posts = seq_hook.take();
