@@ -2,7 +2,7 @@
 //! Nagios plugin line with perfdata (SPEC 5). The document is assembled by `cli` from the
 //! operations' results; rendering here never touches the store.
 
-use crate::problem::{Problem, status_word};
+use crate::problem::{Problem, one_line, status_word};
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 use std::fmt::Write as _;
@@ -204,7 +204,7 @@ pub fn render_text(doc: &RunDocument) -> String {
                     l.new_backups.to_string(),
                     l.latest_backup
                         .as_ref()
-                        .map(|b| b.path.clone())
+                        .map(|b| one_line(&b.path).into_owned())
                         .unwrap_or_else(|| "-".into()),
                     l.latest_backup_age_seconds
                         .map(human_age)
@@ -287,13 +287,13 @@ pub fn render_text(doc: &RunDocument) -> String {
                 "  {:<7} {}/{} [{}] {} files, {}{}",
                 res.result.to_uppercase(),
                 res.location,
-                res.path,
+                one_line(&res.path),
                 res.format,
                 res.files,
                 human_bytes(res.bytes),
                 res.detail
                     .as_deref()
-                    .map(|d| format!(" — {d}"))
+                    .map(|d| format!(" — {}", one_line(d)))
                     .unwrap_or_default()
             );
         }
@@ -337,7 +337,7 @@ pub fn render_text(doc: &RunDocument) -> String {
 
 /// The Nagios/Icinga plugin output (SPEC 5). `|` never appears in the text part.
 pub fn render_nagios(doc: &RunDocument) -> String {
-    let clean = |t: &str| t.replace('|', "/").replace('\n', " ");
+    let clean = |t: &str| one_line(t).replace('|', "/");
     let word = doc.status.to_uppercase();
     if let Some(e) = &doc.error {
         return format!("BACKUP UNKNOWN - {}\n", clean(e));

@@ -180,14 +180,16 @@ pub struct Problem {
 }
 
 impl Problem {
+    /// The message is kept to one line (SPEC 3.4) whatever the file names in it contain.
     pub fn new(kind: Kind, severity: Severity, location: &str, message: impl Into<String>) -> Self {
+        let message = message.into();
         Problem {
             kind,
             severity,
             location: Some(location.to_string()),
             path: None,
             slot: None,
-            message: message.into(),
+            message: one_line(&message).into_owned(),
         }
     }
 
@@ -213,6 +215,25 @@ impl Problem {
     }
 }
 
+/// `text` on one line: control characters (a file name may hold a newline) are shown as
+/// Rust escapes (`\n`, `\r`, `\u{1b}`), so a name can neither split nor forge a line of
+/// a message, the text summary, a Nagios line or an alert.
+pub fn one_line(text: &str) -> std::borrow::Cow<'_, str> {
+    if !text.chars().any(char::is_control) {
+        return std::borrow::Cow::Borrowed(text);
+    }
+    text.chars()
+        .map(|c| {
+            if c.is_control() {
+                c.escape_default().to_string()
+            } else {
+                c.to_string()
+            }
+        })
+        .collect::<String>()
+        .into()
+}
+
 /// The exit code of SPEC 1 for a set of problems (0 ok, 1 warning, 2 critical).
 pub fn exit_code_for<'a>(problems: impl IntoIterator<Item = &'a Problem>) -> i32 {
     match problems.into_iter().map(|p| p.severity).max() {
@@ -235,6 +256,14 @@ pub fn status_word(exit_code: i32) -> &'static str {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn messages_stay_on_one_line() {
+        assert_eq!(one_line("plain.sql"), "plain.sql");
+        assert_eq!(one_line("a\nb\rc\td\u{1b}"), "a\\nb\\rc\\td\\u{1b}");
+        let p = Problem::new(Kind::EmptyBackup, Severity::Critical, "l", "x\ny is empty");
+        assert_eq!(p.message, "x\\ny is empty");
+    }
 
     #[test]
     fn kind_names_round_trip() {

@@ -6,7 +6,7 @@
 
 use super::Event;
 use crate::output::human_age;
-use crate::problem::{Kind, Severity};
+use crate::problem::{Kind, Severity, one_line};
 use crate::store::AlertRow;
 use chrono::{DateTime, Utc};
 use serde::Serialize;
@@ -225,7 +225,9 @@ fn line(n: &Notice, clock: &Clock) -> Line {
     let end = n.resolved_at.unwrap_or(clock.now);
     let duration = (end - n.since).num_seconds().max(0);
     let mut what = format!("{}: {}", a.kind, a.message);
-    if let Some(path) = a.path.as_deref().filter(|p| !a.message.contains(p)) {
+    // Messages show paths on one line (problem::one_line); so does the line.
+    let path = a.path.as_deref().map(one_line);
+    if let Some(path) = path.filter(|p| !a.message.contains(p.as_ref())) {
         what.push_str(&format!(" [{path}]"));
     }
     let since = clock.short(n.since);

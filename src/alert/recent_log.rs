@@ -116,7 +116,8 @@ where
             line.push(' ');
             line.push_str(other);
         }
-        push(location, line);
+        // A file name in the message must not split the line in an alert.
+        push(location, crate::problem::one_line(&line).into_owned());
     }
 }
 
