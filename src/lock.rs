@@ -57,21 +57,41 @@ pub fn acquire(store: &Path) -> Result<RunLock, LockError> {
             let _ = file.flush();
             Ok(RunLock { _file: file })
         }
-        Err(std::fs::TryLockError::WouldBlock) => {
-            let mut pid = String::new();
-            let _ = file.read_to_string(&mut pid);
-            let pid = pid.trim();
-            Err(LockError::Held {
-                pid: if pid.is_empty() {
-                    "unknown".into()
-                } else {
-                    pid.to_string()
-                },
-                path,
-            })
-        }
+        Err(std::fs::TryLockError::WouldBlock) => Err(LockError::Held {
+            pid: holder_pid(&mut file),
+            path,
+        }),
         Err(std::fs::TryLockError::Error(source)) => Err(LockError::Io { path, source }),
     }
+}
+
+/// The pid the holder wrote. A holder that has only just taken the lock may not have
+/// written it yet, and until it does the file is empty or still names an earlier holder
+/// that died: re-read briefly until it names a live process.
+fn holder_pid(file: &mut File) -> String {
+    let mut text = String::new();
+    for _ in 0..50 {
+        text.clear();
+        let _ = file.seek(SeekFrom::Start(0));
+        let _ = file.read_to_string(&mut text);
+        if text.trim().parse::<u32>().is_ok_and(process_alive) {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+    match text.trim() {
+        "" => "unknown".into(),
+        pid => pid.to_string(),
+    }
+}
+
+fn process_alive(pid: u32) -> bool {
+    let Ok(pid) = libc::pid_t::try_from(pid) else {
+        return false;
+    };
+    // SAFETY: signal 0 only checks whether the process exists; nothing is sent.
+    let rc = unsafe { libc::kill(pid, 0) };
+    rc == 0 || std::io::Error::last_os_error().raw_os_error() == Some(libc::EPERM)
 }
 
 #[cfg(test)]
@@ -87,5 +107,28 @@ mod tests {
         assert!(err.contains(&std::process::id().to_string()), "{err}");
         drop(first);
         assert!(acquire(&store).is_ok());
+    }
+
+    #[test]
+    fn a_holder_that_has_not_written_its_pid_yet_is_still_named() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = dir.path().join("s.db");
+        let path = lock_path(&store);
+        // The state right after a new holder took the lock: the file still names a dead
+        // earlier holder (pid_max is above every live pid).
+        std::fs::write(&path, "4194304").unwrap();
+        let holder = File::options().read(true).write(true).open(&path).unwrap();
+        holder.try_lock().unwrap();
+        let writer = std::thread::spawn(move || {
+            std::thread::sleep(std::time::Duration::from_millis(50));
+            std::fs::write(&path, std::process::id().to_string()).unwrap();
+            holder
+        });
+        let err = acquire(&store).err().unwrap().to_string();
+        assert!(
+            err.contains(&format!("(pid {})", std::process::id())),
+            "{err}"
+        );
+        drop(writer.join().unwrap());
     }
 }

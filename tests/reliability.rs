@@ -296,3 +296,155 @@ fn sigkill_at_many_points_of_a_full_run_loses_and_repeats_nothing() {
         "the sequence exercises opens, repeats and resolutions: {events:?}"
     );
 }
+
+// ---------------------------------------------------------------------------------------
+// Item 3: overlap and contention.
+
+/// A location whose verify takes a while: sparse files hashed in full.
+fn slow_workspace(files: u32, mib: u64) -> Workspace {
+    let mut w = Workspace::new();
+    w.write_config(
+        "timezone: UTC\nlogging: { file: null }\nbackups:\n  locations:\n    - name: big\n      path: big\n      schedule: weekly\n      test_restore: false\n",
+    );
+    std::fs::create_dir_all(w.path("big")).unwrap();
+    let t = common::ts("2026-11-16T00:00:00Z");
+    for i in 0..files {
+        let p = w.path(&format!("big/big_{i}.bak"));
+        let f = std::fs::File::create(&p).unwrap();
+        f.set_len(mib << 20).unwrap();
+        common::set_mtime(&p, t);
+    }
+    w.now = Some(common::ts("2026-11-21T12:00:00Z"));
+    w
+}
+
+fn lock_is_held_by_another_process(lock: &Path) -> bool {
+    let f = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open(lock)
+        .unwrap();
+    match f.try_lock() {
+        Ok(()) => false,
+        Err(std::fs::TryLockError::WouldBlock) => true,
+        Err(std::fs::TryLockError::Error(e)) => panic!("try_lock: {e}"),
+    }
+}
+
+/// A pid that surely belongs to no live process: one that just exited.
+fn dead_pid() -> u32 {
+    let mut c = Command::new("true").spawn().unwrap();
+    let pid = c.id();
+    c.wait().unwrap();
+    pid
+}
+
+#[test]
+fn two_runs_at_once_one_works_the_other_exits_3_naming_the_holder() {
+    let w = slow_workspace(4, 96);
+    let lock = w.path("backup_monitor.db.lock");
+    for round in 0..4 {
+        // A lock file left by a dead run must never be the pid a loser names.
+        let stale = dead_pid();
+        std::fs::write(&lock, stale.to_string()).unwrap();
+        let args = ["--monitor", "--verify"];
+        let spawn = || {
+            command(&w, w.now, &args)
+                .stdout(Stdio::piped())
+                .stderr(Stdio::piped())
+                .spawn()
+                .unwrap()
+        };
+        let started = Instant::now();
+        let (a, b) = (spawn(), spawn());
+        let pids = [a.id(), b.id()];
+        let waiters: Vec<_> = [a, b]
+            .into_iter()
+            .map(|c| {
+                std::thread::spawn(move || {
+                    let out = c.wait_with_output().unwrap();
+                    (out, started.elapsed())
+                })
+            })
+            .collect();
+        std::thread::sleep(Duration::from_millis(250));
+        let observed_lock = lock_is_held_by_another_process(&lock);
+        let outputs: Vec<(std::process::Output, Duration)> =
+            waiters.into_iter().map(|t| t.join().unwrap()).collect();
+        let codes: Vec<i32> = outputs
+            .iter()
+            .map(|(o, _)| o.status.code().unwrap())
+            .collect();
+        let losers: Vec<usize> = (0..2).filter(|&i| codes[i] == 3).collect();
+        assert_eq!(
+            losers.len(),
+            1,
+            "round {round}: exactly one run refused: {codes:?}"
+        );
+        let (loser, winner) = (losers[0], 1 - losers[0]);
+        assert_ne!(codes[winner], 3, "round {round}");
+        let message = String::from_utf8_lossy(&outputs[loser].0.stderr);
+        assert!(
+            message.contains(&format!(
+                "another backup-monitor run (pid {})",
+                pids[winner]
+            )),
+            "round {round}: the message names the holder's pid {} (stale {stale}): {message}",
+            pids[winner]
+        );
+        assert!(message.contains("backup_monitor.db.lock"), "{message}");
+        let (loser_took, winner_took) = (outputs[loser].1, outputs[winner].1);
+        assert!(
+            loser_took < winner_took && loser_took < Duration::from_secs(2),
+            "round {round}: the loser exits at once ({loser_took:?}, winner {winner_took:?})"
+        );
+        assert!(
+            observed_lock,
+            "round {round}: an OS lock is held during the run"
+        );
+        assert!(
+            !lock_is_held_by_another_process(&lock),
+            "round {round}: released at exit"
+        );
+        println!(
+            "overlap round {round}: winner {} ({winner_took:?}), loser exit 3 after {loser_took:?}",
+            pids[winner]
+        );
+    }
+}
+
+#[test]
+fn a_lock_left_by_a_killed_run_is_taken_over() {
+    let w = slow_workspace(4, 96);
+    let lock = w.path("backup_monitor.db.lock");
+    let mut child = spawn_quiet(command(&w, w.now, &["--monitor", "--verify"]));
+    let pid = child.id().to_string();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while std::fs::read_to_string(&lock).unwrap_or_default() != pid {
+        assert!(Instant::now() < deadline, "the run never wrote its pid");
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    assert!(lock_is_held_by_another_process(&lock));
+    child.kill().unwrap();
+    child.wait().unwrap();
+    assert_eq!(
+        std::fs::read_to_string(&lock).unwrap(),
+        pid,
+        "the killed run's lock file is still there, naming a dead pid"
+    );
+    assert!(
+        !lock_is_held_by_another_process(&lock),
+        "the OS dropped the lock with its holder"
+    );
+    let t = Instant::now();
+    let run = w.run(&["--monitor", "--verify"]);
+    assert_ne!(
+        run.code, 3,
+        "taken over without manual action: {}",
+        run.stderr
+    );
+    println!("stale lock taken over; the next run took {:?}", t.elapsed());
+    // A lock file with garbage or a dead pid in it is not a lock either.
+    std::fs::write(&lock, "not a pid\n").unwrap();
+    assert_ne!(w.run(&["--monitor"]).code, 3);
+}
