@@ -32,7 +32,7 @@ pub fn refresh(ctx: &RunContext) -> Result<()> {
         match scan::scan(sel.config, &ctx.tz(), ctx.now) {
             Ok(found) => {
                 ctx.store
-                    .sync_scan(sel.id, &found.files, ctx.now)
+                    .sync_partial_scan(sel.id, &found.files, &found.unreadable, ctx.now)
                     .with_context(|| {
                         format!("recording the scan of location {}", sel.config.name)
                     })?;
@@ -63,7 +63,7 @@ fn monitor_location(ctx: &RunContext, sel: &SelectedLocation) -> Result<MonitorO
                 .record_location_scan(sel.id, true, space, ctx.now)?;
             let sync = ctx
                 .store
-                .sync_scan(sel.id, &found.files, ctx.now)
+                .sync_partial_scan(sel.id, &found.files, &found.unreadable, ctx.now)
                 .with_context(|| format!("recording the scan of location {}", loc.name))?;
             outcome.new_backups = sync.new_backups;
             tracing::info!(
@@ -75,6 +75,9 @@ fn monitor_location(ctx: &RunContext, sel: &SelectedLocation) -> Result<MonitorO
             );
             let backups = ctx.store.backups_of(sel.id)?;
             outcome.problems = judge(ctx, loc, &backups, space);
+            outcome
+                .problems
+                .extend(unreadable_problem(loc, &found.unreadable));
         }
     }
     let all = |_: &Problem| true;
@@ -100,6 +103,25 @@ fn unavailable_problem(loc: &Location, e: &ScanError) -> Problem {
         &loc.name,
         format!("{e}; {hint}"),
     )
+}
+
+/// Paths the scan could not read: their backups cannot be checked, but they are not
+/// gone (a warning: the backups may be fine, the monitor is blind to them).
+fn unreadable_problem(loc: &Location, paths: &[String]) -> Option<Problem> {
+    let first = paths.first()?;
+    let more = match paths.len() {
+        1 => String::new(),
+        n => format!(" and {} more", n - 1),
+    };
+    Some(Problem::new(
+        Kind::UnreadablePath,
+        Severity::Warning,
+        &loc.name,
+        format!(
+            "cannot read {first}{more} under {}: its backups are not checked; check the permissions of the user running backup-monitor",
+            loc.root.display()
+        ),
+    ))
 }
 
 /// Every monitor problem of one location, from what the store knows after the scan.

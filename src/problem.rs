@@ -70,6 +70,7 @@ kinds! {
     RetentionExceeded => "retention_exceeded", Monitor;
     DeletedBeforeRetention => "deleted_before_retention", Monitor;
     LowDiskSpace => "low_disk_space", Monitor;
+    UnreadablePath => "unreadable_path", Monitor;
     ChecksumMismatch => "checksum_mismatch", Verify;
     SidecarMismatch => "sidecar_mismatch", Verify;
     SidecarInvalid => "sidecar_invalid", Verify;

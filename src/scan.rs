@@ -69,7 +69,8 @@ pub enum ScanError {
 #[derive(Debug, Default)]
 pub struct ScanResult {
     pub files: Vec<FoundFile>,
-    /// Subdirectories or files that could not be read (the rest was still scanned).
+    /// Subdirectories or files that could not be read (the rest was still scanned),
+    /// relative to the location like `files[].path`.
     pub unreadable: Vec<String>,
 }
 
@@ -139,7 +140,9 @@ pub fn scan(loc: &Location, tz: &Tz, now: DateTime<Utc>) -> Result<ScanResult, S
                     .map(|p| p.display().to_string())
                     .unwrap_or_else(|| shown.clone());
                 tracing::warn!(location = %loc.name, "cannot read {at}: {}", e.io_error().map(|e| e.to_string()).unwrap_or_default());
-                result.unreadable.push(at);
+                if let Some(rel) = e.path().and_then(|p| relative(root, p)) {
+                    result.unreadable.push(rel);
+                }
                 continue;
             }
         };
@@ -160,6 +163,10 @@ pub fn scan(loc: &Location, tz: &Tz, now: DateTime<Utc>) -> Result<ScanResult, S
             Ok(m) => m,
             Err(_) => continue, // vanished between listing and stat
         };
+        if !readable(&meta) {
+            tracing::warn!(location = %loc.name, "cannot read {}: permission denied", entry.path().display());
+            result.unreadable.push(rel.clone());
+        }
         let (mtime_ns, mtime) = mtime_of(&meta);
         let (ts, ts_source) = timestamp_of(loc, base_name, mtime, tz);
         result.files.push(FoundFile {
@@ -172,6 +179,31 @@ pub fn scan(loc: &Location, tz: &Tz, now: DateTime<Utc>) -> Result<ScanResult, S
         });
     }
     Ok(result)
+}
+
+/// Whether the permission bits let this process read a file (from the metadata already
+/// fetched: no extra system call per file). Root reads everything.
+fn readable(meta: &std::fs::Metadata) -> bool {
+    use std::os::unix::fs::MetadataExt;
+    // SAFETY: geteuid and getegid have no preconditions and cannot fail.
+    let (uid, gid) = unsafe { (libc::geteuid(), libc::getegid()) };
+    let mode = meta.mode();
+    if uid == 0 {
+        true
+    } else if meta.uid() == uid {
+        mode & 0o400 != 0
+    } else if meta.gid() == gid || in_supplementary_group(meta.gid()) {
+        mode & 0o040 != 0
+    } else {
+        mode & 0o004 != 0
+    }
+}
+
+fn in_supplementary_group(gid: u32) -> bool {
+    let mut groups = [0 as libc::gid_t; 256];
+    // SAFETY: the buffer holds `groups.len()` entries, as passed.
+    let n = unsafe { libc::getgroups(groups.len() as libc::c_int, groups.as_mut_ptr()) };
+    n > 0 && groups[..n as usize].contains(&gid)
 }
 
 /// `/`-separated path of `p` relative to `root`; None for names that are not UTF-8

@@ -448,3 +448,132 @@ fn a_lock_left_by_a_killed_run_is_taken_over() {
     std::fs::write(&lock, "not a pid\n").unwrap();
     assert_ne!(w.run(&["--monitor"]).code, 3);
 }
+
+// ---------------------------------------------------------------------------------------
+// Item 6: environment faults.
+
+const NOBODY: &str = "65534";
+
+/// The binary as the unprivileged user `nobody` (root reads through any permission).
+fn as_nobody(w: &Workspace, args: &[&str]) -> common::Run {
+    let mut cmd = Command::new("setpriv");
+    cmd.args(["--reuid", NOBODY, "--regid", NOBODY, "--clear-groups", "--"])
+        .arg(binary())
+        .current_dir(w.dir.path())
+        .arg("--config")
+        .arg(w.config_path())
+        .arg("--no-progress")
+        .args(args)
+        .env_remove("DATABASE_URL")
+        .env_remove("BACKUP_MONITOR_CONFIG")
+        .env("TZ", "UTC");
+    if let Some(now) = w.now {
+        cmd.env("BACKUP_MONITOR_NOW", now.to_rfc3339());
+    }
+    finish(&mut cmd)
+}
+
+fn chown_nobody(path: &Path) {
+    let status = Command::new("chown")
+        .args(["-R", &format!("{NOBODY}:{NOBODY}")])
+        .arg(path)
+        .status()
+        .unwrap();
+    assert!(status.success());
+}
+
+fn chmod(path: &Path, mode: u32) {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode)).unwrap();
+}
+
+/// Whether this process may drop to `nobody` (setpriv present, running as root).
+fn can_drop_privileges() -> bool {
+    // SAFETY: geteuid has no preconditions.
+    let root = unsafe { libc::geteuid() } == 0;
+    let setpriv = Command::new("setpriv")
+        .args([
+            "--reuid",
+            NOBODY,
+            "--regid",
+            NOBODY,
+            "--clear-groups",
+            "true",
+        ])
+        .status()
+        .is_ok_and(|s| s.success());
+    if !(root && setpriv) {
+        println!("skipping: needs root and setpriv to run the binary as nobody");
+    }
+    root && setpriv
+}
+
+const FAULTS_NOW: &str = "2026-11-21T12:00:00Z";
+
+fn faults_workspace(extra_location_yaml: &str) -> Workspace {
+    let mut w = Workspace::new();
+    w.now = Some(common::ts(FAULTS_NOW));
+    w.write_config(&format!(
+        "timezone: UTC\nlogging: {{ file: logs/bm.log, level: info }}\nreporting: {{ output_dir: reports }}\nbackups:\n  locations:\n    - name: data\n      path: data\n      recursive: true\n      test_restore: false\n{extra_location_yaml}"
+    ));
+    for (i, sub) in ["a", "b", "locked"].iter().enumerate() {
+        for d in 15..=20 {
+            w.write_file(
+                &format!("data/{sub}/f{i}_202611{d}.bak"),
+                format!("backup {sub} {d}").as_bytes(),
+                common::ts(&format!("2026-11-{d}T01:00:00Z")),
+            );
+        }
+    }
+    w
+}
+
+#[test]
+fn unreadable_subdirectories_and_files_are_reported_and_the_rest_is_scanned() {
+    if !can_drop_privileges() {
+        return;
+    }
+    let w = faults_workspace("");
+    chmod(w.dir.path(), 0o755);
+    chown_nobody(w.dir.path());
+    let first = as_nobody(&w, &["--monitor", "--verify", "--format", "json"]);
+    assert_eq!(first.code, 0, "{}", first.stderr);
+    assert_eq!(first.json()["locations"][0]["backups_present"], 18);
+
+    chmod(&w.path("data/locked"), 0o000);
+    chmod(&w.path("data/a/f0_20261120.bak"), 0o000);
+    let run = as_nobody(&w, &["--monitor", "--verify", "--format", "json"]);
+    let doc = run.json();
+    assert_eq!(
+        run.kinds(),
+        ["unreadable_path"],
+        "one warning, no false deletion or checksum verdict:\n{}",
+        run.stdout
+    );
+    assert_eq!(run.code, 1, "a warning");
+    let message = doc["problems"][0]["message"].as_str().unwrap();
+    assert!(
+        message.contains("locked") && message.contains("and 1 more"),
+        "{message}"
+    );
+    assert_eq!(
+        doc["locations"][0]["backups_present"], 18,
+        "nothing forgotten"
+    );
+    assert_eq!(
+        doc["verification"]["passed"], 11,
+        "the rest is still verified: {}",
+        doc["verification"]
+    );
+    assert!(
+        run.stderr.contains("data/locked: Permission denied"),
+        "{}",
+        run.stderr
+    );
+
+    chmod(&w.path("data/locked"), 0o755);
+    chmod(&w.path("data/a/f0_20261120.bak"), 0o644);
+    let run = as_nobody(&w, &["--monitor", "--verify", "--format", "json"]);
+    assert_eq!(run.code, 0, "readable again: resolved\n{}", run.stdout);
+    assert_eq!(run.json()["verification"]["passed"], 18);
+}

@@ -309,6 +309,9 @@ pub fn hint(kind: Kind) -> &'static str {
             "something deleted a backup early: check rotation scripts and who can write here"
         }
         Kind::LowDiskSpace => "free space on the backup filesystem or prune old backups",
+        Kind::UnreadablePath => {
+            "give the user running backup-monitor read access, or exclude the path"
+        }
         Kind::ChecksumMismatch => {
             "the content changed after it was recorded: storage corruption or tampering; restore-test it"
         }

@@ -90,6 +90,18 @@ impl Store {
         found: &[FoundFile],
         now: DateTime<Utc>,
     ) -> Result<ScanSync> {
+        self.sync_partial_scan(location_id, found, &[], now)
+    }
+
+    /// [`Store::sync_scan`] of a scan that could not list the directories `unreadable`
+    /// (relative paths): backups under them were not seen, but are not gone either.
+    pub fn sync_partial_scan(
+        &self,
+        location_id: i64,
+        found: &[FoundFile],
+        unreadable: &[String],
+        now: DateTime<Utc>,
+    ) -> Result<ScanSync> {
         let tx = self.conn.unchecked_transaction()?;
         // (id, seen_size, seen_mtime_ns) of every present backup, by path.
         let mut present: HashMap<String, (i64, u64, i64)> = HashMap::new();
@@ -147,6 +159,13 @@ impl Store {
             let mut delete = tx.prepare_cached(&format!(
                 "UPDATE backups SET deleted_at = ?2 WHERE id = ?1 RETURNING {BACKUP_COLUMNS}"
             ))?;
+            let unseen = |path: &str| {
+                unreadable.iter().any(|dir| {
+                    path.strip_prefix(dir.as_str())
+                        .is_some_and(|rest| rest.starts_with('/'))
+                })
+            };
+            present.retain(|path, _| !unseen(path));
             for (id, _, _) in present.into_values() {
                 sync.deleted
                     .push(delete.query_row(params![id, now_s], backup_from_row)?);

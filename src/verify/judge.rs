@@ -201,6 +201,11 @@ impl Judge<'_> {
     /// Unreadable content cannot match its evidence; without evidence there is no verdict.
     fn unreadable(&self, job: &Job, e: &std::io::Error, bytes: u64) -> Judged {
         let b = &job.backup;
+        if e.kind() == std::io::ErrorKind::PermissionDenied {
+            // The monitor's own access, not the content: `--monitor` reports it as
+            // `unreadable_path`.
+            return self.no_verdict(b, bytes, &format!("cannot be read: {e}"));
+        }
         let kind = if b.checksum.is_some() {
             Kind::ChecksumMismatch
         } else if !job.expected.is_empty() {
