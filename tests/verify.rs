@@ -409,7 +409,7 @@ fn malformed_sidecar_is_a_warning_naming_file_and_line() {
 }
 
 #[test]
-fn rotation_covers_every_backup_within_one_over_sample_runs() {
+fn rotation_covers_every_backup_over_successive_runs() {
     let mut w = workspace();
     config(&w, "      verify_sample: 0.4\n");
     let names = daily(&w, &[0, 1, 2, 3, 4], 1000);
@@ -417,13 +417,14 @@ fn rotation_covers_every_backup_within_one_over_sample_runs() {
     assert_eq!(counters(&doc).0, 5, "first sight hashes every backup");
     let first = verifications(&w).len();
 
-    // ceil(0.4 × 5) = 2 rotation places plus the newest; 1 / 0.4 → 3 runs.
-    for run in 1..=3 {
+    // ceil(0.4 × 5) = 2 places: the newest and one of the rotation, so the 4 others
+    // take 4 runs.
+    for run in 1..=4 {
         later(&mut w, run);
         let (code, doc) = w.run_json(&["--verify"]);
         assert_eq!(code.code, 0, "{}", code.stdout);
         let (checked, passed, _, bytes) = counters(&doc);
-        assert!((2..=3).contains(&checked), "run {run}: checked {checked}");
+        assert_eq!(checked, 2, "run {run}: the sample is exactly ceil(0.4 x 5)");
         assert_eq!(passed, checked);
         assert_eq!(bytes, checked * 1000);
     }
@@ -440,7 +441,7 @@ fn rotation_covers_every_backup_within_one_over_sample_runs() {
         .iter()
         .filter(|(p, _, _)| *p == names[0])
         .count();
-    assert_eq!(newest, 3);
+    assert_eq!(newest, 4);
 }
 
 #[test]

@@ -1,8 +1,10 @@
-//! Which recorded backups a run re-hashes (SPEC 3.5, 7): a rotation of
-//! ceil(`verify_sample` × backups in the window) (at least 1), oldest-verified first, plus
-//! the newest backup every run. Because the newest never takes a rotation place from the
-//! others, the rotation covers every backup of the window within ceil(1 / `verify_sample`)
-//! runs. Pure: no I/O, "now" comes in as the window start.
+//! Which recorded backups a run re-hashes (SPEC 3.5, 7): ceil(`verify_sample` × backups
+//! in the window), at least 1, the newest backup always among them, and the other places
+//! going to a rotation ordered oldest-verified first. When the sample is a single place
+//! and older backups exist, the rotation still gets one place beside the newest, so no
+//! backup is starved. Over successive runs the rotation covers every backup of the window
+//! in ceil((n − 1) / (k − 1)) runs for a sample of k ≥ 2 places — ceil(1 / `verify_sample`)
+//! runs for large windows. Pure: no I/O, "now" comes in as the window start.
 
 use chrono::{DateTime, Utc};
 use std::collections::BTreeSet;
@@ -38,10 +40,21 @@ pub fn choose(
     } else {
         rotation_size(fraction, window.len())
     };
-    let mut chosen: BTreeSet<i64> = window.iter().take(places).map(|c| c.id).collect();
-    if let Some(id) = newest.filter(|id| candidates.iter().any(|c| c.id == *id)) {
-        chosen.insert(id);
-    }
+    let newest = newest.filter(|id| candidates.iter().any(|c| c.id == *id));
+    let newest_in_window = newest.is_some_and(|id| window.iter().any(|c| c.id == id));
+    // The newest takes one of the sample's places (SPEC 7); the rotation keeps at least one.
+    let rotation = if newest_in_window {
+        places.saturating_sub(1).max(1)
+    } else {
+        places
+    };
+    let mut chosen: BTreeSet<i64> = window
+        .iter()
+        .filter(|c| Some(c.id) != newest)
+        .take(rotation)
+        .map(|c| c.id)
+        .collect();
+    chosen.extend(newest);
     chosen
 }
 
@@ -86,16 +99,37 @@ mod tests {
         c[2].last_verified_at = None;
         c[0].last_verified_at = Some(t(60));
         let chosen = choose(&c, Some(4), t(0), 0.5);
-        // 2 places: id 3 (never), id 2 (verified at 50, older backup than id 4), + newest 4.
+        // 2 places: the newest (4) and id 3 (never verified).
+        assert_eq!(chosen.into_iter().collect::<Vec<_>>(), vec![3, 4]);
+        // 3 places: the newest, id 3, then id 2 (verified at 50, an older backup than 4).
+        let chosen = choose(&c, Some(4), t(0), 0.75);
         assert_eq!(chosen.into_iter().collect::<Vec<_>>(), vec![2, 3, 4]);
     }
 
     #[test]
-    fn rotation_covers_every_backup_within_one_over_sample_runs() {
-        for (n, fraction) in [(10, 0.2f64), (16, 0.1), (7, 0.15), (5, 0.4), (30, 0.34)] {
+    fn sample_counts_the_newest_and_never_starves_the_rotation() {
+        // 16 backups at 0.1: 2 places, newest + 1 (12.5% of the bytes, not 3 files).
+        let c = backups(16, Some(10));
+        assert_eq!(choose(&c, Some(16), t(0), 0.1).len(), 2);
+        // A single place still re-hashes one older backup beside the newest.
+        let chosen = choose(&c, Some(16), t(0), 0.01);
+        assert_eq!(chosen.into_iter().collect::<Vec<_>>(), vec![1, 16]);
+    }
+
+    #[test]
+    fn rotation_covers_every_backup_of_the_window() {
+        for (n, fraction) in [
+            (10, 0.2f64),
+            (16, 0.1),
+            (7, 0.15),
+            (5, 0.4),
+            (30, 0.34),
+            (1000, 0.1),
+        ] {
             let mut c = backups(n, Some(0));
             let mut covered = BTreeSet::new();
-            let runs = (1.0 / fraction).ceil() as i64;
+            let places = rotation_size(fraction, n as usize) as i64;
+            let runs = (n - 1 + places.max(2) - 2) / (places - 1).max(1);
             for run in 1..=runs {
                 let chosen = choose(&c, Some(n), t(0), fraction);
                 for b in c.iter_mut().filter(|b| chosen.contains(&b.id)) {
