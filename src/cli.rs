@@ -379,14 +379,23 @@ fn execute(
     }
     let judge_health = ops.contains(&Operation::Report);
     summarise(&ctx, &mut doc, &new_backups, judge_health, ops)?;
+    let mut report_failure = None;
     if ops.contains(&Operation::Report) {
-        let written = report::run(&ctx, &doc)?;
-        doc.reports = written.iter().map(|p| p.display().to_string()).collect();
+        // A report that cannot be written (disk full, permissions) must not keep the
+        // alerts from going out: the run still fails (exit 3), after them.
+        match report::run(&ctx, &doc) {
+            Ok(written) => doc.reports = written.iter().map(|p| p.display().to_string()).collect(),
+            Err(e) => report_failure = Some(e),
+        }
     }
     if ops.contains(&Operation::CheckAlerts) {
         doc.alerts = alert::run(&ctx)?;
         // Delivery failures are problems of this run: refresh the problem list.
         fill_problems(&ctx, &mut doc, ops)?;
+    }
+    if let Some(e) = report_failure {
+        store.finish_run(run_id, 3, Utc::now())?;
+        return Err(e.into());
     }
     doc.finished_at = Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
     store.finish_run(run_id, doc.exit_code, Utc::now())?;

@@ -8,6 +8,7 @@ mod common;
 mod support;
 
 use common::Workspace;
+use serde_json::Value;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -576,4 +577,299 @@ fn unreadable_subdirectories_and_files_are_reported_and_the_rest_is_scanned() {
     let run = as_nobody(&w, &["--monitor", "--verify", "--format", "json"]);
     assert_eq!(run.code, 0, "readable again: resolved\n{}", run.stdout);
     assert_eq!(run.json()["verification"]["passed"], 18);
+}
+
+#[test]
+fn symlink_loops_in_recursive_scans_are_harmless() {
+    let w = faults_workspace("");
+    let link = |target: &str, at: &str| std::os::unix::fs::symlink(target, w.path(at)).unwrap();
+    link("..", "data/a/up");
+    link("../../data", "data/b/root");
+    link("self", "data/self");
+    link("loop2", "data/loop1");
+    link("loop1", "data/loop2");
+    let t = Instant::now();
+    let (run, doc) = w.run_json(&["--monitor", "--verify"]);
+    assert!(t.elapsed() < Duration::from_secs(20), "{:?}", t.elapsed());
+    assert_eq!(run.code, 0, "{}\n{}", run.stdout, run.stderr);
+    assert_eq!(doc["locations"][0]["backups_present"], 18, "each file once");
+}
+
+#[test]
+fn files_vanishing_and_growing_during_scan_and_hashing() {
+    let w = Workspace::new();
+    w.write_config(
+        "timezone: UTC\nlogging: { file: null }\nbackups:\n  locations:\n    - name: churn\n      path: churn\n      schedule: \"0 * * * *\"\n      grace: 1w\n      test_restore: false\n",
+    );
+    let old = chrono::Utc::now() - chrono::Duration::days(1);
+    for i in 0..1500 {
+        w.write_file(&format!("churn/small_{i:04}.bak"), &[b'x'; 512], old);
+    }
+    for i in 0..3 {
+        let p = w.path(&format!("churn/big_{i}.bak"));
+        std::fs::write(&p, vec![7u8; 24 << 20]).unwrap();
+        common::set_mtime(&p, old);
+    }
+    let first = w.run(&["--monitor", "--verify"]);
+    assert_ne!(first.code, 3, "{}", first.stderr);
+
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let churn = {
+        let (dir, stop) = (w.path("churn"), stop.clone());
+        std::thread::spawn(move || {
+            use std::io::Write as _;
+            let mut n = 0u32;
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) && n < 1500 {
+                let _ = std::fs::remove_file(dir.join(format!("small_{n:04}.bak")));
+                let _ = std::fs::write(dir.join(format!("new_{n:04}.bak")), b"y");
+                if let Ok(mut f) = std::fs::OpenOptions::new()
+                    .append(true)
+                    .open(dir.join(format!("big_{}.bak", n % 3)))
+                {
+                    let _ = f.write_all(&[1u8; 65536]);
+                }
+                n += 1;
+                std::thread::sleep(Duration::from_micros(300));
+            }
+            n
+        })
+    };
+    let (run, doc) = w.run_json(&["--monitor", "--verify"]);
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    let changes = churn.join().unwrap();
+    assert!(!run.stderr.contains("panicked"), "{}", run.stderr);
+    assert_ne!(run.code, 3, "{}", run.stderr);
+    let allowed = ["deleted_before_retention", "modified_after_backup"];
+    for k in run.kinds() {
+        assert!(
+            allowed.contains(&k.as_str()),
+            "unexpected {k}: {}",
+            run.stdout
+        );
+    }
+    println!(
+        "churn: {changes} deletions/creations/appends during the run; verification {}",
+        doc["verification"]
+    );
+    let after = w.run(&["--monitor", "--verify", "--format", "json"]);
+    assert_ne!(after.code, 3, "{}", after.stderr);
+    assert_eq!(
+        support::integrity(&w.path("backup_monitor.db")).as_deref(),
+        Some("ok")
+    );
+    let on_disk = std::fs::read_dir(w.path("churn"))
+        .unwrap()
+        .flatten()
+        .filter(|e| e.file_name().to_string_lossy().starts_with("small_"))
+        .count() as u64
+        + 3;
+    assert_eq!(
+        after.json()["locations"][0]["backups_present"],
+        on_disk,
+        "the store agrees with the disk once it is quiet (new files have not settled)"
+    );
+}
+
+fn latest_reports(dir: &Path) -> Vec<(String, Vec<u8>)> {
+    ["latest.html", "latest.csv", "latest.json"]
+        .iter()
+        .map(|n| (n.to_string(), std::fs::read(dir.join(n)).unwrap()))
+        .collect()
+}
+
+#[test]
+fn unwritable_report_directory_is_a_clear_error_and_keeps_latest_and_alerts() {
+    if !can_drop_privileges() {
+        return;
+    }
+    let w = faults_workspace("    - name: gone\n      path: gone\n");
+    chmod(w.dir.path(), 0o755);
+    chown_nobody(w.dir.path());
+    let first = as_nobody(&w, &["--monitor", "--report"]);
+    assert_eq!(first.code, 2, "{}", first.stderr);
+    let before = latest_reports(&w.path("reports"));
+    let status = Command::new("chown")
+        .arg("root:root")
+        .arg(w.path("reports"))
+        .status();
+    assert!(status.unwrap().success());
+    let run = as_nobody(&w, &["--monitor", "--report", "--check-alerts"]);
+    assert_eq!(run.code, 3, "{}", run.stderr);
+    assert!(
+        run.stderr.contains("reports") && run.stderr.contains("Permission denied"),
+        "{}",
+        run.stderr
+    );
+    assert!(!run.stderr.contains("panicked"));
+    assert_eq!(
+        latest_reports(&w.path("reports")),
+        before,
+        "previous latest.* intact"
+    );
+    let delivered: i64 = w
+        .store()
+        .query_row(
+            "SELECT COUNT(*) FROM alert_deliveries WHERE success = 1",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert!(delivered > 0, "the alerts still went out");
+    let code: i64 = w
+        .store()
+        .query_row(
+            "SELECT exit_code FROM runs ORDER BY id DESC LIMIT 1",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(code, 3, "the audit log records the failure");
+}
+
+/// A mount that is undone when dropped (also when the test fails).
+struct Mount(PathBuf);
+
+impl Mount {
+    fn new(args: &[&str], at: &Path) -> Option<Mount> {
+        let out = Command::new("mount").args(args).arg(at).output().ok()?;
+        if out.status.success() {
+            Some(Mount(at.to_path_buf()))
+        } else {
+            println!(
+                "skipping: `mount {}` failed here: {}",
+                args.join(" "),
+                String::from_utf8_lossy(&out.stderr).trim()
+            );
+            None
+        }
+    }
+}
+
+impl Drop for Mount {
+    fn drop(&mut self) {
+        let _ = Command::new("umount").arg("-l").arg(&self.0).status();
+    }
+}
+
+#[test]
+fn full_disk_for_reports_is_a_clear_error_and_keeps_latest() {
+    let w = faults_workspace("");
+    std::fs::create_dir_all(w.path("reports")).unwrap();
+    let Some(_tmpfs) = Mount::new(
+        &["-t", "tmpfs", "-o", "size=2m", "tmpfs"],
+        &w.path("reports"),
+    ) else {
+        return;
+    };
+    let first = w.run(&["--monitor", "--report"]);
+    assert_eq!(first.code, 0, "{}", first.stderr);
+    let before = latest_reports(&w.path("reports"));
+    {
+        use std::io::Write as _;
+        let mut filler = std::fs::File::create(w.path("reports/filler")).unwrap();
+        while filler.write_all(&[0u8; 65536]).is_ok() {}
+    }
+    let run = w.run(&["--monitor", "--report"]);
+    assert_eq!(run.code, 3, "{}", run.stderr);
+    assert!(
+        run.stderr.contains("No space left on device"),
+        "{}",
+        run.stderr
+    );
+    assert!(!run.stderr.contains("panicked"));
+    assert_eq!(
+        latest_reports(&w.path("reports")),
+        before,
+        "previous latest.* intact"
+    );
+    assert_eq!(
+        support::temp_files(&w.path("reports")),
+        Vec::<String>::new()
+    );
+}
+
+#[test]
+fn store_on_a_read_only_filesystem_or_file_exits_3_clearly() {
+    let mut w = faults_workspace("");
+    let config = std::fs::read_to_string(w.config_path()).unwrap();
+    w.write_config(&format!("database_url: sqlite://state/bm.db\n{config}"));
+    std::fs::create_dir_all(w.path("state")).unwrap();
+    assert_eq!(w.run(&["--monitor"]).code, 0);
+    let state = w.path("state");
+    if let Some(_bind) = Mount::new(&["--bind", state.to_str().unwrap()], &state).filter(|_| {
+        Command::new("mount")
+            .args(["-o", "remount,bind,ro"])
+            .arg(w.path("state"))
+            .status()
+            .is_ok_and(|s| s.success())
+    }) {
+        let run = w.run(&["--monitor", "--verify"]);
+        println!("read-only filesystem: {}", run.stderr.trim());
+        assert_eq!(run.code, 3);
+        assert!(
+            run.stderr.contains("state/bm.db") && run.stderr.contains("Read-only file system"),
+            "{}",
+            run.stderr
+        );
+        assert!(!run.stderr.contains("panicked"));
+    }
+    if !can_drop_privileges() {
+        return;
+    }
+    chmod(w.dir.path(), 0o755);
+    chown_nobody(w.dir.path());
+    w.now = Some(common::ts(FAULTS_NOW));
+    assert_eq!(as_nobody(&w, &["--monitor"]).code, 0);
+    let status = Command::new("chown")
+        .arg("root:root")
+        .arg(w.path("state/bm.db"))
+        .status();
+    assert!(status.unwrap().success());
+    chmod(&w.path("state/bm.db"), 0o644);
+    let run = as_nobody(&w, &["--monitor", "--verify"]);
+    println!("read-only store file: {}", run.stderr.trim());
+    assert_eq!(run.code, 3);
+    assert!(
+        run.stderr.contains("state/bm.db is read-only"),
+        "{}",
+        run.stderr
+    );
+    assert!(!run.stderr.contains("panicked"));
+}
+
+#[test]
+fn servers_that_accept_and_hang_do_not_hang_the_run() {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    std::thread::spawn(move || {
+        let mut held = Vec::new();
+        for conn in listener.incoming().flatten() {
+            held.push(conn); // accept, then never say or read anything
+        }
+    });
+    let w = Workspace::new();
+    w.write_config(&format!(
+        "timezone: UTC\nlogging: {{ file: null }}\nalerts:\n  timeout: 2s\n  email: {{ enabled: true, smtp_host: 127.0.0.1, smtp_port: {port}, security: none, from: bm@example.com, to: [ops@example.com] }}\n  slack: {{ enabled: true, webhook_url: \"http://127.0.0.1:{port}/slack\" }}\n  webhook: {{ enabled: true, url: \"http://127.0.0.1:{port}/hook\" }}\nbackups:\n  locations:\n    - name: gone\n      path: gone\n"
+    ));
+    let t = Instant::now();
+    let (run, doc) = w.run_json(&["--monitor", "--check-alerts"]);
+    let took = t.elapsed();
+    println!("three hanging channels with alerts.timeout 2s: the run took {took:?}");
+    assert!(took < Duration::from_secs(20), "{took:?}");
+    assert_eq!(run.code, 2, "{}", run.stderr);
+    assert_eq!(doc["alerts"]["delivery_failures"], 1, "{}", doc["alerts"]);
+    let failed: Vec<&Value> = doc["problems"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|p| p["kind"] == "alert_delivery_failed")
+        .collect();
+    assert_eq!(failed.len(), 3, "one per channel: {failed:?}");
+    for p in failed {
+        let m = p["message"].as_str().unwrap();
+        assert!(
+            m.contains("2s") || m.contains("timed out") || m.contains("timeout"),
+            "{m}"
+        );
+    }
 }

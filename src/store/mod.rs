@@ -50,6 +50,10 @@ pub enum StoreError {
         "the store {path} is not a backup-monitor database or is damaged: {detail}. Move it aside to start a new history"
     )]
     Damaged { path: PathBuf, detail: String },
+    #[error(
+        "the store {path} is read-only for this user: backup-monitor records every run there. Check the permissions of the file and its directory, and that its filesystem is not mounted read-only"
+    )]
+    ReadOnly { path: PathBuf },
 }
 
 pub struct Store {
@@ -82,6 +86,11 @@ impl Store {
         })?;
         if !existed {
             restrict_permissions(path);
+        }
+        // SQLite falls back to read-only when it may not write the file; say so here,
+        // naming the file, rather than fail later on "attempt to write a readonly database".
+        if conn.is_readonly(rusqlite::MAIN_DB).unwrap_or(false) {
+            return Err(StoreError::ReadOnly { path: path.into() }.into());
         }
         let store = Store {
             conn,
