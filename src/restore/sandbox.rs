@@ -329,6 +329,16 @@ impl Drop for Sandbox {
 }
 
 fn scratch_error(path: &Path, e: io::Error) -> RestoreError {
+    if e.raw_os_error() == Some(libc::ENAMETOOLONG) {
+        // The archive's fault, not this machine's (a name over NAME_MAX, a path over
+        // PATH_MAX): it cannot be restored into a directory, so it fails — never a skip.
+        let last = path.file_name().unwrap_or_default().to_string_lossy();
+        let last: String = last.chars().take(40).collect();
+        return RestoreError::Failed(format!(
+            "an entry cannot be restored: its path is too long for the filesystem ({} bytes in the sandbox, at {last:?}…): {e}",
+            path.as_os_str().len()
+        ));
+    }
     RestoreError::Skipped(format!(
         "cannot write into the restore sandbox ({}): {e}",
         path.display()

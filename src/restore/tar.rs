@@ -2,15 +2,29 @@
 //! ustar, GNU (long names, sparse) and PAX headers. Every entry goes through the sandbox;
 //! each regular file's restored size must equal its header's declared size, and the
 //! stream is read to its very end afterwards so a compressor's trailing checksum is
-//! checked too.
+//! checked too. What the parser reads besides file content — headers, long names, PAX
+//! records, data of entries that are not restored, padding — counts against `max_bytes`
+//! ([`Metered`]), so a header declaring a terabyte neither fills memory nor runs for hours.
 
 use super::sandbox::{EntryPath, Sandbox};
 use super::{Notes, RestoreError};
+use std::cell::Cell;
 use std::io::{self, Read};
 use tar::EntryType;
 
+/// Metadata allowed before one entry. The tar crate reads a GNU long name or a PAX record
+/// into memory whole, whatever size its header declares.
+const MAX_METADATA: u64 = 16 << 20;
+
 pub fn extract(sandbox: &Sandbox, stream: &mut dyn Read) -> Result<Notes, RestoreError> {
-    let counts = walk(sandbox, &mut tar::Archive::new(&mut *stream))?;
+    let reading = Cell::new(Reading::Metadata(0));
+    let mut metered = Metered {
+        inner: &mut *stream,
+        sandbox,
+        reading: &reading,
+    };
+    let archive = &mut tar::Archive::new(&mut metered as &mut dyn Read);
+    let counts = walk(sandbox, archive, &reading)?;
     sandbox.check_links()?;
     drain(sandbox, stream)?;
     let mut notes = Notes::default();
@@ -31,21 +45,77 @@ struct Counts {
     special: u64,
 }
 
+/// What the tar parser is reading from the stream.
+#[derive(Clone, Copy)]
+enum Reading {
+    /// An entry's content: the sandbox charges it as it writes it.
+    Content,
+    /// The data of an entry that is not restored (a device's, a directory's).
+    Skipped,
+    /// Headers, long names, PAX records and padding: so many bytes since the last entry.
+    Metadata(u64),
+}
+
+/// The stream under the tar parser: counts everything but content against `max_bytes`
+/// and caps the metadata before one entry at [`MAX_METADATA`].
+struct Metered<'a> {
+    inner: &'a mut dyn Read,
+    sandbox: &'a Sandbox,
+    reading: &'a Cell<Reading>,
+}
+
+impl Read for Metered<'_> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        match self.reading.get() {
+            Reading::Content => return Ok(n),
+            Reading::Skipped => {}
+            Reading::Metadata(before) => {
+                let total = before + n as u64;
+                self.reading.set(Reading::Metadata(total));
+                if total > MAX_METADATA {
+                    return Err(io::Error::other(format!(
+                        "more than {} MiB of tar metadata (headers, long names, PAX records) before one entry",
+                        MAX_METADATA >> 20
+                    )));
+                }
+            }
+        }
+        // The error is told apart by `read_error`, from the sandbox's count.
+        self.sandbox
+            .charge_overhead(n as u64)
+            .map_err(|e| io::Error::other(e.to_string()))?;
+        Ok(n)
+    }
+}
+
+/// A read error of the tar stream: the limit when the meter stopped it there, else
+/// corruption.
+fn read_error(sandbox: &Sandbox, what: &str, e: io::Error) -> RestoreError {
+    match sandbox.charge_overhead(0) {
+        Err(limit) => limit,
+        Ok(()) => RestoreError::read(what, e),
+    }
+}
+
 fn walk(
     sandbox: &Sandbox,
     archive: &mut tar::Archive<&mut dyn Read>,
+    reading: &Cell<Reading>,
 ) -> Result<Counts, RestoreError> {
     let mut declared = 0u64;
     let mut restored = 0u64;
     let mut skipped_special = 0u64;
     let entries = archive
         .entries()
-        .map_err(|e| RestoreError::read("the tar archive", e))?;
+        .map_err(|e| read_error(sandbox, "the tar archive", e))?;
     for entry in entries {
-        let mut entry = entry.map_err(|e| RestoreError::read("a tar header", e))?;
+        let mut entry = entry.map_err(|e| read_error(sandbox, "a tar header", e))?;
+        reading.set(Reading::Content);
         let kind = entry.header().entry_type();
         let raw_name = entry.path_bytes().into_owned();
         let Some(path) = EntryPath::parse(&raw_name)? else {
+            skip_rest(sandbox, &mut entry, reading)?;
             continue; // the archive root, `./`
         };
         match kind {
@@ -80,12 +150,26 @@ fn walk(
             // PAX/GNU metadata and volume labels carry no content of their own.
             _ => {}
         }
+        skip_rest(sandbox, &mut entry, reading)?;
     }
     Ok(Counts {
         declared,
         restored,
         special: skipped_special,
     })
+}
+
+/// Read what `entry` still holds — the data of an entry that is not restored (a device, a
+/// directory that declares a size) — counted against the limit; then metadata follows.
+fn skip_rest(
+    sandbox: &Sandbox,
+    entry: &mut dyn Read,
+    reading: &Cell<Reading>,
+) -> Result<(), RestoreError> {
+    reading.set(Reading::Skipped);
+    io::copy(entry, &mut io::sink()).map_err(|e| read_error(sandbox, "a tar entry", e))?;
+    reading.set(Reading::Metadata(0));
+    Ok(())
 }
 
 /// Read what follows the end-of-archive blocks (record padding) to the end of the stream,

@@ -14,6 +14,7 @@ use std::path::Path;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use zip::ZipArchive;
+use zip::read::ZipFileEntry;
 use zip::result::ZipError;
 
 /// The longest symbolic link target we read from an entry.
@@ -26,10 +27,12 @@ pub fn extract(
 ) -> Result<Notes, RestoreError> {
     let file = File::open(path)
         .map_err(|e| RestoreError::Skipped(format!("cannot open {}: {e}", path.display())))?;
-    let archive = ZipArchive::new(SharedFile::new(file)?).map_err(zip_error)?;
+    let shared = SharedFile::new(file)?;
+    let archive = ZipArchive::new(shared.clone()).map_err(zip_error)?;
     let mut declared = 0u64;
     for i in 0..archive.len() {
         let entry = archive.by_index_data(i).map_err(zip_error)?;
+        check_local_header(&shared, &entry)?;
         if entry.encrypted() {
             return Err(RestoreError::Skipped(format!(
                 "entry {:?} is encrypted and no password is configured",
@@ -100,6 +103,50 @@ fn restore_entry(
     }
     sandbox.tally.note(&path.rel(), true);
     Ok(got)
+}
+
+/// The local header in front of an entry's data must agree with the central directory on
+/// the name, CRC-32 and sizes (the zip crate reads only the central directory): a zip made
+/// to show one thing to a central-directory reader and another to an extractor that
+/// streams local headers is not the backup we tested.
+fn check_local_header(file: &SharedFile, entry: &ZipFileEntry<'_>) -> Result<(), RestoreError> {
+    let name = entry.name_raw();
+    let shown = String::from_utf8_lossy(name);
+    let mut head = vec![0u8; 30 + name.len()];
+    file.file
+        .read_exact_at(&mut head, entry.header_start())
+        .map_err(|e| RestoreError::read(&format!("the local header of {shown:?}"), e))?;
+    let u16_at = |at: usize| u16::from_le_bytes([head[at], head[at + 1]]);
+    let u32_at =
+        |at: usize| u32::from_le_bytes([head[at], head[at + 1], head[at + 2], head[at + 3]]);
+    let disagree = |what: String| {
+        RestoreError::Corrupt(format!(
+            "zip entry {shown:?}: its local header {what}, unlike the central directory"
+        ))
+    };
+    if head[..4] != *b"PK\x03\x04" {
+        return Err(disagree("is missing".into()));
+    }
+    if usize::from(u16_at(26)) != name.len() || head[30..] != *name {
+        let local = String::from_utf8_lossy(&head[30..]);
+        return Err(disagree(format!("names it {local:?}")));
+    }
+    // With a data descriptor (flag bit 3) the local fields are zero; 0xFFFFFFFF means the
+    // sizes are in the zip64 extra field.
+    let (crc, compressed, size) = (u32_at(14), u32_at(18), u32_at(22));
+    let described = u16_at(6) & 0x8 != 0;
+    if !described
+        && compressed != u32::MAX
+        && size != u32::MAX
+        && (crc != entry.crc32()
+            || u64::from(compressed) != entry.compressed_size()
+            || u64::from(size) != entry.size())
+    {
+        return Err(disagree(format!(
+            "declares {size} bytes ({compressed} compressed, CRC-32 {crc:08x})"
+        )));
+    }
+    Ok(())
 }
 
 fn zip_error(e: ZipError) -> RestoreError {
