@@ -10,6 +10,7 @@ mod support;
 use common::Workspace;
 use serde_json::Value;
 use std::collections::BTreeMap;
+use std::io::Read as _;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -872,4 +873,169 @@ fn servers_that_accept_and_hang_do_not_hang_the_run() {
             "{m}"
         );
     }
+}
+
+// ---------------------------------------------------------------------------------------
+// Item 7: permissions and secrets.
+
+fn mode(p: &Path) -> u32 {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::symlink_metadata(p).unwrap().permissions().mode() & 0o7777
+}
+
+#[test]
+fn store_logs_and_sandboxes_are_private() {
+    let w = Workspace::new();
+    w.write_config(
+        "timezone: UTC\ndatabase_url: sqlite://state/bm.db\nlogging: { file: logs/bm.log, level: debug }\nbackups:\n  locations:\n    - name: site\n      path: site\n      restore: { scratch_dir: scratch }\n",
+    );
+    std::fs::create_dir_all(w.path("scratch")).unwrap();
+    // 300 MiB of zeros: a small archive whose extraction takes a while.
+    let mut builder = tar::Builder::new(Vec::new());
+    let mut header = tar::Header::new_gnu();
+    header.set_size(300 << 20);
+    header.set_mode(0o4755);
+    header.set_cksum();
+    builder
+        .append_data(&mut header, "big.bin", std::io::repeat(0).take(300 << 20))
+        .unwrap();
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+    std::io::Write::write_all(&mut gz, &builder.into_inner().unwrap()).unwrap();
+    w.write_file(
+        "site/site_20261120.tar.gz",
+        &gz.finish().unwrap(),
+        chrono::Utc::now() - chrono::Duration::days(1),
+    );
+    let mut child = spawn_quiet(command(&w, None, &["--monitor", "--test-restore"]));
+    let (mut sandbox_modes, mut file_modes) = (Vec::new(), Vec::new());
+    while child.try_wait().unwrap().is_none() {
+        for dir in support::sandboxes(&w.path("scratch")) {
+            if let Ok(meta) = std::fs::symlink_metadata(&dir) {
+                use std::os::unix::fs::PermissionsExt;
+                sandbox_modes.push(meta.permissions().mode() & 0o7777);
+            }
+            if let Ok(meta) = std::fs::symlink_metadata(dir.join("big.bin")) {
+                use std::os::unix::fs::PermissionsExt;
+                file_modes.push(meta.permissions().mode() & 0o7777);
+            }
+        }
+        std::thread::sleep(Duration::from_millis(2));
+    }
+    assert!(
+        !sandbox_modes.is_empty(),
+        "a sandbox was observed during the restore"
+    );
+    assert!(
+        sandbox_modes.iter().all(|&m| m == 0o700),
+        "{sandbox_modes:?}"
+    );
+    assert!(
+        file_modes.iter().all(|&m| m == 0o600),
+        "no setuid bit: {file_modes:?}"
+    );
+    println!(
+        "observed the sandbox {} times (mode {:o}), the restored file {} times",
+        sandbox_modes.len(),
+        sandbox_modes[0],
+        file_modes.len()
+    );
+    assert!(support::sandboxes(&w.path("scratch")).is_empty(), "removed");
+    for f in ["state/bm.db", "state/bm.db.lock", "logs/bm.log"] {
+        assert_eq!(mode(&w.path(f)), 0o600, "{f}");
+    }
+    // While a connection is open SQLite keeps its WAL and shared-memory files: the same.
+    let conn = rusqlite::Connection::open(w.path("state/bm.db")).unwrap();
+    conn.execute_batch("PRAGMA journal_mode=WAL; CREATE TEMP TABLE t(x);")
+        .unwrap();
+    conn.query_row("SELECT COUNT(*) FROM runs", [], |r| r.get::<_, i64>(0))
+        .unwrap();
+    for f in ["state/bm.db-wal", "state/bm.db-shm"] {
+        if w.path(f).exists() {
+            assert_eq!(mode(&w.path(f)), 0o600, "{f}");
+        }
+    }
+}
+
+const SMTP_PASSWORD: &str = "smtpPASSWORDs3cr3t4242";
+const WEBHOOK_TOKEN: &str = "webhookTOKENs3cr3t9191";
+
+/// Every file under `dir` (recursively) that contains one of `needles`, except `skip`.
+fn files_containing(dir: &Path, needles: &[&str], skip: &[&str]) -> Vec<String> {
+    let mut hits = Vec::new();
+    for e in std::fs::read_dir(dir).unwrap().flatten() {
+        let p = e.path();
+        let name = e.file_name().to_string_lossy().into_owned();
+        if skip.contains(&name.as_str()) {
+            continue;
+        }
+        if e.file_type().unwrap().is_dir() {
+            hits.extend(files_containing(&p, needles, skip));
+        } else if let Ok(bytes) = std::fs::read(&p) {
+            let text = String::from_utf8_lossy(&bytes);
+            if needles.iter().any(|n| text.contains(n)) {
+                hits.push(p.display().to_string());
+            }
+        }
+    }
+    hits
+}
+
+#[test]
+fn secrets_reach_no_file_but_the_users_own() {
+    // A webhook that fails and echoes the URL (with its token) in its error body.
+    let server = tiny_http::Server::http("127.0.0.1:0").unwrap();
+    let port = server.server_addr().to_ip().unwrap().port();
+    std::thread::spawn(move || {
+        for mut request in server.incoming_requests() {
+            let mut body = String::new();
+            let _ = request.as_reader().read_to_string(&mut body);
+            let echo = format!("no such hook {}", request.url());
+            let _ = request.respond(tiny_http::Response::from_string(echo).with_status_code(404));
+        }
+    });
+    let closed = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        l.local_addr().unwrap().port()
+    };
+    let w = Workspace::new();
+    std::fs::write(
+        w.path(".env"),
+        format!("SMTP_PASSWORD={SMTP_PASSWORD}\nHOOK_URL=http://user:{WEBHOOK_TOKEN}@127.0.0.1:{port}/hook/{WEBHOOK_TOKEN}?token={WEBHOOK_TOKEN}\n"),
+    )
+    .unwrap();
+    w.write_config(&format!(
+        "timezone: UTC\nlogging: {{ file: logs/bm.log, level: debug }}\nreporting: {{ output_dir: reports, prometheus_textfile: metrics/bm.prom }}\nalerts:\n  timeout: 2s\n  email: {{ enabled: true, smtp_host: 127.0.0.1, smtp_port: {closed}, security: none, username: bm, password: \"${{SMTP_PASSWORD}}\", from: bm@example.com, to: [ops@example.com] }}\n  slack: {{ enabled: true, webhook_url: \"${{HOOK_URL}}\" }}\n  webhook: {{ enabled: true, url: \"${{HOOK_URL}}\" }}\nbackups:\n  locations:\n    - name: gone\n      path: gone\n"
+    ));
+    for args in [
+        &ALL_OPS[..],
+        &["--check-alerts", "-vv"][..],
+        &["--status", "--format", "json"][..],
+        &["--check-config", "--format", "json"][..],
+    ] {
+        let run = w.run(args);
+        for out in [&run.stdout, &run.stderr] {
+            assert!(
+                !out.contains(SMTP_PASSWORD) && !out.contains(WEBHOOK_TOKEN),
+                "{args:?} printed a secret:\n{out}"
+            );
+        }
+    }
+    let failures: i64 = w
+        .store()
+        .query_row(
+            "SELECT COUNT(*) FROM alert_deliveries WHERE success = 0 AND error IS NOT NULL",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert!(
+        failures >= 3,
+        "the failing channels were tried and recorded"
+    );
+    let hits = files_containing(
+        w.dir.path(),
+        &[SMTP_PASSWORD, WEBHOOK_TOKEN],
+        &["config.yaml", ".env"],
+    );
+    assert!(hits.is_empty(), "secrets on disk: {hits:?}");
 }
