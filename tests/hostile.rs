@@ -780,6 +780,12 @@ fn concatenated_gzip_members_pass_and_trailing_garbage_is_corrupt() {
         "half-member.tar.gz",
         &[multi.clone(), gzip(b"x")[..10].to_vec()].concat(),
     );
+    // Zero padding after the last member (as tape blocking leaves): gzip -t warns only.
+    write_backup(
+        &ws,
+        "zero-padded.tar.gz",
+        &[multi.clone(), vec![0u8; 1024]].concat(),
+    );
     write_backup(
         &ws,
         "garbage.log.gz",
@@ -791,7 +797,12 @@ fn concatenated_gzip_members_pass_and_trailing_garbage_is_corrupt() {
     assert_eq!(code, 2, "{doc:#}");
     assert_passed(&doc, "members.tar.gz", 3);
     assert_eq!(result(&doc, "members.tar.gz")["bytes"], 11 + 5000 + 6);
-    for name in ["garbage.tar.gz", "half-member.tar.gz", "garbage.log.gz"] {
+    for name in [
+        "garbage.tar.gz",
+        "half-member.tar.gz",
+        "garbage.log.gz",
+        "zero-padded.tar.gz",
+    ] {
         let detail = assert_failed(&doc, name, "archive_corrupt");
         eprintln!("{name}: {detail}");
     }
@@ -1102,8 +1113,10 @@ fn hostile_names_stay_on_their_line_in_text_and_nagios_output() {
         );
     }
     assert!(run.stdout.contains("new\\nline|pipe.sql"), "{}", run.stdout);
+    assert!(!run.stdout.contains('\r'), "{:?}", run.stdout);
     let run = ws.run(&["--monitor", "--format", "nagios"]);
     assert_eq!(run.code, 2, "{}", run.stderr);
+    assert!(!run.stdout.contains('\r'), "{:?}", run.stdout);
     let mut lines = run.stdout.lines();
     let first = lines.next().unwrap();
     let (text, perf) = first.split_once(" | ").expect("perfdata separator");
