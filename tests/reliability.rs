@@ -71,6 +71,7 @@ fn count_by<T: Ord + Clone>(items: &[T]) -> BTreeMap<T, usize> {
 const HISTORY_DAYS: u32 = 40;
 const CRASH_CYCLES: usize = 60;
 const MIN_KILLS: usize = 50;
+const MAX_CYCLES: usize = 80;
 
 fn crash_config(port: u16) -> String {
     format!(
@@ -181,7 +182,11 @@ fn sigkill_at_many_points_of_a_full_run_loses_and_repeats_nothing() {
     let mut durations = Vec::new();
     let mut delays = Vec::new();
     let started = Instant::now();
-    for (cycle, &slot) in order.iter().enumerate() {
+    for cycle in 0..MAX_CYCLES {
+        // Runs that finish before their kill do not count: go on until enough kills landed.
+        if cycle >= CRASH_CYCLES && kills >= MIN_KILLS {
+            break;
+        }
         let d = HISTORY_DAYS + cycle as u32;
         if cycle > 0 {
             support::write_day(reference.dir.path(), d);
@@ -206,7 +211,10 @@ fn sigkill_at_many_points_of_a_full_run_loses_and_repeats_nothing() {
         ref_total.extend(want_alerts.clone());
 
         // Stratified over [0, 1) × the reference duration, in a shuffled order.
-        let share = (slot as f64 + rng.unit()) / CRASH_CYCLES as f64;
+        let share = match order.get(cycle) {
+            Some(&slot) => (slot as f64 + rng.unit()) / CRASH_CYCLES as f64,
+            None => rng.unit() * 0.9,
+        };
         let delay = duration.mul_f64(share);
         delays.push(delay.as_millis() as u64);
         let before = last_run_id(&store);
