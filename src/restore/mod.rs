@@ -346,7 +346,8 @@ fn test_backup(ctx: &RunContext, loc: &Location, path: &Path, size: u64) -> Resu
         .with_context(|| format!("cannot create a restore sandbox under {}", parent.display()))?;
     let progress = Progress::new(ctx.progress, size, path);
     let mut format = "unknown".to_string();
-    let result = restore(&sandbox, loc, path, &progress, &mut format)
+    let pg_url = loc.restore.postgres_url.as_deref();
+    let result = restore(&sandbox, pg_url, path, &progress, &mut format)
         .and_then(|notes| validate(&sandbox, &loc.restore).map(|()| notes));
     progress.finish();
     let files = sandbox.tally.files();
@@ -393,10 +394,26 @@ fn validate(sandbox: &Sandbox, cfg: &RestoreConfig) -> Result<(), RestoreError> 
     Ok(())
 }
 
+/// Detect what the file at `path` is and restore-test it in a fresh sandbox under
+/// `parent` that stops at `max_bytes`, without a store, a config or `expect` globs: the
+/// library entry point for fuzzing and tools. Returns the format name and the verdict;
+/// errs only when no sandbox can be made.
+pub fn test_file(
+    parent: &Path,
+    path: &Path,
+    max_bytes: u64,
+) -> io::Result<(String, Result<Notes, RestoreError>)> {
+    let tally = Tally::new(&[]).map_err(io::Error::other)?;
+    let sandbox = Sandbox::create(parent, max_bytes, tally)?;
+    let mut format = "unknown".to_string();
+    let result = restore(&sandbox, None, path, &Progress { bar: None }, &mut format);
+    Ok((format, result))
+}
+
 /// Detect what the backup is and hand it to its format's handler.
 fn restore(
     sandbox: &Sandbox,
-    loc: &Location,
+    pg_url: Option<&str>,
     path: &Path,
     progress: &Progress,
     format: &mut String,
@@ -410,7 +427,6 @@ fn restore(
     let (head, stream) = compressed::peek(progress.wrap(file), detect::HEAD_LEN)
         .map_err(|e| RestoreError::read("the backup", e))?;
     let compression = detect::compression(&head);
-    let pg_url = loc.restore.postgres_url.as_deref();
     if compression == Compression::None {
         let content = detect::content(&head, &name);
         *format = detect::format_name(compression, content);

@@ -11,7 +11,7 @@ mod hash;
 mod judge;
 mod pool;
 mod sample;
-mod sidecar;
+pub mod sidecar;
 
 use crate::output::VerificationSummary;
 use crate::problem::{Kind, Operation, Problem, Severity};
