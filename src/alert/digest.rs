@@ -344,12 +344,13 @@ pub fn hint(kind: Kind) -> &'static str {
     }
 }
 
+/// Alerts, notices and clocks for the channels' unit tests.
 #[cfg(test)]
-mod tests {
+pub(crate) mod fixtures {
     use super::*;
     use crate::store::from_unix;
 
-    fn alert(kind: Kind, severity: Severity, location: Option<&str>) -> AlertRow {
+    pub fn alert(kind: Kind, severity: Severity, location: Option<&str>) -> AlertRow {
         AlertRow {
             id: 1,
             key: String::new(),
@@ -367,7 +368,7 @@ mod tests {
         }
     }
 
-    fn notice(event: Event, a: AlertRow) -> Notice {
+    pub fn notice(event: Event, a: AlertRow) -> Notice {
         Notice {
             event,
             alert: a,
@@ -378,11 +379,22 @@ mod tests {
         }
     }
 
-    fn clock() -> Clock {
+    pub fn clock_at(secs: i64) -> Clock {
         Clock {
-            now: from_unix(2 * 86400 + 3 * 3600),
+            now: from_unix(secs),
             tz: chrono_tz::Tz::UTC,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::fixtures::{alert, clock_at, notice};
+    use super::*;
+    use crate::store::from_unix;
+
+    fn clock() -> Clock {
+        clock_at(2 * 86400 + 3 * 3600)
     }
 
     #[test]

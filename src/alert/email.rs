@@ -132,39 +132,17 @@ pub fn render(digest: &Digest) -> Result<(String, String)> {
 mod tests {
     use super::*;
     use crate::alert::Event;
-    use crate::alert::digest::{Clock, Notice};
+    use crate::alert::digest::fixtures;
     use crate::problem::{Kind, Severity};
-    use crate::store::{AlertRow, from_unix};
 
     #[test]
     fn both_parts_name_location_problem_and_log_and_html_is_escaped() {
-        let alert = AlertRow {
-            id: 1,
-            key: String::new(),
-            problem_id: 1,
-            kind: Kind::ChecksumMismatch,
-            severity: Severity::Critical,
-            location: Some("db_main".into()),
-            path: Some("db_<1>.sql.gz".into()),
-            slot: None,
-            message: "content changed".into(),
-            opened_at: from_unix(0),
-            last_sent_at: None,
-            send_count: 0,
-            closed_at: None,
-        };
-        let notice = Notice {
-            event: Event::Open,
-            alert,
-            since: from_unix(0),
-            resolved_at: None,
-            previous_severity: None,
-            missed_slots: None,
-        };
-        let clock = Clock {
-            now: from_unix(3600),
-            tz: chrono_tz::Tz::UTC,
-        };
+        let mut alert =
+            fixtures::alert(Kind::ChecksumMismatch, Severity::Critical, Some("db_main"));
+        alert.path = Some("db_<1>.sql.gz".into());
+        alert.message = "content changed".into();
+        let notice = fixtures::notice(Event::Open, alert);
+        let clock = fixtures::clock_at(3600);
         let d = Digest::build(&[notice], "h", &clock, &|_| {
             vec!["WARN hash differs".into()]
         });

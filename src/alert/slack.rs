@@ -66,39 +66,15 @@ pub fn payload(digest: &Digest) -> Value {
 mod tests {
     use super::*;
     use crate::alert::Event;
-    use crate::alert::digest::{Clock, Notice};
+    use crate::alert::digest::fixtures;
     use crate::problem::{Kind, Severity};
-    use crate::store::{AlertRow, from_unix};
 
     #[test]
     fn one_coloured_attachment_per_location_with_escaped_text() {
-        let alert = AlertRow {
-            id: 1,
-            key: String::new(),
-            problem_id: 1,
-            kind: Kind::NoBackups,
-            severity: Severity::Critical,
-            location: Some("db".into()),
-            path: None,
-            slot: None,
-            message: "no file matches <*.sql>".into(),
-            opened_at: from_unix(0),
-            last_sent_at: None,
-            send_count: 0,
-            closed_at: None,
-        };
-        let notice = Notice {
-            event: Event::Open,
-            alert,
-            since: from_unix(0),
-            resolved_at: None,
-            previous_severity: None,
-            missed_slots: None,
-        };
-        let clock = Clock {
-            now: from_unix(60),
-            tz: chrono_tz::Tz::UTC,
-        };
+        let mut alert = fixtures::alert(Kind::NoBackups, Severity::Critical, Some("db"));
+        alert.message = "no file matches <*.sql>".into();
+        let notice = fixtures::notice(Event::Open, alert);
+        let clock = fixtures::clock_at(60);
         let d = Digest::build(&[notice], "h", &clock, &|_| vec!["WARN a & b".into()]);
         let p = payload(&d);
         assert_eq!(p["text"], "[backup-monitor] CRITICAL: 1 new on h");

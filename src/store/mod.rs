@@ -286,6 +286,32 @@ pub fn restrict_permissions(path: &Path) {
     }
 }
 
+/// A store in a temp dir with one location `a` holding one settled backup recorded at
+/// t = 10 s; returns the dir (keep it alive), the store, the location and backup ids.
+#[cfg(test)]
+pub(crate) fn store_with_one_backup(
+    path: &str,
+    size: u64,
+    mtime_ns: i64,
+) -> (tempfile::TempDir, Store, i64, i64) {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let store = Store::open(&dir.path().join("s.db")).expect("store");
+    let loc = store
+        .upsert_location("a", "/a", "generic", from_unix(0))
+        .expect("location");
+    let file = FoundFile {
+        path: path.into(),
+        size,
+        mtime_ns,
+        ts: from_unix(5),
+        ts_source: "mtime",
+        settled: true,
+    };
+    store.sync_scan(loc, &[file], from_unix(10)).expect("scan");
+    let backup = store.present_backups(loc).expect("backups")[0].id;
+    (dir, store, loc, backup)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

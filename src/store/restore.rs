@@ -147,25 +147,10 @@ impl Store {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::store::FoundFile;
 
     #[test]
     fn verdicts_carry_only_for_same_file_and_settings() {
-        let dir = tempfile::tempdir().unwrap();
-        let store = Store::open(&dir.path().join("s.db")).unwrap();
-        let loc = store
-            .upsert_location("a", "/a", "generic", from_unix(0))
-            .unwrap();
-        let file = FoundFile {
-            path: "x.tar".into(),
-            size: 10,
-            mtime_ns: 5,
-            ts: from_unix(1),
-            ts_source: "mtime",
-            settled: true,
-        };
-        store.sync_scan(loc, &[file], from_unix(2)).unwrap();
-        let backup = store.present_backups(loc).unwrap()[0].id;
+        let (_dir, store, loc, backup) = crate::store::store_with_one_backup("x.tar", 10, 5);
         let mut test = NewRestoreTest {
             backup_id: backup,
             run_id: 1,

@@ -103,7 +103,7 @@ impl Store {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::store::{FoundFile, from_unix};
+    use crate::store::from_unix;
 
     fn verification(id: i64, checksum: &str) -> Verification {
         Verification {
@@ -121,21 +121,7 @@ mod tests {
 
     #[test]
     fn first_checksum_is_never_overwritten() {
-        let dir = tempfile::tempdir().unwrap();
-        let store = Store::open(&dir.path().join("s.db")).unwrap();
-        let loc = store
-            .upsert_location("a", "/a", "generic", from_unix(0))
-            .unwrap();
-        let file = FoundFile {
-            path: "x".into(),
-            size: 3,
-            mtime_ns: 1,
-            ts: from_unix(5),
-            ts_source: "mtime",
-            settled: true,
-        };
-        store.sync_scan(loc, &[file], from_unix(10)).unwrap();
-        let id = store.present_backups(loc).unwrap()[0].id;
+        let (_dir, store, _loc, id) = crate::store::store_with_one_backup("x", 3, 1);
         store
             .record_verifications(1, &[verification(id, "aaaa")], from_unix(20))
             .unwrap();
