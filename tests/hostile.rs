@@ -191,24 +191,7 @@ fn test_restore(ws: &Workspace) -> (i32, Value) {
     (run.code, doc)
 }
 
-fn result<'a>(doc: &'a Value, path: &str) -> &'a Value {
-    doc["restore_tests"]["results"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|r| r["path"] == path)
-        .unwrap_or_else(|| panic!("no result for {path}: {doc:#}"))
-}
-
-fn kinds_of(doc: &Value, path: &str) -> Vec<String> {
-    doc["problems"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter(|p| p["path"] == path)
-        .map(|p| p["kind"].as_str().unwrap().to_string())
-        .collect()
-}
+use common::{problem_kinds_of as kinds_of, restore_result as result};
 
 /// `path` failed with exactly one problem of `kind`; returns its detail.
 fn assert_failed(doc: &Value, path: &str, kind: &str) -> String {

@@ -21,15 +21,23 @@ pub struct Run {
 
 impl Run {
     pub fn json(&self) -> serde_json::Value {
-        serde_json::from_str(&self.stdout)
-            .unwrap_or_else(|e| panic!("stdout is not one JSON document ({e}):\n{}\nstderr:\n{}", self.stdout, self.stderr))
+        serde_json::from_str(&self.stdout).unwrap_or_else(|e| {
+            panic!(
+                "stdout is not one JSON document ({e}):\n{}\nstderr:\n{}",
+                self.stdout, self.stderr
+            )
+        })
     }
 
     /// Kinds of the problems in the JSON document.
     pub fn kinds(&self) -> Vec<String> {
         self.json()["problems"]
             .as_array()
-            .map(|a| a.iter().map(|p| p["kind"].as_str().unwrap_or("").to_string()).collect())
+            .map(|a| {
+                a.iter()
+                    .map(|p| p["kind"].as_str().unwrap_or("").to_string())
+                    .collect()
+            })
             .unwrap_or_default()
     }
 }
@@ -46,7 +54,11 @@ impl From<Output> for Run {
 
 impl Workspace {
     pub fn new() -> Workspace {
-        Workspace { dir: tempfile::tempdir().expect("temp dir"), now: None, envs: Vec::new() }
+        Workspace {
+            dir: tempfile::tempdir().expect("temp dir"),
+            now: None,
+            envs: Vec::new(),
+        }
     }
 
     pub fn path(&self, rel: &str) -> PathBuf {
@@ -100,7 +112,11 @@ impl Workspace {
     }
 
     pub fn run(&self, args: &[&str]) -> Run {
-        self.command().args(args).output().expect("run binary").into()
+        self.command()
+            .args(args)
+            .output()
+            .expect("run binary")
+            .into()
     }
 
     /// Run with `--format json` and return the parsed document too.
@@ -124,5 +140,28 @@ pub fn set_mtime(p: &Path, t: DateTime<Utc>) {
 }
 
 pub fn ts(s: &str) -> DateTime<Utc> {
-    DateTime::parse_from_rfc3339(s).expect("rfc3339").with_timezone(&Utc)
+    DateTime::parse_from_rfc3339(s)
+        .expect("rfc3339")
+        .with_timezone(&Utc)
+}
+
+/// The restore-test result for `path` in a run document.
+pub fn restore_result<'a>(doc: &'a serde_json::Value, path: &str) -> &'a serde_json::Value {
+    doc["restore_tests"]["results"]
+        .as_array()
+        .expect("results")
+        .iter()
+        .find(|r| r["path"] == path)
+        .unwrap_or_else(|| panic!("no result for {path}: {doc:#}"))
+}
+
+/// Kinds of the problems about `path` in a run document.
+pub fn problem_kinds_of(doc: &serde_json::Value, path: &str) -> Vec<String> {
+    doc["problems"]
+        .as_array()
+        .expect("problems")
+        .iter()
+        .filter(|p| p["path"] == path)
+        .map(|p| p["kind"].as_str().unwrap_or("").to_string())
+        .collect()
 }
