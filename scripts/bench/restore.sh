@@ -5,6 +5,7 @@
 #   scripts/bench/restore.sh            # 1 GiB of content; builds the release binary
 #   SIZE_MIB=256 scripts/bench/restore.sh
 #   BACKUP_MONITOR_BIN=/path/to/bin scripts/bench/restore.sh
+#   BENCH_DIR=/tmp/rb scripts/bench/restore.sh   # keep the archives there and reuse them
 #
 # Needs: tar, gzip, zstd, zip, unzip, python3, /usr/bin/time (apt: time) and about
 # 4 x SIZE_MIB free under $TMPDIR (removed on exit). The content is realistic mixed data:
@@ -30,11 +31,22 @@ for tool in tar gzip zstd zip unzip python3 /usr/bin/time; do
 done
 size_mib="${SIZE_MIB:-1024}"
 
-work="$(mktemp -d "${TMPDIR:-/tmp}/restore-bench.XXXXXX")"
-trap 'rm -rf "$work"' EXIT
+if [ -n "${BENCH_DIR:-}" ]; then
+  work="$BENCH_DIR"
+  mkdir -p "$work"
+  trap 'rm -rf "$work/out" "$work/scratch"' EXIT
+else
+  work="$(mktemp -d "${TMPDIR:-/tmp}/restore-bench.XXXXXX")"
+  trap 'rm -rf "$work"' EXIT
+fi
 cd "$work"
-mkdir -p content/site backups out scratch
+mkdir -p backups out scratch
 
+if [ -f backups/done ] && [ "$(cat backups/done)" = "$size_mib" ]; then
+  echo "reusing the archives in $work/backups" >&2
+  read -r bytes files < backups/content
+else
+rm -rf content backups/* && mkdir -p content/site
 echo "generating ${size_mib} MiB of mixed content in $work ..." >&2
 python3 - "$size_mib" <<'PY'
 import os, random, sys
@@ -87,6 +99,9 @@ tar -cf - -C content site | zstd -q -T0 -3 -o backups/site.tar.zst
 rm -rf content
 # Keep the backups' mtime in the past: they must have settled to be recorded.
 touch -d '2 days ago' backups/*
+echo "$bytes $files" > backups/content
+echo "$size_mib" > backups/done
+fi
 
 cat > config.yaml <<YAML
 backups:

@@ -17,12 +17,15 @@
 use super::{RestoreError, Tally};
 use std::cell::RefCell;
 use std::collections::HashMap;
-use std::fs::{self, DirBuilder, OpenOptions};
+use std::ffi::{CStr, CString};
+use std::fs::{self, File, OpenOptions};
 use std::io::{self, Read, Write};
-use std::os::unix::fs::{DirBuilderExt, MetadataExt, OpenOptionsExt, PermissionsExt};
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::os::unix::ffi::OsStrExt;
+use std::os::unix::fs::{MetadataExt, OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
-use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 
 /// Every sandbox directory's name starts with this, followed by `<pid>-`.
 pub const PREFIX: &str = "backup-monitor-restore-";
@@ -32,6 +35,9 @@ const BUFFER: usize = 1 << 20;
 
 /// Link chains longer than this are refused, like the kernel's ELOOP.
 const MAX_LINK_HOPS: usize = 40;
+
+/// Directory handles a sandbox keeps open (see [`OpenDirs`]).
+const MAX_OPEN_DIRS: usize = 128;
 
 thread_local! {
     static COPY_BUFFER: RefCell<Vec<u8>> = const { RefCell::new(Vec::new()) };
@@ -78,10 +84,24 @@ impl EntryPath {
     fn parent(&self) -> &[String] {
         &self.0[..self.0.len() - 1]
     }
+
+    fn leaf(&self) -> &str {
+        &self.0[self.0.len() - 1]
+    }
+
+    /// Bytes of `rel()`, without building it.
+    fn rel_len(&self) -> usize {
+        self.0.iter().map(|p| p.len() + 1).sum::<usize>() - 1
+    }
 }
 
 pub struct Sandbox {
     root: PathBuf,
+    /// The root directory, opened once: everything is created relative to open
+    /// directories (`openat`, `mkdirat`), never through a path walked again.
+    root_fd: Arc<OwnedFd>,
+    /// Directories of the sandbox that are open, by `/`-joined path below the root.
+    dirs: Mutex<OpenDirs>,
     limit: u64,
     /// Bytes counted against the limit (restored content and stream overhead).
     charged: AtomicU64,
@@ -93,6 +113,45 @@ pub struct Sandbox {
     pub tally: Tally,
 }
 
+/// Directories the sandbox made or opened, kept open so that an entry's parents are not
+/// walked and checked again for every file. Safe to reuse: each was opened with
+/// `O_NOFOLLOW | O_DIRECTORY` from its open parent, so it is a real directory inside the
+/// sandbox, and the descriptor stays that directory whatever later happens to its name
+/// (the archive cannot replace a directory anyway: a file, hard link or directory entry
+/// of the same name is refused, and links are never created). At most
+/// [`MAX_OPEN_DIRS`]; the least recently used is closed first.
+#[derive(Default)]
+struct OpenDirs {
+    open: HashMap<String, (Arc<OwnedFd>, u64)>,
+    tick: u64,
+}
+
+impl OpenDirs {
+    fn get(&mut self, rel: &str) -> Option<Arc<OwnedFd>> {
+        self.tick += 1;
+        let tick = self.tick;
+        self.open.get_mut(rel).map(|(fd, used)| {
+            *used = tick;
+            fd.clone()
+        })
+    }
+
+    fn insert(&mut self, rel: String, fd: Arc<OwnedFd>) {
+        if self.open.len() >= MAX_OPEN_DIRS {
+            let oldest = self
+                .open
+                .iter()
+                .min_by_key(|(_, (_, used))| *used)
+                .map(|(k, _)| k.clone());
+            if let Some(k) = oldest {
+                self.open.remove(&k);
+            }
+        }
+        self.tick += 1;
+        self.open.insert(rel, (fd, self.tick));
+    }
+}
+
 impl Sandbox {
     /// Make a fresh private directory under `parent`.
     pub fn create(parent: &Path, limit: u64, tally: Tally) -> io::Result<Sandbox> {
@@ -100,10 +159,16 @@ impl Sandbox {
             .prefix(&format!("{PREFIX}{}-", std::process::id()))
             .permissions(fs::Permissions::from_mode(0o700))
             .tempdir_in(parent)?;
+        let root_fd = open_dir(
+            libc::AT_FDCWD,
+            &CString::new(dir.path().as_os_str().as_bytes()).map_err(io::Error::other)?,
+        )?;
         // The directory is removed by our Drop, not tempfile's.
         let root = dir.keep();
         Ok(Sandbox {
             root,
+            root_fd: Arc::new(root_fd),
+            dirs: Mutex::new(OpenDirs::default()),
             limit,
             charged: AtomicU64::new(0),
             restored: AtomicU64::new(0),
@@ -149,23 +214,47 @@ impl Sandbox {
 
     /// Create `entry` as a regular file with everything `src` yields; returns its size.
     pub fn write_file(&self, entry: &EntryPath, src: &mut dyn Read) -> Result<u64, RestoreError> {
-        let path = self.prepare(entry)?;
-        self.write_at(&path, &entry.rel(), src)
+        let full = || self.root.join(entry.rel());
+        self.check_len(entry.rel_len(), &full)?;
+        let dir = self.dir_fd(entry.parent())?;
+        let name = c_name(entry.leaf())?;
+        let mut attempts = 0;
+        let file = loop {
+            // O_EXCL never opens an existing name, link or not; O_NOFOLLOW says so twice.
+            let flags = libc::O_WRONLY | libc::O_CREAT | libc::O_EXCL | libc::O_NOFOLLOW;
+            match open_at(dir.as_raw_fd(), &name, flags, 0o600) {
+                Ok(fd) => break File::from(fd),
+                Err(e) if e.raw_os_error() == Some(libc::EEXIST) && attempts < 2 => {
+                    attempts += 1;
+                    self.clear_name(&dir, &name, entry)?;
+                }
+                Err(e) => return Err(scratch_error(&full(), e)),
+            }
+        };
+        self.copy_into(file, &full, &entry.rel(), src)
     }
 
     /// Like [`Sandbox::write_file`], for a scratch path from [`Sandbox::scratch_path`].
     pub fn write_scratch(&self, path: &Path, src: &mut dyn Read) -> Result<u64, RestoreError> {
-        self.write_at(path, "the decompressed stream", src)
-    }
-
-    fn write_at(&self, path: &Path, shown: &str, src: &mut dyn Read) -> Result<u64, RestoreError> {
-        let mut file = OpenOptions::new()
+        let file = OpenOptions::new()
             .write(true)
             .create_new(true)
             .mode(0o600)
             .custom_flags(libc::O_NOFOLLOW)
             .open(path)
             .map_err(|e| scratch_error(path, e))?;
+        self.copy_into(file, &|| path.to_path_buf(), "the decompressed stream", src)
+    }
+
+    /// Copy `src` into `file` through this thread's buffer, one `write` per read, counting
+    /// every byte against the limit before it is written.
+    fn copy_into(
+        &self,
+        mut file: File,
+        path: &dyn Fn() -> PathBuf,
+        shown: &str,
+        src: &mut dyn Read,
+    ) -> Result<u64, RestoreError> {
         COPY_BUFFER.with(|cell| {
             let mut buf = cell.borrow_mut();
             if buf.len() < BUFFER {
@@ -181,7 +270,7 @@ impl Sandbox {
                 };
                 self.charge(n as u64)?;
                 file.write_all(&buf[..n])
-                    .map_err(|e| scratch_error(path, e))?;
+                    .map_err(|e| scratch_error(&path(), e))?;
                 total += n as u64;
             }
         })
@@ -189,9 +278,7 @@ impl Sandbox {
 
     /// Create `entry` as a directory (and its parents).
     pub fn make_dir(&self, entry: &EntryPath) -> Result<(), RestoreError> {
-        let parent = self.ensure_dirs(entry.parent())?;
-        let path = parent.join(&entry.0[entry.0.len() - 1]);
-        self.ensure_dir(&path, &entry.rel())
+        self.dir_fd(&entry.0).map(drop)
     }
 
     /// Record a symbolic link without creating it. An absolute target is refused at once;
@@ -251,6 +338,8 @@ impl Sandbox {
         let source = resolved
             .iter()
             .fold(self.root.clone(), |p, part| p.join(part));
+        // The sandbox creates no symbolic links, so the walk to `source` meets none; the
+        // last component is not followed by lstat nor by linkat (no AT_SYMLINK_FOLLOW).
         match fs::symlink_metadata(&source) {
             Ok(m) if m.is_file() => {}
             _ => {
@@ -260,60 +349,186 @@ impl Sandbox {
                 )));
             }
         }
-        let path = self.prepare(entry)?;
-        fs::hard_link(&source, &path).map_err(|e| scratch_error(&path, e))
+        let full = || self.root.join(entry.rel());
+        self.check_len(entry.rel_len(), &full)?;
+        let dir = self.dir_fd(entry.parent())?;
+        let name = c_name(entry.leaf())?;
+        self.clear_name(&dir, &name, entry)?;
+        let source = CString::new(source.as_os_str().as_bytes())
+            .map_err(|e| scratch_error(&full(), io::Error::other(e)))?;
+        // SAFETY: both names are NUL-terminated and `dir` is an open directory.
+        let rc = unsafe {
+            libc::linkat(
+                libc::AT_FDCWD,
+                source.as_ptr(),
+                dir.as_raw_fd(),
+                name.as_ptr(),
+                0,
+            )
+        };
+        if rc != 0 {
+            return Err(scratch_error(&full(), io::Error::last_os_error()));
+        }
+        Ok(())
     }
 
-    /// Make the parents of `entry` and clear its own name; returns where to create it.
-    fn prepare(&self, entry: &EntryPath) -> Result<PathBuf, RestoreError> {
-        let parent = self.ensure_dirs(entry.parent())?;
-        let path = parent.join(&entry.0[entry.0.len() - 1]);
-        match fs::symlink_metadata(&path) {
-            Ok(m) if m.is_dir() => Err(RestoreError::Corrupt(format!(
+    /// Free `name` in `dir` for a new file: a later entry of the same name replaces the
+    /// earlier one, as tar does — the old name is unlinked, never written through. A
+    /// directory is not replaced.
+    fn clear_name(
+        &self,
+        dir: &OwnedFd,
+        name: &CStr,
+        entry: &EntryPath,
+    ) -> Result<(), RestoreError> {
+        // SAFETY: an all-zero `stat` is a valid value for fstatat to overwrite.
+        let mut st: libc::stat = unsafe { std::mem::zeroed() };
+        // SAFETY: `dir` is open, `name` NUL-terminated, `st` a valid out-pointer.
+        let rc = unsafe {
+            libc::fstatat(
+                dir.as_raw_fd(),
+                name.as_ptr(),
+                &mut st,
+                libc::AT_SYMLINK_NOFOLLOW,
+            )
+        };
+        if rc != 0 {
+            let e = io::Error::last_os_error();
+            return match e.raw_os_error() {
+                Some(libc::ENOENT) => Ok(()),
+                _ => Err(scratch_error(&self.root.join(entry.rel()), e)),
+            };
+        }
+        if st.st_mode & libc::S_IFMT == libc::S_IFDIR {
+            return Err(RestoreError::Corrupt(format!(
                 "entry {:?} is a file where the archive made a directory",
                 entry.rel()
-            ))),
-            // A later entry of the same name replaces the earlier one, as tar does. The
-            // old name is unlinked, never written through.
-            Ok(_) => fs::remove_file(&path)
-                .map(|()| path.clone())
-                .map_err(|e| scratch_error(&path, e)),
-            Err(_) => Ok(path),
+            )));
         }
-    }
-
-    fn ensure_dirs(&self, parts: &[String]) -> Result<PathBuf, RestoreError> {
-        let mut path = self.root.clone();
-        for (i, part) in parts.iter().enumerate() {
-            path.push(part);
-            self.ensure_dir(&path, &parts[..=i].join("/"))?;
-        }
-        Ok(path)
-    }
-
-    fn ensure_dir(&self, path: &Path, shown: &str) -> Result<(), RestoreError> {
-        // symlink_metadata never follows: only a real directory counts.
-        match fs::symlink_metadata(path) {
-            Ok(m) if m.is_dir() => return Ok(()),
-            Ok(_) => {
-                return Err(RestoreError::Corrupt(format!(
-                    "{shown:?} is a file where the archive needs a directory"
-                )));
+        // SAFETY: as above; flags 0 unlinks a non-directory.
+        if unsafe { libc::unlinkat(dir.as_raw_fd(), name.as_ptr(), 0) } != 0 {
+            let e = io::Error::last_os_error();
+            if e.raw_os_error() != Some(libc::ENOENT) {
+                return Err(scratch_error(&self.root.join(entry.rel()), e));
             }
-            Err(_) => {}
         }
-        match DirBuilder::new().mode(0o700).create(path) {
-            Ok(()) => Ok(()),
-            // Another thread of a parallel restore made it first.
-            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {
-                match fs::symlink_metadata(path) {
-                    Ok(m) if m.is_dir() => Ok(()),
-                    _ => Err(scratch_error(path, e)),
+        Ok(())
+    }
+
+    /// The open directory `parts` below the root, made (0700) and opened one component
+    /// at a time from the deepest one already open. Every component is opened with
+    /// `O_NOFOLLOW | O_DIRECTORY` relative to its parent, so only a real directory is
+    /// ever entered; a file in the way is corruption.
+    fn dir_fd(&self, parts: &[String]) -> Result<Arc<OwnedFd>, RestoreError> {
+        if parts.is_empty() {
+            return Ok(self.root_fd.clone());
+        }
+        let (mut at, mut fd) = {
+            let mut dirs = self.dirs.lock().unwrap_or_else(|e| e.into_inner());
+            (1..=parts.len())
+                .rev()
+                .find_map(|i| dirs.get(&parts[..i].join("/")).map(|fd| (i, fd)))
+                .unwrap_or((0, self.root_fd.clone()))
+        };
+        while at < parts.len() {
+            let rel = parts[..=at].join("/");
+            let full = || self.root.join(&rel);
+            self.check_len(rel.len(), &full)?;
+            let name = c_name(&parts[at])?;
+            let next = match open_dir(fd.as_raw_fd(), &name) {
+                Err(e) if e.raw_os_error() == Some(libc::ENOENT) => {
+                    // SAFETY: `fd` is an open directory and `name` NUL-terminated.
+                    let rc = unsafe { libc::mkdirat(fd.as_raw_fd(), name.as_ptr(), 0o700) };
+                    let made = io::Error::last_os_error();
+                    // EEXIST: another thread of a parallel restore made it first.
+                    if rc != 0 && made.raw_os_error() != Some(libc::EEXIST) {
+                        return Err(scratch_error(&full(), made));
+                    }
+                    open_dir(fd.as_raw_fd(), &name)
                 }
-            }
-            Err(e) => Err(scratch_error(path, e)),
+                other => other,
+            };
+            let next = match next {
+                Ok(next) => Arc::new(next),
+                Err(e) if matches!(e.raw_os_error(), Some(libc::ENOTDIR | libc::ELOOP)) => {
+                    return Err(RestoreError::Corrupt(format!(
+                        "{rel:?} is a file where the archive needs a directory"
+                    )));
+                }
+                Err(e) => return Err(scratch_error(&full(), e)),
+            };
+            self.dirs
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .insert(rel, next.clone());
+            fd = next;
+            at += 1;
+        }
+        Ok(fd)
+    }
+
+    /// A path the kernel's path calls would refuse (PATH_MAX, its NUL included) is refused
+    /// here too: relative creation could go deeper, but the verdict must not depend on how
+    /// the sandbox creates files, and the sandbox stays removable by path.
+    fn check_len(&self, rel_len: usize, full: &dyn Fn() -> PathBuf) -> Result<(), RestoreError> {
+        if self.root.as_os_str().len() + 1 + rel_len >= libc::PATH_MAX as usize {
+            return Err(scratch_error(
+                &full(),
+                io::Error::from_raw_os_error(libc::ENAMETOOLONG),
+            ));
+        }
+        Ok(())
+    }
+
+    /// Close every open directory (tests: the next entry walks from the root again).
+    #[cfg(test)]
+    fn forget_dirs(&self) {
+        self.dirs
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .open
+            .clear();
+    }
+}
+
+/// A name component as the kernel wants it. [`EntryPath::parse`] refused NUL bytes.
+fn c_name(part: &str) -> Result<CString, RestoreError> {
+    CString::new(part)
+        .map_err(|_| RestoreError::Corrupt(format!("entry name {part:?} contains a NUL byte")))
+}
+
+/// `openat(dir, name, flags | O_CLOEXEC, mode)`.
+fn open_at(dir: RawFd, name: &CStr, flags: libc::c_int, mode: libc::mode_t) -> io::Result<OwnedFd> {
+    loop {
+        // SAFETY: `name` is NUL-terminated; `dir` is an open directory or AT_FDCWD.
+        let fd = unsafe {
+            libc::openat(
+                dir,
+                name.as_ptr(),
+                flags | libc::O_CLOEXEC,
+                libc::c_uint::from(mode),
+            )
+        };
+        if fd >= 0 {
+            // SAFETY: the kernel just returned this descriptor; nothing else owns it.
+            return Ok(unsafe { OwnedFd::from_raw_fd(fd) });
+        }
+        let e = io::Error::last_os_error();
+        if e.kind() != io::ErrorKind::Interrupted {
+            return Err(e);
         }
     }
+}
+
+/// `name` in `dir` as a directory handle, only if it is a real directory (never through
+/// a link: ELOOP or ENOTDIR otherwise).
+fn open_dir(dir: RawFd, name: &CStr) -> io::Result<OwnedFd> {
+    open_at(
+        dir,
+        name,
+        libc::O_PATH | libc::O_DIRECTORY | libc::O_NOFOLLOW,
+        0,
+    )
 }
 
 impl Drop for Sandbox {
@@ -563,5 +778,92 @@ mod tests {
         assert!(!stale.exists());
         assert!(live.exists(), "pid 1 is alive");
         assert!(other.exists() && mine.root().exists());
+    }
+
+    #[test]
+    fn open_directories_never_lead_outside_when_a_parent_is_swapped_for_a_link() {
+        let parent = tempfile::tempdir().unwrap();
+        let outside = parent.path().join("outside");
+        fs::create_dir(&outside).unwrap();
+        let sb = sandbox(parent.path(), 1 << 20);
+        sb.write_file(&entry("d/e/a.txt"), &mut &b"a"[..]).unwrap();
+        // Something other than the archive swaps a directory the sandbox made (and keeps
+        // open) for a symbolic link to the outside.
+        fs::rename(sb.root().join("d"), sb.root().join("moved")).unwrap();
+        std::os::unix::fs::symlink(&outside, sb.root().join("d")).unwrap();
+        // Through the open handle the file lands in the real directory, inside.
+        sb.write_file(&entry("d/e/b.txt"), &mut &b"b"[..]).unwrap();
+        assert_eq!(fs::read(sb.root().join("moved/e/b.txt")).unwrap(), b"b");
+        // Walked afresh from the root, the link is refused, never followed.
+        sb.forget_dirs();
+        for attempt in [
+            sb.write_file(&entry("d/e/c.txt"), &mut &b"c"[..]),
+            sb.make_dir(&entry("d/f")).map(|()| 0),
+            sb.hard_link(&entry("d/g"), b"moved/e/a.txt").map(|()| 0),
+        ] {
+            assert!(
+                matches!(attempt, Err(RestoreError::Corrupt(_))),
+                "{attempt:?}"
+            );
+        }
+        assert_eq!(
+            fs::read_dir(&outside).unwrap().count(),
+            0,
+            "nothing outside"
+        );
+    }
+
+    #[test]
+    fn an_archive_cannot_replace_a_directory_it_made() {
+        let parent = tempfile::tempdir().unwrap();
+        let sb = sandbox(parent.path(), 1 << 20);
+        sb.make_dir(&entry("d")).unwrap();
+        sb.write_file(&entry("f"), &mut &b"f"[..]).unwrap();
+        // A file or a hard link of the same name is refused; a symbolic link is only noted.
+        assert!(matches!(
+            sb.write_file(&entry("d"), &mut &b"x"[..]),
+            Err(RestoreError::Corrupt(_))
+        ));
+        assert!(matches!(
+            sb.hard_link(&entry("d"), b"f"),
+            Err(RestoreError::Corrupt(_))
+        ));
+        sb.note_symlink(&entry("d"), b"f").unwrap();
+        sb.write_file(&entry("d/inside.txt"), &mut &b"in"[..])
+            .unwrap();
+        assert!(fs::symlink_metadata(sb.root().join("d")).unwrap().is_dir());
+        assert_eq!(fs::read(sb.root().join("d/inside.txt")).unwrap(), b"in");
+        // A file where a directory is needed, also once the directory handles are closed.
+        for forget in [false, true] {
+            if forget {
+                sb.forget_dirs();
+            }
+            assert!(matches!(
+                sb.write_file(&entry("f/x"), &mut &b"x"[..]),
+                Err(RestoreError::Corrupt(_))
+            ));
+        }
+        assert_eq!(fs::read(sb.root().join("f")).unwrap(), b"f");
+    }
+
+    #[test]
+    fn more_directories_than_stay_open_and_paths_beyond_path_max() {
+        let parent = tempfile::tempdir().unwrap();
+        let sb = sandbox(parent.path(), 1 << 20);
+        for i in 0..(MAX_OPEN_DIRS * 2 + 7) {
+            let name = format!("a{}/b{i}/c/f.txt", i % 3);
+            sb.write_file(&entry(&name), &mut &b"x"[..]).unwrap();
+        }
+        assert!(sb.dirs.lock().unwrap().open.len() <= MAX_OPEN_DIRS);
+        assert_eq!(fs::read(sb.root().join("a1/b100/c/f.txt")).unwrap(), b"x");
+        let deep = "d/".repeat(libc::PATH_MAX as usize / 2) + "f";
+        let err = sb.write_file(&entry(&deep), &mut &b"x"[..]).unwrap_err();
+        assert!(
+            matches!(&err, RestoreError::Failed(m) if m.contains("too long")),
+            "{err:?}"
+        );
+        let long = "n".repeat(300);
+        let err = sb.write_file(&entry(&long), &mut &b"x"[..]).unwrap_err();
+        assert!(matches!(&err, RestoreError::Failed(_)), "{err:?}");
     }
 }
