@@ -15,8 +15,9 @@ use super::detect::Dialect;
 use super::postgres::{self, ScratchDb};
 use super::sandbox::Sandbox;
 use super::{Notes, RestoreError, sqlite};
+use std::cell::Cell;
 use std::collections::VecDeque;
-use std::ffi::CString;
+use std::ffi::{CStr, CString, c_char, c_int, c_void};
 use std::io::{self, BufRead, BufReader, Read, Write};
 use std::process::Child;
 
@@ -28,6 +29,17 @@ const MAX_STATEMENT: usize = 64 << 20;
 const TAIL_LINES: usize = 8;
 /// How much of each line is kept for the footer and `CREATE TABLE` checks.
 const PREFIX: usize = 256;
+
+/// VM instructions between two checks of a SQLite replay's work budget.
+const PROGRESS_OPS: c_int = 10_000;
+/// Work a SQLite replay may do: this many VM instructions, plus `OPS_PER_BYTE` per byte
+/// of script read. Real dumps need a few per byte (inserts, index builds); a hostile
+/// script that never ends (`WITH RECURSIVE` without a limit) is stopped instead of
+/// hanging the run.
+const BASE_OPS: u64 = 100_000_000;
+const OPS_PER_BYTE: u64 = 1_000;
+/// Pragmas a `sqlite3 .dump` script writes; any other is ignored during a replay.
+const DUMP_PRAGMAS: [&str; 2] = ["foreign_keys", "writable_schema"];
 
 const PG_FOOTER: &str = "-- PostgreSQL database dump complete";
 const MYSQL_FOOTER: &str = "-- Dump completed";
@@ -170,11 +182,18 @@ fn replay_sqlite(sandbox: &Sandbox, stream: &mut dyn Read) -> Result<Notes, Rest
     let conn = rusqlite::Connection::open(&path).map_err(|e| {
         RestoreError::Skipped(format!("cannot create the scratch SQLite database: {e}"))
     })?;
-    conn.execute_batch("PRAGMA journal_mode=OFF; PRAGMA synchronous=OFF;")
-        .map_err(|e| RestoreError::Skipped(format!("cannot set up the scratch database: {e}")))?;
+    let pages = (sandbox.limit() / 4096).max(16);
+    conn.execute_batch(&format!(
+        "PRAGMA journal_mode=OFF; PRAGMA synchronous=OFF; PRAGMA temp_store=MEMORY; \
+         PRAGMA page_size=4096; PRAGMA max_page_count={pages};"
+    ))
+    .map_err(|e| RestoreError::Skipped(format!("cannot set up the scratch database: {e}")))?;
+    let budget = Budget::default();
+    confine(&conn, Some(&budget));
     let mut statement: Vec<u8> = Vec::new();
     let mut statements = 0u64;
     let scan = scan(sandbox, stream, |piece, _| {
+        budget.allow(piece.len() as u64 * OPS_PER_BYTE);
         statement.extend_from_slice(piece);
         if statement.len() > MAX_STATEMENT {
             return Err(RestoreError::Failed(format!(
@@ -184,17 +203,15 @@ fn replay_sqlite(sandbox: &Sandbox, stream: &mut dyn Read) -> Result<Notes, Rest
         }
         if piece.trim_ascii_end().ends_with(b";") && is_complete(&statement)? {
             let sql = String::from_utf8_lossy(&statement);
-            conn.execute_batch(&sql).map_err(|e| {
-                RestoreError::Failed(format!(
-                    "replaying statement {} failed: {e}",
-                    statements + 1
-                ))
-            })?;
+            conn.execute_batch(&sql)
+                .map_err(|e| replay_error(sandbox, &budget, statements + 1, e))?;
             statements += 1;
             statement.clear();
         }
         Ok(())
-    })?;
+    });
+    confine(&conn, None);
+    let scan = scan?;
     if !scan.has_footer(Dialect::Sqlite) || !statement.trim_ascii().is_empty() {
         return Err(scan.footer_error(Dialect::Sqlite));
     }
@@ -217,6 +234,102 @@ fn replay_sqlite(sandbox: &Sandbox, stream: &mut dyn Read) -> Result<Notes, Rest
         tables.len()
     ));
     Ok(notes)
+}
+
+fn replay_error(sandbox: &Sandbox, budget: &Budget, n: u64, e: rusqlite::Error) -> RestoreError {
+    match e.sqlite_error_code() {
+        Some(rusqlite::ErrorCode::DiskFull) => RestoreError::Limit {
+            limit: sandbox.limit(),
+        },
+        Some(rusqlite::ErrorCode::OperationInterrupted) if budget.spent() => {
+            RestoreError::Failed(format!(
+                "replaying statement {n} stopped: it did more work than a dump of this size needs ({} VM steps; a dump does not loop)",
+                budget.ops.get()
+            ))
+        }
+        _ => RestoreError::Failed(format!("replaying statement {n} failed: {e}")),
+    }
+}
+
+/// The work a SQLite replay may still do, counted by its progress handler.
+#[derive(Default)]
+struct Budget {
+    ops: Cell<u64>,
+    allowed: Cell<u64>,
+}
+
+impl Budget {
+    fn allow(&self, more: u64) {
+        let base = if self.allowed.get() == 0 { BASE_OPS } else { 0 };
+        self.allowed
+            .set(self.allowed.get().saturating_add(base).saturating_add(more));
+    }
+
+    fn spent(&self) -> bool {
+        self.ops.get() > self.allowed.get()
+    }
+}
+
+/// Confine a replay (`Some`) or lift the confinement for our own checks (`None`): no
+/// ATTACH, DETACH or VACUUM (INTO) — they write files outside the sandbox — pragmas other
+/// than [`DUMP_PRAGMAS`] are ignored (a dump may not lift `max_page_count`), and the
+/// work done is bounded by `budget`.
+fn confine(conn: &rusqlite::Connection, budget: Option<&Budget>) {
+    use rusqlite::ffi;
+    // SAFETY: the handle is open for the whole call. The budget outlives the confinement:
+    // `replay_sqlite` lifts it (None) before the budget goes out of scope, and the
+    // callbacks only run while statements of the replay execute.
+    unsafe {
+        let db = conn.handle();
+        match budget {
+            Some(b) => {
+                ffi::sqlite3_limit(db, ffi::SQLITE_LIMIT_ATTACHED, 0);
+                let arg = b as *const Budget as *mut c_void;
+                ffi::sqlite3_progress_handler(db, PROGRESS_OPS, Some(over_budget), arg);
+                ffi::sqlite3_set_authorizer(db, Some(authorize), std::ptr::null_mut());
+            }
+            None => {
+                ffi::sqlite3_progress_handler(db, 0, None, std::ptr::null_mut());
+                ffi::sqlite3_set_authorizer(db, None, std::ptr::null_mut());
+            }
+        }
+    }
+}
+
+unsafe extern "C" fn over_budget(arg: *mut c_void) -> c_int {
+    // SAFETY: `arg` is the `Budget` registered by `confine`, alive while it is registered.
+    let budget = unsafe { &*(arg as *const Budget) };
+    budget
+        .ops
+        .set(budget.ops.get().saturating_add(PROGRESS_OPS as u64));
+    c_int::from(budget.spent())
+}
+
+unsafe extern "C" fn authorize(
+    _: *mut c_void,
+    action: c_int,
+    arg1: *const c_char,
+    _: *const c_char,
+    _: *const c_char,
+    _: *const c_char,
+) -> c_int {
+    use rusqlite::ffi;
+    match action {
+        ffi::SQLITE_ATTACH | ffi::SQLITE_DETACH => ffi::SQLITE_DENY,
+        ffi::SQLITE_PRAGMA => {
+            // SAFETY: for SQLITE_PRAGMA, SQLite passes the pragma's name as a C string.
+            let name = (!arg1.is_null()).then(|| unsafe { CStr::from_ptr(arg1) });
+            let allowed = name
+                .and_then(|n| n.to_str().ok())
+                .is_some_and(|n| DUMP_PRAGMAS.iter().any(|p| p.eq_ignore_ascii_case(n)));
+            if allowed {
+                ffi::SQLITE_OK
+            } else {
+                ffi::SQLITE_IGNORE
+            }
+        }
+        _ => ffi::SQLITE_OK,
+    }
 }
 
 /// SQLite's own judgement of whether `sql` ends with a complete statement (a `;` inside
@@ -361,6 +474,60 @@ mod tests {
         assert!(is_complete(b"INSERT INTO t VALUES('a');").unwrap());
         assert!(!is_complete(b"INSERT INTO t VALUES('a;\n").unwrap());
         assert!(!is_complete(b"CREATE TRIGGER x AFTER INSERT ON t BEGIN SELECT 1;").unwrap());
+    }
+
+    /// Replay `body` as a sqlite3 `.dump` script in a sandbox of `limit` bytes under `dir`.
+    fn replay(dir: &std::path::Path, limit: u64, body: &str) -> Result<Notes, RestoreError> {
+        let tally = crate::restore::Tally::new(&[]).unwrap();
+        let sandbox = Sandbox::create(dir, limit, tally).unwrap();
+        let script = format!("PRAGMA foreign_keys=OFF;\nBEGIN TRANSACTION;\n{body}\nCOMMIT;\n");
+        replay_sqlite(&sandbox, &mut script.as_bytes())
+    }
+
+    // Found by fuzzing (restore_raw): a dump's ATTACH or VACUUM INTO wrote a database
+    // outside the sandbox (relative names landed in the working directory).
+    #[test]
+    fn replay_cannot_write_outside_the_sandbox() {
+        let dir = tempfile::tempdir().unwrap();
+        let outside = dir.path().join("escaped.db");
+        for sql in [
+            format!(
+                "ATTACH DATABASE '{}' AS e;\nCREATE TABLE e.t(a);",
+                outside.display()
+            ),
+            format!("CREATE TABLE t(a);\nVACUUM INTO '{}';", outside.display()),
+        ] {
+            let err = replay(dir.path(), 1 << 20, &sql).unwrap_err();
+            assert!(matches!(err, RestoreError::Failed(_)), "{err:?}");
+            assert!(!outside.exists(), "{sql}");
+        }
+    }
+
+    // Found by fuzzing (restore_raw): the replayed database was not held to max_bytes,
+    // also when the dump raises max_page_count itself.
+    #[test]
+    fn replayed_database_is_held_to_the_limit() {
+        let dir = tempfile::tempdir().unwrap();
+        let grow = "PRAGMA max_page_count=4294967294;\nCREATE TABLE t AS WITH RECURSIVE c(x) AS \
+                    (SELECT 1 UNION ALL SELECT x+1 FROM c LIMIT 20000) SELECT randomblob(1000) AS b FROM c;";
+        let err = replay(dir.path(), 1 << 20, grow).unwrap_err();
+        assert!(matches!(err, RestoreError::Limit { .. }), "{err:?}");
+    }
+
+    // Found by fuzzing (restore_raw): a statement that never ends hung the restore test.
+    #[test]
+    fn endless_statement_is_stopped() {
+        let dir = tempfile::tempdir().unwrap();
+        let spin = "CREATE TABLE t AS WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x+1 FROM c) \
+                    SELECT count(*) AS n FROM c;";
+        let err = replay(dir.path(), 1 << 20, spin).unwrap_err();
+        assert!(err.to_string().contains("more work"), "{err}");
+        let ok = replay(
+            dir.path(),
+            1 << 20,
+            "CREATE TABLE t(a);\nINSERT INTO t VALUES(1);",
+        );
+        assert!(ok.is_ok(), "a normal dump still replays: {ok:?}");
     }
 
     #[test]
