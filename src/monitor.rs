@@ -286,12 +286,19 @@ fn median(sorted: &[u64]) -> f64 {
     }
 }
 
+/// Backups older than this have outlived `retention_days`; None when the retention reaches
+/// past the calendar's range (`retention_days: 4294967295`): none has.
+fn retention_cutoff(now: DateTime<Utc>, days: u32) -> Option<DateTime<Utc>> {
+    now.checked_sub_signed(Duration::days(i64::from(days)))
+}
+
 fn retention_problems(ctx: &RunContext, loc: &Location, backups: &[BackupRow]) -> Vec<Problem> {
     let retention = Duration::days(i64::from(loc.retention_days.0));
+    let cutoff = retention_cutoff(ctx.now, loc.retention_days.0);
     let mut out = Vec::new();
     let expired: Vec<&BackupRow> = backups
         .iter()
-        .filter(|b| b.is_present() && b.ts < ctx.now - retention)
+        .filter(|b| b.is_present() && cutoff.is_some_and(|c| b.ts < c))
         .collect();
     if let Some(oldest) = expired.iter().min_by_key(|b| b.ts) {
         out.push(Problem::new(
@@ -359,7 +366,17 @@ fn disk_problem(loc: &Location, space: Option<(u64, u64)>) -> Option<Problem> {
 
 #[cfg(test)]
 mod tests {
-    use super::median;
+    use super::{median, retention_cutoff};
+    use chrono::{DateTime, Utc};
+
+    // Found by fuzzing (config): `now - retention_days` overflowed chrono's range.
+    #[test]
+    fn retention_past_the_calendar_expires_nothing() {
+        let now = DateTime::<Utc>::from_timestamp(1_800_000_000, 0).unwrap();
+        assert_eq!(retention_cutoff(now, u32::MAX), None);
+        let month = retention_cutoff(now, 30).unwrap();
+        assert_eq!((now - month).num_days(), 30);
+    }
 
     #[test]
     fn median_of_odd_and_even() {

@@ -289,7 +289,10 @@ impl Schedule {
                 break;
             };
             let due_at = match self.grace {
-                Some(g) => start + g,
+                // A grace past the calendar's end (`grace: 99999999w`): never due.
+                Some(g) => start
+                    .checked_add_signed(g)
+                    .unwrap_or(DateTime::<Utc>::MAX_UTC),
                 None => end,
             };
             slots.push(Slot { start, end, due_at });
@@ -367,6 +370,22 @@ mod tests {
 
     fn utc(s: &str) -> DateTime<Utc> {
         DateTime::parse_from_rfc3339(s).unwrap().with_timezone(&Utc)
+    }
+
+    // Found by fuzzing (config): a grace beyond chrono's range overflowed `start + grace`.
+    #[test]
+    fn grace_past_the_calendar_is_never_due() {
+        let grace = crate::config::values::DurationValue::parse("99999999w").unwrap();
+        let s = sched("daily", None, Some(grace.as_chrono()), Tz::UTC);
+        let now = utc("2026-11-21T12:00:00Z");
+        let slots = s.slots_between(now - Duration::days(7), now);
+        assert_eq!(slots.len(), 7);
+        assert!(slots.iter().all(|s| s.due_at == DateTime::<Utc>::MAX_UTC));
+        let oldest = Some(now - Duration::days(30));
+        assert!(
+            s.judge(now - Duration::days(7), now, oldest, &[])
+                .is_empty()
+        );
     }
 
     fn sched(freq: &str, at: Option<&str>, grace: Option<Duration>, tz: Tz) -> Schedule {

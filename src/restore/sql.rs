@@ -484,7 +484,7 @@ mod tests {
         replay_sqlite(&sandbox, &mut script.as_bytes())
     }
 
-    // Found by fuzzing (restore_raw): a dump's ATTACH or VACUUM INTO wrote a database
+    // Found with the restore_raw fuzz harness: a dump's ATTACH or VACUUM INTO wrote a database
     // outside the sandbox (relative names landed in the working directory).
     #[test]
     fn replay_cannot_write_outside_the_sandbox() {
@@ -503,7 +503,7 @@ mod tests {
         }
     }
 
-    // Found by fuzzing (restore_raw): the replayed database was not held to max_bytes,
+    // Found with the restore_raw fuzz harness: the replayed database was not held to max_bytes,
     // also when the dump raises max_page_count itself.
     #[test]
     fn replayed_database_is_held_to_the_limit() {
@@ -514,7 +514,7 @@ mod tests {
         assert!(matches!(err, RestoreError::Limit { .. }), "{err:?}");
     }
 
-    // Found by fuzzing (restore_raw): a statement that never ends hung the restore test.
+    // Found with the restore_raw fuzz harness: a statement that never ends hung the restore test.
     #[test]
     fn endless_statement_is_stopped() {
         let dir = tempfile::tempdir().unwrap();
