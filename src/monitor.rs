@@ -369,7 +369,7 @@ mod tests {
     use super::{median, retention_cutoff};
     use chrono::{DateTime, Utc};
 
-    // Found by fuzzing (config): `now - retention_days` overflowed chrono's range.
+    // Found with the config fuzz harness: `now - retention_days` overflowed chrono's range.
     #[test]
     fn retention_past_the_calendar_expires_nothing() {
         let now = DateTime::<Utc>::from_timestamp(1_800_000_000, 0).unwrap();

@@ -372,7 +372,7 @@ mod tests {
         DateTime::parse_from_rfc3339(s).unwrap().with_timezone(&Utc)
     }
 
-    // Found by fuzzing (config): a grace beyond chrono's range overflowed `start + grace`.
+    // Found with the config fuzz harness: a grace beyond chrono's range overflowed `start + grace`.
     #[test]
     fn grace_past_the_calendar_is_never_due() {
         let grace = crate::config::values::DurationValue::parse("99999999w").unwrap();
