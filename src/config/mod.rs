@@ -739,6 +739,12 @@ fn validate(config: &mut Config) -> Vec<String> {
                 "{key}.patterns: must list at least one glob (default [\"*\"])"
             ));
         }
+        if loc.retention_days.0 > 36_500 {
+            errors.push(format!(
+                "{key}.retention_days: {} days is more than 100 years; write the retention you keep",
+                loc.retention_days.0
+            ));
+        }
         if loc.grace.is_some_and(|g| g.0.is_zero()) {
             errors.push(format!("{key}.grace: must be positive"));
         }
@@ -932,6 +938,21 @@ mod tests {
         .unwrap_err()
         .join("");
         assert!(err.contains("verify_sample"), "{err}");
+        let err = parse(
+            "backups:\n  locations:\n    - name: db\n      path: /x\n      retention_days: 4294967295\n",
+        )
+        .unwrap_err()
+        .join("");
+        assert!(
+            err.contains("retention_days") && err.contains("100 years"),
+            "{err}"
+        );
+        let err = parse(
+            "backups:\n  locations:\n    - name: db\n      path: /x\n      grace: 99999999w\n",
+        )
+        .unwrap_err()
+        .join("");
+        assert!(err.contains("grace") && err.contains("100 years"), "{err}");
         let err = parse(
             "backups:\n  locations:\n    - name: db\n      path: /x\n      retention_days: 0\n",
         )

@@ -129,12 +129,27 @@ impl<'de> Deserialize<'de> for Size {
     }
 }
 
+/// The longest duration a config may hold: beyond it a value is a typo, not a policy
+/// (and would overflow calendar arithmetic).
+const MAX_DURATION: Duration = Duration::from_secs(100 * 366 * 86400);
+
 /// A duration: `90s`, `15m`, `4h`, `2d`, `1w`, combinable as `1h30m`. A bare number is seconds.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub struct DurationValue(pub Duration);
 
 impl DurationValue {
     pub fn parse(s: &str) -> Result<DurationValue, String> {
+        let d = Self::parse_any(s)?;
+        if d.0 > MAX_DURATION {
+            return Err(format!(
+                "`{}` is longer than 100 years; no schedule, grace or cooldown needs that",
+                s.trim()
+            ));
+        }
+        Ok(d)
+    }
+
+    fn parse_any(s: &str) -> Result<DurationValue, String> {
         let t = s.trim();
         if t.starts_with('-') {
             return Err(format!("duration `{t}` is negative"));
@@ -352,6 +367,12 @@ mod tests {
         assert!(DurationValue::parse("4 parsecs").is_err());
         assert!(DurationValue::parse("1M").is_err());
         assert!(DurationValue::parse("-1h").is_err());
+        assert!(
+            DurationValue::parse("99999999w")
+                .unwrap_err()
+                .contains("100 years")
+        );
+        assert_eq!(secs("5200w"), 5200 * 7 * 86400);
     }
 
     #[test]
