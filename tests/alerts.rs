@@ -704,10 +704,7 @@ fn disabled_switch_sends_nothing_but_the_exit_code_still_shows_it() {
     assert_eq!(run.code, 2);
     assert_eq!(alerts_of(&doc), (0, 0, 0, 1, 0));
     assert!(http.take("/hook").is_empty());
-    let alerts: i64 = ws
-        .store()
-        .query_row("SELECT COUNT(*) FROM alerts", [], |r| r.get(0))
-        .unwrap();
+    let alerts: i64 = ws.store_value("SELECT COUNT(*) FROM alerts");
     assert_eq!(alerts, 0);
 }
 

@@ -311,19 +311,13 @@ fn sigkill_mid_scan_leaves_a_store_the_next_run_completes() {
         let _ = child.kill(); // SIGKILL
         let _ = child.wait();
         if w.path("backup_monitor.db").exists() {
-            let ok: String = w
-                .store()
-                .query_row("PRAGMA integrity_check", [], |r| r.get(0))
-                .unwrap();
+            let ok: String = w.store_value("PRAGMA integrity_check");
             assert_eq!(ok, "ok", "after a kill at {delay_ms} ms");
         }
     }
     let (run, doc) = w.run_json(&["--monitor"]);
     assert_ne!(run.code, 3, "{}", run.stderr);
     assert_eq!(doc["locations"][0]["backups_present"], n);
-    let rows: i64 = w
-        .store()
-        .query_row("SELECT COUNT(*) FROM backups", [], |r| r.get(0))
-        .unwrap();
+    let rows: i64 = w.store_value("SELECT COUNT(*) FROM backups");
     assert_eq!(rows, n, "no duplicate or lost rows");
 }

@@ -140,14 +140,9 @@ fn fixed_slot_resolves_when_the_backup_arrives() {
     daily_dumps(&w, "db", &[1], 100);
     let (run, doc) = w.run_json(&["--monitor"]);
     assert_eq!(run.code, 0, "{doc:#}");
-    let resolved: i64 = w
-        .store()
-        .query_row(
-            "SELECT COUNT(*) FROM problems WHERE kind='missing_backup' AND resolved_at IS NOT NULL",
-            [],
-            |r| r.get(0),
-        )
-        .unwrap();
+    let resolved: i64 = w.store_value(
+        "SELECT COUNT(*) FROM problems WHERE kind='missing_backup' AND resolved_at IS NOT NULL",
+    );
     assert_eq!(resolved, 1);
 }
 

@@ -341,6 +341,31 @@ fn lock_is_held_by_another_process(lock: &Path) -> bool {
     }
 }
 
+/// Watch /proc/locks until one of `pids` holds an flock on `lock`, or nothing is
+/// `running` any more. Reading /proc/locks takes no lock, unlike a `try_lock` probe,
+/// which could itself hold the lock for an instant and turn a starting run away.
+fn saw_flock_held_by(lock: &Path, pids: &[u32], running: &dyn Fn() -> bool) -> bool {
+    use std::os::unix::fs::MetadataExt;
+    let ino = std::fs::metadata(lock).unwrap().ino().to_string();
+    loop {
+        let locks = std::fs::read_to_string("/proc/locks").unwrap_or_default();
+        let held = locks.lines().any(|line| {
+            let f: Vec<&str> = line.split_whitespace().collect();
+            f.len() >= 6
+                && f[1] == "FLOCK"
+                && f[5].rsplit(':').next() == Some(ino.as_str())
+                && f[4].parse::<u32>().is_ok_and(|pid| pids.contains(&pid))
+        });
+        if held {
+            return true;
+        }
+        if !running() {
+            return false;
+        }
+        std::thread::sleep(Duration::from_millis(1));
+    }
+}
+
 /// A pid that surely belongs to no live process: one that just exited.
 fn dead_pid() -> u32 {
     let mut c = Command::new("true").spawn().unwrap();
@@ -377,8 +402,8 @@ fn two_runs_at_once_one_works_the_other_exits_3_naming_the_holder() {
                 })
             })
             .collect();
-        std::thread::sleep(Duration::from_millis(250));
-        let observed_lock = lock_is_held_by_another_process(&lock);
+        let observed_lock =
+            saw_flock_held_by(&lock, &pids, &|| waiters.iter().any(|t| !t.is_finished()));
         let outputs: Vec<(std::process::Output, Duration)> =
             waiters.into_iter().map(|t| t.join().unwrap()).collect();
         let codes: Vec<i32> = outputs
@@ -715,23 +740,9 @@ fn unwritable_report_directory_is_a_clear_error_and_keeps_latest_and_alerts() {
         before,
         "previous latest.* intact"
     );
-    let delivered: i64 = w
-        .store()
-        .query_row(
-            "SELECT COUNT(*) FROM alert_deliveries WHERE success = 1",
-            [],
-            |r| r.get(0),
-        )
-        .unwrap();
+    let delivered: i64 = w.store_value("SELECT COUNT(*) FROM alert_deliveries WHERE success = 1");
     assert!(delivered > 0, "the alerts still went out");
-    let code: i64 = w
-        .store()
-        .query_row(
-            "SELECT exit_code FROM runs ORDER BY id DESC LIMIT 1",
-            [],
-            |r| r.get(0),
-        )
-        .unwrap();
+    let code: i64 = w.store_value("SELECT exit_code FROM runs ORDER BY id DESC LIMIT 1");
     assert_eq!(code, 3, "the audit log records the failure");
 }
 
@@ -1028,14 +1039,9 @@ fn secrets_reach_no_file_but_the_users_own() {
             );
         }
     }
-    let failures: i64 = w
-        .store()
-        .query_row(
-            "SELECT COUNT(*) FROM alert_deliveries WHERE success = 0 AND error IS NOT NULL",
-            [],
-            |r| r.get(0),
-        )
-        .unwrap();
+    let failures: i64 = w.store_value(
+        "SELECT COUNT(*) FROM alert_deliveries WHERE success = 0 AND error IS NOT NULL",
+    );
     assert!(
         failures >= 3,
         "the failing channels were tried and recorded"

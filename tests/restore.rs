@@ -188,14 +188,8 @@ fn archives_made_by_real_tools_pass() {
     );
     assert_scratch_empty(&ws);
     // Every test is recorded in the store.
-    let rows: i64 = ws
-        .store()
-        .query_row(
-            "SELECT COUNT(*) FROM restore_tests WHERE result = 'passed' AND files = 3",
-            [],
-            |r| r.get(0),
-        )
-        .unwrap();
+    let rows: i64 =
+        ws.store_value("SELECT COUNT(*) FROM restore_tests WHERE result = 'passed' AND files = 3");
     assert_eq!(rows, 9);
 }
 
@@ -573,14 +567,8 @@ fn what_cannot_be_tested_is_skipped_with_the_reason() {
     assert!(reason("blob.bin").contains("unrecognised"));
     assert!(reason("adhoc.sql").contains("unknown dump tool"));
     // Skipped tests are not counted in the health score's restore rate.
-    let judged: i64 = ws
-        .store()
-        .query_row(
-            "SELECT COUNT(*) FROM restore_tests WHERE result != 'skipped'",
-            [],
-            |r| r.get(0),
-        )
-        .unwrap();
+    let judged: i64 =
+        ws.store_value("SELECT COUNT(*) FROM restore_tests WHERE result != 'skipped'");
     assert_eq!(judged, 0);
 }
 
@@ -638,14 +626,8 @@ fn unchanged_backups_keep_their_verdict_and_problems() {
     assert_eq!(result(&second, "good.tar.gz")["result"], "passed");
     assert_eq!(result(&second, "good.tar.gz")["files"], 3);
     assert_eq!(second["restore_tests"]["failed"], 1);
-    let carried: i64 = ws
-        .store()
-        .query_row(
-            "SELECT COUNT(*) FROM restore_tests WHERE carried_from IS NOT NULL",
-            [],
-            |r| r.get(0),
-        )
-        .unwrap();
+    let carried: i64 =
+        ws.store_value("SELECT COUNT(*) FROM restore_tests WHERE carried_from IS NOT NULL");
     assert_eq!(carried, 2);
 
     // A repaired backup (new content, new mtime) is tested again and its problem closes.

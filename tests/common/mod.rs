@@ -128,6 +128,13 @@ impl Workspace {
         (run, doc)
     }
 
+    /// One value from the store, e.g. `let n: i64 = w.store_value("SELECT COUNT(*) FROM backups")`.
+    pub fn store_value<T: rusqlite::types::FromSql>(&self, sql: &str) -> T {
+        self.store()
+            .query_row(sql, [], |r| r.get(0))
+            .unwrap_or_else(|e| panic!("{sql}: {e}"))
+    }
+
     /// The SQLite store the default config writes (`backup_monitor.db` beside the config).
     pub fn store(&self) -> rusqlite::Connection {
         rusqlite::Connection::open(self.path("backup_monitor.db")).expect("open store")
