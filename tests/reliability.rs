@@ -545,6 +545,12 @@ fn can_drop_privileges() -> bool {
 
 const FAULTS_NOW: &str = "2026-11-21T12:00:00Z";
 
+/// Let the unprivileged user the fault tests run as enter and own the workspace.
+fn hand_to_nobody(dir: &Path) {
+    chmod(dir, 0o755);
+    chown_nobody(dir);
+}
+
 fn faults_workspace(extra_location_yaml: &str) -> Workspace {
     let mut w = Workspace::new();
     w.now = Some(common::ts(FAULTS_NOW));
@@ -569,8 +575,7 @@ fn unreadable_subdirectories_and_files_are_reported_and_the_rest_is_scanned() {
         return;
     }
     let w = faults_workspace("");
-    chmod(w.dir.path(), 0o755);
-    chown_nobody(w.dir.path());
+    hand_to_nobody(w.dir.path());
     let first = as_nobody(&w, &["--monitor", "--verify", "--format", "json"]);
     assert_eq!(first.code, 0, "{}", first.stderr);
     assert_eq!(first.json()["locations"][0]["backups_present"], 18);
@@ -717,8 +722,7 @@ fn unwritable_report_directory_is_a_clear_error_and_keeps_latest_and_alerts() {
         return;
     }
     let w = faults_workspace("    - name: gone\n      path: gone\n");
-    chmod(w.dir.path(), 0o755);
-    chown_nobody(w.dir.path());
+    hand_to_nobody(w.dir.path());
     let first = as_nobody(&w, &["--monitor", "--report"]);
     assert_eq!(first.code, 2, "{}", first.stderr);
     let before = latest_reports(&w.path("reports"));
@@ -836,8 +840,7 @@ fn store_on_a_read_only_filesystem_or_file_exits_3_clearly() {
     if !can_drop_privileges() {
         return;
     }
-    chmod(w.dir.path(), 0o755);
-    chown_nobody(w.dir.path());
+    hand_to_nobody(w.dir.path());
     w.now = Some(common::ts(FAULTS_NOW));
     assert_eq!(as_nobody(&w, &["--monitor"]).code, 0);
     let status = Command::new("chown")
