@@ -185,8 +185,10 @@ pub fn scan(loc: &Location, tz: &Tz, now: DateTime<Utc>) -> Result<ScanResult, S
 /// fetched: no extra system call per file). Root reads everything.
 fn readable(meta: &std::fs::Metadata) -> bool {
     use std::os::unix::fs::MetadataExt;
+    // Asked once per process: each is a system call, and they do not change during a run.
+    static IDS: std::sync::OnceLock<(u32, u32)> = std::sync::OnceLock::new();
     // SAFETY: geteuid and getegid have no preconditions and cannot fail.
-    let (uid, gid) = unsafe { (libc::geteuid(), libc::getegid()) };
+    let &(uid, gid) = IDS.get_or_init(|| unsafe { (libc::geteuid(), libc::getegid()) });
     let mode = meta.mode();
     if uid == 0 {
         true
@@ -200,10 +202,16 @@ fn readable(meta: &std::fs::Metadata) -> bool {
 }
 
 fn in_supplementary_group(gid: u32) -> bool {
-    let mut groups = [0 as libc::gid_t; 256];
-    // SAFETY: the buffer holds `groups.len()` entries, as passed.
-    let n = unsafe { libc::getgroups(groups.len() as libc::c_int, groups.as_mut_ptr()) };
-    n > 0 && groups[..n as usize].contains(&gid)
+    static GROUPS: std::sync::OnceLock<Vec<libc::gid_t>> = std::sync::OnceLock::new();
+    GROUPS
+        .get_or_init(|| {
+            let mut groups = vec![0 as libc::gid_t; 256];
+            // SAFETY: the buffer holds `groups.len()` entries, as passed.
+            let n = unsafe { libc::getgroups(groups.len() as libc::c_int, groups.as_mut_ptr()) };
+            groups.truncate(n.max(0) as usize);
+            groups
+        })
+        .contains(&gid)
 }
 
 /// `/`-separated path of `p` relative to `root`; None for names that are not UTF-8

@@ -51,13 +51,16 @@ pub struct Verification {
 }
 
 impl Store {
-    /// Store one location's verifications of a run in one transaction.
-    pub fn record_verifications(
+    /// Store verifications of a run in one transaction. They may come from an iterator
+    /// that is still producing them (hashing runs while they are written); nothing is
+    /// committed until it ends. Returns how many were stored.
+    pub fn record_verifications<V: std::borrow::Borrow<Verification>>(
         &self,
         run_id: i64,
-        verifications: &[Verification],
+        verifications: impl IntoIterator<Item = V>,
         now: DateTime<Utc>,
-    ) -> Result<()> {
+    ) -> Result<usize> {
+        let mut count = 0;
         let tx = self.conn.unchecked_transaction()?;
         let now_s = to_unix(now);
         {
@@ -75,6 +78,8 @@ impl Store {
                  WHERE id = ?1",
             )?;
             for v in verifications {
+                let v = v.borrow();
+                count += 1;
                 insert.execute(params![
                     v.backup_id,
                     run_id,
@@ -96,7 +101,7 @@ impl Store {
             }
         }
         tx.commit()?;
-        Ok(())
+        Ok(count)
     }
 }
 

@@ -7,7 +7,7 @@ use md5::Md5;
 use sha2::{Digest, Sha256};
 use std::fs::File;
 use std::io::{self, Read};
-use std::os::unix::fs::MetadataExt;
+use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
 use std::path::Path;
 
 /// Large reads keep the per-call overhead negligible; one buffer per worker keeps memory
@@ -161,21 +161,33 @@ pub fn hash_file(path: &Path, algos: Algos, progress: &(dyn Fn(u64) + Sync)) -> 
 }
 
 fn attempt(path: &Path, algos: Algos, bytes: &mut u64, progress: &(dyn Fn(u64) + Sync)) -> Attempt {
-    let before = match std::fs::metadata(path) {
-        Ok(m) => Stamp::of(&m),
+    // Non-blocking, so that a FIFO put where a backup was cannot hang the run (reads of a
+    // regular file are not affected by O_NONBLOCK).
+    let file = match std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NONBLOCK)
+        .open(path)
+    {
+        Ok(f) => f,
+        Err(e) => return Attempt::Failed(e),
+    };
+    // What was opened is what is read; the path is compared with it after the last byte.
+    let before = match file.metadata() {
+        Ok(m) if m.is_file() => Stamp::of(&m),
+        Ok(m) => return Attempt::Changed(Some(Stamp::of(&m))),
         Err(e) => return Attempt::Failed(e),
     };
     let digests = if algos.blake3_only() && before.size >= BLAKE3_PARALLEL_FROM {
-        blake3_parallel(path, before, bytes, progress)
+        blake3_parallel(&file, before, bytes, progress)
     } else {
-        stream(path, algos, before, bytes, progress)
+        stream(file, algos, before, bytes, progress)
     };
     let digests = match digests {
         Ok(d) => d,
         Err(e) => return Attempt::Failed(e),
     };
-    // Compare by path after the last byte: catches appends, rewrites and replacements
-    // (a new inode renamed over the old one).
+    // Compare by path after the last byte: catches appends, truncations, rewrites and
+    // replacements (a new inode renamed over the old one).
     match std::fs::metadata(path) {
         Ok(m) if Stamp::of(&m) == before => Attempt::Stable(digests, before),
         Ok(m) => Attempt::Changed(Some(Stamp::of(&m))),
@@ -183,27 +195,27 @@ fn attempt(path: &Path, algos: Algos, bytes: &mut u64, progress: &(dyn Fn(u64) +
     }
 }
 
-/// Read the file once in large blocks and feed every requested hasher.
+/// Read the file once in large blocks and feed every requested hasher. Reading stops at
+/// the size the file had when it was opened: a file that grew since is caught by the
+/// caller's after-check, so the read that would only confirm the end is not needed.
 fn stream(
-    path: &Path,
+    mut file: File,
     algos: Algos,
     before: Stamp,
     bytes: &mut u64,
     progress: &(dyn Fn(u64) + Sync),
 ) -> io::Result<Digests> {
-    let mut file = File::open(path)?;
-    let opened = Stamp::of(&file.metadata()?);
-    if (opened.dev, opened.ino) != (before.dev, before.ino) {
-        // Replaced between stat and open: the path's after-check reports the change.
-        return Ok(Digests::default());
+    if before.size > READ_SIZE as u64 {
+        advise_sequential(&file);
     }
-    advise_sequential(&file);
     let mut sha256 = algos.sha256.then(Sha256::new);
     let mut md5 = algos.md5.then(Md5::new);
     let mut blake3 = algos.blake3.then(blake3::Hasher::new);
     BUFFER.with_borrow_mut(|buf| -> io::Result<()> {
         buf.resize(READ_SIZE, 0);
-        loop {
+        let mut left = before.size;
+        // A size of 0 is read to the end (pseudo-files report 0 and still hold bytes).
+        while left > 0 || before.size == 0 {
             let n = match file.read(buf) {
                 Ok(0) => return Ok(()),
                 Ok(n) => n,
@@ -221,8 +233,10 @@ fn stream(
                 h.update(block);
             }
             *bytes += n as u64;
+            left = left.saturating_sub(n as u64);
             progress(n as u64);
         }
+        Ok(())
     })?;
     Ok(Digests {
         sha256: sha256.map(|h| hex(&h.finalize())),
@@ -235,16 +249,11 @@ fn stream(
 /// as `update_mmap_rayon` does, but mapped one window at a time so the mapped pages (which
 /// count as resident memory) stay bounded whatever the file size.
 fn blake3_parallel(
-    path: &Path,
+    file: &File,
     before: Stamp,
     bytes: &mut u64,
     progress: &(dyn Fn(u64) + Sync),
 ) -> io::Result<Digests> {
-    let file = File::open(path)?;
-    let opened = Stamp::of(&file.metadata()?);
-    if (opened.dev, opened.ino) != (before.dev, before.ino) {
-        return Ok(Digests::default());
-    }
     let mut hasher = blake3::Hasher::new();
     let mut offset = 0u64;
     while offset < before.size {
@@ -261,7 +270,7 @@ fn blake3_parallel(
             memmap2::MmapOptions::new()
                 .offset(offset)
                 .len(len as usize)
-                .map(&file)?
+                .map(file)?
         };
         let _ = map.advise(memmap2::Advice::Sequential);
         hasher.update_rayon(&map);
@@ -440,6 +449,55 @@ mod tests {
         };
         let h = hash_file(&p, all(), &remove);
         assert!(matches!(h.outcome, Outcome::Vanished), "{:?}", h.outcome);
+    }
+
+    #[test]
+    fn a_file_truncated_while_read_is_never_hashed_short() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("truncated");
+        std::fs::write(&p, vec![3u8; 2 * READ_SIZE]).unwrap();
+        let done = std::sync::atomic::AtomicBool::new(false);
+        let truncate_once = |_n: u64| {
+            if !done.swap(true, std::sync::atomic::Ordering::SeqCst) {
+                let f = std::fs::OpenOptions::new().write(true).open(&p).unwrap();
+                f.set_len(1000).unwrap();
+            }
+        };
+        let h = hash_file(&p, all(), &truncate_once);
+        // The first read saw 1 MiB of a file that then lost most of it: no verdict from
+        // it; the second read is of the file as it now is, whole.
+        match &h.outcome {
+            Outcome::Hashed { digests, stamp } => {
+                assert_eq!(stamp.size, 1000);
+                assert_eq!(
+                    digests.get(ChecksumAlgo::Blake3),
+                    Some(&*blake3::hash(&[3u8; 1000]).to_hex().to_string())
+                );
+            }
+            other => panic!("expected the truncated file hashed whole, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn a_fifo_in_place_of_a_backup_does_not_hang() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("fifo.bak");
+        let c = std::ffi::CString::new(p.as_os_str().as_encoded_bytes()).unwrap();
+        // SAFETY: mkfifo reads a valid NUL-terminated path.
+        assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o600) }, 0);
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let _ = tx.send(hash_file(&p, all(), &|_| {}));
+        });
+        let h = rx
+            .recv_timeout(std::time::Duration::from_secs(20))
+            .expect("hashing a FIFO must not block on a writer that never comes");
+        assert!(
+            matches!(h.outcome, Outcome::Changing { last: Some(_) }),
+            "{:?}",
+            h.outcome
+        );
+        assert_eq!(h.bytes, 0);
     }
 
     #[test]

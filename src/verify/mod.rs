@@ -16,9 +16,9 @@ pub mod sidecar;
 use crate::output::VerificationSummary;
 use crate::problem::{Kind, Operation, Problem, Severity};
 use crate::run::{RunContext, SelectedLocation};
-use crate::store::{BackupRow, VerifyResult};
+use crate::store::{BackupRow, Verification, VerifyResult};
 use anyhow::{Context, Result};
-use hash::{Algos, Hashed};
+use hash::Algos;
 use judge::{Job, Judge, Judged};
 use sidecar::Sidecars;
 use std::collections::{HashMap, HashSet};
@@ -67,29 +67,65 @@ pub fn run(ctx: &RunContext) -> Result<VerificationSummary> {
     Ok(summary)
 }
 
-/// Hash the jobs of some locations together, then judge and store each location.
+/// Hash the jobs of some locations together; judge each file and write its verification
+/// as soon as it is hashed (the store writes overlap the hashing, in one transaction for
+/// the batch), then sync each location's problems.
 fn verify_batch(
     ctx: &RunContext,
     plans: Vec<Plan>,
     summary: &mut VerificationSummary,
 ) -> Result<()> {
-    let work: Vec<pool::Work> = plans
+    // Which plan and job each piece of work is.
+    let owner: Vec<(usize, usize)> = plans
         .iter()
-        .flat_map(|p| {
-            let configured = p.sel.config.checksum;
-            p.jobs.iter().map(move |job| pool::Work {
-                path: p.sel.config.root.join(&job.backup.path),
-                algos: algos_for(job, configured),
+        .enumerate()
+        .flat_map(|(p, plan)| (0..plan.jobs.len()).map(move |j| (p, j)))
+        .collect();
+    let work: Vec<pool::Work> = owner
+        .iter()
+        .map(|&(p, j)| {
+            let (plan, job) = (&plans[p], &plans[p].jobs[j]);
+            pool::Work {
+                path: plan.sel.config.root.join(&job.backup.path),
+                algos: algos_for(job, plan.sel.config.checksum),
                 size: job.backup.seen_size,
-            })
+            }
         })
         .collect();
-    let mut hashed = pool::hash_all(&work, ctx.progress).into_iter();
+    let judges: Vec<Judge> = plans.iter().map(|p| judge_of(ctx, &p.sel)).collect();
+    let mut hashed: Vec<Option<Judged>> = (0..work.len()).map(|_| None).collect();
+    let hashing = std::time::Instant::now();
+    std::thread::scope(|s| -> Result<()> {
+        let (tx, rx) = std::sync::mpsc::channel();
+        let (work, progress) = (&work, ctx.progress);
+        s.spawn(move || pool::hash_each(work, progress, |ready| tx.send(ready).is_ok()));
+        let unread = plans
+            .iter()
+            .flat_map(|p| &p.judged)
+            .map(|j| &j.verification);
+        let fresh = rx.iter().flatten().map(|(i, h)| {
+            let (p, j) = owner[i];
+            let judged = judges[p].hashed(&plans[p].jobs[j], h);
+            let row = judged.verification.clone();
+            hashed[i] = Some(judged);
+            row
+        });
+        let stored = ctx
+            .store
+            .record_verifications(ctx.run_id, unread.cloned().chain(fresh), ctx.now)
+            .context("recording the verifications")?;
+        tracing::debug!(
+            "hashed and recorded {stored} verifications in {:.3} s",
+            hashing.elapsed().as_secs_f64()
+        );
+        Ok(())
+    })?;
     drop(work);
-    for p in plans {
-        let results: Vec<Hashed> = hashed.by_ref().take(p.jobs.len()).collect();
-        let name = p.sel.config.name.clone();
-        finish(ctx, p, results, summary)
+    let mut hashed = hashed.into_iter();
+    for plan in plans {
+        let results: Vec<Judged> = hashed.by_ref().take(plan.jobs.len()).flatten().collect();
+        let name = plan.sel.config.name.clone();
+        finish(ctx, plan, results, summary)
             .with_context(|| format!("recording the verification of location {name}"))?;
     }
     Ok(())
@@ -172,22 +208,16 @@ fn plan<'a>(ctx: &RunContext, sel: &SelectedLocation<'a>) -> Result<Option<Plan<
     }))
 }
 
-/// Judge one location's hashes, store the verdicts and sync its problems.
+/// Sync one location's problems with its (already stored) verdicts and count them.
 fn finish(
     ctx: &RunContext,
     plan: Plan,
-    results: Vec<Hashed>,
+    hashed: Vec<Judged>,
     summary: &mut VerificationSummary,
 ) -> Result<()> {
-    let judge = judge_of(ctx, &plan.sel);
     let mut judged = plan.judged;
     let hashed_ids: HashSet<i64> = plan.jobs.iter().map(|j| j.backup.id).collect();
-    judged.extend(
-        plan.jobs
-            .iter()
-            .zip(results)
-            .map(|(job, h)| judge.hashed(job, h)),
-    );
+    judged.extend(hashed);
     let path_of: HashMap<i64, &str> = plan
         .present
         .iter()
@@ -228,8 +258,7 @@ fn finish(
             _ => read_to_verdict.contains(path),
         }
     };
-    let rows: Vec<_> = judged.iter().map(|j| j.verification.clone()).collect();
-    ctx.store.record_verifications(ctx.run_id, &rows, ctx.now)?;
+    let rows: Vec<&Verification> = judged.iter().map(|j| &j.verification).collect();
     ctx.store.sync_problems(
         Operation::Verify,
         Some(plan.sel.id),

@@ -3,11 +3,12 @@
 //! file starts early instead of finishing last. A progress bar (bytes, rate, ETA) is drawn
 //! only when asked.
 
-use super::hash::{Algos, Hashed, Outcome, hash_file};
+use super::hash::{Algos, Hashed, hash_file};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use std::path::PathBuf;
+#[cfg(test)]
 use std::sync::OnceLock;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
 /// One file to hash.
 #[derive(Debug, Clone)]
@@ -18,35 +19,70 @@ pub struct Work {
     pub size: u64,
 }
 
-/// Hash every file; the results are in the order of `work`.
-pub fn hash_all(work: &[Work], progress: bool) -> Vec<Hashed> {
+/// Results a worker hands over at once: handing each file's result to another thread on
+/// its own would cost a wake-up (and, with more threads than cores, a context switch) per
+/// file, which on many small files is more than the hashing.
+const HAND_OVER: usize = 256;
+
+/// Hash every file, handing the results to `done` (each with its index in `work`) in
+/// groups from the hashing threads as they are ready, in no particular order. `done`
+/// returns false to stop: files not yet started are then skipped.
+pub fn hash_each(
+    work: &[Work],
+    progress: bool,
+    done: impl Fn(Vec<(usize, Hashed)>) -> bool + Sync,
+) {
     let mut order: Vec<usize> = (0..work.len()).collect();
     order.sort_by_key(|&i| std::cmp::Reverse(work[i].size));
     let bar = progress_bar(work.iter().map(|w| w.size).sum(), progress);
     let next = AtomicUsize::new(0);
-    let results: Vec<OnceLock<Hashed>> = work.iter().map(|_| OnceLock::new()).collect();
+    let stop = AtomicBool::new(false);
     let workers = rayon::current_num_threads().clamp(1, work.len().max(1));
-    let tick = |n: u64| bar.inc(n);
+    let hidden = bar.is_hidden();
+    let tick = |n: u64| {
+        if !hidden {
+            bar.inc(n)
+        }
+    };
     rayon::scope(|s| {
         for _ in 0..workers {
             s.spawn(|_| {
+                let mut ready = Vec::new();
                 while let Some(&i) = order.get(next.fetch_add(1, Ordering::Relaxed)) {
+                    if stop.load(Ordering::Relaxed) {
+                        return;
+                    }
                     let w = &work[i];
-                    let _ = results[i].set(hash_file(&w.path, w.algos, &tick));
+                    ready.push((i, hash_file(&w.path, w.algos, &tick)));
+                    // Large files go first, so a group of them is handed over one by one.
+                    if (ready.len() >= HAND_OVER || w.size >= 1 << 20)
+                        && !done(std::mem::take(&mut ready))
+                    {
+                        stop.store(true, Ordering::Relaxed);
+                    }
+                }
+                if !ready.is_empty() {
+                    done(ready);
                 }
             });
         }
     });
     bar.finish_and_clear();
+}
+
+/// Hash every file; the results are in the order of `work`.
+#[cfg(test)]
+pub fn hash_all(work: &[Work], progress: bool) -> Vec<Hashed> {
+    let results: Vec<OnceLock<Hashed>> = work.iter().map(|_| OnceLock::new()).collect();
+    hash_each(work, progress, |ready| {
+        for (i, h) in ready {
+            let _ = results[i].set(h);
+        }
+        true
+    });
     results
         .into_iter()
-        .map(|cell| {
-            cell.into_inner().unwrap_or_else(|| Hashed {
-                outcome: Outcome::Unreadable(std::io::Error::other("was not hashed")),
-                bytes: 0,
-                duration: std::time::Duration::ZERO,
-            })
-        })
+        .map(|cell| cell.into_inner().expect("every file is hashed"))
         .collect()
 }
 
@@ -65,6 +101,7 @@ fn progress_bar(total: u64, visible: bool) -> ProgressBar {
 
 #[cfg(test)]
 mod tests {
+    use super::super::hash::Outcome;
     use super::*;
     use crate::config::ChecksumAlgo;
 

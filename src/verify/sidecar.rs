@@ -249,14 +249,15 @@ impl Sidecars {
             self.dirs.insert(dir.clone(), loaded);
         }
         let mut out = Vec::new();
-        for (ext, algo) in PER_FILE {
+        let has_per_file = self.dirs.get(&dir).is_some_and(|d| !d.per_file.is_empty());
+        for (ext, algo) in PER_FILE.iter().filter(|_| has_per_file) {
             let name = format!("{base}.{ext}");
             if self
                 .dirs
                 .get(&dir)
                 .is_some_and(|d| d.per_file.contains(&name))
             {
-                out.extend(self.read_per_file(&join(&dir, &name), base, algo));
+                out.extend(self.read_per_file(&join(&dir, &name), base, *algo));
             }
         }
         if let Some(d) = self.dirs.get(&dir) {
@@ -280,9 +281,9 @@ impl Sidecars {
             };
             if let Some(algo) = sums_algo(&name) {
                 self.read_sums(&join(dir, &name), algo, &mut sums);
-            } else if PER_FILE
-                .iter()
-                .any(|(ext, _)| name.ends_with(&format!(".{ext}")))
+            } else if name
+                .rsplit_once('.')
+                .is_some_and(|(_, ext)| PER_FILE.iter().any(|(e, _)| *e == ext))
             {
                 sums.per_file.insert(name);
             }
