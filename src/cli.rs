@@ -142,20 +142,50 @@ fn format_hint(args: &[std::ffi::OsString]) -> Format {
     Format::Text
 }
 
+/// Write to stdout without `println!`'s panic: a reader that went away (`| head`) is not
+/// an error, the run's exit code stands; any other write failure (a full disk under a
+/// redirect) is said on stderr and makes the exit code 3, since the output was lost.
+fn emit(text: &str, code: i32) -> i32 {
+    use std::io::Write;
+    let mut out = std::io::stdout().lock();
+    match out.write_all(text.as_bytes()).and_then(|()| out.flush()) {
+        Ok(()) => code,
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => code,
+        Err(e) => {
+            warn(&format!("error: could not write the output to stdout: {e}"));
+            3
+        }
+    }
+}
+
+/// A line on stderr, ignoring failure (there is nowhere left to say it).
+fn warn(text: &str) {
+    use std::io::Write;
+    let _ = writeln!(std::io::stderr().lock(), "{text}");
+}
+
 fn print_unknown(format: Format, operations: Vec<String>, message: &str) -> i32 {
     let started = Utc::now();
     match format {
-        Format::Json => println!(
-            "{}",
-            RunDocument::unknown(started, operations, message).to_json()
+        Format::Json => emit(
+            &format!(
+                "{}\n",
+                RunDocument::unknown(started, operations, message).to_json()
+            ),
+            3,
         ),
-        Format::Nagios => println!(
-            "BACKUP UNKNOWN - {}",
-            message.lines().next().unwrap_or(message).replace('|', "/")
+        Format::Nagios => emit(
+            &format!(
+                "BACKUP UNKNOWN - {}\n",
+                message.lines().next().unwrap_or(message).replace('|', "/")
+            ),
+            3,
         ),
-        Format::Text => eprintln!("error: {message}"),
+        Format::Text => {
+            warn(&format!("error: {message}"));
+            3
+        }
     }
-    3
 }
 
 /// The whole program; returns the process exit code.
@@ -193,9 +223,9 @@ pub fn main() -> i32 {
     if ops.is_empty() {
         use clap::CommandFactory;
         let help = Cli::command().render_help();
-        eprintln!(
+        warn(&format!(
             "{help}\nerror: no operation given; pass at least one of --monitor, --verify, --test-restore, --report, --check-alerts, --status, --check-config"
-        );
+        ));
         if cli.format != Format::Text {
             return print_unknown(cli.format, op_names, "no operation given");
         }
@@ -229,12 +259,12 @@ pub fn main() -> i32 {
     };
     match result {
         Ok(doc) => {
-            match cli.format {
-                Format::Json => println!("{}", doc.to_json()),
-                Format::Nagios => print!("{}", output::render_nagios(&doc)),
-                Format::Text => print!("{}", output::render_text(&doc)),
-            }
-            doc.exit_code
+            let text = match cli.format {
+                Format::Json => format!("{}\n", doc.to_json()),
+                Format::Nagios => output::render_nagios(&doc),
+                Format::Text => output::render_text(&doc),
+            };
+            emit(&text, doc.exit_code)
         }
         Err(Unknown(msg)) => {
             tracing::error!("{msg}");
@@ -259,30 +289,34 @@ fn check_config(cli: &Cli) -> i32 {
                 "exit_code": code,
                 "config": path.display().to_string(),
             });
-            println!("{}", serde_json::to_string_pretty(&doc).unwrap_or_default());
+            emit(
+                &format!(
+                    "{}\n",
+                    serde_json::to_string_pretty(&doc).unwrap_or_default()
+                ),
+                code,
+            )
         }
-        Format::Nagios => {
-            if valid {
-                println!("BACKUP OK - config {} is valid", path.display());
-            } else {
-                println!(
-                    "BACKUP UNKNOWN - invalid config: {}",
-                    errors.first().map(String::as_str).unwrap_or("")
-                );
-            }
-        }
+        Format::Nagios if valid => emit(
+            &format!("BACKUP OK - config {} is valid\n", path.display()),
+            code,
+        ),
+        Format::Nagios => emit(
+            &format!(
+                "BACKUP UNKNOWN - invalid config: {}\n",
+                errors.first().map(String::as_str).unwrap_or("")
+            ),
+            code,
+        ),
+        Format::Text if valid => emit(&format!("config {} is valid\n", path.display()), code),
         Format::Text => {
-            if valid {
-                println!("config {} is valid", path.display());
-            } else {
-                eprintln!("invalid config {}:", path.display());
-                for e in &errors {
-                    eprintln!("  {e}");
-                }
+            warn(&format!("invalid config {}:", path.display()));
+            for e in &errors {
+                warn(&format!("  {e}"));
             }
+            code
         }
     }
-    code
 }
 
 /// Which configured locations this run covers (`--location-id` / `--location-name`).

@@ -321,3 +321,55 @@ fn sigkill_mid_scan_leaves_a_store_the_next_run_completes() {
     let rows: i64 = w.store_value("SELECT COUNT(*) FROM backups");
     assert_eq!(rows, n, "no duplicate or lost rows");
 }
+
+/// The binary with the workspace's config and `args`, stdout going to `stdout`.
+fn spawn_with_stdout(
+    w: &Workspace,
+    args: &[&str],
+    stdout: std::process::Stdio,
+) -> std::process::Child {
+    std::process::Command::new(assert_cmd::cargo::cargo_bin("backup-monitor"))
+        .current_dir(w.dir.path())
+        .args(["--config", "config.yaml"])
+        .args(args)
+        .env_remove("DATABASE_URL")
+        .env_remove("BACKUP_MONITOR_NOW")
+        .stdout(stdout)
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap()
+}
+
+#[test]
+fn a_reader_that_goes_away_is_no_crash_and_a_lost_output_is_exit_3() {
+    let w = Workspace::new();
+    w.write_config(MINIMAL);
+    // The location's directory is missing: a CRITICAL run, exit 2.
+    let expected = w.run(&["--monitor"]).code;
+    assert_eq!(expected, 2);
+    for format in ["text", "json", "nagios"] {
+        // `backup-monitor ... | head -c0`: the pipe's reader is gone before the output.
+        let mut child = spawn_with_stdout(
+            &w,
+            &["--monitor", "--format", format],
+            std::process::Stdio::piped(),
+        );
+        drop(child.stdout.take());
+        let out = child.wait_with_output().unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(expected), "{format}: {stderr}");
+        assert!(!stderr.contains("panicked"), "{format}: {stderr}");
+    }
+    // stdout on a full disk: the output is lost, so the run cannot claim its verdict.
+    let full = std::fs::OpenOptions::new()
+        .write(true)
+        .open("/dev/full")
+        .unwrap();
+    let out = spawn_with_stdout(&w, &["--monitor", "--format", "json"], full.into())
+        .wait_with_output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(3), "{stderr}");
+    assert!(stderr.contains("could not write the output"), "{stderr}");
+    assert!(!stderr.contains("panicked"), "{stderr}");
+}
