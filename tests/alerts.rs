@@ -134,6 +134,11 @@ impl SmtpSink {
 
     /// `auth`: [user, password] the server then requires.
     fn start_with(auth: &[&str]) -> Option<SmtpSink> {
+        SmtpSink::start_tls(auth, None)
+    }
+
+    /// `tls`: ("starttls" | "tls", certificate PEM file, key PEM file).
+    fn start_tls(auth: &[&str], tls: Option<(&str, &Path, &Path)>) -> Option<SmtpSink> {
         let importable = Command::new("python3")
             .args(["-c", "import aiosmtpd"])
             .stderr(Stdio::null())
@@ -151,14 +156,18 @@ impl SmtpSink {
         let port = free_port();
         let dir = tempfile::tempdir().unwrap();
         let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/support/smtp_sink.py");
-        let child = Command::new("python3")
-            .arg(script)
+        let mut cmd = Command::new("python3");
+        cmd.arg(script)
             .arg(port.to_string())
             .arg(dir.path())
             .args(auth)
-            .stdout(Stdio::null())
-            .spawn()
-            .expect("start python3 smtp_sink.py");
+            .stdout(Stdio::null());
+        if let Some((mode, cert, key)) = tls {
+            cmd.env("SMTP_SINK_TLS", mode)
+                .env("SMTP_SINK_CERT", cert)
+                .env("SMTP_SINK_KEY", key);
+        }
+        let child = cmd.spawn().expect("start python3 smtp_sink.py");
         let sink = SmtpSink { child, port, dir };
         let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
         while TcpStream::connect(("127.0.0.1", port)).is_err() {
@@ -332,6 +341,125 @@ fn email_reaches_a_real_smtp_server_with_all_recipients() {
         assert!(
             body.contains("location unavailable"),
             "{part} carries the run's log: {body}"
+        );
+    }
+}
+
+/// A private CA and a server certificate it signed for 127.0.0.1, as PEM files in `dir`:
+/// (ca.pem, server.pem, server.key).
+fn private_ca(dir: &Path) -> (std::path::PathBuf, std::path::PathBuf, std::path::PathBuf) {
+    use rcgen::{BasicConstraints, CertificateParams, CertifiedIssuer, DnType, IsCa, KeyPair};
+    let mut ca_params = CertificateParams::new(Vec::<String>::new()).unwrap();
+    ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    ca_params
+        .distinguished_name
+        .push(DnType::CommonName, "backup-monitor test CA");
+    let ca = CertifiedIssuer::self_signed(ca_params, KeyPair::generate().unwrap()).unwrap();
+    let key = KeyPair::generate().unwrap();
+    let server = CertificateParams::new(vec!["127.0.0.1".to_string()])
+        .unwrap()
+        .signed_by(&key, &ca)
+        .unwrap();
+    let paths = (
+        dir.join("ca.pem"),
+        dir.join("server.pem"),
+        dir.join("server.key"),
+    );
+    std::fs::write(&paths.0, ca.pem()).unwrap();
+    std::fs::write(&paths.1, server.pem()).unwrap();
+    std::fs::write(&paths.2, key.serialize_pem()).unwrap();
+    paths
+}
+
+#[test]
+fn email_over_starttls_and_implicit_tls_verifies_the_server_and_logs_in_over_tls() {
+    const PASSWORD: &str = "tlsPASSWORD-2718";
+    let certs = tempfile::tempdir().unwrap();
+    let (ca, cert, key) = private_ca(certs.path());
+    for mode in ["starttls", "tls"] {
+        // The server refuses MAIL and AUTH before TLS (starttls) or speaks only TLS (tls),
+        // and requires the login: a message arriving proves both.
+        let Some(smtp) = SmtpSink::start_tls(&["monitor", PASSWORD], Some((mode, &cert, &key)))
+        else {
+            return;
+        };
+        let channel = |ca_line: &str| {
+            format!(
+                "alerts:\n  timeout: 5s\n  email:\n    enabled: true\n    smtp_host: 127.0.0.1\n    \
+                 smtp_port: {}\n    security: {mode}\n    username: monitor\n    password: ${{TEST_SMTP_PASSWORD}}\n    \
+                 from: backup-monitor@test.local\n    to: [ops@test.local]\n{ca_line}",
+                smtp.port
+            )
+        };
+        // Without the private CA the server is a stranger: nothing is sent, no password
+        // leaves, and the failure says why.
+        let ws = workspace(&channel("")).env("TEST_SMTP_PASSWORD", PASSWORD);
+        let (run, doc) = ws.run_json(&["--monitor", "--check-alerts"]);
+        assert_eq!(alerts_of(&doc), (1, 0, 0, 0, 1), "{mode}: {doc:#}");
+        assert!(smtp.messages().is_empty(), "{mode}");
+        let failure = doc["problems"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|p| p["kind"] == "alert_delivery_failed")
+            .unwrap_or_else(|| panic!("{mode}: no alert_delivery_failed: {doc:#}"))["message"]
+            .as_str()
+            .unwrap()
+            .to_string();
+        assert!(
+            failure.contains("invalid peer certificate")
+                && failure.contains("alerts.email.ca_file"),
+            "{mode}: {failure}"
+        );
+        assert!(!format!("{}{}", run.stdout, run.stderr).contains(PASSWORD));
+
+        // With `ca_file` naming it, the message goes through.
+        let ws = workspace(&channel(&format!("    ca_file: {}\n", ca.display())))
+            .env("TEST_SMTP_PASSWORD", PASSWORD);
+        let (run, doc) = ws.run_json(&["--monitor", "--check-alerts"]);
+        assert_eq!(
+            alerts_of(&doc),
+            (1, 0, 0, 0, 0),
+            "{mode}: {doc:#}\n{}",
+            run.stderr
+        );
+        let messages = smtp.messages();
+        assert_eq!(messages.len(), 1, "{mode}: {messages:#?}");
+        assert_eq!(
+            messages[0]["rcpt_tos"],
+            serde_json::json!(["ops@test.local"])
+        );
+        assert!(
+            messages[0]["text"]
+                .as_str()
+                .is_some_and(|t| t.contains("location_unavailable")),
+            "{mode}: {:#}",
+            messages[0]
+        );
+    }
+}
+
+#[test]
+fn a_ca_file_that_is_missing_or_not_pem_is_a_config_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let not_pem = dir.path().join("not.pem");
+    std::fs::write(&not_pem, "hello").unwrap();
+    for (ca, security, says) in [
+        (dir.path().join("absent.pem"), "starttls", "cannot read"),
+        (not_pem.clone(), "tls", "holds no PEM certificate"),
+        (not_pem, "none", "only used with security starttls or tls"),
+    ] {
+        let ws = workspace(&format!(
+            "alerts:\n  email:\n    enabled: true\n    smtp_host: 127.0.0.1\n    security: {security}\n    \
+             from: a@test.local\n    to: [b@test.local]\n    ca_file: {}\n",
+            ca.display()
+        ));
+        let run = ws.run(&["--check-config"]);
+        assert_eq!(run.code, 3, "{security}: {}", run.stderr);
+        assert!(
+            run.stderr.contains("alerts.email.ca_file") && run.stderr.contains(says),
+            "{security}: {}",
+            run.stderr
         );
     }
 }

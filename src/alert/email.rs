@@ -1,7 +1,8 @@
 //! The `email` channel: one SMTP message per digest (lettre), with a plain-text and an
 //! HTML part rendered from templates/alert_email.{txt,html} (embedded in the binary).
 //! `security`: starttls (upgrade, required), tls (implicit TLS) or none (plain, for a
-//! local relay); credentials are used when `username` is set.
+//! local relay); the server's certificate is verified against the public roots plus the
+//! CAs of `ca_file`; credentials are used when `username` is set.
 
 use super::Channel;
 use super::digest::Digest;
@@ -10,6 +11,7 @@ use crate::config::{EmailChannel, SmtpSecurity};
 use anyhow::{Context, Result, anyhow};
 use lettre::message::{Mailbox, MultiPart};
 use lettre::transport::smtp::authentication::Credentials;
+use lettre::transport::smtp::client::{Certificate, Tls, TlsParameters};
 use lettre::{Message, SmtpTransport, Transport};
 use std::time::Duration;
 
@@ -39,11 +41,19 @@ impl Channel for Email {
             } else {
                 String::new()
             };
+            let chain = error_chain(&e);
+            let hint = if chain.contains("peer certificate") {
+                format!(
+                    "; the server's certificate must be signed by a public CA or one in alerts.email.ca_file, and name `{}`",
+                    c.smtp_host.get()
+                )
+            } else {
+                String::new()
+            };
             anyhow!(
-                "SMTP {}:{}: {waited}{}",
+                "SMTP {}:{}: {waited}{chain}{hint}",
                 c.smtp_host.get(),
                 c.smtp_port,
-                error_chain(&e)
             )
         })?;
         Ok(())
@@ -66,14 +76,17 @@ impl Email {
     fn transport(&self) -> Result<SmtpTransport> {
         let c = &self.config;
         let host = c.smtp_host.get();
-        let builder = match c.security {
-            SmtpSecurity::None => SmtpTransport::builder_dangerous(host),
-            SmtpSecurity::Starttls => SmtpTransport::starttls_relay(host)
-                .map_err(|e| anyhow!("alerts.email.smtp_host `{host}`: {}", error_chain(&e)))?,
-            SmtpSecurity::Tls => SmtpTransport::relay(host)
-                .map_err(|e| anyhow!("alerts.email.smtp_host `{host}`: {}", error_chain(&e)))?,
+        let tls = match c.security {
+            SmtpSecurity::None => Tls::None,
+            // Upgrade required: a server that does not offer STARTTLS gets no message
+            // (and no password).
+            SmtpSecurity::Starttls => Tls::Required(self.tls_parameters(host)?),
+            SmtpSecurity::Tls => Tls::Wrapper(self.tls_parameters(host)?),
         };
-        let mut builder = builder.port(c.smtp_port).timeout(Some(self.timeout));
+        let mut builder = SmtpTransport::builder_dangerous(host)
+            .tls(tls)
+            .port(c.smtp_port)
+            .timeout(Some(self.timeout));
         if !c.username.get().is_empty() {
             builder = builder.credentials(Credentials::new(
                 c.username.get().to_string(),
@@ -81,6 +94,29 @@ impl Email {
             ));
         }
         Ok(builder.build())
+    }
+}
+
+impl Email {
+    /// Verify the server as `host` against the public roots and, when set, the CAs of
+    /// `alerts.email.ca_file`.
+    fn tls_parameters(&self, host: &str) -> Result<TlsParameters> {
+        let mut builder = TlsParameters::builder(host.to_string());
+        if let Some(path) = &self.config.ca_path {
+            let pem = std::fs::read(path)
+                .with_context(|| format!("alerts.email.ca_file: reading {}", path.display()))?;
+            let cert = Certificate::from_pem(&pem).map_err(|e| {
+                anyhow!(
+                    "alerts.email.ca_file: {} is not a PEM certificate bundle: {}",
+                    path.display(),
+                    error_chain(&e)
+                )
+            })?;
+            builder = builder.add_root_certificate(cert);
+        }
+        builder
+            .build_rustls()
+            .map_err(|e| anyhow!("alerts.email.smtp_host `{host}`: {}", error_chain(&e)))
     }
 }
 

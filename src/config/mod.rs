@@ -431,6 +431,13 @@ pub struct EmailChannel {
     pub from: EnvString,
     #[serde(default)]
     pub to: Vec<EnvString>,
+    /// Extension: a PEM file of CA certificates to trust besides the public roots, for a
+    /// relay whose certificate a private CA signed (relative to the config file).
+    #[serde(default)]
+    pub ca_file: Option<String>,
+    /// `ca_file` resolved against the config file's directory.
+    #[serde(skip)]
+    pub ca_path: Option<PathBuf>,
 }
 
 fn default_smtp_port() -> u16 {
@@ -448,6 +455,8 @@ impl Default for EmailChannel {
             password: EnvString::default(),
             from: EnvString::default(),
             to: Vec::new(),
+            ca_file: None,
+            ca_path: None,
         }
     }
 }
@@ -783,6 +792,14 @@ fn validate(config: &mut Config) -> Vec<String> {
         errors.push("alerts.timeout: must be positive".into());
     }
     validate_channels(&config.alerts, &mut errors);
+    let email = &mut config.alerts.email;
+    email.ca_path = email
+        .ca_file
+        .as_deref()
+        .map(|f| resolve_against(&config.base_dir, f));
+    if email.enabled {
+        errors.extend(validate_ca_file(email));
+    }
     let url = std::env::var("DATABASE_URL").ok().filter(|u| !u.is_empty());
     let (raw, base) = match &url {
         Some(u) => (
@@ -841,6 +858,28 @@ fn validate_channels(alerts: &Alerts, errors: &mut Vec<String>) {
         "alerts.webhook.url",
         &alerts.webhook.url,
     );
+}
+
+/// `alerts.email.ca_file`: readable, holding at least one PEM certificate, and only where
+/// TLS is used.
+fn validate_ca_file(e: &EmailChannel) -> Option<String> {
+    let path = e.ca_path.as_ref()?;
+    if e.security == SmtpSecurity::None {
+        return Some(
+            "alerts.email.ca_file: only used with security starttls or tls; remove it or turn TLS on".into(),
+        );
+    }
+    match std::fs::read_to_string(path) {
+        Err(err) => Some(format!(
+            "alerts.email.ca_file: cannot read {}: {err}",
+            path.display()
+        )),
+        Ok(text) if !text.contains("-----BEGIN CERTIFICATE-----") => Some(format!(
+            "alerts.email.ca_file: {} holds no PEM certificate (-----BEGIN CERTIFICATE-----)",
+            path.display()
+        )),
+        Ok(_) => None,
+    }
 }
 
 /// `sqlite://relative.db`, `sqlite:///absolute.db`, or a plain path.

@@ -3,7 +3,10 @@ receives as one JSON file (envelope, subject, plain-text and HTML parts) into a 
 
 usage: python3 smtp_sink.py PORT OUTDIR [USER PASSWORD]
   prints "ready" once listening; stop it with a signal. With USER and PASSWORD the server
-  requires AUTH (allowed without TLS, for the loopback test) and accepts only those.
+  requires AUTH and accepts only those (without TLS AUTH is allowed in the clear, for the
+  loopback test; with TLS only after it).
+environment: SMTP_SINK_TLS=starttls|tls with SMTP_SINK_CERT and SMTP_SINK_KEY (PEM files):
+  starttls requires the upgrade before MAIL or AUTH; tls is implicit TLS from the start.
 """
 
 import email
@@ -11,6 +14,7 @@ import email.policy
 import json
 import os
 import signal
+import ssl
 import sys
 import time
 
@@ -54,9 +58,19 @@ def authenticator(user, password):
 def main():
     port, outdir = int(sys.argv[1]), sys.argv[2]
     options = {}
+    tls = os.environ.get("SMTP_SINK_TLS")
     if len(sys.argv) == 5:
-        options = dict(auth_required=True, auth_require_tls=False,
+        # With implicit TLS aiosmtpd does not know the session is encrypted (it tracks only
+        # STARTTLS), so it would never offer AUTH: there every byte is TLS anyway.
+        options = dict(auth_required=True, auth_require_tls=(tls == "starttls"),
                        authenticator=authenticator(sys.argv[3], sys.argv[4]))
+    if tls:
+        context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+        context.load_cert_chain(os.environ["SMTP_SINK_CERT"], os.environ["SMTP_SINK_KEY"])
+        if tls == "starttls":
+            options.update(tls_context=context, require_starttls=True)
+        else:
+            options.update(ssl_context=context)
     controller = Controller(Sink(outdir), hostname="127.0.0.1", port=port, **options)
     controller.start()
     print("ready", flush=True)
