@@ -93,7 +93,7 @@ impl Stamp {
 /// How hashing one file ended.
 #[derive(Debug)]
 pub enum Outcome {
-    /// The file stayed the same from before opening to after the last byte.
+    /// The file stayed the same from opening to after the last byte.
     Hashed { digests: Digests, stamp: Stamp },
     /// The file is gone.
     Vanished,

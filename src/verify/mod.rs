@@ -2,7 +2,7 @@
 //! settled backup is verified its checksum is recorded (trust on first use); later runs
 //! re-hash a rotating sample and compare, check sidecar checksum files, and compare size and
 //! mtime with what was recorded. Hashing runs on every core across all selected locations
-//! at once; verdicts are stored in one transaction per location.
+//! at once; verdicts are written while hashing, in one transaction per batch.
 //!
 //! Not for: finding files (`scan`, run before this by `--monitor` or `monitor::refresh`)
 //! or reading archives (`restore`).
@@ -36,7 +36,7 @@ struct Plan<'a> {
 /// Backups (present rows) planned per batch. A batch is hashed on every core across its
 /// locations; batching bounds memory on stores of hundreds of thousands of backups
 /// (200,000 backups in 20 locations peak at well under 200 MiB) while a location is never
-/// split, so its verdicts are still stored in one transaction.
+/// split across batches.
 const BATCH_BACKUPS: usize = 20_000;
 
 pub fn run(ctx: &RunContext) -> Result<VerificationSummary> {
