@@ -120,8 +120,10 @@ impl Digest {
                 Event::Resolved => counts.resolved += 1,
             }
         }
-        let mut locations: Vec<Option<String>> =
-            notices.iter().map(|n| n.alert.location.clone()).collect();
+        let mut locations: Vec<Option<String>> = notices
+            .iter()
+            .map(|n| n.alert.problem.location.clone())
+            .collect();
         // Named locations alphabetically, then the run's own problems.
         locations.sort_by_key(|l| (l.is_none(), l.clone()));
         locations.dedup();
@@ -130,15 +132,15 @@ impl Digest {
             .map(|location| {
                 let mut members: Vec<&Notice> = notices
                     .iter()
-                    .filter(|n| n.alert.location == location)
+                    .filter(|n| n.alert.problem.location == location)
                     .collect();
                 members.sort_by_key(|n| {
                     (
                         n.event == Event::Resolved,
-                        std::cmp::Reverse(n.alert.severity),
-                        n.alert.kind,
-                        n.alert.path.clone(),
-                        n.alert.slot.clone(),
+                        std::cmp::Reverse(n.alert.problem.severity),
+                        n.alert.problem.kind,
+                        n.alert.problem.path.clone(),
+                        n.alert.problem.slot.clone(),
                     )
                 });
                 let alerts: Vec<Line> = members.iter().map(|n| line(n, clock)).collect();
@@ -224,10 +226,10 @@ fn line(n: &Notice, clock: &Clock) -> Line {
     let a = &n.alert;
     let end = n.resolved_at.unwrap_or(clock.now);
     let duration = (end - n.since).num_seconds().max(0);
-    let mut what = format!("{}: {}", a.kind, a.message);
+    let mut what = format!("{}: {}", a.problem.kind, a.problem.message);
     // Messages show paths on one line (problem::one_line); so does the line.
-    let path = a.path.as_deref().map(one_line);
-    if let Some(path) = path.filter(|p| !a.message.contains(p.as_ref())) {
+    let path = a.problem.path.as_deref().map(one_line);
+    if let Some(path) = path.filter(|p| !a.problem.message.contains(p.as_ref())) {
         what.push_str(&format!(" [{path}]"));
     }
     let since = clock.short(n.since);
@@ -237,7 +239,8 @@ fn line(n: &Notice, clock: &Clock) -> Line {
                 "[RESOLVED] {what} — lasted {} (since {since})",
                 human_age(duration)
             );
-            if let (Some(missed), Some(location)) = (n.missed_slots, a.location.as_deref()) {
+            if let (Some(missed), Some(location)) = (n.missed_slots, a.problem.location.as_deref())
+            {
                 let s = if missed == 1 { "" } else { "s" };
                 t.push_str(&format!("; {missed} slot{s} missed at {location}"));
             }
@@ -248,35 +251,38 @@ fn line(n: &Notice, clock: &Clock) -> Line {
                 (Event::Escalation, Some(before)) => format!(
                     "[{} → {}]",
                     before.as_str().to_uppercase(),
-                    a.severity.as_str().to_uppercase()
+                    a.problem.severity.as_str().to_uppercase()
                 ),
                 (Event::Repeat, _) => {
-                    format!("[STILL OPEN] {}", a.severity.as_str().to_uppercase())
+                    format!(
+                        "[STILL OPEN] {}",
+                        a.problem.severity.as_str().to_uppercase()
+                    )
                 }
-                _ => format!("[NEW] {}", a.severity.as_str().to_uppercase()),
+                _ => format!("[NEW] {}", a.problem.severity.as_str().to_uppercase()),
             };
             format!(
                 "{label} {what} — since {since} ({}). Check: {}",
                 human_age(duration),
-                hint(a.kind)
+                hint(a.problem.kind)
             )
         }
     };
     Line {
         alert_id: a.id,
         event: n.event,
-        kind: a.kind,
-        severity: a.severity,
+        kind: a.problem.kind,
+        severity: a.problem.severity,
         previous_severity: n.previous_severity,
-        location: a.location.clone(),
-        path: a.path.clone(),
-        slot: a.slot.clone(),
-        message: a.message.clone(),
+        location: a.problem.location.clone(),
+        path: a.problem.path.clone(),
+        slot: a.problem.slot.clone(),
+        message: a.problem.message.clone(),
         since: clock.rfc3339(n.since),
         resolved_at: n.resolved_at.map(|t| clock.rfc3339(t)),
         duration_seconds: duration,
         missed_slots: n.missed_slots,
-        hint: hint(a.kind).to_string(),
+        hint: hint(a.problem.kind).to_string(),
         text,
     }
 }
@@ -348,6 +354,7 @@ pub fn hint(kind: Kind) -> &'static str {
 #[cfg(test)]
 pub(crate) mod fixtures {
     use super::*;
+    use crate::problem::Problem;
     use crate::store::from_unix;
 
     pub fn alert(kind: Kind, severity: Severity, location: Option<&str>) -> AlertRow {
@@ -355,12 +362,14 @@ pub(crate) mod fixtures {
             id: 1,
             key: String::new(),
             problem_id: 1,
-            kind,
-            severity,
-            location: location.map(str::to_string),
-            path: None,
-            slot: None,
-            message: format!("{kind} happened"),
+            problem: Problem {
+                kind,
+                severity,
+                location: location.map(str::to_string),
+                path: None,
+                slot: None,
+                message: format!("{kind} happened"),
+            },
             opened_at: from_unix(0),
             last_sent_at: None,
             send_count: 0,

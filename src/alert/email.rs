@@ -175,8 +175,8 @@ mod tests {
     fn both_parts_name_location_problem_and_log_and_html_is_escaped() {
         let mut alert =
             fixtures::alert(Kind::ChecksumMismatch, Severity::Critical, Some("db_main"));
-        alert.path = Some("db_<1>.sql.gz".into());
-        alert.message = "content changed".into();
+        alert.problem.path = Some("db_<1>.sql.gz".into());
+        alert.problem.message = "content changed".into();
         let notice = fixtures::notice(Event::Open, alert);
         let clock = fixtures::clock_at(3600);
         let d = Digest::build(&[notice], "h", &clock, &|_| {

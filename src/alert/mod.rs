@@ -196,7 +196,12 @@ fn candidates(ctx: &RunContext, summary: &mut AlertSummary) -> Result<Vec<Candid
     let mut alerts: HashMap<i64, AlertRow> = store
         .unfinished_alerts()?
         .into_iter()
-        .filter(|a| a.location.as_deref().is_none_or(|l| names.contains(l)))
+        .filter(|a| {
+            a.problem
+                .location
+                .as_deref()
+                .is_none_or(|l| names.contains(l))
+        })
         .map(|a| (a.problem_id, a))
         .collect();
     let mut out = Vec::new();
@@ -204,10 +209,12 @@ fn candidates(ctx: &RunContext, summary: &mut AlertSummary) -> Result<Vec<Candid
         let suppressed = suppression(&p, &ctx.config.monitoring, &ctx.config.alerts);
         let alert = match (alerts.remove(&p.id), suppressed) {
             (Some(mut a), _) => {
-                if a.severity != p.problem.severity || a.message != p.problem.message {
+                if a.problem.severity != p.problem.severity
+                    || a.problem.message != p.problem.message
+                {
                     store.refresh_alert(a.id, p.problem.severity, &p.problem.message)?;
-                    a.severity = p.problem.severity;
-                    a.message = p.problem.message.clone();
+                    a.problem.severity = p.problem.severity;
+                    a.problem.message = p.problem.message.clone();
                 }
                 a
             }
@@ -236,7 +243,7 @@ fn candidates(ctx: &RunContext, summary: &mut AlertSummary) -> Result<Vec<Candid
             continue;
         };
         store.close_alert(alert.id, resolved_at)?;
-        let missed_slots = match (&alert.kind, alert.location.as_deref()) {
+        let missed_slots = match (&alert.problem.kind, alert.problem.location.as_deref()) {
             (Kind::MissingBackup, Some(location)) => {
                 Some(store.missed_slots_between(location, problem.first_seen, resolved_at)?)
             }
@@ -260,12 +267,14 @@ fn notices_for(channel: &str, candidates: &[Candidate], ctx: &RunContext) -> Vec
     let mut notices = Vec::new();
     for c in candidates {
         // A channel's own failure is reported on the channels that work.
-        if c.alert.kind == Kind::AlertDeliveryFailed && c.alert.path.as_deref() == Some(channel) {
+        if c.alert.problem.kind == Kind::AlertDeliveryFailed
+            && c.alert.problem.path.as_deref() == Some(channel)
+        {
             continue;
         }
         let history = ChannelHistory::of(channel, &c.deliveries);
         let event = match c.resolved_at {
-            None => next_for_open(&history, c.alert.severity, ctx.now, cooldown),
+            None => next_for_open(&history, c.alert.problem.severity, ctx.now, cooldown),
             Some(_) => next_for_closed(&history, alerts.send_resolved),
         };
         let Some(event) = event else { continue };
@@ -321,7 +330,11 @@ pub fn status_view(ctx: &RunContext) -> Result<Vec<OpenAlert>> {
         .collect();
     let mut out = Vec::new();
     for a in ctx.store.open_alerts()? {
-        if a.location.as_deref().is_some_and(|l| !names.contains(l)) {
+        if a.problem
+            .location
+            .as_deref()
+            .is_some_and(|l| !names.contains(l))
+        {
             continue;
         }
         out.push(open_alert_view(ctx.store, ctx, a)?);
@@ -342,12 +355,12 @@ fn open_alert_view(store: &Store, ctx: &RunContext, a: AlertRow) -> Result<OpenA
         .collect();
     failing.sort();
     Ok(OpenAlert {
-        kind: a.kind.as_str().to_string(),
-        severity: a.severity.as_str().to_string(),
-        location: a.location,
-        path: a.path,
-        slot: a.slot,
-        message: a.message,
+        kind: a.problem.kind.as_str().to_string(),
+        severity: a.problem.severity.as_str().to_string(),
+        location: a.problem.location,
+        path: a.problem.path,
+        slot: a.problem.slot,
+        message: a.problem.message,
         opened_at: ctx.local_rfc3339(a.opened_at),
         last_sent_at: a.last_sent_at.map(|t| ctx.local_rfc3339(t)),
         deliveries: a.send_count,

@@ -72,7 +72,7 @@ mod tests {
     #[test]
     fn one_coloured_attachment_per_location_with_escaped_text() {
         let mut alert = fixtures::alert(Kind::NoBackups, Severity::Critical, Some("db"));
-        alert.message = "no file matches <*.sql>".into();
+        alert.problem.message = "no file matches <*.sql>".into();
         let notice = fixtures::notice(Event::Open, alert);
         let clock = fixtures::clock_at(60);
         let d = Digest::build(&[notice], "h", &clock, &|_| vec!["WARN a & b".into()]);

@@ -5,7 +5,7 @@
 
 use super::{Store, from_unix, to_unix};
 use crate::alert::Event;
-use crate::problem::{Kind, Severity};
+use crate::problem::{Kind, Problem, Severity};
 use crate::store::StoredProblem;
 use anyhow::Result;
 use chrono::{DateTime, Utc};
@@ -17,12 +17,9 @@ pub struct AlertRow {
     pub id: i64,
     pub key: String,
     pub problem_id: i64,
-    pub kind: Kind,
-    pub severity: Severity,
-    pub location: Option<String>,
-    pub path: Option<String>,
-    pub slot: Option<String>,
-    pub message: String,
+    /// The problem as it was when the alert was opened (the severity follows it while
+    /// open: an escalation updates it).
+    pub problem: Problem,
     pub opened_at: DateTime<Utc>,
     /// Last successful delivery on any channel.
     pub last_sent_at: Option<DateTime<Utc>>,
@@ -65,12 +62,14 @@ fn alert_from_row(r: &Row) -> rusqlite::Result<AlertRow> {
         id: r.get(0)?,
         key: r.get(1)?,
         problem_id: r.get(2)?,
-        kind: Kind::parse(&kind).ok_or_else(|| conversion_error("kind", &kind))?,
-        severity: severity_at(r, 4)?,
-        location: r.get(5)?,
-        path: r.get(6)?,
-        slot: r.get(7)?,
-        message: r.get(8)?,
+        problem: Problem {
+            kind: Kind::parse(&kind).ok_or_else(|| conversion_error("kind", &kind))?,
+            severity: severity_at(r, 4)?,
+            location: r.get(5)?,
+            path: r.get(6)?,
+            slot: r.get(7)?,
+            message: r.get(8)?,
+        },
         opened_at: from_unix(r.get(9)?),
         last_sent_at: r.get::<_, Option<i64>>(10)?.map(from_unix),
         send_count: r.get(11)?,
