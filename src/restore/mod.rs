@@ -410,6 +410,26 @@ pub fn test_file(
     Ok((format, result))
 }
 
+/// Open a backup for reading. Non-blocking, and it must be a regular file: a FIFO or
+/// device put where the backup was would otherwise block the run or never end (reads of
+/// a regular file are not affected by O_NONBLOCK).
+pub(crate) fn open_backup(path: &Path) -> Result<File, RestoreError> {
+    use std::os::unix::fs::OpenOptionsExt;
+    let file = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NONBLOCK)
+        .open(path)
+        .map_err(|e| RestoreError::Skipped(format!("cannot open the backup: {e}")))?;
+    match file.metadata() {
+        Ok(m) if m.is_file() => Ok(file),
+        Ok(_) => Err(RestoreError::Skipped(format!(
+            "{} is no longer a regular file",
+            path.display()
+        ))),
+        Err(e) => Err(RestoreError::Skipped(format!("cannot open the backup: {e}"))),
+    }
+}
+
 /// Detect what the backup is and hand it to its format's handler.
 fn restore(
     sandbox: &Sandbox,
@@ -418,8 +438,7 @@ fn restore(
     progress: &Progress,
     format: &mut String,
 ) -> Result<Notes, RestoreError> {
-    let file = File::open(path)
-        .map_err(|e| RestoreError::Skipped(format!("cannot open the backup: {e}")))?;
+    let file = open_backup(path)?;
     let name = path
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
@@ -514,6 +533,37 @@ impl Progress {
     fn finish(&self) {
         if let Some(bar) = &self.bar {
             bar.finish_and_clear();
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_fifo_in_place_of_a_backup_is_skipped_not_waited_on() {
+        let dir = tempfile::tempdir().unwrap();
+        for name in ["db.tar.gz", "files.zip", "dump.sql"] {
+            let p = dir.path().join(name);
+            let c = std::ffi::CString::new(p.as_os_str().as_encoded_bytes()).unwrap();
+            // SAFETY: mkfifo reads a valid NUL-terminated path.
+            assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o600) }, 0);
+            let parent = dir.path().to_path_buf();
+            let (tx, rx) = std::sync::mpsc::channel();
+            std::thread::spawn(move || {
+                let _ = tx.send(test_file(&parent, &p, 1 << 20).map(|(_, r)| r));
+            });
+            let verdict = rx
+                .recv_timeout(std::time::Duration::from_secs(20))
+                .expect("a FIFO must not block the restore test on a writer that never comes")
+                .unwrap();
+            match verdict {
+                Err(RestoreError::Skipped(why)) => {
+                    assert!(why.contains("no longer a regular file"), "{name}: {why}")
+                }
+                other => panic!("{name}: {other:?}"),
+            }
         }
     }
 }

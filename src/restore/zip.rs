@@ -25,8 +25,7 @@ pub fn extract(
     path: &Path,
     progress: &(dyn Fn(u64) + Sync),
 ) -> Result<Notes, RestoreError> {
-    let file = File::open(path)
-        .map_err(|e| RestoreError::Skipped(format!("cannot open {}: {e}", path.display())))?;
+    let file = super::open_backup(path)?;
     let shared = SharedFile::new(file)?;
     let archive = ZipArchive::new(shared.clone()).map_err(zip_error)?;
     let mut declared = 0u64;
