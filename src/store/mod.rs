@@ -51,6 +51,10 @@ pub enum StoreError {
     )]
     Damaged { path: PathBuf, detail: String },
     #[error(
+        "the store {path} does not have the layout this build of backup-monitor expects ({detail}); it was made by a pre-release build with the same schema number. Move it aside to start a new history"
+    )]
+    Mismatch { path: PathBuf, detail: String },
+    #[error(
         "the store {path} is read-only for this user: backup-monitor records every run there. Check the permissions of the file and its directory, and that its filesystem is not mounted read-only"
     )]
     ReadOnly { path: PathBuf },
@@ -59,6 +63,13 @@ pub enum StoreError {
 pub struct Store {
     pub(crate) conn: Connection,
     path: PathBuf,
+}
+
+/// The column names of `table` (empty when there is no such table).
+fn columns(conn: &Connection, table: &str) -> rusqlite::Result<Vec<String>> {
+    conn.prepare(&format!("PRAGMA table_info(\"{table}\")"))?
+        .query_map([], |r| r.get(1))?
+        .collect()
 }
 
 pub fn to_unix(t: DateTime<Utc>) -> i64 {
@@ -98,6 +109,7 @@ impl Store {
         };
         store.configure()?;
         store.migrate()?;
+        store.check_layout()?;
         Ok(store)
     }
 
@@ -127,6 +139,9 @@ impl Store {
                 known: schema::MIGRATIONS.len() as i64,
             }
             .into());
+        }
+        if version == schema::MIGRATIONS.len() as i64 {
+            store.check_layout()?;
         }
         Ok(Some(store))
     }
@@ -168,6 +183,36 @@ impl Store {
                 }
                 .into()
             })
+    }
+
+    /// Every table and column the migrations create is there. The schema number alone
+    /// cannot tell a store made by a build whose migration was later edited (as happens
+    /// before a release) from a current one; without this, such a store fails mid-run
+    /// with "no such column" and a SQL statement.
+    fn check_layout(&self) -> Result<()> {
+        let expected = Connection::open_in_memory()?;
+        for sql in schema::MIGRATIONS {
+            expected.execute_batch(sql)?;
+        }
+        let mismatch = |detail: String| StoreError::Mismatch {
+            path: self.path.clone(),
+            detail,
+        };
+        let tables: Vec<String> = expected
+            .prepare("SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name")?
+            .query_map([], |r| r.get(0))?
+            .collect::<rusqlite::Result<_>>()?;
+        for table in tables {
+            let wanted = columns(&expected, &table)?;
+            let found = columns(&self.conn, &table).map_err(|e| mismatch(e.to_string()))?;
+            if found.is_empty() {
+                return Err(mismatch(format!("table {table} is missing")).into());
+            }
+            if let Some(c) = wanted.iter().find(|c| !found.contains(c)) {
+                return Err(mismatch(format!("table {table} has no column {c}")).into());
+            }
+        }
+        Ok(())
     }
 
     fn migrate(&self) -> Result<()> {
@@ -350,5 +395,33 @@ mod tests {
         drop(conn);
         let err = Store::open(&path).err().unwrap().to_string();
         assert!(err.contains("newer"), "{err}");
+    }
+
+    #[test]
+    fn a_store_whose_layout_differs_from_its_schema_number_is_named_not_used() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("store.db");
+        drop(Store::open(&path).unwrap());
+        // A pre-release build's store: same schema number, a column short.
+        let conn = Connection::open(&path).unwrap();
+        conn.execute_batch("ALTER TABLE restore_tests DROP COLUMN settings")
+            .unwrap();
+        drop(conn);
+        for err in [
+            Store::open(&path).err().unwrap().to_string(),
+            Store::open_read_only(&path).err().unwrap().to_string(),
+        ] {
+            assert!(
+                err.contains("table restore_tests has no column settings")
+                    && err.contains("Move it aside"),
+                "{err}"
+            );
+        }
+        // Nothing was changed on the way: the column is still missing, the number kept.
+        let conn = Connection::open(&path).unwrap();
+        let version: i64 = conn
+            .query_row("PRAGMA user_version", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(version, schema::MIGRATIONS.len() as i64);
     }
 }
