@@ -395,7 +395,8 @@ fn email_over_starttls_and_implicit_tls_verifies_the_server_and_logs_in_over_tls
         // leaves, and the failure says why.
         let ws = workspace(&channel("")).env("TEST_SMTP_PASSWORD", PASSWORD);
         let (run, doc) = ws.run_json(&["--monitor", "--check-alerts"]);
-        assert_eq!(alerts_of(&doc), (1, 0, 0, 0, 1), "{mode}: {doc:#}");
+        // The log channel got the problem and, at once, email's failure.
+        assert_eq!(alerts_of(&doc), (2, 0, 0, 0, 1), "{mode}: {doc:#}");
         assert!(smtp.messages().is_empty(), "{mode}");
         let failure = doc["problems"]
             .as_array()
@@ -482,7 +483,8 @@ fn email_authenticates_and_never_shows_the_smtp_password() {
         .env("TEST_SMTP_BAD", "wrong-secret-0815")
         .env("TEST_SMTP_GOOD", PASSWORD);
     let (run, doc) = ws.run_json(&["--monitor", "--check-alerts", "-vv"]);
-    assert_eq!(alerts_of(&doc), (1, 0, 0, 0, 1), "rejected login: {doc:#}");
+    // The problem failed on email; the log channel got it, and email's failure at once.
+    assert_eq!(alerts_of(&doc), (2, 0, 0, 0, 1), "rejected login: {doc:#}");
     assert!(smtp.messages().is_empty());
     let failure = doc["problems"]
         .as_array()
@@ -514,8 +516,8 @@ fn email_authenticates_and_never_shows_the_smtp_password() {
     ));
     at(&mut ws, 1);
     let (run, doc) = ws.run_json(&["--check-alerts"]);
-    // The email retried; the log channel told about the email failure of the first run.
-    assert_eq!(alerts_of(&doc), (2, 0, 0, 0, 0), "{doc:#}\n{}", run.stderr);
+    // The email is retried and delivered; the log channel hears that email recovered.
+    assert_eq!(alerts_of(&doc), (1, 0, 1, 0, 0), "{doc:#}\n{}", run.stderr);
     let messages = smtp.messages();
     assert_eq!(
         messages.len(),
@@ -544,6 +546,9 @@ fn slack_and_webhook_payloads_failures_retries_and_status() {
     http.answer("/slack", Answer::Error500);
     http.answer("/hook", Answer::Hang);
 
+    // Run 1: Slack answers 500, the webhook hangs. The log channel gets the problem and,
+    // in the same run, the two channel failures; the failing channels are not tried a
+    // second time.
     let started = std::time::Instant::now();
     let (run, doc) = ws.run_json(&["--monitor", "--check-alerts"]);
     assert!(
@@ -553,8 +558,8 @@ fn slack_and_webhook_payloads_failures_retries_and_status() {
     assert_eq!(run.code, 2, "{}", run.stderr);
     assert_eq!(
         alerts_of(&doc),
-        (1, 0, 0, 0, 1),
-        "delivered on log, failed elsewhere: {doc:#}"
+        (3, 0, 0, 0, 1),
+        "three alerts delivered on log, one failed elsewhere: {doc:#}"
     );
     let mut kinds = run.kinds();
     kinds.sort();
@@ -566,13 +571,14 @@ fn slack_and_webhook_payloads_failures_retries_and_status() {
             "location_unavailable"
         ]
     );
-    assert!(
-        run.stderr.contains("[NEW] CRITICAL location_unavailable"),
-        "the log channel still delivered: {}",
-        run.stderr
-    );
-    assert_eq!(http.take("/slack").len(), 1, "slack was tried");
-    assert_eq!(http.take("/hook").len(), 1, "the webhook was tried");
+    for line in [
+        "[NEW] CRITICAL location_unavailable",
+        "[NEW] WARNING alert_delivery_failed",
+    ] {
+        assert!(run.stderr.contains(line), "log: {line}: {}", run.stderr);
+    }
+    assert_eq!(http.take("/slack").len(), 1, "slack was tried once");
+    assert_eq!(http.take("/hook").len(), 1, "the webhook was tried once");
     let failures: Vec<(String, String)> = ws
         .store()
         .prepare("SELECT channel, error FROM alert_deliveries WHERE success = 0 ORDER BY channel")
@@ -590,49 +596,61 @@ fn slack_and_webhook_payloads_failures_retries_and_status() {
         "{failures:?}"
     );
     let status = ws.run_json(&["--status"]).1;
-    let open = &status["open_alerts"];
-    assert_eq!(open.as_array().unwrap().len(), 1, "{status:#}");
-    assert_eq!(open[0]["kind"], "location_unavailable");
+    let open = status["open_alerts"].as_array().unwrap().clone();
+    assert_eq!(open.len(), 3, "{status:#}");
+    let location = open
+        .iter()
+        .find(|a| a["kind"] == "location_unavailable")
+        .unwrap();
     assert_eq!(
-        open[0]["failing_channels"],
+        location["failing_channels"],
         serde_json::json!(["slack", "webhook"])
     );
     assert!(status["alerts"].is_object(), "existing fields unchanged");
 
-    // One hour later (well inside the cooldown) both servers work: the failed deliveries
-    // are retried, the log channel is not told again, and each working channel hears
-    // about the other's failure.
+    // Run 2, an hour later (inside the cooldown): Slack works, the webhook still hangs.
+    // Slack gets the problem, then — in the same run — the webhook's failure; the log
+    // channel hears that Slack recovered.
     http.answer("/slack", Answer::Ok);
-    http.answer("/hook", Answer::Ok);
     at(&mut ws, 1);
-    let (run, doc) = ws.run_json(&["--check-alerts"]);
+    // -v: the log channel writes resolutions at info level.
+    let (run, doc) = ws.run_json(&["--check-alerts", "-v"]);
     assert_eq!(run.code, 2, "{}", run.stderr);
-    assert_eq!(alerts_of(&doc), (3, 0, 0, 0, 0), "{doc:#}");
-    assert!(
-        !run.kinds().contains(&"alert_delivery_failed".to_string()),
-        "both delivered again"
+    assert_eq!(alerts_of(&doc), (2, 0, 1, 0, 1), "{doc:#}");
+    assert_eq!(
+        run.kinds()
+            .iter()
+            .filter(|k| *k == "alert_delivery_failed")
+            .count(),
+        1,
+        "only the webhook still fails"
     );
     assert!(
         !run.stderr.contains("[NEW] CRITICAL location_unavailable"),
         "log was told already"
     );
-
+    assert!(
+        run.stderr
+            .contains("[RESOLVED] alert_delivery_failed: the slack alert channel"),
+        "{}",
+        run.stderr
+    );
     let slack = http.take("/slack");
-    assert_eq!(slack.len(), 1, "one digest per channel per run");
+    assert_eq!(
+        slack.len(),
+        2,
+        "the backups' digest, then the channels' one"
+    );
     let s = &slack[0];
     assert!(
         s["text"]
             .as_str()
             .unwrap()
-            .starts_with("[backup-monitor] CRITICAL: 2 new on "),
+            .starts_with("[backup-monitor] CRITICAL: 1 new on "),
         "{s:#}"
     );
     let attachments = s["attachments"].as_array().unwrap();
-    assert_eq!(
-        attachments.len(),
-        2,
-        "grouped by location, then the run itself: {s:#}"
-    );
+    assert_eq!(attachments.len(), 1, "{s:#}");
     assert_eq!(attachments[0]["title"], "db_main");
     assert_eq!(attachments[0]["color"], "#d50200");
     assert!(
@@ -641,29 +659,44 @@ fn slack_and_webhook_payloads_failures_retries_and_status() {
             .unwrap()
             .contains("location_unavailable")
     );
-    assert_eq!(attachments[1]["color"], "#de9e31");
-    let run_level = attachments[1]["text"].as_str().unwrap();
+    let s = &slack[1];
     assert!(
-        run_level.contains("the webhook alert channel could not deliver"),
-        "{run_level}"
+        s["text"]
+            .as_str()
+            .unwrap()
+            .starts_with("[backup-monitor] WARNING: 1 new on "),
+        "{s:#}"
+    );
+    let run_level = &s["attachments"][0];
+    assert_eq!(run_level["color"], "#de9e31");
+    let text = run_level["text"].as_str().unwrap();
+    assert!(
+        text.contains("the webhook alert channel could not deliver"),
+        "{text}"
     );
     assert!(
-        !run_level.contains("the slack alert channel"),
+        !text.contains("the slack alert channel"),
         "slack is not told about itself"
     );
+    assert_eq!(http.take("/hook").len(), 1, "the webhook was retried once");
 
+    // Run 3: the webhook works again. It gets the problem; Slack hears the webhook
+    // recovered; nothing about the channels stays open.
+    http.answer("/hook", Answer::Ok);
+    at(&mut ws, 2);
+    let (run, doc) = ws.run_json(&["--check-alerts"]);
+    assert_eq!(run.code, 2, "{}", run.stderr);
+    assert_eq!(alerts_of(&doc), (1, 0, 1, 0, 0), "{doc:#}");
+    assert_eq!(run.kinds(), ["location_unavailable"]);
     let hook = http.take("/hook");
-    assert_eq!(hook.len(), 1);
+    assert_eq!(hook.len(), 1, "nothing about its own failure");
     let h = &hook[0];
     assert_eq!(h["source"], "backup-monitor");
     assert_eq!(h["status"], "critical");
-    assert_eq!(h["counts"]["new"], 2);
+    assert_eq!(h["counts"]["new"], 1);
     assert_eq!(
         events(h),
-        [
-            ("open".to_string(), "location_unavailable".to_string()),
-            ("open".to_string(), "alert_delivery_failed".to_string())
-        ]
+        [("open".to_string(), "location_unavailable".to_string())]
     );
     let alert = &h["groups"][0]["alerts"][0];
     assert_eq!(h["groups"][0]["location"], "db_main");
@@ -671,14 +704,76 @@ fn slack_and_webhook_payloads_failures_retries_and_status() {
     assert_eq!(alert["since"], "2026-11-21T12:00:00+00:00");
     assert!(alert["hint"].as_str().unwrap().contains("mounted"));
     assert!(alert["message"].as_str().unwrap().contains("db"));
-    assert_eq!(h["groups"][1]["location"], Value::Null);
-    assert_eq!(h["groups"][1]["alerts"][0]["path"], "slack");
+    let slack = http.take("/slack");
+    assert_eq!(slack.len(), 1);
+    assert!(
+        slack[0]["text"].as_str().unwrap().contains("RESOLVED"),
+        "{:#}",
+        slack[0]
+    );
 
     let status = ws.run_json(&["--status"]).1;
+    let open = status["open_alerts"].as_array().unwrap();
+    assert_eq!(open.len(), 1, "{status:#}");
+    assert_eq!(open[0]["kind"], "location_unavailable");
+    assert_eq!(open[0]["failing_channels"], serde_json::json!([]));
+}
+
+#[test]
+fn a_channel_failure_is_told_at_once_and_its_recovery_in_the_run_it_recovers() {
+    let http = HttpSink::start();
+    let mut ws = workspace(
+        "alerts:\n  timeout: 1s\n  log: { enabled: false }\n  slack:\n    enabled: true\n    \
+         webhook_url: ${TEST_SLACK_URL}\n  webhook:\n    enabled: true\n    url: ${TEST_HOOK_URL}\n",
+    )
+    .env("TEST_SLACK_URL", &http.slack_url())
+    .env("TEST_HOOK_URL", &http.hook_url());
+    http.answer("/slack", Answer::Error500);
+
+    // Run 1: Slack fails; the webhook hears the problem and then Slack's failure.
+    let (_, doc) = ws.run_json(&["--monitor", "--check-alerts"]);
+    assert_eq!(alerts_of(&doc), (2, 0, 0, 0, 1), "{doc:#}");
+    let hook = http.take("/hook");
+    assert_eq!(hook.len(), 2, "{hook:#?}");
     assert_eq!(
-        status["open_alerts"][0]["failing_channels"],
-        serde_json::json!([])
+        events(&hook[0]),
+        [("open".to_string(), "location_unavailable".to_string())]
     );
+    assert_eq!(
+        events(&hook[1]),
+        [("open".to_string(), "alert_delivery_failed".to_string())]
+    );
+    assert_eq!(hook[1]["status"], "warning");
+    assert_eq!(hook[1]["groups"][0]["location"], Value::Null);
+    assert_eq!(hook[1]["groups"][0]["alerts"][0]["path"], "slack");
+    assert_eq!(http.take("/slack").len(), 1, "slack was tried once");
+
+    // Run 2: Slack delivers again. The webhook hears that Slack recovered — not, as
+    // before, a "new" Slack failure in the very run Slack worked.
+    http.answer("/slack", Answer::Ok);
+    at(&mut ws, 1);
+    let (run, doc) = ws.run_json(&["--check-alerts"]);
+    assert_eq!(alerts_of(&doc), (1, 0, 1, 0, 0), "{doc:#}");
+    assert_eq!(run.kinds(), ["location_unavailable"]);
+    let hook = http.take("/hook");
+    assert_eq!(hook.len(), 1, "{hook:#?}");
+    assert_eq!(
+        events(&hook[0]),
+        [("resolved".to_string(), "alert_delivery_failed".to_string())]
+    );
+    let slack = http.take("/slack");
+    assert_eq!(slack.len(), 1, "slack got the problem: {slack:#?}");
+    let status = ws.run_json(&["--status"]).1;
+    let open = status["open_alerts"].as_array().unwrap();
+    assert_eq!(open.len(), 1, "{status:#}");
+    assert_eq!(open[0]["kind"], "location_unavailable");
+
+    // Run 3: nothing left to say inside the cooldown.
+    at(&mut ws, 2);
+    let (_, doc) = ws.run_json(&["--check-alerts"]);
+    assert_eq!(alerts_of(&doc), (0, 0, 0, 1, 0), "{doc:#}");
+    assert!(http.take("/hook").is_empty());
+    assert!(http.take("/slack").is_empty());
 }
 
 #[test]

@@ -99,6 +99,11 @@ struct Outcome {
 }
 
 /// `run` with the channels, secrets and host given (tests pass their own).
+///
+/// Two rounds: first every alert about the backups, then — once this run has shown which
+/// channels work — the alerts about the channels themselves (`alert_delivery_failed`),
+/// so a channel's failure is told on the others in the run it happens, and its recovery
+/// in the run it recovers (never a stale "new failure" for a channel that just worked).
 pub fn run_with(
     ctx: &RunContext,
     channels: &[Box<dyn Channel>],
@@ -106,12 +111,61 @@ pub fn run_with(
     host: &str,
 ) -> Result<AlertSummary> {
     let mut summary = AlertSummary::default();
-    let candidates = candidates(ctx, &mut summary)?;
-    if channels.is_empty() && !candidates.is_empty() {
+    let about_backups = |k: Kind| k != Kind::AlertDeliveryFailed;
+    let about_channels = |k: Kind| k == Kind::AlertDeliveryFailed;
+    let first = candidates(ctx, &about_backups, &mut summary)?;
+    if channels.is_empty() && !first.is_empty() {
         tracing::warn!(
             "no alert channel is enabled (alerts.log/email/slack/webhook); alerts are recorded but not sent"
         );
     }
+    let all: Vec<&dyn Channel> = channels.iter().map(|c| c.as_ref()).collect();
+    let mut round = deliver_round(ctx, &all, secrets, host, &first, &mut summary)?;
+    sync_channel_problems(ctx, channels, &round)?;
+    let second = candidates(ctx, &about_channels, &mut summary)?;
+    // A channel that just failed is not tried again in the same run (a hanging server
+    // would cost the timeout twice); it is retried next run.
+    let failed: HashSet<&str> = round
+        .failures
+        .iter()
+        .filter_map(|p| p.path.as_deref())
+        .collect();
+    let working: Vec<&dyn Channel> = channels
+        .iter()
+        .map(|c| c.as_ref())
+        .filter(|c| !failed.contains(c.name()))
+        .collect();
+    let more = deliver_round(ctx, &working, secrets, host, &second, &mut summary)?;
+    if !more.failures.is_empty() {
+        // A channel that failed only in the second round: its problem opens now and is
+        // told on the others next run.
+        round.failures.extend(more.failures);
+        round.attempted.extend(more.attempted);
+        sync_channel_problems(ctx, channels, &round)?;
+    }
+    Ok(summary)
+}
+
+/// What one round of deliveries found out about the channels.
+#[derive(Default)]
+struct Round {
+    /// One `alert_delivery_failed` problem per channel that failed.
+    failures: Vec<Problem>,
+    /// Channels that had something to deliver (so their state is known).
+    attempted: HashSet<String>,
+}
+
+/// Tell every channel what it still needs to hear about `candidates`, as one digest per
+/// channel, and record every delivery.
+fn deliver_round(
+    ctx: &RunContext,
+    channels: &[&dyn Channel],
+    secrets: &Secrets,
+    host: &str,
+    candidates: &[Candidate],
+    summary: &mut AlertSummary,
+) -> Result<Round> {
+    let mut round = Round::default();
     let clock = Clock {
         now: ctx.now,
         tz: ctx.tz(),
@@ -122,16 +176,16 @@ pub fn run_with(
     let plans: Vec<(&dyn Channel, Digest)> = channels
         .iter()
         .filter_map(|channel| {
-            let notices = notices_for(channel.name(), &candidates, ctx);
+            let notices = notices_for(channel.name(), candidates, ctx);
             (!notices.is_empty()).then(|| {
                 let digest = Digest::build(&notices, host, &clock, &log_of);
-                (channel.as_ref(), digest)
+                (*channel, digest)
             })
         })
         .collect();
     let mut outcomes: HashMap<i64, Outcome> = HashMap::new();
-    let mut failures = Vec::new();
     for (channel, digest) in &plans {
+        round.attempted.insert(channel.name().to_string());
         let error = channel
             .deliver(digest)
             .err()
@@ -160,32 +214,50 @@ pub fn run_with(
         }
         if let Some(error) = error {
             tracing::warn!(channel = channel.name(), "alert delivery failed: {error}");
-            failures.push(delivery_problem(channel.name(), rows.len(), &error));
+            round
+                .failures
+                .push(delivery_problem(channel.name(), rows.len(), &error));
         }
     }
-    for c in &candidates {
+    for c in candidates {
         let o = outcomes.remove(&c.alert.id).unwrap_or_default();
-        count(&mut summary, c, &o, !channels.is_empty());
+        count(summary, c, &o, !channels.is_empty());
         if c.resolved_at.is_some() && !o.failed {
             ctx.store.finish_alert(c.alert.id, ctx.now)?;
         }
     }
+    Ok(round)
+}
+
+/// Open or close the `alert_delivery_failed` problems. A channel's failure closes only
+/// once that channel was tried again (or is disabled).
+fn sync_channel_problems(
+    ctx: &RunContext,
+    channels: &[Box<dyn Channel>],
+    round: &Round,
+) -> Result<()> {
     let enabled: HashSet<&str> = channels.iter().map(|c| c.name()).collect();
-    let attempted: HashSet<&str> = plans.iter().map(|(c, _)| c.name()).collect();
-    // A channel's failure closes only once that channel was tried again (or is disabled).
     let rejudged = |p: &Problem| {
         p.path
             .as_deref()
-            .is_none_or(|c| attempted.contains(c) || !enabled.contains(c))
+            .is_none_or(|c| round.attempted.contains(c) || !enabled.contains(c))
     };
-    ctx.store
-        .sync_problems(Operation::CheckAlerts, None, &failures, &rejudged, ctx.now)?;
-    Ok(summary)
+    ctx.store.sync_problems(
+        Operation::CheckAlerts,
+        None,
+        &round.failures,
+        &rejudged,
+        ctx.now,
+    )
 }
 
-/// Open alerts for open problems that pass the filters, and close the alerts whose
-/// problem was resolved. Filtered problems count as suppressed.
-fn candidates(ctx: &RunContext, summary: &mut AlertSummary) -> Result<Vec<Candidate>> {
+/// Open alerts for open problems of the kinds `wanted` that pass the filters, and close
+/// the alerts whose problem was resolved. Filtered problems count as suppressed.
+fn candidates(
+    ctx: &RunContext,
+    wanted: &dyn Fn(Kind) -> bool,
+    summary: &mut AlertSummary,
+) -> Result<Vec<Candidate>> {
     let store = ctx.store;
     let names: HashSet<&str> = ctx
         .locations
@@ -196,6 +268,7 @@ fn candidates(ctx: &RunContext, summary: &mut AlertSummary) -> Result<Vec<Candid
     let mut alerts: HashMap<i64, AlertRow> = store
         .unfinished_alerts()?
         .into_iter()
+        .filter(|a| wanted(a.problem.kind))
         .filter(|a| {
             a.problem
                 .location
@@ -206,6 +279,9 @@ fn candidates(ctx: &RunContext, summary: &mut AlertSummary) -> Result<Vec<Candid
         .collect();
     let mut out = Vec::new();
     for p in store.open_problems(None, Some(&ids))? {
+        if !wanted(p.problem.kind) {
+            continue;
+        }
         let suppressed = suppression(&p, &ctx.config.monitoring, &ctx.config.alerts);
         let alert = match (alerts.remove(&p.id), suppressed) {
             (Some(mut a), _) => {
@@ -394,13 +470,14 @@ mod tests {
             }
         }
 
-        /// (event, kind) of every line of the last message, and forget it.
+        /// (event, kind) of every line of the messages since the last call, and forget
+        /// them (a run sends one message per round: backups, then channels).
         fn take(&self) -> Vec<(Event, Kind)> {
             let mut sent = self.sent.borrow_mut();
             let events = sent
-                .last()
-                .map(|d| d.lines().map(|l| (l.event, l.kind)).collect())
-                .unwrap_or_default();
+                .iter()
+                .flat_map(|d| d.lines().map(|l| (l.event, l.kind)))
+                .collect();
             sent.clear();
             events
         }
@@ -582,8 +659,15 @@ mod tests {
         *bad.failing.borrow_mut() =
             Some("POST https://hooks.example.com/T0/supersecrettoken: HTTP 500".into());
         s.judge(&[missing("a")], 0);
-        assert_eq!(s.check(&[&bad, &good], HOUR), summary(1, 0, 0, 0, 1));
-        assert_eq!(good.take(), [(Event::Open, Kind::MissingBackup)]);
+        // The email channel gets the problem and, in the same run, the webhook's failure.
+        assert_eq!(s.check(&[&bad, &good], HOUR), summary(2, 0, 0, 0, 1));
+        assert_eq!(
+            good.take(),
+            [
+                (Event::Open, Kind::MissingBackup),
+                (Event::Open, Kind::AlertDeliveryFailed)
+            ]
+        );
         assert_eq!(bad.take(), [(Event::Open, Kind::MissingBackup)]);
         let failed = s
             .store
@@ -614,16 +698,18 @@ mod tests {
             "{error}"
         );
 
-        // Next run, well within the cooldown: the webhook is retried; the email channel
-        // hears about the webhook's failure, the webhook itself does not.
-        assert_eq!(s.check(&[&bad, &good], 2 * HOUR), summary(1, 0, 0, 0, 1));
-        assert_eq!(good.take(), [(Event::Open, Kind::AlertDeliveryFailed)]);
+        // Next run, well within the cooldown: only the webhook is retried (once); the
+        // email channel was told already.
+        assert_eq!(s.check(&[&bad, &good], 2 * HOUR), summary(0, 0, 0, 1, 1));
+        assert!(good.take().is_empty());
         assert_eq!(bad.take(), [(Event::Open, Kind::MissingBackup)]);
 
+        // The webhook delivers again: its failure closes and the email channel hears of
+        // the recovery in the same run.
         *bad.failing.borrow_mut() = None;
-        assert_eq!(s.check(&[&bad, &good], 3 * HOUR), summary(1, 0, 0, 1, 0));
+        assert_eq!(s.check(&[&bad, &good], 3 * HOUR), summary(1, 0, 1, 0, 0));
         assert_eq!(bad.take(), [(Event::Open, Kind::MissingBackup)]);
-        assert!(good.take().is_empty());
+        assert_eq!(good.take(), [(Event::Resolved, Kind::AlertDeliveryFailed)]);
         assert!(
             s.store
                 .open_problems(Some(&[Operation::CheckAlerts]), None)
@@ -631,11 +717,11 @@ mod tests {
                 .is_empty(),
             "the webhook delivered again: its failure closed"
         );
-        assert_eq!(s.check(&[&bad, &good], 4 * HOUR), summary(0, 0, 1, 1, 0));
-        assert_eq!(good.take(), [(Event::Resolved, Kind::AlertDeliveryFailed)]);
+        assert_eq!(s.check(&[&bad, &good], 4 * HOUR), summary(0, 0, 0, 1, 0));
+        assert!(good.take().is_empty());
         assert!(
             bad.take().is_empty(),
-            "never told the webhook, so no resolution there"
+            "never told the webhook about itself, so no resolution there"
         );
     }
 
