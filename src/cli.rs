@@ -174,18 +174,31 @@ fn print_unknown(format: Format, operations: Vec<String>, message: &str) -> i32 
             ),
             3,
         ),
-        Format::Nagios => emit(
-            &format!(
-                "BACKUP UNKNOWN - {}\n",
-                message.lines().next().unwrap_or(message).replace('|', "/")
-            ),
-            3,
-        ),
+        Format::Nagios => emit(&nagios_unknown(message), 3),
         Format::Text => {
             warn(&format!("error: {message}"));
             3
         }
     }
+}
+
+/// `BACKUP UNKNOWN - <cause>`: the status line must carry the cause, so a message that
+/// introduces its causes ("invalid config x.yaml:") takes the first one onto that line;
+/// further lines follow as the plugin's long output. `|` would start perfdata.
+fn nagios_unknown(message: &str) -> String {
+    let mut lines = message.lines().map(|l| l.trim().replace('|', "/"));
+    let mut status = lines.next().unwrap_or_default();
+    if status.ends_with(':') {
+        if let Some(cause) = lines.next() {
+            status = format!("{status} {cause}");
+        }
+    }
+    let mut out = format!("BACKUP UNKNOWN - {status}\n");
+    for line in lines.filter(|l| !l.is_empty()) {
+        out.push_str(&line);
+        out.push('\n');
+    }
+    out
 }
 
 /// The whole program; returns the process exit code.

@@ -78,9 +78,21 @@ fn invalid_config_names_key_and_line_and_exits_3() {
     assert_eq!(doc["status"], "unknown");
     assert!(doc["error"].as_str().unwrap().contains("retension_days"));
 
+    // The status line carries the cause itself (the operator sees only that line).
     let run = w.run(&["--monitor", "--format", "nagios"]);
+    let status = run.stdout.lines().next().unwrap_or_default();
     assert!(
-        run.stdout.starts_with("BACKUP UNKNOWN - invalid config"),
+        status.starts_with("BACKUP UNKNOWN - invalid config") && status.contains("retension_days"),
+        "{}",
+        run.stdout
+    );
+    // No config file at all: the status line says why.
+    let missing = Workspace::new();
+    let run = missing.run(&["--monitor", "--format", "nagios"]);
+    let status = run.stdout.lines().next().unwrap_or_default();
+    assert!(
+        status.starts_with("BACKUP UNKNOWN - invalid config")
+            && status.contains("No such file or directory"),
         "{}",
         run.stdout
     );
