@@ -165,7 +165,7 @@ fn warn(text: &str) {
 }
 
 fn print_unknown(format: Format, operations: Vec<String>, message: &str) -> i32 {
-    let started = Utc::now();
+    let started = now().unwrap_or_else(|_| Utc::now());
     match format {
         Format::Json => emit(
             &format!(
@@ -386,6 +386,35 @@ fn execute(
         .unwrap_or_default();
     let op_names: Vec<&str> = ops.iter().map(|o| o.as_str()).collect();
     let run_id = store.start_run(&op_names, &host, started)?;
+    // "Now" may be BACKUP_MONITOR_NOW: the end is that plus the real time the run took.
+    let clock = std::time::Instant::now();
+    let finished = || started + chrono::TimeDelta::from_std(clock.elapsed()).unwrap_or_default();
+    match run_operations(cli, config, ops, &store, run_id, started) {
+        Ok(mut doc) => {
+            doc.finished_at = finished().to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+            store.finish_run(run_id, doc.exit_code, finished())?;
+            Ok(doc)
+        }
+        Err(e) => {
+            // Every run that started is closed in the audit log, failed ones with exit 3.
+            if let Err(close) = store.finish_run(run_id, 3, finished()) {
+                tracing::warn!("cannot record the end of run {run_id}: {close:#}");
+            }
+            Err(e)
+        }
+    }
+}
+
+/// The operations of one recorded run, in the contract's order.
+fn run_operations(
+    cli: &Cli,
+    config: &Config,
+    ops: &[Operation],
+    store: &Store,
+    run_id: i64,
+    started: DateTime<Utc>,
+) -> Result<RunDocument, Unknown> {
+    let op_names: Vec<&str> = ops.iter().map(|o| o.as_str()).collect();
     let mut ids = Vec::new();
     for l in &config.backups.locations {
         let id = store.upsert_location(
@@ -398,7 +427,7 @@ fn execute(
     }
     let ctx = RunContext {
         config,
-        store: &store,
+        store,
         now: started,
         run_id,
         locations: select(cli, config, &ids)?,
@@ -440,13 +469,10 @@ fn execute(
         // Delivery failures are problems of this run: refresh the problem list.
         fill_problems(&ctx, &mut doc, ops)?;
     }
-    if let Some(e) = report_failure {
-        store.finish_run(run_id, 3, Utc::now())?;
-        return Err(e.into());
+    match report_failure {
+        Some(e) => Err(e.into()),
+        None => Ok(doc),
     }
-    doc.finished_at = Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
-    store.finish_run(run_id, doc.exit_code, Utc::now())?;
-    Ok(doc)
 }
 
 /// Problems in the run's scope (SPEC 7): those of its judging operations, or every open

@@ -283,6 +283,39 @@ fn runs_are_audited() {
 }
 
 #[test]
+fn a_replayed_clock_and_a_failed_run_are_audited_consistently() {
+    let mut w = Workspace::new();
+    w.write_config(MINIMAL);
+    std::fs::create_dir_all(w.path("db")).unwrap();
+    // Far from the real clock: the end must still follow the start.
+    w.now = Some(ts("2031-03-04T05:06:07Z"));
+    let (_, doc) = w.run_json(&["--monitor"]);
+    assert_eq!(doc["started_at"], "2031-03-04T05:06:07Z");
+    let finished = doc["finished_at"].as_str().unwrap();
+    assert!(finished.starts_with("2031-03-04T05:06:"), "{finished}");
+    // A run that fails after it started (unknown location) is closed with exit 3, and
+    // its error document keeps the replayed clock too.
+    let (run, doc) = w.run_json(&["--monitor", "--location-name", "nope"]);
+    assert_eq!(run.code, 3);
+    assert_eq!(doc["started_at"], "2031-03-04T05:06:07Z");
+    let rows: Vec<(i64, Option<i64>, Option<i32>)> = w
+        .store()
+        .prepare("SELECT started_at, finished_at, exit_code FROM runs ORDER BY id")
+        .unwrap()
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+        .unwrap()
+        .map(Result::unwrap)
+        .collect();
+    assert_eq!(rows.len(), 2, "{rows:?}");
+    for (started, finished, _) in &rows {
+        let finished = finished.expect("every run is closed");
+        assert!((0..60).contains(&(finished - started)), "{rows:?}");
+    }
+    assert_eq!(rows[0].2, Some(2));
+    assert_eq!(rows[1].2, Some(3));
+}
+
+#[test]
 fn unreadable_store_exits_3() {
     let w = Workspace::new();
     w.write_config(MINIMAL);
