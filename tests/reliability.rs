@@ -858,6 +858,28 @@ fn store_on_a_read_only_filesystem_or_file_exits_3_clearly() {
         run.stderr
     );
     assert!(!run.stderr.contains("panicked"));
+
+    // The file is the user's again but its directory is not: SQLite cannot create the
+    // -wal/-shm files. Not "damaged, move it aside" (that advice would throw away the
+    // history), for a run and for --status alike.
+    chown_nobody(&w.path("state/bm.db"));
+    chmod(&w.path("state/bm.db"), 0o600);
+    let status = Command::new("chown")
+        .arg("root:root")
+        .arg(w.path("state"))
+        .status();
+    assert!(status.unwrap().success());
+    for args in [&["--monitor"][..], &["--status"][..]] {
+        let run = as_nobody(&w, args);
+        println!("read-only store directory, {args:?}: {}", run.stderr.trim());
+        assert_eq!(run.code, 3, "{args:?}");
+        assert!(
+            run.stderr.contains("directory") && run.stderr.contains("state is not writable"),
+            "{args:?}: {}",
+            run.stderr
+        );
+        assert!(!run.stderr.contains("damaged"), "{args:?}: {}", run.stderr);
+    }
 }
 
 #[test]

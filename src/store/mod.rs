@@ -55,6 +55,10 @@ pub enum StoreError {
     )]
     Mismatch { path: PathBuf, detail: String },
     #[error(
+        "the store's directory {dir} is not writable for this user: SQLite keeps the store's write-ahead log (-wal and -shm files) beside it. Make the directory writable for this user, or point database_url at one that is"
+    )]
+    DirectoryReadOnly { dir: PathBuf },
+    #[error(
         "the store {path} is read-only for this user: backup-monitor records every run there. Check the permissions of the file and its directory, and that its filesystem is not mounted read-only"
     )]
     ReadOnly { path: PathBuf },
@@ -63,6 +67,19 @@ pub enum StoreError {
 pub struct Store {
     pub(crate) conn: Connection,
     path: PathBuf,
+}
+
+/// The error to give when the directory of the store is not writable for this process.
+fn unwritable_directory(path: &Path) -> Option<StoreError> {
+    use std::os::unix::ffi::OsStrExt;
+    let dir = match path.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d,
+        _ => Path::new("."),
+    };
+    let c = std::ffi::CString::new(dir.as_os_str().as_bytes()).ok()?;
+    // SAFETY: access only reads the NUL-terminated path.
+    let writable = unsafe { libc::access(c.as_ptr(), libc::W_OK | libc::X_OK) } == 0;
+    (!writable && dir.is_dir()).then(|| StoreError::DirectoryReadOnly { dir: dir.into() })
 }
 
 /// The column names of `table` (empty when there is no such table).
@@ -89,6 +106,9 @@ impl Store {
             std::fs::create_dir_all(dir).with_context(|| {
                 format!("cannot create the store's directory {}", dir.display())
             })?;
+        }
+        if let Some(e) = unwritable_directory(path) {
+            return Err(e.into());
         }
         let existed = path.exists();
         let conn = Connection::open(path).map_err(|source| StoreError::Open {
@@ -131,7 +151,10 @@ impl Store {
             conn,
             path: path.to_path_buf(),
         };
-        let version = store.schema_version()?;
+        // Reading a store in WAL mode needs its -shm file, which SQLite creates beside it.
+        let version = store
+            .schema_version()
+            .map_err(|e| unwritable_directory(path).map_or(e, anyhow::Error::from))?;
         if version > schema::MIGRATIONS.len() as i64 {
             return Err(StoreError::TooNew {
                 path: path.into(),
