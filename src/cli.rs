@@ -188,10 +188,10 @@ fn print_unknown(format: Format, operations: Vec<String>, message: &str) -> i32 
 fn nagios_unknown(message: &str) -> String {
     let mut lines = message.lines().map(|l| l.trim().replace('|', "/"));
     let mut status = lines.next().unwrap_or_default();
-    if status.ends_with(':') {
-        if let Some(cause) = lines.next() {
-            status = format!("{status} {cause}");
-        }
+    if status.ends_with(':')
+        && let Some(cause) = lines.next()
+    {
+        status = format!("{status} {cause}");
     }
     let mut out = format!("BACKUP UNKNOWN - {status}\n");
     for line in lines.filter(|l| !l.is_empty()) {
