@@ -201,6 +201,15 @@ fn nagios_unknown(message: &str) -> String {
     out
 }
 
+/// Health scores are shown to three decimals in every output.
+fn round3(x: f64) -> f64 {
+    (x * 1000.0).round() / 1000.0
+}
+
+fn mean(values: &[f64]) -> Option<f64> {
+    (!values.is_empty()).then(|| values.iter().sum::<f64>() / values.len() as f64)
+}
+
 /// The whole program; returns the process exit code.
 pub fn main() -> i32 {
     let _ = rustls::crypto::ring::default_provider().install_default();
@@ -556,13 +565,21 @@ fn summarise(
             .filter(|p| p.problem.kind == Kind::MissingBackup)
             .filter_map(|p| p.problem.slot.clone())
             .collect();
-        missing.sort();
+        // By instant, not text: on a DST fall-back day 02:15+01:00 comes after 02:15+02:00.
+        missing.sort_by_cached_key(|slot| {
+            (
+                DateTime::parse_from_rfc3339(slot)
+                    .map(|t| t.timestamp())
+                    .ok(),
+                slot.clone(),
+            )
+        });
         doc.locations.push(LocationSummary {
             id: sel.id,
             name: loc.name.clone(),
             kind: loc.kind.as_str().to_string(),
             status: "ok".into(),
-            health_score: assessment.score.map(|s| (s * 1000.0).round() / 1000.0),
+            health_score: assessment.score.map(round3),
             backups_present: backups.iter().filter(|b| b.is_present()).count() as u64,
             new_backups: new_backups.get(&loc.name).copied().unwrap_or(0),
             latest_backup: latest.map(|b| LatestBackup {
@@ -574,10 +591,7 @@ fn summarise(
             missing_slots: missing,
         });
     }
-    doc.overall_health = (!scores.is_empty()).then(|| {
-        let mean = scores.iter().sum::<f64>() / scores.len() as f64;
-        (mean * 1000.0).round() / 1000.0
-    });
+    doc.overall_health = mean(&scores).map(round3);
     fill_problems(ctx, doc, ops)
 }
 
@@ -631,7 +645,7 @@ fn status(cli: &Cli, config: &Config, now: DateTime<Utc>) -> Result<RunDocument,
             name: sel.config.name.clone(),
             kind: sel.config.kind.as_str().to_string(),
             status: "ok".into(),
-            health_score: score,
+            health_score: score.map(round3),
             backups_present: backups.len() as u64,
             new_backups: 0,
             latest_backup: latest.map(|b| LatestBackup {
@@ -647,8 +661,7 @@ fn status(cli: &Cli, config: &Config, now: DateTime<Utc>) -> Result<RunDocument,
                 .collect(),
         });
     }
-    doc.overall_health =
-        (!scores.is_empty()).then(|| scores.iter().sum::<f64>() / scores.len() as f64);
+    doc.overall_health = mean(&scores).map(round3);
     fill_problems(&ctx, &mut doc, &[Operation::Status])?;
     doc.open_alerts = Some(alert::status_view(&ctx)?);
     Ok(doc)

@@ -418,3 +418,52 @@ fn a_reader_that_goes_away_is_no_crash_and_a_lost_output_is_exit_3() {
     assert!(stderr.contains("could not write the output"), "{stderr}");
     assert!(!stderr.contains("panicked"), "{stderr}");
 }
+
+#[test]
+fn status_rounds_health_like_every_run_and_missing_slots_are_in_time_order() {
+    let mut w = Workspace::new();
+    w.now = Some(ts("2026-11-21T12:00:00Z"));
+    w.write_config(
+        "timezone: UTC\nlogging: { file: null }\nbackups:\n  locations:\n    - { name: db, path: db, test_restore: false }\n",
+    );
+    for d in [18, 21] {
+        w.write_file(
+            &format!("db/x_202611{d}.gz"),
+            b"x",
+            ts(&format!("2026-11-{d}T01:00:00Z")),
+        );
+    }
+    let (_, run) = w.run_json(&["--monitor"]);
+    let (_, status) = w.run_json(&["--status"]);
+    let score = run["locations"][0]["health_score"].as_f64().unwrap();
+    assert!(
+        score > 0.0 && score < 1.0,
+        "a score that needs rounding: {run:#}"
+    );
+    assert_eq!(score, (score * 1000.0).round() / 1000.0);
+    assert_eq!(
+        status["locations"][0]["health_score"],
+        run["locations"][0]["health_score"]
+    );
+    assert_eq!(status["overall_health"], run["overall_health"]);
+
+    // Hourly at :15 in Berlin over the night the clocks go back: 02:15 happens twice.
+    let mut w = Workspace::new();
+    w.now = Some(ts("2026-10-25T03:00:00Z"));
+    w.write_config(
+        "timezone: Europe/Berlin\nlogging: { file: null }\nbackups:\n  locations:\n    - { name: db, path: db, schedule: hourly, at: \":15\", timestamp: mtime, test_restore: false }\n",
+    );
+    w.write_file("db/first", b"x", ts("2026-10-24T22:20:00Z"));
+    let (_, doc) = w.run_json(&["--monitor", "--days", "1"]);
+    let slots: Vec<chrono::DateTime<chrono::FixedOffset>> = doc["locations"][0]["missing_slots"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| chrono::DateTime::parse_from_rfc3339(s.as_str().unwrap()).unwrap())
+        .collect();
+    assert!(slots.len() >= 3, "{doc:#}");
+    assert!(
+        slots.windows(2).all(|p| p[0] < p[1]),
+        "in time order: {slots:?}"
+    );
+}
