@@ -424,6 +424,35 @@ fn a_failing_render_writes_nothing() {
 }
 
 #[test]
+fn a_failing_rename_puts_back_what_it_replaced() {
+    let ws = workspace();
+    assert_eq!(ws.run(&["--report", "--days", "14"]).code, 2);
+    let csv = read(&ws.path("reports/latest.csv"));
+    let html = read(&ws.path("reports/latest.html"));
+    // latest.json cannot be replaced (a directory stands there): csv's two files and
+    // json's snapshot are already renamed into place when that rename fails.
+    std::fs::remove_file(ws.path("reports/latest.json")).unwrap();
+    std::fs::create_dir(ws.path("reports/latest.json")).unwrap();
+    let files_before = report_files(&ws);
+    let mut later = ws.command();
+    later.env("BACKUP_MONITOR_NOW", "2026-11-21T06:00:00Z");
+    let run: common::Run = later
+        .args(["--report", "--days", "14", "--format", "json"])
+        .output()
+        .unwrap()
+        .into();
+    assert_eq!(run.code, 3, "{}", run.stderr);
+    assert!(run.stderr.contains("latest.json"), "{}", run.stderr);
+    assert_eq!(
+        report_files(&ws),
+        files_before,
+        "no new, kept or temp files"
+    );
+    assert_eq!(read(&ws.path("reports/latest.csv")), csv, "put back");
+    assert_eq!(read(&ws.path("reports/latest.html")), html);
+}
+
+#[test]
 fn templates_dir_overrides_by_name_and_formats_select() {
     let ws = workspace();
     std::fs::create_dir_all(ws.path("tpl")).unwrap();

@@ -5,7 +5,8 @@
 //! Shaped like hyperfine's exporters: one [`Exporter`] trait, one file per format, and
 //! this module owning the list and the atomic writes. Every file is rendered and written
 //! to a temp file beside its destination first; only when all of them are complete are
-//! they renamed into place, so a failed run leaves no half-written report.
+//! they renamed into place — all or none: a failed rename puts back what was replaced —
+//! so a failed run leaves no half-written report.
 
 mod calendar;
 mod charts;
@@ -87,7 +88,65 @@ pub fn run(ctx: &RunContext, doc: &RunDocument) -> Result<Vec<PathBuf>> {
         let bytes = prometheus::PrometheusExporter.render(&report, Edition::Latest)?;
         staged.push(Staged::write(&path, &bytes)?);
     }
-    staged.into_iter().map(Staged::commit).collect()
+    commit_all(staged)
+}
+
+/// Rename every staged file into place, or none: if one rename fails, the files already
+/// replaced get their previous content back and new ones are removed, so a failed run
+/// leaves the previous reports as they were (and says it wrote nothing).
+fn commit_all(staged: Vec<Staged>) -> Result<Vec<PathBuf>> {
+    let mut done: Vec<(PathBuf, Option<tempfile::TempPath>)> = Vec::new();
+    for file in staged {
+        let dest = file.dest.clone();
+        let previous = match keep_previous(&dest) {
+            Ok(previous) => previous,
+            Err(e) => {
+                roll_back(done);
+                return Err(e);
+            }
+        };
+        if let Err(e) = file.commit() {
+            roll_back(done);
+            return Err(e);
+        }
+        done.push((dest, previous));
+    }
+    // The previous contents (hard links) are deleted as they drop.
+    Ok(done.into_iter().map(|(dest, _)| dest).collect())
+}
+
+/// A hard link to the file at `dest`, under a staged name beside it (so a killed run's
+/// leftover is cleaned up like any other), to restore it if the commit fails.
+fn keep_previous(dest: &Path) -> Result<Option<tempfile::TempPath>> {
+    if !std::fs::symlink_metadata(dest).is_ok_and(|m| m.is_file()) {
+        return Ok(None);
+    }
+    let dir = dest
+        .parent()
+        .filter(|d| !d.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    let name = dest.file_name().unwrap_or_default().to_string_lossy();
+    let link = tempfile::Builder::new()
+        .prefix(&format!(".{name}."))
+        .suffix(".tmp")
+        .make_in(dir, |path| std::fs::hard_link(dest, path))
+        .with_context(|| format!("cannot keep the previous {}", dest.display()))?;
+    Ok(Some(link.into_temp_path()))
+}
+
+fn roll_back(done: Vec<(PathBuf, Option<tempfile::TempPath>)>) {
+    for (dest, previous) in done.into_iter().rev() {
+        let restored = match previous {
+            Some(previous) => previous.persist(&dest).map_err(|e| e.error),
+            None => std::fs::remove_file(&dest),
+        };
+        if let Err(e) = restored {
+            tracing::warn!(
+                "cannot restore {} after a failed report: {e}",
+                dest.display()
+            );
+        }
+    }
 }
 
 /// Remove the staged files (`.<name>.<random>.tmp`) that a run killed before its renames
