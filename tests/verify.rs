@@ -409,6 +409,54 @@ fn malformed_sidecar_is_a_warning_naming_file_and_line() {
 }
 
 #[test]
+fn a_sidecar_that_is_a_fifo_or_a_link_to_a_device_is_invalid_not_a_hang() {
+    let w = workspace();
+    config(&w, "");
+    let names = daily(&w, &[0, 1], 300);
+    let fifo = std::ffi::CString::new(
+        w.path("db/SHA256SUMS")
+            .into_os_string()
+            .into_encoded_bytes(),
+    )
+    .unwrap();
+    // SAFETY: mkfifo reads a valid NUL-terminated path.
+    assert_eq!(unsafe { libc::mkfifo(fifo.as_ptr(), 0o644) }, 0);
+    std::os::unix::fs::symlink("/dev/zero", w.path(&format!("db/{}.sha256", names[0]))).unwrap();
+    let started = std::time::Instant::now();
+    let run = w
+        .command()
+        .args(["--verify", "--format", "json"])
+        .timeout(std::time::Duration::from_secs(60))
+        .output()
+        .unwrap();
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(60),
+        "a FIFO sidecar blocked the run"
+    );
+    let run: common::Run = run.into();
+    assert_eq!(run.code, 1, "{}", run.stderr);
+    let doc = run.json();
+    let found = problems(&doc, "sidecar_invalid");
+    let mut paths: Vec<&str> = found.iter().map(|p| p["path"].as_str().unwrap()).collect();
+    paths.sort();
+    let link = format!("{}.sha256", names[0]);
+    let mut expected = vec!["SHA256SUMS", link.as_str()];
+    expected.sort();
+    assert_eq!(paths, expected, "{doc:#}");
+    for p in found {
+        assert!(
+            p["message"]
+                .as_str()
+                .unwrap()
+                .contains("not a regular file"),
+            "{p:#}"
+        );
+    }
+    // The backups themselves were still verified (recorded at first sight).
+    assert_eq!(counters(&doc).0, 2, "{doc:#}");
+}
+
+#[test]
 fn rotation_covers_every_backup_over_successive_runs() {
     let mut w = workspace();
     config(&w, "      verify_sample: 0.4\n");

@@ -357,20 +357,13 @@ impl Sidecars {
     fn read_sidecar(&mut self, rel: &str, algo: ChecksumAlgo) -> Option<Vec<Entry>> {
         self.read.insert(rel.to_string());
         let path = self.root.join(rel);
-        let text = match std::fs::metadata(&path) {
-            Ok(m) if m.len() > MAX_SIDECAR_BYTES => {
-                self.note_invalid(rel, 1, format!("is {} bytes, too large to read", m.len()));
+        let text = match read_bounded(&path) {
+            Ok(Some(bytes)) => String::from_utf8_lossy(&bytes).into_owned(),
+            Ok(None) => return None,
+            Err(reason) => {
+                self.note_invalid(rel, 1, reason);
                 return None;
             }
-            Ok(_) => match std::fs::read(&path) {
-                Ok(bytes) => String::from_utf8_lossy(&bytes).into_owned(),
-                Err(e) => {
-                    self.note_invalid(rel, 1, format!("cannot be read: {e}"));
-                    return None;
-                }
-            },
-            // Removed since the directory was listed: it proves nothing either way.
-            Err(_) => return None,
         };
         let (entries, bad) = parse(&text, algo);
         if let Some((line, reason)) = bad.first() {
@@ -403,6 +396,43 @@ fn join(dir: &str, name: &str) -> String {
     } else {
         format!("{dir}/{name}")
     }
+}
+
+/// A sidecar's bytes: None when it is gone; Err(reason) when it is not a regular file
+/// (a FIFO would block, a link to a device would never end), is too large, or cannot be
+/// read. Opened non-blocking and read through a bound, whatever the file claims.
+fn read_bounded(path: &Path) -> Result<Option<Vec<u8>>, String> {
+    use std::io::Read;
+    use std::os::unix::fs::OpenOptionsExt;
+    let file = match std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NONBLOCK)
+        .open(path)
+    {
+        Ok(f) => f,
+        // Removed since the directory was listed: it proves nothing either way.
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(format!("cannot be read: {e}")),
+    };
+    let meta = file
+        .metadata()
+        .map_err(|e| format!("cannot be read: {e}"))?;
+    if !meta.is_file() {
+        return Err("is not a regular file (a FIFO, device or socket): not read".into());
+    }
+    if meta.len() > MAX_SIDECAR_BYTES {
+        return Err(format!("is {} bytes, too large to read", meta.len()));
+    }
+    let mut bytes = Vec::new();
+    file.take(MAX_SIDECAR_BYTES + 1)
+        .read_to_end(&mut bytes)
+        .map_err(|e| format!("cannot be read: {e}"))?;
+    if bytes.len() as u64 > MAX_SIDECAR_BYTES {
+        return Err(format!(
+            "grew past {MAX_SIDECAR_BYTES} bytes while being read"
+        ));
+    }
+    Ok(Some(bytes))
 }
 
 #[cfg(test)]
