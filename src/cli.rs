@@ -201,6 +201,25 @@ fn nagios_unknown(message: &str) -> String {
     out
 }
 
+/// The slots of open `missing_backup` problems, in time order (not text order: on a DST
+/// fall-back day 02:15+01:00 comes after 02:15+02:00).
+fn missing_slots(open: &[crate::store::StoredProblem]) -> Vec<String> {
+    let mut slots: Vec<String> = open
+        .iter()
+        .filter(|p| p.problem.kind == Kind::MissingBackup)
+        .filter_map(|p| p.problem.slot.clone())
+        .collect();
+    slots.sort_by_cached_key(|slot| {
+        (
+            DateTime::parse_from_rfc3339(slot)
+                .map(|t| t.timestamp())
+                .ok(),
+            slot.clone(),
+        )
+    });
+    slots
+}
+
 /// Health scores are shown to three decimals in every output.
 fn round3(x: f64) -> f64 {
     (x * 1000.0).round() / 1000.0
@@ -560,20 +579,6 @@ fn summarise(
             .iter()
             .filter(|b| b.is_present())
             .max_by_key(|b| (b.ts, b.id));
-        let mut missing: Vec<String> = open_monitor
-            .iter()
-            .filter(|p| p.problem.kind == Kind::MissingBackup)
-            .filter_map(|p| p.problem.slot.clone())
-            .collect();
-        // By instant, not text: on a DST fall-back day 02:15+01:00 comes after 02:15+02:00.
-        missing.sort_by_cached_key(|slot| {
-            (
-                DateTime::parse_from_rfc3339(slot)
-                    .map(|t| t.timestamp())
-                    .ok(),
-                slot.clone(),
-            )
-        });
         doc.locations.push(LocationSummary {
             id: sel.id,
             name: loc.name.clone(),
@@ -588,7 +593,7 @@ fn summarise(
                 size: b.seen_size,
             }),
             latest_backup_age_seconds: latest.map(|b| (ctx.now - b.ts).num_seconds()),
-            missing_slots: missing,
+            missing_slots: missing_slots(&open_monitor),
         });
     }
     doc.overall_health = mean(&scores).map(round3);
@@ -609,9 +614,28 @@ fn status(cli: &Cli, config: &Config, now: DateTime<Utc>) -> Result<RunDocument,
         )));
     };
     let mut ids = Vec::new();
+    let mut unchecked = Vec::new();
     for l in &config.backups.locations {
-        if let Some(id) = store.location_id(&l.name)? {
-            ids.push((id, l));
+        match store.location_id(&l.name)? {
+            Some(id) => ids.push((id, l)),
+            None => unchecked.push(l.name.as_str()),
+        }
+    }
+    // Configured but never checked: the store knows nothing about them yet.
+    if let Some(name) = cli
+        .location_name
+        .as_deref()
+        .filter(|n| unchecked.contains(n))
+    {
+        return Err(Unknown(format!(
+            "location {name} has not been checked yet; run backup-monitor --monitor first"
+        )));
+    }
+    if cli.location_name.is_none() && cli.location_id.is_none() {
+        for name in &unchecked {
+            tracing::warn!(
+                "location {name} has not been checked yet (run --monitor): not in this status"
+            );
         }
     }
     let ctx = RunContext {
@@ -654,11 +678,7 @@ fn status(cli: &Cli, config: &Config, now: DateTime<Utc>) -> Result<RunDocument,
                 size: b.seen_size,
             }),
             latest_backup_age_seconds: latest.map(|b| (now - b.ts).num_seconds()),
-            missing_slots: open
-                .iter()
-                .filter(|p| p.problem.kind == Kind::MissingBackup)
-                .filter_map(|p| p.problem.slot.clone())
-                .collect(),
+            missing_slots: missing_slots(&open),
         });
     }
     doc.overall_health = mean(&scores).map(round3);

@@ -467,3 +467,29 @@ fn status_rounds_health_like_every_run_and_missing_slots_are_in_time_order() {
         "in time order: {slots:?}"
     );
 }
+
+#[test]
+fn status_names_a_configured_location_that_was_never_checked() {
+    let w = Workspace::new();
+    w.write_config(MINIMAL);
+    std::fs::create_dir_all(w.path("db")).unwrap();
+    assert_ne!(w.run(&["--monitor"]).code, 3);
+    w.write_config(&format!("{MINIMAL}    - name: fresh\n      path: fresh\n"));
+    let run = w.run(&["--status", "--location-name", "fresh"]);
+    assert_eq!(run.code, 3);
+    assert!(
+        run.stderr
+            .contains("location fresh has not been checked yet")
+            && run.stderr.contains("--monitor"),
+        "{}",
+        run.stderr
+    );
+    let run = w.run(&["--status"]);
+    assert_ne!(run.code, 3, "{}", run.stderr);
+    assert!(
+        run.stderr
+            .contains("location fresh has not been checked yet"),
+        "{}",
+        run.stderr
+    );
+}
