@@ -426,7 +426,9 @@ pub(crate) fn open_backup(path: &Path) -> Result<File, RestoreError> {
             "{} is no longer a regular file",
             path.display()
         ))),
-        Err(e) => Err(RestoreError::Skipped(format!("cannot open the backup: {e}"))),
+        Err(e) => Err(RestoreError::Skipped(format!(
+            "cannot open the backup: {e}"
+        ))),
     }
 }
 
