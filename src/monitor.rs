@@ -224,7 +224,7 @@ fn file_problems(loc: &Location, b: &BackupRow, now: DateTime<Utc>) -> Vec<Probl
             .with_path(&b.path),
         );
     }
-    if b.ts > now + Duration::minutes(5) {
+    if b.ts > now + scan::CLOCK_TOLERANCE {
         out.push(
             Problem::new(
                 Kind::FutureTimestamp,

@@ -101,6 +101,22 @@ fn mtime_of(meta: &std::fs::Metadata) -> (i64, DateTime<Utc>) {
     (ns, t)
 }
 
+/// How far an mtime may lie in the future and still be "just written" (the same
+/// tolerance as `future_timestamp`, SPEC 3.4).
+pub const CLOCK_TOLERANCE: chrono::Duration = chrono::Duration::minutes(5);
+
+/// Whether a file modified at `mtime` is done being written. An mtime up to
+/// [`CLOCK_TOLERANCE`] ahead of `now` counts as written just now (small clock drift
+/// between hosts); one further ahead is a finished backup from a host with a skewed
+/// clock — recorded, and judged `future_timestamp` — not a file still being written.
+pub fn is_settled(mtime: DateTime<Utc>, now: DateTime<Utc>, settle: chrono::Duration) -> bool {
+    if mtime > now + CLOCK_TOLERANCE {
+        return true;
+    }
+    let age = (now - mtime).max(chrono::Duration::zero());
+    age >= settle
+}
+
 /// Scan one location. `now` decides which files have settled.
 pub fn scan(loc: &Location, tz: &Tz, now: DateTime<Utc>) -> Result<ScanResult, ScanError> {
     let root = &loc.root;
@@ -170,7 +186,7 @@ pub fn scan(loc: &Location, tz: &Tz, now: DateTime<Utc>) -> Result<ScanResult, S
         let (mtime_ns, mtime) = mtime_of(&meta);
         let (ts, ts_source) = timestamp_of(loc, base_name, mtime, tz);
         result.files.push(FoundFile {
-            settled: now - mtime >= settle,
+            settled: is_settled(mtime, now, settle),
             path: rel,
             size: meta.len(),
             mtime_ns,
@@ -253,6 +269,28 @@ mod tests {
         }
         assert!(!is_sidecar("a.tar.gz"));
         assert!(!is_sidecar("SHA256SUMS.txt"));
+    }
+
+    #[test]
+    fn settling_and_clock_skew() {
+        let now = Utc.with_ymd_and_hms(2026, 11, 21, 12, 0, 0).unwrap();
+        let m = chrono::Duration::minutes;
+        let settle = m(10);
+        assert!(is_settled(now - m(10), now, settle));
+        assert!(!is_settled(now - m(9), now, settle), "still being written");
+        assert!(!is_settled(now, now, settle));
+        assert!(
+            !is_settled(now + m(5), now, settle),
+            "within the clock tolerance"
+        );
+        assert!(
+            is_settled(now + m(6), now, settle),
+            "a skewed clock, not a write"
+        );
+        assert!(is_settled(now + chrono::Duration::days(2), now, settle));
+        // `settle: 0s` disables settling, also for an mtime a little ahead of now.
+        assert!(is_settled(now + m(1), now, chrono::Duration::zero()));
+        assert!(is_settled(now, now, chrono::Duration::zero()));
     }
 
     #[test]

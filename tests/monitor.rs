@@ -326,6 +326,35 @@ fn unsettled_files_are_skipped_until_they_settle() {
 }
 
 #[test]
+fn future_mtime_is_a_skewed_clock_not_a_file_being_written() {
+    let w = workspace();
+    w.write_config(&location("b", "      schedule: daily\n"));
+    // The backup host's clock is two days ahead; the name carries no timestamp.
+    w.write_file("b/backup.tar", b"data", ts(NOW) + Duration::days(2));
+    // Three minutes ahead is within the tolerance: treated as just written.
+    w.write_file("b/near.tar", b"data", ts(NOW) + Duration::minutes(3));
+    let (run, doc) = w.run_json(&["--monitor"]);
+    assert_eq!(run.code, 1, "only the future_timestamp warning: {doc:#}");
+    assert_eq!(doc["locations"][0]["backups_present"], 1, "{doc:#}");
+    assert!(problems_of(&doc, "no_backups").is_empty(), "{doc:#}");
+    let future = problems_of(&doc, "future_timestamp");
+    assert_eq!(future.len(), 1, "{doc:#}");
+    assert_eq!(future[0]["path"], "backup.tar");
+    assert_eq!(future[0]["severity"], "warning");
+    assert!(
+        future[0]["message"].as_str().unwrap().contains("mtime"),
+        "{}",
+        future[0]["message"]
+    );
+    // near.tar settles `settle` (5m) after its mtime, like any fresh file.
+    let mut later = w;
+    later.now = Some(ts(NOW) + Duration::minutes(9));
+    let (_, doc) = later.run_json(&["--monitor"]);
+    assert_eq!(doc["locations"][0]["backups_present"], 2, "{doc:#}");
+    assert_eq!(problems_of(&doc, "future_timestamp").len(), 1);
+}
+
+#[test]
 fn patterns_exclude_recursive_and_sidecars() {
     let w = workspace();
     w.write_config(&location(
