@@ -74,7 +74,8 @@ fn monitor_location(ctx: &RunContext, sel: &SelectedLocation) -> Result<MonitorO
                 sync.deleted.len()
             );
             let backups = ctx.store.backups_of(sel.id)?;
-            outcome.problems = judge(ctx, loc, &backups, space);
+            let unsettled = found.files.iter().filter(|f| !f.settled).count();
+            outcome.problems = judge(ctx, loc, &backups, unsettled, space);
             outcome
                 .problems
                 .extend(unreadable_problem(loc, &found.unreadable));
@@ -125,10 +126,12 @@ fn unreadable_problem(loc: &Location, paths: &[String]) -> Option<Problem> {
 }
 
 /// Every monitor problem of one location, from what the store knows after the scan.
+/// `unsettled` counts the matching files the scan found still within `settle`.
 pub fn judge(
     ctx: &RunContext,
     loc: &Location,
     backups: &[BackupRow],
+    unsettled: usize,
     space: Option<(u64, u64)>,
 ) -> Vec<Problem> {
     let name = loc.name.as_str();
@@ -136,17 +139,7 @@ pub fn judge(
     let present: Vec<&BackupRow> = backups.iter().filter(|b| b.is_present()).collect();
     let mut problems = Vec::new();
     if present.is_empty() {
-        let what = if backups.is_empty() {
-            "no backup file matches"
-        } else {
-            "every recorded backup has been deleted"
-        };
-        problems.push(Problem::new(
-            Kind::NoBackups,
-            Severity::Critical,
-            name,
-            format!("{what} {:?} in {}", loc.patterns, loc.root.display()),
-        ));
+        problems.push(no_backups_problem(loc, backups, unsettled));
     }
     problems.extend(missing_slots(ctx, loc, backups));
     for b in &present {
@@ -170,6 +163,49 @@ pub fn judge(
         problems.push(p);
     }
     problems
+}
+
+/// `no_backups` (SPEC 3.4) with a message that says what is true: nothing matches, or
+/// something matches but has not settled yet (a file still being written is not a
+/// backup yet, so the kind and severity stay), or everything recorded was deleted.
+fn no_backups_problem(loc: &Location, backups: &[BackupRow], unsettled: usize) -> Problem {
+    let place = format!("{:?} in {}", loc.patterns, loc.root.display());
+    let settle = duration_text(loc.settle.0);
+    let waiting = match unsettled {
+        0 => None,
+        1 => Some(format!(
+            "1 file matches {place} but was modified within the last {settle} (settle) and is not counted yet"
+        )),
+        n => Some(format!(
+            "{n} files match {place} but were modified within the last {settle} (settle) and are not counted yet"
+        )),
+    };
+    let message = match (backups.is_empty(), waiting) {
+        (true, None) => format!("no backup file matches {place}"),
+        (true, Some(waiting)) => waiting,
+        (false, None) => format!("every recorded backup of {place} has been deleted"),
+        (false, Some(waiting)) => {
+            format!("every recorded backup has been deleted; {waiting}")
+        }
+    };
+    Problem::new(Kind::NoBackups, Severity::Critical, &loc.name, message)
+}
+
+/// A duration in the config's own units: `10m`, `1h30m`, `45s`.
+fn duration_text(d: std::time::Duration) -> String {
+    let secs = d.as_secs();
+    let parts = [
+        (secs / 86_400, "d"),
+        (secs % 86_400 / 3600, "h"),
+        (secs % 3600 / 60, "m"),
+        (secs % 60, "s"),
+    ];
+    let text: String = parts
+        .iter()
+        .filter(|(n, _)| *n > 0)
+        .map(|(n, unit)| format!("{n}{unit}"))
+        .collect();
+    if text.is_empty() { "0s".into() } else { text }
 }
 
 fn missing_slots(ctx: &RunContext, loc: &Location, backups: &[BackupRow]) -> Vec<Problem> {
@@ -366,8 +402,18 @@ fn disk_problem(loc: &Location, space: Option<(u64, u64)>) -> Option<Problem> {
 
 #[cfg(test)]
 mod tests {
-    use super::{median, retention_cutoff};
+    use super::{duration_text, median, retention_cutoff};
     use chrono::{DateTime, Utc};
+
+    #[test]
+    fn durations_read_like_the_config() {
+        let s = std::time::Duration::from_secs;
+        assert_eq!(duration_text(s(600)), "10m");
+        assert_eq!(duration_text(s(5400)), "1h30m");
+        assert_eq!(duration_text(s(45)), "45s");
+        assert_eq!(duration_text(s(0)), "0s");
+        assert_eq!(duration_text(s(2 * 86_400)), "2d");
+    }
 
     // Found with the config fuzz harness: `now - retention_days` overflowed chrono's range.
     #[test]

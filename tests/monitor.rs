@@ -355,6 +355,68 @@ fn future_mtime_is_a_skewed_clock_not_a_file_being_written() {
 }
 
 #[test]
+fn no_backups_says_when_matching_files_have_not_settled() {
+    let w = workspace();
+    w.write_config(&location(
+        "db",
+        "      schedule: daily\n      settle: 10m\n",
+    ));
+    w.write_file(
+        "db/db_20261121_115800.sql.gz",
+        b"still writing",
+        ts("2026-11-21T11:58:00Z"),
+    );
+    let (run, doc) = w.run_json(&["--monitor"]);
+    assert_eq!(run.code, 2, "{doc:#}");
+    let nb = problems_of(&doc, "no_backups");
+    assert_eq!(nb.len(), 1, "{doc:#}");
+    assert_eq!(nb[0]["severity"], "critical");
+    let message = nb[0]["message"].as_str().unwrap();
+    assert!(
+        message.starts_with("1 file matches [\"*\"] in ")
+            && message
+                .ends_with("but was modified within the last 10m (settle) and is not counted yet"),
+        "{message}"
+    );
+    w.write_file(
+        "db/db_20261121_115900.sql.gz",
+        b"still writing",
+        ts("2026-11-21T11:59:00Z"),
+    );
+    let (_, doc) = w.run_json(&["--monitor"]);
+    let message = problems_of(&doc, "no_backups")[0]["message"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert!(
+        message.starts_with("2 files match") && message.contains("are not counted yet"),
+        "{message}"
+    );
+    // Once settled they are backups, and the problem resolves.
+    let mut later = w;
+    later.now = Some(ts("2026-11-21T12:30:00Z"));
+    let (_, doc) = later.run_json(&["--monitor"]);
+    assert!(problems_of(&doc, "no_backups").is_empty(), "{doc:#}");
+    assert_eq!(doc["locations"][0]["backups_present"], 2);
+}
+
+#[test]
+fn no_backups_message_when_nothing_matches() {
+    let w = workspace();
+    w.write_config(&location("db", "      patterns: [\"*.sql.gz\"]\n"));
+    w.write_file("db/readme.txt", b"x", ts("2026-11-20T00:00:00Z"));
+    let (_, doc) = w.run_json(&["--monitor"]);
+    let message = problems_of(&doc, "no_backups")[0]["message"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert!(
+        message.starts_with("no backup file matches [\"*.sql.gz\"] in "),
+        "{message}"
+    );
+}
+
+#[test]
 fn patterns_exclude_recursive_and_sidecars() {
     let w = workspace();
     w.write_config(&location(
