@@ -2,11 +2,13 @@
 //!
 //! Built-in forms are searched in the base name; the rightmost match wins, the longest
 //! form at that position. A match must not touch other digits on either side, so
-//! `20261121` inside `1202611219` is not a date. `filename_format` (chrono syntax)
-//! replaces the built-in forms; then the leftmost substring that parses wins.
+//! `20261121` inside `1202611219` is not a date. A zone written directly after a full
+//! time (`Z`, `+05:00`, `+0500`, `-05:00`, `-0500`) is honoured; any other time is in the
+//! configured zone. `filename_format` (chrono syntax) replaces the built-in forms; then
+//! the leftmost substring that parses wins, and a `%z` in it is honoured likewise.
 
 use crate::schedule::resolve_local;
-use chrono::{DateTime, NaiveDate, NaiveDateTime, NaiveTime, Utc};
+use chrono::{DateTime, FixedOffset, NaiveDate, NaiveDateTime, NaiveTime, TimeZone, Utc};
 use chrono_tz::Tz;
 
 /// Built-in forms as byte templates: `Y M D h m s` are digits, anything else is literal.
@@ -20,7 +22,55 @@ const FORMS: &[&str] = &[
     "YYYYMMDD",
 ];
 
-fn match_form(name: &[u8], at: usize, form: &str) -> Option<NaiveDateTime> {
+/// A timestamp as written in a file name: the wall-clock time, and the zone offset when
+/// the name states one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct NameStamp {
+    pub local: NaiveDateTime,
+    pub offset: Option<FixedOffset>,
+}
+
+impl NameStamp {
+    /// The instant: by the stated offset, else as a wall-clock time in `tz`.
+    pub fn instant(self, tz: &Tz) -> DateTime<Utc> {
+        self.offset
+            .and_then(|o| o.from_local_datetime(&self.local).single())
+            .map(|t| t.with_timezone(&Utc))
+            .unwrap_or_else(|| resolve_local(tz, self.local))
+    }
+}
+
+/// A zone designator starting at `name[at]`: `Z`, or `+`/`-` followed by `HH:MM` or
+/// `HHMM`, with nothing alphanumeric (resp. no digit) running on after it so that `Zip`
+/// or `-05001` are not zones. Offsets beyond ±14:00 or with minutes other than 00, 15,
+/// 30, 45 (no zone uses them) are not zones either: `-0001` is more likely a counter.
+fn zone_at(name: &[u8], at: usize) -> Option<FixedOffset> {
+    let rest = name.get(at..)?;
+    if rest.first() == Some(&b'Z') {
+        let run_on = rest.get(1).is_some_and(|c| c.is_ascii_alphanumeric());
+        return (!run_on).then(|| FixedOffset::east_opt(0)).flatten();
+    }
+    let sign = match rest.first()? {
+        b'+' => 1,
+        b'-' => -1,
+        _ => return None,
+    };
+    let (digits, len) = match rest.get(1..6)? {
+        [h1, h2, b':', m1, m2] => ([*h1, *h2, *m1, *m2], 6),
+        _ => (rest.get(1..5)?.try_into().ok()?, 5),
+    };
+    if !digits.iter().all(u8::is_ascii_digit) || rest.get(len).is_some_and(u8::is_ascii_digit) {
+        return None;
+    }
+    let value = |pair: &[u8]| i32::from(pair[0] - b'0') * 10 + i32::from(pair[1] - b'0');
+    let (hours, minutes) = (value(&digits[..2]), value(&digits[2..]));
+    if minutes % 15 != 0 || hours * 60 + minutes > 14 * 60 {
+        return None;
+    }
+    FixedOffset::east_opt(sign * (hours * 3600 + minutes * 60))
+}
+
+fn match_form(name: &[u8], at: usize, form: &str) -> Option<NameStamp> {
     let form = form.as_bytes();
     let slice = name.get(at..at + form.len())?;
     let mut fields = [0u32; 6]; // Y M D h m s
@@ -57,20 +107,44 @@ fn match_form(name: &[u8], at: usize, form: &str) -> Option<NaiveDateTime> {
     }
     let date = NaiveDate::from_ymd_opt(y as i32, mo, d)?;
     let time = NaiveTime::from_hms_opt(h, mi, s)?;
-    Some(date.and_time(time))
+    // Only a full time with seconds may carry a zone: after a bare date, `-05` or `-0500`
+    // is far more likely a counter or an hour than an offset.
+    let offset = if form.contains(&b's') {
+        zone_at(name, at + form.len())
+    } else {
+        None
+    };
+    Some(NameStamp {
+        local: date.and_time(time),
+        offset,
+    })
 }
 
-/// The naive (zone-less) timestamp in a base name by the built-in forms.
-pub fn parse_builtin(base_name: &str) -> Option<NaiveDateTime> {
+/// The timestamp in a base name by the built-in forms, with its zone when it states one.
+pub fn parse_builtin_stamp(base_name: &str) -> Option<NameStamp> {
     let bytes = base_name.as_bytes();
     (0..bytes.len())
         .rev()
         .find_map(|at| FORMS.iter().find_map(|form| match_form(bytes, at, form)))
 }
 
-/// The naive timestamp by a chrono format: the leftmost substring that parses (longest there).
+/// The wall-clock time in a base name by the built-in forms (a stated zone is dropped).
+pub fn parse_builtin(base_name: &str) -> Option<NaiveDateTime> {
+    parse_builtin_stamp(base_name).map(|s| s.local)
+}
+
+/// The wall-clock time by a chrono format: the leftmost substring that parses (longest
+/// there). A stated zone is dropped; see [`parse_with_format_stamp`].
 pub fn parse_with_format(base_name: &str, format: &str) -> Option<NaiveDateTime> {
+    parse_with_format_stamp(base_name, format).map(|s| s.local)
+}
+
+/// [`parse_with_format`] with the zone, when the format has an offset (`%z`, `%:z`, `%#z`).
+pub fn parse_with_format_stamp(base_name: &str, format: &str) -> Option<NameStamp> {
     let has_time = ["%H", "%M", "%S", "%T", "%R", "%s", "%I"]
+        .iter()
+        .any(|f| format.contains(f));
+    let has_offset = ["%z", "%:z", "%::z", "%#z"]
         .iter()
         .any(|f| format.contains(f));
     let bounds: Vec<usize> = base_name
@@ -81,12 +155,27 @@ pub fn parse_with_format(base_name: &str, format: &str) -> Option<NaiveDateTime>
     for (si, &start) in bounds.iter().enumerate() {
         for &end in bounds[si + 1..].iter().rev() {
             let candidate = &base_name[start..end];
-            let parsed = if has_time {
-                NaiveDateTime::parse_from_str(candidate, format).ok()
+            let parsed = if has_time && has_offset {
+                DateTime::parse_from_str(candidate, format)
+                    .ok()
+                    .map(|t| NameStamp {
+                        local: t.naive_local(),
+                        offset: Some(*t.offset()),
+                    })
+            } else if has_time {
+                NaiveDateTime::parse_from_str(candidate, format)
+                    .ok()
+                    .map(|local| NameStamp {
+                        local,
+                        offset: None,
+                    })
             } else {
                 NaiveDate::parse_from_str(candidate, format)
                     .ok()
-                    .map(|d| d.and_time(NaiveTime::MIN))
+                    .map(|d| NameStamp {
+                        local: d.and_time(NaiveTime::MIN),
+                        offset: None,
+                    })
             };
             if parsed.is_some() {
                 return parsed;
@@ -98,11 +187,11 @@ pub fn parse_with_format(base_name: &str, format: &str) -> Option<NaiveDateTime>
 
 /// The instant of a backup named `base_name`, or None when the name carries no timestamp.
 pub fn from_file_name(base_name: &str, format: Option<&str>, tz: &Tz) -> Option<DateTime<Utc>> {
-    let naive = match format {
-        Some(f) => parse_with_format(base_name, f),
-        None => parse_builtin(base_name),
+    let stamp = match format {
+        Some(f) => parse_with_format_stamp(base_name, f),
+        None => parse_builtin_stamp(base_name),
     }?;
-    Some(resolve_local(tz, naive))
+    Some(stamp.instant(tz))
 }
 
 #[cfg(test)]
@@ -186,6 +275,92 @@ mod tests {
         let d = parse_with_format("nightly_21-11-2026.tgz", "%d-%m-%Y").unwrap();
         assert_eq!(d.format("%Y-%m-%d %H:%M").to_string(), "2026-11-21 00:00");
         assert!(parse_with_format("nothing.tgz", "%d-%m-%Y").is_none());
+    }
+
+    fn utc(name: &str, tz: Tz) -> Option<String> {
+        from_file_name(name, None, &tz).map(|t| t.to_rfc3339())
+    }
+
+    #[test]
+    fn a_zone_after_a_full_time_is_honoured() {
+        let cases = [
+            ("a_2026-11-14T10:15:00+05:00.x", "2026-11-14T05:15:00+00:00"),
+            ("a_2026-11-14T10:15:00+0500.x", "2026-11-14T05:15:00+00:00"),
+            ("a_2026-11-14T10:15:00-05:00.x", "2026-11-14T15:15:00+00:00"),
+            ("a_2026-11-14T10:15:00Z.x", "2026-11-14T10:15:00+00:00"),
+            ("a_2026-11-14T10:15:00Z", "2026-11-14T10:15:00+00:00"),
+            ("db_20261114_101500+0530.sql", "2026-11-14T04:45:00+00:00"),
+            ("db_20261114-101500-0800.sql", "2026-11-14T18:15:00+00:00"),
+            (
+                "x_2026-11-14T10-15-00+01:00.tar",
+                "2026-11-14T09:15:00+00:00",
+            ),
+            (
+                "x_2026-11-14_10-15-00Z_full.tar",
+                "2026-11-14T10:15:00+00:00",
+            ),
+        ];
+        for (name, want) in cases {
+            // Berlin is +01:00 in November: a stated zone must win over it.
+            assert_eq!(
+                utc(name, Tz::Europe__Berlin).as_deref(),
+                Some(want),
+                "{name}"
+            );
+        }
+    }
+
+    #[test]
+    fn what_only_looks_like_a_zone_keeps_its_meaning() {
+        let berlin = Tz::Europe__Berlin;
+        let cases = [
+            // A date is not a full time: `-05` is an hour or a counter.
+            ("backup-2026-11-21-05.tar", "2026-11-20T23:00:00+00:00"),
+            ("backup-2026-11-21-0500.tar", "2026-11-20T23:00:00+00:00"),
+            ("site_2026-11-21.tar.gz", "2026-11-20T23:00:00+00:00"),
+            ("db_20261121Z.sql", "2026-11-20T23:00:00+00:00"),
+            // After a full time, but not an offset.
+            ("db_20261121_020000.sql.gz", "2026-11-21T01:00:00+00:00"),
+            ("x_2026-11-21T02-00-00.tar", "2026-11-21T01:00:00+00:00"),
+            ("db_20261121_020000-1.sql", "2026-11-21T01:00:00+00:00"),
+            ("db_20261121_020000-05.sql", "2026-11-21T01:00:00+00:00"),
+            ("db_20261121_020000-0001.sql", "2026-11-21T01:00:00+00:00"),
+            ("db_20261121_020000-05001.sql", "2026-11-21T01:00:00+00:00"),
+            ("db_20261121_020000+15:00.sql", "2026-11-21T01:00:00+00:00"),
+            ("db_20261121_020000+05:0.sql", "2026-11-21T01:00:00+00:00"),
+            ("db_20261121_020000Zip.sql", "2026-11-21T01:00:00+00:00"),
+            ("db_20261121_020000z.sql", "2026-11-21T01:00:00+00:00"),
+        ];
+        for (name, want) in cases {
+            assert_eq!(utc(name, berlin).as_deref(), Some(want), "{name}");
+        }
+    }
+
+    #[test]
+    fn a_zone_does_not_change_which_form_matches() {
+        assert_eq!(
+            p("a_2026-11-14T10:15:00+05:00.x").as_deref(),
+            Some("2026-11-14 10:15:00")
+        );
+        assert_eq!(
+            p("x_2026-11-21T02:00:00+01:00_2026-11-22.tar").as_deref(),
+            Some("2026-11-22 00:00:00"),
+            "the rightmost match still wins"
+        );
+    }
+
+    #[test]
+    fn custom_format_with_an_offset() {
+        let t = from_file_name(
+            "db-14.11.2026-1015+0500.tgz",
+            Some("%d.%m.%Y-%H%M%z"),
+            &Tz::Europe__Berlin,
+        )
+        .unwrap();
+        assert_eq!(t.to_rfc3339(), "2026-11-14T05:15:00+00:00");
+        let local =
+            from_file_name("db-14.11.2026-1015.tgz", Some("%d.%m.%Y-%H%M"), &Tz::UTC).unwrap();
+        assert_eq!(local.to_rfc3339(), "2026-11-14T10:15:00+00:00");
     }
 
     #[test]

@@ -417,6 +417,44 @@ fn no_backups_message_when_nothing_matches() {
 }
 
 #[test]
+fn a_zone_in_the_file_name_is_honoured() {
+    let w = workspace();
+    w.write_config(&location("a", "      schedule: weekly\n"));
+    w.write_file(
+        "a/a_2026-11-14T10:15:00+05:00.x",
+        b"x",
+        ts("2026-11-20T00:00:00Z"),
+    );
+    w.write_file("a/b_20261115_101500Z.x", b"x", ts("2026-11-20T00:00:00Z"));
+    let (_, doc) = w.run_json(&["--monitor"]);
+    let ts_of = |path: &str| -> String {
+        w.store()
+            .query_row(
+                "SELECT ts, ts_source FROM backups WHERE path = ?1",
+                [path],
+                |r| Ok((r.get::<_, i64>(0)?, r.get::<_, String>(1)?)),
+            )
+            .map(|(t, source)| {
+                let t = chrono::DateTime::from_timestamp(t, 0).unwrap().to_rfc3339();
+                format!("{t} {source}")
+            })
+            .unwrap()
+    };
+    assert_eq!(
+        ts_of("a_2026-11-14T10:15:00+05:00.x"),
+        "2026-11-14T05:15:00+00:00 filename"
+    );
+    assert_eq!(
+        ts_of("b_20261115_101500Z.x"),
+        "2026-11-15T10:15:00+00:00 filename"
+    );
+    assert_eq!(
+        doc["locations"][0]["latest_backup"]["timestamp"],
+        "2026-11-15T10:15:00+00:00"
+    );
+}
+
+#[test]
 fn patterns_exclude_recursive_and_sidecars() {
     let w = workspace();
     w.write_config(&location(
