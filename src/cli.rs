@@ -209,14 +209,7 @@ fn missing_slots(open: &[crate::store::StoredProblem]) -> Vec<String> {
         .filter(|p| p.problem.kind == Kind::MissingBackup)
         .filter_map(|p| p.problem.slot.clone())
         .collect();
-    slots.sort_by_cached_key(|slot| {
-        (
-            DateTime::parse_from_rfc3339(slot)
-                .map(|t| t.timestamp())
-                .ok(),
-            slot.clone(),
-        )
-    });
+    monitor::sort_slots(&mut slots);
     slots
 }
 
@@ -516,6 +509,10 @@ fn fill_problems(ctx: &RunContext, doc: &mut RunDocument, ops: &[Operation]) -> 
             .cmp(&a.severity)
             .then(a.location.cmp(&b.location))
             .then(a.kind.cmp(&b.kind))
+            .then_with(|| match (&a.slot, &b.slot) {
+                (Some(x), Some(y)) => monitor::slot_order(x, y),
+                _ => std::cmp::Ordering::Equal,
+            })
     });
     doc.set_exit(exit_code_for(&doc.problems));
     for l in &mut doc.locations {

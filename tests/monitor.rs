@@ -458,7 +458,6 @@ fn a_zone_in_the_file_name_is_honoured() {
 // problem list, whose `fill_problems` sort keeps the store's `ORDER BY … slot` text
 // order within one kind. Un-ignore once both order by `monitor::slot_order`.
 #[test]
-#[ignore = "needs src/cli.rs to order slots by instant (monitor::slot_order)"]
 fn missing_slots_are_ordered_by_instant_on_a_fall_back_day() {
     let mut w = workspace();
     // Berlin falls back on 2026-10-25 at 03:00 CEST (01:00Z): 02:15 happens twice.

@@ -134,14 +134,22 @@ impl Digest {
                     .iter()
                     .filter(|n| n.alert.problem.location == location)
                     .collect();
-                members.sort_by_key(|n| {
-                    (
-                        n.event == Event::Resolved,
-                        std::cmp::Reverse(n.alert.problem.severity),
-                        n.alert.problem.kind,
-                        n.alert.problem.path.clone(),
-                        n.alert.problem.slot.clone(),
-                    )
+                members.sort_by(|a, b| {
+                    let key = |n: &Notice| {
+                        (
+                            n.event == Event::Resolved,
+                            std::cmp::Reverse(n.alert.problem.severity),
+                            n.alert.problem.kind,
+                            n.alert.problem.path.clone(),
+                        )
+                    };
+                    // Slots by the instant they name (DST days), not as text.
+                    key(a).cmp(&key(b)).then_with(|| {
+                        match (&a.alert.problem.slot, &b.alert.problem.slot) {
+                            (Some(x), Some(y)) => crate::monitor::slot_order(x, y),
+                            (x, y) => x.cmp(y),
+                        }
+                    })
                 });
                 let alerts: Vec<Line> = members.iter().map(|n| line(n, clock)).collect();
                 Group {
