@@ -800,3 +800,263 @@ fn postgres_custom_dump_without_server_reads_toc_and_data() {
     assert_result(&doc, "app.sql", "passed", "sql");
     assert_failed(&doc, "cut.dump", "archive_corrupt");
 }
+
+/// Bytes that look random (what encryption leaves), the same on every run.
+fn noise(len: usize, seed: u64) -> Vec<u8> {
+    let mut x = seed | 1;
+    (0..len)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            (x >> 24) as u8
+        })
+        .collect()
+}
+
+/// The detail of `path`'s result, which must contain every one of `parts`.
+fn assert_detail(doc: &Value, path: &str, parts: &[&str]) {
+    let r = result(doc, path);
+    let detail = r["detail"].as_str().unwrap_or_default();
+    for part in parts {
+        assert!(detail.contains(part), "{path}: {part:?} not in {r:#}");
+    }
+}
+
+#[test]
+fn garbage_named_like_a_known_format_is_corrupt_not_skipped() {
+    let ws = workspace(&[location("enc", "backups", "")]);
+    make_site(&ws);
+    std::fs::create_dir_all(ws.path("backups")).unwrap();
+    sh(
+        &ws,
+        "tar -czf backups/zeroed.tar.gz -C src site \
+         && dd if=/dev/zero of=backups/zeroed.tar.gz bs=10 count=1 conv=notrunc 2>/dev/null \
+         && tar -czf - -C src site | openssl enc -aes-256-cbc -pbkdf2 -pass pass:ransom -out backups/locked.tar.gz \
+         && : > backups/empty.tar.gz \
+         && gzip -c src/site/index.html > backups/page.sqlite.gz \
+         && (cd src && zip -qr ../site.zip site) && (printf 'self-extractor stub\\n'; cat site.zip) > backups/sfx.zip",
+    );
+    for (i, name) in [
+        "noise.tar.gz",
+        "noise.zip",
+        "noise.tar",
+        "noise.sql.gz",
+        "noise.tgz",
+    ]
+    .iter()
+    .enumerate()
+    {
+        std::fs::write(ws.path(&format!("backups/{name}")), noise(3000, i as u64)).unwrap();
+    }
+    make_sqlite(&ws.path("backups/zeroed.sqlite"));
+    let mut db = std::fs::read(ws.path("backups/zeroed.sqlite")).unwrap();
+    db[..100].fill(0);
+    std::fs::write(ws.path("backups/zeroed.sqlite"), db).unwrap();
+    // Names that promise nothing restore tests know stay skipped, `.db` and `.dump`
+    // included: other tools use them for their own formats.
+    for name in ["noise.bin", "snapshot.db", "archive.dump"] {
+        std::fs::write(ws.path(&format!("backups/{name}")), noise(3000, 99)).unwrap();
+    }
+    settle(&ws, "backups");
+
+    let (code, doc) = test_restore(&ws);
+    assert_eq!(code, 2, "{doc:#}");
+    for (path, format, parts) in [
+        (
+            "zeroed.tar.gz",
+            "tar.gz",
+            &["named .tar.gz but is not a gzip stream (it starts 00 00 00 00"][..],
+        ),
+        (
+            "locked.tar.gz",
+            "tar.gz",
+            &["is not a gzip stream (it starts 53 61 6c 74"],
+        ),
+        (
+            "empty.tar.gz",
+            "tar.gz",
+            &["named .tar.gz but is empty (0 bytes)"],
+        ),
+        (
+            "noise.tar.gz",
+            "tar.gz",
+            &["named .tar.gz but is not a gzip stream"],
+        ),
+        (
+            "noise.tgz",
+            "tar.gz",
+            &["named .tgz but is not a gzip stream"],
+        ),
+        (
+            "noise.sql.gz",
+            "sql.gz",
+            &["named .sql.gz but is not a gzip stream"],
+        ),
+        (
+            "noise.tar",
+            "tar",
+            &["named .tar but is not a tar archive (it starts "],
+        ),
+        (
+            "noise.zip",
+            "zip",
+            &[
+                "named .zip but is not a zip archive",
+                "not a readable zip archive",
+            ],
+        ),
+        (
+            "zeroed.sqlite",
+            "sqlite",
+            &["named .sqlite but is not a SQLite database (its first 100 bytes are zero)"],
+        ),
+        (
+            "page.sqlite.gz",
+            "sqlite.gz",
+            &[
+                "named .sqlite.gz, but the gz stream does not hold a SQLite database (it starts 3c 68 74 6d 6c",
+            ],
+        ),
+    ] {
+        assert_failed(&doc, path, "archive_corrupt");
+        assert_result(&doc, path, "failed", format);
+        assert_detail(&doc, path, parts);
+    }
+    // A zip behind other data is found by its central directory, like unzip finds it.
+    assert_result(&doc, "sfx.zip", "passed", "zip");
+    assert_eq!(result(&doc, "sfx.zip")["files"], 3);
+    for path in ["noise.bin", "snapshot.db", "archive.dump"] {
+        assert_result(&doc, path, "skipped", "unknown");
+        assert_detail(&doc, path, &["unrecognised format"]);
+    }
+    assert_scratch_empty(&ws);
+}
+
+#[test]
+fn empty_tar_archives_are_judged_by_min_files() {
+    let ws = workspace(&[
+        location("strict", "strict", ""),
+        location("lax", "lax", "        min_files: 0\n"),
+    ]);
+    for dir in ["strict", "lax"] {
+        std::fs::create_dir_all(ws.path(dir)).unwrap();
+        sh(
+            &ws,
+            &format!(
+                "tar -cf {dir}/empty.tar -T /dev/null && tar -czf {dir}/empty.tar.gz -T /dev/null \
+                 && tar -cf - -T /dev/null | zstd -q -o {dir}/empty.tar.zst"
+            ),
+        );
+    }
+    // A real tar whose first header, or a later one, was overwritten with zeros: tar stops
+    // at the zeros (GNU tar only warns "A lone zero block") and loses what follows.
+    make_site(&ws);
+    sh(&ws, "tar -cf whole.tar -C src site");
+    let whole = std::fs::read(ws.path("whole.tar")).unwrap();
+    let mut first = whole.clone();
+    first[..512].fill(0);
+    std::fs::write(ws.path("lax/first-zeroed.tar"), first).unwrap();
+    let mut later = whole.clone();
+    let last_header = tar::Archive::new(&whole[..])
+        .entries()
+        .unwrap()
+        .map(|e| e.unwrap().raw_header_position() as usize)
+        .last()
+        .unwrap();
+    later[last_header..last_header + 512].fill(0);
+    std::fs::write(ws.path("lax/later-zeroed.tar"), later).unwrap();
+    settle(&ws, "strict");
+    settle(&ws, "lax");
+
+    let (code, doc) = test_restore(&ws);
+    assert_eq!(code, 2, "{doc:#}");
+    let find = |loc: &str, path: &str| {
+        doc["restore_tests"]["results"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|r| r["location"] == loc && r["path"] == path)
+            .unwrap_or_else(|| panic!("no result for {loc}/{path}: {doc:#}"))
+            .clone()
+    };
+    for (path, format) in [
+        ("empty.tar", "tar"),
+        ("empty.tar.gz", "tar.gz"),
+        ("empty.tar.zst", "tar.zst"),
+    ] {
+        let strict = find("strict", path);
+        assert_eq!(strict["result"], "failed", "{strict:#}");
+        assert_eq!(strict["format"], format, "{strict:#}");
+        let detail = strict["detail"].as_str().unwrap();
+        assert!(detail.contains("fewer than min_files 1"), "{detail}");
+        let lax = find("lax", path);
+        assert_eq!(lax["result"], "passed", "{lax:#}");
+        assert_eq!(lax["format"], format, "{lax:#}");
+        assert_eq!(lax["files"], 0, "{lax:#}");
+        let detail = lax["detail"].as_str().unwrap();
+        assert!(detail.contains("an empty archive"), "{detail}");
+    }
+    let problems = doc["problems"].as_array().unwrap();
+    let of = |loc: &str, path: &str| -> Vec<&str> {
+        problems
+            .iter()
+            .filter(|p| p["location"] == loc && p["path"] == path)
+            .map(|p| p["kind"].as_str().unwrap())
+            .collect()
+    };
+    assert_eq!(of("strict", "empty.tar.gz"), ["restore_failed"]);
+    assert!(of("lax", "empty.tar.gz").is_empty());
+    for path in ["first-zeroed.tar", "later-zeroed.tar"] {
+        assert_eq!(of("lax", path), ["archive_corrupt"], "{doc:#}");
+        let detail = find("lax", path)["detail"].as_str().unwrap().to_string();
+        assert!(
+            detail.contains("data follows the end-of-archive marker"),
+            "{detail}"
+        );
+    }
+    assert_scratch_empty(&ws);
+}
+
+#[test]
+fn truncated_streams_report_the_format_their_name_promises() {
+    let ws = workspace(&[location("cut", "backups", "")]);
+    make_site(&ws);
+    std::fs::create_dir_all(ws.path("backups")).unwrap();
+    sh(
+        &ws,
+        "tar -czf backups/cut.tar.gz -C src site \
+         && tar -cf - -C src site | zstd -q -o backups/cut.tar.zst \
+         && tar -cjf backups/cut.tar.bz2 -C src site \
+         && tar -cJf backups/cut.tar.xz -C src site \
+         && gzip -c src/site/data.bin > backups/cut.bin.gz \
+         && zstd -q -c src/site/data.bin > backups/cut.bin.zst",
+    );
+    // Cut inside the first kilobytes: the decoder fails before the content can be seen.
+    for name in [
+        "cut.tar.gz",
+        "cut.tar.zst",
+        "cut.tar.bz2",
+        "cut.tar.xz",
+        "cut.bin.gz",
+        "cut.bin.zst",
+    ] {
+        let p = ws.path(&format!("backups/{name}"));
+        let bytes = std::fs::read(&p).unwrap();
+        std::fs::write(&p, &bytes[..40]).unwrap();
+    }
+    settle(&ws, "backups");
+    let (code, doc) = test_restore(&ws);
+    assert_eq!(code, 2, "{doc:#}");
+    for (path, format) in [
+        ("cut.tar.gz", "tar.gz"),
+        ("cut.tar.zst", "tar.zst"),
+        ("cut.tar.bz2", "tar.bz2"),
+        ("cut.tar.xz", "tar.xz"),
+        ("cut.bin.gz", "gz"),
+        ("cut.bin.zst", "zst"),
+    ] {
+        assert_failed(&doc, path, "archive_corrupt");
+        assert_result(&doc, path, "failed", format);
+    }
+}

@@ -23,6 +23,17 @@ impl Compression {
             Compression::Xz => "xz",
         }
     }
+
+    /// What a stream of this compression is, for details: "a gzip stream".
+    pub fn describe(self) -> &'static str {
+        match self {
+            Compression::None => "an uncompressed file",
+            Compression::Gzip => "a gzip stream",
+            Compression::Zstd => "a zstd stream",
+            Compression::Bzip2 => "a bzip2 stream",
+            Compression::Xz => "an xz stream",
+        }
+    }
 }
 
 /// The SQL dump tool a script came from; decides which completion footer it must end with.
@@ -62,6 +73,18 @@ impl Content {
             Content::Other => "",
         }
     }
+
+    /// What the content is, for details: "a tar archive".
+    pub fn describe(self) -> &'static str {
+        match self {
+            Content::Tar => "a tar archive",
+            Content::Zip => "a zip archive",
+            Content::Sqlite => "a SQLite database",
+            Content::PgCustom => "a PostgreSQL custom-format dump",
+            Content::Sql(_) => "an SQL script",
+            Content::Other => "a file restore tests know",
+        }
+    }
 }
 
 /// The format name shown in results: `tar.gz`, `zip`, `sql.zst`, `gz` (a single
@@ -95,7 +118,8 @@ pub fn compression(head: &[u8]) -> Compression {
 }
 
 /// What an uncompressed stream starting with `head` is. `name` is the backup's base name
-/// with any compression suffix removed (a hint for `.tar` and `.sql`).
+/// with any compression suffix removed (a hint for `.tar` — an empty one is all zero
+/// blocks — and `.sql`).
 pub fn content(head: &[u8], name: &str) -> Content {
     let lower = name.to_ascii_lowercase();
     if head.starts_with(b"SQLite format 3\0") {
@@ -104,7 +128,7 @@ pub fn content(head: &[u8], name: &str) -> Content {
         Content::PgCustom
     } else if head.starts_with(b"PK\x03\x04") || head.starts_with(b"PK\x05\x06") {
         Content::Zip
-    } else if is_tar_header(head) {
+    } else if is_tar_header(head) || is_empty_tar(head, &lower) {
         Content::Tar
     } else if let Some(dialect) = sql_dialect(head, lower.ends_with(".sql")) {
         Content::Sql(dialect)
@@ -116,34 +140,118 @@ pub fn content(head: &[u8], name: &str) -> Content {
 /// The name says this is a tar (`x.tar`, `x.tar.gz`, `x.tgz`, …): used to call a stream
 /// that decompresses to something else corrupt rather than "a single compressed file".
 pub fn named_tar(name: &str) -> bool {
-    let lower = name.to_ascii_lowercase();
-    let stem = strip_compression_suffix(&lower);
-    stem.ends_with(".tar")
-        || [".tgz", ".tbz", ".tbz2", ".txz", ".tzst"]
-            .iter()
-            .any(|s| lower.ends_with(s))
+    promise(name).is_some_and(|p| p.content == Some(Content::Tar))
 }
+
+/// Compression suffixes of file names: the compression each names and what replaces it
+/// (`x.tgz` is `x.tar` compressed). Longer suffixes first.
+const COMPRESSION_SUFFIXES: [(&str, Compression, &str); 10] = [
+    (".tgz", Compression::Gzip, ".tar"),
+    (".tbz2", Compression::Bzip2, ".tar"),
+    (".tbz", Compression::Bzip2, ".tar"),
+    (".txz", Compression::Xz, ".tar"),
+    (".tzst", Compression::Zstd, ".tar"),
+    (".gz", Compression::Gzip, ""),
+    (".zst", Compression::Zstd, ""),
+    (".zstd", Compression::Zstd, ""),
+    (".bz2", Compression::Bzip2, ""),
+    (".xz", Compression::Xz, ""),
+];
+
+/// Suffixes that name one content format restore tests know, unambiguously. `.db` and
+/// `.dump` are left out on purpose: other tools use them for their own formats (etcd and
+/// bbolt snapshots, `Thumbs.db`, Berkeley DB; `dump(8)`, `mongodump --archive`,
+/// `svnadmin dump`), and a name that may mean another format promises nothing.
+const CONTENT_SUFFIXES: [(&str, Content); 6] = [
+    (".tar", Content::Tar),
+    (".zip", Content::Zip),
+    (".sqlite", Content::Sqlite),
+    (".sqlite3", Content::Sqlite),
+    (".pgdump", Content::PgCustom),
+    (".sql", Content::Sql(Dialect::Unknown)),
+];
 
 /// `db.sql.gz` → `db.sql`; `x.tgz` → `x.tar`; names without a compression suffix unchanged.
 pub fn strip_compression_suffix(name: &str) -> String {
-    let lower = name.to_ascii_lowercase();
-    for (suffix, replacement) in [
-        (".tgz", ".tar"),
-        (".tbz2", ".tar"),
-        (".tbz", ".tar"),
-        (".txz", ".tar"),
-        (".tzst", ".tar"),
-        (".gz", ""),
-        (".zst", ""),
-        (".zstd", ""),
-        (".bz2", ""),
-        (".xz", ""),
-    ] {
-        if lower.ends_with(suffix) {
-            return format!("{}{replacement}", &name[..name.len() - suffix.len()]);
-        }
+    match compression_suffix(name) {
+        Some((len, _, replacement)) => format!("{}{replacement}", &name[..name.len() - len]),
+        None => name.to_string(),
     }
-    name.to_string()
+}
+
+/// The compression suffix `name` ends with: its length, compression and replacement.
+fn compression_suffix(name: &str) -> Option<(usize, Compression, &'static str)> {
+    let lower = name.to_ascii_lowercase();
+    COMPRESSION_SUFFIXES
+        .iter()
+        .find(|(suffix, _, _)| lower.ends_with(suffix))
+        .map(|&(suffix, c, replacement)| (suffix.len(), c, replacement))
+}
+
+/// What a backup's file name promises it holds, in the formats restore tests know.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Promise {
+    /// The compression its last suffix names (`None`: no compression suffix).
+    pub compression: Compression,
+    /// What the (decompressed) content must be, when the name says.
+    pub content: Option<Content>,
+    /// The promising suffix as the name writes it: `.tar.gz`, `.tgz`, `.sql.zst`, `.zip`.
+    pub suffix: String,
+}
+
+impl Promise {
+    /// The format a test of this file reports while its bytes cannot say more.
+    pub fn format_name(&self) -> String {
+        format_name(self.compression, self.content.unwrap_or(Content::Other))
+    }
+}
+
+/// The promise of `name`, or None when its suffixes name nothing restore tests know (such
+/// a file whose bytes are not recognised is skipped, not failed).
+pub fn promise(name: &str) -> Option<Promise> {
+    let (outer_len, compression, replacement) =
+        compression_suffix(name).unwrap_or((0, Compression::None, ""));
+    let stem = format!("{}{replacement}", &name[..name.len() - outer_len]).to_ascii_lowercase();
+    let content = CONTENT_SUFFIXES
+        .iter()
+        .find(|(suffix, _)| stem.ends_with(suffix))
+        .map(|&(suffix, content)| (suffix.len(), content));
+    if compression == Compression::None && content.is_none() {
+        return None;
+    }
+    // `x.tgz` promises a tar through its compression suffix alone.
+    let inner_len = match content {
+        Some((len, _)) if replacement.is_empty() => len,
+        _ => 0,
+    };
+    Some(Promise {
+        compression,
+        content: content.map(|(_, c)| c),
+        suffix: name[name.len() - outer_len - inner_len..].to_string(),
+    })
+}
+
+/// Describe the first bytes of a stream for a detail: empty, all zero, or its first bytes
+/// in hex.
+pub fn describe_start(head: &[u8]) -> String {
+    let zeros = head.iter().take_while(|&&b| b == 0).count();
+    if head.is_empty() {
+        "it is empty".into()
+    } else if zeros == head.len() {
+        format!("its first {zeros} bytes are all zero")
+    } else if zeros >= 16 {
+        format!("its first {zeros} bytes are zero")
+    } else {
+        let hex: Vec<String> = head.iter().take(8).map(|b| format!("{b:02x}")).collect();
+        format!("it starts {} …", hex.join(" "))
+    }
+}
+
+/// A stream that starts with zero blocks: a tar archive with no entries, whose first
+/// block is the end-of-archive marker (what `tar -cf x.tar -T /dev/null` writes). Only
+/// believed for names that say tar; what follows the marker is checked by the tar reader.
+fn is_empty_tar(head: &[u8], lower_name: &str) -> bool {
+    lower_name.ends_with(".tar") && head.len() >= 512 && head[..512].iter().all(|&b| b == 0)
 }
 
 /// A ustar/GNU header, or an old v7 header whose checksum is right.
@@ -240,7 +348,11 @@ mod tests {
         let mut broken = tar_head(false);
         broken[0] ^= 1;
         assert_eq!(content(&broken, "x.tar"), Content::Other);
-        assert_eq!(content(&[0u8; 512], "x.tar"), Content::Other);
+        assert_eq!(content(&[0u8; 512], "x.bin"), Content::Other);
+        // An empty tar is nothing but its end-of-archive blocks: believed for tar names.
+        assert_eq!(content(&[0u8; 1024], "x.tar"), Content::Tar);
+        assert_eq!(content(&[0u8; 1024], "x.tar.gz"), Content::Other);
+        assert_eq!(content(&[0u8; 100], "x.tar"), Content::Other);
     }
 
     #[test]
@@ -256,6 +368,71 @@ mod tests {
             Content::Sql(Dialect::Unknown)
         );
         assert_eq!(content(b"select 1;", "x.txt"), Content::Other);
+    }
+
+    #[test]
+    fn what_names_promise() {
+        let p = |name: &str| promise(name).map(|p| (p.compression, p.content, p.suffix));
+        use Compression::{Bzip2, Gzip, Zstd};
+        assert_eq!(
+            p("site.tar.gz"),
+            Some((Gzip, Some(Content::Tar), ".tar.gz".into()))
+        );
+        assert_eq!(
+            p("site.TGZ"),
+            Some((Gzip, Some(Content::Tar), ".TGZ".into()))
+        );
+        assert_eq!(
+            p("s.tbz2"),
+            Some((Bzip2, Some(Content::Tar), ".tbz2".into()))
+        );
+        assert_eq!(
+            p("db.sql.zst"),
+            Some((
+                Zstd,
+                Some(Content::Sql(Dialect::Unknown)),
+                ".sql.zst".into()
+            ))
+        );
+        assert_eq!(p("app.log.gz"), Some((Gzip, None, ".gz".into())));
+        assert_eq!(
+            p("x.zip"),
+            Some((Compression::None, Some(Content::Zip), ".zip".into()))
+        );
+        assert_eq!(
+            p("a.sqlite3"),
+            Some((Compression::None, Some(Content::Sqlite), ".sqlite3".into()))
+        );
+        assert_eq!(
+            p("a.pgdump"),
+            Some((Compression::None, Some(Content::PgCustom), ".pgdump".into()))
+        );
+        for nothing in [
+            "a.db",
+            "a.dump",
+            "a.bin",
+            "a.tar.lz4",
+            "a.tar.gz.gpg",
+            "tar",
+            "",
+        ] {
+            assert_eq!(p(nothing), None, "{nothing}");
+        }
+        assert_eq!(promise("x.tar.xz").unwrap().format_name(), "tar.xz");
+        assert_eq!(promise("x.log.bz2").unwrap().format_name(), "bz2");
+    }
+
+    #[test]
+    fn starts_described() {
+        assert_eq!(describe_start(b""), "it is empty");
+        assert_eq!(describe_start(&[0; 40]), "its first 40 bytes are all zero");
+        let mut zeroed = vec![0u8; 100];
+        zeroed.push(7);
+        assert_eq!(describe_start(&zeroed), "its first 100 bytes are zero");
+        assert_eq!(
+            describe_start(b"Salted__xyz"),
+            "it starts 53 61 6c 74 65 64 5f 5f …"
+        );
     }
 
     #[test]

@@ -432,7 +432,9 @@ pub(crate) fn open_backup(path: &Path) -> Result<File, RestoreError> {
     }
 }
 
-/// Detect what the backup is and hand it to its format's handler.
+/// Detect what the backup is and hand it to its format's handler. Content decides; the
+/// name only promises (SPEC 7): bytes that break its promise are corrupt, and a file whose
+/// name promises nothing known and whose bytes are not recognised is skipped.
 fn restore(
     sandbox: &Sandbox,
     pg_url: Option<&str>,
@@ -445,11 +447,21 @@ fn restore(
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_default();
+    let promise = detect::promise(&name);
+    if let Some(p) = &promise {
+        // What the name says, until the bytes say more (or cannot be read).
+        *format = p.format_name();
+    }
     let (head, stream) = compressed::peek(progress.wrap(file), detect::HEAD_LEN)
         .map_err(|e| RestoreError::read("the backup", e))?;
     let compression = detect::compression(&head);
     if compression == Compression::None {
         let content = detect::content(&head, &name);
+        if content == Content::Other
+            && let Some(p) = &promise
+        {
+            return broken_promise(sandbox, path, progress, p, &head, format);
+        }
         *format = detect::format_name(compression, content);
         return match content {
             Content::Tar => tar::extract(sandbox, &mut compressed::read_ahead(stream)),
@@ -463,17 +475,32 @@ fn restore(
         };
     }
     let inner_name = detect::strip_compression_suffix(&name);
+    let promised = detect::promise(&inner_name).and_then(|p| p.content);
+    *format = detect::format_name(compression, promised.unwrap_or(Content::Other));
     let decoded = compressed::decoder(compression, stream)
         .map_err(|e| RestoreError::read("the compressed stream", e))?;
     let (inner_head, decoded) = compressed::peek(compressed::read_ahead(decoded), detect::HEAD_LEN)
         .map_err(|e| RestoreError::read("the compressed stream", e))?;
     let content = detect::content(&inner_head, &inner_name);
-    if detect::named_tar(&name) && content != Content::Tar {
-        *format = detect::format_name(compression, Content::Tar);
-        return Err(RestoreError::Corrupt(format!(
-            "named like a tar archive, but the {} stream holds no tar archive",
-            compression.suffix()
-        )));
+    if let Some(promised) = promised {
+        // A `.tar.*` must hold a tar; other promises only fail on content nobody knows.
+        let broken = match promised {
+            Content::Tar => content != Content::Tar,
+            _ => content == Content::Other,
+        };
+        if broken {
+            let suffix = promise.map(|p| p.suffix).unwrap_or_default();
+            let codec = compression.suffix();
+            return Err(RestoreError::Corrupt(if inner_head.is_empty() {
+                format!("named {suffix}, but the {codec} stream is empty")
+            } else {
+                format!(
+                    "named {suffix}, but the {codec} stream does not hold {} ({})",
+                    promised.describe(),
+                    detect::describe_start(&inner_head)
+                )
+            }));
+        }
     }
     *format = detect::format_name(compression, content);
     let mut stream = decoded;
@@ -492,6 +519,42 @@ fn restore(
         Content::Sql(dialect) => sql::check(sandbox, &mut stream, dialect, pg_url),
         Content::Other => compressed::single_file(sandbox, stream, &inner_name),
     }
+}
+
+/// An uncompressed file whose bytes are not what its name promises (`x.tar.gz` that is
+/// not gzip, `x.sqlite` without the SQLite header, an empty `x.zip`): corrupt — what
+/// ransomware, a zero-filled block or a failed copy leaves. A zip may start with other
+/// data (a self-extractor), so a `.zip` is first tried by its central directory.
+fn broken_promise(
+    sandbox: &Sandbox,
+    path: &Path,
+    progress: &Progress,
+    promise: &detect::Promise,
+    head: &[u8],
+    format: &mut String,
+) -> Result<Notes, RestoreError> {
+    let suffix = &promise.suffix;
+    if head.is_empty() {
+        return Err(RestoreError::Corrupt(format!(
+            "named {suffix} but is empty (0 bytes)"
+        )));
+    }
+    let expected = match (promise.compression, promise.content) {
+        (Compression::None, Some(content)) => content.describe(),
+        (compression, _) => compression.describe(),
+    };
+    let why = format!(
+        "named {suffix} but is not {expected} ({})",
+        detect::describe_start(head)
+    );
+    if promise.compression == Compression::None && promise.content == Some(Content::Zip) {
+        *format = "zip".into();
+        return zip::extract(sandbox, path, &|n| progress.inc(n)).map_err(|e| match e {
+            RestoreError::Corrupt(reason) => RestoreError::Corrupt(format!("{why}: {reason}")),
+            other => other,
+        });
+    }
+    Err(RestoreError::Corrupt(why))
 }
 
 /// A progress bar over the backup's bytes, drawn only when the run may draw (a terminal,

@@ -32,6 +32,9 @@ pub fn extract(sandbox: &Sandbox, stream: &mut dyn Read) -> Result<Notes, Restor
         "restored {} of {} declared bytes",
         counts.restored, counts.declared
     ));
+    if counts.entries == 0 {
+        notes.push("an empty archive: it holds only its end-of-archive marker".into());
+    }
     if counts.special > 0 {
         notes.push(format!("{} device/FIFO entries skipped", counts.special));
     }
@@ -40,6 +43,7 @@ pub fn extract(sandbox: &Sandbox, stream: &mut dyn Read) -> Result<Notes, Restor
 
 #[derive(Default)]
 struct Counts {
+    entries: u64,
     declared: u64,
     restored: u64,
     special: u64,
@@ -106,11 +110,13 @@ fn walk(
     let mut declared = 0u64;
     let mut restored = 0u64;
     let mut skipped_special = 0u64;
+    let mut count = 0u64;
     let entries = archive
         .entries()
         .map_err(|e| read_error(sandbox, "the tar archive", e))?;
     for entry in entries {
         let mut entry = entry.map_err(|e| read_error(sandbox, "a tar header", e))?;
+        count += 1;
         reading.set(Reading::Content);
         let kind = entry.header().entry_type();
         let raw_name = entry.path_bytes().into_owned();
@@ -153,6 +159,7 @@ fn walk(
         skip_rest(sandbox, &mut entry, reading)?;
     }
     Ok(Counts {
+        entries: count,
         declared,
         restored,
         special: skipped_special,
@@ -172,15 +179,30 @@ fn skip_rest(
     Ok(())
 }
 
-/// Read what follows the end-of-archive blocks (record padding) to the end of the stream,
-/// so the decompressor verifies its trailer. Counted against the limit: a bomb can hide
-/// there too.
+/// Read what follows the end-of-archive marker to the end of the stream, so the
+/// decompressor verifies its trailer; counted against the limit (a bomb can hide there
+/// too). It must be zeros (the marker's second block, record padding): data there is
+/// what tar stops before — a header overwritten with zeros, or archives concatenated
+/// without `tar -A` — and GNU tar only warns "A lone zero block" while it loses them.
 fn drain(sandbox: &Sandbox, stream: &mut dyn Read) -> Result<(), RestoreError> {
     let mut buf = vec![0u8; 64 << 10];
+    let mut after = 0u64;
     loop {
         match stream.read(&mut buf) {
             Ok(0) => return Ok(()),
-            Ok(n) => sandbox.charge_overhead(n as u64)?,
+            Ok(n) => {
+                sandbox.charge_overhead(n as u64)?;
+                if let Some(at) = buf[..n].iter().position(|&b| b != 0) {
+                    let gap = match after + at as u64 {
+                        0 => String::new(),
+                        zeros => format!(" after {zeros} more zero bytes"),
+                    };
+                    return Err(RestoreError::Corrupt(format!(
+                        "data follows the end-of-archive marker{gap}: tar stops reading there, so what follows — entries after a header overwritten with zeros, or a second archive appended — is lost"
+                    )));
+                }
+                after += n as u64;
+            }
             Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
             Err(e) => return Err(RestoreError::read("the end of the stream", e)),
         }
