@@ -864,6 +864,33 @@ fn oversized_tar_metadata_is_refused_also_under_the_default_limit() {
     assert!(rss_kib < 150 * 1024, "peak RSS {rss_kib} KiB");
 }
 
+#[test]
+fn a_64_mib_line_after_a_dump_footer_is_incomplete_in_bounded_memory() {
+    let ws = restore_workspace("");
+    // A mysqldump whose footer is followed by an INSERT of 64 MiB without a line end.
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+    gz.write_all(
+        b"-- MySQL dump 10.13\nCREATE TABLE t (a int);\n-- Dump completed on 2026-11-21\nINSERT INTO t VALUES (",
+    )
+    .unwrap();
+    let chunk = b"1,".repeat(1 << 19);
+    for _ in 0..64 {
+        gz.write_all(&chunk).unwrap();
+    }
+    write_backup(&ws, "long.sql.gz", &gz.finish().unwrap());
+    settle(&ws);
+    let before = listing(ws.dir.path());
+    let (run, rss_kib, _) = run_measured(&ws, &["--test-restore", "--format", "json"]);
+    assert_eq!(run.code, 2, "{}", run.stderr);
+    let detail = assert_failed(&run.json(), "long.sql.gz", "dump_incomplete");
+    assert!(
+        detail.contains("followed by \"INSERT INTO t VALUES (1,1,"),
+        "{detail}"
+    );
+    assert!(rss_kib < 100 * 1024, "peak RSS {rss_kib} KiB");
+    assert_nothing_escaped(&ws, &before);
+}
+
 // ---------------------------------------------------------------------------------------
 // Item 5: hostile names in every output
 

@@ -1060,3 +1060,116 @@ fn truncated_streams_report_the_format_their_name_promises() {
         assert_result(&doc, path, "failed", format);
     }
 }
+
+#[test]
+fn failed_dumps_behind_gzip_are_failures_not_skips() {
+    let ws = workspace(&[location("db", "backups", "")]);
+    std::fs::create_dir_all(ws.path("backups")).unwrap();
+    // What `pg_dump db | gzip > …` leaves when pg_dump fails: a valid gzip of nothing, or
+    // of its error message when stderr went into the pipe too.
+    sh(
+        &ws,
+        "gzip -c </dev/null > backups/db_20261121.sql.gz \
+         && echo | gzip > backups/blank.sql.gz \
+         && : > backups/zero.sql \
+         && printf 'pg_dump: error: connection to server on socket \"/run/postgresql/.s.PGSQL.5432\" failed: No such file or directory\\n\\tIs the server running locally?\\n' | gzip > backups/error.sql.gz",
+    );
+    std::fs::write(ws.path("backups/noise.sql.gz"), gzip(&noise(3000, 7))).unwrap();
+    let text_noise: Vec<u8> = noise(3000, 8).into_iter().map(|b| b | 1).collect();
+    std::fs::write(ws.path("backups/nonul.sql.gz"), gzip(&text_noise)).unwrap();
+    // An SQL script from no tool we know is still skipped, but now read to its end: a
+    // truncated one is corrupt.
+    std::fs::write(ws.path("backups/adhoc.sql.gz"), gzip(b"select 1;\n")).unwrap();
+    let script = "INSERT INTO t VALUES (1);\n".repeat(20_000);
+    let mut cut = gzip(script.as_bytes());
+    cut.truncate(cut.len() / 2);
+    std::fs::write(ws.path("backups/cut-adhoc.sql.gz"), cut).unwrap();
+    settle(&ws, "backups");
+
+    let (code, doc) = test_restore(&ws);
+    assert_eq!(code, 2, "{doc:#}");
+    for (path, kind, detail) in [
+        (
+            "db_20261121.sql.gz",
+            "dump_incomplete",
+            "the dump is empty: the dump tool produced nothing",
+        ),
+        ("blank.sql.gz", "dump_incomplete", "the dump is empty"),
+        ("zero.sql", "dump_incomplete", "the dump is empty"),
+        (
+            "error.sql.gz",
+            "restore_failed",
+            "holds no SQL statements (it starts \"pg_dump: error: connection",
+        ),
+        ("noise.sql.gz", "archive_corrupt", "binary data, not text"),
+        ("nonul.sql.gz", "archive_corrupt", "binary data, not text"),
+        ("cut-adhoc.sql.gz", "archive_corrupt", "cannot read"),
+    ] {
+        assert_failed(&doc, path, kind);
+        assert_detail(&doc, path, &[detail]);
+    }
+    assert_result(&doc, "adhoc.sql.gz", "skipped", "sql.gz");
+    assert_detail(&doc, "adhoc.sql.gz", &["unknown dump tool"]);
+    assert_scratch_empty(&ws);
+}
+
+#[test]
+fn a_dump_passes_only_when_it_ends_with_its_footer() {
+    let ws = workspace(&[location("db", "backups", "")]);
+    std::fs::create_dir_all(ws.path("backups")).unwrap();
+    let write =
+        |name: &str, text: &str| std::fs::write(ws.path(&format!("backups/{name}")), text).unwrap();
+    // A footer followed by a 1 MB unterminated INSERT (mysqldump), by a few short lines
+    // (pg_dump), or that is the script's first line.
+    let mut long = MYSQL_DUMP.to_string();
+    long.push_str("INSERT INTO `users` VALUES (");
+    long.push_str(&"1,".repeat(500_000));
+    write("footer-then-insert.sql", &long);
+    let pg_more = format!("{PG_DUMP}COPY public.users (id) FROM stdin;\n2\n3\n\\.\n");
+    write("footer-then-copy.sql", &pg_more);
+    let first = format!(
+        "-- Dump completed on 2026-11-21  2:00:01\n{}",
+        MYSQL_DUMP.replace("-- Dump completed on 2026-11-21  2:00:01\n", "")
+    );
+    write("footer-first.sql", &first);
+    let lite_more = format!("{SQLITE_DUMP}INSERT INTO users VALUES(2,'x');\n");
+    write("commit-then-insert.sql", &lite_more);
+    // What may follow: blank lines, `--` comments, pg_dump 17.6+'s `\unrestrict <key>`.
+    let pg17 = PG_DUMP.replacen("--\n\nCREATE", "--\n\n\\restrict k3Y\n\nCREATE", 1)
+        + "\\unrestrict k3Y\n\n";
+    write("pg17.sql", &pg17);
+    write(
+        "my-trailing.sql",
+        &format!("{MYSQL_DUMP}\n-- trailing comment\n\n"),
+    );
+    settle(&ws, "backups");
+
+    let (code, doc) = test_restore(&ws);
+    assert_eq!(code, 2, "{doc:#}");
+    for (path, shown) in [
+        (
+            "footer-then-insert.sql",
+            "followed by \"INSERT INTO `users` VALUES (1,1,",
+        ),
+        (
+            "footer-then-copy.sql",
+            "followed by \"COPY public.users (id) FROM stdin;\"",
+        ),
+        ("footer-first.sql", "followed by \"CREATE TABLE `users` (\""),
+        (
+            "commit-then-insert.sql",
+            "followed by \"INSERT INTO users VALUES(2,'x');\"",
+        ),
+    ] {
+        assert_failed(&doc, path, "dump_incomplete");
+        assert_detail(
+            &doc,
+            path,
+            &["does not end with its completion footer", shown],
+        );
+    }
+    for path in ["pg17.sql", "my-trailing.sql"] {
+        assert_result(&doc, path, "passed", "sql");
+        assert_eq!(result(&doc, path)["files"], 1, "{path}");
+    }
+}

@@ -1,10 +1,14 @@
 //! SQL dumps, plain or decompressed on the fly, read line by line in constant memory.
 //!
-//! - `pg_dump` scripts pass on their completion footer (`-- PostgreSQL database dump
-//!   complete`); with `restore.postgres_url` they are also replayed into a scratch
-//!   database with `psql` (stopping at the first error; ownership and privilege
-//!   statements are left out, like `pg_restore --no-owner --no-privileges`).
-//! - `mysqldump` scripts pass on `-- Dump completed`.
+//! - `pg_dump` scripts pass when they end with their completion footer (`-- PostgreSQL
+//!   database dump complete`, then nothing but blank lines, `--` comments and the
+//!   `\unrestrict <key>` of recent releases); with `restore.postgres_url` they are also
+//!   replayed into a scratch database with `psql` (stopping at the first error;
+//!   ownership and privilege statements are left out, like `pg_restore --no-owner
+//!   --no-privileges`).
+//! - `mysqldump` scripts pass when they end with `-- Dump completed`.
+//! - Scripts from an unknown tool have no footer to check and are skipped — unless they
+//!   are no SQL script at all: empty, binary, or text without a statement.
 //! - SQLite `.dump` scripts are replayed statement by statement into a scratch SQLite
 //!   database in the sandbox, which must end with `COMMIT;` and pass `integrity_check`.
 //!
@@ -16,7 +20,6 @@ use super::postgres::{self, ScratchDb};
 use super::sandbox::Sandbox;
 use super::{Notes, RestoreError, sqlite};
 use std::cell::Cell;
-use std::collections::VecDeque;
 use std::ffi::{CStr, CString, c_char, c_int, c_void};
 use std::io::{self, BufRead, BufReader, Read, Write};
 use std::process::Child;
@@ -25,10 +28,53 @@ use std::process::Child;
 const MAX_LINE: u64 = 1 << 20;
 /// A single SQLite statement may not exceed this.
 const MAX_STATEMENT: usize = 64 << 20;
-/// How many trailing non-blank lines are kept to look for the footer.
-const TAIL_LINES: usize = 8;
 /// How much of each line is kept for the footer and `CREATE TABLE` checks.
 const PREFIX: usize = 256;
+/// How much of a line after the footer is shown in a detail.
+const SHOWN_LINE: usize = 60;
+/// How many leading bytes of a script from an unknown tool are judged text or binary.
+const TEXT_PROBE: usize = 4096;
+/// Words a line of SQL starts a statement with: a script from an unknown tool holding
+/// none of them is no SQL script at all (an error message where the dump should be).
+const STATEMENT_WORDS: [&str; 37] = [
+    "ALTER",
+    "ANALYZE",
+    "BEGIN",
+    "CALL",
+    "COMMENT",
+    "COMMIT",
+    "COPY",
+    "CREATE",
+    "DECLARE",
+    "DELETE",
+    "DO",
+    "DROP",
+    "END",
+    "EXECUTE",
+    "GRANT",
+    "INSERT",
+    "LOCK",
+    "MERGE",
+    "PRAGMA",
+    "REFRESH",
+    "REINDEX",
+    "RELEASE",
+    "REPLACE",
+    "RESET",
+    "REVOKE",
+    "ROLLBACK",
+    "SAVEPOINT",
+    "SELECT",
+    "SET",
+    "START",
+    "TRUNCATE",
+    "UNLOCK",
+    "UPDATE",
+    "USE",
+    "VACUUM",
+    "VALUES",
+    "WITH",
+];
 
 /// VM instructions between two checks of a SQLite replay's work budget.
 const PROGRESS_OPS: c_int = 10_000;
@@ -51,9 +97,7 @@ pub fn check(
     postgres_url: Option<&str>,
 ) -> Result<Notes, RestoreError> {
     match dialect {
-        Dialect::Unknown => Err(RestoreError::Skipped(
-            "an SQL script from an unknown dump tool: there is no completion footer to check it against".into(),
-        )),
+        Dialect::Unknown => unknown_tool(sandbox, stream),
         Dialect::Sqlite => replay_sqlite(sandbox, stream),
         Dialect::Mysql => footer_only(sandbox, stream, Dialect::Mysql),
         Dialect::Postgres => match postgres_url {
@@ -66,19 +110,35 @@ pub fn check(
 /// What a pass over the script learned.
 #[derive(Default)]
 struct Scan {
-    tail: VecDeque<String>,
     tables: Vec<String>,
     bytes: u64,
+    /// The completion footer was seen and nothing has followed it but blank lines, `--`
+    /// comments and (pg_dump 17.6, 16.10 and later point releases) `\unrestrict <key>`.
+    ends_with_footer: bool,
+    /// The first line that followed a footer (shown in the detail).
+    after_footer: Option<String>,
 }
 
 impl Scan {
-    fn has_footer(&self, dialect: Dialect) -> bool {
-        self.tail.iter().any(|l| match dialect {
-            Dialect::Postgres => l == PG_FOOTER,
-            Dialect::Mysql => l.starts_with(MYSQL_FOOTER),
-            Dialect::Sqlite => l == "COMMIT;",
+    /// Judge one line (its first `PREFIX` bytes, trimmed) for the footer.
+    fn footer_line(&mut self, text: &str, dialect: Dialect) {
+        let footer = match dialect {
+            Dialect::Postgres => text == PG_FOOTER,
+            Dialect::Mysql => text.starts_with(MYSQL_FOOTER),
+            Dialect::Sqlite => text == "COMMIT;",
             Dialect::Unknown => false,
-        })
+        };
+        let unrestrict = dialect == Dialect::Postgres
+            && (text == "\\unrestrict" || text.starts_with("\\unrestrict "));
+        if footer {
+            self.ends_with_footer = true;
+            self.after_footer = None;
+        } else if !(text.is_empty() || text.starts_with("--") || unrestrict) {
+            if self.ends_with_footer {
+                self.after_footer = Some(text.chars().take(SHOWN_LINE).collect());
+            }
+            self.ends_with_footer = false;
+        }
     }
 
     fn footer_error(&self, dialect: Dialect) -> RestoreError {
@@ -87,17 +147,25 @@ impl Scan {
             Dialect::Mysql => ("mysqldump", MYSQL_FOOTER),
             _ => ("sqlite3 .dump", "COMMIT;"),
         };
+        let why = match &self.after_footer {
+            Some(line) => format!(
+                "it is followed by {line:?}…, where only blank lines and comments may follow: the dump goes on after its footer and was cut short there"
+            ),
+            None => "the dump was cut short".into(),
+        };
         RestoreError::Incomplete(format!(
-            "the {tool} script does not end with its completion footer `{footer}`: the dump was cut short"
+            "the {tool} script does not end with its completion footer `{footer}`: {why}"
         ))
     }
 }
 
 /// Stream every line of `stream` to `each` (a line longer than `MAX_LINE` arrives in
-/// pieces; `start` is true for the first piece), keeping the tail and the tables.
+/// pieces; `start` is true for the first piece), keeping the tables and whether the
+/// script ends with `dialect`'s footer. Memory stays bounded whatever the line lengths.
 fn scan(
     sandbox: &Sandbox,
     stream: &mut dyn Read,
+    dialect: Dialect,
     mut each: impl FnMut(&[u8], bool) -> Result<(), RestoreError>,
 ) -> Result<Scan, RestoreError> {
     let mut reader = BufReader::with_capacity(1 << 20, stream);
@@ -121,12 +189,7 @@ fn scan(
             if let Some(table) = created_table(text) {
                 result.tables.push(table);
             }
-            if !text.is_empty() {
-                if result.tail.len() == TAIL_LINES {
-                    result.tail.pop_front();
-                }
-                result.tail.push_back(text.to_string());
-            }
+            result.footer_line(text, dialect);
         }
         each(&line, start)?;
         start = line.ends_with(b"\n");
@@ -157,8 +220,8 @@ fn footer_only(
     stream: &mut dyn Read,
     dialect: Dialect,
 ) -> Result<Notes, RestoreError> {
-    let scan = scan(sandbox, stream, |_, _| Ok(()))?;
-    if !scan.has_footer(dialect) {
+    let scan = scan(sandbox, stream, dialect, |_, _| Ok(()))?;
+    if !scan.ends_with_footer {
         return Err(scan.footer_error(dialect));
     }
     for t in &scan.tables {
@@ -177,6 +240,104 @@ fn footer_only(
     Ok(notes)
 }
 
+/// An `.sql` script from no dump tool we know has no footer to check, so it is skipped —
+/// unless it is no SQL script at all. It is read to its end (a compressed one's stream is
+/// verified on the way) and judged: empty → `dump_incomplete` (the dump tool produced
+/// nothing, what `pg_dump db | gzip` leaves when pg_dump fails); binary (a NUL byte, or
+/// control bytes all over its start) → `archive_corrupt`; text without one line that
+/// starts an SQL statement → `restore_failed` (an error message where the dump should be).
+fn unknown_tool(sandbox: &Sandbox, stream: &mut dyn Read) -> Result<Notes, RestoreError> {
+    let mut probe = Probe::default();
+    let scanned = scan(sandbox, stream, Dialect::Unknown, |piece, start| {
+        probe.piece(piece, start)
+    })?;
+    if probe.first_line.is_none() {
+        return Err(RestoreError::Incomplete(format!(
+            "the dump is empty: the dump tool produced nothing{}",
+            if scanned.bytes > 0 {
+                " but blank lines"
+            } else {
+                ""
+            }
+        )));
+    }
+    let control = probe.head.iter().filter(|&&b| is_control(b)).count();
+    if control * 32 > probe.head.len() {
+        return Err(RestoreError::Corrupt(format!(
+            "the SQL script is binary data, not text ({control} control bytes in its first {}; {})",
+            probe.head.len(),
+            super::detect::describe_start(&probe.head)
+        )));
+    }
+    if !probe.statement {
+        return Err(RestoreError::Failed(format!(
+            "the SQL script holds no SQL statements (it starts {:?}): the dump tool wrote no dump, perhaps only its error message",
+            probe.first_line.unwrap_or_default()
+        )));
+    }
+    Err(RestoreError::Skipped(
+        "an SQL script from an unknown dump tool: there is no completion footer to check it against".into(),
+    ))
+}
+
+/// What the pieces of a script from an unknown tool show.
+#[derive(Default)]
+struct Probe {
+    /// Its first `TEXT_PROBE` bytes.
+    head: Vec<u8>,
+    offset: u64,
+    /// Its first line that is not blank.
+    first_line: Option<String>,
+    /// A line starts an SQL statement.
+    statement: bool,
+}
+
+impl Probe {
+    fn piece(&mut self, piece: &[u8], start: bool) -> Result<(), RestoreError> {
+        let room = TEXT_PROBE.saturating_sub(self.head.len());
+        self.head.extend_from_slice(&piece[..piece.len().min(room)]);
+        if let Some(at) = piece.iter().position(|&b| b == 0) {
+            return Err(RestoreError::Corrupt(format!(
+                "the SQL script is binary data, not text: a NUL byte at offset {} ({})",
+                self.offset + at as u64,
+                super::detect::describe_start(&self.head)
+            )));
+        }
+        self.offset += piece.len() as u64;
+        let text = piece.trim_ascii();
+        if text.is_empty() {
+            return Ok(());
+        }
+        if self.first_line.is_none() {
+            let shown = String::from_utf8_lossy(&text[..text.len().min(PREFIX)]);
+            self.first_line = Some(shown.chars().take(SHOWN_LINE).collect());
+        }
+        self.statement |= start && starts_statement(text);
+        Ok(())
+    }
+}
+
+/// A byte that text does not hold: C0 controls but tab, line ends, form feed and escape,
+/// and DEL.
+fn is_control(b: u8) -> bool {
+    matches!(b, 0x01..=0x08 | 0x0e..=0x1a | 0x1c..=0x1f | 0x7f)
+}
+
+/// Whether a line (trimmed) starts an SQL statement: its first word is one of
+/// [`STATEMENT_WORDS`], or it is a MySQL executable comment `/*!`.
+fn starts_statement(line: &[u8]) -> bool {
+    if line.starts_with(b"/*!") {
+        return true;
+    }
+    let word = line
+        .iter()
+        .position(|b| !(b.is_ascii_alphanumeric() || *b == b'_'))
+        .map_or(line, |end| &line[..end]);
+    STATEMENT_WORDS
+        .iter()
+        .any(|w| w.as_bytes().eq_ignore_ascii_case(word))
+}
+
 fn replay_sqlite(sandbox: &Sandbox, stream: &mut dyn Read) -> Result<Notes, RestoreError> {
     let path = sandbox.scratch_path("replay.sqlite");
     let conn = rusqlite::Connection::open(&path).map_err(|e| {
@@ -192,7 +353,7 @@ fn replay_sqlite(sandbox: &Sandbox, stream: &mut dyn Read) -> Result<Notes, Rest
     confine(&conn, Some(&budget));
     let mut statement: Vec<u8> = Vec::new();
     let mut statements = 0u64;
-    let scan = scan(sandbox, stream, |piece, _| {
+    let scan = scan(sandbox, stream, Dialect::Sqlite, |piece, _| {
         budget.allow(piece.len() as u64 * OPS_PER_BYTE);
         statement.extend_from_slice(piece);
         if statement.len() > MAX_STATEMENT {
@@ -212,7 +373,7 @@ fn replay_sqlite(sandbox: &Sandbox, stream: &mut dyn Read) -> Result<Notes, Rest
     });
     confine(&conn, None);
     let scan = scan?;
-    if !scan.has_footer(Dialect::Sqlite) || !statement.trim_ascii().is_empty() {
+    if !scan.ends_with_footer || !statement.trim_ascii().is_empty() {
         return Err(scan.footer_error(Dialect::Sqlite));
     }
     let problems = sqlite::integrity_problems(&conn)
@@ -353,7 +514,7 @@ fn replay_postgres(
     let mut stdin = psql.stdin.take();
     let mut filter = OwnershipFilter::default();
     let mut broken_pipe = false;
-    let scanned = scan(sandbox, stream, |piece, start| {
+    let scanned = scan(sandbox, stream, Dialect::Postgres, |piece, start| {
         if broken_pipe || !filter.keep(piece, start) {
             return Ok(());
         }
@@ -374,7 +535,7 @@ fn replay_postgres(
         .map_err(|e| RestoreError::Skipped(format!("psql did not finish: {e}")))?;
     let errors = stderr.join().unwrap_or_default();
     let scan = scanned?;
-    if !scan.has_footer(Dialect::Postgres) {
+    if !scan.ends_with_footer {
         return Err(scan.footer_error(Dialect::Postgres));
     }
     if !status.success() {
@@ -467,6 +628,60 @@ mod tests {
             created_table("create table lower(a);"),
             Some("lower".into())
         );
+    }
+
+    #[test]
+    fn the_footer_must_be_followed_by_nothing_but_blank_lines_and_comments() {
+        let ends = |dialect: Dialect, lines: &[&str]| {
+            let mut scan = Scan::default();
+            for l in lines {
+                scan.footer_line(l, dialect);
+            }
+            scan.ends_with_footer
+        };
+        assert!(ends(
+            Dialect::Postgres,
+            &[PG_FOOTER, "--", "", "\\unrestrict abc", ""]
+        ));
+        assert!(!ends(Dialect::Postgres, &[PG_FOOTER, "COPY t FROM stdin;"]));
+        assert!(!ends(
+            Dialect::Mysql,
+            &["-- Dump completed on x", "INSERT INTO t"]
+        ));
+        assert!(ends(
+            Dialect::Mysql,
+            &["INSERT INTO t", "-- Dump completed on x"]
+        ));
+        assert!(
+            !ends(Dialect::Mysql, &["-- Dump completed", "\\unrestrict k"]),
+            "\\unrestrict is pg_dump's"
+        );
+        assert!(!ends(
+            Dialect::Sqlite,
+            &["COMMIT;", "INSERT INTO t VALUES(1);"]
+        ));
+        assert!(!ends(Dialect::Postgres, &[]));
+    }
+
+    #[test]
+    fn lines_that_start_statements() {
+        for yes in [
+            "SELECT 1;",
+            "insert into t values (1);",
+            "CREATE TABLE t(a)",
+            "set x = 1;",
+        ] {
+            assert!(starts_statement(yes.as_bytes()), "{yes}");
+        }
+        assert!(starts_statement(b"/*!40101 SET NAMES utf8 */;"));
+        for no in [
+            "pg_dump: error: connection failed",
+            "mysqldump: Got error",
+            "SETTINGS",
+            "Is the server running?",
+        ] {
+            assert!(!starts_statement(no.as_bytes()), "{no}");
+        }
     }
 
     #[test]
