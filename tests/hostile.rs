@@ -740,6 +740,34 @@ fn zip_local_headers_that_disagree_with_the_central_directory() {
 }
 
 #[test]
+fn zip_entries_that_share_a_name_are_corrupt() {
+    let ws = restore_workspace("");
+    // Two entries named `a.txt` (as Python's zipfile writes after "Duplicate name"); the
+    // zip crate keeps one entry per name, so a bad CRC in the first copy went unseen.
+    for (name, first) in [
+        ("dup-bad-first.zip", &b"First copy"[..]),
+        ("dup-intact.zip", b"first copy"),
+    ] {
+        let path = ws.path(&format!("backups/{name}"));
+        small_zip(&path, &[("a.txt", b"first copy"), ("b.txt", b"other copy")]);
+        patch_all(&path, b"b.txt", b"a.txt");
+        patch_all(&path, b"first copy", first);
+    }
+    settle(&ws);
+    let before = listing(ws.dir.path());
+    let (code, doc) = test_restore(&ws);
+    assert_eq!(code, 2, "{doc:#}");
+    for name in ["dup-bad-first.zip", "dup-intact.zip"] {
+        let detail = assert_failed(&doc, name, "archive_corrupt");
+        assert!(
+            detail.contains("entries with the same name (2 entries under 1 names, e.g. \"a.txt\")"),
+            "{detail}"
+        );
+    }
+    assert_nothing_escaped(&ws, &before);
+}
+
+#[test]
 fn concatenated_gzip_members_pass_and_trailing_garbage_is_corrupt() {
     let ws = restore_workspace("");
     let content = tar_bytes(&[

@@ -1173,3 +1173,38 @@ fn a_dump_passes_only_when_it_ends_with_its_footer() {
         assert_eq!(result(&doc, path)["files"], 1, "{path}");
     }
 }
+
+#[test]
+fn encrypted_zip_entries_are_skipped_alone() {
+    let ws = workspace(&[location("zips", "backups", "")]);
+    std::fs::create_dir_all(ws.path("backups")).unwrap();
+    sh(
+        &ws,
+        "mkdir -p z/dir && echo secret > z/dir/secret.txt && echo 'plain text body' > z/plain.txt \
+         && cd z && zip -q -0 -P pw ../backups/mixed.zip dir/secret.txt \
+         && zip -q -0 ../backups/mixed.zip plain.txt \
+         && cp ../backups/mixed.zip ../backups/badcrc.zip \
+         && zip -q -r -P pw ../backups/all.zip dir",
+    );
+    flip(&ws, "backups/badcrc.zip", b"plain text body");
+    settle(&ws, "backups");
+    let (code, doc) = test_restore(&ws);
+    assert_eq!(code, 2, "{doc:#}");
+    assert_result(&doc, "mixed.zip", "passed", "zip");
+    assert_eq!(result(&doc, "mixed.zip")["files"], 1);
+    assert_detail(
+        &doc,
+        "mixed.zip",
+        &[
+            "1 entries, every CRC-32 checked",
+            "1 encrypted entries not checked",
+            "\"dir/secret.txt\"",
+        ],
+    );
+    // The bad CRC of the entry that is not encrypted is no longer hidden by a skip.
+    assert_failed(&doc, "badcrc.zip", "archive_corrupt");
+    assert_detail(&doc, "badcrc.zip", &["checksum"]);
+    assert_result(&doc, "all.zip", "skipped", "zip");
+    assert_detail(&doc, "all.zip", &["every file of the zip is encrypted"]);
+    assert_scratch_empty(&ws);
+}

@@ -2,11 +2,14 @@
 //! decompressed into the sandbox and its CRC-32 checked when its data ends; the sum of
 //! what was restored must equal what the central directory declares. Entries are
 //! independent, so they are restored in parallel, each thread reading the file through
-//! its own cursor (`pread`), never loading the archive into memory.
+//! its own cursor (`pread`), never loading the archive into memory. Encrypted entries
+//! are left out (no password is configured) and the rest checked; entries that share a
+//! name make the zip corrupt (only one of them could be checked).
 
 use super::sandbox::{EntryPath, Sandbox};
 use super::{Notes, RestoreError};
 use rayon::prelude::*;
+use std::collections::HashSet;
 use std::fs::File;
 use std::io::{self, Read, Seek, SeekFrom};
 use std::os::unix::fs::FileExt;
@@ -28,24 +31,37 @@ pub fn extract(
     let file = super::open_backup(path)?;
     let shared = SharedFile::new(file)?;
     let archive = ZipArchive::new(shared.clone()).map_err(zip_error)?;
+    if archive.has_duplicate_names() {
+        return Err(duplicate_names(&shared, archive.central_directory_start()));
+    }
     let mut declared = 0u64;
+    let mut encrypted = Vec::new();
+    let mut plain = Vec::new();
+    let mut plain_files = 0usize;
     for i in 0..archive.len() {
         let entry = archive.by_index_data(i).map_err(zip_error)?;
         check_local_header(&shared, &entry)?;
         if entry.encrypted() {
-            return Err(RestoreError::Skipped(format!(
-                "entry {:?} is encrypted and no password is configured",
-                String::from_utf8_lossy(entry.name_raw())
-            )));
+            encrypted.push(String::from_utf8_lossy(entry.name_raw()).into_owned());
+            continue;
         }
+        plain.push(i);
         if !entry.is_dir() && !entry.is_symlink() {
             declared = declared.saturating_add(entry.size());
+            plain_files += 1;
         }
     }
+    if !encrypted.is_empty() && plain_files == 0 {
+        return Err(RestoreError::Skipped(format!(
+            "every file of the zip is encrypted ({} entries, e.g. {:?}) and no password is configured",
+            encrypted.len(),
+            encrypted[0]
+        )));
+    }
     let restored = AtomicU64::new(0);
-    (0..archive.len()).into_par_iter().try_for_each_init(
+    plain.par_iter().try_for_each_init(
         || archive.clone(),
-        |archive, i| {
+        |archive, &i| {
             let got = restore_entry(sandbox, archive, i, progress)?;
             restored.fetch_add(got, Ordering::Relaxed);
             Ok::<(), RestoreError>(())
@@ -61,9 +77,51 @@ pub fn extract(
     let mut notes = Notes::default();
     notes.push(format!(
         "{} entries, every CRC-32 checked; restored {restored} of {declared} declared bytes",
-        archive.len()
+        plain.len()
     ));
+    if !encrypted.is_empty() {
+        notes.push(format!(
+            "{} encrypted entries not checked (no password is configured), e.g. {:?}",
+            encrypted.len(),
+            encrypted[0]
+        ));
+    }
     Ok(notes)
+}
+
+/// The zip crate keeps one entry per name, so of two entries named alike only one could
+/// be checked; and which copy a restore yields differs from tool to tool (`unzip -o` and
+/// Python's the last, others the first or they ask). No ordinary zip writer makes such an
+/// archive (Info-ZIP refuses, Python warns), so it is corrupt. The central directory is
+/// walked to name the first repeated name.
+fn duplicate_names(file: &SharedFile, directory: u64) -> RestoreError {
+    let mut names = HashSet::new();
+    let mut at = directory;
+    let mut entries = 0u64;
+    let mut repeated = None;
+    let mut head = [0u8; 46];
+    while file.file.read_exact_at(&mut head, at).is_ok() && head[..4] == *b"PK\x01\x02" {
+        let u16_at = |i: usize| u64::from(u16::from_le_bytes([head[i], head[i + 1]]));
+        let mut name = vec![0u8; u16_at(28) as usize];
+        if file.file.read_exact_at(&mut name, at + 46).is_err() {
+            break;
+        }
+        entries += 1;
+        if !names.insert(name.clone()) && repeated.is_none() {
+            repeated = Some(String::from_utf8_lossy(&name).into_owned());
+        }
+        at += 46 + u16_at(28) + u16_at(30) + u16_at(32);
+    }
+    let which = match repeated {
+        Some(name) => format!(
+            " ({entries} entries under {} names, e.g. {name:?})",
+            names.len()
+        ),
+        None => String::new(),
+    };
+    RestoreError::Corrupt(format!(
+        "the zip holds entries with the same name{which}: only one copy of each name can be checked, and which copy a restore yields differs from tool to tool"
+    ))
 }
 
 fn restore_entry(
