@@ -368,6 +368,55 @@ fn link_chains_out_of_the_sandbox_are_refused() {
     assert_nothing_escaped(&ws, &before);
 }
 
+#[test]
+fn link_loops_that_never_leave_the_sandbox_are_harmless() {
+    let ws = restore_workspace("");
+    // Real trees with link loops (`ln -s b a; ln -s a b`, a self-link, a loop through a
+    // directory, a chain that grows), archived by the real tar; one also escapes.
+    for (tree, escape) in [("loops", false), ("loops-and-escape", true)] {
+        let site = ws.path(&format!("src/{tree}/site"));
+        std::fs::create_dir_all(site.join("d")).unwrap();
+        std::fs::write(site.join("f.txt"), "data").unwrap();
+        let mut links = vec![
+            ("a", "b"),
+            ("b", "a"),
+            ("self", "self"),
+            ("d/up", "../d/up"),
+            ("grow", "grow/x"),
+        ];
+        if escape {
+            links.push(("out", "../../outside"));
+        }
+        for (link, target) in links {
+            std::os::unix::fs::symlink(target, site.join(link)).unwrap();
+        }
+        let status = Command::new("tar")
+            .arg("-cf")
+            .arg(ws.path(&format!("backups/{tree}.tar")))
+            .arg("-C")
+            .arg(ws.path(&format!("src/{tree}")))
+            .arg("site")
+            .status()
+            .unwrap();
+        assert!(status.success());
+    }
+    settle(&ws);
+    let before = listing(ws.dir.path());
+    let (code, doc) = test_restore(&ws);
+    assert_eq!(code, 2, "{doc:#}");
+    let detail = assert_passed(&doc, "loops.tar", 1);
+    assert!(
+        detail.contains(
+            "5 symbolic links loop without leaving the sandbox (\"site/a\", \"site/b\", \"site/d/up\", …)"
+        ),
+        "{detail}"
+    );
+    // Loops beside a real escape do not hide it.
+    let detail = assert_failed(&doc, "loops-and-escape.tar", "unsafe_archive_entry");
+    assert!(detail.contains("\"site/out\""), "{detail}");
+    assert_nothing_escaped(&ws, &before);
+}
+
 /// Run `--test-restore`, stop the process (SIGSTOP) in small steps until `marker` exists
 /// in its sandbox, and list the sandbox then (path relative to it → metadata).
 fn observe_sandbox(

@@ -89,6 +89,11 @@ impl Notes {
     pub fn push(&mut self, note: String) {
         self.0.push(note);
     }
+
+    /// Add a note if there is one.
+    pub fn extend(&mut self, note: Option<String>) {
+        self.0.extend(note);
+    }
 }
 
 /// What was restored: file count and which `expect` globs matched (names are not kept,

@@ -7,7 +7,8 @@
 //!
 //! Rules (SPEC 3.6): entry names that are absolute or contain `..` are refused; symbolic
 //! links are never created (their targets are checked, and one that resolves outside the
-//! sandbox — directly or through other links of the archive — is refused); hard links are
+//! sandbox — directly or through other links of the archive — is refused; a chain that
+//! loops without leaving resolves nowhere, like ELOOP, and is harmless); hard links are
 //! created only to files already inside; devices and FIFOs are skipped; archive
 //! ownership and permission bits (setuid/setgid included) are ignored — files are 0600,
 //! directories 0700; nothing is ever opened through a link; and every byte written is
@@ -292,7 +293,7 @@ impl Sandbox {
             )));
         }
         let links = &mut *self.links.lock().unwrap_or_else(|e| e.into_inner());
-        if resolve(links, entry.parent(), &target).is_none() {
+        if resolve(links, entry.parent(), &target) == Resolved::Outside {
             return Err(RestoreError::Unsafe(format!(
                 "symbolic link {:?} points outside the sandbox to {target:?}",
                 entry.rel()
@@ -302,18 +303,35 @@ impl Sandbox {
         Ok(())
     }
 
-    /// Every link of the archive must resolve inside, also through the others.
-    pub fn check_links(&self) -> Result<(), RestoreError> {
+    /// Every link of the archive must resolve inside, also through the others. Links
+    /// whose chain loops without ever leaving the sandbox resolve nowhere (the kernel's
+    /// ELOOP): harmless, and named in the returned note.
+    pub fn check_links(&self) -> Result<Option<String>, RestoreError> {
         let links = self.links.lock().unwrap_or_else(|e| e.into_inner());
+        let mut looping = Vec::new();
         for (path, target) in links.iter() {
             let entry = EntryPath(path.split('/').map(str::to_string).collect());
-            if resolve(&links, entry.parent(), target).is_none() {
-                return Err(RestoreError::Unsafe(format!(
-                    "symbolic link {path:?} points outside the sandbox to {target:?} through another link"
-                )));
+            match resolve(&links, entry.parent(), target) {
+                Resolved::Inside(_) => {}
+                Resolved::Loop => looping.push(path.clone()),
+                Resolved::Outside => {
+                    return Err(RestoreError::Unsafe(format!(
+                        "symbolic link {path:?} points outside the sandbox to {target:?} through another link"
+                    )));
+                }
             }
         }
-        Ok(())
+        if looping.is_empty() {
+            return Ok(None);
+        }
+        looping.sort();
+        let shown: Vec<String> = looping.iter().take(3).map(|p| format!("{p:?}")).collect();
+        Ok(Some(format!(
+            "{} symbolic links loop without leaving the sandbox ({}{}): they resolve nowhere, like ELOOP, which is harmless",
+            looping.len(),
+            shown.join(", "),
+            if looping.len() > 3 { ", …" } else { "" }
+        )))
     }
 
     /// Create `entry` as a hard link to `target`, an archive-root-relative name of a file
@@ -333,7 +351,16 @@ impl Sandbox {
         };
         let resolved = {
             let links = self.links.lock().unwrap_or_else(|e| e.into_inner());
-            resolve(&links, &[], &target.rel()).ok_or_else(unsafe_link)?
+            match resolve(&links, &[], &target.rel()) {
+                Resolved::Inside(parts) => parts,
+                Resolved::Outside => return Err(unsafe_link()),
+                Resolved::Loop => {
+                    return Err(RestoreError::Corrupt(format!(
+                        "hard link {:?} refers to {shown:?}, a chain of symbolic links that loops",
+                        entry.rel()
+                    )));
+                }
+            }
         };
         let source = resolved
             .iter()
@@ -560,10 +587,22 @@ fn scratch_error(path: &Path, e: io::Error) -> RestoreError {
     ))
 }
 
-/// Where a link with `target`, sitting in directory `dir`, ends up: the components below
-/// the sandbox root, or None when it climbs out (or loops). Links named in `links` are
-/// followed lexically, so a chain through another link of the archive is judged too.
-fn resolve(links: &HashMap<String, String>, dir: &[String], target: &str) -> Option<Vec<String>> {
+/// Where a link resolves.
+#[derive(Debug, PartialEq, Eq)]
+enum Resolved {
+    /// To these components below the sandbox root.
+    Inside(Vec<String>),
+    /// Out of the sandbox: it climbs above the root or reaches an absolute target.
+    Outside,
+    /// Nowhere: more than [`MAX_LINK_HOPS`] links without ever leaving (a loop; the
+    /// kernel gives up there too, with ELOOP, so nothing is ever reached through it).
+    Loop,
+}
+
+/// Where a link with `target`, sitting in directory `dir`, ends up. Links named in
+/// `links` are followed lexically, so a chain through another link of the archive is
+/// judged too.
+fn resolve(links: &HashMap<String, String>, dir: &[String], target: &str) -> Resolved {
     let mut at: Vec<String> = dir.to_vec();
     let mut pending: std::collections::VecDeque<String> =
         target.split('/').map(str::to_string).collect();
@@ -572,14 +611,19 @@ fn resolve(links: &HashMap<String, String>, dir: &[String], target: &str) -> Opt
         match part.as_str() {
             "" | "." => {}
             ".." => {
-                at.pop()?;
+                if at.pop().is_none() {
+                    return Resolved::Outside;
+                }
             }
             _ => {
                 at.push(part);
                 if let Some(next) = links.get(&at.join("/")) {
+                    if next.starts_with('/') {
+                        return Resolved::Outside;
+                    }
                     hops += 1;
-                    if hops > MAX_LINK_HOPS || next.starts_with('/') {
-                        return None;
+                    if hops > MAX_LINK_HOPS {
+                        return Resolved::Loop;
                     }
                     at.pop();
                     for p in next.split('/').rev() {
@@ -589,7 +633,7 @@ fn resolve(links: &HashMap<String, String>, dir: &[String], target: &str) -> Opt
             }
         }
     }
-    Some(at)
+    Resolved::Inside(at)
 }
 
 /// Remove sandboxes that runs which no longer exist left under `parent` (a run that was
@@ -731,6 +775,31 @@ mod tests {
             fs::symlink_metadata(sb.root().join("a/inside")).is_err(),
             "links are never created"
         );
+    }
+
+    #[test]
+    fn link_loops_resolve_nowhere_and_are_not_escapes() {
+        let parent = tempfile::tempdir().unwrap();
+        let sb = sandbox(parent.path(), 100);
+        sb.note_symlink(&entry("a"), b"b").unwrap();
+        sb.note_symlink(&entry("b"), b"a").unwrap();
+        sb.note_symlink(&entry("d/grow"), b"grow/x").unwrap();
+        let note = sb.check_links().unwrap().expect("the loops are noted");
+        assert!(
+            note.starts_with(
+                "3 symbolic links loop without leaving the sandbox (\"a\", \"b\", \"d/grow\")"
+            ),
+            "{note}"
+        );
+        // Through a loop nothing is reached: a hard link to it is corrupt, not an escape.
+        assert!(matches!(
+            sb.hard_link(&entry("h"), b"a"),
+            Err(RestoreError::Corrupt(_))
+        ));
+        // Loops do not hide an escape beside them (`t -> s/..` leaves once `s -> .`).
+        sb.note_symlink(&entry("t"), b"s/..").unwrap();
+        sb.note_symlink(&entry("s"), b".").unwrap();
+        assert!(matches!(sb.check_links(), Err(RestoreError::Unsafe(_))));
     }
 
     #[test]

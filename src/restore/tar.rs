@@ -25,13 +25,14 @@ pub fn extract(sandbox: &Sandbox, stream: &mut dyn Read) -> Result<Notes, Restor
     };
     let archive = &mut tar::Archive::new(&mut metered as &mut dyn Read);
     let counts = walk(sandbox, archive, &reading)?;
-    sandbox.check_links()?;
+    let loops = sandbox.check_links()?;
     drain(sandbox, stream)?;
     let mut notes = Notes::default();
     notes.push(format!(
         "restored {} of {} declared bytes",
         counts.restored, counts.declared
     ));
+    notes.extend(loops);
     if counts.entries == 0 {
         notes.push("an empty archive: it holds only its end-of-archive marker".into());
     }

@@ -73,7 +73,7 @@ pub fn extract(
             "restored {restored} bytes but the central directory declares {declared}"
         )));
     }
-    sandbox.check_links()?;
+    let loops = sandbox.check_links()?;
     let mut notes = Notes::default();
     notes.push(format!(
         "{} entries, every CRC-32 checked; restored {restored} of {declared} declared bytes",
@@ -86,6 +86,7 @@ pub fn extract(
             encrypted[0]
         ));
     }
+    notes.extend(loops);
     Ok(notes)
 }
 
