@@ -363,7 +363,8 @@ fn link_chains_out_of_the_sandbox_are_refused() {
         let detail = assert_failed(&doc, name, "unsafe_archive_entry");
         assert!(detail.contains("outside the sandbox"), "{name}: {detail}");
     }
-    let detail = assert_passed(&doc, "inside-chains.tar", 5);
+    // f.txt, h1, h2, h3: the file replacing h2 is not another one.
+    let detail = assert_passed(&doc, "inside-chains.tar", 4);
     assert!(detail.contains("restored"), "{detail}");
     assert_nothing_escaped(&ws, &before);
 }
@@ -735,9 +736,9 @@ fn names_that_are_not_utf8_are_restored_lossily_and_collisions_are_clear() {
     assert_passed(&doc, "latin1.tar", 1);
     assert_passed(&doc, "latin1.zip", 1);
     // Two such names restore to one file, the later replacing the earlier as with any
-    // repeated name; both entries were read and checked.
-    assert_passed(&doc, "collide.tar", 2);
-    assert_passed(&doc, "collide.zip", 2);
+    // repeated name; both entries were read and checked, and one file is counted.
+    assert_passed(&doc, "collide.tar", 1);
+    assert_passed(&doc, "collide.zip", 1);
     assert_nothing_escaped(&ws, &before);
 }
 

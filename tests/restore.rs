@@ -1208,3 +1208,75 @@ fn encrypted_zip_entries_are_skipped_alone() {
     assert_detail(&doc, "all.zip", &["every file of the zip is encrypted"]);
     assert_scratch_empty(&ws);
 }
+
+#[test]
+fn truncated_sqlite_databases_are_corrupt() {
+    let ws = workspace(&[location("db", "backups", "")]);
+    std::fs::create_dir_all(ws.path("backups")).unwrap();
+    make_sqlite(&ws.path("whole.sqlite"));
+    let db = std::fs::read(ws.path("whole.sqlite")).unwrap();
+    // Cut at a page boundary (what `head -c 118784` of a 232 KB database does), and
+    // within a page; the same inside a gzip stream.
+    let half = db.len() / 2 / 4096 * 4096;
+    std::fs::write(ws.path("backups/pages.sqlite"), &db[..half]).unwrap();
+    std::fs::write(ws.path("backups/mid-page.sqlite"), &db[..half + 1000]).unwrap();
+    std::fs::write(ws.path("backups/cut.sqlite.gz"), gzip(&db[..half])).unwrap();
+    std::fs::write(ws.path("backups/whole.sqlite"), &db).unwrap();
+    settle(&ws, "backups");
+    let (code, doc) = test_restore(&ws);
+    assert_eq!(code, 2, "{doc:#}");
+    for (path, format) in [
+        ("pages.sqlite", "sqlite"),
+        ("mid-page.sqlite", "sqlite"),
+        ("cut.sqlite.gz", "sqlite.gz"),
+    ] {
+        assert_failed(&doc, path, "archive_corrupt");
+        assert_result(&doc, path, "failed", format);
+        assert_detail(&doc, path, &["the SQLite database is truncated"]);
+    }
+    assert_detail(
+        &doc,
+        "pages.sqlite",
+        &[&format!(
+            "pages of 4096 bytes ({} bytes), the file holds {half}",
+            db.len()
+        )],
+    );
+    assert_result(&doc, "whole.sqlite", "passed", "sqlite");
+}
+
+#[test]
+fn min_files_counts_distinct_restored_files() {
+    let ws = workspace(&[location("same", "backups", "        min_files: 2\n")]);
+    std::fs::create_dir_all(ws.path("backups")).unwrap();
+    // One name 3,000 times (a tar appended to with `tar -r` every run), and two files.
+    let mut b = tar::Builder::new(Vec::new());
+    for i in 0..3000 {
+        let data = format!("version {i}\n");
+        let mut h = tar::Header::new_gnu();
+        h.set_path("same.txt").unwrap();
+        h.set_size(data.len() as u64);
+        h.set_mode(0o644);
+        h.set_cksum();
+        b.append(&h, data.as_bytes()).unwrap();
+    }
+    std::fs::write(ws.path("backups/same.tar"), b.into_inner().unwrap()).unwrap();
+    make_site(&ws);
+    sh(
+        &ws,
+        "tar -cf backups/site.tar -C src site && tar -rf backups/site.tar -C src site",
+    );
+    settle(&ws, "backups");
+    let (code, doc) = test_restore(&ws);
+    assert_eq!(code, 2, "{doc:#}");
+    assert_failed(&doc, "same.tar", "restore_failed");
+    assert_eq!(result(&doc, "same.tar")["files"], 1);
+    assert_detail(
+        &doc,
+        "same.tar",
+        &["restored 1 files (or tables), fewer than min_files 2"],
+    );
+    // Every file of the site twice: three files, not six.
+    assert_result(&doc, "site.tar", "passed", "tar");
+    assert_eq!(result(&doc, "site.tar")["files"], 3);
+}

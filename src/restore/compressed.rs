@@ -149,8 +149,8 @@ pub fn single_file(
 ) -> Result<Notes, RestoreError> {
     let entry = EntryPath::parse(name.as_bytes())?
         .ok_or_else(|| RestoreError::Corrupt("the backup has no file name".into()))?;
-    sandbox.write_file(&entry, &mut stream)?;
-    sandbox.tally.note(&entry.rel(), true);
+    let written = sandbox.write_file(&entry, &mut stream)?;
+    sandbox.tally.note(&entry.rel(), written.new);
     Ok(Notes::default())
 }
 

@@ -96,8 +96,9 @@ impl Notes {
     }
 }
 
-/// What was restored: file count and which `expect` globs matched (names are not kept,
-/// so memory does not grow with the archive).
+/// What was restored: how many distinct files (or tables) and which `expect` globs
+/// matched. Names are not kept, so memory does not grow with the archive: the sandbox
+/// tells whether a file's name is new (a repeated name replaces the earlier file).
 pub struct Tally {
     files: AtomicU64,
     expect: Vec<(String, PathMatcher)>,
@@ -118,8 +119,9 @@ impl Tally {
     }
 
     /// One restored entry, `/`-separated and relative to the archive root (or a table).
-    pub fn note(&self, rel: &str, is_file: bool) {
-        if is_file {
+    /// `new_file`: a file (or table) under a name not restored before; counted.
+    pub fn note(&self, rel: &str, new_file: bool) {
+        if new_file {
             self.files.fetch_add(1, Ordering::Relaxed);
         }
         if self.expect.is_empty() {

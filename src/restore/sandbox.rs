@@ -96,6 +96,15 @@ impl EntryPath {
     }
 }
 
+/// What [`Sandbox::write_file`] wrote.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Written {
+    pub bytes: u64,
+    /// The name is new: no earlier entry of the archive had it (a repeated name replaces
+    /// the earlier file, and is not another restored file).
+    pub new: bool,
+}
+
 pub struct Sandbox {
     root: PathBuf,
     /// The root directory, opened once: everything is created relative to open
@@ -213,8 +222,12 @@ impl Sandbox {
         self.root.join(format!(".scratch-{name}"))
     }
 
-    /// Create `entry` as a regular file with everything `src` yields; returns its size.
-    pub fn write_file(&self, entry: &EntryPath, src: &mut dyn Read) -> Result<u64, RestoreError> {
+    /// Create `entry` as a regular file with everything `src` yields.
+    pub fn write_file(
+        &self,
+        entry: &EntryPath,
+        src: &mut dyn Read,
+    ) -> Result<Written, RestoreError> {
         let full = || self.root.join(entry.rel());
         self.check_len(entry.rel_len(), &full)?;
         let dir = self.dir_fd(entry.parent())?;
@@ -232,7 +245,11 @@ impl Sandbox {
                 Err(e) => return Err(scratch_error(&full(), e)),
             }
         };
-        self.copy_into(file, &full, &entry.rel(), src)
+        let bytes = self.copy_into(file, &full, &entry.rel(), src)?;
+        Ok(Written {
+            bytes,
+            new: attempts == 0,
+        })
     }
 
     /// Like [`Sandbox::write_file`], for a scratch path from [`Sandbox::scratch_path`].
@@ -335,8 +352,9 @@ impl Sandbox {
     }
 
     /// Create `entry` as a hard link to `target`, an archive-root-relative name of a file
-    /// restored earlier. A target outside the sandbox is refused.
-    pub fn hard_link(&self, entry: &EntryPath, target: &[u8]) -> Result<(), RestoreError> {
+    /// restored earlier. A target outside the sandbox is refused. Returns whether the
+    /// name is new (no earlier entry of the archive had it).
+    pub fn hard_link(&self, entry: &EntryPath, target: &[u8]) -> Result<bool, RestoreError> {
         let shown = String::from_utf8_lossy(target).into_owned();
         let unsafe_link = || {
             RestoreError::Unsafe(format!(
@@ -380,7 +398,7 @@ impl Sandbox {
         self.check_len(entry.rel_len(), &full)?;
         let dir = self.dir_fd(entry.parent())?;
         let name = c_name(entry.leaf())?;
-        self.clear_name(&dir, &name, entry)?;
+        let replaced = self.clear_name(&dir, &name, entry)?;
         let source = CString::new(source.as_os_str().as_bytes())
             .map_err(|e| scratch_error(&full(), io::Error::other(e)))?;
         // SAFETY: both names are NUL-terminated and `dir` is an open directory.
@@ -396,18 +414,18 @@ impl Sandbox {
         if rc != 0 {
             return Err(scratch_error(&full(), io::Error::last_os_error()));
         }
-        Ok(())
+        Ok(!replaced)
     }
 
     /// Free `name` in `dir` for a new file: a later entry of the same name replaces the
     /// earlier one, as tar does — the old name is unlinked, never written through. A
-    /// directory is not replaced.
+    /// directory is not replaced. Returns whether there was something to replace.
     fn clear_name(
         &self,
         dir: &OwnedFd,
         name: &CStr,
         entry: &EntryPath,
-    ) -> Result<(), RestoreError> {
+    ) -> Result<bool, RestoreError> {
         // SAFETY: an all-zero `stat` is a valid value for fstatat to overwrite.
         let mut st: libc::stat = unsafe { std::mem::zeroed() };
         // SAFETY: `dir` is open, `name` NUL-terminated, `st` a valid out-pointer.
@@ -422,7 +440,7 @@ impl Sandbox {
         if rc != 0 {
             let e = io::Error::last_os_error();
             return match e.raw_os_error() {
-                Some(libc::ENOENT) => Ok(()),
+                Some(libc::ENOENT) => Ok(false),
                 _ => Err(scratch_error(&self.root.join(entry.rel()), e)),
             };
         }
@@ -439,7 +457,7 @@ impl Sandbox {
                 return Err(scratch_error(&self.root.join(entry.rel()), e));
             }
         }
-        Ok(())
+        Ok(true)
     }
 
     /// The open directory `parts` below the root, made (0700) and opened one component
@@ -867,8 +885,15 @@ mod tests {
         sb.forget_dirs();
         for attempt in [
             sb.write_file(&entry("d/e/c.txt"), &mut &b"c"[..]),
-            sb.make_dir(&entry("d/f")).map(|()| 0),
-            sb.hard_link(&entry("d/g"), b"moved/e/a.txt").map(|()| 0),
+            sb.make_dir(&entry("d/f")).map(|()| Written {
+                bytes: 0,
+                new: true,
+            }),
+            sb.hard_link(&entry("d/g"), b"moved/e/a.txt")
+                .map(|_| Written {
+                    bytes: 0,
+                    new: true,
+                }),
         ] {
             assert!(
                 matches!(attempt, Err(RestoreError::Corrupt(_))),

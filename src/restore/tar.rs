@@ -128,7 +128,8 @@ fn walk(
         match kind {
             EntryType::Regular | EntryType::Continuous | EntryType::GNUSparse => {
                 let size = entry.size();
-                let got = sandbox.write_file(&path, &mut entry)?;
+                let written = sandbox.write_file(&path, &mut entry)?;
+                let got = written.bytes;
                 if got != size {
                     return Err(RestoreError::Corrupt(format!(
                         "{:?} is truncated: its header declares {size} bytes, the archive holds {got}",
@@ -137,7 +138,7 @@ fn walk(
                 }
                 declared += size;
                 restored += got;
-                sandbox.tally.note(&path.rel(), true);
+                sandbox.tally.note(&path.rel(), written.new);
             }
             EntryType::Directory => {
                 sandbox.make_dir(&path)?;
@@ -150,8 +151,8 @@ fn walk(
             }
             EntryType::Link => {
                 let target = entry.link_name_bytes().unwrap_or_default().into_owned();
-                sandbox.hard_link(&path, &target)?;
-                sandbox.tally.note(&path.rel(), true);
+                let new = sandbox.hard_link(&path, &target)?;
+                sandbox.tally.note(&path.rel(), new);
             }
             EntryType::Char | EntryType::Block | EntryType::Fifo => skipped_special += 1,
             // PAX/GNU metadata and volume labels carry no content of their own.

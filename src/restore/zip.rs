@@ -152,14 +152,15 @@ fn restore_entry(
         return Ok(0);
     }
     let size = entry.size();
-    let got = sandbox.write_file(&path, &mut entry)?;
+    let written = sandbox.write_file(&path, &mut entry)?;
+    let got = written.bytes;
     if got != size {
         return Err(RestoreError::Corrupt(format!(
             "{:?}: the central directory declares {size} bytes, its data holds {got}",
             path.rel()
         )));
     }
-    sandbox.tally.note(&path.rel(), true);
+    sandbox.tally.note(&path.rel(), written.new);
     Ok(got)
 }
 
