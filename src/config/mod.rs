@@ -2,6 +2,7 @@
 //! validation (SPEC 2, 7). Every error names the key path and, where the YAML parser knows
 //! it, the line. Not for: deciding what the values mean at run time.
 
+mod channels;
 pub mod interpolate;
 pub mod values;
 
@@ -791,14 +792,14 @@ fn validate(config: &mut Config) -> Vec<String> {
     if config.alerts.timeout.0.is_zero() {
         errors.push("alerts.timeout: must be positive".into());
     }
-    validate_channels(&config.alerts, &mut errors);
+    channels::validate(&config.alerts, &mut errors);
     let email = &mut config.alerts.email;
     email.ca_path = email
         .ca_file
         .as_deref()
         .map(|f| resolve_against(&config.base_dir, f));
     if email.enabled {
-        errors.extend(validate_ca_file(email));
+        errors.extend(channels::validate_ca_file(email));
     }
     let url = std::env::var("DATABASE_URL").ok().filter(|u| !u.is_empty());
     let (raw, base) = match &url {
@@ -813,73 +814,6 @@ fn validate(config: &mut Config) -> Vec<String> {
         Err(e) => errors.push(e),
     }
     errors
-}
-
-fn require(errors: &mut Vec<String>, enabled: bool, key: &str, value: &EnvString) {
-    if !enabled {
-        return;
-    }
-    if let Some(var) = value.undefined_var() {
-        errors.push(format!("{key}: {}", interpolate::undefined_message(var)));
-    } else if value.get().trim().is_empty() {
-        errors.push(format!("{key}: must be set when the channel is enabled"));
-    }
-}
-
-fn validate_channels(alerts: &Alerts, errors: &mut Vec<String>) {
-    let e = &alerts.email;
-    require(errors, e.enabled, "alerts.email.smtp_host", &e.smtp_host);
-    require(errors, e.enabled, "alerts.email.from", &e.from);
-    if e.enabled {
-        for (key, v) in [
-            ("alerts.email.username", &e.username),
-            ("alerts.email.password", &e.password),
-        ] {
-            if let Some(var) = v.undefined_var() {
-                errors.push(format!("{key}: {}", interpolate::undefined_message(var)));
-            }
-        }
-        if e.to.is_empty() {
-            errors.push("alerts.email.to: list at least one recipient".into());
-        }
-        for (i, to) in e.to.iter().enumerate() {
-            require(errors, true, &format!("alerts.email.to[{i}]"), to);
-        }
-    }
-    require(
-        errors,
-        alerts.slack.enabled,
-        "alerts.slack.webhook_url",
-        &alerts.slack.webhook_url,
-    );
-    require(
-        errors,
-        alerts.webhook.enabled,
-        "alerts.webhook.url",
-        &alerts.webhook.url,
-    );
-}
-
-/// `alerts.email.ca_file`: readable, holding at least one PEM certificate, and only where
-/// TLS is used.
-fn validate_ca_file(e: &EmailChannel) -> Option<String> {
-    let path = e.ca_path.as_ref()?;
-    if e.security == SmtpSecurity::None {
-        return Some(
-            "alerts.email.ca_file: only used with security starttls or tls; remove it or turn TLS on".into(),
-        );
-    }
-    match std::fs::read_to_string(path) {
-        Err(err) => Some(format!(
-            "alerts.email.ca_file: cannot read {}: {err}",
-            path.display()
-        )),
-        Ok(text) if !text.contains("-----BEGIN CERTIFICATE-----") => Some(format!(
-            "alerts.email.ca_file: {} holds no PEM certificate (-----BEGIN CERTIFICATE-----)",
-            path.display()
-        )),
-        Ok(_) => None,
-    }
 }
 
 /// `sqlite://relative.db`, `sqlite:///absolute.db`, or a plain path.

@@ -1,0 +1,137 @@
+//! Configuration handling through the binary, as a sysadmin meets it: `--check-config`
+//! catches what would otherwise fail at night (alert addresses and URLs, a cron schedule
+//! that never fires), errors speak the user's words with key path and line, `${VAR}`
+//! works in numbers and switches, and `DATABASE_URL` from a `.env` file counts.
+
+mod common;
+
+use common::{Run, Workspace};
+use std::path::Path;
+
+/// A config with one location `db` at `db/`, no log file, and `extra` appended.
+fn config(extra: &str) -> String {
+    format!(
+        "timezone: UTC\nlogging: {{ file: null }}\nbackups:\n  locations:\n    - name: db\n      path: db\n{extra}"
+    )
+}
+
+/// `--check-config --format json`: the run and its errors joined by newlines.
+fn check_config(w: &Workspace) -> (Run, String) {
+    let (run, doc) = w.run_json(&["--check-config"]);
+    let errors = doc["errors"]
+        .as_array()
+        .expect("errors")
+        .iter()
+        .map(|e| e.as_str().unwrap_or("").to_string())
+        .collect::<Vec<_>>()
+        .join("\n");
+    (run, errors)
+}
+
+/// Assert the config is invalid and every `needles` appears in one error line.
+fn assert_error(w: &Workspace, needles: &[&str]) -> String {
+    let (run, errors) = check_config(w);
+    assert_eq!(run.code, 3, "invalid config exits 3: {errors}");
+    assert!(
+        errors
+            .lines()
+            .any(|line| needles.iter().all(|n| line.contains(n))),
+        "no error line holds all of {needles:?}:\n{errors}"
+    );
+    errors
+}
+
+fn assert_valid(w: &Workspace) {
+    let (run, errors) = check_config(w);
+    assert_eq!(run.code, 0, "config should be valid: {errors}");
+}
+
+// Alert settings that could otherwise only fail when an alert is sent.
+
+#[test]
+fn check_config_rejects_email_addresses_and_port_of_an_enabled_channel() {
+    let w = Workspace::new();
+    w.write_config(&config(
+        "alerts:\n  email:\n    enabled: true\n    smtp_host: smtp.example.com\n    smtp_port: 0\n    from: notanemail\n    to: [ops@example.com, bad]\n",
+    ));
+    assert_error(
+        &w,
+        &["alerts.email.from", "`notanemail`", "not an email address"],
+    );
+    assert_error(&w, &["alerts.email.to[1]", "`bad`", "not an email address"]);
+    assert_error(&w, &["alerts.email.smtp_port", "not a port"]);
+
+    w.write_config(&config(
+        "alerts:\n  email:\n    enabled: true\n    smtp_host: smtp.example.com\n    from: \"Backups <backups@example.com>\"\n    to: [ops@example.com]\n",
+    ));
+    assert_valid(&w);
+}
+
+#[test]
+fn check_config_rejects_webhook_urls_without_echoing_them() {
+    for (url, reason) in [
+        ("notaurl-SECRET", "not an absolute URL"),
+        (
+            "hooks.slack.com/services/T0/B0/SECRET",
+            "not an absolute URL",
+        ),
+        ("ftp://example.com/SECRET", "https://"),
+        ("http://127.0.0.1:99999/SECRET", "invalid port number"),
+    ] {
+        let w = Workspace::new();
+        w.write_config(&config(&format!(
+            "alerts:\n  slack:\n    enabled: true\n    webhook_url: {url}\n  webhook:\n    enabled: true\n    url: ${{BM_TEST_HOOK}}\n"
+        )));
+        let w = w.env("BM_TEST_HOOK", url);
+        let errors = assert_error(&w, &["alerts.slack.webhook_url", reason]);
+        assert_error(&w, &["alerts.webhook.url", reason]);
+        assert!(
+            !errors.contains("SECRET"),
+            "a webhook URL is a secret: {errors}"
+        );
+        let run = w.run(&["--check-config"]);
+        assert!(
+            !run.stderr.contains("SECRET") && !run.stdout.contains("SECRET"),
+            "{}",
+            run.stderr
+        );
+    }
+}
+
+#[test]
+fn check_config_keeps_the_smtp_password_secret_and_skips_disabled_channels() {
+    let w = Workspace::new().env("BM_TEST_SMTP_PASSWORD", "hunter2-SECRET");
+    w.write_config(&config(
+        "alerts:\n  email:\n    enabled: true\n    smtp_host: smtp.example.com\n    smtp_port: 0\n    password: ${BM_TEST_SMTP_PASSWORD}\n    from: nobody\n    to: [ops@example.com]\n  slack:\n    enabled: false\n    webhook_url: notaurl\n  webhook:\n    enabled: false\n    url: ftp://x\n",
+    ));
+    let errors = assert_error(&w, &["alerts.email.from"]);
+    assert!(!errors.contains("hunter2"), "{errors}");
+    assert!(
+        !errors.contains("slack") && !errors.contains("webhook"),
+        "disabled channels are not checked: {errors}"
+    );
+    let w = Workspace::new();
+    w.write_config(&config(
+        "alerts:\n  slack:\n    enabled: true\n    webhook_url: https://hooks.slack.com/services/T0/B0/X\n  webhook:\n    enabled: true\n    url: http://127.0.0.1:8080/hook\n",
+    ));
+    assert_valid(&w);
+}
+
+#[test]
+fn the_example_config_is_still_valid() {
+    let example = Path::new(env!("CARGO_MANIFEST_DIR")).join("config.example.yaml");
+    let out = assert_cmd::Command::cargo_bin("backup-monitor")
+        .unwrap()
+        .args(["--check-config", "--config"])
+        .arg(&example)
+        .env_remove("DATABASE_URL")
+        .env_remove("BACKUP_MONITOR_CONFIG")
+        .output()
+        .unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
