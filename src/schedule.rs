@@ -54,9 +54,14 @@ impl Frequency {
                 "schedule `{t}` is not hourly, daily, weekly, monthly or a 5-field cron expression (minute hour day-of-month month day-of-week)"
             ));
         }
-        croner::Cron::from_str(expr)
-            .map(|c| Frequency::Cron(Box::new(c), expr.to_string()))
-            .map_err(|e| format!("cron expression `{t}` is invalid: {e}"))
+        let cron = croner::Cron::from_str(expr)
+            .map_err(|e| format!("cron expression `{t}` is invalid: {e}"))?;
+        if !fires(&cron) {
+            return Err(format!(
+                "cron expression `{t}` never fires: no date matches its day-of-month, month and day-of-week fields (e.g. 30 February); a location on it would never be judged"
+            ));
+        }
+        Ok(Frequency::Cron(Box::new(cron), expr.to_string()))
     }
 
     pub fn describe(&self) -> String {
@@ -68,6 +73,18 @@ impl Frequency {
             Frequency::Cron(_, expr) => format!("cron `{expr}`"),
         }
     }
+}
+
+/// Whether `cron` fires at all. `0 0 30 2 *` parses but never matches a date, and a
+/// schedule without fire times has no slots, so no backup would ever be missing. Every
+/// date pattern of a 5-field expression recurs within the 28-year weekday cycle, so one
+/// match within 30 years of a fixed reference (not the clock: this module stays pure)
+/// proves that it keeps firing.
+fn fires(cron: &croner::Cron) -> bool {
+    let reference = Utc.with_ymd_and_hms(2000, 1, 1, 0, 0, 0).unwrap();
+    let horizon = Utc.with_ymd_and_hms(2030, 1, 1, 0, 0, 0).unwrap();
+    cron.find_next_occurrence(&reference, true)
+        .is_ok_and(|next| next < horizon)
 }
 
 /// The `at` key, parsed by shape; whether it fits the frequency is checked by [`Schedule::new`].
@@ -556,6 +573,14 @@ mod tests {
         assert!(Frequency::parse("fortnightly").is_err());
         assert!(Frequency::parse("61 * * * *").is_err());
         assert!(Frequency::parse("* * * * * *").is_err());
+        let never = Frequency::parse("0 0 30 2 *").unwrap_err();
+        assert!(never.contains("never fires"), "{never}");
+        assert!(Frequency::parse("0 0 31 4,6,9,11 *").is_err());
+        assert!(
+            Frequency::parse("0 0 29 2 *").is_ok(),
+            "leap days fire every 4 years"
+        );
+        assert!(Frequency::parse("0 0 31 * *").is_ok());
         assert!(At::parse("25:00").is_err());
         assert!(At::parse(":60").is_err());
         assert!(At::parse("32 02:00").is_err());

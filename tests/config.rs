@@ -5,8 +5,10 @@
 
 mod common;
 
-use common::{Run, Workspace};
+use common::{Run, Workspace, ts};
 use std::path::Path;
+
+const NOW: &str = "2026-11-21T12:00:00Z";
 
 /// A config with one location `db` at `db/`, no log file, and `extra` appended.
 fn config(extra: &str) -> String {
@@ -114,6 +116,32 @@ fn check_config_keeps_the_smtp_password_secret_and_skips_disabled_channels() {
     w.write_config(&config(
         "alerts:\n  slack:\n    enabled: true\n    webhook_url: https://hooks.slack.com/services/T0/B0/X\n  webhook:\n    enabled: true\n    url: http://127.0.0.1:8080/hook\n",
     ));
+    assert_valid(&w);
+}
+
+// A cron schedule that never fires would never report a missing backup.
+
+#[test]
+fn cron_schedule_that_never_fires_is_a_config_error() {
+    let mut w = Workspace::new();
+    w.now = Some(ts(NOW));
+    std::fs::create_dir_all(w.path("db")).unwrap();
+    w.write_config(&config("      schedule: \"0 0 30 2 *\"\n"));
+    assert_error(
+        &w,
+        &[
+            "backups.locations[0].schedule",
+            "`0 0 30 2 *`",
+            "never fires",
+            "line 7",
+        ],
+    );
+    let (run, doc) = w.run_json(&["--monitor"]);
+    assert_eq!(run.code, 3);
+    assert_eq!(doc["status"], "unknown");
+    assert!(doc["error"].as_str().unwrap().contains("never fires"));
+
+    w.write_config(&config("      schedule: \"0 0 29 2 *\"\n"));
     assert_valid(&w);
 }
 
