@@ -145,6 +145,99 @@ fn cron_schedule_that_never_fires_is_a_config_error() {
     assert_valid(&w);
 }
 
+// DATABASE_URL in a .env file.
+
+/// Run `--monitor` with the config at `etc/bm.yaml` and the workspace as working
+/// directory, so `.env` beside the config and `.env` in the working directory differ.
+fn monitor_with_config_in_etc(w: &Workspace, database_url: Option<&str>) -> Run {
+    let mut cmd = assert_cmd::Command::cargo_bin("backup-monitor").unwrap();
+    cmd.current_dir(w.dir.path())
+        .args(["--config", "etc/bm.yaml", "--monitor", "--no-progress"])
+        .env_remove("DATABASE_URL")
+        .env_remove("BACKUP_MONITOR_CONFIG")
+        .env("TZ", "UTC")
+        .env("BACKUP_MONITOR_NOW", NOW);
+    if let Some(url) = database_url {
+        cmd.env("DATABASE_URL", url);
+    }
+    cmd.output().unwrap().into()
+}
+
+fn stores_in(dir: &Path) -> Vec<String> {
+    let mut found: Vec<String> = walk(dir)
+        .into_iter()
+        .filter(|p| p.extension().is_some_and(|e| e == "db"))
+        .map(|p| p.strip_prefix(dir).unwrap().display().to_string())
+        .collect();
+    found.sort();
+    found
+}
+
+fn walk(dir: &Path) -> Vec<std::path::PathBuf> {
+    let mut out = Vec::new();
+    for entry in std::fs::read_dir(dir).unwrap().flatten() {
+        let p = entry.path();
+        if p.is_dir() {
+            out.extend(walk(&p));
+        } else {
+            out.push(p);
+        }
+    }
+    out
+}
+
+#[test]
+fn database_url_in_dotenv_beats_database_url_and_follows_the_precedence() {
+    let w = Workspace::new();
+    std::fs::create_dir_all(w.path("etc/db")).unwrap();
+    std::fs::write(
+        w.path("etc/bm.yaml"),
+        config("").replace(
+            "timezone",
+            "database_url: sqlite://from-config.db\ntimezone",
+        ),
+    )
+    .unwrap();
+    std::fs::write(w.path("etc/.env"), "DATABASE_URL=sqlite://beside.db\n").unwrap();
+    std::fs::write(w.path(".env"), "DATABASE_URL=sqlite://cwd.db\n").unwrap();
+
+    let run = monitor_with_config_in_etc(&w, None);
+    assert_ne!(run.code, 3, "{}", run.stderr);
+    assert_eq!(
+        stores_in(w.dir.path()),
+        ["etc/beside.db"],
+        ".env beside the config wins over the working directory's, and its relative path is relative to its own directory"
+    );
+
+    std::fs::remove_file(w.path("etc/.env")).unwrap();
+    monitor_with_config_in_etc(&w, None);
+    assert_eq!(
+        stores_in(w.dir.path()),
+        ["cwd.db", "etc/beside.db"],
+        ".env in the working directory still beats database_url"
+    );
+
+    monitor_with_config_in_etc(&w, Some("sqlite://process.db"));
+    assert!(
+        w.path("process.db").exists(),
+        "the process environment wins over every .env"
+    );
+    assert!(!w.path("etc/from-config.db").exists());
+}
+
+#[test]
+fn bad_database_url_in_dotenv_names_the_file_not_the_password() {
+    let w = Workspace::new();
+    w.write_config(&config(""));
+    std::fs::write(
+        w.path(".env"),
+        "DATABASE_URL=postgres://monitor:hunter2@db.example.com/backups\n",
+    )
+    .unwrap();
+    let errors = assert_error(&w, &["DATABASE_URL", ".env", "only SQLite"]);
+    assert!(!errors.contains("hunter2"), "{errors}");
+}
+
 #[test]
 fn the_example_config_is_still_valid() {
     let example = Path::new(env!("CARGO_MANIFEST_DIR")).join("config.example.yaml");

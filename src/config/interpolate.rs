@@ -3,20 +3,41 @@
 
 use std::cell::RefCell;
 use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+
+/// One variable read from a `.env` file, and the file it came from (a relative path in
+/// it, e.g. `DATABASE_URL`, is relative to that file's directory).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DotenvValue {
+    pub value: String,
+    pub file: PathBuf,
+}
+
+impl DotenvValue {
+    /// The directory of the `.env` file.
+    pub fn dir(&self) -> &Path {
+        self.file.parent().unwrap_or(Path::new("."))
+    }
+}
 
 thread_local! {
-    static EXTRA_ENV: RefCell<HashMap<String, String>> = RefCell::new(HashMap::new());
+    static EXTRA_ENV: RefCell<HashMap<String, DotenvValue>> = RefCell::new(HashMap::new());
 }
 
 /// Values from `.env` files, consulted after the process environment.
-pub fn set_dotenv(values: HashMap<String, String>) {
+pub fn set_dotenv(values: HashMap<String, DotenvValue>) {
     EXTRA_ENV.with(|e| *e.borrow_mut() = values);
+}
+
+/// `name` as the `.env` files define it (ignoring the process environment).
+pub fn dotenv_value(name: &str) -> Option<DotenvValue> {
+    EXTRA_ENV.with(|e| e.borrow().get(name).cloned())
 }
 
 pub fn lookup(name: &str) -> Option<String> {
     std::env::var(name)
         .ok()
-        .or_else(|| EXTRA_ENV.with(|e| e.borrow().get(name).cloned()))
+        .or_else(|| dotenv_value(name).map(|v| v.value))
 }
 
 pub enum Interpolated {
@@ -86,7 +107,10 @@ mod tests {
     fn expands_variables_and_defaults() {
         set_dotenv(HashMap::from([(
             "BM_TEST_DOTENV".to_string(),
-            "fromdotenv".to_string(),
+            DotenvValue {
+                value: "fromdotenv".to_string(),
+                file: PathBuf::from("/etc/bm/.env"),
+            },
         )]));
         assert_eq!(ok("a ${BM_TEST_DOTENV} b"), "a fromdotenv b");
         assert_eq!(ok("${BM_TEST_SURELY_UNSET:-fallback}"), "fallback");

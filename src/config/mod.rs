@@ -600,7 +600,7 @@ pub fn choose_path(cli: Option<&Path>) -> PathBuf {
 
 /// Read `.env` files (beside the config, then the working directory) without touching
 /// the process environment; earlier files win, and the process environment wins over both.
-fn load_dotenv(config_dir: &Path) -> Result<HashMap<String, String>, String> {
+fn load_dotenv(config_dir: &Path) -> Result<HashMap<String, interpolate::DotenvValue>, String> {
     let mut values = HashMap::new();
     let mut candidates = vec![config_dir.join(".env")];
     if let Ok(cwd) = std::env::current_dir()
@@ -618,7 +618,10 @@ fn load_dotenv(config_dir: &Path) -> Result<HashMap<String, String>, String> {
             .map_err(|e| format!("{}: cannot read: {e}", file.display()))?;
         for item in iter {
             let (k, v) = item.map_err(|e| format!("{}: {e}", file.display()))?;
-            values.entry(k).or_insert(v);
+            values.entry(k).or_insert(interpolate::DotenvValue {
+                value: v,
+                file: file.clone(),
+            });
         }
     }
     Ok(values)
@@ -801,19 +804,48 @@ fn validate(config: &mut Config) -> Vec<String> {
     if email.enabled {
         errors.extend(channels::validate_ca_file(email));
     }
-    let url = std::env::var("DATABASE_URL").ok().filter(|u| !u.is_empty());
-    let (raw, base) = match &url {
-        Some(u) => (
-            u.as_str(),
-            std::env::current_dir().unwrap_or_else(|_| config.base_dir.clone()),
-        ),
-        None => (config.database_url.as_str(), config.base_dir.clone()),
-    };
-    match store_path_from_url(raw) {
-        Ok(p) => config.store_path = resolve_against(&base, &p),
-        Err(e) => errors.push(e),
+    let source = database_url_source(config);
+    match store_path_from_url(&source.url) {
+        Ok(p) => config.store_path = resolve_against(&source.base, &p),
+        Err(e) => errors.push(format!("{}: {e}", source.key)),
     }
     errors
+}
+
+/// Where the store's URL came from: the key to name in errors, the URL, and the
+/// directory a relative path in it is relative to.
+struct DatabaseUrlSource {
+    key: String,
+    url: String,
+    base: PathBuf,
+}
+
+/// SPEC 2/7: `DATABASE_URL` from the process environment, else from `.env` beside the
+/// config, else from `.env` in the working directory, else `database_url`. An empty
+/// `DATABASE_URL` counts as unset. A relative path is relative to where the value was
+/// written: the working directory for the shell's variable, the `.env` file's directory,
+/// the config file's directory.
+fn database_url_source(config: &Config) -> DatabaseUrlSource {
+    if let Some(url) = std::env::var("DATABASE_URL").ok().filter(|u| !u.is_empty()) {
+        return DatabaseUrlSource {
+            key: "DATABASE_URL".into(),
+            url,
+            base: std::env::current_dir().unwrap_or_else(|_| config.base_dir.clone()),
+        };
+    }
+    if let Some(dotenv) = interpolate::dotenv_value("DATABASE_URL").filter(|v| !v.value.is_empty())
+    {
+        return DatabaseUrlSource {
+            key: format!("DATABASE_URL (in {})", dotenv.file.display()),
+            base: dotenv.dir().to_path_buf(),
+            url: dotenv.value,
+        };
+    }
+    DatabaseUrlSource {
+        key: "database_url".into(),
+        url: config.database_url.clone(),
+        base: config.base_dir.clone(),
+    }
 }
 
 /// `sqlite://relative.db`, `sqlite:///absolute.db`, or a plain path.
@@ -821,21 +853,18 @@ fn store_path_from_url(url: &str) -> Result<String, String> {
     let url = url.trim();
     if let Some(rest) = url.strip_prefix("sqlite://") {
         if rest.is_empty() {
-            return Err(
-                "database_url: `sqlite://` needs a file path, e.g. sqlite://backup_monitor.db"
-                    .into(),
-            );
+            return Err("`sqlite://` needs a file path, e.g. sqlite://backup_monitor.db".into());
         }
         return Ok(rest.to_string());
     }
     if url.contains("://") {
         return Err(format!(
-            "database_url: only SQLite is supported (sqlite://PATH); got a URL with scheme `{}`",
+            "only SQLite is supported (sqlite://PATH); got a URL with scheme `{}`",
             url.split("://").next().unwrap_or("")
         ));
     }
     if url.is_empty() {
-        return Err("database_url: must not be empty".into());
+        return Err("must not be empty".into());
     }
     Ok(url.to_string())
 }
