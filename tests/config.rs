@@ -5,6 +5,7 @@
 
 mod common;
 
+use chrono::Duration;
 use common::{Run, Workspace, ts};
 use std::path::Path;
 
@@ -236,6 +237,81 @@ fn bad_database_url_in_dotenv_names_the_file_not_the_password() {
     .unwrap();
     let errors = assert_error(&w, &["DATABASE_URL", ".env", "only SQLite"]);
     assert!(!errors.contains("hunter2"), "{errors}");
+}
+
+// `${VAR}` in numbers and switches, and in location names.
+
+#[test]
+fn numbers_and_switches_take_interpolated_strings() {
+    let mut w = Workspace::new()
+        .env("BM_TEST_MIN_COUNT", "3")
+        .env("BM_TEST_RECURSIVE", "true")
+        .env("BM_TEST_LOCATION", "nightly");
+    w.now = Some(ts(NOW));
+    let t = ts("2026-11-21T02:00:00Z");
+    w.write_file(
+        "db/sub/db_20261121_020000.sql.gz",
+        &[b'x'; 64],
+        t + Duration::minutes(5),
+    );
+    w.write_config(
+        "timezone: UTC\nlogging: { file: null }\nmonitoring:\n  health_warning: \"${BM_TEST_WARN:-0.9}\"\nalerts:\n  send_resolved: \"${BM_TEST_RESOLVED:-false}\"\n  email:\n    smtp_port: \"${BM_TEST_PORT:-465}\"\nbackups:\n  locations:\n    - name: \"${BM_TEST_LOCATION}\"\n      path: db\n      recursive: \"${BM_TEST_RECURSIVE}\"\n      retention_days: \"${BM_TEST_RETENTION:-30}\"\n      min_count: \"${BM_TEST_MIN_COUNT}\"\n      schedule: \"${BM_TEST_SCHEDULE:-daily}\"\n",
+    );
+    assert_valid(&w);
+    let (run, doc) = w.run_json(&["--monitor"]);
+    assert_eq!(doc["locations"][0]["name"], "nightly", "{}", run.stdout);
+    assert_eq!(
+        doc["locations"][0]["backups_present"], 1,
+        "recursive: \"${{BM_TEST_RECURSIVE}}\" is true"
+    );
+    assert!(
+        run.kinds().contains(&"too_few_backups".to_string()),
+        "min_count: \"${{BM_TEST_MIN_COUNT}}\" is 3: {:?}",
+        run.kinds()
+    );
+}
+
+#[test]
+fn interpolated_numbers_that_do_not_parse_name_key_and_line() {
+    let w = Workspace::new().env("BM_TEST_RETENTION", "a month");
+    w.write_config(&config("      retention_days: \"${BM_TEST_RETENTION}\"\n"));
+    assert_error(
+        &w,
+        &[
+            "backups.locations[0].retention_days",
+            "expected a whole number",
+            "`a month`",
+            "line 7",
+        ],
+    );
+    w.write_config(&config(
+        "      verify_integrity: \"${BM_TEST_UNSET_SWITCH}\"\n",
+    ));
+    assert_error(
+        &w,
+        &[
+            "backups.locations[0].verify_integrity",
+            "BM_TEST_UNSET_SWITCH",
+            "is not set",
+            "line 7",
+        ],
+    );
+    w.write_config(&config("      test_restore: \"${BM_TEST_RETENTION}\"\n"));
+    assert_error(&w, &["test_restore", "expected true or false", "line 7"]);
+}
+
+#[test]
+fn a_disabled_channel_may_leave_its_port_variable_unset() {
+    let w = Workspace::new();
+    let email = "alerts:\n  email:\n    enabled: ${BM_TEST_EMAIL_ON:-false}\n    smtp_host: smtp.example.com\n    smtp_port: ${BM_TEST_UNSET_PORT}\n    from: backups@example.com\n    to: [ops@example.com]\n";
+    w.write_config(&config(email));
+    assert_valid(&w);
+    let w = w.env("BM_TEST_EMAIL_ON", "yes");
+    w.write_config(&config(email));
+    assert_error(
+        &w,
+        &["alerts.email.smtp_port", "BM_TEST_UNSET_PORT", "is not set"],
+    );
 }
 
 #[test]

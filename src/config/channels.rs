@@ -30,10 +30,15 @@ pub fn validate(alerts: &Alerts, errors: &mut Vec<String>) {
 
 fn validate_email(e: &EmailChannel, errors: &mut Vec<String>) {
     require(errors, "alerts.email.smtp_host", &e.smtp_host);
-    if e.smtp_port == 0 {
-        errors.push(
+    match (e.smtp_port_value.get(), e.smtp_port_value.undefined_var()) {
+        (Some(0), _) => errors.push(
             "alerts.email.smtp_port: 0 is not a port; use 587 (starttls), 465 (tls) or 25".into(),
-        );
+        ),
+        (_, Some(var)) => errors.push(format!(
+            "alerts.email.smtp_port: {}",
+            interpolate::undefined_message(var)
+        )),
+        _ => {}
     }
     for (key, v) in [
         ("alerts.email.username", &e.username),

@@ -13,7 +13,7 @@ use std::path::{Path, PathBuf};
 pub use values::{
     DurationValue, EnvString, Fraction, Percent, Positive, Ratio, Size, SizeOrPercent, Timezone,
 };
-use values::{optional_env_string, required_env_string};
+use values::{PortValue, env_bool, env_u32, optional_env_string, required_env_string};
 
 /// Why a config could not be used. Each string is one complete, user-facing cause.
 #[derive(Debug, thiserror::Error)]
@@ -135,7 +135,7 @@ pub struct ScheduleField(pub Frequency);
 
 impl<'de> Deserialize<'de> for ScheduleField {
     fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        let s = String::deserialize(d)?;
+        let s = required_env_string(d)?;
         Frequency::parse(&s)
             .map(ScheduleField)
             .map_err(serde::de::Error::custom)
@@ -153,7 +153,7 @@ pub struct AtField(pub At);
 
 impl<'de> Deserialize<'de> for AtField {
     fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        let s = String::deserialize(d)?;
+        let s = required_env_string(d)?;
         At::parse(&s).map(AtField).map_err(serde::de::Error::custom)
     }
 }
@@ -161,6 +161,7 @@ impl<'de> Deserialize<'de> for AtField {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Location {
+    #[serde(deserialize_with = "required_env_string")]
     pub name: String,
     #[serde(deserialize_with = "required_env_string")]
     pub path: String,
@@ -170,7 +171,7 @@ pub struct Location {
     pub patterns: Vec<String>,
     #[serde(default)]
     pub exclude: Vec<String>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "env_bool")]
     pub recursive: bool,
     #[serde(default)]
     pub schedule: ScheduleField,
@@ -180,11 +181,11 @@ pub struct Location {
     pub grace: Option<DurationValue>,
     #[serde(default)]
     pub timestamp: TimestampMode,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "optional_env_string")]
     pub filename_format: Option<String>,
     #[serde(default = "default_retention")]
     pub retention_days: Positive,
-    #[serde(default = "default_min_count")]
+    #[serde(default = "default_min_count", deserialize_with = "env_u32")]
     pub min_count: u32,
     #[serde(default = "default_min_size")]
     pub min_size: Size,
@@ -192,13 +193,13 @@ pub struct Location {
     pub max_size_drop: Percent,
     #[serde(default = "default_settle")]
     pub settle: DurationValue,
-    #[serde(default = "yes")]
+    #[serde(default = "yes", deserialize_with = "env_bool")]
     pub verify_integrity: bool,
     #[serde(default)]
     pub checksum: ChecksumAlgo,
     #[serde(default = "default_sample")]
     pub verify_sample: Fraction,
-    #[serde(default = "yes")]
+    #[serde(default = "yes", deserialize_with = "env_bool")]
     pub test_restore: bool,
     #[serde(default)]
     pub restore: RestoreConfig,
@@ -259,7 +260,7 @@ pub struct RestoreConfig {
     pub latest: Positive,
     #[serde(default)]
     pub expect: Vec<String>,
-    #[serde(default = "default_min_files")]
+    #[serde(default = "default_min_files", deserialize_with = "env_u32")]
     pub min_files: u32,
     /// None: the larger of 1 GiB and 50 × the backup's size.
     #[serde(default)]
@@ -302,11 +303,11 @@ fn default_min_files() -> u32 {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Monitoring {
-    #[serde(default = "yes")]
+    #[serde(default = "yes", deserialize_with = "env_bool")]
     pub alert_on_failure: bool,
-    #[serde(default = "yes")]
+    #[serde(default = "yes", deserialize_with = "env_bool")]
     pub alert_on_verification_failure: bool,
-    #[serde(default = "yes")]
+    #[serde(default = "yes", deserialize_with = "env_bool")]
     pub alert_on_restore_failure: bool,
     #[serde(default = "default_health_warning")]
     pub health_warning: Ratio,
@@ -346,7 +347,7 @@ pub enum NotifyLevel {
 pub struct Alerts {
     #[serde(default = "default_cooldown")]
     pub cooldown: DurationValue,
-    #[serde(default = "yes")]
+    #[serde(default = "yes", deserialize_with = "env_bool")]
     pub send_resolved: bool,
     #[serde(default = "default_min_consecutive")]
     pub min_consecutive: Positive,
@@ -394,7 +395,7 @@ impl Default for Alerts {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct LogChannel {
-    #[serde(default = "yes")]
+    #[serde(default = "yes", deserialize_with = "env_bool")]
     pub enabled: bool,
 }
 
@@ -416,11 +417,15 @@ pub enum SmtpSecurity {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct EmailChannel {
-    #[serde(default)]
+    #[serde(default, deserialize_with = "env_bool")]
     pub enabled: bool,
     #[serde(default)]
     pub smtp_host: EnvString,
-    #[serde(default = "default_smtp_port")]
+    /// `smtp_port` as written (it may name an unset `${VAR}` while the channel is off).
+    #[serde(rename = "smtp_port", default = "default_smtp_port_value")]
+    pub smtp_port_value: PortValue,
+    /// The port to connect to, resolved from `smtp_port_value` by validation.
+    #[serde(skip, default = "default_smtp_port")]
     pub smtp_port: u16,
     #[serde(default)]
     pub security: SmtpSecurity,
@@ -444,12 +449,16 @@ pub struct EmailChannel {
 fn default_smtp_port() -> u16 {
     587
 }
+fn default_smtp_port_value() -> PortValue {
+    PortValue::new(default_smtp_port())
+}
 
 impl Default for EmailChannel {
     fn default() -> Self {
         EmailChannel {
             enabled: false,
             smtp_host: EnvString::default(),
+            smtp_port_value: default_smtp_port_value(),
             smtp_port: default_smtp_port(),
             security: SmtpSecurity::Starttls,
             username: EnvString::default(),
@@ -465,7 +474,7 @@ impl Default for EmailChannel {
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct SlackChannel {
-    #[serde(default)]
+    #[serde(default, deserialize_with = "env_bool")]
     pub enabled: bool,
     #[serde(default)]
     pub webhook_url: EnvString,
@@ -474,7 +483,7 @@ pub struct SlackChannel {
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct WebhookChannel {
-    #[serde(default)]
+    #[serde(default, deserialize_with = "env_bool")]
     pub enabled: bool,
     #[serde(default)]
     pub url: EnvString,
@@ -797,6 +806,10 @@ fn validate(config: &mut Config) -> Vec<String> {
     }
     channels::validate(&config.alerts, &mut errors);
     let email = &mut config.alerts.email;
+    email.smtp_port = email
+        .smtp_port_value
+        .get()
+        .unwrap_or_else(default_smtp_port);
     email.ca_path = email
         .ca_file
         .as_deref()

@@ -9,32 +9,176 @@ use serde::de::{self, Deserializer, Visitor};
 use std::fmt;
 use std::time::Duration;
 
-/// Deserialize a scalar (string, integer or float) as text, interpolating `${VAR}`.
-fn scalar_text<'de, D: Deserializer<'de>>(d: D) -> Result<String, D::Error> {
-    struct Text;
-    impl Visitor<'_> for Text {
-        type Value = String;
-        fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
-            f.write_str("a string or a number")
-        }
-        fn visit_str<E: de::Error>(self, v: &str) -> Result<String, E> {
-            Ok(v.to_string())
-        }
-        fn visit_u64<E: de::Error>(self, v: u64) -> Result<String, E> {
-            Ok(v.to_string())
-        }
-        fn visit_i64<E: de::Error>(self, v: i64) -> Result<String, E> {
-            Ok(v.to_string())
-        }
-        fn visit_f64<E: de::Error>(self, v: f64) -> Result<String, E> {
-            Ok(v.to_string())
+/// A scalar as the YAML typed it; text has been through `${VAR}` interpolation.
+enum Scalar {
+    Bool(bool),
+    Int(i128),
+    Float(f64),
+    Text(String),
+    /// Text naming a `${VAR}` that is not set and has no default.
+    Unset(String),
+}
+
+impl fmt::Display for Scalar {
+    fn fmt(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        match self {
+            Scalar::Bool(b) => write!(f, "{b}"),
+            Scalar::Int(v) => write!(f, "{v}"),
+            Scalar::Float(v) => write!(f, "{v}"),
+            Scalar::Text(t) | Scalar::Unset(t) => f.write_str(t),
         }
     }
-    let raw = d.deserialize_any(Text)?;
-    match interpolate::expand(&raw) {
-        Interpolated::Ok(s) => Ok(s),
-        Interpolated::Undefined(var) => {
-            Err(de::Error::custom(interpolate::undefined_message(&var)))
+}
+
+/// Read one scalar of any YAML type. `expecting` completes serde's "invalid type: …,
+/// expected …" when a list or mapping stands where a scalar belongs.
+fn scalar<'de, D: Deserializer<'de>>(d: D, expecting: &str) -> Result<Scalar, D::Error> {
+    struct AnyScalar<'a>(&'a str);
+    impl Visitor<'_> for AnyScalar<'_> {
+        type Value = Scalar;
+        fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+            f.write_str(self.0)
+        }
+        fn visit_bool<E: de::Error>(self, v: bool) -> Result<Scalar, E> {
+            Ok(Scalar::Bool(v))
+        }
+        fn visit_u64<E: de::Error>(self, v: u64) -> Result<Scalar, E> {
+            Ok(Scalar::Int(v.into()))
+        }
+        fn visit_i64<E: de::Error>(self, v: i64) -> Result<Scalar, E> {
+            Ok(Scalar::Int(v.into()))
+        }
+        fn visit_f64<E: de::Error>(self, v: f64) -> Result<Scalar, E> {
+            Ok(Scalar::Float(v))
+        }
+        fn visit_str<E: de::Error>(self, v: &str) -> Result<Scalar, E> {
+            Ok(match interpolate::expand(v) {
+                Interpolated::Ok(s) => Scalar::Text(s),
+                Interpolated::Undefined(var) => Scalar::Unset(var),
+            })
+        }
+    }
+    d.deserialize_any(AnyScalar(expecting))
+}
+
+/// [`scalar`], where an unset `${VAR}` is an error.
+fn defined_scalar<'de, D: Deserializer<'de>>(d: D, expecting: &str) -> Result<Scalar, D::Error> {
+    match scalar(d, expecting)? {
+        Scalar::Unset(var) => Err(de::Error::custom(interpolate::undefined_message(&var))),
+        value => Ok(value),
+    }
+}
+
+/// Deserialize a scalar (string, integer or float) as text, interpolating `${VAR}`.
+fn scalar_text<'de, D: Deserializer<'de>>(d: D) -> Result<String, D::Error> {
+    match defined_scalar(d, "a string or a number")? {
+        Scalar::Bool(b) => Err(de::Error::custom(format!(
+            "expected a string or a number, got `{b}`"
+        ))),
+        other => Ok(other.to_string()),
+    }
+}
+
+/// A whole number in `min..=max`: a YAML integer, or text that is one after `${VAR}`
+/// interpolation (SPEC 2: `retention_days: ${RETENTION:-30}`).
+fn whole_number<'de, D: Deserializer<'de>>(d: D, min: i128, max: i128) -> Result<i128, D::Error> {
+    let value = defined_scalar(d, &whole_number_expected(min, max))?;
+    whole_number_of(&value, min, max).map_err(de::Error::custom)
+}
+
+fn whole_number_expected(min: i128, max: i128) -> String {
+    format!("a whole number from {min} to {max}")
+}
+
+fn whole_number_of(value: &Scalar, min: i128, max: i128) -> Result<i128, String> {
+    let number = match value {
+        Scalar::Int(v) => Some(*v),
+        Scalar::Text(t) => t.trim().parse::<i128>().ok(),
+        Scalar::Bool(_) | Scalar::Float(_) | Scalar::Unset(_) => None,
+    };
+    match number {
+        Some(v) if (min..=max).contains(&v) => Ok(v),
+        _ => Err(format!(
+            "expected {}, got `{value}`",
+            whole_number_expected(min, max)
+        )),
+    }
+}
+
+/// A finite number in `min..=max`, from a YAML number or interpolated text.
+fn real_number<'de, D: Deserializer<'de>>(
+    d: D,
+    min: f64,
+    max: f64,
+    example: &str,
+) -> Result<f64, D::Error> {
+    let expected = format!("a number from {min} to {max}, e.g. {example}");
+    let value = defined_scalar(d, &expected)?;
+    let number = match &value {
+        Scalar::Int(v) => Some(*v as f64),
+        Scalar::Float(v) => Some(*v),
+        Scalar::Text(t) => t.trim().parse::<f64>().ok(),
+        Scalar::Bool(_) | Scalar::Unset(_) => None,
+    };
+    match number {
+        Some(v) if v.is_finite() && (min..=max).contains(&v) => Ok(v),
+        _ => Err(de::Error::custom(format!(
+            "expected {expected}, got `{value}`"
+        ))),
+    }
+}
+
+/// A switch: a YAML boolean, or text that reads as one after `${VAR}` interpolation
+/// (the same spellings a plain YAML scalar accepts: true/false, yes/no, on/off).
+pub fn env_bool<'de, D: Deserializer<'de>>(d: D) -> Result<bool, D::Error> {
+    let value = defined_scalar(d, "true or false")?;
+    let switch = match &value {
+        Scalar::Bool(b) => Some(*b),
+        Scalar::Text(t) => match t.trim().to_ascii_lowercase().as_str() {
+            "true" | "yes" | "y" | "on" => Some(true),
+            "false" | "no" | "n" | "off" => Some(false),
+            _ => None,
+        },
+        Scalar::Int(_) | Scalar::Float(_) | Scalar::Unset(_) => None,
+    };
+    switch.ok_or_else(|| de::Error::custom(format!("expected true or false, got `{value}`")))
+}
+
+/// A `u32` count (0 allowed), from a YAML integer or interpolated text.
+pub fn env_u32<'de, D: Deserializer<'de>>(d: D) -> Result<u32, D::Error> {
+    whole_number(d, 0, u32::MAX.into()).map(|v| v as u32)
+}
+
+/// A TCP port (`alerts.email.smtp_port`) from a YAML integer or interpolated text. An
+/// unset `${VAR}` is kept, like [`EnvString`], and reported by validation only when the
+/// channel is enabled: a disabled channel is not interpolated (SPEC 7).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PortValue(Result<u16, String>);
+
+impl PortValue {
+    pub fn new(port: u16) -> Self {
+        PortValue(Ok(port))
+    }
+
+    /// The port, if its `${VAR}` was set.
+    pub fn get(&self) -> Option<u16> {
+        self.0.as_ref().ok().copied()
+    }
+
+    /// The undefined variable, if interpolation failed.
+    pub fn undefined_var(&self) -> Option<&str> {
+        self.0.as_ref().err().map(|s| s.as_str())
+    }
+}
+
+impl<'de> Deserialize<'de> for PortValue {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let max = u16::MAX.into();
+        match scalar(d, &whole_number_expected(0, max))? {
+            Scalar::Unset(var) => Ok(PortValue(Err(var))),
+            value => whole_number_of(&value, 0, max)
+                .map(|p| PortValue(Ok(p as u16)))
+                .map_err(de::Error::custom),
         }
     }
 }
@@ -311,12 +455,7 @@ pub struct Ratio(pub f64);
 
 impl<'de> Deserialize<'de> for Ratio {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        let v = f64::deserialize(d)?;
-        if (0.0..=1.0).contains(&v) {
-            Ok(Ratio(v))
-        } else {
-            Err(de::Error::custom(format!("{v} must be between 0 and 1")))
-        }
+        real_number(d, 0.0, 1.0, "0.8 for 80%").map(Ratio)
     }
 }
 
@@ -326,14 +465,7 @@ pub struct Positive(pub u32);
 
 impl<'de> Deserialize<'de> for Positive {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        let v = i64::deserialize(d)?;
-        if v >= 1 && v <= u32::MAX as i64 {
-            Ok(Positive(v as u32))
-        } else {
-            Err(de::Error::custom(format!(
-                "{v} must be a whole number of at least 1"
-            )))
-        }
+        whole_number(d, 1, u32::MAX.into()).map(|v| Positive(v as u32))
     }
 }
 
