@@ -239,6 +239,77 @@ fn bad_database_url_in_dotenv_names_the_file_not_the_password() {
     assert!(!errors.contains("hunter2"), "{errors}");
 }
 
+// The parser's own wording is replaced by the user's.
+
+#[test]
+fn parser_errors_are_worded_for_the_user_with_key_and_line() {
+    let w = Workspace::new();
+    w.write_config(&config("      min_count: 3\n      min_count: 4\n"));
+    let errors = assert_error(
+        &w,
+        &[
+            "backups.locations[0]",
+            "duplicate key `min_count`",
+            "each key may appear once",
+            "line 8",
+        ],
+    );
+    assert!(
+        !errors.contains("DuplicateKeyPolicy") && !errors.contains(".?"),
+        "{errors}"
+    );
+
+    w.write_config(&format!("{}---\n{}", config(""), config("")));
+    let errors = assert_error(
+        &w,
+        &[
+            "more than one YAML document",
+            "put the whole configuration in one",
+        ],
+    );
+    assert!(!errors.contains("from_str_multiple"), "{errors}");
+
+    w.write_config("monitoring:\n  health_warning: 80%\n");
+    let errors = assert_error(
+        &w,
+        &[
+            "monitoring.health_warning",
+            "expected a number from 0 to 1",
+            "`80%`",
+            "line 2",
+        ],
+    );
+    assert!(!errors.contains("invalid floating point"), "{errors}");
+
+    w.write_config(&config(
+        "      retention_days: lots\n      min_count: [1]\n",
+    ));
+    let errors = assert_error(
+        &w,
+        &[
+            "backups.locations[0].retention_days",
+            "expected a whole number from 1 to 4294967295",
+            "`lots`",
+            "line 7",
+        ],
+    );
+    assert!(!errors.contains("invalid i64"), "{errors}");
+
+    w.write_config(&config("      min_count: many\n"));
+    let errors = assert_error(
+        &w,
+        &[
+            "min_count",
+            "expected a whole number from 0 to 4294967295",
+            "line 7",
+        ],
+    );
+    assert!(!errors.contains("invalid u32"), "{errors}");
+
+    w.write_config("backups: [db]\n");
+    assert_error(&w, &["backups", "expected a mapping", "line 1"]);
+}
+
 // `${VAR}` in numbers and switches, and in location names.
 
 #[test]

@@ -4,6 +4,7 @@
 
 mod channels;
 pub mod interpolate;
+mod messages;
 pub mod values;
 
 use crate::schedule::{At, Frequency, Schedule};
@@ -700,7 +701,7 @@ fn parse_yaml(text: &str) -> Result<Config, Vec<String>> {
         })
     })
     .map_err(|e| {
-        let msg = e.to_string();
+        let msg = e.render_with_formatter(&messages::ConfigMessages);
         let hint = if msg.contains("unknown field") {
             " (check the spelling against config.example.yaml)"
         } else if msg.contains("missing field") {
@@ -709,10 +710,9 @@ fn parse_yaml(text: &str) -> Result<Config, Vec<String>> {
             ""
         };
         let path = path.borrow();
-        let key = if path.is_empty() || path.as_str() == "." {
-            String::new()
-        } else {
-            format!("{path}: ")
+        let key = match messages::key_path(&path) {
+            "" => String::new(),
+            key => format!("{key}: "),
         };
         vec![format!("{key}{msg}{hint}")]
     })
