@@ -81,8 +81,13 @@ impl Frequency {
 /// match within 30 years of a fixed reference (not the clock: this module stays pure)
 /// proves that it keeps firing.
 fn fires(cron: &croner::Cron) -> bool {
-    let reference = Utc.with_ymd_and_hms(2000, 1, 1, 0, 0, 0).unwrap();
-    let horizon = Utc.with_ymd_and_hms(2030, 1, 1, 0, 0, 0).unwrap();
+    // 2000-01-01 and 2030-01-01, 00:00 UTC.
+    let (Some(reference), Some(horizon)) = (
+        DateTime::<Utc>::from_timestamp(946_684_800, 0),
+        DateTime::<Utc>::from_timestamp(1_893_456_000, 0),
+    ) else {
+        return true;
+    };
     cron.find_next_occurrence(&reference, true)
         .is_ok_and(|next| next < horizon)
 }
