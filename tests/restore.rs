@@ -781,6 +781,80 @@ fn postgres_dumps_restore_for_real() {
 }
 
 #[test]
+fn plain_dumps_cannot_replace_real_databases_or_run_commands_on_this_host() {
+    let Some((url, bin)) = postgres() else { return };
+    let restore = format!("        postgres_url: {url}\n");
+    let ws = with_pg_path(workspace(&[location("pg", "pg", &restore)]), &bin);
+    // A real database dumped with --create --clean: replayed as is, its DROP DATABASE,
+    // CREATE DATABASE and \connect would replace the real database of that name.
+    let prod = format!("bm_prod_{}", std::process::id());
+    psql(&bin, &url, &format!("DROP DATABASE IF EXISTS {prod}"));
+    psql(&bin, &url, &format!("CREATE DATABASE {prod}"));
+    let prod_url = url
+        .rsplit_once('/')
+        .map(|(base, _)| format!("{base}/{prod}"))
+        .unwrap();
+    psql(
+        &bin,
+        &prod_url,
+        "CREATE TABLE accounts (id int PRIMARY KEY)",
+    );
+    std::fs::create_dir_all(ws.path("pg")).unwrap();
+    sh(
+        &ws,
+        &format!("{bin}/pg_dump --create --clean -d '{prod_url}' -f pg/create.sql"),
+    );
+    psql(&bin, &prod_url, "CREATE TABLE canary (x text)");
+    let oid = |bin: &str| {
+        psql(
+            bin,
+            &url,
+            &format!("SELECT oid FROM pg_database WHERE datname = '{prod}'"),
+        )
+    };
+    let before = oid(&bin);
+    // A hostile dump: psql meta-commands that would run a shell command and write a file
+    // on the monitoring host.
+    let pwned = ws.path("PWNED");
+    let written = ws.path("WRITTEN");
+    std::fs::write(
+        ws.path("pg/shell.sql"),
+        format!(
+            "--\n-- PostgreSQL database dump\n--\nSET statement_timeout = 0;\n\\! touch {}\n\\o {}\nCREATE TABLE public.t (a integer);\nSELECT 1;\n--\n-- PostgreSQL database dump complete\n--\n",
+            pwned.display(),
+            written.display()
+        ),
+    )
+    .unwrap();
+    settle(&ws, "pg");
+    let (_, doc) = test_restore(&ws);
+    assert_result(&doc, "create.sql", "passed", "sql");
+    assert_eq!(result(&doc, "create.sql")["files"], 1, "{doc:#}");
+    assert_eq!(
+        oid(&bin),
+        before,
+        "the real database was not dropped and recreated"
+    );
+    assert_eq!(
+        psql(&bin, &prod_url, "SELECT count(*) FROM canary"),
+        "0",
+        "its tables are untouched"
+    );
+    assert_failed(&doc, "shell.sql", "restore_failed");
+    let detail = result(&doc, "shell.sql")["detail"].as_str().unwrap();
+    assert!(detail.contains("restricted"), "{detail}");
+    assert!(!pwned.exists(), "\\! ran a shell command on this host");
+    assert!(!written.exists(), "\\o wrote a file on this host");
+    let left = psql(
+        &bin,
+        &url,
+        "SELECT count(*) FROM pg_database WHERE datname LIKE 'bm_restore_%'",
+    );
+    assert_eq!(left, "0", "scratch databases are dropped");
+    psql(&bin, &url, &format!("DROP DATABASE {prod}"));
+}
+
+#[test]
 fn postgres_custom_dump_without_server_reads_toc_and_data() {
     let Some((url, bin)) = postgres() else { return };
     let ws = with_pg_path(

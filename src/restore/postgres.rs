@@ -52,6 +52,13 @@ pub fn check_custom(
 ) -> Result<Notes, RestoreError> {
     let pg_restore = tool("pg_restore")?;
     let list = run(Command::new(&pg_restore).arg("--list").arg(dump))?;
+    if !list.status.success() && stderr_of(&list).contains("unsupported version") {
+        // Made by a newer pg_dump than this host's pg_restore: the dump may be fine.
+        return Err(RestoreError::Skipped(format!(
+            "this pg_restore cannot read dumps of the pg_dump that made it ({}); install a PostgreSQL client at least as new as the servers the dumps come from",
+            stderr_of(&list)
+        )));
+    }
     if !list.status.success() {
         return Err(RestoreError::Corrupt(format!(
             "pg_restore --list cannot read the dump: {}",
@@ -74,10 +81,15 @@ pub fn check_custom(
         }
         Some(url) => {
             let db = ScratchDb::create(url)?;
-            let restored = run(Command::new(&pg_restore)
-                .args(["--no-owner", "--no-privileges", "--exit-on-error", "-d"])
-                .arg(&db.url)
-                .arg(dump))?;
+            let restored = run(with_connection(
+                Command::new(&pg_restore).args([
+                    "--no-owner",
+                    "--no-privileges",
+                    "--exit-on-error",
+                ]),
+                &db.url,
+            )
+            .arg(dump))?;
             if !restored.status.success() {
                 read_to_end(&pg_restore, dump)?;
                 return Err(RestoreError::Failed(format!(
@@ -159,6 +171,7 @@ impl ScratchDb {
                 stderr_of(&out)
             )));
         }
+        warn_if_superuser(&psql, admin_url);
         Ok(ScratchDb {
             psql,
             admin_url: admin_url.to_string(),
@@ -216,12 +229,116 @@ impl Drop for ScratchDb {
     }
 }
 
+/// Said once per run: a plain dump's SQL runs with the rights of `postgres_url`'s role.
+/// Its backslash commands and database- and role-level statements are refused, but SQL
+/// written to do harm (`COPY … TO PROGRAM`, a `DROP DATABASE` spread over lines) is only
+/// stopped by a role that may not do it: one with CREATEDB and nothing more.
+fn warn_if_superuser(psql: &Path, admin_url: &str) {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        let query = "SELECT rolsuper FROM pg_roles WHERE rolname = current_user";
+        if let Ok(out) = run(psql_command(psql, admin_url).arg("-c").arg(query))
+            && String::from_utf8_lossy(&out.stdout).trim() == "t"
+        {
+            tracing::warn!(
+                "restore.postgres_url ({}) connects as a superuser: a hostile plain dump replayed there could run commands on the database server; use a role with only CREATEDB (see docs/restore.md)",
+                redact(admin_url)
+            );
+        }
+    });
+}
+
 fn psql_command(psql: &Path, url: &str) -> Command {
     let mut cmd = Command::new(psql);
-    cmd.args(["-X", "-q", "-A", "-t", "-v", "ON_ERROR_STOP=1", "-d"])
-        .arg(url)
+    cmd.args(["-X", "-q", "-A", "-t", "-v", "ON_ERROR_STOP=1"])
         .env("PGCONNECT_TIMEOUT", CONNECT_TIMEOUT);
+    with_connection(&mut cmd, url);
     cmd
+}
+
+/// `-d <url>` without its password, which goes in `PGPASSWORD` instead: a command line
+/// is readable by every local user (`ps`, /proc/<pid>/cmdline), the environment is not.
+fn with_connection<'c>(cmd: &'c mut Command, url: &str) -> &'c mut Command {
+    let (url, password) = split_password(url);
+    cmd.arg("-d").arg(url);
+    if let Some(password) = password {
+        cmd.env("PGPASSWORD", password);
+    }
+    cmd
+}
+
+/// `url` without its password, and the password (percent-decoded, as libpq would):
+/// `scheme://user:password@host/db`, `…?password=…` and `password=…` in key=value form.
+pub fn split_password(url: &str) -> (String, Option<String>) {
+    let Some(scheme_end) = url.find("://") else {
+        let mut password = None;
+        let kept: Vec<&str> = url
+            .split_whitespace()
+            .filter(|kv| match kv.strip_prefix("password=") {
+                Some(p) => {
+                    password = Some(p.trim_matches('\'').to_string());
+                    false
+                }
+                None => true,
+            })
+            .collect();
+        return (kept.join(" "), password);
+    };
+    let (scheme, rest) = (&url[..scheme_end], &url[scheme_end + 3..]);
+    let authority_end = rest.find(['/', '?']).unwrap_or(rest.len());
+    let (authority, tail) = rest.split_at(authority_end);
+    let mut password = None;
+    let authority = match authority.rfind('@') {
+        Some(at) if authority[..at].contains(':') => {
+            let (user, pass) = authority[..at]
+                .split_once(':')
+                .unwrap_or((&authority[..at], ""));
+            password = Some(percent_decode(pass));
+            format!("{user}{}", &authority[at..])
+        }
+        _ => authority.to_string(),
+    };
+    let tail = match tail.split_once('?') {
+        Some((path, query)) => {
+            let params: Vec<&str> = query
+                .split('&')
+                .filter(|kv| match kv.strip_prefix("password=") {
+                    Some(p) => {
+                        password = Some(percent_decode(p));
+                        false
+                    }
+                    None => !kv.is_empty(),
+                })
+                .collect();
+            if params.is_empty() {
+                path.to_string()
+            } else {
+                format!("{path}?{}", params.join("&"))
+            }
+        }
+        None => tail.to_string(),
+    };
+    (format!("{scheme}://{authority}{tail}"), password)
+}
+
+fn percent_decode(s: &str) -> String {
+    let bytes = s.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        let hex = |b: u8| (b as char).to_digit(16);
+        match (bytes[i], bytes.get(i + 1), bytes.get(i + 2)) {
+            (b'%', Some(&h), Some(&l)) if hex(h).is_some() && hex(l).is_some() => {
+                out.push((hex(h).unwrap_or(0) * 16 + hex(l).unwrap_or(0)) as u8);
+                i += 3;
+            }
+            (b, _, _) => {
+                out.push(b);
+                i += 1;
+            }
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
 }
 
 fn run(cmd: &mut Command) -> Result<Output, RestoreError> {
@@ -263,8 +380,30 @@ pub fn with_database(url: &str, db: &str) -> String {
     format!("{}://{authority}/{db}{query}", &url[..scheme_end])
 }
 
-/// `url` without its password, for messages.
+/// `url` without its password, for messages: `user:***@` in the authority and
+/// `password=***` in the query string or key=value form.
 pub fn redact(url: &str) -> String {
+    let masked = redact_authority(url);
+    if !masked.contains("://") {
+        return masked;
+    }
+    let Some((base, query)) = masked.split_once('?') else {
+        return masked;
+    };
+    let params: Vec<&str> = query
+        .split('&')
+        .map(|kv| {
+            if kv.starts_with("password=") {
+                "password=***"
+            } else {
+                kv
+            }
+        })
+        .collect();
+    format!("{base}?{}", params.join("&"))
+}
+
+fn redact_authority(url: &str) -> String {
     let Some(scheme_end) = url.find("://") else {
         return url
             .split_whitespace()
@@ -319,6 +458,36 @@ mod tests {
         assert_eq!(redact("postgresql://h/db"), "postgresql://h/db");
         assert_eq!(redact("postgresql://u@h/db"), "postgresql://u@h/db");
         assert_eq!(redact("host=h password=secret"), "host=h password=***");
+        assert_eq!(
+            redact("postgresql://h:1/db?user=u&password=S3cret&sslmode=require"),
+            "postgresql://h:1/db?user=u&password=***&sslmode=require"
+        );
+    }
+
+    #[test]
+    fn passwords_leave_the_url_for_the_environment() {
+        assert_eq!(
+            split_password("postgresql://u:p%40ss@h:5432/db?sslmode=disable"),
+            (
+                "postgresql://u@h:5432/db?sslmode=disable".to_string(),
+                Some("p@ss".to_string())
+            )
+        );
+        assert_eq!(
+            split_password("postgresql://h/db?user=u&password=S3cret"),
+            (
+                "postgresql://h/db?user=u".to_string(),
+                Some("S3cret".to_string())
+            )
+        );
+        assert_eq!(
+            split_password("host=h password=secret dbname=x"),
+            ("host=h dbname=x".to_string(), Some("secret".to_string()))
+        );
+        assert_eq!(
+            split_password("postgresql://u@h/db"),
+            ("postgresql://u@h/db".to_string(), None)
+        );
     }
 
     #[test]

@@ -512,10 +512,23 @@ fn replay_postgres(
     let mut psql = db.psql_script()?;
     let stderr = collect_stderr(&mut psql);
     let mut stdin = psql.stdin.take();
+    // A backup is data, not a script for this host: from the first line on, psql refuses
+    // every backslash command (`\!` runs a shell command, `\o` writes a file, `\connect`
+    // leaves the scratch database) — what pg_dump's own `\restrict` guards against.
+    let key = restrict_key();
+    if let Some(input) = stdin.as_mut()
+        && let Err(e) = input.write_all(format!("\\restrict {key}\n").as_bytes())
+    {
+        return Err(RestoreError::Skipped(format!("cannot feed psql: {e}")));
+    }
     let mut filter = OwnershipFilter::default();
     let mut broken_pipe = false;
+    let mut cluster = false;
     let scanned = scan(sandbox, stream, Dialect::Postgres, |piece, start| {
-        if broken_pipe || !filter.keep(piece, start) {
+        if start && piece.starts_with(b"-- PostgreSQL database cluster dump") {
+            cluster = true;
+        }
+        if cluster || broken_pipe || !filter.keep(piece, start) {
             return Ok(());
         }
         if let Some(input) = stdin.as_mut()
@@ -534,6 +547,16 @@ fn replay_postgres(
         .wait()
         .map_err(|e| RestoreError::Skipped(format!("psql did not finish: {e}")))?;
     let errors = stderr.join().unwrap_or_default();
+    if cluster {
+        return Err(RestoreError::Skipped(
+            "a pg_dumpall cluster dump: replaying it would create roles and databases on the server; test per-database dumps (pg_dump) instead".into(),
+        ));
+    }
+    if errors.contains("invalid command \\restrict") {
+        return Err(RestoreError::Skipped(
+            "this psql cannot block a dump's backslash commands (\\restrict needs psql 13.22, 14.19, 15.14, 16.10, 17.6 or later): plain dumps are not replayed; upgrade the PostgreSQL client".into(),
+        ));
+    }
     let scan = scanned?;
     if !scan.ends_with_footer {
         return Err(scan.footer_error(Dialect::Postgres));
@@ -571,8 +594,30 @@ fn collect_stderr(child: &mut Child) -> std::thread::JoinHandle<String> {
     })
 }
 
-/// Leaves out `ALTER … OWNER TO`, `GRANT` and `REVOKE` statements outside `COPY` data:
-/// the roles of the production server need not exist on the scratch server.
+/// A key for `\\restrict` that the dump cannot know (it is written before the dump is
+/// read, and a dump's own `\\unrestrict` lines are left out).
+fn restrict_key() -> String {
+    use std::hash::{BuildHasher, Hasher};
+    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+    h.write_u32(std::process::id());
+    h.write_u128(
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_nanos())
+            .unwrap_or_default(),
+    );
+    format!("bm{:016x}", h.finish())
+}
+
+/// What a plain dump may not do to the scratch server, left out outside `COPY` data:
+/// - `ALTER … OWNER TO`, `GRANT`, `REVOKE`, `ALTER DEFAULT PRIVILEGES`: the roles of the
+///   production server need not exist on the scratch server (as `--no-owner
+///   --no-privileges`);
+/// - database- and role-level statements (`pg_dump --create --clean`, `pg_dumpall`):
+///   `CREATE`/`DROP`/`ALTER DATABASE`, `COMMENT ON DATABASE`, `CREATE`/`DROP`/`ALTER
+///   ROLE|USER`, and the `\\connect`, `\\restrict` and `\\unrestrict` lines — replayed, they
+///   would drop and replace the real database of that name (as `pg_restore` without
+///   `--create` leaves them out).
 #[derive(Default)]
 struct OwnershipFilter {
     in_copy: bool,
@@ -594,10 +639,33 @@ impl OwnershipFilter {
             self.in_copy = true;
             return true;
         }
+        if line.starts_with(b"\\connect ")
+            || line.starts_with(b"\\c ")
+            || line.starts_with(b"\\restrict")
+            || line.starts_with(b"\\unrestrict")
+        {
+            return false;
+        }
         let one_line = line.ends_with(b";");
         let owner = line.starts_with(b"ALTER ") && contains(line, b" OWNER TO ");
-        let privilege = line.starts_with(b"GRANT ") || line.starts_with(b"REVOKE ");
-        !(one_line && (owner || privilege))
+        let privilege = line.starts_with(b"GRANT ")
+            || line.starts_with(b"REVOKE ")
+            || line.starts_with(b"ALTER DEFAULT PRIVILEGES ");
+        let cluster_level = [
+            &b"CREATE DATABASE "[..],
+            b"DROP DATABASE ",
+            b"ALTER DATABASE ",
+            b"COMMENT ON DATABASE ",
+            b"CREATE ROLE ",
+            b"DROP ROLE ",
+            b"ALTER ROLE ",
+            b"CREATE USER ",
+            b"DROP USER ",
+            b"ALTER USER ",
+        ]
+        .iter()
+        .any(|p| line.starts_with(p));
+        !(one_line && (owner || privilege || cluster_level))
     }
 }
 
