@@ -855,6 +855,26 @@ fn plain_dumps_cannot_replace_real_databases_or_run_commands_on_this_host() {
 }
 
 #[test]
+fn a_directory_format_dump_is_skipped_not_called_corrupt() {
+    let Some((url, bin)) = postgres() else { return };
+    let recursive = "    - name: pg\n      path: pg\n      recursive: true\n      restore:\n        latest: 50\n        scratch_dir: scratch\n".to_string();
+    let ws = with_pg_path(workspace(&[recursive]), &bin);
+    std::fs::create_dir_all(ws.path("pg")).unwrap();
+    psql(&bin, &url, "CREATE TABLE IF NOT EXISTS bm_fd_probe (a int)");
+    sh(&ws, &format!("{bin}/pg_dump -Fd -d '{url}' -f pg/dirdump"));
+    psql(&bin, &url, "DROP TABLE bm_fd_probe");
+    settle(&ws, "pg");
+    let (_, doc) = test_restore(&ws);
+    let toc = result(&doc, "dirdump/toc.dat");
+    assert_eq!(toc["result"], "skipped", "{doc:#}");
+    assert!(
+        toc["detail"].as_str().unwrap().contains("directory dump"),
+        "{toc:#}"
+    );
+    assert!(kinds_of(&doc, "dirdump/toc.dat").is_empty(), "{doc:#}");
+}
+
+#[test]
 fn postgres_custom_dump_without_server_reads_toc_and_data() {
     let Some((url, bin)) = postgres() else { return };
     let ws = with_pg_path(
