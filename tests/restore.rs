@@ -657,13 +657,16 @@ fn disabled_locations_are_not_tested() {
     assert_eq!(doc["restore_tests"]["tested"], 0);
 }
 
-/// The throwaway PostgreSQL of scripts/test-postgres, or None (skip) outside CI.
-fn postgres() -> Option<(String, String)> {
+/// The throwaway PostgreSQL of scripts/test-postgres, or None (skip) outside CI. The
+/// guard runs the PostgreSQL tests one at a time: they look at the server's databases.
+fn postgres() -> Option<(String, String, std::sync::MutexGuard<'static, ()>)> {
+    static SERVER: std::sync::Mutex<()> = std::sync::Mutex::new(());
     match std::env::var("BM_TEST_PG_URL") {
         Ok(url) if !url.is_empty() => {
             let bin = std::env::var("BM_TEST_PG_BIN")
                 .unwrap_or_else(|_| "/usr/lib/postgresql/15/bin".into());
-            Some((url, bin))
+            let guard = SERVER.lock().unwrap_or_else(|e| e.into_inner());
+            Some((url, bin, guard))
         }
         _ => {
             assert!(
@@ -740,7 +743,9 @@ fn with_pg_path(ws: Workspace, bin: &str) -> Workspace {
 
 #[test]
 fn postgres_dumps_restore_for_real() {
-    let Some((url, bin)) = postgres() else { return };
+    let Some((url, bin, _one_at_a_time)) = postgres() else {
+        return;
+    };
     let restore = format!("        expect: [\"users\", \"orders\"]\n        postgres_url: {url}\n");
     let ws = with_pg_path(workspace(&[location("pg", "pg", &restore)]), &bin);
     pg_dumps(&ws, &url, &bin, "pg");
@@ -782,7 +787,9 @@ fn postgres_dumps_restore_for_real() {
 
 #[test]
 fn plain_dumps_cannot_replace_real_databases_or_run_commands_on_this_host() {
-    let Some((url, bin)) = postgres() else { return };
+    let Some((url, bin, _one_at_a_time)) = postgres() else {
+        return;
+    };
     let restore = format!("        postgres_url: {url}\n");
     let ws = with_pg_path(workspace(&[location("pg", "pg", &restore)]), &bin);
     // A real database dumped with --create --clean: replayed as is, its DROP DATABASE,
@@ -856,7 +863,9 @@ fn plain_dumps_cannot_replace_real_databases_or_run_commands_on_this_host() {
 
 #[test]
 fn a_directory_format_dump_is_skipped_not_called_corrupt() {
-    let Some((url, bin)) = postgres() else { return };
+    let Some((url, bin, _one_at_a_time)) = postgres() else {
+        return;
+    };
     let recursive = "    - name: pg\n      path: pg\n      recursive: true\n      restore:\n        latest: 50\n        scratch_dir: scratch\n".to_string();
     let ws = with_pg_path(workspace(&[recursive]), &bin);
     std::fs::create_dir_all(ws.path("pg")).unwrap();
@@ -875,8 +884,51 @@ fn a_directory_format_dump_is_skipped_not_called_corrupt() {
 }
 
 #[test]
+fn scratch_databases_of_killed_runs_on_this_host_are_dropped_by_the_next_run() {
+    let Some((url, bin, _one_at_a_time)) = postgres() else {
+        return;
+    };
+    let host = hostname::get().unwrap().to_string_lossy().into_owned();
+    let hash = host.bytes().fold(0x811c_9dc5_u32, |h, b| {
+        (h ^ u32::from(b)).wrapping_mul(0x0100_0193)
+    });
+    // A pid that is surely gone: a child that has exited.
+    let mut child = Command::new("true").spawn().unwrap();
+    let dead = child.id();
+    child.wait().unwrap();
+    let ours = format!("bm_restore_{hash:08x}_{dead}_0");
+    let other_host = format!("bm_restore_{:08x}_{dead}_0", hash ^ 1);
+    for db in [&ours, &other_host] {
+        psql(&bin, &url, &format!("DROP DATABASE IF EXISTS {db}"));
+        psql(&bin, &url, &format!("CREATE DATABASE {db}"));
+    }
+    let restore = format!("        postgres_url: {url}\n");
+    let ws = with_pg_path(workspace(&[location("pg", "pg", &restore)]), &bin);
+    pg_dumps(&ws, &url, &bin, "pg");
+    settle(&ws, "pg");
+    let (_, doc) = test_restore(&ws);
+    assert_result(&doc, "app.sql", "passed", "sql");
+    let exists = |db: &str| {
+        psql(
+            &bin,
+            &url,
+            &format!("SELECT count(*) FROM pg_database WHERE datname = '{db}'"),
+        )
+    };
+    assert_eq!(exists(&ours), "0", "this host's leftover is dropped");
+    assert_eq!(
+        exists(&other_host),
+        "1",
+        "another host's scratch database is not ours"
+    );
+    psql(&bin, &url, &format!("DROP DATABASE {other_host}"));
+}
+
+#[test]
 fn postgres_custom_dump_without_server_reads_toc_and_data() {
-    let Some((url, bin)) = postgres() else { return };
+    let Some((url, bin, _one_at_a_time)) = postgres() else {
+        return;
+    };
     let ws = with_pg_path(
         workspace(&[location("pg", "pg", "        expect: [\"orders\"]\n")]),
         &bin,

@@ -170,8 +170,11 @@ impl ScratchDb {
     pub fn create(admin_url: &str) -> Result<ScratchDb, RestoreError> {
         static COUNTER: AtomicU32 = AtomicU32::new(0);
         let psql = tool("psql")?;
+        static CLEANED: std::sync::Once = std::sync::Once::new();
+        CLEANED.call_once(|| drop_leftovers(&psql, admin_url));
         let name = format!(
-            "bm_restore_{}_{}",
+            "{}{}_{}",
+            scratch_prefix(),
             std::process::id(),
             COUNTER.fetch_add(1, Ordering::Relaxed)
         );
@@ -242,6 +245,45 @@ impl Drop for ScratchDb {
                 stderr_of(&out)
             ),
             Err(e) => tracing::warn!("cannot drop the scratch database {}: {e}", self.name),
+        }
+    }
+}
+
+/// `bm_restore_<host>_`: scratch databases of this host (8 hex digits of its name), so
+/// several monitoring hosts can share one scratch server and each cleans up only its own.
+fn scratch_prefix() -> String {
+    let host = hostname::get()
+        .map(|h| h.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    // FNV-1a: stable across runs and builds (std's hasher is not).
+    let hash = host.bytes().fold(0x811c_9dc5_u32, |h, b| {
+        (h ^ u32::from(b)).wrapping_mul(0x0100_0193)
+    });
+    format!("bm_restore_{hash:08x}_")
+}
+
+/// Drop this host's scratch databases whose run is gone (killed by SIGTERM or SIGKILL
+/// before it could drop them), as the sandbox directories of dead runs are removed.
+fn drop_leftovers(psql: &Path, admin_url: &str) {
+    let prefix = scratch_prefix();
+    let query = format!("SELECT datname FROM pg_database WHERE starts_with(datname, '{prefix}')");
+    let Ok(out) = run(psql_command(psql, admin_url).arg("-c").arg(query)) else {
+        return;
+    };
+    for name in String::from_utf8_lossy(&out.stdout).lines().map(str::trim) {
+        let pid = name
+            .strip_prefix(&prefix)
+            .and_then(|rest| rest.split('_').next())
+            .and_then(|pid| pid.parse::<u32>().ok());
+        let Some(pid) = pid.filter(|&p| !super::sandbox::process_alive(p)) else {
+            continue;
+        };
+        let sql = format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)");
+        match run(psql_command(psql, admin_url).arg("-c").arg(sql)) {
+            Ok(out) if out.status.success() => tracing::info!(
+                "dropped the scratch database {name}, left by run {pid} that was killed"
+            ),
+            _ => tracing::warn!("cannot drop the leftover scratch database {name}"),
         }
     }
 }

@@ -697,7 +697,7 @@ pub fn clean_leftovers(parent: &Path) -> usize {
     removed
 }
 
-fn process_alive(pid: u32) -> bool {
+pub(crate) fn process_alive(pid: u32) -> bool {
     let Ok(pid) = libc::pid_t::try_from(pid) else {
         return false;
     };
