@@ -403,3 +403,25 @@ fn the_example_config_is_still_valid() {
         String::from_utf8_lossy(&out.stderr)
     );
 }
+
+#[test]
+fn a_postgres_url_that_is_not_postgresql_is_a_config_error_without_its_password() {
+    let w = Workspace::new();
+    w.write_config(
+        "backups:\n  locations:\n    - name: db\n      path: db\n      restore:\n        postgres_url: \"mysql://root:hunter2@localhost/x\"\n",
+    );
+    let run = w.run(&["--check-config"]);
+    assert_eq!(run.code, 3);
+    assert!(
+        run.stderr.contains("restore.postgres_url") && run.stderr.contains("not a PostgreSQL"),
+        "{}",
+        run.stderr
+    );
+    assert!(!run.stderr.contains("hunter2"), "{}", run.stderr);
+    for ok in ["postgresql://u@h/db", "host=h dbname=postgres"] {
+        w.write_config(&format!(
+            "backups:\n  locations:\n    - name: db\n      path: db\n      restore:\n        postgres_url: \"{ok}\"\n"
+        ));
+        assert_eq!(w.run(&["--check-config"]).code, 0, "{ok}");
+    }
+}

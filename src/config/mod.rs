@@ -781,6 +781,16 @@ fn validate(config: &mut Config) -> Vec<String> {
         if loc.restore.max_bytes.is_some_and(|s| s.0 == 0) {
             errors.push(format!("{key}.restore.max_bytes: must be positive"));
         }
+        if let Some(url) = loc.restore.postgres_url.as_deref()
+            && !(url.starts_with("postgresql://")
+                || url.starts_with("postgres://")
+                || (!url.contains("://") && url.contains('=')))
+        {
+            // The value may hold a password: it is not echoed.
+            errors.push(format!(
+                "{key}.restore.postgres_url: not a PostgreSQL connection string; write postgresql://user@host:port/database or host=… dbname=… (the value is not shown: it may hold a password)"
+            ));
+        }
         match Schedule::new(
             loc.schedule.0.clone(),
             loc.at.map(|a| a.0),

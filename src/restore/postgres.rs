@@ -310,7 +310,9 @@ fn warn_if_superuser(psql: &Path, admin_url: &str) {
 fn psql_command(psql: &Path, url: &str) -> Command {
     let mut cmd = Command::new(psql);
     cmd.args(["-X", "-q", "-A", "-t", "-v", "ON_ERROR_STOP=1"])
-        .env("PGCONNECT_TIMEOUT", CONNECT_TIMEOUT);
+        .env("PGCONNECT_TIMEOUT", CONNECT_TIMEOUT)
+        // NOTICEs ("does not exist, skipping") are not what a verdict should quote.
+        .env("PGOPTIONS", "-c client_min_messages=warning");
     with_connection(&mut cmd, url);
     cmd
 }
