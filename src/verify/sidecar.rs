@@ -39,6 +39,13 @@ impl Invalid {
             0 | 1 => String::new(),
             n => format!(" ({} more malformed lines)", n - 1),
         };
+        // Line 0: the file as a whole (it could not be read), not one of its lines.
+        if self.line == 0 {
+            return format!(
+                "sidecar {}: {}; it proves nothing until it can be read",
+                self.file, self.reason
+            );
+        }
         format!(
             "sidecar {}:{}: {}{more}; such lines are ignored, so they prove nothing",
             self.file, self.line, self.reason
@@ -361,7 +368,7 @@ impl Sidecars {
             Ok(Some(bytes)) => String::from_utf8_lossy(&bytes).into_owned(),
             Ok(None) => return None,
             Err(reason) => {
-                self.note_invalid(rel, 1, reason);
+                self.note_invalid(rel, 0, reason);
                 return None;
             }
         };
