@@ -18,6 +18,8 @@ const FORMS: &[&str] = &[
     "YYYY-MM-DD_hh-mm-ss",
     "YYYYMMDD_hhmmss",
     "YYYYMMDD-hhmmss",
+    // ISO 8601 basic, as `date -u +%Y%m%dT%H%M%SZ` writes it.
+    "YYYYMMDDThhmmss",
     "YYYY-MM-DD",
     "YYYYMMDD",
 ];
@@ -196,6 +198,31 @@ pub fn from_file_name(base_name: &str, format: Option<&str>, tz: &Tz) -> Option<
 
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn iso_8601_basic_with_and_without_a_zone() {
+        let stamp = parse_builtin_stamp("db_20261117T020000Z.sql").unwrap();
+        assert_eq!(
+            stamp.local,
+            NaiveDate::from_ymd_opt(2026, 11, 17)
+                .unwrap()
+                .and_hms_opt(2, 0, 0)
+                .unwrap()
+        );
+        assert_eq!(stamp.offset, FixedOffset::east_opt(0));
+        let stamp = parse_builtin_stamp("db_20261117T020000.sql").unwrap();
+        assert_eq!(
+            stamp.local.format("%F %T").to_string(),
+            "2026-11-17 02:00:00"
+        );
+        assert_eq!(stamp.offset, None);
+        // A date followed by a T that is no time keeps meaning the date.
+        let stamp = parse_builtin_stamp("db_20261117Tue.sql").unwrap();
+        assert_eq!(
+            stamp.local.format("%F %T").to_string(),
+            "2026-11-17 00:00:00"
+        );
+    }
     use super::*;
 
     fn p(name: &str) -> Option<String> {
