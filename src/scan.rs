@@ -1,6 +1,7 @@
 //! Discovering backup files under a location (SPEC 3.1): globs, excludes, recursion,
-//! sidecar exclusion, timestamps, and whether a file has settled. Reads the filesystem
-//! only; recording is the store's job and judging is `monitor`'s.
+//! sidecar exclusion, timestamps, and whether a file has settled — and [`open_found`],
+//! how every later reader (verify, sidecars, restore) opens what was found. Reads the
+//! filesystem only; recording is the store's job and judging is `monitor`'s.
 
 use crate::config::{Location, TimestampMode};
 use crate::store::FoundFile;
@@ -8,7 +9,22 @@ use crate::timestamp;
 use chrono::{DateTime, TimeZone, Utc};
 use chrono_tz::Tz;
 use globset::{GlobBuilder, GlobSet, GlobSetBuilder};
+use std::fs::{File, Metadata};
 use std::path::Path;
+
+/// Open a file found under a location for reading, with the metadata of what was
+/// opened. Non-blocking: a FIFO (or device) put where a backup or sidecar was would
+/// otherwise block the run on a writer that never comes; reads of a regular file are
+/// not affected by O_NONBLOCK. Callers check `is_file()` on the metadata.
+pub fn open_found(path: &Path) -> std::io::Result<(File, Metadata)> {
+    use std::os::unix::fs::OpenOptionsExt;
+    let file = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NONBLOCK)
+        .open(path)?;
+    let meta = file.metadata()?;
+    Ok((file, meta))
+}
 
 /// Sidecar checksum files are evidence about backups, never backups themselves.
 pub fn is_sidecar(base_name: &str) -> bool {

@@ -417,18 +417,11 @@ pub fn test_file(
     Ok((format, result))
 }
 
-/// Open a backup for reading. Non-blocking, and it must be a regular file: a FIFO or
-/// device put where the backup was would otherwise block the run or never end (reads of
-/// a regular file are not affected by O_NONBLOCK).
+/// Open a backup for reading ([`crate::scan::open_found`]: non-blocking); it must be a
+/// regular file, since a FIFO or device put where the backup was would never end.
 pub(crate) fn open_backup(path: &Path) -> Result<File, RestoreError> {
-    use std::os::unix::fs::OpenOptionsExt;
-    let file = std::fs::OpenOptions::new()
-        .read(true)
-        .custom_flags(libc::O_NONBLOCK)
-        .open(path)
-        .map_err(|e| RestoreError::Skipped(format!("cannot open the backup: {e}")))?;
-    match file.metadata() {
-        Ok(m) if m.is_file() => Ok(file),
+    match crate::scan::open_found(path) {
+        Ok((file, meta)) if meta.is_file() => Ok(file),
         Ok(_) => Err(RestoreError::Skipped(format!(
             "{} is no longer a regular file",
             path.display()

@@ -7,7 +7,7 @@ use md5::Md5;
 use sha2::{Digest, Sha256};
 use std::fs::File;
 use std::io::{self, Read};
-use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
+use std::os::unix::fs::MetadataExt;
 use std::path::Path;
 
 /// Large reads keep the per-call overhead negligible; one buffer per worker keeps memory
@@ -161,20 +161,11 @@ pub fn hash_file(path: &Path, algos: Algos, progress: &(dyn Fn(u64) + Sync)) -> 
 }
 
 fn attempt(path: &Path, algos: Algos, bytes: &mut u64, progress: &(dyn Fn(u64) + Sync)) -> Attempt {
-    // Non-blocking, so that a FIFO put where a backup was cannot hang the run (reads of a
-    // regular file are not affected by O_NONBLOCK).
-    let file = match std::fs::OpenOptions::new()
-        .read(true)
-        .custom_flags(libc::O_NONBLOCK)
-        .open(path)
-    {
-        Ok(f) => f,
-        Err(e) => return Attempt::Failed(e),
-    };
     // What was opened is what is read; the path is compared with it after the last byte.
-    let before = match file.metadata() {
-        Ok(m) if m.is_file() => Stamp::of(&m),
-        Ok(m) => return Attempt::Changed(Some(Stamp::of(&m))),
+    let (file, before) = match crate::scan::open_found(path) {
+        Ok((f, m)) if m.is_file() => (f, Stamp::of(&m)),
+        // Not a regular file (a FIFO swapped in): no verdict from it.
+        Ok((_, m)) => return Attempt::Changed(Some(Stamp::of(&m))),
         Err(e) => return Attempt::Failed(e),
     };
     let digests = if algos.blake3_only() && before.size >= BLAKE3_PARALLEL_FROM {

@@ -410,20 +410,12 @@ fn join(dir: &str, name: &str) -> String {
 /// read. Opened non-blocking and read through a bound, whatever the file claims.
 fn read_bounded(path: &Path) -> Result<Option<Vec<u8>>, String> {
     use std::io::Read;
-    use std::os::unix::fs::OpenOptionsExt;
-    let file = match std::fs::OpenOptions::new()
-        .read(true)
-        .custom_flags(libc::O_NONBLOCK)
-        .open(path)
-    {
-        Ok(f) => f,
+    let (file, meta) = match crate::scan::open_found(path) {
+        Ok(opened) => opened,
         // Removed since the directory was listed: it proves nothing either way.
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
         Err(e) => return Err(format!("cannot be read: {e}")),
     };
-    let meta = file
-        .metadata()
-        .map_err(|e| format!("cannot be read: {e}"))?;
     if !meta.is_file() {
         return Err("is not a regular file (a FIFO, device or socket): not read".into());
     }
