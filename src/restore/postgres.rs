@@ -331,7 +331,7 @@ fn with_connection<'c>(cmd: &'c mut Command, url: &str) -> &'c mut Command {
 /// `url` without its password, and the password (percent-decoded, as libpq would):
 /// `scheme://user:password@host/db`, `…?password=…` and `password=…` in key=value form.
 pub fn split_password(url: &str) -> (String, Option<String>) {
-    let Some(scheme_end) = url.find("://") else {
+    let Some((scheme, authority, tail)) = url_parts(url) else {
         let mut password = None;
         let kept: Vec<&str> = url
             .split_whitespace()
@@ -345,9 +345,6 @@ pub fn split_password(url: &str) -> (String, Option<String>) {
             .collect();
         return (kept.join(" "), password);
     };
-    let (scheme, rest) = (&url[..scheme_end], &url[scheme_end + 3..]);
-    let authority_end = rest.find(['/', '?']).unwrap_or(rest.len());
-    let (authority, tail) = rest.split_at(authority_end);
     let mut password = None;
     let authority = match authority.rfind('@') {
         Some(at) if authority[..at].contains(':') => {
@@ -431,14 +428,19 @@ pub fn shorten(text: &str) -> String {
 /// `url` pointing at database `db`: a URL's path is replaced; a `key=value` connection
 /// string gets `dbname=` appended (libpq lets the last one win).
 pub fn with_database(url: &str, db: &str) -> String {
-    let Some(scheme_end) = url.find("://") else {
+    let Some((scheme, authority, tail)) = url_parts(url) else {
         return format!("{url} dbname={db}");
     };
-    let rest = &url[scheme_end + 3..];
-    let authority_end = rest.find(['/', '?']).unwrap_or(rest.len());
-    let (authority, tail) = rest.split_at(authority_end);
     let query = tail.find('?').map(|i| &tail[i..]).unwrap_or("");
-    format!("{}://{authority}/{db}{query}", &url[..scheme_end])
+    format!("{scheme}://{authority}/{db}{query}")
+}
+
+/// A `scheme://authority/path?query` URL as (scheme, authority, path and query); None
+/// for a `key=value` connection string.
+fn url_parts(url: &str) -> Option<(&str, &str, &str)> {
+    let (scheme, rest) = url.split_once("://")?;
+    let (authority, tail) = rest.split_at(rest.find(['/', '?']).unwrap_or(rest.len()));
+    Some((scheme, authority, tail))
 }
 
 /// `url` without its password, for messages: `user:***@` in the authority and
@@ -465,7 +467,7 @@ pub fn redact(url: &str) -> String {
 }
 
 fn redact_authority(url: &str) -> String {
-    let Some(scheme_end) = url.find("://") else {
+    let Some((scheme, authority, tail)) = url_parts(url) else {
         return url
             .split_whitespace()
             .map(|kv| {
@@ -478,15 +480,12 @@ fn redact_authority(url: &str) -> String {
             .collect::<Vec<_>>()
             .join(" ");
     };
-    let rest = &url[scheme_end + 3..];
-    let authority_end = rest.find(['/', '?']).unwrap_or(rest.len());
-    match rest[..authority_end].rfind('@') {
-        Some(at) if rest[..at].contains(':') => {
-            let user = rest[..at].split(':').next().unwrap_or("");
-            format!("{}://{user}:***{}", &url[..scheme_end], &rest[at..])
+    match authority.rfind('@') {
+        Some(at) if authority[..at].contains(':') => {
+            let user = authority[..at].split(':').next().unwrap_or("");
+            format!("{scheme}://{user}:***{}{tail}", &authority[at..])
         }
-        Some(_) => url.to_string(),
-        None => url.to_string(),
+        _ => url.to_string(),
     }
 }
 
