@@ -453,30 +453,24 @@ pub fn redact(url: &str) -> String {
     let Some((base, query)) = masked.split_once('?') else {
         return masked;
     };
-    let params: Vec<&str> = query
-        .split('&')
-        .map(|kv| {
-            if kv.starts_with("password=") {
-                "password=***"
-            } else {
-                kv
-            }
-        })
-        .collect();
+    let params: Vec<&str> = query.split('&').map(mask_password).collect();
     format!("{base}?{}", params.join("&"))
+}
+
+/// A `key=value` setting, with the value masked when it is the password.
+fn mask_password(kv: &str) -> &str {
+    if kv.starts_with("password=") {
+        "password=***"
+    } else {
+        kv
+    }
 }
 
 fn redact_authority(url: &str) -> String {
     let Some((scheme, authority, tail)) = url_parts(url) else {
         return url
             .split_whitespace()
-            .map(|kv| {
-                if kv.starts_with("password=") {
-                    "password=***"
-                } else {
-                    kv
-                }
-            })
+            .map(mask_password)
             .collect::<Vec<_>>()
             .join(" ");
     };
