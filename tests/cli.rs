@@ -191,11 +191,9 @@ fn relative_paths_are_relative_to_the_config_file() {
     std::fs::create_dir_all(w.path("etc/db")).unwrap();
     w.write_file("etc/db/a_20261120.bak", b"x", ts("2026-11-20T00:00:00Z"));
     std::fs::write(w.path("etc/bm.yaml"), MINIMAL).unwrap();
-    let run: common::Run = assert_cmd::Command::cargo_bin("backup-monitor")
-        .unwrap()
+    let run: common::Run = common::binary()
         .current_dir(w.dir.path())
         .args(["--config", "etc/bm.yaml", "--monitor", "--format", "json"])
-        .env_remove("DATABASE_URL")
         .output()
         .unwrap()
         .into();
@@ -208,8 +206,7 @@ fn config_from_environment_variable() {
     let w = Workspace::new();
     std::fs::create_dir_all(w.path("db")).unwrap();
     std::fs::write(w.path("other.yaml"), MINIMAL).unwrap();
-    let out = assert_cmd::Command::cargo_bin("backup-monitor")
-        .unwrap()
+    let out = common::binary()
         .current_dir(w.dir.path())
         .args(["--check-config"])
         .env("BACKUP_MONITOR_CONFIG", w.path("other.yaml"))

@@ -151,12 +151,9 @@ fn cron_schedule_that_never_fires_is_a_config_error() {
 /// Run `--monitor` with the config at `etc/bm.yaml` and the workspace as working
 /// directory, so `.env` beside the config and `.env` in the working directory differ.
 fn monitor_with_config_in_etc(w: &Workspace, database_url: Option<&str>) -> Run {
-    let mut cmd = assert_cmd::Command::cargo_bin("backup-monitor").unwrap();
+    let mut cmd = common::binary();
     cmd.current_dir(w.dir.path())
         .args(["--config", "etc/bm.yaml", "--monitor", "--no-progress"])
-        .env_remove("DATABASE_URL")
-        .env_remove("BACKUP_MONITOR_CONFIG")
-        .env("TZ", "UTC")
         .env("BACKUP_MONITOR_NOW", NOW);
     if let Some(url) = database_url {
         cmd.env("DATABASE_URL", url);
@@ -388,12 +385,9 @@ fn a_disabled_channel_may_leave_its_port_variable_unset() {
 #[test]
 fn the_example_config_is_still_valid() {
     let example = Path::new(env!("CARGO_MANIFEST_DIR")).join("config.example.yaml");
-    let out = assert_cmd::Command::cargo_bin("backup-monitor")
-        .unwrap()
+    let out = common::binary()
         .args(["--check-config", "--config"])
         .arg(&example)
-        .env_remove("DATABASE_URL")
-        .env_remove("BACKUP_MONITOR_CONFIG")
         .output()
         .unwrap();
     assert_eq!(

@@ -93,15 +93,11 @@ impl Workspace {
     /// A command for the real binary with `--config` set, the workspace as working
     /// directory, and a clean environment for the variables the program reads.
     pub fn command(&self) -> assert_cmd::Command {
-        let mut cmd = assert_cmd::Command::cargo_bin("backup-monitor").expect("binary");
+        let mut cmd = binary();
         cmd.current_dir(self.dir.path())
             .arg("--config")
             .arg(self.config_path())
-            .arg("--no-progress")
-            .env_remove("DATABASE_URL")
-            .env_remove("BACKUP_MONITOR_CONFIG")
-            .env_remove("BACKUP_MONITOR_NOW")
-            .env("TZ", "UTC");
+            .arg("--no-progress");
         if let Some(now) = self.now {
             cmd.env("BACKUP_MONITOR_NOW", now.to_rfc3339());
         }
@@ -139,6 +135,18 @@ impl Workspace {
     pub fn store(&self) -> rusqlite::Connection {
         rusqlite::Connection::open(self.path("backup_monitor.db")).expect("open store")
     }
+}
+
+/// The real binary with a clean environment for the variables it reads (`DATABASE_URL`,
+/// `BACKUP_MONITOR_CONFIG`, `BACKUP_MONITOR_NOW`) and `TZ=UTC`, for tests that choose
+/// the config and working directory themselves.
+pub fn binary() -> assert_cmd::Command {
+    let mut cmd = assert_cmd::Command::cargo_bin("backup-monitor").expect("binary");
+    cmd.env_remove("DATABASE_URL")
+        .env_remove("BACKUP_MONITOR_CONFIG")
+        .env_remove("BACKUP_MONITOR_NOW")
+        .env("TZ", "UTC");
+    cmd
 }
 
 pub fn set_mtime(p: &Path, t: DateTime<Utc>) {
