@@ -1,4 +1,4 @@
-//! The command line (SPEC 1): parse flags, load the config, take the lock, run the
+//! The command line: parse flags, load the config, take the lock, run the
 //! requested operations in order, print the summary and return the exit code. Usage errors
 //! exit 3 (UNKNOWN), like every other "could not judge".
 
@@ -19,7 +19,7 @@ use std::path::PathBuf;
 pub enum Format {
     /// A human summary
     Text,
-    /// One JSON document (SPEC 6)
+    /// One JSON document
     Json,
     /// A Nagios/Icinga plugin line with perfdata
     Nagios,
@@ -496,7 +496,7 @@ fn run_operations(
     }
 }
 
-/// Problems in the run's scope (SPEC 7): those of its judging operations, or every open
+/// Problems in the run's scope: those of its judging operations, or every open
 /// problem when it reports, checks alerts or shows status. Sets the exit code.
 fn fill_problems(ctx: &RunContext, doc: &mut RunDocument, ops: &[Operation]) -> Result<()> {
     let ids: Vec<i64> = ctx.locations.iter().map(|l| l.id).collect();

@@ -1,4 +1,4 @@
-//! The health score of SPEC 3.3: 0.5 × backup success + 0.3 × verification pass + 0.2 ×
+//! The health score: 0.5 × backup success + 0.3 × verification pass + 0.2 ×
 //! restore pass, components with nothing to measure dropping out and the rest rescaled.
 //! Pure scoring here; `assess` gathers the inputs from the store.
 
@@ -56,7 +56,7 @@ pub struct Assessment {
     pub score: Option<f64>,
 }
 
-/// Score a location from the store. `unavailable_or_empty` forces 0 (SPEC 7).
+/// Score a location from the store. `unavailable_or_empty` forces 0.
 pub fn assess(
     store: &Store,
     loc: &Location,

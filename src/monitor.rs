@@ -1,5 +1,5 @@
 //! `--monitor`: scan each location, record what is there, and judge schedule, retention,
-//! sizes and disk space (SPEC 3.1–3.4). Not for: reading file contents (verify, restore).
+//! sizes and disk space. Not for: reading file contents (verify, restore).
 
 use crate::config::{Location, SizeOrPercent};
 use crate::problem::{Kind, Operation, Problem, Severity};
@@ -165,7 +165,7 @@ pub fn judge(
     problems
 }
 
-/// `no_backups` (SPEC 3.4) with a message that says what is true: nothing matches, or
+/// `no_backups` with a message that says what is true: nothing matches, or
 /// something matches but has not settled yet (a file still being written is not a
 /// backup yet, so the kind and severity stay), or everything recorded was deleted.
 fn no_backups_problem(loc: &Location, backups: &[BackupRow], unsettled: usize) -> Problem {

@@ -1,5 +1,5 @@
-//! What a run prints on stdout: the SPEC 6 JSON document, a compact human summary, or a
-//! Nagios plugin line with perfdata (SPEC 5). The document is assembled by `cli` from the
+//! What a run prints on stdout: the JSON document, a compact human summary, or a
+//! Nagios plugin line with perfdata. The document is assembled by `cli` from the
 //! operations' results; rendering here never touches the store.
 
 use crate::problem::{Problem, one_line, status_word};
@@ -85,7 +85,7 @@ pub struct LocationSummary {
     pub missing_slots: Vec<String>,
 }
 
-/// The one JSON document of `--format json` (SPEC 6).
+/// The one JSON document of `--format json`.
 #[derive(Debug, Clone, Serialize)]
 pub struct RunDocument {
     pub version: String,
@@ -335,7 +335,7 @@ pub fn render_text(doc: &RunDocument) -> String {
     s
 }
 
-/// The Nagios/Icinga plugin output (SPEC 5). `|` never appears in the text part.
+/// The Nagios/Icinga plugin output. `|` never appears in the text part.
 pub fn render_nagios(doc: &RunDocument) -> String {
     let clean = |t: &str| one_line(t).replace('|', "/");
     let word = doc.status.to_uppercase();

@@ -1,6 +1,6 @@
 //! The one `Problem` type every operation reports, and the contract's problem kinds.
 //!
-//! Kinds and severities are stable interfaces (SPEC 3.4): their `as_str` names appear in
+//! Kinds and severities are stable interfaces: their `as_str` names appear in
 //! JSON, reports, alerts and the store. Not for: deciding *when* a problem exists — each
 //! operation judges that itself.
 
@@ -34,7 +34,7 @@ impl Severity {
 
 macro_rules! kinds {
     ($($variant:ident => $name:literal, $op:ident;)*) => {
-        /// A problem kind of SPEC 3.4.
+        /// A problem kind (see docs/reference.md).
         #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
         pub enum Kind { $($variant),* }
 
@@ -115,7 +115,7 @@ impl Serialize for Kind {
     }
 }
 
-/// The operations of one run, in the order they run (SPEC 1).
+/// The operations of one run, in the order they run.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Operation {
     Monitor,
@@ -153,7 +153,7 @@ impl Operation {
     }
 
     /// Operations that judge something new; the others take their exit code from every
-    /// open problem in the store (SPEC 7, "Scope of the exit code").
+    /// open problem in the store.
     pub fn judges(self) -> bool {
         matches!(
             self,
@@ -181,7 +181,7 @@ pub struct Problem {
 }
 
 impl Problem {
-    /// The message is kept to one line (SPEC 3.4) whatever the file names in it contain.
+    /// The message is kept to one line whatever the file names in it contain.
     pub fn new(kind: Kind, severity: Severity, location: &str, message: impl Into<String>) -> Self {
         let message = message.into();
         Problem {
@@ -204,7 +204,7 @@ impl Problem {
         self
     }
 
-    /// The identity of a problem across runs (SPEC 3.7): kind, location, path or slot.
+    /// The identity of a problem across runs: kind, location, path or slot.
     pub fn key(&self) -> String {
         format!(
             "{}|{}|{}|{}",
@@ -235,7 +235,7 @@ pub fn one_line(text: &str) -> std::borrow::Cow<'_, str> {
         .into()
 }
 
-/// The exit code of SPEC 1 for a set of problems (0 ok, 1 warning, 2 critical).
+/// The exit code for a set of problems (0 ok, 1 warning, 2 critical).
 pub fn exit_code_for<'a>(problems: impl IntoIterator<Item = &'a Problem>) -> i32 {
     match problems.into_iter().map(|p| p.severity).max() {
         None => 0,
@@ -244,7 +244,7 @@ pub fn exit_code_for<'a>(problems: impl IntoIterator<Item = &'a Problem>) -> i32
     }
 }
 
-/// The status word of SPEC 6 for an exit code.
+/// The status word for an exit code.
 pub fn status_word(exit_code: i32) -> &'static str {
     match exit_code {
         0 => "ok",

@@ -1,4 +1,4 @@
-//! Discovering backup files under a location (SPEC 3.1): globs, excludes, recursion,
+//! Discovering backup files under a location: globs, excludes, recursion,
 //! sidecar exclusion, timestamps, and whether a file has settled — and [`open_found`],
 //! how every later reader (verify, sidecars, restore) opens what was found. Reads the
 //! filesystem only; recording is the store's job and judging is `monitor`'s.
@@ -34,7 +34,7 @@ pub fn is_sidecar(base_name: &str) -> bool {
             .any(|ext| base_name.ends_with(ext))
 }
 
-/// Globs per SPEC 7: a glob without `/` matches the base name at any depth; a glob with
+/// Globs: a glob without `/` matches the base name at any depth; a glob with
 /// `/` matches the whole relative path.
 #[derive(Debug, Clone)]
 pub struct PathMatcher {
@@ -118,7 +118,7 @@ fn mtime_of(meta: &std::fs::Metadata) -> (i64, DateTime<Utc>) {
 }
 
 /// How far an mtime may lie in the future and still be "just written" (the same
-/// tolerance as `future_timestamp`, SPEC 3.4).
+/// tolerance as `future_timestamp`).
 pub const CLOCK_TOLERANCE: chrono::Duration = chrono::Duration::minutes(5);
 
 /// Whether a file modified at `mtime` is done being written. An mtime up to

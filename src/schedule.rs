@@ -1,4 +1,4 @@
-//! Schedules, fire times and slots (SPEC 3.2). Pure: no I/O and no clock — "now" and the
+//! Schedules, fire times and slots. Pure: no I/O and no clock — "now" and the
 //! window are passed in, so every rule is tested with fixed clocks, zones and DST changes.
 //!
 //! Fire times T0 < T1 < … come from the frequency and `at` in the configured zone. Slot i
@@ -179,7 +179,7 @@ pub struct JudgedSlot {
 }
 
 impl Schedule {
-    /// Combine the frequency with `at` and `grace`; `grace` None applies SPEC 3.2's default.
+    /// Combine the frequency with `at` and `grace`; `grace` None applies the default (one period, or 1h with `at` or cron).
     pub fn new(
         frequency: Frequency,
         at: Option<At>,
@@ -326,7 +326,7 @@ impl Schedule {
         slots
     }
 
-    /// SPEC 3.2 and 7: the slots judged in the window [window_start, now] — start ≥ window
+    /// The slots judged in the window [window_start, now] — start ≥ window
     /// start, due ≤ now, and ending strictly after the oldest backup ever recorded — with
     /// whether a backup timestamp falls in each. `timestamps` need not be sorted.
     pub fn judge(

@@ -1,4 +1,4 @@
-//! A backup's timestamp from its file name (SPEC 3.1, 7). Pure: the zone is passed in.
+//! A backup's timestamp from its file name. Pure: the zone is passed in.
 //!
 //! Built-in forms are searched in the base name; the rightmost match wins, the longest
 //! form at that position. A match must not touch other digits on either side, so

@@ -1082,7 +1082,7 @@ fn hostile_names_are_escaped_in_json_reports_and_prometheus() {
     assert!(run.stderr.contains("not valid UTF-8"), "{}", run.stderr);
     let loc = &doc["locations"][0];
     assert_eq!(loc["backups_present"], HOSTILE.len(), "{doc:#}");
-    // JSON: the exact names round-trip; messages stay one line (SPEC 3.4).
+    // JSON: the exact names round-trip; messages stay one line.
     let by_path = problems_by_path(&doc);
     for name in HOSTILE {
         let problems = by_path

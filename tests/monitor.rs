@@ -1,5 +1,5 @@
 //! `--monitor` through the binary: every monitor problem kind, filters, exit codes and
-//! the JSON document of SPEC 6, on real files in temp dirs with a fixed "now".
+//! the `--format json` document, on real files in temp dirs with a fixed "now".
 
 mod common;
 

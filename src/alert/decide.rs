@@ -1,4 +1,4 @@
-//! Pure decisions of `--check-alerts` (SPEC 3.7, SPEC 7 "Alerts"): which problems become
+//! Pure decisions of `--check-alerts`: which problems become
 //! alerts, and what each channel must be told next. No I/O and no clock: the caller passes
 //! "now" and the channel's delivery history.
 

@@ -1,4 +1,4 @@
-//! One run's alerts for one channel as one digest (SPEC 3.7): a subject like
+//! One run's alerts for one channel as one digest: a subject like
 //! `[backup-monitor] CRITICAL: 2 new, 1 resolved on host`, then the alerts grouped by
 //! location, each line saying what is wrong, since when, and what to check, and each
 //! location with the last lines this run logged about it. Channels render this; they

@@ -1,4 +1,4 @@
-//! `--check-alerts` (SPEC 3.7, SPEC 7 "Alerts"): turn open problems into alerts, tell each
+//! `--check-alerts`: turn open problems into alerts, tell each
 //! channel what it has not been told yet, and record every delivery.
 //!
 //! One alert per open problem, keyed like the problem (kind, location, path or slot). A
@@ -383,7 +383,7 @@ fn delivery_problem(channel: &str, alerts: usize, error: &str) -> Problem {
     }
 }
 
-/// The counters count alerts, not messages (SPEC 7).
+/// The counters count alerts, not messages.
 fn count(summary: &mut AlertSummary, c: &Candidate, o: &Outcome, any_channel: bool) {
     if o.failed {
         summary.delivery_failures += 1;

@@ -1,4 +1,4 @@
-//! Keeping secrets out of everything the program says (SPEC 7, "Secrets"): the SMTP
+//! Keeping secrets out of everything the program says: the SMTP
 //! password, both webhook URLs (their path and query carry the token) and any URL's
 //! user-info. Every delivery error passes through [`Secrets::redact`] before it is logged,
 //! stored or printed.

@@ -1,5 +1,5 @@
 //! `config.yaml`: strict parsing, defaults, `${VAR}` interpolation, `.env` loading and
-//! validation (SPEC 2, 7). Every error names the key path and, where the YAML parser knows
+//! validation. Every error names the key path and, where the YAML parser knows
 //! it, the line. Not for: deciding what the values mean at run time.
 
 mod channels;
@@ -83,7 +83,7 @@ impl LocationType {
         }
     }
 
-    /// The calendar mark of SPEC 5/7: `d`, `w` (website or files) or `g`.
+    /// The calendar mark: `d`, `w` (website or files) or `g`.
     pub fn calendar_mark(self) -> char {
         match self {
             LocationType::Database => 'd',
@@ -286,7 +286,7 @@ impl Default for RestoreConfig {
 }
 
 impl RestoreConfig {
-    /// The extraction limit for a backup of `backup_size` bytes (SPEC 7 default).
+    /// The extraction limit for a backup of `backup_size` bytes.
     pub fn max_bytes_for(&self, backup_size: u64) -> u64 {
         self.max_bytes
             .map(|s| s.0)
@@ -843,7 +843,7 @@ struct DatabaseUrlSource {
     base: PathBuf,
 }
 
-/// SPEC 2/7: `DATABASE_URL` from the process environment, else from `.env` beside the
+/// `DATABASE_URL` from the process environment, else from `.env` beside the
 /// config, else from `.env` in the working directory, else `database_url`. An empty
 /// `DATABASE_URL` counts as unset. A relative path is relative to where the value was
 /// written: the working directory for the shell's variable, the `.env` file's directory,

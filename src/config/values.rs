@@ -80,7 +80,7 @@ fn scalar_text<'de, D: Deserializer<'de>>(d: D) -> Result<String, D::Error> {
 }
 
 /// A whole number in `min..=max`: a YAML integer, or text that is one after `${VAR}`
-/// interpolation (SPEC 2: `retention_days: ${RETENTION:-30}`).
+/// interpolation.
 fn whole_number<'de, D: Deserializer<'de>>(d: D, min: i128, max: i128) -> Result<i128, D::Error> {
     let value = defined_scalar(d, &whole_number_expected(min, max))?;
     whole_number_of(&value, min, max).map_err(de::Error::custom)
@@ -151,7 +151,7 @@ pub fn env_u32<'de, D: Deserializer<'de>>(d: D) -> Result<u32, D::Error> {
 
 /// A TCP port (`alerts.email.smtp_port`) from a YAML integer or interpolated text. An
 /// unset `${VAR}` is kept, like [`EnvString`], and reported by validation only when the
-/// channel is enabled: a disabled channel is not interpolated (SPEC 7).
+/// channel is enabled: a disabled channel is not interpolated.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PortValue(Result<u16, String>);
 
@@ -185,7 +185,7 @@ impl<'de> Deserialize<'de> for PortValue {
 
 /// A string value after `${VAR}` interpolation. Interpolation of an undefined variable is
 /// kept as an error and reported by validation, so that a disabled alert channel can hold
-/// `${SLACK_WEBHOOK_URL}` without the variable being set (SPEC 7).
+/// `${SLACK_WEBHOOK_URL}` without the variable being set.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct EnvString(Result<String, String>);
 

@@ -1,4 +1,4 @@
-//! `--report` (SPEC 5): the health report as HTML, CSV and JSON, and the Prometheus
+//! `--report`: the health report as HTML, CSV and JSON, and the Prometheus
 //! textfile. Reads the run document and the store only — never the disk being monitored —
 //! so it is fast and can be regenerated for any window.
 //!

@@ -1,4 +1,4 @@
-//! The Prometheus textfile (node_exporter textfile collector format, SPEC 5): gauges per
+//! The Prometheus textfile (node_exporter textfile collector format): gauges per
 //! location with HELP and TYPE lines, and the unlabelled time of the run. Failure gauges
 //! count over the report window.
 
@@ -35,7 +35,7 @@ const METRICS: &[(&str, &str, Value)] = &[
     ),
     (
         "backup_monitor_health_score",
-        "Health score in [0, 1] over the report window (SPEC 3.3); absent when nothing was measured.",
+        "Health score in [0, 1] over the report window; absent when nothing was measured.",
         |l| l.health_score,
     ),
     (

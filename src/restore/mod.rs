@@ -1,4 +1,4 @@
-//! `--test-restore` (SPEC 3.6, 7 "Restore"): restore the newest backups of each location
+//! `--test-restore`: restore the newest backups of each location
 //! into a sandbox and prove that what comes out is usable.
 //!
 //! One file per format family — `tar.rs`, `zip.rs`, `compressed.rs` (single compressed
@@ -8,7 +8,7 @@
 //! (`expect`, `min_files`), records it and syncs the restore problems.
 //!
 //! A backup already tested with the same size, mtime and restore settings is not tested
-//! again (SPEC 7): its previous verdict is carried into this run's results (the detail
+//! again: its previous verdict is carried into this run's results (the detail
 //! says since when) and its problems stay open.
 //!
 //! Not for: checksums (verify) or deciding whether a backup is missing (monitor).
@@ -433,7 +433,7 @@ pub(crate) fn open_backup(path: &Path) -> Result<File, RestoreError> {
 }
 
 /// Detect what the backup is and hand it to its format's handler. Content decides; the
-/// name only promises (SPEC 7): bytes that break its promise are corrupt, and a file whose
+/// name only promises: bytes that break its promise are corrupt, and a file whose
 /// name promises nothing known and whose bytes are not recognised is skipped.
 fn restore(
     sandbox: &Sandbox,

@@ -5,7 +5,7 @@
 //! on success, on failure and on panic. Directories left by a run that was killed are
 //! removed by the next run ([`clean_leftovers`]).
 //!
-//! Rules (SPEC 3.6): entry names that are absolute or contain `..` are refused; symbolic
+//! Rules: entry names that are absolute or contain `..` are refused; symbolic
 //! links are never created (their targets are checked, and one that resolves outside the
 //! sandbox — directly or through other links of the archive — is refused; a chain that
 //! loops without leaving resolves nowhere, like ELOOP, and is harmless); hard links are

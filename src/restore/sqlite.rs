@@ -2,7 +2,7 @@
 //! evidence and must not be touched), then `PRAGMA integrity_check` and the table list.
 //! A file SQLite does not accept as a database, or one shorter than its header declares
 //! (truncated), is `archive_corrupt`; a database whose integrity check fails is
-//! `restore_failed` (SPEC 7). The tables are the restored
+//! `restore_failed`. The tables are the restored
 //! "entries": `expect` globs match table names and `min_files` counts tables.
 
 use super::sandbox::Sandbox;

@@ -1,4 +1,4 @@
-//! Alerts and their delivery history (SPEC 3.7, 4). An alert follows one problem row;
+//! Alerts and their delivery history. An alert follows one problem row;
 //! every attempt to deliver it on a channel is a delivery row, successful or not, with
 //! its (already redacted) error. What a channel must be told next is decided from these
 //! rows by `alert::decide`.

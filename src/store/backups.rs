@@ -201,7 +201,7 @@ impl Store {
         )?)
     }
 
-    /// How many backups of a location are present (SPEC 7: whatever the window).
+    /// How many backups of a location are present.
     pub fn present_count(&self, location_id: i64) -> Result<u64> {
         Ok(self.conn.query_row(
             "SELECT COUNT(*) FROM backups WHERE location_id = ?1 AND deleted_at IS NULL",

@@ -18,7 +18,7 @@ pub struct DailyHealth {
 
 impl Store {
     /// (passed, judged) verifications of a location since `since`. Only comparisons with
-    /// earlier evidence count: `recorded` (first sight) does not (SPEC 7).
+    /// earlier evidence count: `recorded` (first sight) does not.
     pub fn verification_counts(
         &self,
         location_id: i64,

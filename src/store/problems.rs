@@ -1,5 +1,5 @@
 //! Open problems: each operation judges its own kinds and syncs them here. A problem
-//! stays open until the operation that owns it judges it again (SPEC 7).
+//! stays open until the operation that owns it judges it again.
 
 use super::{Store, from_unix, to_unix};
 use crate::problem::{Kind, Operation, Problem, Severity};

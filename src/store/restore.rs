@@ -1,5 +1,5 @@
 //! Restore tests: one row per backup per run that considered it, and the lookup that
-//! lets an unchanged backup keep its earlier verdict (SPEC 7).
+//! lets an unchanged backup keep its earlier verdict.
 
 use super::{Store, from_unix, to_unix};
 use anyhow::Result;

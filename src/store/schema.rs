@@ -105,7 +105,7 @@ CREATE TABLE problems (
 CREATE UNIQUE INDEX problems_open ON problems(key) WHERE resolved_at IS NULL;
 CREATE INDEX problems_by_location ON problems(location_id, resolved_at);
 
--- One alert per open problem that passed the alert filters (SPEC 3.7). Which channel
+-- One alert per open problem that passed the alert filters. Which channel
 -- was told what, and when, is the delivery history below: the next event of each channel
 -- (open, repeat, escalation, resolved) is decided from its last successful delivery.
 CREATE TABLE alerts (

@@ -46,7 +46,7 @@ pub struct Judge<'a> {
 }
 
 impl Judge<'_> {
-    /// A backup whose size or mtime differs from what was recorded (SPEC 7: whatever
+    /// A backup whose size or mtime differs from what was recorded (whatever
     /// `settle` says). `now` is what the file looks like now: (size, mtime_ns).
     pub fn modified(&self, b: &BackupRow, now: (u64, i64), bytes: u64) -> Judged {
         let message = format!(

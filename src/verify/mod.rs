@@ -1,4 +1,4 @@
-//! `--verify`: prove each backup is still the bytes it was (SPEC 3.5). The first time a
+//! `--verify`: prove each backup is still the bytes it was. The first time a
 //! settled backup is verified its checksum is recorded (trust on first use); later runs
 //! re-hash a rotating sample and compare, check sidecar checksum files, and compare size and
 //! mtime with what was recorded. Hashing runs on every core across all selected locations

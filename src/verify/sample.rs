@@ -1,4 +1,4 @@
-//! Which recorded backups a run re-hashes (SPEC 3.5, 7): ceil(`verify_sample` × backups
+//! Which recorded backups a run re-hashes: ceil(`verify_sample` × backups
 //! in the window), at least 1, the newest backup always among them, and the other places
 //! going to a rotation ordered oldest-verified first. When the sample is a single place
 //! and older backups exist, the rotation still gets one place beside the newest, so no
@@ -42,7 +42,7 @@ pub fn choose(
     };
     let newest = newest.filter(|id| candidates.iter().any(|c| c.id == *id));
     let newest_in_window = newest.is_some_and(|id| window.iter().any(|c| c.id == id));
-    // The newest takes one of the sample's places (SPEC 7); the rotation keeps at least one.
+    // The newest takes one of the sample's places; the rotation keeps at least one.
     let rotation = if newest_in_window {
         places.saturating_sub(1).max(1)
     } else {

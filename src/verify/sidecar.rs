@@ -1,4 +1,4 @@
-//! Sidecar checksum files (SPEC 3.5): `<file>.sha256`, `<file>.md5`, `<file>.b3` beside a
+//! Sidecar checksum files: `<file>.sha256`, `<file>.md5`, `<file>.b3` beside a
 //! backup, and `SHA256SUMS`, `MD5SUMS`, `B3SUMS` in its directory. Lines follow coreutils:
 //! `<hex>  <name>` (text), `<hex> *<name>` (binary), a leading `\` when the name is escaped,
 //! and the BSD `--tag` form `SHA256 (<name>) = <hex>`. A per-file sidecar may also hold
