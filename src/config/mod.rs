@@ -270,6 +270,14 @@ pub struct RestoreConfig {
     pub scratch_dir: Option<String>,
     #[serde(default, deserialize_with = "optional_env_string")]
     pub postgres_url: Option<String>,
+    /// Wall-clock bound of one backup's restore test; past it the test fails as
+    /// `restore_limit_exceeded`.
+    #[serde(default = "default_restore_timeout")]
+    pub timeout: DurationValue,
+}
+
+fn default_restore_timeout() -> DurationValue {
+    DurationValue(std::time::Duration::from_secs(300))
 }
 
 impl Default for RestoreConfig {
@@ -281,6 +289,7 @@ impl Default for RestoreConfig {
             max_bytes: None,
             scratch_dir: None,
             postgres_url: None,
+            timeout: default_restore_timeout(),
         }
     }
 }

@@ -52,6 +52,8 @@ pub enum RestoreError {
     Unsafe(String),
     #[error("restoring stopped at the limit of {limit} bytes (restore.max_bytes)")]
     Limit { limit: u64 },
+    #[error("restoring stopped after {seconds} s, the time limit (restore.timeout)")]
+    TimeLimit { seconds: u64 },
     /// Content was read but fails validation.
     #[error("{0}")]
     Failed(String),
@@ -73,7 +75,9 @@ impl RestoreError {
         match self {
             RestoreError::Corrupt(_) => Some(Kind::ArchiveCorrupt),
             RestoreError::Unsafe(_) => Some(Kind::UnsafeArchiveEntry),
-            RestoreError::Limit { .. } => Some(Kind::RestoreLimitExceeded),
+            RestoreError::Limit { .. } | RestoreError::TimeLimit { .. } => {
+                Some(Kind::RestoreLimitExceeded)
+            }
             RestoreError::Failed(_) => Some(Kind::RestoreFailed),
             RestoreError::Incomplete(_) => Some(Kind::DumpIncomplete),
             RestoreError::Skipped(_) => None,
@@ -350,7 +354,8 @@ fn test_backup(ctx: &RunContext, loc: &Location, path: &Path, size: u64) -> Resu
     let parent = scratch_parent(ctx, loc);
     let tally = Tally::new(&loc.restore.expect).context("restore.expect")?;
     let sandbox = Sandbox::create(&parent, loc.restore.max_bytes_for(size), tally)
-        .with_context(|| format!("cannot create a restore sandbox under {}", parent.display()))?;
+        .with_context(|| format!("cannot create a restore sandbox under {}", parent.display()))?
+        .with_timeout(loc.restore.timeout.0);
     let progress = Progress::new(ctx.progress, size, path);
     let mut format = "unknown".to_string();
     let pg_url = loc.restore.postgres_url.as_deref();

@@ -16,6 +16,7 @@
 //! large buffer and no fsync: the sandbox is thrown away.
 
 use super::{RestoreError, Tally};
+use std::time::{Duration, Instant};
 use std::cell::RefCell;
 use std::collections::HashMap;
 use std::ffi::{CStr, CString};
@@ -105,6 +106,9 @@ pub struct Written {
     pub new: bool,
 }
 
+/// The wall-clock bound of a test whose caller sets none (`restore.timeout`'s default).
+pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(300);
+
 pub struct Sandbox {
     root: PathBuf,
     /// The root directory, opened once: everything is created relative to open
@@ -120,6 +124,10 @@ pub struct Sandbox {
     /// Symbolic links of the archive (path → target), checked as a whole by
     /// [`Sandbox::check_links`] because a link may point through one that comes later.
     links: Mutex<HashMap<String, String>>,
+    /// When this test must stop (`restore.timeout`): every loop over entries, statements
+    /// or rows asks [`Sandbox::check_deadline`].
+    deadline: Instant,
+    timeout: Duration,
     pub tally: Tally,
 }
 
@@ -183,8 +191,37 @@ impl Sandbox {
             charged: AtomicU64::new(0),
             restored: AtomicU64::new(0),
             links: Mutex::new(HashMap::new()),
+            deadline: Instant::now() + DEFAULT_TIMEOUT,
+            timeout: DEFAULT_TIMEOUT,
             tally,
         })
+    }
+
+    /// Bound this test's wall-clock time to `timeout` from now.
+    pub fn with_timeout(mut self, timeout: Duration) -> Sandbox {
+        self.timeout = timeout;
+        self.deadline = Instant::now() + timeout;
+        self
+    }
+
+    /// The instant this test must stop by.
+    pub fn deadline(&self) -> Instant {
+        self.deadline
+    }
+
+    /// Fail with [`RestoreError::TimeLimit`] once the deadline has passed.
+    pub fn check_deadline(&self) -> Result<(), RestoreError> {
+        if Instant::now() >= self.deadline {
+            return Err(self.time_limit());
+        }
+        Ok(())
+    }
+
+    /// The error for a test that ran out of time.
+    pub fn time_limit(&self) -> RestoreError {
+        RestoreError::TimeLimit {
+            seconds: self.timeout.as_secs(),
+        }
     }
 
     pub fn root(&self) -> &Path {

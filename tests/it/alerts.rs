@@ -2,7 +2,7 @@
 //! (Python's aiosmtpd, started by the test) and an HTTP server (tiny_http) standing in for
 //! Slack and a generic webhook. Time moves with `BACKUP_MONITOR_NOW`.
 
-mod common;
+use crate::common;
 
 use backup_monitor::problem::{Kind, Operation, Problem, Severity};
 use backup_monitor::store::Store;
@@ -155,7 +155,7 @@ impl SmtpSink {
         }
         let port = free_port();
         let dir = tempfile::tempdir().unwrap();
-        let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/support/smtp_sink.py");
+        let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/it/smtp_sink.py");
         let mut cmd = Command::new("python3");
         cmd.arg(script)
             .arg(port.to_string())

@@ -9,7 +9,7 @@
 //! out escaped in the HTML, CSV, JSON, Prometheus, Slack, webhook, email, text and Nagios
 //! renderings. Results are described in docs/reliability.md.
 
-mod common;
+use crate::common;
 
 use chrono::{Duration, Utc};
 use common::{Run, Workspace, set_mtime};
@@ -1300,7 +1300,7 @@ fn hostile_names_are_escaped_in_email() {
         .unwrap()
         .port();
     let outdir = tempfile::tempdir().unwrap();
-    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/support/smtp_sink.py");
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/it/smtp_sink.py");
     let mut smtp = Command::new("python3")
         .arg(script)
         .arg(port.to_string())

@@ -2,7 +2,7 @@
 //! modification after backup, every sidecar form, malformed sidecars, the sampling
 //! rotation, `--days` and location filters, exit codes and the JSON counters.
 
-mod common;
+use crate::common;
 
 use chrono::{DateTime, Duration, Utc};
 use common::{Workspace, set_mtime, ts};

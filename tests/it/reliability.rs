@@ -4,8 +4,8 @@
 //! read-only store, servers that accept and hang), and the permissions of what the
 //! program writes. docs/reliability.md explains each test and its numbers.
 
-mod common;
-mod support;
+use crate::common;
+use crate::support;
 
 use common::Workspace;
 use serde_json::Value;

@@ -3,7 +3,7 @@
 //! skipped-with-reason, content detection, sandbox cleanup, carried verdicts and real
 //! PostgreSQL restores (with `BM_TEST_PG_URL`, see scripts/test-postgres).
 
-mod common;
+use crate::common;
 
 use chrono::{Duration, Utc};
 use common::{Workspace, set_mtime};

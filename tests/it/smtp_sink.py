@@ -1,4 +1,4 @@
-"""A loopback SMTP server for tests/alerts.rs: aiosmtpd that writes each message it
+"""A loopback SMTP server for tests/it/alerts.rs: aiosmtpd that writes each message it
 receives as one JSON file (envelope, subject, plain-text and HTML parts) into a directory.
 
 usage: python3 smtp_sink.py PORT OUTDIR [USER PASSWORD]

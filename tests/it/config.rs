@@ -3,7 +3,7 @@
 //! that never fires), errors speak the user's words with key path and line, `${VAR}`
 //! works in numbers and switches, and `DATABASE_URL` from a `.env` file counts.
 
-mod common;
+use crate::common;
 
 use chrono::Duration;
 use common::{Run, Workspace, ts};

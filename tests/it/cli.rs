@@ -2,7 +2,7 @@
 //! clear cause in every output format, env interpolation and precedence, the run lock,
 //! and a store that survives SIGKILL mid-scan.
 
-mod common;
+use crate::common;
 
 use common::{Workspace, ts};
 use std::time::Duration;

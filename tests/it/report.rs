@@ -2,7 +2,7 @@
 //! then the HTML, CSV, JSON and Prometheus files checked for content, escaping and
 //! atomic replacement.
 
-mod common;
+use crate::common;
 
 use common::{Workspace, ts};
 use std::collections::HashMap;

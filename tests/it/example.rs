@@ -3,7 +3,7 @@
 //! whole workflow. The samples are dated relative to "now", so the run is repeated at a
 //! time of day before the nightly jobs (00:30) and after them.
 
-mod common;
+use crate::common;
 
 use common::{Workspace, ts};
 use std::path::Path;

@@ -1,7 +1,7 @@
 //! `--monitor` through the binary: every monitor problem kind, filters, exit codes and
 //! the `--format json` document, on real files in temp dirs with a fixed "now".
 
-mod common;
+use crate::common;
 
 use chrono::Duration;
 use common::{Workspace, ts};

@@ -1,0 +1,16 @@
+//! The integration tests: one binary (as ripgrep does), one module per area, each running
+//! the real `backup-monitor` binary against real files and servers on 127.0.0.1.
+
+mod common;
+mod support;
+
+mod alerts;
+mod cli;
+mod config;
+mod example;
+mod hostile;
+mod monitor;
+mod reliability;
+mod report;
+mod restore;
+mod verify;
