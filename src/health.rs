@@ -1,12 +1,77 @@
 //! The health score: 0.5 × backup success + 0.3 × verification pass + 0.2 ×
 //! restore pass, components with nothing to measure dropping out and the rest rescaled.
-//! Pure scoring here; `assess` gathers the inputs from the store.
+//! Pure scoring here; `assess` gathers the inputs from the store, and [`step`] is the
+//! health step of a run: score, record the day's figures, judge `health_degraded`.
+//!
+//! Not for: the other problem kinds (each operation judges its own).
 
-use crate::config::Location;
-use crate::problem::{Kind, Problem, Severity};
+use crate::config::{Config, Location};
+use crate::outcome::Thresholds;
+use crate::problem::{Kind, Operation, Problem, Severity};
+use crate::run::RunContext;
 use crate::store::{BackupRow, DailyHealth, Store};
-use anyhow::Result;
+use anyhow::{Context, Result};
 use chrono::{DateTime, Utc};
+use std::collections::HashMap;
+
+/// The configured thresholds: under `warning` a location warns, under `critical` it is
+/// critical.
+pub fn thresholds(config: &Config) -> Thresholds {
+    Thresholds {
+        warning: config.monitoring.health_warning.0,
+        critical: config.monitoring.health_critical.0,
+    }
+}
+
+/// The health step of a run: score each selected location over the window and record
+/// today's figures; when `judge` (the run reports), open or close its
+/// `health_degraded`. Returns each location's score by store id.
+pub fn step(ctx: &RunContext, judge: bool) -> Result<HashMap<i64, Option<f64>>> {
+    let t = thresholds(ctx.config);
+    let today = ctx.today();
+    let mut scores = HashMap::new();
+    for sel in &ctx.locations {
+        let loc = sel.config;
+        let backups = ctx.store.backups_of(sel.id)?;
+        let zeroed = ctx
+            .store
+            .open_problems(Some(&[Operation::Monitor]), Some(&[sel.id]))?
+            .iter()
+            .any(|p| matches!(p.problem.kind, Kind::LocationUnavailable | Kind::NoBackups));
+        let assessment = assess(
+            ctx.store,
+            loc,
+            sel.id,
+            &backups,
+            ctx.window_start(),
+            ctx.now,
+            zeroed,
+        )
+        .with_context(|| format!("scoring location {}", loc.name))?;
+        ctx.store
+            .record_daily_health(sel.id, &today, &assessment.daily(&today), ctx.now)?;
+        if judge {
+            let found: Vec<Problem> = assessment
+                .problem(&loc.name, t.warning, t.critical)
+                .into_iter()
+                .collect();
+            ctx.store
+                .sync_problems(Operation::Report, Some(sel.id), &found, &|_| true, ctx.now)?;
+        }
+        scores.insert(sel.id, assessment.score);
+    }
+    Ok(scores)
+}
+
+/// The score recorded for a location: today's, else the most recent day's.
+pub fn stored_score(store: &Store, location_id: i64, today: &str) -> Result<Option<f64>> {
+    if let Some(h) = store.daily_health(location_id, today)?.first() {
+        return Ok(h.score);
+    }
+    Ok(store
+        .latest_daily_health(location_id)?
+        .and_then(|h| h.score))
+}
 
 /// Rates in [0, 1]; None when there was nothing to measure.
 #[derive(Debug, Clone, Copy, PartialEq, Default)]

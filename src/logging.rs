@@ -2,6 +2,7 @@
 //! set) at the configured level. Log lines never carry secrets: callers log redacted text.
 
 use crate::config::LogLevel;
+use crate::recent_log::RecentLog;
 use std::path::Path;
 use tracing_subscriber::filter::LevelFilter;
 use tracing_subscriber::fmt::writer::MakeWriterExt;
@@ -29,8 +30,9 @@ pub fn stderr_level(quiet: bool, verbose: u8) -> LevelFilter {
 }
 
 /// Install the subscriber. A log file that cannot be opened is reported and skipped: logs
-/// must never stop a backup check.
-pub fn init(stderr: LevelFilter, file: Option<&Path>, file_level: LogLevel) {
+/// must never stop a backup check. Returns the buffer of recent lines per location.
+pub fn init(stderr: LevelFilter, file: Option<&Path>, file_level: LogLevel) -> RecentLog {
+    let recent = RecentLog::default();
     let stderr_layer = tracing_subscriber::fmt::layer()
         .with_writer(std::io::stderr.with_max_level(tracing::Level::TRACE))
         .with_target(false)
@@ -56,8 +58,9 @@ pub fn init(stderr: LevelFilter, file: Option<&Path>, file_level: LogLevel) {
     let _ = tracing_subscriber::registry()
         .with(stderr_layer)
         .with(file_layer)
-        .with(crate::alert::recent_log::layer())
+        .with(recent.layer())
         .try_init();
+    recent
 }
 
 fn open_log(path: &Path) -> std::io::Result<std::fs::File> {

@@ -2,7 +2,7 @@
 //! sizes and disk space. Not for: reading file contents (verify, restore).
 
 use crate::config::{Location, SizeOrPercent};
-use crate::problem::{Kind, Operation, Problem, Severity};
+use crate::problem::{Kind, Operation, Problem, Severity, SlotStart};
 use crate::run::{RunContext, SelectedLocation};
 use crate::scan::{self, ScanError};
 use crate::store::BackupRow;
@@ -208,25 +208,6 @@ fn duration_text(d: std::time::Duration) -> String {
     if text.is_empty() { "0s".into() } else { text }
 }
 
-/// Orders slot labels (local RFC 3339, as in `Problem::slot` and `missing_slots`) by the
-/// instant they name. Text order is wrong across a DST change: on a fall-back day
-/// `02:15+01:00` (01:15Z) sorts before `02:15+02:00` (00:15Z). Labels that do not parse
-/// sort after those that do, by text.
-pub fn slot_order(a: &str, b: &str) -> std::cmp::Ordering {
-    let instant = |s: &str| DateTime::parse_from_rfc3339(s).ok();
-    match (instant(a), instant(b)) {
-        (Some(x), Some(y)) => x.cmp(&y).then_with(|| a.cmp(b)),
-        (Some(_), None) => std::cmp::Ordering::Less,
-        (None, Some(_)) => std::cmp::Ordering::Greater,
-        (None, None) => a.cmp(b),
-    }
-}
-
-/// Sorts slot labels by the instant they name (see [`slot_order`]).
-pub fn sort_slots(slots: &mut [String]) {
-    slots.sort_by(|a, b| slot_order(a, b));
-}
-
 /// `missing_backup` per unsatisfied due slot, in the order of the slots' instants (the
 /// schedule yields them in that order; the label text would not sort that way).
 fn missing_slots(ctx: &RunContext, loc: &Location, backups: &[BackupRow]) -> Vec<Problem> {
@@ -237,7 +218,7 @@ fn missing_slots(ctx: &RunContext, loc: &Location, backups: &[BackupRow]) -> Vec
         .into_iter()
         .filter(|j| !j.satisfied)
         .map(|j| {
-            let slot = ctx.local_rfc3339(j.slot.start);
+            let slot = SlotStart::new(j.slot.start, &ctx.tz());
             Problem::new(
                 Kind::MissingBackup,
                 Severity::Critical,
@@ -423,30 +404,8 @@ fn disk_problem(loc: &Location, space: Option<(u64, u64)>) -> Option<Problem> {
 
 #[cfg(test)]
 mod tests {
-    use super::{duration_text, median, retention_cutoff, sort_slots};
+    use super::{duration_text, median, retention_cutoff};
     use chrono::{DateTime, Utc};
-
-    #[test]
-    fn slots_sort_by_instant_across_fall_back() {
-        let mut slots: Vec<String> = [
-            "2026-10-25T03:15:00+01:00",
-            "2026-10-25T02:15:00+01:00",
-            "2026-10-25T02:15:00+02:00",
-            "2026-10-25T01:15:00+02:00",
-        ]
-        .map(String::from)
-        .to_vec();
-        sort_slots(&mut slots);
-        assert_eq!(
-            slots,
-            [
-                "2026-10-25T01:15:00+02:00",
-                "2026-10-25T02:15:00+02:00",
-                "2026-10-25T02:15:00+01:00",
-                "2026-10-25T03:15:00+01:00",
-            ]
-        );
-    }
 
     #[test]
     fn durations_read_like_the_config() {

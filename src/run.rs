@@ -19,6 +19,10 @@ pub struct RunContext<'a> {
     /// "Now" for every judgement of this run (see `BACKUP_MONITOR_NOW`).
     pub now: DateTime<Utc>,
     pub run_id: i64,
+    /// This host's name, as runs, alerts and scratch databases name it.
+    pub host: String,
+    /// Recent log lines by location, for alerts that include them.
+    pub recent_log: crate::recent_log::RecentLog,
     pub locations: Vec<SelectedLocation<'a>>,
     /// `--days N`: the window is [now − N × 24 h, now].
     pub days: u32,
@@ -33,6 +37,14 @@ impl RunContext<'_> {
 
     pub fn tz(&self) -> chrono_tz::Tz {
         self.config.timezone.0
+    }
+
+    /// Today's date (YYYY-MM-DD) in the configured zone: the key of daily figures.
+    pub fn today(&self) -> String {
+        self.now
+            .with_timezone(&self.tz())
+            .format("%Y-%m-%d")
+            .to_string()
     }
 
     /// RFC 3339 in the configured zone, as slots and report times are shown.

@@ -6,43 +6,8 @@ use crate::config::{Alerts, Monitoring, NotifyLevel};
 use crate::problem::{AlertSwitch, Severity};
 use crate::store::{AlertDelivery, StoredProblem};
 use chrono::{DateTime, Duration, Utc};
-use serde::Serialize;
 
-/// What a message says about one alert.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Event {
-    /// The first notice of a problem.
-    Open,
-    /// The severity changed since the channel was last told: sent at once.
-    Escalation,
-    /// Still open after `cooldown`.
-    Repeat,
-    /// The problem closed (`send_resolved`).
-    Resolved,
-}
-
-impl Event {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Event::Open => "open",
-            Event::Escalation => "escalation",
-            Event::Repeat => "repeat",
-            Event::Resolved => "resolved",
-        }
-    }
-
-    pub fn parse(s: &str) -> Option<Event> {
-        [
-            Event::Open,
-            Event::Escalation,
-            Event::Repeat,
-            Event::Resolved,
-        ]
-        .into_iter()
-        .find(|e| e.as_str() == s)
-    }
-}
+pub use crate::store::Event;
 
 /// Why an open problem is not alerted (counted as `suppressed`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

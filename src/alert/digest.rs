@@ -39,7 +39,7 @@ pub struct Line {
     pub previous_severity: Option<Severity>,
     pub location: Option<String>,
     pub path: Option<String>,
-    pub slot: Option<String>,
+    pub slot: Option<crate::problem::SlotStart>,
     pub message: String,
     /// RFC 3339, in the configured zone.
     pub since: String,
@@ -144,12 +144,9 @@ impl Digest {
                         )
                     };
                     // Slots by the instant they name (DST days), not as text.
-                    key(a).cmp(&key(b)).then_with(|| {
-                        match (&a.alert.problem.slot, &b.alert.problem.slot) {
-                            (Some(x), Some(y)) => crate::monitor::slot_order(x, y),
-                            (x, y) => x.cmp(y),
-                        }
-                    })
+                    key(a)
+                        .cmp(&key(b))
+                        .then_with(|| a.alert.problem.slot.cmp(&b.alert.problem.slot))
                 });
                 let alerts: Vec<Line> = members.iter().map(|n| line(n, clock)).collect();
                 Group {
@@ -284,7 +281,7 @@ fn line(n: &Notice, clock: &Clock) -> Line {
         previous_severity: n.previous_severity,
         location: a.problem.location.clone(),
         path: a.problem.path.clone(),
-        slot: a.problem.slot.clone(),
+        slot: a.problem.slot,
         message: a.problem.message.clone(),
         since: clock.rfc3339(n.since),
         resolved_at: n.resolved_at.map(|t| clock.rfc3339(t)),

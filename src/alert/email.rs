@@ -195,4 +195,25 @@ mod tests {
         assert!(html.contains("db_&lt;1&gt;.sql.gz"), "{html}");
         assert!(!html.contains("db_<1>"), "{html}");
     }
+
+    #[test]
+    fn digest_email_both_parts() {
+        let mut missing = fixtures::alert(Kind::MissingBackup, Severity::Critical, Some("db"));
+        missing.problem.slot = Some("2026-11-19T02:00:00+01:00".parse().unwrap());
+        missing.problem.message = "no backup for the daily slot starting 2026-11-19 02:00".into();
+        let mut small = fixtures::alert(Kind::UndersizedBackup, Severity::Warning, Some("www"));
+        small.problem.path = Some("www-20261121-0300.tar.gz".into());
+        small.problem.message = "www-20261121-0300.tar.gz is 12 bytes, under min_size 1 KiB".into();
+        let fixed = fixtures::alert(Kind::ChecksumMismatch, Severity::Critical, Some("docs"));
+        let notices = [
+            fixtures::notice(Event::Open, missing),
+            fixtures::notice(Event::Repeat, small),
+            fixtures::notice(Event::Resolved, fixed),
+        ];
+        let clock = fixtures::clock_at(7200);
+        let d = Digest::build(&notices, "backup-host", &clock, &|_| Vec::new());
+        let (text, html) = render(&d).unwrap();
+        insta::assert_snapshot!("digest_email_text", text);
+        insta::assert_snapshot!("digest_email_html", html);
+    }
 }

@@ -16,7 +16,6 @@ pub mod digest;
 pub mod email;
 mod http;
 pub mod log;
-pub mod recent_log;
 pub mod redact;
 pub mod slack;
 pub mod webhook;
@@ -24,7 +23,6 @@ pub mod webhook;
 pub use decide::Event;
 
 use crate::config::Config;
-use crate::output::{AlertSummary, OpenAlert};
 use crate::problem::{Kind, Operation, Problem, Severity};
 use crate::run::RunContext;
 use crate::store::{AlertDelivery, AlertRow, Store};
@@ -34,6 +32,33 @@ use decide::{ChannelHistory, next_for_closed, next_for_open, suppression};
 use digest::{Clock, Digest, Notice};
 use redact::Secrets;
 use std::collections::{HashMap, HashSet};
+
+/// What `--check-alerts` did this run. The counters count alerts, not messages.
+#[derive(Debug, Clone, Default, serde::Serialize, PartialEq)]
+pub struct Summary {
+    pub sent: u64,
+    pub repeated: u64,
+    pub resolved: u64,
+    pub suppressed: u64,
+    pub delivery_failures: u64,
+}
+
+/// An alert whose problem is still open (`--status`, field `open_alerts`).
+#[derive(Debug, Clone, serde::Serialize, PartialEq)]
+pub struct OpenAlert {
+    pub kind: Kind,
+    pub severity: Severity,
+    pub location: Option<String>,
+    pub path: Option<String>,
+    pub slot: Option<crate::problem::SlotStart>,
+    pub message: String,
+    pub opened_at: String,
+    pub last_sent_at: Option<String>,
+    /// Successful deliveries, all channels together.
+    pub deliveries: u32,
+    /// Channels whose last attempt failed (retried next run).
+    pub failing_channels: Vec<String>,
+}
 
 /// Somewhere alerts go. `deliver` sends one digest as one message; its error must not
 /// contain secrets verbatim where it can avoid it (the caller redacts it again).
@@ -72,12 +97,9 @@ pub fn channels(config: &Config) -> Vec<Box<dyn Channel>> {
     out
 }
 
-pub fn run(ctx: &RunContext) -> Result<AlertSummary> {
+pub fn run(ctx: &RunContext) -> Result<Summary> {
     let secrets = Secrets::from_config(&ctx.config.alerts);
-    let host = hostname::get()
-        .map(|h| h.to_string_lossy().into_owned())
-        .unwrap_or_else(|_| "unknown host".into());
-    run_with(ctx, &channels(ctx.config), &secrets, &host)
+    run_with(ctx, &channels(ctx.config), &secrets, &ctx.host)
 }
 
 /// An alert this run may tell channels about.
@@ -109,8 +131,8 @@ pub fn run_with(
     channels: &[Box<dyn Channel>],
     secrets: &Secrets,
     host: &str,
-) -> Result<AlertSummary> {
-    let mut summary = AlertSummary::default();
+) -> Result<Summary> {
+    let mut summary = Summary::default();
     let about_backups = |k: Kind| k != Kind::AlertDeliveryFailed;
     let about_channels = |k: Kind| k == Kind::AlertDeliveryFailed;
     let first = candidates(ctx, &about_backups, &mut summary)?;
@@ -163,7 +185,7 @@ fn deliver_round(
     secrets: &Secrets,
     host: &str,
     candidates: &[Candidate],
-    summary: &mut AlertSummary,
+    summary: &mut Summary,
 ) -> Result<Round> {
     let mut round = Round::default();
     let clock = Clock {
@@ -172,7 +194,7 @@ fn deliver_round(
     };
     // Every digest is built before any is delivered, so the log channel's own lines
     // never show up as "recent log" in another channel's message.
-    let log_of = |location: &str| recent_log::recent(location, digest::LOG_LINES);
+    let log_of = |location: &str| ctx.recent_log.recent(location, digest::LOG_LINES);
     let plans: Vec<(&dyn Channel, Digest)> = channels
         .iter()
         .filter_map(|channel| {
@@ -256,7 +278,7 @@ fn sync_channel_problems(
 fn candidates(
     ctx: &RunContext,
     wanted: &dyn Fn(Kind) -> bool,
-    summary: &mut AlertSummary,
+    summary: &mut Summary,
 ) -> Result<Vec<Candidate>> {
     let store = ctx.store;
     let names: HashSet<&str> = ctx
@@ -384,7 +406,7 @@ fn delivery_problem(channel: &str, alerts: usize, error: &str) -> Problem {
 }
 
 /// The counters count alerts, not messages.
-fn count(summary: &mut AlertSummary, c: &Candidate, o: &Outcome, any_channel: bool) {
+fn count(summary: &mut Summary, c: &Candidate, o: &Outcome, any_channel: bool) {
     if o.failed {
         summary.delivery_failures += 1;
     }
@@ -431,8 +453,8 @@ fn open_alert_view(store: &Store, ctx: &RunContext, a: AlertRow) -> Result<OpenA
         .collect();
     failing.sort();
     Ok(OpenAlert {
-        kind: a.problem.kind.as_str().to_string(),
-        severity: a.problem.severity.as_str().to_string(),
+        kind: a.problem.kind,
+        severity: a.problem.severity,
         location: a.problem.location,
         path: a.problem.path,
         slot: a.problem.slot,
@@ -536,12 +558,14 @@ mod tests {
                 .unwrap();
         }
 
-        fn check(&self, channels: &[&Fake], at: i64) -> AlertSummary {
+        fn check(&self, channels: &[&Fake], at: i64) -> Summary {
             let ctx = RunContext {
                 config: &self.config,
                 store: &self.store,
                 now: from_unix(at),
                 run_id: at,
+                host: "test-host".into(),
+                recent_log: Default::default(),
                 locations: vec![SelectedLocation {
                     id: self.loc,
                     config: &self.config.backups.locations[0],
@@ -559,20 +583,25 @@ mod tests {
         }
     }
 
-    fn summary(
-        sent: u64,
-        repeated: u64,
-        resolved: u64,
-        suppressed: u64,
-        failures: u64,
-    ) -> AlertSummary {
-        AlertSummary {
+    fn summary(sent: u64, repeated: u64, resolved: u64, suppressed: u64, failures: u64) -> Summary {
+        Summary {
             sent,
             repeated,
             resolved,
             suppressed,
             delivery_failures: failures,
         }
+    }
+
+    /// A slot named by a letter: `a` is 01:00, `b` 02:00, …
+    fn test_slot(name: &str) -> crate::problem::SlotStart {
+        let hour = name
+            .bytes()
+            .next()
+            .map_or(0, |b| b.saturating_sub(b'a') + 1);
+        format!("2026-11-19T{hour:02}:00:00+00:00")
+            .parse()
+            .expect("slot")
     }
 
     fn missing(slot: &str) -> Problem {
@@ -582,7 +611,7 @@ mod tests {
             "db",
             "no backup in its slot",
         )
-        .with_slot(slot)
+        .with_slot(test_slot(slot))
     }
 
     #[test]

@@ -901,6 +901,16 @@ fn store_path_from_url(url: &str) -> Result<String, String> {
     Ok(url.to_string())
 }
 
+/// This machine's host name, as the store and alerts name it ("unknown host" when the
+/// system will not say).
+pub fn host_name() -> String {
+    hostname::get()
+        .ok()
+        .map(|h| h.to_string_lossy().into_owned())
+        .filter(|h| !h.is_empty())
+        .unwrap_or_else(|| "unknown host".into())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -6,7 +6,7 @@
 use super::forecast::{self, Forecast};
 use crate::config::{Location, SizeOrPercent};
 use crate::health;
-use crate::output::{LatestBackup, LocationSummary, RunDocument};
+use crate::outcome::{LatestBackup, LocationSummary, Outcome};
 use crate::problem::{Problem, Severity};
 use crate::run::{RunContext, SelectedLocation};
 use crate::store::{ReportBackup, ReportCheck};
@@ -151,7 +151,7 @@ pub struct CheckEntry {
 }
 
 /// Gather the report of the run's locations from `doc` and the store.
-pub fn collect(ctx: &RunContext, doc: &RunDocument) -> Result<ReportData> {
+pub fn collect(ctx: &RunContext, doc: &Outcome) -> Result<ReportData> {
     let tz = ctx.tz();
     let ids: Vec<i64> = ctx.locations.iter().map(|l| l.id).collect();
     let names: HashMap<i64, &SelectedLocation> = ctx.locations.iter().map(|l| (l.id, l)).collect();
@@ -226,7 +226,7 @@ pub fn collect(ctx: &RunContext, doc: &RunDocument) -> Result<ReportData> {
             days: ctx.days,
         },
         today: today.to_string(),
-        status: doc.status.clone(),
+        status: doc.status.as_str().to_string(),
         exit_code: doc.exit_code,
         overall_health: doc.overall_health,
         overall_health_status: health::status_of(doc.overall_health, warning, critical).into(),
@@ -302,7 +302,7 @@ fn location_report(
         name: loc.name.clone(),
         kind: loc.kind.as_str().to_string(),
         mark: loc.kind.calendar_mark().to_string(),
-        status: summary.status.clone(),
+        status: summary.status.as_str().to_string(),
         health_score: summary.health_score,
         health_status: health::status_of(summary.health_score, warning, critical).into(),
         backups_present: summary.backups_present,
@@ -310,7 +310,11 @@ fn location_report(
         bytes_in_window: in_window.iter().map(|b| b.size).sum(),
         latest_backup: summary.latest_backup.clone(),
         latest_backup_age_seconds: summary.latest_backup_age_seconds,
-        missing_slots: summary.missing_slots.clone(),
+        missing_slots: summary
+            .missing_slots
+            .iter()
+            .map(ToString::to_string)
+            .collect(),
         open_problems: mine.len() as u64,
         critical_problems: mine
             .iter()
@@ -381,9 +385,7 @@ fn calendar_days(
     }
     for l in summaries {
         for slot in &l.missing_slots {
-            let Ok(t) = DateTime::parse_from_rfc3339(slot) else {
-                continue;
-            };
+            let t = slot.0;
             let day = t.with_timezone(&tz).date_naive();
             let time = t.with_timezone(&tz).format("%H:%M");
             days.entry(day)

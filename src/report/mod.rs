@@ -18,7 +18,7 @@ mod json;
 mod prometheus;
 
 use crate::config::ReportFormat;
-use crate::output::RunDocument;
+use crate::outcome::Outcome;
 use crate::run::RunContext;
 use anyhow::{Context, Result};
 use data::ReportData;
@@ -55,7 +55,7 @@ fn exporter(format: ReportFormat, ctx: &RunContext) -> Box<dyn Exporter> {
 }
 
 /// Write the configured reports and the Prometheus textfile; returns the files written.
-pub fn run(ctx: &RunContext, doc: &RunDocument) -> Result<Vec<PathBuf>> {
+pub fn run(ctx: &RunContext, doc: &Outcome) -> Result<Vec<PathBuf>> {
     let report = data::collect(ctx, doc).context("gathering the report from the store")?;
     let dir = ctx.config.report_dir();
     let stamp = ctx.now.with_timezone(&ctx.tz()).format("%Y%m%d_%H%M%S");

@@ -23,10 +23,10 @@ mod tar;
 mod zip;
 
 use crate::config::{Location, RestoreConfig};
-use crate::output::{RestoreResult, RestoreSummary};
 use crate::problem::{Kind, Operation, Problem, Severity};
 use crate::run::{RunContext, SelectedLocation};
 use crate::scan::PathMatcher;
+pub use crate::store::Verdict;
 use crate::store::{BackupRow, NewRestoreTest};
 use anyhow::{Context, Result};
 use compressed::Stream;
@@ -155,11 +155,33 @@ impl Tally {
     }
 }
 
+/// One backup's restore test as reported.
+#[derive(Debug, Clone, serde::Serialize, PartialEq)]
+pub struct TestResult {
+    pub location: String,
+    pub path: String,
+    pub format: String,
+    pub result: Verdict,
+    pub files: u64,
+    pub bytes: u64,
+    pub detail: Option<String>,
+}
+
+/// What `--test-restore` did this run: every backup considered, with its verdict.
+#[derive(Debug, Clone, Default, serde::Serialize, PartialEq)]
+pub struct Summary {
+    pub tested: u64,
+    pub passed: u64,
+    pub failed: u64,
+    pub skipped: u64,
+    pub results: Vec<TestResult>,
+}
+
 /// One test's outcome, as recorded and reported.
 #[derive(Debug, Clone)]
 struct Outcome {
     format: String,
-    result: &'static str,
+    result: Verdict,
     files: u64,
     bytes: u64,
     duration_ms: u64,
@@ -167,8 +189,8 @@ struct Outcome {
     problem: Option<Kind>,
 }
 
-pub fn run(ctx: &RunContext) -> Result<RestoreSummary> {
-    let mut summary = RestoreSummary::default();
+pub fn run(ctx: &RunContext) -> Result<Summary> {
+    let mut summary = Summary::default();
     let mut cleaned = HashSet::new();
     for sel in ctx.locations.iter().filter(|s| s.config.test_restore) {
         let parent = scratch_parent(ctx, sel.config);
@@ -179,10 +201,10 @@ pub fn run(ctx: &RunContext) -> Result<RestoreSummary> {
             .with_context(|| format!("restore tests of location {}", sel.config.name))?;
     }
     for r in &summary.results {
-        match r.result.as_str() {
-            "passed" => summary.passed += 1,
-            "failed" => summary.failed += 1,
-            _ => summary.skipped += 1,
+        match r.result {
+            Verdict::Passed => summary.passed += 1,
+            Verdict::Failed => summary.failed += 1,
+            Verdict::Skipped => summary.skipped += 1,
         }
     }
     summary.tested = summary.results.len() as u64;
@@ -197,11 +219,7 @@ fn scratch_parent(ctx: &RunContext, loc: &Location) -> PathBuf {
         .unwrap_or_else(std::env::temp_dir)
 }
 
-fn test_location(
-    ctx: &RunContext,
-    sel: &SelectedLocation,
-    summary: &mut RestoreSummary,
-) -> Result<()> {
+fn test_location(ctx: &RunContext, sel: &SelectedLocation, summary: &mut Summary) -> Result<()> {
     let loc = sel.config;
     let present = ctx.store.present_backups(sel.id)?;
     let chosen: Vec<&BackupRow> = present.iter().take(loc.restore.latest.0 as usize).collect();
@@ -238,7 +256,7 @@ fn test_location(
                         );
                         let outcome = Outcome {
                             format: prev.format,
-                            result: if prev.passed { "passed" } else { "failed" },
+                            result: prev.verdict,
                             files: prev.files,
                             bytes: prev.bytes,
                             duration_ms: 0,
@@ -282,11 +300,11 @@ fn test_location(
             settings: &settings,
             carried_from,
         })?;
-        summary.results.push(RestoreResult {
+        summary.results.push(TestResult {
             location: loc.name.clone(),
             path: backup.path.clone(),
             format: outcome.format,
-            result: outcome.result.to_string(),
+            result: outcome.result,
             files: outcome.files,
             bytes: outcome.bytes,
             detail: outcome.detail,
@@ -316,14 +334,26 @@ fn mtime_ns(meta: &std::fs::Metadata) -> i64 {
 }
 
 /// What in the config changes a verdict: a new `expect` list re-tests unchanged backups.
+/// The restore settings a verdict depends on, by name: when one changes, an unchanged
+/// backup is tested again instead of keeping its earlier verdict.
+#[derive(serde::Serialize)]
+struct Fingerprint<'a> {
+    expect: &'a [String],
+    min_files: u32,
+    max_bytes: Option<u64>,
+    timeout_s: u64,
+    postgres: bool,
+}
+
 fn settings_fingerprint(r: &RestoreConfig) -> String {
-    format!(
-        "expect={:?};min_files={};max_bytes={:?};postgres={}",
-        r.expect,
-        r.min_files,
-        r.max_bytes.map(|s| s.0),
-        r.postgres_url.is_some()
-    )
+    let fingerprint = Fingerprint {
+        expect: &r.expect,
+        min_files: r.min_files,
+        max_bytes: r.max_bytes.map(|s| s.0),
+        timeout_s: r.timeout.0.as_secs(),
+        postgres: r.postgres_url.is_some(),
+    };
+    serde_json::to_string(&fingerprint).unwrap_or_default()
 }
 
 fn problem(loc: &Location, rel: &str, kind: Kind, outcome: &Outcome) -> Problem {
@@ -338,7 +368,7 @@ fn problem(loc: &Location, rel: &str, kind: Kind, outcome: &Outcome) -> Problem 
 fn skipped_outcome(reason: String) -> Outcome {
     Outcome {
         format: "unknown".into(),
-        result: "skipped",
+        result: Verdict::Skipped,
         files: 0,
         bytes: 0,
         duration_ms: 0,
@@ -366,12 +396,12 @@ fn test_backup(ctx: &RunContext, loc: &Location, path: &Path, size: u64) -> Resu
     let bytes = sandbox.restored().min(sandbox.limit());
     let (result, detail, problem) = match result {
         Ok(notes) => (
-            "passed",
+            Verdict::Passed,
             (!notes.0.is_empty()).then(|| notes.0.join("; ")),
             None,
         ),
-        Err(RestoreError::Skipped(reason)) => ("skipped", Some(reason), None),
-        Err(e) => ("failed", Some(e.to_string()), e.kind()),
+        Err(RestoreError::Skipped(reason)) => (Verdict::Skipped, Some(reason), None),
+        Err(e) => (Verdict::Failed, Some(e.to_string()), e.kind()),
     };
     Ok(Outcome {
         format,

@@ -4,12 +4,48 @@
 //! rows by `alert::decide`.
 
 use super::{Store, from_unix, to_unix};
-use crate::alert::Event;
-use crate::problem::{Kind, Problem, Severity};
+use crate::problem::{Problem, Severity};
 use crate::store::StoredProblem;
 use anyhow::Result;
 use chrono::{DateTime, Utc};
 use rusqlite::{Row, params};
+
+/// What a message says about one alert; recorded with each delivery.
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    PartialOrd,
+    Ord,
+    Hash,
+    serde::Serialize,
+    strum::IntoStaticStr,
+    strum::EnumString,
+)]
+#[serde(rename_all = "lowercase")]
+#[strum(serialize_all = "lowercase")]
+pub enum Event {
+    /// The first notice of a problem.
+    Open,
+    /// The severity changed since the channel was last told: sent at once.
+    Escalation,
+    /// Still open after `cooldown`.
+    Repeat,
+    /// The problem closed (`send_resolved`).
+    Resolved,
+}
+
+impl Event {
+    pub fn as_str(self) -> &'static str {
+        self.into()
+    }
+
+    pub fn parse(s: &str) -> Option<Event> {
+        s.parse().ok()
+    }
+}
 
 /// An alert as stored.
 #[derive(Debug, Clone, PartialEq)]
@@ -51,20 +87,14 @@ fn conversion_error(what: &str, value: &str) -> rusqlite::Error {
     )
 }
 
-fn severity_at(r: &Row, i: usize) -> rusqlite::Result<Severity> {
-    let s: String = r.get(i)?;
-    Severity::parse(&s).ok_or_else(|| conversion_error("severity", &s))
-}
-
 fn alert_from_row(r: &Row) -> rusqlite::Result<AlertRow> {
-    let kind: String = r.get(3)?;
     Ok(AlertRow {
         id: r.get(0)?,
         key: r.get(1)?,
         problem_id: r.get(2)?,
         problem: Problem {
-            kind: Kind::parse(&kind).ok_or_else(|| conversion_error("kind", &kind))?,
-            severity: severity_at(r, 4)?,
+            kind: r.get(3)?,
+            severity: r.get(4)?,
             location: r.get(5)?,
             path: r.get(6)?,
             slot: r.get(7)?,
@@ -83,7 +113,7 @@ fn delivery_from_row(r: &Row) -> rusqlite::Result<AlertDelivery> {
         alert_id: r.get(0)?,
         channel: r.get(1)?,
         event: Event::parse(&event).ok_or_else(|| conversion_error("event", &event))?,
-        severity: severity_at(r, 3)?,
+        severity: r.get(3)?,
         at: from_unix(r.get(4)?),
         success: r.get(5)?,
         error: r.get(6)?,
@@ -226,7 +256,7 @@ impl Store {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::problem::{Operation, Problem};
+    use crate::problem::{Kind, Operation, Problem};
 
     #[test]
     fn alert_lifecycle_and_history() {
@@ -236,7 +266,7 @@ mod tests {
             .upsert_location("db", "/db", "database", from_unix(0))
             .unwrap();
         let p = Problem::new(Kind::MissingBackup, Severity::Critical, "db", "slot missed")
-            .with_slot("2026-11-19T02:00:00+00:00");
+            .with_slot("2026-11-19T02:00:00+00:00".parse().unwrap());
         store
             .sync_problems(
                 Operation::Monitor,
@@ -248,7 +278,7 @@ mod tests {
             .unwrap();
         let problem = store.open_problems(None, None).unwrap().remove(0);
         let alert = store.open_alert(&problem, from_unix(20)).unwrap();
-        assert_eq!(alert.key, problem.problem.key());
+        assert_eq!(alert.key, problem.problem.key().to_string());
         assert_eq!(alert.send_count, 0);
         let attempt = |channel: &str, at: i64, success: bool| AlertDelivery {
             alert_id: alert.id,
@@ -286,7 +316,10 @@ mod tests {
             .upsert_location("db", "/db", "database", from_unix(0))
             .unwrap();
         let slot = |s: &str| {
-            Problem::new(Kind::MissingBackup, Severity::Critical, "db", "missed").with_slot(s)
+            let hour = s.bytes().next().map_or(0, |b| b - b'a' + 1);
+            let at = format!("2026-11-19T{hour:02}:00:00+00:00");
+            Problem::new(Kind::MissingBackup, Severity::Critical, "db", "missed")
+                .with_slot(at.parse().unwrap())
         };
         let all = |_: &Problem| true;
         store

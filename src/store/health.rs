@@ -60,6 +60,28 @@ impl Store {
         Ok(())
     }
 
+    /// The most recent day's stored figures of a location.
+    pub fn latest_daily_health(&self, location_id: i64) -> Result<Option<DailyHealth>> {
+        use rusqlite::OptionalExtension;
+        Ok(self
+            .conn
+            .query_row(
+                "SELECT day, score, backup_rate, verify_rate, restore_rate FROM health_daily
+                 WHERE location_id = ?1 ORDER BY day DESC LIMIT 1",
+                [location_id],
+                |r| {
+                    Ok(DailyHealth {
+                        day: r.get(0)?,
+                        score: r.get(1)?,
+                        backup_rate: r.get(2)?,
+                        verify_rate: r.get(3)?,
+                        restore_rate: r.get(4)?,
+                    })
+                },
+            )
+            .optional()?)
+    }
+
     /// Stored daily scores of a location from `from_day` on (inclusive), oldest first.
     pub fn daily_health(&self, location_id: i64, from_day: &str) -> Result<Vec<DailyHealth>> {
         let mut stmt = self.conn.prepare_cached(

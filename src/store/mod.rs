@@ -13,14 +13,15 @@ mod report;
 mod restore;
 mod runs;
 pub mod schema;
+mod sql_types;
 mod verify;
 
-pub use alerts::{AlertDelivery, AlertRow};
+pub use alerts::{AlertDelivery, AlertRow, Event};
 pub use backups::{BackupRow, FoundFile, ScanSync};
 pub use health::DailyHealth;
 pub use problems::StoredProblem;
 pub use report::{DailyScore, FailureCounts, ReportBackup, ReportCheck};
-pub use restore::{NewRestoreTest, PreviousVerdict, RestoreTestRow};
+pub use restore::{NewRestoreTest, PreviousVerdict, Verdict};
 pub use verify::{Verification, VerifyResult};
 
 use anyhow::{Context, Result};

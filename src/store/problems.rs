@@ -2,7 +2,7 @@
 //! stays open until the operation that owns it judges it again.
 
 use super::{Store, from_unix, to_unix};
-use crate::problem::{Kind, Operation, Problem, Severity};
+use crate::problem::{Operation, Problem, ProblemKey};
 use anyhow::Result;
 use chrono::{DateTime, Utc};
 use rusqlite::{Row, params};
@@ -25,27 +25,17 @@ pub struct StoredProblem {
 const COLUMNS: &str = "id, kind, severity, operation, location_id, location, path, slot, message, first_seen, last_seen, runs_seen, resolved_at";
 
 fn from_row(r: &Row) -> rusqlite::Result<StoredProblem> {
-    let kind: String = r.get(1)?;
-    let severity: String = r.get(2)?;
-    let op: String = r.get(3)?;
-    let bad = |what: &str, v: &str| {
-        rusqlite::Error::FromSqlConversionFailure(
-            0,
-            rusqlite::types::Type::Text,
-            format!("unknown {what} `{v}`").into(),
-        )
-    };
     Ok(StoredProblem {
         id: r.get(0)?,
         problem: Problem {
-            kind: Kind::parse(&kind).ok_or_else(|| bad("kind", &kind))?,
-            severity: Severity::parse(&severity).ok_or_else(|| bad("severity", &severity))?,
+            kind: r.get(1)?,
+            severity: r.get(2)?,
             location: r.get(5)?,
             path: r.get(6)?,
             slot: r.get(7)?,
             message: r.get(8)?,
         },
-        operation: Operation::parse(&op).ok_or_else(|| bad("operation", &op))?,
+        operation: r.get(3)?,
         location_id: r.get(4)?,
         first_seen: from_unix(r.get(9)?),
         last_seen: from_unix(r.get(10)?),
@@ -73,10 +63,10 @@ impl Store {
             let mut stmt = tx.prepare_cached(&format!(
                 "SELECT {COLUMNS} FROM problems WHERE resolved_at IS NULL AND operation = ?1 AND location_id IS ?2"
             ))?;
-            let rows = stmt.query_map(params![op.as_str(), location_id], from_row)?;
+            let rows = stmt.query_map(params![op, location_id], from_row)?;
             rows.collect::<rusqlite::Result<Vec<_>>>()?
         };
-        let mut open_by_key: HashMap<String, StoredProblem> =
+        let mut open_by_key: HashMap<ProblemKey, StoredProblem> =
             open.into_iter().map(|p| (p.problem.key(), p)).collect();
         let now_s = to_unix(now);
         {
@@ -95,19 +85,14 @@ impl Store {
                 }
                 match open_by_key.remove(&key) {
                     Some(existing) => {
-                        refresh.execute(params![
-                            existing.id,
-                            p.severity.as_str(),
-                            p.message,
-                            now_s
-                        ])?;
+                        refresh.execute(params![existing.id, p.severity, p.message, now_s])?;
                     }
                     None => {
                         insert.execute(params![
                             key,
-                            p.kind.as_str(),
-                            p.severity.as_str(),
-                            op.as_str(),
+                            p.kind,
+                            p.severity,
+                            op,
                             location_id,
                             p.location,
                             p.path,
@@ -155,15 +140,6 @@ impl Store {
         Ok(out)
     }
 
-    /// Problems resolved at or after `since` (for recovery notices).
-    pub fn resolved_problems_since(&self, since: DateTime<Utc>) -> Result<Vec<StoredProblem>> {
-        let mut stmt = self.conn.prepare_cached(&format!(
-            "SELECT {COLUMNS} FROM problems WHERE resolved_at >= ?1 ORDER BY resolved_at"
-        ))?;
-        let rows = stmt.query_map([to_unix(since)], from_row)?;
-        Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
-    }
-
     /// One stored problem by id, open or resolved.
     pub fn problem(&self, id: i64) -> Result<StoredProblem> {
         Ok(self.conn.query_row(
@@ -177,6 +153,7 @@ impl Store {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::problem::{Kind, Severity};
 
     #[test]
     fn sync_opens_refreshes_and_resolves_in_scope_only() {
@@ -217,14 +194,14 @@ mod tests {
                 .runs_seen,
             2
         );
+        let ids: Vec<i64> = open.iter().map(|p| p.id).collect();
         store
             .sync_problems(Operation::Verify, Some(loc), &[], &all, from_unix(3))
             .unwrap();
         assert!(store.open_problems(None, None).unwrap().is_empty());
-        assert_eq!(
-            store.resolved_problems_since(from_unix(3)).unwrap().len(),
-            2
-        );
+        for id in ids {
+            assert_eq!(store.problem(id).unwrap().resolved_at, Some(from_unix(3)));
+        }
         // Other operations' problems are untouched by a sync.
         let m = Problem::new(Kind::NoBackups, Severity::Critical, "a", "none");
         store

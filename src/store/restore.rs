@@ -6,6 +6,51 @@ use anyhow::Result;
 use chrono::{DateTime, Utc};
 use rusqlite::{OptionalExtension, params};
 
+/// What one restore test concluded.
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    Hash,
+    serde::Serialize,
+    strum::IntoStaticStr,
+    strum::EnumString,
+    strum::Display,
+)]
+#[serde(rename_all = "lowercase")]
+#[strum(serialize_all = "lowercase")]
+pub enum Verdict {
+    Passed,
+    Failed,
+    /// Could not be tested here; the detail says why.
+    Skipped,
+}
+
+impl Verdict {
+    pub fn as_str(self) -> &'static str {
+        self.into()
+    }
+}
+
+impl rusqlite::types::ToSql for Verdict {
+    fn to_sql(&self) -> rusqlite::Result<rusqlite::types::ToSqlOutput<'_>> {
+        Ok(self.as_str().into())
+    }
+}
+
+impl rusqlite::types::FromSql for Verdict {
+    fn column_result(v: rusqlite::types::ValueRef<'_>) -> rusqlite::types::FromSqlResult<Self> {
+        let text = v.as_str()?;
+        text.parse().map_err(|_| {
+            rusqlite::types::FromSqlError::Other(
+                format!("unknown restore verdict `{text}` in the store").into(),
+            )
+        })
+    }
+}
+
 /// A restore test to record. `carried_from` is the test whose verdict an unchanged
 /// backup kept instead of being restored again.
 #[derive(Debug, Clone)]
@@ -14,8 +59,7 @@ pub struct NewRestoreTest<'a> {
     pub run_id: i64,
     pub at: DateTime<Utc>,
     pub format: &'a str,
-    /// `passed | failed | skipped`
-    pub result: &'a str,
+    pub result: Verdict,
     pub files: u64,
     pub bytes: u64,
     pub duration_ms: u64,
@@ -35,26 +79,10 @@ pub struct PreviousVerdict {
     pub original_id: i64,
     pub at: DateTime<Utc>,
     pub format: String,
-    pub passed: bool,
+    pub verdict: Verdict,
     pub files: u64,
     pub bytes: u64,
     pub detail: Option<String>,
-}
-
-/// A recorded restore test, for reports.
-#[derive(Debug, Clone, PartialEq)]
-pub struct RestoreTestRow {
-    pub id: i64,
-    pub backup_id: i64,
-    pub path: String,
-    pub at: DateTime<Utc>,
-    pub format: String,
-    pub result: String,
-    pub files: u64,
-    pub bytes: u64,
-    pub duration_ms: u64,
-    pub detail: Option<String>,
-    pub carried_from: Option<i64>,
 }
 
 impl Store {
@@ -104,7 +132,7 @@ impl Store {
                         original_id: r.get(0)?,
                         at: from_unix(r.get(1)?),
                         format: r.get(2)?,
-                        passed: r.get::<_, String>(3)? == "passed",
+                        verdict: r.get(3)?,
                         files: r.get::<_, i64>(4)? as u64,
                         bytes: r.get::<_, i64>(5)? as u64,
                         detail: r.get(6)?,
@@ -112,35 +140,6 @@ impl Store {
                 },
             )
             .optional()?)
-    }
-
-    /// Restore tests of a location since `since`, newest first.
-    pub fn restore_tests_since(
-        &self,
-        location_id: i64,
-        since: DateTime<Utc>,
-    ) -> Result<Vec<RestoreTestRow>> {
-        let mut stmt = self.conn.prepare_cached(
-            "SELECT t.id, t.backup_id, b.path, t.at, t.format, t.result, t.files, t.bytes, t.duration_ms, t.detail, t.carried_from
-             FROM restore_tests t JOIN backups b ON b.id = t.backup_id
-             WHERE b.location_id = ?1 AND t.at >= ?2 ORDER BY t.at DESC, t.id DESC",
-        )?;
-        let rows = stmt.query_map(params![location_id, to_unix(since)], |r| {
-            Ok(RestoreTestRow {
-                id: r.get(0)?,
-                backup_id: r.get(1)?,
-                path: r.get(2)?,
-                at: from_unix(r.get(3)?),
-                format: r.get(4)?,
-                result: r.get(5)?,
-                files: r.get::<_, i64>(6)? as u64,
-                bytes: r.get::<_, i64>(7)? as u64,
-                duration_ms: r.get::<_, i64>(8)? as u64,
-                detail: r.get(9)?,
-                carried_from: r.get(10)?,
-            })
-        })?;
-        Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
     }
 }
 
@@ -156,7 +155,7 @@ mod tests {
             run_id: 1,
             at: from_unix(100),
             format: "tar",
-            result: "skipped",
+            result: Verdict::Skipped,
             files: 0,
             bytes: 0,
             duration_ms: 1,
@@ -171,7 +170,7 @@ mod tests {
             store.previous_restore_verdict(backup, 10, 5, "s").unwrap(),
             None
         );
-        test.result = "failed";
+        test.result = Verdict::Failed;
         test.at = from_unix(200);
         let first = store.record_restore_test(&test).unwrap();
         test.carried_from = Some(first);
@@ -182,8 +181,8 @@ mod tests {
             .unwrap()
             .unwrap();
         assert_eq!(
-            (prev.original_id, prev.at, prev.passed),
-            (first, from_unix(200), false)
+            (prev.original_id, prev.at, prev.verdict),
+            (first, from_unix(200), Verdict::Failed)
         );
         assert_eq!(
             store.previous_restore_verdict(backup, 11, 5, "s").unwrap(),
@@ -196,13 +195,6 @@ mod tests {
         assert_eq!(
             store.previous_restore_verdict(backup, 10, 5, "t").unwrap(),
             None
-        );
-        assert_eq!(
-            store
-                .restore_tests_since(loc, from_unix(150))
-                .unwrap()
-                .len(),
-            2
         );
         assert_eq!(store.restore_counts(loc, from_unix(0)).unwrap(), (0, 2));
     }

@@ -6,7 +6,13 @@ use chrono::{DateTime, Utc};
 use rusqlite::params;
 
 impl Store {
-    pub fn start_run(&self, operations: &[&str], host: &str, now: DateTime<Utc>) -> Result<i64> {
+    pub fn start_run(
+        &self,
+        operations: &[crate::problem::Operation],
+        host: &str,
+        now: DateTime<Utc>,
+    ) -> Result<i64> {
+        let operations: Vec<&str> = operations.iter().map(|o| o.as_str()).collect();
         self.conn.execute(
             "INSERT INTO runs (started_at, operations, host, version, pid) VALUES (?1, ?2, ?3, ?4, ?5)",
             params![to_unix(now), operations.join(","), host, env!("CARGO_PKG_VERSION"), std::process::id()],

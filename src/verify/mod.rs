@@ -13,7 +13,6 @@ mod pool;
 mod sample;
 pub mod sidecar;
 
-use crate::output::VerificationSummary;
 use crate::problem::{Kind, Operation, Problem, Severity};
 use crate::run::{RunContext, SelectedLocation};
 use crate::store::{BackupRow, Verification, VerifyResult};
@@ -39,9 +38,18 @@ struct Plan<'a> {
 /// split across batches.
 const BATCH_BACKUPS: usize = 20_000;
 
-pub fn run(ctx: &RunContext) -> Result<VerificationSummary> {
+/// What `--verify` did this run: backups compared with earlier evidence, and bytes hashed.
+#[derive(Debug, Clone, Default, serde::Serialize, PartialEq)]
+pub struct Summary {
+    pub checked: u64,
+    pub passed: u64,
+    pub failed: u64,
+    pub bytes: u64,
+}
+
+pub fn run(ctx: &RunContext) -> Result<Summary> {
     let started = std::time::Instant::now();
-    let mut summary = VerificationSummary::default();
+    let mut summary = Summary::default();
     let mut batch = Vec::new();
     let mut planned = 0;
     for sel in &ctx.locations {
@@ -70,11 +78,7 @@ pub fn run(ctx: &RunContext) -> Result<VerificationSummary> {
 /// Hash the jobs of some locations together; judge each file and write its verification
 /// as soon as it is hashed (the store writes overlap the hashing, in one transaction for
 /// the batch), then sync each location's problems.
-fn verify_batch(
-    ctx: &RunContext,
-    plans: Vec<Plan>,
-    summary: &mut VerificationSummary,
-) -> Result<()> {
+fn verify_batch(ctx: &RunContext, plans: Vec<Plan>, summary: &mut Summary) -> Result<()> {
     // Which plan and job each piece of work is.
     let owner: Vec<(usize, usize)> = plans
         .iter()
@@ -209,12 +213,7 @@ fn plan<'a>(ctx: &RunContext, sel: &SelectedLocation<'a>) -> Result<Option<Plan<
 }
 
 /// Sync one location's problems with its (already stored) verdicts and count them.
-fn finish(
-    ctx: &RunContext,
-    plan: Plan,
-    hashed: Vec<Judged>,
-    summary: &mut VerificationSummary,
-) -> Result<()> {
+fn finish(ctx: &RunContext, plan: Plan, hashed: Vec<Judged>, summary: &mut Summary) -> Result<()> {
     let mut judged = plan.judged;
     let hashed_ids: HashSet<i64> = plan.jobs.iter().map(|j| j.backup.id).collect();
     judged.extend(hashed);

@@ -1,13 +1,14 @@
 //! The last lines this run logged about each location, kept in memory so an alert can
-//! show what the run saw there (issue 6: "each alert includes the last lines of this
-//! run's log for that location").
+//! show what the run saw there (`alerts.include_log`).
 //!
-//! A `tracing` layer: an event belongs to a location when it carries a `location` field,
-//! or when a span around it does. Not for: persisting logs (that is `logging.file`).
+//! A [`RecentLog`] is an explicit value: `logging::init` registers a `tracing` layer that
+//! fills it and hands it back, and the run passes it to the alert step. An event belongs
+//! to a location when it carries a `location` field, or when a span around it does.
+//! Not for: persisting logs (that is `logging.file`).
 
 use std::collections::{HashMap, VecDeque};
 use std::fmt;
-use std::sync::{Mutex, OnceLock};
+use std::sync::{Arc, Mutex};
 use tracing::field::{Field, Visit};
 use tracing::span::{Attributes, Id};
 use tracing::{Event, Subscriber};
@@ -18,46 +19,46 @@ use tracing_subscriber::registry::LookupSpan;
 /// Lines kept per location; older ones are dropped first.
 const PER_LOCATION: usize = 50;
 
-type Buffer = Mutex<HashMap<String, VecDeque<String>>>;
+/// Recent log lines by location. Clones share one buffer.
+#[derive(Debug, Clone, Default)]
+pub struct RecentLog(Arc<Mutex<HashMap<String, VecDeque<String>>>>);
 
-fn buffer() -> &'static Buffer {
-    static BUFFER: OnceLock<Buffer> = OnceLock::new();
-    BUFFER.get_or_init(|| Mutex::new(HashMap::new()))
-}
-
-/// The layer to register with the subscriber; keeps info and above.
-pub fn layer<S>() -> impl Layer<S>
-where
-    S: Subscriber + for<'a> LookupSpan<'a>,
-{
-    RecentLog.with_filter(LevelFilter::INFO)
-}
-
-/// The last `n` lines logged for `location` in this process, oldest first.
-pub fn recent(location: &str, n: usize) -> Vec<String> {
-    let buffer = buffer().lock().unwrap_or_else(|e| e.into_inner());
-    buffer
-        .get(location)
-        .map(|lines| {
-            lines
-                .iter()
-                .skip(lines.len().saturating_sub(n))
-                .cloned()
-                .collect()
-        })
-        .unwrap_or_default()
-}
-
-fn push(location: String, line: String) {
-    let mut buffer = buffer().lock().unwrap_or_else(|e| e.into_inner());
-    let lines = buffer.entry(location).or_default();
-    if lines.len() == PER_LOCATION {
-        lines.pop_front();
+impl RecentLog {
+    /// The layer that fills this buffer, to register with the subscriber; keeps info and
+    /// above.
+    pub fn layer<S>(&self) -> impl Layer<S> + use<S>
+    where
+        S: Subscriber + for<'a> LookupSpan<'a>,
+    {
+        Filler(self.clone()).with_filter(LevelFilter::INFO)
     }
-    lines.push_back(line);
+
+    /// The last `n` lines logged for `location`, oldest first.
+    pub fn recent(&self, location: &str, n: usize) -> Vec<String> {
+        let buffer = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        buffer
+            .get(location)
+            .map(|lines| {
+                lines
+                    .iter()
+                    .skip(lines.len().saturating_sub(n))
+                    .cloned()
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+
+    fn push(&self, location: String, line: String) {
+        let mut buffer = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        let lines = buffer.entry(location).or_default();
+        if lines.len() == PER_LOCATION {
+            lines.pop_front();
+        }
+        lines.push_back(line);
+    }
 }
 
-struct RecentLog;
+struct Filler(RecentLog);
 
 /// The `location` a span was opened with.
 struct SpanLocation(String);
@@ -89,7 +90,7 @@ impl Visit for Fields {
     }
 }
 
-impl<S> Layer<S> for RecentLog
+impl<S> Layer<S> for Filler
 where
     S: Subscriber + for<'a> LookupSpan<'a>,
 {
@@ -117,7 +118,8 @@ where
             line.push_str(other);
         }
         // A file name in the message must not split the line in an alert.
-        push(location, crate::problem::one_line(&line).into_owned());
+        self.0
+            .push(location, crate::problem::one_line(&line).into_owned());
     }
 }
 
@@ -128,7 +130,8 @@ mod tests {
 
     #[test]
     fn keeps_recent_lines_per_location_from_fields_and_spans() {
-        let subscriber = tracing_subscriber::registry().with(layer());
+        let log = RecentLog::default();
+        let subscriber = tracing_subscriber::registry().with(log.layer());
         tracing::subscriber::with_default(subscriber, || {
             tracing::info!(location = "rl_test_a", files = 3, "scanned");
             tracing::debug!(location = "rl_test_a", "too chatty, not kept");
@@ -137,24 +140,25 @@ mod tests {
             let _guard = span.enter();
             tracing::warn!("checksum differs");
         });
-        assert_eq!(recent("rl_test_a", 10), vec!["INFO scanned files=3"]);
-        assert_eq!(recent("rl_test_b", 10), vec!["WARN checksum differs"]);
-        assert!(recent("rl_test_none", 10).is_empty());
+        assert_eq!(log.recent("rl_test_a", 10), vec!["INFO scanned files=3"]);
+        assert_eq!(log.recent("rl_test_b", 10), vec!["WARN checksum differs"]);
+        assert!(log.recent("rl_test_none", 10).is_empty());
     }
 
     #[test]
     fn drops_the_oldest_past_the_limit() {
-        let subscriber = tracing_subscriber::registry().with(layer());
+        let log = RecentLog::default();
+        let subscriber = tracing_subscriber::registry().with(log.layer());
         tracing::subscriber::with_default(subscriber, || {
             for i in 0..(PER_LOCATION + 5) {
                 tracing::info!(location = "rl_test_ring", "line {i}");
             }
         });
-        let all = recent("rl_test_ring", 1000);
+        let all = log.recent("rl_test_ring", 1000);
         assert_eq!(all.len(), PER_LOCATION);
         assert_eq!(all.first().unwrap(), "INFO line 5");
         assert_eq!(
-            recent("rl_test_ring", 2),
+            log.recent("rl_test_ring", 2),
             vec![
                 format!("INFO line {}", PER_LOCATION + 3),
                 format!("INFO line {}", PER_LOCATION + 4)

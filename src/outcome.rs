@@ -1,0 +1,142 @@
+//! The typed result of one run: the state of each location, the problems in the run's
+//! scope and what each operation did. `workflow` builds it; `output` renders it for
+//! stdout and `report` into files. Its serde form is the `--format json` document
+//! (docs/reference/json.md).
+//!
+//! Not for: judging. Nothing here reads the store or the disk.
+
+use crate::alert;
+use crate::config::LocationType;
+use crate::problem::{Operation, Problem, SlotStart, Status};
+use crate::restore;
+use crate::verify;
+use chrono::{DateTime, Utc};
+use serde::{Serialize, Serializer};
+use std::path::PathBuf;
+
+/// The newest present backup of a location.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct LatestBackup {
+    pub path: String,
+    /// RFC 3339 in the configured zone.
+    pub timestamp: String,
+    pub size: u64,
+}
+
+/// One location as a run leaves it.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct LocationSummary {
+    pub id: i64,
+    pub name: String,
+    #[serde(rename = "type", serialize_with = "location_type")]
+    pub kind: LocationType,
+    pub status: Status,
+    pub health_score: Option<f64>,
+    pub backups_present: u64,
+    pub new_backups: u64,
+    pub latest_backup: Option<LatestBackup>,
+    /// Seconds since the newest backup's timestamp.
+    pub latest_backup_age_seconds: Option<i64>,
+    pub missing_slots: Vec<SlotStart>,
+}
+
+/// The health thresholds the run judged with (for the plugin's perfdata).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Thresholds {
+    pub warning: f64,
+    pub critical: f64,
+}
+
+impl Default for Thresholds {
+    fn default() -> Self {
+        Thresholds {
+            warning: 0.8,
+            critical: 0.5,
+        }
+    }
+}
+
+/// Everything one run found and did.
+#[derive(Debug, Clone, Serialize)]
+pub struct Outcome {
+    pub version: &'static str,
+    #[serde(serialize_with = "utc_seconds")]
+    pub started_at: DateTime<Utc>,
+    #[serde(serialize_with = "utc_seconds")]
+    pub finished_at: DateTime<Utc>,
+    pub status: Status,
+    pub exit_code: i32,
+    pub operations: Vec<Operation>,
+    pub overall_health: Option<f64>,
+    pub locations: Vec<LocationSummary>,
+    pub problems: Vec<Problem>,
+    pub verification: verify::Summary,
+    pub restore_tests: restore::Summary,
+    pub alerts: alert::Summary,
+    /// Only `--status`: alerts whose problem is still open.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub open_alerts: Option<Vec<alert::OpenAlert>>,
+    pub reports: Vec<PathBuf>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+    #[serde(skip)]
+    pub thresholds: Thresholds,
+}
+
+impl Outcome {
+    pub fn new(started_at: DateTime<Utc>, operations: Vec<Operation>) -> Outcome {
+        Outcome {
+            version: env!("CARGO_PKG_VERSION"),
+            started_at,
+            finished_at: started_at,
+            status: Status::Ok,
+            exit_code: 0,
+            operations,
+            overall_health: None,
+            locations: Vec::new(),
+            problems: Vec::new(),
+            verification: verify::Summary::default(),
+            restore_tests: restore::Summary::default(),
+            alerts: alert::Summary::default(),
+            open_alerts: None,
+            reports: Vec::new(),
+            error: None,
+            thresholds: Thresholds::default(),
+        }
+    }
+
+    /// A run that could not judge (exit 3), with the cause.
+    pub fn unknown(started_at: DateTime<Utc>, operations: Vec<Operation>, error: &str) -> Outcome {
+        let mut outcome = Outcome::new(started_at, operations);
+        outcome.set_status(Status::Unknown);
+        outcome.error = Some(error.to_string());
+        outcome
+    }
+
+    pub fn set_status(&mut self, status: Status) {
+        self.status = status;
+        self.exit_code = status.exit_code();
+    }
+
+    pub fn ran(&self, op: Operation) -> bool {
+        self.operations.contains(&op)
+    }
+}
+
+fn utc_seconds<S: Serializer>(t: &DateTime<Utc>, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_str(&t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true))
+}
+
+fn location_type<S: Serializer>(t: &LocationType, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_str(t.as_str())
+}
+
+/// Health scores are shown to three decimals in every output.
+pub fn round3(x: f64) -> f64 {
+    (x * 1000.0).round() / 1000.0
+}
+
+/// The mean of the scores there are (None when there are none).
+pub fn mean(values: &[f64]) -> Option<f64> {
+    (!values.is_empty()).then(|| values.iter().sum::<f64>() / values.len() as f64)
+}

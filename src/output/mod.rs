@@ -1,0 +1,63 @@
+//! What a run prints on stdout, rendered from its typed [`Outcome`]: the JSON document,
+//! the human summary (`text`) or the monitoring-plugin line (`nagios`). Rendering never
+//! touches the store or the disk.
+
+pub mod nagios;
+pub mod text;
+
+use crate::outcome::Outcome;
+
+/// The `--format json` document.
+pub fn json(outcome: &Outcome) -> String {
+    serde_json::to_string_pretty(outcome).unwrap_or_else(|e| {
+        format!(
+            "{{\"status\":\"unknown\",\"exit_code\":3,\"error\":{:?}}}",
+            e.to_string()
+        )
+    })
+}
+
+/// The `--check-config --format json` document.
+pub fn check_config_json(config: &std::path::Path, errors: &[String]) -> String {
+    let valid = errors.is_empty();
+    let doc = serde_json::json!({
+        "valid": valid,
+        "errors": errors,
+        "status": if valid { "ok" } else { "unknown" },
+        "exit_code": if valid { 0 } else { 3 },
+        "config": config.display().to_string(),
+    });
+    serde_json::to_string_pretty(&doc).unwrap_or_default()
+}
+
+/// Bytes for people: `1.5 MiB`.
+pub fn human_bytes(n: u64) -> String {
+    bytesize::ByteSize(n).display().iec().to_string()
+}
+
+/// An age for people: `2d 3h`, `4h 10m`, `7m`.
+pub fn human_age(secs: i64) -> String {
+    if secs < 0 {
+        return "in the future".into();
+    }
+    let (d, h, m) = (secs / 86400, (secs % 86400) / 3600, (secs % 3600) / 60);
+    if d > 0 {
+        format!("{d}d {h}h")
+    } else if h > 0 {
+        format!("{h}h {m}m")
+    } else {
+        format!("{m}m")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::human_age;
+
+    #[test]
+    fn human_age_units() {
+        assert_eq!(human_age(59), "0m");
+        assert_eq!(human_age(3700), "1h 1m");
+        assert_eq!(human_age(90000), "1d 1h");
+    }
+}

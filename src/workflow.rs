@@ -1,0 +1,299 @@
+//! The run: take the lock, record the run in the audit log, run the requested operations
+//! in their fixed order (monitor → verify → test-restore → report → check-alerts), decide
+//! which problems are in scope for the exit code, and close the run. Also `--status`,
+//! which reads the store without the lock.
+//!
+//! Not for: parsing flags or printing (`cli`, `output`), nor judging (each operation
+//! judges its own problems; `health` judges `health_degraded`).
+
+use crate::config::{Config, Location};
+use crate::outcome::{Outcome, mean, round3};
+use crate::problem::{Operation, Problem, Status};
+use crate::recent_log::RecentLog;
+use crate::run::{RunContext, SelectedLocation};
+use crate::store::Store;
+use crate::{alert, health, lock, monitor, report, restore, summary, verify};
+use chrono::{DateTime, Utc};
+use std::collections::HashMap;
+
+/// Which configured locations a run covers.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Selection {
+    All,
+    Id(i64),
+    Name(String),
+}
+
+/// What the command line asked for, in the run's own terms.
+#[derive(Debug, Clone)]
+pub struct Request {
+    /// In the order they run; `[Status]` alone for `--status`.
+    pub operations: Vec<Operation>,
+    pub selection: Selection,
+    /// The analysis window in days.
+    pub days: u32,
+    /// Draw progress bars.
+    pub progress: bool,
+    /// What this process logged per location (filled by the logging layer).
+    pub recent_log: RecentLog,
+}
+
+/// A failure that leaves the run unable to judge (exit 3), with the cause for people.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct CannotJudge(pub String);
+
+impl CannotJudge {
+    fn from_error(e: impl Into<anyhow::Error>) -> CannotJudge {
+        CannotJudge(format!("{:#}", e.into()))
+    }
+}
+
+type Judged<T> = Result<T, CannotJudge>;
+
+/// "Now" for the run: the clock, or `BACKUP_MONITOR_NOW` (RFC 3339) to judge as of
+/// another time — used by the tests and for replaying what a run would have said.
+pub fn now() -> Result<DateTime<Utc>, String> {
+    match std::env::var("BACKUP_MONITOR_NOW") {
+        Ok(v) if !v.is_empty() => DateTime::parse_from_rfc3339(&v)
+            .map(|t| t.with_timezone(&Utc))
+            .map_err(|e| format!("BACKUP_MONITOR_NOW=`{v}` is not an RFC 3339 time: {e}")),
+        _ => Ok(Utc::now()),
+    }
+}
+
+/// Run `request` against `config` as of `started`.
+pub fn run(config: &Config, request: &Request, started: DateTime<Utc>) -> Judged<Outcome> {
+    if request.operations == [Operation::Status] {
+        return status(config, request, started);
+    }
+    let _lock = lock::acquire(&config.store_path).map_err(CannotJudge::from_error)?;
+    let store = Store::open(&config.store_path).map_err(CannotJudge::from_error)?;
+    let run_id = store
+        .start_run(&request.operations, &crate::config::host_name(), started)
+        .map_err(CannotJudge::from_error)?;
+    // "Now" may be BACKUP_MONITOR_NOW: the end is that plus the real time the run took.
+    let clock = std::time::Instant::now();
+    let finished = || started + chrono::TimeDelta::from_std(clock.elapsed()).unwrap_or_default();
+    let result = operations(config, request, &store, run_id, started);
+    let code = match &result {
+        Ok(outcome) => outcome.exit_code,
+        Err(_) => Status::Unknown.exit_code(),
+    };
+    // Every run that started is closed in the audit log, failed ones with exit 3.
+    let closed = store.finish_run(run_id, code, finished());
+    match (result, closed) {
+        (Ok(mut outcome), Ok(())) => {
+            outcome.finished_at = finished();
+            Ok(outcome)
+        }
+        (Ok(_), Err(e)) => Err(CannotJudge::from_error(e)),
+        (Err(e), Err(close)) => {
+            tracing::warn!("cannot record the end of run {run_id}: {close:#}");
+            Err(e)
+        }
+        (Err(e), Ok(())) => Err(e),
+    }
+}
+
+/// Which configured locations this run covers; an unknown name or id names the known ones.
+fn select<'a>(
+    selection: &Selection,
+    ids: &[(i64, &'a Location)],
+) -> Judged<Vec<SelectedLocation<'a>>> {
+    let chosen: Vec<SelectedLocation> = ids
+        .iter()
+        .filter(|(id, l)| match selection {
+            Selection::All => true,
+            Selection::Id(want) => want == id,
+            Selection::Name(want) => *want == l.name,
+        })
+        .map(|(id, l)| SelectedLocation { id: *id, config: l })
+        .collect();
+    if !chosen.is_empty() || *selection == Selection::All {
+        return Ok(chosen);
+    }
+    let asked = match selection {
+        Selection::Name(name) => name.clone(),
+        Selection::Id(id) => format!("id {id}"),
+        Selection::All => String::new(),
+    };
+    let known = if ids.is_empty() {
+        "none configured".to_string()
+    } else {
+        ids.iter()
+            .map(|(id, l)| format!("{} (id {id})", l.name))
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    Err(CannotJudge(format!(
+        "unknown location {asked}; known locations: {known}"
+    )))
+}
+
+/// The operations of one recorded run, in their order.
+fn operations(
+    config: &Config,
+    request: &Request,
+    store: &Store,
+    run_id: i64,
+    started: DateTime<Utc>,
+) -> Judged<Outcome> {
+    let ops = &request.operations;
+    let mut ids = Vec::new();
+    for l in &config.backups.locations {
+        let id = store
+            .upsert_location(
+                &l.name,
+                &l.root.display().to_string(),
+                l.kind.as_str(),
+                started,
+            )
+            .map_err(CannotJudge::from_error)?;
+        ids.push((id, l));
+    }
+    let ctx = RunContext {
+        config,
+        store,
+        now: started,
+        run_id,
+        host: crate::config::host_name(),
+        recent_log: request.recent_log.clone(),
+        locations: select(&request.selection, &ids)?,
+        days: request.days,
+        progress: request.progress,
+    };
+    let mut outcome = Outcome::new(started, ops.clone());
+    outcome.thresholds = health::thresholds(config);
+    let e = CannotJudge::from_error;
+    let mut new_backups = HashMap::new();
+    if ops.contains(&Operation::Monitor) {
+        for o in monitor::run(&ctx).map_err(e)? {
+            new_backups.insert(o.location, o.new_backups as u64);
+        }
+    } else if ops.contains(&Operation::Verify) || ops.contains(&Operation::TestRestore) {
+        monitor::refresh(&ctx).map_err(e)?;
+    }
+    if ops.contains(&Operation::Verify) {
+        outcome.verification = verify::run(&ctx).map_err(e)?;
+    }
+    if ops.contains(&Operation::TestRestore) {
+        outcome.restore_tests = restore::run(&ctx).map_err(e)?;
+    }
+    let scores = health::step(&ctx, ops.contains(&Operation::Report)).map_err(e)?;
+    for sel in &ctx.locations {
+        let new = new_backups.get(&sel.config.name).copied().unwrap_or(0);
+        let score = scores.get(&sel.id).copied().flatten();
+        outcome
+            .locations
+            .push(summary::location(&ctx, sel, score, new).map_err(e)?);
+    }
+    outcome.overall_health = overall(&scores);
+    scope(&ctx, &mut outcome).map_err(e)?;
+    let mut report_failure = None;
+    if ops.contains(&Operation::Report) {
+        // A report that cannot be written (disk full, permissions) must not keep the
+        // alerts from going out: the run still fails (exit 3), after them.
+        match report::run(&ctx, &outcome) {
+            Ok(written) => outcome.reports = written,
+            Err(err) => report_failure = Some(err),
+        }
+    }
+    if ops.contains(&Operation::CheckAlerts) {
+        outcome.alerts = alert::run(&ctx).map_err(e)?;
+        // Delivery failures are problems of this run: the scope is decided again.
+        scope(&ctx, &mut outcome).map_err(e)?;
+    }
+    match report_failure {
+        Some(err) => Err(e(err)),
+        None => Ok(outcome),
+    }
+}
+
+fn overall(scores: &HashMap<i64, Option<f64>>) -> Option<f64> {
+    let known: Vec<f64> = scores.values().filter_map(|s| *s).collect();
+    mean(&known).map(round3)
+}
+
+/// The problems in the run's scope: those of its judging operations, or every open
+/// problem when it reports, checks alerts or shows status. Sets the run's and each
+/// location's status from them.
+fn scope(ctx: &RunContext, outcome: &mut Outcome) -> anyhow::Result<()> {
+    let ids: Vec<i64> = ctx.locations.iter().map(|l| l.id).collect();
+    let everything = outcome.operations.iter().any(|o| !o.judges());
+    let op_filter = (!everything).then_some(outcome.operations.as_slice());
+    let open = ctx.store.open_problems(op_filter, Some(&ids))?;
+    outcome.problems = open.into_iter().map(|p| p.problem).collect();
+    outcome.problems.sort_by(Problem::reading_order);
+    outcome.set_status(Status::of(&outcome.problems));
+    for l in &mut outcome.locations {
+        l.status = Status::of(
+            outcome
+                .problems
+                .iter()
+                .filter(|p| p.location.as_deref() == Some(l.name.as_str())),
+        );
+    }
+    Ok(())
+}
+
+/// `--status`: the stored state, read-only, no lock, no scanning.
+fn status(config: &Config, request: &Request, now: DateTime<Utc>) -> Judged<Outcome> {
+    let e = CannotJudge::from_error;
+    let mut outcome = Outcome::new(now, vec![Operation::Status]);
+    outcome.thresholds = health::thresholds(config);
+    let Some(store) = Store::open_read_only(&config.store_path).map_err(e)? else {
+        return Err(CannotJudge(format!(
+            "no store at {} yet; run backup-monitor --monitor first",
+            config.store_path.display()
+        )));
+    };
+    let mut ids = Vec::new();
+    let mut unchecked = Vec::new();
+    for l in &config.backups.locations {
+        match store.location_id(&l.name).map_err(e)? {
+            Some(id) => ids.push((id, l)),
+            None => unchecked.push(l.name.as_str()),
+        }
+    }
+    // Configured but never checked: the store knows nothing about them yet.
+    match &request.selection {
+        Selection::Name(name) if unchecked.contains(&name.as_str()) => {
+            return Err(CannotJudge(format!(
+                "location {name} has not been checked yet; run backup-monitor --monitor first"
+            )));
+        }
+        Selection::All => {
+            for name in &unchecked {
+                tracing::warn!(
+                    "location {name} has not been checked yet (run --monitor): not in this status"
+                );
+            }
+        }
+        _ => {}
+    }
+    let ctx = RunContext {
+        config,
+        store: &store,
+        now,
+        run_id: 0,
+        host: crate::config::host_name(),
+        recent_log: request.recent_log.clone(),
+        locations: select(&request.selection, &ids)?,
+        days: request.days,
+        progress: false,
+    };
+    let today = ctx.today();
+    let mut scores = HashMap::new();
+    for sel in &ctx.locations {
+        let score = health::stored_score(&store, sel.id, &today).map_err(e)?;
+        scores.insert(sel.id, score);
+        outcome
+            .locations
+            .push(summary::location(&ctx, sel, score, 0).map_err(e)?);
+    }
+    outcome.overall_health = overall(&scores);
+    scope(&ctx, &mut outcome).map_err(e)?;
+    outcome.open_alerts = Some(alert::status_view(&ctx).map_err(e)?);
+    Ok(outcome)
+}
