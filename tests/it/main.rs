@@ -13,4 +13,5 @@ mod monitor;
 mod reliability;
 mod report;
 mod restore;
+mod schema;
 mod verify;
