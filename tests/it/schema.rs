@@ -239,6 +239,9 @@ fn check_config_documents_match() {
     assert_valid(&check_config_schema(), &doc);
 }
 
+/// A change to a real document that the schema must reject.
+type Mutation = fn(&mut Value);
+
 /// The schemas are strict: what they do not describe is an error, so these tests catch a
 /// field added to the output without a word in the reference.
 #[test]
@@ -249,7 +252,7 @@ fn the_schemas_reject_what_they_do_not_describe() {
     let schema = run_schema();
     assert_valid(&schema, &doc);
 
-    let mutations: [(&str, fn(&mut Value)); 6] = [
+    let mutations: [(&str, Mutation); 6] = [
         ("a new top-level field", |d| d["surprise"] = json!(1)),
         ("a new location field", |d| {
             d["locations"][0]["surprise"] = json!(1)
