@@ -14,4 +14,5 @@ mod reliability;
 mod report;
 mod restore;
 mod snapshots;
+mod schema;
 mod verify;
