@@ -274,12 +274,15 @@ pub fn to_json(e: &Explanation) -> serde_json::Value {
 pub fn render_text(e: &Explanation) -> String {
     use std::fmt::Write;
     let mut out = String::new();
+    let days = match e.days {
+        1 => "day".to_string(),
+        n => format!("{n} days"),
+    };
     let _ = writeln!(
         out,
-        "As of {}; slots judged from {} (the last {} days).",
+        "As of {}; slots judged from {} (the last {days}).",
         e.local(e.now),
         e.local(e.window_start),
-        e.days
     );
     for l in &e.locations {
         let _ = writeln!(out, "\n{} ({}, {})", l.name, l.path, l.schedule);
