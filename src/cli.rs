@@ -54,6 +54,9 @@ pub struct Cli {
     /// Validate the config and exit: 0 valid, 3 invalid
     #[arg(long = "check-config", help_heading = "Operations")]
     pub check_config: bool,
+    /// Show each file's timestamp, its source, mtime, slot and settling, then the missing slots (reads only)
+    #[arg(long, help_heading = "Operations")]
+    pub explain: bool,
 
     /// Config file [default: config.yaml, or $BACKUP_MONITOR_CONFIG]
     #[arg(long, value_name = "PATH")]
@@ -194,6 +197,9 @@ pub fn main() -> i32 {
         Ok(cli) => cli,
         Err(e) => return usage_error(hint, &e),
     };
+    if cli.explain {
+        return crate::explain::main(&cli);
+    }
     if cli.check_config {
         return check_config(&cli);
     }
@@ -202,7 +208,7 @@ pub fn main() -> i32 {
         use clap::CommandFactory;
         let help = Cli::command().render_help();
         warn(&format!(
-            "{help}\nerror: no operation given; pass at least one of --monitor, --verify, --test-restore, --report, --check-alerts, --status, --check-config"
+            "{help}\nerror: no operation given; pass at least one of --monitor, --verify, --test-restore, --report, --check-alerts, --status, --check-config, --explain"
         ));
         if cli.format != Format::Text {
             return print_unknown(cli.format, ops, "no operation given");

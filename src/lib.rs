@@ -6,6 +6,7 @@
 pub mod alert;
 pub mod cli;
 pub mod config;
+pub mod explain;
 pub mod health;
 pub mod lock;
 pub mod logging;

@@ -50,6 +50,8 @@ fn monitor_location(ctx: &RunContext, sel: &SelectedLocation) -> Result<MonitorO
         ..Default::default()
     };
     let tz = ctx.tz();
+    scan::rederive(ctx.store, sel.id, loc, &tz)
+        .with_context(|| format!("deriving the backup timestamps of location {}", loc.name))?;
     match scan::scan(loc, &tz, ctx.now) {
         Err(e) => {
             tracing::warn!(location = %loc.name, "location unavailable: {e}");

@@ -1,11 +1,13 @@
 //! Discovering backup files under a location: globs, excludes, recursion,
 //! sidecar exclusion, timestamps, and whether a file has settled — and [`open_found`],
 //! how every later reader (verify, sidecars, restore) opens what was found. Reads the
-//! filesystem only; recording is the store's job and judging is `monitor`'s.
+//! filesystem only; recording is the store's job and judging is `monitor`'s. The one
+//! exception, [`rederive`], asks the store to re-derive recorded timestamps when the
+//! settings they were derived with have changed.
 
-use crate::config::{Location, TimestampMode};
-use crate::store::FoundFile;
-use crate::timestamp;
+use crate::config::Location;
+use crate::store::{FoundFile, Store};
+use crate::timestamp::{self, TimestampSource};
 use chrono::{DateTime, TimeZone, Utc};
 use chrono_tz::Tz;
 use globset::{GlobBuilder, GlobSet, GlobSetBuilder};
@@ -88,20 +90,53 @@ pub struct ScanResult {
     /// Subdirectories or files that could not be read (the rest was still scanned),
     /// relative to the location like `files[].path`.
     pub unreadable: Vec<String>,
+    /// Where each file's timestamp came from, in the order of `files`.
+    pub sources: Vec<TimestampSource>,
 }
 
+/// A file's timestamp by its location's settings, and where it came from.
 pub fn timestamp_of(
     loc: &Location,
     base_name: &str,
     mtime: DateTime<Utc>,
     tz: &Tz,
-) -> (DateTime<Utc>, &'static str) {
-    if loc.timestamp != TimestampMode::Mtime
-        && let Some(ts) = timestamp::from_file_name(base_name, loc.filename_format.as_deref(), tz)
-    {
-        return (ts, "filename");
+) -> (DateTime<Utc>, TimestampSource) {
+    timestamp::derive(
+        loc.timestamp,
+        base_name,
+        loc.filename_format.as_deref(),
+        mtime,
+        tz,
+    )
+}
+
+/// The mtime a store records (nanoseconds since the epoch) as a time.
+pub fn mtime_from_ns(ns: i64) -> DateTime<Utc> {
+    Utc.timestamp_nanos(ns)
+}
+
+/// When the location's timestamp settings (`timestamp`, `filename_format`, the time
+/// zone, or how names are read) differ from those its recorded backups were derived with,
+/// derive every recorded timestamp again, so that what is judged next stands on the
+/// current settings. Returns how many timestamps changed.
+pub fn rederive(store: &Store, location_id: i64, loc: &Location, tz: &Tz) -> anyhow::Result<usize> {
+    let settings =
+        timestamp::settings_fingerprint(loc.timestamp, loc.filename_format.as_deref(), tz);
+    if store.timestamp_settings(location_id)?.as_deref() == Some(settings.as_str()) {
+        return Ok(0);
     }
-    (mtime, "mtime")
+    let changed = store.rederive_timestamps(location_id, &settings, |path, mtime_ns| {
+        let base_name = path.rsplit('/').next().unwrap_or(path);
+        let (ts, source) = timestamp_of(loc, base_name, mtime_from_ns(mtime_ns), tz);
+        (ts, source.stored())
+    })?;
+    if changed > 0 {
+        tracing::info!(
+            location = %loc.name,
+            "the timestamp settings changed: derived {changed} recorded backup timestamps again"
+        );
+    }
+    Ok(changed)
 }
 
 fn mtime_of(meta: &std::fs::Metadata) -> (i64, DateTime<Utc>) {
@@ -200,15 +235,16 @@ pub fn scan(loc: &Location, tz: &Tz, now: DateTime<Utc>) -> Result<ScanResult, S
             result.unreadable.push(rel.clone());
         }
         let (mtime_ns, mtime) = mtime_of(&meta);
-        let (ts, ts_source) = timestamp_of(loc, base_name, mtime, tz);
+        let (ts, source) = timestamp_of(loc, base_name, mtime, tz);
         result.files.push(FoundFile {
             settled: is_settled(mtime, now, settle),
             path: rel,
             size: meta.len(),
             mtime_ns,
             ts,
-            ts_source,
+            ts_source: source.stored(),
         });
+        result.sources.push(source);
     }
     Ok(result)
 }

@@ -7,22 +7,77 @@
 //! configured zone. `filename_format` (chrono syntax) replaces the built-in forms; then
 //! the leftmost substring that parses wins, and a `%z` in it is honoured likewise.
 
+use crate::config::TimestampMode;
 use crate::schedule::resolve_local;
 use chrono::{DateTime, FixedOffset, NaiveDate, NaiveDateTime, NaiveTime, TimeZone, Utc};
 use chrono_tz::Tz;
 
 /// Built-in forms as byte templates: `Y M D h m s` are digits, anything else is literal.
+/// At one position the first form that matches wins, so longer forms come first.
 const FORMS: &[&str] = &[
     "YYYY-MM-DDThh:mm:ss",
     "YYYY-MM-DDThh-mm-ss",
     "YYYY-MM-DD_hh-mm-ss",
+    "YYYY-MM-DD_hh-mm",
+    "YYYY-MM-DDThh-mm",
+    "YYYY-MM-DDThh:mm",
     "YYYYMMDD_hhmmss",
     "YYYYMMDD-hhmmss",
     // ISO 8601 basic, as `date -u +%Y%m%dT%H%M%SZ` writes it.
     "YYYYMMDDThhmmss",
+    "YYYY-MM-DD_hhmm",
+    "YYYY-MM-DD-hhmm",
+    "YYYYMMDD_hhmm",
+    "YYYYMMDD-hhmm",
     "YYYY-MM-DD",
     "YYYYMMDD",
 ];
+
+/// Where a backup's timestamp came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TimestampSource {
+    /// A built-in name form, as its template (`YYYYMMDD-hhmm`: lower case is the time).
+    NameForm(&'static str),
+    /// The location's `filename_format`.
+    FilenameFormat,
+    /// The file's modification time: the name carries no timestamp, or `timestamp: mtime`.
+    Mtime,
+}
+
+impl TimestampSource {
+    /// The name form as people write it: `YYYYMMDD-HHMM`.
+    fn form_text(form: &str) -> String {
+        form.replace("hh", "HH")
+            .replace("mm", "MM")
+            .replace("ss", "SS")
+    }
+
+    /// Machine-readable: `name:YYYYMMDD-HHMM`, `filename_format` or `mtime`.
+    pub fn code(self) -> String {
+        match self {
+            TimestampSource::NameForm(form) => format!("name:{}", Self::form_text(form)),
+            TimestampSource::FilenameFormat => "filename_format".into(),
+            TimestampSource::Mtime => "mtime".into(),
+        }
+    }
+
+    /// For people: `the name (YYYYMMDD-HHMM)`, `filename_format`, `the mtime`.
+    pub fn describe(self) -> String {
+        match self {
+            TimestampSource::NameForm(form) => format!("the name ({})", Self::form_text(form)),
+            TimestampSource::FilenameFormat => "the name (filename_format)".into(),
+            TimestampSource::Mtime => "the mtime".into(),
+        }
+    }
+
+    /// As the store records it: `filename` or `mtime`.
+    pub fn stored(self) -> &'static str {
+        match self {
+            TimestampSource::Mtime => "mtime",
+            _ => "filename",
+        }
+    }
+}
 
 /// A timestamp as written in a file name: the wall-clock time, and the zone offset when
 /// the name states one.
@@ -30,6 +85,8 @@ const FORMS: &[&str] = &[
 pub struct NameStamp {
     pub local: NaiveDateTime,
     pub offset: Option<FixedOffset>,
+    /// Which form matched: a built-in template, or None for `filename_format`.
+    pub form: Option<&'static str>,
 }
 
 impl NameStamp {
@@ -72,8 +129,8 @@ fn zone_at(name: &[u8], at: usize) -> Option<FixedOffset> {
     FixedOffset::east_opt(sign * (hours * 3600 + minutes * 60))
 }
 
-fn match_form(name: &[u8], at: usize, form: &str) -> Option<NameStamp> {
-    let form = form.as_bytes();
+fn match_form(name: &[u8], at: usize, form_text: &'static str) -> Option<NameStamp> {
+    let form = form_text.as_bytes();
     let slice = name.get(at..at + form.len())?;
     let mut fields = [0u32; 6]; // Y M D h m s
     for (&c, &f) in slice.iter().zip(form) {
@@ -103,15 +160,32 @@ fn match_form(name: &[u8], at: usize, form: &str) -> Option<NameStamp> {
     if digit_before || digit_after {
         return None;
     }
+    // `10-15` of `10-15-99` is not a time to the minute: its seconds are wrong, so the
+    // name is read by its date alone, as for any other impossible time.
+    let minutes_only = form.contains(&b'm') && !form.contains(&b's');
+    if minutes_only
+        && let (Some(&sep), Some(&next), Some(after)) = (
+            form.get(form.len() - 3),
+            name.get(at + form.len()),
+            name.get(at + form.len() + 1),
+        )
+        && !sep.is_ascii_alphanumeric()
+        && sep != b'_'
+        && next == sep
+        && after.is_ascii_digit()
+    {
+        return None;
+    }
     let [y, mo, d, h, mi, s] = fields;
     if !(1970..=2200).contains(&y) {
         return None;
     }
     let date = NaiveDate::from_ymd_opt(y as i32, mo, d)?;
     let time = NaiveTime::from_hms_opt(h, mi, s)?;
-    // Only a full time with seconds may carry a zone: after a bare date, `-05` or `-0500`
-    // is far more likely a counter or an hour than an offset.
-    let offset = if form.contains(&b's') {
+    // Only a full time with seconds, or an ISO 8601 `T` time to the minute, may carry a
+    // zone: after a bare date or `YYYYMMDD-HHMM`, `-05` or `-0500` is far more likely a
+    // counter or an hour than an offset.
+    let offset = if form.contains(&b's') || form.contains(&b'T') && form.contains(&b'm') {
         zone_at(name, at + form.len())
     } else {
         None
@@ -119,6 +193,7 @@ fn match_form(name: &[u8], at: usize, form: &str) -> Option<NameStamp> {
     Some(NameStamp {
         local: date.and_time(time),
         offset,
+        form: Some(form_text),
     })
 }
 
@@ -163,6 +238,7 @@ pub fn parse_with_format_stamp(base_name: &str, format: &str) -> Option<NameStam
                     .map(|t| NameStamp {
                         local: t.naive_local(),
                         offset: Some(*t.offset()),
+                        form: None,
                     })
             } else if has_time {
                 NaiveDateTime::parse_from_str(candidate, format)
@@ -170,6 +246,7 @@ pub fn parse_with_format_stamp(base_name: &str, format: &str) -> Option<NameStam
                     .map(|local| NameStamp {
                         local,
                         offset: None,
+                        form: None,
                     })
             } else {
                 NaiveDate::parse_from_str(candidate, format)
@@ -177,6 +254,7 @@ pub fn parse_with_format_stamp(base_name: &str, format: &str) -> Option<NameStam
                     .map(|d| NameStamp {
                         local: d.and_time(NaiveTime::MIN),
                         offset: None,
+                        form: None,
                     })
             };
             if parsed.is_some() {
@@ -189,11 +267,54 @@ pub fn parse_with_format_stamp(base_name: &str, format: &str) -> Option<NameStam
 
 /// The instant of a backup named `base_name`, or None when the name carries no timestamp.
 pub fn from_file_name(base_name: &str, format: Option<&str>, tz: &Tz) -> Option<DateTime<Utc>> {
+    from_file_name_with_source(base_name, format, tz).map(|(t, _)| t)
+}
+
+/// [`from_file_name`] with which form (or `filename_format`) it was read by.
+pub fn from_file_name_with_source(
+    base_name: &str,
+    format: Option<&str>,
+    tz: &Tz,
+) -> Option<(DateTime<Utc>, TimestampSource)> {
     let stamp = match format {
         Some(f) => parse_with_format_stamp(base_name, f),
         None => parse_builtin_stamp(base_name),
     }?;
-    Some(stamp.instant(tz))
+    let source = match stamp.form {
+        Some(form) => TimestampSource::NameForm(form),
+        None => TimestampSource::FilenameFormat,
+    };
+    Some((stamp.instant(tz), source))
+}
+
+/// A backup's timestamp by the location's settings: the name (unless `timestamp: mtime`),
+/// else the mtime.
+pub fn derive(
+    mode: TimestampMode,
+    base_name: &str,
+    format: Option<&str>,
+    mtime: DateTime<Utc>,
+    tz: &Tz,
+) -> (DateTime<Utc>, TimestampSource) {
+    if mode != TimestampMode::Mtime
+        && let Some(found) = from_file_name_with_source(base_name, format, tz)
+    {
+        return found;
+    }
+    (mtime, TimestampSource::Mtime)
+}
+
+/// Bumped whenever the built-in forms read some name differently, so that timestamps
+/// recorded by an older reading are derived again (see [`settings_fingerprint`]).
+const FORMS_VERSION: u32 = 2;
+
+/// The settings a location's timestamps were derived with. When it differs from the one
+/// recorded with the backups, their timestamps are derived again.
+pub fn settings_fingerprint(mode: TimestampMode, format: Option<&str>, tz: &Tz) -> String {
+    format!(
+        "forms={FORMS_VERSION};timestamp={mode:?};filename_format={format:?};timezone={}",
+        tz.name()
+    )
 }
 
 #[cfg(test)]
@@ -259,6 +380,137 @@ mod tests {
             p("site-2026-11-21T02:03:04.tar.gz").as_deref(),
             Some("2026-11-21 02:03:04")
         );
+    }
+
+    #[test]
+    fn forms_to_the_minute_read_seconds_as_zero() {
+        let cases = [
+            ("www-20261202_0315.tar.gz", "name:YYYYMMDD_HHMM"),
+            ("www-20261202-0315.tar.gz", "name:YYYYMMDD-HHMM"),
+            ("www-2026-12-02_03-15.tar.gz", "name:YYYY-MM-DD_HH-MM"),
+            ("www-2026-12-02T03-15.tar.gz", "name:YYYY-MM-DDTHH-MM"),
+            ("www-2026-12-02T03:15.tar.gz", "name:YYYY-MM-DDTHH:MM"),
+            ("www-2026-12-02_0315.tar.gz", "name:YYYY-MM-DD_HHMM"),
+            ("www-2026-12-02-0315.tar.gz", "name:YYYY-MM-DD-HHMM"),
+        ];
+        for (name, source) in cases {
+            assert_eq!(p(name).as_deref(), Some("2026-12-02 03:15:00"), "{name}");
+            let (_, got) = from_file_name_with_source(name, None, &Tz::UTC).unwrap();
+            assert_eq!(got.code(), source, "{name}");
+        }
+        // The forms with seconds still win where they match.
+        let (_, got) =
+            from_file_name_with_source("db_20261202_031542.sql", None, &Tz::UTC).unwrap();
+        assert_eq!(got.code(), "name:YYYYMMDD_HHMMSS");
+        assert_eq!(
+            p("db_20261202_031542.sql").as_deref(),
+            Some("2026-12-02 03:15:42")
+        );
+        // The end of a day.
+        assert_eq!(
+            p("db_20261202-2359.sql").as_deref(),
+            Some("2026-12-02 23:59:00")
+        );
+        assert_eq!(
+            p("db_20261202-0000.sql").as_deref(),
+            Some("2026-12-02 00:00:00")
+        );
+    }
+
+    #[test]
+    fn counters_that_are_no_time_leave_the_date() {
+        let cases = [
+            // Not a time of day: hour 24+ or minute 60+.
+            "backup-20261202-9999.tar.gz",
+            "backup-20261202_2460.tar.gz",
+            "backup-20261202-2400.tar.gz",
+            "backup-2026-12-02-7531.tar.gz",
+            "backup-2026-12-02_1260.tar.gz",
+            // Not four digits: a 5- or 6-digit build number, a short counter.
+            "backup-20261202-00042.tar.gz",
+            "backup-20261202-999999.tar.gz",
+            "backup-2026-12-02-004711x.tar.gz",
+            "backup-20261202-001.tar.gz",
+            "backup-2026-12-02-1.tar.gz",
+            // A time to the minute whose seconds are impossible is no time at all.
+            "site-2026-12-02_03-15-99.tar",
+            "site-2026-12-02T03:15:61.tar",
+        ];
+        for name in cases {
+            assert_eq!(p(name).as_deref(), Some("2026-12-02 00:00:00"), "{name}");
+            let (_, source) = from_file_name_with_source(name, None, &Tz::UTC).unwrap();
+            assert!(
+                matches!(source.code().as_str(), "name:YYYYMMDD" | "name:YYYY-MM-DD"),
+                "{name}: {source:?}"
+            );
+        }
+        // A four-digit counter that is a valid time is read as one, on the same day.
+        assert_eq!(
+            p("backup-20261202-0001.tar.gz").as_deref(),
+            Some("2026-12-02 00:01:00")
+        );
+    }
+
+    #[test]
+    fn a_zone_after_an_iso_time_to_the_minute() {
+        let t = from_file_name("a_2026-11-14T10:15Z.x", None, &Tz::Europe__Berlin).unwrap();
+        assert_eq!(t.to_rfc3339(), "2026-11-14T10:15:00+00:00");
+        let t = from_file_name("a_2026-11-14T10:15+05:00.x", None, &Tz::UTC).unwrap();
+        assert_eq!(t.to_rfc3339(), "2026-11-14T05:15:00+00:00");
+        // `-0001` after `YYYYMMDD-HHMM` is a counter, not a zone.
+        let t = from_file_name("db_20261114-1015-0100.sql", None, &Tz::UTC).unwrap();
+        assert_eq!(t.to_rfc3339(), "2026-11-14T10:15:00+00:00");
+    }
+
+    #[test]
+    fn derive_by_mode_and_the_fingerprint() {
+        let mtime = Utc.with_ymd_and_hms(2026, 12, 2, 4, 0, 0).unwrap();
+        let (t, source) = derive(
+            TimestampMode::Auto,
+            "www-20261202-0315.tgz",
+            None,
+            mtime,
+            &Tz::UTC,
+        );
+        assert_eq!(
+            (t.to_rfc3339().as_str(), source.stored()),
+            ("2026-12-02T03:15:00+00:00", "filename")
+        );
+        let (t, source) = derive(
+            TimestampMode::Mtime,
+            "www-20261202-0315.tgz",
+            None,
+            mtime,
+            &Tz::UTC,
+        );
+        assert_eq!((t, source), (mtime, TimestampSource::Mtime));
+        let (_, source) = derive(TimestampMode::Auto, "x.tgz", None, mtime, &Tz::UTC);
+        assert_eq!(source, TimestampSource::Mtime);
+        let (t, source) = derive(
+            TimestampMode::Filename,
+            "www-02.12.2026.tgz",
+            Some("%d.%m.%Y"),
+            mtime,
+            &Tz::UTC,
+        );
+        assert_eq!(
+            (t.to_rfc3339().as_str(), source),
+            ("2026-12-02T00:00:00+00:00", TimestampSource::FilenameFormat)
+        );
+        let a = settings_fingerprint(TimestampMode::Auto, None, &Tz::UTC);
+        assert_ne!(
+            a,
+            settings_fingerprint(TimestampMode::Mtime, None, &Tz::UTC)
+        );
+        assert_ne!(
+            a,
+            settings_fingerprint(TimestampMode::Auto, Some("%Y%m%d"), &Tz::UTC)
+        );
+        assert_ne!(
+            a,
+            settings_fingerprint(TimestampMode::Auto, None, &Tz::Europe__Berlin)
+        );
+        assert_eq!(a, settings_fingerprint(TimestampMode::Auto, None, &Tz::UTC));
     }
 
     #[test]
@@ -343,7 +595,7 @@ mod tests {
         let cases = [
             // A date is not a full time: `-05` is an hour or a counter.
             ("backup-2026-11-21-05.tar", "2026-11-20T23:00:00+00:00"),
-            ("backup-2026-11-21-0500.tar", "2026-11-20T23:00:00+00:00"),
+            ("backup-2026-11-21-2500.tar", "2026-11-20T23:00:00+00:00"),
             ("site_2026-11-21.tar.gz", "2026-11-20T23:00:00+00:00"),
             ("db_20261121Z.sql", "2026-11-20T23:00:00+00:00"),
             // After a full time, but not an offset.

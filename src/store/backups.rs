@@ -175,6 +175,66 @@ impl Store {
         Ok(sync)
     }
 
+    /// The settings the location's recorded timestamps were derived with (see
+    /// `timestamp::settings_fingerprint`); None before any were recorded.
+    pub fn timestamp_settings(&self, location_id: i64) -> Result<Option<String>> {
+        use rusqlite::OptionalExtension;
+        Ok(self
+            .conn
+            .query_row(
+                "SELECT timestamp_settings FROM locations WHERE id = ?1",
+                [location_id],
+                |r| r.get::<_, Option<String>>(0),
+            )
+            .optional()?
+            .flatten())
+    }
+
+    /// Derive the timestamp of every backup ever recorded for a location again, deleted
+    /// ones included (they are history the schedule is judged by), and record `settings`
+    /// as what they were derived with — in one transaction. `derive` gets a backup's path
+    /// and recorded mtime (ns) and returns its timestamp and source (`filename`/`mtime`).
+    /// Returns how many timestamps changed.
+    pub fn rederive_timestamps(
+        &self,
+        location_id: i64,
+        settings: &str,
+        derive: impl Fn(&str, i64) -> (DateTime<Utc>, &'static str),
+    ) -> Result<usize> {
+        let tx = self.conn.unchecked_transaction()?;
+        let mut changed = 0;
+        {
+            let mut select = tx.prepare_cached(
+                "SELECT id, path, mtime_ns, ts, ts_source FROM backups WHERE location_id = ?1",
+            )?;
+            let mut update =
+                tx.prepare_cached("UPDATE backups SET ts = ?2, ts_source = ?3 WHERE id = ?1")?;
+            let rows = select.query_map([location_id], |r| {
+                Ok((
+                    r.get::<_, i64>(0)?,
+                    r.get::<_, String>(1)?,
+                    r.get::<_, i64>(2)?,
+                    r.get::<_, i64>(3)?,
+                    r.get::<_, String>(4)?,
+                ))
+            })?;
+            for row in rows {
+                let (id, path, mtime_ns, ts, source) = row?;
+                let (new_ts, new_source) = derive(&path, mtime_ns);
+                if to_unix(new_ts) != ts || new_source != source {
+                    update.execute(params![id, to_unix(new_ts), new_source])?;
+                    changed += 1;
+                }
+            }
+        }
+        tx.execute(
+            "UPDATE locations SET timestamp_settings = ?2 WHERE id = ?1",
+            params![location_id, settings],
+        )?;
+        tx.commit()?;
+        Ok(changed)
+    }
+
     /// Every backup ever recorded for a location (deleted ones included), oldest first.
     pub fn backups_of(&self, location_id: i64) -> Result<Vec<BackupRow>> {
         let mut stmt = self.conn.prepare_cached(&format!(

@@ -152,4 +152,9 @@ CREATE TABLE runs (
     pid         INTEGER NOT NULL
 );
 "#,
+    // 2: the settings each location's backup timestamps were derived with (NULL: derived
+    // before they were recorded, so derived again by the next scan).
+    r#"
+ALTER TABLE locations ADD COLUMN timestamp_settings TEXT;
+"#,
 ];

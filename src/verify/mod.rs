@@ -168,6 +168,14 @@ fn plan<'a>(ctx: &RunContext, sel: &SelectedLocation<'a>) -> Result<Option<Plan<
         return Ok(None);
     }
     let present = ctx.store.present_backups(sel.id)?;
+    // Backups with an open integrity problem are re-hashed every run until it closes.
+    let suspect: HashSet<String> = ctx
+        .store
+        .open_problems(Some(&[Operation::Verify]), Some(&[sel.id]))?
+        .into_iter()
+        .filter(|p| p.problem.kind != Kind::SidecarInvalid)
+        .filter_map(|p| p.problem.path)
+        .collect();
     let judge = judge_of(ctx, sel);
     let mut judged = Vec::new();
     let mut candidates = Vec::new();
@@ -179,12 +187,13 @@ fn plan<'a>(ctx: &RunContext, sel: &SelectedLocation<'a>) -> Result<Option<Plan<
                 id: b.id,
                 ts: b.ts,
                 last_verified_at: b.last_verified_at,
+                suspect: suspect.contains(&b.path),
             });
         }
     }
     // Present backups come newest first.
     let newest = present.first().map(|b| b.id);
-    let chosen = sample::choose(&candidates, newest, ctx.window_start(), loc.verify_sample.0);
+    let chosen = sample::choose(&candidates, newest, present.len(), loc.verify_sample.0);
     let mut sidecars = Sidecars::new(&loc.root);
     let jobs: Vec<Job> = present
         .iter()

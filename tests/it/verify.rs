@@ -1,6 +1,7 @@
 //! `--verify` through the binary: trust-on-first-use checksums, silent corruption,
 //! modification after backup, every sidecar form, malformed sidecars, the sampling
-//! rotation, `--days` and location filters, exit codes and the JSON counters.
+//! rotation over every present backup whatever `--days`, location filters, exit codes
+//! and the JSON counters.
 
 use crate::common;
 
@@ -493,33 +494,64 @@ fn rotation_covers_every_backup_over_successive_runs() {
 }
 
 #[test]
-fn days_limits_reverification_to_the_window() {
+fn nightly_runs_find_a_bit_flip_older_than_the_window() {
+    let mut w = workspace();
+    config(&w, "      retention_days: 60\n      verify_sample: 1\n");
+    let days: Vec<i64> = (0..=20).collect();
+    let names = daily(&w, &days, 2000);
+    let (_, doc) = w.run_json(&["--verify"]);
+    assert_eq!(counters(&doc).0, 21, "first sight records every backup");
+    flip_byte(&w, &format!("db/{}", names[18]), 5);
+
+    // The next nightly run, with the default 7-day window.
+    later(&mut w, 24);
+    let (run, doc) = w.run_json(&["--verify"]);
+    assert_eq!(run.code, 2, "{}", run.stdout);
+    assert_eq!(
+        counters(&doc).0,
+        21,
+        "every present backup, whatever the window"
+    );
+    let found = problems(&doc, "checksum_mismatch");
+    assert_eq!(found.len(), 1, "{doc:#}");
+    assert_eq!(found[0]["path"], names[18].as_str());
+}
+
+#[test]
+fn a_repaired_old_backup_closes_on_the_next_routine_run() {
     let mut w = workspace();
     config(&w, "      retention_days: 60\n");
-    let names = daily(&w, &[0, 3, 20], 2000);
-    let (_, doc) = w.run_json(&["--verify", "--days", "30"]);
-    assert_eq!(counters(&doc).0, 3);
-    flip_byte(&w, &format!("db/{}", names[2]), 5);
+    let days: Vec<i64> = (0..=20).collect();
+    let names = daily(&w, &days, 2000);
+    w.run_json(&["--verify"]);
+    let damaged = format!("db/{}", names[10]);
+    flip_byte(&w, &damaged, 7);
+    later(&mut w, 24);
+    let (run, doc) = w.run_json(&["--verify"]);
+    assert_eq!(run.code, 2, "{}", run.stdout);
+    assert_eq!(problems(&doc, "checksum_mismatch").len(), 1, "{doc:#}");
 
-    later(&mut w, 1);
-    let (run, doc) = w.run_json(&["--verify", "--days", "7"]);
-    assert_eq!(
-        run.code, 0,
-        "the old backup is outside the window: {}",
-        run.stdout
+    // The original bytes are back (restored from a copy). Routine runs sample 10%: the
+    // rotation alone would reach the 10-day-old backup only runs later.
+    config(&w, "      retention_days: 60\n      verify_sample: 0.1\n");
+    w.write_file(
+        &damaged,
+        &content(10, 2000),
+        backup_time(10) + Duration::minutes(5),
     );
-    assert_eq!(counters(&doc).0, 2);
-
-    later(&mut w, 2);
-    let (run, doc) = w.run_json(&["--verify", "--days", "30"]);
-    assert_eq!(run.code, 2, "{}", run.stdout);
-    assert_eq!(problems(&doc, "checksum_mismatch").len(), 1);
-
-    // A narrower run does not look at it, so it does not close its problem.
-    later(&mut w, 3);
-    let (run, doc) = w.run_json(&["--verify", "--days", "7"]);
-    assert_eq!(run.code, 2, "{}", run.stdout);
-    assert_eq!(problems(&doc, "checksum_mismatch").len(), 1);
+    later(&mut w, 48);
+    let (run, doc) = w.run_json(&["--verify"]);
+    assert_eq!(run.code, 0, "{}", run.stdout);
+    assert!(problems(&doc, "checksum_mismatch").is_empty(), "{doc:#}");
+    assert_eq!(
+        counters(&doc).0,
+        4,
+        "3 sampled (ceil 10% of 21) and the repaired one"
+    );
+    let open: i64 = w.store_value(
+        "SELECT COUNT(*) FROM problems WHERE kind = 'checksum_mismatch' AND resolved_at IS NULL",
+    );
+    assert_eq!(open, 0);
 }
 
 #[test]
