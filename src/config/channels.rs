@@ -48,10 +48,7 @@ impl Checks<'_> {
         }
         self.mailbox("alerts.email.from", &e.from);
         if e.to.is_empty() {
-            self.error(
-                "alerts.email.to",
-                "list at least one recipient".into(),
-            );
+            self.error("alerts.email.to", "list at least one recipient".into());
         }
         for (i, to) in e.to.iter().enumerate() {
             self.mailbox(&format!("alerts.email.to[{i}]"), to);
@@ -128,9 +125,7 @@ pub fn url_problem(url: &str) -> Result<(), String> {
 pub fn validate_ca_file(e: &EmailChannel) -> Option<String> {
     let path = e.ca_path.as_ref()?;
     if e.security == SmtpSecurity::None {
-        return Some(
-            "only used with security starttls or tls; remove it or turn TLS on".into(),
-        );
+        return Some("only used with security starttls or tls; remove it or turn TLS on".into());
     }
     match pem_file_holds_a_certificate(path) {
         Err(err) => Some(format!("cannot read {}: {err}", path.display())),

@@ -46,7 +46,7 @@ pub fn expand(raw: &str, env: &Env) -> Interpolated {
             env.get(name).filter(|v| !v.is_empty() || default.is_none()),
             default,
         ) {
-            (Some(v), _) => out.push_str(&v),
+            (Some(v), _) => out.push_str(v),
             (None, Some(d)) => out.push_str(d),
             (None, None) => return Interpolated::Undefined(name.to_string()),
         }

@@ -13,12 +13,14 @@ pub mod schema;
 pub mod values;
 
 use crate::schedule::{At, Frequency, Schedule};
+pub use env::Env;
+pub use resolve::{ConfigError, resolve};
 use serde::Deserialize;
 use std::io::Read;
 use std::path::{Path, PathBuf};
-pub use env::Env;
-pub use resolve::{ConfigError, resolve};
-pub use values::{DurationValue, Fraction, Percent, Positive, Ratio, Size, SizeOrPercent, Timezone};
+pub use values::{
+    DurationValue, Fraction, Percent, Positive, Ratio, Size, SizeOrPercent, Timezone,
+};
 use values::{FromScalar, Scalar};
 
 /// Why the config file could not be used. Each string is one complete, user-facing cause.
@@ -53,15 +55,7 @@ pub struct Backups {
 }
 
 #[derive(
-    Debug,
-    Clone,
-    Copy,
-    PartialEq,
-    Eq,
-    Default,
-    Deserialize,
-    strum::EnumString,
-    strum::IntoStaticStr,
+    Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize, strum::EnumString, strum::IntoStaticStr,
 )]
 #[serde(rename_all = "lowercase")]
 #[strum(serialize_all = "lowercase")]
@@ -100,15 +94,7 @@ pub enum TimestampMode {
 /// A checksum algorithm; its string form (`sha256`, `md5`, `blake3`) is the config's and
 /// the store's.
 #[derive(
-    Debug,
-    Clone,
-    Copy,
-    PartialEq,
-    Eq,
-    Default,
-    Deserialize,
-    strum::EnumString,
-    strum::IntoStaticStr,
+    Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize, strum::EnumString, strum::IntoStaticStr,
 )]
 #[serde(rename_all = "lowercase")]
 #[strum(serialize_all = "lowercase")]
@@ -176,6 +162,24 @@ pub struct Location {
     pub test_restore: bool,
     pub restore: RestoreConfig,
     pub min_free_space: SizeOrPercent,
+}
+
+impl Location {
+    /// The patterns as a message may show them: the first few, each shortened, and how
+    /// many more there are (a location may list thousands).
+    pub fn patterns_shown(&self) -> String {
+        const SHOWN: usize = 5;
+        let mut shown: Vec<String> = self
+            .patterns
+            .iter()
+            .take(SHOWN)
+            .map(|p| format!("{:?}", values::shown(p)))
+            .collect();
+        if self.patterns.len() > SHOWN {
+            shown.push(format!("… {} more", self.patterns.len() - SHOWN));
+        }
+        format!("[{}]", shown.join(", "))
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -420,7 +424,13 @@ fn read_text(path: &Path) -> Result<String, String> {
             MAX_CONFIG_BYTES >> 20
         ));
     }
-    String::from_utf8(bytes).map_err(|e| format!("{}: {}", path.display(), not_utf8(e.as_bytes(), e.utf8_error())))
+    String::from_utf8(bytes).map_err(|e| {
+        format!(
+            "{}: {}",
+            path.display(),
+            not_utf8(e.as_bytes(), e.utf8_error())
+        )
+    })
 }
 
 /// "byte 12 (line 2, column 5) is not UTF-8 …" for the first invalid byte.
@@ -428,11 +438,7 @@ fn not_utf8(bytes: &[u8], e: std::str::Utf8Error) -> String {
     let offset = e.valid_up_to();
     let before = String::from_utf8_lossy(&bytes[..offset]);
     let line = before.matches('\n').count() + 1;
-    let column = before
-        .rsplit('\n')
-        .next()
-        .map_or(0, |l| l.chars().count())
-        + 1;
+    let column = before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
     format!(
         "byte {offset} (line {line}, column {column}) is not valid UTF-8 (0x{:02X}); save the file as UTF-8",
         bytes.get(offset).copied().unwrap_or(0)
@@ -494,6 +500,21 @@ mod tests {
         parse_str(text, Path::new("/etc/bm"))
     }
 
+    fn parse_in(text: &str, vars: &[(&str, &str)]) -> Result<Config, Vec<String>> {
+        parse_with(
+            text,
+            &Env::from_vars(vars.iter().copied()).in_dir(Path::new("/etc/bm")),
+        )
+    }
+
+    fn errors(text: &str) -> Vec<String> {
+        parse_in(text, &[]).unwrap_err()
+    }
+
+    fn location(extra: &str) -> String {
+        format!("{MINIMAL}{extra}")
+    }
+
     const MINIMAL: &str = "backups:\n  locations:\n    - name: db\n      path: /backups/db\n";
 
     #[test]
@@ -511,12 +532,44 @@ mod tests {
         assert_eq!(l.restore.max_bytes_for(10), 1 << 30);
         assert_eq!(l.restore.max_bytes_for(1 << 30), 50 << 30);
         assert_eq!(
-            l.schedule.grace,
-            None,
+            l.schedule.grace, None,
             "daily without at: one period of grace"
         );
+        assert_eq!(l.min_count, 1);
+        assert_eq!(l.max_size_drop, Percent(0.5));
+        assert!(!l.recursive && l.verify_integrity && l.test_restore);
+        assert_eq!(l.verify_sample, Fraction(1.0));
+        assert_eq!(l.timestamp, TimestampMode::Auto);
+        assert_eq!(l.restore.latest, Positive(1));
+        assert_eq!(l.restore.min_files, 1);
+        assert_eq!(l.restore.timeout.0.as_secs(), 300);
+        assert_eq!(l.schedule.frequency, Frequency::Daily);
+        assert_eq!(c.host, host_name());
+        let m = &c.monitoring;
+        assert!(
+            m.alert_on_failure && m.alert_on_verification_failure && m.alert_on_restore_failure
+        );
+        assert_eq!(
+            (m.health_warning, m.health_critical),
+            (Ratio(0.8), Ratio(0.5))
+        );
+        assert_eq!(m.window_days, 7);
+        assert_eq!(m.max_run_age.0.as_secs(), 26 * 3600);
+        assert_eq!(m.heartbeat_url, None);
         assert_eq!(c.alerts.cooldown.0.as_secs(), 86400);
+        assert_eq!(c.alerts.timeout.0.as_secs(), 10);
+        assert_eq!(c.alerts.min_consecutive, Positive(1));
+        assert!(c.alerts.send_resolved && c.alerts.log.enabled);
+        assert!(!c.alerts.include_log);
+        assert_eq!(c.alerts.notify, NotifyLevel::All);
+        let e = &c.alerts.email;
+        assert!(!e.enabled && !c.alerts.slack.enabled && !c.alerts.webhook.enabled);
+        assert_eq!((e.smtp_port, e.security), (587, SmtpSecurity::Starttls));
         assert_eq!(c.reporting.formats.len(), 3);
+        assert_eq!(c.reporting.output_dir, "reports");
+        assert_eq!(c.reporting.base_url, None);
+        assert_eq!(c.logging.file.as_deref(), Some("logs/backup-monitor.log"));
+        assert_eq!(c.logging.level, LogLevel::Info);
         if std::env::var("DATABASE_URL").is_err() {
             assert_eq!(c.store_path, PathBuf::from("/etc/bm/backup_monitor.db"));
         }
@@ -628,6 +681,280 @@ mod tests {
         assert_eq!(
             parse(text).unwrap().backups.locations[0].root,
             PathBuf::from("/srv/b")
+        );
+    }
+
+    #[test]
+    fn every_error_is_reported_not_only_the_first() {
+        let text = location(
+            "      min_size: \"${BM_SIZE}\"\n      retention_days: \"${BM_DAYS}\"\n      grace: 0s\n      patterns: ['[a']\nmonitoring:\n  health_warning: 0.4\n  health_critical: 0.6\n  window_days: 0\nalerts:\n  cooldown: 0s\n",
+        );
+        let first = parse_in(&text, &[("BM_SIZE", "lots"), ("BM_DAYS", "-1")]).unwrap_err();
+        let all = first.join("\n");
+        for needle in [
+            "backups.locations[0].min_size: `lots` is not a size",
+            "backups.locations[0].retention_days: expected a whole number",
+            "backups.locations[0].grace: must be positive",
+            "backups.locations[0].patterns: invalid glob `[a`",
+            "health_critical (0.6) must not be above",
+            "monitoring.window_days",
+            "alerts.cooldown: must be positive",
+        ] {
+            assert!(all.contains(needle), "missing {needle:?} in:\n{all}");
+        }
+        assert_eq!(first.len(), 7, "{all}");
+        let found = errors(&location(
+            "      retention_days: lots\n      min_count: [1]\n      settle: {a: 1}\n      min_size:\n",
+        ));
+        let all = found.join("\n");
+        assert_eq!(found.len(), 4, "{all}");
+        for needle in [
+            "retention_days: expected a whole number from 1 to 4294967295, got `lots` at line 5, column 23",
+            "min_count: expected a whole number from 0 to 4294967295, not a list at line 6",
+            "settle: expected a single value, not a mapping at line 7",
+            "min_size: expected a single value, got an empty value",
+        ] {
+            assert!(all.contains(needle), "missing {needle:?} in:\n{all}");
+        }
+        assert!(first.join("\n").contains("min_size: `lots` is not a size; write e.g. 512, 10KiB, 5MB or 2GiB at line 5, column 17"), "deferred values keep their line: {first:?}");
+    }
+
+    #[test]
+    fn the_environment_is_an_explicit_value() {
+        let text = "backups:\n  locations:\n    - name: db\n      path: ${BM_DIR}\n";
+        let env = Env::from_vars([("BM_DIR", "/from/shell")]).in_dir(Path::new("/etc/bm"));
+        let c = parse_with(text, &env).unwrap();
+        assert_eq!(c.backups.locations[0].root, PathBuf::from("/from/shell"));
+        let dotenv = std::collections::HashMap::from([(
+            "BM_DIR".to_string(),
+            env::DotenvValue {
+                value: "rel".into(),
+                file: PathBuf::from("/etc/bm/.env"),
+            },
+        )]);
+        let c = parse_with(
+            text,
+            &Env::default()
+                .in_dir(Path::new("/etc/bm"))
+                .with_dotenv(dotenv),
+        )
+        .unwrap();
+        assert_eq!(
+            c.backups.locations[0].root,
+            PathBuf::from("/etc/bm/rel"),
+            "a relative path is relative to the config"
+        );
+        let err = errors(text).join("");
+        assert!(
+            err.contains("BM_DIR") && err.contains("is not set"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn a_location_needs_a_name_and_a_path() {
+        let err = errors("backups:\n  locations:\n    - path: /x\n").join("\n");
+        assert!(
+            err.contains("backups.locations[0]: `name` is missing"),
+            "{err}"
+        );
+        let err = errors("backups:\n  locations:\n    - name: db\n").join("\n");
+        assert!(err.contains("`path` is missing"), "{err}");
+    }
+
+    #[test]
+    fn schedule_and_root_are_always_resolved() {
+        let c = parse_in(
+            &format!("timezone: Europe/Berlin\n{MINIMAL}      schedule: daily\n      at: \"02:30\"\n      grace: 3h\n"),
+            &[],
+        )
+        .unwrap();
+        let s = &c.backups.locations[0].schedule;
+        assert_eq!(s.tz, chrono_tz::Tz::Europe__Berlin);
+        assert_eq!(s.grace, Some(chrono::Duration::hours(3)));
+        assert!(s.at.is_some());
+        let c = parse_in(
+            "backups:\n  locations:\n    - name: db\n      path: sub/db\n",
+            &[],
+        )
+        .unwrap();
+        assert_eq!(c.backups.locations[0].root, PathBuf::from("/etc/bm/sub/db"));
+    }
+
+    #[test]
+    fn new_keys_take_values_and_refuse_bad_ones() {
+        let c = parse_in(
+            "host: web-1\nmonitoring:\n  window_days: 3660\n  max_run_age: 2d\n  heartbeat_url: https://hc.example.com/ping/abc\nalerts:\n  include_log: true\nreporting:\n  base_url: https://reports.example.com/bm/\n",
+            &[],
+        )
+        .unwrap();
+        assert_eq!(c.host, "web-1");
+        assert_eq!(c.monitoring.window_days, 3660);
+        assert_eq!(c.monitoring.max_run_age.0.as_secs(), 2 * 86400);
+        assert_eq!(
+            c.monitoring.heartbeat_url.as_deref(),
+            Some("https://hc.example.com/ping/abc")
+        );
+        assert!(c.alerts.include_log);
+        assert_eq!(
+            c.reporting.base_url.as_deref(),
+            Some("https://reports.example.com/bm/")
+        );
+        for (text, needle) in [
+            (
+                "monitoring:\n  window_days: 0\n",
+                "monitoring.window_days: expected a whole number of days from 1 to 3660",
+            ),
+            (
+                "monitoring:\n  window_days: 3661\n",
+                "monitoring.window_days",
+            ),
+            (
+                "monitoring:\n  max_run_age: 0s\n",
+                "monitoring.max_run_age: must be positive",
+            ),
+            (
+                "monitoring:\n  max_run_age: soon\n",
+                "monitoring.max_run_age: `soon` is not a duration",
+            ),
+            (
+                "alerts:\n  include_log: maybe\n",
+                "alerts.include_log: expected true or false",
+            ),
+            (
+                "reporting:\n  base_url: reports.example.com\n",
+                "reporting.base_url: not an absolute URL",
+            ),
+            (
+                "reporting:\n  base_url: ftp://example.com/\n",
+                "reporting.base_url: the URL must start with https://",
+            ),
+            ("host: \"a\\nb\"\n", "host: must be one line"),
+        ] {
+            let err = errors(text).join("\n");
+            assert!(err.contains(needle), "{text:?}: {err}");
+        }
+        let err =
+            errors("monitoring:\n  heartbeat_url: ftp://secret-token@example.com/\n").join("");
+        assert!(
+            err.contains("monitoring.heartbeat_url: the URL must start"),
+            "{err}"
+        );
+        assert!(
+            !err.contains("secret-token"),
+            "the heartbeat URL is a secret: {err}"
+        );
+    }
+
+    #[test]
+    fn an_unset_host_is_the_machine_name() {
+        let c = parse_in("host: \"${BM_HOST:-}\"\n", &[]).unwrap();
+        assert_eq!(c.host, host_name());
+        assert!(!host_name().is_empty());
+    }
+
+    #[test]
+    fn echoed_values_are_bounded() {
+        let huge = "x".repeat(1_000_000);
+        let err = errors(&location(&format!("      min_size: \"{huge}\"\n"))).join("\n");
+        assert!(
+            err.contains("min_size") && err.contains("not a size"),
+            "{}",
+            &err[..200.min(err.len())]
+        );
+        assert!(err.len() < 700, "{} bytes", err.len());
+        let err = parse_in(
+            &location("      min_size: \"${BM_HUGE}\"\n"),
+            &[("BM_HUGE", &huge)],
+        )
+        .unwrap_err()
+        .join("\n");
+        assert!(
+            err.len() < 700 && err.contains("line 5"),
+            "{}",
+            &err[..200.min(err.len())]
+        );
+        let globs: String = (0..100_000).map(|i| format!("'[{i}', ")).collect();
+        let err = errors(&location(&format!("      patterns: [{globs}]\n")));
+        assert!(err.len() <= 6, "{err:?}");
+        assert!(
+            err.iter().any(|e| e.contains("99995 more invalid globs")),
+            "{err:?}"
+        );
+        let names: String = (0..500)
+            .map(|i| format!("    - name: 'bad {i}'\n      path: /x\n"))
+            .collect();
+        let err = errors(&format!("backups:\n  locations:\n{names}"));
+        assert_eq!(err.len(), 101, "at most 100 errors and a count");
+        assert!(err[100].contains("400 more errors"), "{}", err[100]);
+    }
+
+    #[test]
+    fn patterns_are_shown_bounded() {
+        let mut c = parse_in(MINIMAL, &[]).unwrap();
+        let l = &mut c.backups.locations[0];
+        assert_eq!(l.patterns_shown(), "[\"*\"]");
+        l.patterns = (0..100_000).map(|i| format!("*.{i}")).collect();
+        let shown = l.patterns_shown();
+        assert!(shown.len() < 100 && shown.contains("99995 more"), "{shown}");
+    }
+
+    #[test]
+    fn a_byte_that_is_not_utf8_is_located() {
+        let bytes = b"timezone: UTC\nbackups:\n  x: caf\xe9\n";
+        let e = std::str::from_utf8(std::hint::black_box(bytes)).unwrap_err();
+        assert_eq!(
+            not_utf8(bytes, e),
+            "byte 31 (line 3, column 9) is not valid UTF-8 (0xE9); save the file as UTF-8"
+        );
+    }
+
+    #[test]
+    fn enum_string_forms_keep_their_names() {
+        for (s, algo) in [
+            ("sha256", ChecksumAlgo::Sha256),
+            ("md5", ChecksumAlgo::Md5),
+            ("blake3", ChecksumAlgo::Blake3),
+        ] {
+            assert_eq!(s.parse::<ChecksumAlgo>().ok(), Some(algo));
+            assert_eq!(algo.as_str(), s);
+        }
+        assert!("SHA-256".parse::<ChecksumAlgo>().is_err());
+        for (s, kind) in [
+            ("database", LocationType::Database),
+            ("files", LocationType::Files),
+            ("website", LocationType::Website),
+            ("generic", LocationType::Generic),
+        ] {
+            assert_eq!(kind.as_str(), s);
+            let c = parse_in(&location(&format!("      type: {s}\n")), &[]).unwrap();
+            assert_eq!(c.backups.locations[0].kind, kind);
+        }
+    }
+
+    #[test]
+    fn a_disabled_channel_keeps_literal_values_and_drops_unset_ones() {
+        let c = parse_in(
+            "alerts:\n  email:\n    smtp_host: mail.example.com\n    password: ${BM_UNSET_PW}\n    smtp_port: ${BM_UNSET_PORT}\n",
+            &[],
+        )
+        .unwrap();
+        let e = &c.alerts.email;
+        assert!(!e.enabled);
+        assert_eq!(e.smtp_host, "mail.example.com");
+        assert_eq!(e.password, "");
+        assert_eq!(e.smtp_port, 587);
+        let err = errors(
+            "alerts:\n  email:\n    enabled: true\n    smtp_host: ${BM_UNSET_HOST}\n    from: ops@example.com\n    to: [ops@example.com]\n",
+        )
+        .join("\n");
+        assert!(
+            err.contains("alerts.email.smtp_host: environment variable `BM_UNSET_HOST`"),
+            "{err}"
+        );
+        assert!(
+            !err.contains("must be set"),
+            "an unset variable is reported once: {err}"
         );
     }
 }

@@ -7,13 +7,13 @@
 use super::channels;
 use super::env::Env;
 use super::schema::{
-    RawAlerts, RawConfig, RawEmailChannel, RawLocation, RawLogging, RawMonitoring,
-    RawReporting, RawRestore,
+    RawAlerts, RawConfig, RawEmailChannel, RawLocation, RawLogging, RawMonitoring, RawReporting,
+    RawRestore,
 };
 use super::values::{FromScalar, Raw, shown};
 use super::{
-    Alerts, Backups, Config, EmailChannel, LogChannel, Location, Logging, Monitoring,
-    Reporting, RestoreConfig, SlackChannel, WebhookChannel, host_name, resolve_against,
+    Alerts, Backups, Config, EmailChannel, Location, LogChannel, Logging, Monitoring, Reporting,
+    RestoreConfig, SlackChannel, WebhookChannel, host_name, resolve_against,
 };
 use crate::schedule::Schedule;
 use std::collections::HashSet;
@@ -76,6 +76,9 @@ pub fn bounded(message: &str) -> String {
 /// 100,000): the rest are counted, not listed.
 const MAX_ERRORS_PER_KEY: usize = 5;
 
+/// At most this many errors are listed in all.
+const MAX_ERRORS: usize = 100;
+
 /// The config in `env`, or every error found.
 pub fn resolve(raw: RawConfig, env: &Env) -> Result<Config, Vec<ConfigError>> {
     let mut r = Resolver {
@@ -83,6 +86,14 @@ pub fn resolve(raw: RawConfig, env: &Env) -> Result<Config, Vec<ConfigError>> {
         errors: Vec::new(),
     };
     let config = build(&mut r, raw);
+    if r.errors.len() > MAX_ERRORS {
+        let more = r.errors.len() - MAX_ERRORS;
+        r.errors.truncate(MAX_ERRORS);
+        r.errors.push(ConfigError::new(
+            "",
+            format!("{more} more errors not listed; fix the ones above and check again"),
+        ));
+    }
     match config {
         Some(config) if r.errors.is_empty() => Ok(config),
         _ if r.errors.is_empty() => Err(vec![ConfigError::new(
@@ -101,27 +112,14 @@ fn build(r: &mut Resolver, raw: RawConfig) -> Option<Config> {
     }
     let timezone = r.value("timezone", raw.timezone);
     let tz = timezone.map_or(chrono_tz::Tz::UTC, |t| t.0);
+    let mut names = HashSet::new();
     let locations: Vec<Option<Location>> = raw
         .backups
         .locations
         .into_iter()
         .enumerate()
-        .map(|(i, l)| location(r, i, l, tz, &base_dir))
+        .map(|(i, l)| location(r, i, l, tz, &base_dir, &mut names))
         .collect();
-    let mut names = HashSet::new();
-    for (i, l) in locations.iter().enumerate() {
-        if let Some(l) = l
-            && !names.insert(l.name.clone())
-        {
-            r.error(
-                format!("backups.locations[{i}].name"),
-                format!(
-                    "duplicate location name `{}`; names must be unique",
-                    shown(&l.name)
-                ),
-            );
-        }
-    }
     let monitoring = monitoring(r, raw.monitoring);
     let alerts = alerts(r, raw.alerts, &base_dir);
     let reporting = reporting(r, raw.reporting);
@@ -183,8 +181,7 @@ impl Resolver<'_> {
 
     /// Optional text: absent or empty (after interpolation) is `None`.
     fn optional_text(&mut self, key: &str, raw: Option<Raw<String>>) -> Option<Option<String>> {
-        self.optional(key, raw)
-            .map(|v| v.filter(|s| !s.is_empty()))
+        self.optional(key, raw).map(|v| v.filter(|s| !s.is_empty()))
     }
 
     /// A value of a disabled channel: not interpolated; text naming a `${VAR}` is empty.
@@ -195,8 +192,7 @@ impl Resolver<'_> {
 
 /// `host`: one line a person can read in an alert's subject.
 fn check_host(r: &mut Resolver, host: &str) {
-    if host.trim().is_empty() || host.chars().count() > 253 || host.chars().any(char::is_control)
-    {
+    if host.trim().is_empty() || host.chars().count() > 253 || host.chars().any(char::is_control) {
         r.error(
             "host",
             "must be one line of at most 253 characters, e.g. the machine's name (leave it out to use the host name)",
@@ -210,6 +206,7 @@ fn location(
     l: RawLocation,
     tz: chrono_tz::Tz,
     base_dir: &Path,
+    names: &mut HashSet<String>,
 ) -> Option<Location> {
     let key = format!("backups.locations[{i}]");
     let k = |field: &str| format!("{key}.{field}");
@@ -235,6 +232,17 @@ fn location(
             k("name"),
             format!(
                 "`{}` must be non-empty and use only A-Z a-z 0-9 _ . -",
+                shown(name)
+            ),
+        );
+    }
+    if let Some(name) = &name
+        && !names.insert(name.clone())
+    {
+        r.error(
+            k("name"),
+            format!(
+                "duplicate location name `{}`; names must be unique",
                 shown(name)
             ),
         );
@@ -576,21 +584,29 @@ fn logging(r: &mut Resolver, raw: RawLogging) -> Option<Logging> {
 /// `.env` file's directory, the config file's directory.
 fn store_path(r: &mut Resolver, database_url: String, base_dir: &Path) -> Option<PathBuf> {
     let env = r.env;
-    let (key, url, base) = if let Some(url) = env.process_value("DATABASE_URL").filter(|u| !u.is_empty()) {
-        (
-            "DATABASE_URL".to_string(),
-            url.to_string(),
-            env.cwd().unwrap_or(base_dir).to_path_buf(),
-        )
-    } else if let Some(dotenv) = env.dotenv_value("DATABASE_URL").filter(|v| !v.value.is_empty()) {
-        (
-            format!("DATABASE_URL (in {})", dotenv.file.display()),
-            dotenv.value.clone(),
-            dotenv.dir().to_path_buf(),
-        )
-    } else {
-        ("database_url".to_string(), database_url, base_dir.to_path_buf())
-    };
+    let (key, url, base) =
+        if let Some(url) = env.process_value("DATABASE_URL").filter(|u| !u.is_empty()) {
+            (
+                "DATABASE_URL".to_string(),
+                url.to_string(),
+                env.cwd().unwrap_or(base_dir).to_path_buf(),
+            )
+        } else if let Some(dotenv) = env
+            .dotenv_value("DATABASE_URL")
+            .filter(|v| !v.value.is_empty())
+        {
+            (
+                format!("DATABASE_URL (in {})", dotenv.file.display()),
+                dotenv.value.clone(),
+                dotenv.dir().to_path_buf(),
+            )
+        } else {
+            (
+                "database_url".to_string(),
+                database_url,
+                base_dir.to_path_buf(),
+            )
+        };
     match store_path_from_url(&url) {
         Ok(p) => Some(resolve_against(&base, &p)),
         Err(e) => {

@@ -59,13 +59,20 @@ pub trait FromScalar: Sized {
     fn from_scalar(value: Scalar) -> Result<Self, String>;
 }
 
-/// A value as written in the file: parsed already, or text holding `${VAR}` that is
-/// parsed once the environment is known (see `resolve`), remembering where it stood.
+/// A value as written in the file: parsed already, text holding `${VAR}` that is parsed
+/// once the environment is known (see `resolve`), or a value that does not parse, kept
+/// so that every bad value is reported at once, not only the first. Both remember where
+/// they stood.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Raw<T> {
     Value(T),
     Deferred {
         text: String,
+        line: u32,
+        column: u32,
+    },
+    Invalid {
+        message: String,
         line: u32,
         column: u32,
     },
@@ -76,7 +83,7 @@ impl<T> Raw<T> {
     pub fn literal(&self) -> Option<&T> {
         match self {
             Raw::Value(v) => Some(v),
-            Raw::Deferred { .. } => None,
+            Raw::Deferred { .. } | Raw::Invalid { .. } => None,
         }
     }
 }
@@ -100,39 +107,58 @@ impl<T: FromScalar> Raw<T> {
                     Interpolated::Undefined(var) => Err((interpolate::undefined_message(&var), at)),
                 }
             }
+            Raw::Invalid {
+                message,
+                line,
+                column,
+            } => Err((message, (line > 0).then_some((line, column)))),
         }
     }
-
 }
 
-/// One scalar of any YAML type, uninterpolated.
-struct AnyScalar<T>(Scalar, std::marker::PhantomData<T>);
+/// One scalar of any YAML type, uninterpolated; a list or mapping where the scalar
+/// belongs is the user's message saying so.
+struct AnyScalar<T>(Result<Scalar, String>, std::marker::PhantomData<T>);
 
 impl<'de, T: FromScalar> Deserialize<'de> for AnyScalar<T> {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        struct V<T>(String, std::marker::PhantomData<T>);
-        impl<T> Visitor<'_> for V<T> {
-            type Value = Scalar;
+        struct V(String);
+        impl<'de> Visitor<'de> for V {
+            type Value = Result<Scalar, String>;
             fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
                 f.write_str(&self.0)
             }
-            fn visit_bool<E: de::Error>(self, v: bool) -> Result<Scalar, E> {
-                Ok(Scalar::Bool(v))
+            fn visit_bool<E: de::Error>(self, v: bool) -> Result<Self::Value, E> {
+                Ok(Ok(Scalar::Bool(v)))
             }
-            fn visit_u64<E: de::Error>(self, v: u64) -> Result<Scalar, E> {
-                Ok(Scalar::Int(v.into()))
+            fn visit_u64<E: de::Error>(self, v: u64) -> Result<Self::Value, E> {
+                Ok(Ok(Scalar::Int(v.into())))
             }
-            fn visit_i64<E: de::Error>(self, v: i64) -> Result<Scalar, E> {
-                Ok(Scalar::Int(v.into()))
+            fn visit_i64<E: de::Error>(self, v: i64) -> Result<Self::Value, E> {
+                Ok(Ok(Scalar::Int(v.into())))
             }
-            fn visit_f64<E: de::Error>(self, v: f64) -> Result<Scalar, E> {
-                Ok(Scalar::Float(v))
+            fn visit_f64<E: de::Error>(self, v: f64) -> Result<Self::Value, E> {
+                Ok(Ok(Scalar::Float(v)))
             }
-            fn visit_str<E: de::Error>(self, v: &str) -> Result<Scalar, E> {
-                Ok(Scalar::Text(v.to_string()))
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<Self::Value, E> {
+                Ok(Ok(Scalar::Text(v.to_string())))
+            }
+            fn visit_unit<E: de::Error>(self) -> Result<Self::Value, E> {
+                Ok(Err(format!("expected {}, got an empty value", self.0)))
+            }
+            fn visit_seq<A: de::SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
+                while seq.next_element::<de::IgnoredAny>()?.is_some() {}
+                Ok(Err(format!("expected {}, not a list", self.0)))
+            }
+            fn visit_map<A: de::MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+                while map
+                    .next_entry::<de::IgnoredAny, de::IgnoredAny>()?
+                    .is_some()
+                {}
+                Ok(Err(format!("expected {}, not a mapping", self.0)))
             }
         }
-        d.deserialize_any(V::<T>(T::expecting(), std::marker::PhantomData))
+        d.deserialize_any(V(T::expecting()))
             .map(|s| AnyScalar(s, std::marker::PhantomData))
     }
 }
@@ -140,14 +166,24 @@ impl<'de, T: FromScalar> Deserialize<'de> for AnyScalar<T> {
 impl<'de, T: FromScalar> Deserialize<'de> for Raw<T> {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         let spanned = serde_saphyr::Spanned::<AnyScalar<T>>::deserialize(d)?;
-        match spanned.value.0 {
-            Scalar::Text(text) if text.contains('$') => Ok(Raw::Deferred {
-                text,
-                line: spanned.referenced.line() as u32,
-                column: spanned.referenced.column() as u32,
-            }),
-            value => T::from_scalar(value).map(Raw::Value).map_err(de::Error::custom),
-        }
+        let line = spanned.referenced.line() as u32;
+        let column = spanned.referenced.column() as u32;
+        Ok(match spanned.value.0 {
+            Ok(Scalar::Text(text)) if text.contains('$') => Raw::Deferred { text, line, column },
+            Err(message) => Raw::Invalid {
+                message,
+                line,
+                column,
+            },
+            Ok(value) => match T::from_scalar(value) {
+                Ok(v) => Raw::Value(v),
+                Err(message) => Raw::Invalid {
+                    message,
+                    line,
+                    column,
+                },
+            },
+        })
     }
 }
 
@@ -263,7 +299,12 @@ impl Size {
         }
         t.parse::<bytesize::ByteSize>()
             .map(|b| Size(b.as_u64()))
-            .map_err(|_| format!("`{}` is not a size; write e.g. 512, 10KiB, 5MB or 2GiB", shown(t)))
+            .map_err(|_| {
+                format!(
+                    "`{}` is not a size; write e.g. 512, 10KiB, 5MB or 2GiB",
+                    shown(t)
+                )
+            })
     }
 }
 
@@ -303,12 +344,18 @@ impl DurationValue {
         }
         // humantime reads `M` as months and `m` as minutes; the contract's units are s m h d w.
         if t.chars().any(|c| c.is_ascii_uppercase()) {
-            return Err(format!("`{}` is not a duration; units are s, m, h, d, w (e.g. 90s, 15m, 4h, 1h30m)", shown(t)));
+            return Err(format!(
+                "`{}` is not a duration; units are s, m, h, d, w (e.g. 90s, 15m, 4h, 1h30m)",
+                shown(t)
+            ));
         }
         humantime::parse_duration(t)
             .map(DurationValue)
             .map_err(|_| {
-                format!("`{}` is not a duration; units are s, m, h, d, w (e.g. 90s, 15m, 4h, 1h30m)", shown(t))
+                format!(
+                    "`{}` is not a duration; units are s, m, h, d, w (e.g. 90s, 15m, 4h, 1h30m)",
+                    shown(t)
+                )
             })
     }
 
@@ -332,7 +379,10 @@ fn parse_percent(t: &str) -> Option<Result<f64, String>> {
     Some(match num.trim().parse::<f64>() {
         Ok(v) if (0.0..=100.0).contains(&v) => Ok(v / 100.0),
         Ok(_) => Err(format!("`{}` is outside 0%..100%", shown(t))),
-        Err(_) => Err(format!("`{}` is not a percentage; write e.g. 50%", shown(t))),
+        Err(_) => Err(format!(
+            "`{}` is not a percentage; write e.g. 50%",
+            shown(t)
+        )),
     })
 }
 
@@ -386,7 +436,10 @@ impl Timezone {
             return Ok(Timezone(Tz::UTC));
         }
         t.parse::<Tz>().map(Timezone).map_err(|_| {
-            format!("unknown time zone `{}`; use `local`, `UTC` or an IANA name like Europe/Berlin", shown(t))
+            format!(
+                "unknown time zone `{}`; use `local`, `UTC` or an IANA name like Europe/Berlin",
+                shown(t)
+            )
         })
     }
 }
