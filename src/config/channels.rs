@@ -8,7 +8,7 @@
 
 use super::resolve::ConfigError;
 use super::values::shown;
-use super::{Alerts, EmailChannel, SmtpSecurity};
+use super::{EmailChannel, SlackChannel, SmtpSecurity, WebhookChannel};
 use lettre::message::Mailbox;
 
 /// Checks of the enabled channels of one config; `failed(key)` tells a key whose value
@@ -18,18 +18,23 @@ struct Checks<'a> {
     errors: &'a mut Vec<ConfigError>,
 }
 
-/// Push every problem of the enabled channels in `alerts` onto `errors`.
-pub fn validate(alerts: &Alerts, failed: &dyn Fn(&str) -> bool, errors: &mut Vec<ConfigError>) {
+/// Push every problem of the enabled channels onto `errors`.
+pub fn validate(
+    email: &EmailChannel,
+    slack: &SlackChannel,
+    webhook: &WebhookChannel,
+    failed: &dyn Fn(&str) -> bool,
+    errors: &mut Vec<ConfigError>,
+) {
     let mut c = Checks { failed, errors };
-    let e = &alerts.email;
-    if e.enabled {
-        c.email(e);
+    if email.enabled {
+        c.email(email);
     }
-    if alerts.slack.enabled {
-        c.url("alerts.slack.webhook_url", &alerts.slack.webhook_url);
+    if slack.enabled {
+        c.url("alerts.slack.webhook_url", &slack.webhook_url);
     }
-    if alerts.webhook.enabled {
-        c.url("alerts.webhook.url", &alerts.webhook.url);
+    if webhook.enabled {
+        c.url("alerts.webhook.url", &webhook.url);
     }
 }
 

@@ -117,7 +117,7 @@ pub struct ScheduleField(pub Frequency);
 
 impl FromScalar for ScheduleField {
     fn from_scalar(value: Scalar) -> Result<Self, String> {
-        Frequency::parse(&value.to_string()).map(ScheduleField)
+        Frequency::parse(&values::scalar_text(value)?).map(ScheduleField)
     }
 }
 
@@ -132,7 +132,7 @@ pub struct AtField(pub At);
 
 impl FromScalar for AtField {
     fn from_scalar(value: Scalar) -> Result<Self, String> {
-        At::parse(&value.to_string()).map(AtField)
+        At::parse(&values::scalar_text(value)?).map(AtField)
     }
 }
 
@@ -354,11 +354,12 @@ fn resolve_against(base: &Path, p: &str) -> PathBuf {
 }
 
 /// This machine's host name, as every part of the program names it when `host` is not
-/// configured; `localhost` when the system has none that is valid UTF-8.
+/// configured (bytes that are not UTF-8 become U+FFFD); `localhost` when the system
+/// gives none.
 pub fn host_name() -> String {
     hostname::get()
+        .map(|h| h.to_string_lossy().into_owned())
         .ok()
-        .and_then(|h| h.into_string().ok())
         .filter(|h| !h.trim().is_empty())
         .unwrap_or_else(|| "localhost".into())
 }

@@ -469,17 +469,29 @@ fn alerts(r: &mut Resolver, raw: RawAlerts, base_dir: &Path) -> Option<Alerts> {
     }
     let include_log = r.value("alerts.include_log", raw.include_log);
     let log_enabled = r.value("alerts.log.enabled", raw.log.enabled);
-    let email = email(r, raw.email, base_dir);
+    let (email, email_ok) = email(r, raw.email, base_dir);
     let slack_enabled = r.value("alerts.slack.enabled", raw.slack.enabled);
-    let slack_url = channel_text(
-        r,
-        slack_enabled,
-        "alerts.slack.webhook_url",
-        raw.slack.webhook_url,
-    );
+    let slack = SlackChannel {
+        enabled: slack_enabled == Some(true),
+        webhook_url: channel_text(
+            r,
+            slack_enabled,
+            "alerts.slack.webhook_url",
+            raw.slack.webhook_url,
+        ),
+    };
     let webhook_enabled = r.value("alerts.webhook.enabled", raw.webhook.enabled);
-    let webhook_url = channel_text(r, webhook_enabled, "alerts.webhook.url", raw.webhook.url);
-    let alerts = Alerts {
+    let webhook = WebhookChannel {
+        enabled: webhook_enabled == Some(true),
+        url: channel_text(r, webhook_enabled, "alerts.webhook.url", raw.webhook.url),
+    };
+    let mut errors = Vec::new();
+    channels::validate(&email, &slack, &webhook, &|key| r.failed(key), &mut errors);
+    r.errors.extend(errors);
+    slack_enabled?;
+    webhook_enabled?;
+    email_ok.then_some(())?;
+    Some(Alerts {
         cooldown: cooldown?,
         send_resolved: send_resolved?,
         min_consecutive: min_consecutive?,
@@ -489,20 +501,10 @@ fn alerts(r: &mut Resolver, raw: RawAlerts, base_dir: &Path) -> Option<Alerts> {
         log: LogChannel {
             enabled: log_enabled?,
         },
-        email: email?,
-        slack: SlackChannel {
-            enabled: slack_enabled?,
-            webhook_url: slack_url,
-        },
-        webhook: WebhookChannel {
-            enabled: webhook_enabled?,
-            url: webhook_url,
-        },
-    };
-    let mut errors = Vec::new();
-    channels::validate(&alerts, &|key| r.failed(key), &mut errors);
-    r.errors.extend(errors);
-    Some(alerts)
+        email,
+        slack,
+        webhook,
+    })
 }
 
 /// Text of a channel: interpolated when the channel is enabled; otherwise as written,
@@ -516,7 +518,8 @@ fn channel_text(r: &mut Resolver, enabled: Option<bool>, key: &str, raw: Raw<Str
     }
 }
 
-fn email(r: &mut Resolver, raw: RawEmailChannel, base_dir: &Path) -> Option<EmailChannel> {
+/// The email channel, and whether every value of it was usable.
+fn email(r: &mut Resolver, raw: RawEmailChannel, base_dir: &Path) -> (EmailChannel, bool) {
     let enabled = r.value("alerts.email.enabled", raw.enabled);
     let on = enabled == Some(true);
     let smtp_port = if on {
@@ -531,7 +534,7 @@ fn email(r: &mut Resolver, raw: RawEmailChannel, base_dir: &Path) -> Option<Emai
         .map(|(i, t)| channel_text(r, enabled, &format!("alerts.email.to[{i}]"), t))
         .collect();
     let email = EmailChannel {
-        enabled: enabled?,
+        enabled: on,
         smtp_host: channel_text(r, enabled, "alerts.email.smtp_host", raw.smtp_host),
         smtp_port: smtp_port.unwrap_or(0),
         security: raw.security,
@@ -544,15 +547,12 @@ fn email(r: &mut Resolver, raw: RawEmailChannel, base_dir: &Path) -> Option<Emai
     if on && let Some(error) = channels::validate_ca_file(&email) {
         r.error("alerts.email.ca_file", error);
     }
-    smtp_port?;
-    Some(email)
+    // An unusable `enabled` or port is recorded already; the channel is still checked.
+    (email, enabled.is_some() && smtp_port.is_some())
 }
 
 fn reporting(r: &mut Resolver, raw: RawReporting) -> Option<Reporting> {
     let output_dir = r.value("reporting.output_dir", raw.output_dir);
-    if output_dir.as_deref().is_some_and(|d| d.trim().is_empty()) {
-        r.error("reporting.output_dir", "must not be empty");
-    }
     let prometheus_textfile =
         r.optional_text("reporting.prometheus_textfile", raw.prometheus_textfile);
     let templates_dir = r.optional_text("reporting.templates_dir", raw.templates_dir);

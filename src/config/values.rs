@@ -187,8 +187,8 @@ impl<'de, T: FromScalar> Deserialize<'de> for Raw<T> {
     }
 }
 
-/// A scalar (string, integer or float) as text.
-fn scalar_text(value: Scalar) -> Result<String, String> {
+/// A scalar (string, integer or float) as text, whole.
+pub fn scalar_text(value: Scalar) -> Result<String, String> {
     match value {
         Scalar::Bool(b) => Err(format!("expected a string or a number, got `{b}`")),
         Scalar::Text(t) => Ok(t),
