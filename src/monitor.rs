@@ -169,7 +169,7 @@ pub fn judge(
 /// something matches but has not settled yet (a file still being written is not a
 /// backup yet, so the kind and severity stay), or everything recorded was deleted.
 fn no_backups_problem(loc: &Location, backups: &[BackupRow], unsettled: usize) -> Problem {
-    let place = format!("{:?} in {}", loc.patterns, loc.root.display());
+    let place = format!("{} in {}", loc.patterns_shown(), loc.root.display());
     let settle = duration_text(loc.settle.0);
     let waiting = match unsettled {
         0 => None,
@@ -232,7 +232,7 @@ pub fn sort_slots(slots: &mut [String]) {
 fn missing_slots(ctx: &RunContext, loc: &Location, backups: &[BackupRow]) -> Vec<Problem> {
     let timestamps: Vec<DateTime<Utc>> = backups.iter().map(|b| b.ts).collect();
     let oldest = timestamps.iter().min().copied();
-    loc.schedule()
+    loc.schedule
         .judge(ctx.window_start(), ctx.now, oldest, &timestamps)
         .into_iter()
         .filter(|j| !j.satisfied)
@@ -244,7 +244,7 @@ fn missing_slots(ctx: &RunContext, loc: &Location, backups: &[BackupRow]) -> Vec
                 &loc.name,
                 format!(
                     "no backup for the {} slot starting {slot} (due {}, ends {})",
-                    loc.schedule().frequency.describe(),
+                    loc.schedule.frequency.describe(),
                     ctx.local_rfc3339(j.slot.due_at),
                     ctx.local_rfc3339(j.slot.end)
                 ),
