@@ -71,9 +71,9 @@ pub struct Cli {
     /// Restrict every operation to the location with this name
     #[arg(long = "location-name", value_name = "NAME")]
     pub location_name: Option<String>,
-    /// Analysis window in days for schedule, health and reports
-    #[arg(long, value_name = "N", default_value_t = 7, value_parser = clap::value_parser!(u32).range(1..=3660))]
-    pub days: u32,
+    /// Analysis window in days for schedule, health and reports [default: monitoring.window_days, 7]
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=3660))]
+    pub days: Option<u32>,
     /// What goes to stdout
     #[arg(long, value_enum, default_value_t = Format::Text)]
     pub format: Format,

@@ -179,7 +179,7 @@ fn explain_location(
     window_start: DateTime<Utc>,
     now: DateTime<Utc>,
 ) -> LocationExplanation {
-    let schedule = loc.schedule();
+    let schedule = &loc.schedule;
     let mut out = LocationExplanation {
         name: loc.name.clone(),
         path: loc.root.display().to_string(),
@@ -384,7 +384,12 @@ pub fn main(cli: &Cli) -> i32 {
         name: cli.location_name.as_deref(),
         id: cli.location_id,
     };
-    let explanation = match run(&config, now, selection, cli.days) {
+    let explanation = match run(
+        &config,
+        now,
+        selection,
+        cli.days.unwrap_or(config.monitoring.window_days),
+    ) {
         Ok(e) => e,
         Err(e) => return fail(cli.format, &e.to_string()),
     };

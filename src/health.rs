@@ -133,7 +133,7 @@ pub fn assess(
 ) -> Result<Assessment> {
     let timestamps: Vec<DateTime<Utc>> = backups.iter().map(|b| b.ts).collect();
     let oldest = timestamps.iter().min().copied();
-    let judged = loc.schedule().judge(window_start, now, oldest, &timestamps);
+    let judged = loc.schedule.judge(window_start, now, oldest, &timestamps);
     let satisfied = judged.iter().filter(|j| j.satisfied).count() as u64;
     let (vp, vt) = store.verification_counts(location_id, window_start)?;
     let (rp, rt) = store.restore_counts(location_id, window_start)?;

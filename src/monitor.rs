@@ -171,7 +171,7 @@ pub fn judge(
 /// something matches but has not settled yet (a file still being written is not a
 /// backup yet, so the kind and severity stay), or everything recorded was deleted.
 fn no_backups_problem(loc: &Location, backups: &[BackupRow], unsettled: usize) -> Problem {
-    let place = format!("{:?} in {}", loc.patterns, loc.root.display());
+    let place = format!("{} in {}", loc.patterns_shown(), loc.root.display());
     let settle = duration_text(loc.settle.0);
     let waiting = match unsettled {
         0 => None,
@@ -215,7 +215,7 @@ fn duration_text(d: std::time::Duration) -> String {
 fn missing_slots(ctx: &RunContext, loc: &Location, backups: &[BackupRow]) -> Vec<Problem> {
     let timestamps: Vec<DateTime<Utc>> = backups.iter().map(|b| b.ts).collect();
     let oldest = timestamps.iter().min().copied();
-    loc.schedule()
+    loc.schedule
         .judge(ctx.window_start(), ctx.now, oldest, &timestamps)
         .into_iter()
         .filter(|j| !j.satisfied)
@@ -227,7 +227,7 @@ fn missing_slots(ctx: &RunContext, loc: &Location, backups: &[BackupRow]) -> Vec
                 &loc.name,
                 format!(
                     "no backup for the {} slot starting {slot} (due {}, ends {})",
-                    loc.schedule().frequency.describe(),
+                    loc.schedule.frequency.describe(),
                     ctx.local_rfc3339(j.slot.due_at),
                     ctx.local_rfc3339(j.slot.end)
                 ),

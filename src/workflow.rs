@@ -30,8 +30,8 @@ pub struct Request {
     /// In the order they run; `[Status]` alone for `--status`.
     pub operations: Vec<Operation>,
     pub selection: Selection,
-    /// The analysis window in days.
-    pub days: u32,
+    /// The analysis window in days (`--days`); None: `monitoring.window_days`.
+    pub days: Option<u32>,
     /// Draw progress bars.
     pub progress: bool,
     /// What this process logged per location (filled by the logging layer).
@@ -70,7 +70,7 @@ pub fn run(config: &Config, request: &Request, started: DateTime<Utc>) -> Judged
     let _lock = lock::acquire(&config.store_path).map_err(CannotJudge::from_error)?;
     let store = Store::open(&config.store_path).map_err(CannotJudge::from_error)?;
     let run_id = store
-        .start_run(&request.operations, &crate::config::host_name(), started)
+        .start_run(&request.operations, &config.host, started)
         .map_err(CannotJudge::from_error)?;
     // "Now" may be BACKUP_MONITOR_NOW: the end is that plus the real time the run took.
     let clock = std::time::Instant::now();
@@ -157,10 +157,10 @@ fn operations(
         store,
         now: started,
         run_id,
-        host: crate::config::host_name(),
+        host: config.host.clone(),
         recent_log: request.recent_log.clone(),
         locations: select(&request.selection, &ids)?,
-        days: request.days,
+        days: request.days.unwrap_or(config.monitoring.window_days),
         progress: request.progress,
     };
     let mut outcome = Outcome::new(started, ops.clone());
@@ -277,10 +277,10 @@ fn status(config: &Config, request: &Request, now: DateTime<Utc>) -> Judged<Outc
         store: &store,
         now,
         run_id: 0,
-        host: crate::config::host_name(),
+        host: config.host.clone(),
         recent_log: request.recent_log.clone(),
         locations: select(&request.selection, &ids)?,
-        days: request.days,
+        days: request.days.unwrap_or(config.monitoring.window_days),
         progress: false,
     };
     let today = ctx.today();

@@ -45,14 +45,14 @@ impl Channel for Email {
             let hint = if chain.contains("peer certificate") {
                 format!(
                     "; the server's certificate must be signed by a public CA or one in alerts.email.ca_file, and name `{}`",
-                    c.smtp_host.get()
+                    c.smtp_host.as_str()
                 )
             } else {
                 String::new()
             };
             anyhow!(
                 "SMTP {}:{}: {waited}{chain}{hint}",
-                c.smtp_host.get(),
+                c.smtp_host.as_str(),
                 c.smtp_port,
             )
         })?;
@@ -63,10 +63,10 @@ impl Channel for Email {
 impl Email {
     fn message(&self, digest: &Digest, text: String, html: String) -> Result<Message> {
         let mut builder = Message::builder()
-            .from(mailbox("alerts.email.from", self.config.from.get())?)
+            .from(mailbox("alerts.email.from", &self.config.from)?)
             .subject(digest.subject.clone());
         for (i, to) in self.config.to.iter().enumerate() {
-            builder = builder.to(mailbox(&format!("alerts.email.to[{i}]"), to.get())?);
+            builder = builder.to(mailbox(&format!("alerts.email.to[{i}]"), to)?);
         }
         builder
             .multipart(MultiPart::alternative_plain_html(text, html))
@@ -75,7 +75,7 @@ impl Email {
 
     fn transport(&self) -> Result<SmtpTransport> {
         let c = &self.config;
-        let host = c.smtp_host.get();
+        let host = c.smtp_host.as_str();
         let tls = match c.security {
             SmtpSecurity::None => Tls::None,
             // Upgrade required: a server that does not offer STARTTLS gets no message
@@ -87,10 +87,10 @@ impl Email {
             .tls(tls)
             .port(c.smtp_port)
             .timeout(Some(self.timeout));
-        if !c.username.get().is_empty() {
+        if !c.username.is_empty() {
             builder = builder.credentials(Credentials::new(
-                c.username.get().to_string(),
-                c.password.get().to_string(),
+                c.username.to_string(),
+                c.password.to_string(),
             ));
         }
         Ok(builder.build())

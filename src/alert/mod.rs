@@ -81,13 +81,13 @@ pub fn channels(config: &Config) -> Vec<Box<dyn Channel>> {
     }
     if a.slack.enabled {
         out.push(Box::new(slack::Slack {
-            webhook_url: a.slack.webhook_url.get().to_string(),
+            webhook_url: a.slack.webhook_url.clone(),
             timeout,
         }));
     }
     if a.webhook.enabled {
         out.push(Box::new(webhook::Webhook {
-            url: a.webhook.url.get().to_string(),
+            url: a.webhook.url.clone(),
             timeout,
         }));
     }

@@ -16,8 +16,8 @@ pub struct Secrets {
 impl Secrets {
     pub fn from_config(alerts: &Alerts) -> Secrets {
         let mut secrets = Secrets::default();
-        secrets.add(alerts.email.password.get());
-        for url in [alerts.slack.webhook_url.get(), alerts.webhook.url.get()] {
+        secrets.add(&alerts.email.password);
+        for url in [&alerts.slack.webhook_url, &alerts.webhook.url] {
             secrets.add_url(url);
         }
         secrets

@@ -6,98 +6,108 @@
 //! Webhook URLs and the SMTP password are secrets: messages name the key and the reason,
 //! never the value. Email addresses are not secret and are quoted.
 
-use super::interpolate;
-use super::{Alerts, EmailChannel, EnvString, SmtpSecurity};
+use super::resolve::ConfigError;
+use super::values::shown;
+use super::{EmailChannel, SlackChannel, SmtpSecurity, WebhookChannel};
 use lettre::message::Mailbox;
 
-/// Push every problem of the enabled channels in `alerts` onto `errors`.
-pub fn validate(alerts: &Alerts, errors: &mut Vec<String>) {
-    let e = &alerts.email;
-    if e.enabled {
-        validate_email(e, errors);
+/// Checks of the enabled channels of one config; `failed(key)` tells a key whose value
+/// was already reported unusable (an unset `${VAR}`), so it is not reported twice.
+struct Checks<'a> {
+    failed: &'a dyn Fn(&str) -> bool,
+    errors: &'a mut Vec<ConfigError>,
+}
+
+/// Push every problem of the enabled channels onto `errors`.
+pub fn validate(
+    email: &EmailChannel,
+    slack: &SlackChannel,
+    webhook: &WebhookChannel,
+    failed: &dyn Fn(&str) -> bool,
+    errors: &mut Vec<ConfigError>,
+) {
+    let mut c = Checks { failed, errors };
+    if email.enabled {
+        c.email(email);
     }
-    if alerts.slack.enabled {
-        check_url(
-            errors,
-            "alerts.slack.webhook_url",
-            &alerts.slack.webhook_url,
-        );
+    if slack.enabled {
+        c.url("alerts.slack.webhook_url", &slack.webhook_url);
     }
-    if alerts.webhook.enabled {
-        check_url(errors, "alerts.webhook.url", &alerts.webhook.url);
+    if webhook.enabled {
+        c.url("alerts.webhook.url", &webhook.url);
     }
 }
 
-fn validate_email(e: &EmailChannel, errors: &mut Vec<String>) {
-    require(errors, "alerts.email.smtp_host", &e.smtp_host);
-    match (e.smtp_port_value.get(), e.smtp_port_value.undefined_var()) {
-        (Some(0), _) => errors.push(
-            "alerts.email.smtp_port: 0 is not a port; use 587 (starttls), 465 (tls) or 25".into(),
-        ),
-        (_, Some(var)) => errors.push(format!(
-            "alerts.email.smtp_port: {}",
-            interpolate::undefined_message(var)
-        )),
-        _ => {}
+impl Checks<'_> {
+    fn error(&mut self, key: &str, message: String) {
+        self.errors.push(ConfigError::new(key, message));
     }
-    for (key, v) in [
-        ("alerts.email.username", &e.username),
-        ("alerts.email.password", &e.password),
-    ] {
-        if let Some(var) = v.undefined_var() {
-            errors.push(format!("{key}: {}", interpolate::undefined_message(var)));
+
+    fn email(&mut self, e: &EmailChannel) {
+        self.require("alerts.email.smtp_host", &e.smtp_host);
+        if e.smtp_port == 0 && !(self.failed)("alerts.email.smtp_port") {
+            self.error(
+                "alerts.email.smtp_port",
+                "0 is not a port; use 587 (starttls), 465 (tls) or 25".into(),
+            );
+        }
+        self.mailbox("alerts.email.from", &e.from);
+        if e.to.is_empty() {
+            self.error("alerts.email.to", "list at least one recipient".into());
+        }
+        for (i, to) in e.to.iter().enumerate() {
+            self.mailbox(&format!("alerts.email.to[{i}]"), to);
         }
     }
-    check_mailbox(errors, "alerts.email.from", &e.from);
-    if e.to.is_empty() {
-        errors.push("alerts.email.to: list at least one recipient".into());
+
+    /// The value of a key an enabled channel needs, or `None` when it is unusable
+    /// (reported before, or empty).
+    fn require<'v>(&mut self, key: &str, value: &'v str) -> Option<&'v str> {
+        if (self.failed)(key) {
+            None
+        } else if value.trim().is_empty() {
+            self.error(key, "must be set when the channel is enabled".into());
+            None
+        } else {
+            Some(value)
+        }
     }
-    for (i, to) in e.to.iter().enumerate() {
-        check_mailbox(errors, &format!("alerts.email.to[{i}]"), to);
+
+    /// An address the mailer will accept: `ops@example.com` or `Ops <ops@example.com>`.
+    /// Parsed exactly as `alert::email` parses it when sending.
+    fn mailbox(&mut self, key: &str, value: &str) {
+        let Some(address) = self.require(key, value) else {
+            return;
+        };
+        if let Err(e) = address.parse::<Mailbox>() {
+            self.error(
+                key,
+                format!(
+                    "`{}` is not an email address ({e}); write e.g. backups@example.com or \"Backups <backups@example.com>\"",
+                    shown(address)
+                ),
+            );
+        }
+    }
+
+    /// An absolute `http://` or `https://` URL with a host. The value is a secret (a Slack
+    /// webhook URL is its own credential), so it is never part of the message.
+    fn url(&mut self, key: &str, value: &str) {
+        let Some(url) = self.require(key, value) else {
+            return;
+        };
+        if let Err(reason) = url_problem(url.trim()) {
+            self.error(
+                key,
+                format!("{reason} (the value is not shown: it is a secret)"),
+            );
+        }
     }
 }
 
-/// The value of a key an enabled channel needs, or `None` after reporting why it is
-/// unusable (an undefined `${VAR}`, or empty).
-fn require<'v>(errors: &mut Vec<String>, key: &str, value: &'v EnvString) -> Option<&'v str> {
-    if let Some(var) = value.undefined_var() {
-        errors.push(format!("{key}: {}", interpolate::undefined_message(var)));
-        None
-    } else if value.get().trim().is_empty() {
-        errors.push(format!("{key}: must be set when the channel is enabled"));
-        None
-    } else {
-        Some(value.get())
-    }
-}
-
-/// An address the mailer will accept: `ops@example.com` or `Ops <ops@example.com>`.
-/// Parsed exactly as `alert::email` parses it when sending.
-fn check_mailbox(errors: &mut Vec<String>, key: &str, value: &EnvString) {
-    let Some(address) = require(errors, key, value) else {
-        return;
-    };
-    if let Err(e) = address.parse::<Mailbox>() {
-        errors.push(format!(
-            "{key}: `{address}` is not an email address ({e}); write e.g. backups@example.com or \"Backups <backups@example.com>\""
-        ));
-    }
-}
-
-/// An absolute `http://` or `https://` URL with a host. The value is a secret (a Slack
-/// webhook URL is its own credential), so it is never part of the message.
-fn check_url(errors: &mut Vec<String>, key: &str, value: &EnvString) {
-    let Some(url) = require(errors, key, value) else {
-        return;
-    };
-    if let Err(reason) = url_problem(url.trim()) {
-        errors.push(format!(
-            "{key}: {reason} (the value is not shown: it is a secret)"
-        ));
-    }
-}
-
-fn url_problem(url: &str) -> Result<(), String> {
+/// Why `url` is not an absolute `http://` or `https://` URL with a host. The reason
+/// never quotes the URL (it may be a secret).
+pub fn url_problem(url: &str) -> Result<(), String> {
     let parsed = match reqwest::Url::parse(url) {
         Ok(parsed) => parsed,
         Err(_) if !url.contains("://") => {
@@ -120,20 +130,31 @@ fn url_problem(url: &str) -> Result<(), String> {
 pub fn validate_ca_file(e: &EmailChannel) -> Option<String> {
     let path = e.ca_path.as_ref()?;
     if e.security == SmtpSecurity::None {
-        return Some(
-            "alerts.email.ca_file: only used with security starttls or tls; remove it or turn TLS on".into(),
-        );
+        return Some("only used with security starttls or tls; remove it or turn TLS on".into());
     }
-    match std::fs::read_to_string(path) {
-        Err(err) => Some(format!(
-            "alerts.email.ca_file: cannot read {}: {err}",
+    match pem_file_holds_a_certificate(path) {
+        Err(err) => Some(format!("cannot read {}: {err}", path.display())),
+        Ok(false) => Some(format!(
+            "{} holds no PEM certificate (-----BEGIN CERTIFICATE-----)",
             path.display()
         )),
-        Ok(text) if !text.contains("-----BEGIN CERTIFICATE-----") => Some(format!(
-            "alerts.email.ca_file: {} holds no PEM certificate (-----BEGIN CERTIFICATE-----)",
-            path.display()
-        )),
-        Ok(_) => None,
+        Ok(true) => None,
+    }
+}
+
+/// Whether the file holds a `-----BEGIN CERTIFICATE-----` line, read line by line.
+fn pem_file_holds_a_certificate(path: &std::path::Path) -> std::io::Result<bool> {
+    use std::io::BufRead;
+    let mut reader = std::io::BufReader::new(std::fs::File::open(path)?);
+    let mut line = Vec::new();
+    loop {
+        line.clear();
+        if reader.read_until(b'\n', &mut line)? == 0 {
+            return Ok(false);
+        }
+        if line.starts_with(b"-----BEGIN CERTIFICATE-----") {
+            return Ok(true);
+        }
     }
 }
 

@@ -1,44 +1,7 @@
-//! `${VAR}` and `${VAR:-default}` interpolation against the process environment plus the
-//! `.env` files loaded for this config (which never override the process environment).
+//! `${VAR}` and `${VAR:-default}` interpolation against an [`Env`] (the process
+//! environment plus the `.env` files loaded for this config).
 
-use std::cell::RefCell;
-use std::collections::HashMap;
-use std::path::{Path, PathBuf};
-
-/// One variable read from a `.env` file, and the file it came from (a relative path in
-/// it, e.g. `DATABASE_URL`, is relative to that file's directory).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct DotenvValue {
-    pub value: String,
-    pub file: PathBuf,
-}
-
-impl DotenvValue {
-    /// The directory of the `.env` file.
-    pub fn dir(&self) -> &Path {
-        self.file.parent().unwrap_or(Path::new("."))
-    }
-}
-
-thread_local! {
-    static EXTRA_ENV: RefCell<HashMap<String, DotenvValue>> = RefCell::new(HashMap::new());
-}
-
-/// Values from `.env` files, consulted after the process environment.
-pub fn set_dotenv(values: HashMap<String, DotenvValue>) {
-    EXTRA_ENV.with(|e| *e.borrow_mut() = values);
-}
-
-/// `name` as the `.env` files define it (ignoring the process environment).
-pub fn dotenv_value(name: &str) -> Option<DotenvValue> {
-    EXTRA_ENV.with(|e| e.borrow().get(name).cloned())
-}
-
-pub fn lookup(name: &str) -> Option<String> {
-    std::env::var(name)
-        .ok()
-        .or_else(|| dotenv_value(name).map(|v| v.value))
-}
+use super::env::Env;
 
 pub enum Interpolated {
     Ok(String),
@@ -47,12 +10,13 @@ pub enum Interpolated {
 
 pub fn undefined_message(var: &str) -> String {
     format!(
-        "environment variable `{var}` is not set; set it (or put it in .env beside the config), or write ${{{var}:-default}}"
+        "environment variable `{var}` is not set; set it (or put it in .env beside the config), or write ${{{var}:-default}}",
+        var = super::values::shown(var)
     )
 }
 
 /// Replace every `${VAR}` / `${VAR:-default}` in `raw`. `$$` is a literal `$`.
-pub fn expand(raw: &str) -> Interpolated {
+pub fn expand(raw: &str, env: &Env) -> Interpolated {
     let mut out = String::with_capacity(raw.len());
     let mut rest = raw;
     while let Some(pos) = rest.find('$') {
@@ -79,10 +43,10 @@ pub fn expand(raw: &str) -> Interpolated {
             None => (expr, None),
         };
         match (
-            lookup(name).filter(|v| !v.is_empty() || default.is_none()),
+            env.get(name).filter(|v| !v.is_empty() || default.is_none()),
             default,
         ) {
-            (Some(v), _) => out.push_str(&v),
+            (Some(v), _) => out.push_str(v),
             (None, Some(d)) => out.push_str(d),
             (None, None) => return Interpolated::Undefined(name.to_string()),
         }
@@ -96,8 +60,12 @@ pub fn expand(raw: &str) -> Interpolated {
 mod tests {
     use super::*;
 
+    fn env() -> Env {
+        Env::from_vars([("BM_TEST_SET", "fromenv"), ("BM_TEST_EMPTY", "")])
+    }
+
     fn ok(s: &str) -> String {
-        match expand(s) {
+        match expand(s, &env()) {
             Interpolated::Ok(v) => v,
             Interpolated::Undefined(v) => panic!("undefined {v}"),
         }
@@ -105,18 +73,13 @@ mod tests {
 
     #[test]
     fn expands_variables_and_defaults() {
-        set_dotenv(HashMap::from([(
-            "BM_TEST_DOTENV".to_string(),
-            DotenvValue {
-                value: "fromdotenv".to_string(),
-                file: PathBuf::from("/etc/bm/.env"),
-            },
-        )]));
-        assert_eq!(ok("a ${BM_TEST_DOTENV} b"), "a fromdotenv b");
+        assert_eq!(ok("a ${BM_TEST_SET} b"), "a fromenv b");
+        assert_eq!(ok("${BM_TEST_EMPTY:-fallback}"), "fallback");
+        assert_eq!(ok("[${BM_TEST_EMPTY}]"), "[]");
         assert_eq!(ok("${BM_TEST_SURELY_UNSET:-fallback}"), "fallback");
         assert_eq!(ok("cost $$5 and $HOME"), "cost $5 and $HOME");
         assert!(
-            matches!(expand("${BM_TEST_SURELY_UNSET}"), Interpolated::Undefined(v) if v == "BM_TEST_SURELY_UNSET")
+            matches!(expand("${BM_TEST_SURELY_UNSET}", &env()), Interpolated::Undefined(v) if v == "BM_TEST_SURELY_UNSET")
         );
     }
 }

@@ -1,70 +1,64 @@
 //! `config.yaml`: strict parsing, defaults, `${VAR}` interpolation, `.env` loading and
-//! validation. Every error names the key path and, where the YAML parser knows
-//! it, the line. Not for: deciding what the values mean at run time.
+//! validation, in three steps as cargo reads a manifest: [`schema`] mirrors the file,
+//! [`env`] is the environment it is read in, and [`resolve`] turns the two into the
+//! [`Config`] the program runs with. Every error names the key path and, where it is
+//! known, the line. Not for: deciding what the values mean at run time.
 
 mod channels;
+pub mod env;
 pub mod interpolate;
 mod messages;
+pub mod resolve;
+pub mod schema;
 pub mod values;
 
 use crate::schedule::{At, Frequency, Schedule};
+pub use env::Env;
+pub use resolve::{ConfigError, resolve};
 use serde::Deserialize;
-use std::collections::{HashMap, HashSet};
+use std::io::Read;
 use std::path::{Path, PathBuf};
 pub use values::{
-    DurationValue, EnvString, Fraction, Percent, Positive, Ratio, Size, SizeOrPercent, Timezone,
+    DurationValue, Fraction, Percent, Positive, Ratio, Size, SizeOrPercent, Timezone,
 };
-use values::{PortValue, env_bool, env_u32, optional_env_string, required_env_string};
+use values::{FromScalar, Scalar};
 
-/// Why a config could not be used. Each string is one complete, user-facing cause.
+/// Why the config file could not be used. Each string is one complete, user-facing cause.
 #[derive(Debug, thiserror::Error)]
 #[error("{}", .errors.join("\n"))]
-pub struct ConfigError {
+pub struct LoadError {
     pub path: PathBuf,
     pub errors: Vec<String>,
 }
 
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
+/// The configuration the program runs with: every value parsed, interpolated and
+/// checked, every path absolute.
+#[derive(Debug, Clone)]
 pub struct Config {
-    #[serde(
-        default = "default_database_url",
-        deserialize_with = "required_env_string"
-    )]
-    pub database_url: String,
-    #[serde(default)]
+    /// The name this machine reports under (alerts, reports, the store).
+    pub host: String,
     pub timezone: Timezone,
-    #[serde(default)]
     pub backups: Backups,
-    #[serde(default)]
     pub monitoring: Monitoring,
-    #[serde(default)]
     pub alerts: Alerts,
-    #[serde(default)]
     pub reporting: Reporting,
-    #[serde(default)]
     pub logging: Logging,
     /// Directory of the config file; relative paths were resolved against it.
-    #[serde(skip)]
     pub base_dir: PathBuf,
     /// The store file, resolved from `database_url` / `DATABASE_URL`.
-    #[serde(skip)]
     pub store_path: PathBuf,
 }
 
-fn default_database_url() -> String {
-    "sqlite://backup_monitor.db".into()
-}
-
-#[derive(Debug, Clone, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[derive(Debug, Clone, Default)]
 pub struct Backups {
-    #[serde(default)]
     pub locations: Vec<Location>,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize, strum::EnumString, strum::IntoStaticStr,
+)]
 #[serde(rename_all = "lowercase")]
+#[strum(serialize_all = "lowercase")]
 pub enum LocationType {
     Database,
     Files,
@@ -75,12 +69,7 @@ pub enum LocationType {
 
 impl LocationType {
     pub fn as_str(self) -> &'static str {
-        match self {
-            LocationType::Database => "database",
-            LocationType::Files => "files",
-            LocationType::Website => "website",
-            LocationType::Generic => "generic",
-        }
+        self.into()
     }
 
     /// The calendar mark: `d`, `w` (website or files) or `g`.
@@ -102,8 +91,13 @@ pub enum TimestampMode {
     Mtime,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+/// A checksum algorithm; its string form (`sha256`, `md5`, `blake3`) is the config's and
+/// the store's.
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize, strum::EnumString, strum::IntoStaticStr,
+)]
 #[serde(rename_all = "lowercase")]
+#[strum(serialize_all = "lowercase")]
 pub enum ChecksumAlgo {
     #[default]
     Sha256,
@@ -113,20 +107,7 @@ pub enum ChecksumAlgo {
 
 impl ChecksumAlgo {
     pub fn as_str(self) -> &'static str {
-        match self {
-            ChecksumAlgo::Sha256 => "sha256",
-            ChecksumAlgo::Md5 => "md5",
-            ChecksumAlgo::Blake3 => "blake3",
-        }
-    }
-
-    pub fn parse(s: &str) -> Option<ChecksumAlgo> {
-        match s {
-            "sha256" => Some(ChecksumAlgo::Sha256),
-            "md5" => Some(ChecksumAlgo::Md5),
-            "blake3" => Some(ChecksumAlgo::Blake3),
-            _ => None,
-        }
+        self.into()
     }
 }
 
@@ -134,12 +115,9 @@ impl ChecksumAlgo {
 #[derive(Debug, Clone, PartialEq)]
 pub struct ScheduleField(pub Frequency);
 
-impl<'de> Deserialize<'de> for ScheduleField {
-    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        let s = required_env_string(d)?;
-        Frequency::parse(&s)
-            .map(ScheduleField)
-            .map_err(serde::de::Error::custom)
+impl FromScalar for ScheduleField {
+    fn from_scalar(value: Scalar) -> Result<Self, String> {
+        Frequency::parse(&values::scalar_text(value)?).map(ScheduleField)
     }
 }
 
@@ -152,146 +130,70 @@ impl Default for ScheduleField {
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct AtField(pub At);
 
-impl<'de> Deserialize<'de> for AtField {
-    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        let s = required_env_string(d)?;
-        At::parse(&s).map(AtField).map_err(serde::de::Error::custom)
+impl FromScalar for AtField {
+    fn from_scalar(value: Scalar) -> Result<Self, String> {
+        At::parse(&values::scalar_text(value)?).map(AtField)
     }
 }
 
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[derive(Debug, Clone)]
 pub struct Location {
-    #[serde(deserialize_with = "required_env_string")]
     pub name: String,
-    #[serde(deserialize_with = "required_env_string")]
+    /// The path as written in the config.
     pub path: String,
-    #[serde(default, rename = "type")]
-    pub kind: LocationType,
-    #[serde(default = "default_patterns")]
-    pub patterns: Vec<String>,
-    #[serde(default)]
-    pub exclude: Vec<String>,
-    #[serde(default, deserialize_with = "env_bool")]
-    pub recursive: bool,
-    #[serde(default)]
-    pub schedule: ScheduleField,
-    #[serde(default)]
-    pub at: Option<AtField>,
-    #[serde(default)]
-    pub grace: Option<DurationValue>,
-    #[serde(default)]
-    pub timestamp: TimestampMode,
-    #[serde(default, deserialize_with = "optional_env_string")]
-    pub filename_format: Option<String>,
-    #[serde(default = "default_retention")]
-    pub retention_days: Positive,
-    #[serde(default = "default_min_count", deserialize_with = "env_u32")]
-    pub min_count: u32,
-    #[serde(default = "default_min_size")]
-    pub min_size: Size,
-    #[serde(default = "default_max_size_drop")]
-    pub max_size_drop: Percent,
-    #[serde(default = "default_settle")]
-    pub settle: DurationValue,
-    #[serde(default = "yes", deserialize_with = "env_bool")]
-    pub verify_integrity: bool,
-    #[serde(default)]
-    pub checksum: ChecksumAlgo,
-    #[serde(default = "default_sample")]
-    pub verify_sample: Fraction,
-    #[serde(default = "yes", deserialize_with = "env_bool")]
-    pub test_restore: bool,
-    #[serde(default)]
-    pub restore: RestoreConfig,
-    #[serde(default = "default_min_free")]
-    pub min_free_space: SizeOrPercent,
-    /// Resolved absolute path (relative paths are relative to the config file).
-    #[serde(skip)]
+    /// `path` made absolute (relative paths are relative to the config file).
     pub root: PathBuf,
-    /// The complete schedule, built by validation.
-    #[serde(skip)]
-    pub resolved_schedule: Option<Schedule>,
+    pub kind: LocationType,
+    pub patterns: Vec<String>,
+    pub exclude: Vec<String>,
+    pub recursive: bool,
+    /// The complete schedule: frequency, `at`, grace and time zone.
+    pub schedule: Schedule,
+    pub timestamp: TimestampMode,
+    pub filename_format: Option<String>,
+    pub retention_days: Positive,
+    pub min_count: u32,
+    pub min_size: Size,
+    pub max_size_drop: Percent,
+    pub settle: DurationValue,
+    pub verify_integrity: bool,
+    pub checksum: ChecksumAlgo,
+    pub verify_sample: Fraction,
+    pub test_restore: bool,
+    pub restore: RestoreConfig,
+    pub min_free_space: SizeOrPercent,
 }
 
 impl Location {
-    /// The validated schedule. Always present after [`load`].
-    pub fn schedule(&self) -> Schedule {
-        self.resolved_schedule.clone().unwrap_or(Schedule {
-            frequency: Frequency::Daily,
-            at: None,
-            grace: None,
-            tz: chrono_tz::Tz::UTC,
-        })
+    /// The patterns as a message may show them: the first few, each shortened, and how
+    /// many more there are (a location may list thousands).
+    pub fn patterns_shown(&self) -> String {
+        const SHOWN: usize = 5;
+        let mut shown: Vec<String> = self
+            .patterns
+            .iter()
+            .take(SHOWN)
+            .map(|p| format!("{:?}", values::shown(p)))
+            .collect();
+        if self.patterns.len() > SHOWN {
+            shown.push(format!("… {} more", self.patterns.len() - SHOWN));
+        }
+        format!("[{}]", shown.join(", "))
     }
 }
 
-fn default_patterns() -> Vec<String> {
-    vec!["*".into()]
-}
-fn default_retention() -> Positive {
-    Positive(30)
-}
-fn default_min_count() -> u32 {
-    1
-}
-fn default_min_size() -> Size {
-    Size(1)
-}
-fn default_max_size_drop() -> Percent {
-    Percent(0.5)
-}
-fn default_settle() -> DurationValue {
-    DurationValue(std::time::Duration::from_secs(300))
-}
-fn yes() -> bool {
-    true
-}
-fn default_sample() -> Fraction {
-    Fraction(1.0)
-}
-fn default_min_free() -> SizeOrPercent {
-    SizeOrPercent::Percent(0.05)
-}
-
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[derive(Debug, Clone)]
 pub struct RestoreConfig {
-    #[serde(default = "default_latest")]
     pub latest: Positive,
-    #[serde(default)]
     pub expect: Vec<String>,
-    #[serde(default = "default_min_files", deserialize_with = "env_u32")]
     pub min_files: u32,
     /// None: the larger of 1 GiB and 50 × the backup's size.
-    #[serde(default)]
     pub max_bytes: Option<Size>,
-    #[serde(default, deserialize_with = "optional_env_string")]
     pub scratch_dir: Option<String>,
-    #[serde(default, deserialize_with = "optional_env_string")]
     pub postgres_url: Option<String>,
     /// Wall-clock bound of one backup's restore test; past it the test fails as
     /// `restore_limit_exceeded`.
-    #[serde(default = "default_restore_timeout")]
     pub timeout: DurationValue,
-}
-
-fn default_restore_timeout() -> DurationValue {
-    DurationValue(std::time::Duration::from_secs(300))
-}
-
-impl Default for RestoreConfig {
-    fn default() -> Self {
-        RestoreConfig {
-            latest: default_latest(),
-            expect: Vec::new(),
-            min_files: default_min_files(),
-            max_bytes: None,
-            scratch_dir: None,
-            postgres_url: None,
-            timeout: default_restore_timeout(),
-        }
-    }
 }
 
 impl RestoreConfig {
@@ -303,45 +205,19 @@ impl RestoreConfig {
     }
 }
 
-fn default_latest() -> Positive {
-    Positive(1)
-}
-fn default_min_files() -> u32 {
-    1
-}
-
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[derive(Debug, Clone)]
 pub struct Monitoring {
-    #[serde(default = "yes", deserialize_with = "env_bool")]
     pub alert_on_failure: bool,
-    #[serde(default = "yes", deserialize_with = "env_bool")]
     pub alert_on_verification_failure: bool,
-    #[serde(default = "yes", deserialize_with = "env_bool")]
     pub alert_on_restore_failure: bool,
-    #[serde(default = "default_health_warning")]
     pub health_warning: Ratio,
-    #[serde(default = "default_health_critical")]
     pub health_critical: Ratio,
-}
-
-fn default_health_warning() -> Ratio {
-    Ratio(0.8)
-}
-fn default_health_critical() -> Ratio {
-    Ratio(0.5)
-}
-
-impl Default for Monitoring {
-    fn default() -> Self {
-        Monitoring {
-            alert_on_failure: true,
-            alert_on_verification_failure: true,
-            alert_on_restore_failure: true,
-            health_warning: default_health_warning(),
-            health_critical: default_health_critical(),
-        }
-    }
+    /// Days of history the health score and reports look back over.
+    pub window_days: u32,
+    /// A run older than this means the scheduled runs stopped.
+    pub max_run_age: DurationValue,
+    /// Called after every run (a dead man's switch); a secret, never shown.
+    pub heartbeat_url: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
@@ -352,67 +228,25 @@ pub enum NotifyLevel {
     Critical,
 }
 
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[derive(Debug, Clone)]
 pub struct Alerts {
-    #[serde(default = "default_cooldown")]
     pub cooldown: DurationValue,
-    #[serde(default = "yes", deserialize_with = "env_bool")]
     pub send_resolved: bool,
-    #[serde(default = "default_min_consecutive")]
     pub min_consecutive: Positive,
-    #[serde(default)]
     pub notify: NotifyLevel,
     /// Timeout of every network call of a channel.
-    #[serde(default = "default_timeout")]
     pub timeout: DurationValue,
-    #[serde(default)]
+    /// Attach the run's recent log lines to alerts.
+    pub include_log: bool,
     pub log: LogChannel,
-    #[serde(default)]
     pub email: EmailChannel,
-    #[serde(default)]
     pub slack: SlackChannel,
-    #[serde(default)]
     pub webhook: WebhookChannel,
 }
 
-fn default_cooldown() -> DurationValue {
-    DurationValue(std::time::Duration::from_secs(24 * 3600))
-}
-fn default_min_consecutive() -> Positive {
-    Positive(1)
-}
-fn default_timeout() -> DurationValue {
-    DurationValue(std::time::Duration::from_secs(10))
-}
-
-impl Default for Alerts {
-    fn default() -> Self {
-        Alerts {
-            cooldown: default_cooldown(),
-            send_resolved: true,
-            min_consecutive: default_min_consecutive(),
-            notify: NotifyLevel::All,
-            timeout: default_timeout(),
-            log: LogChannel::default(),
-            email: EmailChannel::default(),
-            slack: SlackChannel::default(),
-            webhook: WebhookChannel::default(),
-        }
-    }
-}
-
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[derive(Debug, Clone)]
 pub struct LogChannel {
-    #[serde(default = "yes", deserialize_with = "env_bool")]
     pub enabled: bool,
-}
-
-impl Default for LogChannel {
-    fn default() -> Self {
-        LogChannel { enabled: true }
-    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
@@ -424,79 +258,32 @@ pub enum SmtpSecurity {
     None,
 }
 
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
+/// A disabled channel's values are empty wherever they named a `${VAR}`: it is not
+/// interpolated.
+#[derive(Debug, Clone)]
 pub struct EmailChannel {
-    #[serde(default, deserialize_with = "env_bool")]
     pub enabled: bool,
-    #[serde(default)]
-    pub smtp_host: EnvString,
-    /// `smtp_port` as written (it may name an unset `${VAR}` while the channel is off).
-    #[serde(rename = "smtp_port", default = "default_smtp_port_value")]
-    pub smtp_port_value: PortValue,
-    /// The port to connect to, resolved from `smtp_port_value` by validation.
-    #[serde(skip, default = "default_smtp_port")]
+    pub smtp_host: String,
     pub smtp_port: u16,
-    #[serde(default)]
     pub security: SmtpSecurity,
-    #[serde(default)]
-    pub username: EnvString,
-    #[serde(default)]
-    pub password: EnvString,
-    #[serde(default)]
-    pub from: EnvString,
-    #[serde(default)]
-    pub to: Vec<EnvString>,
-    /// Extension: a PEM file of CA certificates to trust besides the public roots, for a
-    /// relay whose certificate a private CA signed (relative to the config file).
-    #[serde(default)]
-    pub ca_file: Option<String>,
+    pub username: String,
+    pub password: String,
+    pub from: String,
+    pub to: Vec<String>,
     /// `ca_file` resolved against the config file's directory.
-    #[serde(skip)]
     pub ca_path: Option<PathBuf>,
 }
 
-fn default_smtp_port() -> u16 {
-    587
-}
-fn default_smtp_port_value() -> PortValue {
-    PortValue::new(default_smtp_port())
-}
-
-impl Default for EmailChannel {
-    fn default() -> Self {
-        EmailChannel {
-            enabled: false,
-            smtp_host: EnvString::default(),
-            smtp_port_value: default_smtp_port_value(),
-            smtp_port: default_smtp_port(),
-            security: SmtpSecurity::Starttls,
-            username: EnvString::default(),
-            password: EnvString::default(),
-            from: EnvString::default(),
-            to: Vec::new(),
-            ca_file: None,
-            ca_path: None,
-        }
-    }
-}
-
-#[derive(Debug, Clone, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[derive(Debug, Clone)]
 pub struct SlackChannel {
-    #[serde(default, deserialize_with = "env_bool")]
     pub enabled: bool,
-    #[serde(default)]
-    pub webhook_url: EnvString,
+    pub webhook_url: String,
 }
 
-#[derive(Debug, Clone, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[derive(Debug, Clone)]
 pub struct WebhookChannel {
-    #[serde(default, deserialize_with = "env_bool")]
     pub enabled: bool,
-    #[serde(default)]
-    pub url: EnvString,
+    pub url: String,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
@@ -507,39 +294,15 @@ pub enum ReportFormat {
     Json,
 }
 
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[derive(Debug, Clone)]
 pub struct Reporting {
-    #[serde(
-        default = "default_output_dir",
-        deserialize_with = "required_env_string"
-    )]
     pub output_dir: String,
-    #[serde(default = "default_formats")]
     pub formats: Vec<ReportFormat>,
-    #[serde(default, deserialize_with = "optional_env_string")]
     pub prometheus_textfile: Option<String>,
     /// Directory of templates overriding the embedded ones (optional).
-    #[serde(default, deserialize_with = "optional_env_string")]
     pub templates_dir: Option<String>,
-}
-
-fn default_output_dir() -> String {
-    "reports".into()
-}
-fn default_formats() -> Vec<ReportFormat> {
-    vec![ReportFormat::Html, ReportFormat::Csv, ReportFormat::Json]
-}
-
-impl Default for Reporting {
-    fn default() -> Self {
-        Reporting {
-            output_dir: default_output_dir(),
-            formats: default_formats(),
-            prometheus_textfile: None,
-            templates_dir: None,
-        }
-    }
+    /// Where the reports are published, for links in alerts (optional).
+    pub base_url: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Default, Deserialize)]
@@ -553,26 +316,10 @@ pub enum LogLevel {
     Trace,
 }
 
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[derive(Debug, Clone)]
 pub struct Logging {
-    #[serde(default = "default_log_file", deserialize_with = "optional_env_string")]
     pub file: Option<String>,
-    #[serde(default)]
     pub level: LogLevel,
-}
-
-fn default_log_file() -> Option<String> {
-    Some("logs/backup-monitor.log".into())
-}
-
-impl Default for Logging {
-    fn default() -> Self {
-        Logging {
-            file: default_log_file(),
-            level: LogLevel::Info,
-        }
-    }
 }
 
 impl Config {
@@ -595,10 +342,6 @@ impl Config {
             .as_deref()
             .map(|f| self.resolve_path(f))
     }
-
-    pub fn location(&self, name: &str) -> Option<&Location> {
-        self.backups.locations.iter().find(|l| l.name == name)
-    }
 }
 
 fn resolve_against(base: &Path, p: &str) -> PathBuf {
@@ -610,6 +353,17 @@ fn resolve_against(base: &Path, p: &str) -> PathBuf {
     }
 }
 
+/// This machine's host name, as every part of the program names it when `host` is not
+/// configured (bytes that are not UTF-8 become U+FFFD); `localhost` when the system
+/// gives none.
+pub fn host_name() -> String {
+    hostname::get()
+        .map(|h| h.to_string_lossy().into_owned())
+        .ok()
+        .filter(|h| !h.trim().is_empty())
+        .unwrap_or_else(|| "localhost".into())
+}
+
 /// Which config file to read: `--config`, then `BACKUP_MONITOR_CONFIG`, then `./config.yaml`.
 pub fn choose_path(cli: Option<&Path>) -> PathBuf {
     cli.map(Path::to_path_buf)
@@ -617,47 +371,18 @@ pub fn choose_path(cli: Option<&Path>) -> PathBuf {
         .unwrap_or_else(|| PathBuf::from("config.yaml"))
 }
 
-/// Read `.env` files (beside the config, then the working directory) without touching
-/// the process environment; earlier files win, and the process environment wins over both.
-fn load_dotenv(config_dir: &Path) -> Result<HashMap<String, interpolate::DotenvValue>, String> {
-    let mut values = HashMap::new();
-    let mut candidates = vec![config_dir.join(".env")];
-    if let Ok(cwd) = std::env::current_dir()
-        && cwd.join(".env") != candidates[0]
-        && std::fs::canonicalize(cwd.join(".env")).ok()
-            != std::fs::canonicalize(&candidates[0]).ok()
-    {
-        candidates.push(cwd.join(".env"));
-    }
-    for file in candidates {
-        if !file.is_file() {
-            continue;
-        }
-        let iter = dotenvy::from_path_iter(&file)
-            .map_err(|e| format!("{}: cannot read: {e}", file.display()))?;
-        for item in iter {
-            let (k, v) = item.map_err(|e| format!("{}: {e}", file.display()))?;
-            values.entry(k).or_insert(interpolate::DotenvValue {
-                value: v,
-                file: file.clone(),
-            });
-        }
-    }
-    Ok(values)
-}
+/// The largest config file read: far beyond any real one, small enough that a wrong
+/// path (a disk image, a log) is refused at once instead of parsed.
+const MAX_CONFIG_BYTES: u64 = 16 << 20;
 
-/// Load, interpolate and validate the config at `path`.
-pub fn load(path: &Path) -> Result<Config, ConfigError> {
-    let fail = |errors: Vec<String>| ConfigError {
+/// Load, interpolate and validate the config at `path` in the process environment and
+/// the `.env` files beside it and in the working directory.
+pub fn load(path: &Path) -> Result<Config, LoadError> {
+    let fail = |errors: Vec<String>| LoadError {
         path: path.to_path_buf(),
         errors,
     };
-    let text = std::fs::read_to_string(path).map_err(|e| {
-        fail(vec![format!(
-            "cannot read config file {}: {e}. Pass --config PATH or set BACKUP_MONITOR_CONFIG (see config.example.yaml)",
-            path.display()
-        )])
-    })?;
+    let text = read_text(path).map_err(|e| fail(vec![e]))?;
     let base_dir = path
         .parent()
         .map(|p| {
@@ -670,8 +395,8 @@ pub fn load(path: &Path) -> Result<Config, ConfigError> {
         .unwrap_or(Path::new("."))
         .to_path_buf();
     let base_dir = std::fs::canonicalize(&base_dir).unwrap_or(base_dir);
-    interpolate::set_dotenv(load_dotenv(&base_dir).map_err(|e| fail(vec![e]))?);
-    parse_str(&text, &base_dir).map_err(|errors| {
+    let env = Env::load(&base_dir).map_err(|e| fail(vec![e]))?;
+    parse_with(&text, &env).map_err(|errors| {
         fail(
             errors
                 .into_iter()
@@ -681,25 +406,66 @@ pub fn load(path: &Path) -> Result<Config, ConfigError> {
     })
 }
 
-/// Parse and validate config text whose relative paths are relative to `base_dir`.
+/// The config file's text; a byte that is not UTF-8 is reported with its position.
+fn read_text(path: &Path) -> Result<String, String> {
+    let unreadable = |e: std::io::Error| {
+        format!(
+            "cannot read config file {}: {e}. Pass --config PATH or set BACKUP_MONITOR_CONFIG (see config.example.yaml)",
+            path.display()
+        )
+    };
+    let mut bytes = Vec::new();
+    std::fs::File::open(path)
+        .and_then(|f| f.take(MAX_CONFIG_BYTES + 1).read_to_end(&mut bytes))
+        .map_err(unreadable)?;
+    if bytes.len() as u64 > MAX_CONFIG_BYTES {
+        return Err(format!(
+            "{}: larger than {} MiB; this is not a config file (check --config / BACKUP_MONITOR_CONFIG)",
+            path.display(),
+            MAX_CONFIG_BYTES >> 20
+        ));
+    }
+    String::from_utf8(bytes).map_err(|e| {
+        format!(
+            "{}: {}",
+            path.display(),
+            not_utf8(e.as_bytes(), e.utf8_error())
+        )
+    })
+}
+
+/// "byte 12 (line 2, column 5) is not UTF-8 …" for the first invalid byte.
+fn not_utf8(bytes: &[u8], e: std::str::Utf8Error) -> String {
+    let offset = e.valid_up_to();
+    let before = String::from_utf8_lossy(&bytes[..offset]);
+    let line = before.matches('\n').count() + 1;
+    let column = before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
+    format!(
+        "byte {offset} (line {line}, column {column}) is not valid UTF-8 (0x{:02X}); save the file as UTF-8",
+        bytes.get(offset).copied().unwrap_or(0)
+    )
+}
+
+/// Parse and validate config text whose relative paths are relative to `base_dir`, in
+/// the process environment alone (no `.env` file).
 pub fn parse_str(text: &str, base_dir: &Path) -> Result<Config, Vec<String>> {
+    parse_with(text, &Env::process_only(base_dir))
+}
+
+/// Parse config text, then resolve it in `env` (relative paths against its config
+/// directory).
+pub fn parse_with(text: &str, env: &Env) -> Result<Config, Vec<String>> {
     if text.trim().is_empty() {
         return Err(vec![
             "the config is empty; start from config.example.yaml".into(),
         ]);
     }
-    let mut config: Config = parse_yaml(text)?;
-    config.base_dir = base_dir.to_path_buf();
-    let errors = validate(&mut config);
-    if errors.is_empty() {
-        Ok(config)
-    } else {
-        Err(errors)
-    }
+    let raw = parse_yaml(text)?;
+    resolve(raw, env).map_err(|errors| errors.iter().map(ToString::to_string).collect())
 }
 
 /// Deserialize strictly, reporting the full key path and the line of the offending value.
-fn parse_yaml(text: &str) -> Result<Config, Vec<String>> {
+fn parse_yaml(text: &str) -> Result<schema::RawConfig, Vec<String>> {
     let mut options = serde_saphyr::options::Options::default();
     options.with_snippet = false;
     let path = std::cell::RefCell::new(String::new());
@@ -723,192 +489,8 @@ fn parse_yaml(text: &str) -> Result<Config, Vec<String>> {
             "" => String::new(),
             key => format!("{key}: "),
         };
-        vec![format!("{key}{msg}{hint}")]
+        vec![resolve::bounded(&format!("{key}{msg}{hint}"))]
     })
-}
-
-fn validate(config: &mut Config) -> Vec<String> {
-    let mut errors = Vec::new();
-    let tz = config.timezone.0;
-    let mut names = HashSet::new();
-    for (i, loc) in config.backups.locations.iter_mut().enumerate() {
-        let key = format!("backups.locations[{i}]");
-        if loc.name.is_empty()
-            || !loc
-                .name
-                .chars()
-                .all(|c| c.is_ascii_alphanumeric() || "_.-".contains(c))
-        {
-            errors.push(format!(
-                "{key}.name: `{}` must be non-empty and use only A-Z a-z 0-9 _ . -",
-                loc.name
-            ));
-        }
-        if !names.insert(loc.name.clone()) {
-            errors.push(format!(
-                "{key}.name: duplicate location name `{}`; names must be unique",
-                loc.name
-            ));
-        }
-        if loc.path.trim().is_empty() {
-            errors.push(format!("{key}.path: must not be empty"));
-        }
-        loc.root = resolve_against(&config.base_dir, &loc.path);
-        for (field, globs) in [
-            ("patterns", &loc.patterns),
-            ("exclude", &loc.exclude),
-            ("restore.expect", &loc.restore.expect),
-        ] {
-            for g in globs {
-                if let Err(e) = globset::Glob::new(g) {
-                    errors.push(format!("{key}.{field}: invalid glob `{g}`: {e}"));
-                }
-            }
-        }
-        if loc.patterns.is_empty() {
-            errors.push(format!(
-                "{key}.patterns: must list at least one glob (default [\"*\"])"
-            ));
-        }
-        if loc.retention_days.0 > 36_500 {
-            errors.push(format!(
-                "{key}.retention_days: {} days is more than 100 years; write the retention you keep",
-                loc.retention_days.0
-            ));
-        }
-        if loc.grace.is_some_and(|g| g.0.is_zero()) {
-            errors.push(format!("{key}.grace: must be positive"));
-        }
-        if let Some(f) = &loc.filename_format
-            && chrono::format::StrftimeItems::new(f)
-                .any(|i| matches!(i, chrono::format::Item::Error))
-        {
-            errors.push(format!(
-                "{key}.filename_format: `{f}` is not a valid chrono format"
-            ));
-        }
-        if loc.restore.max_bytes.is_some_and(|s| s.0 == 0) {
-            errors.push(format!("{key}.restore.max_bytes: must be positive"));
-        }
-        if let Some(url) = loc.restore.postgres_url.as_deref()
-            && !(url.starts_with("postgresql://")
-                || url.starts_with("postgres://")
-                || (!url.contains("://") && url.contains('=')))
-        {
-            // The value may hold a password: it is not echoed.
-            errors.push(format!(
-                "{key}.restore.postgres_url: not a PostgreSQL connection string; write postgresql://user@host:port/database or host=… dbname=… (the value is not shown: it may hold a password)"
-            ));
-        }
-        match Schedule::new(
-            loc.schedule.0.clone(),
-            loc.at.map(|a| a.0),
-            loc.grace.map(|g| g.as_chrono()),
-            tz,
-        ) {
-            Ok(s) => loc.resolved_schedule = Some(s),
-            Err(e) => errors.push(format!("{key}.at: {e}")),
-        }
-    }
-    let m = &config.monitoring;
-    if m.health_critical.0 > m.health_warning.0 {
-        errors.push(format!(
-            "monitoring.health_critical ({}) must not be above monitoring.health_warning ({})",
-            m.health_critical.0, m.health_warning.0
-        ));
-    }
-    if config.alerts.cooldown.0.is_zero() {
-        errors.push("alerts.cooldown: must be positive".into());
-    }
-    if config.alerts.timeout.0.is_zero() {
-        errors.push("alerts.timeout: must be positive".into());
-    }
-    channels::validate(&config.alerts, &mut errors);
-    let email = &mut config.alerts.email;
-    email.smtp_port = email
-        .smtp_port_value
-        .get()
-        .unwrap_or_else(default_smtp_port);
-    email.ca_path = email
-        .ca_file
-        .as_deref()
-        .map(|f| resolve_against(&config.base_dir, f));
-    if email.enabled {
-        errors.extend(channels::validate_ca_file(email));
-    }
-    let source = database_url_source(config);
-    match store_path_from_url(&source.url) {
-        Ok(p) => config.store_path = resolve_against(&source.base, &p),
-        Err(e) => errors.push(format!("{}: {e}", source.key)),
-    }
-    errors
-}
-
-/// Where the store's URL came from: the key to name in errors, the URL, and the
-/// directory a relative path in it is relative to.
-struct DatabaseUrlSource {
-    key: String,
-    url: String,
-    base: PathBuf,
-}
-
-/// `DATABASE_URL` from the process environment, else from `.env` beside the
-/// config, else from `.env` in the working directory, else `database_url`. An empty
-/// `DATABASE_URL` counts as unset. A relative path is relative to where the value was
-/// written: the working directory for the shell's variable, the `.env` file's directory,
-/// the config file's directory.
-fn database_url_source(config: &Config) -> DatabaseUrlSource {
-    if let Some(url) = std::env::var("DATABASE_URL").ok().filter(|u| !u.is_empty()) {
-        return DatabaseUrlSource {
-            key: "DATABASE_URL".into(),
-            url,
-            base: std::env::current_dir().unwrap_or_else(|_| config.base_dir.clone()),
-        };
-    }
-    if let Some(dotenv) = interpolate::dotenv_value("DATABASE_URL").filter(|v| !v.value.is_empty())
-    {
-        return DatabaseUrlSource {
-            key: format!("DATABASE_URL (in {})", dotenv.file.display()),
-            base: dotenv.dir().to_path_buf(),
-            url: dotenv.value,
-        };
-    }
-    DatabaseUrlSource {
-        key: "database_url".into(),
-        url: config.database_url.clone(),
-        base: config.base_dir.clone(),
-    }
-}
-
-/// `sqlite://relative.db`, `sqlite:///absolute.db`, or a plain path.
-fn store_path_from_url(url: &str) -> Result<String, String> {
-    let url = url.trim();
-    if let Some(rest) = url.strip_prefix("sqlite://") {
-        if rest.is_empty() {
-            return Err("`sqlite://` needs a file path, e.g. sqlite://backup_monitor.db".into());
-        }
-        return Ok(rest.to_string());
-    }
-    if url.contains("://") {
-        return Err(format!(
-            "only SQLite is supported (sqlite://PATH); got a URL with scheme `{}`",
-            url.split("://").next().unwrap_or("")
-        ));
-    }
-    if url.is_empty() {
-        return Err("must not be empty".into());
-    }
-    Ok(url.to_string())
-}
-
-/// This machine's host name, as the store and alerts name it ("unknown host" when the
-/// system will not say).
-pub fn host_name() -> String {
-    hostname::get()
-        .ok()
-        .map(|h| h.to_string_lossy().into_owned())
-        .filter(|h| !h.is_empty())
-        .unwrap_or_else(|| "unknown host".into())
 }
 
 #[cfg(test)]
@@ -917,6 +499,21 @@ mod tests {
 
     fn parse(text: &str) -> Result<Config, Vec<String>> {
         parse_str(text, Path::new("/etc/bm"))
+    }
+
+    fn parse_in(text: &str, vars: &[(&str, &str)]) -> Result<Config, Vec<String>> {
+        parse_with(
+            text,
+            &Env::from_vars(vars.iter().copied()).in_dir(Path::new("/etc/bm")),
+        )
+    }
+
+    fn errors(text: &str) -> Vec<String> {
+        parse_in(text, &[]).unwrap_err()
+    }
+
+    fn location(extra: &str) -> String {
+        format!("{MINIMAL}{extra}")
     }
 
     const MINIMAL: &str = "backups:\n  locations:\n    - name: db\n      path: /backups/db\n";
@@ -936,12 +533,44 @@ mod tests {
         assert_eq!(l.restore.max_bytes_for(10), 1 << 30);
         assert_eq!(l.restore.max_bytes_for(1 << 30), 50 << 30);
         assert_eq!(
-            l.schedule().grace,
-            None,
+            l.schedule.grace, None,
             "daily without at: one period of grace"
         );
+        assert_eq!(l.min_count, 1);
+        assert_eq!(l.max_size_drop, Percent(0.5));
+        assert!(!l.recursive && l.verify_integrity && l.test_restore);
+        assert_eq!(l.verify_sample, Fraction(1.0));
+        assert_eq!(l.timestamp, TimestampMode::Auto);
+        assert_eq!(l.restore.latest, Positive(1));
+        assert_eq!(l.restore.min_files, 1);
+        assert_eq!(l.restore.timeout.0.as_secs(), 300);
+        assert_eq!(l.schedule.frequency, Frequency::Daily);
+        assert_eq!(c.host, host_name());
+        let m = &c.monitoring;
+        assert!(
+            m.alert_on_failure && m.alert_on_verification_failure && m.alert_on_restore_failure
+        );
+        assert_eq!(
+            (m.health_warning, m.health_critical),
+            (Ratio(0.8), Ratio(0.5))
+        );
+        assert_eq!(m.window_days, 7);
+        assert_eq!(m.max_run_age.0.as_secs(), 26 * 3600);
+        assert_eq!(m.heartbeat_url, None);
         assert_eq!(c.alerts.cooldown.0.as_secs(), 86400);
+        assert_eq!(c.alerts.timeout.0.as_secs(), 10);
+        assert_eq!(c.alerts.min_consecutive, Positive(1));
+        assert!(c.alerts.send_resolved && c.alerts.log.enabled);
+        assert!(!c.alerts.include_log);
+        assert_eq!(c.alerts.notify, NotifyLevel::All);
+        let e = &c.alerts.email;
+        assert!(!e.enabled && !c.alerts.slack.enabled && !c.alerts.webhook.enabled);
+        assert_eq!((e.smtp_port, e.security), (587, SmtpSecurity::Starttls));
         assert_eq!(c.reporting.formats.len(), 3);
+        assert_eq!(c.reporting.output_dir, "reports");
+        assert_eq!(c.reporting.base_url, None);
+        assert_eq!(c.logging.file.as_deref(), Some("logs/backup-monitor.log"));
+        assert_eq!(c.logging.level, LogLevel::Info);
         if std::env::var("DATABASE_URL").is_err() {
             assert_eq!(c.store_path, PathBuf::from("/etc/bm/backup_monitor.db"));
         }
@@ -1053,6 +682,280 @@ mod tests {
         assert_eq!(
             parse(text).unwrap().backups.locations[0].root,
             PathBuf::from("/srv/b")
+        );
+    }
+
+    #[test]
+    fn every_error_is_reported_not_only_the_first() {
+        let text = location(
+            "      min_size: \"${BM_SIZE}\"\n      retention_days: \"${BM_DAYS}\"\n      grace: 0s\n      patterns: ['[a']\nmonitoring:\n  health_warning: 0.4\n  health_critical: 0.6\n  window_days: 0\nalerts:\n  cooldown: 0s\n",
+        );
+        let first = parse_in(&text, &[("BM_SIZE", "lots"), ("BM_DAYS", "-1")]).unwrap_err();
+        let all = first.join("\n");
+        for needle in [
+            "backups.locations[0].min_size: `lots` is not a size",
+            "backups.locations[0].retention_days: expected a whole number",
+            "backups.locations[0].grace: must be positive",
+            "backups.locations[0].patterns: invalid glob `[a`",
+            "health_critical (0.6) must not be above",
+            "monitoring.window_days",
+            "alerts.cooldown: must be positive",
+        ] {
+            assert!(all.contains(needle), "missing {needle:?} in:\n{all}");
+        }
+        assert_eq!(first.len(), 7, "{all}");
+        let found = errors(&location(
+            "      retention_days: lots\n      min_count: [1]\n      settle: {a: 1}\n      min_size:\n",
+        ));
+        let all = found.join("\n");
+        assert_eq!(found.len(), 4, "{all}");
+        for needle in [
+            "retention_days: expected a whole number from 1 to 4294967295, got `lots` at line 5, column 23",
+            "min_count: expected a whole number from 0 to 4294967295, not a list at line 6",
+            "settle: expected a single value, not a mapping at line 7",
+            "min_size: expected a single value, got an empty value",
+        ] {
+            assert!(all.contains(needle), "missing {needle:?} in:\n{all}");
+        }
+        assert!(first.join("\n").contains("min_size: `lots` is not a size; write e.g. 512, 10KiB, 5MB or 2GiB at line 5, column 17"), "deferred values keep their line: {first:?}");
+    }
+
+    #[test]
+    fn the_environment_is_an_explicit_value() {
+        let text = "backups:\n  locations:\n    - name: db\n      path: ${BM_DIR}\n";
+        let env = Env::from_vars([("BM_DIR", "/from/shell")]).in_dir(Path::new("/etc/bm"));
+        let c = parse_with(text, &env).unwrap();
+        assert_eq!(c.backups.locations[0].root, PathBuf::from("/from/shell"));
+        let dotenv = std::collections::HashMap::from([(
+            "BM_DIR".to_string(),
+            env::DotenvValue {
+                value: "rel".into(),
+                file: PathBuf::from("/etc/bm/.env"),
+            },
+        )]);
+        let c = parse_with(
+            text,
+            &Env::default()
+                .in_dir(Path::new("/etc/bm"))
+                .with_dotenv(dotenv),
+        )
+        .unwrap();
+        assert_eq!(
+            c.backups.locations[0].root,
+            PathBuf::from("/etc/bm/rel"),
+            "a relative path is relative to the config"
+        );
+        let err = errors(text).join("");
+        assert!(
+            err.contains("BM_DIR") && err.contains("is not set"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn a_location_needs_a_name_and_a_path() {
+        let err = errors("backups:\n  locations:\n    - path: /x\n").join("\n");
+        assert!(
+            err.contains("backups.locations[0]: `name` is missing"),
+            "{err}"
+        );
+        let err = errors("backups:\n  locations:\n    - name: db\n").join("\n");
+        assert!(err.contains("`path` is missing"), "{err}");
+    }
+
+    #[test]
+    fn schedule_and_root_are_always_resolved() {
+        let c = parse_in(
+            &format!("timezone: Europe/Berlin\n{MINIMAL}      schedule: daily\n      at: \"02:30\"\n      grace: 3h\n"),
+            &[],
+        )
+        .unwrap();
+        let s = &c.backups.locations[0].schedule;
+        assert_eq!(s.tz, chrono_tz::Tz::Europe__Berlin);
+        assert_eq!(s.grace, Some(chrono::Duration::hours(3)));
+        assert!(s.at.is_some());
+        let c = parse_in(
+            "backups:\n  locations:\n    - name: db\n      path: sub/db\n",
+            &[],
+        )
+        .unwrap();
+        assert_eq!(c.backups.locations[0].root, PathBuf::from("/etc/bm/sub/db"));
+    }
+
+    #[test]
+    fn new_keys_take_values_and_refuse_bad_ones() {
+        let c = parse_in(
+            "host: web-1\nmonitoring:\n  window_days: 3660\n  max_run_age: 2d\n  heartbeat_url: https://hc.example.com/ping/abc\nalerts:\n  include_log: true\nreporting:\n  base_url: https://reports.example.com/bm/\n",
+            &[],
+        )
+        .unwrap();
+        assert_eq!(c.host, "web-1");
+        assert_eq!(c.monitoring.window_days, 3660);
+        assert_eq!(c.monitoring.max_run_age.0.as_secs(), 2 * 86400);
+        assert_eq!(
+            c.monitoring.heartbeat_url.as_deref(),
+            Some("https://hc.example.com/ping/abc")
+        );
+        assert!(c.alerts.include_log);
+        assert_eq!(
+            c.reporting.base_url.as_deref(),
+            Some("https://reports.example.com/bm/")
+        );
+        for (text, needle) in [
+            (
+                "monitoring:\n  window_days: 0\n",
+                "monitoring.window_days: expected a whole number of days from 1 to 3660",
+            ),
+            (
+                "monitoring:\n  window_days: 3661\n",
+                "monitoring.window_days",
+            ),
+            (
+                "monitoring:\n  max_run_age: 0s\n",
+                "monitoring.max_run_age: must be positive",
+            ),
+            (
+                "monitoring:\n  max_run_age: soon\n",
+                "monitoring.max_run_age: `soon` is not a duration",
+            ),
+            (
+                "alerts:\n  include_log: maybe\n",
+                "alerts.include_log: expected true or false",
+            ),
+            (
+                "reporting:\n  base_url: reports.example.com\n",
+                "reporting.base_url: not an absolute URL",
+            ),
+            (
+                "reporting:\n  base_url: ftp://example.com/\n",
+                "reporting.base_url: the URL must start with https://",
+            ),
+            ("host: \"a\\nb\"\n", "host: must be one line"),
+        ] {
+            let err = errors(text).join("\n");
+            assert!(err.contains(needle), "{text:?}: {err}");
+        }
+        let err =
+            errors("monitoring:\n  heartbeat_url: ftp://secret-token@example.com/\n").join("");
+        assert!(
+            err.contains("monitoring.heartbeat_url: the URL must start"),
+            "{err}"
+        );
+        assert!(
+            !err.contains("secret-token"),
+            "the heartbeat URL is a secret: {err}"
+        );
+    }
+
+    #[test]
+    fn an_unset_host_is_the_machine_name() {
+        let c = parse_in("host: \"${BM_HOST:-}\"\n", &[]).unwrap();
+        assert_eq!(c.host, host_name());
+        assert!(!host_name().is_empty());
+    }
+
+    #[test]
+    fn echoed_values_are_bounded() {
+        let huge = "x".repeat(1_000_000);
+        let err = errors(&location(&format!("      min_size: \"{huge}\"\n"))).join("\n");
+        assert!(
+            err.contains("min_size") && err.contains("not a size"),
+            "{}",
+            &err[..200.min(err.len())]
+        );
+        assert!(err.len() < 700, "{} bytes", err.len());
+        let err = parse_in(
+            &location("      min_size: \"${BM_HUGE}\"\n"),
+            &[("BM_HUGE", &huge)],
+        )
+        .unwrap_err()
+        .join("\n");
+        assert!(
+            err.len() < 700 && err.contains("line 5"),
+            "{}",
+            &err[..200.min(err.len())]
+        );
+        let globs: String = (0..100_000).map(|i| format!("'[{i}', ")).collect();
+        let err = errors(&location(&format!("      patterns: [{globs}]\n")));
+        assert!(err.len() <= 6, "{err:?}");
+        assert!(
+            err.iter().any(|e| e.contains("99995 more invalid globs")),
+            "{err:?}"
+        );
+        let names: String = (0..500)
+            .map(|i| format!("    - name: 'bad {i}'\n      path: /x\n"))
+            .collect();
+        let err = errors(&format!("backups:\n  locations:\n{names}"));
+        assert_eq!(err.len(), 101, "at most 100 errors and a count");
+        assert!(err[100].contains("400 more errors"), "{}", err[100]);
+    }
+
+    #[test]
+    fn patterns_are_shown_bounded() {
+        let mut c = parse_in(MINIMAL, &[]).unwrap();
+        let l = &mut c.backups.locations[0];
+        assert_eq!(l.patterns_shown(), "[\"*\"]");
+        l.patterns = (0..100_000).map(|i| format!("*.{i}")).collect();
+        let shown = l.patterns_shown();
+        assert!(shown.len() < 100 && shown.contains("99995 more"), "{shown}");
+    }
+
+    #[test]
+    fn a_byte_that_is_not_utf8_is_located() {
+        let bytes = b"timezone: UTC\nbackups:\n  x: caf\xe9\n";
+        let e = std::str::from_utf8(std::hint::black_box(bytes)).unwrap_err();
+        assert_eq!(
+            not_utf8(bytes, e),
+            "byte 31 (line 3, column 9) is not valid UTF-8 (0xE9); save the file as UTF-8"
+        );
+    }
+
+    #[test]
+    fn enum_string_forms_keep_their_names() {
+        for (s, algo) in [
+            ("sha256", ChecksumAlgo::Sha256),
+            ("md5", ChecksumAlgo::Md5),
+            ("blake3", ChecksumAlgo::Blake3),
+        ] {
+            assert_eq!(s.parse::<ChecksumAlgo>().ok(), Some(algo));
+            assert_eq!(algo.as_str(), s);
+        }
+        assert!("SHA-256".parse::<ChecksumAlgo>().is_err());
+        for (s, kind) in [
+            ("database", LocationType::Database),
+            ("files", LocationType::Files),
+            ("website", LocationType::Website),
+            ("generic", LocationType::Generic),
+        ] {
+            assert_eq!(kind.as_str(), s);
+            let c = parse_in(&location(&format!("      type: {s}\n")), &[]).unwrap();
+            assert_eq!(c.backups.locations[0].kind, kind);
+        }
+    }
+
+    #[test]
+    fn a_disabled_channel_keeps_literal_values_and_drops_unset_ones() {
+        let c = parse_in(
+            "alerts:\n  email:\n    smtp_host: mail.example.com\n    password: ${BM_UNSET_PW}\n    smtp_port: ${BM_UNSET_PORT}\n",
+            &[],
+        )
+        .unwrap();
+        let e = &c.alerts.email;
+        assert!(!e.enabled);
+        assert_eq!(e.smtp_host, "mail.example.com");
+        assert_eq!(e.password, "");
+        assert_eq!(e.smtp_port, 587);
+        let err = errors(
+            "alerts:\n  email:\n    enabled: true\n    smtp_host: ${BM_UNSET_HOST}\n    from: ops@example.com\n    to: [ops@example.com]\n",
+        )
+        .join("\n");
+        assert!(
+            err.contains("alerts.email.smtp_host: environment variable `BM_UNSET_HOST`"),
+            "{err}"
+        );
+        assert!(
+            !err.contains("must be set"),
+            "an unset variable is reported once: {err}"
         );
     }
 }

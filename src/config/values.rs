@@ -1,7 +1,9 @@
 //! Typed config values that parse themselves while the YAML is read, so a bad value is
 //! reported with its key path and line by the YAML crate: sizes, durations, percentages,
-//! fractions, time zones, and strings with `${VAR}` interpolation.
+//! fractions, time zones. Text holding `${VAR}` waits in a [`Raw`] until the environment
+//! is known, and is then parsed the same way.
 
+use super::env::Env;
 use super::interpolate::{self, Interpolated};
 use chrono_tz::Tz;
 use serde::Deserialize;
@@ -9,14 +11,13 @@ use serde::de::{self, Deserializer, Visitor};
 use std::fmt;
 use std::time::Duration;
 
-/// A scalar as the YAML typed it; text has been through `${VAR}` interpolation.
-enum Scalar {
+/// A scalar as the YAML typed it (text after `${VAR}` interpolation, when it had any).
+#[derive(Debug, Clone, PartialEq)]
+pub enum Scalar {
     Bool(bool),
     Int(i128),
     Float(f64),
     Text(String),
-    /// Text naming a `${VAR}` that is not set and has no default.
-    Unset(String),
 }
 
 impl fmt::Display for Scalar {
@@ -25,76 +26,198 @@ impl fmt::Display for Scalar {
             Scalar::Bool(b) => write!(f, "{b}"),
             Scalar::Int(v) => write!(f, "{v}"),
             Scalar::Float(v) => write!(f, "{v}"),
-            Scalar::Text(t) | Scalar::Unset(t) => f.write_str(t),
+            Scalar::Text(t) => f.write_str(&shown(t)),
         }
     }
 }
 
-/// Read one scalar of any YAML type. `expecting` completes serde's "invalid type: …,
-/// expected …" when a list or mapping stands where a scalar belongs.
-fn scalar<'de, D: Deserializer<'de>>(d: D, expecting: &str) -> Result<Scalar, D::Error> {
-    struct AnyScalar<'a>(&'a str);
-    impl Visitor<'_> for AnyScalar<'_> {
-        type Value = Scalar;
-        fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
-            f.write_str(self.0)
-        }
-        fn visit_bool<E: de::Error>(self, v: bool) -> Result<Scalar, E> {
-            Ok(Scalar::Bool(v))
-        }
-        fn visit_u64<E: de::Error>(self, v: u64) -> Result<Scalar, E> {
-            Ok(Scalar::Int(v.into()))
-        }
-        fn visit_i64<E: de::Error>(self, v: i64) -> Result<Scalar, E> {
-            Ok(Scalar::Int(v.into()))
-        }
-        fn visit_f64<E: de::Error>(self, v: f64) -> Result<Scalar, E> {
-            Ok(Scalar::Float(v))
-        }
-        fn visit_str<E: de::Error>(self, v: &str) -> Result<Scalar, E> {
-            Ok(match interpolate::expand(v) {
-                Interpolated::Ok(s) => Scalar::Text(s),
-                Interpolated::Undefined(var) => Scalar::Unset(var),
-            })
-        }
-    }
-    d.deserialize_any(AnyScalar(expecting))
-}
+/// The longest piece of a configured value an error message quotes: a 2 MB value is
+/// shown by its start and its length, never in full.
+const SHOWN_CHARS: usize = 80;
 
-/// [`scalar`], where an unset `${VAR}` is an error.
-fn defined_scalar<'de, D: Deserializer<'de>>(d: D, expecting: &str) -> Result<Scalar, D::Error> {
-    match scalar(d, expecting)? {
-        Scalar::Unset(var) => Err(de::Error::custom(interpolate::undefined_message(&var))),
-        value => Ok(value),
+/// `value` as an error message may quote it: at most [`SHOWN_CHARS`] characters, with
+/// the total length when it was cut.
+pub fn shown(value: &str) -> std::borrow::Cow<'_, str> {
+    match value.char_indices().nth(SHOWN_CHARS) {
+        None => std::borrow::Cow::Borrowed(value),
+        Some((cut, _)) => std::borrow::Cow::Owned(format!(
+            "{}… ({} characters in all)",
+            &value[..cut],
+            value.chars().count()
+        )),
     }
 }
 
-/// Deserialize a scalar (string, integer or float) as text, interpolating `${VAR}`.
-fn scalar_text<'de, D: Deserializer<'de>>(d: D) -> Result<String, D::Error> {
-    match defined_scalar(d, "a string or a number")? {
-        Scalar::Bool(b) => Err(de::Error::custom(format!(
-            "expected a string or a number, got `{b}`"
-        ))),
+/// A config value that reads itself from one YAML scalar. Text reaches it after `${VAR}`
+/// interpolation, so `min_count: "${MIN}"` and `min_count: 3` mean the same.
+pub trait FromScalar: Sized {
+    /// Completes serde's "invalid type: …, expected …" when a list or mapping stands
+    /// where this value belongs.
+    fn expecting() -> String {
+        "a single value".into()
+    }
+    fn from_scalar(value: Scalar) -> Result<Self, String>;
+}
+
+/// A value as written in the file: parsed already, text holding `${VAR}` that is parsed
+/// once the environment is known (see `resolve`), or a value that does not parse, kept
+/// so that every bad value is reported at once, not only the first. Both remember where
+/// they stood.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Raw<T> {
+    Value(T),
+    Deferred {
+        text: String,
+        line: u32,
+        column: u32,
+    },
+    Invalid {
+        message: String,
+        line: u32,
+        column: u32,
+    },
+}
+
+impl<T> Raw<T> {
+    /// The value without consulting any environment: deferred text gives `None`.
+    pub fn literal(&self) -> Option<&T> {
+        match self {
+            Raw::Value(v) => Some(v),
+            Raw::Deferred { .. } | Raw::Invalid { .. } => None,
+        }
+    }
+}
+
+impl<T> From<T> for Raw<T> {
+    fn from(value: T) -> Self {
+        Raw::Value(value)
+    }
+}
+
+impl<T: FromScalar> Raw<T> {
+    /// The value, interpolating deferred text with `env`. The error is the user's
+    /// message and, for deferred text, its line and column.
+    pub fn resolve(self, env: &Env) -> Result<T, (String, Option<(u32, u32)>)> {
+        match self {
+            Raw::Value(v) => Ok(v),
+            Raw::Deferred { text, line, column } => {
+                let at = (line > 0).then_some((line, column));
+                match interpolate::expand(&text, env) {
+                    Interpolated::Ok(s) => T::from_scalar(Scalar::Text(s)).map_err(|e| (e, at)),
+                    Interpolated::Undefined(var) => Err((interpolate::undefined_message(&var), at)),
+                }
+            }
+            Raw::Invalid {
+                message,
+                line,
+                column,
+            } => Err((message, (line > 0).then_some((line, column)))),
+        }
+    }
+}
+
+/// One scalar of any YAML type, uninterpolated; a list or mapping where the scalar
+/// belongs is the user's message saying so.
+struct AnyScalar<T>(Result<Scalar, String>, std::marker::PhantomData<T>);
+
+impl<'de, T: FromScalar> Deserialize<'de> for AnyScalar<T> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V(String);
+        impl<'de> Visitor<'de> for V {
+            type Value = Result<Scalar, String>;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str(&self.0)
+            }
+            fn visit_bool<E: de::Error>(self, v: bool) -> Result<Self::Value, E> {
+                Ok(Ok(Scalar::Bool(v)))
+            }
+            fn visit_u64<E: de::Error>(self, v: u64) -> Result<Self::Value, E> {
+                Ok(Ok(Scalar::Int(v.into())))
+            }
+            fn visit_i64<E: de::Error>(self, v: i64) -> Result<Self::Value, E> {
+                Ok(Ok(Scalar::Int(v.into())))
+            }
+            fn visit_f64<E: de::Error>(self, v: f64) -> Result<Self::Value, E> {
+                Ok(Ok(Scalar::Float(v)))
+            }
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<Self::Value, E> {
+                Ok(Ok(Scalar::Text(v.to_string())))
+            }
+            fn visit_unit<E: de::Error>(self) -> Result<Self::Value, E> {
+                Ok(Err(format!("expected {}, got an empty value", self.0)))
+            }
+            fn visit_seq<A: de::SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
+                while seq.next_element::<de::IgnoredAny>()?.is_some() {}
+                Ok(Err(format!("expected {}, not a list", self.0)))
+            }
+            fn visit_map<A: de::MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+                while map
+                    .next_entry::<de::IgnoredAny, de::IgnoredAny>()?
+                    .is_some()
+                {}
+                Ok(Err(format!("expected {}, not a mapping", self.0)))
+            }
+        }
+        d.deserialize_any(V(T::expecting()))
+            .map(|s| AnyScalar(s, std::marker::PhantomData))
+    }
+}
+
+impl<'de, T: FromScalar> Deserialize<'de> for Raw<T> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let spanned = serde_saphyr::Spanned::<AnyScalar<T>>::deserialize(d)?;
+        let line = spanned.referenced.line() as u32;
+        let column = spanned.referenced.column() as u32;
+        Ok(match spanned.value.0 {
+            Ok(Scalar::Text(text)) if text.contains('$') => Raw::Deferred { text, line, column },
+            Err(message) => Raw::Invalid {
+                message,
+                line,
+                column,
+            },
+            Ok(value) => match T::from_scalar(value) {
+                Ok(v) => Raw::Value(v),
+                Err(message) => Raw::Invalid {
+                    message,
+                    line,
+                    column,
+                },
+            },
+        })
+    }
+}
+
+/// A scalar (string, integer or float) as text, whole.
+pub fn scalar_text(value: Scalar) -> Result<String, String> {
+    match value {
+        Scalar::Bool(b) => Err(format!("expected a string or a number, got `{b}`")),
+        Scalar::Text(t) => Ok(t),
         other => Ok(other.to_string()),
     }
 }
 
-/// A whole number in `min..=max`: a YAML integer, or text that is one after `${VAR}`
-/// interpolation.
-fn whole_number<'de, D: Deserializer<'de>>(d: D, min: i128, max: i128) -> Result<i128, D::Error> {
-    let value = defined_scalar(d, &whole_number_expected(min, max))?;
-    whole_number_of(&value, min, max).map_err(de::Error::custom)
+impl FromScalar for String {
+    fn expecting() -> String {
+        "a string".into()
+    }
+    fn from_scalar(value: Scalar) -> Result<Self, String> {
+        Ok(match value {
+            Scalar::Text(t) => t,
+            other => other.to_string(),
+        })
+    }
 }
 
 fn whole_number_expected(min: i128, max: i128) -> String {
     format!("a whole number from {min} to {max}")
 }
 
+/// A whole number in `min..=max`: a YAML integer, or text that is one.
 fn whole_number_of(value: &Scalar, min: i128, max: i128) -> Result<i128, String> {
     let number = match value {
         Scalar::Int(v) => Some(*v),
         Scalar::Text(t) => t.trim().parse::<i128>().ok(),
-        Scalar::Bool(_) | Scalar::Float(_) | Scalar::Unset(_) => None,
+        Scalar::Bool(_) | Scalar::Float(_) => None,
     };
     match number {
         Some(v) if (min..=max).contains(&v) => Ok(v),
@@ -105,145 +228,59 @@ fn whole_number_of(value: &Scalar, min: i128, max: i128) -> Result<i128, String>
     }
 }
 
-/// A finite number in `min..=max`, from a YAML number or interpolated text.
-fn real_number<'de, D: Deserializer<'de>>(
-    d: D,
-    min: f64,
-    max: f64,
-    example: &str,
-) -> Result<f64, D::Error> {
-    let expected = format!("a number from {min} to {max}, e.g. {example}");
-    let value = defined_scalar(d, &expected)?;
-    let number = match &value {
+/// A finite number in `min..=max`, from a YAML number or text.
+fn real_number_of(value: &Scalar, min: f64, max: f64, example: &str) -> Result<f64, String> {
+    let number = match value {
         Scalar::Int(v) => Some(*v as f64),
         Scalar::Float(v) => Some(*v),
         Scalar::Text(t) => t.trim().parse::<f64>().ok(),
-        Scalar::Bool(_) | Scalar::Unset(_) => None,
+        Scalar::Bool(_) => None,
     };
     match number {
         Some(v) if v.is_finite() && (min..=max).contains(&v) => Ok(v),
-        _ => Err(de::Error::custom(format!(
-            "expected {expected}, got `{value}`"
-        ))),
+        _ => Err(format!(
+            "expected a number from {min} to {max}, e.g. {example}, got `{value}`"
+        )),
     }
 }
 
-/// A switch: a YAML boolean, or text that reads as one after `${VAR}` interpolation
-/// (the same spellings a plain YAML scalar accepts: true/false, yes/no, on/off).
-pub fn env_bool<'de, D: Deserializer<'de>>(d: D) -> Result<bool, D::Error> {
-    let value = defined_scalar(d, "true or false")?;
-    let switch = match &value {
-        Scalar::Bool(b) => Some(*b),
-        Scalar::Text(t) => match t.trim().to_ascii_lowercase().as_str() {
-            "true" | "yes" | "y" | "on" => Some(true),
-            "false" | "no" | "n" | "off" => Some(false),
-            _ => None,
-        },
-        Scalar::Int(_) | Scalar::Float(_) | Scalar::Unset(_) => None,
-    };
-    switch.ok_or_else(|| de::Error::custom(format!("expected true or false, got `{value}`")))
-}
-
-/// A `u32` count (0 allowed), from a YAML integer or interpolated text.
-pub fn env_u32<'de, D: Deserializer<'de>>(d: D) -> Result<u32, D::Error> {
-    whole_number(d, 0, u32::MAX.into()).map(|v| v as u32)
-}
-
-/// A TCP port (`alerts.email.smtp_port`) from a YAML integer or interpolated text. An
-/// unset `${VAR}` is kept, like [`EnvString`], and reported by validation only when the
-/// channel is enabled: a disabled channel is not interpolated.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct PortValue(Result<u16, String>);
-
-impl PortValue {
-    pub fn new(port: u16) -> Self {
-        PortValue(Ok(port))
+/// A switch: a YAML boolean, or text that reads as one (the same spellings a plain YAML
+/// scalar accepts: true/false, yes/no, on/off).
+impl FromScalar for bool {
+    fn expecting() -> String {
+        "true or false".into()
     }
-
-    /// The port, if its `${VAR}` was set.
-    pub fn get(&self) -> Option<u16> {
-        self.0.as_ref().ok().copied()
-    }
-
-    /// The undefined variable, if interpolation failed.
-    pub fn undefined_var(&self) -> Option<&str> {
-        self.0.as_ref().err().map(|s| s.as_str())
+    fn from_scalar(value: Scalar) -> Result<Self, String> {
+        let switch = match &value {
+            Scalar::Bool(b) => Some(*b),
+            Scalar::Text(t) => match t.trim().to_ascii_lowercase().as_str() {
+                "true" | "yes" | "y" | "on" => Some(true),
+                "false" | "no" | "n" | "off" => Some(false),
+                _ => None,
+            },
+            Scalar::Int(_) | Scalar::Float(_) => None,
+        };
+        switch.ok_or_else(|| format!("expected true or false, got `{value}`"))
     }
 }
 
-impl<'de> Deserialize<'de> for PortValue {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        let max = u16::MAX.into();
-        match scalar(d, &whole_number_expected(0, max))? {
-            Scalar::Unset(var) => Ok(PortValue(Err(var))),
-            value => whole_number_of(&value, 0, max)
-                .map(|p| PortValue(Ok(p as u16)))
-                .map_err(de::Error::custom),
-        }
+/// A `u32` count (0 allowed).
+impl FromScalar for u32 {
+    fn expecting() -> String {
+        whole_number_expected(0, u32::MAX.into())
+    }
+    fn from_scalar(value: Scalar) -> Result<Self, String> {
+        whole_number_of(&value, 0, u32::MAX.into()).map(|v| v as u32)
     }
 }
 
-/// A string value after `${VAR}` interpolation. Interpolation of an undefined variable is
-/// kept as an error and reported by validation, so that a disabled alert channel can hold
-/// `${SLACK_WEBHOOK_URL}` without the variable being set.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct EnvString(Result<String, String>);
-
-impl EnvString {
-    pub fn new(s: impl Into<String>) -> Self {
-        EnvString(Ok(s.into()))
+/// A TCP port (`alerts.email.smtp_port`); 0 is refused by validation with its own advice.
+impl FromScalar for u16 {
+    fn expecting() -> String {
+        whole_number_expected(0, u16::MAX.into())
     }
-
-    /// The interpolated value; empty when interpolation failed (validation reports that).
-    pub fn get(&self) -> &str {
-        self.0.as_deref().unwrap_or("")
-    }
-
-    /// The undefined variable, if interpolation failed.
-    pub fn undefined_var(&self) -> Option<&str> {
-        self.0.as_ref().err().map(|s| s.as_str())
-    }
-}
-
-impl Default for EnvString {
-    fn default() -> Self {
-        EnvString::new("")
-    }
-}
-
-impl<'de> Deserialize<'de> for EnvString {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        let raw = String::deserialize(d)?;
-        Ok(match interpolate::expand(&raw) {
-            Interpolated::Ok(s) => EnvString(Ok(s)),
-            Interpolated::Undefined(var) => EnvString(Err(var)),
-        })
-    }
-}
-
-/// A string that must interpolate at load time (outside alert channels).
-pub fn required_env_string<'de, D: Deserializer<'de>>(d: D) -> Result<String, D::Error> {
-    let raw = String::deserialize(d)?;
-    match interpolate::expand(&raw) {
-        Interpolated::Ok(s) => Ok(s),
-        Interpolated::Undefined(var) => {
-            Err(de::Error::custom(interpolate::undefined_message(&var)))
-        }
-    }
-}
-
-/// Optional variant of [`required_env_string`]; `null` stays `None`.
-pub fn optional_env_string<'de, D: Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
-    let raw: Option<String> = Option::deserialize(d)?;
-    match raw {
-        None => Ok(None),
-        Some(raw) => match interpolate::expand(&raw) {
-            Interpolated::Ok(s) if s.is_empty() => Ok(None),
-            Interpolated::Ok(s) => Ok(Some(s)),
-            Interpolated::Undefined(var) => {
-                Err(de::Error::custom(interpolate::undefined_message(&var)))
-            }
-        },
+    fn from_scalar(value: Scalar) -> Result<Self, String> {
+        whole_number_of(&value, 0, u16::MAX.into()).map(|v| v as u16)
     }
 }
 
@@ -258,18 +295,22 @@ impl Size {
             return Err("empty size; write e.g. 512, 10KiB, 5MB or 2GiB".into());
         }
         if t.starts_with('-') {
-            return Err(format!("size `{t}` is negative"));
+            return Err(format!("size `{}` is negative", shown(t)));
         }
         t.parse::<bytesize::ByteSize>()
             .map(|b| Size(b.as_u64()))
-            .map_err(|_| format!("`{t}` is not a size; write e.g. 512, 10KiB, 5MB or 2GiB"))
+            .map_err(|_| {
+                format!(
+                    "`{}` is not a size; write e.g. 512, 10KiB, 5MB or 2GiB",
+                    shown(t)
+                )
+            })
     }
 }
 
-impl<'de> Deserialize<'de> for Size {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        let text = scalar_text(d)?;
-        Size::parse(&text).map_err(de::Error::custom)
+impl FromScalar for Size {
+    fn from_scalar(value: Scalar) -> Result<Self, String> {
+        Size::parse(&scalar_text(value)?)
     }
 }
 
@@ -287,7 +328,7 @@ impl DurationValue {
         if d.0 > MAX_DURATION {
             return Err(format!(
                 "`{}` is longer than 100 years; no schedule, grace or cooldown needs that",
-                s.trim()
+                shown(s.trim())
             ));
         }
         Ok(d)
@@ -296,7 +337,7 @@ impl DurationValue {
     fn parse_any(s: &str) -> Result<DurationValue, String> {
         let t = s.trim();
         if t.starts_with('-') {
-            return Err(format!("duration `{t}` is negative"));
+            return Err(format!("duration `{}` is negative", shown(t)));
         }
         if let Ok(secs) = t.parse::<u64>() {
             return Ok(DurationValue(Duration::from_secs(secs)));
@@ -304,14 +345,16 @@ impl DurationValue {
         // humantime reads `M` as months and `m` as minutes; the contract's units are s m h d w.
         if t.chars().any(|c| c.is_ascii_uppercase()) {
             return Err(format!(
-                "`{t}` is not a duration; units are s, m, h, d, w (e.g. 90s, 15m, 4h, 1h30m)"
+                "`{}` is not a duration; units are s, m, h, d, w (e.g. 90s, 15m, 4h, 1h30m)",
+                shown(t)
             ));
         }
         humantime::parse_duration(t)
             .map(DurationValue)
             .map_err(|_| {
                 format!(
-                    "`{t}` is not a duration; units are s, m, h, d, w (e.g. 90s, 15m, 4h, 1h30m)"
+                    "`{}` is not a duration; units are s, m, h, d, w (e.g. 90s, 15m, 4h, 1h30m)",
+                    shown(t)
                 )
             })
     }
@@ -321,10 +364,9 @@ impl DurationValue {
     }
 }
 
-impl<'de> Deserialize<'de> for DurationValue {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        let text = scalar_text(d)?;
-        DurationValue::parse(&text).map_err(de::Error::custom)
+impl FromScalar for DurationValue {
+    fn from_scalar(value: Scalar) -> Result<Self, String> {
+        DurationValue::parse(&scalar_text(value)?)
     }
 }
 
@@ -336,22 +378,26 @@ fn parse_percent(t: &str) -> Option<Result<f64, String>> {
     let num = t.strip_suffix('%')?;
     Some(match num.trim().parse::<f64>() {
         Ok(v) if (0.0..=100.0).contains(&v) => Ok(v / 100.0),
-        Ok(_) => Err(format!("`{t}` is outside 0%..100%")),
-        Err(_) => Err(format!("`{t}` is not a percentage; write e.g. 50%")),
+        Ok(_) => Err(format!("`{}` is outside 0%..100%", shown(t))),
+        Err(_) => Err(format!(
+            "`{}` is not a percentage; write e.g. 50%",
+            shown(t)
+        )),
     })
 }
 
-impl<'de> Deserialize<'de> for Percent {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        let text = scalar_text(d)?;
+impl FromScalar for Percent {
+    fn from_scalar(value: Scalar) -> Result<Self, String> {
+        let text = scalar_text(value)?;
         let t = text.trim();
         match parse_percent(t) {
-            Some(r) => r.map(Percent).map_err(de::Error::custom),
+            Some(r) => r.map(Percent),
             None => match t.parse::<f64>() {
                 Ok(v) if (0.0..=1.0).contains(&v) => Ok(Percent(v)),
-                _ => Err(de::Error::custom(format!(
-                    "`{t}` is not a percentage; write e.g. 50% (or a fraction 0..1)"
-                ))),
+                _ => Err(format!(
+                    "`{}` is not a percentage; write e.g. 50% (or a fraction 0..1)",
+                    shown(t)
+                )),
             },
         }
     }
@@ -364,15 +410,13 @@ pub enum SizeOrPercent {
     Size(u64),
 }
 
-impl<'de> Deserialize<'de> for SizeOrPercent {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        let text = scalar_text(d)?;
+impl FromScalar for SizeOrPercent {
+    fn from_scalar(value: Scalar) -> Result<Self, String> {
+        let text = scalar_text(value)?;
         let t = text.trim();
         match parse_percent(t) {
-            Some(r) => r.map(SizeOrPercent::Percent).map_err(de::Error::custom),
-            None => Size::parse(t)
-                .map(|s| SizeOrPercent::Size(s.0))
-                .map_err(de::Error::custom),
+            Some(r) => r.map(SizeOrPercent::Percent),
+            None => Size::parse(t).map(|s| SizeOrPercent::Size(s.0)),
         }
     }
 }
@@ -393,7 +437,8 @@ impl Timezone {
         }
         t.parse::<Tz>().map(Timezone).map_err(|_| {
             format!(
-                "unknown time zone `{t}`; use `local`, `UTC` or an IANA name like Europe/Berlin"
+                "unknown time zone `{}`; use `local`, `UTC` or an IANA name like Europe/Berlin",
+                shown(t)
             )
         })
     }
@@ -418,10 +463,9 @@ impl Default for Timezone {
     }
 }
 
-impl<'de> Deserialize<'de> for Timezone {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        let text = required_env_string(d)?;
-        Timezone::parse(&text).map_err(de::Error::custom)
+impl FromScalar for Timezone {
+    fn from_scalar(value: Scalar) -> Result<Self, String> {
+        Timezone::parse(&scalar_text(value)?)
     }
 }
 
@@ -429,22 +473,23 @@ impl<'de> Deserialize<'de> for Timezone {
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Fraction(pub f64);
 
-impl<'de> Deserialize<'de> for Fraction {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        let text = scalar_text(d)?;
+impl FromScalar for Fraction {
+    fn from_scalar(value: Scalar) -> Result<Self, String> {
+        let text = scalar_text(value)?;
         let t = text.trim();
         let v = match parse_percent(t) {
-            Some(r) => r.map_err(de::Error::custom)?,
+            Some(r) => r?,
             None => t
                 .parse::<f64>()
-                .map_err(|_| de::Error::custom(format!("`{t}` is not a number in (0, 1]")))?,
+                .map_err(|_| format!("`{}` is not a number in (0, 1]", shown(t)))?,
         };
         if v > 0.0 && v <= 1.0 {
             Ok(Fraction(v))
         } else {
-            Err(de::Error::custom(format!(
-                "`{t}` must be in (0, 1], e.g. 0.15 to re-hash 15% per run"
-            )))
+            Err(format!(
+                "`{}` must be in (0, 1], e.g. 0.15 to re-hash 15% per run",
+                shown(t)
+            ))
         }
     }
 }
@@ -453,9 +498,12 @@ impl<'de> Deserialize<'de> for Fraction {
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Ratio(pub f64);
 
-impl<'de> Deserialize<'de> for Ratio {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        real_number(d, 0.0, 1.0, "0.8 for 80%").map(Ratio)
+impl FromScalar for Ratio {
+    fn expecting() -> String {
+        "a number from 0 to 1, e.g. 0.8 for 80%".into()
+    }
+    fn from_scalar(value: Scalar) -> Result<Self, String> {
+        real_number_of(&value, 0.0, 1.0, "0.8 for 80%").map(Ratio)
     }
 }
 
@@ -463,9 +511,12 @@ impl<'de> Deserialize<'de> for Ratio {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Positive(pub u32);
 
-impl<'de> Deserialize<'de> for Positive {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        whole_number(d, 1, u32::MAX.into()).map(|v| Positive(v as u32))
+impl FromScalar for Positive {
+    fn expecting() -> String {
+        whole_number_expected(1, u32::MAX.into())
+    }
+    fn from_scalar(value: Scalar) -> Result<Self, String> {
+        whole_number_of(&value, 1, u32::MAX.into()).map(|v| Positive(v as u32))
     }
 }
 

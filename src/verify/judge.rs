@@ -23,7 +23,7 @@ impl Job {
         self.backup
             .checksum_algo
             .as_deref()
-            .and_then(ChecksumAlgo::parse)
+            .and_then(|s| s.parse::<ChecksumAlgo>().ok())
             .unwrap_or(configured)
     }
 }
@@ -260,7 +260,7 @@ impl Judge<'_> {
             algo: Some(
                 b.checksum_algo
                     .as_deref()
-                    .and_then(ChecksumAlgo::parse)
+                    .and_then(|s| s.parse::<ChecksumAlgo>().ok())
                     .unwrap_or(self.configured)
                     .as_str(),
             ),

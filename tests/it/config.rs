@@ -419,3 +419,141 @@ fn a_postgres_url_that_is_not_postgresql_is_a_config_error_without_its_password(
         assert_eq!(w.run(&["--check-config"]).code, 0, "{ok}");
     }
 }
+
+// Every error at once, hostile files, and the keys added for later features.
+
+#[test]
+fn check_config_lists_every_error_at_once() {
+    let w = Workspace::new().env("BM_TEST_SIZE", "lots");
+    w.write_config(&config(
+        "      min_size: \"${BM_TEST_SIZE}\"\n      grace: 0s\n      patterns: ['[a']\n      schedule: weekly\n      at: \"02:00\"\n    - name: db\n      path: other\nmonitoring:\n  window_days: 0\nalerts:\n  cooldown: 0s\n  webhook:\n    enabled: true\n    url: notaurl\n",
+    ));
+    let (run, doc) = w.run_json(&["--check-config"]);
+    assert_eq!(run.code, 3);
+    let errors: Vec<&str> = doc["errors"]
+        .as_array()
+        .expect("errors")
+        .iter()
+        .filter_map(|e| e.as_str())
+        .collect();
+    let all = errors.join("\n");
+    for needle in [
+        "backups.locations[0].min_size: `lots` is not a size",
+        "backups.locations[0].grace: must be positive",
+        "backups.locations[0].patterns: invalid glob `[a`",
+        "backups.locations[0].at:",
+        "backups.locations[1].name: duplicate location name `db`",
+        "monitoring.window_days",
+        "alerts.cooldown: must be positive",
+        "alerts.webhook.url: not an absolute URL",
+    ] {
+        assert!(all.contains(needle), "missing {needle:?}:\n{all}");
+    }
+    assert_eq!(errors.len(), 8, "{all}");
+    assert!(
+        all.contains(
+            "min_size: `lots` is not a size; write e.g. 512, 10KiB, 5MB or 2GiB at line 7"
+        ),
+        "an interpolated value keeps its line: {all}"
+    );
+}
+
+#[test]
+fn a_byte_that_is_not_utf8_is_reported_with_its_position() {
+    let w = Workspace::new();
+    std::fs::write(
+        w.config_path(),
+        b"timezone: UTC\nbackups:\n  locations:\n    - name: caf\xe9\n      path: db\n",
+    )
+    .unwrap();
+    let errors = assert_error(
+        &w,
+        &[
+            "byte 51",
+            "line 4, column 16",
+            "not valid UTF-8",
+            "save the file as UTF-8",
+        ],
+    );
+    assert!(
+        !errors.contains("--config PATH"),
+        "the file was found; no hint about choosing another: {errors}"
+    );
+}
+
+#[test]
+fn a_hundred_thousand_patterns_are_never_echoed_whole() {
+    let mut w = Workspace::new();
+    w.now = Some(ts(NOW));
+    std::fs::create_dir_all(w.path("db")).unwrap();
+    let bad: String = (0..100_000)
+        .map(|i| format!("        - '[bad{i}'\n"))
+        .collect();
+    w.write_config(&config(&format!("      patterns:\n{bad}")));
+    let (run, errors) = check_config(&w);
+    assert_eq!(run.code, 3);
+    assert_eq!(errors.lines().count(), 6, "{errors}");
+    assert!(
+        errors.contains("99995 more invalid globs not listed"),
+        "{errors}"
+    );
+    assert!(run.stdout.len() < 4096, "{} bytes", run.stdout.len());
+
+    let good: String = (0..100_000)
+        .map(|i| format!("        - '*.part{i}'\n"))
+        .collect();
+    w.write_config(&config(&format!("      patterns:\n{good}")));
+    let (run, doc) = w.run_json(&["--monitor"]);
+    assert_eq!(run.code, 2, "{}", run.stderr);
+    let message = doc["problems"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["kind"] == "no_backups")
+        .expect("no_backups")["message"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert!(
+        message.contains("\"*.part0\"") && message.contains("99995 more"),
+        "{message}"
+    );
+    assert!(
+        message.len() < 400,
+        "{} bytes: {message:.300}",
+        message.len()
+    );
+    assert!(
+        run.stdout.len() < 64 * 1024,
+        "{} bytes of output",
+        run.stdout.len()
+    );
+}
+
+#[test]
+fn new_keys_are_validated() {
+    let w = Workspace::new().env("BM_TEST_HEARTBEAT", "https://hc.example.com/ping/tok");
+    w.write_config(&config(
+        "host: backup-host-1\nmonitoring:\n  window_days: 30\n  max_run_age: 26h\n  heartbeat_url: ${BM_TEST_HEARTBEAT}\nalerts:\n  include_log: true\nreporting:\n  base_url: https://reports.example.com/\n",
+    ));
+    assert_valid(&w);
+    w.write_config(&config(
+        "monitoring:\n  window_days: 3661\n  max_run_age: 0s\n  heartbeat_url: ftp://SECRET-TOKEN@example.com/\nalerts:\n  include_log: sometimes\nreporting:\n  base_url: reports/\n",
+    ));
+    let (run, errors) = check_config(&w);
+    assert_eq!(run.code, 3);
+    for needle in [
+        "monitoring.window_days: expected a whole number of days from 1 to 3660",
+        "monitoring.max_run_age: must be positive",
+        "monitoring.heartbeat_url: the URL must start with https:// or http://",
+        "reporting.base_url: not an absolute URL",
+    ] {
+        assert!(errors.contains(needle), "missing {needle:?}:\n{errors}");
+    }
+    assert!(!errors.contains("SECRET-TOKEN"), "{errors}");
+    w.write_config(&config("alerts:\n  include_log: sometimes\n"));
+    assert_error(
+        &w,
+        &["alerts.include_log", "expected true or false", "line 8"],
+    );
+}

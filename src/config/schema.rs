@@ -1,0 +1,319 @@
+//! The config file as written: serde types that mirror `config.yaml` key for key, with
+//! every default in one `Default` impl per section. Values holding `${VAR}` stay
+//! uninterpolated here (see [`Raw`]); `resolve` turns these into the [`super::Config`] the
+//! program runs with. Not for: cross-field rules, paths, or anything the environment
+//! decides.
+
+use super::values::{
+    DurationValue, Fraction, Percent, Positive, Ratio, Raw, Size, SizeOrPercent, Timezone,
+};
+use super::{
+    AtField, ChecksumAlgo, LocationType, LogLevel, NotifyLevel, ReportFormat, ScheduleField,
+    SmtpSecurity, TimestampMode,
+};
+use serde::Deserialize;
+use std::time::Duration;
+
+const fn secs(s: u64) -> Raw<DurationValue> {
+    Raw::Value(DurationValue(Duration::from_secs(s)))
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct RawConfig {
+    /// `None`: the machine's host name.
+    pub host: Option<Raw<String>>,
+    pub database_url: Raw<String>,
+    pub timezone: Raw<Timezone>,
+    pub backups: RawBackups,
+    pub monitoring: RawMonitoring,
+    pub alerts: RawAlerts,
+    pub reporting: RawReporting,
+    pub logging: RawLogging,
+}
+
+impl Default for RawConfig {
+    fn default() -> Self {
+        RawConfig {
+            host: None,
+            database_url: Raw::Value("sqlite://backup_monitor.db".into()),
+            timezone: Raw::Value(Timezone::default()),
+            backups: RawBackups::default(),
+            monitoring: RawMonitoring::default(),
+            alerts: RawAlerts::default(),
+            reporting: RawReporting::default(),
+            logging: RawLogging::default(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct RawBackups {
+    pub locations: Vec<RawLocation>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct RawLocation {
+    /// Required: `None` is reported by `resolve`.
+    pub name: Option<Raw<String>>,
+    /// Required: `None` is reported by `resolve`.
+    pub path: Option<Raw<String>>,
+    #[serde(rename = "type")]
+    pub kind: LocationType,
+    pub patterns: Vec<String>,
+    pub exclude: Vec<String>,
+    pub recursive: Raw<bool>,
+    pub schedule: Raw<ScheduleField>,
+    pub at: Option<Raw<AtField>>,
+    pub grace: Option<Raw<DurationValue>>,
+    pub timestamp: TimestampMode,
+    pub filename_format: Option<Raw<String>>,
+    pub retention_days: Raw<Positive>,
+    pub min_count: Raw<u32>,
+    pub min_size: Raw<Size>,
+    pub max_size_drop: Raw<Percent>,
+    pub settle: Raw<DurationValue>,
+    pub verify_integrity: Raw<bool>,
+    pub checksum: ChecksumAlgo,
+    pub verify_sample: Raw<Fraction>,
+    pub test_restore: Raw<bool>,
+    pub restore: RawRestore,
+    pub min_free_space: Raw<SizeOrPercent>,
+}
+
+impl Default for RawLocation {
+    fn default() -> Self {
+        RawLocation {
+            name: None,
+            path: None,
+            kind: LocationType::Generic,
+            patterns: vec!["*".into()],
+            exclude: Vec::new(),
+            recursive: Raw::Value(false),
+            schedule: Raw::Value(ScheduleField::default()),
+            at: None,
+            grace: None,
+            timestamp: TimestampMode::Auto,
+            filename_format: None,
+            retention_days: Raw::Value(Positive(30)),
+            min_count: Raw::Value(1),
+            min_size: Raw::Value(Size(1)),
+            max_size_drop: Raw::Value(Percent(0.5)),
+            settle: secs(300),
+            verify_integrity: Raw::Value(true),
+            checksum: ChecksumAlgo::Sha256,
+            verify_sample: Raw::Value(Fraction(1.0)),
+            test_restore: Raw::Value(true),
+            restore: RawRestore::default(),
+            min_free_space: Raw::Value(SizeOrPercent::Percent(0.05)),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct RawRestore {
+    pub latest: Raw<Positive>,
+    pub expect: Vec<String>,
+    pub min_files: Raw<u32>,
+    /// `None`: the larger of 1 GiB and 50 × the backup's size.
+    pub max_bytes: Option<Raw<Size>>,
+    pub scratch_dir: Option<Raw<String>>,
+    pub postgres_url: Option<Raw<String>>,
+    pub timeout: Raw<DurationValue>,
+}
+
+impl Default for RawRestore {
+    fn default() -> Self {
+        RawRestore {
+            latest: Raw::Value(Positive(1)),
+            expect: Vec::new(),
+            min_files: Raw::Value(1),
+            max_bytes: None,
+            scratch_dir: None,
+            postgres_url: None,
+            timeout: secs(300),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct RawMonitoring {
+    pub alert_on_failure: Raw<bool>,
+    pub alert_on_verification_failure: Raw<bool>,
+    pub alert_on_restore_failure: Raw<bool>,
+    pub health_warning: Raw<Ratio>,
+    pub health_critical: Raw<Ratio>,
+    pub window_days: Raw<u32>,
+    pub max_run_age: Raw<DurationValue>,
+    pub heartbeat_url: Option<Raw<String>>,
+}
+
+impl Default for RawMonitoring {
+    fn default() -> Self {
+        RawMonitoring {
+            alert_on_failure: Raw::Value(true),
+            alert_on_verification_failure: Raw::Value(true),
+            alert_on_restore_failure: Raw::Value(true),
+            health_warning: Raw::Value(Ratio(0.8)),
+            health_critical: Raw::Value(Ratio(0.5)),
+            window_days: Raw::Value(7),
+            max_run_age: secs(26 * 3600),
+            heartbeat_url: None,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct RawAlerts {
+    pub cooldown: Raw<DurationValue>,
+    pub send_resolved: Raw<bool>,
+    pub min_consecutive: Raw<Positive>,
+    pub notify: NotifyLevel,
+    pub timeout: Raw<DurationValue>,
+    pub include_log: Raw<bool>,
+    pub log: RawLogChannel,
+    pub email: RawEmailChannel,
+    pub slack: RawSlackChannel,
+    pub webhook: RawWebhookChannel,
+}
+
+impl Default for RawAlerts {
+    fn default() -> Self {
+        RawAlerts {
+            cooldown: secs(24 * 3600),
+            send_resolved: Raw::Value(true),
+            min_consecutive: Raw::Value(Positive(1)),
+            notify: NotifyLevel::All,
+            timeout: secs(10),
+            include_log: Raw::Value(false),
+            log: RawLogChannel::default(),
+            email: RawEmailChannel::default(),
+            slack: RawSlackChannel::default(),
+            webhook: RawWebhookChannel::default(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct RawLogChannel {
+    pub enabled: Raw<bool>,
+}
+
+impl Default for RawLogChannel {
+    fn default() -> Self {
+        RawLogChannel {
+            enabled: Raw::Value(true),
+        }
+    }
+}
+
+/// A disabled channel is not interpolated: its `${VAR}`s may be unset.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct RawEmailChannel {
+    pub enabled: Raw<bool>,
+    pub smtp_host: Raw<String>,
+    pub smtp_port: Raw<u16>,
+    pub security: SmtpSecurity,
+    pub username: Raw<String>,
+    pub password: Raw<String>,
+    pub from: Raw<String>,
+    pub to: Vec<Raw<String>>,
+    /// A PEM file of CA certificates to trust besides the public roots, for a relay whose
+    /// certificate a private CA signed (relative to the config file).
+    pub ca_file: Option<String>,
+}
+
+impl Default for RawEmailChannel {
+    fn default() -> Self {
+        RawEmailChannel {
+            enabled: Raw::Value(false),
+            smtp_host: Raw::Value(String::new()),
+            smtp_port: Raw::Value(587),
+            security: SmtpSecurity::Starttls,
+            username: Raw::Value(String::new()),
+            password: Raw::Value(String::new()),
+            from: Raw::Value(String::new()),
+            to: Vec::new(),
+            ca_file: None,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct RawSlackChannel {
+    pub enabled: Raw<bool>,
+    pub webhook_url: Raw<String>,
+}
+
+impl Default for RawSlackChannel {
+    fn default() -> Self {
+        RawSlackChannel {
+            enabled: Raw::Value(false),
+            webhook_url: Raw::Value(String::new()),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct RawWebhookChannel {
+    pub enabled: Raw<bool>,
+    pub url: Raw<String>,
+}
+
+impl Default for RawWebhookChannel {
+    fn default() -> Self {
+        RawWebhookChannel {
+            enabled: Raw::Value(false),
+            url: Raw::Value(String::new()),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct RawReporting {
+    pub output_dir: Raw<String>,
+    pub formats: Vec<ReportFormat>,
+    pub prometheus_textfile: Option<Raw<String>>,
+    /// Directory of templates overriding the embedded ones (optional).
+    pub templates_dir: Option<Raw<String>>,
+    pub base_url: Option<Raw<String>>,
+}
+
+impl Default for RawReporting {
+    fn default() -> Self {
+        RawReporting {
+            output_dir: Raw::Value("reports".into()),
+            formats: vec![ReportFormat::Html, ReportFormat::Csv, ReportFormat::Json],
+            prometheus_textfile: None,
+            templates_dir: None,
+            base_url: None,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct RawLogging {
+    /// `None` (written `file: null` or empty): no log file.
+    pub file: Option<Raw<String>>,
+    pub level: LogLevel,
+}
+
+impl Default for RawLogging {
+    fn default() -> Self {
+        RawLogging {
+            file: Some(Raw::Value("logs/backup-monitor.log".into())),
+            level: LogLevel::Info,
+        }
+    }
+}
