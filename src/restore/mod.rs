@@ -54,6 +54,9 @@ pub enum RestoreError {
     Limit { limit: u64 },
     #[error("restoring stopped after {seconds} s, the time limit (restore.timeout)")]
     TimeLimit { seconds: u64 },
+    /// Another bound of the test (memory, the size of one value); the reason says which.
+    #[error("{0}")]
+    OverLimit(String),
     /// Content was read but fails validation.
     #[error("{0}")]
     Failed(String),
@@ -75,9 +78,9 @@ impl RestoreError {
         match self {
             RestoreError::Corrupt(_) => Some(Kind::ArchiveCorrupt),
             RestoreError::Unsafe(_) => Some(Kind::UnsafeArchiveEntry),
-            RestoreError::Limit { .. } | RestoreError::TimeLimit { .. } => {
-                Some(Kind::RestoreLimitExceeded)
-            }
+            RestoreError::Limit { .. }
+            | RestoreError::TimeLimit { .. }
+            | RestoreError::OverLimit(_) => Some(Kind::RestoreLimitExceeded),
             RestoreError::Failed(_) => Some(Kind::RestoreFailed),
             RestoreError::Incomplete(_) => Some(Kind::DumpIncomplete),
             RestoreError::Skipped(_) => None,
@@ -471,7 +474,7 @@ fn restore(
         return match content {
             Content::Tar => tar::extract(sandbox, &mut compressed::read_ahead(stream)),
             Content::Zip => zip::extract(sandbox, path, &|n| progress.inc(n)),
-            Content::Sqlite => sqlite::check(sandbox, &mut { stream }),
+            Content::Sqlite => sqlite::check(sandbox, &mut { stream }, Some(path)),
             Content::PgCustom => postgres::check_custom(sandbox, path, pg_url),
             Content::Sql(dialect) => sql::check(sandbox, &mut { stream }, dialect, pg_url),
             Content::Other => Err(RestoreError::Skipped(
@@ -516,7 +519,7 @@ fn restore(
             sandbox.write_scratch(&spilled, &mut stream)?;
             zip::extract(sandbox, &spilled, &|_| {})
         }
-        Content::Sqlite => sqlite::check(sandbox, &mut stream),
+        Content::Sqlite => sqlite::check(sandbox, &mut stream, None),
         Content::PgCustom => {
             let spilled = postgres::spill(sandbox, &mut stream)?;
             postgres::check_custom(sandbox, &spilled, pg_url)

@@ -19,7 +19,7 @@ use super::detect::Dialect;
 use super::postgres::{self, ScratchDb};
 use super::sandbox::Sandbox;
 use super::{Notes, RestoreError, sqlite};
-use std::cell::Cell;
+use rusqlite::OpenFlags;
 use std::ffi::{CStr, CString, c_char, c_int, c_void};
 use std::io::{self, BufRead, BufReader, Read, Write};
 use std::process::Child;
@@ -76,8 +76,9 @@ const STATEMENT_WORDS: [&str; 37] = [
     "WITH",
 ];
 
-/// VM instructions between two checks of a SQLite replay's work budget.
-const PROGRESS_OPS: c_int = 10_000;
+/// The shortest string or blob a replay may build, whatever `max_bytes` (the longest is
+/// [`MAX_STATEMENT`]: a dump holds no value longer than its statement).
+const MIN_VALUE: u64 = 1 << 20;
 /// Work a SQLite replay may do: this many VM instructions, plus `OPS_PER_BYTE` per byte
 /// of script read. Real dumps need a few per byte (inserts, index builds); a hostile
 /// script that never ends (`WITH RECURSIVE` without a limit) is stopped instead of
@@ -340,21 +341,30 @@ fn starts_statement(line: &[u8]) -> bool {
 
 fn replay_sqlite(sandbox: &Sandbox, stream: &mut dyn Read) -> Result<Notes, RestoreError> {
     let path = sandbox.scratch_path("replay.sqlite");
-    let conn = rusqlite::Connection::open(&path).map_err(|e| {
+    let max_value = sandbox.limit().clamp(MIN_VALUE, MAX_STATEMENT as u64);
+    let conn = sqlite::Bounded::open(
+        sandbox,
+        &path,
+        OpenFlags::default() - OpenFlags::SQLITE_OPEN_URI,
+        max_value,
+    )
+    .map_err(|e| {
         RestoreError::Skipped(format!("cannot create the scratch SQLite database: {e}"))
     })?;
     let pages = (sandbox.limit() / 4096).max(16);
+    // Temporary tables and sorts go to a temporary file (bounded by the database, which
+    // max_page_count bounds), not to the heap, which is capped.
     conn.execute_batch(&format!(
-        "PRAGMA journal_mode=OFF; PRAGMA synchronous=OFF; PRAGMA temp_store=MEMORY; \
+        "PRAGMA journal_mode=OFF; PRAGMA synchronous=OFF; PRAGMA temp_store=FILE; \
          PRAGMA page_size=4096; PRAGMA max_page_count={pages};"
     ))
     .map_err(|e| RestoreError::Skipped(format!("cannot set up the scratch database: {e}")))?;
-    let budget = Budget::default();
-    confine(&conn, Some(&budget));
+    conn.allow_ops(BASE_OPS);
+    confine(&conn, true);
     let mut statement: Vec<u8> = Vec::new();
     let mut statements = 0u64;
     let scan = scan(sandbox, stream, Dialect::Sqlite, |piece, _| {
-        budget.allow(piece.len() as u64 * OPS_PER_BYTE);
+        conn.allow_ops(piece.len() as u64 * OPS_PER_BYTE);
         statement.extend_from_slice(piece);
         if statement.len() > MAX_STATEMENT {
             return Err(RestoreError::Failed(format!(
@@ -363,29 +373,35 @@ fn replay_sqlite(sandbox: &Sandbox, stream: &mut dyn Read) -> Result<Notes, Rest
             )));
         }
         if piece.trim_ascii_end().ends_with(b";") && is_complete(&statement)? {
+            sandbox.check_deadline()?;
             let sql = String::from_utf8_lossy(&statement);
             conn.execute_batch(&sql)
-                .map_err(|e| replay_error(sandbox, &budget, statements + 1, e))?;
+                .map_err(|e| replay_error(sandbox, &conn, statements + 1, e))?;
             statements += 1;
             statement.clear();
         }
         Ok(())
     });
-    confine(&conn, None);
+    confine(&conn, false);
     let scan = scan?;
     if !scan.ends_with_footer || !statement.trim_ascii().is_empty() {
         return Err(scan.footer_error(Dialect::Sqlite));
     }
-    let problems = sqlite::integrity_problems(&conn)
-        .map_err(|e| RestoreError::Failed(format!("the replayed database cannot be read: {e}")))?;
+    // Our own checks are not counted against the replay's work, only against the clock.
+    conn.stop_counting();
+    let unreadable = |e| {
+        conn.error(sandbox, e).unwrap_or_else(|e| {
+            RestoreError::Failed(format!("the replayed database cannot be read: {e}"))
+        })
+    };
+    let problems = sqlite::integrity_problems(&conn).map_err(unreadable)?;
     if !problems.is_empty() {
         return Err(RestoreError::Failed(format!(
             "the replayed database fails integrity_check: {}",
             problems.join("; ")
         )));
     }
-    let tables = sqlite::table_names(&conn)
-        .map_err(|e| RestoreError::Failed(format!("the replayed database cannot be read: {e}")))?;
+    let tables = sqlite::table_names(&conn).map_err(unreadable)?;
     for t in &tables {
         sandbox.tally.note(t, true);
     }
@@ -397,73 +413,43 @@ fn replay_sqlite(sandbox: &Sandbox, stream: &mut dyn Read) -> Result<Notes, Rest
     Ok(notes)
 }
 
-fn replay_error(sandbox: &Sandbox, budget: &Budget, n: u64, e: rusqlite::Error) -> RestoreError {
+fn replay_error(
+    sandbox: &Sandbox,
+    conn: &sqlite::Bounded,
+    n: u64,
+    e: rusqlite::Error,
+) -> RestoreError {
+    let e = match conn.error(sandbox, e) {
+        Ok(bound) => return bound,
+        Err(e) => e,
+    };
     match e.sqlite_error_code() {
-        Some(rusqlite::ErrorCode::DiskFull) => RestoreError::Limit {
-            limit: sandbox.limit(),
-        },
-        Some(rusqlite::ErrorCode::OperationInterrupted) if budget.spent() => {
+        Some(rusqlite::ErrorCode::OperationInterrupted) if conn.ops_spent() => {
             RestoreError::Failed(format!(
                 "replaying statement {n} stopped: it did more work than a dump of this size needs ({} VM steps; a dump does not loop)",
-                budget.ops.get()
+                conn.ops()
             ))
         }
         _ => RestoreError::Failed(format!("replaying statement {n} failed: {e}")),
     }
 }
 
-/// The work a SQLite replay may still do, counted by its progress handler.
-#[derive(Default)]
-struct Budget {
-    ops: Cell<u64>,
-    allowed: Cell<u64>,
-}
-
-impl Budget {
-    fn allow(&self, more: u64) {
-        let base = if self.allowed.get() == 0 { BASE_OPS } else { 0 };
-        self.allowed
-            .set(self.allowed.get().saturating_add(base).saturating_add(more));
-    }
-
-    fn spent(&self) -> bool {
-        self.ops.get() > self.allowed.get()
-    }
-}
-
-/// Confine a replay (`Some`) or lift the confinement for our own checks (`None`): no
-/// ATTACH, DETACH or VACUUM (INTO) — they write files outside the sandbox — pragmas other
-/// than [`DUMP_PRAGMAS`] are ignored (a dump may not lift `max_page_count`), and the
-/// work done is bounded by `budget`.
-fn confine(conn: &rusqlite::Connection, budget: Option<&Budget>) {
+/// Confine a replay (`true`) or lift the confinement for our own checks (`false`): no
+/// ATTACH, DETACH or VACUUM (INTO) — they write files outside the sandbox — and pragmas
+/// other than [`DUMP_PRAGMAS`] are ignored (a dump may not lift `max_page_count`, nor
+/// the limits of its connection).
+fn confine(conn: &rusqlite::Connection, on: bool) {
     use rusqlite::ffi;
-    // SAFETY: the handle is open for the whole call. The budget outlives the confinement:
-    // `replay_sqlite` lifts it (None) before the budget goes out of scope, and the
-    // callbacks only run while statements of the replay execute.
+    // SAFETY: the handle is open for the whole call; the authorizer has no state.
     unsafe {
         let db = conn.handle();
-        match budget {
-            Some(b) => {
-                ffi::sqlite3_limit(db, ffi::SQLITE_LIMIT_ATTACHED, 0);
-                let arg = b as *const Budget as *mut c_void;
-                ffi::sqlite3_progress_handler(db, PROGRESS_OPS, Some(over_budget), arg);
-                ffi::sqlite3_set_authorizer(db, Some(authorize), std::ptr::null_mut());
-            }
-            None => {
-                ffi::sqlite3_progress_handler(db, 0, None, std::ptr::null_mut());
-                ffi::sqlite3_set_authorizer(db, None, std::ptr::null_mut());
-            }
+        if on {
+            ffi::sqlite3_limit(db, ffi::SQLITE_LIMIT_ATTACHED, 0);
+            ffi::sqlite3_set_authorizer(db, Some(authorize), std::ptr::null_mut());
+        } else {
+            ffi::sqlite3_set_authorizer(db, None, std::ptr::null_mut());
         }
     }
-}
-
-unsafe extern "C" fn over_budget(arg: *mut c_void) -> c_int {
-    // SAFETY: `arg` is the `Budget` registered by `confine`, alive while it is registered.
-    let budget = unsafe { &*(arg as *const Budget) };
-    budget
-        .ops
-        .set(budget.ops.get().saturating_add(PROGRESS_OPS as u64));
-    c_int::from(budget.spent())
 }
 
 unsafe extern "C" fn authorize(
