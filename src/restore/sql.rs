@@ -22,7 +22,6 @@ use super::{Notes, RestoreError, sqlite};
 use rusqlite::OpenFlags;
 use std::ffi::{CStr, CString, c_char, c_int, c_void};
 use std::io::{self, BufRead, BufReader, Read, Write};
-use std::process::Child;
 
 /// Lines longer than this are handled in pieces (memory stays bounded).
 const MAX_LINE: u64 = 1 << 20;
@@ -494,10 +493,10 @@ fn replay_postgres(
     stream: &mut dyn Read,
     url: &str,
 ) -> Result<Notes, RestoreError> {
-    let db = ScratchDb::create(url)?;
-    let mut psql = db.psql_script()?;
-    let stderr = collect_stderr(&mut psql);
-    let mut stdin = psql.stdin.take();
+    let db = ScratchDb::create(url, postgres::Deadline::of(sandbox))?;
+    let psql = db.psql_script()?;
+    let stderr = collect_stderr(psql.take_stderr());
+    let mut stdin = psql.take_stdin();
     // A backup is data, not a script for this host: from the first line on, psql refuses
     // every backslash command (`\!` runs a shell command, `\o` writes a file, `\connect`
     // leaves the scratch database) — what pg_dump's own `\restrict` guards against.
@@ -529,9 +528,7 @@ fn replay_postgres(
         Ok(())
     });
     drop(stdin);
-    let status = psql
-        .wait()
-        .map_err(|e| RestoreError::Skipped(format!("psql did not finish: {e}")))?;
+    let status = psql.wait()?;
     let errors = stderr.join().unwrap_or_default();
     if cluster {
         return Err(RestoreError::Skipped(
@@ -568,8 +565,7 @@ fn replay_postgres(
 
 /// Read a child's stderr on a thread (so a chatty child never blocks on a full pipe),
 /// keeping its first 64 KiB.
-fn collect_stderr(child: &mut Child) -> std::thread::JoinHandle<String> {
-    let stderr = child.stderr.take();
+fn collect_stderr(stderr: Option<std::process::ChildStderr>) -> std::thread::JoinHandle<String> {
     std::thread::spawn(move || {
         let mut kept = Vec::new();
         if let Some(mut s) = stderr {
