@@ -318,10 +318,16 @@ fn mtime_ns(meta: &std::fs::Metadata) -> i64 {
         .saturating_add(meta.mtime_nsec())
 }
 
-/// What in the config changes a verdict: a new `expect` list re-tests unchanged backups.
+/// What in the config changes a verdict: a new `expect` list re-tests unchanged backups,
+/// and so does a new `timeout` (a backup that ran out of time gets the time given now).
+/// The default timeout adds nothing, so verdicts recorded before it existed still count.
 fn settings_fingerprint(r: &RestoreConfig) -> String {
+    let timeout = match r.timeout.0 {
+        t if t == sandbox::DEFAULT_TIMEOUT => String::new(),
+        t => format!(";timeout={}ms", t.as_millis()),
+    };
     format!(
-        "expect={:?};min_files={};max_bytes={:?};postgres={}",
+        "expect={:?};min_files={};max_bytes={:?};postgres={}{timeout}",
         r.expect,
         r.min_files,
         r.max_bytes.map(|s| s.0),

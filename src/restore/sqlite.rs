@@ -224,7 +224,7 @@ impl Bounded {
                 bytesize::ByteSize(HEAP_MAX)
             ))),
             Some(ErrorCode::TooBig) => Ok(RestoreError::OverLimit(format!(
-                "restoring stopped: a string or blob longer than {}, the most a restore test allows for one value here (restore.max_bytes)",
+                "restoring stopped: a string or blob longer than {}, the most one value may take in a restore test (bounded by restore.max_bytes)",
                 bytesize::ByteSize(self.max_value)
             ))),
             Some(ErrorCode::DiskFull) => Ok(RestoreError::Limit {

@@ -134,6 +134,16 @@ fn dump_statements_stop_at_the_time_limit_and_the_verdict_is_kept() {
         assert!(detail.contains("unchanged since the test at"), "{detail}");
     }
     assert!(took < StdDuration::from_secs(3), "retried: took {took:?}");
+
+    // A new timeout is a new setting: the backups are tested again with it.
+    ws.write_config(
+        &std::fs::read_to_string(ws.config_path())
+            .unwrap()
+            .replace("timeout: 3s", "timeout: 2s"),
+    );
+    let (_, doc, _, _) = test_restore(&ws);
+    let detail = assert_failed(&doc, "slow.sql", "restore_limit_exceeded");
+    assert!(detail.contains("after 2 s"), "{detail}");
 }
 
 /// A SQLite database of `rows` rows whose CHECK constraint or index expression was
