@@ -424,8 +424,18 @@ pub fn test_file(
     path: &Path,
     max_bytes: u64,
 ) -> io::Result<(String, Result<Notes, RestoreError>)> {
+    test_file_within(parent, path, max_bytes, sandbox::DEFAULT_TIMEOUT)
+}
+
+/// [`test_file`] with a time limit of its own (`restore.timeout`).
+pub fn test_file_within(
+    parent: &Path,
+    path: &Path,
+    max_bytes: u64,
+    timeout: std::time::Duration,
+) -> io::Result<(String, Result<Notes, RestoreError>)> {
     let tally = Tally::new(&[]).map_err(io::Error::other)?;
-    let sandbox = Sandbox::create(parent, max_bytes, tally)?;
+    let sandbox = Sandbox::create(parent, max_bytes, tally)?.with_timeout(timeout);
     let mut format = "unknown".to_string();
     let result = restore(&sandbox, None, path, &Progress { bar: None }, &mut format);
     Ok((format, result))
