@@ -89,7 +89,7 @@ pub fn check_copy(sandbox: &Sandbox, path: &Path) -> Result<Notes, RestoreError>
         sandbox.limit().clamp(VALUE_MIN, FILE_VALUE_MAX),
     )
     .map_err(open_error)?;
-    let failed = |e| conn.error(sandbox, e).unwrap_or_else(|e| open_error(e));
+    let failed = |e| conn.error(sandbox, e).unwrap_or_else(open_error);
     let problems = integrity_problems(&conn).map_err(failed)?;
     if !problems.is_empty() {
         return Err(RestoreError::Failed(format!(

@@ -57,36 +57,47 @@ fn test_restore(ws: &Workspace) -> (Run, Value, u64, StdDuration) {
         cmd.env(k, v);
     }
     let mut child = cmd.spawn().expect("spawn the binary");
-    let mut out = child.stdout.take().unwrap();
-    let mut err = child.stderr.take().unwrap();
-    let o = std::thread::spawn(move || {
-        let mut s = String::new();
-        let _ = out.read_to_string(&mut s);
-        s
-    });
-    let e = std::thread::spawn(move || {
-        let mut s = String::new();
-        let _ = err.read_to_string(&mut s);
-        s
-    });
-    let mut status = 0;
-    // SAFETY: rusage is plain data; wait4 fills it for the child we spawned.
-    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
-    let pid = child.id() as libc::pid_t;
-    let rc = unsafe { libc::wait4(pid, &mut status, 0, &mut usage) };
-    assert_eq!(rc, pid, "wait4");
-    let code = if libc::WIFEXITED(status) {
-        libc::WEXITSTATUS(status)
-    } else {
-        -1
-    };
+    let (o, e) = read_outputs(&mut child);
+    let (code, rss_kib) = reap(child.id());
     let run = Run {
         code,
         stdout: o.join().unwrap(),
         stderr: e.join().unwrap(),
     };
     let doc = run.json();
-    (run, doc, usage.ru_maxrss as u64, started.elapsed())
+    (run, doc, rss_kib, started.elapsed())
+}
+
+type Reader = std::thread::JoinHandle<String>;
+
+/// Read a child's stdout and stderr on threads (so it never blocks on a full pipe).
+fn read_outputs(child: &mut std::process::Child) -> (Reader, Reader) {
+    let read = |mut pipe: Box<dyn Read + Send>| {
+        std::thread::spawn(move || {
+            let mut s = String::new();
+            let _ = pipe.read_to_string(&mut s);
+            s
+        })
+    };
+    (
+        read(Box::new(child.stdout.take().unwrap())),
+        read(Box::new(child.stderr.take().unwrap())),
+    )
+}
+
+/// Reap `pid` with wait4: its exit code and its own peak RSS in KiB.
+fn reap(pid: u32) -> (i32, u64) {
+    let mut status = 0;
+    // SAFETY: rusage is plain data; wait4 fills it for the child we spawned.
+    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+    let rc = unsafe { libc::wait4(pid as libc::pid_t, &mut status, 0, &mut usage) };
+    assert_eq!(rc, pid as libc::pid_t, "wait4");
+    let code = if libc::WIFEXITED(status) {
+        libc::WEXITSTATUS(status)
+    } else {
+        -1
+    };
+    (code, usage.ru_maxrss as u64)
 }
 
 /// `path` failed with exactly one problem of `kind`; returns its detail.
