@@ -451,10 +451,11 @@ fn with_connection<'c>(cmd: &'c mut Command, url: &str) -> Result<&'c mut Comman
         .without_password()
         .map_err(|why| unreadable_url(&why))?;
     cmd.arg("-d").arg(shown);
-    match password {
-        Some(password) => cmd.env("PGPASSWORD", password),
-        None => cmd.env_remove("PGPASSWORD"),
-    };
+    // Without one in the string, libpq's own sources (an inherited PGPASSWORD, the
+    // passfile) still apply.
+    if let Some(password) = password {
+        cmd.env("PGPASSWORD", password);
+    }
     Ok(cmd)
 }
 

@@ -181,6 +181,9 @@ fn scan(
         if n == 0 {
             return Ok(result);
         }
+        // Reading is bounded by max_bytes, but what is done with each line is not
+        // (a replay asks SQLite whether a growing statement is complete at every `;`).
+        sandbox.check_deadline()?;
         sandbox.charge(n as u64)?;
         result.bytes += n as u64;
         if start {

@@ -128,19 +128,31 @@ fn dump_statements_stop_at_the_time_limit_and_the_verdict_is_kept() {
     // The same with 10 MB values, which no value bound stops: only the clock can.
     let slow = cte.replace("100000000", "10000000");
     std::fs::write(ws.path("backups/slow.sql"), &slow).unwrap();
+    // A string literal over 200,000 lines that each end with `;`: whether the statement
+    // is complete is asked at each of them, over the whole statement so far.
+    let lines = "x;\n".repeat(200_000);
+    std::fs::write(
+        ws.path("backups/lines.sql"),
+        dump(&format!(
+            "CREATE TABLE t(a);\nINSERT INTO t VALUES('{lines}');"
+        )),
+    )
+    .unwrap();
     settle(&ws);
 
     let (run, doc, _, took) = test_restore(&ws);
     assert_eq!(run.code, 2, "{doc:#}");
     assert_failed(&doc, "cte.sql", "restore_limit_exceeded");
-    let detail = assert_failed(&doc, "slow.sql", "restore_limit_exceeded");
-    assert!(detail.contains("time limit (restore.timeout)"), "{detail}");
+    for path in ["slow.sql", "lines.sql"] {
+        let detail = assert_failed(&doc, path, "restore_limit_exceeded");
+        assert!(detail.contains("time limit (restore.timeout)"), "{detail}");
+    }
     assert!(took < StdDuration::from_secs(30), "took {took:?}");
 
     // The next run does not try again: the verdict and its problems are carried.
     let (run, doc, _, took) = test_restore(&ws);
     assert_eq!(run.code, 2, "{doc:#}");
-    for path in ["cte.sql", "slow.sql"] {
+    for path in ["cte.sql", "slow.sql", "lines.sql"] {
         let detail = assert_failed(&doc, path, "restore_limit_exceeded");
         assert!(detail.contains("unchanged since the test at"), "{detail}");
     }
