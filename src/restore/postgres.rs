@@ -104,7 +104,9 @@ pub fn check_custom(
                 read_to_end(&pg_restore, dump, deadline)?;
                 return Err(RestoreError::Failed(format!(
                     "pg_restore into a scratch database failed: {}",
-                    stderr_of(&restored)
+                    shorten(&super::sql::psql_errors(&String::from_utf8_lossy(
+                        &restored.stderr
+                    )))
                 )));
             }
             let tables = db.tables()?;

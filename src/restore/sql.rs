@@ -432,7 +432,10 @@ fn replay_error(
                 conn.ops()
             ))
         }
-        _ => RestoreError::Failed(format!("replaying statement {n} failed: {e}")),
+        _ => RestoreError::Failed(format!(
+            "replaying statement {n} failed: {}",
+            without_content(&e.to_string())
+        )),
     }
 }
 
@@ -550,7 +553,7 @@ fn replay_postgres(
     if !status.success() {
         return Err(RestoreError::Failed(format!(
             "replaying the dump into a scratch database failed: {}",
-            postgres::shorten(&errors)
+            postgres::shorten(&psql_errors(&errors))
         )));
     }
     let tables = db.tables()?;
@@ -564,6 +567,64 @@ fn replay_postgres(
         tables.len()
     ));
     Ok(notes)
+}
+
+/// An error message of SQLite or psql with what it quotes of the dump left out: the
+/// contents of `"…"` and `'…'` (a token near a syntax error, a value that does not fit
+/// its type), so no row of a backup reaches a detail, a log or an alert.
+fn without_content(message: &str) -> String {
+    let mut out = String::with_capacity(message.len());
+    let mut open: Option<char> = None;
+    for c in message.chars() {
+        match open {
+            Some(q) if c == q => {
+                out.push('…');
+                out.push(c);
+                open = None;
+            }
+            Some(_) => {}
+            None => {
+                out.push(c);
+                if c == '"' || c == '\'' {
+                    open = Some(c);
+                }
+            }
+        }
+    }
+    if open.is_some() {
+        out.push('…');
+    }
+    out
+}
+
+/// psql's error output without the lines that quote the dump (`LINE n:` with its caret,
+/// `DETAIL:` with key values, `CONTEXT:` with a `COPY` row, `QUERY:`, pg_restore's
+/// `Command was:`), and quoted
+/// fragments of the rest left out.
+pub(super) fn psql_errors(stderr: &str) -> String {
+    let mut kept = Vec::new();
+    let mut skip_caret = false;
+    for line in stderr.lines() {
+        let bare = line.trim_start();
+        if skip_caret && bare.starts_with('^') {
+            skip_caret = false;
+            continue;
+        }
+        skip_caret = false;
+        if bare.starts_with("LINE ") {
+            skip_caret = true;
+            continue;
+        }
+        if ["DETAIL:", "CONTEXT:", "QUERY:", "HINT:", "Command was:"]
+            .iter()
+            .any(|p| bare.starts_with(p))
+            || line.starts_with(char::is_whitespace)
+        {
+            continue;
+        }
+        kept.push(without_content(line));
+    }
+    kept.join("\n")
 }
 
 /// Read a child's stderr on a thread (so a chatty child never blocks on a full pipe),
@@ -796,6 +857,29 @@ mod tests {
             "CREATE TABLE t(a);\nINSERT INTO t VALUES(1);",
         );
         assert!(ok.is_ok(), "a normal dump still replays: {ok:?}");
+    }
+
+    #[test]
+    fn error_messages_do_not_quote_the_dump() {
+        assert_eq!(
+            without_content("near \"'s3cret'\": syntax error"),
+            "near \"…\": syntax error"
+        );
+        assert_eq!(
+            without_content("no such table: users"),
+            "no such table: users"
+        );
+        assert_eq!(without_content("open 'quote"), "open '…");
+        let psql = "psql:<stdin>:27: ERROR:  invalid input syntax for type integer: \"s3cret\"\n\
+                    LINE 1: INSERT INTO t VALUES ('s3cret');\n\
+                    \x20                             ^\n\
+                    DETAIL:  Key (email)=(bob@example.com) already exists.\n\
+                    CONTEXT:  COPY users, line 1: \"1\tbob@example.com\"\n";
+        let shown = psql_errors(psql);
+        assert_eq!(
+            shown,
+            "psql:<stdin>:27: ERROR:  invalid input syntax for type integer: \"…\""
+        );
     }
 
     #[test]

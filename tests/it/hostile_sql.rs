@@ -475,8 +475,20 @@ fn a_plain_dump_that_never_ends_is_stopped_at_the_time_limit() {
         "--\n-- PostgreSQL database dump\n--\nSET statement_timeout = 0;\nCREATE TABLE public.t (a integer);\nSELECT pg_sleep(3600);\n--\n-- PostgreSQL database dump complete\n--\n",
     )
     .unwrap();
+    // A failing statement: psql's error quotes the value and the whole line.
+    std::fs::write(
+        ws.path("backups/bad.sql"),
+        "--\n-- PostgreSQL database dump\n--\nCREATE TABLE public.t (a integer);\nINSERT INTO public.t VALUES ('s3cret-row');\n--\n-- PostgreSQL database dump complete\n--\n",
+    )
+    .unwrap();
     settle(&ws);
-    let (_, doc, _, took) = test_restore(&ws);
+    let (run, doc, _, took) = test_restore(&ws);
+    let bad = assert_failed(&doc, "bad.sql", "restore_failed");
+    assert!(bad.contains("invalid input syntax"), "{bad}");
+    assert!(
+        !run.stdout.contains("s3cret") && !run.stderr.contains("s3cret"),
+        "a row of the dump is quoted: {bad}"
+    );
     let detail = assert_failed(&doc, "sleep.sql", "restore_limit_exceeded");
     assert!(detail.contains("time limit"), "{detail}");
     assert!(took < StdDuration::from_secs(30), "took {took:?}");
