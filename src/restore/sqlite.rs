@@ -388,3 +388,89 @@ fn open_error(e: rusqlite::Error) -> RestoreError {
         _ => RestoreError::Failed(format!("the database cannot be read: {e}")),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    fn sandbox(dir: &Path, timeout: Duration) -> Sandbox {
+        let tally = crate::restore::Tally::new(&[]).unwrap();
+        Sandbox::create(dir, 1 << 20, tally)
+            .unwrap()
+            .with_timeout(timeout)
+    }
+
+    fn heap_limit() -> i64 {
+        // SAFETY: a negative argument only reads the limit.
+        unsafe { ffi::sqlite3_hard_heap_limit64(-1) }
+    }
+
+    #[test]
+    fn heap_and_value_bounds_hold_while_open_and_are_lifted_after() {
+        let dir = tempfile::tempdir().unwrap();
+        let sb = sandbox(dir.path(), Duration::from_secs(60));
+        {
+            let conn = Bounded::open(
+                &sb,
+                &dir.path().join("x.sqlite"),
+                OpenFlags::default(),
+                1 << 20,
+            )
+            .unwrap();
+            let limit = heap_limit();
+            assert!(limit > 0, "a heap limit is set");
+            // SAFETY: reads SQLite's allocator bookkeeping.
+            let used = unsafe { ffi::sqlite3_memory_used() };
+            assert!(limit <= used + HEAP_MAX as i64, "{limit}");
+            let e = conn
+                .query_row("SELECT length(zeroblob(2000000))", [], |r| {
+                    r.get::<_, i64>(0)
+                })
+                .unwrap_err();
+            match conn.error(&sb, e) {
+                Ok(RestoreError::OverLimit(why)) => assert!(why.contains("1.0 MiB"), "{why}"),
+                other => panic!("{other:?}"),
+            }
+        }
+        let held = HEAP.lock().unwrap();
+        if held.0 == 0 {
+            assert_eq!(
+                heap_limit(),
+                0,
+                "the limit is lifted with the last connection"
+            );
+        }
+    }
+
+    #[test]
+    fn one_expensive_statement_stops_at_the_deadline() {
+        let dir = tempfile::tempdir().unwrap();
+        let sb = sandbox(dir.path(), Duration::from_secs(1));
+        let conn = Bounded::open(
+            &sb,
+            &dir.path().join("x.sqlite"),
+            OpenFlags::default(),
+            1 << 30,
+        )
+        .unwrap();
+        let started = Instant::now();
+        let e = conn
+            .query_row(
+                "SELECT max(length(hex(zeroblob(10000000 + (x % 2))))) FROM \
+                 (WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x+1 FROM c LIMIT 100000) SELECT x FROM c)",
+                [],
+                |r| r.get::<_, i64>(0),
+            )
+            .unwrap_err();
+        assert!(matches!(
+            conn.error(&sb, e),
+            Ok(RestoreError::TimeLimit { .. })
+        ));
+        assert!(
+            started.elapsed() < Duration::from_secs(5),
+            "{:?}",
+            started.elapsed()
+        );
+    }
+}
