@@ -92,6 +92,8 @@ def restore_seeds():
     slow = "length(hex(zeroblob(100000000 + (x % 2))))"
     seed("sql_budget", "cte-hex", f"SELECT max({slow}) FROM (WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL "
                                   "SELECT x+1 FROM c LIMIT 100000) SELECT x FROM c);")
+    seed("sql_budget", "cte-small", "SELECT max(length(hex(zeroblob(500000 + (x % 2))))) FROM (WITH RECURSIVE c(x) AS "
+                                    "(SELECT 1 UNION ALL SELECT x+1 FROM c LIMIT 100000) SELECT x FROM c);")
     seed("sql_budget", "hex-memory", "SELECT hex(zeroblob(400000000)), hex(zeroblob(400000000));")
     seed("sql_budget", "check-rewrite", "CREATE TABLE t(x INTEGER CHECK(x > 0));\nINSERT INTO t VALUES(1),(2),(3);\n"
                                         "PRAGMA writable_schema=ON;\nUPDATE sqlite_schema SET sql='CREATE TABLE t(x INTEGER "
