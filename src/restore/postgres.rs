@@ -624,7 +624,11 @@ fn parse_settings(text: &str) -> Result<Vec<(String, String)>, String> {
         }
         while chars.next_if(|c| c.is_ascii_whitespace()).is_some() {}
         if chars.next() != Some('=') {
-            return Err(format!("the setting {key:?} has no `=` after it"));
+            // The word is not shown: with an unquoted password of several words, it is
+            // part of the password.
+            return Err(
+                "a word of its key=value settings has no `=` after it (quote values that hold spaces: password='a b')".into(),
+            );
         }
         while chars.next_if(|c| c.is_ascii_whitespace()).is_some() {}
         let mut value = String::new();
@@ -632,7 +636,7 @@ fn parse_settings(text: &str) -> Result<Vec<(String, String)>, String> {
             loop {
                 match chars.next() {
                     None => {
-                        return Err(format!("the quoted value of {key:?} has no closing quote"));
+                        return Err("a quoted value has no closing quote".into());
                     }
                     Some('\\') => value.extend(chars.next()),
                     Some('\'') => break,
@@ -987,6 +991,20 @@ mod tests {
             vec![pair("host", "h"), pair("application_name", r"x y\")]
         );
         assert!(!shown.contains("a b"));
+    }
+
+    #[test]
+    fn unreadable_settings_are_refused_without_showing_them() {
+        for bad in [
+            "host=h password=Pg Secret Part2",
+            "host=h password='Pg Secret",
+        ] {
+            let err = ConnInfo::parse(bad).unwrap_err();
+            for part in ["Pg", "Secret", "Part2"] {
+                assert!(!err.contains(part), "{err}");
+            }
+            assert!(!redact(bad).contains("Secret"), "{}", redact(bad));
+        }
     }
 
     #[test]
