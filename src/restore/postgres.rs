@@ -807,38 +807,58 @@ impl Drop for Watched {
     }
 }
 
-/// Run a tool to its end (or its deadline: then it is killed), with its output.
+/// The most of a tool's standard output kept (a table of contents, a table list): more
+/// is refused rather than held in memory.
+const MAX_TOOL_OUTPUT: u64 = 64 << 20;
+/// The most of a tool's error output kept (only its start is ever shown).
+const MAX_TOOL_ERRORS: u64 = 1 << 20;
+
+/// Run a tool to its end (or its deadline: then it is killed), with its output; one
+/// that writes more than [`MAX_TOOL_OUTPUT`] is `restore_limit_exceeded`.
 fn run(cmd: &mut Command, deadline: Deadline) -> Result<Output, RestoreError> {
+    let program = cmd.get_program().to_string_lossy().into_owned();
     let child = Watched::spawn(
         cmd.stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped()),
         deadline,
     )?;
-    let drain = |pipe: Option<Box<dyn Read + Send>>| {
+    // Keep the first `cap` bytes; read (and drop) the rest so the tool never blocks.
+    let drain = |pipe: Option<Box<dyn Read + Send>>, cap: u64| {
         std::thread::spawn(move || {
-            let mut out = Vec::new();
+            let mut kept = Vec::new();
+            let mut more = 0;
             if let Some(mut p) = pipe {
-                let _ = p.read_to_end(&mut out);
+                let _ = (&mut p).take(cap).read_to_end(&mut kept);
+                more = std::io::copy(&mut p, &mut std::io::sink()).unwrap_or(0);
             }
-            out
+            (kept, more > 0)
         })
     };
     let stdout = drain(
         child
             .take_stdout()
             .map(|p| Box::new(p) as Box<dyn Read + Send>),
+        MAX_TOOL_OUTPUT,
     );
     let stderr = drain(
         child
             .take_stderr()
             .map(|p| Box::new(p) as Box<dyn Read + Send>),
+        MAX_TOOL_ERRORS,
     );
     let status = child.wait()?;
+    let (stdout, overflow) = stdout.join().unwrap_or_default();
+    if overflow {
+        return Err(RestoreError::OverLimit(format!(
+            "restoring stopped: {program} wrote more than {} of output, the most a restore test reads from it",
+            bytesize::ByteSize(MAX_TOOL_OUTPUT)
+        )));
+    }
     Ok(Output {
         status,
-        stdout: stdout.join().unwrap_or_default(),
-        stderr: stderr.join().unwrap_or_default(),
+        stdout,
+        stderr: stderr.join().unwrap_or_default().0,
     })
 }
 
@@ -991,6 +1011,45 @@ mod tests {
             vec![pair("host", "h"), pair("application_name", r"x y\")]
         );
         assert!(!shown.contains("a b"));
+    }
+
+    #[test]
+    fn tools_stop_at_their_deadline_and_their_output_is_bounded() {
+        let soon = Deadline {
+            at: Instant::now() + Duration::from_secs(1),
+            seconds: 1,
+        };
+        let started = Instant::now();
+        let slept = run(Command::new("sleep").arg("30"), soon);
+        assert!(
+            matches!(slept, Err(RestoreError::TimeLimit { seconds: 1 })),
+            "{slept:?}"
+        );
+        assert!(
+            started.elapsed() < Duration::from_secs(5),
+            "{:?}",
+            started.elapsed()
+        );
+
+        let later = Deadline {
+            at: Instant::now() + Duration::from_secs(60),
+            seconds: 60,
+        };
+        let flood = run(
+            Command::new("sh").args(["-c", "head -c 70000000 /dev/zero"]),
+            later,
+        );
+        match flood {
+            Err(RestoreError::OverLimit(why)) => assert!(why.contains("64.0 MiB"), "{why}"),
+            other => panic!("{other:?}"),
+        }
+        let ok = run(
+            Command::new("sh").args(["-c", "echo hi; echo oops >&2"]),
+            later,
+        )
+        .unwrap();
+        assert_eq!(ok.stdout, b"hi\n");
+        assert_eq!(ok.stderr, b"oops\n");
     }
 
     #[test]
