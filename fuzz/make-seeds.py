@@ -88,6 +88,19 @@ def restore_seeds():
     seed("restore_raw", "sql-spin", dump("CREATE TABLE t AS WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL "
                                          "SELECT x+1 FROM c) SELECT count(*) AS n FROM c;"))
     seed("restore_raw", "mysql.sql", bytes([NAMES.index("db.sql")]) + MYSQL_DUMP)
+    # sql_budget: the body of a .dump replay; the attack round's slow and greedy statements.
+    slow = "length(hex(zeroblob(100000000 + (x % 2))))"
+    seed("sql_budget", "cte-hex", f"SELECT max({slow}) FROM (WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL "
+                                  "SELECT x+1 FROM c LIMIT 100000) SELECT x FROM c);")
+    seed("sql_budget", "cte-small", "SELECT max(length(hex(zeroblob(500000 + (x % 2))))) FROM (WITH RECURSIVE c(x) AS "
+                                    "(SELECT 1 UNION ALL SELECT x+1 FROM c LIMIT 100000) SELECT x FROM c);")
+    seed("sql_budget", "hex-memory", "SELECT hex(zeroblob(400000000)), hex(zeroblob(400000000));")
+    seed("sql_budget", "check-rewrite", "CREATE TABLE t(x INTEGER CHECK(x > 0));\nINSERT INTO t VALUES(1),(2),(3);\n"
+                                        "PRAGMA writable_schema=ON;\nUPDATE sqlite_schema SET sql='CREATE TABLE t(x INTEGER "
+                                        f"CHECK({slow} > 0))' WHERE name='t';")
+    seed("sql_budget", "printf", "CREATE TABLE t(a TEXT);\nINSERT INTO t SELECT printf('%.*c', 1000000000, 'x');")
+    seed("sql_budget", "plain", "CREATE TABLE users(id INTEGER PRIMARY KEY, name TEXT);\nINSERT INTO users VALUES(1,'a');\n"
+                                "CREATE INDEX i ON users(name);")
     inner = {"backup.tar": tar, "backup.zip": z, "db.sql": SQLITE_DUMP, "db.sqlite": lite,
              "db.dump": PGDMP, "notes.txt": TEXT}
     for i, (name, data) in enumerate(inner.items()):

@@ -54,6 +54,9 @@ pub enum RestoreError {
     Limit { limit: u64 },
     #[error("restoring stopped after {seconds} s, the time limit (restore.timeout)")]
     TimeLimit { seconds: u64 },
+    /// Another bound of the test (memory, the size of one value); the reason says which.
+    #[error("{0}")]
+    OverLimit(String),
     /// Content was read but fails validation.
     #[error("{0}")]
     Failed(String),
@@ -75,9 +78,9 @@ impl RestoreError {
         match self {
             RestoreError::Corrupt(_) => Some(Kind::ArchiveCorrupt),
             RestoreError::Unsafe(_) => Some(Kind::UnsafeArchiveEntry),
-            RestoreError::Limit { .. } | RestoreError::TimeLimit { .. } => {
-                Some(Kind::RestoreLimitExceeded)
-            }
+            RestoreError::Limit { .. }
+            | RestoreError::TimeLimit { .. }
+            | RestoreError::OverLimit(_) => Some(Kind::RestoreLimitExceeded),
             RestoreError::Failed(_) => Some(Kind::RestoreFailed),
             RestoreError::Incomplete(_) => Some(Kind::DumpIncomplete),
             RestoreError::Skipped(_) => None,
@@ -333,15 +336,15 @@ fn mtime_ns(meta: &std::fs::Metadata) -> i64 {
         .saturating_add(meta.mtime_nsec())
 }
 
-/// What in the config changes a verdict: a new `expect` list re-tests unchanged backups.
-/// The restore settings a verdict depends on, by name: when one changes, an unchanged
-/// backup is tested again instead of keeping its earlier verdict.
+/// The restore settings a verdict depends on, by name: when one changes (a new `expect`
+/// list, a new `timeout` — a backup that ran out of time gets the time given now), an
+/// unchanged backup is tested again instead of keeping its earlier verdict.
 #[derive(serde::Serialize)]
 struct Fingerprint<'a> {
     expect: &'a [String],
     min_files: u32,
     max_bytes: Option<u64>,
-    timeout_s: u64,
+    timeout_ms: u128,
     postgres: bool,
 }
 
@@ -350,7 +353,7 @@ fn settings_fingerprint(r: &RestoreConfig) -> String {
         expect: &r.expect,
         min_files: r.min_files,
         max_bytes: r.max_bytes.map(|s| s.0),
-        timeout_s: r.timeout.0.as_secs(),
+        timeout_ms: r.timeout.0.as_millis(),
         postgres: r.postgres_url.is_some(),
     };
     serde_json::to_string(&fingerprint).unwrap_or_default()
@@ -445,8 +448,18 @@ pub fn test_file(
     path: &Path,
     max_bytes: u64,
 ) -> io::Result<(String, Result<Notes, RestoreError>)> {
+    test_file_within(parent, path, max_bytes, sandbox::DEFAULT_TIMEOUT)
+}
+
+/// [`test_file`] with a time limit of its own (`restore.timeout`).
+pub fn test_file_within(
+    parent: &Path,
+    path: &Path,
+    max_bytes: u64,
+    timeout: std::time::Duration,
+) -> io::Result<(String, Result<Notes, RestoreError>)> {
     let tally = Tally::new(&[]).map_err(io::Error::other)?;
-    let sandbox = Sandbox::create(parent, max_bytes, tally)?;
+    let sandbox = Sandbox::create(parent, max_bytes, tally)?.with_timeout(timeout);
     let mut format = "unknown".to_string();
     let result = restore(&sandbox, None, path, &Progress { bar: None }, &mut format);
     Ok((format, result))
@@ -501,7 +514,7 @@ fn restore(
         return match content {
             Content::Tar => tar::extract(sandbox, &mut compressed::read_ahead(stream)),
             Content::Zip => zip::extract(sandbox, path, &|n| progress.inc(n)),
-            Content::Sqlite => sqlite::check(sandbox, &mut { stream }),
+            Content::Sqlite => sqlite::check(sandbox, &mut { stream }, Some(path)),
             Content::PgCustom => postgres::check_custom(sandbox, path, pg_url),
             Content::Sql(dialect) => sql::check(sandbox, &mut { stream }, dialect, pg_url),
             Content::Other => Err(RestoreError::Skipped(
@@ -546,7 +559,7 @@ fn restore(
             sandbox.write_scratch(&spilled, &mut stream)?;
             zip::extract(sandbox, &spilled, &|_| {})
         }
-        Content::Sqlite => sqlite::check(sandbox, &mut stream),
+        Content::Sqlite => sqlite::check(sandbox, &mut stream, None),
         Content::PgCustom => {
             let spilled = postgres::spill(sandbox, &mut stream)?;
             postgres::check_custom(sandbox, &spilled, pg_url)

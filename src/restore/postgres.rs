@@ -14,7 +14,9 @@ use super::{Notes, RestoreError};
 use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
-use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
+use std::sync::{Arc, Mutex, mpsc};
+use std::time::{Duration, Instant};
 
 /// Seconds libpq waits for a connection before giving up.
 const CONNECT_TIMEOUT: &str = "10";
@@ -50,16 +52,14 @@ pub fn check_custom(
     dump: &Path,
     postgres_url: Option<&str>,
 ) -> Result<Notes, RestoreError> {
-    if let Some(format) = archive_format(dump).filter(|&f| f != CUSTOM_FORMAT) {
-        // The toc.dat of a directory-format dump (pg_dump -Fd): the data is in the other
-        // files of its directory, so the TOC alone cannot be restored or read to its end.
-        return Err(RestoreError::Skipped(format!(
-            "the table of contents of a pg_dump archive in format {format} (3 is a directory dump's toc.dat): its data lives in the files beside it; restore tests read custom-format dumps (pg_dump -Fc) and plain SQL"
-        )));
+    if let Some(header) = Header::read(dump) {
+        header.judge(dump)?;
     }
     let pg_restore = tool("pg_restore")?;
-    let list = run(Command::new(&pg_restore).arg("--list").arg(dump))?;
+    let deadline = Deadline::of(sandbox);
+    let list = run(Command::new(&pg_restore).arg("--list").arg(dump), deadline)?;
     if !list.status.success() && stderr_of(&list).contains("unsupported version") {
+        // Header::judge let only plausible versions through: a newer pg_dump's.
         // Made by a newer pg_dump than this host's pg_restore: the dump may be fine.
         return Err(RestoreError::Skipped(format!(
             "this pg_restore cannot read dumps of the pg_dump that made it ({}); install a PostgreSQL client at least as new as the servers the dumps come from",
@@ -77,7 +77,7 @@ pub fn check_custom(
     let mut notes = Notes::default();
     match postgres_url {
         None => {
-            read_to_end(&pg_restore, dump)?;
+            read_to_end(&pg_restore, dump, deadline)?;
             for t in &toc_tables {
                 sandbox.tally.note(t, true);
             }
@@ -87,21 +87,26 @@ pub fn check_custom(
             ));
         }
         Some(url) => {
-            let db = ScratchDb::create(url)?;
-            let restored = run(with_connection(
-                Command::new(&pg_restore).args([
-                    "--no-owner",
-                    "--no-privileges",
-                    "--exit-on-error",
-                ]),
-                &db.url,
-            )
-            .arg(dump))?;
+            let db = ScratchDb::create(url, deadline)?;
+            let restored = run(
+                with_connection(
+                    Command::new(&pg_restore).args([
+                        "--no-owner",
+                        "--no-privileges",
+                        "--exit-on-error",
+                    ]),
+                    &db.url,
+                )?
+                .arg(dump),
+                deadline,
+            )?;
             if !restored.status.success() {
-                read_to_end(&pg_restore, dump)?;
+                read_to_end(&pg_restore, dump, deadline)?;
                 return Err(RestoreError::Failed(format!(
                     "pg_restore into a scratch database failed: {}",
-                    stderr_of(&restored)
+                    shorten(&super::sql::psql_errors(&String::from_utf8_lossy(
+                        &restored.stderr
+                    )))
                 )));
             }
             let tables = db.tables()?;
@@ -118,23 +123,123 @@ pub fn check_custom(
     Ok(notes)
 }
 
-/// The archive format byte of a `PGDMP` header (1 custom, 3 a directory dump's TOC).
-const CUSTOM_FORMAT: u8 = 1;
+/// The fixed start of a pg_dump archive: `PGDMP`, the archive version (major, minor,
+/// revision), the sizes of an integer and of an offset, and the format.
+struct Header {
+    version: (u8, u8, u8),
+    int_size: u8,
+    off_size: u8,
+    format: u8,
+}
 
-fn archive_format(dump: &Path) -> Option<u8> {
-    use std::io::Read as _;
-    let mut head = [0u8; 11];
-    std::fs::File::open(dump).ok()?.read_exact(&mut head).ok()?;
-    head.starts_with(b"PGDMP").then_some(head[10])
+/// Archive formats: custom (`pg_dump -Fc`), and the TOC of a directory dump (`-Fd`).
+const CUSTOM_FORMAT: u8 = 1;
+const DIRECTORY_FORMAT: u8 = 3;
+/// Archive versions pg_dump has written are 1.x with x below this (1.16 in PostgreSQL 17;
+/// room is left for newer releases, which are skipped as too new, not called corrupt).
+const VERSION_MINOR_MAX: u8 = 40;
+
+impl Header {
+    fn read(dump: &Path) -> Option<Header> {
+        let mut head = [0u8; 11];
+        let mut file = std::fs::File::open(dump).ok()?;
+        let n = read_up_to(&mut file, &mut head);
+        if n < 5 || !head.starts_with(b"PGDMP") {
+            return None;
+        }
+        Some(Header {
+            version: (head[5], head[6], head[7]),
+            int_size: head[8],
+            off_size: head[9],
+            format: if n == head.len() { head[10] } else { 0 },
+        })
+    }
+
+    /// A header pg_dump could have written, in a format restore tests read (custom);
+    /// a directory dump's own `toc.dat` is skipped with the reason; anything else after
+    /// `PGDMP` is a damaged dump.
+    fn judge(&self, dump: &Path) -> Result<(), RestoreError> {
+        let (major, minor, _) = self.version;
+        let plausible = major == 1
+            && minor < VERSION_MINOR_MAX
+            && (1..=16).contains(&self.int_size)
+            && (1..=16).contains(&self.off_size);
+        let damaged = |what: &str| {
+            RestoreError::Corrupt(format!(
+                "the file starts like a pg_dump archive (PGDMP) but {what}: the dump is damaged"
+            ))
+        };
+        if !plausible {
+            return Err(damaged("its header is not one pg_dump writes"));
+        }
+        match self.format {
+            CUSTOM_FORMAT => Ok(()),
+            DIRECTORY_FORMAT if is_directory_dump_toc(dump) => Err(RestoreError::Skipped(
+                "the table of contents (toc.dat) of a directory dump (pg_dump -Fd): its data lives in the files beside it; restore tests read custom-format dumps (pg_dump -Fc) and plain SQL".into(),
+            )),
+            DIRECTORY_FORMAT => Err(damaged(
+                "it is a directory dump's table of contents that is not a toc.dat among the data files of its dump",
+            )),
+            _ => Err(damaged("its archive format is not one pg_dump writes")),
+        }
+    }
+}
+
+/// Fill `buf` as far as the file goes.
+fn read_up_to(file: &mut std::fs::File, buf: &mut [u8]) -> usize {
+    let mut n = 0;
+    while n < buf.len() {
+        match file.read(&mut buf[n..]) {
+            Ok(0) | Err(_) => break,
+            Ok(k) => n += k,
+        }
+    }
+    n
+}
+
+/// `toc.dat` in a directory whose other files are all what `pg_dump -Fd` writes beside
+/// it: `<id>.dat` data files (compressed `.gz`, `.lz4` or `.zst`), `blob_<oid>.dat` and
+/// `blobs*.toc` large objects.
+fn is_directory_dump_toc(toc: &Path) -> bool {
+    if toc.file_name().and_then(|n| n.to_str()) != Some("toc.dat") {
+        return false;
+    }
+    let Some(dir) = toc.parent() else {
+        return false;
+    };
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return false;
+    };
+    entries.flatten().all(|e| {
+        let name = e.file_name();
+        let Some(name) = name.to_str() else {
+            return false;
+        };
+        name == "toc.dat" || is_dump_data_file(name)
+    })
+}
+
+fn is_dump_data_file(name: &str) -> bool {
+    let base = ["", ".gz", ".lz4", ".zst"]
+        .iter()
+        .find_map(|ext| name.strip_suffix(ext).and_then(|n| n.strip_suffix(".dat")));
+    if let Some(base) = base {
+        let id = base.strip_prefix("blob_").unwrap_or(base);
+        return !id.is_empty() && id.bytes().all(|b| b.is_ascii_digit());
+    }
+    name.starts_with("blobs") && name.ends_with(".toc")
 }
 
 /// Read every data block of the dump (into no database): a truncated or damaged dump
 /// fails here — that is `archive_corrupt`, not a failed restore.
-fn read_to_end(pg_restore: &Path, dump: &Path) -> Result<(), RestoreError> {
-    let all = run(Command::new(pg_restore)
-        .arg("-f")
-        .arg("/dev/null")
-        .arg(dump))?;
+fn read_to_end(pg_restore: &Path, dump: &Path, deadline: Deadline) -> Result<(), RestoreError> {
+    let all = run(
+        Command::new(pg_restore)
+            .arg("-f")
+            .arg("/dev/null")
+            .arg(dump),
+        deadline,
+    )?;
     if !all.status.success() {
         return Err(RestoreError::Corrupt(format!(
             "pg_restore cannot read the dump to its end: {}",
@@ -160,6 +265,7 @@ pub fn toc_tables(toc: &str) -> Vec<String> {
 /// A database created on the scratch server for one test; dropped when this is dropped.
 pub struct ScratchDb {
     psql: PathBuf,
+    deadline: Deadline,
     admin_url: String,
     pub name: String,
     /// The scratch database's own URL (holds the password if the admin URL does).
@@ -167,11 +273,15 @@ pub struct ScratchDb {
 }
 
 impl ScratchDb {
-    pub fn create(admin_url: &str) -> Result<ScratchDb, RestoreError> {
+    pub fn create(admin_url: &str, deadline: Deadline) -> Result<ScratchDb, RestoreError> {
         static COUNTER: AtomicU32 = AtomicU32::new(0);
         let psql = tool("psql")?;
         static CLEANED: std::sync::Once = std::sync::Once::new();
-        CLEANED.call_once(|| drop_leftovers(&psql, admin_url));
+        CLEANED.call_once(|| {
+            if let Err(e) = drop_leftovers(&psql, admin_url) {
+                tracing::warn!("cannot look for leftover scratch databases: {e}");
+            }
+        });
         let name = format!(
             "{}{}_{}",
             scratch_prefix(),
@@ -179,11 +289,14 @@ impl ScratchDb {
             COUNTER.fetch_add(1, Ordering::Relaxed)
         );
         let url = with_database(admin_url, &name);
-        let out = run(psql_command(&psql, admin_url)
-            .arg("-c")
-            .arg(format!("DROP DATABASE IF EXISTS \"{name}\""))
-            .arg("-c")
-            .arg(format!("CREATE DATABASE \"{name}\"")))?;
+        let out = run(
+            psql_command(&psql, admin_url)?
+                .arg("-c")
+                .arg(format!("DROP DATABASE IF EXISTS \"{name}\""))
+                .arg("-c")
+                .arg(format!("CREATE DATABASE \"{name}\"")),
+            deadline,
+        )?;
         if !out.status.success() {
             return Err(RestoreError::Skipped(format!(
                 "cannot create a scratch database on restore.postgres_url ({}): {}",
@@ -194,6 +307,7 @@ impl ScratchDb {
         warn_if_superuser(&psql, admin_url);
         Ok(ScratchDb {
             psql,
+            deadline,
             admin_url: admin_url.to_string(),
             name,
             url,
@@ -202,23 +316,27 @@ impl ScratchDb {
 
     /// A `psql` that runs a script from its stdin into the scratch database and stops at
     /// the first error.
-    pub fn psql_script(&self) -> Result<Child, RestoreError> {
-        psql_command(&self.psql, &self.url)
-            .arg("-f")
-            .arg("-")
-            .stdin(Stdio::piped())
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .map_err(|e| RestoreError::Skipped(format!("cannot run psql: {e}")))
+    pub fn psql_script(&self) -> Result<Watched, RestoreError> {
+        Watched::spawn(
+            psql_command(&self.psql, &self.url)?
+                .arg("-f")
+                .arg("-")
+                .stdin(Stdio::piped())
+                .stdout(Stdio::null())
+                .stderr(Stdio::piped()),
+            self.deadline,
+        )
     }
 
     /// User tables of the scratch database.
     pub fn tables(&self) -> Result<Vec<String>, RestoreError> {
-        let out = run(psql_command(&self.psql, &self.url).arg("-c").arg(
-            "SELECT table_name FROM information_schema.tables WHERE table_type = 'BASE TABLE' \
+        let out = run(
+            psql_command(&self.psql, &self.url)?.arg("-c").arg(
+                "SELECT table_name FROM information_schema.tables WHERE table_type = 'BASE TABLE' \
              AND table_schema NOT IN ('pg_catalog', 'information_schema') ORDER BY 1",
-        ))?;
+            ),
+            self.deadline,
+        )?;
         if !out.status.success() {
             return Err(RestoreError::Failed(format!(
                 "cannot list the restored tables: {}",
@@ -237,7 +355,9 @@ impl ScratchDb {
 impl Drop for ScratchDb {
     fn drop(&mut self) {
         let sql = format!("DROP DATABASE IF EXISTS \"{}\" WITH (FORCE)", self.name);
-        match run(psql_command(&self.psql, &self.admin_url).arg("-c").arg(sql)) {
+        let out = psql_command(&self.psql, &self.admin_url)
+            .and_then(|mut cmd| run(cmd.arg("-c").arg(sql), Deadline::admin()));
+        match out {
             Ok(out) if out.status.success() => {}
             Ok(out) => tracing::warn!(
                 "cannot drop the scratch database {}: {}",
@@ -264,12 +384,13 @@ fn scratch_prefix() -> String {
 
 /// Drop this host's scratch databases whose run is gone (killed by SIGTERM or SIGKILL
 /// before it could drop them), as the sandbox directories of dead runs are removed.
-fn drop_leftovers(psql: &Path, admin_url: &str) {
+fn drop_leftovers(psql: &Path, admin_url: &str) -> Result<(), RestoreError> {
     let prefix = scratch_prefix();
     let query = format!("SELECT datname FROM pg_database WHERE starts_with(datname, '{prefix}')");
-    let Ok(out) = run(psql_command(psql, admin_url).arg("-c").arg(query)) else {
-        return;
-    };
+    let out = run(
+        psql_command(psql, admin_url)?.arg("-c").arg(query),
+        Deadline::admin(),
+    )?;
     for name in String::from_utf8_lossy(&out.stdout).lines().map(str::trim) {
         let pid = name
             .strip_prefix(&prefix)
@@ -279,13 +400,17 @@ fn drop_leftovers(psql: &Path, admin_url: &str) {
             continue;
         };
         let sql = format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)");
-        match run(psql_command(psql, admin_url).arg("-c").arg(sql)) {
+        match run(
+            psql_command(psql, admin_url)?.arg("-c").arg(sql),
+            Deadline::admin(),
+        ) {
             Ok(out) if out.status.success() => tracing::info!(
                 "dropped the scratch database {name}, left by run {pid} that was killed"
             ),
             _ => tracing::warn!("cannot drop the leftover scratch database {name}"),
         }
     }
+    Ok(())
 }
 
 /// Said once per run: a plain dump's SQL runs with the rights of `postgres_url`'s role.
@@ -296,7 +421,9 @@ fn warn_if_superuser(psql: &Path, admin_url: &str) {
     static ONCE: std::sync::Once = std::sync::Once::new();
     ONCE.call_once(|| {
         let query = "SELECT rolsuper FROM pg_roles WHERE rolname = current_user";
-        if let Ok(out) = run(psql_command(psql, admin_url).arg("-c").arg(query))
+        let out = psql_command(psql, admin_url)
+            .and_then(|mut cmd| run(cmd.arg("-c").arg(query), Deadline::admin()));
+        if let Ok(out) = out
             && String::from_utf8_lossy(&out.stdout).trim() == "t"
         {
             tracing::warn!(
@@ -307,108 +434,432 @@ fn warn_if_superuser(psql: &Path, admin_url: &str) {
     });
 }
 
-fn psql_command(psql: &Path, url: &str) -> Command {
+fn psql_command(psql: &Path, url: &str) -> Result<Command, RestoreError> {
     let mut cmd = Command::new(psql);
     cmd.args(["-X", "-q", "-A", "-t", "-v", "ON_ERROR_STOP=1"])
         .env("PGCONNECT_TIMEOUT", CONNECT_TIMEOUT)
         // NOTICEs ("does not exist, skipping") are not what a verdict should quote.
         .env("PGOPTIONS", "-c client_min_messages=warning");
-    with_connection(&mut cmd, url);
-    cmd
+    with_connection(&mut cmd, url)?;
+    Ok(cmd)
 }
 
-/// `-d <url>` without its password, which goes in `PGPASSWORD` instead: a command line
-/// is readable by every local user (`ps`, /proc/<pid>/cmdline), the environment is not.
-fn with_connection<'c>(cmd: &'c mut Command, url: &str) -> &'c mut Command {
-    let (url, password) = split_password(url);
-    cmd.arg("-d").arg(url);
+/// `-d <connection string>` without its password, which goes in the child's
+/// `PGPASSWORD` instead: a command line is readable by every local user (`ps`,
+/// /proc/<pid>/cmdline), the environment is not.
+fn with_connection<'c>(cmd: &'c mut Command, url: &str) -> Result<&'c mut Command, RestoreError> {
+    let conn = ConnInfo::parse(url).map_err(|why| unreadable_url(&why))?;
+    let (shown, password) = conn
+        .without_password()
+        .map_err(|why| unreadable_url(&why))?;
+    cmd.arg("-d").arg(shown);
+    // Without one in the string, libpq's own sources (an inherited PGPASSWORD, the
+    // passfile) still apply.
     if let Some(password) = password {
         cmd.env("PGPASSWORD", password);
     }
-    cmd
+    Ok(cmd)
 }
 
-/// `url` without its password, and the password (percent-decoded, as libpq would):
-/// `scheme://user:password@host/db`, `…?password=…` and `password=…` in key=value form.
-pub fn split_password(url: &str) -> (String, Option<String>) {
-    let Some((scheme, authority, tail)) = url_parts(url) else {
-        let mut password = None;
-        let kept: Vec<&str> = url
-            .split_whitespace()
-            .filter(|kv| match kv.strip_prefix("password=") {
-                Some(p) => {
-                    password = Some(p.trim_matches('\'').to_string());
-                    false
-                }
-                None => true,
-            })
-            .collect();
-        return (kept.join(" "), password);
-    };
-    let mut password = None;
-    let authority = match authority.rfind('@') {
-        Some(at) if authority[..at].contains(':') => {
-            let (user, pass) = authority[..at]
-                .split_once(':')
-                .unwrap_or((&authority[..at], ""));
-            password = Some(percent_decode(pass));
-            format!("{user}{}", &authority[at..])
-        }
-        _ => authority.to_string(),
-    };
-    let tail = match tail.split_once('?') {
-        Some((path, query)) => {
-            let params: Vec<&str> = query
-                .split('&')
-                .filter(|kv| match kv.strip_prefix("password=") {
-                    Some(p) => {
-                        password = Some(percent_decode(p));
-                        false
-                    }
-                    None => !kv.is_empty(),
-                })
-                .collect();
-            if params.is_empty() {
-                path.to_string()
-            } else {
-                format!("{path}?{}", params.join("&"))
-            }
-        }
-        None => tail.to_string(),
-    };
-    (format!("{scheme}://{authority}{tail}"), password)
+fn unreadable_url(why: &str) -> RestoreError {
+    RestoreError::Skipped(format!(
+        "restore.postgres_url cannot be used: {why} (the value is not shown: it may hold a password)"
+    ))
 }
 
-fn percent_decode(s: &str) -> String {
-    let bytes = s.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        let hex = |b: u8| (b as char).to_digit(16);
-        match (bytes[i], bytes.get(i + 1), bytes.get(i + 2)) {
-            (b'%', Some(&h), Some(&l)) if hex(h).is_some() && hex(l).is_some() => {
-                out.push((hex(h).unwrap_or(0) * 16 + hex(l).unwrap_or(0)) as u8);
-                i += 3;
+/// Connection settings that are secrets: never on a command line nor in a message.
+const SECRET_KEYS: [&str; 2] = ["password", "sslpassword"];
+
+/// A PostgreSQL connection string, read as libpq reads it: a `postgresql://` URL, or
+/// `key=value` settings separated by spaces, where a value may be quoted with `'…'` and
+/// a backslash takes the next character literally (`password='a b\'c'`).
+#[derive(Debug, Clone, PartialEq)]
+enum ConnInfo {
+    Url(url::Url),
+    Settings(Vec<(String, String)>),
+}
+
+impl ConnInfo {
+    fn parse(text: &str) -> Result<ConnInfo, String> {
+        if text.starts_with("postgresql://") || text.starts_with("postgres://") {
+            return url::Url::parse(text)
+                .map(ConnInfo::Url)
+                .map_err(|e| format!("it is not a valid URL ({e})"));
+        }
+        parse_settings(text).map(ConnInfo::Settings)
+    }
+
+    /// The same settings pointing at database `db`.
+    fn with_database(&self, db: &str) -> ConnInfo {
+        match self {
+            ConnInfo::Url(u) => {
+                let mut u = u.clone();
+                u.set_path(&format!("/{db}"));
+                let kept: Vec<(String, String)> = u
+                    .query_pairs()
+                    .filter(|(k, _)| k != "dbname")
+                    .map(|(k, v)| (k.into_owned(), v.into_owned()))
+                    .collect();
+                set_query(&mut u, &kept);
+                ConnInfo::Url(u)
             }
-            (b, _, _) => {
-                out.push(b);
-                i += 1;
+            ConnInfo::Settings(kv) => {
+                let mut kv: Vec<(String, String)> =
+                    kv.iter().filter(|(k, _)| k != "dbname").cloned().collect();
+                kv.push(("dbname".into(), db.into()));
+                ConnInfo::Settings(kv)
             }
         }
     }
-    String::from_utf8_lossy(&out).into_owned()
+
+    /// The string for a command line (no secret in it) and the password. A secret that
+    /// has no place in the environment (`sslpassword`) cannot be passed at all.
+    fn without_password(&self) -> Result<(String, Option<String>), String> {
+        let mut password = None;
+        let mut take = |k: &str, v: &str| -> Result<bool, String> {
+            match k {
+                "password" => {
+                    password = Some(v.to_string());
+                    Ok(false)
+                }
+                "sslpassword" => Err(
+                    "its sslpassword cannot be handed to the PostgreSQL tools without showing it to every local user; use a client key without a passphrase, readable only by this user".into(),
+                ),
+                _ => Ok(true),
+            }
+        };
+        match self {
+            ConnInfo::Url(u) => {
+                let mut u = u.clone();
+                if let Some(p) = u.password() {
+                    take("password", &decode(p))?;
+                    let _ = u.set_password(None);
+                }
+                let mut kept = Vec::new();
+                for (k, v) in u.query_pairs() {
+                    if take(&k, &v)? {
+                        kept.push((k.into_owned(), v.into_owned()));
+                    }
+                }
+                set_query(&mut u, &kept);
+                Ok((u.to_string(), password))
+            }
+            ConnInfo::Settings(kv) => {
+                let mut kept = Vec::new();
+                for (k, v) in kv {
+                    if take(k, v)? {
+                        kept.push((k.clone(), v.clone()));
+                    }
+                }
+                Ok((settings_string(&kept), password))
+            }
+        }
+    }
+
+    /// For messages: every secret replaced by `***`.
+    fn redacted(&self) -> String {
+        match self {
+            ConnInfo::Url(u) => {
+                let mut u = u.clone();
+                if u.password().is_some() {
+                    let _ = u.set_password(Some("***"));
+                }
+                let masked: Vec<(String, String)> = u
+                    .query_pairs()
+                    .map(|(k, v)| {
+                        let v = if SECRET_KEYS.contains(&k.as_ref()) {
+                            "***".into()
+                        } else {
+                            v.into_owned()
+                        };
+                        (k.into_owned(), v)
+                    })
+                    .collect();
+                set_query(&mut u, &masked);
+                // `***` is written as is, not percent-encoded, so a reader sees the mask.
+                u.to_string().replace("%2A%2A%2A", "***")
+            }
+            ConnInfo::Settings(kv) => kv
+                .iter()
+                .map(|(k, v)| {
+                    if SECRET_KEYS.contains(&k.as_str()) {
+                        format!("{k}=***")
+                    } else {
+                        format!("{k}={}", quote_value(v))
+                    }
+                })
+                .collect::<Vec<_>>()
+                .join(" "),
+        }
+    }
 }
 
-fn run(cmd: &mut Command) -> Result<Output, RestoreError> {
-    cmd.stdin(Stdio::null())
-        .env("PGCONNECT_TIMEOUT", CONNECT_TIMEOUT)
-        .output()
-        .map_err(|e| {
-            RestoreError::Skipped(format!(
-                "cannot run {}: {e}",
-                cmd.get_program().to_string_lossy()
-            ))
+/// Replace a URL's query with `pairs` (none: no `?` at all).
+fn set_query(u: &mut url::Url, pairs: &[(String, String)]) {
+    if pairs.is_empty() {
+        u.set_query(None);
+    } else {
+        u.query_pairs_mut().clear().extend_pairs(pairs);
+    }
+}
+
+fn decode(s: &str) -> String {
+    percent_encoding::percent_decode_str(s)
+        .decode_utf8_lossy()
+        .into_owned()
+}
+
+/// `key=value` settings as libpq's `conninfo_parse` reads them.
+fn parse_settings(text: &str) -> Result<Vec<(String, String)>, String> {
+    let mut out = Vec::new();
+    let mut chars = text.chars().peekable();
+    loop {
+        while chars.next_if(|c| c.is_ascii_whitespace()).is_some() {}
+        if chars.peek().is_none() {
+            return Ok(out);
+        }
+        let mut key = String::new();
+        while let Some(c) = chars.next_if(|&c| c != '=' && !c.is_ascii_whitespace()) {
+            key.push(c);
+        }
+        while chars.next_if(|c| c.is_ascii_whitespace()).is_some() {}
+        if chars.next() != Some('=') {
+            // The word is not shown: with an unquoted password of several words, it is
+            // part of the password.
+            return Err(
+                "a word of its key=value settings has no `=` after it (quote values that hold spaces: password='a b')".into(),
+            );
+        }
+        while chars.next_if(|c| c.is_ascii_whitespace()).is_some() {}
+        let mut value = String::new();
+        if chars.next_if_eq(&'\'').is_some() {
+            loop {
+                match chars.next() {
+                    None => {
+                        return Err("a quoted value has no closing quote".into());
+                    }
+                    Some('\\') => value.extend(chars.next()),
+                    Some('\'') => break,
+                    Some(c) => value.push(c),
+                }
+            }
+        } else {
+            while let Some(c) = chars.next_if(|c| !c.is_ascii_whitespace()) {
+                if c == '\\' {
+                    value.extend(chars.next());
+                } else {
+                    value.push(c);
+                }
+            }
+        }
+        out.push((key, value));
+    }
+}
+
+/// Settings written back for libpq, every value quoted.
+fn settings_string(kv: &[(String, String)]) -> String {
+    kv.iter()
+        .map(|(k, v)| format!("{k}={}", quote_value(v)))
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+fn quote_value(v: &str) -> String {
+    format!("'{}'", v.replace('\\', "\\\\").replace('\'', "\\'"))
+}
+
+/// When a tool run for a test must have finished: the test's deadline (a dump's SQL
+/// can run for ever — `pg_dump` output even sets `statement_timeout = 0`), or
+/// [`ADMIN_TIMEOUT`] for cleaning up.
+#[derive(Debug, Clone, Copy)]
+pub struct Deadline {
+    at: Instant,
+    seconds: u64,
+}
+
+/// How long dropping a scratch database and the other housekeeping may take.
+const ADMIN_TIMEOUT: Duration = Duration::from_secs(60);
+
+impl Deadline {
+    pub fn of(sandbox: &Sandbox) -> Deadline {
+        let seconds = match sandbox.time_limit() {
+            RestoreError::TimeLimit { seconds } => seconds,
+            _ => 0,
+        };
+        Deadline {
+            at: sandbox.deadline(),
+            seconds,
+        }
+    }
+
+    fn admin() -> Deadline {
+        Deadline {
+            at: Instant::now() + ADMIN_TIMEOUT,
+            seconds: ADMIN_TIMEOUT.as_secs(),
+        }
+    }
+
+    fn error(&self) -> RestoreError {
+        RestoreError::TimeLimit {
+            seconds: self.seconds,
+        }
+    }
+}
+
+/// A child process that is killed when its deadline passes (a watchdog thread does it,
+/// so a parent blocked writing to its stdin is freed too), or when this is dropped.
+pub struct Watched {
+    child: Arc<Mutex<Child>>,
+    killed: Arc<AtomicBool>,
+    stop: Option<mpsc::Sender<()>>,
+    watchdog: Option<std::thread::JoinHandle<()>>,
+    deadline: Deadline,
+}
+
+impl Watched {
+    pub fn spawn(cmd: &mut Command, deadline: Deadline) -> Result<Watched, RestoreError> {
+        let child = cmd
+            .env("PGCONNECT_TIMEOUT", CONNECT_TIMEOUT)
+            .spawn()
+            .map_err(|e| {
+                RestoreError::Skipped(format!(
+                    "cannot run {}: {e}",
+                    cmd.get_program().to_string_lossy()
+                ))
+            })?;
+        let child = Arc::new(Mutex::new(child));
+        let killed = Arc::new(AtomicBool::new(false));
+        let (stop, stopped) = mpsc::channel::<()>();
+        let (c, k) = (child.clone(), killed.clone());
+        let watchdog = std::thread::spawn(move || {
+            let wait = deadline.at.saturating_duration_since(Instant::now());
+            if let Err(mpsc::RecvTimeoutError::Timeout) = stopped.recv_timeout(wait) {
+                let mut child = c.lock().unwrap_or_else(|e| e.into_inner());
+                // kill() does nothing to a child already reaped: its pid is never reused here.
+                if matches!(child.try_wait(), Ok(None)) {
+                    k.store(true, Ordering::Relaxed);
+                    let _ = child.kill();
+                }
+            }
+        });
+        Ok(Watched {
+            child,
+            killed,
+            stop: Some(stop),
+            watchdog: Some(watchdog),
+            deadline,
         })
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Child> {
+        self.child.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    pub fn take_stdin(&self) -> Option<std::process::ChildStdin> {
+        self.lock().stdin.take()
+    }
+
+    pub fn take_stdout(&self) -> Option<std::process::ChildStdout> {
+        self.lock().stdout.take()
+    }
+
+    pub fn take_stderr(&self) -> Option<std::process::ChildStderr> {
+        self.lock().stderr.take()
+    }
+
+    /// Wait for the child to exit; killed at the deadline, it is the time limit.
+    pub fn wait(mut self) -> Result<std::process::ExitStatus, RestoreError> {
+        let status = loop {
+            let polled = self.lock().try_wait();
+            match polled {
+                Ok(Some(status)) => break status,
+                Ok(None) => std::thread::sleep(Duration::from_millis(10)),
+                Err(e) => {
+                    return Err(RestoreError::Skipped(format!(
+                        "cannot wait for a PostgreSQL tool: {e}"
+                    )));
+                }
+            }
+        };
+        self.stop_watchdog();
+        if self.killed.load(Ordering::Relaxed) {
+            return Err(self.deadline.error());
+        }
+        Ok(status)
+    }
+
+    fn stop_watchdog(&mut self) {
+        drop(self.stop.take());
+        if let Some(t) = self.watchdog.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+impl Drop for Watched {
+    fn drop(&mut self) {
+        self.stop_watchdog();
+        let mut child = self.lock();
+        if matches!(child.try_wait(), Ok(None)) {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+/// The most of a tool's standard output kept (a table of contents, a table list): more
+/// is refused rather than held in memory.
+const MAX_TOOL_OUTPUT: u64 = 64 << 20;
+/// The most of a tool's error output kept (only its start is ever shown).
+const MAX_TOOL_ERRORS: u64 = 1 << 20;
+
+/// Run a tool to its end (or its deadline: then it is killed), with its output; one
+/// that writes more than [`MAX_TOOL_OUTPUT`] is `restore_limit_exceeded`.
+fn run(cmd: &mut Command, deadline: Deadline) -> Result<Output, RestoreError> {
+    let program = cmd.get_program().to_string_lossy().into_owned();
+    let child = Watched::spawn(
+        cmd.stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped()),
+        deadline,
+    )?;
+    // Keep the first `cap` bytes; read (and drop) the rest so the tool never blocks.
+    let drain = |pipe: Option<Box<dyn Read + Send>>, cap: u64| {
+        std::thread::spawn(move || {
+            let mut kept = Vec::new();
+            let mut more = 0;
+            if let Some(mut p) = pipe {
+                let _ = (&mut p).take(cap).read_to_end(&mut kept);
+                more = std::io::copy(&mut p, &mut std::io::sink()).unwrap_or(0);
+            }
+            (kept, more > 0)
+        })
+    };
+    let stdout = drain(
+        child
+            .take_stdout()
+            .map(|p| Box::new(p) as Box<dyn Read + Send>),
+        MAX_TOOL_OUTPUT,
+    );
+    let stderr = drain(
+        child
+            .take_stderr()
+            .map(|p| Box::new(p) as Box<dyn Read + Send>),
+        MAX_TOOL_ERRORS,
+    );
+    let status = child.wait()?;
+    let (stdout, overflow) = stdout.join().unwrap_or_default();
+    if overflow {
+        return Err(RestoreError::OverLimit(format!(
+            "restoring stopped: {program} wrote more than {} of output, the most a restore test reads from it",
+            bytesize::ByteSize(MAX_TOOL_OUTPUT)
+        )));
+    }
+    Ok(Output {
+        status,
+        stdout,
+        stderr: stderr.join().unwrap_or_default().0,
+    })
 }
 
 /// A tool's error output, shortened, for a detail.
@@ -425,61 +876,33 @@ pub fn shorten(text: &str) -> String {
     }
 }
 
-/// `url` pointing at database `db`: a URL's path is replaced; a `key=value` connection
-/// string gets `dbname=` appended (libpq lets the last one win).
+/// `url` pointing at database `db`: a URL's path is replaced; `key=value` settings get
+/// their `dbname` replaced. A string that cannot be read is returned as is (using it
+/// fails with the reason).
 pub fn with_database(url: &str, db: &str) -> String {
-    let Some((scheme, authority, tail)) = url_parts(url) else {
-        return format!("{url} dbname={db}");
-    };
-    let query = tail.find('?').map(|i| &tail[i..]).unwrap_or("");
-    format!("{scheme}://{authority}/{db}{query}")
-}
-
-/// A `scheme://authority/path?query` URL as (scheme, authority, path and query); None
-/// for a `key=value` connection string.
-fn url_parts(url: &str) -> Option<(&str, &str, &str)> {
-    let (scheme, rest) = url.split_once("://")?;
-    let (authority, tail) = rest.split_at(rest.find(['/', '?']).unwrap_or(rest.len()));
-    Some((scheme, authority, tail))
-}
-
-/// `url` without its password, for messages: `user:***@` in the authority and
-/// `password=***` in the query string or key=value form.
-pub fn redact(url: &str) -> String {
-    let masked = redact_authority(url);
-    if !masked.contains("://") {
-        return masked;
-    }
-    let Some((base, query)) = masked.split_once('?') else {
-        return masked;
-    };
-    let params: Vec<&str> = query.split('&').map(mask_password).collect();
-    format!("{base}?{}", params.join("&"))
-}
-
-/// A `key=value` setting, with the value masked when it is the password.
-fn mask_password(kv: &str) -> &str {
-    if kv.starts_with("password=") {
-        "password=***"
-    } else {
-        kv
+    match ConnInfo::parse(url) {
+        Ok(ConnInfo::Url(u)) => ConnInfo::Url(u).with_database(db).as_string(),
+        Ok(settings) => settings.with_database(db).as_string(),
+        Err(_) => url.to_string(),
     }
 }
 
-fn redact_authority(url: &str) -> String {
-    let Some((scheme, authority, tail)) = url_parts(url) else {
-        return url
-            .split_whitespace()
-            .map(mask_password)
-            .collect::<Vec<_>>()
-            .join(" ");
-    };
-    match authority.rfind('@') {
-        Some(at) if authority[..at].contains(':') => {
-            let user = authority[..at].split(':').next().unwrap_or("");
-            format!("{scheme}://{user}:***{}{tail}", &authority[at..])
+impl ConnInfo {
+    /// The whole string, secrets included (it is only parsed again, never shown).
+    fn as_string(&self) -> String {
+        match self {
+            ConnInfo::Url(u) => u.to_string(),
+            ConnInfo::Settings(kv) => settings_string(kv),
         }
-        _ => url.to_string(),
+    }
+}
+
+/// `url` without its secrets, for messages: `user:***@` in a URL's authority and
+/// `password=***` in its query string or in `key=value` settings.
+pub fn redact(url: &str) -> String {
+    match ConnInfo::parse(url) {
+        Ok(conn) => conn.redacted(),
+        Err(_) => "(a connection string that cannot be read, not shown)".into(),
     }
 }
 
@@ -502,8 +925,8 @@ mod tests {
         );
         assert_eq!(with_database("postgres://h", "x"), "postgres://h/x");
         assert_eq!(
-            with_database("host=h user=u", "x"),
-            "host=h user=u dbname=x"
+            with_database("host=h dbname=y user=u", "x"),
+            "host='h' user='u' dbname='x'"
         );
         assert_eq!(
             redact("postgresql://u:secret@h/db"),
@@ -511,11 +934,20 @@ mod tests {
         );
         assert_eq!(redact("postgresql://h/db"), "postgresql://h/db");
         assert_eq!(redact("postgresql://u@h/db"), "postgresql://u@h/db");
-        assert_eq!(redact("host=h password=secret"), "host=h password=***");
+        assert_eq!(redact("host=h password=secret"), "host='h' password=***");
+        assert_eq!(
+            redact("host=h password='Pg Secret Part2 Part3' user=u"),
+            "host='h' password=*** user='u'"
+        );
         assert_eq!(
             redact("postgresql://h:1/db?user=u&password=S3cret&sslmode=require"),
             "postgresql://h:1/db?user=u&password=***&sslmode=require"
         );
+    }
+
+    /// `url` without its password, and the password.
+    fn split_password(url: &str) -> (String, Option<String>) {
+        ConnInfo::parse(url).unwrap().without_password().unwrap()
     }
 
     #[test]
@@ -536,12 +968,118 @@ mod tests {
         );
         assert_eq!(
             split_password("host=h password=secret dbname=x"),
-            ("host=h dbname=x".to_string(), Some("secret".to_string()))
+            (
+                "host='h' dbname='x'".to_string(),
+                Some("secret".to_string())
+            )
         );
         assert_eq!(
             split_password("postgresql://u@h/db"),
             ("postgresql://u@h/db".to_string(), None)
         );
+    }
+
+    #[test]
+    fn key_value_settings_are_read_as_libpq_reads_them() {
+        let kv = |s: &str| parse_settings(s).unwrap();
+        let pair = |k: &str, v: &str| (k.to_string(), v.to_string());
+        assert_eq!(
+            kv("host=h password='Pg Secret Part2 Part3' user=u"),
+            vec![
+                pair("host", "h"),
+                pair("password", "Pg Secret Part2 Part3"),
+                pair("user", "u")
+            ]
+        );
+        assert_eq!(
+            kv(r"password='it\'s \\ x'  port = 5432 a=b\ c"),
+            vec![
+                pair("password", r"it's \ x"),
+                pair("port", "5432"),
+                pair("a", "b c")
+            ]
+        );
+        assert_eq!(kv("  "), vec![]);
+        assert!(parse_settings("password='open").is_err());
+        assert!(parse_settings("host").is_err());
+        // Written back quoted, the value survives another parse.
+        let (shown, password) =
+            split_password(r"host=h password='a b\'c' application_name='x y\\'");
+        assert_eq!(password.as_deref(), Some("a b'c"));
+        assert_eq!(
+            parse_settings(&shown).unwrap(),
+            vec![pair("host", "h"), pair("application_name", r"x y\")]
+        );
+        assert!(!shown.contains("a b"));
+    }
+
+    #[test]
+    fn tools_stop_at_their_deadline_and_their_output_is_bounded() {
+        let soon = Deadline {
+            at: Instant::now() + Duration::from_secs(1),
+            seconds: 1,
+        };
+        let started = Instant::now();
+        let slept = run(Command::new("sleep").arg("30"), soon);
+        assert!(
+            matches!(slept, Err(RestoreError::TimeLimit { seconds: 1 })),
+            "{slept:?}"
+        );
+        assert!(
+            started.elapsed() < Duration::from_secs(5),
+            "{:?}",
+            started.elapsed()
+        );
+
+        let later = Deadline {
+            at: Instant::now() + Duration::from_secs(60),
+            seconds: 60,
+        };
+        let flood = run(
+            Command::new("sh").args(["-c", "head -c 70000000 /dev/zero"]),
+            later,
+        );
+        match flood {
+            Err(RestoreError::OverLimit(why)) => assert!(why.contains("64.0 MiB"), "{why}"),
+            other => panic!("{other:?}"),
+        }
+        let ok = run(
+            Command::new("sh").args(["-c", "echo hi; echo oops >&2"]),
+            later,
+        )
+        .unwrap();
+        assert_eq!(ok.stdout, b"hi\n");
+        assert_eq!(ok.stderr, b"oops\n");
+    }
+
+    #[test]
+    fn unreadable_settings_are_refused_without_showing_them() {
+        for bad in [
+            "host=h password=Pg Secret Part2",
+            "host=h password='Pg Secret",
+        ] {
+            let err = ConnInfo::parse(bad).unwrap_err();
+            for part in ["Pg", "Secret", "Part2"] {
+                assert!(!err.contains(part), "{err}");
+            }
+            assert!(!redact(bad).contains("Secret"), "{}", redact(bad));
+        }
+    }
+
+    #[test]
+    fn sslpassword_is_refused_and_never_shown() {
+        for url in [
+            "host=h sslpassword='k e y'",
+            "postgresql://h/db?sslpassword=key",
+        ] {
+            let err = ConnInfo::parse(url)
+                .unwrap()
+                .without_password()
+                .unwrap_err();
+            assert!(err.contains("sslpassword"), "{err}");
+            assert!(!err.contains("key") || !err.contains("k e y"), "{err}");
+            assert!(!redact(url).contains("key"), "{}", redact(url));
+        }
     }
 
     #[test]

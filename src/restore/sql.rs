@@ -19,10 +19,9 @@ use super::detect::Dialect;
 use super::postgres::{self, ScratchDb};
 use super::sandbox::Sandbox;
 use super::{Notes, RestoreError, sqlite};
-use std::cell::Cell;
+use rusqlite::OpenFlags;
 use std::ffi::{CStr, CString, c_char, c_int, c_void};
 use std::io::{self, BufRead, BufReader, Read, Write};
-use std::process::Child;
 
 /// Lines longer than this are handled in pieces (memory stays bounded).
 const MAX_LINE: u64 = 1 << 20;
@@ -76,8 +75,9 @@ const STATEMENT_WORDS: [&str; 37] = [
     "WITH",
 ];
 
-/// VM instructions between two checks of a SQLite replay's work budget.
-const PROGRESS_OPS: c_int = 10_000;
+/// The shortest string or blob a replay may build, whatever `max_bytes` (the longest is
+/// [`MAX_STATEMENT`]: a dump holds no value longer than its statement).
+const MIN_VALUE: u64 = 1 << 20;
 /// Work a SQLite replay may do: this many VM instructions, plus `OPS_PER_BYTE` per byte
 /// of script read. Real dumps need a few per byte (inserts, index builds); a hostile
 /// script that never ends (`WITH RECURSIVE` without a limit) is stopped instead of
@@ -181,6 +181,9 @@ fn scan(
         if n == 0 {
             return Ok(result);
         }
+        // Reading is bounded by max_bytes, but what is done with each line is not
+        // (a replay asks SQLite whether a growing statement is complete at every `;`).
+        sandbox.check_deadline()?;
         sandbox.charge(n as u64)?;
         result.bytes += n as u64;
         if start {
@@ -340,21 +343,30 @@ fn starts_statement(line: &[u8]) -> bool {
 
 fn replay_sqlite(sandbox: &Sandbox, stream: &mut dyn Read) -> Result<Notes, RestoreError> {
     let path = sandbox.scratch_path("replay.sqlite");
-    let conn = rusqlite::Connection::open(&path).map_err(|e| {
+    let max_value = sandbox.limit().clamp(MIN_VALUE, MAX_STATEMENT as u64);
+    let conn = sqlite::Bounded::open(
+        sandbox,
+        &path,
+        OpenFlags::default() - OpenFlags::SQLITE_OPEN_URI,
+        max_value,
+    )
+    .map_err(|e| {
         RestoreError::Skipped(format!("cannot create the scratch SQLite database: {e}"))
     })?;
     let pages = (sandbox.limit() / 4096).max(16);
+    // Temporary tables and sorts go to a temporary file (bounded by the database, which
+    // max_page_count bounds), not to the heap, which is capped.
     conn.execute_batch(&format!(
-        "PRAGMA journal_mode=OFF; PRAGMA synchronous=OFF; PRAGMA temp_store=MEMORY; \
+        "PRAGMA journal_mode=OFF; PRAGMA synchronous=OFF; PRAGMA temp_store=FILE; \
          PRAGMA page_size=4096; PRAGMA max_page_count={pages};"
     ))
     .map_err(|e| RestoreError::Skipped(format!("cannot set up the scratch database: {e}")))?;
-    let budget = Budget::default();
-    confine(&conn, Some(&budget));
+    conn.allow_ops(BASE_OPS);
+    confine(&conn, true);
     let mut statement: Vec<u8> = Vec::new();
     let mut statements = 0u64;
     let scan = scan(sandbox, stream, Dialect::Sqlite, |piece, _| {
-        budget.allow(piece.len() as u64 * OPS_PER_BYTE);
+        conn.allow_ops(piece.len() as u64 * OPS_PER_BYTE);
         statement.extend_from_slice(piece);
         if statement.len() > MAX_STATEMENT {
             return Err(RestoreError::Failed(format!(
@@ -363,29 +375,35 @@ fn replay_sqlite(sandbox: &Sandbox, stream: &mut dyn Read) -> Result<Notes, Rest
             )));
         }
         if piece.trim_ascii_end().ends_with(b";") && is_complete(&statement)? {
+            sandbox.check_deadline()?;
             let sql = String::from_utf8_lossy(&statement);
             conn.execute_batch(&sql)
-                .map_err(|e| replay_error(sandbox, &budget, statements + 1, e))?;
+                .map_err(|e| replay_error(sandbox, &conn, statements + 1, e))?;
             statements += 1;
             statement.clear();
         }
         Ok(())
     });
-    confine(&conn, None);
+    confine(&conn, false);
     let scan = scan?;
     if !scan.ends_with_footer || !statement.trim_ascii().is_empty() {
         return Err(scan.footer_error(Dialect::Sqlite));
     }
-    let problems = sqlite::integrity_problems(&conn)
-        .map_err(|e| RestoreError::Failed(format!("the replayed database cannot be read: {e}")))?;
+    // Our own checks are not counted against the replay's work, only against the clock.
+    conn.stop_counting();
+    let unreadable = |e| {
+        conn.error(sandbox, e).unwrap_or_else(|e| {
+            RestoreError::Failed(format!("the replayed database cannot be read: {e}"))
+        })
+    };
+    let problems = sqlite::integrity_problems(&conn).map_err(unreadable)?;
     if !problems.is_empty() {
         return Err(RestoreError::Failed(format!(
             "the replayed database fails integrity_check: {}",
             problems.join("; ")
         )));
     }
-    let tables = sqlite::table_names(&conn)
-        .map_err(|e| RestoreError::Failed(format!("the replayed database cannot be read: {e}")))?;
+    let tables = sqlite::table_names(&conn).map_err(unreadable)?;
     for t in &tables {
         sandbox.tally.note(t, true);
     }
@@ -397,73 +415,46 @@ fn replay_sqlite(sandbox: &Sandbox, stream: &mut dyn Read) -> Result<Notes, Rest
     Ok(notes)
 }
 
-fn replay_error(sandbox: &Sandbox, budget: &Budget, n: u64, e: rusqlite::Error) -> RestoreError {
+fn replay_error(
+    sandbox: &Sandbox,
+    conn: &sqlite::Bounded,
+    n: u64,
+    e: rusqlite::Error,
+) -> RestoreError {
+    let e = match conn.error(sandbox, e) {
+        Ok(bound) => return bound,
+        Err(e) => e,
+    };
     match e.sqlite_error_code() {
-        Some(rusqlite::ErrorCode::DiskFull) => RestoreError::Limit {
-            limit: sandbox.limit(),
-        },
-        Some(rusqlite::ErrorCode::OperationInterrupted) if budget.spent() => {
+        Some(rusqlite::ErrorCode::OperationInterrupted) if conn.ops_spent() => {
             RestoreError::Failed(format!(
                 "replaying statement {n} stopped: it did more work than a dump of this size needs ({} VM steps; a dump does not loop)",
-                budget.ops.get()
+                conn.ops()
             ))
         }
-        _ => RestoreError::Failed(format!("replaying statement {n} failed: {e}")),
+        _ => RestoreError::Failed(format!(
+            "replaying statement {n} failed: {}",
+            without_content(&e.to_string())
+        )),
     }
 }
 
-/// The work a SQLite replay may still do, counted by its progress handler.
-#[derive(Default)]
-struct Budget {
-    ops: Cell<u64>,
-    allowed: Cell<u64>,
-}
-
-impl Budget {
-    fn allow(&self, more: u64) {
-        let base = if self.allowed.get() == 0 { BASE_OPS } else { 0 };
-        self.allowed
-            .set(self.allowed.get().saturating_add(base).saturating_add(more));
-    }
-
-    fn spent(&self) -> bool {
-        self.ops.get() > self.allowed.get()
-    }
-}
-
-/// Confine a replay (`Some`) or lift the confinement for our own checks (`None`): no
-/// ATTACH, DETACH or VACUUM (INTO) — they write files outside the sandbox — pragmas other
-/// than [`DUMP_PRAGMAS`] are ignored (a dump may not lift `max_page_count`), and the
-/// work done is bounded by `budget`.
-fn confine(conn: &rusqlite::Connection, budget: Option<&Budget>) {
+/// Confine a replay (`true`) or lift the confinement for our own checks (`false`): no
+/// ATTACH, DETACH or VACUUM (INTO) — they write files outside the sandbox — and pragmas
+/// other than [`DUMP_PRAGMAS`] are ignored (a dump may not lift `max_page_count`, nor
+/// the limits of its connection).
+fn confine(conn: &rusqlite::Connection, on: bool) {
     use rusqlite::ffi;
-    // SAFETY: the handle is open for the whole call. The budget outlives the confinement:
-    // `replay_sqlite` lifts it (None) before the budget goes out of scope, and the
-    // callbacks only run while statements of the replay execute.
+    // SAFETY: the handle is open for the whole call; the authorizer has no state.
     unsafe {
         let db = conn.handle();
-        match budget {
-            Some(b) => {
-                ffi::sqlite3_limit(db, ffi::SQLITE_LIMIT_ATTACHED, 0);
-                let arg = b as *const Budget as *mut c_void;
-                ffi::sqlite3_progress_handler(db, PROGRESS_OPS, Some(over_budget), arg);
-                ffi::sqlite3_set_authorizer(db, Some(authorize), std::ptr::null_mut());
-            }
-            None => {
-                ffi::sqlite3_progress_handler(db, 0, None, std::ptr::null_mut());
-                ffi::sqlite3_set_authorizer(db, None, std::ptr::null_mut());
-            }
+        if on {
+            ffi::sqlite3_limit(db, ffi::SQLITE_LIMIT_ATTACHED, 0);
+            ffi::sqlite3_set_authorizer(db, Some(authorize), std::ptr::null_mut());
+        } else {
+            ffi::sqlite3_set_authorizer(db, None, std::ptr::null_mut());
         }
     }
-}
-
-unsafe extern "C" fn over_budget(arg: *mut c_void) -> c_int {
-    // SAFETY: `arg` is the `Budget` registered by `confine`, alive while it is registered.
-    let budget = unsafe { &*(arg as *const Budget) };
-    budget
-        .ops
-        .set(budget.ops.get().saturating_add(PROGRESS_OPS as u64));
-    c_int::from(budget.spent())
 }
 
 unsafe extern "C" fn authorize(
@@ -508,10 +499,10 @@ fn replay_postgres(
     stream: &mut dyn Read,
     url: &str,
 ) -> Result<Notes, RestoreError> {
-    let db = ScratchDb::create(url)?;
-    let mut psql = db.psql_script()?;
-    let stderr = collect_stderr(&mut psql);
-    let mut stdin = psql.stdin.take();
+    let db = ScratchDb::create(url, postgres::Deadline::of(sandbox))?;
+    let psql = db.psql_script()?;
+    let stderr = collect_stderr(psql.take_stderr());
+    let mut stdin = psql.take_stdin();
     // A backup is data, not a script for this host: from the first line on, psql refuses
     // every backslash command (`\!` runs a shell command, `\o` writes a file, `\connect`
     // leaves the scratch database) — what pg_dump's own `\restrict` guards against.
@@ -543,9 +534,7 @@ fn replay_postgres(
         Ok(())
     });
     drop(stdin);
-    let status = psql
-        .wait()
-        .map_err(|e| RestoreError::Skipped(format!("psql did not finish: {e}")))?;
+    let status = psql.wait()?;
     let errors = stderr.join().unwrap_or_default();
     if cluster {
         return Err(RestoreError::Skipped(
@@ -564,7 +553,7 @@ fn replay_postgres(
     if !status.success() {
         return Err(RestoreError::Failed(format!(
             "replaying the dump into a scratch database failed: {}",
-            postgres::shorten(&errors)
+            postgres::shorten(&psql_errors(&errors))
         )));
     }
     let tables = db.tables()?;
@@ -580,10 +569,67 @@ fn replay_postgres(
     Ok(notes)
 }
 
+/// An error message of SQLite or psql with what it quotes of the dump left out: the
+/// contents of `"…"` and `'…'` (a token near a syntax error, a value that does not fit
+/// its type), so no row of a backup reaches a detail, a log or an alert.
+fn without_content(message: &str) -> String {
+    let mut out = String::with_capacity(message.len());
+    let mut open: Option<char> = None;
+    for c in message.chars() {
+        match open {
+            Some(q) if c == q => {
+                out.push('…');
+                out.push(c);
+                open = None;
+            }
+            Some(_) => {}
+            None => {
+                out.push(c);
+                if c == '"' || c == '\'' {
+                    open = Some(c);
+                }
+            }
+        }
+    }
+    if open.is_some() {
+        out.push('…');
+    }
+    out
+}
+
+/// psql's error output without the lines that quote the dump (`LINE n:` with its caret,
+/// `DETAIL:` with key values, `CONTEXT:` with a `COPY` row, `QUERY:`, pg_restore's
+/// `Command was:`), and quoted
+/// fragments of the rest left out.
+pub(super) fn psql_errors(stderr: &str) -> String {
+    let mut kept = Vec::new();
+    let mut skip_caret = false;
+    for line in stderr.lines() {
+        let bare = line.trim_start();
+        if skip_caret && bare.starts_with('^') {
+            skip_caret = false;
+            continue;
+        }
+        skip_caret = false;
+        if bare.starts_with("LINE ") {
+            skip_caret = true;
+            continue;
+        }
+        if ["DETAIL:", "CONTEXT:", "QUERY:", "HINT:", "Command was:"]
+            .iter()
+            .any(|p| bare.starts_with(p))
+            || line.starts_with(char::is_whitespace)
+        {
+            continue;
+        }
+        kept.push(without_content(line));
+    }
+    kept.join("\n")
+}
+
 /// Read a child's stderr on a thread (so a chatty child never blocks on a full pipe),
 /// keeping its first 64 KiB.
-fn collect_stderr(child: &mut Child) -> std::thread::JoinHandle<String> {
-    let stderr = child.stderr.take();
+fn collect_stderr(stderr: Option<std::process::ChildStderr>) -> std::thread::JoinHandle<String> {
     std::thread::spawn(move || {
         let mut kept = Vec::new();
         if let Some(mut s) = stderr {
@@ -811,6 +857,29 @@ mod tests {
             "CREATE TABLE t(a);\nINSERT INTO t VALUES(1);",
         );
         assert!(ok.is_ok(), "a normal dump still replays: {ok:?}");
+    }
+
+    #[test]
+    fn error_messages_do_not_quote_the_dump() {
+        assert_eq!(
+            without_content("near \"'s3cret'\": syntax error"),
+            "near \"…\": syntax error"
+        );
+        assert_eq!(
+            without_content("no such table: users"),
+            "no such table: users"
+        );
+        assert_eq!(without_content("open 'quote"), "open '…");
+        let psql = "psql:<stdin>:27: ERROR:  invalid input syntax for type integer: \"s3cret\"\n\
+                    LINE 1: INSERT INTO t VALUES ('s3cret');\n\
+                    \x20                             ^\n\
+                    DETAIL:  Key (email)=(bob@example.com) already exists.\n\
+                    CONTEXT:  COPY users, line 1: \"1\tbob@example.com\"\n";
+        let shown = psql_errors(psql);
+        assert_eq!(
+            shown,
+            "psql:<stdin>:27: ERROR:  invalid input syntax for type integer: \"…\""
+        );
     }
 
     #[test]

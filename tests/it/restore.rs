@@ -659,7 +659,7 @@ fn disabled_locations_are_not_tested() {
 
 /// The throwaway PostgreSQL of scripts/test-postgres, or None (skip) outside CI. The
 /// guard runs the PostgreSQL tests one at a time: they look at the server's databases.
-fn postgres() -> Option<(String, String, std::sync::MutexGuard<'static, ()>)> {
+pub(crate) fn postgres() -> Option<(String, String, std::sync::MutexGuard<'static, ()>)> {
     static SERVER: std::sync::Mutex<()> = std::sync::Mutex::new(());
     match std::env::var("BM_TEST_PG_URL") {
         Ok(url) if !url.is_empty() => {
