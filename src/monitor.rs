@@ -5,6 +5,7 @@ use crate::config::{Location, SizeOrPercent};
 use crate::problem::{Kind, Operation, Problem, Severity, SlotStart};
 use crate::run::{RunContext, SelectedLocation};
 use crate::scan::{self, ScanError};
+use crate::schedule;
 use crate::store::BackupRow;
 use anyhow::{Context, Result};
 use chrono::{DateTime, Duration, Utc};
@@ -50,6 +51,7 @@ fn monitor_location(ctx: &RunContext, sel: &SelectedLocation) -> Result<MonitorO
         ..Default::default()
     };
     let tz = ctx.tz();
+    let mut gaps = Vec::new();
     scan::rederive(ctx.store, sel.id, loc, &tz)
         .with_context(|| format!("deriving the backup timestamps of location {}", loc.name))?;
     match scan::scan(loc, &tz, ctx.now) {
@@ -78,6 +80,7 @@ fn monitor_location(ctx: &RunContext, sel: &SelectedLocation) -> Result<MonitorO
             let backups = ctx.store.backups_of(sel.id)?;
             let unsettled = found.files.iter().filter(|f| !f.settled).count();
             outcome.problems = judge(ctx, loc, &backups, unsettled, space);
+            gaps = missed(ctx, loc, &backups).1;
             outcome
                 .problems
                 .extend(unreadable_problem(loc, &found.unreadable));
@@ -91,6 +94,10 @@ fn monitor_location(ctx: &RunContext, sel: &SelectedLocation) -> Result<MonitorO
         &all,
         ctx.now,
     )?;
+    // A gap is history: the overdue problem it was (if a run saw it) closed just now and
+    // says how long it lasted; one no run saw is recorded closed, to be told once.
+    ctx.store
+        .record_gaps(Operation::Monitor, sel.id, &gaps, ctx.now)?;
     Ok(outcome)
 }
 
@@ -143,7 +150,7 @@ pub fn judge(
     if present.is_empty() {
         problems.push(no_backups_problem(loc, backups, unsettled));
     }
-    problems.extend(missing_slots(ctx, loc, backups));
+    problems.extend(missed(ctx, loc, backups).0);
     for b in &present {
         problems.extend(file_problems(loc, b, now));
     }
@@ -210,31 +217,72 @@ fn duration_text(d: std::time::Duration) -> String {
     if text.is_empty() { "0s".into() } else { text }
 }
 
-/// `missing_backup` per unsatisfied due slot, in the order of the slots' instants (the
-/// schedule yields them in that order; the label text would not sort that way).
-fn missing_slots(ctx: &RunContext, loc: &Location, backups: &[BackupRow]) -> Vec<Problem> {
+/// The location's missed slots, split: at most one `missing_backup` while it is overdue
+/// (its slot the first of the unbroken run of unsatisfied due slots that ends with the
+/// latest due slot, stable while the run lasts), and the gaps of the window (runs a
+/// later backup ended), described for the record.
+fn missed(
+    ctx: &RunContext,
+    loc: &Location,
+    backups: &[BackupRow],
+) -> (Option<Problem>, Vec<Problem>) {
     let timestamps: Vec<DateTime<Utc>> = backups.iter().map(|b| b.ts).collect();
     let oldest = timestamps.iter().min().copied();
-    loc.schedule
-        .judge(ctx.window_start(), ctx.now, oldest, &timestamps)
-        .into_iter()
-        .filter(|j| !j.satisfied)
-        .map(|j| {
-            let slot = SlotStart::new(j.slot.start, &ctx.tz());
-            Problem::new(
-                Kind::MissingBackup,
-                Severity::Critical,
-                &loc.name,
-                format!(
-                    "no backup for the {} slot starting {slot} (due {}, ends {})",
-                    loc.schedule.frequency.describe(),
-                    ctx.local_rfc3339(j.slot.due_at),
-                    ctx.local_rfc3339(j.slot.end)
+    let latest = timestamps.iter().filter(|t| **t <= ctx.now).max().copied();
+    // Judge from the last backup on when it is older than the window: an outage longer
+    // than the window keeps its first slot, so its problem stays one problem.
+    let from = latest.map_or(ctx.window_start(), |t| t.min(ctx.window_start()));
+    let judged = loc.schedule.judge(from, ctx.now, oldest, &timestamps);
+    let tz = ctx.tz();
+    let frequency = loc.schedule.frequency.describe();
+    let mut overdue = None;
+    let mut gaps = Vec::new();
+    for run in schedule::missed_runs(&judged) {
+        let slot = SlotStart::new(run.first.start, &tz);
+        let slots = plural(run.count, &format!("{frequency} slot"));
+        let problem = |message: String| {
+            Problem::new(Kind::MissingBackup, Severity::Critical, &loc.name, message)
+                .with_slot(slot)
+        };
+        // A backup after the run (in a slot not yet due) ends it as surely as one in a
+        // due slot: the location is not late then.
+        if run.overdue && latest.is_none_or(|t| t < run.first.start) {
+            let last = match latest {
+                Some(t) => format!(
+                    "the last backup is from {} ({} ago)",
+                    ctx.local_short(t),
+                    duration_text((ctx.now - t).to_std().unwrap_or_default())
                 ),
-            )
-            .with_slot(slot)
-        })
-        .collect()
+                None => "there is no backup yet".into(),
+            };
+            overdue = Some(problem(format!(
+                "overdue: {slots} missed since {} (first due {}); {last}",
+                ctx.local_short(run.first.start),
+                ctx.local_short(run.first.due_at),
+            )));
+        } else if run.first.start >= ctx.window_start() {
+            gaps.push(problem(format!(
+                "{slots} missed from {} to {} ({}); backups resumed after it",
+                ctx.local_short(run.first.start),
+                ctx.local_short(run.last.end),
+                duration_text(
+                    (run.last.end - run.first.start)
+                        .to_std()
+                        .unwrap_or_default()
+                )
+            )));
+        }
+    }
+    (overdue, gaps)
+}
+
+/// `3 daily slots`, `1 daily slot`.
+fn plural(n: usize, what: &str) -> String {
+    if n == 1 {
+        format!("1 {what}")
+    } else {
+        format!("{n} {what}s")
+    }
 }
 
 fn file_problems(loc: &Location, b: &BackupRow, now: DateTime<Utc>) -> Vec<Problem> {

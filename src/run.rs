@@ -47,6 +47,13 @@ impl RunContext<'_> {
             .to_string()
     }
 
+    /// A time for people in the configured zone: `2026-11-18 02:00`.
+    pub fn local_short(&self, t: DateTime<Utc>) -> String {
+        t.with_timezone(&self.tz())
+            .format("%Y-%m-%d %H:%M")
+            .to_string()
+    }
+
     /// RFC 3339 in the configured zone, as slots and report times are shown.
     pub fn local_rfc3339(&self, t: DateTime<Utc>) -> String {
         t.with_timezone(&self.tz())

@@ -178,7 +178,53 @@ pub struct JudgedSlot {
     pub satisfied: bool,
 }
 
+/// Consecutive unsatisfied due slots. The run that ends with the latest due slot is
+/// `overdue` (the location is late now); the others are gaps (history: a backup came
+/// after them).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct MissedRun {
+    pub first: Slot,
+    pub last: Slot,
+    pub count: usize,
+    pub overdue: bool,
+}
+
+/// Split judged slots (in time order) into runs of unsatisfied slots.
+pub fn missed_runs(judged: &[JudgedSlot]) -> Vec<MissedRun> {
+    let mut runs: Vec<MissedRun> = Vec::new();
+    let mut open: Option<MissedRun> = None;
+    for j in judged {
+        match (j.satisfied, open.as_mut()) {
+            (false, Some(run)) => {
+                run.last = j.slot;
+                run.count += 1;
+            }
+            (false, None) => {
+                open = Some(MissedRun {
+                    first: j.slot,
+                    last: j.slot,
+                    count: 1,
+                    overdue: false,
+                });
+            }
+            (true, _) => runs.extend(open.take()),
+        }
+    }
+    if let Some(mut run) = open {
+        run.overdue = true;
+        runs.push(run);
+    }
+    runs
+}
+
 impl Schedule {
+    /// The length of one period: the time between two fire times (for a cron
+    /// expression, between the next two from `from`).
+    pub fn period(&self, from: DateTime<Utc>) -> Option<Duration> {
+        let slots = self.slots_between(from, from + Duration::days(800));
+        slots.first().map(|s| s.end - s.start)
+    }
+
     /// Combine the frequency with `at` and `grace`; `grace` None applies the default (one period, or 1h with `at` or cron).
     pub fn new(
         frequency: Frequency,
@@ -350,6 +396,185 @@ impl Schedule {
                 JudgedSlot { slot, satisfied }
             })
             .collect()
+    }
+}
+
+#[cfg(test)]
+mod missed_run_tests {
+    use super::*;
+
+    fn slot(h: i64) -> Slot {
+        let start = DateTime::<Utc>::UNIX_EPOCH + chrono::Duration::hours(h);
+        Slot {
+            start,
+            end: start + chrono::Duration::hours(1),
+            due_at: start + chrono::Duration::hours(1),
+        }
+    }
+
+    fn judged(pattern: &str) -> Vec<JudgedSlot> {
+        pattern
+            .chars()
+            .enumerate()
+            .map(|(i, c)| JudgedSlot {
+                slot: slot(i as i64),
+                satisfied: c == '+',
+            })
+            .collect()
+    }
+
+    #[test]
+    fn the_trailing_run_is_overdue_and_earlier_runs_are_gaps() {
+        let runs = missed_runs(&judged("+--+-+---"));
+        assert_eq!(runs.len(), 3);
+        assert_eq!(
+            (runs[0].first, runs[0].count, runs[0].overdue),
+            (slot(1), 2, false)
+        );
+        assert_eq!(
+            (runs[1].first, runs[1].count, runs[1].overdue),
+            (slot(4), 1, false)
+        );
+        assert_eq!(
+            (runs[2].first, runs[2].last, runs[2].count, runs[2].overdue),
+            (slot(6), slot(8), 3, true)
+        );
+    }
+
+    #[test]
+    fn a_satisfied_latest_slot_means_nothing_is_overdue() {
+        assert!(missed_runs(&judged("+-+")).iter().all(|r| !r.overdue));
+        assert!(missed_runs(&judged("+++")).is_empty());
+        assert!(missed_runs(&[]).is_empty());
+        let all_missed = missed_runs(&judged("---"));
+        assert_eq!(all_missed.len(), 1);
+        assert!(all_missed[0].overdue);
+    }
+
+    fn berlin() -> Tz {
+        "Europe/Berlin".parse().unwrap()
+    }
+
+    fn utc(s: &str) -> DateTime<Utc> {
+        DateTime::parse_from_rfc3339(s).unwrap().with_timezone(&Utc)
+    }
+
+    /// Judge a schedule over a window and split it, backups at `ts`.
+    fn split(s: &Schedule, from: &str, now: &str, ts: &[&str]) -> Vec<MissedRun> {
+        let ts: Vec<DateTime<Utc>> = ts.iter().map(|t| utc(t)).collect();
+        let oldest = ts.iter().min().copied();
+        missed_runs(&s.judge(utc(from), utc(now), oldest, &ts))
+    }
+
+    #[test]
+    fn daily_with_at_one_missed_three_days_ago_is_a_gap_only() {
+        let s = Schedule::new(
+            Frequency::Daily,
+            Some(At::Time(chrono::NaiveTime::from_hms_opt(2, 0, 0).unwrap())),
+            None,
+            berlin(),
+        )
+        .unwrap();
+        let runs = split(
+            &s,
+            "2026-11-14T12:00:00Z",
+            "2026-11-21T12:00:00Z",
+            &[
+                "2026-11-15T01:10:00Z",
+                "2026-11-16T01:10:00Z",
+                "2026-11-17T01:10:00Z",
+                "2026-11-19T01:10:00Z",
+                "2026-11-20T01:10:00Z",
+                "2026-11-21T01:10:00Z",
+            ],
+        );
+        assert_eq!(runs.len(), 1);
+        assert!(!runs[0].overdue);
+        assert_eq!(runs[0].first.start, utc("2026-11-18T01:00:00Z"));
+    }
+
+    #[test]
+    fn hourly_outage_ongoing_is_one_overdue_run() {
+        let s = Schedule::new(
+            Frequency::Hourly,
+            None,
+            Some(Duration::minutes(10)),
+            berlin(),
+        )
+        .unwrap();
+        let runs = split(
+            &s,
+            "2026-11-21T00:00:00Z",
+            "2026-11-21T12:30:00Z",
+            &["2026-11-21T00:05:00Z", "2026-11-21T06:05:00Z"],
+        );
+        let overdue: Vec<_> = runs.iter().filter(|r| r.overdue).collect();
+        assert_eq!(overdue.len(), 1);
+        assert_eq!(overdue[0].first.start, utc("2026-11-21T07:00:00Z"));
+        assert_eq!(
+            overdue[0].count, 6,
+            "07..12: the 12:00 slot was due at 12:10"
+        );
+        assert_eq!(
+            runs.iter().filter(|r| !r.overdue).count(),
+            1,
+            "01..05 is a gap"
+        );
+    }
+
+    #[test]
+    fn weekly_and_cron_split_the_same_way() {
+        let weekly = Schedule::new(Frequency::Weekly, None, None, berlin()).unwrap();
+        let runs = split(
+            &weekly,
+            "2026-10-01T00:00:00Z",
+            "2026-11-21T12:00:00Z",
+            &["2026-10-06T10:00:00Z", "2026-10-27T10:00:00Z"],
+        );
+        assert!(runs.iter().any(|r| r.overdue), "no backup since Oct 27");
+        assert!(
+            runs.iter().any(|r| !r.overdue),
+            "the weeks of Oct 12 and 19"
+        );
+        let cron = Frequency::parse("0 3 * * *").unwrap();
+        let daily3 = Schedule::new(cron, None, None, berlin()).unwrap();
+        let runs = split(
+            &daily3,
+            "2026-11-18T00:00:00Z",
+            "2026-11-21T12:00:00Z",
+            &[
+                "2026-11-18T02:30:00Z",
+                "2026-11-20T02:30:00Z",
+                "2026-11-21T02:30:00Z",
+            ],
+        );
+        assert_eq!(runs.len(), 1);
+        assert!(!runs[0].overdue);
+    }
+
+    #[test]
+    fn a_dst_night_does_not_split_or_invent_a_run() {
+        // Europe/Berlin falls back on 2026-10-25: 02:00-03:00 happens twice.
+        let s = Schedule::new(
+            Frequency::Daily,
+            Some(At::Time(chrono::NaiveTime::from_hms_opt(2, 30, 0).unwrap())),
+            None,
+            berlin(),
+        )
+        .unwrap();
+        let runs = split(
+            &s,
+            "2026-10-23T00:00:00Z",
+            "2026-10-27T12:00:00Z",
+            &[
+                "2026-10-23T00:40:00Z",
+                "2026-10-24T00:40:00Z",
+                "2026-10-25T01:40:00Z",
+                "2026-10-26T01:40:00Z",
+                "2026-10-27T01:40:00Z",
+            ],
+        );
+        assert!(runs.is_empty(), "{runs:?}");
     }
 }
 

@@ -5,7 +5,7 @@
 //! Not for: judging (it reads what the operations recorded).
 
 use crate::outcome::{LatestBackup, LocationSummary, round3};
-use crate::problem::{Kind, Operation, Status};
+use crate::problem::{SlotStart, Status};
 use crate::run::{RunContext, SelectedLocation};
 use anyhow::Result;
 
@@ -18,14 +18,7 @@ pub fn location(
     new_backups: u64,
 ) -> Result<LocationSummary> {
     let present = ctx.store.present_backups(sel.id)?;
-    let mut missing_slots: Vec<_> = ctx
-        .store
-        .open_problems(Some(&[Operation::Monitor]), Some(&[sel.id]))?
-        .into_iter()
-        .filter(|p| p.problem.kind == Kind::MissingBackup)
-        .filter_map(|p| p.problem.slot)
-        .collect();
-    missing_slots.sort();
+    let missing_slots = missing_slots(ctx, sel)?;
     // present_backups is newest first.
     let latest = present.first();
     Ok(LocationSummary {
@@ -44,4 +37,19 @@ pub fn location(
         latest_backup_age_seconds: latest.map(|b| (ctx.now - b.ts).num_seconds()),
         missing_slots,
     })
+}
+
+/// Every unsatisfied due slot of the window, gaps and overdue alike, in time order.
+pub fn missing_slots(ctx: &RunContext, sel: &SelectedLocation) -> Result<Vec<SlotStart>> {
+    let timestamps: Vec<_> = ctx.store.backups_of(sel.id)?.iter().map(|b| b.ts).collect();
+    let oldest = timestamps.iter().min().copied();
+    let tz = ctx.tz();
+    Ok(sel
+        .config
+        .schedule
+        .judge(ctx.window_start(), ctx.now, oldest, &timestamps)
+        .into_iter()
+        .filter(|j| !j.satisfied)
+        .map(|j| SlotStart::new(j.slot.start, &tz))
+        .collect())
 }

@@ -109,6 +109,8 @@ struct Candidate {
     resolved_at: Option<DateTime<Utc>>,
     missed_slots: Option<u32>,
     deliveries: Vec<AlertDelivery>,
+    /// Found only once it was over (a gap no run saw): its resolution is its only notice.
+    after_the_fact: bool,
 }
 
 /// What happened to one alert across channels this run.
@@ -287,6 +289,15 @@ fn candidates(
         .map(|l| l.config.name.as_str())
         .collect();
     let ids: Vec<i64> = ctx.locations.iter().map(|l| l.id).collect();
+    // Gaps no run saw while they were open get an alert, to be told once as resolved
+    // below (a delivery that fails is retried like any other).
+    if ctx.config.monitoring.alert_on_failure && ctx.config.alerts.send_resolved {
+        for p in store.unannounced_gaps(&ids, ctx.window_start())? {
+            if wanted(p.problem.kind) {
+                store.open_alert(&p, ctx.now)?;
+            }
+        }
+    }
     let mut alerts: HashMap<i64, AlertRow> = store
         .unfinished_alerts()?
         .into_iter()
@@ -333,26 +344,25 @@ fn candidates(
             since: p.first_seen,
             resolved_at: None,
             missed_slots: None,
+            after_the_fact: false,
         });
     }
-    for alert in alerts.into_values() {
+    for mut alert in alerts.into_values() {
         let problem = store.problem(alert.problem_id)?;
         let Some(resolved_at) = problem.resolved_at else {
             continue;
         };
         store.close_alert(alert.id, resolved_at)?;
-        let missed_slots = match (&alert.problem.kind, alert.problem.location.as_deref()) {
-            (Kind::MissingBackup, Some(location)) => {
-                Some(store.missed_slots_between(location, problem.first_seen, resolved_at)?)
-            }
-            _ => None,
-        };
+        // The resolved notice says what the problem finally was (a missed run says how
+        // many slots it lasted).
+        alert.problem.message = problem.problem.message;
         out.push(Candidate {
             deliveries: store.alert_deliveries(alert.id)?,
             alert,
             since: problem.first_seen,
             resolved_at: Some(resolved_at),
-            missed_slots,
+            missed_slots: None,
+            after_the_fact: problem.first_seen == resolved_at,
         });
     }
     Ok(out)
@@ -373,6 +383,9 @@ fn notices_for(channel: &str, candidates: &[Candidate], ctx: &RunContext) -> Vec
         let history = ChannelHistory::of(channel, &c.deliveries);
         let event = match c.resolved_at {
             None => next_for_open(&history, c.alert.problem.severity, ctx.now, cooldown),
+            Some(_) if c.after_the_fact => {
+                (alerts.send_resolved && !history.resolved_delivered).then_some(Event::Resolved)
+            }
             Some(_) => next_for_closed(&history, alerts.send_resolved),
         };
         let Some(event) = event else { continue };

@@ -140,6 +140,80 @@ impl Store {
         Ok(out)
     }
 
+    /// Record gaps of `location_id` found by `op`: a gap whose problem was resolved by
+    /// this run (`now`) gets the gap's message (how many slots, for how long); a gap no
+    /// earlier run saw is inserted opened and resolved now, so it is told once as
+    /// resolved and never counts for an exit code. Known gaps are left as they are.
+    pub fn record_gaps(
+        &self,
+        op: Operation,
+        location_id: i64,
+        gaps: &[Problem],
+        now: DateTime<Utc>,
+    ) -> Result<()> {
+        if gaps.is_empty() {
+            return Ok(());
+        }
+        let tx = self.conn.unchecked_transaction()?;
+        {
+            let mut just_closed = tx.prepare_cached(
+                "UPDATE problems SET message = ?3 WHERE key = ?1 AND location_id = ?2 AND resolved_at = ?4",
+            )?;
+            let mut known =
+                tx.prepare_cached("SELECT 1 FROM problems WHERE key = ?1 AND location_id = ?2")?;
+            let mut insert = tx.prepare_cached(
+                "INSERT INTO problems (key, kind, severity, operation, location_id, location, path, slot, message, first_seen, last_seen, resolved_at)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?10, ?10)",
+            )?;
+            let now_s = to_unix(now);
+            for p in gaps {
+                let key = p.key();
+                if just_closed.execute(params![key, location_id, p.message, now_s])? > 0
+                    || known.exists(params![key, location_id])?
+                {
+                    continue;
+                }
+                insert.execute(params![
+                    key,
+                    p.kind,
+                    p.severity,
+                    op,
+                    location_id,
+                    p.location,
+                    p.path,
+                    p.slot,
+                    p.message,
+                    now_s
+                ])?;
+            }
+        }
+        tx.commit()?;
+        Ok(())
+    }
+
+    /// Problems of `location_ids` recorded already resolved (gaps found after the fact)
+    /// since `since` that no alert follows yet: to be told once as resolved.
+    pub fn unannounced_gaps(
+        &self,
+        location_ids: &[i64],
+        since: DateTime<Utc>,
+    ) -> Result<Vec<StoredProblem>> {
+        let mut stmt = self.conn.prepare_cached(&format!(
+            "SELECT {COLUMNS} FROM problems p WHERE resolved_at >= ?1 AND first_seen = resolved_at
+               AND NOT EXISTS (SELECT 1 FROM alerts a WHERE a.problem_id = p.id)
+             ORDER BY id"
+        ))?;
+        let rows = stmt.query_map([to_unix(since)], from_row)?;
+        let mut out = Vec::new();
+        for row in rows {
+            let p = row?;
+            if p.location_id.is_some_and(|id| location_ids.contains(&id)) {
+                out.push(p);
+            }
+        }
+        Ok(out)
+    }
+
     /// One stored problem by id, open or resolved.
     pub fn problem(&self, id: i64) -> Result<StoredProblem> {
         Ok(self.conn.query_row(

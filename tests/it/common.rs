@@ -180,3 +180,57 @@ pub fn problem_kinds_of(doc: &serde_json::Value, path: &str) -> Vec<String> {
         .map(|p| p["kind"].as_str().unwrap_or("").to_string())
         .collect()
 }
+
+/// A child whose own peak RSS is measured. A child forked from this test process
+/// inherits its high-water mark (the kernel folds the parent's into the child's at fork
+/// and exec), so with many tests running in one process `wait4`'s figure would be the
+/// test process's. GNU time forks the binary from a small process and reports its own.
+pub struct Measured {
+    pub child: std::process::Child,
+    rss_file: tempfile::NamedTempFile,
+}
+
+/// Spawn `cmd` under `/usr/bin/time` (Debian package `time`), keeping its program,
+/// arguments, environment, directory and pipes.
+pub fn spawn_measured(cmd: &std::process::Command) -> Measured {
+    let rss_file = tempfile::NamedTempFile::new().expect("temp file");
+    let mut timed = std::process::Command::new("/usr/bin/time");
+    timed
+        .arg("-q")
+        .arg("-f")
+        .arg("%M")
+        .arg("-o")
+        .arg(rss_file.path())
+        .arg(cmd.get_program())
+        .args(cmd.get_args())
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped());
+    if let Some(dir) = cmd.get_current_dir() {
+        timed.current_dir(dir);
+    }
+    for (k, v) in cmd.get_envs() {
+        match v {
+            Some(v) => timed.env(k, v),
+            None => timed.env_remove(k),
+        };
+    }
+    let child = timed
+        .spawn()
+        .expect("spawn the binary under /usr/bin/time (apt-get install time)");
+    Measured { child, rss_file }
+}
+
+impl Measured {
+    /// Wait for the child: its exit code and its own peak RSS in KiB.
+    pub fn wait(mut self) -> (i32, u64) {
+        let status = self.child.wait().expect("wait for the binary");
+        let text = std::fs::read_to_string(self.rss_file.path()).unwrap_or_default();
+        let rss = text
+            .lines()
+            .filter_map(|l| l.trim().parse::<u64>().ok())
+            .next_back()
+            .unwrap_or_else(|| panic!("no peak RSS from /usr/bin/time: {text:?}"));
+        (status.code().unwrap_or(-1), rss)
+    }
+}

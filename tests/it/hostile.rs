@@ -171,9 +171,9 @@ fn reap(pid: u32) -> (i32, u64) {
 /// Run the binary; also its peak RSS (KiB) and how long it took.
 fn run_measured(ws: &Workspace, args: &[&str]) -> (Run, u64, StdDuration) {
     let started = Instant::now();
-    let mut child = command(ws, args).spawn().expect("spawn the binary");
-    let outputs = collect(&mut child);
-    let (code, rss) = reap(child.id());
+    let mut measured = common::spawn_measured(&command(ws, args));
+    let outputs = collect(&mut measured.child);
+    let (code, rss) = measured.wait();
     let (stdout, stderr) = outputs();
     (
         Run {

@@ -56,9 +56,9 @@ fn test_restore(ws: &Workspace) -> (Run, Value, u64, StdDuration) {
     for (k, v) in &ws.envs {
         cmd.env(k, v);
     }
-    let mut child = cmd.spawn().expect("spawn the binary");
-    let (o, e) = read_outputs(&mut child);
-    let (code, rss_kib) = reap(child.id());
+    let mut measured = crate::common::spawn_measured(&cmd);
+    let (o, e) = read_outputs(&mut measured.child);
+    let (code, rss_kib) = measured.wait();
     let run = Run {
         code,
         stdout: o.join().unwrap(),
@@ -83,21 +83,6 @@ fn read_outputs(child: &mut std::process::Child) -> (Reader, Reader) {
         read(Box::new(child.stdout.take().unwrap())),
         read(Box::new(child.stderr.take().unwrap())),
     )
-}
-
-/// Reap `pid` with wait4: its exit code and its own peak RSS in KiB.
-fn reap(pid: u32) -> (i32, u64) {
-    let mut status = 0;
-    // SAFETY: rusage is plain data; wait4 fills it for the child we spawned.
-    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
-    let rc = unsafe { libc::wait4(pid as libc::pid_t, &mut status, 0, &mut usage) };
-    assert_eq!(rc, pid as libc::pid_t, "wait4");
-    let code = if libc::WIFEXITED(status) {
-        libc::WEXITSTATUS(status)
-    } else {
-        -1
-    };
-    (code, usage.ru_maxrss as u64)
 }
 
 /// `path` failed with exactly one problem of `kind`; returns its detail.

@@ -80,20 +80,17 @@ fn healthy_location_exits_zero_with_full_json_document() {
 }
 
 #[test]
-fn missing_slot_is_critical_with_its_slot() {
+fn a_gap_is_history_not_an_open_problem() {
     let w = workspace();
     w.write_config(&location(
         "db",
         "      schedule: daily\n      at: \"02:00\"\n",
     ));
+    // One nightly dump missed three days ago, backups every night since.
     daily_dumps(&w, "db", &[0, 1, 3, 4], 100);
     let (run, doc) = w.run_json(&["--monitor"]);
-    assert_eq!(run.code, 2);
-    let missing = problems_of(&doc, "missing_backup");
-    assert_eq!(missing.len(), 1, "{doc:#}");
-    assert_eq!(missing[0]["severity"], "critical");
-    assert_eq!(missing[0]["location"], "db");
-    assert_eq!(missing[0]["slot"], "2026-11-19T02:00:00+00:00");
+    assert_eq!(run.code, 0, "{doc:#}");
+    assert!(problems_of(&doc, "missing_backup").is_empty(), "{doc:#}");
     assert_eq!(
         doc["locations"][0]["missing_slots"],
         serde_json::json!(["2026-11-19T02:00:00+00:00"])
@@ -103,6 +100,41 @@ fn missing_slot_is_critical_with_its_slot() {
     assert!(
         (score - 0.8).abs() < 0.01,
         "4 of 5 due slots satisfied: {score}"
+    );
+    // No run saw it while it was late: it is recorded as opened and resolved at once.
+    let recorded: i64 = w.store_value(
+        "SELECT COUNT(*) FROM problems WHERE kind='missing_backup' AND resolved_at = first_seen AND message LIKE '1 daily slot missed from 2026-11-19 02:00%'",
+    );
+    assert_eq!(recorded, 1);
+}
+
+#[test]
+fn an_overdue_location_has_one_missing_backup_from_its_first_missed_slot() {
+    let w = workspace();
+    w.write_config(&location(
+        "db",
+        "      schedule: daily\n      at: \"02:00\"\n",
+    ));
+    daily_dumps(&w, "db", &[2, 3, 4], 100);
+    let (run, doc) = w.run_json(&["--monitor"]);
+    assert_eq!(run.code, 2);
+    let missing = problems_of(&doc, "missing_backup");
+    assert_eq!(missing.len(), 1, "{doc:#}");
+    assert_eq!(missing[0]["severity"], "critical");
+    assert_eq!(missing[0]["location"], "db");
+    assert_eq!(missing[0]["slot"], "2026-11-20T02:00:00+00:00");
+    let message = missing[0]["message"].as_str().unwrap();
+    assert!(
+        message.contains("2 daily slots missed since 2026-11-20 02:00"),
+        "{message}"
+    );
+    assert!(
+        message.contains("the last backup is from 2026-11-19 02:00"),
+        "{message}"
+    );
+    assert_eq!(
+        doc["locations"][0]["missing_slots"],
+        serde_json::json!(["2026-11-20T02:00:00+00:00", "2026-11-21T02:00:00+00:00"])
     );
 }
 
@@ -135,15 +167,23 @@ fn fixed_slot_resolves_when_the_backup_arrives() {
         "db",
         "      schedule: daily\n      at: \"02:00\"\n",
     ));
-    daily_dumps(&w, "db", &[0, 2], 100);
-    assert_eq!(w.run(&["--monitor"]).code, 2);
-    daily_dumps(&w, "db", &[1], 100);
+    daily_dumps(&w, "db", &[2], 100);
+    assert_eq!(w.run(&["--monitor"]).code, 2, "days 1 and 0 are overdue");
+    // Tonight's backup comes back; yesterday's stays missing: the run is over.
+    daily_dumps(&w, "db", &[0], 100);
     let (run, doc) = w.run_json(&["--monitor"]);
     assert_eq!(run.code, 0, "{doc:#}");
-    let resolved: i64 = w.store_value(
-        "SELECT COUNT(*) FROM problems WHERE kind='missing_backup' AND resolved_at IS NOT NULL",
+    assert_eq!(
+        doc["locations"][0]["missing_slots"],
+        serde_json::json!(["2026-11-20T02:00:00+00:00"])
     );
-    assert_eq!(resolved, 1);
+    let resolved: String = w.store_value(
+        "SELECT message FROM problems WHERE kind='missing_backup' AND resolved_at IS NOT NULL",
+    );
+    assert!(
+        resolved.starts_with("1 daily slot missed from 2026-11-20 02:00 to 2026-11-21 02:00"),
+        "the closed problem says how long it lasted: {resolved}"
+    );
 }
 
 #[test]
@@ -454,9 +494,6 @@ fn a_zone_in_the_file_name_is_honoured() {
     );
 }
 
-// The run summary in src/cli.rs orders what this checks: `missing_slots` and the
-// problem list, whose `fill_problems` sort keeps the store's `ORDER BY … slot` text
-// order within one kind. Un-ignore once both order by `monitor::slot_order`.
 #[test]
 fn missing_slots_are_ordered_by_instant_on_a_fall_back_day() {
     let mut w = workspace();
@@ -468,18 +505,14 @@ fn missing_slots_are_ordered_by_instant_on_a_fall_back_day() {
     w.write_file("h/first.bak", b"x", ts("2026-10-24T22:20:00Z"));
     w.write_file("h/last.bak", b"x", ts("2026-10-25T02:20:00Z"));
     let (run, doc) = w.run_json(&["--monitor"]);
-    assert_eq!(run.code, 2, "{doc:#}");
+    // The backup at 03:20 CET ends the run of missed slots: a gap, not overdue.
+    assert_eq!(run.code, 0, "{doc:#}");
     let in_order = serde_json::json!([
         "2026-10-25T01:15:00+02:00",
         "2026-10-25T02:15:00+02:00",
         "2026-10-25T02:15:00+01:00"
     ]);
     assert_eq!(doc["locations"][0]["missing_slots"], in_order, "{doc:#}");
-    let problem_slots: Vec<serde_json::Value> = problems_of(&doc, "missing_backup")
-        .iter()
-        .map(|p| p["slot"].clone())
-        .collect();
-    assert_eq!(serde_json::Value::from(problem_slots), in_order);
     let (_, status) = w.run_json(&["--status"]);
     assert_eq!(
         status["locations"][0]["missing_slots"], in_order,
@@ -586,14 +619,19 @@ fn hourly_and_cron_schedules_in_a_time_zone() {
         ts("2026-11-21T02:10:00Z"),
     );
     let (run, doc) = w.run_json(&["--monitor"]);
-    assert_eq!(run.code, 2);
-    let slots: Vec<(String, String)> = problems_of(&doc, "missing_backup")
+    // Both locations have backups after their missed slot: gaps, not overdue.
+    assert_eq!(run.code, 0, "{doc:#}");
+    let slots: Vec<(String, String)> = doc["locations"]
+        .as_array()
+        .unwrap()
         .iter()
-        .map(|p| {
-            (
-                p["location"].as_str().unwrap().to_string(),
-                p["slot"].as_str().unwrap().to_string(),
-            )
+        .flat_map(|l| {
+            l["missing_slots"].as_array().unwrap().iter().map(|s| {
+                (
+                    l["name"].as_str().unwrap().to_string(),
+                    s.as_str().unwrap().to_string(),
+                )
+            })
         })
         .collect();
     assert!(
@@ -617,15 +655,21 @@ fn window_limits_judged_slots() {
     daily_dumps(&w, "db", &[0, 1, 2, 10], 100);
     let (_, doc7) = w.run_json(&["--monitor", "--days", "7"]);
     let (_, doc30) = w.run_json(&["--monitor", "--days", "30"]);
+    let missing = |doc: &serde_json::Value| {
+        doc["locations"][0]["missing_slots"]
+            .as_array()
+            .unwrap()
+            .len()
+    };
     assert_eq!(
-        problems_of(&doc7, "missing_backup").len(),
+        missing(&doc7),
         4,
         "days 3..=6 before now, judged in a 7-day window"
     );
-    assert_eq!(
-        problems_of(&doc30, "missing_backup").len(),
-        7,
-        "days 3..=9 in a 30-day window"
+    assert_eq!(missing(&doc30), 7, "days 3..=9 in a 30-day window");
+    assert!(
+        problems_of(&doc30, "missing_backup").is_empty(),
+        "a gap is history"
     );
 }
 
@@ -666,9 +710,9 @@ fn status_reads_the_store_without_scanning() {
     let run = w.run(&["--status"]);
     assert_eq!(run.code, 3, "no store yet");
     assert!(run.stderr.contains("--monitor"), "{}", run.stderr);
-    daily_dumps(&w, "db", &[0, 2], 100);
-    assert_eq!(w.run(&["--monitor"]).code, 2);
-    daily_dumps(&w, "db", &[1], 100);
+    daily_dumps(&w, "db", &[1, 2], 100);
+    assert_eq!(w.run(&["--monitor"]).code, 2, "tonight's dump is overdue");
+    daily_dumps(&w, "db", &[0], 100);
     let (run, doc) = w.run_json(&["--status"]);
     assert_eq!(
         run.code, 2,
@@ -687,13 +731,13 @@ fn nagios_format_line_and_perfdata() {
         "db",
         "      schedule: daily\n      at: \"02:00\"\n",
     ));
-    daily_dumps(&w, "db", &[0, 2], 100);
+    daily_dumps(&w, "db", &[1, 2], 100);
     let run = w.run(&["--monitor", "--format", "nagios"]);
     assert_eq!(run.code, 2);
     let first = run.stdout.lines().next().unwrap();
     assert!(first.starts_with("BACKUP CRITICAL - "), "{first}");
     let perf = first.split_once(" | ").unwrap().1;
-    assert!(perf.contains("'db_age'=36000s;;;0"), "{perf}");
+    assert!(perf.contains("'db_age'=122400s;;;0"), "{perf}");
     assert!(perf.contains("'db_missing'=1;;;0"), "{perf}");
     assert!(perf.contains("'db_health'="), "{perf}");
     assert!(
@@ -712,13 +756,13 @@ fn text_output_is_a_table_per_location() {
         "db",
         "      schedule: daily\n      at: \"02:00\"\n",
     ));
-    daily_dumps(&w, "db", &[0, 2], 100);
+    daily_dumps(&w, "db", &[1, 2], 100);
     let run = w.run(&["--monitor"]);
     assert_eq!(run.code, 2);
     assert!(run.stdout.contains("LOCATION"), "{}", run.stdout);
-    assert!(run.stdout.contains("db_20261121_020000.sql.gz"));
+    assert!(run.stdout.contains("db_20261120_020000.sql.gz"));
     assert!(
-        run.stdout.contains("10h 0m"),
+        run.stdout.contains("1d 10h"),
         "age of the last backup: {}",
         run.stdout
     );

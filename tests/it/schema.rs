@@ -121,8 +121,9 @@ fn an_ok_run_matches() {
 #[test]
 fn a_critical_run_with_problems_matches() {
     let w = workspace(DAILY);
-    daily_backups(&w, &["20261113", "20261114", "20261121"]);
-    w.write_file("b/db_20261120.bin", b"", ts("2026-11-20T01:00:00Z"));
+    // An empty backup on the 15th, then nothing: overdue since the 16th.
+    daily_backups(&w, &["20261113", "20261114"]);
+    w.write_file("b/db_20261115.bin", b"", ts("2026-11-15T01:00:00Z"));
     let (run, doc) = w.run_json(&["--monitor"]);
     assert_eq!(run.code, 2, "{}", run.stderr);
     let kinds = run.kinds();
@@ -247,7 +248,8 @@ type Mutation = fn(&mut Value);
 #[test]
 fn the_schemas_reject_what_they_do_not_describe() {
     let w = workspace(DAILY);
-    daily_backups(&w, &["20261114", "20261121"]);
+    // Nothing since the 14th: overdue, so there is a problem to mutate.
+    daily_backups(&w, &["20261113", "20261114"]);
     let (_, doc) = w.run_json(&["--monitor", "--test-restore"]);
     let schema = run_schema();
     assert_valid(&schema, &doc);

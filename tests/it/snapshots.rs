@@ -13,7 +13,7 @@ fn scenario() -> Workspace {
     let mut w = Workspace::new();
     w.now = Some(ts(NOW));
     w.write_config(
-        "timezone: Europe/Berlin\nlogging: { file: null }\nmonitoring:\n  health_warning: 0.9\nbackups:\n  locations:\n    - name: db\n      path: db\n      type: database\n      schedule: daily\n      at: \"02:00\"\n      min_count: 3\n    - name: www\n      path: www\n      type: website\n      schedule: hourly\n      min_size: 10\n",
+        "timezone: Europe/Berlin\nlogging: { file: null }\nmonitoring:\n  health_warning: 0.9\nbackups:\n  locations:\n    - name: db\n      path: db\n      type: database\n      schedule: daily\n      at: \"02:00\"\n      min_count: 3\n      min_free_space: 0%\n    - name: www\n      path: www\n      type: website\n      schedule: hourly\n      min_size: 10\n      min_free_space: 0%\n",
     );
     for d in [0, 1, 3, 4, 5, 6, 7] {
         let t = ts("2026-11-21T01:00:00Z") - Duration::days(d);
