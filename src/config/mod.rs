@@ -274,6 +274,22 @@ pub struct RestoreConfig {
     /// `restore_limit_exceeded`.
     #[serde(default = "default_restore_timeout")]
     pub timeout: DurationValue,
+    /// Files, directories and links one restore may create; past it the test fails as
+    /// `restore_limit_exceeded`.
+    #[serde(default = "default_max_entries", deserialize_with = "env_u32")]
+    pub max_entries: u32,
+    /// Memory a decompressor may need (an xz dictionary, a zstd window); a stream that
+    /// declares more is skipped with the reason, never decoded.
+    #[serde(default = "default_decoder_memory")]
+    pub decoder_memory: Size,
+}
+
+fn default_max_entries() -> u32 {
+    1_000_000
+}
+
+fn default_decoder_memory() -> Size {
+    Size(2 << 30)
 }
 
 fn default_restore_timeout() -> DurationValue {
@@ -290,6 +306,8 @@ impl Default for RestoreConfig {
             scratch_dir: None,
             postgres_url: None,
             timeout: default_restore_timeout(),
+            max_entries: default_max_entries(),
+            decoder_memory: default_decoder_memory(),
         }
     }
 }
@@ -789,6 +807,14 @@ fn validate(config: &mut Config) -> Vec<String> {
         }
         if loc.restore.max_bytes.is_some_and(|s| s.0 == 0) {
             errors.push(format!("{key}.restore.max_bytes: must be positive"));
+        }
+        if loc.restore.max_entries == 0 {
+            errors.push(format!("{key}.restore.max_entries: must be positive"));
+        }
+        if loc.restore.decoder_memory.0 < 1 << 20 {
+            errors.push(format!(
+                "{key}.restore.decoder_memory: must be at least 1MiB"
+            ));
         }
         if let Some(url) = loc.restore.postgres_url.as_deref()
             && !(url.starts_with("postgresql://")

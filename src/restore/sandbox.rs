@@ -38,6 +38,14 @@ const BUFFER: usize = 1 << 20;
 /// Link chains longer than this are refused, like the kernel's ELOOP.
 const MAX_LINK_HOPS: usize = 40;
 
+/// What each entry and each directory the sandbox creates costs against `max_bytes`
+/// besides its content: an inode and its directory record are not free, and an archive of
+/// empty files or directories must not fill the scratch filesystem's inode table.
+pub const ENTRY_COST: u64 = 512;
+
+/// Entries (files, directories, links) one restore may create unless configured.
+pub const DEFAULT_MAX_ENTRIES: u64 = 1_000_000;
+
 /// Directory handles a sandbox keeps open (see [`OpenDirs`]).
 const MAX_OPEN_DIRS: usize = 128;
 
@@ -121,13 +129,16 @@ pub struct Sandbox {
     charged: AtomicU64,
     /// Bytes of restored content (files, SQL text).
     restored: AtomicU64,
-    /// Symbolic links of the archive (path → target), checked as a whole by
-    /// [`Sandbox::check_links`] because a link may point through one that comes later.
-    links: Mutex<HashMap<String, String>>,
+    /// Symbolic links of the archive, checked as a whole by [`Sandbox::check_links`]
+    /// because a link may point through one that comes later.
+    links: Mutex<Links>,
     /// When this test must stop (`restore.timeout`): every loop over entries, statements
     /// or rows asks [`Sandbox::check_deadline`].
     deadline: Instant,
     timeout: Duration,
+    /// Entries and directories created so far, and how many may be (`restore.max_entries`).
+    entries: AtomicU64,
+    max_entries: u64,
     pub tally: Tally,
 }
 
@@ -190,9 +201,11 @@ impl Sandbox {
             limit,
             charged: AtomicU64::new(0),
             restored: AtomicU64::new(0),
-            links: Mutex::new(HashMap::new()),
+            links: Mutex::new(Links::default()),
             deadline: Instant::now() + DEFAULT_TIMEOUT,
             timeout: DEFAULT_TIMEOUT,
+            entries: AtomicU64::new(0),
+            max_entries: DEFAULT_MAX_ENTRIES,
             tally,
         })
     }
@@ -202,6 +215,29 @@ impl Sandbox {
         self.timeout = timeout;
         self.deadline = Instant::now() + timeout;
         self
+    }
+
+    /// Allow at most `max` entries and directories (`restore.max_entries`).
+    pub fn with_max_entries(mut self, max: u64) -> Sandbox {
+        self.max_entries = max;
+        self
+    }
+
+    /// Count one entry or directory the restore creates: against the entry limit, and
+    /// [`ENTRY_COST`] bytes against `max_bytes`.
+    pub fn count_entry(&self) -> Result<(), RestoreError> {
+        let n = self.entries.fetch_add(1, Ordering::Relaxed) + 1;
+        if n > self.max_entries {
+            return Err(RestoreError::Entries {
+                limit: self.max_entries,
+            });
+        }
+        self.charge_overhead(ENTRY_COST)
+    }
+
+    /// Entries and directories created so far.
+    pub fn entries(&self) -> u64 {
+        self.entries.load(Ordering::Relaxed)
     }
 
     /// The instant this test must stop by.
@@ -266,6 +302,8 @@ impl Sandbox {
         src: &mut dyn Read,
     ) -> Result<Written, RestoreError> {
         let full = || self.root.join(entry.rel());
+        self.check_deadline()?;
+        self.count_entry()?;
         self.check_len(entry.rel_len(), &full)?;
         let dir = self.dir_fd(entry.parent())?;
         let name = c_name(entry.leaf())?;
@@ -287,6 +325,33 @@ impl Sandbox {
             bytes,
             new: attempts == 0,
         })
+    }
+
+    /// [`Sandbox::write_file`] for an archive entry whose `declarer` (its header, the
+    /// central directory) declares `declared` bytes: any other count is corruption, as
+    /// is a file that does not end where it should. At most `declared` + 1 bytes are read,
+    /// whatever the entry's stream would yield.
+    pub fn write_declared(
+        &self,
+        entry: &EntryPath,
+        src: &mut dyn Read,
+        declared: u64,
+        declarer: &str,
+    ) -> Result<Written, RestoreError> {
+        let written = self.write_file(entry, &mut src.take(declared.saturating_add(1)))?;
+        let got = written.bytes;
+        if got != declared {
+            let held = if got > declared {
+                "more".to_string()
+            } else {
+                got.to_string()
+            };
+            return Err(RestoreError::Corrupt(format!(
+                "{:?} is truncated or overlong: {declarer} declares {declared} bytes, the archive holds {held}",
+                entry.rel()
+            )));
+        }
+        Ok(written)
     }
 
     /// Like [`Sandbox::write_file`], for a scratch path from [`Sandbox::scratch_path`].
@@ -333,41 +398,87 @@ impl Sandbox {
 
     /// Create `entry` as a directory (and its parents).
     pub fn make_dir(&self, entry: &EntryPath) -> Result<(), RestoreError> {
+        self.check_deadline()?;
+        self.count_entry()?;
         self.dir_fd(&entry.0).map(drop)
     }
 
-    /// Record a symbolic link without creating it. An absolute target is refused at once;
-    /// relative ones are resolved when the archive is complete ([`Sandbox::check_links`]).
+    /// Record a symbolic link without creating it. An absolute target is refused at once,
+    /// and so is a relative one that leaves with the links known so far; the rest are
+    /// judged when the archive is complete ([`Sandbox::check_links`]). The link sits where
+    /// an extractor would create it: its parent directories are resolved through the
+    /// archive's earlier links (`d/s -> ..` puts `d/s/t` at `t`).
     pub fn note_symlink(&self, entry: &EntryPath, target: &[u8]) -> Result<(), RestoreError> {
         let target = String::from_utf8_lossy(target).into_owned();
+        let outside = || {
+            RestoreError::Unsafe(format!(
+                "symbolic link {:?} points outside the sandbox to {target:?}",
+                entry.rel()
+            ))
+        };
         if target.starts_with('/') {
-            return Err(RestoreError::Unsafe(format!(
-                "symbolic link {:?} points outside the sandbox to {target:?}",
-                entry.rel()
-            )));
+            return Err(outside());
         }
+        self.check_deadline()?;
+        self.count_entry()?;
         let links = &mut *self.links.lock().unwrap_or_else(|e| e.into_inner());
-        if resolve(links, entry.parent(), &target) == Resolved::Outside {
-            return Err(RestoreError::Unsafe(format!(
-                "symbolic link {:?} points outside the sandbox to {target:?}",
-                entry.rel()
-            )));
+        let lexical = entry.rel();
+        let parent = entry.parent().to_vec();
+        let leaf = entry.leaf().to_string();
+        match links.place(&parent, &leaf) {
+            Placed::At(key) => {
+                let dir = &key[..key.len() - 1];
+                if resolve(&links.by_place, dir, &target) == Resolved::Outside {
+                    return Err(outside());
+                }
+                links.by_place.insert(key.join("/"), target.clone());
+            }
+            Placed::Outside => return Err(self.under_outside_link(&lexical, &target)),
+            Placed::Nowhere => {}
         }
-        links.insert(entry.rel(), target);
+        links.order.push((parent, leaf, target));
         Ok(())
+    }
+
+    fn under_outside_link(&self, path: &str, target: &str) -> RestoreError {
+        RestoreError::Unsafe(format!(
+            "symbolic link {path:?} (to {target:?}) sits under links that lead outside the sandbox"
+        ))
     }
 
     /// Every link of the archive must resolve inside, also through the others. Links
     /// whose chain loops without ever leaving the sandbox resolve nowhere (the kernel's
     /// ELOOP): harmless, and named in the returned note.
     pub fn check_links(&self) -> Result<Option<String>, RestoreError> {
-        let links = self.links.lock().unwrap_or_else(|e| e.into_inner());
+        let links = &mut *self.links.lock().unwrap_or_else(|e| e.into_inner());
+        // Where each link sits, in archive order, now that all are known.
+        links.by_place.clear();
+        let mut placed = Vec::with_capacity(links.order.len());
+        for i in 0..links.order.len() {
+            let (parent, leaf, target) = links.order[i].clone();
+            let lexical = if parent.is_empty() {
+                leaf.clone()
+            } else {
+                format!("{}/{leaf}", parent.join("/"))
+            };
+            match links.place(&parent, &leaf) {
+                Placed::At(key) => {
+                    links.by_place.insert(key.join("/"), target.clone());
+                    placed.push((lexical, Some(key), target));
+                }
+                Placed::Outside => return Err(self.under_outside_link(&lexical, &target)),
+                Placed::Nowhere => placed.push((lexical, None, target)),
+            }
+        }
         let mut looping = Vec::new();
-        for (path, target) in links.iter() {
-            let entry = EntryPath(path.split('/').map(str::to_string).collect());
-            match resolve(&links, entry.parent(), target) {
+        for (path, key, target) in placed {
+            let Some(key) = key else {
+                looping.push(path);
+                continue;
+            };
+            match resolve(&links.by_place, &key[..key.len() - 1], &target) {
                 Resolved::Inside(_) => {}
-                Resolved::Loop => looping.push(path.clone()),
+                Resolved::Loop => looping.push(path),
                 Resolved::Outside => {
                     return Err(RestoreError::Unsafe(format!(
                         "symbolic link {path:?} points outside the sandbox to {target:?} through another link"
@@ -379,6 +490,7 @@ impl Sandbox {
             return Ok(None);
         }
         looping.sort();
+        looping.dedup();
         let shown: Vec<String> = looping.iter().take(3).map(|p| format!("{p:?}")).collect();
         Ok(Some(format!(
             "{} symbolic links loop without leaving the sandbox ({}{}): they resolve nowhere, like ELOOP, which is harmless",
@@ -406,7 +518,7 @@ impl Sandbox {
         };
         let resolved = {
             let links = self.links.lock().unwrap_or_else(|e| e.into_inner());
-            match resolve(&links, &[], &target.rel()) {
+            match resolve(&links.by_place, &[], &target.rel()) {
                 Resolved::Inside(parts) => parts,
                 Resolved::Outside => return Err(unsafe_link()),
                 Resolved::Loop => {
@@ -432,6 +544,8 @@ impl Sandbox {
             }
         }
         let full = || self.root.join(entry.rel());
+        self.check_deadline()?;
+        self.count_entry()?;
         self.check_len(entry.rel_len(), &full)?;
         let dir = self.dir_fd(entry.parent())?;
         let name = c_name(entry.leaf())?;
@@ -525,6 +639,10 @@ impl Sandbox {
                     // EEXIST: another thread of a parallel restore made it first.
                     if rc != 0 && made.raw_os_error() != Some(libc::EEXIST) {
                         return Err(scratch_error(&full(), made));
+                    }
+                    if rc == 0 {
+                        // A directory the archive never named is an inode all the same.
+                        self.count_entry()?;
                     }
                     open_dir(fd.as_raw_fd(), &name)
                 }
@@ -626,6 +744,13 @@ impl Drop for Sandbox {
 }
 
 fn scratch_error(path: &Path, e: io::Error) -> RestoreError {
+    if matches!(e.raw_os_error(), Some(libc::ENOSPC | libc::EDQUOT)) {
+        // The sandbox holds only what the archive made: it filled the scratch filesystem
+        // (space or inodes) before `max_bytes` / `max_entries` stopped it.
+        return RestoreError::Exceeded(format!(
+            "restoring filled the scratch filesystem at {path:?}: {e}; give restore.scratch_dir more room or lower restore.max_bytes / restore.max_entries so they stop it first"
+        ));
+    }
     if e.raw_os_error() == Some(libc::ENAMETOOLONG) {
         // The archive's fault, not this machine's (a name over NAME_MAX, a path over
         // PATH_MAX): it cannot be restored into a directory, so it fails — never a skip.
@@ -637,9 +762,41 @@ fn scratch_error(path: &Path, e: io::Error) -> RestoreError {
         ));
     }
     RestoreError::Skipped(format!(
-        "cannot write into the restore sandbox ({}): {e}",
-        path.display()
+        "cannot write into the restore sandbox ({path:?}): {e}"
     ))
+}
+
+/// The archive's symbolic links: in archive order as named, and by where each sits once
+/// its parent directories are resolved through the links before it.
+#[derive(Default)]
+struct Links {
+    /// (parent components as named, leaf, target).
+    order: Vec<(Vec<String>, String, String)>,
+    /// Resolved path → target.
+    by_place: HashMap<String, String>,
+}
+
+/// Where a link named `parent/leaf` sits.
+enum Placed {
+    /// At these components below the root (the last is the leaf).
+    At(Vec<String>),
+    /// Its parent resolves outside the sandbox.
+    Outside,
+    /// Its parent loops: the link cannot be created anywhere.
+    Nowhere,
+}
+
+impl Links {
+    fn place(&self, parent: &[String], leaf: &str) -> Placed {
+        match resolve(&self.by_place, &[], &parent.join("/")) {
+            Resolved::Inside(mut at) => {
+                at.push(leaf.to_string());
+                Placed::At(at)
+            }
+            Resolved::Outside => Placed::Outside,
+            Resolved::Loop => Placed::Nowhere,
+        }
+    }
 }
 
 /// Where a link resolves.

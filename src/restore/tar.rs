@@ -116,6 +116,7 @@ fn walk(
         .entries()
         .map_err(|e| read_error(sandbox, "the tar archive", e))?;
     for entry in entries {
+        sandbox.check_deadline()?;
         let mut entry = entry.map_err(|e| read_error(sandbox, "a tar header", e))?;
         count += 1;
         reading.set(Reading::Content);
@@ -128,16 +129,9 @@ fn walk(
         match kind {
             EntryType::Regular | EntryType::Continuous | EntryType::GNUSparse => {
                 let size = entry.size();
-                let written = sandbox.write_file(&path, &mut entry)?;
-                let got = written.bytes;
-                if got != size {
-                    return Err(RestoreError::Corrupt(format!(
-                        "{:?} is truncated: its header declares {size} bytes, the archive holds {got}",
-                        path.rel()
-                    )));
-                }
+                let written = sandbox.write_declared(&path, &mut entry, size, "its header")?;
                 declared += size;
-                restored += got;
+                restored += written.bytes;
                 sandbox.tally.note(&path.rel(), written.new);
             }
             EntryType::Directory => {

@@ -13,7 +13,6 @@ use std::collections::HashSet;
 use std::fs::File;
 use std::io::{self, Read, Seek, SeekFrom};
 use std::os::unix::fs::FileExt;
-use std::path::Path;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use zip::ZipArchive;
@@ -25,10 +24,9 @@ const MAX_LINK_TARGET: u64 = 4096;
 
 pub fn extract(
     sandbox: &Sandbox,
-    path: &Path,
+    file: File,
     progress: &(dyn Fn(u64) + Sync),
 ) -> Result<Notes, RestoreError> {
-    let file = super::open_backup(path)?;
     let shared = SharedFile::new(file)?;
     let archive = ZipArchive::new(shared.clone()).map_err(zip_error)?;
     if archive.has_duplicate_names() {
@@ -131,6 +129,7 @@ fn restore_entry(
     index: usize,
     progress: &(dyn Fn(u64) + Sync),
 ) -> Result<u64, RestoreError> {
+    sandbox.check_deadline()?;
     let mut entry = archive.by_index(index).map_err(zip_error)?;
     progress(entry.compressed_size());
     let Some(path) = EntryPath::parse(entry.name_raw())? else {
@@ -152,16 +151,9 @@ fn restore_entry(
         return Ok(0);
     }
     let size = entry.size();
-    let written = sandbox.write_file(&path, &mut entry)?;
-    let got = written.bytes;
-    if got != size {
-        return Err(RestoreError::Corrupt(format!(
-            "{:?}: the central directory declares {size} bytes, its data holds {got}",
-            path.rel()
-        )));
-    }
+    let written = sandbox.write_declared(&path, &mut entry, size, "the central directory")?;
     sandbox.tally.note(&path.rel(), written.new);
-    Ok(got)
+    Ok(written.bytes)
 }
 
 /// The local header in front of an entry's data must agree with the central directory on
