@@ -40,13 +40,20 @@ impl DecoderMemory {
         }
     }
 
-    fn allowed(&self) -> u64 {
-        self.config.min(self.max_bytes.max(DECODER_MEMORY_FLOOR))
+    /// What `codec` may take: an xz dictionary is bounded by both; a zstd window only by
+    /// the machine's bound (`--long` windows up to 2 GiB are a documented zstd mode, and
+    /// the window fills only as far as the output, which `max_bytes` bounds).
+    fn allowed(&self, codec: Compression) -> u64 {
+        match codec {
+            Compression::Xz => self.config.min(self.max_bytes.max(DECODER_MEMORY_FLOOR)),
+            _ => self.config,
+        }
     }
 
     /// The verdict on a stream that needs `need` bytes of decoder memory (`what`: the
     /// dictionary, the window), or None when it may be decoded.
-    pub fn judge(&self, codec: &str, what: &str, need: u64) -> Option<RestoreError> {
+    pub fn judge(&self, compression: Compression, what: &str, need: u64) -> Option<RestoreError> {
+        let codec = compression.suffix();
         let shown = bytesize::ByteSize(need).display().iec().to_string();
         if need > self.config {
             return Some(RestoreError::Skipped(format!(
@@ -54,7 +61,7 @@ impl DecoderMemory {
                 bytesize::ByteSize(self.config).display().iec()
             )));
         }
-        if need > self.allowed() {
+        if need > self.allowed(compression) {
             return Some(RestoreError::Exceeded(format!(
                 "the {codec} stream needs {shown} of memory to decode ({what}), more than restore.max_bytes ({}) allows: not decoded",
                 bytesize::ByteSize(self.max_bytes).display().iec()
@@ -64,12 +71,14 @@ impl DecoderMemory {
     }
 
     /// The verdict when the decoder itself refused a frame or block past its limit.
-    fn refused(&self, codec: &str) -> RestoreError {
-        let limit = bytesize::ByteSize(self.allowed()).display().iec();
+    fn refused(&self, compression: Compression) -> RestoreError {
+        let codec = compression.suffix();
+        let allowed = self.allowed(compression);
+        let limit = bytesize::ByteSize(allowed).display().iec();
         let reason = format!(
             "a part of the {codec} stream needs more than {limit} of memory to decode: not decoded"
         );
-        if self.allowed() >= self.config {
+        if allowed >= self.config {
             RestoreError::Skipped(format!("{reason} (restore.decoder_memory)"))
         } else {
             RestoreError::Exceeded(format!("{reason} (restore.max_bytes)"))
@@ -183,7 +192,7 @@ pub fn decoder(
         return Ok((input, refusal));
     }
     let buffered = || BufReader::with_capacity(CHUNK, input);
-    let allowed = memory.allowed();
+    let allowed = memory.allowed(compression);
     let inner: Stream = match compression {
         Compression::None => unreachable!("handled above"),
         Compression::Gzip => Box::new(flate2::bufread::MultiGzDecoder::new(buffered())),
@@ -207,7 +216,7 @@ pub fn decoder(
     };
     let guarded = Guarded {
         inner,
-        codec: compression.suffix(),
+        codec: compression,
         memory,
         refusal: refusal.clone(),
     };
@@ -217,7 +226,7 @@ pub fn decoder(
 /// A decoder whose memory-limit errors are kept in a [`Refusal`] as they pass.
 struct Guarded {
     inner: Stream,
-    codec: &'static str,
+    codec: Compression,
     memory: DecoderMemory,
     refusal: Refusal,
 }

@@ -589,7 +589,7 @@ fn restore(
     let promised = detect::promise(&detect::strip_compression_suffix(&name)).and_then(|p| p.content);
     *format = detect::format_name(compression, promised.unwrap_or(Content::Other));
     if let Some((what, need)) = compressed::declared_memory(compression, &head)
-        && let Some(verdict) = memory.judge(compression.suffix(), what, need)
+        && let Some(verdict) = memory.judge(compression, what, need)
     {
         return Err(verdict);
     }

@@ -9,6 +9,7 @@ mod cli;
 mod config;
 mod example;
 mod hostile;
+mod hostile_archive;
 mod monitor;
 mod reliability;
 mod report;

@@ -1,0 +1,354 @@
+//! Hostile archives, second round: links that sit under other links, archives of empty
+//! directories, decoders that declare gigabytes of memory, a backup swapped for a link
+//! between the scan and the restore, and the zip and tar oddities that follow. Each gets
+//! a verdict through the real binary, nothing escapes the sandbox, and no content of
+//! what took a backup's place reaches a message. Results are described in
+//! docs/reliability.md.
+
+use crate::common::{Workspace, problem_kinds_of as kinds_of, restore_result as result, set_mtime};
+
+use chrono::{Duration, Utc};
+use serde_json::Value;
+use std::io::Write;
+use std::path::Path;
+use std::time::{Duration as StdDuration, Instant};
+use tar::EntryType::{self, Directory, Regular, Symlink};
+
+/// One location `evil` over `backups/` whose sandboxes go to `scratch/`, with a canary
+/// `outside/target.txt` beside it.
+fn workspace(restore_extra: &str) -> Workspace {
+    let ws = Workspace::new();
+    ws.write_config(&format!(
+        "backups:\n  locations:\n    - name: evil\n      path: backups\n      restore:\n        \
+         latest: 100\n        scratch_dir: scratch\n{restore_extra}logging:\n  file: null\n"
+    ));
+    for dir in ["backups", "scratch", "outside"] {
+        std::fs::create_dir_all(ws.path(dir)).unwrap();
+    }
+    std::fs::write(ws.path("outside/target.txt"), "original").unwrap();
+    ws
+}
+
+fn settle(ws: &Workspace, dir: &str) {
+    let old = Utc::now() - Duration::days(1);
+    for e in std::fs::read_dir(ws.path(dir)).unwrap().flatten() {
+        set_mtime(&e.path(), old);
+    }
+}
+
+fn test_restore(ws: &Workspace) -> Value {
+    let (run, doc) = ws.run_json(&["--test-restore"]);
+    assert!(run.code == 0 || run.code == 2, "{}\n{}", run.code, run.stderr);
+    doc
+}
+
+fn assert_failed(doc: &Value, path: &str, kind: &str) -> String {
+    let r = result(doc, path);
+    assert_eq!(r["result"], "failed", "{path}: {r:#}");
+    assert_eq!(kinds_of(doc, path), vec![kind.to_string()], "{path}: {r:#}");
+    r["detail"].as_str().unwrap_or("").to_string()
+}
+
+fn assert_skipped(doc: &Value, path: &str) -> String {
+    let r = result(doc, path);
+    assert_eq!(r["result"], "skipped", "{path}: {r:#}");
+    assert!(kinds_of(doc, path).is_empty(), "{path}: {doc:#}");
+    r["detail"].as_str().unwrap_or("").to_string()
+}
+
+fn assert_passed(doc: &Value, path: &str) -> String {
+    let r = result(doc, path);
+    assert_eq!(r["result"], "passed", "{path}: {r:#}");
+    r["detail"].as_str().unwrap_or("").to_string()
+}
+
+/// A tar stream of (kind, name, link target, data); long names get GNU headers.
+fn tar_bytes(entries: &[(EntryType, &str, &str, &[u8])]) -> Vec<u8> {
+    let mut b = tar::Builder::new(Vec::new());
+    for (kind, name, link, data) in entries {
+        let mut h = tar::Header::new_gnu();
+        h.set_entry_type(*kind);
+        h.set_size(data.len() as u64);
+        h.set_mode(0o644);
+        h.set_mtime(1_700_000_000);
+        if *kind == Symlink {
+            b.append_link(&mut h, name, link).unwrap();
+        } else {
+            b.append_data(&mut h, name, *data).unwrap();
+        }
+    }
+    b.into_inner().unwrap()
+}
+
+fn gzip(data: &[u8]) -> Vec<u8> {
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+    gz.write_all(data).unwrap();
+    gz.finish().unwrap()
+}
+
+fn nothing_outside(ws: &Workspace) {
+    assert_eq!(
+        std::fs::read_to_string(ws.path("outside/target.txt")).unwrap(),
+        "original"
+    );
+    let names: Vec<_> = std::fs::read_dir(ws.path("outside")).unwrap().collect();
+    assert_eq!(names.len(), 1, "{names:?}");
+    assert!(!ws.path("pwned.txt").exists() && !ws.path("x.txt").exists());
+    let left: Vec<_> = std::fs::read_dir(ws.path("scratch")).unwrap().collect();
+    assert!(left.is_empty(), "sandboxes left behind: {left:?}");
+}
+
+#[test]
+fn links_under_links_are_resolved_through_the_earlier_links() {
+    let ws = workspace("");
+    // `d/s -> ..` puts `d/s/t` at the root, where `../outside` leaves.
+    let under = tar_bytes(&[
+        (Directory, "d/", "", b""),
+        (Symlink, "d/s", "..", b""),
+        (Symlink, "d/s/t", "../outside", b""),
+        (Regular, "t/pwned.txt", "", b"pwned"),
+    ]);
+    std::fs::write(ws.path("backups/under.tar"), under).unwrap();
+    // `a -> .` makes `a/a/a/b` the root's `b`, and `../../..` leaves from there.
+    let nested = tar_bytes(&[
+        (Symlink, "a", ".", b""),
+        (Symlink, "a/a/a/b", "../../..", b""),
+        (Regular, "b/x.txt", "", b"pwned"),
+    ]);
+    std::fs::write(ws.path("backups/nested.tar"), nested).unwrap();
+    // Harmless: links under a link that stay inside, and a loop.
+    let fine = tar_bytes(&[
+        (Regular, "f.txt", "", b"data"),
+        (Symlink, "a", ".", b""),
+        (Symlink, "a/a/b", "f.txt", b""),
+        (Symlink, "a/c", "a/a/b", b""),
+        (Symlink, "loop", "loop", b""),
+    ]);
+    std::fs::write(ws.path("backups/fine.tar"), fine).unwrap();
+    settle(&ws, "backups");
+    let doc = test_restore(&ws);
+    let d = assert_failed(&doc, "under.tar", "unsafe_archive_entry");
+    assert!(d.contains("\"d/s/t\"") && d.contains("outside the sandbox"), "{d}");
+    let d = assert_failed(&doc, "nested.tar", "unsafe_archive_entry");
+    assert!(d.contains("\"a/a/a/b\"") && d.contains("outside the sandbox"), "{d}");
+    let d = assert_passed(&doc, "fine.tar");
+    assert!(d.contains("1 symbolic links loop"), "{d}");
+    nothing_outside(&ws);
+}
+
+#[test]
+fn directories_and_empty_entries_count_against_the_limits() {
+    let ws = workspace("        max_bytes: 10MiB\n");
+    // 400 files at distinct depths (80,000 directories made on the way), then `x/` 300
+    // times: some 20 KB once compressed.
+    let mut names: Vec<String> = (0..400)
+        .map(|i| format!("t{i}/{}f", "d/".repeat(i)))
+        .collect();
+    names.extend(std::iter::repeat_n("x/".to_string(), 300));
+    let entries: Vec<_> = names
+        .iter()
+        .map(|n| {
+            let kind = if n.ends_with('/') { Directory } else { Regular };
+            (kind, n.as_str(), "", &b""[..])
+        })
+        .collect();
+    let bomb = gzip(&tar_bytes(&entries));
+    assert!(bomb.len() < 40_000, "{}", bomb.len());
+    std::fs::write(ws.path("backups/dirs.tar.gz"), bomb).unwrap();
+    settle(&ws, "backups");
+    let started = Instant::now();
+    let doc = test_restore(&ws);
+    let d = assert_failed(&doc, "dirs.tar.gz", "restore_limit_exceeded");
+    assert!(d.contains("restore.max_bytes"), "{d}");
+    assert!(started.elapsed() < StdDuration::from_secs(60));
+    nothing_outside(&ws);
+
+    // The entry limit on its own: 50 empty files against max_entries 20.
+    let ws = workspace("        max_entries: 20\n");
+    let names: Vec<String> = (0..50).map(|i| format!("e{i}")).collect();
+    let entries: Vec<_> = names
+        .iter()
+        .map(|n| (Regular, n.as_str(), "", &b""[..]))
+        .collect();
+    std::fs::write(ws.path("backups/many.tar"), tar_bytes(&entries)).unwrap();
+    let few: Vec<_> = names[..10]
+        .iter()
+        .map(|n| (Regular, n.as_str(), "", &b""[..]))
+        .collect();
+    std::fs::write(ws.path("backups/few.tar"), tar_bytes(&few)).unwrap();
+    settle(&ws, "backups");
+    let doc = test_restore(&ws);
+    let d = assert_failed(&doc, "many.tar", "restore_limit_exceeded");
+    assert!(d.contains("20 files, directories and links (restore.max_entries)"), "{d}");
+    assert_passed(&doc, "few.tar");
+}
+
+/// CRC-32 (IEEE), for patching xz headers.
+fn crc32(data: &[u8]) -> u32 {
+    let mut crc = !0u32;
+    for &b in data {
+        crc ^= u32::from(b);
+        for _ in 0..8 {
+            crc = if crc & 1 != 0 { (crc >> 1) ^ 0xedb8_8320 } else { crc >> 1 };
+        }
+    }
+    !crc
+}
+
+/// `data` as xz whose first block declares the LZMA2 dictionary byte `dict` (39: 3 GiB,
+/// 36: 1 GiB); the block header's CRC is made right again.
+fn xz_declaring(data: &[u8], dict: u8) -> Vec<u8> {
+    let mut xz = liblzma::write::XzEncoder::new(Vec::new(), 1);
+    xz.write_all(data).unwrap();
+    let mut bytes = xz.finish().unwrap();
+    let size = (usize::from(bytes[12]) + 1) * 4;
+    let header = &mut bytes[12..12 + size];
+    // No size fields in a single-threaded block header: flags, then filter 0x21, 1 byte.
+    assert_eq!(header[1] & 0xc0, 0, "{header:?}");
+    assert_eq!(&header[2..4], &[0x21, 0x01]);
+    header[4] = dict;
+    let crc = crc32(&header[..size - 4]);
+    header[size - 4..].copy_from_slice(&crc.to_le_bytes());
+    bytes
+}
+
+#[test]
+fn xz_dictionaries_past_the_memory_limit_are_never_decoded() {
+    let ws = workspace("        max_bytes: 10MiB\n");
+    let tar = tar_bytes(&[(Regular, "f.txt", "", b"data")]);
+    std::fs::write(ws.path("backups/huge-dict.tar.xz"), xz_declaring(&tar, 39)).unwrap();
+    std::fs::write(ws.path("backups/big-dict.tar.xz"), xz_declaring(&tar, 36)).unwrap();
+    // The dictionary byte of `xz -6` (8 MiB): an ordinary stream passes.
+    std::fs::write(ws.path("backups/plain.tar.xz"), xz_declaring(&tar, 22)).unwrap();
+    settle(&ws, "backups");
+    let doc = test_restore(&ws);
+    let d = assert_skipped(&doc, "huge-dict.tar.xz");
+    assert!(
+        d.contains("needs 3.0 GiB of memory to decode (its dictionary), more than restore.decoder_memory (2.0 GiB)"),
+        "{d}"
+    );
+    let d = assert_failed(&doc, "big-dict.tar.xz", "restore_limit_exceeded");
+    assert!(d.contains("1.0 GiB") && d.contains("restore.max_bytes"), "{d}");
+    assert_passed(&doc, "plain.tar.xz");
+    nothing_outside(&ws);
+}
+
+fn zstd_long(data: &[u8], window_log: u32) -> Vec<u8> {
+    let mut enc = zstd::stream::write::Encoder::new(Vec::new(), 3).unwrap();
+    enc.long_distance_matching(true).unwrap();
+    enc.window_log(window_log).unwrap();
+    enc.write_all(data).unwrap();
+    enc.finish().unwrap()
+}
+
+#[test]
+fn zstd_long_windows_are_decoded_up_to_the_cap_and_never_called_corrupt() {
+    let ws = workspace("");
+    let tar = tar_bytes(&[(Regular, "f.txt", "", b"data")]);
+    std::fs::write(ws.path("backups/long30.tar.zst"), zstd_long(&tar, 30)).unwrap();
+    std::fs::write(ws.path("backups/long31.tar.zst"), zstd_long(&tar, 31)).unwrap();
+    settle(&ws, "backups");
+    let doc = test_restore(&ws);
+    assert_passed(&doc, "long30.tar.zst");
+    assert_passed(&doc, "long31.tar.zst");
+
+    // Under a smaller cap the same archive is skipped with the reason, not corrupt.
+    let ws = workspace("        decoder_memory: 512MiB\n");
+    std::fs::write(ws.path("backups/long30.tar.zst"), zstd_long(&tar, 30)).unwrap();
+    settle(&ws, "backups");
+    let doc = test_restore(&ws);
+    let d = assert_skipped(&doc, "long30.tar.zst");
+    assert!(
+        d.contains("needs 1.0 GiB of memory to decode (its window), more than restore.decoder_memory (512.0 MiB)"),
+        "{d}"
+    );
+}
+
+#[test]
+fn a_backup_swapped_for_a_link_after_the_scan_is_not_read() {
+    // Two locations: while the first one's slow archive is restored, the second one's
+    // backup (already scanned) is replaced by a link to a secret.
+    let ws = Workspace::new();
+    ws.write_config(
+        "backups:\n  locations:\n    - name: slow\n      path: slow\n      restore:\n        \
+         scratch_dir: scratch\n    - name: victim\n      path: victim\n      restore:\n        \
+         scratch_dir: scratch\nlogging:\n  file: log.txt\n",
+    );
+    for dir in ["slow", "victim", "scratch", "secret"] {
+        std::fs::create_dir_all(ws.path(dir)).unwrap();
+    }
+    let names: Vec<String> = (0..20_000).map(|i| format!("d{}/f{i}", i % 300)).collect();
+    let entries: Vec<_> = names
+        .iter()
+        .map(|n| (Regular, n.as_str(), "", &b""[..]))
+        .collect();
+    std::fs::write(ws.path("slow/files.tar"), tar_bytes(&entries)).unwrap();
+    let dump = b"-- SQLite\nCREATE TABLE t(x);\nINSERT INTO t VALUES(1);\n";
+    std::fs::write(ws.path("victim/db.sql"), dump).unwrap();
+    std::fs::write(ws.path("secret/smtp.conf"), "smtp_password=Hunter2Secret\n").unwrap();
+    settle(&ws, "slow");
+    settle(&ws, "victim");
+
+    let child = std::process::Command::new(env!("CARGO_BIN_EXE_backup-monitor"))
+        .env_remove("DATABASE_URL")
+        .env_remove("BACKUP_MONITOR_CONFIG")
+        .env_remove("BACKUP_MONITOR_NOW")
+        .current_dir(ws.dir.path())
+        .args(["--config", "config.yaml", "--no-progress", "--test-restore"])
+        .args(["--format", "json"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + StdDuration::from_secs(60);
+    while std::fs::read_dir(ws.path("scratch")).unwrap().next().is_none() {
+        assert!(Instant::now() < deadline, "no sandbox appeared");
+        std::thread::sleep(StdDuration::from_millis(2));
+    }
+    std::fs::remove_file(ws.path("victim/db.sql")).unwrap();
+    std::os::unix::fs::symlink(ws.path("secret/smtp.conf"), ws.path("victim/db.sql")).unwrap();
+    let out = child.wait_with_output().unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let doc: Value = serde_json::from_str(&stdout).unwrap();
+    let d = assert_skipped(&doc, "db.sql");
+    assert!(d.contains("no longer a regular file") && d.contains("not followed"), "{d}");
+    // 20,000 empty files round-robin over 300 directories: well within GNU tar's time.
+    let d = assert_passed(&doc, "files.tar");
+    assert!(d.contains("restored 0 of 0 declared bytes"), "{d}");
+    let log = std::fs::read_to_string(ws.path("log.txt")).unwrap_or_default();
+    let store = std::fs::read(ws.path("backup_monitor.db")).unwrap();
+    for (what, text) in [
+        ("stdout", stdout.to_string()),
+        ("stderr", String::from_utf8_lossy(&out.stderr).into_owned()),
+        ("log", log),
+        ("store", String::from_utf8_lossy(&store).into_owned()),
+    ] {
+        assert!(!text.contains("Hunter2"), "the secret reached the {what}");
+    }
+}
+
+#[test]
+fn empty_files_round_robin_over_deep_directories_restore_quickly() {
+    let ws = workspace("");
+    // 20,000 empty files round-robin over 300 directories 20 levels deep.
+    let dirs: Vec<String> = (0..300)
+        .map(|i| format!("{}{i}", "deep/".repeat(20)))
+        .collect();
+    let names: Vec<String> = (0..20_000)
+        .map(|i| format!("{}/f{i}", dirs[i % 300]))
+        .collect();
+    let entries: Vec<_> = names
+        .iter()
+        .map(|n| (Regular, n.as_str(), "", &b""[..]))
+        .collect();
+    std::fs::write(ws.path("backups/rr.tar"), tar_bytes(&entries)).unwrap();
+    settle(&ws, "backups");
+    let started = Instant::now();
+    let doc = test_restore(&ws);
+    let took = started.elapsed();
+    assert_passed(&doc, "rr.tar");
+    assert_eq!(result(&doc, "rr.tar")["files"], 20_000);
+    assert!(took < StdDuration::from_secs(40), "took {took:?}");
+    eprintln!("20,000 empty files over 300 deep directories: {took:?}");
+    let _ = Path::new("");
+}
