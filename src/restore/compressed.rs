@@ -405,6 +405,51 @@ mod tests {
     }
 
     #[test]
+    fn declared_decoder_memory_is_read_from_the_headers() {
+        let mut xz = liblzma::write::XzEncoder::new(Vec::new(), 6);
+        xz.write_all(b"data").unwrap();
+        let xz = xz.finish().unwrap();
+        assert_eq!(
+            declared_memory(Compression::Xz, &xz),
+            Some(("its dictionary", 8 << 20))
+        );
+        let mut z = zstd::stream::write::Encoder::new(Vec::new(), 3).unwrap();
+        z.window_log(30).unwrap();
+        z.write_all(b"data").unwrap();
+        let z = z.finish().unwrap();
+        assert_eq!(
+            declared_memory(Compression::Zstd, &z),
+            Some(("its window", 1 << 30))
+        );
+        // Truncated or foreign headers declare nothing.
+        assert_eq!(declared_memory(Compression::Xz, &xz[..14]), None);
+        assert_eq!(declared_memory(Compression::Zstd, b"\x28\xb5"), None);
+        assert_eq!(declared_memory(Compression::Gzip, &z), None);
+        let limits = DecoderMemory {
+            config: 2 << 30,
+            max_bytes: 10 << 20,
+        };
+        assert!(matches!(
+            limits.judge(Compression::Xz, "its dictionary", 3 << 30),
+            Some(RestoreError::Skipped(_))
+        ));
+        assert!(matches!(
+            limits.judge(Compression::Xz, "its dictionary", 1 << 30),
+            Some(RestoreError::Exceeded(_))
+        ));
+        assert!(
+            limits
+                .judge(Compression::Xz, "its dictionary", 64 << 20)
+                .is_none()
+        );
+        assert!(
+            limits
+                .judge(Compression::Zstd, "its window", 2 << 30)
+                .is_none()
+        );
+    }
+
+    #[test]
     fn peek_keeps_the_stream_whole() {
         let (head, mut rest) = peek(Box::new(&b"abcdef"[..]), 4).unwrap();
         assert_eq!(head, b"abcd");

@@ -249,7 +249,10 @@ pub fn describe_start(head: &[u8]) -> String {
     const LOOKS_LIKE: &[(&[u8], &str)] = &[
         (b"Salted__", "it looks encrypted (openssl enc)"),
         (b"age-encryption.org/", "it looks encrypted (age)"),
-        (b"-----BEGIN PGP", "it looks encrypted (OpenPGP, ASCII-armored)"),
+        (
+            b"-----BEGIN PGP",
+            "it looks encrypted (OpenPGP, ASCII-armored)",
+        ),
         (b"<!DOCTYPE", "it looks like a web page (HTML)"),
         (b"<!doctype", "it looks like a web page (HTML)"),
         (b"<html", "it looks like a web page (HTML)"),
@@ -259,7 +262,11 @@ pub fn describe_start(head: &[u8]) -> String {
     if let Some((_, what)) = LOOKS_LIKE.iter().find(|(magic, _)| head.starts_with(magic)) {
         return (*what).into();
     }
-    if head.iter().take(64).all(|b| b.is_ascii_graphic() || b.is_ascii_whitespace()) {
+    if head
+        .iter()
+        .take(64)
+        .all(|b| b.is_ascii_graphic() || b.is_ascii_whitespace())
+    {
         "it starts with text in no format restore tests know".into()
     } else {
         "its first bytes match no format restore tests know".into()
@@ -454,7 +461,10 @@ mod tests {
         );
         // Content is never quoted: a secret put in the backup's place stays out.
         let secret = describe_start(b"smtp_password=hunter2\n");
-        assert!(!secret.contains("hunter") && !secret.contains("68 75"), "{secret}");
+        assert!(
+            !secret.contains("hunter") && !secret.contains("68 75"),
+            "{secret}"
+        );
         assert_eq!(
             describe_start(b"\x13\x37secret"),
             "its first bytes match no format restore tests know"

@@ -54,7 +54,9 @@ pub enum RestoreError {
     Limit { limit: u64 },
     #[error("restoring stopped after {seconds} s, the time limit (restore.timeout)")]
     TimeLimit { seconds: u64 },
-    #[error("restoring stopped at the limit of {limit} files, directories and links (restore.max_entries)")]
+    #[error(
+        "restoring stopped at the limit of {limit} files, directories and links (restore.max_entries)"
+    )]
     Entries { limit: u64 },
     /// A bound other than bytes and time, with its reason: the scratch filesystem filled,
     /// a decoder needing more memory than the limit allows.
@@ -84,9 +86,7 @@ impl RestoreError {
             RestoreError::Limit { .. }
             | RestoreError::TimeLimit { .. }
             | RestoreError::Entries { .. }
-            | RestoreError::Exceeded(_) => {
-                Some(Kind::RestoreLimitExceeded)
-            }
+            | RestoreError::Exceeded(_) => Some(Kind::RestoreLimitExceeded),
             RestoreError::Failed(_) => Some(Kind::RestoreFailed),
             RestoreError::Incomplete(_) => Some(Kind::DumpIncomplete),
             RestoreError::Skipped(_) => None,
@@ -236,8 +236,13 @@ fn test_location(
                 )),
                 None,
             ),
-            Ok(meta) if meta.len() != backup.seen_size || mtime_ns(&meta) != backup.seen_mtime_ns => {
-                (skipped_outcome(changed(Path::new(&backup.path)).to_string()), None)
+            Ok(meta)
+                if meta.len() != backup.seen_size || mtime_ns(&meta) != backup.seen_mtime_ns =>
+            {
+                (
+                    skipped_outcome(changed(Path::new(&backup.path)).to_string()),
+                    None,
+                )
             }
             Ok(meta) => {
                 let (size, mtime_ns) = (meta.len(), mtime_ns(&meta));
@@ -374,12 +379,7 @@ fn skipped_outcome(reason: String) -> Outcome {
 
 /// Restore one backup into a fresh sandbox and validate it. Errors only when no sandbox
 /// can be made at all (a configuration problem: the run cannot judge).
-fn test_backup(
-    ctx: &RunContext,
-    loc: &Location,
-    path: &Path,
-    seen: &Seen,
-) -> Result<Outcome> {
+fn test_backup(ctx: &RunContext, loc: &Location, path: &Path, seen: &Seen) -> Result<Outcome> {
     let size = seen.size;
     let started = Instant::now();
     let parent = scratch_parent(ctx, loc);
@@ -404,7 +404,7 @@ fn test_backup(
         memory,
         Some(seen),
     )
-        .and_then(|notes| validate(&sandbox, &loc.restore).map(|()| notes));
+    .and_then(|notes| validate(&sandbox, &loc.restore).map(|()| notes));
     progress.finish();
     let files = sandbox.tally.files();
     let bytes = sandbox.restored().min(sandbox.limit());
@@ -586,7 +586,8 @@ fn restore(
             )),
         };
     }
-    let promised = detect::promise(&detect::strip_compression_suffix(&name)).and_then(|p| p.content);
+    let promised =
+        detect::promise(&detect::strip_compression_suffix(&name)).and_then(|p| p.content);
     *format = detect::format_name(compression, promised.unwrap_or(Content::Other));
     if let Some((what, need)) = compressed::declared_memory(compression, &head)
         && let Some(verdict) = memory.judge(compression, what, need)
@@ -596,12 +597,19 @@ fn restore(
     let (decoded, refusal) = compressed::decoder(compression, stream, memory)
         .map_err(|e| RestoreError::read("the compressed stream", e))?;
     // A decoder that stopped at its memory limit did not find damage.
-    decoded_content(sandbox, pg_url, decoded, compression, &name, promise, format).map_err(
-        |e| match e {
-            RestoreError::Corrupt(_) => refusal.take().unwrap_or(e),
-            other => other,
-        },
+    decoded_content(
+        sandbox,
+        pg_url,
+        decoded,
+        compression,
+        &name,
+        promise,
+        format,
     )
+    .map_err(|e| match e {
+        RestoreError::Corrupt(_) => refusal.take().unwrap_or(e),
+        other => other,
+    })
 }
 
 /// The content of a decoded stream, handed to its format's handler.

@@ -16,18 +16,20 @@
 //! large buffer and no fsync: the sandbox is thrown away.
 
 use super::{RestoreError, Tally};
-use std::time::{Duration, Instant};
+use rustix::fs::{AtFlags, FileType, Mode, OFlags, ResolveFlags};
+use rustix::io::Errno;
 use std::cell::RefCell;
 use std::collections::HashMap;
 use std::ffi::{CStr, CString};
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, Read, Write};
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::os::fd::{AsFd, OwnedFd};
 use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::{MetadataExt, OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 /// Every sandbox directory's name starts with this, followed by `<pid>-`.
 pub const PREFIX: &str = "backup-monitor-restore-";
@@ -189,7 +191,7 @@ impl Sandbox {
             .permissions(fs::Permissions::from_mode(0o700))
             .tempdir_in(parent)?;
         let root_fd = open_dir(
-            libc::AT_FDCWD,
+            rustix::fs::CWD,
             &CString::new(dir.path().as_os_str().as_bytes()).map_err(io::Error::other)?,
         )?;
         // The directory is removed by our Drop, not tempfile's.
@@ -310,8 +312,8 @@ impl Sandbox {
         let mut attempts = 0;
         let file = loop {
             // O_EXCL never opens an existing name, link or not; O_NOFOLLOW says so twice.
-            let flags = libc::O_WRONLY | libc::O_CREAT | libc::O_EXCL | libc::O_NOFOLLOW;
-            match open_at(dir.as_raw_fd(), &name, flags, 0o600) {
+            let flags = OFlags::WRONLY | OFlags::CREATE | OFlags::EXCL | OFlags::NOFOLLOW;
+            match open_at(&dir, &name, flags, Mode::RUSR | Mode::WUSR) {
                 Ok(fd) => break File::from(fd),
                 Err(e) if e.raw_os_error() == Some(libc::EEXIST) && attempts < 2 => {
                     attempts += 1;
@@ -552,19 +554,9 @@ impl Sandbox {
         let replaced = self.clear_name(&dir, &name, entry)?;
         let source = CString::new(source.as_os_str().as_bytes())
             .map_err(|e| scratch_error(&full(), io::Error::other(e)))?;
-        // SAFETY: both names are NUL-terminated and `dir` is an open directory.
-        let rc = unsafe {
-            libc::linkat(
-                libc::AT_FDCWD,
-                source.as_ptr(),
-                dir.as_raw_fd(),
-                name.as_ptr(),
-                0,
-            )
-        };
-        if rc != 0 {
-            return Err(scratch_error(&full(), io::Error::last_os_error()));
-        }
+        // Without AT_SYMLINK_FOLLOW, linkat never follows `source` if it were a link.
+        rustix::fs::linkat(rustix::fs::CWD, &source, &*dir, &name, AtFlags::empty())
+            .map_err(|e| scratch_error(&full(), e.into()))?;
         Ok(!replaced)
     }
 
@@ -577,74 +569,82 @@ impl Sandbox {
         name: &CStr,
         entry: &EntryPath,
     ) -> Result<bool, RestoreError> {
-        // SAFETY: an all-zero `stat` is a valid value for fstatat to overwrite.
-        let mut st: libc::stat = unsafe { std::mem::zeroed() };
-        // SAFETY: `dir` is open, `name` NUL-terminated, `st` a valid out-pointer.
-        let rc = unsafe {
-            libc::fstatat(
-                dir.as_raw_fd(),
-                name.as_ptr(),
-                &mut st,
-                libc::AT_SYMLINK_NOFOLLOW,
-            )
+        let st = match rustix::fs::statat(dir, name, AtFlags::SYMLINK_NOFOLLOW) {
+            Ok(st) => st,
+            Err(Errno::NOENT) => return Ok(false),
+            Err(e) => return Err(scratch_error(&self.root.join(entry.rel()), e.into())),
         };
-        if rc != 0 {
-            let e = io::Error::last_os_error();
-            return match e.raw_os_error() {
-                Some(libc::ENOENT) => Ok(false),
-                _ => Err(scratch_error(&self.root.join(entry.rel()), e)),
-            };
-        }
-        if st.st_mode & libc::S_IFMT == libc::S_IFDIR {
+        if FileType::from_raw_mode(st.st_mode) == FileType::Directory {
             return Err(RestoreError::Corrupt(format!(
                 "entry {:?} is a file where the archive made a directory",
                 entry.rel()
             )));
         }
-        // SAFETY: as above; flags 0 unlinks a non-directory.
-        if unsafe { libc::unlinkat(dir.as_raw_fd(), name.as_ptr(), 0) } != 0 {
-            let e = io::Error::last_os_error();
-            if e.raw_os_error() != Some(libc::ENOENT) {
-                return Err(scratch_error(&self.root.join(entry.rel()), e));
-            }
+        match rustix::fs::unlinkat(dir, name, AtFlags::empty()) {
+            Ok(()) | Err(Errno::NOENT) => {}
+            Err(e) => return Err(scratch_error(&self.root.join(entry.rel()), e.into())),
         }
         Ok(true)
     }
 
-    /// The open directory `parts` below the root, made (0700) and opened one component
-    /// at a time from the deepest one already open. Every component is opened with
-    /// `O_NOFOLLOW | O_DIRECTORY` relative to its parent, so only a real directory is
-    /// ever entered; a file in the way is corruption.
+    /// The open directory `parts` below the root: kept open from an earlier entry, else
+    /// opened in one call that refuses every link on the way ([`open_beneath`]), else
+    /// made (0700) and opened one component at a time from the deepest one already open.
+    /// Every component is opened with `O_NOFOLLOW | O_DIRECTORY` relative to its parent,
+    /// so only a real directory is ever entered; a file in the way is corruption.
     fn dir_fd(&self, parts: &[String]) -> Result<Arc<OwnedFd>, RestoreError> {
         if parts.is_empty() {
             return Ok(self.root_fd.clone());
         }
+        let joined = parts.join("/");
+        // Where each prefix of `joined` ends.
+        let ends: Vec<usize> = parts
+            .iter()
+            .scan(0usize, |len, p| {
+                *len += p.len() + usize::from(*len > 0);
+                Some(*len)
+            })
+            .collect();
+        if let Some(fd) = self
+            .dirs
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(&joined)
+        {
+            return Ok(fd);
+        }
+        let full = || self.root.join(&joined);
+        self.check_len(joined.len(), &full)?;
+        if let Some(fd) = open_beneath(&*self.root_fd, &joined) {
+            let fd = Arc::new(fd);
+            self.dirs
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .insert(joined, fd.clone());
+            return Ok(fd);
+        }
         let (mut at, mut fd) = {
             let mut dirs = self.dirs.lock().unwrap_or_else(|e| e.into_inner());
-            (1..=parts.len())
+            (1..parts.len())
                 .rev()
-                .find_map(|i| dirs.get(&parts[..i].join("/")).map(|fd| (i, fd)))
+                .find_map(|i| dirs.get(&joined[..ends[i - 1]]).map(|fd| (i, fd)))
                 .unwrap_or((0, self.root_fd.clone()))
         };
         while at < parts.len() {
-            let rel = parts[..=at].join("/");
+            let rel = joined[..ends[at]].to_string();
             let full = || self.root.join(&rel);
             self.check_len(rel.len(), &full)?;
             let name = c_name(&parts[at])?;
-            let next = match open_dir(fd.as_raw_fd(), &name) {
+            let next = match open_dir(&*fd, &name) {
                 Err(e) if e.raw_os_error() == Some(libc::ENOENT) => {
-                    // SAFETY: `fd` is an open directory and `name` NUL-terminated.
-                    let rc = unsafe { libc::mkdirat(fd.as_raw_fd(), name.as_ptr(), 0o700) };
-                    let made = io::Error::last_os_error();
-                    // EEXIST: another thread of a parallel restore made it first.
-                    if rc != 0 && made.raw_os_error() != Some(libc::EEXIST) {
-                        return Err(scratch_error(&full(), made));
-                    }
-                    if rc == 0 {
+                    match rustix::fs::mkdirat(&*fd, &name, Mode::RWXU) {
                         // A directory the archive never named is an inode all the same.
-                        self.count_entry()?;
+                        Ok(()) => self.count_entry()?,
+                        // Another thread of a parallel restore made it first.
+                        Err(Errno::EXIST) => {}
+                        Err(e) => return Err(scratch_error(&full(), e.into())),
                     }
-                    open_dir(fd.as_raw_fd(), &name)
+                    open_dir(&*fd, &name)
                 }
                 other => other,
             };
@@ -697,38 +697,41 @@ fn c_name(part: &str) -> Result<CString, RestoreError> {
         .map_err(|_| RestoreError::Corrupt(format!("entry name {part:?} contains a NUL byte")))
 }
 
-/// `openat(dir, name, flags | O_CLOEXEC, mode)`.
-fn open_at(dir: RawFd, name: &CStr, flags: libc::c_int, mode: libc::mode_t) -> io::Result<OwnedFd> {
+/// `openat(dir, name, flags | O_CLOEXEC, mode)`, retried on EINTR.
+fn open_at(dir: impl AsFd, name: &CStr, flags: OFlags, mode: Mode) -> io::Result<OwnedFd> {
     loop {
-        // SAFETY: `name` is NUL-terminated; `dir` is an open directory or AT_FDCWD.
-        let fd = unsafe {
-            libc::openat(
-                dir,
-                name.as_ptr(),
-                flags | libc::O_CLOEXEC,
-                libc::c_uint::from(mode),
-            )
-        };
-        if fd >= 0 {
-            // SAFETY: the kernel just returned this descriptor; nothing else owns it.
-            return Ok(unsafe { OwnedFd::from_raw_fd(fd) });
-        }
-        let e = io::Error::last_os_error();
-        if e.kind() != io::ErrorKind::Interrupted {
-            return Err(e);
+        match rustix::fs::openat(&dir, name, flags | OFlags::CLOEXEC, mode) {
+            Err(Errno::INTR) => {}
+            other => return other.map_err(io::Error::from),
         }
     }
 }
 
 /// `name` in `dir` as a directory handle, only if it is a real directory (never through
 /// a link: ELOOP or ENOTDIR otherwise).
-fn open_dir(dir: RawFd, name: &CStr) -> io::Result<OwnedFd> {
+fn open_dir(dir: impl AsFd, name: &CStr) -> io::Result<OwnedFd> {
     open_at(
         dir,
         name,
-        libc::O_PATH | libc::O_DIRECTORY | libc::O_NOFOLLOW,
-        0,
+        OFlags::PATH | OFlags::DIRECTORY | OFlags::NOFOLLOW,
+        Mode::empty(),
     )
+}
+
+/// The directory `rel` below `root` in one call, with the kernel refusing every symbolic
+/// link and anything outside `root` on the way (`openat2`, `RESOLVE_BENEATH |
+/// RESOLVE_NO_SYMLINKS`). None when it does not exist yet, is not a plain walk of real
+/// directories, or the kernel has no `openat2`: the caller walks it one component at a
+/// time then.
+fn open_beneath(root: impl AsFd, rel: &str) -> Option<OwnedFd> {
+    let flags = OFlags::PATH | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC;
+    let resolve = ResolveFlags::BENEATH | ResolveFlags::NO_SYMLINKS | ResolveFlags::NO_MAGICLINKS;
+    loop {
+        match rustix::fs::openat2(&root, rel, flags, Mode::empty(), resolve) {
+            Err(Errno::INTR | Errno::AGAIN) => {}
+            other => return other.ok(),
+        }
+    }
 }
 
 impl Drop for Sandbox {
@@ -856,8 +859,7 @@ pub fn clean_leftovers(parent: &Path) -> usize {
         return 0;
     };
     let me = std::process::id();
-    // SAFETY: geteuid has no preconditions and cannot fail.
-    let uid = unsafe { libc::geteuid() };
+    let uid = rustix::process::geteuid().as_raw();
     let mut removed = 0;
     for entry in entries.flatten() {
         let name = entry.file_name();
@@ -892,12 +894,17 @@ pub fn clean_leftovers(parent: &Path) -> usize {
 }
 
 pub(crate) fn process_alive(pid: u32) -> bool {
-    let Ok(pid) = libc::pid_t::try_from(pid) else {
+    let Some(pid) = i32::try_from(pid)
+        .ok()
+        .and_then(rustix::process::Pid::from_raw)
+    else {
         return false;
     };
-    // SAFETY: signal 0 only checks whether the process exists; nothing is sent.
-    let rc = unsafe { libc::kill(pid, 0) };
-    rc == 0 || io::Error::last_os_error().raw_os_error() == Some(libc::EPERM)
+    // Signal 0 only checks whether the process exists; nothing is sent.
+    matches!(
+        rustix::process::test_kill_process(pid),
+        Ok(()) | Err(Errno::PERM)
+    )
 }
 
 #[cfg(test)]
@@ -937,7 +944,7 @@ mod tests {
     #[test]
     fn private_directory_removed_on_drop() {
         let parent = tempfile::tempdir().unwrap();
-        let sb = sandbox(parent.path(), 100);
+        let sb = sandbox(parent.path(), 1 << 20);
         let root = sb.root().to_path_buf();
         let name = root.file_name().unwrap().to_str().unwrap().to_string();
         assert!(name.starts_with(&format!("{PREFIX}{}-", std::process::id())));
@@ -969,7 +976,7 @@ mod tests {
     #[test]
     fn links_resolving_outside_are_refused_also_through_chains() {
         let parent = tempfile::tempdir().unwrap();
-        let sb = sandbox(parent.path(), 100);
+        let sb = sandbox(parent.path(), 1 << 20);
         sb.note_symlink(&entry("a/inside"), b"../b").unwrap();
         assert!(matches!(
             sb.note_symlink(&entry("a/out"), b"../../x"),
@@ -990,9 +997,66 @@ mod tests {
     }
 
     #[test]
+    fn links_sit_where_earlier_links_put_them() {
+        let parent = tempfile::tempdir().unwrap();
+        let sb = sandbox(parent.path(), 1 << 20);
+        sb.make_dir(&entry("d")).unwrap();
+        sb.note_symlink(&entry("d/s"), b"..").unwrap();
+        // `d/s/t` is the root's `t`: `../outside` leaves from there.
+        assert!(matches!(
+            sb.note_symlink(&entry("d/s/t"), b"../outside"),
+            Err(RestoreError::Unsafe(_))
+        ));
+        let sb = sandbox(parent.path(), 1 << 20);
+        sb.note_symlink(&entry("a"), b".").unwrap();
+        assert!(matches!(
+            sb.note_symlink(&entry("a/a/a/b"), b"../../.."),
+            Err(RestoreError::Unsafe(_))
+        ));
+        // Judged again at the end: `t` sits at the root through `a`, and `t -> s/..`
+        // leaves once `s -> .` arrives.
+        let sb = sandbox(parent.path(), 1 << 20);
+        sb.note_symlink(&entry("a"), b".").unwrap();
+        sb.note_symlink(&entry("a/t"), b"s/..").unwrap();
+        sb.note_symlink(&entry("s"), b".").unwrap();
+        assert!(matches!(sb.check_links(), Err(RestoreError::Unsafe(_))));
+        // Links under a link that stay inside are fine.
+        let sb = sandbox(parent.path(), 1 << 20);
+        sb.note_symlink(&entry("a"), b".").unwrap();
+        sb.note_symlink(&entry("a/a/b"), b"f").unwrap();
+        sb.note_symlink(&entry("c"), b"a/b").unwrap();
+        assert_eq!(sb.check_links().unwrap(), None);
+    }
+
+    #[test]
+    fn entries_and_directories_are_counted() {
+        let parent = tempfile::tempdir().unwrap();
+        let sb = sandbox(parent.path(), 1 << 20).with_max_entries(5);
+        // One file, two directories made on the way.
+        sb.write_file(&entry("a/b/f"), &mut &b""[..]).unwrap();
+        assert_eq!(sb.entries(), 3);
+        sb.make_dir(&entry("a/b")).unwrap();
+        sb.note_symlink(&entry("l"), b"a").unwrap();
+        assert!(matches!(
+            sb.write_file(&entry("g"), &mut &b""[..]),
+            Err(RestoreError::Entries { limit: 5 })
+        ));
+        // Each costs ENTRY_COST bytes against the byte limit too.
+        let sb = sandbox(parent.path(), 3 * ENTRY_COST);
+        for i in 0..3 {
+            sb.write_file(&entry(&format!("e{i}")), &mut &b""[..])
+                .unwrap();
+        }
+        assert!(matches!(
+            sb.make_dir(&entry("d")),
+            Err(RestoreError::Limit { .. })
+        ));
+    }
+
+    #[test]
     fn link_loops_resolve_nowhere_and_are_not_escapes() {
         let parent = tempfile::tempdir().unwrap();
-        let sb = sandbox(parent.path(), 100);
+        let sb = sandbox(parent.path(), 1 << 20);
         sb.note_symlink(&entry("a"), b"b").unwrap();
         sb.note_symlink(&entry("b"), b"a").unwrap();
         sb.note_symlink(&entry("d/grow"), b"grow/x").unwrap();
@@ -1019,7 +1083,7 @@ mod tests {
         let parent = tempfile::tempdir().unwrap();
         let outside = parent.path().join("outside.txt");
         fs::write(&outside, "keep").unwrap();
-        let sb = sandbox(parent.path(), 100);
+        let sb = sandbox(parent.path(), 1 << 20);
         sb.write_file(&entry("f"), &mut &b"data"[..]).unwrap();
         sb.hard_link(&entry("g"), b"f").unwrap();
         assert_eq!(fs::read(sb.root().join("g")).unwrap(), b"data");

@@ -38,7 +38,12 @@ fn settle(ws: &Workspace, dir: &str) {
 
 fn test_restore(ws: &Workspace) -> Value {
     let (run, doc) = ws.run_json(&["--test-restore"]);
-    assert!(run.code == 0 || run.code == 2, "{}\n{}", run.code, run.stderr);
+    assert!(
+        run.code == 0 || run.code == 2,
+        "{}\n{}",
+        run.code,
+        run.stderr
+    );
     doc
 }
 
@@ -128,9 +133,15 @@ fn links_under_links_are_resolved_through_the_earlier_links() {
     settle(&ws, "backups");
     let doc = test_restore(&ws);
     let d = assert_failed(&doc, "under.tar", "unsafe_archive_entry");
-    assert!(d.contains("\"d/s/t\"") && d.contains("outside the sandbox"), "{d}");
+    assert!(
+        d.contains("\"d/s/t\"") && d.contains("outside the sandbox"),
+        "{d}"
+    );
     let d = assert_failed(&doc, "nested.tar", "unsafe_archive_entry");
-    assert!(d.contains("\"a/a/a/b\"") && d.contains("outside the sandbox"), "{d}");
+    assert!(
+        d.contains("\"a/a/a/b\"") && d.contains("outside the sandbox"),
+        "{d}"
+    );
     let d = assert_passed(&doc, "fine.tar");
     assert!(d.contains("1 symbolic links loop"), "{d}");
     nothing_outside(&ws);
@@ -179,7 +190,10 @@ fn directories_and_empty_entries_count_against_the_limits() {
     settle(&ws, "backups");
     let doc = test_restore(&ws);
     let d = assert_failed(&doc, "many.tar", "restore_limit_exceeded");
-    assert!(d.contains("20 files, directories and links (restore.max_entries)"), "{d}");
+    assert!(
+        d.contains("20 files, directories and links (restore.max_entries)"),
+        "{d}"
+    );
     assert_passed(&doc, "few.tar");
 }
 
@@ -189,7 +203,11 @@ fn crc32(data: &[u8]) -> u32 {
     for &b in data {
         crc ^= u32::from(b);
         for _ in 0..8 {
-            crc = if crc & 1 != 0 { (crc >> 1) ^ 0xedb8_8320 } else { crc >> 1 };
+            crc = if crc & 1 != 0 {
+                (crc >> 1) ^ 0xedb8_8320
+            } else {
+                crc >> 1
+            };
         }
     }
     !crc
@@ -228,7 +246,10 @@ fn xz_dictionaries_past_the_memory_limit_are_never_decoded() {
         "{d}"
     );
     let d = assert_failed(&doc, "big-dict.tar.xz", "restore_limit_exceeded");
-    assert!(d.contains("1.0 GiB") && d.contains("restore.max_bytes"), "{d}");
+    assert!(
+        d.contains("1.0 GiB") && d.contains("restore.max_bytes"),
+        "{d}"
+    );
     assert_passed(&doc, "plain.tar.xz");
     nothing_outside(&ws);
 }
@@ -301,7 +322,11 @@ fn a_backup_swapped_for_a_link_after_the_scan_is_not_read() {
         .spawn()
         .unwrap();
     let deadline = Instant::now() + StdDuration::from_secs(60);
-    while std::fs::read_dir(ws.path("scratch")).unwrap().next().is_none() {
+    while std::fs::read_dir(ws.path("scratch"))
+        .unwrap()
+        .next()
+        .is_none()
+    {
         assert!(Instant::now() < deadline, "no sandbox appeared");
         std::thread::sleep(StdDuration::from_millis(2));
     }
@@ -311,7 +336,10 @@ fn a_backup_swapped_for_a_link_after_the_scan_is_not_read() {
     let stdout = String::from_utf8_lossy(&out.stdout);
     let doc: Value = serde_json::from_str(&stdout).unwrap();
     let d = assert_skipped(&doc, "db.sql");
-    assert!(d.contains("no longer a regular file") && d.contains("not followed"), "{d}");
+    assert!(
+        d.contains("no longer a regular file") && d.contains("not followed"),
+        "{d}"
+    );
     // 20,000 empty files round-robin over 300 directories: well within GNU tar's time.
     let d = assert_passed(&doc, "files.tar");
     assert!(d.contains("restored 0 of 0 declared bytes"), "{d}");
