@@ -380,3 +380,134 @@ fn empty_files_round_robin_over_deep_directories_restore_quickly() {
     eprintln!("20,000 empty files over 300 deep directories: {took:?}");
     let _ = Path::new("");
 }
+
+/// One stored zip entry as written by hand: what its local header and central directory
+/// record say may differ.
+struct RawZip<'a> {
+    name: &'a [u8],
+    data: &'a [u8],
+    /// CRC-32 to declare (None: the right one).
+    crc: Option<u32>,
+    /// (compressed, uncompressed) sizes the local header declares (None: the right ones).
+    local_sizes: Option<(u32, u32)>,
+    /// Extra field of both headers.
+    extra: Vec<u8>,
+}
+
+fn local_header(e: &RawZip) -> Vec<u8> {
+    let crc = e.crc.unwrap_or_else(|| crc32(e.data));
+    let (c, u) = e
+        .local_sizes
+        .unwrap_or((e.data.len() as u32, e.data.len() as u32));
+    let mut h = b"PK\x03\x04".to_vec();
+    h.extend([20, 0, 0, 0, 0, 0, 0, 0, 0x21, 0]);
+    h.extend(crc.to_le_bytes());
+    h.extend(c.to_le_bytes());
+    h.extend(u.to_le_bytes());
+    h.extend((e.name.len() as u16).to_le_bytes());
+    h.extend((e.extra.len() as u16).to_le_bytes());
+    h.extend(e.name);
+    h.extend(&e.extra);
+    h
+}
+
+fn central_record(e: &RawZip, offset: u32) -> Vec<u8> {
+    let crc = e.crc.unwrap_or_else(|| crc32(e.data));
+    let n = e.data.len() as u32;
+    let mut h = b"PK\x01\x02".to_vec();
+    h.extend([20, 3, 20, 0, 0, 0, 0, 0, 0, 0, 0x21, 0]);
+    h.extend(crc.to_le_bytes());
+    h.extend(n.to_le_bytes());
+    h.extend(n.to_le_bytes());
+    h.extend((e.name.len() as u16).to_le_bytes());
+    h.extend((e.extra.len() as u16).to_le_bytes());
+    h.extend([0, 0, 0, 0, 0, 0, 0, 0, 0xa4, 0x81]);
+    h.extend(offset.to_le_bytes());
+    h.extend(e.name);
+    h.extend(&e.extra);
+    h
+}
+
+/// A zip of `body` (local headers and data) and central records at the given offsets.
+fn finish_zip(mut body: Vec<u8>, records: &[(&RawZip, u32)]) -> Vec<u8> {
+    let cd_start = body.len() as u32;
+    let mut cd = Vec::new();
+    for (e, offset) in records {
+        cd.extend(central_record(e, *offset));
+    }
+    body.extend(&cd);
+    body.extend(b"PK\x05\x06\0\0\0\0");
+    let n = records.len() as u16;
+    body.extend(n.to_le_bytes());
+    body.extend(n.to_le_bytes());
+    body.extend((cd.len() as u32).to_le_bytes());
+    body.extend(cd_start.to_le_bytes());
+    body.extend([0, 0]);
+    body
+}
+
+/// Each entry once, one after another.
+fn raw_zip(entries: &[RawZip]) -> Vec<u8> {
+    let mut body = Vec::new();
+    let mut records = Vec::new();
+    for e in entries {
+        records.push((e, body.len() as u32));
+        body.extend(local_header(e));
+        body.extend(e.data);
+    }
+    finish_zip(body, &records)
+}
+
+fn entry<'a>(name: &'a [u8], data: &'a [u8]) -> RawZip<'a> {
+    RawZip {
+        name,
+        data,
+        crc: None,
+        local_sizes: None,
+        extra: Vec::new(),
+    }
+}
+
+#[test]
+fn zip_oddities_get_the_verdict_unzip_gives() {
+    let ws = workspace("");
+    // The Info-ZIP Unicode Path extra field names the file `café.txt`; both headers hold
+    // `cafe.txt`: a valid zip.
+    let mut unicode = entry(b"cafe.txt", b"data");
+    let mut field = vec![1u8];
+    field.extend(crc32(b"cafe.txt").to_le_bytes());
+    field.extend("café.txt".as_bytes());
+    unicode.extra = [0x75, 0x70].to_vec();
+    unicode.extra.extend((field.len() as u16).to_le_bytes());
+    unicode.extra.extend(field);
+    std::fs::write(ws.path("backups/unicode.zip"), raw_zip(&[unicode])).unwrap();
+    // A directory entry carrying data under a wrong CRC-32.
+    let mut dir = entry(b"d/", b"xyz");
+    dir.crc = Some(0xdead_beef);
+    let file = entry(b"d/f.txt", b"data");
+    std::fs::write(ws.path("backups/dir-data.zip"), raw_zip(&[dir, file])).unwrap();
+    // A local header declaring 0xFFFFFFFF bytes with no zip64 field to say otherwise.
+    let mut ffff = entry(b"f.txt", b"hello");
+    ffff.local_sizes = Some((u32::MAX, u32::MAX));
+    std::fs::write(ws.path("backups/ffff.zip"), raw_zip(&[ffff])).unwrap();
+    // Overlapping entries: `outer`'s stored data is `inner`'s local header and data.
+    let inner = entry(b"inner.txt", b"0123456789");
+    let mut nested = local_header(&inner);
+    nested.extend(inner.data);
+    let outer = entry(b"outer.bin", &nested);
+    let mut body = local_header(&outer);
+    let inner_at = body.len() as u32;
+    body.extend(outer.data);
+    let overlap = finish_zip(body, &[(&outer, 0), (&inner, inner_at)]);
+    std::fs::write(ws.path("backups/overlap.zip"), overlap).unwrap();
+    settle(&ws, "backups");
+    let doc = test_restore(&ws);
+    assert_passed(&doc, "unicode.zip");
+    assert_eq!(result(&doc, "unicode.zip")["files"], 1);
+    assert_failed(&doc, "dir-data.zip", "archive_corrupt");
+    let d = assert_failed(&doc, "ffff.zip", "archive_corrupt");
+    assert!(d.contains("declares 4294967295 bytes"), "{d}");
+    let d = assert_failed(&doc, "overlap.zip", "archive_corrupt");
+    assert!(d.contains("\"outer.bin\" and \"inner.txt\" overlap"), "{d}");
+    nothing_outside(&ws);
+}
