@@ -122,6 +122,7 @@ fn walk(
         reading.set(Reading::Content);
         let kind = entry.header().entry_type();
         let raw_name = entry.path_bytes().into_owned();
+        check_pax(&mut entry, &raw_name)?;
         let Some(path) = EntryPath::parse(&raw_name)? else {
             skip_rest(sandbox, &mut entry, reading)?;
             continue; // the archive root, `./`
@@ -160,6 +161,38 @@ fn walk(
         restored,
         special: skipped_special,
     })
+}
+
+/// The PAX records that applied to `entry` must be well-formed, and a `size` record a
+/// size: the tar crate ignores one it cannot parse and falls back to the header's, so
+/// another reader would see another archive.
+fn check_pax(
+    entry: &mut tar::Entry<'_, &mut dyn Read>,
+    raw_name: &[u8],
+) -> Result<(), RestoreError> {
+    let shown = || String::from_utf8_lossy(raw_name).into_owned();
+    let bad =
+        |what: String| RestoreError::Corrupt(format!("the PAX header of {:?} {what}", shown()));
+    let Ok(Some(records)) = entry.pax_extensions() else {
+        return Ok(());
+    };
+    for record in records {
+        let record = record.map_err(|_| bad("holds a malformed record".into()))?;
+        if record.key_bytes() != b"size" {
+            continue;
+        }
+        let value = record.value_bytes();
+        let valid = !value.is_empty()
+            && value.iter().all(u8::is_ascii_digit)
+            && std::str::from_utf8(value).is_ok_and(|v| v.parse::<u64>().is_ok());
+        if !valid {
+            let value: String = String::from_utf8_lossy(value).chars().take(24).collect();
+            return Err(bad(format!(
+                "declares a size that is not one ({value:?}): readers disagree on where the entry ends"
+            )));
+        }
+    }
+    Ok(())
 }
 
 /// Read what `entry` still holds — the data of an entry that is not restored (a device, a

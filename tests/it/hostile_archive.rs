@@ -511,3 +511,51 @@ fn zip_oddities_get_the_verdict_unzip_gives() {
     assert!(d.contains("\"outer.bin\" and \"inner.txt\" overlap"), "{d}");
     nothing_outside(&ws);
 }
+
+/// A PAX record `len key=value\n`, its length counting itself.
+fn pax_record(key: &str, value: &[u8]) -> Vec<u8> {
+    let body = 1 + key.len() + 1 + value.len() + 1;
+    let mut len = body + 1;
+    while len != body + len.to_string().len() {
+        len = body + len.to_string().len();
+    }
+    let mut r = format!("{len} {key}=").into_bytes();
+    r.extend(value);
+    r.push(b'\n');
+    r
+}
+
+#[test]
+fn malformed_pax_size_records_are_corrupt() {
+    let ws = workspace("");
+    let pax_tar = |size: &[u8]| {
+        let mut b = tar::Builder::new(Vec::new());
+        let records = pax_record("size", size);
+        let mut x = tar::Header::new_ustar();
+        x.set_entry_type(EntryType::XHeader);
+        x.set_size(records.len() as u64);
+        b.append_data(&mut x, "PaxHeaders/f.txt", &records[..])
+            .unwrap();
+        let mut h = tar::Header::new_ustar();
+        h.set_size(4);
+        h.set_mode(0o644);
+        b.append_data(&mut h, "f.txt", &b"data"[..]).unwrap();
+        b.into_inner().unwrap()
+    };
+    let cases: [(&str, &[u8]); 3] = [
+        ("negative.tar", b"-5"),
+        ("garbage.tar", b"12abc"),
+        ("overflow.tar", b"99999999999999999999999"),
+    ];
+    for (name, size) in cases {
+        std::fs::write(ws.path(&format!("backups/{name}")), pax_tar(size)).unwrap();
+    }
+    std::fs::write(ws.path("backups/valid.tar"), pax_tar(b"4")).unwrap();
+    settle(&ws, "backups");
+    let doc = test_restore(&ws);
+    for (name, _) in cases {
+        let d = assert_failed(&doc, name, "archive_corrupt");
+        assert!(d.contains("PAX header of \"f.txt\" declares a size"), "{d}");
+    }
+    assert_passed(&doc, "valid.tar");
+}
