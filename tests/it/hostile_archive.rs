@@ -362,7 +362,13 @@ fn run_cpu(ws: &Workspace, args: &[&str]) -> (Value, StdDuration) {
         .env_remove("BACKUP_MONITOR_CONFIG")
         .env_remove("BACKUP_MONITOR_NOW")
         .current_dir(ws.dir.path())
-        .args(["--config", "config.yaml", "--no-progress", "--format", "json"])
+        .args([
+            "--config",
+            "config.yaml",
+            "--no-progress",
+            "--format",
+            "json",
+        ])
         .args(args)
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::null())
@@ -588,4 +594,64 @@ fn malformed_pax_size_records_are_corrupt() {
         assert!(d.contains("PAX header of \"f.txt\" declares a size"), "{d}");
     }
     assert_passed(&doc, "valid.tar");
+}
+
+/// A mount that is undone when dropped; None (the test is skipped, saying so) where
+/// `mount` is not allowed.
+struct Mount(std::path::PathBuf);
+
+impl Mount {
+    fn tmpfs(options: &str, at: &std::path::Path) -> Option<Mount> {
+        let out = std::process::Command::new("mount")
+            .args(["-t", "tmpfs", "-o", options, "tmpfs"])
+            .arg(at)
+            .output()
+            .ok()?;
+        if out.status.success() {
+            Some(Mount(at.to_path_buf()))
+        } else {
+            println!(
+                "skipping: mounting a tmpfs failed here: {}",
+                String::from_utf8_lossy(&out.stderr).trim()
+            );
+            None
+        }
+    }
+}
+
+impl Drop for Mount {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("umount")
+            .arg("-l")
+            .arg(&self.0)
+            .status();
+    }
+}
+
+#[test]
+fn a_scratch_filesystem_filled_by_the_archive_is_a_limit_never_a_skip() {
+    let ws = workspace("        max_bytes: 1GiB\n");
+    let Some(_tmpfs) = Mount::tmpfs("size=4m,nr_inodes=400", &ws.path("scratch")) else {
+        return;
+    };
+    // 16 MiB of zeros: the 4 MiB filesystem fills long before max_bytes.
+    let big = vec![0u8; 16 << 20];
+    std::fs::write(
+        ws.path("backups/space.tar.gz"),
+        gzip(&tar_bytes(&[(Regular, "zeros.bin", "", &big)])),
+    )
+    .unwrap();
+    // 2,000 empty files: the 400 inodes run out first.
+    let names: Vec<String> = (0..2000).map(|i| format!("e{i}")).collect();
+    let entries: Vec<_> = names
+        .iter()
+        .map(|n| (Regular, n.as_str(), "", &b""[..]))
+        .collect();
+    std::fs::write(ws.path("backups/inodes.tar.gz"), gzip(&tar_bytes(&entries))).unwrap();
+    settle(&ws, "backups");
+    let doc = test_restore(&ws);
+    for name in ["space.tar.gz", "inodes.tar.gz"] {
+        let d = assert_failed(&doc, name, "restore_limit_exceeded");
+        assert!(d.contains("filled the scratch filesystem"), "{name}: {d}");
+    }
 }
