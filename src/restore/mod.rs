@@ -75,8 +75,13 @@ pub enum RestoreError {
 
 impl RestoreError {
     /// A read error of the backup's content: corruption (the stream cannot be read).
+    /// Parsers put entry names into their errors; those stay on one line.
     pub fn read(what: &str, e: io::Error) -> RestoreError {
-        RestoreError::Corrupt(format!("cannot read {what}: {e}"))
+        let e = e.to_string();
+        RestoreError::Corrupt(format!(
+            "cannot read {what}: {}",
+            crate::problem::one_line(&e)
+        ))
     }
 
     fn kind(&self) -> Option<Kind> {

@@ -322,7 +322,7 @@ impl Sandbox {
                 Err(e) => return Err(scratch_error(&full(), e)),
             }
         };
-        let bytes = self.copy_into(file, &full, &entry.rel(), src)?;
+        let bytes = self.copy_into(file, &full, &format!("{:?}", entry.rel()), src)?;
         Ok(Written {
             bytes,
             new: attempts == 0,

@@ -357,6 +357,8 @@ fn a_backup_swapped_for_a_link_after_the_scan_is_not_read() {
 /// Run the binary with `args` in `ws` and return its JSON document and the CPU time
 /// (user + system) it used, from wait4.
 fn run_cpu(ws: &Workspace, args: &[&str]) -> (Value, StdDuration) {
+    // Reaped below with wait4, which also gives its CPU time.
+    #[allow(clippy::zombie_processes)]
     let child = std::process::Command::new(env!("CARGO_BIN_EXE_backup-monitor"))
         .env_remove("DATABASE_URL")
         .env_remove("BACKUP_MONITOR_CONFIG")
@@ -428,15 +430,21 @@ struct RawZip<'a> {
     local_sizes: Option<(u32, u32)>,
     /// Extra field of both headers.
     extra: Vec<u8>,
+    /// Compression method (0 stored, 93 zstd) and the uncompressed size when `data` is
+    /// compressed.
+    method: u16,
+    size: Option<u32>,
 }
 
 fn local_header(e: &RawZip) -> Vec<u8> {
     let crc = e.crc.unwrap_or_else(|| crc32(e.data));
     let (c, u) = e
         .local_sizes
-        .unwrap_or((e.data.len() as u32, e.data.len() as u32));
+        .unwrap_or((e.data.len() as u32, e.size.unwrap_or(e.data.len() as u32)));
     let mut h = b"PK\x03\x04".to_vec();
-    h.extend([20, 0, 0, 0, 0, 0, 0, 0, 0x21, 0]);
+    h.extend([20, 0, 0, 0]);
+    h.extend(e.method.to_le_bytes());
+    h.extend([0, 0, 0x21, 0]);
     h.extend(crc.to_le_bytes());
     h.extend(c.to_le_bytes());
     h.extend(u.to_le_bytes());
@@ -451,10 +459,12 @@ fn central_record(e: &RawZip, offset: u32) -> Vec<u8> {
     let crc = e.crc.unwrap_or_else(|| crc32(e.data));
     let n = e.data.len() as u32;
     let mut h = b"PK\x01\x02".to_vec();
-    h.extend([20, 3, 20, 0, 0, 0, 0, 0, 0, 0, 0x21, 0]);
+    h.extend([20, 3, 20, 0, 0, 0]);
+    h.extend(e.method.to_le_bytes());
+    h.extend([0, 0, 0x21, 0]);
     h.extend(crc.to_le_bytes());
     h.extend(n.to_le_bytes());
-    h.extend(n.to_le_bytes());
+    h.extend(e.size.unwrap_or(n).to_le_bytes());
     h.extend((e.name.len() as u16).to_le_bytes());
     h.extend((e.extra.len() as u16).to_le_bytes());
     h.extend([0, 0, 0, 0, 0, 0, 0, 0, 0xa4, 0x81]);
@@ -501,6 +511,8 @@ fn entry<'a>(name: &'a [u8], data: &'a [u8]) -> RawZip<'a> {
         crc: None,
         local_sizes: None,
         extra: Vec::new(),
+        method: 0,
+        size: None,
     }
 }
 
@@ -536,6 +548,16 @@ fn zip_oddities_get_the_verdict_unzip_gives() {
     body.extend(outer.data);
     let overlap = finish_zip(body, &[(&outer, 0), (&inner, inner_at)]);
     std::fs::write(ws.path("backups/overlap.zip"), overlap).unwrap();
+    // A zstd entry compressed with `--long=30` (a 1 GiB window), and an ordinary one.
+    let text = b"some text, some text, some text\n".repeat(100);
+    for (name, log) in [("zstd-long.zip", 30), ("zstd.zip", 20)] {
+        let packed = zstd_long(&text, log);
+        let mut z = entry(b"t.txt", &packed);
+        z.method = 93;
+        z.crc = Some(crc32(&text));
+        z.size = Some(text.len() as u32);
+        std::fs::write(ws.path(&format!("backups/{name}")), raw_zip(&[z])).unwrap();
+    }
     settle(&ws, "backups");
     let doc = test_restore(&ws);
     assert_passed(&doc, "unicode.zip");
@@ -543,6 +565,9 @@ fn zip_oddities_get_the_verdict_unzip_gives() {
     assert_failed(&doc, "dir-data.zip", "archive_corrupt");
     let d = assert_failed(&doc, "ffff.zip", "archive_corrupt");
     assert!(d.contains("declares 4294967295 bytes"), "{d}");
+    let d = assert_skipped(&doc, "zstd-long.zip");
+    assert!(d.contains("window"), "{d}");
+    assert_passed(&doc, "zstd.zip");
     let d = assert_failed(&doc, "overlap.zip", "archive_corrupt");
     assert!(d.contains("\"outer.bin\" and \"inner.txt\" overlap"), "{d}");
     nothing_outside(&ws);
@@ -654,4 +679,40 @@ fn a_scratch_filesystem_filled_by_the_archive_is_a_limit_never_a_skip() {
         let d = assert_failed(&doc, name, "restore_limit_exceeded");
         assert!(d.contains("filled the scratch filesystem"), "{name}: {d}");
     }
+}
+
+#[test]
+fn entry_names_with_newlines_and_bidi_controls_stay_escaped_in_details() {
+    let ws = workspace("");
+    let name = "evil\nFAKE LOG LINE\r\u{202e}txt.exe";
+    // A file whose header declares more than the archive holds: the detail names it.
+    let mut h = tar::Header::new_gnu();
+    h.set_size(1000);
+    h.set_mode(0o644);
+    h.set_entry_type(Regular);
+    let mut b = tar::Builder::new(Vec::new());
+    b.append_data(&mut h, name, &[7u8; 1000][..]).unwrap();
+    let mut bytes = b.into_inner().unwrap();
+    bytes.truncate(bytes.len() - 1024 - 600);
+    std::fs::write(ws.path("backups/cut.tar"), &bytes).unwrap();
+    // A link out of the sandbox under such a name.
+    let link = tar_bytes(&[(Symlink, name, "../../outside", b"")]);
+    std::fs::write(ws.path("backups/link.tar"), link).unwrap();
+    // A zip entry under such a name whose CRC-32 is wrong: "cannot read <name>".
+    let mut bad = entry(name.as_bytes(), b"data");
+    bad.crc = Some(1);
+    std::fs::write(ws.path("backups/crc.zip"), raw_zip(&[bad])).unwrap();
+    settle(&ws, "backups");
+    let (run, doc) = ws.run_json(&["--test-restore"]);
+    for path in ["cut.tar", "link.tar", "crc.zip"] {
+        let r = result(&doc, path);
+        assert_eq!(r["result"], "failed", "{r:#}");
+        let d = r["detail"].as_str().unwrap();
+        assert!(d.contains("evil\\nFAKE"), "{d}");
+        assert!(
+            !d.contains('\n') && !d.contains('\r') && !d.contains('\u{202e}'),
+            "{d:?}"
+        );
+    }
+    assert!(!run.stdout.contains('\u{202e}'), "{}", run.stdout);
 }
