@@ -303,6 +303,101 @@ impl Sandbox {
         entry: &EntryPath,
         src: &mut dyn Read,
     ) -> Result<Written, RestoreError> {
+        let (file, new) = self.create_file(entry)?;
+        let full = || self.root.join(entry.rel());
+        let bytes = self.copy_into(file, &full, &format!("{:?}", entry.rel()), src)?;
+        Ok(Written { bytes, new })
+    }
+
+    /// Create `entry` as a sparse file of `real_size` bytes: `data` bytes, all the
+    /// archive stores of it, are counted against `max_bytes` and the holes are not. With
+    /// a `map` (offset, length), `src` yields the data regions one after another; without
+    /// one, `src` yields the whole file with its holes as zeros (the tar reader expands
+    /// GNU sparse maps that way), and zero runs become holes again.
+    pub fn write_sparse(
+        &self,
+        entry: &EntryPath,
+        src: &mut dyn Read,
+        map: Option<&[(u64, u64)]>,
+        real_size: u64,
+        data: u64,
+    ) -> Result<Written, RestoreError> {
+        use std::io::{Seek, SeekFrom};
+        self.charge(data)?;
+        let (mut file, new) = self.create_file(entry)?;
+        let shown = format!("{:?}", entry.rel());
+        let full = || self.root.join(entry.rel());
+        let write_err = |e| scratch_error(&full(), e);
+        let mut buf = vec![0u8; 64 << 10];
+        let mut stored = 0u64;
+        // Copies up to `limit` bytes (None: to the end); returns how many were read.
+        let mut copy = |file: &mut File, limit: Option<u64>| -> Result<u64, RestoreError> {
+            let mut read = 0u64;
+            let mut left = limit.unwrap_or(u64::MAX);
+            while left > 0 {
+                self.check_deadline()?;
+                let want = buf.len().min(usize::try_from(left).unwrap_or(usize::MAX));
+                let n = match src.read(&mut buf[..want]) {
+                    Ok(0) => break,
+                    Ok(n) => n,
+                    Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                    Err(e) => return Err(RestoreError::read(&shown, e)),
+                };
+                left -= n as u64;
+                read += n as u64;
+                // Without a map, zero blocks are holes; with one, every byte is data.
+                let block = if map.is_none() { 4096 } else { n };
+                for chunk in buf[..n].chunks(block) {
+                    if map.is_none() && chunk.iter().all(|&b| b == 0) {
+                        file.seek(SeekFrom::Current(chunk.len() as i64))
+                            .map_err(write_err)?;
+                        continue;
+                    }
+                    stored += chunk.len() as u64;
+                    if stored > data {
+                        return Err(RestoreError::Corrupt(format!(
+                            "sparse file {shown} holds more data than its header declares ({data} bytes)"
+                        )));
+                    }
+                    file.write_all(chunk).map_err(write_err)?;
+                }
+            }
+            Ok(read)
+        };
+        let written = match map {
+            None => copy(&mut file, None)?,
+            Some(map) => {
+                for &(offset, len) in map {
+                    if offset.checked_add(len).is_none_or(|end| end > real_size) {
+                        return Err(RestoreError::Corrupt(format!(
+                            "the sparse map of {shown} reaches past its size ({real_size} bytes)"
+                        )));
+                    }
+                    file.seek(SeekFrom::Start(offset)).map_err(write_err)?;
+                    if copy(&mut file, Some(len))? != len {
+                        return Err(RestoreError::Corrupt(format!(
+                            "sparse file {shown} is truncated: its map declares more data than the archive holds"
+                        )));
+                    }
+                }
+                real_size
+            }
+        };
+        file.set_len(real_size).map_err(write_err)?;
+        if map.is_none() && written != real_size {
+            return Err(RestoreError::Corrupt(format!(
+                "sparse file {shown} is truncated: its header declares {real_size} bytes, the archive holds {written}"
+            )));
+        }
+        Ok(Written {
+            bytes: real_size,
+            new,
+        })
+    }
+
+    /// Create `entry` as a new empty regular file (a file of that name is replaced);
+    /// returns it and whether the name is new.
+    fn create_file(&self, entry: &EntryPath) -> Result<(File, bool), RestoreError> {
         let full = || self.root.join(entry.rel());
         self.check_deadline()?;
         self.count_entry()?;
@@ -322,11 +417,7 @@ impl Sandbox {
                 Err(e) => return Err(scratch_error(&full(), e)),
             }
         };
-        let bytes = self.copy_into(file, &full, &format!("{:?}", entry.rel()), src)?;
-        Ok(Written {
-            bytes,
-            new: attempts == 0,
-        })
+        Ok((file, attempts == 0))
     }
 
     /// [`Sandbox::write_file`] for an archive entry whose `declarer` (its header, the
@@ -384,6 +475,7 @@ impl Sandbox {
             }
             let mut total = 0u64;
             loop {
+                self.check_deadline()?;
                 let n = match src.read(&mut buf[..]) {
                     Ok(0) => return Ok(total),
                     Ok(n) => n,
@@ -1026,6 +1118,40 @@ mod tests {
         sb.note_symlink(&entry("a/a/b"), b"f").unwrap();
         sb.note_symlink(&entry("c"), b"a/b").unwrap();
         assert_eq!(sb.check_links().unwrap(), None);
+    }
+
+    #[test]
+    fn sparse_files_are_written_with_holes_and_only_their_data_counts() {
+        let parent = tempfile::tempdir().unwrap();
+        let sb = sandbox(parent.path(), 1 << 20);
+        let size = 64u64 << 20;
+        // A map: the data regions one after another.
+        let map = [(4096u64, 3u64), (size - 2, 2)];
+        sb.write_sparse(&entry("m.img"), &mut &b"abcde"[..], Some(&map), size, 5)
+            .unwrap();
+        let got = fs::read(sb.root().join("m.img")).unwrap();
+        assert_eq!(got.len() as u64, size);
+        assert_eq!(&got[4096..4099], b"abc");
+        assert_eq!(&got[got.len() - 2..], b"de");
+        assert!(got[..4096].iter().all(|&b| b == 0));
+        let meta = fs::metadata(sb.root().join("m.img")).unwrap();
+        assert!(meta.blocks() * 512 < 1 << 20, "{} blocks", meta.blocks());
+        // Expanded: zero runs become holes again.
+        let mut expanded = vec![0u8; 8 << 20];
+        expanded[5 << 20] = 1;
+        sb.write_sparse(&entry("e.img"), &mut &expanded[..], None, 8 << 20, 4096)
+            .unwrap();
+        assert_eq!(fs::read(sb.root().join("e.img")).unwrap(), expanded);
+        assert!(sb.restored() < 1 << 20);
+        // A map past the size, or less data than it declares, is corrupt.
+        assert!(matches!(
+            sb.write_sparse(&entry("x"), &mut &b"ab"[..], Some(&[(10, 2)]), 11, 2),
+            Err(RestoreError::Corrupt(_))
+        ));
+        assert!(matches!(
+            sb.write_sparse(&entry("y"), &mut &b"a"[..], Some(&[(0, 2)]), 4, 2),
+            Err(RestoreError::Corrupt(_))
+        ));
     }
 
     #[test]

@@ -716,3 +716,48 @@ fn entry_names_with_newlines_and_bidi_controls_stay_escaped_in_details() {
     }
     assert!(!run.stdout.contains('\u{202e}'), "{}", run.stdout);
 }
+
+#[test]
+fn sparse_files_are_restored_under_their_name_and_their_holes_are_free() {
+    let ws = workspace("        max_bytes: 10MiB\n        expect: [\"img/big.img\"]\n");
+    // 200 MiB, of which two 4 KiB regions hold data.
+    std::fs::create_dir_all(ws.path("src/img")).unwrap();
+    let img = ws.path("src/img/big.img");
+    {
+        use std::io::{Seek, SeekFrom};
+        let mut f = std::fs::File::create(&img).unwrap();
+        f.seek(SeekFrom::Start(50 << 20)).unwrap();
+        f.write_all(&[0xab; 4096]).unwrap();
+        f.seek(SeekFrom::Start(150 << 20)).unwrap();
+        f.write_all(&[0xcd; 4096]).unwrap();
+        f.set_len(200 << 20).unwrap();
+    }
+    let variants: [(&str, &[&str]); 4] = [
+        ("gnu.tar", &["--format=gnu"]),
+        ("pax00.tar", &["--format=pax", "--sparse-version=0.0"]),
+        ("pax01.tar", &["--format=pax", "--sparse-version=0.1"]),
+        ("pax10.tar", &["--format=pax", "--sparse-version=1.0"]),
+    ];
+    for (name, args) in variants {
+        let status = std::process::Command::new("tar")
+            .arg("-S")
+            .args(args)
+            .arg("-cf")
+            .arg(ws.path(&format!("backups/{name}")))
+            .arg("-C")
+            .arg(ws.path("src"))
+            .arg("img/big.img")
+            .status()
+            .unwrap();
+        assert!(status.success(), "{name}");
+    }
+    settle(&ws, "backups");
+    let doc = test_restore(&ws);
+    for (name, _) in variants {
+        assert_passed(&doc, name);
+        let r = result(&doc, name);
+        assert_eq!(r["files"], 1, "{name}: {r:#}");
+        assert!(r["bytes"].as_u64().unwrap() < 1 << 20, "{name}: {r:#}");
+    }
+    nothing_outside(&ws);
+}
