@@ -278,7 +278,7 @@ fn pax_sparse(
             b"GNU.sparse.map" => {
                 seen = true;
                 let parts: Vec<&[u8]> = value.split(|&b| b == b',').collect();
-                if parts.len() % 2 != 0 || parts.len() / 2 > MAX_SPARSE_MAP {
+                if !parts.len().is_multiple_of(2) || parts.len() / 2 > MAX_SPARSE_MAP {
                     return Err(bad("map"));
                 }
                 for pair in parts.chunks(2) {
