@@ -353,11 +353,13 @@ fn mtime_ns(meta: &std::fs::Metadata) -> i64 {
 /// What in the config changes a verdict: a new `expect` list re-tests unchanged backups.
 fn settings_fingerprint(r: &RestoreConfig) -> String {
     format!(
-        "expect={:?};min_files={};max_bytes={:?};postgres={}",
+        "expect={:?};min_files={};max_bytes={:?};postgres={};max_entries={};decoder_memory={}",
         r.expect,
         r.min_files,
         r.max_bytes.map(|s| s.0),
-        r.postgres_url.is_some()
+        r.postgres_url.is_some(),
+        r.max_entries,
+        r.decoder_memory.0
     )
 }
 
