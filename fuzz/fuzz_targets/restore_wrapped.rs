@@ -22,5 +22,5 @@ fuzz_target!(|data: &[u8]| {
     };
     let (bytes, suffix) = compress(pick % 5, payload);
     let inner = INNER[usize::from(pick / 5) % INNER.len()];
-    restore_bytes(&format!("{inner}{suffix}"), &bytes);
+    let _ = restore_bytes(&format!("{inner}{suffix}"), &bytes);
 });

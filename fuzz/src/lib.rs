@@ -77,8 +77,8 @@ fn listing(dir: &Path) -> Vec<String> {
 }
 
 /// Write `bytes` as the backup `name` and restore-test it; panics (a finding) when the
-/// sandbox is left behind or anything appeared outside it.
-pub fn restore_bytes(name: &str, bytes: &[u8]) {
+/// sandbox is left behind or anything appeared outside it. Returns whether it passed.
+pub fn restore_bytes(name: &str, bytes: &[u8]) -> bool {
     let w = work();
     for old in listing(&w.input) {
         let _ = fs::remove_file(w.input.join(old));
@@ -107,6 +107,19 @@ pub fn restore_bytes(name: &str, bytes: &[u8]) {
         vec![name.to_string()],
         "restore wrote beside the backup"
     );
+    verdict.is_ok()
+}
+
+/// A path of up to four components from a small alphabet (links, `..`, `.`, empty), so
+/// the fuzzer meets the same names again and chains them: `bits` picks them, three bits
+/// each, its top two bits the count.
+pub fn token_path(bits: u16) -> String {
+    const TOKENS: [&str; 8] = ["a", "b", "d", "s", "t", "..", ".", "x"];
+    let count = 1 + usize::from(bits >> 14);
+    (0..count)
+        .map(|i| TOKENS[usize::from((bits >> (3 * i)) & 7)])
+        .collect::<Vec<_>>()
+        .join("/")
 }
 
 /// Compress `payload` with the codec `which` (0 none, 1 gzip, 2 zstd, 3 bzip2, 4 xz);

@@ -194,6 +194,12 @@ pub struct RestoreConfig {
     /// Wall-clock bound of one backup's restore test; past it the test fails as
     /// `restore_limit_exceeded`.
     pub timeout: DurationValue,
+    /// Files, directories and links one restore may create; past it the test fails as
+    /// `restore_limit_exceeded`.
+    pub max_entries: u32,
+    /// Memory a decompressor may need (an xz dictionary, a zstd window); a stream that
+    /// needs more is skipped with the reason.
+    pub decoder_memory: Size,
 }
 
 impl RestoreConfig {

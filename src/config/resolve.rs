@@ -385,6 +385,14 @@ fn restore(r: &mut Resolver, key: &str, raw: RawRestore) -> Option<RestoreConfig
     if timeout.is_some_and(|t| t.0.is_zero()) {
         r.error(k("timeout"), "must be positive");
     }
+    let max_entries = r.value(&k("max_entries"), raw.max_entries);
+    if max_entries == Some(0) {
+        r.error(k("max_entries"), "must be positive");
+    }
+    let decoder_memory = r.value(&k("decoder_memory"), raw.decoder_memory);
+    if decoder_memory.is_some_and(|m| m.0 < 1 << 20) {
+        r.error(k("decoder_memory"), "must be at least 1MiB");
+    }
     Some(RestoreConfig {
         latest: latest?,
         expect: raw.expect,
@@ -393,6 +401,8 @@ fn restore(r: &mut Resolver, key: &str, raw: RawRestore) -> Option<RestoreConfig
         scratch_dir: scratch_dir?,
         postgres_url: postgres_url?,
         timeout: timeout?,
+        max_entries: max_entries?,
+        decoder_memory: decoder_memory?,
     })
 }
 

@@ -123,6 +123,8 @@ pub struct RawRestore {
     pub scratch_dir: Option<Raw<String>>,
     pub postgres_url: Option<Raw<String>>,
     pub timeout: Raw<DurationValue>,
+    pub max_entries: Raw<u32>,
+    pub decoder_memory: Raw<Size>,
 }
 
 impl Default for RawRestore {
@@ -135,6 +137,8 @@ impl Default for RawRestore {
             scratch_dir: None,
             postgres_url: None,
             timeout: secs(300),
+            max_entries: Raw::Value(1_000_000),
+            decoder_memory: Raw::Value(Size(2 << 30)),
         }
     }
 }

@@ -8,6 +8,7 @@ use super::sandbox::{EntryPath, Sandbox};
 use super::{Notes, RestoreError};
 use std::io::{self, BufReader, Read};
 use std::sync::mpsc::{Receiver, SyncSender, sync_channel};
+use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 
 const CHUNK: usize = 1 << 20;
@@ -16,19 +17,234 @@ const AHEAD: usize = 4;
 
 pub type Stream = Box<dyn Read + Send>;
 
-/// A decoder for `compression` over `input` (None: `input` itself).
-pub fn decoder(compression: Compression, input: Stream) -> io::Result<Stream> {
+/// Decoder memory always allowed, whatever `max_bytes` says: the windows of the standard
+/// presets (xz -9: a 64 MiB dictionary; zstd --long: 128 MiB) and then some.
+pub const DECODER_MEMORY_FLOOR: u64 = 256 << 20;
+
+/// The memory a decoder may take: `config` (`restore.decoder_memory`) is the machine's
+/// bound — past it a backup is skipped, since it cannot be tested here — and `max_bytes`
+/// the test's (no less than [`DECODER_MEMORY_FLOOR`]) — past it the test fails, as for
+/// any other output past the limit.
+#[derive(Debug, Clone, Copy)]
+pub struct DecoderMemory {
+    pub config: u64,
+    pub max_bytes: u64,
+}
+
+impl DecoderMemory {
+    /// Unbounded but for `max_bytes` (fuzzing, tools).
+    pub fn for_max_bytes(max_bytes: u64) -> DecoderMemory {
+        DecoderMemory {
+            config: 2 << 30,
+            max_bytes,
+        }
+    }
+
+    /// What `codec` may take: an xz dictionary is bounded by both; a zstd window only by
+    /// the machine's bound (`--long` windows up to 2 GiB are a documented zstd mode, and
+    /// the window fills only as far as the output, which `max_bytes` bounds).
+    fn allowed(&self, codec: Compression) -> u64 {
+        match codec {
+            Compression::Xz => self.config.min(self.max_bytes.max(DECODER_MEMORY_FLOOR)),
+            _ => self.config,
+        }
+    }
+
+    /// The verdict on a stream that needs `need` bytes of decoder memory (`what`: the
+    /// dictionary, the window), or None when it may be decoded.
+    pub fn judge(&self, compression: Compression, what: &str, need: u64) -> Option<RestoreError> {
+        let codec = compression.suffix();
+        let shown = bytesize::ByteSize(need).display().iec().to_string();
+        if need > self.config {
+            return Some(RestoreError::Skipped(format!(
+                "the {codec} stream needs {shown} of memory to decode ({what}), more than restore.decoder_memory ({}): not decoded",
+                bytesize::ByteSize(self.config).display().iec()
+            )));
+        }
+        if need > self.allowed(compression) {
+            return Some(RestoreError::Exceeded(format!(
+                "the {codec} stream needs {shown} of memory to decode ({what}), more than restore.max_bytes ({}) allows: not decoded",
+                bytesize::ByteSize(self.max_bytes).display().iec()
+            )));
+        }
+        None
+    }
+
+    /// The verdict when the decoder itself refused a frame or block past its limit.
+    fn refused(&self, compression: Compression) -> RestoreError {
+        let codec = compression.suffix();
+        let allowed = self.allowed(compression);
+        let limit = bytesize::ByteSize(allowed).display().iec();
+        let reason = format!(
+            "a part of the {codec} stream needs more than {limit} of memory to decode: not decoded"
+        );
+        if allowed >= self.config {
+            RestoreError::Skipped(format!("{reason} (restore.decoder_memory)"))
+        } else {
+            RestoreError::Exceeded(format!("{reason} (restore.max_bytes)"))
+        }
+    }
+}
+
+/// Why a decoder stopped, when it stopped at its memory limit rather than at damage: the
+/// stream's error passes through parsers that rephrase it, so the verdict is kept here.
+#[derive(Clone, Default)]
+pub struct Refusal(Arc<Mutex<Option<RestoreError>>>);
+
+impl Refusal {
+    /// The kept verdict, if the decoder refused.
+    pub fn take(&self) -> Option<RestoreError> {
+        self.0.lock().unwrap_or_else(|e| e.into_inner()).take()
+    }
+
+    fn set(&self, e: RestoreError) {
+        let mut slot = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        if slot.is_none() {
+            *slot = Some(e);
+        }
+    }
+}
+
+/// What the start of a compressed stream declares it needs to decode: the first xz
+/// block's dictionary, the first zstd frame's window. None when the header does not say
+/// (or is not there yet); the decoder's own limit still holds.
+pub fn declared_memory(compression: Compression, head: &[u8]) -> Option<(&'static str, u64)> {
+    match compression {
+        Compression::Xz => xz_dictionary(head).map(|d| ("its dictionary", d)),
+        Compression::Zstd => zstd_window(head).map(|w| ("its window", w)),
+        _ => None,
+    }
+}
+
+/// The LZMA2 dictionary size of the first block of an xz stream.
+fn xz_dictionary(head: &[u8]) -> Option<u64> {
+    let block = head.get(12..)?;
+    let size = (usize::from(*block.first()?) + 1) * 4;
+    if block[0] == 0 || block.len() < size {
+        return None;
+    }
+    let flags = block[1];
+    let mut at = 2;
+    let varint = |at: &mut usize| -> Option<u64> {
+        let mut v = 0u64;
+        for i in 0..9 {
+            let b = *block.get(*at)?;
+            *at += 1;
+            v |= u64::from(b & 0x7f) << (7 * i);
+            if b & 0x80 == 0 {
+                return Some(v);
+            }
+        }
+        None
+    };
+    if flags & 0x40 != 0 {
+        varint(&mut at)?;
+    }
+    if flags & 0x80 != 0 {
+        varint(&mut at)?;
+    }
+    for _ in 0..=(flags & 3) {
+        let id = varint(&mut at)?;
+        let props = varint(&mut at)? as usize;
+        if id == 0x21 && props == 1 {
+            let d = u32::from(*block.get(at)?);
+            return Some(match d {
+                0..=39 => u64::from(2 | (d & 1)) << (d / 2 + 11),
+                _ => u64::from(u32::MAX),
+            });
+        }
+        at = at.checked_add(props)?;
+    }
+    None
+}
+
+/// The window the first zstd frame declares (a single-segment frame: its content size).
+fn zstd_window(head: &[u8]) -> Option<u64> {
+    if head.get(..4)? != [0x28, 0xb5, 0x2f, 0xfd] {
+        return None;
+    }
+    let fhd = *head.get(4)?;
+    if fhd & 0x20 == 0 {
+        let wd = *head.get(5)?;
+        let base = 1u64 << (10 + u32::from(wd >> 3));
+        return Some(base + (base / 8) * u64::from(wd & 7));
+    }
+    let did = [0, 1, 2, 4][usize::from(fhd & 3)];
+    let fcs = [1, 2, 4, 8][usize::from(fhd >> 6)];
+    let at = 5 + did;
+    let bytes = head.get(at..at + fcs)?;
+    let mut v = 0u64;
+    for (i, b) in bytes.iter().enumerate() {
+        v |= u64::from(*b) << (8 * i);
+    }
+    Some(if fcs == 2 { v + 256 } else { v })
+}
+
+/// A decoder for `compression` over `input` (None: `input` itself), bounded to `memory`;
+/// a refusal at that bound is kept in the returned [`Refusal`].
+pub fn decoder(
+    compression: Compression,
+    input: Stream,
+    memory: DecoderMemory,
+) -> io::Result<(Stream, Refusal)> {
+    let refusal = Refusal::default();
     if compression == Compression::None {
-        return Ok(input);
+        return Ok((input, refusal));
     }
     let buffered = || BufReader::with_capacity(CHUNK, input);
-    Ok(match compression {
+    let allowed = memory.allowed(compression);
+    let inner: Stream = match compression {
         Compression::None => unreachable!("handled above"),
         Compression::Gzip => Box::new(flate2::bufread::MultiGzDecoder::new(buffered())),
-        Compression::Zstd => Box::new(zstd::stream::read::Decoder::with_buffer(buffered())?),
+        Compression::Zstd => {
+            let mut d = zstd::stream::read::Decoder::with_buffer(buffered())?;
+            // The largest window a zstd decoder accepts is 2^31 (`--long=31`).
+            let log = (63 - allowed.max(1 << 10).leading_zeros()).min(31);
+            d.window_log_max(log)?;
+            Box::new(d)
+        }
         Compression::Bzip2 => Box::new(bzip2::bufread::MultiBzDecoder::new(buffered())),
-        Compression::Xz => Box::new(liblzma::bufread::XzDecoder::new_multi_decoder(buffered())),
-    })
+        Compression::Xz => {
+            // Besides the dictionary, the decoder needs a little of its own.
+            let stream = liblzma::stream::Stream::new_auto_decoder(
+                allowed.saturating_add(16 << 20),
+                liblzma::stream::CONCATENATED,
+            )
+            .map_err(io::Error::from)?;
+            Box::new(liblzma::bufread::XzDecoder::new_stream(buffered(), stream))
+        }
+    };
+    let guarded = Guarded {
+        inner,
+        codec: compression,
+        memory,
+        refusal: refusal.clone(),
+    };
+    Ok((Box::new(guarded), refusal))
+}
+
+/// A decoder whose memory-limit errors are kept in a [`Refusal`] as they pass.
+struct Guarded {
+    inner: Stream,
+    codec: Compression,
+    memory: DecoderMemory,
+    refusal: Refusal,
+}
+
+impl Read for Guarded {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        self.inner.read(buf).inspect_err(|e| {
+            let xz_limit = e
+                .get_ref()
+                .and_then(|inner| inner.downcast_ref::<liblzma::stream::Error>())
+                .is_some_and(|x| matches!(x, liblzma::stream::Error::MemLimit));
+            // zstd reports ZSTD_error_frameParameter_windowTooLarge only as text.
+            let zstd_limit = e.to_string().contains("requires too much memory");
+            if xz_limit || zstd_limit {
+                self.refusal.set(self.memory.refused(self.codec));
+            }
+        })
+    }
 }
 
 /// Read `inner` on another thread, `CHUNK` bytes at a time, at most `AHEAD` chunks ahead.
@@ -174,12 +390,62 @@ mod tests {
         gz.write_all(&vec![7u8; 100_000]).unwrap();
         let mut bytes = gz.finish().unwrap();
         bytes.truncate(bytes.len() - 4);
-        let dec = decoder(Compression::Gzip, Box::new(io::Cursor::new(bytes))).unwrap();
+        let (dec, _) = decoder(
+            Compression::Gzip,
+            Box::new(io::Cursor::new(bytes)),
+            DecoderMemory::for_max_bytes(1 << 30),
+        )
+        .unwrap();
         let mut r = read_ahead(dec);
         let mut out = Vec::new();
         assert!(
             r.read_to_end(&mut out).is_err(),
             "a truncated gzip must not read as complete"
+        );
+    }
+
+    #[test]
+    fn declared_decoder_memory_is_read_from_the_headers() {
+        let mut xz = liblzma::write::XzEncoder::new(Vec::new(), 6);
+        xz.write_all(b"data").unwrap();
+        let xz = xz.finish().unwrap();
+        assert_eq!(
+            declared_memory(Compression::Xz, &xz),
+            Some(("its dictionary", 8 << 20))
+        );
+        let mut z = zstd::stream::write::Encoder::new(Vec::new(), 3).unwrap();
+        z.window_log(30).unwrap();
+        z.write_all(b"data").unwrap();
+        let z = z.finish().unwrap();
+        assert_eq!(
+            declared_memory(Compression::Zstd, &z),
+            Some(("its window", 1 << 30))
+        );
+        // Truncated or foreign headers declare nothing.
+        assert_eq!(declared_memory(Compression::Xz, &xz[..14]), None);
+        assert_eq!(declared_memory(Compression::Zstd, b"\x28\xb5"), None);
+        assert_eq!(declared_memory(Compression::Gzip, &z), None);
+        let limits = DecoderMemory {
+            config: 2 << 30,
+            max_bytes: 10 << 20,
+        };
+        assert!(matches!(
+            limits.judge(Compression::Xz, "its dictionary", 3 << 30),
+            Some(RestoreError::Skipped(_))
+        ));
+        assert!(matches!(
+            limits.judge(Compression::Xz, "its dictionary", 1 << 30),
+            Some(RestoreError::Exceeded(_))
+        ));
+        assert!(
+            limits
+                .judge(Compression::Xz, "its dictionary", 64 << 20)
+                .is_none()
+        );
+        assert!(
+            limits
+                .judge(Compression::Zstd, "its window", 2 << 30)
+                .is_none()
         );
     }
 
@@ -201,7 +467,12 @@ mod tests {
         };
         let mut bytes = member(b"one ");
         bytes.extend(member(b"two"));
-        let mut dec = decoder(Compression::Gzip, Box::new(io::Cursor::new(bytes))).unwrap();
+        let (mut dec, _) = decoder(
+            Compression::Gzip,
+            Box::new(io::Cursor::new(bytes)),
+            DecoderMemory::for_max_bytes(1 << 30),
+        )
+        .unwrap();
         let mut s = String::new();
         dec.read_to_string(&mut s).unwrap();
         assert_eq!(s, "one two");

@@ -57,6 +57,14 @@ pub enum RestoreError {
     /// Another bound of the test (memory, the size of one value); the reason says which.
     #[error("{0}")]
     OverLimit(String),
+    #[error(
+        "restoring stopped at the limit of {limit} files, directories and links (restore.max_entries)"
+    )]
+    Entries { limit: u64 },
+    /// A bound other than bytes and time, with its reason: the scratch filesystem filled,
+    /// a decoder needing more memory than the limit allows.
+    #[error("{0}")]
+    Exceeded(String),
     /// Content was read but fails validation.
     #[error("{0}")]
     Failed(String),
@@ -70,8 +78,13 @@ pub enum RestoreError {
 
 impl RestoreError {
     /// A read error of the backup's content: corruption (the stream cannot be read).
+    /// Parsers put entry names into their errors; those stay on one line.
     pub fn read(what: &str, e: io::Error) -> RestoreError {
-        RestoreError::Corrupt(format!("cannot read {what}: {e}"))
+        let e = e.to_string();
+        RestoreError::Corrupt(format!(
+            "cannot read {what}: {}",
+            crate::problem::one_line(&e)
+        ))
     }
 
     fn kind(&self) -> Option<Kind> {
@@ -80,7 +93,9 @@ impl RestoreError {
             RestoreError::Unsafe(_) => Some(Kind::UnsafeArchiveEntry),
             RestoreError::Limit { .. }
             | RestoreError::TimeLimit { .. }
-            | RestoreError::OverLimit(_) => Some(Kind::RestoreLimitExceeded),
+            | RestoreError::OverLimit(_)
+            | RestoreError::Entries { .. }
+            | RestoreError::Exceeded(_) => Some(Kind::RestoreLimitExceeded),
             RestoreError::Failed(_) => Some(Kind::RestoreFailed),
             RestoreError::Incomplete(_) => Some(Kind::DumpIncomplete),
             RestoreError::Skipped(_) => None,
@@ -235,13 +250,34 @@ fn test_location(ctx: &RunContext, sel: &SelectedLocation, summary: &mut Summary
     for backup in chosen {
         considered.insert(backup.path.clone());
         let path = loc.root.join(&backup.path);
-        let (outcome, carried_from) = match std::fs::metadata(&path) {
+        // The name itself, never followed: a link swapped in is not what the scan saw.
+        let (outcome, carried_from) = match std::fs::symlink_metadata(&path) {
             Err(e) => (
                 skipped_outcome(format!("cannot read the backup file: {e}")),
                 None,
             ),
+            Ok(meta) if !meta.is_file() => (
+                skipped_outcome(format!(
+                    "{:?} is no longer a regular file (a symbolic link or special file took its place): not followed",
+                    backup.path
+                )),
+                None,
+            ),
+            Ok(meta)
+                if meta.len() != backup.seen_size || mtime_ns(&meta) != backup.seen_mtime_ns =>
+            {
+                (
+                    skipped_outcome(changed(Path::new(&backup.path)).to_string()),
+                    None,
+                )
+            }
             Ok(meta) => {
                 let (size, mtime_ns) = (meta.len(), mtime_ns(&meta));
+                let seen = Seen {
+                    size,
+                    mtime_ns,
+                    dev_ino: Some((meta.dev(), meta.ino())),
+                };
                 let previous = ctx
                     .store
                     .previous_restore_verdict(backup.id, size, mtime_ns, &settings)?;
@@ -269,7 +305,7 @@ fn test_location(ctx: &RunContext, sel: &SelectedLocation, summary: &mut Summary
                         (outcome, Some(prev.original_id))
                     }
                     None => {
-                        let outcome = test_backup(ctx, loc, &path, size)?;
+                        let outcome = test_backup(ctx, loc, &path, &seen)?;
                         if let Some(kind) = outcome.problem {
                             found.push(problem(loc, &backup.path, kind, &outcome));
                         }
@@ -285,7 +321,7 @@ fn test_location(ctx: &RunContext, sel: &SelectedLocation, summary: &mut Summary
             outcome.result,
             outcome.detail.as_deref().unwrap_or("")
         );
-        let (size, mtime_ns) = std::fs::metadata(&path)
+        let (size, mtime_ns) = std::fs::symlink_metadata(&path)
             .map(|m| (m.len(), mtime_ns(&m)))
             .unwrap_or((backup.seen_size, backup.seen_mtime_ns));
         ctx.store.record_restore_test(&NewRestoreTest {
@@ -346,6 +382,8 @@ struct Fingerprint<'a> {
     max_bytes: Option<u64>,
     timeout_ms: u128,
     postgres: bool,
+    max_entries: u32,
+    decoder_memory: u64,
 }
 
 fn settings_fingerprint(r: &RestoreConfig) -> String {
@@ -355,6 +393,8 @@ fn settings_fingerprint(r: &RestoreConfig) -> String {
         max_bytes: r.max_bytes.map(|s| s.0),
         timeout_ms: r.timeout.0.as_millis(),
         postgres: r.postgres_url.is_some(),
+        max_entries: r.max_entries,
+        decoder_memory: r.decoder_memory.0,
     };
     serde_json::to_string(&fingerprint).unwrap_or_default()
 }
@@ -382,18 +422,32 @@ fn skipped_outcome(reason: String) -> Outcome {
 
 /// Restore one backup into a fresh sandbox and validate it. Errors only when no sandbox
 /// can be made at all (a configuration problem: the run cannot judge).
-fn test_backup(ctx: &RunContext, loc: &Location, path: &Path, size: u64) -> Result<Outcome> {
+fn test_backup(ctx: &RunContext, loc: &Location, path: &Path, seen: &Seen) -> Result<Outcome> {
+    let size = seen.size;
     let started = Instant::now();
     let parent = scratch_parent(ctx, loc);
     let tally = Tally::new(&loc.restore.expect).context("restore.expect")?;
     let sandbox = Sandbox::create(&parent, loc.restore.max_bytes_for(size), tally)
         .with_context(|| format!("cannot create a restore sandbox under {}", parent.display()))?
-        .with_timeout(loc.restore.timeout.0);
+        .with_timeout(loc.restore.timeout.0)
+        .with_max_entries(u64::from(loc.restore.max_entries));
     let progress = Progress::new(ctx.progress, size, path);
     let mut format = "unknown".to_string();
     let pg_url = loc.restore.postgres_url.as_deref();
-    let result = restore(&sandbox, pg_url, path, &progress, &mut format)
-        .and_then(|notes| validate(&sandbox, &loc.restore).map(|()| notes));
+    let memory = compressed::DecoderMemory {
+        config: loc.restore.decoder_memory.0,
+        max_bytes: sandbox.limit(),
+    };
+    let result = restore(
+        &sandbox,
+        pg_url,
+        path,
+        &progress,
+        &mut format,
+        memory,
+        Some(seen),
+    )
+    .and_then(|notes| validate(&sandbox, &loc.restore).map(|()| notes));
     progress.finish();
     let files = sandbox.tally.files();
     let bytes = sandbox.restored().min(sandbox.limit());
@@ -461,23 +515,75 @@ pub fn test_file_within(
     let tally = Tally::new(&[]).map_err(io::Error::other)?;
     let sandbox = Sandbox::create(parent, max_bytes, tally)?.with_timeout(timeout);
     let mut format = "unknown".to_string();
-    let result = restore(&sandbox, None, path, &Progress { bar: None }, &mut format);
+    let memory = compressed::DecoderMemory::for_max_bytes(max_bytes);
+    let result = restore(
+        &sandbox,
+        None,
+        path,
+        &Progress { bar: None },
+        &mut format,
+        memory,
+        None,
+    );
     Ok((format, result))
 }
 
-/// Open a backup for reading ([`crate::scan::open_found`]: non-blocking); it must be a
-/// regular file, since a FIFO or device put where the backup was would never end.
-pub(crate) fn open_backup(path: &Path) -> Result<File, RestoreError> {
-    match crate::scan::open_found(path) {
-        Ok((file, meta)) if meta.is_file() => Ok(file),
-        Ok(_) => Err(RestoreError::Skipped(format!(
-            "{} is no longer a regular file",
-            path.display()
-        ))),
-        Err(e) => Err(RestoreError::Skipped(format!(
-            "cannot open the backup: {e}"
-        ))),
+/// What this run's scan saw of a backup, which the file opened must still be: a name
+/// swapped for a link or another file between the scan and the restore is not tested.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Seen {
+    pub size: u64,
+    pub mtime_ns: i64,
+    /// The inode, once the restore looked at the name itself.
+    pub dev_ino: Option<(u64, u64)>,
+}
+
+/// Open a backup for reading: never through a symbolic link (`O_NOFOLLOW`), without
+/// blocking (a FIFO put where the backup was would never end), and only a regular file —
+/// the one `seen` describes, when given.
+pub(crate) fn open_backup(path: &Path, seen: Option<&Seen>) -> Result<File, RestoreError> {
+    use std::os::unix::fs::OpenOptionsExt;
+    let opened = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NONBLOCK | libc::O_NOFOLLOW)
+        .open(path)
+        .and_then(|f| f.metadata().map(|m| (f, m)));
+    let (file, meta) = match opened {
+        Ok(found) => found,
+        Err(e) if e.raw_os_error() == Some(libc::ELOOP) => {
+            return Err(RestoreError::Skipped(format!(
+                "{:?} is now a symbolic link, not the file the scan found: not followed",
+                path
+            )));
+        }
+        Err(e) => {
+            return Err(RestoreError::Skipped(format!(
+                "cannot open the backup: {e}"
+            )));
+        }
+    };
+    if !meta.is_file() {
+        return Err(RestoreError::Skipped(format!(
+            "{path:?} is no longer a regular file"
+        )));
     }
+    if let Some(seen) = seen {
+        let now = Seen {
+            size: meta.len(),
+            mtime_ns: mtime_ns(&meta),
+            dev_ino: seen.dev_ino.map(|_| (meta.dev(), meta.ino())),
+        };
+        if now != *seen {
+            return Err(changed(path));
+        }
+    }
+    Ok(file)
+}
+
+fn changed(path: &Path) -> RestoreError {
+    RestoreError::Skipped(format!(
+        "{path:?} changed or was replaced since this run's scan: it is tested on a later run"
+    ))
 }
 
 /// Detect what the backup is and hand it to its format's handler. Content decides; the
@@ -489,8 +595,19 @@ fn restore(
     path: &Path,
     progress: &Progress,
     format: &mut String,
+    memory: compressed::DecoderMemory,
+    seen: Option<&Seen>,
 ) -> Result<Notes, RestoreError> {
-    let file = open_backup(path)?;
+    let file = open_backup(path, seen)?;
+    // The zip reader reads by position from this same open file, never the name again.
+    let same = file
+        .try_clone()
+        .map_err(|e| RestoreError::Skipped(format!("cannot open the backup: {e}")))?;
+    let mut same = Some(same);
+    let mut zip_file = || {
+        same.take()
+            .ok_or_else(|| RestoreError::Skipped("cannot open the backup twice".into()))
+    };
     let name = path
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
@@ -508,12 +625,12 @@ fn restore(
         if content == Content::Other
             && let Some(p) = &promise
         {
-            return broken_promise(sandbox, path, progress, p, &head, format);
+            return broken_promise(sandbox, zip_file()?, progress, p, &head, format);
         }
         *format = detect::format_name(compression, content);
         return match content {
             Content::Tar => tar::extract(sandbox, &mut compressed::read_ahead(stream)),
-            Content::Zip => zip::extract(sandbox, path, &|n| progress.inc(n)),
+            Content::Zip => zip::extract(sandbox, zip_file()?, &|n| progress.inc(n)),
             Content::Sqlite => sqlite::check(sandbox, &mut { stream }, Some(path)),
             Content::PgCustom => postgres::check_custom(sandbox, path, pg_url),
             Content::Sql(dialect) => sql::check(sandbox, &mut { stream }, dialect, pg_url),
@@ -522,11 +639,44 @@ fn restore(
             )),
         };
     }
-    let inner_name = detect::strip_compression_suffix(&name);
-    let promised = detect::promise(&inner_name).and_then(|p| p.content);
+    let promised =
+        detect::promise(&detect::strip_compression_suffix(&name)).and_then(|p| p.content);
     *format = detect::format_name(compression, promised.unwrap_or(Content::Other));
-    let decoded = compressed::decoder(compression, stream)
+    if let Some((what, need)) = compressed::declared_memory(compression, &head)
+        && let Some(verdict) = memory.judge(compression, what, need)
+    {
+        return Err(verdict);
+    }
+    let (decoded, refusal) = compressed::decoder(compression, stream, memory)
         .map_err(|e| RestoreError::read("the compressed stream", e))?;
+    // A decoder that stopped at its memory limit did not find damage.
+    decoded_content(
+        sandbox,
+        pg_url,
+        decoded,
+        compression,
+        &name,
+        promise,
+        format,
+    )
+    .map_err(|e| match e {
+        RestoreError::Corrupt(_) => refusal.take().unwrap_or(e),
+        other => other,
+    })
+}
+
+/// The content of a decoded stream, handed to its format's handler.
+fn decoded_content(
+    sandbox: &Sandbox,
+    pg_url: Option<&str>,
+    decoded: Stream,
+    compression: Compression,
+    name: &str,
+    promise: Option<detect::Promise>,
+    format: &mut String,
+) -> Result<Notes, RestoreError> {
+    let inner_name = detect::strip_compression_suffix(name);
+    let promised = detect::promise(&inner_name).and_then(|p| p.content);
     let (inner_head, decoded) = compressed::peek(compressed::read_ahead(decoded), detect::HEAD_LEN)
         .map_err(|e| RestoreError::read("the compressed stream", e))?;
     let content = detect::content(&inner_head, &inner_name);
@@ -557,7 +707,7 @@ fn restore(
         Content::Zip => {
             let spilled = sandbox.scratch_path("archive.zip");
             sandbox.write_scratch(&spilled, &mut stream)?;
-            zip::extract(sandbox, &spilled, &|_| {})
+            zip::extract(sandbox, open_backup(&spilled, None)?, &|_| {})
         }
         Content::Sqlite => sqlite::check(sandbox, &mut stream, None),
         Content::PgCustom => {
@@ -575,7 +725,7 @@ fn restore(
 /// data (a self-extractor), so a `.zip` is first tried by its central directory.
 fn broken_promise(
     sandbox: &Sandbox,
-    path: &Path,
+    file: File,
     progress: &Progress,
     promise: &detect::Promise,
     head: &[u8],
@@ -597,7 +747,7 @@ fn broken_promise(
     );
     if promise.compression == Compression::None && promise.content == Some(Content::Zip) {
         *format = "zip".into();
-        return zip::extract(sandbox, path, &|n| progress.inc(n)).map_err(|e| match e {
+        return zip::extract(sandbox, file, &|n| progress.inc(n)).map_err(|e| match e {
             RestoreError::Corrupt(reason) => RestoreError::Corrupt(format!("{why}: {reason}")),
             other => other,
         });

@@ -16,12 +16,14 @@
 //! large buffer and no fsync: the sandbox is thrown away.
 
 use super::{RestoreError, Tally};
+use rustix::fs::{AtFlags, FileType, Mode, OFlags, ResolveFlags};
+use rustix::io::Errno;
 use std::cell::RefCell;
 use std::collections::HashMap;
 use std::ffi::{CStr, CString};
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, Read, Write};
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::os::fd::{AsFd, OwnedFd};
 use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::{MetadataExt, OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
@@ -37,6 +39,14 @@ const BUFFER: usize = 1 << 20;
 
 /// Link chains longer than this are refused, like the kernel's ELOOP.
 const MAX_LINK_HOPS: usize = 40;
+
+/// What each entry and each directory the sandbox creates costs against `max_bytes`
+/// besides its content: an inode and its directory record are not free, and an archive of
+/// empty files or directories must not fill the scratch filesystem's inode table.
+pub const ENTRY_COST: u64 = 512;
+
+/// Entries (files, directories, links) one restore may create unless configured.
+pub const DEFAULT_MAX_ENTRIES: u64 = 1_000_000;
 
 /// Directory handles a sandbox keeps open (see [`OpenDirs`]).
 const MAX_OPEN_DIRS: usize = 128;
@@ -121,13 +131,16 @@ pub struct Sandbox {
     charged: AtomicU64,
     /// Bytes of restored content (files, SQL text).
     restored: AtomicU64,
-    /// Symbolic links of the archive (path → target), checked as a whole by
-    /// [`Sandbox::check_links`] because a link may point through one that comes later.
-    links: Mutex<HashMap<String, String>>,
+    /// Symbolic links of the archive, checked as a whole by [`Sandbox::check_links`]
+    /// because a link may point through one that comes later.
+    links: Mutex<Links>,
     /// When this test must stop (`restore.timeout`): every loop over entries, statements
     /// or rows asks [`Sandbox::check_deadline`].
     deadline: Instant,
     timeout: Duration,
+    /// Entries and directories created so far, and how many may be (`restore.max_entries`).
+    entries: AtomicU64,
+    max_entries: u64,
     pub tally: Tally,
 }
 
@@ -178,7 +191,7 @@ impl Sandbox {
             .permissions(fs::Permissions::from_mode(0o700))
             .tempdir_in(parent)?;
         let root_fd = open_dir(
-            libc::AT_FDCWD,
+            rustix::fs::CWD,
             &CString::new(dir.path().as_os_str().as_bytes()).map_err(io::Error::other)?,
         )?;
         // The directory is removed by our Drop, not tempfile's.
@@ -190,9 +203,11 @@ impl Sandbox {
             limit,
             charged: AtomicU64::new(0),
             restored: AtomicU64::new(0),
-            links: Mutex::new(HashMap::new()),
+            links: Mutex::new(Links::default()),
             deadline: Instant::now() + DEFAULT_TIMEOUT,
             timeout: DEFAULT_TIMEOUT,
+            entries: AtomicU64::new(0),
+            max_entries: DEFAULT_MAX_ENTRIES,
             tally,
         })
     }
@@ -202,6 +217,29 @@ impl Sandbox {
         self.timeout = timeout;
         self.deadline = Instant::now() + timeout;
         self
+    }
+
+    /// Allow at most `max` entries and directories (`restore.max_entries`).
+    pub fn with_max_entries(mut self, max: u64) -> Sandbox {
+        self.max_entries = max;
+        self
+    }
+
+    /// Count one entry or directory the restore creates: against the entry limit, and
+    /// [`ENTRY_COST`] bytes against `max_bytes`.
+    pub fn count_entry(&self) -> Result<(), RestoreError> {
+        let n = self.entries.fetch_add(1, Ordering::Relaxed) + 1;
+        if n > self.max_entries {
+            return Err(RestoreError::Entries {
+                limit: self.max_entries,
+            });
+        }
+        self.charge_overhead(ENTRY_COST)
+    }
+
+    /// Entries and directories created so far.
+    pub fn entries(&self) -> u64 {
+        self.entries.load(Ordering::Relaxed)
     }
 
     /// The instant this test must stop by.
@@ -265,15 +303,112 @@ impl Sandbox {
         entry: &EntryPath,
         src: &mut dyn Read,
     ) -> Result<Written, RestoreError> {
+        let (file, new) = self.create_file(entry)?;
         let full = || self.root.join(entry.rel());
+        let bytes = self.copy_into(file, &full, &format!("{:?}", entry.rel()), src)?;
+        Ok(Written { bytes, new })
+    }
+
+    /// Create `entry` as a sparse file of `real_size` bytes: `data` bytes, all the
+    /// archive stores of it, are counted against `max_bytes` and the holes are not. With
+    /// a `map` (offset, length), `src` yields the data regions one after another; without
+    /// one, `src` yields the whole file with its holes as zeros (the tar reader expands
+    /// GNU sparse maps that way), and zero runs become holes again.
+    pub fn write_sparse(
+        &self,
+        entry: &EntryPath,
+        src: &mut dyn Read,
+        map: Option<&[(u64, u64)]>,
+        real_size: u64,
+        data: u64,
+    ) -> Result<Written, RestoreError> {
+        use std::io::{Seek, SeekFrom};
+        self.charge(data)?;
+        let (mut file, new) = self.create_file(entry)?;
+        let shown = format!("{:?}", entry.rel());
+        let full = || self.root.join(entry.rel());
+        let write_err = |e| scratch_error(&full(), e);
+        let mut buf = vec![0u8; 64 << 10];
+        let mut stored = 0u64;
+        // Copies up to `limit` bytes (None: to the end); returns how many were read.
+        let mut copy = |file: &mut File, limit: Option<u64>| -> Result<u64, RestoreError> {
+            let mut read = 0u64;
+            let mut left = limit.unwrap_or(u64::MAX);
+            while left > 0 {
+                self.check_deadline()?;
+                let want = buf.len().min(usize::try_from(left).unwrap_or(usize::MAX));
+                let n = match src.read(&mut buf[..want]) {
+                    Ok(0) => break,
+                    Ok(n) => n,
+                    Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                    Err(e) => return Err(RestoreError::read(&shown, e)),
+                };
+                left -= n as u64;
+                read += n as u64;
+                // Without a map, zero blocks are holes; with one, every byte is data.
+                let block = if map.is_none() { 4096 } else { n };
+                for chunk in buf[..n].chunks(block) {
+                    if map.is_none() && chunk.iter().all(|&b| b == 0) {
+                        file.seek(SeekFrom::Current(chunk.len() as i64))
+                            .map_err(write_err)?;
+                        continue;
+                    }
+                    stored += chunk.len() as u64;
+                    if stored > data {
+                        return Err(RestoreError::Corrupt(format!(
+                            "sparse file {shown} holds more data than its header declares ({data} bytes)"
+                        )));
+                    }
+                    file.write_all(chunk).map_err(write_err)?;
+                }
+            }
+            Ok(read)
+        };
+        let written = match map {
+            None => copy(&mut file, None)?,
+            Some(map) => {
+                for &(offset, len) in map {
+                    if offset.checked_add(len).is_none_or(|end| end > real_size) {
+                        return Err(RestoreError::Corrupt(format!(
+                            "the sparse map of {shown} reaches past its size ({real_size} bytes)"
+                        )));
+                    }
+                    file.seek(SeekFrom::Start(offset)).map_err(write_err)?;
+                    if copy(&mut file, Some(len))? != len {
+                        return Err(RestoreError::Corrupt(format!(
+                            "sparse file {shown} is truncated: its map declares more data than the archive holds"
+                        )));
+                    }
+                }
+                real_size
+            }
+        };
+        file.set_len(real_size).map_err(write_err)?;
+        if map.is_none() && written != real_size {
+            return Err(RestoreError::Corrupt(format!(
+                "sparse file {shown} is truncated: its header declares {real_size} bytes, the archive holds {written}"
+            )));
+        }
+        Ok(Written {
+            bytes: real_size,
+            new,
+        })
+    }
+
+    /// Create `entry` as a new empty regular file (a file of that name is replaced);
+    /// returns it and whether the name is new.
+    fn create_file(&self, entry: &EntryPath) -> Result<(File, bool), RestoreError> {
+        let full = || self.root.join(entry.rel());
+        self.check_deadline()?;
+        self.count_entry()?;
         self.check_len(entry.rel_len(), &full)?;
         let dir = self.dir_fd(entry.parent())?;
         let name = c_name(entry.leaf())?;
         let mut attempts = 0;
         let file = loop {
             // O_EXCL never opens an existing name, link or not; O_NOFOLLOW says so twice.
-            let flags = libc::O_WRONLY | libc::O_CREAT | libc::O_EXCL | libc::O_NOFOLLOW;
-            match open_at(dir.as_raw_fd(), &name, flags, 0o600) {
+            let flags = OFlags::WRONLY | OFlags::CREATE | OFlags::EXCL | OFlags::NOFOLLOW;
+            match open_at(&dir, &name, flags, Mode::RUSR | Mode::WUSR) {
                 Ok(fd) => break File::from(fd),
                 Err(e) if e.raw_os_error() == Some(libc::EEXIST) && attempts < 2 => {
                     attempts += 1;
@@ -282,11 +417,34 @@ impl Sandbox {
                 Err(e) => return Err(scratch_error(&full(), e)),
             }
         };
-        let bytes = self.copy_into(file, &full, &entry.rel(), src)?;
-        Ok(Written {
-            bytes,
-            new: attempts == 0,
-        })
+        Ok((file, attempts == 0))
+    }
+
+    /// [`Sandbox::write_file`] for an archive entry whose `declarer` (its header, the
+    /// central directory) declares `declared` bytes: any other count is corruption, as
+    /// is a file that does not end where it should. At most `declared` + 1 bytes are read,
+    /// whatever the entry's stream would yield.
+    pub fn write_declared(
+        &self,
+        entry: &EntryPath,
+        src: &mut dyn Read,
+        declared: u64,
+        declarer: &str,
+    ) -> Result<Written, RestoreError> {
+        let written = self.write_file(entry, &mut src.take(declared.saturating_add(1)))?;
+        let got = written.bytes;
+        if got != declared {
+            let held = if got > declared {
+                "more".to_string()
+            } else {
+                got.to_string()
+            };
+            return Err(RestoreError::Corrupt(format!(
+                "{:?} is truncated or overlong: {declarer} declares {declared} bytes, the archive holds {held}",
+                entry.rel()
+            )));
+        }
+        Ok(written)
     }
 
     /// Like [`Sandbox::write_file`], for a scratch path from [`Sandbox::scratch_path`].
@@ -317,6 +475,7 @@ impl Sandbox {
             }
             let mut total = 0u64;
             loop {
+                self.check_deadline()?;
                 let n = match src.read(&mut buf[..]) {
                     Ok(0) => return Ok(total),
                     Ok(n) => n,
@@ -333,41 +492,87 @@ impl Sandbox {
 
     /// Create `entry` as a directory (and its parents).
     pub fn make_dir(&self, entry: &EntryPath) -> Result<(), RestoreError> {
+        self.check_deadline()?;
+        self.count_entry()?;
         self.dir_fd(&entry.0).map(drop)
     }
 
-    /// Record a symbolic link without creating it. An absolute target is refused at once;
-    /// relative ones are resolved when the archive is complete ([`Sandbox::check_links`]).
+    /// Record a symbolic link without creating it. An absolute target is refused at once,
+    /// and so is a relative one that leaves with the links known so far; the rest are
+    /// judged when the archive is complete ([`Sandbox::check_links`]). The link sits where
+    /// an extractor would create it: its parent directories are resolved through the
+    /// archive's earlier links (`d/s -> ..` puts `d/s/t` at `t`).
     pub fn note_symlink(&self, entry: &EntryPath, target: &[u8]) -> Result<(), RestoreError> {
         let target = String::from_utf8_lossy(target).into_owned();
+        let outside = || {
+            RestoreError::Unsafe(format!(
+                "symbolic link {:?} points outside the sandbox to {target:?}",
+                entry.rel()
+            ))
+        };
         if target.starts_with('/') {
-            return Err(RestoreError::Unsafe(format!(
-                "symbolic link {:?} points outside the sandbox to {target:?}",
-                entry.rel()
-            )));
+            return Err(outside());
         }
+        self.check_deadline()?;
+        self.count_entry()?;
         let links = &mut *self.links.lock().unwrap_or_else(|e| e.into_inner());
-        if resolve(links, entry.parent(), &target) == Resolved::Outside {
-            return Err(RestoreError::Unsafe(format!(
-                "symbolic link {:?} points outside the sandbox to {target:?}",
-                entry.rel()
-            )));
+        let lexical = entry.rel();
+        let parent = entry.parent().to_vec();
+        let leaf = entry.leaf().to_string();
+        match links.place(&parent, &leaf) {
+            Placed::At(key) => {
+                let dir = &key[..key.len() - 1];
+                if resolve(&links.by_place, dir, &target) == Resolved::Outside {
+                    return Err(outside());
+                }
+                links.by_place.insert(key.join("/"), target.clone());
+            }
+            Placed::Outside => return Err(self.under_outside_link(&lexical, &target)),
+            Placed::Nowhere => {}
         }
-        links.insert(entry.rel(), target);
+        links.order.push((parent, leaf, target));
         Ok(())
+    }
+
+    fn under_outside_link(&self, path: &str, target: &str) -> RestoreError {
+        RestoreError::Unsafe(format!(
+            "symbolic link {path:?} (to {target:?}) sits under links that lead outside the sandbox"
+        ))
     }
 
     /// Every link of the archive must resolve inside, also through the others. Links
     /// whose chain loops without ever leaving the sandbox resolve nowhere (the kernel's
     /// ELOOP): harmless, and named in the returned note.
     pub fn check_links(&self) -> Result<Option<String>, RestoreError> {
-        let links = self.links.lock().unwrap_or_else(|e| e.into_inner());
+        let links = &mut *self.links.lock().unwrap_or_else(|e| e.into_inner());
+        // Where each link sits, in archive order, now that all are known.
+        links.by_place.clear();
+        let mut placed = Vec::with_capacity(links.order.len());
+        for i in 0..links.order.len() {
+            let (parent, leaf, target) = links.order[i].clone();
+            let lexical = if parent.is_empty() {
+                leaf.clone()
+            } else {
+                format!("{}/{leaf}", parent.join("/"))
+            };
+            match links.place(&parent, &leaf) {
+                Placed::At(key) => {
+                    links.by_place.insert(key.join("/"), target.clone());
+                    placed.push((lexical, Some(key), target));
+                }
+                Placed::Outside => return Err(self.under_outside_link(&lexical, &target)),
+                Placed::Nowhere => placed.push((lexical, None, target)),
+            }
+        }
         let mut looping = Vec::new();
-        for (path, target) in links.iter() {
-            let entry = EntryPath(path.split('/').map(str::to_string).collect());
-            match resolve(&links, entry.parent(), target) {
+        for (path, key, target) in placed {
+            let Some(key) = key else {
+                looping.push(path);
+                continue;
+            };
+            match resolve(&links.by_place, &key[..key.len() - 1], &target) {
                 Resolved::Inside(_) => {}
-                Resolved::Loop => looping.push(path.clone()),
+                Resolved::Loop => looping.push(path),
                 Resolved::Outside => {
                     return Err(RestoreError::Unsafe(format!(
                         "symbolic link {path:?} points outside the sandbox to {target:?} through another link"
@@ -379,6 +584,7 @@ impl Sandbox {
             return Ok(None);
         }
         looping.sort();
+        looping.dedup();
         let shown: Vec<String> = looping.iter().take(3).map(|p| format!("{p:?}")).collect();
         Ok(Some(format!(
             "{} symbolic links loop without leaving the sandbox ({}{}): they resolve nowhere, like ELOOP, which is harmless",
@@ -406,7 +612,7 @@ impl Sandbox {
         };
         let resolved = {
             let links = self.links.lock().unwrap_or_else(|e| e.into_inner());
-            match resolve(&links, &[], &target.rel()) {
+            match resolve(&links.by_place, &[], &target.rel()) {
                 Resolved::Inside(parts) => parts,
                 Resolved::Outside => return Err(unsafe_link()),
                 Resolved::Loop => {
@@ -432,25 +638,17 @@ impl Sandbox {
             }
         }
         let full = || self.root.join(entry.rel());
+        self.check_deadline()?;
+        self.count_entry()?;
         self.check_len(entry.rel_len(), &full)?;
         let dir = self.dir_fd(entry.parent())?;
         let name = c_name(entry.leaf())?;
         let replaced = self.clear_name(&dir, &name, entry)?;
         let source = CString::new(source.as_os_str().as_bytes())
             .map_err(|e| scratch_error(&full(), io::Error::other(e)))?;
-        // SAFETY: both names are NUL-terminated and `dir` is an open directory.
-        let rc = unsafe {
-            libc::linkat(
-                libc::AT_FDCWD,
-                source.as_ptr(),
-                dir.as_raw_fd(),
-                name.as_ptr(),
-                0,
-            )
-        };
-        if rc != 0 {
-            return Err(scratch_error(&full(), io::Error::last_os_error()));
-        }
+        // Without AT_SYMLINK_FOLLOW, linkat never follows `source` if it were a link.
+        rustix::fs::linkat(rustix::fs::CWD, &source, &*dir, &name, AtFlags::empty())
+            .map_err(|e| scratch_error(&full(), e.into()))?;
         Ok(!replaced)
     }
 
@@ -463,70 +661,82 @@ impl Sandbox {
         name: &CStr,
         entry: &EntryPath,
     ) -> Result<bool, RestoreError> {
-        // SAFETY: an all-zero `stat` is a valid value for fstatat to overwrite.
-        let mut st: libc::stat = unsafe { std::mem::zeroed() };
-        // SAFETY: `dir` is open, `name` NUL-terminated, `st` a valid out-pointer.
-        let rc = unsafe {
-            libc::fstatat(
-                dir.as_raw_fd(),
-                name.as_ptr(),
-                &mut st,
-                libc::AT_SYMLINK_NOFOLLOW,
-            )
+        let st = match rustix::fs::statat(dir, name, AtFlags::SYMLINK_NOFOLLOW) {
+            Ok(st) => st,
+            Err(Errno::NOENT) => return Ok(false),
+            Err(e) => return Err(scratch_error(&self.root.join(entry.rel()), e.into())),
         };
-        if rc != 0 {
-            let e = io::Error::last_os_error();
-            return match e.raw_os_error() {
-                Some(libc::ENOENT) => Ok(false),
-                _ => Err(scratch_error(&self.root.join(entry.rel()), e)),
-            };
-        }
-        if st.st_mode & libc::S_IFMT == libc::S_IFDIR {
+        if FileType::from_raw_mode(st.st_mode) == FileType::Directory {
             return Err(RestoreError::Corrupt(format!(
                 "entry {:?} is a file where the archive made a directory",
                 entry.rel()
             )));
         }
-        // SAFETY: as above; flags 0 unlinks a non-directory.
-        if unsafe { libc::unlinkat(dir.as_raw_fd(), name.as_ptr(), 0) } != 0 {
-            let e = io::Error::last_os_error();
-            if e.raw_os_error() != Some(libc::ENOENT) {
-                return Err(scratch_error(&self.root.join(entry.rel()), e));
-            }
+        match rustix::fs::unlinkat(dir, name, AtFlags::empty()) {
+            Ok(()) | Err(Errno::NOENT) => {}
+            Err(e) => return Err(scratch_error(&self.root.join(entry.rel()), e.into())),
         }
         Ok(true)
     }
 
-    /// The open directory `parts` below the root, made (0700) and opened one component
-    /// at a time from the deepest one already open. Every component is opened with
-    /// `O_NOFOLLOW | O_DIRECTORY` relative to its parent, so only a real directory is
-    /// ever entered; a file in the way is corruption.
+    /// The open directory `parts` below the root: kept open from an earlier entry, else
+    /// opened in one call that refuses every link on the way ([`open_beneath`]), else
+    /// made (0700) and opened one component at a time from the deepest one already open.
+    /// Every component is opened with `O_NOFOLLOW | O_DIRECTORY` relative to its parent,
+    /// so only a real directory is ever entered; a file in the way is corruption.
     fn dir_fd(&self, parts: &[String]) -> Result<Arc<OwnedFd>, RestoreError> {
         if parts.is_empty() {
             return Ok(self.root_fd.clone());
         }
+        let joined = parts.join("/");
+        // Where each prefix of `joined` ends.
+        let ends: Vec<usize> = parts
+            .iter()
+            .scan(0usize, |len, p| {
+                *len += p.len() + usize::from(*len > 0);
+                Some(*len)
+            })
+            .collect();
+        if let Some(fd) = self
+            .dirs
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(&joined)
+        {
+            return Ok(fd);
+        }
+        let full = || self.root.join(&joined);
+        self.check_len(joined.len(), &full)?;
+        if let Some(fd) = open_beneath(&*self.root_fd, &joined) {
+            let fd = Arc::new(fd);
+            self.dirs
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .insert(joined, fd.clone());
+            return Ok(fd);
+        }
         let (mut at, mut fd) = {
             let mut dirs = self.dirs.lock().unwrap_or_else(|e| e.into_inner());
-            (1..=parts.len())
+            (1..parts.len())
                 .rev()
-                .find_map(|i| dirs.get(&parts[..i].join("/")).map(|fd| (i, fd)))
+                .find_map(|i| dirs.get(&joined[..ends[i - 1]]).map(|fd| (i, fd)))
                 .unwrap_or((0, self.root_fd.clone()))
         };
         while at < parts.len() {
-            let rel = parts[..=at].join("/");
+            let rel = joined[..ends[at]].to_string();
             let full = || self.root.join(&rel);
             self.check_len(rel.len(), &full)?;
             let name = c_name(&parts[at])?;
-            let next = match open_dir(fd.as_raw_fd(), &name) {
+            let next = match open_dir(&*fd, &name) {
                 Err(e) if e.raw_os_error() == Some(libc::ENOENT) => {
-                    // SAFETY: `fd` is an open directory and `name` NUL-terminated.
-                    let rc = unsafe { libc::mkdirat(fd.as_raw_fd(), name.as_ptr(), 0o700) };
-                    let made = io::Error::last_os_error();
-                    // EEXIST: another thread of a parallel restore made it first.
-                    if rc != 0 && made.raw_os_error() != Some(libc::EEXIST) {
-                        return Err(scratch_error(&full(), made));
+                    match rustix::fs::mkdirat(&*fd, &name, Mode::RWXU) {
+                        // A directory the archive never named is an inode all the same.
+                        Ok(()) => self.count_entry()?,
+                        // Another thread of a parallel restore made it first.
+                        Err(Errno::EXIST) => {}
+                        Err(e) => return Err(scratch_error(&full(), e.into())),
                     }
-                    open_dir(fd.as_raw_fd(), &name)
+                    open_dir(&*fd, &name)
                 }
                 other => other,
             };
@@ -579,38 +789,41 @@ fn c_name(part: &str) -> Result<CString, RestoreError> {
         .map_err(|_| RestoreError::Corrupt(format!("entry name {part:?} contains a NUL byte")))
 }
 
-/// `openat(dir, name, flags | O_CLOEXEC, mode)`.
-fn open_at(dir: RawFd, name: &CStr, flags: libc::c_int, mode: libc::mode_t) -> io::Result<OwnedFd> {
+/// `openat(dir, name, flags | O_CLOEXEC, mode)`, retried on EINTR.
+fn open_at(dir: impl AsFd, name: &CStr, flags: OFlags, mode: Mode) -> io::Result<OwnedFd> {
     loop {
-        // SAFETY: `name` is NUL-terminated; `dir` is an open directory or AT_FDCWD.
-        let fd = unsafe {
-            libc::openat(
-                dir,
-                name.as_ptr(),
-                flags | libc::O_CLOEXEC,
-                libc::c_uint::from(mode),
-            )
-        };
-        if fd >= 0 {
-            // SAFETY: the kernel just returned this descriptor; nothing else owns it.
-            return Ok(unsafe { OwnedFd::from_raw_fd(fd) });
-        }
-        let e = io::Error::last_os_error();
-        if e.kind() != io::ErrorKind::Interrupted {
-            return Err(e);
+        match rustix::fs::openat(&dir, name, flags | OFlags::CLOEXEC, mode) {
+            Err(Errno::INTR) => {}
+            other => return other.map_err(io::Error::from),
         }
     }
 }
 
 /// `name` in `dir` as a directory handle, only if it is a real directory (never through
 /// a link: ELOOP or ENOTDIR otherwise).
-fn open_dir(dir: RawFd, name: &CStr) -> io::Result<OwnedFd> {
+fn open_dir(dir: impl AsFd, name: &CStr) -> io::Result<OwnedFd> {
     open_at(
         dir,
         name,
-        libc::O_PATH | libc::O_DIRECTORY | libc::O_NOFOLLOW,
-        0,
+        OFlags::PATH | OFlags::DIRECTORY | OFlags::NOFOLLOW,
+        Mode::empty(),
     )
+}
+
+/// The directory `rel` below `root` in one call, with the kernel refusing every symbolic
+/// link and anything outside `root` on the way (`openat2`, `RESOLVE_BENEATH |
+/// RESOLVE_NO_SYMLINKS`). None when it does not exist yet, is not a plain walk of real
+/// directories, or the kernel has no `openat2`: the caller walks it one component at a
+/// time then.
+fn open_beneath(root: impl AsFd, rel: &str) -> Option<OwnedFd> {
+    let flags = OFlags::PATH | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC;
+    let resolve = ResolveFlags::BENEATH | ResolveFlags::NO_SYMLINKS | ResolveFlags::NO_MAGICLINKS;
+    loop {
+        match rustix::fs::openat2(&root, rel, flags, Mode::empty(), resolve) {
+            Err(Errno::INTR | Errno::AGAIN) => {}
+            other => return other.ok(),
+        }
+    }
 }
 
 impl Drop for Sandbox {
@@ -626,6 +839,13 @@ impl Drop for Sandbox {
 }
 
 fn scratch_error(path: &Path, e: io::Error) -> RestoreError {
+    if matches!(e.raw_os_error(), Some(libc::ENOSPC | libc::EDQUOT)) {
+        // The sandbox holds only what the archive made: it filled the scratch filesystem
+        // (space or inodes) before `max_bytes` / `max_entries` stopped it.
+        return RestoreError::Exceeded(format!(
+            "restoring filled the scratch filesystem at {path:?}: {e}; give restore.scratch_dir more room or lower restore.max_bytes / restore.max_entries so they stop it first"
+        ));
+    }
     if e.raw_os_error() == Some(libc::ENAMETOOLONG) {
         // The archive's fault, not this machine's (a name over NAME_MAX, a path over
         // PATH_MAX): it cannot be restored into a directory, so it fails — never a skip.
@@ -637,9 +857,41 @@ fn scratch_error(path: &Path, e: io::Error) -> RestoreError {
         ));
     }
     RestoreError::Skipped(format!(
-        "cannot write into the restore sandbox ({}): {e}",
-        path.display()
+        "cannot write into the restore sandbox ({path:?}): {e}"
     ))
+}
+
+/// The archive's symbolic links: in archive order as named, and by where each sits once
+/// its parent directories are resolved through the links before it.
+#[derive(Default)]
+struct Links {
+    /// (parent components as named, leaf, target).
+    order: Vec<(Vec<String>, String, String)>,
+    /// Resolved path → target.
+    by_place: HashMap<String, String>,
+}
+
+/// Where a link named `parent/leaf` sits.
+enum Placed {
+    /// At these components below the root (the last is the leaf).
+    At(Vec<String>),
+    /// Its parent resolves outside the sandbox.
+    Outside,
+    /// Its parent loops: the link cannot be created anywhere.
+    Nowhere,
+}
+
+impl Links {
+    fn place(&self, parent: &[String], leaf: &str) -> Placed {
+        match resolve(&self.by_place, &[], &parent.join("/")) {
+            Resolved::Inside(mut at) => {
+                at.push(leaf.to_string());
+                Placed::At(at)
+            }
+            Resolved::Outside => Placed::Outside,
+            Resolved::Loop => Placed::Nowhere,
+        }
+    }
 }
 
 /// Where a link resolves.
@@ -699,8 +951,7 @@ pub fn clean_leftovers(parent: &Path) -> usize {
         return 0;
     };
     let me = std::process::id();
-    // SAFETY: geteuid has no preconditions and cannot fail.
-    let uid = unsafe { libc::geteuid() };
+    let uid = rustix::process::geteuid().as_raw();
     let mut removed = 0;
     for entry in entries.flatten() {
         let name = entry.file_name();
@@ -735,12 +986,17 @@ pub fn clean_leftovers(parent: &Path) -> usize {
 }
 
 pub(crate) fn process_alive(pid: u32) -> bool {
-    let Ok(pid) = libc::pid_t::try_from(pid) else {
+    let Some(pid) = i32::try_from(pid)
+        .ok()
+        .and_then(rustix::process::Pid::from_raw)
+    else {
         return false;
     };
-    // SAFETY: signal 0 only checks whether the process exists; nothing is sent.
-    let rc = unsafe { libc::kill(pid, 0) };
-    rc == 0 || io::Error::last_os_error().raw_os_error() == Some(libc::EPERM)
+    // Signal 0 only checks whether the process exists; nothing is sent.
+    matches!(
+        rustix::process::test_kill_process(pid),
+        Ok(()) | Err(Errno::PERM)
+    )
 }
 
 #[cfg(test)]
@@ -780,7 +1036,7 @@ mod tests {
     #[test]
     fn private_directory_removed_on_drop() {
         let parent = tempfile::tempdir().unwrap();
-        let sb = sandbox(parent.path(), 100);
+        let sb = sandbox(parent.path(), 1 << 20);
         let root = sb.root().to_path_buf();
         let name = root.file_name().unwrap().to_str().unwrap().to_string();
         assert!(name.starts_with(&format!("{PREFIX}{}-", std::process::id())));
@@ -812,7 +1068,7 @@ mod tests {
     #[test]
     fn links_resolving_outside_are_refused_also_through_chains() {
         let parent = tempfile::tempdir().unwrap();
-        let sb = sandbox(parent.path(), 100);
+        let sb = sandbox(parent.path(), 1 << 20);
         sb.note_symlink(&entry("a/inside"), b"../b").unwrap();
         assert!(matches!(
             sb.note_symlink(&entry("a/out"), b"../../x"),
@@ -833,9 +1089,100 @@ mod tests {
     }
 
     #[test]
+    fn links_sit_where_earlier_links_put_them() {
+        let parent = tempfile::tempdir().unwrap();
+        let sb = sandbox(parent.path(), 1 << 20);
+        sb.make_dir(&entry("d")).unwrap();
+        sb.note_symlink(&entry("d/s"), b"..").unwrap();
+        // `d/s/t` is the root's `t`: `../outside` leaves from there.
+        assert!(matches!(
+            sb.note_symlink(&entry("d/s/t"), b"../outside"),
+            Err(RestoreError::Unsafe(_))
+        ));
+        let sb = sandbox(parent.path(), 1 << 20);
+        sb.note_symlink(&entry("a"), b".").unwrap();
+        assert!(matches!(
+            sb.note_symlink(&entry("a/a/a/b"), b"../../.."),
+            Err(RestoreError::Unsafe(_))
+        ));
+        // Judged again at the end: `t` sits at the root through `a`, and `t -> s/..`
+        // leaves once `s -> .` arrives.
+        let sb = sandbox(parent.path(), 1 << 20);
+        sb.note_symlink(&entry("a"), b".").unwrap();
+        sb.note_symlink(&entry("a/t"), b"s/..").unwrap();
+        sb.note_symlink(&entry("s"), b".").unwrap();
+        assert!(matches!(sb.check_links(), Err(RestoreError::Unsafe(_))));
+        // Links under a link that stay inside are fine.
+        let sb = sandbox(parent.path(), 1 << 20);
+        sb.note_symlink(&entry("a"), b".").unwrap();
+        sb.note_symlink(&entry("a/a/b"), b"f").unwrap();
+        sb.note_symlink(&entry("c"), b"a/b").unwrap();
+        assert_eq!(sb.check_links().unwrap(), None);
+    }
+
+    #[test]
+    fn sparse_files_are_written_with_holes_and_only_their_data_counts() {
+        let parent = tempfile::tempdir().unwrap();
+        let sb = sandbox(parent.path(), 1 << 20);
+        let size = 64u64 << 20;
+        // A map: the data regions one after another.
+        let map = [(4096u64, 3u64), (size - 2, 2)];
+        sb.write_sparse(&entry("m.img"), &mut &b"abcde"[..], Some(&map), size, 5)
+            .unwrap();
+        let got = fs::read(sb.root().join("m.img")).unwrap();
+        assert_eq!(got.len() as u64, size);
+        assert_eq!(&got[4096..4099], b"abc");
+        assert_eq!(&got[got.len() - 2..], b"de");
+        assert!(got[..4096].iter().all(|&b| b == 0));
+        let meta = fs::metadata(sb.root().join("m.img")).unwrap();
+        assert!(meta.blocks() * 512 < 1 << 20, "{} blocks", meta.blocks());
+        // Expanded: zero runs become holes again.
+        let mut expanded = vec![0u8; 8 << 20];
+        expanded[5 << 20] = 1;
+        sb.write_sparse(&entry("e.img"), &mut &expanded[..], None, 8 << 20, 4096)
+            .unwrap();
+        assert_eq!(fs::read(sb.root().join("e.img")).unwrap(), expanded);
+        assert!(sb.restored() < 1 << 20);
+        // A map past the size, or less data than it declares, is corrupt.
+        assert!(matches!(
+            sb.write_sparse(&entry("x"), &mut &b"ab"[..], Some(&[(10, 2)]), 11, 2),
+            Err(RestoreError::Corrupt(_))
+        ));
+        assert!(matches!(
+            sb.write_sparse(&entry("y"), &mut &b"a"[..], Some(&[(0, 2)]), 4, 2),
+            Err(RestoreError::Corrupt(_))
+        ));
+    }
+
+    #[test]
+    fn entries_and_directories_are_counted() {
+        let parent = tempfile::tempdir().unwrap();
+        let sb = sandbox(parent.path(), 1 << 20).with_max_entries(5);
+        // One file, two directories made on the way.
+        sb.write_file(&entry("a/b/f"), &mut &b""[..]).unwrap();
+        assert_eq!(sb.entries(), 3);
+        sb.make_dir(&entry("a/b")).unwrap();
+        sb.note_symlink(&entry("l"), b"a").unwrap();
+        assert!(matches!(
+            sb.write_file(&entry("g"), &mut &b""[..]),
+            Err(RestoreError::Entries { limit: 5 })
+        ));
+        // Each costs ENTRY_COST bytes against the byte limit too.
+        let sb = sandbox(parent.path(), 3 * ENTRY_COST);
+        for i in 0..3 {
+            sb.write_file(&entry(&format!("e{i}")), &mut &b""[..])
+                .unwrap();
+        }
+        assert!(matches!(
+            sb.make_dir(&entry("d")),
+            Err(RestoreError::Limit { .. })
+        ));
+    }
+
+    #[test]
     fn link_loops_resolve_nowhere_and_are_not_escapes() {
         let parent = tempfile::tempdir().unwrap();
-        let sb = sandbox(parent.path(), 100);
+        let sb = sandbox(parent.path(), 1 << 20);
         sb.note_symlink(&entry("a"), b"b").unwrap();
         sb.note_symlink(&entry("b"), b"a").unwrap();
         sb.note_symlink(&entry("d/grow"), b"grow/x").unwrap();
@@ -862,7 +1209,7 @@ mod tests {
         let parent = tempfile::tempdir().unwrap();
         let outside = parent.path().join("outside.txt");
         fs::write(&outside, "keep").unwrap();
-        let sb = sandbox(parent.path(), 100);
+        let sb = sandbox(parent.path(), 1 << 20);
         sb.write_file(&entry("f"), &mut &b"data"[..]).unwrap();
         sb.hard_link(&entry("g"), b"f").unwrap();
         assert_eq!(fs::read(sb.root().join("g")).unwrap(), b"data");

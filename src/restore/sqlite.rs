@@ -72,7 +72,7 @@ fn copy_wal(sandbox: &Sandbox, backup: &Path, copy: &Path) -> Result<bool, Resto
         Ok(m) if m.is_file() => {}
         _ => return Ok(false),
     }
-    let mut file = super::open_backup(&wal)?;
+    let mut file = super::open_backup(&wal, None)?;
     let mut target = copy.as_os_str().to_owned();
     target.push("-wal");
     sandbox.write_scratch(Path::new(&target), &mut file)?;

@@ -116,28 +116,60 @@ fn walk(
         .entries()
         .map_err(|e| read_error(sandbox, "the tar archive", e))?;
     for entry in entries {
+        sandbox.check_deadline()?;
         let mut entry = entry.map_err(|e| read_error(sandbox, "a tar header", e))?;
         count += 1;
         reading.set(Reading::Content);
         let kind = entry.header().entry_type();
         let raw_name = entry.path_bytes().into_owned();
+        check_pax(&mut entry, &raw_name)?;
+        let sparse = pax_sparse(&mut entry, &raw_name)?;
+        // A PAX sparse file's real name is in its records; its header names a stand-in.
+        let raw_name = match &sparse {
+            Some(sp) => sp.name.clone(),
+            None => raw_name,
+        };
         let Some(path) = EntryPath::parse(&raw_name)? else {
             skip_rest(sandbox, &mut entry, reading)?;
             continue; // the archive root, `./`
         };
         match kind {
-            EntryType::Regular | EntryType::Continuous | EntryType::GNUSparse => {
-                let size = entry.size();
-                let written = sandbox.write_file(&path, &mut entry)?;
-                let got = written.bytes;
-                if got != size {
+            EntryType::Regular | EntryType::Continuous if sparse.is_some() => {
+                let sp = sparse.unwrap_or_default();
+                let stored = entry.size();
+                let (map, header) = read_sparse_map(sandbox, &mut entry, &sp, &path)?;
+                let data: u64 = map.iter().map(|(_, len)| len).sum();
+                if header.checked_add(data) != Some(stored) {
                     return Err(RestoreError::Corrupt(format!(
-                        "{:?} is truncated: its header declares {size} bytes, the archive holds {got}",
-                        path.rel()
+                        "the sparse map of {:?} declares {data} bytes of data, the archive holds {}",
+                        path.rel(),
+                        stored.saturating_sub(header)
                     )));
                 }
+                let written =
+                    sandbox.write_sparse(&path, &mut entry, Some(&map), sp.real_size, data)?;
+                declared += data;
+                restored += data;
+                sandbox.tally.note(&path.rel(), written.new);
+            }
+            EntryType::GNUSparse => {
+                // The tar reader yields the file with its holes as zeros; only the data
+                // the archive stores counts.
+                let data = entry
+                    .header()
+                    .entry_size()
+                    .map_err(|e| read_error(sandbox, "a tar header", e))?;
+                let real_size = entry.size();
+                let written = sandbox.write_sparse(&path, &mut entry, None, real_size, data)?;
+                declared += data;
+                restored += data;
+                sandbox.tally.note(&path.rel(), written.new);
+            }
+            EntryType::Regular | EntryType::Continuous => {
+                let size = entry.size();
+                let written = sandbox.write_declared(&path, &mut entry, size, "its header")?;
                 declared += size;
-                restored += got;
+                restored += written.bytes;
                 sandbox.tally.note(&path.rel(), written.new);
             }
             EntryType::Directory => {
@@ -166,6 +198,172 @@ fn walk(
         restored,
         special: skipped_special,
     })
+}
+
+/// The PAX records that applied to `entry` must be well-formed, and a `size` record a
+/// size: the tar crate ignores one it cannot parse and falls back to the header's, so
+/// another reader would see another archive.
+fn check_pax(
+    entry: &mut tar::Entry<'_, &mut dyn Read>,
+    raw_name: &[u8],
+) -> Result<(), RestoreError> {
+    let shown = || String::from_utf8_lossy(raw_name).into_owned();
+    let bad =
+        |what: String| RestoreError::Corrupt(format!("the PAX header of {:?} {what}", shown()));
+    let Ok(Some(records)) = entry.pax_extensions() else {
+        return Ok(());
+    };
+    for record in records {
+        let record = record.map_err(|_| bad("holds a malformed record".into()))?;
+        if record.key_bytes() != b"size" {
+            continue;
+        }
+        let value = record.value_bytes();
+        let valid = !value.is_empty()
+            && value.iter().all(u8::is_ascii_digit)
+            && std::str::from_utf8(value).is_ok_and(|v| v.parse::<u64>().is_ok());
+        if !valid {
+            let value: String = String::from_utf8_lossy(value).chars().take(24).collect();
+            return Err(bad(format!(
+                "declares a size that is not one ({value:?}): readers disagree on where the entry ends"
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// A file stored in one of GNU tar's PAX sparse formats (0.0, 0.1, 1.0).
+#[derive(Default)]
+struct PaxSparse {
+    name: Vec<u8>,
+    real_size: u64,
+    /// 1.0: the map is at the start of the data. 0.x: here.
+    map: Option<Vec<(u64, u64)>>,
+}
+
+/// Sparse map entries one file may declare.
+const MAX_SPARSE_MAP: usize = 1 << 20;
+
+/// The PAX sparse records of `entry`, if it is a sparse file.
+fn pax_sparse(
+    entry: &mut tar::Entry<'_, &mut dyn Read>,
+    raw_name: &[u8],
+) -> Result<Option<PaxSparse>, RestoreError> {
+    let Ok(Some(records)) = entry.pax_extensions() else {
+        return Ok(None);
+    };
+    let shown = String::from_utf8_lossy(raw_name).into_owned();
+    let bad = |what: &str| {
+        RestoreError::Corrupt(format!(
+            "the PAX sparse records of {shown:?} are malformed ({what})"
+        ))
+    };
+    let number = |v: &[u8], what: &str| {
+        std::str::from_utf8(v)
+            .ok()
+            .filter(|t| !t.is_empty() && t.bytes().all(|b| b.is_ascii_digit()))
+            .and_then(|t| t.parse::<u64>().ok())
+            .ok_or_else(|| bad(what))
+    };
+    let (mut major, mut name, mut real_size) = (None, None, None);
+    let mut map: Vec<(u64, u64)> = Vec::new();
+    let mut offsets = Vec::new();
+    let mut seen = false;
+    for record in records.flatten() {
+        let value = record.value_bytes();
+        match record.key_bytes() {
+            b"GNU.sparse.major" => major = Some(number(value, "major")?),
+            b"GNU.sparse.name" => name = Some(value.to_vec()),
+            b"GNU.sparse.realsize" | b"GNU.sparse.size" => real_size = Some(number(value, "size")?),
+            b"GNU.sparse.map" => {
+                seen = true;
+                let parts: Vec<&[u8]> = value.split(|&b| b == b',').collect();
+                if !parts.len().is_multiple_of(2) || parts.len() / 2 > MAX_SPARSE_MAP {
+                    return Err(bad("map"));
+                }
+                for pair in parts.chunks(2) {
+                    map.push((number(pair[0], "map")?, number(pair[1], "map")?));
+                }
+            }
+            b"GNU.sparse.offset" => {
+                seen = true;
+                offsets.push(number(value, "offset")?);
+            }
+            b"GNU.sparse.numbytes" => {
+                let offset = offsets.pop().ok_or_else(|| bad("numbytes before offset"))?;
+                if map.len() >= MAX_SPARSE_MAP {
+                    return Err(bad("map"));
+                }
+                map.push((offset, number(value, "numbytes")?));
+            }
+            _ => {}
+        }
+    }
+    if major.is_none() && !seen {
+        return Ok(None);
+    }
+    let real_size = real_size.ok_or_else(|| bad("no size"))?;
+    Ok(Some(PaxSparse {
+        name: name.unwrap_or_else(|| raw_name.to_vec()),
+        real_size,
+        map: (major != Some(1)).then_some(map),
+    }))
+}
+
+/// The sparse map of `sp`: from its records (0.x), or read from the start of the entry's
+/// data (1.0: decimal lines, a count then offset and length pairs, padded to 512 bytes).
+/// Returns the map and how many bytes of the data it took.
+fn read_sparse_map(
+    sandbox: &Sandbox,
+    entry: &mut dyn Read,
+    sp: &PaxSparse,
+    path: &EntryPath,
+) -> Result<(Vec<(u64, u64)>, u64), RestoreError> {
+    if let Some(map) = &sp.map {
+        return Ok((map.clone(), 0));
+    }
+    let bad = || {
+        RestoreError::Corrupt(format!(
+            "the sparse map at the start of {:?} is malformed",
+            path.rel()
+        ))
+    };
+    let mut taken = 0u64;
+    let mut line = |entry: &mut dyn Read| -> Result<u64, RestoreError> {
+        let mut digits = Vec::new();
+        let mut byte = [0u8; 1];
+        loop {
+            entry
+                .read_exact(&mut byte)
+                .map_err(|e| read_error(sandbox, "a sparse map", e))?;
+            taken += 1;
+            match byte[0] {
+                b'\n' => break,
+                b'0'..=b'9' if digits.len() < 20 => digits.push(byte[0]),
+                _ => return Err(bad()),
+            }
+        }
+        std::str::from_utf8(&digits)
+            .ok()
+            .and_then(|t| t.parse::<u64>().ok())
+            .ok_or_else(bad)
+    };
+    let count = line(entry)?;
+    if count > MAX_SPARSE_MAP as u64 {
+        return Err(bad());
+    }
+    let mut map = Vec::with_capacity(count as usize);
+    for _ in 0..count {
+        sandbox.check_deadline()?;
+        let offset = line(entry)?;
+        let len = line(entry)?;
+        map.push((offset, len));
+    }
+    let pad = (512 - taken % 512) % 512;
+    io::copy(&mut entry.take(pad), &mut io::sink())
+        .map_err(|e| read_error(sandbox, "a sparse map", e))?;
+    sandbox.charge_overhead(taken + pad)?;
+    Ok((map, taken + pad))
 }
 
 /// Read what `entry` still holds — the data of an entry that is not restored (a device, a

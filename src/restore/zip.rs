@@ -13,7 +13,6 @@ use std::collections::HashSet;
 use std::fs::File;
 use std::io::{self, Read, Seek, SeekFrom};
 use std::os::unix::fs::FileExt;
-use std::path::Path;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use zip::ZipArchive;
@@ -25,10 +24,9 @@ const MAX_LINK_TARGET: u64 = 4096;
 
 pub fn extract(
     sandbox: &Sandbox,
-    path: &Path,
+    file: File,
     progress: &(dyn Fn(u64) + Sync),
 ) -> Result<Notes, RestoreError> {
-    let file = super::open_backup(path)?;
     let shared = SharedFile::new(file)?;
     let archive = ZipArchive::new(shared.clone()).map_err(zip_error)?;
     if archive.has_duplicate_names() {
@@ -38,9 +36,11 @@ pub fn extract(
     let mut encrypted = Vec::new();
     let mut plain = Vec::new();
     let mut plain_files = 0usize;
+    let mut spans = Vec::with_capacity(archive.len());
     for i in 0..archive.len() {
+        sandbox.check_deadline()?;
         let entry = archive.by_index_data(i).map_err(zip_error)?;
-        check_local_header(&shared, &entry)?;
+        spans.push(check_local_header(&shared, &entry)?);
         if entry.encrypted() {
             encrypted.push(String::from_utf8_lossy(entry.name_raw()).into_owned());
             continue;
@@ -51,6 +51,7 @@ pub fn extract(
             plain_files += 1;
         }
     }
+    check_overlaps(spans)?;
     if !encrypted.is_empty() && plain_files == 0 {
         return Err(RestoreError::Skipped(format!(
             "every file of the zip is encrypted ({} entries, e.g. {:?}) and no password is configured",
@@ -131,6 +132,7 @@ fn restore_entry(
     index: usize,
     progress: &(dyn Fn(u64) + Sync),
 ) -> Result<u64, RestoreError> {
+    sandbox.check_deadline()?;
     let mut entry = archive.by_index(index).map_err(zip_error)?;
     progress(entry.compressed_size());
     let Some(path) = EntryPath::parse(entry.name_raw())? else {
@@ -139,6 +141,17 @@ fn restore_entry(
     if entry.is_dir() {
         sandbox.make_dir(&path)?;
         sandbox.tally.note(&path.rel(), false);
+        // Data a directory entry should not have is read all the same, against the
+        // limit, so its CRC-32 is checked like every other entry's.
+        let mut buf = [0u8; 8192];
+        loop {
+            match entry.read(&mut buf) {
+                Ok(0) => break,
+                Ok(n) => sandbox.charge_overhead(n as u64)?,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(RestoreError::read(&format!("{:?}", path.rel()), e)),
+            }
+        }
         return Ok(0);
     }
     if entry.is_symlink() {
@@ -146,34 +159,51 @@ fn restore_entry(
         (&mut entry)
             .take(MAX_LINK_TARGET)
             .read_to_end(&mut target)
-            .map_err(|e| RestoreError::read(&path.rel(), e))?;
+            .map_err(|e| RestoreError::read(&format!("{:?}", path.rel()), e))?;
         sandbox.note_symlink(&path, &target)?;
         sandbox.tally.note(&path.rel(), false);
         return Ok(0);
     }
     let size = entry.size();
-    let written = sandbox.write_file(&path, &mut entry)?;
-    let got = written.bytes;
-    if got != size {
-        return Err(RestoreError::Corrupt(format!(
-            "{:?}: the central directory declares {size} bytes, its data holds {got}",
-            path.rel()
-        )));
-    }
+    let zstd = entry.compression() == zip::CompressionMethod::Zstd;
+    let written = sandbox
+        .write_declared(&path, &mut entry, size, "the central directory")
+        .map_err(|e| match e {
+            // The zip reader's zstd decoder takes windows up to 128 MiB: a larger one
+            // (`zstd --long`) is not damage.
+            RestoreError::Corrupt(why) if zstd && why.contains("requires too much memory") => {
+                RestoreError::Skipped(format!(
+                    "zip entry {:?} is zstd-compressed with a window larger than the 128 MiB the zip reader decodes: not decoded",
+                    path.rel()
+                ))
+            }
+            other => other,
+        })?;
     sandbox.tally.note(&path.rel(), written.new);
-    Ok(got)
+    Ok(written.bytes)
+}
+
+/// The bytes an entry occupies: from its local header to the end of its data.
+struct Span {
+    start: u64,
+    end: u64,
+    name: String,
 }
 
 /// The local header in front of an entry's data must agree with the central directory on
 /// the name, CRC-32 and sizes (the zip crate reads only the central directory): a zip made
 /// to show one thing to a central-directory reader and another to an extractor that
-/// streams local headers is not the backup we tested.
-fn check_local_header(file: &SharedFile, entry: &ZipFileEntry<'_>) -> Result<(), RestoreError> {
-    let name = entry.name_raw();
-    let shown = String::from_utf8_lossy(name);
-    let mut head = vec![0u8; 30 + name.len()];
+/// streams local headers is not the backup we tested. The name compared is the one both
+/// headers hold, not the Unicode Path extra field the crate prefers. Returns the bytes
+/// the entry occupies.
+fn check_local_header(file: &SharedFile, entry: &ZipFileEntry<'_>) -> Result<Span, RestoreError> {
+    let name = central_name(file, entry.central_header_start())
+        .unwrap_or_else(|| entry.name_raw().to_vec());
+    let shown = String::from_utf8_lossy(entry.name_raw()).into_owned();
+    let at = entry.header_start();
+    let mut head = [0u8; 30];
     file.file
-        .read_exact_at(&mut head, entry.header_start())
+        .read_exact_at(&mut head, at)
         .map_err(|e| RestoreError::read(&format!("the local header of {shown:?}"), e))?;
     let u16_at = |at: usize| u16::from_le_bytes([head[at], head[at + 1]]);
     let u32_at =
@@ -186,24 +216,90 @@ fn check_local_header(file: &SharedFile, entry: &ZipFileEntry<'_>) -> Result<(),
     if head[..4] != *b"PK\x03\x04" {
         return Err(disagree("is missing".into()));
     }
-    if usize::from(u16_at(26)) != name.len() || head[30..] != *name {
-        let local = String::from_utf8_lossy(&head[30..]);
+    let (name_len, extra_len) = (usize::from(u16_at(26)), usize::from(u16_at(28)));
+    let mut rest = vec![0u8; name_len + extra_len];
+    file.file
+        .read_exact_at(&mut rest, at + 30)
+        .map_err(|e| RestoreError::read(&format!("the local header of {shown:?}"), e))?;
+    let (local_name, extra) = rest.split_at(name_len);
+    if local_name != name.as_slice() {
+        let local = String::from_utf8_lossy(local_name);
         return Err(disagree(format!("names it {local:?}")));
     }
-    // With a data descriptor (flag bit 3) the local fields are zero; 0xFFFFFFFF means the
-    // sizes are in the zip64 extra field.
+    // With a data descriptor (flag bit 3) the local fields are zero. 0xFFFFFFFF means the
+    // sizes are in a zip64 extra field if there is one; without one it is the size.
     let (crc, compressed, size) = (u32_at(14), u32_at(18), u32_at(22));
     let described = u16_at(6) & 0x8 != 0;
+    let zip64 = zip64_sizes(extra);
+    let local_size = match (size, zip64) {
+        (u32::MAX, Some((s, _))) => s,
+        _ => u64::from(size),
+    };
+    let local_compressed = match (compressed, zip64) {
+        (u32::MAX, Some((_, c))) => c,
+        _ => u64::from(compressed),
+    };
     if !described
-        && compressed != u32::MAX
-        && size != u32::MAX
         && (crc != entry.crc32()
-            || u64::from(compressed) != entry.compressed_size()
-            || u64::from(size) != entry.size())
+            || local_compressed != entry.compressed_size()
+            || local_size != entry.size())
     {
         return Err(disagree(format!(
-            "declares {size} bytes ({compressed} compressed, CRC-32 {crc:08x})"
+            "declares {local_size} bytes ({local_compressed} compressed, CRC-32 {crc:08x})"
         )));
+    }
+    let data = at + 30 + rest.len() as u64;
+    Ok(Span {
+        start: at,
+        end: data.saturating_add(entry.compressed_size()),
+        name: shown,
+    })
+}
+
+/// The raw name of the central directory record at `at`.
+fn central_name(file: &SharedFile, at: u64) -> Option<Vec<u8>> {
+    let mut head = [0u8; 46];
+    file.file.read_exact_at(&mut head, at).ok()?;
+    if head[..4] != *b"PK\x01\x02" {
+        return None;
+    }
+    let mut name = vec![0u8; usize::from(u16::from_le_bytes([head[28], head[29]]))];
+    file.file.read_exact_at(&mut name, at + 46).ok()?;
+    Some(name)
+}
+
+/// (uncompressed, compressed) from a local header's zip64 extra field, if it has one
+/// with both.
+fn zip64_sizes(mut extra: &[u8]) -> Option<(u64, u64)> {
+    while extra.len() >= 4 {
+        let id = u16::from_le_bytes([extra[0], extra[1]]);
+        let len = usize::from(u16::from_le_bytes([extra[2], extra[3]]));
+        let body = extra.get(4..4 + len)?;
+        if id == 0x0001 && len >= 16 {
+            let u64_at = |i: usize| {
+                let mut b = [0u8; 8];
+                b.copy_from_slice(&body[i..i + 8]);
+                u64::from_le_bytes(b)
+            };
+            return Some((u64_at(0), u64_at(8)));
+        }
+        extra = &extra[4 + len..];
+    }
+    None
+}
+
+/// Entries whose bytes overlap: one stream stored once and listed many times expands a
+/// small zip a thousandfold (a 26 KB zip to 1 GiB), and no zip writer makes one —
+/// `unzip -t` refuses them too.
+fn check_overlaps(mut spans: Vec<Span>) -> Result<(), RestoreError> {
+    spans.sort_by_key(|s| (s.start, s.end));
+    for pair in spans.windows(2) {
+        if pair[1].start < pair[0].end {
+            return Err(RestoreError::Corrupt(format!(
+                "zip entries {:?} and {:?} overlap: their bytes are shared, which no zip writer does (a way to make a small zip expand to gigabytes)",
+                pair[0].name, pair[1].name
+            )));
+        }
     }
     Ok(())
 }

@@ -10,6 +10,7 @@ mod config;
 mod example;
 mod explain;
 mod hostile;
+mod hostile_archive;
 mod hostile_sql;
 mod monitor;
 mod reliability;

@@ -1012,12 +1012,12 @@ fn garbage_named_like_a_known_format_is_corrupt_not_skipped() {
         (
             "zeroed.tar.gz",
             "tar.gz",
-            &["named .tar.gz but is not a gzip stream (it starts 00 00 00 00"][..],
+            &["named .tar.gz but is not a gzip stream (its first 10 bytes are zero"][..],
         ),
         (
             "locked.tar.gz",
             "tar.gz",
-            &["is not a gzip stream (it starts 53 61 6c 74"],
+            &["is not a gzip stream (it looks encrypted (openssl enc)"],
         ),
         (
             "empty.tar.gz",
@@ -1042,7 +1042,7 @@ fn garbage_named_like_a_known_format_is_corrupt_not_skipped() {
         (
             "noise.tar",
             "tar",
-            &["named .tar but is not a tar archive (it starts "],
+            &["named .tar but is not a tar archive ("],
         ),
         (
             "noise.zip",
@@ -1061,7 +1061,7 @@ fn garbage_named_like_a_known_format_is_corrupt_not_skipped() {
             "page.sqlite.gz",
             "sqlite.gz",
             &[
-                "named .sqlite.gz, but the gz stream does not hold a SQLite database (it starts 3c 68 74 6d 6c",
+                "named .sqlite.gz, but the gz stream does not hold a SQLite database (it looks like a web page (HTML)",
             ],
         ),
     ] {
