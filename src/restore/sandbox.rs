@@ -16,7 +16,6 @@
 //! large buffer and no fsync: the sandbox is thrown away.
 
 use super::{RestoreError, Tally};
-use std::time::{Duration, Instant};
 use std::cell::RefCell;
 use std::collections::HashMap;
 use std::ffi::{CStr, CString};
@@ -28,6 +27,7 @@ use std::os::unix::fs::{MetadataExt, OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 /// Every sandbox directory's name starts with this, followed by `<pid>-`.
 pub const PREFIX: &str = "backup-monitor-restore-";

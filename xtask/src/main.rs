@@ -4,14 +4,14 @@
 //! definition the binary parses, so they can never drift from `--help`:
 //!
 //! ```text
-//! <target>/assets/backup-monitor.1.gz
-//! <target>/assets/completions/backup-monitor.bash
-//! <target>/assets/completions/_backup-monitor        (zsh)
-//! <target>/assets/completions/backup-monitor.fish
+//! target/assets/backup-monitor.1.gz
+//! target/assets/completions/backup-monitor.bash
+//! target/assets/completions/_backup-monitor        (zsh)
+//! target/assets/completions/backup-monitor.fish
 //! ```
 //!
-//! `<target>` is `$CARGO_TARGET_DIR`, else `target/` in the workspace. The Debian package
-//! (`cargo deb`) picks these files up from there; nothing generated is committed.
+//! Always `target/` in the workspace, whatever `$CARGO_TARGET_DIR` says: the Debian
+//! package's asset list in Cargo.toml names these paths. Nothing generated is committed.
 
 use anyhow::{Context, Result, bail};
 use backup_monitor::cli::Cli;
@@ -40,10 +40,7 @@ fn main() -> Result<()> {
 }
 
 fn assets_dir() -> PathBuf {
-    let target = std::env::var_os("CARGO_TARGET_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| workspace_root().join("target"));
-    target.join("assets")
+    workspace_root().join("target").join("assets")
 }
 
 fn workspace_root() -> PathBuf {
