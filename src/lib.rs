@@ -7,6 +7,7 @@ pub mod alert;
 pub mod cli;
 pub mod config;
 pub mod health;
+pub mod junit;
 pub mod lock;
 pub mod logging;
 pub mod monitor;

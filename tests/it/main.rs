@@ -9,6 +9,7 @@ mod cli;
 mod config;
 mod example;
 mod hostile;
+mod junit;
 mod monitor;
 mod reliability;
 mod report;
