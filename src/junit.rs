@@ -225,11 +225,11 @@ fn restore_case(result: &RestoreResult, problems: &[&Problem]) -> Case {
         "passed" if problems.is_empty() => Outcome::Passed,
         "skipped" => Outcome::Skipped { message: detail },
         _ => {
-            let message = problems
-                .first()
-                .map(|p| p.message.clone())
-                .filter(|_| detail.is_empty())
-                .unwrap_or_else(|| detail.clone());
+            // The restore's own reason first; else the first problem about the file.
+            let message = Some(detail.clone())
+                .filter(|d| !d.is_empty())
+                .or_else(|| problems.first().map(|p| p.message.clone()))
+                .unwrap_or_else(|| "the restore test failed".into());
             let mut text = detail.clone();
             if !problems.is_empty() {
                 if !text.is_empty() {
