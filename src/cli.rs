@@ -23,6 +23,8 @@ pub enum Format {
     Json,
     /// A Nagios/Icinga plugin line with perfdata
     Nagios,
+    /// JUnit XML for CI systems: a test suite per location, a test case per check
+    Junit,
 }
 
 /// Prove that backups exist, are intact and can actually be restored.
@@ -138,6 +140,7 @@ fn format_hint(args: &[std::ffi::OsString]) -> Format {
         match value.as_deref() {
             Some("json") => return Format::Json,
             Some("nagios") => return Format::Nagios,
+            Some("junit") => return Format::Junit,
             _ => {}
         }
     }
@@ -172,6 +175,10 @@ fn print_unknown(format: Format, operations: Vec<Operation>, message: &str) -> i
             emit(&format!("{}\n", output::json(&outcome)), 3)
         }
         Format::Nagios => emit(&output::nagios::unknown(message), 3),
+        Format::Junit => {
+            let outcome = Outcome::unknown(started, operations, message);
+            emit(&output::junit::render(&outcome), 3)
+        }
         Format::Text => {
             warn(&format!("error: {message}"));
             3
@@ -183,6 +190,7 @@ fn print(format: Format, outcome: &Outcome) -> i32 {
     let text = match format {
         Format::Json => format!("{}\n", output::json(outcome)),
         Format::Nagios => output::nagios::render(outcome),
+        Format::Junit => output::junit::render(outcome),
         Format::Text => output::text::render(outcome),
     };
     emit(&text, outcome.exit_code)
@@ -284,8 +292,10 @@ fn check_config(cli: &Cli) -> i32 {
         (Format::Nagios, Some(first)) => {
             emit(&format!("BACKUP UNKNOWN - invalid config: {first}\n"), code)
         }
-        (Format::Text, None) => emit(&format!("config {} is valid\n", path.display()), code),
-        (Format::Text, Some(_)) => {
+        (Format::Text | Format::Junit, None) => {
+            emit(&format!("config {} is valid\n", path.display()), code)
+        }
+        (Format::Text | Format::Junit, Some(_)) => {
             warn(&format!("invalid config {}:", path.display()));
             for e in &errors {
                 warn(&format!("  {e}"));

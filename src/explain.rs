@@ -357,7 +357,7 @@ pub fn main(cli: &Cli) -> i32 {
             ),
         );
     }
-    if cli.format == Format::Nagios {
+    if matches!(cli.format, Format::Nagios | Format::Junit) {
         return fail(
             cli.format,
             "--explain prints text or JSON, not a Nagios line: use --format text or --format json",

@@ -1,7 +1,9 @@
 //! What a run prints on stdout, rendered from its typed [`Outcome`]: the JSON document,
-//! the human summary (`text`) or the monitoring-plugin line (`nagios`). Rendering never
+//! the human summary (`text`), the monitoring-plugin line (`nagios`) or JUnit XML for CI
+//! systems (`junit`). Rendering never
 //! touches the store or the disk.
 
+pub mod junit;
 pub mod nagios;
 pub mod text;
 

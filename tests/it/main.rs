@@ -12,6 +12,7 @@ mod explain;
 mod hostile;
 mod hostile_archive;
 mod hostile_sql;
+mod junit;
 mod monitor;
 mod reliability;
 mod report;
