@@ -194,13 +194,18 @@ fn deliver_round(
     };
     // Every digest is built before any is delivered, so the log channel's own lines
     // never show up as "recent log" in another channel's message.
-    let log_of = |location: &str| ctx.recent_log.recent(location, digest::LOG_LINES);
+    let include_log = ctx.config.alerts.include_log;
+    let log_of = |location: &str| match include_log {
+        true => ctx.recent_log.recent(location, digest::LOG_LINES),
+        false => Vec::new(),
+    };
     let plans: Vec<(&dyn Channel, Digest)> = channels
         .iter()
         .filter_map(|channel| {
             let notices = notices_for(channel.name(), candidates, ctx);
             (!notices.is_empty()).then(|| {
-                let digest = Digest::build(&notices, host, &clock, &log_of);
+                let digest = Digest::build(&notices, host, &clock, &log_of)
+                    .linking(ctx.config.reporting.base_url.as_deref());
                 (*channel, digest)
             })
         })
@@ -384,7 +389,7 @@ fn notices_for(channel: &str, candidates: &[Candidate], ctx: &RunContext) -> Vec
             previous_severity: history
                 .last_notice
                 .map(|(_, s)| s)
-                .filter(|_| event == Event::Escalation),
+                .filter(|_| matches!(event, Event::Escalation | Event::Deescalation)),
             missed_slots: c.missed_slots,
         });
     }
@@ -412,7 +417,7 @@ fn count(summary: &mut Summary, c: &Candidate, o: &Outcome, any_channel: bool) {
     }
     match o.delivered {
         Some(Event::Open) => summary.sent += 1,
-        Some(Event::Escalation | Event::Repeat) => summary.repeated += 1,
+        Some(Event::Escalation | Event::Deescalation | Event::Repeat) => summary.repeated += 1,
         Some(Event::Resolved) => summary.resolved += 1,
         None if !o.noticed && c.resolved_at.is_none() && any_channel => summary.suppressed += 1,
         None => {}
@@ -624,7 +629,7 @@ mod tests {
         let first = ch.sent.borrow()[0].clone();
         assert_eq!(
             first.subject,
-            "[backup-monitor] CRITICAL: 3 new on testhost"
+            "[backup-monitor] CRITICAL db: missing_backup (+2 more)"
         );
         assert_eq!(ch.take().len(), 3, "one digest with all three");
 

@@ -29,8 +29,11 @@ use rusqlite::{Row, params};
 pub enum Event {
     /// The first notice of a problem.
     Open,
-    /// The severity changed since the channel was last told: sent at once.
+    /// The severity rose since the channel was last told: sent at once.
     Escalation,
+    /// The severity dropped since the channel was last told: sent when the cooldown
+    /// allows a repeat, worded as a de-escalation.
+    Deescalation,
     /// Still open after `cooldown`.
     Repeat,
     /// The problem closed (`send_resolved`).
