@@ -30,7 +30,7 @@ enum Answer {
     Hang,
 }
 
-struct HttpSink {
+pub(crate) struct HttpSink {
     server: Arc<tiny_http::Server>,
     port: u16,
     received: Arc<Mutex<Vec<(String, Value)>>>,
@@ -38,7 +38,7 @@ struct HttpSink {
 }
 
 impl HttpSink {
-    fn start() -> HttpSink {
+    pub(crate) fn start() -> HttpSink {
         let server = Arc::new(tiny_http::Server::http("127.0.0.1:0").expect("bind loopback"));
         let port = server.server_addr().to_ip().expect("ip").port();
         let received = Arc::new(Mutex::new(Vec::new()));
@@ -89,19 +89,19 @@ impl HttpSink {
             .insert(prefix.to_string(), answer);
     }
 
-    fn slack_url(&self) -> String {
+    pub(crate) fn slack_url(&self) -> String {
         format!(
             "http://127.0.0.1:{}/slack/T000/B000/{SLACK_TOKEN}",
             self.port
         )
     }
 
-    fn hook_url(&self) -> String {
+    pub(crate) fn hook_url(&self) -> String {
         format!("http://127.0.0.1:{}/hook?token={HOOK_TOKEN}", self.port)
     }
 
     /// JSON bodies received on paths starting with `prefix`, and forget them.
-    fn take(&self, prefix: &str) -> Vec<Value> {
+    pub(crate) fn take(&self, prefix: &str) -> Vec<Value> {
         let mut all = self.received.lock().unwrap();
         let (mine, rest): (Vec<_>, Vec<_>) =
             all.drain(..).partition(|(url, _)| url.starts_with(prefix));
@@ -119,16 +119,16 @@ impl Drop for HttpSink {
 // ---------------------------------------------------------------------------------------
 // A loopback SMTP server (aiosmtpd), one JSON file per received message.
 
-struct SmtpSink {
+pub(crate) struct SmtpSink {
     child: Child,
-    port: u16,
+    pub(crate) port: u16,
     dir: tempfile::TempDir,
 }
 
 impl SmtpSink {
     /// None (after saying why) when aiosmtpd is not installed — except on CI, where the
     /// test must not pass without it.
-    fn start() -> Option<SmtpSink> {
+    pub(crate) fn start() -> Option<SmtpSink> {
         SmtpSink::start_with(&[])
     }
 
@@ -180,7 +180,7 @@ impl SmtpSink {
         Some(sink)
     }
 
-    fn messages(&self) -> Vec<Value> {
+    pub(crate) fn messages(&self) -> Vec<Value> {
         let mut files: Vec<_> = std::fs::read_dir(self.dir.path())
             .unwrap()
             .filter_map(|e| e.ok().map(|e| e.path()))

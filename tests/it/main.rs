@@ -10,6 +10,7 @@ mod config;
 mod example;
 mod explain;
 mod hostile;
+mod messages;
 mod monitor;
 mod reliability;
 mod report;
