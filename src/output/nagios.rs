@@ -214,7 +214,7 @@ mod tests {
                 Kind::MissingBackup,
                 Severity::Critical,
                 "loc1",
-                &format!("no backup for the daily slot number {i} starting 2026-11-19 02:00"),
+                format!("no backup for the daily slot number {i} starting 2026-11-19 02:00"),
             ));
         }
         doc.set_status(Status::Critical);
