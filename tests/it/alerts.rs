@@ -213,12 +213,13 @@ fn free_port() -> u16 {
 // Workspaces
 
 /// A workspace with location `db_main` at `db` (absent until a test creates it), the
-/// given alert settings, and the log file at logs/bm.log.
+/// given alert settings, and the log file at logs/bm.log. Free space is not judged, so a
+/// nearly full test machine adds no `low_disk_space` alert.
 fn workspace(extra: &str) -> Workspace {
     let mut ws = Workspace::new();
     ws.now = Some(ts(T0));
     ws.write_config(&format!(
-        "backups:\n  locations:\n    - name: db_main\n      path: db\n      type: database\n\
+        "backups:\n  locations:\n    - name: db_main\n      path: db\n      type: database\n      min_free_space: 0\n\
          logging:\n  file: logs/bm.log\n  level: debug\n{extra}"
     ));
     ws
