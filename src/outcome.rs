@@ -38,6 +38,10 @@ pub struct LocationSummary {
     /// Seconds since the newest backup's timestamp.
     pub latest_backup_age_seconds: Option<i64>,
     pub missing_slots: Vec<SlotStart>,
+    /// Warning and critical ages in seconds for the plugin's perfdata: one and two
+    /// periods plus grace, when the schedule has a regular period.
+    #[serde(skip)]
+    pub age_thresholds: Option<(u64, u64)>,
 }
 
 /// The health thresholds the run judged with (for the plugin's perfdata).

@@ -48,7 +48,7 @@ pub fn suppression(
 /// What one channel was successfully told about one alert.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct ChannelHistory {
-    /// Time and severity of the last delivered open/repeat/escalation notice.
+    /// Time and severity of the last delivered notice about the open problem.
     pub last_notice: Option<(DateTime<Utc>, Severity)>,
     pub resolved_delivered: bool,
 }
@@ -84,7 +84,8 @@ pub fn next_for_open(
 ) -> Option<Event> {
     match history.last_notice {
         None => Some(Event::Open),
-        Some((_, told)) if told != severity => Some(Event::Escalation),
+        Some((_, told)) if severity > told => Some(Event::Escalation),
+        Some((at, told)) if now - at >= cooldown && severity < told => Some(Event::Deescalation),
         Some((at, _)) if now - at >= cooldown => Some(Event::Repeat),
         Some(_) => None,
     }
@@ -235,7 +236,31 @@ mod tests {
         assert_eq!(
             next_for_open(&told, Severity::Critical, from_unix(100 + hour), day),
             Some(Event::Escalation),
-            "a severity change does not wait for the cooldown"
+            "a severity rise does not wait for the cooldown"
+        );
+        let critical = ChannelHistory::of(
+            "email",
+            &[delivery(
+                "email",
+                Event::Open,
+                Severity::Critical,
+                100,
+                true,
+            )],
+        );
+        assert_eq!(
+            next_for_open(&critical, Severity::Warning, from_unix(100 + hour), day),
+            None,
+            "a severity drop waits for the cooldown"
+        );
+        assert_eq!(
+            next_for_open(
+                &critical,
+                Severity::Warning,
+                from_unix(100 + 24 * hour),
+                day
+            ),
+            Some(Event::Deescalation)
         );
         let slack = ChannelHistory::of(
             "slack",

@@ -1,17 +1,21 @@
-//! One run's alerts for one channel as one digest: a subject like
-//! `[backup-monitor] CRITICAL: 2 new, 1 resolved on host`, then the alerts grouped by
-//! location, each line saying what is wrong, since when, and what to check, and each
-//! location with the last lines this run logged about it. Channels render this; they
-//! never decide what goes in it.
+//! One run's alerts for one channel as one digest: a subject that names the worst
+//! severity, the first location and kind and how many more
+//! (`[backup-monitor] CRITICAL db: missing_backup (+3 more)`), then the alerts grouped
+//! by location, worst location first, each line saying what is wrong, since when and
+//! what to check. Each line carries its words once (`label`, `what`, `detail`), so every
+//! channel and both email parts say the same thing. The run's recent log lines are
+//! attached only when asked (`alerts.include_log`), and every digest links to the latest
+//! report when `reporting.base_url` is set. Channels render this; they never decide what
+//! goes in it.
 
 use super::Event;
 use crate::output::human_age;
 use crate::problem::{Kind, Severity, one_line};
 use crate::store::AlertRow;
 use chrono::{DateTime, Utc};
-use serde::Serialize;
+use serde::{Serialize, Serializer};
 
-/// Log lines shown per location.
+/// Log lines shown per location (with `alerts.include_log`).
 pub const LOG_LINES: usize = 10;
 
 /// What one message says about one alert.
@@ -22,10 +26,8 @@ pub struct Notice {
     /// When the problem was first seen.
     pub since: DateTime<Utc>,
     pub resolved_at: Option<DateTime<Utc>>,
-    /// The severity this channel was last told, for an escalation.
+    /// The severity this channel was last told, for an escalation or de-escalation.
     pub previous_severity: Option<Severity>,
-    /// For a resolved `missing_backup`: slots missed at its location meanwhile.
-    pub missed_slots: Option<u32>,
 }
 
 #[derive(Debug, Clone, Serialize, PartialEq)]
@@ -33,6 +35,10 @@ pub struct Line {
     /// The stored alert this line is about (not part of any payload).
     #[serde(skip)]
     pub alert_id: i64,
+    /// The same for every message about one problem on one host (for pager tools).
+    pub dedup_key: String,
+    /// `open | repeat | escalate | deescalate | resolve`.
+    #[serde(serialize_with = "event_word_ser")]
     pub event: Event,
     pub kind: Kind,
     pub severity: Severity,
@@ -46,10 +52,16 @@ pub struct Line {
     pub resolved_at: Option<String>,
     /// Open for (until now, or until resolved), in seconds.
     pub duration_seconds: i64,
-    pub missed_slots: Option<u32>,
     /// What to check.
     pub hint: String,
-    /// The whole line for a human.
+    /// What happened, for a human: `NEW CRITICAL`, `STILL OPEN WARNING`,
+    /// `WARNING → CRITICAL`, `CRITICAL → WARNING`, `RESOLVED`.
+    pub label: String,
+    /// The kind and the message (with the path when the message does not name it).
+    pub what: String,
+    /// Since when, for how long, and what to check (or how long it lasted).
+    pub detail: String,
+    /// The whole line for a human: `[label] what — detail`.
     pub text: String,
 }
 
@@ -61,7 +73,7 @@ pub struct Group {
     /// `critical | warning | resolved`: the worst still-open alert of the group.
     pub status: String,
     pub alerts: Vec<Line>,
-    /// The last lines this run logged for the location.
+    /// The last lines this run logged for the location (only with `alerts.include_log`).
     pub log: Vec<String>,
 }
 
@@ -69,8 +81,27 @@ pub struct Group {
 pub struct Counts {
     pub new: usize,
     pub escalated: usize,
+    pub deescalated: usize,
     pub repeated: usize,
     pub resolved: usize,
+}
+
+impl Counts {
+    /// `2 new · 1 still open`: the non-zero counts, in a fixed order.
+    pub fn describe(&self) -> String {
+        let parts: Vec<String> = [
+            (self.new, "new"),
+            (self.escalated, "escalated"),
+            (self.deescalated, "de-escalated"),
+            (self.repeated, "still open"),
+            (self.resolved, "resolved"),
+        ]
+        .into_iter()
+        .filter(|(n, _)| *n > 0)
+        .map(|(n, what)| format!("{n} {what}"))
+        .collect();
+        parts.join(" · ")
+    }
 }
 
 #[derive(Debug, Clone, Serialize, PartialEq)]
@@ -81,6 +112,12 @@ pub struct Digest {
     pub status: String,
     pub generated_at: String,
     pub counts: Counts,
+    /// The counts in words (`2 new · 1 resolved`), as every rendering shows them.
+    pub summary: String,
+    /// The latest report (`<reporting.base_url>/latest.html`), when published.
+    pub report_url: Option<String>,
+    /// Worst first: critical locations, then warning, then resolved; the run's own
+    /// problems after the locations of the same status.
     pub groups: Vec<Group>,
 }
 
@@ -103,8 +140,47 @@ impl Clock {
     }
 }
 
+/// `<base_url>/latest.html`, whether or not the base ends in `/`.
+pub fn report_url(base_url: Option<&str>) -> Option<String> {
+    let base = base_url?.trim().trim_end_matches('/');
+    (!base.is_empty()).then(|| format!("{base}/latest.html"))
+}
+
+/// The same key for every message about one problem on one host: a hash of both, so
+/// it names no path and stays short.
+pub fn dedup_key(host: &str, alert: &AlertRow) -> String {
+    let text = format!("{host}\n{}", alert.problem.key());
+    let hash = blake3::hash(text.as_bytes()).to_hex();
+    hash.as_str()[..32].to_string()
+}
+
+/// The event as the webhook payload names it.
+pub fn event_word(event: Event) -> &'static str {
+    match event {
+        Event::Open => "open",
+        Event::Repeat => "repeat",
+        Event::Escalation => "escalate",
+        Event::Deescalation => "deescalate",
+        Event::Resolved => "resolve",
+    }
+}
+
+fn event_word_ser<S: Serializer>(event: &Event, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_str(event_word(*event))
+}
+
+/// Worst first: an open critical, an open warning, then resolved.
+fn status_rank(status: &str) -> u8 {
+    match status {
+        "critical" => 0,
+        "warning" => 1,
+        _ => 2,
+    }
+}
+
 impl Digest {
-    /// Group `notices` by location (run-level last) and word the subject.
+    /// Group `notices` by location, worst first, and word the subject. `log_of` gives a
+    /// location's recent log lines (return nothing unless the user asked for them).
     pub fn build(
         notices: &[Notice],
         host: &str,
@@ -116,6 +192,7 @@ impl Digest {
             match n.event {
                 Event::Open => counts.new += 1,
                 Event::Escalation => counts.escalated += 1,
+                Event::Deescalation => counts.deescalated += 1,
                 Event::Repeat => counts.repeated += 1,
                 Event::Resolved => counts.resolved += 1,
             }
@@ -124,10 +201,9 @@ impl Digest {
             .iter()
             .map(|n| n.alert.problem.location.clone())
             .collect();
-        // Named locations alphabetically, then the run's own problems.
-        locations.sort_by_key(|l| (l.is_none(), l.clone()));
+        locations.sort();
         locations.dedup();
-        let groups: Vec<Group> = locations
+        let mut groups: Vec<Group> = locations
             .into_iter()
             .map(|location| {
                 let mut members: Vec<&Notice> = notices
@@ -148,7 +224,7 @@ impl Digest {
                         .cmp(&key(b))
                         .then_with(|| a.alert.problem.slot.cmp(&b.alert.problem.slot))
                 });
-                let alerts: Vec<Line> = members.iter().map(|n| line(n, clock)).collect();
+                let alerts: Vec<Line> = members.iter().map(|n| line(n, host, clock)).collect();
                 Group {
                     title: location
                         .clone()
@@ -160,16 +236,32 @@ impl Digest {
                 }
             })
             .collect();
+        // Worst first; among equals, named locations by name, then the run's own.
+        groups.sort_by(|a, b| {
+            (status_rank(&a.status), a.location.is_none(), &a.location).cmp(&(
+                status_rank(&b.status),
+                b.location.is_none(),
+                &b.location,
+            ))
+        });
         let all: Vec<Line> = groups.iter().flat_map(|g| g.alerts.clone()).collect();
         let status = status_of(&all);
         Digest {
-            subject: subject(status, &counts, host),
+            subject: subject(status, &groups, all.len()),
             host: host.to_string(),
             status: status.to_string(),
             generated_at: clock.rfc3339(clock.now),
+            summary: counts.describe(),
             counts,
+            report_url: None,
             groups,
         }
+    }
+
+    /// The same digest, linking to the latest report under `base_url` when set.
+    pub fn linking(mut self, base_url: Option<&str>) -> Digest {
+        self.report_url = report_url(base_url);
+        self
     }
 
     /// Every line of every group, in order.
@@ -179,14 +271,17 @@ impl Digest {
 
     /// The digest as plain text (log and fallback renderings).
     pub fn plain_text(&self) -> String {
-        let mut out = format!("{}\n", self.subject);
+        let mut out = format!("{}\n{}\n", self.subject, self.summary);
+        if let Some(url) = &self.report_url {
+            out.push_str(&format!("Latest report: {url}\n"));
+        }
         for g in &self.groups {
             out.push_str(&format!("\n{} ({}):\n", g.title, g.status.to_uppercase()));
             for l in &g.alerts {
                 out.push_str(&format!("  {}\n", l.text));
             }
             if !g.log.is_empty() {
-                out.push_str("  Recent log:\n");
+                out.push_str("  Recent log of this run:\n");
                 for l in &g.log {
                     out.push_str(&format!("    {l}\n"));
                 }
@@ -209,25 +304,23 @@ fn status_of(lines: &[Line]) -> &'static str {
     }
 }
 
-fn subject(status: &str, counts: &Counts, host: &str) -> String {
-    let parts: Vec<String> = [
-        (counts.new, "new"),
-        (counts.escalated, "escalated"),
-        (counts.repeated, "still open"),
-        (counts.resolved, "resolved"),
-    ]
-    .into_iter()
-    .filter(|(n, _)| *n > 0)
-    .map(|(n, what)| format!("{n} {what}"))
-    .collect();
-    format!(
-        "[backup-monitor] {}: {} on {host}",
-        status.to_uppercase(),
-        parts.join(", ")
-    )
+/// `[backup-monitor] CRITICAL db: missing_backup (+3 more)`: the worst status, the
+/// first line of the first (worst) group, and how many lines follow.
+fn subject(status: &str, groups: &[Group], total: usize) -> String {
+    let first = groups
+        .first()
+        .and_then(|g| g.alerts.first().map(|l| (g.title.as_str(), l.kind)));
+    let mut s = format!("[backup-monitor] {}", status.to_uppercase());
+    if let Some((title, kind)) = first {
+        s.push_str(&format!(" {title}: {kind}"));
+    }
+    if total > 1 {
+        s.push_str(&format!(" (+{} more)", total - 1));
+    }
+    s
 }
 
-fn line(n: &Notice, clock: &Clock) -> Line {
+fn line(n: &Notice, host: &str, clock: &Clock) -> Line {
     let a = &n.alert;
     let end = n.resolved_at.unwrap_or(clock.now);
     let duration = (end - n.since).num_seconds().max(0);
@@ -238,43 +331,36 @@ fn line(n: &Notice, clock: &Clock) -> Line {
         what.push_str(&format!(" [{path}]"));
     }
     let since = clock.short(n.since);
-    let text = match n.event {
+    let upper = |s: Severity| s.as_str().to_uppercase();
+    let severity = upper(a.problem.severity);
+    let label = match (n.event, n.previous_severity) {
+        (Event::Resolved, _) => "RESOLVED".to_string(),
+        (Event::Escalation | Event::Deescalation, Some(before)) => {
+            format!("{} → {severity}", upper(before))
+        }
+        (Event::Repeat, _) => format!("STILL OPEN {severity}"),
+        (Event::Escalation, None) => format!("NOW {severity}"),
+        (Event::Deescalation, None) => format!("DOWN TO {severity}"),
+        (Event::Open, _) => format!("NEW {severity}"),
+    };
+    let detail = match n.event {
         Event::Resolved => {
-            let mut t = format!(
-                "[RESOLVED] {what} — lasted {} (since {since})",
-                human_age(duration)
-            );
-            if let (Some(missed), Some(location)) = (n.missed_slots, a.problem.location.as_deref())
-            {
-                let s = if missed == 1 { "" } else { "s" };
-                t.push_str(&format!("; {missed} slot{s} missed at {location}"));
+            if duration > 0 {
+                format!("lasted {} (since {since})", human_age(duration))
+            } else {
+                // A gap no run saw while it was open: its message says how long it was.
+                "found once it was over: no run saw it while it was open".to_string()
             }
-            t
         }
-        event => {
-            let label = match (event, n.previous_severity) {
-                (Event::Escalation, Some(before)) => format!(
-                    "[{} → {}]",
-                    before.as_str().to_uppercase(),
-                    a.problem.severity.as_str().to_uppercase()
-                ),
-                (Event::Repeat, _) => {
-                    format!(
-                        "[STILL OPEN] {}",
-                        a.problem.severity.as_str().to_uppercase()
-                    )
-                }
-                _ => format!("[NEW] {}", a.problem.severity.as_str().to_uppercase()),
-            };
-            format!(
-                "{label} {what} — since {since} ({}). Check: {}",
-                human_age(duration),
-                hint(a.problem.kind)
-            )
-        }
+        _ => format!(
+            "since {since} ({}). Check: {}",
+            human_age(duration),
+            hint(a.problem.kind)
+        ),
     };
     Line {
         alert_id: a.id,
+        dedup_key: dedup_key(host, a),
         event: n.event,
         kind: a.problem.kind,
         severity: a.problem.severity,
@@ -286,9 +372,11 @@ fn line(n: &Notice, clock: &Clock) -> Line {
         since: clock.rfc3339(n.since),
         resolved_at: n.resolved_at.map(|t| clock.rfc3339(t)),
         duration_seconds: duration,
-        missed_slots: n.missed_slots,
         hint: hint(a.problem.kind).to_string(),
-        text,
+        text: format!("[{label}] {what} — {detail}"),
+        label,
+        what,
+        detail,
     }
 }
 
@@ -389,7 +477,6 @@ pub(crate) mod fixtures {
             since: from_unix(0),
             resolved_at: None,
             previous_severity: None,
-            missed_slots: None,
         }
     }
 
@@ -412,13 +499,12 @@ mod tests {
     }
 
     #[test]
-    fn groups_by_location_with_run_level_last_and_words_the_subject() {
+    fn groups_worst_first_with_run_level_last_among_equals_and_words_the_subject() {
         let mut resolved = notice(
             Event::Resolved,
             alert(Kind::MissingBackup, Severity::Critical, Some("db")),
         );
         resolved.resolved_at = Some(from_unix(86400));
-        resolved.missed_slots = Some(3);
         let notices = vec![
             notice(
                 Event::Open,
@@ -438,8 +524,9 @@ mod tests {
         let d = Digest::build(&notices, "host1", &clock(), &log);
         assert_eq!(
             d.subject,
-            "[backup-monitor] CRITICAL: 3 new, 1 resolved on host1"
+            "[backup-monitor] CRITICAL db: no_backups (+3 more)"
         );
+        assert_eq!(d.summary, "3 new · 1 resolved");
         let titles: Vec<&str> = d.groups.iter().map(|g| g.title.as_str()).collect();
         assert_eq!(titles, ["db", "web", "backup-monitor itself"]);
         let db = &d.groups[0];
@@ -449,7 +536,7 @@ mod tests {
         assert_eq!(db.alerts[0].kind, Kind::NoBackups, "open before resolved");
         let open = &db.alerts[0].text;
         assert!(
-            open.starts_with("[NEW] CRITICAL no_backups: no_backups happened"),
+            open.starts_with("[NEW CRITICAL] no_backups: no_backups happened"),
             "{open}"
         );
         assert!(
@@ -460,7 +547,6 @@ mod tests {
         let res = &db.alerts[1].text;
         assert!(res.starts_with("[RESOLVED] missing_backup"), "{res}");
         assert!(res.contains("lasted 1d 0h"), "{res}");
-        assert!(res.contains("3 slots missed at db"), "{res}");
         assert_eq!(d.groups[1].status, "warning");
     }
 
@@ -475,7 +561,7 @@ mod tests {
             &clock(),
             &|_| Vec::new(),
         );
-        assert_eq!(d.subject, "[backup-monitor] RESOLVED: 1 resolved on h");
+        assert_eq!(d.subject, "[backup-monitor] RESOLVED db: no_backups");
         assert_eq!(d.status, "resolved");
         let mut up = notice(
             Event::Escalation,
@@ -489,18 +575,108 @@ mod tests {
         let d = Digest::build(&[repeat, up], "h", &clock(), &|_| Vec::new());
         assert_eq!(
             d.subject,
-            "[backup-monitor] CRITICAL: 1 escalated, 1 still open on h"
+            "[backup-monitor] CRITICAL db: health_degraded (+1 more)"
         );
         assert!(
             d.groups[0].alerts[0]
                 .text
-                .starts_with("[WARNING → CRITICAL] health_degraded")
+                .starts_with("[WARNING → CRITICAL] health_degraded:")
         );
         assert!(
             d.groups[0].alerts[1]
                 .text
-                .starts_with("[STILL OPEN] WARNING low_disk_space")
+                .starts_with("[STILL OPEN WARNING] low_disk_space:")
         );
         assert!(d.plain_text().contains("db (CRITICAL):"));
+    }
+
+    #[test]
+    fn a_warning_location_named_first_comes_after_a_critical_one() {
+        let d = Digest::build(
+            &[
+                notice(
+                    Event::Open,
+                    alert(Kind::LowDiskSpace, Severity::Warning, Some("aaa")),
+                ),
+                notice(
+                    Event::Open,
+                    alert(Kind::MissingBackup, Severity::Critical, Some("zzz")),
+                ),
+                notice(
+                    Event::Open,
+                    alert(Kind::AlertDeliveryFailed, Severity::Critical, None),
+                ),
+            ],
+            "h",
+            &clock(),
+            &|_| Vec::new(),
+        );
+        let titles: Vec<&str> = d.groups.iter().map(|g| g.title.as_str()).collect();
+        assert_eq!(titles, ["zzz", "backup-monitor itself", "aaa"]);
+        assert_eq!(
+            d.subject,
+            "[backup-monitor] CRITICAL zzz: missing_backup (+2 more)"
+        );
+    }
+
+    #[test]
+    fn a_drop_in_severity_is_worded_as_such_and_the_webhook_words_are_stable() {
+        let mut down = notice(
+            Event::Deescalation,
+            alert(Kind::HealthDegraded, Severity::Warning, Some("db")),
+        );
+        down.previous_severity = Some(Severity::Critical);
+        let d = Digest::build(&[down], "h", &clock(), &|_| Vec::new());
+        let l = &d.groups[0].alerts[0];
+        assert!(
+            l.text.starts_with("[CRITICAL → WARNING] health_degraded"),
+            "{}",
+            l.text
+        );
+        assert_eq!(d.summary, "1 de-escalated");
+        let json = serde_json::to_value(l).unwrap();
+        assert_eq!(json["event"], "deescalate");
+        let words: Vec<&str> = [
+            Event::Open,
+            Event::Repeat,
+            Event::Escalation,
+            Event::Deescalation,
+            Event::Resolved,
+        ]
+        .into_iter()
+        .map(event_word)
+        .collect();
+        assert_eq!(
+            words,
+            ["open", "repeat", "escalate", "deescalate", "resolve"]
+        );
+    }
+
+    #[test]
+    fn the_dedup_key_follows_the_problem_and_the_host_only() {
+        let a = alert(Kind::MissingBackup, Severity::Warning, Some("db"));
+        let mut later = a.clone();
+        later.id = 7;
+        later.problem.severity = Severity::Critical;
+        later.problem.message = "worded differently".into();
+        assert_eq!(dedup_key("h", &a), dedup_key("h", &later));
+        assert_eq!(dedup_key("h", &a).len(), 32);
+        assert_ne!(dedup_key("h", &a), dedup_key("other", &a));
+        let mut elsewhere = a.clone();
+        elsewhere.problem.location = Some("www".into());
+        assert_ne!(dedup_key("h", &a), dedup_key("h", &elsewhere));
+    }
+
+    #[test]
+    fn the_report_link_is_built_from_the_base_url() {
+        assert_eq!(
+            report_url(Some("https://r.example.com/bm/")).as_deref(),
+            Some("https://r.example.com/bm/latest.html")
+        );
+        assert_eq!(
+            report_url(Some("https://r.example.com")).as_deref(),
+            Some("https://r.example.com/latest.html")
+        );
+        assert_eq!(report_url(None), None);
     }
 }

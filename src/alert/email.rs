@@ -9,6 +9,7 @@ use super::digest::Digest;
 use super::redact::error_chain;
 use crate::config::{EmailChannel, SmtpSecurity};
 use anyhow::{Context, Result, anyhow};
+use lettre::message::header::{HeaderName, HeaderValue};
 use lettre::message::{Mailbox, MultiPart};
 use lettre::transport::smtp::authentication::Credentials;
 use lettre::transport::smtp::client::{Certificate, Tls, TlsParameters};
@@ -62,9 +63,18 @@ impl Channel for Email {
 
 impl Email {
     fn message(&self, digest: &Digest, text: String, html: String) -> Result<Message> {
+        let from = mailbox("alerts.email.from", &self.config.from)?;
+        let id = message_id(from.email.domain(), &digest.subject);
         let mut builder = Message::builder()
-            .from(mailbox("alerts.email.from", &self.config.from)?)
-            .subject(digest.subject.clone());
+            .from(from)
+            .subject(digest.subject.clone())
+            .message_id(Some(id))
+            .date_now()
+            // RFC 3834: no vacation replies or bounces loops to an automatic sender.
+            .raw_header(HeaderValue::new(
+                HeaderName::new_from_ascii_str("Auto-Submitted"),
+                "auto-generated".into(),
+            ));
         for (i, to) in self.config.to.iter().enumerate() {
             builder = builder.to(mailbox(&format!("alerts.email.to[{i}]"), to)?);
         }
@@ -135,6 +145,18 @@ fn timed_out(e: &lettre::transport::smtp::Error) -> bool {
     false
 }
 
+/// `<bm.<time>.<hash>@<domain of the sender>>`: unique per message (the time in
+/// nanoseconds, the process and the subject), in the sender's own domain.
+fn message_id(domain: &str, subject: &str) -> String {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_nanos())
+        .unwrap_or_default();
+    let seed = format!("{nanos}\n{}\n{subject}", std::process::id());
+    let hash = blake3::hash(seed.as_bytes()).to_hex();
+    format!("<bm.{nanos}.{}@{domain}>", &hash.as_str()[..16])
+}
+
 fn mailbox(key: &str, address: &str) -> Result<Mailbox> {
     address
         .parse()
@@ -189,11 +211,53 @@ mod tests {
             assert!(body.contains("hash differs"), "{body}");
         }
         assert!(
-            text.contains("[backup-monitor] CRITICAL: 1 new on h"),
+            text.starts_with("[backup-monitor] CRITICAL db_main: checksum_mismatch\n"),
             "{text}"
         );
         assert!(html.contains("db_&lt;1&gt;.sql.gz"), "{html}");
         assert!(!html.contains("db_<1>"), "{html}");
+    }
+
+    #[test]
+    fn both_parts_say_the_same_words_worst_location_first() {
+        let warn = fixtures::alert(Kind::LowDiskSpace, Severity::Warning, Some("aaa"));
+        let crit = fixtures::alert(Kind::MissingBackup, Severity::Critical, Some("zzz"));
+        let notices = [
+            fixtures::notice(Event::Repeat, warn),
+            fixtures::notice(Event::Open, crit),
+        ];
+        let clock = fixtures::clock_at(7200);
+        let d = Digest::build(&notices, "h", &clock, &|_| Vec::new())
+            .linking(Some("https://reports.example.com/bm"));
+        let (text, html) = render(&d).unwrap();
+        for line in d.lines() {
+            for words in [&line.label, &line.detail] {
+                assert!(text.contains(words.as_str()), "{words}: {text}");
+                let escaped = words
+                    .replace('&', "&amp;")
+                    .replace('<', "&lt;")
+                    .replace('>', "&gt;")
+                    .replace('\'', "&#x27;")
+                    .replace('/', "&#x2f;");
+                assert!(html.contains(&escaped), "{words}: {html}");
+            }
+        }
+        for body in [&text, &html] {
+            assert!(!body.contains("OPEN</"), "{body}");
+            assert!(!body.contains("REPEAT"), "{body}");
+            assert!(
+                body.contains("https://reports.example.com/bm/latest.html")
+                    || body
+                        .contains("https:&#x2f;&#x2f;reports.example.com&#x2f;bm&#x2f;latest.html"),
+                "{body}"
+            );
+            assert!(!body.contains("Recent log"), "{body}");
+            let (zzz, aaa) = (
+                body.find("zzz").unwrap(),
+                body.find("== aaa").or(body.find(">aaa")).unwrap(),
+            );
+            assert!(zzz < aaa, "critical location first: {body}");
+        }
     }
 
     #[test]
@@ -205,13 +269,19 @@ mod tests {
         small.problem.path = Some("www-20261121-0300.tar.gz".into());
         small.problem.message = "www-20261121-0300.tar.gz is 12 bytes, under min_size 1 KiB".into();
         let fixed = fixtures::alert(Kind::ChecksumMismatch, Severity::Critical, Some("docs"));
+        let mut health = fixtures::alert(Kind::HealthDegraded, Severity::Warning, Some("app"));
+        health.problem.message = "health 0.72 over 7 days, under health_warning 0.8".into();
+        let mut down = fixtures::notice(Event::Deescalation, health);
+        down.previous_severity = Some(Severity::Critical);
         let notices = [
             fixtures::notice(Event::Open, missing),
             fixtures::notice(Event::Repeat, small),
             fixtures::notice(Event::Resolved, fixed),
+            down,
         ];
         let clock = fixtures::clock_at(7200);
-        let d = Digest::build(&notices, "backup-host", &clock, &|_| Vec::new());
+        let d = Digest::build(&notices, "backup-host", &clock, &|_| Vec::new())
+            .linking(Some("https://reports.example.com/backups/"));
         let (text, html) = render(&d).unwrap();
         insta::assert_snapshot!("digest_email_text", text);
         insta::assert_snapshot!("digest_email_html", html);

@@ -107,7 +107,6 @@ struct Candidate {
     alert: AlertRow,
     since: DateTime<Utc>,
     resolved_at: Option<DateTime<Utc>>,
-    missed_slots: Option<u32>,
     deliveries: Vec<AlertDelivery>,
     /// Found only once it was over (a gap no run saw): its resolution is its only notice.
     after_the_fact: bool,
@@ -196,13 +195,18 @@ fn deliver_round(
     };
     // Every digest is built before any is delivered, so the log channel's own lines
     // never show up as "recent log" in another channel's message.
-    let log_of = |location: &str| ctx.recent_log.recent(location, digest::LOG_LINES);
+    let include_log = ctx.config.alerts.include_log;
+    let log_of = |location: &str| match include_log {
+        true => ctx.recent_log.recent(location, digest::LOG_LINES),
+        false => Vec::new(),
+    };
     let plans: Vec<(&dyn Channel, Digest)> = channels
         .iter()
         .filter_map(|channel| {
             let notices = notices_for(channel.name(), candidates, ctx);
             (!notices.is_empty()).then(|| {
-                let digest = Digest::build(&notices, host, &clock, &log_of);
+                let digest = Digest::build(&notices, host, &clock, &log_of)
+                    .linking(ctx.config.reporting.base_url.as_deref());
                 (*channel, digest)
             })
         })
@@ -343,7 +347,6 @@ fn candidates(
             alert,
             since: p.first_seen,
             resolved_at: None,
-            missed_slots: None,
             after_the_fact: false,
         });
     }
@@ -361,7 +364,6 @@ fn candidates(
             alert,
             since: problem.first_seen,
             resolved_at: Some(resolved_at),
-            missed_slots: None,
             after_the_fact: problem.first_seen == resolved_at,
         });
     }
@@ -397,8 +399,7 @@ fn notices_for(channel: &str, candidates: &[Candidate], ctx: &RunContext) -> Vec
             previous_severity: history
                 .last_notice
                 .map(|(_, s)| s)
-                .filter(|_| event == Event::Escalation),
-            missed_slots: c.missed_slots,
+                .filter(|_| matches!(event, Event::Escalation | Event::Deescalation)),
         });
     }
     notices
@@ -425,7 +426,7 @@ fn count(summary: &mut Summary, c: &Candidate, o: &Outcome, any_channel: bool) {
     }
     match o.delivered {
         Some(Event::Open) => summary.sent += 1,
-        Some(Event::Escalation | Event::Repeat) => summary.repeated += 1,
+        Some(Event::Escalation | Event::Deescalation | Event::Repeat) => summary.repeated += 1,
         Some(Event::Resolved) => summary.resolved += 1,
         None if !o.noticed && c.resolved_at.is_none() && any_channel => summary.suppressed += 1,
         None => {}
@@ -637,7 +638,7 @@ mod tests {
         let first = ch.sent.borrow()[0].clone();
         assert_eq!(
             first.subject,
-            "[backup-monitor] CRITICAL: 3 new on testhost"
+            "[backup-monitor] CRITICAL db: missing_backup (+2 more)"
         );
         assert_eq!(ch.take().len(), 3, "one digest with all three");
 
@@ -681,9 +682,7 @@ mod tests {
             ]
         );
         let line = digest.lines().nth(1).unwrap();
-        assert_eq!(line.missed_slots, Some(2));
         assert_eq!(line.duration_seconds, 30 * HOUR);
-        assert!(line.text.contains("2 slots missed at db"), "{}", line.text);
 
         assert_eq!(s.check(&[&ch], 31 * HOUR), summary(0, 0, 0, 1, 0));
         assert!(ch.take().is_empty(), "a resolution is sent once");

@@ -1,12 +1,26 @@
-//! The `slack` channel: one incoming-webhook message per digest, one attachment per
-//! location coloured by its worst open severity (green when all resolved).
+//! The `slack` channel: one incoming-webhook message per digest in Block Kit (`blocks`)
+//! with the subject as the `text` fallback for notifications. Worst location first, one
+//! section per location (continued in further sections when long), each alert one
+//! bullet. Slack refuses what is too big, so the message stays within its limits: at most
+//! 50 blocks, 3,000 characters of section text, and the whole payload under 40,000
+//! characters. What does not fit is summarised in a last block ("… and 140 more") that
+//! points to the report; nothing is cut mid-word.
 
 use super::Channel;
-use super::digest::{Digest, Group};
+use super::digest::{Digest, Group, Line};
 use super::http::post_json;
 use anyhow::Result;
 use serde_json::{Value, json};
 use std::time::Duration;
+
+/// Slack's limits, with room to spare for what Slack counts differently.
+pub const MAX_BLOCKS: usize = 50;
+pub const MAX_SECTION_CHARS: usize = 3_000;
+pub const MAX_PAYLOAD_CHARS: usize = 40_000;
+/// The payload budget: under Slack's limit with room for the closing summary block.
+const PAYLOAD_BUDGET: usize = MAX_PAYLOAD_CHARS - 2_000;
+/// Section text budget: under the limit with room for the `(continued)` title.
+const SECTION_BUDGET: usize = MAX_SECTION_CHARS - 100;
 
 pub struct Slack {
     pub webhook_url: String,
@@ -30,35 +44,125 @@ fn escape(text: &str) -> String {
         .replace('>', "&gt;")
 }
 
-pub fn color(status: &str) -> &'static str {
+fn marker(status: &str) -> &'static str {
     match status {
-        "critical" => "#d50200",
-        "warning" => "#de9e31",
-        _ => "#2eb886",
+        "critical" => ":red_circle:",
+        "warning" => ":large_orange_circle:",
+        _ => ":large_green_circle:",
     }
 }
 
-fn attachment(group: &Group) -> Value {
-    let mut text: Vec<String> = group.alerts.iter().map(|l| escape(&l.text)).collect();
+/// At most `max` characters of `text`, cut at a word boundary and marked with `…`.
+pub fn fit_words(text: &str, max: usize) -> String {
+    if text.chars().count() <= max {
+        return text.to_string();
+    }
+    let limit = max.saturating_sub(1);
+    let cut: String = text.chars().take(limit).collect();
+    let at_space = cut.rfind(char::is_whitespace).unwrap_or(0);
+    let kept = cut[..at_space].trim_end();
+    format!("{kept}…")
+}
+
+fn section(text: String) -> Value {
+    json!({ "type": "section", "text": { "type": "mrkdwn", "text": text } })
+}
+
+fn bullet(line: &Line) -> String {
+    let text = format!(
+        "• *[{}]* {} — {}",
+        escape(&line.label),
+        escape(&line.what),
+        escape(&line.detail)
+    );
+    fit_words(&text, SECTION_BUDGET)
+}
+
+fn group_title(group: &Group, continued: bool) -> String {
+    format!(
+        "{} *{}* ({}){}",
+        marker(&group.status),
+        escape(&group.title),
+        group.status.to_uppercase(),
+        if continued { ", continued" } else { "" }
+    )
+}
+
+/// A group's sections: the title and as many bullets as fit in each.
+fn group_sections(group: &Group) -> Vec<(Value, usize)> {
+    let mut out = Vec::new();
+    let mut text = group_title(group, false);
+    let mut in_section = 0;
+    for line in &group.alerts {
+        let b = bullet(line);
+        if in_section > 0 && text.chars().count() + 1 + b.chars().count() > SECTION_BUDGET {
+            out.push((section(text), in_section));
+            text = group_title(group, true);
+            in_section = 0;
+        }
+        text.push('\n');
+        text.push_str(&b);
+        in_section += 1;
+    }
+    out.push((section(text), in_section));
     if !group.log.is_empty() {
-        text.push(format!(
-            "Recent log:\n```{}```",
-            escape(&group.log.join("\n"))
+        let mut log = String::new();
+        for l in &group.log {
+            let l = escape(l);
+            if log.chars().count() + l.chars().count() + 40 > SECTION_BUDGET {
+                break;
+            }
+            log.push_str(&l);
+            log.push('\n');
+        }
+        out.push((
+            section(format!("Recent log of this run:\n```{}```", log.trim_end())),
+            0,
         ));
     }
-    json!({
-        "color": color(&group.status),
-        "title": escape(&group.title),
-        "text": text.join("\n"),
-        "fallback": format!("{}: {} alert(s)", group.title, group.alerts.len()),
-        "mrkdwn_in": ["text"],
-    })
+    out
+}
+
+fn size(v: &Value) -> usize {
+    serde_json::to_string(v).map_or(usize::MAX, |s| s.chars().count())
 }
 
 pub fn payload(digest: &Digest) -> Value {
+    let mut head = format!("*{}*\n{}", escape(&digest.subject), escape(&digest.summary));
+    if let Some(url) = &digest.report_url {
+        head.push_str(&format!("\n<{}|Latest report>", escape(url)));
+    }
+    let mut blocks = vec![section(fit_words(&head, SECTION_BUDGET))];
+    let mut used = size(&blocks[0]) + digest.subject.len() * 2 + 100;
+    let total: usize = digest.groups.iter().map(|g| g.alerts.len()).sum();
+    let mut shown = 0;
+    'groups: for group in &digest.groups {
+        for (block, alerts) in group_sections(group) {
+            let cost = size(&block) + 1;
+            // One block stays free for the summary of what did not fit.
+            if blocks.len() + 1 >= MAX_BLOCKS || used + cost > PAYLOAD_BUDGET {
+                break 'groups;
+            }
+            used += cost;
+            shown += alerts;
+            blocks.push(block);
+        }
+    }
+    if shown < total {
+        let more = total - shown;
+        let mut text = format!("… and {more} more");
+        match &digest.report_url {
+            Some(url) => text.push_str(&format!(" in the <{}|latest report>", escape(url))),
+            None => text.push_str(" (see `backup-monitor --status`)"),
+        }
+        blocks.push(json!({
+            "type": "context",
+            "elements": [{ "type": "mrkdwn", "text": text }],
+        }));
+    }
     json!({
         "text": escape(&digest.subject),
-        "attachments": digest.groups.iter().map(attachment).collect::<Vec<_>>(),
+        "blocks": blocks,
     })
 }
 
@@ -69,20 +173,118 @@ mod tests {
     use crate::alert::digest::fixtures;
     use crate::problem::{Kind, Severity};
 
+    fn texts(p: &Value) -> String {
+        p["blocks"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|b| {
+                b["text"]["text"]
+                    .as_str()
+                    .or(b["elements"][0]["text"].as_str())
+                    .unwrap_or_default()
+                    .to_string()
+            })
+            .collect::<Vec<_>>()
+            .join("\n")
+    }
+
     #[test]
-    fn one_coloured_attachment_per_location_with_escaped_text() {
+    fn one_section_per_location_worst_first_with_escaped_text_and_no_log() {
         let mut alert = fixtures::alert(Kind::NoBackups, Severity::Critical, Some("db"));
         alert.problem.message = "no file matches <*.sql>".into();
-        let notice = fixtures::notice(Event::Open, alert);
+        let warn = fixtures::alert(Kind::LowDiskSpace, Severity::Warning, Some("a_first"));
+        let notices = [
+            fixtures::notice(Event::Open, warn),
+            fixtures::notice(Event::Open, alert),
+        ];
         let clock = fixtures::clock_at(60);
-        let d = Digest::build(&[notice], "h", &clock, &|_| vec!["WARN a & b".into()]);
+        let d = Digest::build(&notices, "h", &clock, &|_| Vec::new());
         let p = payload(&d);
-        assert_eq!(p["text"], "[backup-monitor] CRITICAL: 1 new on h");
-        let a = &p["attachments"][0];
-        assert_eq!(a["color"], "#d50200");
-        assert_eq!(a["title"], "db");
-        let text = a["text"].as_str().unwrap();
-        assert!(text.contains("no file matches &lt;*.sql&gt;"), "{text}");
-        assert!(text.contains("```WARN a &amp; b```"), "{text}");
+        assert_eq!(
+            p["text"],
+            "[backup-monitor] CRITICAL db: no_backups (+1 more)"
+        );
+        let blocks = p["blocks"].as_array().unwrap();
+        assert_eq!(blocks.len(), 3, "{p:#}");
+        let db = blocks[1]["text"]["text"].as_str().unwrap();
+        assert!(db.starts_with(":red_circle: *db* (CRITICAL)"), "{db}");
+        assert!(db.contains("no file matches &lt;*.sql&gt;"), "{db}");
+        assert!(db.contains("*[NEW CRITICAL]*"), "{db}");
+        assert!(!texts(&p).contains("Recent log"), "no log unless asked");
+    }
+
+    #[test]
+    fn the_log_is_shown_when_given_and_the_report_linked() {
+        let alert = fixtures::alert(Kind::NoBackups, Severity::Critical, Some("db"));
+        let clock = fixtures::clock_at(60);
+        let d = Digest::build(
+            &[fixtures::notice(Event::Open, alert)],
+            "h",
+            &clock,
+            &|_| vec!["WARN a & b".into()],
+        )
+        .linking(Some("https://r.example.com/bm/"));
+        let t = texts(&payload(&d));
+        assert!(t.contains("```WARN a &amp; b```"), "{t}");
+        assert!(
+            t.contains("<https://r.example.com/bm/latest.html|Latest report>"),
+            "{t}"
+        );
+    }
+
+    #[test]
+    fn five_hundred_problems_stay_within_every_limit_and_are_summarised() {
+        let mut notices = Vec::new();
+        for i in 0..500 {
+            let location = format!("location_{:02}", i % 40);
+            let mut a = fixtures::alert(Kind::MissingBackup, Severity::Critical, Some(&location));
+            a.id = i;
+            a.problem.message = format!(
+                "no backup for the daily slot number {i} starting 2026-11-19 02:00, which is a long sentence about it"
+            );
+            notices.push(fixtures::notice(Event::Open, a));
+        }
+        let clock = fixtures::clock_at(86_400);
+        let d = Digest::build(&notices, "h", &clock, &|_| Vec::new())
+            .linking(Some("https://r.example.com"));
+        let p = payload(&d);
+        let blocks = p["blocks"].as_array().unwrap();
+        assert!(blocks.len() <= MAX_BLOCKS, "{} blocks", blocks.len());
+        for b in blocks {
+            if let Some(t) = b["text"]["text"].as_str() {
+                assert!(t.chars().count() <= MAX_SECTION_CHARS, "{t}");
+            }
+        }
+        let whole = serde_json::to_string(&p).unwrap();
+        assert!(whole.chars().count() < MAX_PAYLOAD_CHARS, "{}", whole.len());
+        let shown = texts(&p).matches("• ").count();
+        let last = blocks.last().unwrap()["elements"][0]["text"]
+            .as_str()
+            .unwrap();
+        assert_eq!(
+            last,
+            format!(
+                "… and {} more in the <https://r.example.com/latest.html|latest report>",
+                500 - shown
+            )
+        );
+        assert!(shown > 100, "as many as fit are shown: {shown}");
+    }
+
+    #[test]
+    fn one_huge_message_is_shortened_at_a_word() {
+        let mut a = fixtures::alert(Kind::ChecksumMismatch, Severity::Critical, Some("db"));
+        a.problem.message = "word ".repeat(2_000);
+        let clock = fixtures::clock_at(60);
+        let d = Digest::build(&[fixtures::notice(Event::Open, a)], "h", &clock, &|_| {
+            Vec::new()
+        });
+        let p = payload(&d);
+        let t = p["blocks"][1]["text"]["text"].as_str().unwrap();
+        assert!(t.chars().count() <= MAX_SECTION_CHARS);
+        assert!(t.ends_with("word…"), "{}", &t[t.len() - 20..]);
+        assert_eq!(fit_words("alpha beta gamma", 12), "alpha beta…");
+        assert_eq!(fit_words("alpha", 12), "alpha");
     }
 }

@@ -386,6 +386,7 @@ mod tests {
             latest_backup: None,
             latest_backup_age_seconds: None,
             missing_slots: Vec::new(),
+            age_thresholds: None,
         }
     }
 

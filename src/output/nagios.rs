@@ -1,16 +1,43 @@
 //! The Nagios/Icinga plugin output: one status line with perfdata, then one line per
-//! problem. Exit-3 documents carry their cause on the status line.
+//! problem, worst first. The whole output stays within 4 KiB (what Nagios Core keeps of
+//! a plugin's output): the status line and perfdata first, then as many problem lines
+//! as fit, then `… and N more`. Exit-3 documents carry their cause on the status line.
 
 use crate::outcome::{Outcome, Thresholds};
 use crate::problem::one_line;
-use std::fmt::Write as _;
+
+/// The most a plugin's output may take, in bytes.
+pub const MAX_OUTPUT: usize = 4096;
+/// Room kept for the `… and N more` line.
+const MORE_LINE: usize = 32;
+/// The longest status text before the perfdata (a long first message is shortened).
+const MAX_STATUS: usize = 1024;
+
+fn plural(n: usize, one: &str, many: &str) -> String {
+    format!("{n} {}", if n == 1 { one } else { many })
+}
+
+/// At most `max` bytes of `text`, cut at a word boundary and marked with `…`.
+fn shorten(text: &str, max: usize) -> String {
+    if text.len() <= max {
+        return text.to_string();
+    }
+    let mut end = max.saturating_sub('…'.len_utf8());
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    let cut = &text[..end];
+    let cut = cut.rfind(' ').map_or(cut, |i| &cut[..i]);
+    format!("{}…", cut.trim_end())
+}
 
 /// The Nagios/Icinga plugin output. `|` never appears in the text part.
 pub fn render(doc: &Outcome) -> String {
     let clean = |t: &str| one_line(t).replace('|', "/");
     let word = doc.status.plugin_word();
     if let Some(e) = &doc.error {
-        return format!("BACKUP UNKNOWN - {}\n", clean(e));
+        let line = format!("BACKUP UNKNOWN - {}", clean(e));
+        return format!("{}\n", shorten(&line, MAX_OUTPUT - 1));
     }
     let crit = doc
         .problems
@@ -18,25 +45,35 @@ pub fn render(doc: &Outcome) -> String {
         .filter(|p| p.severity == crate::problem::Severity::Critical)
         .count();
     let warn = doc.problems.len() - crit;
+    let locations = plural(doc.locations.len(), "location", "locations");
     let summary = if doc.problems.is_empty() {
-        format!("{} locations OK", doc.locations.len())
+        format!("{locations} OK")
     } else {
         let first = &doc.problems[0];
+        let problems = if doc.problems.len() == 1 {
+            "problem"
+        } else {
+            "problems"
+        };
         format!(
-            "{crit} critical, {warn} warning problems in {} locations; {} {}: {}",
-            doc.locations.len(),
+            "{crit} critical, {warn} warning {problems} in {locations}; {} {}: {}",
             first.location.as_deref().unwrap_or("-"),
             first.kind,
             clean(&first.message)
         )
     };
+    let status = shorten(&format!("BACKUP {word} - {summary}"), MAX_STATUS);
     let Thresholds { warning, critical } = doc.thresholds;
     let mut perf = Vec::new();
     for l in &doc.locations {
         let label = l.name.replace('\'', "''");
+        let (w, c) = l
+            .age_thresholds
+            .map(|(w, c)| (w.to_string(), c.to_string()))
+            .unwrap_or_default();
         match l.latest_backup_age_seconds {
-            Some(age) => perf.push(format!("'{label}_age'={}s;;;0", age.max(0))),
-            None => perf.push(format!("'{label}_age'=U;;;0")),
+            Some(age) => perf.push(format!("'{label}_age'={}s;{w};{c};0", age.max(0))),
+            None => perf.push(format!("'{label}_age'=U;{w};{c};0")),
         }
         match l.health_score {
             Some(h) => perf.push(format!(
@@ -46,16 +83,44 @@ pub fn render(doc: &Outcome) -> String {
         }
         perf.push(format!("'{label}_missing'={};;;0", l.missing_slots.len()));
     }
-    let mut out = format!("BACKUP {word} - {summary} | {}\n", perf.join(" "));
-    for p in &doc.problems {
-        let _ = writeln!(
-            out,
-            "{} {} {}: {}",
-            p.severity.as_str().to_uppercase(),
-            p.location.as_deref().unwrap_or("-"),
-            p.kind,
-            clean(&p.message)
-        );
+    // The status line first; perfdata as long as it fits (whole values only).
+    let mut out = format!("{status} |");
+    for p in &perf {
+        if out.len() + 1 + p.len() + 1 + MORE_LINE > MAX_OUTPUT {
+            break;
+        }
+        out.push(' ');
+        out.push_str(p);
+    }
+    if out.ends_with(" |") {
+        out.truncate(out.len() - 2);
+    }
+    out.push('\n');
+    let lines: Vec<String> = doc
+        .problems
+        .iter()
+        .map(|p| {
+            format!(
+                "{} {} {}: {}\n",
+                p.severity.as_str().to_uppercase(),
+                p.location.as_deref().unwrap_or("-"),
+                p.kind,
+                clean(&p.message)
+            )
+        })
+        .collect();
+    let mut shown = 0;
+    for (i, line) in lines.iter().enumerate() {
+        let last = i + 1 == lines.len();
+        let reserve = if last { 0 } else { MORE_LINE };
+        if out.len() + line.len() + reserve > MAX_OUTPUT {
+            break;
+        }
+        out.push_str(line);
+        shown += 1;
+    }
+    if shown < lines.len() {
+        out.push_str(&format!("… and {} more\n", lines.len() - shown));
     }
     out
 }
@@ -99,6 +164,7 @@ mod tests {
             latest_backup: None,
             latest_backup_age_seconds: Some(3600),
             missing_slots: vec!["2026-11-20T02:00:00+01:00".parse().unwrap()],
+            age_thresholds: Some((97_200, 183_600)),
         });
         doc.problems.push(Problem::new(
             Kind::MissingBackup,
@@ -110,14 +176,94 @@ mod tests {
         let out = render(&doc);
         let first = out.lines().next().unwrap();
         assert!(
-            first.starts_with("BACKUP CRITICAL - 1 critical, 0 warning"),
+            first.starts_with("BACKUP CRITICAL - 1 critical, 0 warning problem in 1 location; "),
             "{first}"
         );
         let (text, perf) = first.split_once(" | ").unwrap();
         assert!(!text.contains('|'));
-        assert!(perf.contains("'db_age'=3600s;;;0"), "{perf}");
+        assert!(perf.contains("'db_age'=3600s;97200;183600;0"), "{perf}");
         assert!(perf.contains("'db_health'=0.500;0.8:;0.5:;0;1"), "{perf}");
         assert!(perf.contains("'db_missing'=1;;;0"), "{perf}");
         assert!(out.lines().nth(1).unwrap().contains("missing_backup"));
+    }
+
+    fn location(name: &str) -> LocationSummary {
+        LocationSummary {
+            id: 1,
+            name: name.into(),
+            kind: crate::config::LocationType::Database,
+            status: Status::Critical,
+            health_score: Some(0.5),
+            backups_present: 3,
+            new_backups: 0,
+            latest_backup: None,
+            latest_backup_age_seconds: Some(3600),
+            missing_slots: Vec::new(),
+            age_thresholds: None,
+        }
+    }
+
+    #[test]
+    fn output_stays_within_4_kib_with_whole_lines_and_says_how_many_more() {
+        let mut doc = Outcome::new(chrono::Utc::now(), vec![Operation::Monitor]);
+        for i in 0..5 {
+            doc.locations.push(location(&format!("loc{i}")));
+        }
+        for i in 0..300 {
+            doc.problems.push(Problem::new(
+                Kind::MissingBackup,
+                Severity::Critical,
+                "loc1",
+                format!("no backup for the daily slot number {i} starting 2026-11-19 02:00"),
+            ));
+        }
+        doc.set_status(Status::Critical);
+        let out = render(&doc);
+        assert!(out.len() <= MAX_OUTPUT, "{} bytes", out.len());
+        let lines: Vec<&str> = out.lines().collect();
+        assert!(
+            lines[0].contains("'loc4_missing'=0;;;0"),
+            "all perfdata kept"
+        );
+        let shown = lines
+            .iter()
+            .filter(|l| l.starts_with("CRITICAL loc1"))
+            .count();
+        assert!(shown > 20, "as many lines as fit: {shown}");
+        assert_eq!(
+            lines.last().unwrap(),
+            &format!("… and {} more", 300 - shown)
+        );
+        assert!(
+            lines[1..lines.len() - 1]
+                .iter()
+                .all(|l| l.ends_with("02:00"))
+        );
+
+        // Many locations: the perfdata itself is cut at whole values.
+        let mut doc = Outcome::new(chrono::Utc::now(), vec![Operation::Monitor]);
+        for i in 0..200 {
+            doc.locations
+                .push(location(&format!("a_rather_long_location_name_{i}")));
+        }
+        let out = render(&doc);
+        assert!(out.len() <= MAX_OUTPUT, "{} bytes", out.len());
+        assert!(out.starts_with("BACKUP OK - 200 locations OK | "), "{out}");
+        assert!(
+            out.trim_end().ends_with(";;;0") || out.trim_end().ends_with(";0;1"),
+            "{out}"
+        );
+    }
+
+    #[test]
+    fn one_location_and_one_problem_are_singular() {
+        let mut doc = Outcome::new(chrono::Utc::now(), vec![Operation::Monitor]);
+        doc.locations.push(location("db"));
+        assert!(render(&doc).starts_with("BACKUP OK - 1 location OK | "));
+        assert_eq!(
+            shorten("alpha beta gamma", 12),
+            "alpha…",
+            "cut at a word, the mark counted in bytes"
+        );
     }
 }

@@ -29,8 +29,11 @@ use rusqlite::{Row, params};
 pub enum Event {
     /// The first notice of a problem.
     Open,
-    /// The severity changed since the channel was last told: sent at once.
+    /// The severity rose since the channel was last told: sent at once.
     Escalation,
+    /// The severity dropped since the channel was last told: sent when the cooldown
+    /// allows a repeat, worded as a de-escalation.
+    Deescalation,
     /// Still open after `cooldown`.
     Repeat,
     /// The problem closed (`send_resolved`).
@@ -234,23 +237,6 @@ impl Store {
         tx.commit()?;
         Ok(())
     }
-
-    /// How many `missing_backup` slots of `location` were open at some time within
-    /// [from, to]: the slots missed while one of them was open.
-    pub fn missed_slots_between(
-        &self,
-        location: &str,
-        from: DateTime<Utc>,
-        to: DateTime<Utc>,
-    ) -> Result<u32> {
-        Ok(self.conn.query_row(
-            "SELECT COUNT(DISTINCT key) FROM problems
-             WHERE kind = 'missing_backup' AND location = ?1
-               AND first_seen <= ?3 AND (resolved_at IS NULL OR resolved_at >= ?2)",
-            params![location, to_unix(from), to_unix(to)],
-            |r| r.get(0),
-        )?)
-    }
 }
 
 #[cfg(test)]
@@ -306,69 +292,5 @@ mod tests {
         assert_eq!(store.unfinished_alerts().unwrap().len(), 1);
         store.finish_alert(alert.id, from_unix(40)).unwrap();
         assert!(store.unfinished_alerts().unwrap().is_empty());
-    }
-
-    #[test]
-    fn missed_slots_count_overlapping_missing_backups_of_the_location() {
-        let dir = tempfile::tempdir().unwrap();
-        let store = Store::open(&dir.path().join("s.db")).unwrap();
-        let loc = store
-            .upsert_location("db", "/db", "database", from_unix(0))
-            .unwrap();
-        let slot = |s: &str| {
-            let hour = s.bytes().next().map_or(0, |b| b - b'a' + 1);
-            let at = format!("2026-11-19T{hour:02}:00:00+00:00");
-            Problem::new(Kind::MissingBackup, Severity::Critical, "db", "missed")
-                .with_slot(at.parse().unwrap())
-        };
-        let all = |_: &Problem| true;
-        store
-            .sync_problems(
-                Operation::Monitor,
-                Some(loc),
-                &[slot("a")],
-                &all,
-                from_unix(100),
-            )
-            .unwrap();
-        store
-            .sync_problems(
-                Operation::Monitor,
-                Some(loc),
-                &[slot("a"), slot("b")],
-                &all,
-                from_unix(200),
-            )
-            .unwrap();
-        store
-            .sync_problems(Operation::Monitor, Some(loc), &[], &all, from_unix(300))
-            .unwrap();
-        store
-            .sync_problems(
-                Operation::Monitor,
-                Some(loc),
-                &[slot("c")],
-                &all,
-                from_unix(1000),
-            )
-            .unwrap();
-        assert_eq!(
-            store
-                .missed_slots_between("db", from_unix(100), from_unix(300))
-                .unwrap(),
-            2
-        );
-        assert_eq!(
-            store
-                .missed_slots_between("other", from_unix(100), from_unix(300))
-                .unwrap(),
-            0
-        );
-        assert_eq!(
-            store
-                .missed_slots_between("db", from_unix(100), from_unix(2000))
-                .unwrap(),
-            3
-        );
     }
 }

@@ -30,7 +30,7 @@ enum Answer {
     Hang,
 }
 
-struct HttpSink {
+pub(crate) struct HttpSink {
     server: Arc<tiny_http::Server>,
     port: u16,
     received: Arc<Mutex<Vec<(String, Value)>>>,
@@ -38,7 +38,7 @@ struct HttpSink {
 }
 
 impl HttpSink {
-    fn start() -> HttpSink {
+    pub(crate) fn start() -> HttpSink {
         let server = Arc::new(tiny_http::Server::http("127.0.0.1:0").expect("bind loopback"));
         let port = server.server_addr().to_ip().expect("ip").port();
         let received = Arc::new(Mutex::new(Vec::new()));
@@ -89,19 +89,19 @@ impl HttpSink {
             .insert(prefix.to_string(), answer);
     }
 
-    fn slack_url(&self) -> String {
+    pub(crate) fn slack_url(&self) -> String {
         format!(
             "http://127.0.0.1:{}/slack/T000/B000/{SLACK_TOKEN}",
             self.port
         )
     }
 
-    fn hook_url(&self) -> String {
+    pub(crate) fn hook_url(&self) -> String {
         format!("http://127.0.0.1:{}/hook?token={HOOK_TOKEN}", self.port)
     }
 
     /// JSON bodies received on paths starting with `prefix`, and forget them.
-    fn take(&self, prefix: &str) -> Vec<Value> {
+    pub(crate) fn take(&self, prefix: &str) -> Vec<Value> {
         let mut all = self.received.lock().unwrap();
         let (mine, rest): (Vec<_>, Vec<_>) =
             all.drain(..).partition(|(url, _)| url.starts_with(prefix));
@@ -119,16 +119,16 @@ impl Drop for HttpSink {
 // ---------------------------------------------------------------------------------------
 // A loopback SMTP server (aiosmtpd), one JSON file per received message.
 
-struct SmtpSink {
+pub(crate) struct SmtpSink {
     child: Child,
-    port: u16,
+    pub(crate) port: u16,
     dir: tempfile::TempDir,
 }
 
 impl SmtpSink {
     /// None (after saying why) when aiosmtpd is not installed — except on CI, where the
     /// test must not pass without it.
-    fn start() -> Option<SmtpSink> {
+    pub(crate) fn start() -> Option<SmtpSink> {
         SmtpSink::start_with(&[])
     }
 
@@ -180,7 +180,7 @@ impl SmtpSink {
         Some(sink)
     }
 
-    fn messages(&self) -> Vec<Value> {
+    pub(crate) fn messages(&self) -> Vec<Value> {
         let mut files: Vec<_> = std::fs::read_dir(self.dir.path())
             .unwrap()
             .filter_map(|e| e.ok().map(|e| e.path()))
@@ -213,12 +213,13 @@ fn free_port() -> u16 {
 // Workspaces
 
 /// A workspace with location `db_main` at `db` (absent until a test creates it), the
-/// given alert settings, and the log file at logs/bm.log.
+/// given alert settings, and the log file at logs/bm.log. Free space is not judged, so a
+/// nearly full test machine adds no `low_disk_space` alert.
 fn workspace(extra: &str) -> Workspace {
     let mut ws = Workspace::new();
     ws.now = Some(ts(T0));
     ws.write_config(&format!(
-        "backups:\n  locations:\n    - name: db_main\n      path: db\n      type: database\n\
+        "backups:\n  locations:\n    - name: db_main\n      path: db\n      type: database\n      min_free_space: 0\n\
          logging:\n  file: logs/bm.log\n  level: debug\n{extra}"
     ));
     ws
@@ -323,11 +324,17 @@ fn email_reaches_a_real_smtp_server_with_all_recipients() {
         m["rcpt_tos"],
         serde_json::json!(["ops@test.local", "dba@test.local"])
     );
-    let subject = m["subject"].as_str().unwrap();
-    assert!(
-        subject.starts_with("[backup-monitor] CRITICAL: 1 new on "),
-        "{subject}"
+    assert_eq!(
+        m["subject"],
+        "[backup-monitor] CRITICAL db_main: location_unavailable"
     );
+    assert_eq!(m["auto_submitted"], "auto-generated", "{m:#}");
+    let id = m["message_id"].as_str().unwrap_or_default();
+    assert!(
+        id.starts_with("<bm.") && id.ends_with("@test.local>"),
+        "{m:#}"
+    );
+    assert!(m["date"].as_str().is_some_and(|d| !d.is_empty()), "{m:#}");
     for part in ["text", "html"] {
         let body = m[part]
             .as_str()
@@ -339,8 +346,8 @@ fn email_reaches_a_real_smtp_server_with_all_recipients() {
             "{part}: {body}"
         );
         assert!(
-            body.contains("location unavailable"),
-            "{part} carries the run's log: {body}"
+            !body.contains("Recent log"),
+            "{part}: no log excerpt unless asked: {body}"
         );
     }
 }
@@ -572,8 +579,8 @@ fn slack_and_webhook_payloads_failures_retries_and_status() {
         ]
     );
     for line in [
-        "[NEW] CRITICAL location_unavailable",
-        "[NEW] WARNING alert_delivery_failed",
+        "[NEW CRITICAL] location_unavailable",
+        "[NEW WARNING] alert_delivery_failed",
     ] {
         assert!(run.stderr.contains(line), "log: {line}: {}", run.stderr);
     }
@@ -626,7 +633,7 @@ fn slack_and_webhook_payloads_failures_retries_and_status() {
         "only the webhook still fails"
     );
     assert!(
-        !run.stderr.contains("[NEW] CRITICAL location_unavailable"),
+        !run.stderr.contains("[NEW CRITICAL] location_unavailable"),
         "log was told already"
     );
     assert!(
@@ -642,34 +649,28 @@ fn slack_and_webhook_payloads_failures_retries_and_status() {
         "the backups' digest, then the channels' one"
     );
     let s = &slack[0];
-    assert!(
-        s["text"]
-            .as_str()
-            .unwrap()
-            .starts_with("[backup-monitor] CRITICAL: 1 new on "),
+    assert_eq!(
+        s["text"], "[backup-monitor] CRITICAL db_main: location_unavailable",
         "{s:#}"
     );
-    let attachments = s["attachments"].as_array().unwrap();
-    assert_eq!(attachments.len(), 1, "{s:#}");
-    assert_eq!(attachments[0]["title"], "db_main");
-    assert_eq!(attachments[0]["color"], "#d50200");
+    let blocks = s["blocks"].as_array().unwrap();
+    assert_eq!(blocks.len(), 2, "the subject, then one location: {s:#}");
+    let location = blocks[1]["text"]["text"].as_str().unwrap();
     assert!(
-        attachments[0]["text"]
-            .as_str()
-            .unwrap()
-            .contains("location_unavailable")
+        location.starts_with(":red_circle: *db_main* (CRITICAL)"),
+        "{location}"
     );
+    assert!(location.contains("location_unavailable"), "{location}");
     let s = &slack[1];
     assert!(
         s["text"]
             .as_str()
             .unwrap()
-            .starts_with("[backup-monitor] WARNING: 1 new on "),
+            .starts_with("[backup-monitor] WARNING backup-monitor itself: alert_delivery_failed"),
         "{s:#}"
     );
-    let run_level = &s["attachments"][0];
-    assert_eq!(run_level["color"], "#de9e31");
-    let text = run_level["text"].as_str().unwrap();
+    let text = s["blocks"][1]["text"]["text"].as_str().unwrap();
+    assert!(text.starts_with(":large_orange_circle:"), "{text}");
     assert!(
         text.contains("the webhook alert channel could not deliver"),
         "{text}"
@@ -759,7 +760,7 @@ fn a_channel_failure_is_told_at_once_and_its_recovery_in_the_run_it_recovers() {
     assert_eq!(hook.len(), 1, "{hook:#?}");
     assert_eq!(
         events(&hook[0]),
-        [("resolved".to_string(), "alert_delivery_failed".to_string())]
+        [("resolve".to_string(), "alert_delivery_failed".to_string())]
     );
     let slack = http.take("/slack");
     assert_eq!(slack.len(), 1, "slack got the problem: {slack:#?}");
@@ -791,14 +792,12 @@ fn alert_lifecycle_over_time() {
         events(&sent[0]),
         [("open".to_string(), "location_unavailable".to_string())]
     );
-    assert!(
-        sent[0]["subject"]
-            .as_str()
-            .unwrap()
-            .starts_with("[backup-monitor] CRITICAL: 1 new on "),
-        "{}",
-        sent[0]["subject"]
+    assert_eq!(
+        sent[0]["subject"],
+        "[backup-monitor] CRITICAL db_main: location_unavailable"
     );
+    let key = sent[0]["groups"][0]["alerts"][0]["dedup_key"].clone();
+    assert!(key.as_str().is_some_and(|k| k.len() == 32), "{key}");
 
     // Same problem an hour later: nothing (cooldown 24h by default).
     at(&mut ws, 1);
@@ -815,11 +814,10 @@ fn alert_lifecycle_over_time() {
         events(&sent[0]),
         [("repeat".to_string(), "location_unavailable".to_string())]
     );
-    assert!(
-        sent[0]["subject"]
-            .as_str()
-            .unwrap()
-            .contains("1 still open")
+    assert_eq!(sent[0]["summary"], "1 still open");
+    assert_eq!(
+        sent[0]["groups"][0]["alerts"][0]["dedup_key"], key,
+        "every message about one problem carries the same key"
     );
 
     // Fixed: a resolved notice saying how long it lasted.
@@ -831,9 +829,10 @@ fn alert_lifecycle_over_time() {
     let sent = http.take("/hook");
     assert_eq!(
         events(&sent[0]),
-        [("resolved".to_string(), "location_unavailable".to_string())]
+        [("resolve".to_string(), "location_unavailable".to_string())]
     );
     let line = &sent[0]["groups"][0]["alerts"][0];
+    assert_eq!(line["dedup_key"], key);
     assert_eq!(line["duration_seconds"], 30 * 3600);
     assert!(
         line["text"].as_str().unwrap().contains("lasted 1d 6h"),
@@ -873,7 +872,7 @@ fn seed(ws: &Workspace, op: Operation, problems: &[Problem], hours: i64) {
 }
 
 #[test]
-fn severity_change_escalates_at_once() {
+fn a_rise_escalates_at_once_and_a_drop_deescalates_after_the_cooldown() {
     let http = HttpSink::start();
     let mut ws = workspace(&webhook_config(&http));
     let health = |sev| {
@@ -898,22 +897,54 @@ fn severity_change_escalates_at_once() {
     let sent = http.take("/hook");
     assert_eq!(
         events(&sent[0]),
-        [("escalation".to_string(), "health_degraded".to_string())]
+        [("escalate".to_string(), "health_degraded".to_string())]
     );
     let line = &sent[0]["groups"][0]["alerts"][0];
     assert_eq!(line["previous_severity"], "warning");
     assert_eq!(line["severity"], "critical");
+    assert_eq!(sent[0]["summary"], "1 escalated");
     assert!(
-        sent[0]["subject"]
+        line["text"]
             .as_str()
             .unwrap()
-            .contains("CRITICAL: 1 escalated")
+            .starts_with("[WARNING → CRITICAL] health_degraded"),
+        "{line:#}"
     );
 
     at(&mut ws, 3);
     let (_, doc) = ws.run_json(&["--check-alerts"]);
     assert_eq!(alerts_of(&doc), (0, 0, 0, 1, 0), "no second escalation");
     assert!(http.take("/hook").is_empty());
+
+    // Back to a warning: no message at once (a drop is not urgent) …
+    seed(&ws, Operation::Report, &[health(Severity::Warning)], 4);
+    at(&mut ws, 4);
+    let (run, doc) = ws.run_json(&["--check-alerts"]);
+    assert_eq!(run.code, 1, "{}", run.stderr);
+    assert_eq!(
+        alerts_of(&doc),
+        (0, 0, 0, 1, 0),
+        "a drop waits for the cooldown"
+    );
+    assert!(http.take("/hook").is_empty());
+    // … and once the cooldown allows a repeat, it is worded as a de-escalation.
+    at(&mut ws, 27);
+    let (_, doc) = ws.run_json(&["--check-alerts"]);
+    assert_eq!(alerts_of(&doc), (0, 1, 0, 0, 0));
+    let sent = http.take("/hook");
+    assert_eq!(
+        events(&sent[0]),
+        [("deescalate".to_string(), "health_degraded".to_string())]
+    );
+    let line = &sent[0]["groups"][0]["alerts"][0];
+    assert_eq!(line["previous_severity"], "critical");
+    assert!(
+        line["text"]
+            .as_str()
+            .unwrap()
+            .starts_with("[CRITICAL → WARNING] health_degraded"),
+        "{line:#}"
+    );
 }
 
 #[test]

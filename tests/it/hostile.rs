@@ -1246,12 +1246,13 @@ fn hostile_names_are_escaped_in_slack_and_webhook_payloads() {
     let slack = sink.bodies("/slack");
     assert_eq!(slack.len(), 1, "{slack:?}");
     let payload: Value = serde_json::from_str(&slack[0]).expect("Slack payload is JSON");
-    let text: String = payload["attachments"]
+    let text: String = payload["blocks"]
         .as_array()
         .unwrap()
         .iter()
-        .map(|a| a["text"].as_str().unwrap().to_string())
-        .collect();
+        .filter_map(|b| b["text"]["text"].as_str())
+        .collect::<Vec<_>>()
+        .join("\n");
     assert!(!text.contains("<script"), "{text}");
     assert!(text.contains("&lt;script&gt;alert(1)&lt;"), "{text}");
     for line in text.lines() {

@@ -47,6 +47,7 @@ fn location(name: &str) -> LocationSummary {
         latest_backup: None,
         latest_backup_age_seconds: None,
         missing_slots: Vec::new(),
+        age_thresholds: None,
     }
 }
 

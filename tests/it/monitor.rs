@@ -737,7 +737,8 @@ fn nagios_format_line_and_perfdata() {
     let first = run.stdout.lines().next().unwrap();
     assert!(first.starts_with("BACKUP CRITICAL - "), "{first}");
     let perf = first.split_once(" | ").unwrap().1;
-    assert!(perf.contains("'db_age'=122400s;;;0"), "{perf}");
+    // Daily at 02:00 with an hour's grace: warning after 25h, critical after 49h.
+    assert!(perf.contains("'db_age'=122400s;90000;176400;0"), "{perf}");
     assert!(perf.contains("'db_missing'=1;;;0"), "{perf}");
     assert!(perf.contains("'db_health'="), "{perf}");
     assert!(

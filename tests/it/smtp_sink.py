@@ -38,6 +38,9 @@ class Sink:
             "rcpt_tos": envelope.rcpt_tos,
             "subject": str(msg["subject"]),
             "to": str(msg["to"]),
+            "message_id": msg["message-id"] and str(msg["message-id"]),
+            "date": msg["date"] and str(msg["date"]),
+            "auto_submitted": msg["auto-submitted"] and str(msg["auto-submitted"]),
             "text": plain.get_content() if plain else None,
             "html": html.get_content() if html else None,
         }
