@@ -11,6 +11,7 @@ mod example;
 mod explain;
 mod hostile;
 mod monitor;
+mod prometheus;
 mod reliability;
 mod report;
 mod restore;
