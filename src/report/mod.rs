@@ -1,6 +1,6 @@
 //! `--report`: the health report as HTML, CSV and JSON; and the Prometheus textfile,
-//! which every run rewrites. Reads the run document and the store only — never the disk being monitored —
-//! so it is fast and can be regenerated for any window.
+//! which every run rewrites (`prometheus`). Reads the run document and the store only —
+//! never the disk being monitored — so it is fast and can be regenerated for any window.
 //!
 //! Shaped like hyperfine's exporters: one [`Exporter`] trait, one file per format, and
 //! this module owning the list and the atomic writes. Every file is rendered and written

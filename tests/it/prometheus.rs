@@ -130,35 +130,65 @@ fn status_open_problems_and_expected_interval_per_location() {
     let run = w.run(&["--monitor"]);
     assert_eq!(run.code, 2, "{}{}", run.stdout, run.stderr);
     let m = samples(&textfile(&w));
-    assert_eq!(get(&m, r#"backup_monitor_location_status{location="weekly"}"#), 0.0);
-    assert_eq!(get(&m, r#"backup_monitor_location_status{location="hourly"}"#), 2.0);
     assert_eq!(
-        get(&m, r#"backup_monitor_open_problems{location="hourly",severity="critical"}"#),
+        get(&m, r#"backup_monitor_location_status{location="weekly"}"#),
+        0.0
+    );
+    assert_eq!(
+        get(&m, r#"backup_monitor_location_status{location="hourly"}"#),
+        2.0
+    );
+    assert_eq!(
+        get(
+            &m,
+            r#"backup_monitor_open_problems{location="hourly",severity="critical"}"#
+        ),
         1.0
     );
     assert_eq!(
-        get(&m, r#"backup_monitor_open_problems{location="hourly",severity="warning"}"#),
+        get(
+            &m,
+            r#"backup_monitor_open_problems{location="hourly",severity="warning"}"#
+        ),
         0.0
     );
     assert_eq!(
-        get(&m, r#"backup_monitor_open_problems{location="weekly",severity="critical"}"#),
+        get(
+            &m,
+            r#"backup_monitor_open_problems{location="weekly",severity="critical"}"#
+        ),
         0.0
     );
     assert_eq!(
-        get(&m, r#"backup_monitor_expected_interval_seconds{location="weekly"}"#),
+        get(
+            &m,
+            r#"backup_monitor_expected_interval_seconds{location="weekly"}"#
+        ),
         604_800.0
     );
     assert_eq!(
-        get(&m, r#"backup_monitor_expected_interval_seconds{location="hourly"}"#),
+        get(
+            &m,
+            r#"backup_monitor_expected_interval_seconds{location="hourly"}"#
+        ),
         3600.0
     );
     // The weekly backup's age is normal for its schedule: under 1.5 intervals.
     let age = ts(NOW).timestamp() as f64
-        - get(&m, r#"backup_monitor_last_backup_timestamp_seconds{location="weekly"}"#);
+        - get(
+            &m,
+            r#"backup_monitor_last_backup_timestamp_seconds{location="weekly"}"#,
+        );
     assert!(age > 6.0 * 86_400.0 && age < 1.5 * 604_800.0, "{age}");
     // Nothing was verified or restore-tested yet: no sample rather than a zero time.
-    assert!(!m.keys().any(|k| k.starts_with("backup_monitor_last_verified_")));
-    assert!(!m.keys().any(|k| k.starts_with("backup_monitor_last_restore_success_")));
+    assert!(
+        !m.keys()
+            .any(|k| k.starts_with("backup_monitor_last_verified_"))
+    );
+    assert!(
+        !m.keys()
+            .any(|k| k.starts_with("backup_monitor_last_restore_success_"))
+    );
 }
 
 #[test]
@@ -167,7 +197,8 @@ fn last_verified_and_last_restore_success_are_the_times_of_passing_checks() {
     assert_eq!(w.run(&["--verify"]).code, 0, "first sight records only");
     let m = samples(&textfile(&w));
     assert!(
-        !m.keys().any(|k| k.starts_with("backup_monitor_last_verified_")),
+        !m.keys()
+            .any(|k| k.starts_with("backup_monitor_last_verified_")),
         "a first sight compares nothing: {m:#?}"
     );
     at(&mut w, 1);
@@ -180,15 +211,27 @@ fn last_verified_and_last_restore_success_are_the_times_of_passing_checks() {
     let restored = (ts(NOW) + Duration::hours(2)).timestamp() as f64;
     for loc in ["weekly", "hourly"] {
         assert_eq!(
-            get(&m, &format!("backup_monitor_last_verified_timestamp_seconds{{location=\"{loc}\"}}")),
+            get(
+                &m,
+                &format!("backup_monitor_last_verified_timestamp_seconds{{location=\"{loc}\"}}")
+            ),
             verified
         );
     }
     assert_eq!(
-        get(&m, r#"backup_monitor_last_restore_success_timestamp_seconds{location="hourly"}"#),
+        get(
+            &m,
+            r#"backup_monitor_last_restore_success_timestamp_seconds{location="hourly"}"#
+        ),
         restored
     );
-    assert_eq!(get(&m, r#"backup_monitor_restore_test_failures{location="hourly"}"#), 0.0);
+    assert_eq!(
+        get(
+            &m,
+            r#"backup_monitor_restore_test_failures{location="hourly"}"#
+        ),
+        0.0
+    );
 }
 
 /// Overwrite one byte in place and put size and mtime back: silent corruption.
@@ -218,17 +261,39 @@ fn failure_gauges_count_backups_not_check_results() {
         let run = w.run(&["--verify", "--test-restore"]);
         assert_eq!(run.code, 2, "{}{}", run.stdout, run.stderr);
     }
-    let failed_checks: i64 = w.store_value("SELECT COUNT(*) FROM verifications WHERE result = 'failed'");
+    let failed_checks: i64 =
+        w.store_value("SELECT COUNT(*) FROM verifications WHERE result = 'failed'");
     let failed_restores: i64 =
         w.store_value("SELECT COUNT(*) FROM restore_tests WHERE result = 'failed'");
-    assert!(failed_checks >= 3 && failed_restores >= 3, "{failed_checks} {failed_restores}");
+    assert!(
+        failed_checks >= 3 && failed_restores >= 3,
+        "{failed_checks} {failed_restores}"
+    );
     let m = samples(&textfile(&w));
-    assert_eq!(get(&m, r#"backup_monitor_verification_failures{location="weekly"}"#), 1.0);
-    assert_eq!(get(&m, r#"backup_monitor_restore_test_failures{location="hourly"}"#), 1.0);
-    assert_eq!(get(&m, r#"backup_monitor_location_status{location="weekly"}"#), 2.0);
+    assert_eq!(
+        get(
+            &m,
+            r#"backup_monitor_verification_failures{location="weekly"}"#
+        ),
+        1.0
+    );
+    assert_eq!(
+        get(
+            &m,
+            r#"backup_monitor_restore_test_failures{location="hourly"}"#
+        ),
+        1.0
+    );
+    assert_eq!(
+        get(&m, r#"backup_monitor_location_status{location="weekly"}"#),
+        2.0
+    );
     // The other hourly backup still passes: the last good restore is this run's.
     assert_eq!(
-        get(&m, r#"backup_monitor_last_restore_success_timestamp_seconds{location="hourly"}"#),
+        get(
+            &m,
+            r#"backup_monitor_last_restore_success_timestamp_seconds{location="hourly"}"#
+        ),
         (ts(NOW) + Duration::hours(3)).timestamp() as f64
     );
 }
@@ -241,11 +306,16 @@ fn every_run_rewrites_the_textfile_for_every_location() {
     assert!(!w.path("reports").exists(), "no --report ran");
     let listed = doc["reports"].as_array().unwrap();
     assert!(
-        listed.iter().any(|r| r.as_str().unwrap().ends_with(TEXTFILE)),
+        listed
+            .iter()
+            .any(|r| r.as_str().unwrap().ends_with(TEXTFILE)),
         "{listed:?}"
     );
     let m = samples(&textfile(&w));
-    assert_eq!(get(&m, "backup_monitor_last_run_timestamp_seconds"), ts(NOW).timestamp() as f64);
+    assert_eq!(
+        get(&m, "backup_monitor_last_run_timestamp_seconds"),
+        ts(NOW).timestamp() as f64
+    );
 
     // An hour later, a monitor run about one location: the file is rewritten and still
     // describes the other one, with the problems it has in the store.
@@ -257,8 +327,14 @@ fn every_run_rewrites_the_textfile_for_every_location() {
         get(&m, "backup_monitor_last_run_timestamp_seconds"),
         (ts(NOW) + Duration::hours(1)).timestamp() as f64
     );
-    assert_eq!(get(&m, r#"backup_monitor_location_status{location="hourly"}"#), 2.0);
-    assert_eq!(get(&m, r#"backup_monitor_backups_present{location="hourly"}"#), 29.0);
+    assert_eq!(
+        get(&m, r#"backup_monitor_location_status{location="hourly"}"#),
+        2.0
+    );
+    assert_eq!(
+        get(&m, r#"backup_monitor_backups_present{location="hourly"}"#),
+        29.0
+    );
 
     // Problems found by --verify stay in the file through a later --monitor-only run.
     at(&mut w, 2);
@@ -269,9 +345,15 @@ fn every_run_rewrites_the_textfile_for_every_location() {
     at(&mut w, 4);
     w.run(&["--monitor"]);
     let m = samples(&textfile(&w));
-    assert_eq!(get(&m, r#"backup_monitor_location_status{location="weekly"}"#), 2.0);
     assert_eq!(
-        get(&m, r#"backup_monitor_open_problems{location="weekly",severity="critical"}"#),
+        get(&m, r#"backup_monitor_location_status{location="weekly"}"#),
+        2.0
+    );
+    assert_eq!(
+        get(
+            &m,
+            r#"backup_monitor_open_problems{location="weekly",severity="critical"}"#
+        ),
         1.0
     );
     let leftovers: Vec<_> = std::fs::read_dir(w.path("metrics"))
@@ -347,7 +429,10 @@ fn panels(v: &serde_json::Value) -> Vec<&serde_json::Value> {
 #[test]
 fn dashboard_and_rules_name_only_exported_metrics() {
     let exported = exported_names();
-    assert!(exported.contains("backup_monitor_location_status"), "{exported:?}");
+    assert!(
+        exported.contains("backup_monitor_location_status"),
+        "{exported:?}"
+    );
 
     let dashboard: serde_json::Value =
         serde_json::from_str(&repo_file("contrib/grafana/backup-monitor.json"))
@@ -361,7 +446,10 @@ fn dashboard_and_rules_name_only_exported_metrics() {
         if p["type"] == "row" {
             continue;
         }
-        assert!(ids.insert(p["id"].as_i64().expect("panel id")), "ids are unique");
+        assert!(
+            ids.insert(p["id"].as_i64().expect("panel id")),
+            "ids are unique"
+        );
         let targets = p["targets"].as_array().unwrap_or_else(|| panic!("{p}"));
         assert!(!targets.is_empty(), "{}", p["title"]);
         for t in targets {
@@ -371,7 +459,11 @@ fn dashboard_and_rules_name_only_exported_metrics() {
             used.extend(names);
         }
     }
-    for var in dashboard["templating"]["list"].as_array().into_iter().flatten() {
+    for var in dashboard["templating"]["list"]
+        .as_array()
+        .into_iter()
+        .flatten()
+    {
         if let Some(q) = var["query"]["query"].as_str().or(var["query"].as_str()) {
             used.extend(metric_names_in(q));
         }
