@@ -501,3 +501,17 @@ fn dashboard_and_rules_name_only_exported_metrics() {
         assert!(alerts.contains(wanted), "{wanted} in {alerts:?}");
     }
 }
+
+#[test]
+fn a_textfile_that_cannot_be_written_fails_the_run_naming_it() {
+    let w = scenario();
+    w.write_config(&CONFIG.replace(TEXTFILE, "blocker/backup_monitor.prom"));
+    std::fs::write(w.path("blocker"), b"a file where the directory should be").unwrap();
+    let run = w.run(&["--monitor"]);
+    assert_eq!(run.code, 3, "{}{}", run.stdout, run.stderr);
+    let said = format!("{}{}", run.stdout, run.stderr);
+    assert!(
+        said.contains("cannot write the Prometheus textfile") && said.contains("blocker"),
+        "{said}"
+    );
+}
