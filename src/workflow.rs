@@ -204,6 +204,9 @@ fn operations(
         // Delivery failures are problems of this run: the scope is decided again.
         scope(&ctx, &mut outcome).map_err(e)?;
     }
+    outcome
+        .reports
+        .extend(report::prometheus::write_textfile(&ctx, &outcome).map_err(e)?);
     match report_failure {
         Some(err) => Err(e(err)),
         None => Ok(outcome),

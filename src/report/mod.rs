@@ -1,6 +1,6 @@
-//! `--report`: the health report as HTML, CSV and JSON, and the Prometheus
-//! textfile. Reads the run document and the store only — never the disk being monitored —
-//! so it is fast and can be regenerated for any window.
+//! `--report`: the health report as HTML, CSV and JSON; and the Prometheus textfile,
+//! which every run rewrites (`prometheus`). Reads the run document and the store only —
+//! never the disk being monitored — so it is fast and can be regenerated for any window.
 //!
 //! Shaped like hyperfine's exporters: one [`Exporter`] trait, one file per format, and
 //! this module owning the list and the atomic writes. Every file is rendered and written
@@ -15,7 +15,7 @@ pub mod data;
 mod forecast;
 mod html;
 mod json;
-mod prometheus;
+pub mod prometheus;
 
 use crate::config::ReportFormat;
 use crate::outcome::Outcome;
@@ -54,7 +54,8 @@ fn exporter(format: ReportFormat, ctx: &RunContext) -> Box<dyn Exporter> {
     }
 }
 
-/// Write the configured reports and the Prometheus textfile; returns the files written.
+/// Write the configured reports; returns the files written. (The Prometheus textfile is
+/// written by every run: [`prometheus::write_textfile`].)
 pub fn run(ctx: &RunContext, doc: &Outcome) -> Result<Vec<PathBuf>> {
     let report = data::collect(ctx, doc).context("gathering the report from the store")?;
     let dir = ctx.config.report_dir();
@@ -64,12 +65,6 @@ pub fn run(ctx: &RunContext, doc: &Outcome) -> Result<Vec<PathBuf>> {
     remove_leftovers(&dir, |staged| {
         staged.starts_with("latest.") || staged.starts_with("backup_health_")
     });
-    if let Some(path) = ctx.config.prometheus_path()
-        && let (Some(dir), Some(name)) = (path.parent(), path.file_name())
-    {
-        let prefix = format!("{}.", name.to_string_lossy());
-        remove_leftovers(dir, |staged| staged.starts_with(&prefix));
-    }
     let mut staged = Vec::new();
     for format in formats {
         let exporter = exporter(format, ctx);
@@ -83,10 +78,6 @@ pub fn run(ctx: &RunContext, doc: &Outcome) -> Result<Vec<PathBuf>> {
                 .with_context(|| format!("rendering the {ext} report"))?;
             staged.push(Staged::write(&dir.join(name), &bytes)?);
         }
-    }
-    if let Some(path) = ctx.config.prometheus_path() {
-        let bytes = prometheus::PrometheusExporter.render(&report, Edition::Latest)?;
-        staged.push(Staged::write(&path, &bytes)?);
     }
     commit_all(staged)
 }

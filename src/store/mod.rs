@@ -20,7 +20,7 @@ pub use alerts::{AlertDelivery, AlertRow, Event};
 pub use backups::{BackupRow, FoundFile, ScanSync};
 pub use health::DailyHealth;
 pub use problems::StoredProblem;
-pub use report::{DailyScore, FailureCounts, ReportBackup, ReportCheck};
+pub use report::{DailyScore, FailureCounts, LastPassed, ReportBackup, ReportCheck};
 pub use restore::{NewRestoreTest, PreviousVerdict, Verdict};
 pub use verify::{Verification, VerifyResult};
 

@@ -42,13 +42,21 @@ pub struct ReportCheck {
     pub detail: Option<String>,
 }
 
-/// Failures of a location over a period (Prometheus gauges).
+/// Failures of a location over a period (Prometheus gauges), in backups: a backup that
+/// failed five verifications is one failure.
 #[derive(Debug, Clone, Copy, Default, PartialEq)]
 pub struct FailureCounts {
-    /// Verifications that failed or could not be performed (`failed`, `error`).
+    /// Backups with a verification that failed or could not be performed (`failed`, `error`).
     pub verification: u64,
-    /// Restore tests that failed.
+    /// Backups with a restore test that failed.
     pub restore: u64,
+}
+
+/// When a backup of a location last passed each kind of check.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct LastPassed {
+    pub verification: Option<DateTime<Utc>>,
+    pub restore: Option<DateTime<Utc>>,
 }
 
 /// One stored daily score.
@@ -176,7 +184,7 @@ impl Store {
         Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
     }
 
-    /// Verification and restore-test failures of one location since `since`.
+    /// Backups of one location that failed verification or a restore test since `since`.
     pub fn failure_counts(&self, location_id: i64, since: DateTime<Utc>) -> Result<FailureCounts> {
         let count = |sql: &str| -> Result<u64> {
             Ok(self
@@ -187,12 +195,32 @@ impl Store {
         };
         Ok(FailureCounts {
             verification: count(
-                "SELECT COUNT(*) FROM verifications c JOIN backups b ON b.id = c.backup_id
+                "SELECT COUNT(DISTINCT c.backup_id) FROM verifications c JOIN backups b ON b.id = c.backup_id
                  WHERE b.location_id = ?1 AND c.at >= ?2 AND c.result IN ('failed', 'error')",
             )?,
             restore: count(
-                "SELECT COUNT(*) FROM restore_tests c JOIN backups b ON b.id = c.backup_id
+                "SELECT COUNT(DISTINCT c.backup_id) FROM restore_tests c JOIN backups b ON b.id = c.backup_id
                  WHERE b.location_id = ?1 AND c.at >= ?2 AND c.result = 'failed'",
+            )?,
+        })
+    }
+
+    /// When a backup of one location last passed verification, and a restore test.
+    pub fn last_passed_checks(&self, location_id: i64) -> Result<LastPassed> {
+        let newest = |sql: &str| -> Result<Option<DateTime<Utc>>> {
+            Ok(self
+                .conn
+                .query_row(sql, params![location_id], |r| r.get::<_, Option<i64>>(0))?
+                .map(from_unix))
+        };
+        Ok(LastPassed {
+            verification: newest(
+                "SELECT MAX(c.at) FROM verifications c JOIN backups b ON b.id = c.backup_id
+                 WHERE b.location_id = ?1 AND c.result = 'passed'",
+            )?,
+            restore: newest(
+                "SELECT MAX(c.at) FROM restore_tests c JOIN backups b ON b.id = c.backup_id
+                 WHERE b.location_id = ?1 AND c.result = 'passed'",
             )?,
         })
     }
@@ -341,5 +369,61 @@ mod tests {
                 .verification,
             1
         );
+        assert_eq!(
+            store.last_passed_checks(a).unwrap(),
+            LastPassed {
+                verification: Some(from_unix(450)),
+                restore: None
+            }
+        );
+    }
+
+    #[test]
+    fn a_backup_failing_many_checks_is_one_failure() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&dir.path().join("s.db")).unwrap();
+        let a = store
+            .upsert_location("a", "/a", "database", from_unix(0))
+            .unwrap();
+        store
+            .sync_scan(a, &[file("a1", 100), file("a2", 100)], from_unix(300))
+            .unwrap();
+        let ids: Vec<i64> = store
+            .present_backups(a)
+            .unwrap()
+            .iter()
+            .map(|b| b.id)
+            .collect();
+        for (id, at, result) in [
+            (ids[0], 400, "failed"),
+            (ids[0], 500, "failed"),
+            (ids[0], 600, "error"),
+            (ids[1], 600, "failed"),
+        ] {
+            store
+                .conn
+                .execute(
+                    "INSERT INTO verifications (backup_id, at, method, result) VALUES (?1, ?2, 'checksum', ?3)",
+                    params![id, at, result],
+                )
+                .unwrap();
+        }
+        for at in [700, 800] {
+            store
+                .conn
+                .execute(
+                    "INSERT INTO restore_tests (backup_id, at, format, result, size, mtime_ns) VALUES (?1, ?2, 'sql', 'failed', 10, 0)",
+                    params![ids[0], at],
+                )
+                .unwrap();
+        }
+        assert_eq!(
+            store.failure_counts(a, from_unix(0)).unwrap(),
+            FailureCounts {
+                verification: 2,
+                restore: 1
+            }
+        );
+        assert_eq!(store.last_passed_checks(a).unwrap(), LastPassed::default());
     }
 }

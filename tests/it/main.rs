@@ -15,6 +15,7 @@ mod hostile_sql;
 mod junit;
 mod messages;
 mod monitor;
+mod prometheus;
 mod reliability;
 mod report;
 mod restore;
