@@ -86,6 +86,8 @@ pub struct Cli {
     /// Never draw progress bars (they are drawn only when stderr is a terminal)
     #[arg(long = "no-progress")]
     pub no_progress: bool,
+    #[command(flatten)]
+    pub actions: crate::lifecycle::Flags,
 }
 
 impl Cli {
@@ -204,7 +206,15 @@ pub fn main() -> i32 {
         return check_config(&cli);
     }
     let ops = cli.operations();
-    if ops.is_empty() {
+    let action = match crate::lifecycle::Action::from_flags(&cli.actions, cli.location_name.as_deref()) {
+        Ok(a) if a.is_some() && !ops.is_empty() => Err("an action (--ack, --accept, --silence, --silences, --unsilence) runs alone, without operations".into()),
+        other => other,
+    };
+    let action = match action {
+        Ok(a) => a,
+        Err(e) => return print_unknown(cli.format, ops, &e),
+    };
+    if ops.is_empty() && action.is_none() {
         use clap::CommandFactory;
         let help = Cli::command().render_help();
         warn(&format!(
@@ -237,6 +247,15 @@ pub fn main() -> i32 {
         Ok(t) => t,
         Err(e) => return print_unknown(cli.format, ops, &e),
     };
+    if let Some(action) = action {
+        let r = crate::lifecycle::run(&config, &action, started);
+        return match cli.format {
+            Format::Json => emit(&r.json(), r.exit_code),
+            Format::Nagios => emit(&r.nagios(), r.exit_code),
+            Format::Text if r.exit_code == 0 => emit(&r.text(), 0),
+            Format::Text => print_unknown(Format::Text, ops, &r.message),
+        };
+    }
     match workflow::run(&config, &request, started) {
         Ok(outcome) => print(cli.format, &outcome),
         Err(e) => {

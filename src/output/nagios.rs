@@ -12,16 +12,17 @@ pub fn render(doc: &Outcome) -> String {
     if let Some(e) = &doc.error {
         return format!("BACKUP UNKNOWN - {}\n", clean(e));
     }
-    let crit = doc
-        .problems
+    // Silenced problems are listed but do not count.
+    let counted: Vec<_> = doc.problems.iter().filter(|p| !p.silenced).collect();
+    let crit = counted
         .iter()
         .filter(|p| p.severity == crate::problem::Severity::Critical)
         .count();
-    let warn = doc.problems.len() - crit;
-    let summary = if doc.problems.is_empty() {
+    let warn = counted.len() - crit;
+    let summary = if counted.is_empty() {
         format!("{} locations OK", doc.locations.len())
     } else {
-        let first = &doc.problems[0];
+        let first = &counted[0];
         format!(
             "{crit} critical, {warn} warning problems in {} locations; {} {}: {}",
             doc.locations.len(),
@@ -50,8 +51,9 @@ pub fn render(doc: &Outcome) -> String {
     for p in &doc.problems {
         let _ = writeln!(
             out,
-            "{} {} {}: {}",
+            "{}{} {} {}: {}",
             p.severity.as_str().to_uppercase(),
+            if p.silenced { " (silenced)" } else { "" },
             p.location.as_deref().unwrap_or("-"),
             p.kind,
             clean(&p.message)
@@ -100,11 +102,9 @@ mod tests {
             latest_backup_age_seconds: Some(3600),
             missing_slots: vec!["2026-11-20T02:00:00+01:00".parse().unwrap()],
         });
-        doc.problems.push(Problem::new(
-            Kind::MissingBackup,
-            Severity::Critical,
-            "db",
-            "gone | away",
+        doc.problems.push(crate::outcome::OpenProblem::unstored(
+            Problem::new(Kind::MissingBackup, Severity::Critical, "db", "gone | away"),
+            chrono::Utc::now(),
         ));
         doc.set_status(Status::Critical);
         let out = render(&doc);
