@@ -10,6 +10,7 @@ mod config;
 mod example;
 mod explain;
 mod hostile;
+mod lifecycle;
 mod monitor;
 mod reliability;
 mod report;
