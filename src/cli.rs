@@ -1,7 +1,6 @@
-//! The command line: the flags (each documented once, here, for the user), the
-//! [`Request`] they make, and printing. `main` parses, hands the request to
-//! [`workflow::run`], prints the outcome in the chosen format and returns the exit code.
-//! Usage errors exit 3 (UNKNOWN), like every other "could not judge".
+//! The command line: the flags (each documented once, for the user; the actions' in
+//! `lifecycle`), the [`Request`] they make, and printing: `main` parses, hands the request to
+//! [`workflow::run`], prints the outcome and returns the exit code. Usage errors exit 3.
 //!
 //! Not for: running or judging anything (`workflow` and the operations do).
 
@@ -91,7 +90,7 @@ pub struct Cli {
 }
 
 impl Cli {
-    fn operations(&self) -> Vec<Operation> {
+    pub(crate) fn operations(&self) -> Vec<Operation> {
         if self.status {
             return vec![Operation::Status];
         }
@@ -146,10 +145,9 @@ fn format_hint(args: &[std::ffi::OsString]) -> Format {
     Format::Text
 }
 
-/// Write to stdout without `println!`'s panic: a reader that went away (`| head`) is not
-/// an error, the run's exit code stands; any other write failure (a full disk under a
-/// redirect) is said on stderr and makes the exit code 3, since the output was lost.
-fn emit(text: &str, code: i32) -> i32 {
+/// Write to stdout without `println!`'s panic: a reader that went away (`| head`) is not an
+/// error; any other write failure (a full disk under a redirect) is said and exits 3.
+pub(crate) fn emit(text: &str, code: i32) -> i32 {
     let mut out = std::io::stdout().lock();
     match out.write_all(text.as_bytes()).and_then(|()| out.flush()) {
         Ok(()) => code,
@@ -205,16 +203,11 @@ pub fn main() -> i32 {
     if cli.check_config {
         return check_config(&cli);
     }
+    if cli.actions.given() {
+        return crate::lifecycle::main(&cli);
+    }
     let ops = cli.operations();
-    let action = match crate::lifecycle::Action::from_flags(&cli.actions, cli.location_name.as_deref()) {
-        Ok(a) if a.is_some() && !ops.is_empty() => Err("an action (--ack, --accept, --silence, --silences, --unsilence) runs alone, without operations".into()),
-        other => other,
-    };
-    let action = match action {
-        Ok(a) => a,
-        Err(e) => return print_unknown(cli.format, ops, &e),
-    };
-    if ops.is_empty() && action.is_none() {
+    if ops.is_empty() {
         use clap::CommandFactory;
         let help = Cli::command().render_help();
         warn(&format!(
@@ -247,15 +240,6 @@ pub fn main() -> i32 {
         Ok(t) => t,
         Err(e) => return print_unknown(cli.format, ops, &e),
     };
-    if let Some(action) = action {
-        let r = crate::lifecycle::run(&config, &action, started);
-        return match cli.format {
-            Format::Json => emit(&r.json(), r.exit_code),
-            Format::Nagios => emit(&r.nagios(), r.exit_code),
-            Format::Text if r.exit_code == 0 => emit(&r.text(), 0),
-            Format::Text => print_unknown(Format::Text, ops, &r.message),
-        };
-    }
     match workflow::run(&config, &request, started) {
         Ok(outcome) => print(cli.format, &outcome),
         Err(e) => {

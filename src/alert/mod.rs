@@ -23,13 +23,13 @@ pub mod webhook;
 pub use decide::Event;
 
 use crate::config::Config;
+use crate::lifecycle::Marks;
 use crate::problem::{Kind, Operation, Problem, Severity};
 use crate::run::RunContext;
+use crate::store::StoredProblem;
 use crate::store::{AlertDelivery, AlertRow, Store};
 use anyhow::Result;
 use chrono::{DateTime, Utc};
-use crate::lifecycle::Marks;
-use crate::store::StoredProblem;
 use decide::{ChannelHistory, Suppression, next_for_closed, next_for_open, suppression};
 use digest::{Clock, Digest, Notice};
 use redact::Secrets;

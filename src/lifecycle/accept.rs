@@ -99,7 +99,9 @@ fn accept_present(
         .store
         .open_problems(None, Some(&[loc_id]))?
         .iter()
-        .any(|p| p.problem.kind == Kind::SidecarMismatch && p.problem.path == backup.path.clone().into());
+        .any(|p| {
+            p.problem.kind == Kind::SidecarMismatch && p.problem.path == backup.path.clone().into()
+        });
     let sidecar = if sidecar_open {
         "; its sidecar_mismatch stays open: the sidecar file is the evidence, so fix or replace the sidecar"
     } else {
@@ -209,7 +211,12 @@ fn relative_to(path: &str, root: &Path) -> Option<String> {
 }
 
 fn shown(paths: &[String]) -> String {
-    let mut out = paths.iter().take(SHOWN).cloned().collect::<Vec<_>>().join(", ");
+    let mut out = paths
+        .iter()
+        .take(SHOWN)
+        .cloned()
+        .collect::<Vec<_>>()
+        .join(", ");
     if paths.len() > SHOWN {
         out.push_str(", …");
     }
@@ -233,7 +240,9 @@ pub fn drop_accepted_deletions(
         .collect();
     problems.retain(|p| {
         p.kind != Kind::DeletedBeforeRetention
-            || p.path.as_deref().is_some_and(|path| unaccepted.contains(path))
+            || p.path
+                .as_deref()
+                .is_some_and(|path| unaccepted.contains(path))
     });
 }
 
@@ -244,7 +253,10 @@ mod tests {
     #[test]
     fn paths_relative_to_the_location() {
         let root = Path::new("/srv/docs");
-        assert_eq!(relative_to("/srv/docs/a/x.zip", root).as_deref(), Some("a/x.zip"));
+        assert_eq!(
+            relative_to("/srv/docs/a/x.zip", root).as_deref(),
+            Some("a/x.zip")
+        );
         assert_eq!(relative_to("./x.zip", root).as_deref(), Some("x.zip"));
         assert_eq!(relative_to("x.zip", root).as_deref(), Some("x.zip"));
         assert_eq!(relative_to("/elsewhere/x.zip", root), None);

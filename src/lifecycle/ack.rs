@@ -10,11 +10,7 @@ const SHOWN: usize = 10;
 pub(super) fn ack(a: &Actor, action: &Action, id: i64, reason: &str) -> anyhow::Result<Report> {
     let open = a.store.open_problems(None, None)?;
     let Some(p) = open.iter().find(|p| p.id == id) else {
-        return Err(Refused(format!(
-            "no open problem #{id}; {}",
-            open_list(&open)
-        ))
-        .into());
+        return Err(Refused(format!("no open problem #{id}; {}", open_list(&open))).into());
     };
     a.store.acknowledge(p.id, p.problem.severity, a.now)?;
     let what = describe(p);

@@ -11,14 +11,16 @@
 
 mod accept;
 mod ack;
+mod command;
 mod silence;
 
 pub use accept::drop_accepted_deletions;
+pub use command::main;
 pub use silence::Selector;
 
 use crate::config::Config;
 use crate::problem::{Problem, Severity, Status};
-use crate::store::{ActionEntry, StoredProblem, StoredSilence, Store};
+use crate::store::{ActionEntry, Store, StoredProblem, StoredSilence};
 use chrono::{DateTime, Utc};
 use std::collections::HashMap;
 
@@ -31,7 +33,12 @@ pub struct Flags {
     pub ack: Option<i64>,
     /// Accept PATH (relative to its location, or absolute) as intended: its current
     /// content becomes its recorded truth, or its deletion was meant
-    #[arg(long, value_name = "PATH", requires = "reason", help_heading = "Actions")]
+    #[arg(
+        long,
+        value_name = "PATH",
+        requires = "reason",
+        help_heading = "Actions"
+    )]
     pub accept: Option<String>,
     /// Silence LOCATION, LOCATION/KIND or */KIND for --for: its problems are listed but
     /// neither alerted nor counted for the exit code
@@ -43,7 +50,12 @@ pub struct Flags {
     )]
     pub silence: Option<String>,
     /// How long a --silence lasts (90m, 8h, 2d)
-    #[arg(long = "for", value_name = "DURATION", requires = "silence", help_heading = "Actions")]
+    #[arg(
+        long = "for",
+        value_name = "DURATION",
+        requires = "silence",
+        help_heading = "Actions"
+    )]
     pub for_: Option<String>,
     /// List the silences in force
     #[arg(long, help_heading = "Actions")]
@@ -54,6 +66,19 @@ pub struct Flags {
     /// Why (required with --ack, --accept and --silence; kept in the audit log)
     #[arg(long, value_name = "TEXT", help_heading = "Actions")]
     pub reason: Option<String>,
+}
+
+impl Flags {
+    /// Some action flag was given (`--reason` and `--for` alone count, to be refused).
+    pub fn given(&self) -> bool {
+        self.ack.is_some()
+            || self.accept.is_some()
+            || self.silence.is_some()
+            || self.silences
+            || self.unsilence.is_some()
+            || self.reason.is_some()
+            || self.for_.is_some()
+    }
 }
 
 /// One action asked for on the command line.
@@ -211,7 +236,10 @@ impl Report {
     /// The `--format json` document.
     pub fn json(&self) -> String {
         let text = serde_json::to_string_pretty(self).unwrap_or_else(|e| {
-            format!("{{\"status\":\"unknown\",\"exit_code\":3,\"error\":{:?}}}", e.to_string())
+            format!(
+                "{{\"status\":\"unknown\",\"exit_code\":3,\"error\":{:?}}}",
+                e.to_string()
+            )
         });
         format!("{text}\n")
     }

@@ -36,7 +36,9 @@ impl Selector {
         };
         match (location, kind) {
             ("", _) => Err("a silence needs LOCATION, LOCATION/KIND or */KIND".into()),
-            ("*", None) => Err("`*` alone would silence everything; use */KIND or a location".into()),
+            ("*", None) => {
+                Err("`*` alone would silence everything; use */KIND or a location".into())
+            }
             ("*", kind) => Ok(Selector {
                 location: None,
                 kind,
@@ -113,7 +115,11 @@ pub(super) fn silence(
         .iter()
         .filter(|p| sel.matches(&p.problem))
         .count();
-    a.audit(action, &format!("silence #{id} {}", stored.selector), reason)?;
+    a.audit(
+        action,
+        &format!("silence #{id} {}", stored.selector),
+        reason,
+    )?;
     let mut report = Report::ok(
         action,
         format!(
@@ -151,7 +157,12 @@ pub(super) fn list(a: &Actor, action: &Action) -> anyhow::Result<Report> {
     Ok(report)
 }
 
-pub(super) fn unsilence(a: &Actor, action: &Action, id: i64, reason: &str) -> anyhow::Result<Report> {
+pub(super) fn unsilence(
+    a: &Actor,
+    action: &Action,
+    id: i64,
+    reason: &str,
+) -> anyhow::Result<Report> {
     let active = active(a)?;
     let Some(s) = active.iter().find(|s| s.id == id) else {
         let known = if active.is_empty() {
@@ -189,11 +200,23 @@ mod tests {
     #[test]
     fn selectors() {
         let db = Selector::parse("db").unwrap();
-        assert_eq!(db, Selector { location: Some("db".into()), kind: None });
+        assert_eq!(
+            db,
+            Selector {
+                location: Some("db".into()),
+                kind: None
+            }
+        );
         let kind = Selector::parse("db/missing_backup").unwrap();
         assert_eq!(kind.kind, Some(Kind::MissingBackup));
         let any = Selector::parse("*/health_degraded").unwrap();
-        assert_eq!(any, Selector { location: None, kind: Some(Kind::HealthDegraded) });
+        assert_eq!(
+            any,
+            Selector {
+                location: None,
+                kind: Some(Kind::HealthDegraded)
+            }
+        );
         let slashed = Selector::parse("srv/www").unwrap();
         assert_eq!(slashed.location.as_deref(), Some("srv/www"));
         assert!(Selector::parse("*/nope").is_err());

@@ -78,7 +78,12 @@ impl Store {
     }
 
     /// Acknowledge an open problem at its current severity.
-    pub fn acknowledge(&self, problem_id: i64, severity: Severity, at: DateTime<Utc>) -> Result<()> {
+    pub fn acknowledge(
+        &self,
+        problem_id: i64,
+        severity: Severity,
+        at: DateTime<Utc>,
+    ) -> Result<()> {
         self.conn.execute(
             "INSERT INTO acks (problem_id, severity, at) VALUES (?1, ?2, ?3)",
             params![problem_id, severity, to_unix(at)],

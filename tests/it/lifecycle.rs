@@ -127,7 +127,12 @@ fn seed_health(w: &Workspace, severity: Severity, at: DateTime<Utc>) {
     let loc = store
         .upsert_location("docs", &w.path("docs").display().to_string(), "generic", at)
         .unwrap();
-    let p = Problem::new(Kind::HealthDegraded, severity, "docs", "health 0.6 is under 0.8");
+    let p = Problem::new(
+        Kind::HealthDegraded,
+        severity,
+        "docs",
+        "health 0.6 is under 0.8",
+    );
     store
         .sync_problems(Operation::Report, Some(loc), &[p], &|_| true, at)
         .unwrap();
@@ -150,30 +155,51 @@ fn ack_stops_repeats_until_the_severity_rises() {
     let id_text = id.to_string();
     let ack = w.run(&["--ack", &id_text, "--reason", "disk swap scheduled"]);
     assert_eq!(ack.code, 0, "{}", ack.stderr);
-    assert!(ack.stdout.contains(&format!("acknowledged #{id} health_degraded at docs")));
+    assert!(
+        ack.stdout
+            .contains(&format!("acknowledged #{id} health_degraded at docs"))
+    );
 
     // Past the cooldown: no repeat, but it still counts for the exit code.
     at(&mut w, ts(NOW) + Duration::hours(25));
     seed_health(&w, Severity::Warning, ts(NOW) + Duration::hours(25));
     let (run, doc) = w.run_json(&["--check-alerts"]);
     assert_eq!(run.code, 1, "acknowledged problems still count");
-    assert!(hook.take().is_empty(), "an acknowledged problem is not repeated");
+    assert!(
+        hook.take().is_empty(),
+        "an acknowledged problem is not repeated"
+    );
     assert_eq!(suppressed(&doc), 1);
     assert_eq!(problems(&doc, "health_degraded")[0]["acknowledged"], true);
     let text = w.run(&["--status"]);
-    assert!(text.stdout.contains(&format!("#{id} docs health_degraded (acknowledged)")), "{}", text.stdout);
+    assert!(
+        text.stdout
+            .contains(&format!("#{id} docs health_degraded (acknowledged)")),
+        "{}",
+        text.stdout
+    );
 
     // Worse than when it was acknowledged: told at once.
     at(&mut w, ts(NOW) + Duration::hours(26));
     seed_health(&w, Severity::Critical, ts(NOW) + Duration::hours(26));
     let (run, doc) = w.run_json(&["--check-alerts"]);
     assert_eq!(run.code, 2);
-    assert_eq!(hook.take(), [("escalation".into(), "health_degraded".into())]);
+    assert_eq!(
+        hook.take(),
+        [("escalation".into(), "health_degraded".into())]
+    );
     let p = &problems(&doc, "health_degraded")[0];
-    assert_eq!((p["id"].as_i64(), &p["acknowledged"]), (Some(id), &Value::Bool(false)));
+    assert_eq!(
+        (p["id"].as_i64(), &p["acknowledged"]),
+        (Some(id), &Value::Bool(false))
+    );
 
-    let who: String = w.store_value("SELECT action || ' ' || target || ': ' || reason FROM lifecycle_actions");
-    assert_eq!(who, format!("ack #{id} health_degraded at docs: disk swap scheduled"));
+    let who: String =
+        w.store_value("SELECT action || ' ' || target || ': ' || reason FROM lifecycle_actions");
+    assert_eq!(
+        who,
+        format!("ack #{id} health_degraded at docs: disk swap scheduled")
+    );
 }
 
 #[test]
@@ -198,13 +224,25 @@ fn accepting_a_rerun_zip_closes_modified_after_backup_for_good() {
     let abs = path.display().to_string();
     let accept = w.run(&["--accept", &abs, "--reason", "re-ran the zip job"]);
     assert_eq!(accept.code, 0, "{}", accept.stderr);
-    assert!(accept.stdout.contains(&format!("closed #{id} modified_after_backup")), "{}", accept.stdout);
+    assert!(
+        accept
+            .stdout
+            .contains(&format!("closed #{id} modified_after_backup")),
+        "{}",
+        accept.stdout
+    );
     let hex: String = w.store_value(&format!(
         "SELECT checksum FROM backups WHERE path = '{}' AND deleted_at IS NULL",
         names[0]
     ));
-    let want: String = sha2::Sha256::digest(&good).iter().map(|b| format!("{b:02x}")).collect();
-    assert_eq!(hex, want, "the accepted bytes are the new first-sight checksum");
+    let want: String = sha2::Sha256::digest(&good)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    assert_eq!(
+        hex, want,
+        "the accepted bytes are the new first-sight checksum"
+    );
 
     for hours in [2, 26] {
         at(&mut w, ts(NOW) + Duration::hours(hours));
@@ -238,8 +276,16 @@ fn accepting_a_deleted_backup_closes_deleted_before_retention_for_good() {
         "it was the truncated one",
     ]);
     assert_eq!(accept.code, 0, "{}", accept.stderr);
-    assert!(accept.stdout.contains("accepted the deletion of"), "{}", accept.stdout);
-    assert!(accept.stdout.contains("deleted_before_retention"), "{}", accept.stdout);
+    assert!(
+        accept.stdout.contains("accepted the deletion of"),
+        "{}",
+        accept.stdout
+    );
+    assert!(
+        accept.stdout.contains("deleted_before_retention"),
+        "{}",
+        accept.stdout
+    );
 
     for hours in [1, 24] {
         at(&mut w, ts(NOW) + Duration::hours(hours));
@@ -261,10 +307,18 @@ fn a_silence_hides_a_maintenance_night_from_exit_code_and_alerts_until_it_expire
     let mut w = workspace(&hook);
     daily(&w, &[1, 2, 3]);
     assert_eq!(w.run(&["--monitor"]).code, 2, "today's backup is missing");
-    let set = w.run(&["--silence", "docs/missing_backup", "--for", "12h", "--reason", "storage migration"]);
+    let set = w.run(&[
+        "--silence",
+        "docs/missing_backup",
+        "--for",
+        "12h",
+        "--reason",
+        "storage migration",
+    ]);
     assert_eq!(set.code, 0, "{}", set.stderr);
     assert!(
-        set.stdout.starts_with("silence #1: docs/missing_backup until 2026-11-22T00:00:00+00:00"),
+        set.stdout
+            .starts_with("silence #1: docs/missing_backup until 2026-11-22T00:00:00+00:00"),
         "{}",
         set.stdout
     );
@@ -279,7 +333,11 @@ fn a_silence_hides_a_maintenance_night_from_exit_code_and_alerts_until_it_expire
     assert!(hook.take().is_empty(), "nothing is alerted while silenced");
     assert!(suppressed(&doc) >= 1);
     let nagios = w.run(&["--status", "--format", "nagios"]);
-    assert!(nagios.stdout.starts_with("BACKUP OK - 1 locations OK"), "{}", nagios.stdout);
+    assert!(
+        nagios.stdout.starts_with("BACKUP OK - 1 locations OK"),
+        "{}",
+        nagios.stdout
+    );
 
     let (run, list) = w.run_json(&["--silences"]);
     assert_eq!(run.code, 0);
@@ -314,20 +372,29 @@ fn unsilence_ends_a_silence_now_and_a_resolution_while_silenced_is_quiet() {
     daily(&w, &[1, 2, 3]);
     assert_eq!(w.run(&["--monitor", "--check-alerts"]).code, 2);
     assert_eq!(hook.take(), [("open".into(), "missing_backup".into())]);
-    assert_eq!(w.run(&["--silence", "docs", "--for", "2d", "--reason", "move"]).code, 0);
+    assert_eq!(
+        w.run(&["--silence", "docs", "--for", "2d", "--reason", "move"])
+            .code,
+        0
+    );
     at(&mut w, ts(NOW) + Duration::hours(1));
     daily(&w, &[0]);
     let (run, doc) = w.run_json(&["--monitor", "--check-alerts"]);
     assert_eq!(run.code, 0);
     assert!(problems(&doc, "missing_backup").is_empty());
-    assert!(hook.take().is_empty(), "resolved while silenced: not announced");
+    assert!(
+        hook.take().is_empty(),
+        "resolved while silenced: not announced"
+    );
 
     let end = w.run(&["--unsilence", "1"]);
     assert_eq!(end.code, 0, "{}", end.stderr);
     assert!(end.stdout.contains("ended silence #1 (docs)"));
     let (_, list) = w.run_json(&["--silences"]);
     assert_eq!(list["silences"], serde_json::json!([]));
-    let actions: i64 = w.store_value("SELECT COUNT(*) FROM lifecycle_actions WHERE action IN ('silence', 'unsilence')");
+    let actions: i64 = w.store_value(
+        "SELECT COUNT(*) FROM lifecycle_actions WHERE action IN ('silence', 'unsilence')",
+    );
     assert_eq!(actions, 2);
 }
 
@@ -341,34 +408,122 @@ fn unknown_ids_paths_and_selectors_exit_3_naming_what_exists() {
 
     let run = w.run(&["--ack", "999", "--reason", "x"]);
     assert_eq!(run.code, 3);
-    assert!(run.stderr.contains("no open problem #999"), "{}", run.stderr);
-    assert!(run.stderr.contains(&format!("#{id} missing_backup at docs")), "{}", run.stderr);
+    assert!(
+        run.stderr.contains("no open problem #999"),
+        "{}",
+        run.stderr
+    );
+    assert!(
+        run.stderr
+            .contains(&format!("#{id} missing_backup at docs")),
+        "{}",
+        run.stderr
+    );
 
     let (run, doc) = w.run_json(&["--ack", "999", "--reason", "x"]);
-    assert_eq!((run.code, &doc["exit_code"], &doc["status"]), (3, &Value::from(3), &Value::from("unknown")));
-    assert!(doc["message"].as_str().unwrap().contains("no open problem #999"));
+    assert_eq!(
+        (run.code, &doc["exit_code"], &doc["status"]),
+        (3, &Value::from(3), &Value::from("unknown"))
+    );
+    assert!(
+        doc["message"]
+            .as_str()
+            .unwrap()
+            .contains("no open problem #999")
+    );
     let run = w.run(&["--ack", "999", "--reason", "x", "--format", "nagios"]);
     assert_eq!(run.code, 3);
-    assert!(run.stdout.starts_with("BACKUP UNKNOWN - no open problem #999"), "{}", run.stdout);
+    assert!(
+        run.stdout
+            .starts_with("BACKUP UNKNOWN - no open problem #999"),
+        "{}",
+        run.stdout
+    );
 
     let run = w.run(&["--accept", "nope.zip", "--reason", "x"]);
     assert_eq!(run.code, 3);
-    assert!(run.stderr.contains("no recorded backup nope.zip"), "{}", run.stderr);
-    assert!(run.stderr.contains(&names[0]), "names the backups there are: {}", run.stderr);
+    assert!(
+        run.stderr.contains("no recorded backup nope.zip"),
+        "{}",
+        run.stderr
+    );
+    assert!(
+        run.stderr.contains(&names[0]),
+        "names the backups there are: {}",
+        run.stderr
+    );
 
     let run = w.run(&["--silence", "nowhere", "--for", "1h", "--reason", "x"]);
     assert_eq!(run.code, 3);
-    assert!(run.stderr.contains("unknown location nowhere") && run.stderr.contains("known locations: docs"), "{}", run.stderr);
+    assert!(
+        run.stderr.contains("unknown location nowhere")
+            && run.stderr.contains("known locations: docs"),
+        "{}",
+        run.stderr
+    );
     let run = w.run(&["--silence", "*/nope", "--for", "1h", "--reason", "x"]);
     assert_eq!(run.code, 3);
-    assert!(run.stderr.contains("missing_backup"), "names the kinds: {}", run.stderr);
+    assert!(
+        run.stderr.contains("missing_backup"),
+        "names the kinds: {}",
+        run.stderr
+    );
     let run = w.run(&["--unsilence", "42"]);
     assert_eq!(run.code, 3);
-    assert!(run.stderr.contains("no silence #42 in force; there are none in force"), "{}", run.stderr);
+    assert!(
+        run.stderr
+            .contains("no silence #42 in force; there are none in force"),
+        "{}",
+        run.stderr
+    );
 
     // --reason is required, and nothing was written by the refused actions.
     assert_eq!(w.run(&["--ack", &id.to_string()]).code, 3);
     assert_eq!(w.run(&["--ack", &id.to_string(), "--reason", " "]).code, 3);
     let written: i64 = w.store_value("SELECT COUNT(*) FROM lifecycle_actions");
     assert_eq!(written, 0);
+}
+
+#[test]
+fn health_degraded_gives_way_while_the_real_problem_is_alerted() {
+    let hook = Recorder::start();
+    let mut w = workspace(&hook);
+    daily(&w, &[1, 2, 3]);
+    assert_eq!(w.run(&["--monitor"]).code, 2);
+    seed_health(&w, Severity::Warning, ts(NOW));
+    let (_, doc) = w.run_json(&["--check-alerts"]);
+    assert_eq!(hook.take(), [("open".into(), "missing_backup".into())]);
+    assert_eq!(problems(&doc, "health_degraded").len(), 1, "still listed");
+    assert_eq!(suppressed(&doc), 1);
+
+    // The backup is back: health_degraded is now what there is to read.
+    at(&mut w, ts(NOW) + Duration::hours(1));
+    daily(&w, &[0]);
+    let (_, doc) = w.run_json(&["--monitor", "--check-alerts"]);
+    let mut got = hook.take();
+    got.sort();
+    assert_eq!(
+        got,
+        [
+            ("open".into(), "health_degraded".into()),
+            ("resolved".into(), "missing_backup".into())
+        ]
+    );
+    assert!(problems(&doc, "missing_backup").is_empty());
+}
+
+#[test]
+fn actions_run_on_their_own() {
+    let hook = Recorder::start();
+    let w = workspace(&hook);
+    let run = w.run(&["--monitor", "--silences"]);
+    assert_eq!(run.code, 3);
+    assert!(run.stderr.contains("run on their own"), "{}", run.stderr);
+    let run = w.run(&["--reason", "why"]);
+    assert_eq!(run.code, 3);
+    assert!(
+        run.stderr.contains("--reason and --for go with"),
+        "{}",
+        run.stderr
+    );
 }
