@@ -76,7 +76,7 @@ pub struct Cli {
     /// What goes to stdout
     #[arg(long, value_enum, default_value_t = Format::Text)]
     pub format: Format,
-    /// Quieter logs on stderr (errors only)
+    /// Quiet: only errors on stderr, and with --format text no summary when all is OK
     #[arg(short, long, conflicts_with = "verbose")]
     pub quiet: bool,
     /// More verbose logs on stderr (-v info, -vv debug, -vvv trace)
@@ -235,12 +235,12 @@ pub fn main() -> i32 {
         config.log_file().as_deref(),
         config.logging.level,
     );
-    let request = cli.request(recent_log);
     let started = match workflow::now() {
         Ok(t) => t,
         Err(e) => return print_unknown(cli.format, ops, &e),
     };
-    match workflow::run(&config, &request, started) {
+    match workflow::run(&config, &cli.request(recent_log), started) {
+        Ok(o) if cli.quiet && cli.format == Format::Text && o.exit_code == 0 => 0,
         Ok(outcome) => print(cli.format, &outcome),
         Err(e) => {
             tracing::error!("{e}");

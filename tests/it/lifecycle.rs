@@ -527,3 +527,24 @@ fn actions_run_on_their_own() {
         run.stderr
     );
 }
+
+#[test]
+fn quiet_prints_nothing_when_all_is_well_and_the_summary_otherwise() {
+    let hook = Recorder::start();
+    let mut w = workspace(&hook);
+    daily(&w, &[1, 2]);
+    let run = w.run(&["--monitor", "-q"]);
+    assert_eq!(run.code, 2);
+    assert!(run.stdout.contains("missing_backup"), "{}", run.stdout);
+    daily(&w, &[0]);
+    at(&mut w, ts(NOW) + Duration::hours(1));
+    let run = w.run(&["--monitor", "-q"]);
+    assert_eq!(run.code, 0, "{}", run.stdout);
+    assert_eq!(run.stdout, "", "cron mails only when something is wrong");
+    let (run, doc) = w.run_json(&["--monitor", "-q"]);
+    assert_eq!(
+        (run.code, &doc["status"]),
+        (0, &Value::from("ok")),
+        "JSON is always printed"
+    );
+}
