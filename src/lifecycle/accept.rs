@@ -100,7 +100,8 @@ fn accept_present(
         .open_problems(None, Some(&[loc_id]))?
         .iter()
         .any(|p| {
-            p.problem.kind == Kind::SidecarMismatch && p.problem.path == backup.path.clone().into()
+            p.problem.kind == Kind::SidecarMismatch
+                && p.problem.path.as_deref() == Some(backup.path.as_str())
         });
     let sidecar = if sidecar_open {
         "; its sidecar_mismatch stays open: the sidecar file is the evidence, so fix or replace the sidecar"

@@ -203,7 +203,8 @@ impl Report {
             action: action.name(),
             status: Status::Ok,
             exit_code: 0,
-            message,
+            // Paths and reasons come from people and disks: one line whatever they hold.
+            message: crate::problem::one_line(&message).into_owned(),
             silence_id: None,
             silences: None,
         }
@@ -225,10 +226,11 @@ impl Report {
     pub fn text(&self) -> String {
         let mut out = format!("{}\n", self.message);
         for s in self.silences.iter().flatten() {
-            out.push_str(&format!(
-                "  #{} {} until {}: {} (set {} by {} on {})\n",
+            let line = format!(
+                "#{} {} until {}: {} (set {} by {} on {})",
                 s.id, s.selector, s.until, s.reason, s.created_at, s.created_by, s.host
-            ));
+            );
+            out.push_str(&format!("  {}\n", crate::problem::one_line(&line)));
         }
         out
     }

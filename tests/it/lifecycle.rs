@@ -548,3 +548,32 @@ fn quiet_prints_nothing_when_all_is_well_and_the_summary_otherwise() {
         "JSON is always printed"
     );
 }
+
+#[test]
+fn accepting_does_not_close_a_sidecar_mismatch_and_says_so() {
+    let hook = Recorder::start();
+    let w = workspace(&hook);
+    let names = daily(&w, &[0, 1]);
+    let wrong = "0".repeat(64);
+    std::fs::write(
+        w.path(&format!("docs/{}.sha256", names[0])),
+        format!("{wrong}  {}\n", names[0]),
+    )
+    .unwrap();
+    let (run, doc) = w.run_json(&["--monitor", "--verify"]);
+    assert_eq!(run.code, 2);
+    assert_eq!(problems(&doc, "sidecar_mismatch").len(), 1, "{doc:#}");
+    let accept = w.run(&["--accept", &names[0], "--reason", "looks fine to me"]);
+    assert_eq!(accept.code, 0, "{}", accept.stderr);
+    assert!(
+        accept.stdout.contains("its sidecar_mismatch stays open"),
+        "{}",
+        accept.stdout
+    );
+    let (_, doc) = w.run_json(&["--status"]);
+    assert_eq!(
+        problems(&doc, "sidecar_mismatch").len(),
+        1,
+        "the sidecar is the evidence"
+    );
+}
