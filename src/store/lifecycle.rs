@@ -42,7 +42,16 @@ impl StoredSilence {
     }
 }
 
+/// The migration that made the tables of this file.
+const LIFECYCLE_SCHEMA: i64 = 3;
+
 impl Store {
+    /// A store last written by an older build, opened read-only by `--status`, has not
+    /// been migrated yet: it has no decisions to read.
+    fn has_lifecycle(&self) -> Result<bool> {
+        Ok(self.schema_version()? >= LIFECYCLE_SCHEMA)
+    }
+
     /// Write one action to the audit log.
     pub fn record_action(&self, entry: &ActionEntry) -> Result<()> {
         self.conn.execute(
@@ -93,6 +102,9 @@ impl Store {
 
     /// The highest severity each open problem was acknowledged at.
     pub fn acknowledged(&self) -> Result<HashMap<i64, Severity>> {
+        if !self.has_lifecycle()? {
+            return Ok(HashMap::new());
+        }
         let mut stmt = self.conn.prepare_cached(
             "SELECT a.problem_id, a.severity FROM acks a JOIN problems p ON p.id = a.problem_id WHERE p.resolved_at IS NULL",
         )?;
@@ -123,6 +135,9 @@ impl Store {
 
     /// Every silence ever set, oldest first (a short table: people set them by hand).
     pub fn silences(&self) -> Result<Vec<StoredSilence>> {
+        if !self.has_lifecycle()? {
+            return Ok(Vec::new());
+        }
         let mut stmt = self.conn.prepare_cached(
             "SELECT id, selector, created_at, until, ended_at, user_name, host, reason FROM silences ORDER BY id",
         )?;
@@ -245,6 +260,21 @@ impl Store {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_store_from_before_the_decisions_reads_as_having_none() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("old.db");
+        let conn = rusqlite::Connection::open(&path).unwrap();
+        for sql in &crate::store::schema::MIGRATIONS[..2] {
+            conn.execute_batch(sql).unwrap();
+        }
+        conn.pragma_update(None, "user_version", 2).unwrap();
+        drop(conn);
+        let store = Store::open_read_only(&path).unwrap().unwrap();
+        assert!(store.acknowledged().unwrap().is_empty());
+        assert!(store.silences().unwrap().is_empty());
+    }
 
     #[test]
     fn silence_activity_and_acks_take_the_highest_severity() {
