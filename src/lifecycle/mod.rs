@@ -304,11 +304,15 @@ pub fn run(config: &Config, action: &Action, now: DateTime<Utc>) -> Report {
     match run_locked(config, action, now) {
         Ok(report) => report,
         Err(e) => {
+            // A refusal is the answer itself (printed once); anything else is logged too.
             let message = match e.downcast_ref::<Refused>() {
                 Some(r) => r.0.clone(),
-                None => format!("{e:#}"),
+                None => {
+                    let m = format!("{e:#}");
+                    tracing::error!("{m}");
+                    m
+                }
             };
-            tracing::error!("{message}");
             Report::unknown(action.name(), &message)
         }
     }
