@@ -1,7 +1,6 @@
-//! The command line: the flags (each documented once, here, for the user), the
-//! [`Request`] they make, and printing. `main` parses, hands the request to
-//! [`workflow::run`], prints the outcome in the chosen format and returns the exit code.
-//! Usage errors exit 3 (UNKNOWN), like every other "could not judge".
+//! The command line: the flags (each documented once, for the user; the actions' in
+//! `lifecycle`), the [`Request`] they make, and printing: `main` parses, hands the request to
+//! [`workflow::run`], prints the outcome and returns the exit code. Usage errors exit 3.
 //!
 //! Not for: running or judging anything (`workflow` and the operations do).
 
@@ -79,7 +78,7 @@ pub struct Cli {
     /// What goes to stdout
     #[arg(long, value_enum, default_value_t = Format::Text)]
     pub format: Format,
-    /// Quieter logs on stderr (errors only)
+    /// Quiet: only errors on stderr, and with --format text no summary when all is OK
     #[arg(short, long, conflicts_with = "verbose")]
     pub quiet: bool,
     /// More verbose logs on stderr (-v info, -vv debug, -vvv trace)
@@ -88,10 +87,12 @@ pub struct Cli {
     /// Never draw progress bars (they are drawn only when stderr is a terminal)
     #[arg(long = "no-progress")]
     pub no_progress: bool,
+    #[command(flatten)]
+    pub actions: crate::lifecycle::Flags,
 }
 
 impl Cli {
-    fn operations(&self) -> Vec<Operation> {
+    pub(crate) fn operations(&self) -> Vec<Operation> {
         if self.status {
             return vec![Operation::Status];
         }
@@ -108,14 +109,9 @@ impl Cli {
     }
 
     fn request(&self, recent_log: crate::recent_log::RecentLog) -> Request {
-        let selection = match (&self.location_name, self.location_id) {
-            (Some(name), _) => Selection::Name(name.clone()),
-            (None, Some(id)) => Selection::Id(id),
-            (None, None) => Selection::All,
-        };
         Request {
             operations: self.operations(),
-            selection,
+            selection: Selection::of(self.location_name.as_deref(), self.location_id),
             days: self.days,
             progress: !self.no_progress
                 && std::io::stderr().is_terminal()
@@ -127,30 +123,22 @@ impl Cli {
 
 /// Guess `--format` from raw arguments, for errors raised before clap has parsed them.
 fn format_hint(args: &[std::ffi::OsString]) -> Format {
-    let args: Vec<String> = args
+    let args: Vec<String> = args.iter().map(|a| a.to_string_lossy().into()).collect();
+    let value = args
         .iter()
-        .map(|a| a.to_string_lossy().into_owned())
-        .collect();
-    for (i, a) in args.iter().enumerate() {
-        let value = match a.strip_prefix("--format=") {
-            Some(v) => Some(v.to_string()),
-            None if a == "--format" => args.get(i + 1).cloned(),
-            None => None,
-        };
-        match value.as_deref() {
-            Some("json") => return Format::Json,
-            Some("nagios") => return Format::Nagios,
-            Some("junit") => return Format::Junit,
-            _ => {}
-        }
-    }
-    Format::Text
+        .enumerate()
+        .find_map(|(i, a)| match a.strip_prefix("--format=") {
+            Some(v) => Some(v),
+            None => (a == "--format").then(|| args.get(i + 1).map(String::as_str))?,
+        });
+    value
+        .and_then(|v| Format::from_str(v, true).ok())
+        .unwrap_or(Format::Text)
 }
 
-/// Write to stdout without `println!`'s panic: a reader that went away (`| head`) is not
-/// an error, the run's exit code stands; any other write failure (a full disk under a
-/// redirect) is said on stderr and makes the exit code 3, since the output was lost.
-fn emit(text: &str, code: i32) -> i32 {
+/// Write to stdout without `println!`'s panic: a reader that went away (`| head`) is not an
+/// error; any other write failure (a full disk under a redirect) is said and exits 3.
+pub(crate) fn emit(text: &str, code: i32) -> i32 {
     let mut out = std::io::stdout().lock();
     match out.write_all(text.as_bytes()).and_then(|()| out.flush()) {
         Ok(()) => code,
@@ -211,6 +199,9 @@ pub fn main() -> i32 {
     if cli.check_config {
         return check_config(&cli);
     }
+    if cli.actions.given() {
+        return crate::lifecycle::main(&cli);
+    }
     let ops = cli.operations();
     if ops.is_empty() {
         use clap::CommandFactory;
@@ -240,12 +231,12 @@ pub fn main() -> i32 {
         config.log_file().as_deref(),
         config.logging.level,
     );
-    let request = cli.request(recent_log);
     let started = match workflow::now() {
         Ok(t) => t,
         Err(e) => return print_unknown(cli.format, ops, &e),
     };
-    match workflow::run(&config, &request, started) {
+    match workflow::run(&config, &cli.request(recent_log), started) {
+        Ok(o) if cli.quiet && cli.format == Format::Text && o.exit_code == 0 => 0,
         Ok(outcome) => print(cli.format, &outcome),
         Err(e) => {
             tracing::error!("{e}");

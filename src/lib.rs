@@ -8,6 +8,7 @@ pub mod cli;
 pub mod config;
 pub mod explain;
 pub mod health;
+pub mod lifecycle;
 pub mod lock;
 pub mod logging;
 pub mod monitor;

@@ -81,6 +81,8 @@ fn monitor_location(ctx: &RunContext, sel: &SelectedLocation) -> Result<MonitorO
             let unsettled = found.files.iter().filter(|f| !f.settled).count();
             outcome.problems = judge(ctx, loc, &backups, unsettled, space);
             gaps = missed(ctx, loc, &backups).1;
+            let accepted = ctx.store.accepted_deletions(sel.id)?;
+            crate::lifecycle::drop_accepted_deletions(&mut outcome.problems, &backups, &accepted);
             outcome
                 .problems
                 .extend(unreadable_problem(loc, &found.unreadable));

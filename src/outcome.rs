@@ -44,6 +44,42 @@ pub struct LocationSummary {
     pub age_thresholds: Option<(u64, u64)>,
 }
 
+/// An open problem as a run shows it: the finding, its store id (`#12`), when it
+/// opened, and what people decided about it. Derefs to the [`Problem`].
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct OpenProblem {
+    /// The store's id, stable while the problem is open (0: not stored).
+    pub id: i64,
+    #[serde(flatten)]
+    pub problem: Problem,
+    /// Acknowledged with `--ack` and not worse since: not alerted again.
+    pub acknowledged: bool,
+    /// A `--silence` in force covers it: not alerted, not counted for the exit code.
+    pub silenced: bool,
+    /// When it was first found, RFC 3339 in the configured zone.
+    pub opened_at: String,
+}
+
+impl OpenProblem {
+    /// A finding not (yet) in the store.
+    pub fn unstored(problem: Problem, opened_at: DateTime<Utc>) -> OpenProblem {
+        OpenProblem {
+            id: 0,
+            problem,
+            acknowledged: false,
+            silenced: false,
+            opened_at: opened_at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+        }
+    }
+}
+
+impl std::ops::Deref for OpenProblem {
+    type Target = Problem;
+    fn deref(&self) -> &Problem {
+        &self.problem
+    }
+}
+
 /// The health thresholds the run judged with (for the plugin's perfdata).
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Thresholds {
@@ -73,7 +109,7 @@ pub struct Outcome {
     pub operations: Vec<Operation>,
     pub overall_health: Option<f64>,
     pub locations: Vec<LocationSummary>,
-    pub problems: Vec<Problem>,
+    pub problems: Vec<OpenProblem>,
     pub verification: verify::Summary,
     pub restore_tests: restore::Summary,
     pub alerts: alert::Summary,

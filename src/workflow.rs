@@ -7,7 +7,8 @@
 //! judges its own problems; `health` judges `health_degraded`).
 
 use crate::config::{Config, Location};
-use crate::outcome::{Outcome, mean, round3};
+use crate::lifecycle::Marks;
+use crate::outcome::{OpenProblem, Outcome, mean, round3};
 use crate::problem::{Operation, Problem, Status};
 use crate::recent_log::RecentLog;
 use crate::run::{RunContext, SelectedLocation};
@@ -22,6 +23,17 @@ pub enum Selection {
     All,
     Id(i64),
     Name(String),
+}
+
+impl Selection {
+    /// From `--location-name` and `--location-id` (the name wins).
+    pub fn of(name: Option<&str>, id: Option<i64>) -> Selection {
+        match (name, id) {
+            (Some(name), _) => Selection::Name(name.to_string()),
+            (None, Some(id)) => Selection::Id(id),
+            (None, None) => Selection::All,
+        }
+    }
 }
 
 /// What the command line asked for, in the run's own terms.
@@ -226,16 +238,39 @@ fn scope(ctx: &RunContext, outcome: &mut Outcome) -> anyhow::Result<()> {
     let everything = outcome.operations.iter().any(|o| !o.judges());
     let op_filter = (!everything).then_some(outcome.operations.as_slice());
     let open = ctx.store.open_problems(op_filter, Some(&ids))?;
-    outcome.problems = open.into_iter().map(|p| p.problem).collect();
-    outcome.problems.sort_by(Problem::reading_order);
-    outcome.set_status(Status::of(&outcome.problems));
-    for l in &mut outcome.locations {
-        l.status = Status::of(
-            outcome
-                .problems
-                .iter()
-                .filter(|p| p.location.as_deref() == Some(l.name.as_str())),
-        );
+    let marks = Marks::load(ctx.store)?;
+    outcome.problems = open
+        .into_iter()
+        .map(|p| OpenProblem {
+            id: p.id,
+            acknowledged: marks.acknowledged(&p),
+            silenced: marks.silenced_at(&p.problem, ctx.now),
+            opened_at: ctx.local_rfc3339(p.first_seen),
+            problem: p.problem,
+        })
+        .collect();
+    outcome
+        .problems
+        .sort_by(|a, b| Problem::reading_order(&a.problem, &b.problem));
+    // Silenced problems are listed but do not count; acknowledged ones still do.
+    let counted = |location: Option<&str>| -> Vec<&Problem> {
+        outcome
+            .problems
+            .iter()
+            .filter(|p| !p.silenced)
+            .filter(|p| location.is_none_or(|l| p.location.as_deref() == Some(l)))
+            .map(|p| &p.problem)
+            .collect()
+    };
+    let status = Status::of(counted(None));
+    let by_location: Vec<Status> = outcome
+        .locations
+        .iter()
+        .map(|l| Status::of(counted(Some(&l.name))))
+        .collect();
+    outcome.set_status(status);
+    for (l, status) in outcome.locations.iter_mut().zip(by_location) {
+        l.status = status;
     }
     Ok(())
 }

@@ -18,6 +18,41 @@ pub enum Suppression {
     Notify,
     /// Seen by fewer than `alerts.min_consecutive` consecutive runs.
     MinConsecutive,
+    /// Acknowledged (`--ack`) and not worse since: no repeats.
+    Acknowledged,
+    /// A `--silence` in force covers it.
+    Silenced,
+    /// `health_degraded` while another problem of its location is being alerted: the
+    /// real problem is what people need to read.
+    Outranked,
+}
+
+/// What people decided about an open problem, for [`marked`].
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Marked {
+    pub acknowledged: bool,
+    pub silenced: bool,
+}
+
+/// Whether people's decisions keep an open problem quiet; None: they do not.
+pub fn marked(m: Marked) -> Option<Suppression> {
+    if m.silenced {
+        Some(Suppression::Silenced)
+    } else if m.acknowledged {
+        Some(Suppression::Acknowledged)
+    } else {
+        None
+    }
+}
+
+/// Which `health_degraded` alerts give way: those of a location where another problem
+/// passes every filter. `others` are the locations of such problems.
+pub fn outranked(
+    kind: crate::problem::Kind,
+    location: Option<&str>,
+    others: &std::collections::HashSet<String>,
+) -> bool {
+    kind == crate::problem::Kind::HealthDegraded && location.is_some_and(|l| others.contains(l))
 }
 
 /// Whether an open problem may be alerted now; None: yes.
@@ -205,6 +240,25 @@ mod tests {
             suppression(&stored(Kind::NoBackups, Severity::Critical, 2), &m, &twice),
             None
         );
+    }
+
+    #[test]
+    fn silence_and_ack_quiet_a_problem_and_health_gives_way() {
+        assert_eq!(marked(Marked::default()), None);
+        let acked = Marked {
+            acknowledged: true,
+            silenced: false,
+        };
+        assert_eq!(marked(acked), Some(Suppression::Acknowledged));
+        let both = Marked {
+            acknowledged: true,
+            silenced: true,
+        };
+        assert_eq!(marked(both), Some(Suppression::Silenced));
+        let others: std::collections::HashSet<String> = ["db".to_string()].into();
+        assert!(outranked(Kind::HealthDegraded, Some("db"), &others));
+        assert!(!outranked(Kind::HealthDegraded, Some("www"), &others));
+        assert!(!outranked(Kind::MissingBackup, Some("db"), &others));
     }
 
     #[test]

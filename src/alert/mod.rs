@@ -23,12 +23,14 @@ pub mod webhook;
 pub use decide::Event;
 
 use crate::config::Config;
+use crate::lifecycle::Marks;
 use crate::problem::{Kind, Operation, Problem, Severity};
 use crate::run::RunContext;
+use crate::store::StoredProblem;
 use crate::store::{AlertDelivery, AlertRow, Store};
 use anyhow::Result;
 use chrono::{DateTime, Utc};
-use decide::{ChannelHistory, next_for_closed, next_for_open, suppression};
+use decide::{ChannelHistory, Suppression, next_for_closed, next_for_open, suppression};
 use digest::{Clock, Digest, Notice};
 use redact::Secrets;
 use std::collections::{HashMap, HashSet};
@@ -314,12 +316,32 @@ fn candidates(
         })
         .map(|a| (a.problem_id, a))
         .collect();
+    let marks = Marks::load(store)?;
     let mut out = Vec::new();
-    for p in store.open_problems(None, Some(&ids))? {
-        if !wanted(p.problem.kind) {
-            continue;
-        }
-        let suppressed = suppression(&p, &ctx.config.monitoring, &ctx.config.alerts);
+    let open: Vec<(StoredProblem, Option<Suppression>)> = store
+        .open_problems(None, Some(&ids))?
+        .into_iter()
+        .filter(|p| wanted(p.problem.kind))
+        .map(|p| {
+            let marked = decide::marked(decide::Marked {
+                acknowledged: marks.acknowledged(&p),
+                silenced: marks.silenced_at(&p.problem, ctx.now),
+            });
+            let s = suppression(&p, &ctx.config.monitoring, &ctx.config.alerts).or(marked);
+            (p, s)
+        })
+        .collect();
+    // Locations with a problem other than health_degraded that may be alerted.
+    let alerted: HashSet<String> = open
+        .iter()
+        .filter(|(p, s)| s.is_none() && p.problem.kind != Kind::HealthDegraded)
+        .filter_map(|(p, _)| p.problem.location.clone())
+        .collect();
+    for (p, suppressed) in open {
+        let suppressed = suppressed.or_else(|| {
+            decide::outranked(p.problem.kind, p.problem.location.as_deref(), &alerted)
+                .then_some(Suppression::Outranked)
+        });
         let alert = match (alerts.remove(&p.id), suppressed) {
             (Some(mut a), _) => {
                 if a.problem.severity != p.problem.severity
@@ -356,6 +378,11 @@ fn candidates(
             continue;
         };
         store.close_alert(alert.id, resolved_at)?;
+        if marks.silenced_at(&alert.problem, resolved_at) {
+            // Resolved during a maintenance window: as quiet as the window itself.
+            store.finish_alert(alert.id, ctx.now)?;
+            continue;
+        }
         // The resolved notice says what the problem finally was (a missed run says how
         // many slots it lasted).
         alert.problem.message = problem.problem.message;

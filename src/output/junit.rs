@@ -88,6 +88,7 @@ fn suites(doc: &RunDocument) -> Vec<Suite> {
     let orphans: Vec<&Problem> = doc
         .problems
         .iter()
+        .map(|p| &p.problem)
         .filter(|p| p.location.as_deref().is_none_or(|l| !known(l)))
         .collect();
     let mut run_cases = Vec::new();
@@ -117,6 +118,7 @@ fn location_suite(doc: &RunDocument, location: &str, ran: impl Fn(Operation) -> 
     let mine: Vec<&Problem> = doc
         .problems
         .iter()
+        .map(|p| &p.problem)
         .filter(|p| p.location.as_deref() == Some(location))
         .collect();
     let of = |op: Operation| -> Vec<&Problem> {
@@ -451,7 +453,10 @@ mod tests {
                     "SMTP refused the login",
                 )
             },
-        ];
+        ]
+        .into_iter()
+        .map(|p| crate::outcome::OpenProblem::unstored(p, chrono::Utc::now()))
+        .collect::<Vec<_>>();
         doc.restore_tests = RestoreSummary {
             tested: 3,
             passed: 1,
@@ -571,11 +576,11 @@ mod tests {
         doc.locations[0].name = "db <main> & \"co\"".into();
         for p in &mut doc.problems {
             if p.location.as_deref() == Some("database_backup") {
-                p.location = Some(doc.locations[0].name.clone());
+                p.problem.location = Some(doc.locations[0].name.clone());
             }
         }
         doc.restore_tests.results[0].location = doc.locations[0].name.clone();
-        doc.problems[0].message = "bell\u{7} in a name".into();
+        doc.problems[0].problem.message = "bell\u{7} in a name".into();
         let xml = render(&doc);
         assert!(
             xml.contains(r#"name="db &lt;main&gt; &amp; &quot;co&quot;""#),

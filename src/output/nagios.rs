@@ -39,18 +39,19 @@ pub fn render(doc: &Outcome) -> String {
         let line = format!("BACKUP UNKNOWN - {}", clean(e));
         return format!("{}\n", shorten(&line, MAX_OUTPUT - 1));
     }
-    let crit = doc
-        .problems
+    // Silenced problems are listed but do not count.
+    let counted: Vec<_> = doc.problems.iter().filter(|p| !p.silenced).collect();
+    let crit = counted
         .iter()
         .filter(|p| p.severity == crate::problem::Severity::Critical)
         .count();
-    let warn = doc.problems.len() - crit;
+    let warn = counted.len() - crit;
     let locations = plural(doc.locations.len(), "location", "locations");
-    let summary = if doc.problems.is_empty() {
+    let summary = if counted.is_empty() {
         format!("{locations} OK")
     } else {
-        let first = &doc.problems[0];
-        let problems = if doc.problems.len() == 1 {
+        let first = &counted[0];
+        let problems = if counted.len() == 1 {
             "problem"
         } else {
             "problems"
@@ -101,8 +102,9 @@ pub fn render(doc: &Outcome) -> String {
         .iter()
         .map(|p| {
             format!(
-                "{} {} {}: {}\n",
+                "{}{} {} {}: {}\n",
                 p.severity.as_str().to_uppercase(),
+                if p.silenced { " (silenced)" } else { "" },
                 p.location.as_deref().unwrap_or("-"),
                 p.kind,
                 clean(&p.message)
@@ -166,11 +168,9 @@ mod tests {
             missing_slots: vec!["2026-11-20T02:00:00+01:00".parse().unwrap()],
             age_thresholds: Some((97_200, 183_600)),
         });
-        doc.problems.push(Problem::new(
-            Kind::MissingBackup,
-            Severity::Critical,
-            "db",
-            "gone | away",
+        doc.problems.push(crate::outcome::OpenProblem::unstored(
+            Problem::new(Kind::MissingBackup, Severity::Critical, "db", "gone | away"),
+            chrono::Utc::now(),
         ));
         doc.set_status(Status::Critical);
         let out = render(&doc);
@@ -210,11 +210,14 @@ mod tests {
             doc.locations.push(location(&format!("loc{i}")));
         }
         for i in 0..300 {
-            doc.problems.push(Problem::new(
-                Kind::MissingBackup,
-                Severity::Critical,
-                "loc1",
-                format!("no backup for the daily slot number {i} starting 2026-11-19 02:00"),
+            doc.problems.push(crate::outcome::OpenProblem::unstored(
+                Problem::new(
+                    Kind::MissingBackup,
+                    Severity::Critical,
+                    "loc1",
+                    format!("no backup for the daily slot number {i} starting 2026-11-19 02:00"),
+                ),
+                chrono::Utc::now(),
             ));
         }
         doc.set_status(Status::Critical);

@@ -87,10 +87,16 @@ pub fn render(doc: &Outcome) -> String {
     } else {
         let _ = writeln!(s, "\nProblems ({}):", doc.problems.len());
         for p in &doc.problems {
+            let mark = match (p.silenced, p.acknowledged) {
+                (true, _) => " (silenced)",
+                (false, true) => " (acknowledged)",
+                (false, false) => "",
+            };
             let _ = writeln!(
                 s,
-                "  {:<8} {} {}: {}",
+                "  {:<8} #{} {} {}{mark}: {}",
                 p.severity.as_str().to_uppercase(),
+                p.id,
                 p.location.as_deref().unwrap_or("-"),
                 p.kind,
                 p.message

@@ -6,8 +6,8 @@
 use super::forecast::{self, Forecast};
 use crate::config::{Location, SizeOrPercent};
 use crate::health;
-use crate::outcome::{LatestBackup, LocationSummary, Outcome};
-use crate::problem::{Problem, Severity};
+use crate::outcome::{LatestBackup, LocationSummary, OpenProblem, Outcome};
+use crate::problem::Severity;
 use crate::run::{RunContext, SelectedLocation};
 use crate::store::{ReportBackup, ReportCheck};
 use anyhow::Result;
@@ -46,9 +46,24 @@ pub struct ReportData {
     pub verifications: Vec<CheckEntry>,
     pub restore_tests: Vec<CheckEntry>,
     /// Open problems of the reported locations (and of the run itself).
-    pub problems: Vec<Problem>,
+    pub problems: Vec<OpenProblem>,
+    /// Acknowledgements, accepted changes and silences of the window, newest first.
+    pub actions: Vec<ActionRow>,
     #[serde(skip)]
     pub generated_unix: i64,
+}
+
+/// One action people took (the audit log), as the report shows it.
+#[derive(Debug, Clone, Serialize)]
+pub struct ActionRow {
+    /// RFC 3339 in the configured zone.
+    pub at: String,
+    pub user: String,
+    pub host: String,
+    /// `ack`, `accept`, `silence` or `unsilence`.
+    pub action: String,
+    pub target: String,
+    pub reason: String,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -251,6 +266,19 @@ pub fn collect(ctx: &RunContext, doc: &Outcome) -> Result<ReportData> {
             .map(check)
             .collect(),
         problems: doc.problems.clone(),
+        actions: ctx
+            .store
+            .actions_since(window_start)?
+            .into_iter()
+            .map(|a| ActionRow {
+                at: local(a.at),
+                user: a.user,
+                host: a.host,
+                action: a.action,
+                target: a.target,
+                reason: a.reason,
+            })
+            .collect(),
         locations,
         generated_unix: ctx.now.timestamp(),
     })
@@ -266,13 +294,13 @@ fn location_report(
     summary: &LocationSummary,
     own: &[&ReportBackup],
     health_history: Vec<DayScore>,
-    problems: &[Problem],
+    problems: &[OpenProblem],
     (warning, critical): (f64, f64),
 ) -> Result<LocationReport> {
     let loc = sel.config;
     let window_start = ctx.window_start();
     let in_window: Vec<&&ReportBackup> = own.iter().filter(|b| b.ts >= window_start).collect();
-    let mine: Vec<&Problem> = problems
+    let mine: Vec<&OpenProblem> = problems
         .iter()
         .filter(|p| p.location.as_deref() == Some(loc.name.as_str()))
         .collect();

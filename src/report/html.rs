@@ -7,7 +7,6 @@ use super::calendar::{self, Month};
 use super::charts::{self, Chart};
 use super::data::{LocationReport, ReportData};
 use super::{Edition, Exporter};
-use crate::problem::Problem;
 use anyhow::{Context, Result};
 use chrono::{DateTime, NaiveDate, Utc};
 use minijinja::value::Serde;
@@ -47,7 +46,7 @@ struct View<'a> {
 #[derive(Serialize)]
 struct Card<'a> {
     location: &'a LocationReport,
-    problems: Vec<&'a Problem>,
+    problems: Vec<&'a crate::outcome::OpenProblem>,
     health_chart: Chart,
     size_chart: Chart,
 }

@@ -8,6 +8,7 @@
 mod alerts;
 mod backups;
 mod health;
+mod lifecycle;
 mod problems;
 mod report;
 mod restore;
@@ -19,6 +20,7 @@ mod verify;
 pub use alerts::{AlertDelivery, AlertRow, Event};
 pub use backups::{BackupRow, FoundFile, ScanSync};
 pub use health::DailyHealth;
+pub use lifecycle::{ActionEntry, StoredSilence};
 pub use problems::StoredProblem;
 pub use report::{DailyScore, FailureCounts, LastPassed, ReportBackup, ReportCheck};
 pub use restore::{NewRestoreTest, PreviousVerdict, Verdict};

@@ -157,4 +157,43 @@ CREATE TABLE runs (
     r#"
 ALTER TABLE locations ADD COLUMN timestamp_settings TEXT;
 "#,
+    // 3: acknowledgements, accepted deletions, silences, and the audit log of who did
+    // which of them, when and why.
+    r#"
+CREATE TABLE acks (
+    id           INTEGER PRIMARY KEY,
+    problem_id   INTEGER NOT NULL REFERENCES problems(id),
+    severity     TEXT NOT NULL,
+    at           INTEGER NOT NULL
+);
+CREATE INDEX acks_by_problem ON acks(problem_id);
+
+-- A deleted backup whose deletion was intended: deleted_before_retention never opens for it.
+CREATE TABLE accepted_deletions (
+    backup_id    INTEGER PRIMARY KEY REFERENCES backups(id),
+    at           INTEGER NOT NULL
+);
+
+CREATE TABLE silences (
+    id           INTEGER PRIMARY KEY,
+    selector     TEXT NOT NULL,
+    created_at   INTEGER NOT NULL,
+    until        INTEGER NOT NULL,
+    ended_at     INTEGER,
+    user_name    TEXT NOT NULL,
+    host         TEXT NOT NULL,
+    reason       TEXT NOT NULL
+);
+
+CREATE TABLE lifecycle_actions (
+    id           INTEGER PRIMARY KEY,
+    at           INTEGER NOT NULL,
+    user_name    TEXT NOT NULL,
+    host         TEXT NOT NULL,
+    action       TEXT NOT NULL,
+    target       TEXT NOT NULL,
+    reason       TEXT NOT NULL
+);
+CREATE INDEX lifecycle_actions_by_at ON lifecycle_actions(at);
+"#,
 ];

@@ -7,7 +7,7 @@
 //! Not for: finding files (`scan`, run before this by `--monitor` or `monitor::refresh`)
 //! or reading archives (`restore`).
 
-mod hash;
+pub(crate) mod hash;
 mod judge;
 mod pool;
 mod sample;

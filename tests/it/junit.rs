@@ -105,7 +105,10 @@ fn full_run() -> RunDocument {
             "health 0.40 below 0.50",
         ),
         problem(Kind::AlertDeliveryFailed, None, None, "SMTP said no"),
-    ];
+    ]
+    .into_iter()
+    .map(|p| backup_monitor::outcome::OpenProblem::unstored(p, start))
+    .collect();
     doc.restore_tests.results = vec![
         restore("site", "s.tar.gz", "failed", Some("line one\nline two")),
         restore("site", "t.tar.gz", "skipped", Some("too big")),

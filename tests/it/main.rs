@@ -13,6 +13,7 @@ mod hostile;
 mod hostile_archive;
 mod hostile_sql;
 mod junit;
+mod lifecycle;
 mod messages;
 mod monitor;
 mod prometheus;

@@ -767,5 +767,5 @@ fn text_output_is_a_table_per_location() {
         "age of the last backup: {}",
         run.stdout
     );
-    assert!(run.stdout.contains("CRITICAL db missing_backup"));
+    assert!(run.stdout.contains("CRITICAL #1 db missing_backup"));
 }

@@ -1,0 +1,576 @@
+//! Acknowledge, accept, silence through the binary: `--ack` stops repeats until the
+//! severity rises, `--accept` closes a re-run or deleted backup's problem for good, a
+//! `--silence` hides a maintenance night from the exit code and the alerts until it
+//! expires, unknown ids, paths and selectors exit 3 naming what exists, and every action
+//! is in the audit log (`--silences`, the HTML report). Alerts go to a webhook recorder
+//! on 127.0.0.1; time moves with `BACKUP_MONITOR_NOW`.
+
+use crate::common;
+
+use backup_monitor::problem::{Kind, Operation, Problem, Severity};
+use backup_monitor::store::Store;
+use chrono::{DateTime, Duration, Utc};
+use common::{Workspace, set_mtime, ts};
+use serde_json::Value;
+use sha2::Digest;
+use std::sync::{Arc, Mutex};
+
+const NOW: &str = "2026-11-21T12:00:00Z";
+
+/// A loopback HTTP server that records the JSON body of every request.
+struct Recorder {
+    server: Arc<tiny_http::Server>,
+    port: u16,
+    received: Arc<Mutex<Vec<Value>>>,
+}
+
+impl Recorder {
+    fn start() -> Recorder {
+        let server = Arc::new(tiny_http::Server::http("127.0.0.1:0").expect("bind loopback"));
+        let port = server.server_addr().to_ip().expect("ip").port();
+        let received = Arc::new(Mutex::new(Vec::new()));
+        let (s, r) = (server.clone(), received.clone());
+        std::thread::spawn(move || {
+            for mut request in s.incoming_requests() {
+                let mut body = String::new();
+                let _ = request.as_reader().read_to_string(&mut body);
+                r.lock()
+                    .unwrap()
+                    .push(serde_json::from_str(&body).unwrap_or(Value::String(body)));
+                let _ = request.respond(tiny_http::Response::from_string("ok"));
+            }
+        });
+        Recorder {
+            server,
+            port,
+            received,
+        }
+    }
+
+    /// (event, kind) of every alert received since the last call.
+    fn take(&self) -> Vec<(String, String)> {
+        let mut all = self.received.lock().unwrap();
+        let events = all
+            .iter()
+            .flat_map(|p| p["groups"].as_array().cloned().unwrap_or_default())
+            .flat_map(|g| g["alerts"].as_array().cloned().unwrap_or_default())
+            .map(|a| {
+                (
+                    a["event"].as_str().unwrap_or("").to_string(),
+                    a["kind"].as_str().unwrap_or("").to_string(),
+                )
+            })
+            .collect();
+        all.clear();
+        events
+    }
+}
+
+impl Drop for Recorder {
+    fn drop(&mut self) {
+        self.server.unblock();
+    }
+}
+
+/// Location `docs` (daily at 02:00, path `docs`), alerts to the recorder only.
+fn workspace(hook: &Recorder) -> Workspace {
+    let mut w = Workspace::new();
+    w.now = Some(ts(NOW));
+    w.write_config(&format!(
+        "timezone: UTC\nlogging: {{ file: null }}\nbackups:\n  locations:\n    - name: docs\n      path: docs\n      schedule: daily\n      at: \"02:00\"\n      min_free_space: 0\n\
+         alerts:\n  cooldown: 24h\n  timeout: 2s\n  log: {{ enabled: false }}\n  webhook:\n    enabled: true\n    url: http://127.0.0.1:{}/hook\n",
+        hook.port
+    ));
+    w
+}
+
+fn at(w: &mut Workspace, t: DateTime<Utc>) {
+    w.now = Some(t);
+}
+
+fn day(days_ago: i64) -> DateTime<Utc> {
+    ts("2026-11-21T02:00:00Z") - Duration::days(days_ago)
+}
+
+/// Daily zips for the given days before NOW; returns their names.
+fn daily(w: &Workspace, days_ago: &[i64]) -> Vec<String> {
+    days_ago
+        .iter()
+        .map(|&d| {
+            let name = format!("docs_{}.zip", day(d).format("%Y%m%d_%H%M%S"));
+            w.write_file(
+                &format!("docs/{name}"),
+                format!("zip of day {d}").as_bytes(),
+                day(d) + Duration::minutes(5),
+            );
+            name
+        })
+        .collect()
+}
+
+fn problems<'a>(doc: &'a Value, kind: &str) -> Vec<&'a Value> {
+    doc["problems"]
+        .as_array()
+        .expect("problems")
+        .iter()
+        .filter(|p| p["kind"] == kind)
+        .collect()
+}
+
+fn suppressed(doc: &Value) -> u64 {
+    doc["alerts"]["suppressed"].as_u64().unwrap_or(99)
+}
+
+/// Judge `health_degraded` at `docs` straight into the store, as `--report` would.
+fn seed_health(w: &Workspace, severity: Severity, at: DateTime<Utc>) {
+    let store = Store::open(&w.path("backup_monitor.db")).unwrap();
+    let loc = store
+        .upsert_location("docs", &w.path("docs").display().to_string(), "generic", at)
+        .unwrap();
+    let p = Problem::new(
+        Kind::HealthDegraded,
+        severity,
+        "docs",
+        "health 0.6 is under 0.8",
+    );
+    store
+        .sync_problems(Operation::Report, Some(loc), &[p], &|_| true, at)
+        .unwrap();
+}
+
+#[test]
+fn ack_stops_repeats_until_the_severity_rises() {
+    let hook = Recorder::start();
+    let mut w = workspace(&hook);
+    seed_health(&w, Severity::Warning, ts(NOW));
+    let (run, doc) = w.run_json(&["--check-alerts"]);
+    assert_eq!(run.code, 1, "{}", run.stderr);
+    assert_eq!(hook.take(), [("open".into(), "health_degraded".into())]);
+    let p = &problems(&doc, "health_degraded")[0];
+    let id = p["id"].as_i64().expect("an integer id");
+    assert_eq!(p["acknowledged"], false);
+    assert_eq!(p["silenced"], false);
+    assert_eq!(p["opened_at"], "2026-11-21T12:00:00+00:00");
+
+    let id_text = id.to_string();
+    let ack = w.run(&["--ack", &id_text, "--reason", "disk swap scheduled"]);
+    assert_eq!(ack.code, 0, "{}", ack.stderr);
+    assert!(
+        ack.stdout
+            .contains(&format!("acknowledged #{id} health_degraded at docs"))
+    );
+
+    // Past the cooldown: no repeat, but it still counts for the exit code.
+    at(&mut w, ts(NOW) + Duration::hours(25));
+    seed_health(&w, Severity::Warning, ts(NOW) + Duration::hours(25));
+    let (run, doc) = w.run_json(&["--check-alerts"]);
+    assert_eq!(run.code, 1, "acknowledged problems still count");
+    assert!(
+        hook.take().is_empty(),
+        "an acknowledged problem is not repeated"
+    );
+    assert_eq!(suppressed(&doc), 1);
+    assert_eq!(problems(&doc, "health_degraded")[0]["acknowledged"], true);
+    let text = w.run(&["--status"]);
+    assert!(
+        text.stdout
+            .contains(&format!("#{id} docs health_degraded (acknowledged)")),
+        "{}",
+        text.stdout
+    );
+
+    // Worse than when it was acknowledged: told at once.
+    at(&mut w, ts(NOW) + Duration::hours(26));
+    seed_health(&w, Severity::Critical, ts(NOW) + Duration::hours(26));
+    let (run, doc) = w.run_json(&["--check-alerts"]);
+    assert_eq!(run.code, 2);
+    assert_eq!(hook.take(), [("escalate".into(), "health_degraded".into())]);
+    let p = &problems(&doc, "health_degraded")[0];
+    assert_eq!(
+        (p["id"].as_i64(), &p["acknowledged"]),
+        (Some(id), &Value::Bool(false))
+    );
+
+    let who: String =
+        w.store_value("SELECT action || ' ' || target || ': ' || reason FROM lifecycle_actions");
+    assert_eq!(
+        who,
+        format!("ack #{id} health_degraded at docs: disk swap scheduled")
+    );
+}
+
+#[test]
+fn accepting_a_rerun_zip_closes_modified_after_backup_for_good() {
+    let hook = Recorder::start();
+    let mut w = workspace(&hook);
+    let names = daily(&w, &[0, 1, 2]);
+    assert_eq!(w.run(&["--monitor", "--verify"]).code, 0);
+
+    // The job is re-run the same day: a good copy over the truncated one.
+    let path = w.path(&format!("docs/{}", names[0]));
+    let good = b"the complete zip, written again".to_vec();
+    std::fs::write(&path, &good).unwrap();
+    set_mtime(&path, ts("2026-11-21T10:00:00Z"));
+    at(&mut w, ts(NOW) + Duration::hours(1));
+    let (run, doc) = w.run_json(&["--monitor", "--verify"]);
+    assert_eq!(run.code, 2, "{}", run.stdout);
+    let modified = problems(&doc, "modified_after_backup");
+    assert_eq!(modified.len(), 1, "{doc:#}");
+    let id = modified[0]["id"].as_i64().unwrap();
+
+    let abs = path.display().to_string();
+    let accept = w.run(&["--accept", &abs, "--reason", "re-ran the zip job"]);
+    assert_eq!(accept.code, 0, "{}", accept.stderr);
+    assert!(
+        accept
+            .stdout
+            .contains(&format!("closed #{id} modified_after_backup")),
+        "{}",
+        accept.stdout
+    );
+    let hex: String = w.store_value(&format!(
+        "SELECT checksum FROM backups WHERE path = '{}' AND deleted_at IS NULL",
+        names[0]
+    ));
+    let want: String = sha2::Sha256::digest(&good)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    assert_eq!(
+        hex, want,
+        "the accepted bytes are the new first-sight checksum"
+    );
+
+    for hours in [2, 26] {
+        at(&mut w, ts(NOW) + Duration::hours(hours));
+        if hours >= 24 {
+            daily(&w, &[-1]);
+        }
+        let (run, doc) = w.run_json(&["--monitor", "--verify", "--check-alerts"]);
+        assert_eq!(run.code, 0, "after {hours} h: {doc:#}");
+        assert!(problems(&doc, "modified_after_backup").is_empty());
+        assert!(problems(&doc, "checksum_mismatch").is_empty());
+    }
+}
+
+#[test]
+fn accepting_a_deleted_backup_closes_deleted_before_retention_for_good() {
+    let hook = Recorder::start();
+    let mut w = workspace(&hook);
+    let names = daily(&w, &[0, 1, 2]);
+    assert_eq!(w.run(&["--monitor"]).code, 0);
+    std::fs::remove_file(w.path(&format!("docs/{}", names[1]))).unwrap();
+    let (run, doc) = w.run_json(&["--monitor"]);
+    assert_eq!(run.code, 2);
+    assert_eq!(problems(&doc, "deleted_before_retention").len(), 1);
+
+    let accept = w.run(&[
+        "--accept",
+        &names[1],
+        "--location-name",
+        "docs",
+        "--reason",
+        "it was the truncated one",
+    ]);
+    assert_eq!(accept.code, 0, "{}", accept.stderr);
+    assert!(
+        accept.stdout.contains("accepted the deletion of"),
+        "{}",
+        accept.stdout
+    );
+    assert!(
+        accept.stdout.contains("deleted_before_retention"),
+        "{}",
+        accept.stdout
+    );
+
+    for hours in [1, 24] {
+        at(&mut w, ts(NOW) + Duration::hours(hours));
+        if hours >= 24 {
+            daily(&w, &[-1]);
+        }
+        let (run, doc) = w.run_json(&["--monitor"]);
+        assert!(
+            problems(&doc, "deleted_before_retention").is_empty(),
+            "after {hours} h: {doc:#}"
+        );
+        assert_eq!(run.code, 0, "{doc:#}");
+    }
+}
+
+#[test]
+fn a_silence_hides_a_maintenance_night_from_exit_code_and_alerts_until_it_expires() {
+    let hook = Recorder::start();
+    let mut w = workspace(&hook);
+    daily(&w, &[1, 2, 3]);
+    assert_eq!(w.run(&["--monitor"]).code, 2, "today's backup is missing");
+    let set = w.run(&[
+        "--silence",
+        "docs/missing_backup",
+        "--for",
+        "12h",
+        "--reason",
+        "storage migration",
+    ]);
+    assert_eq!(set.code, 0, "{}", set.stderr);
+    assert!(
+        set.stdout
+            .starts_with("silence #1: docs/missing_backup until 2026-11-22T00:00:00+00:00"),
+        "{}",
+        set.stdout
+    );
+
+    at(&mut w, ts(NOW) + Duration::hours(1));
+    let (run, doc) = w.run_json(&["--monitor", "--check-alerts"]);
+    assert_eq!(run.code, 0, "silenced problems do not count: {doc:#}");
+    let missing = problems(&doc, "missing_backup");
+    assert_eq!(missing.len(), 1, "still found and listed");
+    assert_eq!(missing[0]["silenced"], true);
+    assert_eq!(doc["locations"][0]["status"], "ok");
+    assert!(hook.take().is_empty(), "nothing is alerted while silenced");
+    assert!(suppressed(&doc) >= 1);
+    let nagios = w.run(&["--status", "--format", "nagios"]);
+    assert!(
+        nagios.stdout.starts_with("BACKUP OK - 1 location OK"),
+        "{}",
+        nagios.stdout
+    );
+
+    let (run, list) = w.run_json(&["--silences"]);
+    assert_eq!(run.code, 0);
+    let s = &list["silences"][0];
+    assert_eq!(s["id"], 1);
+    assert_eq!(s["selector"], "docs/missing_backup");
+    assert_eq!(s["reason"], "storage migration");
+    assert_eq!(s["until"], "2026-11-22T00:00:00+00:00");
+    assert!(s["created_by"].as_str().is_some_and(|u| !u.is_empty()));
+    assert!(s["host"].as_str().is_some_and(|h| !h.is_empty()));
+
+    let (run, _) = w.run_json(&["--report"]);
+    assert_ne!(run.code, 3, "{}", run.stderr);
+    let html = std::fs::read_to_string(w.path("reports/latest.html")).unwrap();
+    assert!(html.contains("Acknowledgements, accepted changes and silences"));
+    assert!(html.contains("storage migration"));
+
+    // The silence expires: the still-missing backup counts and is alerted.
+    at(&mut w, ts(NOW) + Duration::hours(13));
+    let (run, doc) = w.run_json(&["--monitor", "--check-alerts"]);
+    assert_eq!(run.code, 2);
+    assert_eq!(problems(&doc, "missing_backup")[0]["silenced"], false);
+    assert_eq!(hook.take(), [("open".into(), "missing_backup".into())]);
+    let (_, list) = w.run_json(&["--silences"]);
+    assert_eq!(list["silences"], serde_json::json!([]));
+}
+
+#[test]
+fn unsilence_ends_a_silence_now_and_a_resolution_while_silenced_is_quiet() {
+    let hook = Recorder::start();
+    let mut w = workspace(&hook);
+    daily(&w, &[1, 2, 3]);
+    assert_eq!(w.run(&["--monitor", "--check-alerts"]).code, 2);
+    assert_eq!(hook.take(), [("open".into(), "missing_backup".into())]);
+    assert_eq!(
+        w.run(&["--silence", "docs", "--for", "2d", "--reason", "move"])
+            .code,
+        0
+    );
+    at(&mut w, ts(NOW) + Duration::hours(1));
+    daily(&w, &[0]);
+    let (run, doc) = w.run_json(&["--monitor", "--check-alerts"]);
+    assert_eq!(run.code, 0);
+    assert!(problems(&doc, "missing_backup").is_empty());
+    assert!(
+        hook.take().is_empty(),
+        "resolved while silenced: not announced"
+    );
+
+    let end = w.run(&["--unsilence", "1"]);
+    assert_eq!(end.code, 0, "{}", end.stderr);
+    assert!(end.stdout.contains("ended silence #1 (docs)"));
+    let (_, list) = w.run_json(&["--silences"]);
+    assert_eq!(list["silences"], serde_json::json!([]));
+    let actions: i64 = w.store_value(
+        "SELECT COUNT(*) FROM lifecycle_actions WHERE action IN ('silence', 'unsilence')",
+    );
+    assert_eq!(actions, 2);
+}
+
+#[test]
+fn unknown_ids_paths_and_selectors_exit_3_naming_what_exists() {
+    let hook = Recorder::start();
+    let w = workspace(&hook);
+    let names = daily(&w, &[1, 2]);
+    let (_, doc) = w.run_json(&["--monitor"]);
+    let id = problems(&doc, "missing_backup")[0]["id"].as_i64().unwrap();
+
+    let run = w.run(&["--ack", "999", "--reason", "x"]);
+    assert_eq!(run.code, 3);
+    assert!(
+        run.stderr.contains("no open problem #999"),
+        "{}",
+        run.stderr
+    );
+    assert!(
+        run.stderr
+            .contains(&format!("#{id} missing_backup at docs")),
+        "{}",
+        run.stderr
+    );
+
+    let (run, doc) = w.run_json(&["--ack", "999", "--reason", "x"]);
+    assert_eq!(
+        (run.code, &doc["exit_code"], &doc["status"]),
+        (3, &Value::from(3), &Value::from("unknown"))
+    );
+    assert!(
+        doc["message"]
+            .as_str()
+            .unwrap()
+            .contains("no open problem #999")
+    );
+    let run = w.run(&["--ack", "999", "--reason", "x", "--format", "nagios"]);
+    assert_eq!(run.code, 3);
+    assert!(
+        run.stdout
+            .starts_with("BACKUP UNKNOWN - no open problem #999"),
+        "{}",
+        run.stdout
+    );
+
+    let run = w.run(&["--accept", "nope.zip", "--reason", "x"]);
+    assert_eq!(run.code, 3);
+    assert!(
+        run.stderr.contains("no recorded backup nope.zip"),
+        "{}",
+        run.stderr
+    );
+    assert!(
+        run.stderr.contains(&names[0]),
+        "names the backups there are: {}",
+        run.stderr
+    );
+
+    let run = w.run(&["--silence", "nowhere", "--for", "1h", "--reason", "x"]);
+    assert_eq!(run.code, 3);
+    assert!(
+        run.stderr.contains("unknown location nowhere")
+            && run.stderr.contains("known locations: docs"),
+        "{}",
+        run.stderr
+    );
+    let run = w.run(&["--silence", "*/nope", "--for", "1h", "--reason", "x"]);
+    assert_eq!(run.code, 3);
+    assert!(
+        run.stderr.contains("missing_backup"),
+        "names the kinds: {}",
+        run.stderr
+    );
+    let run = w.run(&["--unsilence", "42"]);
+    assert_eq!(run.code, 3);
+    assert!(
+        run.stderr
+            .contains("no silence #42 in force; there are none in force"),
+        "{}",
+        run.stderr
+    );
+
+    // --reason is required, and nothing was written by the refused actions.
+    assert_eq!(w.run(&["--ack", &id.to_string()]).code, 3);
+    assert_eq!(w.run(&["--ack", &id.to_string(), "--reason", " "]).code, 3);
+    let written: i64 = w.store_value("SELECT COUNT(*) FROM lifecycle_actions");
+    assert_eq!(written, 0);
+}
+
+#[test]
+fn health_degraded_gives_way_while_the_real_problem_is_alerted() {
+    let hook = Recorder::start();
+    let mut w = workspace(&hook);
+    daily(&w, &[1, 2, 3]);
+    assert_eq!(w.run(&["--monitor"]).code, 2);
+    seed_health(&w, Severity::Warning, ts(NOW));
+    let (_, doc) = w.run_json(&["--check-alerts"]);
+    assert_eq!(hook.take(), [("open".into(), "missing_backup".into())]);
+    assert_eq!(problems(&doc, "health_degraded").len(), 1, "still listed");
+    assert_eq!(suppressed(&doc), 1);
+
+    // The backup is back: health_degraded is now what there is to read.
+    at(&mut w, ts(NOW) + Duration::hours(1));
+    daily(&w, &[0]);
+    let (_, doc) = w.run_json(&["--monitor", "--check-alerts"]);
+    let mut got = hook.take();
+    got.sort();
+    assert_eq!(
+        got,
+        [
+            ("open".into(), "health_degraded".into()),
+            ("resolve".into(), "missing_backup".into())
+        ]
+    );
+    assert!(problems(&doc, "missing_backup").is_empty());
+}
+
+#[test]
+fn actions_run_on_their_own() {
+    let hook = Recorder::start();
+    let w = workspace(&hook);
+    let run = w.run(&["--monitor", "--silences"]);
+    assert_eq!(run.code, 3);
+    assert!(run.stderr.contains("run on their own"), "{}", run.stderr);
+    let run = w.run(&["--reason", "why"]);
+    assert_eq!(run.code, 3);
+    assert!(
+        run.stderr.contains("--reason and --for go with"),
+        "{}",
+        run.stderr
+    );
+}
+
+#[test]
+fn quiet_prints_nothing_when_all_is_well_and_the_summary_otherwise() {
+    let hook = Recorder::start();
+    let mut w = workspace(&hook);
+    daily(&w, &[1, 2]);
+    let run = w.run(&["--monitor", "-q"]);
+    assert_eq!(run.code, 2);
+    assert!(run.stdout.contains("missing_backup"), "{}", run.stdout);
+    daily(&w, &[0]);
+    at(&mut w, ts(NOW) + Duration::hours(1));
+    let run = w.run(&["--monitor", "-q"]);
+    assert_eq!(run.code, 0, "{}", run.stdout);
+    assert_eq!(run.stdout, "", "cron mails only when something is wrong");
+    let (run, doc) = w.run_json(&["--monitor", "-q"]);
+    assert_eq!(
+        (run.code, &doc["status"]),
+        (0, &Value::from("ok")),
+        "JSON is always printed"
+    );
+}
+
+#[test]
+fn accepting_does_not_close_a_sidecar_mismatch_and_says_so() {
+    let hook = Recorder::start();
+    let w = workspace(&hook);
+    let names = daily(&w, &[0, 1]);
+    let wrong = "0".repeat(64);
+    std::fs::write(
+        w.path(&format!("docs/{}.sha256", names[0])),
+        format!("{wrong}  {}\n", names[0]),
+    )
+    .unwrap();
+    let (run, doc) = w.run_json(&["--monitor", "--verify"]);
+    assert_eq!(run.code, 2);
+    assert_eq!(problems(&doc, "sidecar_mismatch").len(), 1, "{doc:#}");
+    let accept = w.run(&["--accept", &names[0], "--reason", "looks fine to me"]);
+    assert_eq!(accept.code, 0, "{}", accept.stderr);
+    assert!(
+        accept.stdout.contains("its sidecar_mismatch stays open"),
+        "{}",
+        accept.stdout
+    );
+    let (_, doc) = w.run_json(&["--status"]);
+    assert_eq!(
+        problems(&doc, "sidecar_mismatch").len(),
+        1,
+        "the sidecar is the evidence"
+    );
+}
