@@ -203,7 +203,7 @@ fn no_backups_problem(loc: &Location, backups: &[BackupRow], unsettled: usize) -
 }
 
 /// A duration in the config's own units: `10m`, `1h30m`, `45s`.
-fn duration_text(d: std::time::Duration) -> String {
+pub fn duration_text(d: std::time::Duration) -> String {
     let secs = d.as_secs();
     let parts = [
         (secs / 86_400, "d"),

@@ -38,6 +38,8 @@ pub struct LocationSummary {
     /// Seconds since the newest backup's timestamp.
     pub latest_backup_age_seconds: Option<i64>,
     pub missing_slots: Vec<SlotStart>,
+    /// When a `--monitor` run last judged this location (RFC 3339, configured zone).
+    pub last_checked: Option<String>,
     /// Warning and critical ages in seconds for the plugin's perfdata: one and two
     /// periods plus grace, when the schedule has a regular period.
     #[serde(skip)]
@@ -80,6 +82,16 @@ impl std::ops::Deref for OpenProblem {
     }
 }
 
+/// The last run the store recorded as finished (`--status`).
+#[derive(Debug, Clone, Copy, Serialize, PartialEq)]
+pub struct LastRun {
+    #[serde(serialize_with = "utc_seconds")]
+    pub started_at: DateTime<Utc>,
+    #[serde(serialize_with = "utc_seconds")]
+    pub finished_at: DateTime<Utc>,
+    pub exit_code: i32,
+}
+
 /// The health thresholds the run judged with (for the plugin's perfdata).
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Thresholds {
@@ -113,6 +125,9 @@ pub struct Outcome {
     pub verification: verify::Summary,
     pub restore_tests: restore::Summary,
     pub alerts: alert::Summary,
+    /// Only `--status`: the last run that finished.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub last_run: Option<LastRun>,
     /// Only `--status`: alerts whose problem is still open.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub open_alerts: Option<Vec<alert::OpenAlert>>,
@@ -138,6 +153,7 @@ impl Outcome {
             verification: verify::Summary::default(),
             restore_tests: restore::Summary::default(),
             alerts: alert::Summary::default(),
+            last_run: None,
             open_alerts: None,
             reports: Vec::new(),
             error: None,

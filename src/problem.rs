@@ -143,6 +143,7 @@ kinds! {
     RestoreFailed => "restore_failed", TestRestore;
     DumpIncomplete => "dump_incomplete", TestRestore;
     HealthDegraded => "health_degraded", Report;
+    MonitorStale => "monitor_stale", Report;
     AlertDeliveryFailed => "alert_delivery_failed", CheckAlerts;
 }
 
@@ -160,6 +161,9 @@ impl Kind {
 
     /// Which `monitoring.alert_on_*` switch covers this kind (None: always alerts).
     pub fn alert_switch(self) -> Option<AlertSwitch> {
+        if self == Kind::MonitorStale {
+            return Some(AlertSwitch::Failure);
+        }
         match self.operation() {
             Operation::Monitor => Some(AlertSwitch::Failure),
             Operation::Verify => Some(AlertSwitch::Verification),

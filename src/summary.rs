@@ -39,6 +39,11 @@ pub fn location(
         latest_backup_age_seconds: latest.map(|b| (ctx.now - b.ts).num_seconds()),
         missing_slots,
         age_thresholds: age_thresholds(&sel.config.schedule, ctx.now),
+        last_checked: ctx
+            .store
+            .location_scan_state(sel.id)?
+            .last_scan_at
+            .map(|t| ctx.local_rfc3339(t)),
     })
 }
 

@@ -7,13 +7,14 @@
 //! judges its own problems; `health` judges `health_degraded`).
 
 use crate::config::{Config, Location};
+use crate::heartbeat::Heartbeat;
 use crate::lifecycle::Marks;
 use crate::outcome::{OpenProblem, Outcome, mean, round3};
-use crate::problem::{Operation, Problem, Status};
+use crate::problem::{Kind, Operation, Problem, Status};
 use crate::recent_log::RecentLog;
 use crate::run::{RunContext, SelectedLocation};
 use crate::store::Store;
-use crate::{alert, health, lock, monitor, report, restore, summary, verify};
+use crate::{alert, health, lock, monitor, report, restore, stale, summary, verify};
 use chrono::{DateTime, Utc};
 use std::collections::HashMap;
 
@@ -80,6 +81,22 @@ pub fn run(config: &Config, request: &Request, started: DateTime<Utc>) -> Judged
         return status(config, request, started);
     }
     let _lock = lock::acquire(&config.store_path).map_err(CannotJudge::from_error)?;
+    let heartbeat = Heartbeat::new(config.monitoring.heartbeat_url.as_deref());
+    if let Some(h) = &heartbeat {
+        h.start();
+    }
+    let result = recorded_run(config, request, started);
+    if let Some(h) = &heartbeat {
+        match &result {
+            Ok(outcome) => h.end(outcome.exit_code, &crate::output::text::render(outcome)),
+            Err(e) => h.end(Status::Unknown.exit_code(), &format!("error: {e}\n")),
+        }
+    }
+    result
+}
+
+/// The run in the store's audit log: opened, its operations, closed with its exit code.
+fn recorded_run(config: &Config, request: &Request, started: DateTime<Utc>) -> Judged<Outcome> {
     let store = Store::open(&config.store_path).map_err(CannotJudge::from_error)?;
     let run_id = store
         .start_run(&request.operations, &config.host, started)
@@ -193,6 +210,10 @@ fn operations(
         outcome.restore_tests = restore::run(&ctx).map_err(e)?;
     }
     let scores = health::step(&ctx, ops.contains(&Operation::Report)).map_err(e)?;
+    let monitored = ops.contains(&Operation::Monitor);
+    if monitored || ops.contains(&Operation::Report) || ops.contains(&Operation::CheckAlerts) {
+        stale::sync(&ctx, monitored).map_err(e)?;
+    }
     for sel in &ctx.locations {
         let new = new_backups.get(&sel.config.name).copied().unwrap_or(0);
         let score = scores.get(&sel.id).copied().flatten();
@@ -249,6 +270,13 @@ fn scope(ctx: &RunContext, outcome: &mut Outcome) -> anyhow::Result<()> {
             problem: p.problem,
         })
         .collect();
+    settle_status(outcome);
+    Ok(())
+}
+
+/// Order the problems as people read them and set the run's and each location's
+/// status from them.
+fn settle_status(outcome: &mut Outcome) {
     outcome
         .problems
         .sort_by(|a, b| Problem::reading_order(&a.problem, &b.problem));
@@ -272,7 +300,6 @@ fn scope(ctx: &RunContext, outcome: &mut Outcome) -> anyhow::Result<()> {
     for (l, status) in outcome.locations.iter_mut().zip(by_location) {
         l.status = status;
     }
-    Ok(())
 }
 
 /// `--status`: the stored state, read-only, no lock, no scanning.
@@ -301,13 +328,6 @@ fn status(config: &Config, request: &Request, now: DateTime<Utc>) -> Judged<Outc
                 "location {name} has not been checked yet; run backup-monitor --monitor first"
             )));
         }
-        Selection::All => {
-            for name in &unchecked {
-                tracing::warn!(
-                    "location {name} has not been checked yet (run --monitor): not in this status"
-                );
-            }
-        }
         _ => {}
     }
     let ctx = RunContext {
@@ -332,6 +352,20 @@ fn status(config: &Config, request: &Request, now: DateTime<Utc>) -> Judged<Outc
     }
     outcome.overall_health = overall(&scores);
     scope(&ctx, &mut outcome).map_err(e)?;
+    // Staleness is judged now, as of this status: the stored verdict may be days old.
+    outcome.problems.retain(|p| p.kind != Kind::MonitorStale);
+    let mut stale = Vec::new();
+    for sel in &ctx.locations {
+        stale.extend(stale::problem(&ctx, sel).map_err(e)?);
+    }
+    if request.selection == Selection::All {
+        stale.extend(unchecked.iter().map(|name| stale::never_checked(name)));
+    }
+    outcome
+        .problems
+        .extend(stale.into_iter().map(|p| OpenProblem::unstored(p, now)));
+    settle_status(&mut outcome);
+    outcome.last_run = store.last_finished_run().map_err(e)?;
     outcome.open_alerts = Some(alert::status_view(&ctx).map_err(e)?);
     Ok(outcome)
 }

@@ -389,6 +389,7 @@ mod tests {
             latest_backup_age_seconds: None,
             missing_slots: Vec::new(),
             age_thresholds: None,
+            last_checked: None,
         }
     }
 

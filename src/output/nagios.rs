@@ -167,6 +167,7 @@ mod tests {
             latest_backup_age_seconds: Some(3600),
             missing_slots: vec!["2026-11-20T02:00:00+01:00".parse().unwrap()],
             age_thresholds: Some((97_200, 183_600)),
+            last_checked: None,
         });
         doc.problems.push(crate::outcome::OpenProblem::unstored(
             Problem::new(Kind::MissingBackup, Severity::Critical, "db", "gone | away"),
@@ -200,6 +201,7 @@ mod tests {
             latest_backup_age_seconds: Some(3600),
             missing_slots: Vec::new(),
             age_thresholds: None,
+            last_checked: None,
         }
     }
 

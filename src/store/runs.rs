@@ -28,15 +28,21 @@ impl Store {
         Ok(())
     }
 
-    /// Start time of the last finished run (used by `--status`).
-    pub fn last_finished_run(&self) -> Result<Option<(DateTime<Utc>, i32)>> {
+    /// The last run that finished: when it started and ended, and its exit code.
+    pub fn last_finished_run(&self) -> Result<Option<crate::outcome::LastRun>> {
         use rusqlite::OptionalExtension;
         Ok(self
             .conn
             .query_row(
-                "SELECT finished_at, exit_code FROM runs WHERE finished_at IS NOT NULL ORDER BY id DESC LIMIT 1",
+                "SELECT started_at, finished_at, exit_code FROM runs WHERE finished_at IS NOT NULL ORDER BY id DESC LIMIT 1",
                 [],
-                |r| Ok((super::from_unix(r.get(0)?), r.get(1)?)),
+                |r| {
+                    Ok(crate::outcome::LastRun {
+                        started_at: super::from_unix(r.get(0)?),
+                        finished_at: super::from_unix(r.get(1)?),
+                        exit_code: r.get(2)?,
+                    })
+                },
             )
             .optional()?)
     }

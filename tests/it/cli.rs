@@ -481,12 +481,13 @@ fn status_names_a_configured_location_that_was_never_checked() {
         "{}",
         run.stderr
     );
+    // A configured location no --monitor ever judged is stale: CRITICAL, not OK.
     let run = w.run(&["--status"]);
-    assert_ne!(run.code, 3, "{}", run.stderr);
+    assert_eq!(run.code, 2, "{}", run.stderr);
     assert!(
-        run.stderr
-            .contains("location fresh has not been checked yet"),
+        run.stdout
+            .contains("fresh monitor_stale: never checked by --monitor"),
         "{}",
-        run.stderr
+        run.stdout
     );
 }

@@ -48,6 +48,7 @@ fn location(name: &str) -> LocationSummary {
         latest_backup_age_seconds: None,
         missing_slots: Vec::new(),
         age_thresholds: None,
+        last_checked: None,
     }
 }
 

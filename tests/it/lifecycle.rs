@@ -127,6 +127,8 @@ fn seed_health(w: &Workspace, severity: Severity, at: DateTime<Utc>) {
     let loc = store
         .upsert_location("docs", &w.path("docs").display().to_string(), "generic", at)
         .unwrap();
+    // As if a --monitor had just judged it: not stale.
+    store.record_location_scan(loc, true, None, at).unwrap();
     let p = Problem::new(
         Kind::HealthDegraded,
         severity,

@@ -24,3 +24,4 @@ mod schema;
 mod snapshots;
 mod timestamps;
 mod verify;
+mod watcher;

@@ -1,0 +1,66 @@
+//! Who watches the watcher: `monitor_stale` (critical, one per location) for a location
+//! whose last `--monitor` judgement is older than `monitoring.max_run_age`, or that no
+//! `--monitor` ever judged. A nightly job that stopped running then turns the plugin
+//! check (`--status --format nagios`) CRITICAL instead of repeating the last verdict.
+//!
+//! Judged by `--status` (live, never stored: it writes nothing), and by `--report` and
+//! `--check-alerts` (stored, so it is alerted and resolves like any problem). A
+//! `--monitor` run resolves it for the locations it judged.
+
+use crate::monitor::duration_text;
+use crate::problem::{Kind, Operation, Problem, Severity};
+use crate::run::{RunContext, SelectedLocation};
+use anyhow::Result;
+
+/// The problem for one location, if its last judgement is too old.
+pub fn problem(ctx: &RunContext, sel: &SelectedLocation) -> Result<Option<Problem>> {
+    let max_age = ctx.config.monitoring.max_run_age.0;
+    let last = ctx.store.location_scan_state(sel.id)?.last_scan_at;
+    let age = last.map(|t| (ctx.now - t).to_std().unwrap_or_default());
+    if age.is_some_and(|a| a <= max_age) {
+        return Ok(None);
+    }
+    let message = match (last, age) {
+        (Some(t), Some(age)) => format!(
+            "not checked by --monitor since {} ({} ago, more than monitoring.max_run_age {}): is its cron job or timer still running?",
+            ctx.local_short(t),
+            duration_text(age),
+            duration_text(max_age)
+        ),
+        _ => never_message(),
+    };
+    Ok(Some(stale(&sel.config.name, message)))
+}
+
+/// A configured location that no `--monitor` has judged yet.
+pub fn never_checked(location: &str) -> Problem {
+    stale(location, never_message())
+}
+
+fn never_message() -> String {
+    "never checked by --monitor: install its nightly job (cron or the systemd timer) or run backup-monitor --monitor".into()
+}
+
+fn stale(location: &str, message: String) -> Problem {
+    Problem::new(Kind::MonitorStale, Severity::Critical, location, message)
+}
+
+/// Judge and store `monitor_stale` for every selected location; `judged` are the
+/// locations this run's `--monitor` judged (never stale).
+pub fn sync(ctx: &RunContext, monitored: bool) -> Result<()> {
+    for sel in &ctx.locations {
+        let found: Vec<Problem> = if monitored {
+            Vec::new()
+        } else {
+            problem(ctx, sel)?.into_iter().collect()
+        };
+        ctx.store.sync_problems(
+            Operation::Report,
+            Some(sel.id),
+            &found,
+            &|p| p.kind == Kind::MonitorStale,
+            ctx.now,
+        )?;
+    }
+    Ok(())
+}
