@@ -73,9 +73,11 @@ fn body(summary: &str) -> String {
     if summary.len() <= MAX_BODY {
         return summary.to_string();
     }
-    let cut = summary[..summary.floor_char_boundary(MAX_BODY - 40)]
-        .rfind('\n')
-        .unwrap_or(0);
+    let mut end = MAX_BODY - 40;
+    while !summary.is_char_boundary(end) {
+        end -= 1;
+    }
+    let cut = summary[..end].rfind('\n').unwrap_or(0);
     format!("{}\n… (summary cut at 100 KB)\n", &summary[..cut])
 }
 
