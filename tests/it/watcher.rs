@@ -4,7 +4,6 @@
 
 use crate::common::{Workspace, ts};
 use chrono::{DateTime, Duration, Utc};
-use std::io::Read;
 use std::sync::{Arc, Mutex};
 
 const NOW: &str = "2026-11-21T12:00:00Z";
