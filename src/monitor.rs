@@ -262,7 +262,12 @@ fn missed(
                 ctx.local_short(run.first.start),
                 ctx.local_short(run.first.due_at),
             )));
-        } else if run.first.start >= ctx.window_start() {
+        } else if run.first.start >= ctx.window_start()
+            && judged.first().is_some_and(|j| j.slot != run.first)
+        {
+            // A run that starts at the window's first slot may have begun before the
+            // window: it is not recorded, so a gap seen whole earlier is never
+            // recorded again in part.
             gaps.push(problem(format!(
                 "{slots} missed from {} to {} ({}); backups resumed after it",
                 ctx.local_short(run.first.start),

@@ -18,14 +18,14 @@ use std::sync::{Arc, Mutex};
 const NOW: &str = "2026-11-21T12:00:00Z";
 
 /// A loopback HTTP server that records the JSON body of every request.
-struct Recorder {
+pub(crate) struct Recorder {
     server: Arc<tiny_http::Server>,
-    port: u16,
+    pub(crate) port: u16,
     received: Arc<Mutex<Vec<Value>>>,
 }
 
 impl Recorder {
-    fn start() -> Recorder {
+    pub(crate) fn start() -> Recorder {
         let server = Arc::new(tiny_http::Server::http("127.0.0.1:0").expect("bind loopback"));
         let port = server.server_addr().to_ip().expect("ip").port();
         let received = Arc::new(Mutex::new(Vec::new()));
@@ -48,7 +48,7 @@ impl Recorder {
     }
 
     /// (event, kind) of every alert received since the last call.
-    fn take(&self) -> Vec<(String, String)> {
+    pub(crate) fn take(&self) -> Vec<(String, String)> {
         let mut all = self.received.lock().unwrap();
         let events = all
             .iter()

@@ -16,6 +16,7 @@ mod junit;
 mod lifecycle;
 mod messages;
 mod monitor;
+mod month;
 mod prometheus;
 mod reliability;
 mod report;
