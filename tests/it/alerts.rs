@@ -860,14 +860,11 @@ fn seed(ws: &Workspace, op: Operation, problems: &[Problem], hours: i64) {
             ts(T0),
         )
         .unwrap();
+    let at = ts(T0) + Duration::hours(hours);
+    // As if a --monitor had just judged it: not stale.
+    store.record_location_scan(loc, true, None, at).unwrap();
     store
-        .sync_problems(
-            op,
-            Some(loc),
-            problems,
-            &|_| true,
-            ts(T0) + Duration::hours(hours),
-        )
+        .sync_problems(op, Some(loc), problems, &|_| true, at)
         .unwrap();
 }
 

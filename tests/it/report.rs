@@ -493,7 +493,9 @@ fn report_without_any_history_still_renders() {
     );
     ws.now = Some(ts("2026-11-20T12:00:00Z"));
     let run = ws.run(&["--report"]);
-    assert_eq!(run.code, 0, "nothing judged yet: {}", run.stderr);
+    // Nothing judged yet: the location was never checked by --monitor, which is critical.
+    assert_eq!(run.code, 2, "{}", run.stderr);
+    assert!(run.stdout.contains("monitor_stale"), "{}", run.stdout);
     let html = read(&ws.path("reports/latest.html"));
     assert!(html.contains("<h3>empty</h3>"));
     assert!(html.contains("no data yet"));
