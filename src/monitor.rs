@@ -233,7 +233,11 @@ fn missed(
     let latest = timestamps.iter().filter(|t| **t <= ctx.now).max().copied();
     // Judge from the last backup on when it is older than the window: an outage longer
     // than the window keeps its first slot, so its problem stays one problem.
-    let from = latest.map_or(ctx.window_start(), |t| t.min(ctx.window_start()));
+    // One slot more before the window, so that a gap starting at the window's first slot
+    // can be told from a run that began before the window (not recorded again in part).
+    let window = ctx.window_start();
+    let before_window = window - loc.schedule.period(window).unwrap_or_default();
+    let from = latest.map_or(before_window, |t| t.min(before_window));
     let judged = loc.schedule.judge(from, ctx.now, oldest, &timestamps);
     let tz = ctx.tz();
     let frequency = loc.schedule.frequency.describe();
@@ -262,12 +266,9 @@ fn missed(
                 ctx.local_short(run.first.start),
                 ctx.local_short(run.first.due_at),
             )));
-        } else if run.first.start >= ctx.window_start()
-            && judged.first().is_some_and(|j| j.slot != run.first)
-        {
-            // A run that starts at the window's first slot may have begun before the
-            // window: it is not recorded, so a gap seen whole earlier is never
-            // recorded again in part.
+        } else if run.first.start >= window && judged.first().is_some_and(|j| j.slot != run.first) {
+            // A run that starts at the first judged slot may have begun earlier: it is
+            // not recorded, so a gap seen whole before is never recorded again in part.
             gaps.push(problem(format!(
                 "{slots} missed from {} to {} ({}); backups resumed after it",
                 ctx.local_short(run.first.start),

@@ -16,6 +16,17 @@ pub struct DailyHealth {
     pub restore_rate: Option<f64>,
 }
 
+/// A `health_daily` row selected as `day, score, backup_rate, verify_rate, restore_rate`.
+fn daily_from_row(r: &rusqlite::Row) -> rusqlite::Result<DailyHealth> {
+    Ok(DailyHealth {
+        day: r.get(0)?,
+        score: r.get(1)?,
+        backup_rate: r.get(2)?,
+        verify_rate: r.get(3)?,
+        restore_rate: r.get(4)?,
+    })
+}
+
 impl Store {
     /// (passed, judged) verifications of a location since `since`. Only comparisons with
     /// earlier evidence count: `recorded` (first sight) does not.
@@ -69,15 +80,7 @@ impl Store {
                 "SELECT day, score, backup_rate, verify_rate, restore_rate FROM health_daily
                  WHERE location_id = ?1 ORDER BY day DESC LIMIT 1",
                 [location_id],
-                |r| {
-                    Ok(DailyHealth {
-                        day: r.get(0)?,
-                        score: r.get(1)?,
-                        backup_rate: r.get(2)?,
-                        verify_rate: r.get(3)?,
-                        restore_rate: r.get(4)?,
-                    })
-                },
+                daily_from_row,
             )
             .optional()?)
     }
@@ -88,15 +91,7 @@ impl Store {
             "SELECT day, score, backup_rate, verify_rate, restore_rate FROM health_daily
              WHERE location_id = ?1 AND day >= ?2 ORDER BY day",
         )?;
-        let rows = stmt.query_map(params![location_id, from_day], |r| {
-            Ok(DailyHealth {
-                day: r.get(0)?,
-                score: r.get(1)?,
-                backup_rate: r.get(2)?,
-                verify_rate: r.get(3)?,
-                restore_rate: r.get(4)?,
-            })
-        })?;
+        let rows = stmt.query_map(params![location_id, from_day], daily_from_row)?;
         Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
     }
 }

@@ -24,6 +24,34 @@ pub struct StoredProblem {
 
 const COLUMNS: &str = "id, kind, severity, operation, location_id, location, path, slot, message, first_seen, last_seen, runs_seen, resolved_at";
 
+const INSERT: &str = "INSERT INTO problems (key, kind, severity, operation, location_id, location, path, slot, message, first_seen, last_seen, resolved_at)
+     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?10, ?11)";
+
+/// Open `p` as a problem of `op` first seen at `now_s` (already resolved when
+/// `resolved_at` is given).
+fn insert_problem(
+    insert: &mut rusqlite::CachedStatement,
+    op: Operation,
+    location_id: Option<i64>,
+    p: &Problem,
+    now_s: i64,
+    resolved_at: Option<i64>,
+) -> rusqlite::Result<usize> {
+    insert.execute(params![
+        p.key(),
+        p.kind,
+        p.severity,
+        op,
+        location_id,
+        p.location,
+        p.path,
+        p.slot,
+        p.message,
+        now_s,
+        resolved_at
+    ])
+}
+
 fn from_row(r: &Row) -> rusqlite::Result<StoredProblem> {
     Ok(StoredProblem {
         id: r.get(0)?,
@@ -73,10 +101,7 @@ impl Store {
             let mut refresh = tx.prepare_cached(
                 "UPDATE problems SET severity = ?2, message = ?3, last_seen = ?4, runs_seen = runs_seen + 1 WHERE id = ?1",
             )?;
-            let mut insert = tx.prepare_cached(
-                "INSERT INTO problems (key, kind, severity, operation, location_id, location, path, slot, message, first_seen, last_seen)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?10)",
-            )?;
+            let mut insert = tx.prepare_cached(INSERT)?;
             let mut seen_keys = std::collections::HashSet::new();
             for p in found {
                 let key = p.key();
@@ -88,18 +113,7 @@ impl Store {
                         refresh.execute(params![existing.id, p.severity, p.message, now_s])?;
                     }
                     None => {
-                        insert.execute(params![
-                            key,
-                            p.kind,
-                            p.severity,
-                            op,
-                            location_id,
-                            p.location,
-                            p.path,
-                            p.slot,
-                            p.message,
-                            now_s
-                        ])?;
+                        insert_problem(&mut insert, op, location_id, p, now_s, None)?;
                     }
                 }
             }
@@ -161,10 +175,7 @@ impl Store {
             )?;
             let mut known =
                 tx.prepare_cached("SELECT 1 FROM problems WHERE key = ?1 AND location_id = ?2")?;
-            let mut insert = tx.prepare_cached(
-                "INSERT INTO problems (key, kind, severity, operation, location_id, location, path, slot, message, first_seen, last_seen, resolved_at)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?10, ?10)",
-            )?;
+            let mut insert = tx.prepare_cached(INSERT)?;
             let now_s = to_unix(now);
             for p in gaps {
                 let key = p.key();
@@ -173,18 +184,7 @@ impl Store {
                 {
                     continue;
                 }
-                insert.execute(params![
-                    key,
-                    p.kind,
-                    p.severity,
-                    op,
-                    location_id,
-                    p.location,
-                    p.path,
-                    p.slot,
-                    p.message,
-                    now_s
-                ])?;
+                insert_problem(&mut insert, op, Some(location_id), p, now_s, Some(now_s))?;
             }
         }
         tx.commit()?;

@@ -198,7 +198,7 @@ pub fn spawn_measured(cmd: &std::process::Command) -> Measured {
     timed
         .arg("-q")
         .arg("-f")
-        .arg("%M")
+        .arg("%M %U %S")
         .arg("-o")
         .arg(rss_file.path())
         .arg(cmd.get_program())
@@ -223,14 +223,27 @@ pub fn spawn_measured(cmd: &std::process::Command) -> Measured {
 
 impl Measured {
     /// Wait for the child: its exit code and its own peak RSS in KiB.
-    pub fn wait(mut self) -> (i32, u64) {
+    pub fn wait(self) -> (i32, u64) {
+        let (code, rss, _) = self.wait_cpu();
+        (code, rss)
+    }
+
+    /// Wait for the child: its exit code, its own peak RSS in KiB and the CPU time it
+    /// used (user + system; unlike the wall clock, other load does not inflate it).
+    pub fn wait_cpu(mut self) -> (i32, u64, std::time::Duration) {
         let status = self.child.wait().expect("wait for the binary");
         let text = std::fs::read_to_string(self.rss_file.path()).unwrap_or_default();
-        let rss = text
+        let figures: Vec<f64> = text
             .lines()
-            .filter_map(|l| l.trim().parse::<u64>().ok())
             .next_back()
-            .unwrap_or_else(|| panic!("no peak RSS from /usr/bin/time: {text:?}"));
-        (status.code().unwrap_or(-1), rss)
+            .unwrap_or_default()
+            .split_whitespace()
+            .filter_map(|f| f.parse().ok())
+            .collect();
+        let [rss, user, system] = figures[..] else {
+            panic!("no peak RSS and CPU time from /usr/bin/time: {text:?}");
+        };
+        let cpu = std::time::Duration::from_secs_f64(user + system);
+        (status.code().unwrap_or(-1), rss as u64, cpu)
     }
 }
