@@ -279,8 +279,13 @@ impl Schedule {
                 Frequency::Monthly => "\"<day> HH:MM\", e.g. \"1 02:00\"",
                 Frequency::Cron(..) => "nothing",
             };
+            let article = if matches!(frequency, Frequency::Hourly) {
+                "an"
+            } else {
+                "a"
+            };
             return Err(format!(
-                "`at` does not fit a {} schedule: write {hint}",
+                "`at` does not fit {article} {} schedule: write {hint}",
                 frequency.describe()
             ));
         }
