@@ -200,7 +200,12 @@ fn day(
     }
     if let Some(c) = info.filter(|c| c.backups > 0) {
         let kinds: Vec<&str> = marks.iter().map(|m| m.label).collect();
-        parts.push(format!("{} backups ({})", c.backups, kinds.join(", ")));
+        let n = if c.backups == 1 {
+            "1 backup".to_string()
+        } else {
+            format!("{} backups", c.backups)
+        };
+        parts.push(format!("{n} ({})", kinds.join(", ")));
     }
     if !missing.is_empty() {
         parts.push(format!("missing: {}", missing.join(", ")));
