@@ -449,6 +449,26 @@ mod cron_error_tests {
     }
 
     #[test]
+    fn an_hourly_schedule_takes_its_article() {
+        let e = Schedule::new(
+            Frequency::Hourly,
+            Some(At::parse("02:00").unwrap()),
+            None,
+            Tz::UTC,
+        )
+        .unwrap_err();
+        assert!(e.contains("does not fit an hourly schedule"), "{e}");
+        let e = Schedule::new(
+            Frequency::Daily,
+            Some(At::parse(":15").unwrap()),
+            None,
+            Tz::UTC,
+        )
+        .unwrap_err();
+        assert!(e.contains("does not fit a daily schedule"), "{e}");
+    }
+
+    #[test]
     fn other_mistakes_say_what_each_field_takes() {
         let e = Frequency::parse("0 3 * * funday").unwrap_err();
         assert!(e.contains("day-of-week (0-7 or sun-sat)"), "{e}");

@@ -857,3 +857,60 @@ fn forecasts_are_capped_and_names_wrap_at_separators() {
     );
     assert!(!html.contains("word-break: break-all"));
 }
+
+// The text summary on stdout (the human companion of the report).
+
+#[test]
+fn text_summary_counts_recorded_backups_in_plain_words() {
+    let mut ws = Workspace::new();
+    ws.write_config(
+        r#"
+timezone: UTC
+backups:
+  locations:
+    - name: db
+      path: db
+      schedule: daily
+logging: { file: null }
+"#,
+    );
+    ws.write_file(
+        "db/db_20261120_020000.sql",
+        b"dump",
+        ts("2026-11-20T02:10:00Z"),
+    );
+    ws.now = Some(ts("2026-11-20T12:00:00Z"));
+    let run = ws.run(&["--monitor", "--verify"]);
+    let out = &run.stdout;
+    assert!(out.contains(" · 1 location · "), "{out}");
+    assert!(
+        out.contains("Verification: 1 backup checked: 0 passed, 0 failed, 1 recorded at first sight"),
+        "{out}"
+    );
+    assert!(out.contains("the next --verify compares against them"), "{out}");
+    assert!(!out.contains('\x1b'), "no colour in a pipe: {out:?}");
+    let (_, doc) = ws.run_json(&["--verify"]);
+    assert_eq!(doc["verification"]["recorded"], 0, "{}", doc["verification"]);
+    assert_eq!(doc["verification"]["passed"], 1, "{}", doc["verification"]);
+}
+
+#[test]
+fn a_bad_cron_expression_is_explained_in_words() {
+    let ws = Workspace::new();
+    ws.write_config(
+        r#"
+backups:
+  locations:
+    - name: db
+      path: db
+      schedule: "0 25 * * *"
+logging: { file: null }
+"#,
+    );
+    let run = ws.run(&["--check-config"]);
+    assert_eq!(run.code, 3);
+    let all = format!("{}{}", run.stdout, run.stderr);
+    assert!(all.contains("25 is not a valid hour; the hour field takes 0 to 23"), "{all}");
+    assert!(!all.contains("Component error"), "{all}");
+    assert!(!all.contains("out of bounds"), "{all}");
+}
