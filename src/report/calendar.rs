@@ -295,10 +295,22 @@ mod tests {
             missing: missing.iter().map(|s| s.to_string()).collect(),
         };
         let tracks = [
-            Track { name: "db".into(), counts: false },
-            Track { name: "files".into(), counts: false },
-            Track { name: "wal".into(), counts: true },
-            Track { name: "weekly".into(), counts: false },
+            Track {
+                name: "db".into(),
+                counts: false,
+            },
+            Track {
+                name: "files".into(),
+                counts: false,
+            },
+            Track {
+                name: "wal".into(),
+                counts: true,
+            },
+            Track {
+                name: "weekly".into(),
+                counts: false,
+            },
         ];
         let days = [day(vec![
             ld("db", 0, &["02:00"]),
@@ -306,8 +318,14 @@ mod tests {
             ld("wal", 22, &["03:00", "04:00"]),
         ])];
         let m = months(&days, date("2026-11-01"), date("2026-11-05"), &tracks);
-        let d = m[0].weeks.iter().flatten().find(|d| d.date == "2026-11-03").unwrap();
-        let got: Vec<(RowState, &str)> = d.rows.iter().map(|r| (r.state, r.text.as_str())).collect();
+        let d = m[0]
+            .weeks
+            .iter()
+            .flatten()
+            .find(|d| d.date == "2026-11-03")
+            .unwrap();
+        let got: Vec<(RowState, &str)> =
+            d.rows.iter().map(|r| (r.state, r.text.as_str())).collect();
         assert_eq!(
             got,
             [

@@ -621,7 +621,9 @@ fn calendar_days(
         };
         let day = b.ts.with_timezone(&tz).date_naive();
         let entry = days.entry(day).or_default();
-        entry.marks.insert(mark_order(sel.config.kind.calendar_mark()));
+        entry
+            .marks
+            .insert(mark_order(sel.config.kind.calendar_mark()));
         entry.backups += 1;
         let name = &sel.config.name;
         let own = entry

@@ -85,7 +85,9 @@ impl HtmlExporter {
             r.map_or_else(|| "n/a".to_string(), |r| format!("{:.0}%", r * 100.0))
         });
         env.add_filter("count", |n: u64| thousands(n));
-        env.add_filter("wrap", |s: String| Value::from_safe_string(wrap_at_separators(&s)));
+        env.add_filter("wrap", |s: String| {
+            Value::from_safe_string(wrap_at_separators(&s))
+        });
         env.add_filter("when", |t: Option<String>| {
             t.map_or_else(|| "–".to_string(), |t| short_time(&t))
         });
@@ -241,9 +243,6 @@ mod tests {
             wrap_at_separators("db_2026-11.sql"),
             "db_<wbr>2026-<wbr>11.<wbr>sql"
         );
-        assert_eq!(
-            wrap_at_separators("<b>&\"'"),
-            "&lt;b&gt;&amp;&quot;&#x27;"
-        );
+        assert_eq!(wrap_at_separators("<b>&\"'"), "&lt;b&gt;&amp;&quot;&#x27;");
     }
 }
