@@ -246,20 +246,17 @@ pub fn render_with(doc: &Outcome, style: Style) -> String {
     }
     if doc.ran(Operation::Verify) {
         let v = &doc.verification;
-        let mut parts = vec![
-            format!("{} passed", v.passed),
-            format!("{} failed", v.failed),
-            format!("{} recorded at first sight", v.recorded),
-        ];
+        let mut counts = format!(
+            "{} checked, {} passed, {} failed, {} recorded at first sight",
+            v.checked, v.passed, v.failed, v.recorded
+        );
         let unjudged = v.checked.saturating_sub(v.passed + v.failed + v.recorded);
         if unjudged > 0 {
-            parts.push(format!("{unjudged} could not be read"));
+            counts.push_str(&format!(", {unjudged} could not be read"));
         }
         let _ = writeln!(
             s,
-            "\nVerification: {} checked: {}; {} hashed",
-            count(v.checked, "backup"),
-            parts.join(", "),
+            "\nVerification: {counts}; {} hashed",
             human_bytes(v.bytes)
         );
         if v.recorded > 0 && v.passed + v.failed == 0 {

@@ -327,8 +327,6 @@ pub fn collect(ctx: &RunContext, doc: &Outcome) -> Result<ReportData> {
         )?);
     }
 
-    // Worst first, as everywhere in the report; the calendar rows follow the same order.
-    locations.sort_by_key(|l| std::cmp::Reverse(status_rank(&l.status)));
     let in_window = |b: &&ReportBackup| b.ts >= window_start;
     let check = |c: ReportCheck| CheckEntry {
         location: names
@@ -407,7 +405,8 @@ pub fn collect(ctx: &RunContext, doc: &Outcome) -> Result<ReportData> {
     })
 }
 
-fn status_rank(status: &str) -> u8 {
+/// How bad a location status is, for ordering worst first.
+pub fn status_rank(status: &str) -> u8 {
     match status {
         "critical" => 3,
         "warning" => 2,

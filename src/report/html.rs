@@ -112,8 +112,11 @@ impl HtmlExporter {
         let scores = |h: &[super::data::DayScore]| -> Result<Vec<(NaiveDate, Option<f64>)>> {
             h.iter().map(|d| Ok((day(&d.day)?, d.score))).collect()
         };
+        // Worst first, as everywhere in the page; the calendar's lines follow the cards.
+        let mut ordered: Vec<&LocationReport> = report.locations.iter().collect();
+        ordered.sort_by_key(|l| std::cmp::Reverse(super::data::status_rank(&l.status)));
         let mut cards = Vec::new();
-        for l in &report.locations {
+        for &l in &ordered {
             let sizes: Vec<(DateTime<Utc>, u64, &str)> = report
                 .backups
                 .iter()
@@ -146,8 +149,7 @@ impl HtmlExporter {
                 &report.calendar,
                 first,
                 today,
-                &report
-                    .locations
+                &ordered
                     .iter()
                     .map(|l| calendar::Track {
                         name: l.name.clone(),
