@@ -31,6 +31,35 @@ impl PartialEq for Frequency {
     }
 }
 
+/// The five cron fields: name, lowest and highest number allowed.
+const CRON_FIELDS: [(&str, u32, u32); 5] = [
+    ("minute", 0, 59),
+    ("hour", 0, 23),
+    ("day-of-month", 1, 31),
+    ("month", 1, 12),
+    ("day-of-week", 0, 7),
+];
+
+/// A rejected cron expression in words a person can act on: the field whose number is out
+/// of range when there is one, else what each field accepts (the cron library's own
+/// wording names its internals).
+fn cron_error_words(shown: &str, expr: &str) -> String {
+    for (field, (name, low, high)) in expr.split_whitespace().zip(CRON_FIELDS) {
+        let out_of_range = field
+            .split([',', '-', '/'])
+            .filter_map(|n| n.trim_start_matches('*').parse::<u32>().ok())
+            .find(|&n| n < low || n > high);
+        if let Some(n) = out_of_range {
+            return format!(
+                "cron expression `{shown}`: {n} is not a valid {name}; the {name} field takes {low} to {high}"
+            );
+        }
+    }
+    format!(
+        "cron expression `{shown}` is not valid: the five fields are minute (0-59), hour (0-23), day-of-month (1-31), month (1-12 or jan-dec) and day-of-week (0-7 or sun-sat), each a number, a range (1-5), a list (1,15), a step (*/10) or *"
+    )
+}
+
 impl Frequency {
     /// `hourly | daily | weekly | monthly`, `@hourly …` shorthands, or a 5-field cron expression.
     pub fn parse(s: &str) -> Result<Frequency, String> {
@@ -54,8 +83,7 @@ impl Frequency {
                 "schedule `{t}` is not hourly, daily, weekly, monthly or a 5-field cron expression (minute hour day-of-month month day-of-week)"
             ));
         }
-        let cron = croner::Cron::from_str(expr)
-            .map_err(|e| format!("cron expression `{t}` is invalid: {e}"))?;
+        let cron = croner::Cron::from_str(expr).map_err(|_| cron_error_words(t, expr))?;
         if !fires(&cron) {
             return Err(format!(
                 "cron expression `{t}` never fires: no date matches its day-of-month, month and day-of-week fields (e.g. 30 February); a location on it would never be judged"
@@ -251,8 +279,13 @@ impl Schedule {
                 Frequency::Monthly => "\"<day> HH:MM\", e.g. \"1 02:00\"",
                 Frequency::Cron(..) => "nothing",
             };
+            let article = if matches!(frequency, Frequency::Hourly) {
+                "an"
+            } else {
+                "a"
+            };
             return Err(format!(
-                "`at` does not fit a {} schedule: write {hint}",
+                "`at` does not fit {article} {} schedule: write {hint}",
                 frequency.describe()
             ));
         }
@@ -396,6 +429,50 @@ impl Schedule {
                 JudgedSlot { slot, satisfied }
             })
             .collect()
+    }
+}
+
+#[cfg(test)]
+mod cron_error_tests {
+    use super::*;
+
+    #[test]
+    fn an_out_of_range_number_is_named_in_words() {
+        let e = Frequency::parse("0 25 * * *").unwrap_err();
+        assert_eq!(
+            e,
+            "cron expression `0 25 * * *`: 25 is not a valid hour; the hour field takes 0 to 23"
+        );
+        let e = Frequency::parse("*/5 * 1-32 * *").unwrap_err();
+        assert!(e.contains("32 is not a valid day-of-month"), "{e}");
+        assert!(!e.contains("Component"), "{e}");
+    }
+
+    #[test]
+    fn an_hourly_schedule_takes_its_article() {
+        let e = Schedule::new(
+            Frequency::Hourly,
+            Some(At::parse("02:00").unwrap()),
+            None,
+            Tz::UTC,
+        )
+        .unwrap_err();
+        assert!(e.contains("does not fit an hourly schedule"), "{e}");
+        let e = Schedule::new(
+            Frequency::Daily,
+            Some(At::parse(":15").unwrap()),
+            None,
+            Tz::UTC,
+        )
+        .unwrap_err();
+        assert!(e.contains("does not fit a daily schedule"), "{e}");
+    }
+
+    #[test]
+    fn other_mistakes_say_what_each_field_takes() {
+        let e = Frequency::parse("0 3 * * funday").unwrap_err();
+        assert!(e.contains("day-of-week (0-7 or sun-sat)"), "{e}");
+        assert!(!e.contains("error:"), "{e}");
     }
 }
 

@@ -5,18 +5,59 @@
 
 use super::forecast::{self, Forecast};
 use crate::config::{Location, SizeOrPercent};
-use crate::health;
 use crate::outcome::{LatestBackup, LocationSummary, OpenProblem, Outcome};
-use crate::problem::Severity;
+use crate::problem::{Severity, Status};
 use crate::run::{RunContext, SelectedLocation};
+use crate::schedule::Frequency;
 use crate::store::{ReportBackup, ReportCheck};
 use anyhow::Result;
 use chrono::{DateTime, Datelike, NaiveDate, TimeZone, Utc};
 use serde::Serialize;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
-/// How many of the newest verifications and restore tests the tables show.
-pub const RECENT_CHECKS: usize = 100;
+/// A table of checks this long or shorter is listed whole; a longer one lists what did
+/// not pass and counts the rest.
+pub const SHORT_TABLE: usize = 10;
+
+/// The most verifications or restore tests of one window read for the report.
+const MAX_CHECKS: usize = 100_000;
+
+/// A health band. Ordered from good to bad so the worse of two is their `max`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Band {
+    Ok,
+    Unknown,
+    Warning,
+    Critical,
+}
+
+impl Band {
+    /// The score against the thresholds alone.
+    pub fn of_score(score: Option<f64>, warning: f64, critical: f64) -> Band {
+        match score {
+            None => Band::Unknown,
+            Some(s) if s < critical => Band::Critical,
+            Some(s) if s < warning => Band::Warning,
+            Some(_) => Band::Ok,
+        }
+    }
+
+    fn of_status(status: Status) -> Band {
+        match status {
+            Status::Ok => Band::Ok,
+            Status::Warning => Band::Warning,
+            Status::Critical => Band::Critical,
+            Status::Unknown => Band::Unknown,
+        }
+    }
+
+    /// The band shown beside a status: the score's band, never better than the status
+    /// (a good score over the window does not make an open critical problem "ok").
+    pub fn shown(score: Option<f64>, status: Status, warning: f64, critical: f64) -> Band {
+        Band::of_score(score, warning, critical).max(Band::of_status(status))
+    }
+}
 
 #[derive(Debug, Clone, Serialize)]
 pub struct ReportData {
@@ -31,8 +72,11 @@ pub struct ReportData {
     pub status: String,
     pub exit_code: i32,
     pub overall_health: Option<f64>,
-    /// The overall score against the thresholds: `ok | warning | critical | unknown`.
-    pub overall_health_status: String,
+    /// The overall health band: the score against the thresholds, never better than
+    /// `status`.
+    pub overall_health_status: Band,
+    /// The overall score against the thresholds alone.
+    pub overall_score_status: Band,
     pub thresholds: Thresholds,
     pub locations: Vec<LocationReport>,
     /// Mean stored score of the locations per day of the window.
@@ -42,10 +86,14 @@ pub struct ReportData {
     pub calendar: Vec<CalendarDay>,
     /// Every backup whose timestamp is in the window (the CSV's rows).
     pub backups: Vec<BackupEntry>,
-    /// The newest verifications and restore tests of the window (at most [`RECENT_CHECKS`]).
+    /// The verifications and restore tests of the window that the tables list: failures
+    /// first, then newest first; a long table lists only what did not pass (see the
+    /// summaries for the rest).
     pub verifications: Vec<CheckEntry>,
     pub restore_tests: Vec<CheckEntry>,
-    /// Open problems of the reported locations (and of the run itself).
+    pub verification_summary: CheckSummary,
+    pub restore_test_summary: CheckSummary,
+    /// Open problems of the reported locations (and of the run itself), worst first.
     pub problems: Vec<OpenProblem>,
     /// Acknowledgements, accepted changes and silences of the window, newest first.
     pub actions: Vec<ActionRow>,
@@ -64,6 +112,23 @@ pub struct ActionRow {
     pub action: String,
     pub target: String,
     pub reason: String,
+}
+
+/// How many checks of the window there were, by result, and which results the table
+/// leaves out.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct CheckSummary {
+    pub total: u64,
+    /// Checks per result (`passed`, `failed`, …), most important first.
+    pub results: Vec<ResultCount>,
+    /// Checks counted here but not listed in the table.
+    pub not_listed: Vec<ResultCount>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ResultCount {
+    pub result: String,
+    pub count: u64,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -87,10 +152,23 @@ pub struct LocationReport {
     pub kind: String,
     /// Calendar mark: `d`, `w` or `g`.
     pub mark: String,
+    /// The schedule in words: `hourly`, `daily`, `weekly`, `monthly` or `cron `…``.
+    pub schedule: String,
     /// Worst open problem of the location: `ok | warning | critical`.
     pub status: String,
     pub health_score: Option<f64>,
-    pub health_status: String,
+    /// The health band shown: the score against the thresholds, never better than `status`.
+    pub health_status: Band,
+    /// The score against the thresholds alone.
+    pub score_status: Band,
+    /// Due slots of the window and how many of them have a backup.
+    pub compliance: Compliance,
+    /// When a backup of this location last passed a restore test (any time, not only in
+    /// the window), RFC 3339 in the configured zone.
+    pub last_passed_restore: Option<String>,
+    pub last_passed_restore_age_seconds: Option<i64>,
+    /// When a backup of this location last passed verification.
+    pub last_passed_verification: Option<String>,
     pub backups_present: u64,
     pub backups_in_window: u64,
     pub bytes_in_window: u64,
@@ -105,8 +183,29 @@ pub struct LocationReport {
     pub forecast: Option<Forecast>,
     /// Stored daily scores over the window, oldest first.
     pub health_history: Vec<DayScore>,
+    /// Several slots a day (hourly, or a cron expression firing more than daily).
+    pub several_a_day: bool,
     #[serde(skip)]
     pub latest_backup_unix: Option<i64>,
+}
+
+/// Schedule compliance over the window: satisfied due slots / due slots.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+pub struct Compliance {
+    pub satisfied: u64,
+    pub due: u64,
+    /// 0–100, one decimal; None when nothing was due yet.
+    pub percent: Option<f64>,
+}
+
+impl Compliance {
+    pub fn new(satisfied: u64, due: u64) -> Compliance {
+        Compliance {
+            satisfied,
+            due,
+            percent: (due > 0).then(|| (satisfied as f64 * 1000.0 / due as f64).round() / 10.0),
+        }
+    }
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -130,7 +229,19 @@ pub struct CalendarDay {
     /// Backup types present that day, as marks `d`, `w`, `g` (in that order).
     pub marks: Vec<String>,
     pub backups: u64,
-    /// Missing due slots that day (`location @ slot`).
+    /// Missing due slots that day (`location HH:MM`).
+    pub missing: Vec<String>,
+    /// Each location with a backup or a missing slot that day, in the order of
+    /// `locations`: one location's gap is never hidden by another's backup.
+    pub locations: Vec<LocationDay>,
+}
+
+/// One location's day in the calendar.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct LocationDay {
+    pub location: String,
+    pub backups: u64,
+    /// Start times (`HH:MM`) of the due slots missed that day.
     pub missing: Vec<String>,
 }
 
@@ -231,6 +342,23 @@ pub fn collect(ctx: &RunContext, doc: &Outcome) -> Result<ReportData> {
         duration_ms: c.duration_ms,
         detail: c.detail,
     };
+    let (verifications, verification_summary) = check_table(
+        ctx.store
+            .recent_verifications(&ids, window_start, MAX_CHECKS)?
+            .into_iter()
+            .map(check)
+            .collect(),
+    );
+    let (restore_tests, restore_test_summary) = check_table(
+        ctx.store
+            .recent_restore_tests(&ids, window_start, MAX_CHECKS)?
+            .into_iter()
+            .map(check)
+            .collect(),
+    );
+    let mut problems = doc.problems.clone();
+    problems.sort_by_key(|p| std::cmp::Reverse(p.severity));
+    let order: Vec<&str> = locations.iter().map(|l| l.name.as_str()).collect();
     Ok(ReportData {
         version: env!("CARGO_PKG_VERSION").to_string(),
         generated_at: local(ctx.now),
@@ -244,28 +372,21 @@ pub fn collect(ctx: &RunContext, doc: &Outcome) -> Result<ReportData> {
         status: doc.status.as_str().to_string(),
         exit_code: doc.exit_code,
         overall_health: doc.overall_health,
-        overall_health_status: health::status_of(doc.overall_health, warning, critical).into(),
+        overall_health_status: Band::shown(doc.overall_health, doc.status, warning, critical),
+        overall_score_status: Band::of_score(doc.overall_health, warning, critical),
         thresholds: Thresholds { warning, critical },
         health_trend: mean_per_day(&scores),
-        calendar: calendar_days(ctx, &backups, &doc.locations, &names),
+        calendar: calendar_days(ctx, &backups, &doc.locations, &names, &order),
         backups: backups
             .iter()
             .filter(in_window)
             .map(|b| backup_entry(ctx, b, names[&b.location_id].config))
             .collect(),
-        verifications: ctx
-            .store
-            .recent_verifications(&ids, window_start, RECENT_CHECKS)?
-            .into_iter()
-            .map(check)
-            .collect(),
-        restore_tests: ctx
-            .store
-            .recent_restore_tests(&ids, window_start, RECENT_CHECKS)?
-            .into_iter()
-            .map(check)
-            .collect(),
-        problems: doc.problems.clone(),
+        verifications,
+        restore_tests,
+        verification_summary,
+        restore_test_summary,
+        problems,
         actions: ctx
             .store
             .actions_since(window_start)?
@@ -282,6 +403,60 @@ pub fn collect(ctx: &RunContext, doc: &Outcome) -> Result<ReportData> {
         locations,
         generated_unix: ctx.now.timestamp(),
     })
+}
+
+/// How bad a location status is, for ordering worst first.
+pub fn status_rank(status: &str) -> u8 {
+    match status {
+        "critical" => 3,
+        "warning" => 2,
+        "unknown" => 1,
+        _ => 0,
+    }
+}
+
+/// How much a check result matters to a reader: failures first, passes last.
+fn result_rank(result: &str) -> u8 {
+    match result {
+        "failed" | "error" => 0,
+        "passed" => 3,
+        "recorded" => 2,
+        _ => 1,
+    }
+}
+
+/// Order checks (newest first) failures first, and summarise a long table: every check
+/// that failed or could not be performed stays listed, the rest are only counted.
+fn check_table(mut rows: Vec<CheckEntry>) -> (Vec<CheckEntry>, CheckSummary) {
+    rows.sort_by_key(|c| result_rank(&c.result));
+    let mut results: Vec<ResultCount> = Vec::new();
+    for c in &rows {
+        match results.iter_mut().find(|r| r.result == c.result) {
+            Some(r) => r.count += 1,
+            None => results.push(ResultCount {
+                result: c.result.clone(),
+                count: 1,
+            }),
+        }
+    }
+    let total = rows.len() as u64;
+    let mut not_listed = Vec::new();
+    if rows.len() > SHORT_TABLE {
+        not_listed = results
+            .iter()
+            .filter(|r| result_rank(&r.result) > 0)
+            .cloned()
+            .collect();
+        rows.retain(|c| result_rank(&c.result) == 0);
+    }
+    (
+        rows,
+        CheckSummary {
+            total,
+            results,
+            not_listed,
+        },
+    )
 }
 
 fn month_start(d: NaiveDate) -> NaiveDate {
@@ -320,6 +495,19 @@ fn location_report(
         let usable = d.free_bytes.saturating_sub(reserve(loc, d.total_bytes));
         forecast::forecast(usable, &sizes, median_interval(own))
     });
+    let timestamps: Vec<DateTime<Utc>> =
+        ctx.store.backups_of(sel.id)?.iter().map(|b| b.ts).collect();
+    let judged = loc.schedule.judge(
+        window_start,
+        ctx.now,
+        timestamps.iter().min().copied(),
+        &timestamps,
+    );
+    let compliance = Compliance::new(
+        judged.iter().filter(|j| j.satisfied).count() as u64,
+        judged.len() as u64,
+    );
+    let passed = ctx.store.last_passed_checks(sel.id)?;
     let latest_backup_unix = summary
         .latest_backup
         .as_ref()
@@ -330,9 +518,23 @@ fn location_report(
         name: loc.name.clone(),
         kind: loc.kind.as_str().to_string(),
         mark: loc.kind.calendar_mark().to_string(),
+        schedule: loc.schedule.frequency.describe(),
         status: summary.status.as_str().to_string(),
         health_score: summary.health_score,
-        health_status: health::status_of(summary.health_score, warning, critical).into(),
+        health_status: Band::shown(summary.health_score, summary.status, warning, critical),
+        score_status: Band::of_score(summary.health_score, warning, critical),
+        compliance,
+        last_passed_restore: passed.restore.map(|t| ctx.local_rfc3339(t)),
+        last_passed_restore_age_seconds: passed.restore.map(|t| (ctx.now - t).num_seconds()),
+        last_passed_verification: passed.verification.map(|t| ctx.local_rfc3339(t)),
+        several_a_day: match loc.schedule.frequency {
+            Frequency::Hourly => true,
+            Frequency::Cron(..) => loc
+                .schedule
+                .period(ctx.now)
+                .is_some_and(|p| p < chrono::Duration::days(1)),
+            _ => false,
+        },
         backups_present: summary.backups_present,
         backups_in_window: in_window.len() as u64,
         bytes_in_window: in_window.iter().map(|b| b.size).sum(),
@@ -399,38 +601,68 @@ fn calendar_days(
     backups: &[ReportBackup],
     summaries: &[LocationSummary],
     names: &HashMap<i64, &SelectedLocation>,
+    order: &[&str],
 ) -> Vec<CalendarDay> {
+    #[derive(Default)]
+    struct Acc {
+        marks: BTreeSet<u8>,
+        backups: u64,
+        missing: Vec<String>,
+        /// Per location, by its place in `order`.
+        locations: BTreeMap<usize, LocationDay>,
+    }
     let tz = ctx.tz();
-    let mut days: BTreeMap<NaiveDate, (BTreeSet<u8>, u64, Vec<String>)> = BTreeMap::new();
+    let place = |name: &str| order.iter().position(|n| *n == name).unwrap_or(order.len());
+    let mut days: BTreeMap<NaiveDate, Acc> = BTreeMap::new();
     for b in backups {
         let Some(sel) = names.get(&b.location_id) else {
             continue;
         };
         let day = b.ts.with_timezone(&tz).date_naive();
         let entry = days.entry(day).or_default();
-        entry.0.insert(mark_order(sel.config.kind.calendar_mark()));
-        entry.1 += 1;
+        entry
+            .marks
+            .insert(mark_order(sel.config.kind.calendar_mark()));
+        entry.backups += 1;
+        let name = &sel.config.name;
+        let own = entry
+            .locations
+            .entry(place(name))
+            .or_insert_with(|| LocationDay {
+                location: name.clone(),
+                ..LocationDay::default()
+            });
+        own.backups += 1;
     }
     for l in summaries {
         for slot in &l.missing_slots {
             let t = slot.0;
             let day = t.with_timezone(&tz).date_naive();
-            let time = t.with_timezone(&tz).format("%H:%M");
-            days.entry(day)
-                .or_default()
-                .2
-                .push(format!("{} {time}", l.name));
+            let time = t.with_timezone(&tz).format("%H:%M").to_string();
+            let entry = days.entry(day).or_default();
+            entry.missing.push(format!("{} {time}", l.name));
+            entry
+                .locations
+                .entry(place(&l.name))
+                .or_insert_with(|| LocationDay {
+                    location: l.name.clone(),
+                    ..LocationDay::default()
+                })
+                .missing
+                .push(time);
         }
     }
     days.into_iter()
-        .map(|(date, (marks, backups, missing))| CalendarDay {
+        .map(|(date, acc)| CalendarDay {
             date: date.to_string(),
-            marks: marks
+            marks: acc
+                .marks
                 .into_iter()
                 .map(|m| MARKS[m as usize].to_string())
                 .collect(),
-            backups,
-            missing,
+            backups: acc.backups,
+            missing: acc.missing,
+            locations: acc.locations.into_values().collect(),
         })
         .collect()
 }

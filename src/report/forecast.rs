@@ -18,6 +18,30 @@ pub struct Forecast {
     pub backups_fit: u64,
     /// `backups_fit` × the median interval between recent backups, in days.
     pub days_until_full: Option<f64>,
+    /// `days_until_full` in words a person can plan with: days, months, years, and
+    /// "more than 10 years" beyond that (further is not a forecast anyone can use).
+    pub until_full: Option<String>,
+}
+
+/// How far ahead a forecast is worth stating, in days.
+pub const HORIZON_DAYS: f64 = 3652.5;
+
+/// A number of days in the unit a reader grasps: days, months or years, capped at the
+/// horizon.
+pub fn span_words(days: f64) -> String {
+    if days < 1.0 {
+        "less than a day".to_string()
+    } else if days < 1.5 {
+        "1 day".to_string()
+    } else if days < 90.0 {
+        format!("{days:.0} days")
+    } else if days < 730.0 {
+        format!("{:.0} months", days / 30.4)
+    } else if days <= HORIZON_DAYS {
+        format!("{:.0} years", days / 365.25)
+    } else {
+        "more than 10 years".to_string()
+    }
 }
 
 /// `sizes` oldest first (at most the last [`RECENT`] are used), `interval_secs` the
@@ -49,14 +73,16 @@ pub fn forecast(usable_bytes: u64, sizes: &[u64], interval_secs: Option<i64>) ->
         (free / next).floor()
     };
     let backups_fit = fit.max(0.0) as u64;
+    let days_until_full = interval_secs
+        .filter(|&s| s > 0)
+        .map(|s| (backups_fit as f64 * s as f64 / 86400.0 * 10.0).round() / 10.0);
     Some(Forecast {
         usable_bytes,
         next_size: next.round() as u64,
         growth_per_backup: slope.round() as i64,
         backups_fit,
-        days_until_full: interval_secs
-            .filter(|&s| s > 0)
-            .map(|s| (backups_fit as f64 * s as f64 / 86400.0 * 10.0).round() / 10.0),
+        days_until_full,
+        until_full: days_until_full.map(span_words),
     })
 }
 
@@ -88,6 +114,18 @@ mod tests {
         let f = forecast(100, &[50, 30, 10], None).unwrap();
         assert_eq!(f.next_size, 10);
         assert_eq!(f.backups_fit, 10);
+    }
+
+    #[test]
+    fn far_futures_are_capped_in_words() {
+        assert_eq!(span_words(0.4), "less than a day");
+        assert_eq!(span_words(12.4), "12 days");
+        assert_eq!(span_words(200.0), "7 months");
+        assert_eq!(span_words(1000.0), "3 years");
+        assert_eq!(span_words(3652.0), "10 years");
+        assert_eq!(span_words(16_626_000.0), "more than 10 years");
+        let f = forecast(u64::MAX / 4, &[10, 10], Some(86400)).unwrap();
+        assert_eq!(f.until_full.as_deref(), Some("more than 10 years"));
     }
 
     #[test]

@@ -85,7 +85,9 @@ impl HtmlExporter {
             r.map_or_else(|| "n/a".to_string(), |r| format!("{:.0}%", r * 100.0))
         });
         env.add_filter("count", |n: u64| thousands(n));
-        env.add_filter("span_days", |d: f64| span_days(d));
+        env.add_filter("wrap", |s: String| {
+            Value::from_safe_string(wrap_at_separators(&s))
+        });
         env.add_filter("when", |t: Option<String>| {
             t.map_or_else(|| "–".to_string(), |t| short_time(&t))
         });
@@ -110,8 +112,11 @@ impl HtmlExporter {
         let scores = |h: &[super::data::DayScore]| -> Result<Vec<(NaiveDate, Option<f64>)>> {
             h.iter().map(|d| Ok((day(&d.day)?, d.score))).collect()
         };
+        // Worst first, as everywhere in the page; the calendar's lines follow the cards.
+        let mut ordered: Vec<&LocationReport> = report.locations.iter().collect();
+        ordered.sort_by_key(|l| std::cmp::Reverse(super::data::status_rank(&l.status)));
         let mut cards = Vec::new();
-        for l in &report.locations {
+        for &l in &ordered {
             let sizes: Vec<(DateTime<Utc>, u64, &str)> = report
                 .backups
                 .iter()
@@ -140,7 +145,18 @@ impl HtmlExporter {
         Ok(View {
             report,
             live: edition == Edition::Latest,
-            months: calendar::months(&report.calendar, first, today),
+            months: calendar::months(
+                &report.calendar,
+                first,
+                today,
+                &ordered
+                    .iter()
+                    .map(|l| calendar::Track {
+                        name: l.name.clone(),
+                        counts: l.several_a_day,
+                    })
+                    .collect::<Vec<_>>(),
+            ),
             overall_chart: charts::health(
                 "Overall health (mean of the locations)",
                 charts::WIDE,
@@ -168,15 +184,25 @@ fn thousands(n: u64) -> String {
     out
 }
 
-/// A number of days in the unit a reader grasps: days, months or years.
-fn span_days(days: f64) -> String {
-    if days < 90.0 {
-        format!("{days:.0} days")
-    } else if days < 730.0 {
-        format!("{:.0} months", days / 30.4)
-    } else {
-        format!("{} years", thousands((days / 365.25).round() as u64))
+/// A file name, HTML-escaped, with a line-break opportunity (`<wbr>`) after each `_`, `-`,
+/// `.` and `/`: a long name wraps between its parts, not in the middle of one.
+fn wrap_at_separators(s: &str) -> String {
+    let mut out = String::with_capacity(s.len() + s.len() / 4);
+    for c in s.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&#x27;"),
+            '/' => out.push_str("&#x2f;"),
+            c => out.push(c),
+        }
+        if matches!(c, '_' | '-' | '.' | '/') {
+            out.push_str("<wbr>");
+        }
     }
+    out
 }
 
 /// `2026-11-21T02:00:00+01:00` → `2026-11-21 02:00`.
@@ -213,10 +239,12 @@ mod tests {
         assert_eq!(thousands(0), "0");
         assert_eq!(thousands(999), "999");
         assert_eq!(thousands(1_752_197), "1,752,197");
-        assert_eq!(span_days(12.4), "12 days");
-        assert_eq!(span_days(200.0), "7 months");
-        assert_eq!(span_days(1_752_197.0), "4,797 years");
         assert_eq!(short_time("2026-11-21T02:00:00+01:00"), "2026-11-21 02:00");
         assert_eq!(short_time("junk"), "junk");
+        assert_eq!(
+            wrap_at_separators("db_2026-11.sql"),
+            "db_<wbr>2026-<wbr>11.<wbr>sql"
+        );
+        assert_eq!(wrap_at_separators("<b>&\"'"), "&lt;b&gt;&amp;&quot;&#x27;");
     }
 }

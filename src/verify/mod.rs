@@ -44,6 +44,9 @@ pub struct Summary {
     pub checked: u64,
     pub passed: u64,
     pub failed: u64,
+    /// Seen for the first time without a sidecar: a checksum was recorded, nothing was
+    /// compared yet.
+    pub recorded: u64,
     pub bytes: u64,
 }
 
@@ -289,6 +292,7 @@ fn finish(ctx: &RunContext, plan: Plan, hashed: Vec<Judged>, summary: &mut Summa
     summary.checked += rows.len() as u64;
     summary.passed += count(VerifyResult::Passed);
     summary.failed += count(VerifyResult::Failed);
+    summary.recorded += count(VerifyResult::Recorded);
     summary.bytes += bytes;
     Ok(())
 }

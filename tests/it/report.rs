@@ -239,6 +239,25 @@ fn calendar_cell<'a>(html: &'a str, date: &str) -> &'a str {
     &html[start..end]
 }
 
+/// The states of a calendar cell's location lines, top to bottom.
+fn rows_of(cell: &str) -> Vec<&str> {
+    cell.split("class=\"row r-")
+        .skip(1)
+        .map(|r| &r[..r.find('"').unwrap()])
+        .collect()
+}
+
+/// The texts of a calendar cell's location lines, top to bottom.
+fn row_texts(cell: &str) -> Vec<&str> {
+    cell.split("class=\"row r-")
+        .skip(1)
+        .map(|r| {
+            let start = r.find('>').unwrap() + 1;
+            &r[start..start + r[start..].find("</span>").unwrap()]
+        })
+        .collect()
+}
+
 #[test]
 fn html_is_self_contained_escaped_and_shows_the_calendar() {
     let ws = workspace();
@@ -262,14 +281,12 @@ fn html_is_self_contained_escaped_and_shows_the_calendar() {
         html.contains("&lt;script&gt;alert(1)&lt;"),
         "escaped name shown"
     );
-    // Calendar: known days carry their marks, the missed slot a red mark, today is marked.
+    // Calendar: one line per location in every day, the missed slot a red mark, today
+    // is marked.
     let both = calendar_cell(&html, "2026-11-18");
-    assert!(both.contains("mk-db") && both.contains("mk-web"), "{both}");
+    assert_eq!(rows_of(both), ["ok", "ok"], "{both}");
     let missed = calendar_cell(&html, "2026-11-15");
-    assert!(
-        missed.contains("mk-miss") && !missed.contains("mk-db"),
-        "{missed}"
-    );
+    assert_eq!(rows_of(missed), ["missed", "empty"], "{missed}");
     assert!(
         missed.contains("missing: db 02:00"),
         "text, not only colour: {missed}"
@@ -501,4 +518,440 @@ fn report_without_any_history_still_renders() {
     assert!(html.contains("no data yet"));
     let csv = read(&ws.path("reports/latest.csv"));
     assert_eq!(csv.lines().count(), 1, "header only: {csv}");
+}
+
+const MIXED: &str = r#"
+timezone: UTC
+backups:
+  locations:
+    - name: db
+      path: db
+      type: database
+      schedule: daily
+      at: "02:00"
+    - name: files
+      path: files
+      type: files
+      schedule: daily
+      at: "04:00"
+    - name: wal
+      path: wal
+      type: database
+      schedule: hourly
+    - name: site
+      path: site
+      type: website
+      schedule: weekly
+      at: "sun 03:00"
+reporting:
+  formats: [json, html]
+logging: { file: null }
+"#;
+
+/// Daily dumps 10–20 November except the 15th; daily file archives every day, the 15th
+/// included; hourly WAL segments on the 19th (03:00 and 04:00 missed) and the 20th until
+/// 11:00 (so it is overdue); weekly site archives on Sundays 8 and 15 November.
+/// Monitored on 20 November 14:30 UTC.
+fn mixed() -> Workspace {
+    let mut ws = Workspace::new();
+    ws.write_config(MIXED);
+    for day in 10..=20 {
+        if day != 15 {
+            let t = ts(&format!("2026-11-{day}T02:30:00Z"));
+            ws.write_file(&format!("db/db_202611{day}_023000.sql"), b"dump", t);
+        }
+        let t = ts(&format!("2026-11-{day}T04:30:00Z"));
+        ws.write_file(&format!("files/files_202611{day}_043000.tar"), b"tar", t);
+    }
+    for (day, hours) in [(19, 0..24), (20, 0..12)] {
+        for h in hours {
+            if day == 19 && (h == 3 || h == 4) {
+                continue;
+            }
+            let t = ts(&format!("2026-11-{day}T{h:02}:10:00Z"));
+            ws.write_file(&format!("wal/wal_202611{day}_{h:02}1000.gz"), b"w", t);
+        }
+    }
+    for day in [8, 15] {
+        let t = ts(&format!("2026-11-{day:02}T03:30:00Z"));
+        ws.write_file(&format!("site/site_202611{day:02}_033000.tgz"), b"s", t);
+    }
+    ws.now = Some(ts("2026-11-20T14:30:00Z"));
+    ws.run(&["--monitor", "--days", "14"]);
+    ws
+}
+
+fn latest_json(ws: &Workspace) -> serde_json::Value {
+    serde_json::from_str(&read(&ws.path("reports/latest.json"))).unwrap()
+}
+
+#[test]
+fn calendar_gives_every_location_its_own_line() {
+    let ws = mixed();
+    ws.run(&["--report", "--days", "14"]);
+    let json = latest_json(&ws);
+    let day = |d: &str| {
+        json["calendar"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|c| c["date"] == d)
+            .cloned()
+            .unwrap_or_else(|| panic!("no calendar day {d}"))
+    };
+    // The 15th: db missed its dump while files made its archive; both are there.
+    let fifteenth = day("2026-11-15");
+    let of = |name: &str| {
+        fifteenth["locations"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|l| l["location"] == name)
+            .cloned()
+            .unwrap_or_else(|| panic!("{name} missing on the 15th: {fifteenth}"))
+    };
+    assert_eq!(of("db")["backups"], 0);
+    assert_eq!(of("db")["missing"], serde_json::json!(["02:00"]));
+    assert_eq!(of("files")["backups"], 1);
+    let html = read(&ws.path("reports/latest.html"));
+    // The lines follow the cards (worst first).
+    let order: Vec<String> = html
+        .split("<article class=\"card")
+        .skip(1)
+        .map(|c| {
+            let start = c.find("<h3>").unwrap() + 4;
+            c[start..start + c[start..].find("</h3>").unwrap()].to_string()
+        })
+        .collect();
+    assert_eq!(order.len(), 4, "{order:?}");
+    let line = |cell: &str, name: &str| -> (String, String) {
+        let i = order.iter().position(|n| n == name).unwrap();
+        (rows_of(cell)[i].to_string(), row_texts(cell)[i].to_string())
+    };
+    let cell = calendar_cell(&html, "2026-11-15");
+    assert_eq!(rows_of(cell).len(), 4, "one line per location: {cell}");
+    assert_eq!(line(cell, "db"), ("missed".into(), "✖".into()), "{cell}");
+    assert_eq!(line(cell, "files"), ("ok".into(), "✔".into()), "{cell}");
+    assert!(cell.contains("db: no backup, missed 02:00"), "{cell}");
+    // Hourly shows how many backups a day had; weekly marks only its day.
+    let cell = calendar_cell(&html, "2026-11-19");
+    // (The slash is escaped like all text in the page.)
+    assert_eq!(
+        line(cell, "wal"),
+        ("partial".into(), "22&#x2f;24".into()),
+        "{cell}"
+    );
+    assert_eq!(
+        line(cell, "site"),
+        ("empty".into(), String::new()),
+        "{cell}"
+    );
+    assert_eq!(line(cell, "db"), ("ok".into(), "✔".into()), "{cell}");
+    let sunday = calendar_cell(&html, "2026-11-15");
+    assert_eq!(line(sunday, "site"), ("ok".into(), "✔".into()), "{sunday}");
+    // The legend names the lines in order.
+    assert!(html.contains("one line per location"), "legend");
+    let schedules: Vec<&str> = json["locations"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|l| l["schedule"].as_str().unwrap())
+        .collect();
+    assert!(schedules.contains(&"hourly") && schedules.contains(&"weekly"));
+}
+
+/// Record verifications and restore tests for `n` of the newest backups: backup ids
+/// divisible by `every` fail.
+fn record_checks(ws: &Workspace, n: u32, every: u32) {
+    let conn = ws.store();
+    conn.execute_batch(&format!(
+        "INSERT INTO verifications (backup_id, at, method, algo, result, bytes, detail)
+           SELECT id, ts + 600, 'checksum', 'sha256',
+                  CASE WHEN id % {every} = 0 THEN 'failed' ELSE 'passed' END, 4,
+                  CASE WHEN id % {every} = 0 THEN 'sha256 differs from the recorded checksum' END
+           FROM backups WHERE ts <= {now} ORDER BY ts DESC LIMIT {n};
+         INSERT INTO restore_tests (backup_id, at, format, result, files, bytes, detail, size, mtime_ns)
+           SELECT id, ts + 900, 'sql', CASE WHEN id % {every} = 0 THEN 'failed' ELSE 'passed' END,
+                  1, 4, CASE WHEN id % {every} = 0 THEN 'psql stopped at line 3' END, 4, mtime_ns
+           FROM backups WHERE ts <= {now} ORDER BY ts DESC LIMIT {n};",
+        now = ts("2026-11-20T11:00:00Z").timestamp()
+    ))
+    .unwrap();
+}
+
+#[test]
+fn failures_come_first_and_long_tables_are_summarised() {
+    let ws = mixed();
+    record_checks(&ws, 40, 7);
+    ws.run(&["--report", "--days", "14"]);
+    let json = latest_json(&ws);
+    let failed =
+        ws.store_value::<i64>("SELECT COUNT(*) FROM verifications WHERE result = 'failed'") as u64;
+    assert!(failed >= 3, "the scenario has failures: {failed}");
+    for (list, summary) in [
+        ("verifications", "verification_summary"),
+        ("restore_tests", "restore_test_summary"),
+    ] {
+        let rows = json[list].as_array().unwrap();
+        assert_eq!(
+            rows.len() as u64,
+            failed,
+            "{list}: only the failures listed"
+        );
+        assert!(rows.iter().all(|r| r["result"] == "failed"), "{list}");
+        assert_eq!(json[summary]["total"], 40);
+        assert_eq!(
+            json[summary]["not_listed"],
+            serde_json::json!([{ "result": "passed", "count": 40 - failed }])
+        );
+    }
+    let html = read(&ws.path("reports/latest.html"));
+    let passed = 40 - failed;
+    assert!(
+        html.contains(&format!("{passed} passed: not listed.")),
+        "the passes are counted, not listed"
+    );
+    assert!(
+        html.contains("sha256 differs from the recorded checksum"),
+        "a failure is listed in full"
+    );
+    assert!(!html.contains("PASSED</span></td>"), "no passing rows");
+    // A short table lists everything, failures first.
+    let ws = mixed();
+    record_checks(&ws, 8, 3);
+    ws.run(&["--report", "--days", "14"]);
+    let json = latest_json(&ws);
+    let results: Vec<&str> = json["verifications"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["result"].as_str().unwrap())
+        .collect();
+    assert_eq!(results.len(), 8);
+    let first_pass = results.iter().position(|r| *r == "passed").unwrap();
+    assert!(first_pass > 0, "{results:?}");
+    assert!(
+        results[first_pass..].iter().all(|r| *r == "passed"),
+        "failures before passes: {results:?}"
+    );
+    assert_eq!(
+        json["verification_summary"]["not_listed"],
+        serde_json::json!([])
+    );
+}
+
+#[test]
+fn cards_show_the_last_good_restore_and_schedule_compliance() {
+    let ws = mixed();
+    record_checks(&ws, 40, 1000);
+    ws.run(&["--report", "--days", "14"]);
+    let json = latest_json(&ws);
+    let loc = |name: &str| {
+        json["locations"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|l| l["name"] == name)
+            .cloned()
+            .unwrap()
+    };
+    // db: dumps 10–20 November but the 15th; its first slot is judged from the oldest
+    // backup on, so 10 of 11 due slots have one.
+    let db = loc("db");
+    assert_eq!(db["compliance"]["due"], 11, "{db}");
+    assert_eq!(db["compliance"]["satisfied"], 10, "{db}");
+    assert_eq!(db["compliance"]["percent"], 90.9);
+    let files = loc("files");
+    assert_eq!(files["compliance"]["percent"], 100.0, "{files}");
+    assert_eq!(
+        db["last_passed_restore"], "2026-11-20T02:45:00+00:00",
+        "{db}"
+    );
+    let site = loc("site");
+    assert_eq!(
+        site["last_passed_restore"],
+        serde_json::Value::Null,
+        "{site}"
+    );
+    let html = read(&ws.path("reports/latest.html"));
+    let card = card_of(&html, "db");
+    assert!(card.contains("90.9%"), "{card}");
+    assert!(card.contains("(10 of 11 due slots)"), "{card}");
+    assert!(card.contains("Last good restore"), "{card}");
+    assert!(card.contains("2026-11-20 02:45"), "{card}");
+    assert!(card_of(&html, "site").contains("never (run --test-restore)"));
+}
+
+/// The HTML of one location card.
+fn card_of<'a>(html: &'a str, name: &str) -> &'a str {
+    let start = html
+        .find(&format!("<h3>{name}</h3>"))
+        .unwrap_or_else(|| panic!("no card {name}"));
+    let end = html[start..].find("</article>").unwrap() + start;
+    &html[start..end]
+}
+
+#[test]
+fn the_audit_log_is_shown() {
+    let ws = mixed();
+    let (_, doc) = ws.run_json(&["--status"]);
+    let id = doc["problems"][0]["id"].as_i64().expect("an open problem");
+    let run = ws.run(&[
+        "--ack",
+        &id.to_string(),
+        "--reason",
+        "dump job moved, fixing tonight",
+    ]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    ws.run(&["--report", "--days", "14"]);
+    let json = latest_json(&ws);
+    assert_eq!(json["actions"][0]["action"], "ack", "{}", json["actions"]);
+    assert_eq!(
+        json["actions"][0]["reason"],
+        "dump job moved, fixing tonight"
+    );
+    let html = read(&ws.path("reports/latest.html"));
+    let section = &html[html.find("id=\"actions\"").unwrap()..];
+    let section = &section[..section.find("</section>").unwrap()];
+    assert!(
+        section.contains("dump job moved, fixing tonight"),
+        "{section}"
+    );
+    assert!(section.contains(">ack<"), "{section}");
+}
+
+#[test]
+fn health_band_never_reads_ok_beside_a_critical_status() {
+    let ws = mixed();
+    ws.run(&["--report", "--days", "14"]);
+    let json = latest_json(&ws);
+    let mut seen_critical = false;
+    for l in json["locations"].as_array().unwrap() {
+        if l["status"] == "critical" {
+            seen_critical = true;
+            assert_eq!(l["health_status"], "critical", "{l}");
+        }
+        if l["status"] == "warning" {
+            assert_ne!(l["health_status"], "ok", "{l}");
+        }
+    }
+    assert!(
+        seen_critical,
+        "the scenario has a critical location (wal is overdue)"
+    );
+    // wal scores well over the window but is overdue now: the card says both.
+    let wal = json["locations"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|l| l["name"] == "wal")
+        .unwrap();
+    assert_eq!(wal["status"], "critical");
+    let html = read(&ws.path("reports/latest.html"));
+    let card = card_of(&html, "wal");
+    assert!(
+        card.contains("class=\"band b-critical\">critical</span>"),
+        "{card}"
+    );
+    assert!(!card.contains("b-ok"), "{card}");
+    if json["overall_score_status"] == "ok" {
+        assert_eq!(json["overall_health_status"], "critical");
+    }
+    // Cards are worst first.
+    let first = &html[html.find("<article class=\"card").unwrap()..];
+    assert!(
+        first.starts_with("<article class=\"card status-critical\""),
+        "{}",
+        &first[..80]
+    );
+}
+
+#[test]
+fn forecasts_are_capped_and_names_wrap_at_separators() {
+    let ws = mixed();
+    ws.run(&["--report", "--days", "14"]);
+    let json = latest_json(&ws);
+    // Backups of a few bytes on a real disk: centuries of room, said as a person would.
+    let db = &json["locations"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|l| l["name"] == "db")
+        .unwrap()["forecast"];
+    assert_eq!(db["until_full"], "more than 10 years", "{db}");
+    let html = read(&ws.path("reports/latest.html"));
+    assert!(html.contains("room for more than 10 years of backups"));
+    assert!(!html.contains(" years)") || !html.contains(",000 years"));
+    assert!(
+        html.contains("db_<wbr>20261120_<wbr>023000.<wbr>sql"),
+        "a file name breaks only at its separators"
+    );
+    assert!(!html.contains("word-break: break-all"));
+}
+
+// The text summary on stdout (the human companion of the report).
+
+#[test]
+fn text_summary_counts_recorded_backups_in_plain_words() {
+    let mut ws = Workspace::new();
+    ws.write_config(
+        r#"
+timezone: UTC
+backups:
+  locations:
+    - name: db
+      path: db
+      schedule: daily
+logging: { file: null }
+"#,
+    );
+    ws.write_file(
+        "db/db_20261120_020000.sql",
+        b"dump",
+        ts("2026-11-20T02:10:00Z"),
+    );
+    ws.now = Some(ts("2026-11-20T12:00:00Z"));
+    let run = ws.run(&["--monitor", "--verify"]);
+    let out = &run.stdout;
+    assert!(out.contains(" · 1 location · "), "{out}");
+    assert!(
+        out.contains("Verification: 1 checked, 0 passed, 0 failed, 1 recorded at first sight"),
+        "{out}"
+    );
+    assert!(
+        out.contains("the next --verify compares against them"),
+        "{out}"
+    );
+    assert!(!out.contains('\x1b'), "no colour in a pipe: {out:?}");
+    let (_, doc) = ws.run_json(&["--verify"]);
+    assert_eq!(
+        doc["verification"]["recorded"], 0,
+        "{}",
+        doc["verification"]
+    );
+    assert_eq!(doc["verification"]["passed"], 1, "{}", doc["verification"]);
+}
+
+#[test]
+fn a_bad_cron_expression_is_explained_in_words() {
+    let ws = Workspace::new();
+    ws.write_config(
+        r#"
+backups:
+  locations:
+    - name: db
+      path: db
+      schedule: "0 25 * * *"
+logging: { file: null }
+"#,
+    );
+    let run = ws.run(&["--check-config"]);
+    assert_eq!(run.code, 3);
+    let all = format!("{}{}", run.stdout, run.stderr);
+    assert!(
+        all.contains("25 is not a valid hour; the hour field takes 0 to 23"),
+        "{all}"
+    );
+    assert!(!all.contains("Component error"), "{all}");
+    assert!(!all.contains("out of bounds"), "{all}");
 }
