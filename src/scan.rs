@@ -6,13 +6,27 @@
 //! settings they were derived with have changed.
 
 use crate::config::Location;
-use crate::store::{FoundFile, Store};
+use crate::store::Store;
 use crate::timestamp::{self, TimestampSource};
 use chrono::{DateTime, TimeZone, Utc};
 use chrono_tz::Tz;
 use globset::{GlobBuilder, GlobSet, GlobSetBuilder};
 use std::fs::{File, Metadata};
 use std::path::Path;
+
+/// A file a scan found under a location.
+#[derive(Debug, Clone, PartialEq)]
+pub struct FoundFile {
+    /// Relative to the location's path, `/`-separated.
+    pub path: String,
+    pub size: u64,
+    pub mtime_ns: i64,
+    pub ts: DateTime<Utc>,
+    /// Where the timestamp came from.
+    pub ts_source: crate::timestamp::TimestampSource,
+    /// Modified longer ago than `settle`: safe to record.
+    pub settled: bool,
+}
 
 /// Open a file found under a location for reading, with the metadata of what was
 /// opened. Non-blocking: a FIFO (or device) put where a backup or sidecar was would
@@ -242,7 +256,7 @@ pub fn scan(loc: &Location, tz: &Tz, now: DateTime<Utc>) -> Result<ScanResult, S
             size: meta.len(),
             mtime_ns,
             ts,
-            ts_source: source.stored(),
+            ts_source: source,
         });
         result.sources.push(source);
     }

@@ -1,24 +1,11 @@
 //! Backup rows: what each scan found, and what later operations read about backups.
 
 use super::{Store, from_unix, to_unix};
+use crate::scan::FoundFile;
 use anyhow::Result;
 use chrono::{DateTime, Utc};
 use rusqlite::{Row, params};
 use std::collections::HashMap;
-
-/// A file a scan found under a location.
-#[derive(Debug, Clone, PartialEq)]
-pub struct FoundFile {
-    /// Relative to the location's path, `/`-separated.
-    pub path: String,
-    pub size: u64,
-    pub mtime_ns: i64,
-    pub ts: DateTime<Utc>,
-    /// `filename` or `mtime`.
-    pub ts_source: &'static str,
-    /// Modified longer ago than `settle`: safe to record.
-    pub settled: bool,
-}
 
 /// One backup as the store knows it.
 #[derive(Debug, Clone, PartialEq)]
@@ -148,7 +135,7 @@ impl Store {
                             f.size as i64,
                             f.mtime_ns,
                             to_unix(f.ts),
-                            f.ts_source,
+                            f.ts_source.stored(),
                             now_s
                         ])?;
                         sync.new_backups += 1;
@@ -296,7 +283,7 @@ mod tests {
             size,
             mtime_ns: 1,
             ts: from_unix(1000),
-            ts_source: "mtime",
+            ts_source: crate::timestamp::TimestampSource::Mtime,
             settled,
         }
     }

@@ -18,7 +18,7 @@ mod sql_types;
 mod verify;
 
 pub use alerts::{AlertDelivery, AlertRow, Event};
-pub use backups::{BackupRow, FoundFile, ScanSync};
+pub use backups::{BackupRow, ScanSync};
 pub use health::DailyHealth;
 pub use lifecycle::{ActionEntry, StoredSilence};
 pub use problems::StoredProblem;
@@ -370,12 +370,12 @@ pub(crate) fn store_with_one_backup(
     let loc = store
         .upsert_location("a", "/a", "generic", from_unix(0))
         .expect("location");
-    let file = FoundFile {
+    let file = crate::scan::FoundFile {
         path: path.into(),
         size,
         mtime_ns,
         ts: from_unix(5),
-        ts_source: "mtime",
+        ts_source: crate::timestamp::TimestampSource::Mtime,
         settled: true,
     };
     store.sync_scan(loc, &[file], from_unix(10)).expect("scan");

@@ -258,7 +258,7 @@ impl Store {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::store::FoundFile;
+    use crate::scan::FoundFile;
 
     fn file(path: &str, ts: i64) -> FoundFile {
         FoundFile {
@@ -266,7 +266,7 @@ mod tests {
             size: 10,
             mtime_ns: ts * 1_000_000_000,
             ts: from_unix(ts),
-            ts_source: "filename",
+            ts_source: crate::timestamp::TimestampSource::FilenameFormat,
             settled: true,
         }
     }
