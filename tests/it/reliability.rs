@@ -746,8 +746,11 @@ fn unwritable_report_directory_is_a_clear_error_and_keeps_latest_and_alerts() {
     );
     let delivered: i64 = w.store_value("SELECT COUNT(*) FROM alert_deliveries WHERE success = 1");
     assert!(delivered > 0, "the alerts still went out");
-    let code: i64 = w.store_value("SELECT exit_code FROM runs ORDER BY id DESC LIMIT 1");
-    assert_eq!(code, 3, "the audit log records the failure");
+    let (_, status) = w.run_json(&["--status"]);
+    assert_eq!(
+        status["last_run"]["exit_code"], 3,
+        "the audit log records the failure: {status:#}"
+    );
 }
 
 /// A mount that is undone when dropped (also when the test fails).

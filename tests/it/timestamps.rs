@@ -104,9 +104,13 @@ fn fixing_filename_format_clears_the_false_missing_slots_on_the_next_run() {
         stored(&w, "www-20261202-0315.tar.gz").0,
         ts("2026-12-02T03:15:00Z")
     );
-    let open: i64 = w.store_value(
-        "SELECT COUNT(*) FROM problems WHERE kind = 'missing_backup' AND resolved_at IS NULL",
-    );
+    let (_, status) = w.run_json(&["--status"]);
+    let open = status["problems"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|p| p["kind"] == "missing_backup")
+        .count();
     assert_eq!(open, 0, "the old verdicts were judged again and resolved");
 }
 
