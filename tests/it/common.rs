@@ -228,8 +228,9 @@ impl Measured {
         (code, rss)
     }
 
-    /// Wait for the child: its exit code, its own peak RSS in KiB and the CPU time it
-    /// used (user + system; unlike the wall clock, other load does not inflate it).
+    /// Wait for the child: its exit code, its own peak RSS in KiB and the user CPU time
+    /// it used (the program's own work: neither the wall clock nor system time, both of
+    /// which grow with whatever else the machine is doing).
     pub fn wait_cpu(mut self) -> (i32, u64, std::time::Duration) {
         let status = self.child.wait().expect("wait for the binary");
         let text = std::fs::read_to_string(self.rss_file.path()).unwrap_or_default();
@@ -240,10 +241,10 @@ impl Measured {
             .split_whitespace()
             .filter_map(|f| f.parse().ok())
             .collect();
-        let [rss, user, system] = figures[..] else {
+        let [rss, user, _system] = figures[..] else {
             panic!("no peak RSS and CPU time from /usr/bin/time: {text:?}");
         };
-        let cpu = std::time::Duration::from_secs_f64(user + system);
+        let cpu = std::time::Duration::from_secs_f64(user);
         (status.code().unwrap_or(-1), rss as u64, cpu)
     }
 }

@@ -607,12 +607,12 @@ fn zip_with_100000_entries_is_restored_in_bounded_time_and_memory() {
     assert!(detail.contains("100000 entries"), "{detail}");
     assert_eq!(result(&doc, "many.zip")["bytes"], 100_000);
     eprintln!(
-        "100,000-entry zip: {:.1} s of CPU, peak RSS {} MiB",
+        "100,000-entry zip: {:.1} s of user CPU, peak RSS {} MiB",
         cpu.as_secs_f64(),
         rss_kib / 1024
     );
-    // Bounded work, in CPU time: the wall clock depends on what else the machine does.
-    assert!(cpu < StdDuration::from_secs(60), "used {cpu:?} of CPU");
+    // Bounded work, in user CPU time: the wall clock depends on what else the machine does.
+    assert!(cpu < StdDuration::from_secs(60), "used {cpu:?} of user CPU");
     assert!(rss_kib < 200 * 1024, "peak RSS {rss_kib} KiB");
     assert_nothing_escaped(&ws, &before);
 }
@@ -909,7 +909,7 @@ fn huge_declared_sizes_never_allocate_or_write_much() {
     let doc = run.json();
     assert_eq!(run.code, 2, "{doc:#}");
     eprintln!(
-        "huge declared sizes: {:.1} s of CPU, peak RSS {} MiB\n{doc:#}",
+        "huge declared sizes: {:.1} s of user CPU, peak RSS {} MiB\n{doc:#}",
         took.as_secs_f64(),
         rss_kib / 1024
     );
