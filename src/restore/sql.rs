@@ -407,6 +407,9 @@ fn replay_sqlite(sandbox: &Sandbox, stream: &mut dyn Read) -> Result<Notes, Rest
     for t in &tables {
         sandbox.tally.note(t, true);
     }
+    sandbox
+        .tally
+        .add_rows(sqlite::row_count(&conn, &tables).map_err(unreadable)?);
     let mut notes = Notes::default();
     notes.push(format!(
         "replayed {statements} statements into a scratch SQLite database: integrity_check ok, {} tables",

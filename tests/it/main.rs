@@ -20,6 +20,7 @@ mod prometheus;
 mod reliability;
 mod report;
 mod restore;
+mod restore_depth;
 mod schema;
 mod snapshots;
 mod timestamps;
