@@ -12,8 +12,8 @@ use super::schema::{
 };
 use super::values::{FromScalar, Raw, shown};
 use super::{
-    Alerts, Backups, Config, EmailChannel, Location, LogChannel, Logging, Monitoring, Reporting,
-    DecryptConfig, RestoreConfig, SlackChannel, WebhookChannel, host_name, resolve_against,
+    Alerts, Backups, Config, DecryptConfig, EmailChannel, Location, LogChannel, Logging,
+    Monitoring, Reporting, RestoreConfig, SlackChannel, WebhookChannel, host_name, resolve_against,
 };
 use crate::schedule::Schedule;
 use std::collections::HashSet;
@@ -392,7 +392,10 @@ fn restore(r: &mut Resolver, key: &str, raw: RawRestore) -> Option<RestoreConfig
     }
     let decrypt = DecryptConfig {
         age_identity_file: r
-            .optional_text(&k("decrypt.age_identity_file"), raw.decrypt.age_identity_file)
+            .optional_text(
+                &k("decrypt.age_identity_file"),
+                raw.decrypt.age_identity_file,
+            )
             .flatten(),
         gpg_key_file: r
             .optional_text(&k("decrypt.gpg_key_file"), raw.decrypt.gpg_key_file)

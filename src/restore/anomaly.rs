@@ -23,8 +23,16 @@ pub fn judge(now: &Restored, history: &[Restored], max_drop: f64) -> Option<Stri
             fallen.push(format!("{value} {what} against a usual {usual}"));
         }
     };
-    compare("files", now.files, history.iter().map(|r| r.files).collect());
-    compare("bytes", now.bytes, history.iter().map(|r| r.bytes).collect());
+    compare(
+        "files",
+        now.files,
+        history.iter().map(|r| r.files).collect(),
+    );
+    compare(
+        "bytes",
+        now.bytes,
+        history.iter().map(|r| r.bytes).collect(),
+    );
     if let Some((tables, rows)) = now.database {
         let past: Vec<(u64, u64)> = history.iter().filter_map(|r| r.database).collect();
         compare("tables", tables, past.iter().map(|d| d.0).collect());
@@ -66,7 +74,10 @@ mod tests {
         assert!(found.contains("0 rows against a usual 9000"), "{found}");
         assert!(found.contains("12000 bytes"), "{found}");
         // Within the allowed drop: nothing.
-        assert_eq!(judge(&r(39, 300_000, Some((39, 8000))), &history, 0.5), None);
+        assert_eq!(
+            judge(&r(39, 300_000, Some((39, 8000))), &history, 0.5),
+            None
+        );
     }
 
     #[test]

@@ -170,10 +170,14 @@ fn starts_pgp_message(head: &[u8]) -> bool {
 /// What the name says about encryption: its last suffix (`.age`, `.gpg`, `.pgp`).
 pub fn named(name: &str) -> Option<(Cipher, usize)> {
     let lower = name.to_ascii_lowercase();
-    [(".age", Cipher::Age), (".gpg", Cipher::OpenPgp), (".pgp", Cipher::OpenPgp)]
-        .into_iter()
-        .find(|(s, _)| lower.ends_with(s) && lower.len() > s.len())
-        .map(|(s, c)| (c, s.len()))
+    [
+        (".age", Cipher::Age),
+        (".gpg", Cipher::OpenPgp),
+        (".pgp", Cipher::OpenPgp),
+    ]
+    .into_iter()
+    .find(|(s, _)| lower.ends_with(s) && lower.len() > s.len())
+    .map(|(s, c)| (c, s.len()))
 }
 
 /// The name of the plaintext: `db.sql.gz.gpg` → `db.sql.gz`.
@@ -265,17 +269,12 @@ pub fn age(
         .decrypt(identities.iter().map(|i| i.as_ref() as &dyn age::Identity))
         .map_err(age_error)?;
     let shared: Shared = Arc::new(Mutex::new(Box::new(plain)));
-    Ok((
-        Box::new(SharedReader(shared.clone())),
-        AgeStream(shared),
-    ))
+    Ok((Box::new(SharedReader(shared.clone())), AgeStream(shared)))
 }
 
 fn read_identities(path: &Path) -> Result<Vec<Box<dyn age::Identity>>, RestoreError> {
     let unreadable = |why: String| {
-        RestoreError::Failed(format!(
-            "cannot read the age identity file {path:?}: {why}"
-        ))
+        RestoreError::Failed(format!("cannot read the age identity file {path:?}: {why}"))
     };
     let file = std::fs::File::open(path).map_err(|e| unreadable(e.to_string()))?;
     let identities = age::IdentityFile::from_buffer(BufReader::new(file.take(KEY_FILE_MAX)))
@@ -314,6 +313,9 @@ pub fn gpg(sandbox: &Sandbox, stream: Stream, keys: &Keys) -> Result<PathBuf, Re
     let home = tempfile::Builder::new()
         .prefix("bm-gnupg-")
         .tempdir()
+        .map_err(|e| RestoreError::Skipped(format!("cannot create a GnuPG home: {e}")))?;
+    // gpg warns about (and may refuse) a home others can enter.
+    std::fs::set_permissions(home.path(), std::fs::Permissions::from_mode(0o700))
         .map_err(|e| RestoreError::Skipped(format!("cannot create a GnuPG home: {e}")))?;
     let _agent = Agent(home.path().to_path_buf());
     let passphrase = match &keys.gpg_passphrase_file {
@@ -369,6 +371,8 @@ fn gpg_command(home: &Path) -> Command {
         .arg(home)
         .args(["--batch", "--no-tty", "--quiet", "--no-auto-key-retrieve"])
         .env_remove("GPG_AGENT_INFO")
+        .env("LC_ALL", "C")
+        .env("LANGUAGE", "C")
         .env("GNUPGHOME", home);
     cmd
 }
@@ -424,10 +428,22 @@ impl Status {
                     _ => {}
                 }
             }
-            None if self.messages.len() < 3 && !line.trim().is_empty() => {
-                self.messages.push(gpg_messages(line));
+            None => {
+                // gpg 2.2 reports a message for another key as only this line (and
+                // DECRYPTION_FAILED); its messages are in English (LC_ALL=C).
+                if line.contains("No secret key") {
+                    self.no_seckey = true;
+                }
+                if line.contains("Bad passphrase") || line.contains("Bad session key") {
+                    self.bad_passphrase = true;
+                }
+                if self.messages.len() < 3
+                    && !line.trim().is_empty()
+                    && !line.contains("WARNING: unsafe")
+                {
+                    self.messages.push(gpg_messages(line));
+                }
             }
-            None => {}
         }
     }
 
@@ -487,7 +503,8 @@ fn run_gpg(
     let mut pass_reader = None;
     let mut pass_writer = None;
     if passphrase.is_some() {
-        let (r, w) = io::pipe().map_err(|e| RestoreError::Skipped(format!("cannot run gpg: {e}")))?;
+        let (r, w) =
+            io::pipe().map_err(|e| RestoreError::Skipped(format!("cannot run gpg: {e}")))?;
         cmd.args(["--pinentry-mode", "loopback", "--passphrase-fd"])
             .arg(PASSPHRASE_FD.to_string());
         pass_reader = Some(r);
@@ -569,9 +586,15 @@ mod tests {
             cipher(b"age-encryption.org/v1\n-> X25519 abc"),
             Some(Cipher::Age)
         );
-        assert_eq!(cipher(b"-----BEGIN PGP MESSAGE-----\n"), Some(Cipher::OpenPgp));
+        assert_eq!(
+            cipher(b"-----BEGIN PGP MESSAGE-----\n"),
+            Some(Cipher::OpenPgp)
+        );
         // Old-format public-key session key packet (two-byte length), version 3.
-        assert_eq!(cipher(&[0x85, 0x01, 0x0c, 0x03, 0x00]), Some(Cipher::OpenPgp));
+        assert_eq!(
+            cipher(&[0x85, 0x01, 0x0c, 0x03, 0x00]),
+            Some(Cipher::OpenPgp)
+        );
         // Old-format symmetric session key packet, version 4.
         assert_eq!(cipher(&[0x8c, 0x0d, 0x04, 0x07]), Some(Cipher::OpenPgp));
         // New-format PKESK, version 3.
@@ -596,7 +619,9 @@ mod tests {
         let key = dir.path().join("key.txt");
         std::fs::write(&key, "x").unwrap();
         std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o644)).unwrap();
-        let e = check_private("age_identity_file", &key).unwrap_err().to_string();
+        let e = check_private("age_identity_file", &key)
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("key.txt") && e.contains("chmod 600"), "{e}");
         std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o600)).unwrap();
         check_private("age_identity_file", &key).unwrap();

@@ -24,7 +24,7 @@ mod sqlite;
 mod tar;
 mod zip;
 
-use crate::config::{Location, RestoreConfig};
+use crate::config::{DecryptConfig, Location, RestoreConfig};
 use crate::problem::{Kind, Operation, Problem, Severity};
 use crate::run::{RunContext, SelectedLocation};
 use crate::scan::PathMatcher;
@@ -424,9 +424,11 @@ fn untested(loc: &Location, verdicts: &[(Verdict, Option<String>)]) -> Option<Pr
         .find_map(|(_, d)| d.as_deref())
         .unwrap_or("no reason given");
     let message = format!(
-        "no backup could be restore-tested this run: {} of {} skipped ({reason})",
-        if verdicts.len() == 1 { "the only one" } else { "all" },
-        verdicts.len(),
+        "no backup could be restore-tested this run: {} ({reason})",
+        match verdicts.len() {
+            1 => "the only one was skipped".to_string(),
+            n => format!("all {n} were skipped"),
+        }
     );
     Some(Problem::new(
         Kind::RestoreUntested,
@@ -486,7 +488,10 @@ struct Fingerprint<'a> {
     postgres: bool,
     max_entries: u32,
     decoder_memory: u64,
-    decrypt: [Option<&'a str>; 3],
+    /// Left out while no key is configured, so that stores from before keys existed
+    /// keep their verdicts.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    decrypt: Option<[Option<&'a str>; 3]>,
 }
 
 fn settings_fingerprint(r: &RestoreConfig) -> String {
@@ -498,11 +503,11 @@ fn settings_fingerprint(r: &RestoreConfig) -> String {
         postgres: r.postgres_url.is_some(),
         max_entries: r.max_entries,
         decoder_memory: r.decoder_memory.0,
-        decrypt: [
+        decrypt: (r.decrypt != DecryptConfig::default()).then_some([
             r.decrypt.age_identity_file.as_deref(),
             r.decrypt.gpg_key_file.as_deref(),
             r.decrypt.gpg_passphrase_file.as_deref(),
-        ],
+        ]),
     };
     serde_json::to_string(&fingerprint).unwrap_or_default()
 }
@@ -858,10 +863,12 @@ fn encrypted(
                 (Err(e), _) => Err(e),
             }
         }
-        decrypt::Cipher::OpenPgp => decrypt::gpg(sandbox, stream, services.keys).and_then(|spooled| {
-            let file = open_backup(&spooled, None)?;
-            plaintext(sandbox, services, Box::new(file), &inner, format, memory)
-        }),
+        decrypt::Cipher::OpenPgp => {
+            decrypt::gpg(sandbox, stream, services.keys).and_then(|spooled| {
+                let file = open_backup(&spooled, None)?;
+                plaintext(sandbox, services, Box::new(file), &inner, format, memory)
+            })
+        }
     };
     *format = if format.as_str() == "unknown" {
         cipher.suffix().into()

@@ -101,7 +101,9 @@ pub fn check_copy(sandbox: &Sandbox, path: &Path) -> Result<Notes, RestoreError>
     for t in &tables {
         sandbox.tally.note(t, true);
     }
-    sandbox.tally.add_rows(row_count(&conn, &tables).map_err(failed)?);
+    sandbox
+        .tally
+        .add_rows(row_count(&conn, &tables).map_err(failed)?);
     let mut notes = Notes::default();
     notes.push(format!("integrity_check ok, {} tables", tables.len()));
     Ok(notes)
@@ -348,7 +350,9 @@ pub fn row_count(conn: &Connection, tables: &[String]) -> rusqlite::Result<u64> 
     let mut total = 0u64;
     for t in tables {
         let quoted = t.replace('"', "\"\"");
-        let n: i64 = conn.query_row(&format!("SELECT count(*) FROM \"{quoted}\""), [], |r| r.get(0))?;
+        let n: i64 = conn.query_row(&format!("SELECT count(*) FROM \"{quoted}\""), [], |r| {
+            r.get(0)
+        })?;
         total = total.saturating_add(n.max(0) as u64);
     }
     Ok(total)
