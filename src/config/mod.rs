@@ -191,8 +191,6 @@ pub struct RestoreConfig {
     pub max_bytes: Option<Size>,
     pub scratch_dir: Option<String>,
     pub postgres_url: Option<String>,
-    /// A MySQL/MariaDB server that SQL dumps of mysqldump are restored into.
-    pub mysql_url: Option<String>,
     /// Keys to decrypt encrypted backups with (paths as written, resolved at use).
     pub decrypt: DecryptConfig,
     /// Wall-clock bound of one backup's restore test; past it the test fails as

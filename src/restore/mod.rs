@@ -439,7 +439,8 @@ fn untested(loc: &Location, verdicts: &[(Verdict, Option<String>)]) -> Option<Pr
 }
 
 /// `restore_anomaly`: a restore that passed but produced far less than the location's
-/// previous passed restores did.
+/// passed restores of earlier runs did (backups tested together in one run — `latest`
+/// above 1 — are not each other's measure).
 fn hollow(
     ctx: &RunContext,
     sel: &SelectedLocation,
@@ -449,9 +450,9 @@ fn hollow(
     if outcome.result != Verdict::Passed {
         return Ok(None);
     }
-    let history = ctx
-        .store
-        .recent_passed_restores(sel.id, backup.id, anomaly::HISTORY)?;
+    let history =
+        ctx.store
+            .recent_passed_restores(sel.id, backup.id, ctx.run_id, anomaly::HISTORY)?;
     let now = Restored {
         files: outcome.files,
         bytes: outcome.bytes,

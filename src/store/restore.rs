@@ -161,28 +161,33 @@ impl Store {
             .optional()?)
     }
 
-    /// What the location's last `limit` passed restores of other backups produced, newest
-    /// first. Only tests that restored (not verdicts an unchanged backup kept).
+    /// What the location's last `limit` passed restores of other backups in earlier runs
+    /// produced, newest first. Only tests that restored (not verdicts an unchanged backup
+    /// kept).
     pub fn recent_passed_restores(
         &self,
         location_id: i64,
         except_backup: i64,
+        before_run: i64,
         limit: u32,
     ) -> Result<Vec<Restored>> {
         let mut stmt = self.conn.prepare(
             "SELECT t.files, t.bytes, t.tables, t.rows_restored
              FROM restore_tests t JOIN backups b ON b.id = t.backup_id
-             WHERE b.location_id = ?1 AND t.backup_id <> ?2
+             WHERE b.location_id = ?1 AND t.backup_id <> ?2 AND COALESCE(t.run_id, 0) <> ?3
                AND t.result = 'passed' AND t.carried_from IS NULL
-             ORDER BY t.at DESC, t.id DESC LIMIT ?3",
+             ORDER BY t.at DESC, t.id DESC LIMIT ?4",
         )?;
-        let rows = stmt.query_map(params![location_id, except_backup, limit], |r| {
-            Ok(Restored {
-                files: r.get::<_, i64>(0)? as u64,
-                bytes: r.get::<_, i64>(1)? as u64,
-                database: database(r.get(2)?, r.get(3)?),
-            })
-        })?;
+        let rows = stmt.query_map(
+            params![location_id, except_backup, before_run, limit],
+            |r| {
+                Ok(Restored {
+                    files: r.get::<_, i64>(0)? as u64,
+                    bytes: r.get::<_, i64>(1)? as u64,
+                    database: database(r.get(2)?, r.get(3)?),
+                })
+            },
+        )?;
         Ok(rows.collect::<rusqlite::Result<_>>()?)
     }
 }

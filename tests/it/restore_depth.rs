@@ -46,11 +46,17 @@ fn sh(ws: &Workspace, script: &str) -> String {
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
+/// Whether `program` runs; CI installs it, so there its absence fails the test.
 fn have(program: &str) -> bool {
-    Command::new(program)
+    let found = Command::new(program)
         .arg("--version")
         .output()
-        .is_ok_and(|o| o.status.success())
+        .is_ok_and(|o| o.status.success());
+    assert!(
+        found || std::env::var_os("CI").is_none(),
+        "{program} is not installed, and CI must run this test"
+    );
+    found
 }
 
 /// Every backup under `b/` settled: modified `days` days ago.
