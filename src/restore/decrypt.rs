@@ -24,8 +24,9 @@ use super::sandbox::Sandbox;
 use std::io::{self, BufRead, BufReader, Read, Write};
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
-use std::sync::{Arc, Mutex};
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::sync::{Arc, Mutex, mpsc};
+use std::time::{Duration, Instant};
 
 /// How a backup is encrypted.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -561,19 +562,64 @@ fn run_gpg(
         }
         status
     });
-    let written = match child.stdout.take() {
+    let stdout = child.stdout.take();
+    let child = Arc::new(Mutex::new(child));
+    let watchdog = watchdog(child.clone(), sandbox.deadline());
+    let written = match stdout {
         Some(mut out) => sandbox.write_scratch(spool, &mut out).map(|_| ()),
         None => Ok(()),
     };
     if written.is_err() {
-        let _ = child.kill();
+        let _ = lock(&child).kill();
     }
-    let exit = child.wait();
+    let exit = reap(&child);
+    let _ = watchdog.0.send(());
+    let killed = watchdog.1.join().unwrap_or(false);
     let _ = feeder.join();
     let mut status = statuses.join().unwrap_or_default();
     written?;
-    status.exited_ok = exit.map(|s| s.success()).unwrap_or(false);
+    if killed {
+        return Err(sandbox.time_limit());
+    }
+    status.exited_ok = exit.is_some_and(|s| s.success());
     Ok(status)
+}
+
+fn lock(child: &Mutex<Child>) -> std::sync::MutexGuard<'_, Child> {
+    child.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// Wait for gpg to exit, polling under the lock the watchdog also takes, so that it
+/// never signals a process id that was already reaped (and may be reused).
+fn reap(child: &Mutex<Child>) -> Option<ExitStatus> {
+    loop {
+        match lock(child).try_wait() {
+            Ok(Some(status)) => return Some(status),
+            Ok(None) => {}
+            Err(_) => return None,
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
+/// Kill gpg at the test's deadline unless told first that it is done: a gpg that hangs
+/// (waiting for a pinentry it cannot have, a stalled agent) must not hang the run.
+fn watchdog(
+    child: Arc<Mutex<Child>>,
+    deadline: Instant,
+) -> (mpsc::Sender<()>, std::thread::JoinHandle<bool>) {
+    let (done, wait) = mpsc::channel::<()>();
+    let handle = std::thread::spawn(move || {
+        let left = deadline.saturating_duration_since(Instant::now());
+        if let Err(mpsc::RecvTimeoutError::Timeout) = wait.recv_timeout(left) {
+            let mut child = lock(&child);
+            if matches!(child.try_wait(), Ok(None)) {
+                return child.kill().is_ok();
+            }
+        }
+        false
+    });
+    (done, handle)
 }
 
 #[cfg(test)]

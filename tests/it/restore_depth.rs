@@ -508,3 +508,40 @@ fn a_dump_of_3_tables_where_the_usual_has_40_is_flagged() {
         "{doc:#}"
     );
 }
+
+#[test]
+fn a_gpg_that_hangs_is_stopped_at_the_time_limit() {
+    let ws = workspace(&config(
+        1,
+        "        timeout: 2s\n        decrypt:\n          gpg_passphrase_file: pass.txt",
+    ));
+    std::fs::write(ws.path("pass.txt"), "secret\n").unwrap();
+    private(&ws.path("pass.txt"));
+    // A gpg that never answers.
+    std::fs::create_dir_all(ws.path("fake-bin")).unwrap();
+    std::fs::write(ws.path("fake-bin/gpg"), "#!/bin/sh\nexec sleep 60\n").unwrap();
+    std::fs::set_permissions(
+        ws.path("fake-bin/gpg"),
+        std::fs::Permissions::from_mode(0o755),
+    )
+    .unwrap();
+    ws.write_file(
+        "b/db.sql.gpg",
+        &[0x8c, 0x0d, 0x04, 0x07, 0, 0, 0, 0],
+        Utc::now() - Duration::days(1),
+    );
+    let path = format!(
+        "{}:{}",
+        ws.path("fake-bin").display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
+    let ws = ws.env("PATH", &path);
+    let started = std::time::Instant::now();
+    let (_, doc, _) = test_restore(&ws);
+    assert!(started.elapsed().as_secs() < 30, "{:?}", started.elapsed());
+    assert_eq!(
+        kinds_of(&doc, "db.sql.gpg"),
+        vec!["restore_limit_exceeded"],
+        "{doc:#}"
+    );
+}
