@@ -191,6 +191,8 @@ pub struct RestoreConfig {
     pub max_bytes: Option<Size>,
     pub scratch_dir: Option<String>,
     pub postgres_url: Option<String>,
+    /// A scratch MySQL/MariaDB server that mysqldump dumps are replayed into.
+    pub mysql_url: Option<String>,
     /// Keys to decrypt encrypted backups with (paths as written, resolved at use).
     pub decrypt: DecryptConfig,
     /// Wall-clock bound of one backup's restore test; past it the test fails as

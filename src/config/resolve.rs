@@ -381,6 +381,16 @@ fn restore(r: &mut Resolver, key: &str, raw: RawRestore) -> Option<RestoreConfig
             "not a PostgreSQL connection string; write postgresql://user@host:port/database or host=… dbname=… (the value is not shown: it may hold a password)",
         );
     }
+    let mysql_url = r.optional_text(&k("mysql_url"), raw.mysql_url);
+    if let Some(Some(url)) = mysql_url.as_ref()
+        && !(url.starts_with("mysql://") || url.starts_with("mariadb://"))
+    {
+        // The value may hold a password: it is not echoed.
+        r.error(
+            k("mysql_url"),
+            "not a MySQL/MariaDB URL; write mysql://user@host:port (the value is not shown: it may hold a password)",
+        );
+    }
     let decrypt = DecryptConfig {
         age_identity_file: r
             .optional_text(
@@ -417,6 +427,7 @@ fn restore(r: &mut Resolver, key: &str, raw: RawRestore) -> Option<RestoreConfig
         max_bytes: max_bytes?,
         scratch_dir: scratch_dir?,
         postgres_url: postgres_url?,
+        mysql_url: mysql_url?,
         decrypt,
         timeout: timeout?,
         max_entries: max_entries?,

@@ -17,6 +17,7 @@ mod anomaly;
 mod compressed;
 pub mod decrypt;
 pub mod detect;
+mod mysql;
 mod postgres;
 pub mod sandbox;
 mod sql;
@@ -487,6 +488,9 @@ struct Fingerprint<'a> {
     max_bytes: Option<u64>,
     timeout_ms: u128,
     postgres: bool,
+    /// Left out while unset, so that stores from before it existed keep their verdicts.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    mysql: bool,
     max_entries: u32,
     decoder_memory: u64,
     /// Left out while no key is configured, so that stores from before keys existed
@@ -502,6 +506,7 @@ fn settings_fingerprint(r: &RestoreConfig) -> String {
         max_bytes: r.max_bytes.map(|s| s.0),
         timeout_ms: r.timeout.0.as_millis(),
         postgres: r.postgres_url.is_some(),
+        mysql: r.mysql_url.is_some(),
         max_entries: r.max_entries,
         decoder_memory: r.decoder_memory.0,
         decrypt: (r.decrypt != DecryptConfig::default()).then_some([
@@ -551,6 +556,7 @@ fn test_backup(ctx: &RunContext, loc: &Location, path: &Path, seen: &Seen) -> Re
     let keys = keys(ctx, &loc.restore);
     let services = Services {
         pg_url: loc.restore.postgres_url.as_deref(),
+        mysql_url: loc.restore.mysql_url.as_deref(),
         keys: &keys,
     };
     let memory = compressed::DecoderMemory {
@@ -640,6 +646,7 @@ pub fn test_file_within(
     let keys = decrypt::Keys::default();
     let services = Services {
         pg_url: None,
+        mysql_url: None,
         keys: &keys,
     };
     let result = restore(
@@ -771,7 +778,7 @@ fn restore(
             Content::Zip => zip::extract(sandbox, zip_file()?, &|n| progress.inc(n)),
             Content::Sqlite => sqlite::check(sandbox, &mut { stream }, Some(path)),
             Content::PgCustom => postgres::check_custom(sandbox, path, pg_url),
-            Content::Sql(dialect) => sql::check(sandbox, &mut { stream }, dialect, pg_url),
+            Content::Sql(dialect) => sql::check(sandbox, &mut { stream }, dialect, services),
             Content::Other => Err(RestoreError::Skipped(
                 "unrecognised format: not an archive, compressed stream, database or SQL dump that restore tests know".into(),
             )),
@@ -819,7 +826,7 @@ fn decompressed(
     // A decoder that stopped at its memory limit did not find damage.
     decoded_content(
         sandbox,
-        services.pg_url,
+        services,
         decoded,
         compression,
         input.name,
@@ -836,6 +843,7 @@ fn decompressed(
 /// encrypted backups.
 pub(crate) struct Services<'a> {
     pub pg_url: Option<&'a str>,
+    pub mysql_url: Option<&'a str>,
     pub keys: &'a decrypt::Keys,
 }
 
@@ -897,7 +905,7 @@ fn plaintext(
     if compression == Compression::None {
         return decoded_content(
             sandbox,
-            services.pg_url,
+            services,
             stream,
             compression,
             name,
@@ -917,7 +925,7 @@ fn plaintext(
 /// The content of a decoded stream, handed to its format's handler.
 fn decoded_content(
     sandbox: &Sandbox,
-    pg_url: Option<&str>,
+    services: &Services,
     decoded: Stream,
     compression: Compression,
     name: &str,
@@ -964,9 +972,9 @@ fn decoded_content(
         Content::Sqlite => sqlite::check(sandbox, &mut stream, None),
         Content::PgCustom => {
             let spilled = postgres::spill(sandbox, &mut stream)?;
-            postgres::check_custom(sandbox, &spilled, pg_url)
+            postgres::check_custom(sandbox, &spilled, services.pg_url)
         }
-        Content::Sql(dialect) => sql::check(sandbox, &mut stream, dialect, pg_url),
+        Content::Sql(dialect) => sql::check(sandbox, &mut stream, dialect, services),
         Content::Other => compressed::single_file(sandbox, stream, &inner_name),
     }
 }

@@ -545,3 +545,157 @@ fn a_gpg_that_hangs_is_stopped_at_the_time_limit() {
         "{doc:#}"
     );
 }
+
+/// The scratch MariaDB server of `scripts/test-mariadb`, when one runs (CI starts it).
+fn mysql_url() -> Option<String> {
+    let url = std::env::var("BM_TEST_MYSQL_URL").ok();
+    assert!(
+        url.is_some() || std::env::var_os("CI").is_none(),
+        "CI must run the MySQL restore tests: start scripts/test-mariadb"
+    );
+    url
+}
+
+/// The `mariadb` client as the test's admin (the URL's user), password in the
+/// environment.
+fn mariadb(url: &str, sql: &str) -> String {
+    let u = url::Url::parse(url).unwrap();
+    let out = Command::new("mariadb")
+        .args([
+            "--no-defaults",
+            "--protocol=tcp",
+            "--batch",
+            "--skip-column-names",
+        ])
+        .arg(format!("--host={}", u.host_str().unwrap()))
+        .arg(format!("--port={}", u.port().unwrap_or(3306)))
+        .arg(format!("--user={}", u.username()))
+        .env("MYSQL_PWD", u.password().unwrap_or(""))
+        .arg("-e")
+        .arg(sql)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{sql}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// This host's scratch-database prefix, as the binary computes it.
+fn scratch_prefix() -> String {
+    let host = hostname();
+    let hash = host.bytes().fold(0x811c_9dc5_u32, |h, b| {
+        (h ^ u32::from(b)).wrapping_mul(0x0100_0193)
+    });
+    format!("bm_restore_{hash:08x}_")
+}
+
+fn hostname() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .unwrap()
+        .trim()
+        .to_string()
+}
+
+#[test]
+fn mysql_dumps_are_replayed_into_a_scratch_database_that_is_dropped() {
+    let Some(url) = mysql_url() else {
+        eprintln!("skipped: no BM_TEST_MYSQL_URL (scripts/test-mariadb start)");
+        return;
+    };
+    let src = format!("{}src{}", scratch_prefix(), std::process::id());
+    mariadb(
+        &url,
+        &format!("DROP DATABASE IF EXISTS `{src}`; CREATE DATABASE `{src}`"),
+    );
+    let mut setup = String::new();
+    for t in 0..5 {
+        setup.push_str(&format!(
+            "CREATE TABLE `{src}`.t{t} (id INT PRIMARY KEY, v VARCHAR(40)); INSERT INTO `{src}`.t{t} VALUES (1,'a'),(2,'b'),(3,'c');"
+        ));
+    }
+    mariadb(&url, &setup);
+    let ws = workspace(&config(50, &format!("        mysql_url: {url}")));
+    let u = url::Url::parse(&url).unwrap();
+    let dump = Command::new("mariadb-dump")
+        .args(["--no-defaults", "--protocol=tcp", "--skip-dump-date"])
+        .arg(format!("--host={}", u.host_str().unwrap()))
+        .arg(format!("--port={}", u.port().unwrap_or(3306)))
+        .arg(format!("--user={}", u.username()))
+        .env("MYSQL_PWD", u.password().unwrap_or(""))
+        .arg(&src)
+        .output()
+        .unwrap();
+    assert!(
+        dump.status.success(),
+        "{}",
+        String::from_utf8_lossy(&dump.stderr)
+    );
+    mariadb(&url, &format!("DROP DATABASE `{src}`"));
+    let text = String::from_utf8(dump.stdout).unwrap();
+    std::fs::write(ws.path("b/shop.sql"), &text).unwrap();
+    sh(&ws, "gzip -c b/shop.sql > b/shop.sql.gz");
+    // What reaches other databases is refused, footer or not.
+    std::fs::write(
+        ws.path("b/evil.sql"),
+        text.replacen("/*!40101 SET", "USE `mysql`;\n/*!40101 SET", 1),
+    )
+    .unwrap();
+    std::fs::write(
+        ws.path("b/grant.sql"),
+        text.replacen(
+            "/*!40101 SET",
+            "/*!50000 GRANT ALL ON *.* TO 'x'@'%' */;\n/*!40101 SET",
+            1,
+        ),
+    )
+    .unwrap();
+    // A statement the server rejects.
+    std::fs::write(
+        ws.path("b/broken.sql"),
+        text.replacen("CREATE TABLE", "CREATE TABEL", 1),
+    )
+    .unwrap();
+    // A scratch database a killed run left behind.
+    let mut child = Command::new("true").spawn().unwrap();
+    let dead = child.id();
+    child.wait().unwrap();
+    let leftover = format!("{}{dead}_0", scratch_prefix());
+    mariadb(&url, &format!("CREATE DATABASE IF NOT EXISTS `{leftover}`"));
+    for f in std::fs::read_dir(ws.path("b")).unwrap().flatten() {
+        set_mtime(&f.path(), Utc::now() - Duration::days(1));
+    }
+    let (run, doc) = ws.run_json(&["--test-restore"]);
+    for path in ["shop.sql", "shop.sql.gz"] {
+        let r = result(&doc, path);
+        assert_eq!(r["result"], "passed", "{r:#}");
+        assert_eq!(r["files"], 5, "{r:#}");
+        assert!(
+            r["detail"]
+                .as_str()
+                .unwrap()
+                .contains("replayed into scratch database"),
+            "{r:#}"
+        );
+    }
+    assert_failed(&doc, "evil.sql", "restore_failed", "USE statement");
+    assert_failed(&doc, "grant.sql", "restore_failed", "GRANT statement");
+    assert_failed(&doc, "broken.sql", "restore_failed", "replaying the dump");
+    let rows: i64 = ws.store_value(
+        "SELECT rows_restored FROM restore_tests t JOIN backups b ON b.id = t.backup_id WHERE b.path = 'shop.sql'",
+    );
+    assert_eq!(rows, 15);
+    // Every scratch database is gone, the leftover too; the password was never shown.
+    let left = mariadb(
+        &url,
+        &format!(
+            "SHOW DATABASES LIKE '{}%'",
+            scratch_prefix().replace('_', "\\_")
+        ),
+    );
+    assert_eq!(left.trim(), "", "scratch databases left: {left}");
+    let password = u.password().unwrap();
+    assert!(!run.stdout.contains(password) && !run.stderr.contains(password));
+}
