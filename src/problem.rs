@@ -142,6 +142,8 @@ kinds! {
     RestoreLimitExceeded => "restore_limit_exceeded", TestRestore;
     RestoreFailed => "restore_failed", TestRestore;
     DumpIncomplete => "dump_incomplete", TestRestore;
+    RestoreUntested => "restore_untested", TestRestore;
+    RestoreAnomaly => "restore_anomaly", TestRestore;
     HealthDegraded => "health_degraded", Report;
     MonitorStale => "monitor_stale", Report;
     AlertDeliveryFailed => "alert_delivery_failed", CheckAlerts;

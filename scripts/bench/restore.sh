@@ -8,7 +8,7 @@
 #   BENCH_DIR=/tmp/rb scripts/bench/restore.sh   # keep the archives there and reuse them
 #   REPEAT=5 scripts/bench/restore.sh            # rounds to take the median of (default 3)
 #
-# Needs: tar, gzip, zstd, zip, unzip, python3, /usr/bin/time (apt: time) and about
+# Needs: tar, gzip, zstd, zip, unzip, age, python3, /usr/bin/time (apt: time) and about
 # 4 x SIZE_MIB free under $TMPDIR (removed on exit). The content is realistic mixed data:
 # ~70% log-like text in a few large files, ~15% random (already compressed) data, ~15%
 # small text/JSON files. Page cache is warm for every measurement. Every backup-monitor
@@ -17,6 +17,7 @@
 # Targets: .tar.gz  >= 2x   `tar -xzf` into a temp dir
 #          .zip     >= 1x   `unzip -t`
 #          .tar.zst >= 0.9x `zstd -dc | tar -x`
+#          .tar.zst.age >= 0.9x `age -d | zstd -dc | tar -x`
 #          peak RSS < 100 MiB in every backup-monitor run
 set -euo pipefail
 export LC_ALL=C
@@ -27,7 +28,7 @@ if [ -z "${BACKUP_MONITOR_BIN:-}" ]; then
 fi
 [ -x "$bin" ] || { echo "no binary at $bin" >&2; exit 1; }
 bin="$(cd "$(dirname "$bin")" && pwd)/$(basename "$bin")"
-for tool in tar gzip zstd zip unzip python3 /usr/bin/time; do
+for tool in tar gzip zstd zip unzip age age-keygen python3 /usr/bin/time; do
   command -v "$tool" > /dev/null || { echo "missing $tool (apt-get install ${tool##*/})" >&2; exit 1; }
 done
 size_mib="${SIZE_MIB:-1024}"
@@ -43,7 +44,7 @@ fi
 cd "$work"
 mkdir -p backups out scratch
 
-if [ -f backups/done ] && [ "$(cat backups/done)" = "$size_mib" ]; then
+if [ -f backups/done ] && [ "$(cat backups/done)" = "$size_mib" ] && [ -f backups/site.tar.zst.age ]; then
   echo "reusing the archives in $work/backups" >&2
   read -r bytes files < backups/content
 else
@@ -97,6 +98,8 @@ echo "content: $bytes bytes in $files files; compressing ..." >&2
 tar -cf - -C content site | gzip -6 > backups/site.tar.gz
 tar -cf - -C content site | zstd -q -T0 -3 -o backups/site.tar.zst
 (cd content && zip -q -r -6 ../backups/site.zip site)
+rm -f age-key.txt && age-keygen -o age-key.txt 2> /dev/null && chmod 600 age-key.txt
+age -r "$(age-keygen -y age-key.txt)" -o backups/site.tar.zst.age backups/site.tar.zst
 rm -rf content
 # Keep the backups' mtime in the past: they must have settled to be recorded.
 touch -d '2 days ago' backups/*
@@ -110,6 +113,7 @@ backups:
     - { name: targz, path: backups, patterns: ["*.tar.gz"], restore: { scratch_dir: scratch, max_bytes: 64GiB } }
     - { name: zip, path: backups, patterns: ["*.zip"], restore: { scratch_dir: scratch, max_bytes: 64GiB } }
     - { name: tarzst, path: backups, patterns: ["*.tar.zst"], restore: { scratch_dir: scratch, max_bytes: 64GiB } }
+    - { name: tarzstage, path: backups, patterns: ["*.tar.zst.age"], restore: { scratch_dir: scratch, max_bytes: 64GiB, decrypt: { age_identity_file: age-key.txt } } }
 logging: { file: null }
 YAML
 
@@ -159,18 +163,21 @@ for round in $(seq "$repeat"); do
   echo "zip ours $(ours zip site.zip)" >> times.txt
   echo "tar.zst base $(baseline site.tar.zst "zstd -dc backups/site.tar.zst | tar -xf - -C out")" >> times.txt
   echo "tar.zst ours $(ours tarzst site.tar.zst)" >> times.txt
+  echo "tar.zst.age base $(baseline site.tar.zst.age "age -d -i age-key.txt backups/site.tar.zst.age | zstd -dc | tar -xf - -C out")" >> times.txt
+  echo "tar.zst.age ours $(ours tarzstage site.tar.zst.age)" >> times.txt
 done
 
 python3 - "$bytes" "$files" "$(stat -c %s backups/site.tar.gz)" "$(stat -c %s backups/site.zip)" \
-  "$(stat -c %s backups/site.tar.zst)" times.txt <<'PY'
+  "$(stat -c %s backups/site.tar.zst)" "$(stat -c %s backups/site.tar.zst.age)" times.txt <<'PY'
 import statistics, sys
 content, files = int(sys.argv[1]), int(sys.argv[2])
-sizes = dict(zip(["tar.gz", "zip", "tar.zst"], map(int, sys.argv[3:6])))
+sizes = dict(zip(["tar.gz", "zip", "tar.zst", "tar.zst.age"], map(int, sys.argv[3:7])))
 runs = {}
-for line in open(sys.argv[6]):
+for line in open(sys.argv[7]):
     fmt, who, wall, kb, cpu = line.split()
     runs.setdefault((fmt, who), []).append((float(wall), int(kb), float(cpu)))
-rows = [("tar.gz", "tar -xzf", 2.0), ("zip", "unzip -t", 1.0), ("tar.zst", "zstd -dc | tar -x", 0.9)]
+rows = [("tar.gz", "tar -xzf", 2.0), ("zip", "unzip -t", 1.0), ("tar.zst", "zstd -dc | tar -x", 0.9),
+        ("tar.zst.age", "age -d | zstd -dc | tar -x", 0.9)]
 mib = 1 << 20
 n = len(runs[("tar.gz", "base")])
 print(f"content: {content / mib:.0f} MiB in {files} files; median of {n} rounds (all walls in s)")

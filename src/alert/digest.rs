@@ -439,6 +439,12 @@ pub fn hint(kind: Kind) -> &'static str {
         Kind::DumpIncomplete => {
             "the dump lacks its completion footer: the dump tool was interrupted; see its log"
         }
+        Kind::RestoreUntested => {
+            "no backup of this location could be tested: configure restore.decrypt or see why each was skipped"
+        }
+        Kind::RestoreAnomaly => {
+            "the restore produced far less than usual: check that the backup job dumped everything"
+        }
         Kind::HealthDegraded => "see this location's other problems and the latest report",
         Kind::AlertDeliveryFailed => {
             "check the channel's settings and that its server is reachable from this host"

@@ -191,6 +191,10 @@ pub struct RestoreConfig {
     pub max_bytes: Option<Size>,
     pub scratch_dir: Option<String>,
     pub postgres_url: Option<String>,
+    /// A scratch MySQL/MariaDB server that mysqldump dumps are replayed into.
+    pub mysql_url: Option<String>,
+    /// Keys to decrypt encrypted backups with (paths as written, resolved at use).
+    pub decrypt: DecryptConfig,
     /// Wall-clock bound of one backup's restore test; past it the test fails as
     /// `restore_limit_exceeded`.
     pub timeout: DurationValue,
@@ -200,6 +204,14 @@ pub struct RestoreConfig {
     /// Memory a decompressor may need (an xz dictionary, a zstd window); a stream that
     /// needs more is skipped with the reason.
     pub decoder_memory: Size,
+}
+
+/// Key files for encrypted backups; each must be readable by its owner only.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct DecryptConfig {
+    pub age_identity_file: Option<String>,
+    pub gpg_key_file: Option<String>,
+    pub gpg_passphrase_file: Option<String>,
 }
 
 impl RestoreConfig {

@@ -12,8 +12,8 @@ use super::schema::{
 };
 use super::values::{FromScalar, Raw, shown};
 use super::{
-    Alerts, Backups, Config, EmailChannel, Location, LogChannel, Logging, Monitoring, Reporting,
-    RestoreConfig, SlackChannel, WebhookChannel, host_name, resolve_against,
+    Alerts, Backups, Config, DecryptConfig, EmailChannel, Location, LogChannel, Logging,
+    Monitoring, Reporting, RestoreConfig, SlackChannel, WebhookChannel, host_name, resolve_against,
 };
 use crate::schedule::Schedule;
 use std::collections::HashSet;
@@ -381,6 +381,33 @@ fn restore(r: &mut Resolver, key: &str, raw: RawRestore) -> Option<RestoreConfig
             "not a PostgreSQL connection string; write postgresql://user@host:port/database or host=… dbname=… (the value is not shown: it may hold a password)",
         );
     }
+    let mysql_url = r.optional_text(&k("mysql_url"), raw.mysql_url);
+    if let Some(Some(url)) = mysql_url.as_ref()
+        && !(url.starts_with("mysql://") || url.starts_with("mariadb://"))
+    {
+        // The value may hold a password: it is not echoed.
+        r.error(
+            k("mysql_url"),
+            "not a MySQL/MariaDB URL; write mysql://user@host:port (the value is not shown: it may hold a password)",
+        );
+    }
+    let decrypt = DecryptConfig {
+        age_identity_file: r
+            .optional_text(
+                &k("decrypt.age_identity_file"),
+                raw.decrypt.age_identity_file,
+            )
+            .flatten(),
+        gpg_key_file: r
+            .optional_text(&k("decrypt.gpg_key_file"), raw.decrypt.gpg_key_file)
+            .flatten(),
+        gpg_passphrase_file: r
+            .optional_text(
+                &k("decrypt.gpg_passphrase_file"),
+                raw.decrypt.gpg_passphrase_file,
+            )
+            .flatten(),
+    };
     let timeout = r.value(&k("timeout"), raw.timeout);
     if timeout.is_some_and(|t| t.0.is_zero()) {
         r.error(k("timeout"), "must be positive");
@@ -400,6 +427,8 @@ fn restore(r: &mut Resolver, key: &str, raw: RawRestore) -> Option<RestoreConfig
         max_bytes: max_bytes?,
         scratch_dir: scratch_dir?,
         postgres_url: postgres_url?,
+        mysql_url: mysql_url?,
+        decrypt,
         timeout: timeout?,
         max_entries: max_entries?,
         decoder_memory: decoder_memory?,

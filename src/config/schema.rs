@@ -122,9 +122,21 @@ pub struct RawRestore {
     pub max_bytes: Option<Raw<Size>>,
     pub scratch_dir: Option<Raw<String>>,
     pub postgres_url: Option<Raw<String>>,
+    pub mysql_url: Option<Raw<String>>,
+    pub decrypt: RawDecrypt,
     pub timeout: Raw<DurationValue>,
     pub max_entries: Raw<u32>,
     pub decoder_memory: Raw<Size>,
+}
+
+/// Keys for encrypted backups: an age identity file, a GPG secret key and the passphrase
+/// of that key (or of symmetrically encrypted backups).
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct RawDecrypt {
+    pub age_identity_file: Option<Raw<String>>,
+    pub gpg_key_file: Option<Raw<String>>,
+    pub gpg_passphrase_file: Option<Raw<String>>,
 }
 
 impl Default for RawRestore {
@@ -136,6 +148,8 @@ impl Default for RawRestore {
             max_bytes: None,
             scratch_dir: None,
             postgres_url: None,
+            mysql_url: None,
+            decrypt: RawDecrypt::default(),
             timeout: secs(300),
             max_entries: Raw::Value(1_000_000),
             decoder_memory: Raw::Value(Size(2 << 30)),

@@ -13,8 +13,11 @@
 //!
 //! Not for: checksums (verify) or deciding whether a backup is missing (monitor).
 
+mod anomaly;
 mod compressed;
+pub mod decrypt;
 pub mod detect;
+mod mysql;
 mod postgres;
 pub mod sandbox;
 mod sql;
@@ -22,12 +25,12 @@ mod sqlite;
 mod tar;
 mod zip;
 
-use crate::config::{Location, RestoreConfig};
+use crate::config::{DecryptConfig, Location, RestoreConfig};
 use crate::problem::{Kind, Operation, Problem, Severity};
 use crate::run::{RunContext, SelectedLocation};
 use crate::scan::PathMatcher;
 pub use crate::store::Verdict;
-use crate::store::{BackupRow, NewRestoreTest};
+use crate::store::{BackupRow, NewRestoreTest, Restored};
 use anyhow::{Context, Result};
 use compressed::Stream;
 use detect::{Compression, Content};
@@ -123,6 +126,8 @@ impl Notes {
 /// tells whether a file's name is new (a repeated name replaces the earlier file).
 pub struct Tally {
     files: AtomicU64,
+    /// Rows of the restored tables, when the content was a database that was opened.
+    rows: Mutex<Option<u64>>,
     expect: Vec<(String, PathMatcher)>,
     matched: Mutex<Vec<bool>>,
 }
@@ -135,6 +140,7 @@ impl Tally {
             .collect::<Result<Vec<_>, globset::Error>>()?;
         Ok(Tally {
             files: AtomicU64::new(0),
+            rows: Mutex::new(None),
             matched: Mutex::new(vec![false; expect.len()]),
             expect,
         })
@@ -159,6 +165,18 @@ impl Tally {
 
     pub fn files(&self) -> u64 {
         self.files.load(Ordering::Relaxed)
+    }
+
+    /// `n` rows restored into the tables counted as files.
+    pub fn add_rows(&self, n: u64) {
+        let mut rows = self.rows.lock().unwrap_or_else(|e| e.into_inner());
+        *rows = Some(rows.unwrap_or(0).saturating_add(n));
+    }
+
+    /// Tables and rows, when the content was a database whose rows were counted.
+    pub fn database(&self) -> Option<(u64, u64)> {
+        let rows = *self.rows.lock().unwrap_or_else(|e| e.into_inner());
+        rows.map(|r| (self.files(), r))
     }
 
     /// `expect` globs nothing matched.
@@ -202,6 +220,8 @@ struct Outcome {
     result: Verdict,
     files: u64,
     bytes: u64,
+    /// Tables and rows, when the content was a database whose rows were counted.
+    database: Option<(u64, u64)>,
     duration_ms: u64,
     detail: Option<String>,
     problem: Option<Kind>,
@@ -210,6 +230,7 @@ struct Outcome {
 pub fn run(ctx: &RunContext) -> Result<Summary> {
     let mut summary = Summary::default();
     let mut cleaned = HashSet::new();
+    check_key_files(ctx)?;
     for sel in ctx.locations.iter().filter(|s| s.config.test_restore) {
         let parent = scratch_parent(ctx, sel.config);
         if cleaned.insert(parent.clone()) {
@@ -227,6 +248,27 @@ pub fn run(ctx: &RunContext) -> Result<Summary> {
     }
     summary.tested = summary.results.len() as u64;
     Ok(summary)
+}
+
+/// The location's key files, resolved against the config's directory.
+fn keys(ctx: &RunContext, r: &RestoreConfig) -> decrypt::Keys {
+    let path = |p: &Option<String>| p.as_deref().map(|p| ctx.config.resolve_path(p));
+    decrypt::Keys {
+        age_identity_file: path(&r.decrypt.age_identity_file),
+        gpg_key_file: path(&r.decrypt.gpg_key_file),
+        gpg_passphrase_file: path(&r.decrypt.gpg_passphrase_file),
+    }
+}
+
+/// Refuse the run when a key file of a location to be tested can be read by others.
+fn check_key_files(ctx: &RunContext) -> Result<()> {
+    for sel in ctx.locations.iter().filter(|s| s.config.test_restore) {
+        for (key, path) in keys(ctx, &sel.config.restore).files() {
+            decrypt::check_private(key, path)
+                .with_context(|| format!("location {}", sel.config.name))?;
+        }
+    }
+    Ok(())
 }
 
 fn scratch_parent(ctx: &RunContext, loc: &Location) -> PathBuf {
@@ -247,6 +289,7 @@ fn test_location(ctx: &RunContext, sel: &SelectedLocation, summary: &mut Summary
         .open_problems(Some(&[Operation::TestRestore]), Some(&[sel.id]))?;
     let mut found = Vec::new();
     let mut considered = HashSet::new();
+    let mut verdicts = Vec::new();
     for backup in chosen {
         considered.insert(backup.path.clone());
         let path = loc.root.join(&backup.path);
@@ -298,6 +341,7 @@ fn test_location(ctx: &RunContext, sel: &SelectedLocation, summary: &mut Summary
                             result: prev.verdict,
                             files: prev.files,
                             bytes: prev.bytes,
+                            database: prev.database,
                             duration_ms: 0,
                             detail: Some(detail),
                             problem: None,
@@ -309,6 +353,7 @@ fn test_location(ctx: &RunContext, sel: &SelectedLocation, summary: &mut Summary
                         if let Some(kind) = outcome.problem {
                             found.push(problem(loc, &backup.path, kind, &outcome));
                         }
+                        found.extend(hollow(ctx, sel, backup, &outcome)?);
                         (outcome, None)
                     }
                 }
@@ -324,6 +369,7 @@ fn test_location(ctx: &RunContext, sel: &SelectedLocation, summary: &mut Summary
         let (size, mtime_ns) = std::fs::symlink_metadata(&path)
             .map(|m| (m.len(), mtime_ns(&m)))
             .unwrap_or((backup.seen_size, backup.seen_mtime_ns));
+        verdicts.push((outcome.result, outcome.detail.clone()));
         ctx.store.record_restore_test(&NewRestoreTest {
             backup_id: backup.id,
             run_id: ctx.run_id,
@@ -332,6 +378,7 @@ fn test_location(ctx: &RunContext, sel: &SelectedLocation, summary: &mut Summary
             result: outcome.result,
             files: outcome.files,
             bytes: outcome.bytes,
+            database: outcome.database,
             duration_ms: outcome.duration_ms,
             detail: outcome.detail.as_deref(),
             size,
@@ -349,6 +396,7 @@ fn test_location(ctx: &RunContext, sel: &SelectedLocation, summary: &mut Summary
             detail: outcome.detail,
         });
     }
+    found.extend(untested(loc, &verdicts));
     // Problems of backups judged now, or of backups that no longer exist, are settled;
     // those of older backups that were not tested this run stay as they were.
     let present_paths: HashSet<&str> = present.iter().map(|b| b.path.as_str()).collect();
@@ -364,6 +412,64 @@ fn test_location(ctx: &RunContext, sel: &SelectedLocation, summary: &mut Summary
         ctx.now,
     )?;
     Ok(())
+}
+
+/// `restore_untested`: every backup considered this run was skipped, so nothing proves
+/// the location's backups can be restored. The first reason is shown.
+fn untested(loc: &Location, verdicts: &[(Verdict, Option<String>)]) -> Option<Problem> {
+    if verdicts.is_empty() || verdicts.iter().any(|(v, _)| *v != Verdict::Skipped) {
+        return None;
+    }
+    let reason = verdicts
+        .iter()
+        .find_map(|(_, d)| d.as_deref())
+        .unwrap_or("no reason given");
+    let message = format!(
+        "no backup could be restore-tested this run: {} ({reason})",
+        match verdicts.len() {
+            1 => "the only one was skipped".to_string(),
+            n => format!("all {n} were skipped"),
+        }
+    );
+    Some(Problem::new(
+        Kind::RestoreUntested,
+        Severity::Warning,
+        &loc.name,
+        message,
+    ))
+}
+
+/// `restore_anomaly`: a restore that passed but produced far less than the location's
+/// passed restores of earlier runs did (backups tested together in one run — `latest`
+/// above 1 — are not each other's measure).
+fn hollow(
+    ctx: &RunContext,
+    sel: &SelectedLocation,
+    backup: &BackupRow,
+    outcome: &Outcome,
+) -> Result<Option<Problem>> {
+    if outcome.result != Verdict::Passed {
+        return Ok(None);
+    }
+    let history =
+        ctx.store
+            .recent_passed_restores(sel.id, backup.id, ctx.run_id, anomaly::HISTORY)?;
+    let now = Restored {
+        files: outcome.files,
+        bytes: outcome.bytes,
+        database: outcome.database,
+    };
+    let loc = sel.config;
+    Ok(anomaly::judge(&now, &history, loc.max_size_drop.0).map(|why| {
+        let message = format!(
+            "restore test of {} ({}) passed but produced far less than usual: {why} (the median of the last {} passed restores); did the backup job save everything?",
+            backup.path,
+            outcome.format,
+            history.len()
+        );
+        Problem::new(Kind::RestoreAnomaly, Severity::Warning, &loc.name, message)
+            .with_path(&backup.path)
+    }))
 }
 
 fn mtime_ns(meta: &std::fs::Metadata) -> i64 {
@@ -382,8 +488,15 @@ struct Fingerprint<'a> {
     max_bytes: Option<u64>,
     timeout_ms: u128,
     postgres: bool,
+    /// Left out while unset, so that stores from before it existed keep their verdicts.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    mysql: bool,
     max_entries: u32,
     decoder_memory: u64,
+    /// Left out while no key is configured, so that stores from before keys existed
+    /// keep their verdicts.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    decrypt: Option<[Option<&'a str>; 3]>,
 }
 
 fn settings_fingerprint(r: &RestoreConfig) -> String {
@@ -393,8 +506,14 @@ fn settings_fingerprint(r: &RestoreConfig) -> String {
         max_bytes: r.max_bytes.map(|s| s.0),
         timeout_ms: r.timeout.0.as_millis(),
         postgres: r.postgres_url.is_some(),
+        mysql: r.mysql_url.is_some(),
         max_entries: r.max_entries,
         decoder_memory: r.decoder_memory.0,
+        decrypt: (r.decrypt != DecryptConfig::default()).then_some([
+            r.decrypt.age_identity_file.as_deref(),
+            r.decrypt.gpg_key_file.as_deref(),
+            r.decrypt.gpg_passphrase_file.as_deref(),
+        ]),
     };
     serde_json::to_string(&fingerprint).unwrap_or_default()
 }
@@ -414,6 +533,7 @@ fn skipped_outcome(reason: String) -> Outcome {
         result: Verdict::Skipped,
         files: 0,
         bytes: 0,
+        database: None,
         duration_ms: 0,
         detail: Some(reason),
         problem: None,
@@ -433,14 +553,19 @@ fn test_backup(ctx: &RunContext, loc: &Location, path: &Path, seen: &Seen) -> Re
         .with_max_entries(u64::from(loc.restore.max_entries));
     let progress = Progress::new(ctx.progress, size, path);
     let mut format = "unknown".to_string();
-    let pg_url = loc.restore.postgres_url.as_deref();
+    let keys = keys(ctx, &loc.restore);
+    let services = Services {
+        pg_url: loc.restore.postgres_url.as_deref(),
+        mysql_url: loc.restore.mysql_url.as_deref(),
+        keys: &keys,
+    };
     let memory = compressed::DecoderMemory {
         config: loc.restore.decoder_memory.0,
         max_bytes: sandbox.limit(),
     };
     let result = restore(
         &sandbox,
-        pg_url,
+        &services,
         path,
         &progress,
         &mut format,
@@ -450,6 +575,7 @@ fn test_backup(ctx: &RunContext, loc: &Location, path: &Path, seen: &Seen) -> Re
     .and_then(|notes| validate(&sandbox, &loc.restore).map(|()| notes));
     progress.finish();
     let files = sandbox.tally.files();
+    let database = sandbox.tally.database();
     let bytes = sandbox.restored().min(sandbox.limit());
     let (result, detail, problem) = match result {
         Ok(notes) => (
@@ -465,6 +591,7 @@ fn test_backup(ctx: &RunContext, loc: &Location, path: &Path, seen: &Seen) -> Re
         result,
         files,
         bytes,
+        database: database.filter(|_| result == Verdict::Passed),
         duration_ms: started.elapsed().as_millis() as u64,
         detail,
         problem,
@@ -516,9 +643,15 @@ pub fn test_file_within(
     let sandbox = Sandbox::create(parent, max_bytes, tally)?.with_timeout(timeout);
     let mut format = "unknown".to_string();
     let memory = compressed::DecoderMemory::for_max_bytes(max_bytes);
+    let keys = decrypt::Keys::default();
+    let services = Services {
+        pg_url: None,
+        mysql_url: None,
+        keys: &keys,
+    };
     let result = restore(
         &sandbox,
-        None,
+        &services,
         path,
         &Progress { bar: None },
         &mut format,
@@ -591,7 +724,7 @@ fn changed(path: &Path) -> RestoreError {
 /// name promises nothing known and whose bytes are not recognised is skipped.
 fn restore(
     sandbox: &Sandbox,
-    pg_url: Option<&str>,
+    services: &Services,
     path: &Path,
     progress: &Progress,
     format: &mut String,
@@ -619,6 +752,18 @@ fn restore(
     }
     let (head, stream) = compressed::peek(progress.wrap(file), detect::HEAD_LEN)
         .map_err(|e| RestoreError::read("the backup", e))?;
+    if let Some(cipher) = decrypt::cipher(&head) {
+        return encrypted(sandbox, services, cipher, stream, &name, format, memory);
+    }
+    if let Some((cipher, len)) = decrypt::named(&name) {
+        *format = cipher.suffix().into();
+        return Err(decrypt::broken_promise(
+            cipher,
+            &name[name.len() - len..],
+            &head,
+        ));
+    }
+    let pg_url = services.pg_url;
     let compression = detect::compression(&head);
     if compression == Compression::None {
         let content = detect::content(&head, &name);
@@ -633,16 +778,45 @@ fn restore(
             Content::Zip => zip::extract(sandbox, zip_file()?, &|n| progress.inc(n)),
             Content::Sqlite => sqlite::check(sandbox, &mut { stream }, Some(path)),
             Content::PgCustom => postgres::check_custom(sandbox, path, pg_url),
-            Content::Sql(dialect) => sql::check(sandbox, &mut { stream }, dialect, pg_url),
+            Content::Sql(dialect) => sql::check(sandbox, &mut { stream }, dialect, services),
             Content::Other => Err(RestoreError::Skipped(
                 "unrecognised format: not an archive, compressed stream, database or SQL dump that restore tests know".into(),
             )),
         };
     }
+    let input = Input {
+        head: &head,
+        compression,
+        name: &name,
+        promise,
+    };
+    decompressed(sandbox, services, stream, input, format, memory)
+}
+
+/// A stream whose start was read: what it begins with, its compression, the name it is
+/// tested under and what that name promises.
+struct Input<'a> {
+    head: &'a [u8],
+    compression: Compression,
+    name: &'a str,
+    promise: Option<detect::Promise>,
+}
+
+/// A compressed stream, decoded within the decoder's memory and handed to its content's
+/// handler.
+fn decompressed(
+    sandbox: &Sandbox,
+    services: &Services,
+    stream: Stream,
+    input: Input,
+    format: &mut String,
+    memory: compressed::DecoderMemory,
+) -> Result<Notes, RestoreError> {
+    let compression = input.compression;
     let promised =
-        detect::promise(&detect::strip_compression_suffix(&name)).and_then(|p| p.content);
+        detect::promise(&detect::strip_compression_suffix(input.name)).and_then(|p| p.content);
     *format = detect::format_name(compression, promised.unwrap_or(Content::Other));
-    if let Some((what, need)) = compressed::declared_memory(compression, &head)
+    if let Some((what, need)) = compressed::declared_memory(compression, input.head)
         && let Some(verdict) = memory.judge(compression, what, need)
     {
         return Err(verdict);
@@ -652,11 +826,11 @@ fn restore(
     // A decoder that stopped at its memory limit did not find damage.
     decoded_content(
         sandbox,
-        pg_url,
+        services,
         decoded,
         compression,
-        &name,
-        promise,
+        input.name,
+        input.promise,
         format,
     )
     .map_err(|e| match e {
@@ -665,10 +839,93 @@ fn restore(
     })
 }
 
+/// Where restored content may be replayed beyond the sandbox, and the keys that open
+/// encrypted backups.
+pub(crate) struct Services<'a> {
+    pub pg_url: Option<&'a str>,
+    pub mysql_url: Option<&'a str>,
+    pub keys: &'a decrypt::Keys,
+}
+
+/// An encrypted backup: decrypted, and its plaintext tested as what it is. The format
+/// name carries the encryption last (`tar.gz.age`).
+fn encrypted(
+    sandbox: &Sandbox,
+    services: &Services,
+    cipher: decrypt::Cipher,
+    stream: Stream,
+    name: &str,
+    format: &mut String,
+    memory: compressed::DecoderMemory,
+) -> Result<Notes, RestoreError> {
+    let inner = decrypt::inner_name(name);
+    *format = "unknown".into();
+    let result = match cipher {
+        decrypt::Cipher::Age => {
+            let (plain, rest) = decrypt::age(stream, services.keys.age_identity_file.as_deref())?;
+            let tested = plaintext(sandbox, services, plain, &inner, format, memory);
+            // Damage after the end of the content is still damage; it outranks a verdict
+            // on content read from a stream that could not be authenticated to its end.
+            match (tested, rest.finish(sandbox)) {
+                (Ok(notes), Ok(())) => Ok(notes),
+                (_, Err(e @ RestoreError::Corrupt(_))) | (Ok(_), Err(e)) => Err(e),
+                (Err(e), _) => Err(e),
+            }
+        }
+        decrypt::Cipher::OpenPgp => {
+            decrypt::gpg(sandbox, stream, services.keys).and_then(|spooled| {
+                let file = open_backup(&spooled, None)?;
+                plaintext(sandbox, services, Box::new(file), &inner, format, memory)
+            })
+        }
+    };
+    *format = if format.as_str() == "unknown" {
+        cipher.suffix().into()
+    } else {
+        format!("{format}.{}", cipher.suffix())
+    };
+    let mut notes = result?;
+    notes.push(format!("decrypted ({})", cipher.suffix()));
+    Ok(notes)
+}
+
+/// Decrypted content, tested as what it is: compressed or not, by its bytes and `name`.
+fn plaintext(
+    sandbox: &Sandbox,
+    services: &Services,
+    stream: Stream,
+    name: &str,
+    format: &mut String,
+    memory: compressed::DecoderMemory,
+) -> Result<Notes, RestoreError> {
+    let (head, stream) = compressed::peek(stream, detect::HEAD_LEN)
+        .map_err(|e| RestoreError::read("the decrypted stream", e))?;
+    let compression = detect::compression(&head);
+    let promise = detect::promise(name);
+    if compression == Compression::None {
+        return decoded_content(
+            sandbox,
+            services,
+            stream,
+            compression,
+            name,
+            promise,
+            format,
+        );
+    }
+    let input = Input {
+        head: &head,
+        compression,
+        name,
+        promise,
+    };
+    decompressed(sandbox, services, stream, input, format, memory)
+}
+
 /// The content of a decoded stream, handed to its format's handler.
 fn decoded_content(
     sandbox: &Sandbox,
-    pg_url: Option<&str>,
+    services: &Services,
     decoded: Stream,
     compression: Compression,
     name: &str,
@@ -688,7 +945,10 @@ fn decoded_content(
         };
         if broken {
             let suffix = promise.map(|p| p.suffix).unwrap_or_default();
-            let codec = compression.suffix();
+            let codec = match compression {
+                Compression::None => "decrypted",
+                other => other.suffix(),
+            };
             return Err(RestoreError::Corrupt(if inner_head.is_empty() {
                 format!("named {suffix}, but the {codec} stream is empty")
             } else {
@@ -712,9 +972,9 @@ fn decoded_content(
         Content::Sqlite => sqlite::check(sandbox, &mut stream, None),
         Content::PgCustom => {
             let spilled = postgres::spill(sandbox, &mut stream)?;
-            postgres::check_custom(sandbox, &spilled, pg_url)
+            postgres::check_custom(sandbox, &spilled, services.pg_url)
         }
-        Content::Sql(dialect) => sql::check(sandbox, &mut stream, dialect, pg_url),
+        Content::Sql(dialect) => sql::check(sandbox, &mut stream, dialect, services),
         Content::Other => compressed::single_file(sandbox, stream, &inner_name),
     }
 }

@@ -371,7 +371,7 @@ impl Drop for ScratchDb {
 
 /// `bm_restore_<host>_`: scratch databases of this host (8 hex digits of its name), so
 /// several monitoring hosts can share one scratch server and each cleans up only its own.
-fn scratch_prefix() -> String {
+pub(super) fn scratch_prefix() -> String {
     let host = hostname::get()
         .map(|h| h.to_string_lossy().into_owned())
         .unwrap_or_default();
@@ -692,7 +692,7 @@ impl Deadline {
         }
     }
 
-    fn admin() -> Deadline {
+    pub(super) fn admin() -> Deadline {
         Deadline {
             at: Instant::now() + ADMIN_TIMEOUT,
             seconds: ADMIN_TIMEOUT.as_secs(),
@@ -815,7 +815,7 @@ const MAX_TOOL_ERRORS: u64 = 1 << 20;
 
 /// Run a tool to its end (or its deadline: then it is killed), with its output; one
 /// that writes more than [`MAX_TOOL_OUTPUT`] is `restore_limit_exceeded`.
-fn run(cmd: &mut Command, deadline: Deadline) -> Result<Output, RestoreError> {
+pub(super) fn run(cmd: &mut Command, deadline: Deadline) -> Result<Output, RestoreError> {
     let program = cmd.get_program().to_string_lossy().into_owned();
     let child = Watched::spawn(
         cmd.stdin(Stdio::null())

@@ -94,12 +94,16 @@ pub fn check(
     sandbox: &Sandbox,
     stream: &mut dyn Read,
     dialect: Dialect,
-    postgres_url: Option<&str>,
+    services: &super::Services,
 ) -> Result<Notes, RestoreError> {
+    let postgres_url = services.pg_url;
     match dialect {
         Dialect::Unknown => unknown_tool(sandbox, stream),
         Dialect::Sqlite => replay_sqlite(sandbox, stream),
-        Dialect::Mysql => footer_only(sandbox, stream, Dialect::Mysql),
+        Dialect::Mysql => match services.mysql_url {
+            None => footer_only(sandbox, stream, Dialect::Mysql),
+            Some(url) => super::mysql::replay(sandbox, stream, url),
+        },
         Dialect::Postgres => match postgres_url {
             None => footer_only(sandbox, stream, Dialect::Postgres),
             Some(url) => replay_postgres(sandbox, stream, url),
@@ -109,12 +113,12 @@ pub fn check(
 
 /// What a pass over the script learned.
 #[derive(Default)]
-struct Scan {
+pub(super) struct Scan {
     tables: Vec<String>,
     bytes: u64,
     /// The completion footer was seen and nothing has followed it but blank lines, `--`
     /// comments and (pg_dump 17.6, 16.10 and later point releases) `\unrestrict <key>`.
-    ends_with_footer: bool,
+    pub(super) ends_with_footer: bool,
     /// The first line that followed a footer (shown in the detail).
     after_footer: Option<String>,
 }
@@ -141,7 +145,7 @@ impl Scan {
         }
     }
 
-    fn footer_error(&self, dialect: Dialect) -> RestoreError {
+    pub(super) fn footer_error(&self, dialect: Dialect) -> RestoreError {
         let (tool, footer) = match dialect {
             Dialect::Postgres => ("pg_dump", PG_FOOTER),
             Dialect::Mysql => ("mysqldump", MYSQL_FOOTER),
@@ -162,7 +166,7 @@ impl Scan {
 /// Stream every line of `stream` to `each` (a line longer than `MAX_LINE` arrives in
 /// pieces; `start` is true for the first piece), keeping the tables and whether the
 /// script ends with `dialect`'s footer. Memory stays bounded whatever the line lengths.
-fn scan(
+pub(super) fn scan(
     sandbox: &Sandbox,
     stream: &mut dyn Read,
     dialect: Dialect,
@@ -234,10 +238,10 @@ fn footer_only(
     notes.push(format!(
         "completion footer present, {} tables created; not replayed{}",
         scan.tables.len(),
-        if dialect == Dialect::Postgres {
-            " (no restore.postgres_url)"
-        } else {
-            ""
+        match dialect {
+            Dialect::Postgres => " (no restore.postgres_url)",
+            Dialect::Mysql => " (no restore.mysql_url)",
+            _ => "",
         }
     ));
     Ok(notes)
@@ -407,6 +411,9 @@ fn replay_sqlite(sandbox: &Sandbox, stream: &mut dyn Read) -> Result<Notes, Rest
     for t in &tables {
         sandbox.tally.note(t, true);
     }
+    sandbox
+        .tally
+        .add_rows(sqlite::row_count(&conn, &tables).map_err(unreadable)?);
     let mut notes = Notes::default();
     notes.push(format!(
         "replayed {statements} statements into a scratch SQLite database: integrity_check ok, {} tables",
@@ -572,7 +579,7 @@ fn replay_postgres(
 /// An error message of SQLite or psql with what it quotes of the dump left out: the
 /// contents of `"…"` and `'…'` (a token near a syntax error, a value that does not fit
 /// its type), so no row of a backup reaches a detail, a log or an alert.
-fn without_content(message: &str) -> String {
+pub(super) fn without_content(message: &str) -> String {
     let mut out = String::with_capacity(message.len());
     let mut open: Option<char> = None;
     for c in message.chars() {
@@ -629,7 +636,9 @@ pub(super) fn psql_errors(stderr: &str) -> String {
 
 /// Read a child's stderr on a thread (so a chatty child never blocks on a full pipe),
 /// keeping its first 64 KiB.
-fn collect_stderr(stderr: Option<std::process::ChildStderr>) -> std::thread::JoinHandle<String> {
+pub(super) fn collect_stderr(
+    stderr: Option<std::process::ChildStderr>,
+) -> std::thread::JoinHandle<String> {
     std::thread::spawn(move || {
         let mut kept = Vec::new();
         if let Some(mut s) = stderr {

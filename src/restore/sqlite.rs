@@ -101,6 +101,9 @@ pub fn check_copy(sandbox: &Sandbox, path: &Path) -> Result<Notes, RestoreError>
     for t in &tables {
         sandbox.tally.note(t, true);
     }
+    sandbox
+        .tally
+        .add_rows(row_count(&conn, &tables).map_err(failed)?);
     let mut notes = Notes::default();
     notes.push(format!("integrity_check ok, {} tables", tables.len()));
     Ok(notes)
@@ -339,6 +342,20 @@ pub fn table_names(conn: &Connection) -> rusqlite::Result<Vec<String>> {
     )?;
     let rows = stmt.query_map([], |r| r.get::<_, String>(0))?;
     rows.collect()
+}
+
+/// The rows of all `tables` together: what a restore produced, compared with what
+/// restores usually produce.
+pub fn row_count(conn: &Connection, tables: &[String]) -> rusqlite::Result<u64> {
+    let mut total = 0u64;
+    for t in tables {
+        let quoted = t.replace('"', "\"\"");
+        let n: i64 = conn.query_row(&format!("SELECT count(*) FROM \"{quoted}\""), [], |r| {
+            r.get(0)
+        })?;
+        total = total.saturating_add(n.max(0) as u64);
+    }
+    Ok(total)
 }
 
 /// A database file is whole pages, as many as its header declares (when that count is

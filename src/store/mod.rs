@@ -23,7 +23,7 @@ pub use health::DailyHealth;
 pub use lifecycle::{ActionEntry, StoredSilence};
 pub use problems::StoredProblem;
 pub use report::{DailyScore, FailureCounts, LastPassed, ReportBackup, ReportCheck};
-pub use restore::{NewRestoreTest, PreviousVerdict, Verdict};
+pub use restore::{NewRestoreTest, PreviousVerdict, Restored, Verdict};
 pub use verify::{Verification, VerifyResult};
 
 use anyhow::{Context, Result};

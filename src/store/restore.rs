@@ -62,6 +62,8 @@ pub struct NewRestoreTest<'a> {
     pub result: Verdict,
     pub files: u64,
     pub bytes: u64,
+    /// Tables and rows, when the content was a database whose rows were counted.
+    pub database: Option<(u64, u64)>,
     pub duration_ms: u64,
     pub detail: Option<&'a str>,
     /// The backup file's size and mtime when it was tested.
@@ -82,14 +84,28 @@ pub struct PreviousVerdict {
     pub verdict: Verdict,
     pub files: u64,
     pub bytes: u64,
+    pub database: Option<(u64, u64)>,
     pub detail: Option<String>,
+}
+
+/// What one passed restore produced.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Restored {
+    pub files: u64,
+    pub bytes: u64,
+    /// Tables and rows, for databases whose rows were counted.
+    pub database: Option<(u64, u64)>,
+}
+
+fn database(tables: Option<i64>, rows: Option<i64>) -> Option<(u64, u64)> {
+    Some((tables? as u64, rows? as u64))
 }
 
 impl Store {
     pub fn record_restore_test(&self, t: &NewRestoreTest) -> Result<i64> {
         self.conn.execute(
-            "INSERT INTO restore_tests (backup_id, run_id, at, format, result, files, bytes, duration_ms, detail, size, mtime_ns, settings, carried_from)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)",
+            "INSERT INTO restore_tests (backup_id, run_id, at, format, result, files, bytes, duration_ms, detail, size, mtime_ns, settings, carried_from, tables, rows_restored)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)",
             params![
                 t.backup_id,
                 t.run_id,
@@ -103,7 +119,9 @@ impl Store {
                 t.size as i64,
                 t.mtime_ns,
                 t.settings,
-                t.carried_from
+                t.carried_from,
+                t.database.map(|(tables, _)| tables as i64),
+                t.database.map(|(_, rows)| rows as i64)
             ],
         )?;
         Ok(self.conn.last_insert_rowid())
@@ -121,7 +139,7 @@ impl Store {
         Ok(self
             .conn
             .query_row(
-                "SELECT o.id, o.at, o.format, o.result, o.files, o.bytes, o.detail
+                "SELECT o.id, o.at, o.format, o.result, o.files, o.bytes, o.detail, o.tables, o.rows_restored
                  FROM restore_tests t JOIN restore_tests o ON o.id = COALESCE(t.carried_from, t.id)
                  WHERE t.backup_id = ?1 AND t.size = ?2 AND t.mtime_ns = ?3 AND t.settings = ?4
                    AND t.result IN ('passed', 'failed')
@@ -136,10 +154,41 @@ impl Store {
                         files: r.get::<_, i64>(4)? as u64,
                         bytes: r.get::<_, i64>(5)? as u64,
                         detail: r.get(6)?,
+                        database: database(r.get(7)?, r.get(8)?),
                     })
                 },
             )
             .optional()?)
+    }
+
+    /// What the location's last `limit` passed restores of other backups in earlier runs
+    /// produced, newest first. Only tests that restored (not verdicts an unchanged backup
+    /// kept).
+    pub fn recent_passed_restores(
+        &self,
+        location_id: i64,
+        except_backup: i64,
+        before_run: i64,
+        limit: u32,
+    ) -> Result<Vec<Restored>> {
+        let mut stmt = self.conn.prepare(
+            "SELECT t.files, t.bytes, t.tables, t.rows_restored
+             FROM restore_tests t JOIN backups b ON b.id = t.backup_id
+             WHERE b.location_id = ?1 AND t.backup_id <> ?2 AND COALESCE(t.run_id, 0) <> ?3
+               AND t.result = 'passed' AND t.carried_from IS NULL
+             ORDER BY t.at DESC, t.id DESC LIMIT ?4",
+        )?;
+        let rows = stmt.query_map(
+            params![location_id, except_backup, before_run, limit],
+            |r| {
+                Ok(Restored {
+                    files: r.get::<_, i64>(0)? as u64,
+                    bytes: r.get::<_, i64>(1)? as u64,
+                    database: database(r.get(2)?, r.get(3)?),
+                })
+            },
+        )?;
+        Ok(rows.collect::<rusqlite::Result<_>>()?)
     }
 }
 
@@ -158,6 +207,7 @@ mod tests {
             result: Verdict::Skipped,
             files: 0,
             bytes: 0,
+            database: None,
             duration_ms: 1,
             detail: Some("why"),
             size: 10,

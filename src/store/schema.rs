@@ -196,4 +196,11 @@ CREATE TABLE lifecycle_actions (
 );
 CREATE INDEX lifecycle_actions_by_at ON lifecycle_actions(at);
 "#,
+    // 4: tables and rows a restore test produced, when the content was a database whose
+    // rows were counted (NULL otherwise), compared with what restores usually produce.
+    r#"
+ALTER TABLE restore_tests ADD COLUMN tables INTEGER;
+ALTER TABLE restore_tests ADD COLUMN rows_restored INTEGER;
+CREATE INDEX restore_tests_passed ON restore_tests(result, carried_from, at);
+"#,
 ];

@@ -37,12 +37,8 @@ fn settle(ws: &Workspace, dir: &str) {
 
 fn test_restore(ws: &Workspace) -> Value {
     let (run, doc) = ws.run_json(&["--test-restore"]);
-    assert!(
-        run.code == 0 || run.code == 2,
-        "{}\n{}",
-        run.code,
-        run.stderr
-    );
+    // 1: a location whose every test was skipped is untested (a warning).
+    assert!((0..=2).contains(&run.code), "{}\n{}", run.code, run.stderr);
     doc
 }
 

@@ -21,6 +21,7 @@ mod prometheus;
 mod reliability;
 mod report;
 mod restore;
+mod restore_depth;
 mod schema;
 mod snapshots;
 mod timestamps;

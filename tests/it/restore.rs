@@ -557,7 +557,16 @@ fn what_cannot_be_tested_is_skipped_with_the_reason() {
     std::fs::write(ws.path("backups/adhoc.sql"), "select 1;\n").unwrap();
     settle(&ws, "backups");
     let (code, doc) = test_restore(&ws);
-    assert_eq!(code, 0, "skips are not problems: {doc:#}");
+    // A skip is no problem of its backup; a location whose every test was skipped is
+    // untested (a warning).
+    assert_eq!(code, 1, "{doc:#}");
+    let kinds: Vec<&str> = doc["problems"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["kind"].as_str().unwrap())
+        .collect();
+    assert_eq!(kinds, ["restore_untested"], "{doc:#}");
     assert_eq!(doc["restore_tests"]["skipped"], 3);
     assert_eq!(doc["restore_tests"]["tested"], 3);
     let reason = |p: &str| result(&doc, p)["detail"].as_str().unwrap().to_string();
