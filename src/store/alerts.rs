@@ -246,11 +246,7 @@ mod tests {
 
     #[test]
     fn alert_lifecycle_and_history() {
-        let dir = tempfile::tempdir().unwrap();
-        let store = Store::open(&dir.path().join("s.db")).unwrap();
-        let loc = store
-            .upsert_location("db", "/db", "database", from_unix(0))
-            .unwrap();
+        let (_dir, store, loc) = crate::store::store_with_location("db", "database");
         let p = Problem::new(Kind::MissingBackup, Severity::Critical, "db", "slot missed")
             .with_slot("2026-11-19T02:00:00+00:00".parse().unwrap());
         store

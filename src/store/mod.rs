@@ -357,6 +357,18 @@ pub fn restrict_permissions(path: &Path) {
     }
 }
 
+/// A store in a temp dir with one location `name` of `kind`; returns the dir (keep it
+/// alive), the store and the location's id.
+#[cfg(test)]
+pub(crate) fn store_with_location(name: &str, kind: &str) -> (tempfile::TempDir, Store, i64) {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let store = Store::open(&dir.path().join("s.db")).expect("store");
+    let loc = store
+        .upsert_location(name, &format!("/{name}"), kind, from_unix(0))
+        .expect("location");
+    (dir, store, loc)
+}
+
 /// A store in a temp dir with one location `a` holding one settled backup recorded at
 /// t = 10 s; returns the dir (keep it alive), the store, the location and backup ids.
 #[cfg(test)]
@@ -365,11 +377,7 @@ pub(crate) fn store_with_one_backup(
     size: u64,
     mtime_ns: i64,
 ) -> (tempfile::TempDir, Store, i64, i64) {
-    let dir = tempfile::tempdir().expect("temp dir");
-    let store = Store::open(&dir.path().join("s.db")).expect("store");
-    let loc = store
-        .upsert_location("a", "/a", "generic", from_unix(0))
-        .expect("location");
+    let (dir, store, loc) = store_with_location("a", "generic");
     let file = crate::scan::FoundFile {
         path: path.into(),
         size,

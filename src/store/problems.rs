@@ -231,11 +231,7 @@ mod tests {
 
     #[test]
     fn sync_opens_refreshes_and_resolves_in_scope_only() {
-        let dir = tempfile::tempdir().unwrap();
-        let store = Store::open(&dir.path().join("s.db")).unwrap();
-        let loc = store
-            .upsert_location("a", "/a", "generic", from_unix(0))
-            .unwrap();
+        let (_dir, store, loc) = crate::store::store_with_location("a", "generic");
         let p1 =
             Problem::new(Kind::ChecksumMismatch, Severity::Critical, "a", "x").with_path("one");
         let p2 =

@@ -273,11 +273,7 @@ mod tests {
 
     #[test]
     fn queries_work_on_empty_check_tables() {
-        let dir = tempfile::tempdir().unwrap();
-        let store = Store::open(&dir.path().join("s.db")).unwrap();
-        let a = store
-            .upsert_location("a", "/a", "database", from_unix(0))
-            .unwrap();
+        let (_dir, store, a) = crate::store::store_with_location("a", "database");
         let b = store
             .upsert_location("b", "/b", "files", from_unix(0))
             .unwrap();
@@ -320,11 +316,7 @@ mod tests {
 
     #[test]
     fn latest_evidence_per_backup() {
-        let dir = tempfile::tempdir().unwrap();
-        let store = Store::open(&dir.path().join("s.db")).unwrap();
-        let a = store
-            .upsert_location("a", "/a", "database", from_unix(0))
-            .unwrap();
+        let (_dir, store, a) = crate::store::store_with_location("a", "database");
         store
             .sync_scan(a, &[file("a1", 100)], from_unix(300))
             .unwrap();
@@ -380,11 +372,7 @@ mod tests {
 
     #[test]
     fn a_backup_failing_many_checks_is_one_failure() {
-        let dir = tempfile::tempdir().unwrap();
-        let store = Store::open(&dir.path().join("s.db")).unwrap();
-        let a = store
-            .upsert_location("a", "/a", "database", from_unix(0))
-            .unwrap();
+        let (_dir, store, a) = crate::store::store_with_location("a", "database");
         store
             .sync_scan(a, &[file("a1", 100), file("a2", 100)], from_unix(300))
             .unwrap();
