@@ -245,21 +245,52 @@ const REFUSED_STARTS: &[&str] = &[
 /// Found anywhere in a line: statements that write files on the server.
 const REFUSED_ANYWHERE: &[&str] = &["INTO OUTFILE", "INTO DUMPFILE", "SONAME"];
 
-/// Why a line of the dump is refused, if it is.
-fn refused(line: &[u8]) -> Option<String> {
+/// Why a piece of the dump is refused, if it is. `start`: the piece begins a statement.
+/// Every statement that begins in the piece is checked — after each `;` outside quotes
+/// too, so a second statement on one line cannot slip past — and what a version comment
+/// (`/*!40101 … */`) holds, which MySQL runs.
+fn refused(line: &[u8], start: bool) -> Option<String> {
     let text = String::from_utf8_lossy(&line[..line.len().min(4096)]).to_ascii_uppercase();
-    let mut start = text.trim_start();
-    // `/*!40101 SET … */`: MySQL runs what a version comment holds.
-    if let Some(rest) = start.strip_prefix("/*!") {
-        start = rest
-            .trim_start_matches(|c: char| c.is_ascii_digit())
-            .trim_start();
-    }
-    let start_hit = REFUSED_STARTS.iter().find(|s| start.starts_with(*s));
     let anywhere_hit = REFUSED_ANYWHERE.iter().find(|s| text.contains(*s));
+    let mut starts: Vec<&str> = Vec::new();
+    if start {
+        starts.push(&text);
+    }
+    starts.extend(statement_starts(&text).map(|i| &text[i..]));
+    let start_hit = starts.into_iter().find_map(|stmt| {
+        let mut stmt = stmt.trim_start();
+        while let Some(rest) = stmt.strip_prefix("/*!") {
+            stmt = rest
+                .trim_start_matches(|c: char| c.is_ascii_digit())
+                .trim_start();
+        }
+        REFUSED_STARTS.iter().find(|s| stmt.starts_with(*s))
+    });
     start_hit
         .or(anywhere_hit)
         .map(|s| s.trim_end_matches([' ', '`']).to_string())
+}
+
+/// Byte offsets just after each `;` that is outside quotes (`'`, `"`, `` ` ``, with
+/// backslash escapes), and at each version comment `/*!`.
+fn statement_starts(text: &str) -> impl Iterator<Item = usize> + '_ {
+    let bytes = text.as_bytes();
+    let mut quote: Option<u8> = None;
+    let mut escaped = false;
+    let mut out = Vec::new();
+    for (i, &b) in bytes.iter().enumerate() {
+        match quote {
+            Some(_) if escaped => escaped = false,
+            Some(_) if b == b'\\' => escaped = true,
+            Some(q) if b == q => quote = None,
+            Some(_) => {}
+            None if matches!(b, b'\'' | b'"' | b'`') => quote = Some(b),
+            None if b == b';' => out.push(i + 1),
+            None if bytes[i..].starts_with(b"/*!") => out.push(i),
+            None => {}
+        }
+    }
+    out.into_iter()
 }
 
 /// Replay a MySQL/MariaDB dump into a fresh scratch database on `url`.
@@ -288,7 +319,7 @@ pub fn replay(sandbox: &Sandbox, stream: &mut dyn Read, url: &str) -> Result<Not
             if refusal.is_some() || broken_pipe {
                 return Ok(());
             }
-            if start && let Some(what) = refused(piece) {
+            if let Some(what) = refused(piece, start) {
                 refusal = Some(what);
                 // Nothing more reaches the server once one statement was refused.
                 stdin = None;
@@ -356,9 +387,17 @@ mod tests {
             "set global general_log = 1;",
             "\\! rm -rf /",
             "CREATE FUNCTION f RETURNS STRING SONAME 'evil.so';",
+            "INSERT INTO t VALUES (1); USE mysql;",
+            "INSERT INTO t VALUES ('a;b'); /*!50000 GRANT ALL ON *.* TO x */;",
         ] {
-            assert!(refused(line.as_bytes()).is_some(), "{line}");
+            assert!(refused(line.as_bytes(), true).is_some(), "{line}");
         }
+        // A statement that begins after a `;` in a continuation line is checked too.
+        assert!(refused(b"  (2,'x'); DROP DATABASE shop;", false).is_some());
+        assert_eq!(
+            refused(b"USE mysql; -- inside a long statement", false),
+            None
+        );
         for line in [
             "/*!40101 SET NAMES utf8mb4 */;",
             "INSERT INTO `t` VALUES (1,'grant me');",
@@ -366,8 +405,9 @@ mod tests {
             "DROP TABLE IF EXISTS `t`;",
             "LOCK TABLES `t` WRITE;",
             "-- MariaDB dump 10.19",
+            "INSERT INTO `t` VALUES (1,'x; USE mysql'),(2,'y\\'; GRANT');",
         ] {
-            assert_eq!(refused(line.as_bytes()), None, "{line}");
+            assert_eq!(refused(line.as_bytes(), true), None, "{line}");
         }
     }
 
