@@ -341,6 +341,15 @@ pub struct Logging {
 }
 
 impl Config {
+    /// The configured locations' names, in config order.
+    pub fn location_names(&self) -> Vec<&str> {
+        self.backups
+            .locations
+            .iter()
+            .map(|l| l.name.as_str())
+            .collect()
+    }
+
     /// Resolve a configured path against the config file's directory.
     pub fn resolve_path(&self, p: &str) -> PathBuf {
         resolve_against(&self.base_dir, p)

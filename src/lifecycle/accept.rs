@@ -144,16 +144,9 @@ fn find<'a>(
     if let Some(name) = location
         && locations.is_empty()
     {
-        let known: Vec<&str> = a
-            .config
-            .backups
-            .locations
-            .iter()
-            .map(|l| l.name.as_str())
-            .collect();
         return Err(Refused(format!(
             "unknown location {name}; known locations: {}",
-            known.join(", ")
+            a.config.location_names().join(", ")
         ))
         .into());
     }

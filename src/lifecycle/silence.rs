@@ -75,13 +75,7 @@ pub(super) fn silence(
     reason: &str,
 ) -> anyhow::Result<Report> {
     let sel = Selector::parse(selector).map_err(Refused)?;
-    let names: Vec<&str> = a
-        .config
-        .backups
-        .locations
-        .iter()
-        .map(|l| l.name.as_str())
-        .collect();
+    let names = a.config.location_names();
     if let Some(l) = &sel.location
         && !names.contains(&l.as_str())
     {
