@@ -400,7 +400,11 @@ impl Store {
             let tx = self.conn.unchecked_transaction()?;
             let failed = |e: rusqlite::Error| {
                 let fault = Fault::of_sqlite(&e).unwrap_or(Fault::Other);
-                StoreError::from_fault(&self.path, fault, format!("migration {} failed: {e}", i + 1))
+                StoreError::from_fault(
+                    &self.path,
+                    fault,
+                    format!("migration {} failed: {e}", i + 1),
+                )
             };
             tx.execute_batch(sql).map_err(failed)?;
             tx.pragma_update(None, "user_version", (i + 1) as i64)

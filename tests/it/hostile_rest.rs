@@ -121,8 +121,11 @@ fn a_store_with_damaged_pages_names_itself_and_the_way_out() {
     assert_eq!(first.code, 0, "{}", first.stderr);
     let path = ws.path("store/s.db");
     let conn = rusqlite::Connection::open(&path).unwrap();
-    conn.execute_batch("PRAGMA wal_checkpoint(TRUNCATE)").unwrap();
-    let page_size: i64 = conn.query_row("PRAGMA page_size", [], |r| r.get(0)).unwrap();
+    conn.execute_batch("PRAGMA wal_checkpoint(TRUNCATE)")
+        .unwrap();
+    let page_size: i64 = conn
+        .query_row("PRAGMA page_size", [], |r| r.get(0))
+        .unwrap();
     assert_eq!(page_size, 4096);
     // The table of backups: read by every run, but not while the store is opened.
     let root: i64 = conn
@@ -152,8 +155,147 @@ fn a_store_with_damaged_pages_names_itself_and_the_way_out() {
     assert!(
         run.stderr.contains(&path.display().to_string())
             && !run.stderr.contains("pre-release")
-            && (run.stderr.contains("damaged") || run.stderr.contains("not a backup-monitor database")),
+            && (run.stderr.contains("damaged")
+                || run.stderr.contains("not a backup-monitor database")),
         "{}",
         run.stderr
     );
+}
+
+/// A one-connection-at-a-time server on 127.0.0.1 answering each accepted stream with
+/// `serve`; returns its port. The thread ends with the test process.
+fn serve(serve: fn(std::net::TcpStream)) -> u16 {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let port = listener.local_addr().expect("port").port();
+    std::thread::spawn(move || {
+        for stream in listener.incoming().flatten() {
+            serve(stream);
+        }
+    });
+    port
+}
+
+/// A webhook server that answers 500 quoting the request line percent-decoded, as many
+/// frameworks' "no route" pages do.
+fn echo_decoded_path(stream: std::net::TcpStream) {
+    use std::io::{BufRead, BufReader, Read, Write};
+    let mut reader = BufReader::new(stream);
+    let mut line = String::new();
+    let _ = reader.read_line(&mut line);
+    let mut length = 0usize;
+    loop {
+        let mut h = String::new();
+        if reader.read_line(&mut h).unwrap_or(0) == 0 || h == "\r\n" {
+            break;
+        }
+        if let Some(v) = h.to_ascii_lowercase().strip_prefix("content-length:") {
+            length = v.trim().parse().unwrap_or(0);
+        }
+    }
+    let _ = reader
+        .by_ref()
+        .take(length as u64)
+        .read_to_end(&mut Vec::new());
+    let path = line.split(' ').nth(1).unwrap_or("");
+    let decoded = percent_encoding::percent_decode_str(path).decode_utf8_lossy();
+    let body = format!("no route for {decoded}");
+    let mut stream = reader.into_inner();
+    let _ = write!(
+        stream,
+        "HTTP/1.1 500 Internal Server Error\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    );
+}
+
+/// An SMTP server that offers AUTH PLAIN and LOGIN and rejects a login quoting the AUTH
+/// line it received (base64 of the user name and password).
+fn echo_auth(stream: std::net::TcpStream) {
+    use std::io::{BufRead, BufReader, Write};
+    let mut out = stream.try_clone().expect("clone");
+    let mut reader = BufReader::new(stream);
+    let _ = out.write_all(b"220 echo ESMTP\r\n");
+    loop {
+        let mut line = String::new();
+        if reader.read_line(&mut line).unwrap_or(0) == 0 {
+            return;
+        }
+        let line = line.trim_end();
+        let upper = line.to_ascii_uppercase();
+        let answer = if upper.starts_with("EHLO") {
+            "250-echo\r\n250 AUTH PLAIN LOGIN\r\n".to_string()
+        } else if upper.starts_with("AUTH") {
+            format!("535 5.7.8 rejected: {line}\r\n")
+        } else if upper.starts_with("QUIT") {
+            let _ = out.write_all(b"221 bye\r\n");
+            return;
+        } else {
+            "250 ok\r\n".to_string()
+        };
+        let _ = out.write_all(answer.as_bytes());
+    }
+}
+
+const HOOK_SECRET: &str = "tok%2Bsecret%21value42";
+const HOOK_SECRET_DECODED: &str = "tok+secret!value42";
+const SMTP_PASSWORD: &str = "smtp-Pass-7731";
+
+#[test]
+fn secrets_are_masked_when_servers_echo_them_decoded_or_in_base64() {
+    use base64::Engine as _;
+    let hook = serve(echo_decoded_path);
+    let smtp = serve(echo_auth);
+    let ws = Workspace::new();
+    ws.write_config(&format!(
+        "backups:\n  locations:\n    - name: a\n      path: backups\n      min_free_space: 0\n\
+         logging:\n  file: bm.log\n  level: debug\n\
+         alerts:\n  timeout: 2s\n  webhook:\n    enabled: true\n    \
+         url: http://127.0.0.1:{hook}/hook/{HOOK_SECRET}\n  \
+         email:\n    enabled: true\n    smtp_host: 127.0.0.1\n    smtp_port: {smtp}\n    \
+         security: none\n    username: monitor\n    password: ${{TEST_SMTP_PASSWORD}}\n    \
+         from: bm@test.local\n    to: [ops@test.local]\n"
+    ));
+    let ws = ws.env("TEST_SMTP_PASSWORD", SMTP_PASSWORD);
+    let mut everything = String::new();
+    for format in ["json", "text"] {
+        let run = ws.run(&["--monitor", "--check-alerts", "-vv", "--format", format]);
+        assert_eq!(run.code, 2, "{}", run.stderr);
+        everything += &run.stdout;
+        everything += &run.stderr;
+    }
+    everything += &std::fs::read_to_string(ws.path("bm.log")).unwrap_or_default();
+    let conn = ws.store();
+    let mut stmt = conn
+        .prepare("SELECT error FROM alert_deliveries WHERE error IS NOT NULL")
+        .unwrap();
+    for e in stmt
+        .query_map([], |r| r.get::<_, String>(0))
+        .unwrap()
+        .flatten()
+    {
+        everything += &e;
+    }
+    // The servers did echo them, and each was masked.
+    assert!(
+        everything.contains("no route for [redacted]"),
+        "{everything}"
+    );
+    assert!(
+        everything.contains("rejected: AUTH PLAIN [redacted]"),
+        "{everything}"
+    );
+    let plain =
+        base64::engine::general_purpose::STANDARD.encode(format!("\0monitor\0{SMTP_PASSWORD}"));
+    let alone = base64::engine::general_purpose::STANDARD.encode(SMTP_PASSWORD);
+    for secret in [
+        HOOK_SECRET,
+        HOOK_SECRET_DECODED,
+        SMTP_PASSWORD,
+        &plain,
+        &alone,
+    ] {
+        assert!(
+            !everything.contains(secret),
+            "`{secret}` leaked:\n{everything}"
+        );
+    }
 }
