@@ -299,3 +299,37 @@ fn secrets_are_masked_when_servers_echo_them_decoded_or_in_base64() {
         );
     }
 }
+
+#[test]
+fn status_and_check_config_refuse_the_operations_they_would_drop() {
+    let ws = store_workspace();
+    for args in [
+        &["--status", "--monitor"][..],
+        &["--check-config", "--monitor"],
+        &["--status", "--verify"],
+        &["--check-config", "--report"],
+        &["--check-config", "--status"],
+    ] {
+        let run = ws.run(args);
+        assert_eq!(run.code, 3, "{args:?}: {}", run.stderr);
+        assert!(
+            run.stderr.contains("cannot be used with"),
+            "{args:?}: {}",
+            run.stderr
+        );
+        let (run, doc) = ws.run_json(args);
+        assert_eq!(run.code, 3, "{args:?}");
+        assert!(
+            doc["error"]
+                .as_str()
+                .unwrap_or_default()
+                .contains("cannot be used with"),
+            "{doc}"
+        );
+    }
+    assert!(!ws.path("store/s.db").exists(), "no monitoring ran");
+    // Alone, each still works.
+    assert_eq!(ws.run(&["--check-config"]).code, 0);
+    assert_eq!(ws.run(&["--monitor", "--verify"]).code, 0);
+    assert_eq!(ws.run(&["--status"]).code, 0);
+}
