@@ -8,7 +8,7 @@
 use crate::common;
 
 use chrono::{Duration, Utc};
-use common::Workspace;
+use common::{Workspace, set_mtime};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
@@ -332,4 +332,118 @@ fn status_and_check_config_refuse_the_operations_they_would_drop() {
     assert_eq!(ws.run(&["--check-config"]).code, 0);
     assert_eq!(ws.run(&["--monitor", "--verify"]).code, 0);
     assert_eq!(ws.run(&["--status"]).code, 0);
+}
+
+/// Bytes read so far by process `pid` (`rchar` of /proc/PID/io).
+fn read_by(pid: u32) -> u64 {
+    std::fs::read_to_string(format!("/proc/{pid}/io"))
+        .unwrap_or_default()
+        .lines()
+        .find_map(|l| l.strip_prefix("rchar:"))
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or(0)
+}
+
+#[test]
+fn verify_never_follows_a_backup_swapped_for_a_link_after_the_scan() {
+    // One hashing thread, largest file first: while the 1 GiB backup of `slow` is hashed,
+    // the scanned backup of `victim` is replaced by a link to a secret.
+    let ws = Workspace::new();
+    ws.write_config(
+        "backups:\n  locations:\n    - name: slow\n      path: slow\n      min_free_space: 0\n    \
+         - name: victim\n      path: victim\n      min_free_space: 0\nlogging:\n  file: log.txt\n",
+    );
+    for dir in ["slow", "victim", "secret"] {
+        std::fs::create_dir_all(ws.path(dir)).unwrap();
+    }
+    let big = std::fs::File::create(ws.path("slow/big.img")).unwrap();
+    big.set_len(1 << 30).unwrap();
+    drop(big);
+    let old = Utc::now() - Duration::days(1);
+    set_mtime(&ws.path("slow/big.img"), old);
+    ws.write_file("victim/db.sql", b"-- a small dump\n", old);
+    std::fs::write(ws.path("secret/smtp.conf"), "smtp_password=Hunter2Secret\n").unwrap();
+
+    let child = Command::new(env!("CARGO_BIN_EXE_backup-monitor"))
+        .env_remove("DATABASE_URL")
+        .env_remove("BACKUP_MONITOR_CONFIG")
+        .env_remove("BACKUP_MONITOR_NOW")
+        .env("RAYON_NUM_THREADS", "1")
+        .current_dir(ws.dir.path())
+        .args(["--config", "config.yaml", "--no-progress"])
+        .args(["--monitor", "--verify", "--format", "json"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while read_by(child.id()) < 32 << 20 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "hashing never started"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(1));
+    }
+    std::fs::remove_file(ws.path("victim/db.sql")).unwrap();
+    std::os::unix::fs::symlink(ws.path("secret/smtp.conf"), ws.path("victim/db.sql")).unwrap();
+    let out = child.wait_with_output().unwrap();
+    let run: common::Run = out.into();
+    let doc = run.json();
+    let everything = format!("{}{}", run.stdout, run.stderr);
+    assert!(everything.contains("not followed"), "{everything}");
+    // Nothing was recorded as the backup's checksum: the next run still sees it unverified.
+    let conn = ws.store();
+    let recorded: i64 = conn
+        .query_row(
+            "SELECT COUNT(*) FROM backups WHERE path = 'db.sql' AND checksum IS NOT NULL",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap_or(-1);
+    assert_eq!(recorded, 0, "{doc:#}");
+}
+
+#[test]
+fn pg_restore_reads_the_open_backup_never_its_name() {
+    // A stand-in pg_restore that notes its arguments and the first bytes of its input.
+    let ws = Workspace::new();
+    ws.write_config(
+        "backups:\n  locations:\n    - name: pg\n      path: backups\n      min_free_space: 0\n      \
+         restore:\n        scratch_dir: scratch\nlogging:\n  file: null\n",
+    );
+    for dir in ["backups", "scratch", "bin"] {
+        std::fs::create_dir_all(ws.path(dir)).unwrap();
+    }
+    let notes = ws.path("pg_restore.calls");
+    let fake = ws.path("bin/pg_restore");
+    std::fs::write(
+        &fake,
+        format!(
+            "#!/bin/sh\necho \"args: $*\" >> '{}'\nprintf 'input: ' >> '{0}'\nhead -c 5 >> '{0}'\necho >> '{0}'\n",
+            notes.display()
+        ),
+    )
+    .unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&fake, std::fs::Permissions::from_mode(0o755)).unwrap();
+    // A custom-format header (archive 1.14, 4-byte ints, 8-byte offsets, format 1).
+    let mut dump = b"PGDMP\x01\x0e\x00\x04\x08\x01".to_vec();
+    dump.extend_from_slice(&[0u8; 64]);
+    ws.write_file("backups/db.dump", &dump, Utc::now() - Duration::days(1));
+    let path = format!(
+        "{}:{}",
+        ws.path("bin").display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
+    let ws = ws.env("PATH", &path);
+    let run = ws.run(&["--test-restore", "--format", "json"]);
+    let calls = std::fs::read_to_string(&notes).unwrap_or_default();
+    assert!(calls.contains("args: --list"), "{calls}\n{}", run.stdout);
+    assert!(
+        !calls.contains("db.dump"),
+        "the name reached pg_restore: {calls}"
+    );
+    for line in calls.lines().filter(|l| l.starts_with("input:")) {
+        assert_eq!(line, "input: PGDMP", "{calls}");
+    }
 }
