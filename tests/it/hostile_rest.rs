@@ -447,3 +447,35 @@ fn pg_restore_reads_the_open_backup_never_its_name() {
         assert_eq!(line, "input: PGDMP", "{calls}");
     }
 }
+
+#[test]
+fn names_with_line_breaks_and_bidi_controls_cannot_forge_log_lines() {
+    let ws = Workspace::new();
+    ws.write_config(
+        "backups:\n  locations:\n    - name: a\n      path: backups\n      min_free_space: 0\n      \
+         restore:\n        scratch_dir: scratch\nlogging:\n  file: bm.log\n  level: debug\n",
+    );
+    std::fs::create_dir_all(ws.path("scratch")).unwrap();
+    let forged = "x\n2026-12-04T03:00:00Z ERROR forged\rline\u{202e}lqs.sql";
+    ws.write_file(
+        &format!("backups/{forged}"),
+        b"not a dump at all\n",
+        Utc::now() - Duration::days(1),
+    );
+    let run = ws.run(&["--monitor", "--verify", "--test-restore", "-vv"]);
+    let log = std::fs::read_to_string(ws.path("bm.log")).unwrap();
+    for (what, text) in [("stderr", &run.stderr), ("log file", &log)] {
+        assert!(text.contains("restore test of"), "{what}: {text}");
+        assert!(
+            text.lines()
+                .all(|l| !l.starts_with("2026-12-04T03:00:00Z ERROR forged")
+                    && !l.contains('\r')
+                    && !l.contains('\u{202e}')),
+            "{what} has a forged line:\n{text}"
+        );
+        assert!(
+            text.contains(r"x\n2026-12-04T03:00:00Z ERROR forged\rline\u{202e}lqs.sql"),
+            "{what}: {text}"
+        );
+    }
+}
