@@ -79,7 +79,7 @@ pub enum StoreError {
         check: String,
     },
     #[error(
-        "cannot use the store {path}: {detail}. SQLite's integrity check finds nothing wrong with it, so keep it; check the filesystem and run again"
+        "cannot use the store {path} ({detail}), though SQLite's integrity check finds the file sound: keep it, check that database_url names backup-monitor's store and that its filesystem is healthy, then run again"
     )]
     Unusable { path: PathBuf, detail: String },
     #[error(
@@ -559,6 +559,32 @@ mod tests {
             let mode = std::fs::metadata(&path).unwrap().permissions().mode() & 0o777;
             assert_eq!(mode, 0o600);
         }
+    }
+
+    #[test]
+    fn another_file_is_not_a_store_and_is_not_called_damaged() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("store.db");
+        std::fs::write(&path, vec![b'x'; 8192]).unwrap();
+        let err = Store::open(&path).err().unwrap().to_string();
+        assert!(
+            err.contains("is not a backup-monitor database") && !err.contains("damaged"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn a_sound_store_failing_for_another_reason_is_kept() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("store.db");
+        drop(Store::open(&path).unwrap());
+        let e = StoreError::from_fault(&path, Fault::Io, "disk I/O error".into()).to_string();
+        assert!(
+            e.contains("I/O error on the filesystem holding the store")
+                && e.contains("finds nothing wrong")
+                && !e.contains("aside"),
+            "{e}"
+        );
     }
 
     #[test]
