@@ -15,13 +15,12 @@ use std::io::{IsTerminal, Write};
 use std::path::PathBuf;
 
 /// The operations of a run, which `--status` and `--check-config` cannot join.
-const RUN_OPERATIONS: [&str; 5] = [
-    "monitor",
-    "verify",
-    "test_restore",
-    "report",
-    "check_alerts",
-];
+#[rustfmt::skip]
+const RUN_OPERATIONS: [&str; 5] = ["monitor", "verify", "test_restore", "report", "check_alerts"];
+/// What `--check-config` would otherwise drop: every operation and action.
+#[rustfmt::skip]
+const CHECK_CONFIG_DROPS: [&str; 12] = ["status", "explain", "monitor", "verify", "test_restore",
+    "report", "check_alerts", "ack", "accept", "silence", "silences", "unsilence"];
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum Format {
@@ -62,7 +61,7 @@ pub struct Cli {
     #[arg(long, help_heading = "Operations", conflicts_with_all = RUN_OPERATIONS)]
     pub status: bool,
     /// Validate the config and exit: 0 valid, 3 invalid
-    #[arg(long = "check-config", help_heading = "Operations", conflicts_with_all = ["status", "explain", "monitor", "verify", "test_restore", "report", "check_alerts"])]
+    #[arg(long = "check-config", help_heading = "Operations", conflicts_with_all = CHECK_CONFIG_DROPS)]
     pub check_config: bool,
     /// Show each file's timestamp, its source, mtime, slot and settling, then the missing slots (reads only)
     #[arg(long, help_heading = "Operations")]

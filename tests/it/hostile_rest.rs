@@ -309,6 +309,8 @@ fn status_and_check_config_refuse_the_operations_they_would_drop() {
         &["--status", "--verify"],
         &["--check-config", "--report"],
         &["--check-config", "--status"],
+        &["--check-config", "--ack", "1"],
+        &["--check-config", "--silences"],
     ] {
         let run = ws.run(args);
         assert_eq!(run.code, 3, "{args:?}: {}", run.stderr);
