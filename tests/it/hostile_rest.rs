@@ -481,3 +481,54 @@ fn names_with_line_breaks_and_bidi_controls_cannot_forge_log_lines() {
         );
     }
 }
+
+#[test]
+fn a_link_in_place_of_the_archive_root_is_unsafe() {
+    // Found by the `tar_links` fuzz target: `.` as a symbolic link to `/x/x/x/..`.
+    let ws = Workspace::new();
+    ws.write_config(
+        "backups:\n  locations:\n    - name: a\n      path: backups\n      min_free_space: 0\n      \
+         restore:\n        latest: 10\n        scratch_dir: scratch\nlogging:\n  file: null\n",
+    );
+    std::fs::create_dir_all(ws.path("scratch")).unwrap();
+    for (name, kind) in [(".", tar::EntryType::Symlink), ("./", tar::EntryType::Link)] {
+        let mut h = tar::Header::new_gnu();
+        h.set_entry_type(kind);
+        h.set_size(0);
+        h.set_mode(0o777);
+        let old = h.as_old_mut();
+        old.name[..name.len()].copy_from_slice(name.as_bytes());
+        old.linkname[..9].copy_from_slice(b"/x/x/x/..");
+        h.set_cksum();
+        let mut one = tar::Builder::new(Vec::new());
+        one.append(&h, &b""[..]).unwrap();
+        let bytes = one.into_inner().unwrap();
+        let file = if kind == tar::EntryType::Symlink {
+            "dot-symlink.tar"
+        } else {
+            "dot-hardlink.tar"
+        };
+        ws.write_file(
+            &format!("backups/{file}"),
+            &bytes,
+            Utc::now() - Duration::days(1),
+        );
+    }
+    let (run, doc) = ws.run_json(&["--test-restore"]);
+    assert_eq!(run.code, 2, "{}", run.stderr);
+    for file in ["dot-symlink.tar", "dot-hardlink.tar"] {
+        let r = common::restore_result(&doc, file);
+        let kinds = common::problem_kinds_of(&doc, file);
+        assert!(
+            kinds.iter().any(|k| k == "unsafe_archive_entry"),
+            "{kinds:?} {r:#}"
+        );
+        assert!(
+            r["detail"]
+                .as_str()
+                .unwrap_or_default()
+                .contains("in place of the archive's root"),
+            "{r:#}"
+        );
+    }
+}
