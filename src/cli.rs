@@ -14,6 +14,14 @@ use clap::{ArgAction, Parser, ValueEnum};
 use std::io::{IsTerminal, Write};
 use std::path::PathBuf;
 
+/// The operations of a run, which `--status` and `--check-config` cannot join.
+#[rustfmt::skip]
+const RUN_OPERATIONS: [&str; 5] = ["monitor", "verify", "test_restore", "report", "check_alerts"];
+/// What `--check-config` would otherwise drop: every operation and action.
+#[rustfmt::skip]
+const CHECK_CONFIG_DROPS: [&str; 12] = ["status", "explain", "monitor", "verify", "test_restore",
+    "report", "check_alerts", "ack", "accept", "silence", "silences", "unsilence"];
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum Format {
     /// A human summary
@@ -50,10 +58,10 @@ pub struct Cli {
     #[arg(long = "check-alerts", help_heading = "Operations")]
     pub check_alerts: bool,
     /// Print the stored state of every location without scanning (takes no lock)
-    #[arg(long, help_heading = "Operations")]
+    #[arg(long, help_heading = "Operations", conflicts_with_all = RUN_OPERATIONS)]
     pub status: bool,
     /// Validate the config and exit: 0 valid, 3 invalid
-    #[arg(long = "check-config", help_heading = "Operations")]
+    #[arg(long = "check-config", help_heading = "Operations", conflicts_with_all = CHECK_CONFIG_DROPS)]
     pub check_config: bool,
     /// Show each file's timestamp, its source, mtime, slot and settling, then the missing slots (reads only)
     #[arg(long, help_heading = "Operations")]
@@ -266,32 +274,13 @@ fn usage_error(hint: Format, e: &clap::Error) -> i32 {
 
 fn check_config(cli: &Cli) -> i32 {
     let path = config::choose_path(cli.config.as_deref());
-    let errors = match config::load(&path) {
-        Ok(_) => Vec::new(),
-        Err(e) => e.errors,
-    };
-    let code = if errors.is_empty() { 0 } else { 3 };
-    match (cli.format, errors.first()) {
-        (Format::Json, _) => emit(
-            &format!("{}\n", output::check_config_json(&path, &errors)),
-            code,
-        ),
-        (Format::Nagios, None) => emit(
-            &format!("BACKUP OK - config {} is valid\n", path.display()),
-            code,
-        ),
-        (Format::Nagios, Some(first)) => {
-            emit(&format!("BACKUP UNKNOWN - invalid config: {first}\n"), code)
-        }
-        (Format::Text | Format::Junit, None) => {
-            emit(&format!("config {} is valid\n", path.display()), code)
-        }
-        (Format::Text | Format::Junit, Some(_)) => {
-            warn(&format!("invalid config {}:", path.display()));
-            for e in &errors {
-                warn(&format!("  {e}"));
-            }
-            code
-        }
+    let errors = config::load(&path)
+        .err()
+        .map(|e| e.errors)
+        .unwrap_or_default();
+    let (stdout, stderr) = output::check_config(cli.format, &path, &errors);
+    if !stderr.is_empty() {
+        warn(stderr.trim_end());
     }
+    emit(&stdout, if errors.is_empty() { 0 } else { 3 })
 }

@@ -1,10 +1,15 @@
 //! Logs through `tracing`: stderr at the level `-q`/`-v` choose, and `logging.file` (if
 //! set) at the configured level. Log lines never carry secrets: callers log redacted text.
+//! Every field of every line goes through [`crate::problem::one_line`], so a file name
+//! holding a line break, a carriage return or a bidi control can neither forge a log
+//! line nor disguise one, whichever message quotes it.
 
 use crate::config::LogLevel;
 use crate::recent_log::RecentLog;
 use std::path::Path;
+use tracing_subscriber::field::MakeExt;
 use tracing_subscriber::filter::LevelFilter;
+use tracing_subscriber::fmt::FormatFields;
 use tracing_subscriber::fmt::writer::MakeWriterExt;
 use tracing_subscriber::prelude::*;
 
@@ -29,12 +34,28 @@ pub fn stderr_level(quiet: bool, verbose: u8) -> LevelFilter {
     }
 }
 
+/// The fields of an event (its message first) with their control and bidi characters
+/// escaped, separated by spaces.
+fn escaped_fields() -> impl for<'w> FormatFields<'w> + 'static {
+    tracing_subscriber::fmt::format::debug_fn(|w, field, value| {
+        let text = format!("{value:?}");
+        let text = crate::problem::one_line(&text);
+        if field.name() == "message" {
+            write!(w, "{text}")
+        } else {
+            write!(w, "{field}={text}")
+        }
+    })
+    .delimited(" ")
+}
+
 /// Install the subscriber. A log file that cannot be opened is reported and skipped: logs
 /// must never stop a backup check. Returns the buffer of recent lines per location.
 pub fn init(stderr: LevelFilter, file: Option<&Path>, file_level: LogLevel) -> RecentLog {
     let recent = RecentLog::default();
     let stderr_layer = tracing_subscriber::fmt::layer()
         .with_writer(std::io::stderr.with_max_level(tracing::Level::TRACE))
+        .fmt_fields(escaped_fields())
         .with_target(false)
         .without_time()
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
@@ -43,6 +64,7 @@ pub fn init(stderr: LevelFilter, file: Option<&Path>, file_level: LogLevel) -> R
         Ok(f) => Some(
             tracing_subscriber::fmt::layer()
                 .with_writer(std::sync::Mutex::new(f))
+                .fmt_fields(escaped_fields())
                 .with_ansi(false)
                 .with_target(false)
                 .with_filter(level(file_level)),

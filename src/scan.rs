@@ -31,13 +31,23 @@ pub struct FoundFile {
 /// Open a file found under a location for reading, with the metadata of what was
 /// opened. Non-blocking: a FIFO (or device) put where a backup or sidecar was would
 /// otherwise block the run on a writer that never comes; reads of a regular file are
-/// not affected by O_NONBLOCK. Callers check `is_file()` on the metadata.
+/// not affected by O_NONBLOCK. Never through a symbolic link (`O_NOFOLLOW`): the scan
+/// records only regular files, so a link there now was put in their place, perhaps
+/// pointing at a file this user may read and its owner may not. Callers check
+/// `is_file()` on the metadata and compare it with what the scan recorded.
 pub fn open_found(path: &Path) -> std::io::Result<(File, Metadata)> {
     use std::os::unix::fs::OpenOptionsExt;
     let file = std::fs::OpenOptions::new()
         .read(true)
-        .custom_flags(libc::O_NONBLOCK)
-        .open(path)?;
+        .custom_flags(libc::O_NONBLOCK | libc::O_NOFOLLOW)
+        .open(path)
+        .map_err(|e| match e.raw_os_error() {
+            Some(libc::ELOOP) => std::io::Error::new(
+                std::io::ErrorKind::InvalidInput,
+                "it is a symbolic link, not a regular file: not followed",
+            ),
+            _ => e,
+        })?;
     let meta = file.metadata()?;
     Ok((file, meta))
 }

@@ -13,7 +13,7 @@ use crate::outcome::{OpenProblem, Outcome, mean, round3};
 use crate::problem::{Kind, Operation, Problem, Status};
 use crate::recent_log::RecentLog;
 use crate::run::{RunContext, SelectedLocation};
-use crate::store::Store;
+use crate::store::{Fault, Store};
 use crate::{alert, health, lock, monitor, report, restore, stale, summary, verify};
 use chrono::{DateTime, Utc};
 use std::collections::HashMap;
@@ -54,11 +54,28 @@ pub struct Request {
 /// A failure that leaves the run unable to judge (exit 3), with the cause for people.
 #[derive(Debug, thiserror::Error)]
 #[error("{0}")]
-pub struct CannotJudge(pub String);
+pub struct CannotJudge(pub String, Option<Fault>);
 
 impl CannotJudge {
     fn from_error(e: impl Into<anyhow::Error>) -> CannotJudge {
-        CannotJudge(format!("{:#}", e.into()))
+        let e = e.into();
+        CannotJudge(format!("{e:#}"), Fault::of(&e))
+    }
+
+    fn new(message: String) -> CannotJudge {
+        CannotJudge(message, None)
+    }
+
+    /// A failure the store's own SQLite reported (a full disk, an I/O error, damaged
+    /// pages) is said as what it is, naming the store and what to do, not as the bare
+    /// SQLite message ("database disk image is malformed").
+    fn about_store(self, path: &std::path::Path) -> CannotJudge {
+        match self.1 {
+            Some(fault) => CannotJudge::new(
+                crate::store::StoreError::from_fault(path, fault, self.0).to_string(),
+            ),
+            None => self,
+        }
     }
 }
 
@@ -77,6 +94,10 @@ pub fn now() -> Result<DateTime<Utc>, String> {
 
 /// Run `request` against `config` as of `started`.
 pub fn run(config: &Config, request: &Request, started: DateTime<Utc>) -> Judged<Outcome> {
+    run_on_store(config, request, started).map_err(|e| e.about_store(&config.store_path))
+}
+
+fn run_on_store(config: &Config, request: &Request, started: DateTime<Utc>) -> Judged<Outcome> {
     if request.operations == [Operation::Status] {
         return status(config, request, started);
     }
@@ -155,7 +176,7 @@ fn select<'a>(
             .collect::<Vec<_>>()
             .join(", ")
     };
-    Err(CannotJudge(format!(
+    Err(CannotJudge::new(format!(
         "unknown location {asked}; known locations: {known}"
     )))
 }
@@ -308,7 +329,7 @@ fn status(config: &Config, request: &Request, now: DateTime<Utc>) -> Judged<Outc
     let mut outcome = Outcome::new(now, vec![Operation::Status]);
     outcome.thresholds = health::thresholds(config);
     let Some(store) = Store::open_read_only(&config.store_path).map_err(e)? else {
-        return Err(CannotJudge(format!(
+        return Err(CannotJudge::new(format!(
             "no store at {} yet; run backup-monitor --monitor first",
             config.store_path.display()
         )));
@@ -324,7 +345,7 @@ fn status(config: &Config, request: &Request, now: DateTime<Utc>) -> Judged<Outc
     // Configured but never checked: the store knows nothing about them yet.
     match &request.selection {
         Selection::Name(name) if unchecked.contains(&name.as_str()) => {
-            return Err(CannotJudge(format!(
+            return Err(CannotJudge::new(format!(
                 "location {name} has not been checked yet; run backup-monitor --monitor first"
             )));
         }

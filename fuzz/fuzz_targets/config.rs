@@ -21,7 +21,7 @@ fuzz_target!(|data: &[u8]| {
         DateTime::<Utc>::from_timestamp(7_258_118_399, 0).unwrap(),
     ];
     for loc in &cfg.backups.locations {
-        let schedule = loc.schedule();
+        let schedule = &loc.schedule;
         let _ = loc.restore.max_bytes_for(u64::MAX);
         // monitor.rs builds `Duration::days(retention_days)` (its cutoff `now - retention`
         // was the first finding; it is checked there now, see monitor::retention_cutoff).

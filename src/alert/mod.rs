@@ -100,7 +100,7 @@ pub fn channels(config: &Config) -> Vec<Box<dyn Channel>> {
 }
 
 pub fn run(ctx: &RunContext) -> Result<Summary> {
-    let secrets = Secrets::from_config(&ctx.config.alerts);
+    let secrets = Secrets::from_config(ctx.config);
     run_with(ctx, &channels(ctx.config), &secrets, &ctx.host)
 }
 

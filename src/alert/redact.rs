@@ -1,31 +1,74 @@
-//! Keeping secrets out of everything the program says: the SMTP
-//! password, both webhook URLs (their path and query carry the token) and any URL's
-//! user-info. Every delivery error passes through [`Secrets::redact`] before it is logged,
-//! stored or printed.
+//! Keeping secrets out of everything the program says: the SMTP password, both webhook
+//! URLs and the heartbeat URL (their path and query carry the token), and any URL's
+//! user-info (the report base URL's too). A server may echo a secret in another form
+//! than the configured one, so each is also masked percent-decoded, percent-encoded and
+//! base64-encoded at any alignment (an SMTP `AUTH PLAIN` line, a `Basic` header). Every
+//! delivery error passes through [`Secrets::redact`] before it is logged, stored or
+//! printed.
 
-use crate::config::Alerts;
+use crate::config::Config;
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD as BASE64;
+use percent_encoding::{NON_ALPHANUMERIC, percent_decode_str, utf8_percent_encode};
 
 const MASK: &str = "[redacted]";
 
-/// The secret strings of the alert configuration.
+/// Base64 runs shorter than this are not masked: they would match ordinary words.
+const MIN_BASE64_CORE: usize = 6;
+
+/// The secret strings of the configuration.
 #[derive(Debug, Default, Clone)]
 pub struct Secrets {
     values: Vec<String>,
 }
 
 impl Secrets {
-    pub fn from_config(alerts: &Alerts) -> Secrets {
+    pub fn from_config(config: &Config) -> Secrets {
+        let alerts = &config.alerts;
         let mut secrets = Secrets::default();
         secrets.add(&alerts.email.password);
+        if !alerts.email.password.is_empty() {
+            // The SMTP AUTH PLAIN and LOGIN lines, whole.
+            let user = &alerts.email.username;
+            let password = &alerts.email.password;
+            for form in [
+                format!("\0{user}\0{password}"),
+                format!("{user}\0{password}"),
+            ] {
+                secrets.add_exact(&BASE64.encode(form));
+            }
+        }
         for url in [&alerts.slack.webhook_url, &alerts.webhook.url] {
             secrets.add_url(url);
+        }
+        if let Some(url) = &config.monitoring.heartbeat_url {
+            secrets.add_url(url);
+        }
+        if let Some(url) = &config.reporting.base_url {
+            // The base URL is printed in reports on purpose; only its user-info is secret.
+            secrets.add_userinfo(url);
         }
         secrets
     }
 
-    /// A secret value; very short values are ignored (they would mask ordinary words).
+    /// A secret value, with its percent-decoded, percent-encoded and base64 forms; very
+    /// short values are ignored (they would mask ordinary words).
     pub fn add(&mut self, value: &str) {
         let value = value.trim();
+        if value.len() < 3 {
+            return;
+        }
+        self.add_exact(value);
+        if let Ok(decoded) = percent_decode_str(value).decode_utf8() {
+            self.add_exact(&decoded);
+            self.add_base64(decoded.as_bytes());
+        }
+        self.add_exact(&utf8_percent_encode(value, NON_ALPHANUMERIC).to_string());
+        self.add_base64(value.as_bytes());
+    }
+
+    /// One literal string to mask.
+    fn add_exact(&mut self, value: &str) {
         if value.len() >= 3 && !self.values.iter().any(|v| v == value) {
             self.values.push(value.to_string());
             // Longest first, so a URL is masked whole before its parts.
@@ -33,23 +76,47 @@ impl Secrets {
         }
     }
 
-    /// A URL whose every part after the host may be a token: the whole URL, its path and
-    /// query, and its user-info.
-    pub fn add_url(&mut self, url: &str) {
-        self.add(url);
+    /// The base64 characters that encode `secret` wherever it starts in an encoded
+    /// stream: for each of the three alignments, the characters that depend on the
+    /// secret's bytes alone (those shared with the bytes around it differ per use).
+    fn add_base64(&mut self, secret: &[u8]) {
+        for shift in 0..3usize {
+            let mut bytes = vec![0u8; shift];
+            bytes.extend_from_slice(secret);
+            let encoded = BASE64.encode(&bytes);
+            let first = (8 * shift).div_ceil(6);
+            let end = 8 * bytes.len() / 6;
+            if let Some(core) = encoded.get(first..end)
+                && core.len() >= MIN_BASE64_CORE
+            {
+                self.add_exact(core);
+            }
+        }
+    }
+
+    /// The user-info of `url` (and its password alone), if it has one.
+    fn add_userinfo(&mut self, url: &str) {
         let Some((_, rest)) = url.split_once("://") else {
             return;
         };
-        let (authority, tail) = match rest.find(['/', '?', '#']) {
-            Some(i) => rest.split_at(i),
-            None => (rest, ""),
-        };
+        let authority = rest.split(['/', '?', '#']).next().unwrap_or(rest);
         if let Some((userinfo, _)) = authority.rsplit_once('@') {
             self.add(userinfo);
             if let Some((_, password)) = userinfo.split_once(':') {
                 self.add(password);
             }
         }
+    }
+
+    /// A URL whose every part after the host may be a token: the whole URL, its path and
+    /// query, and its user-info.
+    pub fn add_url(&mut self, url: &str) {
+        self.add(url);
+        self.add_userinfo(url);
+        let Some((_, rest)) = url.split_once("://") else {
+            return;
+        };
+        let tail = rest.find(['/', '?', '#']).map_or("", |i| &rest[i..]);
         if tail.len() > 1 {
             self.add(tail);
             // Each long path segment or query value alone, e.g. when an error quotes it.
@@ -152,6 +219,52 @@ mod tests {
         assert_eq!(out, "cannot reach http://[redacted]@10.0.0.1:8080/x now");
         let plain = "see https://example.com/docs and user@example.com";
         assert_eq!(Secrets::default().redact(plain), plain);
+    }
+
+    #[test]
+    fn masks_percent_decoded_encoded_and_base64_forms() {
+        let mut s = Secrets::default();
+        s.add_url("https://hooks.example.com/hook/tok%2Bsecret%21value42");
+        s.add("pass word!x");
+        let out = s.redact("no route for /hook/tok+secret!value42, password pass%20word%21x");
+        assert!(
+            !out.contains("tok+secret") && !out.contains("pass%20word"),
+            "{out}"
+        );
+        // The password base64-encoded after 0, 1 or 2 other bytes (AUTH PLAIN, Basic).
+        for prefix in ["", "\0", "\0u", "\0us\0", "user:"] {
+            let line = format!(
+                "535 rejected AUTH PLAIN {}",
+                BASE64.encode(format!("{prefix}pass word!x"))
+            );
+            let out = s.redact(&line);
+            assert!(out.contains("[redacted]"), "{prefix:?}: {out}");
+            assert!(out.starts_with("535 rejected AUTH PLAIN"), "{out}");
+        }
+    }
+
+    #[test]
+    fn the_heartbeat_url_and_report_user_info_are_secrets_the_report_address_is_not() {
+        let config = crate::config::parse_str(
+            "monitoring:\n  heartbeat_url: https://hc.example.com/ping/0f3e-heartbeat-uuid\n\
+             reporting:\n  base_url: https://viewer:reportPass99@reports.example.com/bm/\n\
+             alerts:\n  email:\n    username: monitor\n    password: smtpPass-4711\n",
+            std::path::Path::new("/"),
+        )
+        .expect("config");
+        let s = Secrets::from_config(&config);
+        let plain = BASE64.encode("\0monitor\0smtpPass-4711");
+        let text = format!(
+            "ping /ping/0f3e-heartbeat-uuid failed; reportPass99; AUTH PLAIN {plain}; see https://reports.example.com/bm/x.html"
+        );
+        let out = s.redact(&text);
+        for secret in ["0f3e-heartbeat-uuid", "reportPass99", plain.as_str()] {
+            assert!(!out.contains(secret), "{secret} leaked: {out}");
+        }
+        assert!(
+            out.contains("https://reports.example.com/bm/x.html"),
+            "{out}"
+        );
     }
 
     #[test]

@@ -7,6 +7,7 @@ pub mod junit;
 pub mod nagios;
 pub mod text;
 
+use crate::cli::Format;
 use crate::outcome::Outcome;
 
 /// The `--format json` document.
@@ -30,6 +31,39 @@ pub fn check_config_json(config: &std::path::Path, errors: &[String]) -> String 
         "config": config.display().to_string(),
     });
     serde_json::to_string_pretty(&doc).unwrap_or_default()
+}
+
+/// What `--check-config` prints in `format`: (stdout, stderr).
+pub fn check_config(
+    format: Format,
+    config: &std::path::Path,
+    errors: &[String],
+) -> (String, String) {
+    let shown = config.display();
+    match (format, errors.first()) {
+        (Format::Json, _) => (
+            format!("{}\n", check_config_json(config, errors)),
+            String::new(),
+        ),
+        (Format::Nagios, None) => (
+            format!("BACKUP OK - config {shown} is valid\n"),
+            String::new(),
+        ),
+        (Format::Nagios, Some(first)) => (
+            format!("BACKUP UNKNOWN - invalid config: {first}\n"),
+            String::new(),
+        ),
+        (Format::Text | Format::Junit, None) => {
+            (format!("config {shown} is valid\n"), String::new())
+        }
+        (Format::Text | Format::Junit, Some(_)) => {
+            let mut err = format!("invalid config {shown}:\n");
+            for e in errors {
+                err += &format!("  {e}\n");
+            }
+            (String::new(), err)
+        }
+    }
 }
 
 /// Bytes for people: `1.5 MiB`.

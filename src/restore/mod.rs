@@ -732,12 +732,12 @@ fn restore(
     seen: Option<&Seen>,
 ) -> Result<Notes, RestoreError> {
     let file = open_backup(path, seen)?;
-    // The zip reader reads by position from this same open file, never the name again.
+    // The zip reader and pg_restore read this same open file, never the name again.
     let same = file
         .try_clone()
         .map_err(|e| RestoreError::Skipped(format!("cannot open the backup: {e}")))?;
     let mut same = Some(same);
-    let mut zip_file = || {
+    let mut same_file = || {
         same.take()
             .ok_or_else(|| RestoreError::Skipped("cannot open the backup twice".into()))
     };
@@ -770,14 +770,14 @@ fn restore(
         if content == Content::Other
             && let Some(p) = &promise
         {
-            return broken_promise(sandbox, zip_file()?, progress, p, &head, format);
+            return broken_promise(sandbox, same_file()?, progress, p, &head, format);
         }
         *format = detect::format_name(compression, content);
         return match content {
             Content::Tar => tar::extract(sandbox, &mut compressed::read_ahead(stream)),
-            Content::Zip => zip::extract(sandbox, zip_file()?, &|n| progress.inc(n)),
+            Content::Zip => zip::extract(sandbox, same_file()?, &|n| progress.inc(n)),
             Content::Sqlite => sqlite::check(sandbox, &mut { stream }, Some(path)),
-            Content::PgCustom => postgres::check_custom(sandbox, path, pg_url),
+            Content::PgCustom => postgres::check_custom(sandbox, path, same_file()?, pg_url),
             Content::Sql(dialect) => sql::check(sandbox, &mut { stream }, dialect, services),
             Content::Other => Err(RestoreError::Skipped(
                 "unrecognised format: not an archive, compressed stream, database or SQL dump that restore tests know".into(),
@@ -972,7 +972,12 @@ fn decoded_content(
         Content::Sqlite => sqlite::check(sandbox, &mut stream, None),
         Content::PgCustom => {
             let spilled = postgres::spill(sandbox, &mut stream)?;
-            postgres::check_custom(sandbox, &spilled, services.pg_url)
+            postgres::check_custom(
+                sandbox,
+                &spilled,
+                open_backup(&spilled, None)?,
+                services.pg_url,
+            )
         }
         Content::Sql(dialect) => sql::check(sandbox, &mut stream, dialect, services),
         Content::Other => compressed::single_file(sandbox, stream, &inner_name),

@@ -45,19 +45,44 @@ fn tool(name: &str) -> Result<PathBuf, RestoreError> {
     })
 }
 
-/// Test a custom-format dump at `dump` (the backup itself, or a decompressed copy inside
-/// the sandbox). Table names become the restored entries.
+/// An open custom-format dump, handed to each tool as its standard input from the start:
+/// the tools never open the dump by name, which a symbolic link could have replaced
+/// since it was opened.
+struct Dump(std::fs::File);
+
+impl Dump {
+    /// The dump, read from its start.
+    fn fresh(&self) -> Result<std::fs::File, RestoreError> {
+        use std::io::{Seek, SeekFrom};
+        let mut f = self
+            .0
+            .try_clone()
+            .map_err(|e| RestoreError::read("the dump", e))?;
+        f.seek(SeekFrom::Start(0))
+            .map_err(|e| RestoreError::read("the dump", e))?;
+        Ok(f)
+    }
+}
+
+/// Test a custom-format dump open as `file`, named `dump` (the backup itself, or a
+/// decompressed copy inside the sandbox). Table names become the restored entries.
 pub fn check_custom(
     sandbox: &Sandbox,
     dump: &Path,
+    file: std::fs::File,
     postgres_url: Option<&str>,
 ) -> Result<Notes, RestoreError> {
-    if let Some(header) = Header::read(dump) {
+    let file = Dump(file);
+    if let Some(header) = Header::read(&mut file.fresh()?) {
         header.judge(dump)?;
     }
     let pg_restore = tool("pg_restore")?;
     let deadline = Deadline::of(sandbox);
-    let list = run(Command::new(&pg_restore).arg("--list").arg(dump), deadline)?;
+    let list = run_fed(
+        Command::new(&pg_restore).arg("--list"),
+        deadline,
+        Some(file.fresh()?),
+    )?;
     if !list.status.success() && stderr_of(&list).contains("unsupported version") {
         // Header::judge let only plausible versions through: a newer pg_dump's.
         // Made by a newer pg_dump than this host's pg_restore: the dump may be fine.
@@ -77,7 +102,7 @@ pub fn check_custom(
     let mut notes = Notes::default();
     match postgres_url {
         None => {
-            read_to_end(&pg_restore, dump, deadline)?;
+            read_to_end(&pg_restore, &file, deadline)?;
             for t in &toc_tables {
                 sandbox.tally.note(t, true);
             }
@@ -88,7 +113,7 @@ pub fn check_custom(
         }
         Some(url) => {
             let db = ScratchDb::create(url, deadline)?;
-            let restored = run(
+            let restored = run_fed(
                 with_connection(
                     Command::new(&pg_restore).args([
                         "--no-owner",
@@ -96,12 +121,12 @@ pub fn check_custom(
                         "--exit-on-error",
                     ]),
                     &db.url,
-                )?
-                .arg(dump),
+                )?,
                 deadline,
+                Some(file.fresh()?),
             )?;
             if !restored.status.success() {
-                read_to_end(&pg_restore, dump, deadline)?;
+                read_to_end(&pg_restore, &file, deadline)?;
                 return Err(RestoreError::Failed(format!(
                     "pg_restore into a scratch database failed: {}",
                     shorten(&super::sql::psql_errors(&String::from_utf8_lossy(
@@ -140,10 +165,9 @@ const DIRECTORY_FORMAT: u8 = 3;
 const VERSION_MINOR_MAX: u8 = 40;
 
 impl Header {
-    fn read(dump: &Path) -> Option<Header> {
+    fn read(file: &mut std::fs::File) -> Option<Header> {
         let mut head = [0u8; 11];
-        let mut file = std::fs::File::open(dump).ok()?;
-        let n = read_up_to(&mut file, &mut head);
+        let n = read_up_to(file, &mut head);
         if n < 5 || !head.starts_with(b"PGDMP") {
             return None;
         }
@@ -232,13 +256,11 @@ fn is_dump_data_file(name: &str) -> bool {
 
 /// Read every data block of the dump (into no database): a truncated or damaged dump
 /// fails here — that is `archive_corrupt`, not a failed restore.
-fn read_to_end(pg_restore: &Path, dump: &Path, deadline: Deadline) -> Result<(), RestoreError> {
-    let all = run(
-        Command::new(pg_restore)
-            .arg("-f")
-            .arg("/dev/null")
-            .arg(dump),
+fn read_to_end(pg_restore: &Path, dump: &Dump, deadline: Deadline) -> Result<(), RestoreError> {
+    let all = run_fed(
+        Command::new(pg_restore).arg("-f").arg("/dev/null"),
         deadline,
+        Some(dump.fresh()?),
     )?;
     if !all.status.success() {
         return Err(RestoreError::Corrupt(format!(
@@ -816,9 +838,18 @@ const MAX_TOOL_ERRORS: u64 = 1 << 20;
 /// Run a tool to its end (or its deadline: then it is killed), with its output; one
 /// that writes more than [`MAX_TOOL_OUTPUT`] is `restore_limit_exceeded`.
 pub(super) fn run(cmd: &mut Command, deadline: Deadline) -> Result<Output, RestoreError> {
+    run_fed(cmd, deadline, None)
+}
+
+/// [`run`] with `input` (or nothing) as the tool's standard input.
+fn run_fed(
+    cmd: &mut Command,
+    deadline: Deadline,
+    input: Option<std::fs::File>,
+) -> Result<Output, RestoreError> {
     let program = cmd.get_program().to_string_lossy().into_owned();
     let child = Watched::spawn(
-        cmd.stdin(Stdio::null())
+        cmd.stdin(input.map_or_else(Stdio::null, Stdio::from))
             .stdout(Stdio::piped())
             .stderr(Stdio::piped()),
         deadline,

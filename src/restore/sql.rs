@@ -29,8 +29,6 @@ const MAX_LINE: u64 = 1 << 20;
 const MAX_STATEMENT: usize = 64 << 20;
 /// How much of each line is kept for the footer and `CREATE TABLE` checks.
 const PREFIX: usize = 256;
-/// How much of a line after the footer is shown in a detail.
-const SHOWN_LINE: usize = 60;
 /// How many leading bytes of a script from an unknown tool are judged text or binary.
 const TEXT_PROBE: usize = 4096;
 /// Words a line of SQL starts a statement with: a script from an unknown tool holding
@@ -119,7 +117,7 @@ pub(super) struct Scan {
     /// The completion footer was seen and nothing has followed it but blank lines, `--`
     /// comments and (pg_dump 17.6, 16.10 and later point releases) `\unrestrict <key>`.
     pub(super) ends_with_footer: bool,
-    /// The first line that followed a footer (shown in the detail).
+    /// What the first line that followed a footer is (never its content).
     after_footer: Option<String>,
 }
 
@@ -139,7 +137,7 @@ impl Scan {
             self.after_footer = None;
         } else if !(text.is_empty() || text.starts_with("--") || unrestrict) {
             if self.ends_with_footer {
-                self.after_footer = Some(text.chars().take(SHOWN_LINE).collect());
+                self.after_footer = Some(describe_line(text.as_bytes()));
             }
             self.ends_with_footer = false;
         }
@@ -153,7 +151,7 @@ impl Scan {
         };
         let why = match &self.after_footer {
             Some(line) => format!(
-                "it is followed by {line:?}…, where only blank lines and comments may follow: the dump goes on after its footer and was cut short there"
+                "it is followed by {line}, where only blank lines and comments may follow: the dump goes on after its footer and was cut short there"
             ),
             None => "the dump was cut short".into(),
         };
@@ -258,7 +256,7 @@ fn unknown_tool(sandbox: &Sandbox, stream: &mut dyn Read) -> Result<Notes, Resto
     let scanned = scan(sandbox, stream, Dialect::Unknown, |piece, start| {
         probe.piece(piece, start)
     })?;
-    if probe.first_line.is_none() {
+    let Some(first_line) = probe.first_line else {
         return Err(RestoreError::Incomplete(format!(
             "the dump is empty: the dump tool produced nothing{}",
             if scanned.bytes > 0 {
@@ -267,7 +265,7 @@ fn unknown_tool(sandbox: &Sandbox, stream: &mut dyn Read) -> Result<Notes, Resto
                 ""
             }
         )));
-    }
+    };
     let control = probe.head.iter().filter(|&&b| is_control(b)).count();
     if control * 32 > probe.head.len() {
         return Err(RestoreError::Corrupt(format!(
@@ -278,8 +276,8 @@ fn unknown_tool(sandbox: &Sandbox, stream: &mut dyn Read) -> Result<Notes, Resto
     }
     if !probe.statement {
         return Err(RestoreError::Failed(format!(
-            "the SQL script holds no SQL statements (it starts {:?}): the dump tool wrote no dump, perhaps only its error message",
-            probe.first_line.unwrap_or_default()
+            "the SQL script holds no SQL statements (its first line, of {first_line} bytes, starts none; {}): the dump tool wrote no dump, perhaps only its error message",
+            super::detect::describe_start(probe.head.trim_ascii_start())
         )));
     }
     Err(RestoreError::Skipped(
@@ -293,8 +291,8 @@ struct Probe {
     /// Its first `TEXT_PROBE` bytes.
     head: Vec<u8>,
     offset: u64,
-    /// Its first line that is not blank.
-    first_line: Option<String>,
+    /// The length of its first line that is not blank (its content is never shown).
+    first_line: Option<usize>,
     /// A line starts an SQL statement.
     statement: bool,
 }
@@ -316,8 +314,7 @@ impl Probe {
             return Ok(());
         }
         if self.first_line.is_none() {
-            let shown = String::from_utf8_lossy(&text[..text.len().min(PREFIX)]);
-            self.first_line = Some(shown.chars().take(SHOWN_LINE).collect());
+            self.first_line = Some(text.len());
         }
         self.statement |= start && starts_statement(text);
         Ok(())
@@ -328,6 +325,25 @@ impl Probe {
 /// and DEL.
 fn is_control(b: u8) -> bool {
     matches!(b, 0x01..=0x08 | 0x0e..=0x1a | 0x1c..=0x1f | 0x7f)
+}
+
+/// What a line (trimmed) is, without quoting it: backup content never reaches a message
+/// beyond what identifies a format (here the SQL keyword a statement starts with).
+fn describe_line(line: &[u8]) -> String {
+    if starts_statement(line) {
+        let word = line
+            .iter()
+            .position(|b| !(b.is_ascii_alphanumeric() || *b == b'_'))
+            .map_or(line, |end| &line[..end]);
+        if word.is_empty() {
+            return "a MySQL executable comment (`/*!`)".into();
+        }
+        return format!(
+            "a line that starts an SQL statement (`{}`)",
+            String::from_utf8_lossy(word).to_ascii_uppercase()
+        );
+    }
+    format!("a line of {} bytes that is no SQL statement", line.len())
 }
 
 /// Whether a line (trimmed) starts an SQL statement: its first word is one of

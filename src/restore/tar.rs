@@ -130,6 +130,13 @@ fn walk(
             None => raw_name,
         };
         let Some(path) = EntryPath::parse(&raw_name)? else {
+            if matches!(kind, EntryType::Symlink | EntryType::Link) {
+                // Found by fuzzing (`tar_links`): `.` as a link to `/…` passed unjudged.
+                return Err(RestoreError::Unsafe(format!(
+                    "entry {:?} is a link in place of the archive's root directory",
+                    String::from_utf8_lossy(&raw_name)
+                )));
+            }
             skip_rest(sandbox, &mut entry, reading)?;
             continue; // the archive root, `./`
         };

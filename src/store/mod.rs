@@ -50,9 +50,38 @@ pub enum StoreError {
         source: rusqlite::Error,
     },
     #[error(
-        "the store {path} is not a backup-monitor database or is damaged: {detail}. Move it aside to start a new history"
+        "the store {path} is damaged ({detail}; SQLite's integrity check: {check}). Restore the store from your backup of it, or move it aside to start a new history (a new store loses the run history and the checksums recorded on first sight)"
     )]
-    Damaged { path: PathBuf, detail: String },
+    Damaged {
+        path: PathBuf,
+        detail: String,
+        check: String,
+    },
+    #[error(
+        "the store {path} is not a backup-monitor database ({detail}). Point database_url at the store, or move this file aside to start a new history"
+    )]
+    NotADatabase { path: PathBuf, detail: String },
+    #[error(
+        "the filesystem holding the store {path} is full ({detail}), so this run could not be recorded. Free space in {dir} and run again; the store's history is kept"
+    )]
+    DiskFull {
+        path: PathBuf,
+        dir: PathBuf,
+        detail: String,
+    },
+    #[error(
+        "an I/O error on the filesystem holding the store {path} ({detail}). Check that filesystem (kernel log, mount state, free space in {dir}) and run again; {check}"
+    )]
+    Io {
+        path: PathBuf,
+        dir: PathBuf,
+        detail: String,
+        check: String,
+    },
+    #[error(
+        "cannot use the store {path} ({detail}), though SQLite's integrity check finds the file sound: keep it, check that database_url names backup-monitor's store and that its filesystem is healthy, then run again"
+    )]
+    Unusable { path: PathBuf, detail: String },
     #[error(
         "the store {path} does not have the layout this build of backup-monitor expects ({detail}); it was made by a pre-release build with the same schema number. Move it aside to start a new history"
     )]
@@ -70,6 +99,121 @@ pub enum StoreError {
 pub struct Store {
     pub(crate) conn: Connection,
     path: PathBuf,
+}
+
+/// What kind of trouble a failed store operation was, read from SQLite's result code.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Fault {
+    /// `SQLITE_FULL`: the filesystem (or a quota) is full.
+    Full,
+    /// `SQLITE_IOERR`, `SQLITE_CANTOPEN`: the filesystem failed a read, write or mmap.
+    Io,
+    /// `SQLITE_CORRUPT`: pages are damaged.
+    Corrupt,
+    /// `SQLITE_NOTADB`: the file is something else.
+    NotADatabase,
+    /// Anything else that stopped the store from opening.
+    Other,
+}
+
+impl Fault {
+    /// The fault of a SQLite error, None for errors that are not SQLite's.
+    pub fn of_sqlite(e: &rusqlite::Error) -> Option<Fault> {
+        use rusqlite::ErrorCode as C;
+        Some(match e.sqlite_error_code()? {
+            C::DiskFull => Fault::Full,
+            C::SystemIoFailure | C::CannotOpen => Fault::Io,
+            C::DatabaseCorrupt => Fault::Corrupt,
+            C::NotADatabase => Fault::NotADatabase,
+            _ => Fault::Other,
+        })
+    }
+
+    /// The fault of the first SQLite error in `e`'s chain that says the store itself is in
+    /// trouble (full, I/O, damaged, not a database); None for every other failure.
+    pub fn of(e: &anyhow::Error) -> Option<Fault> {
+        if e.chain().any(|c| c.is::<StoreError>()) {
+            return None; // already said what it is
+        }
+        e.chain()
+            .filter_map(|c| c.downcast_ref::<rusqlite::Error>())
+            .filter_map(Fault::of_sqlite)
+            .find(|f| *f != Fault::Other)
+    }
+}
+
+/// Free bytes for this user on the filesystem holding `dir`, if it can be asked.
+fn free_bytes(dir: &Path) -> Option<u64> {
+    let s = rustix::fs::statvfs(dir).ok()?;
+    Some(s.f_bavail.saturating_mul(s.f_frsize))
+}
+
+/// The directory holding the store file.
+fn store_dir(path: &Path) -> PathBuf {
+    match path.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
+        _ => PathBuf::from("."),
+    }
+}
+
+/// What `PRAGMA integrity_check` says about the store at `path`, on a connection of its
+/// own (read-only, so it works on a full disk): "ok", its first finding, or why it
+/// could not run.
+pub fn integrity_of(path: &Path) -> String {
+    let check = || -> rusqlite::Result<String> {
+        let conn = Connection::open_with_flags(
+            path,
+            OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+        )?;
+        conn.busy_timeout(std::time::Duration::from_secs(10))?;
+        conn.query_row("PRAGMA integrity_check(1)", [], |r| r.get(0))
+    };
+    match check() {
+        Ok(s) => crate::problem::one_line(&s).into_owned(),
+        Err(e) => format!("it could not run: {e}"),
+    }
+}
+
+impl StoreError {
+    /// Say what is true about a store operation that failed with `fault`: a full or
+    /// failing filesystem is not a damaged store, and only a store that SQLite's
+    /// integrity check finds damaged is ever called damaged.
+    pub fn from_fault(path: &Path, fault: Fault, detail: String) -> StoreError {
+        let path = path.to_path_buf();
+        let dir = store_dir(&path);
+        let full = fault == Fault::Full || free_bytes(&dir) == Some(0);
+        if fault == Fault::NotADatabase {
+            return StoreError::NotADatabase { path, detail };
+        }
+        if full {
+            return StoreError::DiskFull { path, dir, detail };
+        }
+        let check = integrity_of(&path);
+        if check == "ok" {
+            return match fault {
+                Fault::Io => StoreError::Io {
+                    path,
+                    dir,
+                    detail,
+                    check: "SQLite's integrity check finds nothing wrong with the store".into(),
+                },
+                _ => StoreError::Unusable { path, detail },
+            };
+        }
+        match fault {
+            Fault::Io if check.starts_with("it could not run") => StoreError::Io {
+                path,
+                dir,
+                detail,
+                check: format!("SQLite's integrity check on the store: {check}"),
+            },
+            _ => StoreError::Damaged {
+                path,
+                detail,
+                check,
+            },
+        }
+    }
 }
 
 /// The error to give when the directory of the store is not writable for this process.
@@ -178,10 +322,7 @@ impl Store {
 
     fn configure(&self) -> Result<()> {
         self.conn.busy_timeout(std::time::Duration::from_secs(30))?;
-        let damaged = |e: rusqlite::Error| StoreError::Damaged {
-            path: self.path.clone(),
-            detail: e.to_string(),
-        };
+        let damaged = |e: rusqlite::Error| self.fault(&e);
         let mode: String = self
             .conn
             .query_row("PRAGMA journal_mode=WAL", [], |r| r.get(0))
@@ -202,13 +343,13 @@ impl Store {
     fn schema_version(&self) -> Result<i64> {
         self.conn
             .query_row("PRAGMA user_version", [], |r| r.get(0))
-            .map_err(|e| {
-                StoreError::Damaged {
-                    path: self.path.clone(),
-                    detail: e.to_string(),
-                }
-                .into()
-            })
+            .map_err(|e| self.fault(&e).into())
+    }
+
+    /// The error for a SQLite failure while opening the store.
+    fn fault(&self, e: &rusqlite::Error) -> StoreError {
+        let fault = Fault::of_sqlite(e).unwrap_or(Fault::Other);
+        StoreError::from_fault(&self.path, fault, e.to_string())
     }
 
     /// Every table and column the migrations create is there. The schema number alone
@@ -230,7 +371,10 @@ impl Store {
             .collect::<rusqlite::Result<_>>()?;
         for table in tables {
             let wanted = columns(&expected, &table)?;
-            let found = columns(&self.conn, &table).map_err(|e| mismatch(e.to_string()))?;
+            let found = columns(&self.conn, &table).map_err(|e| match Fault::of_sqlite(&e) {
+                Some(Fault::Other) | None => mismatch(e.to_string()),
+                Some(_) => self.fault(&e),
+            })?;
             if found.is_empty() {
                 return Err(mismatch(format!("table {table} is missing")).into());
             }
@@ -254,12 +398,18 @@ impl Store {
         }
         for (i, sql) in schema::MIGRATIONS.iter().enumerate().skip(version as usize) {
             let tx = self.conn.unchecked_transaction()?;
-            tx.execute_batch(sql).map_err(|e| StoreError::Damaged {
-                path: self.path.clone(),
-                detail: format!("migration {} failed: {e}", i + 1),
-            })?;
-            tx.pragma_update(None, "user_version", (i + 1) as i64)?;
-            tx.commit()?;
+            let failed = |e: rusqlite::Error| {
+                let fault = Fault::of_sqlite(&e).unwrap_or(Fault::Other);
+                StoreError::from_fault(
+                    &self.path,
+                    fault,
+                    format!("migration {} failed: {e}", i + 1),
+                )
+            };
+            tx.execute_batch(sql).map_err(failed)?;
+            tx.pragma_update(None, "user_version", (i + 1) as i64)
+                .map_err(failed)?;
+            tx.commit().map_err(failed)?;
         }
         Ok(())
     }
@@ -417,6 +567,32 @@ mod tests {
             let mode = std::fs::metadata(&path).unwrap().permissions().mode() & 0o777;
             assert_eq!(mode, 0o600);
         }
+    }
+
+    #[test]
+    fn another_file_is_not_a_store_and_is_not_called_damaged() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("store.db");
+        std::fs::write(&path, vec![b'x'; 8192]).unwrap();
+        let err = Store::open(&path).err().unwrap().to_string();
+        assert!(
+            err.contains("is not a backup-monitor database") && !err.contains("damaged"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn a_sound_store_failing_for_another_reason_is_kept() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("store.db");
+        drop(Store::open(&path).unwrap());
+        let e = StoreError::from_fault(&path, Fault::Io, "disk I/O error".into()).to_string();
+        assert!(
+            e.contains("I/O error on the filesystem holding the store")
+                && e.contains("finds nothing wrong")
+                && !e.contains("aside"),
+            "{e}"
+        );
     }
 
     #[test]

@@ -179,7 +179,7 @@ fn attempt(path: &Path, algos: Algos, bytes: &mut u64, progress: &(dyn Fn(u64) +
     };
     // Compare by path after the last byte: catches appends, truncations, rewrites and
     // replacements (a new inode renamed over the old one).
-    match std::fs::metadata(path) {
+    match std::fs::symlink_metadata(path) {
         Ok(m) if Stamp::of(&m) == before => Attempt::Stable(digests, before),
         Ok(m) => Attempt::Changed(Some(Stamp::of(&m))),
         Err(_) => Attempt::Changed(None),

@@ -11,6 +11,7 @@ mod example;
 mod explain;
 mod hostile;
 mod hostile_archive;
+mod hostile_rest;
 mod hostile_sql;
 mod junit;
 mod lifecycle;
