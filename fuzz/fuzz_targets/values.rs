@@ -1,13 +1,16 @@
 //! Config scalar values: sizes, durations, percentages, fractions, time zones, and the
-//! `schedule` and `at` keys, each parsed from the same text, directly and through serde.
+//! `schedule` and `at` keys, each parsed from the same text, directly and as the config
+//! reader hands them over (a scalar).
 #![no_main]
 
-use backup_monitor::config::values::{DurationValue, Percent, Size, SizeOrPercent, Timezone};
+use backup_monitor::config::values::{
+    DurationValue, FromScalar, Percent, Scalar, Size, SizeOrPercent, Timezone,
+};
 use backup_monitor::schedule::{At, Frequency};
 use libfuzzer_sys::fuzz_target;
 
-fn via_serde<T: serde::de::DeserializeOwned>(text: &str) {
-    let _ = serde_json::from_value::<T>(serde_json::Value::String(text.to_string()));
+fn via_scalar<T: FromScalar>(text: &str) {
+    let _ = T::from_scalar(Scalar::Text(text.to_string()));
 }
 
 fuzz_target!(|data: &[u8]| {
@@ -21,8 +24,8 @@ fuzz_target!(|data: &[u8]| {
     let _ = Timezone::parse(text);
     let _ = Frequency::parse(text).map(|f| f.describe());
     let _ = At::parse(text);
-    via_serde::<Size>(text);
-    via_serde::<DurationValue>(text);
-    via_serde::<Percent>(text);
-    via_serde::<SizeOrPercent>(text);
+    via_scalar::<Size>(text);
+    via_scalar::<DurationValue>(text);
+    via_scalar::<Percent>(text);
+    via_scalar::<SizeOrPercent>(text);
 });
