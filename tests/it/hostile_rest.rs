@@ -46,12 +46,13 @@ impl Drop for Mount {
     }
 }
 
-/// One location `a` over `backups/`, the store at `store/s.db`, no log file.
+/// One location `a` over `backups/` (free space not judged: the test machine's disk may
+/// be nearly full), the store at `store/s.db`, no log file.
 fn store_workspace() -> Workspace {
     let ws = Workspace::new();
     ws.write_config(
-        "database_url: store/s.db\nbackups:\n  locations:\n    - name: a\n      path: backups\n\
-         logging:\n  file: null\n",
+        "database_url: store/s.db\nbackups:\n  locations:\n    - name: a\n      path: backups\n      \
+         min_free_space: 0\nlogging:\n  file: null\n",
     );
     let old = Utc::now() - Duration::hours(2);
     for i in 0..20 {
