@@ -45,8 +45,8 @@ fn stale(location: &str, message: String) -> Problem {
     Problem::new(Kind::MonitorStale, Severity::Critical, location, message)
 }
 
-/// Judge and store `monitor_stale` for every selected location; `judged` are the
-/// locations this run's `--monitor` judged (never stale).
+/// Judge and store `monitor_stale` for every selected location; when this run's
+/// `--monitor` judged them (`monitored`), none is stale and open ones resolve.
 pub fn sync(ctx: &RunContext, monitored: bool) -> Result<()> {
     for sel in &ctx.locations {
         let found: Vec<Problem> = if monitored {
