@@ -248,3 +248,19 @@ impl Measured {
         (status.code().unwrap_or(-1), rss as u64, cpu)
     }
 }
+
+/// Run a shell command in the workspace; it must succeed. Returns its stdout.
+pub fn sh(ws: &Workspace, script: &str) -> String {
+    let out = std::process::Command::new("sh")
+        .arg("-c")
+        .arg(script)
+        .current_dir(ws.dir.path())
+        .output()
+        .expect("run sh");
+    assert!(
+        out.status.success(),
+        "`{script}` failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}

@@ -29,20 +29,7 @@ fn workspace(locations: &[String]) -> Workspace {
     ws
 }
 
-/// Run a shell command in the workspace; it must succeed.
-fn sh(ws: &Workspace, script: &str) {
-    let out = Command::new("sh")
-        .arg("-c")
-        .arg(script)
-        .current_dir(ws.dir.path())
-        .output()
-        .expect("run sh");
-    assert!(
-        out.status.success(),
-        "`{script}` failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-}
+use crate::common::sh;
 
 /// Give every file under `dir` an mtime a day ago, so it has settled.
 fn settle(ws: &Workspace, dir: &str) {

@@ -30,21 +30,7 @@ fn config(latest: u32, restore: &str) -> String {
     )
 }
 
-/// Run a shell command in the workspace; it must succeed.
-fn sh(ws: &Workspace, script: &str) -> String {
-    let out = Command::new("sh")
-        .arg("-c")
-        .arg(script)
-        .current_dir(ws.dir.path())
-        .output()
-        .expect("run sh");
-    assert!(
-        out.status.success(),
-        "`{script}` failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
+use crate::common::sh;
 
 /// Whether `program` runs; CI installs it, so there its absence fails the test.
 fn have(program: &str) -> bool {
