@@ -26,5 +26,6 @@ pub mod stale;
 pub mod store;
 pub mod summary;
 pub mod timestamp;
+pub mod tuning;
 pub mod verify;
 pub mod workflow;

@@ -18,6 +18,9 @@
 #   C  10,000 x 64 KiB:       >= 5x sha256sum
 #   D  one 4 GiB file:        peak RSS < 64 MiB (sha256 streaming; blake3 shown too)
 #   E  second run of A and C with verify_sample 0.1: bytes hashed <= 15% of the total
+#   S  the read-size sweep: B (sha256) and A (md5) with BACKUP_MONITOR_HASH_READ_SIZE
+#      from 16 KiB to 1 MiB (SWEEP="16KiB 64KiB ..." to choose), beside the baselines,
+#      to choose the default in src/tuning.rs on the machine at hand. SWEEP=none skips it.
 set -euo pipefail
 export LC_ALL=C
 root="$(cd "$(dirname "$0")/../.." && pwd)"
@@ -152,6 +155,22 @@ config d_sha huge sha256 1; monitor d_sha; rss_sha=$((rss / 1024)); secs_d=$secs
 config d_b3 huge blake3 1; monitor d_b3; rss_b3=$((rss / 1024)); secs_d3=$secs
 measure "b3sum (4 GiB, for reference)" b3sum huge/four.bin; rss_b3sum=$((rss / 1024))
 
+sweep_rows=()
+if [ "${SWEEP:-}" != none ]; then
+  echo "S: read-size sweep" >&2
+  for size in ${SWEEP:-16KiB 32KiB 64KiB 128KiB 256KiB 512KiB 1MiB}; do
+    export BACKUP_MONITOR_HASH_READ_SIZE=$size
+    config b_sha big sha256 1; monitor b_sha; s_b=$secs
+    config a_sha a sha256 1; monitor a_sha; s_a=$secs
+    config a_md5 a md5 1; monitor a_md5; s_m=$secs
+    unset BACKUP_MONITOR_HASH_READ_SIZE
+    sweep_rows+=("$(python3 -c "
+import sys
+b, a, m = $s_b, $s_a, $s_m
+print(f'| $size | {b:.2f} s ({$ossl_b / b:.2f}x) | {a:.2f} s ({$ossl_a / a:.2f}x) | {m:.2f} s ({$md5_a / m:.2f}x) |')")")
+  done
+fi
+
 echo "E: second run, verify_sample 0.1" >&2
 config a_sha a sha256 0.1; monitor_again a_sha; e_a=$hashed; e_a_s=$secs
 config c_sha small sha256 0.1; monitor_again c_sha; e_c=$hashed; e_c_s=$secs
@@ -159,6 +178,8 @@ config c_sha small sha256 0.1; monitor_again c_sha; e_c=$hashed; e_c_s=$secs
 cat <<EOF
 
 $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //'), page cache warm.
+Caches: $(lscpu | grep -E '^(L1d|L2|L3) cache' | sed -E 's/ cache: +/ /' | paste -sd, | sed 's/,/, /g').
+SHA extensions: $(grep -qw sha_ni /proc/cpuinfo && echo yes || echo no). Read size: ${BACKUP_MONITOR_HASH_READ_SIZE:-the default}.
 Load average at the end: $(cut -d' ' -f1-3 /proc/loadavg). Best wall time of $REPS runs, with
 its CPU seconds (user + system) in brackets. ratio = baseline time / backup-monitor
 time (higher is better); backup-monitor's time is the whole run: scan, store, hashing,
@@ -172,7 +193,7 @@ cat <<EOF
 
 | peak RSS, one 4 GiB file | value |
 |---|---|
-| backup-monitor, sha256 (streaming, 1 MiB reads) | ${rss_sha} MiB (${secs_d} s) |
+| backup-monitor, sha256 (streaming) | ${rss_sha} MiB (${secs_d} s) |
 | backup-monitor, blake3 (16 MiB mmap windows + rayon) | ${rss_b3} MiB (${secs_d3} s) |
 | b3sum (mmap + rayon), reference | ${rss_b3sum} MiB |
 
@@ -181,3 +202,14 @@ cat <<EOF
 | A 16 x 128 MiB | ${e_a} | $(python3 -c "print(f'{$e_a/$A*100:.1f}%')") | ${e_a_s} s |
 | C 10,000 x 64 KiB | ${e_c} | $(python3 -c "print(f'{$e_c/$C*100:.1f}%')") | ${e_c_s} s |
 EOF
+if [ ${#sweep_rows[@]} -gt 0 ]; then
+  cat <<EOF
+
+Read-size sweep (BACKUP_MONITOR_HASH_READ_SIZE; best of $REPS; ratio to the same baselines:
+openssl dgst ${ossl_b} s, xargs -P2 openssl ${ossl_a} s, md5sum ${md5_a} s):
+
+| read size | one 2 GiB file, sha256 | 16 x 128 MiB, sha256 | 16 x 128 MiB, md5 |
+|---|---|---|---|
+EOF
+  printf '%s\n' "${sweep_rows[@]}"
+fi

@@ -11,7 +11,6 @@ use std::sync::mpsc::{Receiver, SyncSender, sync_channel};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 
-const CHUNK: usize = 1 << 20;
 /// Chunks decoded ahead of the consumer.
 const AHEAD: usize = 4;
 
@@ -191,7 +190,7 @@ pub fn decoder(
     if compression == Compression::None {
         return Ok((input, refusal));
     }
-    let buffered = || BufReader::with_capacity(CHUNK, input);
+    let buffered = || BufReader::with_capacity(crate::tuning::restore_chunk(), input);
     let allowed = memory.allowed(compression);
     let inner: Stream = match compression {
         Compression::None => unreachable!("handled above"),
@@ -247,7 +246,7 @@ impl Read for Guarded {
     }
 }
 
-/// Read `inner` on another thread, `CHUNK` bytes at a time, at most `AHEAD` chunks ahead.
+/// Read `inner` on another thread, `tuning::restore_chunk()` bytes at a time, at most `AHEAD` chunks ahead.
 pub fn read_ahead(inner: Stream) -> Stream {
     let (tx, rx) = sync_channel::<io::Result<Vec<u8>>>(AHEAD);
     let (recycle_tx, recycle_rx) = sync_channel::<Vec<u8>>(AHEAD + 2);
@@ -268,7 +267,7 @@ pub fn read_ahead(inner: Stream) -> Stream {
 fn produce(mut inner: Stream, tx: SyncSender<io::Result<Vec<u8>>>, recycle: Receiver<Vec<u8>>) {
     loop {
         let mut buf = recycle.try_recv().unwrap_or_default();
-        buf.resize(CHUNK, 0);
+        buf.resize(crate::tuning::restore_chunk(), 0);
         let mut filled = 0;
         // Fill the chunk (decoders often return little per call) or reach the end.
         let result = loop {
@@ -377,7 +376,9 @@ mod tests {
 
     #[test]
     fn read_ahead_yields_everything_in_order() {
-        let data: Vec<u8> = (0..(3 * CHUNK + 123)).map(|i| (i % 251) as u8).collect();
+        let data: Vec<u8> = (0..(3 * crate::tuning::restore_chunk() + 123))
+            .map(|i| (i % 251) as u8)
+            .collect();
         let mut r = read_ahead(Box::new(io::Cursor::new(data.clone())));
         let mut out = Vec::new();
         r.read_to_end(&mut out).unwrap();

@@ -34,9 +34,6 @@ use std::time::{Duration, Instant};
 /// Every sandbox directory's name starts with this, followed by `<pid>-`.
 pub const PREFIX: &str = "backup-monitor-restore-";
 
-/// Size of the copy buffer (one per thread).
-const BUFFER: usize = 1 << 20;
-
 /// Link chains longer than this are refused, like the kernel's ELOOP.
 const MAX_LINK_HOPS: usize = 40;
 
@@ -470,8 +467,9 @@ impl Sandbox {
     ) -> Result<u64, RestoreError> {
         COPY_BUFFER.with(|cell| {
             let mut buf = cell.borrow_mut();
-            if buf.len() < BUFFER {
-                buf.resize(BUFFER, 0);
+            let size = crate::tuning::restore_chunk();
+            if buf.len() < size {
+                buf.resize(size, 0);
             }
             let mut total = 0u64;
             loop {

@@ -10,9 +10,8 @@ use std::io::{self, Read};
 use std::os::unix::fs::MetadataExt;
 use std::path::Path;
 
-/// Large reads keep the per-call overhead negligible; one buffer per worker keeps memory
-/// constant whatever the file size.
-const READ_SIZE: usize = 1 << 20;
+/// Reads of at least this size get a sequential read-ahead hint.
+const ADVISE_FROM: u64 = 1 << 20;
 
 thread_local! {
     /// One read buffer per hashing thread, reused across files: allocating (and faulting
@@ -196,14 +195,16 @@ fn stream(
     bytes: &mut u64,
     progress: &(dyn Fn(u64) + Sync),
 ) -> io::Result<Digests> {
-    if before.size > READ_SIZE as u64 {
+    if before.size > ADVISE_FROM {
         advise_sequential(&file);
     }
     let mut sha256 = algos.sha256.then(Sha256::new);
     let mut md5 = algos.md5.then(Md5::new);
     let mut blake3 = algos.blake3.then(blake3::Hasher::new);
     BUFFER.with_borrow_mut(|buf| -> io::Result<()> {
-        buf.resize(READ_SIZE, 0);
+        // The read size is swept by scripts/bench/verify.sh (see crate::tuning); one
+        // buffer per worker keeps memory constant whatever the file size.
+        buf.resize(crate::tuning::hash_read_size(), 0);
         let mut left = before.size;
         // A size of 0 is read to the end (pseudo-files report 0 and still hold bytes).
         while left > 0 || before.size == 0 {
@@ -298,6 +299,10 @@ pub fn hex(bytes: &[u8]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    /// The block size the hashing loop reads with.
+    fn block() -> usize {
+        crate::tuning::hash_read_size()
+    }
     use std::io::Write;
 
     fn all() -> Algos {
@@ -383,21 +388,21 @@ mod tests {
     fn a_file_growing_while_read_is_retried_then_reported_changing() {
         let dir = tempfile::tempdir().unwrap();
         let p = dir.path().join("growing");
-        std::fs::write(&p, vec![7u8; 3 * READ_SIZE]).unwrap();
+        std::fs::write(&p, vec![7u8; 3 * block()]).unwrap();
         // Every full block read appends: a writer that never stops.
         let append = |n: u64| {
-            if n == READ_SIZE as u64 {
+            if n == block() as u64 {
                 let mut f = std::fs::OpenOptions::new().append(true).open(&p).unwrap();
                 f.write_all(b"more").unwrap();
             }
         };
         let h = hash_file(&p, all(), &append);
         match h.outcome {
-            Outcome::Changing { last: Some(s) } => assert!(s.size > 3 * READ_SIZE as u64),
+            Outcome::Changing { last: Some(s) } => assert!(s.size > 3 * block() as u64),
             other => panic!("expected Changing, got {other:?}"),
         }
         assert!(
-            h.bytes >= 6 * READ_SIZE as u64,
+            h.bytes >= 6 * block() as u64,
             "read twice: {} bytes",
             h.bytes
         );
@@ -407,7 +412,7 @@ mod tests {
     fn a_file_changed_once_is_hashed_again_and_the_second_read_counts() {
         let dir = tempfile::tempdir().unwrap();
         let p = dir.path().join("once");
-        std::fs::write(&p, vec![1u8; 2 * READ_SIZE]).unwrap();
+        std::fs::write(&p, vec![1u8; 2 * block()]).unwrap();
         let done = std::sync::atomic::AtomicBool::new(false);
         let append_once = |_n: u64| {
             if !done.swap(true, std::sync::atomic::Ordering::SeqCst) {
@@ -416,7 +421,7 @@ mod tests {
             }
         };
         let h = hash_file(&p, all(), &append_once);
-        let mut expected = vec![1u8; 2 * READ_SIZE];
+        let mut expected = vec![1u8; 2 * block()];
         expected.extend_from_slice(b"tail");
         match &h.outcome {
             Outcome::Hashed { digests, stamp } => {
@@ -434,7 +439,7 @@ mod tests {
     fn a_file_removed_while_read_is_vanished() {
         let dir = tempfile::tempdir().unwrap();
         let p = dir.path().join("removed");
-        std::fs::write(&p, vec![1u8; 2 * READ_SIZE]).unwrap();
+        std::fs::write(&p, vec![1u8; 2 * block()]).unwrap();
         let remove = |_n: u64| {
             let _ = std::fs::remove_file(&p);
         };
@@ -446,7 +451,7 @@ mod tests {
     fn a_file_truncated_while_read_is_never_hashed_short() {
         let dir = tempfile::tempdir().unwrap();
         let p = dir.path().join("truncated");
-        std::fs::write(&p, vec![3u8; 2 * READ_SIZE]).unwrap();
+        std::fs::write(&p, vec![3u8; 2 * block()]).unwrap();
         let done = std::sync::atomic::AtomicBool::new(false);
         let truncate_once = |_n: u64| {
             if !done.swap(true, std::sync::atomic::Ordering::SeqCst) {

@@ -1,0 +1,88 @@
+#!/usr/bin/env bash
+# Two builds of backup-monitor on the same restore and verify work, compared by the
+# instructions they execute (`perf stat -e instructions:u`, user space, children
+# included) as well as by time. Instruction counts hardly move with the machine's load,
+# so this shows whether a change costs work even on a shared, noisy machine, where wall
+# times move by 20-50% between two runs of the same binary. Not a test.
+#
+#   OLD=/path/to/old/backup-monitor NEW=/path/to/new/backup-monitor \
+#     BENCH_DIR=/tmp/rb scripts/bench/compare-builds.sh
+#
+# BENCH_DIR holds the archives `scripts/bench/restore.sh` made (run that once with the
+# same BENCH_DIR, it keeps them). REPEAT (default 3) runs per build and archive; the table
+# shows the median. Needs perf (apt: linux-perf) with user-space counters allowed
+# (kernel.perf_event_paranoid <= 2).
+set -euo pipefail
+export LC_ALL=C
+: "${OLD:?set OLD to the older binary}" "${NEW:?set NEW to the newer binary}"
+: "${BENCH_DIR:?set BENCH_DIR to the directory scripts/bench/restore.sh kept its archives in}"
+command -v perf > /dev/null || { echo "perf is missing (apt-get install linux-perf)" >&2; exit 1; }
+[ -f "$BENCH_DIR/backups/site.tar.gz" ] || {
+  echo "no archives in $BENCH_DIR/backups: run BENCH_DIR=$BENCH_DIR REPEAT=1 scripts/bench/restore.sh first" >&2
+  exit 1
+}
+repeat="${REPEAT:-3}"
+work="$(mktemp -d "${TMPDIR:-/tmp}/compare-builds.XXXXXX")"
+trap 'rm -rf "$work"' EXIT
+cd "$work"
+mkdir -p scratch small
+cat > config.yaml <<YAML
+backups:
+  locations:
+    - { name: targz, path: $BENCH_DIR/backups, patterns: ["site.tar.gz"], schedule: daily, test_restore: true, verify_integrity: false, restore: { scratch_dir: $work/scratch, max_bytes: 4GiB } }
+    - { name: zip, path: $BENCH_DIR/backups, patterns: ["site.zip"], schedule: daily, test_restore: true, verify_integrity: false, restore: { scratch_dir: $work/scratch, max_bytes: 4GiB } }
+    - { name: tarzst, path: $BENCH_DIR/backups, patterns: ["site.tar.zst"], schedule: daily, test_restore: true, verify_integrity: false, restore: { scratch_dir: $work/scratch, max_bytes: 4GiB } }
+    - { name: small, path: $work/small, patterns: ["*.bin"], schedule: daily, settle: 0s }
+logging: { file: null }
+YAML
+# 10,000 files of 64 KiB for --verify (first sight: every file hashed).
+python3 - <<'PY'
+import os
+block = os.urandom(64 << 10)
+for i in range(10000):
+    with open(f"small/f{i:05}.bin", "wb") as f:
+        f.write(block[i % 64:] + block[: i % 64])
+PY
+touch -d '2 days ago' small/*.bin
+
+# measure BIN ARGS...: prints "<instructions> <task-clock ms>" of one run from a fresh store.
+measure() {
+  local bin=$1
+  shift
+  rm -f backup_monitor.db*
+  perf stat -x, -e instructions:u,task-clock -o perf.txt "$bin" --config config.yaml "$@" \
+    --format json --no-progress > run.out 2> run.err || {
+    echo "run failed: $bin $*" >&2
+    tail -n 5 run.err >&2
+    exit 1
+  }
+  awk -F, '$3 ~ /^instructions/ { i = $1 } $3 ~ /^task-clock/ { t = $1 } END { printf "%s %.0f\n", i, t }' perf.txt
+}
+
+: > results.txt
+for round in $(seq "$repeat"); do
+  echo "round $round of $repeat ..." >&2
+  for which in OLD NEW; do
+    bin=${!which}
+    for loc in targz zip tarzst; do
+      echo "$loc $which $(measure "$bin" --test-restore --location-name "$loc")" >> results.txt
+    done
+    echo "verify-10k $which $(measure "$bin" --monitor --verify --location-name small)" >> results.txt
+  done
+done
+
+python3 - results.txt "$OLD" "$NEW" <<'PY'
+import statistics, sys
+runs = {}
+for line in open(sys.argv[1]):
+    what, which, ins, ms = line.split()
+    runs.setdefault((what, which), []).append((int(ins), float(ms)))
+print(f"old: {sys.argv[2]}\nnew: {sys.argv[3]}")
+print("| work | instructions, old | instructions, new | change | CPU ms, old | CPU ms, new |")
+print("|---|---|---|---|---|---|")
+for what in ["targz", "zip", "tarzst", "verify-10k"]:
+    o, n = runs[(what, "OLD")], runs[(what, "NEW")]
+    oi = statistics.median(i for i, _ in o); ni = statistics.median(i for i, _ in n)
+    ot = statistics.median(t for _, t in o); nt = statistics.median(t for _, t in n)
+    print(f"| {what} | {oi / 1e9:.3f} G | {ni / 1e9:.3f} G | {100 * (ni - oi) / oi:+.1f}% | {ot:.0f} | {nt:.0f} |")
+PY
