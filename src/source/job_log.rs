@@ -255,11 +255,13 @@ pub fn check_columns(names: &[String]) -> Result<(), String> {
     let mut parts = Vec::new();
     if !missing.is_empty() {
         let list: Vec<String> = missing.iter().map(|c| format!("`{c}`")).collect();
-        parts.push(format!("lacks the column {}", list.join(", ")));
+        let s = if list.len() == 1 { "" } else { "s" };
+        parts.push(format!("lacks the column{s} {}", list.join(", ")));
     }
     if !extra.is_empty() {
+        let s = if extra.len() == 1 { "" } else { "s" };
         extra.truncate(LISTED);
-        parts.push(format!("returns the extra column {}", extra.join(", ")));
+        parts.push(format!("returns the extra column{s} {}", extra.join(", ")));
     }
     if parts.is_empty() {
         return Ok(());
