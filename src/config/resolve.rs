@@ -241,7 +241,7 @@ fn location(
                 k("path"),
                 "does not apply to kind: job_log (its backups are the rows of `query`); remove it",
             );
-            None
+            Some(String::new())
         }
         (false, raw) => required(r, "path", raw),
     };

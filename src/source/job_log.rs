@@ -113,7 +113,7 @@ impl JobRows {
             let names: Vec<String> = self
                 .unknown_jobs
                 .keys()
-                .map(|n| format!("{:?}", one_line(n)))
+                .map(|n| format!("\"{}\"", one_line(n)))
                 .collect();
             let more = self.unknown_job_names.saturating_sub(names.len() as u64);
             let more = if more > 0 {
@@ -130,7 +130,7 @@ impl JobRows {
         for (value, count) in &self.unknown_status {
             tracing::warn!(
                 location = %group,
-                "job log: {count} rows have the status {:?}, which status_map does not list; they count as neither success nor failure — add the value to status_map.success, failure or running",
+                "job log: {count} rows have the status \"{}\", which status_map does not list; they count as neither success nor failure — add the value to status_map.success, failure or running",
                 one_line(value)
             );
         }
@@ -171,22 +171,22 @@ impl RawRow {
             .ok_or("a row without a name")?;
         let stamp = self
             .finished_at
-            .ok_or_else(|| format!("a row of job {:?} without finished_at", one_line(&name)))?;
+            .ok_or_else(|| format!("a row of job \"{}\" without finished_at", one_line(&name)))?;
         let finished_at = parse_finished_at(&stamp, tz).ok_or_else(|| {
             format!(
-                "finished_at {:?} of job {:?} is not a time (write RFC 3339, a timestamp column or unix seconds)",
+                "finished_at \"{}\" of job \"{}\" is not a time (write RFC 3339, a timestamp column or unix seconds)",
                 one_line(&stamp),
                 one_line(&name)
             )
         })?;
         let status = self
             .status
-            .ok_or_else(|| format!("a row of job {:?} without a status", one_line(&name)))?;
+            .ok_or_else(|| format!("a row of job \"{}\" without a status", one_line(&name)))?;
         let size = match self.size {
             None => None,
             Some(s) => Some(u64::try_from(s).map_err(|_| {
                 format!(
-                    "size_bytes {s} of job {:?} is negative",
+                    "size_bytes {s} of job \"{}\" is negative",
                     one_line(&name)
                 )
             })?),
@@ -731,12 +731,12 @@ fn judge(
                 };
                 match later {
                     None => problems.push(problem(format!(
-                        "backup job {} failed at {when} (status {:?}) and has not succeeded since; read the backup system's log for that run, fix it and re-run the job",
+                        "backup job {} failed at {when} (status \"{}\") and has not succeeded since; read the backup system's log for that run, fix it and re-run the job",
                         job.job,
                         one_line(&r.status)
                     ))),
                     Some(t) if r.finished_at >= ctx.window_start() => history.push(problem(format!(
-                        "backup job {} failed at {when} (status {:?}); its run at {} succeeded",
+                        "backup job {} failed at {when} (status \"{}\"); its run at {} succeeded",
                         job.job,
                         one_line(&r.status),
                         ctx.local_short(*t)
