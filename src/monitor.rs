@@ -340,7 +340,11 @@ fn file_problems(loc: &Location, b: &BackupRow, now: DateTime<Utc>) -> Vec<Probl
 
 /// `size_anomaly` for present backups in the window: smaller than (1 − max_size_drop) ×
 /// the median of the 10 backups before it (deleted ones included: they are history).
-pub(crate) fn size_anomalies(ctx: &RunContext, loc: &Location, backups: &[BackupRow]) -> Vec<Problem> {
+pub(crate) fn size_anomalies(
+    ctx: &RunContext,
+    loc: &Location,
+    backups: &[BackupRow],
+) -> Vec<Problem> {
     let mut ordered: Vec<&BackupRow> = backups.iter().collect();
     ordered.sort_by_key(|b| (b.ts, b.id));
     let window_start = ctx.window_start();

@@ -123,7 +123,16 @@ pub(super) fn expand(
         .jobs
         .into_iter()
         .enumerate()
-        .map(|(i, job)| self::job(r, &format!("{key}.jobs[{i}]"), job, &base, tz, &mut job_names))
+        .map(|(i, job)| {
+            self::job(
+                r,
+                &format!("{key}.jobs[{i}]"),
+                job,
+                &base,
+                tz,
+                &mut job_names,
+            )
+        })
         .collect();
     let jobs: Vec<(String, Schedule, super::Size)> = jobs.into_iter().collect::<Option<_>>()?;
     for (job, _, _) in &jobs {
@@ -182,7 +191,10 @@ fn job(
     let k = |field: &str| format!("{key}.{field}");
     let name = match raw.name {
         None => {
-            r.error(key, "`name` is missing (the job's name as the log writes it)");
+            r.error(
+                key,
+                "`name` is missing (the job's name as the log writes it)",
+            );
             None
         }
         Some(raw) => r.value(&k("name"), raw),
@@ -218,12 +230,7 @@ fn job(
             // A job that sets its schedule gets none of the location's `at` or `grace`;
             // one that sets only `at` or `grace` keeps the location's schedule.
             let frequency = frequency.map_or_else(|| base.schedule.frequency.clone(), |f| f.0);
-            match Schedule::new(
-                frequency,
-                at.map(|a| a.0),
-                grace.map(|g| g.as_chrono()),
-                tz,
-            ) {
+            match Schedule::new(frequency, at.map(|a| a.0), grace.map(|g| g.as_chrono()), tz) {
                 Ok(s) => s,
                 Err(e) => {
                     r.error(k("at"), e);
@@ -275,9 +282,14 @@ fn status_map(r: &mut Resolver, key: &str, raw: &RawStatusMap) -> Option<StatusM
 
 /// The query as it will run: without trailing blanks and semicolons.
 fn clean_query(q: &str) -> Result<String, String> {
-    let q = q.trim().trim_end_matches(|c: char| c == ';' || c.is_whitespace());
+    let q = q
+        .trim()
+        .trim_end_matches(|c: char| c == ';' || c.is_whitespace());
     if q.is_empty() {
-        return Err("must not be empty: write a SELECT returning name, finished_at, status, size_bytes".into());
+        return Err(
+            "must not be empty: write a SELECT returning name, finished_at, status, size_bytes"
+                .into(),
+        );
     }
     if q.len() > MAX_QUERY_BYTES {
         return Err(format!(

@@ -183,7 +183,11 @@ impl Resolver<'_> {
     }
 
     /// An optional value: `Some(None)` when absent.
-    pub(super) fn optional<T: FromScalar>(&mut self, key: &str, raw: Option<Raw<T>>) -> Option<Option<T>> {
+    pub(super) fn optional<T: FromScalar>(
+        &mut self,
+        key: &str,
+        raw: Option<Raw<T>>,
+    ) -> Option<Option<T>> {
         match raw {
             None => Some(None),
             Some(raw) => self.value(key, raw).map(Some),
@@ -191,7 +195,11 @@ impl Resolver<'_> {
     }
 
     /// Optional text: absent or empty (after interpolation) is `None`.
-    pub(super) fn optional_text(&mut self, key: &str, raw: Option<Raw<String>>) -> Option<Option<String>> {
+    pub(super) fn optional_text(
+        &mut self,
+        key: &str,
+        raw: Option<Raw<String>>,
+    ) -> Option<Option<String>> {
         self.optional(key, raw).map(|v| v.filter(|s| !s.is_empty()))
     }
 

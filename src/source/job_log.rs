@@ -48,9 +48,7 @@ pub enum LogError {
     Query { url: String, reason: String },
     #[error("the job log query at {url} {reason}")]
     Columns { url: String, reason: String },
-    #[error(
-        "the job log query at {url} could write to the database; it must only read (a SELECT)"
-    )]
+    #[error("the job log query at {url} could write to the database; it must only read (a SELECT)")]
     Writes { url: String },
     #[error(
         "the job log query at {url} returned more than {MAX_ROWS} rows; narrow it, e.g. to the last 90 days"
@@ -96,7 +94,11 @@ impl JobRows {
             }
         };
         if !source.jobs.contains(&row.name) {
-            count_bounded(&mut self.unknown_jobs, &row.name, &mut self.unknown_job_names);
+            count_bounded(
+                &mut self.unknown_jobs,
+                &row.name,
+                &mut self.unknown_job_names,
+            );
             return;
         }
         if source.status_map.meaning(&row.status).is_none() {
@@ -185,10 +187,7 @@ impl RawRow {
         let size = match self.size {
             None => None,
             Some(s) => Some(u64::try_from(s).map_err(|_| {
-                format!(
-                    "size_bytes {s} of job \"{}\" is negative",
-                    one_line(&name)
-                )
+                format!("size_bytes {s} of job \"{}\" is negative", one_line(&name))
             })?),
         };
         Ok(Row {
@@ -397,7 +396,10 @@ mod sqlite {
             .map_err(query_error)?;
         let mut rows = stmt.query([]).map_err(query_error)?;
         let mut n = 0u64;
-        while let Some(row) = rows.next().map_err(|e| timed_out(e, &url, timeout, source))? {
+        while let Some(row) = rows
+            .next()
+            .map_err(|e| timed_out(e, &url, timeout, source))?
+        {
             n += 1;
             if n > MAX_ROWS {
                 return Err(LogError::TooManyRows { url });
@@ -418,8 +420,7 @@ mod sqlite {
         timeout: Duration,
         source: &JobLogSource,
     ) -> LogError {
-        let reason = if e.sqlite_error_code() == Some(rusqlite::ErrorCode::OperationInterrupted)
-        {
+        let reason = if e.sqlite_error_code() == Some(rusqlite::ErrorCode::OperationInterrupted) {
             format!(
                 "it ran longer than query_timeout {}",
                 monitor::duration_text(timeout)
@@ -466,13 +467,14 @@ mod postgres {
         add: &mut dyn FnMut(RawRow),
     ) -> Result<(), LogError> {
         let url = source.shown_url.clone();
-        let mut config = PgConfig::from_str(&source.database_url).map_err(|e| LogError::Connect {
-            url: url.clone(),
-            reason: format!(
-                "the URL does not parse ({}); write postgresql://user@host:port/database",
-                redacted(&e.to_string(), source, None)
-            ),
-        })?;
+        let mut config =
+            PgConfig::from_str(&source.database_url).map_err(|e| LogError::Connect {
+                url: url.clone(),
+                reason: format!(
+                    "the URL does not parse ({}); write postgresql://user@host:port/database",
+                    redacted(&e.to_string(), source, None)
+                ),
+            })?;
         let password = config
             .get_password()
             .map(|p| String::from_utf8_lossy(p).into_owned());
@@ -499,13 +501,21 @@ mod postgres {
             .read_only(true)
             .start()
             .map_err(query_error)?;
-        let ms = source.query_timeout.0.as_millis().clamp(1, i32::MAX as u128);
+        let ms = source
+            .query_timeout
+            .0
+            .as_millis()
+            .clamp(1, i32::MAX as u128);
         tx.batch_execute(&format!(
             "SET LOCAL statement_timeout = {ms}; SET LOCAL idle_in_transaction_session_timeout = {ms}; SET LOCAL TimeZone = 'UTC'; SET LOCAL DateStyle = 'ISO, YMD'"
         ))
         .map_err(query_error)?;
         let stmt = tx.prepare(&source.query).map_err(query_error)?;
-        let names: Vec<String> = stmt.columns().iter().map(|c| c.name().to_string()).collect();
+        let names: Vec<String> = stmt
+            .columns()
+            .iter()
+            .map(|c| c.name().to_string())
+            .collect();
         check_columns(&names).map_err(|reason| LogError::Columns {
             url: url.clone(),
             reason,
@@ -606,7 +616,8 @@ impl Logs {
         let mut history = Vec::new();
         match read.as_ref() {
             Err(e) => {
-                ctx.store.record_location_scan(sel.id, false, None, ctx.now)?;
+                ctx.store
+                    .record_location_scan(sel.id, false, None, ctx.now)?;
                 outcome.problems.push(Problem::new(
                     Kind::LocationUnavailable,
                     Severity::Critical,
@@ -615,7 +626,8 @@ impl Logs {
                 ));
             }
             Ok(rows) => {
-                ctx.store.record_location_scan(sel.id, true, None, ctx.now)?;
+                ctx.store
+                    .record_location_scan(sel.id, true, None, ctx.now)?;
                 let none = Vec::new();
                 let rows = rows.rows.get(&job.job).unwrap_or(&none);
                 outcome.new_backups = record(ctx, sel, job, rows)?;
@@ -835,7 +847,14 @@ mod tests {
             parse_finished_at("2026-11-20 02:00:00.250+00", tz),
             Some(t + chrono::Duration::milliseconds(250))
         );
-        for bad in ["", "yesterday", "2026-13-01 00:00:00", "99999999999999999999", "1.2.3", "-5"] {
+        for bad in [
+            "",
+            "yesterday",
+            "2026-13-01 00:00:00",
+            "99999999999999999999",
+            "1.2.3",
+            "-5",
+        ] {
             assert_eq!(parse_finished_at(bad, tz), None, "{bad}");
         }
     }
@@ -846,11 +865,23 @@ mod tests {
         assert!(check_columns(&names(&["status", "name", "size_bytes", "finished_at"])).is_ok());
         let e = check_columns(&names(&["name", "finished_at", "status"])).unwrap_err();
         assert!(e.contains("lacks the column `size_bytes`"), "{e}");
-        let e = check_columns(&names(&["name", "finished_at", "status", "size_bytes", "id"]))
-            .unwrap_err();
+        let e = check_columns(&names(&[
+            "name",
+            "finished_at",
+            "status",
+            "size_bytes",
+            "id",
+        ]))
+        .unwrap_err();
         assert!(e.contains("extra column `id`"), "{e}");
-        let e = check_columns(&names(&["name", "name", "finished_at", "status", "size_bytes"]))
-            .unwrap_err();
+        let e = check_columns(&names(&[
+            "name",
+            "name",
+            "finished_at",
+            "status",
+            "size_bytes",
+        ]))
+        .unwrap_err();
         assert!(e.contains("a second `name`"), "{e}");
     }
 

@@ -90,9 +90,18 @@ fn sqlite_successes_a_failure_and_a_gap() {
         .iter()
         .map(|(l, k, _)| (l.as_str(), k.as_str()))
         .collect();
-    assert!(kinds.contains(&("nightly.db", "missing_backup")), "{found:?}");
-    assert!(kinds.contains(&("nightly.db", "backup_job_failed")), "{found:?}");
-    assert!(kinds.contains(&("nightly.web", "undersized_backup")), "{found:?}");
+    assert!(
+        kinds.contains(&("nightly.db", "missing_backup")),
+        "{found:?}"
+    );
+    assert!(
+        kinds.contains(&("nightly.db", "backup_job_failed")),
+        "{found:?}"
+    );
+    assert!(
+        kinds.contains(&("nightly.web", "undersized_backup")),
+        "{found:?}"
+    );
     assert_eq!(found.len(), 3, "nothing else: {found:?}");
     let failed = &found.iter().find(|p| p.1 == "backup_job_failed").unwrap().2;
     assert!(
@@ -138,7 +147,8 @@ fn sqlite_successes_a_failure_and_a_gap() {
             .map(|p| p["id"].clone())
     };
     assert_eq!(id(&doc), id(&again));
-    let count: i64 = w.store_value("SELECT COUNT(*) FROM problems WHERE kind = 'backup_job_failed'");
+    let count: i64 =
+        w.store_value("SELECT COUNT(*) FROM problems WHERE kind = 'backup_job_failed'");
     assert_eq!(count, 1);
 
     // The job is re-run and succeeds: the failure and the overdue slot resolve.
@@ -282,8 +292,11 @@ fn verify_and_restore_skip_a_job_log() {
     assert_eq!(doc["restore_tests"]["tested"], 0);
     let run = w.run(&["--verify", "--test-restore", "-v"]);
     assert!(
-        run.stderr.contains("only --monitor applies, --verify skips it")
-            && run.stderr.contains("only --monitor applies, --test-restore skips it"),
+        run.stderr
+            .contains("only --monitor applies, --verify skips it")
+            && run
+                .stderr
+                .contains("only --monitor applies, --test-restore skips it"),
         "{}",
         run.stderr
     );
@@ -304,7 +317,11 @@ fn hostile_rows_are_skipped_and_bounded() {
         ],
     );
     let (run, doc) = w.run_json(&["--monitor"]);
-    assert!(run.stderr.len() < 10_000, "{} bytes of stderr", run.stderr.len());
+    assert!(
+        run.stderr.len() < 10_000,
+        "{} bytes of stderr",
+        run.stderr.len()
+    );
     assert!(
         run.stderr.contains("2 rows were skipped") && run.stderr.contains("not a time\\n\\u{202e}"),
         "{}",
@@ -335,10 +352,14 @@ impl PgDb {
         let admin = match std::env::var("BM_TEST_PG_URL") {
             Ok(url) => url,
             Err(_) if std::env::var("CI").as_deref() == Ok("true") => {
-                panic!("BM_TEST_PG_URL is not set in CI: run `eval \"$(scripts/test-postgres start)\"` first")
+                panic!(
+                    "BM_TEST_PG_URL is not set in CI: run `eval \"$(scripts/test-postgres start)\"` first"
+                )
             }
             Err(_) => {
-                eprintln!("skipping: BM_TEST_PG_URL is not set (eval \"$(scripts/test-postgres start)\" to run the PostgreSQL job-log tests)");
+                eprintln!(
+                    "skipping: BM_TEST_PG_URL is not set (eval \"$(scripts/test-postgres start)\" to run the PostgreSQL job-log tests)"
+                );
                 return None;
             }
         };
@@ -347,7 +368,8 @@ impl PgDb {
             std::process::id(),
             PG_SEQ.fetch_add(1, Ordering::SeqCst)
         );
-        let mut c = postgres::Client::connect(&admin, postgres::NoTls).expect("connect to BM_TEST_PG_URL");
+        let mut c =
+            postgres::Client::connect(&admin, postgres::NoTls).expect("connect to BM_TEST_PG_URL");
         c.batch_execute(&format!("DROP DATABASE IF EXISTS {name}"))
             .and_then(|()| c.batch_execute(&format!("CREATE DATABASE {name}")))
             .expect("create database");
@@ -375,7 +397,10 @@ impl PgDb {
 impl Drop for PgDb {
     fn drop(&mut self) {
         if let Ok(mut c) = postgres::Client::connect(&self.admin, postgres::NoTls) {
-            let _ = c.batch_execute(&format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", self.name));
+            let _ = c.batch_execute(&format!(
+                "DROP DATABASE IF EXISTS {} WITH (FORCE)",
+                self.name
+            ));
         }
     }
 }
@@ -391,18 +416,28 @@ fn db4sci_workspace(db: &PgDb, now: DateTime<Utc>) -> Workspace {
         "/examples/job-log-db4sci.yaml"
     ))
     .expect("read the example");
-    w.write_config(&format!("{example}\nlogging:\n  file: logs/backup-monitor.log\n  level: debug\n"));
+    w.write_config(&format!(
+        "{example}\nlogging:\n  file: logs/backup-monitor.log\n  level: debug\n"
+    ));
     let sql = std::fs::read_to_string(concat!(
         env!("CARGO_MANIFEST_DIR"),
         "/examples/job-log-db4sci.sql"
     ))
     .expect("read the example SQL");
-    db.client().batch_execute(&sql).expect("run the example SQL");
+    db.client()
+        .batch_execute(&sql)
+        .expect("run the example SQL");
     w
 }
 
 /// One run of a DB4Sci job: a start row, then an end or failed row (None: still going).
-fn db4sci_run(c: &mut postgres::Client, id: i64, job: &str, start: DateTime<Utc>, end: Option<(&str, DateTime<Utc>)>) {
+fn db4sci_run(
+    c: &mut postgres::Client,
+    id: i64,
+    job: &str,
+    start: DateTime<Utc>,
+    end: Option<(&str, DateTime<Utc>)>,
+) {
     let at = |t: DateTime<Utc>| t.to_rfc3339();
     c.execute(
         "INSERT INTO backup_log (id, container, state, ts) VALUES ($1, $2, 'start', $3::text::timestamptz)",
@@ -423,7 +458,9 @@ fn written(w: &Workspace) -> String {
     let mut all = String::new();
     for entry in walkdir::WalkDir::new(w.dir.path()).into_iter().flatten() {
         if entry.file_type().is_file() {
-            all.push_str(&String::from_utf8_lossy(&std::fs::read(entry.path()).unwrap_or_default()));
+            all.push_str(&String::from_utf8_lossy(
+                &std::fs::read(entry.path()).unwrap_or_default(),
+            ));
         }
     }
     all
@@ -442,7 +479,10 @@ fn postgres_db4sci_log_with_a_failure_a_gap_and_a_recovery() {
     let w = db4sci_workspace(&db, now);
     let mut c = db.client();
     let mut id = 0;
-    let mut run = |c: &mut postgres::Client, job: &str, start: DateTime<Utc>, end: Option<(&str, DateTime<Utc>)>| {
+    let mut run = |c: &mut postgres::Client,
+                   job: &str,
+                   start: DateTime<Utc>,
+                   end: Option<(&str, DateTime<Utc>)>| {
         id += 1;
         db4sci_run(c, id, job, start, end);
     };
@@ -451,14 +491,39 @@ fn postgres_db4sci_log_with_a_failure_a_gap_and_a_recovery() {
         let day = today - Duration::days(d);
         // lims-prod: daily at 01:00; days -3 and -2 missed.
         if d != 2 && d != 3 {
-            run(&mut c, "lims-prod", day + h(1), Some(("end", day + h(1) + Duration::minutes(20))));
+            run(
+                &mut c,
+                "lims-prod",
+                day + h(1),
+                Some(("end", day + h(1) + Duration::minutes(20))),
+            );
         }
-        run(&mut c, "mydb-dev", day + h(3), Some(("end", day + h(3) + Duration::minutes(5))));
-        run(&mut c, "genomics", day + h(22), Some(("end", day + h(22) + Duration::minutes(30))));
+        run(
+            &mut c,
+            "mydb-dev",
+            day + h(3),
+            Some(("end", day + h(3) + Duration::minutes(5))),
+        );
+        run(
+            &mut c,
+            "genomics",
+            day + h(22),
+            Some(("end", day + h(22) + Duration::minutes(30))),
+        );
     }
-    run(&mut c, "mydb-dev", today + h(3), Some(("end", today + h(3) + Duration::minutes(5))));
+    run(
+        &mut c,
+        "mydb-dev",
+        today + h(3),
+        Some(("end", today + h(3) + Duration::minutes(5))),
+    );
     // Today's lims-prod run failed; a genomics run is still going.
-    run(&mut c, "lims-prod", today + h(1), Some(("failed", today + h(1) + Duration::minutes(7))));
+    run(
+        &mut c,
+        "lims-prod",
+        today + h(1),
+        Some(("failed", today + h(1) + Duration::minutes(7))),
+    );
     run(&mut c, "genomics", today + h(11), None);
 
     let (first, doc) = w.run_json(&["--monitor"]);
@@ -478,20 +543,36 @@ fn postgres_db4sci_log_with_a_failure_a_gap_and_a_recovery() {
     let failed = found.iter().find(|p| p.1 == "backup_job_failed").unwrap();
     assert!(
         failed.2.contains("backup job lims-prod failed at")
-            && failed.2.contains(&(today + h(1) + Duration::minutes(7)).format("%Y-%m-%d %H:%M").to_string())
+            && failed.2.contains(
+                &(today + h(1) + Duration::minutes(7))
+                    .format("%Y-%m-%d %H:%M")
+                    .to_string()
+            )
             && failed.2.contains("\"failed\""),
         "{}",
         failed.2
     );
-    let missing = location(&doc, "db4sci.lims-prod")["missing_slots"].as_array().unwrap().len();
+    let missing = location(&doc, "db4sci.lims-prod")["missing_slots"]
+        .as_array()
+        .unwrap()
+        .len();
     assert_eq!(missing, 3, "two gap days and today: {doc:#}");
 
     // The Nagios line and the report say the same, without the password.
     let nagios = w.run(&["--monitor", "--report", "--format", "nagios"]);
-    assert!(nagios.stdout.contains("backup_job_failed"), "{}", nagios.stdout);
+    assert!(
+        nagios.stdout.contains("backup_job_failed"),
+        "{}",
+        nagios.stdout
+    );
 
     // The job is re-run at 12:30 and succeeds.
-    run(&mut c, "lims-prod", today + h(12) + Duration::minutes(30), Some(("end", today + h(13))));
+    run(
+        &mut c,
+        "lims-prod",
+        today + h(12) + Duration::minutes(30),
+        Some(("end", today + h(13))),
+    );
     let mut later = w;
     later.now = Some(today + h(14));
     let (after, doc) = later.run_json(&["--monitor"]);
@@ -546,7 +627,9 @@ fn postgres_read_only_transaction_timeout_and_columns() {
     assert_eq!(run.code, 2);
     let found = problems(&doc);
     assert!(
-        found.iter().any(|(_, k, m)| k == "location_unavailable" && m.contains("read-only transaction")),
+        found
+            .iter()
+            .any(|(_, k, m)| k == "location_unavailable" && m.contains("read-only transaction")),
         "{found:?}"
     );
     let last: i64 = c
@@ -575,7 +658,11 @@ fn postgres_read_only_transaction_timeout_and_columns() {
     ));
     let run = w.run(&["--check-config"]);
     assert_eq!(run.code, 3);
-    assert!(run.stderr.contains("lacks the column `size_bytes`"), "{}", run.stderr);
+    assert!(
+        run.stderr.contains("lacks the column `size_bytes`"),
+        "{}",
+        run.stderr
+    );
 
     // A good query reads the row: a timestamptz, a bigint size.
     w.write_config(&config(
@@ -586,14 +673,18 @@ fn postgres_read_only_transaction_timeout_and_columns() {
     assert_eq!(location(&doc, "pg.db")["backups_present"], 1);
 
     // A server that is not there: location_unavailable naming it, not the password.
-    let mut gone = Workspace::new().env("LOG_URL", &format!("postgresql://u:{PASSWORD}@127.0.0.1:1/x"));
+    let mut gone = Workspace::new().env(
+        "LOG_URL",
+        &format!("postgresql://u:{PASSWORD}@127.0.0.1:1/x"),
+    );
     gone.now = Some(ts(NOW));
     gone.write_config(&config("SELECT 1"));
     let (run, doc) = gone.run_json(&["--monitor"]);
     assert!(
         problems(&doc)
             .iter()
-            .any(|(_, k, m)| k == "location_unavailable" && m.contains("cannot connect to the job log at postgresql://127.0.0.1:1/x")),
+            .any(|(_, k, m)| k == "location_unavailable"
+                && m.contains("cannot connect to the job log at postgresql://127.0.0.1:1/x")),
         "{doc:#}"
     );
     assert!(!run.stdout.contains(PASSWORD) && !run.stderr.contains(PASSWORD));
