@@ -228,9 +228,18 @@ fn job(
         (None, None, None) => base.schedule.clone(),
         (frequency, at, grace) => {
             // A job that sets its schedule gets none of the location's `at` or `grace`;
-            // one that sets only `at` or `grace` keeps the location's schedule.
-            let frequency = frequency.map_or_else(|| base.schedule.frequency.clone(), |f| f.0);
-            match Schedule::new(frequency, at.map(|a| a.0), grace.map(|g| g.as_chrono()), tz) {
+            // one that sets only `at` or `grace` keeps the location's schedule and the
+            // other of the two.
+            let (at, grace) = (at.map(|a| a.0), grace.map(|g| g.as_chrono()));
+            let (frequency, at, grace) = match frequency {
+                Some(f) => (f.0, at, grace),
+                None => (
+                    base.schedule.frequency.clone(),
+                    at.or(base.schedule.at),
+                    grace.or(base.schedule.grace),
+                ),
+            };
+            match Schedule::new(frequency, at, grace, tz) {
                 Ok(s) => s,
                 Err(e) => {
                     r.error(k("at"), e);
@@ -348,5 +357,55 @@ mod tests {
         assert!(!err.contains("s3cret"), "{err}");
         let err = database_url("postgresql://u:s3cret@[bad/db", Path::new("/")).unwrap_err();
         assert!(!err.contains("s3cret"), "{err}");
+    }
+}
+
+#[cfg(test)]
+mod expansion {
+    use crate::schedule::Frequency;
+    use std::path::Path;
+
+    #[test]
+    fn each_job_is_a_location_with_its_schedule() {
+        let c = crate::config::parse_str(
+            "timezone: UTC\nbackups:\n  locations:\n    - name: logs\n      kind: job_log\n      database_url: sqlite://jobs.db\n      query: SELECT 1;;\n      schedule: daily\n      at: \"01:00\"\n      grace: 3h\n      min_size: 10\n      jobs:\n        - name: a\n        - name: b\n          schedule: weekly\n          at: \"sun 03:00\"\n        - name: c\n          at: \"22:00\"\n          min_size: 99\n",
+            Path::new("/etc/bm"),
+        )
+        .unwrap();
+        let locs = &c.backups.locations;
+        let names: Vec<&str> = locs.iter().map(|l| l.name.as_str()).collect();
+        assert_eq!(names, ["logs.a", "logs.b", "logs.c"]);
+        let (a, b, cc) = (&locs[0], &locs[1], &locs[2]);
+        assert_eq!(a.schedule.grace, Some(chrono::Duration::hours(3)));
+        assert_eq!(b.schedule.frequency, Frequency::Weekly);
+        assert_eq!(
+            b.schedule.grace,
+            Some(chrono::Duration::hours(1)),
+            "a job's own schedule takes the default grace, not the location's"
+        );
+        assert_eq!(cc.schedule.frequency, Frequency::Daily);
+        assert_eq!(cc.schedule.grace, Some(chrono::Duration::hours(3)));
+        assert_eq!((a.min_size.0, cc.min_size.0), (10, 99));
+        assert!(locs.iter().all(|l| !l.verify_integrity && !l.test_restore));
+        let source = &a.job_log.as_ref().unwrap().source;
+        assert_eq!(source.query, "SELECT 1");
+        assert_eq!(source.database_url, "sqlite:///etc/bm/jobs.db");
+        assert!(std::sync::Arc::ptr_eq(
+            source,
+            &cc.job_log.as_ref().unwrap().source
+        ));
+        assert_eq!(a.path, "sqlite:///etc/bm/jobs.db");
+    }
+
+    #[test]
+    fn a_job_name_may_not_collide_with_a_location() {
+        let err = crate::config::parse_str(
+            "backups:\n  locations:\n    - name: logs.a\n      path: /x\n    - name: logs\n      kind: job_log\n      database_url: sqlite://j.db\n      query: SELECT 1\n      jobs: [{name: a}, {name: a}]\n",
+            Path::new("/"),
+        )
+        .unwrap_err()
+        .join("\n");
+        assert!(err.contains("duplicate job `a`"), "{err}");
+        assert!(err.contains("makes the location name `logs.a`"), "{err}");
     }
 }

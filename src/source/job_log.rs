@@ -328,10 +328,24 @@ pub fn check_config(config: &Config) -> Vec<String> {
 /// Text of an error that may quote the connection string: the password never appears.
 fn redacted(text: &str, source: &JobLogSource, secret: Option<&str>) -> String {
     let mut text = one_line(text).into_owned();
-    for s in [Some(source.database_url.as_str()), secret]
-        .into_iter()
-        .flatten()
-        .filter(|s| s.len() >= 3)
+    // The password as the URL writes it (percent-encoded) and as the server gets it.
+    let written = url::Url::parse(&source.database_url)
+        .ok()
+        .and_then(|u| u.password().map(str::to_string));
+    let decoded = written.as_deref().map(|p| {
+        percent_encoding::percent_decode_str(p)
+            .decode_utf8_lossy()
+            .into_owned()
+    });
+    for s in [
+        Some(source.database_url.as_str()),
+        secret,
+        written.as_deref(),
+        decoded.as_deref(),
+    ]
+    .into_iter()
+    .flatten()
+    .filter(|s| s.len() >= 3)
     {
         text = text.replace(s, "***");
     }
