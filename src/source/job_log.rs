@@ -65,11 +65,22 @@ pub struct Row {
     pub size: Option<u64>,
 }
 
+/// One run of a configured job, as kept (small: a log may hold a million).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Run {
+    pub finished_at: DateTime<Utc>,
+    /// What its status means; None for a value `status_map` does not list.
+    pub outcome: Option<JobStatus>,
+    /// The status as written, kept for failures only: their message quotes it.
+    pub status: Box<str>,
+    pub size: Option<u64>,
+}
+
 /// The rows of the configured jobs, and what the rest of the log held.
 #[derive(Debug, Default)]
 pub struct JobRows {
     /// By job name, in no particular order.
-    pub rows: HashMap<String, Vec<Row>>,
+    pub rows: HashMap<String, Vec<Run>>,
     /// Rows of jobs not listed in `jobs`, by name (at most [`LISTED`] names kept).
     pub unknown_jobs: BTreeMap<String, u64>,
     pub unknown_job_names: u64,
@@ -101,11 +112,26 @@ impl JobRows {
             );
             return;
         }
-        if source.status_map.meaning(&row.status).is_none() {
+        let outcome = source.status_map.meaning(&row.status);
+        if outcome.is_none() {
             let mut distinct = 0;
             count_bounded(&mut self.unknown_status, &row.status, &mut distinct);
         }
-        self.rows.entry(row.name.clone()).or_default().push(row);
+        let run = Run {
+            finished_at: row.finished_at,
+            outcome,
+            status: match outcome {
+                Some(JobStatus::Failure) => row.status.into_boxed_str(),
+                _ => Box::default(),
+            },
+            size: row.size,
+        };
+        match self.rows.get_mut(&row.name) {
+            Some(runs) => runs.push(run),
+            None => {
+                self.rows.insert(row.name, vec![run]);
+            }
+        }
     }
 
     /// Tell once, in the log, what the query returned that no job uses.
@@ -644,7 +670,7 @@ impl Logs {
                     .record_location_scan(sel.id, true, None, ctx.now)?;
                 let none = Vec::new();
                 let rows = rows.rows.get(&job.job).unwrap_or(&none);
-                outcome.new_backups = record(ctx, sel, job, rows)?;
+                outcome.new_backups = record(ctx, sel, rows)?;
                 let backups = ctx.store.backups_of(sel.id)?;
                 let (problems, resolved) = judge(ctx, loc, job, rows, &backups);
                 outcome.problems = problems;
@@ -673,11 +699,10 @@ pub fn run_id(t: DateTime<Utc>) -> String {
 /// Record the job's successful runs as its backups. A run once recorded stays recorded
 /// when the log forgets it (a query that looks back 30 days, a pruned log table): the
 /// log's own housekeeping is not a deleted backup.
-fn record(ctx: &RunContext, sel: &SelectedLocation, job: &JobLog, rows: &[Row]) -> Result<usize> {
-    let status = &job.source.status_map;
+fn record(ctx: &RunContext, sel: &SelectedLocation, runs: &[Run]) -> Result<usize> {
     let mut found: HashMap<String, FoundFile> = HashMap::new();
-    for r in rows {
-        if status.meaning(&r.status) != Some(JobStatus::Success) {
+    for r in runs {
+        if r.outcome != Some(JobStatus::Success) {
             continue;
         }
         let path = run_id(r.finished_at);
@@ -717,11 +742,10 @@ fn judge(
     ctx: &RunContext,
     loc: &Location,
     job: &JobLog,
-    rows: &[Row],
+    runs: &[Run],
     backups: &[BackupRow],
 ) -> (Vec<Problem>, Vec<Problem>) {
     let name = loc.name.as_str();
-    let status = &job.source.status_map;
     let mut problems = Vec::new();
     let present: Vec<&BackupRow> = backups.iter().filter(|b| b.is_present()).collect();
     if present.is_empty() {
@@ -739,34 +763,23 @@ fn judge(
     problems.extend(overdue);
     let last_success = backups.iter().map(|b| b.ts).max();
     let mut history = gaps;
-    let mut successes: Vec<DateTime<Utc>> = rows
+    let mut successes: Vec<DateTime<Utc>> = runs
         .iter()
-        .filter(|r| status.meaning(&r.status) == Some(JobStatus::Success))
+        .filter(|r| r.outcome == Some(JobStatus::Success))
         .map(|r| r.finished_at)
         .chain(last_success)
         .collect();
     successes.sort_unstable();
-    for r in rows {
-        match status.meaning(&r.status) {
+    // Failures after the last success are open; earlier ones in the window are history
+    // (the newest MAX_FAILED of each).
+    let mut open: Vec<&Run> = Vec::new();
+    let mut ended: Vec<(&Run, DateTime<Utc>)> = Vec::new();
+    for r in runs {
+        match r.outcome {
             Some(JobStatus::Failure) => {
-                let when = ctx.local_short(r.finished_at);
-                let later = successes.iter().find(|t| **t > r.finished_at);
-                let problem = |message: String| {
-                    Problem::new(Kind::BackupJobFailed, Severity::Critical, name, message)
-                        .with_path(run_id(r.finished_at))
-                };
-                match later {
-                    None => problems.push(problem(format!(
-                        "backup job {} failed at {when} (status \"{}\") and has not succeeded since; read the backup system's log for that run, fix it and re-run the job",
-                        job.job,
-                        one_line(&r.status)
-                    ))),
-                    Some(t) if r.finished_at >= ctx.window_start() => history.push(problem(format!(
-                        "backup job {} failed at {when} (status \"{}\"); its run at {} succeeded",
-                        job.job,
-                        one_line(&r.status),
-                        ctx.local_short(*t)
-                    ))),
+                match successes.get(successes.partition_point(|t| *t <= r.finished_at)) {
+                    None => open.push(r),
+                    Some(t) if r.finished_at >= ctx.window_start() => ended.push((r, *t)),
                     Some(_) => {}
                 }
             }
@@ -776,14 +789,55 @@ fn judge(
             Some(JobStatus::Running) | None => {}
         }
     }
+    ended.sort_by_key(|(r, _)| std::cmp::Reverse(r.finished_at));
+    for (r, success) in ended.into_iter().take(MAX_FAILED) {
+        history.push(failed(
+            name,
+            r,
+            format!(
+                "backup job {} failed at {} (status \"{}\"); its run at {} succeeded",
+                job.job,
+                ctx.local_short(r.finished_at),
+                one_line(&r.status),
+                ctx.local_short(success)
+            ),
+        ));
+    }
+    open.sort_by_key(|r| std::cmp::Reverse(r.finished_at));
+    open.dedup_by_key(|r| r.finished_at);
+    let unlisted = open.len().saturating_sub(MAX_FAILED);
+    for (i, r) in open.iter().take(MAX_FAILED).enumerate() {
+        let more = match unlisted {
+            n if n > 0 && i == 0 => {
+                format!(" ({n} earlier failed runs since the last success are not listed)")
+            }
+            _ => String::new(),
+        };
+        problems.push(failed(name, r, format!(
+            "backup job {} failed at {} (status \"{}\") and has not succeeded since{more}; read the backup system's log for that run, fix it and re-run the job",
+            job.job,
+            ctx.local_short(r.finished_at),
+            one_line(&r.status)
+        )));
+    }
     let sized: Vec<BackupRow> = backups.iter().filter(|b| b.size > 0).cloned().collect();
     problems.extend(monitor::size_anomalies(ctx, loc, &sized));
     (problems, history)
 }
 
+/// At most this many failed runs of one job are open problems at once (the newest): a
+/// job failing every minute for a month is one thing to fix, not 43,200 alerts.
+const MAX_FAILED: usize = 100;
+
+/// The `backup_job_failed` of failed run `run`.
+fn failed(location: &str, run: &Run, message: String) -> Problem {
+    Problem::new(Kind::BackupJobFailed, Severity::Critical, location, message)
+        .with_path(run_id(run.finished_at))
+}
+
 /// `empty_backup`, `undersized_backup` (when the log gives a size) and
 /// `future_timestamp` of one successful run.
-fn size_problems(loc: &Location, job: &JobLog, r: &Row, now: DateTime<Utc>) -> Vec<Problem> {
+fn size_problems(loc: &Location, job: &JobLog, r: &Run, now: DateTime<Utc>) -> Vec<Problem> {
     let path = run_id(r.finished_at);
     let mut out = Vec::new();
     let problem = |kind, severity, message: String| {

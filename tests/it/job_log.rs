@@ -337,6 +337,35 @@ fn hostile_rows_are_skipped_and_bounded() {
     );
 }
 
+#[test]
+fn a_job_failing_every_run_opens_a_bounded_number_of_problems() {
+    let w = sqlite_workspace(SQLITE_QUERY, "");
+    let stamps: Vec<String> = (0..150)
+        .map(|i| (ts("2026-11-24T00:00:00Z") + Duration::minutes(i)).to_rfc3339())
+        .collect();
+    let mut rows: Vec<LogRow> = stamps
+        .iter()
+        .map(|t| ("db", t.as_str(), "error", None))
+        .collect();
+    rows.push(("db", "2026-11-23T02:10:00Z", "ok", Some(5000)));
+    rows.push(("web", "2026-11-25T02:10:00Z", "ok", Some(5000)));
+    write_sqlite_log(&w, &rows);
+    let (_, doc) = w.run_json(&["--monitor"]);
+    let failed: Vec<String> = problems(&doc)
+        .into_iter()
+        .filter(|p| p.1 == "backup_job_failed")
+        .map(|p| p.2)
+        .collect();
+    assert_eq!(failed.len(), 100);
+    assert!(
+        failed
+            .iter()
+            .any(|m| m.contains("failed at 2026-11-24 02:29")
+                && m.contains("(50 earlier failed runs since the last success are not listed)")),
+        "the newest says how many more: {failed:?}"
+    );
+}
+
 // PostgreSQL (with BM_TEST_PG_URL)
 
 /// A private database on the test server, dropped at the end.
