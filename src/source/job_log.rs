@@ -556,10 +556,12 @@ mod postgres {
             .iter()
             .map(|c| c.name().to_string())
             .collect();
-        check_columns(&names).map_err(|reason| LogError::Columns {
-            url: url.clone(),
-            reason,
-        })?;
+        check_columns(&names)
+            .and_then(|()| check_types(stmt.columns()))
+            .map_err(|reason| LogError::Columns {
+                url: url.clone(),
+                reason,
+            })?;
         if !run {
             return Ok(());
         }
@@ -583,6 +585,53 @@ mod postgres {
         drop(rows);
         // Nothing was written; end the transaction without keeping anything.
         tx.rollback().map_err(query_error)?;
+        Ok(())
+    }
+
+    /// The column types the rows can be read from: `finished_at` a time with or without
+    /// zone, text, or a number (unix seconds); `size_bytes` a number or text of digits.
+    fn check_types(columns: &[::postgres::Column]) -> Result<(), String> {
+        use ::postgres::types::Type;
+        for c in columns {
+            let t = c.type_();
+            let fits = match c.name() {
+                "finished_at" => [
+                    Type::TIMESTAMPTZ,
+                    Type::TIMESTAMP,
+                    Type::TEXT,
+                    Type::VARCHAR,
+                    Type::BPCHAR,
+                    Type::INT2,
+                    Type::INT4,
+                    Type::INT8,
+                    Type::NUMERIC,
+                    Type::FLOAT4,
+                    Type::FLOAT8,
+                ]
+                .contains(t),
+                "size_bytes" => [
+                    Type::INT2,
+                    Type::INT4,
+                    Type::INT8,
+                    Type::NUMERIC,
+                    Type::TEXT,
+                    Type::VARCHAR,
+                ]
+                .contains(t),
+                _ => true,
+            };
+            if !fits {
+                let want = match c.name() {
+                    "finished_at" => "a timestamptz, a timestamp, RFC 3339 text or unix seconds",
+                    _ => "an integer (bigint) or NULL",
+                };
+                return Err(format!(
+                    "returns `{}` as {}; it must be {want} (cast it in the query)",
+                    c.name(),
+                    t.name()
+                ));
+            }
+        }
         Ok(())
     }
 

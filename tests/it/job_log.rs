@@ -693,6 +693,19 @@ fn postgres_read_only_transaction_timeout_and_columns() {
         run.stderr
     );
 
+    // A column of a type the rows cannot be read from is named too.
+    w.write_config(&config(
+        "SELECT job AS name, ended::date AS finished_at, status, size AS size_bytes FROM log",
+    ));
+    let run = w.run(&["--check-config"]);
+    assert_eq!(run.code, 3);
+    assert!(
+        run.stderr
+            .contains("returns `finished_at` as date; it must be a timestamptz"),
+        "{}",
+        run.stderr
+    );
+
     // A good query reads the row: a timestamptz, a bigint size.
     w.write_config(&config(
         "SELECT job AS name, ended AS finished_at, status, size AS size_bytes FROM log",
