@@ -15,6 +15,9 @@ use std::sync::Arc;
 /// The longest query accepted: far beyond any real one.
 const MAX_QUERY_BYTES: usize = 64 * 1024;
 
+/// `query_timeout` when none is written.
+const DEFAULT_QUERY_TIMEOUT: DurationValue = DurationValue(std::time::Duration::from_secs(30));
+
 /// The longest job name: it becomes part of a location name.
 const MAX_JOB_NAME: usize = 128;
 
@@ -22,7 +25,7 @@ const MAX_JOB_NAME: usize = 128;
 pub(super) struct RawLog {
     database_url: Option<Raw<String>>,
     query: Option<Raw<String>>,
-    query_timeout: Raw<DurationValue>,
+    query_timeout: Option<Raw<DurationValue>>,
     jobs: Vec<RawJob>,
     status_map: RawStatusMap,
     status_map_default: bool,
@@ -35,7 +38,7 @@ impl RawLog {
         RawLog {
             database_url: l.database_url.take(),
             query: l.query.take(),
-            query_timeout: l.query_timeout.clone(),
+            query_timeout: l.query_timeout.take(),
             jobs: std::mem::take(&mut l.jobs),
             status_map_default: status_map.success == defaults.success
                 && status_map.failure == defaults.failure
@@ -50,6 +53,7 @@ pub(super) fn refuse_keys(r: &mut Resolver, key: &str, raw: &RawLog) {
     for (field, set) in [
         ("database_url", raw.database_url.is_some()),
         ("query", raw.query.is_some()),
+        ("query_timeout", raw.query_timeout.is_some()),
         ("jobs", !raw.jobs.is_empty()),
         ("status_map", !raw.status_map_default),
     ] {
@@ -107,7 +111,9 @@ pub(super) fn expand(
             None
         }
     });
-    let query_timeout = r.value(&k("query_timeout"), raw.query_timeout);
+    let query_timeout = r
+        .optional(&k("query_timeout"), raw.query_timeout)
+        .map(|t| t.unwrap_or(DEFAULT_QUERY_TIMEOUT));
     if query_timeout.is_some_and(|t| t.0.is_zero()) {
         r.error(k("query_timeout"), "must be positive");
     }

@@ -88,8 +88,8 @@ pub struct RawLocation {
     pub database_url: Option<Raw<String>>,
     /// `kind: job_log`: the read-only query returning one row per job run.
     pub query: Option<Raw<String>>,
-    /// `kind: job_log`: how long the query may run.
-    pub query_timeout: Raw<DurationValue>,
+    /// `kind: job_log`: how long the query may run (`None`: 30 seconds).
+    pub query_timeout: Option<Raw<DurationValue>>,
     /// `kind: job_log`: the jobs watched, each with its own schedule.
     pub jobs: Vec<RawJob>,
     /// `kind: job_log`: which status values mean success, failure and running.
@@ -157,7 +157,7 @@ impl Default for RawLocation {
             source: SourceKind::Files,
             database_url: None,
             query: None,
-            query_timeout: secs(30),
+            query_timeout: None,
             jobs: Vec::new(),
             status_map: RawStatusMap::default(),
         }
