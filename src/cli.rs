@@ -274,10 +274,11 @@ fn usage_error(hint: Format, e: &clap::Error) -> i32 {
 
 fn check_config(cli: &Cli) -> i32 {
     let path = config::choose_path(cli.config.as_deref());
-    let errors = config::load(&path)
-        .err()
-        .map(|e| e.errors)
-        .unwrap_or_default();
+    let errors = match config::load(&path) {
+        Err(e) => e.errors,
+        // A job log's query is checked against its database without running it.
+        Ok(config) => crate::source::job_log::check_config(&config),
+    };
     let (stdout, stderr) = output::check_config(cli.format, &path, &errors);
     if !stderr.is_empty() {
         warn(stderr.trim_end());

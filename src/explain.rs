@@ -189,6 +189,10 @@ fn explain_location(
         error: None,
         unreadable: Vec::new(),
     };
+    if loc.job_log.is_some() {
+        out.error = Some("it is a job log, not files; --monitor judges its rows".into());
+        return out;
+    }
     let found = match scan::scan(loc, tz, now) {
         Ok(found) => found,
         Err(e) => {

@@ -19,9 +19,13 @@ pub struct MonitorOutcome {
 }
 
 pub fn run(ctx: &RunContext) -> Result<Vec<MonitorOutcome>> {
+    let mut logs = crate::source::job_log::Logs::default();
     ctx.locations
         .iter()
-        .map(|sel| monitor_location(ctx, sel))
+        .map(|sel| match &sel.config.job_log {
+            Some(job) => logs.monitor(ctx, sel, job),
+            None => monitor_location(ctx, sel),
+        })
         .collect()
 }
 
@@ -29,7 +33,7 @@ pub fn run(ctx: &RunContext) -> Result<Vec<MonitorOutcome>> {
 /// anything: used when `--verify` or `--test-restore` run without `--monitor`, so they
 /// see new files and never touch vanished ones. Monitor problems are left as they are.
 pub fn refresh(ctx: &RunContext) -> Result<()> {
-    for sel in &ctx.locations {
+    for sel in ctx.locations.iter().filter(|s| s.config.job_log.is_none()) {
         match scan::scan(sel.config, &ctx.tz(), ctx.now) {
             Ok(found) => {
                 ctx.store
@@ -223,7 +227,7 @@ pub fn duration_text(d: std::time::Duration) -> String {
 /// (its slot the first of the unbroken run of unsatisfied due slots that ends with the
 /// latest due slot, stable while the run lasts), and the gaps of the window (runs a
 /// later backup ended), described for the record.
-fn missed(
+pub(crate) fn missed(
     ctx: &RunContext,
     loc: &Location,
     backups: &[BackupRow],
@@ -336,7 +340,11 @@ fn file_problems(loc: &Location, b: &BackupRow, now: DateTime<Utc>) -> Vec<Probl
 
 /// `size_anomaly` for present backups in the window: smaller than (1 − max_size_drop) ×
 /// the median of the 10 backups before it (deleted ones included: they are history).
-fn size_anomalies(ctx: &RunContext, loc: &Location, backups: &[BackupRow]) -> Vec<Problem> {
+pub(crate) fn size_anomalies(
+    ctx: &RunContext,
+    loc: &Location,
+    backups: &[BackupRow],
+) -> Vec<Problem> {
     let mut ordered: Vec<&BackupRow> = backups.iter().collect();
     ordered.sort_by_key(|b| (b.ts, b.id));
     let window_start = ctx.window_start();

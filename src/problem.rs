@@ -133,6 +133,7 @@ kinds! {
     DeletedBeforeRetention => "deleted_before_retention", Monitor;
     LowDiskSpace => "low_disk_space", Monitor;
     UnreadablePath => "unreadable_path", Monitor;
+    BackupJobFailed => "backup_job_failed", Monitor;
     ChecksumMismatch => "checksum_mismatch", Verify;
     SidecarMismatch => "sidecar_mismatch", Verify;
     SidecarInvalid => "sidecar_invalid", Verify;

@@ -408,6 +408,9 @@ pub fn hint(kind: Kind) -> &'static str {
             "something deleted a backup early: check rotation scripts and who can write here"
         }
         Kind::LowDiskSpace => "free space on the backup filesystem or prune old backups",
+        Kind::BackupJobFailed => {
+            "read the backup system's log for that run, fix the cause and re-run the job"
+        }
         Kind::MonitorStale => {
             "is the nightly backup-monitor job (cron or systemd timer) still running on this host?"
         }

@@ -7,6 +7,7 @@
 mod channels;
 pub mod env;
 pub mod interpolate;
+mod job_log;
 mod messages;
 pub mod resolve;
 pub mod schema;
@@ -80,6 +81,105 @@ impl LocationType {
             LocationType::Generic => 'g',
         }
     }
+}
+
+/// `kind`: where a location's backups come from.
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize, strum::EnumString, strum::IntoStaticStr,
+)]
+#[serde(rename_all = "snake_case")]
+#[strum(serialize_all = "snake_case")]
+pub enum SourceKind {
+    /// Files under `path`.
+    #[default]
+    Files,
+    /// Snapshots of a restic repository.
+    Restic,
+    /// Archives of a borg repository.
+    Borg,
+    /// Rows of a backup system's job log in a database.
+    JobLog,
+}
+
+impl SourceKind {
+    pub fn as_str(self) -> &'static str {
+        self.into()
+    }
+}
+
+/// A job-log location's connection, query and status values, shared by the locations
+/// its jobs become (one location per job, named `LOCATION.JOB`).
+pub struct JobLogSource {
+    /// The location as written in the config: the name of the job group.
+    pub group: String,
+    /// A secret: never printed (`Debug` leaves it out), stored or logged.
+    pub database_url: String,
+    /// The URL as it may be shown: scheme, host, port and database, without user-info
+    /// or parameters.
+    pub shown_url: String,
+    pub query: String,
+    pub query_timeout: DurationValue,
+    pub status_map: StatusMap,
+    /// The configured jobs' names, as the log writes them.
+    pub jobs: Vec<String>,
+}
+
+impl std::fmt::Debug for JobLogSource {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("JobLogSource")
+            .field("group", &self.group)
+            .field("database_url", &self.shown_url)
+            .field("query", &self.query)
+            .field("query_timeout", &self.query_timeout)
+            .field("status_map", &self.status_map)
+            .field("jobs", &self.jobs)
+            .finish()
+    }
+}
+
+/// What a job-log status value means.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum JobStatus {
+    Success,
+    Failure,
+    Running,
+}
+
+/// `status_map`: status values (compared trimmed and without regard to case) to meanings.
+#[derive(Debug, Clone, Default)]
+pub struct StatusMap {
+    values: Vec<(String, JobStatus)>,
+}
+
+impl StatusMap {
+    pub fn new(success: &[String], failure: &[String], running: &[String]) -> StatusMap {
+        let mut values = Vec::new();
+        for (list, status) in [
+            (success, JobStatus::Success),
+            (failure, JobStatus::Failure),
+            (running, JobStatus::Running),
+        ] {
+            values.extend(list.iter().map(|v| (v.trim().to_lowercase(), status)));
+        }
+        StatusMap { values }
+    }
+
+    /// What `value` means; None for a value the map does not list.
+    pub fn meaning(&self, value: &str) -> Option<JobStatus> {
+        let value = value.trim();
+        self.values
+            .iter()
+            .find(|(v, _)| v.eq_ignore_ascii_case(value) || v.as_str() == value.to_lowercase())
+            .map(|(_, s)| *s)
+    }
+}
+
+/// The job of a job-log location: which job of which log it watches.
+#[derive(Debug, Clone)]
+pub struct JobLog {
+    /// The job's name as the log writes it.
+    pub job: String,
+    pub source: std::sync::Arc<JobLogSource>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
@@ -162,6 +262,10 @@ pub struct Location {
     pub test_restore: bool,
     pub restore: RestoreConfig,
     pub min_free_space: SizeOrPercent,
+    /// `kind`: where the backups come from.
+    pub source: SourceKind,
+    /// `kind: job_log`: the job this location watches (None for every other kind).
+    pub job_log: Option<JobLog>,
 }
 
 impl Location {

@@ -13,7 +13,8 @@ use super::schema::{
 use super::values::{FromScalar, Raw, shown};
 use super::{
     Alerts, Backups, Config, DecryptConfig, EmailChannel, Location, LogChannel, Logging,
-    Monitoring, Reporting, RestoreConfig, SlackChannel, WebhookChannel, host_name, resolve_against,
+    Monitoring, Reporting, RestoreConfig, SlackChannel, SourceKind, WebhookChannel, host_name,
+    resolve_against,
 };
 use crate::schedule::Schedule;
 use std::collections::HashSet;
@@ -113,7 +114,7 @@ fn build(r: &mut Resolver, raw: RawConfig) -> Option<Config> {
     let timezone = r.value("timezone", raw.timezone);
     let tz = timezone.map_or(chrono_tz::Tz::UTC, |t| t.0);
     let mut names = HashSet::new();
-    let locations: Vec<Option<Location>> = raw
+    let locations: Vec<Option<Vec<Location>>> = raw
         .backups
         .locations
         .into_iter()
@@ -130,7 +131,12 @@ fn build(r: &mut Resolver, raw: RawConfig) -> Option<Config> {
         host: host?.unwrap_or_else(host_name),
         timezone: timezone?,
         backups: Backups {
-            locations: locations.into_iter().collect::<Option<Vec<_>>>()?,
+            locations: locations
+                .into_iter()
+                .collect::<Option<Vec<_>>>()?
+                .into_iter()
+                .flatten()
+                .collect(),
         },
         monitoring: monitoring?,
         alerts: alerts?,
@@ -142,13 +148,13 @@ fn build(r: &mut Resolver, raw: RawConfig) -> Option<Config> {
 }
 
 /// Collects the errors while each value is interpolated and parsed.
-struct Resolver<'e> {
+pub(super) struct Resolver<'e> {
     env: &'e Env,
     errors: Vec<ConfigError>,
 }
 
 impl Resolver<'_> {
-    fn error(&mut self, key: impl Into<String>, message: impl Into<String>) {
+    pub(super) fn error(&mut self, key: impl Into<String>, message: impl Into<String>) {
         self.errors.push(ConfigError::new(key, message));
     }
 
@@ -156,8 +162,13 @@ impl Resolver<'_> {
         self.errors.iter().any(|e| e.key == key)
     }
 
+    /// The config file's directory: relative paths are relative to it.
+    pub(super) fn base_dir(&self) -> PathBuf {
+        self.env.config_dir().to_path_buf()
+    }
+
     /// The value of `key`, or `None` after recording why it is unusable.
-    fn value<T: FromScalar>(&mut self, key: &str, raw: Raw<T>) -> Option<T> {
+    pub(super) fn value<T: FromScalar>(&mut self, key: &str, raw: Raw<T>) -> Option<T> {
         match raw.resolve(self.env) {
             Ok(v) => Some(v),
             Err((message, at)) => {
@@ -172,7 +183,11 @@ impl Resolver<'_> {
     }
 
     /// An optional value: `Some(None)` when absent.
-    fn optional<T: FromScalar>(&mut self, key: &str, raw: Option<Raw<T>>) -> Option<Option<T>> {
+    pub(super) fn optional<T: FromScalar>(
+        &mut self,
+        key: &str,
+        raw: Option<Raw<T>>,
+    ) -> Option<Option<T>> {
         match raw {
             None => Some(None),
             Some(raw) => self.value(key, raw).map(Some),
@@ -180,7 +195,11 @@ impl Resolver<'_> {
     }
 
     /// Optional text: absent or empty (after interpolation) is `None`.
-    fn optional_text(&mut self, key: &str, raw: Option<Raw<String>>) -> Option<Option<String>> {
+    pub(super) fn optional_text(
+        &mut self,
+        key: &str,
+        raw: Option<Raw<String>>,
+    ) -> Option<Option<String>> {
         self.optional(key, raw).map(|v| v.filter(|s| !s.is_empty()))
     }
 
@@ -203,13 +222,14 @@ fn check_host(r: &mut Resolver, host: &str) {
 fn location(
     r: &mut Resolver,
     i: usize,
-    l: RawLocation,
+    mut l: RawLocation,
     tz: chrono_tz::Tz,
     base_dir: &Path,
     names: &mut HashSet<String>,
-) -> Option<Location> {
+) -> Option<Vec<Location>> {
     let key = format!("backups.locations[{i}]");
     let k = |field: &str| format!("{key}.{field}");
+    let raw_log = super::job_log::RawLog::take(&mut l);
     let required = |r: &mut Resolver, field: &str, raw: Option<Raw<String>>| match raw {
         None => {
             r.error(
@@ -221,7 +241,27 @@ fn location(
         Some(raw) => r.value(&k(field), raw),
     };
     let name = required(r, "name", l.name);
-    let path = required(r, "path", l.path);
+    let job_log = l.source == SourceKind::JobLog;
+    let path = match (job_log, l.path) {
+        (true, None) => Some(String::new()),
+        (true, Some(_)) => {
+            r.error(
+                k("path"),
+                "does not apply to kind: job_log (its backups are the rows of `query`); remove it",
+            );
+            Some(String::new())
+        }
+        (false, raw) => required(r, "path", raw),
+    };
+    if matches!(l.source, SourceKind::Restic | SourceKind::Borg) {
+        r.error(
+            k("kind"),
+            format!("kind: {} is not supported by this build", l.source.as_str()),
+        );
+    }
+    if !job_log {
+        super::job_log::refuse_keys(r, &key, &raw_log);
+    }
     if let Some(name) = &name
         && (name.is_empty()
             || !name
@@ -247,7 +287,7 @@ fn location(
             ),
         );
     }
-    if path.as_deref().is_some_and(|p| p.trim().is_empty()) {
+    if !job_log && path.as_deref().is_some_and(|p| p.trim().is_empty()) {
         r.error(k("path"), "must not be empty");
     }
     for (field, globs) in [
@@ -335,7 +375,7 @@ fn location(
         _ => None,
     };
     let path = path?;
-    Some(Location {
+    let location = Location {
         name: name?,
         root: resolve_against(base_dir, &path),
         path,
@@ -357,7 +397,14 @@ fn location(
         test_restore: test_restore?,
         restore: restore?,
         min_free_space: min_free_space?,
-    })
+        source: l.source,
+        job_log: None,
+    };
+    if job_log {
+        super::job_log::expand(r, &key, location, raw_log, tz, names)
+    } else {
+        Some(vec![location])
+    }
 }
 
 fn restore(r: &mut Resolver, key: &str, raw: RawRestore) -> Option<RestoreConfig> {

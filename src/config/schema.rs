@@ -9,7 +9,7 @@ use super::values::{
 };
 use super::{
     AtField, ChecksumAlgo, LocationType, LogLevel, NotifyLevel, ReportFormat, ScheduleField,
-    SmtpSecurity, TimestampMode,
+    SmtpSecurity, SourceKind, TimestampMode,
 };
 use serde::Deserialize;
 use std::time::Duration;
@@ -81,6 +81,52 @@ pub struct RawLocation {
     pub test_restore: Raw<bool>,
     pub restore: RawRestore,
     pub min_free_space: Raw<SizeOrPercent>,
+    /// Where the backups come from: files under `path` (the default) or a job log.
+    #[serde(rename = "kind")]
+    pub source: SourceKind,
+    /// `kind: job_log`: the database the backup system logs its runs into (a secret).
+    pub database_url: Option<Raw<String>>,
+    /// `kind: job_log`: the read-only query returning one row per job run.
+    pub query: Option<Raw<String>>,
+    /// `kind: job_log`: how long the query may run (`None`: 30 seconds).
+    pub query_timeout: Option<Raw<DurationValue>>,
+    /// `kind: job_log`: the jobs watched, each with its own schedule.
+    pub jobs: Vec<RawJob>,
+    /// `kind: job_log`: which status values mean success, failure and running.
+    pub status_map: RawStatusMap,
+}
+
+/// One job of a job log: its name as the log writes it and its own schedule. A job
+/// without `schedule` takes the location's `schedule`, `at` and `grace`; `min_size`
+/// falls back to the location's.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct RawJob {
+    pub name: Option<Raw<String>>,
+    pub schedule: Option<Raw<ScheduleField>>,
+    pub at: Option<Raw<AtField>>,
+    pub grace: Option<Raw<DurationValue>>,
+    pub min_size: Option<Raw<Size>>,
+}
+
+/// Status values of a job log, compared without regard to case or surrounding blanks.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct RawStatusMap {
+    pub success: Vec<String>,
+    pub failure: Vec<String>,
+    pub running: Vec<String>,
+}
+
+impl Default for RawStatusMap {
+    fn default() -> Self {
+        let list = |v: &[&str]| v.iter().map(ToString::to_string).collect();
+        RawStatusMap {
+            success: list(&["success", "ok", "completed"]),
+            failure: list(&["failed", "failure", "error"]),
+            running: list(&["running", "started"]),
+        }
+    }
 }
 
 impl Default for RawLocation {
@@ -108,6 +154,12 @@ impl Default for RawLocation {
             test_restore: Raw::Value(true),
             restore: RawRestore::default(),
             min_free_space: Raw::Value(SizeOrPercent::Percent(0.05)),
+            source: SourceKind::Files,
+            database_url: None,
+            query: None,
+            query_timeout: None,
+            jobs: Vec::new(),
+            status_map: RawStatusMap::default(),
         }
     }
 }

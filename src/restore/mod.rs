@@ -231,6 +231,7 @@ pub fn run(ctx: &RunContext) -> Result<Summary> {
     let mut summary = Summary::default();
     let mut cleaned = HashSet::new();
     check_key_files(ctx)?;
+    crate::source::job_log::note_skipped(ctx, "--test-restore");
     for sel in ctx.locations.iter().filter(|s| s.config.test_restore) {
         let parent = scratch_parent(ctx, sel.config);
         if cleaned.insert(parent.clone()) {

@@ -158,6 +158,10 @@ fn judge_of<'a>(ctx: &RunContext, sel: &SelectedLocation<'a>) -> Judge<'a> {
 /// Decide what to read for one location; None when it is not verified this run.
 fn plan<'a>(ctx: &RunContext, sel: &SelectedLocation<'a>) -> Result<Option<Plan<'a>>> {
     let loc = sel.config;
+    if loc.job_log.is_some() {
+        tracing::info!(location = %loc.name, "a job log: only --monitor applies, --verify skips it");
+        return Ok(None);
+    }
     if !loc.verify_integrity {
         // Not verified any more: its old verdicts no longer stand.
         ctx.store

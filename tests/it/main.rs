@@ -13,6 +13,7 @@ mod hostile;
 mod hostile_archive;
 mod hostile_rest;
 mod hostile_sql;
+mod job_log;
 mod junit;
 mod lifecycle;
 mod messages;
