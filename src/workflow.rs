@@ -156,7 +156,10 @@ fn select<'a>(
         .filter(|(id, l)| match selection {
             Selection::All => true,
             Selection::Id(want) => want == id,
-            Selection::Name(want) => *want == l.name,
+            // A job log's group name selects every job it watches.
+            Selection::Name(want) => {
+                *want == l.name || l.job_log.as_ref().is_some_and(|j| j.source.group == *want)
+            }
         })
         .map(|(id, l)| SelectedLocation { id: *id, config: l })
         .collect();

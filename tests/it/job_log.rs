@@ -734,3 +734,32 @@ fn postgres_read_only_transaction_timeout_and_columns() {
     assert_eq!(check.code, 3);
     assert!(!check.stdout.contains(PASSWORD) && !check.stderr.contains(PASSWORD));
 }
+
+#[test]
+fn the_group_name_selects_every_job_of_the_log() {
+    let w = sqlite_workspace(SQLITE_QUERY, "");
+    write_sqlite_log(
+        &w,
+        &[
+            ("db", "2026-11-25T02:10:00Z", "ok", Some(5000)),
+            ("web", "2026-11-25T02:30:00Z", "ok", Some(5000)),
+        ],
+    );
+    let (run, doc) = w.run_json(&["--monitor", "--location-name", "nightly"]);
+    assert_eq!(run.code, 0, "{}\n{}", run.stdout, run.stderr);
+    let names: Vec<&str> = doc["locations"]
+        .as_array()
+        .expect("locations")
+        .iter()
+        .filter_map(|l| l["name"].as_str())
+        .collect();
+    assert_eq!(names, ["nightly.db", "nightly.web"], "{doc:#}");
+    // One job alone, by its own name.
+    let (run, doc) = w.run_json(&["--monitor", "--location-name", "nightly.web"]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert_eq!(
+        doc["locations"].as_array().map(Vec::len),
+        Some(1),
+        "{doc:#}"
+    );
+}
