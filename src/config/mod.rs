@@ -82,6 +82,82 @@ impl LocationType {
     }
 }
 
+/// `kind`: where a location's backups come from.
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize, strum::EnumString, strum::IntoStaticStr,
+)]
+#[serde(rename_all = "lowercase")]
+#[strum(serialize_all = "lowercase")]
+pub enum SourceKind {
+    /// Files under `path`.
+    #[default]
+    Files,
+    /// Snapshots of a restic repository.
+    Restic,
+    /// Archives of a borg repository.
+    Borg,
+    /// Rows of a backup system's job log.
+    #[serde(rename = "job_log")]
+    #[strum(serialize = "job_log")]
+    JobLog,
+}
+
+impl SourceKind {
+    pub fn as_str(self) -> &'static str {
+        self.into()
+    }
+}
+
+/// A backup tool whose repository a location watches.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Tool {
+    Restic,
+    Borg,
+}
+
+impl Tool {
+    /// The tool's name, which is also its default binary.
+    pub fn name(self) -> &'static str {
+        match self {
+            Tool::Restic => "restic",
+            Tool::Borg => "borg",
+        }
+    }
+
+    /// What one backup is called in the tool's words.
+    pub fn backup_word(self) -> &'static str {
+        match self {
+            Tool::Restic => "snapshot",
+            Tool::Borg => "archive",
+        }
+    }
+}
+
+/// How the tool learns the repository's password: never through its arguments.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RepoSecret {
+    /// A file holding it (absolute).
+    File(PathBuf),
+    /// A command that prints it (restic only).
+    Command(String),
+    /// None: an unencrypted repository (borg only).
+    None,
+}
+
+/// `kind: restic` / `kind: borg`: the repository and how to open it.
+#[derive(Debug, Clone)]
+pub struct ToolRepository {
+    pub tool: Tool,
+    /// The repository as the tool names it; a local relative path is made absolute.
+    pub repository: String,
+    pub secret: RepoSecret,
+    /// The binary: `restic_bin` / `borg_bin`, default the tool's name on `PATH`.
+    pub bin: String,
+    /// Extra environment for the tool (its backends' settings), interpolated. Values may
+    /// be secrets: they are never shown.
+    pub env: Vec<(String, String)>,
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum TimestampMode {
@@ -144,6 +220,10 @@ pub struct Location {
     /// `path` made absolute (relative paths are relative to the config file).
     pub root: PathBuf,
     pub kind: LocationType,
+    /// Where the backups come from (`kind`).
+    pub source: SourceKind,
+    /// The repository of `kind: restic` / `kind: borg`; None for the other kinds.
+    pub repository: Option<ToolRepository>,
     pub patterns: Vec<String>,
     pub exclude: Vec<String>,
     pub recursive: bool,
@@ -185,6 +265,8 @@ impl Location {
 #[derive(Debug, Clone)]
 pub struct RestoreConfig {
     pub latest: Positive,
+    /// Paths of a snapshot or archive to restore (tool repositories); empty: all of it.
+    pub include: Vec<String>,
     pub expect: Vec<String>,
     pub min_files: u32,
     /// None: the larger of 1 GiB and 50 × the backup's size.

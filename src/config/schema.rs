@@ -9,9 +9,10 @@ use super::values::{
 };
 use super::{
     AtField, ChecksumAlgo, LocationType, LogLevel, NotifyLevel, ReportFormat, ScheduleField,
-    SmtpSecurity, TimestampMode,
+    SmtpSecurity, SourceKind, TimestampMode,
 };
 use serde::Deserialize;
+use std::collections::BTreeMap;
 use std::time::Duration;
 
 const fn secs(s: u64) -> Raw<DurationValue> {
@@ -58,10 +59,27 @@ pub struct RawBackups {
 pub struct RawLocation {
     /// Required: `None` is reported by `resolve`.
     pub name: Option<Raw<String>>,
-    /// Required: `None` is reported by `resolve`.
+    /// Required for `kind: files`: `None` is reported by `resolve`.
     pub path: Option<Raw<String>>,
     #[serde(rename = "type")]
     pub kind: LocationType,
+    /// Where the backups come from: files under `path`, or a backup tool's repository.
+    #[serde(rename = "kind")]
+    pub source: SourceKind,
+    /// `kind: restic` / `kind: borg`: the repository, as the tool names it.
+    pub repository: Option<Raw<String>>,
+    /// `kind: restic`: a file holding the repository password.
+    pub password_file: Option<Raw<String>>,
+    /// `kind: restic`: a command that prints the repository password.
+    pub password_command: Option<Raw<String>>,
+    /// `kind: restic`: the restic binary (default `restic` on `PATH`).
+    pub restic_bin: Option<Raw<String>>,
+    /// `kind: borg`: a file holding the repository passphrase.
+    pub passphrase_file: Option<Raw<String>>,
+    /// `kind: borg`: the borg binary (default `borg` on `PATH`).
+    pub borg_bin: Option<Raw<String>>,
+    /// `kind: restic` / `kind: borg`: environment for the tool (its backends' settings).
+    pub env: BTreeMap<String, Raw<String>>,
     pub patterns: Vec<String>,
     pub exclude: Vec<String>,
     pub recursive: Raw<bool>,
@@ -89,6 +107,14 @@ impl Default for RawLocation {
             name: None,
             path: None,
             kind: LocationType::Generic,
+            source: SourceKind::Files,
+            repository: None,
+            password_file: None,
+            password_command: None,
+            restic_bin: None,
+            passphrase_file: None,
+            borg_bin: None,
+            env: BTreeMap::new(),
             patterns: vec!["*".into()],
             exclude: Vec::new(),
             recursive: Raw::Value(false),
@@ -116,6 +142,8 @@ impl Default for RawLocation {
 #[serde(default, deny_unknown_fields)]
 pub struct RawRestore {
     pub latest: Raw<Positive>,
+    /// Paths of a snapshot or archive to restore (tool repositories); empty: all of it.
+    pub include: Vec<String>,
     pub expect: Vec<String>,
     pub min_files: Raw<u32>,
     /// `None`: the larger of 1 GiB and 50 × the backup's size.
@@ -143,6 +171,7 @@ impl Default for RawRestore {
     fn default() -> Self {
         RawRestore {
             latest: Raw::Value(Positive(1)),
+            include: Vec::new(),
             expect: Vec::new(),
             min_files: Raw::Value(1),
             max_bytes: None,
