@@ -230,7 +230,11 @@ fn location(
     let name = required(r, "name", l.name);
     let path = match (tool, l.path.take()) {
         // A repository's location is its `repository`: shown where a path would be.
-        (Some(_), None) => Some(repository.as_ref().map_or_else(String::new, |t| t.repository.clone())),
+        (Some(_), None) => Some(
+            repository
+                .as_ref()
+                .map_or_else(String::new, |t| t.repository.clone()),
+        ),
         (Some(tool), Some(_)) => {
             r.error(
                 k("path"),
@@ -399,10 +403,22 @@ fn tool_repository(
     let k = |field: &str| format!("{key}.{field}");
     let keys: [(&str, Option<Tool>, bool); 6] = [
         ("repository", None, l.repository.is_some()),
-        ("password_file", Some(Tool::Restic), l.password_file.is_some()),
-        ("password_command", Some(Tool::Restic), l.password_command.is_some()),
+        (
+            "password_file",
+            Some(Tool::Restic),
+            l.password_file.is_some(),
+        ),
+        (
+            "password_command",
+            Some(Tool::Restic),
+            l.password_command.is_some(),
+        ),
         ("restic_bin", Some(Tool::Restic), l.restic_bin.is_some()),
-        ("passphrase_file", Some(Tool::Borg), l.passphrase_file.is_some()),
+        (
+            "passphrase_file",
+            Some(Tool::Borg),
+            l.passphrase_file.is_some(),
+        ),
         ("borg_bin", Some(Tool::Borg), l.borg_bin.is_some()),
     ];
     let mut misplaced = false;
@@ -422,7 +438,10 @@ fn tool_repository(
     }
     if !l.env.is_empty() && tool.is_none() {
         misplaced = true;
-        r.error(k("env"), "applies only to locations with kind: restic or kind: borg");
+        r.error(
+            k("env"),
+            "applies only to locations with kind: restic or kind: borg",
+        );
     }
     let tool = tool?;
     let repository = match l.repository.take() {
@@ -475,15 +494,13 @@ fn tool_repository(
         Tool::Borg => l.borg_bin.take(),
     };
     let bin_key = format!("{}_bin", tool.name());
-    let bin = r
-        .optional_text(&k(&bin_key), bin_raw)
-        .map(|b| match b {
-            // A path with a slash is relative to the config file; a bare name is
-            // looked up on PATH.
-            Some(b) if b.contains('/') => resolve_against(base_dir, &b).display().to_string(),
-            Some(b) => b,
-            None => tool.name().to_string(),
-        });
+    let bin = r.optional_text(&k(&bin_key), bin_raw).map(|b| match b {
+        // A path with a slash is relative to the config file; a bare name is
+        // looked up on PATH.
+        Some(b) if b.contains('/') => resolve_against(base_dir, &b).display().to_string(),
+        Some(b) => b,
+        None => tool.name().to_string(),
+    });
     let mut env = Vec::new();
     for (name, raw) in std::mem::take(&mut l.env) {
         let field = format!("env.{name}");

@@ -79,7 +79,10 @@ pub fn parse_list(json: &[u8]) -> Result<Vec<(ListedArchive, DateTime<Utc>)>, St
                 ));
             }
             let time = a.time.as_deref().or(a.start.as_deref()).ok_or_else(|| {
-                format!("borg gave archive {:?} without a time", crate::config::values::shown(&a.name))
+                format!(
+                    "borg gave archive {:?} without a time",
+                    crate::config::values::shown(&a.name)
+                )
             })?;
             let t = parse_time(time)?;
             Ok((a, t))
@@ -103,7 +106,8 @@ pub fn classify(_code: Option<i32>, stderr: &str) -> Failure {
     let lower = stderr.to_ascii_lowercase();
     if lower.contains("passphrase supplied") && lower.contains("incorrect") {
         Failure::WrongPassword
-    } else if lower.contains("failed to create/acquire the lock") || lower.contains("lock timeout") {
+    } else if lower.contains("failed to create/acquire the lock") || lower.contains("lock timeout")
+    {
         Failure::Locked
     } else if lower.contains("does not exist") || lower.contains("is not a valid repository") {
         Failure::NoRepository
@@ -167,7 +171,10 @@ pub fn list(
         Some(i) => {
             // borg sorts `--last` by time too: the newest archives from the first new one.
             let last = (archives.len() - i).to_string();
-            let out = cx.run(repo, command(cx, repo, &["info", "--json", "--last", &last]))?;
+            let out = cx.run(
+                repo,
+                command(cx, repo, &["info", "--json", "--last", &last]),
+            )?;
             parse_info(&out.stdout).map_err(|e| cx.garbled(repo, e))?
         }
     };
@@ -212,11 +219,15 @@ mod tests {
     #[test]
     fn times_without_a_zone_are_utc_and_offsets_are_kept() {
         assert_eq!(
-            parse_time("2026-12-01T02:00:00.000000").unwrap().to_rfc3339(),
+            parse_time("2026-12-01T02:00:00.000000")
+                .unwrap()
+                .to_rfc3339(),
             "2026-12-01T02:00:00+00:00"
         );
         assert_eq!(
-            parse_time("2026-12-01T02:00:00+01:00").unwrap().to_rfc3339(),
+            parse_time("2026-12-01T02:00:00+01:00")
+                .unwrap()
+                .to_rfc3339(),
             "2026-12-01T01:00:00+00:00"
         );
         assert!(parse_time("yesterday").is_err());
@@ -248,12 +259,27 @@ mod tests {
     #[test]
     fn failures_by_words() {
         assert_eq!(
-            classify(Some(2), "passphrase supplied in BORG_PASSPHRASE, by BORG_PASSCOMMAND or via BORG_PASSPHRASE_FD is incorrect."),
+            classify(
+                Some(2),
+                "passphrase supplied in BORG_PASSPHRASE, by BORG_PASSCOMMAND or via BORG_PASSPHRASE_FD is incorrect."
+            ),
             Failure::WrongPassword
         );
-        assert_eq!(classify(Some(2), "Repository /nonexist does not exist."), Failure::NoRepository);
-        assert_eq!(classify(Some(2), "Failed to create/acquire the lock /r/lock.exclusive (timeout)."), Failure::Locked);
-        assert_eq!(classify(Some(2), "Cache initialization aborted"), Failure::Other);
+        assert_eq!(
+            classify(Some(2), "Repository /nonexist does not exist."),
+            Failure::NoRepository
+        );
+        assert_eq!(
+            classify(
+                Some(2),
+                "Failed to create/acquire the lock /r/lock.exclusive (timeout)."
+            ),
+            Failure::Locked
+        );
+        assert_eq!(
+            classify(Some(2), "Cache initialization aborted"),
+            Failure::Other
+        );
     }
 
     #[test]

@@ -297,7 +297,12 @@ pub fn verify(ctx: &RunContext, sel: &SelectedLocation, repo: &ToolRepository) -
                 repo.repository
             );
             let message = cx.secrets.redact(&message);
-            let problem = Problem::new(Kind::ChecksumMismatch, Severity::Critical, &loc.name, message.clone());
+            let problem = Problem::new(
+                Kind::ChecksumMismatch,
+                Severity::Critical,
+                &loc.name,
+                message.clone(),
+            );
             (VerifyResult::Failed, message, vec![problem])
         }
         Verdict::NoVerdict(e) => {
@@ -358,7 +363,9 @@ fn check_verdict(cx: &ToolContext, repo: &ToolRepository, inv: &Invocation) -> V
         Tool::Restic => {
             let report = restic::parse_check(&out.stdout, &out.stderr);
             let contains_errors = out.stderr.contains("repository contains errors");
-            if report.errors == 0 && !contains_errors || failure != Failure::Other && report.findings.is_empty() {
+            if report.errors == 0 && !contains_errors
+                || failure != Failure::Other && report.findings.is_empty()
+            {
                 return Verdict::NoVerdict(cx.failed(repo, inv, &out));
             }
             let mut words = report.findings.join(" / ");
@@ -366,14 +373,19 @@ fn check_verdict(cx: &ToolContext, repo: &ToolRepository, inv: &Invocation) -> V
                 words = "the repository contains errors".into();
             }
             if !report.broken_packs.is_empty() {
-                words.push_str(&format!(" (damaged packs: {})", report.broken_packs.join(", ")));
+                words.push_str(&format!(
+                    " (damaged packs: {})",
+                    report.broken_packs.join(", ")
+                ));
             }
             Verdict::Damaged(inv.shown(&words))
         }
         Tool::Borg => {
             // borg check exits 1 when it found problems; 2 is an error, which is damage
             // unless borg could not open the repository at all.
-            if out.code == Some(1) || out.code == Some(2) && failure == Failure::Other && !out.stderr.is_empty() {
+            if out.code == Some(1)
+                || out.code == Some(2) && failure == Failure::Other && !out.stderr.is_empty()
+            {
                 Verdict::Damaged(inv.shown(&out.stderr))
             } else {
                 Verdict::NoVerdict(cx.failed(repo, inv, &out))
@@ -446,9 +458,17 @@ pub fn restore_into(
 fn measure(root: &Path) -> (u64, u64) {
     let mut bytes = 0u64;
     let mut entries = 0u64;
-    for e in walkdir::WalkDir::new(root).min_depth(1).follow_links(false).into_iter().flatten() {
+    for e in walkdir::WalkDir::new(root)
+        .min_depth(1)
+        .follow_links(false)
+        .into_iter()
+        .flatten()
+    {
         entries += 1;
-        let len = e.metadata().map(|m| if m.is_file() { m.len() } else { 0 }).unwrap_or(0);
+        let len = e
+            .metadata()
+            .map(|m| if m.is_file() { m.len() } else { 0 })
+            .unwrap_or(0);
         bytes = bytes.saturating_add(len).saturating_add(ENTRY_COST);
     }
     (bytes, entries)

@@ -69,7 +69,8 @@ pub fn parse_snapshots(json: &[u8]) -> Result<Vec<Snapshot>, String> {
         .map_err(|e| format!("restic's snapshot list is not what restic writes: {e}"))?
         .unwrap_or_default();
     for s in &snapshots {
-        let hex = |t: &str| !t.is_empty() && t.len() <= 64 && t.bytes().all(|b| b.is_ascii_hexdigit());
+        let hex =
+            |t: &str| !t.is_empty() && t.len() <= 64 && t.bytes().all(|b| b.is_ascii_hexdigit());
         if !hex(&s.id) || s.short_id.as_deref().is_some_and(|t| !hex(t)) {
             return Err(format!(
                 "restic's snapshot list holds an id that is not hexadecimal: {:?}",
@@ -81,7 +82,8 @@ pub fn parse_snapshots(json: &[u8]) -> Result<Vec<Snapshot>, String> {
 }
 
 pub fn parse_stats(json: &[u8]) -> Result<Stats, String> {
-    serde_json::from_slice(json).map_err(|e| format!("restic's statistics are not what restic writes: {e}"))
+    serde_json::from_slice(json)
+        .map_err(|e| format!("restic's statistics are not what restic writes: {e}"))
 }
 
 /// One line of `restic check --json` (restic 0.18 and later).
@@ -203,7 +205,10 @@ pub fn list(
     repo: &ToolRepository,
     known_size: &dyn Fn(&str) -> Option<u64>,
 ) -> Result<Vec<ListedBackup>, super::repository::RepoError> {
-    let out = cx.run(repo, command(cx, repo, &["snapshots", "--json", "--no-lock"]))?;
+    let out = cx.run(
+        repo,
+        command(cx, repo, &["snapshots", "--json", "--no-lock"]),
+    )?;
     let snapshots = parse_snapshots(&out.stdout).map_err(|e| cx.garbled(repo, e))?;
     let mut listed = Vec::with_capacity(snapshots.len());
     for s in snapshots {
@@ -269,7 +274,10 @@ mod tests {
         let s = parse_snapshots(&fixture("snapshots-0.17.json")).unwrap();
         assert_eq!(s.len(), 2);
         assert_eq!(s[0].name(), "3f8a41c2");
-        assert_eq!(s[0].summary.as_ref().unwrap().total_bytes_processed, 734_003_200);
+        assert_eq!(
+            s[0].summary.as_ref().unwrap().total_bytes_processed,
+            734_003_200
+        );
         assert_eq!(
             s[0].time.with_timezone(&Utc).to_rfc3339(),
             "2026-12-01T01:00:03.123456789+00:00"
@@ -299,7 +307,12 @@ mod tests {
         ] {
             assert!(parse_snapshots(bad).is_err(), "{}", String::from_utf8_lossy(bad));
         }
-        assert_eq!(parse_stats(br#"{"total_size":12,"total_file_count":3,"snapshots_count":1}"#).unwrap().total_size, 12);
+        assert_eq!(
+            parse_stats(br#"{"total_size":12,"total_file_count":3,"snapshots_count":1}"#)
+                .unwrap()
+                .total_size,
+            12
+        );
         assert!(parse_stats(b"{}").is_err());
     }
 
@@ -310,7 +323,10 @@ mod tests {
         let damaged = parse_check(&fixture("check-damaged.jsonl"), "");
         assert_eq!(damaged.errors, 1);
         assert_eq!(damaged.broken_packs.len(), 1);
-        assert!(damaged.findings[0].contains("does not match"), "{damaged:?}");
+        assert!(
+            damaged.findings[0].contains("does not match"),
+            "{damaged:?}"
+        );
     }
 
     #[test]
@@ -332,11 +348,17 @@ mod tests {
             Failure::WrongPassword
         );
         assert_eq!(
-            classify(Some(1), "Fatal: unable to open config file: stat /x/config: no such file or directory\nIs there a repository at the following location?"),
+            classify(
+                Some(1),
+                "Fatal: unable to open config file: stat /x/config: no such file or directory\nIs there a repository at the following location?"
+            ),
             Failure::NoRepository
         );
         assert_eq!(
-            classify(Some(1), "unable to create lock in backend: repository is already locked exclusively by PID 1"),
+            classify(
+                Some(1),
+                "unable to create lock in backend: repository is already locked exclusively by PID 1"
+            ),
             Failure::Locked
         );
         assert_eq!(classify(Some(3), "something new"), Failure::Other);

@@ -142,9 +142,10 @@ impl Invocation {
                 read
             })
         });
-        let stderr = child.stderr.take().map(|s| {
-            std::thread::spawn(move || read_bounded(s, MAX_STDERR, true))
-        });
+        let stderr = child
+            .stderr
+            .take()
+            .map(|s| std::thread::spawn(move || read_bounded(s, MAX_STDERR, true)));
         let ended = self.wait(&mut child, watch, &overflow);
         let out = stdout
             .map(|h| h.join().unwrap_or_default())
