@@ -286,12 +286,12 @@ pub fn verify(ctx: &RunContext, sel: &SelectedLocation, repo: &ToolRepository) -
     let duration_ms = started.elapsed().as_millis() as u64;
     let name = repo.tool.name();
     let (result, detail, found) = match verdict {
-        Verdict::Passed => (
+        CheckVerdict::Passed => (
             VerifyResult::Passed,
             format!("{name} check of {scope}: no errors"),
             Vec::new(),
         ),
-        Verdict::Damaged(findings) => {
+        CheckVerdict::Damaged(findings) => {
             let message = format!(
                 "{name} check of {scope} found damage in the repository {}: {findings}; run `{name} check` by hand, repair the repository and make a new backup",
                 repo.repository
@@ -305,7 +305,7 @@ pub fn verify(ctx: &RunContext, sel: &SelectedLocation, repo: &ToolRepository) -
             );
             (VerifyResult::Failed, message, vec![problem])
         }
-        Verdict::NoVerdict(e) => {
+        CheckVerdict::Unjudged(e) => {
             tracing::warn!(location = %loc.name, "not verified: {e}");
             (VerifyResult::Error, e.0, Vec::new())
         }
@@ -343,20 +343,20 @@ pub fn verify(ctx: &RunContext, sel: &SelectedLocation, repo: &ToolRepository) -
     })
 }
 
-enum Verdict {
+enum CheckVerdict {
     Passed,
     /// What the tool found, in its words.
     Damaged(String),
-    NoVerdict(RepoError),
+    Unjudged(RepoError),
 }
 
-fn check_verdict(cx: &ToolContext, repo: &ToolRepository, inv: &Invocation) -> Verdict {
+fn check_verdict(cx: &ToolContext, repo: &ToolRepository, inv: &Invocation) -> CheckVerdict {
     let out = match cx.run_any(repo, inv) {
         Ok(out) => out,
-        Err(e) => return Verdict::NoVerdict(e),
+        Err(e) => return CheckVerdict::Unjudged(e),
     };
     if out.success() {
-        return Verdict::Passed;
+        return CheckVerdict::Passed;
     }
     let failure = classify(repo.tool, out.code, &out.stderr);
     match repo.tool {
@@ -366,7 +366,7 @@ fn check_verdict(cx: &ToolContext, repo: &ToolRepository, inv: &Invocation) -> V
             if report.errors == 0 && !contains_errors
                 || failure != Failure::Other && report.findings.is_empty()
             {
-                return Verdict::NoVerdict(cx.failed(repo, inv, &out));
+                return CheckVerdict::Unjudged(cx.failed(repo, inv, &out));
             }
             let mut words = report.findings.join(" / ");
             if words.is_empty() {
@@ -378,7 +378,7 @@ fn check_verdict(cx: &ToolContext, repo: &ToolRepository, inv: &Invocation) -> V
                     report.broken_packs.join(", ")
                 ));
             }
-            Verdict::Damaged(inv.shown(&words))
+            CheckVerdict::Damaged(inv.shown(&words))
         }
         Tool::Borg => {
             // borg check exits 1 when it found problems; 2 is an error, which is damage
@@ -386,9 +386,9 @@ fn check_verdict(cx: &ToolContext, repo: &ToolRepository, inv: &Invocation) -> V
             if out.code == Some(1)
                 || out.code == Some(2) && failure == Failure::Other && !out.stderr.is_empty()
             {
-                Verdict::Damaged(inv.shown(&out.stderr))
+                CheckVerdict::Damaged(inv.shown(&out.stderr))
             } else {
-                Verdict::NoVerdict(cx.failed(repo, inv, &out))
+                CheckVerdict::Unjudged(cx.failed(repo, inv, &out))
             }
         }
     }
