@@ -294,9 +294,9 @@ fn test_location(ctx: &RunContext, sel: &SelectedLocation, summary: &mut Summary
         considered.insert(backup.path.clone());
         let path = loc.root.join(&backup.path);
         // The name itself, never followed: a link swapped in is not what the scan saw.
-        let (outcome, carried_from) = match (&loc.repository, std::fs::symlink_metadata(&path)) {
+        let (outcome, carried_from) = match &loc.repository {
             // A snapshot or archive never changes: its verdict stands while the settings do.
-            (Some(repo), _) => match ctx.store.previous_restore_verdict(
+            Some(repo) => match ctx.store.previous_restore_verdict(
                 backup.id,
                 backup.seen_size,
                 backup.seen_mtime_ns,
@@ -315,7 +315,7 @@ fn test_location(ctx: &RunContext, sel: &SelectedLocation, summary: &mut Summary
                     (outcome, None)
                 }
             },
-            (None, metadata) => match metadata {
+            None => match std::fs::symlink_metadata(&path) {
                 Err(e) => (
                     skipped_outcome(format!("cannot read the backup file: {e}")),
                     None,
@@ -370,9 +370,15 @@ fn test_location(ctx: &RunContext, sel: &SelectedLocation, summary: &mut Summary
             outcome.result,
             outcome.detail.as_deref().unwrap_or("")
         );
-        let (size, mtime_ns) = std::fs::symlink_metadata(&path)
-            .map(|m| (m.len(), mtime_ns(&m)))
-            .unwrap_or((backup.seen_size, backup.seen_mtime_ns));
+        // A snapshot or archive is what its tool listed (its name may also be a file's
+        // in the repository's directory).
+        let seen = (backup.seen_size, backup.seen_mtime_ns);
+        let (size, mtime_ns) = match loc.repository {
+            Some(_) => seen,
+            None => std::fs::symlink_metadata(&path)
+                .map(|m| (m.len(), mtime_ns(&m)))
+                .unwrap_or(seen),
+        };
         verdicts.push((outcome.result, outcome.detail.clone()));
         ctx.store.record_restore_test(&NewRestoreTest {
             backup_id: backup.id,
