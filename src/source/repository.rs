@@ -58,7 +58,12 @@ pub struct ToolContext {
 
 impl ToolContext {
     pub fn new(ctx: &RunContext, loc: &Location, repo: &ToolRepository) -> ToolContext {
-        let mut state = ctx.config.store_path.clone().into_os_string();
+        Self::beside(&ctx.config.store_path, loc, repo)
+    }
+
+    /// For a store at `store_path` (the tools' state lives beside it).
+    pub fn beside(store_path: &Path, loc: &Location, repo: &ToolRepository) -> ToolContext {
+        let mut state = store_path.to_path_buf().into_os_string();
         state.push(".tools");
         let state_dir = PathBuf::from(state);
         if let Err(e) = super::tool::private_dir(&state_dir) {
@@ -198,11 +203,21 @@ pub fn scan(
         .collect();
     let known_size = |name: &str| known.get(name).copied();
     let cx = ToolContext::new(ctx, sel.config, repo);
+    Ok(list(&cx, repo, &known_size))
+}
+
+/// The snapshots or archives as found files; sizes the tool is not asked for again come
+/// from `known_size`.
+pub fn list(
+    cx: &ToolContext,
+    repo: &ToolRepository,
+    known_size: &dyn Fn(&str) -> Option<u64>,
+) -> Result<Vec<FoundFile>, RepoError> {
     let listed = match repo.tool {
-        Tool::Restic => restic::list(&cx, repo, &known_size),
-        Tool::Borg => borg::list(&cx, repo, &known_size),
+        Tool::Restic => restic::list(cx, repo, known_size),
+        Tool::Borg => borg::list(cx, repo, known_size),
     };
-    Ok(listed.map(|backups| backups.into_iter().map(found).collect()))
+    listed.map(|backups| backups.into_iter().map(found).collect())
 }
 
 fn found(b: ListedBackup) -> FoundFile {
@@ -212,7 +227,7 @@ fn found(b: ListedBackup) -> FoundFile {
         size: b.size,
         mtime_ns: ns,
         ts: b.time,
-        ts_source: TimestampSource::Mtime,
+        ts_source: TimestampSource::Repository,
         settled: true,
     }
 }

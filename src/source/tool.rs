@@ -147,6 +147,9 @@ impl Invocation {
             .take()
             .map(|s| std::thread::spawn(move || read_bounded(s, MAX_STDERR, true)));
         let ended = self.wait(&mut child, watch, &overflow);
+        // Whatever the tool left running in its group (a backend helper, something that
+        // still holds its stdout open) ends with it, so reading its output ends too.
+        signal_group(&child);
         let out = stdout
             .map(|h| h.join().unwrap_or_default())
             .unwrap_or_default();
@@ -246,14 +249,20 @@ pub fn shown(secrets: &Secrets, text: &str) -> String {
 /// Kill the whole process group of `child` (the tool and anything it started, such as
 /// an ssh or rclone backend) and reap it.
 fn kill_group(child: &mut Child) {
+    signal_group(child);
+    let _ = child.kill();
+    let _ = child.wait();
+}
+
+/// SIGKILL to the process group the child leads. Linux never hands out a pid that is
+/// still some group's id, so after the child exited this reaches only what it left.
+fn signal_group(child: &Child) {
     let pid = child.id() as i32;
     // SAFETY: kill has no memory preconditions; a negative pid names the group the child
     // leads (it was started with process_group(0)).
     unsafe {
         libc::kill(-pid, libc::SIGKILL);
     }
-    let _ = child.kill();
-    let _ = child.wait();
 }
 
 /// Read `src` to its end, keeping at most `limit` bytes. Returns what was kept and
@@ -340,6 +349,17 @@ mod tests {
             .arg("head -c 70000000 /dev/zero");
         let e = inv.run("x", &mut || None).unwrap_err();
         assert!(matches!(e, RunError::TooMuchOutput { .. }), "{e}");
+    }
+
+    #[test]
+    fn what_a_tool_leaves_running_does_not_hold_the_run() {
+        let inv = Invocation::new("sh", Duration::from_secs(30), Secrets::default())
+            .arg("-c")
+            .arg("sleep 60 & echo '[]'");
+        let started = Instant::now();
+        let out = inv.run("x", &mut || None).unwrap();
+        assert_eq!(out.stdout, b"[]\n");
+        assert!(started.elapsed() < Duration::from_secs(10));
     }
 
     #[test]

@@ -96,6 +96,20 @@ fn snapshots_are_backups_and_a_missing_night_is_missing_backup() {
         );
     }
     assert!(rows[0].ends_with(&ts("2026-12-01T02:00:10Z").timestamp().to_string()));
+    // --explain lists the snapshots, not the repository's files.
+    let (run, doc) = ws.run_json(&["--explain"]);
+    assert_eq!(run.code, 0, "{doc:#}");
+    let files = doc["locations"][0]["files"].as_array().unwrap();
+    assert_eq!(files.len(), 2, "{doc:#}");
+    assert_eq!(files[0]["timestamp_source"], "repository");
+    assert_eq!(files[0]["timestamp"], "2026-12-01T02:00:10+00:00");
+    assert_eq!(
+        doc["locations"][0]["missing_slots"]
+            .as_array()
+            .unwrap()
+            .len(),
+        1
+    );
 
     // The night's snapshot arrives late: the location is no longer overdue.
     snapshot(&ws, "2026-12-03 02:30:00");
@@ -408,4 +422,104 @@ fn config_keys_fit_their_kind() {
     ] {
         assert!(errors.contains(expected), "{expected} not in {errors}");
     }
+}
+
+/// A stand-in for restic that answers `snapshots` with `answer` (a shell snippet) and
+/// exits with `code`.
+fn fake_restic(ws: &Workspace, answer: &str, code: i32) {
+    std::fs::write(
+        ws.path("fake-restic"),
+        format!("#!/bin/sh\n{answer}\nexit {code}\n"),
+    )
+    .unwrap();
+    sh(
+        ws,
+        "chmod 700 fake-restic && echo pw-1234 > pw && chmod 600 pw",
+    );
+    ws.write_config(
+        "backups:
+  locations:
+    - name: vault
+      kind: restic
+      repository: /srv/restic
+      password_file: pw
+      restic_bin: ./fake-restic
+      restore: { timeout: 3s }
+",
+    );
+}
+
+#[test]
+fn hostile_tool_answers_are_clear_errors() {
+    let cases: [(&str, i32, &str); 6] = [
+        ("echo '[{\"time\": 7}]'", 0, "not what restic writes"),
+        (
+            "echo '[{\"time\":\"2026-12-01T02:00:00Z\",\"id\":\"../../etc\"}]'",
+            0,
+            "not hexadecimal",
+        ),
+        (
+            "head -c 70000000 /dev/zero",
+            0,
+            "printed more than 67108864 bytes",
+        ),
+        ("sleep 30 & sleep 30", 0, "ran longer than 3 s"),
+        (
+            "printf 'Fatal: \\033[31mboom\\033[0m\\nsecond line\\n' >&2",
+            12,
+            "wrong password",
+        ),
+        (
+            "echo 'Fatal: something new' >&2",
+            3,
+            "exited with code 3 (restic says: Fatal: something new)",
+        ),
+    ];
+    for (answer, code, expected) in cases {
+        let mut ws = Workspace::new();
+        fake_restic(&ws, answer, code);
+        ws.now = Some(ts("2026-12-01T12:00:00Z"));
+        let started = std::time::Instant::now();
+        let (run, doc) = ws.run_json(&["--monitor"]);
+        assert!(started.elapsed().as_secs() < 20, "{answer}: took too long");
+        assert_eq!(run.code, 2, "{answer}: {doc:#}");
+        assert_eq!(run.kinds(), ["location_unavailable"], "{answer}: {doc:#}");
+        let message = doc["problems"][0]["message"].as_str().unwrap();
+        assert!(message.contains(expected), "{answer}: {message}");
+        assert!(
+            !message.contains('\u{1b}'),
+            "control characters are escaped: {message}"
+        );
+        assert!(message.len() < 1200, "bounded: {message}");
+    }
+}
+
+#[test]
+fn a_restore_past_its_time_is_stopped() {
+    if !have("restic") {
+        return;
+    }
+    let mut ws = repository();
+    snapshot(&ws, "2026-12-01 02:00:00");
+    // restic itself, except that restoring hangs (with a child holding on, too).
+    std::fs::write(
+        ws.path("slow-restic"),
+        "#!/bin/sh\nif [ \"$1\" = restore ]; then sleep 60 & sleep 60; fi\nexec restic \"$@\"\n",
+    )
+    .unwrap();
+    sh(&ws, "chmod 700 slow-restic");
+    config(
+        &ws,
+        "      restic_bin: ./slow-restic\n      restore: { timeout: 2s }\n",
+    );
+    ws.now = Some(ts("2026-12-01T12:00:00Z"));
+    let started = std::time::Instant::now();
+    let (run, doc) = ws.run_json(&["--monitor", "--test-restore"]);
+    assert!(started.elapsed().as_secs() < 30, "the tool was not stopped");
+    assert_eq!(run.code, 2, "{doc:#}");
+    assert_eq!(run.kinds(), ["restore_limit_exceeded"], "{doc:#}");
+    let detail = doc["restore_tests"]["results"][0]["detail"]
+        .as_str()
+        .unwrap();
+    assert!(detail.contains("restore.timeout"), "{detail}");
 }
