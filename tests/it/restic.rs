@@ -315,32 +315,33 @@ fn the_newest_snapshot_is_restored_and_validated() {
     let mut ws = repository();
     sh(&ws, "mkdir scratch && chmod 500 data/db");
     snapshot(&ws, "2026-12-01 02:00:00");
-    ws.write_config(
+    ws.write_config(&format!(
         "timezone: UTC
 backups:
   locations:
     - name: good
       kind: restic
       repository: repo
-      password_file: pw
-      restore: { scratch_dir: scratch, expect: [\"dump.sql\", \"index.html\"], min_files: 2 }
+      password_command: cat {pw}
+      restore: {{ scratch_dir: scratch, expect: [\"dump.sql\", \"index.html\"], min_files: 2 }}
     - name: wanting
       kind: restic
       repository: repo
       password_file: pw
-      restore: { scratch_dir: scratch, expect: [\"customers.csv\"] }
+      restore: {{ scratch_dir: scratch, expect: [\"customers.csv\"] }}
     - name: bounded
       kind: restic
       repository: repo
       password_file: pw
-      restore: { scratch_dir: scratch, max_bytes: 2KiB }
+      restore: {{ scratch_dir: scratch, max_bytes: 2KiB }}
     - name: partial
       kind: restic
       repository: repo
       password_file: pw
-      restore: { scratch_dir: scratch, include: [\"/data/index.html\"], expect: [\"index.html\"], min_files: 1 }
+      restore: {{ scratch_dir: scratch, include: [\"/data/index.html\"], expect: [\"index.html\"], min_files: 1 }}
 ",
-    );
+        pw = ws.path("pw").display()
+    ));
     ws.now = Some(ts("2026-12-01T12:00:00Z"));
     let (run, doc) = ws.run_json(&["--monitor", "--test-restore"]);
     assert_eq!(run.code, 2, "{doc:#}");
