@@ -116,6 +116,20 @@ pub fn classify(_code: Option<i32>, stderr: &str) -> Failure {
     }
 }
 
+/// Whether borg's words report damage (rather than a repository it could not open).
+pub fn says_damaged(stderr: &str) -> bool {
+    let lower = stderr.to_ascii_lowercase();
+    [
+        "integrity",
+        "checksum mismatch",
+        "corrupt",
+        "errors found",
+        "missing",
+    ]
+    .iter()
+    .any(|w| lower.contains(w))
+}
+
 /// `cat -- 'FILE'` for `BORG_PASSCOMMAND`, which borg splits like a shell.
 fn passcommand(file: &std::path::Path) -> String {
     let quoted = file.display().to_string().replace('\'', r"'\''");

@@ -397,10 +397,9 @@ fn check_verdict(cx: &ToolContext, repo: &ToolRepository, inv: &Invocation) -> C
         }
         Tool::Borg => {
             // borg check exits 1 when it found problems; 2 is an error, which is damage
-            // unless borg could not open the repository at all.
-            if out.code == Some(1)
-                || out.code == Some(2) && failure == Failure::Other && !out.stderr.is_empty()
-            {
+            // only when borg says so (an integrity error while reading an archive), not
+            // when it could not open the repository or refused to.
+            if out.code == Some(1) || failure == Failure::Other && borg::says_damaged(&out.stderr) {
                 CheckVerdict::Damaged(inv.shown(&out.stderr))
             } else {
                 CheckVerdict::Unjudged(cx.failed(repo, inv, &out))
@@ -461,8 +460,15 @@ pub fn restore_into(
         Ok(out) if out.success() => Ok(()),
         Ok(out) => {
             let e = cx.failed(repo, &inv, &out);
+            // restic ends a restore that met unreadable data with "There were N errors";
+            // borg names the integrity error. Anything else is a repository it could not
+            // use, which the test cannot judge.
+            let damaged = match repo.tool {
+                Tool::Restic => true,
+                Tool::Borg => borg::says_damaged(&out.stderr),
+            };
             match classify(repo.tool, out.code, &out.stderr) {
-                Failure::Other => Err(RestoreError::Corrupt(format!(
+                Failure::Other if damaged => Err(RestoreError::Corrupt(format!(
                     "{} could not restore {} {name} completely: {}",
                     repo.tool.name(),
                     repo.tool.backup_word(),

@@ -149,6 +149,15 @@ fn a_damaged_pack_fails_verify() {
         "{message}"
     );
     assert!(!message.contains(PASSWORD));
+
+    // Restoring the damaged snapshot cannot read its data.
+    let (run, doc) = ws.run_json(&["--test-restore"]);
+    assert_eq!(run.code, 2, "{doc:#}");
+    assert_eq!(run.kinds(), ["archive_corrupt"], "{doc:#}");
+    let detail = doc["restore_tests"]["results"][0]["detail"]
+        .as_str()
+        .unwrap();
+    assert!(detail.contains("could not restore snapshot"), "{detail}");
 }
 
 #[test]
