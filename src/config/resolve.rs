@@ -940,3 +940,29 @@ impl Default for Alerts {
         alerts(&mut r, RawAlerts::default(), Path::new("/")).expect("the defaults are valid")
     }
 }
+
+#[cfg(test)]
+mod repository_tests {
+    use super::{Tool, local_repository};
+    use std::path::Path;
+
+    #[test]
+    fn local_repositories_are_made_absolute_and_backends_kept() {
+        let base = Path::new("/etc/bm");
+        let restic = |r| local_repository(Tool::Restic, r, base);
+        assert_eq!(restic("repo"), "/etc/bm/repo");
+        assert_eq!(restic("/srv/restic"), "/srv/restic");
+        assert_eq!(restic("local:repo"), "/etc/bm/repo");
+        assert_eq!(restic("sftp:host:/srv/r"), "sftp:host:/srv/r");
+        assert_eq!(
+            restic("s3:s3.amazonaws.com/bucket"),
+            "s3:s3.amazonaws.com/bucket"
+        );
+        assert_eq!(restic("rest:https://u:p@h/"), "rest:https://u:p@h/");
+        let borg = |r| local_repository(Tool::Borg, r, base);
+        assert_eq!(borg("repo"), "/etc/bm/repo");
+        assert_eq!(borg("./a:b/repo"), "/etc/bm/./a:b/repo");
+        assert_eq!(borg("ssh://borg@vault/./web"), "ssh://borg@vault/./web");
+        assert_eq!(borg("borg@vault:web"), "borg@vault:web");
+    }
+}

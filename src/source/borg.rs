@@ -195,9 +195,7 @@ pub fn list(
     Ok(archives
         .into_iter()
         .map(|(a, time)| ListedBackup {
-            size: known_size(&a.name)
-                .or_else(|| sizes.get(&a.name).copied())
-                .unwrap_or(0),
+            size: known_size(&a.name).or_else(|| sizes.get(&a.name).copied()),
             name: a.name,
             time,
         })

@@ -45,7 +45,9 @@ pub struct ListedBackup {
     /// The short snapshot id or the archive name: the backup's path in the store.
     pub name: String,
     pub time: DateTime<Utc>,
-    pub size: u64,
+    /// None: not known yet (asked for on a later run); the backup is not recorded until
+    /// it is.
+    pub size: Option<u64>,
 }
 
 /// What every run of a tool for one location shares.
@@ -188,7 +190,8 @@ fn secrets_of(repo: &ToolRepository) -> Secrets {
 }
 
 /// The snapshots or archives of a repository location as the files a scan finds:
-/// settled (a tool lists only finished ones), timestamped by the tool. `Ok(Err)` is a
+/// settled once their size is known (a tool lists only finished ones), timestamped by
+/// the tool. `Ok(Err)` is a
 /// repository that cannot be read.
 pub fn scan(
     ctx: &RunContext,
@@ -224,11 +227,11 @@ fn found(b: ListedBackup) -> FoundFile {
     let ns = b.time.timestamp_nanos_opt().unwrap_or(0);
     FoundFile {
         path: b.name,
-        size: b.size,
+        size: b.size.unwrap_or(0),
         mtime_ns: ns,
         ts: b.time,
         ts_source: TimestampSource::Repository,
-        settled: true,
+        settled: b.size.is_some(),
     }
 }
 

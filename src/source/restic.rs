@@ -198,8 +198,15 @@ pub fn command(cx: &ToolContext, repo: &ToolRepository, args: &[&str]) -> Invoca
     inv
 }
 
+/// Snapshots from before restic 0.17 whose size is asked for (`restic stats`) in one
+/// run, newest first; the others wait for later runs (a first run over years of
+/// snapshots would otherwise take hours).
+pub const STATS_PER_RUN: usize = 20;
+
 /// Every snapshot, with its size: the summary's `total_bytes_processed` (restic 0.17 and
-/// later), the size already recorded, or `restic stats` (older snapshots, once).
+/// later), the size already recorded, or `restic stats` (older snapshots, once, at most
+/// [`STATS_PER_RUN`] a run; a snapshot still waiting has no size and is not recorded
+/// yet).
 pub fn list(
     cx: &ToolContext,
     repo: &ToolRepository,
@@ -209,24 +216,31 @@ pub fn list(
         repo,
         command(cx, repo, &["snapshots", "--json", "--no-lock"]),
     )?;
-    let snapshots = parse_snapshots(&out.stdout).map_err(|e| cx.garbled(repo, e))?;
+    let mut snapshots = parse_snapshots(&out.stdout).map_err(|e| cx.garbled(repo, e))?;
+    snapshots.sort_by_key(|s| std::cmp::Reverse(s.time));
+    let mut asked = 0;
     let mut listed = Vec::with_capacity(snapshots.len());
     for s in snapshots {
         let name = s.name();
         let size = match (&s.summary, known_size(&name)) {
-            (Some(summary), _) => summary.total_bytes_processed,
-            (None, Some(size)) => size,
-            (None, None) => {
+            (Some(summary), _) => Some(summary.total_bytes_processed),
+            (None, Some(size)) => Some(size),
+            (None, None) if asked < STATS_PER_RUN => {
+                asked += 1;
                 let out = cx.run(
                     repo,
                     command(cx, repo, &["stats", "--json", "--no-lock", &s.id]),
                 )?;
-                parse_stats(&out.stdout)
-                    .map_err(|e| cx.garbled(repo, e))?
-                    .total_size
+                let stats = parse_stats(&out.stdout).map_err(|e| cx.garbled(repo, e))?;
+                Some(stats.total_size)
             }
+            (None, None) => None,
         };
-        tracing::debug!("restic snapshot {name}: {}, {size} bytes", s.describe());
+        tracing::debug!(
+            "restic snapshot {name}: {}, {} bytes",
+            s.describe(),
+            size.map_or("? (asked on a later run)".to_string(), |n| n.to_string())
+        );
         listed.push(ListedBackup {
             name,
             time: s.time.with_timezone(&Utc),
