@@ -197,7 +197,7 @@ fn explain_location(
         // The tool's listing (read-only; sizes are not asked for: they are not shown).
         Some(repo) => {
             let cx = crate::source::repository::ToolContext::beside(&config.store_path, loc, repo);
-            crate::source::repository::list(&cx, repo, &|_| Some(0))
+            crate::source::repository::list(&cx, loc, repo, &|_| Some(0))
                 .map(|files| scan::ScanResult {
                     sources: files.iter().map(|f| f.ts_source).collect(),
                     files,

@@ -156,6 +156,18 @@ pub struct ToolRepository {
     /// Extra environment for the tool (its backends' settings), interpolated. Values may
     /// be secrets: they are never shown.
     pub env: Vec<(String, String)>,
+    /// restic: which snapshots are the location's (all when empty).
+    pub snapshots: SnapshotFilter,
+}
+
+/// `snapshots:` of a restic location: restic's `--host`, `--tag`, `--path` filters.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SnapshotFilter {
+    pub host: Option<String>,
+    /// Every one must be on the snapshot.
+    pub tags: Vec<String>,
+    /// The snapshot must be of every one.
+    pub paths: Vec<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]

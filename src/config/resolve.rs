@@ -13,8 +13,8 @@ use super::schema::{
 use super::values::{FromScalar, Raw, shown};
 use super::{
     Alerts, Backups, Config, DecryptConfig, EmailChannel, Location, LogChannel, Logging,
-    Monitoring, RepoSecret, Reporting, RestoreConfig, SlackChannel, SourceKind, Tool,
-    ToolRepository, WebhookChannel, host_name, resolve_against,
+    Monitoring, RepoSecret, Reporting, RestoreConfig, SlackChannel, SnapshotFilter, SourceKind,
+    Tool, ToolRepository, WebhookChannel, host_name, resolve_against,
 };
 use crate::schedule::Schedule;
 use std::collections::HashSet;
@@ -401,8 +401,9 @@ fn tool_repository(
     base_dir: &Path,
 ) -> Option<ToolRepository> {
     let k = |field: &str| format!("{key}.{field}");
-    let keys: [(&str, Option<Tool>, bool); 6] = [
+    let keys: [(&str, Option<Tool>, bool); 7] = [
         ("repository", None, l.repository.is_some()),
+        ("snapshots", Some(Tool::Restic), l.snapshots.is_some()),
         (
             "password_file",
             Some(Tool::Restic),
@@ -532,6 +533,7 @@ fn tool_repository(
             env.push((name, value));
         }
     }
+    let snapshots = snapshot_filter(r, key, l.snapshots.take().unwrap_or_default());
     if misplaced {
         return None;
     }
@@ -542,6 +544,42 @@ fn tool_repository(
         secret: secret?,
         bin: bin?,
         env,
+        snapshots: snapshots?,
+    })
+}
+
+/// `snapshots:`: a tag holds no comma (restic reads `a,b` as two tags), a path is absolute.
+fn snapshot_filter(
+    r: &mut Resolver,
+    key: &str,
+    raw: super::schema::RawSnapshotFilter,
+) -> Option<SnapshotFilter> {
+    let k = |field: &str| format!("{key}.snapshots.{field}");
+    let host = r.optional_text(&k("host"), raw.host);
+    let mut ok = true;
+    for (i, tag) in raw.tags.iter().enumerate() {
+        if tag.is_empty() || tag.contains(',') || tag.chars().any(char::is_control) {
+            ok = false;
+            r.error(
+                k(&format!("tags[{i}]")),
+                "a tag is one non-empty word without commas",
+            );
+        }
+    }
+    for (i, path) in raw.paths.iter().enumerate() {
+        if !path.starts_with('/') || path.chars().any(char::is_control) {
+            ok = false;
+            r.error(
+                k(&format!("paths[{i}]")),
+                "must be an absolute path, as `restic snapshots` lists it",
+            );
+        }
+    }
+    ok.then_some(())?;
+    Some(SnapshotFilter {
+        host: host?,
+        tags: raw.tags,
+        paths: raw.paths,
     })
 }
 

@@ -80,6 +80,8 @@ pub struct RawLocation {
     pub borg_bin: Option<Raw<String>>,
     /// `kind: restic` / `kind: borg`: environment for the tool (its backends' settings).
     pub env: BTreeMap<String, Raw<String>>,
+    /// `kind: restic`: which snapshots of the repository are this location's.
+    pub snapshots: Option<RawSnapshotFilter>,
     pub patterns: Vec<String>,
     pub exclude: Vec<String>,
     pub recursive: Raw<bool>,
@@ -115,6 +117,7 @@ impl Default for RawLocation {
             passphrase_file: None,
             borg_bin: None,
             env: BTreeMap::new(),
+            snapshots: None,
             patterns: vec!["*".into()],
             exclude: Vec::new(),
             recursive: Raw::Value(false),
@@ -136,6 +139,16 @@ impl Default for RawLocation {
             min_free_space: Raw::Value(SizeOrPercent::Percent(0.05)),
         }
     }
+}
+
+/// The snapshots of a shared restic repository that belong to one location: those of
+/// `host`, carrying every tag of `tags`, of every path of `paths`.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct RawSnapshotFilter {
+    pub host: Option<Raw<String>>,
+    pub tags: Vec<String>,
+    pub paths: Vec<String>,
 }
 
 #[derive(Debug, Clone, Deserialize)]

@@ -172,19 +172,24 @@ pub fn command(cx: &ToolContext, repo: &ToolRepository, args: &[&str]) -> Invoca
 pub fn list(
     cx: &ToolContext,
     repo: &ToolRepository,
+    ours: &dyn Fn(&str) -> bool,
     known_size: &dyn Fn(&str) -> Option<u64>,
 ) -> Result<Vec<ListedBackup>, RepoError> {
     let out = cx.run(repo, command(cx, repo, &["list", "--json"]))?;
     let mut archives = parse_list(&out.stdout).map_err(|e| cx.garbled(repo, e))?;
     archives.sort_by_key(|(_, t)| *t);
+    // `--last N` below counts every archive from the first new one of ours.
+    let all: Vec<String> = archives.iter().map(|(a, _)| a.name.clone()).collect();
+    archives.retain(|(a, _)| ours(&a.name));
     let first_new = archives
         .iter()
-        .position(|(a, _)| known_size(&a.name).is_none());
+        .find(|(a, _)| known_size(&a.name).is_none())
+        .and_then(|(a, _)| all.iter().position(|n| *n == a.name));
     let sizes = match first_new {
         None => HashMap::new(),
         Some(i) => {
             // borg sorts `--last` by time too: the newest archives from the first new one.
-            let last = (archives.len() - i).to_string();
+            let last = (all.len() - i).to_string();
             let out = cx.run(
                 repo,
                 command(cx, repo, &["info", "--json", "--last", &last]),
@@ -202,10 +207,22 @@ pub fn list(
         .collect())
 }
 
-/// `borg check` of the repository and the newest `archives` archives.
-pub fn check_command(cx: &ToolContext, repo: &ToolRepository, archives: usize) -> Invocation {
+/// `borg check` of the repository and the newest `archives` archives (of the one glob
+/// in `patterns`, when there is one: `--glob-archives`).
+pub fn check_command(
+    cx: &ToolContext,
+    repo: &ToolRepository,
+    patterns: &[String],
+    archives: usize,
+) -> Invocation {
     let last = archives.max(1).to_string();
-    command(cx, repo, &["check", "--last", &last])
+    let mut inv = command(cx, repo, &["check", "--last", &last]);
+    if let [glob] = patterns
+        && glob != "*"
+    {
+        inv = inv.arg("--glob-archives").arg(glob.as_str());
+    }
+    inv
 }
 
 /// `borg extract ::ARCHIVE [PATH…]`, run in the sandbox directory.

@@ -15,7 +15,7 @@ use crate::problem::{Kind, Operation, Problem, Severity};
 use crate::restore::RestoreError;
 use crate::restore::sandbox::{ENTRY_COST, Sandbox};
 use crate::run::{RunContext, SelectedLocation};
-use crate::scan::FoundFile;
+use crate::scan::{FoundFile, PathMatcher};
 use crate::store::{Verification, VerifyResult};
 use crate::timestamp::TimestampSource;
 use anyhow::Result;
@@ -206,21 +206,32 @@ pub fn scan(
         .collect();
     let known_size = |name: &str| known.get(name).copied();
     let cx = ToolContext::new(ctx, sel.config, repo);
-    Ok(list(&cx, repo, &known_size))
+    Ok(list(&cx, sel.config, repo, &known_size))
 }
 
-/// The snapshots or archives as found files; sizes the tool is not asked for again come
-/// from `known_size`.
+/// The location's snapshots or archives as found files; sizes the tool is not asked for
+/// again come from `known_size`. A borg archive is the location's when its name matches
+/// `patterns` and no `exclude` (restic snapshots are chosen by `snapshots:`).
 pub fn list(
     cx: &ToolContext,
+    loc: &Location,
     repo: &ToolRepository,
     known_size: &dyn Fn(&str) -> Option<u64>,
 ) -> Result<Vec<FoundFile>, RepoError> {
     let listed = match repo.tool {
-        Tool::Restic => restic::list(cx, repo, known_size),
-        Tool::Borg => borg::list(cx, repo, known_size),
+        Tool::Restic => restic::list(cx, repo, known_size)?,
+        Tool::Borg => {
+            // Globs were validated with the config.
+            let include = PathMatcher::new(&loc.patterns).ok();
+            let exclude = PathMatcher::new(&loc.exclude).ok();
+            let ours = |name: &str| {
+                include.as_ref().is_some_and(|m| m.is_match(name))
+                    && !exclude.as_ref().is_some_and(|m| m.is_match(name))
+            };
+            borg::list(cx, repo, &ours, known_size)?
+        }
     };
-    listed.map(|backups| backups.into_iter().map(found).collect())
+    Ok(listed.into_iter().map(found).collect())
 }
 
 fn found(b: ListedBackup) -> FoundFile {
@@ -294,7 +305,7 @@ pub fn verify(ctx: &RunContext, sel: &SelectedLocation, repo: &ToolRepository) -
             let window = ctx.window_start();
             let recent = present.iter().filter(|b| b.ts >= window).count().max(1);
             (
-                borg::check_command(&cx, repo, recent),
+                borg::check_command(&cx, repo, &loc.patterns, recent),
                 format!("the repository and the newest {recent} archives"),
             )
         }

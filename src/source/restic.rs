@@ -212,10 +212,7 @@ pub fn list(
     repo: &ToolRepository,
     known_size: &dyn Fn(&str) -> Option<u64>,
 ) -> Result<Vec<ListedBackup>, super::repository::RepoError> {
-    let out = cx.run(
-        repo,
-        command(cx, repo, &["snapshots", "--json", "--no-lock"]),
-    )?;
+    let out = cx.run(repo, snapshots_command(cx, repo))?;
     let mut snapshots = parse_snapshots(&out.stdout).map_err(|e| cx.garbled(repo, e))?;
     snapshots.sort_by_key(|s| std::cmp::Reverse(s.time));
     let mut asked = 0;
@@ -248,6 +245,22 @@ pub fn list(
         });
     }
     Ok(listed)
+}
+
+/// `restic snapshots --json`, narrowed to the location's host, tags and paths.
+fn snapshots_command(cx: &ToolContext, repo: &ToolRepository) -> Invocation {
+    let mut inv = command(cx, repo, &["snapshots", "--json", "--no-lock"]);
+    let filter = &repo.snapshots;
+    if let Some(host) = &filter.host {
+        inv = inv.arg("--host").arg(host.as_str());
+    }
+    if !filter.tags.is_empty() {
+        inv = inv.arg("--tag").arg(filter.tags.join(","));
+    }
+    for p in &filter.paths {
+        inv = inv.arg("--path").arg(p.as_str());
+    }
+    inv
 }
 
 /// `restic check --read-data-subset=n/t`.

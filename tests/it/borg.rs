@@ -55,7 +55,9 @@ fn archives_are_backups_and_a_missing_night_is_missing_backup() {
     // 02:00 UTC is 03:00 in Berlin: each archive lands at the start of its slot.
     archive(&ws, "db-2026-12-01", "2026-12-01T02:00:30");
     archive(&ws, "db-2026-12-02", "2026-12-02T02:00:30");
-    config(&ws, "");
+    // An archive of another job in the same repository is not this location's.
+    archive(&ws, "web-2026-12-03", "2026-12-03T02:00:30");
+    config(&ws, "      patterns: [\"db-*\"]\n");
     ws.now = Some(ts("2026-12-03T12:00:00Z"));
     let (run, doc) = ws.run_json(&["--monitor"]);
     assert_eq!(run.code, 2, "{doc:#}");
@@ -72,8 +74,14 @@ fn archives_are_backups_and_a_missing_night_is_missing_backup() {
     );
 
     archive(&ws, "db-2026-12-03", "2026-12-03T02:10:00");
-    let (run, doc) = ws.run_json(&["--monitor"]);
+    let (run, doc) = ws.run_json(&["--monitor", "--verify"]);
     assert_eq!(run.code, 0, "{doc:#}");
+    // The check covers the repository and the location's archives of the window.
+    let detail: String = ws.store_value("SELECT detail FROM verifications");
+    assert_eq!(
+        detail,
+        "borg check of the repository and the newest 3 archives: no errors"
+    );
 }
 
 #[test]

@@ -74,7 +74,12 @@ fn snapshots_are_backups_and_a_missing_night_is_missing_backup() {
     let mut ws = repository();
     snapshot(&ws, "2026-12-01 02:00:10");
     snapshot(&ws, "2026-12-02 02:00:10");
-    config(&ws, "");
+    // Another machine's snapshot in the shared repository is not this location's.
+    sh(
+        &ws,
+        "TZ=UTC RESTIC_PASSWORD_FILE=pw restic -r repo backup -q --host web1 --time '2026-12-03 02:00:00' data",
+    );
+    config(&ws, "      snapshots: { host: db1, tags: [nightly] }\n");
     ws.now = Some(ts("2026-12-03T12:00:00Z"));
     let (run, doc) = ws.run_json(&["--monitor"]);
     assert_eq!(run.code, 2, "{}", run.stderr);
