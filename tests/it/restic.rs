@@ -421,6 +421,12 @@ fn config_keys_fit_their_kind() {
       repository: /r
       password_file: pw
       env: { BORG_PASSPHRASE: x, \"bad name\": y }
+      snapshots: { host: h }
+    - name: e
+      kind: restic
+      repository: /r
+      password_file: pw
+      snapshots: { tags: [\"a,b\"], paths: [srv/db] }
 ",
     );
     let (run, doc) = ws.run_json(&["--check-config"]);
@@ -434,6 +440,9 @@ fn config_keys_fit_their_kind() {
         "backups.locations[3].password_file: applies only to locations with kind: restic",
         "backups.locations[3].env.BORG_PASSPHRASE: is set by backup-monitor",
         "backups.locations[3].env.bad name: an environment variable name",
+        "backups.locations[3].snapshots: applies only to locations with kind: restic",
+        "backups.locations[4].snapshots.tags[0]: a tag is one non-empty word without commas",
+        "backups.locations[4].snapshots.paths[0]: must be an absolute path",
     ] {
         assert!(errors.contains(expected), "{expected} not in {errors}");
     }
