@@ -147,6 +147,7 @@ fn a_damaged_pack_fails_verify() {
     let (run, doc) = ws.run_json(&["--verify"]);
     assert_eq!(run.code, 2, "{doc:#}");
     assert_eq!(run.kinds(), ["checksum_mismatch"], "{doc:#}");
+    crate::schema::assert_valid(&crate::schema::run_schema(), &doc);
     assert_eq!(doc["verification"]["failed"], 1, "{doc:#}");
     let message = doc["problems"][0]["message"].as_str().unwrap();
     assert!(
@@ -359,6 +360,7 @@ backups:
     ws.now = Some(ts("2026-12-01T12:00:00Z"));
     let (run, doc) = ws.run_json(&["--monitor", "--test-restore"]);
     assert_eq!(run.code, 2, "{doc:#}");
+    crate::schema::assert_valid(&crate::schema::run_schema(), &doc);
     let results = doc["restore_tests"]["results"].as_array().unwrap();
     let of = |loc: &str| results.iter().find(|r| r["location"] == loc).unwrap();
     assert_eq!(of("good")["result"], "passed", "{doc:#}");
