@@ -57,6 +57,26 @@ impl Snapshot {
     }
 }
 
+/// The name each snapshot is recorded under: its short id, or its full id when another
+/// snapshot shares the short one (the store keys backups by name).
+fn names(snapshots: &[Snapshot]) -> Vec<String> {
+    let mut count = std::collections::HashMap::new();
+    for s in snapshots {
+        *count.entry(s.name()).or_insert(0) += 1;
+    }
+    snapshots
+        .iter()
+        .map(|s| {
+            let short = s.name();
+            if count[&short] > 1 {
+                s.id.clone()
+            } else {
+                short
+            }
+        })
+        .collect()
+}
+
 /// `restic stats --json` (restore-size mode).
 #[derive(Debug, Clone, Deserialize)]
 pub struct Stats {
@@ -215,10 +235,10 @@ pub fn list(
     let out = cx.run(repo, snapshots_command(cx, repo))?;
     let mut snapshots = parse_snapshots(&out.stdout).map_err(|e| cx.garbled(repo, e))?;
     snapshots.sort_by_key(|s| std::cmp::Reverse(s.time));
+    let names = names(&snapshots);
     let mut asked = 0;
     let mut listed = Vec::with_capacity(snapshots.len());
-    for s in snapshots {
-        let name = s.name();
+    for (s, name) in snapshots.into_iter().zip(names) {
         let size = match (&s.summary, known_size(&name)) {
             (Some(summary), _) => Some(summary.total_bytes_processed),
             (None, Some(size)) => Some(size),
@@ -311,6 +331,15 @@ mod tests {
         );
         assert_eq!(s[0].tags.as_deref().unwrap(), ["nightly"]);
         assert!(s[1].summary.is_none(), "an older snapshot has no summary");
+    }
+
+    #[test]
+    fn a_shared_short_id_is_told_apart_by_the_full_id() {
+        let json = br#"[{"time":"2026-12-01T02:00:00Z","id":"abcdef0011","short_id":"abcdef00"},
+                        {"time":"2026-12-02T02:00:00Z","id":"abcdef0022","short_id":"abcdef00"},
+                        {"time":"2026-12-03T02:00:00Z","id":"1234567800","short_id":"12345678"}]"#;
+        let s = parse_snapshots(json).unwrap();
+        assert_eq!(names(&s), ["abcdef0011", "abcdef0022", "12345678"]);
     }
 
     #[test]
