@@ -186,7 +186,7 @@ fn explain_location(
         path: loc
             .repository
             .as_ref()
-            .map_or_else(|| loc.root.display().to_string(), |r| r.repository.clone()),
+            .map_or_else(|| loc.root.display().to_string(), |r| r.shown.clone()),
         schedule: schedule.frequency.describe(),
         files: Vec::new(),
         missing_slots: Vec::new(),

@@ -215,12 +215,12 @@ fn no_backups_problem(loc: &Location, backups: &[BackupRow], unsettled: usize) -
             format!(
                 "the {} repository {} has no {what}s",
                 repo.tool.name(),
-                repo.repository
+                repo.shown
             )
         } else {
             format!(
                 "every recorded {what} of the repository {} has been removed",
-                repo.repository
+                repo.shown
             )
         };
         return Problem::new(Kind::NoBackups, Severity::Critical, &loc.name, message);

@@ -149,7 +149,10 @@ pub enum RepoSecret {
 pub struct ToolRepository {
     pub tool: Tool,
     /// The repository as the tool names it; a local relative path is made absolute.
+    /// May hold credentials (`rest:https://user:password@host/`): shown as [`Self::shown`].
     pub repository: String,
+    /// `repository` as messages, the store and reports show it: a URL's user-info masked.
+    pub shown: String,
     pub secret: RepoSecret,
     /// The binary: `restic_bin` / `borg_bin`, default the tool's name on `PATH`.
     pub bin: String,

@@ -233,7 +233,7 @@ fn location(
         (Some(_), None) => Some(
             repository
                 .as_ref()
-                .map_or_else(String::new, |t| t.repository.clone()),
+                .map_or_else(String::new, |t| t.shown.clone()),
         ),
         (Some(tool), Some(_)) => {
             r.error(
@@ -540,6 +540,7 @@ fn tool_repository(
     let repository = repository.map(|repo| local_repository(tool, &repo, base_dir))?;
     Some(ToolRepository {
         tool,
+        shown: without_userinfo(&repository),
         repository,
         secret: secret?,
         bin: bin?,
@@ -581,6 +582,28 @@ fn snapshot_filter(
         tags: raw.tags,
         paths: raw.paths,
     })
+}
+
+/// `text` with the user-info of every `scheme://user:password@host` replaced by `[redacted]`.
+fn without_userinfo(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(i) = rest.find("://") {
+        let (head, tail) = rest.split_at(i + 3);
+        out.push_str(head);
+        let end = tail.find(['/', '?', '#']).unwrap_or(tail.len());
+        let authority = &tail[..end];
+        match authority.rfind('@') {
+            Some(at) => {
+                out.push_str("[redacted]");
+                out.push_str(&authority[at..]);
+            }
+            None => out.push_str(authority),
+        }
+        rest = &tail[end..];
+    }
+    out.push_str(rest);
+    out
 }
 
 /// Variables backup-monitor sets itself from the location's keys.
@@ -1002,5 +1025,19 @@ mod repository_tests {
         assert_eq!(borg("./a:b/repo"), "/etc/bm/./a:b/repo");
         assert_eq!(borg("ssh://borg@vault/./web"), "ssh://borg@vault/./web");
         assert_eq!(borg("borg@vault:web"), "borg@vault:web");
+    }
+
+    #[test]
+    fn credentials_in_a_repository_are_never_shown() {
+        use super::without_userinfo;
+        assert_eq!(
+            without_userinfo("rest:https://user:s3cret@host:8000/repo"),
+            "rest:https://[redacted]@host:8000/repo"
+        );
+        assert_eq!(
+            without_userinfo("ssh://borg@vault/./web"),
+            "ssh://[redacted]@vault/./web"
+        );
+        assert_eq!(without_userinfo("/srv/restic"), "/srv/restic");
     }
 }

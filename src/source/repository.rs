@@ -109,11 +109,11 @@ impl ToolContext {
         let what = match failure {
             Failure::NoRepository => format!(
                 "there is no {name} repository at {} ({words}); is the volume mounted and `repository` right?",
-                repo.repository
+                repo.shown
             ),
             Failure::Locked => format!(
                 "the {name} repository {} is locked ({words}); a backup, prune or check may be running, or a stale lock needs `{}`",
-                repo.repository,
+                repo.shown,
                 match repo.tool {
                     Tool::Restic => "restic unlock",
                     Tool::Borg => "borg break-lock",
@@ -121,12 +121,12 @@ impl ToolContext {
             ),
             Failure::WrongPassword => format!(
                 "{name} cannot open the repository {}: wrong password ({words}); check {}",
-                repo.repository,
+                repo.shown,
                 secret_keys(repo)
             ),
             Failure::Other => format!(
                 "{name} cannot read the repository {}: it exited with {} ({words})",
-                repo.repository,
+                repo.shown,
                 out.code
                     .map_or("a signal".to_string(), |c| format!("code {c}"))
             ),
@@ -138,7 +138,7 @@ impl ToolContext {
         RepoError(self.secrets.redact(&format!(
             "cannot read the {} repository {}: {e}",
             repo.tool.name(),
-            repo.repository
+            repo.shown
         )))
     }
 
@@ -147,7 +147,7 @@ impl ToolContext {
         RepoError(self.secrets.redact(&format!(
             "cannot read the {} repository {}: {}",
             repo.tool.name(),
-            repo.repository,
+            repo.shown,
             crate::problem::one_line(&why)
         )))
     }
@@ -178,6 +178,17 @@ fn secrets_of(repo: &ToolRepository) -> Secrets {
     let mut secrets = Secrets::default();
     for (_, v) in &repo.env {
         secrets.add(v);
+    }
+    // A backend URL's user-info (`rest:https://user:password@host/`), in whatever form
+    // the tool quotes it.
+    if let Some((_, rest)) = repo.repository.split_once("://") {
+        let authority = rest.split(['/', '?', '#']).next().unwrap_or(rest);
+        if let Some((userinfo, _)) = authority.rsplit_once('@') {
+            secrets.add(userinfo);
+            if let Some((_, password)) = userinfo.split_once(':') {
+                secrets.add(password);
+            }
+        }
     }
     if let RepoSecret::File(f) = &repo.secret
         && let Ok(text) = std::fs::read(f)
@@ -323,7 +334,7 @@ pub fn verify(ctx: &RunContext, sel: &SelectedLocation, repo: &ToolRepository) -
         CheckVerdict::Damaged(findings) => {
             let message = format!(
                 "{name} check of {scope} found damage in the repository {}: {findings}; run `{name} check` by hand, repair the repository and make a new backup",
-                repo.repository
+                repo.shown
             );
             let message = cx.secrets.redact(&message);
             let problem = Problem::new(

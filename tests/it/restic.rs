@@ -549,3 +549,39 @@ fn a_restore_past_its_time_is_stopped() {
         .unwrap();
     assert!(detail.contains("restore.timeout"), "{detail}");
 }
+
+#[test]
+fn credentials_in_the_repository_url_are_never_shown_or_stored() {
+    if !have("restic") {
+        return;
+    }
+    let mut ws = Workspace::new();
+    std::fs::write(ws.path("pw"), "x-password-1\n").unwrap();
+    sh(&ws, "chmod 600 pw");
+    // Nothing listens on port 9 of the loopback: restic cannot reach the server.
+    ws.write_config(
+        "backups:
+  locations:
+    - name: remote
+      kind: restic
+      repository: rest:http://backup:url-secret-4471@127.0.0.1:9/db1
+      password_file: pw
+      restore: { timeout: 5s }
+",
+    );
+    ws.now = Some(ts("2026-12-01T12:00:00Z"));
+    let (run, doc) = ws.run_json(&["--monitor"]);
+    assert_eq!(run.code, 2, "{doc:#}");
+    assert_eq!(run.kinds(), ["location_unavailable"], "{doc:#}");
+    let message = doc["problems"][0]["message"].as_str().unwrap();
+    assert!(
+        message.contains("rest:http://[redacted]@127.0.0.1:9/db1"),
+        "{message}"
+    );
+    let store = std::fs::read(ws.path("backup_monitor.db")).unwrap();
+    let log = std::fs::read_to_string(ws.path("logs/backup-monitor.log")).unwrap_or_default();
+    for text in [&run.stdout, &run.stderr, &log] {
+        assert!(!text.contains("url-secret-4471"), "{text}");
+    }
+    assert!(!store.windows(15).any(|w| w == b"url-secret-4471"));
+}
