@@ -150,6 +150,11 @@ fn the_newest_archive_is_extracted_and_validated() {
       repository: repo
       passphrase_file: pw
       restore: { expect: [\"orders.csv\"] }
+    - name: partial
+      kind: borg
+      repository: repo
+      passphrase_file: pw
+      restore: { include: [\"data/customers.csv\"], expect: [\"customers.csv\"] }
 ",
     );
     ws.now = Some(ts("2026-12-01T12:00:00Z"));
@@ -162,6 +167,8 @@ fn the_newest_archive_is_extracted_and_validated() {
     assert_eq!(of("vault")["format"], "borg archive");
     assert_eq!(of("vault")["files"], 3);
     assert_eq!(of("wanting")["result"], "failed");
+    assert_eq!(of("partial")["result"], "passed", "{doc:#}");
+    assert_eq!(of("partial")["files"], 1, "only the included path");
     assert_eq!(run.kinds(), ["restore_failed"], "{doc:#}");
 
     // An unchanged archive keeps its verdict: it is not extracted again.
