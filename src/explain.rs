@@ -114,7 +114,7 @@ pub fn run(
     let window_start = now - chrono::Duration::days(i64::from(days));
     let locations = select(config, selection)?
         .into_iter()
-        .map(|loc| explain_location(loc, &tz, window_start, now))
+        .map(|loc| explain_location(config, loc, &tz, window_start, now))
         .collect();
     Ok(Explanation {
         now,
@@ -174,6 +174,7 @@ fn select<'a>(config: &'a Config, selection: Selection) -> Result<Vec<&'a Locati
 }
 
 fn explain_location(
+    config: &Config,
     loc: &Location,
     tz: &Tz,
     window_start: DateTime<Utc>,
@@ -182,7 +183,10 @@ fn explain_location(
     let schedule = &loc.schedule;
     let mut out = LocationExplanation {
         name: loc.name.clone(),
-        path: loc.root.display().to_string(),
+        path: loc
+            .repository
+            .as_ref()
+            .map_or_else(|| loc.root.display().to_string(), |r| r.shown.clone()),
         schedule: schedule.frequency.describe(),
         files: Vec::new(),
         missing_slots: Vec::new(),
@@ -193,10 +197,24 @@ fn explain_location(
         out.error = Some("it is a job log, not files; --monitor judges its rows".into());
         return out;
     }
-    let found = match scan::scan(loc, tz, now) {
+    let scanned = match &loc.repository {
+        // The tool's listing (read-only; sizes are not asked for: they are not shown).
+        Some(repo) => {
+            let cx = crate::source::repository::ToolContext::beside(&config.store_path, loc, repo);
+            crate::source::repository::list(&cx, loc, repo, &|_| Some(0))
+                .map(|files| scan::ScanResult {
+                    sources: files.iter().map(|f| f.ts_source).collect(),
+                    files,
+                    unreadable: Vec::new(),
+                })
+                .map_err(|e| e.to_string())
+        }
+        None => scan::scan(loc, tz, now).map_err(|e| e.to_string()),
+    };
+    let found = match scanned {
         Ok(found) => found,
         Err(e) => {
-            out.error = Some(e.to_string());
+            out.error = Some(e);
             return out;
         }
     };

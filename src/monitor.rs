@@ -34,6 +34,19 @@ pub fn run(ctx: &RunContext) -> Result<Vec<MonitorOutcome>> {
 /// see new files and never touch vanished ones. Monitor problems are left as they are.
 pub fn refresh(ctx: &RunContext) -> Result<()> {
     for sel in ctx.locations.iter().filter(|s| s.config.job_log.is_none()) {
+        if let Some(repo) = &sel.config.repository {
+            match crate::source::repository::scan(ctx, sel, repo)? {
+                Ok(files) => {
+                    ctx.store
+                        .sync_partial_scan(sel.id, &files, &[], ctx.now)
+                        .with_context(|| {
+                            format!("recording the scan of location {}", sel.config.name)
+                        })?;
+                }
+                Err(e) => tracing::warn!(location = %sel.config.name, "cannot list: {e}"),
+            }
+            continue;
+        }
         match scan::scan(sel.config, &ctx.tz(), ctx.now) {
             Ok(found) => {
                 ctx.store
@@ -56,17 +69,33 @@ fn monitor_location(ctx: &RunContext, sel: &SelectedLocation) -> Result<MonitorO
     };
     let tz = ctx.tz();
     let mut gaps = Vec::new();
-    scan::rederive(ctx.store, sel.id, loc, &tz)
-        .with_context(|| format!("deriving the backup timestamps of location {}", loc.name))?;
-    match scan::scan(loc, &tz, ctx.now) {
-        Err(e) => {
-            tracing::warn!(location = %loc.name, "location unavailable: {e}");
+    // A repository's snapshots or archives are listed by its tool, timestamped by it.
+    let scanned = match &loc.repository {
+        Some(repo) => crate::source::repository::scan(ctx, sel, repo)?
+            .map(|files| scan::ScanResult {
+                files,
+                ..Default::default()
+            })
+            .map_err(|e| crate::source::repository::unavailable(loc, &e)),
+        None => {
+            scan::rederive(ctx.store, sel.id, loc, &tz).with_context(|| {
+                format!("deriving the backup timestamps of location {}", loc.name)
+            })?;
+            scan::scan(loc, &tz, ctx.now).map_err(|e| unavailable_problem(loc, &e))
+        }
+    };
+    match scanned {
+        Err(problem) => {
+            tracing::warn!(location = %loc.name, "location unavailable: {}", problem.message);
             ctx.store
                 .record_location_scan(sel.id, false, None, ctx.now)?;
-            outcome.problems.push(unavailable_problem(loc, &e));
+            outcome.problems.push(problem);
         }
         Ok(found) => {
-            let space = scan::disk_space(&loc.root);
+            let space = match loc.repository {
+                Some(_) => None,
+                None => scan::disk_space(&loc.root),
+            };
             ctx.store
                 .record_location_scan(sel.id, true, space, ctx.now)?;
             let sync = ctx
@@ -184,6 +213,22 @@ pub fn judge(
 /// something matches but has not settled yet (a file still being written is not a
 /// backup yet, so the kind and severity stay), or everything recorded was deleted.
 fn no_backups_problem(loc: &Location, backups: &[BackupRow], unsettled: usize) -> Problem {
+    if let Some(repo) = &loc.repository {
+        let what = repo.tool.backup_word();
+        let message = if backups.is_empty() {
+            format!(
+                "the {} repository {} has no {what}s",
+                repo.tool.name(),
+                repo.shown
+            )
+        } else {
+            format!(
+                "every recorded {what} of the repository {} has been removed",
+                repo.shown
+            )
+        };
+        return Problem::new(Kind::NoBackups, Severity::Critical, &loc.name, message);
+    }
     let place = format!("{} in {}", loc.patterns_shown(), loc.root.display());
     let settle = duration_text(loc.settle.0);
     let waiting = match unsettled {

@@ -42,6 +42,8 @@ pub enum TimestampSource {
     FilenameFormat,
     /// The file's modification time: the name carries no timestamp, or `timestamp: mtime`.
     Mtime,
+    /// A snapshot's or archive's time, as its backup tool lists it.
+    Repository,
 }
 
 impl TimestampSource {
@@ -58,6 +60,7 @@ impl TimestampSource {
             TimestampSource::NameForm(form) => format!("name:{}", Self::form_text(form)),
             TimestampSource::FilenameFormat => "filename_format".into(),
             TimestampSource::Mtime => "mtime".into(),
+            TimestampSource::Repository => "repository".into(),
         }
     }
 
@@ -67,13 +70,15 @@ impl TimestampSource {
             TimestampSource::NameForm(form) => format!("the name ({})", Self::form_text(form)),
             TimestampSource::FilenameFormat => "the name (filename_format)".into(),
             TimestampSource::Mtime => "the mtime".into(),
+            TimestampSource::Repository => "the repository's listing".into(),
         }
     }
 
-    /// As the store records it: `filename` or `mtime`.
+    /// As the store records it: `filename`, `mtime` or `repository`.
     pub fn stored(self) -> &'static str {
         match self {
             TimestampSource::Mtime => "mtime",
+            TimestampSource::Repository => "repository",
             _ => "filename",
         }
     }

@@ -182,6 +182,71 @@ pub struct JobLog {
     pub source: std::sync::Arc<JobLogSource>,
 }
 
+/// A backup tool whose repository a location watches.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Tool {
+    Restic,
+    Borg,
+}
+
+impl Tool {
+    /// The tool's name, which is also its default binary.
+    pub fn name(self) -> &'static str {
+        match self {
+            Tool::Restic => "restic",
+            Tool::Borg => "borg",
+        }
+    }
+
+    /// What one backup is called in the tool's words.
+    pub fn backup_word(self) -> &'static str {
+        match self {
+            Tool::Restic => "snapshot",
+            Tool::Borg => "archive",
+        }
+    }
+}
+
+/// How the tool learns the repository's password: never through its arguments.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RepoSecret {
+    /// A file holding it (absolute).
+    File(PathBuf),
+    /// A command that prints it (restic only).
+    Command(String),
+    /// None: an unencrypted repository (borg only).
+    None,
+}
+
+/// `kind: restic` / `kind: borg`: the repository and how to open it.
+#[derive(Debug, Clone)]
+pub struct ToolRepository {
+    pub tool: Tool,
+    /// The repository as the tool names it; a local relative path is made absolute.
+    /// May hold credentials (`rest:https://user:password@host/`): shown as [`Self::shown`].
+    pub repository: String,
+    /// `repository` as messages, the store and reports show it: a URL's user-info masked.
+    pub shown: String,
+    pub secret: RepoSecret,
+    /// The binary: `restic_bin` / `borg_bin`, default the tool's name on `PATH`.
+    pub bin: String,
+    /// Extra environment for the tool (its backends' settings), interpolated. Values may
+    /// be secrets: they are never shown.
+    pub env: Vec<(String, String)>,
+    /// restic: which snapshots are the location's (all when empty).
+    pub snapshots: SnapshotFilter,
+}
+
+/// `snapshots:` of a restic location: restic's `--host`, `--tag`, `--path` filters.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SnapshotFilter {
+    pub host: Option<String>,
+    /// Every one must be on the snapshot.
+    pub tags: Vec<String>,
+    /// The snapshot must be of every one.
+    pub paths: Vec<String>,
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum TimestampMode {
@@ -244,6 +309,10 @@ pub struct Location {
     /// `path` made absolute (relative paths are relative to the config file).
     pub root: PathBuf,
     pub kind: LocationType,
+    /// Where the backups come from (`kind`).
+    pub source: SourceKind,
+    /// The repository of `kind: restic` / `kind: borg`; None for the other kinds.
+    pub repository: Option<ToolRepository>,
     pub patterns: Vec<String>,
     pub exclude: Vec<String>,
     pub recursive: bool,
@@ -262,8 +331,6 @@ pub struct Location {
     pub test_restore: bool,
     pub restore: RestoreConfig,
     pub min_free_space: SizeOrPercent,
-    /// `kind`: where the backups come from.
-    pub source: SourceKind,
     /// `kind: job_log`: the job this location watches (None for every other kind).
     pub job_log: Option<JobLog>,
 }
@@ -289,6 +356,8 @@ impl Location {
 #[derive(Debug, Clone)]
 pub struct RestoreConfig {
     pub latest: Positive,
+    /// Paths of a snapshot or archive to restore (tool repositories); empty: all of it.
+    pub include: Vec<String>,
     pub expect: Vec<String>,
     pub min_files: u32,
     /// None: the larger of 1 GiB and 50 × the backup's size.

@@ -13,8 +13,8 @@ use super::schema::{
 use super::values::{FromScalar, Raw, shown};
 use super::{
     Alerts, Backups, Config, DecryptConfig, EmailChannel, Location, LogChannel, Logging,
-    Monitoring, Reporting, RestoreConfig, SlackChannel, SourceKind, WebhookChannel, host_name,
-    resolve_against,
+    Monitoring, RepoSecret, Reporting, RestoreConfig, SlackChannel, SnapshotFilter, SourceKind,
+    Tool, ToolRepository, WebhookChannel, host_name, resolve_against,
 };
 use crate::schedule::Schedule;
 use std::collections::HashSet;
@@ -240,25 +240,41 @@ fn location(
         }
         Some(raw) => r.value(&k(field), raw),
     };
+    let tool = match l.source {
+        SourceKind::Restic => Some(Tool::Restic),
+        SourceKind::Borg => Some(Tool::Borg),
+        SourceKind::Files | SourceKind::JobLog => None,
+    };
+    let repository = tool_repository(r, &key, tool, &mut l, base_dir);
     let name = required(r, "name", l.name);
     let job_log = l.source == SourceKind::JobLog;
-    let path = match (job_log, l.path) {
-        (true, None) => Some(String::new()),
-        (true, Some(_)) => {
+    let path = match (tool, l.path.take()) {
+        // A repository's location is its `repository`: shown where a path would be.
+        (Some(_), None) => Some(
+            repository
+                .as_ref()
+                .map_or_else(String::new, |t| t.shown.clone()),
+        ),
+        (Some(tool), Some(_)) => {
+            r.error(
+                k("path"),
+                format!(
+                    "does not apply to kind: {}; name the repository with `repository:`",
+                    tool.name()
+                ),
+            );
+            None
+        }
+        (None, None) if job_log => Some(String::new()),
+        (None, Some(_)) if job_log => {
             r.error(
                 k("path"),
                 "does not apply to kind: job_log (its backups are the rows of `query`); remove it",
             );
             Some(String::new())
         }
-        (false, raw) => required(r, "path", raw),
+        (None, raw) => required(r, "path", raw),
     };
-    if matches!(l.source, SourceKind::Restic | SourceKind::Borg) {
-        r.error(
-            k("kind"),
-            format!("kind: {} is not supported by this build", l.source.as_str()),
-        );
-    }
     if !job_log {
         super::job_log::refuse_keys(r, &key, &raw_log);
     }
@@ -287,7 +303,7 @@ fn location(
             ),
         );
     }
-    if !job_log && path.as_deref().is_some_and(|p| p.trim().is_empty()) {
+    if tool.is_none() && !job_log && path.as_deref().is_some_and(|p| p.trim().is_empty()) {
         r.error(k("path"), "must not be empty");
     }
     for (field, globs) in [
@@ -375,11 +391,16 @@ fn location(
         _ => None,
     };
     let path = path?;
+    if tool.is_some() {
+        repository.as_ref()?;
+    }
     let location = Location {
         name: name?,
         root: resolve_against(base_dir, &path),
         path,
         kind: l.kind,
+        source: l.source,
+        repository,
         patterns: l.patterns,
         exclude: l.exclude,
         recursive: recursive?,
@@ -397,7 +418,6 @@ fn location(
         test_restore: test_restore?,
         restore: restore?,
         min_free_space: min_free_space?,
-        source: l.source,
         job_log: None,
     };
     if job_log {
@@ -407,9 +427,282 @@ fn location(
     }
 }
 
+/// The repository of a `kind: restic` / `kind: borg` location (None after recording
+/// why it is unusable, or for the other kinds), taking its keys out of `l`. A key of
+/// another tool, or of a tool where the location has none, is an error.
+fn tool_repository(
+    r: &mut Resolver,
+    key: &str,
+    tool: Option<Tool>,
+    l: &mut RawLocation,
+    base_dir: &Path,
+) -> Option<ToolRepository> {
+    let k = |field: &str| format!("{key}.{field}");
+    let keys: [(&str, Option<Tool>, bool); 7] = [
+        ("repository", None, l.repository.is_some()),
+        ("snapshots", Some(Tool::Restic), l.snapshots.is_some()),
+        (
+            "password_file",
+            Some(Tool::Restic),
+            l.password_file.is_some(),
+        ),
+        (
+            "password_command",
+            Some(Tool::Restic),
+            l.password_command.is_some(),
+        ),
+        ("restic_bin", Some(Tool::Restic), l.restic_bin.is_some()),
+        (
+            "passphrase_file",
+            Some(Tool::Borg),
+            l.passphrase_file.is_some(),
+        ),
+        ("borg_bin", Some(Tool::Borg), l.borg_bin.is_some()),
+    ];
+    let mut misplaced = false;
+    for (field, owner, present) in keys {
+        let fits = match (tool, owner) {
+            (None, _) => false,
+            (Some(_), None) => true,
+            (Some(t), Some(o)) => t == o,
+        };
+        if present && !fits {
+            misplaced = true;
+            let wanted = owner.map_or("kind: restic or kind: borg".to_string(), |o| {
+                format!("kind: {}", o.name())
+            });
+            r.error(k(field), format!("applies only to locations with {wanted}"));
+        }
+    }
+    if !l.env.is_empty() && tool.is_none() {
+        misplaced = true;
+        r.error(
+            k("env"),
+            "applies only to locations with kind: restic or kind: borg",
+        );
+    }
+    let tool = tool?;
+    let repository = match l.repository.take() {
+        None => {
+            r.error(
+                key.to_string(),
+                format!("`repository` is missing (kind: {} needs it)", tool.name()),
+            );
+            None
+        }
+        Some(raw) => r.value(&k("repository"), raw),
+    };
+    if repository.as_deref().is_some_and(|p| p.trim().is_empty()) {
+        r.error(k("repository"), "must not be empty");
+    }
+    let file = |r: &mut Resolver, field: &str, raw: Option<Raw<String>>| {
+        r.optional_text(&k(field), raw)
+            .map(|v| v.map(|f| resolve_against(base_dir, &f)))
+    };
+    let secret = match tool {
+        Tool::Restic => {
+            let password_file = file(r, "password_file", l.password_file.take());
+            let password_command =
+                r.optional_text(&k("password_command"), l.password_command.take());
+            match (password_file, password_command) {
+                (Some(Some(_)), Some(Some(_))) => {
+                    r.error(
+                        key.to_string(),
+                        "give either `password_file` or `password_command`, not both",
+                    );
+                    None
+                }
+                (Some(Some(f)), Some(None)) => Some(RepoSecret::File(f)),
+                (Some(None), Some(Some(c))) => Some(RepoSecret::Command(c)),
+                (Some(None), Some(None)) => {
+                    r.error(
+                        key.to_string(),
+                        "kind: restic needs `password_file` or `password_command` (restic repositories are always encrypted)",
+                    );
+                    None
+                }
+                _ => None,
+            }
+        }
+        Tool::Borg => file(r, "passphrase_file", l.passphrase_file.take())
+            .map(|f| f.map_or(RepoSecret::None, RepoSecret::File)),
+    };
+    let bin_raw = match tool {
+        Tool::Restic => l.restic_bin.take(),
+        Tool::Borg => l.borg_bin.take(),
+    };
+    let bin_key = format!("{}_bin", tool.name());
+    let bin = r.optional_text(&k(&bin_key), bin_raw).map(|b| match b {
+        // A path with a slash is relative to the config file; a bare name is
+        // looked up on PATH.
+        Some(b) if b.contains('/') => resolve_against(base_dir, &b).display().to_string(),
+        Some(b) => b,
+        None => tool.name().to_string(),
+    });
+    let mut env = Vec::new();
+    for (name, raw) in std::mem::take(&mut l.env) {
+        let field = format!("env.{name}");
+        if name.is_empty()
+            || name.starts_with(|c: char| c.is_ascii_digit())
+            || !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
+        {
+            r.error(
+                k(&field),
+                "an environment variable name uses only A-Z a-z 0-9 _ and does not start with a digit",
+            );
+            continue;
+        }
+        if reserved_env(tool, &name) {
+            r.error(
+                k(&field),
+                format!(
+                    "is set by backup-monitor from the location's other keys; use {}",
+                    match tool {
+                        Tool::Restic => "`repository`, `password_file` or `password_command`",
+                        Tool::Borg => "`repository` or `passphrase_file`",
+                    }
+                ),
+            );
+            continue;
+        }
+        // The value is not echoed in errors: it may be a secret.
+        if let Some(value) = r.value(&k(&field), raw) {
+            env.push((name, value));
+        }
+    }
+    let snapshots = snapshot_filter(r, key, l.snapshots.take().unwrap_or_default());
+    if misplaced {
+        return None;
+    }
+    let repository = repository.map(|repo| local_repository(tool, &repo, base_dir))?;
+    Some(ToolRepository {
+        tool,
+        shown: without_userinfo(&repository),
+        repository,
+        secret: secret?,
+        bin: bin?,
+        env,
+        snapshots: snapshots?,
+    })
+}
+
+/// `snapshots:`: a tag holds no comma (restic reads `a,b` as two tags), a path is absolute.
+fn snapshot_filter(
+    r: &mut Resolver,
+    key: &str,
+    raw: super::schema::RawSnapshotFilter,
+) -> Option<SnapshotFilter> {
+    let k = |field: &str| format!("{key}.snapshots.{field}");
+    let host = r.optional_text(&k("host"), raw.host);
+    let mut ok = true;
+    for (i, tag) in raw.tags.iter().enumerate() {
+        if tag.is_empty() || tag.contains(',') || tag.chars().any(char::is_control) {
+            ok = false;
+            r.error(
+                k(&format!("tags[{i}]")),
+                "a tag is one non-empty word without commas",
+            );
+        }
+    }
+    for (i, path) in raw.paths.iter().enumerate() {
+        if !path.starts_with('/') || path.chars().any(char::is_control) {
+            ok = false;
+            r.error(
+                k(&format!("paths[{i}]")),
+                "must be an absolute path, as `restic snapshots` lists it",
+            );
+        }
+    }
+    ok.then_some(())?;
+    Some(SnapshotFilter {
+        host: host?,
+        tags: raw.tags,
+        paths: raw.paths,
+    })
+}
+
+/// `text` with the user-info of every `scheme://user:password@host` replaced by `[redacted]`.
+fn without_userinfo(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(i) = rest.find("://") {
+        let (head, tail) = rest.split_at(i + 3);
+        out.push_str(head);
+        let end = tail.find(['/', '?', '#']).unwrap_or(tail.len());
+        let authority = &tail[..end];
+        match authority.rfind('@') {
+            Some(at) => {
+                out.push_str("[redacted]");
+                out.push_str(&authority[at..]);
+            }
+            None => out.push_str(authority),
+        }
+        rest = &tail[end..];
+    }
+    out.push_str(rest);
+    out
+}
+
+/// Variables backup-monitor sets itself from the location's keys.
+fn reserved_env(tool: Tool, name: &str) -> bool {
+    match tool {
+        Tool::Restic => matches!(
+            name,
+            "RESTIC_REPOSITORY"
+                | "RESTIC_REPOSITORY_FILE"
+                | "RESTIC_PASSWORD"
+                | "RESTIC_PASSWORD_FILE"
+                | "RESTIC_PASSWORD_COMMAND"
+        ),
+        Tool::Borg => matches!(
+            name,
+            "BORG_REPO"
+                | "BORG_PASSPHRASE"
+                | "BORG_PASSCOMMAND"
+                | "BORG_PASSPHRASE_FD"
+                | "BORG_BASE_DIR"
+                | "BORG_UNKNOWN_UNENCRYPTED_REPO_ACCESS_IS_OK"
+                | "BORG_RELOCATED_REPO_ACCESS_IS_OK"
+        ),
+    }
+}
+
+/// A repository that is a local path is made absolute against the config file's
+/// directory; one on a backend (`sftp:`, `s3:`, `rest:`, `ssh://`, `user@host:path`) is
+/// kept as written.
+fn local_repository(tool: Tool, repo: &str, base_dir: &Path) -> String {
+    if let Some(path) = repo.strip_prefix("local:").filter(|_| tool == Tool::Restic) {
+        return resolve_against(base_dir, path).display().to_string();
+    }
+    let remote = match tool {
+        Tool::Restic => repo
+            .split_once(':')
+            .is_some_and(|(scheme, _)| !scheme.is_empty() && !scheme.contains('/')),
+        Tool::Borg => {
+            repo.contains("://")
+                || repo
+                    .split_once(':')
+                    .is_some_and(|(host, _)| !host.is_empty() && !host.contains('/'))
+        }
+    };
+    if remote && !repo.starts_with('/') {
+        repo.to_string()
+    } else {
+        resolve_against(base_dir, repo).display().to_string()
+    }
+}
+
 fn restore(r: &mut Resolver, key: &str, raw: RawRestore) -> Option<RestoreConfig> {
     let k = |field: &str| format!("{key}.restore.{field}");
     let latest = r.value(&k("latest"), raw.latest);
+    for (i, p) in raw.include.iter().enumerate() {
+        if p.trim().is_empty() || p.chars().any(char::is_control) {
+            r.error(
+                format!("{key}.restore.include[{i}]"),
+                "must be a path inside the snapshot or archive, on one line",
+            );
+        }
+    }
     let min_files = r.value(&k("min_files"), raw.min_files);
     let max_bytes = r.optional(&k("max_bytes"), raw.max_bytes);
     if max_bytes.flatten().is_some_and(|s| s.0 == 0) {
@@ -469,6 +762,7 @@ fn restore(r: &mut Resolver, key: &str, raw: RawRestore) -> Option<RestoreConfig
     }
     Some(RestoreConfig {
         latest: latest?,
+        include: raw.include,
         expect: raw.expect,
         min_files: min_files?,
         max_bytes: max_bytes?,
@@ -742,5 +1036,45 @@ impl Default for Alerts {
             errors: Vec::new(),
         };
         alerts(&mut r, RawAlerts::default(), Path::new("/")).expect("the defaults are valid")
+    }
+}
+
+#[cfg(test)]
+mod repository_tests {
+    use super::{Tool, local_repository};
+    use std::path::Path;
+
+    #[test]
+    fn local_repositories_are_made_absolute_and_backends_kept() {
+        let base = Path::new("/etc/bm");
+        let restic = |r| local_repository(Tool::Restic, r, base);
+        assert_eq!(restic("repo"), "/etc/bm/repo");
+        assert_eq!(restic("/srv/restic"), "/srv/restic");
+        assert_eq!(restic("local:repo"), "/etc/bm/repo");
+        assert_eq!(restic("sftp:host:/srv/r"), "sftp:host:/srv/r");
+        assert_eq!(
+            restic("s3:s3.amazonaws.com/bucket"),
+            "s3:s3.amazonaws.com/bucket"
+        );
+        assert_eq!(restic("rest:https://u:p@h/"), "rest:https://u:p@h/");
+        let borg = |r| local_repository(Tool::Borg, r, base);
+        assert_eq!(borg("repo"), "/etc/bm/repo");
+        assert_eq!(borg("./a:b/repo"), "/etc/bm/./a:b/repo");
+        assert_eq!(borg("ssh://borg@vault/./web"), "ssh://borg@vault/./web");
+        assert_eq!(borg("borg@vault:web"), "borg@vault:web");
+    }
+
+    #[test]
+    fn credentials_in_a_repository_are_never_shown() {
+        use super::without_userinfo;
+        assert_eq!(
+            without_userinfo("rest:https://user:s3cret@host:8000/repo"),
+            "rest:https://[redacted]@host:8000/repo"
+        );
+        assert_eq!(
+            without_userinfo("ssh://borg@vault/./web"),
+            "ssh://[redacted]@vault/./web"
+        );
+        assert_eq!(without_userinfo("/srv/restic"), "/srv/restic");
     }
 }

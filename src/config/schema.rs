@@ -12,6 +12,7 @@ use super::{
     SmtpSecurity, SourceKind, TimestampMode,
 };
 use serde::Deserialize;
+use std::collections::BTreeMap;
 use std::time::Duration;
 
 const fn secs(s: u64) -> Raw<DurationValue> {
@@ -58,10 +59,30 @@ pub struct RawBackups {
 pub struct RawLocation {
     /// Required: `None` is reported by `resolve`.
     pub name: Option<Raw<String>>,
-    /// Required: `None` is reported by `resolve`.
+    /// Required for `kind: files`: `None` is reported by `resolve`.
     pub path: Option<Raw<String>>,
     #[serde(rename = "type")]
     pub kind: LocationType,
+    /// Where the backups come from: files under `path` (the default), a backup tool's
+    /// repository, or a job log.
+    #[serde(rename = "kind")]
+    pub source: SourceKind,
+    /// `kind: restic` / `kind: borg`: the repository, as the tool names it.
+    pub repository: Option<Raw<String>>,
+    /// `kind: restic`: a file holding the repository password.
+    pub password_file: Option<Raw<String>>,
+    /// `kind: restic`: a command that prints the repository password.
+    pub password_command: Option<Raw<String>>,
+    /// `kind: restic`: the restic binary (default `restic` on `PATH`).
+    pub restic_bin: Option<Raw<String>>,
+    /// `kind: borg`: a file holding the repository passphrase.
+    pub passphrase_file: Option<Raw<String>>,
+    /// `kind: borg`: the borg binary (default `borg` on `PATH`).
+    pub borg_bin: Option<Raw<String>>,
+    /// `kind: restic` / `kind: borg`: environment for the tool (its backends' settings).
+    pub env: BTreeMap<String, Raw<String>>,
+    /// `kind: restic`: which snapshots of the repository are this location's.
+    pub snapshots: Option<RawSnapshotFilter>,
     pub patterns: Vec<String>,
     pub exclude: Vec<String>,
     pub recursive: Raw<bool>,
@@ -81,9 +102,6 @@ pub struct RawLocation {
     pub test_restore: Raw<bool>,
     pub restore: RawRestore,
     pub min_free_space: Raw<SizeOrPercent>,
-    /// Where the backups come from: files under `path` (the default) or a job log.
-    #[serde(rename = "kind")]
-    pub source: SourceKind,
     /// `kind: job_log`: the database the backup system logs its runs into (a secret).
     pub database_url: Option<Raw<String>>,
     /// `kind: job_log`: the read-only query returning one row per job run.
@@ -135,6 +153,15 @@ impl Default for RawLocation {
             name: None,
             path: None,
             kind: LocationType::Generic,
+            source: SourceKind::Files,
+            repository: None,
+            password_file: None,
+            password_command: None,
+            restic_bin: None,
+            passphrase_file: None,
+            borg_bin: None,
+            env: BTreeMap::new(),
+            snapshots: None,
             patterns: vec!["*".into()],
             exclude: Vec::new(),
             recursive: Raw::Value(false),
@@ -154,7 +181,6 @@ impl Default for RawLocation {
             test_restore: Raw::Value(true),
             restore: RawRestore::default(),
             min_free_space: Raw::Value(SizeOrPercent::Percent(0.05)),
-            source: SourceKind::Files,
             database_url: None,
             query: None,
             query_timeout: None,
@@ -164,10 +190,22 @@ impl Default for RawLocation {
     }
 }
 
+/// The snapshots of a shared restic repository that belong to one location: those of
+/// `host`, carrying every tag of `tags`, of every path of `paths`.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct RawSnapshotFilter {
+    pub host: Option<Raw<String>>,
+    pub tags: Vec<String>,
+    pub paths: Vec<String>,
+}
+
 #[derive(Debug, Clone, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct RawRestore {
     pub latest: Raw<Positive>,
+    /// Paths of a snapshot or archive to restore (tool repositories); empty: all of it.
+    pub include: Vec<String>,
     pub expect: Vec<String>,
     pub min_files: Raw<u32>,
     /// `None`: the larger of 1 GiB and 50 × the backup's size.
@@ -195,6 +233,7 @@ impl Default for RawRestore {
     fn default() -> Self {
         RawRestore {
             latest: Raw::Value(Positive(1)),
+            include: Vec::new(),
             expect: Vec::new(),
             min_files: Raw::Value(1),
             max_bytes: None,

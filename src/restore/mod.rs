@@ -295,70 +295,74 @@ fn test_location(ctx: &RunContext, sel: &SelectedLocation, summary: &mut Summary
         considered.insert(backup.path.clone());
         let path = loc.root.join(&backup.path);
         // The name itself, never followed: a link swapped in is not what the scan saw.
-        let (outcome, carried_from) = match std::fs::symlink_metadata(&path) {
-            Err(e) => (
-                skipped_outcome(format!("cannot read the backup file: {e}")),
-                None,
-            ),
-            Ok(meta) if !meta.is_file() => (
-                skipped_outcome(format!(
-                    "{:?} is no longer a regular file (a symbolic link or special file took its place): not followed",
-                    backup.path
-                )),
-                None,
-            ),
-            Ok(meta)
-                if meta.len() != backup.seen_size || mtime_ns(&meta) != backup.seen_mtime_ns =>
-            {
-                (
-                    skipped_outcome(changed(Path::new(&backup.path)).to_string()),
-                    None,
-                )
-            }
-            Ok(meta) => {
-                let (size, mtime_ns) = (meta.len(), mtime_ns(&meta));
-                let seen = Seen {
-                    size,
-                    mtime_ns,
-                    dev_ino: Some((meta.dev(), meta.ino())),
-                };
-                let previous = ctx
-                    .store
-                    .previous_restore_verdict(backup.id, size, mtime_ns, &settings)?;
-                match previous {
-                    Some(prev) => {
-                        found.extend(
-                            open.iter()
-                                .filter(|p| p.problem.path.as_deref() == Some(&backup.path))
-                                .map(|p| p.problem.clone()),
-                        );
-                        let detail = format!(
-                            "unchanged since the test at {}{}",
-                            ctx.local_rfc3339(prev.at),
-                            prev.detail.map(|d| format!(": {d}")).unwrap_or_default()
-                        );
-                        let outcome = Outcome {
-                            format: prev.format,
-                            result: prev.verdict,
-                            files: prev.files,
-                            bytes: prev.bytes,
-                            database: prev.database,
-                            duration_ms: 0,
-                            detail: Some(detail),
-                            problem: None,
-                        };
-                        (outcome, Some(prev.original_id))
+        let (outcome, carried_from) = match &loc.repository {
+            // A snapshot or archive never changes: its verdict stands while the settings do.
+            Some(repo) => match ctx.store.previous_restore_verdict(
+                backup.id,
+                backup.seen_size,
+                backup.seen_mtime_ns,
+                &settings,
+            )? {
+                Some(prev) => {
+                    found.extend(open_problems_of(&open, &backup.path));
+                    carried(ctx, prev)
+                }
+                None => {
+                    let outcome = test_repository_backup(ctx, loc, repo, backup)?;
+                    if let Some(kind) = outcome.problem {
+                        found.push(problem(loc, &backup.path, kind, &outcome));
                     }
-                    None => {
-                        let outcome = test_backup(ctx, loc, &path, &seen)?;
-                        if let Some(kind) = outcome.problem {
-                            found.push(problem(loc, &backup.path, kind, &outcome));
+                    found.extend(hollow(ctx, sel, backup, &outcome)?);
+                    (outcome, None)
+                }
+            },
+            None => match std::fs::symlink_metadata(&path) {
+                Err(e) => (
+                    skipped_outcome(format!("cannot read the backup file: {e}")),
+                    None,
+                ),
+                Ok(meta) if !meta.is_file() => (
+                    skipped_outcome(format!(
+                        "{:?} is no longer a regular file (a symbolic link or special file took its place): not followed",
+                        backup.path
+                    )),
+                    None,
+                ),
+                Ok(meta)
+                    if meta.len() != backup.seen_size
+                        || mtime_ns(&meta) != backup.seen_mtime_ns =>
+                {
+                    (
+                        skipped_outcome(changed(Path::new(&backup.path)).to_string()),
+                        None,
+                    )
+                }
+                Ok(meta) => {
+                    let (size, mtime_ns) = (meta.len(), mtime_ns(&meta));
+                    let seen = Seen {
+                        size,
+                        mtime_ns,
+                        dev_ino: Some((meta.dev(), meta.ino())),
+                    };
+                    let previous = ctx
+                        .store
+                        .previous_restore_verdict(backup.id, size, mtime_ns, &settings)?;
+                    match previous {
+                        Some(prev) => {
+                            found.extend(open_problems_of(&open, &backup.path));
+                            carried(ctx, prev)
                         }
-                        found.extend(hollow(ctx, sel, backup, &outcome)?);
-                        (outcome, None)
+                        None => {
+                            let outcome = test_backup(ctx, loc, &path, &seen)?;
+                            if let Some(kind) = outcome.problem {
+                                found.push(problem(loc, &backup.path, kind, &outcome));
+                            }
+                            found.extend(hollow(ctx, sel, backup, &outcome)?);
+                            (outcome, None)
+                        }
                     }
                 }
-            }
+            },
         };
         tracing::info!(
             location = %loc.name,
@@ -367,9 +371,15 @@ fn test_location(ctx: &RunContext, sel: &SelectedLocation, summary: &mut Summary
             outcome.result,
             outcome.detail.as_deref().unwrap_or("")
         );
-        let (size, mtime_ns) = std::fs::symlink_metadata(&path)
-            .map(|m| (m.len(), mtime_ns(&m)))
-            .unwrap_or((backup.seen_size, backup.seen_mtime_ns));
+        // A snapshot or archive is what its tool listed (its name may also be a file's
+        // in the repository's directory).
+        let seen = (backup.seen_size, backup.seen_mtime_ns);
+        let (size, mtime_ns) = match loc.repository {
+            Some(_) => seen,
+            None => std::fs::symlink_metadata(&path)
+                .map(|m| (m.len(), mtime_ns(&m)))
+                .unwrap_or(seen),
+        };
         verdicts.push((outcome.result, outcome.detail.clone()));
         ctx.store.record_restore_test(&NewRestoreTest {
             backup_id: backup.id,
@@ -413,6 +423,70 @@ fn test_location(ctx: &RunContext, sel: &SelectedLocation, summary: &mut Summary
         ctx.now,
     )?;
     Ok(())
+}
+
+/// The open restore problems of one backup (kept open with a carried verdict).
+fn open_problems_of<'a>(
+    open: &'a [crate::store::StoredProblem],
+    path: &'a str,
+) -> impl Iterator<Item = Problem> + 'a {
+    open.iter()
+        .filter(move |p| p.problem.path.as_deref() == Some(path))
+        .map(|p| p.problem.clone())
+}
+
+/// An earlier verdict on an unchanged backup, carried into this run.
+fn carried(ctx: &RunContext, prev: crate::store::PreviousVerdict) -> (Outcome, Option<i64>) {
+    let detail = format!(
+        "unchanged since the test at {}{}",
+        ctx.local_rfc3339(prev.at),
+        prev.detail.map(|d| format!(": {d}")).unwrap_or_default()
+    );
+    let outcome = Outcome {
+        format: prev.format,
+        result: prev.verdict,
+        files: prev.files,
+        bytes: prev.bytes,
+        database: prev.database,
+        duration_ms: 0,
+        detail: Some(detail),
+        problem: None,
+    };
+    (outcome, Some(prev.original_id))
+}
+
+/// Have a repository's tool restore one snapshot or archive into a fresh sandbox, then
+/// validate what it wrote (`expect`, `min_files`) as for an extracted archive.
+fn test_repository_backup(
+    ctx: &RunContext,
+    loc: &Location,
+    repo: &crate::config::ToolRepository,
+    backup: &BackupRow,
+) -> Result<Outcome> {
+    let started = Instant::now();
+    let parent = scratch_parent(ctx, loc);
+    let tally = Tally::new(&loc.restore.expect).context("restore.expect")?;
+    let sandbox = Sandbox::create(&parent, loc.restore.max_bytes_for(backup.size), tally)
+        .with_context(|| format!("cannot create a restore sandbox under {}", parent.display()))?
+        .with_timeout(loc.restore.timeout.0)
+        .with_max_entries(u64::from(loc.restore.max_entries));
+    let result = crate::source::repository::restore_into(ctx, loc, repo, &backup.path, &sandbox)
+        .and_then(|()| validate(&sandbox, &loc.restore));
+    let (result, detail, problem) = match result {
+        Ok(()) => (Verdict::Passed, None, None),
+        Err(RestoreError::Skipped(reason)) => (Verdict::Skipped, Some(reason), None),
+        Err(e) => (Verdict::Failed, Some(e.to_string()), e.kind()),
+    };
+    Ok(Outcome {
+        format: format!("{} {}", repo.tool.name(), repo.tool.backup_word()),
+        result,
+        files: sandbox.tally.files(),
+        bytes: sandbox.restored().min(sandbox.limit()),
+        database: None,
+        duration_ms: started.elapsed().as_millis() as u64,
+        detail,
+        problem,
+    })
 }
 
 /// `restore_untested`: every backup considered this run was skipped, so nothing proves
@@ -494,6 +568,9 @@ struct Fingerprint<'a> {
     mysql: bool,
     max_entries: u32,
     decoder_memory: u64,
+    /// Left out while empty, so that stores from before it existed keep their verdicts.
+    #[serde(skip_serializing_if = "<[String]>::is_empty")]
+    include: &'a [String],
     /// Left out while no key is configured, so that stores from before keys existed
     /// keep their verdicts.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -510,6 +587,7 @@ fn settings_fingerprint(r: &RestoreConfig) -> String {
         mysql: r.mysql_url.is_some(),
         max_entries: r.max_entries,
         decoder_memory: r.decoder_memory.0,
+        include: &r.include,
         decrypt: (r.decrypt != DecryptConfig::default()).then_some([
             r.decrypt.age_identity_file.as_deref(),
             r.decrypt.gpg_key_file.as_deref(),

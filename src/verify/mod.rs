@@ -56,6 +56,14 @@ pub fn run(ctx: &RunContext) -> Result<Summary> {
     let mut batch = Vec::new();
     let mut planned = 0;
     for sel in &ctx.locations {
+        if let Some(repo) = &sel.config.repository {
+            let checked = crate::source::repository::verify(ctx, sel, repo)
+                .with_context(|| format!("verifying location {}", sel.config.name))?;
+            summary.checked += checked.checked;
+            summary.passed += checked.passed;
+            summary.failed += checked.failed;
+            continue;
+        }
         if let Some(p) = plan(ctx, sel)? {
             planned += p.present.len();
             batch.push(p);

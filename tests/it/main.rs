@@ -5,6 +5,7 @@ mod common;
 mod support;
 
 mod alerts;
+mod borg;
 mod cli;
 mod config;
 mod example;
@@ -22,6 +23,7 @@ mod month;
 mod prometheus;
 mod reliability;
 mod report;
+mod restic;
 mod restore;
 mod restore_depth;
 mod schema;

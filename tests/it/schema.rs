@@ -31,7 +31,7 @@ fn validator(file: &str) -> Validator {
         .unwrap_or_else(|e| panic!("{file}: {e}"))
 }
 
-fn run_schema() -> Validator {
+pub fn run_schema() -> Validator {
     validator("run.schema.json")
 }
 
@@ -45,7 +45,7 @@ fn errors(v: &Validator, doc: &Value) -> Vec<String> {
         .collect()
 }
 
-fn assert_valid(v: &Validator, doc: &Value) {
+pub fn assert_valid(v: &Validator, doc: &Value) {
     let errors = errors(v, doc);
     assert!(
         errors.is_empty(),

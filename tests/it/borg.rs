@@ -1,0 +1,183 @@
+//! `kind: borg`: real borg repositories made in the test, archives with chosen times
+//! (`borg create --timestamp`, UTC), judged through the binary like files. Skipped
+//! (saying so) when borg is not installed, except under CI.
+
+use crate::common::{Workspace, sh, ts};
+use crate::restic::have;
+
+const PASSPHRASE: &str = "borg-passphrase-0c55e2";
+
+/// A workspace with an encrypted borg repository `repo` (passphrase in `pw`, 0600) and
+/// data to back up in `data/`. borg's own state stays in the workspace.
+fn repository() -> Workspace {
+    let ws = Workspace::new();
+    std::fs::write(ws.path("pw"), format!("{PASSPHRASE}\n")).unwrap();
+    sh(
+        &ws,
+        "chmod 600 pw && mkdir -p data && echo hello > data/index.html && \
+         head -c 4096 /dev/urandom > data/dump.sql && \
+         BORG_BASE_DIR=$PWD/borg-home BORG_PASSCOMMAND='cat pw' borg init -e repokey repo 2>/dev/null",
+    );
+    ws
+}
+
+/// Archive `data/` as `name`, taken at `time` (UTC, `YYYY-MM-DDTHH:MM:SS`).
+fn archive(ws: &Workspace, name: &str, time: &str) {
+    sh(
+        ws,
+        &format!(
+            "BORG_BASE_DIR=$PWD/borg-home BORG_PASSCOMMAND='cat pw' borg create --timestamp {time} repo::{name} data"
+        ),
+    );
+}
+
+fn config(ws: &Workspace, extra: &str) {
+    ws.write_config(&format!(
+        "timezone: Europe/Berlin
+backups:
+  locations:
+    - name: vault
+      kind: borg
+      repository: repo
+      passphrase_file: pw
+      schedule: daily
+      at: \"03:00\"
+{extra}"
+    ));
+}
+
+#[test]
+fn archives_are_backups_and_a_missing_night_is_missing_backup() {
+    if !have("borg") {
+        return;
+    }
+    let mut ws = repository();
+    // 02:00 UTC is 03:00 in Berlin: each archive lands at the start of its slot.
+    archive(&ws, "db-2026-12-01", "2026-12-01T02:00:30");
+    archive(&ws, "db-2026-12-02", "2026-12-02T02:00:30");
+    // An archive of another job in the same repository is not this location's.
+    archive(&ws, "web-2026-12-03", "2026-12-03T02:00:30");
+    config(&ws, "      patterns: [\"db-*\"]\n");
+    ws.now = Some(ts("2026-12-03T12:00:00Z"));
+    let (run, doc) = ws.run_json(&["--monitor"]);
+    assert_eq!(run.code, 2, "{doc:#}");
+    assert_eq!(run.kinds(), ["missing_backup"], "{doc:#}");
+    let rows: String = ws.store_value(
+        "SELECT group_concat(path || '@' || ts || '@' || size, ',') FROM (SELECT * FROM backups ORDER BY ts)",
+    );
+    let first = format!("db-2026-12-01@{}@", ts("2026-12-01T02:00:30Z").timestamp());
+    assert!(rows.starts_with(&first), "borg's time read as UTC: {rows}");
+    assert!(
+        rows.split(',')
+            .all(|r| r.rsplit('@').next().unwrap().parse::<u64>().unwrap() > 4096),
+        "sizes from borg info: {rows}"
+    );
+
+    archive(&ws, "db-2026-12-03", "2026-12-03T02:10:00");
+    let (run, doc) = ws.run_json(&["--monitor", "--verify"]);
+    assert_eq!(run.code, 0, "{doc:#}");
+    // The check covers the repository and the location's archives of the window.
+    let detail: String = ws.store_value("SELECT detail FROM verifications");
+    assert_eq!(
+        detail,
+        "borg check of the repository and the newest 3 archives: no errors"
+    );
+}
+
+#[test]
+fn a_damaged_segment_fails_verify() {
+    if !have("borg") {
+        return;
+    }
+    let mut ws = repository();
+    archive(&ws, "db-2026-12-01", "2026-12-01T02:00:00");
+    config(&ws, "");
+    ws.now = Some(ts("2026-12-01T12:00:00Z"));
+    let (run, doc) = ws.run_json(&["--monitor", "--verify"]);
+    assert_eq!(run.code, 0, "{doc:#}");
+    assert_eq!(doc["verification"]["passed"], 1, "{doc:#}");
+    sh(
+        &ws,
+        "for f in repo/data/0/*; do \
+         python3 -c 'import sys; p=sys.argv[1]; b=bytearray(open(p,\"rb\").read()); b[len(b)//2]^=0xff; open(p,\"wb\").write(b)' \"$f\"; done",
+    );
+    let (run, doc) = ws.run_json(&["--verify"]);
+    assert_eq!(run.code, 2, "{doc:#}");
+    assert_eq!(run.kinds(), ["checksum_mismatch"], "{doc:#}");
+    let message = doc["problems"][0]["message"].as_str().unwrap();
+    assert!(message.contains("borg check"), "{message}");
+    assert!(message.contains("found damage"), "{message}");
+}
+
+#[test]
+fn a_wrong_passphrase_is_location_unavailable() {
+    if !have("borg") {
+        return;
+    }
+    let mut ws = repository();
+    archive(&ws, "db-2026-12-01", "2026-12-01T02:00:00");
+    std::fs::write(ws.path("pw"), "not-the-passphrase-77\n").unwrap();
+    config(&ws, "");
+    ws.now = Some(ts("2026-12-01T12:00:00Z"));
+    let (run, doc) = ws.run_json(&["--monitor", "--test-restore"]);
+    assert_eq!(run.code, 2, "{doc:#}");
+    assert!(
+        run.kinds().contains(&"location_unavailable".to_string()),
+        "{doc:#}"
+    );
+    let all = format!("{}{}", run.stdout, run.stderr);
+    assert!(all.contains("wrong password"), "{all}");
+    assert!(all.contains("passphrase_file"), "{all}");
+    for secret in ["not-the-passphrase-77", PASSPHRASE] {
+        assert!(!all.contains(secret), "{secret} shown: {all}");
+    }
+}
+
+#[test]
+fn the_newest_archive_is_extracted_and_validated() {
+    if !have("borg") {
+        return;
+    }
+    let mut ws = repository();
+    archive(&ws, "db-2026-11-30", "2026-11-30T02:00:00");
+    sh(&ws, "echo new > data/customers.csv");
+    archive(&ws, "db-2026-12-01", "2026-12-01T02:00:00");
+    config(
+        &ws,
+        "      restore: { expect: [\"customers.csv\", \"dump.sql\"], min_files: 3 }
+    - name: wanting
+      kind: borg
+      repository: repo
+      passphrase_file: pw
+      restore: { expect: [\"orders.csv\"] }
+    - name: partial
+      kind: borg
+      repository: repo
+      passphrase_file: pw
+      restore: { include: [\"data/customers.csv\"], expect: [\"customers.csv\"] }
+",
+    );
+    ws.now = Some(ts("2026-12-01T12:00:00Z"));
+    let (run, doc) = ws.run_json(&["--monitor", "--test-restore"]);
+    assert_eq!(run.code, 2, "{doc:#}");
+    let results = doc["restore_tests"]["results"].as_array().unwrap();
+    let of = |loc: &str| results.iter().find(|r| r["location"] == loc).unwrap();
+    assert_eq!(of("vault")["result"], "passed", "{doc:#}");
+    assert_eq!(of("vault")["path"], "db-2026-12-01", "the newest archive");
+    assert_eq!(of("vault")["format"], "borg archive");
+    assert_eq!(of("vault")["files"], 3);
+    assert_eq!(of("wanting")["result"], "failed");
+    assert_eq!(of("partial")["result"], "passed", "{doc:#}");
+    assert_eq!(of("partial")["files"], 1, "only the included path");
+    assert_eq!(run.kinds(), ["restore_failed"], "{doc:#}");
+
+    // An unchanged archive keeps its verdict: it is not extracted again.
+    let (_, doc) = ws.run_json(&["--test-restore", "--location-name", "vault"]);
+    let detail = doc["restore_tests"]["results"][0]["detail"]
+        .as_str()
+        .unwrap();
+    assert!(
+        detail.starts_with("unchanged since the test at"),
+        "{detail}"
+    );
+}
