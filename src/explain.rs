@@ -189,7 +189,7 @@ fn explain_location(
         error: None,
         unreadable: Vec::new(),
     };
-    let found = match scan::scan(loc, tz, now) {
+    let found = match crate::source::of(loc).list(loc, tz, now) {
         Ok(found) => found,
         Err(e) => {
             out.error = Some(e.to_string());

@@ -22,6 +22,7 @@ pub mod restore;
 pub mod run;
 pub mod scan;
 pub mod schedule;
+pub mod source;
 pub mod stale;
 pub mod store;
 pub mod summary;

@@ -4,7 +4,8 @@
 use crate::config::{Location, SizeOrPercent};
 use crate::problem::{Kind, Operation, Problem, Severity, SlotStart};
 use crate::run::{RunContext, SelectedLocation};
-use crate::scan::{self, ScanError};
+use crate::scan;
+use crate::source::{self, SourceError};
 use crate::schedule;
 use crate::store::BackupRow;
 use anyhow::{Context, Result};
@@ -30,7 +31,7 @@ pub fn run(ctx: &RunContext) -> Result<Vec<MonitorOutcome>> {
 /// see new files and never touch vanished ones. Monitor problems are left as they are.
 pub fn refresh(ctx: &RunContext) -> Result<()> {
     for sel in &ctx.locations {
-        match scan::scan(sel.config, &ctx.tz(), ctx.now) {
+        match source::of(sel.config).list(sel.config, &ctx.tz(), ctx.now) {
             Ok(found) => {
                 ctx.store
                     .sync_partial_scan(sel.id, &found.files, &found.unreadable, ctx.now)
@@ -54,7 +55,8 @@ fn monitor_location(ctx: &RunContext, sel: &SelectedLocation) -> Result<MonitorO
     let mut gaps = Vec::new();
     scan::rederive(ctx.store, sel.id, loc, &tz)
         .with_context(|| format!("deriving the backup timestamps of location {}", loc.name))?;
-    match scan::scan(loc, &tz, ctx.now) {
+    let source = source::of(loc);
+    match source.list(loc, &tz, ctx.now) {
         Err(e) => {
             tracing::warn!(location = %loc.name, "location unavailable: {e}");
             ctx.store
@@ -62,7 +64,12 @@ fn monitor_location(ctx: &RunContext, sel: &SelectedLocation) -> Result<MonitorO
             outcome.problems.push(unavailable_problem(loc, &e));
         }
         Ok(found) => {
-            let space = scan::disk_space(&loc.root);
+            // Only where the backups sit on a filesystem of this machine.
+            let space = source
+                .capabilities()
+                .free_space
+                .then(|| source.disk_space())
+                .flatten();
             ctx.store
                 .record_location_scan(sel.id, true, space, ctx.now)?;
             let sync = ctx
@@ -103,12 +110,8 @@ fn monitor_location(ctx: &RunContext, sel: &SelectedLocation) -> Result<MonitorO
     Ok(outcome)
 }
 
-fn unavailable_problem(loc: &Location, e: &ScanError) -> Problem {
-    let hint = match e {
-        ScanError::Missing { .. } => "is the backup volume mounted?",
-        ScanError::NotADirectory { .. } => "point `path` at the directory that holds the backups",
-        ScanError::Unreadable { .. } => "check the permissions of the user running backup-monitor",
-    };
+fn unavailable_problem(loc: &Location, e: &SourceError) -> Problem {
+    let hint = e.hint();
     Problem::new(
         Kind::LocationUnavailable,
         Severity::Critical,
