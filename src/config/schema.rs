@@ -81,6 +81,23 @@ pub struct RawLocation {
     pub test_restore: Raw<bool>,
     pub restore: RawRestore,
     pub min_free_space: Raw<SizeOrPercent>,
+    /// Where an `s3://` path's bucket is and how to sign in.
+    pub s3: Option<RawS3>,
+}
+
+/// `s3:` of a location whose `path` is `s3://BUCKET/PREFIX`. Credentials default to
+/// `AWS_ACCESS_KEY_ID`, `AWS_SECRET_ACCESS_KEY` and `AWS_SESSION_TOKEN`; the region to
+/// `AWS_REGION` (then `us-east-1`); the endpoint to AWS's for the region; `path_style`
+/// to true when an endpoint is given (S3-compatible servers), false for AWS.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct RawS3 {
+    pub endpoint: Option<Raw<String>>,
+    pub region: Option<Raw<String>>,
+    pub path_style: Option<Raw<bool>>,
+    pub access_key_id: Option<Raw<String>>,
+    pub secret_access_key: Option<Raw<String>>,
+    pub session_token: Option<Raw<String>>,
 }
 
 impl Default for RawLocation {
@@ -108,6 +125,7 @@ impl Default for RawLocation {
             test_restore: Raw::Value(true),
             restore: RawRestore::default(),
             min_free_space: Raw::Value(SizeOrPercent::Percent(0.05)),
+            s3: None,
         }
     }
 }

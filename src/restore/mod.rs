@@ -801,7 +801,15 @@ fn restore(
         path,
         beside: Some(path),
     };
-    restore_stream(sandbox, services, backup, &mut same_file, progress, format, memory)
+    restore_stream(
+        sandbox,
+        services,
+        backup,
+        &mut same_file,
+        progress,
+        format,
+        memory,
+    )
 }
 
 /// An object of a source without local paths, streamed into the same pipeline as a
@@ -848,7 +856,15 @@ fn restore_object(
         path: Path::new(rel),
         beside: None,
     };
-    restore_stream(sandbox, services, backup, &mut same_file, progress, format, memory)
+    restore_stream(
+        sandbox,
+        services,
+        backup,
+        &mut same_file,
+        progress,
+        format,
+        memory,
+    )
 }
 
 /// A backup opened for a restore test: its stream from the first byte, its name (what it

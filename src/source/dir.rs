@@ -121,11 +121,11 @@ impl Source for DirSource {
             return Err(format!("is {} bytes, too large to read", meta.len()));
         }
         let mut file = file;
-        super::read_bounded(&mut file, max)
-            .map(Some)
-            .map_err(|e| match e.starts_with("is more than") {
+        super::read_bounded(&mut file, max).map(Some).map_err(|e| {
+            match e.starts_with("is more than") {
                 true => format!("grew past {max} bytes while being read"),
                 false => e,
-            })
+            }
+        })
     }
 }

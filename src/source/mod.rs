@@ -10,7 +10,7 @@
 //! seek is spooled first. Not for: judging (monitor, verify, restore) or recording.
 
 pub mod dir;
-// pub mod s3;
+pub mod s3;
 
 use crate::config::Location;
 use crate::scan::{ScanError, ScanResult};
@@ -73,7 +73,8 @@ impl Fingerprint {
 pub enum SourceError {
     #[error(transparent)]
     Dir(#[from] ScanError),
-
+    #[error(transparent)]
+    S3(#[from] s3::S3Error),
 }
 
 impl SourceError {
@@ -87,12 +88,16 @@ impl SourceError {
             SourceError::Dir(ScanError::Unreadable { .. }) => {
                 "check the permissions of the user running backup-monitor"
             }
+            SourceError::S3(e) => e.hint(),
         }
     }
 
     /// The object is not there (any more).
     pub fn is_not_found(&self) -> bool {
-        matches!(self, SourceError::Dir(ScanError::Missing { .. }))
+        match self {
+            SourceError::Dir(e) => matches!(e, ScanError::Missing { .. }),
+            SourceError::S3(e) => e.is_not_found(),
+        }
     }
 }
 
@@ -142,7 +147,10 @@ pub trait Source: Send + Sync {
 
 /// The source of a location, per its `path`.
 pub fn of(loc: &Location) -> Arc<dyn Source> {
-    Arc::new(dir::DirSource::new(loc.root.clone()))
+    match &loc.s3 {
+        Some(s3) => Arc::new(s3::S3Source::new(s3)),
+        None => Arc::new(dir::DirSource::new(loc.root.clone())),
+    }
 }
 
 /// Bytes of a reader, at most `max`: Err(reason) past it.

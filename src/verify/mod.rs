@@ -15,12 +15,12 @@ pub mod sidecar;
 
 use crate::problem::{Kind, Operation, Problem, Severity};
 use crate::run::{RunContext, SelectedLocation};
+use crate::source::Source;
 use crate::store::{BackupRow, Verification, VerifyResult};
 use anyhow::{Context, Result};
 use hash::Algos;
 use judge::{Job, Judge, Judged};
 use sidecar::Sidecars;
-use crate::source::Source;
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 

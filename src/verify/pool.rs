@@ -17,7 +17,10 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 #[derive(Clone)]
 pub enum Target {
     File(PathBuf),
-    Object { source: Arc<dyn Source>, rel: String },
+    Object {
+        source: Arc<dyn Source>,
+        rel: String,
+    },
 }
 
 /// One file to hash.

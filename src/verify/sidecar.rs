@@ -5,8 +5,8 @@
 //! just the digest. Not for: hashing or judging; this only says what digests are expected.
 
 use crate::config::ChecksumAlgo;
-use std::collections::{HashMap, HashSet};
 use crate::source::Source;
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
 /// Sidecar files bigger than this are not read (a SUMS file of a million backups is ~100 MB).
@@ -240,7 +240,9 @@ impl Sidecars {
     /// The sidecars of a directory location.
     #[cfg(test)]
     pub fn new(root: &std::path::Path) -> Sidecars {
-        Sidecars::of(Arc::new(crate::source::dir::DirSource::new(root.to_path_buf())))
+        Sidecars::of(Arc::new(crate::source::dir::DirSource::new(
+            root.to_path_buf(),
+        )))
     }
 
     /// The sidecars beside the backups of `source`.

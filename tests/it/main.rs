@@ -23,6 +23,7 @@ mod reliability;
 mod report;
 mod restore;
 mod restore_depth;
+mod s3;
 mod schema;
 mod snapshots;
 mod timestamps;
