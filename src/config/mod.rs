@@ -1066,8 +1066,8 @@ mod tests {
             e.contains("backups.locations[0].s3") && e.contains("s3://"),
             "{e}"
         );
-        let e =
-            errors("backups:\n  locations:\n    - name: offsite\n      path: s3://B/x\n").join("\n");
+        let e = errors("backups:\n  locations:\n    - name: offsite\n      path: s3://B/x\n")
+            .join("\n");
         assert!(
             e.contains("backups.locations[0].path") && e.contains("bucket"),
             "{e}"

@@ -119,6 +119,9 @@ pub struct S3Source {
     bucket: Result<Bucket, String>,
     credentials: Option<Credentials>,
     http: Result<reqwest::blocking::Client, String>,
+    /// Set once the endpoint could not be reached after every retry: the rest of the
+    /// run's requests fail at once instead of each waiting out its own retries.
+    down: std::sync::Mutex<Option<String>>,
 }
 
 impl S3Source {
@@ -157,6 +160,7 @@ impl S3Source {
             bucket,
             credentials,
             http,
+            down: std::sync::Mutex::new(None),
         }
     }
 
@@ -183,6 +187,12 @@ impl S3Source {
         headers: &[(&str, &str)],
     ) -> Result<reqwest::blocking::Response, S3Error> {
         let http = self.http.as_ref().map_err(|e| S3Error::Setup(e.clone()))?;
+        if let Some(reason) = self.down.lock().ok().and_then(|d| d.clone()) {
+            return Err(S3Error::Unreachable {
+                endpoint: self.cfg.endpoint.clone(),
+                reason: format!("{reason} (earlier in this run)"),
+            });
+        }
         let started = Instant::now();
         let mut attempt = 0;
         loop {
@@ -211,6 +221,16 @@ impl S3Source {
             };
             let pause = backoff(attempt);
             if attempt >= MAX_ATTEMPTS || started.elapsed() + pause > RETRY_BUDGET {
+                if let S3Error::Unreachable { reason, .. } = &failure
+                    && let Ok(mut down) = self.down.lock()
+                {
+                    *down = Some(reason.clone());
+                }
+                if let S3Error::Timeout { .. } = &failure
+                    && let Ok(mut down) = self.down.lock()
+                {
+                    *down = Some("no answer".into());
+                }
                 return Err(failure);
             }
             tracing::debug!("S3 request failed ({failure}); trying again in {pause:?}");

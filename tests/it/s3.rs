@@ -113,6 +113,15 @@ impl TestBucket {
         }
     }
 
+    fn delete(&self, key: &str) {
+        let url = self
+            .bucket
+            .delete_object(Some(&self.credentials), key)
+            .sign(EXPIRY);
+        let r = self.http.delete(url).send().unwrap();
+        assert!(r.status().is_success(), "delete {key}: {:?}", r.text());
+    }
+
     fn put_with_sha256(&self, key: &str, body: &[u8]) {
         use base64::Engine as _;
         use sha2::Digest;
@@ -230,6 +239,16 @@ fn monitor_judges_a_bucket_like_a_directory() {
             );
         }
         b.put(&format!("db/{}", backup_name(3, "tar")), &content(3, 10));
+        // Empty, past retention, and dated in the future.
+        b.put(&format!("db/{}", backup_name(7, "tar")), b"");
+        b.put(
+            &format!("db/{}", backup_name(40, "tar")),
+            &content(40, 1000),
+        );
+        b.put(
+            &format!("db/{}", backup_name(-3, "tar")),
+            &content(33, 1000),
+        );
         // Not backups: a sidecar, a folder marker, an object in a folder (not recursive),
         // and a neighbour prefix that only starts like the location's.
         b.put(&format!("db/{}.sha256", backup_name(4, "tar")), b"00  x\n");
@@ -253,6 +272,9 @@ fn monitor_judges_a_bucket_like_a_directory() {
             "undersized_backup",
             "too_few_backups",
             "no_backups",
+            "empty_backup",
+            "retention_exceeded",
+            "future_timestamp",
         ] {
             assert!(
                 found.contains(&kind.to_string()),
@@ -274,7 +296,7 @@ fn monitor_judges_a_bucket_like_a_directory() {
             .collect();
         assert_eq!(
             paths,
-            [3, 6, 5, 4]
+            [3, 6, 5, 4, 7, 40, -3]
                 .iter()
                 .map(|d| backup_name(*d, "tar"))
                 .collect::<std::collections::BTreeSet<_>>()
@@ -289,6 +311,16 @@ fn monitor_judges_a_bucket_like_a_directory() {
             (0..600).contains(&age),
             "{}: LastModified is the mtime ({age} s ago)",
             server.name
+        );
+
+        // A backup deleted within its retention.
+        b.delete(&format!("db/{}", backup_name(5, "tar")));
+        let (_, doc) = w.run_json(&["--monitor"]);
+        assert!(
+            kinds(&doc).contains(&"deleted_before_retention".to_string()),
+            "{}: {:?}",
+            server.name,
+            kinds(&doc)
         );
 
         // Recursive: the folder's object is a backup too.
