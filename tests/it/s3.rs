@@ -754,3 +754,30 @@ fn a_wrong_server_checksum_is_a_mismatch_and_throttling_is_retried() {
         "SlowDown was retried"
     );
 }
+
+#[test]
+fn a_hostile_listing_is_refused_within_bounds() {
+    let server = tiny_http::Server::http("127.0.0.1:0").unwrap();
+    let endpoint = format!("http://{}", server.server_addr().to_ip().unwrap());
+    std::thread::spawn(move || {
+        for request in server.incoming_requests() {
+            // A listing page far larger than any real one, and not XML.
+            let junk = vec![b'<'; 9 << 20];
+            let _ = request.respond(tiny_http::Response::from_data(junk));
+        }
+    });
+    let server = Server {
+        name: "hostile",
+        endpoint,
+        key_id: "AKIDEXAMPLE".into(),
+        secret: "hostile-secret".into(),
+    };
+    let w = workspace(&server, "bucket", "");
+    let (run, doc) = w.run_json(&["--monitor"]);
+    assert_eq!(run.code, 2, "{}", run.stderr);
+    let message = problem(&doc, "location_unavailable")["message"]
+        .as_str()
+        .unwrap();
+    assert!(message.contains("cannot be used"), "{message}");
+    assert!(message.contains("bytes"), "says why: {message}");
+}
