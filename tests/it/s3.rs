@@ -407,6 +407,20 @@ fn verify_first_sight_flipped_object_and_sidecars() {
             "{}: {k:?}",
             server.name
         );
+
+        // `--accept` takes the object's current bytes as its truth.
+        let accept = w.run(&["--accept", &a, "--reason", "re-uploaded on purpose"]);
+        assert_eq!(
+            accept.code, 0,
+            "{}: {} {}",
+            server.name, accept.stdout, accept.stderr
+        );
+        let (_, doc) = w.run_json(&["--monitor", "--verify"]);
+        assert!(
+            problem_kinds_of(&doc, &a).is_empty(),
+            "{}: {doc:#}",
+            server.name
+        );
     }
 }
 
