@@ -209,7 +209,9 @@ fn explain_location(
                 })
                 .map_err(|e| e.to_string())
         }
-        None => scan::scan(loc, tz, now).map_err(|e| e.to_string()),
+        None => crate::source::of(loc)
+            .list(loc, tz, now)
+            .map_err(|e| e.to_string()),
     };
     let found = match scanned {
         Ok(found) => found,

@@ -4,8 +4,9 @@
 use crate::config::{Location, SizeOrPercent};
 use crate::problem::{Kind, Operation, Problem, Severity, SlotStart};
 use crate::run::{RunContext, SelectedLocation};
-use crate::scan::{self, ScanError};
+use crate::scan;
 use crate::schedule;
+use crate::source::{self, SourceError};
 use crate::store::BackupRow;
 use anyhow::{Context, Result};
 use chrono::{DateTime, Duration, Utc};
@@ -47,7 +48,7 @@ pub fn refresh(ctx: &RunContext) -> Result<()> {
             }
             continue;
         }
-        match scan::scan(sel.config, &ctx.tz(), ctx.now) {
+        match source::of(sel.config).list(sel.config, &ctx.tz(), ctx.now) {
             Ok(found) => {
                 ctx.store
                     .sync_partial_scan(sel.id, &found.files, &found.unreadable, ctx.now)
@@ -69,6 +70,7 @@ fn monitor_location(ctx: &RunContext, sel: &SelectedLocation) -> Result<MonitorO
     };
     let tz = ctx.tz();
     let mut gaps = Vec::new();
+    let source = source::of(loc);
     // A repository's snapshots or archives are listed by its tool, timestamped by it.
     let scanned = match &loc.repository {
         Some(repo) => crate::source::repository::scan(ctx, sel, repo)?
@@ -81,7 +83,9 @@ fn monitor_location(ctx: &RunContext, sel: &SelectedLocation) -> Result<MonitorO
             scan::rederive(ctx.store, sel.id, loc, &tz).with_context(|| {
                 format!("deriving the backup timestamps of location {}", loc.name)
             })?;
-            scan::scan(loc, &tz, ctx.now).map_err(|e| unavailable_problem(loc, &e))
+            source
+                .list(loc, &tz, ctx.now)
+                .map_err(|e| unavailable_problem(loc, &e))
         }
     };
     match scanned {
@@ -92,9 +96,14 @@ fn monitor_location(ctx: &RunContext, sel: &SelectedLocation) -> Result<MonitorO
             outcome.problems.push(problem);
         }
         Ok(found) => {
+            // Only where the backups sit on a filesystem of this machine.
             let space = match loc.repository {
                 Some(_) => None,
-                None => scan::disk_space(&loc.root),
+                None => source
+                    .capabilities()
+                    .free_space
+                    .then(|| source.disk_space())
+                    .flatten(),
             };
             ctx.store
                 .record_location_scan(sel.id, true, space, ctx.now)?;
@@ -136,12 +145,8 @@ fn monitor_location(ctx: &RunContext, sel: &SelectedLocation) -> Result<MonitorO
     Ok(outcome)
 }
 
-fn unavailable_problem(loc: &Location, e: &ScanError) -> Problem {
-    let hint = match e {
-        ScanError::Missing { .. } => "is the backup volume mounted?",
-        ScanError::NotADirectory { .. } => "point `path` at the directory that holds the backups",
-        ScanError::Unreadable { .. } => "check the permissions of the user running backup-monitor",
-    };
+fn unavailable_problem(loc: &Location, e: &SourceError) -> Problem {
+    let hint = e.hint();
     Problem::new(
         Kind::LocationUnavailable,
         Severity::Critical,

@@ -44,6 +44,21 @@ impl Secrets {
         if let Some(url) = &config.monitoring.heartbeat_url {
             secrets.add_url(url);
         }
+        for s3 in config
+            .backups
+            .locations
+            .iter()
+            .filter_map(|l| l.s3.as_ref())
+        {
+            // Bucket credentials: the secret signs requests and is never sent, but a
+            // server or a proxy may still echo the session token.
+            for secret in [&s3.secret_access_key, &s3.session_token]
+                .into_iter()
+                .flatten()
+            {
+                secrets.add(secret);
+            }
+        }
         if let Some(url) = &config.reporting.base_url {
             // The base URL is printed in reports on purpose; only its user-info is secret.
             secrets.add_userinfo(url);

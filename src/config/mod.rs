@@ -333,6 +333,38 @@ pub struct Location {
     pub min_free_space: SizeOrPercent,
     /// `kind: job_log`: the job this location watches (None for every other kind).
     pub job_log: Option<JobLog>,
+    /// Set when `path` is `s3://BUCKET/PREFIX`: where the bucket is and how to sign in.
+    pub s3: Option<S3Location>,
+}
+
+/// A bucket location: `path: s3://BUCKET/PREFIX` with its `s3:` block resolved.
+#[derive(Clone, PartialEq, Eq)]
+pub struct S3Location {
+    pub bucket: String,
+    /// Empty, or ending in `/`: the objects under it are the location's files.
+    pub prefix: String,
+    /// `http(s)://host[:port]`; AWS's regional endpoint when not configured.
+    pub endpoint: String,
+    pub region: String,
+    /// Bucket in the path (`endpoint/bucket/key`) rather than in the host name.
+    pub path_style: bool,
+    pub access_key_id: Option<String>,
+    pub secret_access_key: Option<String>,
+    pub session_token: Option<String>,
+}
+
+impl std::fmt::Debug for S3Location {
+    // Never the secret or the session token, whatever prints a config.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("S3Location")
+            .field("bucket", &self.bucket)
+            .field("prefix", &self.prefix)
+            .field("endpoint", &self.endpoint)
+            .field("region", &self.region)
+            .field("path_style", &self.path_style)
+            .field("access_key_id", &self.access_key_id)
+            .finish_non_exhaustive()
+    }
 }
 
 impl Location {
@@ -1157,5 +1189,67 @@ mod tests {
             !err.contains("must be set"),
             "an unset variable is reported once: {err}"
         );
+    }
+
+    const BUCKET: &str =
+        "backups:\n  locations:\n    - name: offsite\n      path: s3://my-backups/db\n";
+
+    #[test]
+    fn bucket_locations_default_from_the_aws_variables() {
+        let c = parse_in(
+            BUCKET,
+            &[
+                ("AWS_ACCESS_KEY_ID", "AKIDEXAMPLE"),
+                ("AWS_SECRET_ACCESS_KEY", "s3cr3t-value"),
+                ("AWS_REGION", "eu-west-1"),
+            ],
+        )
+        .unwrap();
+        let l = &c.backups.locations[0];
+        let s3 = l.s3.as_ref().unwrap();
+        assert_eq!(
+            (s3.bucket.as_str(), s3.prefix.as_str()),
+            ("my-backups", "db/")
+        );
+        assert_eq!(s3.endpoint, "https://s3.eu-west-1.amazonaws.com");
+        assert!(!s3.path_style, "AWS: virtual-hosted");
+        assert_eq!(s3.access_key_id.as_deref(), Some("AKIDEXAMPLE"));
+        assert_eq!(s3.secret_access_key.as_deref(), Some("s3cr3t-value"));
+        assert_eq!(l.root, PathBuf::from("s3://my-backups/db"));
+        assert!(!format!("{c:?}").contains("s3cr3t-value"), "never in Debug");
+        // An endpoint of one's own: path style, keys from `${VAR}`.
+        let c = parse_in(
+            &format!(
+                "{BUCKET}      s3:\n        endpoint: http://127.0.0.1:9000/\n        access_key_id: k\n        secret_access_key: ${{S}}\n"
+            ),
+            &[("S", "from-var")],
+        )
+        .unwrap();
+        let s3 = c.backups.locations[0].s3.clone().unwrap();
+        assert!(s3.path_style);
+        assert_eq!(s3.endpoint, "http://127.0.0.1:9000");
+        assert_eq!(s3.region, "us-east-1");
+        assert_eq!(s3.secret_access_key.as_deref(), Some("from-var"));
+    }
+
+    #[test]
+    fn bucket_location_errors_name_the_key() {
+        let e = errors(&format!("{MINIMAL}      s3: {{ region: eu-west-1 }}\n")).join("\n");
+        assert!(
+            e.contains("backups.locations[0].s3") && e.contains("s3://"),
+            "{e}"
+        );
+        let e = errors("backups:\n  locations:\n    - name: offsite\n      path: s3://B/x\n")
+            .join("\n");
+        assert!(
+            e.contains("backups.locations[0].path") && e.contains("bucket"),
+            "{e}"
+        );
+        let e = errors(&format!("{BUCKET}      s3: {{ endpoint: ftp://x }}\n")).join("\n");
+        assert!(e.contains("backups.locations[0].s3.endpoint"), "{e}");
+        let e = errors(&format!("{BUCKET}      s3: {{ access_key_id: k }}\n")).join("\n");
+        assert!(e.contains("secret_access_key"), "{e}");
+        let e = errors(&format!("{BUCKET}      s3: {{ secret: x }}\n")).join("\n");
+        assert!(e.contains("secret"), "unknown keys are refused: {e}");
     }
 }

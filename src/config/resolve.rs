@@ -8,13 +8,13 @@ use super::channels;
 use super::env::Env;
 use super::schema::{
     RawAlerts, RawConfig, RawEmailChannel, RawLocation, RawLogging, RawMonitoring, RawReporting,
-    RawRestore,
+    RawRestore, RawS3,
 };
 use super::values::{FromScalar, Raw, shown};
 use super::{
     Alerts, Backups, Config, DecryptConfig, EmailChannel, Location, LogChannel, Logging,
-    Monitoring, RepoSecret, Reporting, RestoreConfig, SlackChannel, SnapshotFilter, SourceKind,
-    Tool, ToolRepository, WebhookChannel, host_name, resolve_against,
+    Monitoring, RepoSecret, Reporting, RestoreConfig, S3Location, SlackChannel, SnapshotFilter,
+    SourceKind, Tool, ToolRepository, WebhookChannel, host_name, resolve_against,
 };
 use crate::schedule::Schedule;
 use std::collections::HashSet;
@@ -390,13 +390,23 @@ fn location(
         },
         _ => None,
     };
+    let s3 = match &path {
+        Some(p) => s3_location(r, &key, p, l.s3),
+        None => Some(None),
+    };
     let path = path?;
     if tool.is_some() {
         repository.as_ref()?;
     }
+    let s3 = s3?;
     let location = Location {
         name: name?,
-        root: resolve_against(base_dir, &path),
+        // A bucket has no directory: its URL stands where messages show the path.
+        root: match s3 {
+            Some(_) => PathBuf::from(&path),
+            None => resolve_against(base_dir, &path),
+        },
+        s3,
         path,
         kind: l.kind,
         source: l.source,
@@ -690,6 +700,128 @@ fn local_repository(tool: Tool, repo: &str, base_dir: &Path) -> String {
     } else {
         resolve_against(base_dir, repo).display().to_string()
     }
+}
+
+/// `s3:` with `path: s3://BUCKET/PREFIX`: `Some(None)` for a directory location.
+fn s3_location(
+    r: &mut Resolver,
+    key: &str,
+    path: &str,
+    raw: Option<RawS3>,
+) -> Option<Option<S3Location>> {
+    let k = |field: &str| format!("{key}.s3.{field}");
+    let Some(rest) = path.strip_prefix("s3://") else {
+        if raw.is_some() {
+            r.error(
+                format!("{key}.s3"),
+                "applies only to a bucket location: write `path: s3://BUCKET/PREFIX`, or remove `s3:`",
+            );
+            return None;
+        }
+        return Some(None);
+    };
+    let raw = raw.unwrap_or_default();
+    let (bucket, prefix) = rest.split_once('/').unwrap_or((rest, ""));
+    let bucket_ok = (3..=63).contains(&bucket.len())
+        && bucket
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || ".-_".contains(c));
+    if !bucket_ok {
+        r.error(
+            format!("{key}.path"),
+            format!(
+                "`{}` does not name a bucket: write s3://BUCKET/PREFIX (3 to 63 lower-case letters, digits, `.`, `-`)",
+                shown(path)
+            ),
+        );
+    }
+    let prefix = prefix.trim_start_matches('/');
+    // The prefix is a folder: `db` lists `db/…`, never `db-old/…`.
+    let prefix = match prefix {
+        "" => String::new(),
+        p if p.ends_with('/') => p.to_string(),
+        p => format!("{p}/"),
+    };
+    let env_or = |r: &mut Resolver, field: &str, raw: Option<Raw<String>>, var: &str| match r
+        .optional_text(&k(field), raw)
+    {
+        Some(None) => Some(r.env.get(var).filter(|v| !v.is_empty()).map(str::to_string)),
+        other => other,
+    };
+    let endpoint = r.optional_text(&k("endpoint"), raw.endpoint);
+    let region = env_or(r, "region", raw.region, "AWS_REGION")
+        .map(|v| v.unwrap_or_else(|| "us-east-1".to_string()));
+    let path_style = r.optional(&k("path_style"), raw.path_style);
+    let access_key_id = env_or(r, "access_key_id", raw.access_key_id, "AWS_ACCESS_KEY_ID");
+    let secret_access_key = env_or(
+        r,
+        "secret_access_key",
+        raw.secret_access_key,
+        "AWS_SECRET_ACCESS_KEY",
+    );
+    let session_token = env_or(r, "session_token", raw.session_token, "AWS_SESSION_TOKEN");
+    if let Some(Some(e)) = &endpoint {
+        let valid = url::Url::parse(e)
+            .ok()
+            .filter(|u| matches!(u.scheme(), "http" | "https") && u.host_str().is_some());
+        match valid {
+            None => r.error(
+                k("endpoint"),
+                format!(
+                    "`{}` is not an http:// or https:// URL of an S3 server",
+                    shown(e)
+                ),
+            ),
+            Some(u) if !u.username().is_empty() || u.password().is_some() => r.error(
+                k("endpoint"),
+                "must not hold credentials: use access_key_id and secret_access_key (the value is not shown)",
+            ),
+            Some(_) => {}
+        }
+    }
+    if let Some(region) = &region
+        && (region.is_empty()
+            || !region
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '-'))
+    {
+        r.error(
+            k("region"),
+            format!("`{}` is not a region name like eu-west-1", shown(region)),
+        );
+    }
+    if let (Some(id), Some(secret)) = (&access_key_id, &secret_access_key)
+        && id.is_some() != secret.is_some()
+    {
+        let missing = if id.is_none() {
+            "access_key_id (or AWS_ACCESS_KEY_ID)"
+        } else {
+            "secret_access_key (or AWS_SECRET_ACCESS_KEY)"
+        };
+        r.error(
+            format!("{key}.s3"),
+            format!("{missing} is missing: give both keys, or neither for a public bucket"),
+        );
+    }
+    let endpoint = endpoint?;
+    let region = region?;
+    let path_style = path_style?.unwrap_or(endpoint.is_some());
+    let endpoint = endpoint
+        .map(|e| e.trim_end_matches('/').to_string())
+        .unwrap_or_else(|| format!("https://s3.{region}.amazonaws.com"));
+    if !bucket_ok {
+        return None;
+    }
+    Some(Some(S3Location {
+        bucket: bucket.to_string(),
+        prefix,
+        endpoint,
+        region,
+        path_style,
+        access_key_id: access_key_id?,
+        secret_access_key: secret_access_key?,
+        session_token: session_token?,
+    }))
 }
 
 fn restore(r: &mut Resolver, key: &str, raw: RawRestore) -> Option<RestoreConfig> {

@@ -102,6 +102,8 @@ pub struct RawLocation {
     pub test_restore: Raw<bool>,
     pub restore: RawRestore,
     pub min_free_space: Raw<SizeOrPercent>,
+    /// Where an `s3://` path's bucket is and how to sign in.
+    pub s3: Option<RawS3>,
     /// `kind: job_log`: the database the backup system logs its runs into (a secret).
     pub database_url: Option<Raw<String>>,
     /// `kind: job_log`: the read-only query returning one row per job run.
@@ -147,6 +149,21 @@ impl Default for RawStatusMap {
     }
 }
 
+/// `s3:` of a location whose `path` is `s3://BUCKET/PREFIX`. Credentials default to
+/// `AWS_ACCESS_KEY_ID`, `AWS_SECRET_ACCESS_KEY` and `AWS_SESSION_TOKEN`; the region to
+/// `AWS_REGION` (then `us-east-1`); the endpoint to AWS's for the region; `path_style`
+/// to true when an endpoint is given (S3-compatible servers), false for AWS.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct RawS3 {
+    pub endpoint: Option<Raw<String>>,
+    pub region: Option<Raw<String>>,
+    pub path_style: Option<Raw<bool>>,
+    pub access_key_id: Option<Raw<String>>,
+    pub secret_access_key: Option<Raw<String>>,
+    pub session_token: Option<Raw<String>>,
+}
+
 impl Default for RawLocation {
     fn default() -> Self {
         RawLocation {
@@ -186,6 +203,7 @@ impl Default for RawLocation {
             query_timeout: None,
             jobs: Vec::new(),
             status_map: RawStatusMap::default(),
+            s3: None,
         }
     }
 }

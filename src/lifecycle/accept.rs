@@ -8,7 +8,7 @@ use super::{Action, Actor, Refused, Report};
 use crate::config::Location;
 use crate::problem::{Kind, Problem};
 use crate::store::BackupRow;
-use crate::verify::hash::{Algos, Outcome, hash_file};
+use crate::verify::hash::{Algos, Outcome, hash_file, hash_object};
 use std::collections::HashSet;
 use std::path::Path;
 
@@ -54,7 +54,12 @@ fn accept_present(
     let file = loc.root.join(&backup.path);
     let mut algos = Algos::default();
     algos.add(loc.checksum);
-    let hashed = hash_file(&file, algos, &|_| {});
+    let source = crate::source::of(loc);
+    let hashed = match source.local_path(&backup.path) {
+        Some(path) => hash_file(&path, algos, &|_| {}),
+        // A bucket's object, streamed.
+        None => hash_object(&*source, &backup.path, algos, &|_| {}),
+    };
     let (digests, stamp) = match hashed.outcome {
         Outcome::Hashed { digests, stamp } => (digests, stamp),
         Outcome::Vanished => {

@@ -291,10 +291,13 @@ fn test_location(ctx: &RunContext, sel: &SelectedLocation, summary: &mut Summary
     let mut found = Vec::new();
     let mut considered = HashSet::new();
     let mut verdicts = Vec::new();
+    let source = crate::source::of(loc);
     for backup in chosen {
         considered.insert(backup.path.clone());
-        let path = loc.root.join(&backup.path);
-        // The name itself, never followed: a link swapped in is not what the scan saw.
+        let at = match source.local_path(&backup.path) {
+            Some(path) => At::File(path),
+            None => At::Object(&*source, &backup.path),
+        };
         let (outcome, carried_from) = match &loc.repository {
             // A snapshot or archive never changes: its verdict stands while the settings do.
             Some(repo) => match ctx.store.previous_restore_verdict(
@@ -316,44 +319,22 @@ fn test_location(ctx: &RunContext, sel: &SelectedLocation, summary: &mut Summary
                     (outcome, None)
                 }
             },
-            None => match std::fs::symlink_metadata(&path) {
-                Err(e) => (
-                    skipped_outcome(format!("cannot read the backup file: {e}")),
-                    None,
-                ),
-                Ok(meta) if !meta.is_file() => (
-                    skipped_outcome(format!(
-                        "{:?} is no longer a regular file (a symbolic link or special file took its place): not followed",
-                        backup.path
-                    )),
-                    None,
-                ),
-                Ok(meta)
-                    if meta.len() != backup.seen_size
-                        || mtime_ns(&meta) != backup.seen_mtime_ns =>
-                {
-                    (
-                        skipped_outcome(changed(Path::new(&backup.path)).to_string()),
-                        None,
-                    )
-                }
-                Ok(meta) => {
-                    let (size, mtime_ns) = (meta.len(), mtime_ns(&meta));
-                    let seen = Seen {
-                        size,
-                        mtime_ns,
-                        dev_ino: Some((meta.dev(), meta.ino())),
-                    };
-                    let previous = ctx
-                        .store
-                        .previous_restore_verdict(backup.id, size, mtime_ns, &settings)?;
+            None => match look(&at, backup) {
+                Err(reason) => (skipped_outcome(reason), None),
+                Ok(seen) => {
+                    let previous = ctx.store.previous_restore_verdict(
+                        backup.id,
+                        seen.size,
+                        seen.mtime_ns,
+                        &settings,
+                    )?;
                     match previous {
                         Some(prev) => {
                             found.extend(open_problems_of(&open, &backup.path));
                             carried(ctx, prev)
                         }
                         None => {
-                            let outcome = test_backup(ctx, loc, &path, &seen)?;
+                            let outcome = test_backup(ctx, loc, &at, &seen)?;
                             if let Some(kind) = outcome.problem {
                                 found.push(problem(loc, &backup.path, kind, &outcome));
                             }
@@ -373,12 +354,11 @@ fn test_location(ctx: &RunContext, sel: &SelectedLocation, summary: &mut Summary
         );
         // A snapshot or archive is what its tool listed (its name may also be a file's
         // in the repository's directory).
-        let seen = (backup.seen_size, backup.seen_mtime_ns);
-        let (size, mtime_ns) = match loc.repository {
-            Some(_) => seen,
-            None => std::fs::symlink_metadata(&path)
+        let (size, mtime_ns) = match (&loc.repository, &at) {
+            (None, At::File(path)) => std::fs::symlink_metadata(path)
                 .map(|m| (m.len(), mtime_ns(&m)))
-                .unwrap_or(seen),
+                .unwrap_or((backup.seen_size, backup.seen_mtime_ns)),
+            _ => (backup.seen_size, backup.seen_mtime_ns),
         };
         verdicts.push((outcome.result, outcome.detail.clone()));
         ctx.store.record_restore_test(&NewRestoreTest {
@@ -487,6 +467,62 @@ fn test_repository_backup(
         detail,
         problem,
     })
+}
+
+/// Where the backup under test is read from: a file (opened, sought and handed to tools
+/// directly), or an object of a source without local paths (streamed; spooled into the
+/// sandbox when its format needs to seek).
+enum At<'a> {
+    File(PathBuf),
+    Object(&'a dyn crate::source::Source, &'a str),
+}
+
+impl At<'_> {
+    /// The backup's name as messages and the progress bar show it.
+    fn shown(&self) -> &Path {
+        match self {
+            At::File(path) => path,
+            At::Object(_, rel) => Path::new(rel),
+        }
+    }
+}
+
+/// What the backup looks like now, when it is still the one the scan saw; else why it
+/// is not tested.
+fn look(at: &At, backup: &BackupRow) -> Result<Seen, String> {
+    let seen_now = |size, mtime_ns| size == backup.seen_size && mtime_ns == backup.seen_mtime_ns;
+    match at {
+        // The name itself, never followed: a link swapped in is not what the scan saw.
+        At::File(path) => match std::fs::symlink_metadata(path) {
+            Err(e) => Err(format!("cannot read the backup file: {e}")),
+            Ok(meta) if !meta.is_file() => Err(format!(
+                "{:?} is no longer a regular file (a symbolic link or special file took its place): not followed",
+                backup.path
+            )),
+            Ok(meta) if !seen_now(meta.len(), mtime_ns(&meta)) => {
+                Err(changed(Path::new(&backup.path)).to_string())
+            }
+            Ok(meta) => Ok(Seen {
+                size: meta.len(),
+                mtime_ns: mtime_ns(&meta),
+                dev_ino: Some((meta.dev(), meta.ino())),
+            }),
+        },
+        At::Object(source, rel) => match source.stat(rel) {
+            Err(e) => Err(format!("cannot read the backup object: {e}")),
+            Ok(None) => Err(format!(
+                "{rel:?} is gone since this run's scan: the next scan records the deletion"
+            )),
+            Ok(Some(f)) if !seen_now(f.size(), f.mtime_ns()) => {
+                Err(changed(Path::new(&backup.path)).to_string())
+            }
+            Ok(Some(f)) => Ok(Seen {
+                size: f.size(),
+                mtime_ns: f.mtime_ns(),
+                dev_ino: None,
+            }),
+        },
+    }
 }
 
 /// `restore_untested`: every backup considered this run was skipped, so nothing proves
@@ -621,7 +657,7 @@ fn skipped_outcome(reason: String) -> Outcome {
 
 /// Restore one backup into a fresh sandbox and validate it. Errors only when no sandbox
 /// can be made at all (a configuration problem: the run cannot judge).
-fn test_backup(ctx: &RunContext, loc: &Location, path: &Path, seen: &Seen) -> Result<Outcome> {
+fn test_backup(ctx: &RunContext, loc: &Location, at: &At, seen: &Seen) -> Result<Outcome> {
     let size = seen.size;
     let started = Instant::now();
     let parent = scratch_parent(ctx, loc);
@@ -630,7 +666,7 @@ fn test_backup(ctx: &RunContext, loc: &Location, path: &Path, seen: &Seen) -> Re
         .with_context(|| format!("cannot create a restore sandbox under {}", parent.display()))?
         .with_timeout(loc.restore.timeout.0)
         .with_max_entries(u64::from(loc.restore.max_entries));
-    let progress = Progress::new(ctx.progress, size, path);
+    let progress = Progress::new(ctx.progress, size, at.shown());
     let mut format = "unknown".to_string();
     let keys = keys(ctx, &loc.restore);
     let services = Services {
@@ -642,15 +678,26 @@ fn test_backup(ctx: &RunContext, loc: &Location, path: &Path, seen: &Seen) -> Re
         config: loc.restore.decoder_memory.0,
         max_bytes: sandbox.limit(),
     };
-    let result = restore(
-        &sandbox,
-        &services,
-        path,
-        &progress,
-        &mut format,
-        memory,
-        Some(seen),
-    )
+    let result = match at {
+        At::File(path) => restore(
+            &sandbox,
+            &services,
+            path,
+            &progress,
+            &mut format,
+            memory,
+            Some(seen),
+        ),
+        At::Object(source, rel) => restore_object(
+            &sandbox,
+            &services,
+            (*source, rel),
+            &progress,
+            &mut format,
+            memory,
+            seen,
+        ),
+    }
     .and_then(|notes| validate(&sandbox, &loc.restore).map(|()| notes));
     progress.finish();
     let files = sandbox.tally.files();
@@ -824,12 +871,112 @@ fn restore(
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_default();
+    let backup = Opened {
+        stream: progress.wrap(file),
+        name: &name,
+        path,
+        beside: Some(path),
+    };
+    restore_stream(
+        sandbox,
+        services,
+        backup,
+        &mut same_file,
+        progress,
+        format,
+        memory,
+    )
+}
+
+/// An object of a source without local paths, streamed into the same pipeline as a
+/// file. A format that needs to seek (zip, custom-format dumps, a broken promise's
+/// second look) reads a copy spooled into the sandbox, which counts against `max_bytes`.
+fn restore_object(
+    sandbox: &Sandbox,
+    services: &Services,
+    (source, rel): (&dyn crate::source::Source, &str),
+    progress: &Progress,
+    format: &mut String,
+    memory: compressed::DecoderMemory,
+    seen: &Seen,
+) -> Result<Notes, RestoreError> {
+    let open = || -> Result<crate::source::Opened, RestoreError> {
+        let opened = source
+            .open(rel)
+            .map_err(|e| RestoreError::Skipped(format!("cannot open the backup: {e}")))?;
+        let f = &opened.fingerprint;
+        if (f.size(), f.mtime_ns()) != (seen.size, seen.mtime_ns) {
+            return Err(changed(Path::new(rel)));
+        }
+        Ok(opened)
+    };
+    let first = open()?;
+    let first_print = first.fingerprint.clone();
+    let mut spooled = false;
+    let mut same_file = || -> Result<File, RestoreError> {
+        if std::mem::replace(&mut spooled, true) {
+            return Err(RestoreError::Skipped("cannot open the backup twice".into()));
+        }
+        let again = open()?;
+        if again.fingerprint != first_print {
+            return Err(changed(Path::new(rel)));
+        }
+        let copy = sandbox.scratch_path("spooled-object");
+        sandbox.write_scratch(&copy, &mut progress.wrap(again.reader))?;
+        open_backup(&copy, None)
+    };
+    let name = rel.rsplit('/').next().unwrap_or(rel).to_string();
+    let backup = Opened {
+        stream: progress.wrap(first.reader),
+        name: &name,
+        path: Path::new(rel),
+        beside: None,
+    };
+    restore_stream(
+        sandbox,
+        services,
+        backup,
+        &mut same_file,
+        progress,
+        format,
+        memory,
+    )
+}
+
+/// A backup opened for a restore test: its stream from the first byte, its name (what it
+/// promises), the path messages show, and its path on disk when it is a file (a SQLite
+/// database's `-wal` file is looked for beside it).
+struct Opened<'a> {
+    stream: Stream,
+    name: &'a str,
+    path: &'a Path,
+    beside: Option<&'a Path>,
+}
+
+/// Detect what the opened backup is and hand it to its format's handler; `same_file`
+/// gives the same content as a seekable file, once.
+fn restore_stream(
+    sandbox: &Sandbox,
+    services: &Services,
+    backup: Opened,
+    same_file: &mut dyn FnMut() -> Result<File, RestoreError>,
+    progress: &Progress,
+    format: &mut String,
+    memory: compressed::DecoderMemory,
+) -> Result<Notes, RestoreError> {
+    let Opened {
+        stream: file,
+        name,
+        path,
+        beside,
+    } = backup;
+    let name = name.to_string();
     let promise = detect::promise(&name);
     if let Some(p) = &promise {
         // What the name says, until the bytes say more (or cannot be read).
         *format = p.format_name();
     }
-    let (head, stream) = compressed::peek(progress.wrap(file), detect::HEAD_LEN)
+    let (head, stream) = compressed::peek(file, detect::HEAD_LEN)
         .map_err(|e| RestoreError::read("the backup", e))?;
     if let Some(cipher) = decrypt::cipher(&head) {
         return encrypted(sandbox, services, cipher, stream, &name, format, memory);
@@ -855,7 +1002,7 @@ fn restore(
         return match content {
             Content::Tar => tar::extract(sandbox, &mut compressed::read_ahead(stream)),
             Content::Zip => zip::extract(sandbox, same_file()?, &|n| progress.inc(n)),
-            Content::Sqlite => sqlite::check(sandbox, &mut { stream }, Some(path)),
+            Content::Sqlite => sqlite::check(sandbox, &mut { stream }, beside),
             Content::PgCustom => postgres::check_custom(sandbox, path, same_file()?, pg_url),
             Content::Sql(dialect) => sql::check(sandbox, &mut { stream }, dialect, services),
             Content::Other => Err(RestoreError::Skipped(
@@ -1130,7 +1277,7 @@ impl Progress {
     }
 
     /// `file`, counting what is read of it on the bar.
-    fn wrap(&self, file: File) -> Stream {
+    fn wrap(&self, file: impl io::Read + Send + 'static) -> Stream {
         match &self.bar {
             None => Box::new(file),
             Some(bar) => Box::new(bar.wrap_read(file)),

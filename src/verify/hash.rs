@@ -76,6 +76,16 @@ pub struct Stamp {
 }
 
 impl Stamp {
+    /// An object's: its size and LastModified (it has no inode).
+    pub fn object(size: u64, mtime_ns: i64) -> Stamp {
+        Stamp {
+            size,
+            mtime_ns,
+            dev: 0,
+            ino: 0,
+        }
+    }
+
     fn of(meta: &std::fs::Metadata) -> Stamp {
         Stamp {
             size: meta.len(),
@@ -108,6 +118,8 @@ pub struct Hashed {
     pub outcome: Outcome,
     pub bytes: u64,
     pub duration: std::time::Duration,
+    /// The SHA-256 the server holds for the object (hex), checked like a sidecar.
+    pub server_sha256: Option<String>,
 }
 
 /// One attempt: what it read, or why it gave up.
@@ -130,6 +142,7 @@ pub fn hash_file(path: &Path, algos: Algos, progress: &(dyn Fn(u64) + Sync)) -> 
                     outcome: Outcome::Hashed { digests, stamp },
                     bytes,
                     duration: started.elapsed(),
+                    server_sha256: None,
                 };
             }
             Attempt::Failed(e) => {
@@ -142,6 +155,7 @@ pub fn hash_file(path: &Path, algos: Algos, progress: &(dyn Fn(u64) + Sync)) -> 
                     outcome,
                     bytes,
                     duration: started.elapsed(),
+                    server_sha256: None,
                 };
             }
             Attempt::Changed(stamp) => last = stamp,
@@ -156,7 +170,56 @@ pub fn hash_file(path: &Path, algos: Algos, progress: &(dyn Fn(u64) + Sync)) -> 
         outcome,
         bytes,
         duration: started.elapsed(),
+        server_sha256: None,
     }
+}
+
+/// Hash backup `rel` of a source without local paths: one streamed read (an object read
+/// is of one version from its first byte to its last, so there is nothing to compare
+/// after it), with the identity the source gave when it was opened. When the server holds
+/// a SHA-256 of the object, SHA-256 is computed too so that it can be checked.
+pub fn hash_object(
+    source: &dyn crate::source::Source,
+    rel: &str,
+    algos: Algos,
+    progress: &(dyn Fn(u64) + Sync),
+) -> Hashed {
+    let started = std::time::Instant::now();
+    let mut bytes = 0;
+    let done = |outcome, bytes, server_sha256| Hashed {
+        outcome,
+        bytes,
+        duration: started.elapsed(),
+        server_sha256,
+    };
+    let mut opened = match source.open(rel) {
+        Ok(o) => o,
+        Err(e) if e.is_not_found() => return done(Outcome::Vanished, 0, None),
+        Err(e) => return done(Outcome::Unreadable(transfer(e.to_string())), 0, None),
+    };
+    let mut algos = algos;
+    if opened.server_sha256.is_some() {
+        algos.sha256 = true;
+    }
+    let stamp = Stamp::object(opened.fingerprint.size(), opened.fingerprint.mtime_ns());
+    let server = opened.server_sha256.take();
+    match feed(&mut opened.reader, algos, stamp.size, &mut bytes, progress) {
+        Ok(_) if bytes != stamp.size => done(
+            Outcome::Unreadable(transfer(format!(
+                "the server ended the object after {bytes} of its {} bytes",
+                stamp.size
+            ))),
+            bytes,
+            server,
+        ),
+        Ok(digests) => done(Outcome::Hashed { digests, stamp }, bytes, server),
+        Err(e) => done(Outcome::Unreadable(transfer(e.to_string())), bytes, server),
+    }
+}
+
+/// A transfer that failed: no verdict on the content (the next run reads it again).
+fn transfer(message: String) -> io::Error {
+    io::Error::new(io::ErrorKind::ConnectionAborted, message)
 }
 
 fn attempt(path: &Path, algos: Algos, bytes: &mut u64, progress: &(dyn Fn(u64) + Sync)) -> Attempt {
@@ -198,6 +261,19 @@ fn stream(
     if before.size > ADVISE_FROM {
         advise_sequential(&file);
     }
+    feed(&mut file, algos, before.size, bytes, progress)
+}
+
+/// Feed every requested hasher from `reader` in large blocks, up to `size` bytes (a size
+/// of 0 is read to the end: pseudo-files report 0 and still hold bytes).
+fn feed<R: Read + ?Sized>(
+    file: &mut R,
+    algos: Algos,
+    size: u64,
+    bytes: &mut u64,
+    progress: &(dyn Fn(u64) + Sync),
+) -> io::Result<Digests> {
+    let before = Stamp::object(size, 0);
     let mut sha256 = algos.sha256.then(Sha256::new);
     let mut md5 = algos.md5.then(Md5::new);
     let mut blake3 = algos.blake3.then(blake3::Hasher::new);

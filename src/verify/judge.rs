@@ -10,6 +10,9 @@ use crate::store::{BackupRow, Verification, VerifyResult};
 use chrono::{SecondsFormat, TimeZone};
 use chrono_tz::Tz;
 
+/// Where an object's server-side checksum is said to come from, in verdicts.
+pub const SERVER_CHECKSUM: &str = "the server's x-amz-checksum-sha256 of the object";
+
 /// One backup to hash and the evidence it is compared with.
 #[derive(Debug, Clone)]
 pub struct Job {
@@ -72,7 +75,26 @@ impl Judge<'_> {
     }
 
     /// Judge one hashed (or failed) job.
-    pub fn hashed(&self, job: &Job, h: Hashed) -> Judged {
+    pub fn hashed(&self, job: &Job, mut h: Hashed) -> Judged {
+        // The server's own checksum of an object is evidence like a sidecar's.
+        let with_server;
+        let job = match h.server_sha256.take() {
+            Some(digest) => {
+                let mut expected = job.expected.clone();
+                expected.push(Expected {
+                    algo: ChecksumAlgo::Sha256,
+                    digest,
+                    file: SERVER_CHECKSUM.into(),
+                    line: 0,
+                });
+                with_server = Job {
+                    backup: job.backup.clone(),
+                    expected,
+                };
+                &with_server
+            }
+            None => job,
+        };
         let b = &job.backup;
         let ms = h.duration.as_millis() as u64;
         let mut judged = match h.outcome {
@@ -151,12 +173,14 @@ impl Judge<'_> {
                 1 => String::new(),
                 n => format!(" (and {} more sidecar entries disagree)", n - 1),
             };
+            let evidence = match e.line {
+                0 => e.file.clone(),
+                line => format!("sidecar {}:{line}", e.file),
+            };
             let message = format!(
-                "{}: {} is {actual} but sidecar {}:{} says {}{more}",
+                "{}: {} is {actual} but {evidence} says {}{more}",
                 b.path,
                 e.algo.as_str(),
-                e.file,
-                e.line,
                 e.digest
             );
             details.push(message.clone());
@@ -201,9 +225,12 @@ impl Judge<'_> {
     /// Unreadable content cannot match its evidence; without evidence there is no verdict.
     fn unreadable(&self, job: &Job, e: &std::io::Error, bytes: u64) -> Judged {
         let b = &job.backup;
-        if e.kind() == std::io::ErrorKind::PermissionDenied {
-            // The monitor's own access, not the content: `--monitor` reports it as
-            // `unreadable_path`.
+        if matches!(
+            e.kind(),
+            std::io::ErrorKind::PermissionDenied | std::io::ErrorKind::ConnectionAborted
+        ) {
+            // The monitor's own access (or a transfer that broke off), not the content:
+            // `--monitor` reports it as `unreadable_path` or `location_unavailable`.
             return self.no_verdict(b, bytes, &format!("cannot be read: {e}"));
         }
         let kind = if b.checksum.is_some() {

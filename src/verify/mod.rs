@@ -15,12 +15,14 @@ pub mod sidecar;
 
 use crate::problem::{Kind, Operation, Problem, Severity};
 use crate::run::{RunContext, SelectedLocation};
+use crate::source::Source;
 use crate::store::{BackupRow, Verification, VerifyResult};
 use anyhow::{Context, Result};
 use hash::Algos;
 use judge::{Job, Judge, Judged};
 use sidecar::Sidecars;
 use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
 
 /// What one location will have verified this run, before any byte is read.
 struct Plan<'a> {
@@ -30,6 +32,7 @@ struct Plan<'a> {
     judged: Vec<Judged>,
     jobs: Vec<Job>,
     sidecars: Sidecars,
+    source: Arc<dyn Source>,
 }
 
 /// Backups (present rows) planned per batch. A batch is hashed on every core across its
@@ -100,8 +103,16 @@ fn verify_batch(ctx: &RunContext, plans: Vec<Plan>, summary: &mut Summary) -> Re
         .iter()
         .map(|&(p, j)| {
             let (plan, job) = (&plans[p], &plans[p].jobs[j]);
+            let target = match plan.source.local_path(&job.backup.path) {
+                // Files keep the hash loop tuned for them (mapped, read-ahead).
+                Some(path) => pool::Target::File(path),
+                None => pool::Target::Object {
+                    source: plan.source.clone(),
+                    rel: job.backup.path.clone(),
+                },
+            };
             pool::Work {
-                path: plan.sel.config.root.join(&job.backup.path),
+                target,
                 algos: algos_for(job, plan.sel.config.checksum),
                 size: job.backup.seen_size,
             }
@@ -177,9 +188,10 @@ fn plan<'a>(ctx: &RunContext, sel: &SelectedLocation<'a>) -> Result<Option<Plan<
         tracing::info!(location = %loc.name, "verify_integrity is off: not verified");
         return Ok(None);
     }
-    if !loc.root.is_dir() {
+    let source = crate::source::of(loc);
+    if !source.available() {
         // `--monitor` reports location_unavailable; nothing here can be judged.
-        tracing::warn!(location = %loc.name, "{} is not a readable directory: not verified", loc.root.display());
+        tracing::warn!(location = %loc.name, "{} cannot be read: not verified", source.describe());
         return Ok(None);
     }
     let present = ctx.store.present_backups(sel.id)?;
@@ -209,7 +221,7 @@ fn plan<'a>(ctx: &RunContext, sel: &SelectedLocation<'a>) -> Result<Option<Plan<
     // Present backups come newest first.
     let newest = present.first().map(|b| b.id);
     let chosen = sample::choose(&candidates, newest, present.len(), loc.verify_sample.0);
-    let mut sidecars = Sidecars::new(&loc.root);
+    let mut sidecars = Sidecars::of(source.clone());
     let jobs: Vec<Job> = present
         .iter()
         .filter(|b| (b.seen_size, b.seen_mtime_ns) == (b.size, b.mtime_ns))
@@ -233,6 +245,7 @@ fn plan<'a>(ctx: &RunContext, sel: &SelectedLocation<'a>) -> Result<Option<Plan<
         judged,
         jobs,
         sidecars,
+        source,
     }))
 }
 
@@ -265,7 +278,11 @@ fn finish(ctx: &RunContext, plan: Plan, hashed: Vec<Judged>, summary: &mut Summa
     found.extend(plan.sidecars.invalid.iter().map(|i| {
         Problem::new(Kind::SidecarInvalid, Severity::Warning, name, i.message()).with_path(&i.file)
     }));
-    let root = &plan.sel.config.root;
+    let source = &plan.source;
+    let gone = |path: &str| match source.local_path(path) {
+        Some(file) => !file.exists(),
+        None => matches!(source.stat(path), Ok(None)),
+    };
     let sidecars_read = &plan.sidecars.read;
     // Close only what this run actually looked at (a sampled run leaves the rest open).
     let rejudged = |p: &Problem| -> bool {
@@ -273,7 +290,7 @@ fn finish(ctx: &RunContext, plan: Plan, hashed: Vec<Judged>, summary: &mut Summa
             return true;
         };
         match p.kind {
-            Kind::SidecarInvalid => sidecars_read.contains(path) || !root.join(path).exists(),
+            Kind::SidecarInvalid => sidecars_read.contains(path) || gone(path),
             _ if !present.contains(path) => true,
             _ if no_verdict.contains(path) => false,
             // Size and mtime are compared for every present backup, every run.

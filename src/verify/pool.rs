@@ -3,17 +3,30 @@
 //! file starts early instead of finishing last. A progress bar (bytes, rate, ETA) is drawn
 //! only when asked.
 
-use super::hash::{Algos, Hashed, hash_file};
+use super::hash::{Algos, Hashed, hash_file, hash_object};
+use crate::source::Source;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use std::path::PathBuf;
+use std::sync::Arc;
 #[cfg(test)]
 use std::sync::OnceLock;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
+/// What to read: a file (through the hash loop tuned for files), or an object streamed
+/// from its source.
+#[derive(Clone)]
+pub enum Target {
+    File(PathBuf),
+    Object {
+        source: Arc<dyn Source>,
+        rel: String,
+    },
+}
+
 /// One file to hash.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct Work {
-    pub path: PathBuf,
+    pub target: Target,
     pub algos: Algos,
     /// Expected size, for scheduling and the progress bar.
     pub size: u64,
@@ -53,7 +66,13 @@ pub fn hash_each(
                         return;
                     }
                     let w = &work[i];
-                    ready.push((i, hash_file(&w.path, w.algos, &tick)));
+                    let hashed = match &w.target {
+                        Target::File(path) => hash_file(path, w.algos, &tick),
+                        Target::Object { source, rel } => {
+                            hash_object(&**source, rel, w.algos, &tick)
+                        }
+                    };
+                    ready.push((i, hashed));
                     // Large files go first, so a group of them is handed over one by one.
                     if (ready.len() >= HAND_OVER || w.size >= 1 << 20)
                         && !done(std::mem::take(&mut ready))
@@ -113,7 +132,7 @@ mod tests {
             let p = dir.path().join(format!("f{i}"));
             std::fs::write(&p, vec![i as u8; size]).unwrap();
             work.push(Work {
-                path: p,
+                target: Target::File(p.clone()),
                 algos: Algos {
                     sha256: true,
                     ..Algos::default()
@@ -127,7 +146,10 @@ mod tests {
                 panic!("{i}: {:?}", h.outcome);
             };
             assert_eq!(stamp.size, w.size);
-            let data = std::fs::read(&w.path).unwrap();
+            let Target::File(path) = &w.target else {
+                unreachable!()
+            };
+            let data = std::fs::read(path).unwrap();
             use sha2::Digest;
             let expected = super::super::hash::hex(&sha2::Sha256::digest(&data));
             assert_eq!(digests.get(ChecksumAlgo::Sha256), Some(&*expected));

@@ -5,8 +5,9 @@
 //! just the digest. Not for: hashing or judging; this only says what digests are expected.
 
 use crate::config::ChecksumAlgo;
+use crate::source::Source;
 use std::collections::{HashMap, HashSet};
-use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 /// Sidecar files bigger than this are not read (a SUMS file of a million backups is ~100 MB).
 const MAX_SIDECAR_BYTES: u64 = 256 << 20;
@@ -227,7 +228,7 @@ struct DirSums {
 
 /// The sidecar evidence under one location, read lazily per directory and cached.
 pub struct Sidecars {
-    root: PathBuf,
+    source: Arc<dyn Source>,
     dirs: HashMap<String, DirSums>,
     /// Malformed sidecars met so far.
     pub invalid: Vec<Invalid>,
@@ -236,9 +237,18 @@ pub struct Sidecars {
 }
 
 impl Sidecars {
-    pub fn new(root: &Path) -> Sidecars {
+    /// The sidecars of a directory location.
+    #[cfg(test)]
+    pub fn new(root: &std::path::Path) -> Sidecars {
+        Sidecars::of(Arc::new(crate::source::dir::DirSource::new(
+            root.to_path_buf(),
+        )))
+    }
+
+    /// The sidecars beside the backups of `source`.
+    pub fn of(source: Arc<dyn Source>) -> Sidecars {
         Sidecars {
-            root: root.to_path_buf(),
+            source,
             dirs: HashMap::new(),
             invalid: Vec::new(),
             read: HashSet::new(),
@@ -279,13 +289,10 @@ impl Sidecars {
     /// List a directory's sidecars and parse its SUMS files.
     fn load_dir(&mut self, dir: &str) -> DirSums {
         let mut sums = DirSums::default();
-        let Ok(listing) = std::fs::read_dir(self.root.join(dir)) else {
+        let Some(listing) = self.source.sidecar_names(dir) else {
             return sums;
         };
-        for entry in listing.flatten() {
-            let Ok(name) = entry.file_name().into_string() else {
-                continue;
-            };
+        for name in listing {
             if let Some(algo) = sums_algo(&name) {
                 self.read_sums(&join(dir, &name), algo, &mut sums);
             } else if name
@@ -363,8 +370,7 @@ impl Sidecars {
     /// Read and parse one sidecar, noting malformed lines; None if it cannot be read.
     fn read_sidecar(&mut self, rel: &str, algo: ChecksumAlgo) -> Option<Vec<Entry>> {
         self.read.insert(rel.to_string());
-        let path = self.root.join(rel);
-        let text = match read_bounded(&path) {
+        let text = match self.source.read_sidecar(rel, MAX_SIDECAR_BYTES) {
             Ok(Some(bytes)) => String::from_utf8_lossy(&bytes).into_owned(),
             Ok(None) => return None,
             Err(reason) => {
@@ -403,35 +409,6 @@ fn join(dir: &str, name: &str) -> String {
     } else {
         format!("{dir}/{name}")
     }
-}
-
-/// A sidecar's bytes: None when it is gone; Err(reason) when it is not a regular file
-/// (a FIFO would block, a link to a device would never end), is too large, or cannot be
-/// read. Opened non-blocking and read through a bound, whatever the file claims.
-fn read_bounded(path: &Path) -> Result<Option<Vec<u8>>, String> {
-    use std::io::Read;
-    let (file, meta) = match crate::scan::open_found(path) {
-        Ok(opened) => opened,
-        // Removed since the directory was listed: it proves nothing either way.
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
-        Err(e) => return Err(format!("cannot be read: {e}")),
-    };
-    if !meta.is_file() {
-        return Err("is not a regular file (a FIFO, device or socket): not read".into());
-    }
-    if meta.len() > MAX_SIDECAR_BYTES {
-        return Err(format!("is {} bytes, too large to read", meta.len()));
-    }
-    let mut bytes = Vec::new();
-    file.take(MAX_SIDECAR_BYTES + 1)
-        .read_to_end(&mut bytes)
-        .map_err(|e| format!("cannot be read: {e}"))?;
-    if bytes.len() as u64 > MAX_SIDECAR_BYTES {
-        return Err(format!(
-            "grew past {MAX_SIDECAR_BYTES} bytes while being read"
-        ));
-    }
-    Ok(Some(bytes))
 }
 
 #[cfg(test)]

@@ -26,6 +26,7 @@ mod report;
 mod restic;
 mod restore;
 mod restore_depth;
+mod s3;
 mod schema;
 mod snapshots;
 mod timestamps;
