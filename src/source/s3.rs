@@ -241,6 +241,7 @@ impl S3Source {
     fn transport_error(&self, e: reqwest::Error) -> S3Error {
         let endpoint = self.cfg.endpoint.clone();
         let timed_out = e.is_timeout();
+        let tls = is_tls_error(&e);
         let reason = crate::alert::redact::error_chain(&e.without_url());
         let lower = reason.to_ascii_lowercase();
         if timed_out {
@@ -248,9 +249,19 @@ impl S3Source {
                 endpoint,
                 seconds: READ_TIMEOUT.as_secs(),
             }
-        } else if lower.contains("certificate")
-            || lower.contains("tls")
-            || lower.contains("handshake")
+        } else if tls
+            || [
+                "certificate",
+                "tls",
+                "handshake",
+                // rustls's own words, when its error is wrapped out of reach of the type.
+                "corrupt message",
+                "fatal alert",
+                "peer is incompatible",
+                "peer misbehaved",
+            ]
+            .iter()
+            .any(|w| lower.contains(w))
         {
             S3Error::Tls { endpoint, reason }
         } else {
@@ -595,6 +606,25 @@ impl Source for S3Source {
         }
         super::read_bounded(&mut opened.reader, max).map(Some)
     }
+}
+
+/// Whether a request failed in TLS (a handshake the server answered with something else,
+/// a certificate refused): rustls's error somewhere in the chain, possibly inside an
+/// I/O error.
+fn is_tls_error(e: &(dyn std::error::Error + 'static)) -> bool {
+    let mut next = Some(e);
+    while let Some(err) = next {
+        if err.is::<rustls::Error>() {
+            return true;
+        }
+        if let Some(io) = err.downcast_ref::<std::io::Error>()
+            && io.get_ref().is_some_and(|inner| inner.is::<rustls::Error>())
+        {
+            return true;
+        }
+        next = err.source();
+    }
+    false
 }
 
 #[cfg(test)]

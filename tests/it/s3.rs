@@ -795,3 +795,35 @@ fn a_hostile_listing_is_refused_within_bounds() {
     assert!(message.contains("cannot be used"), "{message}");
     assert!(message.contains("bytes"), "says why: {message}");
 }
+
+#[test]
+fn a_tls_failure_names_tls_and_the_endpoint() {
+    // A server that answers a TLS handshake with plain HTTP, as an `https://` endpoint
+    // pointed at a plain-HTTP port does.
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    std::thread::spawn(move || {
+        for stream in listener.incoming().flatten() {
+            let mut stream = stream;
+            let _ = std::io::Write::write_all(
+                &mut stream,
+                b"HTTP/1.1 400 Bad Request\r\ncontent-length: 0\r\n\r\n",
+            );
+        }
+    });
+    let server = Server {
+        name: "plain-http",
+        endpoint: format!("https://127.0.0.1:{port}"),
+        key_id: "AKIDEXAMPLE".into(),
+        secret: "tls-test-secret".into(),
+    };
+    let w = workspace(&server, "bucket", "");
+    let (run, doc) = w.run_json(&["--monitor"]);
+    assert_eq!(run.code, 2, "{}", run.stderr);
+    let message = problem(&doc, "location_unavailable")["message"]
+        .as_str()
+        .unwrap();
+    assert!(message.contains("TLS"), "{message}");
+    assert!(message.contains(&server.endpoint), "{message}");
+    assert!(!message.contains(&server.secret) && !run.stderr.contains(&server.secret));
+}
