@@ -118,7 +118,10 @@ fn run_on_store(config: &Config, request: &Request, started: DateTime<Utc>) -> J
 
 /// The run in the store's audit log: opened, its operations, closed with its exit code.
 fn recorded_run(config: &Config, request: &Request, started: DateTime<Utc>) -> Judged<Outcome> {
-    let store = Store::open(&config.store_path).map_err(CannotJudge::from_error)?;
+    let store = Store::connect(config).map_err(CannotJudge::from_error)?;
+    // Beside the local lock file: the host's lock in a shared store, on this run's own
+    // session, so that a second run for this host on another machine waits too.
+    store.lock_host(started).map_err(CannotJudge::from_error)?;
     let run_id = store
         .start_run(&request.operations, &config.host, started)
         .map_err(CannotJudge::from_error)?;
@@ -328,10 +331,13 @@ fn status(config: &Config, request: &Request, now: DateTime<Utc>) -> Judged<Outc
     let e = CannotJudge::from_error;
     let mut outcome = Outcome::new(now, vec![Operation::Status]);
     outcome.thresholds = health::thresholds(config);
-    let Some(store) = Store::open_read_only(&config.store_path).map_err(e)? else {
+    let Some(store) = Store::connect_read_only(config).map_err(e)? else {
+        let name = match &config.postgres {
+            Some(pg) => pg.to_string(),
+            None => config.store_path.display().to_string(),
+        };
         return Err(CannotJudge::new(format!(
-            "no store at {} yet; run backup-monitor --monitor first",
-            config.store_path.display()
+            "no store at {name} yet; run backup-monitor --monitor first"
         )));
     };
     let mut ids = Vec::new();

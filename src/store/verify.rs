@@ -2,10 +2,10 @@
 //! first sight (trust on first use, never overwritten), and when each backup was last
 //! hashed (the rotation's order).
 
+use super::sql::params;
 use super::{Store, to_unix};
 use anyhow::Result;
 use chrono::{DateTime, Utc};
-use rusqlite::params;
 
 /// The outcome stored in `verifications.result`. Only `passed` and `failed` are
 /// comparisons with earlier evidence and count for the health score.
@@ -61,26 +61,15 @@ impl Store {
         now: DateTime<Utc>,
     ) -> Result<usize> {
         let mut count = 0;
-        let tx = self.conn.unchecked_transaction()?;
+        let tx = self.db.transaction()?;
         let now_s = to_unix(now);
-        {
-            let mut insert = tx.prepare_cached(
+        for v in verifications {
+            let v = v.borrow();
+            count += 1;
+            self.db.execute(
                 "INSERT INTO verifications (backup_id, run_id, at, method, algo, result, bytes, duration_ms, detail)
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
-            )?;
-            // `checksum IS NULL` is what makes trust-on-first-use never overwrite (every
-            // expression sees the row as it was before the update).
-            let mut hashed = tx.prepare_cached(
-                "UPDATE backups SET last_verified_at = ?2,
-                   checksum = COALESCE(checksum, ?3),
-                   checksum_algo = CASE WHEN checksum IS NULL AND ?3 IS NOT NULL THEN ?4 ELSE checksum_algo END,
-                   checksum_at = CASE WHEN checksum IS NULL AND ?3 IS NOT NULL THEN ?2 ELSE checksum_at END
-                 WHERE id = ?1",
-            )?;
-            for v in verifications {
-                let v = v.borrow();
-                count += 1;
-                insert.execute(params![
+                params![
                     v.backup_id,
                     run_id,
                     now_s,
@@ -90,14 +79,23 @@ impl Store {
                     v.bytes as i64,
                     v.duration_ms as i64,
                     v.detail
-                ])?;
-                if v.hashed {
-                    let (algo, hex) = match &v.first_checksum {
-                        Some((algo, hex)) => (Some(*algo), Some(hex.as_str())),
-                        None => (None, None),
-                    };
-                    hashed.execute(params![v.backup_id, now_s, hex, algo])?;
-                }
+                ],
+            )?;
+            if v.hashed {
+                let (algo, hex) = match &v.first_checksum {
+                    Some((algo, hex)) => (Some(*algo), Some(hex.as_str())),
+                    None => (None, None),
+                };
+                // `checksum IS NULL` is what makes trust-on-first-use never overwrite
+                // (every expression sees the row as it was before the update).
+                self.db.execute(
+                    "UPDATE backups SET last_verified_at = ?2,
+                       checksum = COALESCE(checksum, ?3),
+                       checksum_algo = CASE WHEN checksum IS NULL AND ?3 IS NOT NULL THEN ?4 ELSE checksum_algo END,
+                       checksum_at = CASE WHEN checksum IS NULL AND ?3 IS NOT NULL THEN ?2 ELSE checksum_at END
+                     WHERE id = ?1",
+                    params![v.backup_id, now_s, hex, algo],
+                )?;
             }
         }
         tx.commit()?;
@@ -138,8 +136,10 @@ mod tests {
         assert_eq!(b.checksum_at, Some(from_unix(20)));
         assert_eq!(b.last_verified_at, Some(from_unix(30)));
         let rows: i64 = store
-            .conn
-            .query_row("SELECT COUNT(*) FROM verifications", [], |r| r.get(0))
+            .db
+            .query_row("SELECT COUNT(*) FROM verifications", params![])
+            .unwrap()
+            .get(0)
             .unwrap();
         assert_eq!(rows, 2);
     }
