@@ -125,7 +125,7 @@ impl Store {
     pub fn unfinished_alerts(&self) -> Result<Vec<AlertRow>> {
         self.alerts_where(
             &format!(
-                "SELECT {COLUMNS} FROM alerts WHERE finished_at IS NULL AND (?1 IS NULL OR host = ?1) ORDER BY id"
+                "SELECT {COLUMNS} FROM alerts WHERE finished_at IS NULL AND (CAST(?1 AS TEXT) IS NULL OR host = ?1) ORDER BY id"
             ),
             params![self.view_host()],
         )
@@ -136,7 +136,7 @@ impl Store {
     pub fn open_alerts(&self) -> Result<Vec<AlertRow>> {
         self.alerts_where(
             &format!(
-                "SELECT {COLUMNS} FROM alerts WHERE closed_at IS NULL AND (?1 IS NULL OR host = ?1) ORDER BY opened_at, id"
+                "SELECT {COLUMNS} FROM alerts WHERE closed_at IS NULL AND (CAST(?1 AS TEXT) IS NULL OR host = ?1) ORDER BY opened_at, id"
             ),
             params![self.view_host()],
         )

@@ -278,8 +278,7 @@ mod tests {
 
     #[test]
     fn scan_sync_records_refreshes_and_deletes() {
-        let dir = tempfile::tempdir().unwrap();
-        let store = Store::open(&dir.path().join("s.db")).unwrap();
+        let (_db, store) = crate::store::test_store();
         let loc = store
             .upsert_location("a", "/a", "generic", from_unix(0))
             .unwrap();

@@ -62,7 +62,8 @@ impl Store {
     /// A store last written by an older build, opened read-only by `--status`, has not
     /// been migrated yet: it has no decisions to read.
     fn has_lifecycle(&self) -> Result<bool> {
-        Ok(self.schema_version()? >= LIFECYCLE_SCHEMA)
+        Ok(self.backend() == super::sql::Backend::Postgres
+            || self.schema_version()? >= LIFECYCLE_SCHEMA)
     }
 
     /// Write one action to the audit log.
@@ -299,8 +300,7 @@ mod tests {
         assert!(!s.active_at(t(99)));
         assert!(s.active_at(t(100)));
         assert!(!s.active_at(t(150)), "ended early");
-        let dir = tempfile::tempdir().unwrap();
-        let store = Store::open(&dir.path().join("s.db")).unwrap();
+        let (_db, store) = crate::store::test_store();
         let id = store.add_silence(&s).unwrap();
         assert_eq!(store.silences().unwrap()[0].id, id);
         assert_eq!(store.silences().unwrap()[0].ended_at, None);

@@ -476,7 +476,7 @@ impl Store {
     }
 
     /// The host reads are narrowed to, None for the whole fleet (a statement parameter:
-    /// `(?N IS NULL OR host = ?N)`).
+    /// `(CAST(?N AS TEXT) IS NULL OR host = ?N)`).
     pub(crate) fn view_host(&self) -> Option<&str> {
         match &self.view {
             View::Host(h) => Some(h),
@@ -857,26 +857,96 @@ pub fn restrict_permissions(path: &Path) {
     }
 }
 
-/// A store in a temp dir with one location `name` of `kind`; returns the dir (keep it
-/// alive), the store and the location's id.
+/// A fresh store for a unit test, and what keeps it alive: a SQLite file in a temp dir,
+/// or with `BM_TEST_STORE=postgres` a new database `bm_test_<random>` on
+/// `BM_TEST_PG_URL`, dropped again when the guard goes.
 #[cfg(test)]
-pub(crate) fn store_with_location(name: &str, kind: &str) -> (tempfile::TempDir, Store, i64) {
+pub(crate) struct TestDb {
+    _dir: tempfile::TempDir,
+    pg: Option<(PgTarget, String)>,
+}
+
+#[cfg(test)]
+impl Drop for TestDb {
+    fn drop(&mut self) {
+        if let Some((admin, name)) = &self.pg
+            && let Ok(mut c) = admin.connect()
+        {
+            let _ = c.batch_execute(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"));
+        }
+    }
+}
+
+/// The store the unit tests run on: SQLite, or PostgreSQL when `BM_TEST_STORE=postgres`.
+#[cfg(test)]
+pub(crate) fn test_store() -> (TestDb, Store) {
     let dir = tempfile::tempdir().expect("temp dir");
-    let store = Store::open(&dir.path().join("s.db")).expect("store");
+    if std::env::var("BM_TEST_STORE").as_deref() != Ok("postgres") {
+        let store = Store::open(&dir.path().join("s.db")).expect("store");
+        return (
+            TestDb {
+                _dir: dir,
+                pg: None,
+            },
+            store,
+        );
+    }
+    let admin_url =
+        std::env::var("BM_TEST_PG_URL").expect("BM_TEST_STORE=postgres needs BM_TEST_PG_URL");
+    let admin = PgTarget::parse(&admin_url).expect("BM_TEST_PG_URL");
+    let name = format!(
+        "bm_test_{:08x}",
+        pg::fnv1a(
+            format!(
+                "{:?}{:?}",
+                std::time::SystemTime::now(),
+                std::thread::current().id()
+            )
+            .as_bytes()
+        )
+    );
+    admin
+        .connect()
+        .expect("connect to BM_TEST_PG_URL")
+        .batch_execute(&format!("CREATE DATABASE {name}"))
+        .expect("create test database");
+    let mut url = url::Url::parse(&admin_url).expect("BM_TEST_PG_URL");
+    url.set_path(&name);
+    let target = PgTarget::parse(url.as_str()).expect("test database URL");
+    let store = Store::open_postgres(
+        &target,
+        &dir.path().join("anchor"),
+        &crate::config::host_name(),
+    )
+    .expect("postgres store");
+    (
+        TestDb {
+            _dir: dir,
+            pg: Some((admin, name)),
+        },
+        store,
+    )
+}
+
+/// A store with one location `name` of `kind`; returns the guard (keep it alive), the
+/// store and the location's id.
+#[cfg(test)]
+pub(crate) fn store_with_location(name: &str, kind: &str) -> (TestDb, Store, i64) {
+    let (guard, store) = test_store();
     let loc = store
         .upsert_location(name, &format!("/{name}"), kind, from_unix(0))
         .expect("location");
-    (dir, store, loc)
+    (guard, store, loc)
 }
 
-/// A store in a temp dir with one location `a` holding one settled backup recorded at
-/// t = 10 s; returns the dir (keep it alive), the store, the location and backup ids.
+/// A store with one location `a` holding one settled backup recorded at t = 10 s;
+/// returns the guard (keep it alive), the store, the location and backup ids.
 #[cfg(test)]
 pub(crate) fn store_with_one_backup(
     path: &str,
     size: u64,
     mtime_ns: i64,
-) -> (tempfile::TempDir, Store, i64, i64) {
+) -> (TestDb, Store, i64, i64) {
     let (dir, store, loc) = store_with_location("a", "generic");
     let file = crate::scan::FoundFile {
         path: path.into(),

@@ -140,7 +140,7 @@ impl Store {
     ) -> Result<Vec<StoredProblem>> {
         let rows = self.db.query(
             &format!(
-                "SELECT {COLUMNS} FROM problems WHERE resolved_at IS NULL AND (?1 IS NULL OR host = ?1)
+                "SELECT {COLUMNS} FROM problems WHERE resolved_at IS NULL AND (CAST(?1 AS TEXT) IS NULL OR host = ?1)
                  ORDER BY host COLLATE \"C\", location COLLATE \"C\" NULLS FIRST, kind COLLATE \"C\",
                    path COLLATE \"C\" NULLS FIRST, slot COLLATE \"C\" NULLS FIRST"
             ),

@@ -41,7 +41,7 @@ impl Store {
     pub fn last_finished_run(&self) -> Result<Option<crate::outcome::LastRun>> {
         let Some(r) = self.db.query_opt(
             "SELECT started_at, finished_at, exit_code FROM runs
-             WHERE finished_at IS NOT NULL AND (?1 IS NULL OR host = ?1) ORDER BY id DESC LIMIT 1",
+             WHERE finished_at IS NOT NULL AND (CAST(?1 AS TEXT) IS NULL OR host = ?1) ORDER BY id DESC LIMIT 1",
             params![self.view_host()],
         )?
         else {

@@ -425,7 +425,9 @@ fn pg_row(r: &postgres::Row) -> SqlResult<Row> {
     let mut out = Vec::with_capacity(r.len());
     for (i, col) in r.columns().iter().enumerate() {
         let ty = col.type_();
-        let v = if *ty == Type::INT8 {
+        let v = if *ty == Type::VOID {
+            None
+        } else if *ty == Type::INT8 {
             r.try_get::<_, Option<i64>>(i)?.map(Value::Int)
         } else if *ty == Type::INT4 {
             r.try_get::<_, Option<i32>>(i)?
