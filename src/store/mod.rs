@@ -913,19 +913,14 @@ pub(crate) fn test_store() -> (TestDb, Store) {
     let mut url = url::Url::parse(&admin_url).expect("BM_TEST_PG_URL");
     url.set_path(&name);
     let target = PgTarget::parse(url.as_str()).expect("test database URL");
-    let store = Store::open_postgres(
-        &target,
-        &dir.path().join("anchor"),
-        &crate::config::host_name(),
-    )
-    .expect("postgres store");
-    (
-        TestDb {
-            _dir: dir,
-            pg: Some((admin, name)),
-        },
-        store,
-    )
+    let anchor = dir.path().join("anchor");
+    let guard = TestDb {
+        _dir: dir,
+        pg: Some((admin, name)),
+    };
+    let store = Store::open_postgres(&target, &anchor, &crate::config::host_name())
+        .expect("postgres store");
+    (guard, store)
 }
 
 /// A store with one location `name` of `kind`; returns the guard (keep it alive), the
