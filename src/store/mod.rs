@@ -13,6 +13,7 @@
 
 mod alerts;
 mod backups;
+mod fleet;
 mod health;
 mod lifecycle;
 mod pg;
@@ -27,6 +28,7 @@ mod verify;
 
 pub use alerts::{AlertDelivery, AlertRow, Event};
 pub use backups::{BackupRow, ScanSync};
+pub use fleet::FleetLocation;
 pub use health::DailyHealth;
 pub use lifecycle::{ActionEntry, StoredSilence};
 pub use pg::{PgTarget, is_postgres_url};

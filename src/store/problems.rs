@@ -12,6 +12,8 @@ use std::collections::HashMap;
 #[derive(Debug, Clone, PartialEq)]
 pub struct StoredProblem {
     pub id: i64,
+    /// The host it was found on.
+    pub host: String,
     pub problem: Problem,
     pub operation: Operation,
     pub location_id: Option<i64>,
@@ -22,7 +24,7 @@ pub struct StoredProblem {
     pub resolved_at: Option<DateTime<Utc>>,
 }
 
-const COLUMNS: &str = "id, kind, severity, operation, location_id, location, path, slot, message, first_seen, last_seen, runs_seen, resolved_at";
+const COLUMNS: &str = "id, kind, severity, operation, location_id, location, path, slot, message, first_seen, last_seen, runs_seen, resolved_at, host";
 
 /// Open `p` as a problem of `op` on `host`, first seen at `now_s` (already resolved
 /// when `resolved_at` is given).
@@ -72,6 +74,7 @@ fn from_row(r: &Row) -> SqlResult<StoredProblem> {
         last_seen: from_unix(r.get(10)?),
         runs_seen: r.get(11)?,
         resolved_at: r.get::<Option<i64>>(12)?.map(from_unix),
+        host: r.get(13)?,
     })
 }
 
