@@ -81,10 +81,10 @@ pub struct Cli {
     #[arg(long = "location-name", value_name = "NAME")]
     pub location_name: Option<String>,
     /// With --status: every host in the shared store, not only this one
-    #[arg(long, requires = "status", conflicts_with = "host")]
+    #[arg(long, conflicts_with = "host")]
     pub fleet: bool,
     /// With --status: the host NAME in the shared store instead of this one
-    #[arg(long = "host", value_name = "NAME", requires = "status")]
+    #[arg(long = "host", value_name = "NAME")]
     pub host: Option<String>,
     /// Analysis window in days for schedule, health and reports [default: monitoring.window_days, 7]
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=3660))]
@@ -212,6 +212,14 @@ pub fn main() -> i32 {
         Ok(cli) => cli,
         Err(e) => return usage_error(hint, &e),
     };
+    if (cli.fleet || cli.host.is_some()) && !cli.status {
+        use clap::CommandFactory;
+        let e = Cli::command().error(
+            clap::error::ErrorKind::ArgumentConflict,
+            "--fleet and --host go with --status only (a run judges and alerts its own host's locations)",
+        );
+        return usage_error(hint, &e);
+    }
     if cli.explain {
         return crate::explain::main(&cli);
     }

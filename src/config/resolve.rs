@@ -626,7 +626,8 @@ fn logging(r: &mut Resolver, raw: RawLogging) -> Option<Logging> {
 /// `.env` file's directory, the config file's directory.
 ///
 /// A `postgresql://` URL is a PostgreSQL store; this host's local lock file is then
-/// `backup-monitor-<host>.lock` in the temporary directory (`TMPDIR`).
+/// `backup-monitor-<host>-<store>.lock` in the temporary directory (`TMPDIR`), `<store>`
+/// a hash of the server and database.
 fn store_path(
     r: &mut Resolver,
     database_url: String,
@@ -670,7 +671,10 @@ fn store_path(
                         }
                     })
                     .collect();
-                let anchor = std::env::temp_dir().join(format!("backup-monitor-{safe}"));
+                // One file per host and store: two stores on one machine never share it.
+                let store = crate::store::fnv1a(pg.to_string().as_bytes());
+                let anchor =
+                    std::env::temp_dir().join(format!("backup-monitor-{safe}-{store:08x}"));
                 Some((anchor, Some(pg)))
             }
             Err(e) => {

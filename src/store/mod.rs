@@ -31,7 +31,7 @@ pub use backups::{BackupRow, ScanSync};
 pub use fleet::FleetLocation;
 pub use health::DailyHealth;
 pub use lifecycle::{ActionEntry, StoredSilence};
-pub use pg::{PgTarget, is_postgres_url};
+pub use pg::{PgTarget, fnv1a, is_postgres_url};
 pub use problems::StoredProblem;
 pub use report::{DailyScore, FailureCounts, LastPassed, ReportBackup, ReportCheck};
 pub use restore::{NewRestoreTest, PreviousVerdict, Restored, Verdict};
