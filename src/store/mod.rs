@@ -429,7 +429,7 @@ impl Store {
 
     fn on_postgres(client: postgres::Client, pg: &PgTarget, anchor: &Path, host: &str) -> Store {
         Store {
-            db: Db::Postgres(std::cell::RefCell::new(sql::PgConn::new(client))),
+            db: Db::Postgres(Box::new(std::cell::RefCell::new(sql::PgConn::new(client)))),
             path: anchor.to_path_buf(),
             host: host.to_string(),
             view: View::Host(host.to_string()),
@@ -984,6 +984,45 @@ mod tests {
             let mode = std::fs::metadata(&path).unwrap().permissions().mode() & 0o777;
             assert_eq!(mode, 0o600);
         }
+    }
+
+    #[test]
+    fn a_store_from_before_hosts_becomes_the_migrating_hosts() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("old.db");
+        let conn = Connection::open(&path).unwrap();
+        conn.execute_batch("PRAGMA foreign_keys=ON").unwrap();
+        for sql in &schema::MIGRATIONS[..4] {
+            conn.execute_batch(sql).unwrap();
+        }
+        conn.execute_batch(
+            "INSERT INTO locations (id, name, path, kind, created_at) VALUES (7, 'db', '/db', 'database', 1);
+             INSERT INTO backups (location_id, path, size, mtime_ns, ts, ts_source, seen_size, seen_mtime_ns, first_seen, last_seen)
+               VALUES (7, 'x.sql', 1, 1, 1, 'mtime', 1, 1, 1, 1);
+             INSERT INTO problems (key, kind, severity, operation, location_id, location, message, first_seen, last_seen)
+               VALUES ('k', 'no_backups', 'critical', 'monitor', 7, 'db', 'm', 1, 1);
+             PRAGMA user_version = 4;",
+        )
+        .unwrap();
+        drop(conn);
+        let store = Store::open_as(&path, "web1").unwrap();
+        assert_eq!(store.location_id("db").unwrap(), Some(7), "ids are kept");
+        assert_eq!(
+            store.present_count(7).unwrap(),
+            1,
+            "backups still refer to it"
+        );
+        assert_eq!(store.open_problems(None, None).unwrap()[0].host, "web1");
+        assert_eq!(store.integrity_check().unwrap(), "ok");
+        // Another host with a location of the same name gets a location of its own.
+        drop(store);
+        let other = Store::open_as(&path, "web2").unwrap();
+        assert_eq!(other.location_id("db").unwrap(), None);
+        let id = other
+            .upsert_location("db", "/db", "database", Utc::now())
+            .unwrap();
+        assert_ne!(id, 7);
+        assert!(other.open_problems(None, None).unwrap().is_empty());
     }
 
     #[test]

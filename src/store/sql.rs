@@ -262,7 +262,7 @@ impl PgConn {
 /// The connection of a store.
 pub(crate) enum Db {
     Sqlite(rusqlite::Connection),
-    Postgres(RefCell<PgConn>),
+    Postgres(Box<RefCell<PgConn>>),
 }
 
 fn values(params: &[&dyn ToValue]) -> Vec<Value> {
