@@ -18,8 +18,12 @@ fn main() -> anyhow::Result<()> {
     let [_, url, hosts, locations, days, threads] = &args[..] else {
         anyhow::bail!("usage: fleet_load URL HOSTS LOCATIONS DAYS THREADS");
     };
-    let (hosts, locations, days, threads): (usize, usize, i64, usize) =
-        (hosts.parse()?, locations.parse()?, days.parse()?, threads.parse()?);
+    let (hosts, locations, days, threads): (usize, usize, i64, usize) = (
+        hosts.parse()?,
+        locations.parse()?,
+        days.parse()?,
+        threads.parse()?,
+    );
     let target = PgTarget::parse(url).map_err(anyhow::Error::msg)?;
     let started = Instant::now();
     let anchor = std::env::temp_dir().join("fleet-load");
@@ -37,7 +41,8 @@ fn main() -> anyhow::Result<()> {
             })
             .collect();
         for w in workers {
-            w.join().map_err(|_| anyhow::anyhow!("a worker panicked"))??;
+            w.join()
+                .map_err(|_| anyhow::anyhow!("a worker panicked"))??;
         }
         Ok(())
     })?;
@@ -56,9 +61,19 @@ fn load_host(
     days: i64,
 ) -> anyhow::Result<()> {
     let store = Store::open_postgres(target, anchor, host)?;
-    let start = Utc.with_ymd_and_hms(2026, 10, 1, 2, 0, 0).single().unwrap_or_default();
+    let start = Utc
+        .with_ymd_and_hms(2026, 10, 1, 2, 0, 0)
+        .single()
+        .unwrap_or_default();
     let ids: Vec<i64> = (0..locations)
-        .map(|l| store.upsert_location(&format!("loc{l:02}"), &format!("/srv/backup/loc{l:02}"), "database", start))
+        .map(|l| {
+            store.upsert_location(
+                &format!("loc{l:02}"),
+                &format!("/srv/backup/loc{l:02}"),
+                "database",
+                start,
+            )
+        })
         .collect::<anyhow::Result<_>>()?;
     for d in 0..days {
         let now = start + Duration::days(d) + Duration::hours(1);

@@ -368,6 +368,13 @@ fn fleet_status_covers_every_host_names_a_stopped_one_and_host_narrows() {
     assert!(stale[0]["message"].as_str().unwrap().contains("host beta"));
     assert_eq!(doc["locations"][1]["backups_present"], 1);
 
+    // The text names the other host's location and problem by host/name.
+    let text = alpha.run(&["--status", "--fleet"]).stdout;
+    assert!(
+        text.contains("beta/db") && text.contains("monitor_stale"),
+        "{text}"
+    );
+
     // --host narrows to one host, from any machine.
     let (run, doc) = alpha.run_json(&["--status", "--host", "beta"]);
     assert_eq!(run.code, 2, "{}", run.stderr);
