@@ -411,6 +411,13 @@ impl Store {
             }
             .into());
         }
+        if version < schema::HOST_SCHEMA as i64 {
+            // Written by a build from before hosts: every query of this one names the
+            // host. Bring it up to date once (as the next run would); a store this user
+            // may not write is said as such.
+            drop(store);
+            return Store::open_as(path, host).map(Some);
+        }
         if version == schema::MIGRATIONS.len() as i64 {
             store.check_layout()?;
         }
@@ -1023,6 +1030,28 @@ mod tests {
             .unwrap();
         assert_ne!(id, 7);
         assert!(other.open_problems(None, None).unwrap().is_empty());
+    }
+
+    #[test]
+    fn status_on_a_store_from_before_hosts_upgrades_it_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("old.db");
+        let conn = Connection::open(&path).unwrap();
+        for sql in &schema::MIGRATIONS[..4] {
+            conn.execute_batch(sql).unwrap();
+        }
+        conn.execute_batch(
+            "INSERT INTO locations (name, path, kind, created_at) VALUES ('db', '/db', 'database', 1);
+             PRAGMA user_version = 4;",
+        )
+        .unwrap();
+        drop(conn);
+        let store = Store::open_read_only_as(&path, "web1").unwrap().unwrap();
+        assert!(store.location_id("db").unwrap().is_some());
+        assert_eq!(
+            store.schema_version().unwrap(),
+            schema::MIGRATIONS.len() as i64
+        );
     }
 
     #[test]
