@@ -313,8 +313,8 @@ fn scope(ctx: &RunContext, outcome: &mut Outcome) -> anyhow::Result<()> {
             problem: p.problem,
         })
         .collect();
-    settle_status(outcome);
     outcome.stamp_host(&ctx.host);
+    settle_status(outcome);
     Ok(())
 }
 
@@ -324,25 +324,26 @@ fn settle_status(outcome: &mut Outcome) {
     outcome
         .problems
         .sort_by(|a, b| Problem::reading_order(&a.problem, &b.problem));
-    // Silenced problems are listed but do not count; acknowledged ones still do.
-    let counted = |location: Option<(&str, &str)>| -> Vec<&Problem> {
-        outcome
-            .problems
-            .iter()
-            .filter(|p| !p.silenced)
-            .filter(|p| {
-                location.is_none_or(|(host, l)| {
-                    p.location.as_deref() == Some(l) && (p.host.is_empty() || p.host == host)
-                })
-            })
-            .map(|p| &p.problem)
-            .collect()
-    };
-    let status = Status::of(counted(None));
+    // Silenced problems are listed but do not count; acknowledged ones still do. A
+    // location's are those of its host and name (every problem has its host by now).
+    let counted: Vec<&OpenProblem> = outcome.problems.iter().filter(|p| !p.silenced).collect();
+    let status = Status::of(counted.iter().map(|p| &p.problem));
+    let mut by_key: HashMap<(&str, &str), Vec<&Problem>> = HashMap::new();
+    for p in &counted {
+        if let Some(l) = p.location.as_deref() {
+            by_key.entry((&p.host, l)).or_default().push(&p.problem);
+        }
+    }
     let by_location: Vec<Status> = outcome
         .locations
         .iter()
-        .map(|l| Status::of(counted(Some((&l.host, &l.name)))))
+        .map(|l| {
+            Status::of(
+                by_key
+                    .remove(&(l.host.as_str(), l.name.as_str()))
+                    .unwrap_or_default(),
+            )
+        })
         .collect();
     outcome.set_status(status);
     for (l, status) in outcome.locations.iter_mut().zip(by_location) {
@@ -415,8 +416,8 @@ fn status(config: &Config, request: &Request, now: DateTime<Utc>) -> Judged<Outc
     outcome
         .problems
         .extend(stale.into_iter().map(|p| OpenProblem::unstored(p, now)));
-    settle_status(&mut outcome);
     outcome.stamp_host(&config.host);
+    settle_status(&mut outcome);
     outcome.last_run = store.last_finished_run().map_err(e)?;
     outcome.open_alerts = Some(alert::status_view(&ctx).map_err(e)?);
     Ok(outcome)

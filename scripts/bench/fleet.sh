@@ -14,6 +14,7 @@
 #   4. times one host's nightly run (--monitor --verify, 20 locations x 30 backups) on
 #      SQLite and on PostgreSQL side by side (target: within 2x), with peak RSS.
 # BACKUP_MONITOR_BIN / FLEET_LOAD_BIN pick the binaries (default: release builds).
+# FLEET_BENCH_KEEP=1 keeps the database afterwards and reuses a loaded one (skipping 1).
 set -euo pipefail
 root="$(cd "$(dirname "$0")/../.." && pwd)"
 hosts="${1:-1000}"; locations="${2:-20}"; days="${3:-30}"
@@ -26,9 +27,19 @@ db=bm_fleet_bench
 url="${BM_TEST_PG_URL%/*}/$db"
 case "$url" in *\?*) ;; *) url="$url?sslmode=disable" ;; esac
 work="$(mktemp -d)"
-cleanup() { psql -q "$BM_TEST_PG_URL" -c "DROP DATABASE IF EXISTS $db WITH (FORCE)" >/dev/null 2>&1 || true; rm -rf "$work"; }
+keep="${FLEET_BENCH_KEEP:-0}"
+cleanup() {
+    [ "$keep" = 1 ] || psql -q "$BM_TEST_PG_URL" -c "DROP DATABASE IF EXISTS $db WITH (FORCE)" >/dev/null 2>&1 || true
+    rm -rf "$work"
+}
 trap cleanup EXIT
-psql -q "$BM_TEST_PG_URL" -c "DROP DATABASE IF EXISTS $db WITH (FORCE)" -c "CREATE DATABASE $db" >/dev/null
+loaded=0
+if [ "$keep" = 1 ] && psql -At "$url" -c "SELECT COUNT(*) FROM runs" 2>/dev/null | grep -qv '^0$'; then
+    loaded=1
+else
+    psql -q "$BM_TEST_PG_URL" -c "DROP DATABASE IF EXISTS $db WITH (FORCE)" -c "CREATE DATABASE $db" >/dev/null
+fi
+tag="$$"
 
 # `timed LABEL CMD...`: wall seconds and peak RSS of CMD, one line.
 timed() {
@@ -72,12 +83,16 @@ PY
 export BACKUP_MONITOR_NOW=2026-11-21T12:00:00Z TZ=UTC
 
 echo "fleet benchmark: $hosts hosts x $locations locations x $days days on $(nproc) cores"
-timed "load history (fleet_load, 4 writers)" "$load" "$url" "$hosts" "$locations" "$days" 4
-cat "$work/out"
+if [ "$loaded" = 0 ]; then
+    timed "load history (fleet_load, 4 writers)" "$load" "$url" "$hosts" "$locations" "$days" 4
+    cat "$work/out"
+else
+    echo "reusing the loaded database $db"
+fi
 psql -At "$url" -c "SELECT 'rows: ' || (SELECT COUNT(*) FROM locations) || ' locations, ' || (SELECT COUNT(*) FROM backups) || ' backups, ' || (SELECT COUNT(*) FROM verifications) || ' verifications, ' || (SELECT COUNT(*) FROM runs) || ' runs, ' || pg_size_pretty(pg_database_size(current_database()))"
 
 echo "50 host runs at once (--monitor --verify) ..."
-for i in $(seq -w 0 49); do make_host "$work/h$i" "live$i" "$url"; done
+for i in $(seq -w 0 49); do make_host "$work/h$i" "live$tag-$i" "$url"; done
 start=$(date +%s.%N)
 pids=()
 for i in $(seq -w 0 49); do
@@ -101,7 +116,7 @@ timed "--status --host bench0500" "$bin" --config config.yaml --status --host be
 
 echo "one host's nightly run, SQLite vs PostgreSQL (first run: every backup new) ..."
 make_host "$work/sqlite" nightly "sqlite://store.db"
-make_host "$work/pg" nightly-pg "$url"
+make_host "$work/pg" "nightly-$tag" "$url"
 (cd "$work/sqlite" && timed "nightly --monitor --verify on SQLite" "$bin" --config config.yaml --monitor --verify --no-progress -q)
 (cd "$work/pg" && timed "nightly --monitor --verify on PostgreSQL" "$bin" --config config.yaml --monitor --verify --no-progress -q)
 (cd "$work/sqlite" && timed "second run (nothing new) on SQLite" "$bin" --config config.yaml --monitor --verify --no-progress -q)

@@ -149,13 +149,15 @@ impl Store {
             ),
             params![self.view_host()],
         )?;
+        let location_ids: Option<std::collections::HashSet<i64>> =
+            location_ids.map(|ids| ids.iter().copied().collect());
         let mut out = Vec::new();
         for row in &rows {
             let p = from_row(row)?;
             if ops.is_some_and(|ops| !ops.contains(&p.operation)) {
                 continue;
             }
-            if let Some(ids) = location_ids {
+            if let Some(ids) = &location_ids {
                 // Problems of the run itself (no location) are always in scope.
                 if p.location_id.is_some_and(|id| !ids.contains(&id)) {
                     continue;
