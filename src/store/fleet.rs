@@ -44,17 +44,22 @@ impl Store {
     /// Every location of the hosts in view, by host then name.
     pub fn fleet_locations(&self) -> Result<Vec<FleetLocation>> {
         let rows = self.db.query(
-            "SELECT l.host, l.id, l.name, l.kind, l.last_scan_at,
-                    (SELECT COUNT(*) FROM backups b WHERE b.location_id = l.id AND b.deleted_at IS NULL),
-                    lb.path, lb.ts, lb.seen_size,
-                    (SELECT h.score FROM health_daily h WHERE h.location_id = l.id
-                      ORDER BY h.day COLLATE \"C\" DESC LIMIT 1)
-             FROM locations l
-             LEFT JOIN backups lb ON lb.id = (
-                 SELECT b.id FROM backups b WHERE b.location_id = l.id AND b.deleted_at IS NULL
-                 ORDER BY b.ts DESC, b.id DESC LIMIT 1)
-             WHERE (CAST(?1 AS TEXT) IS NULL OR l.host = ?1)
-             ORDER BY l.host COLLATE \"C\", l.name COLLATE \"C\"",
+            // Materialized first: otherwise PostgreSQL hashes every backup to join the
+            // newest one (1.4 s for 20,000 locations instead of a lookup each). Days are
+            // fixed-width digits: any collation orders them alike, so the index serves.
+            "WITH x AS MATERIALIZED (
+               SELECT l.host, l.id, l.name, l.kind, l.last_scan_at,
+                      (SELECT COUNT(*) FROM backups b WHERE b.location_id = l.id AND b.deleted_at IS NULL) AS present,
+                      (SELECT b.id FROM backups b WHERE b.location_id = l.id AND b.deleted_at IS NULL
+                        ORDER BY b.ts DESC, b.id DESC LIMIT 1) AS latest,
+                      (SELECT h.score FROM health_daily h WHERE h.location_id = l.id
+                        ORDER BY h.day DESC LIMIT 1) AS score
+               FROM locations l
+               WHERE (CAST(?1 AS TEXT) IS NULL OR l.host = ?1))
+             SELECT x.host, x.id, x.name, x.kind, x.last_scan_at, x.present,
+                    lb.path, lb.ts, lb.seen_size, x.score
+             FROM x LEFT JOIN backups lb ON lb.id = x.latest
+             ORDER BY x.host COLLATE \"C\", x.name COLLATE \"C\"",
             params![self.view_host()],
         )?;
         Ok(rows.iter().map(from_row).collect::<SqlResult<_>>()?)
