@@ -1,6 +1,9 @@
 //! Backup rows: what each scan found, and what later operations read about backups.
 
-use super::sql::{Row, SqlResult, params};
+use super::sql::{Row, SqlResult, ToValue, Value, params};
+
+/// Rows per multi-row `INSERT` (7 parameters each, far below either engine's limit).
+const INSERT_ROWS: usize = 200;
 use super::{Store, from_unix, to_unix};
 use crate::scan::FoundFile;
 use anyhow::Result;
@@ -106,6 +109,7 @@ impl Store {
         // `last_seen` changes only with what was seen: for a present backup, "seen at
         // the location's last scan" is implied, and rewriting every row on every scan
         // would cost a full table rewrite for 100,000 unchanged files.
+        let mut new_files = Vec::new();
         for f in found {
             match present.remove(&f.path) {
                 Some((id, seen_size, seen_mtime_ns))
@@ -117,24 +121,50 @@ impl Store {
                     )?;
                 }
                 Some(_) => {}
-                None if f.settled => {
-                    self.db.execute(
-                        "INSERT INTO backups (location_id, path, size, mtime_ns, ts, ts_source, seen_size, seen_mtime_ns, first_seen, last_seen)
-                         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?3, ?4, ?7, ?7)",
-                        params![
-                            location_id,
-                            f.path,
-                            f.size as i64,
-                            f.mtime_ns,
-                            to_unix(f.ts),
-                            f.ts_source.stored(),
-                            now_s
-                        ],
-                    )?;
-                    sync.new_backups += 1;
-                }
+                None if f.settled => new_files.push(f),
                 None => {}
             }
+        }
+        // New backups go in many rows per statement: on PostgreSQL each statement is a
+        // round trip to the server.
+        for chunk in new_files.chunks(INSERT_ROWS) {
+            let mut values: Vec<Value> = Vec::with_capacity(chunk.len() * 7);
+            for f in chunk {
+                values.extend([
+                    Value::Int(location_id),
+                    Value::Text(f.path.clone()),
+                    Value::Int(f.size as i64),
+                    Value::Int(f.mtime_ns),
+                    Value::Int(to_unix(f.ts)),
+                    Value::Text(f.ts_source.stored().to_string()),
+                    Value::Int(now_s),
+                ]);
+            }
+            let rows: Vec<String> = (0..chunk.len())
+                .map(|i| {
+                    let n = i * 7;
+                    format!(
+                        "(?{}, ?{}, ?{}, ?{}, ?{}, ?{}, ?{}, ?{}, ?{}, ?{})",
+                        n + 1,
+                        n + 2,
+                        n + 3,
+                        n + 4,
+                        n + 5,
+                        n + 6,
+                        n + 3,
+                        n + 4,
+                        n + 7,
+                        n + 7
+                    )
+                })
+                .collect();
+            let sql = format!(
+                "INSERT INTO backups (location_id, path, size, mtime_ns, ts, ts_source, seen_size, seen_mtime_ns, first_seen, last_seen) VALUES {}",
+                rows.join(", ")
+            );
+            let refs: Vec<&dyn ToValue> = values.iter().map(|v| v as &dyn ToValue).collect();
+            self.db.execute(&sql, &refs)?;
+            sync.new_backups += chunk.len();
         }
         let unseen = |path: &str| {
             unreadable.iter().any(|dir| {
