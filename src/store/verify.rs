@@ -2,7 +2,7 @@
 //! first sight (trust on first use, never overwritten), and when each backup was last
 //! hashed (the rotation's order).
 
-use super::sql::{ToValue, Value, params};
+use super::sql::{ToValue, Value};
 
 /// Verification rows per `INSERT` (9 parameters each).
 const INSERT_ROWS: usize = 200;
@@ -176,6 +176,7 @@ impl Store {
 mod tests {
     use super::*;
     use crate::store::from_unix;
+    use crate::store::sql::params;
 
     fn verification(id: i64, checksum: &str) -> Verification {
         Verification {
