@@ -8,7 +8,7 @@ use crate::config;
 use crate::outcome::Outcome;
 use crate::output;
 use crate::problem::Operation;
-use crate::workflow::{self, Request, Selection};
+use crate::workflow::{self, Hosts, Request, Selection};
 use chrono::Utc;
 use clap::{ArgAction, Parser, ValueEnum};
 use std::io::{IsTerminal, Write};
@@ -80,6 +80,12 @@ pub struct Cli {
     /// Restrict every operation to the location with this name
     #[arg(long = "location-name", value_name = "NAME")]
     pub location_name: Option<String>,
+    /// With --status: every host in the shared store, not only this one
+    #[arg(long, conflicts_with = "host")]
+    pub fleet: bool,
+    /// With --status: the host NAME in the shared store instead of this one
+    #[arg(long = "host", value_name = "NAME")]
+    pub host: Option<String>,
     /// Analysis window in days for schedule, health and reports [default: monitoring.window_days, 7]
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=3660))]
     pub days: Option<u32>,
@@ -120,6 +126,11 @@ impl Cli {
         Request {
             operations: self.operations(),
             selection: Selection::of(self.location_name.as_deref(), self.location_id),
+            hosts: match (&self.host, self.fleet) {
+                (Some(name), _) => Hosts::One(name.clone()),
+                (None, true) => Hosts::Fleet,
+                (None, false) => Hosts::This,
+            },
             days: self.days,
             progress: !self.no_progress
                 && std::io::stderr().is_terminal()
@@ -201,6 +212,14 @@ pub fn main() -> i32 {
         Ok(cli) => cli,
         Err(e) => return usage_error(hint, &e),
     };
+    if (cli.fleet || cli.host.is_some()) && !cli.status {
+        use clap::CommandFactory;
+        let e = Cli::command().error(
+            clap::error::ErrorKind::ArgumentConflict,
+            "--fleet and --host go with --status only (a run judges and alerts its own host's locations)",
+        );
+        return usage_error(hint, &e);
+    }
     if cli.explain {
         return crate::explain::main(&cli);
     }

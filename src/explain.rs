@@ -156,7 +156,7 @@ fn select<'a>(config: &'a Config, selection: Selection) -> Result<Vec<&'a Locati
         store: store_text.clone(),
         reason: format!("{e:#}"),
     };
-    let store = Store::open_read_only(&config.store_path)
+    let store = Store::connect_read_only(config)
         .map_err(store_error)?
         .ok_or_else(|| ExplainError::NoStore {
             id,

@@ -26,6 +26,8 @@ pub struct LatestBackup {
 /// One location as a run leaves it.
 #[derive(Debug, Clone, Serialize, PartialEq)]
 pub struct LocationSummary {
+    /// The host the location belongs to (`host:`).
+    pub host: String,
     pub id: i64,
     pub name: String,
     #[serde(rename = "type", serialize_with = "location_type")]
@@ -50,6 +52,8 @@ pub struct LocationSummary {
 /// opened, and what people decided about it. Derefs to the [`Problem`].
 #[derive(Debug, Clone, Serialize, PartialEq)]
 pub struct OpenProblem {
+    /// The host the problem was found on.
+    pub host: String,
     /// The store's id, stable while the problem is open (0: not stored).
     pub id: i64,
     #[serde(flatten)]
@@ -66,6 +70,7 @@ impl OpenProblem {
     /// A finding not (yet) in the store.
     pub fn unstored(problem: Problem, opened_at: DateTime<Utc>) -> OpenProblem {
         OpenProblem {
+            host: String::new(),
             id: 0,
             problem,
             acknowledged: false,
@@ -112,6 +117,8 @@ impl Default for Thresholds {
 #[derive(Debug, Clone, Serialize)]
 pub struct Outcome {
     pub version: &'static str,
+    /// The host that ran (`host:`; this machine's name before a config is read).
+    pub host: String,
     #[serde(serialize_with = "utc_seconds")]
     pub started_at: DateTime<Utc>,
     #[serde(serialize_with = "utc_seconds")]
@@ -142,6 +149,7 @@ impl Outcome {
     pub fn new(started_at: DateTime<Utc>, operations: Vec<Operation>) -> Outcome {
         Outcome {
             version: env!("CARGO_PKG_VERSION"),
+            host: crate::config::host_name(),
             started_at,
             finished_at: started_at,
             status: Status::Ok,
@@ -167,6 +175,18 @@ impl Outcome {
         outcome.set_status(Status::Unknown);
         outcome.error = Some(error.to_string());
         outcome
+    }
+
+    /// The run's host, and the host of every location and problem that has none yet
+    /// (a per-host run's are all its own).
+    pub fn stamp_host(&mut self, host: &str) {
+        self.host = host.to_string();
+        for l in self.locations.iter_mut().filter(|l| l.host.is_empty()) {
+            l.host = host.to_string();
+        }
+        for p in self.problems.iter_mut().filter(|p| p.host.is_empty()) {
+            p.host = host.to_string();
+        }
     }
 
     pub fn set_status(&mut self, status: Status) {

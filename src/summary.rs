@@ -24,6 +24,7 @@ pub fn location(
     // present_backups is newest first.
     let latest = present.first();
     Ok(LocationSummary {
+        host: ctx.host.clone(),
         id: sel.id,
         name: sel.config.name.clone(),
         kind: sel.config.kind,

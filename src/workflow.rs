@@ -37,12 +37,26 @@ impl Selection {
     }
 }
 
+/// Which hosts of a shared store `--status` covers.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub enum Hosts {
+    /// This host (`host:`), from its config: what every run does.
+    #[default]
+    This,
+    /// `--fleet`: every host in the store.
+    Fleet,
+    /// `--host NAME`: that host.
+    One(String),
+}
+
 /// What the command line asked for, in the run's own terms.
 #[derive(Debug, Clone)]
 pub struct Request {
     /// In the order they run; `[Status]` alone for `--status`.
     pub operations: Vec<Operation>,
     pub selection: Selection,
+    /// `--fleet` / `--host NAME` (only with `--status`).
+    pub hosts: Hosts,
     /// The analysis window in days (`--days`); None: `monitoring.window_days`.
     pub days: Option<u32>,
     /// Draw progress bars.
@@ -99,6 +113,9 @@ pub fn run(config: &Config, request: &Request, started: DateTime<Utc>) -> Judged
 
 fn run_on_store(config: &Config, request: &Request, started: DateTime<Utc>) -> Judged<Outcome> {
     if request.operations == [Operation::Status] {
+        if request.hosts != Hosts::This {
+            return fleet_status(config, request, started);
+        }
         return status(config, request, started);
     }
     let _lock = lock::acquire(&config.store_path).map_err(CannotJudge::from_error)?;
@@ -118,7 +135,10 @@ fn run_on_store(config: &Config, request: &Request, started: DateTime<Utc>) -> J
 
 /// The run in the store's audit log: opened, its operations, closed with its exit code.
 fn recorded_run(config: &Config, request: &Request, started: DateTime<Utc>) -> Judged<Outcome> {
-    let store = Store::open(&config.store_path).map_err(CannotJudge::from_error)?;
+    let store = Store::connect(config).map_err(CannotJudge::from_error)?;
+    // Beside the local lock file: the host's lock in a shared store, on this run's own
+    // session, so that a second run for this host on another machine waits too.
+    store.lock_host(started).map_err(CannotJudge::from_error)?;
     let run_id = store
         .start_run(&request.operations, &config.host, started)
         .map_err(CannotJudge::from_error)?;
@@ -217,6 +237,7 @@ fn operations(
         progress: request.progress,
     };
     let mut outcome = Outcome::new(started, ops.clone());
+    outcome.host = config.host.clone();
     outcome.thresholds = health::thresholds(config);
     let e = CannotJudge::from_error;
     let mut new_backups = HashMap::new();
@@ -287,6 +308,7 @@ fn scope(ctx: &RunContext, outcome: &mut Outcome) -> anyhow::Result<()> {
     outcome.problems = open
         .into_iter()
         .map(|p| OpenProblem {
+            host: p.host.clone(),
             id: p.id,
             acknowledged: marks.acknowledged(&p),
             silenced: marks.silenced_at(&p.problem, ctx.now),
@@ -294,31 +316,37 @@ fn scope(ctx: &RunContext, outcome: &mut Outcome) -> anyhow::Result<()> {
             problem: p.problem,
         })
         .collect();
+    outcome.stamp_host(&ctx.host);
     settle_status(outcome);
     Ok(())
 }
 
 /// Order the problems as people read them and set the run's and each location's
-/// status from them.
+/// status from them (a location's problems are those of its host and name).
 fn settle_status(outcome: &mut Outcome) {
     outcome
         .problems
         .sort_by(|a, b| Problem::reading_order(&a.problem, &b.problem));
-    // Silenced problems are listed but do not count; acknowledged ones still do.
-    let counted = |location: Option<&str>| -> Vec<&Problem> {
-        outcome
-            .problems
-            .iter()
-            .filter(|p| !p.silenced)
-            .filter(|p| location.is_none_or(|l| p.location.as_deref() == Some(l)))
-            .map(|p| &p.problem)
-            .collect()
-    };
-    let status = Status::of(counted(None));
+    // Silenced problems are listed but do not count; acknowledged ones still do. A
+    // location's are those of its host and name (every problem has its host by now).
+    let counted: Vec<&OpenProblem> = outcome.problems.iter().filter(|p| !p.silenced).collect();
+    let status = Status::of(counted.iter().map(|p| &p.problem));
+    let mut by_key: HashMap<(&str, &str), Vec<&Problem>> = HashMap::new();
+    for p in &counted {
+        if let Some(l) = p.location.as_deref() {
+            by_key.entry((&p.host, l)).or_default().push(&p.problem);
+        }
+    }
     let by_location: Vec<Status> = outcome
         .locations
         .iter()
-        .map(|l| Status::of(counted(Some(&l.name))))
+        .map(|l| {
+            Status::of(
+                by_key
+                    .remove(&(l.host.as_str(), l.name.as_str()))
+                    .unwrap_or_default(),
+            )
+        })
         .collect();
     outcome.set_status(status);
     for (l, status) in outcome.locations.iter_mut().zip(by_location) {
@@ -331,10 +359,13 @@ fn status(config: &Config, request: &Request, now: DateTime<Utc>) -> Judged<Outc
     let e = CannotJudge::from_error;
     let mut outcome = Outcome::new(now, vec![Operation::Status]);
     outcome.thresholds = health::thresholds(config);
-    let Some(store) = Store::open_read_only(&config.store_path).map_err(e)? else {
+    let Some(store) = Store::connect_read_only(config).map_err(e)? else {
+        let name = match &config.postgres {
+            Some(pg) => pg.to_string(),
+            None => config.store_path.display().to_string(),
+        };
         return Err(CannotJudge::new(format!(
-            "no store at {} yet; run backup-monitor --monitor first",
-            config.store_path.display()
+            "no store at {name} yet; run backup-monitor --monitor first"
         )));
     };
     let mut ids = Vec::new();
@@ -388,8 +419,148 @@ fn status(config: &Config, request: &Request, now: DateTime<Utc>) -> Judged<Outc
     outcome
         .problems
         .extend(stale.into_iter().map(|p| OpenProblem::unstored(p, now)));
+    outcome.stamp_host(&config.host);
     settle_status(&mut outcome);
     outcome.last_run = store.last_finished_run().map_err(e)?;
     outcome.open_alerts = Some(alert::status_view(&ctx).map_err(e)?);
+    Ok(outcome)
+}
+
+/// `--status --fleet` / `--status --host NAME`: the stored state of every location of
+/// those hosts, read-only, from the store alone (the other hosts' configs are not here):
+/// status, health, last checked, newest backup, open problems, and `monitor_stale` for
+/// each location its host stopped checking.
+fn fleet_status(config: &Config, request: &Request, now: DateTime<Utc>) -> Judged<Outcome> {
+    use crate::store::View;
+    let e = CannotJudge::from_error;
+    let mut outcome = Outcome::new(now, vec![Operation::Status]);
+    outcome.thresholds = health::thresholds(config);
+    let Some(mut store) = Store::connect_read_only(config).map_err(e)? else {
+        return Err(CannotJudge::new(
+            "no store yet; run backup-monitor --monitor first".into(),
+        ));
+    };
+    store.set_view(match &request.hosts {
+        Hosts::One(name) => View::Host(name.clone()),
+        _ => View::Fleet,
+    });
+    let rows = store.fleet_locations().map_err(e)?;
+    if let Hosts::One(name) = &request.hosts
+        && rows.is_empty()
+    {
+        let known = store.hosts().map_err(e)?;
+        return Err(CannotJudge::new(format!(
+            "unknown host {name}; hosts in the store: {}",
+            if known.is_empty() {
+                "none yet".to_string()
+            } else {
+                known.join(", ")
+            }
+        )));
+    }
+    let ctx = RunContext {
+        config,
+        store: &store,
+        now,
+        run_id: 0,
+        host: config.host.clone(),
+        recent_log: request.recent_log.clone(),
+        locations: Vec::new(),
+        days: request.days.unwrap_or(config.monitoring.window_days),
+        progress: false,
+    };
+    let rows: Vec<_> = rows
+        .into_iter()
+        .filter(|l| match &request.selection {
+            Selection::All => true,
+            Selection::Id(id) => l.id == *id,
+            Selection::Name(name) => l.name == *name,
+        })
+        .collect();
+    let mut scores = HashMap::new();
+    for l in &rows {
+        scores.insert(l.id, l.score);
+        outcome.locations.push(crate::outcome::LocationSummary {
+            host: l.host.clone(),
+            id: l.id,
+            name: l.name.clone(),
+            kind: l.kind.parse().unwrap_or_default(),
+            status: Status::Ok,
+            health_score: l.score.map(round3),
+            backups_present: l.backups_present,
+            new_backups: 0,
+            latest_backup: l
+                .latest
+                .as_ref()
+                .map(|(path, ts, size)| crate::outcome::LatestBackup {
+                    path: path.clone(),
+                    timestamp: ctx.local_rfc3339(*ts),
+                    size: *size,
+                }),
+            latest_backup_age_seconds: l
+                .latest
+                .as_ref()
+                .map(|(_, ts, _)| (now - *ts).num_seconds()),
+            missing_slots: Vec::new(),
+            age_thresholds: None,
+            last_checked: l.last_scan_at.map(|t| ctx.local_rfc3339(t)),
+        });
+    }
+    outcome.overall_health = overall(&scores);
+    let ids: Vec<i64> = rows.iter().map(|l| l.id).collect();
+    let marks = Marks::load(&store).map_err(e)?;
+    outcome.problems = store
+        .open_problems(None, Some(&ids))
+        .map_err(e)?
+        .into_iter()
+        // Staleness is judged now, as of this status.
+        .filter(|p| p.problem.kind != Kind::MonitorStale)
+        .map(|p| OpenProblem {
+            host: p.host.clone(),
+            id: p.id,
+            acknowledged: marks.acknowledged(&p),
+            silenced: marks.silenced_at(&p.problem, now),
+            opened_at: ctx.local_rfc3339(p.first_seen),
+            problem: p.problem,
+        })
+        .collect();
+    let max_age = config.monitoring.max_run_age.0;
+    for l in &rows {
+        let age = l
+            .last_scan_at
+            .map(|t| (now - t).to_std().unwrap_or_default());
+        if age.is_some_and(|a| a <= max_age) {
+            continue;
+        }
+        let message = match (l.last_scan_at, age) {
+            (Some(t), Some(age)) => format!(
+                "host {} has not checked it since {} ({} ago, more than monitoring.max_run_age {}): is backup-monitor still running on {}?",
+                l.host,
+                ctx.local_short(t),
+                crate::monitor::duration_text(age),
+                crate::monitor::duration_text(max_age),
+                l.host
+            ),
+            _ => format!(
+                "host {} registered it but never checked it with --monitor: is backup-monitor running on {}?",
+                l.host, l.host
+            ),
+        };
+        let mut p = OpenProblem::unstored(
+            Problem::new(
+                Kind::MonitorStale,
+                crate::problem::Severity::Critical,
+                &l.name,
+                message,
+            ),
+            now,
+        );
+        p.host = l.host.clone();
+        outcome.problems.push(p);
+    }
+    settle_status(&mut outcome);
+    outcome.host = config.host.clone();
+    outcome.last_run = store.last_finished_run().map_err(e)?;
+    outcome.open_alerts = Some(Vec::new());
     Ok(outcome)
 }

@@ -142,6 +142,7 @@ mod tests {
 
     fn stored(kind: Kind, severity: Severity, runs_seen: u32) -> StoredProblem {
         StoredProblem {
+            host: "h".into(),
             id: 1,
             problem: Problem::new(kind, severity, "db", "m"),
             operation: kind.operation(),

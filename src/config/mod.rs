@@ -46,8 +46,11 @@ pub struct Config {
     pub logging: Logging,
     /// Directory of the config file; relative paths were resolved against it.
     pub base_dir: PathBuf,
-    /// The store file, resolved from `database_url` / `DATABASE_URL`.
+    /// The store file, resolved from `database_url` / `DATABASE_URL`. For a PostgreSQL
+    /// store, the place of this host's local lock file (`<path>.lock`).
     pub store_path: PathBuf,
+    /// The PostgreSQL store, when `database_url` is a `postgresql://` URL.
+    pub postgres: Option<crate::store::PgTarget>,
 }
 
 #[derive(Debug, Clone, Default)]
@@ -883,12 +886,20 @@ mod tests {
         assert!(parse(&bad_at).unwrap_err().join("").contains("weekly"));
         let bad_name = "backups:\n  locations:\n    - name: 'my db'\n      path: /x\n";
         assert!(parse(bad_name).unwrap_err().join("").contains("name"));
-        assert!(
-            parse("database_url: postgres://x/y\n")
-                .unwrap_err()
-                .join("")
-                .contains("SQLite")
+        let pg = parse("database_url: postgres://u:pw@x/y?sslmode=require\n").unwrap();
+        assert_eq!(
+            pg.postgres.map(|t| t.to_string()).as_deref(),
+            Some("x:5432/y")
         );
+        let err = parse("database_url: mysql://x/y\n").unwrap_err().join("");
+        assert!(
+            err.contains("SQLite") && err.contains("PostgreSQL"),
+            "{err}"
+        );
+        let err = parse("database_url: postgres://u:pw@x/y?sslmode=nope\n")
+            .unwrap_err()
+            .join("");
+        assert!(err.contains("sslmode") && !err.contains("pw@"), "{err}");
     }
 
     #[test]

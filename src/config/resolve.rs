@@ -126,9 +126,11 @@ fn build(r: &mut Resolver, raw: RawConfig) -> Option<Config> {
     let reporting = reporting(r, raw.reporting);
     let logging = logging(r, raw.logging);
     let database_url = r.value("database_url", raw.database_url);
-    let store_path = database_url.and_then(|url| store_path(r, url, &base_dir));
+    let host = host?.unwrap_or_else(host_name);
+    let store = database_url.and_then(|url| store_path(r, url, &base_dir, &host));
+    let (store_path, postgres) = store?;
     Some(Config {
-        host: host?.unwrap_or_else(host_name),
+        host,
         timezone: timezone?,
         backups: Backups {
             locations: locations
@@ -143,7 +145,8 @@ fn build(r: &mut Resolver, raw: RawConfig) -> Option<Config> {
         reporting: reporting?,
         logging: logging?,
         base_dir,
-        store_path: store_path?,
+        store_path,
+        postgres,
     })
 }
 
@@ -1094,7 +1097,16 @@ fn logging(r: &mut Resolver, raw: RawLogging) -> Option<Logging> {
 /// `database_url`. An empty `DATABASE_URL` counts as unset. A relative path is relative
 /// to where the value was written: the working directory for the shell's variable, the
 /// `.env` file's directory, the config file's directory.
-fn store_path(r: &mut Resolver, database_url: String, base_dir: &Path) -> Option<PathBuf> {
+///
+/// A `postgresql://` URL is a PostgreSQL store; this host's local lock file is then
+/// `backup-monitor-<host>-<store>.lock` in the temporary directory (`TMPDIR`), `<store>`
+/// a hash of the server and database.
+fn store_path(
+    r: &mut Resolver,
+    database_url: String,
+    base_dir: &Path,
+    host: &str,
+) -> Option<(PathBuf, Option<crate::store::PgTarget>)> {
     let env = r.env;
     let (key, url, base) =
         if let Some(url) = env.process_value("DATABASE_URL").filter(|u| !u.is_empty()) {
@@ -1119,8 +1131,33 @@ fn store_path(r: &mut Resolver, database_url: String, base_dir: &Path) -> Option
                 base_dir.to_path_buf(),
             )
         };
+    if crate::store::is_postgres_url(&url) {
+        return match crate::store::PgTarget::parse(&url) {
+            Ok(pg) => {
+                let safe: String = host
+                    .chars()
+                    .map(|c| {
+                        if c.is_ascii_alphanumeric() || c == '.' || c == '-' {
+                            c
+                        } else {
+                            '_'
+                        }
+                    })
+                    .collect();
+                // One file per host and store: two stores on one machine never share it.
+                let store = crate::store::fnv1a(pg.to_string().as_bytes());
+                let anchor =
+                    std::env::temp_dir().join(format!("backup-monitor-{safe}-{store:08x}"));
+                Some((anchor, Some(pg)))
+            }
+            Err(e) => {
+                r.error(key, e);
+                None
+            }
+        };
+    }
     match store_path_from_url(&url) {
-        Ok(p) => Some(resolve_against(&base, &p)),
+        Ok(p) => Some((resolve_against(&base, &p), None)),
         Err(e) => {
             r.error(key, e);
             None
@@ -1139,7 +1176,7 @@ fn store_path_from_url(url: &str) -> Result<String, String> {
     }
     if url.contains("://") {
         return Err(format!(
-            "only SQLite is supported (sqlite://PATH); got a URL with scheme `{}`",
+            "use SQLite (sqlite://PATH) or PostgreSQL (postgresql://…); got a URL with scheme `{}`",
             shown(url.split("://").next().unwrap_or(""))
         ));
     }

@@ -320,7 +320,7 @@ pub fn run(config: &Config, action: &Action, now: DateTime<Utc>) -> Report {
 
 fn run_locked(config: &Config, action: &Action, now: DateTime<Utc>) -> anyhow::Result<Report> {
     let _lock = crate::lock::acquire(&config.store_path)?;
-    let store = Store::open(&config.store_path)?;
+    let store = Store::connect(config)?;
     let actor = Actor {
         config,
         store: &store,

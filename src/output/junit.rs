@@ -378,6 +378,7 @@ mod tests {
 
     fn location(name: &str) -> LocationSummary {
         LocationSummary {
+            host: String::new(),
             id: 1,
             name: name.into(),
             kind: crate::config::LocationType::Database,

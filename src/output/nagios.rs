@@ -156,6 +156,7 @@ mod tests {
     fn nagios_line_has_perfdata_per_location() {
         let mut doc = Outcome::new(chrono::Utc::now(), vec![Operation::Monitor]);
         doc.locations.push(LocationSummary {
+            host: String::new(),
             id: 1,
             name: "db".into(),
             kind: crate::config::LocationType::Database,
@@ -190,6 +191,7 @@ mod tests {
 
     fn location(name: &str) -> LocationSummary {
         LocationSummary {
+            host: String::new(),
             id: 1,
             name: name.into(),
             kind: crate::config::LocationType::Database,

@@ -141,7 +141,12 @@ pub fn render_with(doc: &Outcome, style: Style) -> String {
                 (
                     l.status,
                     [
-                        l.name.clone(),
+                        // A fleet view names each location's host: host/name.
+                        if l.host.is_empty() || l.host == doc.host {
+                            l.name.clone()
+                        } else {
+                            format!("{}/{}", l.host, l.name)
+                        },
                         l.status.plugin_word().to_string(),
                         l.health_score
                             .map(|h| format!("{h:.2}"))
@@ -238,7 +243,11 @@ pub fn render_with(doc: &Outcome, style: Style) -> String {
                 style.severity(p.severity, trimmed),
                 &word[trimmed.len()..],
                 p.id,
-                p.location.as_deref().unwrap_or("-"),
+                match p.location.as_deref() {
+                    Some(l) if !p.host.is_empty() && p.host != doc.host =>
+                        format!("{}/{l}", p.host),
+                    l => l.unwrap_or("-").to_string(),
+                },
                 p.kind,
                 p.message
             );

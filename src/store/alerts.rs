@@ -3,12 +3,12 @@
 //! its (already redacted) error. What a channel must be told next is decided from these
 //! rows by `alert::decide`.
 
+use super::sql::{Row, SqlResult, params};
 use super::{Store, from_unix, to_unix};
 use crate::problem::{Problem, Severity};
 use crate::store::StoredProblem;
 use anyhow::Result;
 use chrono::{DateTime, Utc};
-use rusqlite::{Row, params};
 
 /// What a message says about one alert; recorded with each delivery.
 #[derive(
@@ -44,10 +44,6 @@ impl Event {
     pub fn as_str(self) -> &'static str {
         self.into()
     }
-
-    pub fn parse(s: &str) -> Option<Event> {
-        s.parse().ok()
-    }
 }
 
 /// An alert as stored.
@@ -82,15 +78,7 @@ pub struct AlertDelivery {
 
 const COLUMNS: &str = "id, key, problem_id, kind, severity, location, path, slot, message, opened_at, last_sent_at, send_count, closed_at";
 
-fn conversion_error(what: &str, value: &str) -> rusqlite::Error {
-    rusqlite::Error::FromSqlConversionFailure(
-        0,
-        rusqlite::types::Type::Text,
-        format!("unknown {what} `{value}`").into(),
-    )
-}
-
-fn alert_from_row(r: &Row) -> rusqlite::Result<AlertRow> {
+fn alert_from_row(r: &Row) -> SqlResult<AlertRow> {
     Ok(AlertRow {
         id: r.get(0)?,
         key: r.get(1)?,
@@ -104,18 +92,17 @@ fn alert_from_row(r: &Row) -> rusqlite::Result<AlertRow> {
             message: r.get(8)?,
         },
         opened_at: from_unix(r.get(9)?),
-        last_sent_at: r.get::<_, Option<i64>>(10)?.map(from_unix),
+        last_sent_at: r.get::<Option<i64>>(10)?.map(from_unix),
         send_count: r.get(11)?,
-        closed_at: r.get::<_, Option<i64>>(12)?.map(from_unix),
+        closed_at: r.get::<Option<i64>>(12)?.map(from_unix),
     })
 }
 
-fn delivery_from_row(r: &Row) -> rusqlite::Result<AlertDelivery> {
-    let event: String = r.get(2)?;
+fn delivery_from_row(r: &Row) -> SqlResult<AlertDelivery> {
     Ok(AlertDelivery {
         alert_id: r.get(0)?,
         channel: r.get(1)?,
-        event: Event::parse(&event).ok_or_else(|| conversion_error("event", &event))?,
+        event: r.get(2)?,
         severity: r.get(3)?,
         at: from_unix(r.get(4)?),
         success: r.get(5)?,
@@ -124,63 +111,77 @@ fn delivery_from_row(r: &Row) -> rusqlite::Result<AlertDelivery> {
 }
 
 impl Store {
-    /// Alerts that may still need a delivery: open ones, and closed ones whose
-    /// resolution is not yet delivered everywhere.
+    fn alerts_where(
+        &self,
+        sql: &str,
+        params: &[&dyn super::sql::ToValue],
+    ) -> Result<Vec<AlertRow>> {
+        let rows = self.db.query(sql, params)?;
+        Ok(rows.iter().map(alert_from_row).collect::<SqlResult<_>>()?)
+    }
+
+    /// Alerts of the hosts in view that may still need a delivery: open ones, and closed
+    /// ones whose resolution is not yet delivered everywhere.
     pub fn unfinished_alerts(&self) -> Result<Vec<AlertRow>> {
-        let mut stmt = self.conn.prepare_cached(&format!(
-            "SELECT {COLUMNS} FROM alerts WHERE finished_at IS NULL ORDER BY id"
-        ))?;
-        let rows = stmt.query_map([], alert_from_row)?;
-        Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
+        self.alerts_where(
+            &format!(
+                "SELECT {COLUMNS} FROM alerts WHERE finished_at IS NULL AND (CAST(?1 AS TEXT) IS NULL OR host = ?1) ORDER BY id"
+            ),
+            params![self.view_host()],
+        )
     }
 
-    /// Alerts whose problem is still open (for `--status`), oldest first.
+    /// Alerts of the hosts in view whose problem is still open (for `--status`), oldest
+    /// first.
     pub fn open_alerts(&self) -> Result<Vec<AlertRow>> {
-        let mut stmt = self.conn.prepare_cached(&format!(
-            "SELECT {COLUMNS} FROM alerts WHERE closed_at IS NULL ORDER BY opened_at, id"
-        ))?;
-        let rows = stmt.query_map([], alert_from_row)?;
-        Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
+        self.alerts_where(
+            &format!(
+                "SELECT {COLUMNS} FROM alerts WHERE closed_at IS NULL AND (CAST(?1 AS TEXT) IS NULL OR host = ?1) ORDER BY opened_at, id"
+            ),
+            params![self.view_host()],
+        )
     }
 
-    /// Open the alert of an open problem.
+    /// Open the alert of an open problem (on the problem's host).
     pub fn open_alert(&self, problem: &StoredProblem, now: DateTime<Utc>) -> Result<AlertRow> {
         let p = &problem.problem;
-        self.conn.execute(
-            "INSERT INTO alerts (key, problem_id, kind, severity, location, path, slot, message, opened_at)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
-            params![
-                p.key(),
-                problem.id,
-                p.kind.as_str(),
-                p.severity.as_str(),
-                p.location,
-                p.path,
-                p.slot,
-                p.message,
-                to_unix(now)
-            ],
-        )?;
-        let id = self.conn.last_insert_rowid();
-        Ok(self.conn.query_row(
+        let id: i64 = self
+            .db
+            .query_row(
+                "INSERT INTO alerts (key, problem_id, kind, severity, location, path, slot, message, opened_at, host)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, (SELECT host FROM problems WHERE id = ?2)) RETURNING id",
+                params![
+                    p.key(),
+                    problem.id,
+                    p.kind,
+                    p.severity,
+                    p.location,
+                    p.path,
+                    p.slot,
+                    p.message,
+                    to_unix(now)
+                ],
+            )?
+            .get(0)?;
+        let r = self.db.query_row(
             &format!("SELECT {COLUMNS} FROM alerts WHERE id = ?1"),
-            [id],
-            alert_from_row,
-        )?)
+            params![id],
+        )?;
+        Ok(alert_from_row(&r)?)
     }
 
     /// Follow the problem's current severity and message.
     pub fn refresh_alert(&self, alert_id: i64, severity: Severity, message: &str) -> Result<()> {
-        self.conn.execute(
+        self.db.execute(
             "UPDATE alerts SET severity = ?2, message = ?3 WHERE id = ?1",
-            params![alert_id, severity.as_str(), message],
+            params![alert_id, severity, message],
         )?;
         Ok(())
     }
 
     /// The alert's problem was resolved at `at`.
     pub fn close_alert(&self, alert_id: i64, at: DateTime<Utc>) -> Result<()> {
-        self.conn.execute(
+        self.db.execute(
             "UPDATE alerts SET closed_at = ?2 WHERE id = ?1 AND closed_at IS NULL",
             params![alert_id, to_unix(at)],
         )?;
@@ -189,7 +190,7 @@ impl Store {
 
     /// Nothing is left to deliver for a closed alert.
     pub fn finish_alert(&self, alert_id: i64, now: DateTime<Utc>) -> Result<()> {
-        self.conn.execute(
+        self.db.execute(
             "UPDATE alerts SET finished_at = ?2 WHERE id = ?1",
             params![alert_id, to_unix(now)],
         )?;
@@ -198,40 +199,41 @@ impl Store {
 
     /// Every delivery attempt of an alert, oldest first.
     pub fn alert_deliveries(&self, alert_id: i64) -> Result<Vec<AlertDelivery>> {
-        let mut stmt = self.conn.prepare_cached(
+        let rows = self.db.query(
             "SELECT alert_id, channel, event, severity, at, success, error
              FROM alert_deliveries WHERE alert_id = ?1 ORDER BY at, id",
+            params![alert_id],
         )?;
-        let rows = stmt.query_map([alert_id], delivery_from_row)?;
-        Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
+        Ok(rows
+            .iter()
+            .map(delivery_from_row)
+            .collect::<SqlResult<_>>()?)
     }
 
     /// Record the attempts of one message (one row per alert it carried), in one
     /// transaction; successful ones also update the alert's last_sent_at and send_count.
     pub fn record_deliveries(&self, run_id: i64, deliveries: &[AlertDelivery]) -> Result<()> {
-        let tx = self.conn.unchecked_transaction()?;
-        {
-            let mut insert = tx.prepare_cached(
+        let tx = self.db.transaction()?;
+        for d in deliveries {
+            self.db.execute(
                 "INSERT INTO alert_deliveries (alert_id, run_id, channel, event, severity, at, success, error)
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
-            )?;
-            let mut sent = tx.prepare_cached(
-                "UPDATE alerts SET last_sent_at = ?2, send_count = send_count + 1 WHERE id = ?1",
-            )?;
-            for d in deliveries {
-                insert.execute(params![
+                params![
                     d.alert_id,
                     run_id,
                     d.channel,
-                    d.event.as_str(),
-                    d.severity.as_str(),
+                    d.event,
+                    d.severity,
                     to_unix(d.at),
                     d.success,
                     d.error
-                ])?;
-                if d.success {
-                    sent.execute(params![d.alert_id, to_unix(d.at)])?;
-                }
+                ],
+            )?;
+            if d.success {
+                self.db.execute(
+                    "UPDATE alerts SET last_sent_at = ?2, send_count = send_count + 1 WHERE id = ?1",
+                    params![d.alert_id, to_unix(d.at)],
+                )?;
             }
         }
         tx.commit()?;

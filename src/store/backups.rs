@@ -1,10 +1,13 @@
 //! Backup rows: what each scan found, and what later operations read about backups.
 
+use super::sql::{Row, SqlResult, ToValue, Value, params};
+
+/// Rows per multi-row `INSERT` (7 parameters each, far below either engine's limit).
+const INSERT_ROWS: usize = 200;
 use super::{Store, from_unix, to_unix};
 use crate::scan::FoundFile;
 use anyhow::Result;
 use chrono::{DateTime, Utc};
-use rusqlite::{Row, params};
 use std::collections::HashMap;
 
 /// One backup as the store knows it.
@@ -39,24 +42,24 @@ impl BackupRow {
 pub(crate) const BACKUP_COLUMNS: &str = "id, location_id, path, size, mtime_ns, ts, ts_source, seen_size, seen_mtime_ns, \
      first_seen, last_seen, deleted_at, checksum, checksum_algo, checksum_at, last_verified_at";
 
-pub(crate) fn backup_from_row(r: &Row) -> rusqlite::Result<BackupRow> {
+pub(crate) fn backup_from_row(r: &Row) -> SqlResult<BackupRow> {
     Ok(BackupRow {
         id: r.get(0)?,
         location_id: r.get(1)?,
         path: r.get(2)?,
-        size: r.get::<_, i64>(3)? as u64,
+        size: r.get::<i64>(3)? as u64,
         mtime_ns: r.get(4)?,
         ts: from_unix(r.get(5)?),
         ts_source: r.get(6)?,
-        seen_size: r.get::<_, i64>(7)? as u64,
+        seen_size: r.get::<i64>(7)? as u64,
         seen_mtime_ns: r.get(8)?,
         first_seen: from_unix(r.get(9)?),
         last_seen: from_unix(r.get(10)?),
-        deleted_at: r.get::<_, Option<i64>>(11)?.map(from_unix),
+        deleted_at: r.get::<Option<i64>>(11)?.map(from_unix),
         checksum: r.get(12)?,
         checksum_algo: r.get(13)?,
-        checksum_at: r.get::<_, Option<i64>>(14)?.map(from_unix),
-        last_verified_at: r.get::<_, Option<i64>>(15)?.map(from_unix),
+        checksum_at: r.get::<Option<i64>>(14)?.map(from_unix),
+        last_verified_at: r.get::<Option<i64>>(15)?.map(from_unix),
     })
 }
 
@@ -89,74 +92,92 @@ impl Store {
         unreadable: &[String],
         now: DateTime<Utc>,
     ) -> Result<ScanSync> {
-        let tx = self.conn.unchecked_transaction()?;
+        let tx = self.db.transaction()?;
         // (id, seen_size, seen_mtime_ns) of every present backup, by path.
         let mut present: HashMap<String, (i64, u64, i64)> = HashMap::new();
-        {
-            let mut stmt = tx.prepare_cached(
-                "SELECT path, id, seen_size, seen_mtime_ns FROM backups WHERE location_id = ?1 AND deleted_at IS NULL",
-            )?;
-            let rows = stmt.query_map([location_id], |r| {
-                Ok((
-                    r.get::<_, String>(0)?,
-                    (r.get(1)?, r.get::<_, i64>(2)? as u64, r.get(3)?),
-                ))
-            })?;
-            for row in rows {
-                let (path, seen) = row?;
-                present.insert(path, seen);
-            }
+        for r in self.db.query(
+            "SELECT path, id, seen_size, seen_mtime_ns FROM backups WHERE location_id = ?1 AND deleted_at IS NULL",
+            params![location_id],
+        )? {
+            present.insert(
+                r.get(0)?,
+                (r.get(1)?, r.get::<i64>(2)? as u64, r.get(3)?),
+            );
         }
         let mut sync = ScanSync::default();
         let now_s = to_unix(now);
-        {
-            let mut insert = tx.prepare_cached(
-                "INSERT INTO backups (location_id, path, size, mtime_ns, ts, ts_source, seen_size, seen_mtime_ns, first_seen, last_seen)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?3, ?4, ?7, ?7)",
-            )?;
-            // `last_seen` changes only with what was seen: for a present backup, "seen at
-            // the location's last scan" is implied, and rewriting every row on every scan
-            // would cost a full table rewrite for 100,000 unchanged files.
-            let mut update_seen = tx.prepare_cached(
-                "UPDATE backups SET seen_size = ?2, seen_mtime_ns = ?3, last_seen = ?4 WHERE id = ?1",
-            )?;
-            for f in found {
-                match present.remove(&f.path) {
-                    Some((id, seen_size, seen_mtime_ns))
-                        if seen_size != f.size || seen_mtime_ns != f.mtime_ns =>
-                    {
-                        update_seen.execute(params![id, f.size as i64, f.mtime_ns, now_s])?;
-                    }
-                    Some(_) => {}
-                    None if f.settled => {
-                        insert.execute(params![
-                            location_id,
-                            f.path,
-                            f.size as i64,
-                            f.mtime_ns,
-                            to_unix(f.ts),
-                            f.ts_source.stored(),
-                            now_s
-                        ])?;
-                        sync.new_backups += 1;
-                    }
-                    None => {}
+        // `last_seen` changes only with what was seen: for a present backup, "seen at
+        // the location's last scan" is implied, and rewriting every row on every scan
+        // would cost a full table rewrite for 100,000 unchanged files.
+        let mut new_files = Vec::new();
+        for f in found {
+            match present.remove(&f.path) {
+                Some((id, seen_size, seen_mtime_ns))
+                    if seen_size != f.size || seen_mtime_ns != f.mtime_ns =>
+                {
+                    self.db.execute(
+                        "UPDATE backups SET seen_size = ?2, seen_mtime_ns = ?3, last_seen = ?4 WHERE id = ?1",
+                        params![id, f.size as i64, f.mtime_ns, now_s],
+                    )?;
                 }
+                Some(_) => {}
+                None if f.settled => new_files.push(f),
+                None => {}
             }
-            let mut delete = tx.prepare_cached(&format!(
-                "UPDATE backups SET deleted_at = ?2 WHERE id = ?1 RETURNING {BACKUP_COLUMNS}"
-            ))?;
-            let unseen = |path: &str| {
-                unreadable.iter().any(|dir| {
-                    path.strip_prefix(dir.as_str())
-                        .is_some_and(|rest| rest.starts_with('/'))
+        }
+        // New backups go in many rows per statement: on PostgreSQL each statement is a
+        // round trip to the server.
+        for chunk in new_files.chunks(INSERT_ROWS) {
+            let mut values: Vec<Value> = Vec::with_capacity(chunk.len() * 7);
+            for f in chunk {
+                values.extend([
+                    Value::Int(location_id),
+                    Value::Text(f.path.clone()),
+                    Value::Int(f.size as i64),
+                    Value::Int(f.mtime_ns),
+                    Value::Int(to_unix(f.ts)),
+                    Value::Text(f.ts_source.stored().to_string()),
+                    Value::Int(now_s),
+                ]);
+            }
+            let rows: Vec<String> = (0..chunk.len())
+                .map(|i| {
+                    let n = i * 7;
+                    format!(
+                        "(?{}, ?{}, ?{}, ?{}, ?{}, ?{}, ?{}, ?{}, ?{}, ?{})",
+                        n + 1,
+                        n + 2,
+                        n + 3,
+                        n + 4,
+                        n + 5,
+                        n + 6,
+                        n + 3,
+                        n + 4,
+                        n + 7,
+                        n + 7
+                    )
                 })
-            };
-            present.retain(|path, _| !unseen(path));
-            for (id, _, _) in present.into_values() {
-                sync.deleted
-                    .push(delete.query_row(params![id, now_s], backup_from_row)?);
-            }
+                .collect();
+            let sql = format!(
+                "INSERT INTO backups (location_id, path, size, mtime_ns, ts, ts_source, seen_size, seen_mtime_ns, first_seen, last_seen) VALUES {}",
+                rows.join(", ")
+            );
+            let refs: Vec<&dyn ToValue> = values.iter().map(|v| v as &dyn ToValue).collect();
+            self.db.execute(&sql, &refs)?;
+            sync.new_backups += chunk.len();
+        }
+        let unseen = |path: &str| {
+            unreadable.iter().any(|dir| {
+                path.strip_prefix(dir.as_str())
+                    .is_some_and(|rest| rest.starts_with('/'))
+            })
+        };
+        present.retain(|path, _| !unseen(path));
+        let delete =
+            format!("UPDATE backups SET deleted_at = ?2 WHERE id = ?1 RETURNING {BACKUP_COLUMNS}");
+        for (id, _, _) in present.into_values() {
+            let row = self.db.query_row(&delete, params![id, now_s])?;
+            sync.deleted.push(backup_from_row(&row)?);
         }
         tx.commit()?;
         Ok(sync)
@@ -165,15 +186,14 @@ impl Store {
     /// The settings the location's recorded timestamps were derived with (see
     /// `timestamp::settings_fingerprint`); None before any were recorded.
     pub fn timestamp_settings(&self, location_id: i64) -> Result<Option<String>> {
-        use rusqlite::OptionalExtension;
         Ok(self
-            .conn
-            .query_row(
+            .db
+            .query_opt(
                 "SELECT timestamp_settings FROM locations WHERE id = ?1",
-                [location_id],
-                |r| r.get::<_, Option<String>>(0),
-            )
-            .optional()?
+                params![location_id],
+            )?
+            .map(|r| r.get::<Option<String>>(0))
+            .transpose()?
             .flatten())
     }
 
@@ -188,33 +208,25 @@ impl Store {
         settings: &str,
         derive: impl Fn(&str, i64) -> (DateTime<Utc>, &'static str),
     ) -> Result<usize> {
-        let tx = self.conn.unchecked_transaction()?;
+        let tx = self.db.transaction()?;
         let mut changed = 0;
-        {
-            let mut select = tx.prepare_cached(
-                "SELECT id, path, mtime_ns, ts, ts_source FROM backups WHERE location_id = ?1",
-            )?;
-            let mut update =
-                tx.prepare_cached("UPDATE backups SET ts = ?2, ts_source = ?3 WHERE id = ?1")?;
-            let rows = select.query_map([location_id], |r| {
-                Ok((
-                    r.get::<_, i64>(0)?,
-                    r.get::<_, String>(1)?,
-                    r.get::<_, i64>(2)?,
-                    r.get::<_, i64>(3)?,
-                    r.get::<_, String>(4)?,
-                ))
-            })?;
-            for row in rows {
-                let (id, path, mtime_ns, ts, source) = row?;
-                let (new_ts, new_source) = derive(&path, mtime_ns);
-                if to_unix(new_ts) != ts || new_source != source {
-                    update.execute(params![id, to_unix(new_ts), new_source])?;
-                    changed += 1;
-                }
+        let rows = self.db.query(
+            "SELECT id, path, mtime_ns, ts, ts_source FROM backups WHERE location_id = ?1",
+            params![location_id],
+        )?;
+        for r in rows {
+            let (id, path, mtime_ns, ts, source): (i64, String, i64, i64, String) =
+                (r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?);
+            let (new_ts, new_source) = derive(&path, mtime_ns);
+            if to_unix(new_ts) != ts || new_source != source {
+                self.db.execute(
+                    "UPDATE backups SET ts = ?2, ts_source = ?3 WHERE id = ?1",
+                    params![id, to_unix(new_ts), new_source],
+                )?;
+                changed += 1;
             }
         }
-        tx.execute(
+        self.db.execute(
             "UPDATE locations SET timestamp_settings = ?2 WHERE id = ?1",
             params![location_id, settings],
         )?;
@@ -222,54 +234,60 @@ impl Store {
         Ok(changed)
     }
 
+    /// Rows of `sql` (selecting [`BACKUP_COLUMNS`]) as backups.
+    fn backups_where(&self, sql: &str, location_id: i64) -> Result<Vec<BackupRow>> {
+        let rows = self.db.query(sql, params![location_id])?;
+        Ok(rows.iter().map(backup_from_row).collect::<SqlResult<_>>()?)
+    }
+
     /// Every backup ever recorded for a location (deleted ones included), oldest first.
     pub fn backups_of(&self, location_id: i64) -> Result<Vec<BackupRow>> {
-        let mut stmt = self.conn.prepare_cached(&format!(
-            "SELECT {BACKUP_COLUMNS} FROM backups WHERE location_id = ?1 ORDER BY ts, id"
-        ))?;
-        let rows = stmt.query_map([location_id], backup_from_row)?;
-        Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
+        self.backups_where(
+            &format!("SELECT {BACKUP_COLUMNS} FROM backups WHERE location_id = ?1 ORDER BY ts, id"),
+            location_id,
+        )
     }
 
     /// Present backups of a location, newest first.
     pub fn present_backups(&self, location_id: i64) -> Result<Vec<BackupRow>> {
-        let mut stmt = self.conn.prepare_cached(&format!(
-            "SELECT {BACKUP_COLUMNS} FROM backups WHERE location_id = ?1 AND deleted_at IS NULL ORDER BY ts DESC, id DESC"
-        ))?;
-        let rows = stmt.query_map([location_id], backup_from_row)?;
-        Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
+        self.backups_where(
+            &format!(
+                "SELECT {BACKUP_COLUMNS} FROM backups WHERE location_id = ?1 AND deleted_at IS NULL ORDER BY ts DESC, id DESC"
+            ),
+            location_id,
+        )
     }
 
     pub fn backup(&self, id: i64) -> Result<BackupRow> {
-        Ok(self.conn.query_row(
+        let r = self.db.query_row(
             &format!("SELECT {BACKUP_COLUMNS} FROM backups WHERE id = ?1"),
-            [id],
-            backup_from_row,
-        )?)
+            params![id],
+        )?;
+        Ok(backup_from_row(&r)?)
     }
 
     /// How many backups of a location are present.
     pub fn present_count(&self, location_id: i64) -> Result<u64> {
-        Ok(self.conn.query_row(
-            "SELECT COUNT(*) FROM backups WHERE location_id = ?1 AND deleted_at IS NULL",
-            [location_id],
-            |r| r.get::<_, i64>(0),
-        )? as u64)
+        Ok(self
+            .db
+            .query_row(
+                "SELECT COUNT(*) FROM backups WHERE location_id = ?1 AND deleted_at IS NULL",
+                params![location_id],
+            )?
+            .get::<i64>(0)? as u64)
     }
 
     /// The newest present backup of a location.
     pub fn latest_backup(&self, location_id: i64) -> Result<Option<BackupRow>> {
-        use rusqlite::OptionalExtension;
         Ok(self
-            .conn
-            .query_row(
+            .backups_where(
                 &format!(
                     "SELECT {BACKUP_COLUMNS} FROM backups WHERE location_id = ?1 AND deleted_at IS NULL ORDER BY ts DESC, id DESC LIMIT 1"
                 ),
-                [location_id],
-                backup_from_row,
-            )
-            .optional()?)
+                location_id,
+            )?
+            .into_iter()
+            .next())
     }
 }
 
@@ -290,8 +308,7 @@ mod tests {
 
     #[test]
     fn scan_sync_records_refreshes_and_deletes() {
-        let dir = tempfile::tempdir().unwrap();
-        let store = Store::open(&dir.path().join("s.db")).unwrap();
+        let (_db, store) = crate::store::test_store();
         let loc = store
             .upsert_location("a", "/a", "generic", from_unix(0))
             .unwrap();

@@ -1,10 +1,10 @@
 //! Health inputs and history: verification and restore pass counts over a window, and
 //! the per-location daily score kept so trends are real history.
 
+use super::sql::{Row, SqlResult, params};
 use super::{Store, to_unix};
 use anyhow::Result;
 use chrono::{DateTime, Utc};
-use rusqlite::params;
 
 /// One day's stored score of a location.
 #[derive(Debug, Clone, PartialEq)]
@@ -17,7 +17,7 @@ pub struct DailyHealth {
 }
 
 /// A `health_daily` row selected as `day, score, backup_rate, verify_rate, restore_rate`.
-fn daily_from_row(r: &rusqlite::Row) -> rusqlite::Result<DailyHealth> {
+fn daily_from_row(r: &Row) -> SqlResult<DailyHealth> {
     Ok(DailyHealth {
         day: r.get(0)?,
         score: r.get(1)?,
@@ -35,22 +35,22 @@ impl Store {
         location_id: i64,
         since: DateTime<Utc>,
     ) -> Result<(u64, u64)> {
-        Ok(self.conn.query_row(
-            "SELECT COALESCE(SUM(v.result = 'passed'), 0), COUNT(*) FROM verifications v JOIN backups b ON b.id = v.backup_id
+        let r = self.db.query_row(
+            "SELECT COUNT(*) FILTER (WHERE v.result = 'passed'), COUNT(*) FROM verifications v JOIN backups b ON b.id = v.backup_id
              WHERE b.location_id = ?1 AND v.at >= ?2 AND v.result IN ('passed', 'failed')",
             params![location_id, to_unix(since)],
-            |r| Ok((r.get::<_, i64>(0)? as u64, r.get::<_, i64>(1)? as u64)),
-        )?)
+        )?;
+        Ok((r.get(0)?, r.get(1)?))
     }
 
     /// (passed, judged) restore tests of a location since `since`; skipped ones do not count.
     pub fn restore_counts(&self, location_id: i64, since: DateTime<Utc>) -> Result<(u64, u64)> {
-        Ok(self.conn.query_row(
-            "SELECT COALESCE(SUM(t.result = 'passed'), 0), COUNT(*) FROM restore_tests t JOIN backups b ON b.id = t.backup_id
+        let r = self.db.query_row(
+            "SELECT COUNT(*) FILTER (WHERE t.result = 'passed'), COUNT(*) FROM restore_tests t JOIN backups b ON b.id = t.backup_id
              WHERE b.location_id = ?1 AND t.at >= ?2 AND t.result IN ('passed', 'failed')",
             params![location_id, to_unix(since)],
-            |r| Ok((r.get::<_, i64>(0)? as u64, r.get::<_, i64>(1)? as u64)),
-        )?)
+        )?;
+        Ok((r.get(0)?, r.get(1)?))
     }
 
     /// Store (replace) a location's score for `day` (YYYY-MM-DD in the configured zone).
@@ -61,7 +61,7 @@ impl Store {
         h: &DailyHealth,
         now: DateTime<Utc>,
     ) -> Result<()> {
-        self.conn.execute(
+        self.db.execute(
             "INSERT INTO health_daily (location_id, day, score, backup_rate, verify_rate, restore_rate, computed_at)
              VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)
              ON CONFLICT(location_id, day) DO UPDATE SET score = excluded.score, backup_rate = excluded.backup_rate,
@@ -73,25 +73,24 @@ impl Store {
 
     /// The most recent day's stored figures of a location.
     pub fn latest_daily_health(&self, location_id: i64) -> Result<Option<DailyHealth>> {
-        use rusqlite::OptionalExtension;
         Ok(self
-            .conn
-            .query_row(
+            .db
+            .query_opt(
                 "SELECT day, score, backup_rate, verify_rate, restore_rate FROM health_daily
-                 WHERE location_id = ?1 ORDER BY day DESC LIMIT 1",
-                [location_id],
-                daily_from_row,
-            )
-            .optional()?)
+                 WHERE location_id = ?1 ORDER BY day COLLATE \"C\" DESC LIMIT 1",
+                params![location_id],
+            )?
+            .map(|r| daily_from_row(&r))
+            .transpose()?)
     }
 
     /// Stored daily scores of a location from `from_day` on (inclusive), oldest first.
     pub fn daily_health(&self, location_id: i64, from_day: &str) -> Result<Vec<DailyHealth>> {
-        let mut stmt = self.conn.prepare_cached(
+        let rows = self.db.query(
             "SELECT day, score, backup_rate, verify_rate, restore_rate FROM health_daily
-             WHERE location_id = ?1 AND day >= ?2 ORDER BY day",
+             WHERE location_id = ?1 AND day >= ?2 ORDER BY day COLLATE \"C\"",
+            params![location_id, from_day],
         )?;
-        let rows = stmt.query_map(params![location_id, from_day], daily_from_row)?;
-        Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
+        Ok(rows.iter().map(daily_from_row).collect::<SqlResult<_>>()?)
     }
 }

@@ -2,11 +2,11 @@
 //! and the audit log of every such action (who, where, when, what, why).
 
 use super::backups::{BACKUP_COLUMNS, backup_from_row};
+use super::sql::{Row, SqlResult, params};
 use super::{BackupRow, Store, from_unix, to_unix};
 use crate::problem::{Kind, Severity};
 use anyhow::Result;
 use chrono::{DateTime, Utc};
-use rusqlite::{OptionalExtension, params};
 use std::collections::{HashMap, HashSet};
 
 /// One entry of the audit log of people's actions.
@@ -45,16 +45,30 @@ impl StoredSilence {
 /// The migration that made the tables of this file.
 const LIFECYCLE_SCHEMA: i64 = 3;
 
+fn silence_from_row(r: &Row) -> SqlResult<StoredSilence> {
+    Ok(StoredSilence {
+        id: r.get(0)?,
+        selector: r.get(1)?,
+        created_at: from_unix(r.get(2)?),
+        until: from_unix(r.get(3)?),
+        ended_at: r.get::<Option<i64>>(4)?.map(from_unix),
+        user: r.get(5)?,
+        host: r.get(6)?,
+        reason: r.get(7)?,
+    })
+}
+
 impl Store {
     /// A store last written by an older build, opened read-only by `--status`, has not
     /// been migrated yet: it has no decisions to read.
     fn has_lifecycle(&self) -> Result<bool> {
-        Ok(self.schema_version()? >= LIFECYCLE_SCHEMA)
+        Ok(self.backend() == super::sql::Backend::Postgres
+            || self.schema_version()? >= LIFECYCLE_SCHEMA)
     }
 
     /// Write one action to the audit log.
     pub fn record_action(&self, entry: &ActionEntry) -> Result<()> {
-        self.conn.execute(
+        self.db.execute(
             "INSERT INTO lifecycle_actions (at, user_name, host, action, target, reason) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
             params![
                 to_unix(entry.at),
@@ -70,10 +84,11 @@ impl Store {
 
     /// The audit log from `since` on, newest first.
     pub fn actions_since(&self, since: DateTime<Utc>) -> Result<Vec<ActionEntry>> {
-        let mut stmt = self.conn.prepare_cached(
+        let rows = self.db.query(
             "SELECT at, user_name, host, action, target, reason FROM lifecycle_actions WHERE at >= ?1 ORDER BY at DESC, id DESC",
+            params![to_unix(since)],
         )?;
-        let rows = stmt.query_map([to_unix(since)], |r| {
+        let entry = |r: &Row| -> SqlResult<ActionEntry> {
             Ok(ActionEntry {
                 at: from_unix(r.get(0)?),
                 user: r.get(1)?,
@@ -82,8 +97,8 @@ impl Store {
                 target: r.get(4)?,
                 reason: r.get(5)?,
             })
-        })?;
-        Ok(rows.collect::<rusqlite::Result<_>>()?)
+        };
+        Ok(rows.iter().map(entry).collect::<SqlResult<_>>()?)
     }
 
     /// Acknowledge an open problem at its current severity.
@@ -93,7 +108,7 @@ impl Store {
         severity: Severity,
         at: DateTime<Utc>,
     ) -> Result<()> {
-        self.conn.execute(
+        self.db.execute(
             "INSERT INTO acks (problem_id, severity, at) VALUES (?1, ?2, ?3)",
             params![problem_id, severity, to_unix(at)],
         )?;
@@ -105,13 +120,13 @@ impl Store {
         if !self.has_lifecycle()? {
             return Ok(HashMap::new());
         }
-        let mut stmt = self.conn.prepare_cached(
+        let rows = self.db.query(
             "SELECT a.problem_id, a.severity FROM acks a JOIN problems p ON p.id = a.problem_id WHERE p.resolved_at IS NULL",
+            params![],
         )?;
-        let rows = stmt.query_map([], |r| Ok((r.get::<_, i64>(0)?, r.get::<_, Severity>(1)?)))?;
         let mut out: HashMap<i64, Severity> = HashMap::new();
-        for row in rows {
-            let (id, severity) = row?;
+        for r in rows {
+            let (id, severity): (i64, Severity) = (r.get(0)?, r.get(1)?);
             let e = out.entry(id).or_insert(severity);
             *e = (*e).max(severity);
         }
@@ -119,18 +134,20 @@ impl Store {
     }
 
     pub fn add_silence(&self, s: &StoredSilence) -> Result<i64> {
-        self.conn.execute(
-            "INSERT INTO silences (selector, created_at, until, user_name, host, reason) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-            params![
-                s.selector,
-                to_unix(s.created_at),
-                to_unix(s.until),
-                s.user,
-                s.host,
-                s.reason
-            ],
-        )?;
-        Ok(self.conn.last_insert_rowid())
+        Ok(self
+            .db
+            .query_row(
+                "INSERT INTO silences (selector, created_at, until, user_name, host, reason) VALUES (?1, ?2, ?3, ?4, ?5, ?6) RETURNING id",
+                params![
+                    s.selector,
+                    to_unix(s.created_at),
+                    to_unix(s.until),
+                    s.user,
+                    s.host,
+                    s.reason
+                ],
+            )?
+            .get(0)?)
     }
 
     /// Every silence ever set, oldest first (a short table: people set them by hand).
@@ -138,26 +155,18 @@ impl Store {
         if !self.has_lifecycle()? {
             return Ok(Vec::new());
         }
-        let mut stmt = self.conn.prepare_cached(
+        let rows = self.db.query(
             "SELECT id, selector, created_at, until, ended_at, user_name, host, reason FROM silences ORDER BY id",
+            params![],
         )?;
-        let rows = stmt.query_map([], |r| {
-            Ok(StoredSilence {
-                id: r.get(0)?,
-                selector: r.get(1)?,
-                created_at: from_unix(r.get(2)?),
-                until: from_unix(r.get(3)?),
-                ended_at: r.get::<_, Option<i64>>(4)?.map(from_unix),
-                user: r.get(5)?,
-                host: r.get(6)?,
-                reason: r.get(7)?,
-            })
-        })?;
-        Ok(rows.collect::<rusqlite::Result<_>>()?)
+        Ok(rows
+            .iter()
+            .map(silence_from_row)
+            .collect::<SqlResult<_>>()?)
     }
 
     pub fn end_silence(&self, id: i64, at: DateTime<Utc>) -> Result<()> {
-        self.conn.execute(
+        self.db.execute(
             "UPDATE silences SET ended_at = ?2 WHERE id = ?1",
             params![id, to_unix(at)],
         )?;
@@ -168,15 +177,15 @@ impl Store {
     /// deleted one.
     pub fn backup_by_path(&self, location_id: i64, path: &str) -> Result<Option<BackupRow>> {
         Ok(self
-            .conn
-            .query_row(
+            .db
+            .query_opt(
                 &format!(
                     "SELECT {BACKUP_COLUMNS} FROM backups WHERE location_id = ?1 AND path = ?2 ORDER BY deleted_at IS NOT NULL, id DESC LIMIT 1"
                 ),
                 params![location_id, path],
-                backup_from_row,
-            )
-            .optional()?)
+            )?
+            .map(|r| backup_from_row(&r))
+            .transpose()?)
     }
 
     /// Make what is on disk now a present backup's recorded truth: size, mtime and a
@@ -189,7 +198,7 @@ impl Store {
         checksum: (&str, &str),
         at: DateTime<Utc>,
     ) -> Result<()> {
-        self.conn.execute(
+        self.db.execute(
             "UPDATE backups SET size = ?2, mtime_ns = ?3, seen_size = ?2, seen_mtime_ns = ?3,
                  checksum = ?4, checksum_algo = ?5, checksum_at = ?6 WHERE id = ?1",
             params![
@@ -205,8 +214,8 @@ impl Store {
     }
 
     pub fn accept_deletion(&self, backup_id: i64, at: DateTime<Utc>) -> Result<()> {
-        self.conn.execute(
-            "INSERT OR IGNORE INTO accepted_deletions (backup_id, at) VALUES (?1, ?2)",
+        self.db.execute(
+            "INSERT INTO accepted_deletions (backup_id, at) VALUES (?1, ?2) ON CONFLICT DO NOTHING",
             params![backup_id, to_unix(at)],
         )?;
         Ok(())
@@ -214,11 +223,11 @@ impl Store {
 
     /// The backups of a location whose deletion was accepted.
     pub fn accepted_deletions(&self, location_id: i64) -> Result<HashSet<i64>> {
-        let mut stmt = self.conn.prepare_cached(
+        let rows = self.db.query(
             "SELECT d.backup_id FROM accepted_deletions d JOIN backups b ON b.id = d.backup_id WHERE b.location_id = ?1",
+            params![location_id],
         )?;
-        let rows = stmt.query_map([location_id], |r| r.get(0))?;
-        Ok(rows.collect::<rusqlite::Result<_>>()?)
+        Ok(rows.iter().map(|r| r.get(0)).collect::<SqlResult<_>>()?)
     }
 
     /// Resolve the open problems of `kinds` about `path` in a location; returns their ids.
@@ -231,14 +240,12 @@ impl Store {
     ) -> Result<Vec<(i64, Kind)>> {
         let mut out = Vec::new();
         for kind in kinds {
-            let mut stmt = self.conn.prepare_cached(
+            let rows = self.db.query(
                 "UPDATE problems SET resolved_at = ?4 WHERE resolved_at IS NULL AND location_id = ?1 AND path = ?2 AND kind = ?3 RETURNING id",
+                params![location_id, path, kind, to_unix(at)],
             )?;
-            let ids = stmt.query_map(params![location_id, path, kind, to_unix(at)], |r| {
-                r.get::<_, i64>(0)
-            })?;
-            for id in ids {
-                out.push((id?, *kind));
+            for r in rows {
+                out.push((r.get(0)?, *kind));
             }
         }
         Ok(out)
@@ -247,13 +254,14 @@ impl Store {
     /// Paths of a location's present backups and of its deleted ones with an open
     /// problem, for naming what exists (at most `limit`).
     pub fn acceptable_paths(&self, location_id: i64, limit: usize) -> Result<Vec<String>> {
-        let mut stmt = self.conn.prepare_cached(
-            "SELECT path FROM backups WHERE location_id = ?1 AND deleted_at IS NULL
-             UNION SELECT path FROM problems WHERE location_id = ?1 AND resolved_at IS NULL AND path IS NOT NULL
-             ORDER BY path LIMIT ?2",
+        let rows = self.db.query(
+            "SELECT path FROM (
+               SELECT path FROM backups WHERE location_id = ?1 AND deleted_at IS NULL
+               UNION SELECT path FROM problems WHERE location_id = ?1 AND resolved_at IS NULL AND path IS NOT NULL
+             ) u ORDER BY path COLLATE \"C\" LIMIT ?2",
+            params![location_id, limit as i64],
         )?;
-        let rows = stmt.query_map(params![location_id, limit as i64], |r| r.get(0))?;
-        Ok(rows.collect::<rusqlite::Result<_>>()?)
+        Ok(rows.iter().map(|r| r.get(0)).collect::<SqlResult<_>>()?)
     }
 }
 
@@ -292,8 +300,7 @@ mod tests {
         assert!(!s.active_at(t(99)));
         assert!(s.active_at(t(100)));
         assert!(!s.active_at(t(150)), "ended early");
-        let dir = tempfile::tempdir().unwrap();
-        let store = Store::open(&dir.path().join("s.db")).unwrap();
+        let (_db, store) = crate::store::test_store();
         let id = store.add_silence(&s).unwrap();
         assert_eq!(store.silences().unwrap()[0].id, id);
         assert_eq!(store.silences().unwrap()[0].ended_at, None);

@@ -1,26 +1,37 @@
-//! The SQLite metadata store: every SQL statement of the program lives under `store/`.
-//! Other modules call typed functions; none of them writes SQL.
+//! The metadata store, SQLite (embedded, the default) or PostgreSQL (one store for a
+//! fleet of hosts): every SQL statement of the program lives under `store/`, written
+//! once for both engines through the thin layer in `sql.rs`. Other modules call typed
+//! functions; none of them writes SQL.
 //!
-//! Durability: WAL mode, a busy timeout, one transaction per location per operation, and
-//! versioned migrations (`schema.rs`). A run killed at any point leaves the last committed
-//! transaction; the next run carries on from there.
+//! Durability: WAL mode and a busy timeout on SQLite, one transaction per location per
+//! operation, and versioned migrations per engine (`schema.rs`), applied by whichever
+//! run comes first (on PostgreSQL under a database-wide lock). A run killed at any point
+//! leaves the last committed transaction; the next run carries on from there.
+//!
+//! A store belongs to a host (`host:`): what a run writes is that host's; what it reads
+//! covers its [`View`], this host or (`--fleet`) every host.
 
 mod alerts;
 mod backups;
+mod fleet;
 mod health;
 mod lifecycle;
+mod pg;
 mod problems;
 mod report;
 mod restore;
 mod runs;
 pub mod schema;
+pub(crate) mod sql;
 mod sql_types;
 mod verify;
 
 pub use alerts::{AlertDelivery, AlertRow, Event};
 pub use backups::{BackupRow, ScanSync};
+pub use fleet::FleetLocation;
 pub use health::DailyHealth;
 pub use lifecycle::{ActionEntry, StoredSilence};
+pub use pg::{PgTarget, fnv1a, is_postgres_url};
 pub use problems::StoredProblem;
 pub use report::{DailyScore, FailureCounts, LastPassed, ReportBackup, ReportCheck};
 pub use restore::{NewRestoreTest, PreviousVerdict, Restored, Verdict};
@@ -29,6 +40,7 @@ pub use verify::{Verification, VerifyResult};
 use anyhow::{Context, Result};
 use chrono::{DateTime, TimeZone, Utc};
 use rusqlite::{Connection, OpenFlags};
+use sql::{Db, SqlError, params};
 use std::path::{Path, PathBuf};
 
 /// Errors the caller decides on (exit 3 with a clear message).
@@ -94,11 +106,47 @@ pub enum StoreError {
         "the store {path} is read-only for this user: backup-monitor records every run there. Check the permissions of the file and its directory, and that its filesystem is not mounted read-only"
     )]
     ReadOnly { path: PathBuf },
+    #[error(transparent)]
+    Connect(#[from] pg::ConnectError),
+    #[error(
+        "the PostgreSQL store at {server} was written by a newer backup-monitor (schema {found}, this build knows {known}); upgrade backup-monitor on this host"
+    )]
+    PgTooNew {
+        server: String,
+        found: i64,
+        known: i64,
+    },
+    #[error("cannot set up the PostgreSQL store at {server}: {detail}")]
+    PgMigrate { server: String, detail: String },
+    #[error(
+        "another backup-monitor run for host {host} (pid {pid} on {machine}) holds this host's lock in the store {server}; wait for it to finish, or check that process"
+    )]
+    HostLocked {
+        host: String,
+        pid: String,
+        machine: String,
+        server: String,
+    },
+}
+
+/// Which hosts a store's reads cover.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum View {
+    /// One host's locations, problems, alerts and runs.
+    Host(String),
+    /// Every host in the store (`--fleet`).
+    Fleet,
 }
 
 pub struct Store {
-    pub(crate) conn: Connection,
+    pub(crate) db: Db,
+    /// The SQLite file; for PostgreSQL, the anchor of the local lock file.
     path: PathBuf,
+    /// The host this run writes as.
+    host: String,
+    view: View,
+    /// The server of a PostgreSQL store, for messages (never with the password).
+    server: Option<String>,
 }
 
 /// What kind of trouble a failed store operation was, read from SQLite's result code.
@@ -136,7 +184,13 @@ impl Fault {
             return None; // already said what it is
         }
         e.chain()
-            .filter_map(|c| c.downcast_ref::<rusqlite::Error>())
+            .filter_map(|c| {
+                c.downcast_ref::<rusqlite::Error>()
+                    .or_else(|| match c.downcast_ref::<SqlError>() {
+                        Some(SqlError::Sqlite(e)) => Some(e),
+                        _ => None,
+                    })
+            })
             .filter_map(Fault::of_sqlite)
             .find(|f| *f != Fault::Other)
     }
@@ -246,9 +300,58 @@ pub fn from_unix(s: i64) -> DateTime<Utc> {
         .unwrap_or(DateTime::<Utc>::MIN_UTC)
 }
 
+/// Lock keys: PostgreSQL's two-key advisory locks, the first key naming this program.
+const LOCK_CLASS: i32 = 0x626d_6f6e; // "bmon"
+const MIGRATE_CLASS: i32 = 0x626d_6d67; // "bmmg"
+
+/// Where a store is, from the configuration.
+pub enum Target<'a> {
+    Sqlite(&'a Path),
+    Postgres(&'a PgTarget),
+}
+
+impl<'a> Target<'a> {
+    pub fn of(config: &'a crate::config::Config) -> Target<'a> {
+        match &config.postgres {
+            Some(pg) => Target::Postgres(pg),
+            None => Target::Sqlite(&config.store_path),
+        }
+    }
+}
+
 impl Store {
-    /// Open (creating if needed) the store at `path` for reading and writing.
+    /// Open (creating if needed) the configured store for reading and writing, as the
+    /// configured host.
+    pub fn connect(config: &crate::config::Config) -> Result<Store> {
+        match Target::of(config) {
+            Target::Sqlite(path) => Store::open_as(path, &config.host),
+            Target::Postgres(pg) => Store::open_postgres(pg, &config.store_path, &config.host),
+        }
+    }
+
+    /// Open the configured store for reading (`--status`); None when there is none yet.
+    pub fn connect_read_only(config: &crate::config::Config) -> Result<Option<Store>> {
+        match Target::of(config) {
+            Target::Sqlite(path) => Store::open_read_only_as(path, &config.host),
+            Target::Postgres(pg) => {
+                let client = pg.connect()?;
+                let store = Store::on_postgres(client, pg, &config.store_path, &config.host);
+                if store.schema_version()? == 0 {
+                    return Ok(None);
+                }
+                store.check_pg_version(pg)?;
+                Ok(Some(store))
+            }
+        }
+    }
+
+    /// Open (creating if needed) the SQLite store at `path`, as this machine's host name.
     pub fn open(path: &Path) -> Result<Store> {
+        Store::open_as(path, &crate::config::host_name())
+    }
+
+    /// Open (creating if needed) the SQLite store at `path` for reading and writing.
+    pub fn open_as(path: &Path, host: &str) -> Result<Store> {
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
             std::fs::create_dir_all(dir).with_context(|| {
                 format!("cannot create the store's directory {}", dir.display())
@@ -270,18 +373,19 @@ impl Store {
         if conn.is_readonly(rusqlite::MAIN_DB).unwrap_or(false) {
             return Err(StoreError::ReadOnly { path: path.into() }.into());
         }
-        let store = Store {
-            conn,
-            path: path.to_path_buf(),
-        };
+        let store = Store::on_sqlite(conn, path, host);
         store.configure()?;
         store.migrate()?;
         store.check_layout()?;
         Ok(store)
     }
 
-    /// Open an existing store read-only (for `--status`); None when there is none yet.
+    /// Open an existing SQLite store read-only (for `--status`); None when there is none yet.
     pub fn open_read_only(path: &Path) -> Result<Option<Store>> {
+        Store::open_read_only_as(path, &crate::config::host_name())
+    }
+
+    fn open_read_only_as(path: &Path, host: &str) -> Result<Option<Store>> {
         if !path.exists() {
             return Ok(None);
         }
@@ -294,10 +398,7 @@ impl Store {
             source,
         })?;
         conn.busy_timeout(std::time::Duration::from_secs(10))?;
-        let store = Store {
-            conn,
-            path: path.to_path_buf(),
-        };
+        let store = Store::on_sqlite(conn, path, host);
         // Reading a store in WAL mode needs its -shm file, which SQLite creates beside it.
         let version = store
             .schema_version()
@@ -310,27 +411,159 @@ impl Store {
             }
             .into());
         }
+        if version < schema::HOST_SCHEMA as i64 {
+            // Written by a build from before hosts: every query of this one names the
+            // host. Bring it up to date once (as the next run would); a store this user
+            // may not write is said as such.
+            drop(store);
+            return Store::open_as(path, host).map(Some);
+        }
         if version == schema::MIGRATIONS.len() as i64 {
             store.check_layout()?;
         }
         Ok(Some(store))
     }
 
+    fn on_sqlite(conn: Connection, path: &Path, host: &str) -> Store {
+        Store {
+            db: Db::Sqlite(conn),
+            path: path.to_path_buf(),
+            host: host.to_string(),
+            view: View::Host(host.to_string()),
+            server: None,
+        }
+    }
+
+    fn on_postgres(client: postgres::Client, pg: &PgTarget, anchor: &Path, host: &str) -> Store {
+        Store {
+            db: Db::Postgres(Box::new(std::cell::RefCell::new(sql::PgConn::new(client)))),
+            path: anchor.to_path_buf(),
+            host: host.to_string(),
+            view: View::Host(host.to_string()),
+            server: Some(pg.to_string()),
+        }
+    }
+
+    /// Open (creating the schema if needed) the PostgreSQL store `pg` as `host`.
+    pub fn open_postgres(pg: &PgTarget, anchor: &Path, host: &str) -> Result<Store> {
+        let client = pg.connect()?;
+        let store = Store::on_postgres(client, pg, anchor, host);
+        store.migrate_postgres(pg)?;
+        Ok(store)
+    }
+
+    /// The engine of this store.
+    pub fn backend(&self) -> sql::Backend {
+        self.db.backend()
+    }
+
     pub fn path(&self) -> &Path {
         &self.path
     }
 
+    /// The store as people should read it named: the SQLite file, or the PostgreSQL
+    /// server as `host:port/database`.
+    pub fn name(&self) -> String {
+        match &self.server {
+            Some(s) => s.clone(),
+            None => self.path.display().to_string(),
+        }
+    }
+
+    /// The host this store writes as.
+    pub fn host(&self) -> &str {
+        &self.host
+    }
+
+    /// Which hosts reads cover from now on.
+    pub fn set_view(&mut self, view: View) {
+        self.view = view;
+    }
+
+    pub fn view(&self) -> &View {
+        &self.view
+    }
+
+    /// The host reads are narrowed to, None for the whole fleet (a statement parameter:
+    /// `(CAST(?N AS TEXT) IS NULL OR host = ?N)`).
+    pub(crate) fn view_host(&self) -> Option<&str> {
+        match &self.view {
+            View::Host(h) => Some(h),
+            View::Fleet => None,
+        }
+    }
+
+    /// The hosts the store knows (those with a location or a run), sorted.
+    pub fn hosts(&self) -> Result<Vec<String>> {
+        let rows = self.db.query(
+            "SELECT host FROM (SELECT host FROM locations UNION SELECT host FROM runs) h
+             ORDER BY host COLLATE \"C\"",
+            params![],
+        )?;
+        Ok(rows
+            .iter()
+            .map(|r| r.get(0))
+            .collect::<sql::SqlResult<_>>()?)
+    }
+
+    /// Take this host's run lock in the store, on this store's own connection: held until
+    /// the store is dropped or its session ends (a killed run's lock goes with its
+    /// session). SQLite stores are one host's and need only the local lock file.
+    pub fn lock_host(&self, now: DateTime<Utc>) -> Result<()> {
+        if self.server.is_none() {
+            return Ok(());
+        }
+        let key = pg::fnv1a(self.host.as_bytes()) as i32;
+        let got: bool = self
+            .db
+            .query_row(
+                "SELECT pg_try_advisory_lock(?1::integer, ?2::integer)",
+                params![LOCK_CLASS, key],
+            )?
+            .get(0)?;
+        if got {
+            self.db.execute(
+                "INSERT INTO run_locks (host, pid, machine, since) VALUES (?1, ?2, ?3, ?4)
+                 ON CONFLICT (host) DO UPDATE SET pid = excluded.pid, machine = excluded.machine, since = excluded.since",
+                params![
+                    self.host,
+                    std::process::id(),
+                    crate::config::host_name(),
+                    to_unix(now)
+                ],
+            )?;
+            return Ok(());
+        }
+        let holder = self.db.query_opt(
+            "SELECT pid, machine FROM run_locks WHERE host = ?1",
+            params![self.host],
+        )?;
+        let (pid, machine) = match holder {
+            Some(r) => (r.get::<i64>(0)?.to_string(), r.get::<String>(1)?),
+            None => ("unknown".to_string(), "an unknown machine".to_string()),
+        };
+        Err(StoreError::HostLocked {
+            host: self.host.clone(),
+            pid,
+            machine,
+            server: self.name(),
+        }
+        .into())
+    }
+
     fn configure(&self) -> Result<()> {
-        self.conn.busy_timeout(std::time::Duration::from_secs(30))?;
+        let Some(conn) = self.db.sqlite() else {
+            return Ok(());
+        };
+        conn.busy_timeout(std::time::Duration::from_secs(30))?;
         let damaged = |e: rusqlite::Error| self.fault(&e);
-        let mode: String = self
-            .conn
+        let mode: String = conn
             .query_row("PRAGMA journal_mode=WAL", [], |r| r.get(0))
             .map_err(damaged)?;
         if !mode.eq_ignore_ascii_case("wal") {
             tracing::debug!("store journal mode is {mode}, not WAL");
         }
-        self.conn
+        conn
             // A 32 MiB page cache and memory-mapped reads keep a 100,000-backup location
             // from re-reading pages through pread on every scan.
             .execute_batch(
@@ -341,9 +574,88 @@ impl Store {
     }
 
     fn schema_version(&self) -> Result<i64> {
-        self.conn
-            .query_row("PRAGMA user_version", [], |r| r.get(0))
-            .map_err(|e| self.fault(&e).into())
+        match &self.db {
+            Db::Sqlite(conn) => conn
+                .query_row("PRAGMA user_version", [], |r| r.get(0))
+                .map_err(|e| self.fault(&e).into()),
+            Db::Postgres(_) => {
+                let exists: bool = self
+                    .db
+                    .query_row("SELECT to_regclass('bm_schema') IS NOT NULL", params![])?
+                    .get(0)?;
+                if !exists {
+                    return Ok(0);
+                }
+                Ok(self
+                    .db
+                    .query_opt("SELECT version FROM bm_schema", params![])?
+                    .map(|r| r.get::<i64>(0))
+                    .transpose()?
+                    .unwrap_or(0))
+            }
+        }
+    }
+
+    fn check_pg_version(&self, pg: &PgTarget) -> Result<()> {
+        let found = self.schema_version()?;
+        let known = schema::PG_MIGRATIONS.len() as i64;
+        if found > known {
+            return Err(StoreError::PgTooNew {
+                server: pg.to_string(),
+                found,
+                known,
+            }
+            .into());
+        }
+        Ok(())
+    }
+
+    /// Bring a PostgreSQL store's schema up to date, once, whichever host comes first:
+    /// the migrations run in one transaction under a database-wide advisory lock, so a
+    /// second host waits and then finds nothing left to do.
+    fn migrate_postgres(&self, pg: &PgTarget) -> Result<()> {
+        let failed = |e: SqlError| StoreError::PgMigrate {
+            server: pg.to_string(),
+            detail: e.to_string(),
+        };
+        let known = schema::PG_MIGRATIONS.len() as i64;
+        // Up to date: no lock, no transaction (the common case for every run).
+        if self.schema_version()? == known {
+            return Ok(());
+        }
+        let tx = self.db.transaction().map_err(failed)?;
+        self.db
+            .query(
+                "SELECT pg_advisory_xact_lock(?1::integer, 0)",
+                params![MIGRATE_CLASS],
+            )
+            .map_err(failed)?;
+        self.db
+            .batch("CREATE TABLE IF NOT EXISTS bm_schema (version BIGINT NOT NULL)")
+            .map_err(failed)?;
+        let version = self.schema_version()?;
+        self.check_pg_version(pg)?;
+        for (i, sql) in schema::PG_MIGRATIONS
+            .iter()
+            .enumerate()
+            .skip(version as usize)
+        {
+            self.db.batch(sql).map_err(|e| StoreError::PgMigrate {
+                server: pg.to_string(),
+                detail: format!("migration {} failed: {e}", i + 1),
+            })?;
+        }
+        self.db
+            .execute("DELETE FROM bm_schema", params![])
+            .map_err(failed)?;
+        self.db
+            .execute(
+                "INSERT INTO bm_schema (version) VALUES (?1)",
+                params![known],
+            )
+            .map_err(failed)?;
+        tx.commit().map_err(failed)?;
+        Ok(())
     }
 
     /// The error for a SQLite failure while opening the store.
@@ -357,6 +669,9 @@ impl Store {
     /// before a release) from a current one; without this, such a store fails mid-run
     /// with "no such column" and a SQL statement.
     fn check_layout(&self) -> Result<()> {
+        let Some(conn) = self.db.sqlite() else {
+            return Ok(());
+        };
         let expected = Connection::open_in_memory()?;
         for sql in schema::MIGRATIONS {
             expected.execute_batch(sql)?;
@@ -371,7 +686,7 @@ impl Store {
             .collect::<rusqlite::Result<_>>()?;
         for table in tables {
             let wanted = columns(&expected, &table)?;
-            let found = columns(&self.conn, &table).map_err(|e| match Fault::of_sqlite(&e) {
+            let found = columns(conn, &table).map_err(|e| match Fault::of_sqlite(&e) {
                 Some(Fault::Other) | None => mismatch(e.to_string()),
                 Some(_) => self.fault(&e),
             })?;
@@ -386,6 +701,9 @@ impl Store {
     }
 
     fn migrate(&self) -> Result<()> {
+        let Some(conn) = self.db.sqlite() else {
+            return Ok(());
+        };
         let version = self.schema_version()?;
         let known = schema::MIGRATIONS.len() as i64;
         if version > known {
@@ -396,8 +714,21 @@ impl Store {
             }
             .into());
         }
+        if version == known {
+            return Ok(());
+        }
+        // A migration that rebuilds a table others refer to runs with the references
+        // unchecked (the setting cannot change inside a transaction); they are checked
+        // before it commits.
+        conn.execute_batch("PRAGMA foreign_keys=OFF")?;
+        let result = self.apply_migrations(conn, version);
+        conn.execute_batch("PRAGMA foreign_keys=ON")?;
+        result
+    }
+
+    fn apply_migrations(&self, conn: &Connection, version: i64) -> Result<()> {
         for (i, sql) in schema::MIGRATIONS.iter().enumerate().skip(version as usize) {
-            let tx = self.conn.unchecked_transaction()?;
+            let tx = conn.unchecked_transaction()?;
             let failed = |e: rusqlite::Error| {
                 let fault = Fault::of_sqlite(&e).unwrap_or(Fault::Other);
                 StoreError::from_fault(
@@ -407,6 +738,35 @@ impl Store {
                 )
             };
             tx.execute_batch(sql).map_err(failed)?;
+            if i + 1 == schema::HOST_SCHEMA {
+                // Everything recorded before is this host's.
+                for table in ["locations", "problems", "alerts"] {
+                    tx.execute(
+                        &format!("UPDATE {table} SET host = ?1 WHERE host = ''"),
+                        [&self.host],
+                    )
+                    .map_err(failed)?;
+                }
+            }
+            let broken: Option<String> = tx
+                .query_row("PRAGMA foreign_key_check", [], |r| r.get(0))
+                .map(Some)
+                .or_else(|e| match e {
+                    rusqlite::Error::QueryReturnedNoRows => Ok(None),
+                    e => Err(e),
+                })
+                .map_err(failed)?;
+            if let Some(table) = broken {
+                return Err(StoreError::from_fault(
+                    &self.path,
+                    Fault::Other,
+                    format!(
+                        "migration {} left a broken reference in table {table}",
+                        i + 1
+                    ),
+                )
+                .into());
+            }
             tx.pragma_update(None, "user_version", (i + 1) as i64)
                 .map_err(failed)?;
             tx.commit().map_err(failed)?;
@@ -414,14 +774,15 @@ impl Store {
         Ok(())
     }
 
-    /// `PRAGMA integrity_check`: "ok" for a healthy store.
+    /// `PRAGMA integrity_check`: "ok" for a healthy store (PostgreSQL checks its own).
     pub fn integrity_check(&self) -> Result<String> {
-        Ok(self
-            .conn
-            .query_row("PRAGMA integrity_check", [], |r| r.get(0))?)
+        match self.db.sqlite() {
+            Some(conn) => Ok(conn.query_row("PRAGMA integrity_check", [], |r| r.get(0))?),
+            None => Ok("ok".into()),
+        }
     }
 
-    /// Register (or refresh) a configured location; returns its id.
+    /// Register (or refresh) a configured location of this host; returns its id.
     pub fn upsert_location(
         &self,
         name: &str,
@@ -429,27 +790,27 @@ impl Store {
         kind: &str,
         now: DateTime<Utc>,
     ) -> Result<i64> {
-        self.conn.execute(
-            "INSERT INTO locations (name, path, kind, created_at) VALUES (?1, ?2, ?3, ?4)
-             ON CONFLICT(name) DO UPDATE SET path = excluded.path, kind = excluded.kind",
-            rusqlite::params![name, path, kind, to_unix(now)],
-        )?;
         Ok(self
-            .conn
-            .query_row("SELECT id FROM locations WHERE name = ?1", [name], |r| {
-                r.get(0)
-            })?)
+            .db
+            .query_row(
+                "INSERT INTO locations (host, name, path, kind, created_at) VALUES (?1, ?2, ?3, ?4, ?5)
+                 ON CONFLICT (host, name) DO UPDATE SET path = excluded.path, kind = excluded.kind
+                 RETURNING id",
+                params![self.host, name, path, kind, to_unix(now)],
+            )?
+            .get(0)?)
     }
 
-    /// The id of a location by name, if the store knows it.
+    /// The id of one of this host's locations by name, if the store knows it.
     pub fn location_id(&self, name: &str) -> Result<Option<i64>> {
-        use rusqlite::OptionalExtension;
         Ok(self
-            .conn
-            .query_row("SELECT id FROM locations WHERE name = ?1", [name], |r| {
-                r.get(0)
-            })
-            .optional()?)
+            .db
+            .query_opt(
+                "SELECT id FROM locations WHERE host = ?1 AND name = ?2",
+                params![self.host, name],
+            )?
+            .map(|r| r.get(0))
+            .transpose()?)
     }
 
     /// Record what the last scan learned about the location's filesystem.
@@ -460,9 +821,9 @@ impl Store {
         space: Option<(u64, u64)>,
         now: DateTime<Utc>,
     ) -> Result<()> {
-        self.conn.execute(
+        self.db.execute(
             "UPDATE locations SET last_scan_at = ?2, available = ?3, free_bytes = ?4, total_bytes = ?5 WHERE id = ?1",
-            rusqlite::params![
+            params![
                 location_id,
                 to_unix(now),
                 available,
@@ -475,18 +836,16 @@ impl Store {
 
     /// (last_scan_at, available, free_bytes, total_bytes) of a location.
     pub fn location_scan_state(&self, location_id: i64) -> Result<LocationScanState> {
-        Ok(self.conn.query_row(
+        let r = self.db.query_row(
             "SELECT last_scan_at, available, free_bytes, total_bytes FROM locations WHERE id = ?1",
-            [location_id],
-            |r| {
-                Ok(LocationScanState {
-                    last_scan_at: r.get::<_, Option<i64>>(0)?.map(from_unix),
-                    available: r.get::<_, Option<bool>>(1)?,
-                    free_bytes: r.get::<_, Option<i64>>(2)?.map(|v| v as u64),
-                    total_bytes: r.get::<_, Option<i64>>(3)?.map(|v| v as u64),
-                })
-            },
-        )?)
+            params![location_id],
+        )?;
+        Ok(LocationScanState {
+            last_scan_at: r.get::<Option<i64>>(0)?.map(from_unix),
+            available: r.get::<Option<bool>>(1)?,
+            free_bytes: r.get::<Option<i64>>(2)?.map(|v| v as u64),
+            total_bytes: r.get::<Option<i64>>(3)?.map(|v| v as u64),
+        })
     }
 }
 
@@ -507,26 +866,91 @@ pub fn restrict_permissions(path: &Path) {
     }
 }
 
-/// A store in a temp dir with one location `name` of `kind`; returns the dir (keep it
-/// alive), the store and the location's id.
+/// A fresh store for a unit test, and what keeps it alive: a SQLite file in a temp dir,
+/// or with `BM_TEST_STORE=postgres` a new database `bm_test_<random>` on
+/// `BM_TEST_PG_URL`, dropped again when the guard goes.
 #[cfg(test)]
-pub(crate) fn store_with_location(name: &str, kind: &str) -> (tempfile::TempDir, Store, i64) {
+pub(crate) struct TestDb {
+    _dir: tempfile::TempDir,
+    pg: Option<(PgTarget, String)>,
+}
+
+#[cfg(test)]
+impl Drop for TestDb {
+    fn drop(&mut self) {
+        if let Some((admin, name)) = &self.pg
+            && let Ok(mut c) = admin.connect()
+        {
+            let _ = c.batch_execute(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"));
+        }
+    }
+}
+
+/// The store the unit tests run on: SQLite, or PostgreSQL when `BM_TEST_STORE=postgres`.
+#[cfg(test)]
+pub(crate) fn test_store() -> (TestDb, Store) {
     let dir = tempfile::tempdir().expect("temp dir");
-    let store = Store::open(&dir.path().join("s.db")).expect("store");
+    if std::env::var("BM_TEST_STORE").as_deref() != Ok("postgres") {
+        let store = Store::open(&dir.path().join("s.db")).expect("store");
+        return (
+            TestDb {
+                _dir: dir,
+                pg: None,
+            },
+            store,
+        );
+    }
+    let admin_url =
+        std::env::var("BM_TEST_PG_URL").expect("BM_TEST_STORE=postgres needs BM_TEST_PG_URL");
+    let admin = PgTarget::parse(&admin_url).expect("BM_TEST_PG_URL");
+    let name = format!(
+        "bm_test_{:08x}",
+        pg::fnv1a(
+            format!(
+                "{:?}{:?}",
+                std::time::SystemTime::now(),
+                std::thread::current().id()
+            )
+            .as_bytes()
+        )
+    );
+    admin
+        .connect()
+        .expect("connect to BM_TEST_PG_URL")
+        .batch_execute(&format!("CREATE DATABASE {name}"))
+        .expect("create test database");
+    let mut url = url::Url::parse(&admin_url).expect("BM_TEST_PG_URL");
+    url.set_path(&name);
+    let target = PgTarget::parse(url.as_str()).expect("test database URL");
+    let anchor = dir.path().join("anchor");
+    let guard = TestDb {
+        _dir: dir,
+        pg: Some((admin, name)),
+    };
+    let store = Store::open_postgres(&target, &anchor, &crate::config::host_name())
+        .expect("postgres store");
+    (guard, store)
+}
+
+/// A store with one location `name` of `kind`; returns the guard (keep it alive), the
+/// store and the location's id.
+#[cfg(test)]
+pub(crate) fn store_with_location(name: &str, kind: &str) -> (TestDb, Store, i64) {
+    let (guard, store) = test_store();
     let loc = store
         .upsert_location(name, &format!("/{name}"), kind, from_unix(0))
         .expect("location");
-    (dir, store, loc)
+    (guard, store, loc)
 }
 
-/// A store in a temp dir with one location `a` holding one settled backup recorded at
-/// t = 10 s; returns the dir (keep it alive), the store, the location and backup ids.
+/// A store with one location `a` holding one settled backup recorded at t = 10 s;
+/// returns the guard (keep it alive), the store, the location and backup ids.
 #[cfg(test)]
 pub(crate) fn store_with_one_backup(
     path: &str,
     size: u64,
     mtime_ns: i64,
-) -> (tempfile::TempDir, Store, i64, i64) {
+) -> (TestDb, Store, i64, i64) {
     let (dir, store, loc) = store_with_location("a", "generic");
     let file = crate::scan::FoundFile {
         path: path.into(),
@@ -567,6 +991,67 @@ mod tests {
             let mode = std::fs::metadata(&path).unwrap().permissions().mode() & 0o777;
             assert_eq!(mode, 0o600);
         }
+    }
+
+    #[test]
+    fn a_store_from_before_hosts_becomes_the_migrating_hosts() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("old.db");
+        let conn = Connection::open(&path).unwrap();
+        conn.execute_batch("PRAGMA foreign_keys=ON").unwrap();
+        for sql in &schema::MIGRATIONS[..4] {
+            conn.execute_batch(sql).unwrap();
+        }
+        conn.execute_batch(
+            "INSERT INTO locations (id, name, path, kind, created_at) VALUES (7, 'db', '/db', 'database', 1);
+             INSERT INTO backups (location_id, path, size, mtime_ns, ts, ts_source, seen_size, seen_mtime_ns, first_seen, last_seen)
+               VALUES (7, 'x.sql', 1, 1, 1, 'mtime', 1, 1, 1, 1);
+             INSERT INTO problems (key, kind, severity, operation, location_id, location, message, first_seen, last_seen)
+               VALUES ('k', 'no_backups', 'critical', 'monitor', 7, 'db', 'm', 1, 1);
+             PRAGMA user_version = 4;",
+        )
+        .unwrap();
+        drop(conn);
+        let store = Store::open_as(&path, "web1").unwrap();
+        assert_eq!(store.location_id("db").unwrap(), Some(7), "ids are kept");
+        assert_eq!(
+            store.present_count(7).unwrap(),
+            1,
+            "backups still refer to it"
+        );
+        assert_eq!(store.open_problems(None, None).unwrap()[0].host, "web1");
+        assert_eq!(store.integrity_check().unwrap(), "ok");
+        // Another host with a location of the same name gets a location of its own.
+        drop(store);
+        let other = Store::open_as(&path, "web2").unwrap();
+        assert_eq!(other.location_id("db").unwrap(), None);
+        let id = other
+            .upsert_location("db", "/db", "database", Utc::now())
+            .unwrap();
+        assert_ne!(id, 7);
+        assert!(other.open_problems(None, None).unwrap().is_empty());
+    }
+
+    #[test]
+    fn status_on_a_store_from_before_hosts_upgrades_it_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("old.db");
+        let conn = Connection::open(&path).unwrap();
+        for sql in &schema::MIGRATIONS[..4] {
+            conn.execute_batch(sql).unwrap();
+        }
+        conn.execute_batch(
+            "INSERT INTO locations (name, path, kind, created_at) VALUES ('db', '/db', 'database', 1);
+             PRAGMA user_version = 4;",
+        )
+        .unwrap();
+        drop(conn);
+        let store = Store::open_read_only_as(&path, "web1").unwrap().unwrap();
+        assert!(store.location_id("db").unwrap().is_some());
+        assert_eq!(
+            store.schema_version().unwrap(),
+            schema::MIGRATIONS.len() as i64
+        );
     }
 
     #[test]

@@ -1,17 +1,19 @@
 //! Open problems: each operation judges its own kinds and syncs them here. A problem
 //! stays open until the operation that owns it judges it again.
 
+use super::sql::{Row, SqlResult, params};
 use super::{Store, from_unix, to_unix};
 use crate::problem::{Operation, Problem, ProblemKey};
 use anyhow::Result;
 use chrono::{DateTime, Utc};
-use rusqlite::{Row, params};
 use std::collections::HashMap;
 
 /// A problem as stored, with its history.
 #[derive(Debug, Clone, PartialEq)]
 pub struct StoredProblem {
     pub id: i64,
+    /// The host it was found on.
+    pub host: String,
     pub problem: Problem,
     pub operation: Operation,
     pub location_id: Option<i64>,
@@ -22,37 +24,40 @@ pub struct StoredProblem {
     pub resolved_at: Option<DateTime<Utc>>,
 }
 
-const COLUMNS: &str = "id, kind, severity, operation, location_id, location, path, slot, message, first_seen, last_seen, runs_seen, resolved_at";
+const COLUMNS: &str = "id, kind, severity, operation, location_id, location, path, slot, message, first_seen, last_seen, runs_seen, resolved_at, host";
 
-const INSERT: &str = "INSERT INTO problems (key, kind, severity, operation, location_id, location, path, slot, message, first_seen, last_seen, resolved_at)
-     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?10, ?11)";
-
-/// Open `p` as a problem of `op` first seen at `now_s` (already resolved when
-/// `resolved_at` is given).
+/// Open `p` as a problem of `op` on `host`, first seen at `now_s` (already resolved
+/// when `resolved_at` is given).
 fn insert_problem(
-    insert: &mut rusqlite::CachedStatement,
+    db: &super::sql::Db,
+    host: &str,
     op: Operation,
     location_id: Option<i64>,
     p: &Problem,
     now_s: i64,
     resolved_at: Option<i64>,
-) -> rusqlite::Result<usize> {
-    insert.execute(params![
-        p.key(),
-        p.kind,
-        p.severity,
-        op,
-        location_id,
-        p.location,
-        p.path,
-        p.slot,
-        p.message,
-        now_s,
-        resolved_at
-    ])
+) -> SqlResult<usize> {
+    db.execute(
+        "INSERT INTO problems (key, kind, severity, operation, location_id, location, path, slot, message, first_seen, last_seen, resolved_at, host)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?10, ?11, ?12)",
+        params![
+            p.key(),
+            p.kind,
+            p.severity,
+            op,
+            location_id,
+            p.location,
+            p.path,
+            p.slot,
+            p.message,
+            now_s,
+            resolved_at,
+            host
+        ],
+    )
 }
 
-fn from_row(r: &Row) -> rusqlite::Result<StoredProblem> {
+fn from_row(r: &Row) -> SqlResult<StoredProblem> {
     Ok(StoredProblem {
         id: r.get(0)?,
         problem: Problem {
@@ -68,7 +73,8 @@ fn from_row(r: &Row) -> rusqlite::Result<StoredProblem> {
         first_seen: from_unix(r.get(9)?),
         last_seen: from_unix(r.get(10)?),
         runs_seen: r.get(11)?,
-        resolved_at: r.get::<_, Option<i64>>(12)?.map(from_unix),
+        resolved_at: r.get::<Option<i64>>(12)?.map(from_unix),
+        host: r.get(13)?,
     })
 }
 
@@ -86,42 +92,44 @@ impl Store {
         rejudged: &dyn Fn(&Problem) -> bool,
         now: DateTime<Utc>,
     ) -> Result<()> {
-        let tx = self.conn.unchecked_transaction()?;
-        let open: Vec<StoredProblem> = {
-            let mut stmt = tx.prepare_cached(&format!(
-                "SELECT {COLUMNS} FROM problems WHERE resolved_at IS NULL AND operation = ?1 AND location_id IS ?2"
-            ))?;
-            let rows = stmt.query_map(params![op, location_id], from_row)?;
-            rows.collect::<rusqlite::Result<Vec<_>>>()?
-        };
+        let tx = self.db.transaction()?;
+        let open: Vec<StoredProblem> = self
+            .db
+            .query(
+                &format!(
+                    "SELECT {COLUMNS} FROM problems WHERE resolved_at IS NULL AND operation = ?1 AND location_id IS NOT DISTINCT FROM ?2 AND host = ?3"
+                ),
+                params![op, location_id, self.host],
+            )?
+            .iter()
+            .map(from_row)
+            .collect::<SqlResult<_>>()?;
         let mut open_by_key: HashMap<ProblemKey, StoredProblem> =
             open.into_iter().map(|p| (p.problem.key(), p)).collect();
         let now_s = to_unix(now);
-        {
-            let mut refresh = tx.prepare_cached(
-                "UPDATE problems SET severity = ?2, message = ?3, last_seen = ?4, runs_seen = runs_seen + 1 WHERE id = ?1",
+        let mut seen_keys = std::collections::HashSet::new();
+        for p in found {
+            let key = p.key();
+            if !seen_keys.insert(key.clone()) {
+                continue;
+            }
+            match open_by_key.remove(&key) {
+                Some(existing) => {
+                    self.db.execute(
+                        "UPDATE problems SET severity = ?2, message = ?3, last_seen = ?4, runs_seen = runs_seen + 1 WHERE id = ?1",
+                        params![existing.id, p.severity, p.message, now_s],
+                    )?;
+                }
+                None => {
+                    insert_problem(&self.db, &self.host, op, location_id, p, now_s, None)?;
+                }
+            }
+        }
+        for stale in open_by_key.values().filter(|p| rejudged(&p.problem)) {
+            self.db.execute(
+                "UPDATE problems SET resolved_at = ?2 WHERE id = ?1",
+                params![stale.id, now_s],
             )?;
-            let mut insert = tx.prepare_cached(INSERT)?;
-            let mut seen_keys = std::collections::HashSet::new();
-            for p in found {
-                let key = p.key();
-                if !seen_keys.insert(key.clone()) {
-                    continue;
-                }
-                match open_by_key.remove(&key) {
-                    Some(existing) => {
-                        refresh.execute(params![existing.id, p.severity, p.message, now_s])?;
-                    }
-                    None => {
-                        insert_problem(&mut insert, op, location_id, p, now_s, None)?;
-                    }
-                }
-            }
-            let mut resolve =
-                tx.prepare_cached("UPDATE problems SET resolved_at = ?2 WHERE id = ?1")?;
-            for stale in open_by_key.values().filter(|p| rejudged(&p.problem)) {
-                resolve.execute(params![stale.id, now_s])?;
-            }
         }
         tx.commit()?;
         Ok(())
@@ -133,17 +141,23 @@ impl Store {
         ops: Option<&[Operation]>,
         location_ids: Option<&[i64]>,
     ) -> Result<Vec<StoredProblem>> {
-        let mut stmt = self.conn.prepare_cached(&format!(
-            "SELECT {COLUMNS} FROM problems WHERE resolved_at IS NULL ORDER BY location, kind, path, slot"
-        ))?;
-        let rows = stmt.query_map([], from_row)?;
+        let rows = self.db.query(
+            &format!(
+                "SELECT {COLUMNS} FROM problems WHERE resolved_at IS NULL AND (CAST(?1 AS TEXT) IS NULL OR host = ?1)
+                 ORDER BY host COLLATE \"C\", location COLLATE \"C\" NULLS FIRST, kind COLLATE \"C\",
+                   path COLLATE \"C\" NULLS FIRST, slot COLLATE \"C\" NULLS FIRST"
+            ),
+            params![self.view_host()],
+        )?;
+        let location_ids: Option<std::collections::HashSet<i64>> =
+            location_ids.map(|ids| ids.iter().copied().collect());
         let mut out = Vec::new();
-        for row in rows {
-            let p = row?;
+        for row in &rows {
+            let p = from_row(row)?;
             if ops.is_some_and(|ops| !ops.contains(&p.operation)) {
                 continue;
             }
-            if let Some(ids) = location_ids {
+            if let Some(ids) = &location_ids {
                 // Problems of the run itself (no location) are always in scope.
                 if p.location_id.is_some_and(|id| !ids.contains(&id)) {
                     continue;
@@ -168,24 +182,34 @@ impl Store {
         if gaps.is_empty() {
             return Ok(());
         }
-        let tx = self.conn.unchecked_transaction()?;
-        {
-            let mut just_closed = tx.prepare_cached(
+        let tx = self.db.transaction()?;
+        let now_s = to_unix(now);
+        for p in gaps {
+            let key = p.key();
+            let just_closed = self.db.execute(
                 "UPDATE problems SET message = ?3 WHERE key = ?1 AND location_id = ?2 AND resolved_at = ?4",
-            )?;
-            let mut known =
-                tx.prepare_cached("SELECT 1 FROM problems WHERE key = ?1 AND location_id = ?2")?;
-            let mut insert = tx.prepare_cached(INSERT)?;
-            let now_s = to_unix(now);
-            for p in gaps {
-                let key = p.key();
-                if just_closed.execute(params![key, location_id, p.message, now_s])? > 0
-                    || known.exists(params![key, location_id])?
-                {
-                    continue;
-                }
-                insert_problem(&mut insert, op, Some(location_id), p, now_s, Some(now_s))?;
+                params![key, location_id, p.message, now_s],
+            )? > 0;
+            if just_closed
+                || self
+                    .db
+                    .query_opt(
+                        "SELECT 1 FROM problems WHERE key = ?1 AND location_id = ?2",
+                        params![key, location_id],
+                    )?
+                    .is_some()
+            {
+                continue;
             }
+            insert_problem(
+                &self.db,
+                &self.host,
+                op,
+                Some(location_id),
+                p,
+                now_s,
+                Some(now_s),
+            )?;
         }
         tx.commit()?;
         Ok(())
@@ -198,15 +222,17 @@ impl Store {
         location_ids: &[i64],
         since: DateTime<Utc>,
     ) -> Result<Vec<StoredProblem>> {
-        let mut stmt = self.conn.prepare_cached(&format!(
-            "SELECT {COLUMNS} FROM problems p WHERE resolved_at >= ?1 AND first_seen = resolved_at
-               AND NOT EXISTS (SELECT 1 FROM alerts a WHERE a.problem_id = p.id)
-             ORDER BY id"
-        ))?;
-        let rows = stmt.query_map([to_unix(since)], from_row)?;
+        let rows = self.db.query(
+            &format!(
+                "SELECT {COLUMNS} FROM problems p WHERE resolved_at >= ?1 AND first_seen = resolved_at
+                   AND NOT EXISTS (SELECT 1 FROM alerts a WHERE a.problem_id = p.id)
+                 ORDER BY id"
+            ),
+            params![to_unix(since)],
+        )?;
         let mut out = Vec::new();
-        for row in rows {
-            let p = row?;
+        for row in &rows {
+            let p = from_row(row)?;
             if p.location_id.is_some_and(|id| location_ids.contains(&id)) {
                 out.push(p);
             }
@@ -216,11 +242,11 @@ impl Store {
 
     /// One stored problem by id, open or resolved.
     pub fn problem(&self, id: i64) -> Result<StoredProblem> {
-        Ok(self.conn.query_row(
+        let r = self.db.query_row(
             &format!("SELECT {COLUMNS} FROM problems WHERE id = ?1"),
-            [id],
-            from_row,
-        )?)
+            params![id],
+        )?;
+        Ok(from_row(&r)?)
     }
 }
 

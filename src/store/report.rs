@@ -3,10 +3,10 @@
 //! health of several locations at once. Read-only; every query works on empty
 //! `verifications` / `restore_tests` tables.
 
+use super::sql::{Row, SqlResult, ToValue, Value, params};
 use super::{Store, from_unix, to_unix};
 use anyhow::Result;
 use chrono::{DateTime, Utc};
-use rusqlite::{params, params_from_iter};
 
 /// A backup of the report period, with the newest evidence about it.
 #[derive(Debug, Clone, PartialEq)]
@@ -74,6 +74,11 @@ fn placeholders(n: usize, first: usize) -> String {
         .join(", ")
 }
 
+/// A list of values as statement parameters.
+fn refs<T: ToValue>(args: &[T]) -> Vec<&dyn ToValue> {
+    args.iter().map(|a| a as &dyn ToValue).collect()
+}
+
 impl Store {
     /// Backups of `location_ids` whose timestamp is in [since, until], deleted ones
     /// included, oldest first, each with its newest verification and restore result.
@@ -98,25 +103,25 @@ impl Store {
              ORDER BY b.ts, b.id",
             placeholders(location_ids.len(), 3)
         );
-        let mut stmt = self.conn.prepare(&sql)?;
         let mut args: Vec<i64> = vec![to_unix(since), to_unix(until)];
         args.extend_from_slice(location_ids);
-        let rows = stmt.query_map(params_from_iter(args), |r| {
+        let rows = self.db.query(&sql, &refs(&args))?;
+        let backup = |r: &Row| -> SqlResult<ReportBackup> {
             Ok(ReportBackup {
                 location_id: r.get(0)?,
                 path: r.get(1)?,
                 ts: from_unix(r.get(2)?),
-                size: r.get::<_, i64>(3)? as u64,
+                size: r.get::<i64>(3)? as u64,
                 checksum: r.get(4)?,
                 checksum_algo: r.get(5)?,
-                deleted_at: r.get::<_, Option<i64>>(6)?.map(from_unix),
+                deleted_at: r.get::<Option<i64>>(6)?.map(from_unix),
                 last_verification: r.get(7)?,
-                last_verified_at: r.get::<_, Option<i64>>(8)?.map(from_unix),
+                last_verified_at: r.get::<Option<i64>>(8)?.map(from_unix),
                 last_restore: r.get(9)?,
-                last_restored_at: r.get::<_, Option<i64>>(10)?.map(from_unix),
+                last_restored_at: r.get::<Option<i64>>(10)?.map(from_unix),
             })
-        })?;
-        Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
+        };
+        Ok(rows.iter().map(backup).collect::<SqlResult<_>>()?)
     }
 
     /// The newest `limit` verifications of `location_ids` since `since`, newest first.
@@ -165,33 +170,32 @@ impl Store {
             "{select} WHERE c.at >= ?1 AND b.location_id IN ({}) ORDER BY c.at DESC, c.id DESC LIMIT ?2",
             placeholders(location_ids.len(), 3)
         );
-        let mut stmt = self.conn.prepare(&sql)?;
         let mut args: Vec<i64> = vec![to_unix(since), limit as i64];
         args.extend_from_slice(location_ids);
-        let rows = stmt.query_map(params_from_iter(args), |r| {
+        let rows = self.db.query(&sql, &refs(&args))?;
+        let check = |r: &Row| -> SqlResult<ReportCheck> {
             Ok(ReportCheck {
                 location_id: r.get(0)?,
                 path: r.get(1)?,
                 at: from_unix(r.get(2)?),
                 method: r.get(3)?,
                 result: r.get(4)?,
-                bytes: r.get::<_, i64>(5)? as u64,
-                files: r.get::<_, i64>(6)? as u64,
-                duration_ms: r.get::<_, i64>(7)? as u64,
+                bytes: r.get::<i64>(5)? as u64,
+                files: r.get::<i64>(6)? as u64,
+                duration_ms: r.get::<i64>(7)? as u64,
                 detail: r.get(8)?,
             })
-        })?;
-        Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
+        };
+        Ok(rows.iter().map(check).collect::<SqlResult<_>>()?)
     }
 
     /// Backups of one location that failed verification or a restore test since `since`.
     pub fn failure_counts(&self, location_id: i64, since: DateTime<Utc>) -> Result<FailureCounts> {
         let count = |sql: &str| -> Result<u64> {
             Ok(self
-                .conn
-                .query_row(sql, params![location_id, to_unix(since)], |r| {
-                    r.get::<_, i64>(0)
-                })? as u64)
+                .db
+                .query_row(sql, params![location_id, to_unix(since)])?
+                .get::<i64>(0)? as u64)
         };
         Ok(FailureCounts {
             verification: count(
@@ -209,8 +213,9 @@ impl Store {
     pub fn last_passed_checks(&self, location_id: i64) -> Result<LastPassed> {
         let newest = |sql: &str| -> Result<Option<DateTime<Utc>>> {
             Ok(self
-                .conn
-                .query_row(sql, params![location_id], |r| r.get::<_, Option<i64>>(0))?
+                .db
+                .query_row(sql, params![location_id])?
+                .get::<Option<i64>>(0)?
                 .map(from_unix))
         };
         Ok(LastPassed {
@@ -237,21 +242,23 @@ impl Store {
         }
         let sql = format!(
             "SELECT location_id, day, score FROM health_daily
-             WHERE day >= ?1 AND day <= ?2 AND location_id IN ({}) ORDER BY location_id, day",
+             WHERE day >= ?1 AND day <= ?2 AND location_id IN ({}) ORDER BY location_id, day COLLATE \"C\"",
             placeholders(location_ids.len(), 3)
         );
-        let mut stmt = self.conn.prepare(&sql)?;
-        let mut args: Vec<rusqlite::types::Value> =
-            vec![from_day.to_string().into(), to_day.to_string().into()];
-        args.extend(location_ids.iter().map(|&id| id.into()));
-        let rows = stmt.query_map(params_from_iter(args), |r| {
+        let mut args: Vec<Value> = vec![
+            Value::Text(from_day.to_string()),
+            Value::Text(to_day.to_string()),
+        ];
+        args.extend(location_ids.iter().map(|&id| Value::Int(id)));
+        let rows = self.db.query(&sql, &refs(&args))?;
+        let score = |r: &Row| -> SqlResult<DailyScore> {
             Ok(DailyScore {
                 location_id: r.get(0)?,
                 day: r.get(1)?,
                 score: r.get(2)?,
             })
-        })?;
-        Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
+        };
+        Ok(rows.iter().map(score).collect::<SqlResult<_>>()?)
     }
 }
 
@@ -323,7 +330,7 @@ mod tests {
         let id = store.present_backups(a).unwrap()[0].id;
         for (at, result) in [(400, "recorded"), (500, "failed"), (450, "passed")] {
             store
-                .conn
+                .db
                 .execute(
                     "INSERT INTO verifications (backup_id, at, method, result) VALUES (?1, ?2, 'checksum', ?3)",
                     params![id, at, result],
@@ -331,10 +338,10 @@ mod tests {
                 .unwrap();
         }
         store
-            .conn
+            .db
             .execute(
                 "INSERT INTO restore_tests (backup_id, at, format, result, size, mtime_ns) VALUES (?1, 600, 'sql', 'skipped', 10, 0)",
-                [id],
+                params![id],
             )
             .unwrap();
         let rows = store
@@ -389,7 +396,7 @@ mod tests {
             (ids[1], 600, "failed"),
         ] {
             store
-                .conn
+                .db
                 .execute(
                     "INSERT INTO verifications (backup_id, at, method, result) VALUES (?1, ?2, 'checksum', ?3)",
                     params![id, at, result],
@@ -398,7 +405,7 @@ mod tests {
         }
         for at in [700, 800] {
             store
-                .conn
+                .db
                 .execute(
                     "INSERT INTO restore_tests (backup_id, at, format, result, size, mtime_ns) VALUES (?1, ?2, 'sql', 'failed', 10, 0)",
                     params![ids[0], at],

@@ -1,10 +1,10 @@
 //! Restore tests: one row per backup per run that considered it, and the lookup that
 //! lets an unchanged backup keep its earlier verdict.
 
+use super::sql::{Row, SqlResult, params};
 use super::{Store, from_unix, to_unix};
 use anyhow::Result;
 use chrono::{DateTime, Utc};
-use rusqlite::{OptionalExtension, params};
 
 /// What one restore test concluded.
 #[derive(
@@ -31,23 +31,6 @@ pub enum Verdict {
 impl Verdict {
     pub fn as_str(self) -> &'static str {
         self.into()
-    }
-}
-
-impl rusqlite::types::ToSql for Verdict {
-    fn to_sql(&self) -> rusqlite::Result<rusqlite::types::ToSqlOutput<'_>> {
-        Ok(self.as_str().into())
-    }
-}
-
-impl rusqlite::types::FromSql for Verdict {
-    fn column_result(v: rusqlite::types::ValueRef<'_>) -> rusqlite::types::FromSqlResult<Self> {
-        let text = v.as_str()?;
-        text.parse().map_err(|_| {
-            rusqlite::types::FromSqlError::Other(
-                format!("unknown restore verdict `{text}` in the store").into(),
-            )
-        })
     }
 }
 
@@ -103,9 +86,9 @@ fn database(tables: Option<i64>, rows: Option<i64>) -> Option<(u64, u64)> {
 
 impl Store {
     pub fn record_restore_test(&self, t: &NewRestoreTest) -> Result<i64> {
-        self.conn.execute(
+        Ok(self.db.query_row(
             "INSERT INTO restore_tests (backup_id, run_id, at, format, result, files, bytes, duration_ms, detail, size, mtime_ns, settings, carried_from, tables, rows_restored)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)",
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15) RETURNING id",
             params![
                 t.backup_id,
                 t.run_id,
@@ -123,8 +106,8 @@ impl Store {
                 t.database.map(|(tables, _)| tables as i64),
                 t.database.map(|(_, rows)| rows as i64)
             ],
-        )?;
-        Ok(self.conn.last_insert_rowid())
+        )?
+        .get(0)?)
     }
 
     /// The last passed/failed verdict on this backup when it had this size and mtime and
@@ -136,29 +119,30 @@ impl Store {
         mtime_ns: i64,
         settings: &str,
     ) -> Result<Option<PreviousVerdict>> {
+        let verdict = |r: &Row| -> SqlResult<PreviousVerdict> {
+            Ok(PreviousVerdict {
+                original_id: r.get(0)?,
+                at: from_unix(r.get(1)?),
+                format: r.get(2)?,
+                verdict: r.get(3)?,
+                files: r.get::<i64>(4)? as u64,
+                bytes: r.get::<i64>(5)? as u64,
+                detail: r.get(6)?,
+                database: database(r.get(7)?, r.get(8)?),
+            })
+        };
         Ok(self
-            .conn
-            .query_row(
+            .db
+            .query_opt(
                 "SELECT o.id, o.at, o.format, o.result, o.files, o.bytes, o.detail, o.tables, o.rows_restored
                  FROM restore_tests t JOIN restore_tests o ON o.id = COALESCE(t.carried_from, t.id)
                  WHERE t.backup_id = ?1 AND t.size = ?2 AND t.mtime_ns = ?3 AND t.settings = ?4
                    AND t.result IN ('passed', 'failed')
                  ORDER BY t.at DESC, t.id DESC LIMIT 1",
                 params![backup_id, size as i64, mtime_ns, settings],
-                |r| {
-                    Ok(PreviousVerdict {
-                        original_id: r.get(0)?,
-                        at: from_unix(r.get(1)?),
-                        format: r.get(2)?,
-                        verdict: r.get(3)?,
-                        files: r.get::<_, i64>(4)? as u64,
-                        bytes: r.get::<_, i64>(5)? as u64,
-                        detail: r.get(6)?,
-                        database: database(r.get(7)?, r.get(8)?),
-                    })
-                },
-            )
-            .optional()?)
+            )?
+            .map(|r| verdict(&r))
+            .transpose()?)
     }
 
     /// What the location's last `limit` passed restores of other backups in earlier runs
@@ -171,24 +155,22 @@ impl Store {
         before_run: i64,
         limit: u32,
     ) -> Result<Vec<Restored>> {
-        let mut stmt = self.conn.prepare(
+        let rows = self.db.query(
             "SELECT t.files, t.bytes, t.tables, t.rows_restored
              FROM restore_tests t JOIN backups b ON b.id = t.backup_id
              WHERE b.location_id = ?1 AND t.backup_id <> ?2 AND COALESCE(t.run_id, 0) <> ?3
                AND t.result = 'passed' AND t.carried_from IS NULL
              ORDER BY t.at DESC, t.id DESC LIMIT ?4",
-        )?;
-        let rows = stmt.query_map(
             params![location_id, except_backup, before_run, limit],
-            |r| {
-                Ok(Restored {
-                    files: r.get::<_, i64>(0)? as u64,
-                    bytes: r.get::<_, i64>(1)? as u64,
-                    database: database(r.get(2)?, r.get(3)?),
-                })
-            },
         )?;
-        Ok(rows.collect::<rusqlite::Result<_>>()?)
+        let restored = |r: &Row| -> SqlResult<Restored> {
+            Ok(Restored {
+                files: r.get::<i64>(0)? as u64,
+                bytes: r.get::<i64>(1)? as u64,
+                database: database(r.get(2)?, r.get(3)?),
+            })
+        };
+        Ok(rows.iter().map(restored).collect::<SqlResult<_>>()?)
     }
 }
 

@@ -2,24 +2,24 @@
 //! per type. A value the store cannot read back (a kind or severity this build does not
 //! know) is a conversion error naming the column's value, never a silent default.
 
+use super::sql::{FromValue, ToValue, Value};
 use crate::problem::{Kind, Operation, ProblemKey, Severity, SlotStart};
-use rusqlite::types::{FromSql, FromSqlError, FromSqlResult, ToSql, ToSqlOutput, ValueRef};
 
-fn from_text<T: std::str::FromStr>(v: ValueRef<'_>, what: &str) -> FromSqlResult<T> {
-    let text = v.as_str()?;
+fn from_text<T: std::str::FromStr>(v: &Value, what: &str) -> Result<T, String> {
+    let text = String::from_value(v)?;
     text.parse()
-        .map_err(|_| FromSqlError::Other(format!("unknown {what} `{text}` in the store").into()))
+        .map_err(|_| format!("unknown {what} `{text}` in the store"))
 }
 
 macro_rules! text_column {
     ($ty:ty, $what:literal) => {
-        impl ToSql for $ty {
-            fn to_sql(&self) -> rusqlite::Result<ToSqlOutput<'_>> {
-                Ok(ToSqlOutput::from(self.as_str()))
+        impl ToValue for $ty {
+            fn to_value(&self) -> Value {
+                Value::Text(self.as_str().to_string())
             }
         }
-        impl FromSql for $ty {
-            fn column_result(v: ValueRef<'_>) -> FromSqlResult<Self> {
+        impl FromValue for $ty {
+            fn from_value(v: &Value) -> Result<Self, String> {
                 from_text(v, $what)
             }
         }
@@ -29,21 +29,23 @@ macro_rules! text_column {
 text_column!(Kind, "problem kind");
 text_column!(Severity, "severity");
 text_column!(Operation, "operation");
+text_column!(super::Verdict, "restore verdict");
+text_column!(super::Event, "event");
 
-impl ToSql for SlotStart {
-    fn to_sql(&self) -> rusqlite::Result<ToSqlOutput<'_>> {
-        Ok(ToSqlOutput::from(self.to_string()))
+impl ToValue for SlotStart {
+    fn to_value(&self) -> Value {
+        Value::Text(self.to_string())
     }
 }
 
-impl FromSql for SlotStart {
-    fn column_result(v: ValueRef<'_>) -> FromSqlResult<Self> {
+impl FromValue for SlotStart {
+    fn from_value(v: &Value) -> Result<Self, String> {
         from_text(v, "slot time")
     }
 }
 
-impl ToSql for ProblemKey {
-    fn to_sql(&self) -> rusqlite::Result<ToSqlOutput<'_>> {
-        Ok(ToSqlOutput::from(self.to_string()))
+impl ToValue for ProblemKey {
+    fn to_value(&self) -> Value {
+        Value::Text(self.to_string())
     }
 }

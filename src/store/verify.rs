@@ -2,10 +2,13 @@
 //! first sight (trust on first use, never overwritten), and when each backup was last
 //! hashed (the rotation's order).
 
+use super::sql::{ToValue, Value};
+
+/// Verification rows per `INSERT` (9 parameters each).
+const INSERT_ROWS: usize = 200;
 use super::{Store, to_unix};
 use anyhow::Result;
 use chrono::{DateTime, Utc};
-use rusqlite::params;
 
 /// The outcome stored in `verifications.result`. Only `passed` and `failed` are
 /// comparisons with earlier evidence and count for the health score.
@@ -61,47 +64,111 @@ impl Store {
         now: DateTime<Utc>,
     ) -> Result<usize> {
         let mut count = 0;
-        let tx = self.conn.unchecked_transaction()?;
+        let tx = self.db.transaction()?;
         let now_s = to_unix(now);
-        {
-            let mut insert = tx.prepare_cached(
-                "INSERT INTO verifications (backup_id, run_id, at, method, algo, result, bytes, duration_ms, detail)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
-            )?;
-            // `checksum IS NULL` is what makes trust-on-first-use never overwrite (every
-            // expression sees the row as it was before the update).
-            let mut hashed = tx.prepare_cached(
-                "UPDATE backups SET last_verified_at = ?2,
-                   checksum = COALESCE(checksum, ?3),
-                   checksum_algo = CASE WHEN checksum IS NULL AND ?3 IS NOT NULL THEN ?4 ELSE checksum_algo END,
-                   checksum_at = CASE WHEN checksum IS NULL AND ?3 IS NOT NULL THEN ?2 ELSE checksum_at END
-                 WHERE id = ?1",
-            )?;
-            for v in verifications {
-                let v = v.borrow();
-                count += 1;
-                insert.execute(params![
-                    v.backup_id,
-                    run_id,
-                    now_s,
-                    v.method,
-                    v.algo,
-                    v.result.as_str(),
-                    v.bytes as i64,
-                    v.duration_ms as i64,
-                    v.detail
-                ])?;
-                if v.hashed {
-                    let (algo, hex) = match &v.first_checksum {
-                        Some((algo, hex)) => (Some(*algo), Some(hex.as_str())),
-                        None => (None, None),
-                    };
-                    hashed.execute(params![v.backup_id, now_s, hex, algo])?;
+        // Verification rows go in many rows per statement (a round trip each on
+        // PostgreSQL), flushed every `INSERT_ROWS` while hashing goes on.
+        let mut pending: Vec<Value> = Vec::new();
+        // (backup id, first checksum, its algorithm) of the backups hashed this run.
+        let mut hashed: Vec<Value> = Vec::new();
+        let mut hashed_ids = std::collections::HashSet::new();
+        for v in verifications {
+            let v = v.borrow();
+            count += 1;
+            pending.extend([
+                Value::Int(v.backup_id),
+                Value::Int(run_id),
+                Value::Int(now_s),
+                Value::Text(v.method.clone()),
+                v.algo.to_value(),
+                Value::Text(v.result.as_str().to_string()),
+                Value::Int(v.bytes as i64),
+                Value::Int(v.duration_ms as i64),
+                v.detail.to_value(),
+            ]);
+            if pending.len() >= INSERT_ROWS * 9 {
+                self.insert_verifications(&std::mem::take(&mut pending))?;
+            }
+            if v.hashed {
+                let (algo, hex) = match &v.first_checksum {
+                    Some((algo, hex)) => (Some(*algo), Some(hex.as_str())),
+                    None => (None, None),
+                };
+                // One backup twice in a batch: its first checksum must be in place
+                // before the second is weighed.
+                if !hashed_ids.insert(v.backup_id) {
+                    self.update_hashed(&std::mem::take(&mut hashed), now_s)?;
+                    hashed_ids.clear();
+                    hashed_ids.insert(v.backup_id);
+                }
+                hashed.extend([Value::Int(v.backup_id), hex.to_value(), algo.to_value()]);
+                if hashed.len() >= INSERT_ROWS * 3 {
+                    self.update_hashed(&std::mem::take(&mut hashed), now_s)?;
+                    hashed_ids.clear();
                 }
             }
         }
+        if !pending.is_empty() {
+            self.insert_verifications(&pending)?;
+        }
+        if !hashed.is_empty() {
+            self.update_hashed(&hashed, now_s)?;
+        }
         tx.commit()?;
         Ok(count)
+    }
+
+    /// Mark backups hashed at `now_s`, three values each (id, checksum, algorithm), in
+    /// one statement; a first checksum is recorded only where none is (trust on first
+    /// use: every expression sees the row as it was before the update).
+    fn update_hashed(&self, values: &[Value], now_s: i64) -> Result<()> {
+        let rows: Vec<String> = (0..values.len() / 3)
+            .map(|i| {
+                let n = i * 3 + 1;
+                format!(
+                    "(CAST(?{} AS BIGINT), CAST(?{} AS TEXT), CAST(?{} AS TEXT))",
+                    n + 1,
+                    n + 2,
+                    n + 3
+                )
+            })
+            .collect();
+        let sql = format!(
+            "UPDATE backups SET last_verified_at = ?1,
+               checksum = COALESCE(checksum, v.column2),
+               checksum_algo = CASE WHEN checksum IS NULL AND v.column2 IS NOT NULL THEN v.column3 ELSE checksum_algo END,
+               checksum_at = CASE WHEN checksum IS NULL AND v.column2 IS NOT NULL THEN ?1 ELSE checksum_at END
+             FROM (VALUES {}) AS v WHERE backups.id = v.column1",
+            rows.join(", ")
+        );
+        let now = Value::Int(now_s);
+        let mut refs: Vec<&dyn ToValue> = vec![&now];
+        refs.extend(values.iter().map(|v| v as &dyn ToValue));
+        self.db.execute(&sql, &refs)?;
+        Ok(())
+    }
+
+    /// Insert verification rows, nine values each, in one statement.
+    fn insert_verifications(&self, values: &[Value]) -> Result<()> {
+        let rows: Vec<String> = (0..values.len() / 9)
+            .map(|i| {
+                let n = i * 9;
+                format!(
+                    "({})",
+                    (n + 1..=n + 9)
+                        .map(|k| format!("?{k}"))
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                )
+            })
+            .collect();
+        let sql = format!(
+            "INSERT INTO verifications (backup_id, run_id, at, method, algo, result, bytes, duration_ms, detail) VALUES {}",
+            rows.join(", ")
+        );
+        let refs: Vec<&dyn ToValue> = values.iter().map(|v| v as &dyn ToValue).collect();
+        self.db.execute(&sql, &refs)?;
+        Ok(())
     }
 }
 
@@ -109,6 +176,7 @@ impl Store {
 mod tests {
     use super::*;
     use crate::store::from_unix;
+    use crate::store::sql::params;
 
     fn verification(id: i64, checksum: &str) -> Verification {
         Verification {
@@ -133,13 +201,25 @@ mod tests {
         store
             .record_verifications(2, &[verification(id, "bbbb")], from_unix(30))
             .unwrap();
+        // Twice in one run: still the first.
+        let (_db2, other, _loc2, id2) = crate::store::store_with_one_backup("y", 3, 1);
+        other
+            .record_verifications(
+                1,
+                &[verification(id2, "cccc"), verification(id2, "dddd")],
+                from_unix(20),
+            )
+            .unwrap();
+        assert_eq!(other.backup(id2).unwrap().checksum.as_deref(), Some("cccc"));
         let b = store.backup(id).unwrap();
         assert_eq!(b.checksum.as_deref(), Some("aaaa"));
         assert_eq!(b.checksum_at, Some(from_unix(20)));
         assert_eq!(b.last_verified_at, Some(from_unix(30)));
         let rows: i64 = store
-            .conn
-            .query_row("SELECT COUNT(*) FROM verifications", [], |r| r.get(0))
+            .db
+            .query_row("SELECT COUNT(*) FROM verifications", params![])
+            .unwrap()
+            .get(0)
             .unwrap();
         assert_eq!(rows, 2);
     }

@@ -11,6 +11,9 @@ pub struct Workspace {
     /// Fixed "now" for the binary (`BACKUP_MONITOR_NOW`), if set.
     pub now: Option<DateTime<Utc>>,
     pub envs: Vec<(String, String)>,
+    /// With `BM_TEST_STORE=postgres`: this workspace's own PostgreSQL database, given
+    /// to the binary as `DATABASE_URL` (a test's own `.env(…)` still wins).
+    pub pg: Option<TestDatabase>,
 }
 
 pub struct Run {
@@ -58,6 +61,8 @@ impl Workspace {
             dir: tempfile::tempdir().expect("temp dir"),
             now: None,
             envs: Vec::new(),
+            pg: (std::env::var("BM_TEST_STORE").as_deref() == Ok("postgres"))
+                .then(TestDatabase::create),
         }
     }
 
@@ -100,6 +105,9 @@ impl Workspace {
             .arg("--no-progress");
         if let Some(now) = self.now {
             cmd.env("BACKUP_MONITOR_NOW", now.to_rfc3339());
+        }
+        if let Some(pg) = &self.pg {
+            cmd.env("DATABASE_URL", &pg.url);
         }
         for (k, v) in &self.envs {
             cmd.env(k, v);
@@ -263,4 +271,71 @@ pub fn sh(ws: &Workspace, script: &str) -> String {
         String::from_utf8_lossy(&out.stderr)
     );
     String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// The PostgreSQL server for tests (`BM_TEST_PG_URL`, e.g.
+/// `postgresql://postgres@127.0.0.1:55432/postgres`). None when unset, so those tests
+/// skip — except under CI (`CI=true`), where a missing server is a failure.
+pub fn test_pg_url() -> Option<String> {
+    match std::env::var("BM_TEST_PG_URL") {
+        Ok(url) if !url.is_empty() => Some(url),
+        _ => {
+            assert!(
+                std::env::var("CI").as_deref() != Ok("true"),
+                "CI=true but BM_TEST_PG_URL is unset: the PostgreSQL tests cannot run"
+            );
+            None
+        }
+    }
+}
+
+/// A fresh database `bm_test_<random>` on the test server, dropped when this goes.
+pub struct TestDatabase {
+    /// Its URL, for `DATABASE_URL` / `database_url`.
+    pub url: String,
+    admin: String,
+    name: String,
+}
+
+impl TestDatabase {
+    pub fn create() -> TestDatabase {
+        let admin = test_pg_url().expect("BM_TEST_STORE=postgres needs BM_TEST_PG_URL");
+        static NEXT: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+        let name = format!(
+            "bm_test_{}_{}_{}",
+            std::process::id(),
+            NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed),
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| d.subsec_nanos())
+        );
+        let mut client =
+            postgres::Client::connect(&admin, postgres::NoTls).expect("connect to BM_TEST_PG_URL");
+        client
+            .batch_execute(&format!("CREATE DATABASE {name}"))
+            .expect("create test database");
+        let mut url = url::Url::parse(&admin).expect("BM_TEST_PG_URL is a URL");
+        url.set_path(&name);
+        TestDatabase {
+            url: url.to_string(),
+            admin,
+            name,
+        }
+    }
+
+    /// A client on this database, to look at what the binary stored.
+    pub fn client(&self) -> postgres::Client {
+        postgres::Client::connect(&self.url, postgres::NoTls).expect("connect to test database")
+    }
+}
+
+impl Drop for TestDatabase {
+    fn drop(&mut self) {
+        if let Ok(mut c) = postgres::Client::connect(&self.admin, postgres::NoTls) {
+            let _ = c.batch_execute(&format!(
+                "DROP DATABASE IF EXISTS {} WITH (FORCE)",
+                self.name
+            ));
+        }
+    }
 }

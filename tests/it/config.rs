@@ -229,10 +229,10 @@ fn bad_database_url_in_dotenv_names_the_file_not_the_password() {
     w.write_config(&config(""));
     std::fs::write(
         w.path(".env"),
-        "DATABASE_URL=postgres://monitor:hunter2@db.example.com/backups\n",
+        "DATABASE_URL=postgres://monitor:hunter2@db.example.com/backups?sslmode=bogus\n",
     )
     .unwrap();
-    let errors = assert_error(&w, &["DATABASE_URL", ".env", "only SQLite"]);
+    let errors = assert_error(&w, &["DATABASE_URL", ".env", "sslmode `bogus`"]);
     assert!(!errors.contains("hunter2"), "{errors}");
 }
 

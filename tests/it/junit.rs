@@ -37,6 +37,7 @@ fn validate(xml: &str) -> (bool, String) {
 
 fn location(name: &str) -> LocationSummary {
     LocationSummary {
+        host: "h".into(),
         id: 1,
         name: name.into(),
         kind: backup_monitor::config::LocationType::Files,

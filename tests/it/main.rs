@@ -10,6 +10,7 @@ mod cli;
 mod config;
 mod example;
 mod explain;
+mod fleet;
 mod hostile;
 mod hostile_archive;
 mod hostile_rest;

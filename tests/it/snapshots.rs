@@ -51,5 +51,11 @@ fn json_document() {
     let (run, doc) = w.run_json(&["--monitor"]);
     assert_eq!(run.code, 2, "{}", run.stderr);
     // The end of the run is the fixed clock plus the real time the run took.
-    insta::assert_json_snapshot!(doc, { ".finished_at" => "[finished]" });
+    // The host is this machine's name (the scenario sets no `host:`).
+    insta::assert_json_snapshot!(doc, {
+        ".finished_at" => "[finished]",
+        ".host" => "[host]",
+        ".locations[].host" => "[host]",
+        ".problems[].host" => "[host]",
+    });
 }

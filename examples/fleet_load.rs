@@ -1,0 +1,133 @@
+//! Load a PostgreSQL store with a fleet's history through the store's own write path
+//! (what `--monitor` and `--verify` record), for `scripts/bench/fleet.sh`. Not a test.
+//!
+//! `fleet_load URL HOSTS LOCATIONS DAYS THREADS`: HOSTS hosts (`bench0000`, …), each
+//! with LOCATIONS locations and one backup a day for DAYS days, written as one run per
+//! host and day: the scan, a first-sight verification of the new backup, the day's
+//! health figures and the problems sync. Prints the time it took.
+
+use backup_monitor::problem::Operation;
+use backup_monitor::scan::FoundFile;
+use backup_monitor::store::{DailyHealth, PgTarget, Store, Verification, VerifyResult};
+use backup_monitor::timestamp::TimestampSource;
+use chrono::{Duration, TimeZone, Utc};
+use std::time::Instant;
+
+fn main() -> anyhow::Result<()> {
+    let args: Vec<String> = std::env::args().collect();
+    let [_, url, hosts, locations, days, threads] = &args[..] else {
+        anyhow::bail!("usage: fleet_load URL HOSTS LOCATIONS DAYS THREADS");
+    };
+    let (hosts, locations, days, threads): (usize, usize, i64, usize) = (
+        hosts.parse()?,
+        locations.parse()?,
+        days.parse()?,
+        threads.parse()?,
+    );
+    let target = PgTarget::parse(url).map_err(anyhow::Error::msg)?;
+    let started = Instant::now();
+    let anchor = std::env::temp_dir().join("fleet-load");
+    std::thread::scope(|s| -> anyhow::Result<()> {
+        let workers: Vec<_> = (0..threads)
+            .map(|t| {
+                let target = &target;
+                let anchor = &anchor;
+                s.spawn(move || -> anyhow::Result<()> {
+                    for h in (t..hosts).step_by(threads) {
+                        load_host(target, anchor, &format!("bench{h:04}"), locations, days)?;
+                    }
+                    Ok(())
+                })
+            })
+            .collect();
+        for w in workers {
+            w.join()
+                .map_err(|_| anyhow::anyhow!("a worker panicked"))??;
+        }
+        Ok(())
+    })?;
+    println!(
+        "loaded {hosts} hosts x {locations} locations x {days} days in {:.1} s",
+        started.elapsed().as_secs_f64()
+    );
+    Ok(())
+}
+
+fn load_host(
+    target: &PgTarget,
+    anchor: &std::path::Path,
+    host: &str,
+    locations: usize,
+    days: i64,
+) -> anyhow::Result<()> {
+    let store = Store::open_postgres(target, anchor, host)?;
+    let start = Utc
+        .with_ymd_and_hms(2026, 10, 1, 2, 0, 0)
+        .single()
+        .unwrap_or_default();
+    let ids: Vec<i64> = (0..locations)
+        .map(|l| {
+            store.upsert_location(
+                &format!("loc{l:02}"),
+                &format!("/srv/backup/loc{l:02}"),
+                "database",
+                start,
+            )
+        })
+        .collect::<anyhow::Result<_>>()?;
+    for d in 0..days {
+        let now = start + Duration::days(d) + Duration::hours(1);
+        let run = store.start_run(&[Operation::Monitor, Operation::Verify], host, now)?;
+        for &loc in &ids {
+            let files: Vec<FoundFile> = (0..=d)
+                .map(|k| {
+                    let ts = start + Duration::days(k);
+                    FoundFile {
+                        path: format!("db_{}.sql.gz", ts.format("%Y%m%d_%H%M%S")),
+                        size: 1_000_000 + k as u64,
+                        mtime_ns: ts.timestamp() * 1_000_000_000,
+                        ts,
+                        ts_source: TimestampSource::FilenameFormat,
+                        settled: true,
+                    }
+                })
+                .collect();
+            store.sync_scan(loc, &files, now)?;
+            store.record_location_scan(loc, true, Some((50 << 30, 100 << 30)), now)?;
+            let newest = store.latest_backup(loc)?;
+            if let Some(b) = newest {
+                store.record_verifications(
+                    run,
+                    [Verification {
+                        backup_id: b.id,
+                        method: "first-sight".into(),
+                        algo: Some("sha256"),
+                        result: VerifyResult::Recorded,
+                        bytes: b.size,
+                        duration_ms: 3,
+                        detail: None,
+                        first_checksum: Some(("sha256", format!("{:064x}", b.id))),
+                        hashed: true,
+                    }],
+                    now,
+                )?;
+            }
+            store.sync_problems(Operation::Monitor, Some(loc), &[], &|_| true, now)?;
+            let day = now.format("%Y-%m-%d").to_string();
+            store.record_daily_health(
+                loc,
+                &day,
+                &DailyHealth {
+                    day: day.clone(),
+                    score: Some(0.95),
+                    backup_rate: Some(1.0),
+                    verify_rate: None,
+                    restore_rate: None,
+                },
+                now,
+            )?;
+        }
+        store.finish_run(run, 0, now + Duration::minutes(5))?;
+    }
+    Ok(())
+}

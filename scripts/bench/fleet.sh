@@ -1,0 +1,125 @@
+#!/usr/bin/env bash
+# Benchmark: many hosts sharing one PostgreSQL store (not a test; figures go to
+# docs/performance.md).
+#
+#   scripts/bench/fleet.sh [HOSTS] [LOCATIONS] [DAYS]     (default 1000 20 30)
+#
+# Needs a PostgreSQL server: BM_TEST_PG_URL (scripts/test-postgres start prints it).
+# Creates the database bm_fleet_bench there (dropped at the end), then:
+#   1. loads HOSTS x LOCATIONS x DAYS of history through the store's write path
+#      (examples/fleet_load.rs: one run per host and day: scan, first-sight verification,
+#      health, problems), 4 writers at once;
+#   2. runs 50 hosts' --monitor --verify at once through the binary, all must succeed;
+#   3. times the fleet --status (target 2 s) with its peak RSS;
+#   4. times one host's nightly run (--monitor --verify, 20 locations x 30 backups) on
+#      SQLite and on PostgreSQL side by side (target: within 2x), with peak RSS.
+# BACKUP_MONITOR_BIN / FLEET_LOAD_BIN pick the binaries (default: release builds).
+# FLEET_BENCH_KEEP=1 keeps the database afterwards and reuses a loaded one (skipping 1).
+set -euo pipefail
+root="$(cd "$(dirname "$0")/../.." && pwd)"
+hosts="${1:-1000}"; locations="${2:-20}"; days="${3:-30}"
+: "${BM_TEST_PG_URL:?set BM_TEST_PG_URL (scripts/test-postgres start prints it)}"
+bin="${BACKUP_MONITOR_BIN:-$root/target/release/backup-monitor}"
+load="${FLEET_LOAD_BIN:-$root/target/release/examples/fleet_load}"
+[ -x "$bin" ] || (cd "$root" && cargo build --release -q)
+[ -x "$load" ] || (cd "$root" && cargo build --release -q --example fleet_load)
+db=bm_fleet_bench
+url="${BM_TEST_PG_URL%/*}/$db"
+case "$url" in *\?*) ;; *) url="$url?sslmode=disable" ;; esac
+work="$(mktemp -d)"
+keep="${FLEET_BENCH_KEEP:-0}"
+cleanup() {
+    [ "$keep" = 1 ] || psql -q "$BM_TEST_PG_URL" -c "DROP DATABASE IF EXISTS $db WITH (FORCE)" >/dev/null 2>&1 || true
+    rm -rf "$work"
+}
+trap cleanup EXIT
+loaded=0
+if [ "$keep" = 1 ] && psql -At "$url" -c "SELECT COUNT(*) FROM runs" 2>/dev/null | grep -qv '^0$'; then
+    loaded=1
+else
+    psql -q "$BM_TEST_PG_URL" -c "DROP DATABASE IF EXISTS $db WITH (FORCE)" -c "CREATE DATABASE $db" >/dev/null
+fi
+tag="$$"
+
+# `timed LABEL CMD...`: wall seconds and peak RSS of CMD, one line.
+timed() {
+    local label="$1"; shift
+    /usr/bin/time -f "%e %M" -o "$work/time" "$@" >"$work/out" 2>"$work/err" || true
+    # GNU time puts "Command exited with non-zero status N" first: the figures are last.
+    read -r secs kb < <(tail -n 1 "$work/time") || true
+    printf '%-44s %8.2f s  %7d KiB  exit %s\n' "$label" "${secs:-0}" "${kb:-0}" \
+        "$(head -n 1 "$work/time" | sed -n 's/.*status //p' | grep . || echo 0)"
+}
+
+# A host's config: 20 locations of 30 daily backups each, under $1.
+make_host() {
+    local dir="$1" host="$2" store="$3"
+    mkdir -p "$dir"
+    python3 - "$dir" "$locations" <<'PY'
+import os, sys, datetime
+d, n = sys.argv[1], int(sys.argv[2])
+base = datetime.datetime(2026, 11, 21, 2, 0, tzinfo=datetime.timezone.utc)
+for l in range(n):
+    loc = os.path.join(d, f"loc{l:02}")
+    os.makedirs(loc, exist_ok=True)
+    for k in range(30):
+        t = base - datetime.timedelta(days=k)
+        p = os.path.join(loc, f"db_{t:%Y%m%d_%H%M%S}.sql")
+        with open(p, "wb") as f:
+            f.write(b"-- dump %d\n" % k * 20)
+        os.utime(p, (t.timestamp(), t.timestamp()))
+PY
+    {
+        echo "host: $host"
+        echo "database_url: $store"
+        echo "logging: { file: null }"
+        echo "backups:"
+        echo "  locations:"
+        for l in $(seq -w 0 $((locations - 1))); do
+            printf '    - { name: loc%s, path: loc%s, type: database, schedule: daily, min_free_space: 0 }\n' "$l" "$l"
+        done
+    } >"$dir/config.yaml"
+}
+export BACKUP_MONITOR_NOW=2026-11-21T12:00:00Z TZ=UTC
+
+echo "fleet benchmark: $hosts hosts x $locations locations x $days days on $(nproc) cores"
+if [ "$loaded" = 0 ]; then
+    timed "load history (fleet_load, 4 writers)" "$load" "$url" "$hosts" "$locations" "$days" 4
+    cat "$work/out"
+    # As autovacuum would leave a store in use (index-only scans need the visibility map).
+    psql -q "$url" -c "VACUUM ANALYZE"
+else
+    echo "reusing the loaded database $db"
+fi
+psql -At "$url" -c "SELECT 'rows: ' || (SELECT COUNT(*) FROM locations) || ' locations, ' || (SELECT COUNT(*) FROM backups) || ' backups, ' || (SELECT COUNT(*) FROM verifications) || ' verifications, ' || (SELECT COUNT(*) FROM runs) || ' runs, ' || pg_size_pretty(pg_database_size(current_database()))"
+
+echo "50 host runs at once (--monitor --verify) ..."
+for i in $(seq -w 0 49); do make_host "$work/h$i" "live$tag-$i" "$url"; done
+start=$(date +%s.%N)
+pids=()
+for i in $(seq -w 0 49); do
+    (cd "$work/h$i" && "$bin" --config config.yaml --monitor --verify --no-progress -q --format json >out.json 2>err.txt; echo $? >code) &
+    pids+=($!)
+done
+wait "${pids[@]}"
+end=$(date +%s.%N)
+bad=0
+for i in $(seq -w 0 49); do
+    code=$(cat "$work/h$i/code")
+    [ "$code" = 3 ] && { bad=$((bad + 1)); head -c 300 "$work/h$i/err.txt"; }
+done
+printf '%-44s %8.2f s  %d of 50 exit 3\n' "50 runs at once, all done" "$(echo "$end - $start" | bc)" "$bad"
+
+cd "$work/h00"
+timed "fleet --status (json, every host)" "$bin" --config config.yaml --status --fleet --format json
+python3 -c "import json,sys; d=json.load(open('$work/out')); print('  locations:', len(d['locations']), ' problems:', len(d['problems']))"
+timed "fleet --status (text)" "$bin" --config config.yaml --status --fleet
+timed "--status --host bench0500" "$bin" --config config.yaml --status --host bench0500 --format json
+
+echo "one host's nightly run, SQLite vs PostgreSQL (first run: every backup new) ..."
+make_host "$work/sqlite" nightly "sqlite://store.db"
+make_host "$work/pg" "nightly-$tag" "$url"
+(cd "$work/sqlite" && timed "nightly --monitor --verify on SQLite" "$bin" --config config.yaml --monitor --verify --no-progress -q)
+(cd "$work/pg" && timed "nightly --monitor --verify on PostgreSQL" "$bin" --config config.yaml --monitor --verify --no-progress -q)
+(cd "$work/sqlite" && timed "second run (nothing new) on SQLite" "$bin" --config config.yaml --monitor --verify --no-progress -q)
+(cd "$work/pg" && timed "second run (nothing new) on PostgreSQL" "$bin" --config config.yaml --monitor --verify --no-progress -q)

@@ -1,0 +1,457 @@
+//! A PostgreSQL store: where it is (`postgresql://` URLs), how to reach it (TLS through
+//! rustls with ring, the password from the URL, `PGPASSWORD` or `~/.pgpass`), and
+//! retrying an unreachable server with jittered exponential backoff.
+//!
+//! The password is kept out of everything this module shows: [`PgTarget`]'s `Display`
+//! and `Debug` name the server as `host:port/database`, and errors name it the same way.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+/// How the connection is encrypted (`sslmode=`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SslMode {
+    /// No TLS.
+    Disable,
+    /// TLS when the server offers it, without verifying its certificate (the default,
+    /// as with libpq).
+    Prefer,
+    /// TLS, without verifying the certificate unless `sslrootcert` names the CA.
+    Require,
+    /// TLS, the certificate verified against the CA (`sslrootcert`, else the public
+    /// web roots) and the host name.
+    VerifyFull,
+}
+
+/// A parsed `postgresql://` URL.
+#[derive(Clone)]
+pub struct PgTarget {
+    pub host: String,
+    pub port: u16,
+    pub dbname: String,
+    pub user: String,
+    password: Option<String>,
+    pub sslmode: SslMode,
+    pub sslrootcert: Option<PathBuf>,
+}
+
+impl std::fmt::Display for PgTarget {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}:{}/{}", self.host, self.port, self.dbname)
+    }
+}
+
+impl std::fmt::Debug for PgTarget {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "PgTarget({self}, user {})", self.user)
+    }
+}
+
+/// Is `url` a PostgreSQL URL?
+pub fn is_postgres_url(url: &str) -> bool {
+    let url = url.trim();
+    url.starts_with("postgresql://") || url.starts_with("postgres://")
+}
+
+fn decode(s: &str) -> String {
+    percent_encoding::percent_decode_str(s)
+        .decode_utf8_lossy()
+        .into_owned()
+}
+
+impl PgTarget {
+    /// Parse `postgresql://[user[:password]@]host[:port]/database[?sslmode=…&sslrootcert=…]`.
+    /// Errors never repeat the URL (it may hold the password).
+    pub fn parse(text: &str) -> Result<PgTarget, String> {
+        let url = url::Url::parse(text.trim())
+            .map_err(|e| format!("is not a valid PostgreSQL URL ({e})"))?;
+        let mut host = url
+            .host_str()
+            .map(|h| h.trim_start_matches('[').trim_end_matches(']').to_string())
+            .unwrap_or_default();
+        let mut sslmode = SslMode::Prefer;
+        let mut sslrootcert = None;
+        let mut user = decode(url.username());
+        let mut port = url.port().unwrap_or(5432);
+        for (k, v) in url.query_pairs() {
+            match k.as_ref() {
+                "sslmode" => {
+                    sslmode = match v.as_ref() {
+                        "disable" => SslMode::Disable,
+                        "prefer" | "allow" => SslMode::Prefer,
+                        "require" => SslMode::Require,
+                        "verify-full" => SslMode::VerifyFull,
+                        other => {
+                            return Err(format!(
+                                "sslmode `{other}` is not supported; use disable, prefer, require or verify-full"
+                            ));
+                        }
+                    }
+                }
+                "sslrootcert" => sslrootcert = Some(PathBuf::from(v.as_ref())),
+                "host" => host = v.into_owned(),
+                "port" => {
+                    port = v
+                        .parse()
+                        .map_err(|_| format!("port `{v}` is not a port number"))?
+                }
+                "user" => user = v.into_owned(),
+                "application_name" | "connect_timeout" => {}
+                other => {
+                    return Err(format!(
+                        "the URL parameter `{other}` is not supported (supported: sslmode, sslrootcert, host, port, user)"
+                    ));
+                }
+            }
+        }
+        if host.is_empty() {
+            host = "localhost".into();
+        }
+        let dbname = decode(url.path().trim_start_matches('/'));
+        if user.is_empty() {
+            user = std::env::var("PGUSER")
+                .ok()
+                .filter(|u| !u.is_empty())
+                .unwrap_or_else(|| std::env::var("USER").unwrap_or_else(|_| "postgres".into()));
+        }
+        let dbname = if dbname.is_empty() {
+            user.clone()
+        } else {
+            dbname
+        };
+        Ok(PgTarget {
+            host,
+            port,
+            dbname,
+            user,
+            password: url.password().map(decode),
+            sslmode,
+            sslrootcert,
+        })
+    }
+
+    /// The password: from the URL, else `PGPASSWORD`, else the first matching line of
+    /// `PGPASSFILE` / `~/.pgpass`.
+    fn password(&self) -> Option<String> {
+        if let Some(p) = &self.password {
+            return Some(p.clone());
+        }
+        if let Some(p) = std::env::var("PGPASSWORD").ok().filter(|p| !p.is_empty()) {
+            return Some(p);
+        }
+        let file = std::env::var_os("PGPASSFILE")
+            .map(PathBuf::from)
+            .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".pgpass")))?;
+        let text = std::fs::read_to_string(file).ok()?;
+        pgpass_lookup(&text, &self.host, self.port, &self.dbname, &self.user)
+    }
+
+    fn config(&self) -> postgres::Config {
+        let mut c = postgres::Config::new();
+        if self.host.starts_with('/') {
+            c.host_path(&self.host);
+        } else {
+            c.host(&self.host);
+        }
+        c.port(self.port)
+            .dbname(&self.dbname)
+            .user(&self.user)
+            .application_name(&format!("backup-monitor {}", std::process::id()))
+            .connect_timeout(Duration::from_secs(10))
+            .keepalives(true)
+            .ssl_mode(match self.sslmode {
+                SslMode::Disable => postgres::config::SslMode::Disable,
+                SslMode::Prefer => postgres::config::SslMode::Prefer,
+                SslMode::Require | SslMode::VerifyFull => postgres::config::SslMode::Require,
+            });
+        if let Some(p) = self.password() {
+            c.password(p);
+        }
+        c
+    }
+
+    fn tls(&self) -> Result<tokio_postgres_rustls::MakeRustlsConnect, String> {
+        let provider = Arc::new(rustls::crypto::ring::default_provider());
+        let builder = rustls::ClientConfig::builder_with_provider(provider.clone())
+            .with_safe_default_protocol_versions()
+            .map_err(|e| format!("TLS setup failed: {e}"))?;
+        let verify = self.sslmode == SslMode::VerifyFull || self.sslrootcert.is_some();
+        let config = if verify {
+            let mut roots = rustls::RootCertStore::empty();
+            match &self.sslrootcert {
+                Some(path) => {
+                    use rustls::pki_types::pem::PemObject;
+                    let certs = rustls::pki_types::CertificateDer::pem_file_iter(path)
+                        .map_err(|e| format!("cannot read sslrootcert {}: {e}", path.display()))?;
+                    for cert in certs {
+                        let cert = cert.map_err(|e| {
+                            format!(
+                                "sslrootcert {} is not PEM certificates: {e}",
+                                path.display()
+                            )
+                        })?;
+                        roots
+                            .add(cert)
+                            .map_err(|e| format!("sslrootcert {}: {e}", path.display()))?;
+                    }
+                }
+                None => roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned()),
+            }
+            builder.with_root_certificates(roots).with_no_client_auth()
+        } else {
+            builder
+                .dangerous()
+                .with_custom_certificate_verifier(Arc::new(Unverified(provider)))
+                .with_no_client_auth()
+        };
+        Ok(tokio_postgres_rustls::MakeRustlsConnect::new(config))
+    }
+
+    /// Connect, retrying a server that cannot be reached with jittered exponential
+    /// backoff for up to [`retry_budget`]; a server that answers with an error (wrong
+    /// password, no such database) is not retried.
+    pub fn connect(&self) -> Result<postgres::Client, ConnectError> {
+        let tls = self.tls().map_err(|detail| ConnectError {
+            server: self.to_string(),
+            detail,
+            waited: None,
+        })?;
+        let config = self.config();
+        let budget = retry_budget();
+        let start = Instant::now();
+        let mut delay = Duration::from_millis(250);
+        let mut attempt: u32 = 0;
+        loop {
+            attempt += 1;
+            let err = match config.connect(tls.clone()) {
+                Ok(client) => return Ok(client),
+                Err(e) => e,
+            };
+            let detail = connect_detail(&err);
+            let reachable = err.as_db_error().is_some();
+            let elapsed = start.elapsed();
+            if reachable || elapsed >= budget {
+                return Err(ConnectError {
+                    server: self.to_string(),
+                    detail,
+                    waited: (!reachable).then_some(elapsed),
+                });
+            }
+            let sleep = jitter(delay, attempt).min(budget.saturating_sub(elapsed));
+            tracing::warn!(
+                "cannot reach the PostgreSQL store at {self} ({detail}); trying again in {:.1} s",
+                sleep.as_secs_f64()
+            );
+            std::thread::sleep(sleep);
+            delay = (delay * 2).min(Duration::from_secs(10));
+        }
+    }
+}
+
+/// A connection that could not be made.
+#[derive(Debug, thiserror::Error)]
+pub struct ConnectError {
+    server: String,
+    detail: String,
+    /// How long it was retried, when the server could not be reached.
+    waited: Option<Duration>,
+}
+
+impl std::fmt::Display for ConnectError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self.waited {
+            Some(w) => write!(
+                f,
+                "cannot reach the PostgreSQL store at {} ({}), tried for {} s; check that the server is up and reachable from this host, then run again",
+                self.server,
+                self.detail,
+                w.as_secs()
+            ),
+            None => write!(
+                f,
+                "the PostgreSQL store at {} refused the connection: {}. Check the user, password and database in database_url",
+                self.server, self.detail
+            ),
+        }
+    }
+}
+
+/// The cause of a failed connection as one line, with the server's own message.
+fn connect_detail(e: &postgres::Error) -> String {
+    if let Some(db) = e.as_db_error() {
+        return db.message().to_string();
+    }
+    let mut text = e.to_string();
+    let mut source = std::error::Error::source(e);
+    while let Some(s) = source {
+        let part = s.to_string();
+        if !text.contains(&part) {
+            text = format!("{text}: {part}");
+        }
+        source = s.source();
+    }
+    crate::problem::one_line(&text).into_owned()
+}
+
+/// How long an unreachable server is retried: 60 s, or `BACKUP_MONITOR_PG_RETRY_SECS`
+/// (a test knob; also useful to fail fast from an interactive shell).
+pub fn retry_budget() -> Duration {
+    std::env::var("BACKUP_MONITOR_PG_RETRY_SECS")
+        .ok()
+        .and_then(|v| v.trim().parse::<f64>().ok())
+        .filter(|s| s.is_finite() && *s >= 0.0)
+        .map_or(Duration::from_secs(60), Duration::from_secs_f64)
+}
+
+/// `delay` scaled by a factor in [0.5, 1.5) that differs between processes, so hosts
+/// started by the same cron minute do not retry in step.
+fn jitter(delay: Duration, attempt: u32) -> Duration {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.subsec_nanos());
+    let seed = fnv1a(format!("{}:{nanos}:{attempt}", std::process::id()).as_bytes());
+    let factor = 0.5 + f64::from(seed % 1000) / 1000.0;
+    delay.mul_f64(factor)
+}
+
+/// 32-bit FNV-1a: a hash that stays the same across builds (lock keys, jitter).
+pub fn fnv1a(bytes: &[u8]) -> u32 {
+    let mut h: u32 = 0x811c_9dc5;
+    for b in bytes {
+        h ^= u32::from(*b);
+        h = h.wrapping_mul(0x0100_0193);
+    }
+    h
+}
+
+/// The password of the first `.pgpass` line matching (`*` matches anything; `\:` and
+/// `\\` are escapes).
+fn pgpass_lookup(text: &str, host: &str, port: u16, db: &str, user: &str) -> Option<String> {
+    let port = port.to_string();
+    for line in text.lines() {
+        if line.trim_start().starts_with('#') || line.trim().is_empty() {
+            continue;
+        }
+        let mut fields = Vec::new();
+        let mut cur = String::new();
+        let mut chars = line.chars();
+        while let Some(c) = chars.next() {
+            match c {
+                '\\' => cur.extend(chars.next()),
+                ':' if fields.len() < 4 => fields.push(std::mem::take(&mut cur)),
+                c => cur.push(c),
+            }
+        }
+        fields.push(cur);
+        if fields.len() != 5 {
+            continue;
+        }
+        let matches = |f: &str, v: &str| f == "*" || f == v;
+        if matches(&fields[0], host)
+            && matches(&fields[1], &port)
+            && matches(&fields[2], db)
+            && matches(&fields[3], user)
+        {
+            return fields.pop();
+        }
+    }
+    None
+}
+
+/// `sslmode=prefer|require` without a CA: the connection is encrypted, the server's
+/// certificate is not checked (as libpq does). Signatures are still verified, so the
+/// handshake is sound against a passive listener.
+#[derive(Debug)]
+struct Unverified(Arc<rustls::crypto::CryptoProvider>);
+
+impl rustls::client::danger::ServerCertVerifier for Unverified {
+    fn verify_server_cert(
+        &self,
+        _end_entity: &rustls::pki_types::CertificateDer<'_>,
+        _intermediates: &[rustls::pki_types::CertificateDer<'_>],
+        _server_name: &rustls::pki_types::ServerName<'_>,
+        _ocsp_response: &[u8],
+        _now: rustls::pki_types::UnixTime,
+    ) -> Result<rustls::client::danger::ServerCertVerified, rustls::Error> {
+        Ok(rustls::client::danger::ServerCertVerified::assertion())
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &rustls::pki_types::CertificateDer<'_>,
+        dss: &rustls::DigitallySignedStruct,
+    ) -> Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls12_signature(
+            message,
+            cert,
+            dss,
+            &self.0.signature_verification_algorithms,
+        )
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &rustls::pki_types::CertificateDer<'_>,
+        dss: &rustls::DigitallySignedStruct,
+    ) -> Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls13_signature(
+            message,
+            cert,
+            dss,
+            &self.0.signature_verification_algorithms,
+        )
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<rustls::SignatureScheme> {
+        self.0.signature_verification_algorithms.supported_schemes()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn url_parts_and_no_password_shown() {
+        let t = PgTarget::parse(
+            "postgresql://bm:s%40cret@db.example:6543/fleet?sslmode=verify-full&sslrootcert=/etc/ca.pem",
+        )
+        .unwrap();
+        assert_eq!(t.to_string(), "db.example:6543/fleet");
+        assert_eq!(t.user, "bm");
+        assert_eq!(t.password.as_deref(), Some("s@cret"));
+        assert_eq!(t.sslmode, SslMode::VerifyFull);
+        assert_eq!(t.sslrootcert, Some(PathBuf::from("/etc/ca.pem")));
+        assert!(!format!("{t:?}").contains("cret"));
+        let e = PgTarget::parse("postgres://u:pw@h/d?sslmode=bogus").unwrap_err();
+        assert!(e.contains("bogus") && !e.contains("pw"), "{e}");
+        assert_eq!(PgTarget::parse("postgres://u@h/d").unwrap().port, 5432);
+    }
+
+    #[test]
+    fn pgpass_matches_wildcards_and_escapes() {
+        let text = "# comment\nother:5432:*:u:no\nh:*:d:u:pa\\:ss\\\\\n*:*:*:*:fallback\n";
+        assert_eq!(
+            pgpass_lookup(text, "h", 5432, "d", "u").as_deref(),
+            Some("pa:ss\\")
+        );
+        assert_eq!(
+            pgpass_lookup(text, "x", 1, "y", "z").as_deref(),
+            Some("fallback")
+        );
+    }
+
+    #[test]
+    fn jitter_stays_within_half_to_one_and_a_half() {
+        for attempt in 0..50 {
+            let d = jitter(Duration::from_secs(2), attempt);
+            assert!(
+                d >= Duration::from_secs(1) && d < Duration::from_secs(3),
+                "{d:?}"
+            );
+        }
+    }
+}

@@ -1,0 +1,392 @@
+//! Many hosts, one PostgreSQL store, through the binary: each "machine" is a workspace of
+//! its own (its own config with a `host:`, its own temporary directory for the local lock
+//! file), all pointing at one fresh database on the test server (`BM_TEST_PG_URL`).
+//! Skipped when no test server is configured, except under CI.
+
+use crate::common::{TestDatabase, Workspace, test_pg_url, ts};
+use std::io::Read;
+use std::net::TcpListener;
+use std::process::{Child, Stdio};
+use std::time::{Duration, Instant};
+
+const NOW: &str = "2026-11-21T12:00:00Z";
+
+/// One machine: host `host`, location `db` (empty unless a test writes backups) in its
+/// workspace, the store at `url`, `extra` appended to the config.
+fn machine(host: &str, url: &str, extra: &str) -> Workspace {
+    let mut ws = Workspace::new();
+    ws.pg = None; // the shared database below, not a workspace's own
+    ws.now = Some(ts(NOW));
+    std::fs::create_dir_all(ws.path("tmp")).unwrap();
+    std::fs::create_dir_all(ws.path("db")).unwrap();
+    ws.write_config(&format!(
+        "host: {host}\ndatabase_url: {url}\n\
+         backups:\n  locations:\n    - name: db\n      path: db\n      type: database\n      min_free_space: 0\n\
+         logging:\n  file: logs/bm.log\n  level: debug\n{extra}"
+    ));
+    let tmp = ws.path("tmp");
+    ws.env("TMPDIR", tmp.to_str().unwrap())
+}
+
+/// A good backup in a machine's `db`, an hour old.
+fn backup(ws: &Workspace, name: &str) {
+    ws.write_file(
+        &format!("db/{name}"),
+        b"-- dump\n",
+        ts(NOW) - chrono::Duration::hours(1),
+    );
+}
+
+fn spawn(ws: &Workspace, args: &[&str]) -> Child {
+    let mut cmd = std::process::Command::new(assert_cmd::cargo::cargo_bin("backup-monitor"));
+    cmd.current_dir(ws.dir.path())
+        .env_remove("DATABASE_URL")
+        .env_remove("BACKUP_MONITOR_CONFIG")
+        .env("TZ", "UTC")
+        .env("BACKUP_MONITOR_NOW", NOW)
+        .arg("--config")
+        .arg(ws.config_path())
+        .arg("--no-progress")
+        .args(args)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    for (k, v) in &ws.envs {
+        cmd.env(k, v);
+    }
+    cmd.spawn().expect("spawn binary")
+}
+
+fn finish(child: Child) -> (i32, String, String) {
+    let out = child.wait_with_output().expect("wait");
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+/// A webhook endpoint that accepts connections and never answers: a run sending an
+/// alert there stays inside its run (holding its locks) until `alerts.timeout`. Returns
+/// the config lines and a receiver told of each connection.
+fn silent_webhook() -> (String, std::sync::mpsc::Receiver<()>) {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let mut held = Vec::new();
+        for conn in listener.incoming().flatten() {
+            held.push(conn);
+            let _ = tx.send(());
+        }
+    });
+    let config = format!(
+        "alerts:\n  timeout: 6s\n  log: {{ enabled: false }}\n  webhook:\n    enabled: true\n    url: http://127.0.0.1:{port}/hook\n"
+    );
+    (config, rx)
+}
+
+#[test]
+fn hosts_run_at_once_and_a_location_name_on_two_hosts_stays_two_locations() {
+    let Some(_) = test_pg_url() else { return };
+    let db = TestDatabase::create();
+    let alpha = machine("alpha", &db.url, "");
+    let beta = machine("beta", &db.url, "");
+    backup(&alpha, "db_20261121_110000.sql");
+    // Both start on a fresh database: the schema is made once, by whichever is first.
+    let a = spawn(&alpha, &["--monitor", "--format", "json"]);
+    let b = spawn(&beta, &["--monitor", "--format", "json"]);
+    let (code_a, out_a, err_a) = finish(a);
+    let (code_b, _, err_b) = finish(b);
+    assert_eq!(code_a, 0, "{err_a}\n{out_a}");
+    assert_eq!(code_b, 2, "beta's db has no backups: {err_b}");
+    let mut c = db.client();
+    let rows: Vec<(String, String)> = c
+        .query("SELECT host, name FROM locations ORDER BY host", &[])
+        .unwrap()
+        .iter()
+        .map(|r| (r.get(0), r.get(1)))
+        .collect();
+    assert_eq!(
+        rows,
+        [("alpha".into(), "db".into()), ("beta".into(), "db".into())]
+    );
+    // Each host's status is its own: alpha's db has its backup, beta's has none.
+    let (run, doc) = alpha.run_json(&["--status"]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert_eq!(doc["locations"][0]["backups_present"], 1);
+    let (run, doc) = beta.run_json(&["--status"]);
+    assert_eq!(run.code, 2, "{}", run.stderr);
+    assert_eq!(doc["locations"][0]["backups_present"], 0);
+    assert!(
+        run.kinds().contains(&"no_backups".to_string()),
+        "{}",
+        run.stdout
+    );
+    // And alpha never sees beta's problem.
+    assert!(alpha.run_json(&["--status"]).0.kinds().is_empty());
+}
+
+#[test]
+fn migrations_racing_from_several_hosts_run_once() {
+    let Some(_) = test_pg_url() else { return };
+    let db = TestDatabase::create();
+    let machines: Vec<Workspace> = (0..4)
+        .map(|i| machine(&format!("host{i}"), &db.url, ""))
+        .collect();
+    let children: Vec<Child> = machines.iter().map(|m| spawn(m, &["--monitor"])).collect();
+    for child in children {
+        let (code, _, err) = finish(child);
+        assert_eq!(code, 2, "every host has an empty db (no_backups): {err}");
+    }
+    let mut c = db.client();
+    let versions: Vec<i64> = c
+        .query("SELECT version FROM bm_schema", &[])
+        .unwrap()
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
+    assert_eq!(versions.len(), 1, "{versions:?}");
+    let n: i64 = c
+        .query_one("SELECT COUNT(*) FROM runs", &[])
+        .unwrap()
+        .get(0);
+    assert_eq!(n, 4);
+}
+
+#[test]
+fn a_second_run_of_one_host_exits_3_naming_the_holder_while_other_hosts_run() {
+    let Some(_) = test_pg_url() else { return };
+    let db = TestDatabase::create();
+    let (hook, connected) = silent_webhook();
+    // Two machines that both call themselves alpha (their local lock files differ: only
+    // the store's lock can keep them apart), and beta.
+    let first = machine("alpha", &db.url, &hook);
+    let second = machine("alpha", &db.url, "");
+    let beta = machine("beta", &db.url, "");
+    let holder = spawn(&first, &["--monitor", "--check-alerts"]);
+    let holder_pid = holder.id();
+    connected
+        .recv_timeout(Duration::from_secs(60))
+        .expect("the first run reaches its alert");
+    let run = second.run(&["--monitor"]);
+    assert_eq!(run.code, 3, "{}", run.stderr);
+    assert!(
+        run.stderr.contains("host alpha") && run.stderr.contains(&format!("pid {holder_pid}")),
+        "{}",
+        run.stderr
+    );
+    // Another host is not held up.
+    let started = Instant::now();
+    let run = beta.run(&["--monitor"]);
+    assert_eq!(run.code, 2, "{}", run.stderr);
+    assert!(started.elapsed() < Duration::from_secs(5));
+    let (code, _, err) = finish(holder);
+    assert_eq!(code, 2, "the holder finishes normally: {err}");
+    // Its lock went with it.
+    let run = second.run(&["--monitor"]);
+    assert_eq!(run.code, 2, "{}", run.stderr);
+}
+
+#[test]
+fn a_killed_runs_lock_goes_with_its_session() {
+    let Some(_) = test_pg_url() else { return };
+    let db = TestDatabase::create();
+    let (hook, connected) = silent_webhook();
+    let first = machine("alpha", &db.url, &hook);
+    let second = machine("alpha", &db.url, "");
+    let mut holder = spawn(&first, &["--monitor", "--check-alerts"]);
+    connected
+        .recv_timeout(Duration::from_secs(60))
+        .expect("the first run reaches its alert");
+    holder.kill().expect("SIGKILL");
+    let _ = holder.wait();
+    // The server notices the closed connection at once on loopback; allow a moment.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let run = second.run(&["--monitor"]);
+        if run.code != 3 {
+            assert_eq!(run.code, 2, "{}", run.stderr);
+            break;
+        }
+        assert!(Instant::now() < deadline, "still locked: {}", run.stderr);
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
+#[test]
+fn an_unreachable_server_is_retried_then_exit_3_naming_it_never_the_password() {
+    let Some(_) = test_pg_url() else { return };
+    let closed = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = closed.local_addr().unwrap().port();
+    drop(closed);
+    const PASSWORD: &str = "Sup3rS3cretPw";
+    let url = format!("postgresql://bm:{PASSWORD}@127.0.0.1:{port}/fleet?sslmode=disable");
+    let ws = machine("alpha", &url, "").env("BACKUP_MONITOR_PG_RETRY_SECS", "3");
+    let started = Instant::now();
+    let child = spawn(&ws, &["--monitor"]);
+    let pid = child.id();
+    std::thread::sleep(Duration::from_millis(500));
+    let mut cmdline = Vec::new();
+    if let Ok(mut f) = std::fs::File::open(format!("/proc/{pid}/cmdline")) {
+        let _ = f.read_to_end(&mut cmdline);
+    }
+    assert!(!cmdline.is_empty(), "the run was still retrying");
+    assert!(!String::from_utf8_lossy(&cmdline).contains(PASSWORD));
+    let (code, out, err) = finish(child);
+    let took = started.elapsed();
+    assert_eq!(code, 3, "{err}");
+    assert!(
+        took >= Duration::from_secs(2) && took < Duration::from_secs(30),
+        "{took:?}"
+    );
+    assert!(
+        err.contains(&format!("127.0.0.1:{port}/fleet")),
+        "names the server: {err}"
+    );
+    let log = std::fs::read_to_string(ws.path("logs/bm.log")).unwrap_or_default();
+    for text in [&out, &err, &log] {
+        assert!(!text.contains(PASSWORD), "{text}");
+    }
+}
+
+#[test]
+fn the_password_of_a_reachable_store_is_in_no_output_log_or_report() {
+    let Some(pg) = test_pg_url() else { return };
+    let db = TestDatabase::create();
+    // The test server trusts loopback, so any password is accepted and must still be kept.
+    const PASSWORD: &str = "An0therS3cretPw";
+    let mut url = url::Url::parse(&db.url).unwrap();
+    if url.username().is_empty() {
+        let user = url::Url::parse(&pg).unwrap().username().to_string();
+        url.set_username(if user.is_empty() { "postgres" } else { &user })
+            .unwrap();
+    }
+    url.set_password(Some(PASSWORD)).unwrap();
+    let ws = machine(
+        "alpha",
+        url.as_str(),
+        "reporting:\n  output_dir: reports\n  formats: [html, csv, json]\n",
+    );
+    backup(&ws, "db_20261121_110000.sql");
+    let run = ws.run(&["--monitor", "--report", "--format", "json", "-v"]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let mut texts = vec![run.stdout.clone(), run.stderr.clone()];
+    for entry in walkdir(ws.dir.path()) {
+        if let Ok(text) = std::fs::read(&entry) {
+            texts.push(String::from_utf8_lossy(&text).into_owned());
+        }
+    }
+    let config = ws.config_path();
+    for (i, text) in texts.iter().enumerate() {
+        if i >= 2 && text.contains("database_url:") {
+            continue; // the config file itself
+        }
+        assert!(!text.contains(PASSWORD), "{config:?}: {text}");
+    }
+    let mut c = db.client();
+    for table in ["runs", "problems", "lifecycle_actions"] {
+        let n: i64 = c
+            .query_one(
+                &format!("SELECT COUNT(*) FROM {table} t WHERE t::text LIKE '%{PASSWORD}%'"),
+                &[],
+            )
+            .unwrap()
+            .get(0);
+        assert_eq!(n, 0, "{table}");
+    }
+}
+
+/// Every file under `dir`.
+fn walkdir(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
+    let mut out = Vec::new();
+    let mut todo = vec![dir.to_path_buf()];
+    while let Some(d) = todo.pop() {
+        for e in std::fs::read_dir(&d).into_iter().flatten().flatten() {
+            let p = e.path();
+            if p.is_dir() {
+                todo.push(p);
+            } else {
+                out.push(p);
+            }
+        }
+    }
+    out
+}
+
+#[test]
+fn fleet_status_covers_every_host_names_a_stopped_one_and_host_narrows() {
+    let Some(_) = test_pg_url() else { return };
+    let db = TestDatabase::create();
+    let alpha = machine("alpha", &db.url, "");
+    let mut beta = machine("beta", &db.url, "");
+    backup(&alpha, "db_20261121_110000.sql");
+    assert_eq!(alpha.run(&["--monitor"]).code, 0);
+    // beta last ran ten days ago, and stopped.
+    beta.now = Some(ts(NOW) - chrono::Duration::days(10));
+    beta.write_file(
+        "db/db_20261111_110000.sql",
+        b"-- dump\n",
+        ts(NOW) - chrono::Duration::days(10) - chrono::Duration::hours(1),
+    );
+    assert_eq!(beta.run(&["--monitor"]).code, 0);
+
+    // Per host, as before: alpha sees only alpha, and alpha is fine.
+    let (run, doc) = alpha.run_json(&["--status"]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert_eq!(doc["host"], "alpha");
+    assert_eq!(doc["locations"].as_array().unwrap().len(), 1);
+    assert_eq!(doc["locations"][0]["host"], "alpha");
+
+    // The fleet: both hosts' db, and beta's is stale, naming the host.
+    let (run, doc) = alpha.run_json(&["--status", "--fleet"]);
+    assert_eq!(run.code, 2, "{}", run.stderr);
+    let hosts: Vec<(&str, &str, &str)> = doc["locations"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|l| {
+            (
+                l["host"].as_str().unwrap(),
+                l["name"].as_str().unwrap(),
+                l["status"].as_str().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        hosts,
+        [("alpha", "db", "ok"), ("beta", "db", "critical")],
+        "{doc:#}"
+    );
+    let stale: Vec<&serde_json::Value> = doc["problems"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|p| p["kind"] == "monitor_stale")
+        .collect();
+    assert_eq!(stale.len(), 1, "{doc:#}");
+    assert_eq!(stale[0]["host"], "beta");
+    assert!(stale[0]["message"].as_str().unwrap().contains("host beta"));
+    assert_eq!(doc["locations"][1]["backups_present"], 1);
+
+    // The text names the other host's location and problem by host/name.
+    let text = alpha.run(&["--status", "--fleet"]).stdout;
+    assert!(
+        text.contains("beta/db") && text.contains("monitor_stale"),
+        "{text}"
+    );
+
+    // --host narrows to one host, from any machine.
+    let (run, doc) = alpha.run_json(&["--status", "--host", "beta"]);
+    assert_eq!(run.code, 2, "{}", run.stderr);
+    assert_eq!(doc["locations"].as_array().unwrap().len(), 1);
+    assert_eq!(doc["locations"][0]["host"], "beta");
+    let run = alpha.run(&["--status", "--host", "gamma"]);
+    assert_eq!(run.code, 3);
+    assert!(
+        run.stderr.contains("gamma") && run.stderr.contains("alpha, beta"),
+        "{}",
+        run.stderr
+    );
+    // --fleet only widens --status.
+    assert_eq!(alpha.run(&["--monitor", "--fleet"]).code, 3);
+}
