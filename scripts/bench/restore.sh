@@ -8,6 +8,13 @@
 #   BENCH_DIR=/tmp/rb scripts/bench/restore.sh   # keep the archives there and reuse them
 #   REPEAT=5 scripts/bench/restore.sh            # rounds to take the median of (default 3)
 #   SWEEP="256KiB 1MiB" scripts/bench/restore.sh  # chunk sizes to sweep (default 16KiB..1MiB; none)
+#   OUT_DIR=/dev/shm scripts/bench/restore.sh     # where both the tool and backup-monitor write
+#
+# Where they write matters on ext4 without a journal: inodes deleted in the last minutes
+# are skipped when new ones are allocated (ext4's recently_deleted), so each repeated
+# extraction of thousands of files scans past all the previous run's inodes, and the
+# kernel's time grows run after run for both sides (39% of a run's samples here). OUT_DIR
+# on a tmpfs removes that; the table says which was used.
 #
 # Needs: tar, gzip, zstd, zip, unzip, age, python3, /usr/bin/time (apt: time) and about
 # 4 x SIZE_MIB free under $TMPDIR (removed on exit). The content is realistic mixed data:
@@ -37,13 +44,14 @@ size_mib="${SIZE_MIB:-1024}"
 if [ -n "${BENCH_DIR:-}" ]; then
   work="$BENCH_DIR"
   mkdir -p "$work"
-  trap 'rm -rf "$work/out" "$work/scratch"' EXIT
+  trap 'rm -rf "${outdir:-/nonexistent}/out" "${outdir:-/nonexistent}/scratch"' EXIT
 else
   work="$(mktemp -d "${TMPDIR:-/tmp}/restore-bench.XXXXXX")"
-  trap 'rm -rf "$work"' EXIT
+  trap 'rm -rf "$work" "${outdir:-/nonexistent}/out" "${outdir:-/nonexistent}/scratch"' EXIT
 fi
 cd "$work"
-mkdir -p backups out scratch
+outdir="${OUT_DIR:-$work}"
+mkdir -p backups "$outdir/out" "$outdir/scratch"
 
 if [ -f backups/done ] && [ "$(cat backups/done)" = "$size_mib" ] && [ -f backups/site.tar.zst.age ]; then
   echo "reusing the archives in $work/backups" >&2
@@ -111,10 +119,10 @@ fi
 cat > config.yaml <<YAML
 backups:
   locations:
-    - { name: targz, path: backups, patterns: ["*.tar.gz"], restore: { scratch_dir: scratch, max_bytes: 64GiB } }
-    - { name: zip, path: backups, patterns: ["*.zip"], restore: { scratch_dir: scratch, max_bytes: 64GiB } }
-    - { name: tarzst, path: backups, patterns: ["*.tar.zst"], restore: { scratch_dir: scratch, max_bytes: 64GiB } }
-    - { name: tarzstage, path: backups, patterns: ["*.tar.zst.age"], restore: { scratch_dir: scratch, max_bytes: 64GiB, decrypt: { age_identity_file: age-key.txt } } }
+    - { name: targz, path: backups, patterns: ["*.tar.gz"], restore: { scratch_dir: $outdir/scratch, max_bytes: 64GiB } }
+    - { name: zip, path: backups, patterns: ["*.zip"], restore: { scratch_dir: $outdir/scratch, max_bytes: 64GiB } }
+    - { name: tarzst, path: backups, patterns: ["*.tar.zst"], restore: { scratch_dir: $outdir/scratch, max_bytes: 64GiB } }
+    - { name: tarzstage, path: backups, patterns: ["*.tar.zst.age"], restore: { scratch_dir: $outdir/scratch, max_bytes: 64GiB, decrypt: { age_identity_file: age-key.txt } } }
 logging: { file: null }
 YAML
 
@@ -143,12 +151,12 @@ ours() {
 }
 
 baseline() {
-  rm -rf out && mkdir out
+  rm -rf "$outdir/out" && mkdir "$outdir/out"
   cat "backups/$1" > /dev/null
   shift
   local t
   t=$(time_of bash -c "$*")
-  rm -rf out
+  rm -rf "$outdir/out"
   echo "$t"
 }
 
@@ -158,19 +166,19 @@ repeat="${REPEAT:-3}"
 : > times.txt
 for round in $(seq "$repeat"); do
   echo "timing, round $round of $repeat ..." >&2
-  echo "tar.gz base $(baseline site.tar.gz "tar -xzf backups/site.tar.gz -C out")" >> times.txt
+  echo "tar.gz base $(baseline site.tar.gz "tar -xzf backups/site.tar.gz -C $outdir/out")" >> times.txt
   echo "tar.gz ours $(ours targz site.tar.gz)" >> times.txt
   echo "zip base $(baseline site.zip "unzip -t -q backups/site.zip")" >> times.txt
   echo "zip ours $(ours zip site.zip)" >> times.txt
-  echo "tar.zst base $(baseline site.tar.zst "zstd -dc backups/site.tar.zst | tar -xf - -C out")" >> times.txt
+  echo "tar.zst base $(baseline site.tar.zst "zstd -dc backups/site.tar.zst | tar -xf - -C $outdir/out")" >> times.txt
   echo "tar.zst ours $(ours tarzst site.tar.zst)" >> times.txt
-  echo "tar.zst.age base $(baseline site.tar.zst.age "age -d -i age-key.txt backups/site.tar.zst.age | zstd -dc | tar -xf - -C out")" >> times.txt
+  echo "tar.zst.age base $(baseline site.tar.zst.age "age -d -i age-key.txt backups/site.tar.zst.age | zstd -dc | tar -xf - -C $outdir/out")" >> times.txt
   echo "tar.zst.age ours $(ours tarzstage site.tar.zst.age)" >> times.txt
 done
 
 python3 - "$bytes" "$files" "$(stat -c %s backups/site.tar.gz)" "$(stat -c %s backups/site.zip)" \
   "$(stat -c %s backups/site.tar.zst)" "$(stat -c %s backups/site.tar.zst.age)" times.txt <<'PY'
-import statistics, sys
+import os, statistics, sys
 content, files = int(sys.argv[1]), int(sys.argv[2])
 sizes = dict(zip(["tar.gz", "zip", "tar.zst", "tar.zst.age"], map(int, sys.argv[3:7])))
 runs = {}
@@ -181,7 +189,7 @@ rows = [("tar.gz", "tar -xzf", 3.0), ("zip", "unzip -t", 1.0), ("tar.zst", "zstd
         ("tar.zst.age", "age -d | zstd -dc | tar -x", 0.9)]
 mib = 1 << 20
 n = len(runs[("tar.gz", "base")])
-print(f"content: {content / mib:.0f} MiB in {files} files; median of {n} rounds (all walls in s)")
+print(f"content: {content / mib:.0f} MiB in {files} files; median of {n} rounds (all walls in s); written under {os.environ.get('OUT_DIR') or 'the work directory'}")
 print("| archive | size | baseline | baseline time | baseline MB/s | --test-restore time | --test-restore MB/s | ratio | target | CPU s (tool / ours) | peak RSS |")
 print("|---|---|---|---|---|---|---|---|---|---|---|")
 for name, tool, target in rows:
