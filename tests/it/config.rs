@@ -557,3 +557,13 @@ fn new_keys_are_validated() {
         &["alerts.include_log", "expected true or false", "line 8"],
     );
 }
+
+#[test]
+fn a_cron_field_with_an_empty_item_is_named_not_searched() {
+    // Found by fuzzing: the cron parser took `,` as a minute field matching nothing, and
+    // the check that an expression ever fires searched to the parser's last year.
+    let w = Workspace::new();
+    w.write_config(&config("      schedule: \", * * 5 *\"\n"));
+    let errors = assert_error(&w, &["schedule", "empty item", "minute"]);
+    assert!(!errors.contains("never fires"), "{errors}");
+}
