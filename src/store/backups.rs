@@ -267,6 +267,16 @@ impl Store {
         )
     }
 
+    /// The timestamps of [`Store::backups_of`], in the same order, without reading the
+    /// rest of each row (what schedule judging needs).
+    pub fn backup_timestamps(&self, location_id: i64) -> Result<Vec<DateTime<Utc>>> {
+        Ok(self.db.query_map(
+            "SELECT ts FROM backups WHERE location_id = ?1 ORDER BY ts, id",
+            params![location_id],
+            |r| Ok(from_unix(r.get(0)?)),
+        )?)
+    }
+
     /// Present backups of a location, newest first.
     pub fn present_backups(&self, location_id: i64) -> Result<Vec<BackupRow>> {
         self.backups_where(
@@ -376,5 +386,12 @@ mod tests {
             .unwrap();
         assert_eq!(s.new_backups, 1);
         assert_eq!(store.backups_of(loc).unwrap().len(), 3);
+        let all: Vec<_> = store
+            .backups_of(loc)
+            .unwrap()
+            .iter()
+            .map(|b| b.ts)
+            .collect();
+        assert_eq!(store.backup_timestamps(loc).unwrap(), all);
     }
 }
