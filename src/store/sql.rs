@@ -557,7 +557,10 @@ fn sqlite_value(v: rusqlite::types::ValueRef<'_>, column: usize) -> SqlResult<Va
 fn pg_value(r: &postgres::Row, i: usize) -> SqlResult<ValueRef<'_>> {
     use postgres::types::Type;
     let Some(col) = r.columns().get(i) else {
-        return Ok(ValueRef::Null);
+        return Err(SqlError::Convert {
+            column: i,
+            detail: format!("the query returned only {} columns", r.len()),
+        });
     };
     let ty = col.type_();
     let v = if *ty == Type::VOID {
@@ -711,8 +714,10 @@ mod tests {
 
     #[test]
     fn rows_read_in_place_match_owned_rows() {
-        let db = Db::Sqlite(rusqlite::Connection::open_in_memory().unwrap());
-        db.batch("CREATE TABLE t (a INTEGER, b TEXT, c REAL)")
+        // On PostgreSQL too with BM_TEST_STORE=postgres.
+        let (_guard, store) = crate::store::test_store();
+        let db = &store.db;
+        db.batch("CREATE TABLE t (a BIGINT, b TEXT, c DOUBLE PRECISION)")
             .unwrap();
         for (a, b) in [(1i64, Some("x")), (2, None)] {
             db.execute("INSERT INTO t VALUES (?1, ?2, 0.5)", params![a, b])
