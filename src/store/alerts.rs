@@ -116,8 +116,7 @@ impl Store {
         sql: &str,
         params: &[&dyn super::sql::ToValue],
     ) -> Result<Vec<AlertRow>> {
-        let rows = self.db.query(sql, params)?;
-        Ok(rows.iter().map(alert_from_row).collect::<SqlResult<_>>()?)
+        Ok(self.db.query_map(sql, params, alert_from_row)?)
     }
 
     /// Alerts of the hosts in view that may still need a delivery: open ones, and closed
@@ -199,15 +198,12 @@ impl Store {
 
     /// Every delivery attempt of an alert, oldest first.
     pub fn alert_deliveries(&self, alert_id: i64) -> Result<Vec<AlertDelivery>> {
-        let rows = self.db.query(
+        Ok(self.db.query_map(
             "SELECT alert_id, channel, event, severity, at, success, error
              FROM alert_deliveries WHERE alert_id = ?1 ORDER BY at, id",
             params![alert_id],
-        )?;
-        Ok(rows
-            .iter()
-            .map(delivery_from_row)
-            .collect::<SqlResult<_>>()?)
+            delivery_from_row,
+        )?)
     }
 
     /// Record the attempts of one message (one row per alert it carried), in one

@@ -1,6 +1,6 @@
 //! Backup rows: what each scan found, and what later operations read about backups.
 
-use super::sql::{Row, SqlResult, ToValue, Value, params};
+use super::sql::{Row, SqlResult, ToValue, params};
 
 /// Rows per multi-row `INSERT` (7 parameters each, far below either engine's limit).
 const INSERT_ROWS: usize = 200;
@@ -42,7 +42,7 @@ impl BackupRow {
 pub(crate) const BACKUP_COLUMNS: &str = "id, location_id, path, size, mtime_ns, ts, ts_source, seen_size, seen_mtime_ns, \
      first_seen, last_seen, deleted_at, checksum, checksum_algo, checksum_at, last_verified_at";
 
-pub(crate) fn backup_from_row(r: &Row) -> SqlResult<BackupRow> {
+pub(crate) fn backup_from_row(r: &Row<'_>) -> SqlResult<BackupRow> {
     Ok(BackupRow {
         id: r.get(0)?,
         location_id: r.get(1)?,
@@ -61,6 +61,32 @@ pub(crate) fn backup_from_row(r: &Row) -> SqlResult<BackupRow> {
         checksum_at: r.get::<Option<i64>>(14)?.map(from_unix),
         last_verified_at: r.get::<Option<i64>>(15)?.map(from_unix),
     })
+}
+
+/// The multi-row `INSERT` of `rows` new backups, seven parameters each.
+fn insert_backups_sql(rows: usize) -> String {
+    let values: Vec<String> = (0..rows)
+        .map(|i| {
+            let n = i * 7;
+            format!(
+                "(?{}, ?{}, ?{}, ?{}, ?{}, ?{}, ?{}, ?{}, ?{}, ?{})",
+                n + 1,
+                n + 2,
+                n + 3,
+                n + 4,
+                n + 5,
+                n + 6,
+                n + 3,
+                n + 4,
+                n + 7,
+                n + 7
+            )
+        })
+        .collect();
+    format!(
+        "INSERT INTO backups (location_id, path, size, mtime_ns, ts, ts_source, seen_size, seen_mtime_ns, first_seen, last_seen) VALUES {}",
+        values.join(", ")
+    )
 }
 
 /// What one scan changed in the store.
@@ -95,15 +121,17 @@ impl Store {
         let tx = self.db.transaction()?;
         // (id, seen_size, seen_mtime_ns) of every present backup, by path.
         let mut present: HashMap<String, (i64, u64, i64)> = HashMap::new();
-        for r in self.db.query(
+        self.db.query_each(
             "SELECT path, id, seen_size, seen_mtime_ns FROM backups WHERE location_id = ?1 AND deleted_at IS NULL",
             params![location_id],
-        )? {
-            present.insert(
-                r.get(0)?,
-                (r.get(1)?, r.get::<i64>(2)? as u64, r.get(3)?),
-            );
-        }
+            |r| {
+                present.insert(
+                    r.get(0)?,
+                    (r.get(1)?, r.get::<i64>(2)? as u64, r.get(3)?),
+                );
+                Ok(())
+            },
+        )?;
         let mut sync = ScanSync::default();
         let now_s = to_unix(now);
         // `last_seen` changes only with what was seen: for a present backup, "seen at
@@ -127,43 +155,29 @@ impl Store {
         }
         // New backups go in many rows per statement: on PostgreSQL each statement is a
         // round trip to the server.
+        let mut full_chunk_sql = None;
         for chunk in new_files.chunks(INSERT_ROWS) {
-            let mut values: Vec<Value> = Vec::with_capacity(chunk.len() * 7);
-            for f in chunk {
-                values.extend([
-                    Value::Int(location_id),
-                    Value::Text(f.path.clone()),
-                    Value::Int(f.size as i64),
-                    Value::Int(f.mtime_ns),
-                    Value::Int(to_unix(f.ts)),
-                    Value::Text(f.ts_source.stored().to_string()),
-                    Value::Int(now_s),
+            // Parameters are borrowed from the scan; only the timestamps are computed.
+            let ts: Vec<i64> = chunk.iter().map(|f| to_unix(f.ts)).collect();
+            let sources: Vec<&str> = chunk.iter().map(|f| f.ts_source.stored()).collect();
+            let mut args: Vec<&dyn ToValue> = Vec::with_capacity(chunk.len() * 7);
+            for ((f, ts), source) in chunk.iter().zip(&ts).zip(&sources) {
+                args.extend([
+                    &location_id as &dyn ToValue,
+                    &f.path,
+                    &f.size,
+                    &f.mtime_ns,
+                    ts,
+                    source,
+                    &now_s,
                 ]);
             }
-            let rows: Vec<String> = (0..chunk.len())
-                .map(|i| {
-                    let n = i * 7;
-                    format!(
-                        "(?{}, ?{}, ?{}, ?{}, ?{}, ?{}, ?{}, ?{}, ?{}, ?{})",
-                        n + 1,
-                        n + 2,
-                        n + 3,
-                        n + 4,
-                        n + 5,
-                        n + 6,
-                        n + 3,
-                        n + 4,
-                        n + 7,
-                        n + 7
-                    )
-                })
-                .collect();
-            let sql = format!(
-                "INSERT INTO backups (location_id, path, size, mtime_ns, ts, ts_source, seen_size, seen_mtime_ns, first_seen, last_seen) VALUES {}",
-                rows.join(", ")
-            );
-            let refs: Vec<&dyn ToValue> = values.iter().map(|v| v as &dyn ToValue).collect();
-            self.db.execute(&sql, &refs)?;
+            let sql = if chunk.len() == INSERT_ROWS {
+                full_chunk_sql.get_or_insert_with(|| insert_backups_sql(INSERT_ROWS))
+            } else {
+                &insert_backups_sql(chunk.len())
+            };
+            self.db.execute(sql, &args)?;
             sync.new_backups += chunk.len();
         }
         let unseen = |path: &str| {
@@ -176,8 +190,11 @@ impl Store {
         let delete =
             format!("UPDATE backups SET deleted_at = ?2 WHERE id = ?1 RETURNING {BACKUP_COLUMNS}");
         for (id, _, _) in present.into_values() {
-            let row = self.db.query_row(&delete, params![id, now_s])?;
-            sync.deleted.push(backup_from_row(&row)?);
+            let mut row = self
+                .db
+                .query_map(&delete, params![id, now_s], backup_from_row)?;
+            sync.deleted
+                .push(row.pop().ok_or(super::sql::SqlError::NoRows)?);
         }
         tx.commit()?;
         Ok(sync)
@@ -210,13 +227,14 @@ impl Store {
     ) -> Result<usize> {
         let tx = self.db.transaction()?;
         let mut changed = 0;
-        let rows = self.db.query(
+        let rows = self.db.query_map(
             "SELECT id, path, mtime_ns, ts, ts_source FROM backups WHERE location_id = ?1",
             params![location_id],
+            |r| -> SqlResult<(i64, String, i64, i64, String)> {
+                Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?))
+            },
         )?;
-        for r in rows {
-            let (id, path, mtime_ns, ts, source): (i64, String, i64, i64, String) =
-                (r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?);
+        for (id, path, mtime_ns, ts, source) in rows {
             let (new_ts, new_source) = derive(&path, mtime_ns);
             if to_unix(new_ts) != ts || new_source != source {
                 self.db.execute(
@@ -236,8 +254,9 @@ impl Store {
 
     /// Rows of `sql` (selecting [`BACKUP_COLUMNS`]) as backups.
     fn backups_where(&self, sql: &str, location_id: i64) -> Result<Vec<BackupRow>> {
-        let rows = self.db.query(sql, params![location_id])?;
-        Ok(rows.iter().map(backup_from_row).collect::<SqlResult<_>>()?)
+        Ok(self
+            .db
+            .query_map(sql, params![location_id], backup_from_row)?)
     }
 
     /// Every backup ever recorded for a location (deleted ones included), oldest first.
@@ -246,6 +265,16 @@ impl Store {
             &format!("SELECT {BACKUP_COLUMNS} FROM backups WHERE location_id = ?1 ORDER BY ts, id"),
             location_id,
         )
+    }
+
+    /// The timestamps of [`Store::backups_of`], in the same order, without reading the
+    /// rest of each row (what schedule judging needs).
+    pub fn backup_timestamps(&self, location_id: i64) -> Result<Vec<DateTime<Utc>>> {
+        Ok(self.db.query_map(
+            "SELECT ts FROM backups WHERE location_id = ?1 ORDER BY ts, id",
+            params![location_id],
+            |r| Ok(from_unix(r.get(0)?)),
+        )?)
     }
 
     /// Present backups of a location, newest first.
@@ -259,11 +288,12 @@ impl Store {
     }
 
     pub fn backup(&self, id: i64) -> Result<BackupRow> {
-        let r = self.db.query_row(
+        let mut rows = self.db.query_map(
             &format!("SELECT {BACKUP_COLUMNS} FROM backups WHERE id = ?1"),
             params![id],
+            backup_from_row,
         )?;
-        Ok(backup_from_row(&r)?)
+        Ok(rows.pop().ok_or(super::sql::SqlError::NoRows)?)
     }
 
     /// How many backups of a location are present.
@@ -356,5 +386,12 @@ mod tests {
             .unwrap();
         assert_eq!(s.new_backups, 1);
         assert_eq!(store.backups_of(loc).unwrap().len(), 3);
+        let all: Vec<_> = store
+            .backups_of(loc)
+            .unwrap()
+            .iter()
+            .map(|b| b.ts)
+            .collect();
+        assert_eq!(store.backup_timestamps(loc).unwrap(), all);
     }
 }

@@ -43,7 +43,7 @@ fn from_row(r: &Row) -> SqlResult<FleetLocation> {
 impl Store {
     /// Every location of the hosts in view, by host then name.
     pub fn fleet_locations(&self) -> Result<Vec<FleetLocation>> {
-        let rows = self.db.query(
+        Ok(self.db.query_map(
             // Materialized first: otherwise PostgreSQL hashes every backup to join the
             // newest one (1.4 s for 20,000 locations instead of a lookup each). Days are
             // fixed-width digits: any collation orders them alike, so the index serves.
@@ -61,8 +61,8 @@ impl Store {
              FROM x LEFT JOIN backups lb ON lb.id = x.latest
              ORDER BY x.host COLLATE \"C\", x.name COLLATE \"C\"",
             params![self.view_host()],
-        )?;
-        Ok(rows.iter().map(from_row).collect::<SqlResult<_>>()?)
+            from_row,
+        )?)
     }
 }
 

@@ -86,11 +86,11 @@ impl Store {
 
     /// Stored daily scores of a location from `from_day` on (inclusive), oldest first.
     pub fn daily_health(&self, location_id: i64, from_day: &str) -> Result<Vec<DailyHealth>> {
-        let rows = self.db.query(
+        Ok(self.db.query_map(
             "SELECT day, score, backup_rate, verify_rate, restore_rate FROM health_daily
              WHERE location_id = ?1 AND day >= ?2 ORDER BY day COLLATE \"C\"",
             params![location_id, from_day],
-        )?;
-        Ok(rows.iter().map(daily_from_row).collect::<SqlResult<_>>()?)
+            daily_from_row,
+        )?)
     }
 }

@@ -84,10 +84,6 @@ impl Store {
 
     /// The audit log from `since` on, newest first.
     pub fn actions_since(&self, since: DateTime<Utc>) -> Result<Vec<ActionEntry>> {
-        let rows = self.db.query(
-            "SELECT at, user_name, host, action, target, reason FROM lifecycle_actions WHERE at >= ?1 ORDER BY at DESC, id DESC",
-            params![to_unix(since)],
-        )?;
         let entry = |r: &Row| -> SqlResult<ActionEntry> {
             Ok(ActionEntry {
                 at: from_unix(r.get(0)?),
@@ -98,7 +94,11 @@ impl Store {
                 reason: r.get(5)?,
             })
         };
-        Ok(rows.iter().map(entry).collect::<SqlResult<_>>()?)
+        Ok(self.db.query_map(
+            "SELECT at, user_name, host, action, target, reason FROM lifecycle_actions WHERE at >= ?1 ORDER BY at DESC, id DESC",
+            params![to_unix(since)],
+            entry,
+        )?)
     }
 
     /// Acknowledge an open problem at its current severity.
@@ -120,16 +120,17 @@ impl Store {
         if !self.has_lifecycle()? {
             return Ok(HashMap::new());
         }
-        let rows = self.db.query(
+        let mut out: HashMap<i64, Severity> = HashMap::new();
+        self.db.query_each(
             "SELECT a.problem_id, a.severity FROM acks a JOIN problems p ON p.id = a.problem_id WHERE p.resolved_at IS NULL",
             params![],
+            |r| {
+                let (id, severity): (i64, Severity) = (r.get(0)?, r.get(1)?);
+                let e = out.entry(id).or_insert(severity);
+                *e = (*e).max(severity);
+                Ok(())
+            },
         )?;
-        let mut out: HashMap<i64, Severity> = HashMap::new();
-        for r in rows {
-            let (id, severity): (i64, Severity) = (r.get(0)?, r.get(1)?);
-            let e = out.entry(id).or_insert(severity);
-            *e = (*e).max(severity);
-        }
         Ok(out)
     }
 
@@ -155,14 +156,11 @@ impl Store {
         if !self.has_lifecycle()? {
             return Ok(Vec::new());
         }
-        let rows = self.db.query(
+        Ok(self.db.query_map(
             "SELECT id, selector, created_at, until, ended_at, user_name, host, reason FROM silences ORDER BY id",
             params![],
-        )?;
-        Ok(rows
-            .iter()
-            .map(silence_from_row)
-            .collect::<SqlResult<_>>()?)
+            silence_from_row,
+        )?)
     }
 
     pub fn end_silence(&self, id: i64, at: DateTime<Utc>) -> Result<()> {
@@ -223,11 +221,16 @@ impl Store {
 
     /// The backups of a location whose deletion was accepted.
     pub fn accepted_deletions(&self, location_id: i64) -> Result<HashSet<i64>> {
-        let rows = self.db.query(
+        let mut out = HashSet::new();
+        self.db.query_each(
             "SELECT d.backup_id FROM accepted_deletions d JOIN backups b ON b.id = d.backup_id WHERE b.location_id = ?1",
             params![location_id],
+            |r| {
+                out.insert(r.get(0)?);
+                Ok(())
+            },
         )?;
-        Ok(rows.iter().map(|r| r.get(0)).collect::<SqlResult<_>>()?)
+        Ok(out)
     }
 
     /// Resolve the open problems of `kinds` about `path` in a location; returns their ids.
@@ -254,14 +257,14 @@ impl Store {
     /// Paths of a location's present backups and of its deleted ones with an open
     /// problem, for naming what exists (at most `limit`).
     pub fn acceptable_paths(&self, location_id: i64, limit: usize) -> Result<Vec<String>> {
-        let rows = self.db.query(
+        Ok(self.db.query_map(
             "SELECT path FROM (
                SELECT path FROM backups WHERE location_id = ?1 AND deleted_at IS NULL
                UNION SELECT path FROM problems WHERE location_id = ?1 AND resolved_at IS NULL AND path IS NOT NULL
              ) u ORDER BY path COLLATE \"C\" LIMIT ?2",
             params![location_id, limit as i64],
-        )?;
-        Ok(rows.iter().map(|r| r.get(0)).collect::<SqlResult<_>>()?)
+            |r| r.get(0),
+        )?)
     }
 }
 

@@ -495,15 +495,12 @@ impl Store {
 
     /// The hosts the store knows (those with a location or a run), sorted.
     pub fn hosts(&self) -> Result<Vec<String>> {
-        let rows = self.db.query(
+        Ok(self.db.query_map(
             "SELECT host FROM (SELECT host FROM locations UNION SELECT host FROM runs) h
              ORDER BY host COLLATE \"C\"",
             params![],
-        )?;
-        Ok(rows
-            .iter()
-            .map(|r| r.get(0))
-            .collect::<sql::SqlResult<_>>()?)
+            |r| r.get(0),
+        )?)
     }
 
     /// Take this host's run lock in the store, on this store's own connection: held until

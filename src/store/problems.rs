@@ -95,15 +95,13 @@ impl Store {
         let tx = self.db.transaction()?;
         let open: Vec<StoredProblem> = self
             .db
-            .query(
+            .query_map(
                 &format!(
                     "SELECT {COLUMNS} FROM problems WHERE resolved_at IS NULL AND operation = ?1 AND location_id IS NOT DISTINCT FROM ?2 AND host = ?3"
                 ),
                 params![op, location_id, self.host],
-            )?
-            .iter()
-            .map(from_row)
-            .collect::<SqlResult<_>>()?;
+                from_row,
+            )?;
         let mut open_by_key: HashMap<ProblemKey, StoredProblem> =
             open.into_iter().map(|p| (p.problem.key(), p)).collect();
         let now_s = to_unix(now);
@@ -141,19 +139,19 @@ impl Store {
         ops: Option<&[Operation]>,
         location_ids: Option<&[i64]>,
     ) -> Result<Vec<StoredProblem>> {
-        let rows = self.db.query(
+        let rows = self.db.query_map(
             &format!(
                 "SELECT {COLUMNS} FROM problems WHERE resolved_at IS NULL AND (CAST(?1 AS TEXT) IS NULL OR host = ?1)
                  ORDER BY host COLLATE \"C\", location COLLATE \"C\" NULLS FIRST, kind COLLATE \"C\",
                    path COLLATE \"C\" NULLS FIRST, slot COLLATE \"C\" NULLS FIRST"
             ),
             params![self.view_host()],
+            from_row,
         )?;
         let location_ids: Option<std::collections::HashSet<i64>> =
             location_ids.map(|ids| ids.iter().copied().collect());
         let mut out = Vec::new();
-        for row in &rows {
-            let p = from_row(row)?;
+        for p in rows {
             if ops.is_some_and(|ops| !ops.contains(&p.operation)) {
                 continue;
             }
@@ -222,17 +220,17 @@ impl Store {
         location_ids: &[i64],
         since: DateTime<Utc>,
     ) -> Result<Vec<StoredProblem>> {
-        let rows = self.db.query(
+        let rows = self.db.query_map(
             &format!(
                 "SELECT {COLUMNS} FROM problems p WHERE resolved_at >= ?1 AND first_seen = resolved_at
                    AND NOT EXISTS (SELECT 1 FROM alerts a WHERE a.problem_id = p.id)
                  ORDER BY id"
             ),
             params![to_unix(since)],
+            from_row,
         )?;
         let mut out = Vec::new();
-        for row in &rows {
-            let p = from_row(row)?;
+        for p in rows {
             if p.location_id.is_some_and(|id| location_ids.contains(&id)) {
                 out.push(p);
             }

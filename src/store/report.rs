@@ -105,7 +105,6 @@ impl Store {
         );
         let mut args: Vec<i64> = vec![to_unix(since), to_unix(until)];
         args.extend_from_slice(location_ids);
-        let rows = self.db.query(&sql, &refs(&args))?;
         let backup = |r: &Row| -> SqlResult<ReportBackup> {
             Ok(ReportBackup {
                 location_id: r.get(0)?,
@@ -121,7 +120,7 @@ impl Store {
                 last_restored_at: r.get::<Option<i64>>(10)?.map(from_unix),
             })
         };
-        Ok(rows.iter().map(backup).collect::<SqlResult<_>>()?)
+        Ok(self.db.query_map(&sql, &refs(&args), backup)?)
     }
 
     /// The newest `limit` verifications of `location_ids` since `since`, newest first.
@@ -172,7 +171,6 @@ impl Store {
         );
         let mut args: Vec<i64> = vec![to_unix(since), limit as i64];
         args.extend_from_slice(location_ids);
-        let rows = self.db.query(&sql, &refs(&args))?;
         let check = |r: &Row| -> SqlResult<ReportCheck> {
             Ok(ReportCheck {
                 location_id: r.get(0)?,
@@ -186,7 +184,7 @@ impl Store {
                 detail: r.get(8)?,
             })
         };
-        Ok(rows.iter().map(check).collect::<SqlResult<_>>()?)
+        Ok(self.db.query_map(&sql, &refs(&args), check)?)
     }
 
     /// Backups of one location that failed verification or a restore test since `since`.
@@ -250,7 +248,6 @@ impl Store {
             Value::Text(to_day.to_string()),
         ];
         args.extend(location_ids.iter().map(|&id| Value::Int(id)));
-        let rows = self.db.query(&sql, &refs(&args))?;
         let score = |r: &Row| -> SqlResult<DailyScore> {
             Ok(DailyScore {
                 location_id: r.get(0)?,
@@ -258,7 +255,7 @@ impl Store {
                 score: r.get(2)?,
             })
         };
-        Ok(rows.iter().map(score).collect::<SqlResult<_>>()?)
+        Ok(self.db.query_map(&sql, &refs(&args), score)?)
     }
 }
 

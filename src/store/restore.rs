@@ -155,14 +155,6 @@ impl Store {
         before_run: i64,
         limit: u32,
     ) -> Result<Vec<Restored>> {
-        let rows = self.db.query(
-            "SELECT t.files, t.bytes, t.tables, t.rows_restored
-             FROM restore_tests t JOIN backups b ON b.id = t.backup_id
-             WHERE b.location_id = ?1 AND t.backup_id <> ?2 AND COALESCE(t.run_id, 0) <> ?3
-               AND t.result = 'passed' AND t.carried_from IS NULL
-             ORDER BY t.at DESC, t.id DESC LIMIT ?4",
-            params![location_id, except_backup, before_run, limit],
-        )?;
         let restored = |r: &Row| -> SqlResult<Restored> {
             Ok(Restored {
                 files: r.get::<i64>(0)? as u64,
@@ -170,7 +162,15 @@ impl Store {
                 database: database(r.get(2)?, r.get(3)?),
             })
         };
-        Ok(rows.iter().map(restored).collect::<SqlResult<_>>()?)
+        Ok(self.db.query_map(
+            "SELECT t.files, t.bytes, t.tables, t.rows_restored
+             FROM restore_tests t JOIN backups b ON b.id = t.backup_id
+             WHERE b.location_id = ?1 AND t.backup_id <> ?2 AND COALESCE(t.run_id, 0) <> ?3
+               AND t.result = 'passed' AND t.carried_from IS NULL
+             ORDER BY t.at DESC, t.id DESC LIMIT ?4",
+            params![location_id, except_backup, before_run, limit],
+            restored,
+        )?)
     }
 }
 

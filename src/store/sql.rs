@@ -19,6 +19,54 @@ pub enum Value {
     Text(String),
 }
 
+/// A value borrowed from where it lives: a parameter's own field, or the engine's row.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum ValueRef<'a> {
+    Null,
+    Int(i64),
+    Real(f64),
+    Text(&'a str),
+}
+
+impl Value {
+    pub fn as_value_ref(&self) -> ValueRef<'_> {
+        match self {
+            Value::Null => ValueRef::Null,
+            Value::Int(i) => ValueRef::Int(*i),
+            Value::Real(f) => ValueRef::Real(*f),
+            Value::Text(s) => ValueRef::Text(s),
+        }
+    }
+}
+
+impl ValueRef<'_> {
+    pub fn to_value(self) -> Value {
+        match self {
+            ValueRef::Null => Value::Null,
+            ValueRef::Int(i) => Value::Int(i),
+            ValueRef::Real(f) => Value::Real(f),
+            ValueRef::Text(s) => Value::Text(s.to_string()),
+        }
+    }
+}
+
+/// A parameter as bound: borrowed from the caller where it can be, owned where the
+/// value had to be made (a timestamp formatted as text).
+#[derive(Debug, Clone, PartialEq)]
+pub enum ValueCow<'a> {
+    Borrowed(ValueRef<'a>),
+    Owned(Value),
+}
+
+impl ValueCow<'_> {
+    pub fn as_value_ref(&self) -> ValueRef<'_> {
+        match self {
+            ValueCow::Borrowed(v) => *v,
+            ValueCow::Owned(v) => v.as_value_ref(),
+        }
+    }
+}
+
 /// Why a statement failed.
 #[derive(Debug, thiserror::Error)]
 pub enum SqlError {
@@ -42,45 +90,57 @@ fn pg_text(e: &postgres::Error) -> String {
 
 pub type SqlResult<T> = Result<T, SqlError>;
 
-/// A value the store writes.
+/// A value the store writes. SQLite binds the borrowed view as it is (text is not
+/// copied); PostgreSQL converts it to the type the server inferred.
 pub trait ToValue {
-    fn to_value(&self) -> Value;
+    fn value_ref(&self) -> ValueCow<'_>;
+
+    /// The value, owned (for callers that collect parameters of items they do not keep).
+    fn to_value(&self) -> Value {
+        match self.value_ref() {
+            ValueCow::Borrowed(v) => v.to_value(),
+            ValueCow::Owned(v) => v,
+        }
+    }
 }
 
 /// A value the store reads; a value it cannot read is an error naming it.
 pub trait FromValue: Sized {
-    fn from_value(v: &Value) -> Result<Self, String>;
+    fn from_value(v: ValueRef<'_>) -> Result<Self, String>;
 }
 
 impl ToValue for Value {
-    fn to_value(&self) -> Value {
-        self.clone()
+    fn value_ref(&self) -> ValueCow<'_> {
+        ValueCow::Borrowed(self.as_value_ref())
     }
 }
 
 impl<T: ToValue + ?Sized> ToValue for &T {
-    fn to_value(&self) -> Value {
-        (**self).to_value()
+    fn value_ref(&self) -> ValueCow<'_> {
+        (**self).value_ref()
     }
 }
 
 impl<T: ToValue> ToValue for Option<T> {
-    fn to_value(&self) -> Value {
-        self.as_ref().map_or(Value::Null, ToValue::to_value)
+    fn value_ref(&self) -> ValueCow<'_> {
+        match self {
+            Some(v) => v.value_ref(),
+            None => ValueCow::Borrowed(ValueRef::Null),
+        }
     }
 }
 
 macro_rules! int_value {
     ($($t:ty),*) => {$(
         impl ToValue for $t {
-            fn to_value(&self) -> Value {
-                Value::Int(*self as i64)
+            fn value_ref(&self) -> ValueCow<'_> {
+                ValueCow::Borrowed(ValueRef::Int(*self as i64))
             }
         }
         impl FromValue for $t {
-            fn from_value(v: &Value) -> Result<Self, String> {
+            fn from_value(v: ValueRef<'_>) -> Result<Self, String> {
                 match v {
-                    Value::Int(i) => <$t>::try_from(*i).map_err(|_| format!("{i} is out of range")),
+                    ValueRef::Int(i) => <$t>::try_from(i).map_err(|_| format!("{i} is out of range")),
                     other => Err(format!("expected an integer, found {other:?}")),
                 }
             }
@@ -90,61 +150,61 @@ macro_rules! int_value {
 int_value!(i64, i32, u32, u64, usize);
 
 impl ToValue for bool {
-    fn to_value(&self) -> Value {
-        Value::Int(i64::from(*self))
+    fn value_ref(&self) -> ValueCow<'_> {
+        ValueCow::Borrowed(ValueRef::Int(i64::from(*self)))
     }
 }
 
 impl FromValue for bool {
-    fn from_value(v: &Value) -> Result<Self, String> {
+    fn from_value(v: ValueRef<'_>) -> Result<Self, String> {
         match v {
-            Value::Int(i) => Ok(*i != 0),
+            ValueRef::Int(i) => Ok(i != 0),
             other => Err(format!("expected a boolean, found {other:?}")),
         }
     }
 }
 
 impl ToValue for f64 {
-    fn to_value(&self) -> Value {
-        Value::Real(*self)
+    fn value_ref(&self) -> ValueCow<'_> {
+        ValueCow::Borrowed(ValueRef::Real(*self))
     }
 }
 
 impl FromValue for f64 {
-    fn from_value(v: &Value) -> Result<Self, String> {
+    fn from_value(v: ValueRef<'_>) -> Result<Self, String> {
         match v {
-            Value::Real(f) => Ok(*f),
-            Value::Int(i) => Ok(*i as f64),
+            ValueRef::Real(f) => Ok(f),
+            ValueRef::Int(i) => Ok(i as f64),
             other => Err(format!("expected a number, found {other:?}")),
         }
     }
 }
 
 impl ToValue for str {
-    fn to_value(&self) -> Value {
-        Value::Text(self.to_string())
+    fn value_ref(&self) -> ValueCow<'_> {
+        ValueCow::Borrowed(ValueRef::Text(self))
     }
 }
 
 impl ToValue for String {
-    fn to_value(&self) -> Value {
-        Value::Text(self.clone())
+    fn value_ref(&self) -> ValueCow<'_> {
+        ValueCow::Borrowed(ValueRef::Text(self))
     }
 }
 
 impl FromValue for String {
-    fn from_value(v: &Value) -> Result<Self, String> {
+    fn from_value(v: ValueRef<'_>) -> Result<Self, String> {
         match v {
-            Value::Text(s) => Ok(s.clone()),
+            ValueRef::Text(s) => Ok(s.to_string()),
             other => Err(format!("expected text, found {other:?}")),
         }
     }
 }
 
 impl<T: FromValue> FromValue for Option<T> {
-    fn from_value(v: &Value) -> Result<Self, String> {
+    fn from_value(v: ValueRef<'_>) -> Result<Self, String> {
         match v {
-            Value::Null => Ok(None),
+            ValueRef::Null => Ok(None),
             v => T::from_value(v).map(Some),
         }
     }
@@ -158,14 +218,40 @@ macro_rules! params {
 }
 pub(crate) use params;
 
-/// One result row, read into owned values.
-#[derive(Debug, Clone)]
-pub struct Row(Vec<Value>);
+/// One result row: owned values (from [`Db::query`]), or, inside [`Db::query_map`] and
+/// [`Db::query_each`], a view of the engine's own row that reads each column in place.
+#[derive(Debug)]
+pub struct Row<'r>(RowSrc<'r>);
 
-impl Row {
+#[derive(Debug)]
+enum RowSrc<'r> {
+    Owned(Vec<Value>),
+    Sqlite(&'r rusqlite::Row<'r>),
+    Postgres(&'r postgres::Row),
+}
+
+impl Row<'_> {
     pub fn get<T: FromValue>(&self, i: usize) -> SqlResult<T> {
-        let v = self.0.get(i).unwrap_or(&Value::Null);
+        let v = match &self.0 {
+            RowSrc::Owned(vals) => vals.get(i).map_or(ValueRef::Null, Value::as_value_ref),
+            RowSrc::Sqlite(r) => sqlite_value(r.get_ref(i)?, i)?,
+            RowSrc::Postgres(r) => pg_value(r, i)?,
+        };
         T::from_value(v).map_err(|detail| SqlError::Convert { column: i, detail })
+    }
+
+    /// The row with its values copied out, to keep past the query.
+    fn to_owned_row(&self) -> SqlResult<Row<'static>> {
+        let vals = match &self.0 {
+            RowSrc::Owned(vals) => vals.clone(),
+            RowSrc::Sqlite(r) => (0..r.as_ref().column_count())
+                .map(|i| Ok(sqlite_value(r.get_ref(i)?, i)?.to_value()))
+                .collect::<SqlResult<_>>()?,
+            RowSrc::Postgres(r) => (0..r.len())
+                .map(|i| Ok(pg_value(r, i)?.to_value()))
+                .collect::<SqlResult<_>>()?,
+        };
+        Ok(Row(RowSrc::Owned(vals)))
     }
 }
 
@@ -265,8 +351,18 @@ pub(crate) enum Db {
     Postgres(Box<RefCell<PgConn>>),
 }
 
-fn values(params: &[&dyn ToValue]) -> Vec<Value> {
-    params.iter().map(|p| p.to_value()).collect()
+/// PostgreSQL's arguments: each parameter's value, converted when sent.
+fn pg_values<'p>(params: &[&'p dyn ToValue]) -> Vec<ValueCow<'p>> {
+    params
+        .iter()
+        .map(|p| <dyn ToValue>::value_ref(*p))
+        .collect()
+}
+
+fn sqlite_params<'p>(
+    params: &'p [&'p dyn ToValue],
+) -> rusqlite::ParamsFromIter<impl Iterator<Item = SqliteParam<'p>>> {
+    rusqlite::params_from_iter(params.iter().map(|p| SqliteParam(*p)))
 }
 
 impl Db {
@@ -287,16 +383,16 @@ impl Db {
 
     /// Run a statement; returns the rows it changed.
     pub fn execute(&self, sql: &str, params: &[&dyn ToValue]) -> SqlResult<usize> {
-        let vals = values(params);
         match self {
             Db::Sqlite(c) => {
                 let mut stmt = c.prepare_cached(&to_sqlite(sql))?;
-                Ok(stmt.execute(rusqlite::params_from_iter(vals.iter().map(SqliteParam)))?)
+                Ok(stmt.execute(sqlite_params(params))?)
             }
             Db::Postgres(pg) => {
                 let mut pg = pg.borrow_mut();
                 let stmt = pg.statement(sql)?;
-                let args: Vec<PgParam> = vals.iter().map(PgParam).collect();
+                let vals = pg_values(params);
+                let args: Vec<PgParam> = vals.iter().map(|v| PgParam(v.as_value_ref())).collect();
                 let refs: Vec<&(dyn postgres::types::ToSql + Sync)> = args
                     .iter()
                     .map(|a| a as &(dyn postgres::types::ToSql + Sync))
@@ -306,45 +402,74 @@ impl Db {
         }
     }
 
-    /// Every row of a query.
-    pub fn query(&self, sql: &str, params: &[&dyn ToValue]) -> SqlResult<Vec<Row>> {
-        let vals = values(params);
+    /// Call `f` with each row of a query, in order, reading columns straight from the
+    /// engine's row; stops at the first error. `f` should only read the row: on
+    /// PostgreSQL the whole result has arrived before the first call, on SQLite the
+    /// statement is still stepping.
+    pub fn query_each(
+        &self,
+        sql: &str,
+        params: &[&dyn ToValue],
+        mut f: impl FnMut(&Row<'_>) -> SqlResult<()>,
+    ) -> SqlResult<()> {
         match self {
             Db::Sqlite(c) => {
                 let mut stmt = c.prepare_cached(&to_sqlite(sql))?;
-                let n = stmt.column_count();
-                let mut rows =
-                    stmt.query(rusqlite::params_from_iter(vals.iter().map(SqliteParam)))?;
-                let mut out = Vec::new();
+                let mut rows = stmt.query(sqlite_params(params))?;
                 while let Some(r) = rows.next()? {
-                    let mut row = Vec::with_capacity(n);
-                    for i in 0..n {
-                        row.push(sqlite_value(r.get_ref(i)?, i)?);
-                    }
-                    out.push(Row(row));
+                    f(&Row(RowSrc::Sqlite(r)))?;
                 }
-                Ok(out)
+                Ok(())
             }
             Db::Postgres(pg) => {
-                let mut pg = pg.borrow_mut();
-                let stmt = pg.statement(sql)?;
-                let args: Vec<PgParam> = vals.iter().map(PgParam).collect();
-                let refs: Vec<&(dyn postgres::types::ToSql + Sync)> = args
-                    .iter()
-                    .map(|a| a as &(dyn postgres::types::ToSql + Sync))
-                    .collect();
-                pg.client.query(&stmt, &refs)?.iter().map(pg_row).collect()
+                // The connection is free again before the rows are handed on.
+                let rows = {
+                    let mut pg = pg.borrow_mut();
+                    let stmt = pg.statement(sql)?;
+                    let vals = pg_values(params);
+                    let args: Vec<PgParam> =
+                        vals.iter().map(|v| PgParam(v.as_value_ref())).collect();
+                    let refs: Vec<&(dyn postgres::types::ToSql + Sync)> = args
+                        .iter()
+                        .map(|a| a as &(dyn postgres::types::ToSql + Sync))
+                        .collect();
+                    pg.client.query(&stmt, &refs)?
+                };
+                for r in &rows {
+                    f(&Row(RowSrc::Postgres(r)))?;
+                }
+                Ok(())
             }
         }
     }
 
+    /// Every row of a query, each made into a `T` by `f` (see [`Db::query_each`]).
+    pub fn query_map<T>(
+        &self,
+        sql: &str,
+        params: &[&dyn ToValue],
+        mut f: impl FnMut(&Row<'_>) -> SqlResult<T>,
+    ) -> SqlResult<Vec<T>> {
+        let mut out = Vec::new();
+        self.query_each(sql, params, |r| {
+            out.push(f(r)?);
+            Ok(())
+        })?;
+        Ok(out)
+    }
+
+    /// Every row of a query, as owned values.
+    pub fn query(&self, sql: &str, params: &[&dyn ToValue]) -> SqlResult<Vec<Row<'static>>> {
+        self.query_map(sql, params, |r| r.to_owned_row())
+    }
+
     /// The first row of a query, if any.
-    pub fn query_opt(&self, sql: &str, params: &[&dyn ToValue]) -> SqlResult<Option<Row>> {
+    pub fn query_opt(&self, sql: &str, params: &[&dyn ToValue]) -> SqlResult<Option<Row<'static>>> {
         Ok(self.query(sql, params)?.into_iter().next())
     }
 
     /// The first row of a query that must return one.
-    pub fn query_row(&self, sql: &str, params: &[&dyn ToValue]) -> SqlResult<Row> {
+    pub fn query_row(&self, sql: &str, params: &[&dyn ToValue]) -> SqlResult<Row<'static>> {
         self.query_opt(sql, params)?.ok_or(SqlError::NoRows)
     }
 
@@ -388,28 +513,36 @@ impl Drop for Tx<'_> {
     }
 }
 
-struct SqliteParam<'a>(&'a Value);
+struct SqliteParam<'a>(&'a dyn ToValue);
 
 impl rusqlite::ToSql for SqliteParam<'_> {
     fn to_sql(&self) -> rusqlite::Result<rusqlite::types::ToSqlOutput<'_>> {
-        use rusqlite::types::{ToSqlOutput, ValueRef};
-        Ok(match self.0 {
-            Value::Null => ToSqlOutput::Borrowed(ValueRef::Null),
-            Value::Int(i) => ToSqlOutput::Borrowed(ValueRef::Integer(*i)),
-            Value::Real(f) => ToSqlOutput::Borrowed(ValueRef::Real(*f)),
-            Value::Text(s) => ToSqlOutput::Borrowed(ValueRef::Text(s.as_bytes())),
+        use rusqlite::types::{ToSqlOutput, ValueRef as R};
+        Ok(match self.0.value_ref() {
+            ValueCow::Borrowed(v) => ToSqlOutput::Borrowed(match v {
+                ValueRef::Null => R::Null,
+                ValueRef::Int(i) => R::Integer(i),
+                ValueRef::Real(f) => R::Real(f),
+                ValueRef::Text(s) => R::Text(s.as_bytes()),
+            }),
+            ValueCow::Owned(v) => ToSqlOutput::Owned(match v {
+                Value::Null => rusqlite::types::Value::Null,
+                Value::Int(i) => rusqlite::types::Value::Integer(i),
+                Value::Real(f) => rusqlite::types::Value::Real(f),
+                Value::Text(s) => rusqlite::types::Value::Text(s),
+            }),
         })
     }
 }
 
-fn sqlite_value(v: rusqlite::types::ValueRef<'_>, column: usize) -> SqlResult<Value> {
-    use rusqlite::types::ValueRef;
+fn sqlite_value(v: rusqlite::types::ValueRef<'_>, column: usize) -> SqlResult<ValueRef<'_>> {
+    use rusqlite::types::ValueRef as R;
     Ok(match v {
-        ValueRef::Null => Value::Null,
-        ValueRef::Integer(i) => Value::Int(i),
-        ValueRef::Real(f) => Value::Real(f),
-        ValueRef::Text(t) | ValueRef::Blob(t) => match std::str::from_utf8(t) {
-            Ok(s) => Value::Text(s.to_string()),
+        R::Null => ValueRef::Null,
+        R::Integer(i) => ValueRef::Int(i),
+        R::Real(f) => ValueRef::Real(f),
+        R::Text(t) | R::Blob(t) => match std::str::from_utf8(t) {
+            Ok(s) => ValueRef::Text(s),
             Err(e) => {
                 return Err(SqlError::Convert {
                     column,
@@ -420,55 +553,58 @@ fn sqlite_value(v: rusqlite::types::ValueRef<'_>, column: usize) -> SqlResult<Va
     })
 }
 
-fn pg_row(r: &postgres::Row) -> SqlResult<Row> {
+/// Column `i` of a PostgreSQL row, read by the column's type.
+fn pg_value(r: &postgres::Row, i: usize) -> SqlResult<ValueRef<'_>> {
     use postgres::types::Type;
-    let mut out = Vec::with_capacity(r.len());
-    for (i, col) in r.columns().iter().enumerate() {
-        let ty = col.type_();
-        let v = if *ty == Type::VOID {
-            None
-        } else if *ty == Type::INT8 {
-            r.try_get::<_, Option<i64>>(i)?.map(Value::Int)
-        } else if *ty == Type::INT4 {
-            r.try_get::<_, Option<i32>>(i)?
-                .map(|v| Value::Int(i64::from(v)))
-        } else if *ty == Type::INT2 {
-            r.try_get::<_, Option<i16>>(i)?
-                .map(|v| Value::Int(i64::from(v)))
-        } else if *ty == Type::BOOL {
-            r.try_get::<_, Option<bool>>(i)?
-                .map(|v| Value::Int(i64::from(v)))
-        } else if *ty == Type::FLOAT8 {
-            r.try_get::<_, Option<f64>>(i)?.map(Value::Real)
-        } else if *ty == Type::FLOAT4 {
-            r.try_get::<_, Option<f32>>(i)?
-                .map(|v| Value::Real(f64::from(v)))
-        } else if [
-            Type::TEXT,
-            Type::VARCHAR,
-            Type::NAME,
-            Type::BPCHAR,
-            Type::UNKNOWN,
-        ]
-        .contains(ty)
-        {
-            r.try_get::<_, Option<String>>(i)?.map(Value::Text)
-        } else {
-            return Err(SqlError::Convert {
-                column: i,
-                detail: format!("the store cannot read a column of type {ty}"),
-            });
-        };
-        out.push(v.unwrap_or(Value::Null));
-    }
-    Ok(Row(out))
+    let Some(col) = r.columns().get(i) else {
+        return Err(SqlError::Convert {
+            column: i,
+            detail: format!("the query returned only {} columns", r.len()),
+        });
+    };
+    let ty = col.type_();
+    let v = if *ty == Type::VOID {
+        None
+    } else if *ty == Type::INT8 {
+        r.try_get::<_, Option<i64>>(i)?.map(ValueRef::Int)
+    } else if *ty == Type::INT4 {
+        r.try_get::<_, Option<i32>>(i)?
+            .map(|v| ValueRef::Int(i64::from(v)))
+    } else if *ty == Type::INT2 {
+        r.try_get::<_, Option<i16>>(i)?
+            .map(|v| ValueRef::Int(i64::from(v)))
+    } else if *ty == Type::BOOL {
+        r.try_get::<_, Option<bool>>(i)?
+            .map(|v| ValueRef::Int(i64::from(v)))
+    } else if *ty == Type::FLOAT8 {
+        r.try_get::<_, Option<f64>>(i)?.map(ValueRef::Real)
+    } else if *ty == Type::FLOAT4 {
+        r.try_get::<_, Option<f32>>(i)?
+            .map(|v| ValueRef::Real(f64::from(v)))
+    } else if [
+        Type::TEXT,
+        Type::VARCHAR,
+        Type::NAME,
+        Type::BPCHAR,
+        Type::UNKNOWN,
+    ]
+    .contains(ty)
+    {
+        r.try_get::<_, Option<&str>>(i)?.map(ValueRef::Text)
+    } else {
+        return Err(SqlError::Convert {
+            column: i,
+            detail: format!("the store cannot read a column of type {ty}"),
+        });
+    };
+    Ok(v.unwrap_or(ValueRef::Null))
 }
 
 /// A parameter for PostgreSQL, converted to whatever type the server inferred for its
 /// placeholder (every integer column is BIGINT, but `LIMIT`, `CASE` and comparisons may
 /// infer others).
 #[derive(Debug)]
-struct PgParam<'a>(&'a Value);
+struct PgParam<'a>(ValueRef<'a>);
 
 impl postgres::types::ToSql for PgParam<'_> {
     fn to_sql(
@@ -485,9 +621,9 @@ impl postgres::types::ToSql for PgParam<'_> {
             Type::UNKNOWN,
         ]
         .contains(ty);
-        match self.0 {
-            Value::Null => Ok(IsNull::Yes),
-            Value::Int(i) => {
+        match &self.0 {
+            ValueRef::Null => Ok(IsNull::Yes),
+            ValueRef::Int(i) => {
                 if *ty == Type::INT8 {
                     i.to_sql(ty, out)
                 } else if *ty == Type::INT4 {
@@ -504,7 +640,7 @@ impl postgres::types::ToSql for PgParam<'_> {
                     Err(format!("cannot send an integer as {ty}").into())
                 }
             }
-            Value::Real(f) => {
+            ValueRef::Real(f) => {
                 if *ty == Type::FLOAT8 {
                     f.to_sql(ty, out)
                 } else if *ty == Type::FLOAT4 {
@@ -513,9 +649,9 @@ impl postgres::types::ToSql for PgParam<'_> {
                     Err(format!("cannot send a number as {ty}").into())
                 }
             }
-            Value::Text(s) => {
+            ValueRef::Text(s) => {
                 if is_text {
-                    s.as_str().to_sql(ty, out)
+                    s.to_sql(ty, out)
                 } else {
                     Err(format!("cannot send text as {ty}").into())
                 }
@@ -558,12 +694,52 @@ mod tests {
 
     #[test]
     fn values_convert_and_refuse_what_does_not_fit() {
-        assert_eq!(u32::from_value(&Value::Int(7)), Ok(7));
-        assert!(u32::from_value(&Value::Int(-1)).is_err());
-        assert!(i64::from_value(&Value::Text("x".into())).is_err());
-        assert_eq!(Option::<i64>::from_value(&Value::Null), Ok(None));
-        assert_eq!(bool::from_value(&Value::Int(1)), Ok(true));
+        assert_eq!(u32::from_value(ValueRef::Int(7)), Ok(7));
+        assert!(u32::from_value(ValueRef::Int(-1)).is_err());
+        assert!(i64::from_value(ValueRef::Text("x")).is_err());
+        assert_eq!(Option::<i64>::from_value(ValueRef::Null), Ok(None));
+        assert_eq!(bool::from_value(ValueRef::Int(1)), Ok(true));
         assert_eq!(Some(3i64).to_value(), Value::Int(3));
         assert_eq!(None::<&str>.to_value(), Value::Null);
+    }
+
+    #[test]
+    fn text_parameters_are_bound_borrowed() {
+        let owned = String::from("a/b.tar");
+        match owned.value_ref() {
+            ValueCow::Borrowed(ValueRef::Text(s)) => assert!(std::ptr::eq(s, owned.as_str())),
+            other => panic!("expected borrowed text, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn rows_read_in_place_match_owned_rows() {
+        // On PostgreSQL too with BM_TEST_STORE=postgres.
+        let (_guard, store) = crate::store::test_store();
+        let db = &store.db;
+        db.batch("CREATE TABLE t (a BIGINT, b TEXT, c DOUBLE PRECISION)")
+            .unwrap();
+        for (a, b) in [(1i64, Some("x")), (2, None)] {
+            db.execute("INSERT INTO t VALUES (?1, ?2, 0.5)", params![a, b])
+                .unwrap();
+        }
+        let read = |r: &Row<'_>| -> SqlResult<(i64, Option<String>, f64)> {
+            Ok((r.get(0)?, r.get(1)?, r.get(2)?))
+        };
+        let sql = "SELECT a, b, c FROM t WHERE a >= ?1 ORDER BY a";
+        let streamed = db.query_map(sql, params![1i64], read).unwrap();
+        let owned: Vec<_> = db
+            .query(sql, params![1i64])
+            .unwrap()
+            .iter()
+            .map(read)
+            .collect::<SqlResult<_>>()
+            .unwrap();
+        assert_eq!(streamed, vec![(1, Some("x".into()), 0.5), (2, None, 0.5)]);
+        assert_eq!(streamed, owned);
+        let err = db
+            .query_map(sql, params![1i64], |r| r.get::<i64>(1))
+            .unwrap_err();
+        assert!(matches!(err, SqlError::Convert { column: 1, .. }), "{err}");
     }
 }
