@@ -50,7 +50,7 @@ pub fn location(
 
 /// Every unsatisfied due slot of the window, gaps and overdue alike, in time order.
 pub fn missing_slots(ctx: &RunContext, sel: &SelectedLocation) -> Result<Vec<SlotStart>> {
-    let timestamps: Vec<_> = ctx.store.backups_of(sel.id)?.iter().map(|b| b.ts).collect();
+    let timestamps = ctx.store.backup_timestamps(sel.id)?;
     let oldest = timestamps.iter().min().copied();
     let tz = ctx.tz();
     Ok(sel
