@@ -130,18 +130,7 @@ fn monitor_location(ctx: &RunContext, sel: &SelectedLocation) -> Result<MonitorO
                 .extend(unreadable_problem(loc, &found.unreadable));
         }
     }
-    let all = |_: &Problem| true;
-    ctx.store.sync_problems(
-        Operation::Monitor,
-        Some(sel.id),
-        &outcome.problems,
-        &all,
-        ctx.now,
-    )?;
-    // A gap is history: the overdue problem it was (if a run saw it) closed just now and
-    // says how long it lasted; one no run saw is recorded closed, to be told once.
-    ctx.store
-        .record_gaps(Operation::Monitor, sel.id, &gaps, ctx.now)?;
+    record_judgement(ctx, sel.id, &outcome.problems, &gaps)?;
     Ok(outcome)
 }
 
@@ -516,6 +505,29 @@ fn disk_problem(loc: &Location, space: Option<(u64, u64)>) -> Option<Problem> {
             ),
         )
     })
+}
+
+/// Record one location's monitor judgement: its complete set of problems (new ones open,
+/// known ones refreshed, the rest resolved) and its gaps. A gap is history: the overdue
+/// problem it was (if a run saw it) closed just now and says how long it lasted; one no
+/// run saw is recorded closed, to be told once.
+pub(crate) fn record_judgement(
+    ctx: &RunContext,
+    location_id: i64,
+    problems: &[Problem],
+    gaps: &[Problem],
+) -> Result<()> {
+    let all = |_: &Problem| true;
+    ctx.store.sync_problems(
+        Operation::Monitor,
+        Some(location_id),
+        problems,
+        &all,
+        ctx.now,
+    )?;
+    ctx.store
+        .record_gaps(Operation::Monitor, location_id, gaps, ctx.now)?;
+    Ok(())
 }
 
 #[cfg(test)]

@@ -163,12 +163,17 @@ pub fn rederive(store: &Store, location_id: i64, loc: &Location, tz: &Tz) -> any
     Ok(changed)
 }
 
+/// A file's modification time in nanoseconds since the epoch, as the store records it.
+pub fn mtime_ns(meta: &std::fs::Metadata) -> i64 {
+    use std::os::unix::fs::MetadataExt;
+    meta.mtime()
+        .saturating_mul(1_000_000_000)
+        .saturating_add(meta.mtime_nsec())
+}
+
 fn mtime_of(meta: &std::fs::Metadata) -> (i64, DateTime<Utc>) {
     use std::os::unix::fs::MetadataExt;
-    let ns = meta
-        .mtime()
-        .saturating_mul(1_000_000_000)
-        .saturating_add(meta.mtime_nsec());
+    let ns = mtime_ns(meta);
     let t = Utc
         .timestamp_opt(meta.mtime(), meta.mtime_nsec() as u32)
         .single()

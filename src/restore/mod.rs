@@ -583,11 +583,7 @@ fn hollow(
     }))
 }
 
-fn mtime_ns(meta: &std::fs::Metadata) -> i64 {
-    meta.mtime()
-        .saturating_mul(1_000_000_000)
-        .saturating_add(meta.mtime_nsec())
-}
+use crate::scan::mtime_ns;
 
 /// The restore settings a verdict depends on, by name: when one changes (a new `expect`
 /// list, a new `timeout` — a backup that ran out of time gets the time given now), an

@@ -24,10 +24,7 @@ impl DirSource {
 pub fn fingerprint(meta: &std::fs::Metadata) -> Fingerprint {
     Fingerprint::File {
         size: meta.len(),
-        mtime_ns: meta
-            .mtime()
-            .saturating_mul(1_000_000_000)
-            .saturating_add(meta.mtime_nsec()),
+        mtime_ns: crate::scan::mtime_ns(meta),
         dev: meta.dev(),
         ino: meta.ino(),
     }

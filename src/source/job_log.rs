@@ -8,7 +8,7 @@
 
 use crate::config::{Config, JobLog, JobLogSource, JobStatus, Location};
 use crate::monitor::{self, MonitorOutcome};
-use crate::problem::{Kind, Operation, Problem, Severity, one_line};
+use crate::problem::{Kind, Problem, Severity, one_line};
 use crate::run::{RunContext, SelectedLocation};
 use crate::scan::{CLOCK_TOLERANCE, FoundFile};
 use crate::store::BackupRow;
@@ -726,16 +726,7 @@ impl Logs {
                 history = resolved;
             }
         }
-        let all = |_: &Problem| true;
-        ctx.store.sync_problems(
-            Operation::Monitor,
-            Some(sel.id),
-            &outcome.problems,
-            &all,
-            ctx.now,
-        )?;
-        ctx.store
-            .record_gaps(Operation::Monitor, sel.id, &history, ctx.now)?;
+        crate::monitor::record_judgement(ctx, sel.id, &outcome.problems, &history)?;
         Ok(outcome)
     }
 }

@@ -89,10 +89,7 @@ impl Stamp {
     fn of(meta: &std::fs::Metadata) -> Stamp {
         Stamp {
             size: meta.len(),
-            mtime_ns: meta
-                .mtime()
-                .saturating_mul(1_000_000_000)
-                .saturating_add(meta.mtime_nsec()),
+            mtime_ns: crate::scan::mtime_ns(meta),
             dev: meta.dev(),
             ino: meta.ino(),
         }
