@@ -126,11 +126,7 @@ impl Cli {
         Request {
             operations: self.operations(),
             selection: Selection::of(self.location_name.as_deref(), self.location_id),
-            hosts: match (&self.host, self.fleet) {
-                (Some(name), _) => Hosts::One(name.clone()),
-                (None, true) => Hosts::Fleet,
-                (None, false) => Hosts::This,
-            },
+            hosts: Hosts::of(self.host.as_deref(), self.fleet),
             days: self.days,
             progress: !self.no_progress
                 && std::io::stderr().is_terminal()
@@ -293,11 +289,7 @@ fn usage_error(hint: Format, e: &clap::Error) -> i32 {
 
 fn check_config(cli: &Cli) -> i32 {
     let path = config::choose_path(cli.config.as_deref());
-    let errors = match config::load(&path) {
-        Err(e) => e.errors,
-        // A job log's query is checked against its database without running it.
-        Ok(config) => crate::source::job_log::check_config(&config),
-    };
+    let errors = workflow::check_config(&path);
     let (stdout, stderr) = output::check_config(cli.format, &path, &errors);
     if !stderr.is_empty() {
         warn(stderr.trim_end());

@@ -49,6 +49,17 @@ pub enum Hosts {
     One(String),
 }
 
+impl Hosts {
+    /// From `--host` and `--fleet` (clap refuses both at once).
+    pub fn of(host: Option<&str>, fleet: bool) -> Hosts {
+        match (host, fleet) {
+            (Some(name), _) => Hosts::One(name.to_string()),
+            (None, true) => Hosts::Fleet,
+            (None, false) => Hosts::This,
+        }
+    }
+}
+
 /// What the command line asked for, in the run's own terms.
 #[derive(Debug, Clone)]
 pub struct Request {
@@ -103,6 +114,15 @@ pub fn now() -> Result<DateTime<Utc>, String> {
             .map(|t| t.with_timezone(&Utc))
             .map_err(|e| format!("BACKUP_MONITOR_NOW=`{v}` is not an RFC 3339 time: {e}")),
         _ => Ok(Utc::now()),
+    }
+}
+
+/// `--check-config`: every error of the config file at `path` (empty: valid). A job
+/// log's query is also checked against its database, without running it.
+pub fn check_config(path: &std::path::Path) -> Vec<String> {
+    match crate::config::load(path) {
+        Err(e) => e.errors,
+        Ok(config) => crate::source::job_log::check_config(&config),
     }
 }
 

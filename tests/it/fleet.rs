@@ -388,5 +388,10 @@ fn fleet_status_covers_every_host_names_a_stopped_one_and_host_narrows() {
         run.stderr
     );
     // --fleet only widens --status.
-    assert_eq!(alpha.run(&["--monitor", "--fleet"]).code, 3);
+    let run = alpha.run(&["--monitor", "--fleet"]);
+    assert_eq!(run.code, 3);
+    assert!(run.stderr.contains("--status"), "{}", run.stderr);
+    let run = alpha.run(&["--check-alerts", "--host", "beta"]);
+    assert_eq!(run.code, 3);
+    assert!(run.stderr.contains("--status"), "{}", run.stderr);
 }
