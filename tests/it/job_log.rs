@@ -5,9 +5,8 @@
 //! runs read-only and `--check-config` checks its columns; the database password never
 //! reaches output, logs, reports or the store.
 
-use crate::common::{Workspace, ts};
+use crate::common::{TestDatabase, Workspace, test_pg_url, ts};
 use chrono::{DateTime, Duration, Utc};
-use std::sync::atomic::{AtomicU32, Ordering};
 
 const NOW: &str = "2026-11-25T12:00:00Z";
 
@@ -369,68 +368,25 @@ fn a_job_failing_every_run_opens_a_bounded_number_of_problems() {
 // PostgreSQL (with BM_TEST_PG_URL)
 
 /// A private database on the test server, dropped at the end.
-struct PgDb {
-    admin: String,
-    name: String,
-}
-
-static PG_SEQ: AtomicU32 = AtomicU32::new(0);
+/// A fresh database on the test server for one job log (the store's own helper).
+struct PgDb(TestDatabase);
 
 impl PgDb {
     fn create() -> Option<PgDb> {
-        let admin = match std::env::var("BM_TEST_PG_URL") {
-            Ok(url) => url,
-            Err(_) if std::env::var("CI").as_deref() == Ok("true") => {
-                panic!(
-                    "BM_TEST_PG_URL is not set in CI: run `eval \"$(scripts/test-postgres start)\"` first"
-                )
-            }
-            Err(_) => {
-                eprintln!(
-                    "skipping: BM_TEST_PG_URL is not set (eval \"$(scripts/test-postgres start)\" to run the PostgreSQL job-log tests)"
-                );
-                return None;
-            }
-        };
-        let name = format!(
-            "bm_joblog_{}_{}",
-            std::process::id(),
-            PG_SEQ.fetch_add(1, Ordering::SeqCst)
-        );
-        let mut c =
-            postgres::Client::connect(&admin, postgres::NoTls).expect("connect to BM_TEST_PG_URL");
-        c.batch_execute(&format!("DROP DATABASE IF EXISTS {name}"))
-            .and_then(|()| c.batch_execute(&format!("CREATE DATABASE {name}")))
-            .expect("create database");
-        Some(PgDb { admin, name })
+        test_pg_url()?;
+        Some(PgDb(TestDatabase::create()))
     }
 
     /// The database's URL with `password` in it (the test server trusts loopback, so
     /// any password connects; it must still never be shown).
     fn url(&self, password: &str) -> String {
-        let rest = self
-            .admin
-            .strip_prefix("postgresql://")
-            .expect("BM_TEST_PG_URL is postgresql://user@host:port/db");
-        let (user, rest) = rest.split_once('@').expect("user@host");
-        let host = rest.split('/').next().unwrap();
-        let user = user.split(':').next().unwrap();
-        format!("postgresql://{user}:{password}@{host}/{}", self.name)
+        let mut url = url::Url::parse(&self.0.url).expect("the test database's URL");
+        url.set_password(Some(password)).expect("a URL with a host");
+        url.to_string()
     }
 
     fn client(&self) -> postgres::Client {
-        postgres::Client::connect(&self.url("x"), postgres::NoTls).expect("connect")
-    }
-}
-
-impl Drop for PgDb {
-    fn drop(&mut self) {
-        if let Ok(mut c) = postgres::Client::connect(&self.admin, postgres::NoTls) {
-            let _ = c.batch_execute(&format!(
-                "DROP DATABASE IF EXISTS {} WITH (FORCE)",
-                self.name
-            ));
-        }
+        self.0.client()
     }
 }
 
