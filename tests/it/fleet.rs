@@ -1,7 +1,8 @@
 //! Many hosts, one PostgreSQL store, through the binary: each "machine" is a workspace of
 //! its own (its own config with a `host:`, its own temporary directory for the local lock
 //! file), all pointing at one fresh database on the test server (`BM_TEST_PG_URL`).
-//! Skipped when no test server is configured, except under CI.
+//! Skipped when no test server is configured, except under CI. The machine helpers here
+//! serve the other fleet test modules too.
 
 use crate::common::{TestDatabase, Workspace, test_pg_url, ts};
 use std::io::Read;
@@ -9,11 +10,11 @@ use std::net::TcpListener;
 use std::process::{Child, Stdio};
 use std::time::{Duration, Instant};
 
-const NOW: &str = "2026-11-21T12:00:00Z";
+pub(crate) const NOW: &str = "2026-11-21T12:00:00Z";
 
 /// One machine: host `host`, location `db` (empty unless a test writes backups) in its
 /// workspace, the store at `url`, `extra` appended to the config.
-fn machine(host: &str, url: &str, extra: &str) -> Workspace {
+pub(crate) fn machine(host: &str, url: &str, extra: &str) -> Workspace {
     let mut ws = Workspace::new();
     ws.pg = None; // the shared database below, not a workspace's own
     ws.now = Some(ts(NOW));
@@ -29,7 +30,7 @@ fn machine(host: &str, url: &str, extra: &str) -> Workspace {
 }
 
 /// A good backup in a machine's `db`, an hour old.
-fn backup(ws: &Workspace, name: &str) {
+pub(crate) fn backup(ws: &Workspace, name: &str) {
     ws.write_file(
         &format!("db/{name}"),
         b"-- dump\n",
@@ -37,7 +38,7 @@ fn backup(ws: &Workspace, name: &str) {
     );
 }
 
-fn spawn(ws: &Workspace, args: &[&str]) -> Child {
+pub(crate) fn spawn(ws: &Workspace, args: &[&str]) -> Child {
     let mut cmd = std::process::Command::new(assert_cmd::cargo::cargo_bin("backup-monitor"));
     cmd.current_dir(ws.dir.path())
         .env_remove("DATABASE_URL")
@@ -56,7 +57,7 @@ fn spawn(ws: &Workspace, args: &[&str]) -> Child {
     cmd.spawn().expect("spawn binary")
 }
 
-fn finish(child: Child) -> (i32, String, String) {
+pub(crate) fn finish(child: Child) -> (i32, String, String) {
     let out = child.wait_with_output().expect("wait");
     (
         out.status.code().unwrap_or(-1),
@@ -68,7 +69,7 @@ fn finish(child: Child) -> (i32, String, String) {
 /// A webhook endpoint that accepts connections and never answers: a run sending an
 /// alert there stays inside its run (holding its locks) until `alerts.timeout`. Returns
 /// the config lines and a receiver told of each connection.
-fn silent_webhook() -> (String, std::sync::mpsc::Receiver<()>) {
+pub(crate) fn silent_webhook() -> (String, std::sync::mpsc::Receiver<()>) {
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
     let port = listener.local_addr().unwrap().port();
     let (tx, rx) = std::sync::mpsc::channel();
