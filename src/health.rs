@@ -9,7 +9,7 @@ use crate::config::{Config, Location};
 use crate::outcome::Thresholds;
 use crate::problem::{Kind, Operation, Problem, Severity};
 use crate::run::RunContext;
-use crate::store::{BackupRow, DailyHealth, Store};
+use crate::store::{DailyHealth, Store};
 use anyhow::{Context, Result};
 use chrono::{DateTime, Utc};
 use std::collections::HashMap;
@@ -32,7 +32,8 @@ pub fn step(ctx: &RunContext, judge: bool) -> Result<HashMap<i64, Option<f64>>> 
     let mut scores = HashMap::new();
     for sel in &ctx.locations {
         let loc = sel.config;
-        let backups = ctx.store.backups_of(sel.id)?;
+        // Schedule judging needs only when each backup was made.
+        let timestamps = ctx.store.backup_timestamps(sel.id)?;
         let zeroed = ctx
             .store
             .open_problems(Some(&[Operation::Monitor]), Some(&[sel.id]))?
@@ -42,7 +43,7 @@ pub fn step(ctx: &RunContext, judge: bool) -> Result<HashMap<i64, Option<f64>>> 
             ctx.store,
             loc,
             sel.id,
-            &backups,
+            &timestamps,
             ctx.window_start(),
             ctx.now,
             zeroed,
@@ -121,19 +122,19 @@ pub struct Assessment {
     pub score: Option<f64>,
 }
 
-/// Score a location from the store. `unavailable_or_empty` forces 0.
+/// Score a location from the store and the times its backups were made (every backup
+/// ever recorded, deleted ones included). `unavailable_or_empty` forces 0.
 pub fn assess(
     store: &Store,
     loc: &Location,
     location_id: i64,
-    backups: &[BackupRow],
+    timestamps: &[DateTime<Utc>],
     window_start: DateTime<Utc>,
     now: DateTime<Utc>,
     unavailable_or_empty: bool,
 ) -> Result<Assessment> {
-    let timestamps: Vec<DateTime<Utc>> = backups.iter().map(|b| b.ts).collect();
     let oldest = timestamps.iter().min().copied();
-    let judged = loc.schedule.judge(window_start, now, oldest, &timestamps);
+    let judged = loc.schedule.judge(window_start, now, oldest, timestamps);
     let satisfied = judged.iter().filter(|j| j.satisfied).count() as u64;
     let (vp, vt) = store.verification_counts(location_id, window_start)?;
     let (rp, rt) = store.restore_counts(location_id, window_start)?;

@@ -121,8 +121,7 @@ fn monitor_location(ctx: &RunContext, sel: &SelectedLocation) -> Result<MonitorO
             );
             let backups = ctx.store.backups_of(sel.id)?;
             let unsettled = found.files.iter().filter(|f| !f.settled).count();
-            outcome.problems = judge(ctx, loc, &backups, unsettled, space);
-            gaps = missed(ctx, loc, &backups).1;
+            (outcome.problems, gaps) = judge(ctx, loc, &backups, unsettled, space);
             let accepted = ctx.store.accepted_deletions(sel.id)?;
             crate::lifecycle::drop_accepted_deletions(&mut outcome.problems, &backups, &accepted);
             outcome
@@ -163,15 +162,16 @@ fn unreadable_problem(loc: &Location, paths: &[String]) -> Option<Problem> {
     ))
 }
 
-/// Every monitor problem of one location, from what the store knows after the scan.
-/// `unsettled` counts the matching files the scan found still within `settle`.
+/// Every monitor problem of one location, from what the store knows after the scan, and
+/// the gaps of its window (for the record). `unsettled` counts the matching files the
+/// scan found still within `settle`.
 pub fn judge(
     ctx: &RunContext,
     loc: &Location,
     backups: &[BackupRow],
     unsettled: usize,
     space: Option<(u64, u64)>,
-) -> Vec<Problem> {
+) -> (Vec<Problem>, Vec<Problem>) {
     let name = loc.name.as_str();
     let now = ctx.now;
     let present: Vec<&BackupRow> = backups.iter().filter(|b| b.is_present()).collect();
@@ -179,7 +179,8 @@ pub fn judge(
     if present.is_empty() {
         problems.push(no_backups_problem(loc, backups, unsettled));
     }
-    problems.extend(missed(ctx, loc, backups).0);
+    let (overdue, gaps) = missed(ctx, loc, backups);
+    problems.extend(overdue);
     for b in &present {
         problems.extend(file_problems(loc, b, now));
     }
@@ -200,7 +201,7 @@ pub fn judge(
     if let Some(p) = disk_problem(loc, space) {
         problems.push(p);
     }
-    problems
+    (problems, gaps)
 }
 
 /// `no_backups` with a message that says what is true: nothing matches, or

@@ -19,10 +19,11 @@ pub fn location(
     health_score: Option<f64>,
     new_backups: u64,
 ) -> Result<LocationSummary> {
-    let present = ctx.store.present_backups(sel.id)?;
+    // The count and the newest row, not every row: a location may hold thousands.
+    let backups_present = ctx.store.present_count(sel.id)?;
+    let latest = ctx.store.latest_backup(sel.id)?;
+    let latest = latest.as_ref();
     let missing_slots = missing_slots(ctx, sel)?;
-    // present_backups is newest first.
-    let latest = present.first();
     Ok(LocationSummary {
         host: ctx.host.clone(),
         id: sel.id,
@@ -30,7 +31,7 @@ pub fn location(
         kind: sel.config.kind,
         status: Status::Ok,
         health_score: health_score.map(round3),
-        backups_present: present.len() as u64,
+        backups_present,
         new_backups,
         latest_backup: latest.map(|b| LatestBackup {
             path: b.path.clone(),

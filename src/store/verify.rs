@@ -66,8 +66,14 @@ impl Store {
         let mut count = 0;
         let tx = self.db.transaction()?;
         let now_s = to_unix(now);
-        // Verification rows go in many rows per statement (a round trip each on
-        // PostgreSQL), flushed every `INSERT_ROWS` while hashing goes on.
+        // On PostgreSQL many rows go in one statement (a round trip each), flushed every
+        // `INSERT_ROWS` while hashing goes on; SQLite, in-process, is fastest with one
+        // prepared single-row statement run again and again.
+        let per_statement = match self.backend() {
+            super::sql::Backend::Sqlite => 1,
+            super::sql::Backend::Postgres => INSERT_ROWS,
+        };
+        let mut statements = Statements::default();
         let mut pending: Vec<Value> = Vec::new();
         // (backup id, first checksum, its algorithm) of the backups hashed this run.
         let mut hashed: Vec<Value> = Vec::new();
@@ -86,8 +92,9 @@ impl Store {
                 Value::Int(v.duration_ms as i64),
                 v.detail.to_value(),
             ]);
-            if pending.len() >= INSERT_ROWS * 9 {
-                self.insert_verifications(&std::mem::take(&mut pending))?;
+            if pending.len() >= per_statement * 9 {
+                self.insert_verifications(&mut statements, &pending)?;
+                pending.clear();
             }
             if v.hashed {
                 let (algo, hex) = match &v.first_checksum {
@@ -97,22 +104,24 @@ impl Store {
                 // One backup twice in a batch: its first checksum must be in place
                 // before the second is weighed.
                 if !hashed_ids.insert(v.backup_id) {
-                    self.update_hashed(&std::mem::take(&mut hashed), now_s)?;
+                    self.update_hashed(&mut statements, &hashed, now_s)?;
+                    hashed.clear();
                     hashed_ids.clear();
                     hashed_ids.insert(v.backup_id);
                 }
                 hashed.extend([Value::Int(v.backup_id), hex.to_value(), algo.to_value()]);
-                if hashed.len() >= INSERT_ROWS * 3 {
-                    self.update_hashed(&std::mem::take(&mut hashed), now_s)?;
+                if hashed.len() >= per_statement * 3 {
+                    self.update_hashed(&mut statements, &hashed, now_s)?;
+                    hashed.clear();
                     hashed_ids.clear();
                 }
             }
         }
         if !pending.is_empty() {
-            self.insert_verifications(&pending)?;
+            self.insert_verifications(&mut statements, &pending)?;
         }
         if !hashed.is_empty() {
-            self.update_hashed(&hashed, now_s)?;
+            self.update_hashed(&mut statements, &hashed, now_s)?;
         }
         tx.commit()?;
         Ok(count)
@@ -121,54 +130,79 @@ impl Store {
     /// Mark backups hashed at `now_s`, three values each (id, checksum, algorithm), in
     /// one statement; a first checksum is recorded only where none is (trust on first
     /// use: every expression sees the row as it was before the update).
-    fn update_hashed(&self, values: &[Value], now_s: i64) -> Result<()> {
-        let rows: Vec<String> = (0..values.len() / 3)
-            .map(|i| {
-                let n = i * 3 + 1;
-                format!(
-                    "(CAST(?{} AS BIGINT), CAST(?{} AS TEXT), CAST(?{} AS TEXT))",
-                    n + 1,
-                    n + 2,
-                    n + 3
-                )
-            })
-            .collect();
-        let sql = format!(
-            "UPDATE backups SET last_verified_at = ?1,
-               checksum = COALESCE(checksum, v.column2),
-               checksum_algo = CASE WHEN checksum IS NULL AND v.column2 IS NOT NULL THEN v.column3 ELSE checksum_algo END,
-               checksum_at = CASE WHEN checksum IS NULL AND v.column2 IS NOT NULL THEN ?1 ELSE checksum_at END
-             FROM (VALUES {}) AS v WHERE backups.id = v.column1",
-            rows.join(", ")
-        );
+    fn update_hashed(&self, sql: &mut Statements, values: &[Value], now_s: i64) -> Result<()> {
         let now = Value::Int(now_s);
         let mut refs: Vec<&dyn ToValue> = vec![&now];
         refs.extend(values.iter().map(|v| v as &dyn ToValue));
-        self.db.execute(&sql, &refs)?;
+        self.db.execute(sql.hashed(values.len() / 3), &refs)?;
         Ok(())
     }
 
     /// Insert verification rows, nine values each, in one statement.
-    fn insert_verifications(&self, values: &[Value]) -> Result<()> {
-        let rows: Vec<String> = (0..values.len() / 9)
-            .map(|i| {
-                let n = i * 9;
-                format!(
-                    "({})",
-                    (n + 1..=n + 9)
-                        .map(|k| format!("?{k}"))
-                        .collect::<Vec<_>>()
-                        .join(", ")
-                )
-            })
-            .collect();
-        let sql = format!(
-            "INSERT INTO verifications (backup_id, run_id, at, method, algo, result, bytes, duration_ms, detail) VALUES {}",
-            rows.join(", ")
-        );
+    fn insert_verifications(&self, sql: &mut Statements, values: &[Value]) -> Result<()> {
         let refs: Vec<&dyn ToValue> = values.iter().map(|v| v as &dyn ToValue).collect();
-        self.db.execute(&sql, &refs)?;
+        self.db
+            .execute(sql.verifications(values.len() / 9), &refs)?;
         Ok(())
+    }
+}
+
+/// The text of the two statements of [`Store::record_verifications`] for a number of
+/// rows, written once per number (every full batch has the same).
+#[derive(Default)]
+struct Statements {
+    verifications: std::collections::HashMap<usize, String>,
+    hashed: std::collections::HashMap<usize, String>,
+}
+
+impl Statements {
+    fn verifications(&mut self, rows: usize) -> &str {
+        self.verifications.entry(rows).or_insert_with(|| {
+            let rows: Vec<String> = (0..rows)
+                .map(|i| {
+                    let n = i * 9;
+                    let marks: Vec<String> = (n + 1..=n + 9).map(|k| format!("?{k}")).collect();
+                    format!("({})", marks.join(", "))
+                })
+                .collect();
+            format!(
+                "INSERT INTO verifications (backup_id, run_id, at, method, algo, result, bytes, duration_ms, detail) VALUES {}",
+                rows.join(", ")
+            )
+        })
+    }
+
+    fn hashed(&mut self, rows: usize) -> &str {
+        self.hashed.entry(rows).or_insert_with(|| {
+            if rows == 1 {
+                // One row: by its key, not joined with a list (far cheaper on SQLite).
+                return "UPDATE backups SET last_verified_at = ?1,
+               checksum = COALESCE(checksum, CAST(?3 AS TEXT)),
+               checksum_algo = CASE WHEN checksum IS NULL AND ?3 IS NOT NULL THEN CAST(?4 AS TEXT) ELSE checksum_algo END,
+               checksum_at = CASE WHEN checksum IS NULL AND ?3 IS NOT NULL THEN ?1 ELSE checksum_at END
+             WHERE id = CAST(?2 AS BIGINT)"
+                    .to_string();
+            }
+            let rows: Vec<String> = (0..rows)
+                .map(|i| {
+                    let n = i * 3 + 1;
+                    format!(
+                        "(CAST(?{} AS BIGINT), CAST(?{} AS TEXT), CAST(?{} AS TEXT))",
+                        n + 1,
+                        n + 2,
+                        n + 3
+                    )
+                })
+                .collect();
+            format!(
+                "UPDATE backups SET last_verified_at = ?1,
+               checksum = COALESCE(checksum, v.column2),
+               checksum_algo = CASE WHEN checksum IS NULL AND v.column2 IS NOT NULL THEN v.column3 ELSE checksum_algo END,
+               checksum_at = CASE WHEN checksum IS NULL AND v.column2 IS NOT NULL THEN ?1 ELSE checksum_at END
+             FROM (VALUES {}) AS v WHERE backups.id = v.column1",
+                rows.join(", ")
+            )
+        })
     }
 }
 
