@@ -9,8 +9,8 @@ use crate::config::{Config, Location};
 use crate::outcome::Thresholds;
 use crate::problem::{Kind, Operation, Problem, Severity};
 use crate::run::RunContext;
-use crate::store::{DailyHealth, Store};
-use anyhow::{Context, Result};
+use crate::store::{DailyHealth, JudgedCounts, Store};
+use anyhow::Result;
 use chrono::{DateTime, Utc};
 use std::collections::HashMap;
 
@@ -30,25 +30,29 @@ pub fn step(ctx: &RunContext, judge: bool) -> Result<HashMap<i64, Option<f64>>> 
     let t = thresholds(ctx.config);
     let today = ctx.today();
     let mut scores = HashMap::new();
+    let ids: Vec<i64> = ctx.locations.iter().map(|s| s.id).collect();
+    let counts = ctx.store.judged_counts(&ids, ctx.window_start())?;
+    // A location that cannot be read or holds no backups scores 0.
+    let zeroed: std::collections::HashSet<i64> = ctx
+        .store
+        .open_problems(Some(&[Operation::Monitor]), Some(&ids))?
+        .iter()
+        .filter(|p| matches!(p.problem.kind, Kind::LocationUnavailable | Kind::NoBackups))
+        .filter_map(|p| p.location_id)
+        .collect();
     for sel in &ctx.locations {
         let loc = sel.config;
         // Schedule judging needs only when each backup was made.
         let timestamps = ctx.store.backup_timestamps(sel.id)?;
-        let zeroed = ctx
-            .store
-            .open_problems(Some(&[Operation::Monitor]), Some(&[sel.id]))?
-            .iter()
-            .any(|p| matches!(p.problem.kind, Kind::LocationUnavailable | Kind::NoBackups));
+        let zeroed = zeroed.contains(&sel.id);
         let assessment = assess(
-            ctx.store,
             loc,
-            sel.id,
+            counts.get(&sel.id).copied().unwrap_or_default(),
             &timestamps,
             ctx.window_start(),
             ctx.now,
             zeroed,
-        )
-        .with_context(|| format!("scoring location {}", loc.name))?;
+        );
         ctx.store
             .record_daily_health(sel.id, &today, &assessment.daily(&today), ctx.now)?;
         if judge {
@@ -122,22 +126,22 @@ pub struct Assessment {
     pub score: Option<f64>,
 }
 
-/// Score a location from the store and the times its backups were made (every backup
+/// Score a location from its judged verification and restore counts in the window and
+/// the times its backups were made (every backup
 /// ever recorded, deleted ones included). `unavailable_or_empty` forces 0.
 pub fn assess(
-    store: &Store,
     loc: &Location,
-    location_id: i64,
+    counts: JudgedCounts,
     timestamps: &[DateTime<Utc>],
     window_start: DateTime<Utc>,
     now: DateTime<Utc>,
     unavailable_or_empty: bool,
-) -> Result<Assessment> {
+) -> Assessment {
     let oldest = timestamps.iter().min().copied();
     let judged = loc.schedule.judge(window_start, now, oldest, timestamps);
     let satisfied = judged.iter().filter(|j| j.satisfied).count() as u64;
-    let (vp, vt) = store.verification_counts(location_id, window_start)?;
-    let (rp, rt) = store.restore_counts(location_id, window_start)?;
+    let (vp, vt) = counts.verifications;
+    let (rp, rt) = counts.restore_tests;
     let components = Components {
         backup_rate: rate(satisfied, judged.len() as u64),
         verify_rate: rate(vp, vt),
@@ -148,7 +152,7 @@ pub fn assess(
     } else {
         score(components)
     };
-    Ok(Assessment { components, score })
+    Assessment { components, score }
 }
 
 impl Assessment {

@@ -29,7 +29,7 @@ mod verify;
 pub use alerts::{AlertDelivery, AlertRow, Event};
 pub use backups::{BackupRow, ScanSync};
 pub use fleet::FleetLocation;
-pub use health::DailyHealth;
+pub use health::{DailyHealth, JudgedCounts};
 pub use lifecycle::{ActionEntry, StoredSilence};
 pub use pg::{PgTarget, fnv1a, is_postgres_url};
 pub use problems::StoredProblem;

@@ -67,7 +67,7 @@ pub struct DailyScore {
     pub score: Option<f64>,
 }
 
-fn placeholders(n: usize, first: usize) -> String {
+pub(super) fn placeholders(n: usize, first: usize) -> String {
     (first..first + n)
         .map(|i| format!("?{i}"))
         .collect::<Vec<_>>()

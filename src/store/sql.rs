@@ -325,6 +325,37 @@ pub enum Backend {
 pub(crate) struct PgConn {
     pub client: postgres::Client,
     cache: HashMap<String, postgres::Statement>,
+    tx: PgTx,
+}
+
+/// Where a PostgreSQL connection stands in a [`Tx`]. `BEGIN` is sent only before the
+/// transaction's first statement that writes or locks: a transaction that only read (the
+/// common case of a nightly run with nothing new) costs no round trips for `BEGIN` and
+/// `COMMIT`. Under PostgreSQL's read committed isolation each statement sees what was
+/// committed when it started, in a transaction or not, so reading before `BEGIN` changes
+/// nothing the reads can see.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum PgTx {
+    None,
+    Pending,
+    Open,
+}
+
+/// Whether a statement must run inside the transaction's `BEGIN`: everything but a
+/// plain `SELECT` (one that neither locks rows nor takes an advisory lock).
+fn writes_or_locks(sql: &str) -> bool {
+    let head = sql.trim_start();
+    let select = head
+        .get(..6)
+        .is_some_and(|h| h.eq_ignore_ascii_case("select"));
+    if !select {
+        return true;
+    }
+    let upper = sql.to_ascii_uppercase();
+    upper.contains(" FOR UPDATE")
+        || upper.contains(" FOR SHARE")
+        || upper.contains(" FOR NO KEY")
+        || upper.contains("ADVISORY")
 }
 
 impl PgConn {
@@ -332,7 +363,27 @@ impl PgConn {
         PgConn {
             client,
             cache: HashMap::new(),
+            tx: PgTx::None,
         }
+    }
+
+    /// Send the pending `BEGIN` if `sql` needs it.
+    fn before(&mut self, sql: &str) -> SqlResult<()> {
+        if self.tx == PgTx::Pending && writes_or_locks(sql) {
+            self.client.batch_execute("BEGIN")?;
+            self.tx = PgTx::Open;
+        }
+        Ok(())
+    }
+
+    /// End the transaction: `COMMIT` or `ROLLBACK` if `BEGIN` was sent.
+    fn end(&mut self, how: &str) -> SqlResult<()> {
+        let open = self.tx == PgTx::Open;
+        self.tx = PgTx::None;
+        if open {
+            self.client.batch_execute(how)?;
+        }
+        Ok(())
     }
 
     fn statement(&mut self, sql: &str) -> SqlResult<postgres::Statement> {
@@ -390,6 +441,7 @@ impl Db {
             }
             Db::Postgres(pg) => {
                 let mut pg = pg.borrow_mut();
+                pg.before(sql)?;
                 let stmt = pg.statement(sql)?;
                 let vals = pg_values(params);
                 let args: Vec<PgParam> = vals.iter().map(|v| PgParam(v.as_value_ref())).collect();
@@ -425,6 +477,7 @@ impl Db {
                 // The connection is free again before the rows are handed on.
                 let rows = {
                     let mut pg = pg.borrow_mut();
+                    pg.before(sql)?;
                     let stmt = pg.statement(sql)?;
                     let vals = pg_values(params);
                     let args: Vec<PgParam> =
@@ -477,17 +530,32 @@ impl Db {
     pub fn batch(&self, sql: &str) -> SqlResult<()> {
         match self {
             Db::Sqlite(c) => Ok(c.execute_batch(&to_sqlite(sql))?),
-            Db::Postgres(pg) => Ok(pg.borrow_mut().client.batch_execute(sql)?),
+            Db::Postgres(pg) => {
+                let mut pg = pg.borrow_mut();
+                pg.before(sql)?;
+                Ok(pg.client.batch_execute(sql)?)
+            }
         }
     }
 
-    /// Begin a transaction; it rolls back unless committed.
+    /// Begin a transaction; it rolls back unless committed. On PostgreSQL `BEGIN` waits
+    /// for the first statement that writes or locks (see [`PgTx`]).
     pub fn transaction(&self) -> SqlResult<Tx<'_>> {
-        self.batch("BEGIN")?;
+        match self {
+            Db::Sqlite(c) => c.execute_batch("BEGIN")?,
+            Db::Postgres(pg) => pg.borrow_mut().tx = PgTx::Pending,
+        }
         Ok(Tx {
             db: self,
             done: false,
         })
+    }
+
+    fn end_transaction(&self, how: &str) -> SqlResult<()> {
+        match self {
+            Db::Sqlite(c) => Ok(c.execute_batch(how)?),
+            Db::Postgres(pg) => pg.borrow_mut().end(how),
+        }
     }
 }
 
@@ -501,14 +569,14 @@ pub(crate) struct Tx<'a> {
 impl Tx<'_> {
     pub fn commit(mut self) -> SqlResult<()> {
         self.done = true;
-        self.db.batch("COMMIT")
+        self.db.end_transaction("COMMIT")
     }
 }
 
 impl Drop for Tx<'_> {
     fn drop(&mut self) {
         if !self.done {
-            let _ = self.db.batch("ROLLBACK");
+            let _ = self.db.end_transaction("ROLLBACK");
         }
     }
 }
@@ -671,6 +739,23 @@ mod tests {
     use super::*;
 
     #[test]
+    fn only_plain_selects_wait_for_a_pending_begin() {
+        assert!(!writes_or_locks("SELECT a FROM t WHERE b = ?1"));
+        assert!(!writes_or_locks("  select count(*) from t"));
+        assert!(writes_or_locks("INSERT INTO t (a) VALUES (?1)"));
+        assert!(writes_or_locks("UPDATE t SET a = 1"));
+        assert!(writes_or_locks(
+            "WITH x AS (DELETE FROM t RETURNING a) SELECT a FROM x"
+        ));
+        assert!(writes_or_locks(
+            "SELECT id FROM alerts WHERE a = 1 FOR UPDATE SKIP LOCKED"
+        ));
+        assert!(writes_or_locks(
+            "SELECT pg_advisory_xact_lock(?1::integer, 0)"
+        ));
+    }
+
+    #[test]
     fn placeholders_are_rewritten_outside_literals_identifiers_and_comments() {
         assert_eq!(
             to_postgres("SELECT a FROM t WHERE b = ?1 AND c IN (?2, ?10)"),
@@ -741,5 +826,38 @@ mod tests {
             .query_map(sql, params![1i64], |r| r.get::<i64>(1))
             .unwrap_err();
         assert!(matches!(err, SqlError::Convert { column: 1, .. }), "{err}");
+    }
+
+    #[test]
+    fn a_transaction_commits_or_rolls_back_its_writes_whenever_begin_was_sent() {
+        // On PostgreSQL too with BM_TEST_STORE=postgres (where BEGIN waits for a write).
+        let (_guard, store) = crate::store::test_store();
+        let db = &store.db;
+        db.batch("CREATE TABLE t (a BIGINT)").unwrap();
+        let count = || {
+            db.query_row("SELECT COUNT(*) FROM t", &[])
+                .unwrap()
+                .get::<i64>(0)
+                .unwrap()
+        };
+        // Read, write, dropped: nothing stays.
+        {
+            let _tx = db.transaction().unwrap();
+            assert_eq!(count(), 0);
+            db.execute("INSERT INTO t VALUES (1)", &[]).unwrap();
+            assert_eq!(count(), 1);
+        }
+        assert_eq!(count(), 0);
+        // Only read, committed: fine, and the next transaction starts clean.
+        let tx = db.transaction().unwrap();
+        assert_eq!(count(), 0);
+        tx.commit().unwrap();
+        let tx = db.transaction().unwrap();
+        db.execute("INSERT INTO t VALUES (2)", &[]).unwrap();
+        tx.commit().unwrap();
+        assert_eq!(count(), 1);
+        // Outside a transaction, statements commit at once.
+        db.execute("INSERT INTO t VALUES (3)", &[]).unwrap();
+        assert_eq!(count(), 2);
     }
 }
