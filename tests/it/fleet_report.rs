@@ -190,8 +190,8 @@ fn host_narrows_the_fleet_report_and_stored_missing_slots_reach_the_fleet_status
     let db = TestDatabase::create();
     let (alpha, beta, gamma) = fleet(&db);
 
-    let run = alpha.run(&["--report", "--host", "beta"]);
-    assert_eq!(run.code, 0, "{}", run.stderr);
+    let run = alpha.run(&["--monitor", "--report", "--host", "beta"]);
+    assert_eq!(run.code, 0, "alpha's own exit code: {}", run.stderr);
     let report = json_file(&alpha, "reports/fleet_beta_latest.json");
     assert_eq!(report["fleet"], false);
     let hosts: Vec<&str> = rows(&report, "locations")
@@ -208,7 +208,7 @@ fn host_narrows_the_fleet_report_and_stored_missing_slots_reach_the_fleet_status
     assert!(alpha.path("metrics/bm-fleet_beta.prom").exists());
     assert!(!alpha.path("reports/fleet_latest.json").exists());
 
-    let run = alpha.run(&["--report", "--host", "zeta"]);
+    let run = alpha.run(&["--monitor", "--report", "--host", "zeta"]);
     assert_eq!(run.code, 3);
     assert!(
         run.stderr.contains("zeta") && run.stderr.contains("alpha, beta, gamma"),
