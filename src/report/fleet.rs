@@ -571,16 +571,19 @@ pub fn run(
             ReportFormat::Csv => "csv",
             ReportFormat::Json => "json",
         };
+        // Only the HTML differs between the two copies (the latest one reloads itself).
+        let mut once: Option<Vec<u8>> = None;
         for (live, name) in [
             (false, format!("{stem}_health_{stamp}.{ext}")),
             (true, format!("{stem}_latest.{ext}")),
         ] {
-            let bytes = match format {
-                ReportFormat::Html => {
+            let bytes = match (format, &once) {
+                (ReportFormat::Html, _) => {
                     html.render_template("fleet_report.html", &view(&report, live))
                 }
-                ReportFormat::Csv => csv(&report),
-                ReportFormat::Json => serde_json::to_vec_pretty(&report)
+                (_, Some(bytes)) => Ok(bytes.clone()),
+                (ReportFormat::Csv, None) => csv(&report),
+                (ReportFormat::Json, None) => serde_json::to_vec_pretty(&report)
                     .map(|mut v| {
                         v.push(b'\n');
                         v
@@ -589,6 +592,7 @@ pub fn run(
             }
             .with_context(|| format!("rendering the fleet {ext} report"))?;
             staged.push(Staged::write(&dir.join(name), &bytes)?);
+            once = Some(bytes);
         }
     }
     let mut written = commit_all(staged)?;
