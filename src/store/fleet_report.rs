@@ -342,6 +342,28 @@ mod tests {
     }
 
     #[test]
+    fn a_store_not_yet_migrated_to_states_reads_as_having_none() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("old.db");
+        let conn = rusqlite::Connection::open(&path).unwrap();
+        for sql in &schema::MIGRATIONS[..schema::STATES_SCHEMA.0 - 1] {
+            conn.execute_batch(sql).unwrap();
+        }
+        conn.execute_batch(
+            "INSERT INTO locations (host, name, path, kind, created_at) VALUES ('web1', 'db', '/db', 'database', 1);
+             PRAGMA user_version = 5;",
+        )
+        .unwrap();
+        drop(conn);
+        // --status reads an older store as it is, without migrating it.
+        let mut store = Store::open_read_only_as(&path, "web1").unwrap().unwrap();
+        store.set_view(View::Fleet);
+        let states = store.location_states().unwrap();
+        assert_eq!(states.len(), 1);
+        assert!(states.values().all(|s| s.state.is_none()));
+    }
+
+    #[test]
     fn window_figures_count_backups_and_failures_per_location() {
         let (_db, mut store, a) = crate::store::store_with_location("db", "database");
         let file = |path: &str, ts: i64| crate::scan::FoundFile {

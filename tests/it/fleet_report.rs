@@ -243,3 +243,52 @@ fn host_narrows_the_fleet_report_and_stored_missing_slots_reach_the_fleet_status
         own["locations"][0]["missing_slots"]
     );
 }
+
+#[test]
+fn on_a_single_hosts_store_the_fleet_report_is_that_host_and_its_own_textfile_stays() {
+    // Whatever the engine (SQLite unless the suite runs on PostgreSQL).
+    let mut ws = Workspace::new();
+    ws.now = Some(ts(NOW));
+    ws.write_config(&format!(
+        "host: solo\ntimezone: UTC\nlogging: {{ file: null }}\n\
+         backups:\n  locations:\n    - {{ name: db, path: db, type: database, min_free_space: 0 }}\n{REPORTING}"
+    ));
+    ws.write_file(
+        "db/db_20261121_110000.sql",
+        b"-- dump\n",
+        ts(NOW) - chrono::Duration::hours(1),
+    );
+    assert_eq!(ws.run(&["--monitor", "--report"]).code, 0);
+    let own = std::fs::read_to_string(ws.path("metrics/bm.prom")).unwrap();
+    let run = ws.run(&["--monitor", "--report", "--fleet"]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    // Both reports side by side; the host's own textfile as its last run wrote it.
+    assert!(ws.path("reports/latest.html").exists());
+    assert!(ws.path("reports/fleet_latest.html").exists());
+    // (The disk figures are the test machine's, which other work changes meanwhile.)
+    let steady = |text: &str| -> Vec<String> {
+        text.lines()
+            .filter(|l| {
+                !l.starts_with("backup_monitor_disk_free")
+                    && !l.starts_with("backup_monitor_backups_until_full")
+            })
+            .map(String::from)
+            .collect()
+    };
+    let after = std::fs::read_to_string(ws.path("metrics/bm.prom")).unwrap();
+    assert_eq!(
+        steady(&own),
+        steady(&after),
+        "the host's own textfile is unchanged by --fleet"
+    );
+    let report = json_file(&ws, "reports/fleet_latest.json");
+    assert_eq!(report["locations"][0]["host"], "solo");
+    assert_eq!(report["locations"][0]["backups_present"], 1);
+    assert_eq!(report["locations"][0]["schedule"], "daily");
+    let fleet = std::fs::read_to_string(ws.path("metrics/bm-fleet.prom")).unwrap();
+    assert!(
+        fleet.contains("backup_monitor_backups_present{host=\"solo\",location=\"db\"} 1"),
+        "{fleet}"
+    );
+    assert!(fleet.contains("backup_monitor_last_run_timestamp_seconds{host=\"solo\"} "));
+}
