@@ -212,7 +212,7 @@ pub fn main() -> i32 {
         use clap::CommandFactory;
         let e = Cli::command().error(
             clap::error::ErrorKind::ArgumentConflict,
-            "--fleet and --host go with --status or --report only (a run judges and alerts its own host's locations)",
+            "--fleet and --host go with --status or --report, not with --check-alerts (a run judges and alerts its own host's locations)",
         );
         return usage_error(hint, &e);
     }
