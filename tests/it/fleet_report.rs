@@ -46,7 +46,12 @@ fn rows<'a>(doc: &'a Value, key: &str) -> &'a Vec<Value> {
 fn the_fleet_report_covers_every_host_with_an_overview_sections_and_a_labelled_textfile() {
     let Some(_) = test_pg_url() else { return };
     let db = TestDatabase::create();
-    let (alpha, _beta, _gamma) = fleet(&db);
+    let (alpha, beta, _gamma) = fleet(&db);
+    // beta's people acknowledge its missed slots.
+    let (_, own) = beta.run_json(&["--status"]);
+    let acked = own["problems"][0]["id"].as_i64().unwrap().to_string();
+    let run = beta.run(&["--ack", &acked, "--reason", "backup server moved"]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
     // A normal recorded run of alpha (its own monitor, its own exit code); the report widens.
     let (run, doc) = alpha.run_json(&["--monitor", "--report", "--fleet"]);
     assert_eq!(run.code, 0, "alpha itself is fine: {}", run.stderr);
@@ -118,6 +123,13 @@ fn the_fleet_report_covers_every_host_with_an_overview_sections_and_a_labelled_t
     assert_eq!(stale.len(), 1, "{report:#}");
     assert_eq!(stale[0]["host"], "gamma");
     assert_eq!(rows(&report, "hosts")[2]["stale"], true);
+    let marked: Vec<&Value> = rows(&report, "problems")
+        .iter()
+        .filter(|p| p["acknowledged"] == true)
+        .collect();
+    assert_eq!(marked.len(), 1, "{report:#}");
+    assert_eq!(marked[0]["host"], "beta");
+    assert_eq!(marked[0]["id"].as_i64().unwrap().to_string(), acked);
     assert_eq!(rows(&report, "hosts")[0]["stale"], false);
 
     // HTML: the overview links each host's section.
@@ -133,6 +145,10 @@ fn the_fleet_report_covers_every_host_with_an_overview_sections_and_a_labelled_t
     }
     assert!(
         html.contains("monitor_stale") && html.contains("is backup-monitor still running on gamma")
+    );
+    assert!(
+        html.contains(&format!("#{acked} <em>(acknowledged)</em>")),
+        "beta's acknowledged problem is marked"
     );
 
     // CSV: one row per location, with its host.
