@@ -262,11 +262,13 @@ fn host_narrows_the_fleet_report_and_stored_missing_slots_reach_the_fleet_status
 
 #[test]
 fn on_a_single_hosts_store_the_fleet_report_is_that_host_and_its_own_textfile_stays() {
+    // A host name is text from a config: escaped in the HTML, kept in the JSON.
+    const HOST: &str = "solo<b>";
     // Whatever the engine (SQLite unless the suite runs on PostgreSQL).
     let mut ws = Workspace::new();
     ws.now = Some(ts(NOW));
     ws.write_config(&format!(
-        "host: solo\ntimezone: UTC\nlogging: {{ file: null }}\n\
+        "host: \"{HOST}\"\ntimezone: UTC\nlogging: {{ file: null }}\n\
          backups:\n  locations:\n    - {{ name: db, path: db, type: database, min_free_space: 0 }}\n{REPORTING}"
     ));
     ws.write_file(
@@ -298,13 +300,18 @@ fn on_a_single_hosts_store_the_fleet_report_is_that_host_and_its_own_textfile_st
         "the host's own textfile is unchanged by --fleet"
     );
     let report = json_file(&ws, "reports/fleet_latest.json");
-    assert_eq!(report["locations"][0]["host"], "solo");
+    assert_eq!(report["locations"][0]["host"], HOST);
+    let html = std::fs::read_to_string(ws.path("reports/fleet_latest.html")).unwrap();
+    assert!(
+        html.contains("solo&lt;b&gt;") && !html.contains(HOST),
+        "{html}"
+    );
     assert_eq!(report["locations"][0]["backups_present"], 1);
     assert_eq!(report["locations"][0]["schedule"], "daily");
     let fleet = std::fs::read_to_string(ws.path("metrics/bm-fleet.prom")).unwrap();
     assert!(
-        fleet.contains("backup_monitor_backups_present{host=\"solo\",location=\"db\"} 1"),
+        fleet.contains("backup_monitor_backups_present{host=\"solo<b>\",location=\"db\"} 1"),
         "{fleet}"
     );
-    assert!(fleet.contains("backup_monitor_last_run_timestamp_seconds{host=\"solo\"} "));
+    assert!(fleet.contains("backup_monitor_last_run_timestamp_seconds{host=\"solo<b>\"} "));
 }
