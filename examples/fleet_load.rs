@@ -4,11 +4,14 @@
 //! `fleet_load URL HOSTS LOCATIONS DAYS THREADS`: HOSTS hosts (`bench0000`, …), each
 //! with LOCATIONS locations and one backup a day for DAYS days, written as one run per
 //! host and day: the scan, a first-sight verification of the new backup, the day's
-//! health figures and the problems sync. Prints the time it took.
+//! health figures and the problems sync; then the state its last run stores for the
+//! fleet views. Prints the time it took.
 
 use backup_monitor::problem::Operation;
 use backup_monitor::scan::FoundFile;
-use backup_monitor::store::{DailyHealth, PgTarget, Store, Verification, VerifyResult};
+use backup_monitor::store::{
+    DailyHealth, LocationState, PgTarget, Store, Verification, VerifyResult,
+};
 use backup_monitor::timestamp::TimestampSource;
 use chrono::{Duration, TimeZone, Utc};
 use std::time::Instant;
@@ -128,6 +131,21 @@ fn load_host(
             )?;
         }
         store.finish_run(run, 0, now + Duration::minutes(5))?;
+    }
+    // What each host's last run stores for the fleet views: a daily schedule kept.
+    let last = start + Duration::days(days - 1) + Duration::hours(1);
+    let state = LocationState {
+        schedule: "daily".into(),
+        mark: "d".into(),
+        window_days: 7,
+        due_slots: 7,
+        satisfied_slots: 7,
+        age_thresholds: Some((2 * 86_400, 3 * 86_400)),
+        expected_interval: Some(86_400),
+        ..LocationState::default()
+    };
+    for &loc in &ids {
+        store.record_location_state(loc, &state, last)?;
     }
     Ok(())
 }

@@ -66,7 +66,7 @@ pub struct Request {
     /// In the order they run; `[Status]` alone for `--status`.
     pub operations: Vec<Operation>,
     pub selection: Selection,
-    /// `--fleet` / `--host NAME` (only with `--status`).
+    /// `--fleet` / `--host NAME` (with `--status` and `--report`).
     pub hosts: Hosts,
     /// The analysis window in days (`--days`); None: `monitoring.window_days`.
     pub days: Option<u32>,
@@ -288,11 +288,16 @@ fn operations(
     }
     outcome.overall_health = overall(&scores);
     scope(&ctx, &mut outcome).map_err(e)?;
+    report::fleet::record_states(&ctx, &outcome).map_err(e)?;
     let mut report_failure = None;
     if ops.contains(&Operation::Report) {
         // A report that cannot be written (disk full, permissions) must not keep the
         // alerts from going out: the run still fails (exit 3), after them.
-        match report::run(&ctx, &outcome) {
+        let written = match &request.hosts {
+            Hosts::This => report::run(&ctx, &outcome),
+            hosts => fleet_report(&ctx, request, hosts),
+        };
+        match written {
             Ok(written) => outcome.reports = written,
             Err(err) => report_failure = Some(err),
         }
@@ -446,24 +451,59 @@ fn status(config: &Config, request: &Request, now: DateTime<Utc>) -> Judged<Outc
     Ok(outcome)
 }
 
-/// `--status --fleet` / `--status --host NAME`: the stored state of every location of
-/// those hosts, read-only, from the store alone (the other hosts' configs are not here):
-/// status, health, last checked, newest backup, open problems, and `monitor_stale` for
-/// each location its host stopped checking.
+/// `--status --fleet` / `--status --host NAME`: the fleet's stored state, read-only.
 fn fleet_status(config: &Config, request: &Request, now: DateTime<Utc>) -> Judged<Outcome> {
-    use crate::store::View;
     let e = CannotJudge::from_error;
-    let mut outcome = Outcome::new(now, vec![Operation::Status]);
-    outcome.thresholds = health::thresholds(config);
-    let Some(mut store) = Store::connect_read_only(config).map_err(e)? else {
+    let Some(store) = fleet_store(config, &request.hosts).map_err(e)? else {
         return Err(CannotJudge::new(
             "no store yet; run backup-monitor --monitor first".into(),
         ));
     };
-    store.set_view(match &request.hosts {
-        Hosts::One(name) => View::Host(name.clone()),
-        _ => View::Fleet,
-    });
+    let mut outcome = fleet_outcome(config, request, &store, now)?;
+    outcome.last_run = store.last_finished_run().map_err(e)?;
+    outcome.open_alerts = Some(Vec::new());
+    Ok(outcome)
+}
+
+/// `--report --fleet` / `--report --host NAME` in a recorded run: the fleet's state on a
+/// connection of its own (the run's reads stay this host's), then its report.
+fn fleet_report(
+    ctx: &RunContext,
+    request: &Request,
+    hosts: &Hosts,
+) -> anyhow::Result<Vec<std::path::PathBuf>> {
+    let store = fleet_store(ctx.config, hosts)?
+        .ok_or_else(|| anyhow::anyhow!("the store cannot be read for the fleet report"))?;
+    let fleet = fleet_outcome(ctx.config, request, &store, ctx.now)?;
+    report::fleet::run(ctx, &store, &fleet, hosts)
+}
+
+/// The store read-only, its reads widened to `hosts`; None when there is none yet.
+fn fleet_store(config: &Config, hosts: &Hosts) -> anyhow::Result<Option<Store>> {
+    use crate::store::View;
+    let mut store = Store::connect_read_only(config)?;
+    if let Some(store) = &mut store {
+        store.set_view(match hosts {
+            Hosts::One(name) => View::Host(name.clone()),
+            _ => View::Fleet,
+        });
+    }
+    Ok(store)
+}
+
+/// The stored state of every location of the hosts in `store`'s view, from the store
+/// alone (the other hosts' configs are not here): status, health, last checked, newest
+/// backup, the missing slots its host stored, open problems, and `monitor_stale` for
+/// each location its host stopped checking.
+pub(crate) fn fleet_outcome(
+    config: &Config,
+    request: &Request,
+    store: &Store,
+    now: DateTime<Utc>,
+) -> Judged<Outcome> {
+    let e = CannotJudge::from_error;
+    let mut outcome = Outcome::new(now, vec![Operation::Status]);
+    outcome.thresholds = health::thresholds(config);
     let rows = store.fleet_locations().map_err(e)?;
     if let Hosts::One(name) = &request.hosts
         && rows.is_empty()
@@ -480,7 +520,7 @@ fn fleet_status(config: &Config, request: &Request, now: DateTime<Utc>) -> Judge
     }
     let ctx = RunContext {
         config,
-        store: &store,
+        store,
         now,
         run_id: 0,
         host: config.host.clone(),
@@ -489,6 +529,7 @@ fn fleet_status(config: &Config, request: &Request, now: DateTime<Utc>) -> Judge
         days: request.days.unwrap_or(config.monitoring.window_days),
         progress: false,
     };
+    let states = store.location_states().map_err(e)?;
     let rows: Vec<_> = rows
         .into_iter()
         .filter(|l| match &request.selection {
@@ -500,6 +541,7 @@ fn fleet_status(config: &Config, request: &Request, now: DateTime<Utc>) -> Judge
     let mut scores = HashMap::new();
     for l in &rows {
         scores.insert(l.id, l.score);
+        let state = states.get(&l.id).and_then(|s| s.state.as_ref());
         outcome.locations.push(crate::outcome::LocationSummary {
             host: l.host.clone(),
             id: l.id,
@@ -521,14 +563,20 @@ fn fleet_status(config: &Config, request: &Request, now: DateTime<Utc>) -> Judge
                 .latest
                 .as_ref()
                 .map(|(_, ts, _)| (now - *ts).num_seconds()),
-            missing_slots: Vec::new(),
-            age_thresholds: None,
+            // Stored by the location's own host, which knows its schedule.
+            missing_slots: state.map_or_else(Vec::new, |s| {
+                let tz = ctx.tz();
+                let slot =
+                    |t: &i64| crate::problem::SlotStart::new(crate::store::from_unix(*t), &tz);
+                s.missing_slots.iter().map(slot).collect()
+            }),
+            age_thresholds: state.and_then(|s| s.age_thresholds),
             last_checked: l.last_scan_at.map(|t| ctx.local_rfc3339(t)),
         });
     }
     outcome.overall_health = overall(&scores);
     let ids: Vec<i64> = rows.iter().map(|l| l.id).collect();
-    let marks = Marks::load(&store).map_err(e)?;
+    let marks = Marks::load(store).map_err(e)?;
     outcome.problems = store
         .open_problems(None, Some(&ids))
         .map_err(e)?
@@ -580,7 +628,5 @@ fn fleet_status(config: &Config, request: &Request, now: DateTime<Utc>) -> Judge
     }
     settle_status(&mut outcome);
     outcome.host = config.host.clone();
-    outcome.last_run = store.last_finished_run().map_err(e)?;
-    outcome.open_alerts = Some(Vec::new());
     Ok(outcome)
 }

@@ -10,7 +10,8 @@
 #      (examples/fleet_load.rs: one run per host and day: scan, first-sight verification,
 #      health, problems), 4 writers at once;
 #   2. runs 50 hosts' --monitor --verify at once through the binary, all must succeed;
-#   3. times the fleet --status (target 2 s) with its peak RSS;
+#   3. times the fleet --status (target 2 s) and the fleet --report (target 10 s) with
+#      their peak RSS;
 #   4. times one host's nightly run (--monitor --verify, 20 locations x 30 backups) on
 #      SQLite and on PostgreSQL side by side (target: within 2x), with peak RSS.
 # BACKUP_MONITOR_BIN / FLEET_LOAD_BIN pick the binaries (default: release builds).
@@ -115,6 +116,20 @@ timed "fleet --status (json, every host)" "$bin" --config config.yaml --status -
 python3 -c "import json,sys; d=json.load(open('$work/out')); print('  locations:', len(d['locations']), ' problems:', len(d['problems']))"
 timed "fleet --status (text)" "$bin" --config config.yaml --status --fleet
 timed "--status --host bench0500" "$bin" --config config.yaml --status --host bench0500 --format json
+
+# The fleet report, from a host of its own (checked once first, so its own run is a
+# normal nightly one): every host's locations in HTML, CSV, JSON and the fleet textfile.
+make_host "$work/rep" "reporter$tag" "$url"
+printf 'reporting:\n  output_dir: reports\n  formats: [html, csv, json]\n  prometheus_textfile: metrics/bm.prom\n' >>"$work/rep/config.yaml"
+(cd "$work/rep" && "$bin" --config config.yaml --monitor --no-progress -q >/dev/null 2>&1 || true)
+(cd "$work/rep" && timed "fleet --report (html, csv, json, textfile)" "$bin" --config config.yaml --report --fleet --no-progress -q)
+python3 - "$work/rep" <<'PY'
+import json, os, sys
+d = sys.argv[1]
+r = json.load(open(os.path.join(d, "reports/fleet_latest.json")))
+sizes = ", ".join(f"{ext} {os.path.getsize(os.path.join(d, 'reports/fleet_latest.' + ext)) / 1e6:.1f} MB" for ext in ("html", "csv", "json"))
+print(f"  hosts: {len(r['hosts'])}  locations: {len(r['locations'])}  problems: {len(r['problems'])}  ({sizes})")
+PY
 
 echo "one host's nightly run, SQLite vs PostgreSQL (first run: every backup new) ..."
 make_host "$work/sqlite" nightly "sqlite://store.db"

@@ -526,14 +526,7 @@ fn location_report(
         last_passed_restore: passed.restore.map(|t| ctx.local_rfc3339(t)),
         last_passed_restore_age_seconds: passed.restore.map(|t| (ctx.now - t).num_seconds()),
         last_passed_verification: passed.verification.map(|t| ctx.local_rfc3339(t)),
-        several_a_day: match loc.schedule.frequency {
-            Frequency::Hourly => true,
-            Frequency::Cron(..) => loc
-                .schedule
-                .period(ctx.now)
-                .is_some_and(|p| p < chrono::Duration::days(1)),
-            _ => false,
-        },
+        several_a_day: several_a_day(&loc.schedule, ctx.now),
         backups_present: summary.backups_present,
         backups_in_window: in_window.len() as u64,
         bytes_in_window: in_window.iter().map(|b| b.size).sum(),
@@ -556,6 +549,18 @@ fn location_report(
         health_history,
         latest_backup_unix,
     })
+}
+
+/// Whether the schedule has several slots a day (hourly, or a cron expression firing
+/// more often than daily).
+pub fn several_a_day(schedule: &crate::schedule::Schedule, now: DateTime<Utc>) -> bool {
+    match schedule.frequency {
+        Frequency::Hourly => true,
+        Frequency::Cron(..) => schedule
+            .period(now)
+            .is_some_and(|p| p < chrono::Duration::days(1)),
+        _ => false,
+    }
 }
 
 /// Bytes `min_free_space` keeps free: further backups may only use what is above it.

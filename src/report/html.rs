@@ -26,6 +26,10 @@ const TEMPLATES: &[(&str, &str)] = &[
         include_str!("../../templates/report_calendar.html"),
     ),
     ("report.css", include_str!("../../templates/report.css")),
+    (
+        "fleet_report.html",
+        include_str!("../../templates/fleet_report.html"),
+    ),
 ];
 
 pub struct HtmlExporter {
@@ -210,6 +214,20 @@ fn short_time(t: &str) -> String {
     match DateTime::parse_from_rfc3339(t) {
         Ok(d) => d.format("%Y-%m-%d %H:%M").to_string(),
         Err(_) => t.to_string(),
+    }
+}
+
+impl HtmlExporter {
+    /// Render the template `name` (embedded, or overridden in `reporting.templates_dir`)
+    /// with `view` as its context, for reports other than the host's own.
+    pub(super) fn render_template(&self, name: &str, view: &impl Serialize) -> Result<Vec<u8>> {
+        let env = self.environment();
+        let template = env.get_template(name)?;
+        let html = template
+            .render(Value::from(Serde(view)))
+            .map_err(|e| anyhow::anyhow!("{e}"))
+            .with_context(|| format!("rendering templates/{name}"))?;
+        Ok(html.into_bytes())
     }
 }
 

@@ -12,6 +12,7 @@ mod calendar;
 mod charts;
 mod csv;
 pub mod data;
+pub mod fleet;
 mod forecast;
 mod html;
 mod json;

@@ -25,6 +25,9 @@ use std::path::PathBuf;
 /// One location's values, gathered from the report model and the store.
 #[derive(Debug, Clone)]
 pub struct LocationMetrics {
+    /// The location's host, as a `host` label: set in the fleet textfile only (a host's
+    /// own textfile is as on a single host).
+    pub host: Option<String>,
     pub report: LocationReport,
     /// Worst open problem of the location, over every operation.
     pub status: Status,
@@ -195,6 +198,7 @@ pub fn gather(ctx: &RunContext, doc: &Outcome) -> Result<Vec<LocationMetrics>> {
         let count = |s: Severity| severities.iter().filter(|&&x| x == s).count() as u64;
         let passed = ctx.store.last_passed_checks(l.id)?;
         out.push(LocationMetrics {
+            host: None,
             status: match severities.iter().max() {
                 None => Status::Ok,
                 Some(Severity::Warning) => Status::Warning,
@@ -234,22 +238,35 @@ pub fn typical_interval(schedule: &Schedule, from: DateTime<Utc>) -> Option<i64>
 
 /// The exposition text: every metric's HELP and TYPE lines, then its samples.
 pub fn render(metrics: &[LocationMetrics], run_unix: i64) -> String {
+    render_by(metrics, run_unix, None)
+}
+
+/// [`render`], the run's time labelled with the host that wrote the file (`writer`), as
+/// the fleet textfile has it: every series there carries a `host` label.
+pub fn render_by(metrics: &[LocationMetrics], run_unix: i64, writer: Option<&str>) -> String {
     let mut out = String::new();
     for (name, help, samples) in METRICS {
         let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} gauge");
         for m in metrics {
-            let location = escape_label(&m.report.name);
+            let labels = match &m.host {
+                Some(host) => format!(
+                    "host=\"{}\",location=\"{}\"",
+                    escape_label(host),
+                    escape_label(&m.report.name)
+                ),
+                None => format!("location=\"{}\"", escape_label(&m.report.name)),
+            };
             match samples {
                 Samples::One(value) => {
                     if let Some(v) = value(m) {
-                        let _ = writeln!(out, "{name}{{location=\"{location}\"}} {v}");
+                        let _ = writeln!(out, "{name}{{{labels}}} {v}");
                     }
                 }
                 Samples::BySeverity(value) => {
                     for s in SEVERITIES {
                         let _ = writeln!(
                             out,
-                            "{name}{{location=\"{location}\",severity=\"{}\"}} {}",
+                            "{name}{{{labels},severity=\"{}\"}} {}",
                             s.as_str(),
                             value(m, s)
                         );
@@ -258,9 +275,10 @@ pub fn render(metrics: &[LocationMetrics], run_unix: i64) -> String {
             }
         }
     }
+    let label = writer.map_or_else(String::new, |h| format!("{{host=\"{}\"}}", escape_label(h)));
     let _ = writeln!(
         out,
-        "# HELP {LAST_RUN} Unix time of the backup-monitor run that wrote this file.\n# TYPE {LAST_RUN} gauge\n{LAST_RUN} {run_unix}"
+        "# HELP {LAST_RUN} Unix time of the backup-monitor run that wrote this file.\n# TYPE {LAST_RUN} gauge\n{LAST_RUN}{label} {run_unix}"
     );
     out
 }

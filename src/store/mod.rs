@@ -14,6 +14,7 @@
 mod alerts;
 mod backups;
 mod fleet;
+mod fleet_report;
 mod health;
 mod lifecycle;
 mod pg;
@@ -29,6 +30,9 @@ mod verify;
 pub use alerts::{AlertDelivery, AlertRow, Event};
 pub use backups::{BackupRow, ScanSync};
 pub use fleet::FleetLocation;
+pub use fleet_report::{
+    CheckCount, CheckKind, FleetCheck, LocationState, StoredState, WindowFigures,
+};
 pub use health::{DailyHealth, JudgedCounts};
 pub use lifecycle::{ActionEntry, StoredSilence};
 pub use pg::{PgTarget, fnv1a, is_postgres_url};

@@ -388,11 +388,18 @@ fn fleet_status_covers_every_host_names_a_stopped_one_and_host_narrows() {
         "{}",
         run.stderr
     );
-    // --fleet only widens --status.
+    // --fleet widens --status and --report, not a judging operation (nor, yet,
+    // --check-alerts): a run judges and alerts its own host's locations.
     let run = alpha.run(&["--monitor", "--fleet"]);
     assert_eq!(run.code, 3);
-    assert!(run.stderr.contains("--status"), "{}", run.stderr);
+    assert!(
+        run.stderr.contains("--status or --report"),
+        "{}",
+        run.stderr
+    );
     let run = alpha.run(&["--check-alerts", "--host", "beta"]);
     assert_eq!(run.code, 3);
     assert!(run.stderr.contains("--status"), "{}", run.stderr);
+    let run = alpha.run(&["--report", "--host", "beta"]);
+    assert_ne!(run.code, 3, "--report goes with --host: {}", run.stderr);
 }

@@ -1,0 +1,401 @@
+//! What the fleet views read beyond [`Store::fleet_locations`], and what each host
+//! stores for them: per location, the state only its own config can work out (missing
+//! slots, the schedule's figures), written at the end of each recorded run; and the
+//! fleet report's figures of every location in view, each gathered by one aggregating
+//! statement over the hosts in view (never a query per location, never every backup).
+
+use super::sql::{Row, SqlResult, params};
+use super::{Store, from_unix, schema, to_unix};
+use anyhow::Result;
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use std::collections::HashMap;
+
+/// What a host last stored about one of its locations for the fleet views: what only
+/// its own config knows. Stored as JSON, so a newer build may add fields; a field an
+/// older build did not write reads as its default.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct LocationState {
+    /// The schedule in words (`daily`, `cron `…``).
+    pub schedule: String,
+    /// Calendar mark of the location's type (`d`, `w`, `g`).
+    pub mark: String,
+    /// Several slots a day.
+    pub several_a_day: bool,
+    /// The window the figures below cover, in days.
+    pub window_days: u32,
+    /// Unsatisfied due slots of the window (Unix seconds), in time order.
+    pub missing_slots: Vec<i64>,
+    /// Due slots of the window and how many of them have a backup.
+    pub due_slots: u64,
+    pub satisfied_slots: u64,
+    /// Warning and critical ages of the newest backup, in seconds.
+    pub age_thresholds: Option<(u64, u64)>,
+    /// The schedule's typical gap between fire times, in seconds.
+    pub expected_interval: Option<i64>,
+}
+
+/// A stored state with when its host wrote it, and the location's disk as last measured.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct StoredState {
+    pub written_at: Option<DateTime<Utc>>,
+    /// None: the host stored nothing yet (or something this build cannot read).
+    pub state: Option<LocationState>,
+    pub free_bytes: Option<u64>,
+    pub total_bytes: Option<u64>,
+}
+
+/// One location's checks and backups over the report window, and its last good checks.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct WindowFigures {
+    pub backups_in_window: u64,
+    pub bytes_in_window: u64,
+    /// Backups that failed verification or could not be verified in the window.
+    pub verification_failures: u64,
+    /// Backups that failed a restore test in the window.
+    pub restore_failures: u64,
+    pub last_passed_verification: Option<DateTime<Utc>>,
+    pub last_passed_restore: Option<DateTime<Utc>>,
+}
+
+/// A verification or restore test of the window, as a host's section lists it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct FleetCheck {
+    pub host: String,
+    pub location: String,
+    pub path: String,
+    pub at: DateTime<Utc>,
+    pub method: String,
+    pub result: String,
+    pub bytes: u64,
+    pub files: u64,
+    pub duration_ms: u64,
+    pub detail: Option<String>,
+}
+
+/// Which checks [`Store::fleet_checks`] reads.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CheckKind {
+    Verification,
+    RestoreTest,
+}
+
+/// How many checks of one host and result there were in the window.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CheckCount {
+    pub host: String,
+    pub result: String,
+    pub count: u64,
+}
+
+/// The host filter of every statement here: `?1` is the host in view, NULL for all.
+const IN_VIEW: &str = "(CAST(?1 AS TEXT) IS NULL OR l.host = ?1)";
+
+fn count(r: &Row, i: usize) -> SqlResult<u64> {
+    Ok(r.get::<Option<i64>>(i)?.unwrap_or(0).max(0) as u64)
+}
+
+impl Store {
+    /// Whether this store has the `location_states` table yet (a store opened read-only
+    /// by a newer build is not migrated).
+    fn has_states(&self) -> Result<bool> {
+        let (sqlite, pg) = schema::STATES_SCHEMA;
+        let needed = match self.backend() {
+            super::sql::Backend::Sqlite => sqlite,
+            super::sql::Backend::Postgres => pg,
+        };
+        Ok(self.schema_version()? >= needed as i64)
+    }
+
+    /// Store `state` as what this host last knew about `location_id`.
+    pub fn record_location_state(
+        &self,
+        location_id: i64,
+        state: &LocationState,
+        now: DateTime<Utc>,
+    ) -> Result<()> {
+        let json = serde_json::to_string(state)?;
+        self.db.execute(
+            "INSERT INTO location_states (location_id, written_at, state) VALUES (?1, ?2, ?3)
+             ON CONFLICT (location_id) DO UPDATE SET written_at = excluded.written_at, state = excluded.state",
+            params![location_id, to_unix(now), json],
+        )?;
+        Ok(())
+    }
+
+    /// The stored state and disk of every location of the hosts in view, by location id.
+    /// A state that does not parse (written by a damaged or foreign build) reads as none.
+    pub fn location_states(&self) -> Result<HashMap<i64, StoredState>> {
+        let with_states = self.has_states()?;
+        let sql = if with_states {
+            format!(
+                "SELECT l.id, l.free_bytes, l.total_bytes, s.written_at, s.state
+                 FROM locations l LEFT JOIN location_states s ON s.location_id = l.id
+                 WHERE {IN_VIEW}"
+            )
+        } else {
+            format!(
+                "SELECT l.id, l.free_bytes, l.total_bytes, NULL, NULL FROM locations l WHERE {IN_VIEW}"
+            )
+        };
+        let mut out = HashMap::new();
+        self.db.query_each(&sql, params![self.view_host()], |r| {
+            let state = r.get::<Option<String>>(4)?.and_then(|json| {
+                serde_json::from_str::<LocationState>(&json)
+                    .map_err(|e| {
+                        tracing::warn!("ignoring an unreadable stored location state: {e}")
+                    })
+                    .ok()
+            });
+            out.insert(
+                r.get::<i64>(0)?,
+                StoredState {
+                    free_bytes: r.get::<Option<i64>>(1)?.map(|v| v.max(0) as u64),
+                    total_bytes: r.get::<Option<i64>>(2)?.map(|v| v.max(0) as u64),
+                    written_at: r.get::<Option<i64>>(3)?.map(from_unix),
+                    state,
+                },
+            );
+            Ok(())
+        })?;
+        Ok(out)
+    }
+
+    /// Backups, failures and last good checks of every location in view over
+    /// [since, until], by location id (locations with none of them are absent).
+    pub fn fleet_window_figures(
+        &self,
+        since: DateTime<Utc>,
+        until: DateTime<Utc>,
+    ) -> Result<HashMap<i64, WindowFigures>> {
+        let mut out: HashMap<i64, WindowFigures> = HashMap::new();
+        let host = self.view_host();
+        let (since, until) = (to_unix(since), to_unix(until));
+        self.db.query_each(
+            &format!(
+                "SELECT b.location_id, COUNT(*), CAST(SUM(b.seen_size) AS BIGINT)
+                 FROM backups b JOIN locations l ON l.id = b.location_id
+                 WHERE {IN_VIEW} AND b.ts >= ?2 AND b.ts <= ?3
+                 GROUP BY b.location_id"
+            ),
+            params![host, since, until],
+            |r| {
+                let f = out.entry(r.get(0)?).or_default();
+                f.backups_in_window = count(r, 1)?;
+                f.bytes_in_window = count(r, 2)?;
+                Ok(())
+            },
+        )?;
+        for (table, failed, kind) in [
+            (
+                "verifications",
+                "('failed', 'error')",
+                CheckKind::Verification,
+            ),
+            ("restore_tests", "('failed')", CheckKind::RestoreTest),
+        ] {
+            self.db.query_each(
+                &format!(
+                    "SELECT b.location_id, COUNT(DISTINCT c.backup_id)
+                     FROM {table} c JOIN backups b ON b.id = c.backup_id JOIN locations l ON l.id = b.location_id
+                     WHERE {IN_VIEW} AND c.at >= ?2 AND c.result IN {failed}
+                     GROUP BY b.location_id"
+                ),
+                params![host, since],
+                |r| {
+                    let f = out.entry(r.get(0)?).or_default();
+                    match kind {
+                        CheckKind::Verification => f.verification_failures = count(r, 1)?,
+                        CheckKind::RestoreTest => f.restore_failures = count(r, 1)?,
+                    }
+                    Ok(())
+                },
+            )?;
+            self.db.query_each(
+                &format!(
+                    "SELECT b.location_id, MAX(c.at)
+                     FROM {table} c JOIN backups b ON b.id = c.backup_id JOIN locations l ON l.id = b.location_id
+                     WHERE {IN_VIEW} AND c.result = 'passed'
+                     GROUP BY b.location_id"
+                ),
+                params![host],
+                |r| {
+                    let at = r.get::<Option<i64>>(1)?.map(from_unix);
+                    let f = out.entry(r.get(0)?).or_default();
+                    match kind {
+                        CheckKind::Verification => f.last_passed_verification = at,
+                        CheckKind::RestoreTest => f.last_passed_restore = at,
+                    }
+                    Ok(())
+                },
+            )?;
+        }
+        Ok(out)
+    }
+
+    /// The checks of the window each host's section lists: per host, at most
+    /// `per_host`, those that did not pass or record first, then the newest.
+    pub fn fleet_checks(
+        &self,
+        kind: CheckKind,
+        since: DateTime<Utc>,
+        per_host: usize,
+    ) -> Result<Vec<FleetCheck>> {
+        let (table, method, files) = match kind {
+            CheckKind::Verification => ("verifications", "c.method", "0"),
+            CheckKind::RestoreTest => ("restore_tests", "c.format", "c.files"),
+        };
+        Ok(self.db.query_map(
+            &format!(
+                "SELECT host, name, path, at, method, result, bytes, files, duration_ms, detail FROM (
+                   SELECT l.host, l.name, b.path, c.at, {method} AS method, c.result, c.bytes,
+                          {files} AS files, c.duration_ms, c.detail,
+                          ROW_NUMBER() OVER (PARTITION BY l.host ORDER BY
+                            CASE WHEN c.result IN ('failed', 'error') THEN 0 ELSE 1 END, c.at DESC, c.id DESC) AS n
+                   FROM {table} c JOIN backups b ON b.id = c.backup_id JOIN locations l ON l.id = b.location_id
+                   WHERE {IN_VIEW} AND c.at >= ?2) x
+                 WHERE n <= ?3
+                 ORDER BY host COLLATE \"C\", n"
+            ),
+            params![self.view_host(), to_unix(since), per_host as i64],
+            |r| {
+                Ok(FleetCheck {
+                    host: r.get(0)?,
+                    location: r.get(1)?,
+                    path: r.get(2)?,
+                    at: from_unix(r.get(3)?),
+                    method: r.get(4)?,
+                    result: r.get(5)?,
+                    bytes: count(r, 6)?,
+                    files: count(r, 7)?,
+                    duration_ms: count(r, 8)?,
+                    detail: r.get(9)?,
+                })
+            },
+        )?)
+    }
+
+    /// How many checks of `kind` each host in view had in the window, by result.
+    pub fn fleet_check_counts(
+        &self,
+        kind: CheckKind,
+        since: DateTime<Utc>,
+    ) -> Result<Vec<CheckCount>> {
+        let table = match kind {
+            CheckKind::Verification => "verifications",
+            CheckKind::RestoreTest => "restore_tests",
+        };
+        Ok(self.db.query_map(
+            &format!(
+                "SELECT l.host, c.result, COUNT(*)
+                 FROM {table} c JOIN backups b ON b.id = c.backup_id JOIN locations l ON l.id = b.location_id
+                 WHERE {IN_VIEW} AND c.at >= ?2
+                 GROUP BY l.host, c.result
+                 ORDER BY l.host COLLATE \"C\", c.result COLLATE \"C\""
+            ),
+            params![self.view_host(), to_unix(since)],
+            |r| {
+                Ok(CheckCount {
+                    host: r.get(0)?,
+                    result: r.get(1)?,
+                    count: count(r, 2)?,
+                })
+            },
+        )?)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::View;
+
+    #[test]
+    fn a_stored_state_is_read_back_per_location_and_replaced_by_the_next() {
+        let (_db, mut store, a) = crate::store::store_with_location("db", "database");
+        let mut state = LocationState {
+            schedule: "daily".into(),
+            missing_slots: vec![100, 200],
+            age_thresholds: Some((1, 2)),
+            ..LocationState::default()
+        };
+        store
+            .record_location_state(a, &state, from_unix(300))
+            .unwrap();
+        state.missing_slots = vec![200];
+        store
+            .record_location_state(a, &state, from_unix(400))
+            .unwrap();
+        // Another host's location without a state.
+        store.host = "zz-other".into();
+        let b = store
+            .upsert_location("db", "/db", "files", from_unix(0))
+            .unwrap();
+        store.set_view(View::Fleet);
+        let states = store.location_states().unwrap();
+        assert_eq!(states[&a].state.as_ref().unwrap().missing_slots, [200]);
+        assert_eq!(states[&a].written_at, Some(from_unix(400)));
+        assert_eq!(states[&b].state, None);
+        store.set_view(View::Host("zz-other".into()));
+        assert_eq!(store.location_states().unwrap().len(), 1);
+    }
+
+    #[test]
+    fn a_store_not_yet_migrated_to_states_reads_as_having_none() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("old.db");
+        let conn = rusqlite::Connection::open(&path).unwrap();
+        for sql in &schema::MIGRATIONS[..schema::STATES_SCHEMA.0 - 1] {
+            conn.execute_batch(sql).unwrap();
+        }
+        conn.execute_batch(
+            "INSERT INTO locations (host, name, path, kind, created_at) VALUES ('web1', 'db', '/db', 'database', 1);
+             PRAGMA user_version = 5;",
+        )
+        .unwrap();
+        drop(conn);
+        // --status reads an older store as it is, without migrating it.
+        let mut store = Store::open_read_only_as(&path, "web1").unwrap().unwrap();
+        store.set_view(View::Fleet);
+        let states = store.location_states().unwrap();
+        assert_eq!(states.len(), 1);
+        assert!(states.values().all(|s| s.state.is_none()));
+    }
+
+    #[test]
+    fn window_figures_count_backups_and_failures_per_location() {
+        let (_db, mut store, a) = crate::store::store_with_location("db", "database");
+        let file = |path: &str, ts: i64| crate::scan::FoundFile {
+            path: path.into(),
+            size: 10,
+            mtime_ns: ts * 1_000_000_000,
+            ts: from_unix(ts),
+            ts_source: crate::timestamp::TimestampSource::Mtime,
+            settled: true,
+        };
+        store
+            .sync_scan(
+                a,
+                &[file("old.sql", 50), file("new.sql", 500)],
+                from_unix(600),
+            )
+            .unwrap();
+        store.set_view(View::Fleet);
+        let f = store
+            .fleet_window_figures(from_unix(100), from_unix(1000))
+            .unwrap();
+        assert_eq!(
+            f[&a].backups_in_window, 1,
+            "the old one is before the window"
+        );
+        assert_eq!(f[&a].bytes_in_window, 10);
+        assert_eq!(f[&a].verification_failures, 0);
+        assert!(
+            store
+                .fleet_checks(CheckKind::Verification, from_unix(0), 10)
+                .unwrap()
+                .is_empty()
+        );
+    }
+}
