@@ -495,7 +495,7 @@ fn location_report(
         let usable = d.free_bytes.saturating_sub(reserve(loc, d.total_bytes));
         forecast::forecast(usable, &sizes, median_interval(own))
     });
-    let timestamps: Vec<DateTime<Utc>> = ctx.store.backup_timestamps(sel.id)?;
+    let timestamps = ctx.store.backup_timestamps(sel.id)?;
     let judged = loc.schedule.judge(
         window_start,
         ctx.now,

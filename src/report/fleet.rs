@@ -35,6 +35,7 @@ const CHECKS_PER_HOST: usize = 10;
 /// the fleet views of any machine: the missing slots of the window and the schedule's
 /// figures (see [`LocationState`]).
 pub fn record_states(ctx: &RunContext, outcome: &Outcome) -> Result<()> {
+    let mut states = Vec::with_capacity(ctx.locations.len());
     for sel in &ctx.locations {
         let Some(summary) = outcome.locations.iter().find(|l| l.id == sel.id) else {
             continue;
@@ -62,11 +63,11 @@ pub fn record_states(ctx: &RunContext, outcome: &Outcome) -> Result<()> {
             age_thresholds: summary.age_thresholds,
             expected_interval: prometheus::typical_interval(schedule, ctx.now),
         };
-        ctx.store
-            .record_location_state(sel.id, &state, ctx.now)
-            .with_context(|| format!("storing the state of location {}", sel.config.name))?;
+        states.push((sel.id, state));
     }
-    Ok(())
+    ctx.store
+        .record_location_states(&states, ctx.now)
+        .context("storing the state of each location for the fleet views")
 }
 
 /// The fleet report's model; the JSON report is this, serialised.

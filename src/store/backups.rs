@@ -9,6 +9,7 @@ use crate::scan::FoundFile;
 use anyhow::Result;
 use chrono::{DateTime, Utc};
 use std::collections::HashMap;
+use std::rc::Rc;
 
 /// One backup as the store knows it.
 #[derive(Debug, Clone, PartialEq)]
@@ -118,6 +119,7 @@ impl Store {
         unreadable: &[String],
         now: DateTime<Utc>,
     ) -> Result<ScanSync> {
+        self.timestamps_changed();
         let tx = self.db.transaction()?;
         // (id, seen_size, seen_mtime_ns) of every present backup, by path.
         let mut present: HashMap<String, (i64, u64, i64)> = HashMap::new();
@@ -225,6 +227,7 @@ impl Store {
         settings: &str,
         derive: impl Fn(&str, i64) -> (DateTime<Utc>, &'static str),
     ) -> Result<usize> {
+        self.timestamps_changed();
         let tx = self.db.transaction()?;
         let mut changed = 0;
         let rows = self.db.query_map(
@@ -269,12 +272,27 @@ impl Store {
 
     /// The timestamps of [`Store::backups_of`], in the same order, without reading the
     /// rest of each row (what schedule judging needs).
-    pub fn backup_timestamps(&self, location_id: i64) -> Result<Vec<DateTime<Utc>>> {
-        Ok(self.db.query_map(
-            "SELECT ts FROM backups WHERE location_id = ?1 ORDER BY ts, id",
-            params![location_id],
-            |r| Ok(from_unix(r.get(0)?)),
-        )?)
+    pub fn backup_timestamps(&self, location_id: i64) -> Result<Rc<[DateTime<Utc>]>> {
+        if let Some(known) = self.timestamps.borrow().get(&location_id) {
+            return Ok(known.clone());
+        }
+        let read: Rc<[DateTime<Utc>]> = self
+            .db
+            .query_map(
+                "SELECT ts FROM backups WHERE location_id = ?1 ORDER BY ts, id",
+                params![location_id],
+                |r| Ok(from_unix(r.get(0)?)),
+            )?
+            .into();
+        self.timestamps
+            .borrow_mut()
+            .insert(location_id, read.clone());
+        Ok(read)
+    }
+
+    /// Forget the timestamps read so far (backups were added or derived again).
+    fn timestamps_changed(&self) {
+        self.timestamps.borrow_mut().clear();
     }
 
     /// Present backups of a location, newest first.
@@ -392,6 +410,17 @@ mod tests {
             .iter()
             .map(|b| b.ts)
             .collect();
-        assert_eq!(store.backup_timestamps(loc).unwrap(), all);
+        assert_eq!(*store.backup_timestamps(loc).unwrap(), *all);
+        // Read once, then kept until backups are added.
+        let before = store.backup_timestamps(loc).unwrap();
+        assert!(Rc::ptr_eq(&before, &store.backup_timestamps(loc).unwrap()));
+        store
+            .sync_scan(
+                loc,
+                &[file("x", 1, true), file("y", 2, true), file("z", 3, true)],
+                from_unix(50),
+            )
+            .unwrap();
+        assert_eq!(store.backup_timestamps(loc).unwrap().len(), 4);
     }
 }

@@ -115,12 +115,35 @@ impl Store {
         state: &LocationState,
         now: DateTime<Utc>,
     ) -> Result<()> {
-        let json = serde_json::to_string(state)?;
-        self.db.execute(
-            "INSERT INTO location_states (location_id, written_at, state) VALUES (?1, ?2, ?3)
-             ON CONFLICT (location_id) DO UPDATE SET written_at = excluded.written_at, state = excluded.state",
-            params![location_id, to_unix(now), json],
-        )?;
+        self.record_location_states(&[(location_id, state.clone())], now)
+    }
+
+    /// Store each `(location id, state)` as what this host last knew about it, in one
+    /// statement per hundred locations (a round trip each on a shared store).
+    pub fn record_location_states(
+        &self,
+        states: &[(i64, LocationState)],
+        now: DateTime<Utc>,
+    ) -> Result<()> {
+        let now = to_unix(now);
+        for chunk in states.chunks(100) {
+            let mut values: Vec<super::sql::Value> = Vec::with_capacity(chunk.len() * 2);
+            for (id, state) in chunk {
+                values.push(super::sql::Value::Int(*id));
+                values.push(super::sql::Value::Text(serde_json::to_string(state)?));
+            }
+            let rows: Vec<String> = (0..chunk.len())
+                .map(|i| format!("(?{}, ?1, ?{})", i * 2 + 2, i * 2 + 3))
+                .collect();
+            let sql = format!(
+                "INSERT INTO location_states (location_id, written_at, state) VALUES {}
+                 ON CONFLICT (location_id) DO UPDATE SET written_at = excluded.written_at, state = excluded.state",
+                rows.join(", ")
+            );
+            let mut args: Vec<&dyn super::sql::ToValue> = vec![&now];
+            args.extend(values.iter().map(|v| v as &dyn super::sql::ToValue));
+            self.db.execute(&sql, &args)?;
+        }
         Ok(())
     }
 

@@ -45,7 +45,10 @@ use anyhow::{Context, Result};
 use chrono::{DateTime, TimeZone, Utc};
 use rusqlite::{Connection, OpenFlags};
 use sql::{Db, SqlError, params};
+use std::cell::RefCell;
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
+use std::rc::Rc;
 
 /// Errors the caller decides on (exit 3 with a clear message).
 #[derive(Debug, thiserror::Error)]
@@ -151,6 +154,11 @@ pub struct Store {
     view: View,
     /// The server of a PostgreSQL store, for messages (never with the password).
     server: Option<String>,
+    /// [`Store::backup_timestamps`] by location, read once per run: the health step, the
+    /// summary and the stored state all judge the schedule from them (three round trips
+    /// per location on a shared store otherwise). Cleared whenever backups are added or
+    /// their timestamps derived again.
+    timestamps: RefCell<HashMap<i64, Rc<[DateTime<Utc>]>>>,
 }
 
 /// What kind of trouble a failed store operation was, read from SQLite's result code.
@@ -434,6 +442,7 @@ impl Store {
             path: path.to_path_buf(),
             host: host.to_string(),
             view: View::Host(host.to_string()),
+            timestamps: RefCell::default(),
             server: None,
         }
     }
@@ -444,6 +453,7 @@ impl Store {
             path: anchor.to_path_buf(),
             host: host.to_string(),
             view: View::Host(host.to_string()),
+            timestamps: RefCell::default(),
             server: Some(pg.to_string()),
         }
     }
