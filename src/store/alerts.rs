@@ -3,12 +3,16 @@
 //! its (already redacted) error. What a channel must be told next is decided from these
 //! rows by `alert::decide`.
 
-use super::sql::{Row, SqlResult, params};
+use super::sql::{Row, SqlResult, ToValue, params};
 use super::{Store, from_unix, to_unix};
 use crate::problem::{Problem, Severity};
 use crate::store::StoredProblem;
 use anyhow::Result;
 use chrono::{DateTime, Utc};
+use std::collections::HashSet;
+
+/// Claims per statement (one bound parameter each).
+const CLAIM_ROWS: usize = 200;
 
 /// What a message says about one alert; recorded with each delivery.
 #[derive(
@@ -62,6 +66,8 @@ pub struct AlertRow {
     pub send_count: u32,
     /// When its problem was resolved.
     pub closed_at: Option<DateTime<Utc>>,
+    /// The host its problem was found on.
+    pub host: String,
 }
 
 /// One attempt to deliver an alert on one channel.
@@ -76,7 +82,7 @@ pub struct AlertDelivery {
     pub error: Option<String>,
 }
 
-const COLUMNS: &str = "id, key, problem_id, kind, severity, location, path, slot, message, opened_at, last_sent_at, send_count, closed_at";
+const COLUMNS: &str = "id, key, problem_id, kind, severity, location, path, slot, message, opened_at, last_sent_at, send_count, closed_at, host";
 
 fn alert_from_row(r: &Row) -> SqlResult<AlertRow> {
     Ok(AlertRow {
@@ -95,6 +101,7 @@ fn alert_from_row(r: &Row) -> SqlResult<AlertRow> {
         last_sent_at: r.get::<Option<i64>>(10)?.map(from_unix),
         send_count: r.get(11)?,
         closed_at: r.get::<Option<i64>>(12)?.map(from_unix),
+        host: r.get(13)?,
     })
 }
 
@@ -141,14 +148,14 @@ impl Store {
         )
     }
 
-    /// Open the alert of an open problem (on the problem's host).
+    /// Open the alert of an open problem (on the problem's host). One alert per problem:
+    /// when another run opened it a moment ago, that alert is the one returned.
     pub fn open_alert(&self, problem: &StoredProblem, now: DateTime<Utc>) -> Result<AlertRow> {
         let p = &problem.problem;
-        let id: i64 = self
-            .db
-            .query_row(
+        self.db.execute(
                 "INSERT INTO alerts (key, problem_id, kind, severity, location, path, slot, message, opened_at, host)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, (SELECT host FROM problems WHERE id = ?2)) RETURNING id",
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, (SELECT host FROM problems WHERE id = ?2))
+                 ON CONFLICT (problem_id) DO NOTHING",
                 params![
                     p.key(),
                     problem.id,
@@ -160,11 +167,10 @@ impl Store {
                     p.message,
                     to_unix(now)
                 ],
-            )?
-            .get(0)?;
+            )?;
         let r = self.db.query_row(
-            &format!("SELECT {COLUMNS} FROM alerts WHERE id = ?1"),
-            params![id],
+            &format!("SELECT {COLUMNS} FROM alerts WHERE problem_id = ?1"),
+            params![problem.id],
         )?;
         Ok(alert_from_row(&r)?)
     }
@@ -206,10 +212,60 @@ impl Store {
         )?)
     }
 
-    /// Record the attempts of one message (one row per alert it carried), in one
-    /// transaction; successful ones also update the alert's last_sent_at and send_count.
+    /// Claim the next notice of each of `alert_ids` on `channel` for run `run_id`, until
+    /// `expires_at`; returns the ids claimed. An alert on which another run holds a claim
+    /// that has not expired is left out: that run is telling the channel now. Each
+    /// statement is atomic, so of two runs claiming at once exactly one gets each alert.
+    pub fn claim_notices(
+        &self,
+        alert_ids: &[i64],
+        channel: &str,
+        run_id: i64,
+        now: DateTime<Utc>,
+        expires_at: DateTime<Utc>,
+    ) -> Result<HashSet<i64>> {
+        let (now_s, expires_s) = (to_unix(now), to_unix(expires_at));
+        let mut claimed = HashSet::new();
+        for chunk in alert_ids.chunks(CLAIM_ROWS) {
+            let rows: Vec<String> = (0..chunk.len())
+                .map(|i| format!("(?{}, ?1, ?2, ?3)", i + 5))
+                .collect();
+            let sql = format!(
+                "INSERT INTO alert_claims (alert_id, channel, run_id, expires_at) VALUES {}
+                 ON CONFLICT (alert_id, channel) DO UPDATE
+                   SET run_id = excluded.run_id, expires_at = excluded.expires_at
+                   WHERE alert_claims.expires_at <= ?4 OR alert_claims.run_id = ?2
+                 RETURNING alert_id",
+                rows.join(", ")
+            );
+            let mut args: Vec<&dyn ToValue> = vec![&channel, &run_id, &expires_s, &now_s];
+            args.extend(chunk.iter().map(|id| id as &dyn ToValue));
+            claimed.extend(self.db.query_map(&sql, &args, |r| r.get::<i64>(0))?);
+        }
+        Ok(claimed)
+    }
+
+    /// Give up the claims run `run_id` holds on `channel`.
+    pub fn release_claims(&self, run_id: i64, channel: &str) -> Result<()> {
+        self.db.execute(
+            "DELETE FROM alert_claims WHERE run_id = ?1 AND channel = ?2",
+            params![run_id, channel],
+        )?;
+        Ok(())
+    }
+
+    /// Record the attempts of one message (one row per alert it carried) and give up the
+    /// run's claims on its channel, in one transaction; successful ones also update the
+    /// alert's last_sent_at and send_count. A run that claims after this commits sees the
+    /// delivery.
     pub fn record_deliveries(&self, run_id: i64, deliveries: &[AlertDelivery]) -> Result<()> {
         let tx = self.db.transaction()?;
+        let mut channels: Vec<&str> = deliveries.iter().map(|d| d.channel.as_str()).collect();
+        channels.sort_unstable();
+        channels.dedup();
+        for channel in channels {
+            self.release_claims(run_id, channel)?;
+        }
         for d in deliveries {
             self.db.execute(
                 "INSERT INTO alert_deliveries (alert_id, run_id, channel, event, severity, at, success, error)

@@ -548,6 +548,38 @@ impl Store {
         .into())
     }
 
+    /// Run `f` holding `host`'s run lock for a moment (a fleet run writing what it judged
+    /// about another host); Ok(None) without running it when that host's lock is held
+    /// elsewhere (a run of that host is going on now and judges for itself). This run's
+    /// own host's lock, already held by this session, is simply taken once more. SQLite
+    /// stores are serialized by the local lock file and need nothing here.
+    pub fn with_host_lock<T>(
+        &self,
+        host: &str,
+        f: impl FnOnce() -> Result<T>,
+    ) -> Result<Option<T>> {
+        if self.server.is_none() {
+            return f().map(Some);
+        }
+        let key = pg::fnv1a(host.as_bytes()) as i32;
+        let got: bool = self
+            .db
+            .query_row(
+                "SELECT pg_try_advisory_lock(?1::integer, ?2::integer)",
+                params![LOCK_CLASS, key],
+            )?
+            .get(0)?;
+        if !got {
+            return Ok(None);
+        }
+        let result = f();
+        self.db.query(
+            "SELECT pg_advisory_unlock(?1::integer, ?2::integer)",
+            params![LOCK_CLASS, key],
+        )?;
+        result.map(Some)
+    }
+
     fn configure(&self) -> Result<()> {
         let Some(conn) = self.db.sqlite() else {
             return Ok(());
