@@ -735,4 +735,43 @@ mod tests {
         );
         assert_eq!(report_url(None), None);
     }
+
+    #[test]
+    fn a_fleet_digest_names_each_host_and_keeps_each_hosts_dedup_key() {
+        let mut a = alert(Kind::MonitorStale, Severity::Critical, Some("db"));
+        a.host = "beta".into();
+        let mut b = alert(Kind::MissingBackup, Severity::Critical, Some("db"));
+        b.id = 2;
+        b.host = "alpha".into();
+        let mut own = alert(Kind::AlertDeliveryFailed, Severity::Warning, None);
+        own.id = 3;
+        own.host = "alpha".into();
+        let notices = [
+            notice(Event::Open, a.clone()),
+            notice(Event::Open, b.clone()),
+            notice(Event::Open, own),
+        ];
+        let log = |_: &str| vec!["a line".to_string()];
+        let d = Digest::build_for(&notices, "alpha", true, &clock(), &log);
+        let titles: Vec<&str> = d.groups.iter().map(|g| g.title.as_str()).collect();
+        assert_eq!(
+            titles,
+            ["alpha/db", "beta/db", "backup-monitor itself on alpha"]
+        );
+        assert_eq!(
+            d.subject,
+            "[backup-monitor] CRITICAL alpha/db: missing_backup (+2 more)"
+        );
+        let beta = &d.groups[1];
+        assert_eq!(beta.alerts[0].host.as_deref(), Some("beta"));
+        assert_eq!(beta.alerts[0].dedup_key, dedup_key("beta", &a));
+        assert!(beta.log.is_empty(), "this run's log is not about beta");
+        assert_eq!(d.groups[0].log, ["a line"]);
+        // Without `fleet`, the same notices read as one host's (no host anywhere).
+        let plain = Digest::build(&notices[1..2], "alpha", &clock(), &log);
+        assert_eq!(plain.groups[0].title, "db");
+        let json = serde_json::to_value(&plain).unwrap();
+        assert!(json["groups"][0].get("host").is_none(), "{json}");
+        assert!(json["groups"][0]["alerts"][0].get("host").is_none());
+    }
 }

@@ -343,4 +343,54 @@ mod tests {
         store.finish_alert(alert.id, from_unix(40)).unwrap();
         assert!(store.unfinished_alerts().unwrap().is_empty());
     }
+
+    #[test]
+    fn a_notice_is_claimed_by_one_run_until_delivered_or_expired() {
+        let (_dir, store, loc) = crate::store::store_with_location("db", "database");
+        let p = Problem::new(Kind::MonitorStale, Severity::Critical, "db", "stopped");
+        store
+            .sync_problems(Operation::Report, Some(loc), &[p], &|_| true, from_unix(10))
+            .unwrap();
+        let problem = store.open_problems(None, None).unwrap().remove(0);
+        let alert = store.open_alert(&problem, from_unix(20)).unwrap();
+        assert_eq!(
+            store.open_alert(&problem, from_unix(21)).unwrap(),
+            alert,
+            "a second run opening the same alert gets the first one"
+        );
+        let ids = [alert.id];
+        let claim = |run: i64, at: i64| {
+            store
+                .claim_notices(&ids, "webhook", run, from_unix(at), from_unix(at + 120))
+                .unwrap()
+        };
+        assert_eq!(claim(1, 30), HashSet::from([alert.id]));
+        assert!(claim(2, 31).is_empty(), "run 1 holds it");
+        assert_eq!(
+            store
+                .claim_notices(&ids, "email", 2, from_unix(31), from_unix(151))
+                .unwrap()
+                .len(),
+            1,
+            "claims are per channel"
+        );
+        assert_eq!(claim(1, 32).len(), 1, "a run may claim again what it holds");
+        // Delivering releases the claim, in the transaction that records the delivery.
+        let sent = AlertDelivery {
+            alert_id: alert.id,
+            channel: "webhook".into(),
+            event: Event::Open,
+            severity: Severity::Critical,
+            at: from_unix(33),
+            success: true,
+            error: None,
+        };
+        store.record_deliveries(1, &[sent]).unwrap();
+        assert_eq!(claim(2, 34).len(), 1, "free once delivered");
+        // Run 2 dies holding it: it lapses at its expiry, not before.
+        assert!(claim(3, 100).is_empty());
+        assert_eq!(claim(3, 154).len(), 1, "a dead run's claim lapses");
+        store.release_claims(3, "webhook").unwrap();
+        assert_eq!(claim(4, 155).len(), 1);
+    }
 }
