@@ -8,12 +8,84 @@ use crate::common::{TestDatabase, Workspace, test_pg_url, ts};
 use crate::fleet::{NOW, backup, finish, machine, spawn};
 use crate::support::HookSink;
 use serde_json::Value;
+use std::io::Read;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+/// A webhook receiver that records each body at once and answers only after `delay`:
+/// a run sending to it is mid-delivery for that long, so a second run started at the
+/// same time is sure to look at the same alerts while the first is sending them.
+struct SlowSink {
+    server: Arc<tiny_http::Server>,
+    port: u16,
+    received: Arc<Mutex<Vec<Value>>>,
+}
+
+impl SlowSink {
+    fn start(delay: Duration) -> SlowSink {
+        let server = Arc::new(tiny_http::Server::http("127.0.0.1:0").unwrap());
+        let port = server.server_addr().to_ip().unwrap().port();
+        let received = Arc::new(Mutex::new(Vec::new()));
+        let (s, r) = (server.clone(), received.clone());
+        std::thread::spawn(move || {
+            for mut request in s.incoming_requests() {
+                let mut body = String::new();
+                let _ = request.as_reader().read_to_string(&mut body);
+                if let Ok(json) = serde_json::from_str::<Value>(&body) {
+                    r.lock().unwrap().push(json);
+                }
+                std::thread::spawn(move || {
+                    std::thread::sleep(delay);
+                    let _ = request.respond(tiny_http::Response::from_string("ok"));
+                });
+            }
+        });
+        SlowSink {
+            server,
+            port,
+            received,
+        }
+    }
+
+    /// `event host/location kind` of every alert line received so far, sorted.
+    fn lines(&self) -> Vec<String> {
+        let mut out: Vec<String> = self
+            .received
+            .lock()
+            .unwrap()
+            .iter()
+            .flat_map(lines)
+            .map(|a| line_key(&a))
+            .collect();
+        out.sort();
+        out
+    }
+}
+
+impl Drop for SlowSink {
+    fn drop(&mut self) {
+        self.server.unblock();
+    }
+}
+
+fn line_key(a: &Value) -> String {
+    format!(
+        "{} {}/{} {}",
+        a["event"].as_str().unwrap_or(""),
+        a["host"].as_str().unwrap_or("-"),
+        a["location"].as_str().unwrap_or("-"),
+        a["kind"].as_str().unwrap_or("")
+    )
+}
 
 /// The config lines of a webhook to `sink` (and no log channel).
 fn hook(sink: &HookSink) -> String {
+    hook_at(sink.port)
+}
+
+fn hook_at(port: u16) -> String {
     format!(
-        "alerts:\n  log: {{ enabled: false }}\n  webhook:\n    enabled: true\n    url: http://127.0.0.1:{}/hook\n",
-        sink.port
+        "alerts:\n  log: {{ enabled: false }}\n  webhook:\n    enabled: true\n    url: http://127.0.0.1:{port}/hook\n"
     )
 }
 
@@ -21,15 +93,7 @@ fn hook(sink: &HookSink) -> String {
 fn received(sink: &HookSink) -> Vec<String> {
     let mut out = Vec::new();
     for (_, payload) in sink.take() {
-        for a in lines(&payload) {
-            out.push(format!(
-                "{} {}/{} {}",
-                a["event"].as_str().unwrap_or(""),
-                a["host"].as_str().unwrap_or("-"),
-                a["location"].as_str().unwrap_or("-"),
-                a["kind"].as_str().unwrap_or("")
-            ));
-        }
+        out.extend(lines(&payload).iter().map(line_key));
     }
     out.sort();
     out
@@ -227,17 +291,17 @@ fn a_fleet_message_names_each_host_and_keeps_its_hosts_dedup_key() {
 fn two_fleet_runs_at_once_send_each_notice_exactly_once() {
     let Some(_) = test_pg_url() else { return };
     let db = TestDatabase::create();
-    let sink = HookSink::start();
+    let sink = SlowSink::start(Duration::from_millis(1500));
     // Six hosts, each with a location without backups.
     let hosts: Vec<Workspace> = (0..6)
-        .map(|i| machine(&format!("h{i}"), &db.url, &hook(&sink)))
+        .map(|i| machine(&format!("h{i}"), &db.url, ""))
         .collect();
     for h in &hosts {
         assert_eq!(h.run(&["--monitor"]).code, 2);
     }
     // Two watching machines start their fleet runs at the same moment.
-    let one = machine("watch1", &db.url, &hook(&sink));
-    let two = machine("watch2", &db.url, &hook(&sink));
+    let one = machine("watch1", &db.url, &hook_at(sink.port));
+    let two = machine("watch2", &db.url, &hook_at(sink.port));
     let a = spawn(&one, &["--check-alerts", "--fleet", "--format", "json"]);
     let b = spawn(&two, &["--check-alerts", "--fleet", "--format", "json"]);
     let (code_a, out_a, err_a) = finish(a);
@@ -245,7 +309,7 @@ fn two_fleet_runs_at_once_send_each_notice_exactly_once() {
     assert_eq!(code_a, 2, "{err_a}");
     assert_eq!(code_b, 2, "{err_b}");
     let expected: Vec<String> = (0..6).map(|i| format!("open h{i}/db no_backups")).collect();
-    assert_eq!(received(&sink), expected, "each notice once, in total");
+    assert_eq!(sink.lines(), expected, "each notice once, in total");
     let doc_a: Value = serde_json::from_str(&out_a).unwrap();
     let doc_b: Value = serde_json::from_str(&out_b).unwrap();
     assert_eq!(
@@ -274,6 +338,37 @@ fn two_fleet_runs_at_once_send_each_notice_exactly_once() {
     // A second fleet run right after sends nothing new.
     let (run, doc) = one.run_json(&["--check-alerts", "--fleet"]);
     assert_eq!(run.code, 2, "{}", run.stderr);
+    assert_eq!(sink.lines().len(), 6);
+    assert_eq!(counters(&doc), (0, 0, 0));
+}
+
+#[test]
+fn a_killed_fleet_runs_claim_lapses_and_another_run_sends_the_notice() {
+    let Some(_) = test_pg_url() else { return };
+    let db = TestDatabase::create();
+    let sink = HookSink::start();
+    let host = machine("h0", &db.url, "");
+    assert_eq!(host.run(&["--monitor"]).code, 2);
+    // watch1 claims the notice and hangs sending it to a server that never answers
+    // (alerts.timeout 6s); it is killed there.
+    let (silent, connected) = crate::fleet::silent_webhook();
+    let dying = machine("watch1", &db.url, &silent);
+    let mut child = spawn(&dying, &["--check-alerts", "--fleet"]);
+    connected
+        .recv_timeout(Duration::from_secs(60))
+        .expect("the run reaches its webhook");
+    child.kill().expect("SIGKILL");
+    let _ = child.wait();
+    // At once, another machine leaves it alone: the claim still stands.
+    let mut other = machine("watch2", &db.url, &hook(&sink));
+    let (run, doc) = other.run_json(&["--check-alerts", "--fleet"]);
+    assert_eq!(run.code, 2, "{}", run.stderr);
     assert!(received(&sink).is_empty());
     assert_eq!(counters(&doc), (0, 0, 0));
+    // Once the claim lapsed (12 × the dead run's timeout), the notice goes out once.
+    other.now = Some(ts(NOW) + chrono::Duration::seconds(73));
+    let (run, doc) = other.run_json(&["--check-alerts", "--fleet"]);
+    assert_eq!(run.code, 2, "{}", run.stderr);
+    assert_eq!(received(&sink), ["open h0/db no_backups"]);
+    assert_eq!(counters(&doc), (1, 0, 0));
 }
