@@ -613,6 +613,8 @@ fn fleet_outcome(
     settle_status(&mut outcome);
     outcome.host = config.host.clone();
     outcome.last_run = store.last_finished_run().map_err(e)?;
-    outcome.open_alerts = Some(alert::fleet_status_view(ctx, rows).map_err(e)?);
+    if op == Operation::Status {
+        outcome.open_alerts = Some(alert::fleet_status_view(ctx, rows).map_err(e)?);
+    }
     Ok(outcome)
 }

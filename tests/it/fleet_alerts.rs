@@ -8,7 +8,6 @@ use crate::common::{TestDatabase, Workspace, test_pg_url, ts};
 use crate::fleet::{NOW, backup, finish, machine, spawn};
 use crate::support::HookSink;
 use serde_json::Value;
-use std::io::Read;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -159,6 +158,7 @@ fn fleet_alerts_cover_every_host_once_host_narrows_and_a_stopped_host_resolves()
     // The fleet: every host's problems, each told once (beta's was told already).
     let (run, doc) = alpha.run_json(&["--check-alerts", "--fleet"]);
     assert_eq!(run.code, 2, "{}", run.stderr);
+    crate::schema::assert_valid(&crate::schema::run_schema(), &doc);
     assert_eq!(
         received(&sink),
         ["open alpha/db no_backups", "open gamma/db no_backups"]
@@ -185,6 +185,7 @@ fn fleet_alerts_cover_every_host_once_host_narrows_and_a_stopped_host_resolves()
 
     // The fleet status lists the open alerts of every host, each naming its host.
     let (_, doc) = alpha.run_json(&["--status", "--fleet"]);
+    crate::schema::assert_valid(&crate::schema::run_schema(), &doc);
     let mut open: Vec<String> = doc["open_alerts"]
         .as_array()
         .unwrap()
@@ -207,6 +208,8 @@ fn fleet_alerts_cover_every_host_once_host_narrows_and_a_stopped_host_resolves()
             "gamma/db no_backups"
         ]
     );
+    let text = alpha.run(&["--status", "--fleet"]).stdout;
+    assert!(text.contains("beta/db monitor_stale"), "{text}");
     // A host's own status is as before: its own alerts, no host field.
     let (_, doc) = gamma.run_json(&["--status"]);
     let own = doc["open_alerts"].as_array().unwrap();
