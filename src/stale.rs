@@ -97,21 +97,29 @@ pub fn of_fleet_location(ctx: &RunContext, l: &FleetLocation) -> Option<Problem>
 }
 
 /// Judge and store `monitor_stale` for the fleet's locations `rows`, each as its own
-/// host's problem, so it is alerted, repeated and resolved like any other. A host is
-/// written under its run lock, taken for a moment; a host whose lock is held elsewhere is
-/// running now (or another fleet run is writing it) and is left alone. Returns those hosts.
+/// host's problem, so it is alerted, repeated and resolved like any other. Only hosts
+/// with a stale location are written (a host that checks its locations resolves its own
+/// staleness with its `--monitor`), each under its run lock, taken for a moment; a host
+/// whose lock is held elsewhere is running now (or another fleet run is writing it) and
+/// is left alone. Returns those hosts.
 pub fn sync_fleet(ctx: &RunContext, rows: &[FleetLocation]) -> Result<Vec<String>> {
     let mut skipped = Vec::new();
     for host_rows in rows.chunk_by(|a, b| a.host == b.host) {
         let host = host_rows[0].host.as_str();
+        let judged: Vec<(i64, Option<Problem>)> = host_rows
+            .iter()
+            .map(|l| (l.id, of_fleet_location(ctx, l)))
+            .collect();
+        if judged.iter().all(|(_, p)| p.is_none()) {
+            continue;
+        }
         let written = ctx.store.with_host_lock(host, || {
-            for l in host_rows {
-                let found: Vec<Problem> = of_fleet_location(ctx, l).into_iter().collect();
+            for (id, found) in &judged {
                 ctx.store.sync_problems_of(
                     host,
                     Operation::Report,
-                    Some(l.id),
-                    &found,
+                    Some(*id),
+                    found.as_slice(),
                     &|p| p.kind == Kind::MonitorStale,
                     ctx.now,
                 )?;
