@@ -707,12 +707,13 @@ mod tests {
                 .unwrap();
         }
 
-        fn check(&self, channels: &[&Fake], at: i64) -> Summary {
-            let ctx = RunContext {
+        /// A run at `at` with the run id `run`.
+        fn ctx(&self, at: i64, run: i64) -> RunContext<'_> {
+            RunContext {
                 config: &self.config,
                 store: &self.store,
                 now: from_unix(at),
-                run_id: at,
+                run_id: run,
                 host: "test-host".into(),
                 recent_log: Default::default(),
                 locations: vec![SelectedLocation {
@@ -721,7 +722,11 @@ mod tests {
                 }],
                 days: 7,
                 progress: false,
-            };
+            }
+        }
+
+        fn check(&self, channels: &[&Fake], at: i64) -> Summary {
+            let ctx = self.ctx(at, at);
             let boxed: Vec<Box<dyn Channel>> = channels
                 .iter()
                 .map(|f| Box::new((*f).clone()) as Box<dyn Channel>)
@@ -955,5 +960,61 @@ mod tests {
         assert_eq!(s.check(&[&ch], 2 * HOUR), summary(0, 0, 0, 0, 0));
         assert!(ch.take().is_empty());
         assert!(s.store.unfinished_alerts().unwrap().is_empty());
+    }
+
+    #[test]
+    fn a_notice_another_run_holds_is_left_to_it_and_not_counted() {
+        let s = setup("");
+        let ch = Fake::new("webhook");
+        s.judge(&[missing("a")], 0);
+        let alert = s
+            .store
+            .open_alert(&s.store.open_problems(None, None).unwrap()[0], from_unix(0))
+            .unwrap();
+        let claimed = s
+            .store
+            .claim_notices(
+                &[alert.id],
+                "webhook",
+                999,
+                from_unix(HOUR),
+                from_unix(HOUR + 120),
+            )
+            .unwrap();
+        assert_eq!(claimed.len(), 1);
+        assert_eq!(s.check(&[&ch], HOUR), summary(0, 0, 0, 0, 0));
+        assert!(ch.take().is_empty(), "run 999 is telling the webhook");
+        // Its claim lapsed (the run died): the next run tells it.
+        assert_eq!(s.check(&[&ch], HOUR + 121), summary(1, 0, 0, 0, 0));
+        assert_eq!(ch.take(), [(Event::Open, Kind::MissingBackup)]);
+    }
+
+    #[test]
+    fn a_run_that_claims_after_another_delivered_finds_nothing_left_to_say() {
+        let s = setup("");
+        let ch = Fake::new("webhook");
+        s.judge(&[missing("a")], 0);
+        // Run B reads what the channel was told (nothing yet)…
+        let b = s.ctx(HOUR, 2);
+        let scope = Scope::of_run(&b);
+        let mut counted = Summary::default();
+        let seen = candidates(&b, &scope, &|_| true, &mut counted).unwrap();
+        assert_eq!(seen.len(), 1);
+        // …run A tells it and records it…
+        assert_eq!(s.check(&[&ch], HOUR), summary(1, 0, 0, 0, 0));
+        assert_eq!(ch.take(), [(Event::Open, Kind::MissingBackup)]);
+        // …then B gets the claim: it reads the history again and sends nothing.
+        let channels: Vec<&dyn Channel> = vec![&ch];
+        deliver_round(
+            &b,
+            &scope,
+            &channels,
+            &Secrets::default(),
+            "h",
+            &seen,
+            &mut counted,
+        )
+        .unwrap();
+        assert!(ch.take().is_empty(), "said once");
     }
 }
