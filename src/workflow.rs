@@ -482,7 +482,7 @@ fn fleet_alerts(
     let busy = stale::sync_fleet(&ctx, &rows).map_err(e)?;
     if !busy.is_empty() {
         tracing::info!(
-            "hosts running now judge their own staleness: {}",
+            "not judged for monitor_stale this time, a run of theirs is going on: {}",
             busy.join(", ")
         );
     }
