@@ -303,6 +303,8 @@ pub fn from_unix(s: i64) -> DateTime<Utc> {
 /// Lock keys: PostgreSQL's two-key advisory locks, the first key naming this program.
 const LOCK_CLASS: i32 = 0x626d_6f6e; // "bmon"
 const MIGRATE_CLASS: i32 = 0x626d_6d67; // "bmmg"
+/// The session lock a run holds while it may hold claims on alert notices (key: its run id).
+const CLAIM_CLASS: i32 = 0x626d_636c; // "bmcl"
 
 /// Where a store is, from the configuration.
 pub enum Target<'a> {

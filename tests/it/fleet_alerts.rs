@@ -320,6 +320,12 @@ fn two_fleet_runs_at_once_send_each_notice_exactly_once() {
         6,
         "the counters count what each run sent"
     );
+    for doc in [&doc_a, &doc_b] {
+        assert_eq!(
+            doc["alerts"]["suppressed"], 0,
+            "what the other run sent is not suppressed"
+        );
+    }
     let mut c = db.client();
     let deliveries: i64 = c
         .query_one(
@@ -345,33 +351,69 @@ fn two_fleet_runs_at_once_send_each_notice_exactly_once() {
     assert_eq!(counters(&doc), (0, 0, 0));
 }
 
-#[test]
-fn a_killed_fleet_runs_claim_lapses_and_another_run_sends_the_notice() {
-    let Some(_) = test_pg_url() else { return };
-    let db = TestDatabase::create();
-    let sink = HookSink::start();
-    let host = machine("h0", &db.url, "");
-    assert_eq!(host.run(&["--monitor"]).code, 2);
-    // watch1 claims the notice and hangs sending it to a server that never answers
-    // (alerts.timeout 6s); it is killed there.
+/// A fleet run on `machine_name` that claims the notices due now and hangs sending them
+/// to a server that never answers (`alerts.timeout` 6 s), until killed.
+fn hanging_fleet_run(machine_name: &str, url: &str) -> (Workspace, std::process::Child) {
     let (silent, connected) = crate::fleet::silent_webhook();
-    let dying = machine("watch1", &db.url, &silent);
-    let mut child = spawn(&dying, &["--check-alerts", "--fleet"]);
+    let ws = machine(machine_name, url, &silent);
+    let child = spawn(&ws, &["--check-alerts", "--fleet"]);
     connected
         .recv_timeout(Duration::from_secs(60))
         .expect("the run reaches its webhook");
-    child.kill().expect("SIGKILL");
-    let _ = child.wait();
-    // At once, another machine leaves it alone: the claim still stands.
+    (ws, child)
+}
+
+#[test]
+fn a_claim_stands_while_its_run_lives_and_goes_with_a_killed_or_expired_one() {
+    let Some(_) = test_pg_url() else { return };
+    let db = TestDatabase::create();
+    let sink = HookSink::start();
+    let h0 = machine("h0", &db.url, "");
+    assert_eq!(h0.run(&["--monitor"]).code, 2);
     let mut other = machine("watch2", &db.url, &hook(&sink));
+
+    // watch1 holds h0's notice while it hangs: another machine leaves it alone.
+    let (_w1, mut dying) = hanging_fleet_run("watch1", &db.url);
     let (run, doc) = other.run_json(&["--check-alerts", "--fleet"]);
     assert_eq!(run.code, 2, "{}", run.stderr);
     assert!(received(&sink).is_empty());
     assert_eq!(counters(&doc), (0, 0, 0));
-    // Once the claim lapsed (12 × the dead run's timeout), the notice goes out once.
+    assert_eq!(
+        doc["alerts"]["suppressed"], 0,
+        "another run's notice is not suppressed"
+    );
+    // Killed: its claim goes with its connection, and the notice goes out once.
+    dying.kill().expect("SIGKILL");
+    let _ = dying.wait();
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let (run, doc) = other.run_json(&["--check-alerts", "--fleet"]);
+        assert_eq!(run.code, 2, "{}", run.stderr);
+        if counters(&doc).0 == 1 {
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "still claimed");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    assert_eq!(received(&sink), ["open h0/db no_backups"]);
+
+    // A run that is alive but stuck past its claim's lifetime (12 × its 6 s timeout)
+    // does not hold the notice any longer.
+    let h1 = machine("h1", &db.url, "");
+    assert_eq!(h1.run(&["--monitor"]).code, 2);
+    let (_w3, mut stuck) = hanging_fleet_run("watch3", &db.url);
+    let (run, doc) = other.run_json(&["--check-alerts", "--fleet"]);
+    assert_eq!(run.code, 2, "{}", run.stderr);
+    assert_eq!(
+        counters(&doc),
+        (0, 0, 0),
+        "h1's notice is held, h0's was told"
+    );
     other.now = Some(ts(NOW) + chrono::Duration::seconds(73));
     let (run, doc) = other.run_json(&["--check-alerts", "--fleet"]);
     assert_eq!(run.code, 2, "{}", run.stderr);
-    assert_eq!(received(&sink), ["open h0/db no_backups"]);
     assert_eq!(counters(&doc), (1, 0, 0));
+    assert_eq!(received(&sink), ["open h1/db no_backups"]);
+    stuck.kill().expect("SIGKILL");
+    let _ = stuck.wait();
 }
