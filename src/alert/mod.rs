@@ -162,9 +162,9 @@ pub fn run_fleet(ctx: &RunContext, rows: &[FleetLocation]) -> Result<Summary> {
     )
 }
 
-/// How long a run's claim on an alert's next notice holds: long enough for every channel
-/// to use up its timeout, short enough that a run that died does not silence the alert
-/// for long (its claim then simply lapses).
+/// How long a run's claim on an alert's next notice holds at most: long enough for every
+/// channel to use up its timeout, short enough that a run stuck for good does not silence
+/// the alert for long (a run that died loses its claims at once, with its session).
 fn claim_lifetime(config: &Config) -> chrono::TimeDelta {
     let timeout = config.alerts.timeout.0 * 12;
     chrono::TimeDelta::from_std(timeout.max(std::time::Duration::from_secs(60)))

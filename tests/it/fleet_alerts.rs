@@ -46,6 +46,20 @@ impl SlowSink {
         }
     }
 
+    /// The `dedup_key` of every alert line received so far, sorted.
+    fn dedup_keys(&self) -> Vec<String> {
+        let mut out: Vec<String> = self
+            .received
+            .lock()
+            .unwrap()
+            .iter()
+            .flat_map(lines)
+            .map(|a| a["dedup_key"].as_str().unwrap_or("").to_string())
+            .collect();
+        out.sort();
+        out
+    }
+
     /// `event host/location kind` of every alert line received so far, sorted.
     fn lines(&self) -> Vec<String> {
         let mut out: Vec<String> = self
@@ -291,13 +305,23 @@ fn a_fleet_message_names_each_host_and_keeps_its_hosts_dedup_key() {
 }
 
 #[test]
-fn two_fleet_runs_at_once_send_each_notice_exactly_once() {
+fn two_fleet_runs_and_a_hosts_own_run_at_once_send_each_notice_exactly_once() {
     let Some(_) = test_pg_url() else { return };
     let db = TestDatabase::create();
     let sink = SlowSink::start(Duration::from_millis(1500));
-    // Six hosts, each with a location without backups.
+    // Six hosts, each with a location without backups; h0 sends its own alerts too.
     let hosts: Vec<Workspace> = (0..6)
-        .map(|i| machine(&format!("h{i}"), &db.url, ""))
+        .map(|i| {
+            machine(
+                &format!("h{i}"),
+                &db.url,
+                &if i == 0 {
+                    hook_at(sink.port)
+                } else {
+                    String::new()
+                },
+            )
+        })
         .collect();
     for h in &hosts {
         assert_eq!(h.run(&["--monitor"]).code, 2);
@@ -307,20 +331,39 @@ fn two_fleet_runs_at_once_send_each_notice_exactly_once() {
     let two = machine("watch2", &db.url, &hook_at(sink.port));
     let a = spawn(&one, &["--check-alerts", "--fleet", "--format", "json"]);
     let b = spawn(&two, &["--check-alerts", "--fleet", "--format", "json"]);
+    let c = spawn(&hosts[0], &["--check-alerts", "--format", "json"]);
     let (code_a, out_a, err_a) = finish(a);
     let (code_b, out_b, err_b) = finish(b);
+    let (code_c, out_c, err_c) = finish(c);
     assert_eq!(code_a, 2, "{err_a}");
     assert_eq!(code_b, 2, "{err_b}");
+    assert_eq!(code_c, 2, "{err_c}");
+    // h0's notice comes from a fleet run (naming h0) or from h0's own (as on one host).
+    let mut lines = sink.lines();
+    lines.retain(|l| l != "open -/db no_backups");
+    lines.push("open h0/db no_backups".into());
+    lines.sort();
+    lines.dedup();
     let expected: Vec<String> = (0..6).map(|i| format!("open h{i}/db no_backups")).collect();
-    assert_eq!(sink.lines(), expected, "each notice once, in total");
+    assert_eq!(lines, expected);
+    let mut keys = sink.dedup_keys();
+    assert_eq!(
+        keys.len(),
+        6,
+        "each notice once, in total: {:?}",
+        sink.lines()
+    );
+    keys.dedup();
+    assert_eq!(keys.len(), 6, "one key per problem, whoever sent it");
     let doc_a: Value = serde_json::from_str(&out_a).unwrap();
     let doc_b: Value = serde_json::from_str(&out_b).unwrap();
+    let doc_c: Value = serde_json::from_str(&out_c).unwrap();
     assert_eq!(
-        counters(&doc_a).0 + counters(&doc_b).0,
+        counters(&doc_a).0 + counters(&doc_b).0 + counters(&doc_c).0,
         6,
         "the counters count what each run sent"
     );
-    for doc in [&doc_a, &doc_b] {
+    for doc in [&doc_a, &doc_b, &doc_c] {
         assert_eq!(
             doc["alerts"]["suppressed"], 0,
             "what the other run sent is not suppressed"
