@@ -8,6 +8,11 @@
 //! is simply retried next run and nothing counts as sent unless it was delivered. All of
 //! a run's notices for a channel go out as one digest message.
 //!
+//! In a shared store every run (a host's own, or `--check-alerts --fleet` covering every
+//! host) tells the same alert stream: each notice is claimed in the store before it is
+//! sent, so two runs at once never both send it, and a channel's history is the same
+//! whoever sends.
+//!
 //! Channels (one trait, one file each): [`log`], [`email`], [`slack`], [`webhook`].
 //! Not for: judging problems (the other operations do) or reading the disk.
 

@@ -1,7 +1,8 @@
 //! Alerts and their delivery history. An alert follows one problem row;
 //! every attempt to deliver it on a channel is a delivery row, successful or not, with
 //! its (already redacted) error. What a channel must be told next is decided from these
-//! rows by `alert::decide`.
+//! rows by `alert::decide`. A claim row marks the run about to tell a channel an alert's
+//! next notice, so runs sharing a store do not both send it.
 
 use super::sql::{Row, SqlResult, ToValue, params};
 use super::{CLAIM_CLASS, Store, from_unix, to_unix};
