@@ -80,10 +80,10 @@ pub struct Cli {
     /// Restrict every operation to the location with this name
     #[arg(long = "location-name", value_name = "NAME")]
     pub location_name: Option<String>,
-    /// With --status or --report: every host in the shared store, not only this one
+    /// With --status, --report or --check-alerts: every host in the shared store
     #[arg(long, conflicts_with = "host")]
     pub fleet: bool,
-    /// With --status or --report: the host NAME in the shared store instead of this one
+    /// With --status, --report or --check-alerts: the host NAME in the shared store
     #[arg(long = "host", value_name = "NAME")]
     pub host: Option<String>,
     /// Analysis window in days for schedule, health and reports [default: monitoring.window_days, 7]
@@ -208,11 +208,12 @@ pub fn main() -> i32 {
         Ok(cli) => cli,
         Err(e) => return usage_error(hint, &e),
     };
-    if (cli.fleet || cli.host.is_some()) && (cli.check_alerts || !(cli.status || cli.report)) {
+    let ops = cli.operations();
+    if (cli.fleet || cli.host.is_some()) && !Hosts::widen(&ops) {
         use clap::CommandFactory;
         let e = Cli::command().error(
             clap::error::ErrorKind::ArgumentConflict,
-            "--fleet and --host go with --status or --report, not with --check-alerts (a run judges and alerts its own host's locations)",
+            "--fleet and --host go with --status, with --report, or with --check-alerts alone (a run judges its own host's locations)",
         );
         return usage_error(hint, &e);
     }
@@ -225,7 +226,6 @@ pub fn main() -> i32 {
     if cli.actions.given() {
         return crate::lifecycle::main(&cli);
     }
-    let ops = cli.operations();
     if ops.is_empty() {
         use clap::CommandFactory;
         let help = Cli::command().render_help();

@@ -6,10 +6,16 @@
 //! Judged by `--status` (live, never stored: it writes nothing), and by `--report` and
 //! `--check-alerts` (stored, so it is alerted and resolves like any problem). A
 //! `--monitor` run resolves it for the locations it judged.
+//!
+//! In a shared store, the fleet view ([`of_fleet_location`]) judges every host's
+//! locations from the store alone, naming the host that stopped: `--status --fleet` live,
+//! `--check-alerts --fleet` stored as that host's problem ([`sync_fleet`]), so the host's
+//! own next `--monitor` resolves it.
 
 use crate::monitor::duration_text;
 use crate::problem::{Kind, Operation, Problem, Severity};
 use crate::run::{RunContext, SelectedLocation};
+use crate::store::FleetLocation;
 use anyhow::Result;
 
 /// The problem for one location, if its last judgement is too old.
@@ -63,4 +69,66 @@ pub fn sync(ctx: &RunContext, monitored: bool) -> Result<()> {
         )?;
     }
     Ok(())
+}
+
+/// The fleet view's rule for one location of some host, from the store alone: stale when
+/// its host has not checked it within this machine's `monitoring.max_run_age`.
+pub fn of_fleet_location(ctx: &RunContext, l: &FleetLocation) -> Option<Problem> {
+    let max_age = ctx.config.monitoring.max_run_age.0;
+    let age = l
+        .last_scan_at
+        .map(|t| (ctx.now - t).to_std().unwrap_or_default());
+    if age.is_some_and(|a| a <= max_age) {
+        return None;
+    }
+    let host = &l.host;
+    let message = match (l.last_scan_at, age) {
+        (Some(t), Some(age)) => format!(
+            "host {host} has not checked it since {} ({} ago, more than monitoring.max_run_age {}): is backup-monitor still running on {host}?",
+            ctx.local_short(t),
+            duration_text(age),
+            duration_text(max_age),
+        ),
+        _ => format!(
+            "host {host} registered it but never checked it with --monitor: is backup-monitor running on {host}?"
+        ),
+    };
+    Some(stale(&l.name, message))
+}
+
+/// Judge and store `monitor_stale` for the fleet's locations `rows`, each as its own
+/// host's problem, so it is alerted, repeated and resolved like any other. Only hosts
+/// with a stale location are written (a host that checks its locations resolves its own
+/// staleness with its `--monitor`), each under its run lock, taken for a moment; a host
+/// whose lock is held elsewhere is running now (or another fleet run is writing it) and
+/// is left alone. Returns those hosts.
+pub fn sync_fleet(ctx: &RunContext, rows: &[FleetLocation]) -> Result<Vec<String>> {
+    let mut skipped = Vec::new();
+    for host_rows in rows.chunk_by(|a, b| a.host == b.host) {
+        let host = host_rows[0].host.as_str();
+        let judged: Vec<(i64, Option<Problem>)> = host_rows
+            .iter()
+            .map(|l| (l.id, of_fleet_location(ctx, l)))
+            .collect();
+        if judged.iter().all(|(_, p)| p.is_none()) {
+            continue;
+        }
+        let written = ctx.store.with_host_lock(host, || {
+            for (id, found) in &judged {
+                ctx.store.sync_problems_of(
+                    host,
+                    Operation::Report,
+                    Some(*id),
+                    found.as_slice(),
+                    &|p| p.kind == Kind::MonitorStale,
+                    ctx.now,
+                )?;
+            }
+            Ok(())
+        })?;
+        if written.is_none() {
+            skipped.push(host.to_string());
+        }
+    }
+    Ok(skipped)
 }

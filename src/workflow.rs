@@ -37,7 +37,7 @@ impl Selection {
     }
 }
 
-/// Which hosts of a shared store `--status` covers.
+/// Which hosts of a shared store `--status` and `--check-alerts` cover.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub enum Hosts {
     /// This host (`host:`), from its config: what every run does.
@@ -58,6 +58,15 @@ impl Hosts {
             (None, false) => Hosts::This,
         }
     }
+
+    /// Whether `--fleet` / `--host` may widen `ops`: a run judges its own host's
+    /// locations, so they go with `--status`, with `--report` (this host's run, the report
+    /// widened), or with `--check-alerts` alone (the fleet's alerts).
+    pub fn widen(ops: &[Operation]) -> bool {
+        let alerts_alone =
+            !ops.contains(&Operation::CheckAlerts) || ops == [Operation::CheckAlerts];
+        ops.iter().any(|o| !o.judges()) && alerts_alone
+    }
 }
 
 /// What the command line asked for, in the run's own terms.
@@ -66,7 +75,7 @@ pub struct Request {
     /// In the order they run; `[Status]` alone for `--status`.
     pub operations: Vec<Operation>,
     pub selection: Selection,
-    /// `--fleet` / `--host NAME` (with `--status` and `--report`).
+    /// `--fleet` / `--host NAME` (with `--status`, `--report` and `--check-alerts`).
     pub hosts: Hosts,
     /// The analysis window in days (`--days`); None: `monitoring.window_days`.
     pub days: Option<u32>,
@@ -155,7 +164,7 @@ fn run_on_store(config: &Config, request: &Request, started: DateTime<Utc>) -> J
 
 /// The run in the store's audit log: opened, its operations, closed with its exit code.
 fn recorded_run(config: &Config, request: &Request, started: DateTime<Utc>) -> Judged<Outcome> {
-    let store = Store::connect(config).map_err(CannotJudge::from_error)?;
+    let mut store = Store::connect(config).map_err(CannotJudge::from_error)?;
     // Beside the local lock file: the host's lock in a shared store, on this run's own
     // session, so that a second run for this host on another machine waits too.
     store.lock_host(started).map_err(CannotJudge::from_error)?;
@@ -165,7 +174,14 @@ fn recorded_run(config: &Config, request: &Request, started: DateTime<Utc>) -> J
     // "Now" may be BACKUP_MONITOR_NOW: the end is that plus the real time the run took.
     let clock = std::time::Instant::now();
     let finished = || started + chrono::TimeDelta::from_std(clock.elapsed()).unwrap_or_default();
-    let result = operations(config, request, &store, run_id, started);
+    // `--check-alerts --fleet` (alone) sends the fleet's alerts; `--report --fleet` is
+    // this host's run with the report widened.
+    let fleet_alerting =
+        request.hosts != Hosts::This && request.operations.contains(&Operation::CheckAlerts);
+    let result = match fleet_alerting {
+        false => operations(config, request, &store, run_id, started),
+        true => fleet_alerts(config, request, &mut store, run_id, started),
+    };
     let code = match &result {
         Ok(outcome) => outcome.exit_code,
         Err(_) => Status::Unknown.exit_code(),
@@ -451,17 +467,46 @@ fn status(config: &Config, request: &Request, now: DateTime<Utc>) -> Judged<Outc
     Ok(outcome)
 }
 
-/// `--status --fleet` / `--status --host NAME`: the fleet's stored state, read-only.
+/// `--status --fleet` / `--status --host NAME`: the stored state of every location of
+/// those hosts, read-only, from the store alone (the other hosts' configs are not here):
+/// status, health, last checked, newest backup, open problems and alerts, and
+/// `monitor_stale` for each location its host stopped checking.
 fn fleet_status(config: &Config, request: &Request, now: DateTime<Utc>) -> Judged<Outcome> {
     let e = CannotJudge::from_error;
-    let Some(store) = fleet_store(config, &request.hosts).map_err(e)? else {
+    let Some(mut store) = Store::connect_read_only(config).map_err(e)? else {
         return Err(CannotJudge::new(
             "no store yet; run backup-monitor --monitor first".into(),
         ));
     };
-    let mut outcome = fleet_outcome(config, request, &store, now)?;
-    outcome.last_run = store.last_finished_run().map_err(e)?;
-    outcome.open_alerts = Some(Vec::new());
+    let rows = fleet_rows(&mut store, request)?;
+    let ctx = fleet_context(config, request, &store, 0, now);
+    fleet_outcome(&ctx, &rows, Operation::Status)
+}
+
+/// `--check-alerts --fleet` / `--host NAME`, a recorded run of this host: store
+/// `monitor_stale` for the locations whose host stopped checking them (as that host's
+/// problem), then send the alerts of every location in view on this machine's channels.
+/// Its outcome is the fleet status as of the end of the run.
+fn fleet_alerts(
+    config: &Config,
+    request: &Request,
+    store: &mut Store,
+    run_id: i64,
+    started: DateTime<Utc>,
+) -> Judged<Outcome> {
+    let e = CannotJudge::from_error;
+    let rows = fleet_rows(store, request)?;
+    let ctx = fleet_context(config, request, store, run_id, started);
+    let busy = stale::sync_fleet(&ctx, &rows).map_err(e)?;
+    if !busy.is_empty() {
+        tracing::info!(
+            "not judged for monitor_stale this time, a run of theirs is going on: {}",
+            busy.join(", ")
+        );
+    }
+    let alerts = alert::run_fleet(&ctx, &rows).map_err(e)?;
+    let mut outcome = fleet_outcome(&ctx, &rows, Operation::CheckAlerts)?;
+    outcome.alerts = alerts;
     Ok(outcome)
 }
 
@@ -472,38 +517,23 @@ fn fleet_report(
     request: &Request,
     hosts: &Hosts,
 ) -> anyhow::Result<Vec<std::path::PathBuf>> {
-    let store = fleet_store(ctx.config, hosts)?
+    let mut store = Store::connect_read_only(ctx.config)?
         .ok_or_else(|| anyhow::anyhow!("the store cannot be read for the fleet report"))?;
-    let fleet = fleet_outcome(ctx.config, request, &store, ctx.now)?;
+    let rows = fleet_rows(&mut store, request)?;
+    let fleet_ctx = fleet_context(ctx.config, request, &store, 0, ctx.now);
+    let fleet = fleet_outcome(&fleet_ctx, &rows, Operation::Report)?;
     report::fleet::run(ctx, &store, &fleet, hosts)
 }
 
-/// The store read-only, its reads widened to `hosts`; None when there is none yet.
-fn fleet_store(config: &Config, hosts: &Hosts) -> anyhow::Result<Option<Store>> {
+/// The store narrowed to the hosts asked for, and their locations selected by
+/// `--location-name` / `--location-id`; an unknown host names the known ones.
+fn fleet_rows(store: &mut Store, request: &Request) -> Judged<Vec<crate::store::FleetLocation>> {
     use crate::store::View;
-    let mut store = Store::connect_read_only(config)?;
-    if let Some(store) = &mut store {
-        store.set_view(match hosts {
-            Hosts::One(name) => View::Host(name.clone()),
-            _ => View::Fleet,
-        });
-    }
-    Ok(store)
-}
-
-/// The stored state of every location of the hosts in `store`'s view, from the store
-/// alone (the other hosts' configs are not here): status, health, last checked, newest
-/// backup, the missing slots its host stored, open problems, and `monitor_stale` for
-/// each location its host stopped checking.
-pub(crate) fn fleet_outcome(
-    config: &Config,
-    request: &Request,
-    store: &Store,
-    now: DateTime<Utc>,
-) -> Judged<Outcome> {
     let e = CannotJudge::from_error;
-    let mut outcome = Outcome::new(now, vec![Operation::Status]);
-    outcome.thresholds = health::thresholds(config);
+    store.set_view(match &request.hosts {
+        Hosts::One(name) => View::Host(name.clone()),
+        _ => View::Fleet,
+    });
     let rows = store.fleet_locations().map_err(e)?;
     if let Hosts::One(name) = &request.hosts
         && rows.is_empty()
@@ -518,28 +548,50 @@ pub(crate) fn fleet_outcome(
             }
         )));
     }
-    let ctx = RunContext {
-        config,
-        store,
-        now,
-        run_id: 0,
-        host: config.host.clone(),
-        recent_log: request.recent_log.clone(),
-        locations: Vec::new(),
-        days: request.days.unwrap_or(config.monitoring.window_days),
-        progress: false,
-    };
-    let states = store.location_states().map_err(e)?;
-    let rows: Vec<_> = rows
+    Ok(rows
         .into_iter()
         .filter(|l| match &request.selection {
             Selection::All => true,
             Selection::Id(id) => l.id == *id,
             Selection::Name(name) => l.name == *name,
         })
-        .collect();
+        .collect())
+}
+
+fn fleet_context<'a>(
+    config: &'a Config,
+    request: &Request,
+    store: &'a Store,
+    run_id: i64,
+    now: DateTime<Utc>,
+) -> RunContext<'a> {
+    RunContext {
+        config,
+        store,
+        now,
+        run_id,
+        host: config.host.clone(),
+        recent_log: request.recent_log.clone(),
+        locations: Vec::new(),
+        days: request.days.unwrap_or(config.monitoring.window_days),
+        progress: false,
+    }
+}
+
+/// The fleet view of `rows` as of `ctx.now`: each location's state, the open problems
+/// and alerts, and `monitor_stale` judged now for each location its host stopped checking.
+fn fleet_outcome(
+    ctx: &RunContext,
+    rows: &[crate::store::FleetLocation],
+    op: Operation,
+) -> Judged<Outcome> {
+    let e = CannotJudge::from_error;
+    let (config, store, now) = (ctx.config, ctx.store, ctx.now);
+    let mut outcome = Outcome::new(now, vec![op]);
+    outcome.thresholds = health::thresholds(config);
+    let states = store.location_states().map_err(e)?;
     let mut scores = HashMap::new();
-    for l in &rows {
+    for l in rows {
         scores.insert(l.id, l.score);
         let state = states.get(&l.id).and_then(|s| s.state.as_ref());
         outcome.locations.push(crate::outcome::LocationSummary {
@@ -581,7 +633,7 @@ pub(crate) fn fleet_outcome(
         .open_problems(None, Some(&ids))
         .map_err(e)?
         .into_iter()
-        // Staleness is judged now, as of this status.
+        // Staleness is judged now, as of this view.
         .filter(|p| p.problem.kind != Kind::MonitorStale)
         .map(|p| OpenProblem {
             host: p.host.clone(),
@@ -592,41 +644,18 @@ pub(crate) fn fleet_outcome(
             problem: p.problem,
         })
         .collect();
-    let max_age = config.monitoring.max_run_age.0;
-    for l in &rows {
-        let age = l
-            .last_scan_at
-            .map(|t| (now - t).to_std().unwrap_or_default());
-        if age.is_some_and(|a| a <= max_age) {
-            continue;
+    for l in rows {
+        if let Some(problem) = stale::of_fleet_location(ctx, l) {
+            let mut p = OpenProblem::unstored(problem, now);
+            p.host = l.host.clone();
+            outcome.problems.push(p);
         }
-        let message = match (l.last_scan_at, age) {
-            (Some(t), Some(age)) => format!(
-                "host {} has not checked it since {} ({} ago, more than monitoring.max_run_age {}): is backup-monitor still running on {}?",
-                l.host,
-                ctx.local_short(t),
-                crate::monitor::duration_text(age),
-                crate::monitor::duration_text(max_age),
-                l.host
-            ),
-            _ => format!(
-                "host {} registered it but never checked it with --monitor: is backup-monitor running on {}?",
-                l.host, l.host
-            ),
-        };
-        let mut p = OpenProblem::unstored(
-            Problem::new(
-                Kind::MonitorStale,
-                crate::problem::Severity::Critical,
-                &l.name,
-                message,
-            ),
-            now,
-        );
-        p.host = l.host.clone();
-        outcome.problems.push(p);
     }
     settle_status(&mut outcome);
     outcome.host = config.host.clone();
+    outcome.last_run = store.last_finished_run().map_err(e)?;
+    if op == Operation::Status {
+        outcome.open_alerts = Some(alert::fleet_status_view(ctx, rows).map_err(e)?);
+    }
     Ok(outcome)
 }

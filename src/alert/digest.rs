@@ -43,6 +43,9 @@ pub struct Line {
     pub kind: Kind,
     pub severity: Severity,
     pub previous_severity: Option<Severity>,
+    /// The host of the problem (in a fleet digest only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub host: Option<String>,
     pub location: Option<String>,
     pub path: Option<String>,
     pub slot: Option<crate::problem::SlotStart>,
@@ -67,6 +70,9 @@ pub struct Line {
 
 #[derive(Debug, Clone, Serialize, PartialEq)]
 pub struct Group {
+    /// The host of the group's problems (in a fleet digest only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub host: Option<String>,
     /// None: problems of the run itself (e.g. `alert_delivery_failed`).
     pub location: Option<String>,
     pub title: String,
@@ -187,6 +193,21 @@ impl Digest {
         clock: &Clock,
         log_of: &dyn Fn(&str) -> Vec<String>,
     ) -> Digest {
+        Digest::build_for(notices, host, false, clock, log_of)
+    }
+
+    /// [`Digest::build`], and with `fleet` for the fleet view: alerts of several hosts,
+    /// grouped by host and location, each group titled `host/location` and each line
+    /// naming its host (its `dedup_key` is the one its own host's runs use). Log lines
+    /// are this run's, so only this host's groups carry them.
+    pub fn build_for(
+        notices: &[Notice],
+        host: &str,
+        fleet: bool,
+        clock: &Clock,
+        log_of: &dyn Fn(&str) -> Vec<String>,
+    ) -> Digest {
+        let host_of = |n: &Notice| fleet.then(|| n.alert.host.clone());
         let mut counts = Counts::default();
         for n in notices {
             match n.event {
@@ -197,18 +218,18 @@ impl Digest {
                 Event::Resolved => counts.resolved += 1,
             }
         }
-        let mut locations: Vec<Option<String>> = notices
+        let mut locations: Vec<(Option<String>, Option<String>)> = notices
             .iter()
-            .map(|n| n.alert.problem.location.clone())
+            .map(|n| (host_of(n), n.alert.problem.location.clone()))
             .collect();
         locations.sort();
         locations.dedup();
         let mut groups: Vec<Group> = locations
             .into_iter()
-            .map(|location| {
+            .map(|(group_host, location)| {
                 let mut members: Vec<&Notice> = notices
                     .iter()
-                    .filter(|n| n.alert.problem.location == location)
+                    .filter(|n| n.alert.problem.location == location && host_of(n) == group_host)
                     .collect();
                 members.sort_by(|a, b| {
                     let key = |n: &Notice| {
@@ -224,25 +245,44 @@ impl Digest {
                         .cmp(&key(b))
                         .then_with(|| a.alert.problem.slot.cmp(&b.alert.problem.slot))
                 });
-                let alerts: Vec<Line> = members.iter().map(|n| line(n, host, clock)).collect();
+                let alerts: Vec<Line> = members
+                    .iter()
+                    .map(|n| line(n, group_host.as_deref().unwrap_or(host), fleet, clock))
+                    .collect();
+                let title = match (&group_host, &location) {
+                    (None, Some(l)) => l.clone(),
+                    (None, None) => "backup-monitor itself".into(),
+                    (Some(h), Some(l)) => format!("{h}/{l}"),
+                    (Some(h), None) => format!("backup-monitor itself on {h}"),
+                };
+                let own = group_host.as_deref().is_none_or(|h| h == host);
                 Group {
-                    title: location
-                        .clone()
-                        .unwrap_or_else(|| "backup-monitor itself".into()),
+                    title,
                     status: status_of(&alerts).to_string(),
-                    log: location.as_deref().map(log_of).unwrap_or_default(),
+                    log: match own {
+                        true => location.as_deref().map(log_of).unwrap_or_default(),
+                        false => Vec::new(),
+                    },
+                    host: group_host,
                     location,
                     alerts,
                 }
             })
             .collect();
-        // Worst first; among equals, named locations by name, then the run's own.
+        // Worst first; among equals, named locations by host and name, then the runs' own.
         groups.sort_by(|a, b| {
-            (status_rank(&a.status), a.location.is_none(), &a.location).cmp(&(
-                status_rank(&b.status),
-                b.location.is_none(),
-                &b.location,
-            ))
+            (
+                status_rank(&a.status),
+                a.location.is_none(),
+                &a.host,
+                &a.location,
+            )
+                .cmp(&(
+                    status_rank(&b.status),
+                    b.location.is_none(),
+                    &b.host,
+                    &b.location,
+                ))
         });
         let all: Vec<Line> = groups.iter().flat_map(|g| g.alerts.clone()).collect();
         let status = status_of(&all);
@@ -320,7 +360,9 @@ fn subject(status: &str, groups: &[Group], total: usize) -> String {
     s
 }
 
-fn line(n: &Notice, host: &str, clock: &Clock) -> Line {
+/// One alert's line; `host` is its problem's host (the one its dedup key names), shown
+/// on the line when `fleet`.
+fn line(n: &Notice, host: &str, fleet: bool, clock: &Clock) -> Line {
     let a = &n.alert;
     let end = n.resolved_at.unwrap_or(clock.now);
     let duration = (end - n.since).num_seconds().max(0);
@@ -365,6 +407,7 @@ fn line(n: &Notice, host: &str, clock: &Clock) -> Line {
         kind: a.problem.kind,
         severity: a.problem.severity,
         previous_severity: n.previous_severity,
+        host: fleet.then(|| host.to_string()),
         location: a.problem.location.clone(),
         path: a.problem.path.clone(),
         slot: a.problem.slot,
@@ -479,6 +522,7 @@ pub(crate) mod fixtures {
             last_sent_at: None,
             send_count: 0,
             closed_at: None,
+            host: "h".into(),
         }
     }
 
@@ -690,5 +734,44 @@ mod tests {
             Some("https://r.example.com/latest.html")
         );
         assert_eq!(report_url(None), None);
+    }
+
+    #[test]
+    fn a_fleet_digest_names_each_host_and_keeps_each_hosts_dedup_key() {
+        let mut a = alert(Kind::MonitorStale, Severity::Critical, Some("db"));
+        a.host = "beta".into();
+        let mut b = alert(Kind::MissingBackup, Severity::Critical, Some("db"));
+        b.id = 2;
+        b.host = "alpha".into();
+        let mut own = alert(Kind::AlertDeliveryFailed, Severity::Warning, None);
+        own.id = 3;
+        own.host = "alpha".into();
+        let notices = [
+            notice(Event::Open, a.clone()),
+            notice(Event::Open, b.clone()),
+            notice(Event::Open, own),
+        ];
+        let log = |_: &str| vec!["a line".to_string()];
+        let d = Digest::build_for(&notices, "alpha", true, &clock(), &log);
+        let titles: Vec<&str> = d.groups.iter().map(|g| g.title.as_str()).collect();
+        assert_eq!(
+            titles,
+            ["alpha/db", "beta/db", "backup-monitor itself on alpha"]
+        );
+        assert_eq!(
+            d.subject,
+            "[backup-monitor] CRITICAL alpha/db: missing_backup (+2 more)"
+        );
+        let beta = &d.groups[1];
+        assert_eq!(beta.alerts[0].host.as_deref(), Some("beta"));
+        assert_eq!(beta.alerts[0].dedup_key, dedup_key("beta", &a));
+        assert!(beta.log.is_empty(), "this run's log is not about beta");
+        assert_eq!(d.groups[0].log, ["a line"]);
+        // Without `fleet`, the same notices read as one host's (no host anywhere).
+        let plain = Digest::build(&notices[1..2], "alpha", &clock(), &log);
+        assert_eq!(plain.groups[0].title, "db");
+        let json = serde_json::to_value(&plain).unwrap();
+        assert!(json["groups"][0].get("host").is_none(), "{json}");
+        assert!(json["groups"][0]["alerts"][0].get("host").is_none());
     }
 }

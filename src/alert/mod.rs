@@ -8,6 +8,11 @@
 //! is simply retried next run and nothing counts as sent unless it was delivered. All of
 //! a run's notices for a channel go out as one digest message.
 //!
+//! In a shared store every run (a host's own, or `--check-alerts --fleet` covering every
+//! host) tells the same alert stream: each notice is claimed in the store before it is
+//! sent, so two runs at once never both send it, and a channel's history is the same
+//! whoever sends.
+//!
 //! Channels (one trait, one file each): [`log`], [`email`], [`slack`], [`webhook`].
 //! Not for: judging problems (the other operations do) or reading the disk.
 
@@ -27,7 +32,7 @@ use crate::lifecycle::Marks;
 use crate::problem::{Kind, Operation, Problem, Severity};
 use crate::run::RunContext;
 use crate::store::StoredProblem;
-use crate::store::{AlertDelivery, AlertRow, Store};
+use crate::store::{AlertDelivery, AlertRow, FleetLocation, Store};
 use anyhow::Result;
 use chrono::{DateTime, Utc};
 use decide::{ChannelHistory, Suppression, next_for_closed, next_for_open, suppression};
@@ -60,6 +65,51 @@ pub struct OpenAlert {
     pub deliveries: u32,
     /// Channels whose last attempt failed (retried next run).
     pub failing_channels: Vec<String>,
+    /// The host of its problem (in the fleet view only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub host: Option<String>,
+}
+
+/// Whose alerts a run covers: the locations (by store id and by host and name) and
+/// whether it is the fleet view (messages then name each location's host).
+pub struct Scope {
+    ids: Vec<i64>,
+    locations: HashSet<(String, String)>,
+    fleet: bool,
+}
+
+impl Scope {
+    /// The run's own selected locations (this host).
+    pub fn of_run(ctx: &RunContext) -> Scope {
+        let host = ctx.store.host();
+        Scope {
+            ids: ctx.locations.iter().map(|l| l.id).collect(),
+            locations: ctx
+                .locations
+                .iter()
+                .map(|l| (host.to_string(), l.config.name.clone()))
+                .collect(),
+            fleet: false,
+        }
+    }
+
+    /// Every location of the fleet view (`--fleet`, `--host NAME`), read from the store.
+    pub fn fleet(rows: &[FleetLocation]) -> Scope {
+        Scope {
+            ids: rows.iter().map(|l| l.id).collect(),
+            locations: rows
+                .iter()
+                .map(|l| (l.host.clone(), l.name.clone()))
+                .collect(),
+            fleet: true,
+        }
+    }
+
+    /// Whether an alert of `host` about `location` (None: about a run itself) is in scope;
+    /// the hosts themselves are narrowed by the store's view.
+    fn covers(&self, host: &str, location: Option<&str>) -> bool {
+        location.is_none_or(|l| self.locations.contains(&(host.to_string(), l.to_string())))
+    }
 }
 
 /// Somewhere alerts go. `deliver` sends one digest as one message; its error must not
@@ -104,6 +154,28 @@ pub fn run(ctx: &RunContext) -> Result<Summary> {
     run_with(ctx, &channels(ctx.config), &secrets, &ctx.host)
 }
 
+/// `--check-alerts --fleet` (or `--host NAME`): the alerts of every location in `rows`,
+/// on this machine's channels, each notice told once across every run sharing the store.
+pub fn run_fleet(ctx: &RunContext, rows: &[FleetLocation]) -> Result<Summary> {
+    let secrets = Secrets::from_config(ctx.config);
+    run_in(
+        ctx,
+        &Scope::fleet(rows),
+        &channels(ctx.config),
+        &secrets,
+        &ctx.host,
+    )
+}
+
+/// How long a run's claim on an alert's next notice holds at most: long enough for every
+/// channel to use up its timeout, short enough that a run stuck for good does not silence
+/// the alert for long (a run that died loses its claims at once, with its session).
+fn claim_lifetime(config: &Config) -> chrono::TimeDelta {
+    let timeout = config.alerts.timeout.0 * 12;
+    chrono::TimeDelta::from_std(timeout.max(std::time::Duration::from_secs(60)))
+        .unwrap_or(chrono::TimeDelta::minutes(2))
+}
+
 /// An alert this run may tell channels about.
 struct Candidate {
     alert: AlertRow,
@@ -121,6 +193,8 @@ struct Outcome {
     delivered: Option<Event>,
     failed: bool,
     noticed: bool,
+    /// Another run held the claim on its next notice: that run tells it.
+    busy: bool,
 }
 
 /// `run` with the channels, secrets and host given (tests pass their own).
@@ -135,19 +209,29 @@ pub fn run_with(
     secrets: &Secrets,
     host: &str,
 ) -> Result<Summary> {
+    run_in(ctx, &Scope::of_run(ctx), channels, secrets, host)
+}
+
+fn run_in(
+    ctx: &RunContext,
+    scope: &Scope,
+    channels: &[Box<dyn Channel>],
+    secrets: &Secrets,
+    host: &str,
+) -> Result<Summary> {
     let mut summary = Summary::default();
     let about_backups = |k: Kind| k != Kind::AlertDeliveryFailed;
     let about_channels = |k: Kind| k == Kind::AlertDeliveryFailed;
-    let first = candidates(ctx, &about_backups, &mut summary)?;
+    let first = candidates(ctx, scope, &about_backups, &mut summary)?;
     if channels.is_empty() && !first.is_empty() {
         tracing::warn!(
             "no alert channel is enabled (alerts.log/email/slack/webhook); alerts are recorded but not sent"
         );
     }
     let all: Vec<&dyn Channel> = channels.iter().map(|c| c.as_ref()).collect();
-    let mut round = deliver_round(ctx, &all, secrets, host, &first, &mut summary)?;
+    let mut round = deliver_round(ctx, scope, &all, secrets, host, &first, &mut summary)?;
     sync_channel_problems(ctx, channels, &round)?;
-    let second = candidates(ctx, &about_channels, &mut summary)?;
+    let second = candidates(ctx, scope, &about_channels, &mut summary)?;
     // A channel that just failed is not tried again in the same run (a hanging server
     // would cost the timeout twice); it is retried next run.
     let failed: HashSet<&str> = round
@@ -160,7 +244,7 @@ pub fn run_with(
         .map(|c| c.as_ref())
         .filter(|c| !failed.contains(c.name()))
         .collect();
-    let more = deliver_round(ctx, &working, secrets, host, &second, &mut summary)?;
+    let more = deliver_round(ctx, scope, &working, secrets, host, &second, &mut summary)?;
     if !more.failures.is_empty() {
         // A channel that failed only in the second round: its problem opens now and is
         // told on the others next run.
@@ -182,8 +266,14 @@ struct Round {
 
 /// Tell every channel what it still needs to hear about `candidates`, as one digest per
 /// channel, and record every delivery.
+///
+/// Each notice is claimed in the store before it is sent, and what the channel was told
+/// is read again once claimed: of two runs sharing the store (two fleet runs, or a fleet
+/// run and a host's own), only the one holding the claim sends, and a run that claims
+/// after the other recorded its delivery finds nothing left to say.
 fn deliver_round(
     ctx: &RunContext,
+    scope: &Scope,
     channels: &[&dyn Channel],
     secrets: &Secrets,
     host: &str,
@@ -202,18 +292,39 @@ fn deliver_round(
         true => ctx.recent_log.recent(location, digest::LOG_LINES),
         false => Vec::new(),
     };
-    let plans: Vec<(&dyn Channel, Digest)> = channels
-        .iter()
-        .filter_map(|channel| {
-            let notices = notices_for(channel.name(), candidates, ctx);
-            (!notices.is_empty()).then(|| {
-                let digest = Digest::build(&notices, host, &clock, &log_of)
-                    .linking(ctx.config.reporting.base_url.as_deref());
-                (*channel, digest)
-            })
-        })
-        .collect();
     let mut outcomes: HashMap<i64, Outcome> = HashMap::new();
+    let expires = ctx.now + claim_lifetime(ctx.config);
+    let mut plans: Vec<(&dyn Channel, Digest)> = Vec::new();
+    for channel in channels {
+        let name = channel.name();
+        let due: Vec<&Candidate> = candidates
+            .iter()
+            .filter(|c| notice_for(name, c, &c.deliveries, ctx).is_some())
+            .collect();
+        if due.is_empty() {
+            continue;
+        }
+        let ids: Vec<i64> = due.iter().map(|c| c.alert.id).collect();
+        let claimed = ctx
+            .store
+            .claim_notices(&ids, name, ctx.run_id, ctx.now, expires)?;
+        let mut notices = Vec::new();
+        for c in due {
+            if !claimed.contains(&c.alert.id) {
+                outcomes.entry(c.alert.id).or_default().busy = true;
+                continue;
+            }
+            let told = ctx.store.alert_deliveries(c.alert.id)?;
+            notices.extend(notice_for(name, c, &told, ctx));
+        }
+        if notices.is_empty() {
+            ctx.store.release_claims(ctx.run_id, name)?;
+            continue;
+        }
+        let digest = Digest::build_for(&notices, host, scope.fleet, &clock, &log_of)
+            .linking(ctx.config.reporting.base_url.as_deref());
+        plans.push((*channel, digest));
+    }
     for (channel, digest) in &plans {
         round.attempted.insert(channel.name().to_string());
         let error = channel
@@ -252,7 +363,7 @@ fn deliver_round(
     for c in candidates {
         let o = outcomes.remove(&c.alert.id).unwrap_or_default();
         count(summary, c, &o, !channels.is_empty());
-        if c.resolved_at.is_some() && !o.failed {
+        if c.resolved_at.is_some() && !o.failed && !o.busy {
             ctx.store.finish_alert(c.alert.id, ctx.now)?;
         }
     }
@@ -285,20 +396,16 @@ fn sync_channel_problems(
 /// the alerts whose problem was resolved. Filtered problems count as suppressed.
 fn candidates(
     ctx: &RunContext,
+    scope: &Scope,
     wanted: &dyn Fn(Kind) -> bool,
     summary: &mut Summary,
 ) -> Result<Vec<Candidate>> {
     let store = ctx.store;
-    let names: HashSet<&str> = ctx
-        .locations
-        .iter()
-        .map(|l| l.config.name.as_str())
-        .collect();
-    let ids: Vec<i64> = ctx.locations.iter().map(|l| l.id).collect();
+    let ids = &scope.ids;
     // Gaps no run saw while they were open get an alert, to be told once as resolved
     // below (a delivery that fails is retried like any other).
     if ctx.config.monitoring.alert_on_failure && ctx.config.alerts.send_resolved {
-        for p in store.unannounced_gaps(&ids, ctx.window_start())? {
+        for p in store.unannounced_gaps(ids, ctx.window_start())? {
             if wanted(p.problem.kind) {
                 store.open_alert(&p, ctx.now)?;
             }
@@ -308,18 +415,13 @@ fn candidates(
         .unfinished_alerts()?
         .into_iter()
         .filter(|a| wanted(a.problem.kind))
-        .filter(|a| {
-            a.problem
-                .location
-                .as_deref()
-                .is_none_or(|l| names.contains(l))
-        })
+        .filter(|a| scope.covers(&a.host, a.problem.location.as_deref()))
         .map(|a| (a.problem_id, a))
         .collect();
     let marks = Marks::load(store)?;
     let mut out = Vec::new();
     let open: Vec<(StoredProblem, Option<Suppression>)> = store
-        .open_problems(None, Some(&ids))?
+        .open_problems(None, Some(ids))?
         .into_iter()
         .filter(|p| wanted(p.problem.kind))
         .map(|p| {
@@ -397,39 +499,43 @@ fn candidates(
     Ok(out)
 }
 
-/// The notices one channel needs this run.
-fn notices_for(channel: &str, candidates: &[Candidate], ctx: &RunContext) -> Vec<Notice> {
+/// The notice one channel needs this run about one alert, given what it was told.
+fn notice_for(
+    channel: &str,
+    c: &Candidate,
+    deliveries: &[AlertDelivery],
+    ctx: &RunContext,
+) -> Option<Notice> {
     let alerts = &ctx.config.alerts;
-    let cooldown = alerts.cooldown.as_chrono();
-    let mut notices = Vec::new();
-    for c in candidates {
-        // A channel's own failure is reported on the channels that work.
-        if c.alert.problem.kind == Kind::AlertDeliveryFailed
-            && c.alert.problem.path.as_deref() == Some(channel)
-        {
-            continue;
-        }
-        let history = ChannelHistory::of(channel, &c.deliveries);
-        let event = match c.resolved_at {
-            None => next_for_open(&history, c.alert.problem.severity, ctx.now, cooldown),
-            Some(_) if c.after_the_fact => {
-                (alerts.send_resolved && !history.resolved_delivered).then_some(Event::Resolved)
-            }
-            Some(_) => next_for_closed(&history, alerts.send_resolved),
-        };
-        let Some(event) = event else { continue };
-        notices.push(Notice {
-            event,
-            alert: c.alert.clone(),
-            since: c.since,
-            resolved_at: c.resolved_at,
-            previous_severity: history
-                .last_notice
-                .map(|(_, s)| s)
-                .filter(|_| matches!(event, Event::Escalation | Event::Deescalation)),
-        });
+    // A channel's own failure is reported on the channels that work.
+    if c.alert.problem.kind == Kind::AlertDeliveryFailed
+        && c.alert.problem.path.as_deref() == Some(channel)
+    {
+        return None;
     }
-    notices
+    let history = ChannelHistory::of(channel, deliveries);
+    let event = match c.resolved_at {
+        None => next_for_open(
+            &history,
+            c.alert.problem.severity,
+            ctx.now,
+            alerts.cooldown.as_chrono(),
+        ),
+        Some(_) if c.after_the_fact => {
+            (alerts.send_resolved && !history.resolved_delivered).then_some(Event::Resolved)
+        }
+        Some(_) => next_for_closed(&history, alerts.send_resolved),
+    }?;
+    Some(Notice {
+        event,
+        alert: c.alert.clone(),
+        since: c.since,
+        resolved_at: c.resolved_at,
+        previous_severity: history
+            .last_notice
+            .map(|(_, s)| s)
+            .filter(|_| matches!(event, Event::Escalation | Event::Deescalation)),
+    })
 }
 
 fn delivery_problem(channel: &str, alerts: usize, error: &str) -> Problem {
@@ -455,28 +561,34 @@ fn count(summary: &mut Summary, c: &Candidate, o: &Outcome, any_channel: bool) {
         Some(Event::Open) => summary.sent += 1,
         Some(Event::Escalation | Event::Deescalation | Event::Repeat) => summary.repeated += 1,
         Some(Event::Resolved) => summary.resolved += 1,
-        None if !o.noticed && c.resolved_at.is_none() && any_channel => summary.suppressed += 1,
+        None if !o.noticed && !o.busy && c.resolved_at.is_none() && any_channel => {
+            summary.suppressed += 1
+        }
         None => {}
     }
 }
 
 /// Open alerts of the selected locations (and of the run itself), for `--status`.
 pub fn status_view(ctx: &RunContext) -> Result<Vec<OpenAlert>> {
-    let names: HashSet<&str> = ctx
-        .locations
-        .iter()
-        .map(|l| l.config.name.as_str())
-        .collect();
+    status_view_in(ctx, &Scope::of_run(ctx))
+}
+
+/// Open alerts of the fleet view's locations `rows` (and of the hosts' runs themselves),
+/// for `--status --fleet`, each naming its host.
+pub fn fleet_status_view(ctx: &RunContext, rows: &[FleetLocation]) -> Result<Vec<OpenAlert>> {
+    status_view_in(ctx, &Scope::fleet(rows))
+}
+
+fn status_view_in(ctx: &RunContext, scope: &Scope) -> Result<Vec<OpenAlert>> {
     let mut out = Vec::new();
     for a in ctx.store.open_alerts()? {
-        if a.problem
-            .location
-            .as_deref()
-            .is_some_and(|l| !names.contains(l))
-        {
+        if !scope.covers(&a.host, a.problem.location.as_deref()) {
             continue;
         }
-        out.push(open_alert_view(ctx.store, ctx, a)?);
+        let host = scope.fleet.then(|| a.host.clone());
+        let mut view = open_alert_view(ctx.store, ctx, a)?;
+        view.host = host;
+        out.push(view);
     }
     Ok(out)
 }
@@ -504,6 +616,7 @@ fn open_alert_view(store: &Store, ctx: &RunContext, a: AlertRow) -> Result<OpenA
         last_sent_at: a.last_sent_at.map(|t| ctx.local_rfc3339(t)),
         deliveries: a.send_count,
         failing_channels: failing,
+        host: None,
     })
 }
 
@@ -599,12 +712,13 @@ mod tests {
                 .unwrap();
         }
 
-        fn check(&self, channels: &[&Fake], at: i64) -> Summary {
-            let ctx = RunContext {
+        /// A run at `at` with the run id `run`.
+        fn ctx(&self, at: i64, run: i64) -> RunContext<'_> {
+            RunContext {
                 config: &self.config,
                 store: &self.store,
                 now: from_unix(at),
-                run_id: at,
+                run_id: run,
                 host: "test-host".into(),
                 recent_log: Default::default(),
                 locations: vec![SelectedLocation {
@@ -613,7 +727,11 @@ mod tests {
                 }],
                 days: 7,
                 progress: false,
-            };
+            }
+        }
+
+        fn check(&self, channels: &[&Fake], at: i64) -> Summary {
+            let ctx = self.ctx(at, at);
             let boxed: Vec<Box<dyn Channel>> = channels
                 .iter()
                 .map(|f| Box::new((*f).clone()) as Box<dyn Channel>)
@@ -847,5 +965,57 @@ mod tests {
         assert_eq!(s.check(&[&ch], 2 * HOUR), summary(0, 0, 0, 0, 0));
         assert!(ch.take().is_empty());
         assert!(s.store.unfinished_alerts().unwrap().is_empty());
+    }
+
+    #[test]
+    fn a_notice_claimed_by_a_run_that_died_is_sent_by_the_next() {
+        let s = setup("");
+        let ch = Fake::new("webhook");
+        s.judge(&[missing("a")], 0);
+        let problem = &s.store.open_problems(None, None).unwrap()[0];
+        let alert = s.store.open_alert(problem, from_unix(0)).unwrap();
+        let claimed = s
+            .store
+            .claim_notices(
+                &[alert.id],
+                "webhook",
+                999,
+                from_unix(HOUR),
+                from_unix(HOUR + 120),
+            )
+            .unwrap();
+        assert_eq!(claimed.len(), 1);
+        // Run 999 died before it sent (on SQLite no other run can be going on).
+        assert_eq!(s.check(&[&ch], HOUR), summary(1, 0, 0, 0, 0));
+        assert_eq!(ch.take(), [(Event::Open, Kind::MissingBackup)]);
+    }
+
+    #[test]
+    fn a_run_that_claims_after_another_delivered_finds_nothing_left_to_say() {
+        let s = setup("");
+        let ch = Fake::new("webhook");
+        s.judge(&[missing("a")], 0);
+        // Run B reads what the channel was told (nothing yet)…
+        let b = s.ctx(HOUR, 2);
+        let scope = Scope::of_run(&b);
+        let mut counted = Summary::default();
+        let seen = candidates(&b, &scope, &|_| true, &mut counted).unwrap();
+        assert_eq!(seen.len(), 1);
+        // …run A tells it and records it…
+        assert_eq!(s.check(&[&ch], HOUR), summary(1, 0, 0, 0, 0));
+        assert_eq!(ch.take(), [(Event::Open, Kind::MissingBackup)]);
+        // …then B gets the claim: it reads the history again and sends nothing.
+        let channels: Vec<&dyn Channel> = vec![&ch];
+        deliver_round(
+            &b,
+            &scope,
+            &channels,
+            &Secrets::default(),
+            "h",
+            &seen,
+            &mut counted,
+        )
+        .unwrap();
+        assert!(ch.take().is_empty(), "said once");
     }
 }

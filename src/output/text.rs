@@ -327,7 +327,10 @@ pub fn render_with(doc: &Outcome, style: Style) -> String {
                 "  {}{} {} {}: {} (open since {}; last sent {}{})",
                 style.severity(a.severity, trimmed),
                 &word[trimmed.len()..],
-                a.location.as_deref().unwrap_or("-"),
+                match (a.host.as_deref(), a.location.as_deref()) {
+                    (Some(h), Some(l)) if h != doc.host => format!("{h}/{l}"),
+                    (_, l) => l.unwrap_or("-").to_string(),
+                },
                 a.kind,
                 a.message,
                 when(&a.opened_at, now),

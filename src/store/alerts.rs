@@ -1,14 +1,19 @@
 //! Alerts and their delivery history. An alert follows one problem row;
 //! every attempt to deliver it on a channel is a delivery row, successful or not, with
 //! its (already redacted) error. What a channel must be told next is decided from these
-//! rows by `alert::decide`.
+//! rows by `alert::decide`. A claim row marks the run about to tell a channel an alert's
+//! next notice, so runs sharing a store do not both send it.
 
-use super::sql::{Row, SqlResult, params};
-use super::{Store, from_unix, to_unix};
+use super::sql::{Row, SqlResult, ToValue, params};
+use super::{CLAIM_CLASS, Store, from_unix, to_unix};
 use crate::problem::{Problem, Severity};
 use crate::store::StoredProblem;
 use anyhow::Result;
 use chrono::{DateTime, Utc};
+use std::collections::HashSet;
+
+/// Claims per statement (one bound parameter each).
+const CLAIM_ROWS: usize = 200;
 
 /// What a message says about one alert; recorded with each delivery.
 #[derive(
@@ -62,6 +67,8 @@ pub struct AlertRow {
     pub send_count: u32,
     /// When its problem was resolved.
     pub closed_at: Option<DateTime<Utc>>,
+    /// The host its problem was found on.
+    pub host: String,
 }
 
 /// One attempt to deliver an alert on one channel.
@@ -76,7 +83,7 @@ pub struct AlertDelivery {
     pub error: Option<String>,
 }
 
-const COLUMNS: &str = "id, key, problem_id, kind, severity, location, path, slot, message, opened_at, last_sent_at, send_count, closed_at";
+const COLUMNS: &str = "id, key, problem_id, kind, severity, location, path, slot, message, opened_at, last_sent_at, send_count, closed_at, host";
 
 fn alert_from_row(r: &Row) -> SqlResult<AlertRow> {
     Ok(AlertRow {
@@ -95,6 +102,7 @@ fn alert_from_row(r: &Row) -> SqlResult<AlertRow> {
         last_sent_at: r.get::<Option<i64>>(10)?.map(from_unix),
         send_count: r.get(11)?,
         closed_at: r.get::<Option<i64>>(12)?.map(from_unix),
+        host: r.get(13)?,
     })
 }
 
@@ -141,14 +149,14 @@ impl Store {
         )
     }
 
-    /// Open the alert of an open problem (on the problem's host).
+    /// Open the alert of an open problem (on the problem's host). One alert per problem:
+    /// when another run opened it a moment ago, that alert is the one returned.
     pub fn open_alert(&self, problem: &StoredProblem, now: DateTime<Utc>) -> Result<AlertRow> {
         let p = &problem.problem;
-        let id: i64 = self
-            .db
-            .query_row(
+        self.db.execute(
                 "INSERT INTO alerts (key, problem_id, kind, severity, location, path, slot, message, opened_at, host)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, (SELECT host FROM problems WHERE id = ?2)) RETURNING id",
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, (SELECT host FROM problems WHERE id = ?2))
+                 ON CONFLICT (problem_id) DO NOTHING",
                 params![
                     p.key(),
                     problem.id,
@@ -160,11 +168,10 @@ impl Store {
                     p.message,
                     to_unix(now)
                 ],
-            )?
-            .get(0)?;
+            )?;
         let r = self.db.query_row(
-            &format!("SELECT {COLUMNS} FROM alerts WHERE id = ?1"),
-            params![id],
+            &format!("SELECT {COLUMNS} FROM alerts WHERE problem_id = ?1"),
+            params![problem.id],
         )?;
         Ok(alert_from_row(&r)?)
     }
@@ -206,10 +213,81 @@ impl Store {
         )?)
     }
 
-    /// Record the attempts of one message (one row per alert it carried), in one
-    /// transaction; successful ones also update the alert's last_sent_at and send_count.
+    /// Claim the next notice of each of `alert_ids` on `channel` for run `run_id`, until
+    /// `expires_at`; returns the ids claimed. Each statement is atomic, so of two runs
+    /// claiming at once exactly one gets each alert. A claim another run holds is left
+    /// to it while that run lives: on PostgreSQL while its session holds the run's claim
+    /// lock (gone with a killed run's connection) and the claim has not expired; on SQLite
+    /// never, as runs on one store file are serialized by the lock file beside it (a
+    /// claim left there is a dead run's).
+    pub fn claim_notices(
+        &self,
+        alert_ids: &[i64],
+        channel: &str,
+        run_id: i64,
+        now: DateTime<Utc>,
+        expires_at: DateTime<Utc>,
+    ) -> Result<HashSet<i64>> {
+        let (now_s, expires_s) = (to_unix(now), to_unix(expires_at));
+        let (lock_key, alive) = match self.backend() {
+            super::sql::Backend::Sqlite => (None, "FALSE"),
+            super::sql::Backend::Postgres => (
+                Some((run_id % (1 << 31)) as i32),
+                "alert_claims.expires_at > ?4 AND EXISTS (
+                   SELECT 1 FROM pg_locks k
+                   WHERE k.locktype = 'advisory' AND k.granted AND k.objsubid = 2
+                     AND k.database = (SELECT oid FROM pg_database WHERE datname = current_database())
+                     AND k.classid::bigint = ?5 AND k.objid::bigint = alert_claims.run_id % 2147483648)",
+            ),
+        };
+        if let Some(key) = lock_key {
+            self.db.query(
+                "SELECT pg_advisory_lock(?1::integer, ?2::integer)",
+                params![CLAIM_CLASS, key],
+            )?;
+        }
+        let mut claimed = HashSet::new();
+        for chunk in alert_ids.chunks(CLAIM_ROWS) {
+            let rows: Vec<String> = (0..chunk.len())
+                .map(|i| format!("(?{}, ?1, ?2, ?3)", i + 6))
+                .collect();
+            let sql = format!(
+                "INSERT INTO alert_claims (alert_id, channel, run_id, expires_at) VALUES {}
+                 ON CONFLICT (alert_id, channel) DO UPDATE
+                   SET run_id = excluded.run_id, expires_at = excluded.expires_at
+                   WHERE alert_claims.run_id = ?2 OR NOT ({alive})
+                 RETURNING alert_id",
+                rows.join(", ")
+            );
+            let class = i64::from(CLAIM_CLASS);
+            let mut args: Vec<&dyn ToValue> = vec![&channel, &run_id, &expires_s, &now_s, &class];
+            args.extend(chunk.iter().map(|id| id as &dyn ToValue));
+            claimed.extend(self.db.query_map(&sql, &args, |r| r.get::<i64>(0))?);
+        }
+        Ok(claimed)
+    }
+
+    /// Give up the claims run `run_id` holds on `channel`.
+    pub fn release_claims(&self, run_id: i64, channel: &str) -> Result<()> {
+        self.db.execute(
+            "DELETE FROM alert_claims WHERE run_id = ?1 AND channel = ?2",
+            params![run_id, channel],
+        )?;
+        Ok(())
+    }
+
+    /// Record the attempts of one message (one row per alert it carried) and give up the
+    /// run's claims on its channel, in one transaction; successful ones also update the
+    /// alert's last_sent_at and send_count. A run that claims after this commits sees the
+    /// delivery.
     pub fn record_deliveries(&self, run_id: i64, deliveries: &[AlertDelivery]) -> Result<()> {
         let tx = self.db.transaction()?;
+        let mut channels: Vec<&str> = deliveries.iter().map(|d| d.channel.as_str()).collect();
+        channels.sort_unstable();
+        channels.dedup();
+        for channel in channels {
+            self.release_claims(run_id, channel)?;
+        }
         for d in deliveries {
             self.db.execute(
                 "INSERT INTO alert_deliveries (alert_id, run_id, channel, event, severity, at, success, error)
@@ -286,5 +364,63 @@ mod tests {
         assert_eq!(store.unfinished_alerts().unwrap().len(), 1);
         store.finish_alert(alert.id, from_unix(40)).unwrap();
         assert!(store.unfinished_alerts().unwrap().is_empty());
+    }
+
+    #[test]
+    fn a_notice_is_claimed_by_one_run_until_delivered_or_expired() {
+        let (_dir, store, loc) = crate::store::store_with_location("db", "database");
+        let p = Problem::new(Kind::MonitorStale, Severity::Critical, "db", "stopped");
+        store
+            .sync_problems(Operation::Report, Some(loc), &[p], &|_| true, from_unix(10))
+            .unwrap();
+        let problem = store.open_problems(None, None).unwrap().remove(0);
+        let alert = store.open_alert(&problem, from_unix(20)).unwrap();
+        assert_eq!(
+            store.open_alert(&problem, from_unix(21)).unwrap(),
+            alert,
+            "a second run opening the same alert gets the first one"
+        );
+        let ids = [alert.id];
+        let claim = |run: i64, at: i64| {
+            store
+                .claim_notices(&ids, "webhook", run, from_unix(at), from_unix(at + 120))
+                .unwrap()
+        };
+        assert_eq!(claim(1, 30), HashSet::from([alert.id]));
+        assert_eq!(claim(1, 32).len(), 1, "a run may claim again what it holds");
+        assert_eq!(
+            store
+                .claim_notices(&ids, "email", 2, from_unix(31), from_unix(151))
+                .unwrap()
+                .len(),
+            1,
+            "claims are per channel"
+        );
+        // Delivering releases the claim, in the transaction that records the delivery.
+        let sent = AlertDelivery {
+            alert_id: alert.id,
+            channel: "webhook".into(),
+            event: Event::Open,
+            severity: Severity::Critical,
+            at: from_unix(33),
+            success: true,
+            error: None,
+        };
+        store.record_deliveries(1, &[sent]).unwrap();
+        assert_eq!(claim(2, 34).len(), 1, "free once delivered");
+        match store.backend() {
+            // Runs of one SQLite store never overlap: a claim left behind is a dead run's.
+            crate::store::sql::Backend::Sqlite => {
+                assert_eq!(claim(3, 35).len(), 1, "a dead run's claim is taken over");
+            }
+            // Run 2's claim lock is held (by this very session): it stands until it
+            // expires.
+            crate::store::sql::Backend::Postgres => {
+                assert!(claim(3, 100).is_empty(), "run 2 is alive and holds it");
+                assert_eq!(claim(3, 154).len(), 1, "an expired claim lapses");
+            }
+        }
+        store.release_claims(3, "webhook").unwrap();
+        assert_eq!(claim(4, 155).len(), 1);
     }
 }

@@ -315,6 +315,8 @@ pub fn from_unix(s: i64) -> DateTime<Utc> {
 /// Lock keys: PostgreSQL's two-key advisory locks, the first key naming this program.
 const LOCK_CLASS: i32 = 0x626d_6f6e; // "bmon"
 const MIGRATE_CLASS: i32 = 0x626d_6d67; // "bmmg"
+/// The session lock a run holds while it may hold claims on alert notices (key: its run id).
+const CLAIM_CLASS: i32 = 0x626d_636c; // "bmcl"
 
 /// Where a store is, from the configuration.
 pub enum Target<'a> {
@@ -560,6 +562,38 @@ impl Store {
             server: self.name(),
         }
         .into())
+    }
+
+    /// Run `f` holding `host`'s run lock for a moment (a fleet run writing what it judged
+    /// about another host); Ok(None) without running it when that host's lock is held
+    /// elsewhere (a run of that host is going on now and judges for itself). This run's
+    /// own host's lock, already held by this session, is simply taken once more. SQLite
+    /// stores are serialized by the local lock file and need nothing here.
+    pub fn with_host_lock<T>(
+        &self,
+        host: &str,
+        f: impl FnOnce() -> Result<T>,
+    ) -> Result<Option<T>> {
+        if self.server.is_none() {
+            return f().map(Some);
+        }
+        let key = pg::fnv1a(host.as_bytes()) as i32;
+        let got: bool = self
+            .db
+            .query_row(
+                "SELECT pg_try_advisory_lock(?1::integer, ?2::integer)",
+                params![LOCK_CLASS, key],
+            )?
+            .get(0)?;
+        if !got {
+            return Ok(None);
+        }
+        let result = f();
+        self.db.query(
+            "SELECT pg_advisory_unlock(?1::integer, ?2::integer)",
+            params![LOCK_CLASS, key],
+        )?;
+        result.map(Some)
     }
 
     fn configure(&self) -> Result<()> {

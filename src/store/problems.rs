@@ -92,6 +92,20 @@ impl Store {
         rejudged: &dyn Fn(&Problem) -> bool,
         now: DateTime<Utc>,
     ) -> Result<()> {
+        self.sync_problems_of(&self.host, op, location_id, found, rejudged, now)
+    }
+
+    /// [`Store::sync_problems`] for a location of `host` (a fleet run judging whether
+    /// another host stopped checking; the caller holds that host's lock).
+    pub fn sync_problems_of(
+        &self,
+        host: &str,
+        op: Operation,
+        location_id: Option<i64>,
+        found: &[Problem],
+        rejudged: &dyn Fn(&Problem) -> bool,
+        now: DateTime<Utc>,
+    ) -> Result<()> {
         let tx = self.db.transaction()?;
         let open: Vec<StoredProblem> = self
             .db
@@ -99,7 +113,7 @@ impl Store {
                 &format!(
                     "SELECT {COLUMNS} FROM problems WHERE resolved_at IS NULL AND operation = ?1 AND location_id IS NOT DISTINCT FROM ?2 AND host = ?3"
                 ),
-                params![op, location_id, self.host],
+                params![op, location_id, host],
                 from_row,
             )?;
         let mut open_by_key: HashMap<ProblemKey, StoredProblem> =
@@ -119,7 +133,7 @@ impl Store {
                     )?;
                 }
                 None => {
-                    insert_problem(&self.db, &self.host, op, location_id, p, now_s, None)?;
+                    insert_problem(&self.db, host, op, location_id, p, now_s, None)?;
                 }
             }
         }

@@ -249,6 +249,18 @@ CREATE TABLE location_states (
     state        TEXT NOT NULL
 );
 "#,
+    // 7: claims on an alert's next notice per channel, so that two runs sharing a store
+    // (a fleet `--check-alerts` and a host's own) never both send it. A claim names the
+    // run holding it and lapses at `expires_at` (a run that died does not block it).
+    r#"
+CREATE TABLE alert_claims (
+    alert_id   INTEGER NOT NULL REFERENCES alerts(id),
+    channel    TEXT NOT NULL,
+    run_id     INTEGER NOT NULL,
+    expires_at INTEGER NOT NULL,
+    PRIMARY KEY (alert_id, channel)
+);
+"#,
 ];
 
 /// The migration that made locations, problems and alerts belong to a host.
@@ -463,6 +475,16 @@ CREATE TABLE location_states (
     location_id  BIGINT PRIMARY KEY REFERENCES locations(id),
     written_at   BIGINT NOT NULL,
     state        TEXT NOT NULL
+);
+"#,
+    // 3: claims on an alert's next notice per channel (SQLite's migration 7).
+    r#"
+CREATE TABLE alert_claims (
+    alert_id   BIGINT NOT NULL REFERENCES alerts(id),
+    channel    TEXT NOT NULL,
+    run_id     BIGINT NOT NULL,
+    expires_at BIGINT NOT NULL,
+    PRIMARY KEY (alert_id, channel)
 );
 "#,
 ];

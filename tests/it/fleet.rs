@@ -388,18 +388,22 @@ fn fleet_status_covers_every_host_names_a_stopped_one_and_host_narrows() {
         "{}",
         run.stderr
     );
-    // --fleet widens --status and --report, not a judging operation (nor, yet,
-    // --check-alerts): a run judges and alerts its own host's locations.
+    // --fleet widens --status, --report and --check-alerts (alone), never a judging run.
     let run = alpha.run(&["--monitor", "--fleet"]);
     assert_eq!(run.code, 3);
     assert!(
-        run.stderr.contains("--status or --report"),
+        run.stderr.contains("--status, with --report"),
         "{}",
         run.stderr
     );
     let run = alpha.run(&["--check-alerts", "--host", "beta"]);
-    assert_eq!(run.code, 3);
-    assert!(run.stderr.contains("--status"), "{}", run.stderr);
+    assert_eq!(run.code, 2, "beta's location is stale: {}", run.stderr);
     let run = alpha.run(&["--report", "--host", "beta"]);
     assert_ne!(run.code, 3, "--report goes with --host: {}", run.stderr);
+    let run = alpha.run(&["--check-alerts", "--monitor", "--fleet"]);
+    assert_eq!(
+        run.code, 3,
+        "--check-alerts --fleet goes alone: {}",
+        run.stderr
+    );
 }

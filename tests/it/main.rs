@@ -11,6 +11,7 @@ mod config;
 mod example;
 mod explain;
 mod fleet;
+mod fleet_alerts;
 mod fleet_report;
 mod hostile;
 mod hostile_archive;
