@@ -352,7 +352,7 @@ fn scope(ctx: &RunContext, outcome: &mut Outcome) -> anyhow::Result<()> {
             host: p.host.clone(),
             id: p.id,
             acknowledged: marks.acknowledged(&p),
-            silenced: marks.silenced_at(&p.problem, ctx.now),
+            silenced: marks.silenced_at(&p.host, &p.problem, ctx.now),
             opened_at: ctx.local_rfc3339(p.first_seen),
             problem: p.problem,
         })
@@ -639,7 +639,7 @@ fn fleet_outcome(
             host: p.host.clone(),
             id: p.id,
             acknowledged: marks.acknowledged(&p),
-            silenced: marks.silenced_at(&p.problem, now),
+            silenced: marks.silenced_at(&p.host, &p.problem, now),
             opened_at: ctx.local_rfc3339(p.first_seen),
             problem: p.problem,
         })

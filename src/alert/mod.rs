@@ -427,7 +427,7 @@ fn candidates(
         .map(|p| {
             let marked = decide::marked(decide::Marked {
                 acknowledged: marks.acknowledged(&p),
-                silenced: marks.silenced_at(&p.problem, ctx.now),
+                silenced: marks.silenced_at(&p.host, &p.problem, ctx.now),
             });
             let s = suppression(&p, &ctx.config.monitoring, &ctx.config.alerts).or(marked);
             (p, s)
@@ -480,7 +480,7 @@ fn candidates(
             continue;
         };
         store.close_alert(alert.id, resolved_at)?;
-        if marks.silenced_at(&alert.problem, resolved_at) {
+        if marks.silenced_at(&alert.host, &alert.problem, resolved_at) {
             // Resolved during a maintenance window: as quiet as the window itself.
             store.finish_alert(alert.id, ctx.now)?;
             continue;

@@ -371,11 +371,12 @@ impl Marks {
             .is_some_and(|s| p.problem.severity <= *s)
     }
 
-    /// A silence in force at `t` covers it.
-    pub fn silenced_at(&self, p: &Problem, t: DateTime<Utc>) -> bool {
+    /// A silence in force at `t` covers it: one made on the problem's host (a host's
+    /// silence names its own locations; another host's `db` is another location).
+    pub fn silenced_at(&self, host: &str, p: &Problem, t: DateTime<Utc>) -> bool {
         self.silences
             .iter()
-            .any(|(sel, s)| s.active_at(t) && sel.matches(p))
+            .any(|(sel, s)| s.host == host && s.active_at(t) && sel.matches(p))
     }
 }
 

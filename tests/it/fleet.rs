@@ -407,3 +407,46 @@ fn fleet_status_covers_every_host_names_a_stopped_one_and_host_narrows() {
         run.stderr
     );
 }
+
+#[test]
+fn a_hosts_silence_covers_its_own_location_not_another_hosts_of_the_same_name() {
+    let Some(_) = test_pg_url() else { return };
+    let db = TestDatabase::create();
+    let alpha = machine("alpha", &db.url, "");
+    let beta = machine("beta", &db.url, "");
+    // Both hosts' `db` are empty: no_backups on each.
+    assert_eq!(alpha.run(&["--monitor"]).code, 2);
+    assert_eq!(beta.run(&["--monitor"]).code, 2);
+    let run = alpha.run(&["--silence", "db", "--for", "2h", "--reason", "maintenance"]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+
+    // alpha's own run: its problem is silenced and does not count.
+    let (run, doc) = alpha.run_json(&["--status"]);
+    assert_eq!(run.code, 0, "{doc:#}");
+    // beta's own run: beta's `db` is another location, not silenced.
+    let (run, doc) = beta.run_json(&["--status"]);
+    assert_eq!(run.code, 2, "{doc:#}");
+    assert!(
+        doc["problems"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|p| p["silenced"] == false),
+        "{doc:#}"
+    );
+    // The fleet view marks alpha's only.
+    let (_, doc) = alpha.run_json(&["--status", "--fleet"]);
+    let silenced: Vec<(&str, bool)> = doc["problems"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|p| p["kind"] == "no_backups")
+        .map(|p| {
+            (
+                p["host"].as_str().unwrap(),
+                p["silenced"].as_bool().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(silenced, [("alpha", true), ("beta", false)], "{doc:#}");
+}
