@@ -54,7 +54,25 @@ fn stale(location: &str, message: String) -> Problem {
 /// Judge and store `monitor_stale` for every selected location; when this run's
 /// `--monitor` judged them (`monitored`), none is stale and open ones resolve.
 pub fn sync(ctx: &RunContext, monitored: bool) -> Result<()> {
+    // A monitoring run only closes: one read finds the (rare) locations with one open.
+    let open: Option<std::collections::HashSet<i64>> = match monitored {
+        false => None,
+        true => {
+            let ids: Vec<i64> = ctx.locations.iter().map(|s| s.id).collect();
+            Some(
+                ctx.store
+                    .open_problems(Some(&[Operation::Report]), Some(&ids))?
+                    .iter()
+                    .filter(|p| p.problem.kind == Kind::MonitorStale)
+                    .filter_map(|p| p.location_id)
+                    .collect(),
+            )
+        }
+    };
     for sel in &ctx.locations {
+        if open.as_ref().is_some_and(|open| !open.contains(&sel.id)) {
+            continue;
+        }
         let found: Vec<Problem> = if monitored {
             Vec::new()
         } else {

@@ -20,9 +20,8 @@ pub fn location(
     new_backups: u64,
 ) -> Result<LocationSummary> {
     // The count and the newest row, not every row: a location may hold thousands.
-    let backups_present = ctx.store.present_count(sel.id)?;
-    let latest = ctx.store.latest_backup(sel.id)?;
-    let latest = latest.as_ref();
+    let glance = ctx.store.location_glance(sel.id)?;
+    let latest = glance.latest.as_ref();
     let missing_slots = missing_slots(ctx, sel)?;
     Ok(LocationSummary {
         host: ctx.host.clone(),
@@ -31,7 +30,7 @@ pub fn location(
         kind: sel.config.kind,
         status: Status::Ok,
         health_score: health_score.map(round3),
-        backups_present,
+        backups_present: glance.present,
         new_backups,
         latest_backup: latest.map(|b| LatestBackup {
             path: b.path.clone(),
@@ -41,11 +40,7 @@ pub fn location(
         latest_backup_age_seconds: latest.map(|b| (ctx.now - b.ts).num_seconds()),
         missing_slots,
         age_thresholds: age_thresholds(&sel.config.schedule, ctx.now),
-        last_checked: ctx
-            .store
-            .location_scan_state(sel.id)?
-            .last_scan_at
-            .map(|t| ctx.local_rfc3339(t)),
+        last_checked: glance.last_scan_at.map(|t| ctx.local_rfc3339(t)),
     })
 }
 

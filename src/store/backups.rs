@@ -98,6 +98,14 @@ pub struct ScanSync {
     pub deleted: Vec<BackupRow>,
 }
 
+/// A location at a glance (see [`Store::location_glance`]).
+#[derive(Debug, Clone, PartialEq)]
+pub struct LocationGlance {
+    pub present: u64,
+    pub latest: Option<BackupRow>,
+    pub last_scan_at: Option<DateTime<Utc>>,
+}
+
 impl Store {
     /// Apply a scan of one location in one transaction: record settled new files, refresh
     /// what was seen of known ones, and mark vanished ones deleted.
@@ -205,6 +213,9 @@ impl Store {
     /// The settings the location's recorded timestamps were derived with (see
     /// `timestamp::settings_fingerprint`); None before any were recorded.
     pub fn timestamp_settings(&self, location_id: i64) -> Result<Option<String>> {
+        if let Some(known) = self.timestamp_settings.borrow().get(&location_id) {
+            return Ok(known.clone());
+        }
         Ok(self
             .db
             .query_opt(
@@ -252,6 +263,9 @@ impl Store {
             params![location_id, settings],
         )?;
         tx.commit()?;
+        self.timestamp_settings
+            .borrow_mut()
+            .insert(location_id, Some(settings.to_string()));
         Ok(changed)
     }
 
@@ -312,6 +326,34 @@ impl Store {
             backup_from_row,
         )?;
         Ok(rows.pop().ok_or(super::sql::SqlError::NoRows)?)
+    }
+
+    /// What a location's summary shows, in one statement: how many backups are present,
+    /// the newest present one, and when the location was last scanned.
+    pub fn location_glance(&self, location_id: i64) -> Result<LocationGlance> {
+        let columns: Vec<String> = BACKUP_COLUMNS
+            .split(',')
+            .map(|c| format!("b.{}", c.trim()))
+            .collect();
+        let r = self.db.query_row(
+            &format!(
+                "SELECT {}, (SELECT COUNT(*) FROM backups WHERE location_id = ?1 AND deleted_at IS NULL), l.last_scan_at
+                 FROM locations l LEFT JOIN backups b ON b.id = (
+                   SELECT id FROM backups WHERE location_id = ?1 AND deleted_at IS NULL ORDER BY ts DESC, id DESC LIMIT 1)
+                 WHERE l.id = ?1",
+                columns.join(", ")
+            ),
+            params![location_id],
+        )?;
+        let n = columns.len();
+        Ok(LocationGlance {
+            latest: match r.get::<Option<i64>>(0)? {
+                Some(_) => Some(backup_from_row(&r)?),
+                None => None,
+            },
+            present: r.get::<i64>(n)? as u64,
+            last_scan_at: r.get::<Option<i64>>(n + 1)?.map(from_unix),
+        })
     }
 
     /// How many backups of a location are present.
@@ -422,5 +464,37 @@ mod tests {
             )
             .unwrap();
         assert_eq!(store.backup_timestamps(loc).unwrap().len(), 4);
+    }
+
+    #[test]
+    fn a_glance_is_the_count_the_newest_present_backup_and_the_last_scan() {
+        // On PostgreSQL too with BM_TEST_STORE=postgres.
+        let (_guard, store) = crate::store::test_store();
+        let loc = store
+            .upsert_location("db", "/b", "database", from_unix(1))
+            .unwrap();
+        let empty = store.location_glance(loc).unwrap();
+        assert_eq!(
+            (empty.present, empty.latest, empty.last_scan_at),
+            (0, None, None)
+        );
+        store
+            .sync_scan(
+                loc,
+                &[file("x", 1, true), file("y", 2, true)],
+                from_unix(30),
+            )
+            .unwrap();
+        store
+            .sync_scan(loc, &[file("y", 2, true)], from_unix(40))
+            .unwrap();
+        store
+            .record_location_scan(loc, true, None, from_unix(40))
+            .unwrap();
+        let glance = store.location_glance(loc).unwrap();
+        assert_eq!(glance.present, 1);
+        assert_eq!(glance.latest, store.latest_backup(loc).unwrap());
+        assert_eq!(glance.latest.map(|b| b.path), Some("y".to_string()));
+        assert_eq!(glance.last_scan_at, Some(from_unix(40)));
     }
 }

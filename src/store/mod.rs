@@ -28,7 +28,7 @@ mod sql_types;
 mod verify;
 
 pub use alerts::{AlertDelivery, AlertRow, Event};
-pub use backups::{BackupRow, ScanSync};
+pub use backups::{BackupRow, LocationGlance, ScanSync};
 pub use fleet::FleetLocation;
 pub use fleet_report::{
     CheckCount, CheckKind, FleetCheck, LocationState, StoredState, WindowFigures,
@@ -159,6 +159,9 @@ pub struct Store {
     /// per location on a shared store otherwise). Cleared whenever backups are added or
     /// their timestamps derived again.
     timestamps: RefCell<HashMap<i64, Rc<[DateTime<Utc>]>>>,
+    /// `locations.timestamp_settings` as [`Store::upsert_location`] found them (the run's
+    /// first statement about each location), so the scan does not ask again.
+    pub(crate) timestamp_settings: RefCell<HashMap<i64, Option<String>>>,
 }
 
 /// What kind of trouble a failed store operation was, read from SQLite's result code.
@@ -445,6 +448,7 @@ impl Store {
             host: host.to_string(),
             view: View::Host(host.to_string()),
             timestamps: RefCell::default(),
+            timestamp_settings: RefCell::default(),
             server: None,
         }
     }
@@ -456,6 +460,7 @@ impl Store {
             host: host.to_string(),
             view: View::Host(host.to_string()),
             timestamps: RefCell::default(),
+            timestamp_settings: RefCell::default(),
             server: Some(pg.to_string()),
         }
     }
@@ -835,15 +840,17 @@ impl Store {
         kind: &str,
         now: DateTime<Utc>,
     ) -> Result<i64> {
-        Ok(self
-            .db
-            .query_row(
-                "INSERT INTO locations (host, name, path, kind, created_at) VALUES (?1, ?2, ?3, ?4, ?5)
-                 ON CONFLICT (host, name) DO UPDATE SET path = excluded.path, kind = excluded.kind
-                 RETURNING id",
-                params![self.host, name, path, kind, to_unix(now)],
-            )?
-            .get(0)?)
+        let row = self.db.query_row(
+            "INSERT INTO locations (host, name, path, kind, created_at) VALUES (?1, ?2, ?3, ?4, ?5)
+             ON CONFLICT (host, name) DO UPDATE SET path = excluded.path, kind = excluded.kind
+             RETURNING id, timestamp_settings",
+            params![self.host, name, path, kind, to_unix(now)],
+        )?;
+        let id = row.get(0)?;
+        self.timestamp_settings
+            .borrow_mut()
+            .insert(id, row.get::<Option<String>>(1)?);
+        Ok(id)
     }
 
     /// The id of one of this host's locations by name, if the store knows it.
