@@ -268,14 +268,13 @@ fn runs_are_audited() {
     w.write_config(MINIMAL);
     std::fs::create_dir_all(w.path("db")).unwrap();
     w.run(&["--monitor"]);
-    let (ops, code, version): (String, i32, String) = w
-        .store()
-        .query_row("SELECT operations, exit_code, version FROM runs", [], |r| {
-            Ok((r.get(0)?, r.get(1)?, r.get(2)?))
-        })
-        .unwrap();
+    let runs: Vec<(String, i32, String)> =
+        w.store_rows("SELECT operations, exit_code, version FROM runs");
+    let [(ops, code, version)] = &runs[..] else {
+        panic!("one run audited: {runs:?}");
+    };
     assert_eq!(ops, "monitor");
-    assert_eq!(code, 2);
+    assert_eq!(*code, 2);
     assert_eq!(version, env!("CARGO_PKG_VERSION"));
 }
 
@@ -295,14 +294,8 @@ fn a_replayed_clock_and_a_failed_run_are_audited_consistently() {
     let (run, doc) = w.run_json(&["--monitor", "--location-name", "nope"]);
     assert_eq!(run.code, 3);
     assert_eq!(doc["started_at"], "2031-03-04T05:06:07Z");
-    let rows: Vec<(i64, Option<i64>, Option<i32>)> = w
-        .store()
-        .prepare("SELECT started_at, finished_at, exit_code FROM runs ORDER BY id")
-        .unwrap()
-        .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
-        .unwrap()
-        .map(Result::unwrap)
-        .collect();
+    let rows: Vec<(i64, Option<i64>, Option<i32>)> =
+        w.store_rows("SELECT started_at, finished_at, exit_code FROM runs ORDER BY id");
     assert_eq!(rows.len(), 2, "{rows:?}");
     for (started, finished, _) in &rows {
         let finished = finished.expect("every run is closed");

@@ -56,13 +56,31 @@ impl From<Output> for Run {
 }
 
 impl Workspace {
+    /// A workspace on the store engine of this run: SQLite, or with
+    /// `BM_TEST_STORE=postgres` a PostgreSQL database of its own.
     pub fn new() -> Workspace {
+        let pg = store_is_postgres().then(TestDatabase::create);
+        Workspace::with_store(pg)
+    }
+
+    /// A workspace whose store is always the SQLite file, in either run: for tests of
+    /// that file itself (damaged, read-only, locked, on a full disk).
+    pub fn sqlite() -> Workspace {
+        Workspace::with_store(None)
+    }
+
+    /// This workspace, moved onto the SQLite store (see [`Workspace::sqlite`]).
+    pub fn on_sqlite(mut self) -> Workspace {
+        self.pg = None;
+        self
+    }
+
+    fn with_store(pg: Option<TestDatabase>) -> Workspace {
         Workspace {
             dir: tempfile::tempdir().expect("temp dir"),
             now: None,
             envs: Vec::new(),
-            pg: (std::env::var("BM_TEST_STORE").as_deref() == Ok("postgres"))
-                .then(TestDatabase::create),
+            pg,
         }
     }
 
@@ -132,18 +150,227 @@ impl Workspace {
         (run, doc)
     }
 
-    /// One value from the store, e.g. `let n: i64 = w.store_value("SELECT COUNT(*) FROM backups")`.
-    pub fn store_value<T: rusqlite::types::FromSql>(&self, sql: &str) -> T {
-        self.store()
-            .query_row(sql, [], |r| r.get(0))
-            .unwrap_or_else(|e| panic!("{sql}: {e}"))
+    /// One value from the store, e.g. `let n: i64 = w.store_value("SELECT COUNT(*) FROM backups")`:
+    /// the first column of the first row.
+    pub fn store_value<T: StoreValue>(&self, sql: &str) -> T {
+        let rows = self.store_rows_raw(sql);
+        let Some(row) = rows.first() else {
+            panic!("{sql}: no rows");
+        };
+        cell(sql, row, 0)
     }
 
-    /// The SQLite store the default config writes (`backup_monitor.db` beside the config).
-    pub fn store(&self) -> rusqlite::Connection {
+    /// The first column of every row.
+    pub fn store_column<T: StoreValue>(&self, sql: &str) -> Vec<T> {
+        self.store_rows_raw(sql)
+            .iter()
+            .map(|row| cell(sql, row, 0))
+            .collect()
+    }
+
+    /// Every row, each read as a tuple, e.g. `let rows: Vec<(String, i64)> = …`.
+    pub fn store_rows<R: StoreRow>(&self, sql: &str) -> Vec<R> {
+        self.store_rows_raw(sql)
+            .iter()
+            .map(|row| R::from_cells(sql, row))
+            .collect()
+    }
+
+    /// Every row of a query on the workspace's store, whichever engine it is on: each
+    /// value as the engine writes it as text, `None` for NULL. Write the SQL so both
+    /// engines read it the same way (values inline, no placeholders; no PRAGMAs).
+    pub fn store_rows_raw(&self, sql: &str) -> Vec<Vec<Option<String>>> {
+        match &self.pg {
+            Some(pg) => pg_rows(&mut pg.client(), sql),
+            None => {
+                let conn = self.sqlite_store();
+                let mut stmt = conn.prepare(sql).unwrap_or_else(|e| panic!("{sql}: {e}"));
+                let columns = stmt.column_count();
+                let mut rows = stmt.query([]).unwrap_or_else(|e| panic!("{sql}: {e}"));
+                let mut out = Vec::new();
+                while let Some(row) = rows.next().unwrap_or_else(|e| panic!("{sql}: {e}")) {
+                    out.push(
+                        (0..columns)
+                            .map(|i| sqlite_text(row.get_ref(i).expect("column")))
+                            .collect(),
+                    );
+                }
+                out
+            }
+        }
+    }
+
+    /// Run statements (`;`-separated, no placeholders) on the workspace's store, to
+    /// alter what a run stored.
+    pub fn store_execute(&self, sql: &str) {
+        match &self.pg {
+            Some(pg) => pg
+                .client()
+                .batch_execute(sql)
+                .unwrap_or_else(|e| panic!("{sql}: {e}")),
+            None => self
+                .sqlite_store()
+                .execute_batch(sql)
+                .unwrap_or_else(|e| panic!("{sql}: {e}")),
+        }
+    }
+
+    /// Everything the store holds, as text, for checks that a secret never reached it:
+    /// on SQLite the bytes of the file and its write-ahead log (freed pages included);
+    /// on PostgreSQL every row of every table.
+    pub fn store_text(&self) -> String {
+        match &self.pg {
+            Some(pg) => {
+                let mut client = pg.client();
+                let tables = pg_rows(
+                    &mut client,
+                    "SELECT table_name FROM information_schema.tables \
+                     WHERE table_schema = current_schema() ORDER BY table_name",
+                );
+                let mut out = String::new();
+                for t in tables.into_iter().filter_map(|r| r.into_iter().next().flatten()) {
+                    let sql = format!("SELECT CAST(t AS text) FROM \"{t}\" AS t");
+                    for row in pg_rows(&mut client, &sql) {
+                        out.extend(row.into_iter().flatten().map(|v| v + "\n"));
+                    }
+                }
+                out
+            }
+            None => ["backup_monitor.db", "backup_monitor.db-wal"]
+                .iter()
+                .filter_map(|f| std::fs::read(self.path(f)).ok())
+                .map(|b| String::from_utf8_lossy(&b).into_owned())
+                .collect(),
+        }
+    }
+
+    /// The store the binary uses, opened through the library (to seed it as another run
+    /// would have), as this machine's host.
+    pub fn open_store(&self) -> backup_monitor::store::Store {
+        let file = self.path("backup_monitor.db");
+        match &self.pg {
+            Some(pg) => {
+                let target = backup_monitor::store::PgTarget::parse(&pg.url)
+                    .unwrap_or_else(|e| panic!("test database URL: {e}"));
+                backup_monitor::store::Store::open_postgres(
+                    &target,
+                    &file,
+                    &backup_monitor::config::host_name(),
+                )
+                .expect("open the PostgreSQL store")
+            }
+            None => backup_monitor::store::Store::open(&file).expect("open the SQLite store"),
+        }
+    }
+
+    /// The SQLite store file the default config writes (`backup_monitor.db` beside the
+    /// config), for what only SQLite has (PRAGMAs, pages); the workspace must be on SQLite.
+    pub fn sqlite_store(&self) -> rusqlite::Connection {
+        assert!(
+            self.pg.is_none(),
+            "this test reads the SQLite file: make its workspace with Workspace::sqlite()"
+        );
         rusqlite::Connection::open(self.path("backup_monitor.db")).expect("open store")
     }
+
+    /// Whether the binary's store is PostgreSQL in this workspace.
+    pub fn on_postgres(&self) -> bool {
+        self.pg.is_some()
+    }
 }
+
+/// `s` as an SQL string literal, for a value inside a statement run on the store.
+pub fn quote(s: &str) -> String {
+    format!("'{}'", s.replace('\'', "''"))
+}
+
+/// Whether this run puts workspaces' stores on PostgreSQL (`BM_TEST_STORE=postgres`).
+pub fn store_is_postgres() -> bool {
+    std::env::var("BM_TEST_STORE").as_deref() == Ok("postgres")
+}
+
+/// A SQLite value as text, as PostgreSQL's text form would give it.
+fn sqlite_text(v: rusqlite::types::ValueRef<'_>) -> Option<String> {
+    use rusqlite::types::ValueRef as V;
+    match v {
+        V::Null => None,
+        V::Integer(i) => Some(i.to_string()),
+        V::Real(f) => Some(f.to_string()),
+        V::Text(t) | V::Blob(t) => Some(String::from_utf8_lossy(t).into_owned()),
+    }
+}
+
+/// Rows of a query in PostgreSQL's text form.
+fn pg_rows(client: &mut postgres::Client, sql: &str) -> Vec<Vec<Option<String>>> {
+    client
+        .simple_query(sql)
+        .unwrap_or_else(|e| panic!("{sql}: {e}"))
+        .into_iter()
+        .filter_map(|m| match m {
+            postgres::SimpleQueryMessage::Row(r) => {
+                Some((0..r.len()).map(|i| r.get(i).map(str::to_string)).collect())
+            }
+            _ => None,
+        })
+        .collect()
+}
+
+fn cell<T: StoreValue>(sql: &str, row: &[Option<String>], i: usize) -> T {
+    let text = row
+        .get(i)
+        .unwrap_or_else(|| panic!("{sql}: no column {i}"));
+    T::parse(text.as_deref()).unwrap_or_else(|e| panic!("{sql}: column {i}: {e}"))
+}
+
+/// A value read from the store's text form.
+pub trait StoreValue: Sized {
+    fn parse(text: Option<&str>) -> Result<Self, String>;
+}
+
+macro_rules! parsed_store_value {
+    ($($t:ty),*) => {$(
+        impl StoreValue for $t {
+            fn parse(text: Option<&str>) -> Result<Self, String> {
+                let text = text.ok_or("NULL")?;
+                text.parse().map_err(|e| format!("{text:?}: {e}"))
+            }
+        }
+    )*};
+}
+parsed_store_value!(i64, i32, u64, u32, usize, f64, String);
+
+impl StoreValue for bool {
+    /// SQLite's 0/1 or PostgreSQL's t/f.
+    fn parse(text: Option<&str>) -> Result<Self, String> {
+        match text.ok_or("NULL")? {
+            "1" | "t" | "true" => Ok(true),
+            "0" | "f" | "false" => Ok(false),
+            other => Err(format!("{other:?} is not a boolean")),
+        }
+    }
+}
+
+impl<T: StoreValue> StoreValue for Option<T> {
+    fn parse(text: Option<&str>) -> Result<Self, String> {
+        text.map(|t| T::parse(Some(t))).transpose()
+    }
+}
+
+/// A row read as a tuple of [`StoreValue`]s.
+pub trait StoreRow: Sized {
+    fn from_cells(sql: &str, row: &[Option<String>]) -> Self;
+}
+
+macro_rules! tuple_store_row {
+    ($(($($t:ident $i:tt),+)),*) => {$(
+        impl<$($t: StoreValue),+> StoreRow for ($($t,)+) {
+            fn from_cells(sql: &str, row: &[Option<String>]) -> Self {
+                ($(cell::<$t>(sql, row, $i),)+)
+            }
+        }
+    )*};
+}
+tuple_store_row!((A 0), (A 0, B 1), (A 0, B 1, C 2), (A 0, B 1, C 2, D 3), (A 0, B 1, C 2, D 3, E 4));
 
 /// The real binary with a clean environment for the variables it reads (`DATABASE_URL`,
 /// `BACKUP_MONITOR_CONFIG`, `BACKUP_MONITOR_NOW`) and `TZ=UTC`, for tests that choose

@@ -339,7 +339,7 @@ fn a_backup_swapped_for_a_link_after_the_scan_is_not_read() {
     let d = assert_passed(&doc, "files.tar");
     assert!(d.contains("restored 0 of 0 declared bytes"), "{d}");
     let log = std::fs::read_to_string(ws.path("log.txt")).unwrap_or_default();
-    let store = std::fs::read(ws.path("backup_monitor.db")).unwrap();
+    let store = ws.store_text().into_bytes();
     for (what, text) in [
         ("stdout", stdout.to_string()),
         ("stderr", String::from_utf8_lossy(&out.stderr).into_owned()),

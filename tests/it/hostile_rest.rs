@@ -264,15 +264,7 @@ fn secrets_are_masked_when_servers_echo_them_decoded_or_in_base64() {
         everything += &run.stderr;
     }
     everything += &std::fs::read_to_string(ws.path("bm.log")).unwrap_or_default();
-    let conn = ws.store();
-    let mut stmt = conn
-        .prepare("SELECT error FROM alert_deliveries WHERE error IS NOT NULL")
-        .unwrap();
-    for e in stmt
-        .query_map([], |r| r.get::<_, String>(0))
-        .unwrap()
-        .flatten()
-    {
+    for e in ws.store_column::<String>("SELECT error FROM alert_deliveries WHERE error IS NOT NULL") {
         everything += &e;
     }
     // The servers did echo them, and each was masked.
@@ -395,14 +387,9 @@ fn verify_never_follows_a_backup_swapped_for_a_link_after_the_scan() {
     let everything = format!("{}{}", run.stdout, run.stderr);
     assert!(everything.contains("not followed"), "{everything}");
     // Nothing was recorded as the backup's checksum: the next run still sees it unverified.
-    let conn = ws.store();
-    let recorded: i64 = conn
-        .query_row(
-            "SELECT COUNT(*) FROM backups WHERE path = 'db.sql' AND checksum IS NOT NULL",
-            [],
-            |r| r.get(0),
-        )
-        .unwrap_or(-1);
+    let recorded: i64 = ws.store_value(
+        "SELECT COUNT(*) FROM backups WHERE path = 'db.sql' AND checksum IS NOT NULL",
+    );
     assert_eq!(recorded, 0, "{doc:#}");
 }
 

@@ -432,7 +432,7 @@ fn a_quoted_password_never_reaches_a_command_line_or_the_outputs() {
             assert_eq!(env, "env: PGPASSWORD=Pg Secret Part2 Part3", "{log}");
         }
     }
-    let store = std::fs::read(ws.path("backup_monitor.db")).unwrap();
+    let store = ws.store_text().into_bytes();
     for part in ["Secret", "Part2", "Part3"] {
         assert!(
             !run.stdout.contains(part) && !run.stderr.contains(part),

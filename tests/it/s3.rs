@@ -286,14 +286,8 @@ fn monitor_judges_a_bucket_like_a_directory() {
             !found.contains(&"low_disk_space".to_string()),
             "min_free_space does not apply to a bucket: {found:?}"
         );
-        let paths: Vec<String> = w
-            .store()
-            .prepare("SELECT path FROM backups ORDER BY path")
-            .unwrap()
-            .query_map([], |r| r.get(0))
-            .unwrap()
-            .map(Result::unwrap)
-            .collect();
+        let mut paths: Vec<String> = w.store_column("SELECT path FROM backups");
+        paths.sort();
         assert_eq!(
             paths,
             [3, 6, 5, 4, 7, 40, -3]
