@@ -133,6 +133,30 @@ impl Workspace {
         cmd
     }
 
+    /// The binary as [`Workspace::command`] sets it up (config, store, clock, environment),
+    /// as a plain `std::process::Command` for tests that spawn, signal or measure it.
+    pub fn process(&self) -> std::process::Command {
+        let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_backup-monitor"));
+        cmd.current_dir(self.dir.path())
+            .arg("--config")
+            .arg(self.config_path())
+            .arg("--no-progress")
+            .env_remove("DATABASE_URL")
+            .env_remove("BACKUP_MONITOR_CONFIG")
+            .env_remove("BACKUP_MONITOR_NOW")
+            .env("TZ", "UTC");
+        if let Some(now) = self.now {
+            cmd.env("BACKUP_MONITOR_NOW", now.to_rfc3339());
+        }
+        if let Some(pg) = &self.pg {
+            cmd.env("DATABASE_URL", &pg.url);
+        }
+        for (k, v) in &self.envs {
+            cmd.env(k, v);
+        }
+        cmd
+    }
+
     pub fn run(&self, args: &[&str]) -> Run {
         self.command()
             .args(args)
@@ -207,7 +231,7 @@ impl Workspace {
             Some(pg) => pg
                 .client()
                 .batch_execute(sql)
-                .unwrap_or_else(|e| panic!("{sql}: {e}")),
+                .unwrap_or_else(|e| panic!("{sql}: {}", pg_error(&e))),
             None => self
                 .sqlite_store()
                 .execute_batch(sql)
@@ -273,6 +297,31 @@ impl Workspace {
         rusqlite::Connection::open(self.path("backup_monitor.db")).expect("open store")
     }
 
+    /// The local lock file a run of this workspace holds: beside the SQLite store, or for
+    /// a PostgreSQL store `backup-monitor-<host>-<store>.lock` in the temporary directory.
+    pub fn lock_path(&self) -> PathBuf {
+        let anchor = match &self.pg {
+            None => self.path("backup_monitor.db"),
+            Some(pg) => {
+                let target = backup_monitor::store::PgTarget::parse(&pg.url)
+                    .unwrap_or_else(|e| panic!("test database URL: {e}"));
+                let host: String = backup_monitor::config::host_name()
+                    .chars()
+                    .map(|c| {
+                        if c.is_ascii_alphanumeric() || c == '.' || c == '-' {
+                            c
+                        } else {
+                            '_'
+                        }
+                    })
+                    .collect();
+                let store = backup_monitor::store::fnv1a(target.to_string().as_bytes());
+                std::env::temp_dir().join(format!("backup-monitor-{host}-{store:08x}"))
+            }
+        };
+        backup_monitor::lock::lock_path(&anchor)
+    }
+
     /// Whether the binary's store is PostgreSQL in this workspace.
     pub fn on_postgres(&self) -> bool {
         self.pg.is_some()
@@ -304,7 +353,7 @@ fn sqlite_text(v: rusqlite::types::ValueRef<'_>) -> Option<String> {
 fn pg_rows(client: &mut postgres::Client, sql: &str) -> Vec<Vec<Option<String>>> {
     client
         .simple_query(sql)
-        .unwrap_or_else(|e| panic!("{sql}: {e}"))
+        .unwrap_or_else(|e| panic!("{sql}: {}", pg_error(&e)))
         .into_iter()
         .filter_map(|m| match m {
             postgres::SimpleQueryMessage::Row(r) => {
@@ -313,6 +362,14 @@ fn pg_rows(client: &mut postgres::Client, sql: &str) -> Vec<Vec<Option<String>>>
             _ => None,
         })
         .collect()
+}
+
+/// A PostgreSQL error with the server's own message (the error's text alone is "db error").
+fn pg_error(e: &postgres::Error) -> String {
+    match e.as_db_error() {
+        Some(db) => format!("{} ({})", db.message(), db.code().code()),
+        None => e.to_string(),
+    }
 }
 
 fn cell<T: StoreValue>(sql: &str, row: &[Option<String>], i: usize) -> T {

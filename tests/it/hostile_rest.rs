@@ -49,7 +49,8 @@ impl Drop for Mount {
 /// One location `a` over `backups/` (free space not judged: the test machine's disk may
 /// be nearly full), the store at `store/s.db`, no log file.
 fn store_workspace() -> Workspace {
-    let ws = Workspace::new();
+    // The SQLite file itself (a full disk under it, damaged pages), in both runs.
+    let ws = Workspace::sqlite();
     ws.write_config(
         "database_url: store/s.db\nbackups:\n  locations:\n    - name: a\n      path: backups\n      \
          min_free_space: 0\nlogging:\n  file: null\n",
@@ -359,13 +360,9 @@ fn verify_never_follows_a_backup_swapped_for_a_link_after_the_scan() {
     ws.write_file("victim/db.sql", b"-- a small dump\n", old);
     std::fs::write(ws.path("secret/smtp.conf"), "smtp_password=Hunter2Secret\n").unwrap();
 
-    let child = Command::new(env!("CARGO_BIN_EXE_backup-monitor"))
-        .env_remove("DATABASE_URL")
-        .env_remove("BACKUP_MONITOR_CONFIG")
-        .env_remove("BACKUP_MONITOR_NOW")
+    let child = ws
+        .process()
         .env("RAYON_NUM_THREADS", "1")
-        .current_dir(ws.dir.path())
-        .args(["--config", "config.yaml", "--no-progress"])
         .args(["--monitor", "--verify", "--format", "json"])
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped())

@@ -28,7 +28,8 @@ fn binary() -> PathBuf {
     assert_cmd::cargo::cargo_bin("backup-monitor")
 }
 
-/// The binary on the workspace's config with "now" fixed, like `Workspace::command`.
+/// The binary on the workspace's config and store with "now" fixed, like
+/// `Workspace::command`.
 fn command(w: &Workspace, now: Option<chrono::DateTime<chrono::Utc>>, args: &[&str]) -> Command {
     let mut cmd = Command::new(binary());
     cmd.current_dir(w.dir.path())
@@ -39,6 +40,9 @@ fn command(w: &Workspace, now: Option<chrono::DateTime<chrono::Utc>>, args: &[&s
         .env_remove("DATABASE_URL")
         .env_remove("BACKUP_MONITOR_CONFIG")
         .env("TZ", "UTC");
+    if let Some(pg) = &w.pg {
+        cmd.env("DATABASE_URL", &pg.url);
+    }
     match now {
         Some(now) => cmd.env("BACKUP_MONITOR_NOW", now.to_rfc3339()),
         None => cmd.env_remove("BACKUP_MONITOR_NOW"),
@@ -93,7 +97,8 @@ alerts:
 }
 
 fn crash_workspace(port: u16) -> Workspace {
-    let w = Workspace::new();
+    // What each kill left in the SQLite file (integrity_check, the killed run's rows).
+    let w = Workspace::sqlite();
     w.write_config(&crash_config(port));
     std::fs::create_dir_all(w.path("scratch")).unwrap();
     for d in 0..=HISTORY_DAYS {
@@ -377,7 +382,8 @@ fn dead_pid() -> u32 {
 #[test]
 fn two_runs_at_once_one_works_the_other_exits_3_naming_the_holder() {
     let w = slow_workspace(4, 96);
-    let lock = w.path("backup_monitor.db.lock");
+    let lock = w.lock_path();
+    let lock_name = lock.file_name().unwrap().to_string_lossy().into_owned();
     for round in 0..4 {
         // A lock file left by a dead run must never be the pid a loser names.
         let stale = dead_pid();
@@ -427,7 +433,7 @@ fn two_runs_at_once_one_works_the_other_exits_3_naming_the_holder() {
             "round {round}: the message names the holder's pid {} (stale {stale}): {message}",
             pids[winner]
         );
-        assert!(message.contains("backup_monitor.db.lock"), "{message}");
+        assert!(message.contains(&lock_name), "{message}");
         let (loser_took, winner_took) = (outputs[loser].1, outputs[winner].1);
         assert!(
             loser_took < winner_took && loser_took < Duration::from_secs(2),
@@ -451,7 +457,7 @@ fn two_runs_at_once_one_works_the_other_exits_3_naming_the_holder() {
 #[test]
 fn a_lock_left_by_a_killed_run_is_taken_over() {
     let w = slow_workspace(4, 96);
-    let lock = w.path("backup_monitor.db.lock");
+    let lock = w.lock_path();
     let mut child = spawn_quiet(command(&w, w.now, &["--monitor", "--verify"]));
     let pid = child.id().to_string();
     let deadline = Instant::now() + Duration::from_secs(20);
@@ -502,6 +508,9 @@ fn as_nobody(w: &Workspace, args: &[&str]) -> common::Run {
         .env_remove("DATABASE_URL")
         .env_remove("BACKUP_MONITOR_CONFIG")
         .env("TZ", "UTC");
+    if let Some(pg) = &w.pg {
+        cmd.env("DATABASE_URL", &pg.url);
+    }
     if let Some(now) = w.now {
         cmd.env("BACKUP_MONITOR_NOW", now.to_rfc3339());
     }
@@ -692,10 +701,12 @@ fn files_vanishing_and_growing_during_scan_and_hashing() {
     );
     let after = w.run(&["--monitor", "--verify", "--format", "json"]);
     assert_ne!(after.code, 3, "{}", after.stderr);
-    assert_eq!(
-        support::integrity(&w.path("backup_monitor.db")).as_deref(),
-        Some("ok")
-    );
+    if !w.on_postgres() {
+        assert_eq!(
+            support::integrity(&w.path("backup_monitor.db")).as_deref(),
+            Some("ok")
+        );
+    }
     let on_disk = std::fs::read_dir(w.path("churn"))
         .unwrap()
         .flatten()
@@ -817,7 +828,8 @@ fn full_disk_for_reports_is_a_clear_error_and_keeps_latest() {
 
 #[test]
 fn store_on_a_read_only_filesystem_or_file_exits_3_clearly() {
-    let mut w = faults_workspace("");
+    // The SQLite file and its directory made read-only.
+    let mut w = faults_workspace("").on_sqlite();
     let config = std::fs::read_to_string(w.config_path()).unwrap();
     w.write_config(&format!("database_url: sqlite://state/bm.db\n{config}"));
     std::fs::create_dir_all(w.path("state")).unwrap();
@@ -932,7 +944,8 @@ fn mode(p: &Path) -> u32 {
 
 #[test]
 fn store_logs_and_sandboxes_are_private() {
-    let w = Workspace::new();
+    // The modes of the SQLite store file, its lock and WAL beside it.
+    let w = Workspace::sqlite();
     w.write_config(
         "timezone: UTC\ndatabase_url: sqlite://state/bm.db\nlogging: { file: logs/bm.log, level: debug }\nbackups:\n  locations:\n    - name: site\n      path: site\n      restore: { scratch_dir: scratch }\n",
     );
@@ -1080,4 +1093,9 @@ fn secrets_reach_no_file_but_the_users_own() {
         &["config.yaml", ".env"],
     );
     assert!(hits.is_empty(), "secrets on disk: {hits:?}");
+    let stored = w.store_text();
+    assert!(
+        !stored.contains(SMTP_PASSWORD) && !stored.contains(WEBHOOK_TOKEN),
+        "a secret in the store"
+    );
 }
