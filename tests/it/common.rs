@@ -607,6 +607,16 @@ impl TestDatabase {
         }
     }
 
+    /// The database's name.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// A client on the server (not this database), e.g. to end sessions on this one.
+    pub fn admin_client(&self) -> postgres::Client {
+        postgres::Client::connect(&self.admin, postgres::NoTls).expect("connect to BM_TEST_PG_URL")
+    }
+
     /// A client on this database, to look at what the binary stored.
     pub fn client(&self) -> postgres::Client {
         postgres::Client::connect(&self.url, postgres::NoTls).expect("connect to test database")

@@ -1,7 +1,7 @@
 //! Reliability through the real binary (issue 7 items 2, 3, 6, 7): SIGKILL at many points
 //! of a full run, two runs at once and stale locks, environment faults (permissions,
 //! symlink loops, files changing under the scan, unwritable or full report directories, a
-//! read-only store, servers that accept and hang), and the permissions of what the
+//! read-only store, a PostgreSQL store going away, servers that accept and hang), and the permissions of what the
 //! program writes. docs/reliability.md explains each test and its numbers.
 
 use crate::common;
@@ -894,6 +894,60 @@ fn store_on_a_read_only_filesystem_or_file_exits_3_clearly() {
             run.stderr
         );
         assert!(!run.stderr.contains("damaged"), "{args:?}: {}", run.stderr);
+    }
+}
+
+/// The PostgreSQL store goes away in the middle of a run: the server ends the run's
+/// session, as a server shutdown or restart does to every session.
+#[test]
+fn a_postgresql_store_going_away_mid_run_exits_3_naming_the_server_never_the_password() {
+    if common::test_pg_url().is_none() {
+        return;
+    }
+    const PASSWORD: &str = "store-pw-5c7e91";
+    let db = common::TestDatabase::create();
+    let mut url = url::Url::parse(&db.url).unwrap();
+    url.set_password(Some(PASSWORD)).unwrap();
+    let server = format!("{}:{}", url.host_str().unwrap(), url.port().unwrap());
+    // Sparse files hashed in full: a verify that takes a while.
+    let w = slow_workspace(6, 256).on_sqlite();
+    let w = w.env("DATABASE_URL", url.as_str());
+    let child = w
+        .process()
+        .args(["--monitor", "--verify", "-v"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut admin = db.admin_client();
+    let sessions = "SELECT COUNT(*) FROM pg_stat_activity WHERE datname = $1";
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while admin.query_one(sessions, &[&db.name()]).unwrap().get::<_, i64>(0) == 0 {
+        assert!(Instant::now() < deadline, "the run never connected");
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    // Into its work: the schema is set up and the scan recorded.
+    std::thread::sleep(Duration::from_millis(300));
+    let ended: i64 = admin
+        .query_one(
+            "SELECT COUNT(*) FROM (SELECT pg_terminate_backend(pid) FROM pg_stat_activity \
+             WHERE datname = $1 AND pid <> pg_backend_pid()) AS t",
+            &[&db.name()],
+        )
+        .unwrap()
+        .get(0);
+    let out = child.wait_with_output().unwrap();
+    let run: common::Run = out.into();
+    println!(
+        "ended {ended} session(s); the run said: {}",
+        run.stderr.trim()
+    );
+    assert!(ended >= 1, "the run's session was ended");
+    assert_eq!(run.code, 3, "{}{}", run.stdout, run.stderr);
+    assert!(run.stderr.contains(&server), "{}", run.stderr);
+    assert!(!run.stderr.contains("panicked"), "{}", run.stderr);
+    for text in [&run.stdout, &run.stderr] {
+        assert!(!text.contains(PASSWORD), "{text}");
     }
 }
 
