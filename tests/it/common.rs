@@ -252,7 +252,10 @@ impl Workspace {
                      WHERE table_schema = current_schema() ORDER BY table_name",
                 );
                 let mut out = String::new();
-                for t in tables.into_iter().filter_map(|r| r.into_iter().next().flatten()) {
+                for t in tables
+                    .into_iter()
+                    .filter_map(|r| r.into_iter().next().flatten())
+                {
                     let sql = format!("SELECT CAST(t AS text) FROM \"{t}\" AS t");
                     for row in pg_rows(&mut client, &sql) {
                         out.extend(row.into_iter().flatten().map(|v| v + "\n"));
@@ -373,9 +376,7 @@ fn pg_error(e: &postgres::Error) -> String {
 }
 
 fn cell<T: StoreValue>(sql: &str, row: &[Option<String>], i: usize) -> T {
-    let text = row
-        .get(i)
-        .unwrap_or_else(|| panic!("{sql}: no column {i}"));
+    let text = row.get(i).unwrap_or_else(|| panic!("{sql}: no column {i}"));
     T::parse(text.as_deref()).unwrap_or_else(|e| panic!("{sql}: column {i}: {e}"))
 }
 

@@ -265,7 +265,8 @@ fn secrets_are_masked_when_servers_echo_them_decoded_or_in_base64() {
         everything += &run.stderr;
     }
     everything += &std::fs::read_to_string(ws.path("bm.log")).unwrap_or_default();
-    for e in ws.store_column::<String>("SELECT error FROM alert_deliveries WHERE error IS NOT NULL") {
+    for e in ws.store_column::<String>("SELECT error FROM alert_deliveries WHERE error IS NOT NULL")
+    {
         everything += &e;
     }
     // The servers did echo them, and each was masked.
@@ -384,9 +385,8 @@ fn verify_never_follows_a_backup_swapped_for_a_link_after_the_scan() {
     let everything = format!("{}{}", run.stdout, run.stderr);
     assert!(everything.contains("not followed"), "{everything}");
     // Nothing was recorded as the backup's checksum: the next run still sees it unverified.
-    let recorded: i64 = ws.store_value(
-        "SELECT COUNT(*) FROM backups WHERE path = 'db.sql' AND checksum IS NOT NULL",
-    );
+    let recorded: i64 = ws
+        .store_value("SELECT COUNT(*) FROM backups WHERE path = 'db.sql' AND checksum IS NOT NULL");
     assert_eq!(recorded, 0, "{doc:#}");
 }
 

@@ -475,7 +475,9 @@ fn a_zone_in_the_file_name_is_honoured() {
         let [(t, source)] = &rows[..] else {
             panic!("one backup {path}: {rows:?}");
         };
-        let t = chrono::DateTime::from_timestamp(*t, 0).unwrap().to_rfc3339();
+        let t = chrono::DateTime::from_timestamp(*t, 0)
+            .unwrap()
+            .to_rfc3339();
         format!("{t} {source}")
     };
     assert_eq!(

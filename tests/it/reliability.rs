@@ -1,8 +1,9 @@
 //! Reliability through the real binary (issue 7 items 2, 3, 6, 7): SIGKILL at many points
 //! of a full run, two runs at once and stale locks, environment faults (permissions,
 //! symlink loops, files changing under the scan, unwritable or full report directories, a
-//! read-only store, a PostgreSQL store going away, servers that accept and hang), and the permissions of what the
-//! program writes. docs/reliability.md explains each test and its numbers.
+//! read-only store, a PostgreSQL store going away, servers that accept and hang), and the
+//! permissions of what the program writes. docs/reliability.md explains each test and its
+//! numbers.
 
 use crate::common;
 use crate::support;
@@ -922,7 +923,12 @@ fn a_postgresql_store_going_away_mid_run_exits_3_naming_the_server_never_the_pas
     let mut admin = db.admin_client();
     let sessions = "SELECT COUNT(*) FROM pg_stat_activity WHERE datname = $1";
     let deadline = Instant::now() + Duration::from_secs(30);
-    while admin.query_one(sessions, &[&db.name()]).unwrap().get::<_, i64>(0) == 0 {
+    while admin
+        .query_one(sessions, &[&db.name()])
+        .unwrap()
+        .get::<_, i64>(0)
+        == 0
+    {
         assert!(Instant::now() < deadline, "the run never connected");
         std::thread::sleep(Duration::from_millis(5));
     }

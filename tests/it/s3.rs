@@ -429,12 +429,12 @@ fn verify_checks_the_servers_own_sha256() {
         let (run, doc) = w.run_json(&["--monitor", "--verify"]);
         assert_ne!(run.code, 3, "{}: {doc:#}", run.stderr);
         // Yesterday's backup: after 03:00 UTC today's slot is missed, nothing else.
-        assert!(
-            run.kinds().iter().all(|k| k == "missing_backup"),
-            "{doc:#}"
-        );
+        assert!(run.kinds().iter().all(|k| k == "missing_backup"), "{doc:#}");
         assert_eq!(
-            (&doc["verification"]["passed"], &doc["verification"]["failed"]),
+            (
+                &doc["verification"]["passed"],
+                &doc["verification"]["failed"]
+            ),
             (&serde_json::json!(1), &serde_json::json!(0)),
             "{doc:#}"
         );
