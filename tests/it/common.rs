@@ -14,6 +14,9 @@ pub struct Workspace {
     /// With `BM_TEST_STORE=postgres`: this workspace's own PostgreSQL database, given
     /// to the binary as `DATABASE_URL` (a test's own `.env(…)` still wins).
     pub pg: Option<TestDatabase>,
+    /// The SQLite store file, relative to the workspace, when `pg` is None: the default
+    /// config's `backup_monitor.db` unless the test's config names another.
+    pub sqlite_file: String,
 }
 
 pub struct Run {
@@ -81,7 +84,15 @@ impl Workspace {
             now: None,
             envs: Vec::new(),
             pg,
+            sqlite_file: "backup_monitor.db".into(),
         }
+    }
+
+    /// This workspace with its SQLite store at `rel` (as its config's `database_url`
+    /// says), for the store helpers below.
+    pub fn with_sqlite_file(mut self, rel: &str) -> Workspace {
+        self.sqlite_file = rel.into();
+        self
     }
 
     pub fn path(&self, rel: &str) -> PathBuf {
@@ -204,22 +215,30 @@ impl Workspace {
     /// value as the engine writes it as text, `None` for NULL. Write the SQL so both
     /// engines read it the same way (values inline, no placeholders; no PRAGMAs).
     pub fn store_rows_raw(&self, sql: &str) -> Vec<Vec<Option<String>>> {
+        self.try_store_rows_raw(sql)
+            .unwrap_or_else(|e| panic!("{sql}: {e}"))
+    }
+
+    /// [`Workspace::store_rows_raw`], or why the query failed (no store yet, no such
+    /// table yet), for tests that look at a store a killed run may not have set up.
+    pub fn try_store_rows_raw(&self, sql: &str) -> Result<Vec<Vec<Option<String>>>, String> {
         match &self.pg {
-            Some(pg) => pg_rows(&mut pg.client(), sql),
+            Some(pg) => try_pg_rows(&mut pg.client(), sql),
             None => {
-                let conn = self.sqlite_store();
-                let mut stmt = conn.prepare(sql).unwrap_or_else(|e| panic!("{sql}: {e}"));
+                let conn = self.open_sqlite().map_err(|e| e.to_string())?;
+                let mut stmt = conn.prepare(sql).map_err(|e| e.to_string())?;
                 let columns = stmt.column_count();
-                let mut rows = stmt.query([]).unwrap_or_else(|e| panic!("{sql}: {e}"));
+                let mut rows = stmt.query([]).map_err(|e| e.to_string())?;
                 let mut out = Vec::new();
-                while let Some(row) = rows.next().unwrap_or_else(|e| panic!("{sql}: {e}")) {
+                while let Some(row) = rows.next().map_err(|e| e.to_string())? {
                     out.push(
                         (0..columns)
-                            .map(|i| sqlite_text(row.get_ref(i).expect("column")))
-                            .collect(),
+                            .map(|i| row.get_ref(i).map(sqlite_text))
+                            .collect::<Result<_, _>>()
+                            .map_err(|e| e.to_string())?,
                     );
                 }
-                out
+                Ok(out)
             }
         }
     }
@@ -263,18 +282,21 @@ impl Workspace {
                 }
                 out
             }
-            None => ["backup_monitor.db", "backup_monitor.db-wal"]
-                .iter()
-                .filter_map(|f| std::fs::read(self.path(f)).ok())
-                .map(|b| String::from_utf8_lossy(&b).into_owned())
-                .collect(),
+            None => [
+                self.sqlite_file.clone(),
+                format!("{}-wal", self.sqlite_file),
+            ]
+            .iter()
+            .filter_map(|f| std::fs::read(self.path(f)).ok())
+            .map(|b| String::from_utf8_lossy(&b).into_owned())
+            .collect(),
         }
     }
 
     /// The store the binary uses, opened through the library (to seed it as another run
     /// would have), as this machine's host.
     pub fn open_store(&self) -> backup_monitor::store::Store {
-        let file = self.path("backup_monitor.db");
+        let file = self.path(&self.sqlite_file);
         match &self.pg {
             Some(pg) => {
                 let target = backup_monitor::store::PgTarget::parse(&pg.url)
@@ -290,21 +312,32 @@ impl Workspace {
         }
     }
 
-    /// The SQLite store file the default config writes (`backup_monitor.db` beside the
-    /// config), for what only SQLite has (PRAGMAs, pages); the workspace must be on SQLite.
+    /// The SQLite store file (`backup_monitor.db` beside the config unless set with
+    /// [`Workspace::with_sqlite_file`]), for what only SQLite has (PRAGMAs, pages); the
+    /// workspace must be on SQLite and the store must exist.
     pub fn sqlite_store(&self) -> rusqlite::Connection {
         assert!(
             self.pg.is_none(),
             "this test reads the SQLite file: make its workspace with Workspace::sqlite()"
         );
-        rusqlite::Connection::open(self.path("backup_monitor.db")).expect("open store")
+        self.open_sqlite()
+            .unwrap_or_else(|e| panic!("open the store {}: {e}", self.sqlite_file))
+    }
+
+    /// The SQLite store, never creating it (an empty file would be a store to the binary).
+    fn open_sqlite(&self) -> rusqlite::Result<rusqlite::Connection> {
+        use rusqlite::OpenFlags as F;
+        rusqlite::Connection::open_with_flags(
+            self.path(&self.sqlite_file),
+            F::SQLITE_OPEN_READ_WRITE | F::SQLITE_OPEN_URI | F::SQLITE_OPEN_NO_MUTEX,
+        )
     }
 
     /// The local lock file a run of this workspace holds: beside the SQLite store, or for
     /// a PostgreSQL store `backup-monitor-<host>-<store>.lock` in the temporary directory.
     pub fn lock_path(&self) -> PathBuf {
         let anchor = match &self.pg {
-            None => self.path("backup_monitor.db"),
+            None => self.path(&self.sqlite_file),
             Some(pg) => {
                 let target = backup_monitor::store::PgTarget::parse(&pg.url)
                     .unwrap_or_else(|e| panic!("test database URL: {e}"));
@@ -354,9 +387,16 @@ fn sqlite_text(v: rusqlite::types::ValueRef<'_>) -> Option<String> {
 
 /// Rows of a query in PostgreSQL's text form.
 fn pg_rows(client: &mut postgres::Client, sql: &str) -> Vec<Vec<Option<String>>> {
-    client
+    try_pg_rows(client, sql).unwrap_or_else(|e| panic!("{sql}: {e}"))
+}
+
+fn try_pg_rows(
+    client: &mut postgres::Client,
+    sql: &str,
+) -> Result<Vec<Vec<Option<String>>>, String> {
+    Ok(client
         .simple_query(sql)
-        .unwrap_or_else(|e| panic!("{sql}: {}", pg_error(&e)))
+        .map_err(|e| pg_error(&e))?
         .into_iter()
         .filter_map(|m| match m {
             postgres::SimpleQueryMessage::Row(r) => {
@@ -364,7 +404,7 @@ fn pg_rows(client: &mut postgres::Client, sql: &str) -> Vec<Vec<Option<String>>>
             }
             _ => None,
         })
-        .collect()
+        .collect())
 }
 
 /// A PostgreSQL error with the server's own message (the error's text alone is "db error").

@@ -98,8 +98,7 @@ alerts:
 }
 
 fn crash_workspace(port: u16) -> Workspace {
-    // What each kill left in the SQLite file (integrity_check, the killed run's rows).
-    let w = Workspace::sqlite();
+    let w = Workspace::new().with_sqlite_file("state/backup_monitor.db");
     w.write_config(&crash_config(port));
     std::fs::create_dir_all(w.path("scratch")).unwrap();
     for d in 0..=HISTORY_DAYS {
@@ -109,39 +108,29 @@ fn crash_workspace(port: u16) -> Workspace {
 }
 
 /// The newest run recorded in the store (0 without a store or runs).
-fn last_run_id(store: &Path) -> i64 {
-    if !store.exists() {
-        return 0;
+fn last_run_id(w: &Workspace) -> i64 {
+    match w.try_store_rows_raw("SELECT COALESCE(MAX(id), 0) FROM runs") {
+        Ok(rows) => rows[0][0].as_deref().unwrap().parse().unwrap(),
+        Err(_) => 0, // killed before the first migration
     }
-    rusqlite::Connection::open(store)
-        .unwrap()
-        .query_row("SELECT COALESCE(MAX(id), 0) FROM runs", [], |r| r.get(0))
-        .unwrap_or(0) // killed before the first migration
 }
 
 /// What the killed run had done when it died, from its own rows in the store and its
 /// report snapshot (`snapshot`); `before` is the newest run before it started.
-fn phase_of_killed_run(store: &Path, before: i64, snapshot: &Path) -> (&'static str, Option<i64>) {
-    let run = last_run_id(store);
+fn phase_of_killed_run(w: &Workspace, before: i64, snapshot: &Path) -> (&'static str, Option<i64>) {
+    let run = last_run_id(w);
     if run <= before {
         return ("startup", None);
     }
-    let conn = rusqlite::Connection::open(store).unwrap();
-    let finished: Option<i64> = conn
-        .query_row("SELECT finished_at FROM runs WHERE id = ?1", [run], |r| {
-            r.get(0)
-        })
-        .unwrap();
+    let finished: Option<i64> =
+        w.store_value(&format!("SELECT finished_at FROM runs WHERE id = {run}"));
     if finished.is_some() {
         return ("finished", Some(run));
     }
     let n = |table: &str| -> i64 {
-        conn.query_row(
-            &format!("SELECT COUNT(*) FROM {table} WHERE run_id = ?1"),
-            [run],
-            |r| r.get(0),
-        )
-        .unwrap()
+        w.store_value(&format!(
+            "SELECT COUNT(*) FROM {table} WHERE run_id = {run}"
+        ))
     };
     let phase = if n("alert_deliveries") > 0 || snapshot.exists() {
         "check-alerts"
@@ -155,15 +144,18 @@ fn phase_of_killed_run(store: &Path, before: i64, snapshot: &Path) -> (&'static 
     (phase, Some(run))
 }
 
-fn successful_webhook_deliveries(store: &Path, run: i64) -> i64 {
-    rusqlite::Connection::open(store)
-        .unwrap()
-        .query_row(
-            "SELECT COUNT(*) FROM alert_deliveries WHERE run_id = ?1 AND channel = 'webhook' AND success = 1",
-            [run],
-            |r| r.get(0),
-        )
-        .unwrap()
+fn successful_webhook_deliveries(w: &Workspace, run: i64) -> i64 {
+    w.store_value(&format!(
+        "SELECT COUNT(*) FROM alert_deliveries WHERE run_id = {run} AND channel = 'webhook' AND success = 1"
+    ))
+}
+
+/// `PRAGMA integrity_check` of a SQLite store (None without one, or on PostgreSQL,
+/// where a killed client cannot damage the server's files).
+fn integrity(w: &Workspace) -> Option<String> {
+    (!w.on_postgres())
+        .then(|| support::integrity(&w.path(&w.sqlite_file)))
+        .flatten()
 }
 
 /// Nightly runs over a growing tree, one simulated day per cycle. Each cycle runs the full
@@ -175,7 +167,6 @@ fn sigkill_at_many_points_of_a_full_run_loses_and_repeats_nothing() {
     let (ref_hook, seq_hook) = (HookSink::start(), HookSink::start());
     let reference = crash_workspace(ref_hook.port);
     let killed = crash_workspace(seq_hook.port);
-    let store = killed.path("state/backup_monitor.db");
     let (reports, prom) = (
         killed.path("reports"),
         killed.path("metrics/backup_monitor.prom"),
@@ -223,7 +214,7 @@ fn sigkill_at_many_points_of_a_full_run_loses_and_repeats_nothing() {
         };
         let delay = duration.mul_f64(share);
         delays.push(delay.as_millis() as u64);
-        let before = last_run_id(&store);
+        let before = last_run_id(&killed);
         let mut child = spawn_quiet(command(&killed, now, &args));
         std::thread::sleep(delay);
         match child.try_wait().unwrap() {
@@ -237,12 +228,12 @@ fn sigkill_at_many_points_of_a_full_run_loses_and_repeats_nothing() {
         std::thread::sleep(Duration::from_millis(30));
         let ctx = format!("cycle {cycle} (day {d}), killed after {delay:?} of {duration:?}");
 
-        if let Some(ok) = support::integrity(&store) {
+        if let Some(ok) = integrity(&killed) {
             assert_eq!(ok, "ok", "{ctx}: integrity_check after the kill");
         }
         support::check_reports(&reports, &prom, false).unwrap_or_else(|e| panic!("{ctx}: {e}"));
         let snapshot = reports.join(format!("backup_health_{}.json", at.format("%Y%m%d_%H%M%S")));
-        let (phase, killed_run) = phase_of_killed_run(&store, before, &snapshot);
+        let (phase, killed_run) = phase_of_killed_run(&killed, before, &snapshot);
         *phases.entry(phase).or_insert(0) += 1;
         let killed_posts = seq_hook.take();
         let killed_alerts: Vec<String> = killed_posts
@@ -252,7 +243,7 @@ fn sigkill_at_many_points_of_a_full_run_loses_and_repeats_nothing() {
         // At-least-once: a POST that arrived but whose delivery the run did not commit
         // before it died is sent again by the next run (docs/reliability.md).
         let unrecorded = !killed_posts.is_empty()
-            && killed_run.is_some_and(|run| successful_webhook_deliveries(&store, run) == 0);
+            && killed_run.is_some_and(|run| successful_webhook_deliveries(&killed, run) == 0);
 
         let got = finish(&mut command(&killed, now, &args));
         let got_doc = got.json();
@@ -262,7 +253,9 @@ fn sigkill_at_many_points_of_a_full_run_loses_and_repeats_nothing() {
             support::problem_keys(&want_doc),
             "{ctx}: problems"
         );
-        assert_eq!(support::integrity(&store).as_deref(), Some("ok"), "{ctx}");
+        if !killed.on_postgres() {
+            assert_eq!(integrity(&killed).as_deref(), Some("ok"), "{ctx}");
+        }
         let left = support::sandboxes(&killed.path("scratch"));
         assert!(left.is_empty(), "{ctx}: sandboxes left behind: {left:?}");
         support::check_reports(&reports, &prom, true).unwrap_or_else(|e| panic!("{ctx}: {e}"));
