@@ -470,6 +470,15 @@ macro_rules! tuple_store_row {
 }
 tuple_store_row!((A 0), (A 0, B 1), (A 0, B 1, C 2), (A 0, B 1, C 2, D 3), (A 0, B 1, C 2, D 3, E 4));
 
+impl Drop for Workspace {
+    /// A PostgreSQL store's local lock file is outside the workspace: remove it too.
+    fn drop(&mut self) {
+        if self.pg.is_some() {
+            let _ = std::fs::remove_file(self.lock_path());
+        }
+    }
+}
+
 /// The real binary with a clean environment for the variables it reads (`DATABASE_URL`,
 /// `BACKUP_MONITOR_CONFIG`, `BACKUP_MONITOR_NOW`) and `TZ=UTC`, for tests that choose
 /// the config and working directory themselves.
