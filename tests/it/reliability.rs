@@ -899,12 +899,15 @@ fn a_postgresql_store_going_away_mid_run_exits_3_naming_the_server_never_the_pas
         return;
     }
     const PASSWORD: &str = "store-pw-5c7e91";
-    let db = common::TestDatabase::create();
-    let mut url = url::Url::parse(&db.url).unwrap();
+    // Sparse files hashed in full: a verify that takes a while. The store is a database
+    // of its own in either run, given to the binary with a password in its URL.
+    let mut w = slow_workspace(6, 256);
+    w.pg = Some(common::TestDatabase::create());
+    let pg = w.pg.as_ref().unwrap();
+    let (db_name, mut admin) = (pg.name().to_string(), pg.admin_client());
+    let mut url = url::Url::parse(&pg.url).unwrap();
     url.set_password(Some(PASSWORD)).unwrap();
     let server = format!("{}:{}", url.host_str().unwrap(), url.port().unwrap());
-    // Sparse files hashed in full: a verify that takes a while.
-    let w = slow_workspace(6, 256).on_sqlite();
     let w = w.env("DATABASE_URL", url.as_str());
     let child = w
         .process()
@@ -913,11 +916,10 @@ fn a_postgresql_store_going_away_mid_run_exits_3_naming_the_server_never_the_pas
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    let mut admin = db.admin_client();
     let sessions = "SELECT COUNT(*) FROM pg_stat_activity WHERE datname = $1";
     let deadline = Instant::now() + Duration::from_secs(30);
     while admin
-        .query_one(sessions, &[&db.name()])
+        .query_one(sessions, &[&db_name])
         .unwrap()
         .get::<_, i64>(0)
         == 0
@@ -931,7 +933,7 @@ fn a_postgresql_store_going_away_mid_run_exits_3_naming_the_server_never_the_pas
         .query_one(
             "SELECT COUNT(*) FROM (SELECT pg_terminate_backend(pid) FROM pg_stat_activity \
              WHERE datname = $1 AND pid <> pg_backend_pid()) AS t",
-            &[&db.name()],
+            &[&db_name],
         )
         .unwrap()
         .get(0);
