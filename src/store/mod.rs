@@ -455,7 +455,10 @@ impl Store {
 
     fn on_postgres(client: postgres::Client, pg: &PgTarget, anchor: &Path, host: &str) -> Store {
         Store {
-            db: Db::Postgres(Box::new(std::cell::RefCell::new(sql::PgConn::new(client)))),
+            db: Db::Postgres(Box::new(std::cell::RefCell::new(sql::PgConn::new(
+                client,
+                pg.to_string(),
+            )))),
             path: anchor.to_path_buf(),
             host: host.to_string(),
             view: View::Host(host.to_string()),

@@ -78,6 +78,30 @@ pub enum SqlError {
     Convert { column: usize, detail: String },
     #[error("the query returned no rows")]
     NoRows,
+    /// The server ended the session or the connection broke: said with the server's
+    /// name, as the one line a failed run prints.
+    #[error(
+        "lost the connection to the PostgreSQL store at {server} ({detail}); check that the server is up and reachable from this host, then run again"
+    )]
+    Lost { server: String, detail: String },
+}
+
+/// `e` as a [`SqlError`], naming `server` when the connection itself is gone: the
+/// server shut down or ended the session (SQLSTATE class 08, 57P01–57P03), the socket
+/// broke or closed.
+fn pg_error(server: &str, e: postgres::Error) -> SqlError {
+    let code = e.code().map(|c| c.code());
+    let lost = e.is_closed()
+        || code.is_some_and(|c| c.starts_with("08") || ["57P01", "57P02", "57P03"].contains(&c))
+        || std::error::Error::source(&e).is_some_and(|s| s.is::<std::io::Error>());
+    if lost {
+        SqlError::Lost {
+            server: server.to_string(),
+            detail: pg_text(&e),
+        }
+    } else {
+        SqlError::Postgres(e)
+    }
 }
 
 /// A PostgreSQL error as one line: the server's own message when it sent one.
@@ -326,6 +350,8 @@ pub(crate) struct PgConn {
     pub client: postgres::Client,
     cache: HashMap<String, postgres::Statement>,
     tx: PgTx,
+    /// The server, for messages (never with the password).
+    server: String,
 }
 
 /// Where a PostgreSQL connection stands in a [`Tx`]. `BEGIN` is sent only before the
@@ -359,16 +385,17 @@ fn writes_or_locks(sql: &str) -> bool {
 }
 
 impl PgConn {
-    pub fn new(client: postgres::Client) -> PgConn {
+    pub fn new(client: postgres::Client, server: String) -> PgConn {
         PgConn {
             client,
             cache: HashMap::new(),
             tx: PgTx::None,
+            server,
         }
     }
 
     /// Send the pending `BEGIN` if `sql` needs it.
-    fn before(&mut self, sql: &str) -> SqlResult<()> {
+    fn before(&mut self, sql: &str) -> Result<(), postgres::Error> {
         if self.tx == PgTx::Pending && writes_or_locks(sql) {
             self.client.batch_execute("BEGIN")?;
             self.tx = PgTx::Open;
@@ -377,7 +404,7 @@ impl PgConn {
     }
 
     /// End the transaction: `COMMIT` or `ROLLBACK` if `BEGIN` was sent.
-    fn end(&mut self, how: &str) -> SqlResult<()> {
+    fn end(&mut self, how: &str) -> Result<(), postgres::Error> {
         let open = self.tx == PgTx::Open;
         self.tx = PgTx::None;
         if open {
@@ -386,13 +413,41 @@ impl PgConn {
         Ok(())
     }
 
-    fn statement(&mut self, sql: &str) -> SqlResult<postgres::Statement> {
+    fn statement(&mut self, sql: &str) -> Result<postgres::Statement, postgres::Error> {
         if let Some(s) = self.cache.get(sql) {
             return Ok(s.clone());
         }
         let s = self.client.prepare(&to_postgres(sql))?;
         self.cache.insert(sql.to_string(), s.clone());
         Ok(s)
+    }
+
+    fn execute(&mut self, sql: &str, params: &[&dyn ToValue]) -> Result<u64, postgres::Error> {
+        self.before(sql)?;
+        let stmt = self.statement(sql)?;
+        let vals = pg_values(params);
+        let args: Vec<PgParam> = vals.iter().map(|v| PgParam(v.as_value_ref())).collect();
+        let refs: Vec<&(dyn postgres::types::ToSql + Sync)> = args
+            .iter()
+            .map(|a| a as &(dyn postgres::types::ToSql + Sync))
+            .collect();
+        self.client.execute(&stmt, &refs)
+    }
+
+    fn query(
+        &mut self,
+        sql: &str,
+        params: &[&dyn ToValue],
+    ) -> Result<Vec<postgres::Row>, postgres::Error> {
+        self.before(sql)?;
+        let stmt = self.statement(sql)?;
+        let vals = pg_values(params);
+        let args: Vec<PgParam> = vals.iter().map(|v| PgParam(v.as_value_ref())).collect();
+        let refs: Vec<&(dyn postgres::types::ToSql + Sync)> = args
+            .iter()
+            .map(|a| a as &(dyn postgres::types::ToSql + Sync))
+            .collect();
+        self.client.query(&stmt, &refs)
     }
 }
 
@@ -441,15 +496,10 @@ impl Db {
             }
             Db::Postgres(pg) => {
                 let mut pg = pg.borrow_mut();
-                pg.before(sql)?;
-                let stmt = pg.statement(sql)?;
-                let vals = pg_values(params);
-                let args: Vec<PgParam> = vals.iter().map(|v| PgParam(v.as_value_ref())).collect();
-                let refs: Vec<&(dyn postgres::types::ToSql + Sync)> = args
-                    .iter()
-                    .map(|a| a as &(dyn postgres::types::ToSql + Sync))
-                    .collect();
-                Ok(pg.client.execute(&stmt, &refs)? as usize)
+                match pg.execute(sql, params) {
+                    Ok(n) => Ok(n as usize),
+                    Err(e) => Err(pg_error(&pg.server, e)),
+                }
             }
         }
     }
@@ -477,16 +527,10 @@ impl Db {
                 // The connection is free again before the rows are handed on.
                 let rows = {
                     let mut pg = pg.borrow_mut();
-                    pg.before(sql)?;
-                    let stmt = pg.statement(sql)?;
-                    let vals = pg_values(params);
-                    let args: Vec<PgParam> =
-                        vals.iter().map(|v| PgParam(v.as_value_ref())).collect();
-                    let refs: Vec<&(dyn postgres::types::ToSql + Sync)> = args
-                        .iter()
-                        .map(|a| a as &(dyn postgres::types::ToSql + Sync))
-                        .collect();
-                    pg.client.query(&stmt, &refs)?
+                    match pg.query(sql, params) {
+                        Ok(rows) => rows,
+                        Err(e) => return Err(pg_error(&pg.server, e)),
+                    }
                 };
                 for r in &rows {
                     f(&Row(RowSrc::Postgres(r)))?;
@@ -532,8 +576,10 @@ impl Db {
             Db::Sqlite(c) => Ok(c.execute_batch(&to_sqlite(sql))?),
             Db::Postgres(pg) => {
                 let mut pg = pg.borrow_mut();
-                pg.before(sql)?;
-                Ok(pg.client.batch_execute(sql)?)
+                match pg.before(sql).and_then(|()| pg.client.batch_execute(sql)) {
+                    Ok(()) => Ok(()),
+                    Err(e) => Err(pg_error(&pg.server, e)),
+                }
             }
         }
     }
@@ -554,7 +600,10 @@ impl Db {
     fn end_transaction(&self, how: &str) -> SqlResult<()> {
         match self {
             Db::Sqlite(c) => Ok(c.execute_batch(how)?),
-            Db::Postgres(pg) => pg.borrow_mut().end(how),
+            Db::Postgres(pg) => {
+                let mut pg = pg.borrow_mut();
+                pg.end(how).map_err(|e| pg_error(&pg.server, e))
+            }
         }
     }
 }
@@ -795,6 +844,29 @@ mod tests {
             ValueCow::Borrowed(ValueRef::Text(s)) => assert!(std::ptr::eq(s, owned.as_str())),
             other => panic!("expected borrowed text, got {other:?}"),
         }
+    }
+
+    #[test]
+    fn a_session_the_server_ends_is_said_as_a_lost_connection_naming_the_server() {
+        // Only PostgreSQL has a server to lose (BM_TEST_STORE=postgres).
+        let (_guard, store) = crate::store::test_store();
+        if store.db.backend() != Backend::Postgres {
+            return;
+        }
+        let err = store
+            .db
+            .batch("SELECT pg_terminate_backend(pg_backend_pid())")
+            .unwrap_err();
+        let said = err.to_string();
+        assert!(matches!(err, SqlError::Lost { .. }), "{said}");
+        assert!(said.contains(&store.name()), "{said}");
+        // Every later statement says the same, not a bare "connection closed".
+        let err = store.db.query("SELECT 1", params![]).unwrap_err();
+        assert!(matches!(err, SqlError::Lost { .. }), "{err}");
+        // A statement the server refuses is not a lost connection.
+        let (_guard, store) = crate::store::test_store();
+        let err = store.db.batch("SELECT * FROM no_such_table").unwrap_err();
+        assert!(matches!(err, SqlError::Postgres(_)), "{err}");
     }
 
     #[test]

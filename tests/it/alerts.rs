@@ -5,7 +5,6 @@
 use crate::common;
 
 use backup_monitor::problem::{Kind, Operation, Problem, Severity};
-use backup_monitor::store::Store;
 use chrono::{DateTime, Duration, Utc};
 use common::{Workspace, ts};
 use serde_json::Value;
@@ -274,33 +273,6 @@ fn webhook_config(sink: &HttpSink) -> String {
     )
 }
 
-/// Every text value of every table of the store, for leak checks.
-fn store_text(ws: &Workspace) -> String {
-    let conn = ws.store();
-    let tables: Vec<String> = conn
-        .prepare("SELECT name FROM sqlite_master WHERE type = 'table'")
-        .unwrap()
-        .query_map([], |r| r.get(0))
-        .unwrap()
-        .map(Result::unwrap)
-        .collect();
-    let mut out = String::new();
-    for t in tables {
-        let mut stmt = conn.prepare(&format!("SELECT * FROM \"{t}\"")).unwrap();
-        let columns = stmt.column_count();
-        let mut rows = stmt.query([]).unwrap();
-        while let Some(row) = rows.next().unwrap() {
-            for i in 0..columns {
-                if let Ok(rusqlite::types::ValueRef::Text(s)) = row.get_ref(i) {
-                    out.push_str(&String::from_utf8_lossy(s));
-                    out.push('\n');
-                }
-            }
-        }
-    }
-    out
-}
-
 // ---------------------------------------------------------------------------------------
 
 #[test]
@@ -512,7 +484,7 @@ fn email_authenticates_and_never_shows_the_smtp_password() {
         run.stdout,
         run.stderr,
         std::fs::read_to_string(ws.path("logs/bm.log")).unwrap(),
-        store_text(&ws)
+        ws.store_text()
     );
     assert!(!everything.contains("wrong-secret-0815"), "{everything}");
 
@@ -586,14 +558,9 @@ fn slack_and_webhook_payloads_failures_retries_and_status() {
     }
     assert_eq!(http.take("/slack").len(), 1, "slack was tried once");
     assert_eq!(http.take("/hook").len(), 1, "the webhook was tried once");
-    let failures: Vec<(String, String)> = ws
-        .store()
-        .prepare("SELECT channel, error FROM alert_deliveries WHERE success = 0 ORDER BY channel")
-        .unwrap()
-        .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
-        .unwrap()
-        .map(Result::unwrap)
-        .collect();
+    let failures: Vec<(String, String)> = ws.store_rows(
+        "SELECT channel, error FROM alert_deliveries WHERE success = 0 ORDER BY channel",
+    );
     assert_eq!(failures.len(), 2, "{failures:?}");
     assert_eq!(failures[0].0, "slack");
     assert!(failures[0].1.contains("500"), "{failures:?}");
@@ -851,7 +818,7 @@ fn alert_lifecycle_over_time() {
 
 /// Judge a problem straight into the store, as another operation would have.
 fn seed(ws: &Workspace, op: Operation, problems: &[Problem], hours: i64) {
-    let store = Store::open(&ws.path("backup_monitor.db")).unwrap();
+    let store = ws.open_store();
     let loc = store
         .upsert_location(
             "db_main",
@@ -1044,7 +1011,7 @@ fn secrets_never_leak_when_a_webhook_fails() {
     let status = ws.run(&["--status", "--format", "json"]);
     outputs.push(status.stdout);
     outputs.push(std::fs::read_to_string(ws.path("logs/bm.log")).unwrap());
-    outputs.push(store_text(&ws));
+    outputs.push(ws.store_text());
     let everything = outputs.join("\n");
     assert!(
         everything.contains("the slack alert channel could not deliver"),

@@ -62,9 +62,9 @@ fn archives_are_backups_and_a_missing_night_is_missing_backup() {
     let (run, doc) = ws.run_json(&["--monitor"]);
     assert_eq!(run.code, 2, "{doc:#}");
     assert_eq!(run.kinds(), ["missing_backup"], "{doc:#}");
-    let rows: String = ws.store_value(
-        "SELECT group_concat(path || '@' || ts || '@' || size, ',') FROM (SELECT * FROM backups ORDER BY ts)",
-    );
+    let rows = ws
+        .store_column::<String>("SELECT path || '@' || ts || '@' || size FROM backups ORDER BY ts")
+        .join(",");
     let first = format!("db-2026-12-01@{}@", ts("2026-12-01T02:00:30Z").timestamp());
     assert!(rows.starts_with(&first), "borg's time read as UTC: {rows}");
     assert!(

@@ -172,7 +172,8 @@ fn env_interpolation_dotenv_and_precedence() {
 
 #[test]
 fn database_url_env_overrides_config() {
-    let w = Workspace::new();
+    // Which SQLite file wins: the harness gives no store URL of its own.
+    let w = Workspace::sqlite();
     w.write_config(&format!("database_url: sqlite://config.db\n{MINIMAL}"));
     std::fs::create_dir_all(w.path("db")).unwrap();
     w.run(&["--monitor"]);
@@ -229,10 +230,10 @@ fn second_run_exits_3_naming_the_lock_holder() {
         .create(true)
         .truncate(false)
         .write(true)
-        .open(w.path("backup_monitor.db.lock"))
+        .open(w.lock_path())
         .unwrap();
     lock.try_lock().unwrap();
-    std::fs::write(w.path("backup_monitor.db.lock"), "424242").unwrap();
+    std::fs::write(w.lock_path(), "424242").unwrap();
     let run = w.run(&["--monitor"]);
     assert_eq!(run.code, 3);
     assert!(run.stderr.contains("424242"), "{}", run.stderr);
@@ -250,7 +251,8 @@ fn second_run_exits_3_naming_the_lock_holder() {
 #[test]
 fn store_and_log_are_private_and_logs_are_written() {
     use std::os::unix::fs::PermissionsExt;
-    let w = Workspace::new();
+    // The modes of the SQLite store file and its lock beside it.
+    let w = Workspace::sqlite();
     w.write_config("timezone: UTC\nlogging: { file: logs/bm.log, level: debug }\nbackups:\n  locations:\n    - name: db\n      path: db\n");
     std::fs::create_dir_all(w.path("db")).unwrap();
     w.run(&["--monitor", "-q"]);
@@ -268,14 +270,13 @@ fn runs_are_audited() {
     w.write_config(MINIMAL);
     std::fs::create_dir_all(w.path("db")).unwrap();
     w.run(&["--monitor"]);
-    let (ops, code, version): (String, i32, String) = w
-        .store()
-        .query_row("SELECT operations, exit_code, version FROM runs", [], |r| {
-            Ok((r.get(0)?, r.get(1)?, r.get(2)?))
-        })
-        .unwrap();
+    let runs: Vec<(String, i32, String)> =
+        w.store_rows("SELECT operations, exit_code, version FROM runs");
+    let [(ops, code, version)] = &runs[..] else {
+        panic!("one run audited: {runs:?}");
+    };
     assert_eq!(ops, "monitor");
-    assert_eq!(code, 2);
+    assert_eq!(*code, 2);
     assert_eq!(version, env!("CARGO_PKG_VERSION"));
 }
 
@@ -295,14 +296,8 @@ fn a_replayed_clock_and_a_failed_run_are_audited_consistently() {
     let (run, doc) = w.run_json(&["--monitor", "--location-name", "nope"]);
     assert_eq!(run.code, 3);
     assert_eq!(doc["started_at"], "2031-03-04T05:06:07Z");
-    let rows: Vec<(i64, Option<i64>, Option<i32>)> = w
-        .store()
-        .prepare("SELECT started_at, finished_at, exit_code FROM runs ORDER BY id")
-        .unwrap()
-        .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
-        .unwrap()
-        .map(Result::unwrap)
-        .collect();
+    let rows: Vec<(i64, Option<i64>, Option<i32>)> =
+        w.store_rows("SELECT started_at, finished_at, exit_code FROM runs ORDER BY id");
     assert_eq!(rows.len(), 2, "{rows:?}");
     for (started, finished, _) in &rows {
         let finished = finished.expect("every run is closed");
@@ -314,7 +309,8 @@ fn a_replayed_clock_and_a_failed_run_are_audited_consistently() {
 
 #[test]
 fn unreadable_store_exits_3() {
-    let w = Workspace::new();
+    // A damaged SQLite store file.
+    let w = Workspace::sqlite();
     w.write_config(MINIMAL);
     std::fs::create_dir_all(w.path("db")).unwrap();
     std::fs::write(
@@ -330,7 +326,8 @@ fn unreadable_store_exits_3() {
 
 #[test]
 fn sigkill_mid_scan_leaves_a_store_the_next_run_completes() {
-    let w = Workspace::new();
+    // SQLite's file after a kill (integrity_check); PostgreSQL's killed run: fleet.rs.
+    let w = Workspace::sqlite();
     w.write_config("timezone: UTC\nlogging: { file: null }\nbackups:\n  locations:\n    - name: db\n      path: db\n      schedule: weekly\n");
     std::fs::create_dir_all(w.path("db")).unwrap();
     let t = ts("2026-11-01T00:00:00Z");
@@ -370,12 +367,8 @@ fn spawn_with_stdout(
     args: &[&str],
     stdout: std::process::Stdio,
 ) -> std::process::Child {
-    std::process::Command::new(assert_cmd::cargo::cargo_bin("backup-monitor"))
-        .current_dir(w.dir.path())
-        .args(["--config", "config.yaml"])
+    w.process()
         .args(args)
-        .env_remove("DATABASE_URL")
-        .env_remove("BACKUP_MONITOR_NOW")
         .stdout(stdout)
         .stderr(std::process::Stdio::piped())
         .spawn()

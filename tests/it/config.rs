@@ -225,7 +225,8 @@ fn database_url_in_dotenv_beats_database_url_and_follows_the_precedence() {
 
 #[test]
 fn bad_database_url_in_dotenv_names_the_file_not_the_password() {
-    let w = Workspace::new();
+    // The .env file's DATABASE_URL is read only without one in the process environment.
+    let w = Workspace::sqlite();
     w.write_config(&config(""));
     std::fs::write(
         w.path(".env"),

@@ -136,22 +136,19 @@ fn explain_works_while_a_run_holds_the_lock_and_leaves_the_store_alone() {
     setup(&w);
     let (run, _) = w.run_json(&["--monitor"]);
     assert!(run.code != 3, "{}", run.stderr);
-    let before = std::fs::read(w.path("backup_monitor.db")).expect("store");
+    let before = w.store_text();
     // Hold the run lock the way a run does.
     let lock = std::fs::OpenOptions::new()
         .create(true)
         .truncate(false)
         .write(true)
-        .open(w.path("backup_monitor.db.lock"))
+        .open(w.lock_path())
         .expect("open lock");
     lock.try_lock().expect("lock");
     let run = w.run(&["--explain", "--location-id", "1"]);
     assert_eq!(run.code, 0, "{}{}", run.stdout, run.stderr);
     assert!(run.stdout.contains("db-latest.sql.gz"), "{}", run.stdout);
-    assert_eq!(
-        std::fs::read(w.path("backup_monitor.db")).expect("store"),
-        before
-    );
+    assert_eq!(w.store_text(), before, "the store is unchanged");
 }
 
 #[test]

@@ -111,25 +111,11 @@ fn settle(ws: &Workspace) {
 
 /// The binary as `Workspace::command` sets it up, as a plain `std::process::Command`.
 fn command(ws: &Workspace, args: &[&str]) -> Command {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_backup-monitor"));
-    cmd.current_dir(ws.dir.path())
-        .arg("--config")
-        .arg(ws.config_path())
-        .arg("--no-progress")
-        .args(args)
-        .env_remove("DATABASE_URL")
-        .env_remove("BACKUP_MONITOR_CONFIG")
-        .env_remove("BACKUP_MONITOR_NOW")
-        .env("TZ", "UTC")
+    let mut cmd = ws.process();
+    cmd.args(args)
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped());
-    if let Some(now) = ws.now {
-        cmd.env("BACKUP_MONITOR_NOW", now.to_rfc3339());
-    }
-    for (k, v) in &ws.envs {
-        cmd.env(k, v);
-    }
     cmd
 }
 

@@ -305,13 +305,9 @@ fn a_backup_swapped_for_a_link_after_the_scan_is_not_read() {
     settle(&ws, "slow");
     settle(&ws, "victim");
 
-    let child = std::process::Command::new(env!("CARGO_BIN_EXE_backup-monitor"))
-        .env_remove("DATABASE_URL")
-        .env_remove("BACKUP_MONITOR_CONFIG")
-        .env_remove("BACKUP_MONITOR_NOW")
-        .current_dir(ws.dir.path())
-        .args(["--config", "config.yaml", "--no-progress", "--test-restore"])
-        .args(["--format", "json"])
+    let child = ws
+        .process()
+        .args(["--test-restore", "--format", "json"])
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped())
         .spawn()
@@ -339,7 +335,7 @@ fn a_backup_swapped_for_a_link_after_the_scan_is_not_read() {
     let d = assert_passed(&doc, "files.tar");
     assert!(d.contains("restored 0 of 0 declared bytes"), "{d}");
     let log = std::fs::read_to_string(ws.path("log.txt")).unwrap_or_default();
-    let store = std::fs::read(ws.path("backup_monitor.db")).unwrap();
+    let store = ws.store_text().into_bytes();
     for (what, text) in [
         ("stdout", stdout.to_string()),
         ("stderr", String::from_utf8_lossy(&out.stderr).into_owned()),
@@ -355,18 +351,9 @@ fn a_backup_swapped_for_a_link_after_the_scan_is_not_read() {
 fn run_cpu(ws: &Workspace, args: &[&str]) -> (Value, StdDuration) {
     // Reaped below with wait4, which also gives its CPU time.
     #[allow(clippy::zombie_processes)]
-    let child = std::process::Command::new(env!("CARGO_BIN_EXE_backup-monitor"))
-        .env_remove("DATABASE_URL")
-        .env_remove("BACKUP_MONITOR_CONFIG")
-        .env_remove("BACKUP_MONITOR_NOW")
-        .current_dir(ws.dir.path())
-        .args([
-            "--config",
-            "config.yaml",
-            "--no-progress",
-            "--format",
-            "json",
-        ])
+    let child = ws
+        .process()
+        .args(["--format", "json"])
         .args(args)
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::null())

@@ -49,7 +49,8 @@ impl Drop for Mount {
 /// One location `a` over `backups/` (free space not judged: the test machine's disk may
 /// be nearly full), the store at `store/s.db`, no log file.
 fn store_workspace() -> Workspace {
-    let ws = Workspace::new();
+    // The SQLite file itself (a full disk under it, damaged pages), in both runs.
+    let ws = Workspace::sqlite();
     ws.write_config(
         "database_url: store/s.db\nbackups:\n  locations:\n    - name: a\n      path: backups\n      \
          min_free_space: 0\nlogging:\n  file: null\n",
@@ -264,14 +265,7 @@ fn secrets_are_masked_when_servers_echo_them_decoded_or_in_base64() {
         everything += &run.stderr;
     }
     everything += &std::fs::read_to_string(ws.path("bm.log")).unwrap_or_default();
-    let conn = ws.store();
-    let mut stmt = conn
-        .prepare("SELECT error FROM alert_deliveries WHERE error IS NOT NULL")
-        .unwrap();
-    for e in stmt
-        .query_map([], |r| r.get::<_, String>(0))
-        .unwrap()
-        .flatten()
+    for e in ws.store_column::<String>("SELECT error FROM alert_deliveries WHERE error IS NOT NULL")
     {
         everything += &e;
     }
@@ -367,13 +361,9 @@ fn verify_never_follows_a_backup_swapped_for_a_link_after_the_scan() {
     ws.write_file("victim/db.sql", b"-- a small dump\n", old);
     std::fs::write(ws.path("secret/smtp.conf"), "smtp_password=Hunter2Secret\n").unwrap();
 
-    let child = Command::new(env!("CARGO_BIN_EXE_backup-monitor"))
-        .env_remove("DATABASE_URL")
-        .env_remove("BACKUP_MONITOR_CONFIG")
-        .env_remove("BACKUP_MONITOR_NOW")
+    let child = ws
+        .process()
         .env("RAYON_NUM_THREADS", "1")
-        .current_dir(ws.dir.path())
-        .args(["--config", "config.yaml", "--no-progress"])
         .args(["--monitor", "--verify", "--format", "json"])
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped())
@@ -395,14 +385,8 @@ fn verify_never_follows_a_backup_swapped_for_a_link_after_the_scan() {
     let everything = format!("{}{}", run.stdout, run.stderr);
     assert!(everything.contains("not followed"), "{everything}");
     // Nothing was recorded as the backup's checksum: the next run still sees it unverified.
-    let conn = ws.store();
-    let recorded: i64 = conn
-        .query_row(
-            "SELECT COUNT(*) FROM backups WHERE path = 'db.sql' AND checksum IS NOT NULL",
-            [],
-            |r| r.get(0),
-        )
-        .unwrap_or(-1);
+    let recorded: i64 = ws
+        .store_value("SELECT COUNT(*) FROM backups WHERE path = 'db.sql' AND checksum IS NOT NULL");
     assert_eq!(recorded, 0, "{doc:#}");
 }
 

@@ -41,21 +41,11 @@ fn settle(ws: &Workspace) {
 /// long it took.
 fn test_restore(ws: &Workspace) -> (Run, Value, u64, StdDuration) {
     let started = Instant::now();
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_backup-monitor"));
-    cmd.current_dir(ws.dir.path())
-        .args(["--config"])
-        .arg(ws.config_path())
-        .args(["--no-progress", "--test-restore", "--format", "json"])
-        .env_remove("DATABASE_URL")
-        .env_remove("BACKUP_MONITOR_CONFIG")
-        .env_remove("BACKUP_MONITOR_NOW")
-        .env("TZ", "UTC")
+    let mut cmd = ws.process();
+    cmd.args(["--test-restore", "--format", "json"])
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped());
-    for (k, v) in &ws.envs {
-        cmd.env(k, v);
-    }
     let mut measured = crate::common::spawn_measured(&cmd);
     let (o, e) = read_outputs(&mut measured.child);
     let (code, rss_kib) = measured.wait();
@@ -432,7 +422,7 @@ fn a_quoted_password_never_reaches_a_command_line_or_the_outputs() {
             assert_eq!(env, "env: PGPASSWORD=Pg Secret Part2 Part3", "{log}");
         }
     }
-    let store = std::fs::read(ws.path("backup_monitor.db")).unwrap();
+    let store = ws.store_text().into_bytes();
     for part in ["Secret", "Part2", "Part3"] {
         assert!(
             !run.stdout.contains(part) && !run.stderr.contains(part),

@@ -161,15 +161,13 @@ fn sqlite_successes_a_failure_and_a_gap() {
         "{found:?}\n{}",
         run.stderr
     );
-    let (resolved, message): (bool, String) = later
-        .store()
-        .query_row(
-            "SELECT resolved_at IS NOT NULL, message FROM problems WHERE kind = 'backup_job_failed'",
-            [],
-            |r| Ok((r.get(0)?, r.get(1)?)),
-        )
-        .unwrap();
-    assert!(resolved);
+    let rows: Vec<(bool, String)> = later.store_rows(
+        "SELECT resolved_at IS NOT NULL, message FROM problems WHERE kind = 'backup_job_failed'",
+    );
+    let [(resolved, message)] = &rows[..] else {
+        panic!("one backup_job_failed problem: {rows:?}");
+    };
+    assert!(*resolved);
     assert!(
         message.contains("its run at 2026-11-25 13:00 succeeded"),
         "{message}"
@@ -191,16 +189,9 @@ fn a_failure_that_a_success_already_followed_is_told_once_as_resolved() {
     let (run, doc) = w.run_json(&["--monitor"]);
     assert_eq!(run.code, 0, "{}\n{}", run.stdout, run.stderr);
     assert!(problems(&doc).is_empty(), "{doc:#}");
-    let rows: Vec<(bool, String)> = {
-        let store = w.store();
-        let mut stmt = store
-            .prepare("SELECT resolved_at = first_seen, path FROM problems WHERE kind = 'backup_job_failed'")
-            .unwrap();
-        stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
-            .unwrap()
-            .map(Result::unwrap)
-            .collect()
-    };
+    let rows: Vec<(bool, String)> = w.store_rows(
+        "SELECT resolved_at = first_seen, path FROM problems WHERE kind = 'backup_job_failed'",
+    );
     assert_eq!(rows, [(true, "2026-11-24T02:10:00Z".to_string())]);
 }
 

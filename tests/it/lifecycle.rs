@@ -8,7 +8,6 @@
 use crate::common;
 
 use backup_monitor::problem::{Kind, Operation, Problem, Severity};
-use backup_monitor::store::Store;
 use chrono::{DateTime, Duration, Utc};
 use common::{Workspace, set_mtime, ts};
 use serde_json::Value;
@@ -123,7 +122,7 @@ fn suppressed(doc: &Value) -> u64 {
 
 /// Judge `health_degraded` at `docs` straight into the store, as `--report` would.
 fn seed_health(w: &Workspace, severity: Severity, at: DateTime<Utc>) {
-    let store = Store::open(&w.path("backup_monitor.db")).unwrap();
+    let store = w.open_store();
     let loc = store
         .upsert_location("docs", &w.path("docs").display().to_string(), "generic", at)
         .unwrap();

@@ -468,17 +468,17 @@ fn a_zone_in_the_file_name_is_honoured() {
     w.write_file("a/b_20261115_101500Z.x", b"x", ts("2026-11-20T00:00:00Z"));
     let (_, doc) = w.run_json(&["--monitor"]);
     let ts_of = |path: &str| -> String {
-        w.store()
-            .query_row(
-                "SELECT ts, ts_source FROM backups WHERE path = ?1",
-                [path],
-                |r| Ok((r.get::<_, i64>(0)?, r.get::<_, String>(1)?)),
-            )
-            .map(|(t, source)| {
-                let t = chrono::DateTime::from_timestamp(t, 0).unwrap().to_rfc3339();
-                format!("{t} {source}")
-            })
+        let rows: Vec<(i64, String)> = w.store_rows(&format!(
+            "SELECT ts, ts_source FROM backups WHERE path = {}",
+            common::quote(path)
+        ));
+        let [(t, source)] = &rows[..] else {
+            panic!("one backup {path}: {rows:?}");
+        };
+        let t = chrono::DateTime::from_timestamp(*t, 0)
             .unwrap()
+            .to_rfc3339();
+        format!("{t} {source}")
     };
     assert_eq!(
         ts_of("a_2026-11-14T10:15:00+05:00.x"),
@@ -542,14 +542,8 @@ fn patterns_exclude_recursive_and_sidecars() {
     }
     let (_, doc) = w.run_json(&["--monitor"]);
     assert_eq!(doc["locations"][0]["backups_present"], 3, "{doc:#}");
-    let paths: Vec<String> = w
-        .store()
-        .prepare("SELECT path FROM backups ORDER BY path")
-        .unwrap()
-        .query_map([], |r| r.get(0))
-        .unwrap()
-        .map(Result::unwrap)
-        .collect();
+    let mut paths: Vec<String> = w.store_column("SELECT path FROM backups");
+    paths.sort();
     assert_eq!(paths, vec!["a.tar.gz", "deep/er/b.tar.gz", "keep/x.dump"]);
 }
 

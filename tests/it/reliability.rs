@@ -1,8 +1,9 @@
 //! Reliability through the real binary (issue 7 items 2, 3, 6, 7): SIGKILL at many points
 //! of a full run, two runs at once and stale locks, environment faults (permissions,
 //! symlink loops, files changing under the scan, unwritable or full report directories, a
-//! read-only store, servers that accept and hang), and the permissions of what the
-//! program writes. docs/reliability.md explains each test and its numbers.
+//! read-only store, a PostgreSQL store going away, servers that accept and hang), and the
+//! permissions of what the program writes. docs/reliability.md explains each test and its
+//! numbers.
 
 use crate::common;
 use crate::support;
@@ -28,7 +29,8 @@ fn binary() -> PathBuf {
     assert_cmd::cargo::cargo_bin("backup-monitor")
 }
 
-/// The binary on the workspace's config with "now" fixed, like `Workspace::command`.
+/// The binary on the workspace's config and store with "now" fixed, like
+/// `Workspace::command`.
 fn command(w: &Workspace, now: Option<chrono::DateTime<chrono::Utc>>, args: &[&str]) -> Command {
     let mut cmd = Command::new(binary());
     cmd.current_dir(w.dir.path())
@@ -39,6 +41,9 @@ fn command(w: &Workspace, now: Option<chrono::DateTime<chrono::Utc>>, args: &[&s
         .env_remove("DATABASE_URL")
         .env_remove("BACKUP_MONITOR_CONFIG")
         .env("TZ", "UTC");
+    if let Some(pg) = &w.pg {
+        cmd.env("DATABASE_URL", &pg.url);
+    }
     match now {
         Some(now) => cmd.env("BACKUP_MONITOR_NOW", now.to_rfc3339()),
         None => cmd.env_remove("BACKUP_MONITOR_NOW"),
@@ -93,7 +98,7 @@ alerts:
 }
 
 fn crash_workspace(port: u16) -> Workspace {
-    let w = Workspace::new();
+    let w = Workspace::new().with_sqlite_file("state/backup_monitor.db");
     w.write_config(&crash_config(port));
     std::fs::create_dir_all(w.path("scratch")).unwrap();
     for d in 0..=HISTORY_DAYS {
@@ -103,39 +108,29 @@ fn crash_workspace(port: u16) -> Workspace {
 }
 
 /// The newest run recorded in the store (0 without a store or runs).
-fn last_run_id(store: &Path) -> i64 {
-    if !store.exists() {
-        return 0;
+fn last_run_id(w: &Workspace) -> i64 {
+    match w.try_store_rows_raw("SELECT COALESCE(MAX(id), 0) FROM runs") {
+        Ok(rows) => rows[0][0].as_deref().unwrap().parse().unwrap(),
+        Err(_) => 0, // killed before the first migration
     }
-    rusqlite::Connection::open(store)
-        .unwrap()
-        .query_row("SELECT COALESCE(MAX(id), 0) FROM runs", [], |r| r.get(0))
-        .unwrap_or(0) // killed before the first migration
 }
 
 /// What the killed run had done when it died, from its own rows in the store and its
 /// report snapshot (`snapshot`); `before` is the newest run before it started.
-fn phase_of_killed_run(store: &Path, before: i64, snapshot: &Path) -> (&'static str, Option<i64>) {
-    let run = last_run_id(store);
+fn phase_of_killed_run(w: &Workspace, before: i64, snapshot: &Path) -> (&'static str, Option<i64>) {
+    let run = last_run_id(w);
     if run <= before {
         return ("startup", None);
     }
-    let conn = rusqlite::Connection::open(store).unwrap();
-    let finished: Option<i64> = conn
-        .query_row("SELECT finished_at FROM runs WHERE id = ?1", [run], |r| {
-            r.get(0)
-        })
-        .unwrap();
+    let finished: Option<i64> =
+        w.store_value(&format!("SELECT finished_at FROM runs WHERE id = {run}"));
     if finished.is_some() {
         return ("finished", Some(run));
     }
     let n = |table: &str| -> i64 {
-        conn.query_row(
-            &format!("SELECT COUNT(*) FROM {table} WHERE run_id = ?1"),
-            [run],
-            |r| r.get(0),
-        )
-        .unwrap()
+        w.store_value(&format!(
+            "SELECT COUNT(*) FROM {table} WHERE run_id = {run}"
+        ))
     };
     let phase = if n("alert_deliveries") > 0 || snapshot.exists() {
         "check-alerts"
@@ -149,15 +144,18 @@ fn phase_of_killed_run(store: &Path, before: i64, snapshot: &Path) -> (&'static 
     (phase, Some(run))
 }
 
-fn successful_webhook_deliveries(store: &Path, run: i64) -> i64 {
-    rusqlite::Connection::open(store)
-        .unwrap()
-        .query_row(
-            "SELECT COUNT(*) FROM alert_deliveries WHERE run_id = ?1 AND channel = 'webhook' AND success = 1",
-            [run],
-            |r| r.get(0),
-        )
-        .unwrap()
+fn successful_webhook_deliveries(w: &Workspace, run: i64) -> i64 {
+    w.store_value(&format!(
+        "SELECT COUNT(*) FROM alert_deliveries WHERE run_id = {run} AND channel = 'webhook' AND success = 1"
+    ))
+}
+
+/// `PRAGMA integrity_check` of a SQLite store (None without one, or on PostgreSQL,
+/// where a killed client cannot damage the server's files).
+fn integrity(w: &Workspace) -> Option<String> {
+    (!w.on_postgres())
+        .then(|| support::integrity(&w.path(&w.sqlite_file)))
+        .flatten()
 }
 
 /// Nightly runs over a growing tree, one simulated day per cycle. Each cycle runs the full
@@ -169,7 +167,6 @@ fn sigkill_at_many_points_of_a_full_run_loses_and_repeats_nothing() {
     let (ref_hook, seq_hook) = (HookSink::start(), HookSink::start());
     let reference = crash_workspace(ref_hook.port);
     let killed = crash_workspace(seq_hook.port);
-    let store = killed.path("state/backup_monitor.db");
     let (reports, prom) = (
         killed.path("reports"),
         killed.path("metrics/backup_monitor.prom"),
@@ -217,7 +214,7 @@ fn sigkill_at_many_points_of_a_full_run_loses_and_repeats_nothing() {
         };
         let delay = duration.mul_f64(share);
         delays.push(delay.as_millis() as u64);
-        let before = last_run_id(&store);
+        let before = last_run_id(&killed);
         let mut child = spawn_quiet(command(&killed, now, &args));
         std::thread::sleep(delay);
         match child.try_wait().unwrap() {
@@ -231,12 +228,12 @@ fn sigkill_at_many_points_of_a_full_run_loses_and_repeats_nothing() {
         std::thread::sleep(Duration::from_millis(30));
         let ctx = format!("cycle {cycle} (day {d}), killed after {delay:?} of {duration:?}");
 
-        if let Some(ok) = support::integrity(&store) {
+        if let Some(ok) = integrity(&killed) {
             assert_eq!(ok, "ok", "{ctx}: integrity_check after the kill");
         }
         support::check_reports(&reports, &prom, false).unwrap_or_else(|e| panic!("{ctx}: {e}"));
         let snapshot = reports.join(format!("backup_health_{}.json", at.format("%Y%m%d_%H%M%S")));
-        let (phase, killed_run) = phase_of_killed_run(&store, before, &snapshot);
+        let (phase, killed_run) = phase_of_killed_run(&killed, before, &snapshot);
         *phases.entry(phase).or_insert(0) += 1;
         let killed_posts = seq_hook.take();
         let killed_alerts: Vec<String> = killed_posts
@@ -246,7 +243,7 @@ fn sigkill_at_many_points_of_a_full_run_loses_and_repeats_nothing() {
         // At-least-once: a POST that arrived but whose delivery the run did not commit
         // before it died is sent again by the next run (docs/reliability.md).
         let unrecorded = !killed_posts.is_empty()
-            && killed_run.is_some_and(|run| successful_webhook_deliveries(&store, run) == 0);
+            && killed_run.is_some_and(|run| successful_webhook_deliveries(&killed, run) == 0);
 
         let got = finish(&mut command(&killed, now, &args));
         let got_doc = got.json();
@@ -256,7 +253,9 @@ fn sigkill_at_many_points_of_a_full_run_loses_and_repeats_nothing() {
             support::problem_keys(&want_doc),
             "{ctx}: problems"
         );
-        assert_eq!(support::integrity(&store).as_deref(), Some("ok"), "{ctx}");
+        if !killed.on_postgres() {
+            assert_eq!(integrity(&killed).as_deref(), Some("ok"), "{ctx}");
+        }
         let left = support::sandboxes(&killed.path("scratch"));
         assert!(left.is_empty(), "{ctx}: sandboxes left behind: {left:?}");
         support::check_reports(&reports, &prom, true).unwrap_or_else(|e| panic!("{ctx}: {e}"));
@@ -377,7 +376,8 @@ fn dead_pid() -> u32 {
 #[test]
 fn two_runs_at_once_one_works_the_other_exits_3_naming_the_holder() {
     let w = slow_workspace(4, 96);
-    let lock = w.path("backup_monitor.db.lock");
+    let lock = w.lock_path();
+    let lock_name = lock.file_name().unwrap().to_string_lossy().into_owned();
     for round in 0..4 {
         // A lock file left by a dead run must never be the pid a loser names.
         let stale = dead_pid();
@@ -427,7 +427,7 @@ fn two_runs_at_once_one_works_the_other_exits_3_naming_the_holder() {
             "round {round}: the message names the holder's pid {} (stale {stale}): {message}",
             pids[winner]
         );
-        assert!(message.contains("backup_monitor.db.lock"), "{message}");
+        assert!(message.contains(&lock_name), "{message}");
         let (loser_took, winner_took) = (outputs[loser].1, outputs[winner].1);
         assert!(
             loser_took < winner_took && loser_took < Duration::from_secs(2),
@@ -451,7 +451,7 @@ fn two_runs_at_once_one_works_the_other_exits_3_naming_the_holder() {
 #[test]
 fn a_lock_left_by_a_killed_run_is_taken_over() {
     let w = slow_workspace(4, 96);
-    let lock = w.path("backup_monitor.db.lock");
+    let lock = w.lock_path();
     let mut child = spawn_quiet(command(&w, w.now, &["--monitor", "--verify"]));
     let pid = child.id().to_string();
     let deadline = Instant::now() + Duration::from_secs(20);
@@ -502,6 +502,9 @@ fn as_nobody(w: &Workspace, args: &[&str]) -> common::Run {
         .env_remove("DATABASE_URL")
         .env_remove("BACKUP_MONITOR_CONFIG")
         .env("TZ", "UTC");
+    if let Some(pg) = &w.pg {
+        cmd.env("DATABASE_URL", &pg.url);
+    }
     if let Some(now) = w.now {
         cmd.env("BACKUP_MONITOR_NOW", now.to_rfc3339());
     }
@@ -692,10 +695,12 @@ fn files_vanishing_and_growing_during_scan_and_hashing() {
     );
     let after = w.run(&["--monitor", "--verify", "--format", "json"]);
     assert_ne!(after.code, 3, "{}", after.stderr);
-    assert_eq!(
-        support::integrity(&w.path("backup_monitor.db")).as_deref(),
-        Some("ok")
-    );
+    if !w.on_postgres() {
+        assert_eq!(
+            support::integrity(&w.path("backup_monitor.db")).as_deref(),
+            Some("ok")
+        );
+    }
     let on_disk = std::fs::read_dir(w.path("churn"))
         .unwrap()
         .flatten()
@@ -817,7 +822,8 @@ fn full_disk_for_reports_is_a_clear_error_and_keeps_latest() {
 
 #[test]
 fn store_on_a_read_only_filesystem_or_file_exits_3_clearly() {
-    let mut w = faults_workspace("");
+    // The SQLite file and its directory made read-only.
+    let mut w = faults_workspace("").on_sqlite();
     let config = std::fs::read_to_string(w.config_path()).unwrap();
     w.write_config(&format!("database_url: sqlite://state/bm.db\n{config}"));
     std::fs::create_dir_all(w.path("state")).unwrap();
@@ -885,6 +891,67 @@ fn store_on_a_read_only_filesystem_or_file_exits_3_clearly() {
     }
 }
 
+/// The PostgreSQL store goes away in the middle of a run: the server ends the run's
+/// session, as a server shutdown or restart does to every session.
+#[test]
+fn a_postgresql_store_going_away_mid_run_exits_3_naming_the_server_never_the_password() {
+    if common::test_pg_url().is_none() {
+        return;
+    }
+    const PASSWORD: &str = "store-pw-5c7e91";
+    // Sparse files hashed in full: a verify that takes a while. The store is a database
+    // of its own in either run, given to the binary with a password in its URL.
+    let mut w = slow_workspace(6, 256);
+    w.pg = Some(common::TestDatabase::create());
+    let pg = w.pg.as_ref().unwrap();
+    let (db_name, mut admin) = (pg.name().to_string(), pg.admin_client());
+    let mut url = url::Url::parse(&pg.url).unwrap();
+    url.set_password(Some(PASSWORD)).unwrap();
+    let server = format!("{}:{}", url.host_str().unwrap(), url.port().unwrap());
+    let w = w.env("DATABASE_URL", url.as_str());
+    let child = w
+        .process()
+        .args(["--monitor", "--verify", "-v"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let sessions = "SELECT COUNT(*) FROM pg_stat_activity WHERE datname = $1";
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while admin
+        .query_one(sessions, &[&db_name])
+        .unwrap()
+        .get::<_, i64>(0)
+        == 0
+    {
+        assert!(Instant::now() < deadline, "the run never connected");
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    // Into its work: the schema is set up and the scan recorded.
+    std::thread::sleep(Duration::from_millis(300));
+    let ended: i64 = admin
+        .query_one(
+            "SELECT COUNT(*) FROM (SELECT pg_terminate_backend(pid) FROM pg_stat_activity \
+             WHERE datname = $1 AND pid <> pg_backend_pid()) AS t",
+            &[&db_name],
+        )
+        .unwrap()
+        .get(0);
+    let out = child.wait_with_output().unwrap();
+    let run: common::Run = out.into();
+    println!(
+        "ended {ended} session(s); the run said: {}",
+        run.stderr.trim()
+    );
+    assert!(ended >= 1, "the run's session was ended");
+    assert_eq!(run.code, 3, "{}{}", run.stdout, run.stderr);
+    assert!(run.stderr.contains(&server), "{}", run.stderr);
+    assert!(!run.stderr.contains("panicked"), "{}", run.stderr);
+    for text in [&run.stdout, &run.stderr] {
+        assert!(!text.contains(PASSWORD), "{text}");
+    }
+}
+
 #[test]
 fn servers_that_accept_and_hang_do_not_hang_the_run() {
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
@@ -932,7 +999,8 @@ fn mode(p: &Path) -> u32 {
 
 #[test]
 fn store_logs_and_sandboxes_are_private() {
-    let w = Workspace::new();
+    // The modes of the SQLite store file, its lock and WAL beside it.
+    let w = Workspace::sqlite();
     w.write_config(
         "timezone: UTC\ndatabase_url: sqlite://state/bm.db\nlogging: { file: logs/bm.log, level: debug }\nbackups:\n  locations:\n    - name: site\n      path: site\n      restore: { scratch_dir: scratch }\n",
     );
@@ -1080,4 +1148,9 @@ fn secrets_reach_no_file_but_the_users_own() {
         &["config.yaml", ".env"],
     );
     assert!(hits.is_empty(), "secrets on disk: {hits:?}");
+    let stored = w.store_text();
+    assert!(
+        !stored.contains(SMTP_PASSWORD) && !stored.contains(WEBHOOK_TOKEN),
+        "a secret in the store"
+    );
 }

@@ -663,8 +663,7 @@ fn calendar_gives_every_location_its_own_line() {
 /// Record verifications and restore tests for `n` of the newest backups: backup ids
 /// divisible by `every` fail.
 fn record_checks(ws: &Workspace, n: u32, every: u32) {
-    let conn = ws.store();
-    conn.execute_batch(&format!(
+    ws.store_execute(&format!(
         "INSERT INTO verifications (backup_id, at, method, algo, result, bytes, detail)
            SELECT id, ts + 600, 'checksum', 'sha256',
                   CASE WHEN id % {every} = 0 THEN 'failed' ELSE 'passed' END, 4,
@@ -675,8 +674,7 @@ fn record_checks(ws: &Workspace, n: u32, every: u32) {
                   1, 4, CASE WHEN id % {every} = 0 THEN 'psql stopped at line 3' END, 4, mtime_ns
            FROM backups WHERE ts <= {now} ORDER BY ts DESC LIMIT {n};",
         now = ts("2026-11-20T11:00:00Z").timestamp()
-    ))
-    .unwrap();
+    ));
 }
 
 #[test]

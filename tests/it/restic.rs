@@ -87,9 +87,9 @@ fn snapshots_are_backups_and_a_missing_night_is_missing_backup() {
     let message = doc["problems"][0]["message"].as_str().unwrap();
     assert!(message.contains("1 daily slot missed"), "{message}");
     // Each snapshot is a backup keyed by its short id, sized by restic.
-    let paths: String = ws.store_value(
-        "SELECT group_concat(path || ':' || size || ':' || ts, ',') FROM (SELECT * FROM backups ORDER BY ts)",
-    );
+    let paths = ws
+        .store_column::<String>("SELECT path || ':' || size || ':' || ts FROM backups ORDER BY ts")
+        .join(",");
     let rows: Vec<&str> = paths.split(',').collect();
     assert_eq!(rows.len(), 2, "{paths}");
     for row in &rows {
@@ -179,9 +179,9 @@ fn the_rotation_reads_one_subset_per_run() {
         let run = ws.run(&["--monitor", "--verify"]);
         assert_eq!(run.code, 0, "{}", run.stderr);
     }
-    let details: String = ws.store_value(
-        "SELECT group_concat(detail, ';') FROM (SELECT detail FROM verifications ORDER BY id)",
-    );
+    let details = ws
+        .store_column::<String>("SELECT detail FROM verifications ORDER BY id")
+        .join(";");
     assert_eq!(
         details,
         "restic check of data subset 1/3: no errors;restic check of data subset 2/3: no errors;\
@@ -236,7 +236,7 @@ backups:
     assert!(message.contains("password_file"), "{message}");
     let text = ws.run(&["--status"]);
     let log = std::fs::read_to_string(ws.path("logs/backup-monitor.log")).unwrap_or_default();
-    let store = std::fs::read(ws.path("backup_monitor.db")).unwrap();
+    let store = ws.store_text().into_bytes();
     let argv = std::fs::read_to_string(ws.path("argv.log")).unwrap();
     let env = std::fs::read_to_string(ws.path("env.log")).unwrap();
     for secret in ["wrong-password-6be1", PASSWORD, "backend-secret-91f3"] {
@@ -578,7 +578,7 @@ fn credentials_in_the_repository_url_are_never_shown_or_stored() {
         message.contains("rest:http://[redacted]@127.0.0.1:9/db1"),
         "{message}"
     );
-    let store = std::fs::read(ws.path("backup_monitor.db")).unwrap();
+    let store = ws.store_text().into_bytes();
     let log = std::fs::read_to_string(ws.path("logs/backup-monitor.log")).unwrap_or_default();
     for text in [&run.stdout, &run.stderr, &log] {
         assert!(!text.contains("url-secret-4471"), "{text}");

@@ -293,7 +293,7 @@ fn gpg_backups_are_trusted_only_when_gpg_says_the_whole_message_is_intact() {
     );
     // The passphrase appears nowhere: not in the output, not in the store.
     assert!(!run.stdout.contains(PASS) && !run.stderr.contains(PASS));
-    let store = std::fs::read(ws.path("backup_monitor.db")).unwrap();
+    let store = ws.store_text().into_bytes();
     assert!(!store.windows(PASS.len()).any(|w| w == PASS.as_bytes()));
     let left: Vec<_> = std::fs::read_dir(ws.path("scratch")).unwrap().collect();
     assert!(left.is_empty(), "sandboxes left behind: {left:?}");

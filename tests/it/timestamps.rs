@@ -45,14 +45,14 @@ fn missing(doc: &serde_json::Value) -> usize {
 
 /// (ts, ts_source) the store holds for `path`.
 fn stored(w: &Workspace, path: &str) -> (DateTime<Utc>, String) {
-    w.store()
-        .query_row(
-            "SELECT ts, ts_source FROM backups WHERE path = ?1",
-            [path],
-            |r| Ok((r.get::<_, i64>(0)?, r.get::<_, String>(1)?)),
-        )
-        .map(|(t, s)| (DateTime::from_timestamp(t, 0).expect("ts"), s))
-        .expect("backup row")
+    let rows: Vec<(i64, String)> = w.store_rows(&format!(
+        "SELECT ts, ts_source FROM backups WHERE path = {}",
+        common::quote(path)
+    ));
+    let [(t, source)] = &rows[..] else {
+        panic!("one backup row for {path}: {rows:?}");
+    };
+    (DateTime::from_timestamp(*t, 0).expect("ts"), source.clone())
 }
 
 #[test]

@@ -75,27 +75,21 @@ fn hex(bytes: &[u8]) -> String {
 
 /// (checksum, algo) recorded for a present backup.
 fn recorded(w: &Workspace, path: &str) -> (Option<String>, Option<String>) {
-    w.store()
-        .query_row(
-            "SELECT checksum, checksum_algo FROM backups WHERE path = ?1 AND deleted_at IS NULL",
-            [path],
-            |r| Ok((r.get(0)?, r.get(1)?)),
-        )
-        .expect("backup row")
+    let rows: Vec<(Option<String>, Option<String>)> = w.store_rows(&format!(
+        "SELECT checksum, checksum_algo FROM backups WHERE path = {} AND deleted_at IS NULL",
+        common::quote(path)
+    ));
+    let [row] = &rows[..] else {
+        panic!("one present backup row for {path}: {rows:?}");
+    };
+    row.clone()
 }
 
 /// (path, result, method) of every stored verification, oldest first.
 fn verifications(w: &Workspace) -> Vec<(String, String, String)> {
-    let conn = w.store();
-    let mut stmt = conn
-        .prepare(
-            "SELECT b.path, v.result, v.method FROM verifications v JOIN backups b ON b.id = v.backup_id ORDER BY v.id",
-        )
-        .expect("query");
-    stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
-        .expect("rows")
-        .map(|r| r.expect("row"))
-        .collect()
+    w.store_rows(
+        "SELECT b.path, v.result, v.method FROM verifications v JOIN backups b ON b.id = v.backup_id ORDER BY v.id",
+    )
 }
 
 fn problems<'a>(doc: &'a serde_json::Value, kind: &str) -> Vec<&'a serde_json::Value> {
@@ -575,14 +569,10 @@ fn location_filter_verifies_only_that_location() {
         (Some(b3(b"web site")), Some("blake3".into()))
     );
     // db was not even scanned by this run.
-    let db_rows: i64 = w
-        .store()
-        .query_row(
-            "SELECT COUNT(*) FROM backups WHERE path = ?1",
-            [&names[0]],
-            |r| r.get(0),
-        )
-        .expect("count");
+    let db_rows: i64 = w.store_value(&format!(
+        "SELECT COUNT(*) FROM backups WHERE path = {}",
+        common::quote(&names[0])
+    ));
     assert_eq!(db_rows, 0);
 
     let run = w.run(&["--verify", "--location-name", "nope"]);
