@@ -32,6 +32,8 @@ pub fn step(ctx: &RunContext, judge: bool) -> Result<HashMap<i64, Option<f64>>> 
     let mut scores = HashMap::new();
     let ids: Vec<i64> = ctx.locations.iter().map(|s| s.id).collect();
     let counts = ctx.store.judged_counts(&ids, ctx.window_start())?;
+    ctx.store.read_backup_timestamps(&ids)?;
+    let mut figures = Vec::with_capacity(ids.len());
     // A location that cannot be read or holds no backups scores 0.
     let zeroed: std::collections::HashSet<i64> = ctx
         .store
@@ -53,8 +55,7 @@ pub fn step(ctx: &RunContext, judge: bool) -> Result<HashMap<i64, Option<f64>>> 
             ctx.now,
             zeroed,
         );
-        ctx.store
-            .record_daily_health(sel.id, &today, &assessment.daily(&today), ctx.now)?;
+        figures.push((sel.id, assessment.daily(&today)));
         if judge {
             let found: Vec<Problem> = assessment
                 .problem(&loc.name, t.warning, t.critical)
@@ -65,6 +66,7 @@ pub fn step(ctx: &RunContext, judge: bool) -> Result<HashMap<i64, Option<f64>>> 
         }
         scores.insert(sel.id, assessment.score);
     }
+    ctx.store.record_daily_healths(&today, &figures, ctx.now)?;
     Ok(scores)
 }
 

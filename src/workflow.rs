@@ -249,18 +249,19 @@ fn operations(
     started: DateTime<Utc>,
 ) -> Judged<Outcome> {
     let ops = &request.operations;
-    let mut ids = Vec::new();
-    for l in &config.backups.locations {
-        let id = store
-            .upsert_location(
-                &l.name,
-                &l.root.display().to_string(),
-                l.kind.as_str(),
-                started,
-            )
-            .map_err(CannotJudge::from_error)?;
-        ids.push((id, l));
-    }
+    let named: Vec<(&str, String, &str)> = config
+        .backups
+        .locations
+        .iter()
+        .map(|l| (l.name.as_str(), l.root.display().to_string(), l.kind.as_str()))
+        .collect();
+    let named: Vec<(&str, &str, &str)> = named.iter().map(|(n, p, k)| (*n, p.as_str(), *k)).collect();
+    let ids: Vec<(i64, &Location)> = store
+        .upsert_locations(&named, started)
+        .map_err(CannotJudge::from_error)?
+        .into_iter()
+        .zip(&config.backups.locations)
+        .collect();
     let ctx = RunContext {
         config,
         store,

@@ -304,6 +304,32 @@ impl Store {
         Ok(read)
     }
 
+    /// Read the backup timestamps of several locations in one statement (kept for
+    /// [`Store::backup_timestamps`] until backups are added).
+    pub fn read_backup_timestamps(&self, location_ids: &[i64]) -> Result<()> {
+        for chunk in location_ids.chunks(500) {
+            let mut read: HashMap<i64, Vec<DateTime<Utc>>> =
+                chunk.iter().map(|id| (*id, Vec::new())).collect();
+            let args: Vec<&dyn ToValue> = chunk.iter().map(|id| id as &dyn ToValue).collect();
+            self.db.query_each(
+                &format!(
+                    "SELECT location_id, ts FROM backups WHERE location_id IN ({}) ORDER BY location_id, ts, id",
+                    super::report::placeholders(chunk.len(), 1)
+                ),
+                &args,
+                |r| {
+                    read.entry(r.get(0)?).or_default().push(from_unix(r.get(1)?));
+                    Ok(())
+                },
+            )?;
+            let mut memo = self.timestamps.borrow_mut();
+            for (id, ts) in read {
+                memo.insert(id, ts.into());
+            }
+        }
+        Ok(())
+    }
+
     /// Forget the timestamps read so far (backups were added or derived again).
     fn timestamps_changed(&self) {
         self.timestamps.borrow_mut().clear();

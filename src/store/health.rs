@@ -105,13 +105,50 @@ impl Store {
         h: &DailyHealth,
         now: DateTime<Utc>,
     ) -> Result<()> {
-        self.db.execute(
-            "INSERT INTO health_daily (location_id, day, score, backup_rate, verify_rate, restore_rate, computed_at)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)
-             ON CONFLICT(location_id, day) DO UPDATE SET score = excluded.score, backup_rate = excluded.backup_rate,
-               verify_rate = excluded.verify_rate, restore_rate = excluded.restore_rate, computed_at = excluded.computed_at",
-            params![location_id, day, h.score, h.backup_rate, h.verify_rate, h.restore_rate, to_unix(now)],
-        )?;
+        self.record_daily_healths(day, &[(location_id, h.clone())], now)
+    }
+
+    /// [`Store::record_daily_health`] of several locations for one day, in one statement
+    /// per hundred.
+    pub fn record_daily_healths(
+        &self,
+        day: &str,
+        figures: &[(i64, DailyHealth)],
+        now: DateTime<Utc>,
+    ) -> Result<()> {
+        let now = to_unix(now);
+        for chunk in figures.chunks(100) {
+            let mut args: Vec<&dyn ToValue> = vec![&day, &now];
+            let mut rows = Vec::with_capacity(chunk.len());
+            for (i, (id, h)) in chunk.iter().enumerate() {
+                args.extend([
+                    id as &dyn ToValue,
+                    &h.score,
+                    &h.backup_rate,
+                    &h.verify_rate,
+                    &h.restore_rate,
+                ]);
+                let n = i * 5 + 3;
+                rows.push(format!(
+                    "(?{}, ?1, CAST(?{} AS DOUBLE PRECISION), CAST(?{} AS DOUBLE PRECISION), CAST(?{} AS DOUBLE PRECISION), CAST(?{} AS DOUBLE PRECISION), ?2)",
+                    n,
+                    n + 1,
+                    n + 2,
+                    n + 3,
+                    n + 4
+                ));
+            }
+            self.db.execute(
+                &format!(
+                    "INSERT INTO health_daily (location_id, day, score, backup_rate, verify_rate, restore_rate, computed_at)
+                     VALUES {}
+                     ON CONFLICT(location_id, day) DO UPDATE SET score = excluded.score, backup_rate = excluded.backup_rate,
+                       verify_rate = excluded.verify_rate, restore_rate = excluded.restore_rate, computed_at = excluded.computed_at",
+                    rows.join(", ")
+                ),
+                &args,
+            )?;
+        }
         Ok(())
     }
 

@@ -212,6 +212,7 @@ impl Store {
     }
 
     pub fn accept_deletion(&self, backup_id: i64, at: DateTime<Utc>) -> Result<()> {
+        self.accepted.borrow_mut().take();
         self.db.execute(
             "INSERT INTO accepted_deletions (backup_id, at) VALUES (?1, ?2) ON CONFLICT DO NOTHING",
             params![backup_id, to_unix(at)],
@@ -221,16 +222,27 @@ impl Store {
 
     /// The backups of a location whose deletion was accepted.
     pub fn accepted_deletions(&self, location_id: i64) -> Result<HashSet<i64>> {
-        let mut out = HashSet::new();
-        self.db.query_each(
-            "SELECT d.backup_id FROM accepted_deletions d JOIN backups b ON b.id = d.backup_id WHERE b.location_id = ?1",
-            params![location_id],
-            |r| {
-                out.insert(r.get(0)?);
-                Ok(())
-            },
-        )?;
-        Ok(out)
+        if self.accepted.borrow().is_none() {
+            // Every location of the host at once: one statement a run, not one a location.
+            let mut all: HashMap<i64, HashSet<i64>> = HashMap::new();
+            self.db.query_each(
+                "SELECT b.location_id, d.backup_id FROM accepted_deletions d
+                 JOIN backups b ON b.id = d.backup_id JOIN locations l ON l.id = b.location_id
+                 WHERE l.host = ?1",
+                params![self.host],
+                |r| {
+                    all.entry(r.get(0)?).or_default().insert(r.get(1)?);
+                    Ok(())
+                },
+            )?;
+            *self.accepted.borrow_mut() = Some(all);
+        }
+        Ok(self
+            .accepted
+            .borrow()
+            .as_ref()
+            .and_then(|all| all.get(&location_id).cloned())
+            .unwrap_or_default())
     }
 
     /// Resolve the open problems of `kinds` about `path` in a location; returns their ids.
@@ -242,6 +254,7 @@ impl Store {
         at: DateTime<Utc>,
     ) -> Result<Vec<(i64, Kind)>> {
         let mut out = Vec::new();
+        self.open_problems_read.borrow_mut().clear();
         for kind in kinds {
             let rows = self.db.query(
                 "UPDATE problems SET resolved_at = ?4 WHERE resolved_at IS NULL AND location_id = ?1 AND path = ?2 AND kind = ?3 RETURNING id",

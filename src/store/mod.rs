@@ -162,6 +162,11 @@ pub struct Store {
     /// `locations.timestamp_settings` as [`Store::upsert_location`] found them (the run's
     /// first statement about each location), so the scan does not ask again.
     pub(crate) timestamp_settings: RefCell<HashMap<i64, Option<String>>>,
+    /// Open problems by (host, operation), read once per run for the syncs.
+    pub(crate) open_problems_read:
+        RefCell<HashMap<(String, crate::problem::Operation), problems::OpenRead>>,
+    /// The accepted deletions of this host's locations, read once per run.
+    pub(crate) accepted: RefCell<Option<HashMap<i64, std::collections::HashSet<i64>>>>,
 }
 
 /// What kind of trouble a failed store operation was, read from SQLite's result code.
@@ -449,6 +454,8 @@ impl Store {
             view: View::Host(host.to_string()),
             timestamps: RefCell::default(),
             timestamp_settings: RefCell::default(),
+            open_problems_read: RefCell::default(),
+            accepted: RefCell::default(),
             server: None,
         }
     }
@@ -464,6 +471,8 @@ impl Store {
             view: View::Host(host.to_string()),
             timestamps: RefCell::default(),
             timestamp_settings: RefCell::default(),
+            open_problems_read: RefCell::default(),
+            accepted: RefCell::default(),
             server: Some(pg.to_string()),
         }
     }
@@ -843,17 +852,55 @@ impl Store {
         kind: &str,
         now: DateTime<Utc>,
     ) -> Result<i64> {
-        let row = self.db.query_row(
-            "INSERT INTO locations (host, name, path, kind, created_at) VALUES (?1, ?2, ?3, ?4, ?5)
-             ON CONFLICT (host, name) DO UPDATE SET path = excluded.path, kind = excluded.kind
-             RETURNING id, timestamp_settings",
-            params![self.host, name, path, kind, to_unix(now)],
-        )?;
-        let id = row.get(0)?;
-        self.timestamp_settings
-            .borrow_mut()
-            .insert(id, row.get::<Option<String>>(1)?);
-        Ok(id)
+        let ids = self.upsert_locations(&[(name, path, kind)], now)?;
+        ids.first()
+            .copied()
+            .ok_or_else(|| anyhow::anyhow!("the store returned no id for location {name}"))
+    }
+
+    /// [`Store::upsert_location`] for each `(name, path, kind)`, in one statement per
+    /// hundred (a round trip each on a shared store); their ids in the same order.
+    pub fn upsert_locations(
+        &self,
+        locations: &[(&str, &str, &str)],
+        now: DateTime<Utc>,
+    ) -> Result<Vec<i64>> {
+        let now = to_unix(now);
+        let mut by_name: HashMap<String, i64> = HashMap::new();
+        for chunk in locations.chunks(100) {
+            let mut args: Vec<&dyn sql::ToValue> = vec![&self.host, &now];
+            let mut rows = Vec::with_capacity(chunk.len());
+            for (i, (name, path, kind)) in chunk.iter().enumerate() {
+                args.extend([name as &dyn sql::ToValue, path, kind]);
+                rows.push(format!("(?1, ?{}, ?{}, ?{}, ?2)", i * 3 + 3, i * 3 + 4, i * 3 + 5));
+            }
+            self.db.query_each(
+                &format!(
+                    "INSERT INTO locations (host, name, path, kind, created_at) VALUES {}
+                     ON CONFLICT (host, name) DO UPDATE SET path = excluded.path, kind = excluded.kind
+                     RETURNING id, name, timestamp_settings",
+                    rows.join(", ")
+                ),
+                &args,
+                |r| {
+                    let id: i64 = r.get(0)?;
+                    by_name.insert(r.get(1)?, id);
+                    self.timestamp_settings
+                        .borrow_mut()
+                        .insert(id, r.get::<Option<String>>(2)?);
+                    Ok(())
+                },
+            )?;
+        }
+        locations
+            .iter()
+            .map(|(name, _, _)| {
+                by_name
+                    .get(*name)
+                    .copied()
+                    .ok_or_else(|| anyhow::anyhow!("the store returned no id for location {name}"))
+            })
+            .collect()
     }
 
     /// The id of one of this host's locations by name, if the store knows it.

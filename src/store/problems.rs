@@ -8,6 +8,15 @@ use anyhow::Result;
 use chrono::{DateTime, Utc};
 use std::collections::HashMap;
 
+/// The open problems of one operation on one host, read at its first sync in a run (see
+/// `Store::open_of`).
+#[derive(Debug, Default)]
+pub(crate) struct OpenRead {
+    by_location: HashMap<Option<i64>, Vec<StoredProblem>>,
+    /// Locations whose share was handed out: their problems may have changed since.
+    handed_out: std::collections::HashSet<Option<i64>>,
+}
+
 /// A problem as stored, with its history.
 #[derive(Debug, Clone, PartialEq)]
 pub struct StoredProblem {
@@ -107,15 +116,7 @@ impl Store {
         now: DateTime<Utc>,
     ) -> Result<()> {
         let tx = self.db.transaction()?;
-        let open: Vec<StoredProblem> = self
-            .db
-            .query_map(
-                &format!(
-                    "SELECT {COLUMNS} FROM problems WHERE resolved_at IS NULL AND operation = ?1 AND location_id IS NOT DISTINCT FROM ?2 AND host = ?3"
-                ),
-                params![op, location_id, host],
-                from_row,
-            )?;
+        let open = self.open_of(host, op, location_id)?;
         let mut open_by_key: HashMap<ProblemKey, StoredProblem> =
             open.into_iter().map(|p| (p.problem.key(), p)).collect();
         let now_s = to_unix(now);
@@ -145,6 +146,47 @@ impl Store {
         }
         tx.commit()?;
         Ok(())
+    }
+
+    /// The open problems `op` found at one location of `host` (or the run's own), for a
+    /// sync. The first sync of an operation in a run reads them for every location of the
+    /// host at once (one statement, not one per location: a round trip each on a shared
+    /// store); each location's share is handed out once, later syncs of it read again.
+    fn open_of(
+        &self,
+        host: &str,
+        op: Operation,
+        location_id: Option<i64>,
+    ) -> Result<Vec<StoredProblem>> {
+        let mut prefetched = self.open_problems_read.borrow_mut();
+        let key = (host.to_string(), op);
+        if !prefetched.contains_key(&key) {
+            let mut read = OpenRead::default();
+            self.db.query_each(
+                &format!(
+                    "SELECT {COLUMNS} FROM problems WHERE resolved_at IS NULL AND operation = ?1 AND host = ?2"
+                ),
+                params![op, host],
+                |r| {
+                    let p = from_row(r)?;
+                    read.by_location.entry(p.location_id).or_default().push(p);
+                    Ok(())
+                },
+            )?;
+            prefetched.insert(key.clone(), read);
+        }
+        let read = prefetched.entry(key).or_default();
+        if read.handed_out.insert(location_id) {
+            return Ok(read.by_location.remove(&location_id).unwrap_or_default());
+        }
+        drop(prefetched);
+        Ok(self.db.query_map(
+            &format!(
+                "SELECT {COLUMNS} FROM problems WHERE resolved_at IS NULL AND operation = ?1 AND location_id IS NOT DISTINCT FROM ?2 AND host = ?3"
+            ),
+            params![op, location_id, host],
+            from_row,
+        )?)
     }
 
     /// Open problems, optionally only of some operations and locations (None: all).
