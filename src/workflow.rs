@@ -253,9 +253,16 @@ fn operations(
         .backups
         .locations
         .iter()
-        .map(|l| (l.name.as_str(), l.root.display().to_string(), l.kind.as_str()))
+        .map(|l| {
+            (
+                l.name.as_str(),
+                l.root.display().to_string(),
+                l.kind.as_str(),
+            )
+        })
         .collect();
-    let named: Vec<(&str, &str, &str)> = named.iter().map(|(n, p, k)| (*n, p.as_str(), *k)).collect();
+    let named: Vec<(&str, &str, &str)> =
+        named.iter().map(|(n, p, k)| (*n, p.as_str(), *k)).collect();
     let ids: Vec<(i64, &Location)> = store
         .upsert_locations(&named, started)
         .map_err(CannotJudge::from_error)?

@@ -131,10 +131,33 @@ sizes = ", ".join(f"{ext} {os.path.getsize(os.path.join(d, 'reports/fleet_latest
 print(f"  hosts: {len(r['hosts'])}  locations: {len(r['locations'])}  problems: {len(r['problems'])}  ({sizes})")
 PY
 
-echo "one host's nightly run, SQLite vs PostgreSQL (first run: every backup new) ..."
-make_host "$work/sqlite" nightly "sqlite://store.db"
-make_host "$work/pg" "nightly-$tag" "$url"
-(cd "$work/sqlite" && timed "nightly --monitor --verify on SQLite" "$bin" --config config.yaml --monitor --verify --no-progress -q)
-(cd "$work/pg" && timed "nightly --monitor --verify on PostgreSQL" "$bin" --config config.yaml --monitor --verify --no-progress -q)
-(cd "$work/sqlite" && timed "second run (nothing new) on SQLite" "$bin" --config config.yaml --monitor --verify --no-progress -q)
-(cd "$work/pg" && timed "second run (nothing new) on PostgreSQL" "$bin" --config config.yaml --monitor --verify --no-progress -q)
+echo "one host's nightly run (--monitor --verify, $locations locations x 30 backups), SQLite vs PostgreSQL,"
+echo "median of 7 (first run: fresh stores, every backup new; then runs with nothing new, alternating) ..."
+for i in $(seq 1 7); do
+    make_host "$work/sqlite$i" nightly "sqlite://store.db"
+    make_host "$work/pg$i" "nightly-$tag-$i" "$url"
+done
+python3 - "$bin" "$work" <<'PY'
+import os, statistics, subprocess, sys, time
+binary, work = sys.argv[1], sys.argv[2]
+def run(d):
+    t = time.perf_counter()
+    p = subprocess.run([binary, "--config", "config.yaml", "--monitor", "--verify", "--no-progress", "-q"],
+                       cwd=os.path.join(work, d), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    if p.returncode > 2:
+        sys.exit(f"nightly run in {d} failed (exit {p.returncode}): {p.stderr.decode()[-300:]}")
+    return (time.perf_counter() - t) * 1000
+first = {"sqlite": [], "pg": []}
+for i in range(1, 8):
+    for e in first:
+        first[e].append(run(f"{e}{i}"))
+again = {"sqlite": [], "pg": []}
+for _ in range(7):
+    for e in again:
+        again[e].append(run(f"{e}1"))
+for label, m in (("first run", first), ("nothing new", again)):
+    s, p = statistics.median(m["sqlite"]), statistics.median(m["pg"])
+    print(f"nightly {label:<12} SQLite {s:7.1f} ms   PostgreSQL {p:7.1f} ms   ratio {p / s:4.2f}x (target <= 2x)")
+PY
+(cd "$work/sqlite1" && timed "  peak RSS, a nightly run on SQLite" "$bin" --config config.yaml --monitor --verify --no-progress -q)
+(cd "$work/pg1" && timed "  peak RSS, a nightly run on PostgreSQL" "$bin" --config config.yaml --monitor --verify --no-progress -q)

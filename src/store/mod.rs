@@ -543,15 +543,7 @@ impl Store {
         if self.server.is_none() {
             return Ok(());
         }
-        let key = pg::fnv1a(self.host.as_bytes()) as i32;
-        let got: bool = self
-            .db
-            .query_row(
-                "SELECT pg_try_advisory_lock(?1::integer, ?2::integer)",
-                params![LOCK_CLASS, key],
-            )?
-            .get(0)?;
-        if got {
+        if self.try_advisory_lock(&self.host)? {
             self.db.execute(
                 "INSERT INTO run_locks (host, pid, machine, since) VALUES (?1, ?2, ?3, ?4)
                  ON CONFLICT (host) DO UPDATE SET pid = excluded.pid, machine = excluded.machine, since = excluded.since",
@@ -594,23 +586,27 @@ impl Store {
         if self.server.is_none() {
             return f().map(Some);
         }
-        let key = pg::fnv1a(host.as_bytes()) as i32;
-        let got: bool = self
-            .db
-            .query_row(
-                "SELECT pg_try_advisory_lock(?1::integer, ?2::integer)",
-                params![LOCK_CLASS, key],
-            )?
-            .get(0)?;
-        if !got {
+        if !self.try_advisory_lock(host)? {
             return Ok(None);
         }
         let result = f();
         self.db.query(
             "SELECT pg_advisory_unlock(?1::integer, ?2::integer)",
-            params![LOCK_CLASS, key],
+            params![LOCK_CLASS, pg::fnv1a(host.as_bytes()) as i32],
         )?;
         result.map(Some)
+    }
+
+    /// Take `host`'s run lock on this session if no other session holds it.
+    fn try_advisory_lock(&self, host: &str) -> Result<bool> {
+        let key = pg::fnv1a(host.as_bytes()) as i32;
+        Ok(self
+            .db
+            .query_row(
+                "SELECT pg_try_advisory_lock(?1::integer, ?2::integer)",
+                params![LOCK_CLASS, key],
+            )?
+            .get(0)?)
     }
 
     fn configure(&self) -> Result<()> {
@@ -872,7 +868,12 @@ impl Store {
             let mut rows = Vec::with_capacity(chunk.len());
             for (i, (name, path, kind)) in chunk.iter().enumerate() {
                 args.extend([name as &dyn sql::ToValue, path, kind]);
-                rows.push(format!("(?1, ?{}, ?{}, ?{}, ?2)", i * 3 + 3, i * 3 + 4, i * 3 + 5));
+                rows.push(format!(
+                    "(?1, ?{}, ?{}, ?{}, ?2)",
+                    i * 3 + 3,
+                    i * 3 + 4,
+                    i * 3 + 5
+                ));
             }
             self.db.query_each(
                 &format!(

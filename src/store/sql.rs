@@ -423,15 +423,7 @@ impl PgConn {
     }
 
     fn execute(&mut self, sql: &str, params: &[&dyn ToValue]) -> Result<u64, postgres::Error> {
-        self.before(sql)?;
-        let stmt = self.statement(sql)?;
-        let vals = pg_values(params);
-        let args: Vec<PgParam> = vals.iter().map(|v| PgParam(v.as_value_ref())).collect();
-        let refs: Vec<&(dyn postgres::types::ToSql + Sync)> = args
-            .iter()
-            .map(|a| a as &(dyn postgres::types::ToSql + Sync))
-            .collect();
-        self.client.execute(&stmt, &refs)
+        self.with_args(sql, params, |client, stmt, args| client.execute(stmt, args))
     }
 
     fn query(
@@ -439,6 +431,21 @@ impl PgConn {
         sql: &str,
         params: &[&dyn ToValue],
     ) -> Result<Vec<postgres::Row>, postgres::Error> {
+        self.with_args(sql, params, |client, stmt, args| client.query(stmt, args))
+    }
+
+    /// Run `f` with the prepared statement of `sql` and `params` as PostgreSQL's
+    /// arguments, after the pending `BEGIN` if `sql` needs it.
+    fn with_args<T>(
+        &mut self,
+        sql: &str,
+        params: &[&dyn ToValue],
+        f: impl FnOnce(
+            &mut postgres::Client,
+            &postgres::Statement,
+            &[&(dyn postgres::types::ToSql + Sync)],
+        ) -> Result<T, postgres::Error>,
+    ) -> Result<T, postgres::Error> {
         self.before(sql)?;
         let stmt = self.statement(sql)?;
         let vals = pg_values(params);
@@ -447,7 +454,7 @@ impl PgConn {
             .iter()
             .map(|a| a as &(dyn postgres::types::ToSql + Sync))
             .collect();
-        self.client.query(&stmt, &refs)
+        f(&mut self.client, &stmt, &refs)
     }
 }
 
