@@ -58,6 +58,17 @@ pub fn run(ctx: &RunContext) -> Result<Summary> {
     let mut summary = Summary::default();
     let mut batch = Vec::new();
     let mut planned = 0;
+    // Backups with an open integrity problem are re-hashed every run until it closes:
+    // read for every location at once.
+    let ids: Vec<i64> = ctx.locations.iter().map(|s| s.id).collect();
+    let mut suspects: HashMap<i64, HashSet<String>> = HashMap::new();
+    for p in ctx.store.open_problems(Some(&[Operation::Verify]), Some(&ids))? {
+        if let (Some(id), Some(path)) = (p.location_id, p.problem.path)
+            && p.problem.kind != Kind::SidecarInvalid
+        {
+            suspects.entry(id).or_default().insert(path);
+        }
+    }
     for sel in &ctx.locations {
         if let Some(repo) = &sel.config.repository {
             let checked = crate::source::repository::verify(ctx, sel, repo)
@@ -67,7 +78,8 @@ pub fn run(ctx: &RunContext) -> Result<Summary> {
             summary.failed += checked.failed;
             continue;
         }
-        if let Some(p) = plan(ctx, sel)? {
+        let suspect = suspects.remove(&sel.id).unwrap_or_default();
+        if let Some(p) = plan(ctx, sel, suspect)? {
             planned += p.present.len();
             batch.push(p);
         }
@@ -175,7 +187,11 @@ fn judge_of<'a>(ctx: &RunContext, sel: &SelectedLocation<'a>) -> Judge<'a> {
 }
 
 /// Decide what to read for one location; None when it is not verified this run.
-fn plan<'a>(ctx: &RunContext, sel: &SelectedLocation<'a>) -> Result<Option<Plan<'a>>> {
+fn plan<'a>(
+    ctx: &RunContext,
+    sel: &SelectedLocation<'a>,
+    suspect: HashSet<String>,
+) -> Result<Option<Plan<'a>>> {
     let loc = sel.config;
     if loc.job_log.is_some() {
         tracing::info!(location = %loc.name, "a job log: only --monitor applies, --verify skips it");
@@ -195,14 +211,6 @@ fn plan<'a>(ctx: &RunContext, sel: &SelectedLocation<'a>) -> Result<Option<Plan<
         return Ok(None);
     }
     let present = ctx.store.present_backups(sel.id)?;
-    // Backups with an open integrity problem are re-hashed every run until it closes.
-    let suspect: HashSet<String> = ctx
-        .store
-        .open_problems(Some(&[Operation::Verify]), Some(&[sel.id]))?
-        .into_iter()
-        .filter(|p| p.problem.kind != Kind::SidecarInvalid)
-        .filter_map(|p| p.problem.path)
-        .collect();
     let judge = judge_of(ctx, sel);
     let mut judged = Vec::new();
     let mut candidates = Vec::new();
