@@ -169,6 +169,17 @@ pub struct Store {
     pub(crate) accepted: RefCell<Option<HashMap<i64, std::collections::HashSet<i64>>>>,
 }
 
+/// What opening a SQLite store did to its schema.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Migrated {
+    /// It was current already.
+    Already,
+    /// It was empty: every migration ran now.
+    Created,
+    /// It was older: the missing migrations ran now.
+    Upgraded,
+}
+
 /// What kind of trouble a failed store operation was, read from SQLite's result code.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Fault {
@@ -397,8 +408,11 @@ impl Store {
         }
         let store = Store::on_sqlite(conn, path, host);
         store.configure()?;
-        store.migrate()?;
-        store.check_layout()?;
+        // A store this run created has the layout its migrations just made: the check
+        // (which replays them all in memory) is for stores made by other builds.
+        if store.migrate()? != Migrated::Created {
+            store.check_layout()?;
+        }
         Ok(store)
     }
 
@@ -758,9 +772,9 @@ impl Store {
         Ok(())
     }
 
-    fn migrate(&self) -> Result<()> {
+    fn migrate(&self) -> Result<Migrated> {
         let Some(conn) = self.db.sqlite() else {
-            return Ok(());
+            return Ok(Migrated::Already);
         };
         let version = self.schema_version()?;
         let known = schema::MIGRATIONS.len() as i64;
@@ -773,7 +787,7 @@ impl Store {
             .into());
         }
         if version == known {
-            return Ok(());
+            return Ok(Migrated::Already);
         }
         // A migration that rebuilds a table others refer to runs with the references
         // unchecked (the setting cannot change inside a transaction); they are checked
@@ -781,7 +795,11 @@ impl Store {
         conn.execute_batch("PRAGMA foreign_keys=OFF")?;
         let result = self.apply_migrations(conn, version);
         conn.execute_batch("PRAGMA foreign_keys=ON")?;
-        result
+        result?;
+        Ok(match version {
+            0 => Migrated::Created,
+            _ => Migrated::Upgraded,
+        })
     }
 
     fn apply_migrations(&self, conn: &Connection, version: i64) -> Result<()> {

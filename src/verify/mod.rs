@@ -62,7 +62,10 @@ pub fn run(ctx: &RunContext) -> Result<Summary> {
     // read for every location at once.
     let ids: Vec<i64> = ctx.locations.iter().map(|s| s.id).collect();
     let mut suspects: HashMap<i64, HashSet<String>> = HashMap::new();
-    for p in ctx.store.open_problems(Some(&[Operation::Verify]), Some(&ids))? {
+    for p in ctx
+        .store
+        .open_problems(Some(&[Operation::Verify]), Some(&ids))?
+    {
         if let (Some(id), Some(path)) = (p.location_id, p.problem.path)
             && p.problem.kind != Kind::SidecarInvalid
         {
