@@ -127,7 +127,7 @@ impl Store {
         unreadable: &[String],
         now: DateTime<Utc>,
     ) -> Result<ScanSync> {
-        self.timestamps_changed();
+        self.backups_changed();
         let tx = self.db.transaction()?;
         // (id, seen_size, seen_mtime_ns) of every present backup, by path.
         let mut present: HashMap<String, (i64, u64, i64)> = HashMap::new();
@@ -238,7 +238,7 @@ impl Store {
         settings: &str,
         derive: impl Fn(&str, i64) -> (DateTime<Utc>, &'static str),
     ) -> Result<usize> {
-        self.timestamps_changed();
+        self.backups_changed();
         let tx = self.db.transaction()?;
         let mut changed = 0;
         let rows = self.db.query_map(
@@ -278,10 +278,17 @@ impl Store {
 
     /// Every backup ever recorded for a location (deleted ones included), oldest first.
     pub fn backups_of(&self, location_id: i64) -> Result<Vec<BackupRow>> {
-        self.backups_where(
+        if let Some(known) = self.backups.borrow().get(&location_id) {
+            return Ok(known.as_ref().clone());
+        }
+        let read = self.backups_where(
             &format!("SELECT {BACKUP_COLUMNS} FROM backups WHERE location_id = ?1 ORDER BY ts, id"),
             location_id,
-        )
+        )?;
+        self.backups
+            .borrow_mut()
+            .insert(location_id, Rc::new(read.clone()));
+        Ok(read)
     }
 
     /// The timestamps of [`Store::backups_of`], in the same order, without reading the
@@ -330,13 +337,24 @@ impl Store {
         Ok(())
     }
 
-    /// Forget the timestamps read so far (backups were added or derived again).
-    fn timestamps_changed(&self) {
+    /// Forget the backups and timestamps read so far (backups were added, changed or
+    /// derived again).
+    pub(crate) fn backups_changed(&self) {
         self.timestamps.borrow_mut().clear();
+        self.backups.borrow_mut().clear();
     }
 
     /// Present backups of a location, newest first.
     pub fn present_backups(&self, location_id: i64) -> Result<Vec<BackupRow>> {
+        // From the backups read this run, when they were (oldest first: reversed).
+        if let Some(known) = self.backups.borrow().get(&location_id) {
+            return Ok(known
+                .iter()
+                .rev()
+                .filter(|b| b.is_present())
+                .cloned()
+                .collect());
+        }
         self.backups_where(
             &format!(
                 "SELECT {BACKUP_COLUMNS} FROM backups WHERE location_id = ?1 AND deleted_at IS NULL ORDER BY ts DESC, id DESC"
@@ -490,6 +508,12 @@ mod tests {
             )
             .unwrap();
         assert_eq!(store.backup_timestamps(loc).unwrap().len(), 4);
+        // The present backups taken from the rows read this run are those the store holds.
+        store.backups_of(loc).unwrap();
+        let from_memo = store.present_backups(loc).unwrap();
+        store.backups_changed();
+        assert_eq!(from_memo, store.present_backups(loc).unwrap());
+        assert_eq!(from_memo.len(), 3);
     }
 
     #[test]

@@ -196,6 +196,7 @@ impl Store {
         checksum: (&str, &str),
         at: DateTime<Utc>,
     ) -> Result<()> {
+        self.backups_changed();
         self.db.execute(
             "UPDATE backups SET size = ?2, mtime_ns = ?3, seen_size = ?2, seen_mtime_ns = ?3,
                  checksum = ?4, checksum_algo = ?5, checksum_at = ?6 WHERE id = ?1",

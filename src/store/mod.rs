@@ -159,6 +159,10 @@ pub struct Store {
     /// per location on a shared store otherwise). Cleared whenever backups are added or
     /// their timestamps derived again.
     timestamps: RefCell<HashMap<i64, Rc<[DateTime<Utc>]>>>,
+    /// [`Store::backups_of`] by location, read once per run: the monitor judges from it
+    /// and the verify and restore plans take the present ones from it. Cleared whenever a
+    /// backup row changes.
+    backups: RefCell<HashMap<i64, Rc<Vec<BackupRow>>>>,
     /// `locations.timestamp_settings` as [`Store::upsert_location`] found them (the run's
     /// first statement about each location), so the scan does not ask again.
     pub(crate) timestamp_settings: RefCell<HashMap<i64, Option<String>>>,
@@ -467,6 +471,7 @@ impl Store {
             host: host.to_string(),
             view: View::Host(host.to_string()),
             timestamps: RefCell::default(),
+            backups: RefCell::default(),
             timestamp_settings: RefCell::default(),
             open_problems_read: RefCell::default(),
             accepted: RefCell::default(),
@@ -484,6 +489,7 @@ impl Store {
             host: host.to_string(),
             view: View::Host(host.to_string()),
             timestamps: RefCell::default(),
+            backups: RefCell::default(),
             timestamp_settings: RefCell::default(),
             open_problems_read: RefCell::default(),
             accepted: RefCell::default(),
