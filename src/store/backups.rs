@@ -127,41 +127,51 @@ impl Store {
         unreadable: &[String],
         now: DateTime<Utc>,
     ) -> Result<ScanSync> {
-        self.backups_changed();
-        let tx = self.db.transaction()?;
-        // (id, seen_size, seen_mtime_ns) of every present backup, by path.
-        let mut present: HashMap<String, (i64, u64, i64)> = HashMap::new();
-        self.db.query_each(
-            "SELECT path, id, seen_size, seen_mtime_ns FROM backups WHERE location_id = ?1 AND deleted_at IS NULL",
-            params![location_id],
-            |r| {
-                present.insert(
-                    r.get(0)?,
-                    (r.get(1)?, r.get::<i64>(2)? as u64, r.get(3)?),
-                );
-                Ok(())
-            },
-        )?;
+        // (id, seen_size, seen_mtime_ns) of every present backup, by path, from the
+        // location's rows (read here once for the run: a scan that changes nothing leaves
+        // them for the monitor to judge from).
+        let mut present: HashMap<String, (i64, u64, i64)> = self
+            .backups_read(location_id)?
+            .iter()
+            .filter(|b| b.is_present())
+            .map(|b| (b.path.clone(), (b.id, b.seen_size, b.seen_mtime_ns)))
+            .collect();
         let mut sync = ScanSync::default();
         let now_s = to_unix(now);
         // `last_seen` changes only with what was seen: for a present backup, "seen at
         // the location's last scan" is implied, and rewriting every row on every scan
         // would cost a full table rewrite for 100,000 unchanged files.
         let mut new_files = Vec::new();
+        let mut changed = Vec::new();
         for f in found {
             match present.remove(&f.path) {
                 Some((id, seen_size, seen_mtime_ns))
                     if seen_size != f.size || seen_mtime_ns != f.mtime_ns =>
                 {
-                    self.db.execute(
-                        "UPDATE backups SET seen_size = ?2, seen_mtime_ns = ?3, last_seen = ?4 WHERE id = ?1",
-                        params![id, f.size as i64, f.mtime_ns, now_s],
-                    )?;
+                    changed.push((id, f));
                 }
                 Some(_) => {}
                 None if f.settled => new_files.push(f),
                 None => {}
             }
+        }
+        let unseen = |path: &str| {
+            unreadable.iter().any(|dir| {
+                path.strip_prefix(dir.as_str())
+                    .is_some_and(|rest| rest.starts_with('/'))
+            })
+        };
+        present.retain(|path, _| !unseen(path));
+        if changed.is_empty() && new_files.is_empty() && present.is_empty() {
+            return Ok(sync);
+        }
+        self.backups_changed_at(location_id);
+        let tx = self.db.transaction()?;
+        for (id, f) in changed {
+            self.db.execute(
+                "UPDATE backups SET seen_size = ?2, seen_mtime_ns = ?3, last_seen = ?4 WHERE id = ?1",
+                params![id, f.size as i64, f.mtime_ns, now_s],
+            )?;
         }
         // New backups go in many rows per statement: on PostgreSQL each statement is a
         // round trip to the server.
@@ -190,13 +200,6 @@ impl Store {
             self.db.execute(sql, &args)?;
             sync.new_backups += chunk.len();
         }
-        let unseen = |path: &str| {
-            unreadable.iter().any(|dir| {
-                path.strip_prefix(dir.as_str())
-                    .is_some_and(|rest| rest.starts_with('/'))
-            })
-        };
-        present.retain(|path, _| !unseen(path));
         let delete =
             format!("UPDATE backups SET deleted_at = ?2 WHERE id = ?1 RETURNING {BACKUP_COLUMNS}");
         for (id, _, _) in present.into_values() {
@@ -238,7 +241,7 @@ impl Store {
         settings: &str,
         derive: impl Fn(&str, i64) -> (DateTime<Utc>, &'static str),
     ) -> Result<usize> {
-        self.backups_changed();
+        self.backups_changed_at(location_id);
         let tx = self.db.transaction()?;
         let mut changed = 0;
         let rows = self.db.query_map(
@@ -278,16 +281,19 @@ impl Store {
 
     /// Every backup ever recorded for a location (deleted ones included), oldest first.
     pub fn backups_of(&self, location_id: i64) -> Result<Vec<BackupRow>> {
+        Ok(self.backups_read(location_id)?.as_ref().clone())
+    }
+
+    /// [`Store::backups_of`], shared: read once per run until a backup row changes.
+    fn backups_read(&self, location_id: i64) -> Result<Rc<Vec<BackupRow>>> {
         if let Some(known) = self.backups.borrow().get(&location_id) {
-            return Ok(known.as_ref().clone());
+            return Ok(known.clone());
         }
-        let read = self.backups_where(
+        let read = Rc::new(self.backups_where(
             &format!("SELECT {BACKUP_COLUMNS} FROM backups WHERE location_id = ?1 ORDER BY ts, id"),
             location_id,
-        )?;
-        self.backups
-            .borrow_mut()
-            .insert(location_id, Rc::new(read.clone()));
+        )?);
+        self.backups.borrow_mut().insert(location_id, read.clone());
         Ok(read)
     }
 
@@ -342,6 +348,12 @@ impl Store {
     pub(crate) fn backups_changed(&self) {
         self.timestamps.borrow_mut().clear();
         self.backups.borrow_mut().clear();
+    }
+
+    /// [`Store::backups_changed`] for one location's backups.
+    fn backups_changed_at(&self, location_id: i64) {
+        self.timestamps.borrow_mut().remove(&location_id);
+        self.backups.borrow_mut().remove(&location_id);
     }
 
     /// Present backups of a location, newest first.
