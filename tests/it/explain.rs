@@ -163,7 +163,9 @@ fn explain_refuses_other_operations_and_unknown_locations() {
         "{}",
         run.stderr
     );
+    // Nothing ran: no store was made (SQLite) or written (PostgreSQL), whichever engine.
     assert!(!w.path("backup_monitor.db").exists(), "nothing ran");
+    assert_eq!(w.store_text(), "", "nothing ran");
     let (run, doc) = w.run_json(&["--explain", "--location-name", "nope"]);
     assert_eq!(run.code, 3);
     assert_eq!(doc["status"], "unknown");
