@@ -368,7 +368,8 @@ enum PgTx {
 }
 
 /// Whether a statement must run inside the transaction's `BEGIN`: everything but a
-/// plain `SELECT` (one that neither locks rows nor takes an advisory lock).
+/// plain `SELECT` (one that neither locks rows, takes an advisory lock, makes a table
+/// with `INTO`, nor is followed by more statements).
 fn writes_or_locks(sql: &str) -> bool {
     let head = sql.trim_start();
     let select = head
@@ -377,10 +378,21 @@ fn writes_or_locks(sql: &str) -> bool {
     if !select {
         return true;
     }
+    // A batch's later statements may write (a false alarm only sends BEGIN early).
+    if sql.trim_end().trim_end_matches(';').contains(';') {
+        return true;
+    }
     let upper = sql.to_ascii_uppercase();
-    upper.contains(" FOR UPDATE")
-        || upper.contains(" FOR SHARE")
-        || upper.contains(" FOR NO KEY")
+    // Words, whatever whitespace separates them: a locking clause may start a line.
+    let words: Vec<&str> = upper
+        .split(|c: char| c.is_ascii_whitespace() || c == '(' || c == ')' || c == ',')
+        .filter(|w| !w.is_empty())
+        .collect();
+    words
+        .windows(2)
+        .any(|w| w[0] == "FOR" && matches!(w[1], "UPDATE" | "SHARE" | "NO" | "KEY"))
+        // SELECT ... INTO makes a table.
+        || words.contains(&"INTO")
         || upper.contains("ADVISORY")
 }
 
@@ -809,6 +821,23 @@ mod tests {
         assert!(writes_or_locks(
             "SELECT pg_advisory_xact_lock(?1::integer, 0)"
         ));
+    }
+
+    #[test]
+    fn every_locking_clause_and_a_select_that_writes_need_the_begin() {
+        // A row lock taken before BEGIN ends with its statement: these must send it.
+        assert!(writes_or_locks("SELECT id FROM t WHERE a = 1\nFOR UPDATE"));
+        assert!(writes_or_locks("SELECT id FROM t\n\tFOR SHARE OF t"));
+        assert!(writes_or_locks("SELECT id FROM t FOR KEY SHARE"));
+        assert!(writes_or_locks(
+            "SELECT id FROM t\nFOR NO KEY UPDATE NOWAIT"
+        ));
+        // SELECT INTO makes a table; a batch's later statements may write.
+        assert!(writes_or_locks("SELECT a INTO t2 FROM t"));
+        assert!(writes_or_locks("SELECT 1; INSERT INTO t (a) VALUES (1)"));
+        // Plain reads still wait, trailing semicolon or not.
+        assert!(!writes_or_locks("SELECT a FROM t;"));
+        assert!(!writes_or_locks("SELECT a, b\nFROM t\nWHERE c = 'x'"));
     }
 
     #[test]
