@@ -27,6 +27,10 @@ const TEMPLATES: &[(&str, &str)] = &[
     ),
     ("report.css", include_str!("../../templates/report.css")),
     (
+        "report_parts.html",
+        include_str!("../../templates/report_parts.html"),
+    ),
+    (
         "fleet_report.html",
         include_str!("../../templates/fleet_report.html"),
     ),
