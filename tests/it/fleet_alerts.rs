@@ -8,78 +8,7 @@ use crate::common::{TestDatabase, Workspace, test_pg_url, ts};
 use crate::fleet::{NOW, backup, finish, machine, spawn};
 use crate::support::HookSink;
 use serde_json::Value;
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
-
-/// A webhook receiver that records each body at once and answers only after `delay`:
-/// a run sending to it is mid-delivery for that long, so a second run started at the
-/// same time is sure to look at the same alerts while the first is sending them.
-struct SlowSink {
-    server: Arc<tiny_http::Server>,
-    port: u16,
-    received: Arc<Mutex<Vec<Value>>>,
-}
-
-impl SlowSink {
-    fn start(delay: Duration) -> SlowSink {
-        let server = Arc::new(tiny_http::Server::http("127.0.0.1:0").unwrap());
-        let port = server.server_addr().to_ip().unwrap().port();
-        let received = Arc::new(Mutex::new(Vec::new()));
-        let (s, r) = (server.clone(), received.clone());
-        std::thread::spawn(move || {
-            for mut request in s.incoming_requests() {
-                let mut body = String::new();
-                let _ = request.as_reader().read_to_string(&mut body);
-                if let Ok(json) = serde_json::from_str::<Value>(&body) {
-                    r.lock().unwrap().push(json);
-                }
-                std::thread::spawn(move || {
-                    std::thread::sleep(delay);
-                    let _ = request.respond(tiny_http::Response::from_string("ok"));
-                });
-            }
-        });
-        SlowSink {
-            server,
-            port,
-            received,
-        }
-    }
-
-    /// The `dedup_key` of every alert line received so far, sorted.
-    fn dedup_keys(&self) -> Vec<String> {
-        let mut out: Vec<String> = self
-            .received
-            .lock()
-            .unwrap()
-            .iter()
-            .flat_map(lines)
-            .map(|a| a["dedup_key"].as_str().unwrap_or("").to_string())
-            .collect();
-        out.sort();
-        out
-    }
-
-    /// `event host/location kind` of every alert line received so far, sorted.
-    fn lines(&self) -> Vec<String> {
-        let mut out: Vec<String> = self
-            .received
-            .lock()
-            .unwrap()
-            .iter()
-            .flat_map(lines)
-            .map(|a| line_key(&a))
-            .collect();
-        out.sort();
-        out
-    }
-}
-
-impl Drop for SlowSink {
-    fn drop(&mut self) {
-        self.server.unblock();
-    }
-}
 
 fn line_key(a: &Value) -> String {
     format!(
@@ -308,7 +237,9 @@ fn a_fleet_message_names_each_host_and_keeps_its_hosts_dedup_key() {
 fn two_fleet_runs_and_a_hosts_own_run_at_once_send_each_notice_exactly_once() {
     let Some(_) = test_pg_url() else { return };
     let db = TestDatabase::create();
-    let sink = SlowSink::start(Duration::from_millis(1500));
+    // Every receiver answers after 1.5 s: a second run started at the same time is
+    // sure to look at the same alerts while the first is sending them.
+    let sink = HookSink::answering_after(Duration::from_millis(1500));
     // Six hosts, each with a location without backups; h0 sends its own alerts too.
     let hosts: Vec<Workspace> = (0..6)
         .map(|i| {
@@ -338,20 +269,27 @@ fn two_fleet_runs_and_a_hosts_own_run_at_once_send_each_notice_exactly_once() {
     assert_eq!(code_a, 2, "{err_a}");
     assert_eq!(code_b, 2, "{err_b}");
     assert_eq!(code_c, 2, "{err_c}");
+    // Every alert line received, as `event host/location kind` and by `dedup_key`.
+    let alerts: Vec<Value> = sink.take().iter().flat_map(|(_, p)| lines(p)).collect();
+    let mut received_lines: Vec<String> = alerts.iter().map(line_key).collect();
+    received_lines.sort();
+    let mut keys: Vec<String> = alerts
+        .iter()
+        .map(|a| a["dedup_key"].as_str().unwrap_or("").to_string())
+        .collect();
+    keys.sort();
     // h0's notice comes from a fleet run (naming h0) or from h0's own (as on one host).
-    let mut lines = sink.lines();
+    let mut lines = received_lines.clone();
     lines.retain(|l| l != "open -/db no_backups");
     lines.push("open h0/db no_backups".into());
     lines.sort();
     lines.dedup();
     let expected: Vec<String> = (0..6).map(|i| format!("open h{i}/db no_backups")).collect();
     assert_eq!(lines, expected);
-    let mut keys = sink.dedup_keys();
     assert_eq!(
         keys.len(),
         6,
-        "each notice once, in total: {:?}",
-        sink.lines()
+        "each notice once, in total: {received_lines:?}"
     );
     keys.dedup();
     assert_eq!(keys.len(), 6, "one key per problem, whoever sent it");
@@ -390,7 +328,7 @@ fn two_fleet_runs_and_a_hosts_own_run_at_once_send_each_notice_exactly_once() {
     // A second fleet run right after sends nothing new.
     let (run, doc) = one.run_json(&["--check-alerts", "--fleet"]);
     assert_eq!(run.code, 2, "{}", run.stderr);
-    assert_eq!(sink.lines().len(), 6);
+    assert!(received(&sink).is_empty(), "still six notices in total");
     assert_eq!(counters(&doc), (0, 0, 0));
 }
 

@@ -216,7 +216,7 @@ pub fn write_day(root: &Path, d: u32) {
 }
 
 /// A loopback HTTP server that answers 200 to everything and records every POST body
-/// with the instant it was read completely.
+/// with the instant it was read completely (the answer may wait: [`HookSink::answering_after`]).
 pub struct HookSink {
     server: Arc<tiny_http::Server>,
     pub port: u16,
@@ -225,6 +225,12 @@ pub struct HookSink {
 
 impl HookSink {
     pub fn start() -> HookSink {
+        HookSink::answering_after(std::time::Duration::ZERO)
+    }
+
+    /// A receiver that records each body at once and answers only after `delay`: a run
+    /// sending to it is mid-delivery for that long.
+    pub fn answering_after(delay: std::time::Duration) -> HookSink {
         let server = Arc::new(tiny_http::Server::http("127.0.0.1:0").expect("bind loopback"));
         let port = server.server_addr().to_ip().expect("ip").port();
         let received = Arc::new(Mutex::new(Vec::new()));
@@ -238,7 +244,14 @@ impl HookSink {
                 if let Ok(json) = serde_json::from_str::<Value>(&body) {
                     r.lock().unwrap().push((Instant::now(), json));
                 }
-                let _ = request.respond(tiny_http::Response::from_string("ok"));
+                if delay.is_zero() {
+                    let _ = request.respond(tiny_http::Response::from_string("ok"));
+                    continue;
+                }
+                std::thread::spawn(move || {
+                    std::thread::sleep(delay);
+                    let _ = request.respond(tiny_http::Response::from_string("ok"));
+                });
             }
         });
         HookSink {
