@@ -57,6 +57,22 @@ pub(crate) fn spawn(ws: &Workspace, args: &[&str]) -> Child {
     cmd.spawn().expect("spawn binary")
 }
 
+/// `(host, name, status)` of each location of a fleet document.
+pub(crate) fn host_name_status(doc: &serde_json::Value) -> Vec<(&str, &str, &str)> {
+    doc["locations"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|l| {
+            (
+                l["host"].as_str().unwrap(),
+                l["name"].as_str().unwrap(),
+                l["status"].as_str().unwrap(),
+            )
+        })
+        .collect()
+}
+
 pub(crate) fn finish(child: Child) -> (i32, String, String) {
     let out = child.wait_with_output().expect("wait");
     (
@@ -341,20 +357,8 @@ fn fleet_status_covers_every_host_names_a_stopped_one_and_host_narrows() {
     // The fleet: both hosts' db, and beta's is stale, naming the host.
     let (run, doc) = alpha.run_json(&["--status", "--fleet"]);
     assert_eq!(run.code, 2, "{}", run.stderr);
-    let hosts: Vec<(&str, &str, &str)> = doc["locations"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|l| {
-            (
-                l["host"].as_str().unwrap(),
-                l["name"].as_str().unwrap(),
-                l["status"].as_str().unwrap(),
-            )
-        })
-        .collect();
     assert_eq!(
-        hosts,
+        host_name_status(&doc),
         [("alpha", "db", "ok"), ("beta", "db", "critical")],
         "{doc:#}"
     );

@@ -86,18 +86,8 @@ fn the_fleet_report_covers_every_host_with_an_overview_sections_and_a_labelled_t
         .map(|h| h["host"].as_str().unwrap())
         .collect();
     assert_eq!(hosts, ["alpha", "beta", "gamma"]);
-    let locations: Vec<(&str, &str, &str)> = rows(&report, "locations")
-        .iter()
-        .map(|l| {
-            (
-                l["host"].as_str().unwrap(),
-                l["name"].as_str().unwrap(),
-                l["status"].as_str().unwrap(),
-            )
-        })
-        .collect();
     assert_eq!(
-        locations,
+        crate::fleet::host_name_status(&report),
         [
             ("alpha", "db", "ok"),
             ("beta", "db", "critical"),
