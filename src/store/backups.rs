@@ -216,7 +216,7 @@ impl Store {
     /// The settings the location's recorded timestamps were derived with (see
     /// `timestamp::settings_fingerprint`); None before any were recorded.
     pub fn timestamp_settings(&self, location_id: i64) -> Result<Option<String>> {
-        if let Some(known) = self.timestamp_settings.borrow().get(&location_id) {
+        if let Some(known) = self.memo.timestamp_settings.borrow().get(&location_id) {
             return Ok(known.clone());
         }
         Ok(self
@@ -266,7 +266,8 @@ impl Store {
             params![location_id, settings],
         )?;
         tx.commit()?;
-        self.timestamp_settings
+        self.memo
+            .timestamp_settings
             .borrow_mut()
             .insert(location_id, Some(settings.to_string()));
         Ok(changed)
@@ -286,21 +287,24 @@ impl Store {
 
     /// [`Store::backups_of`], shared: read once per run until a backup row changes.
     fn backups_read(&self, location_id: i64) -> Result<Rc<Vec<BackupRow>>> {
-        if let Some(known) = self.backups.borrow().get(&location_id) {
+        if let Some(known) = self.memo.backups.borrow().get(&location_id) {
             return Ok(known.clone());
         }
         let read = Rc::new(self.backups_where(
             &format!("SELECT {BACKUP_COLUMNS} FROM backups WHERE location_id = ?1 ORDER BY ts, id"),
             location_id,
         )?);
-        self.backups.borrow_mut().insert(location_id, read.clone());
+        self.memo
+            .backups
+            .borrow_mut()
+            .insert(location_id, read.clone());
         Ok(read)
     }
 
     /// The timestamps of [`Store::backups_of`], in the same order, without reading the
     /// rest of each row (what schedule judging needs).
     pub fn backup_timestamps(&self, location_id: i64) -> Result<Rc<[DateTime<Utc>]>> {
-        if let Some(known) = self.timestamps.borrow().get(&location_id) {
+        if let Some(known) = self.memo.timestamps.borrow().get(&location_id) {
             return Ok(known.clone());
         }
         let read: Rc<[DateTime<Utc>]> = self
@@ -311,7 +315,8 @@ impl Store {
                 |r| Ok(from_unix(r.get(0)?)),
             )?
             .into();
-        self.timestamps
+        self.memo
+            .timestamps
             .borrow_mut()
             .insert(location_id, read.clone());
         Ok(read)
@@ -335,7 +340,7 @@ impl Store {
                     Ok(())
                 },
             )?;
-            let mut memo = self.timestamps.borrow_mut();
+            let mut memo = self.memo.timestamps.borrow_mut();
             for (id, ts) in read {
                 memo.insert(id, ts.into());
             }
@@ -346,20 +351,20 @@ impl Store {
     /// Forget the backups and timestamps read so far (backups were added, changed or
     /// derived again).
     pub(crate) fn backups_changed(&self) {
-        self.timestamps.borrow_mut().clear();
-        self.backups.borrow_mut().clear();
+        self.memo.timestamps.borrow_mut().clear();
+        self.memo.backups.borrow_mut().clear();
     }
 
     /// [`Store::backups_changed`] for one location's backups.
     fn backups_changed_at(&self, location_id: i64) {
-        self.timestamps.borrow_mut().remove(&location_id);
-        self.backups.borrow_mut().remove(&location_id);
+        self.memo.timestamps.borrow_mut().remove(&location_id);
+        self.memo.backups.borrow_mut().remove(&location_id);
     }
 
     /// Present backups of a location, newest first.
     pub fn present_backups(&self, location_id: i64) -> Result<Vec<BackupRow>> {
         // From the backups read this run, when they were (oldest first: reversed).
-        if let Some(known) = self.backups.borrow().get(&location_id) {
+        if let Some(known) = self.memo.backups.borrow().get(&location_id) {
             return Ok(known
                 .iter()
                 .rev()

@@ -213,7 +213,7 @@ impl Store {
     }
 
     pub fn accept_deletion(&self, backup_id: i64, at: DateTime<Utc>) -> Result<()> {
-        self.accepted.borrow_mut().take();
+        self.memo.accepted.borrow_mut().take();
         self.db.execute(
             "INSERT INTO accepted_deletions (backup_id, at) VALUES (?1, ?2) ON CONFLICT DO NOTHING",
             params![backup_id, to_unix(at)],
@@ -223,7 +223,7 @@ impl Store {
 
     /// The backups of a location whose deletion was accepted.
     pub fn accepted_deletions(&self, location_id: i64) -> Result<HashSet<i64>> {
-        if self.accepted.borrow().is_none() {
+        if self.memo.accepted.borrow().is_none() {
             // Every location of the host at once: one statement a run, not one a location.
             let mut all: HashMap<i64, HashSet<i64>> = HashMap::new();
             self.db.query_each(
@@ -236,9 +236,10 @@ impl Store {
                     Ok(())
                 },
             )?;
-            *self.accepted.borrow_mut() = Some(all);
+            *self.memo.accepted.borrow_mut() = Some(all);
         }
         Ok(self
+            .memo
             .accepted
             .borrow()
             .as_ref()
@@ -255,7 +256,7 @@ impl Store {
         at: DateTime<Utc>,
     ) -> Result<Vec<(i64, Kind)>> {
         let mut out = Vec::new();
-        self.open_problems_read.borrow_mut().clear();
+        self.memo.open_problems_read.borrow_mut().clear();
         for kind in kinds {
             let rows = self.db.query(
                 "UPDATE problems SET resolved_at = ?4 WHERE resolved_at IS NULL AND location_id = ?1 AND path = ?2 AND kind = ?3 RETURNING id",

@@ -154,15 +154,23 @@ pub struct Store {
     view: View,
     /// The server of a PostgreSQL store, for messages (never with the password).
     server: Option<String>,
+    /// What this run read already and has not changed since (see [`RunMemo`]).
+    memo: RunMemo,
+}
+
+/// The store's reads kept for the length of one run, each cleared by the statements that
+/// change what it mirrors: on a shared store every read saved is a round trip.
+#[derive(Default)]
+pub(crate) struct RunMemo {
     /// [`Store::backup_timestamps`] by location, read once per run: the health step, the
     /// summary and the stored state all judge the schedule from them (three round trips
     /// per location on a shared store otherwise). Cleared whenever backups are added or
     /// their timestamps derived again.
-    timestamps: RefCell<HashMap<i64, Rc<[DateTime<Utc>]>>>,
+    pub(crate) timestamps: RefCell<HashMap<i64, Rc<[DateTime<Utc>]>>>,
     /// [`Store::backups_of`] by location, read once per run: the monitor judges from it
     /// and the verify and restore plans take the present ones from it. Cleared whenever a
     /// backup row changes.
-    backups: RefCell<HashMap<i64, Rc<Vec<BackupRow>>>>,
+    pub(crate) backups: RefCell<HashMap<i64, Rc<Vec<BackupRow>>>>,
     /// `locations.timestamp_settings` as [`Store::upsert_location`] found them (the run's
     /// first statement about each location), so the scan does not ask again.
     pub(crate) timestamp_settings: RefCell<HashMap<i64, Option<String>>>,
@@ -470,11 +478,7 @@ impl Store {
             path: path.to_path_buf(),
             host: host.to_string(),
             view: View::Host(host.to_string()),
-            timestamps: RefCell::default(),
-            backups: RefCell::default(),
-            timestamp_settings: RefCell::default(),
-            open_problems_read: RefCell::default(),
-            accepted: RefCell::default(),
+            memo: RunMemo::default(),
             server: None,
         }
     }
@@ -488,11 +492,7 @@ impl Store {
             path: anchor.to_path_buf(),
             host: host.to_string(),
             view: View::Host(host.to_string()),
-            timestamps: RefCell::default(),
-            backups: RefCell::default(),
-            timestamp_settings: RefCell::default(),
-            open_problems_read: RefCell::default(),
-            accepted: RefCell::default(),
+            memo: RunMemo::default(),
             server: Some(pg.to_string()),
         }
     }
@@ -910,7 +910,7 @@ impl Store {
                 |r| {
                     let id: i64 = r.get(0)?;
                     by_name.insert(r.get(1)?, id);
-                    self.timestamp_settings
+                    self.memo.timestamp_settings
                         .borrow_mut()
                         .insert(id, r.get::<Option<String>>(2)?);
                     Ok(())

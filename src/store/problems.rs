@@ -158,7 +158,7 @@ impl Store {
         op: Operation,
         location_id: Option<i64>,
     ) -> Result<Vec<StoredProblem>> {
-        let mut prefetched = self.open_problems_read.borrow_mut();
+        let mut prefetched = self.memo.open_problems_read.borrow_mut();
         let key = (host.to_string(), op);
         if !prefetched.contains_key(&key) {
             let mut read = OpenRead::default();

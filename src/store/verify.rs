@@ -131,7 +131,7 @@ impl Store {
     /// one statement; a first checksum is recorded only where none is (trust on first
     /// use: every expression sees the row as it was before the update).
     fn update_hashed(&self, sql: &mut Statements, values: &[Value], now_s: i64) -> Result<()> {
-        self.backups.borrow_mut().clear();
+        self.memo.backups.borrow_mut().clear();
         let now = Value::Int(now_s);
         let mut refs: Vec<&dyn ToValue> = vec![&now];
         refs.extend(values.iter().map(|v| v as &dyn ToValue));
