@@ -15,7 +15,7 @@ pub mod values;
 
 use crate::schedule::{At, Frequency, Schedule};
 pub use env::Env;
-pub use resolve::{ConfigError, resolve};
+pub use resolve::{ConfigError, pg_lock_anchor, resolve};
 use serde::Deserialize;
 use std::io::Read;
 use std::path::{Path, PathBuf};

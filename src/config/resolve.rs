@@ -1133,23 +1133,7 @@ fn store_path(
         };
     if crate::store::is_postgres_url(&url) {
         return match crate::store::PgTarget::parse(&url) {
-            Ok(pg) => {
-                let safe: String = host
-                    .chars()
-                    .map(|c| {
-                        if c.is_ascii_alphanumeric() || c == '.' || c == '-' {
-                            c
-                        } else {
-                            '_'
-                        }
-                    })
-                    .collect();
-                // One file per host and store: two stores on one machine never share it.
-                let store = crate::store::fnv1a(pg.to_string().as_bytes());
-                let anchor =
-                    std::env::temp_dir().join(format!("backup-monitor-{safe}-{store:08x}"));
-                Some((anchor, Some(pg)))
-            }
+            Ok(pg) => Some((pg_lock_anchor(host, &pg), Some(pg))),
             Err(e) => {
                 r.error(key, e);
                 None
@@ -1184,6 +1168,24 @@ fn store_path_from_url(url: &str) -> Result<String, String> {
         return Err("must not be empty".into());
     }
     Ok(url.to_string())
+}
+
+/// Where the local lock file of `host`'s runs on the PostgreSQL store `pg` is anchored:
+/// one file per host and store in the temporary directory, so two stores on one machine
+/// never share it.
+pub fn pg_lock_anchor(host: &str, pg: &crate::store::PgTarget) -> PathBuf {
+    let safe: String = host
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '.' || c == '-' {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    let store = crate::store::fnv1a(pg.to_string().as_bytes());
+    std::env::temp_dir().join(format!("backup-monitor-{safe}-{store:08x}"))
 }
 
 #[cfg(test)]

@@ -341,18 +341,10 @@ impl Workspace {
             Some(pg) => {
                 let target = backup_monitor::store::PgTarget::parse(&pg.url)
                     .unwrap_or_else(|e| panic!("test database URL: {e}"));
-                let host: String = backup_monitor::config::host_name()
-                    .chars()
-                    .map(|c| {
-                        if c.is_ascii_alphanumeric() || c == '.' || c == '-' {
-                            c
-                        } else {
-                            '_'
-                        }
-                    })
-                    .collect();
-                let store = backup_monitor::store::fnv1a(target.to_string().as_bytes());
-                std::env::temp_dir().join(format!("backup-monitor-{host}-{store:08x}"))
+                backup_monitor::config::pg_lock_anchor(
+                    &backup_monitor::config::host_name(),
+                    &target,
+                )
             }
         };
         backup_monitor::lock::lock_path(&anchor)
