@@ -323,9 +323,18 @@ impl Store {
     }
 
     /// Read the backup timestamps of several locations in one statement (kept for
-    /// [`Store::backup_timestamps`] until backups are added).
+    /// [`Store::backup_timestamps`] until backups are added); those read already are not
+    /// read again.
     pub fn read_backup_timestamps(&self, location_ids: &[i64]) -> Result<()> {
-        for chunk in location_ids.chunks(500) {
+        let unread: Vec<i64> = {
+            let known = self.memo.timestamps.borrow();
+            location_ids
+                .iter()
+                .copied()
+                .filter(|id| !known.contains_key(id))
+                .collect()
+        };
+        for chunk in unread.chunks(500) {
             let mut read: HashMap<i64, Vec<DateTime<Utc>>> =
                 chunk.iter().map(|id| (*id, Vec::new())).collect();
             let args: Vec<&dyn ToValue> = chunk.iter().map(|id| id as &dyn ToValue).collect();
