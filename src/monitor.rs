@@ -7,7 +7,7 @@ use crate::run::{RunContext, SelectedLocation};
 use crate::scan;
 use crate::schedule;
 use crate::source::{self, SourceError};
-use crate::store::BackupRow;
+use crate::store::{BackupRow, ScanOf, ScanSync};
 use anyhow::{Context, Result};
 use chrono::{DateTime, Duration, Utc};
 
@@ -20,59 +20,77 @@ pub struct MonitorOutcome {
 }
 
 pub fn run(ctx: &RunContext) -> Result<Vec<MonitorOutcome>> {
-    let mut logs = crate::source::job_log::Logs::default();
-    ctx.locations
+    let ids: Vec<i64> = ctx.locations.iter().map(|s| s.id).collect();
+    ctx.store.read_backups(&ids)?;
+    let outcomes = monitor_all(ctx);
+    // What each scan learned of its filesystem and the problems found again, written
+    // together.
+    ctx.store.write_pending()?;
+    outcomes
+}
+
+/// Scan every location, record what all of them hold at once, then judge each.
+fn monitor_all(ctx: &RunContext) -> Result<Vec<MonitorOutcome>> {
+    let listings = ctx
+        .locations
         .iter()
-        .map(|sel| match &sel.config.job_log {
-            Some(job) => logs.monitor(ctx, sel, job),
-            None => monitor_location(ctx, sel),
+        .map(|sel| match sel.config.job_log {
+            Some(_) => Ok(None),
+            None => list(ctx, sel).map(Some),
         })
-        .collect()
-}
-
-/// Bring the store's view of every selected location up to date without judging
-/// anything: used when `--verify` or `--test-restore` run without `--monitor`, so they
-/// see new files and never touch vanished ones. Monitor problems are left as they are.
-pub fn refresh(ctx: &RunContext) -> Result<()> {
-    for sel in ctx.locations.iter().filter(|s| s.config.job_log.is_none()) {
-        if let Some(repo) = &sel.config.repository {
-            match crate::source::repository::scan(ctx, sel, repo)? {
-                Ok(files) => {
-                    ctx.store
-                        .sync_partial_scan(sel.id, &files, &[], ctx.now)
-                        .with_context(|| {
-                            format!("recording the scan of location {}", sel.config.name)
-                        })?;
-                }
-                Err(e) => tracing::warn!(location = %sel.config.name, "cannot list: {e}"),
+        .collect::<Result<Vec<_>>>()?;
+    let scans: Vec<ScanOf> = ctx
+        .locations
+        .iter()
+        .zip(&listings)
+        .filter_map(|(sel, listing)| match listing {
+            Some(Listing {
+                found: Ok(found), ..
+            }) => Some(ScanOf {
+                location_id: sel.id,
+                found: &found.files,
+                unreadable: &found.unreadable,
+            }),
+            _ => None,
+        })
+        .collect();
+    let mut syncs = ctx
+        .store
+        .sync_scans(&scans, ctx.now)
+        .with_context(|| format!("recording the scans of {} locations", scans.len()))?
+        .into_iter();
+    let mut logs = crate::source::job_log::Logs::default();
+    let mut outcomes = Vec::with_capacity(ctx.locations.len());
+    for (sel, listing) in ctx.locations.iter().zip(listings) {
+        let outcome = match (&sel.config.job_log, listing) {
+            (Some(job), _) => logs.monitor(ctx, sel, job)?,
+            (None, Some(listing)) => {
+                let sync = match listing.found {
+                    Ok(_) => syncs.next().unwrap_or_default(),
+                    Err(_) => ScanSync::default(),
+                };
+                judge_location(ctx, sel, listing, sync)?
             }
-            continue;
-        }
-        match source::of(sel.config).list(sel.config, &ctx.tz(), ctx.now) {
-            Ok(found) => {
-                ctx.store
-                    .sync_partial_scan(sel.id, &found.files, &found.unreadable, ctx.now)
-                    .with_context(|| {
-                        format!("recording the scan of location {}", sel.config.name)
-                    })?;
-            }
-            Err(e) => tracing::warn!(location = %sel.config.name, "cannot scan: {e}"),
-        }
+            (None, None) => continue,
+        };
+        outcomes.push(outcome);
     }
-    Ok(())
+    Ok(outcomes)
 }
 
-fn monitor_location(ctx: &RunContext, sel: &SelectedLocation) -> Result<MonitorOutcome> {
+/// What scanning one location found (before it is recorded).
+struct Listing {
+    found: std::result::Result<scan::ScanResult, Problem>,
+    space: Option<(u64, u64)>,
+}
+
+/// List one location (a repository through its tool) and note its filesystem's state.
+fn list(ctx: &RunContext, sel: &SelectedLocation) -> Result<Listing> {
     let loc = sel.config;
-    let mut outcome = MonitorOutcome {
-        location: loc.name.clone(),
-        ..Default::default()
-    };
     let tz = ctx.tz();
-    let mut gaps = Vec::new();
     let source = source::of(loc);
     // A repository's snapshots or archives are listed by its tool, timestamped by it.
-    let scanned = match &loc.repository {
+    let found = match &loc.repository {
         Some(repo) => crate::source::repository::scan(ctx, sel, repo)?
             .map(|files| scan::ScanResult {
                 files,
@@ -88,29 +106,39 @@ fn monitor_location(ctx: &RunContext, sel: &SelectedLocation) -> Result<MonitorO
                 .map_err(|e| unavailable_problem(loc, &e))
         }
     };
-    match scanned {
+    // Only where the backups sit on a filesystem of this machine.
+    let space = match (&found, &loc.repository) {
+        (Ok(_), None) => source
+            .capabilities()
+            .free_space
+            .then(|| source.disk_space())
+            .flatten(),
+        _ => None,
+    };
+    ctx.store
+        .record_location_scan(sel.id, found.is_ok(), space, ctx.now)?;
+    Ok(Listing { found, space })
+}
+
+/// Judge one location from its listing and what recording it changed.
+fn judge_location(
+    ctx: &RunContext,
+    sel: &SelectedLocation,
+    listing: Listing,
+    sync: ScanSync,
+) -> Result<MonitorOutcome> {
+    let loc = sel.config;
+    let mut outcome = MonitorOutcome {
+        location: loc.name.clone(),
+        ..Default::default()
+    };
+    let mut gaps = Vec::new();
+    match listing.found {
         Err(problem) => {
             tracing::warn!(location = %loc.name, "location unavailable: {}", problem.message);
-            ctx.store
-                .record_location_scan(sel.id, false, None, ctx.now)?;
             outcome.problems.push(problem);
         }
         Ok(found) => {
-            // Only where the backups sit on a filesystem of this machine.
-            let space = match loc.repository {
-                Some(_) => None,
-                None => source
-                    .capabilities()
-                    .free_space
-                    .then(|| source.disk_space())
-                    .flatten(),
-            };
-            ctx.store
-                .record_location_scan(sel.id, true, space, ctx.now)?;
-            let sync = ctx
-                .store
-                .sync_partial_scan(sel.id, &found.files, &found.unreadable, ctx.now)
-                .with_context(|| format!("recording the scan of location {}", loc.name))?;
             outcome.new_backups = sync.new_backups;
             tracing::info!(
                 location = %loc.name,
@@ -121,7 +149,7 @@ fn monitor_location(ctx: &RunContext, sel: &SelectedLocation) -> Result<MonitorO
             );
             let backups = ctx.store.backups_of(sel.id)?;
             let unsettled = found.files.iter().filter(|f| !f.settled).count();
-            (outcome.problems, gaps) = judge(ctx, loc, &backups, unsettled, space);
+            (outcome.problems, gaps) = judge(ctx, loc, &backups, unsettled, listing.space);
             let accepted = ctx.store.accepted_deletions(sel.id)?;
             crate::lifecycle::drop_accepted_deletions(&mut outcome.problems, &backups, &accepted);
             outcome
@@ -131,6 +159,50 @@ fn monitor_location(ctx: &RunContext, sel: &SelectedLocation) -> Result<MonitorO
     }
     record_judgement(ctx, sel.id, &outcome.problems, &gaps)?;
     Ok(outcome)
+}
+
+/// Bring the store's view of every selected location up to date without judging
+/// anything: used when `--verify` or `--test-restore` run without `--monitor`, so they
+/// see new files and never touch vanished ones. Monitor problems are left as they are.
+pub fn refresh(ctx: &RunContext) -> Result<()> {
+    let ids: Vec<i64> = ctx.locations.iter().map(|s| s.id).collect();
+    ctx.store.read_backups(&ids)?;
+    let mut listed: Vec<(i64, scan::ScanResult)> = Vec::new();
+    for sel in ctx.locations.iter().filter(|s| s.config.job_log.is_none()) {
+        let name = &sel.config.name;
+        let found = match &sel.config.repository {
+            Some(repo) => match crate::source::repository::scan(ctx, sel, repo)? {
+                Ok(files) => scan::ScanResult {
+                    files,
+                    ..Default::default()
+                },
+                Err(e) => {
+                    tracing::warn!(location = %name, "cannot list: {e}");
+                    continue;
+                }
+            },
+            None => match source::of(sel.config).list(sel.config, &ctx.tz(), ctx.now) {
+                Ok(found) => found,
+                Err(e) => {
+                    tracing::warn!(location = %name, "cannot scan: {e}");
+                    continue;
+                }
+            },
+        };
+        listed.push((sel.id, found));
+    }
+    let scans: Vec<ScanOf> = listed
+        .iter()
+        .map(|(id, found)| ScanOf {
+            location_id: *id,
+            found: &found.files,
+            unreadable: &found.unreadable,
+        })
+        .collect();
+    ctx.store
+        .sync_scans(&scans, ctx.now)
+        .with_context(|| format!("recording the scans of {} locations", scans.len()))?;
+    Ok(())
 }
 
 fn unavailable_problem(loc: &Location, e: &SourceError) -> Problem {

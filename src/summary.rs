@@ -8,19 +8,32 @@ use crate::outcome::{LatestBackup, LocationSummary, round3};
 use crate::problem::{SlotStart, Status};
 use crate::run::{RunContext, SelectedLocation};
 use crate::schedule::{Frequency, Schedule};
+use crate::store::LocationGlance;
 use anyhow::Result;
 use chrono::{DateTime, Duration, Utc};
+use std::collections::HashMap;
 
-/// The summary of `sel` from the store. `status` starts ok: the run's scope decides it
-/// once every operation has judged (see `workflow`).
+/// The glances of `sels` for [`location`], read together: the count and the newest row of
+/// each, not every row (a location may hold thousands).
+pub fn glances(
+    ctx: &RunContext,
+    sels: &[SelectedLocation],
+) -> Result<HashMap<i64, LocationGlance>> {
+    let ids: Vec<i64> = sels.iter().map(|s| s.id).collect();
+    ctx.store.location_glances(&ids)
+}
+
+/// The summary of `sel` from the store, `glance` being its entry in [`glances`] (none:
+/// nothing recorded). `status` starts ok: the run's scope decides it once every
+/// operation has judged (see `workflow`).
 pub fn location(
     ctx: &RunContext,
     sel: &SelectedLocation,
+    glance: Option<&LocationGlance>,
     health_score: Option<f64>,
     new_backups: u64,
 ) -> Result<LocationSummary> {
-    // The count and the newest row, not every row: a location may hold thousands.
-    let glance = ctx.store.location_glance(sel.id)?;
+    let glance = glance.cloned().unwrap_or_default();
     let latest = glance.latest.as_ref();
     let missing_slots = missing_slots(ctx, sel)?;
     Ok(LocationSummary {

@@ -303,12 +303,14 @@ fn operations(
     if monitored || ops.contains(&Operation::Report) || ops.contains(&Operation::CheckAlerts) {
         stale::sync(&ctx, monitored).map_err(e)?;
     }
+    let glances = summary::glances(&ctx, &ctx.locations).map_err(e)?;
     for sel in &ctx.locations {
         let new = new_backups.get(&sel.config.name).copied().unwrap_or(0);
         let score = scores.get(&sel.id).copied().flatten();
+        let glance = glances.get(&sel.id);
         outcome
             .locations
-            .push(summary::location(&ctx, sel, score, new).map_err(e)?);
+            .push(summary::location(&ctx, sel, glance, score, new).map_err(e)?);
     }
     outcome.overall_health = overall(&scores);
     scope(&ctx, &mut outcome).map_err(e)?;
@@ -447,12 +449,14 @@ fn status(config: &Config, request: &Request, now: DateTime<Utc>) -> Judged<Outc
     };
     let today = ctx.today();
     let mut scores = HashMap::new();
+    let glances = summary::glances(&ctx, &ctx.locations).map_err(e)?;
     for sel in &ctx.locations {
         let score = health::stored_score(&store, sel.id, &today).map_err(e)?;
         scores.insert(sel.id, score);
+        let glance = glances.get(&sel.id);
         outcome
             .locations
-            .push(summary::location(&ctx, sel, score, 0).map_err(e)?);
+            .push(summary::location(&ctx, sel, glance, score, 0).map_err(e)?);
     }
     outcome.overall_health = overall(&scores);
     scope(&ctx, &mut outcome).map_err(e)?;

@@ -13,7 +13,8 @@
 #   3. times the fleet --status (target 2 s) and the fleet --report (target 10 s) with
 #      their peak RSS;
 #   4. times one host's nightly run (--monitor --verify, 20 locations x 30 backups) on
-#      SQLite and on PostgreSQL side by side (target: within 2x), with peak RSS.
+#      SQLite and on PostgreSQL side by side (target: within 2x), with peak RSS: its
+#      first run, a night with one new backup per location, and a run with nothing new.
 # BACKUP_MONITOR_BIN / FLEET_LOAD_BIN pick the binaries (default: release builds).
 # FLEET_BENCH_KEEP=1 keeps the database afterwards and reuses a loaded one (skipping 1).
 set -euo pipefail
@@ -131,33 +132,49 @@ sizes = ", ".join(f"{ext} {os.path.getsize(os.path.join(d, 'reports/fleet_latest
 print(f"  hosts: {len(r['hosts'])}  locations: {len(r['locations'])}  problems: {len(r['problems'])}  ({sizes})")
 PY
 
-echo "one host's nightly run (--monitor --verify, $locations locations x 30 backups), SQLite vs PostgreSQL,"
-echo "median of 7 (first run: fresh stores, every backup new; then runs with nothing new, alternating) ..."
+echo "one host's nightly run (--monitor --verify, $locations locations x 30 backups), SQLite vs PostgreSQL, medians of 7:"
+echo "  first run: fresh stores (the PostgreSQL one already holds the fleet), every backup new;"
+echo "  a night: the next day, one new backup per location; nothing new: the same run again ..."
 for i in $(seq 1 7); do
     make_host "$work/sqlite$i" nightly "sqlite://store.db"
     make_host "$work/pg$i" "nightly-$tag-$i" "$url"
 done
-python3 - "$bin" "$work" <<'PY'
-import os, statistics, subprocess, sys, time
-binary, work = sys.argv[1], sys.argv[2]
-def run(d):
+python3 - "$bin" "$work" "$locations" <<'PY'
+import datetime, os, statistics, subprocess, sys, time
+binary, work, locations = sys.argv[1], sys.argv[2], int(sys.argv[3])
+start = datetime.datetime(2026, 11, 21, 12, 0, tzinfo=datetime.timezone.utc)
+def run(d, now):
+    env = dict(os.environ, BACKUP_MONITOR_NOW=now.strftime("%Y-%m-%dT%H:%M:%SZ"))
     t = time.perf_counter()
     p = subprocess.run([binary, "--config", "config.yaml", "--monitor", "--verify", "--no-progress", "-q"],
-                       cwd=os.path.join(work, d), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+                       cwd=os.path.join(work, d), env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     if p.returncode > 2:
         sys.exit(f"nightly run in {d} failed (exit {p.returncode}): {p.stderr.decode()[-300:]}")
     return (time.perf_counter() - t) * 1000
-first = {"sqlite": [], "pg": []}
-for i in range(1, 8):
-    for e in first:
-        first[e].append(run(f"{e}{i}"))
-again = {"sqlite": [], "pg": []}
+def new_backup(d, day):
+    # The night's backup of each location, written at 02:00 as make_host's are.
+    t = (start + datetime.timedelta(days=day)).replace(hour=2)
+    for l in range(locations):
+        p = os.path.join(work, d, f"loc{l:02}", f"db_{t:%Y%m%d_%H%M%S}.sql")
+        with open(p, "wb") as f:
+            f.write(b"-- dump %d\n" % day * 20)
+        os.utime(p, (t.timestamp(), t.timestamp()))
+engines = ("sqlite", "pg")
+first = {e: [run(f"{e}{i}", start) for i in range(1, 8)] for e in engines}
+night = {e: [] for e in engines}
+for day in range(1, 8):
+    for e in engines:
+        new_backup(f"{e}1", day)
+        night[e].append(run(f"{e}1", start + datetime.timedelta(days=day)))
+again = {e: [] for e in engines}
 for _ in range(7):
-    for e in again:
-        again[e].append(run(f"{e}1"))
-for label, m in (("first run", first), ("nothing new", again)):
+    for e in engines:
+        again[e].append(run(f"{e}1", start + datetime.timedelta(days=7)))
+for label, m in (("first run", first), ("a night", night), ("nothing new", again)):
     s, p = statistics.median(m["sqlite"]), statistics.median(m["pg"])
     print(f"nightly {label:<12} SQLite {s:7.1f} ms   PostgreSQL {p:7.1f} ms   ratio {p / s:4.2f}x (target <= 2x)")
 PY
+# As of the last night above.
+export BACKUP_MONITOR_NOW=2026-11-28T12:00:00Z
 (cd "$work/sqlite1" && timed "  peak RSS, a nightly run on SQLite" "$bin" --config config.yaml --monitor --verify --no-progress -q)
 (cd "$work/pg1" && timed "  peak RSS, a nightly run on PostgreSQL" "$bin" --config config.yaml --monitor --verify --no-progress -q)

@@ -169,12 +169,18 @@ fn every_location<'a>(ctx: &RunContext<'a>) -> Result<RunContext<'a>> {
 fn with_every_location(every: &RunContext, outcome: &Outcome) -> Result<Outcome> {
     let mut doc = outcome.clone();
     let today = every.today();
-    for sel in &every.locations {
-        if doc.locations.iter().any(|l| l.id == sel.id) {
-            continue;
-        }
+    let missing: Vec<_> = every
+        .locations
+        .iter()
+        .filter(|sel| !doc.locations.iter().any(|l| l.id == sel.id))
+        .cloned()
+        .collect();
+    let glances = summary::glances(every, &missing)?;
+    for sel in &missing {
         let score = health::stored_score(every.store, sel.id, &today)?;
-        doc.locations.push(summary::location(every, sel, score, 0)?);
+        let glance = glances.get(&sel.id);
+        doc.locations
+            .push(summary::location(every, sel, glance, score, 0)?);
     }
     Ok(doc)
 }

@@ -152,6 +152,7 @@ impl Store {
     /// Open the alert of an open problem (on the problem's host). One alert per problem:
     /// when another run opened it a moment ago, that alert is the one returned.
     pub fn open_alert(&self, problem: &StoredProblem, now: DateTime<Utc>) -> Result<AlertRow> {
+        self.write_pending()?;
         let p = &problem.problem;
         self.db.execute(
                 "INSERT INTO alerts (key, problem_id, kind, severity, location, path, slot, message, opened_at, host)

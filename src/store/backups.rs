@@ -34,6 +34,15 @@ pub struct BackupRow {
     pub last_verified_at: Option<DateTime<Utc>>,
 }
 
+/// The ids of `location_ids` not in `memo`.
+fn unread<T>(memo: &HashMap<i64, T>, location_ids: &[i64]) -> Vec<i64> {
+    location_ids
+        .iter()
+        .copied()
+        .filter(|id| !memo.contains_key(id))
+        .collect()
+}
+
 impl BackupRow {
     pub fn is_present(&self) -> bool {
         self.deleted_at.is_none()
@@ -85,13 +94,39 @@ fn insert_backups_sql(rows: usize) -> String {
         })
         .collect();
     format!(
-        "INSERT INTO backups (location_id, path, size, mtime_ns, ts, ts_source, seen_size, seen_mtime_ns, first_seen, last_seen) VALUES {}",
+        "INSERT INTO backups (location_id, path, size, mtime_ns, ts, ts_source, seen_size, seen_mtime_ns, first_seen, last_seen) VALUES {} RETURNING {BACKUP_COLUMNS}",
         values.join(", ")
     )
 }
 
 /// What one scan changed in the store.
 #[derive(Debug, Default)]
+/// One location's scan for [`Store::sync_scans`]: the settled and unsettled files found,
+/// and the directories that could not be listed (relative paths).
+pub struct ScanOf<'a> {
+    pub location_id: i64,
+    pub found: &'a [FoundFile],
+    pub unreadable: &'a [String],
+}
+
+/// What a scan changes in the store (see [`Store::sync_scans`]).
+struct SyncPlan<'f> {
+    new_files: Vec<&'f FoundFile>,
+    /// (id, file) of present backups whose size or mtime changed.
+    changed: Vec<(i64, &'f FoundFile)>,
+    /// Present backups the scan did not find.
+    gone: Vec<i64>,
+    /// The location's rows as read for the run.
+    known: Rc<Vec<BackupRow>>,
+}
+
+impl SyncPlan<'_> {
+    fn is_empty(&self) -> bool {
+        self.new_files.is_empty() && self.changed.is_empty() && self.gone.is_empty()
+    }
+}
+
+#[derive(Default)]
 pub struct ScanSync {
     pub new_backups: usize,
     /// Backups that were present and are gone now.
@@ -99,7 +134,7 @@ pub struct ScanSync {
 }
 
 /// A location at a glance (see [`Store::location_glance`]).
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, Default, PartialEq)]
 pub struct LocationGlance {
     pub present: u64,
     pub latest: Option<BackupRow>,
@@ -127,63 +162,88 @@ impl Store {
         unreadable: &[String],
         now: DateTime<Utc>,
     ) -> Result<ScanSync> {
-        // (id, seen_size, seen_mtime_ns) of every present backup, by path, from the
-        // location's rows (read here once for the run: a scan that changes nothing leaves
-        // them for the monitor to judge from).
-        let mut present: HashMap<String, (i64, u64, i64)> = self
-            .backups_read(location_id)?
-            .iter()
-            .filter(|b| b.is_present())
-            .map(|b| (b.path.clone(), (b.id, b.seen_size, b.seen_mtime_ns)))
-            .collect();
-        let mut sync = ScanSync::default();
+        let scan = ScanOf {
+            location_id,
+            found,
+            unreadable,
+        };
+        Ok(self
+            .sync_scans(std::slice::from_ref(&scan), now)?
+            .pop()
+            .unwrap_or_default())
+    }
+
+    /// [`Store::sync_partial_scan`] of several locations' scans in one transaction, the
+    /// new backups of all of them in one statement per 200 (a nightly run's new backups
+    /// are one per location: on a shared store a round trip each otherwise). The
+    /// results are in the order of `scans`.
+    pub fn sync_scans(&self, scans: &[ScanOf<'_>], now: DateTime<Utc>) -> Result<Vec<ScanSync>> {
         let now_s = to_unix(now);
-        // `last_seen` changes only with what was seen: for a present backup, "seen at
-        // the location's last scan" is implied, and rewriting every row on every scan
-        // would cost a full table rewrite for 100,000 unchanged files.
-        let mut new_files = Vec::new();
-        let mut changed = Vec::new();
-        for f in found {
-            match present.remove(&f.path) {
-                Some((id, seen_size, seen_mtime_ns))
-                    if seen_size != f.size || seen_mtime_ns != f.mtime_ns =>
-                {
-                    changed.push((id, f));
-                }
-                Some(_) => {}
-                None if f.settled => new_files.push(f),
-                None => {}
+        let mut plans = Vec::with_capacity(scans.len());
+        for scan in scans {
+            plans.push(self.plan_sync(scan)?);
+        }
+        let new_files: Vec<(i64, &FoundFile)> = scans
+            .iter()
+            .zip(&plans)
+            .flat_map(|(scan, plan)| plan.new_files.iter().map(|f| (scan.location_id, *f)))
+            .collect();
+        let writes = plans
+            .iter()
+            .map(|p| p.changed.len() + p.gone.len())
+            .sum::<usize>()
+            + new_files.len().div_ceil(INSERT_ROWS);
+        let mut syncs: Vec<ScanSync> = scans.iter().map(|_| ScanSync::default()).collect();
+        if writes == 0 {
+            return Ok(syncs);
+        }
+        for (scan, plan) in scans.iter().zip(&plans) {
+            if !plan.is_empty() {
+                self.backups_changed_at(scan.location_id);
             }
         }
-        let unseen = |path: &str| {
-            unreadable.iter().any(|dir| {
-                path.strip_prefix(dir.as_str())
-                    .is_some_and(|rest| rest.starts_with('/'))
-            })
+        // One statement is atomic alone (one location's new backup): on PostgreSQL a
+        // transaction around it would cost two more round trips.
+        let tx = match writes {
+            1 => None,
+            _ => Some(self.db.transaction()?),
         };
-        present.retain(|path, _| !unseen(path));
-        if changed.is_empty() && new_files.is_empty() && present.is_empty() {
-            return Ok(sync);
-        }
-        self.backups_changed_at(location_id);
-        let tx = self.db.transaction()?;
-        for (id, f) in changed {
-            self.db.execute(
-                "UPDATE backups SET seen_size = ?2, seen_mtime_ns = ?3, last_seen = ?4 WHERE id = ?1",
-                params![id, f.size as i64, f.mtime_ns, now_s],
-            )?;
+        // Every row written comes back, so the rows read for the run stay current.
+        let mut written: HashMap<i64, Vec<BackupRow>> = HashMap::new();
+        let update = format!(
+            "UPDATE backups SET seen_size = ?2, seen_mtime_ns = ?3, last_seen = ?4 WHERE id = ?1 RETURNING {BACKUP_COLUMNS}"
+        );
+        let delete =
+            format!("UPDATE backups SET deleted_at = ?2 WHERE id = ?1 RETURNING {BACKUP_COLUMNS}");
+        for ((scan, plan), sync) in scans.iter().zip(&plans).zip(syncs.iter_mut()) {
+            let rows = written.entry(scan.location_id).or_default();
+            for (id, f) in &plan.changed {
+                rows.extend(self.db.query_map(
+                    &update,
+                    params![id, f.size as i64, f.mtime_ns, now_s],
+                    backup_from_row,
+                )?);
+            }
+            for id in &plan.gone {
+                let mut row = self
+                    .db
+                    .query_map(&delete, params![id, now_s], backup_from_row)?;
+                let row = row.pop().ok_or(super::sql::SqlError::NoRows)?;
+                rows.push(row.clone());
+                sync.deleted.push(row);
+            }
         }
         // New backups go in many rows per statement: on PostgreSQL each statement is a
         // round trip to the server.
         let mut full_chunk_sql = None;
         for chunk in new_files.chunks(INSERT_ROWS) {
             // Parameters are borrowed from the scan; only the timestamps are computed.
-            let ts: Vec<i64> = chunk.iter().map(|f| to_unix(f.ts)).collect();
-            let sources: Vec<&str> = chunk.iter().map(|f| f.ts_source.stored()).collect();
+            let ts: Vec<i64> = chunk.iter().map(|(_, f)| to_unix(f.ts)).collect();
+            let sources: Vec<&str> = chunk.iter().map(|(_, f)| f.ts_source.stored()).collect();
             let mut args: Vec<&dyn ToValue> = Vec::with_capacity(chunk.len() * 7);
-            for ((f, ts), source) in chunk.iter().zip(&ts).zip(&sources) {
+            for (((location_id, f), ts), source) in chunk.iter().zip(&ts).zip(&sources) {
                 args.extend([
-                    &location_id as &dyn ToValue,
+                    location_id as &dyn ToValue,
                     &f.path,
                     &f.size,
                     &f.mtime_ns,
@@ -197,20 +257,87 @@ impl Store {
             } else {
                 &insert_backups_sql(chunk.len())
             };
-            self.db.execute(sql, &args)?;
-            sync.new_backups += chunk.len();
+            for row in self.db.query_map(sql, &args, backup_from_row)? {
+                written.entry(row.location_id).or_default().push(row);
+            }
         }
-        let delete =
-            format!("UPDATE backups SET deleted_at = ?2 WHERE id = ?1 RETURNING {BACKUP_COLUMNS}");
-        for (id, _, _) in present.into_values() {
-            let mut row = self
-                .db
-                .query_map(&delete, params![id, now_s], backup_from_row)?;
-            sync.deleted
-                .push(row.pop().ok_or(super::sql::SqlError::NoRows)?);
+        if let Some(tx) = tx {
+            tx.commit()?;
         }
-        tx.commit()?;
-        Ok(sync)
+        for ((scan, plan), sync) in scans.iter().zip(&plans).zip(syncs.iter_mut()) {
+            sync.new_backups = plan.new_files.len();
+            if let Some(rows) = written.remove(&scan.location_id) {
+                self.keep_backups(scan.location_id, &plan.known, rows);
+            }
+        }
+        Ok(syncs)
+    }
+
+    /// What recording `scan` changes, from the location's rows read for the run.
+    fn plan_sync<'f>(&self, scan: &ScanOf<'f>) -> Result<SyncPlan<'f>> {
+        let known = self.backups_read(scan.location_id)?;
+        // (id, seen_size, seen_mtime_ns) of every present backup, by path.
+        let mut present: HashMap<&str, (i64, u64, i64)> = known
+            .iter()
+            .filter(|b| b.is_present())
+            .map(|b| (b.path.as_str(), (b.id, b.seen_size, b.seen_mtime_ns)))
+            .collect();
+        // `last_seen` changes only with what was seen: for a present backup, "seen at
+        // the location's last scan" is implied, and rewriting every row on every scan
+        // would cost a full table rewrite for 100,000 unchanged files.
+        let mut new_files = Vec::new();
+        let mut changed = Vec::new();
+        for f in scan.found {
+            match present.remove(f.path.as_str()) {
+                Some((id, seen_size, seen_mtime_ns))
+                    if seen_size != f.size || seen_mtime_ns != f.mtime_ns =>
+                {
+                    changed.push((id, f));
+                }
+                Some(_) => {}
+                None if f.settled => new_files.push(f),
+                None => {}
+            }
+        }
+        let unseen = |path: &str| {
+            scan.unreadable.iter().any(|dir| {
+                path.strip_prefix(dir.as_str())
+                    .is_some_and(|rest| rest.starts_with('/'))
+            })
+        };
+        let gone = present
+            .into_iter()
+            .filter(|(path, _)| !unseen(path))
+            .map(|(_, (id, _, _))| id)
+            .collect();
+        Ok(SyncPlan {
+            new_files,
+            changed,
+            gone,
+            known: known.clone(),
+        })
+    }
+
+    /// Keep `known` (the location's rows read this run) with `written` (rows this run
+    /// wrote since, as the store returned them) in place of the rows they replace, in
+    /// the order [`Store::backups_of`] reads them.
+    fn keep_backups(&self, location_id: i64, known: &[BackupRow], written: Vec<BackupRow>) {
+        let ids: std::collections::HashSet<i64> = written.iter().map(|b| b.id).collect();
+        let mut rows: Vec<BackupRow> = known
+            .iter()
+            .filter(|b| !ids.contains(&b.id))
+            .cloned()
+            .chain(written)
+            .collect();
+        rows.sort_by_key(|b| (b.ts, b.id));
+        self.memo
+            .timestamps
+            .borrow_mut()
+            .insert(location_id, rows.iter().map(|b| b.ts).collect());
+        self.memo
+            .backups
+            .borrow_mut()
+            .insert(location_id, Rc::new(rows));
     }
 
     /// The settings the location's recorded timestamps were derived with (see
@@ -241,36 +368,38 @@ impl Store {
         settings: &str,
         derive: impl Fn(&str, i64) -> (DateTime<Utc>, &'static str),
     ) -> Result<usize> {
-        self.backups_changed_at(location_id);
-        let tx = self.db.transaction()?;
-        let mut changed = 0;
-        let rows = self.db.query_map(
-            "SELECT id, path, mtime_ns, ts, ts_source FROM backups WHERE location_id = ?1",
-            params![location_id],
-            |r| -> SqlResult<(i64, String, i64, i64, String)> {
-                Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?))
-            },
-        )?;
-        for (id, path, mtime_ns, ts, source) in rows {
-            let (new_ts, new_source) = derive(&path, mtime_ns);
-            if to_unix(new_ts) != ts || new_source != source {
+        let changes: Vec<(i64, i64, &'static str)> = self
+            .backups_read(location_id)?
+            .iter()
+            .filter_map(|b| {
+                let (ts, source) = derive(&b.path, b.mtime_ns);
+                let ts = to_unix(ts);
+                (ts != to_unix(b.ts) || source != b.ts_source).then_some((b.id, ts, source))
+            })
+            .collect();
+        let settings_sql = "UPDATE locations SET timestamp_settings = ?2 WHERE id = ?1";
+        if changes.is_empty() {
+            // The settings alone (a new location has no backups yet): one statement.
+            self.db
+                .execute(settings_sql, params![location_id, settings])?;
+        } else {
+            self.backups_changed_at(location_id);
+            let tx = self.db.transaction()?;
+            for (id, ts, source) in &changes {
                 self.db.execute(
                     "UPDATE backups SET ts = ?2, ts_source = ?3 WHERE id = ?1",
-                    params![id, to_unix(new_ts), new_source],
+                    params![id, ts, source],
                 )?;
-                changed += 1;
             }
+            self.db
+                .execute(settings_sql, params![location_id, settings])?;
+            tx.commit()?;
         }
-        self.db.execute(
-            "UPDATE locations SET timestamp_settings = ?2 WHERE id = ?1",
-            params![location_id, settings],
-        )?;
-        tx.commit()?;
         self.memo
             .timestamp_settings
             .borrow_mut()
             .insert(location_id, Some(settings.to_string()));
-        Ok(changed)
+        Ok(changes.len())
     }
 
     /// Rows of `sql` (selecting [`BACKUP_COLUMNS`]) as backups.
@@ -326,33 +455,62 @@ impl Store {
     /// [`Store::backup_timestamps`] until backups are added); those read already are not
     /// read again.
     pub fn read_backup_timestamps(&self, location_ids: &[i64]) -> Result<()> {
-        let unread: Vec<i64> = {
-            let known = self.memo.timestamps.borrow();
-            location_ids
-                .iter()
-                .copied()
-                .filter(|id| !known.contains_key(id))
-                .collect()
-        };
-        for chunk in unread.chunks(500) {
-            let mut read: HashMap<i64, Vec<DateTime<Utc>>> =
-                chunk.iter().map(|id| (*id, Vec::new())).collect();
+        let unread = unread(&self.memo.timestamps.borrow(), location_ids);
+        let mut read: HashMap<i64, Vec<DateTime<Utc>>> =
+            unread.iter().map(|id| (*id, Vec::new())).collect();
+        self.each_backup_of(&unread, "location_id, ts", |r| {
+            read.entry(r.get(0)?)
+                .or_default()
+                .push(from_unix(r.get(1)?));
+            Ok(())
+        })?;
+        let mut memo = self.memo.timestamps.borrow_mut();
+        for (id, ts) in read {
+            memo.insert(id, ts.into());
+        }
+        Ok(())
+    }
+
+    /// Read every backup row of several locations in one statement per 500 (kept for
+    /// [`Store::backups_of`] and [`Store::backup_timestamps`] until they change); those
+    /// read already are not read again. The monitor reads its locations so before
+    /// scanning them: one round trip instead of one per location on a shared store.
+    pub fn read_backups(&self, location_ids: &[i64]) -> Result<()> {
+        let unread = unread(&self.memo.backups.borrow(), location_ids);
+        let mut read: HashMap<i64, Vec<BackupRow>> =
+            unread.iter().map(|id| (*id, Vec::new())).collect();
+        self.each_backup_of(&unread, BACKUP_COLUMNS, |r| {
+            let b = backup_from_row(r)?;
+            read.entry(b.location_id).or_default().push(b);
+            Ok(())
+        })?;
+        let mut memo = self.memo.backups.borrow_mut();
+        let mut timestamps = self.memo.timestamps.borrow_mut();
+        for (id, rows) in read {
+            timestamps.insert(id, rows.iter().map(|b| b.ts).collect());
+            memo.insert(id, Rc::new(rows));
+        }
+        Ok(())
+    }
+
+    /// `f` on `columns` of every backup of `location_ids` (deleted ones included), by
+    /// location, oldest first: one statement per 500 locations.
+    fn each_backup_of(
+        &self,
+        location_ids: &[i64],
+        columns: &str,
+        mut f: impl FnMut(&Row<'_>) -> SqlResult<()>,
+    ) -> Result<()> {
+        for chunk in location_ids.chunks(500) {
             let args: Vec<&dyn ToValue> = chunk.iter().map(|id| id as &dyn ToValue).collect();
             self.db.query_each(
                 &format!(
-                    "SELECT location_id, ts FROM backups WHERE location_id IN ({}) ORDER BY location_id, ts, id",
+                    "SELECT {columns} FROM backups WHERE location_id IN ({}) ORDER BY location_id, ts, id",
                     super::report::placeholders(chunk.len(), 1)
                 ),
                 &args,
-                |r| {
-                    read.entry(r.get(0)?).or_default().push(from_unix(r.get(1)?));
-                    Ok(())
-                },
+                &mut f,
             )?;
-            let mut memo = self.memo.timestamps.borrow_mut();
-            for (id, ts) in read {
-                memo.insert(id, ts.into());
-            }
         }
         Ok(())
     }
@@ -398,32 +556,52 @@ impl Store {
         Ok(rows.pop().ok_or(super::sql::SqlError::NoRows)?)
     }
 
-    /// What a location's summary shows, in one statement: how many backups are present,
-    /// the newest present one, and when the location was last scanned.
+    /// What a location's summary shows: how many backups are present, the newest present
+    /// one, and when the location was last scanned.
     pub fn location_glance(&self, location_id: i64) -> Result<LocationGlance> {
+        Ok(self
+            .location_glances(&[location_id])?
+            .remove(&location_id)
+            .unwrap_or_default())
+    }
+
+    /// [`Store::location_glance`] of several locations, one statement per 500 of them
+    /// (one per location made a nightly run on a shared store wait on a round trip
+    /// each). Locations the store does not know are absent.
+    pub fn location_glances(&self, location_ids: &[i64]) -> Result<HashMap<i64, LocationGlance>> {
+        self.write_pending()?;
         let columns: Vec<String> = BACKUP_COLUMNS
             .split(',')
             .map(|c| format!("b.{}", c.trim()))
             .collect();
-        let r = self.db.query_row(
-            &format!(
-                "SELECT {}, (SELECT COUNT(*) FROM backups WHERE location_id = ?1 AND deleted_at IS NULL), l.last_scan_at
-                 FROM locations l LEFT JOIN backups b ON b.id = (
-                   SELECT id FROM backups WHERE location_id = ?1 AND deleted_at IS NULL ORDER BY ts DESC, id DESC LIMIT 1)
-                 WHERE l.id = ?1",
-                columns.join(", ")
-            ),
-            params![location_id],
-        )?;
         let n = columns.len();
-        Ok(LocationGlance {
-            latest: match r.get::<Option<i64>>(0)? {
-                Some(_) => Some(backup_from_row(&r)?),
-                None => None,
-            },
-            present: r.get::<i64>(n)? as u64,
-            last_scan_at: r.get::<Option<i64>>(n + 1)?.map(from_unix),
-        })
+        let mut out = HashMap::new();
+        for chunk in location_ids.chunks(500) {
+            let args: Vec<&dyn ToValue> = chunk.iter().map(|id| id as &dyn ToValue).collect();
+            let sql = format!(
+                "SELECT {}, (SELECT COUNT(*) FROM backups c WHERE c.location_id = l.id AND c.deleted_at IS NULL),
+                        l.last_scan_at, l.id
+                 FROM locations l LEFT JOIN backups b ON b.id = (
+                   SELECT n.id FROM backups n WHERE n.location_id = l.id AND n.deleted_at IS NULL
+                   ORDER BY n.ts DESC, n.id DESC LIMIT 1)
+                 WHERE l.id IN ({})",
+                columns.join(", "),
+                super::report::placeholders(chunk.len(), 1)
+            );
+            self.db.query_each(&sql, &args, |r| {
+                let glance = LocationGlance {
+                    latest: match r.get::<Option<i64>>(0)? {
+                        Some(_) => Some(backup_from_row(r)?),
+                        None => None,
+                    },
+                    present: r.get::<i64>(n)? as u64,
+                    last_scan_at: r.get::<Option<i64>>(n + 1)?.map(from_unix),
+                };
+                out.insert(r.get::<i64>(n + 2)?, glance);
+                Ok(())
+            })?;
+        }
+        Ok(out)
     }
 
     /// How many backups of a location are present.
@@ -454,6 +632,77 @@ impl Store {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn glances_of_several_locations_match_each_one_read_alone() {
+        let (_db, store, a) = crate::store::store_with_location("a", "generic");
+        let b = store
+            .upsert_location("b", "/b", "generic", from_unix(0))
+            .unwrap();
+        let empty = store
+            .upsert_location("c", "/c", "generic", from_unix(0))
+            .unwrap();
+        store
+            .sync_scan(
+                a,
+                &[file("/a/1", 1, true), file("/a/2", 2, true)],
+                from_unix(10),
+            )
+            .unwrap();
+        store
+            .sync_scan(b, &[file("/b/1", 5, true)], from_unix(10))
+            .unwrap();
+        store
+            .record_location_scan(b, true, None, from_unix(40))
+            .unwrap();
+        let all = store.location_glances(&[a, b, empty, 999]).unwrap();
+        assert_eq!(all.len(), 3, "an unknown location is absent");
+        for id in [a, b, empty] {
+            assert_eq!(all[&id], store.location_glance(id).unwrap());
+        }
+        assert_eq!(all[&a].present, 2);
+        assert_eq!(
+            all[&b].last_scan_at,
+            Some(from_unix(40)),
+            "the kept scan is written first"
+        );
+        assert_eq!(all[&empty], LocationGlance::default());
+    }
+
+    #[test]
+    fn the_rows_read_for_a_run_stay_those_of_the_store_after_a_scan_writes() {
+        let (db, store, loc) = crate::store::store_with_location("a", "generic");
+        store
+            .sync_scan(
+                loc,
+                &[file("/a/1", 1, true), file("/a/2", 2, true)],
+                from_unix(10),
+            )
+            .unwrap();
+        store.read_backups(&[loc]).unwrap();
+        // One new, one changed, one gone: the rows kept must equal a fresh read.
+        let mut changed = file("/a/1", 7, true);
+        changed.mtime_ns += 1;
+        // Older than the others: the order kept must be the store's (by time, then id).
+        let mut early = file("/a/3", 3, true);
+        early.ts = from_unix(500);
+        store
+            .sync_scan(loc, &[changed, early], from_unix(20))
+            .unwrap();
+        let kept = store.backups_of(loc).unwrap();
+        let fresh = db.reopen().backups_of(loc).unwrap();
+        assert_eq!(kept, fresh);
+        assert_eq!(kept.len(), 3);
+        assert_eq!(kept[0].path, "/a/3");
+        assert!(
+            kept.iter()
+                .any(|b| b.path == "/a/2" && b.deleted_at.is_some())
+        );
+        assert_eq!(
+            store.backup_timestamps(loc).unwrap().to_vec(),
+            fresh.iter().map(|b| b.ts).collect::<Vec<_>>()
+        );
+    }
 
     fn file(path: &str, size: u64, settled: bool) -> FoundFile {
         FoundFile {

@@ -43,6 +43,7 @@ fn from_row(r: &Row) -> SqlResult<FleetLocation> {
 impl Store {
     /// Every location of the hosts in view, by host then name.
     pub fn fleet_locations(&self) -> Result<Vec<FleetLocation>> {
+        self.write_pending()?;
         Ok(self.db.query_map(
             // Materialized first: otherwise PostgreSQL hashes every backup to join the
             // newest one (1.4 s for 20,000 locations instead of a lookup each). Days are

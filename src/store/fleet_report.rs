@@ -150,6 +150,7 @@ impl Store {
     /// The stored state and disk of every location of the hosts in view, by location id.
     /// A state that does not parse (written by a damaged or foreign build) reads as none.
     pub fn location_states(&self) -> Result<HashMap<i64, StoredState>> {
+        self.write_pending()?;
         let with_states = self.has_states()?;
         let sql = if with_states {
             format!(

@@ -117,6 +117,7 @@ impl Store {
 
     /// The highest severity each open problem was acknowledged at.
     pub fn acknowledged(&self) -> Result<HashMap<i64, Severity>> {
+        self.write_pending()?;
         if !self.has_lifecycle()? {
             return Ok(HashMap::new());
         }
@@ -255,6 +256,7 @@ impl Store {
         kinds: &[Kind],
         at: DateTime<Utc>,
     ) -> Result<Vec<(i64, Kind)>> {
+        self.write_pending()?;
         let mut out = Vec::new();
         self.memo.open_problems_read.borrow_mut().clear();
         for kind in kinds {
@@ -272,6 +274,7 @@ impl Store {
     /// Paths of a location's present backups and of its deleted ones with an open
     /// problem, for naming what exists (at most `limit`).
     pub fn acceptable_paths(&self, location_id: i64, limit: usize) -> Result<Vec<String>> {
+        self.write_pending()?;
         Ok(self.db.query_map(
             "SELECT path FROM (
                SELECT path FROM backups WHERE location_id = ?1 AND deleted_at IS NULL

@@ -28,7 +28,7 @@ mod sql_types;
 mod verify;
 
 pub use alerts::{AlertDelivery, AlertRow, Event};
-pub use backups::{BackupRow, LocationGlance, ScanSync};
+pub use backups::{BackupRow, LocationGlance, ScanOf, ScanSync};
 pub use fleet::FleetLocation;
 pub use fleet_report::{
     CheckCount, CheckKind, FleetCheck, LocationState, StoredState, WindowFigures,
@@ -156,6 +156,19 @@ pub struct Store {
     server: Option<String>,
     /// What this run read already and has not changed since (see [`RunMemo`]).
     memo: RunMemo,
+    /// Writes kept to be sent together (one statement instead of one per location, on a
+    /// shared store a round trip each), by [`Store::write_pending`]: before anything reads
+    /// what they change, when the monitor or the run ends, and when the store closes.
+    pending: Pending,
+}
+
+/// See [`Store::write_pending`].
+#[derive(Default)]
+struct Pending {
+    /// Scan states recorded, by location.
+    scans: RefCell<std::collections::BTreeMap<i64, LocationScanState>>,
+    /// Open problems found again: (id, severity, message, when).
+    refreshed: RefCell<Vec<(i64, crate::problem::Severity, String, i64)>>,
 }
 
 /// The store's reads kept for the length of one run, each cleared by the statements that
@@ -364,6 +377,16 @@ impl<'a> Target<'a> {
     }
 }
 
+impl Drop for Store {
+    /// Writes still kept are sent before the connection closes (a caller that recorded
+    /// a scan and read nothing after).
+    fn drop(&mut self) {
+        if let Err(e) = self.write_pending() {
+            tracing::warn!("cannot record the last scan and problems of the locations: {e:#}");
+        }
+    }
+}
+
 impl Store {
     /// Open (creating if needed) the configured store for reading and writing, as the
     /// configured host.
@@ -479,6 +502,7 @@ impl Store {
             host: host.to_string(),
             view: View::Host(host.to_string()),
             memo: RunMemo::default(),
+            pending: Pending::default(),
             server: None,
         }
     }
@@ -493,6 +517,7 @@ impl Store {
             host: host.to_string(),
             view: View::Host(host.to_string()),
             memo: RunMemo::default(),
+            pending: Pending::default(),
             server: Some(pg.to_string()),
         }
     }
@@ -940,7 +965,8 @@ impl Store {
             .transpose()?)
     }
 
-    /// Record what the last scan learned about the location's filesystem.
+    /// Record what the last scan learned about the location's filesystem. Kept until
+    /// [`Store::write_pending`].
     pub fn record_location_scan(
         &self,
         location_id: i64,
@@ -948,21 +974,65 @@ impl Store {
         space: Option<(u64, u64)>,
         now: DateTime<Utc>,
     ) -> Result<()> {
-        self.db.execute(
-            "UPDATE locations SET last_scan_at = ?2, available = ?3, free_bytes = ?4, total_bytes = ?5 WHERE id = ?1",
-            params![
-                location_id,
-                to_unix(now),
-                available,
-                space.map(|s| s.0 as i64),
-                space.map(|s| s.1 as i64)
-            ],
-        )?;
+        self.pending.scans.borrow_mut().insert(
+            location_id,
+            LocationScanState {
+                last_scan_at: Some(now),
+                available: Some(available),
+                free_bytes: space.map(|s| s.0),
+                total_bytes: space.map(|s| s.1),
+            },
+        );
+        Ok(())
+    }
+
+    /// Write what was kept to be written together: the scan states and the problems
+    /// found again since the last call, in one statement each per 200. Every read of
+    /// what they change calls it first.
+    pub fn write_pending(&self) -> Result<()> {
+        self.write_refreshed_problems()?;
+        let unwritten = std::mem::take(&mut *self.pending.scans.borrow_mut());
+        let rows: Vec<[Option<i64>; 5]> = unwritten
+            .into_iter()
+            .map(|(id, s)| {
+                [
+                    Some(id),
+                    s.last_scan_at.map(to_unix),
+                    s.available.map(i64::from),
+                    s.free_bytes.map(|v| v as i64),
+                    s.total_bytes.map(|v| v as i64),
+                ]
+            })
+            .collect();
+        for chunk in rows.chunks(200) {
+            let values: Vec<String> = (0..chunk.len())
+                .map(|i| {
+                    let marks: Vec<String> = (1..=5)
+                        .map(|k| format!("CAST(?{} AS BIGINT)", i * 5 + k))
+                        .collect();
+                    format!("({})", marks.join(", "))
+                })
+                .collect();
+            let args: Vec<&dyn sql::ToValue> = chunk
+                .iter()
+                .flat_map(|r| r.iter().map(|v| v as &dyn sql::ToValue))
+                .collect();
+            self.db.execute(
+                &format!(
+                    "UPDATE locations SET last_scan_at = v.column2, available = v.column3,
+                       free_bytes = v.column4, total_bytes = v.column5
+                     FROM (VALUES {}) AS v WHERE locations.id = v.column1",
+                    values.join(", ")
+                ),
+                &args,
+            )?;
+        }
         Ok(())
     }
 
     /// (last_scan_at, available, free_bytes, total_bytes) of a location.
     pub fn location_scan_state(&self, location_id: i64) -> Result<LocationScanState> {
+        self.write_pending()?;
         let r = self.db.query_row(
             "SELECT last_scan_at, available, free_bytes, total_bytes FROM locations WHERE id = ?1",
             params![location_id],
@@ -1000,6 +1070,24 @@ pub fn restrict_permissions(path: &Path) {
 pub(crate) struct TestDb {
     _dir: tempfile::TempDir,
     pg: Option<(PgTarget, String)>,
+    /// The test database itself, for [`TestDb::reopen`].
+    target: Option<PgTarget>,
+}
+
+#[cfg(test)]
+impl TestDb {
+    /// A second connection to the same store (as the next run would open it).
+    pub(crate) fn reopen(&self) -> Store {
+        match &self.target {
+            None => Store::open(&self._dir.path().join("s.db")).expect("store"),
+            Some(target) => Store::open_postgres(
+                target,
+                &self._dir.path().join("anchor"),
+                &crate::config::host_name(),
+            )
+            .expect("postgres store"),
+        }
+    }
 }
 
 #[cfg(test)]
@@ -1023,6 +1111,7 @@ pub(crate) fn test_store() -> (TestDb, Store) {
             TestDb {
                 _dir: dir,
                 pg: None,
+                target: None,
             },
             store,
         );
@@ -1053,6 +1142,7 @@ pub(crate) fn test_store() -> (TestDb, Store) {
     let guard = TestDb {
         _dir: dir,
         pg: Some((admin, name)),
+        target: Some(target.clone()),
     };
     let store = Store::open_postgres(&target, &anchor, &crate::config::host_name())
         .expect("postgres store");

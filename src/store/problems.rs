@@ -1,9 +1,9 @@
 //! Open problems: each operation judges its own kinds and syncs them here. A problem
 //! stays open until the operation that owns it judges it again.
 
-use super::sql::{Row, SqlResult, params};
+use super::sql::{Row, SqlResult, ToValue, params};
 use super::{Store, from_unix, to_unix};
-use crate::problem::{Operation, Problem, ProblemKey};
+use crate::problem::{Operation, Problem, ProblemKey, Severity};
 use anyhow::Result;
 use chrono::{DateTime, Utc};
 use std::collections::HashMap;
@@ -32,6 +32,9 @@ pub struct StoredProblem {
     pub runs_seen: u32,
     pub resolved_at: Option<DateTime<Utc>>,
 }
+
+/// Problems refreshed or resolved per statement.
+const BATCH: usize = 200;
 
 const COLUMNS: &str = "id, kind, severity, operation, location_id, location, path, slot, message, first_seen, last_seen, runs_seen, resolved_at, host";
 
@@ -115,36 +118,110 @@ impl Store {
         rejudged: &dyn Fn(&Problem) -> bool,
         now: DateTime<Utc>,
     ) -> Result<()> {
-        let tx = self.db.transaction()?;
         let open = self.open_of(host, op, location_id)?;
         let mut open_by_key: HashMap<ProblemKey, StoredProblem> =
             open.into_iter().map(|p| (p.problem.key(), p)).collect();
         let now_s = to_unix(now);
         let mut seen_keys = std::collections::HashSet::new();
+        let mut refreshed: Vec<(i64, &Problem)> = Vec::new();
+        let mut opened: Vec<&Problem> = Vec::new();
         for p in found {
             let key = p.key();
             if !seen_keys.insert(key.clone()) {
                 continue;
             }
             match open_by_key.remove(&key) {
-                Some(existing) => {
-                    self.db.execute(
-                        "UPDATE problems SET severity = ?2, message = ?3, last_seen = ?4, runs_seen = runs_seen + 1 WHERE id = ?1",
-                        params![existing.id, p.severity, p.message, now_s],
-                    )?;
-                }
-                None => {
-                    insert_problem(&self.db, host, op, location_id, p, now_s, None)?;
-                }
+                Some(existing) => refreshed.push((existing.id, p)),
+                None => opened.push(p),
             }
         }
-        for stale in open_by_key.values().filter(|p| rejudged(&p.problem)) {
+        let resolved: Vec<i64> = open_by_key
+            .values()
+            .filter(|p| rejudged(&p.problem))
+            .map(|p| p.id)
+            .collect();
+        if opened.is_empty() && resolved.is_empty() {
+            // The usual night: the same problems found again. Refreshing them waits to be
+            // written with every other location's (see `Store::write_pending`).
+            self.pending.refreshed.borrow_mut().extend(
+                refreshed
+                    .into_iter()
+                    .map(|(id, p)| (id, p.severity, p.message.clone(), now_s)),
+            );
+            return Ok(());
+        }
+        let writes =
+            refreshed.len().div_ceil(BATCH) + opened.len() + resolved.len().div_ceil(BATCH);
+        // One statement is atomic alone; on PostgreSQL a transaction around it would
+        // cost two more round trips.
+        let tx = match writes {
+            1 => None,
+            _ => Some(self.db.transaction()?),
+        };
+        let refreshed: Vec<_> = refreshed
+            .iter()
+            .map(|(id, p)| (*id, p.severity, p.message.as_str(), now_s))
+            .collect();
+        self.refresh_problems(&refreshed)?;
+        for p in opened {
+            insert_problem(&self.db, host, op, location_id, p, now_s, None)?;
+        }
+        for chunk in resolved.chunks(BATCH) {
+            let mut args: Vec<&dyn ToValue> = vec![&now_s];
+            args.extend(chunk.iter().map(|id| id as &dyn ToValue));
             self.db.execute(
-                "UPDATE problems SET resolved_at = ?2 WHERE id = ?1",
-                params![stale.id, now_s],
+                &format!(
+                    "UPDATE problems SET resolved_at = ?1 WHERE id IN ({})",
+                    super::report::placeholders(chunk.len(), 2)
+                ),
+                &args,
             )?;
         }
-        tx.commit()?;
+        if let Some(tx) = tx {
+            tx.commit()?;
+        }
+        Ok(())
+    }
+
+    /// Write the refreshes of problems found again that [`Store::sync_problems`] kept.
+    pub(crate) fn write_refreshed_problems(&self) -> Result<()> {
+        let kept = std::mem::take(&mut *self.pending.refreshed.borrow_mut());
+        let rows: Vec<_> = kept
+            .iter()
+            .map(|(id, severity, message, at)| (*id, *severity, message.as_str(), *at))
+            .collect();
+        self.refresh_problems(&rows)
+    }
+
+    /// Open problems found again: (id, severity, message, when), one statement per 200.
+    fn refresh_problems(&self, rows: &[(i64, Severity, &str, i64)]) -> Result<()> {
+        for chunk in rows.chunks(BATCH) {
+            let values: Vec<String> = (0..chunk.len())
+                .map(|i| {
+                    let n = i * 4;
+                    format!(
+                        "(CAST(?{} AS BIGINT), CAST(?{} AS TEXT), CAST(?{} AS TEXT), CAST(?{} AS BIGINT))",
+                        n + 1,
+                        n + 2,
+                        n + 3,
+                        n + 4
+                    )
+                })
+                .collect();
+            let args: Vec<&dyn ToValue> = chunk
+                .iter()
+                .flat_map(|(id, severity, message, at)| [id as &dyn ToValue, severity, message, at])
+                .collect();
+            self.db.execute(
+                &format!(
+                    "UPDATE problems SET severity = v.column2, message = v.column3, last_seen = v.column4,
+                       runs_seen = runs_seen + 1
+                     FROM (VALUES {}) AS v WHERE problems.id = v.column1",
+                    values.join(", ")
+                ),
+                &args,
+            )?;
+        }
         Ok(())
     }
 
@@ -161,6 +238,8 @@ impl Store {
         let mut prefetched = self.memo.open_problems_read.borrow_mut();
         let key = (host.to_string(), op);
         if !prefetched.contains_key(&key) {
+            // Problems found again and kept are written first (read from the store).
+            self.write_pending()?;
             let mut read = OpenRead::default();
             self.db.query_each(
                 &format!(
@@ -180,6 +259,7 @@ impl Store {
             return Ok(read.by_location.remove(&location_id).unwrap_or_default());
         }
         drop(prefetched);
+        self.write_pending()?;
         Ok(self.db.query_map(
             &format!(
                 "SELECT {COLUMNS} FROM problems WHERE resolved_at IS NULL AND operation = ?1 AND location_id IS NOT DISTINCT FROM ?2 AND host = ?3"
@@ -195,6 +275,7 @@ impl Store {
         ops: Option<&[Operation]>,
         location_ids: Option<&[i64]>,
     ) -> Result<Vec<StoredProblem>> {
+        self.write_pending()?;
         let rows = self.db.query_map(
             &format!(
                 "SELECT {COLUMNS} FROM problems WHERE resolved_at IS NULL AND (CAST(?1 AS TEXT) IS NULL OR host = ?1)
@@ -236,6 +317,7 @@ impl Store {
         if gaps.is_empty() {
             return Ok(());
         }
+        self.write_pending()?;
         let tx = self.db.transaction()?;
         let now_s = to_unix(now);
         for p in gaps {
@@ -276,6 +358,7 @@ impl Store {
         location_ids: &[i64],
         since: DateTime<Utc>,
     ) -> Result<Vec<StoredProblem>> {
+        self.write_pending()?;
         let rows = self.db.query_map(
             &format!(
                 "SELECT {COLUMNS} FROM problems p WHERE resolved_at >= ?1 AND first_seen = resolved_at
@@ -296,6 +379,7 @@ impl Store {
 
     /// One stored problem by id, open or resolved.
     pub fn problem(&self, id: i64) -> Result<StoredProblem> {
+        self.write_pending()?;
         let r = self.db.query_row(
             &format!("SELECT {COLUMNS} FROM problems WHERE id = ?1"),
             params![id],
@@ -308,6 +392,62 @@ impl Store {
 mod tests {
     use super::*;
     use crate::problem::{Kind, Severity};
+
+    #[test]
+    fn problems_found_again_are_written_before_any_read_and_when_the_store_closes() {
+        let (db, store, a) = crate::store::store_with_location("a", "generic");
+        let b = store
+            .upsert_location("b", "/b", "generic", from_unix(0))
+            .unwrap();
+        let all = |_: &Problem| true;
+        let found = |loc: &str, message: &str| {
+            Problem::new(Kind::TooFewBackups, Severity::Warning, loc, message)
+        };
+        for (loc, name) in [(a, "a"), (b, "b")] {
+            store
+                .sync_problems(
+                    Operation::Monitor,
+                    Some(loc),
+                    &[found(name, "1")],
+                    &all,
+                    from_unix(1),
+                )
+                .unwrap();
+        }
+        // Found again at both: kept, then written by the next read.
+        for (loc, name) in [(a, "a"), (b, "b")] {
+            let mut p = found(name, "2 present");
+            p.severity = Severity::Critical;
+            store
+                .sync_problems(Operation::Monitor, Some(loc), &[p], &all, from_unix(2))
+                .unwrap();
+        }
+        let open = store.open_problems(None, None).unwrap();
+        assert_eq!(open.len(), 2);
+        for p in &open {
+            assert_eq!((p.runs_seen, p.last_seen), (2, from_unix(2)));
+            assert_eq!(p.problem.message, "2 present");
+            assert_eq!(p.problem.severity, Severity::Critical);
+        }
+        // Found a third time and the store closed without reading: written on close.
+        store
+            .sync_problems(
+                Operation::Monitor,
+                Some(a),
+                &[found("a", "3")],
+                &all,
+                from_unix(3),
+            )
+            .unwrap();
+        drop(store);
+        let again = db.reopen();
+        let a_open = again.open_problems(None, Some(&[a])).unwrap();
+        assert_eq!(
+            (a_open[0].runs_seen, a_open[0].last_seen),
+            (3, from_unix(3))
+        );
+        assert_eq!(a_open[0].problem.message, "3");
+    }
 
     #[test]
     fn sync_opens_refreshes_and_resolves_in_scope_only() {

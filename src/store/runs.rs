@@ -29,6 +29,7 @@ impl Store {
     }
 
     pub fn finish_run(&self, run_id: i64, exit_code: i32, now: DateTime<Utc>) -> Result<()> {
+        self.write_pending()?;
         self.db.execute(
             "UPDATE runs SET finished_at = ?2, exit_code = ?3 WHERE id = ?1",
             params![run_id, to_unix(now), exit_code],

@@ -348,7 +348,8 @@ pub enum Backend {
 
 pub(crate) struct PgConn {
     pub client: postgres::Client,
-    cache: HashMap<String, postgres::Statement>,
+    /// Each statement's PostgreSQL text (`$N` placeholders), translated once.
+    translated: HashMap<String, String>,
     tx: PgTx,
     /// The server, for messages (never with the password).
     server: String,
@@ -400,7 +401,7 @@ impl PgConn {
     pub fn new(client: postgres::Client, server: String) -> PgConn {
         PgConn {
             client,
-            cache: HashMap::new(),
+            translated: HashMap::new(),
             tx: PgTx::None,
             server,
         }
@@ -425,17 +426,8 @@ impl PgConn {
         Ok(())
     }
 
-    fn statement(&mut self, sql: &str) -> Result<postgres::Statement, postgres::Error> {
-        if let Some(s) = self.cache.get(sql) {
-            return Ok(s.clone());
-        }
-        let s = self.client.prepare(&to_postgres(sql))?;
-        self.cache.insert(sql.to_string(), s.clone());
-        Ok(s)
-    }
-
     fn execute(&mut self, sql: &str, params: &[&dyn ToValue]) -> Result<u64, postgres::Error> {
-        self.with_args(sql, params, |client, stmt, args| client.execute(stmt, args))
+        Ok(self.run(sql, params)?.1)
     }
 
     fn query(
@@ -443,31 +435,68 @@ impl PgConn {
         sql: &str,
         params: &[&dyn ToValue],
     ) -> Result<Vec<postgres::Row>, postgres::Error> {
-        self.with_args(sql, params, |client, stmt, args| client.query(stmt, args))
+        Ok(self.run(sql, params)?.0)
     }
 
-    /// Run `f` with the prepared statement of `sql` and `params` as PostgreSQL's
-    /// arguments, after the pending `BEGIN` if `sql` needs it.
-    fn with_args<T>(
+    /// Run `sql` with `params` (after the pending `BEGIN` if it needs it): its rows and
+    /// the number of rows it changed. Each parameter is sent with the type of its value,
+    /// so the statement is parsed, bound and run in one round trip, where preparing it
+    /// first would take two (a nightly run sends most of its statements once). A NULL
+    /// goes untyped: the server infers its type from the statement, as it would have when
+    /// preparing.
+    fn run(
         &mut self,
         sql: &str,
         params: &[&dyn ToValue],
-        f: impl FnOnce(
-            &mut postgres::Client,
-            &postgres::Statement,
-            &[&(dyn postgres::types::ToSql + Sync)],
-        ) -> Result<T, postgres::Error>,
-    ) -> Result<T, postgres::Error> {
+    ) -> Result<(Vec<postgres::Row>, u64), postgres::Error> {
+        use postgres::fallible_iterator::FallibleIterator;
+        use postgres::types::Type;
         self.before(sql)?;
-        let stmt = self.statement(sql)?;
+        if !self.translated.contains_key(sql) {
+            self.translated.insert(sql.to_string(), to_postgres(sql));
+        }
+        let text = &self.translated[sql];
         let vals = pg_values(params);
-        let args: Vec<PgParam> = vals.iter().map(|v| PgParam(v.as_value_ref())).collect();
-        let refs: Vec<&(dyn postgres::types::ToSql + Sync)> = args
+        let args: Vec<(PgParam, Type)> = vals
             .iter()
-            .map(|a| a as &(dyn postgres::types::ToSql + Sync))
+            .map(|v| {
+                let v = v.as_value_ref();
+                let ty = match v {
+                    ValueRef::Null => untyped(),
+                    ValueRef::Int(_) => Type::INT8,
+                    ValueRef::Real(_) => Type::FLOAT8,
+                    ValueRef::Text(_) => Type::TEXT,
+                };
+                (PgParam(v), ty)
+            })
             .collect();
-        f(&mut self.client, &stmt, &refs)
+        let mut rows_iter = self.client.query_typed_raw(
+            text,
+            args.iter()
+                .map(|(p, t)| (p as &(dyn postgres::types::ToSql + Sync), t.clone())),
+        )?;
+        let mut rows = Vec::new();
+        while let Some(r) = rows_iter.next()? {
+            rows.push(r);
+        }
+        let changed = rows_iter.rows_affected().unwrap_or(0);
+        Ok((rows, changed))
     }
+}
+
+/// The type of a parameter sent as "unspecified" (0): the server infers it.
+fn untyped() -> postgres::types::Type {
+    static UNTYPED: std::sync::OnceLock<postgres::types::Type> = std::sync::OnceLock::new();
+    UNTYPED
+        .get_or_init(|| {
+            postgres::types::Type::new(
+                "unspecified".to_string(),
+                0,
+                postgres::types::Kind::Pseudo,
+                "pg_catalog".to_string(),
+            )
+        })
+        .clone()
 }
 
 /// The connection of a store.
