@@ -4,8 +4,8 @@
 
 use super::sql::{ToValue, Value};
 
-/// Verification rows per `INSERT` (9 parameters each).
-const INSERT_ROWS: usize = 200;
+/// Backups stamped per `UPDATE` on PostgreSQL (3 parameters each).
+const UPDATE_ROWS: usize = 1000;
 use super::{Store, to_unix};
 use anyhow::Result;
 use chrono::{DateTime, Utc};
@@ -63,25 +63,22 @@ impl Store {
         verifications: impl IntoIterator<Item = V>,
         now: DateTime<Utc>,
     ) -> Result<usize> {
-        let mut count = 0;
+        use super::sql::SqlType::{BigInt, Text};
         let tx = self.db.transaction()?;
         let now_s = to_unix(now);
-        // On PostgreSQL many rows go in one statement (a round trip each), flushed every
-        // `INSERT_ROWS` while hashing goes on; SQLite, in-process, is fastest with one
-        // prepared single-row statement run again and again.
-        let per_statement = match self.backend() {
-            super::sql::Backend::Sqlite => 1,
-            super::sql::Backend::Postgres => INSERT_ROWS,
-        };
-        let mut statements = Statements::default();
-        let mut pending: Vec<Value> = Vec::new();
-        // (backup id, first checksum, its algorithm) of the backups hashed this run.
-        let mut hashed: Vec<Value> = Vec::new();
-        let mut hashed_ids = std::collections::HashSet::new();
-        for v in verifications {
+        // (backup id, first checksum, its algorithm) of the backups hashed this run,
+        // stamped once every verification is in.
+        let mut hashed: Vec<(i64, Value, Value)> = Vec::new();
+        let rows = verifications.into_iter().map(|v| {
             let v = v.borrow();
-            count += 1;
-            pending.extend([
+            if v.hashed {
+                let (algo, hex) = match &v.first_checksum {
+                    Some((algo, hex)) => (Some(*algo), Some(hex.as_str())),
+                    None => (None, None),
+                };
+                hashed.push((v.backup_id, hex.to_value(), algo.to_value()));
+            }
+            vec![
                 Value::Int(v.backup_id),
                 Value::Int(run_id),
                 Value::Int(now_s),
@@ -91,40 +88,57 @@ impl Store {
                 Value::Int(v.bytes as i64),
                 Value::Int(v.duration_ms as i64),
                 v.detail.to_value(),
-            ]);
-            if pending.len() >= per_statement * 9 {
-                self.insert_verifications(&mut statements, &pending)?;
-                pending.clear();
+            ]
+        });
+        // Written as hashing produces them: the store's work overlaps the hashing.
+        let count = self.db.insert_rows(
+            "verifications",
+            &[
+                "backup_id",
+                "run_id",
+                "at",
+                "method",
+                "algo",
+                "result",
+                "bytes",
+                "duration_ms",
+                "detail",
+            ],
+            &[
+                BigInt, BigInt, BigInt, Text, Text, Text, BigInt, BigInt, Text,
+            ],
+            rows,
+        )?;
+        // SQLite, in-process, is fastest with one prepared single-row statement run
+        // again and again; on PostgreSQL each statement is a round trip.
+        let per_statement = match self.backend() {
+            super::sql::Backend::Sqlite => 1,
+            super::sql::Backend::Postgres => UPDATE_ROWS,
+        };
+        let mut statements = Statements::default();
+        let mut batch: Vec<Value> = Vec::new();
+        let mut ids = std::collections::HashSet::new();
+        for (id, hex, algo) in hashed {
+            // One backup twice in a batch: its first checksum must be in place before
+            // the second is weighed.
+            if !ids.insert(id) {
+                self.update_hashed(&mut statements, &batch, now_s)?;
+                batch.clear();
+                ids.clear();
+                ids.insert(id);
             }
-            if v.hashed {
-                let (algo, hex) = match &v.first_checksum {
-                    Some((algo, hex)) => (Some(*algo), Some(hex.as_str())),
-                    None => (None, None),
-                };
-                // One backup twice in a batch: its first checksum must be in place
-                // before the second is weighed.
-                if !hashed_ids.insert(v.backup_id) {
-                    self.update_hashed(&mut statements, &hashed, now_s)?;
-                    hashed.clear();
-                    hashed_ids.clear();
-                    hashed_ids.insert(v.backup_id);
-                }
-                hashed.extend([Value::Int(v.backup_id), hex.to_value(), algo.to_value()]);
-                if hashed.len() >= per_statement * 3 {
-                    self.update_hashed(&mut statements, &hashed, now_s)?;
-                    hashed.clear();
-                    hashed_ids.clear();
-                }
+            batch.extend([Value::Int(id), hex, algo]);
+            if batch.len() >= per_statement * 3 {
+                self.update_hashed(&mut statements, &batch, now_s)?;
+                batch.clear();
+                ids.clear();
             }
         }
-        if !pending.is_empty() {
-            self.insert_verifications(&mut statements, &pending)?;
-        }
-        if !hashed.is_empty() {
-            self.update_hashed(&mut statements, &hashed, now_s)?;
+        if !batch.is_empty() {
+            self.update_hashed(&mut statements, &batch, now_s)?;
         }
         tx.commit()?;
-        Ok(count)
+        Ok(count as usize)
     }
 
     /// Mark backups hashed at `now_s`, three values each (id, checksum, algorithm), in
@@ -138,41 +152,16 @@ impl Store {
         self.db.execute(sql.hashed(values.len() / 3), &refs)?;
         Ok(())
     }
-
-    /// Insert verification rows, nine values each, in one statement.
-    fn insert_verifications(&self, sql: &mut Statements, values: &[Value]) -> Result<()> {
-        let refs: Vec<&dyn ToValue> = values.iter().map(|v| v as &dyn ToValue).collect();
-        self.db
-            .execute(sql.verifications(values.len() / 9), &refs)?;
-        Ok(())
-    }
 }
 
-/// The text of the two statements of [`Store::record_verifications`] for a number of
-/// rows, written once per number (every full batch has the same).
+/// The text of the stamping statement of [`Store::record_verifications`] for a number
+/// of rows, written once per number (every full batch has the same).
 #[derive(Default)]
 struct Statements {
-    verifications: std::collections::HashMap<usize, String>,
     hashed: std::collections::HashMap<usize, String>,
 }
 
 impl Statements {
-    fn verifications(&mut self, rows: usize) -> &str {
-        self.verifications.entry(rows).or_insert_with(|| {
-            let rows: Vec<String> = (0..rows)
-                .map(|i| {
-                    let n = i * 9;
-                    let marks: Vec<String> = (n + 1..=n + 9).map(|k| format!("?{k}")).collect();
-                    format!("({})", marks.join(", "))
-                })
-                .collect();
-            format!(
-                "INSERT INTO verifications (backup_id, run_id, at, method, algo, result, bytes, duration_ms, detail) VALUES {}",
-                rows.join(", ")
-            )
-        })
-    }
-
     fn hashed(&mut self, rows: usize) -> &str {
         self.hashed.entry(rows).or_insert_with(|| {
             if rows == 1 {
