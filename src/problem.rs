@@ -203,6 +203,7 @@ impl Serialize for Kind {
     strum::IntoStaticStr,
     strum::EnumString,
     strum::Display,
+    strum::VariantArray,
 )]
 #[serde(rename_all = "kebab-case")]
 #[strum(serialize_all = "kebab-case")]
@@ -216,6 +217,8 @@ pub enum Operation {
 }
 
 impl Operation {
+    pub const ALL: &'static [Operation] = <Operation as strum::VariantArray>::VARIANTS;
+
     /// The flag name, as used in the JSON `operations` array.
     pub fn as_str(self) -> &'static str {
         self.into()

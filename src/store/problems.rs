@@ -240,19 +240,28 @@ impl Store {
         if !prefetched.contains_key(&key) {
             // Problems found again and kept are written first (read from the store).
             self.write_pending()?;
-            let mut read = OpenRead::default();
+            // Every operation's at once: each operation of the run syncs in turn, and
+            // each would otherwise wait on a read of its own. Only syncs change open
+            // problems during a run, and each sync hands out its share once.
+            let mut read: HashMap<Operation, OpenRead> = Operation::ALL
+                .iter()
+                .filter(|o| !prefetched.contains_key(&(host.to_string(), **o)))
+                .map(|o| (*o, OpenRead::default()))
+                .collect();
             self.db.query_each(
-                &format!(
-                    "SELECT {COLUMNS} FROM problems WHERE resolved_at IS NULL AND operation = ?1 AND host = ?2"
-                ),
-                params![op, host],
+                &format!("SELECT {COLUMNS} FROM problems WHERE resolved_at IS NULL AND host = ?1"),
+                params![host],
                 |r| {
                     let p = from_row(r)?;
-                    read.by_location.entry(p.location_id).or_default().push(p);
+                    if let Some(of_op) = read.get_mut(&p.operation) {
+                        of_op.by_location.entry(p.location_id).or_default().push(p);
+                    }
                     Ok(())
                 },
             )?;
-            prefetched.insert(key.clone(), read);
+            for (o, of_op) in read {
+                prefetched.insert((host.to_string(), o), of_op);
+            }
         }
         let read = prefetched.entry(key).or_default();
         if read.handed_out.insert(location_id) {

@@ -508,6 +508,9 @@ impl PgConn {
     }
 }
 
+/// Rows from which [`Db::insert_rows`] copies on PostgreSQL rather than inserting.
+const COPY_FROM: usize = 32;
+
 /// A column's type for [`Db::insert_rows`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum SqlType {
@@ -679,6 +682,32 @@ impl Db {
                 Ok(n)
             }
             Db::Postgres(pg) => {
+                // A few rows go in one INSERT: a COPY costs a second round trip.
+                let mut rows = rows;
+                let head: Vec<Vec<Value>> = rows.by_ref().take(COPY_FROM).collect();
+                if head.len() < COPY_FROM {
+                    if head.is_empty() {
+                        return Ok(0);
+                    }
+                    let values: Vec<String> = (0..head.len())
+                        .map(|i| {
+                            let marks: Vec<String> = (1..=columns.len())
+                                .map(|k| format!("?{}", i * columns.len() + k))
+                                .collect();
+                            format!("({})", marks.join(", "))
+                        })
+                        .collect();
+                    let args: Vec<&dyn ToValue> = head
+                        .iter()
+                        .flat_map(|r| r.iter().map(|v| v as &dyn ToValue))
+                        .collect();
+                    let sql = format!(
+                        "INSERT INTO {table} ({}) VALUES {}",
+                        columns.join(", "),
+                        values.join(", ")
+                    );
+                    return Ok(self.execute(&sql, &args)? as u64);
+                }
                 let mut pg = pg.borrow_mut();
                 let sql = format!(
                     "COPY {table} ({}) FROM STDIN (FORMAT binary)",
@@ -691,7 +720,7 @@ impl Db {
                         SqlType::Text => postgres::types::Type::TEXT,
                     })
                     .collect();
-                match pg.copy_rows(&sql, &types, rows) {
+                match pg.copy_rows(&sql, &types, head.into_iter().chain(rows)) {
                     Ok(n) => Ok(n),
                     Err(e) => Err(pg_error(&pg.server, e)),
                 }

@@ -247,4 +247,48 @@ mod tests {
             .unwrap();
         assert_eq!(rows, 2);
     }
+
+    #[test]
+    fn many_verifications_are_stored_whole_with_any_text() {
+        // More than a few rows: PostgreSQL copies them (fewer go in one INSERT).
+        let (_dir, store, _loc, id) = crate::store::store_with_one_backup("x", 3, 1);
+        let odd = "it's \"odd\"\n\t\\ \u{e9} {1,2} NULL";
+        let rows: Vec<Verification> = (0..40)
+            .map(|i| Verification {
+                method: "checksum".into(),
+                result: VerifyResult::Passed,
+                detail: (i % 2 == 0).then(|| odd.to_string()),
+                first_checksum: None,
+                ..verification(id, "")
+            })
+            .collect();
+        assert_eq!(
+            store.record_verifications(7, &rows, from_unix(50)).unwrap(),
+            40
+        );
+        let counted =
+            |sql: &str| -> i64 { store.db.query_row(sql, params![]).unwrap().get(0).unwrap() };
+        assert_eq!(
+            counted("SELECT COUNT(*) FROM verifications WHERE run_id = 7 AND at = 50"),
+            40
+        );
+        assert_eq!(
+            counted("SELECT COUNT(*) FROM verifications WHERE detail IS NULL"),
+            20
+        );
+        let detail: String = store
+            .db
+            .query_row(
+                "SELECT detail FROM verifications WHERE detail IS NOT NULL LIMIT 1",
+                params![],
+            )
+            .unwrap()
+            .get(0)
+            .unwrap();
+        assert_eq!(detail, odd);
+        assert_eq!(
+            store.backup(id).unwrap().last_verified_at,
+            Some(from_unix(50))
+        );
+    }
 }
