@@ -1005,14 +1005,6 @@ impl Store {
             })
             .collect();
         for chunk in rows.chunks(200) {
-            let values: Vec<String> = (0..chunk.len())
-                .map(|i| {
-                    let marks: Vec<String> = (1..=5)
-                        .map(|k| format!("CAST(?{} AS BIGINT)", i * 5 + k))
-                        .collect();
-                    format!("({})", marks.join(", "))
-                })
-                .collect();
             let args: Vec<&dyn sql::ToValue> = chunk
                 .iter()
                 .flat_map(|r| r.iter().map(|v| v as &dyn sql::ToValue))
@@ -1022,7 +1014,7 @@ impl Store {
                     "UPDATE locations SET last_scan_at = v.column2, available = v.column3,
                        free_bytes = v.column4, total_bytes = v.column5
                      FROM (VALUES {}) AS v WHERE locations.id = v.column1",
-                    values.join(", ")
+                    report::typed_rows(chunk.len(), &["BIGINT"; 5], 1)
                 ),
                 &args,
             )?;

@@ -196,18 +196,6 @@ impl Store {
     /// Open problems found again: (id, severity, message, when), one statement per 200.
     fn refresh_problems(&self, rows: &[(i64, Severity, &str, i64)]) -> Result<()> {
         for chunk in rows.chunks(BATCH) {
-            let values: Vec<String> = (0..chunk.len())
-                .map(|i| {
-                    let n = i * 4;
-                    format!(
-                        "(CAST(?{} AS BIGINT), CAST(?{} AS TEXT), CAST(?{} AS TEXT), CAST(?{} AS BIGINT))",
-                        n + 1,
-                        n + 2,
-                        n + 3,
-                        n + 4
-                    )
-                })
-                .collect();
             let args: Vec<&dyn ToValue> = chunk
                 .iter()
                 .flat_map(|(id, severity, message, at)| [id as &dyn ToValue, severity, message, at])
@@ -217,7 +205,7 @@ impl Store {
                     "UPDATE problems SET severity = v.column2, message = v.column3, last_seen = v.column4,
                        runs_seen = runs_seen + 1
                      FROM (VALUES {}) AS v WHERE problems.id = v.column1",
-                    values.join(", ")
+                    super::report::typed_rows(chunk.len(), &["BIGINT", "TEXT", "TEXT", "BIGINT"], 1)
                 ),
                 &args,
             )?;

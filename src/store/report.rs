@@ -74,6 +74,23 @@ pub(super) fn placeholders(n: usize, first: usize) -> String {
         .join(", ")
 }
 
+/// `rows` rows of a `VALUES` list whose columns are cast to `types` (an SQL type
+/// each), numbered from `?first` on: `(CAST(?2 AS BIGINT), CAST(?3 AS TEXT)), (...)`.
+/// Typed, so that both engines read the columns alike (`v.column1`, ...).
+pub(super) fn typed_rows(rows: usize, types: &[&str], first: usize) -> String {
+    (0..rows)
+        .map(|i| {
+            let cells: Vec<String> = types
+                .iter()
+                .enumerate()
+                .map(|(k, ty)| format!("CAST(?{} AS {ty})", first + i * types.len() + k))
+                .collect();
+            format!("({})", cells.join(", "))
+        })
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
 /// A list of values as statement parameters.
 fn refs<T: ToValue>(args: &[T]) -> Vec<&dyn ToValue> {
     args.iter().map(|a| a as &dyn ToValue).collect()

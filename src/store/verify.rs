@@ -173,24 +173,13 @@ impl Statements {
              WHERE id = CAST(?2 AS BIGINT)"
                     .to_string();
             }
-            let rows: Vec<String> = (0..rows)
-                .map(|i| {
-                    let n = i * 3 + 1;
-                    format!(
-                        "(CAST(?{} AS BIGINT), CAST(?{} AS TEXT), CAST(?{} AS TEXT))",
-                        n + 1,
-                        n + 2,
-                        n + 3
-                    )
-                })
-                .collect();
             format!(
                 "UPDATE backups SET last_verified_at = ?1,
                checksum = COALESCE(checksum, v.column2),
                checksum_algo = CASE WHEN checksum IS NULL AND v.column2 IS NOT NULL THEN v.column3 ELSE checksum_algo END,
                checksum_at = CASE WHEN checksum IS NULL AND v.column2 IS NOT NULL THEN ?1 ELSE checksum_at END
              FROM (VALUES {}) AS v WHERE backups.id = v.column1",
-                rows.join(", ")
+                super::report::typed_rows(rows, &["BIGINT", "TEXT", "TEXT"], 2)
             )
         })
     }
