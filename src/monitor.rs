@@ -39,26 +39,19 @@ fn monitor_all(ctx: &RunContext) -> Result<Vec<MonitorOutcome>> {
             None => list(ctx, sel).map(Some),
         })
         .collect::<Result<Vec<_>>>()?;
-    let scans: Vec<ScanOf> = ctx
-        .locations
-        .iter()
-        .zip(&listings)
-        .filter_map(|(sel, listing)| match listing {
-            Some(Listing {
-                found: Ok(found), ..
-            }) => Some(ScanOf {
-                location_id: sel.id,
-                found: &found.files,
-                unreadable: &found.unreadable,
+    let mut syncs = record_scans(
+        ctx,
+        ctx.locations
+            .iter()
+            .zip(&listings)
+            .filter_map(|(sel, listing)| match listing {
+                Some(Listing {
+                    found: Ok(found), ..
+                }) => Some((sel.id, found)),
+                _ => None,
             }),
-            _ => None,
-        })
-        .collect();
-    let mut syncs = ctx
-        .store
-        .sync_scans(&scans, ctx.now)
-        .with_context(|| format!("recording the scans of {} locations", scans.len()))?
-        .into_iter();
+    )?
+    .into_iter();
     let mut logs = crate::source::job_log::Logs::default();
     let mut outcomes = Vec::with_capacity(ctx.locations.len());
     for (sel, listing) in ctx.locations.iter().zip(listings) {
@@ -191,18 +184,26 @@ pub fn refresh(ctx: &RunContext) -> Result<()> {
         };
         listed.push((sel.id, found));
     }
+    record_scans(ctx, listed.iter().map(|(id, found)| (*id, found)))?;
+    Ok(())
+}
+
+/// Record what the scans of several locations found, all at once (see
+/// `Store::sync_scans`); the results in the same order.
+fn record_scans<'a>(
+    ctx: &RunContext,
+    listed: impl Iterator<Item = (i64, &'a scan::ScanResult)>,
+) -> Result<Vec<ScanSync>> {
     let scans: Vec<ScanOf> = listed
-        .iter()
-        .map(|(id, found)| ScanOf {
-            location_id: *id,
+        .map(|(location_id, found)| ScanOf {
+            location_id,
             found: &found.files,
             unreadable: &found.unreadable,
         })
         .collect();
     ctx.store
         .sync_scans(&scans, ctx.now)
-        .with_context(|| format!("recording the scans of {} locations", scans.len()))?;
-    Ok(())
+        .with_context(|| format!("recording the scans of {} locations", scans.len()))
 }
 
 fn unavailable_problem(loc: &Location, e: &SourceError) -> Problem {

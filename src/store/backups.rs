@@ -133,7 +133,7 @@ pub struct ScanSync {
     pub deleted: Vec<BackupRow>,
 }
 
-/// A location at a glance (see [`Store::location_glance`]).
+/// A location at a glance (see [`Store::location_glances`]).
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct LocationGlance {
     pub present: u64,
@@ -556,18 +556,10 @@ impl Store {
         Ok(rows.pop().ok_or(super::sql::SqlError::NoRows)?)
     }
 
-    /// What a location's summary shows: how many backups are present, the newest present
-    /// one, and when the location was last scanned.
-    pub fn location_glance(&self, location_id: i64) -> Result<LocationGlance> {
-        Ok(self
-            .location_glances(&[location_id])?
-            .remove(&location_id)
-            .unwrap_or_default())
-    }
-
-    /// [`Store::location_glance`] of several locations, one statement per 500 of them
-    /// (one per location made a nightly run on a shared store wait on a round trip
-    /// each). Locations the store does not know are absent.
+    /// What the summaries of several locations show: for each, how many backups are
+    /// present, the newest present one, and when it was last scanned. One statement per
+    /// 500 locations (one per location made a nightly run on a shared store wait on a
+    /// round trip each). Locations the store does not know are absent.
     pub fn location_glances(&self, location_ids: &[i64]) -> Result<HashMap<i64, LocationGlance>> {
         self.write_pending()?;
         let columns: Vec<String> = BACKUP_COLUMNS
@@ -657,8 +649,14 @@ mod tests {
             .unwrap();
         let all = store.location_glances(&[a, b, empty, 999]).unwrap();
         assert_eq!(all.len(), 3, "an unknown location is absent");
+        // Each as the store's other reads of one location give it.
         for id in [a, b, empty] {
-            assert_eq!(all[&id], store.location_glance(id).unwrap());
+            assert_eq!(all[&id].present, store.present_count(id).unwrap());
+            assert_eq!(all[&id].latest, store.latest_backup(id).unwrap());
+            assert_eq!(
+                all[&id].last_scan_at,
+                store.location_scan_state(id).unwrap().last_scan_at
+            );
         }
         assert_eq!(all[&a].present, 2);
         assert_eq!(
@@ -798,7 +796,7 @@ mod tests {
         let loc = store
             .upsert_location("db", "/b", "database", from_unix(1))
             .unwrap();
-        let empty = store.location_glance(loc).unwrap();
+        let empty = store.location_glances(&[loc]).unwrap()[&loc].clone();
         assert_eq!(
             (empty.present, empty.latest, empty.last_scan_at),
             (0, None, None)
@@ -816,7 +814,7 @@ mod tests {
         store
             .record_location_scan(loc, true, None, from_unix(40))
             .unwrap();
-        let glance = store.location_glance(loc).unwrap();
+        let glance = store.location_glances(&[loc]).unwrap()[&loc].clone();
         assert_eq!(glance.present, 1);
         assert_eq!(glance.latest, store.latest_backup(loc).unwrap());
         assert_eq!(glance.latest.map(|b| b.path), Some("y".to_string()));

@@ -92,10 +92,12 @@ fn from_row(r: &Row) -> SqlResult<StoredProblem> {
 
 impl Store {
     /// Replace what `op` knows about one location (or the run, `location_id` None) with
-    /// `found`, in one transaction: new problems open, known ones are refreshed (message,
-    /// severity, one more consecutive run), and open ones of `op` there that are no longer
-    /// found are resolved — but only those `rejudged` says this run actually looked at
-    /// (e.g. the backups a sampled verify hashed).
+    /// `found`: new problems open, known ones are refreshed (message, severity, one more
+    /// consecutive run), and open ones of `op` there that are no longer found are
+    /// resolved — but only those `rejudged` says this run actually looked at (e.g. the
+    /// backups a sampled verify hashed). What opens or resolves is written at once, in one
+    /// transaction with the refreshes; when only refreshes are left they are kept and
+    /// written with every other location's (see [`Store::write_pending`]).
     pub fn sync_problems(
         &self,
         op: Operation,

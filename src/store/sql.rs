@@ -482,9 +482,7 @@ impl PgConn {
         let changed = rows_iter.rows_affected().unwrap_or(0);
         Ok((rows, changed))
     }
-}
 
-impl PgConn {
     /// `COPY ... FROM STDIN (FORMAT binary)` of `rows`, each value sent as its column's
     /// type (after the pending `BEGIN`).
     fn copy_rows(
@@ -655,8 +653,9 @@ impl Db {
     /// Insert `rows` (values in the order of `columns`, typed by `types`) into `table`
     /// as the iterator yields them; returns how many. PostgreSQL takes them as one
     /// `COPY` stream (the server stores each row as it arrives, at two thirds of the
-    /// cost of a multi-row `INSERT`, while the iterator is still producing); SQLite, in
-    /// process, one prepared single-row `INSERT` after another.
+    /// cost of a multi-row `INSERT`, while the iterator is still producing), or fewer
+    /// than [`COPY_FROM`] rows in one `INSERT` (a `COPY` costs a second round trip);
+    /// SQLite, in process, one prepared single-row `INSERT` after another.
     pub fn insert_rows(
         &self,
         table: &str,
@@ -666,11 +665,10 @@ impl Db {
     ) -> SqlResult<u64> {
         match self {
             Db::Sqlite(c) => {
-                let marks: Vec<String> = (1..=columns.len()).map(|k| format!("?{k}")).collect();
                 let sql = format!(
                     "INSERT INTO {table} ({}) VALUES ({})",
                     columns.join(", "),
-                    marks.join(", ")
+                    super::report::placeholders(columns.len(), 1)
                 );
                 let mut stmt = c.prepare_cached(&sql)?;
                 let mut n = 0;
@@ -691,10 +689,8 @@ impl Db {
                     }
                     let values: Vec<String> = (0..head.len())
                         .map(|i| {
-                            let marks: Vec<String> = (1..=columns.len())
-                                .map(|k| format!("?{}", i * columns.len() + k))
-                                .collect();
-                            format!("({})", marks.join(", "))
+                            let first = i * columns.len() + 1;
+                            format!("({})", super::report::placeholders(columns.len(), first))
                         })
                         .collect();
                     let args: Vec<&dyn ToValue> = head
