@@ -49,6 +49,15 @@ fn escaped_fields() -> impl for<'w> FormatFields<'w> + 'static {
     .delimited(" ")
 }
 
+/// `level` for this program's own events; the libraries under it (the database client,
+/// TLS, the runtime) say at most what they say at info: their debug and trace lines are
+/// thousands per run and about their own internals.
+fn ours_only_past_info(level: LevelFilter) -> tracing_subscriber::filter::Targets {
+    tracing_subscriber::filter::Targets::new()
+        .with_target(env!("CARGO_CRATE_NAME"), level)
+        .with_default(level.min(LevelFilter::INFO))
+}
+
 /// Install the subscriber. A log file that cannot be opened is reported and skipped: logs
 /// must never stop a backup check. Returns the buffer of recent lines per location.
 pub fn init(stderr: LevelFilter, file: Option<&Path>, file_level: LogLevel) -> RecentLog {
@@ -59,7 +68,7 @@ pub fn init(stderr: LevelFilter, file: Option<&Path>, file_level: LogLevel) -> R
         .with_target(false)
         .without_time()
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-        .with_filter(stderr);
+        .with_filter(ours_only_past_info(stderr));
     let file_layer = file.and_then(|path| match open_log(path) {
         Ok(f) => Some(
             tracing_subscriber::fmt::layer()
@@ -67,7 +76,7 @@ pub fn init(stderr: LevelFilter, file: Option<&Path>, file_level: LogLevel) -> R
                 .fmt_fields(escaped_fields())
                 .with_ansi(false)
                 .with_target(false)
-                .with_filter(level(file_level)),
+                .with_filter(ours_only_past_info(level(file_level))),
         ),
         Err(e) => {
             eprintln!(

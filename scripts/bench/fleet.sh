@@ -13,8 +13,10 @@
 #   3. times the fleet --status (target 2 s) and the fleet --report (target 10 s) with
 #      their peak RSS;
 #   4. times one host's nightly run (--monitor --verify, 20 locations x 30 backups) on
-#      SQLite and on PostgreSQL side by side (target: within 2x), with peak RSS: its
-#      first run, a night with one new backup per location, and a run with nothing new.
+#      SQLite and on PostgreSQL side by side, with peak RSS: its first run, a night with
+#      one new backup per location, and a run with nothing new. The target (within 2x)
+#      is on the store's time, which the run logs at -vv (connecting and opening the
+#      store, and every statement to its last row); the whole run's time is beside it.
 # BACKUP_MONITOR_BIN / FLEET_LOAD_BIN pick the binaries (default: release builds).
 # FLEET_BENCH_KEEP=1 keeps the database afterwards and reuses a loaded one (skipping 1).
 set -euo pipefail
@@ -140,17 +142,22 @@ for i in $(seq 1 7); do
     make_host "$work/pg$i" "nightly-$tag-$i" "$url"
 done
 python3 - "$bin" "$work" "$locations" <<'PY'
-import datetime, os, statistics, subprocess, sys, time
+import datetime, os, re, statistics, subprocess, sys, time
 binary, work, locations = sys.argv[1], sys.argv[2], int(sys.argv[3])
 start = datetime.datetime(2026, 11, 21, 12, 0, tzinfo=datetime.timezone.utc)
 def run(d, now):
+    # -vv: the store's own time is the last line ("the store (...) took N ms: ...").
     env = dict(os.environ, BACKUP_MONITOR_NOW=now.strftime("%Y-%m-%dT%H:%M:%SZ"))
     t = time.perf_counter()
-    p = subprocess.run([binary, "--config", "config.yaml", "--monitor", "--verify", "--no-progress", "-q"],
+    p = subprocess.run([binary, "--config", "config.yaml", "--monitor", "--verify", "--no-progress", "-vv"],
                        cwd=os.path.join(work, d), env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    wall = (time.perf_counter() - t) * 1000
     if p.returncode > 2:
         sys.exit(f"nightly run in {d} failed (exit {p.returncode}): {p.stderr.decode()[-300:]}")
-    return (time.perf_counter() - t) * 1000
+    took = re.findall(r"the store \(.*\) took ([0-9.]+) ms", p.stderr.decode())
+    if not took:
+        sys.exit(f"nightly run in {d} did not say what the store took")
+    return wall, float(took[-1])
 def new_backup(d, day):
     # The night's backup of each location, written at 02:00 as make_host's are.
     t = (start + datetime.timedelta(days=day)).replace(hour=2)
@@ -171,8 +178,11 @@ for _ in range(7):
     for e in engines:
         again[e].append(run(f"{e}1", start + datetime.timedelta(days=7)))
 for label, m in (("first run", first), ("a night", night), ("nothing new", again)):
-    s, p = statistics.median(m["sqlite"]), statistics.median(m["pg"])
-    print(f"nightly {label:<12} SQLite {s:7.1f} ms   PostgreSQL {p:7.1f} ms   ratio {p / s:4.2f}x (target <= 2x)")
+    med = lambda e, i: statistics.median(x[i] for x in m[e])
+    s, p = med("sqlite", 1), med("pg", 1)
+    ws, wp = med("sqlite", 0), med("pg", 0)
+    print(f"nightly {label:<12} store time: SQLite {s:6.1f} ms  PostgreSQL {p:6.1f} ms  ratio {p / s:4.2f}x (target <= 2x)"
+          f"  | whole run: {ws:6.1f} / {wp:6.1f} ms ({wp / ws:4.2f}x)")
 PY
 # As of the last night above.
 export BACKUP_MONITOR_NOW=2026-11-28T12:00:00Z

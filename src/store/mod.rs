@@ -384,6 +384,13 @@ impl Drop for Store {
         if let Err(e) = self.write_pending() {
             tracing::warn!("cannot record the last scan and problems of the locations: {e:#}");
         }
+        let spent = self.db.spent();
+        tracing::debug!(
+            "the store ({}) took {:.1} ms: opening it and {} statements",
+            self.name(),
+            spent.time.as_secs_f64() * 1000.0,
+            spent.statements
+        );
     }
 }
 
@@ -391,14 +398,26 @@ impl Store {
     /// Open (creating if needed) the configured store for reading and writing, as the
     /// configured host.
     pub fn connect(config: &crate::config::Config) -> Result<Store> {
-        match Target::of(config) {
+        let start = std::time::Instant::now();
+        let store = match Target::of(config) {
             Target::Sqlite(path) => Store::open_as(path, &config.host),
             Target::Postgres(pg) => Store::open_postgres(pg, &config.store_path, &config.host),
-        }
+        }?;
+        store.db.opened_in(start.elapsed());
+        Ok(store)
     }
 
     /// Open the configured store for reading (`--status`); None when there is none yet.
     pub fn connect_read_only(config: &crate::config::Config) -> Result<Option<Store>> {
+        let start = std::time::Instant::now();
+        let store = Store::connect_read_only_untimed(config)?;
+        if let Some(store) = &store {
+            store.db.opened_in(start.elapsed());
+        }
+        Ok(store)
+    }
+
+    fn connect_read_only_untimed(config: &crate::config::Config) -> Result<Option<Store>> {
         match Target::of(config) {
             Target::Sqlite(path) => Store::open_read_only_as(path, &config.host),
             Target::Postgres(pg) => {
@@ -497,7 +516,7 @@ impl Store {
 
     fn on_sqlite(conn: Connection, path: &Path, host: &str) -> Store {
         Store {
-            db: Db::Sqlite(conn),
+            db: Db::sqlite_conn(conn),
             path: path.to_path_buf(),
             host: host.to_string(),
             view: View::Host(host.to_string()),
@@ -509,10 +528,7 @@ impl Store {
 
     fn on_postgres(client: postgres::Client, pg: &PgTarget, anchor: &Path, host: &str) -> Store {
         Store {
-            db: Db::Postgres(Box::new(std::cell::RefCell::new(sql::PgConn::new(
-                client,
-                pg.to_string(),
-            )))),
+            db: Db::postgres(sql::PgConn::new(client, pg.to_string())),
             path: anchor.to_path_buf(),
             host: host.to_string(),
             view: View::Host(host.to_string()),
@@ -677,11 +693,11 @@ impl Store {
     }
 
     fn schema_version(&self) -> Result<i64> {
-        match &self.db {
-            Db::Sqlite(conn) => conn
+        match self.db.sqlite() {
+            Some(conn) => conn
                 .query_row("PRAGMA user_version", [], |r| r.get(0))
                 .map_err(|e| self.fault(&e).into()),
-            Db::Postgres(_) => {
+            None => {
                 let exists: bool = self
                     .db
                     .query_row("SELECT to_regclass('bm_schema') IS NOT NULL", params![])?

@@ -339,6 +339,32 @@ fn to_sqlite(sql: &str) -> std::borrow::Cow<'_, str> {
     }
 }
 
+/// A PostgreSQL array literal of `items` (`{"a","b",NULL}`), for a parameter cast to an
+/// array type: each element quoted and escaped, a None as `NULL`.
+pub fn array_literal(items: impl IntoIterator<Item = Option<String>>) -> String {
+    let mut out = String::from("{");
+    for (i, item) in items.into_iter().enumerate() {
+        if i > 0 {
+            out.push(',');
+        }
+        match item {
+            None => out.push_str("NULL"),
+            Some(text) => {
+                out.push('"');
+                for c in text.chars() {
+                    if c == '"' || c == '\\' {
+                        out.push('\\');
+                    }
+                    out.push(c);
+                }
+                out.push('"');
+            }
+        }
+    }
+    out.push('}');
+    out
+}
+
 /// Which engine a store is on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Backend {
@@ -531,10 +557,70 @@ fn untyped() -> postgres::types::Type {
         .clone()
 }
 
-/// The connection of a store.
-pub(crate) enum Db {
+/// The connection of a store, and the time spent on it.
+pub(crate) struct Db {
+    conn: Conn,
+    clock: Clock,
+}
+
+enum Conn {
     Sqlite(rusqlite::Connection),
     Postgres(Box<RefCell<PgConn>>),
+}
+
+/// The time a store's engine took: opening the connection, and each statement from its
+/// call to its last row (less the time the caller took to produce the rows it inserts,
+/// so hashing that feeds a `COPY` is not counted). In process for SQLite, a round trip
+/// and the server's work for PostgreSQL.
+#[derive(Debug, Default)]
+struct Clock {
+    spent: std::cell::Cell<std::time::Duration>,
+    statements: std::cell::Cell<u64>,
+}
+
+/// What a store's engine took so far (see [`Db::spent`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Spent {
+    pub time: std::time::Duration,
+    pub statements: u64,
+}
+
+/// One timed call to the engine: adds its time to the clock when dropped (and says it
+/// at the trace level, with the statement's start).
+struct Timing<'c> {
+    clock: &'c Clock,
+    start: std::time::Instant,
+    what: &'c str,
+    /// Time within the call that was the caller's, not the engine's.
+    excluded: std::time::Duration,
+}
+
+impl Clock {
+    fn start<'c>(&'c self, what: &'c str) -> Timing<'c> {
+        self.statements.set(self.statements.get() + 1);
+        Timing {
+            clock: self,
+            start: std::time::Instant::now(),
+            what,
+            excluded: std::time::Duration::ZERO,
+        }
+    }
+
+    fn add(&self, d: std::time::Duration) {
+        self.spent.set(self.spent.get() + d);
+    }
+}
+
+impl Drop for Timing<'_> {
+    fn drop(&mut self) {
+        let took = self.start.elapsed().saturating_sub(self.excluded);
+        self.clock.add(took);
+        if tracing::enabled!(tracing::Level::TRACE) {
+            let what: String = self.what.split_whitespace().collect::<Vec<_>>().join(" ");
+            let what: String = what.chars().take(80).collect();
+            tracing::trace!("store: {:.2} ms: {what}", took.as_secs_f64() * 1000.0);
+        }
+    }
 }
 
 /// PostgreSQL's arguments: each parameter's value, converted when sent.
@@ -552,29 +638,58 @@ fn sqlite_params<'p>(
 }
 
 impl Db {
+    pub fn sqlite_conn(conn: rusqlite::Connection) -> Db {
+        Db {
+            conn: Conn::Sqlite(conn),
+            clock: Clock::default(),
+        }
+    }
+
+    pub fn postgres(conn: PgConn) -> Db {
+        Db {
+            conn: Conn::Postgres(Box::new(RefCell::new(conn))),
+            clock: Clock::default(),
+        }
+    }
+
+    /// The time the engine took so far, and the statements it ran.
+    pub fn spent(&self) -> Spent {
+        Spent {
+            time: self.clock.spent.get(),
+            statements: self.clock.statements.get(),
+        }
+    }
+
+    /// Count `opening` as the engine's time so far: the whole of opening the store
+    /// (connecting, checking its schema and layout), the statements that took included.
+    pub fn opened_in(&self, opening: std::time::Duration) {
+        self.clock.spent.set(opening);
+    }
+
     pub fn backend(&self) -> Backend {
-        match self {
-            Db::Sqlite(_) => Backend::Sqlite,
-            Db::Postgres(_) => Backend::Postgres,
+        match self.conn {
+            Conn::Sqlite(_) => Backend::Sqlite,
+            Conn::Postgres(_) => Backend::Postgres,
         }
     }
 
     /// The SQLite connection (for what only SQLite has: PRAGMAs, integrity checks).
     pub fn sqlite(&self) -> Option<&rusqlite::Connection> {
-        match self {
-            Db::Sqlite(c) => Some(c),
-            Db::Postgres(_) => None,
+        match &self.conn {
+            Conn::Sqlite(c) => Some(c),
+            Conn::Postgres(_) => None,
         }
     }
 
     /// Run a statement; returns the rows it changed.
     pub fn execute(&self, sql: &str, params: &[&dyn ToValue]) -> SqlResult<usize> {
-        match self {
-            Db::Sqlite(c) => {
+        let _timing = self.clock.start(sql);
+        match &self.conn {
+            Conn::Sqlite(c) => {
                 let mut stmt = c.prepare_cached(&to_sqlite(sql))?;
                 Ok(stmt.execute(sqlite_params(params))?)
             }
-            Db::Postgres(pg) => {
+            Conn::Postgres(pg) => {
                 let mut pg = pg.borrow_mut();
                 match pg.execute(sql, params) {
                     Ok(n) => Ok(n as usize),
@@ -594,8 +709,9 @@ impl Db {
         params: &[&dyn ToValue],
         mut f: impl FnMut(&Row<'_>) -> SqlResult<()>,
     ) -> SqlResult<()> {
-        match self {
-            Db::Sqlite(c) => {
+        let _timing = self.clock.start(sql);
+        match &self.conn {
+            Conn::Sqlite(c) => {
                 let mut stmt = c.prepare_cached(&to_sqlite(sql))?;
                 let mut rows = stmt.query(sqlite_params(params))?;
                 while let Some(r) = rows.next()? {
@@ -603,7 +719,7 @@ impl Db {
                 }
                 Ok(())
             }
-            Db::Postgres(pg) => {
+            Conn::Postgres(pg) => {
                 // The connection is free again before the rows are handed on.
                 let rows = {
                     let mut pg = pg.borrow_mut();
@@ -663,8 +779,30 @@ impl Db {
         types: &[SqlType],
         rows: impl Iterator<Item = Vec<Value>>,
     ) -> SqlResult<u64> {
-        match self {
-            Db::Sqlite(c) => {
+        let mut timing = self.clock.start(table);
+        // The time the caller takes to produce each row is its own, not the engine's.
+        let mut rows = rows;
+        let mut producing = std::time::Duration::ZERO;
+        let rows = std::iter::from_fn(|| {
+            let start = std::time::Instant::now();
+            let row = rows.next();
+            producing += start.elapsed();
+            row
+        });
+        let result = self.insert_rows_timed(table, columns, types, rows);
+        timing.excluded = producing;
+        result
+    }
+
+    fn insert_rows_timed(
+        &self,
+        table: &str,
+        columns: &[&str],
+        types: &[SqlType],
+        rows: impl Iterator<Item = Vec<Value>>,
+    ) -> SqlResult<u64> {
+        match &self.conn {
+            Conn::Sqlite(c) => {
                 let sql = format!(
                     "INSERT INTO {table} ({}) VALUES ({})",
                     columns.join(", "),
@@ -679,7 +817,7 @@ impl Db {
                 }
                 Ok(n)
             }
-            Db::Postgres(pg) => {
+            Conn::Postgres(pg) => {
                 // A few rows go in one INSERT: a COPY costs a second round trip.
                 let mut rows = rows;
                 let head: Vec<Vec<Value>> = rows.by_ref().take(COPY_FROM).collect();
@@ -702,7 +840,11 @@ impl Db {
                         columns.join(", "),
                         values.join(", ")
                     );
-                    return Ok(self.execute(&sql, &args)? as u64);
+                    let mut pg = pg.borrow_mut();
+                    return match pg.execute(&sql, &args) {
+                        Ok(n) => Ok(n),
+                        Err(e) => Err(pg_error(&pg.server, e)),
+                    };
                 }
                 let mut pg = pg.borrow_mut();
                 let sql = format!(
@@ -726,9 +868,10 @@ impl Db {
 
     /// Statements without parameters, separated by `;` (migrations).
     pub fn batch(&self, sql: &str) -> SqlResult<()> {
-        match self {
-            Db::Sqlite(c) => Ok(c.execute_batch(&to_sqlite(sql))?),
-            Db::Postgres(pg) => {
+        let _timing = self.clock.start(sql);
+        match &self.conn {
+            Conn::Sqlite(c) => Ok(c.execute_batch(&to_sqlite(sql))?),
+            Conn::Postgres(pg) => {
                 let mut pg = pg.borrow_mut();
                 match pg.before(sql).and_then(|()| pg.client.batch_execute(sql)) {
                     Ok(()) => Ok(()),
@@ -741,9 +884,12 @@ impl Db {
     /// Begin a transaction; it rolls back unless committed. On PostgreSQL `BEGIN` waits
     /// for the first statement that writes or locks (see [`PgTx`]).
     pub fn transaction(&self) -> SqlResult<Tx<'_>> {
-        match self {
-            Db::Sqlite(c) => c.execute_batch("BEGIN")?,
-            Db::Postgres(pg) => pg.borrow_mut().tx = PgTx::Pending,
+        match &self.conn {
+            Conn::Sqlite(c) => {
+                let _timing = self.clock.start("BEGIN");
+                c.execute_batch("BEGIN")?
+            }
+            Conn::Postgres(pg) => pg.borrow_mut().tx = PgTx::Pending,
         }
         Ok(Tx {
             db: self,
@@ -752,10 +898,15 @@ impl Db {
     }
 
     fn end_transaction(&self, how: &str) -> SqlResult<()> {
-        match self {
-            Db::Sqlite(c) => Ok(c.execute_batch(how)?),
-            Db::Postgres(pg) => {
+        match &self.conn {
+            Conn::Sqlite(c) => {
+                let _timing = self.clock.start(how);
+                Ok(c.execute_batch(how)?)
+            }
+            Conn::Postgres(pg) => {
                 let mut pg = pg.borrow_mut();
+                // Nothing to end (and nothing sent) when the transaction only read.
+                let _timing = (pg.tx == PgTx::Open).then(|| self.clock.start(how));
                 pg.end(how).map_err(|e| pg_error(&pg.server, e))
             }
         }
@@ -1038,6 +1189,36 @@ mod tests {
         let (_guard, store) = crate::store::test_store();
         let err = store.db.batch("SELECT * FROM no_such_table").unwrap_err();
         assert!(matches!(err, SqlError::Postgres(_)), "{err}");
+    }
+
+    #[test]
+    fn array_literals_carry_any_text_and_nulls() {
+        let items = [
+            Some("plain".to_string()),
+            None,
+            Some("it's \"odd\" \\ {1,2}, NULL".to_string()),
+            Some(String::new()),
+            Some("NULL".to_string()),
+        ];
+        assert_eq!(
+            array_literal(items[..2].iter().cloned()),
+            "{\"plain\",NULL}"
+        );
+        assert_eq!(array_literal(std::iter::empty()), "{}");
+        // The server reads back exactly what was sent (BM_TEST_STORE=postgres).
+        let (_guard, store) = crate::store::test_store();
+        if store.db.backend() != Backend::Postgres {
+            return;
+        }
+        let back = store
+            .db
+            .query_map(
+                "SELECT v FROM unnest(CAST(?1 AS TEXT[])) WITH ORDINALITY AS u(v, i) ORDER BY i",
+                params![array_literal(items.iter().cloned())],
+                |r| r.get::<Option<String>>(0),
+            )
+            .unwrap();
+        assert_eq!(back, items);
     }
 
     #[test]

@@ -2,10 +2,7 @@
 //! first sight (trust on first use, never overwritten), and when each backup was last
 //! hashed (the rotation's order).
 
-use super::sql::{ToValue, Value};
-
-/// Backups stamped per `UPDATE` on PostgreSQL (3 parameters each).
-const UPDATE_ROWS: usize = 1000;
+use super::sql::{Backend, ToValue, Value, array_literal};
 use super::{Store, to_unix};
 use anyhow::Result;
 use chrono::{DateTime, Utc};
@@ -68,15 +65,15 @@ impl Store {
         let now_s = to_unix(now);
         // (backup id, first checksum, its algorithm) of the backups hashed this run,
         // stamped once every verification is in.
-        let mut hashed: Vec<(i64, Value, Value)> = Vec::new();
+        let mut hashed: Vec<(i64, Option<String>, Option<&'static str>)> = Vec::new();
         let rows = verifications.into_iter().map(|v| {
             let v = v.borrow();
             if v.hashed {
                 let (algo, hex) = match &v.first_checksum {
-                    Some((algo, hex)) => (Some(*algo), Some(hex.as_str())),
+                    Some((algo, hex)) => (Some(*algo), Some(hex.clone())),
                     None => (None, None),
                 };
-                hashed.push((v.backup_id, hex.to_value(), algo.to_value()));
+                hashed.push((v.backup_id, hex, algo));
             }
             vec![
                 Value::Int(v.backup_id),
@@ -109,79 +106,52 @@ impl Store {
             ],
             rows,
         )?;
-        // SQLite, in-process, is fastest with one prepared single-row statement run
-        // again and again; on PostgreSQL each statement is a round trip.
-        let per_statement = match self.backend() {
-            super::sql::Backend::Sqlite => 1,
-            super::sql::Backend::Postgres => UPDATE_ROWS,
-        };
-        let mut statements = Statements::default();
-        let mut batch: Vec<Value> = Vec::new();
-        let mut ids = std::collections::HashSet::new();
-        for (id, hex, algo) in hashed {
-            // One backup twice in a batch: its first checksum must be in place before
-            // the second is weighed.
-            if !ids.insert(id) {
-                self.update_hashed(&mut statements, &batch, now_s)?;
-                batch.clear();
-                ids.clear();
-                ids.insert(id);
+        self.memo.backups.borrow_mut().clear();
+        match self.backend() {
+            // In process, one prepared single-row statement after another is fastest.
+            Backend::Sqlite => {
+                for (id, hex, algo) in &hashed {
+                    self.db.execute(
+                        "UPDATE backups SET last_verified_at = ?1,
+                           checksum = COALESCE(checksum, CAST(?3 AS TEXT)),
+                           checksum_algo = CASE WHEN checksum IS NULL AND ?3 IS NOT NULL THEN CAST(?4 AS TEXT) ELSE checksum_algo END,
+                           checksum_at = CASE WHEN checksum IS NULL AND ?3 IS NOT NULL THEN ?1 ELSE checksum_at END
+                         WHERE id = CAST(?2 AS BIGINT)",
+                        &[&now_s, id, hex, algo],
+                    )?;
+                }
             }
-            batch.extend([Value::Int(id), hex, algo]);
-            if batch.len() >= per_statement * 3 {
-                self.update_hashed(&mut statements, &batch, now_s)?;
-                batch.clear();
-                ids.clear();
+            // One statement with the values as three arrays: a list of thousands of
+            // parameters costs the server more to parse and plan than to update.
+            Backend::Postgres => {
+                let mut rest = hashed.as_slice();
+                while !rest.is_empty() {
+                    // A backup twice: its first checksum must be in place before the
+                    // second is weighed (every expression sees the row as it was).
+                    let mut seen = std::collections::HashSet::new();
+                    let n = rest
+                        .iter()
+                        .position(|(id, _, _)| !seen.insert(*id))
+                        .unwrap_or(rest.len());
+                    let (group, tail) = rest.split_at(n);
+                    rest = tail;
+                    let ids = array_literal(group.iter().map(|(id, _, _)| Some(id.to_string())));
+                    let hexes = array_literal(group.iter().map(|(_, hex, _)| hex.clone()));
+                    let algos = array_literal(group.iter().map(|(_, _, a)| a.map(str::to_string)));
+                    self.db.execute(
+                        "UPDATE backups SET last_verified_at = ?1,
+                           checksum = COALESCE(checksum, v.hex),
+                           checksum_algo = CASE WHEN checksum IS NULL AND v.hex IS NOT NULL THEN v.hex_algo ELSE checksum_algo END,
+                           checksum_at = CASE WHEN checksum IS NULL AND v.hex IS NOT NULL THEN ?1 ELSE checksum_at END
+                         FROM unnest(CAST(?2 AS BIGINT[]), CAST(?3 AS TEXT[]), CAST(?4 AS TEXT[])) AS v(backup_id, hex, hex_algo)
+                         WHERE backups.id = v.backup_id",
+                        &[&now_s, &ids, &hexes, &algos],
+                    )?;
+                }
             }
-        }
-        if !batch.is_empty() {
-            self.update_hashed(&mut statements, &batch, now_s)?;
         }
         tx.commit()?;
         Ok(count as usize)
-    }
-
-    /// Mark backups hashed at `now_s`, three values each (id, checksum, algorithm), in
-    /// one statement; a first checksum is recorded only where none is (trust on first
-    /// use: every expression sees the row as it was before the update).
-    fn update_hashed(&self, sql: &mut Statements, values: &[Value], now_s: i64) -> Result<()> {
-        self.memo.backups.borrow_mut().clear();
-        let now = Value::Int(now_s);
-        let mut refs: Vec<&dyn ToValue> = vec![&now];
-        refs.extend(values.iter().map(|v| v as &dyn ToValue));
-        self.db.execute(sql.hashed(values.len() / 3), &refs)?;
-        Ok(())
-    }
-}
-
-/// The text of the stamping statement of [`Store::record_verifications`] for a number
-/// of rows, written once per number (every full batch has the same).
-#[derive(Default)]
-struct Statements {
-    hashed: std::collections::HashMap<usize, String>,
-}
-
-impl Statements {
-    fn hashed(&mut self, rows: usize) -> &str {
-        self.hashed.entry(rows).or_insert_with(|| {
-            if rows == 1 {
-                // One row: by its key, not joined with a list (far cheaper on SQLite).
-                return "UPDATE backups SET last_verified_at = ?1,
-               checksum = COALESCE(checksum, CAST(?3 AS TEXT)),
-               checksum_algo = CASE WHEN checksum IS NULL AND ?3 IS NOT NULL THEN CAST(?4 AS TEXT) ELSE checksum_algo END,
-               checksum_at = CASE WHEN checksum IS NULL AND ?3 IS NOT NULL THEN ?1 ELSE checksum_at END
-             WHERE id = CAST(?2 AS BIGINT)"
-                    .to_string();
-            }
-            format!(
-                "UPDATE backups SET last_verified_at = ?1,
-               checksum = COALESCE(checksum, v.column2),
-               checksum_algo = CASE WHEN checksum IS NULL AND v.column2 IS NOT NULL THEN v.column3 ELSE checksum_algo END,
-               checksum_at = CASE WHEN checksum IS NULL AND v.column2 IS NOT NULL THEN ?1 ELSE checksum_at END
-             FROM (VALUES {}) AS v WHERE backups.id = v.column1",
-                super::report::typed_rows(rows, &["BIGINT", "TEXT", "TEXT"], 2)
-            )
-        })
     }
 }
 

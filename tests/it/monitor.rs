@@ -763,3 +763,48 @@ fn text_output_is_a_table_per_location() {
     );
     assert!(run.stdout.contains("CRITICAL #1 db missing_backup"));
 }
+
+#[test]
+fn verbose_runs_say_what_the_store_took_and_each_statement() {
+    let w = workspace();
+    w.write_config(&location(
+        "db",
+        "      type: database\n      schedule: daily\n",
+    ));
+    daily_dumps(&w, "db", &[0, 1, 2], 64);
+    let run = w.run(&["--monitor", "--verify", "-vv"]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    // The last word on the store: its name, its time, how many statements.
+    let line = run
+        .stderr
+        .lines()
+        .find(|l| l.contains("the store (") && l.contains(" took "))
+        .unwrap_or_else(|| panic!("no line on the store's time:\n{}", run.stderr));
+    let statements: u64 = line
+        .rsplit("opening it and ")
+        .next()
+        .and_then(|s| s.split_whitespace().next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("no count of statements in {line:?}"));
+    assert!(statements >= 5, "{line}");
+    assert!(line.contains(" ms: "), "{line}");
+    // -vvv lists each statement with its time; the libraries' own trace (the database
+    // client's reads and writes, thousands a run) stays out.
+    let run = w.run(&["--monitor", "--verify", "-vvv"]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let each: Vec<&str> = run
+        .stderr
+        .lines()
+        .filter(|l| l.contains("store: ") && l.contains(" ms: "))
+        .collect();
+    assert!(
+        each.iter().any(|l| l.contains("SELECT")) && each.iter().any(|l| l.contains("INSERT")),
+        "{}",
+        run.stderr
+    );
+    assert!(
+        !run.stderr.contains("poll_write") && !run.stderr.contains("poll_read"),
+        "library trace lines:\n{}",
+        &run.stderr[..run.stderr.len().min(2000)]
+    );
+}
