@@ -103,6 +103,7 @@ fn load_host(
                     run,
                     [Verification {
                         backup_id: b.id,
+                        location_id: b.location_id,
                         method: "first-sight".into(),
                         algo: Some("sha256"),
                         result: VerifyResult::Recorded,

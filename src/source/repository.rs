@@ -355,6 +355,7 @@ pub fn verify(ctx: &RunContext, sel: &SelectedLocation, repo: &ToolRepository) -
         ctx.run_id,
         [Verification {
             backup_id: newest.id,
+            location_id: newest.location_id,
             method: format!("{name}-check"),
             algo: None,
             result,

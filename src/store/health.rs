@@ -60,9 +60,11 @@ impl Store {
     }
 
     /// The verification and restore counts of several locations since `since`, in two
-    /// statements for all of them (one each per location made a nightly run on a shared
-    /// PostgreSQL store wait on forty round trips and as many scans). Locations with
-    /// nothing judged are absent.
+    /// statements for all of them. Verifications are read from each run's tally per
+    /// location (a few rows per location and night, where counting the verifications
+    /// themselves read one row per backup and night, and on a shared store scanned every
+    /// host's); restore tests, a few a night, by their location.
+    /// Locations with nothing judged are absent.
     pub fn judged_counts(
         &self,
         location_ids: &[i64],
@@ -76,24 +78,26 @@ impl Store {
         let mut args: Vec<&dyn ToValue> = vec![&since];
         args.extend(location_ids.iter().map(|id| id as &dyn ToValue));
         let list = super::report::placeholders(location_ids.len(), 2);
-        for (table, restore) in [("verifications", false), ("restore_tests", true)] {
-            let sql = format!(
-                "SELECT b.location_id, COUNT(*) FILTER (WHERE t.result = 'passed'), COUNT(*)
-                 FROM {table} t JOIN backups b ON b.id = t.backup_id
-                 WHERE t.at >= ?1 AND t.result IN ('passed', 'failed') AND b.location_id IN ({list})
-                 GROUP BY b.location_id"
-            );
-            self.db.query_each(&sql, &args, |r| {
-                let counts = (r.get::<u64>(1)?, r.get::<u64>(2)?);
-                let entry = out.entry(r.get(0)?).or_default();
-                if restore {
-                    entry.restore_tests = counts;
-                } else {
-                    entry.verifications = counts;
-                }
-                Ok(())
-            })?;
-        }
+        let tallied = format!(
+            "SELECT location_id, CAST(SUM(passed) AS BIGINT), CAST(SUM(judged) AS BIGINT)
+             FROM verification_tallies
+             WHERE location_id IN ({list}) AND at >= ?1
+             GROUP BY location_id"
+        );
+        self.db.query_each(&tallied, &args, |r| {
+            out.entry(r.get(0)?).or_default().verifications = (r.get(1)?, r.get(2)?);
+            Ok(())
+        })?;
+        let restores = format!(
+            "SELECT location_id, COUNT(*) FILTER (WHERE result = 'passed'), COUNT(*)
+             FROM restore_tests
+             WHERE location_id IN ({list}) AND at >= ?1 AND result IN ('passed', 'failed')
+             GROUP BY location_id"
+        );
+        self.db.query_each(&restores, &args, |r| {
+            out.entry(r.get(0)?).or_default().restore_tests = (r.get(1)?, r.get(2)?);
+            Ok(())
+        })?;
         Ok(out)
     }
 
@@ -173,5 +177,180 @@ impl Store {
             params![location_id, from_day],
             daily_from_row,
         )?)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::from_unix;
+    use crate::store::restore::{NewRestoreTest, Verdict};
+    use crate::store::verify::{Verification, VerifyResult};
+
+    /// The counts as they were read before tallies: the verifications (or restore tests)
+    /// themselves, by their backup's location.
+    fn counted(store: &Store, table: &str, location: i64, since: i64) -> (u64, u64) {
+        let r = store
+            .db
+            .query_row(
+                &format!(
+                    "SELECT COUNT(*) FILTER (WHERE t.result = 'passed'), COUNT(*)
+                     FROM {table} t JOIN backups b ON b.id = t.backup_id
+                     WHERE t.at >= ?1 AND t.result IN ('passed', 'failed') AND b.location_id = ?2"
+                ),
+                params![since, location],
+            )
+            .unwrap();
+        (r.get(0).unwrap(), r.get(1).unwrap())
+    }
+
+    fn backups_of(store: &Store, loc: i64, n: i64) -> Vec<i64> {
+        let files: Vec<crate::scan::FoundFile> = (0..n)
+            .map(|i| crate::scan::FoundFile {
+                path: format!("b{i}.sql"),
+                size: 3,
+                mtime_ns: i,
+                ts: from_unix(5 + i),
+                ts_source: crate::timestamp::TimestampSource::Mtime,
+                settled: true,
+            })
+            .collect();
+        store.sync_scan(loc, &files, from_unix(10)).unwrap();
+        store
+            .present_backups(loc)
+            .unwrap()
+            .iter()
+            .map(|b| b.id)
+            .collect()
+    }
+
+    #[test]
+    fn tallied_counts_equal_the_verifications_counted() {
+        // On PostgreSQL too with BM_TEST_STORE=postgres.
+        let (_guard, store, a) = crate::store::store_with_location("a", "generic");
+        let b = store
+            .upsert_location("b", "/b", "generic", from_unix(0))
+            .unwrap();
+        let backups = [(a, backups_of(&store, a, 4)), (b, backups_of(&store, b, 3))];
+        let results = [
+            VerifyResult::Passed,
+            VerifyResult::Failed,
+            VerifyResult::Recorded,
+            VerifyResult::Error,
+        ];
+        for (run, at) in [(1, 100), (2, 200), (3, 300)] {
+            let rows: Vec<Verification> = backups
+                .iter()
+                .flat_map(|(loc, ids)| ids.iter().map(move |id| (*loc, *id)))
+                .enumerate()
+                .map(|(i, (loc, id))| Verification {
+                    backup_id: id,
+                    location_id: loc,
+                    method: "checksum".into(),
+                    algo: Some("sha256"),
+                    result: results[(i + run as usize) % results.len()],
+                    bytes: 3,
+                    duration_ms: 1,
+                    detail: None,
+                    first_checksum: None,
+                    hashed: true,
+                })
+                .collect();
+            store
+                .record_verifications(run, &rows, from_unix(at))
+                .unwrap();
+        }
+        // Restore tests, found by the location each names.
+        let verdicts = [Verdict::Passed, Verdict::Failed, Verdict::Skipped];
+        for (i, (loc, id)) in backups
+            .iter()
+            .flat_map(|(loc, ids)| ids.iter().map(move |id| (*loc, *id)))
+            .enumerate()
+        {
+            store
+                .record_restore_test(&NewRestoreTest {
+                    backup_id: id,
+                    run_id: 1,
+                    at: from_unix(100 * (1 + i as i64 % 3)),
+                    format: "sql",
+                    result: verdicts[(i + loc as usize) % verdicts.len()],
+                    files: 1,
+                    bytes: 1,
+                    database: None,
+                    duration_ms: 1,
+                    detail: None,
+                    size: 3,
+                    mtime_ns: 0,
+                    settings: "s",
+                    carried_from: None,
+                })
+                .unwrap();
+        }
+        for since in [0, 150, 200, 250, 350] {
+            let counts = store.judged_counts(&[a, b], from_unix(since)).unwrap();
+            for loc in [a, b] {
+                let got = counts.get(&loc).copied().unwrap_or_default();
+                let why = format!("location {loc} since {since}");
+                assert_eq!(
+                    got.verifications,
+                    counted(&store, "verifications", loc, since),
+                    "{why}"
+                );
+                assert_eq!(
+                    got.restore_tests,
+                    counted(&store, "restore_tests", loc, since),
+                    "{why}"
+                );
+            }
+        }
+        assert!(
+            store.judged_counts(&[a], from_unix(0)).unwrap()[&a]
+                .verifications
+                .1
+                > 0
+        );
+    }
+
+    #[test]
+    fn a_store_from_before_tallies_has_its_verifications_tallied() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("old.db");
+        let conn = rusqlite::Connection::open(&path).unwrap();
+        for sql in &crate::store::schema::MIGRATIONS[..7] {
+            conn.execute_batch(sql).unwrap();
+        }
+        conn.execute_batch(
+            "INSERT INTO locations (id, host, name, path, kind, created_at) VALUES (7, 'web1', 'db', '/db', 'database', 1);
+             INSERT INTO backups (id, location_id, path, size, mtime_ns, ts, ts_source, seen_size, seen_mtime_ns, first_seen, last_seen)
+               VALUES (1, 7, 'x.sql', 1, 1, 1, 'mtime', 1, 1, 1, 1), (2, 7, 'y.sql', 1, 1, 2, 'mtime', 1, 1, 1, 1);
+             INSERT INTO verifications (backup_id, run_id, at, method, result) VALUES
+               (1, 1, 100, 'checksum', 'passed'), (2, 1, 100, 'checksum', 'failed'),
+               (1, 2, 200, 'checksum', 'passed'), (2, 2, 200, 'checksum', 'error'),
+               (1, NULL, 300, 'checksum', 'recorded'), (2, NULL, 300, 'checksum', 'passed');
+             INSERT INTO restore_tests (backup_id, at, format, result, size, mtime_ns) VALUES
+               (1, 100, 'sql', 'passed', 1, 1), (2, 200, 'sql', 'failed', 1, 1), (2, 300, 'sql', 'skipped', 1, 1);
+             PRAGMA user_version = 7;",
+        )
+        .unwrap();
+        drop(conn);
+        let store = Store::open_as(&path, "web1").unwrap();
+        for since in [0, 150, 250, 400] {
+            let tallied = store
+                .judged_counts(&[7], from_unix(since))
+                .unwrap()
+                .get(&7)
+                .copied()
+                .unwrap_or_default()
+                .verifications;
+            assert_eq!(
+                tallied,
+                counted(&store, "verifications", 7, since),
+                "since {since}"
+            );
+        }
+        assert_eq!(store.verification_counts(7, from_unix(0)).unwrap(), (3, 4));
+        // Restore tests from before name their backup's location.
+        assert_eq!(store.restore_counts(7, from_unix(0)).unwrap(), (1, 2));
+        assert_eq!(store.restore_counts(7, from_unix(150)).unwrap(), (0, 1));
     }
 }

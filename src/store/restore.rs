@@ -87,8 +87,9 @@ fn database(tables: Option<i64>, rows: Option<i64>) -> Option<(u64, u64)> {
 impl Store {
     pub fn record_restore_test(&self, t: &NewRestoreTest) -> Result<i64> {
         Ok(self.db.query_row(
-            "INSERT INTO restore_tests (backup_id, run_id, at, format, result, files, bytes, duration_ms, detail, size, mtime_ns, settings, carried_from, tables, rows_restored)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15) RETURNING id",
+            "INSERT INTO restore_tests (backup_id, run_id, at, format, result, files, bytes, duration_ms, detail, size, mtime_ns, settings, carried_from, tables, rows_restored, location_id)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15,
+                     (SELECT location_id FROM backups WHERE id = ?1)) RETURNING id",
             params![
                 t.backup_id,
                 t.run_id,

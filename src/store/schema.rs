@@ -261,6 +261,28 @@ CREATE TABLE alert_claims (
     PRIMARY KEY (alert_id, channel)
 );
 "#,
+    // 8: each run's verdicts per location, counted when they are written, so that the
+    // health score reads a few rows per location and night instead of every
+    // verification in its window; counted from the verifications already stored. A
+    // restore test names its location too, so that a location's tests are found by it.
+    r#"
+CREATE TABLE verification_tallies (
+    location_id  INTEGER NOT NULL REFERENCES locations(id),
+    run_id       INTEGER,
+    at           INTEGER NOT NULL,
+    passed       INTEGER NOT NULL,
+    judged       INTEGER NOT NULL
+);
+CREATE INDEX verification_tallies_by_location ON verification_tallies(location_id, at);
+INSERT INTO verification_tallies (location_id, run_id, at, passed, judged)
+    SELECT b.location_id, v.run_id, v.at, COUNT(*) FILTER (WHERE v.result = 'passed'), COUNT(*)
+    FROM verifications v JOIN backups b ON b.id = v.backup_id
+    WHERE v.result IN ('passed', 'failed')
+    GROUP BY b.location_id, v.run_id, v.at;
+ALTER TABLE restore_tests ADD COLUMN location_id INTEGER REFERENCES locations(id);
+UPDATE restore_tests SET location_id = (SELECT b.location_id FROM backups b WHERE b.id = restore_tests.backup_id);
+CREATE INDEX restore_tests_by_location ON restore_tests(location_id, at);
+"#,
 ];
 
 /// The migration that made locations, problems and alerts belong to a host.
@@ -493,5 +515,33 @@ CREATE TABLE alert_claims (
     r#"
 ALTER TABLE backups SET (fillfactor = 70);
 ALTER TABLE locations SET (fillfactor = 70);
+"#,
+    // 5: each run's verdicts per location, and the location of each restore test
+    // (SQLite's migration 8).
+    r#"
+CREATE TABLE verification_tallies (
+    location_id  BIGINT NOT NULL REFERENCES locations(id),
+    run_id       BIGINT,
+    at           BIGINT NOT NULL,
+    passed       BIGINT NOT NULL,
+    judged       BIGINT NOT NULL
+);
+CREATE INDEX verification_tallies_by_location ON verification_tallies(location_id, at);
+INSERT INTO verification_tallies (location_id, run_id, at, passed, judged)
+    SELECT b.location_id, v.run_id, v.at, COUNT(*) FILTER (WHERE v.result = 'passed'), COUNT(*)
+    FROM verifications v JOIN backups b ON b.id = v.backup_id
+    WHERE v.result IN ('passed', 'failed')
+    GROUP BY b.location_id, v.run_id, v.at;
+ALTER TABLE restore_tests ADD COLUMN location_id BIGINT REFERENCES locations(id);
+UPDATE restore_tests SET location_id = b.location_id FROM backups b WHERE b.id = restore_tests.backup_id;
+CREATE INDEX restore_tests_by_location ON restore_tests(location_id, at);
+"#,
+    // 6: a verification's backup is no longer checked against `backups` by the server:
+    // the check cost as much as storing the row (a query and a row lock for each of the
+    // ~1,000 rows a host writes a night). Backups are never deleted (only marked
+    // deleted), and verifications are written only for backups the run read from the
+    // store; SQLite, in process, still checks every row.
+    r#"
+ALTER TABLE verifications DROP CONSTRAINT IF EXISTS verifications_backup_id_fkey;
 "#,
 ];

@@ -34,6 +34,8 @@ impl VerifyResult {
 #[derive(Debug, Clone, PartialEq)]
 pub struct Verification {
     pub backup_id: i64,
+    /// The location of the backup (its verdicts are tallied per location).
+    pub location_id: i64,
     /// The evidence compared: `checksum`, `sidecar`, `checksum+sidecar`, `metadata`, or
     /// `first-sight`.
     pub method: String,
@@ -66,6 +68,8 @@ impl Store {
         // (backup id, first checksum, its algorithm) of the backups hashed this run,
         // stamped once every verification is in.
         let mut hashed: Vec<(i64, Option<String>, Option<&'static str>)> = Vec::new();
+        // Passed and judged (passed or failed) per location, tallied once all are in.
+        let mut tallies: std::collections::BTreeMap<i64, (i64, i64)> = Default::default();
         let rows = verifications.into_iter().map(|v| {
             let v = v.borrow();
             if v.hashed {
@@ -74,6 +78,11 @@ impl Store {
                     None => (None, None),
                 };
                 hashed.push((v.backup_id, hex, algo));
+            }
+            if matches!(v.result, VerifyResult::Passed | VerifyResult::Failed) {
+                let t = tallies.entry(v.location_id).or_default();
+                t.0 += i64::from(v.result == VerifyResult::Passed);
+                t.1 += 1;
             }
             vec![
                 Value::Int(v.backup_id),
@@ -105,6 +114,20 @@ impl Store {
                 BigInt, BigInt, BigInt, Text, Text, Text, BigInt, BigInt, Text,
             ],
             rows,
+        )?;
+        self.db.insert_rows(
+            "verification_tallies",
+            &["location_id", "run_id", "at", "passed", "judged"],
+            &[BigInt; 5],
+            tallies.into_iter().map(|(location, (passed, judged))| {
+                vec![
+                    Value::Int(location),
+                    Value::Int(run_id),
+                    Value::Int(now_s),
+                    Value::Int(passed),
+                    Value::Int(judged),
+                ]
+            }),
         )?;
         self.memo.backups.borrow_mut().clear();
         match self.backend() {
@@ -161,9 +184,10 @@ mod tests {
     use crate::store::from_unix;
     use crate::store::sql::params;
 
-    fn verification(id: i64, checksum: &str) -> Verification {
+    fn verification(id: i64, loc: i64, checksum: &str) -> Verification {
         Verification {
             backup_id: id,
+            location_id: loc,
             method: "first-sight".into(),
             algo: Some("sha256"),
             result: VerifyResult::Recorded,
@@ -177,19 +201,22 @@ mod tests {
 
     #[test]
     fn first_checksum_is_never_overwritten() {
-        let (_dir, store, _loc, id) = crate::store::store_with_one_backup("x", 3, 1);
+        let (_dir, store, loc, id) = crate::store::store_with_one_backup("x", 3, 1);
         store
-            .record_verifications(1, &[verification(id, "aaaa")], from_unix(20))
+            .record_verifications(1, &[verification(id, loc, "aaaa")], from_unix(20))
             .unwrap();
         store
-            .record_verifications(2, &[verification(id, "bbbb")], from_unix(30))
+            .record_verifications(2, &[verification(id, loc, "bbbb")], from_unix(30))
             .unwrap();
         // Twice in one run: still the first.
-        let (_db2, other, _loc2, id2) = crate::store::store_with_one_backup("y", 3, 1);
+        let (_db2, other, loc2, id2) = crate::store::store_with_one_backup("y", 3, 1);
         other
             .record_verifications(
                 1,
-                &[verification(id2, "cccc"), verification(id2, "dddd")],
+                &[
+                    verification(id2, loc2, "cccc"),
+                    verification(id2, loc2, "dddd"),
+                ],
                 from_unix(20),
             )
             .unwrap();
@@ -210,7 +237,7 @@ mod tests {
     #[test]
     fn many_verifications_are_stored_whole_with_any_text() {
         // More than a few rows: PostgreSQL copies them (fewer go in one INSERT).
-        let (_dir, store, _loc, id) = crate::store::store_with_one_backup("x", 3, 1);
+        let (_dir, store, loc, id) = crate::store::store_with_one_backup("x", 3, 1);
         let odd = "it's \"odd\"\n\t\\ \u{e9} {1,2} NULL";
         let rows: Vec<Verification> = (0..40)
             .map(|i| Verification {
@@ -218,7 +245,7 @@ mod tests {
                 result: VerifyResult::Passed,
                 detail: (i % 2 == 0).then(|| odd.to_string()),
                 first_checksum: None,
-                ..verification(id, "")
+                ..verification(id, loc, "")
             })
             .collect();
         assert_eq!(

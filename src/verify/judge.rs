@@ -283,6 +283,7 @@ impl Judge<'_> {
     ) -> Verification {
         Verification {
             backup_id: b.id,
+            location_id: b.location_id,
             method: method.to_string(),
             algo: Some(
                 b.checksum_algo

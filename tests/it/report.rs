@@ -660,8 +660,8 @@ fn calendar_gives_every_location_its_own_line() {
     assert!(schedules.contains(&"hourly") && schedules.contains(&"weekly"));
 }
 
-/// Record verifications and restore tests for `n` of the newest backups: backup ids
-/// divisible by `every` fail.
+/// Record verifications (with their tallies per location, as a run writes them) and
+/// restore tests for `n` of the newest backups: backup ids divisible by `every` fail.
 fn record_checks(ws: &Workspace, n: u32, every: u32) {
     ws.store_execute(&format!(
         "INSERT INTO verifications (backup_id, at, method, algo, result, bytes, detail)
@@ -669,9 +669,12 @@ fn record_checks(ws: &Workspace, n: u32, every: u32) {
                   CASE WHEN id % {every} = 0 THEN 'failed' ELSE 'passed' END, 4,
                   CASE WHEN id % {every} = 0 THEN 'sha256 differs from the recorded checksum' END
            FROM backups WHERE ts <= {now} ORDER BY ts DESC LIMIT {n};
-         INSERT INTO restore_tests (backup_id, at, format, result, files, bytes, detail, size, mtime_ns)
+         INSERT INTO verification_tallies (location_id, at, passed, judged)
+           SELECT b.location_id, v.at, COUNT(*) FILTER (WHERE v.result = 'passed'), COUNT(*)
+           FROM verifications v JOIN backups b ON b.id = v.backup_id GROUP BY b.location_id, v.at;
+         INSERT INTO restore_tests (backup_id, at, format, result, files, bytes, detail, size, mtime_ns, location_id)
            SELECT id, ts + 900, 'sql', CASE WHEN id % {every} = 0 THEN 'failed' ELSE 'passed' END,
-                  1, 4, CASE WHEN id % {every} = 0 THEN 'psql stopped at line 3' END, 4, mtime_ns
+                  1, 4, CASE WHEN id % {every} = 0 THEN 'psql stopped at line 3' END, 4, mtime_ns, location_id
            FROM backups WHERE ts <= {now} ORDER BY ts DESC LIMIT {n};",
         now = ts("2026-11-20T11:00:00Z").timestamp()
     ));
