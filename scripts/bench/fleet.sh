@@ -146,7 +146,7 @@ import datetime, os, re, statistics, subprocess, sys, time
 binary, work, locations = sys.argv[1], sys.argv[2], int(sys.argv[3])
 start = datetime.datetime(2026, 11, 21, 12, 0, tzinfo=datetime.timezone.utc)
 def run(d, now):
-    # -vv: the store's own time is the last line ("the store (...) took N ms: ...").
+    # -vv: the store's own time ("the store (...) took N ms over M statements, ...").
     env = dict(os.environ, BACKUP_MONITOR_NOW=now.strftime("%Y-%m-%dT%H:%M:%SZ"))
     t = time.perf_counter()
     p = subprocess.run([binary, "--config", "config.yaml", "--monitor", "--verify", "--no-progress", "-vv"],
@@ -154,7 +154,7 @@ def run(d, now):
     wall = (time.perf_counter() - t) * 1000
     if p.returncode > 2:
         sys.exit(f"nightly run in {d} failed (exit {p.returncode}): {p.stderr.decode()[-300:]}")
-    took = re.findall(r"the store \(.*\) took ([0-9.]+) ms", p.stderr.decode())
+    took = re.findall(r"the store \(.*\) took ([0-9.]+) ms over", p.stderr.decode())
     if not took:
         sys.exit(f"nightly run in {d} did not say what the store took")
     return wall, float(took[-1])

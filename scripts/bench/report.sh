@@ -72,9 +72,13 @@ SELECT id, ts + 86400 + 3700, 'checksum', 'sha256',
        CASE WHEN abs(random()) % 200 = 0 THEN 'failed' ELSE 'passed' END, size, 120, NULL FROM backups;
 INSERT INTO verifications (backup_id, at, method, algo, result, bytes, duration_ms)
 SELECT id, ts + 7 * 86400 + 3700, 'sidecar', 'sha256', 'passed', size, 120 FROM backups;
-INSERT INTO restore_tests (backup_id, at, format, result, files, bytes, duration_ms, detail, size, mtime_ns)
+INSERT INTO verification_tallies (location_id, at, passed, judged)
+SELECT b.location_id, v.at, COUNT(*) FILTER (WHERE v.result = 'passed'), COUNT(*)
+FROM verifications v JOIN backups b ON b.id = v.backup_id
+WHERE v.result IN ('passed', 'failed') GROUP BY b.location_id, v.at;
+INSERT INTO restore_tests (backup_id, at, format, result, files, bytes, duration_ms, detail, size, mtime_ns, location_id)
 SELECT id, ts + 5400, 'sql.gz', CASE WHEN abs(random()) % 100 = 0 THEN 'failed' ELSE 'passed' END,
-       1, size * 4, 900, NULL, size, mtime_ns FROM backups;
+       1, size * 4, 900, NULL, size, mtime_ns, location_id FROM backups;
 WITH RECURSIVE d(n) AS (SELECT 0 UNION ALL SELECT n + 1 FROM d WHERE n < 364)
 INSERT OR REPLACE INTO health_daily (location_id, day, score, backup_rate, verify_rate, restore_rate, computed_at)
 SELECT l.id, date($start + d.n * 86400, 'unixepoch'), 0.9 + (abs(random()) % 100) / 1000.0, 1.0, 0.99, 1.0,

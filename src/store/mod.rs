@@ -386,7 +386,7 @@ impl Drop for Store {
         }
         let spent = self.db.spent();
         tracing::debug!(
-            "the store ({}) took {:.1} ms: opening it and {} statements",
+            "the store ({}) took {:.1} ms over {} statements, opening it included",
             self.name(),
             spent.time.as_secs_f64() * 1000.0,
             spent.statements

@@ -569,9 +569,9 @@ enum Conn {
 }
 
 /// The time a store's engine took: opening the connection, and each statement from its
-/// call to its last row (less the time the caller took to produce the rows it inserts,
-/// so hashing that feeds a `COPY` is not counted). In process for SQLite, a round trip
-/// and the server's work for PostgreSQL.
+/// call to its last row read into the caller's values (less the time the caller took to
+/// produce the rows it inserts, so hashing that feeds a `COPY` is not counted). In
+/// process for SQLite, a round trip and the server's work for PostgreSQL.
 #[derive(Debug, Default)]
 struct Clock {
     spent: std::cell::Cell<std::time::Duration>,
@@ -593,16 +593,18 @@ struct Timing<'c> {
     what: &'c str,
     /// Time within the call that was the caller's, not the engine's.
     excluded: std::time::Duration,
+    /// Something was sent (an insert of no rows sends nothing and is no statement).
+    sent: bool,
 }
 
 impl Clock {
     fn start<'c>(&'c self, what: &'c str) -> Timing<'c> {
-        self.statements.set(self.statements.get() + 1);
         Timing {
             clock: self,
             start: std::time::Instant::now(),
             what,
             excluded: std::time::Duration::ZERO,
+            sent: true,
         }
     }
 
@@ -615,6 +617,10 @@ impl Drop for Timing<'_> {
     fn drop(&mut self) {
         let took = self.start.elapsed().saturating_sub(self.excluded);
         self.clock.add(took);
+        if !self.sent {
+            return;
+        }
+        self.clock.statements.set(self.clock.statements.get() + 1);
         if tracing::enabled!(tracing::Level::TRACE) {
             let what: String = self.what.split_whitespace().collect::<Vec<_>>().join(" ");
             let what: String = what.chars().take(80).collect();
@@ -783,14 +789,17 @@ impl Db {
         // The time the caller takes to produce each row is its own, not the engine's.
         let mut rows = rows;
         let mut producing = std::time::Duration::ZERO;
+        let mut any = false;
         let rows = std::iter::from_fn(|| {
             let start = std::time::Instant::now();
             let row = rows.next();
             producing += start.elapsed();
+            any |= row.is_some();
             row
         });
         let result = self.insert_rows_timed(table, columns, types, rows);
         timing.excluded = producing;
+        timing.sent = any;
         result
     }
 

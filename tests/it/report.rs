@@ -669,9 +669,11 @@ fn record_checks(ws: &Workspace, n: u32, every: u32) {
                   CASE WHEN id % {every} = 0 THEN 'failed' ELSE 'passed' END, 4,
                   CASE WHEN id % {every} = 0 THEN 'sha256 differs from the recorded checksum' END
            FROM backups WHERE ts <= {now} ORDER BY ts DESC LIMIT {n};
+         DELETE FROM verification_tallies;
          INSERT INTO verification_tallies (location_id, at, passed, judged)
            SELECT b.location_id, v.at, COUNT(*) FILTER (WHERE v.result = 'passed'), COUNT(*)
-           FROM verifications v JOIN backups b ON b.id = v.backup_id GROUP BY b.location_id, v.at;
+           FROM verifications v JOIN backups b ON b.id = v.backup_id
+           WHERE v.result IN ('passed', 'failed') GROUP BY b.location_id, v.at;
          INSERT INTO restore_tests (backup_id, at, format, result, files, bytes, detail, size, mtime_ns, location_id)
            SELECT id, ts + 900, 'sql', CASE WHEN id % {every} = 0 THEN 'failed' ELSE 'passed' END,
                   1, 4, CASE WHEN id % {every} = 0 THEN 'psql stopped at line 3' END, 4, mtime_ns, location_id
