@@ -59,8 +59,8 @@ impl Store {
             .restore_tests)
     }
 
-    /// The verification and restore counts of several locations since `since`, in two
-    /// statements for all of them. Verifications are read from each run's tally per
+    /// The verification and restore counts of several locations since `since`, in one
+    /// statement for all of them. Verifications are read from each run's tally per
     /// location (a few rows per location and night, where counting the verifications
     /// themselves read one row per backup and night, and on a shared store scanned every
     /// host's); restore tests, a few a night, by their location.
@@ -78,24 +78,25 @@ impl Store {
         let mut args: Vec<&dyn ToValue> = vec![&since];
         args.extend(location_ids.iter().map(|id| id as &dyn ToValue));
         let list = super::report::placeholders(location_ids.len(), 2);
-        let tallied = format!(
-            "SELECT location_id, CAST(SUM(passed) AS BIGINT), CAST(SUM(judged) AS BIGINT)
+        // Both in one statement: the first column says which.
+        let sql = format!(
+            "SELECT 0, location_id, CAST(SUM(passed) AS BIGINT), CAST(SUM(judged) AS BIGINT)
              FROM verification_tallies
              WHERE location_id IN ({list}) AND at >= ?1
-             GROUP BY location_id"
-        );
-        self.db.query_each(&tallied, &args, |r| {
-            out.entry(r.get(0)?).or_default().verifications = (r.get(1)?, r.get(2)?);
-            Ok(())
-        })?;
-        let restores = format!(
-            "SELECT location_id, COUNT(*) FILTER (WHERE result = 'passed'), COUNT(*)
+             GROUP BY location_id
+             UNION ALL
+             SELECT 1, location_id, COUNT(*) FILTER (WHERE result = 'passed'), COUNT(*)
              FROM restore_tests
              WHERE location_id IN ({list}) AND at >= ?1 AND result IN ('passed', 'failed')
              GROUP BY location_id"
         );
-        self.db.query_each(&restores, &args, |r| {
-            out.entry(r.get(0)?).or_default().restore_tests = (r.get(1)?, r.get(2)?);
+        self.db.query_each(&sql, &args, |r| {
+            let counts = (r.get(2)?, r.get(3)?);
+            let of = out.entry(r.get(1)?).or_default();
+            match r.get::<i64>(0)? {
+                0 => of.verifications = counts,
+                _ => of.restore_tests = counts,
+            }
             Ok(())
         })?;
         Ok(out)

@@ -259,6 +259,7 @@ impl Store {
         self.write_pending()?;
         let mut out = Vec::new();
         self.memo.open_problems_read.borrow_mut().clear();
+        self.problems_changed();
         for kind in kinds {
             let rows = self.db.query(
                 "UPDATE problems SET resolved_at = ?4 WHERE resolved_at IS NULL AND location_id = ?1 AND path = ?2 AND kind = ?3 RETURNING id",

@@ -192,6 +192,11 @@ pub(crate) struct RunMemo {
         RefCell<HashMap<(String, crate::problem::Operation), problems::OpenRead>>,
     /// The accepted deletions of this host's locations, read once per run.
     pub(crate) accepted: RefCell<Option<HashMap<i64, std::collections::HashSet<i64>>>>,
+    /// [`Store::open_problems`] of one host's view as last read: each step of a run
+    /// (verify, health, the summary, the alerts) asks for them again. Cleared by every
+    /// statement that writes problems ([`Store::problems_changed`]). Only a run of that
+    /// host writes its problems, under its lock; a fleet view is read fresh each time.
+    pub(crate) open_problems: RefCell<Option<Rc<Vec<problems::StoredProblem>>>>,
 }
 
 /// What opening a SQLite store did to its schema.
@@ -572,6 +577,7 @@ impl Store {
     /// Which hosts reads cover from now on.
     pub fn set_view(&mut self, view: View) {
         self.view = view;
+        self.problems_changed();
     }
 
     pub fn view(&self) -> &View {
@@ -604,17 +610,26 @@ impl Store {
         if self.server.is_none() {
             return Ok(());
         }
-        if self.try_advisory_lock(&self.host)? {
-            self.db.execute(
-                "INSERT INTO run_locks (host, pid, machine, since) VALUES (?1, ?2, ?3, ?4)
-                 ON CONFLICT (host) DO UPDATE SET pid = excluded.pid, machine = excluded.machine, since = excluded.since",
+        // The lock, and this run named as its holder when it got it: one round trip.
+        let got: bool = self
+            .db
+            .query_row(
+                "WITH l AS (SELECT pg_try_advisory_lock(?1::integer, ?2::integer) AS got),
+                 w AS (INSERT INTO run_locks (host, pid, machine, since)
+                       SELECT CAST(?3 AS TEXT), CAST(?4 AS BIGINT), CAST(?5 AS TEXT), CAST(?6 AS BIGINT) FROM l WHERE l.got
+                       ON CONFLICT (host) DO UPDATE SET pid = excluded.pid, machine = excluded.machine, since = excluded.since)
+                 SELECT got FROM l",
                 params![
+                    LOCK_CLASS,
+                    pg::fnv1a(self.host.as_bytes()) as i32,
                     self.host,
                     std::process::id(),
                     crate::config::host_name(),
                     to_unix(now)
                 ],
-            )?;
+            )?
+            .get(0)?;
+        if got {
             return Ok(());
         }
         let holder = self.db.query_opt(
@@ -697,21 +712,16 @@ impl Store {
             Some(conn) => conn
                 .query_row("PRAGMA user_version", [], |r| r.get(0))
                 .map_err(|e| self.fault(&e).into()),
-            None => {
-                let exists: bool = self
-                    .db
-                    .query_row("SELECT to_regclass('bm_schema') IS NOT NULL", params![])?
-                    .get(0)?;
-                if !exists {
-                    return Ok(0);
-                }
-                Ok(self
-                    .db
-                    .query_opt("SELECT version FROM bm_schema", params![])?
-                    .map(|r| r.get::<i64>(0))
-                    .transpose()?
-                    .unwrap_or(0))
-            }
+            // One round trip: a store no host has migrated yet has no table to read
+            // (only asked outside a transaction, or after the table is created).
+            None => match self
+                .db
+                .query_opt("SELECT version FROM bm_schema", params![])
+            {
+                Ok(row) => Ok(row.map(|r| r.get::<i64>(0)).transpose()?.unwrap_or(0)),
+                Err(e) if e.is_undefined_table() => Ok(0),
+                Err(e) => Err(e.into()),
+            },
         }
     }
 
@@ -1086,14 +1096,15 @@ pub(crate) struct TestDb {
 impl TestDb {
     /// A second connection to the same store (as the next run would open it).
     pub(crate) fn reopen(&self) -> Store {
+        self.reopen_as(&crate::config::host_name())
+    }
+
+    /// [`TestDb::reopen`] as another host.
+    pub(crate) fn reopen_as(&self, host: &str) -> Store {
         match &self.target {
-            None => Store::open(&self._dir.path().join("s.db")).expect("store"),
-            Some(target) => Store::open_postgres(
-                target,
-                &self._dir.path().join("anchor"),
-                &crate::config::host_name(),
-            )
-            .expect("postgres store"),
+            None => Store::open_as(&self._dir.path().join("s.db"), host).expect("store"),
+            Some(target) => Store::open_postgres(target, &self._dir.path().join("anchor"), host)
+                .expect("postgres store"),
         }
     }
 }

@@ -7,6 +7,7 @@ use crate::problem::{Operation, Problem, ProblemKey, Severity};
 use anyhow::Result;
 use chrono::{DateTime, Utc};
 use std::collections::HashMap;
+use std::rc::Rc;
 
 /// The open problems of one operation on one host, read at its first sync in a run (see
 /// `Store::open_of`).
@@ -37,6 +38,26 @@ pub struct StoredProblem {
 const BATCH: usize = 200;
 
 const COLUMNS: &str = "id, kind, severity, operation, location_id, location, path, slot, message, first_seen, last_seen, runs_seen, resolved_at, host";
+
+/// The order [`Store::open_problems`] lists problems in (the statement's `ORDER BY`:
+/// byte order, a missing value first).
+fn listed_order(p: &StoredProblem) -> ListedOrder {
+    (
+        p.host.clone(),
+        p.problem.location.clone(),
+        p.problem.kind.as_str(),
+        p.problem.path.clone(),
+        p.problem.slot.as_ref().map(|s| s.to_string()),
+    )
+}
+
+type ListedOrder = (
+    String,
+    Option<String>,
+    &'static str,
+    Option<String>,
+    Option<String>,
+);
 
 /// Open `p` as a problem of `op` on `host`, first seen at `now_s` (already resolved
 /// when `resolved_at` is given).
@@ -152,6 +173,7 @@ impl Store {
             );
             return Ok(());
         }
+        self.problems_changed();
         let writes =
             refreshed.len().div_ceil(BATCH) + opened.len() + resolved.len().div_ceil(BATCH);
         // One statement is atomic alone; on PostgreSQL a transaction around it would
@@ -185,6 +207,12 @@ impl Store {
         Ok(())
     }
 
+    /// Forget what this run read of open problems: called by every statement that writes
+    /// them (see `RunMemo::open_problems`).
+    pub(crate) fn problems_changed(&self) {
+        self.memo.open_problems.borrow_mut().take();
+    }
+
     /// Write the refreshes of problems found again that [`Store::sync_problems`] kept.
     pub(crate) fn write_refreshed_problems(&self) -> Result<()> {
         let kept = std::mem::take(&mut *self.pending.refreshed.borrow_mut());
@@ -197,6 +225,22 @@ impl Store {
 
     /// Open problems found again: (id, severity, message, when), one statement per 200.
     fn refresh_problems(&self, rows: &[(i64, Severity, &str, i64)]) -> Result<()> {
+        // What this run read of open problems is refreshed as the store is: nothing else
+        // of theirs changes (their order neither).
+        if !rows.is_empty()
+            && let Some(memo) = self.memo.open_problems.borrow_mut().as_mut()
+        {
+            let by_id: HashMap<i64, &(i64, Severity, &str, i64)> =
+                rows.iter().map(|r| (r.0, r)).collect();
+            for p in Rc::make_mut(memo).iter_mut() {
+                if let Some((_, severity, message, at)) = by_id.get(&p.id) {
+                    p.problem.severity = *severity;
+                    p.problem.message = message.to_string();
+                    p.last_seen = from_unix(*at);
+                    p.runs_seen += 1;
+                }
+            }
+        }
         for chunk in rows.chunks(BATCH) {
             let args: Vec<&dyn ToValue> = chunk
                 .iter()
@@ -238,17 +282,26 @@ impl Store {
                 .filter(|o| !prefetched.contains_key(&(host.to_string(), **o)))
                 .map(|o| (*o, OpenRead::default()))
                 .collect();
-            self.db.query_each(
+            // Every open problem of the host: what `open_problems` reads for this host
+            // too, so it is kept for it (sorted as it sorts).
+            let mut all = self.db.query_map(
                 &format!("SELECT {COLUMNS} FROM problems WHERE resolved_at IS NULL AND host = ?1"),
                 params![host],
-                |r| {
-                    let p = from_row(r)?;
-                    if let Some(of_op) = read.get_mut(&p.operation) {
-                        of_op.by_location.entry(p.location_id).or_default().push(p);
-                    }
-                    Ok(())
-                },
+                from_row,
             )?;
+            for p in &all {
+                if let Some(of_op) = read.get_mut(&p.operation) {
+                    of_op
+                        .by_location
+                        .entry(p.location_id)
+                        .or_default()
+                        .push(p.clone());
+                }
+            }
+            if self.view_host() == Some(host) {
+                all.sort_by_cached_key(listed_order);
+                *self.memo.open_problems.borrow_mut() = Some(Rc::new(all));
+            }
             for (o, of_op) in read {
                 prefetched.insert((host.to_string(), o), of_op);
             }
@@ -275,19 +328,29 @@ impl Store {
         location_ids: Option<&[i64]>,
     ) -> Result<Vec<StoredProblem>> {
         self.write_pending()?;
-        let rows = self.db.query_map(
-            &format!(
-                "SELECT {COLUMNS} FROM problems WHERE resolved_at IS NULL AND (CAST(?1 AS TEXT) IS NULL OR host = ?1)
-                 ORDER BY host COLLATE \"C\", location COLLATE \"C\" NULLS FIRST, kind COLLATE \"C\",
-                   path COLLATE \"C\" NULLS FIRST, slot COLLATE \"C\" NULLS FIRST"
-            ),
-            params![self.view_host()],
-            from_row,
-        )?;
+        let memo = self.memo.open_problems.borrow().clone();
+        let rows = match memo {
+            Some(rows) if self.view_host().is_some() => rows,
+            _ => {
+                let rows = Rc::new(self.db.query_map(
+                    &format!(
+                        "SELECT {COLUMNS} FROM problems WHERE resolved_at IS NULL AND (CAST(?1 AS TEXT) IS NULL OR host = ?1)
+                         ORDER BY host COLLATE \"C\", location COLLATE \"C\" NULLS FIRST, kind COLLATE \"C\",
+                           path COLLATE \"C\" NULLS FIRST, slot COLLATE \"C\" NULLS FIRST"
+                    ),
+                    params![self.view_host()],
+                    from_row,
+                )?);
+                if self.view_host().is_some() {
+                    *self.memo.open_problems.borrow_mut() = Some(rows.clone());
+                }
+                rows
+            }
+        };
         let location_ids: Option<std::collections::HashSet<i64>> =
             location_ids.map(|ids| ids.iter().copied().collect());
         let mut out = Vec::new();
-        for p in rows {
+        for p in rows.iter().cloned() {
             if ops.is_some_and(|ops| !ops.contains(&p.operation)) {
                 continue;
             }
@@ -317,6 +380,7 @@ impl Store {
             return Ok(());
         }
         self.write_pending()?;
+        self.problems_changed();
         let tx = self.db.transaction()?;
         let now_s = to_unix(now);
         for p in gaps {
@@ -506,5 +570,121 @@ mod tests {
                 .len(),
             1
         );
+    }
+
+    #[test]
+    fn open_problems_are_read_again_after_every_write_and_only_then() {
+        // On PostgreSQL too with BM_TEST_STORE=postgres.
+        let (db, store) = crate::store::test_store();
+        let loc = store
+            .upsert_location("a", "/a", "generic", from_unix(0))
+            .unwrap();
+        let statements = |s: &Store| s.db.spent().statements;
+        let all = |_: &Problem| true;
+        let p1 =
+            Problem::new(Kind::ChecksumMismatch, Severity::Critical, "a", "x").with_path("one");
+        store
+            .sync_problems(
+                Operation::Verify,
+                Some(loc),
+                std::slice::from_ref(&p1),
+                &all,
+                from_unix(1),
+            )
+            .unwrap();
+        let first = store.open_problems(None, None).unwrap();
+        assert_eq!(first.len(), 1);
+        let before = statements(&store);
+        assert_eq!(store.open_problems(None, None).unwrap(), first);
+        assert_eq!(
+            store
+                .open_problems(Some(&[Operation::Monitor]), None)
+                .unwrap(),
+            vec![]
+        );
+        assert_eq!(
+            statements(&store),
+            before,
+            "nothing written: nothing read again"
+        );
+        // Found again with a new message: the refresh is written before the next read,
+        // and the read shows it.
+        let again = Problem::new(Kind::ChecksumMismatch, Severity::Warning, "a", "x again")
+            .with_path("one");
+        store
+            .sync_problems(
+                Operation::Verify,
+                Some(loc),
+                std::slice::from_ref(&again),
+                &all,
+                from_unix(2),
+            )
+            .unwrap();
+        let refreshed = store.open_problems(None, None).unwrap();
+        assert_eq!(refreshed[0].problem.message, "x again");
+        assert_eq!(refreshed[0].problem.severity, Severity::Warning);
+        assert_eq!(refreshed[0].runs_seen, 2);
+        // A new one, then one resolved by a path, then a gap recorded: each shows.
+        let p2 =
+            Problem::new(Kind::ChecksumMismatch, Severity::Critical, "a", "y").with_path("two");
+        store
+            .sync_problems(
+                Operation::Verify,
+                Some(loc),
+                &[again.clone(), p2],
+                &all,
+                from_unix(3),
+            )
+            .unwrap();
+        assert_eq!(store.open_problems(None, None).unwrap().len(), 2);
+        store
+            .resolve_path_problems(loc, "two", &[Kind::ChecksumMismatch], from_unix(4))
+            .unwrap();
+        let left = store.open_problems(None, None).unwrap();
+        assert_eq!(left.len(), 1);
+        assert_eq!(left, db.reopen().open_problems(None, None).unwrap());
+        // The next run's first sync reads every open problem of the host: the listing
+        // comes from that read, refreshed as the store is, in the listing's order.
+        let b = store
+            .upsert_location("b", "/b", "generic", from_unix(0))
+            .unwrap();
+        let found = [
+            Problem::new(Kind::NoBackups, Severity::Critical, "b", "none"),
+            Problem::new(Kind::ChecksumMismatch, Severity::Critical, "b", "z").with_path("zz"),
+            Problem::new(Kind::ChecksumMismatch, Severity::Critical, "b", "a").with_path("Ab"),
+            Problem::new(Kind::ChecksumMismatch, Severity::Critical, "b", "b").with_path("ab"),
+        ];
+        store
+            .sync_problems(Operation::Verify, Some(b), &found, &all, from_unix(5))
+            .unwrap();
+        let next = db.reopen();
+        next.sync_problems(
+            Operation::Verify,
+            Some(b),
+            &found[1..],
+            &|_| false,
+            from_unix(6),
+        )
+        .unwrap();
+        let before = statements(&next);
+        let listed = next.open_problems(None, None).unwrap();
+        assert_eq!(
+            statements(&next),
+            before + 1,
+            "the refresh is written, nothing read"
+        );
+        assert_eq!(listed, db.reopen().open_problems(None, None).unwrap());
+        assert_eq!(listed.len(), 5);
+        assert!(
+            listed
+                .iter()
+                .filter(|p| p.problem.path.is_some() && p.problem.location.as_deref() == Some("b"))
+                .all(|p| p.runs_seen == 2)
+        );
+        // Another host's view is another read.
+        let mut other = db.reopen_as("web9");
+        assert!(other.open_problems(None, None).unwrap().is_empty());
+        other.set_view(super::super::View::Fleet);
+        assert_eq!(other.open_problems(None, None).unwrap().len(), 5);
     }
 }

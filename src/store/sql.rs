@@ -86,6 +86,14 @@ pub enum SqlError {
     Lost { server: String, detail: String },
 }
 
+impl SqlError {
+    /// A PostgreSQL statement named a table that does not exist (SQLSTATE 42P01).
+    pub fn is_undefined_table(&self) -> bool {
+        matches!(self, SqlError::Postgres(e)
+            if e.code() == Some(&postgres::error::SqlState::UNDEFINED_TABLE))
+    }
+}
+
 /// `e` as a [`SqlError`], naming `server` when the connection itself is gone: the
 /// server shut down or ended the session (SQLSTATE class 08, 57P01–57P03), the socket
 /// broke or closed.
