@@ -246,7 +246,10 @@ impl Store {
                 )?);
             }
             for id in &plan.gone {
-                let row = gone_rows.remove(id).ok_or(super::sql::SqlError::NoRows)?;
+                let row = gone_rows
+                    .get(id)
+                    .cloned()
+                    .ok_or(super::sql::SqlError::NoRows)?;
                 rows.push(row.clone());
                 sync.deleted.push(row);
             }

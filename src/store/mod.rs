@@ -192,10 +192,11 @@ pub(crate) struct RunMemo {
         RefCell<HashMap<(String, crate::problem::Operation), problems::OpenRead>>,
     /// The accepted deletions of this host's locations, read once per run.
     pub(crate) accepted: RefCell<Option<HashMap<i64, std::collections::HashSet<i64>>>>,
-    /// [`Store::open_problems`] of one host's view as last read: each step of a run
-    /// (verify, health, the summary, the alerts) asks for them again. Cleared by every
-    /// statement that writes problems ([`Store::problems_changed`]). Only a run of that
-    /// host writes its problems, under its lock; a fleet view is read fresh each time.
+    /// [`Store::open_problems`] of the run's own host as last read: each step of a run
+    /// (verify, health, the summary, the alerts) asks for them again. Refreshed in place
+    /// when problems found again are written, cleared by every other statement that
+    /// writes problems ([`Store::problems_changed`]). Only this run writes its host's
+    /// problems, under its lock; another host's view or the fleet's is read afresh.
     pub(crate) open_problems: RefCell<Option<Rc<Vec<problems::StoredProblem>>>>,
 }
 

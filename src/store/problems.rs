@@ -207,6 +207,12 @@ impl Store {
         Ok(())
     }
 
+    /// Whether [`Store::open_problems`] may be served from what this run read: only for
+    /// the run's own host, whose problems only this run writes while it holds its lock.
+    fn memo_view(&self) -> bool {
+        self.view_host() == Some(self.host.as_str())
+    }
+
     /// Forget what this run read of open problems: called by every statement that writes
     /// them (see `RunMemo::open_problems`).
     pub(crate) fn problems_changed(&self) {
@@ -225,6 +231,21 @@ impl Store {
 
     /// Open problems found again: (id, severity, message, when), one statement per 200.
     fn refresh_problems(&self, rows: &[(i64, Severity, &str, i64)]) -> Result<()> {
+        for chunk in rows.chunks(BATCH) {
+            let args: Vec<&dyn ToValue> = chunk
+                .iter()
+                .flat_map(|(id, severity, message, at)| [id as &dyn ToValue, severity, message, at])
+                .collect();
+            self.db.execute(
+                &format!(
+                    "UPDATE problems SET severity = v.column2, message = v.column3, last_seen = v.column4,
+                       runs_seen = runs_seen + 1
+                     FROM (VALUES {}) AS v WHERE problems.id = v.column1",
+                    super::report::typed_rows(chunk.len(), &["BIGINT", "TEXT", "TEXT", "BIGINT"], 1)
+                ),
+                &args,
+            )?;
+        }
         // What this run read of open problems is refreshed as the store is: nothing else
         // of theirs changes (their order neither).
         if !rows.is_empty()
@@ -240,21 +261,6 @@ impl Store {
                     p.runs_seen += 1;
                 }
             }
-        }
-        for chunk in rows.chunks(BATCH) {
-            let args: Vec<&dyn ToValue> = chunk
-                .iter()
-                .flat_map(|(id, severity, message, at)| [id as &dyn ToValue, severity, message, at])
-                .collect();
-            self.db.execute(
-                &format!(
-                    "UPDATE problems SET severity = v.column2, message = v.column3, last_seen = v.column4,
-                       runs_seen = runs_seen + 1
-                     FROM (VALUES {}) AS v WHERE problems.id = v.column1",
-                    super::report::typed_rows(chunk.len(), &["BIGINT", "TEXT", "TEXT", "BIGINT"], 1)
-                ),
-                &args,
-            )?;
         }
         Ok(())
     }
@@ -298,7 +304,7 @@ impl Store {
                         .push(p.clone());
                 }
             }
-            if self.view_host() == Some(host) {
+            if host == self.host && self.memo_view() {
                 all.sort_by_cached_key(listed_order);
                 *self.memo.open_problems.borrow_mut() = Some(Rc::new(all));
             }
@@ -330,7 +336,7 @@ impl Store {
         self.write_pending()?;
         let memo = self.memo.open_problems.borrow().clone();
         let rows = match memo {
-            Some(rows) if self.view_host().is_some() => rows,
+            Some(rows) if self.memo_view() => rows,
             _ => {
                 let rows = Rc::new(self.db.query_map(
                     &format!(
@@ -341,7 +347,7 @@ impl Store {
                     params![self.view_host()],
                     from_row,
                 )?);
-                if self.view_host().is_some() {
+                if self.memo_view() {
                     *self.memo.open_problems.borrow_mut() = Some(rows.clone());
                 }
                 rows
@@ -686,5 +692,13 @@ mod tests {
         assert!(other.open_problems(None, None).unwrap().is_empty());
         other.set_view(super::super::View::Fleet);
         assert_eq!(other.open_problems(None, None).unwrap().len(), 5);
+        // A view of another host (`--host`) is read afresh each time: that host's own run
+        // writes its problems meanwhile.
+        other.set_view(super::super::View::Host(store.host().to_string()));
+        assert_eq!(other.open_problems(None, None).unwrap().len(), 5);
+        store
+            .sync_problems(Operation::Verify, Some(b), &[], &all, from_unix(7))
+            .unwrap();
+        assert_eq!(other.open_problems(None, None).unwrap().len(), 1);
     }
 }
