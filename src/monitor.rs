@@ -80,25 +80,12 @@ struct Listing {
 /// List one location (a repository through its tool) and note its filesystem's state.
 fn list(ctx: &RunContext, sel: &SelectedLocation) -> Result<Listing> {
     let loc = sel.config;
-    let tz = ctx.tz();
+    if loc.repository.is_none() {
+        scan::rederive(ctx.store, sel.id, loc, &ctx.tz())
+            .with_context(|| format!("deriving the backup timestamps of location {}", loc.name))?;
+    }
+    let found = found_files(ctx, sel)?;
     let source = source::of(loc);
-    // A repository's snapshots or archives are listed by its tool, timestamped by it.
-    let found = match &loc.repository {
-        Some(repo) => crate::source::repository::scan(ctx, sel, repo)?
-            .map(|files| scan::ScanResult {
-                files,
-                ..Default::default()
-            })
-            .map_err(|e| crate::source::repository::unavailable(loc, &e)),
-        None => {
-            scan::rederive(ctx.store, sel.id, loc, &tz).with_context(|| {
-                format!("deriving the backup timestamps of location {}", loc.name)
-            })?;
-            source
-                .list(loc, &tz, ctx.now)
-                .map_err(|e| unavailable_problem(loc, &e))
-        }
-    };
     // Only where the backups sit on a filesystem of this machine.
     let space = match (&found, &loc.repository) {
         (Ok(_), None) => source
@@ -162,30 +149,35 @@ pub fn refresh(ctx: &RunContext) -> Result<()> {
     ctx.store.read_backups(&ids)?;
     let mut listed: Vec<(i64, scan::ScanResult)> = Vec::new();
     for sel in ctx.locations.iter().filter(|s| s.config.job_log.is_none()) {
-        let name = &sel.config.name;
-        let found = match &sel.config.repository {
-            Some(repo) => match crate::source::repository::scan(ctx, sel, repo)? {
-                Ok(files) => scan::ScanResult {
-                    files,
-                    ..Default::default()
-                },
-                Err(e) => {
-                    tracing::warn!(location = %name, "cannot list: {e}");
-                    continue;
-                }
-            },
-            None => match source::of(sel.config).list(sel.config, &ctx.tz(), ctx.now) {
-                Ok(found) => found,
-                Err(e) => {
-                    tracing::warn!(location = %name, "cannot scan: {e}");
-                    continue;
-                }
-            },
-        };
-        listed.push((sel.id, found));
+        match found_files(ctx, sel)? {
+            Ok(found) => listed.push((sel.id, found)),
+            Err(problem) => {
+                tracing::warn!(location = %sel.config.name, "cannot scan: {}", problem.message);
+            }
+        }
     }
     record_scans(ctx, listed.iter().map(|(id, found)| (*id, found)))?;
     Ok(())
+}
+
+/// What one location holds, or why it cannot be listed: a repository's snapshots or
+/// archives are listed by its tool, timestamped by it.
+fn found_files(
+    ctx: &RunContext,
+    sel: &SelectedLocation,
+) -> Result<std::result::Result<scan::ScanResult, Problem>> {
+    let loc = sel.config;
+    Ok(match &loc.repository {
+        Some(repo) => crate::source::repository::scan(ctx, sel, repo)?
+            .map(|files| scan::ScanResult {
+                files,
+                ..Default::default()
+            })
+            .map_err(|e| crate::source::repository::unavailable(loc, &e)),
+        None => source::of(loc)
+            .list(loc, &ctx.tz(), ctx.now)
+            .map_err(|e| unavailable_problem(loc, &e)),
+    })
 }
 
 /// Record what the scans of several locations found, all at once (see
