@@ -254,21 +254,33 @@ impl Store {
                 sync.deleted.push(row);
             }
         }
-        // New backups go in many rows per statement: on PostgreSQL each statement is a
-        // round trip to the server.
-        if self.backend() == Backend::Postgres {
-            for chunk in new_files.chunks(ARRAY_ROWS) {
-                for row in self.insert_backups_from_arrays(chunk, now_s)? {
-                    written.entry(row.location_id).or_default().push(row);
-                }
+        for row in self.insert_backups(&new_files, now_s)? {
+            written.entry(row.location_id).or_default().push(row);
+        }
+        if let Some(tx) = tx {
+            tx.commit()?;
+        }
+        for ((scan, plan), sync) in scans.iter().zip(&plans).zip(syncs.iter_mut()) {
+            sync.new_backups = plan.new_files.len();
+            if let Some(rows) = written.remove(&scan.location_id) {
+                self.keep_backups(scan.location_id, &plan.known, rows);
             }
         }
-        let sqlite_files: &[(i64, &FoundFile)] = match self.backend() {
-            Backend::Sqlite => &new_files,
-            Backend::Postgres => &[],
-        };
+        Ok(syncs)
+    }
+
+    /// Insert new backups (of any locations), returning their rows. Many rows go in one
+    /// statement: on PostgreSQL each statement is a round trip to the server.
+    fn insert_backups(&self, files: &[(i64, &FoundFile)], now_s: i64) -> Result<Vec<BackupRow>> {
+        let mut rows = Vec::with_capacity(files.len());
+        if self.backend() == Backend::Postgres {
+            for chunk in files.chunks(ARRAY_ROWS) {
+                rows.extend(self.insert_backups_from_arrays(chunk, now_s)?);
+            }
+            return Ok(rows);
+        }
         let mut full_chunk_sql = None;
-        for chunk in sqlite_files.chunks(INSERT_ROWS) {
+        for chunk in files.chunks(INSERT_ROWS) {
             // Parameters are borrowed from the scan; only the timestamps are computed.
             let ts: Vec<i64> = chunk.iter().map(|(_, f)| to_unix(f.ts)).collect();
             let sources: Vec<&str> = chunk.iter().map(|(_, f)| f.ts_source.stored()).collect();
@@ -289,20 +301,9 @@ impl Store {
             } else {
                 &insert_backups_sql(chunk.len())
             };
-            for row in self.db.query_map(sql, &args, backup_from_row)? {
-                written.entry(row.location_id).or_default().push(row);
-            }
+            rows.extend(self.db.query_map(sql, &args, backup_from_row)?);
         }
-        if let Some(tx) = tx {
-            tx.commit()?;
-        }
-        for ((scan, plan), sync) in scans.iter().zip(&plans).zip(syncs.iter_mut()) {
-            sync.new_backups = plan.new_files.len();
-            if let Some(rows) = written.remove(&scan.location_id) {
-                self.keep_backups(scan.location_id, &plan.known, rows);
-            }
-        }
-        Ok(syncs)
+        Ok(rows)
     }
 
     /// Insert new backups on PostgreSQL as one statement whose values are one array per
