@@ -896,6 +896,15 @@ mod tests {
             err.contains("SQLite") && err.contains("PostgreSQL"),
             "{err}"
         );
+        // A slash short is a typo, not a SQLite file named after the URL; the password
+        // is not repeated.
+        let err = parse("database_url: postgresql:/u:pw@x/y\n")
+            .unwrap_err()
+            .join("");
+        assert!(
+            err.contains("`postgresql:` must be followed by `//`") && !err.contains("pw"),
+            "{err}"
+        );
         let err = parse("database_url: postgres://u:pw@x/y?sslmode=nope\n")
             .unwrap_err()
             .join("");

@@ -1158,6 +1158,13 @@ fn store_path_from_url(url: &str) -> Result<String, String> {
         }
         return Ok(rest.to_string());
     }
+    // `postgresql:/host/db` (one slash) would otherwise be a SQLite file of that name.
+    let scheme = url.split(':').next().unwrap_or("").to_ascii_lowercase();
+    if ["postgresql", "postgres", "sqlite"].contains(&scheme.as_str()) && !url.contains("://") {
+        return Err(format!(
+            "`{scheme}:` must be followed by `//`: postgresql://USER@HOST/DATABASE or sqlite://PATH"
+        ));
+    }
     if url.contains("://") {
         return Err(format!(
             "use SQLite (sqlite://PATH) or PostgreSQL (postgresql://…); got a URL with scheme `{}`",
