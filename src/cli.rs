@@ -262,7 +262,7 @@ pub fn main() -> i32 {
         Ok(o) if cli.quiet && cli.format == Format::Text && o.exit_code == 0 => 0,
         Ok(outcome) => print(cli.format, &outcome),
         Err(e) => {
-            tracing::error!("{e}");
+            crate::logging::failed_run(&e, cli.format == Format::Text);
             print_unknown(cli.format, ops, &e.0)
         }
     }

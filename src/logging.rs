@@ -58,6 +58,20 @@ fn ours_only_past_info(level: LevelFilter) -> tracing_subscriber::filter::Target
         .with_default(level.min(LevelFilter::INFO))
 }
 
+/// The target of events for the log file only: what the program prints on the terminal
+/// anyway (a failed run's error), so that stderr does not say it twice.
+const FILE_ONLY: &str = concat!(env!("CARGO_CRATE_NAME"), "::file_only");
+
+/// Log the error that ended a run. The text output prints it on stderr itself, so there
+/// it goes to the log file only; with JSON, Nagios or JUnit on stdout, stderr says it too.
+pub fn failed_run(e: &dyn std::fmt::Display, printed_on_stderr: bool) {
+    if printed_on_stderr {
+        tracing::error!(target: FILE_ONLY, "{e}");
+    } else {
+        tracing::error!("{e}");
+    }
+}
+
 /// Install the subscriber. A log file that cannot be opened is reported and skipped: logs
 /// must never stop a backup check. Returns the buffer of recent lines per location.
 pub fn init(stderr: LevelFilter, file: Option<&Path>, file_level: LogLevel) -> RecentLog {
@@ -68,7 +82,7 @@ pub fn init(stderr: LevelFilter, file: Option<&Path>, file_level: LogLevel) -> R
         .with_target(false)
         .without_time()
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-        .with_filter(ours_only_past_info(stderr));
+        .with_filter(ours_only_past_info(stderr).with_target(FILE_ONLY, LevelFilter::OFF));
     let file_layer = file.and_then(|path| match open_log(path) {
         Ok(f) => Some(
             tracing_subscriber::fmt::layer()

@@ -450,6 +450,30 @@ fn a_failing_render_writes_nothing() {
 }
 
 #[test]
+fn a_run_that_fails_says_why_once_on_the_terminal_and_in_the_log() {
+    let ws = workspace();
+    ws.write_config(&CONFIG.replace("logging: { file: null }", "logging: { file: run.log }"));
+    assert_eq!(ws.run(&["--report", "--days", "14"]).code, 1);
+    std::fs::remove_file(ws.path("reports/latest.json")).unwrap();
+    std::fs::create_dir(ws.path("reports/latest.json")).unwrap();
+    let run = ws.run(&["--report", "--days", "14"]);
+    assert_eq!(run.code, 3, "{}", run.stderr);
+    let said: Vec<&str> = run
+        .stderr
+        .lines()
+        .filter(|l| l.contains("latest.json"))
+        .collect();
+    assert_eq!(said.len(), 1, "told once: {}", run.stderr);
+    assert!(said[0].starts_with("error: "), "{}", run.stderr);
+    let log = read(&ws.path("run.log"));
+    assert!(
+        log.lines()
+            .any(|l| l.contains(" ERROR ") && l.contains("latest.json")),
+        "and in the log: {log}"
+    );
+}
+
+#[test]
 fn a_failing_rename_puts_back_what_it_replaced() {
     let ws = workspace();
     assert_eq!(ws.run(&["--report", "--days", "14"]).code, 1);
