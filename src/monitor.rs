@@ -130,8 +130,19 @@ fn judge_location(
             let backups = ctx.store.backups_of(sel.id)?;
             let unsettled = found.files.iter().filter(|f| !f.settled).count();
             (outcome.problems, gaps) = judge(ctx, loc, &backups, unsettled, listing.space);
-            let accepted = ctx.store.accepted_deletions(sel.id)?;
-            crate::lifecycle::drop_accepted_deletions(&mut outcome.problems, &backups, &accepted);
+            // Accepted deletions matter only to a deletion judged early: read them then.
+            if outcome
+                .problems
+                .iter()
+                .any(|p| p.kind == Kind::DeletedBeforeRetention)
+            {
+                let accepted = ctx.store.accepted_deletions(sel.id)?;
+                crate::lifecycle::drop_accepted_deletions(
+                    &mut outcome.problems,
+                    &backups,
+                    &accepted,
+                );
+            }
             outcome
                 .problems
                 .extend(unreadable_problem(loc, &found.unreadable));

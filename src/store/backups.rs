@@ -442,11 +442,15 @@ impl Store {
             .collect();
         let settings_sql = "UPDATE locations SET timestamp_settings = ?2 WHERE id = ?1";
         if changes.is_empty() {
-            // The settings alone (a new location has no backups yet): one statement.
-            self.db
-                .execute(settings_sql, params![location_id, settings])?;
+            // The settings alone (a new location has no backups yet): written with the
+            // other locations' (a round trip each on a shared store otherwise).
+            self.pending
+                .settings
+                .borrow_mut()
+                .insert(location_id, settings.to_string());
         } else {
             self.backups_changed_at(location_id);
+            self.pending.settings.borrow_mut().remove(&location_id);
             let tx = self.db.transaction()?;
             for (id, ts, source) in &changes {
                 self.db.execute(
@@ -625,12 +629,35 @@ impl Store {
     /// round trip each). Locations the store does not know are absent.
     pub fn location_glances(&self, location_ids: &[i64]) -> Result<HashMap<i64, LocationGlance>> {
         self.write_pending()?;
+        let mut out = HashMap::new();
+        // Locations this run scanned, whose backups it keeps: from what it keeps.
+        let mut unknown = Vec::new();
+        {
+            let kept = self.memo.backups.borrow();
+            let scanned = self.memo.scanned.borrow();
+            for id in location_ids {
+                let (Some(rows), Some(at)) = (kept.get(id), scanned.get(id)) else {
+                    unknown.push(*id);
+                    continue;
+                };
+                // Kept oldest first, as `ORDER BY ts, id`: the newest present is the last.
+                let present = rows.iter().filter(|b| b.is_present());
+                out.insert(
+                    *id,
+                    LocationGlance {
+                        latest: present.clone().next_back().cloned(),
+                        present: present.count() as u64,
+                        last_scan_at: Some(*at),
+                    },
+                );
+            }
+        }
+        let location_ids = unknown.as_slice();
         let columns: Vec<String> = BACKUP_COLUMNS
             .split(',')
             .map(|c| format!("b.{}", c.trim()))
             .collect();
         let n = columns.len();
-        let mut out = HashMap::new();
         for chunk in location_ids.chunks(500) {
             let args: Vec<&dyn ToValue> = chunk.iter().map(|id| id as &dyn ToValue).collect();
             let sql = format!(
@@ -957,5 +984,71 @@ mod tests {
         assert_eq!(glance.latest, store.latest_backup(loc).unwrap());
         assert_eq!(glance.latest.map(|b| b.path), Some("y".to_string()));
         assert_eq!(glance.last_scan_at, Some(from_unix(40)));
+    }
+
+    #[test]
+    fn the_rows_kept_after_verification_and_the_glance_from_them_are_the_stored_ones() {
+        // On PostgreSQL too with BM_TEST_STORE=postgres.
+        use crate::store::verify::{Verification, VerifyResult};
+        let (_guard, store) = crate::store::test_store();
+        let loc = store
+            .upsert_location("db", "/b", "database", from_unix(1))
+            .unwrap();
+        store
+            .sync_scan(
+                loc,
+                &[file("x", 1, true), file("y", 2, true), file("z", 3, true)],
+                from_unix(30),
+            )
+            .unwrap();
+        store
+            .record_location_scan(loc, true, None, from_unix(31))
+            .unwrap();
+        let rows = store.backups_of(loc).unwrap();
+        let verification = |b: &BackupRow, hex: Option<&str>, hashed: bool| Verification {
+            backup_id: b.id,
+            location_id: loc,
+            method: "checksum".into(),
+            algo: Some("sha256"),
+            result: VerifyResult::Recorded,
+            bytes: 1,
+            duration_ms: 1,
+            detail: None,
+            first_checksum: hex.map(|h| ("sha256", h.to_string())),
+            hashed,
+        };
+        // x hashed twice (its first checksum stays), y hashed without a checksum, z not
+        // hashed at all (not stamped).
+        store
+            .record_verifications(
+                1,
+                [
+                    verification(&rows[0], Some("aa"), true),
+                    verification(&rows[1], None, true),
+                    verification(&rows[0], Some("bb"), true),
+                    verification(&rows[2], Some("cc"), false),
+                ],
+                from_unix(45),
+            )
+            .unwrap();
+        // The scan's state, kept to be written with others, goes first.
+        store.write_pending().unwrap();
+        let statements = |s: &Store| s.db.spent().statements;
+        let before = statements(&store);
+        let kept = store.backups_of(loc).unwrap();
+        let glance = store.location_glances(&[loc]).unwrap()[&loc].clone();
+        assert_eq!(statements(&store), before, "served from the rows kept");
+        assert_eq!(kept[0].checksum.as_deref(), Some("aa"));
+        assert_eq!(kept[0].last_verified_at, Some(from_unix(45)));
+        assert_eq!(kept[2].last_verified_at, None);
+        // Exactly what the store holds, read afresh.
+        store.backups_changed();
+        *store.memo.scanned.borrow_mut() = Default::default();
+        assert_eq!(kept, store.backups_of(loc).unwrap());
+        let read = store.location_glances(&[loc]).unwrap()[&loc].clone();
+        assert!(statements(&store) > before, "read from the store");
+        assert_eq!(glance, read);
+        assert_eq!(read.present, 3);
+        assert_eq!(read.last_scan_at, Some(from_unix(31)));
     }
 }

@@ -169,6 +169,9 @@ struct Pending {
     scans: RefCell<std::collections::BTreeMap<i64, LocationScanState>>,
     /// Open problems found again: (id, severity, message, when).
     refreshed: RefCell<Vec<(i64, crate::problem::Severity, String, i64)>>,
+    /// Timestamp settings to record for locations whose recorded timestamps they do not
+    /// change (a new location's first scan), by location.
+    settings: RefCell<std::collections::BTreeMap<i64, String>>,
 }
 
 /// The store's reads kept for the length of one run, each cleared by the statements that
@@ -190,6 +193,9 @@ pub(crate) struct RunMemo {
     /// Open problems by (host, operation), read once per run for the syncs.
     pub(crate) open_problems_read:
         RefCell<HashMap<(String, crate::problem::Operation), problems::OpenRead>>,
+    /// When this run scanned each location it scanned (`locations.last_scan_at` as it
+    /// writes it): with the backups kept, what a summary glances at needs no read.
+    pub(crate) scanned: RefCell<HashMap<i64, DateTime<Utc>>>,
     /// The accepted deletions of this host's locations, read once per run.
     pub(crate) accepted: RefCell<Option<HashMap<i64, std::collections::HashSet<i64>>>>,
     /// [`Store::open_problems`] of the run's own host as last read: each step of a run
@@ -1001,6 +1007,10 @@ impl Store {
         space: Option<(u64, u64)>,
         now: DateTime<Utc>,
     ) -> Result<()> {
+        self.memo
+            .scanned
+            .borrow_mut()
+            .insert(location_id, from_unix(to_unix(now)));
         self.pending.scans.borrow_mut().insert(
             location_id,
             LocationScanState {
@@ -1031,6 +1041,23 @@ impl Store {
                 ]
             })
             .collect();
+        let settings: Vec<(i64, String)> = std::mem::take(&mut *self.pending.settings.borrow_mut())
+            .into_iter()
+            .collect();
+        for chunk in settings.chunks(200) {
+            let args: Vec<&dyn sql::ToValue> = chunk
+                .iter()
+                .flat_map(|(id, s)| [id as &dyn sql::ToValue, s as &dyn sql::ToValue])
+                .collect();
+            self.db.execute(
+                &format!(
+                    "UPDATE locations SET timestamp_settings = v.column2
+                     FROM (VALUES {}) AS v WHERE locations.id = v.column1",
+                    report::typed_rows(chunk.len(), &["BIGINT", "TEXT"], 1)
+                ),
+                &args,
+            )?;
+        }
         for chunk in rows.chunks(200) {
             let args: Vec<&dyn sql::ToValue> = chunk
                 .iter()

@@ -3,9 +3,11 @@
 //! hashed (the rotation's order).
 
 use super::sql::{Backend, ToValue, Value, array_literal};
-use super::{Store, to_unix};
+use super::{Store, from_unix, to_unix};
 use anyhow::Result;
 use chrono::{DateTime, Utc};
+use std::collections::HashMap;
+use std::rc::Rc;
 
 /// The outcome stored in `verifications.result`. Only `passed` and `failed` are
 /// comparisons with earlier evidence and count for the health score.
@@ -67,7 +69,7 @@ impl Store {
         let now_s = to_unix(now);
         // (backup id, first checksum, its algorithm) of the backups hashed this run,
         // stamped once every verification is in.
-        let mut hashed: Vec<(i64, Option<String>, Option<&'static str>)> = Vec::new();
+        let mut hashed: Vec<Stamp> = Vec::new();
         // Passed and judged (passed or failed) per location, tallied once all are in.
         let mut tallies: std::collections::BTreeMap<i64, (i64, i64)> = Default::default();
         let rows = verifications.into_iter().map(|v| {
@@ -77,7 +79,12 @@ impl Store {
                     Some((algo, hex)) => (Some(*algo), Some(hex.clone())),
                     None => (None, None),
                 };
-                hashed.push((v.backup_id, hex, algo));
+                hashed.push(Stamp {
+                    location_id: v.location_id,
+                    backup_id: v.backup_id,
+                    hex,
+                    algo,
+                });
             }
             if matches!(v.result, VerifyResult::Passed | VerifyResult::Failed) {
                 let t = tallies.entry(v.location_id).or_default();
@@ -129,11 +136,16 @@ impl Store {
                 ]
             }),
         )?;
-        self.memo.backups.borrow_mut().clear();
         match self.backend() {
             // In process, one prepared single-row statement after another is fastest.
             Backend::Sqlite => {
-                for (id, hex, algo) in &hashed {
+                for Stamp {
+                    backup_id: id,
+                    hex,
+                    algo,
+                    ..
+                } in &hashed
+                {
                     self.db.execute(
                         "UPDATE backups SET last_verified_at = ?1,
                            checksum = COALESCE(checksum, CAST(?3 AS TEXT)),
@@ -154,13 +166,13 @@ impl Store {
                     let mut seen = std::collections::HashSet::new();
                     let n = rest
                         .iter()
-                        .position(|(id, _, _)| !seen.insert(*id))
+                        .position(|s| !seen.insert(s.backup_id))
                         .unwrap_or(rest.len());
                     let (group, tail) = rest.split_at(n);
                     rest = tail;
-                    let ids = array_literal(group.iter().map(|(id, _, _)| Some(id.to_string())));
-                    let hexes = array_literal(group.iter().map(|(_, hex, _)| hex.clone()));
-                    let algos = array_literal(group.iter().map(|(_, _, a)| a.map(str::to_string)));
+                    let ids = array_literal(group.iter().map(|s| Some(s.backup_id.to_string())));
+                    let hexes = array_literal(group.iter().map(|s| s.hex.clone()));
+                    let algos = array_literal(group.iter().map(|s| s.algo.map(str::to_string)));
                     self.db.execute(
                         "UPDATE backups SET last_verified_at = ?1,
                            checksum = COALESCE(checksum, v.hex),
@@ -174,8 +186,54 @@ impl Store {
             }
         }
         tx.commit()?;
+        self.stamp_kept_backups(&hashed, now_s);
         Ok(count as usize)
     }
+
+    /// Stamp the backups kept for the run as the statements above stamped their rows, so
+    /// that the steps after verification (health, the summary, the stored states) do not
+    /// read every backup again. (Had a statement failed, the transaction rolled back and
+    /// the kept rows, untouched, are still the stored ones.)
+    fn stamp_kept_backups(&self, hashed: &[Stamp], at: i64) {
+        let at = from_unix(at);
+        let mut memo = self.memo.backups.borrow_mut();
+        let mut by_location: HashMap<i64, Vec<&Stamp>> = HashMap::new();
+        for s in hashed {
+            by_location.entry(s.location_id).or_default().push(s);
+        }
+        for (location, stamps) in by_location {
+            let Some(rows) = memo.get_mut(&location) else {
+                continue;
+            };
+            let rows = Rc::make_mut(rows);
+            let index: HashMap<i64, usize> =
+                rows.iter().enumerate().map(|(i, b)| (b.id, i)).collect();
+            // In order: a backup hashed twice keeps its first checksum, as in the store.
+            for s in stamps {
+                let Some(&i) = index.get(&s.backup_id) else {
+                    // Not among them: they are not the stored rows; read them again.
+                    memo.remove(&location);
+                    break;
+                };
+                let b = &mut rows[i];
+                b.last_verified_at = Some(at);
+                if b.checksum.is_none() && s.hex.is_some() {
+                    b.checksum = s.hex.clone();
+                    b.checksum_algo = s.algo.map(str::to_string);
+                    b.checksum_at = Some(at);
+                }
+            }
+        }
+    }
+}
+
+/// A backup hashed this run: stamped with the time, and given its first checksum if it
+/// has none yet.
+struct Stamp {
+    location_id: i64,
+    backup_id: i64,
+    hex: Option<String>,
+    algo: Option<&'static str>,
 }
 
 #[cfg(test)]
