@@ -167,9 +167,8 @@ fn recorded_run(config: &Config, request: &Request, started: DateTime<Utc>) -> J
     let mut store = Store::connect(config).map_err(CannotJudge::from_error)?;
     // Beside the local lock file: the host's lock in a shared store, on this run's own
     // session, so that a second run for this host on another machine waits too.
-    store.lock_host(started).map_err(CannotJudge::from_error)?;
     let run_id = store
-        .start_run(&request.operations, &config.host, started)
+        .lock_and_start_run(&request.operations, started)
         .map_err(CannotJudge::from_error)?;
     // "Now" may be BACKUP_MONITOR_NOW: the end is that plus the real time the run took.
     let clock = std::time::Instant::now();

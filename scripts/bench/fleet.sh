@@ -33,6 +33,7 @@ case "$url" in *\?*) ;; *) url="$url?sslmode=disable" ;; esac
 work="$(mktemp -d)"
 keep="${FLEET_BENCH_KEEP:-0}"
 cleanup() {
+    [ -f "$work/pgb/pid" ] && kill "$(cat "$work/pgb/pid")" 2>/dev/null
     [ "$keep" = 1 ] || psql -q "$BM_TEST_PG_URL" -c "DROP DATABASE IF EXISTS $db WITH (FORCE)" >/dev/null 2>&1 || true
     rm -rf "$work"
 }
@@ -134,12 +135,45 @@ sizes = ", ".join(f"{ext} {os.path.getsize(os.path.join(d, 'reports/fleet_latest
 print(f"  hosts: {len(r['hosts'])}  locations: {len(r['locations'])}  problems: {len(r['problems'])}  ({sizes})")
 PY
 
+# PgBouncer in front of the same server, session pooling (as docs/fleet.md advises for a
+# fleet), when it is installed and the URL carries no password: the nightly runs once
+# more through it, where a run finds a server session already open and warm.
+pgb_url=""
+if command -v pgbouncer >/dev/null && ! printf '%s' "$url" | grep -Eq '://[^/@]*:[^/@]*@'; then
+    read -r pg_user pg_host pg_port < <(printf '%s\n' "$url" \
+        | sed -E 's#^[a-z]+://(([^@/:]+)@)?([^/:]+)(:([0-9]+))?/.*#\2 \3 \5#')
+    pgb_port=$((20000 + RANDOM % 20000))
+    mkdir -p "$work/pgb" && chmod 777 "$work/pgb" && chmod o+x "$work"
+    printf '"%s" ""\n' "${pg_user:-postgres}" >"$work/pgb/users"
+    cat >"$work/pgb/pgb.ini" <<EOF
+[databases]
+* = host=$pg_host port=${pg_port:-5432}
+[pgbouncer]
+listen_addr = 127.0.0.1
+listen_port = $pgb_port
+unix_socket_dir =
+auth_type = trust
+auth_file = $work/pgb/users
+pool_mode = session
+server_reset_query = DISCARD ALL
+logfile = $work/pgb/log
+pidfile = $work/pgb/pid
+EOF
+    as=(); [ "$(id -u)" = 0 ] && as=(runuser -u nobody --)
+    if "${as[@]}" pgbouncer -d "$work/pgb/pgb.ini" 2>"$work/pgb/err"; then
+        pgb_url="postgresql://${pg_user:-postgres}@127.0.0.1:$pgb_port/$db?sslmode=disable"
+    else
+        echo "  (pgbouncer did not start: $(head -c 200 "$work/pgb/err"); its line is left out)"
+    fi
+fi
+
 echo "one host's nightly run (--monitor --verify, $locations locations x 30 backups), SQLite vs PostgreSQL, medians of 7:"
 echo "  first run: fresh stores (the PostgreSQL one already holds the fleet), every backup new;"
 echo "  a night: the next day, one new backup per location; nothing new: the same run again ..."
 for i in $(seq 1 7); do
     make_host "$work/sqlite$i" nightly "sqlite://store.db"
     make_host "$work/pg$i" "nightly-$tag-$i" "$url"
+    [ -z "$pgb_url" ] || make_host "$work/pgb$i" "nightly-pgb-$tag-$i" "$pgb_url"
 done
 python3 - "$bin" "$work" "$locations" <<'PY'
 import datetime, os, re, statistics, subprocess, sys, time
@@ -166,7 +200,7 @@ def new_backup(d, day):
         with open(p, "wb") as f:
             f.write(b"-- dump %d\n" % day * 20)
         os.utime(p, (t.timestamp(), t.timestamp()))
-engines = ("sqlite", "pg")
+engines = ("sqlite", "pg") + (("pgb",) if os.path.isdir(os.path.join(work, "pgb1")) else ())
 first = {e: [run(f"{e}{i}", start) for i in range(1, 8)] for e in engines}
 night = {e: [] for e in engines}
 for day in range(1, 8):
@@ -183,6 +217,10 @@ for label, m in (("first run", first), ("a night", night), ("nothing new", again
     ws, wp = med("sqlite", 0), med("pg", 0)
     print(f"nightly {label:<12} store time: SQLite {s:6.1f} ms  PostgreSQL {p:6.1f} ms  ratio {p / s:4.2f}x (target <= 2x)"
           f"  | whole run: {ws:6.1f} / {wp:6.1f} ms ({wp / ws:4.2f}x)")
+    if "pgb" in engines:
+        b, wb = med("pgb", 1), med("pgb", 0)
+        print(f"  through PgBouncer       store time: SQLite {s:6.1f} ms  PostgreSQL {b:6.1f} ms  ratio {b / s:4.2f}x"
+              f"  | whole run: {ws:6.1f} / {wb:6.1f} ms ({wb / ws:4.2f}x)")
 PY
 # As of the last night above.
 export BACKUP_MONITOR_NOW=2026-11-28T12:00:00Z

@@ -353,15 +353,12 @@ pub struct Marks {
 
 impl Marks {
     pub fn load(store: &Store) -> anyhow::Result<Marks> {
-        let silences = store
-            .silences()?
+        let (silences, acked) = store.silences_and_acks()?;
+        let silences = silences
             .into_iter()
             .filter_map(|s| Selector::parse(&s.selector).ok().map(|sel| (sel, s)))
             .collect();
-        Ok(Marks {
-            acked: store.acknowledged()?,
-            silences,
-        })
+        Ok(Marks { acked, silences })
     }
 
     /// Acknowledged, and not worse than when it was.

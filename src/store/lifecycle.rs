@@ -117,22 +117,7 @@ impl Store {
 
     /// The highest severity each open problem was acknowledged at.
     pub fn acknowledged(&self) -> Result<HashMap<i64, Severity>> {
-        self.write_pending()?;
-        if !self.has_lifecycle()? {
-            return Ok(HashMap::new());
-        }
-        let mut out: HashMap<i64, Severity> = HashMap::new();
-        self.db.query_each(
-            "SELECT a.problem_id, a.severity FROM acks a JOIN problems p ON p.id = a.problem_id WHERE p.resolved_at IS NULL",
-            params![],
-            |r| {
-                let (id, severity): (i64, Severity) = (r.get(0)?, r.get(1)?);
-                let e = out.entry(id).or_insert(severity);
-                *e = (*e).max(severity);
-                Ok(())
-            },
-        )?;
-        Ok(out)
+        Ok(self.silences_and_acks()?.1)
     }
 
     pub fn add_silence(&self, s: &StoredSilence) -> Result<i64> {
@@ -152,16 +137,39 @@ impl Store {
             .get(0)?)
     }
 
+    /// The silences ([`Store::silences`]) and the acknowledgements ([`Store::acknowledged`])
+    /// together, in one statement: every run that judges reads both.
+    pub fn silences_and_acks(&self) -> Result<(Vec<StoredSilence>, HashMap<i64, Severity>)> {
+        self.write_pending()?;
+        if !self.has_lifecycle()? {
+            return Ok(Default::default());
+        }
+        let mut silences = Vec::new();
+        let mut acked: HashMap<i64, Severity> = HashMap::new();
+        self.db.query_each(
+            "SELECT id, selector, created_at, until, ended_at, user_name, host, reason, 0 FROM silences
+             UNION ALL
+             SELECT a.problem_id, a.severity, NULL, NULL, NULL, NULL, NULL, NULL, 1
+             FROM acks a JOIN problems p ON p.id = a.problem_id WHERE p.resolved_at IS NULL
+             ORDER BY 9, 1",
+            params![],
+            |r| {
+                if r.get::<i64>(8)? == 0 {
+                    silences.push(silence_from_row(r)?);
+                } else {
+                    let (id, severity): (i64, Severity) = (r.get(0)?, r.get(1)?);
+                    let e = acked.entry(id).or_insert(severity);
+                    *e = (*e).max(severity);
+                }
+                Ok(())
+            },
+        )?;
+        Ok((silences, acked))
+    }
+
     /// Every silence ever set, oldest first (a short table: people set them by hand).
     pub fn silences(&self) -> Result<Vec<StoredSilence>> {
-        if !self.has_lifecycle()? {
-            return Ok(Vec::new());
-        }
-        Ok(self.db.query_map(
-            "SELECT id, selector, created_at, until, ended_at, user_name, host, reason FROM silences ORDER BY id",
-            params![],
-            silence_from_row,
-        )?)
+        Ok(self.silences_and_acks()?.0)
     }
 
     pub fn end_silence(&self, id: i64, at: DateTime<Utc>) -> Result<()> {
@@ -344,5 +352,33 @@ mod tests {
             store.acknowledged().unwrap().get(&pid),
             Some(&Severity::Critical)
         );
+        // Both in one statement, each whole.
+        let before = store.db.spent().statements;
+        let (silences, acked) = store.silences_and_acks().unwrap();
+        assert_eq!(store.db.spent().statements, before + 1);
+        assert_eq!(silences.len(), 1);
+        let read = &silences[0];
+        assert_eq!(
+            (read.id, &read.selector, read.created_at, read.until),
+            (id, &s.selector, s.created_at, s.until)
+        );
+        assert_eq!(
+            (&read.user, &read.host, &read.reason, read.ended_at),
+            (&s.user, &s.host, &s.reason, None)
+        );
+        assert_eq!(acked.len(), 1);
+        assert_eq!(acked.get(&pid), Some(&Severity::Critical));
+        // A resolved problem's acknowledgements no longer mark anything.
+        store
+            .sync_problems(
+                crate::problem::Operation::Monitor,
+                Some(loc),
+                &[],
+                &|_| true,
+                t(4),
+            )
+            .unwrap();
+        assert!(store.silences_and_acks().unwrap().1.is_empty());
+        assert_eq!(store.silences().unwrap().len(), 1);
     }
 }

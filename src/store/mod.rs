@@ -610,34 +610,43 @@ impl Store {
         )?)
     }
 
-    /// Take this host's run lock in the store, on this store's own connection: held until
-    /// the store is dropped or its session ends (a killed run's lock goes with its
+    /// Take this host's run lock in the store, on this store's own connection, and record
+    /// the run's start (see [`Store::start_run`]); returns the run's id. The lock is held
+    /// until the store is dropped or its session ends (a killed run's lock goes with its
     /// session). SQLite stores are one host's and need only the local lock file.
-    pub fn lock_host(&self, now: DateTime<Utc>) -> Result<()> {
+    pub fn lock_and_start_run(
+        &self,
+        operations: &[crate::problem::Operation],
+        now: DateTime<Utc>,
+    ) -> Result<i64> {
         if self.server.is_none() {
-            return Ok(());
+            return self.start_run(operations, &self.host, now);
         }
-        // The lock, and this run named as its holder when it got it: one round trip.
-        let got: bool = self
-            .db
-            .query_row(
-                "WITH l AS (SELECT pg_try_advisory_lock(?1::integer, ?2::integer) AS got),
-                 w AS (INSERT INTO run_locks (host, pid, machine, since)
-                       SELECT CAST(?3 AS TEXT), CAST(?4 AS BIGINT), CAST(?5 AS TEXT), CAST(?6 AS BIGINT) FROM l WHERE l.got
-                       ON CONFLICT (host) DO UPDATE SET pid = excluded.pid, machine = excluded.machine, since = excluded.since)
-                 SELECT got FROM l",
-                params![
-                    LOCK_CLASS,
-                    pg::fnv1a(self.host.as_bytes()) as i32,
-                    self.host,
-                    std::process::id(),
-                    crate::config::host_name(),
-                    to_unix(now)
-                ],
-            )?
-            .get(0)?;
-        if got {
-            return Ok(());
+        // The lock, this run named as its holder and its start recorded when it got it:
+        // one round trip.
+        let operations: Vec<&str> = operations.iter().map(|o| o.as_str()).collect();
+        let r = self.db.query_row(
+            "WITH l AS (SELECT pg_try_advisory_lock(?1::integer, ?2::integer) AS got),
+             w AS (INSERT INTO run_locks (host, pid, machine, since)
+                   SELECT CAST(?3 AS TEXT), CAST(?4 AS BIGINT), CAST(?5 AS TEXT), CAST(?6 AS BIGINT) FROM l WHERE l.got
+                   ON CONFLICT (host) DO UPDATE SET pid = excluded.pid, machine = excluded.machine, since = excluded.since),
+             r AS (INSERT INTO runs (started_at, operations, host, version, pid)
+                   SELECT CAST(?6 AS BIGINT), CAST(?7 AS TEXT), CAST(?3 AS TEXT), CAST(?8 AS TEXT), CAST(?4 AS BIGINT)
+                   FROM l WHERE l.got RETURNING id)
+             SELECT (SELECT id FROM r) FROM l",
+            params![
+                LOCK_CLASS,
+                pg::fnv1a(self.host.as_bytes()) as i32,
+                self.host,
+                std::process::id(),
+                crate::config::host_name(),
+                to_unix(now),
+                operations.join(","),
+                env!("CARGO_PKG_VERSION")
+            ],
+        )?;
+        if let Some(run_id) = r.get::<Option<i64>>(0)? {
+            return Ok(run_id);
         }
         let holder = self.db.query_opt(
             "SELECT pid, machine FROM run_locks WHERE host = ?1",
