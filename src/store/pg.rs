@@ -208,14 +208,16 @@ impl PgTarget {
         Ok(tokio_postgres_rustls::MakeRustlsConnect::new(config))
     }
 
-    /// Connect, retrying a server that cannot be reached with jittered exponential
-    /// backoff for up to [`retry_budget`]; a server that answers with an error (wrong
+    /// Connect, retrying with jittered exponential backoff for up to [`retry_budget`] a
+    /// server that cannot be reached, or that turns the connection away for now (too
+    /// many connections, starting up or shutting down: a fleet on one cron minute can
+    /// fill a server's slots for a moment). A server that refuses for good (wrong
     /// password, no such database) is not retried.
     pub fn connect(&self) -> Result<postgres::Client, ConnectError> {
         let tls = self.tls().map_err(|detail| ConnectError {
             server: self.to_string(),
             detail,
-            waited: None,
+            failure: ConnectFailure::Refused,
         })?;
         let config = self.config();
         let budget = retry_budget();
@@ -229,18 +231,30 @@ impl PgTarget {
                 Err(e) => e,
             };
             let detail = connect_detail(&err);
-            let reachable = err.as_db_error().is_some();
+            let busy = err.as_db_error().map(|db| {
+                use postgres::error::SqlState;
+                [SqlState::TOO_MANY_CONNECTIONS, SqlState::CANNOT_CONNECT_NOW].contains(db.code())
+            });
             let elapsed = start.elapsed();
-            if reachable || elapsed >= budget {
+            let failure = match busy {
+                None => ConnectFailure::Unreachable { waited: elapsed },
+                Some(true) => ConnectFailure::Busy { waited: elapsed },
+                Some(false) => ConnectFailure::Refused,
+            };
+            if failure == ConnectFailure::Refused || elapsed >= budget {
                 return Err(ConnectError {
                     server: self.to_string(),
                     detail,
-                    waited: (!reachable).then_some(elapsed),
+                    failure,
                 });
             }
             let sleep = jitter(delay, attempt).min(budget.saturating_sub(elapsed));
+            let what = match failure {
+                ConnectFailure::Busy { .. } => "turns connections away",
+                _ => "cannot be reached",
+            };
             tracing::warn!(
-                "cannot reach the PostgreSQL store at {self} ({detail}); trying again in {:.1} s",
+                "the PostgreSQL store at {self} {what} ({detail}); trying again in {:.1} s",
                 sleep.as_secs_f64()
             );
             std::thread::sleep(sleep);
@@ -254,21 +268,40 @@ impl PgTarget {
 pub struct ConnectError {
     server: String,
     detail: String,
-    /// How long it was retried, when the server could not be reached.
-    waited: Option<Duration>,
+    failure: ConnectFailure,
+}
+
+/// Why a connection could not be made.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum ConnectFailure {
+    /// No answer (down, unreachable, refused at the TCP level), retried this long.
+    Unreachable { waited: Duration },
+    /// The server answered that it takes no connection now (its slots or the role's
+    /// are full; starting up or shutting down), retried this long.
+    Busy { waited: Duration },
+    /// The server refused for good: wrong password, no such database, a TLS setup
+    /// that cannot work.
+    Refused,
 }
 
 impl std::fmt::Display for ConnectError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self.waited {
-            Some(w) => write!(
+        match self.failure {
+            ConnectFailure::Unreachable { waited } => write!(
                 f,
                 "cannot reach the PostgreSQL store at {} ({}), tried for {} s; check that the server is up and reachable from this host, then run again",
                 self.server,
                 self.detail,
-                w.as_secs()
+                waited.as_secs()
             ),
-            None => write!(
+            ConnectFailure::Busy { waited } => write!(
+                f,
+                "the PostgreSQL store at {} turned this host's connection away for {} s ({}); raise the server's max_connections or the role's connection limit, or put PgBouncer (session pooling) in front of it, then run again",
+                self.server,
+                waited.as_secs(),
+                self.detail
+            ),
+            ConnectFailure::Refused => write!(
                 f,
                 "the PostgreSQL store at {} refused the connection: {}. Check the user, password and database in database_url",
                 self.server, self.detail

@@ -267,6 +267,57 @@ fn an_unreachable_server_is_retried_then_exit_3_naming_it_never_the_password() {
 }
 
 #[test]
+fn a_server_with_no_free_connection_is_retried_until_one_frees_up_then_exit_3_naming_it() {
+    let Some(_) = test_pg_url() else { return };
+    let db = TestDatabase::create();
+    // A role allowed one connection, owning the database: the run's connection is the
+    // second while the test holds the first (a superuser would not be limited).
+    let role = format!("bm_one_conn_{}", std::process::id());
+    let mut admin = db.admin_client();
+    admin
+        .batch_execute(&format!(
+            "DROP ROLE IF EXISTS {role}; CREATE ROLE {role} LOGIN CONNECTION LIMIT 1;
+             ALTER DATABASE {} OWNER TO {role}",
+            db.name()
+        ))
+        .unwrap();
+    let mut url = url::Url::parse(&db.url).unwrap();
+    url.set_username(&role).unwrap();
+    let url = url.to_string();
+    let hold = || postgres::Client::connect(&url, postgres::NoTls).expect("the one connection");
+
+    // Freed after a second: the run waits for it and succeeds.
+    let held = hold();
+    let ws = machine("alpha", &url, "").env("BACKUP_MONITOR_PG_RETRY_SECS", "20");
+    backup(&ws, "db_20261121_110000.sql");
+    let child = spawn(&ws, &["--monitor"]);
+    std::thread::sleep(Duration::from_millis(1000));
+    drop(held);
+    let (code, _, err) = finish(child);
+    assert_eq!(code, 0, "{err}");
+    assert!(
+        err.contains("turns connections away") && err.contains("too many connections"),
+        "says why it waits: {err}"
+    );
+
+    // Never freed: exit 3 once the retries are spent, naming the server and what to do.
+    let held = hold();
+    let ws = ws.env("BACKUP_MONITOR_PG_RETRY_SECS", "2");
+    let started = Instant::now();
+    let (code, _, err) = finish(spawn(&ws, &["--monitor"]));
+    assert_eq!(code, 3, "{err}");
+    assert!(started.elapsed() >= Duration::from_millis(1500), "retried");
+    assert!(
+        err.contains(&format!("/{}", db.name())),
+        "names the server: {err}"
+    );
+    assert!(err.contains("max_connections"), "says what to do: {err}");
+    drop(held);
+    drop(db);
+    let _ = admin.batch_execute(&format!("DROP ROLE IF EXISTS {role}"));
+}
+
+#[test]
 fn the_password_of_a_reachable_store_is_in_no_output_log_or_report() {
     let Some(pg) = test_pg_url() else { return };
     let db = TestDatabase::create();
