@@ -17,6 +17,8 @@
 #      one new backup per location, and a run with nothing new. The target (within 2x)
 #      is on the store's time, which the run logs at -vv (connecting and opening the
 #      store, and every statement to its last row); the whole run's time is beside it.
+#      When pgbouncer is installed (and the URL has no password), the PostgreSQL runs
+#      once more through a PgBouncer in session mode in front of the same server.
 # BACKUP_MONITOR_BIN / FLEET_LOAD_BIN pick the binaries (default: release builds).
 # FLEET_BENCH_KEEP=1 keeps the database afterwards and reuses a loaded one (skipping 1).
 set -euo pipefail
