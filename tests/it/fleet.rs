@@ -230,6 +230,150 @@ fn a_killed_runs_lock_goes_with_its_session() {
     }
 }
 
+/// A PgBouncer in session mode in front of the test server, on a port of its own, for as
+/// long as this lives. None when pgbouncer is not installed (a failure under CI, which
+/// installs it).
+struct Bouncer {
+    child: Child,
+    port: u16,
+    user: String,
+    _dir: tempfile::TempDir,
+}
+
+impl Bouncer {
+    fn start(pg: &str) -> Option<Bouncer> {
+        let installed = std::process::Command::new("pgbouncer")
+            .arg("--version")
+            .output()
+            .is_ok_and(|o| o.status.success());
+        if !installed {
+            assert!(
+                std::env::var("CI").as_deref() != Ok("true"),
+                "CI=true but pgbouncer is not installed: the PgBouncer test cannot run"
+            );
+            return None;
+        }
+        let server = url::Url::parse(pg).unwrap();
+        let user = match server.username() {
+            "" => "postgres".to_string(),
+            u => u.to_string(),
+        };
+        let free = TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = free.local_addr().unwrap().port();
+        drop(free);
+        let dir = tempfile::tempdir().unwrap();
+        let path = |name: &str| dir.path().join(name).to_str().unwrap().to_string();
+        std::fs::write(path("users"), format!("\"{user}\" \"\"\n")).unwrap();
+        std::fs::write(
+            path("pgbouncer.ini"),
+            format!(
+                "[databases]\n* = host={} port={}\n[pgbouncer]\nlisten_addr = 127.0.0.1\n\
+                 listen_port = {port}\nunix_socket_dir =\nauth_type = trust\nauth_file = {}\n\
+                 pool_mode = session\nlogfile = {}\n",
+                server.host_str().unwrap(),
+                server.port().unwrap_or(5432),
+                path("users"),
+                path("log"),
+            ),
+        )
+        .unwrap();
+        // PgBouncer will not run as root: then as nobody, who must read its files.
+        let root = std::process::Command::new("id")
+            .arg("-u")
+            .output()
+            .is_ok_and(|o| o.stdout.trim_ascii() == b"0");
+        let mut cmd = if root {
+            use std::os::unix::fs::PermissionsExt;
+            std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o777)).unwrap();
+            for f in ["users", "pgbouncer.ini"] {
+                std::fs::set_permissions(path(f), std::fs::Permissions::from_mode(0o644)).unwrap();
+            }
+            let mut c = std::process::Command::new("runuser");
+            c.args(["-u", "nobody", "--", "pgbouncer"]);
+            c
+        } else {
+            std::process::Command::new("pgbouncer")
+        };
+        let child = cmd
+            .arg(path("pgbouncer.ini"))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start pgbouncer");
+        let bouncer = Bouncer {
+            child,
+            port,
+            user,
+            _dir: dir,
+        };
+        let deadline = Instant::now() + Duration::from_secs(15);
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(Instant::now() < deadline, "pgbouncer did not start");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        Some(bouncer)
+    }
+
+    fn url(&self, db: &str) -> String {
+        format!(
+            "postgresql://{}@127.0.0.1:{}/{db}?sslmode=disable",
+            self.user, self.port
+        )
+    }
+}
+
+impl Drop for Bouncer {
+    fn drop(&mut self) {
+        // runuser passes the signal on to pgbouncer.
+        let _ = std::process::Command::new("kill")
+            .arg(self.child.id().to_string())
+            .status();
+        let _ = self.child.wait();
+    }
+}
+
+#[test]
+fn through_pgbouncer_in_session_mode_a_hosts_lock_holds_and_goes_with_a_killed_run() {
+    let Some(pg) = test_pg_url() else { return };
+    let Some(bouncer) = Bouncer::start(&pg) else {
+        return;
+    };
+    let db = TestDatabase::create();
+    let url = bouncer.url(db.name());
+    let (hook, connected) = silent_webhook();
+    let first = machine("alpha", &url, &hook);
+    let second = machine("alpha", &url, "");
+    let other = machine("beta", &url, "");
+    backup(&other, "db_20261121_110000.sql");
+    let mut holder = spawn(&first, &["--monitor", "--check-alerts"]);
+    connected
+        .recv_timeout(Duration::from_secs(60))
+        .expect("the first run reaches its alert");
+    // Held: the same host elsewhere is refused, naming the holder; another host runs.
+    let refused = second.run(&["--monitor"]);
+    assert_eq!(refused.code, 3, "{}", refused.stderr);
+    assert!(
+        refused.stderr.contains("holds this host's lock"),
+        "{}",
+        refused.stderr
+    );
+    let beta = other.run(&["--monitor"]);
+    assert_eq!(beta.code, 0, "{}", beta.stderr);
+    // Killed: PgBouncer ends or resets its server session, and the lock goes with it.
+    holder.kill().expect("SIGKILL");
+    let _ = holder.wait();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let run = second.run(&["--monitor"]);
+        if run.code != 3 {
+            assert_eq!(run.code, 2, "{}", run.stderr);
+            break;
+        }
+        assert!(Instant::now() < deadline, "still locked: {}", run.stderr);
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
 #[test]
 fn an_unreachable_server_is_retried_then_exit_3_naming_it_never_the_password() {
     let Some(_) = test_pg_url() else { return };
