@@ -261,7 +261,16 @@ impl Bouncer {
         let free = TcpListener::bind("127.0.0.1:0").unwrap();
         let port = free.local_addr().unwrap().port();
         drop(free);
-        let dir = tempfile::tempdir().unwrap();
+        // PgBouncer will not run as root: then as nobody, who must reach and read its
+        // files (in /tmp, whatever TMPDIR says).
+        let root = std::process::Command::new("id")
+            .arg("-u")
+            .output()
+            .is_ok_and(|o| o.stdout.trim_ascii() == b"0");
+        let dir = match root {
+            true => tempfile::tempdir_in("/tmp").unwrap(),
+            false => tempfile::tempdir().unwrap(),
+        };
         let path = |name: &str| dir.path().join(name).to_str().unwrap().to_string();
         std::fs::write(path("users"), format!("\"{user}\" \"\"\n")).unwrap();
         std::fs::write(
@@ -277,11 +286,6 @@ impl Bouncer {
             ),
         )
         .unwrap();
-        // PgBouncer will not run as root: then as nobody, who must read its files.
-        let root = std::process::Command::new("id")
-            .arg("-u")
-            .output()
-            .is_ok_and(|o| o.stdout.trim_ascii() == b"0");
         let mut cmd = if root {
             use std::os::unix::fs::PermissionsExt;
             std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o777)).unwrap();
