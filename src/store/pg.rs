@@ -231,15 +231,16 @@ impl PgTarget {
                 Err(e) => e,
             };
             let detail = connect_detail(&err);
-            let busy = err.as_db_error().map(|db| {
-                use postgres::error::SqlState;
-                [SqlState::TOO_MANY_CONNECTIONS, SqlState::CANNOT_CONNECT_NOW].contains(db.code())
-            });
             let elapsed = start.elapsed();
-            let failure = match busy {
+            let failure = match err.as_db_error() {
                 None => ConnectFailure::Unreachable { waited: elapsed },
-                Some(true) => ConnectFailure::Busy { waited: elapsed },
-                Some(false) => ConnectFailure::Refused,
+                Some(db) => match Busy::of(db.code()) {
+                    Some(why) => ConnectFailure::Busy {
+                        waited: elapsed,
+                        why,
+                    },
+                    None => ConnectFailure::Refused,
+                },
             };
             if failure == ConnectFailure::Refused || elapsed >= budget {
                 return Err(ConnectError {
@@ -250,7 +251,7 @@ impl PgTarget {
             }
             let sleep = jitter(delay, attempt).min(budget.saturating_sub(elapsed));
             let what = match failure {
-                ConnectFailure::Busy { .. } => "turns connections away",
+                ConnectFailure::Busy { why, .. } => why.now(),
                 _ => "cannot be reached",
             };
             tracing::warn!(
@@ -276,12 +277,64 @@ pub struct ConnectError {
 enum ConnectFailure {
     /// No answer (down, unreachable, refused at the TCP level), retried this long.
     Unreachable { waited: Duration },
-    /// The server answered that it takes no connection now (its slots or the role's
-    /// are full; starting up or shutting down), retried this long.
-    Busy { waited: Duration },
+    /// The server (or a pooler in front of it) answered that it takes no connection
+    /// now, retried this long.
+    Busy { waited: Duration, why: Busy },
     /// The server refused for good: wrong password, no such database, a TLS setup
     /// that cannot work.
     Refused,
+}
+
+/// Why a server that answered takes no connection now.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Busy {
+    /// Its connection slots, or the role's or database's limit, are full.
+    Full,
+    /// Starting up, shutting down, or a standby that takes no connections.
+    NotNow,
+    /// A connection-level refusal, as a pooler gives when its own limits are reached
+    /// or it cannot log in to the server behind it (PgBouncer: "no more connections
+    /// allowed", "server login has been failing").
+    Pooler,
+}
+
+impl Busy {
+    fn of(code: &postgres::error::SqlState) -> Option<Busy> {
+        use postgres::error::SqlState;
+        if *code == SqlState::TOO_MANY_CONNECTIONS {
+            Some(Busy::Full)
+        } else if *code == SqlState::CANNOT_CONNECT_NOW {
+            Some(Busy::NotNow)
+        } else if code.code().starts_with("08") {
+            Some(Busy::Pooler)
+        } else {
+            None
+        }
+    }
+
+    /// What it does, for the line said at each try.
+    fn now(self) -> &'static str {
+        match self {
+            Busy::Full => "turns connections away",
+            Busy::NotNow => "takes no connections now",
+            Busy::Pooler => "drops the connection",
+        }
+    }
+
+    /// What to do when it never let the run in.
+    fn advice(self) -> &'static str {
+        match self {
+            Busy::Full => {
+                "raise the server's max_connections or the role's connection limit, or put PgBouncer (session pooling) in front of it"
+            }
+            Busy::NotNow => {
+                "check the server's state (starting, stopping, or a standby that takes no connections)"
+            }
+            Busy::Pooler => {
+                "check the connection pooler in front of the server (PgBouncer: max_client_conn, its login to the server) and the server behind it"
+            }
+        }
+    }
 }
 
 impl std::fmt::Display for ConnectError {
@@ -294,12 +347,13 @@ impl std::fmt::Display for ConnectError {
                 self.detail,
                 waited.as_secs()
             ),
-            ConnectFailure::Busy { waited } => write!(
+            ConnectFailure::Busy { waited, why } => write!(
                 f,
-                "the PostgreSQL store at {} turned this host's connection away for {} s ({}); raise the server's max_connections or the role's connection limit, or put PgBouncer (session pooling) in front of it, then run again",
+                "the PostgreSQL store at {} turned this host's connection away for {} s ({}); {}, then run again",
                 self.server,
                 waited.as_secs(),
-                self.detail
+                self.detail,
+                why.advice()
             ),
             ConnectFailure::Refused => write!(
                 f,
@@ -475,6 +529,20 @@ mod tests {
             pgpass_lookup(text, "x", 1, "y", "z").as_deref(),
             Some("fallback")
         );
+    }
+
+    #[test]
+    fn a_server_that_is_full_starting_or_behind_a_refusing_pooler_is_waited_for() {
+        use postgres::error::SqlState;
+        let of = |code: &str| Busy::of(&SqlState::from_code(code));
+        assert_eq!(of("53300"), Some(Busy::Full), "too many connections");
+        assert_eq!(of("57P03"), Some(Busy::NotNow), "starting up");
+        assert_eq!(of("08P01"), Some(Busy::Pooler), "PgBouncer's refusals");
+        assert_eq!(of("08006"), Some(Busy::Pooler), "connection failure");
+        // Refusals for good: waiting changes nothing.
+        for code in ["28P01", "28000", "3D000", "42501"] {
+            assert_eq!(of(code), None, "{code}");
+        }
     }
 
     #[test]
