@@ -283,12 +283,6 @@ ALTER TABLE restore_tests ADD COLUMN location_id INTEGER REFERENCES locations(id
 UPDATE restore_tests SET location_id = (SELECT b.location_id FROM backups b WHERE b.id = restore_tests.backup_id);
 CREATE INDEX restore_tests_by_location ON restore_tests(location_id, at);
 "#,
-    // 9: no index of verifications by time alone: no reading query starts from it (a
-    // report finds a location's checks through its backups), and keeping it cost a
-    // nightly run a third of the time of writing its verifications.
-    r#"
-DROP INDEX IF EXISTS verifications_by_at;
-"#,
 ];
 
 /// The migration that made locations, problems and alerts belong to a host.
@@ -554,14 +548,12 @@ ALTER TABLE verifications DROP CONSTRAINT IF EXISTS verifications_backup_id_fkey
     // scores, states, tallies, problems): each table's check cost the server a query to
     // prepare and a row lock per row, about half a millisecond a table a run.
     // Locations are never deleted, and a run writes these rows only for locations it
-    // took from the store. And no index of verifications by time alone (SQLite's
-    // migration 9).
+    // took from the store.
     r#"
 ALTER TABLE backups DROP CONSTRAINT IF EXISTS backups_location_id_fkey;
 ALTER TABLE health_daily DROP CONSTRAINT IF EXISTS health_daily_location_id_fkey;
 ALTER TABLE location_states DROP CONSTRAINT IF EXISTS location_states_location_id_fkey;
 ALTER TABLE verification_tallies DROP CONSTRAINT IF EXISTS verification_tallies_location_id_fkey;
 ALTER TABLE problems DROP CONSTRAINT IF EXISTS problems_location_id_fkey;
-DROP INDEX IF EXISTS verifications_by_at;
 "#,
 ];
