@@ -138,7 +138,9 @@ impl Store {
     }
 
     /// The silences ([`Store::silences`]) and the acknowledgements ([`Store::acknowledged`])
-    /// together, in one statement: every run that judges reads both.
+    /// together, in one statement: every run that judges reads both. Acknowledgements
+    /// are of the open problems in view (this host's, or the fleet's), as
+    /// [`Store::open_problems`] lists them: a host's run does not read the fleet's.
     pub fn silences_and_acks(&self) -> Result<(Vec<StoredSilence>, HashMap<i64, Severity>)> {
         self.write_pending()?;
         if !self.has_lifecycle()? {
@@ -150,9 +152,10 @@ impl Store {
             "SELECT id, selector, created_at, until, ended_at, user_name, host, reason, 0 FROM silences
              UNION ALL
              SELECT a.problem_id, a.severity, NULL, NULL, NULL, NULL, NULL, NULL, 1
-             FROM acks a JOIN problems p ON p.id = a.problem_id WHERE p.resolved_at IS NULL
+             FROM acks a JOIN problems p ON p.id = a.problem_id
+             WHERE p.resolved_at IS NULL AND (CAST(?1 AS TEXT) IS NULL OR p.host = ?1)
              ORDER BY 9, 1",
-            params![],
+            params![self.view_host()],
             |r| {
                 if r.get::<i64>(8)? == 0 {
                     silences.push(silence_from_row(r)?);
@@ -330,7 +333,7 @@ mod tests {
         assert!(!s.active_at(t(99)));
         assert!(s.active_at(t(100)));
         assert!(!s.active_at(t(150)), "ended early");
-        let (_db, store) = crate::store::test_store();
+        let (db, store) = crate::store::test_store();
         let id = store.add_silence(&s).unwrap();
         assert_eq!(store.silences().unwrap()[0].id, id);
         assert_eq!(store.silences().unwrap()[0].ended_at, None);
@@ -368,6 +371,14 @@ mod tests {
         );
         assert_eq!(acked.len(), 1);
         assert_eq!(acked.get(&pid), Some(&Severity::Critical));
+        // Another host's view has none of this host's acknowledgements; the fleet's has.
+        let mut other = db.reopen_as("web9");
+        assert!(other.silences_and_acks().unwrap().1.is_empty());
+        other.set_view(crate::store::View::Fleet);
+        assert_eq!(
+            other.silences_and_acks().unwrap().1.get(&pid),
+            Some(&Severity::Critical)
+        );
         // A resolved problem's acknowledgements no longer mark anything.
         store
             .sync_problems(
