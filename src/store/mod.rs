@@ -174,6 +174,9 @@ struct Pending {
     settings: RefCell<std::collections::BTreeMap<i64, String>>,
 }
 
+/// Rows per statement of [`Store::update_by_id`].
+pub(crate) const UPDATE_ROWS: usize = 200;
+
 /// The store's reads kept for the length of one run, each cleared by the statements that
 /// change what it mirrors: on a shared store every read saved is a round trip.
 #[derive(Default)]
@@ -628,7 +631,6 @@ impl Store {
         // the last moment's commits, never corrupt the store — what SQLite's
         // `synchronous=NORMAL` gives a host's own store. Each of a night's dozen commits
         // would otherwise wait for a flush of the server's log.
-        let operations: Vec<&str> = operations.iter().map(|o| o.as_str()).collect();
         let r = self.db.query_row(
             "WITH c AS (SELECT set_config('synchronous_commit', 'off', false)),
              l AS (SELECT pg_try_advisory_lock(?1::integer, ?2::integer) AS got),
@@ -646,7 +648,7 @@ impl Store {
                 std::process::id(),
                 crate::config::host_name(),
                 to_unix(now),
-                operations.join(","),
+                runs::operations_text(operations),
                 env!("CARGO_PKG_VERSION")
             ],
         )?;
@@ -1058,31 +1060,43 @@ impl Store {
         let settings: Vec<(i64, String)> = std::mem::take(&mut *self.pending.settings.borrow_mut())
             .into_iter()
             .collect();
-        for chunk in settings.chunks(200) {
-            let args: Vec<&dyn sql::ToValue> = chunk
-                .iter()
-                .flat_map(|(id, s)| [id as &dyn sql::ToValue, s as &dyn sql::ToValue])
-                .collect();
+        let settings: Vec<[&dyn sql::ToValue; 2]> =
+            settings.iter().map(|(id, s)| [id as _, s as _]).collect();
+        self.update_by_id(
+            "locations",
+            "timestamp_settings = v.column2",
+            ["BIGINT", "TEXT"],
+            &settings,
+        )?;
+        let rows: Vec<[&dyn sql::ToValue; 5]> = rows
+            .iter()
+            .map(|r| r.each_ref().map(|v| v as &dyn sql::ToValue))
+            .collect();
+        self.update_by_id(
+            "locations",
+            "last_scan_at = v.column2, available = v.column3, free_bytes = v.column4, total_bytes = v.column5",
+            ["BIGINT"; 5],
+            &rows,
+        )
+    }
+
+    /// `UPDATE table SET set FROM (VALUES …) AS v WHERE table.id = v.column1` for `rows`
+    /// (each the row's id, then the values `set` reads as `v.column2`…, of `types`): one
+    /// statement per [`UPDATE_ROWS`] rows, where one per row would be a round trip each on a shared
+    /// store.
+    pub(crate) fn update_by_id<const N: usize>(
+        &self,
+        table: &str,
+        set: &str,
+        types: [&str; N],
+        rows: &[[&dyn sql::ToValue; N]],
+    ) -> Result<()> {
+        for chunk in rows.chunks(UPDATE_ROWS) {
+            let args: Vec<&dyn sql::ToValue> = chunk.iter().flatten().copied().collect();
             self.db.execute(
                 &format!(
-                    "UPDATE locations SET timestamp_settings = v.column2
-                     FROM (VALUES {}) AS v WHERE locations.id = v.column1",
-                    report::typed_rows(chunk.len(), &["BIGINT", "TEXT"], 1)
-                ),
-                &args,
-            )?;
-        }
-        for chunk in rows.chunks(200) {
-            let args: Vec<&dyn sql::ToValue> = chunk
-                .iter()
-                .flat_map(|r| r.iter().map(|v| v as &dyn sql::ToValue))
-                .collect();
-            self.db.execute(
-                &format!(
-                    "UPDATE locations SET last_scan_at = v.column2, available = v.column3,
-                       free_bytes = v.column4, total_bytes = v.column5
-                     FROM (VALUES {}) AS v WHERE locations.id = v.column1",
-                    report::typed_rows(chunk.len(), &["BIGINT"; 5], 1)
+                    "UPDATE {table} SET {set} FROM (VALUES {}) AS v WHERE {table}.id = v.column1",
+                    report::typed_rows(chunk.len(), &types, 1)
                 ),
                 &args,
             )?;

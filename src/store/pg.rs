@@ -210,8 +210,8 @@ impl PgTarget {
 
     /// Connect, retrying with jittered exponential backoff for up to [`retry_budget`] a
     /// server that cannot be reached, or that turns the connection away for now (too
-    /// many connections, starting up or shutting down: a fleet on one cron minute can
-    /// fill a server's slots for a moment). A server that refuses for good (wrong
+    /// many connections, starting up or shutting down, a pooler's refusal: a fleet on
+    /// one cron minute can fill a server's slots for a moment; see [`Busy`]). A server that refuses for good (wrong
     /// password, no such database) is not retried.
     pub fn connect(&self) -> Result<postgres::Client, ConnectError> {
         let tls = self.tls().map_err(|detail| ConnectError {

@@ -174,8 +174,9 @@ impl Store {
             return Ok(());
         }
         self.problems_changed();
-        let writes =
-            refreshed.len().div_ceil(BATCH) + opened.len() + resolved.len().div_ceil(BATCH);
+        let writes = refreshed.len().div_ceil(super::UPDATE_ROWS)
+            + opened.len()
+            + resolved.len().div_ceil(BATCH);
         // One statement is atomic alone; on PostgreSQL a transaction around it would
         // cost two more round trips.
         let tx = match writes {
@@ -231,21 +232,16 @@ impl Store {
 
     /// Open problems found again: (id, severity, message, when), one statement per 200.
     fn refresh_problems(&self, rows: &[(i64, Severity, &str, i64)]) -> Result<()> {
-        for chunk in rows.chunks(BATCH) {
-            let args: Vec<&dyn ToValue> = chunk
-                .iter()
-                .flat_map(|(id, severity, message, at)| [id as &dyn ToValue, severity, message, at])
-                .collect();
-            self.db.execute(
-                &format!(
-                    "UPDATE problems SET severity = v.column2, message = v.column3, last_seen = v.column4,
-                       runs_seen = runs_seen + 1
-                     FROM (VALUES {}) AS v WHERE problems.id = v.column1",
-                    super::report::typed_rows(chunk.len(), &["BIGINT", "TEXT", "TEXT", "BIGINT"], 1)
-                ),
-                &args,
-            )?;
-        }
+        let values: Vec<[&dyn ToValue; 4]> = rows
+            .iter()
+            .map(|(id, severity, message, at)| [id as _, severity as _, message as _, at as _])
+            .collect();
+        self.update_by_id(
+            "problems",
+            "severity = v.column2, message = v.column3, last_seen = v.column4, runs_seen = runs_seen + 1",
+            ["BIGINT", "TEXT", "TEXT", "BIGINT"],
+            &values,
+        )?;
         // What this run read of open problems is refreshed as the store is: nothing else
         // of theirs changes (their order neither).
         if !rows.is_empty()

@@ -5,6 +5,12 @@ use super::{Store, to_unix};
 use anyhow::Result;
 use chrono::{DateTime, Utc};
 
+/// A run's operations as `runs.operations` records them: `monitor,verify`.
+pub(crate) fn operations_text(operations: &[crate::problem::Operation]) -> String {
+    let names: Vec<&str> = operations.iter().map(|o| o.as_str()).collect();
+    names.join(",")
+}
+
 impl Store {
     pub fn start_run(
         &self,
@@ -12,14 +18,13 @@ impl Store {
         host: &str,
         now: DateTime<Utc>,
     ) -> Result<i64> {
-        let operations: Vec<&str> = operations.iter().map(|o| o.as_str()).collect();
         Ok(self
             .db
             .query_row(
                 "INSERT INTO runs (started_at, operations, host, version, pid) VALUES (?1, ?2, ?3, ?4, ?5) RETURNING id",
                 params![
                     to_unix(now),
-                    operations.join(","),
+                    operations_text(operations),
                     host,
                     env!("CARGO_PKG_VERSION"),
                     std::process::id()
