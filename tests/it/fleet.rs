@@ -247,8 +247,10 @@ struct Bouncer {
 }
 
 impl Bouncer {
+    /// In front of the trusting test server (None, the test skipped, for another);
     /// `extra`: more lines for its `[pgbouncer]` section.
-    fn start(pg: &str, extra: &str) -> Option<Bouncer> {
+    fn start(extra: &str) -> Option<Bouncer> {
+        let pg = trusting_test_server()?;
         let installed = std::process::Command::new("pgbouncer")
             .arg("--version")
             .output()
@@ -260,7 +262,7 @@ impl Bouncer {
             );
             return None;
         }
-        let server = url::Url::parse(pg).unwrap();
+        let server = url::Url::parse(&pg).unwrap();
         let user = match server.username() {
             "" => "postgres".to_string(),
             u => u.to_string(),
@@ -349,10 +351,7 @@ impl Drop for Bouncer {
 
 #[test]
 fn through_pgbouncer_in_session_mode_a_hosts_lock_holds_and_goes_with_a_killed_run() {
-    let Some(pg) = trusting_test_server() else {
-        return;
-    };
-    let Some(bouncer) = Bouncer::start(&pg, "") else {
+    let Some(bouncer) = Bouncer::start("") else {
         return;
     };
     let db = TestDatabase::create();
@@ -382,10 +381,7 @@ fn through_pgbouncer_in_session_mode_a_hosts_lock_holds_and_goes_with_a_killed_r
 
 #[test]
 fn a_pgbouncer_out_of_client_slots_is_waited_for_like_a_full_server() {
-    let Some(pg) = trusting_test_server() else {
-        return;
-    };
-    let Some(bouncer) = Bouncer::start(&pg, "max_client_conn = 1\n") else {
+    let Some(bouncer) = Bouncer::start("max_client_conn = 1\n") else {
         return;
     };
     let db = TestDatabase::create();
