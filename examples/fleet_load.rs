@@ -3,9 +3,10 @@
 //!
 //! `fleet_load URL HOSTS LOCATIONS DAYS THREADS`: HOSTS hosts (`bench0000`, …), each
 //! with LOCATIONS locations and one backup a day for DAYS days, written as one run per
-//! host and day: the scan, a first-sight verification of the new backup, the day's
-//! health figures and the problems sync; then the state its last run stores for the
-//! fleet views. Prints the time it took.
+//! host and day: the scan, the verifications a nightly `--verify` records with the
+//! default `verify_sample: 1` (the new backup's first sight, every older one
+//! re-hashed), the day's health figures and the problems sync; then the state its last
+//! run stores for the fleet views. Prints the time it took.
 
 use backup_monitor::problem::Operation;
 use backup_monitor::scan::FoundFile;
@@ -64,10 +65,13 @@ fn load_host(
     days: i64,
 ) -> anyhow::Result<()> {
     let store = Store::open_postgres(target, anchor, host)?;
+    // The history ends the night before the clock `scripts/bench/fleet.sh` runs the
+    // fleet views at (2026-11-21 12:00 UTC), so that their window holds its last week.
     let start = Utc
-        .with_ymd_and_hms(2026, 10, 1, 2, 0, 0)
+        .with_ymd_and_hms(2026, 11, 21, 2, 0, 0)
         .single()
-        .unwrap_or_default();
+        .unwrap_or_default()
+        - Duration::days(days);
     let ids: Vec<i64> = (0..locations)
         .map(|l| {
             store.upsert_location(
@@ -97,25 +101,33 @@ fn load_host(
                 .collect();
             store.sync_scan(loc, &files, now)?;
             store.record_location_scan(loc, true, Some((50 << 30, 100 << 30)), now)?;
-            let newest = store.latest_backup(loc)?;
-            if let Some(b) = newest {
-                store.record_verifications(
-                    run,
-                    [Verification {
+            // As a nightly `--verify` with the default `verify_sample: 1` records: the
+            // new backup's first sight, and every older present backup re-hashed.
+            let present = store.present_backups(loc)?;
+            let newest = present.iter().map(|b| b.ts).max();
+            store.record_verifications(
+                run,
+                present.iter().map(|b| {
+                    let first = Some(b.ts) == newest;
+                    Verification {
                         backup_id: b.id,
                         location_id: b.location_id,
-                        method: "first-sight".into(),
+                        method: if first { "first-sight" } else { "checksum" }.into(),
                         algo: Some("sha256"),
-                        result: VerifyResult::Recorded,
+                        result: if first {
+                            VerifyResult::Recorded
+                        } else {
+                            VerifyResult::Passed
+                        },
                         bytes: b.size,
                         duration_ms: 3,
                         detail: None,
-                        first_checksum: Some(("sha256", format!("{:064x}", b.id))),
+                        first_checksum: first.then(|| ("sha256", format!("{:064x}", b.id))),
                         hashed: true,
-                    }],
-                    now,
-                )?;
-            }
+                    }
+                }),
+                now,
+            )?;
             store.sync_problems(Operation::Monitor, Some(loc), &[], &|_| true, now)?;
             let day = now.format("%Y-%m-%d").to_string();
             store.record_daily_health(
@@ -125,7 +137,7 @@ fn load_host(
                     day: day.clone(),
                     score: Some(0.95),
                     backup_rate: Some(1.0),
-                    verify_rate: None,
+                    verify_rate: Some(1.0),
                     restore_rate: None,
                 },
                 now,

@@ -219,11 +219,13 @@ impl Store {
             ),
             ("restore_tests", "('failed')", CheckKind::RestoreTest),
         ] {
+            // `result <> 'passed'` as the partial index of verifications that did not
+            // pass says it: a fleet's window holds millions that did.
             self.db.query_each(
                 &format!(
                     "SELECT b.location_id, COUNT(DISTINCT c.backup_id)
                      FROM {table} c JOIN backups b ON b.id = c.backup_id JOIN locations l ON l.id = b.location_id
-                     WHERE {IN_VIEW} AND c.at >= ?2 AND c.result IN {failed}
+                     WHERE {IN_VIEW} AND c.at >= ?2 AND c.result <> 'passed' AND c.result IN {failed}
                      GROUP BY b.location_id"
                 ),
                 params![host, since],
@@ -236,25 +238,30 @@ impl Store {
                     Ok(())
                 },
             )?;
-            self.db.query_each(
-                &format!(
-                    "SELECT b.location_id, MAX(c.at)
-                     FROM {table} c JOIN backups b ON b.id = c.backup_id JOIN locations l ON l.id = b.location_id
-                     WHERE {IN_VIEW} AND c.result = 'passed'
-                     GROUP BY b.location_id"
-                ),
-                params![host],
-                |r| {
-                    let at = r.get::<Option<i64>>(1)?.map(from_unix);
-                    let f = out.entry(r.get(0)?).or_default();
-                    match kind {
-                        CheckKind::Verification => f.last_passed_verification = at,
-                        CheckKind::RestoreTest => f.last_passed_restore = at,
-                    }
-                    Ok(())
-                },
-            )?;
         }
+        // The last good check of each location, looked up by location: a verification
+        // that passed from the run's tally (every run's verifications of a location that
+        // passed are counted there), a restore test from the tests themselves. Never
+        // every check ever stored: a fleet re-hashes millions of backups a month.
+        self.db.query_each(
+            &format!(
+                "SELECT l.id,
+                   (SELECT MAX(t.at) FROM verification_tallies t WHERE t.location_id = l.id AND t.passed > 0),
+                   (SELECT MAX(t.at) FROM restore_tests t WHERE t.location_id = l.id AND t.result = 'passed')
+                 FROM locations l WHERE {IN_VIEW}"
+            ),
+            params![host],
+            |r| {
+                let verified = r.get::<Option<i64>>(1)?.map(from_unix);
+                let restored = r.get::<Option<i64>>(2)?.map(from_unix);
+                if verified.is_some() || restored.is_some() {
+                    let f = out.entry(r.get(0)?).or_default();
+                    f.last_passed_verification = verified;
+                    f.last_passed_restore = restored;
+                }
+                Ok(())
+            },
+        )?;
         Ok(out)
     }
 
@@ -266,19 +273,58 @@ impl Store {
         since: DateTime<Utc>,
         per_host: usize,
     ) -> Result<Vec<FleetCheck>> {
-        let (table, method, files) = match kind {
-            CheckKind::Verification => ("verifications", "c.method", "0"),
-            CheckKind::RestoreTest => ("restore_tests", "c.format", "c.files"),
+        // The checks of the window, listed in each host's order: those that failed or
+        // could not be done first, then the newest; checks of one time by location, then
+        // the last done first.
+        let listed = match kind {
+            // Every restore test of the window: a few a night.
+            CheckKind::RestoreTest => format!(
+                "SELECT l.host, l.name, b.path, c.id, c.at, c.format AS method, c.result, c.bytes,
+                        c.files, c.duration_ms, c.detail
+                 FROM restore_tests c JOIN backups b ON b.id = c.backup_id JOIN locations l ON l.id = b.location_id
+                 WHERE {IN_VIEW} AND c.at >= ?2"
+            ),
+            // A fleet's window holds millions of verifications that passed (every present
+            // backup re-hashed every night): every one that did not pass (the partial
+            // index's), and of those that passed only the ones that can be among a
+            // host's first ?3. Each run's passes of a location are a tally; a host's
+            // tallies in its listing order, each taken while those before it hold fewer
+            // than ?3 passes: the passes of any later tally have ?3 before them. Their
+            // verifications are found through the location's backups at the tally's time.
+            // "Taken" is written as an equality, which PostgreSQL's planner expects to hold
+            // for few rows: for `before < ?3` it guesses a third of the tallies, and reads
+            // every verification ever stored instead of looking these few up by backup.
+            CheckKind::Verification => format!(
+                "WITH tallies AS (
+                   SELECT l.host, l.name, t.location_id, t.at, SUM(t.passed) AS passed
+                   FROM verification_tallies t JOIN locations l ON l.id = t.location_id
+                   WHERE {IN_VIEW} AND t.at >= ?2 AND t.passed > 0
+                   GROUP BY l.host, l.name, t.location_id, t.at),
+                 needed AS (
+                   SELECT location_id, at FROM (
+                     SELECT location_id, at, SUM(passed) OVER (PARTITION BY host
+                              ORDER BY at DESC, name COLLATE \"C\" ROWS UNBOUNDED PRECEDING) - passed AS before
+                     FROM tallies) r
+                   WHERE (CASE WHEN before < ?3 THEN 1 ELSE 0 END) = 1)
+                 SELECT l.host, l.name, b.path, c.id, c.at, c.method, c.result, c.bytes, 0 AS files,
+                        c.duration_ms, c.detail
+                 FROM verifications c JOIN backups b ON b.id = c.backup_id JOIN locations l ON l.id = b.location_id
+                 WHERE {IN_VIEW} AND c.at >= ?2 AND c.result <> 'passed'
+                 UNION ALL
+                 SELECT l.host, l.name, b.path, c.id, c.at, c.method, c.result, c.bytes, 0,
+                        c.duration_ms, c.detail
+                 FROM needed n JOIN locations l ON l.id = n.location_id JOIN backups b ON b.location_id = n.location_id
+                   JOIN verifications c ON c.backup_id = b.id AND c.at = n.at
+                 WHERE c.result = 'passed'"
+            ),
         };
         Ok(self.db.query_map(
             &format!(
                 "SELECT host, name, path, at, method, result, bytes, files, duration_ms, detail FROM (
-                   SELECT l.host, l.name, b.path, c.at, {method} AS method, c.result, c.bytes,
-                          {files} AS files, c.duration_ms, c.detail,
-                          ROW_NUMBER() OVER (PARTITION BY l.host ORDER BY
-                            CASE WHEN c.result IN ('failed', 'error') THEN 0 ELSE 1 END, c.at DESC, c.id DESC) AS n
-                   FROM {table} c JOIN backups b ON b.id = c.backup_id JOIN locations l ON l.id = b.location_id
-                   WHERE {IN_VIEW} AND c.at >= ?2) x
+                   SELECT x.*, ROW_NUMBER() OVER (PARTITION BY host ORDER BY
+                            CASE WHEN result IN ('failed', 'error') THEN 0 ELSE 1 END, at DESC,
+                            name COLLATE \"C\", id DESC) AS n
+                   FROM ({listed}) x) y
                  WHERE n <= ?3
                  ORDER BY host COLLATE \"C\", n"
             ),
@@ -306,17 +352,32 @@ impl Store {
         kind: CheckKind,
         since: DateTime<Utc>,
     ) -> Result<Vec<CheckCount>> {
-        let table = match kind {
-            CheckKind::Verification => "verifications",
-            CheckKind::RestoreTest => "restore_tests",
+        let counted = match kind {
+            CheckKind::RestoreTest => format!(
+                "SELECT l.host, c.result, COUNT(*) AS n
+                 FROM restore_tests c JOIN backups b ON b.id = c.backup_id JOIN locations l ON l.id = b.location_id
+                 WHERE {IN_VIEW} AND c.at >= ?2
+                 GROUP BY l.host, c.result"
+            ),
+            // Passes from the runs' tallies (a fleet re-hashes millions of backups a
+            // month), the rest from the partial index of those that did not pass.
+            CheckKind::Verification => format!(
+                "SELECT l.host, c.result, COUNT(*) AS n
+                 FROM verifications c JOIN backups b ON b.id = c.backup_id JOIN locations l ON l.id = b.location_id
+                 WHERE {IN_VIEW} AND c.at >= ?2 AND c.result <> 'passed'
+                 GROUP BY l.host, c.result
+                 UNION ALL
+                 SELECT l.host, 'passed', CAST(SUM(t.passed) AS BIGINT)
+                 FROM verification_tallies t JOIN locations l ON l.id = t.location_id
+                 WHERE {IN_VIEW} AND t.at >= ?2
+                 GROUP BY l.host
+                 HAVING SUM(t.passed) > 0"
+            ),
         };
         Ok(self.db.query_map(
             &format!(
-                "SELECT l.host, c.result, COUNT(*)
-                 FROM {table} c JOIN backups b ON b.id = c.backup_id JOIN locations l ON l.id = b.location_id
-                 WHERE {IN_VIEW} AND c.at >= ?2
-                 GROUP BY l.host, c.result
-                 ORDER BY l.host COLLATE \"C\", c.result COLLATE \"C\""
+                "SELECT host, result, n FROM ({counted}) x
+                 ORDER BY host COLLATE \"C\", result COLLATE \"C\""
             ),
             params![self.view_host(), to_unix(since)],
             |r| {
@@ -421,5 +482,178 @@ mod tests {
                 .unwrap()
                 .is_empty()
         );
+    }
+
+    /// The listed checks, their counts and each location's last pass, as reading every
+    /// verification of the window would give them.
+    #[test]
+    fn fleet_checks_and_counts_are_those_of_every_verification_of_the_window() {
+        use crate::store::{Verification, VerifyResult};
+        let (_db, mut store, a) = crate::store::store_with_location("db", "database");
+        let file = |path: &str| crate::scan::FoundFile {
+            path: path.into(),
+            size: 10,
+            mtime_ns: 1_000_000_000,
+            ts: from_unix(1),
+            ts_source: crate::timestamp::TimestampSource::Mtime,
+            settled: true,
+        };
+        let backups = |store: &Store, loc: i64, names: &[&str]| -> Vec<i64> {
+            let files: Vec<_> = names.iter().map(|n| file(n)).collect();
+            store.sync_scan(loc, &files, from_unix(5)).unwrap();
+            store
+                .backups_of(loc)
+                .unwrap()
+                .iter()
+                .map(|b| b.id)
+                .collect()
+        };
+        let check = |id: i64, loc: i64, result: VerifyResult| Verification {
+            backup_id: id,
+            location_id: loc,
+            method: "checksum".into(),
+            algo: Some("sha256"),
+            result,
+            bytes: 10,
+            duration_ms: 1,
+            detail: None,
+            first_checksum: None,
+            hashed: true,
+        };
+        use VerifyResult::{Error, Failed, Passed, Recorded};
+        let ids = backups(&store, a, &["a1", "a2", "a3", "a4"]);
+        // A location of the same host that never passes.
+        let bad = store
+            .upsert_location("bad", "/bad", "files", from_unix(0))
+            .unwrap();
+        let bad_ids = backups(&store, bad, &["x1"]);
+        // One verified at the same times, listed before `db` at each.
+        let aa = store
+            .upsert_location("aa", "/aa", "files", from_unix(0))
+            .unwrap();
+        let aa_ids = backups(&store, aa, &["y1", "y2"]);
+        // Before the window: passes and a failure that must not count.
+        let before: Vec<_> = ids.iter().map(|&id| check(id, a, Passed)).collect();
+        store
+            .record_verifications(1, &before, from_unix(10))
+            .unwrap();
+        store
+            .record_verifications(1, &[check(bad_ids[0], bad, Failed)], from_unix(10))
+            .unwrap();
+        // In the window: twelve nights re-hashing every backup, one failure and one error
+        // early on, a first sight in between.
+        for night in 0..12 {
+            let at = 100 + night * 100;
+            let mut rows: Vec<_> = ids.iter().map(|&id| check(id, a, Passed)).collect();
+            rows.extend(aa_ids.iter().map(|&id| check(id, aa, Passed)));
+            if night == 1 {
+                rows[2].result = Failed;
+            }
+            if night == 4 {
+                rows[0].result = Recorded;
+            }
+            store
+                .record_verifications(10 + night, &rows, from_unix(at))
+                .unwrap();
+        }
+        store
+            .record_verifications(50, &[check(bad_ids[0], bad, Error)], from_unix(150))
+            .unwrap();
+        // Another host with fewer nights than a section lists.
+        store.host = "web2".into();
+        let b = store
+            .upsert_location("db", "/db", "database", from_unix(0))
+            .unwrap();
+        let b_ids = backups(&store, b, &["b1", "b2"]);
+        store
+            .record_verifications(
+                60,
+                &[check(b_ids[0], b, Passed), check(b_ids[1], b, Recorded)],
+                from_unix(700),
+            )
+            .unwrap();
+        store.set_view(View::Fleet);
+
+        let since = from_unix(50);
+        for per_host in [1, 3, 5, 10] {
+            // Every verification of the window, ranked as a section lists them.
+            let expected: Vec<(String, String, String, i64)> = store
+                .db
+                .query_map(
+                    "SELECT host, path, result, at FROM (
+                       SELECT l.host, b.path, c.result, c.at, ROW_NUMBER() OVER (PARTITION BY l.host ORDER BY
+                         CASE WHEN c.result IN ('failed', 'error') THEN 0 ELSE 1 END, c.at DESC,
+                         l.name COLLATE \"C\", c.id DESC) AS n
+                       FROM verifications c JOIN backups b ON b.id = c.backup_id JOIN locations l ON l.id = b.location_id
+                       WHERE c.at >= ?1) x
+                     WHERE n <= ?2 ORDER BY host COLLATE \"C\", n",
+                    params![50, per_host as i64],
+                    |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)),
+                )
+                .unwrap();
+            let listed: Vec<(String, String, String, i64)> = store
+                .fleet_checks(CheckKind::Verification, since, per_host)
+                .unwrap()
+                .into_iter()
+                .map(|c| (c.host, c.path, c.result, to_unix(c.at)))
+                .collect();
+            assert_eq!(listed, expected, "{per_host} a host");
+        }
+        let listed = store
+            .fleet_checks(CheckKind::Verification, since, 5)
+            .unwrap();
+        let summary: Vec<_> = listed
+            .iter()
+            .map(|c| {
+                (
+                    c.host.as_str(),
+                    c.location.as_str(),
+                    c.result.as_str(),
+                    to_unix(c.at),
+                )
+            })
+            .collect();
+        assert_eq!(
+            summary,
+            [
+                ("vm", "db", "failed", 200),
+                ("vm", "bad", "error", 150),
+                ("vm", "aa", "passed", 1200),
+                ("vm", "aa", "passed", 1200),
+                ("vm", "db", "passed", 1200),
+                ("web2", "db", "recorded", 700),
+                ("web2", "db", "passed", 700),
+            ]
+        );
+
+        let counts: Vec<_> = store
+            .fleet_check_counts(CheckKind::Verification, since)
+            .unwrap()
+            .into_iter()
+            .map(|c| (c.host, c.result, c.count))
+            .collect();
+        let expected: Vec<(String, String, u64)> = store
+            .db
+            .query_map(
+                "SELECT l.host, c.result, COUNT(*)
+                 FROM verifications c JOIN backups b ON b.id = c.backup_id JOIN locations l ON l.id = b.location_id
+                 WHERE c.at >= ?1 GROUP BY l.host, c.result
+                 ORDER BY l.host COLLATE \"C\", c.result COLLATE \"C\"",
+                params![50],
+                |r| Ok((r.get(0)?, r.get(1)?, r.get::<i64>(2)? as u64)),
+            )
+            .unwrap();
+        assert_eq!(counts, expected);
+        assert!(counts.contains(&("vm".into(), "passed".into(), 12 * 6 - 2)));
+
+        let f = store.fleet_window_figures(since, from_unix(2000)).unwrap();
+        assert_eq!(f[&a].last_passed_verification, Some(from_unix(1200)));
+        assert_eq!(f[&a].verification_failures, 1);
+        assert_eq!(f[&b].last_passed_verification, Some(from_unix(700)));
+        assert_eq!(
+            f[&bad].verification_failures, 1,
+            "the error; the failure is before the window"
+        );
+        assert_eq!(f.get(&bad).and_then(|f| f.last_passed_verification), None);
     }
 }

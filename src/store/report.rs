@@ -234,13 +234,13 @@ impl Store {
                 .map(from_unix))
         };
         Ok(LastPassed {
+            // From the runs' tallies: every pass of a location is counted there, and a
+            // location re-hashed every night has hundreds of verifications a year per backup.
             verification: newest(
-                "SELECT MAX(c.at) FROM verifications c JOIN backups b ON b.id = c.backup_id
-                 WHERE b.location_id = ?1 AND c.result = 'passed'",
+                "SELECT MAX(at) FROM verification_tallies WHERE location_id = ?1 AND passed > 0",
             )?,
             restore: newest(
-                "SELECT MAX(c.at) FROM restore_tests c JOIN backups b ON b.id = c.backup_id
-                 WHERE b.location_id = ?1 AND c.result = 'passed'",
+                "SELECT MAX(at) FROM restore_tests WHERE location_id = ?1 AND result = 'passed'",
             )?,
         })
     }
@@ -342,13 +342,25 @@ mod tests {
             .sync_scan(a, &[file("a1", 100)], from_unix(300))
             .unwrap();
         let id = store.present_backups(a).unwrap()[0].id;
-        for (at, result) in [(400, "recorded"), (500, "failed"), (450, "passed")] {
+        use crate::store::VerifyResult::{Failed, Passed, Recorded};
+        for (run, (at, result)) in [(400, Recorded), (500, Failed), (450, Passed)]
+            .into_iter()
+            .enumerate()
+        {
+            let v = crate::store::Verification {
+                backup_id: id,
+                location_id: a,
+                method: "checksum".into(),
+                algo: Some("sha256"),
+                result,
+                bytes: 100,
+                duration_ms: 1,
+                detail: None,
+                first_checksum: None,
+                hashed: true,
+            };
             store
-                .db
-                .execute(
-                    "INSERT INTO verifications (backup_id, at, method, result) VALUES (?1, ?2, 'checksum', ?3)",
-                    params![id, at, result],
-                )
+                .record_verifications(run as i64, [v], from_unix(at))
                 .unwrap();
         }
         store
