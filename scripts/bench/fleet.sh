@@ -7,8 +7,10 @@
 # Needs a PostgreSQL server: BM_TEST_PG_URL (scripts/test-postgres start prints it).
 # Creates the database bm_fleet_bench there (dropped at the end), then:
 #   1. loads HOSTS x LOCATIONS x DAYS of history through the store's write path
-#      (examples/fleet_load.rs: one run per host and day: scan, first-sight verification,
-#      health, problems), 4 writers at once;
+#      (examples/fleet_load.rs: one run per host and day: scan, the verifications of a
+#      nightly --verify with the default verify_sample: 1 (the new backup's first sight,
+#      every older one re-hashed), health, problems), 4 writers at once, ending the night
+#      before the clock the rest runs at (so the fleet views' window holds its last week);
 #   2. runs 50 hosts' --monitor --verify at once through the binary, all must succeed;
 #   3. times the fleet --status (target 2 s) and the fleet --report (target 10 s) with
 #      their peak RSS;
