@@ -305,3 +305,96 @@ fn on_a_single_hosts_store_the_fleet_report_is_that_host_and_its_own_textfile_st
     );
     assert!(fleet.contains("backup_monitor_last_run_timestamp_seconds{host=\"solo<b>\"} "));
 }
+
+/// A host that re-hashes its backups every night: the fleet report counts every check,
+/// lists the failure first and then the newest, and takes each location's last good
+/// verification from the newest night that passed one.
+#[test]
+fn nightly_re_hashes_are_counted_and_the_failure_listed_first_in_the_fleet_report() {
+    let Some(_) = test_pg_url() else { return };
+    let db = TestDatabase::create();
+    let alpha = machine("alpha", &db.url, REPORTING);
+    backup(&alpha, "db_20261121_110000.sql");
+    let mut beta = machine("beta", &db.url, "");
+    let day = chrono::Duration::days(1);
+    let names = [
+        "db_20261116_020000.sql",
+        "db_20261117_020000.sql",
+        "db_20261118_020000.sql",
+    ];
+    for (k, name) in names.iter().enumerate() {
+        beta.write_file(
+            &format!("db/{name}"),
+            b"-- dump\n",
+            ts(NOW) - day * (5 - k as i32),
+        );
+    }
+    // Three nights: first sights, then every backup passes, then the oldest is damaged
+    // (same size and mtime, other bytes).
+    for night in 0..3 {
+        if night == 2 {
+            beta.write_file(&format!("db/{}", names[0]), b"-- dumq\n", ts(NOW) - day * 5);
+        }
+        beta.now = Some(ts(NOW) - day * (2 - night));
+        let run = beta.run(&["--monitor", "--verify"]);
+        assert!(run.code < 3, "night {night}: {}", run.stderr);
+    }
+    let run = alpha.run(&["--monitor", "--report", "--fleet"]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let report = json_file(&alpha, "reports/fleet_latest.json");
+
+    let beta_summary = &rows(&report, "hosts")[1];
+    assert_eq!(beta_summary["host"], "beta");
+    let counts: Vec<(&str, u64)> = rows(&beta_summary["verification_summary"], "results")
+        .iter()
+        .map(|r| (r["result"].as_str().unwrap(), r["count"].as_u64().unwrap()))
+        .collect();
+    let mut sorted = counts.clone();
+    sorted.sort();
+    assert_eq!(
+        sorted,
+        [("failed", 1), ("passed", 5), ("recorded", 3)],
+        "{beta_summary:#}"
+    );
+    assert_eq!(beta_summary["verification_summary"]["total"], 9);
+
+    let listed: Vec<(&str, &str, chrono::DateTime<chrono::Utc>)> = rows(&report, "verifications")
+        .iter()
+        .filter(|c| c["host"] == "beta")
+        .map(|c| {
+            (
+                c["path"].as_str().unwrap(),
+                c["result"].as_str().unwrap(),
+                c["at"].as_str().unwrap().parse().unwrap(),
+            )
+        })
+        .collect();
+    let results: Vec<&str> = listed.iter().map(|c| c.1).collect();
+    assert_eq!(
+        results,
+        [
+            "failed", "passed", "passed", "passed", "passed", "passed", "recorded", "recorded",
+            "recorded"
+        ],
+        "{listed:?}"
+    );
+    assert_eq!(listed[0].0, names[0], "the damaged backup");
+    assert_eq!(listed[0].2, ts(NOW));
+    assert!(listed[1..3].iter().all(|c| c.2 == ts(NOW)), "{listed:?}");
+    assert!(
+        listed[3..6].iter().all(|c| c.2 == ts(NOW) - day),
+        "{listed:?}"
+    );
+
+    let beta_db = rows(&report, "locations")
+        .iter()
+        .find(|l| l["host"] == "beta")
+        .unwrap();
+    assert_eq!(beta_db["verification_failures"], 1, "{beta_db:#}");
+    let last: chrono::DateTime<chrono::Utc> = beta_db["last_passed_verification"]
+        .as_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert_eq!(last, ts(NOW), "the last night passed two of three");
+}
