@@ -47,6 +47,11 @@ impl RunContext<'_> {
             .to_string()
     }
 
+    /// The date of `t` in the configured zone.
+    pub fn day_in_zone(&self, t: DateTime<Utc>) -> chrono::NaiveDate {
+        t.with_timezone(&self.tz()).date_naive()
+    }
+
     /// A time for people in the configured zone: `2026-11-18 02:00`.
     pub fn local_short(&self, t: DateTime<Utc>) -> String {
         t.with_timezone(&self.tz())

@@ -9,7 +9,7 @@ use crate::outcome::{LatestBackup, LocationSummary, OpenProblem, Outcome};
 use crate::problem::{Severity, Status};
 use crate::run::{RunContext, SelectedLocation};
 use crate::schedule::Frequency;
-use crate::store::{ReportBackup, ReportCheck};
+use crate::store::{FailureCounts, LastPassed, ReportBackup, ReportCheck};
 use anyhow::Result;
 use chrono::{DateTime, Datelike, NaiveDate, TimeZone, Utc};
 use serde::Serialize;
@@ -282,50 +282,17 @@ pub fn collect(ctx: &RunContext, doc: &Outcome) -> Result<ReportData> {
     let ids: Vec<i64> = ctx.locations.iter().map(|l| l.id).collect();
     let names: HashMap<i64, &SelectedLocation> = ctx.locations.iter().map(|l| (l.id, l)).collect();
     let local = |t: DateTime<Utc>| ctx.local_rfc3339(t);
-    let day_of = |t: DateTime<Utc>| t.with_timezone(&tz).date_naive();
     let window_start = ctx.window_start();
-    let today = day_of(ctx.now);
-    let first_day = day_of(window_start);
-    let calendar_start = month_start(first_day);
-    let calendar_since = tz
-        .from_local_datetime(&calendar_start.and_time(chrono::NaiveTime::MIN))
-        .earliest()
-        .map(|t| t.with_timezone(&Utc))
-        .unwrap_or(window_start)
-        .min(window_start);
-    let backups = ctx.store.report_backups(&ids, calendar_since, ctx.now)?;
-    let scores = ctx
-        .store
-        .daily_scores(&ids, &first_day.to_string(), &today.to_string())?;
+    let today = ctx.day_in_zone(ctx.now);
+    let read = read_locations(ctx)?;
+    let locations = location_reports(ctx, doc, &read)?;
+    let Read {
+        backups, scores, ..
+    } = read;
     let (warning, critical) = (
         ctx.config.monitoring.health_warning.0,
         ctx.config.monitoring.health_critical.0,
     );
-
-    let mut locations = Vec::new();
-    for sel in &ctx.locations {
-        let Some(summary) = doc.locations.iter().find(|l| l.id == sel.id) else {
-            continue;
-        };
-        let own: Vec<&ReportBackup> = backups.iter().filter(|b| b.location_id == sel.id).collect();
-        let history: Vec<DayScore> = scores
-            .iter()
-            .filter(|s| s.location_id == sel.id)
-            .map(|s| DayScore {
-                day: s.day.clone(),
-                score: s.score,
-            })
-            .collect();
-        locations.push(location_report(
-            ctx,
-            sel,
-            summary,
-            &own,
-            history,
-            &doc.problems,
-            (warning, critical),
-        )?);
-    }
 
     let in_window = |b: &&ReportBackup| b.ts >= window_start;
     let check = |c: ReportCheck| CheckEntry {
@@ -405,6 +372,70 @@ pub fn collect(ctx: &RunContext, doc: &Outcome) -> Result<ReportData> {
     })
 }
 
+/// What the locations' part of the report reads from the store.
+struct Read {
+    /// Backups from the first of the window's first month (the calendar's) to now.
+    backups: Vec<ReportBackup>,
+    /// Stored daily scores of the window.
+    scores: Vec<crate::store::DailyScore>,
+    /// Failures in the window and last passed checks, per location.
+    checks: HashMap<i64, (FailureCounts, LastPassed)>,
+    /// The last scan's disk figures, per location.
+    scans: HashMap<i64, crate::store::LocationScanState>,
+}
+
+fn read_locations(ctx: &RunContext) -> Result<Read> {
+    let tz = ctx.tz();
+    let ids: Vec<i64> = ctx.locations.iter().map(|l| l.id).collect();
+    let window_start = ctx.window_start();
+    let first_day = ctx.day_in_zone(window_start);
+    let calendar_since = tz
+        .from_local_datetime(&month_start(first_day).and_time(chrono::NaiveTime::MIN))
+        .earliest()
+        .map(|t| t.with_timezone(&Utc))
+        .unwrap_or(window_start)
+        .min(window_start);
+    Ok(Read {
+        backups: ctx.store.report_backups(&ids, calendar_since, ctx.now)?,
+        scores: ctx.store.daily_scores(
+            &ids,
+            &first_day.to_string(),
+            &ctx.day_in_zone(ctx.now).to_string(),
+        )?,
+        checks: ctx.store.location_checks(&ids, window_start)?,
+        scans: ctx.store.location_scan_states(&ids)?,
+    })
+}
+
+/// Each selected location's part of the report, in the order of the config.
+fn location_reports(ctx: &RunContext, doc: &Outcome, read: &Read) -> Result<Vec<LocationReport>> {
+    let thresholds = (
+        ctx.config.monitoring.health_warning.0,
+        ctx.config.monitoring.health_critical.0,
+    );
+    let mut locations = Vec::new();
+    for sel in &ctx.locations {
+        let Some(summary) = doc.locations.iter().find(|l| l.id == sel.id) else {
+            continue;
+        };
+        locations.push(location_report(
+            ctx,
+            sel,
+            summary,
+            read,
+            &doc.problems,
+            thresholds,
+        )?);
+    }
+    Ok(locations)
+}
+
+/// The locations' part of the report alone (what the Prometheus textfile needs): no
+/// check tables, calendar or actions are read.
+pub fn locations(ctx: &RunContext, doc: &Outcome) -> Result<Vec<LocationReport>> {
+    location_reports(ctx, doc, &read_locations(ctx)?)
+}
+
 /// How bad a location status is, for ordering worst first.
 pub fn status_rank(status: &str) -> u8 {
     match status {
@@ -467,11 +498,26 @@ fn location_report(
     ctx: &RunContext,
     sel: &SelectedLocation,
     summary: &LocationSummary,
-    own: &[&ReportBackup],
-    health_history: Vec<DayScore>,
+    read: &Read,
     problems: &[OpenProblem],
     (warning, critical): (f64, f64),
 ) -> Result<LocationReport> {
+    let own: Vec<&ReportBackup> = read
+        .backups
+        .iter()
+        .filter(|b| b.location_id == sel.id)
+        .collect();
+    let own = own.as_slice();
+    let health_history: Vec<DayScore> = read
+        .scores
+        .iter()
+        .filter(|s| s.location_id == sel.id)
+        .map(|s| DayScore {
+            day: s.day.clone(),
+            score: s.score,
+        })
+        .collect();
+    let (failures, passed) = read.checks.get(&sel.id).copied().unwrap_or_default();
     let loc = sel.config;
     let window_start = ctx.window_start();
     let in_window: Vec<&&ReportBackup> = own.iter().filter(|b| b.ts >= window_start).collect();
@@ -479,8 +525,7 @@ fn location_report(
         .iter()
         .filter(|p| p.location.as_deref() == Some(loc.name.as_str()))
         .collect();
-    let failures = ctx.store.failure_counts(sel.id, window_start)?;
-    let scan = ctx.store.location_scan_state(sel.id)?;
+    let scan = read.scans.get(&sel.id).cloned().unwrap_or_default();
     let disk = match (scan.free_bytes, scan.total_bytes) {
         (Some(free_bytes), Some(total_bytes)) => Some(DiskSpace {
             free_bytes,
@@ -506,7 +551,6 @@ fn location_report(
         judged.iter().filter(|j| j.satisfied).count() as u64,
         judged.len() as u64,
     );
-    let passed = ctx.store.last_passed_checks(sel.id)?;
     let latest_backup_unix = summary
         .latest_backup
         .as_ref()

@@ -153,7 +153,13 @@ pub fn write_textfile(ctx: &RunContext, outcome: &Outcome) -> Result<Option<Path
 fn every_location<'a>(ctx: &RunContext<'a>) -> Result<RunContext<'a>> {
     let mut locations = Vec::new();
     for l in &ctx.config.backups.locations {
-        if let Some(id) = ctx.store.location_id(&l.name)? {
+        // The run's own locations carry their ids; only the others are looked up.
+        let known = ctx.locations.iter().find(|s| s.config.name == l.name);
+        let id = match known {
+            Some(sel) => Some(sel.id),
+            None => ctx.store.location_id(&l.name)?,
+        };
+        if let Some(id) = id {
             locations.push(SelectedLocation { id, config: l });
         }
     }
@@ -187,7 +193,7 @@ fn with_every_location(every: &RunContext, outcome: &Outcome) -> Result<Outcome>
 
 /// Each location's metrics.
 pub fn gather(ctx: &RunContext, doc: &Outcome) -> Result<Vec<LocationMetrics>> {
-    let report = data::collect(ctx, doc)?;
+    let reports = data::locations(ctx, doc)?;
     let ids: Vec<i64> = ctx.locations.iter().map(|l| l.id).collect();
     let mut open: HashMap<i64, Vec<Severity>> = HashMap::new();
     for p in ctx.store.open_problems(None, Some(&ids))? {
@@ -195,14 +201,15 @@ pub fn gather(ctx: &RunContext, doc: &Outcome) -> Result<Vec<LocationMetrics>> {
             open.entry(id).or_default().push(p.problem.severity);
         }
     }
+    let checks = ctx.store.location_checks(&ids, ctx.window_start())?;
     let mut out = Vec::new();
-    for l in report.locations {
+    for l in reports {
         let Some(sel) = ctx.locations.iter().find(|s| s.id == l.id) else {
             continue;
         };
         let severities = open.remove(&l.id).unwrap_or_default();
         let count = |s: Severity| severities.iter().filter(|&&x| x == s).count() as u64;
-        let passed = ctx.store.last_passed_checks(l.id)?;
+        let passed = checks.get(&l.id).map(|c| c.1).unwrap_or_default();
         out.push(LocationMetrics {
             host: None,
             status: match severities.iter().max() {

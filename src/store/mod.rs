@@ -1106,17 +1106,46 @@ impl Store {
 
     /// (last_scan_at, available, free_bytes, total_bytes) of a location.
     pub fn location_scan_state(&self, location_id: i64) -> Result<LocationScanState> {
+        Ok(self
+            .location_scan_states(&[location_id])?
+            .remove(&location_id)
+            .ok_or(sql::SqlError::NoRows)?)
+    }
+
+    /// [`Store::location_scan_state`] of several locations, in one statement.
+    pub fn location_scan_states(
+        &self,
+        location_ids: &[i64],
+    ) -> Result<HashMap<i64, LocationScanState>> {
         self.write_pending()?;
-        let r = self.db.query_row(
-            "SELECT last_scan_at, available, free_bytes, total_bytes FROM locations WHERE id = ?1",
-            params![location_id],
+        let mut out = HashMap::new();
+        if location_ids.is_empty() {
+            return Ok(out);
+        }
+        let args: Vec<&dyn sql::ToValue> = location_ids
+            .iter()
+            .map(|id| id as &dyn sql::ToValue)
+            .collect();
+        self.db.query_each(
+            &format!(
+                "SELECT id, last_scan_at, available, free_bytes, total_bytes FROM locations WHERE id IN ({})",
+                report::placeholders(location_ids.len(), 1)
+            ),
+            &args,
+            |r| {
+                out.insert(
+                    r.get::<i64>(0)?,
+                    LocationScanState {
+                        last_scan_at: r.get::<Option<i64>>(1)?.map(from_unix),
+                        available: r.get::<Option<bool>>(2)?,
+                        free_bytes: r.get::<Option<i64>>(3)?.map(|v| v as u64),
+                        total_bytes: r.get::<Option<i64>>(4)?.map(|v| v as u64),
+                    },
+                );
+                Ok(())
+            },
         )?;
-        Ok(LocationScanState {
-            last_scan_at: r.get::<Option<i64>>(0)?.map(from_unix),
-            available: r.get::<Option<bool>>(1)?,
-            free_bytes: r.get::<Option<i64>>(2)?.map(|v| v as u64),
-            total_bytes: r.get::<Option<i64>>(3)?.map(|v| v as u64),
-        })
+        Ok(out)
     }
 }
 

@@ -3,10 +3,11 @@
 //! health of several locations at once. Read-only; every query works on empty
 //! `verifications` / `restore_tests` tables.
 
-use super::sql::{Row, SqlResult, ToValue, Value, params};
+use super::sql::{Row, SqlResult, ToValue, Value};
 use super::{Store, from_unix, to_unix};
 use anyhow::Result;
 use chrono::{DateTime, Utc};
+use std::collections::HashMap;
 
 /// A backup of the report period, with the newest evidence about it.
 #[derive(Debug, Clone, PartialEq)]
@@ -204,45 +205,55 @@ impl Store {
         Ok(self.db.query_map(&sql, &refs(&args), check)?)
     }
 
-    /// Backups of one location that failed verification or a restore test since `since`.
-    pub fn failure_counts(&self, location_id: i64, since: DateTime<Utc>) -> Result<FailureCounts> {
-        let count = |sql: &str| -> Result<u64> {
-            Ok(self
-                .db
-                .query_row(sql, params![location_id, to_unix(since)])?
-                .get::<i64>(0)? as u64)
-        };
-        Ok(FailureCounts {
-            verification: count(
-                "SELECT COUNT(DISTINCT c.backup_id) FROM verifications c JOIN backups b ON b.id = c.backup_id
-                 WHERE b.location_id = ?1 AND c.at >= ?2 AND c.result IN ('failed', 'error')",
-            )?,
-            restore: count(
-                "SELECT COUNT(DISTINCT c.backup_id) FROM restore_tests c JOIN backups b ON b.id = c.backup_id
-                 WHERE b.location_id = ?1 AND c.at >= ?2 AND c.result = 'failed'",
-            )?,
-        })
-    }
-
-    /// When a backup of one location last passed verification, and a restore test.
-    pub fn last_passed_checks(&self, location_id: i64) -> Result<LastPassed> {
-        let newest = |sql: &str| -> Result<Option<DateTime<Utc>>> {
-            Ok(self
-                .db
-                .query_row(sql, params![location_id])?
-                .get::<Option<i64>>(0)?
-                .map(from_unix))
-        };
-        Ok(LastPassed {
-            // From the runs' tallies: every pass of a location is counted there, and a
-            // location re-hashed every night has hundreds of verifications a year per backup.
-            verification: newest(
-                "SELECT MAX(at) FROM verification_tallies WHERE location_id = ?1 AND passed > 0",
-            )?,
-            restore: newest(
-                "SELECT MAX(at) FROM restore_tests WHERE location_id = ?1 AND result = 'passed'",
-            )?,
-        })
+    /// The failures since `since` (in backups) and the last passed checks of several
+    /// locations, in one statement for all of them (a round trip each on a shared
+    /// store); every location asked about is in the answer. A verification's last pass
+    /// comes from the runs' tallies: a location re-hashed every night has hundreds of
+    /// verifications a year per backup.
+    pub fn location_checks(
+        &self,
+        location_ids: &[i64],
+        since: DateTime<Utc>,
+    ) -> Result<HashMap<i64, (FailureCounts, LastPassed)>> {
+        let mut out = HashMap::new();
+        if location_ids.is_empty() {
+            return Ok(out);
+        }
+        let since = to_unix(since);
+        let mut args: Vec<&dyn ToValue> = vec![&since];
+        args.extend(location_ids.iter().map(|id| id as &dyn ToValue));
+        let sql = format!(
+            "SELECT l.id,
+               (SELECT COUNT(DISTINCT c.backup_id) FROM backups b JOIN verifications c ON c.backup_id = b.id
+                WHERE b.location_id = l.id AND c.at >= ?1 AND c.result IN ('failed', 'error')),
+               (SELECT COUNT(DISTINCT c.backup_id) FROM restore_tests c
+                WHERE c.location_id = l.id AND c.at >= ?1 AND c.result = 'failed'),
+               (SELECT MAX(t.at) FROM verification_tallies t WHERE t.location_id = l.id AND t.passed > 0),
+               (SELECT MAX(c.at) FROM restore_tests c WHERE c.location_id = l.id AND c.result = 'passed')
+             FROM locations l WHERE l.id IN ({})",
+            placeholders(location_ids.len(), 2)
+        );
+        self.db.query_each(&sql, &args, |r| {
+            let count = |i| -> SqlResult<u64> { Ok(r.get::<i64>(i)?.max(0) as u64) };
+            let at = |i| -> SqlResult<Option<DateTime<Utc>>> {
+                Ok(r.get::<Option<i64>>(i)?.map(from_unix))
+            };
+            out.insert(
+                r.get::<i64>(0)?,
+                (
+                    FailureCounts {
+                        verification: count(1)?,
+                        restore: count(2)?,
+                    },
+                    LastPassed {
+                        verification: at(3)?,
+                        restore: at(4)?,
+                    },
+                ),
+            );
+            Ok(())
+        })?;
+        Ok(out)
     }
 
     /// Stored daily scores of `location_ids` for days in [from_day, to_day] (YYYY-MM-DD).
@@ -280,6 +291,7 @@ impl Store {
 mod tests {
     use super::*;
     use crate::scan::FoundFile;
+    use crate::store::sql::params;
 
     fn file(path: &str, ts: i64) -> FoundFile {
         FoundFile {
@@ -323,9 +335,11 @@ mod tests {
                 .is_empty()
         );
         assert_eq!(
-            store.failure_counts(a, from_unix(0)).unwrap(),
-            FailureCounts::default()
+            store.location_checks(&[a], from_unix(0)).unwrap()[&a],
+            Default::default(),
+            "a location with no checks is in the answer, with none"
         );
+        assert!(store.location_checks(&[], from_unix(0)).unwrap().is_empty());
         assert!(store.daily_scores(&[a], "0000", "9999").unwrap().is_empty());
         assert!(
             store
@@ -380,27 +394,22 @@ mod tests {
             recent.iter().map(|c| c.at).collect::<Vec<_>>(),
             [from_unix(500), from_unix(450)]
         );
+        let checks = |since| store.location_checks(&[a], from_unix(since)).unwrap()[&a];
         assert_eq!(
-            store.failure_counts(a, from_unix(0)).unwrap(),
-            FailureCounts {
-                verification: 1,
-                restore: 0
-            }
+            checks(0),
+            (
+                FailureCounts {
+                    verification: 1,
+                    restore: 0
+                },
+                LastPassed {
+                    verification: Some(from_unix(450)),
+                    restore: None
+                }
+            )
         );
-        assert_eq!(
-            store
-                .failure_counts(a, from_unix(460))
-                .unwrap()
-                .verification,
-            1
-        );
-        assert_eq!(
-            store.last_passed_checks(a).unwrap(),
-            LastPassed {
-                verification: Some(from_unix(450)),
-                restore: None
-            }
-        );
+        assert_eq!(checks(460).0.verification, 1);
+        assert_eq!(checks(501).0.verification, 0, "the failure is before");
     }
 
     #[test]
@@ -433,18 +442,20 @@ mod tests {
             store
                 .db
                 .execute(
-                    "INSERT INTO restore_tests (backup_id, at, format, result, size, mtime_ns) VALUES (?1, ?2, 'sql', 'failed', 10, 0)",
-                    params![ids[0], at],
+                    "INSERT INTO restore_tests (backup_id, location_id, at, format, result, size, mtime_ns) VALUES (?1, ?3, ?2, 'sql', 'failed', 10, 0)",
+                    params![ids[0], at, a],
                 )
                 .unwrap();
         }
         assert_eq!(
-            store.failure_counts(a, from_unix(0)).unwrap(),
-            FailureCounts {
-                verification: 2,
-                restore: 1
-            }
+            store.location_checks(&[a], from_unix(0)).unwrap()[&a],
+            (
+                FailureCounts {
+                    verification: 2,
+                    restore: 1
+                },
+                LastPassed::default()
+            )
         );
-        assert_eq!(store.last_passed_checks(a).unwrap(), LastPassed::default());
     }
 }
