@@ -17,14 +17,34 @@ use crate::problem::{Kind, Operation, Problem, Severity};
 use crate::run::{RunContext, SelectedLocation};
 use crate::store::FleetLocation;
 use anyhow::Result;
+use chrono::{DateTime, Utc};
+use std::collections::HashMap;
 
-/// The problem for one location, if its last judgement is too old.
-pub fn problem(ctx: &RunContext, sel: &SelectedLocation) -> Result<Option<Problem>> {
+/// The problem of each selected location whose last judgement is too old, by location
+/// id (the last judgements read in one statement).
+pub fn problems(ctx: &RunContext) -> Result<HashMap<i64, Problem>> {
+    let ids: Vec<i64> = ctx.locations.iter().map(|s| s.id).collect();
+    let scans = ctx.store.location_scan_states(&ids)?;
+    Ok(ctx
+        .locations
+        .iter()
+        .filter_map(|sel| {
+            let last = scans.get(&sel.id).and_then(|s| s.last_scan_at);
+            problem(ctx, sel, last).map(|p| (sel.id, p))
+        })
+        .collect())
+}
+
+/// The problem for one location last judged at `last`, if that is too long ago.
+fn problem(
+    ctx: &RunContext,
+    sel: &SelectedLocation,
+    last: Option<DateTime<Utc>>,
+) -> Option<Problem> {
     let max_age = ctx.config.monitoring.max_run_age.0;
-    let last = ctx.store.location_scan_state(sel.id)?.last_scan_at;
     let age = last.map(|t| (ctx.now - t).to_std().unwrap_or_default());
     if age.is_some_and(|a| a <= max_age) {
-        return Ok(None);
+        return None;
     }
     let message = match (last, age) {
         (Some(t), Some(age)) => format!(
@@ -35,7 +55,7 @@ pub fn problem(ctx: &RunContext, sel: &SelectedLocation) -> Result<Option<Proble
         ),
         _ => never_message(),
     };
-    Ok(Some(stale(&sel.config.name, message)))
+    Some(stale(&sel.config.name, message))
 }
 
 /// A configured location that no `--monitor` has judged yet.
@@ -69,15 +89,16 @@ pub fn sync(ctx: &RunContext, monitored: bool) -> Result<()> {
             )
         }
     };
+    let mut stale = if monitored {
+        HashMap::new()
+    } else {
+        problems(ctx)?
+    };
     for sel in &ctx.locations {
         if open.as_ref().is_some_and(|open| !open.contains(&sel.id)) {
             continue;
         }
-        let found: Vec<Problem> = if monitored {
-            Vec::new()
-        } else {
-            problem(ctx, sel)?.into_iter().collect()
-        };
+        let found: Vec<Problem> = stale.remove(&sel.id).into_iter().collect();
         ctx.store.sync_problems(
             Operation::Report,
             Some(sel.id),

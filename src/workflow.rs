@@ -461,10 +461,13 @@ fn status(config: &Config, request: &Request, now: DateTime<Utc>) -> Judged<Outc
     scope(&ctx, &mut outcome).map_err(e)?;
     // Staleness is judged now, as of this status: the stored verdict may be days old.
     outcome.problems.retain(|p| p.kind != Kind::MonitorStale);
-    let mut stale = Vec::new();
-    for sel in &ctx.locations {
-        stale.extend(stale::problem(&ctx, sel).map_err(e)?);
-    }
+    let mut found = stale::problems(&ctx).map_err(e)?;
+    // In the order of the config.
+    let mut stale: Vec<_> = ctx
+        .locations
+        .iter()
+        .filter_map(|sel| found.remove(&sel.id))
+        .collect();
     if request.selection == Selection::All {
         stale.extend(unchecked.iter().map(|name| stale::never_checked(name)));
     }

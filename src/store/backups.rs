@@ -740,13 +740,12 @@ mod tests {
         let all = store.location_glances(&[a, b, empty, 999]).unwrap();
         assert_eq!(all.len(), 3, "an unknown location is absent");
         // Each as the store's other reads of one location give it.
+        let scans = store.location_scan_states(&[a, b, empty, 999]).unwrap();
+        assert_eq!(scans.len(), 3, "an unknown location is absent");
         for id in [a, b, empty] {
             assert_eq!(all[&id].present, store.present_count(id).unwrap());
             assert_eq!(all[&id].latest, store.latest_backup(id).unwrap());
-            assert_eq!(
-                all[&id].last_scan_at,
-                store.location_scan_state(id).unwrap().last_scan_at
-            );
+            assert_eq!(all[&id].last_scan_at, scans[&id].last_scan_at);
         }
         assert_eq!(all[&a].present, 2);
         assert_eq!(

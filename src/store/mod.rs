@@ -1104,15 +1104,8 @@ impl Store {
         Ok(())
     }
 
-    /// (last_scan_at, available, free_bytes, total_bytes) of a location.
-    pub fn location_scan_state(&self, location_id: i64) -> Result<LocationScanState> {
-        Ok(self
-            .location_scan_states(&[location_id])?
-            .remove(&location_id)
-            .ok_or(sql::SqlError::NoRows)?)
-    }
-
-    /// [`Store::location_scan_state`] of several locations, in one statement.
+    /// The last scan of several locations (when, whether the path was there, its disk),
+    /// in one statement; an unknown location is absent.
     pub fn location_scan_states(
         &self,
         location_ids: &[i64],
