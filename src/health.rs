@@ -9,7 +9,7 @@ use crate::config::{Config, Location};
 use crate::outcome::Thresholds;
 use crate::problem::{Kind, Operation, Problem, Severity};
 use crate::run::RunContext;
-use crate::store::{DailyHealth, JudgedCounts, Store};
+use crate::store::{DailyHealth, JudgedCounts};
 use anyhow::Result;
 use chrono::{DateTime, Utc};
 use std::collections::HashMap;
@@ -68,16 +68,6 @@ pub fn step(ctx: &RunContext, judge: bool) -> Result<HashMap<i64, Option<f64>>> 
     }
     ctx.store.record_daily_healths(&today, &figures, ctx.now)?;
     Ok(scores)
-}
-
-/// The score recorded for a location: today's, else the most recent day's.
-pub fn stored_score(store: &Store, location_id: i64, today: &str) -> Result<Option<f64>> {
-    if let Some(h) = store.daily_health(location_id, today)?.first() {
-        return Ok(h.score);
-    }
-    Ok(store
-        .latest_daily_health(location_id)?
-        .and_then(|h| h.score))
 }
 
 /// Rates in [0, 1]; None when there was nothing to measure.

@@ -418,11 +418,18 @@ fn status(config: &Config, request: &Request, now: DateTime<Utc>) -> Judged<Outc
             "no store at {name} yet; run backup-monitor --monitor first"
         )));
     };
+    let names: Vec<&str> = config
+        .backups
+        .locations
+        .iter()
+        .map(|l| l.name.as_str())
+        .collect();
+    let known = store.location_ids(&names).map_err(e)?;
     let mut ids = Vec::new();
     let mut unchecked = Vec::new();
     for l in &config.backups.locations {
-        match store.location_id(&l.name).map_err(e)? {
-            Some(id) => ids.push((id, l)),
+        match known.get(&l.name) {
+            Some(&id) => ids.push((id, l)),
             None => unchecked.push(l.name.as_str()),
         }
     }
@@ -449,8 +456,12 @@ fn status(config: &Config, request: &Request, now: DateTime<Utc>) -> Judged<Outc
     let today = ctx.today();
     let mut scores = HashMap::new();
     let glances = summary::glances(&ctx, &ctx.locations).map_err(e)?;
+    let ids: Vec<i64> = ctx.locations.iter().map(|s| s.id).collect();
+    let stored = store.stored_scores(&ids, &today).map_err(e)?;
+    // The missing slots need every location's backup times: read at once.
+    store.read_backup_timestamps(&ids).map_err(e)?;
     for sel in &ctx.locations {
-        let score = health::stored_score(&store, sel.id, &today).map_err(e)?;
+        let score = stored.get(&sel.id).copied().flatten();
         scores.insert(sel.id, score);
         let glance = glances.get(&sel.id);
         outcome

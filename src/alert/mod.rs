@@ -32,7 +32,7 @@ use crate::lifecycle::Marks;
 use crate::problem::{Kind, Operation, Problem, Severity};
 use crate::run::RunContext;
 use crate::store::StoredProblem;
-use crate::store::{AlertDelivery, AlertRow, FleetLocation, Store};
+use crate::store::{AlertDelivery, AlertRow, FleetLocation};
 use anyhow::Result;
 use chrono::{DateTime, Utc};
 use decide::{ChannelHistory, Suppression, next_for_closed, next_for_open, suppression};
@@ -580,23 +580,28 @@ pub fn fleet_status_view(ctx: &RunContext, rows: &[FleetLocation]) -> Result<Vec
 }
 
 fn status_view_in(ctx: &RunContext, scope: &Scope) -> Result<Vec<OpenAlert>> {
+    let open: Vec<AlertRow> = ctx
+        .store
+        .open_alerts()?
+        .into_iter()
+        .filter(|a| scope.covers(&a.host, a.problem.location.as_deref()))
+        .collect();
+    let ids: Vec<i64> = open.iter().map(|a| a.id).collect();
+    let mut deliveries = ctx.store.deliveries_of(&ids)?;
     let mut out = Vec::new();
-    for a in ctx.store.open_alerts()? {
-        if !scope.covers(&a.host, a.problem.location.as_deref()) {
-            continue;
-        }
+    for a in open {
         let host = scope.fleet.then(|| a.host.clone());
-        let mut view = open_alert_view(ctx.store, ctx, a)?;
+        let told = deliveries.remove(&a.id).unwrap_or_default();
+        let mut view = open_alert_view(ctx, a, &told);
         view.host = host;
         out.push(view);
     }
     Ok(out)
 }
 
-fn open_alert_view(store: &Store, ctx: &RunContext, a: AlertRow) -> Result<OpenAlert> {
-    let deliveries = store.alert_deliveries(a.id)?;
+fn open_alert_view(ctx: &RunContext, a: AlertRow, deliveries: &[AlertDelivery]) -> OpenAlert {
     let mut last_by_channel: HashMap<&str, &AlertDelivery> = HashMap::new();
-    for d in &deliveries {
+    for d in deliveries {
         last_by_channel.insert(d.channel.as_str(), d);
     }
     let mut failing: Vec<String> = last_by_channel
@@ -605,7 +610,7 @@ fn open_alert_view(store: &Store, ctx: &RunContext, a: AlertRow) -> Result<OpenA
         .map(|d| d.channel.clone())
         .collect();
     failing.sort();
-    Ok(OpenAlert {
+    OpenAlert {
         kind: a.problem.kind,
         severity: a.problem.severity,
         location: a.problem.location,
@@ -617,7 +622,7 @@ fn open_alert_view(store: &Store, ctx: &RunContext, a: AlertRow) -> Result<OpenA
         deliveries: a.send_count,
         failing_channels: failing,
         host: None,
-    })
+    }
 }
 
 #[cfg(test)]
@@ -625,6 +630,7 @@ mod tests {
     use super::*;
     use crate::config;
     use crate::run::SelectedLocation;
+    use crate::store::Store;
     use crate::store::from_unix;
     use std::cell::RefCell;
     use std::rc::Rc;

@@ -15,7 +15,7 @@ use crate::outcome::Outcome;
 use crate::problem::{Severity, Status};
 use crate::run::{RunContext, SelectedLocation};
 use crate::schedule::Schedule;
-use crate::{health, summary};
+use crate::summary;
 use anyhow::{Context, Result};
 use chrono::{DateTime, Utc};
 use std::collections::HashMap;
@@ -182,8 +182,10 @@ fn with_every_location(every: &RunContext, outcome: &Outcome) -> Result<Outcome>
         .cloned()
         .collect();
     let glances = summary::glances(every, &missing)?;
+    let ids: Vec<i64> = missing.iter().map(|s| s.id).collect();
+    let stored = every.store.stored_scores(&ids, &today)?;
     for sel in &missing {
-        let score = health::stored_score(every.store, sel.id, &today)?;
+        let score = stored.get(&sel.id).copied().flatten();
         let glance = glances.get(&sel.id);
         doc.locations
             .push(summary::location(every, sel, glance, score, 0)?);

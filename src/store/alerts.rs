@@ -10,7 +10,7 @@ use crate::problem::{Problem, Severity};
 use crate::store::StoredProblem;
 use anyhow::Result;
 use chrono::{DateTime, Utc};
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 
 /// Claims per statement (one bound parameter each).
 const CLAIM_ROWS: usize = 200;
@@ -212,6 +212,29 @@ impl Store {
             params![alert_id],
             delivery_from_row,
         )?)
+    }
+
+    /// [`Store::alert_deliveries`] of several alerts, in one statement per 500; an alert
+    /// with none is absent.
+    pub fn deliveries_of(&self, alert_ids: &[i64]) -> Result<HashMap<i64, Vec<AlertDelivery>>> {
+        let mut out: HashMap<i64, Vec<AlertDelivery>> = HashMap::new();
+        for chunk in alert_ids.chunks(500) {
+            let args: Vec<&dyn ToValue> = chunk.iter().map(|id| id as &dyn ToValue).collect();
+            self.db.query_each(
+                &format!(
+                    "SELECT alert_id, channel, event, severity, at, success, error
+                     FROM alert_deliveries WHERE alert_id IN ({}) ORDER BY alert_id, at, id",
+                    super::report::placeholders(chunk.len(), 1)
+                ),
+                &args,
+                |r| {
+                    let d = delivery_from_row(r)?;
+                    out.entry(d.alert_id).or_default().push(d);
+                    Ok(())
+                },
+            )?;
+        }
+        Ok(out)
     }
 
     /// Claim the next notice of each of `alert_ids` on `channel` for run `run_id`, until

@@ -1,7 +1,7 @@
 //! Health inputs and history: verification and restore pass counts over a window, and
 //! the per-location daily score kept so trends are real history.
 
-use super::sql::{Row, SqlResult, ToValue, params};
+use super::sql::ToValue;
 use super::{Store, to_unix};
 use anyhow::Result;
 use chrono::{DateTime, Utc};
@@ -22,17 +22,6 @@ pub struct DailyHealth {
     pub backup_rate: Option<f64>,
     pub verify_rate: Option<f64>,
     pub restore_rate: Option<f64>,
-}
-
-/// A `health_daily` row selected as `day, score, backup_rate, verify_rate, restore_rate`.
-fn daily_from_row(r: &Row) -> SqlResult<DailyHealth> {
-    Ok(DailyHealth {
-        day: r.get(0)?,
-        score: r.get(1)?,
-        backup_rate: r.get(2)?,
-        verify_rate: r.get(3)?,
-        restore_rate: r.get(4)?,
-    })
 }
 
 impl Store {
@@ -157,27 +146,43 @@ impl Store {
         Ok(())
     }
 
-    /// The most recent day's stored figures of a location.
-    pub fn latest_daily_health(&self, location_id: i64) -> Result<Option<DailyHealth>> {
-        Ok(self
-            .db
-            .query_opt(
-                "SELECT day, score, backup_rate, verify_rate, restore_rate FROM health_daily
-                 WHERE location_id = ?1 ORDER BY day COLLATE \"C\" DESC LIMIT 1",
-                params![location_id],
-            )?
-            .map(|r| daily_from_row(&r))
-            .transpose()?)
-    }
-
-    /// Stored daily scores of a location from `from_day` on (inclusive), oldest first.
-    pub fn daily_health(&self, location_id: i64, from_day: &str) -> Result<Vec<DailyHealth>> {
-        Ok(self.db.query_map(
-            "SELECT day, score, backup_rate, verify_rate, restore_rate FROM health_daily
-             WHERE location_id = ?1 AND day >= ?2 ORDER BY day COLLATE \"C\"",
-            params![location_id, from_day],
-            daily_from_row,
-        )?)
+    /// The score recorded for each of `location_ids`: `today`'s (or the first day
+    /// after it), else the most recent day's; in one statement. Locations with no
+    /// recorded day are absent.
+    pub fn stored_scores(
+        &self,
+        location_ids: &[i64],
+        today: &str,
+    ) -> Result<HashMap<i64, Option<f64>>> {
+        let mut out = HashMap::new();
+        if location_ids.is_empty() {
+            return Ok(out);
+        }
+        let mut args: Vec<&dyn ToValue> = vec![&today];
+        args.extend(location_ids.iter().map(|id| id as &dyn ToValue));
+        let sql = format!(
+            "SELECT l.id,
+               (SELECT COUNT(*) FROM health_daily h WHERE h.location_id = l.id AND h.day >= ?1),
+               (SELECT h.score FROM health_daily h WHERE h.location_id = l.id AND h.day >= ?1
+                ORDER BY h.day COLLATE \"C\" LIMIT 1),
+               (SELECT COUNT(*) FROM health_daily h WHERE h.location_id = l.id),
+               (SELECT h.score FROM health_daily h WHERE h.location_id = l.id
+                ORDER BY h.day COLLATE \"C\" DESC LIMIT 1)
+             FROM locations l WHERE l.id IN ({})",
+            super::report::placeholders(location_ids.len(), 2)
+        );
+        self.db.query_each(&sql, &args, |r| {
+            let score = if r.get::<i64>(1)? > 0 {
+                r.get::<Option<f64>>(2)?
+            } else if r.get::<i64>(3)? > 0 {
+                r.get::<Option<f64>>(4)?
+            } else {
+                return Ok(());
+            };
+            out.insert(r.get::<i64>(0)?, score);
+            Ok(())
+        })?;
+        Ok(out)
     }
 }
 
@@ -186,6 +191,7 @@ mod tests {
     use super::*;
     use crate::store::from_unix;
     use crate::store::restore::{NewRestoreTest, Verdict};
+    use crate::store::sql::params;
     use crate::store::verify::{Verification, VerifyResult};
 
     /// The counts as they were read before tallies: the verifications (or restore tests)
@@ -353,5 +359,50 @@ mod tests {
         // Restore tests from before name their backup's location.
         assert_eq!(store.restore_counts(7, from_unix(0)).unwrap(), (1, 2));
         assert_eq!(store.restore_counts(7, from_unix(150)).unwrap(), (0, 1));
+    }
+
+    #[test]
+    fn the_stored_score_is_todays_else_the_latest_days() {
+        let (_db, store, a) = crate::store::store_with_location("a", "database");
+        let b = store
+            .upsert_location("b", "/b", "files", from_unix(0))
+            .unwrap();
+        let c = store
+            .upsert_location("c", "/c", "files", from_unix(0))
+            .unwrap();
+        let never = store
+            .upsert_location("never", "/n", "files", from_unix(0))
+            .unwrap();
+        let day = |day: &str, score: Option<f64>| DailyHealth {
+            day: day.into(),
+            score,
+            backup_rate: None,
+            verify_rate: None,
+            restore_rate: None,
+        };
+        let write = |loc, d: DailyHealth| {
+            store
+                .record_daily_health(loc, &d.day.clone(), &d, from_unix(0))
+                .unwrap()
+        };
+        // a: older days, and today with no score (nothing to measure): today's, none.
+        write(a, day("2026-11-01", Some(0.5)));
+        write(a, day("2026-11-20", None));
+        // b: only older days: the latest of them.
+        write(b, day("2026-10-31", Some(0.9)));
+        write(b, day("2026-11-02", Some(0.4)));
+        write(b, day("2026-10-01", Some(0.1)));
+        // c: a day after today (a clock set back) and an older one: the first from today.
+        write(c, day("2026-11-25", Some(0.7)));
+        write(c, day("2026-11-19", Some(0.2)));
+        let scores = store
+            .stored_scores(&[a, b, c, never, 999], "2026-11-20")
+            .unwrap();
+        assert_eq!(scores.get(&a), Some(&None));
+        assert_eq!(scores.get(&b), Some(&Some(0.4)));
+        assert_eq!(scores.get(&c), Some(&Some(0.7)));
+        assert_eq!(scores.get(&never), None, "nothing recorded");
+        assert_eq!(scores.len(), 3);
+        assert!(store.stored_scores(&[], "2026-11-20").unwrap().is_empty());
     }
 }

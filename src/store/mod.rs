@@ -1002,6 +1002,28 @@ impl Store {
             .collect()
     }
 
+    /// The ids of this host's locations named `names` that the store knows, by name, in
+    /// one statement per 500.
+    pub fn location_ids(&self, names: &[&str]) -> Result<HashMap<String, i64>> {
+        let mut out = HashMap::new();
+        for chunk in names.chunks(500) {
+            let mut args: Vec<&dyn sql::ToValue> = vec![&self.host];
+            args.extend(chunk.iter().map(|n| n as &dyn sql::ToValue));
+            self.db.query_each(
+                &format!(
+                    "SELECT name, id FROM locations WHERE host = ?1 AND name IN ({})",
+                    report::placeholders(chunk.len(), 2)
+                ),
+                &args,
+                |r| {
+                    out.insert(r.get::<String>(0)?, r.get::<i64>(1)?);
+                    Ok(())
+                },
+            )?;
+        }
+        Ok(out)
+    }
+
     /// The id of one of this host's locations by name, if the store knows it.
     pub fn location_id(&self, name: &str) -> Result<Option<i64>> {
         Ok(self
