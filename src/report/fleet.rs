@@ -631,11 +631,6 @@ fn metrics(report: &FleetReport, fleet: &Outcome) -> Vec<prometheus::LocationMet
             open.entry((&p.host, l)).or_default().push(p.severity);
         }
     }
-    let parse = |t: &Option<String>| {
-        t.as_deref()
-            .and_then(|t| DateTime::parse_from_rfc3339(t).ok())
-            .map(|t| t.timestamp())
-    };
     report
         .locations
         .iter()
@@ -655,8 +650,8 @@ fn metrics(report: &FleetReport, fleet: &Outcome) -> Vec<prometheus::LocationMet
                 open_warning: count(Severity::Warning),
                 open_critical: count(Severity::Critical),
                 expected_interval: l.expected_interval,
-                last_verified_unix: parse(&l.report.last_passed_verification),
-                last_restore_success_unix: parse(&l.report.last_passed_restore),
+                last_verified_unix: prometheus::unix_time(&l.report.last_passed_verification),
+                last_restore_success_unix: prometheus::unix_time(&l.report.last_passed_restore),
                 report: l.report.clone(),
             }
         })

@@ -203,7 +203,6 @@ pub fn gather(ctx: &RunContext, doc: &Outcome) -> Result<Vec<LocationMetrics>> {
             open.entry(id).or_default().push(p.problem.severity);
         }
     }
-    let checks = ctx.store.location_checks(&ids, ctx.window_start())?;
     let mut out = Vec::new();
     for l in reports {
         let Some(sel) = ctx.locations.iter().find(|s| s.id == l.id) else {
@@ -211,7 +210,6 @@ pub fn gather(ctx: &RunContext, doc: &Outcome) -> Result<Vec<LocationMetrics>> {
         };
         let severities = open.remove(&l.id).unwrap_or_default();
         let count = |s: Severity| severities.iter().filter(|&&x| x == s).count() as u64;
-        let passed = checks.get(&l.id).map(|c| c.1).unwrap_or_default();
         out.push(LocationMetrics {
             host: None,
             status: match severities.iter().max() {
@@ -222,12 +220,20 @@ pub fn gather(ctx: &RunContext, doc: &Outcome) -> Result<Vec<LocationMetrics>> {
             open_warning: count(Severity::Warning),
             open_critical: count(Severity::Critical),
             expected_interval: typical_interval(&sel.config.schedule, ctx.now),
-            last_verified_unix: passed.verification.map(|t| t.timestamp()),
-            last_restore_success_unix: passed.restore.map(|t| t.timestamp()),
+            last_verified_unix: unix_time(&l.last_passed_verification),
+            last_restore_success_unix: unix_time(&l.last_passed_restore),
             report: l,
         });
     }
     Ok(out)
+}
+
+/// The Unix time of a time as the report shows it (RFC 3339, to the second).
+pub fn unix_time(shown: &Option<String>) -> Option<i64> {
+    shown
+        .as_deref()
+        .and_then(|t| chrono::DateTime::parse_from_rfc3339(t).ok())
+        .map(|t| t.timestamp())
 }
 
 /// How many fire times [`typical_interval`] looks at: 24 gaps hold two of every month,

@@ -218,7 +218,10 @@ impl Store {
     /// with none is absent.
     pub fn deliveries_of(&self, alert_ids: &[i64]) -> Result<HashMap<i64, Vec<AlertDelivery>>> {
         let mut out: HashMap<i64, Vec<AlertDelivery>> = HashMap::new();
-        for chunk in alert_ids.chunks(500) {
+        let mut ids = alert_ids.to_vec();
+        ids.sort_unstable();
+        ids.dedup();
+        for chunk in ids.chunks(500) {
             let args: Vec<&dyn ToValue> = chunk.iter().map(|id| id as &dyn ToValue).collect();
             self.db.query_each(
                 &format!(

@@ -1419,6 +1419,34 @@ mod tests {
     }
 
     #[test]
+    fn a_store_that_lost_the_index_of_verifications_by_time_gets_both_back() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("dev.db");
+        let conn = Connection::open(&path).unwrap();
+        for sql in &schema::MIGRATIONS[..8] {
+            conn.execute_batch(sql).unwrap();
+        }
+        // What a development build's migration 9 left.
+        conn.execute_batch("DROP INDEX verifications_by_at; PRAGMA user_version = 9;")
+            .unwrap();
+        drop(conn);
+        let store = Store::open_as(&path, "web1").unwrap();
+        let indexes: Vec<String> = store
+            .db
+            .query_map(
+                "SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = 'verifications' ORDER BY name",
+                params![],
+                |r| r.get(0),
+            )
+            .unwrap();
+        assert!(
+            indexes.contains(&"verifications_by_at".to_string())
+                && indexes.contains(&"verifications_unpassed".to_string()),
+            "{indexes:?}"
+        );
+    }
+
+    #[test]
     fn status_on_a_store_from_before_hosts_upgrades_it_once() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("old.db");

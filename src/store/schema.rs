@@ -289,6 +289,13 @@ CREATE INDEX restore_tests_by_location ON restore_tests(location_id, at);
     r#"
 CREATE INDEX verifications_unpassed ON verifications(at) WHERE result <> 'passed';
 "#,
+    // 10: both indexes of verifications by time, where missing: a development build of
+    // 2026-12-05 (never released) dropped the one by time alone under the number 9, and
+    // a store it migrated skips the migration above.
+    r#"
+CREATE INDEX IF NOT EXISTS verifications_by_at ON verifications(at);
+CREATE INDEX IF NOT EXISTS verifications_unpassed ON verifications(at) WHERE result <> 'passed';
+"#,
 ];
 
 /// The migration that made locations, problems and alerts belong to a host.
@@ -565,5 +572,10 @@ ALTER TABLE problems DROP CONSTRAINT IF EXISTS problems_location_id_fkey;
     // 8: the verifications that did not pass, by time (SQLite's migration 9).
     r#"
 CREATE INDEX verifications_unpassed ON verifications(at) WHERE result <> 'passed';
+"#,
+    // 9: the index of verifications by time alone, where missing: a development build of
+    // 2026-12-05 (never released) dropped it in the migration numbered 7 (SQLite's 10).
+    r#"
+CREATE INDEX IF NOT EXISTS verifications_by_at ON verifications(at);
 "#,
 ];
