@@ -808,3 +808,51 @@ fn verbose_runs_say_what_the_store_took_and_each_statement() {
         &run.stderr[..run.stderr.len().min(2000)]
     );
 }
+
+/// The statements a run sent, from its `-vv` line on the store.
+fn statements_sent(run: &crate::common::Run) -> u64 {
+    run.stderr
+        .lines()
+        .find(|l| l.contains("the store (") && l.contains(" took "))
+        .and_then(|l| l.split(" ms over ").nth(1))
+        .and_then(|s| s.split_whitespace().next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("no count of statements:\n{}", run.stderr))
+}
+
+/// `--status` and `--check-alerts` ask the store for each figure of every location at
+/// once: on a shared store each statement is a round trip, so a host with eight
+/// locations sends what a host with two does.
+#[test]
+fn status_and_alert_runs_send_as_many_statements_for_eight_locations_as_for_two() {
+    let counts: Vec<Vec<u64>> = [2, 8]
+        .iter()
+        .map(|&n| {
+            let w = workspace();
+            let mut config = String::from(
+                "timezone: UTC\nlogging: { file: null }\nreporting:\n  output_dir: reports\n  formats: [json]\n  prometheus_textfile: metrics/bm.prom\nbackups:\n  locations:\n",
+            );
+            for i in 0..n {
+                config.push_str(&format!(
+                    "    - name: db{i}\n      path: db{i}\n      type: database\n      schedule: daily\n      min_free_space: 0\n"
+                ));
+                daily_dumps(&w, &format!("db{i}"), &[0, 1, 2], 64);
+            }
+            w.write_config(&config);
+            let run = w.run(&["--monitor", "--verify"]);
+            assert_eq!(run.code, 0, "{}", run.stderr);
+            ["--status", "--check-alerts"]
+                .iter()
+                .map(|op| {
+                    let run = w.run(&[op, "-vv"]);
+                    assert!(run.code < 3, "{op}: {}", run.stderr);
+                    statements_sent(&run)
+                })
+                .collect()
+        })
+        .collect();
+    assert_eq!(
+        counts[0], counts[1],
+        "--status and --check-alerts with 2 and with 8 locations"
+    );
+}
