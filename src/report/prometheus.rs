@@ -151,14 +151,20 @@ pub fn write_textfile(ctx: &RunContext, outcome: &Outcome) -> Result<Option<Path
 
 /// `ctx` widened to every configured location the store knows.
 fn every_location<'a>(ctx: &RunContext<'a>) -> Result<RunContext<'a>> {
+    // The run's own locations carry their ids; only the others are looked up.
+    let own = |name: &str| ctx.locations.iter().find(|s| s.config.name == name);
+    let others: Vec<&str> = ctx
+        .config
+        .backups
+        .locations
+        .iter()
+        .map(|l| l.name.as_str())
+        .filter(|name| own(name).is_none())
+        .collect();
+    let stored = ctx.store.location_ids(&others)?;
     let mut locations = Vec::new();
     for l in &ctx.config.backups.locations {
-        // The run's own locations carry their ids; only the others are looked up.
-        let known = ctx.locations.iter().find(|s| s.config.name == l.name);
-        let id = match known {
-            Some(sel) => Some(sel.id),
-            None => ctx.store.location_id(&l.name)?,
-        };
+        let id = own(&l.name).map(|s| s.id).or(stored.get(&l.name).copied());
         if let Some(id) = id {
             locations.push(SelectedLocation { id, config: l });
         }

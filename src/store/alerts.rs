@@ -214,29 +214,23 @@ impl Store {
         )?)
     }
 
-    /// [`Store::alert_deliveries`] of several alerts, in one statement per 500; an alert
-    /// with none is absent.
+    /// [`Store::alert_deliveries`] of several alerts; an alert with none is absent.
     pub fn deliveries_of(&self, alert_ids: &[i64]) -> Result<HashMap<i64, Vec<AlertDelivery>>> {
         let mut out: HashMap<i64, Vec<AlertDelivery>> = HashMap::new();
         let mut ids = alert_ids.to_vec();
         ids.sort_unstable();
         ids.dedup();
-        for chunk in ids.chunks(500) {
-            let args: Vec<&dyn ToValue> = chunk.iter().map(|id| id as &dyn ToValue).collect();
-            self.db.query_each(
-                &format!(
-                    "SELECT alert_id, channel, event, severity, at, success, error
-                     FROM alert_deliveries WHERE alert_id IN ({}) ORDER BY alert_id, at, id",
-                    super::report::placeholders(chunk.len(), 1)
-                ),
-                &args,
-                |r| {
-                    let d = delivery_from_row(r)?;
-                    out.entry(d.alert_id).or_default().push(d);
-                    Ok(())
-                },
-            )?;
-        }
+        self.query_each_in(
+            "SELECT alert_id, channel, event, severity, at, success, error
+             FROM alert_deliveries WHERE alert_id IN ({ids}) ORDER BY alert_id, at, id",
+            &[],
+            &ids,
+            |r| {
+                let d = delivery_from_row(r)?;
+                out.entry(d.alert_id).or_default().push(d);
+                Ok(())
+            },
+        )?;
         Ok(out)
     }
 

@@ -568,18 +568,14 @@ impl Store {
         columns: &str,
         mut f: impl FnMut(&Row<'_>) -> SqlResult<()>,
     ) -> Result<()> {
-        for chunk in location_ids.chunks(500) {
-            let args: Vec<&dyn ToValue> = chunk.iter().map(|id| id as &dyn ToValue).collect();
-            self.db.query_each(
-                &format!(
-                    "SELECT {columns} FROM backups WHERE location_id IN ({}) ORDER BY location_id, ts, id",
-                    super::report::placeholders(chunk.len(), 1)
-                ),
-                &args,
-                &mut f,
-            )?;
-        }
-        Ok(())
+        self.query_each_in(
+            &format!(
+                "SELECT {columns} FROM backups WHERE location_id IN ({{ids}}) ORDER BY location_id, ts, id"
+            ),
+            &[],
+            location_ids,
+            &mut f,
+        )
     }
 
     /// Forget the backups and timestamps read so far (backups were added, changed or

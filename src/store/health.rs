@@ -155,23 +155,15 @@ impl Store {
         today: &str,
     ) -> Result<HashMap<i64, Option<f64>>> {
         let mut out = HashMap::new();
-        if location_ids.is_empty() {
-            return Ok(out);
-        }
-        let mut args: Vec<&dyn ToValue> = vec![&today];
-        args.extend(location_ids.iter().map(|id| id as &dyn ToValue));
-        let sql = format!(
-            "SELECT l.id,
+        let sql = "SELECT l.id,
                (SELECT COUNT(*) FROM health_daily h WHERE h.location_id = l.id AND h.day >= ?1),
                (SELECT h.score FROM health_daily h WHERE h.location_id = l.id AND h.day >= ?1
                 ORDER BY h.day COLLATE \"C\" LIMIT 1),
                (SELECT COUNT(*) FROM health_daily h WHERE h.location_id = l.id),
                (SELECT h.score FROM health_daily h WHERE h.location_id = l.id
                 ORDER BY h.day COLLATE \"C\" DESC LIMIT 1)
-             FROM locations l WHERE l.id IN ({})",
-            super::report::placeholders(location_ids.len(), 2)
-        );
-        self.db.query_each(&sql, &args, |r| {
+             FROM locations l WHERE l.id IN ({ids})";
+        self.query_each_in(sql, &[&today], location_ids, |r| {
             let score = if r.get::<i64>(1)? > 0 {
                 r.get::<Option<f64>>(2)?
             } else if r.get::<i64>(3)? > 0 {

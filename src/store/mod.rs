@@ -177,6 +177,9 @@ struct Pending {
 /// Rows per statement of [`Store::update_by_id`].
 pub(crate) const UPDATE_ROWS: usize = 200;
 
+/// Ids per statement of [`Store::query_each_in`].
+const IN_LIST: usize = 500;
+
 /// The store's reads kept for the length of one run, each cleared by the statements that
 /// change what it mirrors: on a shared store every read saved is a round trip.
 #[derive(Default)]
@@ -1002,25 +1005,40 @@ impl Store {
             .collect()
     }
 
-    /// The ids of this host's locations named `names` that the store knows, by name, in
-    /// one statement per 500.
+    /// Run `sql` for `ids`, [`IN_LIST`] of them a statement: `{ids}` in it becomes the
+    /// chunk's placeholders, numbered after those of `fixed` (the parameters every
+    /// statement takes first); each row goes to `f`. Nothing is sent for no ids. How
+    /// the figures of many locations (or alerts) are read: one round trip for all of
+    /// them on a shared store, not one each.
+    pub(crate) fn query_each_in<I: sql::ToValue>(
+        &self,
+        sql: &str,
+        fixed: &[&dyn sql::ToValue],
+        ids: &[I],
+        mut f: impl FnMut(&sql::Row<'_>) -> sql::SqlResult<()>,
+    ) -> Result<()> {
+        for chunk in ids.chunks(IN_LIST) {
+            let mut args: Vec<&dyn sql::ToValue> = fixed.to_vec();
+            args.extend(chunk.iter().map(|id| id as &dyn sql::ToValue));
+            let list = report::placeholders(chunk.len(), fixed.len() + 1);
+            self.db
+                .query_each(&sql.replace("{ids}", &list), &args, &mut f)?;
+        }
+        Ok(())
+    }
+
+    /// The ids of this host's locations named `names` that the store knows, by name.
     pub fn location_ids(&self, names: &[&str]) -> Result<HashMap<String, i64>> {
         let mut out = HashMap::new();
-        for chunk in names.chunks(500) {
-            let mut args: Vec<&dyn sql::ToValue> = vec![&self.host];
-            args.extend(chunk.iter().map(|n| n as &dyn sql::ToValue));
-            self.db.query_each(
-                &format!(
-                    "SELECT name, id FROM locations WHERE host = ?1 AND name IN ({})",
-                    report::placeholders(chunk.len(), 2)
-                ),
-                &args,
-                |r| {
-                    out.insert(r.get::<String>(0)?, r.get::<i64>(1)?);
-                    Ok(())
-                },
-            )?;
-        }
+        self.query_each_in(
+            "SELECT name, id FROM locations WHERE host = ?1 AND name IN ({ids})",
+            &[&self.host],
+            names,
+            |r| {
+                out.insert(r.get::<String>(0)?, r.get::<i64>(1)?);
+                Ok(())
+            },
+        )?;
         Ok(out)
     }
 
@@ -1134,19 +1152,10 @@ impl Store {
     ) -> Result<HashMap<i64, LocationScanState>> {
         self.write_pending()?;
         let mut out = HashMap::new();
-        if location_ids.is_empty() {
-            return Ok(out);
-        }
-        let args: Vec<&dyn sql::ToValue> = location_ids
-            .iter()
-            .map(|id| id as &dyn sql::ToValue)
-            .collect();
-        self.db.query_each(
-            &format!(
-                "SELECT id, last_scan_at, available, free_bytes, total_bytes FROM locations WHERE id IN ({})",
-                report::placeholders(location_ids.len(), 1)
-            ),
-            &args,
+        self.query_each_in(
+            "SELECT id, last_scan_at, available, free_bytes, total_bytes FROM locations WHERE id IN ({ids})",
+            &[],
+            location_ids,
             |r| {
                 out.insert(
                     r.get::<i64>(0)?,

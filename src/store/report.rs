@@ -216,24 +216,15 @@ impl Store {
         since: DateTime<Utc>,
     ) -> Result<HashMap<i64, (FailureCounts, LastPassed)>> {
         let mut out = HashMap::new();
-        if location_ids.is_empty() {
-            return Ok(out);
-        }
-        let since = to_unix(since);
-        let mut args: Vec<&dyn ToValue> = vec![&since];
-        args.extend(location_ids.iter().map(|id| id as &dyn ToValue));
-        let sql = format!(
-            "SELECT l.id,
+        let sql = "SELECT l.id,
                (SELECT COUNT(DISTINCT c.backup_id) FROM backups b JOIN verifications c ON c.backup_id = b.id
                 WHERE b.location_id = l.id AND c.at >= ?1 AND c.result IN ('failed', 'error')),
                (SELECT COUNT(DISTINCT c.backup_id) FROM restore_tests c
                 WHERE c.location_id = l.id AND c.at >= ?1 AND c.result = 'failed'),
                (SELECT MAX(t.at) FROM verification_tallies t WHERE t.location_id = l.id AND t.passed > 0),
                (SELECT MAX(c.at) FROM restore_tests c WHERE c.location_id = l.id AND c.result = 'passed')
-             FROM locations l WHERE l.id IN ({})",
-            placeholders(location_ids.len(), 2)
-        );
-        self.db.query_each(&sql, &args, |r| {
+             FROM locations l WHERE l.id IN ({ids})";
+        self.query_each_in(sql, &[&to_unix(since)], location_ids, |r| {
             let count = |i| -> SqlResult<u64> { Ok(r.get::<i64>(i)?.max(0) as u64) };
             let at = |i| -> SqlResult<Option<DateTime<Utc>>> {
                 Ok(r.get::<Option<i64>>(i)?.map(from_unix))
