@@ -315,11 +315,12 @@ fn operations(
     scope(&ctx, &mut outcome).map_err(e)?;
     report::fleet::record_states(&ctx, &outcome).map_err(e)?;
     let mut report_failure = None;
+    let mut report_read = None;
     if ops.contains(&Operation::Report) {
         // A report that cannot be written (disk full, permissions) must not keep the
         // alerts from going out: the run still fails (exit 3), after them.
         let written = match &request.hosts {
-            Hosts::This => report::run(&ctx, &outcome),
+            Hosts::This => report::run(&ctx, &outcome, &mut report_read),
             hosts => fleet_report(&ctx, request, hosts),
         };
         match written {
@@ -332,9 +333,9 @@ fn operations(
         // Delivery failures are problems of this run: the scope is decided again.
         scope(&ctx, &mut outcome).map_err(e)?;
     }
-    outcome
-        .reports
-        .extend(report::prometheus::write_textfile(&ctx, &outcome).map_err(e)?);
+    outcome.reports.extend(
+        report::prometheus::write_textfile(&ctx, &outcome, report_read.as_ref()).map_err(e)?,
+    );
     match report_failure {
         Some(err) => Err(e(err)),
         None => Ok(outcome),

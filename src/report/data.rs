@@ -276,8 +276,9 @@ pub struct CheckEntry {
     pub detail: Option<String>,
 }
 
-/// Gather the report of the run's locations from `doc` and the store.
-pub fn collect(ctx: &RunContext, doc: &Outcome) -> Result<ReportData> {
+/// Gather the report of the run's locations from `doc` and the store; with it, what the
+/// locations' part read, for the same run's textfile ([`locations`]).
+pub fn collect(ctx: &RunContext, doc: &Outcome) -> Result<(ReportData, LocationsRead)> {
     let tz = ctx.tz();
     let ids: Vec<i64> = ctx.locations.iter().map(|l| l.id).collect();
     let names: HashMap<i64, &SelectedLocation> = ctx.locations.iter().map(|l| (l.id, l)).collect();
@@ -288,7 +289,7 @@ pub fn collect(ctx: &RunContext, doc: &Outcome) -> Result<ReportData> {
     let locations = location_reports(ctx, doc, &read)?;
     let Read {
         backups, scores, ..
-    } = read;
+    } = &read;
     let (warning, critical) = (
         ctx.config.monitoring.health_warning.0,
         ctx.config.monitoring.health_critical.0,
@@ -326,7 +327,7 @@ pub fn collect(ctx: &RunContext, doc: &Outcome) -> Result<ReportData> {
     let mut problems = doc.problems.clone();
     problems.sort_by_key(|p| std::cmp::Reverse(p.severity));
     let order: Vec<&str> = locations.iter().map(|l| l.name.as_str()).collect();
-    Ok(ReportData {
+    let report = ReportData {
         version: env!("CARGO_PKG_VERSION").to_string(),
         generated_at: local(ctx.now),
         timezone: tz.name().to_string(),
@@ -342,8 +343,8 @@ pub fn collect(ctx: &RunContext, doc: &Outcome) -> Result<ReportData> {
         overall_health_status: Band::shown(doc.overall_health, doc.status, warning, critical),
         overall_score_status: Band::of_score(doc.overall_health, warning, critical),
         thresholds: Thresholds { warning, critical },
-        health_trend: mean_per_day(&scores),
-        calendar: calendar_days(ctx, &backups, &doc.locations, &names, &order),
+        health_trend: mean_per_day(scores),
+        calendar: calendar_days(ctx, backups, &doc.locations, &names, &order),
         backups: backups
             .iter()
             .filter(in_window)
@@ -369,7 +370,19 @@ pub fn collect(ctx: &RunContext, doc: &Outcome) -> Result<ReportData> {
             .collect(),
         locations,
         generated_unix: ctx.now.timestamp(),
-    })
+    };
+    let mut ids = ids;
+    ids.sort_unstable();
+    Ok((report, LocationsRead { ids, read }))
+}
+
+/// What the locations' part of a run's report read from the store (its backups, daily
+/// scores, checks and scans), kept for the textfile the same run writes after it: those
+/// change only with `--monitor`, `--verify` and `--test-restore`, which are done by then.
+pub struct LocationsRead {
+    /// The locations read, in id order.
+    ids: Vec<i64>,
+    read: Read,
 }
 
 /// What the locations' part of the report reads from the store.
@@ -431,9 +444,19 @@ fn location_reports(ctx: &RunContext, doc: &Outcome, read: &Read) -> Result<Vec<
 }
 
 /// The locations' part of the report alone (what the Prometheus textfile needs): no
-/// check tables, calendar or actions are read.
-pub fn locations(ctx: &RunContext, doc: &Outcome) -> Result<Vec<LocationReport>> {
-    location_reports(ctx, doc, &read_locations(ctx)?)
+/// check tables, calendar or actions are read. What the run's report read (`known`) is
+/// used again when it covered the same locations.
+pub fn locations(
+    ctx: &RunContext,
+    doc: &Outcome,
+    known: Option<&LocationsRead>,
+) -> Result<Vec<LocationReport>> {
+    let mut ids: Vec<i64> = ctx.locations.iter().map(|l| l.id).collect();
+    ids.sort_unstable();
+    match known {
+        Some(known) if known.ids == ids => location_reports(ctx, doc, &known.read),
+        _ => location_reports(ctx, doc, &read_locations(ctx)?),
+    }
 }
 
 /// How bad a location status is, for ordering worst first.

@@ -55,10 +55,17 @@ fn exporter(format: ReportFormat, ctx: &RunContext) -> Box<dyn Exporter> {
     }
 }
 
-/// Write the configured reports; returns the files written. (The Prometheus textfile is
-/// written by every run: [`prometheus::write_textfile`].)
-pub fn run(ctx: &RunContext, doc: &Outcome) -> Result<Vec<PathBuf>> {
-    let report = data::collect(ctx, doc).context("gathering the report from the store")?;
+/// Write the configured reports; returns the files written, and leaves in `read` what
+/// the locations' part read from the store, for the run's textfile. (The Prometheus
+/// textfile is written by every run: [`prometheus::write_textfile`].)
+pub fn run(
+    ctx: &RunContext,
+    doc: &Outcome,
+    read: &mut Option<data::LocationsRead>,
+) -> Result<Vec<PathBuf>> {
+    let (report, locations_read) =
+        data::collect(ctx, doc).context("gathering the report from the store")?;
+    *read = Some(locations_read);
     let dir = ctx.config.report_dir();
     let stamp = ctx.now.with_timezone(&ctx.tz()).format("%Y%m%d_%H%M%S");
     let mut formats = ctx.config.reporting.formats.clone();

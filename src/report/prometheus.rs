@@ -129,14 +129,19 @@ const METRICS: &[(&str, &str, Samples)] = &[
 const LAST_RUN: &str = "backup_monitor_last_run_timestamp_seconds";
 
 /// Rewrite the configured textfile atomically from the store (every configured location)
-/// and `outcome`; returns its path, or None when no textfile is configured.
-pub fn write_textfile(ctx: &RunContext, outcome: &Outcome) -> Result<Option<PathBuf>> {
+/// and `outcome`; returns its path, or None when no textfile is configured. `known`: what
+/// the run's report read, used again when it covered every configured location.
+pub fn write_textfile(
+    ctx: &RunContext,
+    outcome: &Outcome,
+    known: Option<&data::LocationsRead>,
+) -> Result<Option<PathBuf>> {
     let Some(path) = ctx.config.prometheus_path() else {
         return Ok(None);
     };
     let every = every_location(ctx)?;
     let doc = with_every_location(&every, outcome)?;
-    let text = gather(&every, &doc)
+    let text = gather(&every, &doc, known)
         .map(|metrics| render(&metrics, ctx.now.timestamp()))
         .context("gathering the Prometheus metrics from the store")?;
     if let (Some(dir), Some(name)) = (path.parent(), path.file_name()) {
@@ -200,8 +205,12 @@ fn with_every_location(every: &RunContext, outcome: &Outcome) -> Result<Outcome>
 }
 
 /// Each location's metrics.
-pub fn gather(ctx: &RunContext, doc: &Outcome) -> Result<Vec<LocationMetrics>> {
-    let reports = data::locations(ctx, doc)?;
+pub fn gather(
+    ctx: &RunContext,
+    doc: &Outcome,
+    known: Option<&data::LocationsRead>,
+) -> Result<Vec<LocationMetrics>> {
+    let reports = data::locations(ctx, doc, known)?;
     let ids: Vec<i64> = ctx.locations.iter().map(|l| l.id).collect();
     let mut open: HashMap<i64, Vec<Severity>> = HashMap::new();
     for p in ctx.store.open_problems(None, Some(&ids))? {

@@ -308,19 +308,32 @@ impl Store {
                 prefetched.insert((host.to_string(), o), of_op);
             }
         }
-        let read = prefetched.entry(key).or_default();
+        let read = prefetched.entry(key.clone()).or_default();
         if read.handed_out.insert(location_id) {
             return Ok(read.by_location.remove(&location_id).unwrap_or_default());
         }
-        drop(prefetched);
+        // A second round of syncs of this operation (a `--report` judges health, then
+        // staleness, each location in turn): the operation's open problems of every
+        // location are read again, once, and handed out anew. What the first round wrote
+        // is in the store by now, and from here on each location's share is again changed
+        // only by its own sync.
         self.write_pending()?;
-        Ok(self.db.query_map(
+        let mut again = OpenRead::default();
+        self.db.query_each(
             &format!(
-                "SELECT {COLUMNS} FROM problems WHERE resolved_at IS NULL AND operation = ?1 AND location_id IS NOT DISTINCT FROM ?2 AND host = ?3"
+                "SELECT {COLUMNS} FROM problems WHERE resolved_at IS NULL AND operation = ?1 AND host = ?2"
             ),
-            params![op, location_id, host],
-            from_row,
-        )?)
+            params![op, host],
+            |r| {
+                let p = from_row(r)?;
+                again.by_location.entry(p.location_id).or_default().push(p);
+                Ok(())
+            },
+        )?;
+        again.handed_out.insert(location_id);
+        let share = again.by_location.remove(&location_id).unwrap_or_default();
+        prefetched.insert(key, again);
+        Ok(share)
     }
 
     /// Open problems, optionally only of some operations and locations (None: all).

@@ -856,3 +856,40 @@ fn status_and_alert_runs_send_as_many_statements_for_eight_locations_as_for_two(
         "--status and --check-alerts with 2 and with 8 locations"
     );
 }
+
+/// `--report` reads each figure of every location at once, and judges health and
+/// staleness with one read of the open problems each: a host with eight locations asks
+/// the store as often as a host with two (on SQLite its single-row writes grow with the
+/// locations; its reads do not).
+#[test]
+fn a_report_run_reads_as_often_for_eight_locations_as_for_two() {
+    let reads: Vec<usize> = [2, 8]
+        .iter()
+        .map(|&n| {
+            let w = workspace();
+            let mut config = String::from(
+                "timezone: UTC\nlogging: { file: null }\nreporting:\n  output_dir: reports\n  formats: [json]\n  prometheus_textfile: metrics/bm.prom\nbackups:\n  locations:\n",
+            );
+            for i in 0..n {
+                config.push_str(&format!(
+                    "    - name: db{i}\n      path: db{i}\n      type: database\n      schedule: daily\n      min_free_space: 0\n"
+                ));
+                daily_dumps(&w, &format!("db{i}"), &[0, 1, 2], 64);
+            }
+            w.write_config(&config);
+            let run = w.run(&["--monitor", "--verify"]);
+            assert_eq!(run.code, 0, "{}", run.stderr);
+            let run = w.run(&["--report", "-vvv"]);
+            assert!(run.code < 3, "{}", run.stderr);
+            assert!(w.path("metrics/bm.prom").exists());
+            run.stderr
+                .lines()
+                .filter(|l| l.contains("TRACE store: ") && l.contains(" ms: SELECT "))
+                .count()
+        })
+        .collect();
+    assert_eq!(
+        reads[0], reads[1],
+        "--report's reads with 2 and with 8 locations"
+    );
+}

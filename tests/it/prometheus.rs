@@ -363,6 +363,34 @@ fn every_run_rewrites_the_textfile_for_every_location() {
     assert_eq!(leftovers.len(), 1, "no temp files: {leftovers:?}");
 }
 
+/// A `--report` run writes the textfile from what its report read (the store's backups
+/// are read once, not again for the textfile), and the file is the one a run without a
+/// report writes at the same time.
+#[test]
+fn a_report_run_writes_the_textfile_a_run_without_one_does_reading_the_store_once() {
+    let mut w = scenario();
+    assert_eq!(w.run(&["--monitor", "--verify"]).code, 2);
+    at(&mut w, 1);
+    assert_eq!(w.run(&["--monitor", "--verify", "--test-restore"]).code, 2);
+    let report = w.run(&["--report", "-vvv"]);
+    assert!(report.code < 3, "{}", report.stderr);
+    let backups_read = report
+        .stderr
+        .lines()
+        .filter(|l| l.contains("TRACE store") && l.contains("SELECT b.location_id, b.path, b.ts"))
+        .count();
+    assert_eq!(backups_read, 1, "{}", report.stderr);
+    let with_report = textfile(&w);
+    std::fs::remove_file(w.path(TEXTFILE)).unwrap();
+    let alerts = w.run(&["--check-alerts"]);
+    assert!(alerts.code < 3, "{}", alerts.stderr);
+    assert_eq!(textfile(&w), with_report);
+    assert!(
+        samples(&with_report).contains_key(r#"backup_monitor_backups_present{location="hourly"}"#),
+        "{with_report}"
+    );
+}
+
 #[test]
 fn whole_textfile_snapshot() {
     let mut w = scenario();
