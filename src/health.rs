@@ -61,8 +61,15 @@ pub fn step(ctx: &RunContext, judge: bool) -> Result<HashMap<i64, Option<f64>>> 
                 .problem(&loc.name, t.warning, t.critical)
                 .into_iter()
                 .collect();
-            ctx.store
-                .sync_problems(Operation::Report, Some(sel.id), &found, &|_| true, ctx.now)?;
+            ctx.store.sync_problems(
+                Operation::Report,
+                Some(sel.id),
+                &found,
+                // Only what this judged: the location's `monitor_stale` (a problem
+                // of the report too) is the staleness judgement's to resolve.
+                &|p| p.kind == Kind::HealthDegraded,
+                ctx.now,
+            )?;
         }
         scores.insert(sel.id, assessment.score);
     }

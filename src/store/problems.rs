@@ -284,14 +284,7 @@ impl Store {
                 .filter(|o| !prefetched.contains_key(&(host.to_string(), **o)))
                 .map(|o| (*o, OpenRead::default()))
                 .collect();
-            // Every open problem of the host: what `open_problems` reads for this host
-            // too, so it is kept for it (sorted as it sorts).
-            let mut all = self.db.query_map(
-                &format!("SELECT {COLUMNS} FROM problems WHERE resolved_at IS NULL AND host = ?1"),
-                params![host],
-                from_row,
-            )?;
-            for p in &all {
+            for p in self.open_of_host(host)?.iter() {
                 if let Some(of_op) = read.get_mut(&p.operation) {
                     of_op
                         .by_location
@@ -299,10 +292,6 @@ impl Store {
                         .or_default()
                         .push(p.clone());
                 }
-            }
-            if host == self.host && self.memo_view() {
-                all.sort_by_cached_key(listed_order);
-                *self.memo.open_problems.borrow_mut() = Some(Rc::new(all));
             }
             for (o, of_op) in read {
                 prefetched.insert((host.to_string(), o), of_op);
@@ -314,26 +303,49 @@ impl Store {
         }
         // A second round of syncs of this operation (a `--report` judges health, then
         // staleness, each location in turn): the operation's open problems of every
-        // location are read again, once, and handed out anew. What the first round wrote
+        // location are taken again, once, and handed out anew. What the first round wrote
         // is in the store by now, and from here on each location's share is again changed
         // only by its own sync.
         self.write_pending()?;
         let mut again = OpenRead::default();
-        self.db.query_each(
-            &format!(
-                "SELECT {COLUMNS} FROM problems WHERE resolved_at IS NULL AND operation = ?1 AND host = ?2"
-            ),
-            params![op, host],
-            |r| {
-                let p = from_row(r)?;
-                again.by_location.entry(p.location_id).or_default().push(p);
-                Ok(())
-            },
-        )?;
+        for p in self
+            .open_of_host(host)?
+            .iter()
+            .filter(|p| p.operation == op)
+        {
+            again
+                .by_location
+                .entry(p.location_id)
+                .or_default()
+                .push(p.clone());
+        }
         again.handed_out.insert(location_id);
         let share = again.by_location.remove(&location_id).unwrap_or_default();
         prefetched.insert(key, again);
         Ok(share)
+    }
+
+    /// Every open problem of `host` as stored now (pending refreshes written first by the
+    /// caller). The run's own host's are what [`Store::open_problems`] reads too: taken
+    /// from what the run read, if nothing changed them since, and kept for it otherwise
+    /// (sorted as it sorts).
+    fn open_of_host(&self, host: &str) -> Result<Rc<Vec<StoredProblem>>> {
+        let mine = host == self.host && self.memo_view();
+        if mine && let Some(rows) = self.memo.open_problems.borrow().clone() {
+            return Ok(rows);
+        }
+        let mut all = self.db.query_map(
+            &format!("SELECT {COLUMNS} FROM problems WHERE resolved_at IS NULL AND host = ?1"),
+            params![host],
+            from_row,
+        )?;
+        if !mine {
+            return Ok(Rc::new(all));
+        }
+        all.sort_by_cached_key(listed_order);
+        let all = Rc::new(all);
+        *self.memo.open_problems.borrow_mut() = Some(all.clone());
+        Ok(all)
     }
 
     /// Open problems, optionally only of some operations and locations (None: all).
@@ -470,6 +482,74 @@ impl Store {
 mod tests {
     use super::*;
     use crate::problem::{Kind, Severity};
+
+    /// A `--report` syncs its problems of each location twice (health, then staleness,
+    /// each with its own rule for what it judged): the second round sees what the first
+    /// opened, and a problem the first found again and the second resolves ends resolved.
+    #[test]
+    fn a_second_round_of_syncs_sees_what_the_first_round_wrote() {
+        let (db, store, a) = crate::store::store_with_location("a", "generic");
+        let b = store
+            .upsert_location("b", "/b", "generic", from_unix(0))
+            .unwrap();
+        let few_only = |p: &Problem| p.kind == Kind::TooFewBackups;
+        let stale_only = |p: &Problem| p.kind == Kind::MonitorStale;
+        let few = |loc: &str| Problem::new(Kind::TooFewBackups, Severity::Warning, loc, "few");
+        let stale = |loc: &str| Problem::new(Kind::MonitorStale, Severity::Critical, loc, "stale");
+        let op = Operation::Report;
+        // One run: a's first round opens a problem, b's finds none; the second round
+        // finds both stale.
+        store
+            .sync_problems(op, Some(a), &[few("a")], &few_only, from_unix(1))
+            .unwrap();
+        store
+            .sync_problems(op, Some(b), &[], &few_only, from_unix(1))
+            .unwrap();
+        store
+            .sync_problems(op, Some(a), &[stale("a")], &stale_only, from_unix(1))
+            .unwrap();
+        store
+            .sync_problems(op, Some(b), &[stale("b")], &stale_only, from_unix(1))
+            .unwrap();
+        let kinds = |s: &Store| -> Vec<(Option<i64>, Kind, u32)> {
+            let mut v: Vec<_> = s
+                .open_problems(None, None)
+                .unwrap()
+                .iter()
+                .map(|p| (p.location_id, p.problem.kind, p.runs_seen))
+                .collect();
+            v.sort_by_key(|(l, k, _)| (*l, k.as_str()));
+            v
+        };
+        let both = vec![
+            (Some(a), Kind::MonitorStale, 1),
+            (Some(a), Kind::TooFewBackups, 1),
+            (Some(b), Kind::MonitorStale, 1),
+        ];
+        assert_eq!(kinds(&store), both);
+        assert_eq!(kinds(&db.reopen()), both);
+        drop(store);
+        // The next run, its listing read first: the first round finds a's problem
+        // again (kept, to be written later), the second finds a no longer stale and b
+        // stale still.
+        let next = db.reopen();
+        next.open_problems(None, None).unwrap();
+        next.sync_problems(op, Some(a), &[few("a")], &few_only, from_unix(2))
+            .unwrap();
+        next.sync_problems(op, Some(b), &[], &few_only, from_unix(2))
+            .unwrap();
+        next.sync_problems(op, Some(a), &[], &stale_only, from_unix(2))
+            .unwrap();
+        next.sync_problems(op, Some(b), &[stale("b")], &stale_only, from_unix(2))
+            .unwrap();
+        let after = vec![
+            (Some(a), Kind::TooFewBackups, 2),
+            (Some(b), Kind::MonitorStale, 2),
+        ];
+        assert_eq!(kinds(&next), after);
+        drop(next);
+        assert_eq!(kinds(&db.reopen()), after);
+    }
 
     #[test]
     fn problems_found_again_are_written_before_any_read_and_when_the_store_closes() {

@@ -117,6 +117,48 @@ fn a_nightly_job_that_stops_turns_status_critical() {
     );
 }
 
+/// A stopped job's `monitor_stale` is one problem through the reports that follow: the
+/// same id, opened when first found, its acknowledgement kept (a report's health
+/// judgement is not the staleness judgement's to resolve).
+#[test]
+fn a_stale_location_stays_one_problem_through_later_reports() {
+    let mut w = workspace("");
+    assert_eq!(w.run(&["--monitor"]).code, 0);
+    let stale = |doc: &serde_json::Value| -> Vec<(i64, String, bool)> {
+        doc["problems"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|p| p["kind"] == "monitor_stale")
+            .map(|p| {
+                (
+                    p["id"].as_i64().unwrap(),
+                    p["opened_at"].as_str().unwrap().to_string(),
+                    p["acknowledged"].as_bool().unwrap(),
+                )
+            })
+            .collect()
+    };
+    at(&mut w, ts(NOW) + Duration::days(17));
+    let (run, doc) = w.run_json(&["--report"]);
+    assert!(run.code < 3, "{}", run.stderr);
+    let first = stale(&doc);
+    assert_eq!(first.len(), 1, "{doc:#}");
+    let (id, opened, _) = first[0].clone();
+    assert_eq!(opened, "2026-12-08T12:00:00+00:00");
+    let ack = w.run(&["--ack", &id.to_string(), "--reason", "host being rebuilt"]);
+    assert_eq!(ack.code, 0, "{}", ack.stderr);
+    for hours in [1, 2] {
+        at(
+            &mut w,
+            ts(NOW) + Duration::days(17) + Duration::hours(hours),
+        );
+        let (run, doc) = w.run_json(&["--report"]);
+        assert!(run.code < 3, "{}", run.stderr);
+        assert_eq!(stale(&doc), [(id, opened.clone(), true)], "{doc:#}");
+    }
+}
+
 #[test]
 fn heartbeat_pings_start_and_end_with_the_exit_code_and_the_summary() {
     let pings = Pings::start();
