@@ -820,6 +820,25 @@ fn statements_sent(run: &crate::common::Run) -> u64 {
         .unwrap_or_else(|| panic!("no count of statements:\n{}", run.stderr))
 }
 
+/// A host of `n` daily database locations, with a JSON report and a textfile configured,
+/// monitored and verified once.
+fn checked_host(n: usize) -> Workspace {
+    let w = workspace();
+    let mut config = String::from(
+        "timezone: UTC\nlogging: { file: null }\nreporting:\n  output_dir: reports\n  formats: [json]\n  prometheus_textfile: metrics/bm.prom\nbackups:\n  locations:\n",
+    );
+    for i in 0..n {
+        config.push_str(&format!(
+            "    - name: db{i}\n      path: db{i}\n      type: database\n      schedule: daily\n      min_free_space: 0\n"
+        ));
+        daily_dumps(&w, &format!("db{i}"), &[0, 1, 2], 64);
+    }
+    w.write_config(&config);
+    let run = w.run(&["--monitor", "--verify"]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    w
+}
+
 /// `--status` and `--check-alerts` ask the store for each figure of every location at
 /// once: on a shared store each statement is a round trip, so a host with eight
 /// locations sends what a host with two does.
@@ -828,19 +847,7 @@ fn status_and_alert_runs_send_as_many_statements_for_eight_locations_as_for_two(
     let counts: Vec<Vec<u64>> = [2, 8]
         .iter()
         .map(|&n| {
-            let w = workspace();
-            let mut config = String::from(
-                "timezone: UTC\nlogging: { file: null }\nreporting:\n  output_dir: reports\n  formats: [json]\n  prometheus_textfile: metrics/bm.prom\nbackups:\n  locations:\n",
-            );
-            for i in 0..n {
-                config.push_str(&format!(
-                    "    - name: db{i}\n      path: db{i}\n      type: database\n      schedule: daily\n      min_free_space: 0\n"
-                ));
-                daily_dumps(&w, &format!("db{i}"), &[0, 1, 2], 64);
-            }
-            w.write_config(&config);
-            let run = w.run(&["--monitor", "--verify"]);
-            assert_eq!(run.code, 0, "{}", run.stderr);
+            let w = checked_host(n);
             ["--status", "--check-alerts"]
                 .iter()
                 .map(|op| {
@@ -866,19 +873,7 @@ fn a_report_run_reads_as_often_for_eight_locations_as_for_two() {
     let reads: Vec<usize> = [2, 8]
         .iter()
         .map(|&n| {
-            let w = workspace();
-            let mut config = String::from(
-                "timezone: UTC\nlogging: { file: null }\nreporting:\n  output_dir: reports\n  formats: [json]\n  prometheus_textfile: metrics/bm.prom\nbackups:\n  locations:\n",
-            );
-            for i in 0..n {
-                config.push_str(&format!(
-                    "    - name: db{i}\n      path: db{i}\n      type: database\n      schedule: daily\n      min_free_space: 0\n"
-                ));
-                daily_dumps(&w, &format!("db{i}"), &[0, 1, 2], 64);
-            }
-            w.write_config(&config);
-            let run = w.run(&["--monitor", "--verify"]);
-            assert_eq!(run.code, 0, "{}", run.stderr);
+            let w = checked_host(n);
             let run = w.run(&["--report", "-vvv"]);
             assert!(run.code < 3, "{}", run.stderr);
             assert!(w.path("metrics/bm.prom").exists());
