@@ -148,7 +148,7 @@ fn judge_location(
                 .extend(unreadable_problem(loc, &found.unreadable));
         }
     }
-    record_judgement(ctx, sel.id, &outcome.problems, &gaps)?;
+    record_judgement(ctx, sel.id, &outcome.problems, &gaps, &|_| true)?;
     Ok(outcome)
 }
 
@@ -587,19 +587,20 @@ fn disk_problem(loc: &Location, space: Option<(u64, u64)>) -> Option<Problem> {
 /// Record one location's monitor judgement: its complete set of problems (new ones open,
 /// known ones refreshed, the rest resolved) and its gaps. A gap is history: the overdue
 /// problem it was (if a run saw it) closed just now and says how long it lasted; one no
-/// run saw is recorded closed, to be told once.
+/// run saw is recorded closed, to be told once. `rejudged`: the open problems this
+/// judgement settles when it no longer finds them (a folder's scan: all of them).
 pub(crate) fn record_judgement(
     ctx: &RunContext,
     location_id: i64,
     problems: &[Problem],
     gaps: &[Problem],
+    rejudged: &dyn Fn(&Problem) -> bool,
 ) -> Result<()> {
-    let all = |_: &Problem| true;
     ctx.store.sync_problems(
         Operation::Monitor,
         Some(location_id),
         problems,
-        &all,
+        rejudged,
         ctx.now,
     )?;
     ctx.store

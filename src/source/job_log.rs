@@ -8,7 +8,7 @@
 
 use crate::config::{Config, JobLog, JobLogSource, JobStatus, Location};
 use crate::monitor::{self, MonitorOutcome};
-use crate::problem::{Kind, Problem, Severity, one_line};
+use crate::problem::{Kind, Operation, Problem, Severity, one_line};
 use crate::run::{RunContext, SelectedLocation};
 use crate::scan::{CLOCK_TOLERANCE, FoundFile};
 use crate::store::BackupRow;
@@ -703,6 +703,16 @@ impl Logs {
             ..Default::default()
         };
         let mut history = Vec::new();
+        // The failures already open: one stays open until a later run of the job
+        // succeeds, also when the log no longer lists it (a pruned log table, a query that
+        // looks back 60 days) or lists more failures than are opened at once.
+        let open_failures: HashSet<String> = ctx
+            .store
+            .open_problems(Some(&[Operation::Monitor]), Some(&[sel.id]))?
+            .into_iter()
+            .filter(|p| p.problem.kind == Kind::BackupJobFailed)
+            .filter_map(|p| p.problem.path)
+            .collect();
         match read.as_ref() {
             Err(e) => {
                 ctx.store
@@ -721,12 +731,24 @@ impl Logs {
                 let rows = rows.rows.get(&job.job).unwrap_or(&none);
                 outcome.new_backups = record(ctx, sel, rows)?;
                 let backups = ctx.store.backups_of(sel.id)?;
-                let (problems, resolved) = judge(ctx, loc, job, rows, &backups);
+                let (problems, resolved) = judge(ctx, loc, job, rows, &backups, &open_failures);
                 outcome.problems = problems;
                 history = resolved;
             }
         }
-        crate::monitor::record_judgement(ctx, sel.id, &outcome.problems, &history)?;
+        // Every success ever recorded stays a backup of the job, whatever the log says now.
+        let last_success = match open_failures.is_empty() {
+            true => None,
+            false => ctx.store.backups_of(sel.id)?.iter().map(|b| b.ts).max(),
+        };
+        let settled = |p: &Problem| match (p.kind, p.path.as_deref()) {
+            (Kind::BackupJobFailed, Some(run)) => match DateTime::parse_from_rfc3339(run) {
+                Ok(failed_at) => last_success.is_some_and(|s| s > failed_at),
+                Err(_) => true,
+            },
+            _ => true,
+        };
+        crate::monitor::record_judgement(ctx, sel.id, &outcome.problems, &history, &settled)?;
         Ok(outcome)
     }
 }
@@ -784,6 +806,7 @@ fn judge(
     job: &JobLog,
     runs: &[Run],
     backups: &[BackupRow],
+    open_failures: &HashSet<String>,
 ) -> (Vec<Problem>, Vec<Problem>) {
     let name = loc.name.as_str();
     let mut problems = Vec::new();
@@ -845,8 +868,18 @@ fn judge(
     }
     open.sort_by_key(|r| std::cmp::Reverse(r.finished_at));
     open.dedup_by_key(|r| r.finished_at);
-    let unlisted = open.len().saturating_sub(MAX_FAILED);
-    for (i, r) in open.iter().take(MAX_FAILED).enumerate() {
+    // The newest MAX_FAILED, and those opened by earlier runs (found again); the rest are
+    // counted on the newest.
+    let mut listed: Vec<&Run> = Vec::new();
+    let mut unlisted = 0;
+    for (i, r) in open.iter().enumerate() {
+        if i < MAX_FAILED || open_failures.contains(&run_id(r.finished_at)) {
+            listed.push(r);
+        } else {
+            unlisted += 1;
+        }
+    }
+    for (i, r) in listed.iter().enumerate() {
         let more = match unlisted {
             n if n > 0 && i == 0 => {
                 format!(" ({n} earlier failed runs since the last success are not listed)")
@@ -865,8 +898,9 @@ fn judge(
     (problems, history)
 }
 
-/// At most this many failed runs of one job are open problems at once (the newest): a
-/// job failing every minute for a month is one thing to fix, not 43,200 alerts.
+/// At most this many failed runs of one job are opened from one reading of its log (the
+/// newest): a log holding a month of a job failing every minute is one thing to fix, not
+/// 43,200 alerts. A failure once opened stays open until a later run succeeds.
 const MAX_FAILED: usize = 100;
 
 /// The `backup_job_failed` of failed run `run`.

@@ -356,6 +356,123 @@ fn a_job_failing_every_run_opens_a_bounded_number_of_problems() {
     );
 }
 
+/// A failed run stays a problem (one id) until a later run of its job succeeds: also when
+/// the backup system prunes its log and the failed row is gone, and when more failures
+/// come than are opened at once. No "resolved" notice goes out before the success.
+#[test]
+fn a_failure_stays_open_until_a_success_even_when_the_log_forgets_it() {
+    let mut w = sqlite_workspace(SQLITE_QUERY, "");
+    w.write_config(&format!(
+        "{}alerts:\n  log:\n    enabled: true\n",
+        std::fs::read_to_string(w.path("config.yaml")).unwrap()
+    ));
+    let failures = |doc: &serde_json::Value| -> Vec<(i64, String)> {
+        let mut v: Vec<(i64, String)> = doc["problems"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|p| p["kind"] == "backup_job_failed" && p["location"] == "nightly.db")
+            .map(|p| {
+                (
+                    p["id"].as_i64().unwrap(),
+                    p["path"].as_str().unwrap().to_string(),
+                )
+            })
+            .collect();
+        v.sort();
+        v
+    };
+    let run_at = |w: &mut Workspace, now: &str| {
+        w.now = Some(ts(now));
+        let (run, doc) = w.run_json(&["--monitor", "--check-alerts"]);
+        assert!(run.code < 3, "{}", run.stderr);
+        doc
+    };
+    write_sqlite_log(
+        &w,
+        &[
+            ("db", "2026-11-21T02:10:00Z", "ok", Some(5000)),
+            ("db", "2026-11-22T02:10:00Z", "error", None),
+            ("db", "2026-11-23T02:10:00Z", "error", None),
+        ],
+    );
+    let doc = run_at(&mut w, "2026-11-23T12:00:00Z");
+    let first = failures(&doc);
+    assert_eq!(first.len(), 2, "{doc:#}");
+    // The backup system keeps a day of log: the failure of the 22nd leaves it.
+    let log = rusqlite::Connection::open(w.path("jobs.db")).unwrap();
+    log.execute("DELETE FROM log WHERE ts < '2026-11-23'", [])
+        .unwrap();
+    write_sqlite_log(&w, &[("db", "2026-11-24T02:10:00Z", "error", None)]);
+    let doc = run_at(&mut w, "2026-11-24T12:00:00Z");
+    let now_open = failures(&doc);
+    assert_eq!(now_open.len(), 3, "{doc:#}");
+    assert!(first.iter().all(|f| now_open.contains(f)), "{now_open:?}");
+    assert_eq!(doc["alerts"]["resolved"], 0, "{:#}", doc["alerts"]);
+    // The job succeeds: every failure before it closes.
+    write_sqlite_log(&w, &[("db", "2026-11-25T02:10:00Z", "ok", Some(5000))]);
+    let doc = run_at(&mut w, "2026-11-25T12:00:00Z");
+    assert_eq!(failures(&doc), [], "{doc:#}");
+    // The three failures, and the overdue backup the success also ends.
+    assert_eq!(doc["alerts"]["resolved"], 4, "{:#}", doc["alerts"]);
+}
+
+/// Past the failures opened at once, those already open stay open (found again, not
+/// resolved) as newer ones come, until the job succeeds.
+#[test]
+fn failures_beyond_those_opened_at_once_are_not_resolved_by_newer_ones() {
+    let mut w = sqlite_workspace(SQLITE_QUERY, "");
+    let stamps: Vec<String> = (0..105)
+        .map(|i| (ts("2026-11-24T00:00:00Z") + Duration::minutes(i)).to_rfc3339())
+        .collect();
+    let mut rows: Vec<LogRow> = stamps
+        .iter()
+        .map(|t| ("db", t.as_str(), "error", None))
+        .collect();
+    rows.push(("db", "2026-11-23T02:10:00Z", "ok", Some(5000)));
+    write_sqlite_log(&w, &rows);
+    let open = |doc: &serde_json::Value| -> Vec<i64> {
+        let mut ids: Vec<i64> = doc["problems"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|p| p["kind"] == "backup_job_failed")
+            .map(|p| p["id"].as_i64().unwrap())
+            .collect();
+        ids.sort();
+        ids
+    };
+    let (_, doc) = w.run_json(&["--monitor"]);
+    let first = open(&doc);
+    assert_eq!(first.len(), 100);
+    let later: Vec<String> = (105..108)
+        .map(|i| (ts("2026-11-24T00:00:00Z") + Duration::minutes(i)).to_rfc3339())
+        .collect();
+    write_sqlite_log(
+        &w,
+        &later
+            .iter()
+            .map(|t| ("db", t.as_str(), "error", None))
+            .collect::<Vec<LogRow>>(),
+    );
+    w.now = Some(ts(NOW) + Duration::hours(1));
+    let (_, doc) = w.run_json(&["--monitor"]);
+    let then = open(&doc);
+    assert_eq!(then.len(), 103, "three more, none resolved");
+    assert!(first.iter().all(|id| then.contains(id)));
+    let newest = doc["problems"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|p| p["message"].as_str())
+        .find(|m| m.contains("failed at 2026-11-24 01:47"))
+        .unwrap_or_else(|| panic!("{doc:#}"));
+    assert!(
+        newest.contains("(5 earlier failed runs since the last success are not listed)"),
+        "{newest}"
+    );
+}
+
 // PostgreSQL (with BM_TEST_PG_URL)
 
 /// A private database on the test server, dropped at the end.
