@@ -471,8 +471,17 @@ fn status(config: &Config, request: &Request, now: DateTime<Utc>) -> Judged<Outc
     }
     outcome.overall_health = overall(&scores);
     scope(&ctx, &mut outcome).map_err(e)?;
-    // Staleness is judged now, as of this status: the stored verdict may be days old.
-    outcome.problems.retain(|p| p.kind != Kind::MonitorStale);
+    // Staleness is judged now, as of this status: the stored verdict may be days old. A
+    // location still stale keeps its stored problem (its id, when it opened, whether it
+    // is acknowledged or silenced) with what is true now.
+    let mut stored_stale: HashMap<Option<String>, crate::outcome::OpenProblem> = HashMap::new();
+    outcome.problems.retain(|p| {
+        if p.kind != Kind::MonitorStale {
+            return true;
+        }
+        stored_stale.insert(p.location.clone(), p.clone());
+        false
+    });
     let mut found = stale::problems(&ctx).map_err(e)?;
     // In the order of the config.
     let mut stale: Vec<_> = ctx
@@ -483,9 +492,17 @@ fn status(config: &Config, request: &Request, now: DateTime<Utc>) -> Judged<Outc
     if request.selection == Selection::All {
         stale.extend(unchecked.iter().map(|name| stale::never_checked(name)));
     }
-    outcome
-        .problems
-        .extend(stale.into_iter().map(|p| OpenProblem::unstored(p, now)));
+    outcome.problems.extend(
+        stale
+            .into_iter()
+            .map(|p| match stored_stale.remove(&p.location) {
+                Some(stored) if stored.severity == p.severity => OpenProblem {
+                    problem: p,
+                    ..stored
+                },
+                _ => OpenProblem::unstored(p, now),
+            }),
+    );
     outcome.stamp_host(&config.host);
     settle_status(&mut outcome);
     outcome.last_run = store.last_finished_run().map_err(e)?;

@@ -119,9 +119,9 @@ fn a_nightly_job_that_stops_turns_status_critical() {
 
 /// A stopped job's `monitor_stale` is one problem through the reports that follow: the
 /// same id, opened when first found, its acknowledgement kept (a report's health
-/// judgement is not the staleness judgement's to resolve).
+/// judgement is not the staleness judgement's to resolve), and `--status` shows it so.
 #[test]
-fn a_stale_location_stays_one_problem_through_later_reports() {
+fn a_stale_location_stays_one_problem_through_later_reports_and_status() {
     let mut w = workspace("");
     assert_eq!(w.run(&["--monitor"]).code, 0);
     let stale = |doc: &serde_json::Value| -> Vec<(i64, String, bool)> {
@@ -157,6 +157,20 @@ fn a_stale_location_stays_one_problem_through_later_reports() {
         assert!(run.code < 3, "{}", run.stderr);
         assert_eq!(stale(&doc), [(id, opened.clone(), true)], "{doc:#}");
     }
+    // `--status` judges staleness as of now, on the stored problem: its id, opening time
+    // and acknowledgement, with today's message.
+    at(&mut w, ts(NOW) + Duration::days(18));
+    let (run, doc) = w.run_json(&["--status"]);
+    assert!(run.code < 3, "{}", run.stderr);
+    assert_eq!(stale(&doc), [(id, opened, true)], "{doc:#}");
+    let message = doc["problems"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["kind"] == "monitor_stale")
+        .and_then(|p| p["message"].as_str())
+        .unwrap_or_default();
+    assert!(message.contains("(18d ago"), "{message}");
 }
 
 #[test]
