@@ -327,19 +327,29 @@ fn hostile_rows_are_skipped_and_bounded() {
     );
 }
 
-#[test]
-fn a_job_failing_every_run_opens_a_bounded_number_of_problems() {
-    let w = sqlite_workspace(SQLITE_QUERY, "");
-    let stamps: Vec<String> = (0..150)
+/// Failed runs of job `db`, one a minute from 2026-11-24 00:00, for the `minutes` given.
+fn failing_every_minute(w: &Workspace, minutes: std::ops::Range<i64>) {
+    let stamps: Vec<String> = minutes
         .map(|i| (ts("2026-11-24T00:00:00Z") + Duration::minutes(i)).to_rfc3339())
         .collect();
-    let mut rows: Vec<LogRow> = stamps
+    let rows: Vec<LogRow> = stamps
         .iter()
         .map(|t| ("db", t.as_str(), "error", None))
         .collect();
-    rows.push(("db", "2026-11-23T02:10:00Z", "ok", Some(5000)));
-    rows.push(("web", "2026-11-25T02:10:00Z", "ok", Some(5000)));
-    write_sqlite_log(&w, &rows);
+    write_sqlite_log(w, &rows);
+}
+
+#[test]
+fn a_job_failing_every_run_opens_a_bounded_number_of_problems() {
+    let w = sqlite_workspace(SQLITE_QUERY, "");
+    failing_every_minute(&w, 0..150);
+    write_sqlite_log(
+        &w,
+        &[
+            ("db", "2026-11-23T02:10:00Z", "ok", Some(5000)),
+            ("web", "2026-11-25T02:10:00Z", "ok", Some(5000)),
+        ],
+    );
     let (_, doc) = w.run_json(&["--monitor"]);
     let failed: Vec<String> = problems(&doc)
         .into_iter()
@@ -422,15 +432,8 @@ fn a_failure_stays_open_until_a_success_even_when_the_log_forgets_it() {
 #[test]
 fn failures_beyond_those_opened_at_once_are_not_resolved_by_newer_ones() {
     let mut w = sqlite_workspace(SQLITE_QUERY, "");
-    let stamps: Vec<String> = (0..105)
-        .map(|i| (ts("2026-11-24T00:00:00Z") + Duration::minutes(i)).to_rfc3339())
-        .collect();
-    let mut rows: Vec<LogRow> = stamps
-        .iter()
-        .map(|t| ("db", t.as_str(), "error", None))
-        .collect();
-    rows.push(("db", "2026-11-23T02:10:00Z", "ok", Some(5000)));
-    write_sqlite_log(&w, &rows);
+    failing_every_minute(&w, 0..105);
+    write_sqlite_log(&w, &[("db", "2026-11-23T02:10:00Z", "ok", Some(5000))]);
     let open = |doc: &serde_json::Value| -> Vec<i64> {
         let mut ids: Vec<i64> = doc["problems"]
             .as_array()
@@ -445,16 +448,7 @@ fn failures_beyond_those_opened_at_once_are_not_resolved_by_newer_ones() {
     let (_, doc) = w.run_json(&["--monitor"]);
     let first = open(&doc);
     assert_eq!(first.len(), 100);
-    let later: Vec<String> = (105..108)
-        .map(|i| (ts("2026-11-24T00:00:00Z") + Duration::minutes(i)).to_rfc3339())
-        .collect();
-    write_sqlite_log(
-        &w,
-        &later
-            .iter()
-            .map(|t| ("db", t.as_str(), "error", None))
-            .collect::<Vec<LogRow>>(),
-    );
+    failing_every_minute(&w, 105..108);
     w.now = Some(ts(NOW) + Duration::hours(1));
     let (_, doc) = w.run_json(&["--monitor"]);
     let then = open(&doc);
