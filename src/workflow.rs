@@ -474,7 +474,7 @@ fn status(config: &Config, request: &Request, now: DateTime<Utc>) -> Judged<Outc
     // Staleness is judged now, as of this status: the stored verdict may be days old. A
     // location still stale keeps its stored problem (its id, when it opened, whether it
     // is acknowledged or silenced) with what is true now.
-    let mut stored_stale: HashMap<Option<String>, crate::outcome::OpenProblem> = HashMap::new();
+    let mut stored_stale: HashMap<Option<String>, OpenProblem> = HashMap::new();
     outcome.problems.retain(|p| {
         if p.kind != Kind::MonitorStale {
             return true;

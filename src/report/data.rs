@@ -287,7 +287,7 @@ pub fn collect(ctx: &RunContext, doc: &Outcome) -> Result<(ReportData, Locations
     let today = ctx.day_in_zone(ctx.now);
     let read = read_locations(ctx)?;
     let locations = location_reports(ctx, doc, &read)?;
-    let Read {
+    let LocationsRead {
         backups, scores, ..
     } = &read;
     let (warning, critical) = (
@@ -371,22 +371,15 @@ pub fn collect(ctx: &RunContext, doc: &Outcome) -> Result<(ReportData, Locations
         locations,
         generated_unix: ctx.now.timestamp(),
     };
-    let mut ids = ids;
-    ids.sort_unstable();
-    Ok((report, LocationsRead { ids, read }))
+    Ok((report, read))
 }
 
-/// What the locations' part of a run's report read from the store (its backups, daily
-/// scores, checks and scans), kept for the textfile the same run writes after it: those
-/// change only with `--monitor`, `--verify` and `--test-restore`, which are done by then.
+/// What the locations' part of the report reads from the store. A run's report keeps it
+/// for the textfile the same run writes after it: these figures change only with
+/// `--monitor`, `--verify` and `--test-restore`, which are done by then.
 pub struct LocationsRead {
     /// The locations read, in id order.
     ids: Vec<i64>,
-    read: Read,
-}
-
-/// What the locations' part of the report reads from the store.
-struct Read {
     /// Backups from the first of the window's first month (the calendar's) to now.
     backups: Vec<ReportBackup>,
     /// Stored daily scores of the window.
@@ -397,9 +390,16 @@ struct Read {
     scans: HashMap<i64, crate::store::LocationScanState>,
 }
 
-fn read_locations(ctx: &RunContext) -> Result<Read> {
+/// The ids of the run's locations, in id order.
+fn sorted_ids(ctx: &RunContext) -> Vec<i64> {
+    let mut ids: Vec<i64> = ctx.locations.iter().map(|l| l.id).collect();
+    ids.sort_unstable();
+    ids
+}
+
+fn read_locations(ctx: &RunContext) -> Result<LocationsRead> {
     let tz = ctx.tz();
-    let ids: Vec<i64> = ctx.locations.iter().map(|l| l.id).collect();
+    let ids = sorted_ids(ctx);
     let window_start = ctx.window_start();
     let first_day = ctx.day_in_zone(window_start);
     let calendar_since = tz
@@ -408,7 +408,7 @@ fn read_locations(ctx: &RunContext) -> Result<Read> {
         .map(|t| t.with_timezone(&Utc))
         .unwrap_or(window_start)
         .min(window_start);
-    Ok(Read {
+    Ok(LocationsRead {
         backups: ctx.store.report_backups(&ids, calendar_since, ctx.now)?,
         scores: ctx.store.daily_scores(
             &ids,
@@ -417,11 +417,16 @@ fn read_locations(ctx: &RunContext) -> Result<Read> {
         )?,
         checks: ctx.store.location_checks(&ids, window_start)?,
         scans: ctx.store.location_scan_states(&ids)?,
+        ids,
     })
 }
 
 /// Each selected location's part of the report, in the order of the config.
-fn location_reports(ctx: &RunContext, doc: &Outcome, read: &Read) -> Result<Vec<LocationReport>> {
+fn location_reports(
+    ctx: &RunContext,
+    doc: &Outcome,
+    read: &LocationsRead,
+) -> Result<Vec<LocationReport>> {
     let thresholds = (
         ctx.config.monitoring.health_warning.0,
         ctx.config.monitoring.health_critical.0,
@@ -451,10 +456,8 @@ pub fn locations(
     doc: &Outcome,
     known: Option<&LocationsRead>,
 ) -> Result<Vec<LocationReport>> {
-    let mut ids: Vec<i64> = ctx.locations.iter().map(|l| l.id).collect();
-    ids.sort_unstable();
     match known {
-        Some(known) if known.ids == ids => location_reports(ctx, doc, &known.read),
+        Some(known) if known.ids == sorted_ids(ctx) => location_reports(ctx, doc, known),
         _ => location_reports(ctx, doc, &read_locations(ctx)?),
     }
 }
@@ -521,7 +524,7 @@ fn location_report(
     ctx: &RunContext,
     sel: &SelectedLocation,
     summary: &LocationSummary,
-    read: &Read,
+    read: &LocationsRead,
     problems: &[OpenProblem],
     (warning, critical): (f64, f64),
 ) -> Result<LocationReport> {

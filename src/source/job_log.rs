@@ -713,8 +713,13 @@ impl Logs {
             .filter(|p| p.problem.kind == Kind::BackupJobFailed)
             .filter_map(|p| p.problem.path)
             .collect();
+        // Every success ever recorded stays a backup of the job, whatever the log says now.
+        let mut last_success = None;
         match read.as_ref() {
             Err(e) => {
+                if !open_failures.is_empty() {
+                    last_success = ctx.store.backups_of(sel.id)?.iter().map(|b| b.ts).max();
+                }
                 ctx.store
                     .record_location_scan(sel.id, false, None, ctx.now)?;
                 outcome.problems.push(Problem::new(
@@ -731,16 +736,12 @@ impl Logs {
                 let rows = rows.rows.get(&job.job).unwrap_or(&none);
                 outcome.new_backups = record(ctx, sel, rows)?;
                 let backups = ctx.store.backups_of(sel.id)?;
+                last_success = backups.iter().map(|b| b.ts).max();
                 let (problems, resolved) = judge(ctx, loc, job, rows, &backups, &open_failures);
                 outcome.problems = problems;
                 history = resolved;
             }
         }
-        // Every success ever recorded stays a backup of the job, whatever the log says now.
-        let last_success = match open_failures.is_empty() {
-            true => None,
-            false => ctx.store.backups_of(sel.id)?.iter().map(|b| b.ts).max(),
-        };
         let settled = |p: &Problem| match (p.kind, p.path.as_deref()) {
             (Kind::BackupJobFailed, Some(run)) => match DateTime::parse_from_rfc3339(run) {
                 Ok(failed_at) => last_success.is_some_and(|s| s > failed_at),

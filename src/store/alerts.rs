@@ -206,12 +206,10 @@ impl Store {
 
     /// Every delivery attempt of an alert, oldest first.
     pub fn alert_deliveries(&self, alert_id: i64) -> Result<Vec<AlertDelivery>> {
-        Ok(self.db.query_map(
-            "SELECT alert_id, channel, event, severity, at, success, error
-             FROM alert_deliveries WHERE alert_id = ?1 ORDER BY at, id",
-            params![alert_id],
-            delivery_from_row,
-        )?)
+        Ok(self
+            .deliveries_of(&[alert_id])?
+            .remove(&alert_id)
+            .unwrap_or_default())
     }
 
     /// [`Store::alert_deliveries`] of several alerts; an alert with none is absent.

@@ -1044,14 +1044,7 @@ impl Store {
 
     /// The id of one of this host's locations by name, if the store knows it.
     pub fn location_id(&self, name: &str) -> Result<Option<i64>> {
-        Ok(self
-            .db
-            .query_opt(
-                "SELECT id FROM locations WHERE host = ?1 AND name = ?2",
-                params![self.host, name],
-            )?
-            .map(|r| r.get(0))
-            .transpose()?)
+        Ok(self.location_ids(&[name])?.remove(name))
     }
 
     /// Record what the last scan learned about the location's filesystem. Kept until
