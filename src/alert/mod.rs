@@ -308,13 +308,17 @@ fn deliver_round(
         let claimed = ctx
             .store
             .claim_notices(&ids, name, ctx.run_id, ctx.now, expires)?;
+        // What the channel was told, read again once claimed (all at once).
+        let mut told = ctx
+            .store
+            .deliveries_of(&claimed.iter().copied().collect::<Vec<_>>())?;
         let mut notices = Vec::new();
         for c in due {
             if !claimed.contains(&c.alert.id) {
                 outcomes.entry(c.alert.id).or_default().busy = true;
                 continue;
             }
-            let told = ctx.store.alert_deliveries(c.alert.id)?;
+            let told = told.remove(&c.alert.id).unwrap_or_default();
             notices.extend(notice_for(name, c, &told, ctx));
         }
         if notices.is_empty() {
@@ -360,13 +364,15 @@ fn deliver_round(
                 .push(delivery_problem(channel.name(), rows.len(), &error));
         }
     }
+    let mut finished = Vec::new();
     for c in candidates {
         let o = outcomes.remove(&c.alert.id).unwrap_or_default();
         count(summary, c, &o, !channels.is_empty());
         if c.resolved_at.is_some() && !o.failed && !o.busy {
-            ctx.store.finish_alert(c.alert.id, ctx.now)?;
+            finished.push(c.alert.id);
         }
     }
+    ctx.store.finish_alerts(&finished, ctx.now)?;
     Ok(round)
 }
 
@@ -405,11 +411,9 @@ fn candidates(
     // Gaps no run saw while they were open get an alert, to be told once as resolved
     // below (a delivery that fails is retried like any other).
     if ctx.config.monitoring.alert_on_failure && ctx.config.alerts.send_resolved {
-        for p in store.unannounced_gaps(ids, ctx.window_start())? {
-            if wanted(p.problem.kind) {
-                store.open_alert(&p, ctx.now)?;
-            }
-        }
+        let gaps = store.unannounced_gaps(ids, ctx.window_start())?;
+        let gaps: Vec<&StoredProblem> = gaps.iter().filter(|p| wanted(p.problem.kind)).collect();
+        store.open_alerts_for(&gaps, ctx.now)?;
     }
     let mut alerts: HashMap<i64, AlertRow> = store
         .unfinished_alerts()?
@@ -419,7 +423,6 @@ fn candidates(
         .map(|a| (a.problem_id, a))
         .collect();
     let marks = Marks::load(store)?;
-    let mut out = Vec::new();
     let open: Vec<(StoredProblem, Option<Suppression>)> = store
         .open_problems(None, Some(ids))?
         .into_iter()
@@ -439,62 +442,101 @@ fn candidates(
         .filter(|(p, s)| s.is_none() && p.problem.kind != Kind::HealthDegraded)
         .filter_map(|(p, _)| p.problem.location.clone())
         .collect();
-    for (p, suppressed) in open {
+    // Each open problem to tell: its alert, or None when it needs one opened. The
+    // store's writes and reads for all of them go at once (a round trip each on a
+    // shared store, however many alerts a fleet has).
+    let mut told: Vec<(Option<AlertRow>, &StoredProblem)> = Vec::new();
+    let mut refreshed: Vec<(i64, Severity, &str)> = Vec::new();
+    for (p, suppressed) in &open {
         let suppressed = suppressed.or_else(|| {
             decide::outranked(p.problem.kind, p.problem.location.as_deref(), &alerted)
                 .then_some(Suppression::Outranked)
         });
-        let alert = match (alerts.remove(&p.id), suppressed) {
+        match (alerts.remove(&p.id), suppressed) {
             (Some(mut a), _) => {
                 if a.problem.severity != p.problem.severity
                     || a.problem.message != p.problem.message
                 {
-                    store.refresh_alert(a.id, p.problem.severity, &p.problem.message)?;
+                    refreshed.push((a.id, p.problem.severity, &p.problem.message));
                     a.problem.severity = p.problem.severity;
                     a.problem.message = p.problem.message.clone();
                 }
-                a
+                if suppressed.is_some() {
+                    // An alert already announced stays open (for its resolution) but is
+                    // quiet.
+                    summary.suppressed += 1;
+                } else {
+                    told.push((Some(a), p));
+                }
             }
-            (None, None) => store.open_alert(&p, ctx.now)?,
-            (None, Some(_)) => {
-                summary.suppressed += 1;
-                continue;
-            }
-        };
-        if suppressed.is_some() {
-            // An alert already announced stays open (for its resolution) but is quiet.
-            summary.suppressed += 1;
-            continue;
+            (None, None) => told.push((None, p)),
+            (None, Some(_)) => summary.suppressed += 1,
         }
+    }
+    store.refresh_alerts(&refreshed)?;
+    let new: Vec<&StoredProblem> = told
+        .iter()
+        .filter(|(a, _)| a.is_none())
+        .map(|(_, p)| *p)
+        .collect();
+    let mut opened = store.open_alerts_for(&new, ctx.now)?;
+    let mut out = Vec::new();
+    for (alert, p) in told {
+        let alert = match alert {
+            Some(a) => a,
+            None => opened
+                .remove(&p.id)
+                .ok_or_else(|| anyhow::anyhow!("the alert of problem {} was not stored", p.id))?,
+        };
         out.push(Candidate {
-            deliveries: store.alert_deliveries(alert.id)?,
+            deliveries: Vec::new(),
             alert,
             since: p.first_seen,
             resolved_at: None,
             after_the_fact: false,
         });
     }
-    for mut alert in alerts.into_values() {
-        let problem = store.problem(alert.problem_id)?;
+    // The alerts left have no open problem: those whose problem was resolved close.
+    let mut left: Vec<AlertRow> = alerts.into_values().collect();
+    left.sort_by_key(|a| a.id);
+    let problem_ids: Vec<i64> = left.iter().map(|a| a.problem_id).collect();
+    let mut problems = store.problems(&problem_ids)?;
+    let mut closed = Vec::new();
+    let mut quiet = Vec::new();
+    for mut alert in left {
+        let problem = problems.remove(&alert.problem_id).ok_or_else(|| {
+            anyhow::anyhow!(
+                "alert {} follows problem {}, which is not in the store",
+                alert.id,
+                alert.problem_id
+            )
+        })?;
         let Some(resolved_at) = problem.resolved_at else {
             continue;
         };
-        store.close_alert(alert.id, resolved_at)?;
+        closed.push((alert.id, resolved_at));
         if marks.silenced_at(&alert.host, &alert.problem, resolved_at) {
             // Resolved during a maintenance window: as quiet as the window itself.
-            store.finish_alert(alert.id, ctx.now)?;
+            quiet.push(alert.id);
             continue;
         }
         // The resolved notice says what the problem finally was (a missed run says how
         // many slots it lasted).
         alert.problem.message = problem.problem.message;
         out.push(Candidate {
-            deliveries: store.alert_deliveries(alert.id)?,
+            deliveries: Vec::new(),
             alert,
             since: problem.first_seen,
             resolved_at: Some(resolved_at),
             after_the_fact: problem.first_seen == resolved_at,
         });
+    }
+    store.close_alerts(&closed)?;
+    store.finish_alerts(&quiet, ctx.now)?;
+    let ids: Vec<i64> = out.iter().map(|c| c.alert.id).collect();
+    let mut deliveries = store.deliveries_of(&ids)?;
+    for c in &mut out {
+        c.deliveries = deliveries.remove(&c.alert.id).unwrap_or_default();
     }
     Ok(out)
 }

@@ -4,16 +4,19 @@
 //! rows by `alert::decide`. A claim row marks the run about to tell a channel an alert's
 //! next notice, so runs sharing a store do not both send it.
 
-use super::sql::{Row, SqlResult, ToValue, params};
+use super::sql::{Row, SqlResult, ToValue, Value, params};
 use super::{CLAIM_CLASS, Store, from_unix, to_unix};
 use crate::problem::{Problem, Severity};
 use crate::store::StoredProblem;
 use anyhow::Result;
 use chrono::{DateTime, Utc};
-use std::collections::{HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 
 /// Claims per statement (one bound parameter each).
 const CLAIM_ROWS: usize = 200;
+
+/// Alerts opened or finished per statement.
+const ALERT_ROWS: usize = 200;
 
 /// What a message says about one alert; recorded with each delivery.
 #[derive(
@@ -152,55 +155,116 @@ impl Store {
     /// Open the alert of an open problem (on the problem's host). One alert per problem:
     /// when another run opened it a moment ago, that alert is the one returned.
     pub fn open_alert(&self, problem: &StoredProblem, now: DateTime<Utc>) -> Result<AlertRow> {
+        self.open_alerts_for(&[problem], now)?
+            .remove(&problem.id)
+            .ok_or_else(|| anyhow::anyhow!("the alert of problem {} was not stored", problem.id))
+    }
+
+    /// [`Store::open_alert`] of several problems: [`ALERT_ROWS`] of them a statement, then
+    /// their alerts read back in one; by problem id.
+    pub fn open_alerts_for(
+        &self,
+        problems: &[&StoredProblem],
+        now: DateTime<Utc>,
+    ) -> Result<HashMap<i64, AlertRow>> {
+        if problems.is_empty() {
+            return Ok(HashMap::new());
+        }
         self.write_pending()?;
-        let p = &problem.problem;
-        self.db.execute(
-                "INSERT INTO alerts (key, problem_id, kind, severity, location, path, slot, message, opened_at, host)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, (SELECT host FROM problems WHERE id = ?2))
-                 ON CONFLICT (problem_id) DO NOTHING",
-                params![
-                    p.key(),
-                    problem.id,
-                    p.kind,
-                    p.severity,
-                    p.location,
-                    p.path,
-                    p.slot,
-                    p.message,
-                    to_unix(now)
-                ],
+        let now_s = to_unix(now);
+        const PER_ROW: usize = 9;
+        for chunk in problems.chunks(ALERT_ROWS) {
+            let keys: Vec<crate::problem::ProblemKey> =
+                chunk.iter().map(|p| p.problem.key()).collect();
+            let rows: Vec<String> = (0..chunk.len())
+                .map(|i| {
+                    format!(
+                        "({}, ?1)",
+                        super::report::placeholders(PER_ROW, 2 + i * PER_ROW)
+                    )
+                })
+                .collect();
+            let mut args: Vec<&dyn ToValue> = vec![&now_s];
+            for (p, key) in chunk.iter().zip(&keys) {
+                let q = &p.problem;
+                args.extend([
+                    key as &dyn ToValue,
+                    &p.id,
+                    &q.kind,
+                    &q.severity,
+                    &q.location,
+                    &q.path,
+                    &q.slot,
+                    &q.message,
+                    &p.host,
+                ]);
+            }
+            self.db.execute(
+                &format!(
+                    "INSERT INTO alerts (key, problem_id, kind, severity, location, path, slot, message, host, opened_at)
+                     VALUES {} ON CONFLICT (problem_id) DO NOTHING",
+                    rows.join(", ")
+                ),
+                &args,
             )?;
-        let r = self.db.query_row(
-            &format!("SELECT {COLUMNS} FROM alerts WHERE problem_id = ?1"),
-            params![problem.id],
+        }
+        let ids: Vec<i64> = problems.iter().map(|p| p.id).collect();
+        let mut out = HashMap::new();
+        self.query_each_in(
+            &format!("SELECT {COLUMNS} FROM alerts WHERE problem_id IN ({{ids}})"),
+            &[],
+            &ids,
+            |r| {
+                let a = alert_from_row(r)?;
+                out.insert(a.problem_id, a);
+                Ok(())
+            },
         )?;
-        Ok(alert_from_row(&r)?)
+        Ok(out)
     }
 
-    /// Follow the problem's current severity and message.
-    pub fn refresh_alert(&self, alert_id: i64, severity: Severity, message: &str) -> Result<()> {
-        self.db.execute(
-            "UPDATE alerts SET severity = ?2, message = ?3 WHERE id = ?1",
-            params![alert_id, severity, message],
-        )?;
-        Ok(())
+    /// Follow the problems' current severity and message: (alert id, severity, message).
+    pub fn refresh_alerts(&self, alerts: &[(i64, Severity, &str)]) -> Result<()> {
+        let rows: Vec<[&dyn ToValue; 3]> = alerts
+            .iter()
+            .map(|(id, severity, message)| [id as &dyn ToValue, severity, message])
+            .collect();
+        self.update_by_id(
+            "alerts",
+            "severity = v.column2, message = v.column3",
+            ["BIGINT", "TEXT", "TEXT"],
+            &rows,
+        )
     }
 
-    /// The alert's problem was resolved at `at`.
-    pub fn close_alert(&self, alert_id: i64, at: DateTime<Utc>) -> Result<()> {
-        self.db.execute(
-            "UPDATE alerts SET closed_at = ?2 WHERE id = ?1 AND closed_at IS NULL",
-            params![alert_id, to_unix(at)],
-        )?;
-        Ok(())
+    /// The alerts' problems were resolved: (alert id, when). An alert closed already
+    /// keeps its time.
+    pub fn close_alerts(&self, alerts: &[(i64, DateTime<Utc>)]) -> Result<()> {
+        let at: Vec<(i64, i64)> = alerts.iter().map(|(id, t)| (*id, to_unix(*t))).collect();
+        let rows: Vec<[&dyn ToValue; 2]> =
+            at.iter().map(|(id, t)| [id as &dyn ToValue, t]).collect();
+        self.update_by_id(
+            "alerts",
+            "closed_at = COALESCE(alerts.closed_at, v.column2)",
+            ["BIGINT", "BIGINT"],
+            &rows,
+        )
     }
 
-    /// Nothing is left to deliver for a closed alert.
-    pub fn finish_alert(&self, alert_id: i64, now: DateTime<Utc>) -> Result<()> {
-        self.db.execute(
-            "UPDATE alerts SET finished_at = ?2 WHERE id = ?1",
-            params![alert_id, to_unix(now)],
-        )?;
+    /// Nothing is left to deliver for these closed alerts.
+    pub fn finish_alerts(&self, alert_ids: &[i64], now: DateTime<Utc>) -> Result<()> {
+        let now_s = to_unix(now);
+        for chunk in alert_ids.chunks(ALERT_ROWS) {
+            let mut args: Vec<&dyn ToValue> = vec![&now_s];
+            args.extend(chunk.iter().map(|id| id as &dyn ToValue));
+            self.db.execute(
+                &format!(
+                    "UPDATE alerts SET finished_at = ?1 WHERE id IN ({})",
+                    super::report::placeholders(chunk.len(), 2)
+                ),
+                &args,
+            )?;
+        }
         Ok(())
     }
 
@@ -307,28 +371,46 @@ impl Store {
         for channel in channels {
             self.release_claims(run_id, channel)?;
         }
-        for d in deliveries {
-            self.db.execute(
-                "INSERT INTO alert_deliveries (alert_id, run_id, channel, event, severity, at, success, error)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
-                params![
-                    d.alert_id,
-                    run_id,
-                    d.channel,
-                    d.event,
-                    d.severity,
-                    to_unix(d.at),
-                    d.success,
-                    d.error
-                ],
-            )?;
-            if d.success {
-                self.db.execute(
-                    "UPDATE alerts SET last_sent_at = ?2, send_count = send_count + 1 WHERE id = ?1",
-                    params![d.alert_id, to_unix(d.at)],
-                )?;
-            }
+        let rows = deliveries.iter().map(|d| {
+            vec![
+                Value::Int(d.alert_id),
+                Value::Int(run_id),
+                Value::Text(d.channel.clone()),
+                Value::Text(d.event.as_str().to_string()),
+                Value::Text(d.severity.as_str().to_string()),
+                Value::Int(to_unix(d.at)),
+                Value::Int(i64::from(d.success)),
+                d.error.clone().map_or(Value::Null, Value::Text),
+            ]
+        });
+        use super::sql::SqlType::{BigInt, Text};
+        self.db.insert_rows(
+            "alert_deliveries",
+            &[
+                "alert_id", "run_id", "channel", "event", "severity", "at", "success", "error",
+            ],
+            &[BigInt, BigInt, Text, Text, Text, BigInt, BigInt, Text],
+            rows,
+        )?;
+        // Each alert's successful deliveries of this message: how many, and the last.
+        let mut sent: BTreeMap<i64, (i64, i64)> = BTreeMap::new();
+        for d in deliveries.iter().filter(|d| d.success) {
+            let e = sent.entry(d.alert_id).or_insert((0, i64::MIN));
+            e.0 += 1;
+            e.1 = e.1.max(to_unix(d.at));
         }
+        let sent: Vec<(i64, i64, i64)> =
+            sent.into_iter().map(|(id, (n, at))| (id, at, n)).collect();
+        let rows: Vec<[&dyn ToValue; 3]> = sent
+            .iter()
+            .map(|(id, at, n)| [id as &dyn ToValue, at, n])
+            .collect();
+        self.update_by_id(
+            "alerts",
+            "last_sent_at = v.column2, send_count = alerts.send_count + v.column3",
+            ["BIGINT", "BIGINT", "BIGINT"],
+            &rows,
+        )?;
         tx.commit()?;
         Ok(())
     }
@@ -378,11 +460,121 @@ mod tests {
         let open = store.open_alerts().unwrap();
         assert_eq!(open[0].send_count, 1, "only the successful delivery counts");
         assert_eq!(open[0].last_sent_at, Some(from_unix(20)));
-        store.close_alert(alert.id, from_unix(30)).unwrap();
+        store.close_alerts(&[(alert.id, from_unix(30))]).unwrap();
         assert!(store.open_alerts().unwrap().is_empty());
-        assert_eq!(store.unfinished_alerts().unwrap().len(), 1);
-        store.finish_alert(alert.id, from_unix(40)).unwrap();
+        let unfinished = store.unfinished_alerts().unwrap();
+        assert_eq!(unfinished.len(), 1);
+        store.close_alerts(&[(alert.id, from_unix(35))]).unwrap();
+        assert_eq!(
+            store.unfinished_alerts().unwrap()[0].closed_at,
+            Some(from_unix(30)),
+            "a closed alert keeps the time it closed"
+        );
+        store.finish_alerts(&[alert.id], from_unix(40)).unwrap();
         assert!(store.unfinished_alerts().unwrap().is_empty());
+    }
+
+    /// A fleet's alerts are opened, refreshed, told, closed and finished many at a time:
+    /// more than one statement's worth each, every row as if written one by one.
+    #[test]
+    fn alerts_are_written_in_batches_as_they_would_be_one_by_one() {
+        let (_dir, store, loc) = crate::store::store_with_location("db", "database");
+        let n = ALERT_ROWS + 50;
+        let found: Vec<Problem> = (0..n)
+            .map(|i| {
+                Problem::new(Kind::ChecksumMismatch, Severity::Critical, "db", "changed")
+                    .with_path(format!("f{i}.dump"))
+            })
+            .collect();
+        store
+            .sync_problems(
+                Operation::Verify,
+                Some(loc),
+                &found,
+                &|_| true,
+                from_unix(10),
+            )
+            .unwrap();
+        let problems = store.open_problems(None, None).unwrap();
+        let refs: Vec<&StoredProblem> = problems.iter().collect();
+        let (first, rest) = refs.split_at(10);
+        let early = store.open_alerts_for(first, from_unix(20)).unwrap();
+        let all = store.open_alerts_for(&refs, from_unix(21)).unwrap();
+        assert_eq!(all.len(), n);
+        for p in first {
+            assert_eq!(
+                all[&p.id], early[&p.id],
+                "an open alert is found, not opened again"
+            );
+        }
+        for p in rest {
+            let a = &all[&p.id];
+            assert_eq!(
+                (a.opened_at, a.key.clone()),
+                (from_unix(21), p.problem.key().to_string())
+            );
+            assert_eq!((&a.problem, &a.host), (&p.problem, &p.host));
+        }
+        let ids: Vec<i64> = problems.iter().map(|p| all[&p.id].id).collect();
+        let refreshed: Vec<(i64, Severity, &str)> = ids
+            .iter()
+            .map(|id| (*id, Severity::Warning, "now a warning"))
+            .collect();
+        store.refresh_alerts(&refreshed).unwrap();
+        // One message told every alert, the first twice (two lines on one channel).
+        let mut told: Vec<AlertDelivery> = ids
+            .iter()
+            .map(|id| AlertDelivery {
+                alert_id: *id,
+                channel: "webhook".into(),
+                event: Event::Open,
+                severity: Severity::Warning,
+                at: from_unix(30),
+                success: true,
+                error: None,
+            })
+            .collect();
+        told.push(AlertDelivery {
+            at: from_unix(31),
+            ..told[0].clone()
+        });
+        told.push(AlertDelivery {
+            success: false,
+            error: Some("HTTP 500".into()),
+            ..told[1].clone()
+        });
+        store.record_deliveries(1, &told).unwrap();
+        let open = store.open_alerts().unwrap();
+        assert_eq!(open.len(), n);
+        for a in &open {
+            assert_eq!(
+                (a.problem.severity, a.problem.message.as_str()),
+                (Severity::Warning, "now a warning")
+            );
+            let (count, last) = if a.id == ids[0] { (2, 31) } else { (1, 30) };
+            assert_eq!(
+                (a.send_count, a.last_sent_at),
+                (count, Some(from_unix(last))),
+                "alert {}",
+                a.id
+            );
+        }
+        let history = store.deliveries_of(&ids).unwrap();
+        assert_eq!(history.values().map(Vec::len).sum::<usize>(), n + 2);
+        assert_eq!(history[&ids[1]][1].error.as_deref(), Some("HTTP 500"));
+        let closing: Vec<(i64, DateTime<Utc>)> =
+            ids.iter().map(|id| (*id, from_unix(40))).collect();
+        store.close_alerts(&closing).unwrap();
+        assert!(store.open_alerts().unwrap().is_empty());
+        store.finish_alerts(&ids[..n - 1], from_unix(50)).unwrap();
+        let left = store.unfinished_alerts().unwrap();
+        assert_eq!(left.iter().map(|a| a.id).collect::<Vec<_>>(), [ids[n - 1]]);
+        assert_eq!(left[0].closed_at, Some(from_unix(40)));
+        let by_id = store
+            .problems(&[problems[0].id, problems[n - 1].id, -1])
+            .unwrap();
+        assert_eq!(by_id.len(), 2, "an unknown id is absent");
+        assert_eq!(by_id[&problems[0].id], problems[0]);
     }
 
     #[test]

@@ -469,12 +469,26 @@ impl Store {
 
     /// One stored problem by id, open or resolved.
     pub fn problem(&self, id: i64) -> Result<StoredProblem> {
+        self.problems(&[id])?
+            .remove(&id)
+            .ok_or_else(|| anyhow::anyhow!("problem {id} is not in the store"))
+    }
+
+    /// Stored problems by id, open or resolved, read at once; an unknown id is absent.
+    pub fn problems(&self, ids: &[i64]) -> Result<HashMap<i64, StoredProblem>> {
         self.write_pending()?;
-        let r = self.db.query_row(
-            &format!("SELECT {COLUMNS} FROM problems WHERE id = ?1"),
-            params![id],
+        let mut out = HashMap::new();
+        self.query_each_in(
+            &format!("SELECT {COLUMNS} FROM problems WHERE id IN ({{ids}})"),
+            &[],
+            ids,
+            |r| {
+                let p = from_row(r)?;
+                out.insert(p.id, p);
+                Ok(())
+            },
         )?;
-        Ok(from_row(&r)?)
+        Ok(out)
     }
 }
 

@@ -864,6 +864,53 @@ fn status_and_alert_runs_send_as_many_statements_for_eight_locations_as_for_two(
     );
 }
 
+/// `--check-alerts` opens, tells, closes and finishes its alerts many at a time: with a
+/// problem on every location, a host with eight locations sends the store as many
+/// statements as a host with two, when the alerts open and when they resolve (on a
+/// shared store each statement is a round trip, and a fleet's alerts are thousands).
+#[test]
+fn alert_runs_send_as_many_statements_for_eight_problems_as_for_two() {
+    let counts: Vec<[u64; 2]> = [2, 8]
+        .iter()
+        .map(|&n| {
+            let w = workspace();
+            let mut config = String::from(
+                "timezone: UTC\nlogging: { file: null }\nalerts:\n  log: { enabled: true }\nbackups:\n  locations:\n",
+            );
+            for i in 0..n {
+                config.push_str(&format!(
+                    "    - name: db{i}\n      path: db{i}\n      type: database\n      schedule: daily\n      min_free_space: 0\n"
+                ));
+                daily_dumps(&w, &format!("db{i}"), &[3, 4, 5], 64);
+            }
+            w.write_config(&config);
+            let alerts = |w: &Workspace, counter: &str| {
+                let run = w.run(&["--check-alerts", "-vv", "--format", "json"]);
+                assert!(run.code < 3, "{}", run.stderr);
+                let doc: serde_json::Value = serde_json::from_str(&run.stdout).unwrap();
+                assert_eq!(doc["alerts"][counter], n, "{:#}", doc["alerts"]);
+                statements_sent(&run)
+            };
+            let run = w.run(&["--monitor"]);
+            assert_eq!(run.code, 2, "{}", run.stderr);
+            let opened = alerts(&w, "sent");
+            for i in 0..n {
+                daily_dumps(&w, &format!("db{i}"), &[0, 1, 2], 64);
+            }
+            let run = w.run(&["--monitor"]);
+            assert_eq!(run.code, 0, "{}", run.stderr);
+            let resolved = alerts(&w, "resolved");
+            let open: i64 = w.store_value("SELECT COUNT(*) FROM alerts WHERE finished_at IS NULL");
+            assert_eq!(open, 0, "every resolved alert is finished");
+            [opened, resolved]
+        })
+        .collect();
+    assert_eq!(
+        counts[0], counts[1],
+        "--check-alerts (alerts opening, then resolving) with 2 and with 8 problems"
+    );
+}
+
 /// `--report` reads each figure of every location at once, and judges health and
 /// staleness with one read of the open problems each: a host with eight locations asks
 /// the store as often as a host with two (on SQLite its single-row writes grow with the
