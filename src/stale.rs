@@ -15,7 +15,7 @@
 use crate::monitor::duration_text;
 use crate::problem::{Kind, Operation, Problem, Severity};
 use crate::run::{RunContext, SelectedLocation};
-use crate::store::FleetLocation;
+use crate::store::{Changes, FleetLocation, StoredProblem, changes};
 use anyhow::Result;
 use chrono::{DateTime, Utc};
 use std::collections::HashMap;
@@ -138,32 +138,61 @@ pub fn of_fleet_location(ctx: &RunContext, l: &FleetLocation) -> Option<Problem>
 /// Judge and store `monitor_stale` for the fleet's locations `rows`, each as its own
 /// host's problem, so it is alerted, repeated and resolved like any other. Only hosts
 /// with a stale location are written (a host that checks its locations resolves its own
-/// staleness with its `--monitor`), each under its run lock, taken for a moment; a host
-/// whose lock is held elsewhere is running now (or another fleet run is writing it) and
-/// is left alone. Returns those hosts.
+/// staleness with its `--monitor`). A host whose problems open or close is written under
+/// its run lock, taken for a moment; one whose lock is held elsewhere is running now (or
+/// another fleet run is writing it) and is left alone: those hosts are returned. A host
+/// whose stale locations are only found again is refreshed without its lock (a refresh
+/// leaves a problem its own run resolved meanwhile as it closed).
 pub fn sync_fleet(ctx: &RunContext, rows: &[FleetLocation]) -> Result<Vec<String>> {
+    let rejudged = |p: &Problem| p.kind == Kind::MonitorStale;
+    /// What the fleet view found at each location of one host.
+    struct Judged<'a> {
+        host: &'a str,
+        found: Vec<(i64, Option<Problem>)>,
+    }
+    let judged: Vec<Judged> = rows
+        .chunk_by(|a, b| a.host == b.host)
+        .map(|host_rows| Judged {
+            host: host_rows[0].host.as_str(),
+            found: host_rows
+                .iter()
+                .map(|l| (l.id, of_fleet_location(ctx, l)))
+                .collect(),
+        })
+        .filter(|j| j.found.iter().any(|(_, p)| p.is_some()))
+        .collect();
+    // One read of every such host's open problems decides which hosts have problems to
+    // open or close; the others' stale locations are only found again, refreshed with
+    // everything else in a few statements, whatever the size of the fleet.
+    let hosts: Vec<&str> = judged.iter().map(|j| j.host).collect();
+    let mut open = ctx
+        .store
+        .open_problems_of_hosts(&hosts, Operation::Report)?;
     let mut skipped = Vec::new();
-    for host_rows in rows.chunk_by(|a, b| a.host == b.host) {
-        let host = host_rows[0].host.as_str();
-        let judged: Vec<(i64, Option<Problem>)> = host_rows
+    for Judged { host, found } in &judged {
+        let mut of_location: HashMap<Option<i64>, Vec<StoredProblem>> = HashMap::new();
+        for p in open.remove(*host).unwrap_or_default() {
+            of_location.entry(p.location_id).or_default().push(p);
+        }
+        let found: Vec<(Option<i64>, &[Problem])> = found
             .iter()
-            .map(|l| (l.id, of_fleet_location(ctx, l)))
+            .map(|(id, p)| (Some(*id), p.as_slice()))
             .collect();
-        if judged.iter().all(|(_, p)| p.is_none()) {
+        let changes: Vec<Changes> = found
+            .iter()
+            .map(|(id, f)| changes(of_location.remove(id).unwrap_or_default(), f, &rejudged))
+            .collect();
+        if changes.iter().all(Changes::settles_nothing) {
+            let again = changes.iter().flat_map(|c| c.refreshed.iter().copied());
+            ctx.store
+                .refresh_later(again, crate::store::to_unix(ctx.now));
             continue;
         }
+        // What opens or closes is judged again under the host's lock, from its problems
+        // as they are then, and written at once.
         let written = ctx.store.with_host_lock(host, || {
-            for (id, found) in &judged {
-                ctx.store.sync_problems_of(
-                    host,
-                    Operation::Report,
-                    Some(*id),
-                    found.as_slice(),
-                    &|p| p.kind == Kind::MonitorStale,
-                    ctx.now,
-                )?;
-            }
-            Ok(())
+            ctx.store
+                .sync_locations_of(host, Operation::Report, &found, &rejudged, ctx.now)
         })?;
         if written.is_none() {
             skipped.push(host.to_string());

@@ -14,6 +14,7 @@ use crate::problem::{Kind, Severity, one_line};
 use crate::store::AlertRow;
 use chrono::{DateTime, Utc};
 use serde::{Serialize, Serializer};
+use std::collections::BTreeMap;
 
 /// Log lines shown per location (with `alerts.include_log`).
 pub const LOG_LINES: usize = 10;
@@ -218,19 +219,19 @@ impl Digest {
                 Event::Resolved => counts.resolved += 1,
             }
         }
-        let mut locations: Vec<(Option<String>, Option<String>)> = notices
-            .iter()
-            .map(|n| (host_of(n), n.alert.problem.location.clone()))
-            .collect();
-        locations.sort();
-        locations.dedup();
-        let mut groups: Vec<Group> = locations
+        // The notices of each (host, location), gathered in one pass: a fleet's first
+        // run tells tens of thousands at once.
+        let mut by_location: BTreeMap<(Option<String>, Option<String>), Vec<&Notice>> =
+            BTreeMap::new();
+        for n in notices {
+            by_location
+                .entry((host_of(n), n.alert.problem.location.clone()))
+                .or_default()
+                .push(n);
+        }
+        let mut groups: Vec<Group> = by_location
             .into_iter()
-            .map(|(group_host, location)| {
-                let mut members: Vec<&Notice> = notices
-                    .iter()
-                    .filter(|n| n.alert.problem.location == location && host_of(n) == group_host)
-                    .collect();
+            .map(|((group_host, location), mut members)| {
                 members.sort_by(|a, b| {
                     let key = |n: &Notice| {
                         (

@@ -36,7 +36,7 @@ pub use fleet_report::{
 pub use health::{DailyHealth, JudgedCounts};
 pub use lifecycle::{ActionEntry, StoredSilence};
 pub use pg::{PgTarget, fnv1a, is_postgres_url};
-pub use problems::StoredProblem;
+pub use problems::{Changes, StoredProblem, changes};
 pub use report::{DailyScore, FailureCounts, LastPassed, ReportBackup, ReportCheck};
 pub use restore::{NewRestoreTest, PreviousVerdict, Restored, Verdict};
 pub use verify::{Verification, VerifyResult};
@@ -1124,11 +1124,23 @@ impl Store {
         types: [&str; N],
         rows: &[[&dyn sql::ToValue; N]],
     ) -> Result<()> {
+        self.update_by_id_where(table, set, "TRUE", types, rows)
+    }
+
+    /// [`Store::update_by_id`] of the rows that also meet `condition`.
+    pub(crate) fn update_by_id_where<const N: usize>(
+        &self,
+        table: &str,
+        set: &str,
+        condition: &str,
+        types: [&str; N],
+        rows: &[[&dyn sql::ToValue; N]],
+    ) -> Result<()> {
         for chunk in rows.chunks(UPDATE_ROWS) {
             let args: Vec<&dyn sql::ToValue> = chunk.iter().flatten().copied().collect();
             self.db.execute(
                 &format!(
-                    "UPDATE {table} SET {set} FROM (VALUES {}) AS v WHERE {table}.id = v.column1",
+                    "UPDATE {table} SET {set} FROM (VALUES {}) AS v WHERE {table}.id = v.column1 AND {condition}",
                     report::typed_rows(chunk.len(), &types, 1)
                 ),
                 &args,

@@ -90,6 +90,112 @@ fn insert_problem(
     )
 }
 
+/// Problems opened per statement of [`insert_problems`] (eight parameters each).
+const INSERT_ROWS: usize = 200;
+
+/// Open `rows` (location, problem) of `host` found by `op` now: [`INSERT_ROWS`] a
+/// statement.
+fn insert_problems(
+    db: &super::sql::Db,
+    host: &str,
+    op: Operation,
+    rows: &[(Option<i64>, &Problem)],
+    now_s: i64,
+) -> Result<()> {
+    const PER_ROW: usize = 8;
+    for chunk in rows.chunks(INSERT_ROWS) {
+        let keys: Vec<ProblemKey> = chunk.iter().map(|(_, p)| p.key()).collect();
+        let mut args: Vec<&dyn ToValue> = vec![&now_s, &host, &op];
+        let values: Vec<String> = chunk
+            .iter()
+            .zip(&keys)
+            .enumerate()
+            .map(|(i, ((location_id, p), key))| {
+                args.extend([
+                    key as &dyn ToValue,
+                    &p.kind,
+                    &p.severity,
+                    location_id,
+                    &p.location,
+                    &p.path,
+                    &p.slot,
+                    &p.message,
+                ]);
+                let f = 4 + i * PER_ROW;
+                format!(
+                    "(?{f}, ?{}, ?{}, ?3, ?{}, ?{}, ?{}, ?{}, ?{}, ?1, ?1, ?2)",
+                    f + 1,
+                    f + 2,
+                    f + 3,
+                    f + 4,
+                    f + 5,
+                    f + 6,
+                    f + 7
+                )
+            })
+            .collect();
+        db.execute(
+            &format!(
+                "INSERT INTO problems (key, kind, severity, operation, location_id, location, path, slot, message, first_seen, last_seen, host)
+                 VALUES {}",
+                values.join(", ")
+            ),
+            &args,
+        )?;
+    }
+    Ok(())
+}
+
+/// What a sync of one location does to its open problems (those `op` found there).
+pub struct Changes<'a> {
+    /// Open ones found again: (id, as found now).
+    pub refreshed: Vec<(i64, &'a Problem)>,
+    /// Found and not open.
+    pub opened: Vec<&'a Problem>,
+    /// Open, not found, and judged again by this sync (`rejudged`).
+    pub resolved: Vec<i64>,
+}
+
+impl Changes<'_> {
+    /// Nothing opens or closes: at most problems found again.
+    pub fn settles_nothing(&self) -> bool {
+        self.opened.is_empty() && self.resolved.is_empty()
+    }
+}
+
+/// Compare a location's `open` problems with what was `found` there (a problem found
+/// twice counts once).
+pub fn changes<'a>(
+    open: Vec<StoredProblem>,
+    found: &'a [Problem],
+    rejudged: &dyn Fn(&Problem) -> bool,
+) -> Changes<'a> {
+    let mut open_by_key: HashMap<ProblemKey, StoredProblem> =
+        open.into_iter().map(|p| (p.problem.key(), p)).collect();
+    let mut seen_keys = std::collections::HashSet::new();
+    let mut out = Changes {
+        refreshed: Vec::new(),
+        opened: Vec::new(),
+        resolved: Vec::new(),
+    };
+    for p in found {
+        let key = p.key();
+        if !seen_keys.insert(key.clone()) {
+            continue;
+        }
+        match open_by_key.remove(&key) {
+            Some(existing) => out.refreshed.push((existing.id, p)),
+            None => out.opened.push(p),
+        }
+    }
+    out.resolved = open_by_key
+        .values()
+        .filter(|p| rejudged(&p.problem))
+        .map(|p| p.id)
+        .collect();
+    out
+}
+
 fn from_row(r: &Row) -> SqlResult<StoredProblem> {
     Ok(StoredProblem {
         id: r.get(0)?,
@@ -141,41 +247,46 @@ impl Store {
         rejudged: &dyn Fn(&Problem) -> bool,
         now: DateTime<Utc>,
     ) -> Result<()> {
-        let open = self.open_of(host, op, location_id)?;
-        let mut open_by_key: HashMap<ProblemKey, StoredProblem> =
-            open.into_iter().map(|p| (p.problem.key(), p)).collect();
-        let now_s = to_unix(now);
-        let mut seen_keys = std::collections::HashSet::new();
-        let mut refreshed: Vec<(i64, &Problem)> = Vec::new();
-        let mut opened: Vec<&Problem> = Vec::new();
-        for p in found {
-            let key = p.key();
-            if !seen_keys.insert(key.clone()) {
-                continue;
-            }
-            match open_by_key.remove(&key) {
-                Some(existing) => refreshed.push((existing.id, p)),
-                None => opened.push(p),
-            }
+        self.sync_locations_of(host, op, &[(location_id, found)], rejudged, now)
+    }
+
+    /// [`Store::sync_problems_of`] for several locations of `host` at once: what they
+    /// open, close and find again is written together (a statement for all the problems
+    /// opened, not one each).
+    pub fn sync_locations_of(
+        &self,
+        host: &str,
+        op: Operation,
+        found: &[(Option<i64>, &[Problem])],
+        rejudged: &dyn Fn(&Problem) -> bool,
+        now: DateTime<Utc>,
+    ) -> Result<()> {
+        let mut all = Vec::with_capacity(found.len());
+        for (location_id, found) in found {
+            let open = self.open_of(host, op, *location_id)?;
+            all.push((*location_id, changes(open, found, rejudged)));
         }
-        let resolved: Vec<i64> = open_by_key
-            .values()
-            .filter(|p| rejudged(&p.problem))
-            .map(|p| p.id)
-            .collect();
-        if opened.is_empty() && resolved.is_empty() {
+        let now_s = to_unix(now);
+        let refreshed = all
+            .iter()
+            .flat_map(|(_, c)| c.refreshed.iter().map(|(id, p)| (*id, *p)));
+        if all.iter().all(|(_, c)| c.settles_nothing()) {
             // The usual night: the same problems found again. Refreshing them waits to be
             // written with every other location's (see `Store::write_pending`).
-            self.pending.refreshed.borrow_mut().extend(
-                refreshed
-                    .into_iter()
-                    .map(|(id, p)| (id, p.severity, p.message.clone(), now_s)),
-            );
+            self.refresh_later(refreshed, now_s);
             return Ok(());
         }
         self.problems_changed();
+        let refreshed: Vec<_> = refreshed
+            .map(|(id, p)| (id, p.severity, p.message.as_str(), now_s))
+            .collect();
+        let opened: Vec<(Option<i64>, &Problem)> = all
+            .iter()
+            .flat_map(|(l, c)| c.opened.iter().map(|p| (*l, *p)))
+            .collect();
+        let resolved: Vec<i64> = all.iter().flat_map(|(_, c)| c.resolved.clone()).collect();
         let writes = refreshed.len().div_ceil(super::UPDATE_ROWS)
-            + opened.len()
+            + opened.len().div_ceil(BATCH)
             + resolved.len().div_ceil(BATCH);
         // One statement is atomic alone; on PostgreSQL a transaction around it would
         // cost two more round trips.
@@ -183,14 +294,8 @@ impl Store {
             1 => None,
             _ => Some(self.db.transaction()?),
         };
-        let refreshed: Vec<_> = refreshed
-            .iter()
-            .map(|(id, p)| (*id, p.severity, p.message.as_str(), now_s))
-            .collect();
         self.refresh_problems(&refreshed)?;
-        for p in opened {
-            insert_problem(&self.db, host, op, location_id, p, now_s, None)?;
-        }
+        insert_problems(&self.db, host, op, &opened, now_s)?;
         for chunk in resolved.chunks(BATCH) {
             let mut args: Vec<&dyn ToValue> = vec![&now_s];
             args.extend(chunk.iter().map(|id| id as &dyn ToValue));
@@ -206,6 +311,46 @@ impl Store {
             tx.commit()?;
         }
         Ok(())
+    }
+
+    /// Open problems found again (id, as found now), refreshed with the next write (see
+    /// `Store::write_pending`). A problem resolved meanwhile is left as it closed.
+    pub fn refresh_later<'a>(
+        &self,
+        found: impl IntoIterator<Item = (i64, &'a Problem)>,
+        now_s: i64,
+    ) {
+        self.pending.refreshed.borrow_mut().extend(
+            found
+                .into_iter()
+                .map(|(id, p)| (id, p.severity, p.message.clone(), now_s)),
+        );
+    }
+
+    /// The open problems of `op` of several hosts, read at once (pending refreshes
+    /// written first), by host. Not kept for the run: a fleet run decides from it which
+    /// hosts need their problems opened or closed, and reads those again under their
+    /// host's lock.
+    pub fn open_problems_of_hosts(
+        &self,
+        hosts: &[&str],
+        op: Operation,
+    ) -> Result<HashMap<String, Vec<StoredProblem>>> {
+        self.write_pending()?;
+        let mut out: HashMap<String, Vec<StoredProblem>> = HashMap::new();
+        self.query_each_in(
+            &format!(
+                "SELECT {COLUMNS} FROM problems WHERE resolved_at IS NULL AND operation = ?1 AND host IN ({{ids}}) ORDER BY id"
+            ),
+            &[&op],
+            hosts,
+            |r| {
+                let p = from_row(r)?;
+                out.entry(p.host.clone()).or_default().push(p);
+                Ok(())
+            },
+        )?;
+        Ok(out)
     }
 
     /// Whether [`Store::open_problems`] may be served from what this run read: only for
@@ -236,9 +381,12 @@ impl Store {
             .iter()
             .map(|(id, severity, message, at)| [id as _, severity as _, message as _, at as _])
             .collect();
-        self.update_by_id(
+        // A problem resolved since it was read (another host's, by that host's own run)
+        // is left as it closed.
+        self.update_by_id_where(
             "problems",
             "severity = v.column2, message = v.column3, last_seen = v.column4, runs_seen = runs_seen + 1",
+            "problems.resolved_at IS NULL",
             ["BIGINT", "TEXT", "TEXT", "BIGINT"],
             &values,
         )?;
@@ -496,6 +644,65 @@ impl Store {
 mod tests {
     use super::*;
     use crate::problem::{Kind, Severity};
+
+    /// A fleet run syncs a host's locations together, and refreshes what it only found
+    /// again with the next write: a problem that host's own run resolved meanwhile stays
+    /// as it closed.
+    #[test]
+    fn locations_sync_together_and_a_later_refresh_leaves_a_resolved_problem_closed() {
+        let (_db, store, a) = crate::store::store_with_location("a", "generic");
+        let b = store
+            .upsert_location("b", "/b", "generic", from_unix(0))
+            .unwrap();
+        let stale =
+            |loc: &str, m: &str| Problem::new(Kind::MonitorStale, Severity::Critical, loc, m);
+        let is_stale = |p: &Problem| p.kind == Kind::MonitorStale;
+        let host = store.host().to_string();
+        let (fa, fb) = ([stale("a", "stale")], [stale("b", "stale")]);
+        store
+            .sync_locations_of(
+                &host,
+                Operation::Report,
+                &[(Some(a), &fa[..]), (Some(b), &fb[..])],
+                &is_stale,
+                from_unix(1),
+            )
+            .unwrap();
+        let mut open = store
+            .open_problems_of_hosts(&[host.as_str(), "elsewhere"], Operation::Report)
+            .unwrap();
+        assert_eq!(open.len(), 1, "a host with none is absent");
+        let open = open.remove(&host).unwrap();
+        let id_of = |loc: i64| open.iter().find(|p| p.location_id == Some(loc)).unwrap().id;
+        let (id_a, id_b) = (id_of(a), id_of(b));
+        // b is checked again (its host's own run) before the refresh is written.
+        store
+            .sync_problems(Operation::Report, Some(b), &[], &is_stale, from_unix(2))
+            .unwrap();
+        let again = [stale("a", "still stale"), stale("b", "still stale")];
+        store.refresh_later([(id_a, &again[0]), (id_b, &again[1])], 3);
+        store.write_pending().unwrap();
+        let pa = store.problem(id_a).unwrap();
+        assert_eq!(
+            (
+                pa.problem.message.as_str(),
+                pa.runs_seen,
+                pa.last_seen,
+                pa.resolved_at
+            ),
+            ("still stale", 2, from_unix(3), None)
+        );
+        let pb = store.problem(id_b).unwrap();
+        assert_eq!(
+            (
+                pb.problem.message.as_str(),
+                pb.runs_seen,
+                pb.last_seen,
+                pb.resolved_at
+            ),
+            ("stale", 1, from_unix(1), Some(from_unix(2)))
+        );
+    }
 
     /// A `--report` syncs its problems of each location twice (health, then staleness,
     /// each with its own rule for what it judged): the second round sees what the first

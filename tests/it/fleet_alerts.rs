@@ -398,3 +398,60 @@ fn a_claim_stands_while_its_run_lives_and_goes_with_a_killed_or_expired_one() {
     stuck.kill().expect("SIGKILL");
     let _ = stuck.wait();
 }
+
+/// A fleet run stores `monitor_stale` for each location of every host that stopped
+/// checking. What it only finds again is refreshed for all hosts at once: a fleet of six
+/// stopped hosts costs the store as many statements as a fleet of two (on a shared store
+/// each is a round trip, and a fleet has a thousand hosts).
+#[test]
+fn a_fleet_run_refreshes_six_stopped_hosts_in_as_many_statements_as_two() {
+    let Some(_) = test_pg_url() else { return };
+    let counts: Vec<u64> = [2, 6]
+        .iter()
+        .map(|&n| {
+            let db = TestDatabase::create();
+            for i in 0..n {
+                let mut host = machine(&format!("h{i}"), &db.url, "");
+                host.now = Some(ts(NOW) - chrono::Duration::days(3));
+                let run = host.run(&["--monitor"]);
+                assert!(run.code < 3, "{}", run.stderr);
+            }
+            let checker = machine("checker", &db.url, "");
+            backup(&checker, "db_20261121_110000.sql");
+            assert_eq!(checker.run(&["--monitor"]).code, 0);
+            let fleet = || {
+                let run = checker.run(&["--check-alerts", "--fleet", "-vv", "--format", "json"]);
+                assert!(run.code < 3, "{}", run.stderr);
+                let doc: Value = serde_json::from_str(&run.stdout).unwrap();
+                let stale: Vec<&str> = doc["problems"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .filter(|p| p["kind"] == "monitor_stale")
+                    .filter_map(|p| p["host"].as_str())
+                    .collect();
+                assert_eq!(stale.len(), n, "{stale:?}");
+                run
+            };
+            fleet();
+            let again = fleet();
+            // Found again: each stored once, seen by both runs.
+            let seen: Vec<i64> = db
+                .client()
+                .query(
+                    "SELECT runs_seen FROM problems WHERE kind = 'monitor_stale' AND resolved_at IS NULL",
+                    &[],
+                )
+                .unwrap()
+                .iter()
+                .map(|r| r.get(0))
+                .collect();
+            assert_eq!(seen, vec![2; n]);
+            crate::monitor::statements_sent(&again)
+        })
+        .collect();
+    assert_eq!(
+        counts[0], counts[1],
+        "the second fleet run's statements with 2 and with 6 stopped hosts"
+    );
+}

@@ -810,7 +810,7 @@ fn verbose_runs_say_what_the_store_took_and_each_statement() {
 }
 
 /// The statements a run sent, from its `-vv` line on the store.
-fn statements_sent(run: &crate::common::Run) -> u64 {
+pub(crate) fn statements_sent(run: &crate::common::Run) -> u64 {
     run.stderr
         .lines()
         .find(|l| l.contains("the store (") && l.contains(" took "))
