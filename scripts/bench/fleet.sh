@@ -20,7 +20,10 @@
 #      is on the store's time, which the run logs at -vv (connecting and opening the
 #      store, and every statement to its last row); the whole run's time is beside it.
 #      When pgbouncer is installed (and the URL has no password), the PostgreSQL runs
-#      once more through a PgBouncer in session mode in front of the same server.
+#      once more through a PgBouncer in session mode in front of the same server;
+#   5. on a copy of the store, times the fleet --check-alerts twice: the first stores and
+#      tells monitor_stale for every location of every host that stopped (the loaded
+#      hosts, as of the fleet views' clock), the second finds them all again.
 # BACKUP_MONITOR_BIN / FLEET_LOAD_BIN pick the binaries (default: release builds).
 # FLEET_BENCH_KEEP=1 keeps the database afterwards and reuses a loaded one (skipping 1).
 set -euo pipefail
@@ -233,3 +236,21 @@ PY
 export BACKUP_MONITOR_NOW=2026-11-28T12:00:00Z
 (cd "$work/sqlite1" && timed "  peak RSS, a nightly run on SQLite" "$bin" --config config.yaml --monitor --verify --no-progress -q)
 (cd "$work/pg1" && timed "  peak RSS, a nightly run on PostgreSQL" "$bin" --config config.yaml --monitor --verify --no-progress -q)
+
+# The fleet's alerts, on a copy of the store (the run stores what it tells): every host
+# that stopped checking gets `monitor_stale` on each location, opened and told at once by
+# the first fleet --check-alerts (to the log channel), found again by the next.
+export BACKUP_MONITOR_NOW=2026-11-21T12:00:00Z
+copy="${db}_alerts"
+psql -q "$BM_TEST_PG_URL" -c "DROP DATABASE IF EXISTS $copy WITH (FORCE)" -c "CREATE DATABASE $copy TEMPLATE $db" >/dev/null
+copy_url="${url%%\?*}"
+copy_url="${copy_url%/*}/$copy?${url#*\?}"
+make_host "$work/alerts" "checker$tag" "$copy_url"
+printf 'alerts:\n  log: { enabled: true }\n' >>"$work/alerts/config.yaml"
+(cd "$work/alerts" && "$bin" --config config.yaml --monitor --no-progress -q >/dev/null 2>&1 || true)
+for pass in "first (opens and tells every alert)" "again (finds them again)"; do
+    (cd "$work/alerts" && timed "fleet --check-alerts, $pass" "$bin" --config config.yaml --check-alerts --fleet --no-progress -vv --format json)
+    printf '  %s; %s\n' "$(grep -o 'took [0-9.]* ms over [0-9]* statements' "$work/err" | tail -n 1 | sed 's/^/store /')" \
+        "$(python3 -c "import json; d=json.load(open('$work/out')); print('alerts sent', d['alerts']['sent'], '- open problems', len(d['problems']))")"
+done
+psql -q "$BM_TEST_PG_URL" -c "DROP DATABASE IF EXISTS $copy WITH (FORCE)" >/dev/null
