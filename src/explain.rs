@@ -162,10 +162,10 @@ fn select<'a>(config: &'a Config, selection: Selection) -> Result<Vec<&'a Locati
             id,
             store: store_text.clone(),
         })?;
-    for l in all {
-        if store.location_id(&l.name).map_err(store_error)? == Some(id) {
-            return Ok(vec![l]);
-        }
+    let names: Vec<&str> = all.iter().map(|l| l.name.as_str()).collect();
+    let ids = store.location_ids(&names).map_err(store_error)?;
+    if let Some(l) = all.iter().find(|l| ids.get(&l.name) == Some(&id)) {
+        return Ok(vec![l]);
     }
     Err(ExplainError::UnknownLocation {
         asked: format!("id {id}"),

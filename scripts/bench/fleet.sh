@@ -242,6 +242,13 @@ export BACKUP_MONITOR_NOW=2026-11-28T12:00:00Z
 # the first fleet --check-alerts (to the log channel), found again by the next.
 export BACKUP_MONITOR_NOW=2026-11-21T12:00:00Z
 copy="${db}_alerts"
+# A database is copied only when no one else is connected: PgBouncer keeps its server
+# sessions open.
+if [ -f "$work/pgb/pid" ]; then
+    kill "$(cat "$work/pgb/pid")" 2>/dev/null || true
+    rm -f "$work/pgb/pid"
+fi
+psql -q "$BM_TEST_PG_URL" -c "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = '$db' AND pid <> pg_backend_pid()" >/dev/null
 psql -q "$BM_TEST_PG_URL" -c "DROP DATABASE IF EXISTS $copy WITH (FORCE)" -c "CREATE DATABASE $copy TEMPLATE $db" >/dev/null
 copy_url="${url%%\?*}"
 copy_url="${copy_url%/*}/$copy?${url#*\?}"
