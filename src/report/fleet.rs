@@ -206,11 +206,33 @@ pub fn collect(ctx: &RunContext, store: &Store, fleet: &Outcome) -> Result<Fleet
     let verifications = checks(CheckKind::Verification)?;
     let restore_tests = checks(CheckKind::RestoreTest)?;
 
+    // How many checks of each host the lists hold (counted once, not per host).
+    let listed_of = |list: &[FleetCheckEntry]| {
+        let mut n: HashMap<String, u64> = HashMap::new();
+        for c in list {
+            *n.entry(c.host.clone()).or_default() += 1;
+        }
+        n
+    };
+    let (v_listed, r_listed) = (listed_of(&verifications), listed_of(&restore_tests));
+    // And each host's counts by result.
+    fn by_host(
+        counts: &[crate::store::CheckCount],
+    ) -> HashMap<&str, Vec<&crate::store::CheckCount>> {
+        let mut of: HashMap<&str, Vec<&crate::store::CheckCount>> = HashMap::new();
+        for c in counts {
+            of.entry(c.host.as_str()).or_default().push(c);
+        }
+        of
+    }
+    let (v_of, r_of) = (by_host(&v_counts), by_host(&r_counts));
     let mut hosts: Vec<HostSummary> = Vec::new();
+    // The health scores of each host's locations (they come host by host).
+    let mut scores: Vec<Vec<f64>> = Vec::new();
     for l in &locations {
         if hosts.last().is_none_or(|h| h.host != l.host) {
-            let listed =
-                |list: &[FleetCheckEntry]| list.iter().filter(|c| c.host == l.host).count() as u64;
+            let listed = |n: &HashMap<String, u64>| n.get(&l.host).copied().unwrap_or(0);
+            scores.push(Vec::new());
             hosts.push(HostSummary {
                 host: l.host.clone(),
                 status: "ok".into(),
@@ -220,11 +242,20 @@ pub fn collect(ctx: &RunContext, store: &Store, fleet: &Outcome) -> Result<Fleet
                 critical_problems: 0,
                 last_checked: None,
                 stale: false,
-                verification_summary: summary(&v_counts, Some(&l.host), listed(&verifications)),
-                restore_test_summary: summary(&r_counts, Some(&l.host), listed(&restore_tests)),
+                verification_summary: summary(
+                    v_of.get(l.host.as_str()).into_iter().flatten().copied(),
+                    listed(&v_listed),
+                ),
+                restore_test_summary: summary(
+                    r_of.get(l.host.as_str()).into_iter().flatten().copied(),
+                    listed(&r_listed),
+                ),
             });
         }
         let Some(h) = hosts.last_mut() else { continue };
+        if let (Some(score), Some(of_host)) = (l.report.health_score, scores.last_mut()) {
+            of_host.push(score);
+        }
         h.locations += 1;
         if status_rank(&l.report.status) > status_rank(&h.status) {
             h.status = l.report.status.clone();
@@ -235,13 +266,8 @@ pub fn collect(ctx: &RunContext, store: &Store, fleet: &Outcome) -> Result<Fleet
             h.last_checked = l.last_checked.clone();
         }
     }
-    for h in &mut hosts {
-        let scores: Vec<f64> = locations
-            .iter()
-            .filter(|l| l.host == h.host)
-            .filter_map(|l| l.report.health_score)
-            .collect();
-        h.health = crate::outcome::mean(&scores).map(crate::outcome::round3);
+    for (h, scores) in hosts.iter_mut().zip(&scores) {
+        h.health = crate::outcome::mean(scores).map(crate::outcome::round3);
     }
     let stale: std::collections::HashSet<&str> = fleet
         .problems
@@ -273,8 +299,8 @@ pub fn collect(ctx: &RunContext, store: &Store, fleet: &Outcome) -> Result<Fleet
         overall_health_status: Band::shown(fleet.overall_health, fleet.status, warning, critical),
         overall_score_status: Band::of_score(fleet.overall_health, warning, critical),
         thresholds: Thresholds { warning, critical },
-        verification_summary: summary(&v_counts, None, total(&verifications)),
-        restore_test_summary: summary(&r_counts, None, total(&restore_tests)),
+        verification_summary: summary(&v_counts, total(&verifications)),
+        restore_test_summary: summary(&r_counts, total(&restore_tests)),
         hosts,
         locations,
         verifications,
@@ -361,9 +387,12 @@ fn result_rank(result: &str) -> u8 {
 
 /// The counts of one host (or, None, of all) as a table summary; `listed` of them are in
 /// the table (the rest are counted only).
-fn summary(counts: &[crate::store::CheckCount], host: Option<&str>, listed: u64) -> CheckSummary {
+fn summary<'a>(
+    counts: impl IntoIterator<Item = &'a crate::store::CheckCount>,
+    listed: u64,
+) -> CheckSummary {
     let mut results: Vec<ResultCount> = Vec::new();
-    for c in counts.iter().filter(|c| host.is_none_or(|h| c.host == h)) {
+    for c in counts {
         match results.iter_mut().find(|r| r.result == c.result) {
             Some(r) => r.count += c.count,
             None => results.push(ResultCount {
@@ -678,7 +707,7 @@ mod tests {
     }
 
     #[test]
-    fn a_summary_counts_one_host_or_all_and_what_is_not_listed() {
+    fn a_summary_counts_what_it_is_given_and_what_is_not_listed() {
         let c = |host: &str, result: &str, count| crate::store::CheckCount {
             host: host.into(),
             result: result.into(),
@@ -689,11 +718,11 @@ mod tests {
             c("a", "failed", 1),
             c("b", "passed", 2),
         ];
-        let a = summary(&counts, Some("a"), 6);
+        let a = summary(counts.iter().filter(|c| c.host == "a"), 6);
         assert_eq!(a.total, 6);
         assert_eq!(a.results[0].result, "failed", "failures first");
         assert!(a.not_listed.is_empty());
-        let all = summary(&counts, None, 4);
+        let all = summary(&counts, 4);
         assert_eq!(all.total, 8);
         assert_eq!(all.not_listed[0].count, 4);
     }
