@@ -15,7 +15,7 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 /// Claims per statement (one bound parameter each).
 const CLAIM_ROWS: usize = 200;
 
-/// Alerts opened or finished per statement.
+/// Alerts opened per statement.
 const ALERT_ROWS: usize = 200;
 
 /// What a message says about one alert; recorded with each delivery.
@@ -253,19 +253,7 @@ impl Store {
 
     /// Nothing is left to deliver for these closed alerts.
     pub fn finish_alerts(&self, alert_ids: &[i64], now: DateTime<Utc>) -> Result<()> {
-        let now_s = to_unix(now);
-        for chunk in alert_ids.chunks(ALERT_ROWS) {
-            let mut args: Vec<&dyn ToValue> = vec![&now_s];
-            args.extend(chunk.iter().map(|id| id as &dyn ToValue));
-            self.db.execute(
-                &format!(
-                    "UPDATE alerts SET finished_at = ?1 WHERE id IN ({})",
-                    super::report::placeholders(chunk.len(), 2)
-                ),
-                &args,
-            )?;
-        }
-        Ok(())
+        self.set_for_ids("alerts", "finished_at", to_unix(now), alert_ids)
     }
 
     /// Every delivery attempt of an alert, oldest first.

@@ -1127,6 +1127,29 @@ impl Store {
         self.update_by_id_where(table, set, "TRUE", types, rows)
     }
 
+    /// `UPDATE table SET column = value WHERE id IN (ids)`, [`UPDATE_ROWS`] ids a
+    /// statement.
+    pub(crate) fn set_for_ids(
+        &self,
+        table: &str,
+        column: &str,
+        value: i64,
+        ids: &[i64],
+    ) -> Result<()> {
+        for chunk in ids.chunks(UPDATE_ROWS) {
+            let mut args: Vec<&dyn sql::ToValue> = vec![&value];
+            args.extend(chunk.iter().map(|id| id as &dyn sql::ToValue));
+            self.db.execute(
+                &format!(
+                    "UPDATE {table} SET {column} = ?1 WHERE id IN ({})",
+                    report::placeholders(chunk.len(), 2)
+                ),
+                &args,
+            )?;
+        }
+        Ok(())
+    }
+
     /// [`Store::update_by_id`] of the rows that also meet `condition`.
     pub(crate) fn update_by_id_where<const N: usize>(
         &self,

@@ -34,9 +34,6 @@ pub struct StoredProblem {
     pub resolved_at: Option<DateTime<Utc>>,
 }
 
-/// Problems refreshed or resolved per statement.
-const BATCH: usize = 200;
-
 const COLUMNS: &str = "id, kind, severity, operation, location_id, location, path, slot, message, first_seen, last_seen, runs_seen, resolved_at, host";
 
 /// The order [`Store::open_problems`] lists problems in (the statement's `ORDER BY`:
@@ -286,8 +283,8 @@ impl Store {
             .collect();
         let resolved: Vec<i64> = all.iter().flat_map(|(_, c)| c.resolved.clone()).collect();
         let writes = refreshed.len().div_ceil(super::UPDATE_ROWS)
-            + opened.len().div_ceil(BATCH)
-            + resolved.len().div_ceil(BATCH);
+            + opened.len().div_ceil(INSERT_ROWS)
+            + resolved.len().div_ceil(super::UPDATE_ROWS);
         // One statement is atomic alone; on PostgreSQL a transaction around it would
         // cost two more round trips.
         let tx = match writes {
@@ -296,17 +293,7 @@ impl Store {
         };
         self.refresh_problems(&refreshed)?;
         insert_problems(&self.db, host, op, &opened, now_s)?;
-        for chunk in resolved.chunks(BATCH) {
-            let mut args: Vec<&dyn ToValue> = vec![&now_s];
-            args.extend(chunk.iter().map(|id| id as &dyn ToValue));
-            self.db.execute(
-                &format!(
-                    "UPDATE problems SET resolved_at = ?1 WHERE id IN ({})",
-                    super::report::placeholders(chunk.len(), 2)
-                ),
-                &args,
-            )?;
-        }
+        self.set_for_ids("problems", "resolved_at", now_s, &resolved)?;
         if let Some(tx) = tx {
             tx.commit()?;
         }
