@@ -601,28 +601,35 @@ pub fn run(
             ReportFormat::Csv => "csv",
             ReportFormat::Json => "json",
         };
-        // Only the HTML differs between the two copies (the latest one reloads itself).
-        let mut once: Option<Vec<u8>> = None;
-        for (live, name) in [
-            (false, format!("{stem}_health_{stamp}.{ext}")),
-            (true, format!("{stem}_latest.{ext}")),
-        ] {
-            let bytes = match (format, &once) {
-                (ReportFormat::Html, _) => {
-                    html.render_template("fleet_report.html", &view(&report, live))
+        // Only the HTML differs between the two copies (the latest one reloads itself);
+        // each is written to disk as it is rendered (a fleet's report is tens of MB).
+        let rendering = || format!("rendering the fleet {ext} report");
+        let dated = dir.join(format!("{stem}_health_{stamp}.{ext}"));
+        let latest = dir.join(format!("{stem}_latest.{ext}"));
+        match format {
+            ReportFormat::Html => {
+                for (live, dest) in [(false, &dated), (true, &latest)] {
+                    let page = view(&report, live);
+                    staged.push(
+                        Staged::write_with(dest, |w| {
+                            html.render_template_to("fleet_report.html", &page, w)
+                        })
+                        .with_context(rendering)?,
+                    );
                 }
-                (_, Some(bytes)) => Ok(bytes.clone()),
-                (ReportFormat::Csv, None) => csv(&report),
-                (ReportFormat::Json, None) => serde_json::to_vec_pretty(&report)
-                    .map(|mut v| {
-                        v.push(b'\n');
-                        v
-                    })
-                    .map_err(Into::into),
             }
-            .with_context(|| format!("rendering the fleet {ext} report"))?;
-            staged.push(Staged::write(&dir.join(name), &bytes)?);
-            once = Some(bytes);
+            ReportFormat::Csv | ReportFormat::Json => {
+                let first = Staged::write_with(&dated, |w| match format {
+                    ReportFormat::Csv => Ok(w.write_all(&csv(&report)?)?),
+                    _ => {
+                        serde_json::to_writer_pretty(&mut *w, &report)?;
+                        Ok(w.write_all(b"\n")?)
+                    }
+                })
+                .with_context(rendering)?;
+                let second = first.copy_to(&latest)?;
+                staged.extend([first, second]);
+            }
         }
     }
     let mut written = commit_all(staged)?;

@@ -224,14 +224,20 @@ fn short_time(t: &str) -> String {
 impl HtmlExporter {
     /// Render the template `name` (embedded, or overridden in `reporting.templates_dir`)
     /// with `view` as its context, for reports other than the host's own.
-    pub(super) fn render_template(&self, name: &str, view: &impl Serialize) -> Result<Vec<u8>> {
+    /// The page goes to `out` as it renders.
+    pub(super) fn render_template_to(
+        &self,
+        name: &str,
+        view: &impl Serialize,
+        out: &mut dyn std::io::Write,
+    ) -> Result<()> {
         let env = self.environment();
         let template = env.get_template(name)?;
-        let html = template
-            .render(Value::from(Serde(view)))
+        template
+            .render_captured_to(Value::from(Serde(view)), out)
             .map_err(|e| anyhow::anyhow!("{e}"))
             .with_context(|| format!("rendering templates/{name}"))?;
-        Ok(html.into_bytes())
+        Ok(())
     }
 }
 

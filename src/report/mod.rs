@@ -184,6 +184,15 @@ struct Staged {
 
 impl Staged {
     fn write(dest: &Path, bytes: &[u8]) -> Result<Staged> {
+        Staged::write_with(dest, |w| Ok(w.write_all(bytes)?))
+    }
+
+    /// Stage `dest` with what `fill` writes (buffered): a large report goes to disk as it
+    /// is produced instead of whole in memory. An error leaves nothing behind.
+    fn write_with(
+        dest: &Path,
+        fill: impl FnOnce(&mut dyn std::io::Write) -> Result<()>,
+    ) -> Result<Staged> {
         use std::io::Write as _;
         let dir = dest
             .parent()
@@ -197,8 +206,12 @@ impl Staged {
             .suffix(".tmp")
             .tempfile_in(dir)
             .with_context(|| format!("cannot create a temp file in {}", dir.display()))?;
-        temp.write_all(bytes)
-            .and_then(|_| temp.as_file().sync_all())
+        let written = {
+            let mut w = std::io::BufWriter::with_capacity(1 << 18, temp.as_file_mut());
+            fill(&mut w).and_then(|()| Ok(w.flush()?))
+        };
+        written
+            .and_then(|()| Ok(temp.as_file().sync_all()?))
             .with_context(|| format!("cannot write {}", temp.path().display()))?;
         // Readable by whoever serves or scrapes the reports (node_exporter runs as its own
         // user); they hold no secrets.
@@ -212,6 +225,16 @@ impl Staged {
         Ok(Staged {
             temp,
             dest: dest.to_path_buf(),
+        })
+    }
+
+    /// Stage `dest` as a copy of what `self` holds.
+    fn copy_to(&self, dest: &Path) -> Result<Staged> {
+        let source = self.temp.path();
+        Staged::write_with(dest, |w| {
+            let mut from = std::fs::File::open(source)?;
+            std::io::copy(&mut from, w)?;
+            Ok(())
         })
     }
 
