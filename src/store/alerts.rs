@@ -462,6 +462,37 @@ mod tests {
         assert!(store.unfinished_alerts().unwrap().is_empty());
     }
 
+    /// An alert's successful deliveries add up over the messages that carried it.
+    #[test]
+    fn send_count_accumulates_over_messages() {
+        let (_dir, store, loc) = crate::store::store_with_location("db", "database");
+        let p = Problem::new(Kind::MissingBackup, Severity::Critical, "db", "slot missed");
+        store
+            .sync_problems(
+                Operation::Monitor,
+                Some(loc),
+                &[p],
+                &|_| true,
+                from_unix(10),
+            )
+            .unwrap();
+        let problem = store.open_problems(None, None).unwrap().remove(0);
+        let alert = store.open_alert(&problem, from_unix(20)).unwrap();
+        let told = |at: i64| AlertDelivery {
+            alert_id: alert.id,
+            channel: "email".into(),
+            event: Event::Repeat,
+            severity: Severity::Critical,
+            at: from_unix(at),
+            success: true,
+            error: None,
+        };
+        store.record_deliveries(1, &[told(20)]).unwrap();
+        store.record_deliveries(2, &[told(30), told(30)]).unwrap();
+        let a = store.open_alerts().unwrap().remove(0);
+        assert_eq!((a.send_count, a.last_sent_at), (3, Some(from_unix(30))));
+    }
+
     /// A fleet's alerts are opened, refreshed, told, closed and finished many at a time:
     /// more than one statement's worth each, every row as if written one by one.
     #[test]

@@ -233,8 +233,8 @@ impl Store {
         self.sync_problems_of(&self.host, op, location_id, found, rejudged, now)
     }
 
-    /// [`Store::sync_problems`] for a location of `host` (a fleet run judging whether
-    /// another host stopped checking; the caller holds that host's lock).
+    /// [`Store::sync_problems`] for a location of `host` (the caller holds that host's
+    /// lock, or is its run).
     pub fn sync_problems_of(
         &self,
         host: &str,
@@ -247,9 +247,10 @@ impl Store {
         self.sync_locations_of(host, op, &[(location_id, found)], rejudged, now)
     }
 
-    /// [`Store::sync_problems_of`] for several locations of `host` at once: what they
-    /// open, close and find again is written together (a statement for all the problems
-    /// opened, not one each).
+    /// [`Store::sync_problems_of`] for several locations of `host` at once (each named
+    /// once; a fleet run judging whether `host` stopped checking, holding its lock): what
+    /// they open, close and find again is written together (a statement for all the
+    /// problems opened, not one each).
     pub fn sync_locations_of(
         &self,
         host: &str,
@@ -258,6 +259,14 @@ impl Store {
         rejudged: &dyn Fn(&Problem) -> bool,
         now: DateTime<Utc>,
     ) -> Result<()> {
+        debug_assert!(
+            {
+                let mut ids: Vec<Option<i64>> = found.iter().map(|(l, _)| *l).collect();
+                ids.sort_unstable();
+                ids.windows(2).all(|w| w[0] != w[1])
+            },
+            "each location is synced once"
+        );
         let mut all = Vec::with_capacity(found.len());
         for (location_id, found) in found {
             let open = self.open_of(host, op, *location_id)?;

@@ -384,10 +384,14 @@ fn unsilence_ends_a_silence_now_and_a_resolution_while_silenced_is_quiet() {
         hook.take().is_empty(),
         "resolved while silenced: not announced"
     );
+    let unfinished: i64 = w.store_value("SELECT COUNT(*) FROM alerts WHERE finished_at IS NULL");
+    assert_eq!(unfinished, 0, "nothing is left to tell of it");
 
     let end = w.run(&["--unsilence", "1"]);
     assert_eq!(end.code, 0, "{}", end.stderr);
     assert!(end.stdout.contains("ended silence #1 (docs)"));
+    assert_eq!(w.run(&["--check-alerts"]).code, 0);
+    assert!(hook.take().is_empty(), "nor told once the silence ended");
     let (_, list) = w.run_json(&["--silences"]);
     assert_eq!(list["silences"], serde_json::json!([]));
     let actions: i64 = w.store_value(
