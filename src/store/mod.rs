@@ -1342,6 +1342,41 @@ pub(crate) fn store_with_one_backup(
 mod tests {
     use super::*;
 
+    /// The tables whose rows runs rewrite leave room on each page on PostgreSQL, so that
+    /// a refresh is written in place (no new entry in each index); SQLite has no such
+    /// setting and its schema is the same on every page.
+    #[test]
+    fn rewritten_tables_leave_room_on_their_pages() {
+        let (_db, store) = test_store();
+        let tables = ["alerts", "backups", "locations", "problems"];
+        let roomy: Vec<String> = match store.backend() {
+            sql::Backend::Postgres => store
+                .db
+                .query_map(
+                    "SELECT relname FROM pg_class WHERE relkind = 'r'
+                       AND 'fillfactor=70' = ANY(reloptions) ORDER BY relname",
+                    &[],
+                    |r| r.get(0),
+                )
+                .unwrap(),
+            sql::Backend::Sqlite => {
+                let count: i64 = store
+                    .db
+                    .query_row(
+                        "SELECT COUNT(*) FROM sqlite_master WHERE type = 'table'
+                           AND name IN ('alerts', 'backups', 'locations', 'problems')",
+                        &[],
+                    )
+                    .unwrap()
+                    .get(0)
+                    .unwrap();
+                assert_eq!(count, 4, "the tables exist");
+                tables.iter().map(|t| t.to_string()).collect()
+            }
+        };
+        assert_eq!(roomy, tables);
+    }
+
     #[test]
     fn a_run_that_starts_holds_its_hosts_lock_and_is_recorded() {
         // On PostgreSQL too with BM_TEST_STORE=postgres: there the lock is the session's,
