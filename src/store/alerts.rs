@@ -409,9 +409,9 @@ mod tests {
     use super::*;
     use crate::problem::{Kind, Operation, Problem};
 
-    #[test]
-    fn alert_lifecycle_and_history() {
-        let (_dir, store, loc) = crate::store::store_with_location("db", "database");
+    /// A store with one open missing_backup (found at 10) and its alert (opened at 20).
+    fn one_alert() -> (crate::store::TestDb, Store, StoredProblem, AlertRow) {
+        let (dir, store, loc) = crate::store::store_with_location("db", "database");
         let p = Problem::new(Kind::MissingBackup, Severity::Critical, "db", "slot missed")
             .with_slot("2026-11-19T02:00:00+00:00".parse().unwrap());
         store
@@ -425,6 +425,12 @@ mod tests {
             .unwrap();
         let problem = store.open_problems(None, None).unwrap().remove(0);
         let alert = store.open_alert(&problem, from_unix(20)).unwrap();
+        (dir, store, problem, alert)
+    }
+
+    #[test]
+    fn alert_lifecycle_and_history() {
+        let (_dir, store, problem, alert) = one_alert();
         assert_eq!(alert.key, problem.problem.key().to_string());
         assert_eq!(alert.send_count, 0);
         let attempt = |channel: &str, at: i64, success: bool| AlertDelivery {
@@ -465,19 +471,7 @@ mod tests {
     /// An alert's successful deliveries add up over the messages that carried it.
     #[test]
     fn send_count_accumulates_over_messages() {
-        let (_dir, store, loc) = crate::store::store_with_location("db", "database");
-        let p = Problem::new(Kind::MissingBackup, Severity::Critical, "db", "slot missed");
-        store
-            .sync_problems(
-                Operation::Monitor,
-                Some(loc),
-                &[p],
-                &|_| true,
-                from_unix(10),
-            )
-            .unwrap();
-        let problem = store.open_problems(None, None).unwrap().remove(0);
-        let alert = store.open_alert(&problem, from_unix(20)).unwrap();
+        let (_dir, store, _, alert) = one_alert();
         let told = |at: i64| AlertDelivery {
             alert_id: alert.id,
             channel: "email".into(),
