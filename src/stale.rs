@@ -15,7 +15,7 @@
 use crate::monitor::duration_text;
 use crate::problem::{Kind, Operation, Problem, Severity};
 use crate::run::{RunContext, SelectedLocation};
-use crate::store::{Changes, FleetLocation, StoredProblem, changes};
+use crate::store::{Changes, FleetLocation, by_location, changes};
 use anyhow::Result;
 use chrono::{DateTime, Utc};
 use std::collections::HashMap;
@@ -170,10 +170,7 @@ pub fn sync_fleet(ctx: &RunContext, rows: &[FleetLocation]) -> Result<Vec<String
         .open_problems_of_hosts(&hosts, Operation::Report)?;
     let mut skipped = Vec::new();
     for Judged { host, found } in &judged {
-        let mut of_location: HashMap<Option<i64>, Vec<StoredProblem>> = HashMap::new();
-        for p in open.remove(*host).unwrap_or_default() {
-            of_location.entry(p.location_id).or_default().push(p);
-        }
+        let mut of_location = by_location(open.remove(*host).unwrap_or_default());
         let found: Vec<(Option<i64>, &[Problem])> = found
             .iter()
             .map(|(id, p)| (Some(*id), p.as_slice()))

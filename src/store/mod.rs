@@ -36,7 +36,7 @@ pub use fleet_report::{
 pub use health::{DailyHealth, JudgedCounts};
 pub use lifecycle::{ActionEntry, StoredSilence};
 pub use pg::{PgTarget, fnv1a, is_postgres_url};
-pub use problems::{Changes, StoredProblem, changes};
+pub use problems::{Changes, StoredProblem, by_location, changes};
 pub use report::{DailyScore, FailureCounts, LastPassed, ReportBackup, ReportCheck};
 pub use restore::{NewRestoreTest, PreviousVerdict, Restored, Verdict};
 pub use verify::{Verification, VerifyResult};

@@ -18,6 +18,16 @@ pub(crate) struct OpenRead {
     handed_out: std::collections::HashSet<Option<i64>>,
 }
 
+impl OpenRead {
+    /// The problems of `op` among a host's open problems `all`, none handed out yet.
+    fn of(all: &[StoredProblem], op: Operation) -> OpenRead {
+        OpenRead {
+            by_location: by_location(all.iter().filter(|p| p.operation == op).cloned()),
+            handed_out: Default::default(),
+        }
+    }
+}
+
 /// A problem as stored, with its history.
 #[derive(Debug, Clone, PartialEq)]
 pub struct StoredProblem {
@@ -56,53 +66,23 @@ type ListedOrder = (
     Option<String>,
 );
 
-/// Open `p` as a problem of `op` on `host`, first seen at `now_s` (already resolved
-/// when `resolved_at` is given).
-fn insert_problem(
-    db: &super::sql::Db,
-    host: &str,
-    op: Operation,
-    location_id: Option<i64>,
-    p: &Problem,
-    now_s: i64,
-    resolved_at: Option<i64>,
-) -> SqlResult<usize> {
-    db.execute(
-        "INSERT INTO problems (key, kind, severity, operation, location_id, location, path, slot, message, first_seen, last_seen, resolved_at, host)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?10, ?11, ?12)",
-        params![
-            p.key(),
-            p.kind,
-            p.severity,
-            op,
-            location_id,
-            p.location,
-            p.path,
-            p.slot,
-            p.message,
-            now_s,
-            resolved_at,
-            host
-        ],
-    )
-}
-
 /// Problems opened per statement of [`insert_problems`] (eight parameters each).
 const INSERT_ROWS: usize = 200;
 
-/// Open `rows` (location, problem) of `host` found by `op` now: [`INSERT_ROWS`] a
-/// statement.
+/// Open `rows` (location, problem) of `host` found by `op`, first seen at `now_s`
+/// (already resolved when `resolved_at` is given): [`INSERT_ROWS`] a statement.
 fn insert_problems(
     db: &super::sql::Db,
     host: &str,
     op: Operation,
     rows: &[(Option<i64>, &Problem)],
     now_s: i64,
+    resolved_at: Option<i64>,
 ) -> Result<()> {
     const PER_ROW: usize = 8;
     for chunk in rows.chunks(INSERT_ROWS) {
         let keys: Vec<ProblemKey> = chunk.iter().map(|(_, p)| p.key()).collect();
-        let mut args: Vec<&dyn ToValue> = vec![&now_s, &host, &op];
+        let mut args: Vec<&dyn ToValue> = vec![&now_s, &host, &op, &resolved_at];
         let values: Vec<String> = chunk
             .iter()
             .zip(&keys)
@@ -118,9 +98,9 @@ fn insert_problems(
                     &p.slot,
                     &p.message,
                 ]);
-                let f = 4 + i * PER_ROW;
+                let f = 5 + i * PER_ROW;
                 format!(
-                    "(?{f}, ?{}, ?{}, ?3, ?{}, ?{}, ?{}, ?{}, ?{}, ?1, ?1, ?2)",
+                    "(?{f}, ?{}, ?{}, ?3, ?{}, ?{}, ?{}, ?{}, ?{}, ?1, ?1, ?4, ?2)",
                     f + 1,
                     f + 2,
                     f + 3,
@@ -133,7 +113,7 @@ fn insert_problems(
             .collect();
         db.execute(
             &format!(
-                "INSERT INTO problems (key, kind, severity, operation, location_id, location, path, slot, message, first_seen, last_seen, host)
+                "INSERT INTO problems (key, kind, severity, operation, location_id, location, path, slot, message, first_seen, last_seen, resolved_at, host)
                  VALUES {}",
                 values.join(", ")
             ),
@@ -141,6 +121,17 @@ fn insert_problems(
         )?;
     }
     Ok(())
+}
+
+/// `rows` by their location.
+pub fn by_location(
+    rows: impl IntoIterator<Item = StoredProblem>,
+) -> HashMap<Option<i64>, Vec<StoredProblem>> {
+    let mut out: HashMap<Option<i64>, Vec<StoredProblem>> = HashMap::new();
+    for p in rows {
+        out.entry(p.location_id).or_default().push(p);
+    }
+    out
 }
 
 /// What a sync of one location does to its open problems (those `op` found there).
@@ -301,7 +292,7 @@ impl Store {
             _ => Some(self.db.transaction()?),
         };
         self.refresh_problems(&refreshed)?;
-        insert_problems(&self.db, host, op, &opened, now_s)?;
+        insert_problems(&self.db, host, op, &opened, now_s, None)?;
         self.set_for_ids("problems", "resolved_at", now_s, &resolved)?;
         if let Some(tx) = tx {
             tx.commit()?;
@@ -423,22 +414,11 @@ impl Store {
             // Every operation's at once: each operation of the run syncs in turn, and
             // each would otherwise wait on a read of its own. Only syncs change open
             // problems during a run, and each sync hands out its share once.
-            let mut read: HashMap<Operation, OpenRead> = Operation::ALL
-                .iter()
-                .filter(|o| !prefetched.contains_key(&(host.to_string(), **o)))
-                .map(|o| (*o, OpenRead::default()))
-                .collect();
-            for p in self.open_of_host(host)?.iter() {
-                if let Some(of_op) = read.get_mut(&p.operation) {
-                    of_op
-                        .by_location
-                        .entry(p.location_id)
-                        .or_default()
-                        .push(p.clone());
-                }
-            }
-            for (o, of_op) in read {
-                prefetched.insert((host.to_string(), o), of_op);
+            let all = self.open_of_host(host)?;
+            for o in Operation::ALL {
+                prefetched
+                    .entry((host.to_string(), *o))
+                    .or_insert_with(|| OpenRead::of(&all, *o));
             }
         }
         let read = prefetched.entry(key.clone()).or_default();
@@ -451,18 +431,7 @@ impl Store {
         // is in the store by now, and from here on each location's share is again changed
         // only by its own sync.
         self.write_pending()?;
-        let mut again = OpenRead::default();
-        for p in self
-            .open_of_host(host)?
-            .iter()
-            .filter(|p| p.operation == op)
-        {
-            again
-                .by_location
-                .entry(p.location_id)
-                .or_default()
-                .push(p.clone());
-        }
+        let mut again = OpenRead::of(&self.open_of_host(host)?, op);
         again.handed_out.insert(location_id);
         let share = again.by_location.remove(&location_id).unwrap_or_default();
         prefetched.insert(key, again);
@@ -571,12 +540,11 @@ impl Store {
             {
                 continue;
             }
-            insert_problem(
+            insert_problems(
                 &self.db,
                 &self.host,
                 op,
-                Some(location_id),
-                p,
+                &[(Some(location_id), p)],
                 now_s,
                 Some(now_s),
             )?;
