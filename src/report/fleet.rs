@@ -206,32 +206,33 @@ pub fn collect(ctx: &RunContext, store: &Store, fleet: &Outcome) -> Result<Fleet
     let verifications = checks(CheckKind::Verification)?;
     let restore_tests = checks(CheckKind::RestoreTest)?;
 
-    // How many checks of each host the lists hold (counted once, not per host).
-    let listed_of = |list: &[FleetCheckEntry]| {
-        let mut n: HashMap<String, u64> = HashMap::new();
-        for c in list {
-            *n.entry(c.host.clone()).or_default() += 1;
-        }
-        n
-    };
-    let (v_listed, r_listed) = (listed_of(&verifications), listed_of(&restore_tests));
-    // And each host's counts by result.
-    fn by_host(
-        counts: &[crate::store::CheckCount],
-    ) -> HashMap<&str, Vec<&crate::store::CheckCount>> {
-        let mut of: HashMap<&str, Vec<&crate::store::CheckCount>> = HashMap::new();
-        for c in counts {
-            of.entry(c.host.as_str()).or_default().push(c);
+    // Each host's listed checks and counts by result, gathered once (not per host).
+    fn by_host<'a, T>(
+        items: &'a [T],
+        host: impl Fn(&'a T) -> &'a str,
+    ) -> HashMap<&'a str, Vec<&'a T>> {
+        let mut of: HashMap<&str, Vec<&T>> = HashMap::new();
+        for item in items {
+            of.entry(host(item)).or_default().push(item);
         }
         of
     }
-    let (v_of, r_of) = (by_host(&v_counts), by_host(&r_counts));
+    let (v_listed, r_listed) = (
+        by_host(&verifications, |c| c.host.as_str()),
+        by_host(&restore_tests, |c| c.host.as_str()),
+    );
+    let (v_of, r_of) = (
+        by_host(&v_counts, |c| c.host.as_str()),
+        by_host(&r_counts, |c| c.host.as_str()),
+    );
     let mut hosts: Vec<HostSummary> = Vec::new();
     // The health scores of each host's locations (they come host by host).
     let mut scores: Vec<Vec<f64>> = Vec::new();
     for l in &locations {
         if hosts.last().is_none_or(|h| h.host != l.host) {
-            let listed = |n: &HashMap<String, u64>| n.get(&l.host).copied().unwrap_or(0);
+            let listed = |n: &HashMap<&str, Vec<&FleetCheckEntry>>| {
+                n.get(l.host.as_str()).map_or(0, |v| v.len() as u64)
+            };
             scores.push(Vec::new());
             hosts.push(HostSummary {
                 host: l.host.clone(),

@@ -180,6 +180,25 @@ pub(crate) const UPDATE_ROWS: usize = 200;
 /// Ids per statement of [`Store::query_each_in`].
 const IN_LIST: usize = 500;
 
+/// `sql` for `ids`, `per` of them a statement: `{ids}` in it becomes the chunk's
+/// placeholders, numbered after those of `fixed` (the parameters every statement takes
+/// first), and `run` sends each statement with its parameters. Nothing is sent for no ids.
+fn for_chunks_of<I: sql::ToValue>(
+    sql: &str,
+    fixed: &[&dyn sql::ToValue],
+    ids: &[I],
+    per: usize,
+    mut run: impl FnMut(&str, &[&dyn sql::ToValue]) -> Result<()>,
+) -> Result<()> {
+    for chunk in ids.chunks(per) {
+        let mut args: Vec<&dyn sql::ToValue> = fixed.to_vec();
+        args.extend(chunk.iter().map(|id| id as &dyn sql::ToValue));
+        let list = report::placeholders(chunk.len(), fixed.len() + 1);
+        run(&sql.replace("{ids}", &list), &args)?;
+    }
+    Ok(())
+}
+
 /// The store's reads kept for the length of one run, each cleared by the statements that
 /// change what it mirrors: on a shared store every read saved is a round trip.
 #[derive(Default)]
@@ -1017,14 +1036,9 @@ impl Store {
         ids: &[I],
         mut f: impl FnMut(&sql::Row<'_>) -> sql::SqlResult<()>,
     ) -> Result<()> {
-        for chunk in ids.chunks(IN_LIST) {
-            let mut args: Vec<&dyn sql::ToValue> = fixed.to_vec();
-            args.extend(chunk.iter().map(|id| id as &dyn sql::ToValue));
-            let list = report::placeholders(chunk.len(), fixed.len() + 1);
-            self.db
-                .query_each(&sql.replace("{ids}", &list), &args, &mut f)?;
-        }
-        Ok(())
+        for_chunks_of(sql, fixed, ids, IN_LIST, |sql, args| {
+            Ok(self.db.query_each(sql, args, &mut f)?)
+        })
     }
 
     /// The ids of this host's locations named `names` that the store knows, by name.
@@ -1136,18 +1150,11 @@ impl Store {
         value: i64,
         ids: &[i64],
     ) -> Result<()> {
-        for chunk in ids.chunks(UPDATE_ROWS) {
-            let mut args: Vec<&dyn sql::ToValue> = vec![&value];
-            args.extend(chunk.iter().map(|id| id as &dyn sql::ToValue));
-            self.db.execute(
-                &format!(
-                    "UPDATE {table} SET {column} = ?1 WHERE id IN ({})",
-                    report::placeholders(chunk.len(), 2)
-                ),
-                &args,
-            )?;
-        }
-        Ok(())
+        let sql = format!("UPDATE {table} SET {column} = ?1 WHERE id IN ({{ids}})");
+        for_chunks_of(&sql, &[&value], ids, UPDATE_ROWS, |sql, args| {
+            self.db.execute(sql, args)?;
+            Ok(())
+        })
     }
 
     /// [`Store::update_by_id`] of the rows that also meet `condition`.
