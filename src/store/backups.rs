@@ -713,10 +713,7 @@ mod tests {
 
     #[test]
     fn glances_of_several_locations_match_each_one_read_alone() {
-        let (_db, store, a) = crate::store::store_with_location("a", "generic");
-        let b = store
-            .upsert_location("b", "/b", "generic", from_unix(0))
-            .unwrap();
+        let (_db, store, a, b) = crate::store::store_with_two_locations("generic");
         let empty = store
             .upsert_location("c", "/c", "generic", from_unix(0))
             .unwrap();

@@ -226,10 +226,7 @@ mod tests {
     #[test]
     fn tallied_counts_equal_the_verifications_counted() {
         // On PostgreSQL too with BM_TEST_STORE=postgres.
-        let (_guard, store, a) = crate::store::store_with_location("a", "generic");
-        let b = store
-            .upsert_location("b", "/b", "generic", from_unix(0))
-            .unwrap();
+        let (_guard, store, a, b) = crate::store::store_with_two_locations("generic");
         let backups = [(a, backups_of(&store, a, 4)), (b, backups_of(&store, b, 3))];
         let results = [
             VerifyResult::Passed,

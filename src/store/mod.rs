@@ -1323,6 +1323,17 @@ pub(crate) fn store_with_location(name: &str, kind: &str) -> (TestDb, Store, i64
     (guard, store, loc)
 }
 
+/// A test store with two locations of `kind`, "a" and "b": (its guard, the store, a's
+/// id, b's id).
+#[cfg(test)]
+pub(crate) fn store_with_two_locations(kind: &str) -> (TestDb, Store, i64, i64) {
+    let (db, store, a) = store_with_location("a", kind);
+    let b = store
+        .upsert_location("b", "/b", kind, from_unix(0))
+        .expect("a second location");
+    (db, store, a, b)
+}
+
 /// A store with one location `a` holding one settled backup recorded at t = 10 s;
 /// returns the guard (keep it alive), the store, the location and backup ids.
 #[cfg(test)]

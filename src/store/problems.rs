@@ -614,10 +614,7 @@ mod tests {
     /// as it closed.
     #[test]
     fn locations_sync_together_and_a_later_refresh_leaves_a_resolved_problem_closed() {
-        let (_db, store, a) = crate::store::store_with_location("a", "generic");
-        let b = store
-            .upsert_location("b", "/b", "generic", from_unix(0))
-            .unwrap();
+        let (_db, store, a, b) = crate::store::store_with_two_locations("generic");
         let stale =
             |loc: &str, m: &str| Problem::new(Kind::MonitorStale, Severity::Critical, loc, m);
         let is_stale = |p: &Problem| p.kind == Kind::MonitorStale;
@@ -673,10 +670,7 @@ mod tests {
     /// opened, and a problem the first found again and the second resolves ends resolved.
     #[test]
     fn a_second_round_of_syncs_sees_what_the_first_round_wrote() {
-        let (db, store, a) = crate::store::store_with_location("a", "generic");
-        let b = store
-            .upsert_location("b", "/b", "generic", from_unix(0))
-            .unwrap();
+        let (db, store, a, b) = crate::store::store_with_two_locations("generic");
         let few_only = |p: &Problem| p.kind == Kind::TooFewBackups;
         let stale_only = |p: &Problem| p.kind == Kind::MonitorStale;
         let few = |loc: &str| Problem::new(Kind::TooFewBackups, Severity::Warning, loc, "few");
@@ -738,10 +732,7 @@ mod tests {
 
     #[test]
     fn problems_found_again_are_written_before_any_read_and_when_the_store_closes() {
-        let (db, store, a) = crate::store::store_with_location("a", "generic");
-        let b = store
-            .upsert_location("b", "/b", "generic", from_unix(0))
-            .unwrap();
+        let (db, store, a, b) = crate::store::store_with_two_locations("generic");
         let all = |_: &Problem| true;
         let found = |loc: &str, message: &str| {
             Problem::new(Kind::TooFewBackups, Severity::Warning, loc, message)
