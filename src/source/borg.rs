@@ -207,16 +207,27 @@ pub fn list(
         .collect())
 }
 
-/// `borg check` of the repository and the newest `archives` archives (of the one glob
-/// in `patterns`, when there is one: `--glob-archives`).
+/// Which of a location's archives `borg check` reads.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Archives {
+    /// The newest N (at least one).
+    Last(usize),
+    /// Every one.
+    All,
+}
+
+/// `borg check` of the repository and `archives` (of the one glob in `patterns`, when
+/// there is one: `--glob-archives`).
 pub fn check_command(
     cx: &ToolContext,
     repo: &ToolRepository,
     patterns: &[String],
-    archives: usize,
+    archives: Archives,
 ) -> Invocation {
-    let last = archives.max(1).to_string();
-    let mut inv = command(cx, repo, &["check", "--last", &last]);
+    let mut inv = match archives {
+        Archives::Last(n) => command(cx, repo, &["check", "--last", &n.max(1).to_string()]),
+        Archives::All => command(cx, repo, &["check"]),
+    };
     if let [glob] = patterns
         && glob != "*"
     {

@@ -313,12 +313,26 @@ pub fn verify(ctx: &RunContext, sel: &SelectedLocation, repo: &ToolRepository) -
             )
         }
         Tool::Borg => {
-            let window = ctx.window_start();
-            let recent = present.iter().filter(|b| b.ts >= window).count().max(1);
-            (
-                borg::check_command(&cx, repo, &loc.patterns, recent),
-                format!("the repository and the newest {recent} archives"),
-            )
+            // Damage found before is looked for in every archive until a check passes: a
+            // damaged archive that has since left the window is still there to restore.
+            let damaged = ctx
+                .store
+                .open_problems(Some(&[Operation::Verify]), Some(&[sel.id]))?
+                .iter()
+                .any(|p| p.problem.kind == Kind::ChecksumMismatch);
+            if damaged {
+                (
+                    borg::check_command(&cx, repo, &loc.patterns, borg::Archives::All),
+                    "the repository and every archive (damage was found before)".to_string(),
+                )
+            } else {
+                let window = ctx.window_start();
+                let recent = present.iter().filter(|b| b.ts >= window).count().max(1);
+                (
+                    borg::check_command(&cx, repo, &loc.patterns, borg::Archives::Last(recent)),
+                    format!("the repository and the newest {recent} archives"),
+                )
+            }
         }
     };
     let started = Instant::now();

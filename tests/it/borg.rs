@@ -181,3 +181,93 @@ fn the_newest_archive_is_extracted_and_validated() {
         "{detail}"
     );
 }
+
+#[test]
+fn damage_in_an_archive_that_left_the_window_keeps_its_problem_open() {
+    if !have("borg") {
+        return;
+    }
+    let mut ws = repository();
+    // The oldest archive alone holds old.bin; the later ones share what they hold.
+    sh(
+        &ws,
+        "mkdir -p old && head -c 5000 /dev/urandom > old/old.bin",
+    );
+    sh(
+        &ws,
+        "BORG_BASE_DIR=$PWD/borg-home BORG_PASSCOMMAND='cat pw' borg create --timestamp 2026-12-01T02:00:00 repo::db-2026-12-01 data old",
+    );
+    archive(&ws, "db-2026-12-02", "2026-12-02T02:00:00");
+    // Lose the old archive's only chunk of old.bin: every segment stays sound, so only a
+    // check that reads that archive finds it.
+    sh(
+        &ws,
+        "export BORG_BASE_DIR=$PWD/borg-home BORG_PASSCOMMAND='cat pw' && \
+         borg debug delete-obj repo $(borg debug id-hash repo old/old.bin) >/dev/null",
+    );
+    config(&ws, "monitoring:\n  window_days: 2\n");
+    // The damage's message (the old archive is larger than the rest: a size anomaly too).
+    let damage = |doc: &serde_json::Value| -> String {
+        let found = doc["problems"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|p| p["kind"] == "checksum_mismatch");
+        found.unwrap_or_else(|| panic!("no damage found: {doc:#}"))["message"]
+            .as_str()
+            .unwrap()
+            .to_string()
+    };
+    let open_damage = |ws: &Workspace| -> i64 {
+        ws.store_value(
+            "SELECT COUNT(*) FROM problems WHERE kind = 'checksum_mismatch' AND resolved_at IS NULL",
+        )
+    };
+
+    ws.now = Some(ts("2026-12-02T12:00:00Z"));
+    let (_, doc) = ws.run_json(&["--monitor", "--verify"]);
+    let message = damage(&doc);
+    assert!(message.contains("newest 2 archives"), "{message}");
+    assert!(message.contains("db-2026-12-01"), "{message}");
+
+    // Two nights on, the damaged archive has left the window but is still there to
+    // restore: the check reads every archive and the damage stays open.
+    archive(&ws, "db-2026-12-03", "2026-12-03T02:00:00");
+    archive(&ws, "db-2026-12-04", "2026-12-04T02:00:00");
+    ws.now = Some(ts("2026-12-04T12:00:00Z"));
+    let (_, doc) = ws.run_json(&["--monitor", "--verify"]);
+    let message = damage(&doc);
+    assert!(message.contains("every archive"), "{message}");
+    assert!(message.contains("db-2026-12-01"), "{message}");
+    assert_eq!(open_damage(&ws), 1);
+    let resolved: i64 = ws.store_value("SELECT COUNT(*) FROM problems WHERE resolved_at IS NOT NULL AND kind = 'checksum_mismatch'");
+    assert_eq!(resolved, 0, "the damage was never told resolved");
+
+    // Repaired as the message says, the whole check passes and closes it; the next check
+    // is the window's again.
+    sh(
+        &ws,
+        "BORG_BASE_DIR=$PWD/borg-home BORG_PASSCOMMAND='cat pw' BORG_CHECK_I_KNOW_WHAT_I_AM_DOING=YES \
+         borg check --repair repo 2>/dev/null",
+    );
+    ws.now = Some(ts("2026-12-04T13:00:00Z"));
+    let (run, doc) = ws.run_json(&["--monitor", "--verify"]);
+    assert!(
+        !run.kinds().contains(&"checksum_mismatch".to_string()),
+        "{doc:#}"
+    );
+    assert_eq!(open_damage(&ws), 0);
+    let details = ws.store_column::<String>("SELECT detail FROM verifications ORDER BY id");
+    assert_eq!(
+        details.last().map(String::as_str),
+        Some("borg check of the repository and every archive (damage was found before): no errors"),
+        "{details:?}"
+    );
+    ws.now = Some(ts("2026-12-04T14:00:00Z"));
+    ws.run_json(&["--verify"]);
+    let details = ws.store_column::<String>("SELECT detail FROM verifications ORDER BY id");
+    assert_eq!(
+        details.last().map(String::as_str),
+        Some("borg check of the repository and the newest 2 archives: no errors"),
+    );
+}
