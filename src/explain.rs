@@ -200,7 +200,7 @@ fn explain_location(
     let scanned = match &loc.repository {
         // The tool's listing (read-only; sizes are not asked for: they are not shown).
         Some(repo) => {
-            let cx = crate::source::repository::ToolContext::beside(&config.store_path, loc, repo);
+            let cx = crate::source::repository::ToolContext::of(config, loc, repo);
             crate::source::repository::list(&cx, loc, repo, &|_| Some(0))
                 .map(|files| scan::ScanResult {
                     sources: files.iter().map(|f| f.ts_source).collect(),

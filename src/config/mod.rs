@@ -549,6 +549,35 @@ pub struct Logging {
 }
 
 impl Config {
+    /// Where the backup tools (restic, borg) keep their caches and state for this
+    /// host's runs: beside a SQLite store (`<store file>.tools`); for a PostgreSQL store,
+    /// which has no file on this machine, in the user's cache directory
+    /// (`$XDG_CACHE_HOME`, else `~/.cache`: `backup-monitor/<host>-<store>.tools`), where
+    /// neither a reboot nor a temporary-file cleaner throws away a repository's cache or
+    /// borg's security records. Without a home directory, beside the lock file.
+    pub fn tools_state_dir(&self) -> PathBuf {
+        let beside = |anchor: &std::path::Path| {
+            let mut state = anchor.to_path_buf().into_os_string();
+            state.push(".tools");
+            PathBuf::from(state)
+        };
+        if self.postgres.is_none() {
+            return beside(&self.store_path);
+        }
+        let absolute =
+            |v: Option<std::ffi::OsString>| v.map(PathBuf::from).filter(|p| p.is_absolute());
+        let cache = absolute(std::env::var_os("XDG_CACHE_HOME"))
+            .or_else(|| absolute(std::env::var_os("HOME")).map(|h| h.join(".cache")));
+        match (cache, self.store_path.file_name()) {
+            (Some(cache), Some(name)) => {
+                let name = name.to_string_lossy();
+                let name = name.strip_prefix("backup-monitor-").unwrap_or(&name);
+                beside(&cache.join("backup-monitor").join(name))
+            }
+            _ => beside(&self.store_path),
+        }
+    }
+
     /// The configured locations' names, in config order.
     pub fn location_names(&self) -> Vec<&str> {
         self.backups

@@ -53,21 +53,25 @@ pub struct ListedBackup {
 /// What every run of a tool for one location shares.
 pub struct ToolContext {
     pub timeout: Duration,
-    /// A private directory beside the store for the tools' caches and state.
+    /// A private directory for the tools' caches and state (see
+    /// [`crate::config::Config::tools_state_dir`]).
     pub state_dir: PathBuf,
     pub secrets: Secrets,
 }
 
 impl ToolContext {
     pub fn new(ctx: &RunContext, loc: &Location, repo: &ToolRepository) -> ToolContext {
-        Self::beside(&ctx.config.store_path, loc, repo)
+        Self::of(ctx.config, loc, repo)
     }
 
-    /// For a store at `store_path` (the tools' state lives beside it).
-    pub fn beside(store_path: &Path, loc: &Location, repo: &ToolRepository) -> ToolContext {
-        let mut state = store_path.to_path_buf().into_os_string();
-        state.push(".tools");
-        let state_dir = PathBuf::from(state);
+    /// For the runs of `config` (the tools' state in its
+    /// [`crate::config::Config::tools_state_dir`]).
+    pub fn of(
+        config: &crate::config::Config,
+        loc: &Location,
+        repo: &ToolRepository,
+    ) -> ToolContext {
+        let state_dir = config.tools_state_dir();
         if let Err(e) = super::tool::private_dir(&state_dir) {
             tracing::warn!(
                 "cannot create {} for the backup tools' state: {e}",

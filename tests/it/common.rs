@@ -131,7 +131,10 @@ impl Workspace {
         cmd.current_dir(self.dir.path())
             .arg("--config")
             .arg(self.config_path())
-            .arg("--no-progress");
+            .arg("--no-progress")
+            // The user's cache directory (the tools' state of a PostgreSQL store's runs)
+            // is the workspace's own.
+            .env("XDG_CACHE_HOME", self.path(".cache"));
         if let Some(now) = self.now {
             cmd.env("BACKUP_MONITOR_NOW", now.to_rfc3339());
         }
@@ -155,7 +158,8 @@ impl Workspace {
             .env_remove("DATABASE_URL")
             .env_remove("BACKUP_MONITOR_CONFIG")
             .env_remove("BACKUP_MONITOR_NOW")
-            .env("TZ", "UTC");
+            .env("TZ", "UTC")
+            .env("XDG_CACHE_HOME", self.path(".cache"));
         if let Some(now) = self.now {
             cmd.env("BACKUP_MONITOR_NOW", now.to_rfc3339());
         }

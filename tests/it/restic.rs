@@ -585,3 +585,59 @@ fn credentials_in_the_repository_url_are_never_shown_or_stored() {
     }
     assert!(!store.windows(15).any(|w| w == b"url-secret-4471"));
 }
+
+/// A store with no file on this machine (PostgreSQL) keeps the tools' state in the user's
+/// cache directory, private; a SQLite store beside its file. Nothing goes to the
+/// temporary directory, which a reboot or a cleaner empties (a repository's cache to
+/// build again, borg's security records lost).
+#[test]
+fn the_tools_state_is_kept_where_a_reboot_leaves_it() {
+    use std::os::unix::fs::PermissionsExt;
+    if !have("restic") {
+        return;
+    }
+    let private_and_used = |dir: &std::path::Path| {
+        let mode = std::fs::metadata(dir)
+            .unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
+            .permissions()
+            .mode();
+        assert_eq!(mode & 0o777, 0o700, "{}", dir.display());
+        assert!(
+            std::fs::read_dir(dir).unwrap().next().is_some(),
+            "restic's cache is in {}",
+            dir.display()
+        );
+    };
+
+    let mut ws = repository().on_sqlite();
+    snapshot(&ws, "2026-12-01 02:00:10");
+    config(&ws, "");
+    ws.now = Some(ts("2026-12-01T12:00:00Z"));
+    let (run, doc) = ws.run_json(&["--monitor", "--verify"]);
+    assert_eq!(run.code, 0, "{doc:#}");
+    private_and_used(&ws.path("backup_monitor.db.tools"));
+
+    let Some(_) = crate::common::test_pg_url() else {
+        return;
+    };
+    let mut ws = repository();
+    ws.pg = Some(crate::common::TestDatabase::create());
+    snapshot(&ws, "2026-12-01 02:00:10");
+    config(&ws, "");
+    ws.now = Some(ts("2026-12-01T12:00:00Z"));
+    let (run, doc) = ws.run_json(&["--monitor", "--verify"]);
+    assert_eq!(run.code, 0, "{doc:#}");
+    let host = backup_monitor::config::host_name();
+    let target = backup_monitor::store::PgTarget::parse(&ws.pg.as_ref().unwrap().url).unwrap();
+    let anchor = backup_monitor::config::pg_lock_anchor(&host, &target);
+    let name = anchor.file_name().unwrap().to_string_lossy().into_owned();
+    let name = name.strip_prefix("backup-monitor-").unwrap();
+    private_and_used(&ws.path(&format!(".cache/backup-monitor/{name}.tools")));
+    let mut in_tmp = anchor.into_os_string();
+    in_tmp.push(".tools");
+    assert!(
+        !std::path::Path::new(&in_tmp).exists(),
+        "nothing in the temporary directory: {in_tmp:?}"
+    );
+    assert!(!ws.path("backup_monitor.db.tools").exists());
+}
