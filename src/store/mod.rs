@@ -126,6 +126,10 @@ pub enum StoreError {
     #[error("cannot set up the PostgreSQL store at {server}: {detail}")]
     PgMigrate { server: String, detail: String },
     #[error(
+        "the PostgreSQL database {server} already holds tables another program made ({tables}) and is not a backup-monitor store; give backup-monitor a database of its own (CREATE DATABASE backupmon) and point database_url at it"
+    )]
+    PgNotOurs { server: String, tables: String },
+    #[error(
         "another backup-monitor run for host {host} (pid {pid} on {machine}) holds this host's lock in the store {server}; wait for it to finish, or check that process"
     )]
     HostLocked {
@@ -398,6 +402,15 @@ const LOCK_CLASS: i32 = 0x626d_6f6e; // "bmon"
 const MIGRATE_CLASS: i32 = 0x626d_6d67; // "bmmg"
 /// The session lock a run holds while it may hold claims on alert notices (key: its run id).
 const CLAIM_CLASS: i32 = 0x626d_636c; // "bmcl"
+
+/// Up to five names, then how many more: for a message naming what was found.
+fn some_names(names: &[String]) -> String {
+    let shown = names.iter().take(5).cloned().collect::<Vec<_>>().join(", ");
+    match names.len() {
+        n if n > 5 => format!("{shown} and {} more", n - 5),
+        _ => shown,
+    }
+}
 
 /// Where a store is, from the configuration.
 pub enum Target<'a> {
@@ -809,6 +822,27 @@ impl Store {
             .map_err(failed)?;
         let version = self.schema_version()?;
         self.check_pg_version(pg)?;
+        if version == 0 {
+            // A new store is made only in a database of its own: not among another
+            // program's tables (the transaction, undone, leaves them as they were).
+            let theirs: Vec<String> = self
+                .db
+                .query_map(
+                    "SELECT table_name FROM information_schema.tables
+                     WHERE table_schema = current_schema() AND table_name <> 'bm_schema'
+                     ORDER BY table_name COLLATE \"C\"",
+                    params![],
+                    |r| r.get(0),
+                )
+                .map_err(failed)?;
+            if !theirs.is_empty() {
+                return Err(StoreError::PgNotOurs {
+                    server: pg.to_string(),
+                    tables: some_names(&theirs),
+                }
+                .into());
+            }
+        }
         for (i, sql) in schema::PG_MIGRATIONS
             .iter()
             .enumerate()
@@ -890,6 +924,31 @@ impl Store {
         }
         if version == known {
             return Ok(Migrated::Already);
+        }
+        if version == 0 {
+            // A new store is made only in an empty file: not among another program's
+            // tables.
+            let theirs: Vec<String> = conn
+                .prepare(
+                    "SELECT name FROM sqlite_master
+                     WHERE type IN ('table', 'view') AND name NOT LIKE 'sqlite\\_%' ESCAPE '\\'
+                     ORDER BY name",
+                )
+                .and_then(|mut st| {
+                    st.query_map([], |r| r.get(0))?
+                        .collect::<rusqlite::Result<Vec<String>>>()
+                })
+                .map_err(|e| self.fault(&e))?;
+            if !theirs.is_empty() {
+                return Err(StoreError::NotADatabase {
+                    path: self.path.clone(),
+                    detail: format!(
+                        "it holds tables another program made: {}",
+                        some_names(&theirs)
+                    ),
+                }
+                .into());
+            }
         }
         // A migration that rebuilds a table others refer to runs with the references
         // unchecked (the setting cannot change inside a transaction); they are checked

@@ -170,6 +170,39 @@ fn migrations_racing_from_several_hosts_run_once() {
     assert_eq!(n, 4);
 }
 
+/// A database that already holds another program's tables is not made a store: the run
+/// exits 3 naming them and the way out, and the database is left as it was.
+#[test]
+fn a_database_holding_another_programs_tables_is_refused_and_left_untouched() {
+    let Some(_) = test_pg_url() else { return };
+    let db = TestDatabase::create();
+    let mut c = db.client();
+    c.batch_execute("CREATE TABLE orders (id BIGINT); CREATE TABLE customers (id BIGINT)")
+        .unwrap();
+    let alpha = machine("alpha", &db.url, "");
+    backup(&alpha, "db_20261121_110000.sql");
+    let (code, out, err) = finish(spawn(&alpha, &["--monitor", "--format", "json"]));
+    assert_eq!(code, 3, "{err}\n{out}");
+    let doc: serde_json::Value = serde_json::from_str(&out).unwrap();
+    let error = doc["error"].as_str().unwrap_or_default();
+    assert!(
+        error.contains("already holds tables another program made (customers, orders)")
+            && error.contains("give backup-monitor a database of its own"),
+        "{error}"
+    );
+    let tables: Vec<String> = c
+        .query(
+            "SELECT table_name::text FROM information_schema.tables
+             WHERE table_schema = current_schema() ORDER BY 1",
+            &[],
+        )
+        .unwrap()
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
+    assert_eq!(tables, ["customers", "orders"]);
+}
+
 #[test]
 fn a_second_run_of_one_host_exits_3_naming_the_holder_while_other_hosts_run() {
     let Some(_) = test_pg_url() else { return };

@@ -164,6 +164,51 @@ fn a_store_with_damaged_pages_names_itself_and_the_way_out() {
     );
 }
 
+/// `database_url` pointing at another program's SQLite database (a typo, a copied line):
+/// refused, naming its tables, and the file is left exactly as it was — no
+/// backup-monitor table is made among the other program's.
+#[test]
+fn another_programs_sqlite_database_is_refused_and_left_untouched() {
+    let ws = store_workspace();
+    std::fs::create_dir_all(ws.path("store")).unwrap();
+    let path = ws.path("store/s.db");
+    let conn = rusqlite::Connection::open(&path).unwrap();
+    conn.execute_batch(
+        "CREATE TABLE customers (id INTEGER PRIMARY KEY, name TEXT);
+         INSERT INTO customers (name) VALUES ('Ada');
+         CREATE VIEW names AS SELECT name FROM customers;",
+    )
+    .unwrap();
+    drop(conn);
+    for args in [&["--monitor"][..], &["--ack", "1", "--reason", "x"][..]] {
+        let run = ws.run(args);
+        assert_eq!(run.code, 3, "{args:?}: {}", run.stderr);
+        let line = run.stderr.lines().last().unwrap_or_default().to_string();
+        assert!(
+            line.contains(&format!(
+                "the store {} is not a backup-monitor database",
+                path.display()
+            )) && line.contains("tables another program made: customers, names")
+                && line.contains("Point database_url at the store"),
+            "{}",
+            run.stderr
+        );
+    }
+    let conn = rusqlite::Connection::open(&path).unwrap();
+    let tables: Vec<String> = conn
+        .prepare("SELECT name FROM sqlite_master ORDER BY name")
+        .unwrap()
+        .query_map([], |r| r.get(0))
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap();
+    assert_eq!(tables, ["customers", "names"]);
+    let version: i64 = conn
+        .query_row("PRAGMA user_version", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(version, 0);
+}
+
 /// A one-connection-at-a-time server on 127.0.0.1 answering each accepted stream with
 /// `serve`; returns its port. The thread ends with the test process.
 fn serve(serve: fn(std::net::TcpStream)) -> u16 {
