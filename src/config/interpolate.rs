@@ -17,9 +17,59 @@ pub fn undefined_message(var: &str) -> String {
 
 /// Replace every `${VAR}` / `${VAR:-default}` in `raw`. `$$` is a literal `$`.
 pub fn expand(raw: &str, env: &Env) -> Interpolated {
+    expand_with(raw, env, |_| false)
+}
+
+/// As [`expand`], for a URL: a value inserted into its user or password part (between
+/// `://` and the `@` before the host, as written in `raw`) is percent-encoded, so that a
+/// password kept in the environment is read as it is, whatever it holds (`@`, `/`, `:`,
+/// `#`, `?`, `%`): inserted as it is, it would end the password early and the rest would
+/// be taken for the server's name — and shown.
+pub fn expand_url(raw: &str, env: &Env) -> Interpolated {
+    let user_part = user_part_of(raw);
+    expand_with(raw, env, |at| {
+        user_part.as_ref().is_some_and(|r| r.contains(&at))
+    })
+}
+
+/// The byte range of `url`'s user and password, as written (placeholders included):
+/// after `://`, up to the last `@` before the first `/`, `?` or `#` outside a
+/// placeholder. None when it names no user.
+fn user_part_of(url: &str) -> Option<std::ops::Range<usize>> {
+    let start = url.find("://")? + 3;
+    let bytes = url.as_bytes();
+    let mut i = start;
+    let mut last_at = None;
+    while i < bytes.len() {
+        match bytes[i] {
+            b'$' if bytes.get(i + 1) == Some(&b'{') => match url[i..].find('}') {
+                Some(end) => i += end,
+                None => break,
+            },
+            b'$' if bytes.get(i + 1) == Some(&b'$') => i += 1,
+            b'@' => last_at = Some(i),
+            b'/' | b'?' | b'#' => break,
+            _ => {}
+        }
+        i += 1;
+    }
+    last_at.map(|at| start..at)
+}
+
+/// The characters left as they are in a URL's user or password part.
+const USERINFO: &percent_encoding::AsciiSet = &percent_encoding::NON_ALPHANUMERIC
+    .remove(b'-')
+    .remove(b'.')
+    .remove(b'_')
+    .remove(b'~');
+
+/// [`expand`], percent-encoding the value of each placeholder that starts at a byte
+/// offset of `raw` for which `encode` says so.
+fn expand_with(raw: &str, env: &Env, encode: impl Fn(usize) -> bool) -> Interpolated {
     let mut out = String::with_capacity(raw.len());
     let mut rest = raw;
     while let Some(pos) = rest.find('$') {
+        let offset = raw.len() - rest.len() + pos;
         out.push_str(&rest[..pos]);
         let after = &rest[pos + 1..];
         if let Some(stripped) = after.strip_prefix('$') {
@@ -46,6 +96,9 @@ pub fn expand(raw: &str, env: &Env) -> Interpolated {
             env.get(name).filter(|v| !v.is_empty() || default.is_none()),
             default,
         ) {
+            (Some(v), _) if encode(offset) => {
+                out.extend(percent_encoding::utf8_percent_encode(v, USERINFO));
+            }
             (Some(v), _) => out.push_str(v),
             (None, Some(d)) => out.push_str(d),
             (None, None) => return Interpolated::Undefined(name.to_string()),
@@ -67,6 +120,39 @@ mod tests {
     fn ok(s: &str) -> String {
         match expand(s, &env()) {
             Interpolated::Ok(v) => v,
+            Interpolated::Undefined(v) => panic!("undefined {v}"),
+        }
+    }
+
+    #[test]
+    fn a_value_in_a_urls_user_part_is_percent_encoded_and_read_back_as_written() {
+        let env = Env::from_vars([
+            ("PW", "P@ss/w0rd#?%:x y"),
+            ("DBHOST", "db.example:6543"),
+            ("U", "bm"),
+        ]);
+        let expanded = |s: &str| match expand_url(s, &env) {
+            Interpolated::Ok(v) => v,
+            Interpolated::Undefined(v) => panic!("undefined {v}"),
+        };
+        let url = expanded("postgresql://${U}:${PW}@${DBHOST}/fleet?sslmode=disable");
+        assert_eq!(
+            url,
+            "postgresql://bm:P%40ss%2Fw0rd%23%3F%25%3Ax%20y@db.example:6543/fleet?sslmode=disable"
+        );
+        let target = crate::store::PgTarget::parse(&url).unwrap();
+        assert_eq!(target.to_string(), "db.example:6543/fleet");
+        assert_eq!(target.user, "bm");
+        assert_eq!(target.password.as_deref(), Some("P@ss/w0rd#?%:x y"));
+        // Outside the user part, and in a URL without one, values go in as they are.
+        assert_eq!(
+            expanded("postgresql://${DBHOST}/fleet"),
+            "postgresql://db.example:6543/fleet"
+        );
+        assert_eq!(expanded("sqlite://${U}@x.db"), "sqlite://bm@x.db");
+        // `expand` itself never encodes.
+        match expand("postgresql://u:${PW}@h/d", &env) {
+            Interpolated::Ok(v) => assert_eq!(v, "postgresql://u:P@ss/w0rd#?%:x y@h/d"),
             Interpolated::Undefined(v) => panic!("undefined {v}"),
         }
     }

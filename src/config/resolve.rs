@@ -125,7 +125,7 @@ fn build(r: &mut Resolver, raw: RawConfig) -> Option<Config> {
     let alerts = alerts(r, raw.alerts, &base_dir);
     let reporting = reporting(r, raw.reporting);
     let logging = logging(r, raw.logging);
-    let database_url = r.value("database_url", raw.database_url);
+    let database_url = r.url_value("database_url", raw.database_url);
     let host = host?.unwrap_or_else(host_name);
     let store = database_url.and_then(|url| store_path(r, url, &base_dir, &host));
     let (store_path, postgres) = store?;
@@ -172,7 +172,23 @@ impl Resolver<'_> {
 
     /// The value of `key`, or `None` after recording why it is unusable.
     pub(super) fn value<T: FromScalar>(&mut self, key: &str, raw: Raw<T>) -> Option<T> {
-        match raw.resolve(self.env) {
+        let resolved = raw.resolve(self.env);
+        self.kept(key, resolved)
+    }
+
+    /// A URL's value: a `${VAR}` in its user or password part is inserted
+    /// percent-encoded (see [`crate::config::interpolate::expand_url`]).
+    pub(super) fn url_value<T: FromScalar>(&mut self, key: &str, raw: Raw<T>) -> Option<T> {
+        let resolved = raw.resolve_url(self.env);
+        self.kept(key, resolved)
+    }
+
+    fn kept<T>(
+        &mut self,
+        key: &str,
+        resolved: Result<T, (String, Option<(u32, u32)>)>,
+    ) -> Option<T> {
+        match resolved {
             Ok(v) => Some(v),
             Err((message, at)) => {
                 self.errors.push(ConfigError {

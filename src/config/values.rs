@@ -98,11 +98,24 @@ impl<T: FromScalar> Raw<T> {
     /// The value, interpolating deferred text with `env`. The error is the user's
     /// message and, for deferred text, its line and column.
     pub fn resolve(self, env: &Env) -> Result<T, (String, Option<(u32, u32)>)> {
+        self.resolve_with(env, interpolate::expand)
+    }
+
+    /// As [`Raw::resolve`], for a URL (see [`interpolate::expand_url`]).
+    pub fn resolve_url(self, env: &Env) -> Result<T, (String, Option<(u32, u32)>)> {
+        self.resolve_with(env, interpolate::expand_url)
+    }
+
+    fn resolve_with(
+        self,
+        env: &Env,
+        expand: fn(&str, &Env) -> Interpolated,
+    ) -> Result<T, (String, Option<(u32, u32)>)> {
         match self {
             Raw::Value(v) => Ok(v),
             Raw::Deferred { text, line, column } => {
                 let at = (line > 0).then_some((line, column));
-                match interpolate::expand(&text, env) {
+                match expand(&text, env) {
                     Interpolated::Ok(s) => T::from_scalar(Scalar::Text(s)).map_err(|e| (e, at)),
                     Interpolated::Undefined(var) => Err((interpolate::undefined_message(&var), at)),
                 }

@@ -31,7 +31,7 @@ pub struct PgTarget {
     pub port: u16,
     pub dbname: String,
     pub user: String,
-    password: Option<String>,
+    pub(crate) password: Option<String>,
     pub sslmode: SslMode,
     pub sslrootcert: Option<PathBuf>,
 }
@@ -64,8 +64,16 @@ impl PgTarget {
     /// Parse `postgresql://[user[:password]@]host[:port]/database[?sslmode=…&sslrootcert=…]`.
     /// Errors never repeat the URL (it may hold the password).
     pub fn parse(text: &str) -> Result<PgTarget, String> {
+        const ENCODE: &str = "a user name or password with @ / # ? % in it must be written percent-encoded (@ as %40, / as %2F, # as %23, ? as %3F, % as %25), or kept in the environment: postgresql://user:${DB_PASSWORD}@host/database";
         let url = url::Url::parse(text.trim())
-            .map_err(|e| format!("is not a valid PostgreSQL URL ({e})"))?;
+            .map_err(|e| format!("is not a valid PostgreSQL URL ({e}); {ENCODE}"))?;
+        // An `@` after the host: a password's own `@` or `/` ended it early, and the rest
+        // was read as the server's name (which must not be looked up, nor shown).
+        if url.path().contains('@') {
+            return Err(format!(
+                "is not a valid PostgreSQL URL (it has an @ after the server's name); {ENCODE}"
+            ));
+        }
         let mut host = url
             .host_str()
             .map(|h| h.trim_start_matches('[').trim_end_matches(']').to_string())
@@ -516,6 +524,19 @@ mod tests {
         let e = PgTarget::parse("postgres://u:pw@h/d?sslmode=bogus").unwrap_err();
         assert!(e.contains("bogus") && !e.contains("pw"), "{e}");
         assert_eq!(PgTarget::parse("postgres://u@h/d").unwrap().port, 5432);
+        // A password written with `@`, `/` or `#` as they are: refused, saying how to
+        // write it, showing none of it (nor taking a piece of it for the server).
+        for url in [
+            "postgresql://u:P@ss/w0rd@db.example/fleet",
+            "postgresql://u:ab#cd@db.example/fleet",
+        ] {
+            let e = PgTarget::parse(url).unwrap_err();
+            assert!(
+                e.contains("percent-encoded") && e.contains("${DB_PASSWORD}"),
+                "{e}"
+            );
+            assert!(!e.contains("w0rd") && !e.contains("cd@"), "{e}");
+        }
     }
 
     #[test]

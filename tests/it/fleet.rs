@@ -614,6 +614,48 @@ fn the_password_of_a_reachable_store_is_in_no_output_log_or_report() {
     }
 }
 
+/// A password kept in the environment is read as it is, whatever URL characters it holds:
+/// inserted as it is, `@` and `/` ended it early, the rest was taken for the server's name
+/// — looked up, and shown in the error.
+#[test]
+fn a_password_from_the_environment_with_url_characters_is_read_as_written() {
+    let Some(pg) = test_pg_url() else { return };
+    let db = TestDatabase::create();
+    const PASSWORD: &str = "P@ss/w0rd#?%:zq";
+    let url = url::Url::parse(&db.url).unwrap();
+    let user = match url.username() {
+        "" => url::Url::parse(&pg).unwrap().username().to_string(),
+        u => u.to_string(),
+    };
+    let user = if user.is_empty() {
+        "postgres".to_string()
+    } else {
+        user
+    };
+    let template = format!(
+        "postgresql://{user}:${{DB_PASSWORD}}@{}:{}{}",
+        url.host_str().unwrap(),
+        url.port().unwrap_or(5432),
+        url.path()
+    );
+    let ws = machine("alpha", &template, "").env("DB_PASSWORD", PASSWORD);
+    backup(&ws, "db_20261121_110000.sql");
+    let run = ws.run(&["--monitor", "--format", "json", "-v"]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let runs: i64 = db
+        .client()
+        .query_one("SELECT COUNT(*) FROM runs WHERE host = 'alpha'", &[])
+        .unwrap()
+        .get(0);
+    assert_eq!(runs, 1, "the run was recorded in the configured database");
+    let log = std::fs::read_to_string(ws.path("logs/bm.log")).unwrap_or_default();
+    for text in [&run.stdout, &run.stderr, &log] {
+        for piece in ["w0rd", "P@ss", "%:zq"] {
+            assert!(!text.contains(piece), "{piece} shown: {text}");
+        }
+    }
+}
+
 /// Every file under `dir`.
 fn walkdir(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
     let mut out = Vec::new();
