@@ -241,6 +241,9 @@ impl PgTarget {
             let detail = connect_detail(&err);
             let elapsed = start.elapsed();
             let failure = match err.as_db_error() {
+                // The server answered, and TLS cannot be agreed with it (it has none, or
+                // its certificate is not trusted): trying again changes nothing.
+                None if is_tls_failure(&err) => ConnectFailure::Tls,
                 None => ConnectFailure::Unreachable { waited: elapsed },
                 Some(db) => match Busy::of(db.code()) {
                     Some(why) => ConnectFailure::Busy {
@@ -250,7 +253,8 @@ impl PgTarget {
                     None => ConnectFailure::Refused,
                 },
             };
-            if failure == ConnectFailure::Refused || elapsed >= budget {
+            if matches!(failure, ConnectFailure::Refused | ConnectFailure::Tls) || elapsed >= budget
+            {
                 return Err(ConnectError {
                     server: self.to_string(),
                     detail,
@@ -291,6 +295,9 @@ enum ConnectFailure {
     /// The server refused for good: wrong password, no such database, a TLS setup
     /// that cannot work.
     Refused,
+    /// The server answered, but no TLS connection could be made with it (it offers no
+    /// TLS while `sslmode` requires it, or its certificate is not trusted).
+    Tls,
 }
 
 /// Why a server that answered takes no connection now.
@@ -368,8 +375,19 @@ impl std::fmt::Display for ConnectError {
                 "the PostgreSQL store at {} refused the connection: {}. Check the user, password and database in database_url",
                 self.server, self.detail
             ),
+            ConnectFailure::Tls => write!(
+                f,
+                "no TLS connection could be made with the PostgreSQL store at {} ({}); make database_url's sslmode match the server (a server without TLS needs sslmode=disable or prefer, or ssl turned on in its postgresql.conf), and for a certificate that is not trusted name its CA with sslrootcert",
+                self.server, self.detail
+            ),
         }
     }
+}
+
+/// Whether a connection failed in its TLS handshake (the postgres crate's own words for
+/// every such failure: the server offers no TLS, or its certificate is refused).
+fn is_tls_failure(e: &postgres::Error) -> bool {
+    e.to_string().starts_with("error performing TLS handshake")
 }
 
 /// The cause of a failed connection as one line, with the server's own message.

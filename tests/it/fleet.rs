@@ -430,6 +430,28 @@ fn a_pgbouncer_out_of_client_slots_is_waited_for_like_a_full_server() {
     assert!(err.contains("no more connections allowed"), "{err}");
 }
 
+/// A server without TLS under `sslmode=require` answered: said at once, with what to
+/// change, not retried for a minute as a server that cannot be reached.
+#[test]
+fn a_server_without_tls_under_sslmode_require_is_said_at_once_not_retried() {
+    let Some(_) = test_pg_url() else { return };
+    let db = TestDatabase::create();
+    let mut url = url::Url::parse(&db.url).unwrap();
+    url.set_query(Some("sslmode=require"));
+    let ws = machine("alpha", url.as_str(), "").env("BACKUP_MONITOR_PG_RETRY_SECS", "20");
+    let run = ws.run(&["--monitor"]);
+    assert_eq!(run.code, 3, "{}", run.stderr);
+    assert!(!run.stderr.contains("trying again"), "{}", run.stderr);
+    let last = run.stderr.lines().last().unwrap_or_default();
+    assert!(
+        last.contains("no TLS connection could be made with the PostgreSQL store")
+            && last.contains("server does not support TLS")
+            && last.contains("sslmode=disable or prefer"),
+        "{}",
+        run.stderr
+    );
+}
+
 #[test]
 fn an_unreachable_server_is_retried_then_exit_3_naming_it_never_the_password() {
     let Some(_) = test_pg_url() else { return };
