@@ -9,9 +9,14 @@ use std::path::{Path, PathBuf};
 #[derive(Debug, thiserror::Error)]
 pub enum LockError {
     #[error(
-        "another backup-monitor run (pid {pid}) holds the lock {path}; wait for it to finish, or check that process"
+        "another backup-monitor run for host {host} (pid {pid} on {machine}) holds the lock {path}; wait for it to finish, or check that process"
     )]
-    Held { pid: String, path: PathBuf },
+    Held {
+        host: String,
+        pid: String,
+        machine: String,
+        path: PathBuf,
+    },
     #[error("cannot create the lock file {path}: {source}")]
     Io {
         path: PathBuf,
@@ -30,7 +35,7 @@ pub fn lock_path(store: &Path) -> PathBuf {
     PathBuf::from(name)
 }
 
-pub fn acquire(store: &Path) -> Result<RunLock, LockError> {
+pub fn acquire(store: &Path, host: &str) -> Result<RunLock, LockError> {
     let path = lock_path(store);
     if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
         std::fs::create_dir_all(dir).map_err(|source| LockError::Io {
@@ -58,7 +63,9 @@ pub fn acquire(store: &Path) -> Result<RunLock, LockError> {
             Ok(RunLock { _file: file })
         }
         Err(std::fs::TryLockError::WouldBlock) => Err(LockError::Held {
+            host: host.to_string(),
             pid: holder_pid(&mut file),
+            machine: crate::config::host_name(),
             path,
         }),
         Err(std::fs::TryLockError::Error(source)) => Err(LockError::Io { path, source }),
@@ -102,11 +109,11 @@ mod tests {
     fn second_lock_is_refused_until_the_first_is_dropped() {
         let dir = tempfile::tempdir().unwrap();
         let store = dir.path().join("s.db");
-        let first = acquire(&store).unwrap();
-        let err = acquire(&store).err().unwrap().to_string();
+        let first = acquire(&store, "h1").unwrap();
+        let err = acquire(&store, "h1").err().unwrap().to_string();
         assert!(err.contains(&std::process::id().to_string()), "{err}");
         drop(first);
-        assert!(acquire(&store).is_ok());
+        assert!(acquire(&store, "h1").is_ok());
     }
 
     #[test]
@@ -124,9 +131,9 @@ mod tests {
             std::fs::write(&path, std::process::id().to_string()).unwrap();
             holder
         });
-        let err = acquire(&store).err().unwrap().to_string();
+        let err = acquire(&store, "h1").err().unwrap().to_string();
         assert!(
-            err.contains(&format!("(pid {})", std::process::id())),
+            err.contains(&format!("for host h1 (pid {} on ", std::process::id())),
             "{err}"
         );
         drop(writer.join().unwrap());

@@ -147,7 +147,7 @@ fn run_on_store(config: &Config, request: &Request, started: DateTime<Utc>) -> J
         }
         return status(config, request, started);
     }
-    let _lock = lock::acquire(&config.store_path).map_err(CannotJudge::from_error)?;
+    let _lock = lock::acquire(&config.store_path, &config.host).map_err(CannotJudge::from_error)?;
     let heartbeat = Heartbeat::new(config.monitoring.heartbeat_url.as_deref());
     if let Some(h) = &heartbeat {
         h.start();

@@ -319,7 +319,7 @@ pub fn run(config: &Config, action: &Action, now: DateTime<Utc>) -> Report {
 }
 
 fn run_locked(config: &Config, action: &Action, now: DateTime<Utc>) -> anyhow::Result<Report> {
-    let _lock = crate::lock::acquire(&config.store_path)?;
+    let _lock = crate::lock::acquire(&config.store_path, &config.host)?;
     let store = Store::connect(config)?;
     let actor = Actor {
         config,

@@ -665,9 +665,14 @@ impl Store {
         // (`synchronous_commit = off` for this session): a crash of the server may lose
         // the last moment's commits, never corrupt the store — what SQLite's
         // `synchronous=NORMAL` gives a host's own store. Each of a night's dozen commits
-        // would otherwise wait for a flush of the server's log.
+        // would otherwise wait for a flush of the server's log. And the server looks every
+        // second whether this run's connection is still there while a statement of it
+        // waits (PostgreSQL 14 and later): a run killed while it waits for a lock
+        // another session holds lets the host's lock go then, not when that wait ends.
         let r = self.db.query_row(
-            "WITH c AS (SELECT set_config('synchronous_commit', 'off', false)),
+            "WITH c AS (SELECT set_config('synchronous_commit', 'off', false),
+                         CASE WHEN current_setting('server_version_num')::integer >= 140000
+                              THEN set_config('client_connection_check_interval', '1s', false) END),
              l AS (SELECT pg_try_advisory_lock(?1::integer, ?2::integer) AS got),
              w AS (INSERT INTO run_locks (host, pid, machine, since)
                    SELECT CAST(?3 AS TEXT), CAST(?4 AS BIGINT), CAST(?5 AS TEXT), CAST(?6 AS BIGINT) FROM l WHERE l.got

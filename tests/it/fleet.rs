@@ -251,6 +251,72 @@ fn a_killed_runs_lock_goes_with_its_session() {
     kill_then_the_lock_is_free(holder, &second);
 }
 
+/// A run killed while its statement waits for a lock another session holds: the server
+/// notices the closed connection within a second or so and the host's lock goes, instead
+/// of staying held (the next run refused, naming a dead pid) until that wait ends.
+#[test]
+fn a_run_killed_while_it_waits_on_the_server_lets_the_hosts_lock_go() {
+    let Some(_) = test_pg_url() else { return };
+    let db = TestDatabase::create();
+    let alpha = machine("alpha", &db.url, "");
+    backup(&alpha, "db_20261121_110000.sql");
+    assert_eq!(alpha.run(&["--monitor"]).code, 0);
+    let held_advisory = |c: &mut postgres::Client| -> i64 {
+        c.query_one(
+            "SELECT COUNT(*) FROM pg_locks WHERE locktype = 'advisory' AND granted
+             AND database = (SELECT oid FROM pg_database WHERE datname = current_database())",
+            &[],
+        )
+        .unwrap()
+        .get(0)
+    };
+    // Another session holds the locations table; the run takes the host's lock, then
+    // waits on the table.
+    let mut blocker = db.client();
+    let mut tx = blocker.transaction().unwrap();
+    tx.batch_execute("LOCK TABLE locations IN ACCESS EXCLUSIVE MODE")
+        .unwrap();
+    let mut run = spawn(&alpha, &["--monitor"]);
+    let mut watcher = db.client();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let waiting: i64 = watcher
+            .query_one(
+                "SELECT COUNT(*) FROM pg_stat_activity
+                 WHERE application_name = $1 AND wait_event_type = 'Lock'",
+                &[&format!("backup-monitor {}", run.id())],
+            )
+            .unwrap()
+            .get(0);
+        if waiting == 1 {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the run never waited on the table"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert_eq!(
+        held_advisory(&mut watcher),
+        1,
+        "the run holds the host's lock"
+    );
+    run.kill().expect("SIGKILL");
+    let _ = run.wait();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while held_advisory(&mut watcher) != 0 {
+        assert!(
+            Instant::now() < deadline,
+            "the killed run's session still holds the host's lock while the table stays locked"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    tx.rollback().unwrap();
+    let again = alpha.run(&["--monitor"]);
+    assert_eq!(again.code, 0, "{}", again.stderr);
+}
+
 /// SIGKILL `holder`, then wait (up to 10 s) until `second`, the same host on another
 /// machine, gets the host's lock (its run then judges its empty location: exit 2).
 fn kill_then_the_lock_is_free(mut holder: Child, second: &Workspace) {

@@ -420,10 +420,7 @@ fn two_runs_at_once_one_works_the_other_exits_3_naming_the_holder() {
         assert_ne!(codes[winner], 3, "round {round}");
         let message = String::from_utf8_lossy(&outputs[loser].0.stderr);
         assert!(
-            message.contains(&format!(
-                "another backup-monitor run (pid {})",
-                pids[winner]
-            )),
+            message.contains(&format!("(pid {} on ", pids[winner])),
             "round {round}: the message names the holder's pid {} (stale {stale}): {message}",
             pids[winner]
         );
