@@ -171,17 +171,28 @@ fn warn(text: &str) {
 }
 
 fn print_unknown(format: Format, operations: Vec<Operation>, message: &str) -> i32 {
+    print_unknown_of(format, operations, message, None)
+}
+
+/// [`print_unknown`] for a run whose config was read: the document names its `host`.
+fn print_unknown_of(
+    format: Format,
+    operations: Vec<Operation>,
+    message: &str,
+    host: Option<&str>,
+) -> i32 {
     let started = workflow::now().unwrap_or_else(|_| Utc::now());
+    let outcome = || {
+        let mut outcome = Outcome::unknown(started, operations, message);
+        if let Some(host) = host {
+            outcome.host = host.to_string();
+        }
+        outcome
+    };
     match format {
-        Format::Json => {
-            let outcome = Outcome::unknown(started, operations, message);
-            emit(&format!("{}\n", output::json(&outcome)), 3)
-        }
+        Format::Json => emit(&format!("{}\n", output::json(&outcome())), 3),
         Format::Nagios => emit(&output::nagios::unknown(message), 3),
-        Format::Junit => {
-            let outcome = Outcome::unknown(started, operations, message);
-            emit(&output::junit::render(&outcome), 3)
-        }
+        Format::Junit => emit(&output::junit::render(&outcome()), 3),
         Format::Text => {
             warn(&format!("error: {message}"));
             3
@@ -256,14 +267,14 @@ pub fn main() -> i32 {
     );
     let started = match workflow::now() {
         Ok(t) => t,
-        Err(e) => return print_unknown(cli.format, ops, &e),
+        Err(e) => return print_unknown_of(cli.format, ops, &e, Some(&config.host)),
     };
     match workflow::run(&config, &cli.request(recent_log), started) {
         Ok(o) if cli.quiet && cli.format == Format::Text && o.exit_code == 0 => 0,
         Ok(outcome) => print(cli.format, &outcome),
         Err(e) => {
             crate::logging::failed_run(&e, cli.format == Format::Text);
-            print_unknown(cli.format, ops, &e.0)
+            print_unknown_of(cli.format, ops, &e.0, Some(&config.host))
         }
     }
 }

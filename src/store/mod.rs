@@ -822,8 +822,13 @@ impl Store {
                 params![MIGRATE_CLASS],
             )
             .map_err(failed)?;
+        // The migrations' `IF NOT EXISTS` notices ("already exists, skipping") are the
+        // server talking to itself: not for the run's log.
         self.db
-            .batch("CREATE TABLE IF NOT EXISTS bm_schema (version BIGINT NOT NULL)")
+            .batch(
+                "SET LOCAL client_min_messages = warning;
+                 CREATE TABLE IF NOT EXISTS bm_schema (version BIGINT NOT NULL)",
+            )
             .map_err(failed)?;
         let version = self.schema_version()?;
         self.check_pg_version(pg)?;

@@ -184,6 +184,10 @@ fn a_database_holding_another_programs_tables_is_refused_and_left_untouched() {
     let (code, out, err) = finish(spawn(&alpha, &["--monitor", "--format", "json"]));
     assert_eq!(code, 3, "{err}\n{out}");
     let doc: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(
+        doc["host"], "alpha",
+        "a run that could not judge still names its host"
+    );
     let error = doc["error"].as_str().unwrap_or_default();
     assert!(
         error.contains("already holds tables another program made (customers, orders)")
@@ -736,6 +740,8 @@ fn a_password_from_the_environment_with_url_characters_is_read_as_written() {
         .unwrap()
         .get(0);
     assert_eq!(runs, 1, "the run was recorded in the configured database");
+    // The store was made by this run: the server's notices about it are not in the log.
+    assert!(!run.stderr.contains("NOTICE"), "{}", run.stderr);
     let log = std::fs::read_to_string(ws.path("logs/bm.log")).unwrap_or_default();
     for text in [&run.stdout, &run.stderr, &log] {
         for piece in ["w0rd", "P@ss", "%:zq"] {
