@@ -672,25 +672,42 @@ fn fleet_outcome(
     outcome.overall_health = overall(&scores);
     let ids: Vec<i64> = rows.iter().map(|l| l.id).collect();
     let marks = Marks::load(store).map_err(e)?;
-    outcome.problems = store
-        .open_problems(None, Some(&ids))
-        .map_err(e)?
-        .into_iter()
-        // Staleness is judged now, as of this view.
-        .filter(|p| p.problem.kind != Kind::MonitorStale)
-        .map(|p| OpenProblem {
-            host: p.host.clone(),
-            id: p.id,
-            acknowledged: marks.acknowledged(&p),
-            silenced: marks.silenced_at(&p.host, &p.problem, now),
-            opened_at: ctx.local_rfc3339(p.first_seen),
-            problem: p.problem,
-        })
-        .collect();
+    let shown = |p: crate::store::StoredProblem, problem: Problem| OpenProblem {
+        host: p.host.clone(),
+        id: p.id,
+        acknowledged: marks.acknowledged(&p),
+        silenced: marks.silenced_at(&p.host, &problem, now),
+        opened_at: ctx.local_rfc3339(p.first_seen),
+        problem,
+    };
+    // Staleness is judged now, as of this view; one a fleet run stored keeps its id (to
+    // acknowledge it by), its opening time and what people decided about it.
+    let mut stored_stale = HashMap::new();
+    outcome.problems = Vec::new();
+    for p in store.open_problems(None, Some(&ids)).map_err(e)? {
+        match (p.problem.kind, p.location_id) {
+            (Kind::MonitorStale, Some(location)) => {
+                stored_stale.insert(location, p);
+            }
+            (Kind::MonitorStale, None) => {}
+            _ => {
+                let problem = p.problem.clone();
+                outcome.problems.push(shown(p, problem));
+            }
+        }
+    }
     for l in rows {
         if let Some(problem) = stale::of_fleet_location(ctx, l) {
-            let mut p = OpenProblem::unstored(problem, now);
-            p.host = l.host.clone();
+            let p = match stored_stale.remove(&l.id) {
+                Some(stored) => shown(stored, problem),
+                None => {
+                    let silenced = marks.silenced_at(&l.host, &problem, now);
+                    let mut p = OpenProblem::unstored(problem, now);
+                    p.host = l.host.clone();
+                    p.silenced = silenced;
+                    p
+                }
+            };
             outcome.problems.push(p);
         }
     }

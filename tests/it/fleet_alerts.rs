@@ -97,6 +97,32 @@ fn fleet_alerts_cover_every_host_once_host_narrows_and_a_stopped_host_resolves()
         .get(0)
     };
     assert_eq!(stale_open(&mut c), 1);
+    // The fleet status shows it with its stored id, by which it is acknowledged.
+    let stored_id: i64 = c
+        .query_one(
+            "SELECT id FROM problems WHERE host = 'beta' AND kind = 'monitor_stale' AND resolved_at IS NULL",
+            &[],
+        )
+        .unwrap()
+        .get(0);
+    let stale_in_status = |ws: &Workspace| -> serde_json::Value {
+        let (_, doc) = ws.run_json(&["--status", "--fleet"]);
+        doc["problems"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|p| p["kind"] == "monitor_stale")
+            .cloned()
+            .unwrap_or_else(|| panic!("no monitor_stale: {doc:#}"))
+    };
+    let shown = stale_in_status(&gamma);
+    assert_eq!(shown["id"], stored_id, "{shown:#}");
+    assert_eq!(shown["acknowledged"], false, "{shown:#}");
+    let id = stored_id.to_string();
+    // Acknowledged on beta's own machine (a host's actions are its own problems').
+    let ack = beta.run(&["--ack", &id, "--reason", "beta is being rebuilt"]);
+    assert_eq!(ack.code, 0, "{}", ack.stderr);
+    assert_eq!(stale_in_status(&gamma)["acknowledged"], true);
 
     // The fleet: every host's problems, each told once (beta's was told already).
     let (run, doc) = alpha.run_json(&["--check-alerts", "--fleet"]);
