@@ -456,7 +456,7 @@ pub fn hint(kind: Kind) -> &'static str {
             "read the backup system's log for that run, fix the cause and re-run the job"
         }
         Kind::MonitorStale => {
-            "is the nightly backup-monitor job (cron or systemd timer) still running on this host?"
+            "is the nightly backup-monitor job (cron or systemd timer) still running on the location's host?"
         }
         Kind::UnreadablePath => {
             "give the user running backup-monitor read access, or exclude the path"

@@ -17,7 +17,13 @@ impl Channel for Log {
     fn deliver(&self, digest: &Digest) -> Result<()> {
         tracing::info!(target: "backup_monitor::alert", "{}", digest.subject);
         for line in digest.lines() {
-            let location = line.location.as_deref().unwrap_or("-");
+            // A fleet digest's lines are of several hosts: `host/location`, as the fleet
+            // views write it.
+            let location = match (&line.host, &line.location) {
+                (Some(host), Some(location)) => format!("{host}/{location}"),
+                (Some(host), None) => format!("{host}/-"),
+                (None, location) => location.as_deref().unwrap_or("-").to_string(),
+            };
             let event = line.event.as_str();
             match (line.event, line.severity) {
                 (Event::Resolved, _) => {

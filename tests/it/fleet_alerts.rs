@@ -213,6 +213,24 @@ fn fleet_alerts_cover_every_host_once_host_narrows_and_a_stopped_host_resolves()
     assert!(received(&sink).is_empty());
 }
 
+/// The log channel's lines of a fleet run name each problem's host with its location.
+#[test]
+fn a_fleet_runs_log_lines_name_the_host() {
+    let Some(_) = test_pg_url() else { return };
+    let db = TestDatabase::create();
+    let alpha = machine("alpha", &db.url, "");
+    let beta = machine("beta", &db.url, "");
+    assert_eq!(beta.run(&["--monitor"]).code, 2, "beta's db has no backups");
+    let run = alpha.run(&["--check-alerts", "--host", "beta"]);
+    assert_eq!(run.code, 2, "{}", run.stderr);
+    let line = run
+        .stderr
+        .lines()
+        .find(|l| l.contains("[NEW CRITICAL] no_backups"))
+        .unwrap_or_else(|| panic!("no alert line: {}", run.stderr));
+    assert!(line.contains("location=beta/db"), "{line}");
+}
+
 #[test]
 fn a_fleet_message_names_each_host_and_keeps_its_hosts_dedup_key() {
     let Some(_) = test_pg_url() else { return };
