@@ -87,6 +87,17 @@ impl std::ops::Deref for OpenProblem {
     }
 }
 
+/// How a location is named in a document's text: `host/name` in a view of other hosts
+/// (`fleet`: [`Outcome::is_fleet_view`]; every row, the run's own host's too), the bare
+/// name in a host's own run.
+pub fn location_label(fleet: bool, host: &str, name: &str) -> String {
+    if fleet && !host.is_empty() {
+        format!("{host}/{name}")
+    } else {
+        name.to_string()
+    }
+}
+
 /// The last run the store recorded as finished (`--status`).
 #[derive(Debug, Clone, Copy, Serialize, PartialEq)]
 pub struct LastRun {
@@ -175,6 +186,14 @@ impl Outcome {
         outcome.set_status(Status::Unknown);
         outcome.error = Some(error.to_string());
         outcome
+    }
+
+    /// Whether this is a view of other hosts (`--fleet`, `--host`): some location or
+    /// problem belongs to a host other than the run's.
+    pub fn is_fleet_view(&self) -> bool {
+        let other = |h: &str| !h.is_empty() && h != self.host;
+        self.locations.iter().any(|l| other(&l.host))
+            || self.problems.iter().any(|p| other(&p.host))
     }
 
     /// The run's host, and the host of every location and problem that has none yet

@@ -33,6 +33,7 @@ fn shorten(text: &str, max: usize) -> String {
 
 /// The Nagios/Icinga plugin output. `|` never appears in the text part.
 pub fn render(doc: &Outcome) -> String {
+    let fleet = doc.is_fleet_view();
     let clean = |t: &str| one_line(t).replace('|', "/");
     let word = doc.status.plugin_word();
     if let Some(e) = &doc.error {
@@ -58,7 +59,10 @@ pub fn render(doc: &Outcome) -> String {
         };
         format!(
             "{crit} critical, {warn} warning {problems} in {locations}; {} {}: {}",
-            first.location.as_deref().unwrap_or("-"),
+            first.location.as_deref().map_or_else(
+                || "-".to_string(),
+                |l| crate::outcome::location_label(fleet, &first.host, l)
+            ),
             first.kind,
             clean(&first.message)
         )
@@ -67,7 +71,8 @@ pub fn render(doc: &Outcome) -> String {
     let Thresholds { warning, critical } = doc.thresholds;
     let mut perf = Vec::new();
     for l in &doc.locations {
-        let label = l.name.replace('\'', "''");
+        // A fleet view's series are per host: one host's must not overwrite another's.
+        let label = crate::outcome::location_label(fleet, &l.host, &l.name).replace('\'', "''");
         let (w, c) = l
             .age_thresholds
             .map(|(w, c)| (w.to_string(), c.to_string()))
@@ -105,7 +110,10 @@ pub fn render(doc: &Outcome) -> String {
                 "{}{} {} {}: {}\n",
                 p.severity.as_str().to_uppercase(),
                 if p.silenced { " (silenced)" } else { "" },
-                p.location.as_deref().unwrap_or("-"),
+                p.location.as_deref().map_or_else(
+                    || "-".to_string(),
+                    |l| crate::outcome::location_label(fleet, &p.host, l)
+                ),
                 p.kind,
                 clean(&p.message)
             )

@@ -100,6 +100,7 @@ pub fn render(doc: &Outcome) -> String {
 
 /// The human summary: a table per location, then problems and per-operation counts.
 pub fn render_with(doc: &Outcome, style: Style) -> String {
+    let fleet = doc.is_fleet_view();
     // "Now" for relative times: the run's start, in the zone the document's times are in.
     let zone = doc
         .problems
@@ -142,11 +143,7 @@ pub fn render_with(doc: &Outcome, style: Style) -> String {
                     l.status,
                     [
                         // A fleet view names each location's host: host/name.
-                        if l.host.is_empty() || l.host == doc.host {
-                            l.name.clone()
-                        } else {
-                            format!("{}/{}", l.host, l.name)
-                        },
+                        crate::outcome::location_label(fleet, &l.host, &l.name),
                         l.status.plugin_word().to_string(),
                         l.health_score
                             .map(|h| format!("{h:.2}"))
@@ -244,9 +241,8 @@ pub fn render_with(doc: &Outcome, style: Style) -> String {
                 &word[trimmed.len()..],
                 p.id,
                 match p.location.as_deref() {
-                    Some(l) if !p.host.is_empty() && p.host != doc.host =>
-                        format!("{}/{l}", p.host),
-                    l => l.unwrap_or("-").to_string(),
+                    Some(l) => crate::outcome::location_label(fleet, &p.host, l),
+                    None => "-".to_string(),
                 },
                 p.kind,
                 p.message
@@ -328,7 +324,7 @@ pub fn render_with(doc: &Outcome, style: Style) -> String {
                 style.severity(a.severity, trimmed),
                 &word[trimmed.len()..],
                 match (a.host.as_deref(), a.location.as_deref()) {
-                    (Some(h), Some(l)) if h != doc.host => format!("{h}/{l}"),
+                    (Some(h), Some(l)) => crate::outcome::location_label(fleet, h, l),
                     (_, l) => l.unwrap_or("-").to_string(),
                 },
                 a.kind,

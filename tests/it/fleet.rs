@@ -810,12 +810,38 @@ fn fleet_status_covers_every_host_names_a_stopped_one_and_host_narrows() {
     assert!(stale[0]["message"].as_str().unwrap().contains("host beta"));
     assert_eq!(doc["locations"][1]["backups_present"], 1);
 
-    // The text names the other host's location and problem by host/name.
+    // The text names every location and problem by host/name, this host's too.
     let text = alpha.run(&["--status", "--fleet"]).stdout;
     assert!(
         text.contains("beta/db") && text.contains("monitor_stale"),
         "{text}"
     );
+    assert!(
+        text.lines().any(|l| l.starts_with("alpha/db ")),
+        "this host's row is named too: {text}"
+    );
+    // So does the plugin output, whose perfdata are one series per host's location.
+    let nagios = alpha
+        .run(&["--status", "--fleet", "--format", "nagios"])
+        .stdout;
+    let (status, _) = nagios.split_once('\n').unwrap();
+    for label in [
+        "'alpha/db_age'",
+        "'beta/db_age'",
+        "'alpha/db_health'",
+        "'beta/db_missing'",
+    ] {
+        assert!(status.contains(label), "{label}: {nagios}");
+    }
+    assert!(
+        nagios
+            .lines()
+            .any(|l| l.starts_with("CRITICAL beta/db monitor_stale:")),
+        "{nagios}"
+    );
+    // A host's own view is as before: bare names.
+    let own = alpha.run(&["--status", "--format", "nagios"]).stdout;
+    assert!(own.contains("'db_age'") && !own.contains("alpha/"), "{own}");
 
     // --host narrows to one host, from any machine.
     let (run, doc) = alpha.run_json(&["--status", "--host", "beta"]);
