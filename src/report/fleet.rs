@@ -230,9 +230,6 @@ pub fn collect(ctx: &RunContext, store: &Store, fleet: &Outcome) -> Result<Fleet
     let mut scores: Vec<Vec<f64>> = Vec::new();
     for l in &locations {
         if hosts.last().is_none_or(|h| h.host != l.host) {
-            let listed = |n: &HashMap<&str, Vec<&FleetCheckEntry>>| {
-                n.get(l.host.as_str()).map_or(0, |v| v.len() as u64)
-            };
             scores.push(Vec::new());
             hosts.push(HostSummary {
                 host: l.host.clone(),
@@ -245,11 +242,15 @@ pub fn collect(ctx: &RunContext, store: &Store, fleet: &Outcome) -> Result<Fleet
                 stale: false,
                 verification_summary: summary(
                     v_of.get(l.host.as_str()).into_iter().flatten().copied(),
-                    listed(&v_listed),
+                    v_listed
+                        .get(l.host.as_str())
+                        .map_or(Vec::new(), |v| results_of(v.iter().copied())),
                 ),
                 restore_test_summary: summary(
                     r_of.get(l.host.as_str()).into_iter().flatten().copied(),
-                    listed(&r_listed),
+                    r_listed
+                        .get(l.host.as_str())
+                        .map_or(Vec::new(), |v| results_of(v.iter().copied())),
                 ),
             });
         }
@@ -281,7 +282,6 @@ pub fn collect(ctx: &RunContext, store: &Store, fleet: &Outcome) -> Result<Fleet
     }
     let mut problems = fleet.problems.clone();
     problems.sort_by_key(|p| std::cmp::Reverse(p.severity));
-    let total = |list: &[FleetCheckEntry]| list.len() as u64;
     Ok(FleetReport {
         version: env!("CARGO_PKG_VERSION").to_string(),
         generated_at: local(ctx.now),
@@ -300,8 +300,8 @@ pub fn collect(ctx: &RunContext, store: &Store, fleet: &Outcome) -> Result<Fleet
         overall_health_status: Band::shown(fleet.overall_health, fleet.status, warning, critical),
         overall_score_status: Band::of_score(fleet.overall_health, warning, critical),
         thresholds: Thresholds { warning, critical },
-        verification_summary: summary(&v_counts, total(&verifications)),
-        restore_test_summary: summary(&r_counts, total(&restore_tests)),
+        verification_summary: summary(&v_counts, results_of(&verifications)),
+        restore_test_summary: summary(&r_counts, results_of(&restore_tests)),
         hosts,
         locations,
         verifications,
@@ -386,11 +386,16 @@ fn result_rank(result: &str) -> u8 {
     }
 }
 
-/// The counts of one host (or, None, of all) as a table summary; `listed` of them are in
-/// the table (the rest are counted only).
+/// The results of some listed checks.
+fn results_of<'a>(list: impl IntoIterator<Item = &'a FleetCheckEntry>) -> Vec<&'a str> {
+    list.into_iter().map(|c| c.check.result.as_str()).collect()
+}
+
+/// The counts of one host (or, None, of all) as a table summary; `listed`: the results of
+/// the checks the table lists (the rest, by result, are counted only).
 fn summary<'a>(
     counts: impl IntoIterator<Item = &'a crate::store::CheckCount>,
-    listed: u64,
+    listed: Vec<&str>,
 ) -> CheckSummary {
     let mut results: Vec<ResultCount> = Vec::new();
     for c in counts {
@@ -404,14 +409,22 @@ fn summary<'a>(
     }
     results.sort_by_key(|r| result_rank(&r.result));
     let total: u64 = results.iter().map(|r| r.count).sum();
-    let not_listed = if total > listed {
-        vec![ResultCount {
-            result: "other".into(),
-            count: total - listed,
-        }]
-    } else {
-        Vec::new()
-    };
+    let mut shown: HashMap<&str, u64> = HashMap::new();
+    for result in listed {
+        *shown.entry(result).or_default() += 1;
+    }
+    let not_listed = results
+        .iter()
+        .filter_map(|r| {
+            let left = r
+                .count
+                .saturating_sub(shown.get(r.result.as_str()).copied().unwrap_or(0));
+            (left > 0).then(|| ResultCount {
+                result: r.result.clone(),
+                count: left,
+            })
+        })
+        .collect();
     CheckSummary {
         total,
         results,
@@ -726,12 +739,21 @@ mod tests {
             c("a", "failed", 1),
             c("b", "passed", 2),
         ];
-        let a = summary(counts.iter().filter(|c| c.host == "a"), 6);
+        let a = summary(
+            counts.iter().filter(|c| c.host == "a"),
+            vec!["failed", "passed", "passed", "passed", "passed", "passed"],
+        );
         assert_eq!(a.total, 6);
         assert_eq!(a.results[0].result, "failed", "failures first");
         assert!(a.not_listed.is_empty());
-        let all = summary(&counts, 4);
+        // Listed: the failure and three passes; not listed: four passes, by result.
+        let all = summary(&counts, vec!["failed", "passed", "passed", "passed"]);
         assert_eq!(all.total, 8);
-        assert_eq!(all.not_listed[0].count, 4);
+        let left: Vec<(&str, u64)> = all
+            .not_listed
+            .iter()
+            .map(|r| (r.result.as_str(), r.count))
+            .collect();
+        assert_eq!(left, [("passed", 4)]);
     }
 }

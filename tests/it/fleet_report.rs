@@ -398,3 +398,47 @@ fn nightly_re_hashes_are_counted_and_the_failure_listed_first_in_the_fleet_repor
         .unwrap();
     assert_eq!(last, ts(NOW), "the last night passed two of three");
 }
+
+/// Past its ten listed checks a host's summary says which results were left out, by
+/// result, as a host's own report does.
+#[test]
+fn the_checks_a_host_section_leaves_out_are_counted_by_result() {
+    let Some(_) = test_pg_url() else { return };
+    let db = TestDatabase::create();
+    let alpha = machine("alpha", &db.url, REPORTING);
+    backup(&alpha, "db_20261121_110000.sql");
+    let mut beta = machine("beta", &db.url, "");
+    let day = chrono::Duration::days(1);
+    for k in 0..4 {
+        beta.write_file(
+            &format!("db/db_2026111{k}_020000.sql"),
+            b"-- dump\n",
+            ts(NOW) - day * (8 - k),
+        );
+    }
+    // Three nights over four backups: 4 first sights, then 8 passes.
+    for night in 0..3 {
+        beta.now = Some(ts(NOW) - day * (2 - night));
+        let run = beta.run(&["--monitor", "--verify"]);
+        assert!(run.code < 3, "night {night}: {}", run.stderr);
+    }
+    let run = alpha.run(&["--monitor", "--report", "--fleet"]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let report = json_file(&alpha, "reports/fleet_latest.json");
+    let beta_summary = &rows(&report, "hosts")[1];
+    assert_eq!(
+        beta_summary["verification_summary"]["total"], 12,
+        "{beta_summary:#}"
+    );
+    let listed = rows(&report, "verifications")
+        .iter()
+        .filter(|c| c["host"] == "beta")
+        .count();
+    assert_eq!(listed, 10);
+    let left: Vec<(&str, u64)> = rows(&beta_summary["verification_summary"], "not_listed")
+        .iter()
+        .map(|r| (r["result"].as_str().unwrap(), r["count"].as_u64().unwrap()))
+        .collect();
+    // Listed: no failure, so the newest ten (8 passes, 2 of the first sights).
+    assert_eq!(left, [("recorded", 2)], "{beta_summary:#}");
+}
