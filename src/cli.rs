@@ -290,12 +290,21 @@ fn usage_error(hint: Format, e: &clap::Error) -> i32 {
         let _ = e.print();
         return 3;
     }
-    let text = e.to_string();
-    print_unknown(
-        hint,
-        Vec::new(),
-        text.lines().next().unwrap_or("invalid usage"),
-    )
+    print_unknown(hint, Vec::new(), &usage_line(&e.to_string()))
+}
+
+/// clap's message as one line: the error with what it lists (the missing arguments, say),
+/// without the usage and help lines after it.
+fn usage_line(text: &str) -> String {
+    let said: Vec<&str> = text
+        .lines()
+        .map(str::trim)
+        .take_while(|l| !l.is_empty() && !l.starts_with("Usage:"))
+        .collect();
+    match said.join(" ") {
+        line if line.is_empty() => "invalid usage".to_string(),
+        line => line,
+    }
 }
 
 fn check_config(cli: &Cli) -> i32 {

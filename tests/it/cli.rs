@@ -43,6 +43,14 @@ fn usage_errors_exit_3_in_every_format() {
         "{}",
         run.stdout
     );
+    // A missing argument is named in the one line, not left on a line after it.
+    let run = w.run(&["--silence", "db", "--format", "json"]);
+    assert_eq!(run.code, 3);
+    let error = run.json()["error"].as_str().unwrap().to_string();
+    assert!(
+        error.contains("not provided: --reason <TEXT> --for <DURATION>") && !error.contains('\n'),
+        "{error}"
+    );
 }
 
 #[test]
