@@ -170,25 +170,11 @@ fn warn(text: &str) {
     let _ = writeln!(std::io::stderr().lock(), "{text}");
 }
 
-fn print_unknown(format: Format, operations: Vec<Operation>, message: &str) -> i32 {
-    print_unknown_of(format, operations, message, None)
-}
-
-/// [`print_unknown`] for a run whose config was read: the document names its `host`.
-fn print_unknown_of(
-    format: Format,
-    operations: Vec<Operation>,
-    message: &str,
-    host: Option<&str>,
-) -> i32 {
+/// A run of `host` (the config's, once it is read; else this machine) that could not
+/// judge, in `format`.
+fn print_unknown(format: Format, operations: Vec<Operation>, message: &str, host: &str) -> i32 {
     let started = workflow::now().unwrap_or_else(|_| Utc::now());
-    let outcome = || {
-        let mut outcome = Outcome::unknown(started, operations, message);
-        if let Some(host) = host {
-            outcome.host = host.to_string();
-        }
-        outcome
-    };
+    let outcome = || Outcome::unknown(started, operations, message, host);
     match format {
         Format::Json => emit(&format!("{}\n", output::json(&outcome())), 3),
         Format::Nagios => emit(&output::nagios::unknown(message), 3),
@@ -244,7 +230,7 @@ pub fn main() -> i32 {
             "{help}\nerror: no operation given; pass at least one of --monitor, --verify, --test-restore, --report, --check-alerts, --status, --check-config, --explain"
         ));
         if cli.format != Format::Text {
-            return print_unknown(cli.format, ops, "no operation given");
+            return print_unknown(cli.format, ops, "no operation given", &config::host_name());
         }
         return 3;
     }
@@ -257,7 +243,7 @@ pub fn main() -> i32 {
                 config_path.display(),
                 e.errors.join("\n  ")
             );
-            return print_unknown(cli.format, ops, &msg);
+            return print_unknown(cli.format, ops, &msg, &config::host_name());
         }
     };
     let recent_log = crate::logging::init(
@@ -267,14 +253,14 @@ pub fn main() -> i32 {
     );
     let started = match workflow::now() {
         Ok(t) => t,
-        Err(e) => return print_unknown_of(cli.format, ops, &e, Some(&config.host)),
+        Err(e) => return print_unknown(cli.format, ops, &e, &config.host),
     };
     match workflow::run(&config, &cli.request(recent_log), started) {
         Ok(o) if cli.quiet && cli.format == Format::Text && o.exit_code == 0 => 0,
         Ok(outcome) => print(cli.format, &outcome),
         Err(e) => {
             crate::logging::failed_run(&e, cli.format == Format::Text);
-            print_unknown_of(cli.format, ops, &e.0, Some(&config.host))
+            print_unknown(cli.format, ops, &e.0, &config.host)
         }
     }
 }
@@ -290,7 +276,12 @@ fn usage_error(hint: Format, e: &clap::Error) -> i32 {
         let _ = e.print();
         return 3;
     }
-    print_unknown(hint, Vec::new(), &usage_line(&e.to_string()))
+    print_unknown(
+        hint,
+        Vec::new(),
+        &usage_line(&e.to_string()),
+        &config::host_name(),
+    )
 }
 
 /// clap's message as one line: the error with what it lists (the missing arguments, say),

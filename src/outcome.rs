@@ -180,9 +180,15 @@ impl Outcome {
         }
     }
 
-    /// A run that could not judge (exit 3), with the cause.
-    pub fn unknown(started_at: DateTime<Utc>, operations: Vec<Operation>, error: &str) -> Outcome {
+    /// A run of `host` that could not judge (exit 3), with the cause.
+    pub fn unknown(
+        started_at: DateTime<Utc>,
+        operations: Vec<Operation>,
+        error: &str,
+        host: &str,
+    ) -> Outcome {
         let mut outcome = Outcome::new(started_at, operations);
+        outcome.host = host.to_string();
         outcome.set_status(Status::Unknown);
         outcome.error = Some(error.to_string());
         outcome

@@ -560,7 +560,12 @@ mod tests {
     #[test]
     fn a_run_that_could_not_judge_is_one_failed_case() {
         let start = chrono::Utc.with_ymd_and_hms(2026, 11, 21, 2, 0, 0).unwrap();
-        let doc = RunDocument::unknown(start, vec![Operation::Monitor], "invalid config: bad key");
+        let doc = RunDocument::unknown(
+            start,
+            vec![Operation::Monitor],
+            "invalid config: bad key",
+            "web1",
+        );
         let xml = render(&doc);
         assert!(
             xml.contains(r#"<testsuite name="backup-monitor" tests="1" failures="1""#),

@@ -139,6 +139,7 @@ fn a_run_that_could_not_judge_is_valid_junit() {
         start,
         vec![Operation::Monitor],
         "config.yaml: unknown key `x`",
+        "web1",
     );
     let xml = junit::render(&doc);
     let (valid, messages) = validate(&xml);
