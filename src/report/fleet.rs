@@ -242,15 +242,11 @@ pub fn collect(ctx: &RunContext, store: &Store, fleet: &Outcome) -> Result<Fleet
                 stale: false,
                 verification_summary: summary(
                     v_of.get(l.host.as_str()).into_iter().flatten().copied(),
-                    v_listed
-                        .get(l.host.as_str())
-                        .map_or(Vec::new(), |v| results_of(v.iter().copied())),
+                    v_listed.get(l.host.as_str()).into_iter().flatten().copied(),
                 ),
                 restore_test_summary: summary(
                     r_of.get(l.host.as_str()).into_iter().flatten().copied(),
-                    r_listed
-                        .get(l.host.as_str())
-                        .map_or(Vec::new(), |v| results_of(v.iter().copied())),
+                    r_listed.get(l.host.as_str()).into_iter().flatten().copied(),
                 ),
             });
         }
@@ -300,8 +296,8 @@ pub fn collect(ctx: &RunContext, store: &Store, fleet: &Outcome) -> Result<Fleet
         overall_health_status: Band::shown(fleet.overall_health, fleet.status, warning, critical),
         overall_score_status: Band::of_score(fleet.overall_health, warning, critical),
         thresholds: Thresholds { warning, critical },
-        verification_summary: summary(&v_counts, results_of(&verifications)),
-        restore_test_summary: summary(&r_counts, results_of(&restore_tests)),
+        verification_summary: summary(&v_counts, &verifications),
+        restore_test_summary: summary(&r_counts, &restore_tests),
         hosts,
         locations,
         verifications,
@@ -386,16 +382,11 @@ fn result_rank(result: &str) -> u8 {
     }
 }
 
-/// The results of some listed checks.
-fn results_of<'a>(list: impl IntoIterator<Item = &'a FleetCheckEntry>) -> Vec<&'a str> {
-    list.into_iter().map(|c| c.check.result.as_str()).collect()
-}
-
-/// The counts of one host (or, None, of all) as a table summary; `listed`: the results of
-/// the checks the table lists (the rest, by result, are counted only).
+/// The counts of one host (or, None, of all) as a table summary; `listed`: the checks the
+/// table lists (the rest, by result, are counted only).
 fn summary<'a>(
     counts: impl IntoIterator<Item = &'a crate::store::CheckCount>,
-    listed: Vec<&str>,
+    listed: impl IntoIterator<Item = &'a FleetCheckEntry>,
 ) -> CheckSummary {
     let mut results: Vec<ResultCount> = Vec::new();
     for c in counts {
@@ -410,8 +401,8 @@ fn summary<'a>(
     results.sort_by_key(|r| result_rank(&r.result));
     let total: u64 = results.iter().map(|r| r.count).sum();
     let mut shown: HashMap<&str, u64> = HashMap::new();
-    for result in listed {
-        *shown.entry(result).or_default() += 1;
+    for c in listed {
+        *shown.entry(c.check.result.as_str()).or_default() += 1;
     }
     let not_listed = results
         .iter()
@@ -739,15 +730,34 @@ mod tests {
             c("a", "failed", 1),
             c("b", "passed", 2),
         ];
+        let listed = |results: &[&str]| -> Vec<FleetCheckEntry> {
+            results
+                .iter()
+                .map(|r| FleetCheckEntry {
+                    host: "a".into(),
+                    check: CheckEntry {
+                        location: "db".into(),
+                        path: "b.sql".into(),
+                        at: String::new(),
+                        method: "checksum".into(),
+                        result: (*r).into(),
+                        bytes: 0,
+                        files: 0,
+                        duration_ms: 0,
+                        detail: None,
+                    },
+                })
+                .collect()
+        };
         let a = summary(
             counts.iter().filter(|c| c.host == "a"),
-            vec!["failed", "passed", "passed", "passed", "passed", "passed"],
+            &listed(&["failed", "passed", "passed", "passed", "passed", "passed"]),
         );
         assert_eq!(a.total, 6);
         assert_eq!(a.results[0].result, "failed", "failures first");
         assert!(a.not_listed.is_empty());
         // Listed: the failure and three passes; not listed: four passes, by result.
-        let all = summary(&counts, vec!["failed", "passed", "passed", "passed"]);
+        let all = summary(&counts, &listed(&["failed", "passed", "passed", "passed"]));
         assert_eq!(all.total, 8);
         let left: Vec<(&str, u64)> = all
             .not_listed
