@@ -15,7 +15,7 @@ pub mod values;
 
 use crate::schedule::{At, Frequency, Schedule};
 pub use env::Env;
-pub use resolve::{ConfigError, pg_lock_anchor, resolve};
+pub use resolve::{ConfigError, pg_lock_anchor, pg_store_name, resolve};
 use serde::Deserialize;
 use std::io::Read;
 use std::path::{Path, PathBuf};
@@ -561,20 +561,20 @@ impl Config {
             state.push(".tools");
             PathBuf::from(state)
         };
-        if self.postgres.is_none() {
+        let Some(pg) = &self.postgres else {
             return beside(&self.store_path);
-        }
+        };
         let absolute =
             |v: Option<std::ffi::OsString>| v.map(PathBuf::from).filter(|p| p.is_absolute());
         let cache = absolute(std::env::var_os("XDG_CACHE_HOME"))
             .or_else(|| absolute(std::env::var_os("HOME")).map(|h| h.join(".cache")));
-        match (cache, self.store_path.file_name()) {
-            (Some(cache), Some(name)) => {
-                let name = name.to_string_lossy();
-                let name = name.strip_prefix("backup-monitor-").unwrap_or(&name);
-                beside(&cache.join("backup-monitor").join(name))
-            }
-            _ => beside(&self.store_path),
+        match cache {
+            Some(cache) => beside(
+                &cache
+                    .join("backup-monitor")
+                    .join(resolve::pg_store_name(&self.host, pg)),
+            ),
+            None => beside(&self.store_path),
         }
     }
 

@@ -1197,6 +1197,13 @@ fn store_path_from_url(url: &str) -> Result<String, String> {
 /// one file per host and store in the temporary directory, so two stores on one machine
 /// never share it.
 pub fn pg_lock_anchor(host: &str, pg: &crate::store::PgTarget) -> PathBuf {
+    std::env::temp_dir().join(format!("backup-monitor-{}", pg_store_name(host, pg)))
+}
+
+/// `host` on the PostgreSQL store `pg` as a file name, `<host>-<hash of the store>`: what
+/// this machine keeps for that host's runs on that store is named by it (the lock file,
+/// the backup tools' state).
+pub fn pg_store_name(host: &str, pg: &crate::store::PgTarget) -> String {
     let safe: String = host
         .chars()
         .map(|c| {
@@ -1208,7 +1215,7 @@ pub fn pg_lock_anchor(host: &str, pg: &crate::store::PgTarget) -> PathBuf {
         })
         .collect();
     let store = crate::store::fnv1a(pg.to_string().as_bytes());
-    std::env::temp_dir().join(format!("backup-monitor-{safe}-{store:08x}"))
+    format!("{safe}-{store:08x}")
 }
 
 #[cfg(test)]

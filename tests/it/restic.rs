@@ -629,10 +629,9 @@ fn the_tools_state_is_kept_where_a_reboot_leaves_it() {
     assert_eq!(run.code, 0, "{doc:#}");
     let host = backup_monitor::config::host_name();
     let target = backup_monitor::store::PgTarget::parse(&ws.pg.as_ref().unwrap().url).unwrap();
-    let anchor = backup_monitor::config::pg_lock_anchor(&host, &target);
-    let name = anchor.file_name().unwrap().to_string_lossy().into_owned();
-    let name = name.strip_prefix("backup-monitor-").unwrap();
+    let name = backup_monitor::config::pg_store_name(&host, &target);
     private_and_used(&ws.path(&format!(".cache/backup-monitor/{name}.tools")));
+    let anchor = backup_monitor::config::pg_lock_anchor(&host, &target);
     let mut in_tmp = anchor.into_os_string();
     in_tmp.push(".tools");
     assert!(
