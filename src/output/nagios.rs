@@ -59,10 +59,7 @@ pub fn render(doc: &Outcome) -> String {
         };
         format!(
             "{crit} critical, {warn} warning {problems} in {locations}; {} {}: {}",
-            first.location.as_deref().map_or_else(
-                || "-".to_string(),
-                |l| crate::outcome::location_label(fleet, &first.host, l)
-            ),
+            crate::outcome::location_label(fleet, &first.host, first.location.as_deref()),
             first.kind,
             clean(&first.message)
         )
@@ -72,7 +69,8 @@ pub fn render(doc: &Outcome) -> String {
     let mut perf = Vec::new();
     for l in &doc.locations {
         // A fleet view's series are per host: one host's must not overwrite another's.
-        let label = crate::outcome::location_label(fleet, &l.host, &l.name).replace('\'', "''");
+        let label =
+            crate::outcome::location_label(fleet, &l.host, Some(&l.name)).replace('\'', "''");
         let (w, c) = l
             .age_thresholds
             .map(|(w, c)| (w.to_string(), c.to_string()))
@@ -110,10 +108,7 @@ pub fn render(doc: &Outcome) -> String {
                 "{}{} {} {}: {}\n",
                 p.severity.as_str().to_uppercase(),
                 if p.silenced { " (silenced)" } else { "" },
-                p.location.as_deref().map_or_else(
-                    || "-".to_string(),
-                    |l| crate::outcome::location_label(fleet, &p.host, l)
-                ),
+                crate::outcome::location_label(fleet, &p.host, p.location.as_deref()),
                 p.kind,
                 clean(&p.message)
             )

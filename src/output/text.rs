@@ -143,7 +143,7 @@ pub fn render_with(doc: &Outcome, style: Style) -> String {
                     l.status,
                     [
                         // A fleet view names each location's host: host/name.
-                        crate::outcome::location_label(fleet, &l.host, &l.name),
+                        crate::outcome::location_label(fleet, &l.host, Some(&l.name)),
                         l.status.plugin_word().to_string(),
                         l.health_score
                             .map(|h| format!("{h:.2}"))
@@ -240,10 +240,7 @@ pub fn render_with(doc: &Outcome, style: Style) -> String {
                 style.severity(p.severity, trimmed),
                 &word[trimmed.len()..],
                 p.id,
-                match p.location.as_deref() {
-                    Some(l) => crate::outcome::location_label(fleet, &p.host, l),
-                    None => "-".to_string(),
-                },
+                crate::outcome::location_label(fleet, &p.host, p.location.as_deref()),
                 p.kind,
                 p.message
             );
@@ -323,10 +320,11 @@ pub fn render_with(doc: &Outcome, style: Style) -> String {
                 "  {}{} {} {}: {} (open since {}; last sent {}{})",
                 style.severity(a.severity, trimmed),
                 &word[trimmed.len()..],
-                match (a.host.as_deref(), a.location.as_deref()) {
-                    (Some(h), Some(l)) => crate::outcome::location_label(fleet, h, l),
-                    (_, l) => l.unwrap_or("-").to_string(),
-                },
+                crate::outcome::location_label(
+                    fleet,
+                    a.host.as_deref().unwrap_or_default(),
+                    a.location.as_deref()
+                ),
                 a.kind,
                 a.message,
                 when(&a.opened_at, now),
