@@ -643,25 +643,17 @@ mod tests {
         let again = [stale("a", "still stale"), stale("b", "still stale")];
         store.refresh_later([(id_a, &again[0]), (id_b, &again[1])], 3);
         store.write_pending().unwrap();
-        let pa = store.problem(id_a).unwrap();
+        let state = |id: i64| {
+            let p = store.problem(id).unwrap();
+            (p.problem.message, p.runs_seen, p.last_seen, p.resolved_at)
+        };
         assert_eq!(
-            (
-                pa.problem.message.as_str(),
-                pa.runs_seen,
-                pa.last_seen,
-                pa.resolved_at
-            ),
-            ("still stale", 2, from_unix(3), None)
+            state(id_a),
+            ("still stale".to_string(), 2, from_unix(3), None)
         );
-        let pb = store.problem(id_b).unwrap();
         assert_eq!(
-            (
-                pb.problem.message.as_str(),
-                pb.runs_seen,
-                pb.last_seen,
-                pb.resolved_at
-            ),
-            ("stale", 1, from_unix(1), Some(from_unix(2)))
+            state(id_b),
+            ("stale".to_string(), 1, from_unix(1), Some(from_unix(2)))
         );
     }
 

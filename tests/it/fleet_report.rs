@@ -306,6 +306,24 @@ fn on_a_single_hosts_store_the_fleet_report_is_that_host_and_its_own_textfile_st
     assert!(fleet.contains("backup_monitor_last_run_timestamp_seconds{host=\"solo<b>\"} "));
 }
 
+/// `beta`'s `--monitor --verify` on each of the three nights before the clock
+/// (`before_night` first, given the night's number), then alpha's fleet report, as JSON.
+fn three_nights_then_the_fleet_report(
+    alpha: &Workspace,
+    beta: &mut Workspace,
+    before_night: impl Fn(&Workspace, i32),
+) -> Value {
+    for night in 0..3 {
+        before_night(beta, night);
+        beta.now = Some(ts(NOW) - chrono::Duration::days(1) * (2 - night));
+        let run = beta.run(&["--monitor", "--verify"]);
+        assert!(run.code < 3, "night {night}: {}", run.stderr);
+    }
+    let run = alpha.run(&["--monitor", "--report", "--fleet"]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    json_file(alpha, "reports/fleet_latest.json")
+}
+
 /// A host that re-hashes its backups every night: the fleet report counts every check,
 /// lists the failure first and then the newest, and takes each location's last good
 /// verification from the newest night that passed one.
@@ -331,17 +349,11 @@ fn nightly_re_hashes_are_counted_and_the_failure_listed_first_in_the_fleet_repor
     }
     // Three nights: first sights, then every backup passes, then the oldest is damaged
     // (same size and mtime, other bytes).
-    for night in 0..3 {
+    let report = three_nights_then_the_fleet_report(&alpha, &mut beta, |beta, night| {
         if night == 2 {
             beta.write_file(&format!("db/{}", names[0]), b"-- dumq\n", ts(NOW) - day * 5);
         }
-        beta.now = Some(ts(NOW) - day * (2 - night));
-        let run = beta.run(&["--monitor", "--verify"]);
-        assert!(run.code < 3, "night {night}: {}", run.stderr);
-    }
-    let run = alpha.run(&["--monitor", "--report", "--fleet"]);
-    assert_eq!(run.code, 0, "{}", run.stderr);
-    let report = json_file(&alpha, "reports/fleet_latest.json");
+    });
 
     let beta_summary = &rows(&report, "hosts")[1];
     assert_eq!(beta_summary["host"], "beta");
@@ -417,14 +429,7 @@ fn the_checks_a_host_section_leaves_out_are_counted_by_result() {
         );
     }
     // Three nights over four backups: 4 first sights, then 8 passes.
-    for night in 0..3 {
-        beta.now = Some(ts(NOW) - day * (2 - night));
-        let run = beta.run(&["--monitor", "--verify"]);
-        assert!(run.code < 3, "night {night}: {}", run.stderr);
-    }
-    let run = alpha.run(&["--monitor", "--report", "--fleet"]);
-    assert_eq!(run.code, 0, "{}", run.stderr);
-    let report = json_file(&alpha, "reports/fleet_latest.json");
+    let report = three_nights_then_the_fleet_report(&alpha, &mut beta, |_, _| {});
     let beta_summary = &rows(&report, "hosts")[1];
     assert_eq!(
         beta_summary["verification_summary"]["total"], 12,
