@@ -8,10 +8,11 @@
 //! re-hashed), the day's health figures and the problems sync; then the state its last
 //! run stores for the fleet views. Prints the time it took.
 
+use backup_monitor::config::ChecksumAlgo;
 use backup_monitor::problem::Operation;
 use backup_monitor::scan::FoundFile;
 use backup_monitor::store::{
-    DailyHealth, LocationState, PgTarget, Store, Verification, VerifyResult,
+    DailyHealth, LocationState, PgTarget, Store, Verification, VerifyMethod, VerifyResult,
 };
 use backup_monitor::timestamp::TimestampSource;
 use chrono::{Duration, TimeZone, Utc};
@@ -112,8 +113,12 @@ fn load_host(
                     Verification {
                         backup_id: b.id,
                         location_id: b.location_id,
-                        method: if first { "first-sight" } else { "checksum" }.into(),
-                        algo: Some("sha256"),
+                        method: if first {
+                            VerifyMethod::FirstSight
+                        } else {
+                            VerifyMethod::Checksum
+                        },
+                        algo: Some(ChecksumAlgo::Sha256),
                         result: if first {
                             VerifyResult::Recorded
                         } else {
@@ -122,7 +127,8 @@ fn load_host(
                         bytes: b.size,
                         duration_ms: 3,
                         detail: None,
-                        first_checksum: first.then(|| ("sha256", format!("{:064x}", b.id))),
+                        first_checksum: first
+                            .then(|| (ChecksumAlgo::Sha256, format!("{:064x}", b.id))),
                         hashed: true,
                     }
                 }),

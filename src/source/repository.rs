@@ -16,7 +16,7 @@ use crate::restore::RestoreError;
 use crate::restore::sandbox::{ENTRY_COST, Sandbox};
 use crate::run::{RunContext, SelectedLocation};
 use crate::scan::{FoundFile, PathMatcher};
-use crate::store::{Verification, VerifyResult};
+use crate::store::{Verification, VerifyMethod, VerifyResult};
 use crate::timestamp::TimestampSource;
 use anyhow::Result;
 use chrono::{DateTime, Utc};
@@ -374,7 +374,7 @@ pub fn verify(ctx: &RunContext, sel: &SelectedLocation, repo: &ToolRepository) -
         [Verification {
             backup_id: newest.id,
             location_id: newest.location_id,
-            method: format!("{name}-check"),
+            method: VerifyMethod::RepositoryCheck(repo.tool),
             algo: None,
             result,
             bytes: 0,

@@ -710,6 +710,8 @@ impl Store {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::config::ChecksumAlgo;
+    use crate::store::VerifyMethod;
 
     #[test]
     fn glances_of_several_locations_match_each_one_read_alone() {
@@ -1000,13 +1002,13 @@ mod tests {
         let verification = |b: &BackupRow, hex: Option<&str>, hashed: bool| Verification {
             backup_id: b.id,
             location_id: loc,
-            method: "checksum".into(),
-            algo: Some("sha256"),
+            method: VerifyMethod::Checksum,
+            algo: Some(ChecksumAlgo::Sha256),
             result: VerifyResult::Recorded,
             bytes: 1,
             duration_ms: 1,
             detail: None,
-            first_checksum: hex.map(|h| ("sha256", h.to_string())),
+            first_checksum: hex.map(|h| (ChecksumAlgo::Sha256, h.to_string())),
             hashed,
         };
         // x hashed twice (its first checksum stays), y hashed without a checksum, z not

@@ -394,6 +394,8 @@ impl Store {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::config::ChecksumAlgo;
+    use crate::store::VerifyMethod;
     use crate::store::View;
 
     #[test]
@@ -511,8 +513,8 @@ mod tests {
         let check = |id: i64, loc: i64, result: VerifyResult| Verification {
             backup_id: id,
             location_id: loc,
-            method: "checksum".into(),
-            algo: Some("sha256"),
+            method: VerifyMethod::Checksum,
+            algo: Some(ChecksumAlgo::Sha256),
             result,
             bytes: 10,
             duration_ms: 1,

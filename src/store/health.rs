@@ -181,6 +181,8 @@ impl Store {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::config::ChecksumAlgo;
+    use crate::store::VerifyMethod;
     use crate::store::from_unix;
     use crate::store::restore::{NewRestoreTest, Verdict};
     use crate::store::sql::params;
@@ -242,8 +244,8 @@ mod tests {
                 .map(|(i, (loc, id))| Verification {
                     backup_id: id,
                     location_id: loc,
-                    method: "checksum".into(),
-                    algo: Some("sha256"),
+                    method: VerifyMethod::Checksum,
+                    algo: Some(ChecksumAlgo::Sha256),
                     result: results[(i + run as usize) % results.len()],
                     bytes: 3,
                     duration_ms: 1,

@@ -39,7 +39,7 @@ pub use pg::{PgTarget, fnv1a, is_postgres_url};
 pub use problems::{Changes, StoredProblem, by_location, changes};
 pub use report::{DailyScore, FailureCounts, LastPassed, ReportBackup, ReportCheck};
 pub use restore::{NewRestoreTest, PreviousVerdict, Restored, Verdict};
-pub use verify::{Verification, VerifyResult};
+pub use verify::{Verification, VerifyMethod, VerifyResult};
 
 use anyhow::{Context, Result};
 use chrono::{DateTime, TimeZone, Utc};

@@ -281,7 +281,9 @@ impl Store {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::config::ChecksumAlgo;
     use crate::scan::FoundFile;
+    use crate::store::VerifyMethod;
     use crate::store::sql::params;
 
     fn file(path: &str, ts: i64) -> FoundFile {
@@ -355,8 +357,8 @@ mod tests {
             let v = crate::store::Verification {
                 backup_id: id,
                 location_id: a,
-                method: "checksum".into(),
-                algo: Some("sha256"),
+                method: VerifyMethod::Checksum,
+                algo: Some(ChecksumAlgo::Sha256),
                 result,
                 bytes: 100,
                 duration_ms: 1,

@@ -4,6 +4,7 @@
 
 use super::sql::{Backend, ToValue, Value, array_literal};
 use super::{Store, from_unix, to_unix};
+use crate::config::ChecksumAlgo;
 use anyhow::Result;
 use chrono::{DateTime, Utc};
 use std::collections::HashMap;
@@ -32,24 +33,58 @@ impl VerifyResult {
     }
 }
 
+/// The evidence one examination compared (stored in `verifications.method`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum VerifyMethod {
+    /// The backup's recorded checksum.
+    Checksum,
+    /// A checksum file beside the backup.
+    Sidecar,
+    /// Both.
+    ChecksumAndSidecar,
+    /// Nothing to compare yet: the checksum was recorded.
+    FirstSight,
+    /// The size and modification time against those recorded (changed: not hashed).
+    Metadata,
+    /// The content could not be read to its end.
+    Read,
+    /// A repository's own check (`restic check`, `borg check`).
+    RepositoryCheck(crate::config::Tool),
+}
+
+impl VerifyMethod {
+    pub fn as_str(self) -> &'static str {
+        use crate::config::Tool;
+        match self {
+            VerifyMethod::Checksum => "checksum",
+            VerifyMethod::Sidecar => "sidecar",
+            VerifyMethod::ChecksumAndSidecar => "checksum+sidecar",
+            VerifyMethod::FirstSight => "first-sight",
+            VerifyMethod::Metadata => "metadata",
+            VerifyMethod::Read => "read",
+            VerifyMethod::RepositoryCheck(Tool::Restic) => "restic-check",
+            VerifyMethod::RepositoryCheck(Tool::Borg) => "borg-check",
+        }
+    }
+}
+
 /// What one examination of one backup established.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Verification {
     pub backup_id: i64,
     /// The location of the backup (its verdicts are tallied per location).
     pub location_id: i64,
-    /// The evidence compared: `checksum`, `sidecar`, `checksum+sidecar`, `metadata`, or
-    /// `first-sight`.
-    pub method: String,
+    /// The evidence compared.
+    pub method: VerifyMethod,
     /// The algorithm of the recorded checksum (or of the first sidecar when none).
-    pub algo: Option<&'static str>,
+    pub algo: Option<ChecksumAlgo>,
     pub result: VerifyResult,
     pub bytes: u64,
     pub duration_ms: u64,
     pub detail: Option<String>,
     /// `(algo, hex)` to record as the backup's checksum if it has none yet (only for a
     /// backup `hashed` this run).
-    pub first_checksum: Option<(&'static str, String)>,
+    pub first_checksum: Option<(ChecksumAlgo, String)>,
     /// The content was read to its end this run (moves it to the back of the rotation).
     pub hashed: bool,
 }
@@ -95,8 +130,8 @@ impl Store {
                 Value::Int(v.backup_id),
                 Value::Int(run_id),
                 Value::Int(now_s),
-                Value::Text(v.method.clone()),
-                v.algo.to_value(),
+                Value::Text(v.method.as_str().to_string()),
+                v.algo.map(ChecksumAlgo::as_str).to_value(),
                 Value::Text(v.result.as_str().to_string()),
                 Value::Int(v.bytes as i64),
                 Value::Int(v.duration_ms as i64),
@@ -146,13 +181,14 @@ impl Store {
                     ..
                 } in &hashed
                 {
+                    let algo = algo.map(ChecksumAlgo::as_str);
                     self.db.execute(
                         "UPDATE backups SET last_verified_at = ?1,
                            checksum = COALESCE(checksum, CAST(?3 AS TEXT)),
                            checksum_algo = CASE WHEN checksum IS NULL AND ?3 IS NOT NULL THEN CAST(?4 AS TEXT) ELSE checksum_algo END,
                            checksum_at = CASE WHEN checksum IS NULL AND ?3 IS NOT NULL THEN ?1 ELSE checksum_at END
                          WHERE id = CAST(?2 AS BIGINT)",
-                        &[&now_s, id, hex, algo],
+                        &[&now_s, id, hex, &algo],
                     )?;
                 }
             }
@@ -172,7 +208,8 @@ impl Store {
                     rest = tail;
                     let ids = array_literal(group.iter().map(|s| Some(s.backup_id.to_string())));
                     let hexes = array_literal(group.iter().map(|s| s.hex.clone()));
-                    let algos = array_literal(group.iter().map(|s| s.algo.map(str::to_string)));
+                    let algos =
+                        array_literal(group.iter().map(|s| s.algo.map(|a| a.as_str().to_string())));
                     self.db.execute(
                         "UPDATE backups SET last_verified_at = ?1,
                            checksum = COALESCE(checksum, v.hex),
@@ -219,7 +256,7 @@ impl Store {
                 b.last_verified_at = Some(at);
                 if b.checksum.is_none() && s.hex.is_some() {
                     b.checksum = s.hex.clone();
-                    b.checksum_algo = s.algo.map(str::to_string);
+                    b.checksum_algo = s.algo.map(|a| a.as_str().to_string());
                     b.checksum_at = Some(at);
                 }
             }
@@ -233,7 +270,7 @@ struct Stamp {
     location_id: i64,
     backup_id: i64,
     hex: Option<String>,
-    algo: Option<&'static str>,
+    algo: Option<ChecksumAlgo>,
 }
 
 #[cfg(test)]
@@ -246,13 +283,13 @@ mod tests {
         Verification {
             backup_id: id,
             location_id: loc,
-            method: "first-sight".into(),
-            algo: Some("sha256"),
+            method: VerifyMethod::FirstSight,
+            algo: Some(ChecksumAlgo::Sha256),
             result: VerifyResult::Recorded,
             bytes: 3,
             duration_ms: 1,
             detail: None,
-            first_checksum: Some(("sha256", checksum.into())),
+            first_checksum: Some((ChecksumAlgo::Sha256, checksum.into())),
             hashed: true,
         }
     }
@@ -299,7 +336,7 @@ mod tests {
         let odd = "it's \"odd\"\n\t\\ \u{e9} {1,2} NULL";
         let rows: Vec<Verification> = (0..40)
             .map(|i| Verification {
-                method: "checksum".into(),
+                method: VerifyMethod::Checksum,
                 result: VerifyResult::Passed,
                 detail: (i % 2 == 0).then(|| odd.to_string()),
                 first_checksum: None,

@@ -6,7 +6,7 @@ use super::hash::{Digests, Hashed, Outcome};
 use super::sidecar::Expected;
 use crate::config::ChecksumAlgo;
 use crate::problem::{Kind, Problem, Severity};
-use crate::store::{BackupRow, Verification, VerifyResult};
+use crate::store::{BackupRow, Verification, VerifyMethod, VerifyResult};
 use chrono::{SecondsFormat, TimeZone};
 use chrono_tz::Tz;
 
@@ -68,7 +68,13 @@ impl Judge<'_> {
         )
         .with_path(&b.path);
         Judged {
-            verification: self.row(b, "metadata", VerifyResult::Failed, bytes, Some(message)),
+            verification: self.row(
+                b,
+                VerifyMethod::Metadata,
+                VerifyResult::Failed,
+                bytes,
+                Some(message),
+            ),
             problems: vec![problem],
             verdict: true,
         }
@@ -195,14 +201,14 @@ impl Judge<'_> {
             );
         }
         let method = match (b.checksum.is_some(), !job.expected.is_empty()) {
-            (true, true) => "checksum+sidecar",
-            (true, false) => "checksum",
-            (false, true) => "sidecar",
-            (false, false) => "first-sight",
+            (true, true) => VerifyMethod::ChecksumAndSidecar,
+            (true, false) => VerifyMethod::Checksum,
+            (false, true) => VerifyMethod::Sidecar,
+            (false, false) => VerifyMethod::FirstSight,
         };
         let result = if !problems.is_empty() {
             VerifyResult::Failed
-        } else if method == "first-sight" {
+        } else if method == VerifyMethod::FirstSight {
             VerifyResult::Recorded
         } else {
             VerifyResult::Passed
@@ -213,7 +219,7 @@ impl Judge<'_> {
         if b.checksum.is_none() {
             row.first_checksum = digests
                 .get(recorded_algo)
-                .map(|d| (recorded_algo.as_str(), d.to_string()));
+                .map(|d| (recorded_algo, d.to_string()));
         }
         Judged {
             verification: row,
@@ -252,7 +258,7 @@ impl Judge<'_> {
         Judged {
             verification: self.row(
                 b,
-                "read",
+                VerifyMethod::Read,
                 VerifyResult::Failed,
                 bytes,
                 Some(message.clone()),
@@ -267,7 +273,13 @@ impl Judge<'_> {
     fn no_verdict(&self, b: &BackupRow, bytes: u64, why: &str) -> Judged {
         tracing::warn!(location = %self.location, "{}: {why}", b.path);
         Judged {
-            verification: self.row(b, "read", VerifyResult::Error, bytes, Some(why.to_string())),
+            verification: self.row(
+                b,
+                VerifyMethod::Read,
+                VerifyResult::Error,
+                bytes,
+                Some(why.to_string()),
+            ),
             problems: Vec::new(),
             verdict: false,
         }
@@ -276,7 +288,7 @@ impl Judge<'_> {
     fn row(
         &self,
         b: &BackupRow,
-        method: &str,
+        method: VerifyMethod,
         result: VerifyResult,
         bytes: u64,
         detail: Option<String>,
@@ -284,13 +296,12 @@ impl Judge<'_> {
         Verification {
             backup_id: b.id,
             location_id: b.location_id,
-            method: method.to_string(),
+            method,
             algo: Some(
                 b.checksum_algo
                     .as_deref()
                     .and_then(|s| s.parse::<ChecksumAlgo>().ok())
-                    .unwrap_or(self.configured)
-                    .as_str(),
+                    .unwrap_or(self.configured),
             ),
             result,
             bytes,
@@ -371,7 +382,7 @@ mod tests {
         assert_eq!(j.verification.result, VerifyResult::Recorded);
         assert_eq!(
             j.verification.first_checksum,
-            Some(("sha256", ABC_SHA.to_string()))
+            Some((ChecksumAlgo::Sha256, ABC_SHA.to_string()))
         );
         assert!(j.problems.is_empty());
     }
@@ -406,7 +417,7 @@ mod tests {
         assert_eq!(j.problems.len(), 1);
         assert_eq!(j.problems[0].kind, Kind::SidecarMismatch);
         assert!(j.problems[0].message.contains("MD5SUMS:4"));
-        assert_eq!(j.verification.method, "checksum+sidecar");
+        assert_eq!(j.verification.method, VerifyMethod::ChecksumAndSidecar);
     }
 
     #[test]
