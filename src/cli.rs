@@ -214,14 +214,16 @@ pub fn main() -> i32 {
         );
         return usage_error(hint, &e);
     }
+    // Before --explain and --check-config, which would run and drop an action given
+    // with them: an action runs on its own, and says so.
+    if cli.actions.given() {
+        return crate::lifecycle::main(&cli);
+    }
     if cli.explain {
         return crate::explain::main(&cli);
     }
     if cli.check_config {
         return check_config(&cli);
-    }
-    if cli.actions.given() {
-        return crate::lifecycle::main(&cli);
     }
     if ops.is_empty() {
         use clap::CommandFactory;
@@ -251,6 +253,9 @@ pub fn main() -> i32 {
         config.log_file().as_deref(),
         config.logging.level,
     );
+    for warning in &config.warnings {
+        tracing::warn!("{warning}");
+    }
     let started = match workflow::now() {
         Ok(t) => t,
         Err(e) => return print_unknown(cli.format, ops, &e, &config.host),

@@ -9,6 +9,7 @@
 use crate::cli::{Cli, Format};
 use crate::config::{self, Config, Location};
 use crate::logging;
+use crate::problem::one_line;
 use crate::scan;
 use crate::schedule::Slot;
 use crate::store::Store;
@@ -154,7 +155,7 @@ fn select<'a>(config: &'a Config, selection: Selection) -> Result<Vec<&'a Locati
     let store_error = |e: anyhow::Error| ExplainError::Store {
         id,
         store: store_text.clone(),
-        reason: format!("{e:#}"),
+        reason: crate::output::chained(&e),
     };
     let store = Store::connect_read_only(config)
         .map_err(store_error)?
@@ -309,9 +310,15 @@ pub fn render_text(e: &Explanation) -> String {
         e.local(e.window_start),
     );
     for l in &e.locations {
-        let _ = writeln!(out, "\n{} ({}, {})", l.name, l.path, l.schedule);
+        let _ = writeln!(
+            out,
+            "\n{} ({}, {})",
+            one_line(&l.name),
+            one_line(&l.path),
+            l.schedule
+        );
         if let Some(error) = &l.error {
-            let _ = writeln!(out, "  cannot scan: {error}");
+            let _ = writeln!(out, "  cannot scan: {}", one_line(error));
             continue;
         }
         if l.files.is_empty() {
@@ -328,7 +335,7 @@ pub fn render_text(e: &Explanation) -> String {
             } else {
                 "not settled yet (not counted)"
             };
-            let _ = writeln!(out, "  {}", f.path);
+            let _ = writeln!(out, "  {}", one_line(&f.path));
             let _ = writeln!(
                 out,
                 "    {} from {}; mtime {}; {slot}; {settled}",
@@ -338,7 +345,11 @@ pub fn render_text(e: &Explanation) -> String {
             );
         }
         for path in &l.unreadable {
-            let _ = writeln!(out, "  cannot read {path}: its files are not listed");
+            let _ = writeln!(
+                out,
+                "  cannot read {}: its files are not listed",
+                one_line(path)
+            );
         }
         match l.missing_slots.len() {
             0 => {
@@ -384,7 +395,7 @@ pub fn main(cli: &Cli) -> i32 {
     if matches!(cli.format, Format::Nagios | Format::Junit) {
         return fail(
             cli.format,
-            "--explain prints text or JSON, not a Nagios line: use --format text or --format json",
+            "--explain prints text or JSON: use --format text or --format json",
         );
     }
     let path = config::choose_path(cli.config.as_deref());

@@ -17,7 +17,9 @@ pub enum LockError {
         machine: String,
         path: PathBuf,
     },
-    #[error("cannot create the lock file {path}: {source}")]
+    #[error(
+        "cannot create the lock file {path} beside the store: {source}. Check that this user may create files in that directory, or point database_url / DATABASE_URL at one it may"
+    )]
     Io {
         path: PathBuf,
         source: std::io::Error,

@@ -93,7 +93,7 @@ pub struct CannotJudge(pub String, Option<Fault>);
 impl CannotJudge {
     fn from_error(e: impl Into<anyhow::Error>) -> CannotJudge {
         let e = e.into();
-        CannotJudge(format!("{e:#}"), Fault::of(&e))
+        CannotJudge(crate::output::chained(&e), Fault::of(&e))
     }
 
     fn new(message: String) -> CannotJudge {
@@ -131,7 +131,19 @@ pub fn now() -> Result<DateTime<Utc>, String> {
 pub fn check_config(path: &std::path::Path) -> Vec<String> {
     match crate::config::load(path) {
         Err(e) => e.errors,
-        Ok(config) => crate::source::job_log::check_config(&config),
+        Ok(config) => {
+            let mut errors = crate::source::job_log::check_config(&config);
+            // A run falls back to the built-in templates (with a warning); a check says it.
+            if let Some(dir) = &config.reporting.templates_dir
+                && !config.resolve_path(dir).is_dir()
+            {
+                errors.push(format!(
+                    "reporting.templates_dir: {} is not a directory; create it with the templates to override, or remove the key",
+                    config.resolve_path(dir).display()
+                ));
+            }
+            errors
+        }
     }
 }
 

@@ -334,7 +334,7 @@ fn deliver_round(
         let error = channel
             .deliver(digest)
             .err()
-            .map(|e| secrets.redact(&format!("{e:#}")));
+            .map(|e| secrets.redact(&crate::output::chained(&e)));
         let rows: Vec<AlertDelivery> = digest
             .lines()
             .map(|line| AlertDelivery {

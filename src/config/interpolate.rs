@@ -6,12 +6,21 @@ use super::env::Env;
 pub enum Interpolated {
     Ok(String),
     Undefined(String),
+    /// Set in the environment, to bytes that are not UTF-8.
+    NotUtf8(String),
 }
 
 pub fn undefined_message(var: &str) -> String {
     format!(
         "environment variable `{var}` is not set; set it (or put it in .env beside the config), or write ${{{var}:-default}}",
         var = super::values::shown(var)
+    )
+}
+
+pub fn not_utf8_message(var: &str) -> String {
+    format!(
+        "environment variable `{}` is set to bytes that are not UTF-8 text; set it to UTF-8 text",
+        super::values::shown(var)
     )
 }
 
@@ -100,6 +109,7 @@ fn expand_with(raw: &str, env: &Env, encode: impl Fn(usize) -> bool) -> Interpol
                 out.extend(percent_encoding::utf8_percent_encode(v, USERINFO));
             }
             (Some(v), _) => out.push_str(v),
+            (None, _) if env.is_not_utf8(name) => return Interpolated::NotUtf8(name.to_string()),
             (None, Some(d)) => out.push_str(d),
             (None, None) => return Interpolated::Undefined(name.to_string()),
         }
@@ -120,7 +130,7 @@ mod tests {
     fn ok(s: &str) -> String {
         match expand(s, &env()) {
             Interpolated::Ok(v) => v,
-            Interpolated::Undefined(v) => panic!("undefined {v}"),
+            Interpolated::Undefined(v) | Interpolated::NotUtf8(v) => panic!("undefined {v}"),
         }
     }
 
@@ -133,7 +143,7 @@ mod tests {
         ]);
         let expanded = |s: &str| match expand_url(s, &env) {
             Interpolated::Ok(v) => v,
-            Interpolated::Undefined(v) => panic!("undefined {v}"),
+            Interpolated::Undefined(v) | Interpolated::NotUtf8(v) => panic!("undefined {v}"),
         };
         let url = expanded("postgresql://${U}:${PW}@${DBHOST}/fleet?sslmode=disable");
         assert_eq!(
@@ -153,7 +163,7 @@ mod tests {
         // `expand` itself never encodes.
         match expand("postgresql://u:${PW}@h/d", &env) {
             Interpolated::Ok(v) => assert_eq!(v, "postgresql://u:P@ss/w0rd#?%:x y@h/d"),
-            Interpolated::Undefined(v) => panic!("undefined {v}"),
+            Interpolated::Undefined(v) | Interpolated::NotUtf8(v) => panic!("undefined {v}"),
         }
     }
 

@@ -51,6 +51,9 @@ pub struct Config {
     pub store_path: PathBuf,
     /// The PostgreSQL store, when `database_url` is a `postgresql://` URL.
     pub postgres: Option<crate::store::PgTarget>,
+    /// What reading the config found wrong without making it unusable, to be said once
+    /// logging is set up.
+    pub warnings: Vec<String>,
 }
 
 #[derive(Debug, Clone, Default)]

@@ -147,6 +147,7 @@ fn build(r: &mut Resolver, raw: RawConfig) -> Option<Config> {
         base_dir,
         store_path,
         postgres,
+        warnings: r.env.warnings().to_vec(),
     })
 }
 
@@ -1124,6 +1125,13 @@ fn store_path(
     host: &str,
 ) -> Option<(PathBuf, Option<crate::store::PgTarget>)> {
     let env = r.env;
+    if env.is_not_utf8("DATABASE_URL") {
+        r.error(
+            "DATABASE_URL".to_string(),
+            "is set to bytes that are not UTF-8 text; set it to UTF-8 text (or unset it to use database_url)".to_string(),
+        );
+        return None;
+    }
     let (key, url, base) =
         if let Some(url) = env.process_value("DATABASE_URL").filter(|u| !u.is_empty()) {
             (

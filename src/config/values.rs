@@ -118,6 +118,7 @@ impl<T: FromScalar> Raw<T> {
                 match expand(&text, env) {
                     Interpolated::Ok(s) => T::from_scalar(Scalar::Text(s)).map_err(|e| (e, at)),
                     Interpolated::Undefined(var) => Err((interpolate::undefined_message(&var), at)),
+                    Interpolated::NotUtf8(var) => Err((interpolate::not_utf8_message(&var), at)),
                 }
             }
             Raw::Invalid {

@@ -2,6 +2,7 @@
 //! repeats) until it resolves or its severity rises; it still counts for the exit code.
 
 use super::{Action, Actor, Refused, Report};
+use crate::problem::Severity;
 use crate::store::StoredProblem;
 
 /// How many open problems an error lists.
@@ -10,6 +11,14 @@ const SHOWN: usize = 10;
 pub(super) fn ack(a: &Actor, action: &Action, id: i64, reason: &str) -> anyhow::Result<Report> {
     let open = a.store.open_problems(None, None)?;
     let Some(p) = open.iter().find(|p| p.id == id) else {
+        // `--status` shows a staleness judged as it reads, before any run stored it, as #0.
+        if id == 0 {
+            return Err(Refused(format!(
+                "#0 is a problem judged when it was shown and not stored yet (a location no run has checked); the next --monitor stores it under its own number. {}",
+                open_list(&open)
+            ))
+            .into());
+        }
         return Err(Refused(format!("no open problem #{id}; {}", open_list(&open))).into());
     };
     a.store.acknowledge(p.id, p.problem.severity, a.now)?;
@@ -17,10 +26,14 @@ pub(super) fn ack(a: &Actor, action: &Action, id: i64, reason: &str) -> anyhow::
     a.audit(action, &what, reason)?;
     Ok(Report::ok(
         action,
-        format!(
-            "acknowledged {what}: no more alerts about it until it resolves or gets worse than {}",
-            p.problem.severity
-        ),
+        match p.problem.severity {
+            Severity::Warning => format!(
+                "acknowledged {what}: no more alerts about it until it resolves or turns critical"
+            ),
+            Severity::Critical => {
+                format!("acknowledged {what}: no more alerts about it until it resolves")
+            }
+        },
     ))
 }
 

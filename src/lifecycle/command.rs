@@ -9,7 +9,7 @@ use std::io::Write;
 /// `--ack`, `--accept`, `--silence`, `--silences` or `--unsilence`; returns the exit code.
 pub fn main(cli: &Cli) -> i32 {
     let name = "action";
-    let with_operations = !cli.operations().is_empty() || cli.explain;
+    let with_operations = !cli.operations().is_empty() || cli.explain || cli.check_config;
     let action = match Action::from_flags(&cli.actions, cli.location_name.as_deref()) {
         Ok(Some(_)) if with_operations => {
             return print(

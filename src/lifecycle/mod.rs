@@ -246,26 +246,40 @@ impl Report {
         format!("{text}\n")
     }
 
-    /// The monitoring-plugin line.
+    /// The monitoring-plugin line, then (as the plugin's long output) any silences one
+    /// per line.
     pub fn nagios(&self) -> String {
-        format!(
+        let mut out = format!(
             "BACKUP {} - {}\n",
             self.status.plugin_word(),
-            self.message.replace('|', "/")
-        )
+            self.message.trim_end_matches(':').replace('|', "/")
+        );
+        for line in self.text().lines().skip(1) {
+            out.push_str(&line.trim_start().replace('|', "/"));
+            out.push('\n');
+        }
+        out
     }
 }
 
-/// Who runs this process, for the audit log: the login name, else the numeric user id.
+/// Who runs this process, for the audit log: the name the password database gives the
+/// real user id (not `$USER`, which anyone may set), else the numeric id; root through
+/// `sudo` names the user who ran it.
 fn user_name() -> String {
-    ["USER", "LOGNAME"]
-        .iter()
-        .filter_map(|v| std::env::var(v).ok())
-        .find(|v| !v.trim().is_empty())
-        .unwrap_or_else(|| {
-            // SAFETY: getuid has no preconditions and cannot fail.
-            format!("uid {}", unsafe { libc::getuid() })
-        })
+    let uid = nix::unistd::getuid();
+    let name = nix::unistd::User::from_uid(uid)
+        .ok()
+        .flatten()
+        .map(|u| u.name)
+        .filter(|n| !n.trim().is_empty())
+        .unwrap_or_else(|| format!("uid {uid}"));
+    let through_sudo = std::env::var("SUDO_USER")
+        .ok()
+        .filter(|s| uid.is_root() && !s.trim().is_empty() && *s != name);
+    match through_sudo {
+        Some(user) => format!("{user} (as {name} through sudo)"),
+        None => name,
+    }
 }
 
 /// What every action shares: the config, the store, "now" and who acts.
@@ -308,7 +322,7 @@ pub fn run(config: &Config, action: &Action, now: DateTime<Utc>) -> Report {
             let message = match e.downcast_ref::<Refused>() {
                 Some(r) => r.0.clone(),
                 None => {
-                    let m = format!("{e:#}");
+                    let m = crate::output::chained(&e);
                     tracing::error!("{m}");
                     m
                 }

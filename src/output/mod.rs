@@ -71,6 +71,24 @@ pub fn human_bytes(n: u64) -> String {
     bytesize::ByteSize(n).display().iec().to_string()
 }
 
+/// An error and its causes on one line, as `{e:#}` would say them, less each cause
+/// that the text so far already says (an error that quotes its source, a tool's error
+/// wrapping the same I/O error): "Permission denied (os error 13)" once, not twice.
+pub fn chained(e: &anyhow::Error) -> String {
+    let mut out = String::new();
+    for cause in e.chain() {
+        let text = cause.to_string();
+        if text.is_empty() || out.contains(&text) {
+            continue;
+        }
+        if !out.is_empty() {
+            out.push_str(": ");
+        }
+        out.push_str(&text);
+    }
+    out
+}
+
 /// An age for people: `2d 3h`, `4h 10m`, `7m`.
 pub fn human_age(secs: i64) -> String {
     if secs < 0 {
@@ -88,7 +106,22 @@ pub fn human_age(secs: i64) -> String {
 
 #[cfg(test)]
 mod tests {
-    use super::human_age;
+    use super::{chained, human_age};
+
+    #[test]
+    fn a_cause_the_message_already_says_is_not_repeated() {
+        let io = std::io::Error::from_raw_os_error(13);
+        let e = anyhow::Error::new(io).context(format!(
+            "cannot create the lock file /x.lock: {}",
+            std::io::Error::from_raw_os_error(13)
+        ));
+        assert_eq!(
+            chained(&e),
+            "cannot create the lock file /x.lock: Permission denied (os error 13)"
+        );
+        let e = anyhow::anyhow!("disk full").context("writing the report");
+        assert_eq!(chained(&e), "writing the report: disk full");
+    }
 
     #[test]
     fn human_age_units() {

@@ -61,6 +61,12 @@ struct Card<'a> {
 
 impl HtmlExporter {
     pub fn new(templates_dir: Option<PathBuf>) -> HtmlExporter {
+        if let Some(dir) = templates_dir.as_deref().filter(|d| !d.is_dir()) {
+            tracing::warn!(
+                "reporting.templates_dir {} is not a directory: the report uses the built-in templates; create it with the templates to override, or remove the key",
+                dir.display()
+            );
+        }
         HtmlExporter { templates_dir }
     }
 

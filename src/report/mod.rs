@@ -198,6 +198,12 @@ impl Staged {
             .parent()
             .filter(|d| !d.as_os_str().is_empty())
             .unwrap_or(Path::new("."));
+        if dir.exists() && !dir.is_dir() {
+            anyhow::bail!(
+                "the report directory {} is a file, not a directory; move it aside or point reporting.output_dir elsewhere",
+                dir.display()
+            );
+        }
         std::fs::create_dir_all(dir)
             .with_context(|| format!("cannot create the report directory {}", dir.display()))?;
         let name = dest.file_name().unwrap_or_default().to_string_lossy();

@@ -111,6 +111,9 @@ impl Source for DirSource {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
             Err(e) => return Err(format!("cannot be read: {e}")),
         };
+        if meta.is_dir() {
+            return Err("is a directory, not a checksum file: not read".into());
+        }
         if !meta.is_file() {
             return Err("is not a regular file (a FIFO, device or socket): not read".into());
         }

@@ -93,6 +93,12 @@ impl SourceError {
             SourceError::Dir(ScanError::NotADirectory { .. }) => {
                 "point `path` at the directory that holds the backups"
             }
+            // ELOOP: a link that leads back to itself, not a permission.
+            SourceError::Dir(ScanError::Unreadable { source, .. })
+                if source.raw_os_error() == Some(libc::ELOOP) =>
+            {
+                "a symbolic link on the way leads back to itself; point `path` at the real directory"
+            }
             SourceError::Dir(ScanError::Unreadable { .. }) => {
                 "check the permissions of the user running backup-monitor"
             }

@@ -81,6 +81,10 @@ pub enum StoreError {
     )]
     NotADatabase { path: PathBuf, detail: String },
     #[error(
+        "the store {path} is {what}, not a file. Point database_url at a file (the first run creates it)"
+    )]
+    NotAFile { path: PathBuf, what: &'static str },
+    #[error(
         "the filesystem holding the store {path} is full ({detail}), so this run could not be recorded. Free space in {dir} and run again; the store's history is kept"
     )]
     DiskFull {
@@ -380,6 +384,30 @@ fn unwritable_directory(path: &Path) -> Option<StoreError> {
     (!writable && dir.is_dir()).then(|| StoreError::DirectoryReadOnly { dir: dir.into() })
 }
 
+/// Refuse a store path that exists and is not a regular file (following symlinks).
+fn not_a_file(path: &Path) -> Result<(), StoreError> {
+    use std::os::unix::fs::FileTypeExt;
+    let Ok(meta) = std::fs::metadata(path) else {
+        return Ok(());
+    };
+    let kind = meta.file_type();
+    let what = if kind.is_file() {
+        return Ok(());
+    } else if kind.is_dir() {
+        "a directory"
+    } else if kind.is_fifo() {
+        "a named pipe"
+    } else if kind.is_socket() {
+        "a socket"
+    } else {
+        "a device"
+    };
+    Err(StoreError::NotAFile {
+        path: path.into(),
+        what,
+    })
+}
+
 /// The column names of `table` (empty when there is no such table).
 fn columns(conn: &Connection, table: &str) -> rusqlite::Result<Vec<String>> {
     conn.prepare(&format!("PRAGMA table_info(\"{table}\")"))?
@@ -432,7 +460,10 @@ impl Drop for Store {
     /// a scan and read nothing after).
     fn drop(&mut self) {
         if let Err(e) = self.write_pending() {
-            tracing::warn!("cannot record the last scan and problems of the locations: {e:#}");
+            tracing::warn!(
+                "cannot record the last scan and problems of the locations: {}",
+                crate::output::chained(&e)
+            );
         }
         let spent = self.db.spent();
         tracing::debug!(
@@ -489,6 +520,7 @@ impl Store {
 
     /// Open (creating if needed) the SQLite store at `path` for reading and writing.
     pub fn open_as(path: &Path, host: &str) -> Result<Store> {
+        not_a_file(path)?;
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
             std::fs::create_dir_all(dir).with_context(|| {
                 format!("cannot create the store's directory {}", dir.display())
@@ -527,6 +559,13 @@ impl Store {
 
     fn open_read_only_as(path: &Path, host: &str) -> Result<Option<Store>> {
         if !path.exists() {
+            return Ok(None);
+        }
+        // A named pipe would be waited on for ever; a directory said as one.
+        not_a_file(path)?;
+        // An empty file is no store yet (a run makes it one): nothing to read, nothing
+        // to write here.
+        if std::fs::metadata(path).is_ok_and(|m| m.len() == 0) {
             return Ok(None);
         }
         let conn = Connection::open_with_flags(

@@ -23,6 +23,7 @@ mod lifecycle;
 mod messages;
 mod monitor;
 mod month;
+mod operator;
 mod prometheus;
 mod reliability;
 mod report;
