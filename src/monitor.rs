@@ -177,6 +177,24 @@ fn found_files(
     ctx: &RunContext,
     sel: &SelectedLocation,
 ) -> Result<std::result::Result<scan::ScanResult, Problem>> {
+    let found = found_files_as_said(ctx, sel)?;
+    // A size is what a server, a tool or a job log claims (2^64 - 1 bytes, say): kept
+    // below what sums of a whole location's or fleet's sizes can hold.
+    Ok(found.map(|mut r| {
+        for f in &mut r.files {
+            f.size = f.size.min(MAX_SIZE);
+        }
+        r
+    }))
+}
+
+/// The largest size recorded for a backup (1 PiB): above it, a listing's claim.
+pub const MAX_SIZE: u64 = 1 << 50;
+
+fn found_files_as_said(
+    ctx: &RunContext,
+    sel: &SelectedLocation,
+) -> Result<std::result::Result<scan::ScanResult, Problem>> {
     let loc = sel.config;
     Ok(match &loc.repository {
         Some(repo) => crate::source::repository::scan(ctx, sel, repo)?

@@ -427,7 +427,9 @@ fn line(n: &Notice, host: &str, fleet: bool, clock: &Clock) -> Line {
 /// What to check first, per kind.
 pub fn hint(kind: Kind) -> &'static str {
     match kind {
-        Kind::LocationUnavailable => "is the backup volume mounted and readable by this user?",
+        Kind::LocationUnavailable => {
+            "can this user reach and read the backups (a volume mounted, a bucket or repository reachable with its credentials, a job log's database up)?"
+        }
         Kind::NoBackups => {
             "is the backup job writing into this path, and do `patterns` match its file names?"
         }

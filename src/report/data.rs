@@ -599,7 +599,11 @@ fn location_report(
         several_a_day: several_a_day(&loc.schedule, ctx.now),
         backups_present: summary.backups_present,
         backups_in_window: in_window.len() as u64,
-        bytes_in_window: in_window.iter().map(|b| b.size).sum(),
+        // A listed size may be anything a server or a tool claims: the total saturates.
+        bytes_in_window: in_window
+            .iter()
+            .map(|b| b.size)
+            .fold(0, u64::saturating_add),
         latest_backup: summary.latest_backup.clone(),
         latest_backup_age_seconds: summary.latest_backup_age_seconds,
         missing_slots: summary

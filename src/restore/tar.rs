@@ -145,7 +145,8 @@ fn walk(
                 let sp = sparse.unwrap_or_default();
                 let stored = entry.size();
                 let (map, header) = read_sparse_map(sandbox, &mut entry, &sp, &path)?;
-                let data: u64 = map.iter().map(|(_, len)| len).sum();
+                // The lengths are the archive's claims: summed without overflowing.
+                let data: u64 = map.iter().map(|(_, len)| *len).fold(0, u64::saturating_add);
                 if header.checked_add(data) != Some(stored) {
                     return Err(RestoreError::Corrupt(format!(
                         "the sparse map of {:?} declares {data} bytes of data, the archive holds {}",

@@ -59,8 +59,8 @@ pub fn parse_time(text: &str) -> Result<DateTime<Utc>, String> {
         .map(|t| t.and_utc())
         .map_err(|_| {
             format!(
-                "borg gave an archive time that is not a time: {:?}",
-                crate::config::values::shown(text)
+                "borg gave an archive time that is not a time: \"{}\"",
+                crate::problem::one_line(&crate::config::values::shown(text))
             )
         })
 }
@@ -69,19 +69,27 @@ pub fn parse_time(text: &str) -> Result<DateTime<Utc>, String> {
 pub fn parse_list(json: &[u8]) -> Result<Vec<(ListedArchive, DateTime<Utc>)>, String> {
     let list: ArchiveList = serde_json::from_slice(json)
         .map_err(|e| format!("borg's archive list is not what borg writes: {e}"))?;
-    list.archives
+    // A name borg cannot give an archive (empty, or with a `/`) is left out, not the
+    // whole list: the others are still the location's. Control characters borg allows;
+    // they are escaped wherever the name is shown.
+    let (archives, impossible): (Vec<_>, Vec<_>) = list
+        .archives
+        .into_iter()
+        .partition(|a| !a.name.is_empty() && !a.name.contains('/'));
+    if let Some(first) = impossible.first() {
+        tracing::warn!(
+            "borg's archive list holds {} name(s) no archive can have (the first: \"{}\"): left out",
+            impossible.len(),
+            crate::problem::one_line(&crate::config::values::shown(&first.name))
+        );
+    }
+    archives
         .into_iter()
         .map(|a| {
-            if a.name.is_empty() || a.name.chars().any(char::is_control) || a.name.contains('/') {
-                return Err(format!(
-                    "borg's archive list holds a name that no archive can have: {:?}",
-                    crate::config::values::shown(&a.name)
-                ));
-            }
             let time = a.time.as_deref().or(a.start.as_deref()).ok_or_else(|| {
                 format!(
-                    "borg gave archive {:?} without a time",
-                    crate::config::values::shown(&a.name)
+                    "borg gave archive \"{}\" without a time",
+                    crate::problem::one_line(&crate::config::values::shown(&a.name))
                 )
             })?;
             let t = parse_time(time)?;
@@ -284,8 +292,7 @@ mod tests {
     #[test]
     fn hostile_lists_are_errors() {
         for bad in [
-            &br#"{"archives":[{"name":"../x","id":"1","time":"2026-12-01T02:00:00"}]}"#[..],
-            br#"{"archives":[{"name":"a","id":"1"}]}"#,
+            &br#"{"archives":[{"name":"a","id":"1"}]}"#[..],
             br#"{"archives":[{"name":"a","id":"1","time":"soon"}]}"#,
             br#"{"archives":{}}"#,
             b"[",
@@ -294,6 +301,16 @@ mod tests {
         }
         let info = br#"{"archives":[{"name":"a1","stats":{"compressed_size":98,"deduplicated_size":496,"nfiles":2,"original_size":12}}]}"#;
         assert_eq!(parse_info(info).unwrap()["a1"], 12);
+    }
+
+    #[test]
+    fn an_impossible_name_is_left_out_and_the_rest_kept() {
+        // A name with a `/` (borg refuses it) and one with an escape sequence (borg
+        // allows it): one archive of three was the whole location's unavailability.
+        let json = br#"{"archives":[{"name":"web-1","id":"1","time":"2026-12-01T02:00:00"},{"name":"../x","id":"2","time":"2026-12-01T02:00:00"},{"name":"web-\u001b[31mred","id":"3","time":"2026-12-02T02:00:00"}]}"#;
+        let list = parse_list(json).unwrap();
+        let names: Vec<&str> = list.iter().map(|(a, _)| a.name.as_str()).collect();
+        assert_eq!(names, ["web-1", "web-\u{1b}[31mred"]);
     }
 
     #[test]

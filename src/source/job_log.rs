@@ -212,9 +212,14 @@ impl RawRow {
             .ok_or_else(|| format!("a row of job \"{}\" without a status", one_line(&name)))?;
         let size = match self.size {
             None => None,
-            Some(s) => Some(u64::try_from(s).map_err(|_| {
-                format!("size_bytes {s} of job \"{}\" is negative", one_line(&name))
-            })?),
+            // Kept below what the sums of sizes can hold, as listed sizes are.
+            Some(s) => Some(
+                u64::try_from(s)
+                    .map_err(|_| {
+                        format!("size_bytes {s} of job \"{}\" is negative", one_line(&name))
+                    })?
+                    .min(crate::monitor::MAX_SIZE),
+            ),
         };
         Ok(Row {
             name: name.trim().to_string(),
@@ -825,11 +830,14 @@ fn judge(
     }
     let (overdue, gaps) = monitor::missed(ctx, loc, backups);
     problems.extend(overdue);
-    let last_success = backups.iter().map(|b| b.ts).max();
+    // A run in the future (a wrong clock, a bad row) neither closes a failure nor opens
+    // one that no later success could close: said once as `future_timestamp`.
+    let latest = ctx.now + crate::scan::CLOCK_TOLERANCE;
+    let last_success = backups.iter().map(|b| b.ts).filter(|t| *t <= latest).max();
     let mut history = gaps;
     let mut successes: Vec<DateTime<Utc>> = runs
         .iter()
-        .filter(|r| r.outcome == Some(JobStatus::Success))
+        .filter(|r| r.outcome == Some(JobStatus::Success) && r.finished_at <= latest)
         .map(|r| r.finished_at)
         .chain(last_success)
         .collect();
@@ -838,8 +846,27 @@ fn judge(
     // (the newest MAX_FAILED of each).
     let mut open: Vec<&Run> = Vec::new();
     let mut ended: Vec<(&Run, DateTime<Utc>)> = Vec::new();
+    let future_failures: Vec<&Run> = runs
+        .iter()
+        .filter(|r| r.outcome == Some(JobStatus::Failure) && r.finished_at > latest)
+        .collect();
+    if let Some(r) = future_failures.iter().max_by_key(|r| r.finished_at) {
+        problems.push(Problem::new(
+            Kind::FutureTimestamp,
+            Severity::Warning,
+            name,
+            format!(
+                "the job log at {} has {} failed run(s) of job {} in the future (the latest at {}); they are not judged: check the clock of the machine that writes the log",
+                job.source.shown_url,
+                future_failures.len(),
+                job.job,
+                r.finished_at.to_rfc3339()
+            ),
+        ));
+    }
     for r in runs {
         match r.outcome {
+            Some(JobStatus::Failure) if r.finished_at > latest => {}
             Some(JobStatus::Failure) => {
                 match successes.get(successes.partition_point(|t| *t <= r.finished_at)) {
                     None => open.push(r),

@@ -159,6 +159,11 @@ pub fn parse_check(stdout: &[u8], stderr: &str) -> CheckReport {
             report.findings.push(line.to_string());
         }
     }
+    // What was found before restic's closing "repository contains errors".
+    report.findings.sort_by_key(|f| {
+        f.to_ascii_lowercase()
+            .contains("repository contains errors")
+    });
     report.findings.truncate(5);
     report.errors = summary.unwrap_or(report.findings.len() as u64);
     report
@@ -169,7 +174,10 @@ fn is_finding(line: &str) -> bool {
     let lower = line.to_ascii_lowercase();
     lower.starts_with("error")
         || lower.contains("does not match")
-        || lower.contains("pack ") && (lower.contains("damaged") || lower.contains("not found"))
+        || lower.contains("pack ")
+            && (lower.contains("damaged")
+                || lower.contains("not found")
+                || lower.contains("does not exist"))
         || lower.contains("repository contains errors")
 }
 
@@ -392,6 +400,16 @@ mod tests {
         assert!(r.errors >= 1);
         assert!(r.findings[0].starts_with("Pack ID does not match"));
         assert_eq!(parse_check(b"no errors were found\n", "").errors, 0);
+    }
+
+    #[test]
+    fn a_missing_pack_is_quoted_before_restics_closing_line() {
+        // restic 0.16 after a pack file was deleted from data/.
+        let stderr = "Fatal: repository contains errors\n";
+        let stdout = b"load indexes\ncheck all packs\npack 09ecb222: does not exist\n";
+        let r = parse_check(stdout, stderr);
+        assert_eq!(r.findings[0], "pack 09ecb222: does not exist", "{r:?}");
+        assert!(r.errors >= 1);
     }
 
     #[test]

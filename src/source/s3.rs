@@ -471,6 +471,11 @@ impl Source for S3Source {
         let mut result = ScanResult::default();
         let mut listed = 0u64;
         let prefix = self.cfg.prefix.clone();
+        // A key listed twice (a server whose pages overlap or whose tokens cycle) is one
+        // object; a key with a `.` or `..` segment cannot be fetched as named (a URL's
+        // path drops them: `db/../x` would read `x`, outside the prefix): not monitored.
+        let mut seen = std::collections::HashSet::new();
+        let mut dotted: Vec<String> = Vec::new();
         let requests = self.each_object(&prefix, !loc.recursive, |object| {
             listed += 1;
             let Some(rel) = object.key.strip_prefix(&prefix) else {
@@ -478,6 +483,13 @@ impl Source for S3Source {
             };
             // Folder markers (`dir/`) are not files.
             if rel.is_empty() || rel.ends_with('/') {
+                return;
+            }
+            if object.key.split('/').any(|s| s == "." || s == "..") {
+                dotted.push(rel.to_string());
+                return;
+            }
+            if !seen.insert(rel.to_string()) {
                 return;
             }
             let base_name = rel.rsplit('/').next().unwrap_or(rel);
@@ -504,6 +516,16 @@ impl Source for S3Source {
             });
             result.sources.push(source);
         })?;
+        if let Some(first) = dotted.first() {
+            tracing::warn!(
+                location = %loc.name,
+                "{} object(s) of {} have a `.` or `..` in their names ({}{}) and cannot be read as named: not monitored; rename them",
+                dotted.len(),
+                self.describe(),
+                crate::problem::one_line(first),
+                if dotted.len() > 1 { " and more" } else { "" }
+            );
+        }
         tracing::debug!(
             location = %loc.name,
             "listed {listed} objects of {} in {requests} requests, {:.3} s",

@@ -47,7 +47,9 @@ pub fn hash_each(
 ) {
     let mut order: Vec<usize> = (0..work.len()).collect();
     order.sort_by_key(|&i| std::cmp::Reverse(work[i].size));
-    let bar = progress_bar(work.iter().map(|w| w.size).sum(), progress);
+    // Sizes come from listings (a server may claim 2^64 - 1 bytes): the total saturates.
+    let total = work.iter().map(|w| w.size).fold(0, u64::saturating_add);
+    let bar = progress_bar(total, progress);
     let next = AtomicUsize::new(0);
     let stop = AtomicBool::new(false);
     let workers = rayon::current_num_threads().clamp(1, work.len().max(1));

@@ -821,3 +821,83 @@ fn the_group_name_selects_every_job_of_the_log() {
         "{doc:#}"
     );
 }
+
+#[test]
+fn sizes_no_backup_can_have_are_recorded_without_overflowing_the_totals() {
+    // Three runs of 2^63 - 1 bytes: their total overflowed (a panic, and no report).
+    let w = sqlite_workspace(SQLITE_QUERY, "");
+    w.write_config(&format!(
+        "{}reporting:\n  output_dir: reports\n  formats: [json]\n  prometheus_textfile: metrics/bm.prom\n",
+        std::fs::read_to_string(w.config_path()).unwrap()
+    ));
+    write_sqlite_log(
+        &w,
+        &[
+            ("db", "2026-11-23T02:10:00Z", "ok", Some(i64::MAX)),
+            ("db", "2026-11-24T02:10:00Z", "ok", Some(i64::MAX)),
+            ("db", "2026-11-25T02:10:00Z", "ok", Some(i64::MAX)),
+        ],
+    );
+    let run = w.run(&["--monitor", "--report"]);
+    assert!(
+        (0..=2).contains(&run.code),
+        "exit {}: {}",
+        run.code,
+        run.stderr
+    );
+    assert!(!run.stderr.contains("panicked"), "{}", run.stderr);
+    let report: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(w.path("reports/latest.json")).unwrap())
+            .unwrap();
+    let bytes = location(&report, "nightly.db")["bytes_in_window"]
+        .as_u64()
+        .expect("bytes_in_window");
+    assert_eq!(bytes, 3 << 50, "each size is recorded as at most 1 PiB");
+}
+
+#[test]
+fn a_run_in_the_future_neither_closes_a_failure_nor_opens_one() {
+    // NOW is 2026-11-25T12:00Z. A success dated 2099 closed yesterday's real failure; a
+    // failure dated 9999 opened one that nothing could ever close.
+    let w = sqlite_workspace(SQLITE_QUERY, "");
+    write_sqlite_log(
+        &w,
+        &[
+            ("db", "2026-11-23T02:10:00Z", "ok", Some(5000)),
+            ("db", "2026-11-24T02:10:00Z", "ok", Some(5000)),
+            ("db", "2026-11-25T02:10:00Z", "failed", None),
+            ("db", "2099-01-01T00:00:00Z", "ok", Some(5000)),
+            ("web", "2026-11-24T02:30:00Z", "ok", Some(1000)),
+            ("web", "2026-11-25T02:30:00Z", "ok", Some(1000)),
+            ("web", "9999-12-31T23:59:59Z", "failed", None),
+        ],
+    );
+    let (run, doc) = w.run_json(&["--monitor"]);
+    assert_eq!(run.code, 2, "{}", run.stderr);
+    let found = problems(&doc);
+    let of = |loc: &str, kind: &str| {
+        found
+            .iter()
+            .filter(|(l, k, _)| l == loc && k == kind)
+            .map(|(_, _, m)| m.clone())
+            .collect::<Vec<_>>()
+    };
+    let failed = of("nightly.db", "backup_job_failed");
+    assert_eq!(failed.len(), 1, "{found:#?}");
+    assert!(failed[0].contains("failed at"), "{}", failed[0]);
+    assert!(
+        !of("nightly.db", "future_timestamp").is_empty(),
+        "{found:#?}"
+    );
+    assert!(
+        of("nightly.web", "backup_job_failed").is_empty(),
+        "{found:#?}"
+    );
+    let future = of("nightly.web", "future_timestamp");
+    assert_eq!(future.len(), 1, "{found:#?}");
+    assert!(
+        future[0].contains("1 failed run(s) of job web in the future"),
+        "{}",
+        future[0]
+    );
+}

@@ -831,3 +831,36 @@ fn a_tls_failure_names_tls_and_the_endpoint() {
     assert!(message.contains(&server.endpoint), "{message}");
     assert!(!message.contains(&server.secret) && !run.stderr.contains(&server.secret));
 }
+
+#[test]
+fn a_key_listed_twice_is_one_backup_and_a_dotted_key_is_not_read_outside_the_prefix() {
+    let good = backup_name(1, "tar");
+    let outside = format!("../{}", backup_name(2, "tar"));
+    let objects = vec![
+        (good.clone(), content(1, 3000), None),
+        // The same key again: a server whose pages overlap aborted the whole run
+        // (the store refused the second row).
+        (good.clone(), content(1, 3000), None),
+        // `db/../x` is fetched as `x`, outside the location's prefix.
+        (outside.clone(), content(2, 3000), None),
+    ];
+    let (endpoint, _) = scripted_server(objects);
+    let server = Server {
+        name: "scripted",
+        endpoint,
+        key_id: "AKIDEXAMPLE".into(),
+        secret: "scripted-secret".into(),
+    };
+    let w = workspace(&server, "bucket", "");
+    let (run, doc) = w.run_json(&["--monitor", "--verify"]);
+    assert!(run.code < 3, "exit {}: {}", run.code, run.stderr);
+    let paths: Vec<String> = w.store_column("SELECT path FROM backups ORDER BY path");
+    assert_eq!(paths, std::slice::from_ref(&good), "{doc:#}");
+    assert!(problem_kinds_of(&doc, &good).is_empty(), "{doc:#}");
+    assert!(
+        run.stderr
+            .contains("cannot be read as named: not monitored"),
+        "{}",
+        run.stderr
+    );
+}
