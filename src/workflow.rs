@@ -306,8 +306,15 @@ fn operations(
     if ops.contains(&Operation::Verify) {
         outcome.verification = verify::run(&ctx).map_err(e)?;
     }
+    // Restore tests that broke off (the store failed for a location) must not keep the
+    // reports and alerts about everything else from going out: the run still fails
+    // (exit 3), after them.
+    let mut restore_failure = None;
     if ops.contains(&Operation::TestRestore) {
-        outcome.restore_tests = restore::run(&ctx).map_err(e)?;
+        match restore::run(&ctx) {
+            Ok(tests) => outcome.restore_tests = tests,
+            Err(err) => restore_failure = Some(err),
+        }
     }
     let scores = health::step(&ctx, ops.contains(&Operation::Report)).map_err(e)?;
     let monitored = ops.contains(&Operation::Monitor);
@@ -348,7 +355,7 @@ fn operations(
     outcome.reports.extend(
         report::prometheus::write_textfile(&ctx, &outcome, report_read.as_ref()).map_err(e)?,
     );
-    match report_failure {
+    match restore_failure.or(report_failure) {
         Some(err) => Err(e(err)),
         None => Ok(outcome),
     }

@@ -77,18 +77,21 @@ impl Keys {
 /// Key files larger than this are not key files.
 const KEY_FILE_MAX: u64 = 1 << 20;
 
-/// A key file that others may read, or that cannot be read: the run refuses it.
+/// A key file that others may read, or that cannot be read: the location's restore
+/// tests refuse it.
 #[derive(Debug, thiserror::Error)]
 pub enum KeyFileError {
     #[error(
-        "restore.decrypt.{key} {path:?} can be read by other users (mode {mode:04o}): make it private with chmod 600"
+        "restore.decrypt.{key} {} can be read by other users (mode {mode:04o}), so it is not used: make it private with chmod 600", .path.display()
     )]
     NotPrivate {
         key: &'static str,
         path: PathBuf,
         mode: u32,
     },
-    #[error("restore.decrypt.{key} {path:?} cannot be read: {reason}")]
+    #[error(
+        "restore.decrypt.{key} {} cannot be read: {reason}; fix the path in restore.decrypt.{key} or let this user read the file", .path.display()
+    )]
     Unreadable {
         key: &'static str,
         path: PathBuf,
@@ -103,7 +106,7 @@ pub fn check_private(key: &'static str, path: &Path) -> Result<(), KeyFileError>
         path: path.to_path_buf(),
         reason,
     };
-    let meta = std::fs::metadata(path).map_err(|e| unreadable(e.to_string()))?;
+    let meta = std::fs::metadata(path).map_err(|e| unreadable(super::sandbox::io_reason(&e)))?;
     if !meta.is_file() {
         return Err(unreadable("not a regular file".into()));
     }

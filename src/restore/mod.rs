@@ -230,15 +230,24 @@ struct Outcome {
 pub fn run(ctx: &RunContext) -> Result<Summary> {
     let mut summary = Summary::default();
     let mut cleaned = HashSet::new();
-    check_key_files(ctx)?;
+    let mut failure = None;
     crate::source::job_log::note_skipped(ctx, "--test-restore");
     for sel in ctx.locations.iter().filter(|s| s.config.test_restore) {
         let parent = scratch_parent(ctx, sel.config);
         if cleaned.insert(parent.clone()) {
             sandbox::clean_leftovers(&parent);
         }
-        test_location(ctx, sel, &mut summary)
-            .with_context(|| format!("restore tests of location {}", sel.config.name))?;
+        // One location's failure (its store reads or writes) does not keep the others
+        // from being tested; the run still fails afterwards.
+        if let Err(e) = test_location(ctx, sel, &mut summary)
+            .with_context(|| format!("restore tests of location {}", sel.config.name))
+        {
+            tracing::error!("{e:#}");
+            failure.get_or_insert(e);
+        }
+    }
+    if let Some(e) = failure {
+        return Err(e);
     }
     for r in &summary.results {
         match r.result {
@@ -251,6 +260,58 @@ pub fn run(ctx: &RunContext) -> Result<Summary> {
     Ok(summary)
 }
 
+/// Why a location's restore tests cannot run at all: something of this machine or of
+/// the config, not of a backup. It is the location's `restore_untested`, never a
+/// verdict on a backup, and never stops the tests of other locations.
+#[derive(Debug, thiserror::Error)]
+pub enum SetupError {
+    /// A key file that others may read (never used) or that cannot be read.
+    #[error(transparent)]
+    KeyFile(#[from] decrypt::KeyFileError),
+    /// No sandbox can be made where restores go.
+    #[error("cannot make a restore sandbox in {} ({}): {}; {}", .parent.display(), .setting.name(), sandbox::io_reason(.source), .setting.advice(.source))]
+    Sandbox {
+        parent: PathBuf,
+        setting: Scratch,
+        source: io::Error,
+    },
+    /// An `expect` glob that does not compile (the config check refuses it first).
+    #[error("restore.expect holds an invalid glob ({0}); run --check-config to see which")]
+    Expect(#[from] globset::Error),
+}
+
+/// Where sandboxes are made: the configured `restore.scratch_dir`, or the system temp dir.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Scratch {
+    Configured,
+    TempDir,
+}
+
+impl Scratch {
+    fn name(self) -> &'static str {
+        match self {
+            Scratch::Configured => "restore.scratch_dir",
+            Scratch::TempDir => "the system temp dir, $TMPDIR",
+        }
+    }
+
+    fn advice(self, e: &io::Error) -> &'static str {
+        use io::ErrorKind::{NotFound, QuotaExceeded, StorageFull};
+        if matches!(e.kind(), StorageFull | QuotaExceeded) {
+            return "free space there or set restore.scratch_dir to a filesystem with room";
+        }
+        match (self, e.kind()) {
+            (Scratch::Configured, NotFound) => {
+                "create it or set restore.scratch_dir to a directory this user can write"
+            }
+            (Scratch::Configured, _) => {
+                "let this user write there or set restore.scratch_dir to another directory"
+            }
+            (Scratch::TempDir, _) => "set restore.scratch_dir to a directory this user can write",
+        }
+    }
+}
+
 /// The location's key files, resolved against the config's directory.
 fn keys(ctx: &RunContext, r: &RestoreConfig) -> decrypt::Keys {
     let path = |p: &Option<String>| p.as_deref().map(|p| ctx.config.resolve_path(p));
@@ -261,13 +322,11 @@ fn keys(ctx: &RunContext, r: &RestoreConfig) -> decrypt::Keys {
     }
 }
 
-/// Refuse the run when a key file of a location to be tested can be read by others.
-fn check_key_files(ctx: &RunContext) -> Result<()> {
-    for sel in ctx.locations.iter().filter(|s| s.config.test_restore) {
-        for (key, path) in keys(ctx, &sel.config.restore).files() {
-            decrypt::check_private(key, path)
-                .with_context(|| format!("location {}", sel.config.name))?;
-        }
+/// Refuse the location's tests when one of its key files can be read by others (it is
+/// never used then) or cannot be read.
+fn check_key_files(ctx: &RunContext, loc: &Location) -> Result<(), SetupError> {
+    for (key, path) in keys(ctx, &loc.restore).files() {
+        decrypt::check_private(key, path)?;
     }
     Ok(())
 }
@@ -280,71 +339,100 @@ fn scratch_parent(ctx: &RunContext, loc: &Location) -> PathBuf {
         .unwrap_or_else(std::env::temp_dir)
 }
 
+/// A fresh sandbox for a backup of `size` bytes, with the location's bounds.
+fn make_sandbox(ctx: &RunContext, loc: &Location, size: u64) -> Result<Sandbox, SetupError> {
+    let parent = scratch_parent(ctx, loc);
+    let tally = Tally::new(&loc.restore.expect)?;
+    let setting = match loc.restore.scratch_dir {
+        Some(_) => Scratch::Configured,
+        None => Scratch::TempDir,
+    };
+    match Sandbox::create(&parent, loc.restore.max_bytes_for(size), tally) {
+        Ok(sandbox) => Ok(sandbox
+            .with_timeout(loc.restore.timeout.0)
+            .with_max_entries(u64::from(loc.restore.max_entries))),
+        Err(source) => Err(SetupError::Sandbox {
+            parent,
+            setting,
+            source,
+        }),
+    }
+}
+
+/// One backup's judgement this run.
+struct Judged {
+    outcome: Outcome,
+    /// The test whose verdict an unchanged backup keeps.
+    carried_from: Option<i64>,
+    /// The backup's restore problems as found now.
+    problems: Vec<Problem>,
+    /// Whether its open problems are settled by `problems` (false: left as they were,
+    /// nothing was learnt about the backup).
+    rejudged: bool,
+    /// Why no restore could be set up for it.
+    setup: Option<SetupError>,
+}
+
+impl Judged {
+    fn skipped(reason: String) -> Judged {
+        Judged {
+            outcome: skipped_outcome(reason),
+            carried_from: None,
+            problems: Vec::new(),
+            rejudged: true,
+            setup: None,
+        }
+    }
+
+    /// Not tested: its restore could not be set up. Its problems stay as they were.
+    fn not_set_up(reason: String) -> Judged {
+        Judged {
+            outcome: skipped_outcome(reason),
+            carried_from: None,
+            problems: Vec::new(),
+            rejudged: false,
+            setup: None,
+        }
+    }
+}
+
 fn test_location(ctx: &RunContext, sel: &SelectedLocation, summary: &mut Summary) -> Result<()> {
     let loc = sel.config;
     let present = ctx.store.present_backups(sel.id)?;
-    let chosen: Vec<&BackupRow> = present.iter().take(loc.restore.latest.0 as usize).collect();
-    let settings = settings_fingerprint(&loc.restore);
     let open = ctx
         .store
         .open_problems(Some(&[Operation::TestRestore]), Some(&[sel.id]))?;
+    let chosen: Vec<&BackupRow> = present.iter().take(loc.restore.latest.0 as usize).collect();
+    let settings = settings_fingerprint(&loc.restore);
+    let refused = check_key_files(ctx, loc).err();
+    let mut setup = None;
     let mut found = Vec::new();
     let mut considered = HashSet::new();
     let mut verdicts = Vec::new();
     let source = crate::source::of(loc);
     for backup in chosen {
-        considered.insert(backup.path.clone());
         let at = match source.local_path(&backup.path) {
             Some(path) => At::File(path),
             None => At::Object(&*source, &backup.path),
         };
-        let (outcome, carried_from) = match &loc.repository {
-            // A snapshot or archive never changes: its verdict stands while the settings do.
-            Some(repo) => match ctx.store.previous_restore_verdict(
-                backup.id,
-                backup.seen_size,
-                backup.seen_mtime_ns,
-                &settings,
-            )? {
-                Some(prev) => {
-                    found.extend(open_problems_of(&open, &backup.path));
-                    carried(ctx, prev)
-                }
-                None => {
-                    let outcome = test_repository_backup(ctx, loc, repo, backup)?;
-                    if let Some(kind) = outcome.problem {
-                        found.push(problem(loc, &backup.path, kind, &outcome));
-                    }
-                    found.extend(hollow(ctx, sel, backup, &outcome)?);
-                    (outcome, None)
-                }
-            },
-            None => match look(&at, backup) {
-                Err(reason) => (skipped_outcome(reason), None),
-                Ok(seen) => {
-                    let previous = ctx.store.previous_restore_verdict(
-                        backup.id,
-                        seen.size,
-                        seen.mtime_ns,
-                        &settings,
-                    )?;
-                    match previous {
-                        Some(prev) => {
-                            found.extend(open_problems_of(&open, &backup.path));
-                            carried(ctx, prev)
-                        }
-                        None => {
-                            let outcome = test_backup(ctx, loc, &at, &seen)?;
-                            if let Some(kind) = outcome.problem {
-                                found.push(problem(loc, &backup.path, kind, &outcome));
-                            }
-                            found.extend(hollow(ctx, sel, backup, &outcome)?);
-                            (outcome, None)
-                        }
-                    }
-                }
-            },
+        let judged = match &refused {
+            Some(why) => Judged::not_set_up(why.to_string()),
+            None => judge(ctx, sel, backup, &at, &settings, &open)?,
         };
+        let Judged {
+            outcome,
+            carried_from,
+            problems,
+            rejudged,
+            setup: failed_setup,
+        } = judged;
+        if let Some(why) = failed_setup {
+            setup.get_or_insert(why);
+        }
+        if rejudged {
+            considered.insert(backup.path.clone());
+        }
+        found.extend(problems);
         tracing::info!(
             location = %loc.name,
             "restore test of {}: {} ({})",
@@ -387,7 +475,11 @@ fn test_location(ctx: &RunContext, sel: &SelectedLocation, summary: &mut Summary
             detail: outcome.detail,
         });
     }
-    found.extend(untested(loc, &verdicts));
+    let setup = refused.or(setup);
+    if let Some(why) = &setup {
+        tracing::warn!(location = %loc.name, "restore tests cannot run: {why}");
+    }
+    found.extend(untested(loc, &verdicts, setup.as_ref()));
     // Problems of backups judged now, or of backups that no longer exist, are settled;
     // those of older backups that were not tested this run stay as they were.
     let present_paths: HashSet<&str> = present.iter().map(|b| b.path.as_str()).collect();
@@ -403,6 +495,71 @@ fn test_location(ctx: &RunContext, sel: &SelectedLocation, summary: &mut Summary
         ctx.now,
     )?;
     Ok(())
+}
+
+/// Test one backup, or carry its earlier verdict when it is unchanged.
+fn judge(
+    ctx: &RunContext,
+    sel: &SelectedLocation,
+    backup: &BackupRow,
+    at: &At,
+    settings: &str,
+    open: &[crate::store::StoredProblem],
+) -> Result<Judged> {
+    let loc = sel.config;
+    // A snapshot or archive never changes: its verdict stands while the settings do.
+    let seen = match &loc.repository {
+        Some(_) => Seen {
+            size: backup.seen_size,
+            mtime_ns: backup.seen_mtime_ns,
+            dev_ino: None,
+        },
+        None => match look(at, backup) {
+            Ok(seen) => seen,
+            Err(reason) => return Ok(Judged::skipped(reason)),
+        },
+    };
+    if let Some(prev) =
+        ctx.store
+            .previous_restore_verdict(backup.id, seen.size, seen.mtime_ns, settings)?
+    {
+        let (outcome, carried_from) = carried(ctx, prev);
+        return Ok(Judged {
+            outcome,
+            carried_from,
+            problems: open_problems_of(open, &backup.path).collect(),
+            rejudged: true,
+            setup: None,
+        });
+    }
+    let outcome = match &loc.repository {
+        Some(repo) => make_sandbox(ctx, loc, backup.size)
+            .map(|sandbox| test_repository_backup(ctx, loc, repo, backup, sandbox)),
+        None => make_sandbox(ctx, loc, seen.size)
+            .map(|sandbox| test_backup(ctx, loc, at, &seen, sandbox)),
+    };
+    let outcome = match outcome {
+        Ok(outcome) => outcome,
+        Err(why) => {
+            let reason = why.to_string();
+            return Ok(Judged {
+                setup: Some(why),
+                ..Judged::not_set_up(reason)
+            });
+        }
+    };
+    let mut problems = Vec::new();
+    if let Some(kind) = outcome.problem {
+        problems.push(problem(loc, &backup.path, kind, &outcome));
+    }
+    problems.extend(hollow(ctx, sel, backup, &outcome)?);
+    Ok(Judged {
+        outcome,
+        carried_from: None,
+        problems,
+        rejudged: true,
+        setup: None,
+    })
 }
 
 /// The open restore problems of one backup (kept open with a carried verdict).
@@ -435,21 +592,16 @@ fn carried(ctx: &RunContext, prev: crate::store::PreviousVerdict) -> (Outcome, O
     (outcome, Some(prev.original_id))
 }
 
-/// Have a repository's tool restore one snapshot or archive into a fresh sandbox, then
+/// Have a repository's tool restore one snapshot or archive into a fresh `sandbox`, then
 /// validate what it wrote (`expect`, `min_files`) as for an extracted archive.
 fn test_repository_backup(
     ctx: &RunContext,
     loc: &Location,
     repo: &crate::config::ToolRepository,
     backup: &BackupRow,
-) -> Result<Outcome> {
+    sandbox: Sandbox,
+) -> Outcome {
     let started = Instant::now();
-    let parent = scratch_parent(ctx, loc);
-    let tally = Tally::new(&loc.restore.expect).context("restore.expect")?;
-    let sandbox = Sandbox::create(&parent, loc.restore.max_bytes_for(backup.size), tally)
-        .with_context(|| format!("cannot create a restore sandbox under {}", parent.display()))?
-        .with_timeout(loc.restore.timeout.0)
-        .with_max_entries(u64::from(loc.restore.max_entries));
     let result = crate::source::repository::restore_into(ctx, loc, repo, &backup.path, &sandbox)
         .and_then(|()| validate(&sandbox, &loc.restore));
     let (result, detail, problem) = match result {
@@ -457,7 +609,7 @@ fn test_repository_backup(
         Err(RestoreError::Skipped(reason)) => (Verdict::Skipped, Some(reason), None),
         Err(e) => (Verdict::Failed, Some(e.to_string()), e.kind()),
     };
-    Ok(Outcome {
+    Outcome {
         format: format!("{} {}", repo.tool.name(), repo.tool.backup_word()),
         result,
         files: sandbox.tally.files(),
@@ -466,7 +618,7 @@ fn test_repository_backup(
         duration_ms: started.elapsed().as_millis() as u64,
         detail,
         problem,
-    })
+    }
 }
 
 /// Where the backup under test is read from: a file (opened, sought and handed to tools
@@ -526,22 +678,34 @@ fn look(at: &At, backup: &BackupRow) -> Result<Seen, String> {
 }
 
 /// `restore_untested`: every backup considered this run was skipped, so nothing proves
-/// the location's backups can be restored. The first reason is shown.
-fn untested(loc: &Location, verdicts: &[(Verdict, Option<String>)]) -> Option<Problem> {
-    if verdicts.is_empty() || verdicts.iter().any(|(v, _)| *v != Verdict::Skipped) {
+/// the location's backups can be restored. The first reason is shown; when the tests
+/// could not be set up (`setup`), that is the reason, and it is told even when there was
+/// nothing to test (a key file others can read is a leak to fix now).
+fn untested(
+    loc: &Location,
+    verdicts: &[(Verdict, Option<String>)],
+    setup: Option<&SetupError>,
+) -> Option<Problem> {
+    if verdicts.iter().any(|(v, _)| *v != Verdict::Skipped) {
         return None;
     }
-    let reason = verdicts
-        .iter()
-        .find_map(|(_, d)| d.as_deref())
-        .unwrap_or("no reason given");
-    let message = format!(
-        "no backup could be restore-tested this run: {} ({reason})",
-        match verdicts.len() {
-            1 => "the only one was skipped".to_string(),
-            n => format!("all {n} were skipped"),
+    let message = match setup {
+        Some(why) => format!("restore tests of {} cannot run: {why}", loc.name),
+        None if verdicts.is_empty() => return None,
+        None => {
+            let reason = verdicts
+                .iter()
+                .find_map(|(_, d)| d.as_deref())
+                .unwrap_or("no reason given");
+            format!(
+                "no backup could be restore-tested this run: {} ({reason})",
+                match verdicts.len() {
+                    1 => "the only one was skipped".to_string(),
+                    n => format!("all {n} were skipped"),
+                }
+            )
         }
-    );
+    };
     Some(Problem::new(
         Kind::RestoreUntested,
         Severity::Warning,
@@ -651,17 +815,16 @@ fn skipped_outcome(reason: String) -> Outcome {
     }
 }
 
-/// Restore one backup into a fresh sandbox and validate it. Errors only when no sandbox
-/// can be made at all (a configuration problem: the run cannot judge).
-fn test_backup(ctx: &RunContext, loc: &Location, at: &At, seen: &Seen) -> Result<Outcome> {
+/// Restore one backup into a fresh `sandbox` and validate it.
+fn test_backup(
+    ctx: &RunContext,
+    loc: &Location,
+    at: &At,
+    seen: &Seen,
+    sandbox: Sandbox,
+) -> Outcome {
     let size = seen.size;
     let started = Instant::now();
-    let parent = scratch_parent(ctx, loc);
-    let tally = Tally::new(&loc.restore.expect).context("restore.expect")?;
-    let sandbox = Sandbox::create(&parent, loc.restore.max_bytes_for(size), tally)
-        .with_context(|| format!("cannot create a restore sandbox under {}", parent.display()))?
-        .with_timeout(loc.restore.timeout.0)
-        .with_max_entries(u64::from(loc.restore.max_entries));
     let progress = Progress::new(ctx.progress, size, at.shown());
     let mut format = "unknown".to_string();
     let keys = keys(ctx, &loc.restore);
@@ -708,7 +871,7 @@ fn test_backup(ctx: &RunContext, loc: &Location, at: &At, seen: &Seen) -> Result
         Err(RestoreError::Skipped(reason)) => (Verdict::Skipped, Some(reason), None),
         Err(e) => (Verdict::Failed, Some(e.to_string()), e.kind()),
     };
-    Ok(Outcome {
+    Outcome {
         format,
         result,
         files,
@@ -717,7 +880,7 @@ fn test_backup(ctx: &RunContext, loc: &Location, at: &At, seen: &Seen) -> Result
         duration_ms: started.elapsed().as_millis() as u64,
         detail,
         problem,
-    })
+    }
 }
 
 fn validate(sandbox: &Sandbox, cfg: &RestoreConfig) -> Result<(), RestoreError> {

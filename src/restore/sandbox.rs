@@ -836,6 +836,29 @@ impl Drop for Sandbox {
     }
 }
 
+/// What went wrong with a scratch path, in an operator's words (no error codes). By the
+/// error's kind: tempfile wraps the OS error with its path, which hides the code.
+pub fn io_reason(e: &io::Error) -> String {
+    use io::ErrorKind::*;
+    match e.kind() {
+        NotFound => "it does not exist".into(),
+        NotADirectory => "a part of it is not a directory".into(),
+        PermissionDenied => "permission denied".into(),
+        ReadOnlyFilesystem => "its filesystem is read-only".into(),
+        StorageFull => "its filesystem is full (no space or no inodes left)".into(),
+        QuotaExceeded => "this user's disk quota there is used up".into(),
+        _ => {
+            let text = e.to_string();
+            // "No such device (os error 19)": the code says nothing to an operator.
+            let text = match text.find(" (os error ") {
+                Some(at) => text[..at].to_string(),
+                None => text,
+            };
+            crate::problem::one_line(&text).into_owned()
+        }
+    }
+}
+
 fn scratch_error(path: &Path, e: io::Error) -> RestoreError {
     if matches!(e.raw_os_error(), Some(libc::ENOSPC | libc::EDQUOT)) {
         // The sandbox holds only what the archive made: it filled the scratch filesystem

@@ -30,6 +30,7 @@ mod report;
 mod restic;
 mod restore;
 mod restore_depth;
+mod restore_runs;
 mod s3;
 mod schema;
 mod snapshots;

@@ -364,13 +364,24 @@ fn key_files_others_can_read_are_refused_and_named() {
         b"age-encryption.org/v1\n",
         Utc::now() - Duration::days(1),
     );
-    let run = ws.run(&["--test-restore"]);
-    assert_ne!(run.code, 0, "{}", run.stdout);
+    let (run, doc) = ws.run_json(&["--test-restore"]);
+    assert_eq!(run.code, 1, "the location's warning, not an error: {doc:#}");
+    let untested = doc["problems"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["kind"] == "restore_untested")
+        .unwrap_or_else(|| panic!("{doc:#}"));
+    let message = untested["message"].as_str().unwrap();
     assert!(
-        run.stderr.contains("age-key.txt") && run.stderr.contains("chmod 600"),
-        "{}",
-        run.stderr
+        message.contains("age-key.txt") && message.contains("chmod 600"),
+        "{message}"
     );
+    // Never used: the backup is skipped with the reason, not judged with that key.
+    let x = result(&doc, "x.tar.age");
+    assert_eq!(x["result"], "skipped", "{x:#}");
+    assert!(x["detail"].as_str().unwrap().contains("not used"), "{x:#}");
+    assert!(!run.stdout.contains("AGE-SECRET-KEY"), "{}", run.stdout);
     assert!(!run.stderr.contains("AGE-SECRET-KEY"), "{}", run.stderr);
 }
 

@@ -1,0 +1,165 @@
+//! `--test-restore` as one step of a whole run and of many nights, through the real
+//! binary: a location whose restore tests cannot be set up (no scratch directory, a key
+//! file others can read or that is missing) is that location's `restore_untested` while
+//! the other locations are tested, reported and alerted.
+
+use crate::common;
+
+use chrono::{Duration, Utc};
+use common::{Workspace, restore_result as result};
+use serde_json::Value;
+use std::io::Write;
+use std::os::unix::fs::PermissionsExt;
+
+/// A tar.gz holding one file of `len` bytes.
+fn tar_gz(len: usize) -> Vec<u8> {
+    let data: Vec<u8> = (0..len as u32)
+        .map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8)
+        .collect();
+    let mut tar = tar::Builder::new(Vec::new());
+    let mut header = tar::Header::new_gnu();
+    header.set_size(data.len() as u64);
+    header.set_mode(0o600);
+    header.set_cksum();
+    tar.append_data(&mut header, "site/data.bin", data.as_slice())
+        .unwrap();
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+    gz.write_all(&tar.into_inner().unwrap()).unwrap();
+    gz.finish().unwrap()
+}
+
+fn problems(doc: &Value) -> &Vec<Value> {
+    doc["problems"].as_array().expect("problems")
+}
+
+/// The open problem of `kind` at `location`.
+fn problem<'a>(doc: &'a Value, location: &str, kind: &str) -> &'a Value {
+    problems(doc)
+        .iter()
+        .find(|p| p["location"] == location && p["kind"] == kind)
+        .unwrap_or_else(|| panic!("no {kind} at {location}: {doc:#}"))
+}
+
+/// Locations `site` (restore tests set up by `site_restore`, YAML indented 8), `good`
+/// (tested as usual) and `gone` (its path is missing), each but `gone` with one settled
+/// backup; reports and the log alert channel on.
+fn three_locations(site_restore: &str) -> Workspace {
+    let ws = Workspace::new();
+    ws.write_config(&format!(
+        "reporting: {{ output_dir: reports, formats: [html, json] }}\nalerts:\n  log: {{ enabled: true }}\nbackups:\n  locations:\n    - name: site\n      path: site\n      restore:\n{site_restore}\n    - name: good\n      path: good\n      restore:\n        scratch_dir: scratch\n    - name: gone\n      path: gone\n"
+    ));
+    std::fs::create_dir_all(ws.path("scratch")).unwrap();
+    let day_ago = Utc::now() - Duration::days(1);
+    ws.write_file("site/site.tar.gz", &tar_gz(5_000), day_ago);
+    ws.write_file("good/good.tar.gz", &tar_gz(7_000), day_ago);
+    ws
+}
+
+/// The nightly run, in JSON.
+fn nightly(ws: &Workspace) -> (common::Run, Value) {
+    ws.run_json(&[
+        "--monitor",
+        "--verify",
+        "--test-restore",
+        "--report",
+        "--check-alerts",
+    ])
+}
+
+/// What every setup failure must leave: `site` untested with a message naming it, the
+/// other locations tested, reported and alerted, and the exit code of their problems.
+fn assert_the_run_went_on(ws: &Workspace, run: &common::Run, doc: &Value) -> String {
+    assert_eq!(
+        run.code, 2,
+        "gone's location_unavailable (critical) decides, not an error: {}\n{}",
+        run.stdout, run.stderr
+    );
+    let untested = problem(doc, "site", "restore_untested");
+    assert_eq!(untested["severity"], "warning", "{untested:#}");
+    let message = untested["message"].as_str().unwrap().to_string();
+    assert!(message.contains("site"), "{message}");
+    assert!(!message.contains('\n'), "{message}");
+    assert!(!message.contains("os error"), "{message}");
+    assert!(!message.contains('"'), "no debug quoting: {message}");
+    assert_eq!(result(doc, "site.tar.gz")["result"], "skipped", "{doc:#}");
+    assert_eq!(result(doc, "good.tar.gz")["result"], "passed", "{doc:#}");
+    problem(doc, "gone", "location_unavailable");
+    let reports: Vec<_> = std::fs::read_dir(ws.path("reports"))
+        .expect("reports written")
+        .flatten()
+        .collect();
+    assert!(!reports.is_empty(), "reports written");
+    assert!(
+        run.stderr.contains("[NEW CRITICAL] location_unavailable"),
+        "gone is alerted: {}",
+        run.stderr
+    );
+    assert!(doc["alerts"]["sent"].as_u64().unwrap() >= 1, "{doc:#}");
+    message
+}
+
+#[test]
+fn a_missing_scratch_dir_is_the_locations_problem_not_the_runs_end() {
+    let ws = three_locations("        scratch_dir: nope/scratch");
+    let (run, doc) = nightly(&ws);
+    let message = assert_the_run_went_on(&ws, &run, &doc);
+    let scratch = ws.path("nope/scratch");
+    assert!(
+        message.contains(&scratch.display().to_string())
+            && message.contains("does not exist")
+            && message.contains("restore.scratch_dir"),
+        "names the path, what is wrong and what to do: {message}"
+    );
+    let detail = result(&doc, "site.tar.gz")["detail"].as_str().unwrap();
+    assert!(detail.contains("nope/scratch"), "{detail}");
+
+    // Once the directory exists the next run tests the backup and the warning closes.
+    std::fs::create_dir_all(&scratch).unwrap();
+    let (run, doc) = nightly(&ws);
+    assert_eq!(run.code, 2, "{}", run.stdout);
+    assert_eq!(result(&doc, "site.tar.gz")["result"], "passed", "{doc:#}");
+    assert!(
+        !problems(&doc)
+            .iter()
+            .any(|p| p["kind"] == "restore_untested"),
+        "{doc:#}"
+    );
+}
+
+#[test]
+fn a_key_file_others_can_read_is_the_locations_problem_and_is_not_used() {
+    let ws = three_locations(
+        "        scratch_dir: scratch\n        decrypt:\n          age_identity_file: age-key.txt",
+    );
+    std::fs::write(ws.path("age-key.txt"), "AGE-SECRET-KEY-1XYZ\n").unwrap();
+    std::fs::set_permissions(
+        ws.path("age-key.txt"),
+        std::fs::Permissions::from_mode(0o644),
+    )
+    .unwrap();
+    let (run, doc) = nightly(&ws);
+    let message = assert_the_run_went_on(&ws, &run, &doc);
+    assert!(
+        message.contains("age-key.txt")
+            && message.contains("other users")
+            && message.contains("chmod 600"),
+        "{message}"
+    );
+    assert!(!run.stdout.contains("AGE-SECRET-KEY"), "{}", run.stdout);
+    assert!(!run.stderr.contains("AGE-SECRET-KEY"), "{}", run.stderr);
+}
+
+#[test]
+fn a_missing_key_file_is_the_locations_problem() {
+    let ws = three_locations(
+        "        scratch_dir: scratch\n        decrypt:\n          age_identity_file: keys/age-key.txt",
+    );
+    let (run, doc) = nightly(&ws);
+    let message = assert_the_run_went_on(&ws, &run, &doc);
+    assert!(
+        message.contains(&ws.path("keys/age-key.txt").display().to_string())
+            && message.contains("does not exist")
+            && message.contains("restore.decrypt.age_identity_file"),
+        "{message}"
+    );
+}
