@@ -3,10 +3,12 @@
 //! location's algorithm), closing its `checksum_mismatch` and `modified_after_backup`. A
 //! deleted backup's deletion was meant: its `deleted_before_retention` closes and never
 //! opens again. A `sidecar_mismatch` stays: the sidecar is the evidence, not the store.
+//! Restore problems stay too: accepting tests nothing, and the next `--test-restore`
+//! tests a rewritten backup again.
 
 use super::{Action, Actor, Refused, Report};
 use crate::config::Location;
-use crate::problem::{Kind, Problem};
+use crate::problem::{Kind, Operation, Problem};
 use crate::store::BackupRow;
 use crate::verify::hash::{Algos, Outcome, hash_file, hash_object};
 use std::collections::HashSet;
@@ -100,28 +102,45 @@ fn accept_present(
         &[Kind::ChecksumMismatch, Kind::ModifiedAfterBackup],
         a.now,
     )?;
-    let sidecar_open = a
+    let still_open: Vec<Kind> = a
         .store
         .open_problems(None, Some(&[loc_id]))?
-        .iter()
-        .any(|p| {
-            p.problem.kind == Kind::SidecarMismatch
-                && p.problem.path.as_deref() == Some(backup.path.as_str())
-        });
-    let sidecar = if sidecar_open {
+        .into_iter()
+        .filter(|p| p.problem.path.as_deref() == Some(backup.path.as_str()))
+        .map(|p| p.problem.kind)
+        .collect();
+    let sidecar = if still_open.contains(&Kind::SidecarMismatch) {
         "; its sidecar_mismatch stays open: the sidecar file is the evidence, so fix or replace the sidecar"
     } else {
         ""
     };
     Ok(format!(
-        "accepted {} at {} as it is now ({} bytes, {} {}){}{sidecar}",
+        "accepted {} at {} as it is now ({} bytes, {} {}){}{sidecar}{}",
         backup.path,
         loc.name,
         stamp.size,
         loc.checksum.as_str(),
         hex,
-        closed_text(&closed)
+        closed_text(&closed),
+        restore_text(&still_open)
     ))
+}
+
+/// A restore problem is a verdict on the content, which accepting does not test: it
+/// stays open until the next `--test-restore` restores the backup as it is now.
+fn restore_text(still_open: &[Kind]) -> String {
+    let restore: Vec<&str> = still_open
+        .iter()
+        .filter(|k| k.operation() == Operation::TestRestore)
+        .map(|k| k.as_str())
+        .collect();
+    if restore.is_empty() {
+        return String::new();
+    }
+    format!(
+        "; its {} stays open until the next --test-restore restores the backup as it is now",
+        restore.join(", ")
+    )
 }
 
 fn closed_text(closed: &[(i64, Kind)]) -> String {

@@ -359,6 +359,26 @@ fn make_sandbox(ctx: &RunContext, loc: &Location, size: u64) -> Result<Sandbox, 
     }
 }
 
+/// The backups a run tests: the newest `latest`, and every other present backup with
+/// an open restore problem, so that one rewritten with a good copy is judged again (an
+/// unchanged one keeps its verdict without a restore).
+fn chosen<'a>(
+    present: &'a [BackupRow],
+    open: &[crate::store::StoredProblem],
+    latest: usize,
+) -> Vec<&'a BackupRow> {
+    let failing: HashSet<&str> = open
+        .iter()
+        .filter_map(|p| p.problem.path.as_deref())
+        .collect();
+    present
+        .iter()
+        .enumerate()
+        .filter(|(i, b)| *i < latest || failing.contains(b.path.as_str()))
+        .map(|(_, b)| b)
+        .collect()
+}
+
 /// One backup's judgement this run.
 struct Judged {
     outcome: Outcome,
@@ -402,7 +422,7 @@ fn test_location(ctx: &RunContext, sel: &SelectedLocation, summary: &mut Summary
     let open = ctx
         .store
         .open_problems(Some(&[Operation::TestRestore]), Some(&[sel.id]))?;
-    let chosen: Vec<&BackupRow> = present.iter().take(loc.restore.latest.0 as usize).collect();
+    let chosen = chosen(&present, &open, loc.restore.latest.0 as usize);
     let settings = settings_fingerprint(&loc.restore);
     let refused = check_key_files(ctx, loc).err();
     let mut setup = None;

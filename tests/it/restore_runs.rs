@@ -1,12 +1,13 @@
 //! `--test-restore` as one step of a whole run and of many nights, through the real
 //! binary: a location whose restore tests cannot be set up (no scratch directory, a key
 //! file others can read or that is missing) is that location's `restore_untested` while
-//! the other locations are tested, reported and alerted.
+//! the other locations are tested, reported and alerted; a backup rewritten after its
+//! test failed is tested again although newer backups exist.
 
 use crate::common;
 
 use chrono::{Duration, Utc};
-use common::{Workspace, restore_result as result};
+use common::{Workspace, problem_kinds_of as kinds_of, restore_result as result};
 use serde_json::Value;
 use std::io::Write;
 use std::os::unix::fs::PermissionsExt;
@@ -26,6 +27,12 @@ fn tar_gz(len: usize) -> Vec<u8> {
     let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
     gz.write_all(&tar.into_inner().unwrap()).unwrap();
     gz.finish().unwrap()
+}
+
+/// The first half of a tar.gz of `len` bytes: what a job killed half way leaves.
+fn truncated_tar_gz(len: usize) -> Vec<u8> {
+    let whole = tar_gz(len);
+    whole[..whole.len() / 2].to_vec()
 }
 
 fn problems(doc: &Value) -> &Vec<Value> {
@@ -161,5 +168,129 @@ fn a_missing_key_file_is_the_locations_problem() {
             && message.contains("does not exist")
             && message.contains("restore.decrypt.age_identity_file"),
         "{message}"
+    );
+}
+
+/// A daily location `db` over `db/`, testing only its newest backup (the default).
+fn daily() -> Workspace {
+    let ws = Workspace::new();
+    ws.write_config(
+        "backups:\n  locations:\n    - name: db\n      path: db\n      restore:\n        scratch_dir: scratch\n",
+    );
+    std::fs::create_dir_all(ws.path("scratch")).unwrap();
+    ws
+}
+
+fn night(ws: &Workspace) -> (common::Run, Value) {
+    ws.run_json(&["--monitor", "--test-restore"])
+}
+
+#[test]
+fn a_backup_rewritten_after_its_restore_failed_is_tested_again_and_resolves() {
+    let ws = daily();
+    let now = Utc::now();
+    ws.write_file(
+        "db/a.tar.gz",
+        &truncated_tar_gz(20_000),
+        now - Duration::days(3),
+    );
+    let (_, doc) = night(&ws);
+    assert_eq!(
+        kinds_of(&doc, "a.tar.gz"),
+        vec!["archive_corrupt"],
+        "{doc:#}"
+    );
+
+    // The job is re-run and writes a good copy over the bad one; the next night's
+    // backup is newer, so `latest: 1` alone would never look at a.tar.gz again.
+    ws.write_file("db/a.tar.gz", &tar_gz(30_000), now - Duration::days(2));
+    ws.write_file("db/b.tar.gz", &tar_gz(20_000), now - Duration::days(1));
+    let accept = ws.run(&["--accept", "a.tar.gz", "--reason", "re-ran the job"]);
+    assert_eq!(accept.code, 0, "{}\n{}", accept.stdout, accept.stderr);
+    assert!(
+        accept
+            .stdout
+            .contains("archive_corrupt stays open until the next --test-restore"),
+        "accepting tests nothing, and says what will: {}",
+        accept.stdout
+    );
+
+    let (run, doc) = night(&ws);
+    assert_eq!(result(&doc, "a.tar.gz")["result"], "passed", "{doc:#}");
+    assert_eq!(result(&doc, "b.tar.gz")["result"], "passed", "{doc:#}");
+    assert!(kinds_of(&doc, "a.tar.gz").is_empty(), "{doc:#}");
+    let resolved: i64 = ws.store_value(
+        "SELECT COUNT(*) FROM problems WHERE kind = 'archive_corrupt' AND path = 'a.tar.gz' AND resolved_at IS NOT NULL",
+    );
+    assert_eq!(resolved, 1);
+    assert_eq!(run.code, 0, "{doc:#}");
+
+    // Passed now: later nights leave it to the newest backups again.
+    let (_, doc) = night(&ws);
+    let tested: Vec<&str> = doc["restore_tests"]["results"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["path"].as_str().unwrap())
+        .collect();
+    assert_eq!(tested, vec!["b.tar.gz"], "{doc:#}");
+}
+
+#[test]
+fn an_older_backup_that_still_fails_stays_open_with_a_current_message() {
+    let ws = daily();
+    let now = Utc::now();
+    ws.write_file(
+        "db/a.tar.gz",
+        &truncated_tar_gz(20_000),
+        now - Duration::days(3),
+    );
+    let (_, doc) = night(&ws);
+    assert_eq!(
+        kinds_of(&doc, "a.tar.gz"),
+        vec!["archive_corrupt"],
+        "{doc:#}"
+    );
+    let opened: i64 = ws.store_value("SELECT id FROM problems WHERE kind = 'archive_corrupt'");
+
+    // Rewritten, but broken again (another size); a newer good backup arrives.
+    ws.write_file(
+        "db/a.tar.gz",
+        b"not a gzip stream at all",
+        now - Duration::days(2),
+    );
+    ws.write_file("db/b.tar.gz", &tar_gz(20_000), now - Duration::days(1));
+    let (_, doc) = night(&ws);
+    let a = result(&doc, "a.tar.gz");
+    assert_eq!(a["result"], "failed", "tested again: {a:#}");
+    assert!(
+        !a["detail"].as_str().unwrap().contains("unchanged"),
+        "{a:#}"
+    );
+    assert_eq!(
+        kinds_of(&doc, "a.tar.gz"),
+        vec!["archive_corrupt"],
+        "{doc:#}"
+    );
+    let open = problem(&doc, "db", "archive_corrupt");
+    assert_eq!(open["id"], opened, "the same problem stays open: {open:#}");
+    let message = open["message"].as_str().unwrap();
+    assert!(
+        message.contains("is not a gzip stream"),
+        "the message says what is wrong now: {message}"
+    );
+
+    // Unchanged and still broken: its verdict is carried and the problem stays.
+    let (code_doc, doc) = night(&ws);
+    assert_eq!(code_doc.code, 2, "{doc:#}");
+    let a = result(&doc, "a.tar.gz");
+    assert!(
+        a["detail"].as_str().unwrap().contains("unchanged since"),
+        "{a:#}"
+    );
+    assert_eq!(
+        kinds_of(&doc, "a.tar.gz"),
+        vec!["archive_corrupt"],
+        "{doc:#}"
     );
 }
