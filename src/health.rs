@@ -123,6 +123,9 @@ pub fn status_of(score: Option<f64>, warning: f64, critical: f64) -> &'static st
 pub struct Assessment {
     pub components: Components,
     pub score: Option<f64>,
+    /// The score is 0 because the location cannot be read or holds no backup, whatever
+    /// its rates.
+    pub nothing_to_restore: bool,
 }
 
 /// Score a location from its judged verification and restore counts in the window and
@@ -151,7 +154,11 @@ pub fn assess(
     } else {
         score(components)
     };
-    Assessment { components, score }
+    Assessment {
+        components,
+        score,
+        nothing_to_restore: unavailable_or_empty,
+    }
 }
 
 impl Assessment {
@@ -186,7 +193,11 @@ impl Assessment {
             location,
             format!(
                 "health score {s:.2} is below {threshold:.2}{}",
-                self.describe_components()
+                match self.nothing_to_restore {
+                    // Its rates (100% of the few checks left) would read as a contradiction.
+                    true => " (the location cannot be read or holds no backup)".to_string(),
+                    false => self.describe_components(),
+                }
             ),
         ))
     }
@@ -245,6 +256,7 @@ mod tests {
         let a = Assessment {
             components: Components::default(),
             score: Some(0.4),
+            nothing_to_restore: false,
         };
         assert_eq!(
             a.problem("x", 0.8, 0.5).unwrap().severity,
@@ -253,6 +265,7 @@ mod tests {
         let a = Assessment {
             components: Components::default(),
             score: None,
+            nothing_to_restore: false,
         };
         assert!(a.problem("x", 0.8, 0.5).is_none());
     }

@@ -436,6 +436,21 @@ fn candidates(
             (p, s)
         })
         .collect();
+    // A health_degraded scored before the location's last recovery (judged by last
+    // night's --report, the trouble it scored resolved since) waits for the next
+    // --report to score it again: told now, it would page with a score of the outage.
+    let health_locations: Vec<i64> = open
+        .iter()
+        .filter(|(p, _)| p.problem.kind == Kind::HealthDegraded)
+        .filter_map(|(p, _)| p.location_id)
+        .collect();
+    let recoveries = store.last_recoveries(&health_locations)?;
+    let scored_before_recovery = |p: &StoredProblem| {
+        p.problem.kind == Kind::HealthDegraded
+            && p.location_id
+                .and_then(|l| recoveries.get(&l))
+                .is_some_and(|recovered| p.last_seen < *recovered)
+    };
     // Locations with a problem other than health_degraded that may be alerted.
     let alerted: HashSet<String> = open
         .iter()
@@ -449,8 +464,9 @@ fn candidates(
     let mut refreshed: Vec<(i64, Severity, &str)> = Vec::new();
     for (p, suppressed) in &open {
         let suppressed = suppressed.or_else(|| {
-            decide::outranked(p.problem.kind, p.problem.location.as_deref(), &alerted)
-                .then_some(Suppression::Outranked)
+            (decide::outranked(p.problem.kind, p.problem.location.as_deref(), &alerted)
+                || scored_before_recovery(p))
+            .then_some(Suppression::Outranked)
         });
         match (alerts.remove(&p.id), suppressed) {
             (Some(mut a), _) => {

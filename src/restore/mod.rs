@@ -83,6 +83,14 @@ impl RestoreError {
     /// A read error of the backup's content: corruption (the stream cannot be read).
     /// Parsers put entry names into their errors; those stay on one line.
     pub fn read(what: &str, e: io::Error) -> RestoreError {
+        // A transfer that broke off (a bucket's connection) says nothing of the backup:
+        // skipped, tried again on the next run.
+        if e.kind() == io::ErrorKind::ConnectionAborted {
+            return RestoreError::Skipped(format!(
+                "cannot read {what}: {}; the next run tries again",
+                crate::problem::one_line(&e.to_string())
+            ));
+        }
         let e = e.to_string();
         RestoreError::Corrupt(format!(
             "cannot read {what}: {}",
@@ -360,13 +368,14 @@ fn make_sandbox(ctx: &RunContext, loc: &Location, size: u64) -> Result<Sandbox, 
 }
 
 /// The backups a run tests: the newest `latest`, and every other present backup with
-/// an open restore problem, so that one rewritten with a good copy is judged again (an
-/// unchanged one keeps its verdict without a restore).
+/// an open restore problem, so that one rewritten with a good copy is judged again
+/// (second: true for those; an unchanged one of them is left as it was, not recorded
+/// again, so a broken old backup counts once in the health score, as before).
 fn chosen<'a>(
     present: &'a [BackupRow],
     open: &[crate::store::StoredProblem],
     latest: usize,
-) -> Vec<&'a BackupRow> {
+) -> Vec<(&'a BackupRow, bool)> {
     let failing: HashSet<&str> = open
         .iter()
         .filter_map(|p| p.problem.path.as_deref())
@@ -375,7 +384,7 @@ fn chosen<'a>(
         .iter()
         .enumerate()
         .filter(|(i, b)| *i < latest || failing.contains(b.path.as_str()))
-        .map(|(_, b)| b)
+        .map(|(i, b)| (b, i >= latest))
         .collect()
 }
 
@@ -430,7 +439,7 @@ fn test_location(ctx: &RunContext, sel: &SelectedLocation, summary: &mut Summary
     let mut considered = HashSet::new();
     let mut verdicts = Vec::new();
     let source = crate::source::of(loc);
-    for backup in chosen {
+    for (backup, only_if_changed) in chosen {
         let at = match source.local_path(&backup.path) {
             Some(path) => At::File(path),
             None => At::Object(&*source, &backup.path),
@@ -446,6 +455,11 @@ fn test_location(ctx: &RunContext, sel: &SelectedLocation, summary: &mut Summary
             rejudged,
             setup: failed_setup,
         } = judged;
+        // An older backup with an open restore problem, unchanged since it was tested:
+        // nothing new was learnt, its problem stays as it is.
+        if only_if_changed && carried_from.is_some() {
+            continue;
+        }
         if let Some(why) = failed_setup {
             setup.get_or_insert(why);
         }

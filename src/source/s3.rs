@@ -39,6 +39,12 @@ const MAX_LIST_BODY: u64 = 8 << 20;
 const MAX_ERROR_BODY: u64 = 64 << 10;
 /// 10 million objects at 1,000 a page: a server that never ends a listing is stopped.
 const MAX_PAGES: u64 = 10_000;
+/// Objects one listing may hold (their keys are kept: a bound on memory, about 1 GiB
+/// with S3's longest keys).
+const MAX_OBJECTS: u64 = 1_000_000;
+/// How long one listing page may take to arrive, however slowly its bytes come (the
+/// read timeout is per read: a byte a second would never end).
+const PAGE_DEADLINE: Duration = READ_TIMEOUT;
 
 /// Why a request to the bucket failed. Never holds a URL (signed URLs carry the access
 /// key id and a session token) nor a secret.
@@ -325,12 +331,28 @@ impl S3Source {
             action.with_max_keys(max_keys);
             Ok(action.sign(EXPIRY))
         };
-        let response = self.send(reqwest::Method::GET, &url, &[])?;
+        let started = Instant::now();
+        let mut response = self.send(reqwest::Method::GET, &url, &[])?;
         let mut bytes = Vec::new();
-        response
-            .take(MAX_LIST_BODY + 1)
-            .read_to_end(&mut bytes)
-            .map_err(|e| self.invalid(format!("the listing broke off: {e}")))?;
+        let mut chunk = [0u8; 64 << 10];
+        loop {
+            let n = response
+                .read(&mut chunk)
+                .map_err(|e| self.invalid(format!("the listing broke off: {e}")))?;
+            if n == 0 {
+                break;
+            }
+            bytes.extend_from_slice(&chunk[..n]);
+            if bytes.len() as u64 > MAX_LIST_BODY {
+                break;
+            }
+            if started.elapsed() > PAGE_DEADLINE {
+                return Err(self.invalid(format!(
+                    "a listing page still arriving after {} s",
+                    PAGE_DEADLINE.as_secs()
+                )));
+            }
+        }
         if bytes.len() as u64 > MAX_LIST_BODY {
             return Err(self.invalid(format!("a listing page of more than {MAX_LIST_BODY} bytes")));
         }
@@ -356,9 +378,16 @@ impl S3Source {
     ) -> Result<u64, S3Error> {
         let mut token: Option<String> = None;
         let mut requests = 0;
+        let mut objects = 0u64;
         loop {
             let page = self.list_page(prefix, delimiter, token.as_deref(), 1000)?;
             requests += 1;
+            objects += page.contents.len() as u64;
+            if objects > MAX_OBJECTS {
+                return Err(self.invalid(format!(
+                    "a listing of more than {MAX_OBJECTS} objects (narrow the location's prefix)"
+                )));
+            }
             page.contents.into_iter().for_each(&mut each);
             match page.next_continuation_token {
                 Some(next) if Some(&next) == token.as_ref() => {
@@ -582,7 +611,13 @@ impl Source for S3Source {
             header("x-amz-checksum-type"),
         );
         Ok(Opened {
-            reader: Box::new(response),
+            reader: Box::new(Transfer {
+                body: response,
+                endpoint: self.cfg.endpoint.clone(),
+                waited: Duration::ZERO,
+                in_window: 0,
+                patience: READ_TIMEOUT,
+            }),
             fingerprint,
             server_sha256,
         })
@@ -651,8 +686,113 @@ fn is_tls_error(e: &(dyn std::error::Error + 'static)) -> bool {
     false
 }
 
+/// An object's body as it arrives: a failure of the transfer (the connection closed or
+/// stalled mid-body) is said as one (`ConnectionAborted`, the cause named), so that
+/// neither a verification nor a restore test takes it for damage in the backup.
+/// A body that trickles (below [`MIN_RATE`] bytes over [`READ_TIMEOUT`] of waiting on
+/// the server) is given up as a broken transfer too: the read timeout is per read, and a byte every few seconds
+/// would hold the night's run for days.
+struct Transfer<R> {
+    body: R,
+    endpoint: String,
+    /// Time spent in reads since the window began, and the bytes they brought.
+    waited: Duration,
+    in_window: u64,
+    /// The window: [`READ_TIMEOUT`].
+    patience: Duration,
+}
+
+/// The least a transfer must bring in each [`READ_TIMEOUT`].
+const MIN_RATE: u64 = 64 << 10;
+
+impl<R: std::io::Read> std::io::Read for Transfer<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        if self.waited > self.patience {
+            if self.in_window < MIN_RATE {
+                return Err(std::io::Error::new(
+                    std::io::ErrorKind::ConnectionAborted,
+                    format!(
+                        "the transfer from {} slowed to {} bytes in {} s",
+                        self.endpoint,
+                        self.in_window,
+                        self.patience.as_secs()
+                    ),
+                ));
+            }
+            self.waited = Duration::ZERO;
+            self.in_window = 0;
+        }
+        // Only the time spent waiting on the server counts: a restore that consumes
+        // slowly (a database building its indexes) pauses between reads.
+        let started = Instant::now();
+        let n = self.read_body(buf)?;
+        self.waited += started.elapsed();
+        self.in_window += n as u64;
+        Ok(n)
+    }
+}
+
+impl<R: std::io::Read> Transfer<R> {
+    fn read_body(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        self.body.read(buf).map_err(|e| {
+            if e.kind() == std::io::ErrorKind::ConnectionAborted {
+                return e;
+            }
+            // reqwest says "request or response body error"; the cause is below it.
+            let mut cause = e.to_string();
+            let mut source = std::error::Error::source(&e);
+            while let Some(s) = source {
+                cause = s.to_string();
+                source = s.source();
+            }
+            std::io::Error::new(
+                std::io::ErrorKind::ConnectionAborted,
+                format!(
+                    "the transfer from {} broke off ({})",
+                    self.endpoint,
+                    crate::problem::one_line(&cause)
+                ),
+            )
+        })
+    }
+}
+
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn a_trickling_body_is_a_broken_transfer_and_a_slow_reader_is_not() {
+        use std::io::Read;
+        /// One byte a read, each after `delay`.
+        struct Drip(Duration);
+        impl Read for Drip {
+            fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+                std::thread::sleep(self.0);
+                buf[0] = b'x';
+                Ok(1)
+            }
+        }
+        let transfer = |delay| Transfer {
+            body: Drip(delay),
+            endpoint: "http://s3.test".into(),
+            waited: Duration::ZERO,
+            in_window: 0,
+            patience: Duration::from_millis(100),
+        };
+        let mut slow_server = transfer(Duration::from_millis(20));
+        let mut buf = [0u8; 16];
+        let err = (0..100)
+            .find_map(|_| slow_server.read(&mut buf).err())
+            .expect("the trickle is given up");
+        assert_eq!(err.kind(), std::io::ErrorKind::ConnectionAborted);
+        assert!(err.to_string().contains("slowed to"), "{err}");
+        // The reader pausing between reads (a restore busy elsewhere) is not the server.
+        let mut fast_server = transfer(Duration::ZERO);
+        for _ in 0..3 {
+            std::thread::sleep(Duration::from_millis(60));
+            assert!(fast_server.read(&mut buf).is_ok());
+        }
+    }
+
     use super::*;
 
     #[test]

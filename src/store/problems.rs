@@ -579,6 +579,28 @@ impl Store {
         Ok(out)
     }
 
+    /// For each of `location_ids` with one, when a problem of another kind than
+    /// `health_degraded` was last resolved there (a health score judged before that
+    /// time scored the trouble just over).
+    pub fn last_recoveries(&self, location_ids: &[i64]) -> Result<HashMap<i64, DateTime<Utc>>> {
+        if location_ids.is_empty() {
+            return Ok(HashMap::new());
+        }
+        self.write_pending()?;
+        let args: Vec<&dyn ToValue> = location_ids.iter().map(|id| id as &dyn ToValue).collect();
+        let rows = self.db.query_map(
+            &format!(
+                "SELECT location_id, MAX(resolved_at) FROM problems
+                 WHERE location_id IN ({}) AND resolved_at IS NOT NULL AND kind <> 'health_degraded'
+                 GROUP BY location_id",
+                super::report::placeholders(location_ids.len(), 1)
+            ),
+            &args,
+            |r| Ok((r.get::<i64>(0)?, from_unix(r.get::<i64>(1)?))),
+        )?;
+        Ok(rows.into_iter().collect())
+    }
+
     /// One stored problem by id, open or resolved.
     pub fn problem(&self, id: i64) -> Result<StoredProblem> {
         self.problems(&[id])?

@@ -579,3 +579,52 @@ fn accepting_does_not_close_a_sidecar_mismatch_and_says_so() {
         "the sidecar is the evidence"
     );
 }
+
+#[test]
+fn a_health_score_of_an_outage_that_is_over_waits_for_the_next_report() {
+    // Last night's --report scored the outage (health_degraded, held back while the
+    // missing backup was alerted); at 02:15 the backups are back and the hourly
+    // --check-alerts closes missing_backup. The score is the outage's: it is not paged
+    // as NEW CRITICAL then, but once the next --report has scored it again.
+    let hook = Recorder::start();
+    let mut w = workspace(&hook);
+    let night = ts(NOW) - Duration::hours(7);
+    seed_health(&w, Severity::Critical, night);
+    let store = w.open_store();
+    let loc = store
+        .upsert_location(
+            "docs",
+            &w.path("docs").display().to_string(),
+            "generic",
+            night,
+        )
+        .unwrap();
+    let missing = Problem::new(
+        Kind::MissingBackup,
+        Severity::Critical,
+        "docs",
+        "overdue: 3 daily slots missed",
+    );
+    store
+        .sync_problems(Operation::Monitor, Some(loc), &[missing], &|_| true, night)
+        .unwrap();
+    let recovered = ts(NOW) - Duration::hours(1);
+    store
+        .sync_problems(Operation::Monitor, Some(loc), &[], &|_| true, recovered)
+        .unwrap();
+    drop(store);
+    let (run, doc) = w.run_json(&["--check-alerts"]);
+    assert!(run.code <= 2, "{}", run.stderr);
+    let told = hook.take();
+    assert!(
+        !told.iter().any(|(_, kind)| kind == "health_degraded"),
+        "the outage's score was paged: {told:?}"
+    );
+    assert!(suppressed(&doc) >= 1, "{doc:#}");
+    // The next --report scores it again: told then.
+    at(&mut w, ts(NOW) + Duration::hours(1));
+    seed_health(&w, Severity::Warning, ts(NOW) + Duration::hours(1));
+    let (run, _) = w.run_json(&["--check-alerts"]);
+    assert!(run.code <= 2, "{}", run.stderr);
+    assert_eq!(hook.take(), [("open".into(), "health_degraded".into())]);
+}

@@ -280,17 +280,23 @@ fn an_older_backup_that_still_fails_stays_open_with_a_current_message() {
         "the message says what is wrong now: {message}"
     );
 
-    // Unchanged and still broken: its verdict is carried and the problem stays.
+    // Unchanged and still broken: not tested nor recorded again (it counts once in the
+    // health score), and the problem stays.
+    let tests_before: i64 = ws.store_value("SELECT COUNT(*) FROM restore_tests");
     let (code_doc, doc) = night(&ws);
     assert_eq!(code_doc.code, 2, "{doc:#}");
-    let a = result(&doc, "a.tar.gz");
-    assert!(
-        a["detail"].as_str().unwrap().contains("unchanged since"),
-        "{a:#}"
-    );
+    let tested: Vec<&str> = doc["restore_tests"]["results"]
+        .as_array()
+        .map(|r| r.iter().filter_map(|t| t["path"].as_str()).collect())
+        .unwrap_or_default();
+    assert!(!tested.contains(&"a.tar.gz"), "{doc:#}");
+    let tests_after: i64 = ws.store_value("SELECT COUNT(*) FROM restore_tests");
+    assert_eq!(tests_after, tests_before + 1, "only the newest is recorded");
     assert_eq!(
         kinds_of(&doc, "a.tar.gz"),
         vec!["archive_corrupt"],
         "{doc:#}"
     );
+    let still = problem(&doc, "db", "archive_corrupt");
+    assert_eq!(still["id"], opened, "{still:#}");
 }

@@ -864,3 +864,66 @@ fn a_key_listed_twice_is_one_backup_and_a_dotted_key_is_not_read_outside_the_pre
         run.stderr
     );
 }
+
+#[test]
+fn a_transfer_that_breaks_off_in_a_restore_test_is_skipped_not_corrupt() {
+    use std::io::{Read, Write};
+    let name = backup_name(1, "tar.gz");
+    let whole = tar_gz(&[("big.bin", &content(3, 300_000))]);
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let endpoint = format!("http://{}", listener.local_addr().unwrap());
+    let (listed, body) = (name.clone(), whole.clone());
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            let Ok(mut stream) = stream else { continue };
+            let mut head = Vec::new();
+            let mut byte = [0u8; 1];
+            while !head.ends_with(b"\r\n\r\n") && stream.read(&mut byte).unwrap_or(0) == 1 {
+                head.push(byte[0]);
+            }
+            let head = String::from_utf8_lossy(&head).to_string();
+            if head.contains("list-type=2") {
+                let xml = format!(
+                    "<?xml version=\"1.0\"?><ListBucketResult xmlns=\"http://s3.amazonaws.com/doc/2006-03-01/\"><IsTruncated>false</IsTruncated><Contents><Key>db/{listed}</Key><LastModified>2026-12-05T00:00:00.000Z</LastModified><ETag>\"e\"</ETag><Size>{}</Size></Contents></ListBucketResult>",
+                    body.len()
+                );
+                let _ = write!(
+                    stream,
+                    "HTTP/1.1 200 OK\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{xml}",
+                    xml.len()
+                );
+            } else {
+                // The whole object's length announced, a sixth of it sent, the
+                // connection closed.
+                let _ = write!(
+                    stream,
+                    "HTTP/1.1 200 OK\r\nContent-Length: {}\r\nLast-Modified: Sat, 05 Dec 2026 00:00:00 GMT\r\nETag: \"e\"\r\nConnection: close\r\n\r\n",
+                    body.len()
+                );
+                let _ = stream.write_all(&body[..body.len() / 6]);
+            }
+            let _ = stream.shutdown(std::net::Shutdown::Both);
+        }
+    });
+    let server = Server {
+        name: "breaking",
+        endpoint,
+        key_id: "AKIDEXAMPLE".into(),
+        secret: "breaking-secret".into(),
+    };
+    let w = workspace(&server, "bucket", "");
+    let (run, doc) = w.run_json(&["--monitor", "--test-restore"]);
+    assert!(run.code < 3, "exit {}: {}", run.code, run.stderr);
+    let result = restore_result(&doc, &name);
+    assert_eq!(result["result"], "skipped", "{doc:#}");
+    assert!(
+        result["detail"]
+            .as_str()
+            .is_some_and(|d| d.contains("broke off") && d.contains("the next run tries again")),
+        "{result:#}"
+    );
+    assert!(
+        !kinds(&doc).contains(&"archive_corrupt".to_string()),
+        "a broken transfer is no damage: {doc:#}"
+    );
+}
