@@ -375,7 +375,14 @@ pub(crate) fn missed(
     // can be told from a run that began before the window (not recorded again in part).
     let window = ctx.window_start();
     let before_window = window - loc.schedule.period(window).unwrap_or_default();
-    let from = latest.map_or(before_window, |t| t.min(before_window));
+    // The backup before the newest: an outage longer than the window that the newest
+    // ended began after it, and is judged whole from it (so that its closed problem is
+    // told as the gap it was, "N slots missed from … to …", not as still overdue).
+    let before_latest = latest.and_then(|l| timestamps.iter().filter(|t| **t < l).max().copied());
+    let from = [latest, before_latest]
+        .into_iter()
+        .flatten()
+        .fold(before_window, DateTime::min);
     let judged = loc.schedule.judge(from, ctx.now, oldest, &timestamps);
     let tz = ctx.tz();
     let frequency = loc.schedule.frequency.describe();
@@ -404,7 +411,9 @@ pub(crate) fn missed(
                 ctx.local_short(run.first.start),
                 ctx.local_short(run.first.due_at),
             )));
-        } else if run.first.start >= window && judged.first().is_some_and(|j| j.slot != run.first) {
+        } else if (run.first.start >= window || before_latest.is_some_and(|t| t < run.first.start))
+            && judged.first().is_some_and(|j| j.slot != run.first)
+        {
             // A run that starts at the first judged slot may have begun earlier: it is
             // not recorded, so a gap seen whole before is never recorded again in part.
             gaps.push(problem(format!(

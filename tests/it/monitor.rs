@@ -187,6 +187,38 @@ fn fixed_slot_resolves_when_the_backup_arrives() {
 }
 
 #[test]
+fn an_outage_longer_than_the_window_is_told_as_the_gap_it_was_when_it_ends() {
+    // Fifteen nights missed (the window is seven days), then the backups resume: the
+    // closed problem said "overdue … since" and "the last backup is from … ago" for ever.
+    let w = workspace();
+    w.write_config(&location(
+        "db",
+        "      schedule: daily\n      at: \"02:00\"\n",
+    ));
+    daily_dumps(&w, "db", &[16, 17, 18], 100);
+    let (run, doc) = w.run_json(&["--monitor"]);
+    assert_eq!(run.code, 2, "{doc:#}");
+    daily_dumps(&w, "db", &[0], 100);
+    let (run, doc) = w.run_json(&["--monitor"]);
+    assert_eq!(run.code, 0, "{doc:#}");
+    let resolved: Vec<String> = w.store_column(
+        "SELECT message FROM problems WHERE kind='missing_backup' AND resolved_at IS NOT NULL",
+    );
+    assert_eq!(resolved.len(), 1, "{resolved:?}");
+    assert!(
+        resolved[0].starts_with("15 daily slots missed from 2026-11-06 02:00 to 2026-11-21 02:00")
+            && resolved[0].ends_with("backups resumed after it"),
+        "the closed problem says how long it lasted: {}",
+        resolved[0]
+    );
+    // The next run finds the same gap: nothing is recorded again.
+    let (run, _) = w.run_json(&["--monitor"]);
+    assert_eq!(run.code, 0);
+    let all: i64 = w.store_value("SELECT COUNT(*) FROM problems WHERE kind='missing_backup'");
+    assert_eq!(all, 1);
+}
+
+#[test]
 fn no_backups_and_unavailable_locations_score_zero() {
     let w = workspace();
     std::fs::create_dir_all(w.path("empty")).unwrap();

@@ -185,8 +185,9 @@ fn night(ws: &Workspace) -> (common::Run, Value) {
     ws.run_json(&["--monitor", "--test-restore"])
 }
 
-#[test]
-fn a_backup_rewritten_after_its_restore_failed_is_tested_again_and_resolves() {
+/// A daily location whose only backup, `a.tar.gz` (three days old), is truncated: the
+/// first night opens its `archive_corrupt`. Returns the workspace and the clock used.
+fn a_night_with_a_truncated_backup() -> (Workspace, chrono::DateTime<Utc>) {
     let ws = daily();
     let now = Utc::now();
     ws.write_file(
@@ -200,6 +201,12 @@ fn a_backup_rewritten_after_its_restore_failed_is_tested_again_and_resolves() {
         vec!["archive_corrupt"],
         "{doc:#}"
     );
+    (ws, now)
+}
+
+#[test]
+fn a_backup_rewritten_after_its_restore_failed_is_tested_again_and_resolves() {
+    let (ws, now) = a_night_with_a_truncated_backup();
 
     // The job is re-run and writes a good copy over the bad one; the next night's
     // backup is newer, so `latest: 1` alone would never look at a.tar.gz again.
@@ -238,19 +245,7 @@ fn a_backup_rewritten_after_its_restore_failed_is_tested_again_and_resolves() {
 
 #[test]
 fn an_older_backup_that_still_fails_stays_open_with_a_current_message() {
-    let ws = daily();
-    let now = Utc::now();
-    ws.write_file(
-        "db/a.tar.gz",
-        &truncated_tar_gz(20_000),
-        now - Duration::days(3),
-    );
-    let (_, doc) = night(&ws);
-    assert_eq!(
-        kinds_of(&doc, "a.tar.gz"),
-        vec!["archive_corrupt"],
-        "{doc:#}"
-    );
+    let (ws, now) = a_night_with_a_truncated_backup();
     let opened: i64 = ws.store_value("SELECT id FROM problems WHERE kind = 'archive_corrupt'");
 
     // Rewritten, but broken again (another size); a newer good backup arrives.

@@ -161,6 +161,17 @@ fn config(server: &Server, bucket: &str, extra: &str) -> String {
 }
 
 /// The daily slot time `days_ago` days before now.
+/// [`workspace`] on a test's own server at `endpoint` (its keys made up: it checks none).
+fn workspace_at(endpoint: String, name: &'static str) -> Workspace {
+    let server = Server {
+        name,
+        endpoint,
+        key_id: "AKIDEXAMPLE".into(),
+        secret: format!("{name}-secret"),
+    };
+    workspace(&server, "bucket", "")
+}
+
 fn slot(days_ago: i64) -> DateTime<Utc> {
     let today = Utc::now()
         .with_hour(2)
@@ -748,13 +759,7 @@ fn a_wrong_server_checksum_is_a_mismatch_and_throttling_is_retried() {
         (bad.clone(), content(2, 3000), Some(sha(b"something else"))),
     ];
     let (endpoint, _) = scripted_server(objects);
-    let server = Server {
-        name: "scripted",
-        endpoint,
-        key_id: "AKIDEXAMPLE".into(),
-        secret: "scripted-secret".into(),
-    };
-    let w = workspace(&server, "bucket", "");
+    let w = workspace_at(endpoint, "scripted");
     let (run, doc) = w.run_json(&["--monitor", "--verify"]);
     assert_eq!(run.code, 2, "{}", run.stderr);
     assert!(problem_kinds_of(&doc, &good).is_empty(), "{doc:#}");
@@ -784,13 +789,7 @@ fn a_hostile_listing_is_refused_within_bounds() {
             let _ = request.respond(tiny_http::Response::from_data(junk));
         }
     });
-    let server = Server {
-        name: "hostile",
-        endpoint,
-        key_id: "AKIDEXAMPLE".into(),
-        secret: "hostile-secret".into(),
-    };
-    let w = workspace(&server, "bucket", "");
+    let w = workspace_at(endpoint, "hostile");
     let (run, doc) = w.run_json(&["--monitor"]);
     assert_eq!(run.code, 2, "{}", run.stderr);
     let message = problem(&doc, "location_unavailable")["message"]
@@ -845,13 +844,7 @@ fn a_key_listed_twice_is_one_backup_and_a_dotted_key_is_not_read_outside_the_pre
         (outside.clone(), content(2, 3000), None),
     ];
     let (endpoint, _) = scripted_server(objects);
-    let server = Server {
-        name: "scripted",
-        endpoint,
-        key_id: "AKIDEXAMPLE".into(),
-        secret: "scripted-secret".into(),
-    };
-    let w = workspace(&server, "bucket", "");
+    let w = workspace_at(endpoint, "scripted");
     let (run, doc) = w.run_json(&["--monitor", "--verify"]);
     assert!(run.code < 3, "exit {}: {}", run.code, run.stderr);
     let paths: Vec<String> = w.store_column("SELECT path FROM backups ORDER BY path");
@@ -905,13 +898,7 @@ fn a_transfer_that_breaks_off_in_a_restore_test_is_skipped_not_corrupt() {
             let _ = stream.shutdown(std::net::Shutdown::Both);
         }
     });
-    let server = Server {
-        name: "breaking",
-        endpoint,
-        key_id: "AKIDEXAMPLE".into(),
-        secret: "breaking-secret".into(),
-    };
-    let w = workspace(&server, "bucket", "");
+    let w = workspace_at(endpoint, "breaking");
     let (run, doc) = w.run_json(&["--monitor", "--test-restore"]);
     assert!(run.code < 3, "exit {}: {}", run.code, run.stderr);
     let result = restore_result(&doc, &name);
