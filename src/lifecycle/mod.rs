@@ -318,12 +318,13 @@ pub fn run(config: &Config, action: &Action, now: DateTime<Utc>) -> Report {
     match run_locked(config, action, now) {
         Ok(report) => report,
         Err(e) => {
-            // A refusal is the answer itself (printed once); anything else is logged too.
+            // A refusal is the answer itself (printed once); anything else goes to the log
+            // file too (the answer carries it in every format: said once on the terminal).
             let message = match e.downcast_ref::<Refused>() {
                 Some(r) => r.0.clone(),
                 None => {
                     let m = crate::output::chained(&e);
-                    tracing::error!("{m}");
+                    crate::logging::failed_run(&m, true);
                     m
                 }
             };

@@ -312,3 +312,17 @@ fn a_cause_the_message_already_says_is_said_once() {
         );
     }
 }
+
+#[test]
+fn an_actions_store_error_is_said_once() {
+    let w = workspace();
+    std::fs::create_dir_all(w.path("var/bm.db")).unwrap();
+    let run = w.run(&["--ack", "1", "--reason", "seen"]);
+    assert_eq!(run.code, 3);
+    assert_eq!(
+        run.stderr.matches("is a directory, not a file").count(),
+        1,
+        "{}",
+        run.stderr
+    );
+}

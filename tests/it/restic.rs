@@ -640,3 +640,53 @@ fn the_tools_state_is_kept_where_a_reboot_leaves_it() {
     );
     assert!(!ws.path("backup_monitor.db.tools").exists());
 }
+
+#[test]
+fn a_check_a_lock_keeps_from_running_is_said_in_the_summary() {
+    if !have("restic") {
+        return;
+    }
+    let mut ws = repository();
+    snapshot(&ws, "2026-12-01 02:00:00");
+    config(&ws, "");
+    ws.now = Some(ts("2026-12-01T12:00:00Z"));
+    // A backup still running holds the repository's lock; `restic check` needs it. Its
+    // input stays open until the holder is killed.
+    let mut holder = std::process::Command::new("restic")
+        .current_dir(ws.dir.path())
+        .args([
+            "-r",
+            "repo",
+            "backup",
+            "-q",
+            "--stdin",
+            "--stdin-filename",
+            "held",
+        ])
+        .env("RESTIC_PASSWORD_FILE", "pw")
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let locked = (0..100).any(|_| {
+        std::thread::sleep(std::time::Duration::from_millis(100));
+        std::fs::read_dir(ws.path("repo/locks")).is_ok_and(|mut d| d.next().is_some())
+    });
+    let (run, doc) = ws.run_json(&["--verify"]);
+    let text = ws.run(&["--verify"]);
+    let _ = holder.kill();
+    let _ = holder.wait();
+    assert!(locked, "the holder never took the lock");
+    assert_eq!(run.code, 0, "{doc:#}");
+    // Counted as a check that could not be done, not as nothing to check.
+    assert_eq!(doc["verification"]["checked"], 1, "{doc:#}");
+    assert_eq!(doc["verification"]["passed"], 0, "{doc:#}");
+    assert!(
+        text.stdout.contains(
+            "1 checked, 0 passed, 0 failed, 0 recorded at first sight, 1 could not be read"
+        ),
+        "{}",
+        text.stdout
+    );
+}
