@@ -358,8 +358,17 @@ impl S3Source {
         }
         let text = std::str::from_utf8(&bytes)
             .map_err(|_| self.invalid("a listing that is not UTF-8".into()))?;
-        ListObjectsV2::parse_response(text)
-            .map_err(|e| self.invalid(format!("a listing that does not parse ({e})")))
+        ListObjectsV2::parse_response(text).map_err(|e| {
+            // The parser names its own types (`ListObjectsContent::size`): not for people.
+            let detail = e.to_string();
+            let detail = match detail.contains("::") {
+                true => "a field holds a value S3 never writes".to_string(),
+                false => {
+                    crate::problem::one_line(&crate::config::values::shown(&detail)).into_owned()
+                }
+            };
+            self.invalid(format!("a listing that does not parse ({detail})"))
+        })
     }
 
     fn invalid(&self, reason: String) -> S3Error {
