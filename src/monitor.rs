@@ -630,8 +630,13 @@ pub(crate) fn record_judgement(
         rejudged,
         ctx.now,
     )?;
-    ctx.store
-        .record_gaps(Operation::Monitor, location_id, gaps, ctx.now)?;
+    ctx.store.record_gaps(
+        Operation::Monitor,
+        location_id,
+        gaps,
+        ctx.window_start(),
+        ctx.now,
+    )?;
     Ok(())
 }
 

@@ -509,11 +509,16 @@ impl Store {
     /// this run (`now`) gets the gap's message (how many slots, for how long); a gap no
     /// earlier run saw is inserted opened and resolved now, so it is told once as
     /// resolved and never counts for an exit code. Known gaps are left as they are.
+    ///
+    /// A gap that began before `window` only rewords the problem this run closed (an
+    /// outage longer than the window, told as the gap it was); it is not recorded as
+    /// history of its own (a first run on old, sparse backups would announce it).
     pub fn record_gaps(
         &self,
         op: Operation,
         location_id: i64,
         gaps: &[Problem],
+        window: DateTime<Utc>,
         now: DateTime<Utc>,
     ) -> Result<()> {
         if gaps.is_empty() {
@@ -529,7 +534,9 @@ impl Store {
                 "UPDATE problems SET message = ?3 WHERE key = ?1 AND location_id = ?2 AND resolved_at = ?4",
                 params![key, location_id, p.message, now_s],
             )? > 0;
+            let began_before_window = p.slot.is_some_and(|slot| slot.utc() < window);
             if just_closed
+                || began_before_window
                 || self
                     .db
                     .query_opt(

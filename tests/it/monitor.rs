@@ -219,6 +219,22 @@ fn an_outage_longer_than_the_window_is_told_as_the_gap_it_was_when_it_ends() {
 }
 
 #[test]
+fn a_first_run_on_old_sparse_backups_records_no_gap_before_the_window() {
+    // A backup of 25 days ago and one of last night, first seen now: the gap between
+    // them began before the window; no run saw it, and it is not told as history.
+    let w = workspace();
+    w.write_config(&location(
+        "db",
+        "      schedule: daily\n      at: \"02:00\"\n",
+    ));
+    daily_dumps(&w, "db", &[0, 25], 100);
+    let (run, doc) = w.run_json(&["--monitor"]);
+    assert_eq!(run.code, 0, "{doc:#}");
+    let gaps: i64 = w.store_value("SELECT COUNT(*) FROM problems WHERE kind='missing_backup'");
+    assert_eq!(gaps, 0);
+}
+
+#[test]
 fn no_backups_and_unavailable_locations_score_zero() {
     let w = workspace();
     std::fs::create_dir_all(w.path("empty")).unwrap();
