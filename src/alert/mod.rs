@@ -34,7 +34,7 @@ use crate::run::RunContext;
 use crate::store::StoredProblem;
 use crate::store::{AlertDelivery, AlertRow, FleetLocation};
 use anyhow::Result;
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, Duration, Utc};
 use decide::{ChannelHistory, Suppression, next_for_closed, next_for_open, suppression};
 use digest::{Clock, Digest, Notice};
 use redact::Secrets;
@@ -297,12 +297,26 @@ fn deliver_round(
     let mut plans: Vec<(&dyn Channel, Digest)> = Vec::new();
     for channel in channels {
         let name = channel.name();
-        let due: Vec<&Candidate> = candidates
+        let mut due: Vec<&Candidate> = candidates
             .iter()
-            .filter(|c| notice_for(name, c, &c.deliveries, ctx).is_some())
+            .filter(|c| notice_for(name, c, &c.deliveries, ctx, Duration::zero()).is_some())
             .collect();
         if due.is_empty() {
             continue;
+        }
+        // A message goes out on this channel anyway: repeats due within the next quarter
+        // of the cooldown go with it, so that alerts opened an hour apart (a missed
+        // backup, then no backups left) page once a night, not twice.
+        let early = ctx.config.alerts.cooldown.as_chrono() / 4;
+        let mut early_ids = HashSet::new();
+        for c in candidates {
+            if !due.iter().any(|d| d.alert.id == c.alert.id)
+                && notice_for(name, c, &c.deliveries, ctx, early)
+                    .is_some_and(|n| n.event == Event::Repeat)
+            {
+                early_ids.insert(c.alert.id);
+                due.push(c);
+            }
         }
         let ids: Vec<i64> = due.iter().map(|c| c.alert.id).collect();
         let claimed = ctx
@@ -319,7 +333,11 @@ fn deliver_round(
                 continue;
             }
             let told = told.remove(&c.alert.id).unwrap_or_default();
-            notices.extend(notice_for(name, c, &told, ctx));
+            let early = match early_ids.contains(&c.alert.id) {
+                true => early,
+                false => Duration::zero(),
+            };
+            notices.extend(notice_for(name, c, &told, ctx, early));
         }
         if notices.is_empty() {
             ctx.store.release_claims(ctx.run_id, name)?;
@@ -563,6 +581,7 @@ fn notice_for(
     c: &Candidate,
     deliveries: &[AlertDelivery],
     ctx: &RunContext,
+    early: Duration,
 ) -> Option<Notice> {
     let alerts = &ctx.config.alerts;
     // A channel's own failure is reported on the channels that work.
@@ -576,7 +595,7 @@ fn notice_for(
         None => next_for_open(
             &history,
             c.alert.problem.severity,
-            ctx.now,
+            ctx.now + early,
             alerts.cooldown.as_chrono(),
         ),
         Some(_) if c.after_the_fact => {
@@ -865,27 +884,30 @@ mod tests {
         assert_eq!(s.check(&[&ch], 3 * HOUR), summary(0, 1, 0, 2, 0));
         assert_eq!(ch.take(), [(Event::Escalation, Kind::LowDiskSpace)]);
 
+        // The escalation at 3h restarted the disk alert's cooldown: due again at 27h,
+        // within a quarter of the cooldown of the repeats going out now, so it goes with
+        // them (one message, not another an hour later).
         assert_eq!(
             s.check(&[&ch], 26 * HOUR),
-            summary(0, 2, 0, 1, 0),
+            summary(0, 3, 0, 0, 0),
             "cooldown passed"
         );
         assert_eq!(
             ch.take(),
             [
                 (Event::Repeat, Kind::MissingBackup),
-                (Event::Repeat, Kind::MissingBackup)
+                (Event::Repeat, Kind::MissingBackup),
+                (Event::Repeat, Kind::LowDiskSpace)
             ]
         );
 
         s.judge(&[disk(Severity::Critical)], 30 * HOUR);
-        // The escalation at 3h restarted the disk alert's cooldown: due again at 27h.
-        assert_eq!(s.check(&[&ch], 30 * HOUR), summary(0, 1, 2, 0, 0));
+        // The disk alert was told at 26h: not due again, even with a message going out.
+        assert_eq!(s.check(&[&ch], 30 * HOUR), summary(0, 0, 2, 1, 0));
         let digest = ch.sent.borrow()[0].clone();
         assert_eq!(
             ch.take(),
             [
-                (Event::Repeat, Kind::LowDiskSpace),
                 (Event::Resolved, Kind::MissingBackup),
                 (Event::Resolved, Kind::MissingBackup)
             ]

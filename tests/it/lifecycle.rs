@@ -627,3 +627,65 @@ fn a_health_score_of_an_outage_that_is_over_waits_for_the_next_report() {
     assert!(run.code <= 2, "{}", run.stderr);
     assert_eq!(hook.take(), [("open".into(), "health_degraded".into())]);
 }
+
+#[test]
+fn repeats_due_within_hours_of_each_other_go_out_in_one_message() {
+    // One dead job, two problems opened an hour apart: their daily repeats paged twice a
+    // night, an hour apart. The later one now goes with the earlier one's message.
+    let hook = Recorder::start();
+    let mut w = workspace(&hook);
+    let store_problem = |w: &Workspace, kind: Kind, at: DateTime<Utc>| {
+        let store = w.open_store();
+        let loc = store
+            .upsert_location("docs", &w.path("docs").display().to_string(), "generic", at)
+            .unwrap();
+        store.record_location_scan(loc, true, None, at).unwrap();
+        let mut open = store
+            .open_problems(None, Some(&[loc]))
+            .unwrap()
+            .into_iter()
+            .map(|p| p.problem)
+            .collect::<Vec<_>>();
+        open.push(Problem::new(
+            kind,
+            Severity::Critical,
+            "docs",
+            kind.as_str(),
+        ));
+        store
+            .sync_problems(Operation::Monitor, Some(loc), &open, &|_| true, at)
+            .unwrap();
+    };
+    let t0 = ts(NOW);
+    store_problem(&w, Kind::MissingBackup, t0);
+    at(&mut w, t0);
+    w.run_json(&["--check-alerts"]);
+    assert_eq!(hook.take(), [("open".into(), "missing_backup".into())]);
+    store_problem(&w, Kind::NoBackups, t0 + Duration::hours(1));
+    at(&mut w, t0 + Duration::hours(1));
+    w.run_json(&["--check-alerts"]);
+    assert_eq!(hook.take(), [("open".into(), "no_backups".into())]);
+    // A day on: the first is due, the second an hour later — one message with both.
+    let before = hook.received.lock().unwrap().len();
+    at(&mut w, t0 + Duration::hours(24));
+    let (_, doc) = w.run_json(&["--check-alerts"]);
+    assert_eq!(
+        hook.received.lock().unwrap().len(),
+        before + 1,
+        "one message"
+    );
+    let mut told = hook.take();
+    told.sort();
+    assert_eq!(
+        told,
+        [
+            ("repeat".into(), "missing_backup".into()),
+            ("repeat".into(), "no_backups".into())
+        ]
+    );
+    assert_eq!(doc["alerts"]["repeated"], 2, "{doc:#}");
+    // And an hour later nothing more.
+    at(&mut w, t0 + Duration::hours(25));
+    w.run_json(&["--check-alerts"]);
+    assert!(hook.take().is_empty());
+}
