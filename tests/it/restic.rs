@@ -66,6 +66,16 @@ backups:
     ));
 }
 
+/// A repository with one snapshot (2026-12-01 02:00 UTC), the location `vault` over it
+/// with `extra` config lines, the clock at noon that day.
+fn one_snapshot(extra: &str) -> Workspace {
+    let mut ws = repository();
+    snapshot(&ws, "2026-12-01 02:00:00");
+    config(&ws, extra);
+    ws.now = Some(ts("2026-12-01T12:00:00Z"));
+    ws
+}
+
 #[test]
 fn snapshots_are_backups_and_a_missing_night_is_missing_backup() {
     if !have("restic") {
@@ -128,10 +138,7 @@ fn a_damaged_pack_fails_verify() {
     if !have("restic") {
         return;
     }
-    let mut ws = repository();
-    snapshot(&ws, "2026-12-01 02:00:00");
-    config(&ws, "");
-    ws.now = Some(ts("2026-12-01T12:00:00Z"));
+    let ws = one_snapshot("");
     let (run, doc) = ws.run_json(&["--monitor", "--verify"]);
     assert_eq!(run.code, 0, "{doc:#}");
     assert_eq!(doc["verification"]["passed"], 1, "{doc:#}");
@@ -171,10 +178,7 @@ fn the_rotation_reads_one_subset_per_run() {
     if !have("restic") {
         return;
     }
-    let mut ws = repository();
-    snapshot(&ws, "2026-12-01 02:00:00");
-    config(&ws, "      verify_sample: 0.34\n");
-    ws.now = Some(ts("2026-12-01T12:00:00Z"));
+    let ws = one_snapshot("      verify_sample: 0.34\n");
     for _ in 0..4 {
         let run = ws.run(&["--monitor", "--verify"]);
         assert_eq!(run.code, 0, "{}", run.stderr);
@@ -646,10 +650,7 @@ fn a_check_a_lock_keeps_from_running_is_said_in_the_summary() {
     if !have("restic") {
         return;
     }
-    let mut ws = repository();
-    snapshot(&ws, "2026-12-01 02:00:00");
-    config(&ws, "");
-    ws.now = Some(ts("2026-12-01T12:00:00Z"));
+    let ws = one_snapshot("");
     // A backup still running holds the repository's lock; `restic check` needs it. Its
     // input stays open until the holder is killed.
     let mut holder = std::process::Command::new("restic")
