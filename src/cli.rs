@@ -248,14 +248,11 @@ pub fn main() -> i32 {
             return print_unknown(cli.format, ops, &msg, &config::host_name());
         }
     };
-    let recent_log = crate::logging::init(
+    let recent_log = crate::logging::init_for(
+        &config,
         crate::logging::stderr_level(cli.quiet, cli.verbose),
         config.log_file().as_deref(),
-        config.logging.level,
     );
-    for warning in &config.warnings {
-        tracing::warn!("{warning}");
-    }
     let started = match workflow::now() {
         Ok(t) => t,
         Err(e) => return print_unknown(cli.format, ops, &e, &config.host),

@@ -406,11 +406,7 @@ pub fn main(cli: &Cli) -> i32 {
             return fail(cli.format, &msg);
         }
     };
-    logging::init(
-        logging::stderr_level(cli.quiet, cli.verbose),
-        None,
-        config.logging.level,
-    );
+    logging::init_for(&config, logging::stderr_level(cli.quiet, cli.verbose), None);
     let now = match crate::workflow::now() {
         Ok(t) => t,
         Err(e) => return fail(cli.format, &e),

@@ -72,6 +72,21 @@ pub fn failed_run(e: &dyn std::fmt::Display, printed_on_stderr: bool) {
     }
 }
 
+/// [`init`] for a command that loaded `config` (its log file, when the command keeps
+/// one, and its level), then what reading the config found wrong without stopping it
+/// (an unreadable `.env` in the working directory): said by every command alike.
+pub fn init_for(
+    config: &crate::config::Config,
+    stderr: LevelFilter,
+    file: Option<&Path>,
+) -> RecentLog {
+    let recent = init(stderr, file, config.logging.level);
+    for warning in &config.warnings {
+        tracing::warn!("{warning}");
+    }
+    recent
+}
+
 /// Install the subscriber. A log file that cannot be opened is reported and skipped: logs
 /// must never stop a backup check. Returns the buffer of recent lines per location.
 pub fn init(stderr: LevelFilter, file: Option<&Path>, file_level: LogLevel) -> RecentLog {

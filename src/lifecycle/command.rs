@@ -35,10 +35,10 @@ pub fn main(cli: &Cli) -> i32 {
             return print(cli.format, &Report::unknown(action.name(), &msg));
         }
     };
-    let _log = logging::init(
+    let _log = logging::init_for(
+        &config,
         logging::stderr_level(cli.quiet, cli.verbose),
         config.log_file().as_deref(),
-        config.logging.level,
     );
     let now = match workflow::now() {
         Ok(t) => t,

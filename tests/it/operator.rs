@@ -69,6 +69,21 @@ fn another_programs_broken_env_in_the_working_directory_does_not_stop_the_run() 
     assert!(!stderr.contains("hunter3"), "{stderr}");
     let runs: i64 = w.store_value("SELECT COUNT(*) FROM runs");
     assert_eq!(runs, 1);
+    // An action and --explain say it too.
+    for args in [&["--silences"][..], &["--explain"]] {
+        let out = w
+            .command()
+            .current_dir(w.path("elsewhere"))
+            .args(args)
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(0), "{args:?}: {stderr}");
+        assert!(
+            stderr.contains("its variables are not used"),
+            "{args:?}: {stderr}"
+        );
+    }
 }
 
 #[test]
