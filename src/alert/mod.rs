@@ -297,10 +297,9 @@ fn deliver_round(
     let mut plans: Vec<(&dyn Channel, Digest)> = Vec::new();
     for channel in channels {
         let name = channel.name();
-        let mut due: Vec<&Candidate> = candidates
+        let (mut due, not_yet): (Vec<&Candidate>, Vec<&Candidate>) = candidates
             .iter()
-            .filter(|c| notice_for(name, c, &c.deliveries, ctx, Duration::zero()).is_some())
-            .collect();
+            .partition(|c| notice_for(name, c, &c.deliveries, ctx, Duration::zero()).is_some());
         if due.is_empty() {
             continue;
         }
@@ -309,10 +308,9 @@ fn deliver_round(
         // backup, then no backups left) page once a night, not twice.
         let early = ctx.config.alerts.cooldown.as_chrono() / 4;
         let mut early_ids = HashSet::new();
-        for c in candidates {
-            if !due.iter().any(|d| d.alert.id == c.alert.id)
-                && notice_for(name, c, &c.deliveries, ctx, early)
-                    .is_some_and(|n| n.event == Event::Repeat)
+        for c in not_yet {
+            if notice_for(name, c, &c.deliveries, ctx, early)
+                .is_some_and(|n| n.event == Event::Repeat)
             {
                 early_ids.insert(c.alert.id);
                 due.push(c);
