@@ -125,7 +125,7 @@ pub struct Assessment {
     pub score: Option<f64>,
     /// The score is 0 because the location cannot be read or holds no backup, whatever
     /// its rates.
-    pub nothing_to_restore: bool,
+    pub unreadable_or_empty: bool,
 }
 
 /// Score a location from its judged verification and restore counts in the window and
@@ -157,7 +157,7 @@ pub fn assess(
     Assessment {
         components,
         score,
-        nothing_to_restore: unavailable_or_empty,
+        unreadable_or_empty: unavailable_or_empty,
     }
 }
 
@@ -193,7 +193,7 @@ impl Assessment {
             location,
             format!(
                 "health score {s:.2} is below {threshold:.2}{}",
-                match self.nothing_to_restore {
+                match self.unreadable_or_empty {
                     // Its rates (100% of the few checks left) would read as a contradiction.
                     true => " (the location cannot be read or holds no backup)".to_string(),
                     false => self.describe_components(),
@@ -256,7 +256,7 @@ mod tests {
         let a = Assessment {
             components: Components::default(),
             score: Some(0.4),
-            nothing_to_restore: false,
+            unreadable_or_empty: false,
         };
         assert_eq!(
             a.problem("x", 0.8, 0.5).unwrap().severity,
@@ -265,7 +265,7 @@ mod tests {
         let a = Assessment {
             components: Components::default(),
             score: None,
-            nothing_to_restore: false,
+            unreadable_or_empty: false,
         };
         assert!(a.problem("x", 0.8, 0.5).is_none());
     }

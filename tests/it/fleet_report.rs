@@ -324,16 +324,25 @@ fn three_nights_then_the_fleet_report(
     json_file(alpha, "reports/fleet_latest.json")
 }
 
+/// Two hosts on a fresh database (kept while it is held): `alpha`, which reports, with
+/// one backup, and `beta`. None without a test PostgreSQL.
+fn alpha_reporting_and_beta() -> Option<(TestDatabase, Workspace, Workspace)> {
+    test_pg_url()?;
+    let db = TestDatabase::create();
+    let alpha = machine("alpha", &db.url, REPORTING);
+    backup(&alpha, "db_20261121_110000.sql");
+    let beta = machine("beta", &db.url, "");
+    Some((db, alpha, beta))
+}
+
 /// A host that re-hashes its backups every night: the fleet report counts every check,
 /// lists the failure first and then the newest, and takes each location's last good
 /// verification from the newest night that passed one.
 #[test]
 fn nightly_re_hashes_are_counted_and_the_failure_listed_first_in_the_fleet_report() {
-    let Some(_) = test_pg_url() else { return };
-    let db = TestDatabase::create();
-    let alpha = machine("alpha", &db.url, REPORTING);
-    backup(&alpha, "db_20261121_110000.sql");
-    let mut beta = machine("beta", &db.url, "");
+    let Some((_db, alpha, mut beta)) = alpha_reporting_and_beta() else {
+        return;
+    };
     let day = chrono::Duration::days(1);
     let names = [
         "db_20261116_020000.sql",
@@ -415,11 +424,9 @@ fn nightly_re_hashes_are_counted_and_the_failure_listed_first_in_the_fleet_repor
 /// result, as a host's own report does.
 #[test]
 fn the_checks_a_host_section_leaves_out_are_counted_by_result() {
-    let Some(_) = test_pg_url() else { return };
-    let db = TestDatabase::create();
-    let alpha = machine("alpha", &db.url, REPORTING);
-    backup(&alpha, "db_20261121_110000.sql");
-    let mut beta = machine("beta", &db.url, "");
+    let Some((_db, alpha, mut beta)) = alpha_reporting_and_beta() else {
+        return;
+    };
     let day = chrono::Duration::days(1);
     for k in 0..4 {
         beta.write_file(
