@@ -250,8 +250,11 @@ pub fn run(ctx: &RunContext) -> Result<Summary> {
         if let Err(e) = test_location(ctx, sel, &mut summary)
             .with_context(|| format!("restore tests of location {}", sel.config.name))
         {
-            tracing::error!("{e:#}");
-            failure.get_or_insert(e);
+            // The first is the run's error, said when it ends; the others are logged.
+            match failure {
+                None => failure = Some(e),
+                Some(_) => tracing::error!("{}", crate::output::chained(&e)),
+            }
         }
     }
     if let Some(e) = failure {
