@@ -20,7 +20,7 @@ use serde::Deserialize;
 use std::io::Read;
 use std::path::{Path, PathBuf};
 pub use values::{
-    DurationValue, Fraction, Percent, Positive, Ratio, Size, SizeOrPercent, Timezone,
+    DurationValue, Fraction, Percent, Positive, Ratio, RetentionDays, Size, SizeOrPercent, Timezone,
 };
 use values::{FromScalar, Scalar};
 
@@ -326,7 +326,7 @@ pub struct Location {
     pub schedule: Schedule,
     pub timestamp: TimestampMode,
     pub filename_format: Option<String>,
-    pub retention_days: Positive,
+    pub retention_days: RetentionDays,
     pub min_count: u32,
     pub min_size: Size,
     pub max_size_drop: Percent,
@@ -994,7 +994,7 @@ mod tests {
         let all = found.join("\n");
         assert_eq!(found.len(), 4, "{all}");
         for needle in [
-            "retention_days: expected a whole number from 1 to 4294967295, got `lots` at line 5, column 23",
+            "retention_days: expected a whole number of days from 1 to 36500 (100 years), got `lots` at line 5, column 23",
             "min_count: expected a whole number from 0 to 4294967295, not a list at line 6",
             "settle: expected a single value, not a mapping at line 7",
             "min_size: expected a single value, got an empty value",

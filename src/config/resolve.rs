@@ -375,17 +375,6 @@ fn location(
         );
     }
     let retention_days = r.value(&k("retention_days"), l.retention_days);
-    if let Some(days) = retention_days
-        && days.0 > 36_500
-    {
-        r.error(
-            k("retention_days"),
-            format!(
-                "{} days is more than 100 years; write the retention you keep",
-                days.0
-            ),
-        );
-    }
     let min_count = r.value(&k("min_count"), l.min_count);
     let min_size = r.value(&k("min_size"), l.min_size);
     let max_size_drop = r.value(&k("max_size_drop"), l.max_size_drop);

@@ -5,7 +5,8 @@
 //! decides.
 
 use super::values::{
-    DurationValue, Fraction, Percent, Positive, Ratio, Raw, Size, SizeOrPercent, Timezone,
+    DurationValue, Fraction, Percent, Positive, Ratio, Raw, RetentionDays, Size, SizeOrPercent,
+    Timezone,
 };
 use super::{
     AtField, ChecksumAlgo, LocationType, LogLevel, NotifyLevel, ReportFormat, ScheduleField,
@@ -91,7 +92,7 @@ pub struct RawLocation {
     pub grace: Option<Raw<DurationValue>>,
     pub timestamp: TimestampMode,
     pub filename_format: Option<Raw<String>>,
-    pub retention_days: Raw<Positive>,
+    pub retention_days: Raw<RetentionDays>,
     pub min_count: Raw<u32>,
     pub min_size: Raw<Size>,
     pub max_size_drop: Raw<Percent>,
@@ -187,7 +188,7 @@ impl Default for RawLocation {
             grace: None,
             timestamp: TimestampMode::Auto,
             filename_format: None,
-            retention_days: Raw::Value(Positive(30)),
+            retention_days: Raw::Value(RetentionDays(30)),
             min_count: Raw::Value(1),
             min_size: Raw::Value(Size(1)),
             max_size_drop: Raw::Value(Percent(0.5)),

@@ -534,6 +534,26 @@ impl FromScalar for Positive {
     }
 }
 
+/// How many days backups are kept: at least one, at most 100 years (a longer retention
+/// is a typo, and past the calendar's reach).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RetentionDays(pub u32);
+
+impl RetentionDays {
+    pub const MAX: u32 = 36_500;
+}
+
+impl FromScalar for RetentionDays {
+    fn expecting() -> String {
+        format!("a whole number of days from 1 to {} (100 years)", Self::MAX)
+    }
+    fn from_scalar(value: Scalar) -> Result<Self, String> {
+        whole_number_of(&value, 1, Self::MAX.into())
+            .map(|v| RetentionDays(v as u32))
+            .map_err(|_| format!("expected {}, got `{value}`", Self::expecting()))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -67,8 +67,8 @@ pub fn parse_time(text: &str) -> Result<DateTime<Utc>, String> {
 
 /// The archives of `borg list --json`, with their times.
 pub fn parse_list(json: &[u8]) -> Result<Vec<(ListedArchive, DateTime<Utc>)>, String> {
-    let list: ArchiveList = serde_json::from_slice(json)
-        .map_err(|e| format!("borg's archive list is not what borg writes: {e}"))?;
+    let list: ArchiveList =
+        super::repository::parse_json(json, "borg's archive list is not what borg writes")?;
     // A name borg cannot give an archive (empty, or with a `/`) is left out, not the
     // whole list: the others are still the location's. Control characters borg allows;
     // they are escaped wherever the name is shown.
@@ -100,8 +100,8 @@ pub fn parse_list(json: &[u8]) -> Result<Vec<(ListedArchive, DateTime<Utc>)>, St
 
 /// Original sizes by archive name, from `borg info --json`.
 pub fn parse_info(json: &[u8]) -> Result<HashMap<String, u64>, String> {
-    let info: InfoList = serde_json::from_slice(json)
-        .map_err(|e| format!("borg's archive information is not what borg writes: {e}"))?;
+    let info: InfoList =
+        super::repository::parse_json(json, "borg's archive information is not what borg writes")?;
     Ok(info
         .archives
         .into_iter()

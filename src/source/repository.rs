@@ -204,6 +204,21 @@ fn secrets_of(repo: &ToolRepository) -> Secrets {
     secrets
 }
 
+/// A tool's JSON answer read as `T`; what does not fit is said with where it is
+/// (`[0].time: …`), since the parser's own words name no field.
+pub fn parse_json<T: serde::de::DeserializeOwned>(json: &[u8], what: &str) -> Result<T, String> {
+    let de = &mut serde_json::Deserializer::from_slice(json);
+    serde_path_to_error::deserialize(de).map_err(|e| {
+        let path = e.path().to_string();
+        let cause = crate::problem::one_line(&crate::config::values::shown(&e.inner().to_string()))
+            .into_owned();
+        match path.as_str() {
+            "." | "" => format!("{what}: {cause}"),
+            _ => format!("{what}: at `{path}`, {cause}"),
+        }
+    })
+}
+
 /// The snapshots or archives of a repository location as the files a scan finds:
 /// settled once their size is known (a tool lists only finished ones), timestamped by
 /// the tool. `Ok(Err)` is a

@@ -85,9 +85,11 @@ pub struct Stats {
 
 /// The snapshots of `restic snapshots --json`; an id must be hex, as restic writes it.
 pub fn parse_snapshots(json: &[u8]) -> Result<Vec<Snapshot>, String> {
-    let snapshots: Vec<Snapshot> = serde_json::from_slice::<Option<Vec<Snapshot>>>(json)
-        .map_err(|e| format!("restic's snapshot list is not what restic writes: {e}"))?
-        .unwrap_or_default();
+    let snapshots: Vec<Snapshot> = super::repository::parse_json::<Option<Vec<Snapshot>>>(
+        json,
+        "restic's snapshot list is not what restic writes",
+    )?
+    .unwrap_or_default();
     for s in &snapshots {
         let hex =
             |t: &str| !t.is_empty() && t.len() <= 64 && t.bytes().all(|b| b.is_ascii_hexdigit());
@@ -102,8 +104,7 @@ pub fn parse_snapshots(json: &[u8]) -> Result<Vec<Snapshot>, String> {
 }
 
 pub fn parse_stats(json: &[u8]) -> Result<Stats, String> {
-    serde_json::from_slice(json)
-        .map_err(|e| format!("restic's statistics are not what restic writes: {e}"))
+    super::repository::parse_json(json, "restic's statistics are not what restic writes")
 }
 
 /// One line of `restic check --json` (restic 0.18 and later).

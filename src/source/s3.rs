@@ -358,17 +358,40 @@ impl S3Source {
         }
         let text = std::str::from_utf8(&bytes)
             .map_err(|_| self.invalid("a listing that is not UTF-8".into()))?;
-        ListObjectsV2::parse_response(text).map_err(|e| {
-            // The parser names its own types (`ListObjectsContent::size`): not for people.
-            let detail = e.to_string();
-            let detail = match detail.contains("::") {
-                true => "a field holds a value S3 never writes".to_string(),
-                false => {
-                    crate::problem::one_line(&crate::config::values::shown(&detail)).into_owned()
+        let page = ListObjectsV2::parse_response(text).map_err(|e| {
+            // The parser names its own types (`ListObjectsContent::size`) or the root
+            // element whatever the field: the field at fault is found here instead.
+            let detail = match bad_listing_field(text) {
+                Some(field) => field,
+                None => {
+                    let detail = e.to_string();
+                    match detail.contains("::") || detail.contains("root element") {
+                        true => "a field holds a value S3 never writes".to_string(),
+                        false => crate::problem::one_line(&crate::config::values::shown(&detail))
+                            .into_owned(),
+                    }
                 }
             };
             self.invalid(format!("a listing that does not parse ({detail})"))
-        })
+        })?;
+        // S3 gives every object its size and time. Without them an object would read
+        // as an empty backup from 1970.
+        let incomplete = page.contents.iter().find(|o| {
+            o.size.is_none()
+                || o.last_modified
+                    .as_deref()
+                    .is_none_or(|t| DateTime::parse_from_rfc3339(t).is_err())
+        });
+        if let Some(object) = incomplete {
+            let detail = bad_listing_field(text).unwrap_or_else(|| {
+                format!(
+                    "{} has no size or no time of last change",
+                    crate::problem::one_line(&crate::config::values::shown(&object.key))
+                )
+            });
+            return Err(self.invalid(format!("a listing that does not parse ({detail})")));
+        }
+        Ok(page)
     }
 
     fn invalid(&self, reason: String) -> S3Error {
@@ -465,6 +488,40 @@ fn xml_element(body: &str, name: &str) -> Option<String> {
         .map(|t| t.into_owned())
         .unwrap_or_else(|_| raw.to_string());
     (!text.is_empty()).then_some(text)
+}
+
+/// The texts of every `<name>…</name>` of an XML document, as written (not decoded).
+fn xml_elements<'a>(body: &'a str, name: &str) -> impl Iterator<Item = &'a str> {
+    let open = format!("<{name}>");
+    let close = format!("</{name}>");
+    let mut rest = body;
+    std::iter::from_fn(move || {
+        let start = rest.find(&open)? + open.len();
+        let end = rest[start..].find(&close)? + start;
+        let text = &rest[start..end];
+        rest = &rest[end + close.len()..];
+        Some(text)
+    })
+}
+
+/// The first field of a listing that holds a value S3 never writes there, said with the
+/// field's name and value: a number of bytes or keys, a yes or no, a time.
+fn bad_listing_field(body: &str) -> Option<String> {
+    let number = |t: &str| t.trim().parse::<u64>().is_ok();
+    let boolean = |t: &str| matches!(t.trim(), "true" | "false");
+    let time = |t: &str| chrono::DateTime::parse_from_rfc3339(t.trim()).is_ok();
+    let fields: [(&str, &dyn Fn(&str) -> bool, &str); 5] = [
+        ("Size", &number, "a number of bytes"),
+        ("LastModified", &time, "a time"),
+        ("KeyCount", &number, "a number of keys"),
+        ("MaxKeys", &number, "a number of keys"),
+        ("IsTruncated", &boolean, "true or false"),
+    ];
+    fields.iter().find_map(|(name, valid, what)| {
+        let bad = xml_elements(body, name).find(|t| !valid(t))?;
+        let shown = crate::problem::one_line(&crate::config::values::shown(bad)).into_owned();
+        Some(format!("`{name}` holds {shown}, not {what}"))
+    })
 }
 
 fn seconds_ns(secs: i64) -> i64 {

@@ -481,8 +481,17 @@ fn fake_restic(ws: &Workspace, answer: &str, code: i32) {
 
 #[test]
 fn hostile_tool_answers_are_clear_errors() {
-    let cases: [(&str, i32, &str); 6] = [
-        ("echo '[{\"time\": 7}]'", 0, "not what restic writes"),
+    let cases: [(&str, i32, &str); 7] = [
+        (
+            "echo '[{\"time\": 7}]'",
+            0,
+            "not what restic writes: at `[0].time`,",
+        ),
+        (
+            "echo '[{\"id\":\"ab\",\"time\":\"notatime\"}]'",
+            0,
+            "not what restic writes: at `[0].time`,",
+        ),
         (
             "echo '[{\"time\":\"2026-12-01T02:00:00Z\",\"id\":\"../../etc\"}]'",
             0,

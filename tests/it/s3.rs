@@ -916,24 +916,47 @@ fn a_transfer_that_breaks_off_in_a_restore_test_is_skipped_not_corrupt() {
 }
 
 #[test]
-fn a_listing_with_an_impossible_size_is_said_without_the_parsers_names() {
-    let server = tiny_http::Server::http("127.0.0.1:0").unwrap();
-    let endpoint = format!("http://{}", server.server_addr().to_ip().unwrap());
-    std::thread::spawn(move || {
-        for request in server.incoming_requests() {
-            let body = "<?xml version=\"1.0\"?><ListBucketResult xmlns=\"http://s3.amazonaws.com/doc/2006-03-01/\"><IsTruncated>false</IsTruncated><Contents><Key>db/x.tar</Key><LastModified>2026-12-05T00:00:00.000Z</LastModified><ETag>\"e\"</ETag><Size>-5</Size></Contents></ListBucketResult>";
-            let _ = request.respond(tiny_http::Response::from_string(body));
-        }
-    });
-    let w = workspace_at(endpoint, "negative");
-    let (run, doc) = w.run_json(&["--monitor"]);
-    assert_eq!(run.code, 2, "{}", run.stderr);
-    let message = problem(&doc, "location_unavailable")["message"]
-        .as_str()
-        .unwrap();
-    assert!(
-        message.contains("a listing that does not parse (a field holds a value S3 never writes)"),
-        "{message}"
-    );
-    assert!(!message.contains("::"), "{message}");
+fn a_listing_with_an_impossible_field_names_the_field_and_its_value() {
+    for (size, modified, said) in [
+        (
+            "-5",
+            "2026-12-05T00:00:00.000Z",
+            "`Size` holds -5, not a number of bytes",
+        ),
+        (
+            "notanumber",
+            "2026-12-05T00:00:00.000Z",
+            "`Size` holds notanumber, not a number of bytes",
+        ),
+        (
+            "5",
+            "yesterday",
+            "`LastModified` holds yesterday, not a time",
+        ),
+    ] {
+        let server = tiny_http::Server::http("127.0.0.1:0").unwrap();
+        let endpoint = format!("http://{}", server.server_addr().to_ip().unwrap());
+        let body = format!(
+            "<?xml version=\"1.0\"?><ListBucketResult xmlns=\"http://s3.amazonaws.com/doc/2006-03-01/\"><IsTruncated>false</IsTruncated><Contents><Key>db/x.tar</Key><LastModified>{modified}</LastModified><ETag>\"e\"</ETag><Size>{size}</Size></Contents></ListBucketResult>"
+        );
+        std::thread::spawn(move || {
+            for request in server.incoming_requests() {
+                let _ = request.respond(tiny_http::Response::from_string(body.clone()));
+            }
+        });
+        let w = workspace_at(endpoint, "impossible");
+        let (run, doc) = w.run_json(&["--monitor"]);
+        assert_eq!(run.code, 2, "{}", run.stderr);
+        let message = problem(&doc, "location_unavailable")["message"]
+            .as_str()
+            .unwrap();
+        assert!(
+            message.contains(&format!("a listing that does not parse ({said})")),
+            "{message}"
+        );
+        assert!(
+            !message.contains("::") && !message.contains("root element"),
+            "{message}"
+        );
+    }
 }
