@@ -507,17 +507,24 @@ fn xml_elements<'a>(body: &'a str, name: &str) -> impl Iterator<Item = &'a str> 
 /// The first field of a listing that holds a value S3 never writes there, said with the
 /// field's name and value: a number of bytes or keys, a yes or no, a time.
 fn bad_listing_field(body: &str) -> Option<String> {
-    let number = |t: &str| t.trim().parse::<u64>().is_ok();
-    let boolean = |t: &str| matches!(t.trim(), "true" | "false");
-    let time = |t: &str| chrono::DateTime::parse_from_rfc3339(t.trim()).is_ok();
-    let fields: [(&str, &dyn Fn(&str) -> bool, &str); 5] = [
-        ("Size", &number, "a number of bytes"),
-        ("LastModified", &time, "a time"),
-        ("KeyCount", &number, "a number of keys"),
-        ("MaxKeys", &number, "a number of keys"),
-        ("IsTruncated", &boolean, "true or false"),
+    enum Holds {
+        Number,
+        Switch,
+        Time,
+    }
+    let fields = [
+        ("Size", Holds::Number, "a number of bytes"),
+        ("LastModified", Holds::Time, "a time"),
+        ("KeyCount", Holds::Number, "a number of keys"),
+        ("MaxKeys", Holds::Number, "a number of keys"),
+        ("IsTruncated", Holds::Switch, "true or false"),
     ];
-    fields.iter().find_map(|(name, valid, what)| {
+    fields.iter().find_map(|(name, holds, what)| {
+        let valid = |t: &str| match holds {
+            Holds::Number => t.trim().parse::<u64>().is_ok(),
+            Holds::Switch => matches!(t.trim(), "true" | "false"),
+            Holds::Time => chrono::DateTime::parse_from_rfc3339(t.trim()).is_ok(),
+        };
         let bad = xml_elements(body, name).find(|t| !valid(t))?;
         let shown = crate::problem::one_line(&crate::config::values::shown(bad)).into_owned();
         Some(format!("`{name}` holds {shown}, not {what}"))
