@@ -140,7 +140,9 @@ pub fn assess(
     unavailable_or_empty: bool,
 ) -> Assessment {
     let oldest = timestamps.iter().min().copied();
-    let judged = loc.schedule.judge(window_start, now, oldest, timestamps);
+    let judged = loc
+        .schedule
+        .judge_standing(window_start, now, oldest, timestamps);
     let satisfied = judged.iter().filter(|j| j.satisfied).count() as u64;
     let (vp, vt) = counts.verifications;
     let (rp, rt) = counts.restore_tests;

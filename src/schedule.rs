@@ -419,6 +419,36 @@ impl Schedule {
         slots
     }
 
+    /// The slots a backup success rate is judged on: the window's ([`Schedule::judge`]),
+    /// or, when none of them is due yet, the latest due slot before the window. That
+    /// slot is the location's standing: without it a schedule whose period is as long as
+    /// the window (weekly in a 7-day window, monthly) would be measured on one run and
+    /// drop out of the score on the next, and a health problem would close and open
+    /// again every period.
+    pub fn judge_standing(
+        &self,
+        window_start: DateTime<Utc>,
+        now: DateTime<Utc>,
+        oldest_backup: Option<DateTime<Utc>>,
+        timestamps: &[DateTime<Utc>],
+    ) -> Vec<JudgedSlot> {
+        let judged = self.judge(window_start, now, oldest_backup, timestamps);
+        if !judged.is_empty() {
+            return judged;
+        }
+        // The latest due slot started at most one period and its grace before the
+        // window; a grace past a year is never due in any window worth looking back on.
+        let Some(period) = self.period(window_start) else {
+            return judged;
+        };
+        let grace = self.grace.unwrap_or(period).min(Duration::days(366));
+        let Some(from) = window_start.checked_sub_signed(period + period + grace) else {
+            return judged;
+        };
+        let mut earlier = self.judge(from, now, oldest_backup, timestamps);
+        earlier.pop().into_iter().collect()
+    }
+
     /// The slots judged in the window [window_start, now] — start ≥ window
     /// start, due ≤ now, and ending strictly after the oldest backup ever recorded — with
     /// whether a backup timestamp falls in each. `timestamps` need not be sorted.

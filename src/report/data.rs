@@ -567,7 +567,7 @@ fn location_report(
         forecast::forecast(usable, &sizes, median_interval(own))
     });
     let timestamps = ctx.store.backup_timestamps(sel.id)?;
-    let judged = loc.schedule.judge(
+    let judged = loc.schedule.judge_standing(
         window_start,
         ctx.now,
         timestamps.iter().min().copied(),

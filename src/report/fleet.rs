@@ -42,7 +42,7 @@ pub fn record_states(ctx: &RunContext, outcome: &Outcome) -> Result<()> {
         };
         let schedule = &sel.config.schedule;
         let timestamps = ctx.store.backup_timestamps(sel.id)?;
-        let judged = schedule.judge(
+        let judged = schedule.judge_standing(
             ctx.window_start(),
             ctx.now,
             timestamps.iter().min().copied(),

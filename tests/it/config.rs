@@ -286,7 +286,7 @@ fn parser_errors_are_worded_for_the_user_with_key_and_line() {
         &w,
         &[
             "backups.locations[0].retention_days",
-            "expected a whole number from 1 to 4294967295",
+            "expected a whole number of days from 1 to 36500 (100 years)",
             "`lots`",
             "line 7",
         ],

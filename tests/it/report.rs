@@ -982,3 +982,53 @@ logging: { file: null }
     assert!(!all.contains("Component error"), "{all}");
     assert!(!all.contains("out of bounds"), "{all}");
 }
+
+/// A weekly location whose last slot was missed keeps its score and its
+/// `health_degraded` through the hours after the next slot began and before it is due,
+/// when the 7-day window holds no due slot: the missed slot before the window counts.
+#[test]
+fn a_weekly_miss_is_scored_the_same_before_and_after_the_next_slot_begins() {
+    let mut ws = Workspace::new();
+    ws.write_config(
+        "timezone: UTC\nlogging: { file: null }\nbackups:\n  locations:\n    - name: weekly\n      path: weekly\n      schedule: weekly\n      at: \"sun 02:00\"\n      min_free_space: 1KiB\nreporting:\n  formats: [json]\n",
+    );
+    // Sundays 8, 15 and 22 November; the 29th never came.
+    for day in [8, 15, 22] {
+        ws.write_file(
+            &format!("weekly/w_202611{day:02}_020000.tar"),
+            b"weekly",
+            ts(&format!("2026-11-{day:02}T02:10:00Z")),
+        );
+    }
+    let mut seen = Vec::new();
+    // Before the 6 December slot begins, between its start and its due time (03:00),
+    // and after it is due.
+    for now in [
+        "2026-12-06T01:00:00Z",
+        "2026-12-06T02:30:00Z",
+        "2026-12-06T04:00:00Z",
+    ] {
+        ws.now = Some(ts(now));
+        let (run, doc) = ws.run_json(&["--monitor", "--report"]);
+        assert_eq!(run.code, 2, "{now}: {}", run.stderr);
+        let loc = &latest_json(&ws)["locations"][0];
+        let degraded = doc["problems"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|p| p["kind"] == "health_degraded")
+            .count();
+        seen.push((
+            now,
+            loc["health_score"].clone(),
+            loc["compliance"]["due"].clone(),
+            loc["compliance"]["satisfied"].clone(),
+            degraded,
+        ));
+    }
+    for (now, score, due, satisfied, degraded) in &seen {
+        assert_eq!(score, &serde_json::json!(0.0), "{now}: {seen:?}");
+        assert_eq!((due, satisfied), (&1.into(), &0.into()), "{now}: {seen:?}");
+        assert_eq!(*degraded, 1, "{now}: {seen:?}");
+    }
+}
