@@ -398,18 +398,8 @@ pub(crate) fn missed(
         // A backup after the run (in a slot not yet due) ends it as surely as one in a
         // due slot: the location is not late then.
         if run.overdue && latest.is_none_or(|t| t < run.first.start) {
-            let last = match latest {
-                Some(t) => format!(
-                    "the last backup is from {} ({} ago)",
-                    ctx.local_short(t),
-                    duration_text((ctx.now - t).to_std().unwrap_or_default())
-                ),
-                None => "there is no backup yet".into(),
-            };
-            overdue = Some(problem(format!(
-                "overdue: {slots} missed since {} (first due {}); {last}",
-                ctx.local_short(run.first.start),
-                ctx.local_short(run.first.due_at),
+            overdue = Some(problem(overdue_message(
+                ctx, loc, run.count, &run.first, latest,
             )));
         } else if (run.first.start >= window || before_latest.is_some_and(|t| t < run.first.start))
             && judged.first().is_some_and(|j| j.slot != run.first)
@@ -429,6 +419,81 @@ pub(crate) fn missed(
         }
     }
     (overdue, gaps)
+}
+
+/// What an overdue location's `missing_backup` says: how many slots are missed since
+/// the first, and when the last backup was made.
+fn overdue_message(
+    ctx: &RunContext,
+    loc: &Location,
+    count: usize,
+    first: &schedule::Slot,
+    latest: Option<DateTime<Utc>>,
+) -> String {
+    let slots = plural(
+        count,
+        &format!("{} slot", loc.schedule.frequency.describe()),
+    );
+    let last = match latest {
+        Some(t) => format!(
+            "the last backup is from {} ({} ago)",
+            ctx.local_short(t),
+            duration_text((ctx.now - t).to_std().unwrap_or_default())
+        ),
+        None => "there is no backup yet".into(),
+    };
+    format!(
+        "overdue: {slots} missed since {} (first due {}); {last}",
+        ctx.local_short(first.start),
+        ctx.local_short(first.due_at),
+    )
+}
+
+/// Overdue `missing_backup` problems said as of now. How many slots are missed and how
+/// old the last backup is move on between the runs that judge them; the views and alert
+/// repeats in between (a `--check-alerts` or `--status` of their own) say them as of
+/// their own time, from the backups the last judgement recorded. A problem of a
+/// location this run does not hold (another host's), or one that a backup recorded
+/// since would end, is left as stored: the next `--monitor` judges it.
+pub fn overdue_as_of_now<'a>(
+    ctx: &RunContext,
+    problems: impl IntoIterator<Item = (Option<i64>, &'a mut Problem)>,
+) -> anyhow::Result<()> {
+    let overdue: Vec<(&SelectedLocation, &mut Problem)> = problems
+        .into_iter()
+        .filter(|(_, p)| p.kind == Kind::MissingBackup && p.slot.is_some())
+        .filter_map(|(id, p)| {
+            let sel = ctx.locations.iter().find(|l| Some(l.id) == id)?;
+            Some((sel, p))
+        })
+        .collect();
+    if overdue.is_empty() {
+        return Ok(());
+    }
+    let ids: Vec<i64> = overdue.iter().map(|(sel, _)| sel.id).collect();
+    ctx.store.read_backup_timestamps(&ids)?;
+    for (sel, problem) in overdue {
+        let Some(first) = problem.slot.map(|s| s.utc()) else {
+            continue;
+        };
+        let timestamps = ctx.store.backup_timestamps(sel.id)?;
+        let latest = timestamps.iter().filter(|t| **t <= ctx.now).max().copied();
+        if latest.is_some_and(|t| t >= first) {
+            continue;
+        }
+        let oldest = timestamps.iter().min().copied();
+        let judged = sel
+            .config
+            .schedule
+            .judge(first, ctx.now, oldest, &timestamps);
+        match judged.first() {
+            Some(j) if j.slot.start == first && judged.iter().all(|j| !j.satisfied) => {
+                problem.message = overdue_message(ctx, sel.config, judged.len(), &j.slot, latest);
+            }
+            _ => {}
+        }
+    }
+    Ok(())
 }
 
 /// `3 daily slots`, `1 daily slot`.

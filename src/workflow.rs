@@ -373,7 +373,11 @@ fn scope(ctx: &RunContext, outcome: &mut Outcome) -> anyhow::Result<()> {
     let ids: Vec<i64> = ctx.locations.iter().map(|l| l.id).collect();
     let everything = outcome.operations.iter().any(|o| !o.judges());
     let op_filter = (!everything).then_some(outcome.operations.as_slice());
-    let open = ctx.store.open_problems(op_filter, Some(&ids))?;
+    let mut open = ctx.store.open_problems(op_filter, Some(&ids))?;
+    crate::monitor::overdue_as_of_now(
+        ctx,
+        open.iter_mut().map(|p| (p.location_id, &mut p.problem)),
+    )?;
     let marks = Marks::load(ctx.store)?;
     outcome.problems = open
         .into_iter()

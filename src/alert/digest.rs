@@ -147,9 +147,20 @@ impl Clock {
     }
 }
 
-/// `<base_url>/latest.html`, whether or not the base ends in `/`.
+/// `<base_url>/latest.html`, whether or not the base ends in `/`. A user name and
+/// password in the base are left out: the link goes to every recipient of every channel.
 pub fn report_url(base_url: Option<&str>) -> Option<String> {
     let base = base_url?.trim().trim_end_matches('/');
+    let base = match base.split_once("://") {
+        Some((scheme, rest)) => {
+            let (authority, path) = rest.split_at(rest.find(['/', '?', '#']).unwrap_or(rest.len()));
+            let host = authority
+                .rsplit_once('@')
+                .map_or(authority, |(_, host)| host);
+            format!("{scheme}://{host}{path}")
+        }
+        None => base.to_string(),
+    };
     (!base.is_empty()).then(|| format!("{base}/latest.html"))
 }
 
@@ -737,6 +748,10 @@ mod tests {
             Some("https://r.example.com/latest.html")
         );
         assert_eq!(report_url(None), None);
+        assert_eq!(
+            report_url(Some("https://alice:pw@r.example.com/bm/")).as_deref(),
+            Some("https://r.example.com/bm/latest.html")
+        );
     }
 
     #[test]

@@ -439,8 +439,12 @@ fn candidates(
         .map(|a| (a.problem_id, a))
         .collect();
     let marks = Marks::load(store)?;
-    let open: Vec<(StoredProblem, Option<Suppression>)> = store
-        .open_problems(None, Some(ids))?
+    let mut open = store.open_problems(None, Some(ids))?;
+    crate::monitor::overdue_as_of_now(
+        ctx,
+        open.iter_mut().map(|p| (p.location_id, &mut p.problem)),
+    )?;
+    let open: Vec<(StoredProblem, Option<Suppression>)> = open
         .into_iter()
         .filter(|p| wanted(p.problem.kind))
         .map(|p| {

@@ -17,6 +17,7 @@ use std::sync::{Arc, Mutex};
 const T0: &str = "2026-11-21T12:00:00Z";
 const SLACK_TOKEN: &str = "slackSECRETtoken0123456789";
 const HOOK_TOKEN: &str = "hookSECRETtoken9876543210";
+const REPORT_PASSWORD: &str = "reportSECRETpassword4242";
 
 // ---------------------------------------------------------------------------------------
 // A loopback HTTP server that records every POST and answers as told per path prefix.
@@ -997,10 +998,12 @@ fn secrets_never_leak_when_a_webhook_fails() {
     );
     let ws = workspace(
         "alerts:\n  timeout: 1s\n  slack:\n    enabled: true\n    webhook_url: ${TEST_SLACK_URL}\n  \
-         webhook:\n    enabled: true\n    url: ${TEST_HOOK_URL}\n",
+         webhook:\n    enabled: true\n    url: ${TEST_HOOK_URL}\n\
+         reporting:\n  base_url: https://reader:${TEST_REPORT_PASSWORD}@reports.example.com/bm/\n",
     )
     .env("TEST_SLACK_URL", &slack)
-    .env("TEST_HOOK_URL", &http.hook_url());
+    .env("TEST_HOOK_URL", &http.hook_url())
+    .env("TEST_REPORT_PASSWORD", REPORT_PASSWORD);
     let mut outputs = Vec::new();
     for format in ["json", "text", "nagios"] {
         let run = ws.run(&["--monitor", "--check-alerts", "-vvv", "--format", format]);
@@ -1012,6 +1015,16 @@ fn secrets_never_leak_when_a_webhook_fails() {
     outputs.push(status.stdout);
     outputs.push(std::fs::read_to_string(ws.path("logs/bm.log")).unwrap());
     outputs.push(ws.store_text());
+    // What went out: the report's link without the user name and password in base_url.
+    let sent = http.take("/hook");
+    assert_eq!(sent.len(), 3, "the webhook was tried every run");
+    for payload in &sent {
+        assert_eq!(
+            payload["report_url"], "https://reports.example.com/bm/latest.html",
+            "{payload:#}"
+        );
+        outputs.push(payload.to_string());
+    }
     let everything = outputs.join("\n");
     assert!(
         everything.contains("the slack alert channel could not deliver"),
@@ -1022,15 +1035,10 @@ fn secrets_never_leak_when_a_webhook_fails() {
         everything.contains("error sending request"),
         "reqwest's error is kept, without its URL"
     );
-    for secret in [SLACK_TOKEN, HOOK_TOKEN, "bot:"] {
+    for secret in [SLACK_TOKEN, HOOK_TOKEN, "bot:", REPORT_PASSWORD, "reader:"] {
         assert!(
             !everything.contains(secret),
             "`{secret}` leaked:\n{everything}"
         );
     }
-    assert_eq!(
-        http.take("/hook").len(),
-        3,
-        "the webhook was tried every run"
-    );
 }

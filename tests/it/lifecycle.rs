@@ -689,3 +689,39 @@ fn repeats_due_within_hours_of_each_other_go_out_in_one_message() {
     w.run_json(&["--check-alerts"]);
     assert!(hook.take().is_empty());
 }
+
+/// Between two `--monitor` runs, an overdue location's count of missed slots and the age
+/// of its last backup are said as of the view or the repeat, not as of the last judgement.
+#[test]
+fn an_overdue_message_is_said_as_of_now_between_monitor_runs() {
+    let hook = Recorder::start();
+    let mut w = workspace(&hook);
+    daily(&w, &[1, 2, 3]);
+    let (_, doc) = w.run_json(&["--monitor", "--check-alerts"]);
+    let first = problems(&doc, "missing_backup")[0]["message"].clone();
+    assert_eq!(
+        first,
+        "overdue: 1 daily slot missed since 2026-11-21 02:00 (first due 2026-11-21 03:00); the last backup is from 2026-11-20 02:00 (1d10h ago)"
+    );
+    assert_eq!(hook.take(), [("open".into(), "missing_backup".into())]);
+
+    // A day later, before the next --monitor: the repeat and the status count two slots.
+    at(&mut w, ts(NOW) + Duration::hours(25));
+    let expected = "overdue: 2 daily slots missed since 2026-11-21 02:00 (first due 2026-11-21 03:00); the last backup is from 2026-11-20 02:00 (2d11h ago)";
+    let (_, status) = w.run_json(&["--status"]);
+    assert_eq!(problems(&status, "missing_backup")[0]["message"], expected);
+    let (_, doc) = w.run_json(&["--check-alerts"]);
+    assert_eq!(problems(&doc, "missing_backup")[0]["message"], expected);
+    let sent = hook.received.lock().unwrap().clone();
+    let alerts: Vec<&Value> = sent
+        .iter()
+        .flat_map(|p| p["groups"].as_array().unwrap().iter())
+        .flat_map(|g| g["alerts"].as_array().unwrap().iter())
+        .collect();
+    assert_eq!(alerts.len(), 1, "{sent:#?}");
+    assert_eq!(alerts[0]["event"], "repeat");
+    assert_eq!(alerts[0]["message"], expected, "{sent:#?}");
+    // The next --monitor judges the same.
+    let (_, doc) = w.run_json(&["--monitor"]);
+    assert_eq!(problems(&doc, "missing_backup")[0]["message"], expected);
+}
