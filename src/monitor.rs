@@ -285,8 +285,8 @@ pub fn judge(
             Severity::Warning,
             name,
             format!(
-                "{} backups present, fewer than min_count {}",
-                present.len(),
+                "{} present, fewer than min_count {}",
+                plural(present.len(), "backup"),
                 loc.min_count
             ),
         ));
@@ -618,8 +618,11 @@ fn retention_problems(ctx: &RunContext, loc: &Location, backups: &[BackupRow]) -
             Severity::Warning,
             &loc.name,
             format!(
-                "{} backups are older than retention_days {} (oldest {}); backup-monitor never deletes them — prune them with your backup tool",
-                expired.len(),
+                "{} older than retention_days {} (oldest {}); backup-monitor never deletes backups — prune them with your backup tool",
+                match expired.len() {
+                    1 => "1 backup is".to_string(),
+                    n => format!("{n} backups are"),
+                },
                 loc.retention_days.0,
                 oldest.path
             ),

@@ -331,6 +331,21 @@ fn too_few_and_retention_exceeded_are_warnings() {
             .starts_with("2 backups")
     );
     assert!(retention[0]["path"].is_null(), "one per location");
+    // One of each is said in the singular.
+    std::fs::remove_dir_all(w.path("db")).unwrap();
+    daily_dumps(&w, "db", &[9], 100);
+    let (_, doc) = w.run_json(&["--monitor", "--days", "2"]);
+    assert_eq!(
+        problems_of(&doc, "too_few_backups")[0]["message"],
+        "1 backup present, fewer than min_count 5"
+    );
+    let retention = problems_of(&doc, "retention_exceeded")[0]["message"]
+        .as_str()
+        .unwrap();
+    assert!(
+        retention.starts_with("1 backup is older than"),
+        "{retention}"
+    );
 }
 
 #[test]

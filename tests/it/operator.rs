@@ -240,7 +240,7 @@ fn ack_of_zero_says_what_zero_is() {
     assert_eq!(run.code, 3);
     assert!(
         run.stderr
-            .contains("#0 is a problem judged when it was shown and not stored yet"),
+            .contains("#0 is a monitor_stale judged as it was shown, not stored yet: the next --check-alerts or --report stores it"),
         "{}",
         run.stderr
     );
