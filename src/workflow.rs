@@ -206,7 +206,11 @@ fn recorded_run(config: &Config, request: &Request, started: DateTime<Utc>) -> J
         }
         (Ok(_), Err(e)) => Err(CannotJudge::from_error(e)),
         (Err(e), Err(close)) => {
-            tracing::warn!("cannot record the end of run {run_id}: {close:#}");
+            // Said once: a store that went away fails the run and its closing alike.
+            let (error, close) = (format!("{e:#}"), format!("{close:#}"));
+            if close != error {
+                tracing::warn!("this run's end could not be stored either: {close}");
+            }
             Err(e)
         }
         (Err(e), Ok(())) => Err(e),
