@@ -3,8 +3,9 @@
 //! section per location (continued in further sections when long), each alert one
 //! bullet. Slack refuses what is too big, so the message stays within its limits: at most
 //! 50 blocks, 3,000 characters of section text, and the whole payload under 40,000
-//! characters. What does not fit is summarised in a last block ("… and 140 more") that
-//! points to the report; nothing is cut mid-word.
+//! characters, titles included. What does not fit is summarised in a last block ("… and
+//! 140 more") that points to the report. What is shortened is cut at a word, unless the
+//! word itself is too long (a location name has no length limit).
 
 use super::Channel;
 use super::digest::{Digest, Group, Line};
@@ -19,8 +20,14 @@ pub const MAX_SECTION_CHARS: usize = 3_000;
 pub const MAX_PAYLOAD_CHARS: usize = 40_000;
 /// The payload budget: under Slack's limit with room for the closing summary block.
 const PAYLOAD_BUDGET: usize = MAX_PAYLOAD_CHARS - 2_000;
-/// Section text budget: under the limit with room for the `(continued)` title.
+/// Section text budget, title included: under the limit with room to spare.
 const SECTION_BUDGET: usize = MAX_SECTION_CHARS - 100;
+/// The most a section title or the subject line shows of a location's name (escaped).
+const NAME_CHARS: usize = 200;
+/// The most the first section shows of the subject (escaped).
+const SUBJECT_CHARS: usize = 2 * NAME_CHARS;
+/// The most one line of the recent log takes in its section (escaped).
+const LOG_LINE_CHARS: usize = 500;
 
 pub struct Slack {
     pub webhook_url: String,
@@ -52,15 +59,22 @@ fn marker(status: &str) -> &'static str {
     }
 }
 
-/// At most `max` characters of `text`, cut at a word boundary and marked with `…`.
+/// At most `max` characters of the escaped `text`, cut at a word boundary and marked
+/// with `…`. A word that would leave less than half of `max` (a long location name) is
+/// cut itself, though never inside an escape such as `&amp;`.
 pub fn fit_words(text: &str, max: usize) -> String {
     if text.chars().count() <= max {
         return text.to_string();
     }
     let limit = max.saturating_sub(1);
     let cut: String = text.chars().take(limit).collect();
-    let at_space = cut.rfind(char::is_whitespace).unwrap_or(0);
-    let kept = cut[..at_space].trim_end();
+    let kept = match cut.rfind(char::is_whitespace) {
+        Some(at) if cut[..at].chars().count() >= limit / 2 => cut[..at].trim_end(),
+        _ => match cut.rfind('&') {
+            Some(at) if !cut[at..].contains(';') => &cut[..at],
+            _ => cut.as_str(),
+        },
+    };
     format!("{kept}…")
 }
 
@@ -69,26 +83,27 @@ fn section(text: String) -> Value {
 }
 
 fn bullet(line: &Line) -> String {
-    let text = format!(
+    format!(
         "• *[{}]* {} — {}",
         escape(&line.label),
         escape(&line.what),
         escape(&line.detail)
-    );
-    fit_words(&text, SECTION_BUDGET)
+    )
 }
 
 fn group_title(group: &Group, continued: bool) -> String {
     format!(
         "{} *{}* ({}){}",
         marker(&group.status),
-        escape(&group.title),
+        fit_words(&escape(&group.title), NAME_CHARS),
         group.status.to_uppercase(),
         if continued { ", continued" } else { "" }
     )
 }
 
-/// A group's sections: the title and as many bullets as fit in each.
+/// A group's sections: the title and as many bullets as fit in each, the title counted.
+/// A bullet too long for a section of its own is shortened to what is left beside the
+/// title.
 fn group_sections(group: &Group) -> Vec<(Value, usize)> {
     let mut out = Vec::new();
     let mut text = group_title(group, false);
@@ -100,15 +115,17 @@ fn group_sections(group: &Group) -> Vec<(Value, usize)> {
             text = group_title(group, true);
             in_section = 0;
         }
+        let room = SECTION_BUDGET.saturating_sub(text.chars().count() + 1);
         text.push('\n');
-        text.push_str(&b);
+        text.push_str(&fit_words(&b, room));
         in_section += 1;
     }
     out.push((section(text), in_section));
     if !group.log.is_empty() {
         let mut log = String::new();
         for l in &group.log {
-            let l = escape(l);
+            // A line about a long location name still leaves room for the others.
+            let l = fit_words(&escape(l), LOG_LINE_CHARS);
             if log.chars().count() + l.chars().count() + 40 > SECTION_BUDGET {
                 break;
             }
@@ -128,7 +145,11 @@ fn size(v: &Value) -> usize {
 }
 
 pub fn payload(digest: &Digest) -> Value {
-    let mut head = format!("*{}*\n{}", escape(&digest.subject), escape(&digest.summary));
+    let mut head = format!(
+        "*{}*\n{}",
+        fit_words(&escape(&digest.subject), SUBJECT_CHARS),
+        escape(&digest.summary)
+    );
     if let Some(url) = &digest.report_url {
         head.push_str(&format!("\n<{}|Latest report>", escape(url)));
     }
@@ -270,6 +291,55 @@ mod tests {
             )
         );
         assert!(shown > 100, "as many as fit are shown: {shown}");
+    }
+
+    #[test]
+    fn long_location_names_are_shortened_and_every_section_counts_its_title() {
+        let mut notices = Vec::new();
+        for (i, n) in [300, 3_500, 50].into_iter().enumerate() {
+            let location = format!("L{i}_{}&", "x".repeat(n));
+            for (j, kind) in [Kind::EmptyBackup, Kind::ArchiveCorrupt, Kind::NoBackups]
+                .into_iter()
+                .enumerate()
+            {
+                let mut a = fixtures::alert(kind, Severity::Critical, Some(&location));
+                a.id = (i * 10 + j) as i64;
+                a.problem.message = format!("{location}/{location}.sql.gz is empty (0 bytes)");
+                notices.push(fixtures::notice(Event::Open, a));
+            }
+        }
+        let clock = fixtures::clock_at(60);
+        let d = Digest::build(&notices, "h", &clock, &|_| vec!["x".repeat(5_000)])
+            .linking(Some("https://r.example.com"));
+        let p = payload(&d);
+        let blocks = p["blocks"].as_array().unwrap();
+        assert!(blocks.len() <= MAX_BLOCKS, "{} blocks", blocks.len());
+        for b in blocks {
+            if let Some(t) = b["text"]["text"].as_str() {
+                assert!(
+                    t.chars().count() <= MAX_SECTION_CHARS,
+                    "{}",
+                    t.chars().count()
+                );
+            }
+        }
+        let whole = serde_json::to_string(&p).unwrap();
+        assert!(whole.chars().count() < MAX_PAYLOAD_CHARS, "{}", whole.len());
+        let t = texts(&p);
+        assert!(
+            t.contains("latest.html|Latest report>"),
+            "the head keeps its link"
+        );
+        assert!(
+            !t.contains("&am…") && !t.contains("&a…"),
+            "no escape cut in two"
+        );
+        assert_eq!(t.matches("• ").count(), 9, "every alert has its bullet");
+        assert_eq!(
+            fit_words(&"x".repeat(50), 11),
+            format!("{}…", "x".repeat(10))
+        );
+        assert_eq!(fit_words("xxxxxxx&amp;yy", 11), "xxxxxxx…");
     }
 
     #[test]

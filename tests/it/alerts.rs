@@ -1042,3 +1042,85 @@ fn secrets_never_leak_when_a_webhook_fails() {
         );
     }
 }
+
+/// Every Slack section text of the payloads, with the number of blocks of each payload.
+fn slack_sections(payloads: &[Value]) -> (Vec<String>, Vec<usize>) {
+    let mut texts = Vec::new();
+    let mut blocks = Vec::new();
+    for p in payloads {
+        let all = p["blocks"].as_array().expect("blocks");
+        blocks.push(all.len());
+        texts.extend(
+            all.iter()
+                .filter_map(|b| b["text"]["text"].as_str().map(str::to_string)),
+        );
+    }
+    (texts, blocks)
+}
+
+#[test]
+fn long_location_names_keep_every_slack_section_within_3000_characters() {
+    let http = HttpSink::start();
+    let mut config = String::from("backups:\n  locations:\n");
+    for (i, n) in [300, 3_500, 50].into_iter().enumerate() {
+        config.push_str(&format!(
+            "    - name: L{i}_{}\n      path: l{i}\n      type: database\n      patterns: [\"*.sql.gz\"]\n      \
+             min_free_space: 0\n      restore:\n        scratch_dir: scratch\n",
+            "x".repeat(n)
+        ));
+    }
+    config.push_str(&format!(
+        "logging:\n  file: null\nalerts:\n  timeout: 5s\n  log: {{ enabled: false }}\n  slack:\n    \
+         enabled: true\n    webhook_url: {}\n",
+        http.slack_url()
+    ));
+    let mut ws = Workspace::new();
+    ws.now = Some(ts(T0));
+    ws.write_config(&config);
+    std::fs::create_dir_all(ws.path("scratch")).unwrap();
+    for i in 0..3 {
+        for h in [2, 26] {
+            let t = ts(T0) - Duration::hours(h);
+            ws.write_file(
+                &format!("l{i}/db_{}.sql.gz", t.format("%Y%m%d_%H%M%S")),
+                b"",
+                t,
+            );
+        }
+    }
+    let (run, doc) = ws.run_json(&["--monitor", "--test-restore", "--report", "--check-alerts"]);
+    assert_eq!(run.code, 2, "{}", run.stderr);
+    assert_eq!(alerts_of(&doc).4, 0, "Slack took the message: {doc:#}");
+    let payloads = http.take("/slack");
+    assert!(!payloads.is_empty());
+    let (sections, blocks) = slack_sections(&payloads);
+    for n in &blocks {
+        assert!(*n <= 50, "{n} blocks");
+    }
+    for t in &sections {
+        let n = t.chars().count();
+        assert!(
+            n <= 3_000,
+            "a section of {n} characters: {}…",
+            t.chars().take(80).collect::<String>()
+        );
+    }
+    let titles: Vec<&String> = sections
+        .iter()
+        .filter(|t| t.starts_with(":red_circle: *L"))
+        .collect();
+    assert!(
+        titles.iter().any(|t| t.starts_with(":red_circle: *L2_xxx")),
+        "{sections:#?}"
+    );
+    assert!(
+        titles
+            .iter()
+            .any(|t| t.starts_with(":red_circle: *L1_xxx") && t.contains("x…*")),
+        "the long name is shortened in its title: {sections:#?}"
+    );
+    for p in &payloads {
+        let whole = serde_json::to_string(p).unwrap();
+        assert!(whole.chars().count() < 40_000, "{}", whole.len());
+    }
+}
