@@ -3,6 +3,7 @@
 //! redacts the rest.
 
 use super::redact::error_chain;
+use crate::problem::one_line;
 use anyhow::{Result, anyhow, bail};
 use std::time::Duration;
 
@@ -23,9 +24,12 @@ pub fn post_json(url: &str, body: &serde_json::Value, timeout: Duration) -> Resu
         .map_err(|e| describe(e, timeout))?;
     let status = response.status();
     if !status.is_success() {
+        // The server's words, on one line: what it sends may hold terminal escapes or
+        // forged lines, and it reaches the terminal, the store and the other channels.
         let text = response.text().unwrap_or_default();
         let text: String = text.split_whitespace().collect::<Vec<_>>().join(" ");
         let text: String = text.chars().take(200).collect();
+        let text = one_line(&text);
         if text.is_empty() {
             bail!("the server answered HTTP {status}");
         }

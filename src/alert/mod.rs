@@ -29,7 +29,7 @@ pub use decide::Event;
 
 use crate::config::Config;
 use crate::lifecycle::Marks;
-use crate::problem::{Kind, Operation, Problem, Severity};
+use crate::problem::{Kind, Operation, Problem, Severity, one_line};
 use crate::run::RunContext;
 use crate::store::StoredProblem;
 use crate::store::{AlertDelivery, AlertRow, FleetLocation};
@@ -347,10 +347,12 @@ fn deliver_round(
     }
     for (channel, digest) in &plans {
         round.attempted.insert(channel.name().to_string());
+        // On one line whatever a server answered: the error is stored, printed and told
+        // on the other channels.
         let error = channel
             .deliver(digest)
             .err()
-            .map(|e| secrets.redact(&crate::output::chained(&e)));
+            .map(|e| one_line(&secrets.redact(&crate::output::chained(&e))).into_owned());
         let rows: Vec<AlertDelivery> = digest
             .lines()
             .map(|line| AlertDelivery {

@@ -242,7 +242,7 @@ pub fn render_with(doc: &Outcome, style: Style) -> String {
                 p.id,
                 crate::outcome::location_label(fleet, &p.host, p.location.as_deref()),
                 p.kind,
-                p.message
+                one_line(&p.message)
             );
         }
     }
@@ -326,7 +326,7 @@ pub fn render_with(doc: &Outcome, style: Style) -> String {
                     a.location.as_deref()
                 ),
                 a.kind,
-                a.message,
+                one_line(&a.message),
                 when(&a.opened_at, now),
                 a.last_sent_at
                     .as_deref()

@@ -26,6 +26,8 @@ const REPORT_PASSWORD: &str = "reportSECRETpassword4242";
 enum Answer {
     Ok,
     Error500,
+    /// HTTP 500 with this body.
+    Error500With(&'static str),
     /// Accept the request, then say nothing for longer than `alerts.timeout`.
     Hang,
 }
@@ -66,6 +68,10 @@ impl HttpSink {
                         let _ = request.respond(
                             tiny_http::Response::from_string("boom").with_status_code(500),
                         );
+                    }
+                    Answer::Error500With(body) => {
+                        let _ = request
+                            .respond(tiny_http::Response::from_string(body).with_status_code(500));
                     }
                     Answer::Hang => {
                         std::thread::sleep(std::time::Duration::from_secs(5));
@@ -1123,4 +1129,72 @@ fn long_location_names_keep_every_slack_section_within_3000_characters() {
         let whole = serde_json::to_string(p).unwrap();
         assert!(whole.chars().count() < 40_000, "{}", whole.len());
     }
+}
+
+#[test]
+fn control_characters_a_webhook_server_answers_reach_no_terminal_message_or_store() {
+    const BODY: &str = "line1\r\nSubject: injected\r\n\x1b[2Jcleared\x07 <!channel> *x*";
+    let http = HttpSink::start();
+    http.answer("/hook", Answer::Error500With(BODY));
+    let ws = workspace(&format!(
+        "alerts:\n  timeout: 5s\n  log: {{ enabled: false }}\n  slack:\n    enabled: true\n    \
+         webhook_url: {}\n  webhook:\n    enabled: true\n    url: {}\n",
+        http.slack_url(),
+        http.hook_url()
+    ));
+    let run = ws.run(&["--monitor", "--check-alerts"]);
+    assert_eq!(run.code, 2, "{}", run.stderr);
+    let status = ws.run(&["--status"]);
+    let (_, doc) = ws.run_json(&["--status"]);
+    let stored: Vec<String> =
+        ws.store_column("SELECT message FROM problems WHERE kind = 'alert_delivery_failed'");
+    assert_eq!(stored.len(), 1, "{stored:?}");
+    let errors: Vec<String> =
+        ws.store_column("SELECT error FROM alert_deliveries WHERE success = 0");
+    let slack = http.take("/slack");
+    let slack_text = slack
+        .iter()
+        .map(|p| p.to_string())
+        .collect::<Vec<_>>()
+        .join("\n");
+    assert!(
+        slack_text.contains("alert_delivery_failed"),
+        "Slack hears of the webhook's failure: {slack_text}"
+    );
+    let message = doc["problems"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["kind"] == "alert_delivery_failed")
+        .expect("alert_delivery_failed")["message"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert!(
+        message.contains(r"\u{1b}[2Jcleared\u{7}"),
+        "said escaped: {message}"
+    );
+    let slack_bullets: String = slack
+        .iter()
+        .flat_map(|p| p["blocks"].as_array().cloned().unwrap_or_default())
+        .filter_map(|b| b["text"]["text"].as_str().map(str::to_string))
+        .collect();
+    for (what, text) in [
+        ("the run's summary", run.stdout.as_str()),
+        ("--status", status.stdout.as_str()),
+        ("the stored problem", stored[0].as_str()),
+        ("the stored delivery", errors.concat().as_str()),
+        ("the JSON message", message.as_str()),
+        ("Slack", slack_bullets.as_str()),
+    ] {
+        assert!(
+            !text.chars().any(|c| c.is_control() && c != '\n'),
+            "{what} holds a control character: {text:?}"
+        );
+    }
+    assert!(
+        !status.stdout.contains("\nSubject: injected"),
+        "{}",
+        status.stdout
+    );
 }
