@@ -232,8 +232,10 @@ pub fn sizes(
             y: round(plot.y1 - h),
             w: bar_w,
             h,
+            // The tooltip names the file on one line (a newline or U+202E shown escaped).
             title: format!(
-                "{path}: {} at {}",
+                "{}: {} at {}",
+                crate::problem::one_line(path),
                 human_bytes(size),
                 t.with_timezone(tz).format("%Y-%m-%d %H:%M")
             ),

@@ -7,6 +7,7 @@ use super::calendar::{self, Month};
 use super::charts::{self, Chart};
 use super::data::{LocationReport, ReportData};
 use super::{Edition, Exporter};
+use crate::problem::one_line;
 use anyhow::{Context, Result};
 use chrono::{DateTime, NaiveDate, Utc};
 use minijinja::value::Serde;
@@ -102,6 +103,9 @@ impl HtmlExporter {
         env.add_filter("wrap", |s: String| {
             Value::from_safe_string(wrap_at_separators(&s))
         });
+        // Text that may quote a file name (a check's detail): on one line, as in the
+        // text and Nagios output.
+        env.add_filter("line", |s: String| one_line(&s).into_owned());
         env.add_filter("when", |t: Option<String>| {
             t.map_or_else(|| "–".to_string(), |t| short_time(&t))
         });
@@ -198,9 +202,12 @@ fn thousands(n: u64) -> String {
     out
 }
 
-/// A file name, HTML-escaped, with a line-break opportunity (`<wbr>`) after each `_`, `-`,
-/// `.` and `/`: a long name wraps between its parts, not in the middle of one.
+/// A file name on one line ([`one_line`]: a newline or U+202E is shown escaped, as in the
+/// text and Nagios output), HTML-escaped, with a line-break opportunity (`<wbr>`) after
+/// each `_`, `-`, `.` and `/`: a long name wraps between its parts, not in the middle of
+/// one.
 fn wrap_at_separators(s: &str) -> String {
+    let s = one_line(s);
     let mut out = String::with_capacity(s.len() + s.len() / 4);
     for c in s.chars() {
         match c {
@@ -280,5 +287,10 @@ mod tests {
             "db_<wbr>2026-<wbr>11.<wbr>sql"
         );
         assert_eq!(wrap_at_separators("<b>&\"'"), "&lt;b&gt;&amp;&quot;&#x27;");
+        assert_eq!(
+            wrap_at_separators("a\nb\u{202e}c"),
+            "a\\nb\\u{202e}c",
+            "on one line"
+        );
     }
 }

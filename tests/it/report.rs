@@ -1032,3 +1032,54 @@ fn a_weekly_miss_is_scored_the_same_before_and_after_the_next_slot_begins() {
         assert_eq!(*degraded, 1, "{now}: {seen:?}");
     }
 }
+
+#[test]
+fn file_names_with_a_newline_or_a_bidi_override_stay_escaped_in_the_html() {
+    const RTL: &str = "rtl\u{202e}gpj.exe_20261128.sql.gz";
+    const NL: &str = "nl\nforged_20261127.sql.gz";
+    let mut ws = Workspace::new();
+    ws.write_config(
+        "backups:\n  locations:\n    - name: db\n      path: db\n      type: database\n      \
+         patterns: [\"*.sql.gz\"]\n      min_free_space: 0\n\
+         reporting:\n  formats: [html]\nlogging: { file: null }\n",
+    );
+    // Empty: each is an open empty_backup problem about its file, and a bar in the chart.
+    ws.write_file(&format!("db/{RTL}"), b"", ts("2026-11-28T02:30:00Z"));
+    ws.write_file(&format!("db/{NL}"), b"", ts("2026-11-27T02:30:00Z"));
+    // A sidecar that disagrees: the verification's detail names the file.
+    ws.write_file(
+        &format!("db/{RTL}.sha256"),
+        "0".repeat(64).as_bytes(),
+        ts("2026-11-28T02:30:00Z"),
+    );
+    ws.now = Some(ts("2026-11-28T12:00:00Z"));
+    let run = ws.run(&["--monitor", "--verify", "--report", "--days", "30"]);
+    assert_eq!(run.code, 2, "{}\n{}", run.stdout, run.stderr);
+    let html = read(&ws.path("reports/latest.html"));
+    assert!(!html.contains('\u{202e}'), "a raw U+202E in the page");
+    assert!(!html.contains("nl\nforged"), "a raw newline in a name");
+    // The problems table's "Backup or slot" column (the name wraps at its separators).
+    assert!(
+        html.contains(r#"class="path">rtl\u{202e}gpj.<wbr>exe_<wbr>"#),
+        "the table shows the name escaped"
+    );
+    assert!(
+        html.contains(r#"class="path">nl\nforged_<wbr>"#),
+        "the table shows the name escaped"
+    );
+    // The verification's detail.
+    assert!(
+        html.contains(r#"<td data-label="Detail">rtl\u{202e}gpj.exe_20261128.sql.gz: sha256 is "#),
+        "the detail shows the name escaped"
+    );
+    // The size chart's tooltips.
+    for name in [
+        r"rtl\u{202e}gpj.exe_20261128.sql.gz",
+        r"nl\nforged_20261127.sql.gz",
+    ] {
+        assert!(
+            html.contains(&format!("<title>{name}: 0 B at ")),
+            "the tooltip of {name}"
+        );
+    }
+}
