@@ -89,12 +89,23 @@ impl std::ops::Deref for OpenProblem {
 
 /// How a location is named in a document's text: `host/name` in a view of other hosts
 /// (`fleet`: [`Outcome::is_fleet_view`]; every row, the run's own host's too), the bare
-/// name in a host's own run; `-` for none (a problem of the run itself).
-pub fn location_label(fleet: bool, host: &str, name: Option<&str>) -> String {
+/// name in a host's own run.
+pub fn location_label(fleet: bool, host: &str, name: &str) -> String {
+    if fleet && !host.is_empty() {
+        format!("{host}/{name}")
+    } else {
+        name.to_string()
+    }
+}
+
+/// What a problem's line says before its kind: its location's label and a space. A
+/// problem of the run itself (`alert_delivery_failed`) has no location: nothing, or its
+/// host in a view of other hosts (`web1 alert_delivery_failed: …`).
+pub fn location_prefix(fleet: bool, host: &str, name: Option<&str>) -> String {
     match name {
-        None => "-".to_string(),
-        Some(name) if fleet && !host.is_empty() => format!("{host}/{name}"),
-        Some(name) => name.to_string(),
+        Some(name) => format!("{} ", location_label(fleet, host, name)),
+        None if fleet && !host.is_empty() => format!("{host} "),
+        None => String::new(),
     }
 }
 

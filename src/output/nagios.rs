@@ -3,8 +3,8 @@
 //! a plugin's output): the status line and perfdata first, then as many problem lines
 //! as fit, then `… and N more`. Exit-3 documents carry their cause on the status line.
 
-use crate::outcome::{Outcome, Thresholds};
-use crate::problem::one_line;
+use crate::outcome::{OpenProblem, Outcome, Thresholds};
+use crate::problem::{Severity, one_line};
 
 /// The most a plugin's output may take, in bytes.
 pub const MAX_OUTPUT: usize = 4096;
@@ -15,6 +15,20 @@ const MAX_STATUS: usize = 1024;
 
 fn plural(n: usize, one: &str, many: &str) -> String {
     format!("{n} {}", if n == 1 { one } else { many })
+}
+
+/// `1 critical, 0 warning problem`, `0 critical, 2 warning problems`.
+fn tally(problems: &[&OpenProblem]) -> String {
+    let crit = problems
+        .iter()
+        .filter(|p| p.severity == Severity::Critical)
+        .count();
+    let noun = if problems.len() == 1 {
+        "problem"
+    } else {
+        "problems"
+    };
+    format!("{crit} critical, {} warning {noun}", problems.len() - crit)
 }
 
 /// At most `max` bytes of `text`, cut at a word boundary and marked with `…`.
@@ -42,35 +56,40 @@ pub fn render(doc: &Outcome) -> String {
     }
     // Silenced problems are listed but do not count.
     let counted: Vec<_> = doc.problems.iter().filter(|p| !p.silenced).collect();
-    let crit = counted
-        .iter()
-        .filter(|p| p.severity == crate::problem::Severity::Critical)
-        .count();
-    let warn = counted.len() - crit;
     let locations = plural(doc.locations.len(), "location", "locations");
-    let summary = if counted.is_empty() {
-        format!("{locations} OK")
-    } else {
-        let first = &counted[0];
-        let problems = if counted.len() == 1 {
-            "problem"
-        } else {
-            "problems"
-        };
-        format!(
-            "{crit} critical, {warn} warning {problems} in {locations}; {} {}: {}",
-            crate::outcome::location_label(fleet, &first.host, first.location.as_deref()),
-            first.kind,
-            clean(&first.message)
-        )
+    // Problems of the run itself (`alert_delivery_failed`) are in no location: they are
+    // counted apart, never as a location's.
+    let (located, of_run): (Vec<&OpenProblem>, Vec<&OpenProblem>) =
+        counted.iter().copied().partition(|p| p.location.is_some());
+    let summary = match counted.first() {
+        None => format!("{locations} OK"),
+        Some(first) => {
+            let counts = match (located.is_empty(), of_run.is_empty()) {
+                (false, true) => format!("{} in {locations}", tally(&located)),
+                (false, false) => format!(
+                    "{} in {locations} and {} of backup-monitor itself",
+                    tally(&located),
+                    tally(&of_run)
+                ),
+                (true, _) => format!(
+                    "{} of backup-monitor itself, {locations} OK",
+                    tally(&of_run)
+                ),
+            };
+            format!(
+                "{counts}; {}{}: {}",
+                crate::outcome::location_prefix(fleet, &first.host, first.location.as_deref()),
+                first.kind,
+                clean(&first.message)
+            )
+        }
     };
     let status = shorten(&format!("BACKUP {word} - {summary}"), MAX_STATUS);
     let Thresholds { warning, critical } = doc.thresholds;
     let mut perf = Vec::new();
     for l in &doc.locations {
         // A fleet view's series are per host: one host's must not overwrite another's.
-        let label =
-            crate::outcome::location_label(fleet, &l.host, Some(&l.name)).replace('\'', "''");
+        let label = crate::outcome::location_label(fleet, &l.host, &l.name).replace('\'', "''");
         let (w, c) = l
             .age_thresholds
             .map(|(w, c)| (w.to_string(), c.to_string()))
@@ -105,10 +124,10 @@ pub fn render(doc: &Outcome) -> String {
         .iter()
         .map(|p| {
             format!(
-                "{}{} {} {}: {}\n",
+                "{}{} {}{}: {}\n",
                 p.severity.as_str().to_uppercase(),
                 if p.silenced { " (silenced)" } else { "" },
-                crate::outcome::location_label(fleet, &p.host, p.location.as_deref()),
+                crate::outcome::location_prefix(fleet, &p.host, p.location.as_deref()),
                 p.kind,
                 clean(&p.message)
             )
@@ -262,6 +281,46 @@ mod tests {
         assert!(
             out.trim_end().ends_with(";;;0") || out.trim_end().ends_with(";0;1"),
             "{out}"
+        );
+    }
+
+    #[test]
+    fn a_problem_of_the_run_is_in_no_location() {
+        let run_problem = || {
+            let mut p = Problem::new(Kind::AlertDeliveryFailed, Severity::Warning, "x", "down");
+            p.location = None;
+            crate::outcome::OpenProblem::unstored(p, chrono::Utc::now())
+        };
+        let mut doc = Outcome::new(chrono::Utc::now(), vec![Operation::Status]);
+        doc.locations.push(location("db"));
+        doc.problems.push(run_problem());
+        doc.set_status(Status::Warning);
+        let out = render(&doc);
+        assert!(
+            out.starts_with(
+                "BACKUP WARNING - 0 critical, 1 warning problem of backup-monitor itself, 1 location OK; alert_delivery_failed: down | "
+            ),
+            "{out}"
+        );
+        assert_eq!(
+            out.lines().nth(1),
+            Some("WARNING alert_delivery_failed: down")
+        );
+
+        doc.problems.insert(
+            0,
+            crate::outcome::OpenProblem::unstored(
+                Problem::new(Kind::NoBackups, Severity::Critical, "db", "none"),
+                chrono::Utc::now(),
+            ),
+        );
+        doc.set_status(Status::Critical);
+        let first = render(&doc).lines().next().unwrap_or_default().to_string();
+        assert!(
+            first.starts_with(
+                "BACKUP CRITICAL - 1 critical, 0 warning problem in 1 location and 0 critical, 1 warning problem of backup-monitor itself; db no_backups: none | "
+            ),
+            "{first}"
         );
     }
 

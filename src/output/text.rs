@@ -143,7 +143,7 @@ pub fn render_with(doc: &Outcome, style: Style) -> String {
                     l.status,
                     [
                         // A fleet view names each location's host: host/name.
-                        crate::outcome::location_label(fleet, &l.host, Some(&l.name)),
+                        crate::outcome::location_label(fleet, &l.host, &l.name),
                         l.status.plugin_word().to_string(),
                         l.health_score
                             .map(|h| format!("{h:.2}"))
@@ -236,11 +236,11 @@ pub fn render_with(doc: &Outcome, style: Style) -> String {
             let trimmed = word.trim_end();
             let _ = writeln!(
                 s,
-                "  {}{} #{} {} {}{mark}: {}",
+                "  {}{} #{} {}{}{mark}: {}",
                 style.severity(p.severity, trimmed),
                 &word[trimmed.len()..],
                 p.id,
-                crate::outcome::location_label(fleet, &p.host, p.location.as_deref()),
+                crate::outcome::location_prefix(fleet, &p.host, p.location.as_deref()),
                 p.kind,
                 one_line(&p.message)
             );
@@ -317,10 +317,10 @@ pub fn render_with(doc: &Outcome, style: Style) -> String {
             let trimmed = word.trim_end();
             let _ = writeln!(
                 s,
-                "  {}{} {} {}: {} (open since {}; last sent {}{})",
+                "  {}{} {}{}: {} (open since {}; last sent {}{})",
                 style.severity(a.severity, trimmed),
                 &word[trimmed.len()..],
-                crate::outcome::location_label(
+                crate::outcome::location_prefix(
                     fleet,
                     a.host.as_deref().unwrap_or_default(),
                     a.location.as_deref()

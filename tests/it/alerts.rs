@@ -1198,3 +1198,48 @@ fn control_characters_a_webhook_server_answers_reach_no_terminal_message_or_stor
         status.stdout
     );
 }
+
+#[test]
+fn a_failing_channel_is_said_as_a_problem_of_backup_monitor_itself_not_of_a_location() {
+    let http = HttpSink::start();
+    http.answer("/hook", Answer::Error500);
+    let mut ws = workspace(&webhook_config(&http));
+    // The location is missing: its alert fails on the webhook.
+    let (run, doc) = ws.run_json(&["--monitor", "--check-alerts"]);
+    assert_eq!(run.code, 2, "{}", run.stderr);
+    assert_eq!(alerts_of(&doc).4, 1, "{doc:#}");
+    // The location is fixed; the channel's failure stays open until it is tried again.
+    at(&mut ws, 1);
+    fix_location(&ws, ws.now.unwrap());
+    let run = ws.run(&["--monitor"]);
+    assert_eq!(run.code, 0, "{}\n{}", run.stdout, run.stderr);
+    let nagios = ws.run(&["--status", "--format", "nagios"]);
+    assert_eq!(nagios.code, 1, "{}", nagios.stderr);
+    let mut lines = nagios.stdout.lines();
+    let first = lines.next().unwrap_or_default();
+    assert!(
+        first.starts_with(
+            "BACKUP WARNING - 0 critical, 1 warning problem of backup-monitor itself, 1 location OK; \
+             alert_delivery_failed: the webhook alert channel could not deliver"
+        ),
+        "{first}"
+    );
+    assert_eq!(
+        lines
+            .next()
+            .map(|l| l.starts_with("WARNING alert_delivery_failed: the webhook")),
+        Some(true),
+        "{}",
+        nagios.stdout
+    );
+    let text = ws.run(&["--status"]).stdout;
+    let line = text
+        .lines()
+        .find(|l| l.contains("alert_delivery_failed: the webhook"))
+        .unwrap_or_else(|| panic!("{text}"));
+    assert!(!line.contains(" - alert_delivery_failed"), "{line}");
+    assert!(
+        line.trim_start().starts_with("WARNING  #") && line.contains(" alert_delivery_failed: "),
+        "{line}"
+    );
+}
