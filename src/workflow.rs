@@ -550,7 +550,8 @@ fn fleet_status(config: &Config, request: &Request, now: DateTime<Utc>) -> Judge
     };
     let rows = fleet_rows(&mut store, request)?;
     let ctx = fleet_context(config, request, &store, 0, now);
-    fleet_outcome(&ctx, &rows, Operation::Status)
+    let stale = stale::of_fleet(&ctx, &rows).map_err(e)?;
+    fleet_outcome(&ctx, &rows, &stale, Operation::Status)
 }
 
 /// `--check-alerts --fleet` / `--host NAME`, a recorded run of this host: store
@@ -567,7 +568,8 @@ fn fleet_alerts(
     let e = CannotJudge::from_error;
     let rows = fleet_rows(store, request)?;
     let ctx = fleet_context(config, request, store, run_id, started);
-    let busy = stale::sync_fleet(&ctx, &rows).map_err(e)?;
+    let stale = stale::of_fleet(&ctx, &rows).map_err(e)?;
+    let busy = stale::sync_fleet(&ctx, &rows, &stale).map_err(e)?;
     if !busy.is_empty() {
         tracing::info!(
             "not judged for monitor_stale this time, a run of theirs is going on: {}",
@@ -575,7 +577,7 @@ fn fleet_alerts(
         );
     }
     let alerts = alert::run_fleet(&ctx, &rows).map_err(e)?;
-    let mut outcome = fleet_outcome(&ctx, &rows, Operation::CheckAlerts)?;
+    let mut outcome = fleet_outcome(&ctx, &rows, &stale, Operation::CheckAlerts)?;
     outcome.alerts = alerts;
     Ok(outcome)
 }
@@ -591,7 +593,8 @@ fn fleet_report(
         .ok_or_else(|| anyhow::anyhow!("the store cannot be read for the fleet report"))?;
     let rows = fleet_rows(&mut store, request)?;
     let fleet_ctx = fleet_context(ctx.config, request, &store, 0, ctx.now);
-    let fleet = fleet_outcome(&fleet_ctx, &rows, Operation::Report)?;
+    let stale = stale::of_fleet(&fleet_ctx, &rows)?;
+    let fleet = fleet_outcome(&fleet_ctx, &rows, &stale, Operation::Report)?;
     report::fleet::run(ctx, &store, &fleet, hosts)
 }
 
@@ -653,6 +656,7 @@ fn fleet_context<'a>(
 fn fleet_outcome(
     ctx: &RunContext,
     rows: &[crate::store::FleetLocation],
+    stale: &stale::FleetStale,
     op: Operation,
 ) -> Judged<Outcome> {
     let e = CannotJudge::from_error;
@@ -724,7 +728,7 @@ fn fleet_outcome(
         }
     }
     for l in rows {
-        if let Some(problem) = stale::of_fleet_location(ctx, l) {
+        if let Some(problem) = stale.problems.get(&l.id).cloned() {
             let p = match stored_stale.remove(&l.id) {
                 Some(stored) => shown(stored, problem),
                 None => {

@@ -5,7 +5,7 @@
 //! next notice, so runs sharing a store do not both send it.
 
 use super::sql::{Row, SqlResult, ToValue, Value, params};
-use super::{CLAIM_CLASS, Store, from_unix, to_unix};
+use super::{RUN_CLASS, Store, from_unix, to_unix};
 use crate::problem::{Problem, Severity};
 use crate::store::StoredProblem;
 use anyhow::Result;
@@ -287,8 +287,9 @@ impl Store {
     /// Claim the next notice of each of `alert_ids` on `channel` for run `run_id`, until
     /// `expires_at`; returns the ids claimed. Each statement is atomic, so of two runs
     /// claiming at once exactly one gets each alert. A claim another run holds is left
-    /// to it while that run lives: on PostgreSQL while its session holds the run's claim
-    /// lock (gone with a killed run's connection) and the claim has not expired; on SQLite
+    /// to it while that run lives: on PostgreSQL while its session holds the run's lock
+    /// (taken when the run starts, and here again for a caller that did not; gone with a
+    /// killed run's connection) and the claim has not expired; on SQLite
     /// never, as runs on one store file are serialized by the lock file beside it (a
     /// claim left there is a dead run's).
     pub fn claim_notices(
@@ -314,7 +315,7 @@ impl Store {
         if let Some(key) = lock_key {
             self.db.query(
                 "SELECT pg_advisory_lock(?1::integer, ?2::integer)",
-                params![CLAIM_CLASS, key],
+                params![RUN_CLASS, key],
             )?;
         }
         let mut claimed = HashSet::new();
@@ -330,7 +331,7 @@ impl Store {
                  RETURNING alert_id",
                 rows.join(", ")
             );
-            let class = i64::from(CLAIM_CLASS);
+            let class = i64::from(RUN_CLASS);
             let mut args: Vec<&dyn ToValue> = vec![&channel, &run_id, &expires_s, &now_s, &class];
             args.extend(chunk.iter().map(|id| id as &dyn ToValue));
             claimed.extend(self.db.query_map(&sql, &args, |r| r.get::<i64>(0))?);

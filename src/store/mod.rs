@@ -39,6 +39,7 @@ pub use pg::{PgTarget, fnv1a, is_postgres_url};
 pub use problems::{Changes, StoredProblem, by_location, changes};
 pub use report::{DailyScore, FailureCounts, LastPassed, ReportBackup, ReportCheck};
 pub use restore::{NewRestoreTest, PreviousVerdict, Restored, Verdict};
+pub use runs::LockHolder;
 pub use verify::{Verification, VerifyMethod, VerifyResult};
 
 use anyhow::{Context, Result};
@@ -428,8 +429,13 @@ pub fn from_unix(s: i64) -> DateTime<Utc> {
 /// Lock keys: PostgreSQL's two-key advisory locks, the first key naming this program.
 const LOCK_CLASS: i32 = 0x626d_6f6e; // "bmon"
 const MIGRATE_CLASS: i32 = 0x626d_6d67; // "bmmg"
-/// The session lock a run holds while it may hold claims on alert notices (key: its run id).
-const CLAIM_CLASS: i32 = 0x626d_636c; // "bmcl"
+/// The session lock each run holds from its start (key: its run id modulo 2^31): while it
+/// is held the run is alive, so its claims on alert notices stand, and the run holding a
+/// host's lock can be told (the session holding both).
+const RUN_CLASS: i32 = 0x626d_636c; // "bmcl"
+/// The transaction lock a fleet run writes a host's staleness under when that host's own
+/// lock is held by a run that has been going for longer than `monitoring.max_run_age`.
+const STALE_CLASS: i32 = 0x626d_7374; // "bmst"
 
 /// Up to five names, then how many more: for a message naming what was found.
 fn some_names(names: &[String]) -> String {
@@ -690,7 +696,9 @@ impl Store {
     /// Take this host's run lock in the store, on this store's own connection, and record
     /// the run's start (see [`Store::start_run`]); returns the run's id. The lock is held
     /// until the store is dropped or its session ends (a killed run's lock goes with its
-    /// session). SQLite stores are one host's and need only the local lock file.
+    /// session), and so is the run's own lock (keyed by its id: the run is alive, and
+    /// holds the host's lock). SQLite stores are one host's and need only the local lock
+    /// file.
     pub fn lock_and_start_run(
         &self,
         operations: &[crate::problem::Operation],
@@ -719,7 +727,9 @@ impl Store {
              r AS (INSERT INTO runs (started_at, operations, host, version, pid)
                    SELECT CAST(?6 AS BIGINT), CAST(?7 AS TEXT), CAST(?3 AS TEXT), CAST(?8 AS TEXT), CAST(?4 AS BIGINT)
                    FROM l WHERE l.got RETURNING id)
-             SELECT (SELECT id FROM r) FROM l CROSS JOIN c",
+             SELECT (SELECT id FROM r),
+                    (SELECT pg_try_advisory_lock(?9::integer, (id % 2147483648)::integer) FROM r)
+             FROM l CROSS JOIN c",
             params![
                 LOCK_CLASS,
                 pg::fnv1a(self.host.as_bytes()) as i32,
@@ -728,7 +738,8 @@ impl Store {
                 crate::config::host_name(),
                 to_unix(now),
                 runs::operations_text(operations),
-                env!("CARGO_PKG_VERSION")
+                env!("CARGO_PKG_VERSION"),
+                RUN_CLASS
             ],
         )?;
         if let Some(run_id) = r.get::<Option<i64>>(0)? {

@@ -70,7 +70,11 @@ type ListedOrder = (
 const INSERT_ROWS: usize = 200;
 
 /// Open `rows` (location, problem) of `host` found by `op`, first seen at `now_s`
-/// (already resolved when `resolved_at` is given): [`INSERT_ROWS`] a statement.
+/// (already resolved when `resolved_at` is given): [`INSERT_ROWS`] a statement. One that
+/// is open already is left as it is: only a host's own run writes its problems while it
+/// holds its lock, except `monitor_stale`, which a fleet run stores for a host whose run
+/// has been going for longer than `monitoring.max_run_age` — a run that hung, and may
+/// yet wake up to write the same problem from what it read before.
 fn insert_problems(
     db: &super::sql::Db,
     host: &str,
@@ -114,7 +118,7 @@ fn insert_problems(
         db.execute(
             &format!(
                 "INSERT INTO problems (key, kind, severity, operation, location_id, location, path, slot, message, first_seen, last_seen, resolved_at, host)
-                 VALUES {}",
+                 VALUES {} ON CONFLICT DO NOTHING",
                 values.join(", ")
             ),
             &args,
@@ -263,6 +267,62 @@ impl Store {
             let open = self.open_of(host, op, *location_id)?;
             all.push((*location_id, changes(open, found, rejudged)));
         }
+        self.write_changes(host, op, &all, now, false)
+    }
+
+    /// [`Store::sync_locations_of`] for a host whose lock is held by a run that has been
+    /// going for longer than `monitoring.max_run_age` (a fleet run judging that host's
+    /// staleness without its lock): the host's open problems of `op` are read again and
+    /// what changes is written in one transaction, under a transaction lock of that host
+    /// that every fleet run writing it this way takes, so two of them at once open
+    /// nothing twice. A problem some other writer opened meanwhile is left as it is
+    /// (see [`insert_problems`]).
+    pub fn sync_locations_unlocked(
+        &self,
+        host: &str,
+        op: Operation,
+        found: &[(Option<i64>, &[Problem])],
+        rejudged: &dyn Fn(&Problem) -> bool,
+        now: DateTime<Utc>,
+    ) -> Result<()> {
+        self.write_pending()?;
+        let tx = self.db.transaction()?;
+        if self.backend() == super::sql::Backend::Postgres {
+            self.db.query(
+                "SELECT pg_advisory_xact_lock(?1::integer, ?2::integer)",
+                params![super::STALE_CLASS, super::fnv1a(host.as_bytes()) as i32],
+            )?;
+        }
+        let mut open = by_location(self.db.query_map(
+            &format!(
+                "SELECT {COLUMNS} FROM problems WHERE resolved_at IS NULL AND host = ?1 AND operation = ?2"
+            ),
+            params![host, op],
+            from_row,
+        )?);
+        let all: Vec<_> = found
+            .iter()
+            .map(|(location_id, found)| {
+                let open = open.remove(location_id).unwrap_or_default();
+                (*location_id, changes(open, found, rejudged))
+            })
+            .collect();
+        self.write_changes(host, op, &all, now, true)?;
+        tx.commit()?;
+        Ok(())
+    }
+
+    /// Write what a sync of some locations of `host` changes (`all`): opened and resolved
+    /// problems at once, in a transaction of their own unless `in_transaction`; when only
+    /// refreshes are left they are kept and written with every other location's.
+    fn write_changes(
+        &self,
+        host: &str,
+        op: Operation,
+        all: &[(Option<i64>, Changes)],
+        now: DateTime<Utc>,
+        in_transaction: bool,
+    ) -> Result<()> {
         let now_s = to_unix(now);
         let refreshed = all
             .iter()
@@ -288,6 +348,7 @@ impl Store {
         // One statement is atomic alone; on PostgreSQL a transaction around it would
         // cost two more round trips.
         let tx = match writes {
+            _ if in_transaction => None,
             1 => None,
             _ => Some(self.db.transaction()?),
         };

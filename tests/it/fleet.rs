@@ -303,8 +303,8 @@ fn a_run_killed_while_it_waits_on_the_server_lets_the_hosts_lock_go() {
     }
     assert_eq!(
         held_advisory(&mut watcher),
-        1,
-        "the run holds the host's lock"
+        2,
+        "the run holds the host's lock, and its own"
     );
     run.kill().expect("SIGKILL");
     let _ = run.wait();

@@ -499,3 +499,167 @@ fn a_fleet_run_refreshes_six_stopped_hosts_in_as_many_statements_as_two() {
         "the second fleet run's statements with 2 and with 6 stopped hosts"
     );
 }
+
+/// A run of `host` (location `db`, empty) on a machine of its own, started at `started`
+/// after the host checked its location at `checked`, that hangs holding its host's lock:
+/// stopped (SIGSTOP, as a run stuck on a dead NFS mount stands still) while it sends an
+/// alert to a webhook that never answers. Killed when this goes.
+struct HungRun {
+    child: std::process::Child,
+}
+
+impl HungRun {
+    fn start(
+        host: &str,
+        url: &str,
+        checked: chrono::DateTime<chrono::Utc>,
+        started: chrono::DateTime<chrono::Utc>,
+    ) -> HungRun {
+        let (silent, connected) = crate::fleet::silent_webhook();
+        let mut ws = machine(host, url, &silent);
+        ws.now = Some(checked);
+        assert_eq!(ws.run(&["--monitor"]).code, 2, "{host}'s db has no backups");
+        let child = ws
+            .process()
+            .env("BACKUP_MONITOR_NOW", started.to_rfc3339())
+            .args(["--verify", "--check-alerts"])
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("spawn the run");
+        let run = HungRun { child };
+        connected
+            .recv_timeout(Duration::from_secs(60))
+            .expect("the run reaches its webhook");
+        let stopped = std::process::Command::new("kill")
+            .args(["-STOP", &run.child.id().to_string()])
+            .status()
+            .expect("kill -STOP");
+        assert!(stopped.success());
+        // The run's workspace (its config) may go: the stopped process reads nothing more.
+        drop(ws);
+        run
+    }
+}
+
+impl Drop for HungRun {
+    fn drop(&mut self) {
+        // SIGKILL ends a stopped process too.
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A host's run that hangs holding its lock keeps the host from checking its locations,
+/// and must not also keep that from being alerted: once the run has been going for
+/// longer than `monitoring.max_run_age`, a fleet run judges and stores the host's
+/// `monitor_stale` without the lock, naming the run, and alerts it. A host whose run has
+/// been going for less is left to judge itself, as before. When the hung run is gone,
+/// the host's own `--monitor` resolves it.
+#[test]
+fn a_run_hung_for_longer_than_max_run_age_does_not_keep_its_hosts_staleness_from_alerts() {
+    let Some(_) = test_pg_url() else { return };
+    let db = TestDatabase::create();
+    let sink = HookSink::start();
+    let ops = machine("ops", &db.url, &hook(&sink));
+    // web11 checked three days ago, and its next run (ten minutes later) hangs since
+    // then. web12 checked 26.5 hours ago (stale now, not yet when its run started), and
+    // its run hangs since an hour ago: for less than max_run_age (26 h).
+    let checked = ts(NOW) - chrono::Duration::days(3);
+    let web11 = HungRun::start(
+        "web11",
+        &db.url,
+        checked,
+        checked + chrono::Duration::minutes(10),
+    );
+    let _web12 = HungRun::start(
+        "web12",
+        &db.url,
+        ts(NOW) - chrono::Duration::minutes(26 * 60 + 30),
+        ts(NOW) - chrono::Duration::hours(1),
+    );
+    let stale_alerts = |sink: &HookSink| -> Vec<String> {
+        received(sink)
+            .into_iter()
+            .filter(|l| l.ends_with("monitor_stale"))
+            .collect()
+    };
+    let (run, doc) = ops.run_json(&["--check-alerts", "--fleet", "-v"]);
+    assert_eq!(run.code, 2, "{}", run.stderr);
+    assert_eq!(stale_alerts(&sink), ["open web11/db monitor_stale"]);
+    let stale_of = |doc: &Value, host: &str| -> Value {
+        doc["problems"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|p| p["kind"] == "monitor_stale" && p["host"] == host)
+            .cloned()
+            .unwrap_or_else(|| panic!("no monitor_stale of {host}: {doc:#}"))
+    };
+    // Stored (an id to acknowledge it by), naming the run that holds the lock.
+    let shown = stale_of(&doc, "web11");
+    assert_ne!(shown["id"], 0, "{shown:#}");
+    let message = shown["message"].as_str().unwrap();
+    assert!(
+        message.starts_with("host web11 has not checked it since 2026-11-18 12:00")
+            && message.contains("a run of web11 (pid ")
+            && message.contains(
+                "has been going since 2026-11-18 12:10, holding its lock: is that run stuck?"
+            ),
+        "{message}"
+    );
+    // web12's run is young: web12 is judged live (no id) and left alone, as said at -v.
+    assert_eq!(stale_of(&doc, "web12")["id"], 0);
+    assert!(
+        run.stderr
+            .contains("not judged for monitor_stale this time, a run of theirs is going on: web12"),
+        "{}",
+        run.stderr
+    );
+    assert!(
+        run.stderr.contains("web11: a run of web11 (pid ")
+            && run
+                .stderr
+                .contains("its staleness is stored without its lock"),
+        "{}",
+        run.stderr
+    );
+    let mut c = db.client();
+    let stale_open = |c: &mut postgres::Client, host: &str| -> i64 {
+        c.query_one(
+            "SELECT COUNT(*) FROM problems WHERE host = $1 AND kind = 'monitor_stale' AND resolved_at IS NULL",
+            &[&host],
+        )
+        .unwrap()
+        .get(0)
+    };
+    assert_eq!(stale_open(&mut c, "web11"), 1);
+    assert_eq!(stale_open(&mut c, "web12"), 0);
+    // The next fleet run finds it again: no second notice, the same message.
+    let (run, doc) = ops.run_json(&["--check-alerts", "--fleet"]);
+    assert_eq!(run.code, 2, "{}", run.stderr);
+    assert!(stale_alerts(&sink).is_empty());
+    assert_eq!(stale_of(&doc, "web11")["message"], message);
+    assert_eq!(stale_open(&mut c, "web11"), 1);
+    // The hung run gone, web11's own --monitor resolves it, and a fleet run says so.
+    drop(web11);
+    let web11 = machine("web11", &db.url, "");
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let run = web11.run(&["--monitor"]);
+        if run.code != 3 {
+            assert_eq!(run.code, 2, "{}", run.stderr);
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "still locked: {}",
+            run.stderr
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    assert_eq!(stale_open(&mut c, "web11"), 0);
+    let (run, _) = ops.run_json(&["--check-alerts", "--fleet"]);
+    assert_eq!(run.code, 2, "{}", run.stderr);
+    assert_eq!(stale_alerts(&sink), ["resolve web11/db monitor_stale"]);
+}
