@@ -143,6 +143,10 @@ pub enum StoreError {
         machine: String,
         server: String,
     },
+    #[error(
+        "the store's connection to {server} goes through a pooler in transaction mode (advisory locks would leak); use session pooling: pool_mode = session (with PgBouncer's default server_reset_query = DISCARD ALL)"
+    )]
+    SharedSession { server: String },
 }
 
 /// Which hosts a store's reads cover.
@@ -699,6 +703,12 @@ impl Store {
     /// session), and so is the run's own lock (keyed by its id: the run is alive, and
     /// holds the host's lock). SQLite stores are one host's and need only the local lock
     /// file.
+    ///
+    /// A connection whose server session is not its own — a pooler in transaction mode
+    /// hands it to other clients between transactions — is refused before anything is
+    /// taken: the lock would stay behind on a session other runs get, and protect
+    /// nothing. It shows as the session changing between two statements, or as a session
+    /// that already holds some run's lock when this run has taken none.
     pub fn lock_and_start_run(
         &self,
         operations: &[crate::problem::Operation],
@@ -707,28 +717,41 @@ impl Store {
         if self.server.is_none() {
             return self.start_run(operations, &self.host, now);
         }
+        // A statement of its own: the session it ran on, which the next must run on too.
+        let backend: i64 = self
+            .db
+            .query_row("SELECT pg_backend_pid()::bigint", params![])?
+            .get(0)?;
         // The lock, this run named as its holder and its start recorded when it got it:
-        // one round trip. In it, the run's commits stop waiting for the server's disk
-        // (`synchronous_commit = off` for this session): a crash of the server may lose
-        // the last moment's commits, never corrupt the store — what SQLite's
-        // `synchronous=NORMAL` gives a host's own store. Each of a night's dozen commits
-        // would otherwise wait for a flush of the server's log. And the server looks every
-        // second whether this run's connection is still there while a statement of it
-        // waits (PostgreSQL 14 and later): a run killed while it waits for a lock
-        // another session holds lets the host's lock go then, not when that wait ends.
+        // one round trip. All of it only on that same session (`p.own`), holding no lock
+        // of a run yet (read before anything is taken: `p` is computed first). In it, the
+        // run's commits stop waiting for the server's disk (`synchronous_commit = off` for
+        // this session): a crash of the server may lose the last moment's commits, never
+        // corrupt the store — what SQLite's `synchronous=NORMAL` gives a host's own store.
+        // Each of a night's dozen commits would otherwise wait for a flush of the server's
+        // log. And the server looks every second whether this run's connection is still
+        // there while a statement of it waits (PostgreSQL 14 and later): a run killed
+        // while it waits for a lock another session holds lets the host's lock go then,
+        // not when that wait ends.
         let r = self.db.query_row(
-            "WITH c AS (SELECT set_config('synchronous_commit', 'off', false),
-                         CASE WHEN current_setting('server_version_num')::integer >= 140000
-                              THEN set_config('client_connection_check_interval', '1s', false) END),
-             l AS (SELECT pg_try_advisory_lock(?1::integer, ?2::integer) AS got),
+            "WITH p AS MATERIALIZED (
+                   SELECT pg_backend_pid() = ?9 AND NOT EXISTS (
+                            SELECT 1 FROM pg_locks k
+                            WHERE k.locktype = 'advisory' AND k.pid = pg_backend_pid() AND k.objsubid = 2
+                              AND k.classid::bigint IN (?1::integer, ?10::integer)) AS own),
+             c AS (SELECT CASE WHEN p.own THEN set_config('synchronous_commit', 'off', false) END,
+                         CASE WHEN p.own AND current_setting('server_version_num')::integer >= 140000
+                              THEN set_config('client_connection_check_interval', '1s', false) END
+                   FROM p),
+             l AS (SELECT p.own, CASE WHEN p.own THEN pg_try_advisory_lock(?1::integer, ?2::integer) ELSE false END AS got FROM p),
              w AS (INSERT INTO run_locks (host, pid, machine, since)
                    SELECT CAST(?3 AS TEXT), CAST(?4 AS BIGINT), CAST(?5 AS TEXT), CAST(?6 AS BIGINT) FROM l WHERE l.got
                    ON CONFLICT (host) DO UPDATE SET pid = excluded.pid, machine = excluded.machine, since = excluded.since),
              r AS (INSERT INTO runs (started_at, operations, host, version, pid)
                    SELECT CAST(?6 AS BIGINT), CAST(?7 AS TEXT), CAST(?3 AS TEXT), CAST(?8 AS TEXT), CAST(?4 AS BIGINT)
                    FROM l WHERE l.got RETURNING id)
-             SELECT (SELECT id FROM r),
-                    (SELECT pg_try_advisory_lock(?9::integer, (id % 2147483648)::integer) FROM r)
+             SELECT (SELECT id FROM r), l.own,
+                    (SELECT pg_try_advisory_lock(?10::integer, (id % 2147483648)::integer) FROM r)
              FROM l CROSS JOIN c",
             params![
                 LOCK_CLASS,
@@ -739,9 +762,16 @@ impl Store {
                 to_unix(now),
                 runs::operations_text(operations),
                 env!("CARGO_PKG_VERSION"),
+                backend,
                 RUN_CLASS
             ],
         )?;
+        if !r.get::<bool>(1)? {
+            return Err(StoreError::SharedSession {
+                server: self.name(),
+            }
+            .into());
+        }
         if let Some(run_id) = r.get::<Option<i64>>(0)? {
             return Ok(run_id);
         }

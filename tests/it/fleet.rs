@@ -339,9 +339,8 @@ fn kill_then_the_lock_is_free(mut holder: Child, second: &Workspace) {
     }
 }
 
-/// A PgBouncer in session mode in front of the test server, on a port of its own, for as
-/// long as this lives. None when pgbouncer is not installed (a failure under CI, which
-/// installs it).
+/// A PgBouncer in front of the test server, on a port of its own, for as long as this
+/// lives. None when pgbouncer is not installed (a failure under CI, which installs it).
 struct Bouncer {
     child: Child,
     port: u16,
@@ -350,9 +349,14 @@ struct Bouncer {
 }
 
 impl Bouncer {
-    /// In front of the trusting test server (None, the test skipped, for another);
-    /// `extra`: more lines for its `[pgbouncer]` section.
+    /// In session mode in front of the trusting test server (None, the test skipped, for
+    /// another); `extra`: more lines for its `[pgbouncer]` section.
     fn start(extra: &str) -> Option<Bouncer> {
+        Bouncer::start_in("session", extra)
+    }
+
+    /// [`Bouncer::start`] with `pool_mode = mode`.
+    fn start_in(mode: &str, extra: &str) -> Option<Bouncer> {
         let pg = trusting_test_server()?;
         let installed = std::process::Command::new("pgbouncer")
             .arg("--version")
@@ -390,7 +394,7 @@ impl Bouncer {
             format!(
                 "[databases]\n* = host={} port={}\n[pgbouncer]\nlisten_addr = 127.0.0.1\n\
                  listen_port = {port}\nunix_socket_dir =\nauth_type = trust\nauth_file = {}\n\
-                 pool_mode = session\nlogfile = {}\n{extra}",
+                 pool_mode = {mode}\nlogfile = {}\n{extra}",
                 server.host_str().unwrap_or("127.0.0.1"),
                 server.port().unwrap_or(5432),
                 path("users"),
@@ -480,6 +484,67 @@ fn through_pgbouncer_in_session_mode_a_hosts_lock_holds_and_goes_with_a_killed_r
     assert_eq!(beta.code, 0, "{}", beta.stderr);
     // Killed: PgBouncer ends or resets its server session, and the lock goes with it.
     kill_then_the_lock_is_free(holder, &second);
+}
+
+/// Through a PgBouncer in transaction mode a run's server session is handed to other
+/// clients between its transactions: a host's lock taken on it would stay behind when
+/// the run ends and protect nothing. A run that finds its session holding a lock it never
+/// took (or changing under it) refuses at once, saying why and what to set, and takes
+/// nothing: no lock stays behind, no run is recorded.
+#[test]
+fn through_pgbouncer_in_transaction_mode_runs_are_refused_and_leave_no_lock() {
+    let Some(bouncer) = Bouncer::start_in("transaction", "") else {
+        return;
+    };
+    let db = TestDatabase::create();
+    let url = bouncer.url(db.name());
+    let alpha = machine("alpha", &url, "");
+    let beta = machine("beta", &url, "");
+    backup(&alpha, "db_20261121_110000.sql");
+    backup(&beta, "db_20261121_110000.sql");
+    // The first run on a fresh pool may not tell (its session looks its own until it
+    // ends, and stays behind holding its locks); every run after it does.
+    let first = alpha.run(&["--monitor"]);
+    assert!(matches!(first.code, 0 | 3), "{}", first.stderr);
+    let said = "the store's connection to 127.0.0.1:";
+    let why = "goes through a pooler in transaction mode (advisory locks would leak); use session pooling: pool_mode = session";
+    let mut c = db.client();
+    let runs_of = |c: &mut postgres::Client, host: &str| -> i64 {
+        c.query_one("SELECT COUNT(*) FROM runs WHERE host = $1", &[&host])
+            .unwrap()
+            .get(0)
+    };
+    let alpha_runs = runs_of(&mut c, "alpha");
+    for (ws, host) in [(&beta, "beta"), (&alpha, "alpha"), (&beta, "beta")] {
+        let run = ws.run(&["--monitor"]);
+        assert_eq!(run.code, 3, "{host}: {}", run.stderr);
+        let last = run.stderr.lines().last().unwrap_or_default();
+        assert!(
+            last.contains(said) && last.contains(why),
+            "{host}: {}",
+            run.stderr
+        );
+        assert!(
+            !run.stderr.contains("holds this host's lock"),
+            "{}",
+            run.stderr
+        );
+    }
+    // Refused before anything was taken: beta's lock is held by no session, and neither
+    // host has a run recorded since.
+    let hosts_locks: i64 = 0x626d_6f6e; // "bmon", keyed by the host name's hash
+    let beta_key = i64::from(backup_monitor::store::fnv1a(b"beta"));
+    let held: i64 = c
+        .query_one(
+            "SELECT COUNT(*) FROM pg_locks WHERE locktype = 'advisory' AND objsubid = 2
+             AND classid::bigint = $1 AND objid::bigint = $2",
+            &[&hosts_locks, &beta_key],
+        )
+        .unwrap()
+        .get(0);
+    assert_eq!(held, 0, "a refused run leaves no lock behind");
+    assert_eq!(runs_of(&mut c, "beta"), 0, "no run of beta is recorded");
+    assert_eq!(runs_of(&mut c, "alpha"), alpha_runs, "nor another of alpha");
 }
 
 #[test]
