@@ -1171,6 +1171,11 @@ fn store_path_from_url(url: &str) -> Result<String, String> {
         }
         return Ok(rest.to_string());
     }
+    // A libpq connection string (`host=… user=… password=…`) is not a file name: taken
+    // as one, it would make a SQLite store named with the password.
+    if is_conninfo(url) {
+        return Err("is a key=value connection string (host=, dbname=, user=, password=…), which is not supported; write the PostgreSQL store as a URL, postgresql://user@host:port/database, with the password in PGPASSWORD or ~/.pgpass".into());
+    }
     // `postgresql:/host/db` (one slash) would otherwise be a SQLite file of that name.
     let scheme = url.split(':').next().unwrap_or("").to_ascii_lowercase();
     if ["postgresql", "postgres", "sqlite"].contains(&scheme.as_str()) && !url.contains("://") {
@@ -1188,6 +1193,40 @@ fn store_path_from_url(url: &str) -> Result<String, String> {
         return Err("must not be empty".into());
     }
     Ok(url.to_string())
+}
+
+/// Whether `text` reads as a libpq connection string: a word that is one of its
+/// keywords followed by `=` (`host=db`, or `host = db`).
+fn is_conninfo(text: &str) -> bool {
+    const KEYWORDS: &[&str] = &[
+        "host",
+        "hostaddr",
+        "port",
+        "dbname",
+        "user",
+        "password",
+        "passfile",
+        "sslmode",
+        "sslrootcert",
+        "sslcert",
+        "sslkey",
+        "connect_timeout",
+        "application_name",
+        "options",
+        "service",
+        "target_session_attrs",
+        "channel_binding",
+        "gssencmode",
+        "require_auth",
+    ];
+    let words: Vec<&str> = text.split_whitespace().collect();
+    words.iter().enumerate().any(|(i, word)| {
+        let (key, rest) = word.split_once('=').unwrap_or((word, ""));
+        let followed = !rest.is_empty()
+            || word.ends_with('=')
+            || words.get(i + 1).is_some_and(|next| next.starts_with('='));
+        KEYWORDS.contains(&key.to_ascii_lowercase().as_str()) && followed
+    })
 }
 
 /// Where the local lock file of `host`'s runs on the PostgreSQL store `pg` is anchored:
@@ -1274,5 +1313,34 @@ mod repository_tests {
             "ssh://[redacted]@vault/./web"
         );
         assert_eq!(without_userinfo("/srv/restic"), "/srv/restic");
+    }
+}
+
+#[cfg(test)]
+mod store_tests {
+    use super::{is_conninfo, store_path_from_url};
+
+    #[test]
+    fn a_key_value_connection_string_is_refused_without_being_shown() {
+        for text in [
+            "host=127.0.0.1 port=5432 user=bm password=Hunter2Secret dbname=fleet",
+            "dbname=fleet",
+            "  user = bm password=Hunter2Secret",
+            "PASSWORD=Hunter2Secret host=db",
+        ] {
+            assert!(is_conninfo(text), "{text}");
+            let e = store_path_from_url(text).unwrap_err();
+            assert!(!e.contains("Hunter2Secret") && !e.contains("fleet"), "{e}");
+            assert!(e.contains("postgresql://user@host"), "{e}");
+        }
+        for path in [
+            "backup_monitor.db",
+            "/srv/bm/store.db",
+            "a=b.db",
+            "my host.db",
+        ] {
+            assert!(!is_conninfo(path), "{path}");
+            assert_eq!(store_path_from_url(path).unwrap(), path);
+        }
     }
 }

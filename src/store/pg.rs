@@ -54,6 +54,22 @@ pub fn is_postgres_url(url: &str) -> bool {
     url.starts_with("postgresql://") || url.starts_with("postgres://")
 }
 
+/// Whether every `%` in `s` starts an escape (`%` and two hex digits) and the escapes
+/// decode to UTF-8 text, as libpq requires: a password written with a bare `%` is refused,
+/// not taken with the `%` in it.
+fn percent_encoded(s: &str) -> bool {
+    let bytes = s.as_bytes();
+    let escapes_whole = bytes.iter().enumerate().all(|(i, b)| {
+        *b != b'%'
+            || (bytes.get(i + 1).is_some_and(u8::is_ascii_hexdigit)
+                && bytes.get(i + 2).is_some_and(u8::is_ascii_hexdigit))
+    });
+    escapes_whole
+        && percent_encoding::percent_decode_str(s)
+            .decode_utf8()
+            .is_ok()
+}
+
 fn decode(s: &str) -> String {
     percent_encoding::percent_decode_str(s)
         .decode_utf8_lossy()
@@ -67,11 +83,27 @@ impl PgTarget {
         const ENCODE: &str = "a user name or password with @ / # ? % in it must be written percent-encoded (@ as %40, / as %2F, # as %23, ? as %3F, % as %25), or kept in the environment: postgresql://user:${DB_PASSWORD}@host/database";
         let url = url::Url::parse(text.trim())
             .map_err(|e| format!("is not a valid PostgreSQL URL ({e}); {ENCODE}"))?;
-        // An `@` after the host: a password's own `@` or `/` ended it early, and the rest
-        // was read as the server's name (which must not be looked up, nor shown).
-        if url.path().contains('@') {
+        // An `@` after the host, or a `#`: a password's own `@`, `/`, `?` or `#` ended it
+        // early, and a piece of it was read as the server's name (which must not be
+        // looked up, nor shown). A PostgreSQL URL has no `#` part of its own.
+        if url.fragment().is_some()
+            || url.path().contains('@')
+            || url.query().is_some_and(|q| q.contains('@'))
+        {
             return Err(format!(
-                "is not a valid PostgreSQL URL (it has an @ after the server's name); {ENCODE}"
+                "is not a valid PostgreSQL URL (it has a # or an @ after the server's name); {ENCODE}"
+            ));
+        }
+        if [
+            url.username(),
+            url.password().unwrap_or_default(),
+            url.path(),
+        ]
+        .iter()
+        .any(|part| !percent_encoded(part))
+        {
+            return Err(format!(
+                "is not a valid PostgreSQL URL (a % in its user name, password or database does not start an escape such as %40); {ENCODE}"
             ));
         }
         let mut host = url
@@ -547,14 +579,26 @@ mod tests {
         for url in [
             "postgresql://u:P@ss/w0rd@db.example/fleet",
             "postgresql://u:ab#cd@db.example/fleet",
+            "postgresql://u:Kx9@Zq7mW#2@db.example:6543/fleet",
+            "postgresql://u:p@ss/w#rd?x@db.example/fleet",
+            "postgresql://u:p@ss?w0rd@db.example/fleet",
+            "postgresql://u@db.example/fleet#w0rd",
+            "postgresql://u:pass%zzw0rd@db.example/fleet",
+            "postgresql://u:pass%w0rd@db.example/fleet",
+            "postgresql://u:w0rd%ff@db.example/fleet",
         ] {
             let e = PgTarget::parse(url).unwrap_err();
             assert!(
                 e.contains("percent-encoded") && e.contains("${DB_PASSWORD}"),
                 "{e}"
             );
-            assert!(!e.contains("w0rd") && !e.contains("cd@"), "{e}");
+            for piece in ["w0rd", "cd@", "Zq7mW", "Kx9", "w#rd"] {
+                assert!(!e.contains(piece), "{piece}: {e}");
+            }
         }
+        let t = PgTarget::parse("postgresql://u:a%40b%23c%2Fd%3Fe%25f@db.example/fleet").unwrap();
+        assert_eq!(t.password.as_deref(), Some("a@b#c/d?e%f"));
+        assert_eq!(t.host, "db.example");
     }
 
     #[test]

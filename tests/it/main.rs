@@ -12,6 +12,7 @@ mod example;
 mod explain;
 mod fleet;
 mod fleet_alerts;
+mod fleet_connect;
 mod fleet_report;
 mod hostile;
 mod hostile_archive;
