@@ -172,22 +172,68 @@ impl PgTarget {
     }
 
     /// The password: from the URL, else `PGPASSWORD`, else the first matching line of
-    /// `PGPASSFILE` / `~/.pgpass`.
-    fn password(&self) -> Option<String> {
+    /// `PGPASSFILE` / `~/.pgpass` — with where it was looked for, to say when none is
+    /// found. A password file group or others have access to is ignored, as libpq does,
+    /// with a warning (once a run).
+    fn password(&self) -> Password {
         if let Some(p) = &self.password {
-            return Some(p.clone());
+            return Password::Found(p.clone());
         }
         if let Some(p) = std::env::var("PGPASSWORD").ok().filter(|p| !p.is_empty()) {
-            return Some(p);
+            return Password::Found(p);
         }
         let file = std::env::var_os("PGPASSFILE")
+            .filter(|f| !f.is_empty())
             .map(PathBuf::from)
-            .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".pgpass")))?;
-        let text = std::fs::read_to_string(file).ok()?;
-        pgpass_lookup(&text, &self.host, self.port, &self.dbname, &self.user)
+            .or_else(|| {
+                std::env::var_os("HOME")
+                    .filter(|h| !h.is_empty())
+                    .map(|h| PathBuf::from(h).join(".pgpass"))
+            });
+        let Some(file) = file else {
+            return Password::Missing("~/.pgpass (HOME is not set)".into());
+        };
+        let shown = file.display();
+        let meta = match std::fs::metadata(&file) {
+            Ok(meta) => meta,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                return Password::Missing(format!("{shown} (no such file)"));
+            }
+            Err(e) => return Password::Missing(format!("{shown} (cannot be read: {e})")),
+        };
+        if !meta.is_file() {
+            warn_once(&format!(
+                "the password file {shown} is ignored: it is not a plain file"
+            ));
+            return Password::Missing(format!("{shown} (ignored: not a plain file)"));
+        }
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let mode = meta.permissions().mode() & 0o777;
+            if mode & 0o077 != 0 {
+                warn_once(&format!(
+                    "the password file {shown} is ignored: group or others have access to it (mode {mode:04o}); chmod 600 {shown}"
+                ));
+                return Password::Missing(format!(
+                    "{shown} (ignored: group or others have access to it; chmod 600 {shown})"
+                ));
+            }
+        }
+        let text = match std::fs::read_to_string(&file) {
+            Ok(text) => text,
+            Err(e) => return Password::Missing(format!("{shown} (cannot be read: {e})")),
+        };
+        match pgpass_lookup(&text, &self.host, self.port, &self.dbname, &self.user) {
+            Some(p) => Password::Found(p),
+            None => Password::Missing(format!(
+                "{shown} (no line for {}:{}:{}:{})",
+                self.host, self.port, self.dbname, self.user
+            )),
+        }
     }
 
-    fn config(&self) -> postgres::Config {
+    fn config(&self, password: Option<&str>) -> postgres::Config {
         let mut c = postgres::Config::new();
         if self.host.starts_with('/') {
             c.host_path(&self.host);
@@ -205,7 +251,7 @@ impl PgTarget {
                 SslMode::Prefer => postgres::config::SslMode::Prefer,
                 SslMode::Require | SslMode::VerifyFull => postgres::config::SslMode::Require,
             });
-        if let Some(p) = self.password() {
+        if let Some(p) = password {
             c.password(p);
         }
         c
@@ -222,18 +268,28 @@ impl PgTarget {
             match &self.sslrootcert {
                 Some(path) => {
                     use rustls::pki_types::pem::PemObject;
-                    let certs = rustls::pki_types::CertificateDer::pem_file_iter(path)
-                        .map_err(|e| format!("cannot read sslrootcert {}: {e}", path.display()))?;
-                    for cert in certs {
+                    let shown = path.display();
+                    let pem = read_limited(path).map_err(|e| {
+                        format!(
+                            "cannot read sslrootcert {shown}: {e}; make sslrootcert in database_url name the PEM file of the CA that signed the server's certificate, readable by this user"
+                        )
+                    })?;
+                    for cert in rustls::pki_types::CertificateDer::pem_slice_iter(&pem) {
                         let cert = cert.map_err(|e| {
                             format!(
-                                "sslrootcert {} is not PEM certificates: {e}",
-                                path.display()
+                                "sslrootcert {shown} is not PEM certificates ({e}); name the PEM file of the CA's certificate"
                             )
                         })?;
-                        roots
-                            .add(cert)
-                            .map_err(|e| format!("sslrootcert {}: {e}", path.display()))?;
+                        roots.add(cert).map_err(|e| {
+                            format!(
+                                "sslrootcert {shown} holds a certificate that cannot be used ({e}); name the PEM file of the CA's certificate"
+                            )
+                        })?;
+                    }
+                    if roots.is_empty() {
+                        return Err(format!(
+                            "sslrootcert {shown} holds no certificate (no BEGIN CERTIFICATE block); name the PEM file of the CA's certificate, not a key or another file"
+                        ));
                     }
                 }
                 None => roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned()),
@@ -251,18 +307,23 @@ impl PgTarget {
     /// Connect, retrying with jittered exponential backoff for up to [`retry_budget`] a
     /// server that cannot be reached, or that turns the connection away for now (too
     /// many connections, starting up or shutting down, a pooler's refusal: a fleet on
-    /// one cron minute can fill a server's slots for a moment; see [`Busy`]). A server that refuses for good (wrong
-    /// password, no such database) is not retried.
+    /// one cron minute can fill a server's slots for a moment; see [`Busy`]). A server
+    /// that refuses for good (wrong password, no such database), and a problem on this
+    /// machine (no password to give, an unreadable `sslrootcert`), are not retried.
     pub fn connect(&self) -> Result<postgres::Client, ConnectError> {
         let tls = self.tls().map_err(|detail| ConnectError {
             server: self.to_string(),
             detail,
-            failure: ConnectFailure::Refused,
+            failure: ConnectFailure::Local,
         })?;
-        let config = self.config();
+        let password = self.password();
+        let config = self.config(match &password {
+            Password::Found(p) => Some(p),
+            Password::Missing(_) => None,
+        });
         let budget = retry_budget();
         let start = Instant::now();
-        let mut delay = Duration::from_millis(250);
+        let mut delay = INITIAL_WAIT;
         let mut attempt: u32 = 0;
         loop {
             attempt += 1;
@@ -270,13 +331,9 @@ impl PgTarget {
                 Ok(client) => return Ok(client),
                 Err(e) => e,
             };
-            let detail = connect_detail(&err);
+            let mut detail = connect_detail(&err);
             let elapsed = start.elapsed();
             let failure = match err.as_db_error() {
-                // The server answered, and TLS cannot be agreed with it (it has none, or
-                // its certificate is not trusted): trying again changes nothing.
-                None if is_tls_failure(&err) => ConnectFailure::Tls,
-                None => ConnectFailure::Unreachable { waited: elapsed },
                 Some(db) => match Busy::of(db.code()) {
                     Some(why) => ConnectFailure::Busy {
                         waited: elapsed,
@@ -284,16 +341,37 @@ impl PgTarget {
                     },
                     None => ConnectFailure::Refused,
                 },
+                None => match ErrorKind::of(&err) {
+                    ErrorKind::Network => ConnectFailure::Unreachable { waited: elapsed },
+                    // The server answered, and TLS cannot be agreed with it (it has none,
+                    // or its certificate is not trusted): trying again changes nothing.
+                    ErrorKind::Tls => ConnectFailure::Tls,
+                    ErrorKind::NoPassword => {
+                        if let Password::Missing(looked) = &password {
+                            detail = format!(
+                                "no password for user {} found in database_url, PGPASSWORD or {looked}",
+                                self.user
+                            );
+                        }
+                        ConnectFailure::NoPassword
+                    }
+                    ErrorKind::Local => ConnectFailure::Local,
+                    ErrorKind::Authentication => ConnectFailure::Refused,
+                    ErrorKind::NotPostgres => ConnectFailure::NotPostgres,
+                },
             };
-            if matches!(failure, ConnectFailure::Refused | ConnectFailure::Tls) || elapsed >= budget
-            {
+            let retried = matches!(
+                failure,
+                ConnectFailure::Unreachable { .. } | ConnectFailure::Busy { .. }
+            );
+            if !retried || elapsed >= budget {
                 return Err(ConnectError {
                     server: self.to_string(),
                     detail,
                     failure,
                 });
             }
-            let sleep = jitter(delay, attempt).min(budget.saturating_sub(elapsed));
+            let sleep = next_wait(delay, attempt).min(budget.saturating_sub(elapsed));
             let what = match failure {
                 ConnectFailure::Busy { why, .. } => why.now(),
                 _ => "cannot be reached",
@@ -303,7 +381,80 @@ impl PgTarget {
                 sleep.as_secs_f64()
             );
             std::thread::sleep(sleep);
-            delay = (delay * 2).min(Duration::from_secs(10));
+            delay = (delay * 2).min(MAX_WAIT);
+        }
+    }
+}
+
+/// The first wait before connecting again.
+const INITIAL_WAIT: Duration = Duration::from_millis(250);
+
+/// The longest wait between two connection attempts, jitter included.
+const MAX_WAIT: Duration = Duration::from_secs(10);
+
+/// The wait before the next attempt: `delay` jittered, at most [`MAX_WAIT`].
+fn next_wait(delay: Duration, attempt: u32) -> Duration {
+    jitter(delay, attempt).min(MAX_WAIT)
+}
+
+/// The password to give the server, or where it was looked for in vain.
+enum Password {
+    Found(String),
+    /// Not in the URL nor `PGPASSWORD`; the password file looked at, and why it gave none.
+    Missing(String),
+}
+
+/// Warn about a password file once a run (a run may connect more than once).
+fn warn_once(message: &str) {
+    static WARNED: std::sync::Once = std::sync::Once::new();
+    WARNED.call_once(|| tracing::warn!("{message}"));
+}
+
+/// At most 1 MiB of `path`: a CA bundle is a few hundred kilobytes.
+fn read_limited(path: &std::path::Path) -> std::io::Result<Vec<u8>> {
+    use std::io::Read;
+    let mut bytes = Vec::new();
+    std::fs::File::open(path)?
+        .take(1 << 20)
+        .read_to_end(&mut bytes)?;
+    Ok(bytes)
+}
+
+/// A connection error that is not the server's own answer, by what it says of the
+/// cause (the postgres crate names its kinds only in its messages).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum ErrorKind {
+    /// The network: no connection, a connection lost or timed out. Worth trying again.
+    Network,
+    /// The TLS handshake failed.
+    Tls,
+    /// The server asks for a password and there is none to give.
+    NoPassword,
+    /// The connection's settings on this machine cannot work.
+    Local,
+    /// Authentication failed on this side (an unsupported method, a server's SCRAM
+    /// proof that does not check out).
+    Authentication,
+    /// The server answered something that is not the PostgreSQL protocol.
+    NotPostgres,
+}
+
+impl ErrorKind {
+    fn of(e: &postgres::Error) -> ErrorKind {
+        match e.to_string().as_str() {
+            "error performing TLS handshake" => ErrorKind::Tls,
+            "invalid configuration"
+                if std::error::Error::source(e)
+                    .is_some_and(|s| s.to_string() == "password missing") =>
+            {
+                ErrorKind::NoPassword
+            }
+            "invalid configuration" | "invalid connection string" => ErrorKind::Local,
+            "authentication error" => ErrorKind::Authentication,
+            "unexpected message from server" | "error parsing response from server" => {
+                ErrorKind::NotPostgres
+            }
+            _ => ErrorKind::Network,
         }
     }
 }
@@ -324,12 +475,19 @@ enum ConnectFailure {
     /// The server (or a pooler in front of it) answered that it takes no connection
     /// now, retried this long.
     Busy { waited: Duration, why: Busy },
-    /// The server refused for good: wrong password, no such database, a TLS setup
-    /// that cannot work.
+    /// The server refused for good: wrong password, no such database.
     Refused,
     /// The server answered, but no TLS connection could be made with it (it offers no
     /// TLS while `sslmode` requires it, or its certificate is not trusted).
     Tls,
+    /// The server asks for a password and none was found (`detail` says where it was
+    /// looked for).
+    NoPassword,
+    /// A problem on this machine, before the server had a say (`detail` is the whole
+    /// message): an `sslrootcert` that cannot be read or holds no certificate.
+    Local,
+    /// What answered does not speak PostgreSQL's protocol.
+    NotPostgres,
 }
 
 /// Why a server that answered takes no connection now.
@@ -407,6 +565,17 @@ impl std::fmt::Display for ConnectError {
                 "the PostgreSQL store at {} refused the connection: {}. Check the user, password and database in database_url",
                 self.server, self.detail
             ),
+            ConnectFailure::NoPassword => write!(
+                f,
+                "the PostgreSQL store at {} asks for a password: {}. Set PGPASSWORD in the environment of the run, or add a line host:port:database:user:password to the password file (mode 600), then run again",
+                self.server, self.detail
+            ),
+            ConnectFailure::Local => f.write_str(&self.detail),
+            ConnectFailure::NotPostgres => write!(
+                f,
+                "what answers at {} is not a PostgreSQL server ({}); check the host and port in database_url",
+                self.server, self.detail
+            ),
             ConnectFailure::Tls => write!(
                 f,
                 "no TLS connection could be made with the PostgreSQL store at {} ({}); make database_url's sslmode match the server (a server without TLS needs sslmode=disable or prefer, or ssl turned on in its postgresql.conf), and for a certificate that is not trusted name its CA with sslrootcert",
@@ -414,12 +583,6 @@ impl std::fmt::Display for ConnectError {
             ),
         }
     }
-}
-
-/// Whether a connection failed in its TLS handshake (the postgres crate's own words for
-/// every such failure: the server offers no TLS, or its certificate is refused).
-fn is_tls_failure(e: &postgres::Error) -> bool {
-    e.to_string().starts_with("error performing TLS handshake")
 }
 
 /// The cause of a failed connection as one line, with the server's own message.
@@ -599,6 +762,14 @@ mod tests {
         let t = PgTarget::parse("postgresql://u:a%40b%23c%2Fd%3Fe%25f@db.example/fleet").unwrap();
         assert_eq!(t.password.as_deref(), Some("a@b#c/d?e%f"));
         assert_eq!(t.host, "db.example");
+    }
+
+    #[test]
+    fn waits_stay_at_most_10_s_apart_jitter_included() {
+        for attempt in 0..200 {
+            let wait = next_wait(MAX_WAIT, attempt);
+            assert!(wait <= MAX_WAIT && wait >= MAX_WAIT / 2, "{wait:?}");
+        }
     }
 
     #[test]

@@ -6,8 +6,10 @@
 //! under CI.
 
 use crate::common::Workspace;
+use crate::fleet::finish;
 use std::net::TcpListener;
-use std::path::Path;
+use std::path::{Path, PathBuf};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 /// A port on 127.0.0.1 nothing listens on.
@@ -124,5 +126,263 @@ fn a_password_written_unencoded_or_a_key_value_string_is_refused_without_being_s
                 }
             }
         }
+    }
+}
+
+/// A missing `sslrootcert` is a problem on this machine, said at once as such; one that
+/// holds no certificate (a key) is said to hold none, before any connection.
+#[test]
+fn an_sslrootcert_that_cannot_be_read_or_holds_no_certificate_is_said_at_once() {
+    let port = closed_port();
+    let dir = tempfile::tempdir().unwrap();
+    let missing = dir.path().join("missing-ca.pem");
+    let key = dir.path().join("server.key");
+    std::fs::write(
+        &key,
+        "-----BEGIN PRIVATE KEY-----\nMC4CAQAwBQYDK2VwBCIEIJ+DYvh6SEqVTm50DFtMDoQikTmiCqirVv9mWG9qfSnF\n-----END PRIVATE KEY-----\n",
+    )
+    .unwrap();
+    for (path, said) in [
+        (
+            &missing,
+            format!("cannot read sslrootcert {}", missing.display()),
+        ),
+        (
+            &key,
+            format!("sslrootcert {} holds no certificate", key.display()),
+        ),
+    ] {
+        let url = format!(
+            "postgresql://bm@127.0.0.1:{port}/fleet?sslmode=verify-full&sslrootcert={}",
+            path.display()
+        );
+        let ws = with_database_url(&url);
+        let started = Instant::now();
+        let run = ws.run(&["--monitor"]);
+        assert_eq!(run.code, 3, "{}", run.stderr);
+        assert!(started.elapsed() < Duration::from_secs(10), "not retried");
+        assert!(!run.stderr.contains("trying again"), "{}", run.stderr);
+        let last = run.stderr.lines().last().unwrap_or_default();
+        assert!(last.contains(&said), "{last}");
+        for wrong in ["refused", "password", "Check the user"] {
+            assert!(!last.contains(wrong), "{wrong}: {last}");
+        }
+    }
+}
+
+/// The waits between tries stay at most 10 s apart, jitter included: four runs at once
+/// against a closed port for 40 s, each logging every wait.
+#[test]
+fn retries_of_an_unreachable_server_are_at_most_10_s_apart() {
+    let port = closed_port();
+    let url = format!("postgresql://bm@127.0.0.1:{port}/fleet?sslmode=disable");
+    let machines: Vec<Workspace> = (0..4)
+        .map(|_| with_database_url(&url).env("BACKUP_MONITOR_PG_RETRY_SECS", "40"))
+        .collect();
+    let runs: Vec<_> = machines
+        .iter()
+        .map(|ws| {
+            ws.process()
+                .arg("--monitor")
+                .stdout(std::process::Stdio::piped())
+                .stderr(std::process::Stdio::piped())
+                .spawn()
+                .unwrap()
+        })
+        .collect();
+    let mut waits = Vec::new();
+    for run in runs {
+        let (code, _, err) = finish(run);
+        assert_eq!(code, 3, "{err}");
+        for line in err.lines() {
+            if let Some((_, rest)) = line.split_once("trying again in ") {
+                let secs: f64 = rest.split_whitespace().next().unwrap().parse().unwrap();
+                waits.push(secs);
+            }
+        }
+    }
+    let longest = waits.iter().copied().fold(0.0, f64::max);
+    assert!(longest <= 10.0, "{waits:?}");
+    assert!(longest >= 5.0, "the waits reached their cap: {waits:?}");
+}
+
+/// A PostgreSQL server of this test's own in a temporary directory, asking every client
+/// for a password (SCRAM), stopped when this goes.
+struct PasswordServer {
+    dir: tempfile::TempDir,
+    bin: PathBuf,
+    port: u16,
+}
+
+const SERVER_PASSWORD: &str = "Sc3ret-for-the-store";
+
+impl PasswordServer {
+    /// None (the test is skipped) without PostgreSQL's programs, except under CI. As
+    /// root (initdb and pg_ctl refuse it), the server runs as the `postgres` user, as
+    /// scripts/test-postgres does.
+    fn start() -> Option<PasswordServer> {
+        let bin = PathBuf::from(
+            std::env::var("BM_TEST_PG_BIN").unwrap_or_else(|_| "/usr/lib/postgresql/15/bin".into()),
+        );
+        if !bin.join("initdb").exists() {
+            assert!(
+                std::env::var("CI").as_deref() != Ok("true"),
+                "no initdb in BM_TEST_PG_BIN under CI"
+            );
+            return None;
+        }
+        let dir = tempfile::tempdir().unwrap();
+        let pwfile = dir.path().join("pw");
+        std::fs::write(&pwfile, SERVER_PASSWORD).unwrap();
+        let data = dir.path().join("data");
+        if as_root() {
+            let out = Command::new("chown")
+                .args(["-R", "postgres:"])
+                .arg(dir.path())
+                .output()
+                .unwrap();
+            assert!(out.status.success(), "chown: {out:?}");
+        }
+        let out = owner_command(&bin.join("initdb"))
+            .arg("-D")
+            .arg(&data)
+            .args(["-U", "postgres", "--auth=scram-sha-256", "--no-sync"])
+            .arg(format!("--pwfile={}", pwfile.display()))
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "initdb: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let port = closed_port();
+        let out = owner_command(&bin.join("pg_ctl"))
+            .arg("-D")
+            .arg(&data)
+            .arg("-l")
+            .arg(dir.path().join("log"))
+            .arg("-o")
+            .arg(format!(
+                "-p {port} -c listen_addresses=127.0.0.1 -k {} -c fsync=off",
+                dir.path().display()
+            ))
+            .args(["-w", "start"])
+            .output()
+            .unwrap();
+        let server = PasswordServer { dir, bin, port };
+        assert!(
+            out.status.success(),
+            "pg_ctl start: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let mut c = postgres::Client::connect(
+            &format!("postgresql://postgres:{SERVER_PASSWORD}@127.0.0.1:{port}/postgres"),
+            postgres::NoTls,
+        )
+        .unwrap();
+        c.batch_execute("CREATE DATABASE fleet").unwrap();
+        Some(server)
+    }
+}
+
+/// Whether the tests run as root.
+fn as_root() -> bool {
+    use std::os::unix::fs::MetadataExt;
+    std::fs::metadata("/proc/self").is_ok_and(|m| m.uid() == 0)
+}
+
+/// `program`, run as the `postgres` user when the tests run as root.
+fn owner_command(program: &Path) -> Command {
+    if as_root() {
+        let mut c = Command::new("runuser");
+        c.args(["-u", "postgres", "--"]).arg(program);
+        c
+    } else {
+        Command::new(program)
+    }
+}
+
+impl Drop for PasswordServer {
+    fn drop(&mut self) {
+        let _ = owner_command(&self.bin.join("pg_ctl"))
+            .arg("-D")
+            .arg(self.dir.path().join("data"))
+            .args(["-m", "immediate", "-w", "stop"])
+            .output();
+    }
+}
+
+/// A server asking for a password none of database_url, PGPASSWORD or ~/.pgpass gives:
+/// exit 3 at once naming the user and the file looked at, not a minute of retries. A
+/// `~/.pgpass` others may read is ignored, as libpq does, with one warning saying to
+/// `chmod 600` it; once it is, its password is used.
+#[test]
+fn no_password_to_give_is_said_at_once_and_a_pgpass_others_may_read_is_ignored() {
+    let Some(server) = PasswordServer::start() else {
+        return;
+    };
+    let url = format!(
+        "postgresql://postgres@127.0.0.1:{}/fleet?sslmode=disable",
+        server.port
+    );
+    let ws = with_database_url(&url);
+    let home = ws.path("home");
+    std::fs::create_dir_all(&home).unwrap();
+    let pgpass = home.join(".pgpass");
+    let ws = ws
+        .env("HOME", home.to_str().unwrap())
+        .env("PGPASSWORD", "")
+        .env("PGPASSFILE", "")
+        .env("BACKUP_MONITOR_PG_RETRY_SECS", "30");
+
+    let started = Instant::now();
+    let run = ws.run(&["--monitor"]);
+    assert_eq!(run.code, 3, "{}", run.stderr);
+    assert!(started.elapsed() < Duration::from_secs(10), "not retried");
+    assert!(!run.stderr.contains("trying again"), "{}", run.stderr);
+    let last = run.stderr.lines().last().unwrap_or_default();
+    assert!(
+        last.contains(&format!(
+            "no password for user postgres found in database_url, PGPASSWORD or {} (no such file)",
+            pgpass.display()
+        )),
+        "{last}"
+    );
+    assert!(!last.contains("server is up"), "{last}");
+
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::write(
+        &pgpass,
+        format!("127.0.0.1:*:fleet:postgres:{SERVER_PASSWORD}\n"),
+    )
+    .unwrap();
+    std::fs::set_permissions(&pgpass, std::fs::Permissions::from_mode(0o644)).unwrap();
+    let run = ws.run(&["--monitor"]);
+    assert_eq!(run.code, 3, "{}", run.stderr);
+    let warnings: Vec<_> = run
+        .stderr
+        .lines()
+        .filter(|l| {
+            l.contains(&format!(
+                "the password file {} is ignored",
+                pgpass.display()
+            ))
+        })
+        .collect();
+    assert_eq!(warnings.len(), 1, "{}", run.stderr);
+    assert!(warnings[0].contains(&format!("chmod 600 {}", pgpass.display())));
+    let last = run.stderr.lines().last().unwrap_or_default();
+    assert!(
+        last.contains("no password for user postgres") && last.contains("ignored"),
+        "{last}"
+    );
+
+    std::fs::set_permissions(&pgpass, std::fs::Permissions::from_mode(0o600)).unwrap();
+    let run = ws.run(&["--monitor"]);
+    assert_eq!(run.code, 2, "the empty location is judged: {}", run.stderr);
+    assert!(!run.stderr.contains("ignored"), "{}", run.stderr);
+    let log = std::fs::read_to_string(ws.path("logs/bm.log")).unwrap_or_default();
+    for text in [&run.stdout, &run.stderr, &log] {
+        assert!(!text.contains(SERVER_PASSWORD), "{text}");
     }
 }
