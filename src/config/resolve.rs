@@ -1239,6 +1239,11 @@ pub fn pg_lock_anchor(host: &str, pg: &crate::store::PgTarget) -> PathBuf {
 /// `host` on the PostgreSQL store `pg` as a file name, `<host>-<hash of the store>`: what
 /// this machine keeps for that host's runs on that store is named by it (the lock file,
 /// the backup tools' state).
+///
+/// A host name with characters a file name cannot hold has them replaced by `_` and is
+/// hashed with the store, so that `web+1` and `web_1` on one machine never share a lock
+/// file; a name kept as it is hashes the store alone, as it always did (its tools' state
+/// keeps its place).
 pub fn pg_store_name(host: &str, pg: &crate::store::PgTarget) -> String {
     let safe: String = host
         .chars()
@@ -1250,7 +1255,11 @@ pub fn pg_store_name(host: &str, pg: &crate::store::PgTarget) -> String {
             }
         })
         .collect();
-    let store = crate::store::fnv1a(pg.to_string().as_bytes());
+    let store = if safe == host {
+        crate::store::fnv1a(pg.to_string().as_bytes())
+    } else {
+        crate::store::fnv1a(format!("{pg}\n{host}").as_bytes())
+    };
     format!("{safe}-{store:08x}")
 }
 
@@ -1318,7 +1327,7 @@ mod repository_tests {
 
 #[cfg(test)]
 mod store_tests {
-    use super::{is_conninfo, store_path_from_url};
+    use super::{is_conninfo, pg_store_name, store_path_from_url};
 
     #[test]
     fn a_key_value_connection_string_is_refused_without_being_shown() {
@@ -1342,5 +1351,18 @@ mod store_tests {
             assert!(!is_conninfo(path), "{path}");
             assert_eq!(store_path_from_url(path).unwrap(), path);
         }
+    }
+
+    #[test]
+    fn host_names_that_differ_in_replaced_characters_name_different_files() {
+        let pg = crate::store::PgTarget::parse("postgresql://bm@db.example/fleet").unwrap();
+        let plain = pg_store_name("web_11", &pg);
+        let replaced = pg_store_name("web+11", &pg);
+        assert!(plain.starts_with("web_11-") && replaced.starts_with("web_11-"));
+        assert_ne!(plain, replaced);
+        assert_ne!(replaced, pg_store_name("web@11", &pg));
+        // A name kept as it is keeps the name it always had.
+        let store = crate::store::fnv1a(pg.to_string().as_bytes());
+        assert_eq!(plain, format!("web_11-{store:08x}"));
     }
 }

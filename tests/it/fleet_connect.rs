@@ -5,8 +5,8 @@
 //! test server trusts loopback); skipped when `BM_TEST_PG_BIN` has no `initdb`, except
 //! under CI.
 
-use crate::common::Workspace;
-use crate::fleet::finish;
+use crate::common::{TestDatabase, Workspace, test_pg_url};
+use crate::fleet::{finish, machine, silent_webhook, spawn};
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -204,6 +204,39 @@ fn retries_of_an_unreachable_server_are_at_most_10_s_apart() {
     let longest = waits.iter().copied().fold(0.0, f64::max);
     assert!(longest <= 10.0, "{waits:?}");
     assert!(longest >= 5.0, "the waits reached their cap: {waits:?}");
+}
+
+/// Two hosts whose names differ only in characters a file name cannot hold (`web+11`,
+/// `web_11`) run at once on one machine: each has a lock file of its own.
+#[test]
+fn hosts_whose_names_differ_in_replaced_characters_have_lock_files_of_their_own() {
+    let Some(_) = test_pg_url() else { return };
+    let db = TestDatabase::create();
+    let (hook, connected) = silent_webhook();
+    let first = machine("\"web+11\"", &db.url, &hook);
+    let tmp = first.path("tmp");
+    let second = machine("web_11", &db.url, "").env("TMPDIR", tmp.to_str().unwrap());
+    let holder = spawn(&first, &["--monitor", "--check-alerts"]);
+    connected
+        .recv_timeout(Duration::from_secs(60))
+        .expect("the first run reaches its alert");
+    let run = second.run(&["--monitor"]);
+    assert_eq!(run.code, 2, "{}", run.stderr);
+    let (code, _, err) = finish(holder);
+    assert_eq!(code, 2, "{err}");
+    let mut locks: Vec<_> = std::fs::read_dir(&tmp)
+        .unwrap()
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .filter(|n| n.ends_with(".lock"))
+        .collect();
+    locks.sort();
+    assert_eq!(locks.len(), 2, "{locks:?}");
+    assert!(
+        locks
+            .iter()
+            .all(|l| l.starts_with("backup-monitor-web_11-"))
+    );
 }
 
 /// A PostgreSQL server of this test's own in a temporary directory, asking every client
