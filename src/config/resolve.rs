@@ -125,10 +125,8 @@ fn build(r: &mut Resolver, raw: RawConfig) -> Option<Config> {
     let alerts = alerts(r, raw.alerts, &base_dir);
     let reporting = reporting(r, raw.reporting);
     let logging = logging(r, raw.logging);
-    let database_url = r.url_value("database_url", raw.database_url);
     let host = host?.unwrap_or_else(host_name);
-    let store = database_url.and_then(|url| store_path(r, url, &base_dir, &host));
-    let (store_path, postgres) = store?;
+    let (store_path, postgres) = store_path(r, raw.database_url, &base_dir, &host)?;
     Some(Config {
         host,
         timezone: timezone?,
@@ -1102,14 +1100,16 @@ fn logging(r: &mut Resolver, raw: RawLogging) -> Option<Logging> {
 /// The store file from `DATABASE_URL` (process environment, then `.env` files) or
 /// `database_url`. An empty `DATABASE_URL` counts as unset. A relative path is relative
 /// to where the value was written: the working directory for the shell's variable, the
-/// `.env` file's directory, the config file's directory.
+/// `.env` file's directory, the config file's directory. When `DATABASE_URL` wins, the
+/// config's `database_url` is neither interpolated nor checked: its variables need not
+/// be set.
 ///
 /// A `postgresql://` URL is a PostgreSQL store; this host's local lock file is then
 /// `backup-monitor-<host>-<store>.lock` in the temporary directory (`TMPDIR`), `<store>`
 /// a hash of the server and database.
 fn store_path(
     r: &mut Resolver,
-    database_url: String,
+    database_url: Raw<String>,
     base_dir: &Path,
     host: &str,
 ) -> Option<(PathBuf, Option<crate::store::PgTarget>)> {
@@ -1140,7 +1140,7 @@ fn store_path(
         } else {
             (
                 "database_url".to_string(),
-                database_url,
+                r.url_value("database_url", database_url)?,
                 base_dir.to_path_buf(),
             )
         };

@@ -129,6 +129,36 @@ fn a_password_written_unencoded_or_a_key_value_string_is_refused_without_being_s
     }
 }
 
+/// `DATABASE_URL` wins over `database_url`, from the environment or a `.env` file: the
+/// config's value is then not interpolated, so its variables need not be set.
+#[test]
+fn database_url_from_the_environment_does_not_need_the_configs_variables() {
+    let ws = with_database_url("postgresql://bmspecial:${DB_PASSWORD}@127.0.0.1/fleet");
+    // Without DATABASE_URL the config's value applies, and its variable is needed.
+    let run = ws.run(&["--check-config"]);
+    assert_eq!(run.code, 3, "{}", run.stderr);
+    assert!(
+        format!("{}{}", run.stdout, run.stderr).contains("DB_PASSWORD"),
+        "{}",
+        run.stderr
+    );
+    let from_env = ws.env("DATABASE_URL", "sqlite://store.db");
+    for args in [&["--check-config"][..], &["--monitor"], &["--status"]] {
+        let run = from_env.run(args);
+        assert_ne!(run.code, 3, "{args:?}: {}{}", run.stdout, run.stderr);
+        assert!(!run.stderr.contains("DB_PASSWORD"), "{}", run.stderr);
+    }
+    assert!(from_env.path("store.db").exists());
+
+    let ws = with_database_url("postgresql://bmspecial:${DB_PASSWORD}@127.0.0.1/fleet");
+    std::fs::write(ws.path(".env"), "DATABASE_URL=sqlite://dotenv.db\n").unwrap();
+    for args in [&["--check-config"][..], &["--monitor"]] {
+        let run = ws.run(args);
+        assert_ne!(run.code, 3, "{args:?}: {}{}", run.stdout, run.stderr);
+    }
+    assert!(ws.path("dotenv.db").exists());
+}
+
 /// A missing `sslrootcert` is a problem on this machine, said at once as such; one that
 /// holds no certificate (a key) is said to hold none, before any connection.
 #[test]
