@@ -4,6 +4,7 @@
 //! → report/alert (read the store). See docs/architecture.md.
 
 pub mod alert;
+pub mod child;
 pub mod cli;
 pub mod config;
 pub mod explain;

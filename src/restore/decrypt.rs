@@ -340,7 +340,7 @@ struct Agent(PathBuf);
 
 impl Drop for Agent {
     fn drop(&mut self) {
-        let _ = Command::new("gpgconf")
+        let _ = crate::child::dies_with_us(&mut Command::new("gpgconf"))
             .arg("--homedir")
             .arg(&self.0)
             .args(["--kill", "all"])
@@ -371,6 +371,7 @@ fn read_passphrase(path: &Path) -> Result<Vec<u8>, RestoreError> {
 
 fn gpg_command(home: &Path) -> Command {
     let mut cmd = Command::new("gpg");
+    crate::child::dies_with_us(&mut cmd);
     cmd.arg("--homedir")
         .arg(home)
         .args(["--batch", "--no-tty", "--quiet", "--no-auto-key-retrieve"])

@@ -740,7 +740,7 @@ pub struct Watched {
 
 impl Watched {
     pub fn spawn(cmd: &mut Command, deadline: Deadline) -> Result<Watched, RestoreError> {
-        let child = cmd
+        let child = crate::child::dies_with_us(cmd)
             .env("PGCONNECT_TIMEOUT", CONNECT_TIMEOUT)
             .spawn()
             .map_err(|e| {

@@ -103,6 +103,7 @@ impl Invocation {
         watch: &mut dyn FnMut() -> Option<String>,
     ) -> Result<Finished, RunError> {
         let mut cmd = Command::new(&self.bin);
+        crate::child::dies_with_us(&mut cmd);
         cmd.args(&self.args)
             .env_clear()
             .stdin(Stdio::null())

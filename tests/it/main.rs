@@ -30,6 +30,7 @@ mod reliability;
 mod report;
 mod restic;
 mod restore;
+mod restore_custom;
 mod restore_depth;
 mod restore_runs;
 mod s3;
