@@ -81,7 +81,7 @@ pub fn check_custom(
     let list = run_fed(
         Command::new(&pg_restore).arg("--list"),
         deadline,
-        Some(file.fresh()?),
+        Some(Stdio::from(file.fresh()?)),
     )?;
     if !list.status.success() && stderr_of(&list).contains("unsupported version") {
         // Header::judge let only plausible versions through: a newer pg_dump's.
@@ -102,18 +102,33 @@ pub fn check_custom(
     let mut notes = Notes::default();
     match postgres_url {
         None => {
-            read_to_end(&pg_restore, &file, deadline)?;
+            let script = read_script(&pg_restore, &file, deadline, Some(sandbox))?;
             for t in &toc_tables {
                 sandbox.tally.note(t, true);
             }
+            sandbox.tally.add_rows(script.rows);
             notes.push(format!(
-                "TOC read with pg_restore --list ({} tables) and every data block read; not restored into a database (no restore.postgres_url)",
-                toc_tables.len()
+                "TOC read with pg_restore --list ({} tables) and every data block read ({} rows, {} of SQL); not restored into a database (no restore.postgres_url)",
+                toc_tables.len(),
+                script.rows,
+                bytesize::ByteSize(script.bytes)
             ));
         }
         Some(url) => {
             let db = ScratchDb::create(url, deadline)?;
-            let restored = run_fed(
+            // max_bytes holds the database: its growth is looked at every second while
+            // pg_restore runs, and pg_restore is stopped once it passes what is left.
+            let start = db.size().unwrap_or(0);
+            let room = sandbox.room();
+            let mut watch = || match db.size() {
+                Ok(size) if size.saturating_sub(start) > room => Err(RestoreError::Limit {
+                    limit: sandbox.limit(),
+                }),
+                // A size that cannot be read now stops nothing: pg_restore's own
+                // verdict, and the measure afterwards, still come.
+                _ => Ok(()),
+            };
+            let restored = run_watched(
                 with_connection(
                     Command::new(&pg_restore).args([
                         "--no-owner",
@@ -123,10 +138,11 @@ pub fn check_custom(
                     &db.url,
                 )?,
                 deadline,
-                Some(file.fresh()?),
+                Some(Stdio::from(file.fresh()?)),
+                &mut watch,
             )?;
             if !restored.status.success() {
-                read_to_end(&pg_restore, &file, deadline)?;
+                read_script(&pg_restore, &file, deadline, None)?;
                 return Err(RestoreError::Failed(format!(
                     "pg_restore into a scratch database failed: {}",
                     shorten(&super::sql::psql_errors(&String::from_utf8_lossy(
@@ -135,13 +151,18 @@ pub fn check_custom(
                 )));
             }
             let tables = db.tables()?;
+            let measured = db.measure()?;
+            sandbox.charge(measured.bytes)?;
             for t in &tables {
                 sandbox.tally.note(t, true);
             }
+            sandbox.tally.add_rows(measured.rows);
             notes.push(format!(
-                "restored into scratch database {} ({} tables)",
+                "restored into scratch database {} ({} tables, {} rows, {} of tables and indexes)",
                 db.name,
-                tables.len()
+                tables.len(),
+                measured.rows,
+                bytesize::ByteSize(measured.bytes)
             ));
         }
     }
@@ -254,21 +275,100 @@ fn is_dump_data_file(name: &str) -> bool {
     name.starts_with("blobs") && name.ends_with(".toc")
 }
 
-/// Read every data block of the dump (into no database): a truncated or damaged dump
-/// fails here — that is `archive_corrupt`, not a failed restore.
-fn read_to_end(pg_restore: &Path, dump: &Dump, deadline: Deadline) -> Result<(), RestoreError> {
-    let all = run_fed(
-        Command::new(pg_restore).arg("-f").arg("/dev/null"),
+/// What the SQL script `pg_restore` makes of a dump holds: its size, and the rows of
+/// its `COPY` blocks.
+#[derive(Debug, Default, PartialEq)]
+struct Script {
+    bytes: u64,
+    rows: u64,
+}
+
+/// Have `pg_restore` write the dump as the SQL script it stands for, read to its end
+/// (into no database): a truncated or damaged dump fails here — that is
+/// `archive_corrupt`, not a failed restore. The script's bytes are counted against
+/// `max_bytes` of `sandbox` (as a plain dump's are), when one is given.
+fn read_script(
+    pg_restore: &Path,
+    dump: &Dump,
+    deadline: Deadline,
+    sandbox: Option<&Sandbox>,
+) -> Result<Script, RestoreError> {
+    let child = Watched::spawn(
+        Command::new(pg_restore)
+            .args(["-f", "-"])
+            .stdin(Stdio::from(dump.fresh()?))
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped()),
         deadline,
-        Some(dump.fresh()?),
     )?;
-    if !all.status.success() {
+    let stderr = drain(
+        child
+            .take_stderr()
+            .map(|p| Box::new(p) as Box<dyn Read + Send>),
+        MAX_TOOL_ERRORS,
+    );
+    let mut script = Script::default();
+    if let Some(stdout) = child.take_stdout() {
+        let mut reader = std::io::BufReader::with_capacity(1 << 20, stdout);
+        let mut rows = CopyRows::default();
+        let mut line = Vec::new();
+        loop {
+            line.clear();
+            // A line longer than this arrives in pieces; only a line's start is looked at.
+            let n =
+                std::io::BufRead::read_until(&mut (&mut reader).take(1 << 20), b'\n', &mut line)
+                    .map_err(|e| RestoreError::read("pg_restore's output", e))?;
+            if n == 0 {
+                break;
+            }
+            script.bytes += n as u64;
+            if let Some(sandbox) = sandbox {
+                // Dropping the child on the way out stops pg_restore.
+                sandbox.charge(n as u64)?;
+            }
+            rows.line(&line);
+        }
+        script.rows = rows.rows;
+    }
+    let status = child.wait()?;
+    if !status.success() {
+        let errors = stderr.join().unwrap_or_default().0;
         return Err(RestoreError::Corrupt(format!(
             "pg_restore cannot read the dump to its end: {}",
-            stderr_of(&all)
+            shorten(&String::from_utf8_lossy(&errors))
         )));
     }
-    Ok(())
+    Ok(script)
+}
+
+/// Counts the rows of the `COPY … FROM stdin;` blocks of a pg_dump script, fed line by
+/// line (a long line in pieces, each but the last without its line end).
+#[derive(Default)]
+struct CopyRows {
+    in_copy: bool,
+    /// The next piece starts a line.
+    mid_line: bool,
+    rows: u64,
+}
+
+impl CopyRows {
+    fn line(&mut self, piece: &[u8]) {
+        let starts = !self.mid_line;
+        self.mid_line = !piece.ends_with(b"\n");
+        if !starts {
+            return;
+        }
+        let text = piece.strip_suffix(b"\n").unwrap_or(piece);
+        if self.in_copy {
+            if text == b"\\." {
+                self.in_copy = false;
+            } else {
+                self.rows += 1;
+            }
+        } else if text.starts_with(b"COPY ") && text.ends_with(b" FROM stdin;") {
+            self.in_copy = true;
+        }
+    }
 }
 
 /// Table names in a `pg_restore --list` listing (`215; 1259 16386 TABLE public users owner`).
@@ -371,6 +471,98 @@ impl ScratchDb {
             .filter(|l| !l.is_empty())
             .map(str::to_string)
             .collect())
+    }
+}
+
+/// What a restored scratch database holds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Measured {
+    /// Rows of its tables, counted exactly.
+    pub rows: u64,
+    /// The size of its tables, with their indexes and TOAST data.
+    pub bytes: u64,
+}
+
+impl ScratchDb {
+    /// The scratch database's size on the server (`pg_database_size`), asked through the
+    /// admin connection: nothing the dump put into the database runs for it.
+    fn size(&self) -> Result<u64, RestoreError> {
+        let out = run(
+            psql_command(&self.psql, &self.admin_url)?
+                .arg("-c")
+                .arg(format!(
+                    "SELECT pg_catalog.pg_database_size('{}')",
+                    self.name
+                )),
+            self.deadline,
+        )?;
+        String::from_utf8_lossy(&out.stdout)
+            .trim()
+            .parse()
+            .map_err(|_| {
+                RestoreError::Failed(format!(
+                    "cannot read the size of the scratch database: {}",
+                    stderr_of(&out)
+                ))
+            })
+    }
+
+    /// Rows (each table counted exactly) and bytes (`pg_total_relation_size`) of the
+    /// restored tables: what `restore_anomaly` compares with the usual restore.
+    pub fn measure(&self) -> Result<Measured, RestoreError> {
+        // Table names are quoted by the server (`%I`) and the count statements run with
+        // `\gexec`, one per table, so no name is ever parsed here; the script goes in by
+        // stdin (one argument would be too long for thousands of tables).
+        let user_tables = "FROM pg_catalog.pg_class c \
+             JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace \
+             WHERE c.relkind IN ('r', 'm') AND n.nspname <> 'information_schema' \
+             AND n.nspname !~ '^pg_'";
+        let script = format!(
+            "SET search_path = pg_catalog, pg_temp;\n\
+             SELECT coalesce(sum(pg_total_relation_size(c.oid)), 0) {user_tables};\n\
+             SELECT format('SELECT count(*) FROM %I.%I', n.nspname, c.relname) {user_tables} \
+             AND c.relkind = 'r' ORDER BY c.oid\n\\gexec\n"
+        );
+        let out = self.script(script)?;
+        let unreadable = || {
+            RestoreError::Failed(format!(
+                "cannot measure the restored tables: {}",
+                stderr_of(&out)
+            ))
+        };
+        if !out.status.success() {
+            return Err(unreadable());
+        }
+        let text = String::from_utf8_lossy(&out.stdout);
+        let mut numbers = text.lines().map(str::trim).filter(|l| !l.is_empty());
+        let bytes = numbers
+            .next()
+            .and_then(|n| n.parse::<u64>().ok())
+            .ok_or_else(unreadable)?;
+        let mut rows = 0u64;
+        for n in numbers {
+            rows = rows.saturating_add(n.parse::<u64>().map_err(|_| unreadable())?);
+        }
+        Ok(Measured { rows, bytes })
+    }
+
+    /// Run `script` (ours, never the dump's) in the scratch database, fed by stdin.
+    fn script(&self, script: String) -> Result<Output, RestoreError> {
+        let (reader, mut writer) =
+            std::io::pipe().map_err(|e| RestoreError::Skipped(format!("cannot run psql: {e}")))?;
+        // psql that stopped reading ends the write with a broken pipe, once the read end
+        // held for spawning is closed too (after run_fed, before the join).
+        let feeder = std::thread::spawn(move || {
+            use std::io::Write;
+            let _ = writer.write_all(script.as_bytes());
+        });
+        let out = run_fed(
+            psql_command(&self.psql, &self.url)?.args(["-f", "-"]),
+            self.deadline,
+            Some(Stdio::from(reader)),
+        );
+        let _ = feeder.join();
+        out
     }
 }
 
@@ -790,11 +982,25 @@ impl Watched {
     }
 
     /// Wait for the child to exit; killed at the deadline, it is the time limit.
-    pub fn wait(mut self) -> Result<std::process::ExitStatus, RestoreError> {
+    pub fn wait(self) -> Result<std::process::ExitStatus, RestoreError> {
+        self.wait_watching(&mut || Ok(()))
+    }
+
+    /// [`Watched::wait`], asking `watch` every [`WATCH_EVERY`]: its error kills the
+    /// child (when this is dropped) and is the result.
+    fn wait_watching(
+        mut self,
+        watch: &mut dyn FnMut() -> Result<(), RestoreError>,
+    ) -> Result<std::process::ExitStatus, RestoreError> {
+        let mut watched = Instant::now();
         let status = loop {
             let polled = self.lock().try_wait();
             match polled {
                 Ok(Some(status)) => break status,
+                Ok(None) if watched.elapsed() >= WATCH_EVERY => {
+                    watch()?;
+                    watched = Instant::now();
+                }
                 Ok(None) => std::thread::sleep(Duration::from_millis(10)),
                 Err(e) => {
                     return Err(RestoreError::Skipped(format!(
@@ -845,27 +1051,43 @@ pub(super) fn run(cmd: &mut Command, deadline: Deadline) -> Result<Output, Resto
 fn run_fed(
     cmd: &mut Command,
     deadline: Deadline,
-    input: Option<std::fs::File>,
+    input: Option<Stdio>,
+) -> Result<Output, RestoreError> {
+    run_watched(cmd, deadline, input, &mut || Ok(()))
+}
+
+/// Read a pipe on a thread, keeping its first `cap` bytes and reading (and dropping) the
+/// rest so the tool never blocks; whether there was more.
+fn drain(pipe: Option<Box<dyn Read + Send>>, cap: u64) -> std::thread::JoinHandle<(Vec<u8>, bool)> {
+    std::thread::spawn(move || {
+        let mut kept = Vec::new();
+        let mut more = 0;
+        if let Some(mut p) = pipe {
+            let _ = (&mut p).take(cap).read_to_end(&mut kept);
+            more = std::io::copy(&mut p, &mut std::io::sink()).unwrap_or(0);
+        }
+        (kept, more > 0)
+    })
+}
+
+/// How often [`run_watched`] asks its `watch` while the tool runs.
+const WATCH_EVERY: Duration = Duration::from_secs(1);
+
+/// [`run_fed`], asking `watch` every [`WATCH_EVERY`] while the tool runs: its error
+/// stops the tool and is the result.
+fn run_watched(
+    cmd: &mut Command,
+    deadline: Deadline,
+    input: Option<Stdio>,
+    watch: &mut dyn FnMut() -> Result<(), RestoreError>,
 ) -> Result<Output, RestoreError> {
     let program = cmd.get_program().to_string_lossy().into_owned();
     let child = Watched::spawn(
-        cmd.stdin(input.map_or_else(Stdio::null, Stdio::from))
+        cmd.stdin(input.unwrap_or_else(Stdio::null))
             .stdout(Stdio::piped())
             .stderr(Stdio::piped()),
         deadline,
     )?;
-    // Keep the first `cap` bytes; read (and drop) the rest so the tool never blocks.
-    let drain = |pipe: Option<Box<dyn Read + Send>>, cap: u64| {
-        std::thread::spawn(move || {
-            let mut kept = Vec::new();
-            let mut more = 0;
-            if let Some(mut p) = pipe {
-                let _ = (&mut p).take(cap).read_to_end(&mut kept);
-                more = std::io::copy(&mut p, &mut std::io::sink()).unwrap_or(0);
-            }
-            (kept, more > 0)
-        })
-    };
     let stdout = drain(
         child
             .take_stdout()
@@ -878,7 +1100,7 @@ fn run_fed(
             .map(|p| Box::new(p) as Box<dyn Read + Send>),
         MAX_TOOL_ERRORS,
     );
-    let status = child.wait()?;
+    let status = child.wait_watching(watch)?;
     let (stdout, overflow) = stdout.join().unwrap_or_default();
     if overflow {
         return Err(RestoreError::OverLimit(format!(

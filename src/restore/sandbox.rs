@@ -272,6 +272,12 @@ impl Sandbox {
         self.restored.load(Ordering::Relaxed)
     }
 
+    /// What `max_bytes` still allows.
+    pub fn room(&self) -> u64 {
+        self.limit
+            .saturating_sub(self.charged.load(Ordering::Relaxed))
+    }
+
     /// Count `n` restored bytes against `max_bytes`.
     pub fn charge(&self, n: u64) -> Result<(), RestoreError> {
         self.restored.fetch_add(n, Ordering::Relaxed);

@@ -132,7 +132,109 @@ fn problem<'a>(doc: &'a Value, kind: &str, location: &str) -> Option<&'a Value> 
         .find(|p| p["kind"] == kind && p["location"] == location)
 }
 
+#[test]
+fn a_schema_only_custom_dump_is_flagged_against_the_usual_restore() {
+    let Some((url, bin, _one_at_a_time)) = postgres() else {
+        return;
+    };
+    let ws = workspace(&url, &bin, "");
+    let source = Source::new(&bin, &url, "shop", SHOP);
+    source.dump(&ws, "-Fc", "full.dump");
+    source.dump(&ws, "-Fc --schema-only", "schema.dump");
 
+    for (day, name) in [(5, "mon.dump"), (4, "tue.dump")] {
+        place(&ws, "full.dump", name, day);
+        let doc = test_restore(&ws);
+        for location in ["pg", "toc"] {
+            assert!(
+                problem(&doc, "restore_anomaly", location).is_none(),
+                "{doc:#}"
+            );
+        }
+        let r = result(&doc, name);
+        assert_eq!(r["result"], "passed", "{r:#}");
+        assert_eq!(r["files"], 2, "{r:#}");
+        assert!(r["bytes"].as_u64().unwrap() > 100_000, "measured: {r:#}");
+    }
+    let results = |doc: &Value, path: &str| -> Vec<Value> {
+        doc["restore_tests"]["results"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|r| r["path"] == path)
+            .cloned()
+            .collect()
+    };
+    // Rows are counted exactly in both: in the restored database, and in the COPY data
+    // pg_restore reads out of the dump.
+    let rows: Vec<i64> = ws.store_column(
+        "SELECT t.rows_restored FROM restore_tests t JOIN backups b ON b.id = t.backup_id \
+         WHERE b.path = 'mon.dump' ORDER BY t.id",
+    );
+    assert_eq!(rows, vec![5500, 5500]);
+
+    // The same tables, no rows.
+    place(&ws, "schema.dump", "wed.dump", 3);
+    let doc = test_restore(&ws);
+    for r in results(&doc, "wed.dump") {
+        assert_eq!(r["result"], "passed", "the restore itself works: {r:#}");
+        assert_eq!(r["files"], 2, "{r:#}");
+    }
+    assert_eq!(
+        kinds_of(&doc, "wed.dump"),
+        vec!["restore_anomaly", "restore_anomaly"],
+        "{doc:#}"
+    );
+    for location in ["pg", "toc"] {
+        let p = problem(&doc, "restore_anomaly", location).unwrap();
+        let message = p["message"].as_str().unwrap();
+        assert!(message.contains("0 rows against a usual 5500"), "{message}");
+        assert!(message.contains("bytes against a usual"), "{message}");
+    }
+    let pg = result(&doc, "wed.dump");
+    let detail = pg["detail"].as_str().unwrap();
+    assert!(detail.contains("0 rows"), "{detail}");
+}
+
+#[test]
+fn max_bytes_holds_a_custom_dump_restored_or_read() {
+    let Some((url, bin, _one_at_a_time)) = postgres() else {
+        return;
+    };
+    let ws = workspace(&url, &bin, "        max_bytes: 4MiB\n");
+    // About 30 MB of table data, a dump of a few MB: well under the backup's own size
+    // times anything, well over max_bytes once restored.
+    let source = Source::new(
+        &bin,
+        &url,
+        "big",
+        "CREATE TABLE events (id int PRIMARY KEY, payload text);
+         INSERT INTO events SELECT i, md5(i::text) || repeat('y', 150) FROM generate_series(1, 150000) i;",
+    );
+    source.dump(&ws, "-Fc", "big.dump");
+    let size = std::fs::metadata(ws.path("big.dump")).unwrap().len();
+    assert!(size < 4 << 20, "the dump itself is under max_bytes: {size}");
+    place(&ws, "big.dump", "big.dump", 1);
+    let doc = test_restore(&ws);
+    let results: Vec<&Value> = doc["restore_tests"]["results"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .collect();
+    assert_eq!(results.len(), 2, "{doc:#}");
+    for r in results {
+        assert_eq!(r["result"], "failed", "{r:#}");
+        let detail = r["detail"].as_str().unwrap();
+        assert!(detail.contains("restore.max_bytes"), "{detail}");
+    }
+    assert_eq!(
+        kinds_of(&doc, "big.dump"),
+        vec!["restore_limit_exceeded", "restore_limit_exceeded"],
+        "{doc:#}"
+    );
+    let left: Vec<_> = std::fs::read_dir(ws.path("scratch")).unwrap().collect();
+    assert!(left.is_empty(), "sandboxes left behind: {left:?}");
+}
 
 /// The pids of `pid`'s children.
 fn children(pid: u32) -> Vec<u32> {
