@@ -127,6 +127,16 @@ pub fn check_private(key: &'static str, path: &Path) -> Result<(), KeyFileError>
     Ok(())
 }
 
+/// A key file's content (at most [`KEY_FILE_MAX`] bytes), for the digest that tells a
+/// changed key from the one an earlier verdict was reached with; never shown or stored.
+pub fn read_key_file(path: &Path) -> io::Result<Vec<u8>> {
+    let mut content = Vec::new();
+    std::fs::File::open(path)?
+        .take(KEY_FILE_MAX)
+        .read_to_end(&mut content)?;
+    Ok(content)
+}
+
 const AGE_MAGIC: &[u8] = b"age-encryption.org/";
 const AGE_ARMOR: &[u8] = b"-----BEGIN AGE ENCRYPTED FILE-----";
 const PGP_ARMOR: &[u8] = b"-----BEGIN PGP MESSAGE-----";

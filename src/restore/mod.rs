@@ -435,7 +435,7 @@ fn test_location(ctx: &RunContext, sel: &SelectedLocation, summary: &mut Summary
         .store
         .open_problems(Some(&[Operation::TestRestore]), Some(&[sel.id]))?;
     let chosen = chosen(&present, &open, loc.restore.latest.0 as usize);
-    let settings = settings_fingerprint(&loc.restore);
+    let settings = settings_fingerprint(loc, &keys(ctx, &loc.restore));
     let refused = check_key_files(ctx, loc).err();
     let mut setup = None;
     let mut found = Vec::new();
@@ -808,9 +808,60 @@ struct Fingerprint<'a> {
     /// keep their verdicts.
     #[serde(skip_serializing_if = "Option::is_none")]
     decrypt: Option<[Option<&'a str>; 3]>,
+    /// What the key files hold and which servers (with which user and password) the
+    /// URLs name, as one stretched digest: a key copied over the old one, or another
+    /// scratch server, is a new setting. Left out while there are none.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    secrets: Option<String>,
 }
 
-fn settings_fingerprint(r: &RestoreConfig) -> String {
+/// Rounds of SHA-256 over the secrets' digest: what the store keeps of a weak passphrase
+/// is then slow to guess back.
+const SECRET_ROUNDS: u32 = 100_000;
+
+/// One digest of the key files' contents and the server URLs, salted with the
+/// location's name; None when the location has none. A file that cannot be read counts
+/// as such (the tests refuse it anyway).
+fn secrets_digest(loc: &Location, keys: &decrypt::Keys) -> Option<String> {
+    let r = &loc.restore;
+    use sha2::{Digest, Sha256};
+    let urls = [
+        ("postgres_url", r.postgres_url.as_deref()),
+        ("mysql_url", r.mysql_url.as_deref()),
+    ];
+    if keys.files().next().is_none() && urls.iter().all(|(_, u)| u.is_none()) {
+        return None;
+    }
+    let mut h = Sha256::new();
+    h.update(b"backup-monitor restore secrets v1\0");
+    h.update((loc.name.len() as u64).to_le_bytes());
+    h.update(loc.name.as_bytes());
+    let mut part = |label: &str, bytes: &[u8]| {
+        h.update((label.len() as u64).to_le_bytes());
+        h.update(label.as_bytes());
+        h.update((bytes.len() as u64).to_le_bytes());
+        h.update(bytes);
+    };
+    for (key, path) in keys.files() {
+        match decrypt::read_key_file(path) {
+            Ok(content) => part(key, &content),
+            Err(_) => part(key, b"(unreadable)"),
+        }
+    }
+    for (key, url) in urls {
+        if let Some(url) = url {
+            part(key, url.as_bytes());
+        }
+    }
+    let mut digest = h.finalize();
+    for _ in 0..SECRET_ROUNDS {
+        digest = Sha256::digest(digest);
+    }
+    Some(digest.iter().map(|b| format!("{b:02x}")).collect())
+}
+
+fn settings_fingerprint(loc: &Location, keys: &decrypt::Keys) -> String {
+    let r = &loc.restore;
     let fingerprint = Fingerprint {
         expect: &r.expect,
         min_files: r.min_files,
@@ -826,6 +877,7 @@ fn settings_fingerprint(r: &RestoreConfig) -> String {
             r.decrypt.gpg_key_file.as_deref(),
             r.decrypt.gpg_passphrase_file.as_deref(),
         ]),
+        secrets: secrets_digest(loc, keys),
     };
     serde_json::to_string(&fingerprint).unwrap_or_default()
 }

@@ -32,6 +32,7 @@ mod restic;
 mod restore;
 mod restore_custom;
 mod restore_depth;
+mod restore_keys;
 mod restore_runs;
 mod s3;
 mod schema;

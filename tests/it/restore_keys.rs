@@ -1,0 +1,219 @@
+//! Restore verdicts that come from the config or the machine, and the words of
+//! restore details, through the real binary with the real `age` and `gpg` programs:
+//! a key fixed in place re-tests the backups its verdict came from, a gpg key that
+//! needs a passphrase says so, damaged age and zip files say what is damaged, and the
+//! formats and details of encrypted, skipped and single-file backups say what they are.
+
+use crate::common::{self, Workspace, problem_kinds_of as kinds_of, restore_result as result};
+use chrono::{Duration, Utc};
+use serde_json::Value;
+use std::os::unix::fs::PermissionsExt;
+use std::path::Path;
+use std::process::Command;
+
+/// One location `enc` over `b/`, testing the newest `latest` backups, with extra YAML
+/// under `restore:`.
+fn workspace(latest: u32, restore: &str) -> Workspace {
+    let ws = Workspace::new();
+    ws.write_config(&config(latest, restore));
+    std::fs::create_dir_all(ws.path("scratch")).unwrap();
+    std::fs::create_dir_all(ws.path("b")).unwrap();
+    std::fs::create_dir_all(ws.path("keys")).unwrap();
+    std::fs::create_dir_all(ws.path("src")).unwrap();
+    ws
+}
+
+fn config(latest: u32, restore: &str) -> String {
+    format!(
+        "backups:\n  locations:\n    - name: enc\n      path: b\n      restore:\n        latest: {latest}\n        scratch_dir: scratch\n{restore}\n"
+    )
+}
+
+/// Whether `program` runs; CI installs it, so there its absence fails the test.
+fn have(program: &str) -> bool {
+    let found = Command::new(program)
+        .arg("--version")
+        .output()
+        .is_ok_and(|o| o.status.success());
+    assert!(
+        found || std::env::var_os("CI").is_none(),
+        "{program} is not installed, and CI must run this test"
+    );
+    found
+}
+
+fn private(p: &Path) {
+    std::fs::set_permissions(p, std::fs::Permissions::from_mode(0o600)).unwrap();
+}
+
+/// Every file under `b/` settled: modified a day ago.
+fn settle(ws: &Workspace) {
+    for f in std::fs::read_dir(ws.path("b")).unwrap().flatten() {
+        common::set_mtime(&f.path(), Utc::now() - Duration::days(1));
+    }
+}
+
+fn test_restore(ws: &Workspace) -> (i32, Value, String) {
+    let (run, doc) = ws.run_json(&["--test-restore"]);
+    (run.code, doc, run.stderr)
+}
+
+fn detail(doc: &Value, path: &str) -> String {
+    result(doc, path)["detail"]
+        .as_str()
+        .unwrap_or("")
+        .to_string()
+}
+
+/// A detail fit for a log line: one line, no control characters, no Rust paths.
+fn assert_clean(text: &str) {
+    assert!(!text.chars().any(char::is_control), "{text:?}");
+    assert!(!text.contains("::"), "{text:?}");
+}
+
+/// A tar.gz of a small site (text and incompressible data: several age chunks).
+fn make_site(ws: &Workspace) {
+    let site = ws.path("src/site");
+    std::fs::create_dir_all(&site).unwrap();
+    std::fs::write(site.join("index.html"), "<html>hello</html>\n".repeat(200)).unwrap();
+    // Incompressible: the tar.gz spans several 64 KiB age chunks.
+    let mut x = 0x9e37_79b9_7f4a_7c15_u64;
+    let random: Vec<u8> = (0..300_000)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            (x >> 24) as u8
+        })
+        .collect();
+    std::fs::write(site.join("data.bin"), random).unwrap();
+    common::sh(ws, "tar -C src -czf src/site.tar.gz site");
+}
+
+#[test]
+fn a_key_copied_over_the_wrong_one_re_tests_the_backup() {
+    if !have("age") {
+        eprintln!("skipped: the age program is not installed (Debian package age)");
+        return;
+    }
+    let ws = workspace(
+        1,
+        "        decrypt:\n          age_identity_file: keys/live.txt",
+    );
+    make_site(&ws);
+    common::sh(
+        &ws,
+        "age-keygen -o src/right.txt 2>/dev/null && age-keygen -o src/wrong.txt 2>/dev/null \
+         && age -r \"$(age-keygen -y src/right.txt)\" -o b/site.tar.gz.age src/site.tar.gz \
+         && cp src/wrong.txt keys/live.txt",
+    );
+    private(&ws.path("keys/live.txt"));
+    settle(&ws);
+    let (code, doc, stderr) = test_restore(&ws);
+    assert_eq!(code, 2, "{doc:#}\n{stderr}");
+    let r = result(&doc, "site.tar.gz.age");
+    assert_eq!(r["result"], "failed", "{r:#}");
+    assert!(
+        detail(&doc, "site.tar.gz.age").contains("encrypted to another key"),
+        "{r:#}"
+    );
+    // Named by what it holds, not `unknown`, though it could not be opened.
+    assert_eq!(r["format"], "tar.gz.age", "{r:#}");
+    // Unchanged, with the same key: the verdict is carried.
+    let (_, doc, _) = test_restore(&ws);
+    assert!(
+        detail(&doc, "site.tar.gz.age").starts_with("unchanged since"),
+        "{doc:#}"
+    );
+
+    // The right key copied over the wrong one, under the same name: tested again.
+    std::fs::copy(ws.path("src/right.txt"), ws.path("keys/live.txt")).unwrap();
+    private(&ws.path("keys/live.txt"));
+    let (code, doc, stderr) = test_restore(&ws);
+    assert_eq!(code, 0, "{doc:#}\n{stderr}");
+    let r = result(&doc, "site.tar.gz.age");
+    assert_eq!(r["result"], "passed", "{r:#}");
+    assert!(
+        !detail(&doc, "site.tar.gz.age").contains("unchanged"),
+        "{r:#}"
+    );
+    assert!(kinds_of(&doc, "site.tar.gz.age").is_empty(), "{doc:#}");
+
+    // The store keeps a digest, never the key.
+    let secret = std::fs::read_to_string(ws.path("src/right.txt")).unwrap();
+    let key = secret
+        .lines()
+        .find(|l| l.starts_with("AGE-SECRET-KEY-"))
+        .unwrap();
+    assert!(!ws.store_text().contains(key));
+    assert!(!ws.store_text().contains(&key.to_ascii_lowercase()));
+}
+
+#[test]
+fn another_scratch_server_re_tests_the_backup() {
+    let Some((url, bin, _one_at_a_time)) = crate::restore::postgres() else {
+        return;
+    };
+    let ws = workspace(1, &format!("        postgres_url: {url}"));
+    let ws = ws.env(
+        "PATH",
+        &format!("{bin}:{}", std::env::var("PATH").unwrap_or_default()),
+    );
+    std::fs::write(
+        ws.path("b/app.sql"),
+        "--\n-- PostgreSQL database dump\n--\n\nCREATE TABLE public.t (a integer);\n\n--\n-- PostgreSQL database dump complete\n--\n",
+    )
+    .unwrap();
+    settle(&ws);
+    let (_, doc, _) = test_restore(&ws);
+    assert_eq!(result(&doc, "app.sql")["result"], "passed", "{doc:#}");
+    let (_, doc, _) = test_restore(&ws);
+    assert!(
+        detail(&doc, "app.sql").starts_with("unchanged since"),
+        "{doc:#}"
+    );
+    // The same server as another user (or another server): the earlier verdict was
+    // reached elsewhere.
+    let mut other = url::Url::parse(&url).unwrap();
+    other
+        .query_pairs_mut()
+        .append_pair("application_name", "f5-other");
+    ws.write_config(&config(1, &format!("        postgres_url: {other}")));
+    let (_, doc, _) = test_restore(&ws);
+    let d = detail(&doc, "app.sql");
+    assert!(!d.contains("unchanged"), "{d}");
+    assert!(d.contains("scratch database"), "{d}");
+    // The URL is in the store only as part of a digest.
+    assert!(!ws.store_text().contains("f5-other"));
+}
+
+/// A GnuPG home with one key protected by `pass`, exported to `keys/backup.asc`, and
+/// `src/db.sql.gz` encrypted to it as `b/db.sql.gz.gpg`.
+fn gpg_fixture(ws: &Workspace, pass: &str) {
+    std::fs::create_dir_all(ws.path("gpg-mine")).unwrap();
+    std::fs::set_permissions(ws.path("gpg-mine"), std::fs::Permissions::from_mode(0o700)).unwrap();
+    let mut dump = String::from("PRAGMA foreign_keys=OFF;\nBEGIN TRANSACTION;\n");
+    dump.push_str("CREATE TABLE t(id INTEGER PRIMARY KEY, v TEXT);\n");
+    for i in 0..200 {
+        dump.push_str(&format!("INSERT INTO t VALUES({i},'row {i}');\n"));
+    }
+    dump.push_str("COMMIT;\n");
+    std::fs::write(ws.path("src/db.sql"), dump).unwrap();
+    common::sh(
+        ws,
+        &format!(
+            "gzip -k src/db.sql \
+             && gpg --homedir gpg-mine --batch --pinentry-mode loopback --passphrase '{pass}' --quick-gen-key 'Backup <backup@example.org>' future-default default never 2>/dev/null \
+             && gpg --homedir gpg-mine --batch --pinentry-mode loopback --passphrase '{pass}' --armor --export-secret-keys backup@example.org > keys/backup.asc 2>/dev/null \
+             && gpg --homedir gpg-mine --batch --trust-model always -r backup@example.org -o b/db.sql.gz.gpg -e src/db.sql.gz 2>/dev/null; \
+             gpgconf --homedir gpg-mine --kill all"
+        ),
+    );
+    private(&ws.path("keys/backup.asc"));
+}
+
+
+
+
+
+
