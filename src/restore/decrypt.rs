@@ -336,12 +336,14 @@ pub fn gpg(sandbox: &Sandbox, stream: Stream, keys: &Keys) -> Result<PathBuf, Re
         Some(p) => Some(read_passphrase(p)?),
         None => None,
     };
+    let mut secret_keys = Vec::new();
     if let Some(key) = &keys.gpg_key_file {
         import_key(home.path(), key)?;
+        secret_keys = secret_key_ids(home.path());
     }
     let spool = sandbox.scratch_path("decrypted");
     let status = run_gpg(sandbox, home.path(), stream, passphrase.as_deref(), &spool)?;
-    status.verdict()?;
+    status.verdict(&secret_keys, passphrase.is_some())?;
     Ok(spool)
 }
 
@@ -419,6 +421,24 @@ fn import_key(home: &Path, key: &Path) -> Result<(), RestoreError> {
     Ok(())
 }
 
+/// The key ids (16 hex digits) of the secret keys and subkeys in the GnuPG home: what
+/// the imported key file holds (none when gpg cannot list them).
+fn secret_key_ids(home: &Path) -> Vec<String> {
+    let Ok(out) = gpg_command(home)
+        .args(["--with-colons", "--list-secret-keys"])
+        .stdin(Stdio::null())
+        .output()
+    else {
+        return Vec::new();
+    };
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter(|l| l.starts_with("sec:") || l.starts_with("ssb:"))
+        .filter_map(|l| l.split(':').nth(4))
+        .map(str::to_ascii_uppercase)
+        .collect()
+}
+
 /// What gpg reported on its status channel, and how it exited.
 #[derive(Debug, Default)]
 struct Status {
@@ -427,6 +447,8 @@ struct Status {
     good_mdc: bool,
     no_seckey: bool,
     bad_passphrase: bool,
+    /// The key ids the message is encrypted to (`ENC_TO`).
+    enc_to: Vec<String>,
     messages: Vec<String>,
 }
 
@@ -434,8 +456,12 @@ impl Status {
     fn line(&mut self, line: &str) {
         match line.strip_prefix("[GNUPG:] ") {
             Some(status) => {
-                let word = status.split_whitespace().next().unwrap_or("");
+                let mut words = status.split_whitespace();
+                let word = words.next().unwrap_or("");
                 match word {
+                    "ENC_TO" => self
+                        .enc_to
+                        .extend(words.next().map(str::to_ascii_uppercase)),
                     "DECRYPTION_OKAY" => self.decryption_okay = true,
                     "GOODMDC" => self.good_mdc = true,
                     "NO_SECKEY" => self.no_seckey = true,
@@ -462,7 +488,9 @@ impl Status {
         }
     }
 
-    fn verdict(&self) -> Result<(), RestoreError> {
+    /// The verdict, knowing the key ids of the imported secret keys and whether a
+    /// passphrase was given.
+    fn verdict(&self, secret_keys: &[String], passphrase: bool) -> Result<(), RestoreError> {
         if self.exited_ok && self.decryption_okay && self.good_mdc {
             return Ok(());
         }
@@ -475,6 +503,14 @@ impl Status {
             return Err(RestoreError::Failed(format!(
                 "the passphrase in restore.decrypt.gpg_passphrase_file does not open this gpg message{said}"
             )));
+        }
+        let ours = self.enc_to.iter().any(|id| secret_keys.contains(id));
+        if self.no_seckey && !self.decryption_okay && ours && !passphrase {
+            // The message is encrypted to the imported key, which gpg cannot use without
+            // its passphrase: the config, not the backup, is what is wrong.
+            return Err(RestoreError::Setup(
+                "the key in restore.decrypt.gpg_key_file needs its passphrase: set restore.decrypt.gpg_passphrase_file to a file holding it".into(),
+            ));
         }
         if self.no_seckey && !self.decryption_okay {
             return Err(RestoreError::Failed(format!(
@@ -524,6 +560,10 @@ fn run_gpg(
             .arg(PASSPHRASE_FD.to_string());
         pass_reader = Some(r);
         pass_writer = Some(w);
+    } else {
+        // No passphrase to give: gpg must not ask for one (a pinentry on the terminal
+        // the run was started from), it fails instead.
+        cmd.args(["--pinentry-mode", "error"]);
     }
     if let Some(r) = &pass_reader {
         use std::os::fd::AsRawFd;
@@ -694,13 +734,33 @@ mod tests {
             ..Status::default()
         };
         s.line("[GNUPG:] DECRYPTION_OKAY");
-        assert!(matches!(s.verdict(), Err(RestoreError::Corrupt(_))));
+        assert!(matches!(
+            s.verdict(&[], false),
+            Err(RestoreError::Corrupt(_))
+        ));
         s.line("[GNUPG:] GOODMDC");
-        assert!(s.verdict().is_ok());
+        assert!(s.verdict(&[], false).is_ok());
         s.exited_ok = false;
-        assert!(matches!(s.verdict(), Err(RestoreError::Corrupt(_))));
+        assert!(matches!(
+            s.verdict(&[], false),
+            Err(RestoreError::Corrupt(_))
+        ));
         let mut wrong = Status::default();
+        wrong.line("[GNUPG:] ENC_TO 0123456789ABCDEF 18 0");
         wrong.line("[GNUPG:] NO_SECKEY 0123456789ABCDEF");
-        assert!(matches!(wrong.verdict(), Err(RestoreError::Failed(_))));
+        assert!(matches!(
+            wrong.verdict(&[], false),
+            Err(RestoreError::Failed(_))
+        ));
+        // Encrypted to the imported key, which has a passphrase nobody gave.
+        let ours = ["0123456789ABCDEF".to_string()];
+        assert!(matches!(
+            wrong.verdict(&ours, false),
+            Err(RestoreError::Setup(_))
+        ));
+        assert!(matches!(
+            wrong.verdict(&ours, true),
+            Err(RestoreError::Failed(_))
+        ));
     }
 }

@@ -77,6 +77,11 @@ pub enum RestoreError {
     /// Cannot be tested here; the reason says why.
     #[error("{0}")]
     Skipped(String),
+    /// Cannot be tested until the location's restore settings are completed (a key that
+    /// needs a passphrase nobody gave): skipped, and the location's `restore_untested`
+    /// says what to set. The backup's open problems stay as they were.
+    #[error("{0}")]
+    Setup(String),
 }
 
 impl RestoreError {
@@ -109,7 +114,7 @@ impl RestoreError {
             | RestoreError::Exceeded(_) => Some(Kind::RestoreLimitExceeded),
             RestoreError::Failed(_) => Some(Kind::RestoreFailed),
             RestoreError::Incomplete(_) => Some(Kind::DumpIncomplete),
-            RestoreError::Skipped(_) => None,
+            RestoreError::Skipped(_) | RestoreError::Setup(_) => None,
         }
     }
 }
@@ -233,6 +238,8 @@ struct Outcome {
     duration_ms: u64,
     detail: Option<String>,
     problem: Option<Kind>,
+    /// The test could not run for a missing setting (`detail` says which).
+    setup: bool,
 }
 
 pub fn run(ctx: &RunContext) -> Result<Summary> {
@@ -286,6 +293,9 @@ pub enum SetupError {
         setting: Scratch,
         source: io::Error,
     },
+    /// A setting a backup's test found missing (a key's passphrase), with what to set.
+    #[error("{0}")]
+    Incomplete(String),
     /// An `expect` glob that does not compile (the config check refuses it first).
     #[error("restore.expect holds an invalid glob ({0}); run --check-config to see which")]
     Expect(#[from] globset::Error),
@@ -576,6 +586,18 @@ fn judge(
             .map(|sandbox| test_backup(ctx, loc, at, &seen, sandbox)),
     };
     let outcome = match outcome {
+        Ok(outcome) if outcome.setup => {
+            // Nothing was learnt about the backup: its problems stay as they were, and
+            // the location says what to set.
+            let reason = outcome.detail.clone().unwrap_or_default();
+            return Ok(Judged {
+                outcome,
+                carried_from: None,
+                problems: Vec::new(),
+                rejudged: false,
+                setup: Some(SetupError::Incomplete(reason)),
+            });
+        }
         Ok(outcome) => outcome,
         Err(why) => {
             let reason = why.to_string();
@@ -625,6 +647,7 @@ fn carried(ctx: &RunContext, prev: crate::store::PreviousVerdict) -> (Outcome, O
         duration_ms: 0,
         detail: Some(detail),
         problem: None,
+        setup: false,
     };
     (outcome, Some(prev.original_id))
 }
@@ -641,9 +664,12 @@ fn test_repository_backup(
     let started = Instant::now();
     let result = crate::source::repository::restore_into(ctx, loc, repo, &backup.path, &sandbox)
         .and_then(|()| validate(&sandbox, &loc.restore));
+    let setup = matches!(result, Err(RestoreError::Setup(_)));
     let (result, detail, problem) = match result {
         Ok(()) => (Verdict::Passed, None, None),
-        Err(RestoreError::Skipped(reason)) => (Verdict::Skipped, Some(reason), None),
+        Err(RestoreError::Skipped(reason) | RestoreError::Setup(reason)) => {
+            (Verdict::Skipped, Some(reason), None)
+        }
         Err(e) => (Verdict::Failed, Some(e.to_string()), e.kind()),
     };
     Outcome {
@@ -655,6 +681,7 @@ fn test_repository_backup(
         duration_ms: started.elapsed().as_millis() as u64,
         detail,
         problem,
+        setup,
     }
 }
 
@@ -901,6 +928,7 @@ fn skipped_outcome(reason: String) -> Outcome {
         duration_ms: 0,
         detail: Some(reason),
         problem: None,
+        setup: false,
     }
 }
 
@@ -951,13 +979,16 @@ fn test_backup(
     let files = sandbox.tally.files();
     let database = sandbox.tally.database();
     let bytes = sandbox.restored().min(sandbox.limit());
+    let setup = matches!(result, Err(RestoreError::Setup(_)));
     let (result, detail, problem) = match result {
         Ok(notes) => (
             Verdict::Passed,
             (!notes.0.is_empty()).then(|| notes.0.join("; ")),
             None,
         ),
-        Err(RestoreError::Skipped(reason)) => (Verdict::Skipped, Some(reason), None),
+        Err(RestoreError::Skipped(reason) | RestoreError::Setup(reason)) => {
+            (Verdict::Skipped, Some(reason), None)
+        }
         Err(e) => (Verdict::Failed, Some(e.to_string()), e.kind()),
     };
     Outcome {
@@ -969,6 +1000,7 @@ fn test_backup(
         duration_ms: started.elapsed().as_millis() as u64,
         detail,
         problem,
+        setup,
     }
 }
 

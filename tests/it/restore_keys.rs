@@ -212,6 +212,51 @@ fn gpg_fixture(ws: &Workspace, pass: &str) {
     private(&ws.path("keys/backup.asc"));
 }
 
+#[test]
+fn a_gpg_key_that_needs_its_passphrase_says_so() {
+    if !have("gpg") {
+        eprintln!("skipped: the gpg program is not installed (Debian package gnupg)");
+        return;
+    }
+    const PASS: &str = "correct horse battery staple";
+    let ws = workspace(
+        1,
+        "        decrypt:\n          gpg_key_file: keys/backup.asc",
+    );
+    gpg_fixture(&ws, PASS);
+    settle(&ws);
+    let (code, doc, stderr) = test_restore(&ws);
+    assert_eq!(code, 1, "the location's warning: {doc:#}\n{stderr}");
+    let r = result(&doc, "db.sql.gz.gpg");
+    assert_eq!(r["result"], "skipped", "{r:#}");
+    assert_eq!(r["format"], "sql.gz.gpg", "{r:#}");
+    let d = detail(&doc, "db.sql.gz.gpg");
+    assert!(d.contains("needs its passphrase"), "{d}");
+    assert!(d.contains("restore.decrypt.gpg_passphrase_file"), "{d}");
+    assert!(!d.contains("another key"), "{d}");
+    // Not a verdict on the backup: the location cannot be tested until the config says
+    // the passphrase.
+    assert!(kinds_of(&doc, "db.sql.gz.gpg").is_empty(), "{doc:#}");
+    let untested = doc["problems"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["kind"] == "restore_untested")
+        .unwrap_or_else(|| panic!("{doc:#}"));
+    let message = untested["message"].as_str().unwrap();
+    assert!(message.contains("gpg_passphrase_file"), "{message}");
+
+    // With the passphrase, it opens.
+    std::fs::write(ws.path("keys/pass.txt"), format!("{PASS}\n")).unwrap();
+    private(&ws.path("keys/pass.txt"));
+    ws.write_config(&config(
+        1,
+        "        decrypt:\n          gpg_key_file: keys/backup.asc\n          gpg_passphrase_file: keys/pass.txt",
+    ));
+    let (code, doc, stderr) = test_restore(&ws);
+    assert_eq!(code, 0, "{doc:#}\n{stderr}");
+    assert_eq!(result(&doc, "db.sql.gz.gpg")["result"], "passed", "{doc:#}");
+}
 
 
 
