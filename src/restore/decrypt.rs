@@ -220,14 +220,37 @@ fn no_key(cipher: Cipher) -> RestoreError {
 
 /// The plaintext of an age file, shared with [`AgeStream`] so that it can be read to its
 /// end after the content's handler is done with it.
-type Shared = Arc<Mutex<Box<dyn Read + Send>>>;
+type Shared = Arc<Mutex<AgePlain>>;
+
+/// age's plaintext reader, and the first error it gave: once a chunk failed, age's
+/// reader answers every later read with "last chunk has been processed", which is not
+/// the cause. Every later read gets the first error again.
+struct AgePlain {
+    reader: Box<dyn Read + Send>,
+    failed: Option<(io::ErrorKind, String)>,
+}
+
+impl Read for AgePlain {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        if let Some((kind, why)) = &self.failed {
+            return Err(io::Error::new(*kind, why.clone()));
+        }
+        match self.reader.read(buf) {
+            Err(e) if e.kind() != io::ErrorKind::Interrupted => {
+                self.failed = Some((e.kind(), e.to_string()));
+                Err(e)
+            }
+            other => other,
+        }
+    }
+}
 
 struct SharedReader(Shared);
 
 impl Read for SharedReader {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         let mut inner = self.0.lock().unwrap_or_else(|e| e.into_inner());
-        inner.read(buf)
+        inner.read(buf).map_err(|e| age_read_error(&e).unwrap_or(e))
     }
 }
 
@@ -247,9 +270,53 @@ impl AgeStream {
                 Ok(0) => return Ok(()),
                 Ok(_) => {}
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                Err(e) => return Err(RestoreError::read("the age-encrypted stream", e)),
+                Err(e) => return Err(age_stream_error(e)),
             }
         }
+    }
+}
+
+/// What age's stream reader says when its ciphertext is damaged or cut short, in words
+/// a reader can act on; None for an error of the file or connection underneath.
+fn damage(e: &io::Error) -> Option<&'static str> {
+    let text = e.to_string();
+    let cause = match e.kind() {
+        io::ErrorKind::UnexpectedEof if text.contains("truncated") => {
+            "the file ends before its last chunk"
+        }
+        io::ErrorKind::InvalidData if text == "decryption error" => {
+            "a 64 KiB chunk fails its authentication: its bytes were changed, or the file was cut inside it"
+        }
+        io::ErrorKind::InvalidData if text.contains("last chunk has been processed") => {
+            "data follows the chunk marked last"
+        }
+        io::ErrorKind::InvalidData if text.to_ascii_lowercase().contains("last chunk") => {
+            "its last chunk is not valid"
+        }
+        io::ErrorKind::InvalidData => "its chunks cannot be decrypted",
+        _ => return None,
+    };
+    Some(cause)
+}
+
+/// The age stream's damage as the error a reader of its plaintext (the tar, the gzip
+/// decoder) passes on: its message says what happened, whichever layer reports it.
+fn age_read_error(e: &io::Error) -> Option<io::Error> {
+    damage(e).map(|cause| {
+        io::Error::new(
+            e.kind(),
+            format!("the age-encrypted stream is damaged or cut short ({cause})"),
+        )
+    })
+}
+
+/// A read error of the age stream as the test's verdict.
+fn age_stream_error(e: io::Error) -> RestoreError {
+    match damage(&e) {
+        Some(cause) => RestoreError::Corrupt(format!(
+            "the age-encrypted stream is damaged or cut short ({cause})"
+        )),
+        None => RestoreError::read("the age-encrypted stream", e),
     }
 }
 
@@ -282,7 +349,10 @@ pub fn age(
     let plain = decryptor
         .decrypt(identities.iter().map(|i| i.as_ref() as &dyn age::Identity))
         .map_err(age_error)?;
-    let shared: Shared = Arc::new(Mutex::new(Box::new(plain)));
+    let shared: Shared = Arc::new(Mutex::new(AgePlain {
+        reader: Box::new(plain),
+        failed: None,
+    }));
     Ok((Box::new(SharedReader(shared.clone())), AgeStream(shared)))
 }
 
@@ -310,7 +380,7 @@ fn age_error(e: age::DecryptError) -> RestoreError {
         E::ExcessiveWork { .. } => RestoreError::Skipped(
             "the age file asks for more work to open than restore tests allow".into(),
         ),
-        E::Io(e) => RestoreError::read("the age-encrypted stream", e),
+        E::Io(e) => age_stream_error(e),
         other => RestoreError::Corrupt(format!(
             "the age header is damaged: {}",
             crate::problem::one_line(&other.to_string())

@@ -173,13 +173,13 @@ fn age_backups_are_decrypted_in_the_stream_and_tested_as_what_they_hold() {
         &doc,
         "tampered.tar.gz.age",
         "archive_corrupt",
-        "cannot read",
+        "the age-encrypted stream is damaged or cut short",
     );
     assert_failed(
         &doc,
         "truncated.tar.gz.age",
         "archive_corrupt",
-        "cannot read",
+        "the age-encrypted stream is damaged or cut short",
     );
     assert_failed(&doc, "tail.tar.gz.age", "archive_corrupt", "");
     assert_failed(

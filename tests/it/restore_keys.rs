@@ -258,6 +258,51 @@ fn a_gpg_key_that_needs_its_passphrase_says_so() {
     assert_eq!(result(&doc, "db.sql.gz.gpg")["result"], "passed", "{doc:#}");
 }
 
+#[test]
+fn damaged_age_files_say_they_are_damaged_or_cut_short() {
+    if !have("age") {
+        eprintln!("skipped: the age program is not installed (Debian package age)");
+        return;
+    }
+    let ws = workspace(
+        50,
+        "        decrypt:\n          age_identity_file: keys/age.txt",
+    );
+    make_site(&ws);
+    common::sh(
+        &ws,
+        "age-keygen -o keys/age.txt 2>/dev/null \
+         && age -r \"$(age-keygen -y keys/age.txt)\" -o src/site.tar.gz.age src/site.tar.gz \
+         && head -c 100000 src/site.tar.gz.age > b/head.tar.gz.age \
+         && cp src/site.tar.gz.age b/flipped.tar.gz.age",
+    );
+    private(&ws.path("keys/age.txt"));
+    let whole = std::fs::metadata(ws.path("src/site.tar.gz.age"))
+        .unwrap()
+        .len();
+    assert!(whole > 250_000, "the cut is inside the file: {whole}");
+    let flipped = ws.path("b/flipped.tar.gz.age");
+    let mut bytes = std::fs::read(&flipped).unwrap();
+    let mid = bytes.len() / 2;
+    bytes[mid] ^= 0x01;
+    std::fs::write(&flipped, bytes).unwrap();
+    settle(&ws);
+    let (code, doc, stderr) = test_restore(&ws);
+    assert_eq!(code, 2, "{doc:#}\n{stderr}");
+    for path in ["head.tar.gz.age", "flipped.tar.gz.age"] {
+        let r = result(&doc, path);
+        assert_eq!(r["result"], "failed", "{r:#}");
+        assert_eq!(kinds_of(&doc, path), vec!["archive_corrupt"], "{doc:#}");
+        let d = detail(&doc, path);
+        assert!(
+            d.contains("the age-encrypted stream is damaged or cut short"),
+            "{path}: {d}"
+        );
+        assert!(d.contains("authentication"), "{path}: the cause: {d}");
+        assert!(!d.contains("last chunk has been processed"), "{path}: {d}");
+        assert_clean(&d);
+    }
+}
 
 
 
