@@ -361,12 +361,22 @@ pub fn single_file(
     sandbox: &Sandbox,
     mut stream: Stream,
     name: &str,
+    compression: Compression,
 ) -> Result<Notes, RestoreError> {
     let entry = EntryPath::parse(name.as_bytes())?
         .ok_or_else(|| RestoreError::Corrupt("the backup has no file name".into()))?;
     let written = sandbox.write_file(&entry, &mut stream)?;
     sandbox.tally.note(&entry.rel(), written.new);
-    Ok(Notes::default())
+    let mut notes = Notes::default();
+    let size = bytesize::ByteSize(written.bytes);
+    notes.push(match compression {
+        Compression::None => format!("restored as one file of {size}"),
+        c => format!(
+            "decompressed completely ({}), the decoder's checksums held: one file of {size}",
+            c.suffix()
+        ),
+    });
+    Ok(notes)
 }
 
 #[cfg(test)]

@@ -1365,17 +1365,26 @@ fn encrypted(
     memory: compressed::DecoderMemory,
 ) -> Result<Notes, RestoreError> {
     let inner = decrypt::inner_name(name);
-    *format = "unknown".into();
+    // Until the plaintext says what it is, the name does (`x.tar.gz.age` is a tar.gz),
+    // or nothing: then the format is the encryption alone (`age`).
+    *format = detect::promise(&inner)
+        .map(|p| p.format_name())
+        .unwrap_or_else(|| "unknown".into());
     let result = match cipher {
         decrypt::Cipher::Age => {
-            let (plain, rest) = decrypt::age(stream, services.keys.age_identity_file.as_deref())?;
-            let tested = plaintext(sandbox, services, plain, &inner, format, memory);
-            // Damage after the end of the content is still damage; it outranks a verdict
-            // on content read from a stream that could not be authenticated to its end.
-            match (tested, rest.finish(sandbox)) {
-                (Ok(notes), Ok(())) => Ok(notes),
-                (_, Err(e @ RestoreError::Corrupt(_))) | (Ok(_), Err(e)) => Err(e),
-                (Err(e), _) => Err(e),
+            match decrypt::age(stream, services.keys.age_identity_file.as_deref()) {
+                Err(e) => Err(e),
+                Ok((plain, rest)) => {
+                    let tested = plaintext(sandbox, services, plain, &inner, format, memory);
+                    // Damage after the end of the content is still damage; it outranks a
+                    // verdict on content read from a stream that could not be
+                    // authenticated to its end.
+                    match (tested, rest.finish(sandbox)) {
+                        (Ok(notes), Ok(())) => Ok(notes),
+                        (_, Err(e @ RestoreError::Corrupt(_))) | (Ok(_), Err(e)) => Err(e),
+                        (Err(e), _) => Err(e),
+                    }
+                }
             }
         }
         decrypt::Cipher::OpenPgp => {
@@ -1486,7 +1495,7 @@ fn decoded_content(
             )
         }
         Content::Sql(dialect) => sql::check(sandbox, &mut stream, dialect, services),
-        Content::Other => compressed::single_file(sandbox, stream, &inner_name),
+        Content::Other => compressed::single_file(sandbox, stream, &inner_name, compression),
     }
 }
 

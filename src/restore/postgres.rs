@@ -1120,8 +1120,14 @@ pub fn stderr_of(out: &Output) -> String {
     shorten(&String::from_utf8_lossy(&out.stderr))
 }
 
+/// `text` on one line of at most [`SHOWN_STDERR`] characters: line ends, tabs (libpq
+/// indents its hints with one) and other control characters become single spaces.
 pub fn shorten(text: &str) -> String {
-    let text = text.trim().replace('\n', " ");
+    let text = text
+        .split(|c: char| c.is_whitespace() || c.is_control())
+        .filter(|w| !w.is_empty())
+        .collect::<Vec<_>>()
+        .join(" ");
     match text.char_indices().nth(SHOWN_STDERR) {
         Some((i, _)) => format!("{}…", &text[..i]),
         None if text.is_empty() => "no error output".into(),

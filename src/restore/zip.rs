@@ -313,8 +313,38 @@ fn zip_error(e: ZipError) -> RestoreError {
             RestoreError::Skipped(format!("unsupported zip compression method {m}"))
         }
         ZipError::Io(e) => RestoreError::read("the zip archive", e),
+        ZipError::InvalidArchive(why) => {
+            RestoreError::Corrupt(format!("not a readable zip archive: {}", invalid(&why)))
+        }
         other => RestoreError::Corrupt(format!("not a readable zip archive: {other}")),
     }
+}
+
+/// The zip crate's reason a zip is invalid, in words: a record it found cut short is
+/// named by its Rust type (`Unexpected end of zip::format::blocks::Zip32CDEBlock`).
+fn invalid(why: &str) -> String {
+    let Some(block) = why.strip_prefix("Unexpected end of ") else {
+        return crate::problem::one_line(why).into_owned();
+    };
+    let record = match block.rsplit("::").next().unwrap_or(block) {
+        "Zip32CDEBlock" => {
+            "its central directory is cut short or damaged: the file ends inside the end of central directory record"
+        }
+        "Zip64CDEBlock" | "Zip64CDELocatorBlock" => {
+            "its central directory is cut short or damaged: the file ends inside the zip64 end of central directory record"
+        }
+        "ZipCentralEntryBlock" => {
+            "its central directory is cut short or damaged: the file ends inside an entry of the central directory"
+        }
+        "ZipLocalEntryBlock" => {
+            "it is cut short or damaged: the file ends inside an entry's local header"
+        }
+        "ZipDataDescriptorBlock" | "Zip64DataDescriptorBlock" => {
+            "it is cut short or damaged: the file ends inside an entry's data descriptor"
+        }
+        _ => "it is cut short or damaged: the file ends inside one of its records",
+    };
+    record.to_string()
 }
 
 /// One open file shared by the threads, each with its own position (positional reads

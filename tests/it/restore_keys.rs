@@ -304,6 +304,106 @@ fn damaged_age_files_say_they_are_damaged_or_cut_short() {
     }
 }
 
+#[test]
+fn a_cut_zip_says_so_without_naming_code() {
+    let ws = workspace(50, "");
+    let mut zip = zip::ZipWriter::new(std::io::Cursor::new(Vec::new()));
+    let options = zip::write::SimpleFileOptions::default();
+    for i in 0..3 {
+        zip.start_file(format!("file{i}.txt"), options).unwrap();
+        std::io::Write::write_all(&mut zip, format!("content {i}\n").repeat(50).as_bytes())
+            .unwrap();
+    }
+    let bytes = zip.finish().unwrap().into_inner();
+    std::fs::write(ws.path("b/cut.zip"), &bytes[..bytes.len() - 1]).unwrap();
+    settle(&ws);
+    let (_, doc, _) = test_restore(&ws);
+    assert_eq!(
+        kinds_of(&doc, "cut.zip"),
+        vec!["archive_corrupt"],
+        "{doc:#}"
+    );
+    let d = detail(&doc, "cut.zip");
+    assert!(d.contains("cut short or damaged"), "{d}");
+    assert!(!d.contains("Block"), "{d}");
+    assert_clean(&d);
+}
 
+#[test]
+fn an_unreachable_scratch_server_is_said_on_one_line() {
+    let ws = workspace(
+        1,
+        "        postgres_url: postgresql://postgres@127.0.0.1:1/postgres",
+    );
+    if !have("psql") {
+        eprintln!("skipped: psql is not installed");
+        return;
+    }
+    std::fs::write(
+        ws.path("b/app.sql"),
+        "--\n-- PostgreSQL database dump\n--\n\nCREATE TABLE public.t (a integer);\n\n--\n-- PostgreSQL database dump complete\n--\n",
+    )
+    .unwrap();
+    settle(&ws);
+    let (_, doc, _) = test_restore(&ws);
+    let r = result(&doc, "app.sql");
+    assert_eq!(r["result"], "skipped", "{r:#}");
+    let d = detail(&doc, "app.sql");
+    assert!(d.contains("Connection refused"), "{d}");
+    assert!(
+        d.contains("Is the server running"),
+        "libpq's hint is kept: {d}"
+    );
+    assert_clean(&d);
+}
 
+#[test]
+fn encrypted_backups_without_a_key_are_named_by_what_they_hold() {
+    let ws = workspace(5, "");
+    ws.write_file(
+        "b/site.tar.gz.age",
+        b"age-encryption.org/v1\n-> X25519 abc\nxyz\n--- abc\n",
+        Utc::now() - Duration::days(2),
+    );
+    ws.write_file(
+        "b/db.sql.gz.gpg",
+        &[0x85, 0x01, 0x0c, 0x03, 0, 0, 0, 0],
+        Utc::now() - Duration::days(1),
+    );
+    // Content says age; the name promises nothing: the encryption alone.
+    ws.write_file(
+        "b/blob.bin",
+        b"age-encryption.org/v1\n-> X25519 abc\nxyz\n--- abc\n",
+        Utc::now() - Duration::days(3),
+    );
+    let (_, doc, _) = test_restore(&ws);
+    for (path, format) in [
+        ("site.tar.gz.age", "tar.gz.age"),
+        ("db.sql.gz.gpg", "sql.gz.gpg"),
+        ("blob.bin", "age"),
+    ] {
+        let r = result(&doc, path);
+        assert_eq!(r["result"], "skipped", "{r:#}");
+        assert_eq!(r["format"], format, "{r:#}");
+    }
+}
 
+#[test]
+fn a_passed_single_compressed_file_says_what_was_checked() {
+    let ws = workspace(5, "");
+    std::fs::write(ws.path("src/app.log"), "a line of the log\n".repeat(5000)).unwrap();
+    common::sh(
+        &ws,
+        "gzip -c src/app.log > b/app.log.gz && zstd -q -c src/app.log -o b/app.log.zst",
+    );
+    settle(&ws);
+    let (_, doc, _) = test_restore(&ws);
+    for (path, codec) in [("app.log.gz", "gz"), ("app.log.zst", "zst")] {
+        let r = result(&doc, path);
+        assert_eq!(r["result"], "passed", "{r:#}");
+        let d = detail(&doc, path);
+        assert!(d.contains("decompressed completely"), "{path}: {d}");
+        assert!(d.contains(codec), "{path}: {d}");
+        assert!(d.contains("one file of 87.9 KiB"), "{path}: {d}");
+    }
+}
