@@ -370,7 +370,7 @@ fn the_tools_of_a_killed_run_end_with_it() {
 
 #[test]
 fn the_mariadb_client_of_a_killed_run_ends_with_it() {
-    let Ok(url) = std::env::var("BM_TEST_MYSQL_URL") else {
+    let Some((url, _one_at_a_time)) = crate::restore_depth::mysql_url() else {
         eprintln!("skipped: no BM_TEST_MYSQL_URL (scripts/test-mariadb start)");
         return;
     };

@@ -544,13 +544,17 @@ fn a_gpg_that_hangs_is_stopped_at_the_time_limit() {
 }
 
 /// The scratch MariaDB server of `scripts/test-mariadb`, when one runs (CI starts it).
-fn mysql_url() -> Option<String> {
+/// The test MariaDB's URL, and a guard held while the test runs: the tests that count
+/// this host's scratch databases, or leave one of a killed run for a moment, take turns.
+pub(crate) fn mysql_url() -> Option<(String, std::sync::MutexGuard<'static, ()>)> {
+    static SERVER: std::sync::Mutex<()> = std::sync::Mutex::new(());
     let url = std::env::var("BM_TEST_MYSQL_URL").ok();
     assert!(
         url.is_some() || std::env::var_os("CI").is_none(),
         "CI must run the MySQL restore tests: start scripts/test-mariadb"
     );
-    url
+    let guard = SERVER.lock().unwrap_or_else(|e| e.into_inner());
+    url.map(|url| (url, guard))
 }
 
 /// The `mariadb` client as the test's admin (the URL's user), password in the
@@ -598,7 +602,7 @@ fn hostname() -> String {
 
 #[test]
 fn mysql_dumps_are_replayed_into_a_scratch_database_that_is_dropped() {
-    let Some(url) = mysql_url() else {
+    let Some((url, _one_at_a_time)) = mysql_url() else {
         eprintln!("skipped: no BM_TEST_MYSQL_URL (scripts/test-mariadb start)");
         return;
     };
