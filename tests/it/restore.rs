@@ -677,7 +677,7 @@ pub(crate) fn postgres() -> Option<(String, String, std::sync::MutexGuard<'stati
     }
 }
 
-fn psql(bin: &str, url: &str, sql: &str) -> String {
+pub(crate) fn psql(bin: &str, url: &str, sql: &str) -> String {
     let out = Command::new(format!("{bin}/psql"))
         .args([
             "-X",

@@ -4,34 +4,10 @@
 //! Real `pg_dump` dumps of source databases `f5_*` made on the shared test server.
 
 use crate::common::{self, Workspace, problem_kinds_of as kinds_of, restore_result as result};
-use crate::restore::postgres;
+use crate::restore::{postgres, psql};
 use chrono::{Duration, Utc};
 use serde_json::Value;
 use std::process::Command;
-
-fn psql(bin: &str, url: &str, sql: &str) -> String {
-    let out = Command::new(format!("{bin}/psql"))
-        .args([
-            "-X",
-            "-q",
-            "-A",
-            "-t",
-            "-v",
-            "ON_ERROR_STOP=1",
-            "-d",
-            url,
-            "-c",
-            sql,
-        ])
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "psql {sql}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).trim().to_string()
-}
 
 /// `url` pointing at database `db`.
 fn url_of(url: &str, db: &str) -> String {
@@ -389,24 +365,7 @@ fn the_mariadb_client_of_a_killed_run_ends_with_it() {
 
     // The server may still run the statement for the client it lost: ended here, and
     // the scratch database with it.
-    let u = url::Url::parse(&url).unwrap();
-    let mariadb = |sql: &str| {
-        Command::new("mariadb")
-            .args([
-                "--no-defaults",
-                "--protocol=tcp",
-                "--batch",
-                "--skip-column-names",
-            ])
-            .arg(format!("--host={}", u.host_str().unwrap()))
-            .arg(format!("--port={}", u.port().unwrap_or(3306)))
-            .arg(format!("--user={}", u.username()))
-            .env("MYSQL_PWD", u.password().unwrap_or(""))
-            .arg("-e")
-            .arg(sql)
-            .output()
-            .unwrap()
-    };
+    let mariadb = |sql: &str| crate::restore_depth::mariadb_output(&url, sql);
     let sessions = mariadb(
         "SELECT id, db FROM information_schema.processlist WHERE info LIKE 'SELECT SLEEP(3600)%'",
     );

@@ -560,8 +560,19 @@ pub(crate) fn mysql_url() -> Option<(String, std::sync::MutexGuard<'static, ()>)
 /// The `mariadb` client as the test's admin (the URL's user), password in the
 /// environment.
 fn mariadb(url: &str, sql: &str) -> String {
+    let out = mariadb_output(url, sql);
+    assert!(
+        out.status.success(),
+        "{sql}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// [`mariadb`]'s output as it is, failed or not.
+pub(crate) fn mariadb_output(url: &str, sql: &str) -> std::process::Output {
     let u = url::Url::parse(url).unwrap();
-    let out = Command::new("mariadb")
+    Command::new("mariadb")
         .args([
             "--no-defaults",
             "--protocol=tcp",
@@ -575,13 +586,7 @@ fn mariadb(url: &str, sql: &str) -> String {
         .arg("-e")
         .arg(sql)
         .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{sql}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).into_owned()
+        .unwrap()
 }
 
 /// This host's scratch-database prefix, as the binary computes it.
