@@ -680,7 +680,8 @@ fn restrict_key() -> String {
     format!("bm{:016x}", h.finish())
 }
 
-/// What a plain dump may not do to the scratch server, left out outside `COPY` data:
+/// What a plain dump may not do to the scratch server, left out where a line begins a
+/// statement (outside quotes, comments and `COPY` data):
 /// - `ALTER … OWNER TO`, `GRANT`, `REVOKE`, `ALTER DEFAULT PRIVILEGES`: the roles of the
 ///   production server need not exist on the scratch server (as `--no-owner
 ///   --no-privileges`);
@@ -689,35 +690,85 @@ fn restrict_key() -> String {
 ///   ROLE|USER`, and the `\\connect`, `\\restrict` and `\\unrestrict` lines — replayed, they
 ///   would drop and replace the real database of that name (as `pg_restore` without
 ///   `--create` leaves them out).
-#[derive(Default)]
+///
+/// Only a whole statement on one line is left out, as pg_dump writes them; a line of a
+/// string literal (`'…'`, `E'…'` with backslash escapes), a quoted name, a dollar-quoted
+/// function body (`$tag$…$tag$`), a comment or `COPY … FROM stdin` data that reads like
+/// one is data, and kept.
 struct OwnershipFilter {
     in_copy: bool,
+    lex: PgLex,
+    /// Code has come since the last `;`: the next line goes on with that statement.
+    mid_statement: bool,
+    /// `standard_conforming_strings` (pg_dump sets it on): off, `'…'` takes backslash
+    /// escapes too.
+    standard_strings: bool,
+}
+
+impl Default for OwnershipFilter {
+    fn default() -> OwnershipFilter {
+        OwnershipFilter {
+            in_copy: false,
+            lex: PgLex::Code,
+            mid_statement: false,
+            standard_strings: true,
+        }
+    }
+}
+
+/// Where a PostgreSQL lexer is, between lines.
+#[derive(Debug, Clone, PartialEq)]
+enum PgLex {
+    Code,
+    /// `'…'`; true: backslash escapes (`E'…'`, or standard_conforming_strings off).
+    Single(bool),
+    /// `"…"`.
+    Double,
+    /// `$tag$…$tag$` (the bytes are the whole `$tag$`).
+    Dollar(Vec<u8>),
+    /// `/* … */`, which nest.
+    Block(u32),
+    /// `--` to the end of the line.
+    LineComment,
+}
+
+fn is_pg_ident(b: u8) -> bool {
+    b.is_ascii_alphanumeric() || b == b'_' || b == b'$' || b >= 0x80
 }
 
 impl OwnershipFilter {
     fn keep(&mut self, piece: &[u8], start: bool) -> bool {
-        if !start {
-            return true;
-        }
         if self.in_copy {
-            if piece.trim_ascii_end() == b"\\." {
+            if start && piece.trim_ascii_end() == b"\\." {
                 self.in_copy = false;
             }
             return true;
         }
         let line = piece.trim_ascii_end();
+        // The whole line is in this piece and begins a statement.
+        let begins = start
+            && (piece.ends_with(b"\n") || (piece.len() as u64) < MAX_LINE)
+            && self.lex == PgLex::Code
+            && !self.mid_statement;
+        if begins && line.starts_with(b"\\") {
+            // A psql meta-command takes the whole line.
+            return !(line.starts_with(b"\\connect ")
+                || line.starts_with(b"\\c ")
+                || line.starts_with(b"\\restrict")
+                || line.starts_with(b"\\unrestrict"));
+        }
+        self.lex(piece);
+        // …and the statement it begins ends with it.
+        if !begins || self.lex != PgLex::Code || self.mid_statement {
+            return true;
+        }
         if line.starts_with(b"COPY ") && line.ends_with(b"FROM stdin;") {
             self.in_copy = true;
             return true;
         }
-        if line.starts_with(b"\\connect ")
-            || line.starts_with(b"\\c ")
-            || line.starts_with(b"\\restrict")
-            || line.starts_with(b"\\unrestrict")
-        {
-            return false;
+        if let Some(value) = line.strip_prefix(b"SET standard_conforming_strings = ") {
+            self.standard_strings = value != b"off;";
         }
-        let one_line = line.ends_with(b";");
         let owner = line.starts_with(b"ALTER ") && contains(line, b" OWNER TO ");
         let privilege = line.starts_with(b"GRANT ")
             || line.starts_with(b"REVOKE ")
@@ -736,7 +787,108 @@ impl OwnershipFilter {
         ]
         .iter()
         .any(|p| line.starts_with(p));
-        !(one_line && (owner || privilege || cluster_level))
+        !(owner || privilege || cluster_level)
+    }
+
+    /// Follow quotes, comments and statement ends through a piece of the script.
+    fn lex(&mut self, piece: &[u8]) {
+        let mut i = 0;
+        while i < piece.len() {
+            let b = piece[i];
+            match &mut self.lex {
+                PgLex::Single(backslash) => {
+                    if *backslash && b == b'\\' {
+                        i += 2;
+                        continue;
+                    }
+                    if b == b'\'' {
+                        if piece.get(i + 1) == Some(&b'\'') {
+                            i += 2;
+                            continue;
+                        }
+                        self.lex = PgLex::Code;
+                    }
+                }
+                PgLex::Double => {
+                    if b == b'"' {
+                        self.lex = PgLex::Code;
+                    }
+                }
+                PgLex::Dollar(tag) => {
+                    if b == b'$' && piece[i..].starts_with(tag) {
+                        i += tag.len();
+                        self.lex = PgLex::Code;
+                        continue;
+                    }
+                }
+                PgLex::Block(depth) => {
+                    if piece[i..].starts_with(b"/*") {
+                        *depth += 1;
+                        i += 2;
+                        continue;
+                    }
+                    if piece[i..].starts_with(b"*/") {
+                        *depth -= 1;
+                        if *depth == 0 {
+                            self.lex = PgLex::Code;
+                        }
+                        i += 2;
+                        continue;
+                    }
+                }
+                PgLex::LineComment => {
+                    if b == b'\n' {
+                        self.lex = PgLex::Code;
+                    }
+                }
+                PgLex::Code => {
+                    let after_ident = i > 0 && is_pg_ident(piece[i - 1]);
+                    match b {
+                        b'\'' => {
+                            // E'…': the E is a word of its own.
+                            let escape = i > 0
+                                && matches!(piece[i - 1], b'E' | b'e')
+                                && !(i > 1 && is_pg_ident(piece[i - 2]));
+                            self.lex = PgLex::Single(escape || !self.standard_strings);
+                            self.mid_statement = true;
+                        }
+                        b'"' => {
+                            self.lex = PgLex::Double;
+                            self.mid_statement = true;
+                        }
+                        b'$' if !after_ident => {
+                            let tag_len = piece[i + 1..]
+                                .iter()
+                                .take_while(|&&c| is_pg_ident(c) && c != b'$')
+                                .count();
+                            let tag_ok = piece[i + 1..].first().is_none_or(|c| !c.is_ascii_digit());
+                            if tag_ok && piece.get(i + 1 + tag_len) == Some(&b'$') {
+                                let tag = piece[i..i + tag_len + 2].to_vec();
+                                i += tag.len();
+                                self.lex = PgLex::Dollar(tag);
+                                self.mid_statement = true;
+                                continue;
+                            }
+                            self.mid_statement = true;
+                        }
+                        b'-' if piece.get(i + 1) == Some(&b'-') => {
+                            self.lex = PgLex::LineComment;
+                            i += 2;
+                            continue;
+                        }
+                        b'/' if piece.get(i + 1) == Some(&b'*') => {
+                            self.lex = PgLex::Block(1);
+                            i += 2;
+                            continue;
+                        }
+                        b';' => self.mid_statement = false,
+                        _ if b.is_ascii_whitespace() => {}
+                        _ => self.mid_statement = true,
+                    }
+                }
+            }
+            i += 1;
+        }
     }
 }
 
@@ -917,5 +1069,40 @@ mod tests {
         assert!(f.keep(b"GRANT this is data;\n", true), "inside COPY data");
         assert!(f.keep(b"\\.\n", true));
         assert!(!f.keep(b"REVOKE ALL ON SCHEMA public FROM PUBLIC;\n", true));
+    }
+
+    #[test]
+    fn ownership_filter_spares_quoted_text() {
+        let kept = |script: &str| {
+            let mut f = OwnershipFilter::default();
+            script
+                .split_inclusive('\n')
+                .filter(|l| f.keep(l.as_bytes(), true))
+                .collect::<String>()
+        };
+        // A value over lines, as pg_dump --inserts writes it.
+        let insert = "INSERT INTO public.notes VALUES (1, 'Changelog:\nGRANT access to the reports page');\n";
+        assert_eq!(kept(insert), insert);
+        let escaped =
+            "INSERT INTO public.notes VALUES (2, E'it\\'s\nREVOKE ALL ON x FROM y;\n');\n";
+        assert_eq!(kept(escaped), escaped);
+        let doubled =
+            "INSERT INTO public.notes VALUES (3, 'it''s\nALTER TABLE t OWNER TO x;\n');\n";
+        assert_eq!(kept(doubled), doubled);
+        let body = "CREATE FUNCTION public.f() RETURNS void\n    LANGUAGE plpgsql\n    AS $_$\nBEGIN\n\
+                    GRANT SELECT ON public.t TO reporting;\nEND\n$_$;\n";
+        assert_eq!(kept(body), body);
+        let name = "CREATE TABLE public.\"odd\nGRANT x;\" (a int);\n";
+        assert_eq!(kept(name), name);
+        let comment = "/* a comment\nGRANT ALL ON t TO x;\n*/\nSELECT 1;\n";
+        assert_eq!(kept(comment), comment);
+        // What pg_dump writes between them is still left out.
+        let script = format!(
+            "{insert}ALTER TABLE public.notes OWNER TO alice;\n{body}GRANT ALL ON TABLE public.notes TO bob;\n"
+        );
+        assert_eq!(kept(&script), format!("{insert}{body}"));
+        // A statement over lines that starts like one is not left out halfway.
+        let split = "GRANT SELECT\n  ON t TO x;\n";
+        assert_eq!(kept(split), split);
     }
 }

@@ -34,6 +34,7 @@ mod restore_custom;
 mod restore_depth;
 mod restore_keys;
 mod restore_runs;
+mod restore_sql;
 mod s3;
 mod schema;
 mod snapshots;
