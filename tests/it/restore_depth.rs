@@ -559,7 +559,7 @@ pub(crate) fn mysql_url() -> Option<(String, std::sync::MutexGuard<'static, ()>)
 
 /// The `mariadb` client as the test's admin (the URL's user), password in the
 /// environment.
-fn mariadb(url: &str, sql: &str) -> String {
+pub(crate) fn mariadb(url: &str, sql: &str) -> String {
     let out = mariadb_output(url, sql);
     assert!(
         out.status.success(),
@@ -590,7 +590,7 @@ pub(crate) fn mariadb_output(url: &str, sql: &str) -> std::process::Output {
 }
 
 /// This host's scratch-database prefix, as the binary computes it.
-fn scratch_prefix() -> String {
+pub(crate) fn scratch_prefix() -> String {
     let host = hostname();
     let hash = host.bytes().fold(0x811c_9dc5_u32, |h, b| {
         (h ^ u32::from(b)).wrapping_mul(0x0100_0193)

@@ -1,13 +1,16 @@
 //! SQL dumps replayed into scratch databases, through the real binary, as real dump
-//! tools write them: PostgreSQL rows whose lines read like the statements a replay
-//! leaves out.
+//! tools write them: MySQL/MariaDB dumps with views, triggers, routines and events
+//! defined by a production account; table data that mentions what the replay refuses;
+//! and PostgreSQL rows whose lines read like the statements a replay leaves out.
 
 use crate::common;
+use crate::restore_depth::{mariadb, mysql_url, scratch_prefix};
 
 use chrono::{Duration, Utc};
-use common::{Workspace, restore_result as result, set_mtime};
+use common::{Workspace, problem_kinds_of as kinds_of, restore_result as result, set_mtime};
 use serde_json::Value;
-use std::process::Command;
+use std::io::Write;
+use std::process::{Command, Stdio};
 
 /// One location `db` over `b/` with `restore:` extras (indented 8).
 fn workspace(restore: &str) -> Workspace {
@@ -27,10 +30,204 @@ fn settle(ws: &Workspace) {
     }
 }
 
+fn assert_failed(doc: &Value, path: &str, kind: &str) -> String {
+    let r = result(doc, path);
+    assert_eq!(r["result"], "failed", "{path}: {r:#}");
+    assert_eq!(kinds_of(doc, path), vec![kind.to_string()], "{path}: {r:#}");
+    r["detail"].as_str().unwrap_or("").to_string()
+}
+
 fn assert_passed(doc: &Value, path: &str) -> String {
     let r = result(doc, path);
     assert_eq!(r["result"], "passed", "{path}: {r:#}");
     r["detail"].as_str().unwrap_or("").to_string()
+}
+
+/// Host, port, user and password of a `mysql://` URL, as client arguments and the
+/// password for `MYSQL_PWD`.
+fn client_args(url: &str) -> (Vec<String>, String) {
+    let u = url::Url::parse(url).unwrap();
+    (
+        vec![
+            "--no-defaults".into(),
+            "--protocol=tcp".into(),
+            format!("--host={}", u.host_str().unwrap()),
+            format!("--port={}", u.port().unwrap_or(3306)),
+            format!("--user={}", u.username()),
+        ],
+        u.password().unwrap_or("").to_string(),
+    )
+}
+
+/// A source database on the test server set up with `script` (fed to the client, so it
+/// may change the delimiter), dumped by `mariadb-dump` with its routines and events,
+/// then dropped: the dump.
+fn mariadb_dump(url: &str, script: &str) -> String {
+    static SOURCES: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+    let n = SOURCES.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    // Named like a scratch database (the test account may create no other), but with no
+    // run's pid in it: no run drops it as a leftover.
+    let src = format!("{}src{}x{n}", scratch_prefix(), std::process::id());
+    mariadb(
+        url,
+        &format!("DROP DATABASE IF EXISTS `{src}`; CREATE DATABASE `{src}`"),
+    );
+    let (args, password) = client_args(url);
+    let mut client = Command::new("mariadb")
+        .args(&args)
+        .arg(format!("--database={src}"))
+        .env("MYSQL_PWD", &password)
+        .stdin(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    client
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(script.as_bytes())
+        .unwrap();
+    let out = client.wait_with_output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let dump = Command::new("mariadb-dump")
+        .args(&args)
+        .args(["--skip-dump-date", "--routines", "--events"])
+        .arg(&src)
+        .env("MYSQL_PWD", &password)
+        .output()
+        .unwrap();
+    assert!(
+        dump.status.success(),
+        "{}",
+        String::from_utf8_lossy(&dump.stderr)
+    );
+    mariadb(url, &format!("DROP DATABASE `{src}`"));
+    String::from_utf8(dump.stdout).unwrap()
+}
+
+/// This host's scratch databases on the test server.
+fn scratch_databases(url: &str) -> String {
+    mariadb(
+        url,
+        &format!(
+            "SHOW DATABASES LIKE '{}%'",
+            scratch_prefix().replace('_', "\\_")
+        ),
+    )
+    .lines()
+    .filter(|db| !db.contains("src"))
+    .collect::<Vec<_>>()
+    .join("\n")
+}
+
+#[test]
+fn mysql_views_triggers_routines_and_events_of_another_definer_replay_on_a_restricted_account() {
+    let Some((url, _one_at_a_time)) = mysql_url() else {
+        eprintln!("skipped: no BM_TEST_MYSQL_URL (scripts/test-mariadb start)");
+        return;
+    };
+    let dump = mariadb_dump(
+        &url,
+        "CREATE TABLE users (id INT PRIMARY KEY, name VARCHAR(40), definer VARCHAR(40));
+         INSERT INTO users VALUES (1, 'ann', 'DEFINER=`root`@`localhost`'), (2, 'bob', NULL);
+         CREATE VIEW active AS SELECT id, name FROM users;
+         CREATE TRIGGER users_upper BEFORE INSERT ON users FOR EACH ROW SET NEW.name = UPPER(NEW.name);
+         DELIMITER //
+         CREATE PROCEDURE user_count() BEGIN SELECT COUNT(*) FROM users; END //
+         CREATE FUNCTION twice(x INT) RETURNS INT DETERMINISTIC RETURN 2 * x //
+         DELIMITER ;
+         CREATE EVENT purge_nothing ON SCHEDULE EVERY 1 DAY DO DELETE FROM users WHERE id < 0;",
+    );
+    // What a production server's dump names: accounts the scratch server does not have,
+    // which only an account with SUPER (or SET USER) may name.
+    let (_, password) = client_args(&url);
+    let user = url::Url::parse(&url).unwrap().username().to_string();
+    let production = dump.replace(&format!("`{user}`@`127.0.0.1`"), "`root`@`localhost`");
+    for form in [
+        "/*!50013 DEFINER=`root`@`localhost` SQL SECURITY DEFINER */",
+        "/*!50017 DEFINER=`root`@`localhost`*/ /*!50003 TRIGGER",
+        "CREATE DEFINER=`root`@`localhost` PROCEDURE",
+        "CREATE DEFINER=`root`@`localhost` FUNCTION",
+        "/*!50117 DEFINER=`root`@`localhost`*/ /*!50106 EVENT",
+    ] {
+        assert!(
+            production.contains(form),
+            "{form} not in the dump:\n{production}"
+        );
+    }
+    let ws = workspace(&format!("        mysql_url: {url}\n"));
+    std::fs::write(ws.path("b/app.sql"), &production).unwrap();
+    settle(&ws);
+    let (run, doc) = ws.run_json(&["--test-restore"]);
+    let detail = assert_passed(&doc, "app.sql");
+    assert!(
+        detail.contains("replayed into scratch database"),
+        "{detail}"
+    );
+    assert_eq!(result(&doc, "app.sql")["files"], 1, "{doc:#}");
+    // The data that reads like a DEFINER clause was replayed as it is.
+    let rows: i64 = ws.store_value(
+        "SELECT rows_restored FROM restore_tests t JOIN backups b ON b.id = t.backup_id WHERE b.path = 'app.sql'",
+    );
+    assert_eq!(rows, 2);
+    // The restricted account is no reason for a warning.
+    assert!(!run.stderr.contains("connects as"), "{}", run.stderr);
+    assert_eq!(scratch_databases(&url), "", "scratch databases left");
+    assert!(!run.stdout.contains(&password) && !run.stderr.contains(&password));
+}
+
+#[test]
+fn mysql_table_data_that_mentions_refused_statements_replays() {
+    let Some((url, _one_at_a_time)) = mysql_url() else {
+        eprintln!("skipped: no BM_TEST_MYSQL_URL (scripts/test-mariadb start)");
+        return;
+    };
+    let dump = mariadb_dump(
+        &url,
+        "CREATE TABLE posts (id INT PRIMARY KEY, body TEXT);
+         INSERT INTO posts VALUES
+           (1, 'To export, run SELECT * FROM t INTO OUTFILE ''/tmp/x.csv'''),
+           (2, 'SELECT x INTO DUMPFILE \"/tmp/y\"; INSTALL SONAME ''auth_pam'''),
+           (3, 'It\\'s done; USE mysql;\nGRANT ALL ON *.* TO x;\n\\\\! rm -rf /');",
+    );
+    assert!(dump.contains("INTO OUTFILE \\'/tmp/x.csv\\'"), "{dump}");
+    let ws = workspace(&format!("        mysql_url: {url}\n"));
+    std::fs::write(ws.path("b/posts.sql"), &dump).unwrap();
+    // The real statements are still refused, and said as what they are.
+    let cut = dump.find("/*!40101 SET").unwrap();
+    for (name, statement) in [
+        ("outfile.sql", "SELECT 1 INTO OUTFILE '/tmp/bm-outfile';\n"),
+        ("soname.sql", "INSTALL SONAME 'ha_example';\n"),
+        ("shell.sql", "\\! touch /tmp/bm-shell\n"),
+    ] {
+        let mut hostile = dump.clone();
+        hostile.insert_str(cut, statement);
+        std::fs::write(ws.path(&format!("b/{name}")), hostile).unwrap();
+    }
+    settle(&ws);
+    let (_, doc) = ws.run_json(&["--test-restore"]);
+    assert_passed(&doc, "posts.sql");
+    let rows: i64 = ws.store_value(
+        "SELECT rows_restored FROM restore_tests t JOIN backups b ON b.id = t.backup_id WHERE b.path = 'posts.sql'",
+    );
+    assert_eq!(rows, 3);
+    for (path, said) in [
+        ("outfile.sql", "the dump has an INTO OUTFILE clause"),
+        ("soname.sql", "the dump has an INSTALL statement"),
+        (
+            "shell.sql",
+            "the mariadb client command \\! (system: runs a shell command)",
+        ),
+    ] {
+        let detail = assert_failed(&doc, path, "restore_failed");
+        assert!(detail.contains(said), "{path}: {detail}");
+    }
+    assert!(!std::path::Path::new("/tmp/bm-shell").exists());
+    assert_eq!(scratch_databases(&url), "", "scratch databases left");
 }
 
 #[test]
