@@ -13,7 +13,9 @@
 //! create and drop `bm_restore_%` databases is the guard that holds whatever the dump
 //! hides.
 //!
-//! The password reaches the client only through `MYSQL_PWD` in its environment.
+//! Errors are shown without the statement the client echoes and without the values
+//! they quote. The password reaches the client only through `MYSQL_PWD` in its
+//! environment.
 
 use super::postgres::{Deadline, Watched, run, scratch_prefix};
 use super::sandbox::Sandbox;
@@ -82,14 +84,33 @@ impl Server {
         Ok(cmd)
     }
 
+    /// Where the server is and as whom, for messages: `user@host:port`, no password.
+    fn shown(&self) -> String {
+        format!("{}@{}:{}", self.user, self.host, self.port)
+    }
+
     /// Run one SQL text (ours, never the dump's) and return its output lines.
     fn query(&self, sql: &str, deadline: Deadline) -> Result<Vec<String>, RestoreError> {
         let out = run(self.client()?.arg("-e").arg(sql), deadline)?;
         if !out.status.success() {
-            return Err(RestoreError::Skipped(format!(
-                "the server of restore.mysql_url refused a scratch-database command: {}",
-                super::postgres::stderr_of(&out)
-            )));
+            let message = client_error(&String::from_utf8_lossy(&out.stderr));
+            let shown = super::postgres::shorten(&message);
+            let why = match error_code(&message) {
+                // The client's own errors (CR_…): no connection.
+                Some(2000..=2999) => format!(
+                    "cannot reach the server of restore.mysql_url at {}:{}: {shown}",
+                    self.host, self.port
+                ),
+                Some(1045) => format!(
+                    "the server of restore.mysql_url ({}) refused the login (user or password wrong): {shown}",
+                    self.shown()
+                ),
+                _ => format!(
+                    "the server of restore.mysql_url ({}) refused a scratch-database command: {shown}",
+                    self.shown()
+                ),
+            };
+            return Err(RestoreError::Skipped(why));
         }
         Ok(String::from_utf8_lossy(&out.stdout)
             .lines()
@@ -97,6 +118,82 @@ impl Server {
             .filter(|l| !l.is_empty())
             .collect())
     }
+}
+
+/// The mariadb client's error output without the statement it echoes before its error
+/// (`--------------`, the statement, `--------------`: `print-query-on-error`, on by
+/// default in batch mode since MariaDB 10.11), which for a dump is backup content.
+fn client_error(stderr: &str) -> String {
+    let mut rest = stderr;
+    if let Some(at) = stderr.rfind("\n--------------\n") {
+        rest = &stderr[at + "\n--------------\n".len()..];
+    } else if let Some(after) = stderr.strip_prefix("--------------\n") {
+        rest = after;
+    }
+    rest.trim().to_string()
+}
+
+/// `nnnn` of an `ERROR nnnn (…)` message.
+fn error_code(message: &str) -> Option<u32> {
+    let rest = message.trim_start().strip_prefix("ERROR ")?;
+    let digits: String = rest.chars().take_while(char::is_ascii_digit).collect();
+    digits.parse().ok()
+}
+
+/// A replay's error (`ERROR 1062 (23000) at line 12: Duplicate entry '…' for key
+/// 'PRIMARY'`) with what it quotes of the dump left out: the duplicate value of a key,
+/// the text near a syntax error, a value that does not fit its column. A quoted value
+/// may itself hold quotes, so everything from the first quote to the last is left out
+/// (a duplicate key's name is kept).
+fn replay_error(stderr: &str) -> String {
+    let message = client_error(stderr);
+    const DUPLICATE: &str = "Duplicate entry '";
+    const KEY: &str = "' for key ";
+    if let Some(from) = message.find(DUPLICATE)
+        && let Some(to) = message.rfind(KEY)
+        && to >= from + DUPLICATE.len()
+    {
+        return format!("{}…{}", &message[..from + DUPLICATE.len()], &message[to..]);
+    }
+    let quote = |c: char| c == '\'' || c == '"';
+    match (message.find(quote), message.rfind(quote)) {
+        (Some(first), Some(last)) if last > first => {
+            format!("{}…{}", &message[..=first], &message[last..])
+        }
+        (Some(first), _) => format!("{}…", &message[..=first]),
+        _ => message,
+    }
+}
+
+/// Keep the last 64 KiB of a child's stderr (the error comes last, after the statement
+/// the client echoes, which may be longer than that), on a thread.
+fn collect_stderr_tail(
+    stderr: Option<std::process::ChildStderr>,
+) -> std::thread::JoinHandle<String> {
+    const KEEP: usize = 64 << 10;
+    std::thread::spawn(move || {
+        let mut kept: Vec<u8> = Vec::new();
+        if let Some(mut s) = stderr {
+            let mut buf = [0u8; 8192];
+            loop {
+                match s.read(&mut buf) {
+                    Ok(0) => break,
+                    Ok(n) => {
+                        kept.extend_from_slice(&buf[..n]);
+                        if kept.len() > 2 * KEEP {
+                            kept.drain(..kept.len() - KEEP);
+                        }
+                    }
+                    Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                    Err(_) => break,
+                }
+            }
+        }
+        if kept.len() > KEEP {
+            kept.drain(..kept.len() - KEEP);
+        }
+        String::from_utf8_lossy(&kept).into_owned()
+    })
 }
 
 /// A scratch database, dropped when this goes out of scope.
@@ -761,7 +858,7 @@ pub fn replay(sandbox: &Sandbox, stream: &mut dyn Read, url: &str) -> Result<Not
             .stderr(Stdio::piped()),
         deadline,
     )?;
-    let stderr = super::sql::collect_stderr(client.take_stderr());
+    let stderr = collect_stderr_tail(client.take_stderr());
     let mut stdin = client.take_stdin();
     let mut filter = Filter::default();
     let mut refusal = None;
@@ -815,7 +912,7 @@ pub fn replay(sandbox: &Sandbox, stream: &mut dyn Read, url: &str) -> Result<Not
     if !status.success() {
         return Err(RestoreError::Failed(format!(
             "replaying the dump into a scratch database failed: {}",
-            super::postgres::shorten(&super::sql::without_content(errors.trim()))
+            super::postgres::shorten(&replay_error(&errors))
         )));
     }
     let (tables, rows) = db.contents(deadline)?;
@@ -958,6 +1055,35 @@ mod tests {
         }
         // Line for line: the client's line numbers stay those of the dump.
         assert_eq!(sent.lines().count(), dump.lines().count());
+    }
+
+    #[test]
+    fn replay_errors_leave_out_the_statement_and_its_values() {
+        let stderr = "--------------\nINSERT INTO cards VALUES (1,4111111111111111,'O''Brien')\n\
+                      --------------\n\nERROR 1062 (23000) at line 33: Duplicate entry '4111111111111111-O'Brien' for key 'PRIMARY'\n";
+        assert_eq!(
+            replay_error(stderr),
+            "ERROR 1062 (23000) at line 33: Duplicate entry '…' for key 'PRIMARY'"
+        );
+        let syntax = "--------------\nCREATE TABEL t (a int, b text default 'it''s secret')\n--------------\n\n\
+                      ERROR 1064 (42000) at line 2: You have an error in your SQL syntax; check the manual that \
+                      corresponds to your MariaDB server version for the right syntax to use near 'TABEL t (a int, b text default 'it''s secret')' at line 1\n";
+        let shown = replay_error(syntax);
+        assert!(
+            !shown.contains("secret") && !shown.contains("TABEL"),
+            "{shown}"
+        );
+        assert!(
+            shown.starts_with("ERROR 1064 (42000) at line 2: You have an error"),
+            "{shown}"
+        );
+        assert_eq!(
+            replay_error(
+                "ERROR 1366 (22007) at line 9: Incorrect integer value: 'abc' for column `d`.`t`.`n` at row 1"
+            ),
+            "ERROR 1366 (22007) at line 9: Incorrect integer value: '…' for column `d`.`t`.`n` at row 1"
+        );
+        assert_eq!(error_code("ERROR 2002 (HY000): Can't connect"), Some(2002));
     }
 
     #[test]

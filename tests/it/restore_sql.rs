@@ -1,7 +1,7 @@
 //! SQL dumps replayed into scratch databases, through the real binary, as real dump
 //! tools write them: MySQL/MariaDB dumps with views, triggers, routines and events
 //! defined by a production account; table data that mentions what the replay refuses;
-//! and PostgreSQL rows whose lines read like the statements a replay leaves out.
+//! errors that would quote rows; a server that cannot be reached; and PostgreSQL rows whose lines read like the statements a replay leaves out.
 
 use crate::common;
 use crate::restore_depth::{mariadb, mysql_url, scratch_prefix};
@@ -124,6 +124,14 @@ fn scratch_databases(url: &str) -> String {
     .join("\n")
 }
 
+/// A hand-written dump as mariadb-dump frames one: its marker and its footer.
+fn mysql_dump(body: &str) -> String {
+    format!(
+        "-- MariaDB dump 10.19  Distrib 10.11.6-MariaDB, for debian-linux-gnu (x86_64)\n\
+         /*!40101 SET NAMES utf8mb4 */;\n{body}\n-- Dump completed\n"
+    )
+}
+
 #[test]
 fn mysql_views_triggers_routines_and_events_of_another_definer_replay_on_a_restricted_account() {
     let Some((url, _one_at_a_time)) = mysql_url() else {
@@ -228,6 +236,107 @@ fn mysql_table_data_that_mentions_refused_statements_replays() {
     }
     assert!(!std::path::Path::new("/tmp/bm-shell").exists());
     assert_eq!(scratch_databases(&url), "", "scratch databases left");
+}
+
+#[test]
+fn mysql_replay_errors_quote_no_row_of_the_dump() {
+    let Some((url, _one_at_a_time)) = mysql_url() else {
+        eprintln!("skipped: no BM_TEST_MYSQL_URL (scripts/test-mariadb start)");
+        return;
+    };
+    let ws = workspace(&format!("        mysql_url: {url}\n"));
+    // The client echoes the failing statement; the server's message quotes the key.
+    std::fs::write(
+        ws.path("b/cards.sql"),
+        mysql_dump(
+            "CREATE TABLE cards (id INT PRIMARY KEY, pan BIGINT UNIQUE, holder TEXT);\n\
+             INSERT INTO cards VALUES (1,4111111111111111,'Jane Roe');\n\
+             INSERT INTO cards VALUES (2,4111111111111111,'Jane O''Roe');",
+        ),
+    )
+    .unwrap();
+    // A value that does not fit its column, and a syntax error near a row.
+    std::fs::write(
+        ws.path("b/typed.sql"),
+        mysql_dump(
+            "CREATE TABLE cards (id INT PRIMARY KEY, pan BIGINT);\n\
+             SET sql_mode = 'STRICT_ALL_TABLES';\n\
+             INSERT INTO cards VALUES (1,'Jane Roe 4111111111111111');",
+        ),
+    )
+    .unwrap();
+    std::fs::write(
+        ws.path("b/syntax.sql"),
+        mysql_dump(
+            "CREATE TABLE cards (id INT PRIMARY KEY, pan BIGINT, holder TEXT);\n\
+             INSERT INTO cards VALUES ,(1,4111111111111111,'Jane Roe');",
+        ),
+    )
+    .unwrap();
+    settle(&ws);
+    let (run, doc) = ws.run_json(&["--test-restore"]);
+    let duplicate = assert_failed(&doc, "cards.sql", "restore_failed");
+    assert!(
+        duplicate.contains("ERROR 1062 (23000) at line 5: Duplicate entry '…' for key"),
+        "{duplicate}"
+    );
+    let typed = assert_failed(&doc, "typed.sql", "restore_failed");
+    assert!(typed.contains("ERROR 1366"), "{typed}");
+    let syntax = assert_failed(&doc, "syntax.sql", "restore_failed");
+    assert!(syntax.contains("ERROR 1064"), "{syntax}");
+    let log = std::fs::read_to_string(ws.path("logs/backup-monitor.log")).unwrap();
+    assert!(log.contains("ERROR 1062"), "{log}");
+    let store = ws.store_text();
+    for secret in ["4111111111111111", "Jane", "Roe", "INSERT INTO cards"] {
+        for (what, text) in [
+            ("the output", &run.stdout),
+            ("stderr", &run.stderr),
+            ("the log", &log),
+            ("the store", &store),
+        ] {
+            assert!(!text.contains(secret), "{secret} in {what}: {text}");
+        }
+    }
+    assert_eq!(scratch_databases(&url), "", "scratch databases left");
+}
+
+#[test]
+fn an_unreachable_mysql_server_is_said_as_such_without_the_password() {
+    if Command::new("mariadb").arg("--version").output().is_err() {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "the mariadb client is not installed, and CI must run this test"
+        );
+        return;
+    }
+    // A port nothing listens on.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let ws = workspace(&format!(
+        "        mysql_url: mysql://restorer:Hunter2Secret@127.0.0.1:{port}\n"
+    ));
+    std::fs::write(ws.path("b/app.sql"), mysql_dump("CREATE TABLE t (a INT);")).unwrap();
+    settle(&ws);
+    let (run, doc) = ws.run_json(&["--test-restore"]);
+    let r = result(&doc, "app.sql");
+    assert_eq!(r["result"], "skipped", "{r:#}");
+    let detail = r["detail"].as_str().unwrap();
+    assert!(
+        detail.contains(&format!(
+            "cannot reach the server of restore.mysql_url at 127.0.0.1:{port}"
+        )),
+        "{detail}"
+    );
+    assert!(
+        !detail.contains("refused a scratch-database command"),
+        "{detail}"
+    );
+    for text in [&run.stdout, &run.stderr, &ws.store_text()] {
+        assert!(!text.contains("Hunter2Secret"), "{text}");
+    }
 }
 
 #[test]
