@@ -11,11 +11,12 @@
 //! configuration and accounts (`SET GLOBAL`, `GRANT`, `CREATE USER`, …) — are refused
 //! before they are sent, and `DEFINER=…` clauses are left out. An account that may only
 //! create and drop `bm_restore_%` databases is the guard that holds whatever the dump
-//! hides.
+//! hides; a run whose account may do more says so once.
 //!
-//! Errors are shown without the statement the client echoes and without the values
-//! they quote. The password reaches the client only through `MYSQL_PWD` in its
-//! environment.
+//! At the time limit the client is killed and the sessions still running in the scratch
+//! database are ended before it is dropped. Errors are shown without the statement the
+//! client echoes and without the values they quote. The password reaches the client
+//! only through `MYSQL_PWD` in its environment.
 
 use super::postgres::{Deadline, Watched, run, scratch_prefix};
 use super::sandbox::Sandbox;
@@ -200,13 +201,14 @@ fn collect_stderr_tail(
 struct ScratchDb {
     server: Server,
     name: String,
+    /// The replay ended and was counted: no session of it can still be running.
+    finished: bool,
 }
 
 impl ScratchDb {
     fn create(server: &Server, deadline: Deadline) -> Result<ScratchDb, RestoreError> {
         static COUNTER: AtomicU32 = AtomicU32::new(0);
-        static CLEANED: std::sync::Once = std::sync::Once::new();
-        CLEANED.call_once(|| drop_leftovers(server));
+        static ONCE: std::sync::Once = std::sync::Once::new();
         let name = format!(
             "{}{}_{}",
             scratch_prefix(),
@@ -217,10 +219,17 @@ impl ScratchDb {
             &format!("DROP DATABASE IF EXISTS `{name}`; CREATE DATABASE `{name}`"),
             deadline,
         )?;
-        Ok(ScratchDb {
+        let db = ScratchDb {
             server: server.clone(),
             name,
-        })
+            finished: false,
+        };
+        // Once the server is known to answer.
+        ONCE.call_once(|| {
+            drop_leftovers(server);
+            warn_if_privileged(server);
+        });
+        Ok(db)
     }
 
     /// Tables of the scratch database, and their rows counted exactly (up to 1000
@@ -255,14 +264,55 @@ impl ScratchDb {
             .and_then(|r| r.parse::<u64>().ok());
         Ok((tables, rows))
     }
+
+    /// End the sessions still working in the scratch database — the client killed at the
+    /// time limit leaves its statement running on the server, and `DROP DATABASE` would
+    /// wait for it: those whose default database it is, and our own queries that name it.
+    fn stop_sessions(&self, deadline: Deadline) -> Result<(), RestoreError> {
+        let ids = self.server.query(
+            &format!(
+                "SELECT ID FROM information_schema.PROCESSLIST WHERE ID <> CONNECTION_ID() \
+                 AND (DB = '{0}' OR LOCATE('`{0}`', INFO) > 0)",
+                self.name
+            ),
+            deadline,
+        )?;
+        for id in ids.iter().filter_map(|id| id.parse::<u64>().ok()) {
+            // One that ended meanwhile is an unknown thread: nothing to do.
+            let _ = self
+                .server
+                .query(&format!("KILL CONNECTION {id}"), deadline);
+        }
+        Ok(())
+    }
 }
 
 impl Drop for ScratchDb {
     fn drop(&mut self) {
-        let sql = format!("DROP DATABASE IF EXISTS `{}`", self.name);
-        if let Err(e) = self.server.query(&sql, Deadline::admin()) {
-            tracing::warn!("cannot drop the scratch database {}: {e}", self.name);
+        // One time limit for all of it, and one warning: a failure to stop the sessions
+        // shows in the drop's.
+        let deadline = Deadline::admin();
+        if !self.finished {
+            let _ = self.stop_sessions(deadline);
         }
+        let sql = format!("DROP DATABASE IF EXISTS `{}`", self.name);
+        if let Err(e) = self.server.query(&sql, deadline) {
+            tracing::warn!(
+                "cannot drop the scratch database {}: {}; the next run drops it",
+                self.name,
+                housekeeping(e)
+            );
+        }
+    }
+}
+
+/// Why housekeeping on the scratch server failed: its own time limit is not the test's.
+fn housekeeping(e: RestoreError) -> String {
+    match e {
+        RestoreError::TimeLimit { seconds } => format!(
+            "the server did not answer within {seconds} s, the time cleaning up after a test may take"
+        ),
+        e => e.to_string(),
     }
 }
 
@@ -273,7 +323,10 @@ fn drop_leftovers(server: &Server) {
     let names = match server.query(&format!("SHOW DATABASES LIKE '{like}%'"), Deadline::admin()) {
         Ok(names) => names,
         Err(e) => {
-            tracing::warn!("cannot look for leftover scratch databases: {e}");
+            tracing::warn!(
+                "cannot look for leftover scratch databases: {}",
+                housekeeping(e)
+            );
             return;
         }
     };
@@ -290,11 +343,85 @@ fn drop_leftovers(server: &Server) {
             Deadline::admin(),
         ) {
             Ok(_) => tracing::info!(
-                "dropped the scratch database {name}, left by run {pid} that was killed"
+                "dropped the scratch database {name}, left behind by run {pid}, which is no longer running"
             ),
-            Err(e) => tracing::warn!("cannot drop the leftover scratch database {name}: {e}"),
+            Err(e) => tracing::warn!(
+                "cannot drop the leftover scratch database {name}: {}",
+                housekeeping(e)
+            ),
         }
     }
+}
+
+/// Said once per run: a dump's SQL runs with the rights of `mysql_url`'s account. The
+/// statements that reach beyond the scratch database are refused line by line, but what
+/// a hostile dump hides from that check (a table of another database named in an
+/// `INSERT`, a routine that runs later) is only stopped by an account that may not do
+/// it: one with rights on `bm\_restore\_%` databases and nothing more.
+fn warn_if_privileged(server: &Server) {
+    let Ok(grants) = server.query("SHOW GRANTS", Deadline::admin()) else {
+        return;
+    };
+    let (global, databases) = beyond_scratch(&grants);
+    let mut what = Vec::new();
+    if !global.is_empty() {
+        what.push(format!("global privileges ({})", global.join(", ")));
+    }
+    if !databases.is_empty() {
+        what.push(format!(
+            "rights on other databases ({})",
+            databases.join(", ")
+        ));
+    }
+    if !what.is_empty() {
+        tracing::warn!(
+            "restore.mysql_url ({}) connects as an account with {}: a hostile dump replayed there could change other databases or the server; use an account with rights only on `bm\\_restore\\_%` databases (see docs/restore.md)",
+            server.shown(),
+            what.join(" and ")
+        );
+    }
+}
+
+/// From `SHOW GRANTS` (as the client prints it in batch mode), the global privileges
+/// other than USAGE and the databases other than scratch ones that the account has
+/// rights on. Nothing else of a line is kept (it may hold a password hash).
+fn beyond_scratch(grants: &[String]) -> (Vec<String>, Vec<String>) {
+    let mut global = Vec::new();
+    let mut databases = Vec::new();
+    for line in grants {
+        let Some(rest) = line.strip_prefix("GRANT ") else {
+            continue;
+        };
+        let (Some(on), Some(to)) = (rest.find(" ON "), rest.find(" TO ")) else {
+            continue;
+        };
+        if to < on {
+            continue;
+        }
+        let privileges = &rest[..on];
+        let target = rest[on + 4..to].trim();
+        if privileges == "USAGE" || privileges.starts_with("PROXY") {
+            continue;
+        }
+        let target = target
+            .trim_start_matches("FUNCTION ")
+            .trim_start_matches("PROCEDURE ")
+            .trim_start_matches("PACKAGE BODY ")
+            .trim_start_matches("PACKAGE ");
+        if target == "*.*" || target == "*" {
+            global.push(privileges.to_string());
+            continue;
+        }
+        let database = target
+            .split_once("`.")
+            .map_or(target, |(db, _)| db)
+            .trim_matches('`')
+            .replace('\\', "");
+        if !database.starts_with("bm_restore_") && !databases.contains(&database) {
+            databases.push(database);
+        }
+    }
+    (global, databases)
 }
 
 /// Statement starts that reach beyond the scratch database (compared upper-case, with
@@ -848,7 +975,7 @@ fn account_part_end(piece: &[u8], at: usize) -> Option<usize> {
 pub fn replay(sandbox: &Sandbox, stream: &mut dyn Read, url: &str) -> Result<Notes, RestoreError> {
     let server = Server::parse(url)?;
     let deadline = Deadline::of(sandbox);
-    let db = ScratchDb::create(&server, deadline)?;
+    let mut db = ScratchDb::create(&server, deadline)?;
     let client = Watched::spawn(
         server
             .client()?
@@ -916,6 +1043,7 @@ pub fn replay(sandbox: &Sandbox, stream: &mut dyn Read, url: &str) -> Result<Not
         )));
     }
     let (tables, rows) = db.contents(deadline)?;
+    db.finished = true;
     for t in &tables {
         sandbox.tally.note(t, true);
     }
@@ -1084,6 +1212,39 @@ mod tests {
             "ERROR 1366 (22007) at line 9: Incorrect integer value: '…' for column `d`.`t`.`n` at row 1"
         );
         assert_eq!(error_code("ERROR 2002 (HY000): Can't connect"), Some(2002));
+    }
+
+    #[test]
+    fn housekeeping_names_its_own_time_limit() {
+        let said = housekeeping(RestoreError::TimeLimit { seconds: 60 });
+        assert_eq!(
+            said,
+            "the server did not answer within 60 s, the time cleaning up after a test may take"
+        );
+        assert!(!said.contains("restore.timeout"));
+    }
+
+    #[test]
+    fn grants_beyond_scratch_databases_are_found() {
+        let grants = |lines: &[&str]| {
+            beyond_scratch(&lines.iter().map(|l| l.to_string()).collect::<Vec<_>>())
+        };
+        let restricted = grants(&[
+            "GRANT USAGE ON *.* TO `bm_restore`@`127.0.0.1` IDENTIFIED BY PASSWORD '*E81C'",
+            "GRANT ALL PRIVILEGES ON `bm\\\\_restore\\\\_%`.* TO `bm_restore`@`127.0.0.1`",
+        ]);
+        assert_eq!(restricted, (vec![], vec![]));
+        let root = grants(&[
+            "GRANT ALL PRIVILEGES ON *.* TO `root`@`localhost` WITH GRANT OPTION",
+            "GRANT PROXY ON ''@'%' TO 'root'@'localhost' WITH GRANT OPTION",
+        ]);
+        assert_eq!(root, (vec!["ALL PRIVILEGES".to_string()], vec![]));
+        let other = grants(&[
+            "GRANT USAGE ON *.* TO `app`@`%`",
+            "GRANT SELECT, INSERT ON `shop`.* TO `app`@`%`",
+            "GRANT EXECUTE ON PROCEDURE `crm`.`p` TO `app`@`%`",
+        ]);
+        assert_eq!(other, (vec![], vec!["shop".to_string(), "crm".to_string()]));
     }
 
     #[test]

@@ -1,7 +1,9 @@
 //! SQL dumps replayed into scratch databases, through the real binary, as real dump
 //! tools write them: MySQL/MariaDB dumps with views, triggers, routines and events
 //! defined by a production account; table data that mentions what the replay refuses;
-//! errors that would quote rows; a server that cannot be reached; and PostgreSQL rows whose lines read like the statements a replay leaves out.
+//! errors that would quote rows; a statement still running at the time limit; an
+//! account with rights beyond its scratch databases; a server that cannot be reached;
+//! and PostgreSQL rows whose lines read like the statements a replay leaves out.
 
 use crate::common;
 use crate::restore_depth::{mariadb, mysql_url, scratch_prefix};
@@ -11,6 +13,7 @@ use common::{Workspace, problem_kinds_of as kinds_of, restore_result as result, 
 use serde_json::Value;
 use std::io::Write;
 use std::process::{Command, Stdio};
+use std::time::{Duration as StdDuration, Instant};
 
 /// One location `db` over `b/` with `restore:` extras (indented 8).
 fn workspace(restore: &str) -> Workspace {
@@ -298,6 +301,113 @@ fn mysql_replay_errors_quote_no_row_of_the_dump() {
         }
     }
     assert_eq!(scratch_databases(&url), "", "scratch databases left");
+}
+
+#[test]
+fn mysql_statement_running_at_the_time_limit_is_stopped_and_its_database_dropped() {
+    let Some((url, _one_at_a_time)) = mysql_url() else {
+        eprintln!("skipped: no BM_TEST_MYSQL_URL (scripts/test-mariadb start)");
+        return;
+    };
+    let ws = workspace(&format!("        mysql_url: {url}\n        timeout: 4s\n"));
+    // Hours of work for the server (MariaDB's sequence engine).
+    std::fs::write(
+        ws.path("b/slow.sql"),
+        mysql_dump(
+            "CREATE TABLE t (a BIGINT);\nINSERT INTO t SELECT seq FROM seq_1_to_2000000000;",
+        ),
+    )
+    .unwrap();
+    settle(&ws);
+    let started = Instant::now();
+    let (run, doc) = ws.run_json(&["--test-restore"]);
+    let took = started.elapsed();
+    let detail = assert_failed(&doc, "slow.sql", "restore_limit_exceeded");
+    assert!(
+        detail.contains("after 4 s, the time limit (restore.timeout)"),
+        "{detail}"
+    );
+    assert!(took < StdDuration::from_secs(40), "took {took:?}");
+    assert!(!run.stderr.contains("cannot drop"), "{}", run.stderr);
+    // Nothing of the test still runs on the server, and its database is gone.
+    let running = mariadb(
+        &url,
+        "SELECT COUNT(*) FROM information_schema.PROCESSLIST WHERE INFO LIKE '%seq_1_to_2000000000%' AND ID <> CONNECTION_ID()",
+    );
+    assert_eq!(running.trim(), "0", "the statement still runs");
+    assert_eq!(scratch_databases(&url), "", "scratch databases left");
+    // The next run finds nothing left behind to drop.
+    ws.write_config(
+        &std::fs::read_to_string(ws.config_path())
+            .unwrap()
+            .replace("timeout: 4s", "timeout: 3s"),
+    );
+    ws.run_json(&["--test-restore"]);
+    let log = std::fs::read_to_string(ws.path("logs/backup-monitor.log")).unwrap();
+    assert!(!log.contains("left behind"), "{log}");
+    assert!(!log.contains("cannot drop"), "{log}");
+    assert_eq!(scratch_databases(&url), "", "scratch databases left");
+}
+
+/// A `mariadb` client on PATH that answers `SHOW GRANTS` as a server's root account
+/// would, and passes everything else to the real client.
+fn root_grants_client(ws: &Workspace) -> String {
+    let real = Command::new("sh")
+        .args(["-c", "command -v mariadb"])
+        .output()
+        .unwrap();
+    let real = String::from_utf8(real.stdout).unwrap().trim().to_string();
+    let dir = ws.path("tools");
+    std::fs::create_dir_all(&dir).unwrap();
+    let script = dir.join("mariadb");
+    std::fs::write(
+        &script,
+        format!(
+            "#!/bin/sh\nfor a in \"$@\"; do\n  if [ \"$a\" = \"SHOW GRANTS\" ]; then\n    \
+             echo 'GRANT ALL PRIVILEGES ON *.* TO `root`@`localhost` IDENTIFIED BY PASSWORD '\"'\"'*81F5E21E35407D884A6CD4A731AEBFB6AF209E1B'\"'\"' WITH GRANT OPTION'\n    \
+             echo 'GRANT SELECT ON `shop`.* TO `root`@`localhost`'\n    exit 0\n  fi\ndone\nexec {real} \"$@\"\n"
+        ),
+    )
+    .unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755)).unwrap();
+    format!("{}:{}", dir.display(), std::env::var("PATH").unwrap())
+}
+
+#[test]
+fn a_mysql_account_with_rights_beyond_its_scratch_databases_is_warned_about_once() {
+    let Some((url, _one_at_a_time)) = mysql_url() else {
+        eprintln!("skipped: no BM_TEST_MYSQL_URL (scripts/test-mariadb start)");
+        return;
+    };
+    let ws = workspace(&format!("        mysql_url: {url}\n"));
+    let path = root_grants_client(&ws);
+    let ws = ws.env("PATH", &path);
+    for name in ["a.sql", "b.sql"] {
+        std::fs::write(
+            ws.path(&format!("b/{name}")),
+            mysql_dump("CREATE TABLE t (a INT);\nINSERT INTO t VALUES (1);"),
+        )
+        .unwrap();
+    }
+    settle(&ws);
+    let (run, doc) = ws.run_json(&["--test-restore"]);
+    assert_passed(&doc, "a.sql");
+    assert_passed(&doc, "b.sql");
+    let u = url::Url::parse(&url).unwrap();
+    let warning = format!(
+        "restore.mysql_url ({}@{}:{}) connects as an account with global privileges (ALL PRIVILEGES) and rights on other databases (shop): a hostile dump replayed there could change other databases or the server",
+        u.username(),
+        u.host_str().unwrap(),
+        u.port().unwrap()
+    );
+    assert_eq!(run.stderr.matches(&warning).count(), 1, "{}", run.stderr);
+    assert!(
+        !run.stderr.contains("81F5E21E"),
+        "a password hash: {}",
+        run.stderr
+    );
+    assert!(!run.stderr.contains(u.password().unwrap()));
 }
 
 #[test]
