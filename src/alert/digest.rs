@@ -151,15 +151,14 @@ impl Clock {
 /// password in the base are left out: the link goes to every recipient of every channel.
 pub fn report_url(base_url: Option<&str>) -> Option<String> {
     let base = base_url?.trim().trim_end_matches('/');
-    let base = match base.split_once("://") {
-        Some((scheme, rest)) => {
-            let (authority, path) = rest.split_at(rest.find(['/', '?', '#']).unwrap_or(rest.len()));
-            let host = authority
-                .rsplit_once('@')
-                .map_or(authority, |(_, host)| host);
-            format!("{scheme}://{host}{path}")
+    let base = match url::Url::parse(base) {
+        Ok(mut url) if !url.username().is_empty() || url.password().is_some() => {
+            // Clearing them cannot fail for an http(s) URL, which is all base_url may be.
+            let _ = url.set_username("");
+            let _ = url.set_password(None);
+            url.to_string().trim_end_matches('/').to_string()
         }
-        None => base.to_string(),
+        _ => base.to_string(),
     };
     (!base.is_empty()).then(|| format!("{base}/latest.html"))
 }
