@@ -167,6 +167,9 @@ pub struct Store {
     view: View,
     /// The server of a PostgreSQL store, for messages (never with the password).
     server: Option<String>,
+    /// The server session (backend process id) the schema's version was last read on,
+    /// when it was: the run lock's statement must find itself on the same one.
+    session: std::cell::Cell<Option<i64>>,
     /// What this run read already and has not changed since (see [`RunMemo`]).
     memo: RunMemo,
     /// Writes kept to be sent together (one statement instead of one per location, on a
@@ -622,6 +625,7 @@ impl Store {
             memo: RunMemo::default(),
             pending: Pending::default(),
             server: None,
+            session: std::cell::Cell::new(None),
         }
     }
 
@@ -634,6 +638,7 @@ impl Store {
             memo: RunMemo::default(),
             pending: Pending::default(),
             server: Some(pg.to_string()),
+            session: std::cell::Cell::new(None),
         }
     }
 
@@ -708,7 +713,7 @@ impl Store {
     /// hands it to other clients between transactions — is refused before anything is
     /// taken: the lock would stay behind on a session other runs get, and protect
     /// nothing. It shows as the session changing between two statements, or as a session
-    /// that already holds some run's lock when this run has taken none.
+    /// another run has already marked as its own.
     pub fn lock_and_start_run(
         &self,
         operations: &[crate::problem::Operation],
@@ -717,28 +722,32 @@ impl Store {
         if self.server.is_none() {
             return self.start_run(operations, &self.host, now);
         }
-        // A statement of its own: the session it ran on, which the next must run on too.
-        let backend: i64 = self
-            .db
-            .query_row("SELECT pg_backend_pid()::bigint", params![])?
-            .get(0)?;
+        // The session an earlier statement ran on (the schema's version read when the
+        // store opened; a statement of its own when the run made the schema), which
+        // this one must run on too.
+        let backend = match self.session.get() {
+            Some(pid) => pid,
+            None => self
+                .db
+                .query_row("SELECT pg_backend_pid()::bigint", params![])?
+                .get(0)?,
+        };
         // The lock, this run named as its holder and its start recorded when it got it:
-        // one round trip. All of it only on that same session (`p.own`), holding no lock
-        // of a run yet (read before anything is taken: `p` is computed first). In it, the
-        // run's commits stop waiting for the server's disk (`synchronous_commit = off` for
-        // this session): a crash of the server may lose the last moment's commits, never
-        // corrupt the store — what SQLite's `synchronous=NORMAL` gives a host's own store.
-        // Each of a night's dozen commits would otherwise wait for a flush of the server's
-        // log. And the server looks every second whether this run's connection is still
-        // there while a statement of it waits (PostgreSQL 14 and later): a run killed
-        // while it waits for a lock another session holds lets the host's lock go then,
-        // not when that wait ends.
+        // one round trip. All of it only on that same session (`p.own`), one no run has
+        // marked as its own yet (read before anything is taken: `p` is computed first;
+        // the mark, a setting of the session, goes when the session ends or is reset, as
+        // the locks do). In it, the run's commits stop waiting for the server's disk
+        // (`synchronous_commit = off` for this session): a crash of the server may lose
+        // the last moment's commits, never corrupt the store — what SQLite's
+        // `synchronous=NORMAL` gives a host's own store. Each of a night's dozen commits
+        // would otherwise wait for a flush of the server's log. And the server looks
+        // every second whether this run's connection is still there while a statement
+        // of it waits (PostgreSQL 14 and later): a run killed while it waits for a lock
+        // another session holds lets the host's lock go then, not when that wait ends.
         let r = self.db.query_row(
             "WITH p AS MATERIALIZED (
-                   SELECT pg_backend_pid() = ?9 AND NOT EXISTS (
-                            SELECT 1 FROM pg_locks k
-                            WHERE k.locktype = 'advisory' AND k.pid = pg_backend_pid() AND k.objsubid = 2
-                              AND k.classid::bigint IN (?1::integer, ?10::integer)) AS own),
+                   SELECT pg_backend_pid() = ?9
+                          AND COALESCE(current_setting('backup_monitor.run', true), '') = '' AS own),
              c AS (SELECT CASE WHEN p.own THEN set_config('synchronous_commit', 'off', false) END,
                          CASE WHEN p.own AND current_setting('server_version_num')::integer >= 140000
                               THEN set_config('client_connection_check_interval', '1s', false) END
@@ -751,7 +760,8 @@ impl Store {
                    SELECT CAST(?6 AS BIGINT), CAST(?7 AS TEXT), CAST(?3 AS TEXT), CAST(?8 AS TEXT), CAST(?4 AS BIGINT)
                    FROM l WHERE l.got RETURNING id)
              SELECT (SELECT id FROM r), l.own,
-                    (SELECT pg_try_advisory_lock(?10::integer, (id % 2147483648)::integer) FROM r)
+                    (SELECT pg_try_advisory_lock(?10::integer, (id % 2147483648)::integer) FROM r),
+                    (SELECT set_config('backup_monitor.run', id::text, false) FROM r)
              FROM l CROSS JOIN c",
             params![
                 LOCK_CLASS,
@@ -856,12 +866,17 @@ impl Store {
                 .query_row("PRAGMA user_version", [], |r| r.get(0))
                 .map_err(|e| self.fault(&e).into()),
             // One round trip: a store no host has migrated yet has no table to read
-            // (only asked outside a transaction, or after the table is created).
-            None => match self
-                .db
-                .query_opt("SELECT version FROM bm_schema", params![])
-            {
-                Ok(row) => Ok(row.map(|r| r.get::<i64>(0)).transpose()?.unwrap_or(0)),
+            // (only asked outside a transaction, or after the table is created). The
+            // session it ran on comes with it, for the run lock's check.
+            None => match self.db.query_opt(
+                "SELECT version, pg_backend_pid()::bigint FROM bm_schema",
+                params![],
+            ) {
+                Ok(Some(row)) => {
+                    self.session.set(Some(row.get::<i64>(1)?));
+                    Ok(row.get::<i64>(0)?)
+                }
+                Ok(None) => Ok(0),
                 Err(e) if e.is_undefined_table() => Ok(0),
                 Err(e) => Err(e.into()),
             },
