@@ -188,6 +188,8 @@ struct Pending {
     /// Timestamp settings to record for locations whose recorded timestamps they do not
     /// change (a new location's first scan), by location.
     settings: RefCell<std::collections::BTreeMap<i64, String>>,
+    /// Gaps found, to be recorded together (see [`Store::record_gaps`]).
+    gaps: RefCell<Vec<problems::PendingGap>>,
 }
 
 /// Rows per statement of [`Store::update_by_id`].
@@ -1255,6 +1257,7 @@ impl Store {
     /// what they change calls it first.
     pub fn write_pending(&self) -> Result<()> {
         self.write_refreshed_problems()?;
+        self.write_gaps()?;
         let unwritten = std::mem::take(&mut *self.pending.scans.borrow_mut());
         let rows: Vec<[Option<i64>; 5]> = unwritten
             .into_iter()

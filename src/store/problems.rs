@@ -574,6 +574,10 @@ impl Store {
     /// A gap that began before `window` only rewords the problem this run closed (an
     /// outage longer than the window, told as the gap it was); it is not recorded as
     /// history of its own (a first run on old, sparse backups would announce it).
+    ///
+    /// Kept, and written with every other location's by [`Store::write_pending`]: on
+    /// the usual night every gap in the window is known already, and one read for all
+    /// locations finds that, where one each would be a round trip each on a shared store.
     pub fn record_gaps(
         &self,
         op: Operation,
@@ -582,40 +586,84 @@ impl Store {
         window: DateTime<Utc>,
         now: DateTime<Utc>,
     ) -> Result<()> {
+        self.pending
+            .gaps
+            .borrow_mut()
+            .extend(gaps.iter().map(|p| PendingGap {
+                op,
+                location_id,
+                key: p.key().to_string(),
+                problem: p.clone(),
+                before_window: p.slot.is_some_and(|slot| slot.utc() < window),
+                now: to_unix(now),
+            }));
+        Ok(())
+    }
+
+    /// Write the gaps [`Store::record_gaps`] kept: one read of what the store has of
+    /// them, and only what it lacks written, in one transaction.
+    pub(crate) fn write_gaps(&self) -> Result<()> {
+        let gaps = std::mem::take(&mut *self.pending.gaps.borrow_mut());
         if gaps.is_empty() {
             return Ok(());
         }
-        self.write_pending()?;
+        let mut keys: Vec<&str> = gaps.iter().map(|g| g.key.as_str()).collect();
+        keys.sort_unstable();
+        keys.dedup();
+        // By location and key: the problems of it (id, when closed if closed).
+        type Stored = Vec<(i64, Option<i64>)>;
+        let mut known: HashMap<(i64, String), Stored> = HashMap::new();
+        self.query_each_in(
+            "SELECT location_id, key, id, resolved_at FROM problems WHERE host = ?1 AND key IN ({ids})",
+            &[&self.host],
+            &keys,
+            |r| {
+                if let Some(location) = r.get::<Option<i64>>(0)? {
+                    known
+                        .entry((location, r.get(1)?))
+                        .or_default()
+                        .push((r.get(2)?, r.get(3)?));
+                }
+                Ok(())
+            },
+        )?;
+        // (problem id, the gap's message) of the problems this run closed: each says how
+        // long its gap was.
+        let mut reworded: Vec<(i64, &str)> = Vec::new();
+        let mut recorded: Vec<&PendingGap> = Vec::new();
+        for g in &gaps {
+            match known.get(&(g.location_id, g.key.clone())) {
+                Some(stored) => reworded.extend(
+                    stored
+                        .iter()
+                        .filter(|(_, closed)| *closed == Some(g.now))
+                        .map(|(id, _)| (*id, g.problem.message.as_str())),
+                ),
+                None if g.before_window => {}
+                None => recorded.push(g),
+            }
+        }
+        if reworded.is_empty() && recorded.is_empty() {
+            return Ok(());
+        }
         self.problems_changed();
         let tx = self.db.transaction()?;
-        let now_s = to_unix(now);
-        for p in gaps {
-            let key = p.key();
-            let just_closed = self.db.execute(
-                "UPDATE problems SET message = ?3 WHERE key = ?1 AND location_id = ?2 AND resolved_at = ?4",
-                params![key, location_id, p.message, now_s],
-            )? > 0;
-            let began_before_window = p.slot.is_some_and(|slot| slot.utc() < window);
-            if just_closed
-                || began_before_window
-                || self
-                    .db
-                    .query_opt(
-                        "SELECT 1 FROM problems WHERE key = ?1 AND location_id = ?2",
-                        params![key, location_id],
-                    )?
-                    .is_some()
-            {
-                continue;
-            }
-            insert_problems(
-                &self.db,
-                &self.host,
-                op,
-                &[(Some(location_id), p)],
-                now_s,
-                Some(now_s),
-            )?;
+        let rows: Vec<[&dyn ToValue; 2]> = reworded
+            .iter()
+            .map(|(id, message)| [id as &dyn ToValue, message as &dyn ToValue])
+            .collect();
+        self.update_by_id("problems", "message = v.column2", ["BIGINT", "TEXT"], &rows)?;
+        // Inserted together where they share their operation and time (a run's do).
+        type Rows<'a> = Vec<(Option<i64>, &'a Problem)>;
+        let mut groups: std::collections::BTreeMap<(Operation, i64), Rows> = Default::default();
+        for g in recorded {
+            groups
+                .entry((g.op, g.now))
+                .or_default()
+                .push((Some(g.location_id), &g.problem));
+        }
+        for ((op, now_s), rows) in groups {
+            insert_problems(&self.db, &self.host, op, &rows, now_s, Some(now_s))?;
         }
         tx.commit()?;
         Ok(())
@@ -692,6 +740,19 @@ impl Store {
         )?;
         Ok(out)
     }
+}
+
+/// A gap found by a run, kept by [`Store::record_gaps`] until written.
+pub(crate) struct PendingGap {
+    op: Operation,
+    location_id: i64,
+    /// The problem's key, as stored.
+    key: String,
+    problem: Problem,
+    /// It began before the run's window: only the problem the run closed is reworded.
+    before_window: bool,
+    /// The run's time (seconds): a problem closed then was closed by the run.
+    now: i64,
 }
 
 #[cfg(test)]
