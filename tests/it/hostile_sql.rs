@@ -361,21 +361,7 @@ fn a_quoted_password_never_reaches_a_command_line_or_the_outputs() {
     let ws = ws.env("PATH", &path);
     let source = format!("bm_pw_src_{}", std::process::id());
     let psql = |db: &str, sql: &str| {
-        let out = Command::new(format!("{bin}/psql"))
-            .args(["-X", "-q", "-v", "ON_ERROR_STOP=1", "-d"])
-            .arg(
-                url.rsplit_once('/')
-                    .map(|(b, _)| format!("{b}/{db}"))
-                    .unwrap(),
-            )
-            .args(["-c", sql])
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
+        crate::restore::psql(&bin, &crate::restore::db_url(&url, db), sql);
     };
     psql(db, &format!("DROP DATABASE IF EXISTS {source}"));
     psql(db, &format!("CREATE DATABASE {source}"));
@@ -383,10 +369,7 @@ fn a_quoted_password_never_reaches_a_command_line_or_the_outputs() {
         &source,
         "CREATE TABLE accounts (id int); INSERT INTO accounts VALUES (1);",
     );
-    let src_url = url
-        .rsplit_once('/')
-        .map(|(b, _)| format!("{b}/{source}"))
-        .unwrap();
+    let src_url = crate::restore::db_url(&url, &source);
     for (flag, name) in [("-Fc", "app.dump"), ("-Fp", "app.sql")] {
         let out = Command::new(format!("{bin}/pg_dump"))
             .args([flag, "-d", &src_url, "-f"])

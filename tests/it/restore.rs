@@ -677,6 +677,13 @@ pub(crate) fn postgres() -> Option<(String, String, std::sync::MutexGuard<'stati
     }
 }
 
+/// `url` with its database replaced by `db`.
+pub(crate) fn db_url(url: &str, db: &str) -> String {
+    url.rsplit_once('/')
+        .map(|(base, _)| format!("{base}/{db}"))
+        .unwrap()
+}
+
 pub(crate) fn psql(bin: &str, url: &str, sql: &str) -> String {
     let out = Command::new(format!("{bin}/psql"))
         .args([
@@ -708,10 +715,7 @@ fn pg_dumps(ws: &Workspace, url: &str, bin: &str, dir: &str) {
     let src = format!("bm_src_{}_{n}", std::process::id());
     psql(bin, url, &format!("DROP DATABASE IF EXISTS {src}"));
     psql(bin, url, &format!("CREATE DATABASE {src}"));
-    let src_url = url
-        .rsplit_once('/')
-        .map(|(base, _)| format!("{base}/{src}"))
-        .unwrap();
+    let src_url = db_url(url, &src);
     psql(
         bin,
         &src_url,
@@ -793,10 +797,7 @@ fn plain_dumps_cannot_replace_real_databases_or_run_commands_on_this_host() {
     let prod = format!("bm_prod_{}", std::process::id());
     psql(&bin, &url, &format!("DROP DATABASE IF EXISTS {prod}"));
     psql(&bin, &url, &format!("CREATE DATABASE {prod}"));
-    let prod_url = url
-        .rsplit_once('/')
-        .map(|(base, _)| format!("{base}/{prod}"))
-        .unwrap();
+    let prod_url = db_url(&url, &prod);
     psql(
         &bin,
         &prod_url,

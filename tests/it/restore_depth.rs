@@ -24,7 +24,7 @@ fn workspace(config: &str) -> Workspace {
 
 /// A location over `b/` testing the newest `latest` backups, with extra YAML under
 /// `restore:` (indented 8).
-fn config(latest: u32, restore: &str) -> String {
+pub(crate) fn config(latest: u32, restore: &str) -> String {
     format!(
         "backups:\n  locations:\n    - name: enc\n      path: b\n      restore:\n        latest: {latest}\n        scratch_dir: scratch\n{restore}\n"
     )
@@ -33,7 +33,7 @@ fn config(latest: u32, restore: &str) -> String {
 use crate::common::sh;
 
 /// Whether `program` runs; CI installs it, so there its absence fails the test.
-fn have(program: &str) -> bool {
+pub(crate) fn have(program: &str) -> bool {
     let found = Command::new(program)
         .arg("--version")
         .output()

@@ -5,11 +5,11 @@
 //! formats and details of encrypted, skipped and single-file backups say what they are.
 
 use crate::common::{self, Workspace, problem_kinds_of as kinds_of, restore_result as result};
+use crate::restore_depth::{config, have};
 use chrono::{Duration, Utc};
 use serde_json::Value;
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
-use std::process::Command;
 
 /// One location `enc` over `b/`, testing the newest `latest` backups, with extra YAML
 /// under `restore:`.
@@ -21,25 +21,6 @@ fn workspace(latest: u32, restore: &str) -> Workspace {
     std::fs::create_dir_all(ws.path("keys")).unwrap();
     std::fs::create_dir_all(ws.path("src")).unwrap();
     ws
-}
-
-fn config(latest: u32, restore: &str) -> String {
-    format!(
-        "backups:\n  locations:\n    - name: enc\n      path: b\n      restore:\n        latest: {latest}\n        scratch_dir: scratch\n{restore}\n"
-    )
-}
-
-/// Whether `program` runs; CI installs it, so there its absence fails the test.
-fn have(program: &str) -> bool {
-    let found = Command::new(program)
-        .arg("--version")
-        .output()
-        .is_ok_and(|o| o.status.success());
-    assert!(
-        found || std::env::var_os("CI").is_none(),
-        "{program} is not installed, and CI must run this test"
-    );
-    found
 }
 
 fn private(p: &Path) {

@@ -455,23 +455,10 @@ fn postgres_rows_whose_lines_read_like_left_out_statements_replay() {
         return;
     };
     let src = format!("bm_src_quoted_{}", std::process::id());
-    let psql = |db_url: &str, sql: &str| {
-        let out = Command::new(format!("{bin}/psql"))
-            .args(["-X", "-q", "-v", "ON_ERROR_STOP=1", "-d", db_url, "-c", sql])
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-    };
+    let psql = |db_url: &str, sql: &str| crate::restore::psql(&bin, db_url, sql);
     psql(&url, &format!("DROP DATABASE IF EXISTS {src}"));
     psql(&url, &format!("CREATE DATABASE {src}"));
-    let src_url = url
-        .rsplit_once('/')
-        .map(|(base, _)| format!("{base}/{src}"))
-        .unwrap();
+    let src_url = crate::restore::db_url(&url, &src);
     // Values over lines (pg_dump --inserts writes them as they are), and a function
     // body with a GRANT of its own.
     psql(
