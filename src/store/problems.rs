@@ -571,9 +571,10 @@ impl Store {
     /// earlier run saw is inserted opened and resolved now, so it is told once as
     /// resolved and never counts for an exit code. Known gaps are left as they are.
     ///
-    /// A gap that began before `window` only rewords the problem this run closed (an
-    /// outage longer than the window, told as the gap it was); it is not recorded as
-    /// history of its own (a first run on old, sparse backups would announce it).
+    /// A gap that began before `window` (the window's start, or the newest backup an
+    /// earlier run knew of if older) only rewords the problem this run closed (an outage
+    /// longer than the window, told as the gap it was); it is not recorded as history of
+    /// its own (a first run on old, sparse backups would announce it).
     ///
     /// Kept, and written with every other location's by [`Store::write_pending`]: on
     /// the usual night every gap in the window is known already, and one read for all
@@ -631,7 +632,12 @@ impl Store {
         // long its gap was.
         let mut reworded: Vec<(i64, &str)> = Vec::new();
         let mut recorded: Vec<&PendingGap> = Vec::new();
+        // A gap found twice (a job log that lists a failed run twice) is one problem.
+        let mut seen = std::collections::HashSet::new();
         for g in &gaps {
+            if !seen.insert((g.location_id, g.key.as_str())) {
+                continue;
+            }
             match known.get(&(g.location_id, g.key.clone())) {
                 Some(stored) => reworded.extend(
                     stored

@@ -181,6 +181,8 @@ fn a_failure_that_a_success_already_followed_is_told_once_as_resolved() {
         &w,
         &[
             ("db", "2026-11-24T02:10:00Z", "failed", None),
+            // The same failed run listed twice (a retry logged again): one problem.
+            ("db", "2026-11-24T02:10:00Z", "failed", None),
             ("db", "2026-11-24T05:00:00Z", "ok", Some(5000)),
             ("db", "2026-11-25T02:10:00Z", "ok", Some(5000)),
             ("web", "2026-11-25T02:10:00Z", "ok", Some(5000)),
