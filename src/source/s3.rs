@@ -174,6 +174,41 @@ impl S3Source {
         self.bucket.as_ref().map_err(|e| S3Error::Setup(e.clone()))
     }
 
+    /// `text` with the secret key and the session token (as they are, and as a URL
+    /// carries them) and the signature, credential and token values of a signed URL
+    /// replaced by `[redacted]`.
+    fn masked(&self, text: &str) -> String {
+        let mut out = text.to_string();
+        let secrets = [&self.cfg.secret_access_key, &self.cfg.session_token];
+        for secret in secrets.into_iter().flatten().filter(|s| s.len() >= 4) {
+            let encoded =
+                percent_encoding::utf8_percent_encode(secret, percent_encoding::NON_ALPHANUMERIC)
+                    .to_string();
+            for form in [secret.as_str(), encoded.as_str()] {
+                out = out.replace(form, "[redacted]");
+            }
+        }
+        for name in [
+            "X-Amz-Security-Token=",
+            "X-Amz-Signature=",
+            "X-Amz-Credential=",
+        ] {
+            let mut from = 0;
+            while let Some(at) = out[from..]
+                .to_ascii_lowercase()
+                .find(&name.to_ascii_lowercase())
+            {
+                let start = from + at + name.len();
+                let end = out[start..]
+                    .find(|c: char| c == '&' || c == '"' || c == '<' || c.is_whitespace())
+                    .map_or(out.len(), |n| start + n);
+                out.replace_range(start..end, "[redacted]");
+                from = start + "[redacted]".len();
+            }
+        }
+        out
+    }
+
     fn server_error(&self, status: u16, code: &str, message: Option<String>) -> S3Error {
         S3Error::Server {
             endpoint: self.cfg.endpoint.clone(),
@@ -301,8 +336,10 @@ impl S3Source {
                 "" => format!("HTTP{status}"),
                 code => code.to_string(),
             });
+        // The server's words may echo the request (a proxy's error page, a server that
+        // quotes the URL): the credentials it carried are masked before anything is cut.
         let message = xml_element(&body, "Message").map(|m| {
-            let line = crate::problem::one_line(&m);
+            let line = crate::problem::one_line(&self.masked(&m)).into_owned();
             line.chars().take(200).collect()
         });
         self.server_error(status, &code, message)

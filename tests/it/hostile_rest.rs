@@ -562,3 +562,92 @@ fn a_link_in_place_of_the_archive_root_is_unsafe() {
         );
     }
 }
+
+/// An S3 endpoint that refuses every request, quoting its session token (decoded) and
+/// the whole signed request line, as a proxy's error page may.
+fn echo_s3_request(stream: std::net::TcpStream) {
+    use std::io::{BufRead, BufReader, Write};
+    let mut reader = BufReader::new(stream);
+    let mut line = String::new();
+    let _ = reader.read_line(&mut line);
+    loop {
+        let mut h = String::new();
+        if reader.read_line(&mut h).unwrap_or(0) == 0 || h == "\r\n" {
+            break;
+        }
+    }
+    let target = line.split(' ').nth(1).unwrap_or("");
+    let token = target
+        .split(['?', '&'])
+        .find_map(|p| p.strip_prefix("X-Amz-Security-Token="))
+        .map(|t| {
+            percent_encoding::percent_decode_str(t)
+                .decode_utf8_lossy()
+                .into_owned()
+        })
+        .unwrap_or_default();
+    let body = format!(
+        "<Error><Code>AccessDenied</Code><Message>token {token} for {target}</Message></Error>"
+    );
+    let mut stream = reader.into_inner();
+    let _ = write!(
+        stream,
+        "HTTP/1.1 403 Forbidden\r\nContent-Type: application/xml\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    );
+}
+
+const S3_SECRET: &str = "s3Secret+Key/42zz";
+const S3_TOKEN: &str = "SessTok/SECRET+xyz==";
+
+#[test]
+fn s3_credentials_are_masked_when_the_server_echoes_the_request() {
+    let port = serve(echo_s3_request);
+    let ws = Workspace::new();
+    ws.write_config(&format!(
+        "backups:\n  locations:\n    - name: bucket\n      path: s3://bkt/db\n      \
+         s3: {{ endpoint: \"http://127.0.0.1:{port}\", access_key_id: AKIAEXAMPLE, \
+         secret_access_key: \"${{TEST_S3_SECRET}}\", session_token: \"${{TEST_S3_TOKEN}}\" }}\n\
+         logging:\n  file: bm.log\n  level: debug\n\
+         reporting:\n  output_dir: reports\n  formats: [html, json]\n"
+    ));
+    let ws = ws
+        .env("TEST_S3_SECRET", S3_SECRET)
+        .env("TEST_S3_TOKEN", S3_TOKEN);
+    let run = ws.run(&["--monitor", "--report", "-vv", "--format", "json"]);
+    assert_eq!(run.code, 2, "{}", run.stderr);
+    let mut everything = run.stdout.clone() + &run.stderr;
+    everything += &std::fs::read_to_string(ws.path("bm.log")).unwrap_or_default();
+    everything += &std::fs::read_to_string(ws.path("reports/latest.json")).unwrap_or_default();
+    everything += &std::fs::read_to_string(ws.path("reports/latest.html")).unwrap_or_default();
+    for m in ws.store_column::<String>("SELECT message FROM problems") {
+        everything += &m;
+    }
+    // The server did answer with its words, each credential in them masked.
+    assert!(
+        everything.contains("AccessDenied") && everything.contains("token [redacted] for /"),
+        "{everything}"
+    );
+    let encoded = |s: &str| {
+        percent_encoding::utf8_percent_encode(s, percent_encoding::NON_ALPHANUMERIC).to_string()
+    };
+    for secret in [S3_SECRET, S3_TOKEN, &encoded(S3_TOKEN), "SessTok"] {
+        assert!(
+            !everything.contains(secret),
+            "`{secret}` leaked:\n{everything}"
+        );
+    }
+    // The signed URL's credentials, wherever the echoed request line shows them.
+    for name in [
+        "X-Amz-Security-Token=",
+        "X-Amz-Signature=",
+        "X-Amz-Credential=",
+    ] {
+        for (at, _) in everything.match_indices(name) {
+            assert!(
+                everything[at + name.len()..].starts_with("[redacted]"),
+                "{name} leaked:\n{everything}"
+            );
+        }
+    }
+}
