@@ -113,6 +113,7 @@ fn judge_location(
         ..Default::default()
     };
     let mut gaps = Vec::new();
+    let mut gaps_from = ctx.window_start();
     match listing.found {
         Err(problem) => {
             tracing::warn!(location = %loc.name, "location unavailable: {}", problem.message);
@@ -130,6 +131,7 @@ fn judge_location(
             let backups = ctx.store.backups_of(sel.id)?;
             let unsettled = found.files.iter().filter(|f| !f.settled).count();
             (outcome.problems, gaps) = judge(ctx, loc, &backups, unsettled, listing.space);
+            gaps_from = gaps_recorded_from(ctx, &backups);
             // Accepted deletions matter only to a deletion judged early: read them then.
             if outcome
                 .problems
@@ -148,7 +150,7 @@ fn judge_location(
                 .extend(unreadable_problem(loc, &found.unreadable));
         }
     }
-    record_judgement(ctx, sel.id, &outcome.problems, &gaps, &|_| true)?;
+    record_judgement(ctx, sel.id, &outcome.problems, &gaps, gaps_from, &|_| true)?;
     Ok(outcome)
 }
 
@@ -375,10 +377,17 @@ pub(crate) fn missed(
     // can be told from a run that began before the window (not recorded again in part).
     let window = ctx.window_start();
     let before_window = window - loc.schedule.period(window).unwrap_or_default();
-    // The backup before the newest: an outage longer than the window that the newest
-    // ended began after it, and is judged whole from it (so that its closed problem is
-    // told as the gap it was, "N slots missed from … to …", not as still overdue).
+    // Where an outage that ended since the last run began: after the backup before the
+    // newest, or after the newest backup an earlier run knew of (several backups ended
+    // it: a catch-up and the night's, or a night the monitor did not run). It is judged
+    // whole from there, so that its closed problem is told as the gap it was ("N slots
+    // missed from … to …", not as still overdue), and one no run saw is recorded, also
+    // when it began before the window. On a first run no backup was known before.
     let before_latest = latest.and_then(|l| timestamps.iter().filter(|t| **t < l).max().copied());
+    let before_latest = [before_latest, known_before(ctx, backups)]
+        .into_iter()
+        .flatten()
+        .min();
     let from = [latest, before_latest]
         .into_iter()
         .flatten()
@@ -419,6 +428,24 @@ pub(crate) fn missed(
         }
     }
     (overdue, gaps)
+}
+
+/// The newest backup an earlier run knew of (none on a location's first run).
+fn known_before(ctx: &RunContext, backups: &[BackupRow]) -> Option<DateTime<Utc>> {
+    backups
+        .iter()
+        .filter(|b| b.first_seen < ctx.now && b.ts <= ctx.now)
+        .map(|b| b.ts)
+        .max()
+}
+
+/// From when a gap no run saw is recorded as history: the window's start, or earlier
+/// back to the newest backup an earlier run knew of (an outage while the monitor was
+/// down too). Not before the window on a first run: old, sparse backups met for the
+/// first time are not announced as outages.
+pub(crate) fn gaps_recorded_from(ctx: &RunContext, backups: &[BackupRow]) -> DateTime<Utc> {
+    let window = ctx.window_start();
+    known_before(ctx, backups).map_or(window, |known| known.min(window))
 }
 
 /// What an overdue location's `missing_backup` says: how many slots are missed since
@@ -689,6 +716,7 @@ pub(crate) fn record_judgement(
     location_id: i64,
     problems: &[Problem],
     gaps: &[Problem],
+    gaps_from: DateTime<Utc>,
     rejudged: &dyn Fn(&Problem) -> bool,
 ) -> Result<()> {
     ctx.store.sync_problems(
@@ -698,13 +726,8 @@ pub(crate) fn record_judgement(
         rejudged,
         ctx.now,
     )?;
-    ctx.store.record_gaps(
-        Operation::Monitor,
-        location_id,
-        gaps,
-        ctx.window_start(),
-        ctx.now,
-    )?;
+    ctx.store
+        .record_gaps(Operation::Monitor, location_id, gaps, gaps_from, ctx.now)?;
     Ok(())
 }
 

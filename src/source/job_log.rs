@@ -708,6 +708,7 @@ impl Logs {
             ..Default::default()
         };
         let mut history = Vec::new();
+        let mut gaps_from = ctx.window_start();
         // The failures already open: one stays open until a later run of the job
         // succeeds, also when the log no longer lists it (a pruned log table, a query that
         // looks back 60 days) or lists more failures than are opened at once.
@@ -742,6 +743,7 @@ impl Logs {
                 outcome.new_backups = record(ctx, sel, rows)?;
                 let backups = ctx.store.backups_of(sel.id)?;
                 last_success = backups.iter().map(|b| b.ts).max();
+                gaps_from = crate::monitor::gaps_recorded_from(ctx, &backups);
                 let (problems, resolved) = judge(ctx, loc, job, rows, &backups, &open_failures);
                 outcome.problems = problems;
                 history = resolved;
@@ -754,7 +756,14 @@ impl Logs {
             },
             _ => true,
         };
-        crate::monitor::record_judgement(ctx, sel.id, &outcome.problems, &history, &settled)?;
+        crate::monitor::record_judgement(
+            ctx,
+            sel.id,
+            &outcome.problems,
+            &history,
+            gaps_from,
+            &settled,
+        )?;
         Ok(outcome)
     }
 }

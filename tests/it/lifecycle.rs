@@ -725,3 +725,98 @@ fn an_overdue_message_is_said_as_of_now_between_monitor_runs() {
     let (_, doc) = w.run_json(&["--monitor"]);
     assert_eq!(problems(&doc, "missing_backup")[0]["message"], expected);
 }
+
+/// The text of every alert of `event` received since the last `take`, by kind.
+fn messages(hook: &Recorder, event: &str) -> Vec<(String, String)> {
+    let mut all = hook.received.lock().unwrap();
+    let out = all
+        .iter()
+        .flat_map(|p| p["groups"].as_array().cloned().unwrap_or_default())
+        .flat_map(|g| g["alerts"].as_array().cloned().unwrap_or_default())
+        .filter(|a| a["event"] == event)
+        .map(|a| {
+            (
+                a["kind"].as_str().unwrap_or("").to_string(),
+                a["message"].as_str().unwrap_or("").to_string(),
+            )
+        })
+        .collect();
+    all.clear();
+    out
+}
+
+/// An outage that two backups ended before the next run (a catch-up and the night's) is
+/// closed as the gap it was, counted from its first missed slot, not left saying
+/// "overdue" in its resolved notice and in the store.
+#[test]
+fn a_long_outage_ended_by_two_backups_is_told_as_the_gap_it_was() {
+    let hook = Recorder::start();
+    let mut w = workspace(&hook);
+    daily(&w, &[20, 19, 18, 17]);
+    at(&mut w, day(17) + Duration::hours(4));
+    assert_eq!(w.run(&["--monitor", "--check-alerts"]).code, 0);
+    at(&mut w, day(10) + Duration::hours(4));
+    let run = w.run(&["--monitor", "--check-alerts"]);
+    assert_eq!(run.code, 2, "{}", run.stdout);
+    assert_eq!(hook.take(), [("open".into(), "missing_backup".into())]);
+    // A catch-up at 20:00 the day before, and the night's backup.
+    w.write_file(
+        "docs/docs_20261120_200000.zip",
+        b"catch-up",
+        ts("2026-11-20T20:05:00Z"),
+    );
+    daily(&w, &[0]);
+    at(&mut w, ts(NOW));
+    assert_eq!(w.run(&["--monitor", "--check-alerts"]).code, 0);
+    let gap = "15 daily slots missed from 2026-11-05 02:00 to 2026-11-20 02:00 (15d); backups resumed after it";
+    assert_eq!(
+        messages(&hook, "resolve"),
+        [("missing_backup".to_string(), gap.to_string())]
+    );
+    assert_eq!(
+        w.store_column::<String>("SELECT message FROM problems WHERE kind = 'missing_backup'"),
+        [gap]
+    );
+}
+
+/// While the monitor itself was down, a location missed backups for longer than the
+/// window: when both are back, the outage is recorded closed and told once, as a gap no
+/// run saw. A first run over old, sparse backups announces nothing of the kind.
+#[test]
+fn an_outage_no_run_saw_that_began_before_the_window_is_told_once() {
+    let hook = Recorder::start();
+    let mut w = workspace(&hook);
+    daily(&w, &[20, 19, 18, 17]);
+    at(&mut w, day(17) + Duration::hours(4));
+    assert_eq!(w.run(&["--monitor", "--check-alerts"]).code, 0);
+    // Nothing runs for two weeks; then backups and the monitor resume.
+    daily(&w, &[1, 0]);
+    at(&mut w, ts(NOW));
+    assert_eq!(w.run(&["--monitor", "--check-alerts"]).code, 0);
+    let gap = "15 daily slots missed from 2026-11-05 02:00 to 2026-11-20 02:00 (15d); backups resumed after it";
+    assert_eq!(
+        messages(&hook, "resolve"),
+        [("missing_backup".to_string(), gap.to_string())]
+    );
+    // Told once: the next runs find it known.
+    for hours in [1, 25] {
+        if hours == 25 {
+            daily(&w, &[-1]);
+        }
+        at(&mut w, ts(NOW) + Duration::hours(hours));
+        assert_eq!(w.run(&["--monitor", "--check-alerts"]).code, 0);
+        assert_eq!(messages(&hook, "resolve"), []);
+    }
+    assert_eq!(
+        w.store_column::<i64>("SELECT COUNT(*) FROM problems WHERE kind = 'missing_backup'"),
+        [1]
+    );
+
+    // The same backups met by a first run: nothing is announced.
+    let hook2 = Recorder::start();
+    let mut fresh = workspace(&hook2);
+    daily(&fresh, &[20, 19, 18, 17, 1, 0]);
+    at(&mut fresh, ts(NOW));
+    assert_eq!(fresh.run(&["--monitor", "--check-alerts"]).code, 0);
+    assert_eq!(messages(&hook2, "resolve"), []);
+}
