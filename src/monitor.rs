@@ -114,6 +114,10 @@ fn judge_location(
     };
     let mut gaps = Vec::new();
     let mut gaps_from = ctx.window_start();
+    // An unreadable location settles nothing but its unavailability: what was found
+    // before (overdue, anomalies, early deletions) stays as it was, with its
+    // acknowledgements, until the location is read again.
+    let readable = listing.found.is_ok();
     match listing.found {
         Err(problem) => {
             tracing::warn!(location = %loc.name, "location unavailable: {}", problem.message);
@@ -150,7 +154,9 @@ fn judge_location(
                 .extend(unreadable_problem(loc, &found.unreadable));
         }
     }
-    record_judgement(ctx, sel.id, &outcome.problems, &gaps, gaps_from, &|_| true)?;
+    record_judgement(ctx, sel.id, &outcome.problems, &gaps, gaps_from, &|p| {
+        readable || p.kind == Kind::LocationUnavailable
+    })?;
     Ok(outcome)
 }
 

@@ -416,17 +416,8 @@ struct Judged {
 }
 
 impl Judged {
-    fn skipped(reason: String) -> Judged {
-        Judged {
-            outcome: skipped_outcome(reason),
-            carried_from: None,
-            problems: Vec::new(),
-            rejudged: true,
-            setup: None,
-        }
-    }
-
-    /// Not tested: its restore could not be set up. Its problems stay as they were.
+    /// Not tested: its restore could not be set up, or the backup could not be looked
+    /// at. Its problems stay as they were.
     fn not_set_up(reason: String) -> Judged {
         Judged {
             outcome: skipped_outcome(reason),
@@ -563,7 +554,9 @@ fn judge(
         },
         None => match look(at, backup) {
             Ok(seen) => seen,
-            Err(reason) => return Ok(Judged::skipped(reason)),
+            // Unreadable now (its location down, the object's server refusing) or
+            // changed since the scan: nothing was learnt of it, its problems stay.
+            Err(reason) => return Ok(Judged::not_set_up(reason)),
         },
     };
     if let Some(prev) =

@@ -749,7 +749,10 @@ impl Logs {
                 history = resolved;
             }
         }
+        // An unreadable log settles nothing but its unavailability.
+        let readable = read.is_ok();
         let settled = |p: &Problem| match (p.kind, p.path.as_deref()) {
+            _ if !readable => p.kind == Kind::LocationUnavailable,
             (Kind::BackupJobFailed, Some(run)) => match DateTime::parse_from_rfc3339(run) {
                 Ok(failed_at) => last_success.is_some_and(|s| s > failed_at),
                 Err(_) => true,

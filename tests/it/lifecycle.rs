@@ -820,3 +820,68 @@ fn an_outage_no_run_saw_that_began_before_the_window_is_told_once() {
     assert_eq!(fresh.run(&["--monitor", "--check-alerts"]).code, 0);
     assert_eq!(messages(&hook2, "resolve"), []);
 }
+
+/// A location unreadable for one run (an NFS mount away, a wrong key for a bucket)
+/// settles nothing but its unavailability: its overdue backup and a corrupt archive's
+/// problem stay open under the same ids, acknowledged as they were, with no resolved
+/// notice, and are still open when it is read again.
+#[test]
+fn a_location_unreadable_for_a_run_keeps_its_problems_open() {
+    let hook = Recorder::start();
+    let mut w = workspace(&hook);
+    // Zips that are not zips: each tested one is archive_corrupt. Nothing for last night.
+    daily(&w, &[3, 2]);
+    let run = w.run(&["--monitor", "--test-restore", "--check-alerts"]);
+    assert_eq!(run.code, 2, "{}", run.stdout);
+    let open = |w: &Workspace| -> Vec<(i64, String)> {
+        w.store_rows("SELECT id, kind FROM problems WHERE resolved_at IS NULL ORDER BY id")
+    };
+    let before = open(&w);
+    let kinds: Vec<&str> = before.iter().map(|(_, k)| k.as_str()).collect();
+    assert!(
+        kinds.contains(&"missing_backup") && kinds.contains(&"archive_corrupt"),
+        "{before:?}"
+    );
+    let ack = before[0].0.to_string();
+    let acked = w.run(&["--ack", &ack, "--reason", "mount being moved"]);
+    assert_eq!(acked.code, 0, "{}", acked.stderr);
+    hook.take();
+
+    std::fs::rename(w.path("docs"), w.path("docs.away")).unwrap();
+    at(&mut w, ts(NOW) + Duration::hours(1));
+    let run = w.run(&["--monitor", "--test-restore", "--check-alerts"]);
+    assert_eq!(run.code, 2, "{}", run.stdout);
+    let during = open(&w);
+    assert!(
+        during.iter().any(|(_, k)| k == "location_unavailable"),
+        "{during:?}"
+    );
+    for p in &before {
+        assert!(
+            during.contains(p),
+            "{p:?} closed while unreadable: {during:?}"
+        );
+    }
+    assert!(
+        !hook.take().iter().any(|(event, _)| event == "resolve"),
+        "nothing was resolved"
+    );
+
+    std::fs::rename(w.path("docs.away"), w.path("docs")).unwrap();
+    at(&mut w, ts(NOW) + Duration::hours(2));
+    let run = w.run(&["--monitor", "--test-restore", "--check-alerts"]);
+    assert_eq!(run.code, 2, "{}", run.stdout);
+    assert_eq!(open(&w), before, "the same problems, the same ids");
+    let acked: i64 = w.store_value(&format!(
+        "SELECT COUNT(*) FROM acks WHERE problem_id = {ack}"
+    ));
+    assert_eq!(acked, 1);
+    // Only what the outage itself opened is resolved.
+    assert_eq!(
+        hook.take(),
+        [
+            ("resolve".to_string(), "location_unavailable".to_string()),
+            ("resolve".to_string(), "restore_untested".to_string())
+        ]
+    );
+}
