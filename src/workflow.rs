@@ -621,14 +621,37 @@ fn fleet_rows(store: &mut Store, request: &Request) -> Judged<Vec<crate::store::
             }
         )));
     }
-    Ok(rows
-        .into_iter()
-        .filter(|l| match &request.selection {
+    let (chosen, others): (Vec<_>, Vec<_>) =
+        rows.into_iter().partition(|l| match &request.selection {
             Selection::All => true,
             Selection::Id(id) => l.id == *id,
             Selection::Name(name) => l.name == *name,
-        })
-        .collect())
+        });
+    if !chosen.is_empty() || request.selection == Selection::All {
+        return Ok(chosen);
+    }
+    // A name or id no location has: said as on one host, not an empty view read as OK.
+    let asked = match &request.selection {
+        Selection::Name(name) => name.clone(),
+        Selection::Id(id) => format!("id {id}"),
+        Selection::All => String::new(),
+    };
+    let mut names: Vec<&str> = others.iter().map(|l| l.name.as_str()).collect();
+    names.sort_unstable();
+    names.dedup();
+    const SHOWN: usize = 20;
+    let known = match names.len() {
+        0 => "none yet".to_string(),
+        n if n > SHOWN => format!("{} and {} more", names[..SHOWN].join(", "), n - SHOWN),
+        _ => names.join(", "),
+    };
+    let place = match &request.hosts {
+        Hosts::One(name) => format!("host {name}"),
+        _ => "the fleet".to_string(),
+    };
+    Err(CannotJudge::new(format!(
+        "unknown location {asked} in {place}; locations there: {known}"
+    )))
 }
 
 fn fleet_context<'a>(

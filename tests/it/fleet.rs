@@ -920,6 +920,39 @@ fn fleet_status_covers_every_host_names_a_stopped_one_and_host_narrows() {
         "{}",
         run.stderr
     );
+    // A location no host has is said as on one host, in every fleet view: never an
+    // empty view read as OK (a Nagios check with a typo would stay green).
+    for args in [
+        &["--status", "--fleet", "--location-name", "nope"][..],
+        &[
+            "--status",
+            "--host",
+            "beta",
+            "--location-name",
+            "nope",
+            "--format",
+            "nagios",
+        ],
+        &[
+            "--check-alerts",
+            "--fleet",
+            "--location-id",
+            "99999",
+            "--format",
+            "json",
+        ],
+    ] {
+        let run = alpha.run(args);
+        assert_eq!(run.code, 3, "{args:?}: {}{}", run.stdout, run.stderr);
+        let said = run.stdout.clone() + &run.stderr;
+        assert!(
+            said.contains("unknown location") && said.contains("locations there: db"),
+            "{args:?}: {said}"
+        );
+    }
+    let (run, doc) = alpha.run_json(&["--status", "--fleet", "--location-name", "db"]);
+    assert_eq!(run.code, 2, "{}", run.stderr);
+    assert_eq!(doc["locations"].as_array().unwrap().len(), 2);
     // --fleet widens --status, --report and --check-alerts (alone), never a judging run.
     let run = alpha.run(&["--monitor", "--fleet"]);
     assert_eq!(run.code, 3);
