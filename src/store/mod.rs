@@ -135,16 +135,11 @@ pub enum StoreError {
     )]
     PgNotOurs { server: String, tables: String },
     #[error(
-        "another backup-monitor run for host {host} (pid {pid} on {machine}) holds this host's lock in the store {server}; wait for it to finish, or check that process"
+        "{holder} holds this host's lock in the store {server}; wait for it to finish, or check that process"
     )]
-    HostLocked {
-        host: String,
-        pid: String,
-        machine: String,
-        server: String,
-    },
+    HostLocked { holder: String, server: String },
     #[error(
-        "the store's connection to {server} goes through a pooler in transaction mode (advisory locks would leak); use session pooling: pool_mode = session (with PgBouncer's default server_reset_query = DISCARD ALL)"
+        "the store's connection to {server} goes through a pooler in transaction mode, or one that does not reset sessions (advisory locks would leak); use session pooling: pool_mode = session, with PgBouncer's default server_reset_query = DISCARD ALL"
     )]
     SharedSession { server: String },
 }
@@ -442,6 +437,11 @@ const MIGRATE_CLASS: i32 = 0x626d_6d67; // "bmmg"
 /// is held the run is alive, so its claims on alert notices stand, and the run holding a
 /// host's lock can be told (the session holding both).
 const RUN_CLASS: i32 = 0x626d_636c; // "bmcl"
+
+/// How long a run waits for its host's lock held by another session before it says who
+/// holds it: long enough for a fleet run's moment on the host, short next to a run.
+const HOST_LOCK_WAIT: std::time::Duration = std::time::Duration::from_secs(5);
+
 /// The transaction lock a fleet run writes a host's staleness under when that host's own
 /// lock is held by a run that has been going for longer than `monitoring.max_run_age`.
 const STALE_CLASS: i32 = 0x626d_7374; // "bmst"
@@ -746,59 +746,91 @@ impl Store {
         // every second whether this run's connection is still there while a statement
         // of it waits (PostgreSQL 14 and later): a run killed while it waits for a lock
         // another session holds lets the host's lock go then, not when that wait ends.
-        let r = self.db.query_row(
-            "WITH p AS MATERIALIZED (
-                   SELECT pg_backend_pid() = ?9
-                          AND COALESCE(current_setting('backup_monitor.run', true), '') = '' AS own),
-             c AS (SELECT CASE WHEN p.own THEN set_config('synchronous_commit', 'off', false) END,
-                         CASE WHEN p.own AND current_setting('server_version_num')::integer >= 140000
-                              THEN set_config('client_connection_check_interval', '1s', false) END
-                   FROM p),
-             l AS (SELECT p.own, CASE WHEN p.own THEN pg_try_advisory_lock(?1::integer, ?2::integer) ELSE false END AS got FROM p),
-             w AS (INSERT INTO run_locks (host, pid, machine, since)
-                   SELECT CAST(?3 AS TEXT), CAST(?4 AS BIGINT), CAST(?5 AS TEXT), CAST(?6 AS BIGINT) FROM l WHERE l.got
-                   ON CONFLICT (host) DO UPDATE SET pid = excluded.pid, machine = excluded.machine, since = excluded.since),
-             r AS (INSERT INTO runs (started_at, operations, host, version, pid)
-                   SELECT CAST(?6 AS BIGINT), CAST(?7 AS TEXT), CAST(?3 AS TEXT), CAST(?8 AS TEXT), CAST(?4 AS BIGINT)
-                   FROM l WHERE l.got RETURNING id)
-             SELECT (SELECT id FROM r), l.own,
-                    (SELECT pg_try_advisory_lock(?10::integer, (id % 2147483648)::integer) FROM r),
-                    (SELECT set_config('backup_monitor.run', id::text, false) FROM r)
-             FROM l CROSS JOIN c",
-            params![
-                LOCK_CLASS,
-                pg::fnv1a(self.host.as_bytes()) as i32,
-                self.host,
-                std::process::id(),
-                crate::config::host_name(),
-                to_unix(now),
-                runs::operations_text(operations),
-                env!("CARGO_PKG_VERSION"),
-                backend,
-                RUN_CLASS
-            ],
-        )?;
-        if !r.get::<bool>(1)? {
-            return Err(StoreError::SharedSession {
-                server: self.name(),
+        // A fleet run holds a host's lock for a moment while it writes what it judged
+        // of that host: waited for, a few seconds at most, before the run gives up.
+        let deadline = std::time::Instant::now() + HOST_LOCK_WAIT;
+        loop {
+            let r = self.db.query_row(
+                "WITH p AS MATERIALIZED (
+                       SELECT pg_backend_pid() = ?9
+                              AND COALESCE(current_setting('backup_monitor.run', true), '') = '' AS own),
+                 c AS (SELECT CASE WHEN p.own THEN set_config('synchronous_commit', 'off', false) END,
+                             CASE WHEN p.own AND current_setting('server_version_num')::integer >= 140000
+                                  THEN set_config('client_connection_check_interval', '1s', false) END
+                       FROM p),
+                 l AS (SELECT p.own, CASE WHEN p.own THEN pg_try_advisory_lock(?1::integer, ?2::integer) ELSE false END AS got FROM p),
+                 w AS (INSERT INTO run_locks (host, pid, machine, since)
+                       SELECT CAST(?3 AS TEXT), CAST(?4 AS BIGINT), CAST(?5 AS TEXT), CAST(?6 AS BIGINT) FROM l WHERE l.got
+                       ON CONFLICT (host) DO UPDATE SET pid = excluded.pid, machine = excluded.machine, since = excluded.since),
+                 r AS (INSERT INTO runs (started_at, operations, host, version, pid)
+                       SELECT CAST(?6 AS BIGINT), CAST(?7 AS TEXT), CAST(?3 AS TEXT), CAST(?8 AS TEXT), CAST(?4 AS BIGINT)
+                       FROM l WHERE l.got RETURNING id)
+                 SELECT (SELECT id FROM r), l.own,
+                        (SELECT pg_try_advisory_lock(?10::integer, (id % 2147483648)::integer) FROM r),
+                        (SELECT set_config('backup_monitor.run', id::text, false) FROM r)
+                 FROM l CROSS JOIN c",
+                params![
+                    LOCK_CLASS,
+                    pg::fnv1a(self.host.as_bytes()) as i32,
+                    self.host,
+                    std::process::id(),
+                    crate::config::host_name(),
+                    to_unix(now),
+                    runs::operations_text(operations),
+                    env!("CARGO_PKG_VERSION"),
+                    backend,
+                    RUN_CLASS
+                ],
+            )?;
+            if !r.get::<bool>(1)? {
+                return Err(StoreError::SharedSession {
+                    server: self.name(),
+                }
+                .into());
             }
-            .into());
+            if let Some(run_id) = r.get::<Option<i64>>(0)? {
+                return Ok(run_id);
+            }
+            if std::time::Instant::now() >= deadline {
+                break;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(200));
         }
-        if let Some(run_id) = r.get::<Option<i64>>(0)? {
-            return Ok(run_id);
-        }
-        let holder = self.db.query_opt(
-            "SELECT pid, machine FROM run_locks WHERE host = ?1",
-            params![self.host],
-        )?;
-        let (pid, machine) = match holder {
-            Some(r) => (r.get::<i64>(0)?.to_string(), r.get::<String>(1)?),
-            None => ("unknown".to_string(), "an unknown machine".to_string()),
+        // The run whose session holds the lock (a fleet run's, for a moment, is another
+        // host's); else the last run of this host that took it.
+        let holder = match self.lock_holders(&[self.host.as_str()])?.remove(&self.host) {
+            Some(h) => {
+                let machine = h
+                    .machine
+                    .unwrap_or_else(|| "an unknown machine".to_string());
+                match h.host == self.host {
+                    true => format!(
+                        "another backup-monitor run for host {} (pid {} on {machine})",
+                        self.host, h.pid
+                    ),
+                    false => format!(
+                        "a fleet run of host {} (pid {} on {machine})",
+                        h.host, h.pid
+                    ),
+                }
+            }
+            None => {
+                let row = self.db.query_opt(
+                    "SELECT pid, machine FROM run_locks WHERE host = ?1",
+                    params![self.host],
+                )?;
+                let (pid, machine) = match row {
+                    Some(r) => (r.get::<i64>(0)?.to_string(), r.get::<String>(1)?),
+                    None => ("unknown".to_string(), "an unknown machine".to_string()),
+                };
+                format!(
+                    "another backup-monitor run for host {} (pid {pid} on {machine})",
+                    self.host
+                )
+            }
         };
         Err(StoreError::HostLocked {
-            host: self.host.clone(),
-            pid,
-            machine,
+            holder,
             server: self.name(),
         }
         .into())

@@ -241,6 +241,72 @@ fn a_second_run_of_one_host_exits_3_naming_the_holder_while_other_hosts_run() {
     assert_eq!(run.code, 2, "{}", run.stderr);
 }
 
+/// A fleet run holds a host's lock for a moment while it writes what it judged of that
+/// host: the host's own run waits for it rather than losing its night, and a hold that
+/// lasts is said naming the fleet run that holds it, not the host's last (dead) run.
+#[test]
+fn a_hosts_run_waits_for_a_fleet_runs_moment_on_its_lock_and_names_a_long_one() {
+    let Some(_) = test_pg_url() else { return };
+    let db = TestDatabase::create();
+    let alpha = machine("alpha", &db.url, "");
+    backup(&alpha, "db_20261121_110000.sql");
+    assert_eq!(alpha.run(&["--monitor"]).code, 0);
+    const HOSTS_LOCKS: i64 = 0x626d_6f6e;
+    const RUNS_LOCKS: i64 = 0x626d_636c;
+    let alpha_key = i64::from(backup_monitor::store::fnv1a(b"alpha"));
+    // A session as a fleet run of host fleetbox has: its run recorded and locked, and
+    // alpha's lock taken for a moment.
+    let fleet_run = |c: &mut postgres::Client| -> i64 {
+        let id: i64 = c
+            .query_one(
+                "INSERT INTO runs (started_at, operations, host, version, pid)
+                 VALUES (1795000000, 'check-alerts', 'fleetbox', 'x', 4242) RETURNING id",
+                &[],
+            )
+            .unwrap()
+            .get(0);
+        c.execute(
+            "SELECT pg_advisory_lock($1::bigint::integer, ($2::bigint % 2147483648)::integer)",
+            &[&RUNS_LOCKS, &id],
+        )
+        .unwrap();
+        c.execute(
+            "SELECT pg_advisory_lock($1::bigint::integer, $2::bigint::integer)",
+            &[&HOSTS_LOCKS, &alpha_key],
+        )
+        .unwrap();
+        id
+    };
+    let mut fleet = db.client();
+    fleet_run(&mut fleet);
+    let releaser = std::thread::spawn(move || {
+        std::thread::sleep(Duration::from_millis(1500));
+        fleet
+            .execute("SELECT pg_advisory_unlock_all()", &[])
+            .unwrap();
+        fleet
+    });
+    let started = Instant::now();
+    let run = alpha.run(&["--monitor"]);
+    assert_eq!(run.code, 0, "waited for the moment: {}", run.stderr);
+    assert!(started.elapsed() >= Duration::from_millis(1400));
+    let mut fleet = releaser.join().unwrap();
+
+    // A hold that lasts: exit 3 naming the fleet run, after a few seconds.
+    fleet_run(&mut fleet);
+    let run = alpha.run(&["--monitor"]);
+    assert_eq!(run.code, 3, "{}", run.stderr);
+    let last = run.stderr.lines().last().unwrap_or_default();
+    assert!(
+        last.contains("a fleet run of host fleetbox (pid 4242")
+            && last.contains("holds this host's lock"),
+        "{}",
+        run.stderr
+    );
+    drop(fleet);
+    assert_eq!(alpha.run(&["--monitor"]).code, 0);
+}
+
 #[test]
 fn a_killed_runs_lock_goes_with_its_session() {
     let Some(_) = test_pg_url() else { return };
@@ -507,7 +573,7 @@ fn through_pgbouncer_in_transaction_mode_runs_are_refused_and_leave_no_lock() {
     let first = alpha.run(&["--monitor"]);
     assert!(matches!(first.code, 0 | 3), "{}", first.stderr);
     let said = "the store's connection to 127.0.0.1:";
-    let why = "goes through a pooler in transaction mode (advisory locks would leak); use session pooling: pool_mode = session";
+    let why = "goes through a pooler in transaction mode, or one that does not reset sessions (advisory locks would leak); use session pooling: pool_mode = session, with PgBouncer's default server_reset_query = DISCARD ALL";
     let mut c = db.client();
     let runs_of = |c: &mut postgres::Client, host: &str| -> i64 {
         c.query_one("SELECT COUNT(*) FROM runs WHERE host = $1", &[&host])
