@@ -56,7 +56,7 @@ impl Store {
                       (SELECT h.score FROM health_daily h WHERE h.location_id = l.id
                         ORDER BY h.day DESC LIMIT 1) AS score
                FROM locations l
-               WHERE (CAST(?1 AS TEXT) IS NULL OR l.host = ?1))
+               WHERE (CAST(?1 AS TEXT) IS NULL OR l.host = ?1) AND l.removed_at IS NULL)
              SELECT x.host, x.id, x.name, x.kind, x.last_scan_at, x.present,
                     lb.path, lb.ts, lb.seen_size, x.score
              FROM x LEFT JOIN backups lb ON lb.id = x.latest

@@ -1166,23 +1166,47 @@ impl Store {
         kind: &str,
         now: DateTime<Utc>,
     ) -> Result<i64> {
-        let ids = self.upsert_locations(&[(name, path, kind)], now)?;
+        let ids = self.upsert(&[(name, path, kind)], now, false)?;
         ids.first()
             .copied()
             .ok_or_else(|| anyhow::anyhow!("the store returned no id for location {name}"))
     }
 
-    /// [`Store::upsert_location`] for each `(name, path, kind)`, in one statement per
-    /// hundred (a round trip each on a shared store); their ids in the same order.
+    /// [`Store::upsert_location`] for each `(name, path, kind)` of the host's whole
+    /// config, in one statement per hundred (a round trip each on a shared store); their
+    /// ids in the same order. The host's other locations are marked removed from its
+    /// config (see [`Store::mark_removed_locations`]): on PostgreSQL in the first of
+    /// those statements.
     pub fn upsert_locations(
         &self,
         locations: &[(&str, &str, &str)],
         now: DateTime<Utc>,
     ) -> Result<Vec<i64>> {
+        self.upsert(locations, now, true)
+    }
+
+    fn upsert(
+        &self,
+        locations: &[(&str, &str, &str)],
+        now: DateTime<Utc>,
+        whole_config: bool,
+    ) -> Result<Vec<i64>> {
+        let at = now;
         let now = to_unix(now);
+        let names: Vec<&str> = locations.iter().map(|(n, _, _)| *n).collect();
+        let configured = sql::array_literal(names.iter().map(|n| Some(n.to_string())));
+        // On PostgreSQL the marking rides on the first statement (rows apart from the
+        // upserted ones: a location is either configured or not); with no location
+        // configured it goes alone.
+        let marked_in_statement =
+            whole_config && self.backend() == sql::Backend::Postgres && !locations.is_empty();
+        if whole_config && !marked_in_statement {
+            self.mark_removed_locations(&names, at)?;
+        }
         let mut by_name: HashMap<String, i64> = HashMap::new();
-        for chunk in locations.chunks(100) {
+        for (n, chunk) in locations.chunks(100).enumerate() {
             let mut args: Vec<&dyn sql::ToValue> = vec![&self.host, &now];
+            let mark = marked_in_statement && n == 0;
             let mut rows = Vec::with_capacity(chunk.len());
             for (i, (name, path, kind)) in chunk.iter().enumerate() {
                 args.extend([name as &dyn sql::ToValue, path, kind]);
@@ -1193,10 +1217,20 @@ impl Store {
                     i * 3 + 5
                 ));
             }
+            let gone = if mark {
+                args.push(&configured);
+                format!(
+                    "WITH gone AS (UPDATE locations SET removed_at = ?2 WHERE host = ?1 AND removed_at IS NULL
+                       AND name <> ALL(CAST(?{} AS TEXT[])))\n",
+                    args.len()
+                )
+            } else {
+                String::new()
+            };
             self.db.query_each(
                 &format!(
-                    "INSERT INTO locations (host, name, path, kind, created_at) VALUES {}
-                     ON CONFLICT (host, name) DO UPDATE SET path = excluded.path, kind = excluded.kind
+                    "{gone}INSERT INTO locations (host, name, path, kind, created_at) VALUES {}
+                     ON CONFLICT (host, name) DO UPDATE SET path = excluded.path, kind = excluded.kind, removed_at = NULL
                      RETURNING id, name, timestamp_settings",
                     rows.join(", ")
                 ),
@@ -1220,6 +1254,26 @@ impl Store {
                     .ok_or_else(|| anyhow::anyhow!("the store returned no id for location {name}"))
             })
             .collect()
+    }
+
+    /// Mark this host's locations that are not among `configured` as removed from its
+    /// config, now (those configured again are unmarked by [`Store::upsert_locations`]).
+    /// One statement, and it changes rows only when a location has left the config.
+    fn mark_removed_locations(&self, configured: &[&str], now: DateTime<Utc>) -> Result<()> {
+        let names = serde_json::to_string(configured)?;
+        let sql = match self.backend() {
+            sql::Backend::Sqlite => {
+                "UPDATE locations SET removed_at = ?2 WHERE host = ?1 AND removed_at IS NULL
+                   AND name NOT IN (SELECT value FROM json_each(?3))"
+            }
+            sql::Backend::Postgres => {
+                "UPDATE locations SET removed_at = ?2 WHERE host = ?1 AND removed_at IS NULL
+                   AND name NOT IN (SELECT json_array_elements_text(CAST(?3 AS JSON)))"
+            }
+        };
+        self.db
+            .execute(sql, params![self.host, to_unix(now), names])?;
+        Ok(())
     }
 
     /// Run `sql` for `ids`, [`IN_LIST`] of them a statement: `{ids}` in it becomes the

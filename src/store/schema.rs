@@ -296,6 +296,11 @@ CREATE INDEX verifications_unpassed ON verifications(at) WHERE result <> 'passed
 CREATE INDEX IF NOT EXISTS verifications_by_at ON verifications(at);
 CREATE INDEX IF NOT EXISTS verifications_unpassed ON verifications(at) WHERE result <> 'passed';
 "#,
+    // 11: when a location left its host's config (NULL while configured): the fleet's
+    // views leave it out, as a host's own views do, instead of reading it as stopped.
+    r#"
+ALTER TABLE locations ADD COLUMN removed_at INTEGER;
+"#,
 ];
 
 /// The migration that made locations, problems and alerts belong to a host.
@@ -584,5 +589,9 @@ CREATE INDEX IF NOT EXISTS verifications_by_at ON verifications(at);
     r#"
 ALTER TABLE problems SET (fillfactor = 70);
 ALTER TABLE alerts SET (fillfactor = 70);
+"#,
+    // 11: when a location left its host's config (SQLite's 11).
+    r#"
+ALTER TABLE locations ADD COLUMN removed_at BIGINT;
 "#,
 ];

@@ -5,6 +5,7 @@
 //! serve the other fleet test modules too.
 
 use crate::common::{TestDatabase, Workspace, test_pg_url, ts};
+use serde_json::Value;
 use std::io::Read;
 use std::net::TcpListener;
 use std::process::{Child, Stdio};
@@ -1037,6 +1038,97 @@ fn fleet_status_covers_every_host_names_a_stopped_one_and_host_narrows() {
         "--check-alerts --fleet goes alone: {}",
         run.stderr
     );
+}
+
+/// A location taken out of a host's config leaves the fleet's views as it leaves the
+/// host's own: no row, no `monitor_stale`, no alert, while the host goes on checking
+/// the rest; put back, it is there again.
+#[test]
+fn a_location_removed_from_a_hosts_config_leaves_the_fleet_views() {
+    let Some(_) = test_pg_url() else { return };
+    let db = TestDatabase::create();
+    let extra = "    - name: extra\n      path: db\n      min_free_space: 0\n";
+    let with_extra = |ws: &Workspace, on: bool| {
+        let config = std::fs::read_to_string(ws.path("config.yaml")).unwrap();
+        let config = match on {
+            true => config.replace("logging:", &format!("{extra}logging:")),
+            false => config.replace(extra, ""),
+        };
+        ws.write_config(&config);
+    };
+    let mut alpha = machine("alpha", &db.url, "alerts:\n  log: { enabled: true }\n");
+    let mut beta = machine("beta", &db.url, "");
+    with_extra(&beta, true);
+    backup(&alpha, "db_20261121_110000.sql");
+    backup(&beta, "db_20261121_110000.sql");
+    assert_eq!(alpha.run(&["--monitor"]).code, 0);
+    assert_eq!(beta.run(&["--monitor"]).code, 0);
+    let names = |doc: &Value| -> Vec<String> {
+        doc["locations"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|l| {
+                format!(
+                    "{}/{}",
+                    l["host"].as_str().unwrap(),
+                    l["name"].as_str().unwrap()
+                )
+            })
+            .collect()
+    };
+    let (_, doc) = alpha.run_json(&["--status", "--fleet"]);
+    assert_eq!(names(&doc), ["alpha/db", "beta/db", "beta/extra"]);
+
+    // Two days on, beta runs without `extra`.
+    with_extra(&beta, false);
+    for ws in [&mut alpha, &mut beta] {
+        ws.now = Some(ts(NOW) + chrono::Duration::days(2));
+        backup(ws, "db_20261123_110000.sql");
+        assert_eq!(ws.run(&["--monitor"]).code, 0);
+    }
+    let (run, doc) = alpha.run_json(&["--status", "--fleet"]);
+    assert_eq!(names(&doc), ["alpha/db", "beta/db"]);
+    assert_eq!(run.code, 0, "{}", run.stdout);
+    let run = alpha.run(&["--check-alerts", "--fleet"]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert!(!run.stderr.contains("monitor_stale"), "{}", run.stderr);
+
+    // Back in the config, back in the views.
+    with_extra(&beta, true);
+    assert_eq!(beta.run(&["--monitor"]).code, 0);
+    let (_, doc) = alpha.run_json(&["--status", "--fleet"]);
+    assert_eq!(names(&doc), ["alpha/db", "beta/db", "beta/extra"]);
+
+    // A host retired (or renamed) reads as stopped until one run under its name with
+    // no locations takes them all out.
+    let mut gamma = machine("gamma", &db.url, "");
+    backup(&gamma, "db_20261121_110000.sql");
+    assert_eq!(gamma.run(&["--monitor"]).code, 0);
+    alpha.now = Some(ts(NOW) + chrono::Duration::days(4));
+    let (run, doc) = alpha.run_json(&["--status", "--host", "gamma"]);
+    assert_eq!(run.code, 2, "{}", run.stdout);
+    assert_eq!(doc["problems"][0]["kind"], "monitor_stale", "{doc}");
+    gamma.write_config(&format!(
+        "host: gamma\ndatabase_url: {}\nlogging: {{ file: null }}\nbackups:\n  locations: []\n",
+        db.url
+    ));
+    gamma.now = alpha.now;
+    assert_eq!(gamma.run(&["--monitor"]).code, 0);
+    let (run, doc) = alpha.run_json(&["--status", "--fleet"]);
+    assert!(
+        !names(&doc).iter().any(|n| n.starts_with("gamma/")),
+        "{doc}"
+    );
+    assert!(
+        !doc["problems"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|p| p["host"] == "gamma"),
+        "{doc}"
+    );
+    assert_ne!(run.code, 3, "{}", run.stderr);
 }
 
 #[test]
