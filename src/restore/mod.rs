@@ -473,10 +473,14 @@ fn test_location(ctx: &RunContext, sel: &SelectedLocation, summary: &mut Summary
         found.extend(problems);
         tracing::info!(
             location = %loc.name,
-            "restore test of {}: {} ({})",
+            "restore test of {}: {}{}",
             backup.path,
             outcome.result,
-            outcome.detail.as_deref().unwrap_or("")
+            outcome
+                .detail
+                .as_deref()
+                .map(|d| format!(" ({d})"))
+                .unwrap_or_default()
         );
         // A snapshot or archive is what its tool listed (its name may also be a file's
         // in the repository's directory).

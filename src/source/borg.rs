@@ -114,6 +114,12 @@ pub fn classify(_code: Option<i32>, stderr: &str) -> Failure {
     let lower = stderr.to_ascii_lowercase();
     if lower.contains("passphrase supplied") && lower.contains("incorrect") {
         Failure::WrongPassword
+    } else if lower.contains("can not acquire a passphrase")
+        || lower.contains("borg_passphrase is not set")
+    {
+        Failure::NoPassword
+    } else if let Some(error) = crash(stderr) {
+        Failure::Crashed(error)
     } else if lower.contains("failed to create/acquire the lock") || lower.contains("lock timeout")
     {
         Failure::Locked
@@ -122,6 +128,27 @@ pub fn classify(_code: Option<i32>, stderr: &str) -> Failure {
     } else {
         Failure::Other
     }
+}
+
+/// The error a Python traceback in borg's words ends with (`UnicodeDecodeError: …`):
+/// what to show of a crash instead of the traceback and borg's platform report.
+fn crash(stderr: &str) -> Option<String> {
+    if !stderr.contains("Traceback (most recent call last)") {
+        return None;
+    }
+    stderr
+        .lines()
+        .rev()
+        .filter(|l| !l.starts_with(char::is_whitespace))
+        .filter_map(|l| {
+            let (name, _) = l.split_once(": ")?;
+            let is_error = (name.ends_with("Error") || name.ends_with("Exception"))
+                && name
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || c == '.' || c == '_');
+            is_error.then(|| l.trim().to_string())
+        })
+        .next()
 }
 
 /// Whether borg's words report damage (rather than a repository it could not open).
@@ -311,6 +338,22 @@ mod tests {
         let list = parse_list(json).unwrap();
         let names: Vec<&str> = list.iter().map(|(a, _)| a.name.as_str()).collect();
         assert_eq!(names, ["web-1", "web-\u{1b}[31mred"]);
+    }
+
+    #[test]
+    fn a_missing_passphrase_and_a_crash_are_told_apart() {
+        assert_eq!(
+            classify(
+                Some(2),
+                "Enter passphrase for key /r: \ncan not acquire a passphrase: BORG_PASSPHRASE is not set."
+            ),
+            Failure::NoPassword
+        );
+        let crash = "Exception ignored in: <function Repository.__del__>\nTraceback (most recent call last):\n  File \"x.py\", line 1, in f\nAssertionError: cleanup\nLocal Exception\nTraceback (most recent call last):\n  File \"y.py\", line 2, in g\nUnicodeDecodeError: 'utf-8' codec can't decode byte 0x8d\n\nPlatform: Linux vm\n";
+        assert_eq!(
+            classify(Some(2), crash),
+            Failure::Crashed("UnicodeDecodeError: 'utf-8' codec can't decode byte 0x8d".into())
+        );
     }
 
     #[test]

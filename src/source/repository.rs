@@ -25,11 +25,15 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 /// Why a tool could not open a repository.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Failure {
     NoRepository,
     Locked,
     WrongPassword,
+    /// No password was given where the repository needs one.
+    NoPassword,
+    /// The tool crashed (a Python traceback from borg): its last words, the error.
+    Crashed(String),
     Other,
 }
 
@@ -127,6 +131,16 @@ impl ToolContext {
                 "{name} cannot open the repository {}: wrong password ({words}); check {}",
                 repo.shown,
                 secret_keys(repo)
+            ),
+            Failure::NoPassword => format!(
+                "{name} cannot open the repository {}: it is encrypted and no password was given; set {} for this location",
+                repo.shown,
+                secret_keys(repo)
+            ),
+            Failure::Crashed(error) => format!(
+                "{name} failed on the repository {} ({name} says: {}); is `repository` a {name} repository, and readable?",
+                repo.shown,
+                inv.shown(&error)
             ),
             Failure::Other => format!(
                 "{name} cannot read the repository {}: it exited with {} ({words})",

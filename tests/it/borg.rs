@@ -133,6 +133,68 @@ fn a_wrong_passphrase_is_location_unavailable() {
     }
 }
 
+/// An encrypted repository with no `passphrase_file`, and `kind: borg` pointed at a
+/// restic repository: each said with what to set or check, without borg's prompts or
+/// its Python traceback.
+#[test]
+fn a_missing_passphrase_and_a_repository_of_another_tool_say_what_to_set() {
+    if !have("borg") || !have("restic") {
+        return;
+    }
+    let mut ws = repository();
+    archive(&ws, "db-2026-12-01", "2026-12-01T02:00:00");
+    sh(
+        &ws,
+        "RESTIC_PASSWORD=x restic init -r restic-repo >/dev/null 2>&1",
+    );
+    ws.write_config(
+        "backups:
+  locations:
+    - name: vault
+      kind: borg
+      repository: repo
+      schedule: daily
+    - name: other
+      kind: borg
+      repository: restic-repo
+      schedule: daily
+",
+    );
+    ws.now = Some(ts("2026-12-01T12:00:00Z"));
+    let (run, doc) = ws.run_json(&["--monitor"]);
+    assert_eq!(run.code, 2, "{doc:#}");
+    let message = |name: &str| -> String {
+        doc["problems"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|p| p["location"] == name && p["kind"] == "location_unavailable")
+            .and_then(|p| p["message"].as_str())
+            .unwrap_or_else(|| panic!("no location_unavailable for {name}: {doc:#}"))
+            .to_string()
+    };
+    let vault = message("vault");
+    assert!(
+        vault.contains("it is encrypted and no password was given; set passphrase_file"),
+        "{vault}"
+    );
+    let other = message("other");
+    assert!(
+        other.contains("is `repository` a borg repository") && other.contains("Error: "),
+        "{other}"
+    );
+    for said in [&vault, &other] {
+        for noise in [
+            "Traceback",
+            "GetPassWarning",
+            "Enter passphrase",
+            "BORG_PASSPHRASE",
+        ] {
+            assert!(!said.contains(noise), "{noise}: {said}");
+        }
+    }
+}
+
 #[test]
 fn the_newest_archive_is_extracted_and_validated() {
     if !have("borg") {
