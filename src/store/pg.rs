@@ -334,7 +334,7 @@ impl PgTarget {
             let mut detail = connect_detail(&err);
             let elapsed = start.elapsed();
             let failure = match err.as_db_error() {
-                Some(db) => match Busy::of(db.code()) {
+                Some(db) => match Busy::of(db.code(), db.message()) {
                     Some(why) => ConnectFailure::Busy {
                         waited: elapsed,
                         why,
@@ -504,9 +504,23 @@ enum Busy {
 }
 
 impl Busy {
-    fn of(code: &postgres::error::SqlState) -> Option<Busy> {
+    fn of(code: &postgres::error::SqlState, message: &str) -> Option<Busy> {
         use postgres::error::SqlState;
-        if *code == SqlState::TOO_MANY_CONNECTIONS {
+        // PgBouncer says what it will never allow with the same code as a passing
+        // trouble: a database or user it (or the server behind it) does not know, a
+        // login it refuses.
+        let message = message.to_ascii_lowercase();
+        let permanent = [
+            "no such database",
+            "no such user",
+            "does not exist",
+            "authentication failed",
+        ]
+        .iter()
+        .any(|w| message.contains(w));
+        if permanent {
+            None
+        } else if *code == SqlState::TOO_MANY_CONNECTIONS {
             Some(Busy::Full)
         } else if *code == SqlState::CANNOT_CONNECT_NOW {
             Some(Busy::NotNow)
@@ -788,7 +802,7 @@ mod tests {
     #[test]
     fn a_server_that_is_full_starting_or_behind_a_refusing_pooler_is_waited_for() {
         use postgres::error::SqlState;
-        let of = |code: &str| Busy::of(&SqlState::from_code(code));
+        let of = |code: &str| Busy::of(&SqlState::from_code(code), "");
         assert_eq!(of("53300"), Some(Busy::Full), "too many connections");
         assert_eq!(of("57P03"), Some(Busy::NotNow), "starting up");
         assert_eq!(of("08P01"), Some(Busy::Pooler), "PgBouncer's refusals");
@@ -797,6 +811,20 @@ mod tests {
         for code in ["28P01", "28000", "3D000", "42501"] {
             assert_eq!(of(code), None, "{code}");
         }
+        // PgBouncer's refusals for good share its code with the passing ones.
+        let pooler = SqlState::from_code("08P01");
+        for message in [
+            "no such database: app",
+            "no such user: bm",
+            "database \"app\" does not exist",
+            "password authentication failed",
+        ] {
+            assert_eq!(Busy::of(&pooler, message), None, "{message}");
+        }
+        assert_eq!(
+            Busy::of(&pooler, "no more connections allowed (max_client_conn)"),
+            Some(Busy::Pooler)
+        );
     }
 
     #[test]

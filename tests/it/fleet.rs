@@ -614,6 +614,34 @@ fn through_pgbouncer_in_transaction_mode_runs_are_refused_and_leave_no_lock() {
     assert_eq!(runs_of(&mut c, "alpha"), alpha_runs, "nor another of alpha");
 }
 
+/// PgBouncer says "no such database" with the code of a passing trouble: it is said at
+/// once as the mistake it is, not retried for a minute and blamed on the pooler.
+#[test]
+fn a_database_pgbouncer_does_not_know_is_said_at_once_not_retried() {
+    let Some(bouncer) = Bouncer::start("") else {
+        return;
+    };
+    let url = bouncer.url("bm_no_such_database_here");
+    let ws = machine("alpha", &url, "").env("BACKUP_MONITOR_PG_RETRY_SECS", "20");
+    let started = Instant::now();
+    let run = ws.run(&["--monitor"]);
+    assert_eq!(run.code, 3, "{}", run.stderr);
+    assert!(
+        started.elapsed() < Duration::from_secs(10),
+        "{}",
+        run.stderr
+    );
+    assert!(!run.stderr.contains("trying again"), "{}", run.stderr);
+    let last = run.stderr.lines().last().unwrap_or_default();
+    assert!(
+        last.contains("refused the connection")
+            && last.contains("bm_no_such_database_here")
+            && last.contains("Check the user, password and database in database_url"),
+        "{}",
+        run.stderr
+    );
+}
+
 #[test]
 fn a_pgbouncer_out_of_client_slots_is_waited_for_like_a_full_server() {
     let Some(bouncer) = Bouncer::start("max_client_conn = 1\n") else {
