@@ -1124,7 +1124,7 @@ fn store_path(
     let (key, url, base) =
         if let Some(url) = env.process_value("DATABASE_URL").filter(|u| !u.is_empty()) {
             (
-                "DATABASE_URL".to_string(),
+                "DATABASE_URL (in the environment, in place of database_url)".to_string(),
                 url.to_string(),
                 env.cwd().unwrap_or(base_dir).to_path_buf(),
             )

@@ -89,7 +89,7 @@ fn a_password_written_unencoded_or_a_key_value_string_is_refused_without_being_s
                 with_database_url(&url)
             };
             let key = if via_environment {
-                "DATABASE_URL"
+                "DATABASE_URL (in the environment, in place of database_url)"
             } else {
                 "database_url"
             };
