@@ -330,12 +330,23 @@ impl S3Source {
             let _ = response.take(MAX_ERROR_BODY).read_to_end(&mut bytes);
             String::from_utf8_lossy(&bytes).into_owned()
         };
-        let code = xml_element(&body, "Code")
-            .filter(|c| c.len() <= 64 && c.chars().all(|c| c.is_ascii_alphanumeric() || c == '.'))
-            .unwrap_or_else(|| match by_status {
-                "" => format!("HTTP{status}"),
-                code => code.to_string(),
-            });
+        let said = xml_element(&body, "Code")
+            .filter(|c| c.len() <= 64 && c.chars().all(|c| c.is_ascii_alphanumeric() || c == '.'));
+        // A body that is no S3 error (a web server's or a proxy's page): not given an S3
+        // code it never sent, unless the status alone says what S3 would (overloaded).
+        if said.is_none() && !body.trim().is_empty() && !matches!(status, 429 | 503) {
+            let start: String = crate::problem::one_line(&self.masked(&body))
+                .chars()
+                .take(80)
+                .collect();
+            return self.invalid(format!(
+                "HTTP {status} with a body that is no S3 error (\"{start}…\")"
+            ));
+        }
+        let code = said.unwrap_or_else(|| match by_status {
+            "" => format!("HTTP{status}"),
+            code => code.to_string(),
+        });
         // The server's words may echo the request (a proxy's error page, a server that
         // quotes the URL): the credentials it carried are masked before anything is cut.
         let message = xml_element(&body, "Message").map(|m| {

@@ -651,3 +651,50 @@ fn s3_credentials_are_masked_when_the_server_echoes_the_request() {
         }
     }
 }
+
+/// A web server's 404 page, not an S3 server's.
+fn html_404(stream: std::net::TcpStream) {
+    use std::io::{BufRead, BufReader, Write};
+    let mut reader = BufReader::new(stream);
+    loop {
+        let mut h = String::new();
+        if reader.read_line(&mut h).unwrap_or(0) == 0 || h == "\r\n" {
+            break;
+        }
+    }
+    let body = "<html><head><title>404 Not Found</title></head><body>nginx</body></html>";
+    let mut stream = reader.into_inner();
+    let _ = write!(
+        stream,
+        "HTTP/1.1 404 Not Found\r\nContent-Type: text/html\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    );
+}
+
+/// An endpoint that answers with a web page is said as not an S3 server, never given
+/// an S3 error code it did not send.
+#[test]
+fn an_endpoint_answering_web_pages_is_not_given_s3_codes() {
+    let port = serve(html_404);
+    let ws = Workspace::new();
+    ws.write_config(&format!(
+        "backups:\n  locations:\n    - name: bucket\n      path: s3://bkt/db\n      \
+         s3: {{ endpoint: \"http://127.0.0.1:{port}\", access_key_id: AKIAEXAMPLE, \
+         secret_access_key: \"${{TEST_S3_SECRET}}\" }}\n"
+    ));
+    let ws = ws.env("TEST_S3_SECRET", S3_SECRET);
+    let (run, doc) = ws.run_json(&["--monitor"]);
+    assert_eq!(run.code, 2, "{}", run.stderr);
+    let message = doc["problems"][0]["message"].as_str().unwrap_or_default();
+    assert_eq!(
+        doc["problems"][0]["kind"], "location_unavailable",
+        "{doc:#}"
+    );
+    assert!(
+        message.contains(
+            "HTTP 404 with a body that is no S3 error (\"<html><head><title>404 Not Found"
+        ) && message.contains("is s3.endpoint an S3 server?"),
+        "{message}"
+    );
+    assert!(!message.contains("NoSuchKey"), "{message}");
+}
