@@ -387,6 +387,9 @@ pub(crate) struct PgConn {
     tx: PgTx,
     /// The server, for messages (never with the password).
     server: String,
+    /// Why the connection was lost, as first said: every later statement says the same
+    /// (a pooler's reason, not the bare "connection closed" of the statements after).
+    lost: Option<String>,
 }
 
 /// Where a PostgreSQL connection stands in a [`Tx`]. `BEGIN` is sent only before the
@@ -438,6 +441,18 @@ impl PgConn {
             translated: HashMap::new(),
             tx: PgTx::None,
             server,
+            lost: None,
+        }
+    }
+
+    /// `e` as a [`SqlError`]; a lost connection keeps the reason first given for it.
+    fn fail(&mut self, e: postgres::Error) -> SqlError {
+        match pg_error(&self.server, e) {
+            SqlError::Lost { server, detail } => SqlError::Lost {
+                server,
+                detail: self.lost.get_or_insert(detail).clone(),
+            },
+            other => other,
         }
     }
 
@@ -707,7 +722,7 @@ impl Db {
                 let mut pg = pg.borrow_mut();
                 match pg.execute(sql, params) {
                     Ok(n) => Ok(n as usize),
-                    Err(e) => Err(pg_error(&pg.server, e)),
+                    Err(e) => Err(pg.fail(e)),
                 }
             }
         }
@@ -739,7 +754,7 @@ impl Db {
                     let mut pg = pg.borrow_mut();
                     match pg.query(sql, params) {
                         Ok(rows) => rows,
-                        Err(e) => return Err(pg_error(&pg.server, e)),
+                        Err(e) => return Err(pg.fail(e)),
                     }
                 };
                 for r in &rows {
@@ -860,7 +875,7 @@ impl Db {
                     let mut pg = pg.borrow_mut();
                     return match pg.execute(&sql, &args) {
                         Ok(n) => Ok(n),
-                        Err(e) => Err(pg_error(&pg.server, e)),
+                        Err(e) => Err(pg.fail(e)),
                     };
                 }
                 let mut pg = pg.borrow_mut();
@@ -877,7 +892,7 @@ impl Db {
                     .collect();
                 match pg.copy_rows(&sql, &types, head.into_iter().chain(rows)) {
                     Ok(n) => Ok(n),
-                    Err(e) => Err(pg_error(&pg.server, e)),
+                    Err(e) => Err(pg.fail(e)),
                 }
             }
         }
@@ -892,7 +907,7 @@ impl Db {
                 let mut pg = pg.borrow_mut();
                 match pg.before(sql).and_then(|()| pg.client.batch_execute(sql)) {
                     Ok(()) => Ok(()),
-                    Err(e) => Err(pg_error(&pg.server, e)),
+                    Err(e) => Err(pg.fail(e)),
                 }
             }
         }
@@ -924,7 +939,7 @@ impl Db {
                 let mut pg = pg.borrow_mut();
                 // Nothing to end (and nothing sent) when the transaction only read.
                 let _timing = (pg.tx == PgTx::Open).then(|| self.clock.start(how));
-                pg.end(how).map_err(|e| pg_error(&pg.server, e))
+                pg.end(how).map_err(|e| pg.fail(e))
             }
         }
     }
@@ -1202,6 +1217,7 @@ mod tests {
         // Every later statement says the same, not a bare "connection closed".
         let err = store.db.query("SELECT 1", params![]).unwrap_err();
         assert!(matches!(err, SqlError::Lost { .. }), "{err}");
+        assert_eq!(err.to_string(), said, "the first reason, kept");
         // A statement the server refuses is not a lost connection.
         let (_guard, store) = crate::store::test_store();
         let err = store.db.batch("SELECT * FROM no_such_table").unwrap_err();
