@@ -84,7 +84,7 @@ pub struct Cli {
     #[arg(long, conflicts_with = "host")]
     pub fleet: bool,
     /// With --status, --report or --check-alerts: the host NAME in the shared store
-    #[arg(long = "host", value_name = "NAME")]
+    #[arg(long = "host", value_name = "NAME", value_parser = clap::builder::NonEmptyStringValueParser::new())]
     pub host: Option<String>,
     /// Analysis window in days for schedule, health and reports [default: monitoring.window_days, 7]
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=3660))]

@@ -14,7 +14,7 @@ pub(super) fn ack(a: &Actor, action: &Action, id: i64, reason: &str) -> anyhow::
         // `--status` shows a staleness judged as it reads, before any run stored it, as #0.
         if id == 0 {
             return Err(Refused(format!(
-                "#0 is a monitor_stale judged as it was shown, not stored yet: the next --check-alerts or --report stores it under a number to acknowledge (a location never checked needs a --monitor), or silence it now with --silence LOCATION/monitor_stale --for 1d. {}",
+                "#0 is a monitor_stale judged as it was shown, not stored yet: the next --check-alerts or --report stores it under a number to acknowledge (a location never checked needs a --monitor), or silence it now with --silence LOCATION/monitor_stale --for 1d; {}",
                 open_list(&open)
             ))
             .into());
