@@ -540,9 +540,11 @@ fn csv(report: &FleetReport) -> Result<Vec<u8>> {
 }
 
 /// A host name as a piece of a file name: letters, digits, `.`, `-` and `_`; anything
-/// else (a `/`, a space) becomes `_`.
+/// else (a `/`, a space) becomes `_`, and the name's hash is added so that `a b` and
+/// `a_b` do not share files.
 fn file_safe(name: &str) -> String {
-    name.chars()
+    let safe: String = name
+        .chars()
         .map(|c| {
             if c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_') {
                 c
@@ -550,7 +552,11 @@ fn file_safe(name: &str) -> String {
                 '_'
             }
         })
-        .collect()
+        .collect();
+    match safe == name {
+        true => safe,
+        false => format!("{safe}-{:08x}", crate::store::fnv1a(name.as_bytes())),
+    }
 }
 
 /// The file names' common start: `fleet` for every host, `fleet_<host>` for one.
@@ -706,15 +712,24 @@ mod tests {
     #[test]
     fn file_names_keep_to_safe_characters_and_sit_beside_the_hosts_own() {
         assert_eq!(file_safe("web-1.example"), "web-1.example");
-        assert_eq!(file_safe("a/b c"), "a_b_c");
+        let odd = file_safe("a/b c");
+        assert!(
+            odd.starts_with("a_b_c-") && odd.len() == "a_b_c-".len() + 8,
+            "{odd}"
+        );
+        assert_eq!(file_safe("a_b_c"), "a_b_c", "a name it keeps has no hash");
+        assert_ne!(file_safe("a b_c"), odd, "two names, two files");
         let own = std::path::Path::new("/m/backup_monitor.prom");
         assert_eq!(
             textfile_path(own, &Hosts::Fleet),
             std::path::Path::new("/m/backup_monitor-fleet.prom")
         );
-        assert_eq!(
-            textfile_path(own, &Hosts::One("../x".into())),
-            std::path::Path::new("/m/backup_monitor-fleet_.._x.prom")
+        let dotted = textfile_path(own, &Hosts::One("../x".into()));
+        let name = dotted.file_name().unwrap().to_string_lossy().into_owned();
+        assert_eq!(dotted.parent(), Some(std::path::Path::new("/m")));
+        assert!(
+            name.starts_with("backup_monitor-fleet_.._x-") && name.ends_with(".prom"),
+            "{name}"
         );
     }
 
