@@ -280,29 +280,6 @@ pub fn judge(
     let mut problems = Vec::new();
     if present.is_empty() {
         problems.push(no_backups_problem(loc, backups, unsettled));
-    } else if let Some(first) = only_future(ctx, &present) {
-        let what = match &loc.repository {
-            Some(repo) => format!(
-                "every {} of the repository {}",
-                repo.tool.backup_word(),
-                repo.shown
-            ),
-            None => format!(
-                "every backup of {} in {}",
-                loc.patterns_shown(),
-                loc.root.display()
-            ),
-        };
-        problems.push(Problem::new(
-            Kind::NoBackups,
-            Severity::Critical,
-            name,
-            format!(
-                "{what} is dated in the future (the earliest, {}, at {}): none counts until its time; check the clock of the machine that writes them",
-                first.path,
-                ctx.local_short(first.ts)
-            ),
-        ));
     }
     let (overdue, gaps) = missed(ctx, loc, backups);
     problems.extend(overdue);
@@ -457,19 +434,6 @@ pub(crate) fn missed(
         }
     }
     (overdue, gaps)
-}
-
-/// The earliest of `present` when every one is dated in the future (beyond the clock
-/// tolerance): a location with nothing but those has no backup yet.
-pub(crate) fn only_future<'a>(
-    ctx: &RunContext,
-    present: &[&'a BackupRow],
-) -> Option<&'a BackupRow> {
-    let limit = ctx.now + scan::CLOCK_TOLERANCE;
-    if present.iter().any(|b| b.ts <= limit) {
-        return None;
-    }
-    present.iter().min_by_key(|b| b.ts).copied()
 }
 
 /// The newest backup an earlier run knew of (none on a location's first run).

@@ -839,18 +839,6 @@ fn judge(
                 job.source.shown_url, job.job
             ),
         ));
-    } else if let Some(first) = monitor::only_future(ctx, &present) {
-        problems.push(Problem::new(
-            Kind::NoBackups,
-            Severity::Critical,
-            name,
-            format!(
-                "the job log at {} has no successful run of job {} up to now (the earliest, at {}, is in the future); check the clock of the machine that writes the log",
-                job.source.shown_url,
-                job.job,
-                ctx.local_short(first.ts)
-            ),
-        ));
     }
     let (overdue, gaps) = monitor::missed(ctx, loc, backups);
     problems.extend(overdue);

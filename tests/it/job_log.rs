@@ -197,33 +197,6 @@ fn a_failure_that_a_success_already_followed_is_told_once_as_resolved() {
     assert_eq!(rows, [(true, "2026-11-24T02:10:00Z".to_string())]);
 }
 
-/// A job whose only successful run is dated in the future has no success up to now:
-/// critical `no_backups`, saying so, not only a warning about the clock.
-#[test]
-fn a_job_whose_only_success_is_in_the_future_has_none() {
-    let w = sqlite_workspace(SQLITE_QUERY, "");
-    write_sqlite_log(
-        &w,
-        &[
-            ("db", "2026-11-30T02:10:00Z", "ok", Some(5000)),
-            ("web", "2026-11-25T02:10:00Z", "ok", Some(5000)),
-        ],
-    );
-    let (run, doc) = w.run_json(&["--monitor"]);
-    assert_eq!(run.code, 2, "{}\n{}", run.stdout, run.stderr);
-    let none: Vec<_> = problems(&doc)
-        .into_iter()
-        .filter(|(_, kind, _)| kind == "no_backups")
-        .collect();
-    assert_eq!(none.len(), 1, "{doc:#}");
-    assert_eq!(none[0].0, "nightly.db");
-    assert!(
-        none[0].2.contains("no successful run of job db up to now"),
-        "{}",
-        none[0].2
-    );
-}
-
 #[test]
 fn a_query_that_writes_is_refused_and_writes_nothing() {
     let w = sqlite_workspace(

@@ -998,29 +998,3 @@ fn a_report_run_reads_as_often_for_eight_locations_as_for_two() {
         "--report's reads with 2 and with 8 locations"
     );
 }
-
-/// A location whose only backups are dated in the future (a wrong clock where they are
-/// written) has no backup yet: critical, not a warning about the timestamp alone.
-#[test]
-fn a_location_with_only_future_dated_backups_has_no_backups() {
-    let w = workspace();
-    w.write_config(&location(
-        "db",
-        "      schedule: daily\n      at: \"02:00\"\n      min_free_space: 0\n",
-    ));
-    daily_dumps(&w, "db", &[-9, -10], 4096);
-    let (run, doc) = w.run_json(&["--monitor"]);
-    assert_eq!(run.code, 2, "{doc:#}");
-    let none = problems_of(&doc, "no_backups");
-    assert_eq!(none.len(), 1, "{doc:#}");
-    let message = none[0]["message"].as_str().unwrap();
-    assert!(
-        message.contains("is dated in the future (the earliest, db_20261130_020000.sql.gz"),
-        "{message}"
-    );
-    assert_eq!(problems_of(&doc, "future_timestamp").len(), 2, "{doc:#}");
-    // One backup of today is enough: the location has a backup again.
-    daily_dumps(&w, "db", &[0], 4096);
-    let (_, doc) = w.run_json(&["--monitor"]);
-    assert!(problems_of(&doc, "no_backups").is_empty(), "{doc:#}");
-}
