@@ -20,7 +20,9 @@
 #      is on the store's time, which the run logs at -vv (connecting and opening the
 #      store, and every statement to its last row); the whole run's time is beside it.
 #      When pgbouncer is installed (and the URL has no password), the PostgreSQL runs
-#      once more through a PgBouncer in session mode in front of the same server;
+#      once more through a PgBouncer in session mode in front of the same server. Before
+#      each PostgreSQL run the tables a night updates are vacuumed (untimed), as the
+#      server's autovacuum does between two nights of a host;
 #   5. on a copy of the store, times the fleet --check-alerts twice: the first stores and
 #      tells monitor_stale for every location of every host that stopped (the loaded
 #      hosts, as of the fleet views' clock), the second finds them all again.
@@ -185,11 +187,20 @@ for i in $(seq 1 7); do
     make_host "$work/pg$i" "nightly-$tag-$i" "$url"
     [ -z "$pgb_url" ] || make_host "$work/pgb$i" "nightly-pgb-$tag-$i" "$pgb_url"
 done
-python3 - "$bin" "$work" "$locations" <<'PY'
+python3 - "$bin" "$work" "$locations" "$url" <<'PY'
 import datetime, os, re, statistics, subprocess, sys, time
-binary, work, locations = sys.argv[1], sys.argv[2], int(sys.argv[3])
+binary, work, locations, url = sys.argv[1], sys.argv[2], int(sys.argv[3]), sys.argv[4]
+def vacuum():
+    # A host runs once a night, and the server's autovacuum cleans the night's stamps
+    # between two of its runs (a fleet's thousand hosts update the table far past its
+    # threshold every night). Here one host runs dozens of times within seconds: without
+    # this, the same 600 rows pile up versions no night would leave, and stamping them
+    # again costs 40-60 ms more. Not timed.
+    subprocess.run(["psql", "-q", url, "-c", "VACUUM backups, problems, locations"], check=True)
 start = datetime.datetime(2026, 11, 21, 12, 0, tzinfo=datetime.timezone.utc)
 def run(d, now):
+    if not d.startswith("sqlite"):
+        vacuum()
     # -vv: the store's own time ("the store (...) took N ms over M statements, ...").
     env = dict(os.environ, BACKUP_MONITOR_NOW=now.strftime("%Y-%m-%dT%H:%M:%SZ"))
     t = time.perf_counter()
