@@ -563,6 +563,16 @@ fn a_link_in_place_of_the_archive_root_is_unsafe() {
     }
 }
 
+/// Read a request's header lines up to the blank line that ends them.
+fn skip_headers(reader: &mut impl std::io::BufRead) {
+    loop {
+        let mut h = String::new();
+        if reader.read_line(&mut h).unwrap_or(0) == 0 || h == "\r\n" {
+            break;
+        }
+    }
+}
+
 /// An S3 endpoint that refuses every request, quoting its session token (decoded) and
 /// the whole signed request line, as a proxy's error page may.
 fn echo_s3_request(stream: std::net::TcpStream) {
@@ -570,12 +580,7 @@ fn echo_s3_request(stream: std::net::TcpStream) {
     let mut reader = BufReader::new(stream);
     let mut line = String::new();
     let _ = reader.read_line(&mut line);
-    loop {
-        let mut h = String::new();
-        if reader.read_line(&mut h).unwrap_or(0) == 0 || h == "\r\n" {
-            break;
-        }
-    }
+    skip_headers(&mut reader);
     let target = line.split(' ').nth(1).unwrap_or("");
     let token = target
         .split(['?', '&'])
@@ -654,14 +659,9 @@ fn s3_credentials_are_masked_when_the_server_echoes_the_request() {
 
 /// A web server's 404 page, not an S3 server's.
 fn html_404(stream: std::net::TcpStream) {
-    use std::io::{BufRead, BufReader, Write};
+    use std::io::{BufReader, Write};
     let mut reader = BufReader::new(stream);
-    loop {
-        let mut h = String::new();
-        if reader.read_line(&mut h).unwrap_or(0) == 0 || h == "\r\n" {
-            break;
-        }
-    }
+    skip_headers(&mut reader);
     let body = "<html><head><title>404 Not Found</title></head><body>nginx</body></html>";
     let mut stream = reader.into_inner();
     let _ = write!(

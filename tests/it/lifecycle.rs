@@ -46,22 +46,25 @@ impl Recorder {
         }
     }
 
-    /// (event, kind) of every alert received since the last call.
-    pub(crate) fn take(&self) -> Vec<(String, String)> {
+    /// Every alert received since the last call (of this or [`Recorder::take`]).
+    pub(crate) fn drain(&self) -> Vec<Value> {
         let mut all = self.received.lock().unwrap();
-        let events = all
+        let alerts = all
             .iter()
             .flat_map(|p| p["groups"].as_array().cloned().unwrap_or_default())
             .flat_map(|g| g["alerts"].as_array().cloned().unwrap_or_default())
-            .map(|a| {
-                (
-                    a["event"].as_str().unwrap_or("").to_string(),
-                    a["kind"].as_str().unwrap_or("").to_string(),
-                )
-            })
             .collect();
         all.clear();
-        events
+        alerts
+    }
+
+    /// (event, kind) of every alert received since the last call.
+    pub(crate) fn take(&self) -> Vec<(String, String)> {
+        let text = |a: &Value, field: &str| a[field].as_str().unwrap_or("").to_string();
+        self.drain()
+            .iter()
+            .map(|a| (text(a, "event"), text(a, "kind")))
+            .collect()
     }
 }
 
@@ -728,21 +731,12 @@ fn an_overdue_message_is_said_as_of_now_between_monitor_runs() {
 
 /// The text of every alert of `event` received since the last `take`, by kind.
 fn messages(hook: &Recorder, event: &str) -> Vec<(String, String)> {
-    let mut all = hook.received.lock().unwrap();
-    let out = all
+    let text = |a: &Value, field: &str| a[field].as_str().unwrap_or("").to_string();
+    hook.drain()
         .iter()
-        .flat_map(|p| p["groups"].as_array().cloned().unwrap_or_default())
-        .flat_map(|g| g["alerts"].as_array().cloned().unwrap_or_default())
         .filter(|a| a["event"] == event)
-        .map(|a| {
-            (
-                a["kind"].as_str().unwrap_or("").to_string(),
-                a["message"].as_str().unwrap_or("").to_string(),
-            )
-        })
-        .collect();
-    all.clear();
-    out
+        .map(|a| (text(a, "kind"), text(a, "message")))
+        .collect()
 }
 
 /// An outage that two backups ended before the next run (a catch-up and the night's) is
