@@ -236,34 +236,13 @@ pub fn main() -> i32 {
         }
         return 3;
     }
+    let level = crate::logging::stderr_level(cli.quiet, cli.verbose);
+    let printed = cli.format == Format::Text;
     let config_path = config::choose_path(cli.config.as_deref());
-    let config = match config::load(&config_path) {
-        Ok(c) => c,
-        Err(e) => {
-            let msg = format!(
-                "invalid config {}:\n  {}",
-                config_path.display(),
-                e.errors.join("\n  ")
-            );
-            return print_unknown(cli.format, ops, &msg, &config::host_name());
-        }
-    };
-    let recent_log = crate::logging::init_for(
-        &config,
-        crate::logging::stderr_level(cli.quiet, cli.verbose),
-        config.log_file().as_deref(),
-    );
-    let started = match workflow::now() {
-        Ok(t) => t,
-        Err(e) => return print_unknown(cli.format, ops, &e, &config.host),
-    };
-    match workflow::run(&config, &cli.request(recent_log), started) {
-        Ok(o) if cli.quiet && cli.format == Format::Text && o.exit_code == 0 => 0,
+    match workflow::start(&config_path, level, printed, |log| cli.request(log)) {
+        Ok(o) if cli.quiet && printed && o.exit_code == 0 => 0,
         Ok(outcome) => print(cli.format, &outcome),
-        Err(e) => {
-            crate::logging::failed_run(&e, cli.format == Format::Text);
-            print_unknown(cli.format, ops, &e.0, &config.host)
-        }
+        Err(e) => print_unknown(cli.format, ops, &e.message, &e.host),
     }
 }
 

@@ -148,6 +148,42 @@ pub fn check_config(path: &std::path::Path) -> Vec<String> {
 }
 
 /// Run `request` against `config` as of `started`.
+/// Why a run could not give its outcome, said as `host`.
+pub struct NotRun {
+    pub message: String,
+    pub host: String,
+}
+
+/// A run from its parsed arguments on: the config at `config_path` loaded, logging
+/// started (to stderr at `level`, and the config's log file), the clock read, and the
+/// request `request` makes with the log's recent lines run. A run that fails is logged
+/// (to the file only when its message is `printed` on stderr anyway).
+pub fn start(
+    config_path: &std::path::Path,
+    level: tracing::level_filters::LevelFilter,
+    printed: bool,
+    request: impl FnOnce(crate::recent_log::RecentLog) -> Request,
+) -> Result<Outcome, NotRun> {
+    let config = crate::config::load(config_path).map_err(|e| NotRun {
+        message: format!(
+            "invalid config {}:\n  {}",
+            config_path.display(),
+            e.errors.join("\n  ")
+        ),
+        host: crate::config::host_name(),
+    })?;
+    let recent_log = crate::logging::init_for(&config, level, config.log_file().as_deref());
+    let failed = |message: String| NotRun {
+        message,
+        host: config.host.clone(),
+    };
+    let started = now().map_err(failed)?;
+    run(&config, &request(recent_log), started).map_err(|e| {
+        crate::logging::failed_run(&e, printed);
+        failed(e.0)
+    })
+}
+
 pub fn run(config: &Config, request: &Request, started: DateTime<Utc>) -> Judged<Outcome> {
     run_on_store(config, request, started).map_err(|e| e.about_store(&config.store_path))
 }
