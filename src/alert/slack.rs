@@ -194,6 +194,22 @@ mod tests {
     use crate::alert::digest::fixtures;
     use crate::problem::{Kind, Severity};
 
+    /// The payload's blocks, each check of Slack's limits passed: the number of blocks,
+    /// each section's text, the whole payload.
+    fn within_limits(p: &Value) -> &Vec<Value> {
+        let blocks = p["blocks"].as_array().unwrap();
+        assert!(blocks.len() <= MAX_BLOCKS, "{} blocks", blocks.len());
+        for b in blocks {
+            if let Some(t) = b["text"]["text"].as_str() {
+                let n = t.chars().count();
+                assert!(n <= MAX_SECTION_CHARS, "{n} characters: {t}");
+            }
+        }
+        let whole = serde_json::to_string(p).unwrap();
+        assert!(whole.chars().count() < MAX_PAYLOAD_CHARS, "{}", whole.len());
+        blocks
+    }
+
     fn texts(p: &Value) -> String {
         p["blocks"]
             .as_array()
@@ -270,15 +286,7 @@ mod tests {
         let d = Digest::build(&notices, "h", &clock, &|_| Vec::new())
             .linking(Some("https://r.example.com"));
         let p = payload(&d);
-        let blocks = p["blocks"].as_array().unwrap();
-        assert!(blocks.len() <= MAX_BLOCKS, "{} blocks", blocks.len());
-        for b in blocks {
-            if let Some(t) = b["text"]["text"].as_str() {
-                assert!(t.chars().count() <= MAX_SECTION_CHARS, "{t}");
-            }
-        }
-        let whole = serde_json::to_string(&p).unwrap();
-        assert!(whole.chars().count() < MAX_PAYLOAD_CHARS, "{}", whole.len());
+        let blocks = within_limits(&p);
         let shown = texts(&p).matches("• ").count();
         let last = blocks.last().unwrap()["elements"][0]["text"]
             .as_str()
@@ -312,19 +320,7 @@ mod tests {
         let d = Digest::build(&notices, "h", &clock, &|_| vec!["x".repeat(5_000)])
             .linking(Some("https://r.example.com"));
         let p = payload(&d);
-        let blocks = p["blocks"].as_array().unwrap();
-        assert!(blocks.len() <= MAX_BLOCKS, "{} blocks", blocks.len());
-        for b in blocks {
-            if let Some(t) = b["text"]["text"].as_str() {
-                assert!(
-                    t.chars().count() <= MAX_SECTION_CHARS,
-                    "{}",
-                    t.chars().count()
-                );
-            }
-        }
-        let whole = serde_json::to_string(&p).unwrap();
-        assert!(whole.chars().count() < MAX_PAYLOAD_CHARS, "{}", whole.len());
+        within_limits(&p);
         let t = texts(&p);
         assert!(
             t.contains("latest.html|Latest report>"),

@@ -31,6 +31,21 @@ fn with_database_url(url: &str) -> Workspace {
 }
 
 /// Every file under `dir`, by name.
+/// The last line of a `--monitor` that fails at once: exit 3 within 10 s, never "trying
+/// again" (a mistake waiting will not mend).
+pub(crate) fn said_at_once(ws: &Workspace) -> String {
+    let started = Instant::now();
+    let run = ws.run(&["--monitor"]);
+    assert_eq!(run.code, 3, "{}", run.stderr);
+    assert!(
+        started.elapsed() < Duration::from_secs(10),
+        "not retried: {}",
+        run.stderr
+    );
+    assert!(!run.stderr.contains("trying again"), "{}", run.stderr);
+    run.stderr.lines().last().unwrap_or_default().to_string()
+}
+
 fn file_names(dir: &Path) -> Vec<String> {
     let mut out = Vec::new();
     let mut todo = vec![dir.to_path_buf()];
@@ -187,12 +202,7 @@ fn an_sslrootcert_that_cannot_be_read_or_holds_no_certificate_is_said_at_once() 
             path.display()
         );
         let ws = with_database_url(&url);
-        let started = Instant::now();
-        let run = ws.run(&["--monitor"]);
-        assert_eq!(run.code, 3, "{}", run.stderr);
-        assert!(started.elapsed() < Duration::from_secs(10), "not retried");
-        assert!(!run.stderr.contains("trying again"), "{}", run.stderr);
-        let last = run.stderr.lines().last().unwrap_or_default();
+        let last = said_at_once(&ws);
         assert!(last.contains(&said), "{last}");
         for wrong in ["refused", "password", "Check the user"] {
             assert!(!last.contains(wrong), "{wrong}: {last}");
@@ -398,12 +408,7 @@ fn no_password_to_give_is_said_at_once_and_a_pgpass_others_may_read_is_ignored()
         .env("PGPASSFILE", "")
         .env("BACKUP_MONITOR_PG_RETRY_SECS", "30");
 
-    let started = Instant::now();
-    let run = ws.run(&["--monitor"]);
-    assert_eq!(run.code, 3, "{}", run.stderr);
-    assert!(started.elapsed() < Duration::from_secs(10), "not retried");
-    assert!(!run.stderr.contains("trying again"), "{}", run.stderr);
-    let last = run.stderr.lines().last().unwrap_or_default();
+    let last = said_at_once(&ws);
     assert!(
         last.contains(&format!(
             "no password for user postgres found in database_url, PGPASSWORD or {} (no such file)",

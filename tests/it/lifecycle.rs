@@ -739,16 +739,25 @@ fn messages(hook: &Recorder, event: &str) -> Vec<(String, String)> {
         .collect()
 }
 
+/// Backups of Nov 1 to 4, checked on Nov 4: the start of an outage.
+fn checked_until_nov_4(hook: &Recorder) -> Workspace {
+    let mut w = workspace(hook);
+    daily(&w, &[20, 19, 18, 17]);
+    at(&mut w, day(17) + Duration::hours(4));
+    assert_eq!(w.run(&["--monitor", "--check-alerts"]).code, 0);
+    w
+}
+
+/// How the outage from Nov 5 to the backup of Nov 20 is told once it is over.
+const OUTAGE_NOV_5_TO_20: &str = "15 daily slots missed from 2026-11-05 02:00 to 2026-11-20 02:00 (15d); backups resumed after it";
+
 /// An outage that two backups ended before the next run (a catch-up and the night's) is
 /// closed as the gap it was, counted from its first missed slot, not left saying
 /// "overdue" in its resolved notice and in the store.
 #[test]
 fn a_long_outage_ended_by_two_backups_is_told_as_the_gap_it_was() {
     let hook = Recorder::start();
-    let mut w = workspace(&hook);
-    daily(&w, &[20, 19, 18, 17]);
-    at(&mut w, day(17) + Duration::hours(4));
-    assert_eq!(w.run(&["--monitor", "--check-alerts"]).code, 0);
+    let mut w = checked_until_nov_4(&hook);
     at(&mut w, day(10) + Duration::hours(4));
     let run = w.run(&["--monitor", "--check-alerts"]);
     assert_eq!(run.code, 2, "{}", run.stdout);
@@ -762,7 +771,7 @@ fn a_long_outage_ended_by_two_backups_is_told_as_the_gap_it_was() {
     daily(&w, &[0]);
     at(&mut w, ts(NOW));
     assert_eq!(w.run(&["--monitor", "--check-alerts"]).code, 0);
-    let gap = "15 daily slots missed from 2026-11-05 02:00 to 2026-11-20 02:00 (15d); backups resumed after it";
+    let gap = OUTAGE_NOV_5_TO_20;
     assert_eq!(
         messages(&hook, "resolve"),
         [("missing_backup".to_string(), gap.to_string())]
@@ -779,15 +788,12 @@ fn a_long_outage_ended_by_two_backups_is_told_as_the_gap_it_was() {
 #[test]
 fn an_outage_no_run_saw_that_began_before_the_window_is_told_once() {
     let hook = Recorder::start();
-    let mut w = workspace(&hook);
-    daily(&w, &[20, 19, 18, 17]);
-    at(&mut w, day(17) + Duration::hours(4));
-    assert_eq!(w.run(&["--monitor", "--check-alerts"]).code, 0);
+    let mut w = checked_until_nov_4(&hook);
     // Nothing runs for two weeks; then backups and the monitor resume.
     daily(&w, &[1, 0]);
     at(&mut w, ts(NOW));
     assert_eq!(w.run(&["--monitor", "--check-alerts"]).code, 0);
-    let gap = "15 daily slots missed from 2026-11-05 02:00 to 2026-11-20 02:00 (15d); backups resumed after it";
+    let gap = OUTAGE_NOV_5_TO_20;
     assert_eq!(
         messages(&hook, "resolve"),
         [("missing_backup".to_string(), gap.to_string())]
