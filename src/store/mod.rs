@@ -438,6 +438,21 @@ const MIGRATE_CLASS: i32 = 0x626d_6d67; // "bmmg"
 /// host's lock can be told (the session holding both).
 const RUN_CLASS: i32 = 0x626d_636c; // "bmcl"
 
+/// PostgreSQL's statement marking this host's locations that are not among the names
+/// in parameter `param` (an array literal, [`pg_names`]) as removed from its config now
+/// (`?1` the host, `?2` the time).
+fn pg_mark_removed(param: usize) -> String {
+    format!(
+        "UPDATE locations SET removed_at = ?2 WHERE host = ?1 AND removed_at IS NULL
+           AND name <> ALL(CAST(?{param} AS TEXT[]))"
+    )
+}
+
+/// `names` as the array literal [`pg_mark_removed`] takes.
+fn pg_names(names: &[&str]) -> String {
+    sql::array_literal(names.iter().map(|n| Some(n.to_string())))
+}
+
 /// How long a run waits for its host's lock held by another session before it says who
 /// holds it: long enough for a fleet run's moment on the host, short next to a run.
 const HOST_LOCK_WAIT: std::time::Duration = std::time::Duration::from_secs(5);
@@ -798,36 +813,28 @@ impl Store {
         }
         // The run whose session holds the lock (a fleet run's, for a moment, is another
         // host's); else the last run of this host that took it.
-        let holder = match self.lock_holders(&[self.host.as_str()])?.remove(&self.host) {
-            Some(h) => {
-                let machine = h
-                    .machine
-                    .unwrap_or_else(|| "an unknown machine".to_string());
-                match h.host == self.host {
-                    true => format!(
-                        "another backup-monitor run for host {} (pid {} on {machine})",
-                        self.host, h.pid
-                    ),
-                    false => format!(
-                        "a fleet run of host {} (pid {} on {machine})",
-                        h.host, h.pid
-                    ),
-                }
-            }
-            None => {
-                let row = self.db.query_opt(
+        let unknown = || "an unknown machine".to_string();
+        let (fleet_host, pid, machine) =
+            match self.lock_holders(&[self.host.as_str()])?.remove(&self.host) {
+                Some(h) => (
+                    Some(h.host).filter(|host| *host != self.host),
+                    h.pid.to_string(),
+                    h.machine.unwrap_or_else(unknown),
+                ),
+                None => match self.db.query_opt(
                     "SELECT pid, machine FROM run_locks WHERE host = ?1",
                     params![self.host],
-                )?;
-                let (pid, machine) = match row {
-                    Some(r) => (r.get::<i64>(0)?.to_string(), r.get::<String>(1)?),
-                    None => ("unknown".to_string(), "an unknown machine".to_string()),
-                };
-                format!(
-                    "another backup-monitor run for host {} (pid {pid} on {machine})",
-                    self.host
-                )
-            }
+                )? {
+                    Some(r) => (None, r.get::<i64>(0)?.to_string(), r.get::<String>(1)?),
+                    None => (None, "unknown".to_string(), unknown()),
+                },
+            };
+        let holder = match fleet_host {
+            Some(fleet) => format!("a fleet run of host {fleet} (pid {pid} on {machine})"),
+            None => format!(
+                "another backup-monitor run for host {} (pid {pid} on {machine})",
+                self.host
+            ),
         };
         Err(StoreError::HostLocked {
             holder,
@@ -1194,7 +1201,6 @@ impl Store {
         let at = now;
         let now = to_unix(now);
         let names: Vec<&str> = locations.iter().map(|(n, _, _)| *n).collect();
-        let configured = sql::array_literal(names.iter().map(|n| Some(n.to_string())));
         // On PostgreSQL the marking rides on the first statement (rows apart from the
         // upserted ones: a location is either configured or not); with no location
         // configured it goes alone.
@@ -1203,6 +1209,10 @@ impl Store {
         if whole_config && !marked_in_statement {
             self.mark_removed_locations(&names, at)?;
         }
+        let configured = match marked_in_statement {
+            true => pg_names(&names),
+            false => String::new(),
+        };
         let mut by_name: HashMap<String, i64> = HashMap::new();
         for (n, chunk) in locations.chunks(100).enumerate() {
             let mut args: Vec<&dyn sql::ToValue> = vec![&self.host, &now];
@@ -1219,11 +1229,7 @@ impl Store {
             }
             let gone = if mark {
                 args.push(&configured);
-                format!(
-                    "WITH gone AS (UPDATE locations SET removed_at = ?2 WHERE host = ?1 AND removed_at IS NULL
-                       AND name <> ALL(CAST(?{} AS TEXT[])))\n",
-                    args.len()
-                )
+                format!("WITH gone AS ({})\n", pg_mark_removed(args.len()))
             } else {
                 String::new()
             };
@@ -1260,19 +1266,17 @@ impl Store {
     /// config, now (those configured again are unmarked by [`Store::upsert_locations`]).
     /// One statement, and it changes rows only when a location has left the config.
     fn mark_removed_locations(&self, configured: &[&str], now: DateTime<Utc>) -> Result<()> {
-        let names = serde_json::to_string(configured)?;
-        let sql = match self.backend() {
-            sql::Backend::Sqlite => {
+        let (sql, names) = match self.backend() {
+            sql::Backend::Sqlite => (
                 "UPDATE locations SET removed_at = ?2 WHERE host = ?1 AND removed_at IS NULL
                    AND name NOT IN (SELECT value FROM json_each(?3))"
-            }
-            sql::Backend::Postgres => {
-                "UPDATE locations SET removed_at = ?2 WHERE host = ?1 AND removed_at IS NULL
-                   AND name NOT IN (SELECT json_array_elements_text(CAST(?3 AS JSON)))"
-            }
+                    .to_string(),
+                serde_json::to_string(configured)?,
+            ),
+            sql::Backend::Postgres => (pg_mark_removed(3), pg_names(configured)),
         };
         self.db
-            .execute(sql, params![self.host, to_unix(now), names])?;
+            .execute(&sql, params![self.host, to_unix(now), names])?;
         Ok(())
     }
 
